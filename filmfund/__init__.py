@@ -1,0 +1,42 @@
+"""filmfund: fundraising, rewards and footage for an independent documentary."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """Build the app: embedded defaults, then the environment (config.py), then `overrides`."""
+    from filmfund import api, errors, jobs, mail, security
+    from filmfund.config import load_settings
+    from filmfund.extensions import csrf, db, limiter, login_manager, migrate
+
+    app = Flask(__name__)
+    app.config.update(load_settings())
+    if overrides:
+        app.config.update(overrides)
+    app.instance_path = app.config["INSTANCE_DIR"]
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    errors.init_app(app)
+    security.init_app(app)
+    jobs.init_app(app)
+    mail.init_app(app)
+
+    from filmfund import admin, auth, media, rewards, site
+
+    for component in (auth, rewards, media, site, admin):
+        component.init_app(app)
+    api.init_app(app)
+    return app
+
+
+def _migrations_dir():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent / "migrations"

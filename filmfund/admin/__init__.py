@@ -1,0 +1,8 @@
+"""Producer and partner dashboards: views call services only."""
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from filmfund.admin import views
+
+    app.register_blueprint(views.bp)

@@ -1,0 +1,147 @@
+"""The /api/v1 surface: bearer-token auth, JSON bodies, and the OpenAPI document.
+
+API calls authenticate only with `Authorization: Bearer <token>` (never the session cookie),
+so they carry no ambient credential and are exempt from CSRF. Each route registers its
+OpenAPI operation with `@operation(...)`, and `/api/v1/openapi.json` is built from those.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, g, jsonify, request
+
+from filmfund.errors import DomainError, ValidationError
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+@dataclass
+class Operation:
+    path: str
+    method: str
+    summary: str
+    roles: tuple[str, ...] = ()
+    request: dict[str, Any] | None = None
+    response: dict[str, Any] | None = None
+    status: int = 200
+    parameters: list[dict[str, Any]] = field(default_factory=list)
+
+
+OPERATIONS: list[Operation] = []
+
+
+def operation(path: str, method: str, summary: str, *, roles: tuple[str, ...] = (),
+              request_schema: dict | None = None, response_schema: dict | None = None,
+              status: int = 200, parameters: list[dict] | None = None):
+    """Record a route in the OpenAPI document (the path as OpenAPI writes it, e.g. /x/{id})."""
+
+    def deco(view):
+        OPERATIONS.append(Operation(path, method.lower(), summary, roles, request_schema,
+                                    response_schema, status, parameters or []))
+        return view
+
+    return deco
+
+
+class Unauthorized(DomainError):
+    status, code = 401, "unauthorized"
+
+
+def bearer_required(*roles: str):
+    """API guard: a valid bearer token of a user with one of `roles` (any role if none given)."""
+
+    def deco(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            from filmfund.auth.services import user_for_token
+
+            header = request.headers.get("Authorization", "")
+            scheme, _, token = header.partition(" ")
+            user = user_for_token(token.strip()) if scheme.lower() == "bearer" and token else None
+            if user is None:
+                raise Unauthorized("A valid API token is required (Authorization: Bearer <token>).")
+            if roles and not user.has_role(*roles):
+                raise DomainError("This token's user may not do that.", code="forbidden", status=403)
+            g.api_user = user
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return deco
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object, or a clear 4xx: too large, not JSON, not an object."""
+    limit = current_app.config["MAX_JSON_BYTES"]
+    if request.content_length is not None and request.content_length > limit:
+        raise DomainError(f"Request body is larger than {limit} bytes.", code="too_large", status=413)
+    raw = request.get_data(cache=True)
+    if len(raw) > limit:
+        raise DomainError(f"Request body is larger than {limit} bytes.", code="too_large", status=413)
+    if not request.mimetype == "application/json":
+        raise ValidationError("Send a JSON body with Content-Type: application/json.", code="invalid_json")
+    try:
+        body = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"Malformed JSON: {exc}", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise ValidationError("The JSON body must be an object.", code="invalid_json")
+    return body
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "object", "required": ["code", "message"],
+                             "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}},
+}
+
+
+def openapi_document() -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for op in OPERATIONS:
+        entry: dict[str, Any] = {
+            "summary": op.summary,
+            "operationId": f"{op.method}_{op.path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}",
+            "responses": {
+                str(op.status): {"description": "OK", "content": {"application/json": {"schema": op.response or {"type": "object"}}}},
+                "4XX": {"description": "Error", "content": {"application/json": {"schema": ERROR_SCHEMA}}},
+            },
+        }
+        if op.parameters:
+            entry["parameters"] = op.parameters
+        if op.roles:
+            entry["security"] = [{"bearer": []}]
+            entry["description"] = "Roles: " + ", ".join(op.roles)
+        if op.request:
+            entry["requestBody"] = {"required": True, "content": {"application/json": {"schema": op.request}}}
+        paths.setdefault(op.path, {})[op.method] = entry
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "filmfund API", "version": "1"},
+        "servers": [{"url": "/"}],
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "paths": dict(sorted(paths.items())),
+    }
+
+
+@bp.get("/openapi.json")
+def openapi_json():
+    return jsonify(openapi_document())
+
+
+def init_app(app: Flask) -> None:
+    from filmfund.extensions import csrf, db
+
+    csrf.exempt(bp)
+    app.register_blueprint(bp)
+
+    @app.get("/healthz")
+    def healthz():
+        import sqlalchemy as sa
+
+        db.session.execute(sa.text("SELECT 1"))
+        return jsonify({"status": "ok"})

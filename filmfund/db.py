@@ -1,0 +1,67 @@
+"""Declarative base with a naming convention (so migrations name constraints stably) and UTC time."""
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, registry
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_id() -> str:
+    """Random public ids: nothing a user sees can be guessed from another."""
+    return uuid.uuid4().hex
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on SQLite and PostgreSQL alike."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:  # SQLite keeps no zone
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+def str_enum(enum_cls: type[enum.Enum], length: int = 32) -> sa.Enum:
+    """Store a StrEnum as a plain string (with a CHECK), by value, portable across databases."""
+    return sa.Enum(
+        enum_cls,
+        native_enum=False,
+        length=length,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+        create_constraint=True,
+        name=enum_cls.__name__.lower(),
+    )
+
+
+class Base(DeclarativeBase):
+    # Every `Mapped[datetime]` is a zone-aware UTC column.
+    registry = registry(metadata=sa.MetaData(naming_convention=NAMING),
+                        type_annotation_map={datetime: UTCDateTime()})

@@ -1,0 +1,72 @@
+"""Outgoing mail: an outbox folder by default (producers can read it), SMTP when configured."""
+from __future__ import annotations
+
+import logging
+import smtplib
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from flask import Flask, current_app
+
+log = logging.getLogger(__name__)
+
+
+def build_message(to: str, subject: str, text: str, html: str | None = None) -> EmailMessage:
+    # EmailMessage refuses CR/LF in header values, so a crafted name or subject cannot add headers.
+    msg = EmailMessage()
+    msg["From"] = current_app.config["MAIL_FROM"]
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = make_msgid(domain="filmfund.localhost")
+    msg.set_content(text)
+    if html:
+        msg.add_alternative(html, subtype="html")
+    return msg
+
+
+def send_mail(to: str, subject: str, text: str, html: str | None = None) -> EmailMessage:
+    msg = build_message(to, subject, text, html)
+    url = current_app.config.get("SMTP_URL")
+    if url:
+        _send_smtp(url, msg)
+    else:
+        _write_outbox(msg)
+    return msg
+
+
+def _send_smtp(url: str, msg: EmailMessage) -> None:
+    parsed = urlparse(url)
+    host, port = parsed.hostname or "127.0.0.1", parsed.port
+    if parsed.scheme == "smtps":
+        client = smtplib.SMTP_SSL(host, port or 465, timeout=30)
+    else:
+        client = smtplib.SMTP(host, port or 25, timeout=30)
+    with client:
+        if parsed.scheme == "smtp" and parsed.query == "starttls":
+            client.starttls()
+        if parsed.username:
+            client.login(unquote(parsed.username), unquote(parsed.password or ""))
+        client.send_message(msg)
+
+
+def _write_outbox(msg: EmailMessage) -> Path:
+    outbox = Path(current_app.config["OUTBOX_DIR"])
+    outbox.mkdir(parents=True, exist_ok=True)
+    name = msg["Message-ID"].strip("<>").replace("@", "_")
+    path = outbox / f"{name}.eml"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(bytes(msg))
+    tmp.replace(path)  # a reader never sees half a message
+    return path
+
+
+def outbox_messages() -> list[Path]:
+    outbox = Path(current_app.config["OUTBOX_DIR"])
+    return sorted(outbox.glob("*.eml"), key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def init_app(app: Flask) -> None:
+    Path(app.config["OUTBOX_DIR"]).mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,51 @@
+"""Security defaults: response headers, and access checks for pages (session) by role."""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import Flask, abort, request
+from flask_login import current_user
+
+CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob: https:; "
+    "style-src 'self'; script-src 'self'; connect-src 'self' https:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self' https://checkout.stripe.com"
+)
+
+
+def init_app(app: Flask) -> None:
+    @app.after_request
+    def _headers(resp):
+        h = resp.headers
+        h.setdefault("Content-Security-Policy", CSP)
+        h.setdefault("X-Content-Type-Options", "nosniff")
+        h.setdefault("X-Frame-Options", "DENY")
+        h.setdefault("Referrer-Policy", "no-referrer")
+        h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        h.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if request.is_secure or app.config.get("SESSION_COOKIE_SECURE"):
+            h.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        # Pages that depend on who is signed in are never cached by shared caches.
+        if current_user and getattr(current_user, "is_authenticated", False):
+            h.setdefault("Cache-Control", "private, no-store")
+        return resp
+
+
+def role_required(*roles: str):
+    """Page guard: signed in (session) with one of `roles`; otherwise 401/403 through the error pages."""
+
+    def deco(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if not current_user.is_authenticated:
+                from flask_login import login_manager  # noqa: F401  (keeps the import local)
+                from filmfund.extensions import login_manager as lm
+
+                return lm.unauthorized()
+            if roles and not current_user.has_role(*roles):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return deco

@@ -1,0 +1,148 @@
+"""Fixtures: an app per database (SQLite and PostgreSQL), a client, a CLI runner, factories.
+
+Every test that touches the database runs on both SQLite and PostgreSQL. PostgreSQL is the
+machine's own (127.0.0.1:5432): when it cannot be reached the tests fail, never skip.
+The schema is created once per database and session; each test starts from empty tables.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from filmfund import create_app
+from filmfund.extensions import db as _db
+from filmfund.extensions import limiter
+
+PG_ADMIN_URL = os.environ.get("FILMFUND_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+DATABASES = [d.strip() for d in os.environ.get("FILMFUND_TEST_DATABASES", "sqlite,postgresql").split(",") if d.strip()]
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    name = f"filmfund_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:  # fail loudly: CI must not silently skip PostgreSQL
+        pytest.fail(f"PostgreSQL is required for the test suite and is unreachable at {PG_ADMIN_URL}: {exc}")
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    with admin.connect() as conn:
+        conn.execute(sa.text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n AND pid <> pg_backend_pid()"),
+            {"n": name})
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory):
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'filmfund.db'}"
+
+
+_schema_ready: set[str] = set()
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request):
+    return request.getfixturevalue("pg_url" if request.param == "postgresql" else "sqlite_url")
+
+
+@pytest.fixture
+def instance_dir(tmp_path) -> Path:
+    path = tmp_path / "instance"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def app_overrides() -> dict:
+    """Tests override this fixture (or extend it) to tune settings."""
+    return {}
+
+
+@pytest.fixture
+def app(database_url, instance_dir, app_overrides, monkeypatch):
+    monkeypatch.setenv("FILMFUND_INSTANCE_DIR", str(instance_dir))
+    for var in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE", "FILMFUND_SMTP_URL",
+                "FILMFUND_STORAGE_URL", "FILMFUND_QUEUE_URL", "FILMFUND_DATABASE_URL", "FILMFUND_CAMPAIGN_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    overrides = {"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url}
+    overrides.update(app_overrides)
+    app = create_app(overrides)
+    with app.app_context():
+        if database_url not in _schema_ready:
+            _db.drop_all()
+            _db.create_all()
+            _schema_ready.add(database_url)
+        _empty_tables()
+        limiter.reset()
+        yield app
+        _db.session.remove()
+        _db.engine.dispose()
+
+
+def _empty_tables() -> None:
+    with _db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in _db.metadata.sorted_tables)
+            if names:
+                conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(_db.metadata.sorted_tables):
+                conn.execute(table.delete())
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def make_user(app):
+    """Factory: make_user(email, role="donor", password=None) -> User."""
+    from filmfund.auth import services
+
+    def _make(email: str = None, role: str = "donor", password: str | None = None):
+        email = email or f"user-{uuid.uuid4().hex[:8]}@example.org"
+        user = services.get_or_create_user(email, role)
+        if password:
+            services.set_password(user, password)
+        _db.session.commit()
+        return user
+
+    return _make
+
+
+@pytest.fixture
+def token_for(app):
+    """Factory: token_for(user) -> {"Authorization": "Bearer ..."} headers."""
+    from filmfund.auth import services
+
+    def _token(user) -> dict[str, str]:
+        return {"Authorization": f"Bearer {services.create_api_token(user.email)}"}
+
+    return _token
+
+
+@pytest.fixture
+def login_as():
+    """login_as(client, user): a signed-in session for page tests (the login form has its own tests)."""
+
+    def _login(client, user):
+        with client.session_transaction() as sess:
+            sess["_user_id"] = user.get_id()
+            sess["_fresh"] = True
+        return client
+
+    return _login
