@@ -1,0 +1,33 @@
+from filmfund.config import load_settings
+
+
+def test_secrets_generated_once_and_kept(tmp_path):
+    env = {"FILMFUND_INSTANCE_DIR": str(tmp_path)}
+    first = load_settings(env)
+    second = load_settings(env)
+    assert first["SECRET_KEY"] == second["SECRET_KEY"] and len(first["SECRET_KEY"]) >= 32
+    assert first["STRIPE_WEBHOOK_SECRET"].startswith("whsec_")
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_embedded_defaults_live_in_the_instance_folder(tmp_path):
+    s = load_settings({"FILMFUND_INSTANCE_DIR": str(tmp_path)})
+    assert s["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'filmfund.db'}"
+    assert s["STORAGE_URL"] == (tmp_path / "media").as_uri()
+    assert s["QUEUE_URL"].startswith("sqlite:///") and str(tmp_path) in s["QUEUE_URL"]
+    assert s["STRIPE_TEST_MODE"] is True and s["SMTP_URL"] is None
+
+
+def test_environment_overrides(tmp_path):
+    s = load_settings({
+        "FILMFUND_INSTANCE_DIR": str(tmp_path),
+        "FILMFUND_DATABASE_URL": "postgresql+psycopg://x@127.0.0.1/db",
+        "FILMFUND_SECRET_KEY": "operator-secret",
+        "STRIPE_SECRET_KEY": "sk_test_123",
+        "STRIPE_WEBHOOK_SECRET": "whsec_op",
+        "FILMFUND_QUEUE_URL": "redis://127.0.0.1:6379/3",
+    })
+    assert s["SQLALCHEMY_DATABASE_URI"].startswith("postgresql+psycopg://")
+    assert s["SECRET_KEY"] == "operator-secret"
+    assert s["STRIPE_TEST_MODE"] is False and s["STRIPE_WEBHOOK_SECRET"] == "whsec_op"
+    assert not (tmp_path / "secret_key").exists()
