@@ -1,0 +1,204 @@
+"""Benchmark: pledge creation and webhook ingest on filmfund vs a bare Flask app, same server.
+
+Both apps are served by waitress (8 threads) in their own process on 127.0.0.1; a client
+pool of CONCURRENCY threads with keep-alive connections sends the requests. The bare app
+parses the same JSON and answers the same status with no database, no Stripe logic: the
+difference is what filmfund's validation, ledger and idempotency cost.
+
+    .venv/bin/python bench/web_bench.py [--requests 400] [--concurrency 8] [--database-url URL]
+
+Prints a Markdown table for the README.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+BARE_APP = textwrap.dedent("""
+    import json, uuid
+    from flask import Flask, request, jsonify
+    from waitress import serve
+    app = Flask(__name__)
+
+    @app.post("/api/v1/pledges")
+    def pledge():
+        body = request.get_json()
+        return jsonify({"pledge_id": uuid.uuid4().hex, "checkout_session_id": "cs", "checkout_url": "/"}), 201
+
+    @app.post("/webhooks/stripe")
+    def hook():
+        json.loads(request.get_data())
+        return jsonify({"received": True})
+
+    serve(app, host="127.0.0.1", port=int(__import__("sys").argv[1]), threads=8, _quiet=True)
+""")
+
+FILMFUND_APP = textwrap.dedent("""
+    import sys
+    from waitress import serve
+    from filmfund import create_app
+    app = create_app({"RATELIMIT_ENABLED": False})
+    serve(app, host="127.0.0.1", port=int(sys.argv[1]), threads=8, _quiet=True)
+""")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_up(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"server on {port} did not start")
+
+
+def sign(secret: str, body: bytes) -> str:
+    t = int(time.time())
+    sig = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={t},v1={sig}"
+
+
+def checkout_completed(pledge_id: str, session_id: str, amount: int, n: int) -> bytes:
+    return json.dumps({
+        "id": f"evt_bench_{n}_{pledge_id[:8]}", "object": "event", "api_version": "2024-06-20",
+        "created": int(time.time()), "livemode": False, "pending_webhooks": 1, "request": {"id": None},
+        "type": "checkout.session.completed",
+        "data": {"object": {
+            "id": session_id, "object": "checkout.session", "client_reference_id": pledge_id,
+            "amount_total": amount, "currency": "usd", "mode": "payment", "payment_status": "paid",
+            "status": "complete", "payment_intent": f"pi_bench_{n}_{pledge_id[:8]}",
+            "customer_details": {"email": f"bench{n}@example.org"}, "metadata": {"pledge_id": pledge_id},
+        }},
+    }).encode()
+
+
+def run_load(port: int, bodies: list[tuple[str, bytes, dict]], concurrency: int):
+    """POST every body; return (wall seconds, latencies in ms, responses)."""
+    latencies: list[float] = []
+    responses: list[tuple[int, bytes]] = [None] * len(bodies)  # type: ignore[list-item]
+    lock = threading.Lock()
+    index = iter(range(len(bodies)))
+
+    def worker():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while True:
+            with lock:
+                i = next(index, None)
+            if i is None:
+                break
+            path, body, headers = bodies[i]
+            t0 = time.perf_counter()
+            conn.request("POST", path, body=body, headers={"Content-Type": "application/json", **headers})
+            resp = conn.getresponse()
+            data = resp.read()
+            dt = (time.perf_counter() - t0) * 1000
+            with lock:
+                latencies.append(dt)
+            responses[i] = (resp.status, data)
+        conn.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - t0, latencies, responses
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def row(name: str, wall: float, lat: list[float]) -> str:
+    return (f"| {name} | {len(lat) / wall:,.0f} | {statistics.median(lat):.1f} | {pct(lat, 95):.1f} "
+            f"| {pct(lat, 99):.1f} |")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--requests", type=int, default=400)
+    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--database-url", default=None, help="default: SQLite in a temporary instance folder")
+    args = ap.parse_args()
+
+    instance = Path(tempfile.mkdtemp(prefix="filmfund-bench-"))
+    env = {**os.environ, "FILMFUND_INSTANCE_DIR": str(instance)}
+    for var in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "FILMFUND_SMTP_URL"):
+        env.pop(var, None)
+    if args.database_url:
+        env["FILMFUND_DATABASE_URL"] = args.database_url
+    filmfund = str(Path(PY).with_name("filmfund"))
+    subprocess.run([filmfund, "db", "upgrade"], env=env, check=True, capture_output=True)
+    subprocess.run([filmfund, "campaign", "load"], env=env, check=True, capture_output=True)
+    secret = (instance / "stripe_webhook_secret").read_text().strip()
+
+    procs = []
+    try:
+        ports = {}
+        for name, code in (("bare", BARE_APP), ("filmfund", FILMFUND_APP)):
+            port = free_port()
+            procs.append(subprocess.Popen([PY, "-c", code, str(port)], env=env, cwd=ROOT))
+            ports[name] = port
+        for port in ports.values():
+            wait_up(port)
+
+        n = args.requests
+        pledges = [("/api/v1/pledges", json.dumps({"amount": 1500 + i, "email": f"bench{i}@example.org",
+                                                    "credit_name": f"Bench {i}"}).encode(), {}) for i in range(n)]
+        lines = ["| endpoint (waitress, 8 threads) | req/s | p50 ms | p95 ms | p99 ms |", "| --- | --- | --- | --- | --- |"]
+        results = {}
+        for name in ("bare", "filmfund"):
+            wall, lat, resp = run_load(ports[name], pledges, args.concurrency)
+            assert all(r[0] == 201 for r in resp), [r for r in resp if r[0] != 201][:3]
+            results[name] = resp
+            lines.append(row(f"POST /api/v1/pledges, {name} Flask" if name == "bare" else "POST /api/v1/pledges, filmfund", wall, lat))
+        events = []
+        for i, (status, data) in enumerate(results["filmfund"]):
+            created = json.loads(data)
+            body = checkout_completed(created["pledge_id"], created["checkout_session_id"], 1500 + i, i)
+            events.append(("/webhooks/stripe", body, {"Stripe-Signature": sign(secret, body)}))
+        for name in ("bare", "filmfund"):
+            wall, lat, resp = run_load(ports[name], events, args.concurrency)
+            assert all(r[0] == 200 for r in resp), [r for r in resp if r[0] != 200][:3]
+            lines.append(row(f"POST /webhooks/stripe, {name} Flask" if name == "bare" else "POST /webhooks/stripe (checkout.session.completed), filmfund", wall, lat))
+        # Redelivery of the same events: the idempotent no-op path.
+        wall, lat, resp = run_load(ports["filmfund"], events, args.concurrency)
+        assert all(r[0] == 200 for r in resp)
+        lines.append(row("POST /webhooks/stripe, duplicate delivery, filmfund", wall, lat))
+        db = args.database_url.split(":")[0] if args.database_url else "sqlite"
+        print(f"{n} requests per row, {args.concurrency} concurrent clients, database {db}, {os.cpu_count()} cores\n")
+        print("\n".join(lines))
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(timeout=10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
