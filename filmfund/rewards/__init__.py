@@ -3,4 +3,12 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    pass
+    from filmfund.extensions import csrf
+    from filmfund.rewards import api, cli, models, webhooks  # noqa: F401  (models: register the tables)
+
+    csrf.exempt(api.bp)
+    csrf.exempt(webhooks.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(webhooks.bp)
+    for group in (cli.campaign, cli.ledger, cli.credits):
+        app.cli.add_command(group)

@@ -1,0 +1,63 @@
+"""CLI: `filmfund campaign load`, `filmfund ledger check`, `filmfund credits export`."""
+from __future__ import annotations
+
+import csv
+import io
+import sys
+
+import click
+from flask.cli import with_appcontext
+
+from filmfund.errors import DomainError
+from filmfund.rewards import services
+
+campaign = click.Group("campaign", help="The campaign of the film.")
+ledger = click.Group("ledger", help="The money ledger.")
+credits = click.Group("credits", help="The film's end credits.")
+
+
+@campaign.command("load")
+@click.argument("path", required=False, type=click.Path(dir_okay=False))
+@with_appcontext
+def load_command(path: str | None) -> None:
+    """Load (or update) the campaign from its TOML file; the configured one by default."""
+    try:
+        loaded = services.load_campaign(path)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    rewards = sum(len(t.rewards) for t in loaded.tiers)
+    click.echo(f"campaign {loaded.slug}: {len(loaded.tiers)} tiers, {rewards} rewards")
+
+
+@ledger.command("check")
+@with_appcontext
+def check_command() -> None:
+    """Verify every money invariant; exits 1 on any breach."""
+    breaches = services.check_ledger()
+    for breach in breaches:
+        click.echo(f"BREACH {breach}", err=True)
+    if breaches:
+        sys.exit(1)
+    click.echo("ledger ok")
+
+
+def _csv_cell(value: str) -> str:
+    # A spreadsheet would run a cell starting with one of these as a formula.
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+@credits.command("export")
+@click.option("--format", "fmt", type=click.Choice(["txt", "csv"]), default="txt", show_default=True)
+@with_appcontext
+def export_command(fmt: str) -> None:
+    """The end credits to stdout (anonymous donors never appear)."""
+    names = services.credits(services.current_campaign())
+    if fmt == "txt":
+        for name in names:
+            click.echo(name)
+        return
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["name"])
+    writer.writerows([_csv_cell(n)] for n in names)
+    click.echo(out.getvalue(), nl=False)

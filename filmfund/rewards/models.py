@@ -1,0 +1,310 @@
+"""Campaign, tiers and rewards; pledges and donations; the append-only ledger; entitlements;
+the Stripe webhook inbox and payouts to the partner.
+
+Money is integer minor units (cents). Totals are never stored: they are sums of LedgerEntry rows.
+"""
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from filmfund.db import new_id, str_enum, utcnow
+from filmfund.errors import IllegalTransition
+from filmfund.extensions import db
+
+
+class RewardKind(enum.StrEnum):
+    CREDIT = "credit"
+    DIGITAL = "digital"
+    UPDATES = "updates"
+    PHYSICAL = "physical"
+    SERVICE = "service"
+    CUSTOM = "custom"
+
+
+class PledgeState(enum.StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    PAID = "paid"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+# The moves Stripe's Checkout can make. An async outcome may overtake the "completed" event,
+# so pending may go straight to paid or failed.
+PLEDGE_MOVES: dict[PledgeState, set[PledgeState]] = {
+    PledgeState.PENDING: {PledgeState.PROCESSING, PledgeState.PAID, PledgeState.FAILED, PledgeState.EXPIRED},
+    PledgeState.PROCESSING: {PledgeState.PAID, PledgeState.FAILED},
+    PledgeState.PAID: set(),
+    PledgeState.FAILED: set(),
+    PledgeState.EXPIRED: set(),
+}
+
+
+class DonationSource(enum.StrEnum):
+    STRIPE = "stripe"
+    OFFLINE = "offline"
+
+
+class DisputeStatus(enum.StrEnum):
+    OPEN = "open"
+    WON = "won"
+    LOST = "lost"
+
+
+class EventKind(enum.StrEnum):
+    DONATION = "donation"
+    OFFLINE_DONATION = "offline_donation"
+    REFUND = "refund"
+    DISPUTE_LOST = "dispute_lost"
+    DISPUTE_WON = "dispute_won"
+    PAYOUT = "payout"
+
+
+class EntryKind(enum.StrEnum):
+    GIFT = "gift"                                       # + money given
+    REFUND = "refund"                                   # - money given back (refund or lost dispute)
+    RESTORE = "restore"                                 # + a lost dispute overturned
+    PARTNER_SHARE = "partner_share"                     # + owed to the partner
+    PARTNER_SHARE_REVERSAL = "partner_share_reversal"   # - no longer owed
+    PAYOUT = "payout"                                   # + paid to the partner
+
+
+class EntitlementStatus(enum.StrEnum):
+    GRANTED = "granted"
+    FULFILLED = "fulfilled"
+    REVOKED = "revoked"
+
+
+class WebhookStatus(enum.StrEnum):
+    PROCESSED = "processed"
+    IGNORED = "ignored"
+    UNMATCHED = "unmatched"
+    FAILED = "failed"
+
+
+class Campaign(db.Model):
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        sa.CheckConstraint("goal > 0", name="goal_positive"),
+        sa.CheckConstraint("share_bps >= 0 AND share_bps <= 10000", name="share_bps_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    title: Mapped[str] = mapped_column(sa.String(200))
+    tagline: Mapped[str] = mapped_column(sa.String(300), default="")
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    goal: Mapped[int]
+    partner_name: Mapped[str] = mapped_column(sa.String(200))
+    share_bps: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    tiers: Mapped[list[Tier]] = relationship(back_populates="campaign", order_by="Tier.min_amount",
+                                             cascade="all, delete-orphan", lazy="selectin")
+
+
+class Tier(db.Model):
+    __tablename__ = "tiers"
+    __table_args__ = (
+        sa.UniqueConstraint("campaign_id", "min_amount", name="uq_tiers_campaign_min_amount"),
+        sa.CheckConstraint("min_amount > 0", name="min_amount_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    min_amount: Mapped[int]
+    name: Mapped[str] = mapped_column(sa.String(200))
+
+    campaign: Mapped[Campaign] = relationship(back_populates="tiers")
+    rewards: Mapped[list[Reward]] = relationship(back_populates="tier", order_by="Reward.position",
+                                                 lazy="selectin")
+
+
+class Reward(db.Model):
+    """One reward item. Its key is stable across re-loads of the campaign file (media and
+    entitlements refer to it), so a reward is never deleted, only moved or retitled."""
+
+    __tablename__ = "rewards"
+    __table_args__ = (sa.UniqueConstraint("campaign_id", "key", name="uq_rewards_campaign_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    tier_id: Mapped[int | None] = mapped_column(sa.ForeignKey("tiers.id", ondelete="SET NULL"), index=True)
+    key: Mapped[str] = mapped_column(sa.String(64))
+    kind: Mapped[RewardKind] = mapped_column(str_enum(RewardKind, 16))
+    title: Mapped[str] = mapped_column(sa.String(300))
+    position: Mapped[int] = mapped_column(default=0)
+
+    tier: Mapped[Tier | None] = relationship(back_populates="rewards")
+
+
+class Pledge(db.Model):
+    """A donor's intent to pay; its random public id is the Checkout client_reference_id."""
+
+    __tablename__ = "pledges"
+    __table_args__ = (sa.CheckConstraint("amount > 0", name="amount_positive"),)
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaigns.id"), index=True)
+    amount: Mapped[int]
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    email: Mapped[str] = mapped_column(sa.String(254))
+    credit_name: Mapped[str | None] = mapped_column(sa.String(120))
+    anonymous: Mapped[bool] = mapped_column(default=False)
+    rewards_opt_out: Mapped[bool] = mapped_column(default=False)
+    state: Mapped[PledgeState] = mapped_column(str_enum(PledgeState, 16), default=PledgeState.PENDING)
+    checkout_session_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    checkout_url: Mapped[str | None] = mapped_column(sa.String(2000))
+    payment_intent_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    campaign: Mapped[Campaign] = relationship()
+
+    def can_move(self, to: PledgeState) -> bool:
+        return to in PLEDGE_MOVES[self.state]
+
+    def move(self, to: PledgeState) -> None:
+        if not self.can_move(to):
+            raise IllegalTransition(f"A {self.state} pledge cannot become {to}.")
+        self.state = to
+
+
+class Donation(db.Model):
+    """Money actually received, from Stripe or recorded by a producer (offline)."""
+
+    __tablename__ = "donations"
+    __table_args__ = (
+        sa.CheckConstraint("amount > 0", name="amount_positive"),
+        sa.CheckConstraint("amount_refunded >= 0 AND amount_refunded <= amount", name="refund_within_amount"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaigns.id"), index=True)
+    pledge_id: Mapped[str | None] = mapped_column(sa.ForeignKey("pledges.id"), unique=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    source: Mapped[DonationSource] = mapped_column(str_enum(DonationSource, 16))
+    amount: Mapped[int]
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    # Cumulative, as Stripe reports it: only ever grows.
+    amount_refunded: Mapped[int] = mapped_column(default=0)
+    dispute_status: Mapped[DisputeStatus | None] = mapped_column(str_enum(DisputeStatus, 16))
+    payment_intent_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    checkout_session_id: Mapped[str | None] = mapped_column(sa.String(255))
+    credit_name: Mapped[str | None] = mapped_column(sa.String(120))
+    anonymous: Mapped[bool] = mapped_column(default=False)
+    rewards_opt_out: Mapped[bool] = mapped_column(default=False)
+    # Why a producer should look at it (e.g. "amount_mismatch"): the money is recorded as paid.
+    flags: Mapped[str] = mapped_column(sa.String(200), default="")
+    note: Mapped[str] = mapped_column(sa.String(500), default="")
+    recorded_by: Mapped[str | None] = mapped_column(sa.String(254))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    receipt_sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    user = relationship("User")
+    pledge: Mapped[Pledge | None] = relationship()
+
+    @property
+    def counted_refunded(self) -> int:
+        """What the money rules treat as refunded: a lost dispute counts as fully refunded."""
+        return self.amount if self.dispute_status == DisputeStatus.LOST else self.amount_refunded
+
+    @property
+    def net(self) -> int:
+        return self.amount - self.counted_refunded
+
+
+class Payout(db.Model):
+    __tablename__ = "payouts"
+    __table_args__ = (sa.CheckConstraint("amount > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaigns.id"), index=True)
+    amount: Mapped[int]
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    paid_on: Mapped[date] = mapped_column(sa.Date)
+    reference: Mapped[str] = mapped_column(sa.String(200))
+    recorded_by: Mapped[str] = mapped_column(sa.String(254))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+_SIGN_RULE = (
+    "(entry_kind IN ('gift', 'restore', 'partner_share', 'payout') AND amount > 0) OR "
+    "(entry_kind IN ('refund', 'partner_share_reversal') AND amount < 0)"
+)
+
+
+class LedgerEntry(db.Model):
+    """Append-only: a correction is a new entry, never an edit. `group_id` ties the entries of
+    one business event (a donation and the partner's share of it, say)."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        sa.CheckConstraint(_SIGN_RULE, name="sign_by_kind"),
+        sa.CheckConstraint("(entry_kind = 'payout') = (payout_id IS NOT NULL)", name="payout_link"),
+        sa.CheckConstraint("entry_kind = 'payout' OR entry_kind LIKE 'partner_share%' OR donation_id IS NOT NULL",
+                           name="money_has_donation"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaigns.id"), index=True)
+    group_id: Mapped[str] = mapped_column(sa.String(32), index=True)
+    event_kind: Mapped[EventKind] = mapped_column(str_enum(EventKind, 20))
+    entry_kind: Mapped[EntryKind] = mapped_column(str_enum(EntryKind, 24))
+    amount: Mapped[int] = mapped_column(sa.BigInteger)
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    donation_id: Mapped[int | None] = mapped_column(sa.ForeignKey("donations.id"), index=True)
+    payout_id: Mapped[int | None] = mapped_column(sa.ForeignKey("payouts.id"))
+    stripe_event_id: Mapped[str | None] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Entitlement(db.Model):
+    __tablename__ = "entitlements"
+    __table_args__ = (sa.UniqueConstraint("user_id", "reward_id", name="uq_entitlements_user_reward"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    reward_id: Mapped[int] = mapped_column(sa.ForeignKey("rewards.id"), index=True)
+    status: Mapped[EntitlementStatus] = mapped_column(str_enum(EntitlementStatus, 16))
+    granted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    fulfilled_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    reward: Mapped[Reward] = relationship(lazy="joined")
+    user = relationship("User")
+
+    @property
+    def reward_key(self) -> str:
+        return self.reward.key
+
+    @property
+    def active(self) -> bool:
+        return self.status != EntitlementStatus.REVOKED
+
+
+class WebhookEvent(db.Model):
+    """Every verified Stripe event, stored once by its id: the inbox producers can inspect."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    type: Mapped[str] = mapped_column(sa.String(100))
+    livemode: Mapped[bool]
+    payload: Mapped[str] = mapped_column(sa.Text)
+    # The payment this event is about, so an early refund can be applied once the payment arrives.
+    payment_intent_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None]
+    status: Mapped[WebhookStatus] = mapped_column(str_enum(WebhookStatus, 16))
+    error: Mapped[str | None] = mapped_column(sa.String(1000))

@@ -1,0 +1,56 @@
+"""The money rules of the contract, as pure functions (no database): easy to property-test.
+
+- net = gross - refunded (a lost dispute counts as refunded);
+- share_due = net * share_bps / 10000, rounded half up to the cent, at every moment;
+- every money event allocates share_due(net_after) - share_due(net_before) to the partner, so
+  the allocations telescope: whatever the order of events, they sum to exactly share_due(net);
+- a donor's tier is the highest tier whose min_amount is at most their lifetime net.
+"""
+from __future__ import annotations
+
+from typing import Protocol, Sequence, TypeVar
+
+
+class HasMinAmount(Protocol):
+    min_amount: int
+
+
+T = TypeVar("T", bound=HasMinAmount)
+
+
+def share_due(net: int, share_bps: int) -> int:
+    """Round half up of net * bps / 10000 in integer arithmetic (net is never negative)."""
+    if net < 0:
+        raise ValueError("net cannot be negative")
+    if not 0 <= share_bps <= 10000:
+        raise ValueError("share_bps must be within 0..10000")
+    return (net * share_bps * 2 + 10000) // 20000
+
+
+def share_allocation(net_before: int, net_after: int, share_bps: int) -> int:
+    """The partner-share entry of one money event (negative when money went back)."""
+    return share_due(net_after, share_bps) - share_due(net_before, share_bps)
+
+
+def tier_for(tiers: Sequence[T], total: int) -> T | None:
+    """The highest tier whose min_amount is at most `total`, or None."""
+    best = None
+    for tier in tiers:
+        if tier.min_amount <= total and (best is None or tier.min_amount > best.min_amount):
+            best = tier
+    return best
+
+
+def tiers_reached(tiers: Sequence[T], total: int) -> list[T]:
+    """Tiers are cumulative: the donor's tier and every tier below it."""
+    return sorted((t for t in tiers if t.min_amount <= total), key=lambda t: t.min_amount)
+
+
+def counted_refund(amount: int, amount_refunded: int, dispute_lost: bool) -> int:
+    """What counts as refunded on one donation: everything after a lost dispute."""
+    return amount if dispute_lost else min(amount, amount_refunded)
+
+
+def merged_refund(known: int, reported: int) -> int:
+    """Stripe reports a cumulative amount_refunded; a late, smaller value never undoes a larger one."""
+    return max(known, reported)

@@ -1,0 +1,571 @@
+"""Use cases of the donations spine: campaign, pledges, payments, ledger, entitlements, credits.
+
+Views, the CLI and the webhook handler are thin callers of these functions.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from datetime import date, datetime, time, timezone
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import current_app, has_request_context, request
+
+from filmfund.auth.models import User
+from filmfund.auth.services import get_or_create_user, normalize_email
+from filmfund.db import utcnow
+from filmfund.errors import ConflictError, NotFoundError, ValidationError
+from filmfund.extensions import db
+from filmfund.rewards import ledger, rules, stripe_gateway
+from filmfund.rewards.campaign_file import MAX_AMOUNT, read_campaign_file
+from filmfund.rewards.models import (
+    Campaign,
+    Donation,
+    DonationSource,
+    Entitlement,
+    EntitlementStatus,
+    EventKind,
+    Payout,
+    Pledge,
+    PledgeState,
+    Reward,
+    Tier,
+    WebhookEvent,
+    WebhookStatus,
+)
+
+log = logging.getLogger(__name__)
+
+MIN_AMOUNT = 100  # $1: the smallest tier, and below Stripe's fees it makes no sense
+CREDIT_NAME_MAX = 80
+NOTE_MAX = 500
+
+# URLs of the site's pages (owned by filmfund/site): kept in one place.
+THANK_YOU_PATH = "/thank-you?pledge={pledge_id}"
+CAMPAIGN_PATH = "/?amount={amount}&cancelled=1"
+TEST_CHECKOUT_PATH = "/checkout/test/{pledge_id}"
+
+
+# ---------------------------------------------------------------- campaign
+
+def load_campaign(path: str | Path | None = None) -> Campaign:
+    """Create or update the campaign from its TOML file. Idempotent: matched by slug, tiers by
+    min_amount, rewards by key; a reward that left the file is detached from its tier, never deleted
+    (entitlements and media point at it)."""
+    spec = read_campaign_file(path or current_app.config["CAMPAIGN_FILE"])
+    campaign = db.session.scalar(sa.select(Campaign).where(Campaign.slug == spec.slug))
+    if campaign is None:
+        campaign = Campaign(slug=spec.slug)
+        db.session.add(campaign)
+    elif campaign.currency != spec.currency and db.session.scalar(
+            sa.select(sa.func.count(Donation.id)).where(Donation.campaign_id == campaign.id)):
+        raise ValidationError("currency: cannot change once donations are recorded", code="invalid_campaign")
+    for attr in ("title", "tagline", "description", "currency", "goal", "partner_name", "share_bps"):
+        setattr(campaign, attr, getattr(spec, attr))
+    db.session.flush()
+    tiers = {t.min_amount: t for t in campaign.tiers}
+    rewards = {r.key: r for r in db.session.scalars(sa.select(Reward).where(Reward.campaign_id == campaign.id))}
+    kept_tiers = set()
+    for tspec in spec.tiers:
+        tier = tiers.get(tspec.min_amount)
+        if tier is None:
+            tier = Tier(campaign=campaign, min_amount=tspec.min_amount, name=tspec.name)
+            db.session.add(tier)
+        tier.name = tspec.name
+        kept_tiers.add(tspec.min_amount)
+        db.session.flush()
+        for position, rspec in enumerate(tspec.rewards):
+            reward = rewards.pop(rspec.key, None) or Reward(campaign_id=campaign.id, key=rspec.key)
+            reward.kind, reward.title, reward.tier_id, reward.position = rspec.kind, rspec.title, tier.id, position
+            db.session.add(reward)
+    db.session.flush()
+    for reward in rewards.values():
+        reward.tier_id = None
+    for min_amount, tier in tiers.items():
+        if min_amount not in kept_tiers:
+            campaign.tiers.remove(tier)
+    db.session.commit()
+    db.session.refresh(campaign)
+    return campaign
+
+
+def current_campaign() -> Campaign:
+    """The campaign named by CAMPAIGN_FILE, loaded from the file the first time it is needed."""
+    slug = read_campaign_file(current_app.config["CAMPAIGN_FILE"]).slug
+    campaign = db.session.scalar(sa.select(Campaign).where(Campaign.slug == slug))
+    if campaign is None:
+        try:
+            campaign = load_campaign()
+        except sa.exc.IntegrityError:  # another request loaded it at the same moment
+            db.session.rollback()
+            campaign = db.session.scalar(sa.select(Campaign).where(Campaign.slug == slug))
+    return campaign
+
+
+def _reward_dict(r: Reward) -> dict:
+    return {"key": r.key, "kind": r.kind.value, "title": r.title}
+
+
+def campaign_summary(campaign: Campaign) -> dict:
+    """The public GET /api/v1/campaign document."""
+    return {
+        "slug": campaign.slug, "title": campaign.title, "tagline": campaign.tagline,
+        "description": campaign.description, "currency": campaign.currency, "goal": campaign.goal,
+        "raised": ledger.campaign_net(campaign.id), "donors": ledger.donors_count(campaign.id),
+        "partner": {"name": campaign.partner_name, "share_bps": campaign.share_bps},
+        "tiers": [{"min_amount": t.min_amount, "name": t.name, "rewards": [_reward_dict(r) for r in t.rewards]}
+                  for t in campaign.tiers],
+    }
+
+
+# ---------------------------------------------------------------- pledges
+
+_UNSAFE_CHARS = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}  # controls, bidi/zero-width formats, ...
+
+
+def clean_credit_name(value) -> str | None:
+    """A name fit for the credits: no control or bidi characters, single spaces, capped."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError("credit_name: must be a string.", code="invalid_credit_name")
+    if len(value) > 4 * CREDIT_NAME_MAX:
+        raise ValidationError(f"credit_name: at most {CREDIT_NAME_MAX} characters.", code="invalid_credit_name")
+    text = unicodedata.normalize("NFC", value)
+    text = "".join(" " if c.isspace() else c for c in text)
+    text = "".join(c for c in text if unicodedata.category(c) not in _UNSAFE_CHARS)
+    text = re.sub(r"\s+", " ", text).strip()
+    if len(text) > CREDIT_NAME_MAX:
+        raise ValidationError(f"credit_name: at most {CREDIT_NAME_MAX} characters.", code="invalid_credit_name")
+    return text or None
+
+
+def validate_amount(amount) -> int:
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise ValidationError("amount: must be a whole number of cents, e.g. 2500 for $25.00.",
+                              code="invalid_amount")
+    if amount < MIN_AMOUNT:
+        raise ValidationError(f"amount: the smallest pledge is {MIN_AMOUNT} cents.", code="invalid_amount")
+    if amount > MAX_AMOUNT:
+        raise ValidationError(f"amount: at most {MAX_AMOUNT} cents in one pledge.", code="invalid_amount")
+    return amount
+
+
+def _flag(value, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError(f"{name}: must be true or false.", code="invalid_field")
+    return value
+
+
+def _site_url(path: str) -> str:
+    base = current_app.config.get("PUBLIC_URL")
+    if not base:
+        base = request.host_url.rstrip("/") if has_request_context() else "http://127.0.0.1:5000"
+    return base + path
+
+
+def create_pledge(amount, currency=None, email=None, credit_name=None, anonymous=False, rewards_opt_out=False,
+                  *, idempotency_key: str | None = None) -> Pledge:
+    """Validate, store the pledge and open its Checkout Session (Stripe, or the local test page).
+
+    The same idempotency key (a double-submitted form, a client retry) gives back the same pledge.
+    """
+    campaign = current_campaign()
+    amount = validate_amount(amount)
+    if currency is None:
+        currency = campaign.currency
+    if not isinstance(currency, str) or currency.lower() != campaign.currency:
+        raise ValidationError(f"currency: this campaign takes {campaign.currency} only.", code="invalid_currency")
+    if not isinstance(email, str) or len(email) > 254:
+        raise ValidationError("email: give a valid email address.", code="invalid_email")
+    email = normalize_email(email)
+    credit_name = clean_credit_name(credit_name)
+    anonymous, rewards_opt_out = _flag(anonymous, "anonymous"), _flag(rewards_opt_out, "rewards_opt_out")
+    if idempotency_key is not None and not (isinstance(idempotency_key, str) and 1 <= len(idempotency_key) <= 128):
+        raise ValidationError("Idempotency-Key: 1 to 128 characters.", code="invalid_idempotency_key")
+
+    pledge = _pledge_by_key(idempotency_key) if idempotency_key else None
+    if pledge is not None:
+        if (pledge.amount, pledge.email) != (amount, email):
+            raise ConflictError("This Idempotency-Key was used for a different pledge.", code="idempotency_conflict")
+    else:
+        pledge = Pledge(campaign_id=campaign.id, amount=amount, currency=campaign.currency, email=email,
+                        credit_name=credit_name, anonymous=anonymous, rewards_opt_out=rewards_opt_out,
+                        idempotency_key=idempotency_key)
+        db.session.add(pledge)
+        try:
+            db.session.commit()
+        except sa.exc.IntegrityError:  # the same key raced in from a second request
+            db.session.rollback()
+            pledge = _pledge_by_key(idempotency_key)
+            if pledge is None:
+                raise
+    if pledge.checkout_session_id is None:
+        _open_checkout(pledge, campaign)
+    return pledge
+
+
+def _pledge_by_key(key: str) -> Pledge | None:
+    return db.session.scalar(sa.select(Pledge).where(Pledge.idempotency_key == key))
+
+
+def _open_checkout(pledge: Pledge, campaign: Campaign) -> None:
+    if current_app.config["STRIPE_TEST_MODE"]:
+        session_id, url = f"cs_test_local_{pledge.id}", _site_url(TEST_CHECKOUT_PATH.format(pledge_id=pledge.id))
+    else:
+        session_id, url = stripe_gateway.create_checkout_session(
+            pledge, campaign,
+            success_url=_site_url(THANK_YOU_PATH.format(pledge_id=pledge.id)) + "&session_id={CHECKOUT_SESSION_ID}",
+            cancel_url=_site_url(CAMPAIGN_PATH.format(amount=pledge.amount)))
+    pledge.checkout_session_id, pledge.checkout_url = session_id, url
+    db.session.commit()
+
+
+def get_pledge(pledge_id: str) -> Pledge:
+    pledge = db.session.get(Pledge, pledge_id) if isinstance(pledge_id, str) and len(pledge_id) <= 32 else None
+    if pledge is None:
+        raise NotFoundError("No such pledge.")
+    return pledge
+
+
+_STATUS_MESSAGES = {
+    PledgeState.PENDING: "We are waiting for the payment to be confirmed.",
+    PledgeState.PROCESSING: "Your payment is still processing; we will email your receipt once it clears.",
+    PledgeState.PAID: "Thank you! Your donation is confirmed and your receipt is on its way.",
+    PledgeState.FAILED: "The payment did not go through; nothing was charged. You can try again.",
+    PledgeState.EXPIRED: "This checkout expired before payment; nothing was charged.",
+}
+
+
+def pledge_status(pledge: Pledge) -> dict:
+    """What the thank-you page shows: the payment's real state (no other donor's data)."""
+    tier = rules.tier_for(pledge.campaign.tiers, pledge.amount)
+    return {"pledge_id": pledge.id, "state": pledge.state.value, "amount": pledge.amount,
+            "currency": pledge.currency, "message": _STATUS_MESSAGES[pledge.state],
+            "tier": {"min_amount": tier.min_amount, "name": tier.name} if tier and not pledge.rewards_opt_out else None,
+            "test_mode": (pledge.checkout_session_id or "").startswith("cs_test_local_")}
+
+
+# ---------------------------------------------------------------- payments and the ledger
+
+def record_stripe_payment(pledge: Pledge, *, amount: int, currency: str, payment_intent_id: str | None,
+                          session_id: str | None, email: str | None, stripe_event_id: str,
+                          flags: list[str]) -> Donation | None:
+    """Count a paid Checkout Session once (by pledge and by payment intent); None if already counted."""
+    existing = db.session.scalar(sa.select(Donation).where(sa.or_(
+        Donation.pledge_id == pledge.id,
+        Donation.payment_intent_id == payment_intent_id if payment_intent_id else sa.false())))
+    if existing is not None:
+        return None
+    campaign = pledge.campaign
+    if amount != pledge.amount:
+        flags.append("amount_mismatch")  # the money that arrived is what counts
+    if pledge.can_move(PledgeState.PAID):
+        pledge.move(PledgeState.PAID)
+    elif pledge.state != PledgeState.PAID:
+        flags.append(f"paid_after_{pledge.state.value}")
+    pledge.payment_intent_id = payment_intent_id
+    user = get_or_create_user(email or pledge.email, "donor")
+    donation = Donation(campaign_id=campaign.id, pledge_id=pledge.id, user_id=user.id,
+                        source=DonationSource.STRIPE, amount=amount, currency=currency,
+                        payment_intent_id=payment_intent_id, checkout_session_id=session_id,
+                        credit_name=pledge.credit_name, anonymous=pledge.anonymous,
+                        rewards_opt_out=pledge.rewards_opt_out, flags=",".join(flags))
+    db.session.add(donation)
+    db.session.flush()
+    ledger.book_gift(campaign, donation, stripe_event_id)
+    refresh_entitlements(user, campaign)
+    db.session.info.setdefault("receipts", []).append(donation.id)
+    return donation
+
+
+def apply_refund(donation: Donation, amount_refunded: int, stripe_event_id: str | None) -> None:
+    donation.amount_refunded = min(donation.amount, rules.merged_refund(donation.amount_refunded, amount_refunded))
+    _after_money_change(donation, EventKind.REFUND, stripe_event_id)
+
+
+def apply_dispute(donation: Donation, status, stripe_event_id: str | None) -> None:
+    from filmfund.rewards.models import DisputeStatus
+
+    if status == DisputeStatus.OPEN:
+        if donation.dispute_status is None:  # a late "created" never reopens a closed dispute
+            donation.dispute_status = DisputeStatus.OPEN
+        return
+    donation.dispute_status = status
+    event = EventKind.DISPUTE_LOST if status == DisputeStatus.LOST else EventKind.DISPUTE_WON
+    _after_money_change(donation, event, stripe_event_id)
+
+
+def _after_money_change(donation: Donation, event: EventKind, stripe_event_id: str | None) -> None:
+    db.session.flush()
+    campaign = db.session.get(Campaign, donation.campaign_id)
+    if ledger.sync_refund(campaign, donation, event, stripe_event_id):
+        refresh_entitlements(donation.user, campaign)
+
+
+def _as_datetime(value: datetime | date | None) -> datetime:
+    if value is None:
+        return utcnow()
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValidationError("received_at: give a time with its zone.", code="invalid_date")
+        return value
+    return datetime.combine(value, time(12, 0), tzinfo=timezone.utc)
+
+
+def record_offline_donation(email: str, amount, received_on: datetime | date | None = None, note: str = "",
+                            credit_name=None, anonymous: bool = False, rewards_opt_out: bool = False,
+                            recorded_by: str | None = None) -> Donation:
+    """A producer records money received outside Stripe (cash at a screening, a bank transfer)."""
+    campaign = current_campaign()
+    amount = validate_amount(amount)
+    note = (note or "").strip()
+    if len(note) > NOTE_MAX:
+        raise ValidationError(f"note: at most {NOTE_MAX} characters.", code="invalid_note")
+    credit_name = clean_credit_name(credit_name)
+    anonymous, rewards_opt_out = _flag(anonymous, "anonymous"), _flag(rewards_opt_out, "rewards_opt_out")
+    received_at = _as_datetime(received_on)
+    ledger.lock_money()
+    user = get_or_create_user(email, "donor")
+    donation = Donation(campaign_id=campaign.id, user_id=user.id, source=DonationSource.OFFLINE, amount=amount,
+                        currency=campaign.currency, credit_name=credit_name, anonymous=anonymous,
+                        rewards_opt_out=rewards_opt_out, note=note, recorded_by=recorded_by,
+                        received_at=received_at)
+    db.session.add(donation)
+    db.session.flush()
+    ledger.book_gift(campaign, donation)
+    refresh_entitlements(user, campaign)
+    db.session.commit()
+    return donation
+
+
+def record_payout(amount, paid_on: date, reference: str, recorded_by: str) -> Payout:
+    """Money paid to the partner. Refused beyond the balance due: an overpayment would have to be
+    clawed back from a charity. (Later refunds may still turn the balance negative; it shows as such.)"""
+    campaign = current_campaign()
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise ValidationError("amount: a positive whole number of cents.", code="invalid_amount")
+    if not isinstance(paid_on, date):
+        raise ValidationError("paid_on: a date.", code="invalid_date")
+    reference = (reference or "").strip()
+    if not reference or len(reference) > 200:
+        raise ValidationError("reference: 1 to 200 characters (the bank transfer's reference).",
+                              code="invalid_reference")
+    ledger.lock_money()
+    balance = ledger.statement(campaign)["balance"]
+    if amount > balance:
+        raise ConflictError(f"A payout of {amount} exceeds the balance due to the partner ({balance}).",
+                            code="payout_exceeds_balance")
+    payout = Payout(campaign_id=campaign.id, amount=amount, currency=campaign.currency, paid_on=paid_on,
+                    reference=reference, recorded_by=recorded_by)
+    db.session.add(payout)
+    db.session.flush()
+    ledger.book_payout(campaign, payout)
+    db.session.commit()
+    return payout
+
+
+def partner_statement(campaign: Campaign) -> dict:
+    return ledger.statement(campaign)
+
+
+def raised_by_day(campaign: Campaign) -> list[tuple[date, int]]:
+    return ledger.raised_by_day(campaign.id)
+
+
+def check_ledger() -> list[str]:
+    """Every breach of the money rules, over every campaign; empty when all is well."""
+    breaches: list[str] = []
+    for campaign in db.session.scalars(sa.select(Campaign).order_by(Campaign.id)):
+        breaches += [f"{campaign.slug}: {b}" for b in ledger.ledger_breaches(campaign)]
+        breaches += [f"{campaign.slug}: {b}" for b in _entitlement_breaches(campaign)]
+    return breaches
+
+
+# ---------------------------------------------------------------- entitlements
+
+def _rewards_opted_out(campaign: Campaign, user_id: int) -> bool:
+    """The donor's latest counting donation decides: opting out on one pledge gives no rewards
+    until a later pledge opts back in."""
+    latest = db.session.scalars(
+        sa.select(Donation).where(Donation.campaign_id == campaign.id, Donation.user_id == user_id)
+        .order_by(Donation.received_at.desc(), Donation.id.desc())).all()
+    for donation in latest:
+        if donation.net > 0:
+            return donation.rewards_opt_out
+    return False
+
+
+def _wanted_rewards(campaign: Campaign, user_id: int) -> tuple[int, Tier | None, bool, set[int]]:
+    total = ledger.donor_net(campaign.id, user_id)
+    opted_out = _rewards_opted_out(campaign, user_id)
+    tier = rules.tier_for(campaign.tiers, total)
+    wanted = set() if opted_out else {r.id for t in rules.tiers_reached(campaign.tiers, total) for r in t.rewards}
+    return total, tier, opted_out, wanted
+
+
+def _user_entitlements(campaign: Campaign, user_id: int) -> list[Entitlement]:
+    return list(db.session.scalars(
+        sa.select(Entitlement).join(Reward).where(Entitlement.user_id == user_id, Reward.campaign_id == campaign.id)
+        .order_by(Entitlement.id)))
+
+
+def refresh_entitlements(user: User, campaign: Campaign) -> None:
+    """Make the stored entitlements match the donor's tier: grant, re-grant or revoke (never delete;
+    a fulfilled reward stays fulfilled, it was delivered)."""
+    _, _, _, wanted = _wanted_rewards(campaign, user.id)
+    now = utcnow()
+    have = {e.reward_id: e for e in _user_entitlements(campaign, user.id)}
+    for reward_id in wanted:
+        ent = have.get(reward_id)
+        if ent is None:
+            db.session.add(Entitlement(user_id=user.id, reward_id=reward_id, status=EntitlementStatus.GRANTED,
+                                       granted_at=now))
+        elif ent.status == EntitlementStatus.REVOKED:
+            ent.status, ent.granted_at, ent.revoked_at = EntitlementStatus.GRANTED, now, None
+    for reward_id, ent in have.items():
+        if reward_id not in wanted and ent.status == EntitlementStatus.GRANTED:
+            ent.status, ent.revoked_at = EntitlementStatus.REVOKED, now
+    db.session.flush()
+
+
+def _entitlement_breaches(campaign: Campaign) -> list[str]:
+    breaches = []
+    users = set(db.session.scalars(sa.select(Donation.user_id).where(Donation.campaign_id == campaign.id)))
+    users |= set(db.session.scalars(sa.select(Entitlement.user_id).join(Reward).where(Reward.campaign_id == campaign.id)))
+    for user_id in sorted(users):
+        _, _, _, wanted = _wanted_rewards(campaign, user_id)
+        active = {e.reward_id for e in _user_entitlements(campaign, user_id) if e.status == EntitlementStatus.GRANTED}
+        fulfilled = {e.reward_id for e in _user_entitlements(campaign, user_id) if e.status == EntitlementStatus.FULFILLED}
+        if wanted - active - fulfilled:
+            breaches.append(f"user {user_id}: rewards {sorted(wanted - active - fulfilled)} due but not granted")
+        if active - wanted:
+            breaches.append(f"user {user_id}: rewards {sorted(active - wanted)} granted beyond the donor's tier")
+    return breaches
+
+
+def donor_entitlements(user: User, campaign: Campaign | None = None) -> dict:
+    """The GET /api/v1/me/entitlements document."""
+    campaign = campaign or current_campaign()
+    total, tier, opted_out, _ = _wanted_rewards(campaign, user.id)
+    return {
+        "total": total,
+        "tier": {"min_amount": tier.min_amount, "name": tier.name} if tier else None,
+        "rewards_opt_out": opted_out,
+        "rewards": [{**_reward_dict(e.reward), "status": e.status.value, "id": e.id}
+                    for e in _user_entitlements(campaign, user.id)],
+    }
+
+
+def user_has_reward(user_id: int, reward_key: str) -> bool:
+    """For the donor library: does this user hold this reward (granted or fulfilled) right now?"""
+    return db.session.scalar(
+        sa.select(sa.func.count(Entitlement.id)).join(Reward)
+        .where(Entitlement.user_id == user_id, Reward.key == reward_key,
+               Entitlement.status != EntitlementStatus.REVOKED)) > 0
+
+
+def set_entitlement_status(entitlement_id: int, status: str | EntitlementStatus) -> Entitlement:
+    """Producers mark a reward fulfilled (delivered) or back to granted."""
+    ent = db.session.get(Entitlement, entitlement_id)
+    if ent is None:
+        raise NotFoundError("No such entitlement.")
+    try:
+        status = EntitlementStatus(status)
+    except ValueError:
+        raise ValidationError("status: granted or fulfilled.", code="invalid_status") from None
+    if status == EntitlementStatus.REVOKED or ent.status == EntitlementStatus.REVOKED:
+        raise ConflictError("Revocation follows the donor's total; it cannot be set by hand.",
+                            code="illegal_transition")
+    ent.status = status
+    ent.fulfilled_at = utcnow() if status == EntitlementStatus.FULFILLED else None
+    db.session.commit()
+    return ent
+
+
+# ---------------------------------------------------------------- queries for the pages
+
+def donor_donations(user: User) -> list[dict]:
+    rows = db.session.scalars(sa.select(Donation).where(Donation.user_id == user.id)
+                              .order_by(Donation.received_at.desc(), Donation.id.desc()))
+    return [{"id": d.id, "amount": d.amount, "currency": d.currency, "refunded": d.counted_refunded,
+             "net": d.net, "received_at": d.received_at, "source": d.source.value,
+             "disputed": d.dispute_status.value if d.dispute_status else None,
+             "credit_name": d.credit_name, "anonymous": d.anonymous, "rewards_opt_out": d.rewards_opt_out}
+            for d in rows]
+
+
+def list_webhook_events(status: str | None = None, limit: int = 200) -> list[WebhookEvent]:
+    stmt = sa.select(WebhookEvent).order_by(WebhookEvent.received_at.desc(), WebhookEvent.id.desc()).limit(limit)
+    if status:
+        stmt = stmt.where(WebhookEvent.status == WebhookStatus(status))
+    return list(db.session.scalars(stmt))
+
+
+def credits(campaign: Campaign) -> list[str]:
+    """Names for the end credits: donors entitled to the credit (net > 0, not opted out) who gave a
+    credit name. A donor who asked for anonymity on ANY donation never appears: safety first."""
+    credit_keys = [r.id for t in campaign.tiers for r in t.rewards if r.kind == "credit"][:1]
+    if not credit_keys:
+        return []
+    entitled = set(db.session.scalars(
+        sa.select(Entitlement.user_id).where(Entitlement.reward_id == credit_keys[0],
+                                             Entitlement.status != EntitlementStatus.REVOKED)))
+    names: dict[int, str] = {}
+    anonymous: set[int] = set()
+    for d in db.session.scalars(sa.select(Donation).where(Donation.campaign_id == campaign.id)
+                                .order_by(Donation.received_at, Donation.id)):
+        if d.anonymous:
+            anonymous.add(d.user_id)
+        if d.credit_name:
+            names[d.user_id] = d.credit_name  # the latest name given wins
+    return sorted((name for uid, name in names.items() if uid in entitled and uid not in anonymous),
+                  key=str.casefold)
+
+
+# ---------------------------------------------------------------- receipts
+
+def send_pending_receipts() -> None:
+    """After commit: one receipt per newly paid donation (claimed atomically: exactly once)."""
+    for donation_id in db.session.info.pop("receipts", []):
+        claimed = db.session.execute(sa.update(Donation).where(
+            Donation.id == donation_id, Donation.receipt_sent_at.is_(None)).values(receipt_sent_at=utcnow())).rowcount
+        db.session.commit()
+        if claimed != 1:
+            continue
+        try:
+            send_receipt(db.session.get(Donation, donation_id))
+        except Exception:  # the money is booked; a mail outage must not fail the webhook
+            log.exception("receipt for donation %s could not be sent", donation_id)
+            db.session.execute(sa.update(Donation).where(Donation.id == donation_id).values(receipt_sent_at=None))
+            db.session.commit()
+
+
+def _money(cents: int, currency: str) -> str:
+    symbol = "$" if currency == "usd" else ""
+    return f"{symbol}{cents // 100:,}.{cents % 100:02d}" + ("" if symbol else f" {currency.upper()}")
+
+
+def send_receipt(donation: Donation) -> None:
+    from filmfund.mail import send_mail
+    from filmfund.rewards.models import EntryKind, LedgerEntry
+
+    campaign = db.session.get(Campaign, donation.campaign_id)
+    share = int(db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0)).where(
+        LedgerEntry.donation_id == donation.id, LedgerEntry.entry_kind == EntryKind.PARTNER_SHARE)))
+    ents = donor_entitlements(donation.user, campaign)
+    lines = [f"Thank you for supporting “{campaign.title}”.", "",
+             f"Amount: {_money(donation.amount, donation.currency)}",
+             f"Date: {donation.received_at:%Y-%m-%d} (UTC)",
+             f"Of this, {_money(share, donation.currency)} goes to {campaign.partner_name} "
+             f"({campaign.share_bps / 100:g}% of what is raised).", ""]
+    if ents["rewards_opt_out"]:
+        lines.append("You chose no rewards: all of it goes to the film and its partner.")
+    elif ents["tier"]:
+        lines.append(f"Your total of {_money(ents['total'], donation.currency)} brings you the "
+                     f"“{ents['tier']['name']}” tier:")
+        lines += [f"  - {r['title']}" for r in ents["rewards"] if r["status"] != "revoked"]
+    lines += ["", "Keep this email as your receipt."]
+    send_mail(donation.user.email, f"Your receipt: {campaign.title}", "\n".join(lines) + "\n")

@@ -1,0 +1,321 @@
+"""Stripe webhooks: verify, store once, process idempotently, in any order.
+
+Stripe delivers at least once and in no particular order. So every verified event is stored
+once by its id (a unique constraint; on PostgreSQL concurrent duplicates meet at the insert,
+after the money lock), each effect is keyed by the payment (pledge, payment intent) and uses
+cumulative values, and a refund or dispute that arrives before its payment is kept "unmatched"
+and applied as soon as the payment is recorded. Any order of the same events gives the same ledger.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+
+import sqlalchemy as sa
+import stripe
+from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from filmfund.db import new_id, utcnow
+from filmfund.errors import DomainError, ForbiddenError, ValidationError
+from filmfund.extensions import db
+from filmfund.rewards import ledger, services
+from filmfund.rewards.models import (
+    DisputeStatus,
+    Donation,
+    Pledge,
+    PledgeState,
+    WebhookEvent,
+    WebhookStatus,
+)
+
+log = logging.getLogger(__name__)
+security_log = logging.getLogger("filmfund.security")
+
+TOLERANCE = 300  # seconds, both ways: stripe's own check accepts any future timestamp
+MAX_PAYLOAD = 512 * 1024
+
+bp = Blueprint("rewards_webhooks", __name__)
+
+
+class SignatureError(DomainError):
+    status, code = 400, "invalid_signature"
+
+
+class Unprocessable(Exception):
+    """The event is genuine but cannot be booked (kept as failed for a producer to look at)."""
+
+
+# ---------------------------------------------------------------- verification
+
+def sign_payload(payload: bytes, secret: str, timestamp: int | None = None) -> str:
+    """A Stripe-Signature header value, computed exactly as Stripe does."""
+    t = int(time.time()) if timestamp is None else timestamp
+    mac = hmac.new(secret.encode(), f"{t}.".encode() + payload, hashlib.sha256).hexdigest()
+    return f"t={t},v1={mac}"
+
+
+def verify(payload: bytes, header: str | None) -> dict:
+    if not header or len(payload) > MAX_PAYLOAD:
+        raise SignatureError("Missing or invalid Stripe-Signature.")
+    stamps = [p.split("=", 1)[1] for p in header.split(",") if p.startswith("t=")]
+    try:
+        t = int(stamps[0])
+    except (IndexError, ValueError):
+        raise SignatureError("Missing or invalid Stripe-Signature.") from None
+    if abs(time.time() - t) > TOLERANCE:
+        raise SignatureError("Stripe-Signature timestamp is outside the tolerance.")
+    try:
+        text = payload.decode("utf-8")
+        stripe.WebhookSignature.verify_header(text, header, current_app.config["STRIPE_WEBHOOK_SECRET"], TOLERANCE)
+        event = json.loads(text)
+    except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError):
+        raise SignatureError("Missing or invalid Stripe-Signature.") from None
+    if not (isinstance(event, dict) and isinstance(event.get("id"), str) and isinstance(event.get("type"), str)
+            and isinstance((event.get("data") or {}).get("object"), dict)):
+        raise ValidationError("Not a Stripe event.", code="invalid_event")
+    return event
+
+
+# ---------------------------------------------------------------- handling
+
+def handle_stripe_webhook(payload: bytes, signature: str | None) -> dict:
+    """The one entry point for Stripe events (the HTTP endpoint and the test-mode checkout)."""
+    try:
+        event = verify(payload, signature)
+    except DomainError:
+        security_log.warning("rejected a Stripe webhook: bad signature or payload")
+        raise
+    ledger.lock_money()
+    row_id = _store_once(event, payload)
+    if row_id is None:
+        db.session.commit()
+        return {"received": True, "duplicate": True}
+    row = db.session.get(WebhookEvent, row_id)
+    _process(row, event)
+    db.session.commit()
+    services.send_pending_receipts()
+    return {"received": True, "status": row.status.value}
+
+
+def _store_once(event: dict, payload: bytes) -> int | None:
+    values = dict(event_id=event["id"], type=event["type"][:100], livemode=bool(event.get("livemode")),
+                  payload=payload.decode("utf-8"), received_at=utcnow(), status=WebhookStatus.UNMATCHED,
+                  payment_intent_id=_payment_intent_of(event))
+    insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(WebhookEvent).values(**values).on_conflict_do_nothing(index_elements=["event_id"])
+    return db.session.execute(stmt.returning(WebhookEvent.id)).scalar()
+
+
+def _payment_intent_of(event: dict) -> str | None:
+    value = event["data"]["object"].get("payment_intent")
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value[:255] if isinstance(value, str) else None
+
+
+def _expected_livemode() -> bool:
+    key = current_app.config.get("STRIPE_SECRET_KEY") or ""
+    return key.startswith(("sk_live_", "rk_live_"))
+
+
+def _process(row: WebhookEvent, event: dict) -> None:
+    handler = HANDLERS.get(event["type"])
+    if bool(event.get("livemode")) != _expected_livemode():
+        status, error = WebhookStatus.IGNORED, "livemode does not match this installation"
+    elif handler is None:
+        status, error = WebhookStatus.IGNORED, None
+    else:
+        savepoint = db.session.begin_nested()
+        try:
+            status, error = handler(event["data"]["object"], event["id"]), None
+            savepoint.commit()
+        except (Unprocessable, KeyError, TypeError, ValueError, DomainError) as exc:
+            savepoint.rollback()
+            log.warning("Stripe event %s could not be processed: %s", event["id"], exc)
+            status, error = WebhookStatus.FAILED, str(exc)[:1000] or type(exc).__name__
+    row.status, row.error, row.processed_at = status, error, utcnow()
+    db.session.flush()
+
+
+def _pledge_for_session(obj: dict) -> Pledge | None:
+    pledge = db.session.scalar(sa.select(Pledge).where(Pledge.checkout_session_id == obj["id"]))
+    ref = obj.get("client_reference_id") or (obj.get("metadata") or {}).get("pledge_id")
+    if pledge is None and isinstance(ref, str) and len(ref) <= 32:
+        pledge = db.session.get(Pledge, ref)
+    return pledge
+
+
+def _session_paid(obj: dict, event_id: str) -> WebhookStatus:
+    pledge = _pledge_for_session(obj)
+    if pledge is None:
+        return WebhookStatus.UNMATCHED
+    currency = (obj.get("currency") or "").lower()
+    if currency != pledge.campaign.currency:
+        raise Unprocessable(f"paid in {currency or 'no currency'}, the campaign takes {pledge.campaign.currency}")
+    amount = obj["amount_total"]
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise Unprocessable("amount_total is not a positive integer")
+    flags = [] if pledge.checkout_session_id in (None, obj["id"]) else ["session_mismatch"]
+    email = (obj.get("customer_details") or {}).get("email") or obj.get("customer_email")
+    pi = _payment_intent_of({"data": {"object": obj}})
+    donation = services.record_stripe_payment(pledge, amount=amount, currency=currency, payment_intent_id=pi,
+                                              session_id=obj["id"], email=email, stripe_event_id=event_id,
+                                              flags=flags)
+    if donation is not None and pi:
+        _replay_unmatched(pi)
+    return WebhookStatus.PROCESSED
+
+
+def _replay_unmatched(payment_intent_id: str) -> None:
+    """Apply the refunds and disputes that arrived before their payment, in arrival order."""
+    early = db.session.scalars(sa.select(WebhookEvent).where(
+        WebhookEvent.payment_intent_id == payment_intent_id, WebhookEvent.status == WebhookStatus.UNMATCHED,
+        WebhookEvent.type.in_(PAYMENT_EVENTS)).order_by(WebhookEvent.received_at, WebhookEvent.id)).all()
+    for row in early:
+        _process(row, json.loads(row.payload))
+
+
+def on_session_completed(obj: dict, event_id: str) -> WebhookStatus:
+    if obj.get("payment_status") in ("paid", "no_payment_required"):
+        return _session_paid(obj, event_id)
+    pledge = _pledge_for_session(obj)
+    if pledge is None:
+        return WebhookStatus.UNMATCHED
+    # Paid by a delayed method (bank debit...): nothing counts until async_payment_succeeded.
+    if pledge.state == PledgeState.PENDING:
+        pledge.move(PledgeState.PROCESSING)
+    pledge.payment_intent_id = pledge.payment_intent_id or _payment_intent_of({"data": {"object": obj}})
+    return WebhookStatus.PROCESSED
+
+
+def on_async_succeeded(obj: dict, event_id: str) -> WebhookStatus:
+    return _session_paid(obj, event_id)
+
+
+def on_async_failed(obj: dict, event_id: str) -> WebhookStatus:
+    return _end_pledge(obj, PledgeState.FAILED)
+
+
+def on_session_expired(obj: dict, event_id: str) -> WebhookStatus:
+    return _end_pledge(obj, PledgeState.EXPIRED)
+
+
+def _end_pledge(obj: dict, state: PledgeState) -> WebhookStatus:
+    pledge = _pledge_for_session(obj)
+    if pledge is None:
+        return WebhookStatus.UNMATCHED
+    if pledge.can_move(state):  # a late "failed" never undoes a payment already counted
+        pledge.move(state)
+    return WebhookStatus.PROCESSED
+
+
+def _donation_for(obj: dict) -> Donation | None:
+    pi = _payment_intent_of({"data": {"object": obj}})
+    return db.session.scalar(sa.select(Donation).where(Donation.payment_intent_id == pi)) if pi else None
+
+
+def on_charge_refunded(obj: dict, event_id: str) -> WebhookStatus:
+    donation = _donation_for(obj)
+    if donation is None:
+        return WebhookStatus.UNMATCHED
+    refunded = obj["amount_refunded"]
+    if isinstance(refunded, bool) or not isinstance(refunded, int) or refunded < 0:
+        raise Unprocessable("amount_refunded is not a non-negative integer")
+    services.apply_refund(donation, refunded, event_id)
+    return WebhookStatus.PROCESSED
+
+
+def on_dispute_created(obj: dict, event_id: str) -> WebhookStatus:
+    donation = _donation_for(obj)
+    if donation is None:
+        return WebhookStatus.UNMATCHED
+    services.apply_dispute(donation, DisputeStatus.OPEN, event_id)
+    return WebhookStatus.PROCESSED
+
+
+def on_dispute_closed(obj: dict, event_id: str) -> WebhookStatus:
+    donation = _donation_for(obj)
+    if donation is None:
+        return WebhookStatus.UNMATCHED
+    # Stripe closes a dispute as won, lost, or warning_closed (an inquiry that went no further).
+    status = DisputeStatus.LOST if obj["status"] == "lost" else DisputeStatus.WON
+    services.apply_dispute(donation, status, event_id)
+    return WebhookStatus.PROCESSED
+
+
+HANDLERS = {
+    "checkout.session.completed": on_session_completed,
+    "checkout.session.async_payment_succeeded": on_async_succeeded,
+    "checkout.session.async_payment_failed": on_async_failed,
+    "checkout.session.expired": on_session_expired,
+    "charge.refunded": on_charge_refunded,
+    "charge.dispute.created": on_dispute_created,
+    "charge.dispute.closed": on_dispute_closed,
+}
+PAYMENT_EVENTS = ("charge.refunded", "charge.dispute.created", "charge.dispute.closed")
+
+
+@bp.post("/webhooks/stripe")
+def stripe_webhook():
+    return jsonify(handle_stripe_webhook(request.get_data(cache=False), request.headers.get("Stripe-Signature")))
+
+
+# ---------------------------------------------------------------- test mode
+
+def stripe_event(type_: str, obj: dict, *, livemode: bool = False) -> dict:
+    """An event envelope shaped like Stripe's (see stripe/openapi fixtures3.json)."""
+    return {"id": f"evt_test_local_{new_id()}", "object": "event", "api_version": "2024-06-20",
+            "created": int(time.time()), "data": {"object": obj}, "livemode": livemode, "pending_webhooks": 1,
+            "request": {"id": None, "idempotency_key": None}, "type": type_}
+
+
+def session_object(pledge: Pledge, *, payment_status: str, status: str = "complete",
+                   amount: int | None = None) -> dict:
+    return {
+        "id": pledge.checkout_session_id or f"cs_test_local_{pledge.id}", "object": "checkout.session",
+        "amount_subtotal": amount or pledge.amount, "amount_total": amount or pledge.amount,
+        "client_reference_id": pledge.id, "created": int(pledge.created_at.timestamp()),
+        "currency": pledge.currency, "customer_details": {"email": pledge.email, "name": None},
+        "customer_email": pledge.email, "expires_at": int(pledge.created_at.timestamp()) + 86400,
+        "livemode": False, "metadata": {"pledge_id": pledge.id}, "mode": "payment",
+        "payment_intent": None if status == "expired" else f"pi_test_local_{pledge.id}",
+        "payment_status": payment_status, "status": status, "url": None,
+    }
+
+
+def charge_object(pledge: Pledge, amount_refunded: int) -> dict:
+    return {"id": f"ch_test_local_{pledge.id}", "object": "charge", "amount": pledge.amount,
+            "amount_captured": pledge.amount, "amount_refunded": amount_refunded, "currency": pledge.currency,
+            "livemode": False, "paid": True, "payment_intent": f"pi_test_local_{pledge.id}",
+            "refunded": amount_refunded >= pledge.amount, "status": "succeeded", "metadata": {"pledge_id": pledge.id}}
+
+
+TEST_OUTCOMES = {
+    "paid": lambda p: ("checkout.session.completed", session_object(p, payment_status="paid")),
+    "processing": lambda p: ("checkout.session.completed", session_object(p, payment_status="unpaid")),
+    "succeeded": lambda p: ("checkout.session.async_payment_succeeded", session_object(p, payment_status="paid")),
+    "failed": lambda p: ("checkout.session.async_payment_failed", session_object(p, payment_status="unpaid")),
+    "expired": lambda p: ("checkout.session.expired",
+                          session_object(p, payment_status="unpaid", status="expired")),
+    "refunded": lambda p: ("charge.refunded", charge_object(p, p.amount)),
+}
+
+
+def complete_test_checkout(pledge_id: str, outcome: str) -> dict:
+    """The local checkout page's buttons: send a signed Stripe-shaped event through the very same
+    handler the HTTP endpoint uses. Only in test mode, only for test-mode sessions."""
+    if not current_app.config["STRIPE_TEST_MODE"]:
+        raise ForbiddenError("The test checkout exists only in test mode (no STRIPE_SECRET_KEY).")
+    pledge = services.get_pledge(pledge_id)
+    if not (pledge.checkout_session_id or "").startswith("cs_test_local_"):
+        raise ForbiddenError("This pledge was not made in test mode.")
+    if outcome not in TEST_OUTCOMES:
+        raise ValidationError(f"outcome: one of {', '.join(TEST_OUTCOMES)}.", code="invalid_outcome")
+    type_, obj = TEST_OUTCOMES[outcome](pledge)
+    payload = json.dumps(stripe_event(type_, obj)).encode()
+    return handle_stripe_webhook(payload, sign_payload(payload, current_app.config["STRIPE_WEBHOOK_SECRET"]))
