@@ -1,0 +1,144 @@
+"""Fixtures of the donations spine: the loaded campaign, signed Stripe events, a fake Stripe API."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl
+
+import pytest
+
+from filmfund.rewards import services
+from filmfund.rewards.webhooks import sign_payload
+
+
+@pytest.fixture
+def campaign(app):
+    return services.load_campaign()
+
+
+def make_event(type_: str, obj: dict, *, event_id: str | None = None, livemode: bool = False) -> dict:
+    return {"id": event_id or f"evt_{uuid.uuid4().hex}", "object": "event", "api_version": "2024-06-20",
+            "created": int(time.time()), "data": {"object": obj}, "livemode": livemode, "pending_webhooks": 1,
+            "request": {"id": None, "idempotency_key": None}, "type": type_}
+
+
+def session_obj(pledge_id: str, amount: int, *, session_id: str | None = None, payment_status: str = "paid",
+                pi: str | None = None, email: str = "donor@example.org", currency: str = "usd") -> dict:
+    return {"id": session_id or f"cs_test_{pledge_id}", "object": "checkout.session", "amount_total": amount,
+            "amount_subtotal": amount, "client_reference_id": pledge_id, "currency": currency,
+            "customer_details": {"email": email, "name": None}, "customer_email": email, "livemode": False,
+            "metadata": {"pledge_id": pledge_id}, "mode": "payment", "payment_intent": pi or f"pi_{pledge_id}",
+            "payment_status": payment_status, "status": "complete"}
+
+
+def charge_obj(pi: str, amount: int, refunded: int) -> dict:
+    return {"id": f"ch_{pi}", "object": "charge", "amount": amount, "amount_refunded": refunded,
+            "currency": "usd", "livemode": False, "payment_intent": pi, "refunded": refunded >= amount}
+
+
+def dispute_obj(pi: str, amount: int, status: str) -> dict:
+    return {"id": f"dp_{pi}", "object": "dispute", "amount": amount, "charge": f"ch_{pi}", "currency": "usd",
+            "livemode": False, "payment_intent": pi, "status": status, "reason": "general"}
+
+
+class Stripe:
+    """Posts signed events to the app the way Stripe does."""
+
+    def __init__(self, app, client):
+        self.app, self.client = app, client
+
+    def post(self, event: dict | bytes, *, secret: str | None = None, t: int | None = None, header=None):
+        payload = event if isinstance(event, bytes) else json.dumps(event).encode()
+        sig = header if header is not None else sign_payload(payload, secret or self.app.config["STRIPE_WEBHOOK_SECRET"], t)
+        return self.client.post("/webhooks/stripe", data=payload,
+                                headers={"Stripe-Signature": sig, "Content-Type": "application/json"})
+
+    def send(self, type_: str, obj: dict, **kw):
+        response = self.post(make_event(type_, obj, **kw))
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return response.get_json()
+
+
+@pytest.fixture
+def stripe_events(app, client):
+    return Stripe(app, client)
+
+
+@pytest.fixture
+def pledge(campaign):
+    """make(amount, email=..., **kw) -> a pending test-mode pledge."""
+
+    def _make(amount: int = 5000, email: str = "donor@example.org", **kw):
+        return services.create_pledge(amount, email=email, **kw)
+
+    return _make
+
+
+# ------------------------------------------------------------------ a fake Stripe API on loopback
+
+class FakeStripe:
+    """Records what the stripe library really sends; replays saved responses per Idempotency-Key
+    (as Stripe does) and can fail the next N requests with a given status."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.sessions: dict[str, dict] = {}
+        self.by_key: dict[str, tuple[int, dict]] = {}
+        self.fail_next: list[int] = []
+        self.lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                form = dict(parse_qsl(body, keep_blank_values=True))
+                key = self.headers.get("Idempotency-Key")
+                with fake.lock:
+                    fake.requests.append({"path": self.path, "form": form, "idempotency_key": key,
+                                          "authorization": self.headers.get("Authorization")})
+                    if fake.fail_next:
+                        status, doc = fake.fail_next.pop(0), {"error": {"type": "api_error", "message": "boom"}}
+                    elif key in fake.by_key:
+                        status, doc = fake.by_key[key]
+                    elif self.path == "/v1/checkout/sessions":
+                        sid = f"cs_test_fake_{uuid.uuid4().hex}"
+                        doc = {"id": sid, "object": "checkout.session", "url": f"https://checkout.example/{sid}",
+                               "mode": form.get("mode"), "client_reference_id": form.get("client_reference_id"),
+                               "payment_status": "unpaid", "status": "open"}
+                        fake.sessions[sid] = doc
+                        status = 200
+                        fake.by_key[key] = (status, doc)
+                    else:
+                        status, doc = 404, {"error": {"type": "invalid_request_error", "message": "no route"}}
+                raw = json.dumps(doc).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.send_header("Request-Id", f"req_{uuid.uuid4().hex[:12]}")
+                self.end_headers()
+                self.wfile.write(raw)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def fake_stripe(app):
+    with FakeStripe() as fake:
+        app.config.update(STRIPE_SECRET_KEY="sk_test_fake", STRIPE_TEST_MODE=False, STRIPE_API_BASE=fake.url)
+        yield fake
