@@ -1,16 +1,155 @@
-from flask import Blueprint, render_template
+"""Producer dashboard and partner page. Thin views: parse the form, call a service, render.
+
+Every write is a POST with a CSRF token and needs the producer role; the partner reads
+aggregates only (no donor's email or name ever reaches its page).
+"""
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from filmfund.admin import charts
+from filmfund.admin import services as admin_services
+from filmfund.errors import DomainError, ValidationError
+from filmfund.rewards import services
 from filmfund.security import role_required
+from filmfund.site.money import format_money, parse_dollars
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
+
+INBOX_STATUSES = ("unmatched", "failed", "ignored")
+
+
+def _date(value: str | None, field: str) -> date | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(f"{field}: give a date like 2026-11-23.", code="invalid_date") from None
+
+
+def _dashboard(values: dict | None = None, errors: dict | None = None, status: int = 200):
+    campaign = services.current_campaign()
+    summary = services.campaign_summary(campaign)
+    statement = services.partner_statement(campaign)
+    raised = admin_services.cumulative(services.raised_by_day(campaign))
+    events = [e for e in services.list_webhook_events() if e.status.value in INBOX_STATUSES][:50]
+    return render_template(
+        "admin/dashboard.html", c=summary, campaign=campaign, st=statement,
+        percent=(summary["raised"] * 100 // summary["goal"]) if summary["goal"] else 0,
+        chart=charts.line_chart(raised, campaign.currency, goal=campaign.goal, label="Money raised"),
+        donations=admin_services.recent_donations(campaign), events=events,
+        fulfilment=admin_services.fulfilment_list(campaign), payouts=admin_services.payouts(campaign),
+        update_rewards=admin_services.update_rewards(campaign),
+        outbox=None if admin_services.smtp_configured() else admin_services.outbox(),
+        breaches=services.check_ledger(), today=date.today().isoformat(),
+        values=values or {}, errors=errors or {}), status
 
 
 @bp.get("/")
 @role_required("producer")
 def dashboard():
-    return render_template("admin/dashboard.html")
+    return _dashboard()
+
+
+def _refused(form_name: str, err: DomainError):
+    head, sep, tail = err.message.partition(": ")
+    message = (tail[:1].upper() + tail[1:]) if sep and head.isidentifier() else err.message
+    return _dashboard(values={form_name: request.form.to_dict()}, errors={form_name: message}, status=400)
+
+
+@bp.post("/donations/offline")
+@role_required("producer")
+def offline_donation():
+    f = request.form
+    try:
+        donation = services.record_offline_donation(
+            email=f.get("email", ""), amount=parse_dollars(f.get("amount")),
+            received_on=_date(f.get("received_on"), "received_on"), note=f.get("note", ""),
+            credit_name=f.get("credit_name") or None, anonymous=f.get("anonymous") == "1",
+            rewards_opt_out=f.get("rewards_opt_out") == "1", recorded_by=current_user.email)
+    except DomainError as err:
+        return _refused("offline", err)
+    flash(f"Recorded an offline donation of {format_money(donation.amount, donation.currency)}; the totals, "
+          "the donor's tier and the partner's share are updated.", "success")
+    return redirect(url_for("admin.dashboard", _anchor="offline"), code=303)
+
+
+@bp.post("/payouts")
+@role_required("producer")
+def record_payout():
+    f = request.form
+    try:
+        paid_on = _date(f.get("paid_on"), "paid_on")
+        if paid_on is None:
+            raise ValidationError("paid_on: give the date of the transfer.", code="invalid_date")
+        services.record_payout(amount=parse_dollars(f.get("amount")), paid_on=paid_on,
+                               reference=f.get("reference", ""), recorded_by=current_user.email)
+    except DomainError as err:
+        return _refused("payout", err)
+    flash("Payout to the partner recorded.", "success")
+    return redirect(url_for("admin.dashboard", _anchor="payouts"), code=303)
+
+
+@bp.post("/entitlements/<int:entitlement_id>")
+@role_required("producer")
+def entitlement_status(entitlement_id: int):
+    try:
+        services.set_entitlement_status(entitlement_id, request.form.get("status", ""))
+    except DomainError as err:
+        if err.status == 404:
+            raise
+        return _refused("fulfilment", err)
+    flash("Fulfilment updated.", "success")
+    return redirect(url_for("admin.dashboard", _anchor="fulfilment"), code=303)
+
+
+@bp.post("/updates")
+@role_required("producer")
+def send_update():
+    f = request.form
+    try:
+        count = admin_services.send_production_update(services.current_campaign(), f.get("reward", ""),
+                                                      f.get("subject", ""), f.get("body", ""))
+    except DomainError as err:
+        return _refused("update", err)
+    flash(f"Update sent to {count} donor{'' if count == 1 else 's'}, one email each.", "success")
+    return redirect(url_for("admin.dashboard", _anchor="updates"), code=303)
+
+
+@bp.get("/credits.csv")
+@role_required("producer")
+def credits_csv():
+    names = services.credits(services.current_campaign())
+    return Response(admin_services.credits_csv(names), mimetype="text/csv",
+                    headers={"Content-Disposition": 'attachment; filename="credits.csv"',
+                             "Cache-Control": "private, no-store"})
+
+
+def _partner_context() -> dict:
+    campaign = services.current_campaign()
+    shares = admin_services.partner_share_by_day(campaign)
+    return {"campaign": campaign, "st": services.partner_statement(campaign),
+            "payouts": admin_services.payouts(campaign), "shares": shares}
 
 
 @bp.get("/partner")
 @role_required("partner", "producer")
 def partner():
-    return render_template("admin/partner.html")
+    ctx = _partner_context()
+    chart = charts.line_chart(admin_services.cumulative(ctx["shares"]), ctx["campaign"].currency,
+                              label="Share due to the partner")
+    return render_template("admin/partner.html", chart=chart, **ctx)
+
+
+@bp.get("/partner/statement.csv")
+@role_required("partner", "producer")
+def partner_csv():
+    ctx = _partner_context()
+    return Response(admin_services.statement_csv(ctx["st"], ctx["payouts"], ctx["shares"]), mimetype="text/csv",
+                    headers={"Content-Disposition": 'attachment; filename="partner-statement.csv"',
+                             "Cache-Control": "private, no-store"})

@@ -1,15 +1,141 @@
-from flask import Blueprint, render_template
+"""Public pages: the campaign and its pledge form, the checkout return pages, the donor's account.
+
+Views are thin: they parse what people typed, call the rewards services, and render.
+"""
+from __future__ import annotations
+
+import secrets
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from filmfund.errors import ConflictError, DomainError
+from filmfund.extensions import limiter
+from filmfund.rewards import rules, services
 from filmfund.security import role_required
+from filmfund.site.money import cents_to_input, parse_dollars
 
 bp = Blueprint("site", __name__, template_folder="templates")
+
+# Which form field a service refusal is about (the services' error codes are stable).
+_FIELD_OF_CODE = {"invalid_amount": "amount", "invalid_email": "email", "invalid_credit_name": "credit_name",
+                  "invalid_currency": "amount", "invalid_field": "form"}
+TEST_OUTCOMES = {"paid": "paid", "processing": "processing", "failed": "failed", "succeeded": "succeeded"}
+
+
+def _campaign_context() -> dict:
+    campaign = services.current_campaign()
+    summary = services.campaign_summary(campaign)
+    share = rules.share_due(max(summary["raised"], 0), summary["partner"]["share_bps"])
+    percent = min(100, summary["raised"] * 100 // summary["goal"]) if summary["goal"] else 0
+    return {"c": summary, "partner_share_raised": share, "percent": percent}
+
+
+def _human(message: str) -> str:
+    """Service messages start with the field name for API clients ("amount: ..."); people don't need it."""
+    head, sep, tail = message.partition(": ")
+    return tail[:1].upper() + tail[1:] if sep and head.isidentifier() else message
+
+
+def _render_campaign(form: dict, errors: dict[str, str], status: int = 200, cancelled: bool = False):
+    return render_template("site/campaign.html", form=form, errors=errors, cancelled=cancelled,
+                           form_key=secrets.token_urlsafe(16), **_campaign_context()), status
 
 
 @bp.get("/")
 def campaign():
-    return render_template("site/campaign.html")
+    amount = request.args.get("amount", "")
+    form = {"amount": "", "email": "", "credit_name": "", "anonymous": False, "rewards_opt_out": False}
+    if amount.isdigit() and len(amount) <= 9:  # cents, from a cancelled checkout
+        form["amount"] = cents_to_input(int(amount))
+    return _render_campaign(form, {}, cancelled=request.args.get("cancelled") == "1")
+
+
+@bp.post("/pledge")
+@limiter.limit("20 per minute; 200 per hour")
+def pledge():
+    f = request.form
+    form = {"amount": f.get("amount", "")[:40], "email": f.get("email", "")[:254],
+            "credit_name": f.get("credit_name", "")[:400],
+            "anonymous": f.get("anonymous") == "1", "rewards_opt_out": f.get("rewards_opt_out") == "1"}
+    errors: dict[str, str] = {}
+    try:
+        amount = parse_dollars(form["amount"])
+    except DomainError as err:
+        errors["amount"] = err.message
+        amount = None
+    if not form["email"].strip():
+        errors["email"] = "Enter your email: your receipt and your rewards go there."
+    if errors:
+        return _render_campaign(form, errors, 400)
+    kwargs = dict(amount=amount, email=form["email"], credit_name=form["credit_name"] or None,
+                  anonymous=form["anonymous"], rewards_opt_out=form["rewards_opt_out"])
+    key = (f.get("form_key") or "")[:64] or None  # a double-clicked submit makes one pledge
+    try:
+        try:
+            made = services.create_pledge(**kwargs, idempotency_key=key)
+        except ConflictError:  # the same form page re-sent with other values: a new pledge
+            made = services.create_pledge(**kwargs)
+    except DomainError as err:
+        errors[_FIELD_OF_CODE.get(err.code, "form")] = _human(err.message)
+        return _render_campaign(form, errors, 400)
+    return redirect(made.checkout_url, code=303)
+
+
+@bp.get("/thank-you")
+def thank_you():
+    pledge = services.get_pledge(request.args.get("pledge", ""))
+    status = services.pledge_status(pledge)
+    return render_template("site/thank_you.html", s=status, campaign=pledge.campaign,
+                           share_bps=pledge.campaign.share_bps)
+
+
+@bp.route("/checkout/test/<pledge_id>", methods=["GET", "POST"])
+@limiter.limit("60 per minute", methods=["POST"])
+def test_checkout(pledge_id: str):
+    # The local stand-in for Stripe Checkout exists only without a Stripe key.
+    if not current_app.config.get("STRIPE_TEST_MODE"):
+        abort(404)
+    pledge = services.get_pledge(pledge_id)
+    if request.method == "POST":
+        outcome = request.form.get("outcome", "")
+        if outcome == "cancel":
+            return redirect(url_for("site.campaign", amount=pledge.amount, cancelled=1), code=303)
+        if outcome not in TEST_OUTCOMES:
+            abort(400, description="Choose one of the buttons.")
+        _complete_test_checkout(pledge.id, TEST_OUTCOMES[outcome])
+        return redirect(url_for("site.thank_you", pledge=pledge.id), code=303)
+    status = services.pledge_status(pledge)
+    if status["state"] in ("paid", "failed", "expired"):
+        return redirect(url_for("site.thank_you", pledge=pledge.id), code=303)
+    return render_template("site/checkout_test.html", s=status, campaign=pledge.campaign)
+
+
+def _complete_test_checkout(pledge_id: str, outcome: str) -> dict:
+    fn = getattr(services, "complete_test_checkout", None)
+    if fn is None:  # the rewards component keeps it next to the webhook handler it feeds
+        from filmfund.rewards.webhooks import complete_test_checkout as fn
+    return fn(pledge_id, outcome)
+
+
+def _library_for(user) -> list | None:
+    """The donor-only media this donor may download (the media component's), if it provides it."""
+    try:
+        from filmfund.media import services as media_services
+    except ImportError:
+        return None
+    fn = getattr(media_services, "library_for", None)
+    return list(fn(user)) if fn else None
 
 
 @bp.get("/account")
 @role_required("donor")
 def account():
-    return render_template("site/account.html")
+    user = current_user._get_current_object()
+    campaign = services.current_campaign()
+    ents = services.donor_entitlements(user, campaign)
+    donations = services.donor_donations(user)
+    tiers = campaign.tiers
+    next_tier = next((t for t in tiers if t.min_amount > ents["total"]), None)
+    return render_template("site/account.html", ents=ents, donations=donations, campaign=campaign,
+                           next_tier=next_tier, library=_library_for(user))

@@ -1,0 +1,73 @@
+"""Server-rendered SVG charts: the geometry is computed here, the template only draws it.
+
+Inline SVG with presentation attributes needs neither scripts nor style attributes, so it works
+under the strict CSP and without JavaScript.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from filmfund.site.money import format_money
+
+
+@dataclass
+class LineChart:
+    width: int
+    height: int
+    points: str = ""                 # "x,y x,y ..." for <polyline>
+    area: str = ""                   # a closed path under the line
+    y_ticks: list[tuple[float, str]] = field(default_factory=list)
+    x_labels: list[tuple[float, str]] = field(default_factory=list)
+    dots: list[tuple[float, float, str]] = field(default_factory=list)
+    empty: bool = True
+    summary: str = ""                # the text alternative
+
+
+def _nice_max(value: int) -> int:
+    """A round ceiling for the y axis (1, 2, 2.5 or 5 times a power of ten, in cents)."""
+    if value <= 0:
+        return 10_000
+    magnitude = 1
+    while magnitude * 10 <= value:
+        magnitude *= 10
+    for step in (1, 2, 2.5, 5, 10):
+        top = int(step * magnitude)
+        if top >= value:
+            return top
+    return 10 * magnitude
+
+
+def line_chart(series: list[tuple[date, int]], currency: str = "usd", *, goal: int | None = None,
+               width: int = 640, height: int = 220, label: str = "Total") -> LineChart:
+    chart = LineChart(width, height)
+    left, right, top, bottom = 64, 16, 12, 28
+    inner_w, inner_h = width - left - right, height - top - bottom
+    peak = max([v for _, v in series] + [goal or 0, 0])
+    y_max = _nice_max(peak)
+    chart.y_ticks = [(top + inner_h - inner_h * i / 4, format_money(y_max * i // 4, currency, whole=True))
+                     for i in range(5)]
+    if not series:
+        chart.summary = f"{label}: nothing yet."
+        return chart
+    chart.empty = False
+    first, last = series[0][0], series[-1][0]
+    span = max((last - first).days, 1)
+
+    def xy(day: date, value: int) -> tuple[float, float]:
+        x = left + (inner_w * (day - first).days / span if len(series) > 1 else inner_w / 2)
+        y = top + inner_h - inner_h * max(value, 0) / y_max
+        return round(x, 1), round(y, 1)
+
+    coords = [xy(d, v) for d, v in series]
+    if len(coords) == 1:  # one day: a flat line across the chart reads better than a dot alone
+        coords = [(left, coords[0][1]), (left + inner_w, coords[0][1])]
+    chart.points = " ".join(f"{x},{y}" for x, y in coords)
+    base = top + inner_h
+    chart.area = (f"M{coords[0][0]},{base} " + " ".join(f"L{x},{y}" for x, y in coords)
+                  + f" L{coords[-1][0]},{base} Z")
+    chart.dots = [(*xy(d, v), f"{d.isoformat()}: {format_money(v, currency)}") for d, v in series][-60:]
+    chart.x_labels = [(left, first.isoformat())] + ([(left + inner_w, last.isoformat())] if last != first else [])
+    chart.summary = (f"{label} from {first.isoformat()} to {last.isoformat()}: "
+                     f"{format_money(series[-1][1], currency)}.")
+    return chart

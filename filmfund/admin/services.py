@@ -1,0 +1,202 @@
+"""Read models and use cases of the producers' and the partner's pages.
+
+Money and entitlement rules live in filmfund.rewards; this module only gathers what the
+dashboards show and sends production updates. The partner's views never receive donor data.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date
+from email import policy
+from email.parser import BytesHeaderParser
+from itertools import accumulate
+
+import sqlalchemy as sa
+from flask import current_app
+
+from filmfund.auth.models import User
+from filmfund.errors import ValidationError
+from filmfund.extensions import db
+from filmfund.rewards import ledger
+from filmfund.rewards.models import (
+    Campaign,
+    Donation,
+    Entitlement,
+    EntitlementStatus,
+    EntryKind,
+    LedgerEntry,
+    Payout,
+    Reward,
+    RewardKind,
+    Tier,
+)
+
+# Rewards a producer delivers by hand (the rest are delivered by the site: downloads, mailings, credits).
+HAND_DELIVERED = (RewardKind.PHYSICAL, RewardKind.SERVICE, RewardKind.CUSTOM, RewardKind.CREDIT)
+SUBJECT_MAX, BODY_MAX = 200, 20_000
+
+
+def cumulative(points: list[tuple[date, int]]) -> list[tuple[date, int]]:
+    """Running totals of per-day amounts (for the charts)."""
+    return list(zip([d for d, _ in points], accumulate(v for _, v in points)))
+
+
+def partner_share_by_day(campaign: Campaign) -> list[tuple[date, int]]:
+    """The partner's share booked per UTC day (allocations and reversals), aggregated: no donor in it."""
+    days: dict[date, int] = {}
+    rows = db.session.execute(
+        sa.select(LedgerEntry.created_at, LedgerEntry.amount)
+        .where(LedgerEntry.campaign_id == campaign.id, LedgerEntry.entry_kind.in_(ledger.SHARE_KINDS))
+        .order_by(LedgerEntry.id)).all()
+    for created_at, amount in rows:
+        days[created_at.date()] = days.get(created_at.date(), 0) + amount
+    return sorted(days.items())
+
+
+def recent_donations(campaign: Campaign, limit: int = 25) -> list[dict]:
+    """For producers only: the latest donations with the donor's email (to deliver rewards)."""
+    rows = db.session.execute(
+        sa.select(Donation, User.email).join(User, User.id == Donation.user_id)
+        .where(Donation.campaign_id == campaign.id)
+        .order_by(Donation.received_at.desc(), Donation.id.desc()).limit(limit)).all()
+    return [{"id": d.id, "email": email, "amount": d.amount, "net": d.net, "refunded": d.counted_refunded,
+             "currency": d.currency, "source": d.source.value, "received_at": d.received_at,
+             "credit_name": d.credit_name, "anonymous": d.anonymous, "rewards_opt_out": d.rewards_opt_out,
+             "disputed": d.dispute_status.value if d.dispute_status else None,
+             "flags": [f for f in (d.flags or "").split(",") if f], "note": d.note}
+            for d, email in rows]
+
+
+@dataclass
+class FulfilmentGroup:
+    reward: Reward
+    tier_name: str
+    rows: list[dict]
+
+    @property
+    def outstanding(self) -> int:
+        return sum(1 for r in self.rows if r["status"] == EntitlementStatus.GRANTED.value)
+
+
+def fulfilment_list(campaign: Campaign) -> list[FulfilmentGroup]:
+    """Per hand-delivered reward, who is owed it and whether it was delivered (revoked ones left out)."""
+    rewards = db.session.execute(
+        sa.select(Reward, Tier.name).join(Tier, Tier.id == Reward.tier_id)
+        .where(Reward.campaign_id == campaign.id, Reward.kind.in_(HAND_DELIVERED))
+        .order_by(Tier.min_amount, Reward.position)).all()
+    ents = db.session.execute(
+        sa.select(Entitlement, User.email).join(User, User.id == Entitlement.user_id)
+        .where(Entitlement.reward_id.in_([r.id for r, _ in rewards] or [-1]),
+               Entitlement.status != EntitlementStatus.REVOKED)
+        .order_by(Entitlement.status, Entitlement.granted_at)).all()
+    names = _credit_names(campaign)
+    by_reward: dict[int, list[dict]] = {}
+    for ent, email in ents:
+        by_reward.setdefault(ent.reward_id, []).append(
+            {"id": ent.id, "email": email, "status": ent.status.value, "granted_at": ent.granted_at,
+             "fulfilled_at": ent.fulfilled_at, "credit_name": names.get(ent.user_id)})
+    return [FulfilmentGroup(reward, tier_name, by_reward.get(reward.id, [])) for reward, tier_name in rewards]
+
+
+def _credit_names(campaign: Campaign) -> dict[int, str | None]:
+    """The latest credit name each donor gave, or None for a donor who asked for anonymity."""
+    names: dict[int, str | None] = {}
+    anonymous: set[int] = set()
+    for d in db.session.scalars(sa.select(Donation).where(Donation.campaign_id == campaign.id)
+                                .order_by(Donation.received_at, Donation.id)):
+        if d.anonymous:
+            anonymous.add(d.user_id)
+        if d.credit_name:
+            names[d.user_id] = d.credit_name
+    return {uid: (None if uid in anonymous else name) for uid, name in names.items()}
+
+
+def update_rewards(campaign: Campaign) -> list[Reward]:
+    """The rewards that are mailings ("updates"): a production update goes to holders of one of them."""
+    return list(db.session.scalars(
+        sa.select(Reward).join(Tier, Tier.id == Reward.tier_id)
+        .where(Reward.campaign_id == campaign.id, Reward.kind == RewardKind.UPDATES)
+        .order_by(Tier.min_amount, Reward.position)))
+
+
+def update_recipients(campaign: Campaign, reward_key: str) -> list[str]:
+    """Emails of the donors who hold that updates reward right now (granted or fulfilled)."""
+    return list(db.session.scalars(
+        sa.select(User.email).join(Entitlement, Entitlement.user_id == User.id)
+        .join(Reward, Reward.id == Entitlement.reward_id)
+        .where(Reward.campaign_id == campaign.id, Reward.key == reward_key, Reward.kind == RewardKind.UPDATES,
+               Entitlement.status != EntitlementStatus.REVOKED)
+        .distinct().order_by(User.email)))
+
+
+def send_production_update(campaign: Campaign, reward_key: str, subject: str, body: str) -> int:
+    """Mail an update to every holder of the updates reward, one message each (never a shared
+    To/CC list: donors must not learn each other's addresses). Returns how many were sent."""
+    from filmfund.mail import send_mail
+
+    if reward_key not in {r.key for r in update_rewards(campaign)}:
+        raise ValidationError("Choose who gets this update.", code="invalid_reward")
+    subject = " ".join((subject or "").split())  # one line: no header injection, no stray breaks
+    body = (body or "").strip()
+    if not subject or len(subject) > SUBJECT_MAX:
+        raise ValidationError(f"Give a subject of 1 to {SUBJECT_MAX} characters.", code="invalid_subject")
+    if not body or len(body) > BODY_MAX:
+        raise ValidationError(f"Write the update (up to {BODY_MAX} characters).", code="invalid_body")
+    recipients = update_recipients(campaign, reward_key)
+    footer = (f"\n\n--\nYou receive this because your support of “{campaign.title}” includes production updates.\n")
+    for email in recipients:
+        send_mail(email, subject, body + footer)
+    return len(recipients)
+
+
+def payouts(campaign: Campaign) -> list[Payout]:
+    return list(db.session.scalars(sa.select(Payout).where(Payout.campaign_id == campaign.id)
+                                   .order_by(Payout.paid_on.desc(), Payout.id.desc())))
+
+
+def outbox(limit: int = 20) -> list[dict]:
+    """The latest mails written to the outbox folder (SMTP not configured): headers only."""
+    from filmfund.mail import outbox_messages
+
+    parser = BytesHeaderParser(policy=policy.default)
+    items = []
+    for path in outbox_messages()[:limit]:
+        with path.open("rb") as fh:
+            headers = parser.parse(fh)
+        items.append({"name": path.name, "to": str(headers["To"] or ""), "subject": str(headers["Subject"] or ""),
+                      "date": str(headers["Date"] or "")})
+    return items
+
+
+def smtp_configured() -> bool:
+    return bool(current_app.config.get("SMTP_URL"))
+
+
+def csv_cell(value: str) -> str:
+    # A spreadsheet runs a cell starting with one of these as a formula.
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def credits_csv(names: list[str]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["name"])
+    writer.writerows([csv_cell(n)] for n in names)
+    return out.getvalue()
+
+
+def statement_csv(statement: dict, paid: list[Payout], shares: list[tuple[date, int]]) -> str:
+    """The partner's statement as CSV: totals, payouts and the share per day. No donor data."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["item", "date", "amount_cents", "currency", "reference"])
+    cur = statement["currency"]
+    for key in ("gross", "refunded", "net", "share_due", "paid_out", "balance"):
+        writer.writerow([key, "", statement[key], cur, ""])
+    for day, amount in shares:
+        writer.writerow(["share_booked", day.isoformat(), amount, cur, ""])
+    for p in paid:
+        writer.writerow(["payout", p.paid_on.isoformat(), p.amount, p.currency, csv_cell(p.reference)])
+    return out.getvalue()

@@ -1,0 +1,49 @@
+"""Money as people type it and as people read it: dollars in forms, integer cents everywhere else.
+
+No float ever touches an amount: the typed text is parsed as a decimal string.
+"""
+from __future__ import annotations
+
+import re
+
+from filmfund.errors import ValidationError
+
+# "25", "25.5", "25.50", "$1,250.00", "1250": at most two decimals, commas only as thousands groups.
+_AMOUNT_RE = re.compile(r"^\$?\s*(?P<whole>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<frac>\d{0,2}))?$")
+MAX_DIGITS = 9  # far beyond any pledge; keeps a pasted 10**100 from becoming a huge int
+
+
+def parse_dollars(text: str | None) -> int:
+    """Cents from a typed dollar amount, e.g. "25.50" -> 2550. Refuses anything ambiguous."""
+    value = (text or "").strip()
+    if not value:
+        raise ValidationError("Enter an amount in dollars, for example 25.", code="invalid_amount")
+    match = _AMOUNT_RE.match(value)
+    if not match:
+        raise ValidationError("Enter the amount in dollars and cents, like 25 or 25.50 "
+                              "(no more than two decimals).", code="invalid_amount")
+    whole = match["whole"].replace(",", "")
+    if len(whole.lstrip("0")) > MAX_DIGITS:
+        raise ValidationError("That amount is too large for one pledge.", code="invalid_amount")
+    frac = (match["frac"] or "").ljust(2, "0")
+    return int(whole) * 100 + int(frac)
+
+
+def cents_to_input(cents: int | None) -> str:
+    """The amount as the form shows it again: "25" or "25.50"."""
+    if cents is None:
+        return ""
+    whole, part = divmod(int(cents), 100)
+    return f"{whole}" if part == 0 else f"{whole}.{part:02d}"
+
+
+def format_money(cents: int | None, currency: str = "usd", *, whole: bool = False) -> str:
+    """$1,234.50 (or $1,235 with whole=True, rounded half up) for people to read."""
+    cents = int(cents or 0)
+    sign = "-" if cents < 0 else ""
+    cents = abs(cents)
+    symbol = "$" if currency.lower() == "usd" else ""
+    suffix = "" if symbol else f" {currency.upper()}"
+    if whole:
+        return f"{sign}{symbol}{(cents + 50) // 100:,}{suffix}"
+    return f"{sign}{symbol}{cents // 100:,}.{cents % 100:02d}{suffix}"
