@@ -1,7 +1,13 @@
+"""Sign-in pages: password for producers and partners, single-use magic links for donors."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from filmfund.auth import services
+from filmfund.errors import DomainError
 from filmfund.extensions import limiter
 
 bp = Blueprint("auth", __name__, template_folder="templates")
@@ -20,9 +26,26 @@ def _home_for(user) -> str:
 
 
 def _safe_next(default: str) -> str:
+    r"""Only a path on this site: never an absolute or scheme-relative URL (open redirect).
+
+    Browsers drop tabs and newlines inside URLs and read a backslash as a slash, so "/\t/evil"
+    and "/\\evil" would become "//evil": any such character refuses the target.
+    """
     target = request.args.get("next") or ""
-    # Only same-site paths: never an absolute URL (open redirect).
-    return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else default
+    if (not target.startswith("/") or target.startswith("//") or len(target) > 2000
+            or any(c == "\\" or c.isspace() or ord(c) < 32 or ord(c) == 127 for c in target)):
+        return default
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else default
+
+
+def _wants_password(email: str) -> bool:
+    """Staff accounts (with a password) sign in with it: a magic link must not bypass it."""
+    try:
+        user = services.find_user(services.normalize_email(email))
+    except DomainError:
+        return False
+    return bool(user and user.password_hash)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -40,7 +63,9 @@ def login():
             session.clear()  # no session fixation: a fresh session on sign-in
             login_user(user)
             return redirect(_safe_next(_home_for(user)))
-        services.request_login_link(email)
+        # The same reply whatever the email is (no enumeration of donors or staff).
+        if not _wants_password(email):
+            services.request_login_link(email)
         flash("If that email belongs to a donor or member, a sign-in link is on its way. "
               "It works once, within 15 minutes.", "info")
         return redirect(url_for("auth.login"))
@@ -54,6 +79,8 @@ def magic(token: str):
     if request.method == "GET":
         return render_template("auth/magic.html", token=token)
     user = services.consume_login_link(token)
+    if user is not None and user.password_hash:
+        user = None  # an old link of an account that has since got a password
     if user is None:
         flash("That sign-in link has expired or was already used. Ask for a new one.", "error")
         return redirect(url_for("auth.login"))
