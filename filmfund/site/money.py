@@ -9,7 +9,7 @@ import re
 from filmfund.errors import ValidationError
 
 # "25", "25.5", "25.50", "$1,250.00", "1250": at most two decimals, commas only as thousands groups.
-_AMOUNT_RE = re.compile(r"^\$?\s*(?P<whole>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<frac>\d{0,2}))?$")
+_AMOUNT_RE = re.compile(r"^\$?[ ]*(?P<whole>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.(?P<frac>[0-9]{0,2}))?$")
 MAX_DIGITS = 9  # far beyond any pledge; keeps a pasted 10**100 from becoming a huge int
 
 

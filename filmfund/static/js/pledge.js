@@ -12,7 +12,7 @@
   var amountInput = document.getElementById("amount");
   var optOut = document.getElementById("rewards_opt_out");
   var preview = document.getElementById("tier-preview");
-  var AMOUNT_RE = /^\$?\s*(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{0,2}))?$/;
+  var AMOUNT_RE = /^\$?[ ]*(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{0,2}))?$/;
 
   function parseCents(text) {
     var m = AMOUNT_RE.exec((text || "").trim());

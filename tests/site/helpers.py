@@ -1,0 +1,37 @@
+"""Helpers shared by the page tests (site, admin, auth)."""
+from __future__ import annotations
+
+import re
+
+from filmfund.extensions import db
+
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_token(client, path: str = "/") -> str:
+    """The CSRF token of a form on `path` (the session cookie that goes with it stays in the client)."""
+    html = client.get(path).get_data(as_text=True)
+    match = CSRF_RE.search(html)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def pay(amount: int, email: str, *, credit_name: str | None = None, anonymous: bool = False,
+        rewards_opt_out: bool = False, outcome: str = "paid"):
+    """A pledge paid through the test-mode checkout (the same webhook path as real payments)."""
+    from filmfund.rewards import services
+    from filmfund.rewards.webhooks import complete_test_checkout
+
+    pledge = services.create_pledge(amount=amount, email=email, credit_name=credit_name, anonymous=anonymous,
+                                    rewards_opt_out=rewards_opt_out)
+    complete_test_checkout(pledge.id, outcome)
+    db.session.expire_all()
+    return services.get_pledge(pledge.id)
+
+
+def pledge_count() -> int:
+    import sqlalchemy as sa
+
+    from filmfund.rewards.models import Pledge
+
+    return db.session.scalar(sa.select(sa.func.count(Pledge.id)))

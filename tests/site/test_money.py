@@ -1,0 +1,35 @@
+"""Dollars typed in a form become integer cents without floats."""
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from filmfund.errors import ValidationError
+from filmfund.site.money import cents_to_input, format_money, parse_dollars
+
+
+@pytest.mark.parametrize("text,cents", [
+    ("25", 2500), ("25.5", 2550), ("25.50", 2550), ("0.10", 10), ("$1,250.00", 125000), (" 19.99 ", 1999),
+    ("1.", 100), ("$ 7", 700), ("1000000", 100000000),
+])
+def test_parses_dollars_to_cents(text, cents):
+    assert parse_dollars(text) == cents
+
+
+@pytest.mark.parametrize("text", ["", "abc", "10.005", "1e3", "-5", "1,00", "12,34.5", "0x10", "NaN", "inf",
+                                  "1 000", "١٢", "25.5.5", "9" * 40])
+def test_refuses_what_is_not_a_plain_amount(text):
+    with pytest.raises(ValidationError):
+        parse_dollars(text)
+
+
+@given(st.integers(min_value=0, max_value=10**11 - 1))
+def test_round_trips_every_amount(cents):
+    assert parse_dollars(cents_to_input(cents)) == cents
+    assert parse_dollars(format_money(cents)) == cents
+
+
+def test_formats_money_for_people():
+    assert format_money(123450) == "$1,234.50"
+    assert format_money(123450, whole=True) == "$1,235"
+    assert format_money(-5) == "-$0.05"
+    assert format_money(100, "eur") == "1.00 EUR"
