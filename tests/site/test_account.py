@@ -1,0 +1,42 @@
+"""The donor's account page: their own donations, total, tier and rewards; nobody else's."""
+from filmfund.auth.services import find_user
+from tests.site.helpers import pay
+
+
+def test_account_shows_own_donations_total_tier_and_rewards(client, campaign, login_as):
+    pay(3000, "alice@example.org", credit_name="Alice A.")
+    pay(2500, "alice@example.org")
+    pay(100000, "bob@example.org", credit_name="Bob Secret")
+    alice = find_user("alice@example.org")
+    html = login_as(client, alice).get("/account").get_data(as_text=True)
+    assert '<p class="big-number" id="lifetime-total">$55.00</p>' in html
+    assert '<strong id="donor-tier">Collector</strong>' in html  # 30 + 25: gifts add up
+    assert "A DVD of the finished film" in html and "Production stills" in html
+    assert "Give $45.00 more to reach Patron" in html
+    assert "$30.00" in html and "$25.00" in html and "Alice A." in html
+    # nothing of another donor
+    assert "bob@example.org" not in html and "Bob Secret" not in html and "$1,000.00" not in html
+    assert "Record an audio commentary" not in html
+
+
+def test_opted_out_donor_sees_no_rewards(client, campaign, login_as):
+    pay(5000, "quiet@example.org", rewards_opt_out=True)
+    html = login_as(client, find_user("quiet@example.org")).get("/account").get_data(as_text=True)
+    assert "You chose no rewards" in html and "A DVD of the finished film" not in html
+
+
+def test_account_needs_a_signed_in_donor(client, campaign, make_user, login_as):
+    resp = client.get("/account")
+    assert resp.status_code == 302 and "/login" in resp.headers["Location"]
+    partner = make_user("p@xinxing.test", "partner")
+    assert login_as(client, partner).get("/account").status_code == 403
+
+
+def test_credit_name_is_escaped_everywhere_it_is_shown(client, campaign, login_as, producer):
+    evil = '<script>alert(1)</script><img src=x onerror=alert(2)>'
+    pay(2000, "xss@example.org", credit_name=evil)
+    html = login_as(client, find_user("xss@example.org")).get("/account").get_data(as_text=True)
+    assert "<script>alert(1)" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    html = login_as(client, producer).get("/admin/").get_data(as_text=True)
+    assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html
