@@ -1,0 +1,141 @@
+"""The producer dashboard: totals, chart, donations, inbox, forms, fulfilment, updates, outbox, credits."""
+import email
+import json
+import re
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from filmfund.auth.services import find_user
+from filmfund.extensions import db
+from filmfund.rewards.models import Donation, Entitlement, Payout, Reward
+from tests.site.helpers import csrf_token, pay
+
+
+def _post(client, path, **data):
+    return client.post(path, data={"csrf_token": csrf_token(client, "/admin/"), **data})
+
+
+def test_dashboard_shows_totals_chart_and_recent_donations(client, campaign, login_as, producer):
+    pay(5000, "ann@example.org", credit_name="Ann")
+    pay(2000, "ben@example.org", anonymous=True)
+    html = login_as(client, producer).get("/admin/").get_data(as_text=True)
+    assert '<span class="stat-value" id="stat-raised">$70.00</span>' in html
+    assert '<span class="stat-value" id="stat-donors">2</span>' in html
+    assert "1% of $4,000" in html  # 7000 / 400000, rounded down
+    assert "$14.00" in html  # the partner's share due: 20% of 70
+    assert "ann@example.org" in html and "ben@example.org" in html  # producers deliver rewards
+    assert re.search(r'<svg id="raised-chart"[^>]*role="img"', html)
+    assert "<polyline points=" in html
+    assert "Every donation, refund, partner share and payout adds up" in html
+    assert " style=" not in html and "<script>" not in html
+
+
+def test_offline_donation_counts_like_any_gift(client, campaign, login_as, producer):
+    login_as(client, producer)
+    resp = _post(client, "/admin/donations/offline", email="cash@example.org", amount="150.00",
+                 received_on="2026-11-20", note="Screening in Berlin", credit_name="Cash Donor")
+    assert resp.status_code == 303
+    donation = db.session.scalar(sa.select(Donation))
+    assert (donation.amount, donation.source.value, donation.recorded_by, donation.note) == \
+        (15000, "offline", producer.email, "Screening in Berlin")
+    assert donation.received_at.date().isoformat() == "2026-11-20"
+    html = client.get("/admin/").get_data(as_text=True)
+    assert '<span class="stat-value" id="stat-raised">$150.00</span>' in html
+
+
+def test_bad_offline_donation_keeps_values_and_writes_nothing(client, campaign, login_as, producer):
+    login_as(client, producer)
+    resp = _post(client, "/admin/donations/offline", email="cash@example.org", amount="12.345",
+                 received_on="2026-11-20", note="kept note")
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "two decimals" in html
+    assert 'value="kept note"' in html and 'value="cash@example.org"' in html
+    assert db.session.scalar(sa.select(sa.func.count(Donation.id))) == 0
+
+
+def test_payout_is_recorded_and_refused_beyond_the_balance(client, campaign, login_as, producer):
+    pay(10000, "ann@example.org")  # share due: $20
+    login_as(client, producer)
+    too_much = _post(client, "/admin/payouts", amount="25", paid_on="2026-11-22", reference="SEPA-1")
+    assert too_much.status_code == 400 and "exceeds the balance" in too_much.get_data(as_text=True)
+    assert 'value="SEPA-1"' in too_much.get_data(as_text=True)
+    ok = _post(client, "/admin/payouts", amount="15", paid_on="2026-11-22", reference="SEPA-1")
+    assert ok.status_code == 303
+    payout = db.session.scalar(sa.select(Payout))
+    assert (payout.amount, payout.reference, payout.paid_on.isoformat()) == (1500, "SEPA-1", "2026-11-22")
+    html = client.get("/admin/").get_data(as_text=True)
+    assert '<strong id="stat-balance">$5.00</strong>' in html
+
+
+def test_fulfilment_lists_who_is_owed_what_and_marks_delivery(client, campaign, login_as, producer):
+    pay(5000, "dvd@example.org", credit_name="DVD Fan")
+    pay(1500, "small@example.org")
+    login_as(client, producer)
+    html = client.get("/admin/").get_data(as_text=True)
+    dvd = re.search(r"A DVD of the finished film</strong>.*?</details>", html, re.S).group(0)
+    assert "dvd@example.org" in dvd and "small@example.org" not in dvd and "1 to deliver" in dvd
+    ent = db.session.scalar(sa.select(Entitlement).join(Reward).where(
+        Reward.key == "dvd", Entitlement.user_id == find_user("dvd@example.org").id))
+    resp = _post(client, f"/admin/entitlements/{ent.id}", status="fulfilled")
+    assert resp.status_code == 303
+    db.session.expire_all()
+    assert db.session.get(Entitlement, ent.id).status.value == "fulfilled"
+    html = client.get("/admin/").get_data(as_text=True)
+    assert "0 to deliver, 1 delivered" in html
+    assert _post(client, "/admin/entitlements/999999", status="fulfilled").status_code == 404
+
+
+def test_production_update_goes_only_to_holders_one_mail_each(client, campaign, login_as, producer, app):
+    pay(1500, "f1@example.org")      # Follower: monthly updates
+    pay(3000, "f2@example.org")      # Insider: includes updates
+    pay(500, "s@example.org")        # Supporter: no updates
+    pay(5000, "o@example.org", rewards_opt_out=True)
+    outbox = Path(app.config["OUTBOX_DIR"])
+    before = set(outbox.glob("*.eml"))
+    login_as(client, producer)
+    resp = _post(client, "/admin/updates", reward="updates-monthly", subject="Shoot day 12",
+                 body="We filmed in Shenzhen.")
+    assert resp.status_code == 303
+    new = [email.message_from_bytes(p.read_bytes()) for p in set(outbox.glob("*.eml")) - before]
+    updates = [m for m in new if m["Subject"] == "Shoot day 12"]
+    assert sorted(m["To"] for m in updates) == ["f1@example.org", "f2@example.org"]
+    assert all(m["Cc"] is None and m["Bcc"] is None and "," not in m["To"] for m in updates)
+    html = client.get("/admin/").get_data(as_text=True)
+    assert "Update sent to 2 donors" in html
+    assert "Shoot day 12" in html  # the outbox is listed when SMTP is not configured
+
+
+def test_update_needs_subject_and_body(client, campaign, login_as, producer):
+    login_as(client, producer)
+    resp = _post(client, "/admin/updates", reward="updates-monthly", subject="", body="kept body")
+    assert resp.status_code == 400 and "subject" in resp.get_data(as_text=True)
+    assert "kept body" in resp.get_data(as_text=True)
+
+
+def test_webhook_inbox_shows_unmatched_events(client, campaign, login_as, producer, app):
+    from filmfund.rewards.webhooks import sign_payload
+
+    event = {"id": "evt_orphan_1", "object": "event", "type": "checkout.session.completed", "livemode": False,
+             "data": {"object": {"id": "cs_test_unknown", "object": "checkout.session", "payment_status": "paid",
+                                 "amount_total": 500, "currency": "usd"}}}
+    payload = json.dumps(event).encode()
+    resp = client.post("/webhooks/stripe", data=payload, content_type="application/json",
+                       headers={"Stripe-Signature": sign_payload(payload, app.config["STRIPE_WEBHOOK_SECRET"])})
+    assert resp.status_code == 200
+    html = login_as(client, producer).get("/admin/").get_data(as_text=True)
+    inbox = html.split('id="inbox"')[1].split("</section>")[0]
+    assert "evt_orphan_1" in inbox and "unmatched" in inbox
+
+
+def test_credits_csv_escapes_formulas_and_leaves_out_anonymous_donors(client, campaign, login_as, producer):
+    pay(500, "a@example.org", credit_name="=HYPERLINK(\"http://evil\")")
+    pay(500, "b@example.org", credit_name="Hidden Person", anonymous=True)
+    pay(500, "c@example.org", credit_name="Zoë Normal")
+    resp = login_as(client, producer).get("/admin/credits.csv")
+    assert resp.status_code == 200 and resp.mimetype == "text/csv"
+    assert "attachment" in resp.headers["Content-Disposition"]
+    rows = resp.get_data(as_text=True).splitlines()
+    assert rows[0] == "name"
+    assert "'=HYPERLINK" in rows[1] and "Zoë Normal" in rows
+    assert not any("Hidden Person" in r for r in rows)

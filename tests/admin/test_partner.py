@@ -1,0 +1,46 @@
+"""The partner's page: the statement and payouts, and never a donor's email or name."""
+import re
+
+from tests.site.helpers import csrf_token, pay
+
+DONORS = [("ann@example.org", "Ann Visible", 10000), ("ben@example.org", "Ben Hidden", 5000)]
+
+
+def _donations():
+    for email, name, amount in DONORS:
+        pay(amount, email, credit_name=name)
+
+
+def test_statement_and_payouts(client, campaign, login_as, partner, producer):
+    _donations()
+    from datetime import date
+
+    from filmfund.rewards import services
+
+    services.record_payout(amount=1000, paid_on=date(2026, 11, 20), reference="WIRE-77", recorded_by=producer.email)
+    html = login_as(client, partner).get("/admin/partner").get_data(as_text=True)
+    assert 'id="st-gross">$150.00' in html and 'id="st-net">$150.00' in html
+    assert 'id="st-due">$30.00' in html and 'id="st-paid">$10.00' in html and 'id="st-balance">$20.00' in html
+    assert "WIRE-77" in html and "2026-11-20" in html
+    assert re.search(r'<svg id="share-chart"', html)
+
+
+def test_partner_sees_no_donor_data_in_page_or_csv(client, campaign, login_as, partner, producer):
+    _donations()
+    login_as(client, partner)
+    page = client.get("/admin/partner").get_data(as_text=True)
+    csv_text = client.get("/admin/partner/statement.csv").get_data(as_text=True)
+    for text in (page, csv_text):
+        for email, name, _ in DONORS:
+            assert email not in text and name not in text
+        assert producer.email not in text  # who recorded a payout is internal too
+        assert "@example.org" not in text
+
+
+def test_partner_cannot_write_anything(client, campaign, login_as, partner):
+    login_as(client, partner)
+    token = csrf_token(client, "/admin/partner")
+    for path in ("/admin/payouts", "/admin/donations/offline", "/admin/updates", "/admin/entitlements/1"):
+        assert client.post(path, data={"csrf_token": token, "amount": "1"}).status_code == 403
+    assert client.get("/admin/").status_code == 403
+    assert client.get("/admin/credits.csv").status_code == 403
