@@ -272,7 +272,8 @@ def record_stripe_payment(pledge: Pledge, *, amount: int, currency: str, payment
                         source=DonationSource.STRIPE, amount=amount, currency=currency,
                         payment_intent_id=payment_intent_id, checkout_session_id=session_id,
                         credit_name=pledge.credit_name, anonymous=pledge.anonymous,
-                        rewards_opt_out=pledge.rewards_opt_out, flags=",".join(flags))
+                        rewards_opt_out=pledge.rewards_opt_out, flags=",".join(flags),
+                        receipt_sent_at=utcnow())
     db.session.add(donation)
     db.session.flush()
     ledger.book_gift(campaign, donation, stripe_event_id)
@@ -528,15 +529,15 @@ def credits(campaign: Campaign) -> list[str]:
 # ---------------------------------------------------------------- receipts
 
 def send_pending_receipts() -> None:
-    """After commit: one receipt per newly paid donation (claimed atomically: exactly once)."""
+    """After commit: mail the receipts of the donations this transaction recorded. Each donation is
+    created once (unique pledge and payment intent), and was marked as receipted in that same
+    transaction, so its receipt goes out exactly once; a failed send is unmarked for a retry."""
     for donation_id in db.session.info.pop("receipts", []):
-        claimed = db.session.execute(sa.update(Donation).where(
-            Donation.id == donation_id, Donation.receipt_sent_at.is_(None)).values(receipt_sent_at=utcnow())).rowcount
-        db.session.commit()
-        if claimed != 1:
+        donation = db.session.get(Donation, donation_id)
+        if donation is None:  # its booking was rolled back
             continue
         try:
-            send_receipt(db.session.get(Donation, donation_id))
+            send_receipt(donation)
         except Exception:  # the money is booked; a mail outage must not fail the webhook
             log.exception("receipt for donation %s could not be sent", donation_id)
             db.session.execute(sa.update(Donation).where(Donation.id == donation_id).values(receipt_sent_at=None))

@@ -1,0 +1,343 @@
+"""Stripe webhooks: signatures, duplicates, every order, early refunds, odd events, concurrency."""
+import itertools
+import json
+import random
+import threading
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from filmfund.extensions import db
+from filmfund.rewards import services
+from filmfund.rewards.models import (
+    Donation,
+    LedgerEntry,
+    PledgeState,
+    WebhookEvent,
+    WebhookStatus,
+)
+from filmfund.rewards.webhooks import complete_test_checkout, sign_payload
+
+from .conftest import charge_obj, dispute_obj, make_event, session_obj
+
+
+def count(model) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(model))
+
+
+def donation_for(pledge_id):
+    return db.session.scalar(sa.select(Donation).where(Donation.pledge_id == pledge_id))
+
+
+# ------------------------------------------------------------------ the test-mode checkout
+
+def test_test_checkout_paid(pledge, campaign):
+    p = pledge(5000)
+    assert complete_test_checkout(p.id, "paid") == {"received": True, "status": "processed"}
+    assert services.get_pledge(p.id).state == PledgeState.PAID
+    assert services.partner_statement(campaign)["net"] == 5000
+    assert [e.type for e in services.list_webhook_events()] == ["checkout.session.completed"]
+
+
+def test_test_checkout_processing_then_succeeded_or_failed(pledge, campaign):
+    slow, bad = pledge(3000), pledge(4000)
+    for p in (slow, bad):
+        complete_test_checkout(p.id, "processing")
+        assert services.get_pledge(p.id).state == PledgeState.PROCESSING
+    assert services.partner_statement(campaign)["net"] == 0  # nothing counts while processing
+    complete_test_checkout(slow.id, "succeeded")
+    complete_test_checkout(bad.id, "failed")
+    assert services.get_pledge(slow.id).state == PledgeState.PAID
+    assert services.get_pledge(bad.id).state == PledgeState.FAILED
+    assert services.partner_statement(campaign)["net"] == 3000
+    assert services.pledge_status(services.get_pledge(bad.id))["message"].startswith("The payment did not go through")
+
+
+def test_test_checkout_expired_and_late_failure_never_undoes_payment(pledge, campaign):
+    gone, paid = pledge(3000), pledge(4000)
+    complete_test_checkout(gone.id, "expired")
+    assert services.get_pledge(gone.id).state == PledgeState.EXPIRED
+    complete_test_checkout(paid.id, "paid")
+    complete_test_checkout(paid.id, "failed")
+    complete_test_checkout(paid.id, "expired")
+    assert services.get_pledge(paid.id).state == PledgeState.PAID
+    assert services.partner_statement(campaign)["net"] == 4000
+    assert services.check_ledger() == []
+
+
+# ------------------------------------------------------------------ signatures: 400 and nothing stored
+
+def _assert_nothing_stored():
+    assert count(WebhookEvent) == 0 and count(LedgerEntry) == 0 and count(Donation) == 0
+
+
+@pytest.mark.parametrize("case", ["forged", "wrong_secret", "missing", "garbage", "stale", "future", "modified",
+                                  "reserialised", "no_v1"])
+def test_bad_signatures_are_refused(app, client, stripe_events, pledge, case):
+    p = pledge(5000)
+    event = make_event("checkout.session.completed", session_obj(p.id, 5000))
+    payload = json.dumps(event).encode()
+    secret = app.config["STRIPE_WEBHOOK_SECRET"]
+    now = int(time.time())
+    header = {
+        "forged": f"t={now},v1={'0' * 64}",
+        "wrong_secret": sign_payload(payload, "whsec_not_ours"),
+        "missing": "",
+        "garbage": "not a header",
+        "stale": sign_payload(payload, secret, now - 301),
+        "future": sign_payload(payload, secret, now + 301),
+        "modified": sign_payload(payload, secret),
+        "reserialised": sign_payload(payload, secret),
+        "no_v1": f"t={now}",
+    }[case]
+    if case == "modified":
+        payload = payload.replace(b'"amount_total": 5000', b'"amount_total": 9000')
+    if case == "reserialised":
+        payload = json.dumps(event, indent=2).encode()
+    response = stripe_events.post(payload, header=header)
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "invalid_signature"
+    _assert_nothing_stored()
+    assert services.get_pledge(p.id).state == PledgeState.PENDING
+
+
+def test_within_tolerance_is_accepted(app, stripe_events, pledge):
+    p = pledge(5000)
+    event = make_event("checkout.session.completed", session_obj(p.id, 5000))
+    for skew in (-290, 290):
+        response = stripe_events.post(dict(event, id=f"evt_skew_{skew}"), t=int(time.time()) + skew)
+        assert response.status_code == 200
+    assert count(WebhookEvent) == 2 and count(Donation) == 1
+
+
+# ------------------------------------------------------------------ duplicates and replays
+
+def test_duplicate_delivery_has_one_effect(stripe_events, pledge, campaign):
+    p = pledge(5000)
+    event = make_event("checkout.session.completed", session_obj(p.id, 5000))
+    assert stripe_events.post(event).get_json() == {"received": True, "status": "processed"}
+    for _ in range(3):
+        assert stripe_events.post(event).get_json() == {"received": True, "duplicate": True}
+    # A second, distinct event about the same payment (Stripe resends as a new event) counts nothing either.
+    stripe_events.send("checkout.session.async_payment_succeeded", session_obj(p.id, 5000))
+    assert count(WebhookEvent) == 2 and count(Donation) == 1
+    assert services.partner_statement(campaign)["gross"] == 5000
+    assert services.check_ledger() == []
+
+
+# ------------------------------------------------------------------ every order gives the same ledger
+
+def _snapshot(pledge_id):
+    d = donation_for(pledge_id)
+    if d is None:
+        return None
+    ents = services.donor_entitlements(d.user)
+    entries = db.session.execute(sa.select(LedgerEntry.entry_kind, sa.func.sum(LedgerEntry.amount))
+                                 .where(LedgerEntry.donation_id == d.id).group_by(LedgerEntry.entry_kind)).all()
+    money = sum(a for k, a in entries if k in ("gift", "refund", "restore"))
+    return (d.amount, d.amount_refunded, d.dispute_status, money, ents["total"],
+            ents["tier"], sorted((r["key"], r["status"]) for r in ents["rewards"]))
+
+
+SCENARIOS = {
+    "partial refunds then lost dispute": lambda pi: [
+        ("charge.refunded", charge_obj(pi, 12000, 1000)),
+        ("charge.refunded", charge_obj(pi, 12000, 2500)),
+        ("charge.dispute.closed", dispute_obj(pi, 9500, "lost")),
+    ],
+    "won dispute and a refund": lambda pi: [
+        ("charge.dispute.created", dispute_obj(pi, 12000, "needs_response")),
+        ("charge.dispute.closed", dispute_obj(pi, 12000, "won")),
+        ("charge.refunded", charge_obj(pi, 12000, 7000)),
+    ],
+}
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_every_permutation_gives_the_same_result(stripe_events, pledge, campaign, scenario):
+    results, pledges = set(), []
+    for n, order in enumerate(itertools.permutations(range(1 + len(SCENARIOS[scenario]("x"))))):
+        p = pledge(12000, email=f"donor{n}@example.org")
+        pi = f"pi_{p.id}"
+        events = [("checkout.session.completed", session_obj(p.id, 12000, pi=pi, email=p.email))]
+        events += SCENARIOS[scenario](pi)
+        for i in order:
+            stripe_events.send(*events[i])
+        snap = _snapshot(p.id)
+        results.add((snap[1:4], snap[4], repr(snap[5]), tuple(snap[6])))
+        pledges.append(p)
+    assert len(results) == 1, results
+    assert services.check_ledger() == []
+    statement = services.partner_statement(campaign)
+    per = {"partial refunds then lost dispute": 0, "won dispute and a refund": 5000}[scenario]
+    assert statement["net"] == per * len(pledges)
+    assert statement["share_due"] == per * len(pledges) // 5
+    assert count(WebhookEvent) == len(pledges) * len(SCENARIOS[scenario]("x")) + len(pledges)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(WebhookEvent)
+                             .where(WebhookEvent.status != WebhookStatus.PROCESSED)) == 0
+
+
+def test_random_redelivery_of_many_payments_matches_the_oracle(stripe_events, pledge, campaign):
+    """Several donors, each event delivered 1-3 times, all shuffled together."""
+    rnd = random.Random(20261123)
+    events, expected_net = [], 0
+    for n in range(12):
+        amount = rnd.randint(100, 300000)
+        p = pledge(amount, email=f"d{n % 5}@example.org")
+        pi = f"pi_{p.id}"
+        mine = [make_event("checkout.session.completed", session_obj(p.id, amount, pi=pi, email=p.email))]
+        refunds = sorted(rnd.randint(0, amount) for _ in range(rnd.randint(0, 3)))
+        mine += [make_event("charge.refunded", charge_obj(pi, amount, r)) for r in refunds]
+        lost = rnd.random() < 0.25
+        if lost:
+            mine.append(make_event("charge.dispute.closed", dispute_obj(pi, amount, "lost")))
+        expected_net += 0 if lost else amount - (refunds[-1] if refunds else 0)
+        events += [e for e in mine for _ in range(rnd.randint(1, 3))]
+    rnd.shuffle(events)
+    for event in events:
+        assert stripe_events.post(event).status_code == 200
+    statement = services.partner_statement(campaign)
+    assert statement["net"] == expected_net
+    assert statement["share_due"] == (expected_net * 2000 * 2 + 10000) // 20000
+    assert services.check_ledger() == []
+    totals = {u: t for u, t in services.ledger.net_by_donor(campaign.id).items()}
+    assert sum(totals.values()) == expected_net
+
+
+# ------------------------------------------------------------------ early, late, odd events
+
+def test_refund_before_payment_is_kept_then_applied(stripe_events, pledge, campaign):
+    p = pledge(10000)
+    pi = f"pi_{p.id}"
+    assert stripe_events.send("charge.refunded", charge_obj(pi, 10000, 4000))["status"] == "unmatched"
+    assert services.list_webhook_events("unmatched")[0].payment_intent_id == pi
+    assert count(LedgerEntry) == 0
+    stripe_events.send("checkout.session.completed", session_obj(p.id, 10000, pi=pi))
+    assert services.list_webhook_events("unmatched") == []
+    assert services.partner_statement(campaign) | {} == {
+        "currency": "usd", "share_bps": 2000, "gross": 10000, "refunded": 4000, "net": 6000,
+        "share_due": 1200, "paid_out": 0, "balance": 1200}
+
+
+def test_a_late_smaller_refund_never_undoes_a_larger_one(stripe_events, pledge, campaign):
+    p = pledge(10000)
+    pi = f"pi_{p.id}"
+    stripe_events.send("checkout.session.completed", session_obj(p.id, 10000, pi=pi))
+    stripe_events.send("charge.refunded", charge_obj(pi, 10000, 6000))
+    stripe_events.send("charge.refunded", charge_obj(pi, 10000, 2000))
+    assert donation_for(p.id).amount_refunded == 6000
+    assert services.partner_statement(campaign)["net"] == 4000
+    refunds = db.session.scalars(sa.select(LedgerEntry.amount).where(LedgerEntry.entry_kind == "refund")).all()
+    assert refunds == [-6000]  # only the increase is booked, once
+
+
+def test_session_matched_by_client_reference_id(stripe_events, pledge, campaign):
+    p = pledge(2000)  # test-mode pledge: its own session id is cs_test_local_...
+    stripe_events.send("checkout.session.completed", session_obj(p.id, 2000, session_id="cs_other"))
+    d = donation_for(p.id)
+    assert d is not None and d.flags == "session_mismatch"
+
+
+def test_unknown_session_and_payment_are_unmatched(stripe_events, campaign):
+    assert stripe_events.send("checkout.session.completed", session_obj("f" * 32, 2000))["status"] == "unmatched"
+    assert stripe_events.send("charge.dispute.closed", dispute_obj("pi_nobody", 2000, "lost"))["status"] == "unmatched"
+    assert count(LedgerEntry) == 0
+    assert len(services.list_webhook_events("unmatched")) == 2
+
+
+def test_unknown_types_and_livemode_mismatch_are_ignored(stripe_events, pledge, campaign):
+    p = pledge(2000)
+    assert stripe_events.send("plan.created", {"id": "price_1", "object": "plan"})["status"] == "ignored"
+    assert stripe_events.send("checkout.session.completed", session_obj(p.id, 2000),
+                              livemode=True)["status"] == "ignored"
+    [live, _] = services.list_webhook_events("ignored")
+    assert "livemode" in live.error
+    assert count(LedgerEntry) == 0 and services.get_pledge(p.id).state == PledgeState.PENDING
+
+
+def test_paid_amount_differs_from_pledge(stripe_events, pledge, campaign):
+    p = pledge(5000)
+    stripe_events.send("checkout.session.completed", session_obj(p.id, 1500))
+    d = donation_for(p.id)
+    assert d.amount == 1500 and "amount_mismatch" in d.flags
+    assert services.donor_entitlements(d.user)["tier"]["min_amount"] == 1500  # entitled by what was paid
+
+
+def test_wrong_currency_is_kept_as_failed(stripe_events, pledge, campaign):
+    p = pledge(5000)
+    assert stripe_events.send("checkout.session.completed",
+                              session_obj(p.id, 5000, currency="eur"))["status"] == "failed"
+    [row] = services.list_webhook_events("failed")
+    assert "eur" in row.error
+    assert count(Donation) == 0 and count(LedgerEntry) == 0
+
+
+def test_not_an_event_is_refused(app, stripe_events):
+    payload = b'["not", "an", "event"]'
+    response = stripe_events.post(payload, header=sign_payload(payload, app.config["STRIPE_WEBHOOK_SECRET"]))
+    assert response.status_code == 400 and count(WebhookEvent) == 0
+
+
+# ------------------------------------------------------------------ concurrency (PostgreSQL)
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_same_event_eight_times_in_parallel_has_one_effect(app, pledge, campaign):
+    payments = [pledge(5000 + n, email=f"c{n}@example.org") for n in range(4)]
+    events = []
+    for p in payments:
+        pi = f"pi_{p.id}"
+        events.append(make_event("checkout.session.completed", session_obj(p.id, p.amount, pi=pi, email=p.email)))
+        events.append(make_event("charge.refunded", charge_obj(pi, p.amount, 1000)))
+    secret = app.config["STRIPE_WEBHOOK_SECRET"]
+    barrier, codes = threading.Barrier(8), []
+
+    def deliver(event):
+        payload = json.dumps(event).encode()
+        client = app.test_client()
+        barrier.wait()
+        r = client.post("/webhooks/stripe", data=payload, content_type="application/json",
+                        headers={"Stripe-Signature": sign_payload(payload, secret)})
+        codes.append(r.status_code)
+
+    for event in events:
+        threads = [threading.Thread(target=deliver, args=(event,)) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    db.session.remove()
+    assert codes == [200] * 8 * len(events)
+    assert count(WebhookEvent) == len(events) and count(Donation) == len(payments)
+    statement = services.partner_statement(services.current_campaign())
+    assert statement["gross"] == sum(5000 + n for n in range(4))
+    assert statement["refunded"] == 1000 * len(payments)
+    assert services.check_ledger() == []
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_different_events_in_parallel_keep_the_share_exact(app, pledge, campaign):
+    payments = [pledge(333 + 7 * n, email=f"p{n}@example.org") for n in range(16)]
+    secret = app.config["STRIPE_WEBHOOK_SECRET"]
+    events = [make_event("checkout.session.completed", session_obj(p.id, p.amount, email=p.email)) for p in payments]
+    events += [make_event("charge.refunded", charge_obj(f"pi_{p.id}", p.amount, 111)) for p in payments]
+    random.Random(7).shuffle(events)
+    barrier = threading.Barrier(len(events))
+
+    def deliver(event):
+        payload = json.dumps(event).encode()
+        client = app.test_client()
+        barrier.wait()
+        assert client.post("/webhooks/stripe", data=payload, content_type="application/json",
+                           headers={"Stripe-Signature": sign_payload(payload, secret)}).status_code == 200
+
+    threads = [threading.Thread(target=deliver, args=(e,)) for e in events]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    db.session.remove()
+    net = sum(333 + 7 * n - 111 for n in range(16))
+    statement = services.partner_statement(services.current_campaign())
+    assert statement["net"] == net and statement["share_due"] == (net * 2000 * 2 + 10000) // 20000
+    assert services.check_ledger() == []
