@@ -3,6 +3,13 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from filmfund.media import views
+    from filmfund.media import api, cli, models, services, tasks, views  # noqa: F401  (models: tables; tasks: queue)
 
+    for key, value in services.defaults().items():
+        app.config.setdefault(key, value)
     app.register_blueprint(views.bp)
+    app.register_blueprint(views.library_bp)
+    api.init_app(app)
+    app.cli.add_command(cli.media)
+    # filmfund worker calls this at start: jobs a dead worker left "running" are re-queued.
+    app.extensions["filmfund.recover_jobs"] = services.recover_jobs

@@ -1,10 +1,166 @@
-from flask import Blueprint, render_template
+"""Pages of the footage pipeline: the producers' board, an asset's page, uploads, proxy
+playback with HTTP Range, and the donors' gated downloads. Thin callers of services."""
+from __future__ import annotations
+
+from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request,
+                   send_file, url_for)
+from flask_login import current_user
+
+from filmfund.errors import ForbiddenError, NotFoundError
 from filmfund.security import role_required
 
-bp = Blueprint("media", __name__, url_prefix="/footage", template_folder="templates")
+bp = Blueprint("media", __name__, url_prefix="/footage", template_folder="templates",
+               static_folder="static", static_url_path="/static")
+# Donor-facing routes live outside /footage (which is the producers' area).
+library_bp = Blueprint("library", __name__)
+
+PRIVATE = "private, no-store"
+
+
+def _serve(key: str, content_type: str, filename: str | None = None, *, attachment: bool = False):
+    """Serve a stored object: local files with Range support (send_file conditional), S3
+    objects by a short presigned redirect for video, streamed through us for images."""
+    from filmfund.media import services
+    from filmfund.media.storage import content_disposition
+
+    store = services.storage()
+    path = store.local_file(key)
+    if path is not None:
+        resp = send_file(path, mimetype=content_type, conditional=True, etag=True, max_age=0,
+                         as_attachment=attachment, download_name=filename if attachment else None)
+    elif content_type.startswith("video/") or attachment:
+        url = store.presigned_get(key, services.link_ttl(), filename or "download", content_type)
+        resp = redirect(url, code=302)
+    else:
+        body = store.open(key)
+        resp = current_app.response_class(iter(lambda: body.read(256 * 1024), b""), mimetype=content_type)
+    if attachment and path is not None and filename:
+        resp.headers["Content-Disposition"] = content_disposition(filename)
+    resp.headers["Cache-Control"] = PRIVATE
+    resp.headers["Referrer-Policy"] = "no-referrer"
+    return resp
 
 
 @bp.get("/")
 @role_required("producer")
 def board():
-    return render_template("media/board.html")
+    from filmfund.media import services
+
+    filters = {k: (request.args.get(k) or "").strip() or None for k in ("state", "day", "camera", "q")}
+    assets = services.find_assets(**filters)
+    return render_template("media/board.html", assets=assets, jobs=services.active_jobs(assets),
+                           filters=filters, cameras=services.cameras(),
+                           states=[s.value for s in services.AssetState])
+
+
+@bp.get("/status.json")
+@role_required("producer")
+def status():
+    """What the board polls: state and progress of assets with work in flight."""
+    from filmfund.media import services
+
+    ids = [i for i in request.args.get("ids", "").split(",") if i][:200]
+    assets = [a for a in (services.find_assets(limit=1000)) if a.public_id in ids] if ids else []
+    jobs = services.active_jobs(assets)
+    return jsonify({"items": [{"id": a.public_id, "state": a.state.value,
+                               "progress": jobs[a.id].progress if a.id in jobs else None,
+                               "step": jobs[a.id].step if a.id in jobs else None} for a in assets]})
+
+
+@bp.post("/upload")
+@role_required("producer")
+def upload():
+    from filmfund.media import services
+
+    files = [f for f in request.files.getlist("file") if f and f.filename]
+    if not files:
+        flash("Choose one or more files to upload.", "error")
+        return redirect(url_for("media.board"))
+    title = (request.form.get("title") or "").strip() or None
+    for f in files:
+        result = services.ingest_upload(f.stream, f.filename, title if len(files) == 1 else None,
+                                        limit=current_app.config["MAX_CONTENT_LENGTH"])
+        flash(f"{result.asset.title}: {'queued for verification' if result.created else 'already here (same bytes)'}",
+              "info")
+    return redirect(url_for("media.board"), code=303)
+
+
+@bp.get("/<asset_id>")
+@role_required("producer")
+def asset_page(asset_id: str):
+    from filmfund.media import services
+
+    asset = services.get_asset(asset_id)
+    jobs = services.active_jobs([asset])
+    return render_template("media/asset.html", asset=asset, job=jobs.get(asset.id),
+                           history=services.history(asset), data=services.asset_dict(asset, jobs.get(asset.id)))
+
+
+@bp.post("/<asset_id>")
+@role_required("producer")
+def asset_update(asset_id: str):
+    from filmfund.media import services
+
+    asset = services.get_asset(asset_id)
+    services.update_notes(asset, request.form.get("title"), request.form.get("notes"))
+    flash("Saved.", "info")
+    return redirect(url_for("media.asset_page", asset_id=asset_id), code=303)
+
+
+@bp.post("/<asset_id>/verify")
+@role_required("producer")
+def asset_verify(asset_id: str):
+    from filmfund.media import services
+
+    services.reverify(services.get_asset(asset_id))
+    flash("Verification queued.", "info")
+    return redirect(url_for("media.asset_page", asset_id=asset_id), code=303)
+
+
+@bp.get("/<asset_id>/r/<kind>")
+@role_required("producer")
+def rendition(asset_id: str, kind: str):
+    from filmfund.media import services
+
+    asset = services.get_asset(asset_id)
+    r, _url = services.rendition_link(asset, kind)
+    ext = services.EXTENSIONS.get(r.content_type, "")
+    return _serve(r.storage_key, r.content_type, f"{asset.title} {kind}{ext}")
+
+
+@library_bp.get("/library/<asset_id>")
+def item(asset_id: str):
+    """A donor's download: entitlement checked on every request, a fresh short link each time."""
+    from filmfund.media import services
+
+    if not current_user.is_authenticated:
+        from filmfund.extensions import login_manager
+
+        return login_manager.unauthorized()
+    if current_user.has_role("partner") and not current_user.has_role("donor", "producer"):
+        abort(403)
+    if current_user.has_role("producer"):
+        asset = services.get_asset(asset_id)
+        pub = asset.publications[0] if asset.publications else None
+        dl = services._download_for(pub) if pub else None
+    else:
+        dl = services.entitled_download(current_user, asset_id)
+    if dl is None:
+        raise NotFoundError("No such item in your library.")
+    return _serve(dl.storage_key, dl.content_type, dl.filename, attachment=True)
+
+
+@library_bp.get("/library/download/<token>")
+def download(token: str):
+    """A signed, expiring link bound to the donor it was made for (local storage)."""
+    from filmfund.media import services
+
+    session_user = current_user if current_user.is_authenticated else None
+    _user, dl = services.resolve_download_token(token, session_user)
+    path = services.storage().local_file(dl.storage_key)
+    if path is None:  # the storage moved to S3 since the link was made: send a presigned one
+        return _serve(dl.storage_key, dl.content_type, dl.filename, attachment=True)
+    return _serve(dl.storage_key, dl.content_type, dl.filename, attachment=True)
+
+
+__all__ = ["bp", "library_bp", "ForbiddenError"]

@@ -1,0 +1,100 @@
+"""Footage API: the producers' asset list, publishing to a reward, and the donor's library.
+
+Bearer tokens only (never the session cookie), so the blueprint is exempt from CSRF.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, Flask, g, jsonify, request
+
+from filmfund.api import bearer_required, json_body, operation
+
+bp = Blueprint("media_api", __name__, url_prefix="/api/v1")
+
+_PROBLEM = {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                                             "at": {"type": "number", "nullable": True},
+                                             "hint": {"type": "string", "nullable": True}}}
+ASSET_SCHEMA = {
+    "type": "object",
+    "required": ["id", "title", "kind", "state", "sha256", "duration", "recorded_at", "sources", "renditions",
+                 "problems"],
+    "properties": {
+        "id": {"type": "string"}, "title": {"type": "string"},
+        "kind": {"type": "string", "enum": ["video", "image", "audio"]},
+        "state": {"type": "string", "enum": ["uploaded", "verifying", "verified", "damaged", "transcoding",
+                                             "ready", "failed"]},
+        "sha256": {"type": "string"}, "duration": {"type": "number", "nullable": True},
+        "recorded_at": {"type": "string", "format": "date-time", "nullable": True},
+        "sources": {"type": "array", "items": {"type": "object"}},
+        "renditions": {"type": "array", "items": {"type": "object"}},
+        "problems": {"type": "array", "items": _PROBLEM},
+    },
+}
+LIBRARY_ITEM = {
+    "type": "object", "required": ["asset_id", "title", "kind", "reward", "download_url", "expires_at"],
+    "properties": {"asset_id": {"type": "string"}, "title": {"type": "string"}, "kind": {"type": "string"},
+                   "reward": {"type": "string"}, "download_url": {"type": "string"},
+                   "expires_at": {"type": "string", "format": "date-time"}},
+}
+
+
+def _items(schema):
+    return {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": schema}}}
+
+
+@bp.get("/media/assets")
+@operation("/api/v1/media/assets", "get", "Every footage asset with its state, sources, renditions and problems",
+           roles=("producer",), response_schema=_items(ASSET_SCHEMA),
+           parameters=[{"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+                       for n in ("state", "day", "camera", "q")])
+@bearer_required("producer")
+def list_assets():
+    from filmfund.media import services
+
+    assets = services.find_assets(state=request.args.get("state") or None, day=request.args.get("day") or None,
+                                  camera=request.args.get("camera") or None, q=request.args.get("q") or None,
+                                  limit=1000)
+    jobs = services.active_jobs(assets)
+    return jsonify({"items": [services.asset_dict(a, jobs.get(a.id)) for a in assets]})
+
+
+@bp.post("/media/assets/<asset_id>/publish")
+@operation("/api/v1/media/assets/{id}/publish", "post", "Make an asset donor-only content of a reward",
+           roles=("producer",),
+           request_schema={"type": "object", "required": ["reward"],
+                           "properties": {"reward": {"type": "string"},
+                                          "rendition": {"type": "string", "enum": ["web", "proxy", "poster",
+                                                                                   "image"]}}},
+           response_schema={"type": "object", "properties": {"asset_id": {"type": "string"},
+                                                             "reward": {"type": "string"},
+                                                             "rendition": {"type": "string", "nullable": True},
+                                                             "published_at": {"type": "string"}}},
+           parameters=[{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}])
+@bearer_required("producer")
+def publish_asset(asset_id: str):
+    from filmfund.media import services
+
+    body = json_body()
+    asset = services.get_asset(asset_id)
+    pub, created = services.publish(asset, body.get("reward"), rendition=body.get("rendition"), user=g.api_user)
+    return jsonify({"asset_id": asset.public_id, "reward": pub.reward_key,
+                    "rendition": pub.rendition.value if pub.rendition else None,
+                    "published_at": services._iso(pub.published_at)}), 201 if created else 200
+
+
+@bp.get("/library")
+@operation("/api/v1/library", "get", "The donor-only media this donor is entitled to, with expiring links",
+           roles=("donor",), response_schema=_items(LIBRARY_ITEM))
+@bearer_required("donor")
+def library():
+    from filmfund.media import services
+
+    resp = jsonify({"items": services.library_for(g.api_user)})
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
+
+
+def init_app(app: Flask) -> None:
+    from filmfund.extensions import csrf
+
+    csrf.exempt(bp)
+    app.register_blueprint(bp)

@@ -1,0 +1,86 @@
+"""`filmfund media ingest PATH... [--title T]` and `filmfund media verify [--all | ID...]`."""
+from __future__ import annotations
+
+import sys
+
+import click
+from flask.cli import with_appcontext
+
+
+@click.group("media")
+def media() -> None:
+    """Footage: ingest camera files and cards, re-check fixity."""
+
+
+def _human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(n)
+
+
+def _table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(out)
+
+
+@media.command("ingest")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--title", help="Title of the asset (numbered when the paths hold several).")
+@click.option("--wait", is_flag=True, help="Also run the queued jobs here and show the final states.")
+@with_appcontext
+def ingest_command(paths: tuple[str, ...], title: str | None, wait: bool) -> None:
+    """Ingest files, folders or AVCHD card roots; queue the jobs; print each asset's id and state."""
+    from filmfund.media import services
+
+    total = services.total_bytes(paths)
+    with click.progressbar(length=total or 1, label="Copying and hashing", file=sys.stderr,
+                           show_pos=False, show_percent=True, show_eta=True) as bar:
+        results = services.ingest_paths(paths, title=title, progress=bar.update)
+    if wait:
+        from filmfund import jobs
+        from filmfund.extensions import db
+
+        click.echo(f"running {jobs.run_burst()} job(s)…", err=True)
+        db.session.expire_all()
+    for r in results:
+        click.echo(f"{r.asset.public_id} {r.asset.state.value}")
+    rows = [[r.asset.public_id, r.asset.state.value, r.asset.kind.value, r.asset.title[:40],
+             str(len(r.asset.sources)), f"{r.asset.duration:.1f} s" if r.asset.duration else "-",
+             _human(r.asset.size), "new" if r.created else "known", r.how[:50]] for r in results]
+    click.echo("", err=True)
+    click.echo(_table(rows, ["id", "state", "kind", "title", "files", "duration", "size", "ingest", "found as"]),
+               err=True)
+    new = sum(r.created for r in results)
+    click.echo(f"{len(results)} asset(s): {new} new, {len(results) - new} already known.", err=True)
+
+
+@media.command("verify")
+@click.argument("ids", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Every asset.")
+@with_appcontext
+def verify_command(ids: tuple[str, ...], all_: bool) -> None:
+    """Re-check fixity: re-hash stored objects against their SHA-256; exit 1 if any fails."""
+    from filmfund.errors import NotFoundError
+    from filmfund.media import services
+
+    if not ids and not all_:
+        raise click.UsageError("Name asset ids or use --all.")
+    try:
+        results = services.check_fixity(None if all_ else list(ids))
+    except NotFoundError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(2)
+    for r in results:
+        click.echo(f"{r.asset.public_id} {'ok' if r.ok else 'FAILED'}")
+        for failure in r.failures:
+            click.echo(f"  {failure}", err=True)
+    bad = sum(not r.ok for r in results)
+    click.echo(f"{len(results)} asset(s) checked, {bad} failed.", err=True)
+    if bad:
+        sys.exit(1)

@@ -1,0 +1,405 @@
+"""Every ffmpeg/ffprobe call of filmfund, and nothing else (no database, no storage).
+
+ffmpeg-python only *builds* the argv (`.compile()`): it is unmaintained, its `run()` can hang
+on a full stderr pipe and it has no progress or timeout. So we run the process ourselves with
+`-nostdin -progress pipe:1`, read progress from stdout, drain stderr on a thread into a
+bounded tail, and kill the whole process group when the timeout passes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import ffmpeg as ffmpeg_lib
+
+FFMPEG = os.environ.get("FILMFUND_FFMPEG", "ffmpeg")
+FFPROBE = os.environ.get("FILMFUND_FFPROBE", "ffprobe")
+TAIL_BYTES = 8 * 1024
+# What a camera writes: 188-byte TS packets with a 4-byte timestamp in front.
+M2TS_PACKET = 192
+M2TS_EXTENSIONS = {".mts", ".m2ts"}
+
+
+class FfmpegError(Exception):
+    """ffmpeg failed; `permanent` says whether running it again could help."""
+
+    def __init__(self, message: str, *, stderr_tail: str = "", returncode: int | None = None,
+                 permanent: bool = False):
+        super().__init__(message)
+        self.stderr_tail = stderr_tail
+        self.returncode = returncode
+        self.permanent = permanent
+
+
+class FfmpegTimeout(FfmpegError):
+    pass
+
+
+@dataclass
+class RunResult:
+    argv: list[str]
+    returncode: int
+    stderr_tail: str
+    seconds: float
+    progress: dict[str, str] = field(default_factory=dict)
+
+
+ProgressCallback = Callable[[dict[str, str]], None]
+LineCallback = Callable[[str], None]
+
+
+def run(argv: Sequence[str], *, timeout: float, on_progress: ProgressCallback | None = None,
+        on_stderr_line: LineCallback | None = None, check: bool = True) -> RunResult:
+    """Run an ffmpeg argv built with `-progress pipe:1`; raise FfmpegError/FfmpegTimeout on failure."""
+    argv = list(argv)
+    started = time.monotonic()
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)  # own process group: a kill takes its children too
+    tail: deque[bytes] = deque()
+    tail_size = [0]
+
+    def drain_stderr() -> None:
+        for raw in iter(proc.stderr.readline, b""):
+            tail.append(raw)
+            tail_size[0] += len(raw)
+            while tail_size[0] > TAIL_BYTES and len(tail) > 1:
+                tail_size[0] -= len(tail.popleft())
+            if on_stderr_line is not None:
+                on_stderr_line(raw.decode("utf-8", "replace").rstrip("\r\n"))
+
+    timed_out = threading.Event()
+
+    def kill() -> None:
+        timed_out.set()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    reader = threading.Thread(target=drain_stderr, name="ffmpeg-stderr", daemon=True)
+    reader.start()
+    timer = threading.Timer(timeout, kill)
+    timer.daemon = True
+    timer.start()
+    block: dict[str, str] = {}
+    last: dict[str, str] = {}
+    try:
+        for raw in iter(proc.stdout.readline, b""):
+            key, sep, value = raw.decode("utf-8", "replace").strip().partition("=")
+            if not sep:
+                continue
+            block[key] = value
+            if key == "progress":  # one block of key=value lines ends with progress=continue|end
+                last = block
+                if on_progress is not None:
+                    on_progress(block)
+                block = {}
+        returncode = proc.wait()
+    finally:
+        timer.cancel()
+        if proc.poll() is None:
+            kill()
+            proc.wait()
+        reader.join(timeout=5)
+        proc.stdout.close()
+        proc.stderr.close()
+    stderr_tail = b"".join(tail).decode("utf-8", "replace")
+    result = RunResult(argv, returncode, stderr_tail, time.monotonic() - started, last)
+    if timed_out.is_set():
+        raise FfmpegTimeout(f"ffmpeg did not finish within {timeout:.0f} s and was stopped",
+                            stderr_tail=stderr_tail, returncode=returncode)
+    if check and returncode != 0:
+        raise FfmpegError(f"ffmpeg exited with code {returncode}: {_last_line(stderr_tail)}",
+                          stderr_tail=stderr_tail, returncode=returncode)
+    return result
+
+
+def _last_line(text: str) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else "(no message)"
+
+
+def _compile(stream) -> list[str]:
+    """argv from an ffmpeg-python graph, with our run-time flags (global args go after the output:
+    ffmpeg accepts that, tested on 5.1)."""
+    return stream.global_args("-nostdin", "-nostats", "-progress", "pipe:1", "-y").compile(cmd=FFMPEG)
+
+
+def input_spec(paths: Sequence[str | Path]) -> str:
+    """One input for one file, or a byte-level join of spanned camera files (`concat:` protocol):
+    a take cut mid-GOP by the camera decodes cleanly only as one stream."""
+    names = [str(p) for p in paths]
+    if len(names) == 1:
+        return names[0]
+    for name in names:
+        if "|" in name:
+            raise ValueError(f"cannot join a file whose path contains '|': {name}")
+    return "concat:" + "|".join(names)
+
+
+# --- probing ---------------------------------------------------------------------------------
+
+def probe(spec: str, *, timeout: float = 60) -> dict[str, Any]:
+    """ffprobe's streams and format as a dict; raises FfmpegError (permanent) when unreadable."""
+    argv = [FFPROBE, "-v", "error", "-show_format", "-show_streams", "-of", "json", spec]
+    try:
+        out = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise FfmpegTimeout(f"ffprobe did not finish within {timeout:.0f} s") from None
+    if out.returncode != 0:
+        err = out.stderr.decode("utf-8", "replace")
+        raise FfmpegError(f"ffprobe cannot read this file: {_last_line(err)}", stderr_tail=err[-TAIL_BYTES:],
+                          returncode=out.returncode, permanent=True)
+    data = json.loads(out.stdout or b"{}")
+    if not data.get("streams"):
+        raise FfmpegError("ffprobe found no audio or video stream in this file", permanent=True)
+    return data
+
+
+def _float(value: Any) -> float | None:
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        return None
+    return result if result == result else None  # NaN
+
+
+def _rate(value: str | None) -> float | None:
+    if not value or "/" not in value:
+        return _float(value)
+    num, _, den = value.partition("/")
+    n, d = _float(num), _float(den)
+    return n / d if n and d else None
+
+
+_IMAGE_CODECS = {"mjpeg", "png", "webp", "tiff", "bmp", "gif", "jpegls", "jpeg2000"}
+
+
+@dataclass
+class MediaInfo:
+    kind: str                       # video | image | audio
+    duration: float | None
+    start_time: float | None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    interlaced: bool = False
+    sar: str | None = None
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    has_audio: bool = False
+    recorded_at: str | None = None  # ISO string from a creation_time tag, when the file has one
+    camera: str | None = None
+    format_name: str | None = None
+
+    @property
+    def end_time(self) -> float | None:
+        if self.start_time is None or self.duration is None:
+            return None
+        return self.start_time + self.duration
+
+
+def summarize(data: dict[str, Any]) -> MediaInfo:
+    """The few facts the pipeline decides on, from an ffprobe dict."""
+    fmt = data.get("format", {})
+    streams = data.get("streams", [])
+    video = next((s for s in streams if s.get("codec_type") == "video"
+                  and not (s.get("disposition") or {}).get("attached_pic")), None)
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    tags = {k.lower(): v for k, v in (fmt.get("tags") or {}).items()}
+    for s in (video, audio):
+        for k, v in ((s or {}).get("tags") or {}).items():
+            tags.setdefault(k.lower(), v)
+    format_name = fmt.get("format_name") or ""
+    is_image = bool(video) and (video.get("codec_name") in _IMAGE_CODECS) and (
+        "image2" in format_name or "_pipe" in format_name or (_float(fmt.get("duration")) or 0) <= 0.05)
+    kind = "image" if is_image else ("video" if video else "audio")
+    duration = None if is_image else _float(fmt.get("duration")) or _float((video or audio or {}).get("duration"))
+    field_order = (video or {}).get("field_order") or ""
+    camera = " ".join(v for v in (tags.get("make"), tags.get("model")) if v) or tags.get("com.apple.quicktime.model")
+    return MediaInfo(
+        kind=kind,
+        duration=duration,
+        start_time=_float(fmt.get("start_time")),
+        width=(video or {}).get("width"),
+        height=(video or {}).get("height"),
+        fps=None if is_image else _rate((video or {}).get("avg_frame_rate")) or _rate((video or {}).get("r_frame_rate")),
+        # MediaCMS's rule: ffprobe's field_order names the interlaced orders tt/tb/bt/bb.
+        interlaced=field_order in ("tt", "tb", "bt", "bb"),
+        sar=(video or {}).get("sample_aspect_ratio"),
+        video_codec=(video or {}).get("codec_name"),
+        audio_codec=(audio or {}).get("codec_name"),
+        has_audio=audio is not None,
+        recorded_at=tags.get("creation_time") or tags.get("date"),
+        camera=camera or None,
+        format_name=format_name,
+    )
+
+
+# --- the decode pass -------------------------------------------------------------------------
+
+_LEVEL_RE = re.compile(r"\[(panic|fatal|error|warning)\]")
+_SHOWINFO_RE = re.compile(r"\[Parsed_showinfo_\d+ @ [^\]]+\].*?\bn:\s*(\d+).*?\bpts_time:\s*(-?[\d.]+)")
+_PREFIX_RE = re.compile(r"^(\[[^\]]+ @ 0x[0-9a-f]+\] )?\[(panic|fatal|error|warning)\] ")
+# Warnings that mean damaged bytes (others, e.g. "changing packet size", are noise of the resync).
+_DAMAGE_WARNINGS = ("corrupt", "non-existing", "missing", "invalid", "truncat", "error")
+
+
+@dataclass
+class DecodeIssue:
+    at: float | None          # seconds into the clip: the last frame decoded before the message
+    level: str
+    message: str
+
+
+@dataclass
+class DecodeReport:
+    frames: int
+    decoded_seconds: float | None
+    errors: int
+    issues: list[DecodeIssue]
+    returncode: int
+    stderr_tail: str
+    seconds: float
+
+
+def decode_pass(spec: str, *, timeout: float, has_video: bool = True,
+                on_progress: ProgressCallback | None = None) -> DecodeReport:
+    """Decode every stream to nowhere and collect what ffmpeg complains about, and where.
+
+    ffmpeg exits 0 on truncated and corrupted files, so the exit code says little: we count
+    error-level lines (`-loglevel level+info` prefixes each line with its level) and place each
+    one in time after the last frame `showinfo` saw.
+    """
+    kwargs: dict[str, Any] = {"f": "null", "map": "0"}
+    if has_video:
+        kwargs["vf"] = "showinfo"
+    stream = ffmpeg_lib.input(spec).output("-", **kwargs)
+    argv = _compile(stream.global_args("-loglevel", "level+info"))
+    state = {"frames": 0, "t": None}
+    issues: list[DecodeIssue] = []
+    errors = [0]
+
+    def on_line(line: str) -> None:
+        m = _SHOWINFO_RE.search(line)
+        if m:
+            state["frames"] = int(m.group(1)) + 1
+            state["t"] = float(m.group(2))
+            return
+        lm = _PREFIX_RE.match(line)
+        if not lm:
+            return
+        level = lm.group(2)
+        message = line[lm.end():].strip()
+        source = (lm.group(1) or "").strip().strip("[]").split(" @ ")[0]
+        text = f"{source}: {message}" if source else message
+        if level in ("error", "fatal", "panic"):
+            errors[0] += 1
+        elif not any(w in message.lower() for w in _DAMAGE_WARNINGS):
+            return
+        if len(issues) < 200:
+            issues.append(DecodeIssue(state["t"], level, text[:500]))
+
+    result = run(argv, timeout=timeout, on_progress=on_progress, on_stderr_line=on_line, check=False)
+    frames = state["frames"]
+    if not has_video:
+        frames = int(result.progress.get("frame", "0") or 0)
+    decoded = _float(result.progress.get("out_time_us"))
+    return DecodeReport(frames=frames, decoded_seconds=decoded / 1e6 if decoded is not None else state["t"],
+                        errors=errors[0], issues=issues, returncode=result.returncode,
+                        stderr_tail=result.stderr_tail, seconds=result.seconds)
+
+
+# --- renditions ------------------------------------------------------------------------------
+
+def _video_chain(stream, info: MediaInfo, height: int):
+    if info.interlaced:
+        # bwdif keeps the frame rate and one output frame per input frame, so NLE relinks line up.
+        stream = stream.filter("bwdif", mode="send_frame", parity="auto", deint="all")
+    if info.sar and info.sar not in ("1:1", "0:1", "N/A"):
+        # Anamorphic 1440x1080 (SAR 4:3) becomes square pixels before scaling (zou's fix).
+        stream = stream.filter("scale", "trunc(iw*sar/2)*2", "ih").filter("setsar", 1)
+    return stream.filter("scale", -2, height, flags="lanczos").filter("format", "yuv420p")
+
+
+def video_rendition_argv(spec: str, out: str, info: MediaInfo, profile: dict[str, Any],
+                         input_args: dict[str, Any] | None = None) -> list[str]:
+    """An H.264 + AAC MP4 (edit proxy or web rendition) from a profile of profiles.toml."""
+    inp = ffmpeg_lib.input(spec, **(input_args or {}))
+    height = int(profile["height"])
+    if info.height and info.height < height:
+        height = info.height - info.height % 2
+    video = _video_chain(inp["v:0"], info, height)
+    fps = info.fps or 25
+    out_args: dict[str, Any] = {
+        "c:v": profile.get("video_codec", "libx264"),
+        "preset": profile.get("preset", "veryfast"),
+        "crf": profile.get("crf", 23),
+        "g": max(1, round(fps * float(profile.get("gop_seconds", 1)))),
+        "keyint_min": max(1, round(fps * float(profile.get("gop_seconds", 1)))),
+        "sc_threshold": 0,
+        "map_metadata": 0,  # keeps creation_time (the recording date) and timecode tags
+    }
+    for key, flag in (("maxrate", "maxrate"), ("bufsize", "bufsize"), ("profile", "profile:v"),
+                      ("level", "level:v"), ("tune", "tune")):
+        if profile.get(key):
+            out_args[flag] = profile[key]
+    if profile.get("faststart", True):
+        out_args["movflags"] = "+faststart"
+    streams = [video]
+    if info.has_audio:
+        streams.append(inp["a:0"])
+        out_args.update({"c:a": profile.get("audio_codec", "aac"), "b:a": profile.get("audio_bitrate", "128k"),
+                         "ac": int(profile.get("audio_channels", 2))})
+    out_args["f"] = "mp4"
+    return _compile(ffmpeg_lib.output(*streams, out, **out_args))
+
+
+def poster_argv(spec: str, out: str, info: MediaInfo, profile: dict[str, Any]) -> list[str]:
+    """One JPEG frame, a little into the clip (the first frames are often black or unsteady)."""
+    at = 0.0
+    if info.duration:
+        at = min(float(profile.get("at_seconds", 1.0)), info.duration * float(profile.get("at_fraction", 0.3)))
+    inp = ffmpeg_lib.input(spec, ss=f"{at:.3f}") if at > 0 else ffmpeg_lib.input(spec)
+    video = _video_chain(inp["v:0"], info, int(profile.get("height", 360)))
+    return _compile(ffmpeg_lib.output(video, out, vframes=1, f="image2", **{"q:v": profile.get("quality", 3)}))
+
+
+def strip_argv(spec: str, out: str, info: MediaInfo, profile: dict[str, Any]) -> list[str]:
+    """A thumbnail strip: one small frame every few seconds, tiled into one JPEG."""
+    every = float(profile.get("every_seconds", 2))
+    columns = int(profile.get("columns", 5))
+    count = max(1, min(int(profile.get("max_tiles", 50)), int((info.duration or every) // every) + 1))
+    rows = max(1, -(-count // columns))
+    inp = ffmpeg_lib.input(spec)
+    video = inp["v:0"]
+    if info.interlaced:
+        video = video.filter("bwdif", mode="send_frame", parity="auto", deint="all")
+    video = (video.filter("fps", f"1/{every:g}")
+             .filter("scale", int(profile.get("width", 160)), -2)
+             .filter("tile", f"{min(columns, count)}x{rows}"))
+    return _compile(ffmpeg_lib.output(video, out, vframes=1, f="image2", **{"q:v": profile.get("quality", 4)}))
+
+
+def image_argv(spec: str, out: str, profile: dict[str, Any]) -> list[str]:
+    """A still (image asset): a JPEG no taller than the profile's height, never upscaled."""
+    h = int(profile.get("height", 360))
+    video = ffmpeg_lib.input(spec)["v:0"].filter("scale", -2, f"min({h},ih)").filter("format", "yuvj420p")
+    return _compile(ffmpeg_lib.output(video, out, vframes=1, f="image2", **{"q:v": profile.get("quality", 3)}))
+
+
+def version() -> str:
+    try:
+        out = subprocess.run([FFMPEG, "-version"], capture_output=True, timeout=10, stdin=subprocess.DEVNULL)
+        return out.stdout.decode("utf-8", "replace").splitlines()[0]
+    except (OSError, subprocess.SubprocessError, IndexError):
+        return "unknown"

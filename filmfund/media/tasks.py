@@ -1,0 +1,70 @@
+"""Queue tasks of the footage pipeline: thin wrappers over services, carrying only ids.
+
+`run_media_job` runs one verify or transcode job; a periodic reaper re-queues jobs whose worker
+died, and a periodic fixity check re-hashes stored objects (the scheduled `media verify`).
+"""
+from __future__ import annotations
+
+import logging
+from functools import wraps
+
+from huey import crontab
+
+from filmfund import jobs
+from filmfund.jobs import app_task
+
+log = logging.getLogger(__name__)
+
+
+@app_task(retries=0)
+def run_media_job(job_id: int) -> str:
+    from filmfund.media import services
+
+    # Retries, backoff and timeouts are ours (on the job row), not huey's: they survive restarts.
+    return services.run_job(job_id)
+
+
+def _periodic(schedule):
+    """A huey periodic task that runs inside the worker's app context."""
+
+    def deco(fn):
+        @wraps(fn)
+        def run():
+            from flask import has_app_context
+
+            if has_app_context():
+                return fn()
+            if jobs._worker_app is None:
+                log.warning("periodic %s skipped: no app (start it through `filmfund worker`)", fn.__name__)
+                return None
+            with jobs._worker_app.app_context():
+                try:
+                    return fn()
+                finally:
+                    from filmfund.extensions import db
+
+                    db.session.remove()
+
+        return jobs.huey.periodic_task(schedule, name=f"filmfund.media.{fn.__name__}")(run)
+
+    return deco
+
+
+@_periodic(crontab(minute="*"))
+def reap_stale_jobs() -> int:
+    """Nothing stays "running" forever: re-queue jobs whose heartbeat stopped."""
+    from filmfund.media import services
+
+    return services.recover_jobs(at_start=False)
+
+
+@_periodic(crontab(minute="17", hour="3"))
+def scheduled_fixity() -> int:
+    """Nightly fixity check of every stored object (failures are recorded on the assets)."""
+    from filmfund.media import services
+
+    results = services.check_fixity(None)
+    bad = [r for r in results if not r.ok]
+    for r in bad:
+        log.error("fixity check failed for asset %s: %s", r.asset.public_id, "; ".join(r.failures))
+    return len(bad)
