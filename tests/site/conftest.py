@@ -9,6 +9,7 @@ def _user_per_request(app):
     production every request has its own app context; forget the cached user to match."""
     def forget_cached_user() -> None:
         g.pop("_login_user", None)
+        g.pop("csrf_token", None)  # Flask-WTF caches the token in g too
 
     app.before_request(forget_cached_user)
 

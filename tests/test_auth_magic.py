@@ -1,0 +1,106 @@
+"""Donors sign in by a magic link: single use, at most 15 minutes, the same reply for unknown emails."""
+import email
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask import g
+
+from filmfund.auth.models import LoginLink
+from filmfund.db import utcnow
+from filmfund.extensions import db
+
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+LINK_RE = re.compile(r"(/login/magic/[A-Za-z0-9_-]+)")
+
+
+@pytest.fixture(autouse=True)
+def _user_per_request(app):
+    def forget() -> None:
+        g.pop("_login_user", None)
+        g.pop("csrf_token", None)  # Flask-WTF caches the token in g too
+
+    app.before_request(forget)
+
+
+def _outbox(app) -> list:
+    return sorted(Path(app.config["OUTBOX_DIR"]).glob("*.eml"))
+
+
+def _ask(client, address: str, ip: str = "10.0.0.1"):
+    token = CSRF_RE.search(client.get("/login").get_data(as_text=True)).group(1)
+    return client.post("/login", data={"csrf_token": token, "email": address}, environ_base={"REMOTE_ADDR": ip})
+
+
+def _link_from_mail(app) -> str:
+    msg = email.message_from_bytes(_outbox(app)[-1].read_bytes())
+    return LINK_RE.search(msg.get_content() if hasattr(msg, "get_content") else msg.get_payload()).group(1)
+
+
+def _press(client, path: str):
+    page = client.get(path)
+    token = CSRF_RE.search(page.get_data(as_text=True)).group(1)
+    return client.post(path, data={"csrf_token": token})
+
+
+def test_magic_link_signs_a_donor_in_once(app, client, make_user):
+    make_user("donor@example.org", "donor")
+    resp = _ask(client, "donor@example.org")
+    assert resp.status_code == 302
+    assert len(_outbox(app)) == 1
+    link = _link_from_mail(app)
+    # opening the link (a mail scanner prefetching it) does not use it up
+    assert client.get(link).status_code == 200
+    signed_in = _press(client, link)
+    assert signed_in.status_code == 302 and signed_in.headers["Location"] == "/account"
+    assert client.get("/account").status_code == 200
+    # the same link a second time, even in another browser, is refused
+    other = app.test_client()
+    again = _press(other, link)
+    assert again.status_code == 302 and again.headers["Location"] == "/login"
+    assert other.get("/account").status_code == 302
+
+
+def test_link_lives_at_most_fifteen_minutes(app, client, make_user):
+    make_user("late@example.org", "donor")
+    _ask(client, "late@example.org")
+    row = db.session.scalar(sa.select(LoginLink))
+    assert row.expires_at - row.created_at <= timedelta(minutes=15)
+    row.expires_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    resp = _press(client, _link_from_mail(app))
+    assert resp.headers["Location"] == "/login"
+    assert client.get("/account").status_code == 302
+
+
+def test_unknown_email_gets_the_same_reply_and_no_mail(app, client, make_user):
+    make_user("known@example.org", "donor")
+
+    def reply(address):
+        resp = _ask(client, address)
+        page = client.get(resp.headers["Location"]).get_data(as_text=True)
+        return resp.status_code, resp.headers["Location"], re.search(r'class="flash info"[^>]*>([^<]*)<', page).group(1)
+
+    assert reply("known@example.org") == reply("unknown@example.org")
+    assert len(_outbox(app)) == 1
+
+
+def test_staff_with_a_password_get_no_magic_link(app, client, make_user):
+    make_user("boss@filmfund.test", "producer", password="a-long-producer-password")
+    resp = _ask(client, "boss@filmfund.test")
+    assert resp.status_code == 302
+    assert _outbox(app) == []
+
+
+def test_forged_link_is_refused(client, make_user):
+    make_user("donor@example.org", "donor")
+    resp = _press(client, "/login/magic/forged-token-value")
+    assert resp.headers["Location"] == "/login"
+    assert client.get("/account").status_code == 302
+
+
+def test_link_requests_are_rate_limited(client, make_user):
+    codes = [_ask(client, f"d{i}@example.org", ip="10.3.3.3").status_code for i in range(11)]
+    assert codes[:10] == [302] * 10 and codes[10] == 429
