@@ -1,0 +1,155 @@
+"""The ledger: offline donations and payouts through the same services, derived totals, the check."""
+from datetime import date, datetime, timezone
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from filmfund.errors import ConflictError, ValidationError
+from filmfund.extensions import db
+from filmfund.rewards import rules, services
+from filmfund.rewards.models import Donation, Entitlement, LedgerEntry, Pledge, WebhookEvent
+from filmfund.rewards.webhooks import complete_test_checkout
+
+from .conftest import charge_obj, dispute_obj, session_obj
+
+
+def test_offline_donation_and_payout(campaign):
+    services.record_offline_donation("cash@example.org", 12345, date(2026, 11, 1), note="screening in Paris",
+                                     credit_name="Jean", recorded_by="producer@example.org")
+    d = db.session.scalar(sa.select(Donation))
+    assert (d.source, d.received_at) == ("offline", datetime(2026, 11, 1, 12, tzinfo=timezone.utc))
+    statement = services.partner_statement(campaign)
+    assert statement == {"currency": "usd", "share_bps": 2000, "gross": 12345, "refunded": 0, "net": 12345,
+                         "share_due": 2469, "paid_out": 0, "balance": 2469}
+    services.record_payout(2000, date(2026, 11, 20), "SEPA-0042", "producer@example.org")
+    assert services.partner_statement(campaign)["paid_out"] == 2000
+    assert services.partner_statement(campaign)["balance"] == 469
+    with pytest.raises(ConflictError):
+        services.record_payout(470, date(2026, 11, 21), "too much", "producer@example.org")
+    groups = db.session.scalars(sa.select(LedgerEntry.event_kind).distinct()).all()
+    assert set(groups) == {"offline_donation", "payout"}
+    assert services.check_ledger() == []
+
+
+@pytest.mark.parametrize("kwargs", [dict(amount=0), dict(amount="10"), dict(amount=50),
+                                    dict(amount=1000, note="x" * 501),
+                                    dict(amount=1000, received_on=datetime(2026, 1, 1))])
+def test_offline_donation_refuses_bad_input(campaign, kwargs):
+    with pytest.raises(ValidationError):
+        services.record_offline_donation("cash@example.org", **kwargs)
+    assert db.session.scalar(sa.select(sa.func.count(LedgerEntry.id))) == 0
+
+
+@pytest.mark.parametrize("amount, reference", [(0, "ref"), (-5, "ref"), (1.5, "ref"), (100, ""), (100, "x" * 201)])
+def test_payout_refuses_bad_input(campaign, amount, reference):
+    services.record_offline_donation("cash@example.org", 100000)
+    with pytest.raises(ValidationError):
+        services.record_payout(amount, date(2026, 11, 20), reference, "p@example.org")
+
+
+def test_refund_after_payout_shows_a_negative_balance(campaign, stripe_events, pledge):
+    p = pledge(10000)
+    stripe_events.send("checkout.session.completed", session_obj(p.id, 10000))
+    services.record_payout(2000, date(2026, 11, 20), "SEPA-1", "p@example.org")
+    stripe_events.send("charge.refunded", charge_obj(f"pi_{p.id}", 10000, 10000))
+    statement = services.partner_statement(campaign)
+    assert (statement["share_due"], statement["paid_out"], statement["balance"]) == (0, 2000, -2000)
+    assert services.check_ledger() == []
+
+
+def test_totals_and_donors(campaign, stripe_events, pledge):
+    a1, a2, b = pledge(3000, "a@example.org"), pledge(2000, "a@example.org"), pledge(700, "b@example.org")
+    for p in (a1, a2, b):
+        stripe_events.send("checkout.session.completed", session_obj(p.id, p.amount, email=p.email))
+    stripe_events.send("charge.dispute.closed", dispute_obj(f"pi_{b.id}", 700, "lost"))
+    summary = services.campaign_summary(campaign)
+    assert (summary["raised"], summary["donors"]) == (5000, 1)  # b's net is 0: not a donor
+    [(day, net)] = services.raised_by_day(campaign)
+    assert net == 5000 and day == datetime.now(timezone.utc).date()
+
+
+def _tamper(sql: str):
+    db.session.execute(sa.text(sql))
+    db.session.commit()
+
+
+@pytest.mark.parametrize("tampering, breach", [
+    ("UPDATE ledger_entries SET amount = amount + 1 WHERE entry_kind = 'partner_share' AND id = "
+     "(SELECT MIN(id) FROM ledger_entries WHERE entry_kind = 'partner_share')", "partner share"),
+    ("UPDATE ledger_entries SET amount = amount - 1 WHERE entry_kind = 'gift' AND id = "
+     "(SELECT MIN(id) FROM ledger_entries WHERE entry_kind = 'gift')", "gift entries"),
+    ("DELETE FROM ledger_entries WHERE entry_kind = 'refund'", "counted refund"),
+    ("UPDATE donations SET amount_refunded = 0", "counted refund"),
+    ("UPDATE entitlements SET status = 'revoked'", "due but not granted"),
+    ("UPDATE payouts SET amount = 1", "payouts"),
+])
+def test_ledger_check_finds_tampering(campaign, stripe_events, pledge, runner, tampering, breach):
+    p = pledge(10000)
+    stripe_events.send("checkout.session.completed", session_obj(p.id, 10000))
+    stripe_events.send("charge.refunded", charge_obj(f"pi_{p.id}", 10000, 3000))
+    services.record_payout(100, date(2026, 11, 20), "SEPA-1", "p@example.org")
+    ok = runner.invoke(args=["ledger", "check"])
+    assert ok.exit_code == 0 and "ledger ok" in ok.output
+    _tamper(tampering)
+    result = runner.invoke(args=["ledger", "check"])
+    assert result.exit_code == 1
+    assert breach in result.output
+
+
+def test_database_refuses_wrong_signs(campaign, stripe_events, pledge):
+    p = pledge(1000)
+    stripe_events.send("checkout.session.completed", session_obj(p.id, 1000))
+    with pytest.raises(sa.exc.IntegrityError):
+        _tamper("UPDATE ledger_entries SET amount = -amount WHERE entry_kind = 'gift'")
+    db.session.rollback()
+    with pytest.raises(sa.exc.IntegrityError):
+        _tamper("UPDATE donations SET amount_refunded = amount + 1")
+
+
+@st.composite
+def histories(draw):
+    payments = []
+    for _ in range(draw(st.integers(1, 4))):
+        amount = draw(st.integers(100, 10**8))
+        refunds = draw(st.lists(st.integers(0, amount), max_size=4))
+        dispute = draw(st.sampled_from([None, "won", "lost"]))
+        payments.append((amount, refunds, dispute))
+    return payments, draw(st.randoms())
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                HealthCheck.too_slow])
+@given(case=histories())
+def test_ledger_matches_the_rules_through_the_real_handler(app, campaign, stripe_events, case):
+    payments, rnd = case
+    for model in (Entitlement, LedgerEntry, Donation, WebhookEvent, Pledge):  # each example starts afresh
+        db.session.execute(sa.delete(model))
+    db.session.commit()
+    events, expected_net = [], 0
+    for amount, refunds, dispute in payments:
+        p = services.create_pledge(amount, email="prop@example.org")
+        pi = f"pi_{p.id}"
+        events.append(("checkout.session.completed", session_obj(p.id, amount, pi=pi)))
+        events += [("charge.refunded", charge_obj(pi, amount, r)) for r in refunds]
+        if dispute:
+            events.append(("charge.dispute.closed", dispute_obj(pi, amount, dispute)))
+        expected_net += amount - rules.counted_refund(amount, max(refunds, default=0), dispute == "lost")
+    rnd.shuffle(events)
+    for event in events:
+        stripe_events.send(*event)
+    statement = services.partner_statement(campaign)
+    assert statement["net"] == expected_net
+    share_entries = db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0)).where(
+        LedgerEntry.entry_kind.in_(["partner_share", "partner_share_reversal"])))
+    assert share_entries == statement["share_due"] == rules.share_due(expected_net, 2000)
+    assert services.check_ledger() == []
+
+
+def test_test_checkout_refund_outcome(campaign, pledge):
+    p = pledge(2500)
+    complete_test_checkout(p.id, "paid")
+    complete_test_checkout(p.id, "refunded")
+    assert services.partner_statement(campaign)["net"] == 0
+    assert services.check_ledger() == []

@@ -1,0 +1,106 @@
+"""Receipts (exactly once, outbox and a real SMTP server) and the end credits."""
+import email
+import socket
+import time
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from filmfund.mail import outbox_messages
+from filmfund.rewards import services
+
+from .conftest import charge_obj, session_obj
+
+
+class Sink:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp(app):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    app.config["SMTP_URL"] = f"smtp://127.0.0.1:{port}"
+    yield sink
+    controller.stop()
+
+
+def _body(raw: bytes) -> str:
+    msg = email.message_from_bytes(raw)
+    return msg.get_payload(decode=True).decode()
+
+
+def test_receipt_over_smtp_exactly_once(campaign, stripe_events, pledge, smtp):
+    other = pledge(9900, "other@example.org", credit_name="Other Person")
+    stripe_events.send("checkout.session.completed", session_obj(other.id, 9900, email="other@example.org"))
+    p = pledge(5000, "fan@example.org")
+    event = session_obj(p.id, 5000, email="fan@example.org")
+    stripe_events.send("checkout.session.completed", event)
+    stripe_events.send("checkout.session.async_payment_succeeded", event)
+    stripe_events.send("charge.refunded", charge_obj(f"pi_{p.id}", 5000, 100))
+    deadline = time.monotonic() + 5
+    while len(smtp.messages) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    assert [m.rcpt_tos for m in smtp.messages] == [["other@example.org"], ["fan@example.org"]]
+    text = _body(smtp.messages[1].content)
+    assert "Amount: $50.00" in text
+    assert "$10.00 goes to Xinxing Aid center (20% of what is raised)" in text
+    assert "“Collector” tier" in text and "A DVD of the finished film" in text
+    assert "Other Person" not in text and "other@example.org" not in text and "99.00" not in text
+    assert outbox_messages() == []
+
+
+def test_receipt_in_the_outbox(campaign, stripe_events, pledge):
+    p = pledge(100, "fan@example.org", rewards_opt_out=True)
+    stripe_events.send("checkout.session.completed", session_obj(p.id, 100, email="fan@example.org"))
+    [path] = outbox_messages()
+    msg = email.message_from_bytes(path.read_bytes())
+    assert msg["To"] == "fan@example.org" and msg["Subject"].startswith("Your receipt")
+    text = _body(path.read_bytes())
+    assert "Amount: $1.00" in text and "You chose no rewards" in text and "$0.20 goes to" in text
+
+
+def test_a_mail_failure_does_not_fail_the_payment(app, campaign, stripe_events, pledge):
+    app.config["SMTP_URL"] = "smtp://127.0.0.1:9"  # nothing listens there
+    p = pledge(100, "fan@example.org")
+    stripe_events.send("checkout.session.completed", session_obj(p.id, 100, email="fan@example.org"))
+    from filmfund.rewards.models import Donation
+    from filmfund.extensions import db
+    import sqlalchemy as sa
+
+    d = db.session.scalar(sa.select(Donation))
+    assert d is not None and d.receipt_sent_at is None  # left for a retry, the money is booked
+    assert services.partner_statement(campaign)["net"] == 100
+
+
+def test_credits_never_show_anonymous_donors(campaign, stripe_events, pledge, runner):
+    def pay(amount, email, **kw):
+        p = pledge(amount, email, **kw)
+        stripe_events.send("checkout.session.completed", session_obj(p.id, amount, email=email))
+        return p
+
+    pay(500, "zoe@example.org", credit_name="Zoë Martin")
+    pay(500, "eve@example.org", credit_name="=HYPERLINK(\"http://evil\")")
+    pay(500, "hidden@example.org", credit_name="Hidden Person")
+    pay(500, "hidden@example.org", credit_name="Hidden Person", anonymous=True)
+    pay(500, "noname@example.org")
+    optout = pay(500, "optout@example.org", credit_name="Opted Out", rewards_opt_out=True)
+    refunded = pay(500, "gone@example.org", credit_name="Refunded Person")
+    stripe_events.send("charge.refunded", charge_obj(f"pi_{refunded.id}", 500, 500))
+    assert optout and services.credits(campaign) == ["=HYPERLINK(\"http://evil\")", "Zoë Martin"]
+    txt = runner.invoke(args=["credits", "export"])
+    assert txt.exit_code == 0 and txt.output.splitlines() == ["=HYPERLINK(\"http://evil\")", "Zoë Martin"]
+    csv_out = runner.invoke(args=["credits", "export", "--format", "csv"])
+    assert csv_out.exit_code == 0
+    assert csv_out.output.splitlines() == ["name", "\"'=HYPERLINK(\"\"http://evil\"\")\"", "Zoë Martin"]
+    assert "Hidden" not in txt.output + csv_out.output and "@" not in txt.output
