@@ -570,3 +570,10 @@ def send_receipt(donation: Donation) -> None:
         lines += [f"  - {r['title']}" for r in ents["rewards"] if r["status"] != "revoked"]
     lines += ["", "Keep this email as your receipt."]
     send_mail(donation.user.email, f"Your receipt: {campaign.title}", "\n".join(lines) + "\n")
+
+
+def complete_test_checkout(pledge_id: str, outcome: str) -> dict:
+    """The local test-mode checkout page's "pay" (see webhooks.complete_test_checkout)."""
+    from filmfund.rewards import webhooks
+
+    return webhooks.complete_test_checkout(pledge_id, outcome)

@@ -341,3 +341,25 @@ def test_different_events_in_parallel_keep_the_share_exact(app, pledge, campaign
     statement = services.partner_statement(services.current_campaign())
     assert statement["net"] == net and statement["share_due"] == (net * 2000 * 2 + 10000) // 20000
     assert services.check_ledger() == []
+
+
+def test_a_crash_mid_handler_rolls_back_and_redelivery_applies_once(stripe_events, pledge, campaign, monkeypatch):
+    p = pledge(5000)
+    event = make_event("checkout.session.completed", session_obj(p.id, 5000))
+    real = services.refresh_entitlements
+    calls = []
+
+    def crash_once(*args):
+        calls.append(args)
+        if len(calls) == 1:
+            raise RuntimeError("database went away")
+        return real(*args)
+
+    monkeypatch.setattr(services, "refresh_entitlements", crash_once)
+    response = stripe_events.post(event)
+    assert response.status_code == 500 and response.get_json()["error"]["code"] == "internal_error"
+    assert count(WebhookEvent) == 0 and count(LedgerEntry) == 0 and count(Donation) == 0
+    assert stripe_events.post(event).get_json() == {"received": True, "status": "processed"}
+    assert stripe_events.post(event).get_json() == {"received": True, "duplicate": True}
+    assert services.partner_statement(campaign)["gross"] == 5000
+    assert services.check_ledger() == []
