@@ -1,0 +1,189 @@
+"""Jobs never stay "running" forever: a worker killed with SIGKILL mid-transcode, a stale
+heartbeat, a timeout, retries with backoff. Real worker processes, real ffmpeg."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+SLOW_PROFILES = """
+[proxy]
+height = 540
+preset = "{slow}"
+gop_seconds = 1
+[web]
+height = 720
+preset = "ultrafast"
+[poster]
+height = 360
+[strip]
+width = 160
+[image]
+height = 1080
+[rescue]
+height = 540
+"""
+
+
+def _worker_env(app, instance_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FILMFUND_")}
+    env.update({
+        "FILMFUND_INSTANCE_DIR": str(instance_dir),
+        "FILMFUND_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "FILMFUND_MEDIA_HEARTBEAT_SECONDS": "0.3",
+        "FILMFUND_MEDIA_RETRY_BASE_SECONDS": "0",
+    })
+    env.update(extra)
+    return env
+
+
+def _job_row(app, job_id):
+    from filmfund.media.models import Job
+
+    with app.extensions["sqlalchemy"].engine.connect() as conn:
+        return conn.execute(sa.select(Job.status, Job.progress, Job.step, Job.attempts, Job.worker)
+                            .where(Job.id == job_id)).one()
+
+
+def test_killed_worker_mid_transcode_then_another_finishes(app, clips, instance_dir, tmp_path):
+    from filmfund import jobs
+    from filmfund.extensions import db
+    from filmfund.media import services
+    from filmfund.media.models import AssetState, Job, JobKind, JobStatus, Rendition
+
+    [result] = services.ingest_paths([clips / "good_1080i.MTS"])
+    assert jobs.run_burst(max_tasks=1) == 1  # the verify job, here
+    db.session.expire_all()
+    job = db.session.scalar(sa.select(Job).where(Job.kind == JobKind.TRANSCODE))
+    assert job.status == JobStatus.QUEUED
+    db.session.commit()
+
+    slow, fast = tmp_path / "slow.toml", tmp_path / "fast.toml"
+    slow.write_text(SLOW_PROFILES.replace("{slow}", "veryslow"))
+    fast.write_text(SLOW_PROFILES.replace("{slow}", "ultrafast"))
+    cmd = [sys.executable, "-m", "filmfund.cli", "worker", "--burst"]
+    first = subprocess.Popen(cmd, env=_worker_env(app, instance_dir, FILMFUND_MEDIA_PROFILES=str(slow)),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            row = _job_row(app, job.id)
+            if row.status == JobStatus.RUNNING and (row.step or "").startswith("proxy"):
+                time.sleep(1.0)  # well into the encode (veryslow: ~20 s for this clip)
+                break
+            assert first.poll() is None, "the first worker ended before it was killed"
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"the transcode never got going: {_job_row(app, job.id)}")
+        first.send_signal(signal.SIGKILL)  # no cleanup, no goodbye: as an OOM kill or a power cut
+        first.wait(timeout=10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    row = _job_row(app, job.id)
+    assert row.status == JobStatus.RUNNING and row.attempts == 1  # what the dead worker left behind
+
+    second = subprocess.run(cmd, env=_worker_env(app, instance_dir, FILMFUND_MEDIA_PROFILES=str(fast)),
+                            capture_output=True, text=True, timeout=180)
+    assert second.returncode == 0, second.stderr[-2000:]
+
+    db.session.expire_all()
+    asset = services.get_asset(result.asset.public_id)
+    assert asset.state == AssetState.READY, asset.problems
+    job = db.session.get(Job, job.id)
+    assert job.status == JobStatus.SUCCEEDED and job.attempts == 2
+    # Exactly one output of each kind, no orphan objects, no leftover temp files.
+    kinds = db.session.scalars(sa.select(Rendition.kind).where(Rendition.asset_id == asset.id)).all()
+    assert sorted(k.value for k in kinds) == ["poster", "proxy", "strip", "web"]
+    stored = set(services.storage().keys("sha256/"))
+    referenced = {s.storage_key for s in asset.sources} | {r.storage_key for r in asset.renditions}
+    assert stored == referenced
+    assert list(services.work_dir().glob("job-*")) == []
+    # ffmpeg of the dead worker went with it (its progress pipe broke): nothing left running.
+    time.sleep(0.5)
+    leftovers = subprocess.run(["pgrep", "-f", str(instance_dir)], capture_output=True, text=True).stdout.split()
+    assert leftovers == []
+
+
+def test_stale_heartbeat_is_requeued_and_finished(app, clips, drain):
+    from filmfund.db import utcnow
+    from filmfund.extensions import db
+    from filmfund.media import services
+    from filmfund.media.models import AssetState, Job, JobStatus
+
+    [result] = services.ingest_paths([clips / "still.jpg"])
+    job = db.session.scalar(sa.select(Job))
+    # A worker on another machine took it and went silent ten minutes ago.
+    db.session.execute(sa.update(Job).where(Job.id == job.id).values(
+        status=JobStatus.RUNNING, attempts=1, worker="render-box-2:4242",
+        heartbeat_at=utcnow() - timedelta(minutes=10)))
+    db.session.commit()
+    from filmfund import jobs
+
+    while jobs.huey.dequeue() is not None:  # its queue message went with that worker
+        pass
+    assert drain() == 0
+    assert services.recover_jobs(at_start=False) == 1
+    drain()
+    asset = services.get_asset(result.asset.public_id)
+    assert asset.state == AssetState.READY
+    job = db.session.get(Job, job.id)
+    assert job.status == JobStatus.SUCCEEDED and job.attempts == 2
+
+
+def test_live_job_is_not_reaped(app, clips):
+    from filmfund.db import utcnow
+    from filmfund.extensions import db
+    from filmfund.media import services
+    from filmfund.media.models import Job, JobStatus
+
+    services.ingest_paths([clips / "still.jpg"])
+    db.session.execute(sa.update(Job).values(status=JobStatus.RUNNING, attempts=1, worker="render-box-2:4242",
+                                             heartbeat_at=utcnow()))
+    db.session.commit()
+    assert services.recover_jobs(at_start=False) == 0
+
+
+def test_timeout_retries_with_backoff_then_fails_clearly(app, clips, drain):
+    from filmfund import jobs
+    from filmfund.db import utcnow
+    from filmfund.extensions import db
+    from filmfund.media import services
+    from filmfund.media.models import AssetState, Job, JobStatus
+
+    app.config["MEDIA_FFMPEG_TIMEOUT"] = 0.01
+    app.config["MEDIA_RETRY_BASE_SECONDS"] = 60
+    [result] = services.ingest_paths([clips / "good_1080i.MTS"])
+    jobs.run_burst()  # runs the verify once; its retry goes to huey's schedule, 60 s away
+    db.session.expire_all()
+    job = db.session.scalar(sa.select(Job))
+    assert job.status == JobStatus.QUEUED and job.attempts == 1
+    wait = (job.next_run_at - utcnow()).total_seconds()
+    assert 55 < wait <= 73  # 60 s, plus up to 20% jitter
+    assert "did not finish within" in job.error
+    jobs.run_burst()
+    db.session.expire_all()
+    assert db.session.get(Job, job.id).attempts == 1  # not due yet: not run again
+
+    app.config["MEDIA_RETRY_BASE_SECONDS"] = 0
+    db.session.execute(sa.update(Job).values(next_run_at=utcnow()))
+    db.session.commit()
+    services.enqueue(job)
+    drain()
+    job = db.session.get(Job, job.id)
+    assert job.status == JobStatus.FAILED and job.attempts == 3
+    asset = services.get_asset(result.asset.public_id)
+    assert asset.state == AssetState.FAILED
+    assert asset.problems[-1]["code"] == "job_failed"
+    assert "3 attempt(s)" in asset.problems[-1]["message"]
+
+
+def test_worker_start_calls_recovery(app):
+    assert app.extensions["filmfund.recover_jobs"].__name__ == "recover_jobs"
