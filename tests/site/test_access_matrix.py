@@ -1,0 +1,169 @@
+"""Who may reach what: every route of the app, for every kind of user.
+
+The table below must name every (endpoint, method) in app.url_map: a new route fails this test
+until someone decides who may use it. Pages authenticate by session, /api/v1 by bearer token.
+Rows 21-22 of reliability.md: a donor asking for what is not theirs gets 404, the charity
+partner gets 403, and the partner gets 403 on every write of the staff areas.
+"""
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from filmfund.extensions import db
+from filmfund.rewards import services
+from filmfund.rewards.models import Entitlement, Reward
+from tests.site.helpers import CSRF_RE, pay
+
+ROLES = ("anon", "donor_a", "donor_b", "producer", "partner")
+UNKNOWN = "0123456789abcdef0123456789abcdef"
+
+
+def _all(status):
+    return dict.fromkeys(ROLES, status)
+
+
+def _only(allowed: dict[str, int], anon=302, default=403):
+    out = {"anon": anon, **dict.fromkeys(ROLES[1:], default)}
+    out.update(allowed)
+    return out
+
+
+DONOR_PAGE = _only({"donor_a": 200, "donor_b": 200})
+PRODUCER_PAGE = _only({"producer": 200})
+PRODUCER_WRITE = _only({"producer": 400})      # an empty form: refused as invalid, nothing written
+STAFF_PAGE = _only({"producer": 200, "partner": 200})
+
+# (endpoint, method) -> (path, body, expected status per role)
+MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
+    # public site
+    ("site.campaign", "GET"): ("/", None, _all(200)),
+    ("site.pledge", "POST"): ("/pledge", {}, _all(400)),
+    ("site.thank_you", "GET"): ("/thank-you?pledge={paid_pledge}", None, _all(200)),  # capability URL, no PII
+    ("site.test_checkout", "GET"): ("/checkout/test/{pending_pledge}", None, _all(200)),
+    ("site.test_checkout", "POST"): ("/checkout/test/{pending_pledge}", {"outcome": "nonsense"}, _all(400)),
+    ("site.account", "GET"): ("/account", None, DONOR_PAGE),
+    ("static", "GET"): ("/static/filmfund.css", None, _all(200)),
+    ("healthz", "GET"): ("/healthz", None, _all(200)),
+    # sign-in
+    ("auth.login", "GET"): ("/login", None, _all(200)),
+    ("auth.login", "POST"): ("/login", {"email": "nobody@example.org"}, _all(302)),
+    ("auth.magic", "GET"): ("/login/magic/not-a-token", None, _all(200)),
+    ("auth.magic", "POST"): ("/login/magic/not-a-token", {}, _all(302)),
+    ("auth.logout", "POST"): ("/logout", {}, _all(302)),
+    # producer dashboard and partner page
+    ("admin.dashboard", "GET"): ("/admin/", None, PRODUCER_PAGE),
+    ("admin.credits_csv", "GET"): ("/admin/credits.csv", None, PRODUCER_PAGE),
+    ("admin.offline_donation", "POST"): ("/admin/donations/offline", {}, PRODUCER_WRITE),
+    ("admin.record_payout", "POST"): ("/admin/payouts", {}, PRODUCER_WRITE),
+    ("admin.send_update", "POST"): ("/admin/updates", {}, PRODUCER_WRITE),
+    ("admin.entitlement_status", "POST"): ("/admin/entitlements/{entitlement_a}", {}, PRODUCER_WRITE),
+    ("admin.partner", "GET"): ("/admin/partner", None, STAFF_PAGE),
+    ("admin.partner_csv", "GET"): ("/admin/partner/statement.csv", None, STAFF_PAGE),
+    # footage board (producers only)
+    ("media.board", "GET"): ("/footage/", None, PRODUCER_PAGE),
+    ("media.status", "GET"): ("/footage/status.json", None, PRODUCER_PAGE),
+    # an empty upload is refused with a message on the board (flash + redirect), nothing stored
+    ("media.upload", "POST"): ("/footage/upload", {}, _only({"producer": 302})),
+    ("media.asset_page", "GET"): (f"/footage/{UNKNOWN}", None, _only({"producer": 404})),
+    ("media.asset_update", "POST"): (f"/footage/{UNKNOWN}", {}, _only({"producer": 404})),
+    ("media.asset_verify", "POST"): (f"/footage/{UNKNOWN}/verify", {}, _only({"producer": 404})),
+    ("media.rendition", "GET"): (f"/footage/{UNKNOWN}/r/proxy", None, _only({"producer": 404})),
+    ("media.static", "GET"): ("/footage/static/media.css", None, _all(200)),
+    # donors' library: not theirs -> 404 for donors, 403 for the charity
+    ("library.item", "GET"): (f"/library/{UNKNOWN}", None,
+                              {"anon": 302, "donor_a": 404, "donor_b": 404, "producer": 404, "partner": 403}),
+    ("library.download", "GET"): ("/library/download/forged.token", None, _all(403)),
+    # API (bearer tokens; never the session)
+    ("api.openapi_json", "GET"): ("/api/v1/openapi.json", None, _all(200)),
+    ("rewards_api.campaign", "GET"): ("/api/v1/campaign", None, _all(200)),
+    ("rewards_api.create_pledge", "POST"): ("/api/v1/pledges", {"amount": 0}, _all(400)),
+    ("rewards_api.my_entitlements", "GET"): ("/api/v1/me/entitlements", None, _only(
+        {"donor_a": 200, "donor_b": 200}, anon=401)),
+    ("rewards_api.partner_statement", "GET"): ("/api/v1/partner/statement", None, _only(
+        {"producer": 200, "partner": 200}, anon=401)),
+    ("media_api.library", "GET"): ("/api/v1/library", None, _only({"donor_a": 200, "donor_b": 200}, anon=401)),
+    ("media_api.list_assets", "GET"): ("/api/v1/media/assets", None, _only({"producer": 200}, anon=401)),
+    ("media_api.publish_asset", "POST"): (f"/api/v1/media/assets/{UNKNOWN}/publish", {"reward": "stills"},
+                                          _only({"producer": 404}, anon=401)),
+    ("rewards_webhooks.stripe_webhook", "POST"): ("/webhooks/stripe", {}, _all(400)),  # unsigned
+}
+
+
+def _routes(app) -> set[tuple[str, str]]:
+    return {(rule.endpoint, method) for rule in app.url_map.iter_rules()
+            for method in rule.methods - {"HEAD", "OPTIONS"}}
+
+
+def test_every_route_is_classified(app):
+    routes = _routes(app)
+    undeclared = sorted(routes - set(MATRIX))
+    assert not undeclared, f"classify these routes in MATRIX (who may use them?): {undeclared}"
+    gone = sorted(set(MATRIX) - routes)
+    assert not gone, f"these routes no longer exist; remove them from MATRIX: {gone}"
+
+
+@pytest.fixture
+def world(app, make_user):
+    """Two donors with paid gifts, a producer and a partner; ids the URLs need."""
+    paid = pay(5000, "donor-a@example.org", credit_name="Donor A")
+    pay(3000, "donor-b@example.org", credit_name="Donor B")
+    pending = services.create_pledge(amount=1500, email="donor-a@example.org")
+    users = {"donor_a": make_user("donor-a@example.org", "donor"),
+             "donor_b": make_user("donor-b@example.org", "donor"),
+             "producer": make_user("producer@filmfund.test", "producer", password="producer-password-1"),
+             "partner": make_user("partner@xinxing.test", "partner", password="partner-password-1")}
+    ent = db.session.scalar(sa.select(Entitlement).join(Reward).where(
+        Entitlement.user_id == users["donor_a"].id, Reward.key == "dvd"))
+    ids = {"paid_pledge": paid.id, "pending_pledge": pending.id, "entitlement_a": ent.id}
+    return users, ids
+
+
+def _request(app, role, users, token_for, login_as, method, path, body):
+    client = app.test_client()
+    headers = {}
+    if path.startswith("/api/"):
+        if role != "anon":
+            headers.update(token_for(users[role]))
+        if method == "GET":
+            return client.get(path, headers=headers)
+        return client.open(path, method=method, json=body, headers=headers)
+    if role != "anon":
+        db.session.refresh(users[role])  # a logout in an earlier check bumped the session version
+        login_as(client, users[role])
+    if method == "GET":
+        return client.get(path)
+    data = dict(body or {})
+    if not path.startswith("/webhooks/"):
+        data["csrf_token"] = CSRF_RE.search(client.get("/login").get_data(as_text=True)).group(1)
+    return client.open(path, method=method, data=data)
+
+
+def test_access_matrix(app, world, token_for, login_as):
+    users, ids = world
+    failures = []
+    for (endpoint, method), (path, body, expected) in sorted(MATRIX.items()):
+        url = path.format(**ids)
+        for role in ROLES:
+            status = _request(app, role, users, token_for, login_as, method, url, body).status_code
+            if status != expected[role]:
+                failures.append(f"{method} {url} as {role}: {status}, expected {expected[role]}")
+    assert not failures, "\n".join(failures)
+
+
+def test_partner_is_refused_every_write_in_staff_areas(app, world, token_for, login_as):
+    users, ids = world
+    writes = [(e, m) for (e, m), (path, _, _) in MATRIX.items()
+              if m != "GET" and path.startswith(("/admin", "/footage", "/api/v1/media"))]
+    assert len(writes) >= 8
+    for endpoint, method in writes:
+        path, body, _ = MATRIX[(endpoint, method)]
+        resp = _request(app, "partner", users, token_for, login_as, method, path.format(**ids), body)
+        assert resp.status_code == 403, (endpoint, method, resp.status_code)
+
+
+def test_api_never_authenticates_by_session_cookie(app, world, login_as):
+    users, _ = world
+    client = login_as(app.test_client(), users["producer"])
+    assert client.get("/admin/").status_code == 200
+    assert client.get("/api/v1/partner/statement").status_code == 401
