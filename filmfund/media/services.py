@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable
 
 import sqlalchemy as sa
-from flask import current_app, url_for
+from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from filmfund.auth.services import external_url
 from filmfund.db import utcnow
 from filmfund.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from filmfund.extensions import db
@@ -952,7 +953,7 @@ def download_link(user, dl: Download) -> tuple[str, datetime]:
     url = storage().presigned_get(dl.storage_key, ttl, dl.filename, dl.content_type)
     if url is None:
         token = _serializer().dumps({"u": user.public_id, "a": dl.asset.public_id, "k": dl.storage_key})
-        url = url_for("library.download", token=token, _external=True)
+        url = external_url("library.download", token=token)
     return url, expires
 
 
@@ -997,7 +998,7 @@ def library_for(user) -> list[dict[str, Any]]:
         url, expires = download_link(user, dl)
         items.append({"asset_id": pub.asset.public_id, "title": pub.asset.title, "kind": pub.asset.kind.value,
                       "reward": pub.reward_key, "download_url": url, "expires_at": _iso(expires),
-                      "page_url": url_for("library.item", asset_id=pub.asset.public_id, _external=True)})
+                      "page_url": external_url("library.item", asset_id=pub.asset.public_id)})
     return items
 
 
