@@ -4,6 +4,7 @@ Views, the CLI and the webhook handler are thin callers of these functions.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import unicodedata
@@ -183,8 +184,11 @@ def create_pledge(amount, currency=None, email=None, credit_name=None, anonymous
     email = normalize_email(email)
     credit_name = clean_credit_name(credit_name)
     anonymous, rewards_opt_out = _flag(anonymous, "anonymous"), _flag(rewards_opt_out, "rewards_opt_out")
-    if idempotency_key is not None and not (isinstance(idempotency_key, str) and 1 <= len(idempotency_key) <= 128):
-        raise ValidationError("Idempotency-Key: 1 to 128 characters.", code="invalid_idempotency_key")
+    if idempotency_key is not None:
+        if not (isinstance(idempotency_key, str) and 1 <= len(idempotency_key) <= 128):
+            raise ValidationError("Idempotency-Key: 1 to 128 characters.", code="invalid_idempotency_key")
+        # Scoped to the email and stored hashed: knowing someone's key alone gives nothing back.
+        idempotency_key = hashlib.sha256(f"{email.lower()}\n{idempotency_key}".encode()).hexdigest()
 
     pledge = _pledge_by_key(idempotency_key) if idempotency_key else None
     if pledge is not None:

@@ -262,6 +262,8 @@ PAYMENT_EVENTS = ("charge.refunded", "charge.dispute.created", "charge.dispute.c
 
 @bp.post("/webhooks/stripe")
 def stripe_webhook():
+    if (request.content_length or 0) > MAX_PAYLOAD:  # refuse before reading a huge body
+        raise DomainError(f"A Stripe event is never larger than {MAX_PAYLOAD} bytes.", code="too_large", status=413)
     return jsonify(handle_stripe_webhook(request.get_data(cache=False), request.headers.get("Stripe-Signature")))
 
 

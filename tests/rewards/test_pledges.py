@@ -151,3 +151,12 @@ def test_openapi_lists_the_rewards_routes(client):
     assert {"/api/v1/campaign", "/api/v1/pledges", "/api/v1/me/entitlements",
             "/api/v1/partner/statement"} <= set(doc["paths"])
     assert "201" in doc["paths"]["/api/v1/pledges"]["post"]["responses"]
+
+
+def test_an_idempotency_key_is_scoped_to_the_email(client, campaign):
+    key = {"Idempotency-Key": "shared-key"}
+    mine = client.post("/api/v1/pledges", json={"amount": 3000, "email": "me@example.org"}, headers=key)
+    theirs = client.post("/api/v1/pledges", json={"amount": 3000, "email": "you@example.org"}, headers=key)
+    assert mine.status_code == theirs.status_code == 201
+    assert mine.get_json()["pledge_id"] != theirs.get_json()["pledge_id"]
+    assert db.session.scalar(sa.select(Pledge.idempotency_key).limit(1)) != "shared-key"

@@ -363,3 +363,9 @@ def test_a_crash_mid_handler_rolls_back_and_redelivery_applies_once(stripe_event
     assert stripe_events.post(event).get_json() == {"received": True, "duplicate": True}
     assert services.partner_statement(campaign)["gross"] == 5000
     assert services.check_ledger() == []
+
+
+def test_an_oversized_body_is_refused_unread(client, campaign):
+    response = client.post("/webhooks/stripe", data=b"x" * (512 * 1024 + 1), content_type="application/json",
+                           headers={"Stripe-Signature": "t=1,v1=0"})
+    assert response.status_code == 413 and count(WebhookEvent) == 0
