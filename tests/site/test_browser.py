@@ -1,0 +1,167 @@
+"""A newcomer's path in a real browser: the real server, Debian's chromium, a test-mode donation.
+
+Starts `filmfund run` as a subprocess on a free port with its own instance folder, then drives
+chromium through Playwright: type an amount, see the live tier, pledge, pay on the test checkout,
+land on a thank-you page that says "paid", and see the campaign's total move.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+BIN = Path(sys.executable).parent / "filmfund"
+PRODUCER_PASSWORD = "browser-producer-password"
+
+
+@pytest.fixture(autouse=True)
+def _user_per_request():
+    """This module needs no in-process app (nor a database parameter): the server is a subprocess."""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _cli(env, *args, stdin: str | None = None) -> str:
+    result = subprocess.run([str(BIN), *args], env=env, cwd=ROOT, input=stdin, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr + result.stdout
+    return result.stdout
+
+
+def _create_schema(env) -> None:
+    """Migrations when the project has them; until then the models' tables."""
+    if any((ROOT / "migrations" / "versions").glob("*.py")):
+        _cli(env, "db", "upgrade")
+    else:
+        code = ("from filmfund import create_app\nfrom filmfund.extensions import db\n"
+                "app = create_app()\nwith app.app_context():\n    db.create_all()\n")
+        subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
+    instance = tmp_path_factory.mktemp("browser-instance")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("STRIPE_", "FILMFUND_"))}
+    env["FILMFUND_INSTANCE_DIR"] = str(instance)
+    _create_schema(env)
+    _cli(env, "campaign", "load")
+    _cli(env, "users", "create", "producer@filmfund.test", "--role", "producer", "--password-stdin",
+         stdin=PRODUCER_PASSWORD + "\n")
+    port = _free_port()
+    log = (instance / "server.log").open("w")
+    proc = subprocess.Popen([str(BIN), "run", "--host", "127.0.0.1", "--port", str(port)], env=env, cwd=ROOT,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(base + "/healthz", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("the server did not start:\n" + (instance / "server.log").read_text())
+            time.sleep(0.2)
+        yield base
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # the server and the worker it started, nothing else
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM,
+                                      args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"])
+        yield chromium
+        chromium.close()
+
+
+def test_donation_in_a_real_browser(server, browser):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.goto(server + "/")
+    expect(page.locator("h1")).to_contain_text("Living with Dead Hearts")
+    expect(page.locator("#raised-amount")).to_have_text("$0")
+
+    page.fill("#amount", "55")
+    preview = page.locator("#tier-preview")
+    expect(preview).to_contain_text("Collector")
+    expect(preview).to_contain_text("A DVD of the finished film")
+    expect(preview).to_contain_text("Add $45 to reach Patron")
+    expect(preview).to_contain_text("$11 of $55 goes to Xinxing Aid center")
+    page.fill("#amount", "10.5")
+    expect(preview).to_contain_text("Supporter")
+    page.fill("#amount", "50")
+    expect(preview).to_contain_text("Collector")
+    page.screenshot(path="/tmp/filmfund-campaign.png", full_page=True)
+
+    page.fill("#email", "browser-donor@example.org")
+    page.fill("#credit_name", "Browser Donor")
+    page.click("button[type=submit].primary")
+    expect(page.locator(".test-stamp")).to_have_text("TEST MODE — no money moves")
+    expect(page.locator("#checkout-amount")).to_have_text("$50.00")
+    page.click("text=Pay (test)")
+
+    page.wait_for_url("**/thank-you?pledge=*")
+    expect(page.locator("#payment-status")).to_have_attribute("data-state", "paid")
+    expect(page.locator("h1")).to_contain_text("your donation is confirmed")
+
+    page.goto(server + "/")
+    expect(page.locator("#raised-amount")).to_have_text("$50")
+    expect(page.locator("#donor-count")).to_have_text("1")
+    assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors
+    page.close()
+
+
+def test_mobile_width_and_producer_dashboard(server, browser):
+    from playwright.sync_api import expect
+
+    phone = browser.new_page(viewport={"width": 375, "height": 740})
+    phone.goto(server + "/")
+    # nothing wider than the screen: no sideways scrolling on a phone
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 375
+    phone.screenshot(path="/tmp/filmfund-campaign-mobile.png", full_page=True)
+    phone.close()
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(server + "/login")
+    page.fill("#login-email", "producer@filmfund.test")
+    page.click("summary")
+    page.fill("#login-password", PRODUCER_PASSWORD)
+    page.click("button[type=submit].primary")
+    page.wait_for_url("**/admin/")
+    expect(page.locator("h1")).to_have_text("Campaign dashboard")
+    expect(page.locator("#raised-chart")).to_be_visible()
+    page.screenshot(path="/tmp/filmfund-dashboard.png", full_page=True)
+    page.close()
