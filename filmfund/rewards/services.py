@@ -87,14 +87,36 @@ def load_campaign(path: str | Path | None = None) -> Campaign:
     for min_amount, tier in tiers.items():
         if min_amount not in kept_tiers:
             campaign.tiers.remove(tier)
+    db.session.flush()
+    db.session.expire(campaign, ["tiers"])
+    # Tiers may have moved: stored entitlements must match them again.
+    ledger.lock_money()
+    for user in db.session.scalars(sa.select(User).where(User.id.in_(
+            sa.select(Donation.user_id).where(Donation.campaign_id == campaign.id)))):
+        refresh_entitlements(user, campaign)
     db.session.commit()
     db.session.refresh(campaign)
     return campaign
 
 
+_slug_cache: dict[tuple[str, float], str] = {}
+
+
+def _configured_slug() -> str:
+    """The slug of the configured campaign file (parsed again only when the file changes)."""
+    path = Path(current_app.config["CAMPAIGN_FILE"])
+    try:
+        key = (str(path), path.stat().st_mtime)
+    except OSError:
+        return read_campaign_file(path).slug  # raises the clear "no such campaign file" error
+    if key not in _slug_cache:
+        _slug_cache[key] = read_campaign_file(path).slug
+    return _slug_cache[key]
+
+
 def current_campaign() -> Campaign:
     """The campaign named by CAMPAIGN_FILE, loaded from the file the first time it is needed."""
-    slug = read_campaign_file(current_app.config["CAMPAIGN_FILE"]).slug
+    slug = _configured_slug()
     campaign = db.session.scalar(sa.select(Campaign).where(Campaign.slug == slug))
     if campaign is None:
         try:

@@ -115,3 +115,16 @@ def test_current_campaign_loads_on_first_use(app):
     assert db.session.scalar(sa.select(sa.func.count(Campaign.id))) == 0
     assert services.current_campaign().slug == "living-with-dead-hearts"
     assert services.current_campaign().id == services.current_campaign().id
+
+
+def test_reload_with_moved_tiers_keeps_entitlements_in_step(campaign, tmp_path):
+    from filmfund.auth.services import find_user
+
+    services.record_offline_donation("cash@example.org", 3000)
+    assert services.donor_entitlements(find_user("cash@example.org"))["tier"]["name"] == "Insider"
+    moved = tmp_path / "moved.toml"
+    moved.write_text(BUNDLED_CAMPAIGN.read_text().replace("min_amount = 3000", "min_amount = 3500"))
+    services.load_campaign(moved)
+    stills = {r["key"]: r["status"] for r in services.donor_entitlements(find_user("cash@example.org"))["rewards"]}
+    assert stills["stills"] == "revoked" and stills["updates-monthly"] == "granted"
+    assert services.check_ledger() == []
