@@ -29,8 +29,12 @@ def test_checkout_session_request(client, campaign, fake_stripe):
     assert body["checkout_url"] == f"https://checkout.example/{body['checkout_session_id']}"
 
 
-def test_a_500_is_retried_with_the_same_key(campaign, fake_stripe):
-    fake_stripe.fail_next = [500]
+import pytest
+
+
+@pytest.mark.parametrize("status", [500, 409])
+def test_a_failure_is_retried_with_the_same_key(campaign, fake_stripe, status):
+    fake_stripe.fail_next = [status]
     p = services.create_pledge(2000, email="donor@example.org")
     keys = [r["idempotency_key"] for r in fake_stripe.requests]
     assert keys == [f"checkout:{p.id}"] * 2

@@ -74,7 +74,8 @@ def _assert_nothing_stored():
 
 @pytest.mark.parametrize("case", ["forged", "wrong_secret", "missing", "garbage", "stale", "future", "modified",
                                   "reserialised", "no_v1"])
-def test_bad_signatures_are_refused(app, client, stripe_events, pledge, case):
+def test_bad_signatures_are_refused(app, client, stripe_events, pledge, case, caplog):
+    caplog.set_level("INFO")
     p = pledge(5000)
     event = make_event("checkout.session.completed", session_obj(p.id, 5000))
     payload = json.dumps(event).encode()
@@ -100,6 +101,8 @@ def test_bad_signatures_are_refused(app, client, stripe_events, pledge, case):
     assert response.get_json()["error"]["code"] == "invalid_signature"
     _assert_nothing_stored()
     assert services.get_pledge(p.id).state == PledgeState.PENDING
+    assert "rejected a Stripe webhook" in caplog.text
+    assert secret not in caplog.text and "whsec_" not in caplog.text and "donor@example.org" not in caplog.text
 
 
 def test_within_tolerance_is_accepted(app, stripe_events, pledge):
