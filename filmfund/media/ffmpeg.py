@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import ffmpeg as ffmpeg_lib
+import shutil
 
 FFMPEG = os.environ.get("FILMFUND_FFMPEG", "ffmpeg")
 FFPROBE = os.environ.get("FILMFUND_FFPROBE", "ffprobe")
@@ -27,6 +28,9 @@ TAIL_BYTES = 8 * 1024
 # What a camera writes: 188-byte TS packets with a 4-byte timestamp in front.
 M2TS_PACKET = 192
 M2TS_EXTENSIONS = {".mts", ".m2ts"}
+# ffmpeg dies with the worker that started it (a SIGKILLed worker leaves no encoder running
+# on its own): util-linux setpriv sets the parent-death signal, then execs ffmpeg.
+SETPRIV = shutil.which("setpriv") if os.environ.get("FILMFUND_FFMPEG_PDEATHSIG", "1") == "1" else None
 
 
 class FfmpegError(Exception):
@@ -62,7 +66,8 @@ def run(argv: Sequence[str], *, timeout: float, on_progress: ProgressCallback | 
     """Run an ffmpeg argv built with `-progress pipe:1`; raise FfmpegError/FfmpegTimeout on failure."""
     argv = list(argv)
     started = time.monotonic()
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    command = [SETPRIV, "--pdeathsig", "KILL", *argv] if SETPRIV else argv
+    proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)  # own process group: a kill takes its children too
     tail: deque[bytes] = deque()
     tail_size = [0]
@@ -380,11 +385,10 @@ def strip_argv(spec: str, out: str, info: MediaInfo, profile: dict[str, Any]) ->
     columns = int(profile.get("columns", 5))
     count = max(1, min(int(profile.get("max_tiles", 50)), int((info.duration or every) // every) + 1))
     rows = max(1, -(-count // columns))
-    inp = ffmpeg_lib.input(spec)
-    video = inp["v:0"]
-    if info.interlaced:
-        video = video.filter("bwdif", mode="send_frame", parity="auto", deint="all")
-    video = (video.filter("fps", f"1/{every:g}")
+    # Keyframes only (media.md): a strip of 160 px frames needs no full decode of hours of 1080i,
+    # and at that size interlacing does not show.
+    inp = ffmpeg_lib.input(spec, skip_frame="nokey")
+    video = (inp["v:0"].filter("fps", f"1/{every:g}")
              .filter("scale", int(profile.get("width", 160)), -2)
              .filter("tile", f"{min(columns, count)}x{rows}"))
     return _compile(ffmpeg_lib.output(video, out, vframes=1, f="image2", **{"q:v": profile.get("quality", 4)}))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 # Bump when a command below changes: the cache of generated clips is keyed by it.
-CLIPS_VERSION = "v3"
+CLIPS_VERSION = "v4"
 
 # media.md's camera-like 1080i: H.264 High, TFF interlaced, AC-3 stereo, 192-byte packets.
 CAMERA_1080I = (
@@ -31,8 +31,8 @@ def _sh(cmd: str) -> None:
 
 def _make_clips(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    _sh(CAMERA_1080I.format(t=3, out=folder / "good_1080i.MTS"))
-    _sh(CAMERA_1080I.format(t=4, out=folder / "long.MTS"))
+    _sh(CAMERA_1080I.format(t=2, out=folder / "good_1080i.MTS"))
+    _sh(CAMERA_1080I.format(t=3, out=folder / "long.MTS"))
     data = (folder / "long.MTS").read_bytes()
     cut = len(data) // 2 // 6144 * 6144  # the camera cuts at a 6144-byte (32-packet) boundary, mid-GOP
     (folder / "00001.MTS").write_bytes(data[:cut])

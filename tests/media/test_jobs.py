@@ -75,7 +75,7 @@ def test_killed_worker_mid_transcode_then_another_finishes(app, clips, instance_
         while time.monotonic() < deadline:
             row = _job_row(app, job.id)
             if row.status == JobStatus.RUNNING and (row.step or "").startswith("proxy"):
-                time.sleep(1.0)  # well into the encode (veryslow: ~20 s for this clip)
+                time.sleep(1.0)  # well into the encode (veryslow: over 10 s for this clip)
                 break
             assert first.poll() is None, "the first worker ended before it was killed"
             time.sleep(0.1)
@@ -83,6 +83,9 @@ def test_killed_worker_mid_transcode_then_another_finishes(app, clips, instance_
             raise AssertionError(f"the transcode never got going: {_job_row(app, job.id)}")
         first.send_signal(signal.SIGKILL)  # no cleanup, no goodbye: as an OOM kill or a power cut
         first.wait(timeout=10)
+        time.sleep(0.3)
+        # Its ffmpeg died with it (parent-death signal), so it does not compete with the next worker.
+        assert subprocess.run(["pgrep", "-f", str(instance_dir)], capture_output=True, text=True).stdout == ""
     finally:
         if first.poll() is None:
             first.kill()

@@ -51,14 +51,14 @@ def test_folder_of_footage_ends_ready_or_damaged(app, runner, clip_folder, drain
 
     span = assets["00001 (+1 part)"]
     assert [s.original_name for s in span.sources] == ["00001.MTS", "00002.MTS"]
-    assert 3.8 < span.duration < 4.3  # one take of 4 s, not 2 + 2 + overlap
+    assert 2.8 < span.duration < 3.3  # one take of 3 s, not 1.5 + 1.5 + overlap
 
     damaged = assets["corrupt"]
     assert damaged.state == AssetState.DAMAGED
     codes = [p["code"] for p in damaged.problems]
     assert "decode_errors" in codes and "rescue" in codes
     problem = next(p for p in damaged.problems if p["code"] == "decode_errors")
-    assert 0.8 <= problem["at"] <= 2.2  # the damage is in the middle of a 3 s clip
+    assert 0.4 <= problem["at"] <= 1.6  # the damage is in the middle of a 2 s clip
     assert "error" in problem["message"] and problem["detail"]  # what ffmpeg said
     rescue = next(p for p in damaged.problems if p["code"] == "rescue")
     assert rescue["message"].startswith("A partial rescue rendition was made")
