@@ -29,8 +29,16 @@ SHARE_KINDS = (EntryKind.PARTNER_SHARE, EntryKind.PARTNER_SHARE_REVERSAL)
 
 
 def lock_money() -> None:
-    """Serialise money events: every booking runs under a lock on the campaign rows."""
-    db.session.execute(sa.select(Campaign.id).order_by(Campaign.id).with_for_update()).all()
+    """Serialise money events: every booking runs under a lock on the campaign rows.
+
+    PostgreSQL: SELECT ... FOR UPDATE. SQLite has no row locks and pysqlite opens a transaction
+    only at the first write, so reads would see a net that another thread is about to change:
+    a no-op write takes SQLite's single writer lock first (other writers wait, busy timeout).
+    """
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(sa.text("UPDATE campaigns SET id = id"))
+    else:
+        db.session.execute(sa.select(Campaign.id).order_by(Campaign.id).with_for_update()).all()
 
 
 def _sum(*where) -> int:

@@ -318,7 +318,6 @@ def test_same_event_eight_times_in_parallel_has_one_effect(app, pledge, campaign
     assert services.check_ledger() == []
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_different_events_in_parallel_keep_the_share_exact(app, pledge, campaign):
     payments = [pledge(333 + 7 * n, email=f"p{n}@example.org") for n in range(16)]
     secret = app.config["STRIPE_WEBHOOK_SECRET"]
