@@ -23,9 +23,9 @@ def campaign(app):
 
 @pytest.fixture
 def producer(make_user):
-    return make_user("producer@filmfund.test", "producer", password="producer-password-1")
+    return make_user("producer@filmfund.test", "producer")  # signed in by login_as: no argon2 hash needed
 
 
 @pytest.fixture
 def partner(make_user):
-    return make_user("partner@xinxing.test", "partner", password="partner-password-1")
+    return make_user("partner@xinxing.test", "partner")

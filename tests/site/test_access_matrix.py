@@ -111,8 +111,8 @@ def world(app, make_user):
     pending = services.create_pledge(amount=1500, email="donor-a@example.org")
     users = {"donor_a": make_user("donor-a@example.org", "donor"),
              "donor_b": make_user("donor-b@example.org", "donor"),
-             "producer": make_user("producer@filmfund.test", "producer", password="producer-password-1"),
-             "partner": make_user("partner@xinxing.test", "partner", password="partner-password-1")}
+             "producer": make_user("producer@filmfund.test", "producer"),
+             "partner": make_user("partner@xinxing.test", "partner")}
     ent = db.session.scalar(sa.select(Entitlement).join(Reward).where(
         Entitlement.user_id == users["donor_a"].id, Reward.key == "dvd"))
     ids = {"paid_pledge": paid.id, "pending_pledge": pending.id, "entitlement_a": ent.id}
