@@ -40,3 +40,22 @@ def test_credit_name_is_escaped_everywhere_it_is_shown(client, campaign, login_a
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     html = login_as(client, producer).get("/admin/").get_data(as_text=True)
     assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html
+
+
+def test_account_lists_the_donors_own_library(client, campaign, login_as, monkeypatch):
+    from filmfund.media import services as media_services
+
+    pay(3000, "lib@example.org")
+    pay(3000, "other@example.org")
+    asked_for = []
+
+    def library_for(user):
+        asked_for.append(user.email)
+        return [{"asset_id": "a1", "title": "Production still: the search", "kind": "image", "reward": "stills",
+                 "download_url": "/library/download/t", "expires_at": "2026-11-23T13:00:00+00:00",
+                 "page_url": "http://localhost/library/a1"}]
+
+    monkeypatch.setattr(media_services, "library_for", library_for)
+    html = login_as(client, find_user("lib@example.org")).get("/account").get_data(as_text=True)
+    assert asked_for == ["lib@example.org"]  # the library of the signed-in donor, nobody else's
+    assert 'href="http://localhost/library/a1"' in html and "Production still: the search" in html
