@@ -556,18 +556,31 @@ def credits(campaign: Campaign) -> list[str]:
 
 def send_pending_receipts() -> None:
     """After commit: mail the receipts of the donations this transaction recorded. Each donation is
-    created once (unique pledge and payment intent), and was marked as receipted in that same
-    transaction, so its receipt goes out exactly once; a failed send is unmarked for a retry."""
+    created once (unique pledge and payment intent) and marked as receipted in that same
+    transaction, so its receipt goes out exactly once. A failed send is unmarked, and retried
+    (claimed atomically) after a later payment."""
     for donation_id in db.session.info.pop("receipts", []):
-        donation = db.session.get(Donation, donation_id)
-        if donation is None:  # its booking was rolled back
-            continue
-        try:
-            send_receipt(donation)
-        except Exception:  # the money is booked; a mail outage must not fail the webhook
-            log.exception("receipt for donation %s could not be sent", donation_id)
-            db.session.execute(sa.update(Donation).where(Donation.id == donation_id).values(receipt_sent_at=None))
-            db.session.commit()
+        _send_marked_receipt(donation_id)
+    unsent = db.session.scalars(sa.select(Donation.id).where(
+        Donation.receipt_sent_at.is_(None), Donation.source == DonationSource.STRIPE).limit(10)).all()
+    for donation_id in unsent:
+        claimed = db.session.execute(sa.update(Donation).where(
+            Donation.id == donation_id, Donation.receipt_sent_at.is_(None)).values(receipt_sent_at=utcnow())).rowcount
+        db.session.commit()
+        if claimed == 1:
+            _send_marked_receipt(donation_id)
+
+
+def _send_marked_receipt(donation_id: int) -> None:
+    donation = db.session.get(Donation, donation_id)
+    if donation is None:  # its booking was rolled back
+        return
+    try:
+        send_receipt(donation)
+    except Exception:  # the money is booked; a mail outage must not fail the webhook
+        log.exception("receipt for donation %s could not be sent", donation_id)
+        db.session.execute(sa.update(Donation).where(Donation.id == donation_id).values(receipt_sent_at=None))
+        db.session.commit()
 
 
 def _money(cents: int, currency: str) -> str:

@@ -81,6 +81,13 @@ def test_a_mail_failure_does_not_fail_the_payment(app, campaign, stripe_events, 
     d = db.session.scalar(sa.select(Donation))
     assert d is not None and d.receipt_sent_at is None  # left for a retry, the money is booked
     assert services.partner_statement(campaign)["net"] == 100
+    app.config["SMTP_URL"] = None  # mail works again: the next payment also sends the missed receipt
+    later = pledge(200, "later@example.org")
+    stripe_events.send("checkout.session.completed", session_obj(later.id, 200, email="later@example.org"))
+    assert sorted(email.message_from_bytes(m.read_bytes())["To"] for m in outbox_messages()) == [
+        "fan@example.org", "later@example.org"]
+    db.session.expire_all()
+    assert all(x.receipt_sent_at for x in db.session.scalars(sa.select(Donation)))
 
 
 def test_credits_never_show_anonymous_donors(campaign, stripe_events, pledge, runner):
