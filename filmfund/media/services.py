@@ -277,8 +277,14 @@ def ingest_upload(stream: BinaryIO, filename: str, title: str | None = None, lim
     if suffix.lower() not in avchd.MEDIA_EXTENSIONS:
         raise ValidationError(f"{safe_name}: not a video, image or audio file this pipeline takes.",
                               code="unsupported_file")
+    from filmfund.errors import DomainError
+    from filmfund.media.storage import TooLarge
+
     store = storage()
-    stored = store.put_stream(stream, suffix, limit=limit)
+    try:
+        stored = store.put_stream(stream, suffix, limit=limit)
+    except TooLarge as exc:
+        raise DomainError(f"{safe_name}: {exc}.", code="too_large", status=413) from None
     existing = _existing_asset(stored.sha256, [stored.sha256])
     if existing is not None:
         return IngestResult(existing, False, "already ingested (same bytes)")
@@ -435,7 +441,6 @@ def recover_jobs(*, at_start: bool = True) -> int:
             continue
         note = f"worker {job.worker} stopped answering (last heartbeat {job.heartbeat_at}); re-queued"
         if job.attempts >= job.max_attempts:
-            job.status, job.finished_at, job.error = JobStatus.QUEUED, None, note
             job.max_attempts = job.attempts + 1  # a dead worker is not the clip's fault: one more go
         job.status, job.next_run_at, job.worker, job.error = JobStatus.QUEUED, now, None, note
         count += 1

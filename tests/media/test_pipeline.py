@@ -102,7 +102,7 @@ def test_damaged_clips_are_diagnosed_not_crashed(app, clips, tmp_path, drain):
     assert junk.problems[0]["code"] == "unreadable"
 
 
-def test_still_image_is_an_image_asset(app, clips, drain):
+def test_still_image_is_an_image_asset_donors_can_download(app, clips, drain, make_user, campaign_reward, entitle):
     from filmfund.media import services
     from filmfund.media.models import AssetKind, AssetState
 
@@ -112,6 +112,21 @@ def test_still_image_is_an_image_asset(app, clips, drain):
     assert asset.kind == AssetKind.IMAGE
     assert asset.state == AssetState.READY
     assert {r.kind.value for r in asset.renditions} == {"image", "poster"}
+    services.publish(asset, "digital-download", user=make_user(role="producer"))
+    donor = make_user(role="donor")
+    entitle(donor, campaign_reward["digital-download"])
+    with app.test_request_context("/account"):
+        [item] = services.library_for(donor)
+    assert item["kind"] == "image" and item["title"] == "Poster art"
+    dl = services.entitled_download(donor, asset.public_id)
+    assert dl.content_type == "image/jpeg" and dl.filename == "Poster art.jpg"  # the original still
+
+
+def test_periodic_reaper_and_fixity_are_scheduled(app):
+    from filmfund import jobs
+
+    names = {t.name for t in jobs.huey._registry.periodic_tasks}
+    assert {"filmfund.media.reap_stale_jobs", "filmfund.media.scheduled_fixity"} <= names
 
 
 def test_state_machine_refuses_illegal_moves(app, ready_asset):
