@@ -24,18 +24,16 @@ class LineChart:
     summary: str = ""                # the text alternative
 
 
-def _nice_max(value: int) -> int:
-    """A round ceiling for the y axis (1, 2, 2.5 or 5 times a power of ten, in cents)."""
-    if value <= 0:
-        return 10_000
-    magnitude = 1
-    while magnitude * 10 <= value:
+def _nice_max(value: int, intervals: int = 4) -> int:
+    """A round top for the y axis: `intervals` equal steps of 1, 2, 2.5 or 5 times a power of ten
+    (at least a dollar), so every tick is a plain figure."""
+    need = max(-(-value // intervals), 100)  # ceiling division, in cents
+    magnitude = 100
+    while True:
+        for step in (1, 2, 2.5, 5):
+            if step * magnitude >= need:
+                return int(step * magnitude) * intervals
         magnitude *= 10
-    for step in (1, 2, 2.5, 5, 10):
-        top = int(step * magnitude)
-        if top >= value:
-            return top
-    return 10 * magnitude
 
 
 def line_chart(series: list[tuple[date, int]], currency: str = "usd", *, goal: int | None = None,

@@ -13,12 +13,17 @@ def test_cumulative_running_totals():
 def test_line_chart_scales_to_a_round_maximum_and_spans_the_days():
     chart = line_chart([(date(2026, 11, 1), 0), (date(2026, 11, 11), 150000)], goal=400000)
     assert not chart.empty
-    assert chart.y_ticks[-1][1] == "$5,000" and chart.y_ticks[0][1] == "$0"
+    assert [label for _, label in chart.y_ticks] == ["$0", "$1,000", "$2,000", "$3,000", "$4,000"]
     (x0, y0), (x1, y1) = [tuple(map(float, p.split(","))) for p in chart.points.split()]
     assert x0 == 64 and x1 == 640 - 16            # first and last day at the plot's edges
     assert y0 == 220 - 28 and y1 < y0              # money goes up
     assert chart.x_labels == [(64, "2026-11-01"), (624, "2026-11-11")]
     assert "$1,500.00" in chart.summary
+
+
+def test_small_amounts_get_plain_ticks():
+    chart = line_chart([(date(2026, 11, 1), 2400)])
+    assert [label for _, label in chart.y_ticks] == ["$0", "$10", "$20", "$30", "$40"]
 
 
 def test_empty_chart_says_so():
