@@ -37,7 +37,9 @@ def _dashboard(values: dict | None = None, errors: dict | None = None, status: i
     summary = services.campaign_summary(campaign)
     statement = services.partner_statement(campaign)
     raised = admin_services.cumulative(services.raised_by_day(campaign))
-    events = [e for e in services.list_webhook_events() if e.status.value in INBOX_STATUSES][:50]
+    # Asked per status: a flood of processed events must not push an unmatched one out of sight.
+    events = sorted((e for status in INBOX_STATUSES for e in services.list_webhook_events(status=status, limit=50)),
+                    key=lambda e: e.received_at, reverse=True)[:100]
     return render_template(
         "admin/dashboard.html", c=summary, campaign=campaign, st=statement,
         percent=(summary["raised"] * 100 // summary["goal"]) if summary["goal"] else 0,

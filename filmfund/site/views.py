@@ -97,6 +97,8 @@ def test_checkout(pledge_id: str):
     if not current_app.config.get("STRIPE_TEST_MODE"):
         abort(404)
     pledge = services.get_pledge(pledge_id)
+    if not (pledge.checkout_session_id or "").startswith("cs_test_local_"):
+        abort(404)  # a pledge made with real Stripe has no local checkout
     if request.method == "POST":
         outcome = request.form.get("outcome", "")
         if outcome == "cancel":
