@@ -13,7 +13,7 @@ Prints a Markdown table for the README.
 from __future__ import annotations
 
 import argparse
-import resource
+import os
 import statistics
 import subprocess
 import sys
@@ -34,10 +34,6 @@ CAMERA = ("ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=1920x1080:rate=
           "-maxrate 17M -bufsize 10M -r 25 -c:a ac3 -b:a 256k -ac 2 -f mpegts -mpegts_m2ts_mode 1 -muxrate 20M {out}")
 
 
-def _child_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=10, help="length of the generated 1080i clip")
@@ -53,24 +49,28 @@ def main() -> None:
         for name in args.renditions.split(","):
             out = Path(tmp) / f"{name}.mp4"
             argv = ffmpeg.video_rendition_argv(str(src), str(out), info, profiles[name])
-            bare, ours = [], []
+            bare, ours, rss = [], [], 0.0
             for _ in range(args.runs):  # alternate, so drift in machine load hits both alike
                 t = time.perf_counter()
-                subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               stdin=subprocess.DEVNULL)
+                proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                        stdin=subprocess.DEVNULL)
+                _pid, status, usage = os.wait4(proc.pid, 0)
                 bare.append(time.perf_counter() - t)
+                proc.returncode = os.waitstatus_to_exitcode(status)
+                assert proc.returncode == 0, argv
+                rss = max(rss, usage.ru_maxrss / 1024)
                 t = time.perf_counter()
                 ffmpeg.run(argv, timeout=3600, on_progress=lambda p: None)
                 ours.append(time.perf_counter() - t)
             b, o = statistics.median(bare), statistics.median(ours)
-            rows.append((name, profiles[name].get("preset"), b, o, (o - b) / b * 100, args.seconds / o))
+            rows.append((name, profiles[name].get("preset"), b, o, (o - b) / b * 100, args.seconds / o, rss))
         print(f"Transcode of a {args.seconds} s 1080i H.264+AC-3 camera clip, median of {args.runs} runs "
-              f"({ffmpeg.version()}):\n")
-        print("| rendition | preset | bare ffmpeg (s) | filmfund runner (s) | overhead | realtime factor |")
-        print("|---|---|---:|---:|---:|---:|")
-        for name, preset, b, o, pct, rt in rows:
-            print(f"| {name} | {preset} | {b:.2f} | {o:.2f} | {pct:+.1f}% | {rt:.1f}x |")
-        print(f"\nPeak RSS of one ffmpeg child: {_child_rss_mib():.0f} MiB.")
+              f"({ffmpeg.version().split(' Copyright')[0]}):\n")
+        print("| rendition | preset | bare ffmpeg (s) | filmfund runner (s) | overhead | realtime factor | ffmpeg peak RSS |")
+        print("|---|---|---:|---:|---:|---:|---:|")
+        for name, preset, b, o, pct, rt, rss in rows:
+            print(f"| {name} | {preset} | {b:.2f} | {o:.2f} | {pct:+.1f}% | {rt:.1f}x | {rss:.0f} MiB |")
+        print(f"\nMachine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end.")
 
 
 if __name__ == "__main__":
