@@ -17,7 +17,8 @@ def storage_backend(request):
     return "s3" if request.node.callspec.params.get("database_url") == "postgresql" else "file"
 
 
-def test_folder_of_footage_ends_ready_or_damaged(app, runner, clip_folder, drain, storage_backend):
+def test_folder_of_footage_ends_ready_or_damaged(app, runner, client, clip_folder, drain, storage_backend,
+                                                 make_user, login_as):
     from filmfund.media import services
     from filmfund.media.models import AssetState, Job, JobStatus
 
@@ -26,6 +27,10 @@ def test_folder_of_footage_ends_ready_or_damaged(app, runner, clip_folder, drain
     lines = [ln for ln in result.stdout.splitlines() if ln.strip()]
     assert len(lines) == 3 and all(ln.split()[1] == "uploaded" for ln in lines), result.stdout
     assert "3 asset(s): 3 new" in result.output  # the summary table (stderr)
+
+    login_as(client, make_user(role="producer"))
+    board = client.get("/footage/").get_data(as_text=True)
+    assert board.count("<progress") == 3 and "verify" in board  # queued work shows on the board
 
     assert drain() == 5  # 3 verify + 2 transcode
     assets = {a.title: a for a in services.find_assets()}
@@ -63,6 +68,13 @@ def test_folder_of_footage_ends_ready_or_damaged(app, runner, clip_folder, drain
     rescue = next(p for p in damaged.problems if p["code"] == "rescue")
     assert rescue["message"].startswith("A partial rescue rendition was made")
     assert damaged.rendition("rescue") is not None
+    page = client.get(f"/footage/{damaged.public_id}").get_data(as_text=True)
+    assert "decode_errors" in page and problem["at_timecode"] in page and "What ffmpeg said" in page
+    assert f"/footage/{damaged.public_id}/r/rescue" in page  # the rescue plays in the page
+    board = client.get("/footage/").get_data(as_text=True)
+    assert board.count('class="poster"') == 2 and "<progress" not in board
+    poster = client.get(f"/footage/{span.public_id}/r/poster")
+    assert poster.status_code == 200 and poster.mimetype == "image/jpeg" and poster.data[:2] == b"\xff\xd8"
 
     from filmfund.extensions import db
     import sqlalchemy as sa
