@@ -119,7 +119,7 @@ def histories(draw):
     return payments, draw(st.randoms())
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                 HealthCheck.too_slow])
 @given(case=histories())
 def test_ledger_matches_the_rules_through_the_real_handler(app, campaign, stripe_events, case):

@@ -16,7 +16,7 @@ def exact_half_up(net: int, bps: int) -> int:
     return int(x + Fraction(1, 2)) if x >= 0 else 0  # floor(x + 1/2)
 
 
-@settings(max_examples=3000)
+@settings(max_examples=2000)
 @given(st.integers(min_value=0, max_value=10**12), BPS)
 def test_share_due_is_round_half_up(net, bps):
     assert rules.share_due(net, bps) == exact_half_up(net, bps)
@@ -73,7 +73,7 @@ def replay(events, bps):
     return amounts, refunded, lost, net, allocations
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(donation_histories(), BPS)
 def test_allocations_always_sum_to_share_due(events, bps):
     amounts, refunded, lost, net, allocations = replay(events, bps)
@@ -87,7 +87,7 @@ def test_allocations_always_sum_to_share_due(events, bps):
     assert sum(a for a in allocations if a < 0) >= -sum(a for a in allocations if a > 0)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(donation_histories(), BPS, st.randoms())
 def test_order_does_not_change_the_result(events, bps, rnd):
     shuffled = list(events)
@@ -97,7 +97,7 @@ def test_order_does_not_change_the_result(events, bps, rnd):
     assert sum(first[4]) == sum(second[4])
 
 
-@settings(max_examples=1000)
+@settings(max_examples=400)
 @given(AMOUNTS, st.lists(st.integers(min_value=0, max_value=10**8), max_size=10))
 def test_cumulative_refund_never_goes_back(amount, reports):
     known = 0
@@ -117,7 +117,7 @@ class T:
 TIERS = [T(m) for m in (100, 1500, 3000, 5000, 10000, 25000, 50000, 75000, 100000, 200000)]
 
 
-@settings(max_examples=1000)
+@settings(max_examples=400)
 @given(st.integers(min_value=-10**6, max_value=10**8))
 def test_tier_is_highest_within_total(total):
     tier = rules.tier_for(TIERS, total)
