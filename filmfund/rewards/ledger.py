@@ -135,13 +135,15 @@ def donors_count(campaign_id: int) -> int:
 
 
 def raised_by_day(campaign_id: int) -> list[tuple[date, int]]:
-    """Net money per UTC day, for charts (bucketed in Python: portable across databases)."""
+    """Net money per UTC day, for charts: a gift counts on the day it was received (an offline
+    donation may be recorded days later), a refund on the day it was booked. Bucketed in Python."""
     days: dict[date, int] = defaultdict(int)
     rows = db.session.execute(
-        sa.select(LedgerEntry.created_at, LedgerEntry.amount)
+        sa.select(LedgerEntry.entry_kind, LedgerEntry.created_at, LedgerEntry.amount, Donation.received_at)
+        .join(Donation, Donation.id == LedgerEntry.donation_id)
         .where(LedgerEntry.campaign_id == campaign_id, LedgerEntry.entry_kind.in_(MONEY_KINDS))).all()
-    for created_at, amount in rows:
-        days[created_at.date()] += amount
+    for kind, booked_at, amount, received_at in rows:
+        days[(received_at if kind == EntryKind.GIFT else booked_at).date()] += amount
     return sorted(days.items())
 
 

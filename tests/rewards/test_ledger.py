@@ -24,6 +24,7 @@ def test_offline_donation_and_payout(campaign):
     assert statement == {"currency": "usd", "share_bps": 2000, "gross": 12345, "refunded": 0, "net": 12345,
                          "share_due": 2469, "paid_out": 0, "balance": 2469}
     services.record_payout(2000, date(2026, 11, 20), "SEPA-0042", "producer@example.org")
+    assert services.raised_by_day(campaign) == [(date(2026, 11, 1), 12345)]
     assert services.partner_statement(campaign)["paid_out"] == 2000
     assert services.partner_statement(campaign)["balance"] == 469
     with pytest.raises(ConflictError):
