@@ -293,7 +293,10 @@ def record_stripe_payment(pledge: Pledge, *, amount: int, currency: str, payment
     elif pledge.state != PledgeState.PAID:
         flags.append(f"paid_after_{pledge.state.value}")
     pledge.payment_intent_id = payment_intent_id
-    user = get_or_create_user(email or pledge.email, "donor")
+    try:
+        user = get_or_create_user(email or pledge.email, "donor")
+    except ValidationError:  # an address Stripe took but we would not: the pledge's own is valid
+        user = get_or_create_user(pledge.email, "donor")
     donation = Donation(campaign_id=campaign.id, pledge_id=pledge.id, user_id=user.id,
                         source=DonationSource.STRIPE, amount=amount, currency=currency,
                         payment_intent_id=payment_intent_id, checkout_session_id=session_id,

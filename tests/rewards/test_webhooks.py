@@ -371,3 +371,14 @@ def test_an_oversized_body_is_refused_unread(client, campaign):
     response = client.post("/webhooks/stripe", data=b"x" * (512 * 1024 + 1), content_type="application/json",
                            headers={"Stripe-Signature": "t=1,v1=0"})
     assert response.status_code == 413 and count(WebhookEvent) == 0
+
+
+def test_the_donor_is_made_from_the_payment_email(stripe_events, pledge, campaign):
+    from filmfund.auth.services import find_user
+
+    p = pledge(2000, "typed@example.org")
+    stripe_events.send("checkout.session.completed", session_obj(p.id, 2000, email="Paid@Example.org"))
+    assert donation_for(p.id).user.email == "Paid@example.org" and find_user("paid@example.org").has_role("donor")
+    q = pledge(2000, "typed@example.org")
+    stripe_events.send("checkout.session.completed", session_obj(q.id, 2000, email="weird address"))
+    assert donation_for(q.id).user.email == "typed@example.org"  # money is never lost to a bad address
