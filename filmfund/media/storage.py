@@ -298,6 +298,54 @@ class S3Storage(Storage):
             ExpiresIn=int(ttl), HttpMethod="GET")
 
 
+class DirectUploads:
+    """Browser-to-S3 multipart uploads: the browser PUTs parts to presigned URLs, we only sign
+    and complete. The object lands under a temporary key; `promote` hashes it (streaming from
+    S3) and copies it to its content key."""
+
+    def __init__(self, store: S3Storage):
+        self.store = store
+
+    def start(self, content_type: str) -> tuple[str, str]:
+        key = self.store._k(f".incoming/{uuid.uuid4().hex}")
+        upload = self.store.client.create_multipart_upload(Bucket=self.store.bucket, Key=key, ContentType=content_type)
+        return key, upload["UploadId"]
+
+    def part_url(self, key: str, upload_id: str, number: int, ttl: int) -> str:
+        return self.store.client.generate_presigned_url(
+            "upload_part", Params={"Bucket": self.store.bucket, "Key": key, "UploadId": upload_id,
+                                   "PartNumber": number}, ExpiresIn=int(ttl), HttpMethod="PUT")
+
+    def complete(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> int:
+        self.store.client.complete_multipart_upload(
+            Bucket=self.store.bucket, Key=key, UploadId=upload_id,
+            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag in sorted(parts)]})
+        return int(self.store.client.head_object(Bucket=self.store.bucket, Key=key)["ContentLength"])
+
+    def abort(self, key: str, upload_id: str) -> None:
+        with contextlib.suppress(Exception):
+            self.store.client.abort_multipart_upload(Bucket=self.store.bucket, Key=key, UploadId=upload_id)
+        with contextlib.suppress(Exception):
+            self.store.client.delete_object(Bucket=self.store.bucket, Key=key)
+
+    def promote(self, key: str, suffix: str) -> Stored:
+        digest = hashlib.sha256()
+        size = 0
+        body = self.store.client.get_object(Bucket=self.store.bucket, Key=key)["Body"]
+        with contextlib.closing(body):
+            while chunk := body.read(CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+        sha = digest.hexdigest()
+        final = content_key(sha, suffix)
+        created = not self.store.exists(final)
+        if created:
+            self.store.client.copy({"Bucket": self.store.bucket, "Key": key}, self.store.bucket, self.store._k(final),
+                                   ExtraArgs={"Metadata": {"sha256": sha}, "MetadataDirective": "REPLACE"})
+        self.store.client.delete_object(Bucket=self.store.bucket, Key=key)
+        return Stored(final, sha, size, created)
+
+
 def _read_full(reader: _HashingReader, n: int) -> bytes:
     parts, got = [], 0
     while got < n:

@@ -48,8 +48,11 @@ def board():
 
     filters = {k: (request.args.get(k) or "").strip() or None for k in ("state", "day", "camera", "q")}
     assets = services.find_assets(**filters)
+    from filmfund.media.storage import S3Storage
+
     return render_template("media/board.html", assets=assets, jobs=services.active_jobs(assets),
                            filters=filters, cameras=services.cameras(),
+                           direct_upload=isinstance(services.storage(), S3Storage),
                            states=[s.value for s in services.AssetState])
 
 
@@ -83,6 +86,42 @@ def upload():
         flash(f"{result.asset.title}: {'queued for verification' if result.created else 'already here (same bytes)'}",
               "info")
     return redirect(url_for("media.board"), code=303)
+
+
+@bp.post("/uploads/start")
+@role_required("producer")
+def direct_upload_start():
+    """Browser-to-S3 multipart upload, step 1: announce the file (JSON, CSRF header)."""
+    from filmfund.api import json_body
+    from filmfund.media import services
+
+    body = json_body()
+    return jsonify(services.start_direct_upload(current_user, body.get("filename"), body.get("size")))
+
+
+@bp.post("/uploads/parts")
+@role_required("producer")
+def direct_upload_parts():
+    """Step 2: presigned PUT URLs for some part numbers."""
+    from filmfund.api import json_body
+    from filmfund.media import services
+
+    body = json_body()
+    return jsonify({"urls": services.direct_upload_part_urls(current_user, body.get("upload"), body.get("parts"))})
+
+
+@bp.post("/uploads/complete")
+@role_required("producer")
+def direct_upload_complete():
+    """Step 3: assemble, check the size, hash, register the asset and queue its verification."""
+    from filmfund.api import json_body
+    from filmfund.media import services
+
+    body = json_body()
+    title = body.get("title") if isinstance(body.get("title"), str) else None
+    result = services.complete_direct_upload(current_user, body.get("upload"), body.get("parts"), title or None)
+    return jsonify({"asset_id": result.asset.public_id, "state": result.asset.state.value,
+                    "created": result.created}), 201 if result.created else 200
 
 
 @bp.get("/<asset_id>")

@@ -18,6 +18,7 @@ def _fresh_user():
     from flask import g
 
     g.pop("_login_user", None)
+    g.pop("csrf_token", None)  # flask-wtf caches the session's token the same way
 
 
 def _csrf(client, url="/footage/"):
@@ -265,3 +266,72 @@ def test_library_for_is_available_to_the_account_page(app, make_user, ready_asse
         [item] = services.library_for(donor)
     assert item["download_url"].startswith("https://film.example/library/download/")
     assert item["asset_id"] == asset.public_id and item["download_url"].startswith("http")
+
+
+def test_direct_upload_needs_s3(app, client, make_user, login_as):
+    login_as(client, make_user(role="producer"))
+    _fresh_user()
+    token = _csrf(client)
+    resp = client.post("/footage/uploads/start", json={"filename": "a.MTS", "size": 10},
+                       headers={"X-CSRFToken": token, "Accept": "application/json"})
+    assert resp.status_code == 409 and resp.get_json()["error"]["code"] == "direct_upload_unavailable"
+    assert "data-direct-start" not in client.get("/footage/").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("storage_backend", ["s3"])
+def test_direct_upload_to_s3_in_parts(app, client, make_user, login_as, clips):
+    """What upload.js does: announce, PUT parts to presigned URLs, complete; the app checks the
+    size S3 stored (moto, like S3 with a presigned PUT, enforces no limit) and hashes the object."""
+    import hashlib
+    import urllib.request
+
+    from filmfund.media import services
+
+    producer = make_user(role="producer")
+    login_as(client, producer)
+    _fresh_user()
+    assert "data-direct-start" in client.get("/footage/").get_data(as_text=True)
+    token = _csrf(client)
+    h = {"X-CSRFToken": token, "Accept": "application/json"}
+    data = (clips / "long.MTS").read_bytes()
+    assert client.post("/footage/uploads/start", json={"filename": "x.MTS", "size": 10}).status_code == 400  # CSRF
+    assert client.post("/footage/uploads/start", json={"filename": "x.exe", "size": 10}, headers=h).status_code == 400
+    too_big = client.post("/footage/uploads/start", json={"filename": "x.MTS", "size": 2**50}, headers=h)
+    assert too_big.status_code == 413
+    up = client.post("/footage/uploads/start", json={"filename": "../00001.MTS", "size": len(data)}, headers=h).get_json()
+    assert up["part_count"] == 2 and up["part_size"] == 5 * 1024 * 1024
+    urls = client.post("/footage/uploads/parts", json={"upload": up["upload"], "parts": [1, 2]}, headers=h).get_json()["urls"]
+    assert int(parse_qs(urlparse(urls["1"]).query)["X-Amz-Expires"][0]) <= 3600
+    parts = []
+    for n in (1, 2):
+        chunk = data[(n - 1) * up["part_size"]: n * up["part_size"]]
+        req = urllib.request.Request(urls[str(n)], data=chunk, method="PUT",
+                                     headers={"Content-Type": "application/octet-stream"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            parts.append({"part": n, "etag": r.headers["ETag"]})
+    done = client.post("/footage/uploads/complete", json={"upload": up["upload"], "parts": parts, "title": "Take 1"},
+                       headers=h)
+    assert done.status_code == 201, done.get_json()
+    asset = services.get_asset(done.get_json()["asset_id"])
+    assert asset.sha256 == hashlib.sha256(data).hexdigest() and asset.title == "Take 1"
+    assert asset.sources[0].original_name == "00001.MTS" and asset.state.value == "uploaded"
+    assert services.storage().keys() == [asset.sources[0].storage_key]  # nothing left under .incoming
+
+    # Another producer cannot finish someone else's upload; a short upload is discarded.
+    up2 = client.post("/footage/uploads/start", json={"filename": "b.MTS", "size": 1000}, headers=h).get_json()
+    url = client.post("/footage/uploads/parts", json={"upload": up2["upload"], "parts": [1]}, headers=h).get_json()["urls"]["1"]
+    with urllib.request.urlopen(urllib.request.Request(url, data=b"x" * 10, method="PUT", headers={
+            "Content-Type": "application/octet-stream"}), timeout=10) as r:
+        etag = r.headers["ETag"]
+    other = app.test_client()
+    login_as(other, make_user(role="producer"))
+    _fresh_user()
+    other_token = _csrf(other)
+    _fresh_user()
+    assert other.post("/footage/uploads/complete", json={"upload": up2["upload"], "parts": [{"part": 1, "etag": etag}]},
+                      headers={"X-CSRFToken": other_token, "Accept": "application/json"}).status_code == 403
+    _fresh_user()
+    short = client.post("/footage/uploads/complete", json={"upload": up2["upload"], "parts": [{"part": 1, "etag": etag}]},
+                        headers=h)
+    assert short.status_code == 400 and short.get_json()["error"]["code"] == "size_mismatch"
+    assert services.storage().keys() == [asset.sources[0].storage_key]

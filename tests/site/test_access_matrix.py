@@ -70,6 +70,10 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("media.asset_verify", "POST"): (f"/footage/{UNKNOWN}/verify", {}, _only({"producer": 404})),
     ("media.rendition", "GET"): (f"/footage/{UNKNOWN}/r/proxy", None, _only({"producer": 404})),
     ("media.static", "GET"): ("/footage/static/media.css", None, _all(200)),
+    # browser-to-S3 uploads (JSON bodies; a form post is refused as invalid)
+    ("media.direct_upload_start", "POST"): ("/footage/uploads/start", {}, PRODUCER_WRITE),
+    ("media.direct_upload_parts", "POST"): ("/footage/uploads/parts", {}, PRODUCER_WRITE),
+    ("media.direct_upload_complete", "POST"): ("/footage/uploads/complete", {}, PRODUCER_WRITE),
     # donors' library: not theirs -> 404 for donors, 403 for the charity
     ("library.item", "GET"): (f"/library/{UNKNOWN}", None,
                               {"anon": 302, "donor_a": 404, "donor_b": 404, "producer": 404, "partner": 403}),
