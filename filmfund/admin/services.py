@@ -55,6 +55,24 @@ def partner_share_by_day(campaign: Campaign) -> list[tuple[date, int]]:
     return sorted(days.items())
 
 
+def donors_by_tier(campaign: Campaign) -> list[dict]:
+    """How many donors sit in each tier by their lifetime net total (for planning fulfilment)."""
+    from filmfund.rewards import rules
+
+    counts: dict[int | None, int] = {}
+    for total in ledger.net_by_donor(campaign.id).values():
+        if total <= 0:
+            continue
+        tier = rules.tier_for(campaign.tiers, total)
+        key = tier.min_amount if tier else None
+        counts[key] = counts.get(key, 0) + 1
+    rows = [{"name": t.name, "min_amount": t.min_amount, "donors": counts.get(t.min_amount, 0)}
+            for t in campaign.tiers]
+    if counts.get(None):
+        rows.insert(0, {"name": "Below the first tier", "min_amount": 0, "donors": counts[None]})
+    return rows
+
+
 def recent_donations(campaign: Campaign, limit: int = 25) -> list[dict]:
     """For producers only: the latest donations with the donor's email (to deliver rewards)."""
     rows = db.session.execute(

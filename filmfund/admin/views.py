@@ -45,6 +45,7 @@ def _dashboard(values: dict | None = None, errors: dict | None = None, status: i
         percent=(summary["raised"] * 100 // summary["goal"]) if summary["goal"] else 0,
         chart=charts.line_chart(raised, campaign.currency, goal=campaign.goal, label="Money raised"),
         donations=admin_services.recent_donations(campaign), events=events,
+        by_tier=admin_services.donors_by_tier(campaign),
         fulfilment=admin_services.fulfilment_list(campaign), payouts=admin_services.payouts(campaign),
         update_rewards=admin_services.update_rewards(campaign),
         outbox=None if admin_services.smtp_configured() else admin_services.outbox(),

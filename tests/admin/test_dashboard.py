@@ -140,3 +140,15 @@ def test_credits_csv_escapes_formulas_and_leaves_out_anonymous_donors(client, ca
     assert rows[0] == "name"
     assert "'=HYPERLINK" in rows[1] and "Zoë Normal" in rows
     assert not any("Hidden Person" in r for r in rows)
+
+
+def test_donors_by_tier_counts_lifetime_totals(client, campaign, login_as, producer):
+    pay(1000, "a@example.org")
+    pay(1000, "a@example.org")   # 20 in total: Follower
+    pay(1500, "b@example.org")   # Follower
+    pay(100000, "c@example.org")  # Premiere
+    html = login_as(client, producer).get("/admin/").get_data(as_text=True)
+    table = html.split('id="donors-by-tier"')[1].split("</table>")[0]
+    rows = dict(re.findall(r"<tr><td>([^<]+)</td><td>[^<]+</td><td>(\d+)</td></tr>", table))
+    assert rows["Supporter"] == "0" and rows["Follower"] == "2" and rows["Premiere"] == "1"
+    assert sum(map(int, rows.values())) == 3
