@@ -197,6 +197,8 @@ class Donation(db.Model):
     amount_refunded: Mapped[int] = mapped_column(default=0)
     dispute_status: Mapped[DisputeStatus | None] = mapped_column(str_enum(DisputeStatus, 16))
     payment_intent_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    # Learnt from charge events: a dispute may name only the charge (payment_intent null).
+    charge_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     checkout_session_id: Mapped[str | None] = mapped_column(sa.String(255))
     credit_name: Mapped[str | None] = mapped_column(sa.String(120))
     anonymous: Mapped[bool] = mapped_column(default=False)
@@ -304,6 +306,7 @@ class WebhookEvent(db.Model):
     payload: Mapped[str] = mapped_column(sa.Text)
     # The payment this event is about, so an early refund can be applied once the payment arrives.
     payment_intent_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)
+    charge_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     processed_at: Mapped[datetime | None]
     status: Mapped[WebhookStatus] = mapped_column(str_enum(WebhookStatus, 16))

@@ -105,7 +105,7 @@ def handle_stripe_webhook(payload: bytes, signature: str | None) -> dict:
 def _store_once(event: dict, payload: bytes) -> int | None:
     values = dict(event_id=event["id"], type=event["type"][:100], livemode=bool(event.get("livemode")),
                   payload=payload.decode("utf-8"), received_at=utcnow(), status=WebhookStatus.UNMATCHED,
-                  payment_intent_id=_payment_intent_of(event))
+                  payment_intent_id=_payment_intent_of(event), charge_id=_charge_of(event["data"]["object"]))
     insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
     stmt = insert(WebhookEvent).values(**values).on_conflict_do_nothing(index_elements=["event_id"])
     return db.session.execute(stmt.returning(WebhookEvent.id)).scalar()
@@ -113,6 +113,13 @@ def _store_once(event: dict, payload: bytes) -> int | None:
 
 def _payment_intent_of(event: dict) -> str | None:
     value = event["data"]["object"].get("payment_intent")
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value[:255] if isinstance(value, str) else None
+
+
+def _charge_of(obj: dict) -> str | None:
+    value = obj.get("id") if obj.get("object") == "charge" else obj.get("charge")
     if isinstance(value, dict):
         value = value.get("id")
     return value[:255] if isinstance(value, str) else None
@@ -130,6 +137,8 @@ def _process(row: WebhookEvent, event: dict) -> None:
     elif handler is None:
         status, error = WebhookStatus.IGNORED, None
     else:
+        row.status = WebhookStatus.PROCESSED  # so a replay of early events does not pick this one up
+        db.session.flush()
         savepoint = db.session.begin_nested()
         try:
             status, error = handler(event["data"]["object"], event["id"]), None
@@ -167,14 +176,15 @@ def _session_paid(obj: dict, event_id: str) -> WebhookStatus:
                                               session_id=obj["id"], email=email, stripe_event_id=event_id,
                                               flags=flags)
     if donation is not None and pi:
-        _replay_unmatched(pi)
+        _replay_unmatched(WebhookEvent.payment_intent_id == pi)
     return WebhookStatus.PROCESSED
 
 
-def _replay_unmatched(payment_intent_id: str) -> None:
-    """Apply the refunds and disputes that arrived before their payment, in arrival order."""
+def _replay_unmatched(match) -> None:
+    """Apply the charge, refund and dispute events that arrived before their payment (or before
+    its charge id was known), in arrival order."""
     early = db.session.scalars(sa.select(WebhookEvent).where(
-        WebhookEvent.payment_intent_id == payment_intent_id, WebhookEvent.status == WebhookStatus.UNMATCHED,
+        match, WebhookEvent.status == WebhookStatus.UNMATCHED,
         WebhookEvent.type.in_(PAYMENT_EVENTS)).order_by(WebhookEvent.received_at, WebhookEvent.id)).all()
     for row in early:
         _process(row, json.loads(row.payload))
@@ -215,8 +225,21 @@ def _end_pledge(obj: dict, state: PledgeState) -> WebhookStatus:
 
 
 def _donation_for(obj: dict) -> Donation | None:
-    pi = _payment_intent_of({"data": {"object": obj}})
-    return db.session.scalar(sa.select(Donation).where(Donation.payment_intent_id == pi)) if pi else None
+    """By payment intent; a dispute without one by its charge, once a charge event named it."""
+    pi, charge = _payment_intent_of({"data": {"object": obj}}), _charge_of(obj)
+    donation = db.session.scalar(sa.select(Donation).where(Donation.payment_intent_id == pi)) if pi else None
+    if donation is None and charge:
+        donation = db.session.scalar(sa.select(Donation).where(Donation.charge_id == charge))
+    if donation is not None and charge and donation.charge_id is None and obj.get("object") == "charge":
+        donation.charge_id = charge
+        db.session.flush()
+        _replay_unmatched(WebhookEvent.charge_id == charge)
+    return donation
+
+
+def on_charge_succeeded(obj: dict, event_id: str) -> WebhookStatus:
+    """Only teaches us the charge id of a payment (disputes may name nothing else)."""
+    return WebhookStatus.UNMATCHED if _donation_for(obj) is None else WebhookStatus.PROCESSED
 
 
 def on_charge_refunded(obj: dict, event_id: str) -> WebhookStatus:
@@ -253,11 +276,12 @@ HANDLERS = {
     "checkout.session.async_payment_succeeded": on_async_succeeded,
     "checkout.session.async_payment_failed": on_async_failed,
     "checkout.session.expired": on_session_expired,
+    "charge.succeeded": on_charge_succeeded,
     "charge.refunded": on_charge_refunded,
     "charge.dispute.created": on_dispute_created,
     "charge.dispute.closed": on_dispute_closed,
 }
-PAYMENT_EVENTS = ("charge.refunded", "charge.dispute.created", "charge.dispute.closed")
+PAYMENT_EVENTS = ("charge.succeeded", "charge.refunded", "charge.dispute.created", "charge.dispute.closed")
 
 
 @bp.post("/webhooks/stripe")

@@ -382,3 +382,23 @@ def test_the_donor_is_made_from_the_payment_email(stripe_events, pledge, campaig
     q = pledge(2000, "typed@example.org")
     stripe_events.send("checkout.session.completed", session_obj(q.id, 2000, email="weird address"))
     assert donation_for(q.id).user.email == "typed@example.org"  # money is never lost to a bad address
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(3))))
+def test_a_dispute_naming_only_the_charge(stripe_events, pledge, campaign, order):
+    """The fixtures' dispute shape has payment_intent null: it is matched through the charge id,
+    which a charge event teaches us, whatever the order."""
+    p = pledge(8000)
+    pi, charge = f"pi_{p.id}", f"ch_{p.id}"
+    succeeded = {"id": charge, "object": "charge", "amount": 8000, "amount_refunded": 0, "currency": "usd",
+                 "livemode": False, "payment_intent": pi, "paid": True, "status": "succeeded"}
+    lost = dict(dispute_obj(pi, 8000, "lost"), payment_intent=None, charge=charge)
+    events = [("checkout.session.completed", session_obj(p.id, 8000, pi=pi)),
+              ("charge.succeeded", succeeded), ("charge.dispute.closed", lost)]
+    for i in order:
+        stripe_events.send(*events[i])
+    d = donation_for(p.id)
+    assert (d.charge_id, d.dispute_status, d.net) == (charge, "lost", 0)
+    assert services.partner_statement(campaign)["net"] == 0
+    assert services.list_webhook_events("unmatched") == []
+    assert services.check_ledger() == []
