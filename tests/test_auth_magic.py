@@ -104,3 +104,14 @@ def test_forged_link_is_refused(client, make_user):
 def test_link_requests_are_rate_limited(client, make_user):
     codes = [_ask(client, f"d{i}@example.org", ip="10.3.3.3").status_code for i in range(11)]
     assert codes[:10] == [302] * 10 and codes[10] == 429
+
+
+@pytest.mark.parametrize("app_overrides", [{"PUBLIC_URL": "https://film.example"}])
+def test_link_uses_the_public_url_not_a_forged_host_header(app, client, make_user, app_overrides):
+    make_user("donor@example.org", "donor")
+    forged = {"Host": "attacker.example"}  # the attacker asks for the victim's link through their own Host
+    token = CSRF_RE.search(client.get("/login", headers=forged).get_data(as_text=True)).group(1)
+    resp = client.post("/login", data={"csrf_token": token, "email": "donor@example.org"}, headers=forged)
+    assert resp.status_code == 302
+    body = email.message_from_bytes(_outbox(app)[-1].read_bytes()).get_payload()
+    assert "https://film.example/login/magic/" in body and "attacker.example" not in body
