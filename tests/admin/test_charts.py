@@ -1,8 +1,15 @@
 """The server-rendered SVG chart geometry."""
 from datetime import date
 
+import pytest
+
 from filmfund.admin.charts import line_chart
 from filmfund.admin.services import cumulative
+
+
+@pytest.fixture(autouse=True)
+def _user_per_request():
+    """Pure functions: no app, so no run per database."""
 
 
 def test_cumulative_running_totals():

@@ -7,6 +7,11 @@ from filmfund.errors import ValidationError
 from filmfund.site.money import cents_to_input, format_money, parse_dollars
 
 
+@pytest.fixture(autouse=True)
+def _user_per_request():
+    """Pure functions: no app, so no run per database."""
+
+
 @pytest.mark.parametrize("text,cents", [
     ("25", 2500), ("25.5", 2550), ("25.50", 2550), ("0.10", 10), ("$1,250.00", 125000), (" 19.99 ", 1999),
     ("1.", 100), ("$ 7", 700), ("1000000", 100000000),
