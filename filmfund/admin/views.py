@@ -43,7 +43,8 @@ def _dashboard(values: dict | None = None, errors: dict | None = None, status: i
     return render_template(
         "admin/dashboard.html", c=summary, campaign=campaign, st=statement,
         percent=(summary["raised"] * 100 // summary["goal"]) if summary["goal"] else 0,
-        chart=charts.line_chart(raised, campaign.currency, goal=campaign.goal, label="Money raised"),
+        chart=charts.line_chart(raised, campaign.currency, goal=campaign.goal, label="Money raised",
+                               width=560, height=300),
         donations=admin_services.recent_donations(campaign), events=events,
         by_tier=admin_services.donors_by_tier(campaign),
         fulfilment=admin_services.fulfilment_list(campaign), payouts=admin_services.payouts(campaign),
