@@ -165,3 +165,27 @@ def test_mobile_width_and_producer_dashboard(server, browser):
     expect(page.locator("#raised-chart")).to_be_visible()
     page.screenshot(path="/tmp/filmfund-dashboard.png", full_page=True)
     page.close()
+
+
+def test_thank_you_page_follows_a_processing_payment(server, browser):
+    from playwright.sync_api import expect
+
+    page = browser.new_page()
+    page.goto(server + "/")
+    page.fill("#amount", "15")
+    page.fill("#email", "slow-bank@example.org")
+    page.click("button[type=submit].primary")
+    page.click("text=Payment still processing")
+    page.wait_for_url("**/thank-you?pledge=*")
+    expect(page.locator("#payment-status")).to_have_attribute("data-state", "processing")
+    expect(page.locator("h1")).to_have_text("Your payment is still processing")
+
+    # the bank clears the payment; the donor's open page notices by itself
+    pledge_id = page.url.split("pledge=")[1]
+    bank = browser.new_page()
+    bank.goto(f"{server}/checkout/test/{pledge_id}")
+    bank.click("text=Payment clears (test)")
+    expect(page.locator("#payment-status")).to_have_attribute("data-state", "paid", timeout=15000)
+    expect(page.locator("h1")).to_contain_text("your donation is confirmed")
+    bank.close()
+    page.close()

@@ -133,7 +133,7 @@ def test_processing_payment_is_not_thanked_yet_and_refreshes(client, campaign):
     thank_you = _checkout(client, "20", "processing")
     html = client.get(thank_you).get_data(as_text=True)
     assert "still processing" in html and "confirmed" not in html
-    assert '<meta http-equiv="refresh" content="5">' in html
+    assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in html and 'data-watch="1"' in html
     # the test checkout can then settle it
     pledge_id = thank_you.split("pledge=")[1]
     client.post(f"/checkout/test/{pledge_id}",
