@@ -87,7 +87,7 @@ def thank_you():
     pledge = services.get_pledge(request.args.get("pledge", ""))
     status = services.pledge_status(pledge)
     return render_template("site/thank_you.html", s=status, campaign=pledge.campaign,
-                           share_bps=pledge.campaign.share_bps)
+                           share_bps=pledge.campaign.share_bps, anonymous=pledge.anonymous)
 
 
 @bp.route("/checkout/test/<pledge_id>", methods=["GET", "POST"])

@@ -126,6 +126,8 @@ def test_paid_checkout_lands_on_a_confirmed_thank_you_and_moves_the_total(client
     html = client.get(thank_you).get_data(as_text=True)
     assert "your donation is confirmed" in html and "Paid" in html and "Collector" in html
     assert 'http-equiv="refresh"' not in html
+    assert "ada@example.org" not in html and "Ada L." not in html  # the URL may be shared: no personal data
+    assert "your name will not appear" not in html
     assert "$50</strong>" in client.get("/").get_data(as_text=True)
 
 
@@ -163,3 +165,10 @@ def test_unknown_pledge_is_404(client, campaign):
 @pytest.mark.parametrize("app_overrides", [{"STRIPE_TEST_MODE": False}])
 def test_test_checkout_does_not_exist_outside_test_mode(client, app_overrides):
     assert client.get("/checkout/test/" + "a" * 32).status_code == 404
+
+
+def test_anonymous_donor_is_reassured(client, campaign):
+    checkout = client.post("/pledge", data=_form(client, anonymous="1")).headers["Location"]
+    thank_you = client.post(checkout, data={"csrf_token": csrf_token(client, checkout), "outcome": "paid"})
+    html = client.get(thank_you.headers["Location"]).get_data(as_text=True)
+    assert "your name will not appear in the credits" in html and "Ada L." not in html
