@@ -25,7 +25,6 @@ from filmfund.rewards.models import (
     Donation,
     Entitlement,
     EntitlementStatus,
-    EntryKind,
     LedgerEntry,
     Payout,
     Reward,
