@@ -62,7 +62,6 @@ def defaults(env: dict[str, str] | None = None) -> dict[str, Any]:
         "MEDIA_STALE_SECONDS": float(env.get("FILMFUND_MEDIA_STALE_SECONDS") or 120),
         "MEDIA_S3_PART_SIZE": int(env.get("FILMFUND_MEDIA_S3_PART_SIZE") or 8 * 1024 * 1024),
         "MEDIA_RESCUE": (env.get("FILMFUND_MEDIA_RESCUE") or "1") == "1",
-        "MEDIA_FIXITY_CRON_HOURS": int(env.get("FILMFUND_MEDIA_FIXITY_HOURS") or 24),
     }
 
 
@@ -581,6 +580,7 @@ def _verify(job: Job, beat: _Heartbeat) -> None:
         asset.move(AssetState.VERIFYING, f"verify job {job.id}, attempt {job.attempts}")
     db.session.commit()
     problems: list[dict[str, Any]] = []
+    notices: list[dict[str, Any]] = []  # worth knowing, not damage
     with _local_sources(asset) as paths:
         spec = ffmpeg.input_spec(paths)
         for source, path in zip(asset.sources, paths):
@@ -613,7 +613,15 @@ def _verify(job: Job, beat: _Heartbeat) -> None:
         job = db.session.get(Job, job.id)
         job.stderr_tail = report.stderr_tail[-ffmpeg.TAIL_BYTES:]
         db.session.commit()
-        if report.errors:
+        mid_take = _starts_mid_take(report, info, duration)
+        if mid_take:
+            notices.append(_problem(
+                "starts_mid_take", f"This file starts in the middle of a take: its first {mid_take} frames "
+                "refer to pictures in the previous file, so they cannot be decoded alone. Nothing is damaged.",
+                at=0.0, detail="; ".join(dict.fromkeys(i.message for i in report.issues))[:500],
+                hint="Ingest it together with the file before it (the card root or the whole folder) "
+                     "to get the take as one clip.") | {"severity": "info"})
+        if report.errors and not mid_take:
             first = next((i for i in report.issues if i.level in ("error", "fatal", "panic")), report.issues[0] if report.issues else None)
             where = [i.at for i in report.issues if i.at is not None]
             span = ""
@@ -628,7 +636,7 @@ def _verify(job: Job, beat: _Heartbeat) -> None:
             del first
         if info.kind == "video" and info.fps and duration:
             expected = round(duration * info.fps)
-            if report.frames < expected - max(2, int(expected * 0.01)):
+            if report.frames < expected - max(2, int(expected * 0.01)) - mid_take:
                 at = (report.frames / info.fps) if info.fps else None
                 problems.append(_problem(
                     "missing_frames", f"Only {report.frames} of about {expected} frames could be decoded: "
@@ -641,7 +649,28 @@ def _verify(job: Job, beat: _Heartbeat) -> None:
         if problems and info.kind == "video" and current_app.config["MEDIA_RESCUE"] and report.frames:
             beat.step = "rescue rendition"
             rescue = _try_rescue(job, asset, spec, info)
-    _settle_verify(asset, problems, rescue)
+    _settle_verify(asset, problems, rescue, notices)
+
+
+# What h264 says when a file begins mid-GOP (a camera's second file of a spanned take): the
+# first pictures reference a parameter set or frames that were in the previous file.
+_MID_TAKE = ("non-existing pps", "non-existing sps", "decode_slice_header error", "no frame!",
+             "co located pocs unavailable", "reference picture missing", "missing reference picture",
+             "mmco: unref short failure")
+
+
+def _starts_mid_take(report: ffmpeg.DecodeReport, info: ffmpeg.MediaInfo, duration: float | None) -> int:
+    """Frames lost at the start if the only errors are those of a file that continues another
+    (all before the first decoded frame, within two seconds); else 0."""
+    if info.kind != "video" or not report.errors or not report.frames or not info.fps or not duration:
+        return 0
+    errors = [i for i in report.issues if i.level in ("error", "fatal", "panic")]
+    if len(errors) < report.errors or any(i.at is not None for i in errors):
+        return 0
+    if not all(any(sig in i.message.lower() for sig in _MID_TAKE) for i in errors):
+        return 0
+    missing = round(duration * info.fps) - report.frames
+    return missing if 0 < missing <= 2 * info.fps else 0
 
 
 def _try_rescue(job: Job, asset: Asset, spec: str, info: ffmpeg.MediaInfo) -> dict[str, Any]:
@@ -667,8 +696,9 @@ def _try_rescue(job: Job, asset: Asset, spec: str, info: ffmpeg.MediaInfo) -> di
                         detail=exc.stderr_tail[-1000:] or None)
 
 
-def _settle_verify(asset: Asset, problems: list[dict[str, Any]], rescue: dict[str, Any] | None) -> None:
-    asset.problems = problems + ([rescue] if rescue else [])
+def _settle_verify(asset: Asset, problems: list[dict[str, Any]], rescue: dict[str, Any] | None,
+                   notices: list[dict[str, Any]] | None = None) -> None:
+    asset.problems = problems + ([rescue] if rescue else []) + (notices or [])
     if problems:
         asset.move(AssetState.DAMAGED, "; ".join(p["code"] for p in problems))
         db.session.commit()

@@ -192,3 +192,21 @@ def test_recording_date_and_metadata_from_the_file(app, clips, drain):
     assert asset.recorded_at.isoformat() == "2024-05-17T09:30:00+00:00"
     assert (asset.width, asset.height) == (320, 180)
     assert len(asset.sha256) == 64
+
+
+def test_second_part_of_a_take_alone_is_not_damaged(app, clips, tmp_path):
+    """A file that continues another (mid-GOP start) is never judged damaged on its own."""
+    from filmfund import jobs
+    from filmfund.extensions import db
+    from filmfund.media import services
+    from filmfund.media.models import AssetState
+
+    shutil.copy(clips / "00002.MTS", tmp_path / "00002.MTS")
+    [result] = services.ingest_paths([tmp_path / "00002.MTS"])
+    assert jobs.run_burst(max_tasks=1) == 1  # the verify only
+    db.session.expire_all()
+    asset = services.get_asset(result.asset.public_id)
+    assert asset.state == AssetState.VERIFIED
+    [notice] = asset.problems
+    assert notice["code"] == "starts_mid_take" and notice["severity"] == "info"
+    assert "previous file" in notice["message"]
