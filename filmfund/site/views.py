@@ -46,7 +46,7 @@ def _render_campaign(form: dict, errors: dict[str, str], status: int = 200, canc
 def campaign():
     amount = request.args.get("amount", "")
     form = {"amount": "", "email": "", "credit_name": "", "anonymous": False, "rewards_opt_out": False}
-    if amount.isdigit() and len(amount) <= 9:  # cents, from a cancelled checkout
+    if amount.isascii() and amount.isdigit() and len(amount) <= 9:  # cents, from a cancelled checkout
         form["amount"] = cents_to_input(int(amount))
     return _render_campaign(form, {}, cancelled=request.args.get("cancelled") == "1")
 
@@ -70,7 +70,8 @@ def pledge():
         return _render_campaign(form, errors, 400)
     kwargs = dict(amount=amount, email=form["email"], credit_name=form["credit_name"] or None,
                   anonymous=form["anonymous"], rewards_opt_out=form["rewards_opt_out"])
-    key = (f.get("form_key") or "")[:64] or None  # a double-clicked submit makes one pledge
+    # A double-clicked submit makes one pledge; "form:" keeps these keys apart from the API's.
+    key = "form:" + f["form_key"][:64] if f.get("form_key") else None
     try:
         try:
             made = services.create_pledge(**kwargs, idempotency_key=key)
