@@ -177,6 +177,9 @@ def _card_name(bdmv: Path) -> str:
 def _ingest_group(group: avchd.SourceGroup, probes: dict, title: str | None,
                   progress: Callable[[int], None] | None) -> IngestResult:
     store = storage()
+    known = _known_without_upload(group.files, progress)
+    if known is not None:
+        return IngestResult(known, False, "already ingested (same bytes)")
     joined = hashlib.sha256()
     stored = []
     for f in group.files:
@@ -211,6 +214,27 @@ def _ingest_group(group: avchd.SourceGroup, probes: dict, title: str | None,
         notes.append(f"ffprobe: {probe_error}")
     asset.notes = "\n".join(notes)
     return _register(asset, group.how)
+
+
+def _known_without_upload(files: list[Path], progress: Callable[[int], None] | None) -> Asset | None:
+    """Re-running an ingest over the same folder: files we stored from the same path with the
+    same size are hashed locally (one read, no upload) and recognised if the bytes match."""
+    assets = set()
+    for f in files:
+        src = db.session.scalar(sa.select(Source).where(Source.original_path == str(f)[:2000],
+                                                         Source.size == f.stat().st_size).limit(1))
+        if src is None:
+            return None
+        assets.add(src.asset_id)
+    if len(assets) != 1:
+        return None
+    asset = db.session.get(Asset, assets.pop())
+    if [s.original_path for s in asset.sources] != [str(f)[:2000] for f in files]:
+        return None
+    for f, src in zip(files, asset.sources):
+        if sha256_file(f, progress)[0] != src.sha256:
+            return None  # same name and size, other bytes: a new copy, ingested as such
+    return asset
 
 
 def _kind_from_name(path: Path) -> AssetKind:

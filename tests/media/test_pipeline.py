@@ -210,3 +210,24 @@ def test_second_part_of_a_take_alone_is_not_damaged(app, clips, tmp_path):
     [notice] = asset.problems
     assert notice["code"] == "starts_mid_take" and notice["severity"] == "info"
     assert "previous file" in notice["message"]
+
+
+def test_reingest_is_recognised_without_uploading_again(app, clips, tmp_path, monkeypatch):
+    from filmfund.media import services
+
+    path = tmp_path / "small.mp4"
+    shutil.copy(clips / "small.mp4", path)
+    [first] = services.ingest_paths([path])
+    store = services.storage()
+    calls = []
+    monkeypatch.setattr(type(store), "put_stream", lambda *a, **k: calls.append(a) or (_ for _ in ()).throw(
+        AssertionError("re-uploaded")))
+    [again] = services.ingest_paths([path])
+    assert not again.created and again.asset.id == first.asset.id and calls == []
+    monkeypatch.undo()
+    # Same name and size, other bytes (a fresh copy off the card): a new asset, not "known".
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0xFF
+    path.write_bytes(bytes(data))
+    [third] = services.ingest_paths([path])
+    assert third.created and third.asset.id != first.asset.id
