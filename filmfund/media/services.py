@@ -646,7 +646,6 @@ def _verify(job: Job, beat: _Heartbeat) -> None:
                 hint="Ingest it together with the file before it (the card root or the whole folder) "
                      "to get the take as one clip.") | {"severity": "info"})
         if report.errors and not mid_take:
-            first = next((i for i in report.issues if i.level in ("error", "fatal", "panic")), report.issues[0] if report.issues else None)
             where = [i.at for i in report.issues if i.at is not None]
             span = ""
             if where:
@@ -657,7 +656,6 @@ def _verify(job: Job, beat: _Heartbeat) -> None:
                 "decode_errors", f"The decoder reported {report.errors} error(s){span}: the picture or sound "
                 f"is damaged there.", at=min(where) if where else None, detail=said,
                 hint="Check that part of the clip on a workstation; copy the file again if a good copy exists."))
-            del first
         if info.kind == "video" and info.fps and duration:
             expected = round(duration * info.fps)
             if report.frames < expected - max(2, int(expected * 0.01)) - mid_take:

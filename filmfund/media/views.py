@@ -6,7 +6,7 @@ from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, rend
                    send_file, url_for)
 from flask_login import current_user
 
-from filmfund.errors import ForbiddenError, NotFoundError
+from filmfund.errors import NotFoundError
 from filmfund.security import role_required
 
 bp = Blueprint("media", __name__, url_prefix="/footage", template_folder="templates",
@@ -196,10 +196,7 @@ def download(token: str):
 
     session_user = current_user if current_user.is_authenticated else None
     _user, dl = services.resolve_download_token(token, session_user)
-    path = services.storage().local_file(dl.storage_key)
-    if path is None:  # the storage moved to S3 since the link was made: send a presigned one
-        return _serve(dl.storage_key, dl.content_type, dl.filename, attachment=True)
+    # Local files are streamed with Range; were storage moved to S3 since, _serve redirects.
     return _serve(dl.storage_key, dl.content_type, dl.filename, attachment=True)
 
 
-__all__ = ["bp", "library_bp", "ForbiddenError"]
