@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import enum
+import sqlite3
 import uuid
 from datetime import datetime, timezone
 
@@ -65,3 +66,17 @@ class Base(DeclarativeBase):
     # Every `Mapped[datetime]` is a zone-aware UTC column.
     registry = registry(metadata=sa.MetaData(naming_convention=NAMING),
                         type_annotation_map={datetime: UTCDateTime()})
+
+
+@sa.event.listens_for(sa.engine.Engine, "connect")
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    """The embedded SQLite serves a threaded web server and a worker at once: WAL lets readers
+    run beside the one writer, busy_timeout makes a writer wait instead of failing, and
+    foreign keys are enforced as on PostgreSQL."""
+    if isinstance(dbapi_conn, sqlite3.Connection):
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
