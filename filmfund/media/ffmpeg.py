@@ -337,7 +337,7 @@ def _video_chain(stream, info: MediaInfo, height: int):
 
 
 def video_rendition_argv(spec: str, out: str, info: MediaInfo, profile: dict[str, Any],
-                         input_args: dict[str, Any] | None = None) -> list[str]:
+                         input_args: dict[str, Any] | None = None, recorded_at: str | None = None) -> list[str]:
     """An H.264 + AAC MP4 (edit proxy or web rendition) from a profile of profiles.toml."""
     inp = ffmpeg_lib.input(spec, **(input_args or {}))
     height = int(profile["height"])
@@ -360,6 +360,8 @@ def video_rendition_argv(spec: str, out: str, info: MediaInfo, profile: dict[str
             out_args[flag] = profile[key]
     if profile.get("faststart", True):
         out_args["movflags"] = "+faststart"
+    if recorded_at:  # e.g. read from the camera's MDPM data: editors show it as the clip's date
+        out_args["metadata"] = f"creation_time={recorded_at}"
     streams = [video]
     if info.has_audio:
         streams.append(inp["a:0"])
