@@ -83,9 +83,13 @@ def test_killed_worker_mid_transcode_then_another_finishes(app, clips, instance_
             raise AssertionError(f"the transcode never got going: {_job_row(app, job.id)}")
         first.send_signal(signal.SIGKILL)  # no cleanup, no goodbye: as an OOM kill or a power cut
         first.wait(timeout=10)
-        time.sleep(0.3)
         # Its ffmpeg died with it (parent-death signal), so it does not compete with the next worker.
-        assert subprocess.run(["pgrep", "-f", str(instance_dir)], capture_output=True, text=True).stdout == ""
+        for _ in range(50):
+            if subprocess.run(["pgrep", "-f", str(instance_dir)], capture_output=True, text=True).stdout == "":
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the killed worker's ffmpeg is still running")
     finally:
         if first.poll() is None:
             first.kill()
