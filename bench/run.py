@@ -1,0 +1,33 @@
+"""Run every benchmark in turn and print their Markdown tables (the README's figures).
+
+    .venv/bin/python bench/run.py        # or: make bench
+
+Each script also runs on its own, with its own options (see its docstring).
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RUNS = [
+    ("Pledge creation and webhook ingest, embedded SQLite", ["web_bench.py"]),
+    ("Pledge creation and webhook ingest, PostgreSQL",
+     ["web_bench.py", "--database-url", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"]),
+    ("Transcode: filmfund's runner against bare ffmpeg, same argv", ["media_transcode.py"]),
+    ("Checksum throughput: filmfund's streaming SHA-256 against sha256sum", ["media_checksum.py"]),
+]
+
+
+def main() -> int:
+    failed = 0
+    for title, argv in RUNS:
+        print(f"\n### {title}\n", flush=True)
+        proc = subprocess.run([sys.executable, str(HERE / argv[0]), *argv[1:]], stderr=subprocess.DEVNULL)
+        failed |= proc.returncode != 0
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
