@@ -143,22 +143,34 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=400)
     ap.add_argument("--concurrency", type=int, default=8)
-    ap.add_argument("--database-url", default=None, help="default: SQLite in a temporary instance folder")
+    ap.add_argument("--database-url", default=None,
+                    help="default: SQLite in a temporary instance folder; a PostgreSQL URL names the server, "
+                         "on which a scratch database is created and dropped")
     args = ap.parse_args()
 
     instance = Path(tempfile.mkdtemp(prefix="filmfund-bench-"))
     env = {**os.environ, "FILMFUND_INSTANCE_DIR": str(instance)}
     for var in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "FILMFUND_SMTP_URL"):
         env.pop(var, None)
-    if args.database_url:
+    scratch = None
+    if args.database_url and args.database_url.startswith("postgresql"):
+        import uuid
+
+        import sqlalchemy as sa
+
+        scratch = f"filmfund_bench_{uuid.uuid4().hex[:8]}"
+        admin = sa.create_engine(args.database_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{scratch}"'))
+        env["FILMFUND_DATABASE_URL"] = args.database_url.rsplit("/", 1)[0] + "/" + scratch
+    elif args.database_url:
         env["FILMFUND_DATABASE_URL"] = args.database_url
     filmfund = str(Path(PY).with_name("filmfund"))
-    subprocess.run([filmfund, "db", "upgrade"], env=env, check=True, capture_output=True)
-    subprocess.run([filmfund, "campaign", "load"], env=env, check=True, capture_output=True)
-    secret = (instance / "stripe_webhook_secret").read_text().strip()
-
     procs = []
     try:
+        subprocess.run([filmfund, "db", "upgrade"], env=env, check=True, capture_output=True)
+        subprocess.run([filmfund, "campaign", "load"], env=env, check=True, capture_output=True)
+        secret = (instance / "stripe_webhook_secret").read_text().strip()
         ports = {}
         for name, code in (("bare", BARE_APP), ("filmfund", FILMFUND_APP)):
             port = free_port()
@@ -197,6 +209,9 @@ def main() -> int:
         for p in procs:
             p.terminate()
             p.wait(timeout=10)
+        if scratch:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
     return 0
 
 
