@@ -51,6 +51,8 @@ def load_settings(env: dict[str, str] | None = None) -> dict[str, Any]:
         "STRIPE_API_BASE": env.get("STRIPE_API_BASE") or None,
         "STRIPE_TEST_MODE": stripe_key is None,
         "PUBLIC_URL": (env.get("FILMFUND_PUBLIC_URL") or "").rstrip("/") or None,
+        # How many reverse proxies stand in front (their X-Forwarded-For/-Proto are then trusted).
+        "TRUSTED_PROXIES": int(env.get("FILMFUND_TRUSTED_PROXIES") or 0),
         "RATELIMIT_STORAGE_URI": env.get("FILMFUND_RATELIMIT_STORAGE_URL") or "memory://",
         # A pledge body or a login form is small; uploads go through their own streamed route.
         "MAX_JSON_BYTES": 16 * 1024,

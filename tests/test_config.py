@@ -31,3 +31,31 @@ def test_environment_overrides(tmp_path):
     assert s["SECRET_KEY"] == "operator-secret"
     assert s["STRIPE_TEST_MODE"] is False and s["STRIPE_WEBHOOK_SECRET"] == "whsec_op"
     assert not (tmp_path / "secret_key").exists()
+
+
+def test_forwarded_for_is_ignored_unless_a_proxy_is_trusted(app):
+    from flask import request
+
+    @app.get("/_whoami")
+    def _whoami():
+        return request.remote_addr or ""
+
+    client = app.test_client()
+    assert client.get("/_whoami", headers={"X-Forwarded-For": "6.6.6.6"}).text == "127.0.0.1"
+
+
+def test_one_trusted_proxy_gives_the_client_address(database_url, instance_dir, monkeypatch):
+    from flask import request
+
+    from filmfund import create_app
+
+    monkeypatch.setenv("FILMFUND_INSTANCE_DIR", str(instance_dir))
+    monkeypatch.setenv("FILMFUND_TRUSTED_PROXIES", "1")
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url})
+
+    @app.get("/_whoami")
+    def _whoami():
+        return request.remote_addr or ""
+
+    resp = app.test_client().get("/_whoami", headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.9"})
+    assert resp.text == "203.0.113.9"
