@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,16 @@ def _create_schema(env) -> None:
         subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=True, timeout=120)
 
 
+@dataclass
+class Server:
+    url: str
+    log: Path
+
+    def errors(self) -> str:
+        lines = self.log.read_text().splitlines()
+        return "\n".join([line for line in lines if "rror" in line][-15:])
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     if not Path(CHROMIUM).exists():
@@ -71,7 +82,7 @@ def server(tmp_path_factory):
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a loaded CI machine can be slow to import everything
         while True:
             try:
                 with urllib.request.urlopen(base + "/healthz", timeout=2) as resp:
@@ -82,7 +93,7 @@ def server(tmp_path_factory):
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail("the server did not start:\n" + (instance / "server.log").read_text())
             time.sleep(0.2)
-        yield base
+        yield Server(base, instance / "server.log")
     finally:
         os.killpg(proc.pid, signal.SIGTERM)  # the server and the worker it started, nothing else
         try:
@@ -104,13 +115,24 @@ def browser():
         chromium.close()
 
 
+def _wait_for_thank_you(page, server) -> None:
+    """Wait for the thank-you page; on failure say what the server logged (a 500, a stale schema...)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_url("**/thank-you?pledge=*", timeout=20000)
+    except PlaywrightTimeout:
+        pytest.fail("no thank-you page; the server logged:\n" + server.errors())
+
+
 def test_donation_in_a_real_browser(server, browser):
     from playwright.sync_api import expect
+
 
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors: list[str] = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.goto(server + "/")
+    page.goto(server.url + "/")
     expect(page.locator("h1")).to_contain_text("Living with Dead Hearts")
     expect(page.locator("#raised-amount")).to_have_text("$0")
 
@@ -133,11 +155,11 @@ def test_donation_in_a_real_browser(server, browser):
     expect(page.locator("#checkout-amount")).to_have_text("$50.00")
     page.click("text=Pay (test)")
 
-    page.wait_for_url("**/thank-you?pledge=*")
+    _wait_for_thank_you(page, server)
     expect(page.locator("#payment-status")).to_have_attribute("data-state", "paid")
     expect(page.locator("h1")).to_contain_text("your donation is confirmed")
 
-    page.goto(server + "/")
+    page.goto(server.url + "/")
     expect(page.locator("#raised-amount")).to_have_text("$50")
     expect(page.locator("#donor-count")).to_have_text("1")
     assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors
@@ -148,14 +170,14 @@ def test_mobile_width_and_producer_dashboard(server, browser):
     from playwright.sync_api import expect
 
     phone = browser.new_page(viewport={"width": 375, "height": 740})
-    phone.goto(server + "/")
+    phone.goto(server.url + "/")
     # nothing wider than the screen: no sideways scrolling on a phone
     assert phone.evaluate("document.documentElement.scrollWidth") <= 375
     phone.screenshot(path="/tmp/filmfund-campaign-mobile.png", full_page=True)
     phone.close()
 
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(server + "/login")
+    page.goto(server.url + "/login")
     page.fill("#login-email", "producer@filmfund.test")
     page.click("summary")
     page.fill("#login-password", PRODUCER_PASSWORD)
@@ -171,19 +193,19 @@ def test_thank_you_page_follows_a_processing_payment(server, browser):
     from playwright.sync_api import expect
 
     page = browser.new_page()
-    page.goto(server + "/")
+    page.goto(server.url + "/")
     page.fill("#amount", "15")
     page.fill("#email", "slow-bank@example.org")
     page.click("button[type=submit].primary")
     page.click("text=Payment still processing")
-    page.wait_for_url("**/thank-you?pledge=*")
+    _wait_for_thank_you(page, server)
     expect(page.locator("#payment-status")).to_have_attribute("data-state", "processing")
     expect(page.locator("h1")).to_have_text("Your payment is still processing")
 
     # the bank clears the payment; the donor's open page notices by itself
     pledge_id = page.url.split("pledge=")[1]
     bank = browser.new_page()
-    bank.goto(f"{server}/checkout/test/{pledge_id}")
+    bank.goto(f"{server.url}/checkout/test/{pledge_id}")
     bank.click("text=Payment clears (test)")
     expect(page.locator("#payment-status")).to_have_attribute("data-state", "paid", timeout=15000)
     expect(page.locator("h1")).to_contain_text("your donation is confirmed")
