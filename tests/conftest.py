@@ -75,6 +75,7 @@ def app(database_url, instance_dir, app_overrides, monkeypatch):
     overrides = {"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url}
     overrides.update(app_overrides)
     app = create_app(overrides)
+    app.before_request(_forget_request_caches)
     with app.app_context():
         if database_url not in _schema_ready:
             _db.drop_all()
@@ -85,6 +86,16 @@ def app(database_url, instance_dir, app_overrides, monkeypatch):
         yield app
         _db.session.remove()
         _db.engine.dispose()
+
+
+def _forget_request_caches() -> None:
+    """The test's app context outlives requests and Flask reuses it for each test request, so
+    Flask-Login's cached user and Flask-WTF's cached CSRF token (both kept in `g`) would leak
+    from one request to the next. In production each request has its own app context."""
+    from flask import g
+
+    g.pop("_login_user", None)
+    g.pop("csrf_token", None)
 
 
 def _empty_tables() -> None:

@@ -4,20 +4,10 @@ import re
 from urllib.parse import urljoin, urlsplit
 
 import pytest
-from flask import g
 
 PASSWORD = "a-long-producer-password"
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
-
-@pytest.fixture(autouse=True)
-def _user_per_request(app):
-    # Flask reuses the test's app context for each request: forget Flask-Login's cached user.
-    def forget() -> None:
-        g.pop("_login_user", None)
-        g.pop("csrf_token", None)  # Flask-WTF caches the token in g too
-
-    app.before_request(forget)
 
 
 @pytest.fixture

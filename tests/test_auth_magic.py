@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from flask import g
 
 from filmfund.auth.models import LoginLink
 from filmfund.db import utcnow
@@ -15,14 +14,6 @@ from filmfund.extensions import db
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 LINK_RE = re.compile(r"(/login/magic/[A-Za-z0-9_-]+)")
 
-
-@pytest.fixture(autouse=True)
-def _user_per_request(app):
-    def forget() -> None:
-        g.pop("_login_user", None)
-        g.pop("csrf_token", None)  # Flask-WTF caches the token in g too
-
-    app.before_request(forget)
 
 
 def _outbox(app) -> list:

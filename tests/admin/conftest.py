@@ -1,17 +1,5 @@
 import pytest
-from flask import g
 
-
-@pytest.fixture(autouse=True)
-def _user_per_request(app):
-    """The test app context outlives requests, and Flask reuses it for each test request, so
-    Flask-Login's cached user (g._login_user) would leak from one request to the next. In
-    production every request has its own app context; forget the cached user to match."""
-    def forget_cached_user() -> None:
-        g.pop("_login_user", None)
-        g.pop("csrf_token", None)  # Flask-WTF caches the token in g too
-
-    app.before_request(forget_cached_user)
 
 
 @pytest.fixture

@@ -12,14 +12,6 @@ CONTRACT_KEYS = {"id", "title", "kind", "state", "sha256", "duration", "recorded
                  "problems"}
 
 
-def _fresh_user():
-    """The tests share one app context across requests, so Flask-Login's per-request cache of
-    the current user (g._login_user) would carry over from the previous request: drop it."""
-    from flask import g
-
-    g.pop("_login_user", None)
-    g.pop("csrf_token", None)  # flask-wtf caches the session's token the same way
-
 
 def _csrf(client, url="/footage/"):
     html = client.get(url).get_data(as_text=True)
@@ -110,9 +102,7 @@ def test_library_lists_only_entitled_media_with_expiring_user_bound_links(
     assert client.get(link[:-3] + ("AAA" if not link.endswith("AAA") else "BBB")).status_code == 403
     other_client = app.test_client()
     login_as(other_client, stranger)
-    _fresh_user()
     assert other_client.get(link).status_code == 403
-    _fresh_user()
 
     # Expired: the clock moves past the TTL.
     from itsdangerous import TimestampSigner
@@ -147,19 +137,15 @@ def test_library_page_checks_entitlement_per_request(app, client, make_user, tok
     anon = client.get(url)
     assert anon.status_code in (302, 401)
     login_as(client, donor)
-    _fresh_user()
     ok = client.get(url)
     assert ok.status_code == 200 and ok.data == b"C" * 1000
     assert ok.headers["Cache-Control"] == "private, no-store" and ok.headers["Referrer-Policy"] == "no-referrer"
     c2 = app.test_client()
     login_as(c2, stranger)
-    _fresh_user()
     assert c2.get(url).status_code == 404  # not entitled: it does not exist for them
     c3 = app.test_client()
     login_as(c3, partner)
-    _fresh_user()
     assert c3.get(url).status_code == 403
-    _fresh_user()
     assert c2.get("/library/" + "f" * 32).status_code == 404
 
 
@@ -185,7 +171,6 @@ def test_library_on_s3_gives_short_presigned_links(app, client, make_user, token
         assert resp.status == 206 and resp.read() == b"W" * 10
     # The page route mints a fresh short link on each request.
     login_as(client, donor)
-    _fresh_user()
     redirect = client.get(f"/library/{asset.public_id}")
     assert redirect.status_code == 302 and redirect.headers["Cache-Control"] == "private, no-store"
     assert int(parse_qs(urlparse(redirect.headers["Location"]).query)["X-Amz-Expires"][0]) <= 300
@@ -203,10 +188,8 @@ def test_board_filters_search_and_playback(app, client, make_user, ready_asset, 
     producer = make_user(role="producer")
     assert client.get("/footage/").status_code in (302, 401)
     login_as(client, make_user(role="donor"))
-    _fresh_user()
     assert client.get("/footage/").status_code == 403
     login_as(client, producer)
-    _fresh_user()
     page = client.get("/footage/").get_data(as_text=True)
     assert "100% raw interview" in page and "100 raw takes" in page
     assert "100 raw takes" not in client.get("/footage/?q=%25").get_data(as_text=True)  # % is literal
@@ -232,7 +215,6 @@ def test_upload_streams_to_storage_with_a_safe_name(app, client, make_user, logi
     from filmfund.media import services
 
     login_as(client, make_user(role="producer"))
-    _fresh_user()
     token = _csrf(client)
     data = {"csrf_token": token, "title": "",
             "file": ((clips / "small.mp4").open("rb"), "../../etc/passwd.mp4")}
@@ -270,7 +252,6 @@ def test_library_for_is_available_to_the_account_page(app, make_user, ready_asse
 
 def test_direct_upload_needs_s3(app, client, make_user, login_as):
     login_as(client, make_user(role="producer"))
-    _fresh_user()
     token = _csrf(client)
     resp = client.post("/footage/uploads/start", json={"filename": "a.MTS", "size": 10},
                        headers={"X-CSRFToken": token, "Accept": "application/json"})
@@ -289,7 +270,6 @@ def test_direct_upload_to_s3_in_parts(app, client, make_user, login_as, clips):
 
     producer = make_user(role="producer")
     login_as(client, producer)
-    _fresh_user()
     assert "data-direct-start" in client.get("/footage/").get_data(as_text=True)
     token = _csrf(client)
     h = {"X-CSRFToken": token, "Accept": "application/json"}
@@ -325,12 +305,9 @@ def test_direct_upload_to_s3_in_parts(app, client, make_user, login_as, clips):
         etag = r.headers["ETag"]
     other = app.test_client()
     login_as(other, make_user(role="producer"))
-    _fresh_user()
     other_token = _csrf(other)
-    _fresh_user()
     assert other.post("/footage/uploads/complete", json={"upload": up2["upload"], "parts": [{"part": 1, "etag": etag}]},
                       headers={"X-CSRFToken": other_token, "Accept": "application/json"}).status_code == 403
-    _fresh_user()
     short = client.post("/footage/uploads/complete", json={"upload": up2["upload"], "parts": [{"part": 1, "etag": etag}]},
                         headers=h)
     assert short.status_code == 400 and short.get_json()["error"]["code"] == "size_mismatch"
