@@ -33,6 +33,9 @@ def main() -> None:
 def run_command(host: str, port: int, workers: int, threads: int, debug: bool) -> None:
     """Serve the site (waitress) together with a background worker process."""
     app = current_app._get_current_object()
+    # Links in mail use FILMFUND_PUBLIC_URL; without it, the address this server answers on.
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    app.config["FALLBACK_PUBLIC_URL"] = f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}"
     worker = subprocess.Popen([sys.executable, "-m", "filmfund.cli", "worker", "--workers", str(workers)])
     click.echo(f"filmfund on http://{host}:{port} (worker pid {worker.pid})"
                + ("  [TEST MODE payments]" if app.config["STRIPE_TEST_MODE"] else ""))

@@ -33,6 +33,7 @@ def load_settings(env: dict[str, str] | None = None) -> dict[str, Any]:
         (instance / sub).mkdir(exist_ok=True)
 
     stripe_key = env.get("STRIPE_SECRET_KEY") or None
+    secure_cookies = env.get("FILMFUND_SECURE_COOKIES", "") == "1"
     settings: dict[str, Any] = {
         "INSTANCE_DIR": str(instance),
         "SQLALCHEMY_DATABASE_URI": env.get("FILMFUND_DATABASE_URL")
@@ -61,7 +62,10 @@ def load_settings(env: dict[str, str] | None = None) -> dict[str, Any]:
         "MAGIC_LINK_TTL": 15 * 60,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": env.get("FILMFUND_SECURE_COOKIES", "") == "1",
+        "SESSION_COOKIE_SECURE": secure_cookies,
+        # Behind HTTPS the __Host- prefix pins the cookie to this exact origin (no Domain, path /).
+        "SESSION_COOKIE_NAME": "__Host-session" if secure_cookies else "session",
+        "REMEMBER_COOKIE_SECURE": secure_cookies,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "WTF_CSRF_TIME_LIMIT": None,

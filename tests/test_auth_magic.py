@@ -106,3 +106,12 @@ def test_link_uses_the_public_url_not_a_forged_host_header(app, client, make_use
     assert resp.status_code == 302
     body = email.message_from_bytes(_outbox(app)[-1].read_bytes()).get_payload()
     assert "https://film.example/login/magic/" in body and "attacker.example" not in body
+
+
+def test_without_a_public_url_a_forged_host_still_gets_a_loopback_link(app, client, make_user):
+    make_user("donor@example.org", "donor")
+    forged = {"Host": "attacker.example"}
+    token = CSRF_RE.search(client.get("/login", headers=forged).get_data(as_text=True)).group(1)
+    client.post("/login", data={"csrf_token": token, "email": "donor@example.org"}, headers=forged)
+    body = email.message_from_bytes(_outbox(app)[-1].read_bytes()).get_payload()
+    assert "http://127.0.0.1:5000/login/magic/" in body and "attacker.example" not in body

@@ -59,3 +59,10 @@ def test_one_trusted_proxy_gives_the_client_address(database_url, instance_dir, 
 
     resp = app.test_client().get("/_whoami", headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.9"})
     assert resp.text == "203.0.113.9"
+
+
+def test_secure_cookies_use_the_host_prefix(tmp_path):
+    plain = load_settings({"FILMFUND_INSTANCE_DIR": str(tmp_path)})
+    secure = load_settings({"FILMFUND_INSTANCE_DIR": str(tmp_path), "FILMFUND_SECURE_COOKIES": "1"})
+    assert plain["SESSION_COOKIE_SECURE"] is False
+    assert secure["SESSION_COOKIE_SECURE"] is True and secure["SESSION_COOKIE_NAME"].startswith("__Host-")

@@ -9,7 +9,9 @@ from datetime import timedelta
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import current_app, url_for
+from urllib.parse import urlsplit
+
+from flask import current_app, has_request_context, request, url_for
 
 from filmfund.auth.models import ApiToken, LoginLink, Role, User, UserRole
 from filmfund.db import utcnow
@@ -151,12 +153,24 @@ def consume_login_link(token: str) -> User | None:
     return link.user
 
 
-def external_url(endpoint: str, **values) -> str:
-    """An absolute URL for mail: FILMFUND_PUBLIC_URL when set, else the current request's host."""
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def public_base_url() -> str:
+    """The base of every absolute link we send out (mail, Stripe's return URLs).
+
+    FILMFUND_PUBLIC_URL when set. Otherwise the request's own host only when it is a loopback
+    name: a Host header is the client's to choose, and trusting it would let anyone have a
+    victim mailed a working sign-in link that points at the attacker's host.
+    """
     base = current_app.config.get("PUBLIC_URL")
     if base:
-        return base + url_for(endpoint, **values)
-    try:
-        return url_for(endpoint, _external=True, **values)
-    except RuntimeError:
-        return "http://127.0.0.1:5000" + url_for(endpoint, **values)
+        return base.rstrip("/")
+    if has_request_context() and urlsplit("//" + request.host).hostname in LOOPBACK_HOSTS:
+        return request.host_url.rstrip("/")
+    return current_app.config.get("FALLBACK_PUBLIC_URL", "http://127.0.0.1:5000")
+
+
+def external_url(endpoint: str, **values) -> str:
+    """An absolute URL for mail and redirects off-site (see public_base_url)."""
+    return public_base_url() + url_for(endpoint, **values)
