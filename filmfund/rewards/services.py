@@ -8,6 +8,7 @@ import hashlib
 import logging
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from pathlib import Path
 
@@ -15,8 +16,8 @@ import sqlalchemy as sa
 from flask import current_app, has_request_context, request
 
 from filmfund.auth.models import User
-from filmfund.auth.services import get_or_create_user, normalize_email
-from filmfund.db import utcnow
+from filmfund.auth.services import find_user, get_or_create_user, normalize_email
+from filmfund.db import new_id, utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.rewards import ledger, rules, stripe_gateway
@@ -25,9 +26,11 @@ from filmfund.rewards.models import (
     Campaign,
     Donation,
     DonationSource,
+    EntryKind,
     Entitlement,
     EntitlementStatus,
     EventKind,
+    LedgerEntry,
     Payout,
     Pledge,
     PledgeState,
@@ -217,9 +220,11 @@ def create_pledge(amount, currency=None, email=None, credit_name=None, anonymous
         if (pledge.amount, pledge.email) != (amount, email):
             raise ConflictError("This Idempotency-Key was used for a different pledge.", code="idempotency_conflict")
     else:
-        pledge = Pledge(campaign_id=campaign.id, amount=amount, currency=campaign.currency, email=email,
-                        credit_name=credit_name, anonymous=anonymous, rewards_opt_out=rewards_opt_out,
-                        idempotency_key=idempotency_key)
+        pledge = Pledge(id=new_id(), campaign_id=campaign.id, amount=amount, currency=campaign.currency,
+                        email=email, credit_name=credit_name, anonymous=anonymous,
+                        rewards_opt_out=rewards_opt_out, idempotency_key=idempotency_key)
+        if current_app.config["STRIPE_TEST_MODE"]:  # no call to make: one insert, one commit
+            _set_checkout(pledge, *_test_checkout(pledge))
         db.session.add(pledge)
         try:
             db.session.commit()
@@ -237,15 +242,23 @@ def _pledge_by_key(key: str) -> Pledge | None:
     return db.session.scalar(sa.select(Pledge).where(Pledge.idempotency_key == key))
 
 
+def _test_checkout(pledge: Pledge) -> tuple[str, str]:
+    return f"cs_test_local_{pledge.id}", _site_url(TEST_CHECKOUT_PATH.format(pledge_id=pledge.id))
+
+
+def _set_checkout(pledge: Pledge, session_id: str, url: str) -> None:
+    pledge.checkout_session_id, pledge.checkout_url = session_id, url
+
+
 def _open_checkout(pledge: Pledge, campaign: Campaign) -> None:
     if current_app.config["STRIPE_TEST_MODE"]:
-        session_id, url = f"cs_test_local_{pledge.id}", _site_url(TEST_CHECKOUT_PATH.format(pledge_id=pledge.id))
+        _set_checkout(pledge, *_test_checkout(pledge))
     else:
-        session_id, url = stripe_gateway.create_checkout_session(
+        # The pledge is committed first: the session names it, and its webhook must find it.
+        _set_checkout(pledge, *stripe_gateway.create_checkout_session(
             pledge, campaign,
             success_url=_site_url(THANK_YOU_PATH.format(pledge_id=pledge.id)) + "&session_id={CHECKOUT_SESSION_ID}",
-            cancel_url=_site_url(CAMPAIGN_PATH.format(amount=pledge.amount)))
-    pledge.checkout_session_id, pledge.checkout_url = session_id, url
+            cancel_url=_site_url(CAMPAIGN_PATH.format(amount=pledge.amount))))
     db.session.commit()
 
 
@@ -279,7 +292,10 @@ def pledge_status(pledge: Pledge) -> dict:
 def record_stripe_payment(pledge: Pledge, *, amount: int, currency: str, payment_intent_id: str | None,
                           session_id: str | None, email: str | None, stripe_event_id: str,
                           flags: list[str]) -> Donation | None:
-    """Count a paid Checkout Session once (by pledge and by payment intent); None if already counted."""
+    """Count a paid Checkout Session once (by pledge and by payment intent); None if already counted.
+
+    The caller holds the pledge's row lock (so two events of one payment are serial); the money
+    lock is taken only for the booking, which keeps the time other payments wait for it short."""
     existing = db.session.scalar(sa.select(Donation).where(sa.or_(
         Donation.pledge_id == pledge.id,
         Donation.payment_intent_id == payment_intent_id if payment_intent_id else sa.false())))
@@ -294,9 +310,9 @@ def record_stripe_payment(pledge: Pledge, *, amount: int, currency: str, payment
         flags.append(f"paid_after_{pledge.state.value}")
     pledge.payment_intent_id = payment_intent_id
     try:
-        user = get_or_create_user(email or pledge.email, "donor")
+        user = _donor(email or pledge.email)
     except ValidationError:  # an address Stripe took but we would not: the pledge's own is valid
-        user = get_or_create_user(pledge.email, "donor")
+        user = _donor(pledge.email)
     donation = Donation(campaign_id=campaign.id, pledge_id=pledge.id, user_id=user.id,
                         source=DonationSource.STRIPE, amount=amount, currency=currency,
                         payment_intent_id=payment_intent_id, checkout_session_id=session_id,
@@ -305,10 +321,26 @@ def record_stripe_payment(pledge: Pledge, *, amount: int, currency: str, payment
                         receipt_sent_at=utcnow())
     db.session.add(donation)
     db.session.flush()
-    ledger.book_gift(campaign, donation, stripe_event_id)
-    refresh_entitlements(user, campaign)
-    db.session.info.setdefault("receipts", []).append(donation.id)
+    ledger.lock_money()
+    booking = ledger.book_gift(campaign, donation, stripe_event_id)
+    standing = refresh_entitlements(user, campaign)
+    # Written now, from what this transaction just computed, and mailed by the caller after its
+    # commit: nothing is reloaded after the commit, and no mail is sent while the money lock is held.
+    queue_receipt(_receipt(campaign, donation, user.email, booking.share, standing))
     return donation
+
+
+def _donor(email: str) -> User:
+    """The donor's account, made if need be. Outside the money lock, two payments from one new
+    address may race to create it: the loser's savepoint rolls back and finds the winner's."""
+    user = find_user(normalize_email(email))
+    if user is not None and user.has_role("donor"):
+        return user
+    try:
+        with db.session.begin_nested():
+            return get_or_create_user(email, "donor")
+    except sa.exc.IntegrityError:
+        return get_or_create_user(email, "donor")
 
 
 def apply_refund(donation: Donation, amount_refunded: int, stripe_event_id: str | None) -> None:
@@ -416,21 +448,25 @@ def check_ledger() -> list[str]:
 
 # ---------------------------------------------------------------- entitlements
 
-def _rewards_opted_out(campaign: Campaign, user_id: int) -> bool:
-    """The donor's latest counting donation decides: opting out on one pledge gives no rewards
-    until a later pledge opts back in."""
-    latest = db.session.scalars(
-        sa.select(Donation).where(Donation.campaign_id == campaign.id, Donation.user_id == user_id)
+def _donor_standing(campaign: Campaign, user_id: int) -> tuple[int, bool]:
+    """The donor's lifetime net (summed from the ledger, as ledger.donor_net) and whether they opted
+    out of rewards, in one query. The latest counting donation decides the opt-out: opting out on
+    one pledge gives no rewards until a later pledge opts back in."""
+    money = sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0)
+    rows = db.session.execute(
+        sa.select(Donation, money)
+        .outerjoin(LedgerEntry, sa.and_(LedgerEntry.donation_id == Donation.id,
+                                        LedgerEntry.entry_kind.in_(ledger.MONEY_KINDS)))
+        .where(Donation.campaign_id == campaign.id, Donation.user_id == user_id)
+        .group_by(Donation.id)
         .order_by(Donation.received_at.desc(), Donation.id.desc())).all()
-    for donation in latest:
-        if donation.net > 0:
-            return donation.rewards_opt_out
-    return False
+    total = sum(int(net) for _, net in rows)
+    opted_out = next((d.rewards_opt_out for d, _ in rows if d.net > 0), False)
+    return total, opted_out
 
 
 def _wanted_rewards(campaign: Campaign, user_id: int) -> tuple[int, Tier | None, bool, set[int]]:
-    total = ledger.donor_net(campaign.id, user_id)
-    opted_out = _rewards_opted_out(campaign, user_id)
+    total, opted_out = _donor_standing(campaign, user_id)
     tier = rules.tier_for(campaign.tiers, total)
     wanted = set() if opted_out else {r.id for t in rules.tiers_reached(campaign.tiers, total) for r in t.rewards}
     return total, tier, opted_out, wanted
@@ -442,23 +478,37 @@ def _user_entitlements(campaign: Campaign, user_id: int) -> list[Entitlement]:
         .order_by(Entitlement.id)))
 
 
-def refresh_entitlements(user: User, campaign: Campaign) -> None:
+def refresh_entitlements(user: User, campaign: Campaign) -> dict:
     """Make the stored entitlements match the donor's tier: grant, re-grant or revoke (never delete;
-    a fulfilled reward stays fulfilled, it was delivered)."""
-    _, _, _, wanted = _wanted_rewards(campaign, user.id)
+    a fulfilled reward stays fulfilled, it was delivered). Returns the donor's standing, as
+    donor_entitlements does, without querying it again."""
+    total, tier, opted_out, wanted = _wanted_rewards(campaign, user.id)
     now = utcnow()
-    have = {e.reward_id: e for e in _user_entitlements(campaign, user.id)}
-    for reward_id in wanted:
+    ents = _user_entitlements(campaign, user.id)
+    have = {e.reward_id: e for e in ents}
+    for reward_id in sorted(wanted):
         ent = have.get(reward_id)
         if ent is None:
-            db.session.add(Entitlement(user_id=user.id, reward_id=reward_id, status=EntitlementStatus.GRANTED,
-                                       granted_at=now))
+            ent = Entitlement(user_id=user.id, reward_id=reward_id, status=EntitlementStatus.GRANTED,
+                              granted_at=now)
+            db.session.add(ent)
+            ents.append(ent)
         elif ent.status == EntitlementStatus.REVOKED:
             ent.status, ent.granted_at, ent.revoked_at = EntitlementStatus.GRANTED, now, None
     for reward_id, ent in have.items():
         if reward_id not in wanted and ent.status == EntitlementStatus.GRANTED:
             ent.status, ent.revoked_at = EntitlementStatus.REVOKED, now
     db.session.flush()
+    return _standing_doc(total, tier, opted_out, ents)
+
+
+def _standing_doc(total: int, tier: Tier | None, opted_out: bool, ents: list[Entitlement]) -> dict:
+    return {
+        "total": total,
+        "tier": {"min_amount": tier.min_amount, "name": tier.name} if tier else None,
+        "rewards_opt_out": opted_out,
+        "rewards": [{**_reward_dict(e.reward), "status": e.status.value, "id": e.id} for e in ents],
+    }
 
 
 def _entitlement_breaches(campaign: Campaign) -> list[str]:
@@ -480,13 +530,7 @@ def donor_entitlements(user: User, campaign: Campaign | None = None) -> dict:
     """The GET /api/v1/me/entitlements document."""
     campaign = campaign or current_campaign()
     total, tier, opted_out, _ = _wanted_rewards(campaign, user.id)
-    return {
-        "total": total,
-        "tier": {"min_amount": tier.min_amount, "name": tier.name} if tier else None,
-        "rewards_opt_out": opted_out,
-        "rewards": [{**_reward_dict(e.reward), "status": e.status.value, "id": e.id}
-                    for e in _user_entitlements(campaign, user.id)],
-    }
+    return _standing_doc(total, tier, opted_out, _user_entitlements(campaign, user.id))
 
 
 def user_has_reward(user_id: int, reward_key: str) -> bool:
@@ -557,33 +601,90 @@ def credits(campaign: Campaign) -> list[str]:
 
 # ---------------------------------------------------------------- receipts
 
-def send_pending_receipts() -> None:
-    """After commit: mail the receipts of the donations this transaction recorded. Each donation is
-    created once (unique pledge and payment intent) and marked as receipted in that same
-    transaction, so its receipt goes out exactly once. A failed send is unmarked, and retried
-    (claimed atomically) after a later payment."""
-    for donation_id in db.session.info.pop("receipts", []):
-        _send_marked_receipt(donation_id)
-    unsent = db.session.scalars(sa.select(Donation.id).where(
-        Donation.receipt_sent_at.is_(None), Donation.source == DonationSource.STRIPE).limit(10)).all()
-    for donation_id in unsent:
-        claimed = db.session.execute(sa.update(Donation).where(
-            Donation.id == donation_id, Donation.receipt_sent_at.is_(None)).values(receipt_sent_at=utcnow())).rowcount
-        db.session.commit()
-        if claimed == 1:
-            _send_marked_receipt(donation_id)
+RECEIPT_SWEEP_BATCH = 50  # unsent receipts the hourly sweep tries per run
 
 
-def _send_marked_receipt(donation_id: int) -> None:
-    donation = db.session.get(Donation, donation_id)
-    if donation is None:  # its booking was rolled back
-        return
+@dataclass(frozen=True)
+class Receipt:
+    donation_id: int
+    to: str
+    subject: str
+    text: str
+
+
+def queue_receipt(receipt: Receipt) -> None:
+    """Mail this receipt once the current transaction commits (see send_queued_receipts). The
+    donation was marked as receipted in that same transaction, so it is never mailed twice."""
+    db.session.info.setdefault("receipts", []).append(receipt)
+
+
+def queued_receipts_mark() -> int:
+    return len(db.session.info.get("receipts", []))
+
+
+def drop_queued_receipts(mark: int = 0) -> None:
+    """The work that queued these receipts was rolled back: they must never be sent."""
+    del db.session.info.setdefault("receipts", [])[mark:]
+
+
+def take_queued_receipts() -> list[Receipt]:
+    return db.session.info.pop("receipts", [])
+
+
+def send_queued_receipts(receipts: list[Receipt]) -> None:
+    """After commit, outside any lock: mail the receipts the committed transaction recorded. A
+    failed send is unmarked and handed to the queue, which retries it with backoff."""
+    from filmfund.rewards import tasks
+
+    for receipt in receipts:
+        if _deliver(receipt):
+            continue
+        try:
+            tasks.retry_receipt_later(receipt.donation_id)
+        except Exception:  # the queue is down too: the hourly sweep still finds the receipt
+            log.exception("could not queue the retry of receipt %s", receipt.donation_id)
+
+
+def _deliver(receipt: Receipt) -> bool:
+    """Send a claimed receipt; if the mail cannot go, unclaim it (for a retry) and say so."""
+    from filmfund.mail import send_mail
+
     try:
-        send_receipt(donation)
+        send_mail(receipt.to, receipt.subject, receipt.text)
+        return True
     except Exception:  # the money is booked; a mail outage must not fail the webhook
-        log.exception("receipt for donation %s could not be sent", donation_id)
-        db.session.execute(sa.update(Donation).where(Donation.id == donation_id).values(receipt_sent_at=None))
+        log.exception("receipt for donation %s could not be sent; it will be retried", receipt.donation_id)
+        db.session.rollback()  # whatever the failure left open
+        db.session.execute(sa.update(Donation).where(Donation.id == receipt.donation_id)
+                           .values(receipt_sent_at=None))
         db.session.commit()
+        return False
+
+
+def send_receipt_once(donation_id: int) -> bool:
+    """Send a donation's receipt unless it was sent already. The claim is atomic (only one caller
+    can set receipt_sent_at), so concurrent retries mail it once. False if the mail failed."""
+    claimed = db.session.execute(sa.update(Donation).where(
+        Donation.id == donation_id, Donation.receipt_sent_at.is_(None),
+        Donation.source == DonationSource.STRIPE).values(receipt_sent_at=utcnow())).rowcount
+    db.session.commit()
+    if claimed != 1:
+        return True  # sent already (or being sent), or not a Stripe donation: nothing to do
+    return _deliver(compose_receipt(db.session.get(Donation, donation_id)))
+
+
+def send_unsent_receipts(limit: int = RECEIPT_SWEEP_BATCH) -> int:
+    """The sweep behind the per-receipt retries: every receipt still unsent (its retries ran
+    out, or their queue was lost). Returns how many were sent."""
+    unsent = db.session.scalars(sa.select(Donation.id).where(
+        Donation.receipt_sent_at.is_(None), Donation.source == DonationSource.STRIPE)
+        .order_by(Donation.id).limit(limit)).all()
+    db.session.commit()
+    sent = 0
+    for donation_id in unsent:
+        if send_receipt_once(donation_id):
+            sent += 1
+    return sent
 
 
 def _money(cents: int, currency: str) -> str:
@@ -591,27 +692,36 @@ def _money(cents: int, currency: str) -> str:
     return f"{symbol}{cents // 100:,}.{cents % 100:02d}" + ("" if symbol else f" {currency.upper()}")
 
 
-def send_receipt(donation: Donation) -> None:
-    from filmfund.mail import send_mail
-    from filmfund.rewards.models import EntryKind, LedgerEntry
-
+def compose_receipt(donation: Donation) -> Receipt:
+    """The receipt of a recorded donation, read back from the database (for the retry task)."""
     campaign = db.session.get(Campaign, donation.campaign_id)
     share = int(db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0)).where(
         LedgerEntry.donation_id == donation.id, LedgerEntry.entry_kind == EntryKind.PARTNER_SHARE)))
-    ents = donor_entitlements(donation.user, campaign)
+    return _receipt(campaign, donation, donation.user.email, share, donor_entitlements(donation.user, campaign))
+
+
+def _receipt(campaign: Campaign, donation: Donation, to: str, share: int, standing: dict) -> Receipt:
     lines = [f"Thank you for supporting “{campaign.title}”.", "",
              f"Amount: {_money(donation.amount, donation.currency)}",
              f"Date: {donation.received_at:%Y-%m-%d} (UTC)",
              f"Of this, {_money(share, donation.currency)} goes to {campaign.partner_name} "
              f"({campaign.share_bps / 100:g}% of what is raised).", ""]
-    if ents["rewards_opt_out"]:
+    if standing["rewards_opt_out"]:
         lines.append("You chose no rewards: all of it goes to the film and its partner.")
-    elif ents["tier"]:
-        lines.append(f"Your total of {_money(ents['total'], donation.currency)} brings you the "
-                     f"“{ents['tier']['name']}” tier:")
-        lines += [f"  - {r['title']}" for r in ents["rewards"] if r["status"] != "revoked"]
+    elif standing["tier"]:
+        lines.append(f"Your total of {_money(standing['total'], donation.currency)} brings you the "
+                     f"“{standing['tier']['name']}” tier:")
+        lines += [f"  - {r['title']}" for r in standing["rewards"] if r["status"] != "revoked"]
     lines += ["", "Keep this email as your receipt."]
-    send_mail(donation.user.email, f"Your receipt: {campaign.title}", "\n".join(lines) + "\n")
+    return Receipt(donation.id, to, f"Your receipt: {campaign.title}", "\n".join(lines) + "\n")
+
+
+def send_receipt(donation: Donation) -> None:
+    """Mail a donation's receipt now (raises if the mail cannot be sent)."""
+    from filmfund.mail import send_mail
+
+    receipt = compose_receipt(donation)
+    send_mail(receipt.to, receipt.subject, receipt.text)
 
 
 def complete_test_checkout(pledge_id: str, outcome: str) -> dict:

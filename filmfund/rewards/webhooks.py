@@ -19,16 +19,19 @@ import stripe
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import joinedload
 
 from filmfund.db import new_id, utcnow
 from filmfund.errors import DomainError, ForbiddenError, ValidationError
 from filmfund.extensions import db
 from filmfund.rewards import ledger, services
 from filmfund.rewards.models import (
+    Campaign,
     DisputeStatus,
     Donation,
     Pledge,
     PledgeState,
+    Tier,
     WebhookEvent,
     WebhookStatus,
 )
@@ -90,25 +93,42 @@ def handle_stripe_webhook(payload: bytes, signature: str | None) -> dict:
     except DomainError:
         security_log.warning("rejected a Stripe webhook: bad signature or payload")
         raise
-    ledger.lock_money()
-    row_id = _store_once(event, payload)
-    if row_id is None:
+    # SQLite: a redelivery of an event already stored is answered without taking the write lock
+    # (one indexed read, outside any transaction). The insert below stays the real guard for
+    # concurrent twins; on PostgreSQL it takes no lock but the index entry, so it is the check.
+    if db.engine.dialect.name == "sqlite" and db.session.scalar(sa.select(WebhookEvent.id).where(WebhookEvent.event_id == event["id"])) is not None:
         db.session.commit()
         return {"received": True, "duplicate": True}
-    row = db.session.get(WebhookEvent, row_id)
-    _process(row, event)
-    db.session.commit()
-    services.send_pending_receipts()
-    return {"received": True, "status": row.status.value}
+    services.drop_queued_receipts()
+    try:
+        with ledger.one_writer():
+            row = _store_once(event, payload)
+            if row is None:
+                db.session.commit()
+                return {"received": True, "duplicate": True}
+            _process(row, event)
+            status = row.status.value
+            receipts = services.take_queued_receipts()
+            db.session.commit()
+    except BaseException:
+        services.drop_queued_receipts()  # rolled back: their donations do not exist
+        raise
+    # The money is committed and the lock released: only now does the mail go out.
+    services.send_queued_receipts(receipts)
+    return {"received": True, "status": status}
 
 
-def _store_once(event: dict, payload: bytes) -> int | None:
+def _store_once(event: dict, payload: bytes) -> WebhookEvent | None:
+    # Stored as processed when a handler will run, so a replay of early events skips it (and
+    # the row needs one update less).
+    handled = event["type"] in HANDLERS and bool(event.get("livemode")) == _expected_livemode()
     values = dict(event_id=event["id"], type=event["type"][:100], livemode=bool(event.get("livemode")),
-                  payload=payload.decode("utf-8"), received_at=utcnow(), status=WebhookStatus.UNMATCHED,
+                  payload=payload.decode("utf-8"), received_at=utcnow(),
+                  status=WebhookStatus.PROCESSED if handled else WebhookStatus.UNMATCHED,
                   payment_intent_id=_payment_intent_of(event), charge_id=_charge_of(event["data"]["object"]))
     insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
     stmt = insert(WebhookEvent).values(**values).on_conflict_do_nothing(index_elements=["event_id"])
-    return db.session.execute(stmt.returning(WebhookEvent.id)).scalar()
+    return db.session.scalars(stmt.returning(WebhookEvent)).first()
 
 
 def _payment_intent_of(event: dict) -> str | None:
@@ -139,12 +159,20 @@ def _process(row: WebhookEvent, event: dict) -> None:
     else:
         row.status = WebhookStatus.PROCESSED  # so a replay of early events does not pick this one up
         db.session.flush()
+        if event["type"] not in SESSION_EVENTS:
+            # Refunds and disputes read and change money: serialised by the money lock, taken
+            # before the donation is looked up (so a payment committed meanwhile is seen, and an
+            # event kept unmatched here is seen by that payment's replay). Session events lock
+            # their pledge's row instead, and the money lock only to book (record_stripe_payment).
+            ledger.lock_money()
         savepoint = db.session.begin_nested()
+        mark = services.queued_receipts_mark()
         try:
             status, error = handler(event["data"]["object"], event["id"]), None
             savepoint.commit()
         except (Unprocessable, KeyError, TypeError, ValueError, DomainError) as exc:
             savepoint.rollback()
+            services.drop_queued_receipts(mark)
             log.warning("Stripe event %s could not be processed: %s", event["id"], exc)
             status, error = WebhookStatus.FAILED, str(exc)[:1000] or type(exc).__name__
     row.status, row.error, row.processed_at = status, error, utcnow()
@@ -152,10 +180,17 @@ def _process(row: WebhookEvent, event: dict) -> None:
 
 
 def _pledge_for_session(obj: dict) -> Pledge | None:
-    pledge = db.session.scalar(sa.select(Pledge).where(Pledge.checkout_session_id == obj["id"]))
+    """The session's pledge, its row locked: events of one checkout (paid, expired, failed...) are
+    applied one at a time, while other pledges' events go on in parallel."""
+    # One round trip for the pledge, its campaign and the tiers and rewards the entitlements need.
+    pledge = db.session.scalars(
+        sa.select(Pledge).where(Pledge.checkout_session_id == obj["id"])
+        .options(joinedload(Pledge.campaign, innerjoin=True).joinedload(Campaign.tiers).joinedload(Tier.rewards))
+        .with_for_update(of=Pledge, key_share=True)
+        .execution_options(populate_existing=True)).unique().first()  # its state as committed now
     ref = obj.get("client_reference_id") or (obj.get("metadata") or {}).get("pledge_id")
     if pledge is None and isinstance(ref, str) and len(ref) <= 32:
-        pledge = db.session.get(Pledge, ref)
+        pledge = db.session.get(Pledge, ref, with_for_update={"key_share": True}, populate_existing=True)
     return pledge
 
 
@@ -281,6 +316,7 @@ HANDLERS = {
     "charge.dispute.created": on_dispute_created,
     "charge.dispute.closed": on_dispute_closed,
 }
+SESSION_EVENTS = tuple(t for t in HANDLERS if t.startswith("checkout.session."))
 PAYMENT_EVENTS = ("charge.succeeded", "charge.refunded", "charge.dispute.created", "charge.dispute.closed")
 
 

@@ -2,12 +2,18 @@
 import email
 import socket
 import time
+from datetime import timedelta
 
 import pytest
 from aiosmtpd.controller import Controller
 
+import sqlalchemy as sa
+
+from filmfund import jobs
+from filmfund.extensions import db
 from filmfund.mail import outbox_messages
-from filmfund.rewards import services
+from filmfund.rewards import services, tasks
+from filmfund.rewards.models import Donation
 
 from .conftest import charge_obj, session_obj
 
@@ -70,24 +76,80 @@ def test_receipt_in_the_outbox(campaign, stripe_events, pledge):
     assert "Amount: $1.00" in text and "You chose no rewards" in text and "$0.20 goes to" in text
 
 
-def test_a_mail_failure_does_not_fail_the_payment(app, campaign, stripe_events, pledge):
-    app.config["SMTP_URL"] = "smtp://127.0.0.1:9"  # nothing listens there
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _donation(pledge_id):
+    db.session.expire_all()
+    return db.session.scalar(sa.select(Donation).where(Donation.pledge_id == pledge_id))
+
+
+@pytest.fixture
+def later(monkeypatch):
+    """later(minutes): run the queue as the worker would, that many minutes further on (huey's
+    clock moves; the retries due by then run, the others stay scheduled)."""
+    real = jobs.huey._get_timestamp
+    offset = timedelta()
+
+    def run(minutes: float) -> int:
+        nonlocal offset
+        offset += timedelta(minutes=minutes)
+        monkeypatch.setattr(jobs.huey, "_get_timestamp", lambda: real() + offset)
+        return jobs.run_burst()
+
+    return run
+
+
+def test_a_mail_failure_does_not_fail_the_payment(app, campaign, stripe_events, pledge, later):
+    app.config["SMTP_URL"] = f"smtp://127.0.0.1:{_free_port()}"  # nothing listens there
     p = pledge(100, "fan@example.org")
     stripe_events.send("checkout.session.completed", session_obj(p.id, 100, email="fan@example.org"))
-    from filmfund.rewards.models import Donation
-    from filmfund.extensions import db
-    import sqlalchemy as sa
-
-    d = db.session.scalar(sa.select(Donation))
+    d = _donation(p.id)
     assert d is not None and d.receipt_sent_at is None  # left for a retry, the money is booked
     assert services.partner_statement(campaign)["net"] == 100
-    app.config["SMTP_URL"] = None  # mail works again: the next payment also sends the missed receipt
-    later = pledge(200, "later@example.org")
-    stripe_events.send("checkout.session.completed", session_obj(later.id, 200, email="later@example.org"))
+    app.config["SMTP_URL"] = None  # mail works again: a later payment sends only its own receipt
+    second = pledge(200, "later@example.org")
+    stripe_events.send("checkout.session.completed", session_obj(second.id, 200, email="later@example.org"))
+    assert [email.message_from_bytes(m.read_bytes())["To"] for m in outbox_messages()] == ["later@example.org"]
+    assert tasks.sweep_receipts.call_local() == 1  # the hourly sweep sends the missed one
     assert sorted(email.message_from_bytes(m.read_bytes())["To"] for m in outbox_messages()) == [
         "fan@example.org", "later@example.org"]
+    assert tasks.sweep_receipts.call_local() == 0
+    assert later(5) == 1 and len(outbox_messages()) == 2  # its queued retry finds it sent
     db.session.expire_all()
     assert all(x.receipt_sent_at for x in db.session.scalars(sa.select(Donation)))
+
+
+def test_a_receipt_that_failed_is_sent_by_the_retry_once_smtp_is_back(app, campaign, stripe_events, pledge, later):
+    port = _free_port()
+    app.config["SMTP_URL"] = f"smtp://127.0.0.1:{port}"  # the mail server is down
+    p = pledge(5000, "fan@example.org")
+    stripe_events.send("checkout.session.completed", session_obj(p.id, 5000, email="fan@example.org"))
+    assert _donation(p.id).receipt_sent_at is None
+    assert jobs.run_burst() == 0  # the retry waits a minute first
+    assert later(1.5) == 1  # tried: still down, so the next try is two minutes later
+    assert _donation(p.id).receipt_sent_at is None
+    assert later(1.5) == 0  # backoff
+
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()  # the mail server is back
+    try:
+        assert later(4) == 1
+        assert later(600) == 0 and tasks.sweep_receipts.call_local() == 0  # nothing left to send
+        deadline = time.monotonic() + 5
+        while not sink.messages and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
+    finally:
+        controller.stop()
+    assert [m.rcpt_tos for m in sink.messages] == [["fan@example.org"]]  # exactly once
+    assert "Amount: $50.00" in _body(sink.messages[0].content)
+    assert "“Collector” tier" in _body(sink.messages[0].content)
+    assert _donation(p.id).receipt_sent_at is not None
 
 
 def test_credits_never_show_anonymous_donors(campaign, stripe_events, pledge, runner):

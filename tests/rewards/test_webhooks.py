@@ -402,3 +402,49 @@ def test_a_dispute_naming_only_the_charge(stripe_events, pledge, campaign, order
     assert services.partner_statement(campaign)["net"] == 0
     assert services.list_webhook_events("unmatched") == []
     assert services.check_ledger() == []
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_one_new_donor_paying_several_pledges_at_once(app, pledge, campaign):
+    """Payments no longer wait for the money lock before their pledge and donor are found or made:
+    one new address paying six pledges at once (one of them also expiring, one also refunded, and
+    one event delivered twice) still gives one account, exact money, its tier and one receipt each."""
+    amounts = [1000, 2500, 5000, 700, 12000, 300]
+    payments = [pledge(a, email="Same.New@example.org") for a in amounts]
+    events = [make_event("checkout.session.completed", session_obj(p.id, p.amount, email=p.email)) for p in payments]
+    events += [events[0],
+               make_event("checkout.session.expired", dict(session_obj(payments[1].id, 2500, email=payments[1].email),
+                                                           payment_status="unpaid", status="expired")),
+               make_event("charge.refunded", charge_obj(f"pi_{payments[2].id}", 5000, 5000))]
+    secret = app.config["STRIPE_WEBHOOK_SECRET"]
+    barrier, codes = threading.Barrier(len(events)), []
+
+    def deliver(event):
+        payload = json.dumps(event).encode()
+        client = app.test_client()
+        barrier.wait()
+        codes.append(client.post("/webhooks/stripe", data=payload, content_type="application/json",
+                                 headers={"Stripe-Signature": sign_payload(payload, secret)}).status_code)
+
+    threads = [threading.Thread(target=deliver, args=(e,)) for e in events]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    db.session.remove()
+    assert codes == [200] * len(events)
+    from filmfund.auth.models import User
+    from filmfund.mail import outbox_messages
+
+    assert count(User) == 1 and count(Donation) == len(amounts)
+    # Expired after the payment: stays paid. Expired first: the payment is recorded and flagged.
+    state, flags = services.get_pledge(payments[1].id).state, donation_for(payments[1].id).flags
+    assert (state, "paid_after_expired" in flags) in ((PledgeState.PAID, False), (PledgeState.EXPIRED, True))
+    net = sum(amounts) - 5000
+    campaign = services.current_campaign()
+    statement = services.partner_statement(campaign)
+    assert statement["net"] == net and statement["share_due"] == (net * 2000 * 2 + 10000) // 20000
+    assert services.check_ledger() == []
+    [user] = db.session.scalars(sa.select(User))
+    assert services.donor_entitlements(user, campaign)["total"] == net
+    assert len(outbox_messages()) == len(amounts)
