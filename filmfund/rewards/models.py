@@ -208,6 +208,10 @@ class Donation(db.Model):
     note: Mapped[str] = mapped_column(sa.String(500), default="")
     recorded_by: Mapped[str | None] = mapped_column(sa.String(254))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A receipt is claimed (by the booking transaction or a retry) before it is mailed and marked
+    # sent after the mail server took it; a claim left by a crashed process goes stale and the
+    # sweep sends it again: at least once, never silently lost.
+    receipt_claimed_at: Mapped[datetime | None]
     receipt_sent_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

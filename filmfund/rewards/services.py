@@ -9,14 +9,14 @@ import logging
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
 import sqlalchemy as sa
-from flask import current_app, has_request_context, request
+from flask import current_app
 
 from filmfund.auth.models import User
-from filmfund.auth.services import find_user, get_or_create_user, normalize_email
+from filmfund.auth.services import find_user, get_or_create_user, normalize_email, public_base_url
 from filmfund.db import new_id, utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
@@ -186,10 +186,8 @@ def _flag(value, name: str) -> bool:
 
 
 def _site_url(path: str) -> str:
-    base = current_app.config.get("PUBLIC_URL")
-    if not base:
-        base = request.host_url.rstrip("/") if has_request_context() else "http://127.0.0.1:5000"
-    return base + path
+    # Stripe's return URLs: never built from a client-chosen Host header (see public_base_url).
+    return public_base_url() + path
 
 
 def create_pledge(amount, currency=None, email=None, credit_name=None, anonymous=False, rewards_opt_out=False,
@@ -318,7 +316,7 @@ def record_stripe_payment(pledge: Pledge, *, amount: int, currency: str, payment
                         payment_intent_id=payment_intent_id, checkout_session_id=session_id,
                         credit_name=pledge.credit_name, anonymous=pledge.anonymous,
                         rewards_opt_out=pledge.rewards_opt_out, flags=",".join(flags),
-                        receipt_sent_at=utcnow())
+                        receipt_claimed_at=utcnow())
     db.session.add(donation)
     db.session.flush()
     ledger.lock_money()
@@ -602,6 +600,7 @@ def credits(campaign: Campaign) -> list[str]:
 # ---------------------------------------------------------------- receipts
 
 RECEIPT_SWEEP_BATCH = 50  # unsent receipts the hourly sweep tries per run
+RECEIPT_CLAIM_STALE = timedelta(minutes=15)  # a claim this old was left by a process that died
 
 
 @dataclass(frozen=True)
@@ -614,7 +613,7 @@ class Receipt:
 
 def queue_receipt(receipt: Receipt) -> None:
     """Mail this receipt once the current transaction commits (see send_queued_receipts). The
-    donation was marked as receipted in that same transaction, so it is never mailed twice."""
+    donation's receipt was claimed in that same transaction, so no retry mails it meanwhile."""
     db.session.info.setdefault("receipts", []).append(receipt)
 
 
@@ -646,27 +645,39 @@ def send_queued_receipts(receipts: list[Receipt]) -> None:
 
 
 def _deliver(receipt: Receipt) -> bool:
-    """Send a claimed receipt; if the mail cannot go, unclaim it (for a retry) and say so."""
+    """Send a claimed receipt and mark it sent; if the mail cannot go, release the claim (for a
+    retry) and say so."""
     from filmfund.mail import send_mail
 
     try:
         send_mail(receipt.to, receipt.subject, receipt.text)
-        return True
     except Exception:  # the money is booked; a mail outage must not fail the webhook
         log.exception("receipt for donation %s could not be sent; it will be retried", receipt.donation_id)
         db.session.rollback()  # whatever the failure left open
         db.session.execute(sa.update(Donation).where(Donation.id == receipt.donation_id)
-                           .values(receipt_sent_at=None))
+                           .values(receipt_claimed_at=None))
         db.session.commit()
         return False
+    db.session.execute(sa.update(Donation).where(Donation.id == receipt.donation_id)
+                       .values(receipt_sent_at=utcnow()))
+    db.session.commit()
+    return True
+
+
+def _unsent_receipt(now: datetime):
+    """Not sent, and not claimed by anyone still alive."""
+    return sa.and_(Donation.receipt_sent_at.is_(None), Donation.source == DonationSource.STRIPE,
+                   sa.or_(Donation.receipt_claimed_at.is_(None),
+                          Donation.receipt_claimed_at < now - RECEIPT_CLAIM_STALE))
 
 
 def send_receipt_once(donation_id: int) -> bool:
-    """Send a donation's receipt unless it was sent already. The claim is atomic (only one caller
-    can set receipt_sent_at), so concurrent retries mail it once. False if the mail failed."""
-    claimed = db.session.execute(sa.update(Donation).where(
-        Donation.id == donation_id, Donation.receipt_sent_at.is_(None),
-        Donation.source == DonationSource.STRIPE).values(receipt_sent_at=utcnow())).rowcount
+    """Send a donation's receipt unless it was sent already or another worker is sending it. The
+    claim is atomic (only one caller can take it), so concurrent retries mail it once. False if
+    the mail failed."""
+    now = utcnow()
+    claimed = db.session.execute(sa.update(Donation).where(Donation.id == donation_id, _unsent_receipt(now))
+                                 .values(receipt_claimed_at=now)).rowcount
     db.session.commit()
     if claimed != 1:
         return True  # sent already (or being sent), or not a Stripe donation: nothing to do
@@ -675,10 +686,10 @@ def send_receipt_once(donation_id: int) -> bool:
 
 def send_unsent_receipts(limit: int = RECEIPT_SWEEP_BATCH) -> int:
     """The sweep behind the per-receipt retries: every receipt still unsent (its retries ran
-    out, or their queue was lost). Returns how many were sent."""
-    unsent = db.session.scalars(sa.select(Donation.id).where(
-        Donation.receipt_sent_at.is_(None), Donation.source == DonationSource.STRIPE)
-        .order_by(Donation.id).limit(limit)).all()
+    out, their queue was lost, or the process died between commit and send). Returns how many
+    were sent."""
+    unsent = db.session.scalars(sa.select(Donation.id).where(_unsent_receipt(utcnow()))
+                                .order_by(Donation.id).limit(limit)).all()
     db.session.commit()
     sent = 0
     for donation_id in unsent:

@@ -152,6 +152,26 @@ def test_a_receipt_that_failed_is_sent_by_the_retry_once_smtp_is_back(app, campa
     assert _donation(p.id).receipt_sent_at is not None
 
 
+def test_a_receipt_claimed_by_a_process_that_died_is_sent_by_the_sweep(app, campaign, stripe_events, pledge,
+                                                                       monkeypatch):
+    """The booking commits with the receipt claimed; if the process dies before mailing it, the
+    claim goes stale and the sweep sends it: a receipt is never silently lost."""
+    p = pledge(5000, "fan@example.org")
+    with monkeypatch.context() as m:
+        m.setattr(services, "send_queued_receipts", lambda receipts: None)  # dies right after commit
+        stripe_events.send("checkout.session.completed", session_obj(p.id, 5000, email="fan@example.org"))
+    d = _donation(p.id)
+    assert d.receipt_claimed_at is not None and d.receipt_sent_at is None and outbox_messages() == []
+    assert tasks.sweep_receipts.call_local() == 0  # a fresh claim may still be in flight: leave it
+    db.session.execute(sa.update(Donation).where(Donation.id == d.id).values(
+        receipt_claimed_at=d.receipt_claimed_at - services.RECEIPT_CLAIM_STALE - timedelta(seconds=1)))
+    db.session.commit()
+    assert tasks.sweep_receipts.call_local() == 1
+    assert [email.message_from_bytes(m.read_bytes())["To"] for m in outbox_messages()] == ["fan@example.org"]
+    assert tasks.sweep_receipts.call_local() == 0
+    assert _donation(p.id).receipt_sent_at is not None
+
+
 def test_credits_never_show_anonymous_donors(campaign, stripe_events, pledge, runner):
     def pay(amount, email, **kw):
         p = pledge(amount, email, **kw)
