@@ -20,6 +20,7 @@ from filmfund.auth.models import User
 from filmfund.errors import ValidationError
 from filmfund.extensions import db
 from filmfund.rewards import ledger
+from filmfund.rewards import services as rewards_services
 from filmfund.rewards.models import (
     Campaign,
     Donation,
@@ -108,26 +109,13 @@ def fulfilment_list(campaign: Campaign) -> list[FulfilmentGroup]:
         .where(Entitlement.reward_id.in_([r.id for r, _ in rewards] or [-1]),
                Entitlement.status != EntitlementStatus.REVOKED)
         .order_by(Entitlement.status, Entitlement.granted_at)).all()
-    names = _credit_names(campaign)
+    names = rewards_services.credit_names(campaign)
     by_reward: dict[int, list[dict]] = {}
     for ent, email in ents:
         by_reward.setdefault(ent.reward_id, []).append(
             {"id": ent.id, "email": email, "status": ent.status.value, "granted_at": ent.granted_at,
              "fulfilled_at": ent.fulfilled_at, "credit_name": names.get(ent.user_id)})
     return [FulfilmentGroup(reward, tier_name, by_reward.get(reward.id, [])) for reward, tier_name in rewards]
-
-
-def _credit_names(campaign: Campaign) -> dict[int, str | None]:
-    """The latest credit name each donor gave, or None for a donor who asked for anonymity."""
-    names: dict[int, str | None] = {}
-    anonymous: set[int] = set()
-    for d in db.session.scalars(sa.select(Donation).where(Donation.campaign_id == campaign.id)
-                                .order_by(Donation.received_at, Donation.id)):
-        if d.anonymous:
-            anonymous.add(d.user_id)
-        if d.credit_name:
-            names[d.user_id] = d.credit_name
-    return {uid: (None if uid in anonymous else name) for uid, name in names.items()}
 
 
 def update_rewards(campaign: Campaign) -> list[Reward]:

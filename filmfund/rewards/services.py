@@ -585,6 +585,13 @@ def credits(campaign: Campaign) -> list[str]:
     entitled = set(db.session.scalars(
         sa.select(Entitlement.user_id).where(Entitlement.reward_id == credit_keys[0],
                                              Entitlement.status != EntitlementStatus.REVOKED)))
+    names = credit_names(campaign)
+    return sorted((name for uid, name in names.items() if name and uid in entitled), key=str.casefold)
+
+
+def credit_names(campaign: Campaign) -> dict[int, str | None]:
+    """Each donor's latest credit name (the latest name given wins), or None for a donor who asked
+    for anonymity on any donation."""
     names: dict[int, str] = {}
     anonymous: set[int] = set()
     for d in db.session.scalars(sa.select(Donation).where(Donation.campaign_id == campaign.id)
@@ -592,9 +599,8 @@ def credits(campaign: Campaign) -> list[str]:
         if d.anonymous:
             anonymous.add(d.user_id)
         if d.credit_name:
-            names[d.user_id] = d.credit_name  # the latest name given wins
-    return sorted((name for uid, name in names.items() if uid in entitled and uid not in anonymous),
-                  key=str.casefold)
+            names[d.user_id] = d.credit_name
+    return {uid: (None if uid in anonymous else name) for uid, name in names.items()}
 
 
 # ---------------------------------------------------------------- receipts
