@@ -244,7 +244,8 @@ def test_library_for_is_available_to_the_account_page(app, make_user, ready_asse
     donor = make_user(role="donor")
     assert services.library_for(donor) == []
     entitle(donor, campaign_reward["digital-download"])
-    with app.test_request_context("/account", base_url="https://film.example"):
+    app.config["PUBLIC_URL"] = "https://film.example"  # links are built on the public URL, not the Host
+    with app.test_request_context("/account", base_url="https://attacker.example"):
         [item] = services.library_for(donor)
     assert item["download_url"].startswith("https://film.example/library/download/")
     assert item["asset_id"] == asset.public_id and item["download_url"].startswith("http")
