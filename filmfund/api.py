@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 
-from filmfund.errors import DomainError, ValidationError
+from filmfund.errors import DomainError, ForbiddenError, ValidationError
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -64,7 +64,7 @@ def bearer_required(*roles: str):
             if user is None:
                 raise Unauthorized("A valid API token is required (Authorization: Bearer <token>).")
             if roles and not user.has_role(*roles):
-                raise DomainError("This token's user may not do that.", code="forbidden", status=403)
+                raise ForbiddenError("This token's user may not do that.")
             g.api_user = user
             return view(*args, **kwargs)
 

@@ -6,6 +6,8 @@ from functools import wraps
 from flask import Flask, abort, request
 from flask_login import current_user
 
+from filmfund.extensions import login_manager
+
 CSP = (
     "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob: https:; "
     "style-src 'self'; script-src 'self'; connect-src 'self' https:; "
@@ -38,10 +40,7 @@ def role_required(*roles: str):
         @wraps(view)
         def wrapper(*args, **kwargs):
             if not current_user.is_authenticated:
-                from flask_login import login_manager  # noqa: F401  (keeps the import local)
-                from filmfund.extensions import login_manager as lm
-
-                return lm.unauthorized()
+                return login_manager.unauthorized()  # to the sign-in page, coming back after
             if roles and not current_user.has_role(*roles):
                 abort(403)
             return view(*args, **kwargs)
