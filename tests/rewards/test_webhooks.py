@@ -22,6 +22,28 @@ from filmfund.rewards.webhooks import complete_test_checkout, sign_payload
 from .conftest import charge_obj, dispute_obj, make_event, session_obj
 
 
+def deliver_at_once(app, events: list[dict]) -> list[int]:
+    """POST every event (signed like Stripe) from its own thread, all released together by a
+    barrier; the status codes, in completion order."""
+    secret = app.config["STRIPE_WEBHOOK_SECRET"]
+    barrier, codes = threading.Barrier(len(events)), []
+
+    def deliver(event):
+        payload = json.dumps(event).encode()
+        client = app.test_client()
+        barrier.wait()
+        codes.append(client.post("/webhooks/stripe", data=payload, content_type="application/json",
+                                 headers={"Stripe-Signature": sign_payload(payload, secret)}).status_code)
+
+    threads = [threading.Thread(target=deliver, args=(e,)) for e in events]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    db.session.remove()
+    return codes
+
+
 def count(model) -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(model))
 
@@ -292,24 +314,9 @@ def test_same_event_eight_times_in_parallel_has_one_effect(app, pledge, campaign
         pi = f"pi_{p.id}"
         events.append(make_event("checkout.session.completed", session_obj(p.id, p.amount, pi=pi, email=p.email)))
         events.append(make_event("charge.refunded", charge_obj(pi, p.amount, 1000)))
-    secret = app.config["STRIPE_WEBHOOK_SECRET"]
-    barrier, codes = threading.Barrier(8), []
-
-    def deliver(event):
-        payload = json.dumps(event).encode()
-        client = app.test_client()
-        barrier.wait()
-        r = client.post("/webhooks/stripe", data=payload, content_type="application/json",
-                        headers={"Stripe-Signature": sign_payload(payload, secret)})
-        codes.append(r.status_code)
-
+    codes = []
     for event in events:
-        threads = [threading.Thread(target=deliver, args=(event,)) for _ in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    db.session.remove()
+        codes += deliver_at_once(app, [event] * 8)
     assert codes == [200] * 8 * len(events)
     assert count(WebhookEvent) == len(events) and count(Donation) == len(payments)
     statement = services.partner_statement(services.current_campaign())
@@ -320,25 +327,10 @@ def test_same_event_eight_times_in_parallel_has_one_effect(app, pledge, campaign
 
 def test_different_events_in_parallel_keep_the_share_exact(app, pledge, campaign):
     payments = [pledge(333 + 7 * n, email=f"p{n}@example.org") for n in range(16)]
-    secret = app.config["STRIPE_WEBHOOK_SECRET"]
     events = [make_event("checkout.session.completed", session_obj(p.id, p.amount, email=p.email)) for p in payments]
     events += [make_event("charge.refunded", charge_obj(f"pi_{p.id}", p.amount, 111)) for p in payments]
     random.Random(7).shuffle(events)
-    barrier = threading.Barrier(len(events))
-
-    def deliver(event):
-        payload = json.dumps(event).encode()
-        client = app.test_client()
-        barrier.wait()
-        assert client.post("/webhooks/stripe", data=payload, content_type="application/json",
-                           headers={"Stripe-Signature": sign_payload(payload, secret)}).status_code == 200
-
-    threads = [threading.Thread(target=deliver, args=(e,)) for e in events]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    db.session.remove()
+    assert deliver_at_once(app, events) == [200] * len(events)
     net = sum(333 + 7 * n - 111 for n in range(16))
     statement = services.partner_statement(services.current_campaign())
     assert statement["net"] == net and statement["share_due"] == (net * 2000 * 2 + 10000) // 20000
@@ -416,22 +408,7 @@ def test_one_new_donor_paying_several_pledges_at_once(app, pledge, campaign):
                make_event("checkout.session.expired", dict(session_obj(payments[1].id, 2500, email=payments[1].email),
                                                            payment_status="unpaid", status="expired")),
                make_event("charge.refunded", charge_obj(f"pi_{payments[2].id}", 5000, 5000))]
-    secret = app.config["STRIPE_WEBHOOK_SECRET"]
-    barrier, codes = threading.Barrier(len(events)), []
-
-    def deliver(event):
-        payload = json.dumps(event).encode()
-        client = app.test_client()
-        barrier.wait()
-        codes.append(client.post("/webhooks/stripe", data=payload, content_type="application/json",
-                                 headers={"Stripe-Signature": sign_payload(payload, secret)}).status_code)
-
-    threads = [threading.Thread(target=deliver, args=(e,)) for e in events]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    db.session.remove()
+    codes = deliver_at_once(app, events)
     assert codes == [200] * len(events)
     from filmfund.auth.models import User
     from filmfund.mail import outbox_messages
