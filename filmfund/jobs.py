@@ -12,7 +12,7 @@ from functools import wraps
 from typing import Callable
 from urllib.parse import urlparse
 
-from flask import Flask, current_app, has_app_context
+from flask import Flask, has_app_context
 from huey import Huey
 from huey.storage import RedisStorage, SqliteStorage
 
@@ -78,7 +78,3 @@ def run_burst(max_tasks: int | None = None) -> int:
 def init_app(app: Flask) -> None:
     configure_queue(app.config["QUEUE_URL"])
     app.extensions["huey"] = huey
-
-
-def current_huey() -> Huey:
-    return current_app.extensions["huey"] if has_app_context() else huey
