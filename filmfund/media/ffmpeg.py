@@ -336,9 +336,37 @@ def _video_chain(stream, info: MediaInfo, height: int):
     return stream.filter("scale", -2, height, flags="lanczos").filter("format", "yuv420p")
 
 
+# Donors' copies keep nothing of the source's metadata but what DONOR_METADATA allows: no
+# location (`location`, ISO 6709 tags, GPS), device (make, model, serial), comment or date. The
+# automatic copies ffmpeg makes are turned off one by one: `-map_metadata -1` only stops the
+# global tags; stream tags (`:s:v`, `:s:a`) and chapters are copied unless stopped too; and
+# `bitexact` drops the encoder's own "Lavf/Lavc" version tags and JPEG comment.
+DONOR_METADATA = ("title",)
+
+
+def clean_metadata_args(title: str | None = None, *, audio: bool = True) -> dict[str, Any]:
+    """Output options that write no metadata except the allow-listed title."""
+    args: dict[str, Any] = {"map_metadata": -1, "map_metadata:s:v": -1, "map_chapters": -1,
+                            "fflags": "+bitexact", "flags:v": "+bitexact"}
+    if audio:
+        args.update({"map_metadata:s:a": -1, "flags:a": "+bitexact"})
+    if title:
+        clean = "".join(c for c in title if c.isprintable())[:200]
+        if clean:
+            args["metadata"] = f"title={clean}"
+    return args
+
+
 def video_rendition_argv(spec: str, out: str, info: MediaInfo, profile: dict[str, Any],
-                         input_args: dict[str, Any] | None = None, recorded_at: str | None = None) -> list[str]:
-    """An H.264 + AAC MP4 (edit proxy or web rendition) from a profile of profiles.toml."""
+                         input_args: dict[str, Any] | None = None, recorded_at: str | None = None,
+                         *, title: str | None = None) -> list[str]:
+    """An H.264 + AAC MP4 (edit proxy or web rendition) from a profile of profiles.toml.
+
+    Only a profile that says `keep_source_metadata = true` (the edit proxy, the rescue) keeps the
+    source's tags (recording date, timecode) for the editor. Every other output, the donors' web
+    rendition first, keeps none of them, only `title` (DONOR_METADATA): safe by default, so a
+    crew's own profiles file cannot leak a location by leaving a key out."""
+    keep = profile.get("keep_source_metadata") is True
     inp = ffmpeg_lib.input(spec, **(input_args or {}))
     height = int(profile["height"])
     if info.height and info.height < height:
@@ -352,15 +380,18 @@ def video_rendition_argv(spec: str, out: str, info: MediaInfo, profile: dict[str
         "g": max(1, round(fps * float(profile.get("gop_seconds", 1)))),
         "keyint_min": max(1, round(fps * float(profile.get("gop_seconds", 1)))),
         "sc_threshold": 0,
-        "map_metadata": 0,  # keeps creation_time (the recording date) and timecode tags
     }
+    if keep:
+        out_args["map_metadata"] = 0  # keeps creation_time (the recording date) and timecode tags
+    else:
+        out_args.update(clean_metadata_args(title, audio=info.has_audio))
     for key, flag in (("maxrate", "maxrate"), ("bufsize", "bufsize"), ("profile", "profile:v"),
                       ("level", "level:v"), ("tune", "tune")):
         if profile.get(key):
             out_args[flag] = profile[key]
     if profile.get("faststart", True):
         out_args["movflags"] = "+faststart"
-    if recorded_at:  # e.g. read from the camera's MDPM data: editors show it as the clip's date
+    if recorded_at and keep:  # e.g. from the camera's MDPM data: editors show it as the clip's date
         out_args["metadata"] = f"creation_time={recorded_at}"
     streams = [video]
     if info.has_audio:
@@ -378,7 +409,8 @@ def poster_argv(spec: str, out: str, info: MediaInfo, profile: dict[str, Any]) -
         at = min(float(profile.get("at_seconds", 1.0)), info.duration * float(profile.get("at_fraction", 0.3)))
     inp = ffmpeg_lib.input(spec, ss=f"{at:.3f}") if at > 0 else ffmpeg_lib.input(spec)
     video = _video_chain(inp["v:0"], info, int(profile.get("height", 360)))
-    return _compile(ffmpeg_lib.output(video, out, vframes=1, f="image2", **{"q:v": profile.get("quality", 3)}))
+    return _compile(ffmpeg_lib.output(video, out, vframes=1, f="image2", **{"q:v": profile.get("quality", 3)},
+                                      **clean_metadata_args(audio=False)))
 
 
 def strip_argv(spec: str, out: str, info: MediaInfo, profile: dict[str, Any]) -> list[str]:
@@ -393,14 +425,19 @@ def strip_argv(spec: str, out: str, info: MediaInfo, profile: dict[str, Any]) ->
     video = (inp["v:0"].filter("fps", f"1/{every:g}")
              .filter("scale", int(profile.get("width", 160)), -2)
              .filter("tile", f"{min(columns, count)}x{rows}"))
-    return _compile(ffmpeg_lib.output(video, out, vframes=1, f="image2", **{"q:v": profile.get("quality", 4)}))
+    return _compile(ffmpeg_lib.output(video, out, vframes=1, f="image2", **{"q:v": profile.get("quality", 4)},
+                                      **clean_metadata_args(audio=False)))
 
 
 def image_argv(spec: str, out: str, profile: dict[str, Any]) -> list[str]:
-    """A still (image asset): a JPEG no taller than the profile's height, never upscaled."""
+    """A still (image asset): a JPEG no taller than the profile's height, never upscaled.
+
+    Re-encoded from the decoded picture, so no EXIF, XMP or IPTC segment of the original (GPS,
+    camera serial, comments) reaches it; bitexact also drops ffmpeg's own comment marker."""
     h = int(profile.get("height", 360))
     video = ffmpeg_lib.input(spec)["v:0"].filter("scale", -2, f"min({h},ih)").filter("format", "yuvj420p")
-    return _compile(ffmpeg_lib.output(video, out, vframes=1, f="image2", **{"q:v": profile.get("quality", 3)}))
+    return _compile(ffmpeg_lib.output(video, out, vframes=1, f="image2", **{"q:v": profile.get("quality", 3)},
+                                      **clean_metadata_args(audio=False)))
 
 
 def version() -> str:

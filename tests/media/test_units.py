@@ -72,13 +72,14 @@ def test_failure_raises_with_what_ffmpeg_said(tmp_path):
 def test_rendition_argv_deinterlaces_and_fixes_anamorphic_pixels(clips):
     info = ffmpeg.summarize(ffmpeg.probe(str(clips / "good_1080i.MTS")))
     info.sar = "4:3"
-    argv = ffmpeg.video_rendition_argv("in.mts", "out.mp4", info, {"height": 540, "preset": "veryfast"},
+    argv = ffmpeg.video_rendition_argv("in.mts", "out.mp4", info, {"height": 540, "preset": "veryfast",
+                                                                    "keep_source_metadata": True},
                                        recorded_at="2008-12-31T22:16:24+00:00")
     graph = argv[argv.index("-filter_complex") + 1]
     assert "bwdif=deint=all:mode=send_frame:parity=auto" in graph
     assert "scale=trunc(iw*sar/2)*2:ih" in graph and "setsar=1" in graph and "scale=-2:540" in graph
     assert argv[argv.index("-movflags") + 1] == "+faststart"
-    assert argv[argv.index("-map_metadata") + 1] == "0"  # tags kept
+    assert argv[argv.index("-map_metadata") + 1] == "0"  # tags kept (an edit proxy's profile says so)
     assert argv[argv.index("-metadata") + 1] == "creation_time=2008-12-31T22:16:24+00:00"  # recording date
 
 
