@@ -1,0 +1,105 @@
+"""The footage board and the API's view of assets: search, one asset, its jobs, its history, notes."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+import sqlalchemy as sa
+
+from filmfund.errors import NotFoundError, ValidationError
+from filmfund.extensions import db
+from filmfund.media.common import _iso
+from filmfund.media.models import Asset, AssetEvent, AssetState, Job, JobStatus
+
+def _like(term: str) -> str:
+    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def find_assets(*, state: str | None = None, day: str | None = None, camera: str | None = None,
+                q: str | None = None, limit: int = 500) -> list[Asset]:
+    query = sa.select(Asset)
+    if state:
+        try:
+            query = query.where(Asset.state == AssetState(state))
+        except ValueError:
+            raise ValidationError(f"Unknown state {state!r}.", code="invalid_state") from None
+    if day:
+        try:
+            start = datetime.combine(date.fromisoformat(day), datetime.min.time(), tzinfo=timezone.utc)
+        except ValueError:
+            raise ValidationError("A day is written YYYY-MM-DD.", code="invalid_day") from None
+        when = sa.func.coalesce(Asset.recorded_at, Asset.created_at)
+        query = query.where(when >= start, when < start + timedelta(days=1))
+    if camera:
+        query = query.where(Asset.camera == camera)
+    if q:
+        pattern = _like(q.strip()[:200])
+        query = query.where(sa.or_(Asset.title.ilike(pattern, escape="\\"), Asset.notes.ilike(pattern, escape="\\")))
+    query = query.order_by(sa.func.coalesce(Asset.recorded_at, Asset.created_at).desc(), Asset.id.desc())
+    return list(db.session.scalars(query.limit(max(1, min(limit, 1000)))))
+
+
+def cameras() -> list[str]:
+    return [c for c in db.session.scalars(sa.select(Asset.camera).where(Asset.camera.is_not(None)).distinct()
+                                          .order_by(Asset.camera))]
+
+
+def get_asset(public_id: str) -> Asset:
+    asset = db.session.scalar(sa.select(Asset).where(Asset.public_id == public_id))
+    if asset is None:
+        raise NotFoundError("No such asset.")
+    return asset
+
+
+def active_jobs(assets: list[Asset]) -> dict[int, Job]:
+    ids = [a.id for a in assets]
+    if not ids:
+        return {}
+    rows = db.session.scalars(sa.select(Job).where(Job.asset_id.in_(ids),
+                                                   Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))
+                              .order_by(Job.id))
+    return {j.asset_id: j for j in rows}
+
+
+def asset_dict(asset: Asset, job: Job | None = None) -> dict[str, Any]:
+    """An asset as the API shows it (contract: id, title, kind, state, sha256, duration,
+    recorded_at, sources[], renditions[], problems[]; the rest is added)."""
+    return {
+        "id": asset.public_id,
+        "title": asset.title,
+        "kind": asset.kind.value,
+        "state": asset.state.value,
+        "sha256": asset.sha256,
+        "duration": round(asset.duration, 3) if asset.duration is not None else None,
+        "recorded_at": _iso(asset.recorded_at),
+        "sources": [{"position": s.position, "name": s.original_name, "sha256": s.sha256, "size": s.size,
+                     "duration": s.duration, "fixity_ok": s.fixity_ok} for s in asset.sources],
+        "renditions": [{"kind": r.kind.value, "content_type": r.content_type, "sha256": r.sha256, "size": r.size,
+                        "width": r.width, "height": r.height, "duration": r.duration,
+                        "created_at": _iso(r.created_at)} for r in sorted(asset.renditions, key=lambda r: r.kind.value)],
+        "problems": list(asset.problems or []),
+        "camera": asset.camera,
+        "size": asset.size,
+        "interlaced": asset.interlaced,
+        "created_at": _iso(asset.created_at),
+        "state_changed_at": _iso(asset.state_changed_at),
+        "published_to": [p.reward_key for p in asset.publications],
+        "job": None if job is None else {"kind": job.kind.value, "status": job.status.value,
+                                         "progress": job.progress, "step": job.step, "attempts": job.attempts},
+    }
+
+
+def history(asset: Asset) -> list[AssetEvent]:
+    return list(db.session.scalars(sa.select(AssetEvent).where(AssetEvent.asset_id == asset.id)
+                                   .order_by(AssetEvent.at, AssetEvent.id)))
+
+
+def update_notes(asset: Asset, title: str | None, notes: str | None) -> None:
+    if title is not None:
+        title = title.strip()
+        if not title:
+            raise ValidationError("A title cannot be empty.", code="invalid_title")
+        asset.title = title[:300]
+    if notes is not None:
+        asset.notes = notes[:10000]
+    db.session.commit()

@@ -1,0 +1,113 @@
+"""What every use case of the footage pipeline shares: settings and their defaults, the storage,
+encoding profiles, the work directory, ffmpeg timeouts, the rendition kinds an asset needs, and the
+shape of a problem found in a clip."""
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import tomllib
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+
+from filmfund.db import utcnow
+from filmfund.media.models import Asset, AssetKind, RenditionKind
+from filmfund.media.storage import Storage, open_storage
+
+REQUIRED = {AssetKind.VIDEO: [RenditionKind.PROXY, RenditionKind.WEB, RenditionKind.POSTER],
+            AssetKind.IMAGE: [RenditionKind.IMAGE, RenditionKind.POSTER],
+            AssetKind.AUDIO: []}
+OPTIONAL = {AssetKind.VIDEO: [RenditionKind.STRIP], AssetKind.IMAGE: [], AssetKind.AUDIO: []}
+CONTENT_TYPES = {RenditionKind.PROXY: "video/mp4", RenditionKind.WEB: "video/mp4", RenditionKind.RESCUE: "video/mp4",
+                 RenditionKind.POSTER: "image/jpeg", RenditionKind.STRIP: "image/jpeg",
+                 RenditionKind.IMAGE: "image/jpeg"}
+EXTENSIONS = {"video/mp4": ".mp4", "image/jpeg": ".jpg"}
+
+
+class PermanentJobError(Exception):
+    """Running the job again cannot help (bad input); the asset fails with this message."""
+
+
+# --- settings, storage, profiles ----------------------------------------------------------
+
+def defaults(env: dict[str, str] | None = None) -> dict[str, Any]:
+    env = dict(os.environ if env is None else env)
+    return {
+        "MEDIA_PROFILES_FILE": env.get("FILMFUND_MEDIA_PROFILES") or str(Path(__file__).with_name("profiles.toml")),
+        "MEDIA_PROFILE_OVERRIDES": {},
+        "MEDIA_FFMPEG_TIMEOUT": float(env.get("FILMFUND_MEDIA_FFMPEG_TIMEOUT") or 0),  # 0: from the duration
+        "MEDIA_MAX_ATTEMPTS": int(env.get("FILMFUND_MEDIA_MAX_ATTEMPTS") or 3),
+        "MEDIA_RETRY_BASE_SECONDS": float(env.get("FILMFUND_MEDIA_RETRY_BASE_SECONDS") or 60),
+        "MEDIA_HEARTBEAT_SECONDS": float(env.get("FILMFUND_MEDIA_HEARTBEAT_SECONDS") or 5),
+        "MEDIA_STALE_SECONDS": float(env.get("FILMFUND_MEDIA_STALE_SECONDS") or 120),
+        "MEDIA_S3_PART_SIZE": int(env.get("FILMFUND_MEDIA_S3_PART_SIZE") or 8 * 1024 * 1024),
+        "MEDIA_RESCUE": (env.get("FILMFUND_MEDIA_RESCUE") or "1") == "1",
+    }
+
+
+def storage() -> Storage:
+    app = current_app
+    cache = app.extensions.setdefault("filmfund.media.storage", {})
+    key = (app.config["STORAGE_URL"], app.config.get("S3_ENDPOINT_URL"))
+    if key not in cache:
+        cache[key] = open_storage(app.config["STORAGE_URL"], app.config.get("S3_ENDPOINT_URL"),
+                                  app.config["MEDIA_S3_PART_SIZE"])
+    return cache[key]
+
+
+def profiles() -> dict[str, dict[str, Any]]:
+    with open(current_app.config["MEDIA_PROFILES_FILE"], "rb") as fh:
+        data = tomllib.load(fh)
+    for name, override in (current_app.config.get("MEDIA_PROFILE_OVERRIDES") or {}).items():
+        data.setdefault(name, {}).update(override)
+    return data
+
+
+def work_dir() -> Path:
+    path = Path(current_app.config["INSTANCE_DIR"]) / "media-work"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _timeout(duration: float | None, factor: float = 20) -> float:
+    fixed = current_app.config["MEDIA_FFMPEG_TIMEOUT"]
+    if fixed:
+        return fixed
+    # Generous for a 2-core box: 20x realtime plus start-up, at least ten minutes.
+    return max(600.0, 60.0 + factor * (duration or 0))
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+
+# --- problems, timecodes, local copies -------------------------------------------------------
+
+def _problem(code: str, message: str, *, at: float | None = None, source: str | None = None,
+             detail: str | None = None, hint: str | None = None) -> dict[str, Any]:
+    return {"code": code, "message": message, "at": round(at, 2) if at is not None else None,
+            "at_timecode": _timecode(at) if at is not None else None, "source": source,
+            "detail": detail, "hint": hint, "found_at": utcnow().isoformat()}
+
+
+def _timecode(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    m, s = divmod(seconds, 60)
+    h, m = divmod(int(m), 60)
+    return f"{h:02d}:{m:02d}:{s:05.2f}"
+
+
+@contextlib.contextmanager
+def _local_sources(asset: Asset):
+    """Local paths of the asset's sources in order (S3 objects are streamed to temp files)."""
+    store = storage()
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(store.local_path(s.storage_key, work_dir())) for s in asset.sources]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(timezone.utc).isoformat() if value else None

@@ -1,0 +1,248 @@
+"""Ingest: files, folders and AVCHD card roots from the CLI, and uploads from the footage page,
+stored by content and registered as assets with a verify job queued."""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterable
+
+import sqlalchemy as sa
+
+from filmfund.errors import ValidationError
+from filmfund.extensions import db
+from filmfund.media import avchd, ffmpeg
+from filmfund.media.common import storage, work_dir
+from filmfund.media.jobs import _new_job, enqueue
+from filmfund.media.models import Asset, AssetEvent, AssetKind, AssetState, JobKind, Source
+from filmfund.media.storage import sha256_file
+
+@dataclass
+class IngestResult:
+    asset: Asset
+    created: bool
+    how: str
+
+
+class _Tee:
+    """Feeds the bytes a storage put reads into a second hash (the asset's joined stream)."""
+
+    def __init__(self, src: BinaryIO, digest):
+        self.src, self.digest = src, digest
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.src.read(n)
+        self.digest.update(data)
+        return data
+
+
+def _probe_spec(spec: str) -> tuple[dict | None, ffmpeg.MediaInfo | None, str | None]:
+    return _probe_file(spec)
+
+
+def _probe_file(path: Path | str) -> tuple[dict | None, ffmpeg.MediaInfo | None, str | None]:
+    try:
+        data = ffmpeg.probe(str(path))
+        return data, ffmpeg.summarize(data), None
+    except ffmpeg.FfmpegError as exc:
+        return None, None, str(exc)
+
+
+def ingest_paths(paths: Iterable[str | Path], title: str | None = None,
+                 progress: Callable[[int], None] | None = None,
+                 on_group: Callable[[avchd.SourceGroup], None] | None = None) -> list[IngestResult]:
+    """Ingest files, folders and AVCHD card roots; queue a verify job per new asset."""
+    groups = avchd.discover([Path(p) for p in paths])
+    probes: dict[Path, tuple[dict | None, ffmpeg.MediaInfo | None, str | None]] = {}
+    for group in groups:
+        for f in group.files:
+            probes[f] = _probe_file(f)
+    times = {f: ((p[1].start_time, p[1].end_time) if p[1] else (None, None)) for f, p in probes.items()}
+    groups = avchd.link_spans(groups, times)
+    results = []
+    for n, group in enumerate(groups, 1):
+        if on_group:
+            on_group(group)
+        group_title = title if title and len(groups) == 1 else (f"{title} · {n}" if title else None)
+        results.append(_ingest_group(group, probes, group_title, progress))
+    return results
+
+
+def total_bytes(paths: Iterable[str | Path]) -> int:
+    return sum(f.stat().st_size for g in avchd.discover([Path(p) for p in paths]) for f in g.files)
+
+
+def _default_title(group: avchd.SourceGroup) -> str:
+    first = group.files[0]
+    name = first.stem if group.card is None else f"{_card_name(group.card)} {first.stem}"
+    if len(group.files) > 1:
+        name += f" (+{len(group.files) - 1} part{'s' if len(group.files) > 2 else ''})"
+    return name
+
+
+def _card_name(bdmv: Path) -> str:
+    root = bdmv
+    for _ in range(3):
+        if root.parent.name.upper() in ("AVCHD", "PRIVATE"):
+            root = root.parent
+    return root.parent.name or "card"
+
+
+def _ingest_group(group: avchd.SourceGroup, probes: dict, title: str | None,
+                  progress: Callable[[int], None] | None) -> IngestResult:
+    store = storage()
+    known = _known_without_upload(group.files, progress)
+    if known is not None:
+        return IngestResult(known, False, "already ingested (same bytes)")
+    joined = hashlib.sha256()
+    stored = []
+    for f in group.files:
+        with open(f, "rb") as fh:
+            stored.append(store.put_stream(_Tee(fh, joined), f.suffix, progress))
+    sha = joined.hexdigest()
+    existing = _existing_asset(sha, [s.sha256 for s in stored])
+    if existing is not None:
+        return IngestResult(existing, False, "already ingested (same bytes)")
+    first_probe, first_info, probe_error = probes[group.files[0]]
+    asset = Asset(title=(title or _default_title(group))[:300], sha256=sha, size=sum(s.size for s in stored),
+                  kind=AssetKind(first_info.kind) if first_info else _kind_from_name(group.files[0]))
+    for pos, (f, s) in enumerate(zip(group.files, stored)):
+        data, info, _err = probes[f]
+        asset.sources.append(Source(position=pos, original_name=f.name[:500], original_path=str(f)[:2000],
+                                    sha256=s.sha256, size=s.size, storage_key=s.key, probe=data,
+                                    start_time=info.start_time if info else None,
+                                    duration=info.duration if info else None))
+    _apply_info(asset, first_info, first_probe)
+    if len(group.files) > 1:
+        # A spanned take is measured as the one stream it is (parts overlap by a few frames).
+        joined_data, joined_info, _err = _probe_spec(ffmpeg.input_spec(group.files))
+        if joined_info is not None:
+            _apply_info(asset, joined_info, joined_data)
+    recorded = _recorded_at(group.files[0], first_info)
+    if recorded:
+        asset.recorded_at = recorded
+    notes = [f"Found as: {group.how}."]
+    if group.card is not None:
+        notes.append(f"Card: {group.card}")
+    if probe_error:
+        notes.append(f"ffprobe: {probe_error}")
+    asset.notes = "\n".join(notes)
+    return _register(asset, group.how)
+
+
+def _known_without_upload(files: list[Path], progress: Callable[[int], None] | None) -> Asset | None:
+    """Re-running an ingest over the same folder: files we stored from the same path with the
+    same size are hashed locally (one read, no upload) and recognised if the bytes match."""
+    assets = set()
+    for f in files:
+        src = db.session.scalar(sa.select(Source).where(Source.original_path == str(f)[:2000],
+                                                         Source.size == f.stat().st_size).limit(1))
+        if src is None:
+            return None
+        assets.add(src.asset_id)
+    if len(assets) != 1:
+        return None
+    asset = db.session.get(Asset, assets.pop())
+    if [s.original_path for s in asset.sources] != [str(f)[:2000] for f in files]:
+        return None
+    for f, src in zip(files, asset.sources):
+        if sha256_file(f, progress)[0] != src.sha256:
+            return None  # same name and size, other bytes: a new copy, ingested as such
+    return asset
+
+
+def _kind_from_name(path: Path) -> AssetKind:
+    ext = path.suffix.lower()
+    if ext in avchd.IMAGE_EXTENSIONS:
+        return AssetKind.IMAGE
+    if ext in avchd.AUDIO_EXTENSIONS:
+        return AssetKind.AUDIO
+    return AssetKind.VIDEO
+
+
+def _apply_info(asset: Asset, info: ffmpeg.MediaInfo | None, data: dict | None) -> None:
+    asset.probe = data
+    if info is None:
+        return
+    asset.duration = info.duration
+    asset.width, asset.height, asset.fps, asset.interlaced = info.width, info.height, info.fps, info.interlaced
+    asset.camera = (info.camera or None) and info.camera[:200]
+
+
+def _recorded_at(path: Path | None, info: ffmpeg.MediaInfo | None) -> datetime | None:
+    if info and info.recorded_at:
+        with contextlib.suppress(ValueError):
+            value = datetime.fromisoformat(info.recorded_at.replace("Z", "+00:00"))
+            return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if path is not None and path.suffix.lower() in (".mts", ".m2ts"):
+        return avchd.read_mdpm_date(path)
+    return None
+
+
+def _existing_asset(sha: str, source_shas: list[str]) -> Asset | None:
+    asset = db.session.scalar(sa.select(Asset).where(Asset.sha256 == sha))
+    if asset is None and len(source_shas) == 1:
+        asset = db.session.scalar(sa.select(Asset).join(Source).where(Source.sha256 == source_shas[0]).limit(1))
+    return asset
+
+
+def _register(asset: Asset, how: str) -> IngestResult:
+    """Insert the new asset and queue its verify job; a concurrent ingest of the same bytes wins."""
+    db.session.add(asset)
+    db.session.add(AssetEvent(asset=asset, from_state=None, to_state=AssetState.UPLOADED, note=how[:1000]))
+    try:
+        db.session.flush()
+    except sa.exc.IntegrityError:
+        db.session.rollback()
+        existing = db.session.scalar(sa.select(Asset).where(Asset.sha256 == asset.sha256))
+        if existing is None:
+            raise
+        return IngestResult(existing, False, "already ingested (same bytes)")
+    job = _new_job(asset, JobKind.VERIFY)
+    db.session.commit()
+    enqueue(job)
+    return IngestResult(asset, True, how)
+
+
+def ingest_upload(stream: BinaryIO, filename: str, title: str | None = None, limit: int | None = None
+                  ) -> IngestResult:
+    """A file uploaded from the producers' page: streamed to storage, then probed from there."""
+    from werkzeug.utils import secure_filename
+
+    safe_name = secure_filename(filename or "") or "upload"
+    suffix = Path(safe_name).suffix
+    if suffix.lower() not in avchd.MEDIA_EXTENSIONS:
+        raise ValidationError(f"{safe_name}: not a video, image or audio file this pipeline takes.",
+                              code="unsupported_file")
+    from filmfund.errors import DomainError
+    from filmfund.media.storage import TooLarge
+
+    store = storage()
+    try:
+        stored = store.put_stream(stream, suffix, limit=limit)
+    except TooLarge as exc:
+        raise DomainError(f"{safe_name}: {exc}.", code="too_large", status=413) from None
+    return _register_stored(stored, safe_name, title, "uploaded from the footage page")
+
+
+def _register_stored(stored, safe_name: str, title: str | None, how: str) -> IngestResult:
+    """An asset for one object already in storage (an upload), probed from there."""
+    store = storage()
+    existing = _existing_asset(stored.sha256, [stored.sha256])
+    if existing is not None:
+        return IngestResult(existing, False, "already ingested (same bytes)")
+    with store.local_path(stored.key, work_dir()) as local:
+        data, info, err = _probe_file(Path(local))
+        recorded = _recorded_at(Path(local), info)
+    asset = Asset(title=(title or Path(safe_name).stem)[:300], sha256=stored.sha256, size=stored.size,
+                  kind=AssetKind(info.kind) if info else _kind_from_name(Path(safe_name)),
+                  notes=how[0].upper() + how[1:] + "." + (f"\nffprobe: {err}" if err else ""))
+    asset.sources.append(Source(position=0, original_name=safe_name[:500], original_path=None,
+                                sha256=stored.sha256, size=stored.size, storage_key=stored.key, probe=data,
+                                start_time=info.start_time if info else None,
+                                duration=info.duration if info else None))
+    _apply_info(asset, info, data)
+    asset.recorded_at = recorded
+    return _register(asset, how)

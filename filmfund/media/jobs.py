@@ -1,0 +1,182 @@
+"""Media jobs on the queue: creating, claiming, heartbeats, retries with backoff and recovery of
+jobs whose worker died. What a job does is in verify.py and renditions.py."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import socket
+import threading
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+
+from filmfund.db import utcnow
+from filmfund.extensions import db
+from filmfund.media import ffmpeg
+from filmfund.media.common import PermanentJobError, _problem, work_dir, worker_name
+from filmfund.media.models import Asset, AssetState, Job, JobKind, JobStatus
+
+log = logging.getLogger(__name__)
+
+def _new_job(asset: Asset, kind: JobKind) -> Job:
+    job = Job(asset=asset, kind=kind, max_attempts=current_app.config["MEDIA_MAX_ATTEMPTS"], next_run_at=utcnow())
+    db.session.add(job)
+    db.session.flush()
+    return job
+
+
+def enqueue(job: Job, delay: float = 0) -> None:
+    from filmfund.media import tasks
+
+    if delay > 0:
+        tasks.run_media_job.schedule(args=(job.id,), delay=delay)
+    else:
+        tasks.run_media_job(job.id)
+
+
+def _claim(job_id: int) -> bool:
+    """Take a queued job for this worker; False if another worker has it or it is settled."""
+    now = utcnow()
+    result = db.session.execute(
+        sa.update(Job).where(Job.id == job_id, Job.status == JobStatus.QUEUED, Job.next_run_at <= now + timedelta(seconds=1))
+        .values(status=JobStatus.RUNNING, attempts=Job.attempts + 1, started_at=now, heartbeat_at=now,
+                worker=worker_name(), progress=0.0, finished_at=None, ffmpeg_version=ffmpeg.version()[:200])
+        .execution_options(synchronize_session=False))
+    db.session.commit()
+    return result.rowcount == 1
+
+
+class _Heartbeat:
+    """Touches the job row every few seconds from its own connection, with the latest progress,
+    so a reaper can tell a live job from one whose worker died."""
+
+    def __init__(self, job_id: int, interval: float):
+        self.job_id, self.interval = job_id, interval
+        self.progress: float | None = None
+        self.step: str | None = None
+        self._stop = threading.Event()
+        self._engine = db.engine
+        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{job_id}", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self.beat()
+
+    def _loop(self):
+        while not self._stop.wait(self.interval):
+            self.beat()
+
+    def beat(self):
+        values: dict[str, Any] = {"heartbeat_at": utcnow()}
+        if self.progress is not None:
+            values["progress"] = round(min(1.0, max(0.0, self.progress)), 4)
+        if self.step is not None:
+            values["step"] = self.step[:100]
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(sa.update(Job).where(Job.id == self.job_id, Job.status == JobStatus.RUNNING).values(**values))
+        except sa.exc.SQLAlchemyError:  # a missed beat is not fatal; the next one may pass
+            log.warning("heartbeat of job %s failed", self.job_id, exc_info=True)
+
+
+def run_job(job_id: int) -> str:
+    """Queue entry point: claim, run, record. Never raises for a job's own failure: a bad clip
+    or a failing ffmpeg ends in a state the producer sees, not in a crashed worker."""
+    from filmfund.media.renditions import _transcode
+    from filmfund.media.verify import _verify
+
+    if not _claim(job_id):
+        return "skipped"
+    job = db.session.get(Job, job_id)
+    with contextlib.suppress(FileNotFoundError):
+        for leftover in work_dir().glob(f"job-{job_id}-*"):
+            leftover.unlink()  # what a killed attempt of this job left behind
+    try:
+        with _Heartbeat(job_id, current_app.config["MEDIA_HEARTBEAT_SECONDS"]) as beat:
+            if job.kind == JobKind.VERIFY:
+                _verify(job, beat)
+            else:
+                _transcode(job, beat)
+        job = db.session.get(Job, job_id)
+        job.status, job.finished_at, job.progress, job.error = JobStatus.SUCCEEDED, utcnow(), 1.0, None
+        db.session.commit()
+        return "succeeded"
+    except Exception as exc:  # noqa: BLE001 - recorded on the job row, never a worker crash
+        db.session.rollback()
+        log.warning("media job %s failed: %s", job_id, exc, exc_info=not isinstance(exc, (PermanentJobError, ffmpeg.FfmpegError)))
+        return _record_failure(job_id, exc)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            for leftover in work_dir().glob(f"job-{job_id}-*"):
+                leftover.unlink()
+
+
+def _record_failure(job_id: int, exc: Exception) -> str:
+    job = db.session.get(Job, job_id)
+    permanent = isinstance(exc, PermanentJobError) or (isinstance(exc, ffmpeg.FfmpegError) and exc.permanent)
+    job.error = f"{type(exc).__name__}: {exc}"[:4000]
+    if isinstance(exc, ffmpeg.FfmpegError) and exc.stderr_tail:
+        job.stderr_tail = exc.stderr_tail[-ffmpeg.TAIL_BYTES:]
+    if not permanent and job.attempts < job.max_attempts:
+        base = current_app.config["MEDIA_RETRY_BASE_SECONDS"]
+        delay = base * (2 ** (job.attempts - 1)) * (1 + random.random() * 0.2) if base else 0
+        job.status, job.next_run_at, job.worker = JobStatus.QUEUED, utcnow() + timedelta(seconds=delay), None
+        db.session.commit()
+        enqueue(job, delay)
+        return "retrying"
+    job.status, job.finished_at = JobStatus.FAILED, utcnow()
+    asset = job.asset
+    asset.problems = [*(asset.problems or []), _problem(
+        "job_failed", f"The {job.kind.value} step failed after {job.attempts} attempt(s): {exc}"[:1000],
+        detail=(job.stderr_tail or "")[-1000:],
+        hint="Check the file plays on a workstation; re-run with `filmfund media verify` or re-ingest it.")]
+    if asset.can_move(AssetState.FAILED):
+        asset.move(AssetState.FAILED, f"{job.kind.value} job failed")
+    db.session.commit()
+    return "failed"
+
+
+def recover_jobs(*, at_start: bool = True) -> int:
+    """Re-queue jobs whose worker died: a stale heartbeat, or a worker process on this host that
+    is gone. At worker start also re-send queued jobs whose queue message may have been lost."""
+    now = utcnow()
+    stale_before = now - timedelta(seconds=current_app.config["MEDIA_STALE_SECONDS"])
+    host = socket.gethostname()
+    count = 0
+    for job in db.session.scalars(sa.select(Job).where(Job.status == JobStatus.RUNNING)):
+        dead = job.heartbeat_at is None or job.heartbeat_at < stale_before
+        w_host, _, w_pid = (job.worker or "").rpartition(":")
+        if not dead and w_host == host and w_pid.isdigit() and int(w_pid) != os.getpid():
+            dead = not _pid_alive(int(w_pid))
+        if not dead:
+            continue
+        note = f"worker {job.worker} stopped answering (last heartbeat {job.heartbeat_at}); re-queued"
+        if job.attempts >= job.max_attempts:
+            job.max_attempts = job.attempts + 1  # a dead worker is not the clip's fault: one more go
+        job.status, job.next_run_at, job.worker, job.error = JobStatus.QUEUED, now, None, note
+        count += 1
+    db.session.commit()
+    jobs = list(db.session.scalars(sa.select(Job).where(Job.status == JobStatus.QUEUED, Job.next_run_at <= now)))
+    for job in jobs:
+        if at_start or (job.error or "").startswith("worker "):
+            enqueue(job)
+    return count
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,159 @@
+"""Verify and diagnose: one decode pass over the clip, damage told in words a producer can act on,
+and a rescue rendition of what can still be read."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+
+from filmfund.errors import ConflictError
+from filmfund.extensions import db
+from filmfund.media import ffmpeg
+from filmfund.media.common import _local_sources, _problem, _timecode, _timeout, profiles, work_dir
+from filmfund.media.jobs import _Heartbeat, _new_job, enqueue
+from filmfund.media.models import Asset, AssetState, Job, JobKind, RenditionKind
+from filmfund.media.renditions import _promote
+
+def _verify(job: Job, beat: _Heartbeat) -> None:
+    asset = job.asset
+    if asset.state != AssetState.VERIFYING:
+        asset.move(AssetState.VERIFYING, f"verify job {job.id}, attempt {job.attempts}")
+    db.session.commit()
+    problems: list[dict[str, Any]] = []
+    notices: list[dict[str, Any]] = []  # worth knowing, not damage
+    with _local_sources(asset) as paths:
+        spec = ffmpeg.input_spec(paths)
+        for source, path in zip(asset.sources, paths):
+            size = Path(path).stat().st_size
+            if Path(source.original_name).suffix.lower() in ffmpeg.M2TS_EXTENSIONS and size % ffmpeg.M2TS_PACKET:
+                missing = ffmpeg.M2TS_PACKET - size % ffmpeg.M2TS_PACKET
+                problems.append(_problem(
+                    "truncated", f"{source.original_name} ends in the middle of a 192-byte camera packet: "
+                    f"the file was cut short ({missing} bytes missing from its last packet, probably more after it).",
+                    source=source.original_name, at=source.duration,
+                    hint="Copy this file again from the card or another backup; the end of the take is lost in this copy."))
+        try:
+            info = ffmpeg.summarize(ffmpeg.probe(spec))
+        except ffmpeg.FfmpegError as exc:
+            problems.append(_problem("unreadable", f"ffprobe cannot read this clip: {exc}",
+                                     detail=exc.stderr_tail[-1000:] or None,
+                                     hint="The file is not a playable media file; copy it again from the source."))
+            _settle_verify(asset, problems, rescue=None)
+            return
+        duration = info.duration or asset.duration
+        beat.step = "decode pass"
+
+        def on_progress(p: dict[str, str]) -> None:
+            us = ffmpeg._float(p.get("out_time_us"))
+            if us and duration:
+                beat.progress = us / 1e6 / duration
+
+        report = ffmpeg.decode_pass(spec, timeout=_timeout(duration, 5), has_video=info.kind != "audio",
+                                    on_progress=on_progress)
+        job = db.session.get(Job, job.id)
+        job.stderr_tail = report.stderr_tail[-ffmpeg.TAIL_BYTES:]
+        db.session.commit()
+        mid_take = _starts_mid_take(report, info, duration)
+        if mid_take:
+            notices.append(_problem(
+                "starts_mid_take", f"This file starts in the middle of a take: its first {mid_take} frames "
+                "refer to pictures in the previous file, so they cannot be decoded alone. Nothing is damaged.",
+                at=0.0, detail="; ".join(dict.fromkeys(i.message for i in report.issues))[:500],
+                hint="Ingest it together with the file before it (the card root or the whole folder) "
+                     "to get the take as one clip.") | {"severity": "info"})
+        if report.errors and not mid_take:
+            where = [i.at for i in report.issues if i.at is not None]
+            span = ""
+            if where:
+                span = (f" around {_timecode(min(where))}" if max(where) - min(where) < 1
+                        else f" between {_timecode(min(where))} and {_timecode(max(where))}")
+            said = "; ".join(dict.fromkeys(i.message for i in report.issues))[:1500]
+            problems.append(_problem(
+                "decode_errors", f"The decoder reported {report.errors} error(s){span}: the picture or sound "
+                f"is damaged there.", at=min(where) if where else None, detail=said,
+                hint="Check that part of the clip on a workstation; copy the file again if a good copy exists."))
+        if info.kind == "video" and info.fps and duration:
+            expected = round(duration * info.fps)
+            if report.frames < expected - max(2, int(expected * 0.01)) - mid_take:
+                at = (report.frames / info.fps) if info.fps else None
+                problems.append(_problem(
+                    "missing_frames", f"Only {report.frames} of about {expected} frames could be decoded: "
+                    f"{expected - report.frames} frames ({(expected - report.frames) / info.fps:.1f} s) are missing.",
+                    at=at, hint="The file has a hole or was cut short; the rescue rendition (if any) shows what remains."))
+        if not report.frames and info.kind == "video":
+            problems.append(_problem("no_frames", "Not a single frame could be decoded.",
+                                     hint="The file holds no usable picture; copy it again from the source."))
+        rescue = None
+        if problems and info.kind == "video" and current_app.config["MEDIA_RESCUE"] and report.frames:
+            beat.step = "rescue rendition"
+            rescue = _try_rescue(job, asset, spec, info)
+    _settle_verify(asset, problems, rescue, notices)
+
+
+# What h264 says when a file begins mid-GOP (a camera's second file of a spanned take): the
+# first pictures reference a parameter set or frames that were in the previous file.
+_MID_TAKE = ("non-existing pps", "non-existing sps", "decode_slice_header error", "no frame!",
+             "co located pocs unavailable", "reference picture missing", "missing reference picture",
+             "mmco: unref short failure")
+
+
+def _starts_mid_take(report: ffmpeg.DecodeReport, info: ffmpeg.MediaInfo, duration: float | None) -> int:
+    """Frames lost at the start if the only errors are those of a file that continues another
+    (all before the first decoded frame, within two seconds); else 0."""
+    if info.kind != "video" or not report.errors or not report.frames or not info.fps or not duration:
+        return 0
+    errors = [i for i in report.issues if i.level in ("error", "fatal", "panic")]
+    if len(errors) < report.errors or any(i.at is not None for i in errors):
+        return 0
+    if not all(any(sig in i.message.lower() for sig in _MID_TAKE) for i in errors):
+        return 0
+    missing = round(duration * info.fps) - report.frames
+    return missing if 0 < missing <= 2 * info.fps else 0
+
+
+def _try_rescue(job: Job, asset: Asset, spec: str, info: ffmpeg.MediaInfo) -> dict[str, Any]:
+    """Transcode what can be read past the damage into an edit proxy, so the producer can see
+    what is left. Failure here is information, not an error."""
+    profile = profiles()["rescue"]
+    out = work_dir() / f"job-{job.id}-rescue.mp4"
+    argv = ffmpeg.video_rendition_argv(spec, str(out), info, profile,
+                                       input_args={"fflags": "+discardcorrupt+genpts", "err_detect": "ignore_err"})
+    try:
+        ffmpeg.run(argv, timeout=_timeout(asset.duration))
+        out_info = ffmpeg.summarize(ffmpeg.probe(str(out)))
+        if out_info.kind != "video" or not out_info.duration:
+            raise ffmpeg.FfmpegError("the rescue output has no picture")
+        _promote(asset, RenditionKind.RESCUE, out, profile, out_info)
+        expected = info.duration or asset.duration or 0
+        saved = min(out_info.duration, expected) if expected else out_info.duration
+        return _problem("rescue", f"A partial rescue rendition was made: {saved:.1f} s of the clip's "
+                        f"{expected:.1f} s could be saved (edit proxy quality).",
+                        hint="Use the rescue proxy for the edit if no intact copy of the file exists.")
+    except ffmpeg.FfmpegError as exc:
+        return _problem("rescue", "No rescue rendition was possible: " + str(exc)[:500],
+                        detail=exc.stderr_tail[-1000:] or None)
+
+
+def _settle_verify(asset: Asset, problems: list[dict[str, Any]], rescue: dict[str, Any] | None,
+                   notices: list[dict[str, Any]] | None = None) -> None:
+    asset.problems = problems + ([rescue] if rescue else []) + (notices or [])
+    if problems:
+        asset.move(AssetState.DAMAGED, "; ".join(p["code"] for p in problems))
+        db.session.commit()
+        return
+    asset.move(AssetState.VERIFIED, "decode pass clean")
+    job = _new_job(asset, JobKind.TRANSCODE)
+    db.session.commit()
+    enqueue(job)
+
+
+def reverify(asset: Asset) -> Job:
+    """Queue a fresh verify (and, if it passes, a fresh transcode) of an asset."""
+    if asset.state in (AssetState.VERIFYING, AssetState.TRANSCODING):
+        raise ConflictError("This asset is being processed already.")
+    asset.move(AssetState.VERIFYING, "re-verify requested")
+    job = _new_job(asset, JobKind.VERIFY)
+    db.session.commit()
+    enqueue(job)
+    return job
