@@ -13,7 +13,8 @@ from flask import Flask, current_app
 log = logging.getLogger(__name__)
 
 
-def build_message(to: str, subject: str, text: str, html: str | None = None) -> EmailMessage:
+def build_message(to: str, subject: str, text: str, html: str | None = None,
+                  headers: dict[str, str] | None = None) -> EmailMessage:
     # EmailMessage refuses CR/LF in header values, so a crafted name or subject cannot add headers.
     msg = EmailMessage()
     msg["From"] = current_app.config["MAIL_FROM"]
@@ -21,14 +22,17 @@ def build_message(to: str, subject: str, text: str, html: str | None = None) -> 
     msg["Subject"] = subject
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = make_msgid(domain="filmfund.localhost")
+    for name, value in (headers or {}).items():  # e.g. List-Unsubscribe (RFC 8058)
+        msg[name] = value
     msg.set_content(text)
     if html:
         msg.add_alternative(html, subtype="html")
     return msg
 
 
-def send_mail(to: str, subject: str, text: str, html: str | None = None) -> EmailMessage:
-    msg = build_message(to, subject, text, html)
+def send_mail(to: str, subject: str, text: str, html: str | None = None,
+              headers: dict[str, str] | None = None) -> EmailMessage:
+    msg = build_message(to, subject, text, html, headers)
     url = current_app.config.get("SMTP_URL")
     if url:
         _send_smtp(url, msg)

@@ -298,6 +298,20 @@ class Entitlement(db.Model):
         return self.status != EntitlementStatus.REVOKED
 
 
+class MailOptOut(db.Model):
+    """A donor's "no more of this mail" for one topic (see filmfund.rewards.mail_prefs): `news`,
+    the key of an updates reward, or `reminders`. Receipts and sign-in mail have no opt-out."""
+
+    __tablename__ = "mail_opt_outs"
+    __table_args__ = (sa.UniqueConstraint("user_id", "topic", name="uq_mail_opt_outs_user_topic"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    topic: Mapped[str] = mapped_column(sa.String(64))
+    via: Mapped[str] = mapped_column(sa.String(16), default="account")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class WebhookEvent(db.Model):
     """Every verified Stripe event, stored once by its id: the inbox producers can inspect."""
 

@@ -45,6 +45,9 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("site.account", "GET"): ("/account", None, DONOR_PAGE),
     ("static", "GET"): ("/static/filmfund.css", None, _all(200)),
     ("healthz", "GET"): ("/healthz", None, _all(200)),
+    # mail preferences: the token is the credential (forged here: 404 for everyone)
+    ("comms.unsubscribe", "GET"): ("/unsubscribe/forged", None, _all(404)),
+    ("comms.unsubscribe", "POST"): ("/unsubscribe/forged", {"List-Unsubscribe": "One-Click"}, _all(404)),
     # sign-in
     ("auth.login", "GET"): ("/login", None, _all(200)),
     ("auth.login", "POST"): ("/login", {"email": "nobody@example.org"}, _all(302)),

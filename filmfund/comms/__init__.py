@@ -1,0 +1,13 @@
+"""Talking with donors: production updates, mail preferences (unsubscribe), questions to the
+interview subjects, experience invitations and the $2000 tier's request thread."""
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from filmfund.comms import views
+    from filmfund.extensions import csrf
+
+    app.register_blueprint(views.bp)
+    # RFC 8058: a mail client POSTs the one-click unsubscribe with no cookie and no CSRF token;
+    # the unguessable token in the URL is the only credential, and it can only stop mail.
+    csrf.exempt(views.unsubscribe)
