@@ -1,9 +1,8 @@
 """The `filmfund` console script: Flask's CLI with the app factory, plus run and worker."""
 from __future__ import annotations
 
+import logging
 import os
-import signal
-import subprocess
 import sys
 
 import click
@@ -25,33 +24,62 @@ def main() -> None:
 
 @main.command("run")
 @click.option("--host", default=lambda: os.environ.get("HOST", "127.0.0.1"), show_default="127.0.0.1")
-@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", "5000")), show_default="5000")
+@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", "5000")), show_default="5000",
+              help="0 picks a free port (printed).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Background worker threads.")
-@click.option("--threads", type=int, default=8, show_default=True, help="Web server threads.")
+@click.option("--processes", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Web server processes sharing the port.")
+@click.option("--threads", type=click.IntRange(1, 256), default=8, show_default=True,
+              help="Web server threads per process.")
 @click.option("--debug", is_flag=True, help="Flask's development server with reloader (never in production).")
-@with_appcontext
-def run_command(host: str, port: int, workers: int, threads: int, debug: bool) -> None:
-    """Serve the site (waitress) together with a background worker process."""
-    app = current_app._get_current_object()
+def run_command(host: str, port: int, workers: int, processes: int, threads: int, debug: bool) -> None:
+    """Serve the site (waitress, --processes N) together with a background worker process.
+
+    SIGTERM or SIGINT stops the web processes and the worker."""
+    from filmfund import serving
+    from filmfund.config import load_settings
+    from filmfund.extensions import db
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                            format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
+    settings = load_settings()
+    app = create_app({
+        "SQLALCHEMY_ENGINE_OPTIONS": serving.engine_options(settings["SQLALCHEMY_ENGINE_OPTIONS"],
+                                                            settings["SQLALCHEMY_DATABASE_URI"], threads),
+        "RATELIMIT_STORAGE_URI": serving.ratelimit_storage(settings, processes),
+    })
+    serving.install_access_log(app)
+    sock = None if debug else serving.bind(host, port)
+    if sock is not None:
+        port = sock.getsockname()[1]
     # Links in mail use FILMFUND_PUBLIC_URL; without it, the address this server answers on.
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     app.config["FALLBACK_PUBLIC_URL"] = f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}"
-    worker = subprocess.Popen([sys.executable, "-m", "filmfund.cli", "worker", "--workers", str(workers)])
-    click.echo(f"filmfund on http://{host}:{port} (worker pid {worker.pid})"
-               + ("  [TEST MODE payments]" if app.config["STRIPE_TEST_MODE"] else ""))
-    try:
-        if debug:
-            app.run(host=host, port=port, debug=True, use_reloader=False)
-        else:
-            from waitress import serve
+    mode = "  [TEST MODE payments]" if app.config["STRIPE_TEST_MODE"] else ""
 
-            serve(app, host=host, port=port, threads=threads, ident="filmfund")
-    finally:
-        worker.send_signal(signal.SIGTERM)
+    if debug:
+        worker = serving.start_worker(workers)
+        click.echo(f"filmfund on http://{host}:{port} (worker pid {worker.pid}){mode}")
         try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+            app.run(host=host, port=port, debug=True, use_reloader=False)
+        finally:
+            serving._stop_all(worker, [])
+        return
+
+    def dispose() -> None:
+        with app.app_context():
+            for engine in db.engines.values():
+                engine.dispose(close=False)
+
+    def ready(worker, web_pids) -> None:
+        click.echo(f"filmfund on http://{host}:{port} (worker pid {worker.pid}, web pids "
+                   f"{' '.join(map(str, web_pids))}){mode}")
+        sys.stdout.flush()
+
+    dispose()  # nothing opened before the fork is shared with the web processes
+    serving.supervise(app, sock, processes=processes, threads=threads, workers=workers,
+                      dispose=dispose, on_ready=ready)
 
 
 @main.command("worker")

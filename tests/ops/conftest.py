@@ -1,0 +1,164 @@
+"""Operations tests: `filmfund run` as a real subprocess, a private Redis, fault injection.
+
+The Redis here is our own `redis-server` on another loopback port (started, restarted and
+stopped by the tests): the machine's Redis is never touched.
+"""
+from __future__ import annotations
+
+import os
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisServer:
+    """A private redis-server on a free loopback port, persisting to its own folder (AOF)."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.port, self.proc = folder, free_port(), None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> "RedisServer":
+        exe = shutil.which("redis-server")
+        if exe is None:
+            pytest.fail("redis-server is required for these tests (apt-get install redis-server)")
+        self.proc = subprocess.Popen(
+            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
+             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--protected-mode", "yes"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("private redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    folder = tmp_path / "redis"
+    folder.mkdir()
+    server = RedisServer(folder).start()
+    yield server
+    server.stop()
+
+
+class Server:
+    """`filmfund run ...` started as a subprocess; `stop(sig)` sends a signal and waits for it."""
+
+    def __init__(self, args: list[str], env: dict[str, str], cwd: Path):
+        self.proc = subprocess.Popen([sys.executable, "-m", "filmfund.cli", "run", "--port", "0", *args],
+                                     env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.stderr_lines: list[str] = []
+        line = self._read_line(self.proc.stdout, "filmfund on http://", 60)
+        self.base = line.split()[2]
+        inner = line[line.index("(") + 1:line.index(")")]
+        self.worker_pid = int(inner.split(",")[0].split()[-1])
+        self.web_pids = [int(p) for p in inner.split("web pids", 1)[1].split()]
+
+    def _read_line(self, stream, prefix: str, timeout: float) -> str:
+        sel = selectors.DefaultSelector()
+        sel.register(stream, selectors.EVENT_READ)
+        deadline = time.monotonic() + timeout
+        buf = b""
+        while time.monotonic() < deadline:
+            if not sel.select(timeout=0.2):
+                if self.proc.poll() is not None:
+                    break
+                continue
+            chunk = os.read(stream.fileno(), 4096)
+            if not chunk:
+                break
+            buf += chunk
+            for line in buf.decode(errors="replace").splitlines():
+                if line.startswith(prefix):
+                    return line
+        self.proc.kill()
+        err = self.proc.stderr.read().decode(errors="replace")
+        raise AssertionError(f"filmfund run did not start: {buf!r}\n{err[-3000:]}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 40) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise
+        self.stderr_text = self.proc.stderr.read().decode(errors="replace")
+        return code
+
+
+def process_alive(pid: int) -> bool:
+    """True if `pid` runs (a zombie, dead but not yet reaped, does not count)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+def processes_with_env(marker: str) -> list[int]:
+    """Pids of live processes whose environment contains `marker` (our unique instance folder)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker.encode() in (entry / "environ").read_bytes() and process_alive(int(entry.name)):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture
+def run_env(app, database_url, instance_dir):
+    """The environment for a `filmfund run` subprocess on this test's database and instance folder."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FILMFUND_", "STRIPE_"))}
+    env.update(FILMFUND_INSTANCE_DIR=str(instance_dir), FILMFUND_DATABASE_URL=database_url,
+               PYTHONUNBUFFERED="1")
+    return env
+
+
+@pytest.fixture
+def start_server(run_env, tmp_path):
+    started: list[Server] = []
+
+    def _start(*args: str, **extra_env: str) -> Server:
+        server = Server(list(args), {**run_env, **extra_env}, tmp_path)
+        started.append(server)
+        return server
+
+    yield _start
+    for server in started:
+        if server.proc.poll() is None:
+            server.stop(signal.SIGKILL)

@@ -1,0 +1,86 @@
+"""`filmfund run` over real HTTP: several processes on one port, the real client behind a proxy,
+and SIGTERM/SIGINT stopping every process it started (the worker included)."""
+from __future__ import annotations
+
+import json
+import signal
+import urllib.error
+import urllib.request
+
+import pytest
+
+from filmfund import serving
+from tests.ops.conftest import process_alive, processes_with_env
+
+
+def _post(base: str, path: str, body: dict, headers: dict | None = None) -> tuple[int, dict]:
+    req = urllib.request.Request(base + path, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def _get(base: str, path: str) -> int:
+    with urllib.request.urlopen(base + path, timeout=30) as resp:
+        return resp.status
+
+
+@pytest.mark.parametrize("sig, processes", [(signal.SIGTERM, "2"), (signal.SIGINT, "1")])
+def test_a_stop_signal_stops_the_web_processes_and_the_worker(start_server, instance_dir, sig, processes,
+                                                              private_redis):
+    server = start_server("--processes", processes, FILMFUND_RATELIMIT_STORAGE_URL=private_redis.url)
+    assert _get(server.base, "/healthz") == 200
+    started = [server.worker_pid, *server.web_pids]
+    assert all(process_alive(pid) for pid in started)
+    assert len(processes_with_env(str(instance_dir))) >= 1 + int(processes)
+
+    assert server.stop(sig) == 0
+    assert not [pid for pid in started if process_alive(pid)]
+    # Nothing that carries this instance's environment (worker, web processes, their children) is left.
+    assert processes_with_env(str(instance_dir)) == []
+
+
+def test_behind_a_proxy_rate_limits_and_the_log_key_on_the_real_client(start_server, campaign, private_redis):
+    server = start_server("--processes", "2", "--threads", "4", FILMFUND_TRUSTED_PROXIES="1",
+                          FILMFUND_RATELIMIT_STORAGE_URL=private_redis.url)
+    client_a = {"X-Forwarded-For": "198.51.100.9"}
+    pledge = {"amount": 2000, "email": "donor@example.org"}
+    for _ in range(30):  # POST /api/v1/pledges allows 30 a minute per client
+        status, body = _post(server.base, "/api/v1/pledges", pledge, client_a)
+        assert status == 201, body
+    status, body = _post(server.base, "/api/v1/pledges", pledge, client_a)
+    assert status == 429, body  # counted across both processes: the counter is shared
+    # A spoofed address in front of the proxy's does not dodge the limit: only the proxy's entry counts.
+    status, _ = _post(server.base, "/api/v1/pledges", pledge, {"X-Forwarded-For": "203.0.113.7, 198.51.100.9"})
+    assert status == 429
+    # Another client behind the same proxy (the same socket address, 127.0.0.1) is not limited.
+    status, body = _post(server.base, "/api/v1/pledges", pledge, {"X-Forwarded-For": "198.51.100.10"})
+    assert status == 201, body
+
+    assert server.stop() == 0
+    access = [line for line in server.stderr_text.splitlines() if "filmfund.access" in line and "pledges" in line]
+    assert len(access) == 33
+    assert sum('198.51.100.9 "POST /api/v1/pledges" 201' in line for line in access) == 30
+    assert sum('198.51.100.9 "POST /api/v1/pledges" 429' in line for line in access) == 2
+    assert sum('198.51.100.10 "POST /api/v1/pledges" 201' in line for line in access) == 1
+    assert not any("127.0.0.1" in line for line in access)
+
+
+def test_several_processes_need_a_shared_rate_limit_storage():
+    with pytest.raises(SystemExit, match="FILMFUND_RATELIMIT_STORAGE_URL"):
+        serving.ratelimit_storage({"RATELIMIT_STORAGE_URI": "memory://", "QUEUE_URL": "sqlite:///q.db"}, 2)
+    assert serving.ratelimit_storage({"RATELIMIT_STORAGE_URI": "memory://", "QUEUE_URL": "sqlite:///q"}, 1) \
+        == "memory://"
+    # A Redis queue is a shared server already: the counters go there.
+    assert serving.ratelimit_storage({"RATELIMIT_STORAGE_URI": "memory://", "QUEUE_URL": "redis://r:6379/1"}, 3) \
+        == "redis://r:6379/1"
+    assert serving.ratelimit_storage({"RATELIMIT_STORAGE_URI": "redis://r/2"}, 4) == "redis://r/2"
+
+
+def test_each_web_process_gets_a_pool_sized_for_its_threads():
+    opts = serving.engine_options({"pool_pre_ping": True}, "postgresql+psycopg://db/x", 12)
+    assert opts == {"pool_pre_ping": True, "pool_size": 12, "max_overflow": 4, "pool_timeout": 10}
+    assert serving.engine_options({}, "sqlite:///x.db", 12) == {}
