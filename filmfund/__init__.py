@@ -8,7 +8,7 @@ from flask import Flask
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build the app: embedded defaults, then the environment (config.py), then `overrides`."""
-    from filmfund import api, errors, jobs, mail, security
+    from filmfund import api, audit, errors, jobs, mail, security  # noqa: F401 (audit: its model)
     from filmfund.config import load_settings
     from filmfund.extensions import csrf, db, limiter, login_manager, migrate
 

@@ -3,6 +3,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from filmfund.admin import views
+    from filmfund.admin import audit_views, views
 
     app.register_blueprint(views.bp)
+    app.register_blueprint(audit_views.bp)

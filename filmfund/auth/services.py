@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app, has_request_context, request, url_for
 
+from filmfund.audit import record_audit
 from filmfund.auth.models import ApiToken, LoginLink, Role, User, UserRole
 from filmfund.db import utcnow
 from filmfund.errors import ValidationError
@@ -50,6 +51,8 @@ def get_or_create_user(email: str, role: Role | str = Role.DONOR) -> User:
         db.session.add(user)
     if role.value not in user.role_names:
         user.roles.append(UserRole(role=role))
+        if role != Role.DONOR:  # donors are made by their gifts; staff roles are staff actions
+            record_audit("role.grant", user.email, {"role": role.value})
     db.session.flush()
     return user
 
@@ -77,6 +80,7 @@ def authenticate(email: str, password: str) -> User | None:
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     user.last_login_at = utcnow()
+    record_audit("auth.sign_in", user.email, {"method": "password"}, actor=user)
     db.session.commit()
     return user
 
@@ -86,7 +90,10 @@ def create_api_token(email: str) -> str:
     if user is None:
         raise ValidationError(f"No user with email {email}.", code="unknown_user")
     token = "ff_" + secrets.token_urlsafe(32)
-    db.session.add(ApiToken(user_id=user.id, token_hash=_digest(token)))
+    row = ApiToken(user_id=user.id, token_hash=_digest(token))
+    db.session.add(row)
+    db.session.flush()
+    record_audit("token.create", user.email, {"token_id": row.id})
     db.session.commit()
     return token
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import current_app
 
+from filmfund.audit import record_audit
 from filmfund.auth.models import User
 from filmfund.auth.services import find_user, get_or_create_user, normalize_email, public_base_url
 from filmfund.db import new_id, utcnow
@@ -397,6 +398,8 @@ def record_offline_donation(email: str, amount, received_on: datetime | date | N
     db.session.flush()
     ledger.book_gift(campaign, donation)
     refresh_entitlements(user, campaign)
+    record_audit("donation.offline", user.email, {"donation_id": donation.id, "amount": amount,
+                                                   "currency": donation.currency})
     db.session.commit()
     return donation
 
@@ -423,6 +426,8 @@ def record_payout(amount, paid_on: date, reference: str, recorded_by: str) -> Pa
     db.session.add(payout)
     db.session.flush()
     ledger.book_payout(campaign, payout)
+    record_audit("payout.record", reference, {"payout_id": payout.id, "amount": amount,
+                                              "currency": payout.currency, "paid_on": paid_on.isoformat()})
     db.session.commit()
     return payout
 
@@ -551,8 +556,11 @@ def set_entitlement_status(entitlement_id: int, status: str | EntitlementStatus)
     if status == EntitlementStatus.REVOKED or ent.status == EntitlementStatus.REVOKED:
         raise ConflictError("Revocation follows the donor's total; it cannot be set by hand.",
                             code="illegal_transition")
+    before = ent.status
     ent.status = status
     ent.fulfilled_at = utcnow() if status == EntitlementStatus.FULFILLED else None
+    record_audit("entitlement.status", f"entitlement {ent.id}",
+                 {"from": before.value, "to": status.value, "user_id": ent.user_id})
     db.session.commit()
     return ent
 

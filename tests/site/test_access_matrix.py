@@ -62,6 +62,7 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("admin.send_update", "POST"): ("/admin/updates", {}, PRODUCER_WRITE),
     ("admin.entitlement_status", "POST"): ("/admin/entitlements/{entitlement_a}", {}, PRODUCER_WRITE),
     ("admin.partner", "GET"): ("/admin/partner", None, STAFF_PAGE),
+    ("audit.log", "GET"): ("/admin/audit", None, PRODUCER_PAGE),
     ("admin.partner_csv", "GET"): ("/admin/partner/statement.csv", None, STAFF_PAGE),
     # footage board (producers only)
     ("media.board", "GET"): ("/footage/", None, PRODUCER_PAGE),

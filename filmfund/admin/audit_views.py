@@ -1,0 +1,23 @@
+"""The audit log page: producers read who did what and when (nobody edits it)."""
+from __future__ import annotations
+
+from flask import Blueprint, render_template, request
+
+from filmfund import audit
+from filmfund.security import role_required
+
+bp = Blueprint("audit", __name__, url_prefix="/admin/audit", template_folder="templates")
+
+PAGE = 100
+
+
+@bp.get("")
+@role_required("producer")
+def log():
+    action = (request.args.get("action") or "").strip()[:audit.ACTION_MAX] or None
+    before = request.args.get("before", "")
+    before_id = int(before) if before.isdigit() and len(before) <= 18 else None
+    entries = audit.list_audit(action=action, before_id=before_id, limit=PAGE)
+    older = entries[-1].id if len(entries) == PAGE else None
+    return render_template("admin/audit.html", entries=entries, action=action or "",
+                           actions=audit.audit_actions(), older=older)

@@ -1,0 +1,129 @@
+"""The audit log (issue 7.8): staff actions recorded with who, what and when; producers read
+it at /admin/audit; nobody can edit it (triggers refuse UPDATE and DELETE on both databases)."""
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+import sqlalchemy as sa
+
+from filmfund.audit import AuditEntry, list_audit, record_audit
+from filmfund.extensions import db
+from tests.site.helpers import csrf_token, pay
+
+PASSWORD = "a-long-producer-password"
+
+
+def _entries(action: str) -> list[AuditEntry]:
+    db.session.expire_all()
+    return list_audit(action=action)
+
+
+def test_an_entry_commits_with_its_action_and_rolls_back_with_it(app, make_user):
+    boss = make_user("boss@filmfund.test", "producer")
+    record_audit("settings.change", "campaign", {"goal": 5}, actor=boss)
+    db.session.rollback()
+    assert _entries("settings") == []
+    record_audit("settings.change", "campaign", {"goal": 5}, actor=boss)
+    db.session.commit()
+    (entry,) = _entries("settings")
+    assert (entry.actor_id, entry.actor, entry.target, entry.details_dict) == (boss.id, boss.email, "campaign",
+                                                                               {"goal": 5})
+    assert entry.created_at is not None
+
+
+def test_nobody_can_edit_or_delete_an_entry(app, make_user):
+    record_audit("token.revoke", "someone@example.org", actor="cli")
+    db.session.commit()
+    for sql in ("UPDATE audit_log SET actor = 'nobody'", "UPDATE audit_log SET action = 'x.y'",
+                "DELETE FROM audit_log"):
+        with pytest.raises(sa.exc.DatabaseError, match="append-only"):
+            with db.engine.begin() as conn:
+                conn.execute(sa.text(sql))
+    if db.engine.dialect.name == "postgresql":
+        with pytest.raises(sa.exc.DatabaseError, match="append-only"):
+            with db.engine.begin() as conn:
+                conn.execute(sa.text("TRUNCATE audit_log"))
+    (entry,) = _entries("token")
+    assert (entry.actor, entry.action) == ("cli", "token.revoke")
+
+
+def test_deleting_a_user_keeps_their_entries_and_label(app, make_user):
+    boss = make_user("boss@filmfund.test", "producer")
+    record_audit("payout.record", "ref-1", actor=boss)
+    db.session.commit()
+    db.session.delete(boss)
+    db.session.commit()
+    (entry,) = _entries("payout")
+    assert entry.actor_id is None and entry.actor == "boss@filmfund.test"
+
+
+def test_producers_read_the_log_and_nobody_else(app, client, make_user, login_as):
+    boss = make_user("boss@filmfund.test", "producer")
+    record_audit("role.grant", "<script>x</script>@example.org", {"role": "partner"}, actor=boss)
+    db.session.commit()
+    login_as(client, boss)
+    html = client.get("/admin/audit").get_data(as_text=True)
+    assert "role.grant" in html and "boss@filmfund.test" in html
+    assert "<script>x</script>" not in html  # escaped
+    assert "<code>role.grant</code>" in client.get("/admin/audit?action=role").get_data(as_text=True)
+    assert "<code>role.grant</code>" not in client.get("/admin/audit?action=token").get_data(as_text=True)
+    assert client.get("/admin/audit?before=abc&action=" + "x" * 500).status_code == 200
+    for role in ("partner", "donor"):
+        other = app.test_client()
+        login_as(other, make_user(role=role))
+        assert other.get("/admin/audit").status_code == 403
+
+
+def test_cli_role_and_token_changes_are_recorded(app, runner, make_user):
+    result = runner.invoke(args=["users", "create", "boss@filmfund.test", "--role", "producer", "--password-stdin"],
+                           input=PASSWORD + "\n")
+    assert result.exit_code == 0, result.output
+    (grant,) = _entries("role.grant")
+    assert (grant.actor, grant.target, grant.details_dict) == ("cli", "boss@filmfund.test", {"role": "producer"})
+    assert runner.invoke(args=["tokens", "create", "boss@filmfund.test"]).exit_code == 0
+    (token,) = _entries("token.create")
+    assert token.actor == "cli" and token.target == "boss@filmfund.test"
+
+
+def test_donors_made_by_gifts_are_not_staff_actions(app):
+    pay(2500, "donor@example.org")
+    assert _entries("role") == []
+
+
+def test_staff_password_sign_in_is_recorded_with_the_address(app, client, make_user):
+    boss = make_user("boss@filmfund.test", "producer", password=PASSWORD)
+    app.config["STAFF_TOTP"] = False
+    resp = client.post("/login", data={"csrf_token": csrf_token(client, "/login"), "email": boss.email,
+                                       "password": PASSWORD}, environ_base={"REMOTE_ADDR": "10.1.2.3"})
+    assert resp.status_code == 302
+    (entry,) = _entries("auth.sign_in")
+    assert (entry.actor_id, entry.target, entry.ip) == (boss.id, boss.email, "10.1.2.3")
+
+
+def test_producer_money_and_fulfilment_actions_are_recorded(app, client, make_user, login_as, campaign):
+    boss = make_user("boss@filmfund.test", "producer")
+    login_as(client, boss)
+    token = csrf_token(client, "/admin/")
+    resp = client.post("/admin/donations/offline", data={
+        "csrf_token": token, "email": "cash@example.org", "amount": "120.00",
+        "received_on": date.today().isoformat(), "note": "screening"})
+    assert resp.status_code == 303, resp.get_data(as_text=True)
+    (offline,) = _entries("donation.offline")
+    assert (offline.actor, offline.target, offline.details_dict["amount"]) == (boss.email, "cash@example.org", 12000)
+    resp = client.post("/admin/payouts", data={"csrf_token": token, "amount": "10.00",
+                                               "paid_on": date.today().isoformat(), "reference": "BANK-7"})
+    assert resp.status_code == 303
+    (payout,) = _entries("payout.record")
+    assert (payout.actor, payout.target, payout.details_dict["amount"]) == (boss.email, "BANK-7", 1000)
+    from filmfund.rewards.models import Entitlement
+
+    ent = db.session.scalar(sa.select(Entitlement).limit(1))
+    resp = client.post(f"/admin/entitlements/{ent.id}", data={"csrf_token": token, "status": "fulfilled"})
+    assert resp.status_code == 303
+    (status,) = _entries("entitlement.status")
+    assert status.actor == boss.email and status.details_dict["to"] == "fulfilled"
+    # a refused action leaves no entry
+    client.post("/admin/payouts", data={"csrf_token": token, "amount": "999999.00",
+                                        "paid_on": date.today().isoformat(), "reference": "TOO-MUCH"})
+    assert len(_entries("payout")) == 1
