@@ -1,12 +1,24 @@
 """The one module that talks to Stripe's API.
 
 Every call carries our own deterministic idempotency key, so a retry (the library's own retries
-on 409/5xx, or a second request after a crash) can never create a second Checkout Session.
-STRIPE_API_BASE points the client at another server (the tests' local fake Stripe).
+on 409/5xx, ours on 429, or a second request after a crash) can never create a second Checkout
+Session. STRIPE_API_BASE points the client at another server (the tests' local fake Stripe).
+
+One `StripeClient` per process (and per key), made on first use and reused by every request and
+thread: its HTTP client (requests) keeps its connections to Stripe open between calls.
+
+At a spike Stripe answers 429 (rate limited: 100 requests a second per account in live mode,
+25 in test mode, and 25 a second on any one endpoint such as POST /v1/checkout/sessions). The library does not retry a 429; we do, with
+exponential backoff and jitter (STRIPE_RATE_LIMIT_RETRIES times, from STRIPE_RATE_LIMIT_BACKOFF
+seconds), and then tell the donor plainly to try again in a moment.
 """
 from __future__ import annotations
 
 import logging
+import os
+import random
+import threading
+import time
 
 import stripe
 from flask import current_app
@@ -20,11 +32,49 @@ class PaymentProviderError(DomainError):
     status, code = 502, "payment_provider_unavailable"
 
 
+class PaymentProviderBusy(PaymentProviderError):
+    status, code = 503, "payment_provider_busy"
+
+
+BUSY_MESSAGE = ("So many people are giving right now that our payment provider asked us to slow down. "
+                "Nothing was charged: please try again in a minute.")
+
+_clients: dict[tuple, stripe.StripeClient] = {}
+_clients_lock = threading.Lock()
+
+
 def client() -> stripe.StripeClient:
+    """This process's Stripe client for the configured key and API base (made once, then reused)."""
     cfg = current_app.config
     base = cfg.get("STRIPE_API_BASE")
-    return stripe.StripeClient(cfg["STRIPE_SECRET_KEY"], base_addresses={"api": base} if base else None,
-                               max_network_retries=cfg.get("STRIPE_MAX_RETRIES", 2))
+    key = (os.getpid(), cfg["STRIPE_SECRET_KEY"], base, cfg.get("STRIPE_MAX_RETRIES", 2))
+    made = _clients.get(key)
+    if made is None:
+        with _clients_lock:
+            made = _clients.get(key)
+            if made is None:
+                made = stripe.StripeClient(key[1], base_addresses={"api": base} if base else None,
+                                           max_network_retries=key[3])
+                _clients[key] = made
+    return made
+
+
+def _with_rate_limit_retries(call, what: str):
+    """`call()`, retried with exponential backoff and jitter while Stripe answers 429."""
+    cfg = current_app.config
+    retries = int(cfg.get("STRIPE_RATE_LIMIT_RETRIES", 3))
+    delay = float(cfg.get("STRIPE_RATE_LIMIT_BACKOFF", 0.5))
+    for attempt in range(retries + 1):
+        try:
+            return call()
+        except stripe.RateLimitError:
+            if attempt == retries:
+                log.warning("Stripe rate-limited %s %d times; giving up for now", what, attempt + 1)
+                raise
+            pause = delay * (2 ** attempt) * random.uniform(1.0, 1.5)
+            log.info("Stripe rate-limited %s; retrying in %.2fs", what, pause)
+            time.sleep(pause)
+    raise AssertionError("unreachable")
 
 
 def checkout_params(pledge, campaign, success_url: str, cancel_url: str) -> dict:
@@ -47,10 +97,14 @@ def checkout_params(pledge, campaign, success_url: str, cancel_url: str) -> dict
 
 def create_checkout_session(pledge, campaign, *, success_url: str, cancel_url: str) -> tuple[str, str]:
     """(session id, hosted checkout URL) for this pledge; the same pledge always gets the same session."""
+    params = checkout_params(pledge, campaign, success_url, cancel_url)
     try:
-        session = client().v1.checkout.sessions.create(
-            params=checkout_params(pledge, campaign, success_url, cancel_url),
-            options={"idempotency_key": f"checkout:{pledge.id}"})
+        session = _with_rate_limit_retries(
+            lambda: client().v1.checkout.sessions.create(
+                params=params, options={"idempotency_key": f"checkout:{pledge.id}"}),
+            f"the checkout session of pledge {pledge.id}")
+    except stripe.RateLimitError:
+        raise PaymentProviderBusy(BUSY_MESSAGE) from None
     except stripe.StripeError as exc:
         log.warning("Stripe refused a checkout session for pledge %s: %s", pledge.id, type(exc).__name__)
         raise PaymentProviderError("The payment provider is unavailable; please try again in a moment.") from None

@@ -101,8 +101,14 @@ class FakeStripe:
                 key = self.headers.get("Idempotency-Key")
                 with fake.lock:
                     fake.requests.append({"path": self.path, "form": form, "idempotency_key": key,
-                                          "authorization": self.headers.get("Authorization")})
-                    if fake.fail_next:
+                                          "authorization": self.headers.get("Authorization"),
+                                          "at": time.monotonic()})
+                    if fake.fail_next and fake.fail_next[0] == 429:  # Stripe's rate limiter (nothing saved)
+                        status, doc = fake.fail_next.pop(0), {"error": {
+                            "type": "invalid_request_error", "code": "rate_limit",
+                            "message": "Request rate limit exceeded. Learn more about rate limits here "
+                                       "https://stripe.com/docs/rate-limits."}}
+                    elif fake.fail_next:
                         status, doc = fake.fail_next.pop(0), {"error": {"type": "api_error", "message": "boom"}}
                     elif key in fake.by_key:
                         status, doc = fake.by_key[key]
