@@ -4,6 +4,11 @@ Objects are content-addressed (`sha256/ab/abcdef…`): a key names exactly one c
 object is never overwritten and re-storing the same bytes is a no-op. Bytes move in streams
 (8 MiB chunks; S3 multipart above one part), hashed with SHA-256 on the way, never whole in
 memory. Uploads land under a temporary key first and are promoted once their hash is known.
+
+An existing object wins, except where the caller says it is damaged (`replace`): then the new
+bytes, whose hash is the key, take its place atomically. That is how a fixity failure is
+repaired, from a re-ingested intact copy or from the second storage (FILMFUND_REPLICA_URL).
+Temporary keys a killed process left behind are removed by `sweep_incoming`.
 """
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +34,15 @@ class Stored:
     sha256: str
     size: int
     created: bool  # False when the same content was already stored
+    replaced: bool = False  # an existing (damaged) object was replaced by these bytes
+
+
+Replace = Callable[[str], bool]  # given the SHA-256 of content already stored: replace it?
+INCOMING = ".incoming"
+
+
+class ChecksumMismatch(Exception):
+    """The bytes read do not have the SHA-256 they were expected to have; nothing was stored."""
 
 
 def content_key(sha256: str, suffix: str = "") -> str:
@@ -74,13 +89,32 @@ class TooLarge(Exception):
     pass
 
 
+def _check_expected(sha: str, expect: str | None) -> None:
+    if expect is not None and sha != expect:
+        raise ChecksumMismatch(f"the copy read has SHA-256 {sha}, expected {expect}")
+
+
 class Storage:
     """The interface both backends keep."""
 
     url: str
 
     def put_stream(self, src: BinaryIO, suffix: str = "", progress: Progress | None = None,
-                   limit: int | None = None) -> Stored:
+                   limit: int | None = None, *, expect: str | None = None, replace: Replace | None = None
+                   ) -> Stored:
+        """Store a stream under its content key. `expect`: the SHA-256 it must have (else
+        ChecksumMismatch, nothing stored). `replace(sha)`: asked when that content is already
+        stored; True means the stored object is damaged and these bytes replace it."""
+        raise NotImplementedError
+
+    def restore(self, key: str, src: BinaryIO, sha256: str) -> Stored:
+        """Write `key` (a content key) from a copy elsewhere, only if the copy has the recorded
+        SHA-256; the object at `key`, if any, is replaced."""
+        return self.put_stream(src, Path(key).suffix, expect=sha256, replace=lambda _sha: True)
+
+    def sweep_incoming(self, older_than: float) -> int:
+        """Remove temporary upload objects untouched for `older_than` seconds (a process killed
+        mid-upload leaves them); the number removed."""
         raise NotImplementedError
 
     def put_file(self, path: str | Path, suffix: str = "", progress: Progress | None = None) -> Stored:
@@ -129,7 +163,7 @@ class LocalStorage(Storage):
     def __init__(self, root: str | Path):
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / ".incoming").mkdir(exist_ok=True)
+        (self.root / INCOMING).mkdir(exist_ok=True)
         self.url = self.root.as_uri()
 
     def _path(self, key: str) -> Path:
@@ -138,9 +172,9 @@ class LocalStorage(Storage):
             raise ValueError(f"key outside the storage folder: {key!r}")
         return path
 
-    def put_stream(self, src, suffix="", progress=None, limit=None) -> Stored:
+    def put_stream(self, src, suffix="", progress=None, limit=None, *, expect=None, replace=None) -> Stored:
         reader = _HashingReader(src, progress, limit)
-        fd, tmp = tempfile.mkstemp(dir=self.root / ".incoming")
+        fd, tmp = tempfile.mkstemp(dir=self.root / INCOMING)
         try:
             with os.fdopen(fd, "wb") as out:
                 while chunk := reader.read(CHUNK):
@@ -148,15 +182,19 @@ class LocalStorage(Storage):
                 out.flush()
                 os.fsync(out.fileno())
             sha = reader.digest.hexdigest()
+            _check_expected(sha, expect)
             key = content_key(sha, suffix)
             final = self._path(key)
             final.parent.mkdir(parents=True, exist_ok=True)
             os.chmod(tmp, 0o444)  # stored originals are read-only
             try:
-                os.link(tmp, final)  # atomic and never replaces: an existing object wins
+                os.link(tmp, final)  # atomic and never replaces: an existing object wins ...
                 created = True
             except FileExistsError:
                 created = False
+            if not created and replace is not None and replace(sha):
+                os.replace(tmp, final)  # ... unless it is damaged: atomic swap to the intact bytes
+                return Stored(key, sha, reader.size, False, replaced=True)
             return Stored(key, sha, reader.size, created)
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -174,6 +212,16 @@ class LocalStorage(Storage):
     def delete(self, key):
         with contextlib.suppress(FileNotFoundError):
             self._path(key).unlink()
+
+    def sweep_incoming(self, older_than):
+        cutoff = time.time() - older_than
+        removed = 0
+        for path in (self.root / INCOMING).iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+        return removed
 
     def keys(self, prefix=""):
         base = self.root
@@ -207,9 +255,9 @@ class S3Storage(Storage):
     def _k(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
 
-    def put_stream(self, src, suffix="", progress=None, limit=None) -> Stored:
+    def put_stream(self, src, suffix="", progress=None, limit=None, *, expect=None, replace=None) -> Stored:
         reader = _HashingReader(src, progress, limit)
-        tmp_key = self._k(f".incoming/{uuid.uuid4().hex}")
+        tmp_key = self._k(f"{INCOMING}/{uuid.uuid4().hex}")
         first = _read_full(reader, self.part_size)
         if len(first) < self.part_size:  # small: one PUT
             self.client.put_object(Bucket=self.bucket, Key=tmp_key, Body=first)
@@ -217,13 +265,15 @@ class S3Storage(Storage):
             self._multipart(tmp_key, first, reader)
         try:
             sha = reader.digest.hexdigest()
+            _check_expected(sha, expect)
             key = content_key(sha, suffix)
             created = not self.exists(key)
-            if created:
+            replaced = not created and replace is not None and replace(sha)
+            if created or replaced:
                 # Server-side copy (boto3 switches to multipart copy for big objects).
                 self.client.copy({"Bucket": self.bucket, "Key": tmp_key}, self.bucket, self._k(key),
                                  ExtraArgs={"Metadata": {"sha256": sha}, "MetadataDirective": "REPLACE"})
-            return Stored(key, sha, reader.size, created)
+            return Stored(key, sha, reader.size, created, replaced=replaced)
         finally:
             self.client.delete_object(Bucket=self.bucket, Key=tmp_key)
 
@@ -264,6 +314,28 @@ class S3Storage(Storage):
 
     def delete(self, key):
         self.client.delete_object(Bucket=self.bucket, Key=self._k(key))
+
+    def sweep_incoming(self, older_than):
+        from datetime import datetime, timedelta, timezone
+
+        cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than)
+        prefix = self._k(f"{INCOMING}/")
+        removed = 0
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                if obj["LastModified"] < cutoff:
+                    self.client.delete_object(Bucket=self.bucket, Key=obj["Key"])
+                    removed += 1
+        # Multipart uploads a killed worker or an abandoned browser upload never completed: their
+        # parts are stored (and billed) without ever appearing as an object.
+        for page in self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=prefix):
+            for upload in page.get("Uploads", []):
+                if upload["Initiated"] < cutoff:
+                    with contextlib.suppress(Exception):
+                        self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"],
+                                                           UploadId=upload["UploadId"])
+                        removed += 1
+        return removed
 
     def keys(self, prefix=""):
         out = []
@@ -307,7 +379,7 @@ class DirectUploads:
         self.store = store
 
     def start(self, content_type: str) -> tuple[str, str]:
-        key = self.store._k(f".incoming/{uuid.uuid4().hex}")
+        key = self.store._k(f"{INCOMING}/{uuid.uuid4().hex}")
         upload = self.store.client.create_multipart_upload(Bucket=self.store.bucket, Key=key, ContentType=content_type)
         return key, upload["UploadId"]
 
@@ -328,7 +400,7 @@ class DirectUploads:
         with contextlib.suppress(Exception):
             self.store.client.delete_object(Bucket=self.store.bucket, Key=key)
 
-    def promote(self, key: str, suffix: str) -> Stored:
+    def promote(self, key: str, suffix: str, replace: Replace | None = None) -> Stored:
         digest = hashlib.sha256()
         size = 0
         body = self.store.client.get_object(Bucket=self.store.bucket, Key=key)["Body"]
@@ -339,11 +411,12 @@ class DirectUploads:
         sha = digest.hexdigest()
         final = content_key(sha, suffix)
         created = not self.store.exists(final)
-        if created:
+        replaced = not created and replace is not None and replace(sha)
+        if created or replaced:
             self.store.client.copy({"Bucket": self.store.bucket, "Key": key}, self.store.bucket, self.store._k(final),
                                    ExtraArgs={"Metadata": {"sha256": sha}, "MetadataDirective": "REPLACE"})
         self.store.client.delete_object(Bucket=self.store.bucket, Key=key)
-        return Stored(final, sha, size, created)
+        return Stored(final, sha, size, created, replaced=replaced)
 
 
 def _read_full(reader: _HashingReader, n: int) -> bytes:
@@ -365,12 +438,13 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{safe}\"; filename*=UTF-8''{quote(filename[:150], safe='')}"
 
 
-def open_storage(url: str, endpoint_url: str | None = None, part_size: int = CHUNK) -> Storage:
+def open_storage(url: str, endpoint_url: str | None = None, part_size: int = CHUNK,
+                 setting: str = "FILMFUND_STORAGE_URL") -> Storage:
     parsed = urlparse(url)
     if parsed.scheme == "file":
         return LocalStorage(unquote(parsed.path))
     if parsed.scheme == "s3":
         if not parsed.netloc:
-            raise ValueError("FILMFUND_STORAGE_URL: s3:// needs a bucket (s3://bucket/prefix)")
+            raise ValueError(f"{setting}: s3:// needs a bucket (s3://bucket/prefix)")
         return S3Storage(url, endpoint_url, part_size)
-    raise ValueError(f"FILMFUND_STORAGE_URL: unsupported scheme {parsed.scheme!r} (use file:// or s3://)")
+    raise ValueError(f"{setting}: unsupported scheme {parsed.scheme!r} (use file:// or s3://)")
