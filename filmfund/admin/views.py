@@ -50,8 +50,14 @@ def _dashboard(values: dict | None = None, errors: dict | None = None, status: i
         fulfilment=admin_services.fulfilment_list(campaign), payouts=admin_services.payouts(campaign),
         update_rewards=admin_services.update_rewards(campaign),
         outbox=None if admin_services.smtp_configured() else admin_services.outbox(),
-        breaches=services.check_ledger(), today=date.today().isoformat(),
+        breaches=services.check_ledger(), today=date.today().isoformat(), footage_alerts=_footage_alerts(),
         values=values or {}, errors=errors or {}), status
+
+
+def _footage_alerts() -> list:
+    from filmfund.media import fixity
+
+    return fixity.alerts()
 
 
 @bp.get("/")

@@ -9,16 +9,24 @@ import sqlalchemy as sa
 from filmfund.errors import NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.media.common import _iso
+from filmfund.media.fixity import asset_fixity
 from filmfund.media.models import Asset, AssetEvent, AssetState, Job, JobStatus
 
 def _like(term: str) -> str:
     return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
+ALERT = "alert"  # a board filter beside the states: assets whose fixity check failed
+
+
 def find_assets(*, state: str | None = None, day: str | None = None, camera: str | None = None,
-                q: str | None = None, limit: int = 500) -> list[Asset]:
+                q: str | None = None, limit: int = 500, created_after: datetime | None = None) -> list[Asset]:
     query = sa.select(Asset)
-    if state:
+    if created_after is not None:
+        query = query.where(Asset.created_at > created_after)
+    if state == ALERT:
+        query = query.where(Asset.fixity_ok.is_(False))
+    elif state:
         try:
             query = query.where(Asset.state == AssetState(state))
         except ValueError:
@@ -37,6 +45,12 @@ def find_assets(*, state: str | None = None, day: str | None = None, camera: str
         query = query.where(sa.or_(Asset.title.ilike(pattern, escape="\\"), Asset.notes.ilike(pattern, escape="\\")))
     query = query.order_by(sa.func.coalesce(Asset.recorded_at, Asset.created_at).desc(), Asset.id.desc())
     return list(db.session.scalars(query.limit(max(1, min(limit, 1000)))))
+
+
+def assets_by_ids(public_ids: list[str]) -> list[Asset]:
+    if not public_ids:
+        return []
+    return list(db.session.scalars(sa.select(Asset).where(Asset.public_id.in_(public_ids[:200]))))
 
 
 def cameras() -> list[str]:
@@ -84,6 +98,7 @@ def asset_dict(asset: Asset, job: Job | None = None) -> dict[str, Any]:
         "created_at": _iso(asset.created_at),
         "state_changed_at": _iso(asset.state_changed_at),
         "published_to": [p.reward_key for p in asset.publications],
+        "fixity": asset_fixity(asset),
         "job": None if job is None else {"kind": job.kind.value, "status": job.status.value,
                                          "progress": job.progress, "step": job.step, "attempts": job.attempts},
     }

@@ -63,24 +63,42 @@ def ingest_command(paths: tuple[str, ...], title: str | None, wait: bool) -> Non
 @media.command("verify")
 @click.argument("ids", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Every asset.")
+@click.option("--no-repair", is_flag=True, help="Only check: do not rewrite anything from the other copy.")
 @with_appcontext
-def verify_command(ids: tuple[str, ...], all_: bool) -> None:
-    """Re-check fixity: re-hash stored objects against their SHA-256; exit 1 if any fails."""
+def verify_command(ids: tuple[str, ...], all_: bool, no_repair: bool) -> None:
+    """Re-check fixity (both copies) and report it and the asset's state, separately.
+
+    One line per asset: `ID fixity=ok|repaired|FAILED state=STATE`. Exit 1 if any asset's
+    fixity fails or its state is damaged or failed (a clip that was damaged when it arrived is
+    intact in storage, and still not usable)."""
     from filmfund.errors import NotFoundError
     from filmfund.media import services
+    from filmfund.media.models import AssetState
 
     if not ids and not all_:
         raise click.UsageError("Name asset ids or use --all.")
     try:
-        results = services.check_fixity(None if all_ else list(ids))
+        results = services.check_fixity(None if all_ else list(ids), repair=not no_repair)
     except NotFoundError as exc:
         click.echo(f"error: {exc.message}", err=True)
         sys.exit(2)
+    bad_states = (AssetState.DAMAGED, AssetState.FAILED)
+    fixity_bad = state_bad = 0
     for r in results:
-        click.echo(f"{r.asset.public_id} {'ok' if r.ok else 'FAILED'}")
+        fixity = "FAILED" if not r.ok else ("repaired" if r.repaired else "ok")
+        state = r.asset.state.value
+        click.echo(f"{r.asset.public_id} fixity={fixity} state={state.upper() if r.asset.state in bad_states else state}")
         for failure in r.failures:
-            click.echo(f"  {failure}", err=True)
-    bad = sum(not r.ok for r in results)
-    click.echo(f"{len(results)} asset(s) checked, {bad} failed.", err=True)
-    if bad:
+            click.echo(f"  fixity: {failure}", err=True)
+        for done in r.repaired:
+            click.echo(f"  repaired: {done}", err=True)
+        if r.asset.state in bad_states:
+            for p in r.asset.problems or []:
+                if p.get("severity") not in ("info", "warning", "alert"):
+                    click.echo(f"  {state}: {p.get('message', '')[:300]}", err=True)
+        fixity_bad += not r.ok
+        state_bad += r.asset.state in bad_states
+    click.echo(f"{len(results)} asset(s) checked: fixity failed for {fixity_bad}, "
+               f"{state_bad} damaged or failed.", err=True)
+    if fixity_bad or state_bad:
         sys.exit(1)

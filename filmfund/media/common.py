@@ -45,6 +45,10 @@ def defaults(env: dict[str, str] | None = None) -> dict[str, Any]:
         "MEDIA_STALE_SECONDS": float(env.get("FILMFUND_MEDIA_STALE_SECONDS") or 120),
         "MEDIA_S3_PART_SIZE": int(env.get("FILMFUND_MEDIA_S3_PART_SIZE") or 8 * 1024 * 1024),
         "MEDIA_RESCUE": (env.get("FILMFUND_MEDIA_RESCUE") or "1") == "1",
+        # The second copy of every original (fixity.py): unset, or file:// or s3:// like the storage.
+        "REPLICA_URL": env.get("FILMFUND_REPLICA_URL") or None,
+        "REPLICA_S3_ENDPOINT_URL": env.get("FILMFUND_REPLICA_S3_ENDPOINT_URL") or None,
+        "MEDIA_INCOMING_MAX_AGE": float(env.get("FILMFUND_MEDIA_INCOMING_MAX_AGE") or 24 * 3600),
     }
 
 

@@ -1,26 +1,154 @@
-"""Fixity: re-hash stored objects against the SHA-256 recorded at ingest."""
+"""Fixity with consequences: re-hash stored objects against the SHA-256 recorded at ingest, keep
+a second copy of every original (FILMFUND_REPLICA_URL), and repair what fails.
+
+- A failed check puts the asset in **alert** (`fixity_ok` false, a problem of code `fixity`):
+  the board and the producers' dashboard show it, no new donor link is made to it and it
+  cannot be published, until it is repaired.
+- Repair: a damaged original is rewritten from the second copy when that copy still has the
+  recorded SHA-256 (during the check itself), or from an intact copy ingested again (the
+  re-ingest replaces the damaged object: `replace_damaged`). A damaged second copy is rewritten
+  from an intact first one. A damaged rendition is dropped, and remade from the intact originals.
+- `sweep_incoming`: the temporary uploads a killed process left behind (periodic task).
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 
 from filmfund.db import utcnow
 from filmfund.errors import NotFoundError
 from filmfund.extensions import db
-from filmfund.media.common import _problem, storage
-from filmfund.media.models import Asset, Source
+from filmfund.media.common import _iso, _problem, storage
+from filmfund.media.models import Asset, AssetEvent, AssetState, JobKind, Rendition, Source
+from filmfund.media.storage import Storage, open_storage
+
+log = logging.getLogger(__name__)
+
+FIXITY = "fixity"          # problem code of the alert
+REPLICA = "replica"        # problem code: the second copy could not be written (a warning)
+REPAIRED = "fixity_repaired"
+
+
+def replica() -> Storage | None:
+    """The second storage that FILMFUND_REPLICA_URL names, or None (one copy of each original)."""
+    app = current_app
+    url = app.config.get("REPLICA_URL")
+    if not url:
+        return None
+    # Another S3-compatible service may hold the second copy; by default the same endpoint.
+    endpoint = app.config.get("REPLICA_S3_ENDPOINT_URL") or app.config.get("S3_ENDPOINT_URL")
+    cache = app.extensions.setdefault("filmfund.media.storage", {})
+    key = ("replica", url, endpoint)
+    if key not in cache:
+        cache[key] = open_storage(url, endpoint, app.config["MEDIA_S3_PART_SIZE"], setting="FILMFUND_REPLICA_URL")
+    return cache[key]
+
+
+def in_alert(asset: Asset) -> bool:
+    return asset.fixity_ok is False
+
+
+# --- at ingest -------------------------------------------------------------------------------
+
+def replace_damaged(sha256: str) -> bool:
+    """Asked by storage when content being stored is already there: replace the stored object
+    if a fixity check found it damaged (the new bytes hash to the same key, so they are the
+    recorded content)."""
+    return bool(db.session.scalar(sa.select(sa.func.count()).select_from(Source)
+                                  .where(Source.sha256 == sha256, Source.fixity_ok.is_(False))))
+
+
+def replicate(asset: Asset) -> list[str]:
+    """Write the second copy of each original of a newly ingested asset (no-op without a
+    replica). A failure is recorded on the asset as a warning, never fails the ingest: the next
+    fixity check writes what is missing."""
+    second = replica()
+    if second is None:
+        return []
+    store, failed = storage(), []
+    for source in asset.sources:
+        try:
+            if not second.exists(source.storage_key):
+                with contextlib.closing(store.open(source.storage_key)) as body:
+                    second.restore(source.storage_key, body, source.sha256)
+        except Exception as exc:  # noqa: BLE001 - the second storage being down must not lose the ingest
+            log.warning("second copy of %s not written: %s", source.storage_key, exc)
+            failed.append(f"{source.original_name}: {type(exc).__name__}: {exc}"[:300])
+    if failed:
+        asset.problems = [*(asset.problems or []), _problem(
+            REPLICA, "The second copy could not be written: " + "; ".join(failed)[:1000],
+            hint="The next fixity check (nightly, or `filmfund media verify`) writes it.") | {"severity": "warning"}]
+        db.session.commit()
+    return failed
+
+
+def after_reingest(asset: Asset, replaced: bool) -> str:
+    """An intact copy of a known asset was ingested again: if it replaced a damaged object,
+    re-check the asset (which ends its alert) and say so."""
+    if not replaced and not in_alert(asset):
+        return "already ingested (same bytes)"
+    [result] = check_fixity([asset.public_id])
+    if result.ok:
+        return "already ingested: this intact copy repaired the damaged stored original"
+    return "already ingested; the asset is still in fixity alert: " + "; ".join(result.failures)[:300]
+
+
+# --- the check -------------------------------------------------------------------------------
 
 @dataclass
 class FixityResult:
     asset: Asset
-    ok: bool
-    failures: list[str]
+    ok: bool                                           # every object intact now (after repairs)
+    failures: list[str]                                # damage that is not repaired
+    repaired: list[str] = field(default_factory=list)  # what the check repaired
 
 
-def check_fixity(public_ids: list[str] | None = None) -> list[FixityResult]:
-    """Re-hash every stored object of these assets (all when None) against its recorded SHA-256."""
+def _digest(store: Storage, key: str) -> str | None:
+    """The object's SHA-256, or None if it cannot be read (missing, unreachable)."""
+    try:
+        return store.sha256_of(key)[0]
+    except Exception as exc:  # noqa: BLE001 - unreadable is a fixity failure, reported by the caller
+        log.warning("fixity: cannot read %s from %s: %s", key, getattr(store, "url", store), exc)
+        return None
+
+
+def _copy(src: Storage, dst: Storage, key: str, sha256: str) -> bool:
+    try:
+        with contextlib.closing(src.open(key)) as body:
+            dst.restore(key, body, sha256)
+        return True
+    except Exception as exc:  # noqa: BLE001 - a failed repair leaves the failure standing
+        log.warning("fixity: repair of %s failed: %s", key, exc)
+        return False
+
+
+def _check_source(source: Source, store: Storage, second: Storage | None, repair: bool,
+                  failures: list[str], repaired: list[str]) -> bool:
+    name, key, sha = source.original_name, source.storage_key, source.sha256
+    first_ok = _digest(store, key) == sha
+    second_ok = None if second is None else _digest(second, key) == sha
+    if not first_ok and second_ok and repair and _copy(second, store, key, sha):
+        repaired.append(f"{name}: the stored original was damaged or missing and was rewritten from the second copy")
+        first_ok = True
+    if first_ok and second_ok is False and repair and _copy(store, second, key, sha):
+        repaired.append(f"{name}: the second copy was damaged or missing and was rewritten from the first")
+        second_ok = True
+    if not first_ok:
+        failures.append(f"{name}: the stored original ({key}) does not match its SHA-256 {sha}"
+                        + ("" if second is None else ", nor does the second copy" if second_ok is False else ""))
+    elif second_ok is False:
+        failures.append(f"{name}: the second copy ({key}) does not match its SHA-256 and could not be rewritten")
+    return first_ok and second_ok is not False
+
+
+def check_fixity(public_ids: list[str] | None = None, *, repair: bool = True) -> list[FixityResult]:
+    """Re-hash every stored object of these assets (all when None) against its recorded SHA-256,
+    in both storages; repair what an intact copy can repair; put the rest in alert."""
     query = sa.select(Asset).order_by(Asset.id)
     if public_ids:
         query = query.where(Asset.public_id.in_(public_ids))
@@ -28,31 +156,107 @@ def check_fixity(public_ids: list[str] | None = None) -> list[FixityResult]:
         missing = [p for p in public_ids if p not in found]
         if missing:
             raise NotFoundError(f"No asset with id {', '.join(missing)}.")
-    store = storage()
+    store, second = storage(), replica()
     results = []
-    for asset in db.session.scalars(query):
-        failures = []
-        now = utcnow()
-        items: list[tuple[Any, str, str, str]] = [(s, s.storage_key, s.sha256, s.original_name) for s in asset.sources]
-        items += [(r, r.storage_key, r.sha256, f"{r.kind.value} rendition") for r in asset.renditions]
-        for row, key, expected, label in items:
-            try:
-                actual, _size = store.sha256_of(key)
-            except Exception as exc:  # noqa: BLE001 - a missing object is a fixity failure, reported
-                failures.append(f"{label}: cannot read stored object {key} ({type(exc).__name__})")
-                ok = False
-            else:
-                ok = actual == expected
-                if not ok:
-                    failures.append(f"{label}: stored object {key} has SHA-256 {actual}, expected {expected}")
-            if isinstance(row, Source):
-                row.fixity_ok, row.last_fixity_at = ok, now
-        asset.fixity_ok, asset.last_fixity_at = not failures, now
-        kept = [p for p in (asset.problems or []) if p.get("code") != "fixity"]
-        if failures:
-            kept.append(_problem("fixity", "A stored copy no longer matches its checksum: " + "; ".join(failures)[:1500],
-                                 hint="Restore the object from a backup or re-ingest the original file."))
-        asset.problems = kept
-        results.append(FixityResult(asset, not failures, failures))
-    db.session.commit()
+    for asset_id in list(db.session.scalars(query.with_only_columns(Asset.id))):
+        asset = db.session.get(Asset, asset_id)
+        results.append(_check_asset(asset, store, second, repair))
+        db.session.commit()  # one asset at a time: a long run keeps what it found
     return results
+
+
+def _check_asset(asset: Asset, store: Storage, second: Storage | None, repair: bool) -> FixityResult:
+    failures: list[str] = []
+    repaired: list[str] = []
+    now = utcnow()
+    sources_ok = True
+    for source in asset.sources:
+        ok = _check_source(source, store, second, repair, failures, repaired)
+        source.fixity_ok, source.last_fixity_at = ok, now
+        sources_ok = sources_ok and ok
+    remake = False
+    for rendition in list(asset.renditions):
+        if _digest(store, rendition.storage_key) == rendition.sha256:
+            continue
+        if repair and sources_ok:
+            # A rendition is made again from intact originals: drop the damaged one (never
+            # served again), and queue the transcode that remakes it.
+            repaired.append(f"{rendition.kind.value} rendition: damaged, dropped and queued to be made again")
+            _drop_rendition(asset, rendition)
+            remake = True
+        else:
+            failures.append(f"{rendition.kind.value} rendition: the stored object ({rendition.storage_key}) does "
+                            f"not match its SHA-256")
+    was_alert = in_alert(asset)
+    asset.fixity_ok, asset.last_fixity_at = not failures, now
+    kept = [p for p in (asset.problems or []) if p.get("code") not in (FIXITY, REPAIRED, REPLICA)]
+    if failures:
+        kept.append(_problem(FIXITY, "Fixity alert: a stored copy no longer matches its checksum. "
+                             + "; ".join(failures)[:1500],
+                             hint="Ingest an intact copy of the original again (it replaces the damaged one), "
+                                  "or restore it from a backup; no new donor link is made meanwhile.")
+                    | {"severity": "alert"})
+    if repaired:
+        kept.append(_problem(REPAIRED, "Repaired by the fixity check: " + "; ".join(repaired)[:1500])
+                    | {"severity": "info"})
+    asset.problems = kept
+    if failures and not was_alert:
+        _note(asset, "fixity alert: " + "; ".join(failures))
+    elif was_alert and not failures:
+        _note(asset, "fixity alert ended: every stored copy matches its checksum"
+              + (" (" + "; ".join(repaired) + ")" if repaired else ""))
+    elif repaired:
+        _note(asset, "fixity repair: " + "; ".join(repaired))
+    if remake:
+        _queue_remake(asset)
+    return FixityResult(asset, not failures, failures, repaired)
+
+
+def _note(asset: Asset, note: str) -> None:
+    """A history line without a state change (the alert is orthogonal to the processing state)."""
+    db.session.add(AssetEvent(asset=asset, from_state=asset.state, to_state=asset.state, note=note[:1000]))
+
+
+def _drop_rendition(asset: Asset, rendition: Rendition) -> None:
+    key = rendition.storage_key
+    asset.renditions.remove(rendition)
+    db.session.flush()
+    in_use = db.session.scalar(sa.select(sa.func.count()).select_from(Rendition).where(Rendition.storage_key == key))
+    if not in_use:
+        with contextlib.suppress(Exception):
+            storage().delete(key)
+
+
+def _queue_remake(asset: Asset) -> None:
+    from filmfund.media.jobs import _new_job, enqueue
+
+    if asset.state not in (AssetState.READY, AssetState.FAILED) or not asset.can_move(AssetState.TRANSCODING):
+        return  # being processed, or never got that far: its own job makes the renditions
+    job = _new_job(asset, JobKind.TRANSCODE)
+    db.session.commit()
+    enqueue(job)
+
+
+# --- temporary uploads -----------------------------------------------------------------------
+
+def sweep_incoming(older_than: float | None = None) -> dict[str, int]:
+    """Remove the temporary uploads (`.incoming`) of both storages untouched for a day (or
+    `older_than` seconds): what a worker killed mid-upload, or a browser that gave up, left."""
+    age = float(current_app.config["MEDIA_INCOMING_MAX_AGE"] if older_than is None else older_than)
+    removed = {"storage": storage().sweep_incoming(age)}
+    second = replica()
+    if second is not None:
+        removed["replica"] = second.sweep_incoming(age)
+    return removed
+
+
+def alerts(limit: int = 50) -> list[Asset]:
+    """Assets in fixity alert, for the producers' dashboard."""
+    return list(db.session.scalars(sa.select(Asset).where(Asset.fixity_ok.is_(False))
+                                   .order_by(Asset.last_fixity_at.desc(), Asset.id).limit(limit)))
+
+
+def asset_fixity(asset: Asset) -> dict[str, Any]:
+    """The fixity part of an asset, for the API and the CLI (separate from its state)."""
+    status = "unchecked" if asset.fixity_ok is None else ("ok" if asset.fixity_ok else "alert")
+    return {"status": status, "checked_at": _iso(asset.last_fixity_at)}

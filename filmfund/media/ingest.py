@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from filmfund.errors import ValidationError
 from filmfund.extensions import db
-from filmfund.media import avchd, ffmpeg
+from filmfund.media import avchd, ffmpeg, fixity
 from filmfund.media.common import storage, work_dir
 from filmfund.media.jobs import _new_job, enqueue
 from filmfund.media.models import Asset, AssetEvent, AssetKind, AssetState, JobKind, Source
@@ -94,17 +94,17 @@ def _ingest_group(group: avchd.SourceGroup, probes: dict, title: str | None,
                   progress: Callable[[int], None] | None) -> IngestResult:
     store = storage()
     known = _known_without_upload(group.files, progress)
-    if known is not None:
+    if known is not None and not fixity.in_alert(known):  # in alert: this copy may repair it
         return IngestResult(known, False, "already ingested (same bytes)")
     joined = hashlib.sha256()
     stored = []
     for f in group.files:
         with open(f, "rb") as fh:
-            stored.append(store.put_stream(_Tee(fh, joined), f.suffix, progress))
+            stored.append(store.put_stream(_Tee(fh, joined), f.suffix, progress, replace=fixity.replace_damaged))
     sha = joined.hexdigest()
     existing = _existing_asset(sha, [s.sha256 for s in stored])
     if existing is not None:
-        return IngestResult(existing, False, "already ingested (same bytes)")
+        return IngestResult(existing, False, fixity.after_reingest(existing, any(s.replaced for s in stored)))
     first_probe, first_info, probe_error = probes[group.files[0]]
     asset = Asset(title=(title or _default_title(group))[:300], sha256=sha, size=sum(s.size for s in stored),
                   kind=AssetKind(first_info.kind) if first_info else _kind_from_name(group.files[0]))
@@ -202,6 +202,7 @@ def _register(asset: Asset, how: str) -> IngestResult:
         return IngestResult(existing, False, "already ingested (same bytes)")
     job = _new_job(asset, JobKind.VERIFY)
     db.session.commit()
+    fixity.replicate(asset)  # the second copy (FILMFUND_REPLICA_URL), if there is one
     enqueue(job)
     return IngestResult(asset, True, how)
 
@@ -221,7 +222,7 @@ def ingest_upload(stream: BinaryIO, filename: str, title: str | None = None, lim
 
     store = storage()
     try:
-        stored = store.put_stream(stream, suffix, limit=limit)
+        stored = store.put_stream(stream, suffix, limit=limit, replace=fixity.replace_damaged)
     except TooLarge as exc:
         raise DomainError(f"{safe_name}: {exc}.", code="too_large", status=413) from None
     return _register_stored(stored, safe_name, title, "uploaded from the footage page")
@@ -232,7 +233,7 @@ def _register_stored(stored, safe_name: str, title: str | None, how: str) -> Ing
     store = storage()
     existing = _existing_asset(stored.sha256, [stored.sha256])
     if existing is not None:
-        return IngestResult(existing, False, "already ingested (same bytes)")
+        return IngestResult(existing, False, fixity.after_reingest(existing, stored.replaced))
     with store.local_path(stored.key, work_dir()) as local:
         data, info, err = _probe_file(Path(local))
         recorded = _recorded_at(Path(local), info)

@@ -26,6 +26,14 @@ def _reward_models():
     return rm if hasattr(rm, "Reward") and hasattr(rm, "Entitlement") else None
 
 
+def reward_titles() -> dict[str, str]:
+    """Reward key -> title, for showing publications by title (a campaign has a few dozen)."""
+    rm = _reward_models()
+    if rm is None:
+        return {}
+    return {key: title for key, title in db.session.execute(sa.select(rm.Reward.key, rm.Reward.title))}
+
+
 def publish(asset: Asset, reward_key: Any, *, rendition: str | None = None, user=None) -> tuple[Publication, bool]:
     """Make an asset (or one rendition of it) donor-only content of a reward."""
     if not isinstance(reward_key, str) or not reward_key.strip() or len(reward_key) > 64:
@@ -38,6 +46,9 @@ def publish(asset: Asset, reward_key: Any, *, rendition: str | None = None, user
     if asset.state != AssetState.READY:
         raise ConflictError(f"Only a ready asset can be published (this one is {asset.state.value}).",
                             code="not_ready")
+    if asset.fixity_ok is False:
+        raise ConflictError("This asset is in fixity alert (a stored copy no longer matches its checksum): "
+                            "repair it before publishing.", code="fixity_alert")
     kind = None
     if rendition:
         try:
@@ -80,8 +91,8 @@ class Download:
 
 def _download_for(pub: Publication) -> Download | None:
     asset = pub.asset
-    if asset.state != AssetState.READY:
-        return None
+    if asset.state != AssetState.READY or asset.fixity_ok is False:
+        return None  # not ready, or in fixity alert: no new donor link until it is repaired
     kind = pub.rendition or (RenditionKind.WEB if asset.kind == AssetKind.VIDEO else None)
     if kind is not None:
         r = asset.rendition(kind)

@@ -10,15 +10,16 @@ and the queue tasks. Each lives in its own module:
 
 ffmpeg stays behind filmfund.media.ffmpeg, bytes behind filmfund.media.storage.
 """
-from filmfund.media.board import (active_jobs, asset_dict, cameras, find_assets, get_asset, history,  # noqa: F401
-                                  update_notes)
+from filmfund.media.board import (active_jobs, asset_dict, assets_by_ids, cameras, find_assets,  # noqa: F401
+                                  get_asset, history, update_notes)
 from filmfund.media.common import (CONTENT_TYPES, EXTENSIONS, OPTIONAL, REQUIRED, PermanentJobError,  # noqa: F401
                                    _iso, defaults, profiles, storage, work_dir, worker_name)
-from filmfund.media.fixity import FixityResult, check_fixity  # noqa: F401
+from filmfund.media.fixity import FixityResult, check_fixity, sweep_incoming  # noqa: F401
 from filmfund.media.ingest import IngestResult, ingest_paths, ingest_upload, total_bytes  # noqa: F401
 from filmfund.media.jobs import enqueue, recover_jobs, run_job  # noqa: F401
 from filmfund.media.library import (Download, _download_for, download_link, entitled_download,  # noqa: F401
-                                    library_for, link_ttl, publish, rendition_link, resolve_download_token)
+                                    library_for, link_ttl, publish, rendition_link, resolve_download_token,
+                                    reward_titles)
 from filmfund.media.models import AssetState  # noqa: F401
 from filmfund.media.uploads import (DIRECT_UPLOAD_TTL, complete_direct_upload, direct_upload_part_urls,  # noqa: F401
                                     start_direct_upload)

@@ -60,11 +60,26 @@ def reap_stale_jobs() -> int:
 
 @_periodic(crontab(minute="17", hour="3"))
 def scheduled_fixity() -> int:
-    """Nightly fixity check of every stored object (failures are recorded on the assets)."""
-    from filmfund.media import services
+    """Nightly fixity check of every stored object, in both copies: what an intact copy can
+    repair is repaired, the rest puts its asset in alert (board, dashboard, no donor links)."""
+    from filmfund.media import fixity
 
-    results = services.check_fixity(None)
+    results = fixity.check_fixity(None)
     bad = [r for r in results if not r.ok]
     for r in bad:
         log.error("fixity check failed for asset %s: %s", r.asset.public_id, "; ".join(r.failures))
+    for r in results:
+        if r.repaired:
+            log.warning("fixity check repaired asset %s: %s", r.asset.public_id, "; ".join(r.repaired))
     return len(bad)
+
+
+@_periodic(crontab(minute="41"))
+def sweep_incoming() -> dict:
+    """Hourly: remove the temporary uploads a killed worker or an abandoned upload left behind."""
+    from filmfund.media import fixity
+
+    removed = fixity.sweep_incoming()
+    if any(removed.values()):
+        log.info("removed abandoned temporary uploads: %s", removed)
+    return removed

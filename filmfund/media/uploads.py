@@ -90,5 +90,7 @@ def complete_direct_upload(user, token: Any, parts: Any, title: str | None = Non
         direct.abort(data["k"], data["i"])
         raise DomainError(f"The uploaded file has {size} bytes, {data['s']} were announced; it was discarded.",
                           code="size_mismatch", status=413 if size > data["s"] else 400)
-    stored = direct.promote(data["k"], Path(data["n"]).suffix)
+    from filmfund.media import fixity
+
+    stored = direct.promote(data["k"], Path(data["n"]).suffix, replace=fixity.replace_damaged)
     return _register_stored(stored, data["n"], title, "uploaded from the footage page, directly to S3")

@@ -2,10 +2,13 @@
 playback with HTTP Range, and the donors' gated downloads. Thin callers of services."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request,
                    send_file, url_for)
 from flask_login import current_user
 
+from filmfund.db import utcnow
 from filmfund.errors import NotFoundError
 from filmfund.security import role_required
 
@@ -41,17 +44,28 @@ def _serve(key: str, content_type: str, filename: str | None = None, *, attachme
     return resp
 
 
+# The board asks for assets created since its last poll with this much overlap, so an asset
+# committed a little after it was created is not missed (the page skips ids it already shows).
+POLL_OVERLAP = timedelta(seconds=60)
+
+
+def _filters() -> dict:
+    return {k: (request.args.get(k) or "").strip() or None for k in ("state", "day", "camera", "q")}
+
+
 @bp.get("/")
 @role_required("producer")
 def board():
     from filmfund.media import services
 
-    filters = {k: (request.args.get(k) or "").strip() or None for k in ("state", "day", "camera", "q")}
+    since = utcnow() - POLL_OVERLAP
+    filters = _filters()
     assets = services.find_assets(**filters)
     from filmfund.media.storage import S3Storage
 
     return render_template("media/board.html", assets=assets, jobs=services.active_jobs(assets),
-                           filters=filters, cameras=services.cameras(),
+                           filters=filters, cameras=services.cameras(), since=since.isoformat(),
+                           reward_titles=services.reward_titles(),
                            direct_upload=isinstance(services.storage(), S3Storage),
                            states=[s.value for s in services.AssetState])
 
@@ -59,15 +73,39 @@ def board():
 @bp.get("/status.json")
 @role_required("producer")
 def status():
-    """What the board polls: state and progress of assets with work in flight."""
+    """What the board polls (no reload): progress of the assets it shows with work in flight,
+    each one's state and fixity (with its card re-rendered, to swap in when they change), and
+    the cards of assets added since `since` that match the board's filters."""
+    from filmfund.errors import ValidationError
     from filmfund.media import services
 
     ids = [i for i in request.args.get("ids", "").split(",") if i][:200]
-    assets = [a for a in (services.find_assets(limit=1000)) if a.public_id in ids] if ids else []
-    jobs = services.active_jobs(assets)
-    return jsonify({"items": [{"id": a.public_id, "state": a.state.value,
-                               "progress": jobs[a.id].progress if a.id in jobs else None,
-                               "step": jobs[a.id].step if a.id in jobs else None} for a in assets]})
+    since = None
+    if request.args.get("since"):
+        try:
+            since = datetime.fromisoformat(request.args["since"])
+        except ValueError:
+            raise ValidationError("since: an ISO 8601 time from the board page.", code="invalid_since") from None
+        since = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
+    now = utcnow()
+    shown = services.assets_by_ids(ids)
+    new = [] if since is None else [a for a in services.find_assets(**_filters(), created_after=since, limit=50)
+                                    if a.public_id not in ids]
+    jobs = services.active_jobs(shown + new)
+    titles = services.reward_titles()
+
+    def card(a):
+        return render_template("media/_asset_card.html", a=a, jobs=jobs, reward_titles=titles)
+
+    resp = jsonify({
+        "items": [{"id": a.public_id, "state": a.state.value, "fixity": "alert" if a.fixity_ok is False else "ok",
+                   "progress": jobs[a.id].progress if a.id in jobs else None,
+                   "step": jobs[a.id].step if a.id in jobs else None, "html": card(a)} for a in shown],
+        "new": [{"id": a.public_id, "html": card(a)} for a in new],
+        "since": (now - POLL_OVERLAP).isoformat(),
+    })
+    resp.headers["Cache-Control"] = PRIVATE
+    return resp
 
 
 @bp.post("/upload")

@@ -162,7 +162,7 @@ def test_fixity_verify_exits_non_zero_on_a_corrupted_object(app, runner, clips, 
     asset = services.get_asset(result.asset.public_id)
     ok = runner.invoke(args=["media", "verify", "--all"])
     assert ok.exit_code == 0, ok.output
-    assert f"{asset.public_id} ok" in ok.stdout
+    assert f"{asset.public_id} fixity=ok state=ready" in ok.stdout
 
     # Flip a byte of the stored original behind the app's back (a failing disk would).
     store, key = services.storage(), asset.sources[0].storage_key
@@ -177,7 +177,7 @@ def test_fixity_verify_exits_non_zero_on_a_corrupted_object(app, runner, clips, 
 
     bad = runner.invoke(args=["media", "verify", asset.public_id])
     assert bad.exit_code == 1
-    assert f"{asset.public_id} FAILED" in bad.stdout
+    assert f"{asset.public_id} fixity=FAILED state=ready" in bad.stdout
     asset = services.get_asset(asset.public_id)
     assert asset.fixity_ok is False and any(p["code"] == "fixity" for p in asset.problems)
     assert runner.invoke(args=["media", "verify"]).exit_code == 2  # names nothing: usage error

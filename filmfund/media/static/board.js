@@ -1,30 +1,56 @@
-// Footage board: poll the status of assets with work in flight and update their progress bars.
+// Footage board, live without a reload: every few seconds ask status.json for the progress of
+// the assets shown with work in flight, swap in the card of any whose state or fixity changed,
+// and add the cards of assets ingested since (matching the board's filters) at the top.
 (function () {
   "use strict";
   var board = document.getElementById("footage-board");
   if (!board) { return; }
   var url = board.getAttribute("data-status-url");
-  function busy() {
-    return Array.prototype.map.call(board.querySelectorAll("progress[data-progress-for]"), function (el) {
-      return el.getAttribute("data-progress-for");
-    });
+  var since = board.getAttribute("data-since");
+  var filters = new URLSearchParams(window.location.search);
+  var count = document.getElementById("asset-count");
+
+  function card(html) {
+    var tpl = document.createElement("template");
+    tpl.innerHTML = html.trim();
+    return tpl.content.firstElementChild;
+  }
+  function watched() {
+    // Assets with work in flight, and any not settled yet (their state may still change).
+    return Array.prototype.filter.call(board.querySelectorAll("li[data-asset-id]"), function (li) {
+      var s = li.getAttribute("data-state");
+      return li.querySelector("progress") || (s !== "ready" && s !== "damaged" && s !== "failed");
+    }).map(function (li) { return li.getAttribute("data-asset-id"); }).slice(0, 200);
   }
   function tick() {
-    var ids = busy();
-    if (!ids.length) { return; }
-    fetch(url + "?ids=" + encodeURIComponent(ids.join(",")), { credentials: "same-origin" })
-      .then(function (r) { return r.ok ? r.json() : { items: [] }; })
+    var q = new URLSearchParams(filters);
+    q.set("ids", watched().join(","));
+    q.set("since", since);
+    fetch(url + "?" + q.toString(), { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
       .then(function (data) {
-        var reload = false;
+        since = data.since;
         data.items.forEach(function (item) {
-          var bar = board.querySelector('progress[data-progress-for="' + item.id + '"]');
           var li = board.querySelector('li[data-asset-id="' + item.id + '"]');
-          if (item.progress === null || (li && li.getAttribute("data-state") !== item.state)) { reload = true; return; }
-          if (bar) { bar.value = item.progress; bar.textContent = Math.round(item.progress * 100) + "%"; }
-          var step = board.querySelector('[data-step-for="' + item.id + '"]');
+          if (!li) { return; }
+          if (li.getAttribute("data-state") !== item.state || li.getAttribute("data-fixity") !== item.fixity ||
+              (item.progress === null) !== !li.querySelector("progress")) {
+            li.replaceWith(card(item.html));
+            return;
+          }
+          var bar = li.querySelector("progress");
+          if (bar && item.progress !== null) { bar.value = item.progress; bar.textContent = Math.round(item.progress * 100) + "%"; }
+          var step = li.querySelector("[data-step-for]");
           if (step && item.step) { step.textContent = item.step; }
         });
-        if (reload) { window.location.reload(); } else { window.setTimeout(tick, 3000); }
+        data["new"].forEach(function (item) {
+          if (board.querySelector('li[data-asset-id="' + item.id + '"]')) { return; }
+          var empty = board.querySelector("li.empty");
+          if (empty) { empty.remove(); }
+          board.insertBefore(card(item.html), board.firstChild);
+          if (count) { count.textContent = String(board.querySelectorAll("li[data-asset-id]").length); }
+        });
+        window.setTimeout(tick, 3000);
       })
       .catch(function () { window.setTimeout(tick, 10000); });
   }

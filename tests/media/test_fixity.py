@@ -1,0 +1,216 @@
+"""Fixity with consequences (issue 6, item 5): a failed check puts the asset in alert (board,
+dashboard, API), stops new donor links and publishing; re-ingesting an intact copy repairs it,
+and so does the second copy that FILMFUND_REPLICA_URL names (local folder or S3); abandoned
+temporary uploads are swept. `filmfund media verify` reports fixity and state separately."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+
+def _rot(store, key: str) -> None:
+    """Flip a byte of a stored object behind the app's back, as a failing disk would."""
+    data = bytearray(store.open(key).read())
+    data[len(data) // 2] ^= 0xFF
+    path = store.local_file(key)
+    if path is not None:
+        path.chmod(0o644)
+        path.write_bytes(bytes(data))
+    else:
+        store.client.put_object(Bucket=store.bucket, Key=store._k(key), Body=bytes(data))
+
+
+@pytest.fixture
+def published(app, client, make_user, token_for, ready_asset, campaign_reward, entitle):
+    """A ready asset published to a reward a donor holds."""
+    asset = ready_asset("Interview")
+    producer = make_user(role="producer")
+    resp = client.post(f"/api/v1/media/assets/{asset.public_id}/publish", json={"reward": "digital-download"},
+                       headers=token_for(producer))
+    assert resp.status_code == 201
+    donor = make_user(role="donor")
+    entitle(donor, campaign_reward["digital-download"])
+    return asset, producer, donor
+
+
+def test_failed_check_puts_the_asset_in_alert_everywhere_and_stops_donor_links(
+        app, client, runner, published, token_for, login_as, ready_asset):
+    from filmfund.media import fixity, services
+
+    asset, producer, donor = published
+    with app.test_request_context("/"):
+        assert len(services.library_for(donor)) == 1
+    ok = runner.invoke(args=["media", "verify", asset.public_id])
+    assert ok.exit_code == 0 and f"{asset.public_id} fixity=ok state=ready" in ok.stdout
+
+    _rot(services.storage(), asset.sources[0].storage_key)
+    bad = runner.invoke(args=["media", "verify", asset.public_id])
+    assert bad.exit_code == 1
+    assert f"{asset.public_id} fixity=FAILED state=ready" in bad.stdout  # intact state, failed fixity
+    asset = services.get_asset(asset.public_id)
+    assert fixity.in_alert(asset) and asset.state.value == "ready"
+    [problem] = [p for p in asset.problems if p["code"] == "fixity"]
+    assert problem["severity"] == "alert" and "00000.MTS" in problem["message"]
+
+    # No new donor link: not in the library, no download, no signed link made.
+    with app.test_request_context("/"):
+        assert services.library_for(donor) == []
+        assert services.entitled_download(donor, asset.public_id) is None
+    login_as(client, donor)
+    assert client.get(f"/library/{asset.public_id}").status_code == 404
+    # Nor can it be published to another reward.
+    resp = client.post(f"/api/v1/media/assets/{asset.public_id}/publish", json={"reward": "behind-the-scenes"},
+                       headers=token_for(producer))
+    assert resp.status_code == 409 and resp.get_json()["error"]["code"] == "fixity_alert"
+
+    # The API, the board and the dashboard say so.
+    [item] = [i for i in client.get("/api/v1/media/assets", headers=token_for(producer)).get_json()["items"]
+              if i["id"] == asset.public_id]
+    assert item["fixity"]["status"] == "alert" and item["state"] == "ready"
+    ready_asset("Another clip")
+    login_as(client, producer)
+    board = client.get("/footage/").get_data(as_text=True)
+    assert "fixity alert" in board
+    alerts_only = client.get("/footage/?state=alert").get_data(as_text=True)
+    assert "Interview" in alerts_only and "Another clip" not in alerts_only
+    dashboard = client.get("/admin/").get_data(as_text=True)
+    assert "Footage in fixity alert" in dashboard and "Interview" in dashboard
+    assert "fixity alert" in client.get(f"/footage/{asset.public_id}").get_data(as_text=True)
+
+
+def test_reingesting_an_intact_copy_repairs_the_stored_original(app, clips, tmp_path, runner):
+    from filmfund.media import fixity, services
+
+    path = tmp_path / "small.mp4"
+    shutil.copy(clips / "small.mp4", path)
+    [first] = services.ingest_paths([path])
+    key = first.asset.sources[0].storage_key
+    _rot(services.storage(), key)
+    [result] = services.check_fixity([first.asset.public_id])
+    assert not result.ok and fixity.in_alert(result.asset)
+
+    # A damaged copy (other bytes) repairs nothing: it is another asset, the alert stays.
+    damaged = tmp_path / "elsewhere" / "small.mp4"
+    damaged.parent.mkdir()
+    data = bytearray(path.read_bytes())
+    data[100] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    [other] = services.ingest_paths([damaged])
+    assert other.created and other.asset.id != first.asset.id
+    assert fixity.in_alert(services.get_asset(first.asset.public_id))
+
+    # The intact copy, ingested again from the same path: the stored object is replaced.
+    [again] = services.ingest_paths([path])
+    assert not again.created and again.asset.id == first.asset.id
+    assert "repaired" in again.how
+    asset = services.get_asset(first.asset.public_id)
+    assert asset.fixity_ok is True and not [p for p in asset.problems if p["code"] == "fixity"]
+    assert services.storage().sha256_of(key)[0] == asset.sources[0].sha256
+    assert any("fixity alert ended" in e.note for e in services.history(asset))
+    assert runner.invoke(args=["media", "verify", asset.public_id]).exit_code == 0
+
+
+def test_reupload_from_the_page_repairs_too(app, client, clips, make_user, login_as):
+    import re
+
+    from filmfund.media import services
+
+    login_as(client, make_user(role="producer"))
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/footage/").get_data(as_text=True)).group(1)
+
+    def upload():
+        with open(clips / "small.mp4", "rb") as fh:
+            return client.post("/footage/upload", data={"csrf_token": token, "file": (fh, "small.mp4")},
+                               content_type="multipart/form-data")
+
+    assert upload().status_code == 303
+    [asset] = services.find_assets()
+    _rot(services.storage(), asset.sources[0].storage_key)
+    services.check_fixity(None)
+    assert services.get_asset(asset.public_id).fixity_ok is False
+    assert upload().status_code == 303
+    assert services.get_asset(asset.public_id).fixity_ok is True
+
+
+@pytest.fixture(params=["file", "s3"])
+def replica_backend(request):
+    return request.param
+
+
+@pytest.fixture
+def app_overrides(app_overrides, request, tmp_path):
+    overrides = dict(app_overrides)
+    if "replica_backend" in request.fixturenames:
+        if request.getfixturevalue("replica_backend") == "s3":
+            endpoint = request.getfixturevalue("moto_server")
+            import boto3
+            import uuid
+
+            bucket = f"replica-{uuid.uuid4().hex[:10]}"
+            boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
+            overrides.update({"REPLICA_URL": f"s3://{bucket}/second", "REPLICA_S3_ENDPOINT_URL": endpoint})
+        else:
+            overrides["REPLICA_URL"] = (tmp_path / "second-copy").as_uri()
+    return overrides
+
+
+def test_second_copy_is_written_at_ingest_checked_and_used_for_repair(app, clips, tmp_path, runner, replica_backend):
+    from filmfund.media import fixity, services
+
+    [result] = services.ingest_paths([clips / "small.mp4"])
+    source = result.asset.sources[0]
+    second = fixity.replica()
+    assert second is not None and second.url != services.storage().url
+    assert second.sha256_of(source.storage_key)[0] == source.sha256  # written at ingest
+
+    _rot(services.storage(), source.storage_key)  # the first copy rots: repaired from the second
+    [check] = services.check_fixity([result.asset.public_id])
+    assert check.ok and check.repaired and "from the second copy" in check.repaired[0]
+    assert services.storage().sha256_of(source.storage_key)[0] == source.sha256
+    asset = services.get_asset(result.asset.public_id)
+    assert asset.fixity_ok is True and [p["code"] for p in asset.problems] == ["fixity_repaired"]
+
+    second.delete(source.storage_key)  # the second copy is lost: rewritten from the first
+    out = runner.invoke(args=["media", "verify", asset.public_id])
+    assert out.exit_code == 0 and "fixity=repaired" in out.stdout, out.output
+    assert second.sha256_of(source.storage_key)[0] == source.sha256
+
+    _rot(services.storage(), source.storage_key)  # both rot: nothing intact is left, alert
+    _rot(second, source.storage_key)
+    out = runner.invoke(args=["media", "verify", asset.public_id])
+    assert out.exit_code == 1 and "fixity=FAILED" in out.stdout and "nor does the second copy" in out.output
+    assert services.get_asset(asset.public_id).fixity_ok is False
+
+
+def test_a_damaged_rendition_is_dropped_and_made_again(app, ready_asset):
+    from filmfund.media import services
+    from filmfund.media.models import Job, JobKind, JobStatus
+    from filmfund.extensions import db
+
+    asset = ready_asset()
+    web = asset.rendition("web")
+    _rot(services.storage(), web.storage_key)
+    [check] = services.check_fixity([asset.public_id])
+    assert check.ok and "web rendition" in check.repaired[0]
+    asset = services.get_asset(asset.public_id)
+    assert asset.rendition("web") is None and asset.fixity_ok is True  # never served again
+    job = db.session.scalar(db.select(Job).where(Job.asset_id == asset.id).order_by(Job.id.desc()))
+    assert job.kind == JobKind.TRANSCODE and job.status in (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.FAILED,
+                                                            JobStatus.SUCCEEDED)
+
+
+def test_sweep_of_abandoned_uploads_is_scheduled_and_covers_both_storages(app, tmp_path):
+    import os
+    import time
+
+    from filmfund import jobs
+    from filmfund.media import fixity, services
+
+    names = {t.name for t in jobs.huey._registry.periodic_tasks}
+    assert "filmfund.media.sweep_incoming" in names
+    leftover = services.storage().root / ".incoming" / "killed"
+    leftover.write_bytes(b"half an upload")
+    os.utime(leftover, (time.time() - 2 * 86400,) * 2)
+    assert fixity.sweep_incoming() == {"storage": 1}
+    assert not leftover.exists()
