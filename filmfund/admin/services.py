@@ -1,7 +1,7 @@
 """Read models and use cases of the producers' and the partner's pages.
 
 Money and entitlement rules live in filmfund.rewards; this module only gathers what the
-dashboards show and sends production updates. The partner's views never receive donor data.
+dashboards show (production updates are filmfund.comms's). The partner's views never receive donor data.
 """
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ import sqlalchemy as sa
 from flask import current_app
 
 from filmfund.auth.models import User
-from filmfund.errors import ValidationError
 from filmfund.extensions import db
 from filmfund.rewards import ledger
 from filmfund.rewards import services as rewards_services
@@ -35,7 +34,6 @@ from filmfund.rewards.models import (
 
 # Rewards a producer delivers by hand (the rest are delivered by the site: downloads, mailings, credits).
 HAND_DELIVERED = (RewardKind.PHYSICAL, RewardKind.SERVICE, RewardKind.CUSTOM, RewardKind.CREDIT)
-SUBJECT_MAX, BODY_MAX = 200, 20_000
 
 
 def cumulative(points: list[tuple[date, int]]) -> list[tuple[date, int]]:
@@ -116,44 +114,6 @@ def fulfilment_list(campaign: Campaign) -> list[FulfilmentGroup]:
             {"id": ent.id, "email": email, "status": ent.status.value, "granted_at": ent.granted_at,
              "fulfilled_at": ent.fulfilled_at, "credit_name": names.get(ent.user_id)})
     return [FulfilmentGroup(reward, tier_name, by_reward.get(reward.id, [])) for reward, tier_name in rewards]
-
-
-def update_rewards(campaign: Campaign) -> list[Reward]:
-    """The rewards that are mailings ("updates"): a production update goes to holders of one of them."""
-    return list(db.session.scalars(
-        sa.select(Reward).join(Tier, Tier.id == Reward.tier_id)
-        .where(Reward.campaign_id == campaign.id, Reward.kind == RewardKind.UPDATES)
-        .order_by(Tier.min_amount, Reward.position)))
-
-
-def update_recipients(campaign: Campaign, reward_key: str) -> list[str]:
-    """Emails of the donors who hold that updates reward right now (granted or fulfilled)."""
-    return list(db.session.scalars(
-        sa.select(User.email).join(Entitlement, Entitlement.user_id == User.id)
-        .join(Reward, Reward.id == Entitlement.reward_id)
-        .where(Reward.campaign_id == campaign.id, Reward.key == reward_key, Reward.kind == RewardKind.UPDATES,
-               Entitlement.status != EntitlementStatus.REVOKED)
-        .distinct().order_by(User.email)))
-
-
-def send_production_update(campaign: Campaign, reward_key: str, subject: str, body: str) -> int:
-    """Mail an update to every holder of the updates reward, one message each (never a shared
-    To/CC list: donors must not learn each other's addresses). Returns how many were sent."""
-    from filmfund.mail import send_mail
-
-    if reward_key not in {r.key for r in update_rewards(campaign)}:
-        raise ValidationError("Choose who gets this update.", code="invalid_reward")
-    subject = " ".join((subject or "").split())  # one line: no header injection, no stray breaks
-    body = (body or "").strip()
-    if not subject or len(subject) > SUBJECT_MAX:
-        raise ValidationError(f"Give a subject of 1 to {SUBJECT_MAX} characters.", code="invalid_subject")
-    if not body or len(body) > BODY_MAX:
-        raise ValidationError(f"Write the update (up to {BODY_MAX} characters).", code="invalid_body")
-    recipients = update_recipients(campaign, reward_key)
-    footer = (f"\n\n--\nYou receive this because your support of “{campaign.title}” includes production updates.\n")
-    for email in recipients:
-        send_mail(email, subject, body + footer)
-    return len(recipients)
 
 
 def payouts(campaign: Campaign) -> list[Payout]:

@@ -48,7 +48,6 @@ def _dashboard(values: dict | None = None, errors: dict | None = None, status: i
         donations=admin_services.recent_donations(campaign), events=events,
         by_tier=admin_services.donors_by_tier(campaign),
         fulfilment=admin_services.fulfilment_list(campaign), payouts=admin_services.payouts(campaign),
-        update_rewards=admin_services.update_rewards(campaign),
         outbox=None if admin_services.smtp_configured() else admin_services.outbox(),
         breaches=services.check_ledger(), today=date.today().isoformat(), footage_alerts=_footage_alerts(),
         values=values or {}, errors=errors or {}), status
@@ -116,19 +115,6 @@ def entitlement_status(entitlement_id: int):
         return _refused("fulfilment", err)
     flash("Fulfilment updated.", "success")
     return redirect(url_for("admin.dashboard", _anchor="fulfilment"), code=303)
-
-
-@bp.post("/updates")
-@role_required("producer")
-def send_update():
-    f = request.form
-    try:
-        count = admin_services.send_production_update(services.current_campaign(), f.get("reward", ""),
-                                                      f.get("subject", ""), f.get("body", ""))
-    except DomainError as err:
-        return _refused("update", err)
-    flash(f"Update sent to {count} donor{'' if count == 1 else 's'}, one email each.", "success")
-    return redirect(url_for("admin.dashboard", _anchor="updates"), code=303)
 
 
 @bp.get("/credits.csv")

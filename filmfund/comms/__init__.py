@@ -4,10 +4,12 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from filmfund.comms import views
+    from filmfund.comms import api, models, tasks, views  # noqa: F401  (models: tables; tasks: queue)
     from filmfund.extensions import csrf
 
+    csrf.exempt(api.bp)
     app.register_blueprint(views.bp)
+    app.register_blueprint(api.bp)
     # RFC 8058: a mail client POSTs the one-click unsubscribe with no cookie and no CSRF token;
     # the unguessable token in the URL is the only credential, and it can only stop mail.
     csrf.exempt(views.unsubscribe)

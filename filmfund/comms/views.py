@@ -1,13 +1,30 @@
-"""Donor-facing pages of filmfund.comms: thin callers of the use-case modules."""
+"""Pages of filmfund.comms: thin callers of the use-case modules.
+
+Donors and visitors: the updates archive (each update shown only to its audience) and the
+one-click unsubscribe. Producers (under /admin/updates): write, preview, publish, and see
+each update's deliveries.
+"""
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import (Blueprint, current_app, flash, redirect, render_template, request, send_file,
+                   url_for)
+from flask_login import current_user
 
+from filmfund.comms import updates
+from filmfund.errors import DomainError
 from filmfund.extensions import limiter
 from filmfund.rewards import mail_prefs
+from filmfund.security import role_required
 
 bp = Blueprint("comms", __name__, template_folder="templates")
 
+
+def _human(message: str) -> str:
+    head, sep, tail = message.partition(": ")
+    return tail[:1].upper() + tail[1:] if sep and head.isidentifier() else message
+
+
+# --- unsubscribe ----------------------------------------------------------------------------
 
 @bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
 @limiter.limit("30 per minute")
@@ -21,3 +38,117 @@ def unsubscribe(token: str):
     user, topic = mail_prefs.unsubscribe(token, via="one-click" if request.form.get("List-Unsubscribe") else "link")
     return render_template("comms/unsubscribe.html", token=token, email=user.email,
                            title=mail_prefs.topic_title(topic), done=True)
+
+
+# --- the archive --------------------------------------------------------------------------
+
+def _viewer():
+    return current_user._get_current_object() if current_user.is_authenticated else None
+
+
+@bp.get("/updates")
+def update_list():
+    return render_template("comms/updates.html", items=updates.readable_updates(_viewer()),
+                           label=updates.audience_label)
+
+
+@bp.get("/updates/<int:update_id>")
+def update_page(update_id: int):
+    update = updates.readable_update(_viewer(), update_id)
+    body = updates.render_html(update, lambda asset_id: url_for(
+        "comms.update_image", update_id=update.id, asset_id=asset_id))
+    return render_template("comms/update.html", update=update, body=body, label=updates.audience_label(update))
+
+
+@bp.get("/updates/<int:update_id>/images/<asset_id>")
+@limiter.limit("300 per minute")
+def update_image(update_id: int, asset_id: str):
+    """An image of an update: for its readers only (a session, or the personal link in a mail)."""
+    reader = updates.image_reader(update_id, request.args.get("t"), _viewer())
+    update = updates.readable_update(reader, update_id)
+    key, content_type = updates.update_image(update, asset_id)
+    from filmfund.media.common import storage
+
+    store = storage()
+    path = store.local_file(key)
+    if path is not None:
+        resp = send_file(path, mimetype=content_type, conditional=True, etag=True, max_age=0)
+    else:
+        body = store.open(key)
+        resp = current_app.response_class(iter(lambda: body.read(256 * 1024), b""), mimetype=content_type)
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
+
+
+# --- producers ----------------------------------------------------------------------------
+
+def _admin_list(values: dict | None = None, error: str | None = None, status: int = 200):
+    items = updates.list_updates()
+    return render_template("comms/admin_updates.html", items=items,
+                           counts=updates.delivery_counts([u.id for u in items]),
+                           audiences=updates.audiences(), images=updates.library_images(),
+                           values=values or {}, error=error, label=updates.audience_label), status
+
+
+@bp.get("/admin/updates")
+@role_required("producer")
+def admin_updates():
+    return _admin_list()
+
+
+@bp.post("/admin/updates")
+@role_required("producer")
+def create_update():
+    f = request.form
+    try:
+        update = updates.create_update(title=f.get("title", ""), body=f.get("body", ""),
+                                       audience=f.get("audience", ""), author=current_user)
+    except DomainError as err:
+        return _admin_list(values=f.to_dict(), error=_human(err.message), status=400)
+    flash("Draft saved. Check the preview, then publish.", "success")
+    return redirect(url_for("comms.admin_update", update_id=update.id), code=303)
+
+
+def _admin_page(update, values: dict | None = None, error: str | None = None, status: int = 200):
+    body = updates.render_html(update, lambda asset_id: url_for(
+        "comms.update_image", update_id=update.id, asset_id=asset_id))
+    return render_template("comms/admin_update.html", update=update, body=body,
+                           counts=updates.delivery_counts([update.id]).get(update.id, {}),
+                           rows=updates.delivery_rows(update.id), audiences=updates.audiences(),
+                           images=updates.library_images(), label=updates.audience_label(update),
+                           values=values or {"title": update.title, "body": update.body,
+                                             "audience": update.audience},
+                           error=error), status
+
+
+@bp.get("/admin/updates/<int:update_id>")
+@role_required("producer")
+def admin_update(update_id: int):
+    return _admin_page(updates.get_update(update_id))
+
+
+@bp.post("/admin/updates/<int:update_id>")
+@role_required("producer")
+def edit_update(update_id: int):
+    f = request.form
+    update = updates.get_update(update_id)
+    try:
+        updates.edit_update(update_id, title=f.get("title", ""), body=f.get("body", ""),
+                            audience=f.get("audience", ""))
+    except DomainError as err:
+        return _admin_page(update, values=f.to_dict(), error=_human(err.message), status=400)
+    flash("Draft saved.", "success")
+    return redirect(url_for("comms.admin_update", update_id=update_id), code=303)
+
+
+@bp.post("/admin/updates/<int:update_id>/publish")
+@role_required("producer")
+def publish_update(update_id: int):
+    update, new = updates.publish_update(update_id, current_user._get_current_object())
+    if new:
+        counts = updates.delivery_counts([update.id]).get(update.id, {})
+        flash(f"Published. {counts.get('queued', 0)} mail(s) queued, one per donor; "
+              f"{counts.get('unsubscribed', 0)} donor(s) had unsubscribed.", "success")
+    else:
+        flash("This update was already published; nothing was sent again.", "info")
+    return redirect(url_for("comms.admin_update", update_id=update_id), code=303)

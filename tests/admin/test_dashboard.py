@@ -87,33 +87,6 @@ def test_fulfilment_lists_who_is_owed_what_and_marks_delivery(client, campaign, 
     assert _post(client, "/admin/entitlements/999999", status="fulfilled").status_code == 404
 
 
-def test_production_update_goes_only_to_holders_one_mail_each(client, campaign, login_as, producer, app):
-    pay(1500, "f1@example.org")      # Follower: monthly updates
-    pay(3000, "f2@example.org")      # Insider: includes updates
-    pay(500, "s@example.org")        # Supporter: no updates
-    pay(5000, "o@example.org", rewards_opt_out=True)
-    outbox = Path(app.config["OUTBOX_DIR"])
-    before = set(outbox.glob("*.eml"))
-    login_as(client, producer)
-    resp = _post(client, "/admin/updates", reward="updates-monthly", subject="Shoot day 12",
-                 body="We filmed in Shenzhen.")
-    assert resp.status_code == 303
-    new = [email.message_from_bytes(p.read_bytes()) for p in set(outbox.glob("*.eml")) - before]
-    updates = [m for m in new if m["Subject"] == "Shoot day 12"]
-    assert sorted(m["To"] for m in updates) == ["f1@example.org", "f2@example.org"]
-    assert all(m["Cc"] is None and m["Bcc"] is None and "," not in m["To"] for m in updates)
-    html = client.get("/admin/").get_data(as_text=True)
-    assert "Update sent to 2 donors" in html
-    assert "Shoot day 12" in html  # the outbox is listed when SMTP is not configured
-
-
-def test_update_needs_subject_and_body(client, campaign, login_as, producer):
-    login_as(client, producer)
-    resp = _post(client, "/admin/updates", reward="updates-monthly", subject="", body="kept body")
-    assert resp.status_code == 400 and "subject" in resp.get_data(as_text=True)
-    assert "kept body" in resp.get_data(as_text=True)
-
-
 def test_webhook_inbox_shows_unmatched_events(client, campaign, login_as, producer, app):
     from filmfund.rewards.webhooks import sign_payload
 

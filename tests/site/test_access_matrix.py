@@ -59,7 +59,17 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("admin.credits_csv", "GET"): ("/admin/credits.csv", None, PRODUCER_PAGE),
     ("admin.offline_donation", "POST"): ("/admin/donations/offline", {}, PRODUCER_WRITE),
     ("admin.record_payout", "POST"): ("/admin/payouts", {}, PRODUCER_WRITE),
-    ("admin.send_update", "POST"): ("/admin/updates", {}, PRODUCER_WRITE),
+    # production updates (producers write; the archive shows each update to its audience only)
+    ("comms.admin_updates", "GET"): ("/admin/updates", None, PRODUCER_PAGE),
+    ("comms.create_update", "POST"): ("/admin/updates", {}, PRODUCER_WRITE),
+    ("comms.admin_update", "GET"): ("/admin/updates/{draft_update}", None, PRODUCER_PAGE),
+    ("comms.edit_update", "POST"): ("/admin/updates/{draft_update}", {}, PRODUCER_WRITE),
+    ("comms.publish_update", "POST"): ("/admin/updates/999999/publish", {}, _only({"producer": 404})),
+    ("comms.update_list", "GET"): ("/updates", None, _all(200)),
+    ("comms.update_page", "GET"): ("/updates/{insider_update}", None,
+                                   {"anon": 404, "donor_a": 200, "donor_b": 200, "producer": 200, "partner": 404}),
+    ("comms.update_image", "GET"): (f"/updates/{{insider_update}}/images/{UNKNOWN}", None,
+                                    {"anon": 404, "donor_a": 404, "donor_b": 404, "producer": 404, "partner": 404}),
     ("admin.entitlement_status", "POST"): ("/admin/entitlements/{entitlement_a}", {}, PRODUCER_WRITE),
     ("admin.partner", "GET"): ("/admin/partner", None, STAFF_PAGE),
     ("audit.log", "GET"): ("/admin/audit", None, PRODUCER_PAGE),
@@ -90,6 +100,9 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
         {"donor_a": 200, "donor_b": 200}, anon=401)),
     ("rewards_api.partner_statement", "GET"): ("/api/v1/partner/statement", None, _only(
         {"producer": 200, "partner": 200}, anon=401)),
+    ("comms_api.list_updates", "GET"): ("/api/v1/updates", None, _all(200)),
+    ("comms_api.create_update", "POST"): ("/api/v1/updates", {}, _only({"producer": 400}, anon=401)),
+    ("comms_api.publish_update", "POST"): ("/api/v1/updates/999999/publish", {}, _only({"producer": 404}, anon=401)),
     ("media_api.library", "GET"): ("/api/v1/library", None, _only({"donor_a": 200, "donor_b": 200}, anon=401)),
     ("media_api.list_assets", "GET"): ("/api/v1/media/assets", None, _only({"producer": 200}, anon=401)),
     ("media_api.publish_asset", "POST"): (f"/api/v1/media/assets/{UNKNOWN}/publish", {"reward": "stills"},
@@ -123,7 +136,13 @@ def world(app, make_user):
              "partner": make_user("partner@xinxing.test", "partner")}
     ent = db.session.scalar(sa.select(Entitlement).join(Reward).where(
         Entitlement.user_id == users["donor_a"].id, Reward.key == "dvd"))
-    ids = {"paid_pledge": paid.id, "pending_pledge": pending.id, "entitlement_a": ent.id}
+    from filmfund.comms import updates
+
+    draft = updates.create_update(title="Draft", body="Not yet.", audience="everyone")
+    insider = updates.create_update(title="For insiders", body="Stills soon.", audience="stills")
+    updates.publish_update(insider.id)
+    ids = {"paid_pledge": paid.id, "pending_pledge": pending.id, "entitlement_a": ent.id,
+           "draft_update": draft.id, "insider_update": insider.id}
     return users, ids
 
 

@@ -1,0 +1,52 @@
+"""Queue tasks of filmfund.comms: ids in, one service call each.
+
+`deliver_update` sends an update's queued deliveries; if some sends failed (mail server down)
+it raises, and huey runs it again after 1, 2, 4 ... minutes (retry_delay, retry_backoff),
+kept in the queue's storage so a restart loses nothing. Each delivery row is claimed before
+its mail goes out, so retries and parallel workers never send one donor the same update twice.
+An hourly sweep re-queues updates whose job was lost and closes claims of dead workers.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import has_app_context
+from huey import crontab
+
+from filmfund import jobs
+from filmfund.jobs import app_task
+
+log = logging.getLogger(__name__)
+
+RETRY_DELAY = 60
+
+
+class DeliveryIncomplete(Exception):
+    """Raised so that huey schedules the next try."""
+
+
+@app_task(retries=8, retry_delay=RETRY_DELAY, retry_backoff=2)
+def deliver_update(update_id: int) -> dict:
+    from filmfund.comms import updates
+
+    done = updates.deliver_update(update_id)
+    if done["retry"]:
+        raise DeliveryIncomplete(f"update {update_id}: {done['retry']} mail(s) to try again")
+    return done
+
+
+@jobs.huey.periodic_task(crontab(minute="23"), name="filmfund.comms.sweep_deliveries")
+def sweep_deliveries() -> dict:
+    from filmfund.comms import updates
+    from filmfund.extensions import db
+
+    if has_app_context():
+        return updates.sweep_deliveries()
+    if jobs._worker_app is None:
+        log.warning("delivery sweep skipped: no app (start it through `filmfund worker`)")
+        return {}
+    with jobs._worker_app.app_context():
+        try:
+            return updates.sweep_deliveries()
+        finally:
+            db.session.remove()

@@ -1,0 +1,429 @@
+"""Production updates: write (Markdown), preview, publish; the web archive per audience; the
+mailing as background jobs, one delivery row per recipient, claimed before each mail.
+
+Audience: `everyone` (the public archive; mailed to every donor), `donors` (anyone whose
+lifetime net gift is above zero), or a reward key (the donors holding that reward right
+now: an active Entitlement row). Recipients are selected in SQL when the update is published,
+and written as `UpdateDelivery` rows in the same statement; the queue's workers send them.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app, render_template
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from filmfund.auth.models import User
+from filmfund.comms import markdown
+from filmfund.comms.models import DeliveryStatus, Update, UpdateDelivery, UpdateState
+from filmfund.db import utcnow
+from filmfund.errors import ConflictError, NotFoundError, ValidationError
+from filmfund.extensions import db
+from filmfund.rewards import mail_prefs
+from filmfund.rewards.models import (
+    Campaign,
+    DisputeStatus,
+    Donation,
+    Entitlement,
+    EntitlementStatus,
+    MailOptOut,
+    Reward,
+    RewardKind,
+    Tier,
+)
+
+log = logging.getLogger(__name__)
+
+EVERYONE, DONORS = "everyone", "donors"
+TITLE_MAX, BODY_MAX = 200, 50_000
+MAX_ATTEMPTS = 5          # tries per recipient before the delivery is marked failed
+STALE_SENDING = timedelta(minutes=15)
+BATCH = 200
+
+
+def _campaign() -> Campaign:
+    from filmfund.rewards.services import current_campaign
+
+    return current_campaign()
+
+
+# --- audiences --------------------------------------------------------------------------
+
+def audiences(campaign: Campaign | None = None) -> list[tuple[str, str]]:
+    """(value, label) of every audience a producer may choose."""
+    campaign = campaign or _campaign()
+    rows = db.session.execute(
+        sa.select(Reward.key, Reward.title, Tier.name, Tier.min_amount).join(Tier, Tier.id == Reward.tier_id)
+        .where(Reward.campaign_id == campaign.id).order_by(Tier.min_amount, Reward.position)).all()
+    from filmfund.site.money import format_money
+
+    out = [(EVERYONE, "Everyone (public, mailed to every donor)"), (DONORS, "All donors")]
+    out += [(key, f"{title} ({name}, {format_money(amount, campaign.currency, whole=True)}+)")
+            for key, title, name, amount in rows]
+    return out
+
+
+def _check_audience(campaign: Campaign, audience) -> str:
+    audience = audience.strip() if isinstance(audience, str) else ""
+    if audience not in {a for a, _ in audiences(campaign)}:
+        raise ValidationError("audience: choose everyone, donors, or one of the campaign's reward keys.",
+                              code="invalid_audience")
+    return audience
+
+
+def mail_topic(update: Update) -> str:
+    """The mail-preference topic an update's mail belongs to (see filmfund.rewards.mail_prefs)."""
+    if update.audience in (EVERYONE, DONORS):
+        return mail_prefs.NEWS
+    kind = db.session.scalar(sa.select(Reward.kind).where(Reward.campaign_id == update.campaign_id,
+                                                          Reward.key == update.audience))
+    return update.audience if kind == RewardKind.UPDATES else mail_prefs.NEWS
+
+
+def _net_expr():
+    refunded = sa.case((Donation.dispute_status == DisputeStatus.LOST, Donation.amount),
+                       else_=Donation.amount_refunded)
+    return sa.func.sum(Donation.amount - refunded)
+
+
+def _donor_ids(campaign_id: int):
+    """SELECT of the users whose lifetime net gift to the campaign is above zero."""
+    return (sa.select(Donation.user_id).where(Donation.campaign_id == campaign_id)
+            .group_by(Donation.user_id).having(_net_expr() > 0))
+
+
+def _holder_ids(campaign_id: int, reward_key: str):
+    return (sa.select(Entitlement.user_id).join(Reward, Reward.id == Entitlement.reward_id)
+            .where(Reward.campaign_id == campaign_id, Reward.key == reward_key,
+                   Entitlement.status != EntitlementStatus.REVOKED))
+
+
+def _audience_ids(update: Update):
+    if update.audience in (EVERYONE, DONORS):
+        return _donor_ids(update.campaign_id)
+    return _holder_ids(update.campaign_id, update.audience)
+
+
+def _in_audience(update: Update, user_id: int) -> bool:
+    sub = _audience_ids(update).subquery()
+    return db.session.scalar(sa.select(sa.func.count()).select_from(sub).where(sub.c.user_id == user_id)) > 0
+
+
+# --- writing ------------------------------------------------------------------------------
+
+def _clean(title, body) -> tuple[str, str]:
+    title = " ".join(title.split()) if isinstance(title, str) else ""
+    body = body.strip() if isinstance(body, str) else ""
+    if not title or len(title) > TITLE_MAX:
+        raise ValidationError(f"title: give a title of 1 to {TITLE_MAX} characters.", code="invalid_title")
+    if not body or len(body) > BODY_MAX:
+        raise ValidationError(f"body: write the update (Markdown, up to {BODY_MAX} characters).",
+                              code="invalid_body")
+    return title, body
+
+
+def create_update(*, title, body, audience, author: User | None = None) -> Update:
+    campaign = _campaign()
+    title, body = _clean(title, body)
+    update = Update(campaign_id=campaign.id, title=title, body=body, audience=_check_audience(campaign, audience),
+                    created_by=getattr(author, "id", None))
+    db.session.add(update)
+    db.session.commit()
+    return update
+
+
+def edit_update(update_id: int, *, title, body, audience) -> Update:
+    update = get_update(update_id)
+    if update.state != UpdateState.DRAFT:
+        raise ConflictError("A published update cannot be changed: it has been mailed.", code="published")
+    update.title, update.body = _clean(title, body)
+    update.audience = _check_audience(_campaign(), audience)
+    db.session.commit()
+    return update
+
+
+def get_update(update_id) -> Update:
+    """For producers: any update, draft or published."""
+    update = db.session.get(Update, update_id) if isinstance(update_id, int) else None
+    if update is None or update.campaign_id != _campaign().id:
+        raise NotFoundError("No such update.")
+    return update
+
+
+def list_updates() -> list[Update]:
+    """For producers: every update, newest first."""
+    return list(db.session.scalars(sa.select(Update).where(Update.campaign_id == _campaign().id)
+                                   .order_by(Update.created_at.desc(), Update.id.desc())))
+
+
+# --- reading (the archive) ----------------------------------------------------------------
+
+def _audiences_of(user) -> set[str] | None:
+    """The audiences whose updates this user may read (None: all of them, for producers)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return {EVERYONE}
+    if user.has_role("producer"):
+        return None
+    campaign_id = _campaign().id
+    seen = {EVERYONE}
+    sub = _donor_ids(campaign_id).subquery()
+    if db.session.scalar(sa.select(sa.func.count()).select_from(sub).where(sub.c.user_id == user.id)):
+        seen.add(DONORS)
+    seen |= set(db.session.scalars(
+        sa.select(Reward.key).join(Entitlement, Entitlement.reward_id == Reward.id)
+        .where(Entitlement.user_id == user.id, Entitlement.status != EntitlementStatus.REVOKED,
+               Reward.campaign_id == campaign_id)))
+    return seen
+
+
+def readable_updates(user, limit: int = 100) -> list[Update]:
+    """The published updates this user may read, newest first (anonymous: the public ones)."""
+    q = sa.select(Update).where(Update.campaign_id == _campaign().id, Update.state == UpdateState.PUBLISHED)
+    seen = _audiences_of(user)
+    if seen is not None:
+        q = q.where(Update.audience.in_(seen))
+    return list(db.session.scalars(q.order_by(Update.published_at.desc(), Update.id.desc()).limit(limit)))
+
+
+def readable_update(user, update_id: int) -> Update:
+    """One published update, if this user may read it; 404 otherwise (never "it exists")."""
+    update = db.session.get(Update, update_id)
+    if update is None or update.campaign_id != _campaign().id:
+        raise NotFoundError("No such update.")
+    seen = _audiences_of(user)
+    if seen is None:
+        return update
+    if update.state != UpdateState.PUBLISHED or update.audience not in seen:
+        raise NotFoundError("No such update.")
+    return update
+
+
+def audience_label(update: Update) -> str:
+    return dict(audiences()).get(update.audience, update.audience)
+
+
+# --- images from the media library --------------------------------------------------------
+
+def _image_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="filmfund.comms.update-image")
+
+
+def image_token(update: Update, user: User) -> str:
+    """In a mail, images load without a session: the link names the recipient, and each load
+    re-checks that they may still read the update."""
+    return _image_serializer().dumps([update.id, user.public_id])
+
+
+def image_reader(update_id: int, token: str | None, session_user) -> User | None:
+    """Who is asking for an update's image: the token's user, else the session's."""
+    if token:
+        try:
+            uid, public_id = _image_serializer().loads(token)
+        except (BadSignature, ValueError, TypeError):
+            raise NotFoundError("No such image.") from None
+        if uid != update_id:
+            raise NotFoundError("No such image.")
+        return db.session.scalar(sa.select(User).where(User.public_id == public_id))
+    return session_user
+
+
+def update_image(update: Update, asset_public_id: str):
+    """The stored image an update shows: (storage key, content type). Only an asset named in
+    the update's body, and only its still (an image's resized copy, a video's poster)."""
+    from filmfund.media.models import Asset, AssetKind, AssetState, RenditionKind
+
+    if asset_public_id not in markdown.asset_ids(update.body):
+        raise NotFoundError("No such image.")
+    asset = db.session.scalar(sa.select(Asset).where(Asset.public_id == asset_public_id))
+    if asset is None or asset.state != AssetState.READY:
+        raise NotFoundError("No such image.")
+    rendition = asset.rendition(RenditionKind.IMAGE if asset.kind == AssetKind.IMAGE else RenditionKind.POSTER)
+    if rendition is None:
+        raise NotFoundError("No such image.")
+    return rendition.storage_key, rendition.content_type
+
+
+def library_images(limit: int = 60) -> list[dict]:
+    """Stills a producer may put in an update: ready images and videos' posters."""
+    from filmfund.media.models import Asset, AssetState
+
+    assets = db.session.scalars(sa.select(Asset).where(Asset.state == AssetState.READY)
+                                .order_by(Asset.created_at.desc()).limit(limit))
+    return [{"id": a.public_id, "title": a.title, "kind": a.kind.value,
+             "markdown": f"![{a.title.replace(']', '')}](asset:{a.public_id})"} for a in assets]
+
+
+def render_html(update: Update, image_url) -> str:
+    return markdown.to_html(update.body, image_url)
+
+
+# --- publishing and mailing ---------------------------------------------------------------
+
+def publish_update(update_id: int, actor: User | None = None) -> tuple[Update, bool]:
+    """Publish a draft: it shows in the archive to its audience, and one delivery row per
+    recipient is written in SQL (queued, or `unsubscribed` for those who opted out of the
+    topic). The mail goes out from the queue. Publishing twice does nothing the second time."""
+    update = get_update(update_id)
+    now = utcnow()
+    moved = db.session.execute(
+        sa.update(Update).where(Update.id == update.id, Update.state == UpdateState.DRAFT)
+        .values(state=UpdateState.PUBLISHED, published_at=now, published_by=getattr(actor, "id", None),
+                updated_at=now)).rowcount
+    if not moved:
+        db.session.rollback()
+        return get_update(update_id), False
+    topic = mail_topic(update)
+    recipients = _audience_ids(update).subquery()
+    opted = sa.exists().where(MailOptOut.user_id == recipients.c.user_id, MailOptOut.topic == topic)
+    status = sa.case((opted, DeliveryStatus.UNSUBSCRIBED.value), else_=DeliveryStatus.QUEUED.value)
+    db.session.execute(sa.insert(UpdateDelivery).from_select(
+        ["update_id", "user_id", "status", "attempts", "created_at"],
+        sa.select(sa.literal(update.id), recipients.c.user_id, status, sa.literal(0), sa.literal(now, UpdateDelivery.created_at.type))
+        .distinct()))
+    counts = delivery_counts([update.id]).get(update.id, {})
+    _audit(update, counts, actor)
+    db.session.commit()
+    db.session.refresh(update)
+    from filmfund.comms import tasks
+
+    tasks.deliver_update(update.id)
+    return update, True
+
+
+def _audit(update: Update, counts: dict, actor) -> None:
+    try:
+        from filmfund.audit import record_audit
+    except ImportError:  # the audit log lands separately
+        return
+    record_audit("update.send", target=f"update:{update.id}",
+                 details={"title": update.title, "audience": update.audience, "deliveries": counts},
+                 **({"actor": actor} if actor is not None else {}))
+
+
+def delivery_counts(update_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Per update, how many deliveries are in each status (one GROUP BY)."""
+    out: dict[int, dict[str, int]] = {}
+    if not update_ids:
+        return out
+    for uid, status, n in db.session.execute(
+            sa.select(UpdateDelivery.update_id, UpdateDelivery.status, sa.func.count())
+            .where(UpdateDelivery.update_id.in_(update_ids))
+            .group_by(UpdateDelivery.update_id, UpdateDelivery.status)):
+        out.setdefault(uid, {})[DeliveryStatus(status).value] = n
+    return out
+
+
+def delivery_rows(update_id: int, limit: int = 500) -> list[dict]:
+    """For the producer: the recipients with a problem first (failed, then the rest)."""
+    order = sa.case((UpdateDelivery.status == DeliveryStatus.FAILED, 0),
+                    (UpdateDelivery.status == DeliveryStatus.QUEUED, 1), else_=2)
+    rows = db.session.execute(
+        sa.select(UpdateDelivery, User.email).join(User, User.id == UpdateDelivery.user_id)
+        .where(UpdateDelivery.update_id == update_id).order_by(order, User.email).limit(limit)).all()
+    return [{"email": email, "status": d.status.value, "attempts": d.attempts, "sent_at": d.sent_at,
+             "error": d.error} for d, email in rows]
+
+
+def _claim(delivery_id: int) -> bool:
+    """queued -> sending, in one UPDATE: of two workers, only one gets the row."""
+    claimed = db.session.execute(
+        sa.update(UpdateDelivery).where(UpdateDelivery.id == delivery_id,
+                                        UpdateDelivery.status == DeliveryStatus.QUEUED)
+        .values(status=DeliveryStatus.SENDING, claimed_at=utcnow(), attempts=UpdateDelivery.attempts + 1)
+    ).rowcount == 1
+    db.session.commit()
+    return claimed
+
+
+def compose_mail(update: Update, user: User, topic: str) -> dict:
+    from filmfund.rewards.services import current_campaign
+
+    campaign = current_campaign()
+    token = image_token(update, user)
+    html_body = render_html(update, lambda asset_id: mail_prefs.absolute_url(
+        "comms.update_image", update_id=update.id, asset_id=asset_id, t=token))
+    ctx = {"update": update, "campaign": campaign, "body_html": html_body, "body_text": markdown.to_text(update.body),
+           "web_url": mail_prefs.absolute_url("comms.update_page", update_id=update.id),
+           "unsubscribe_url": mail_prefs.unsubscribe_url(user, topic),
+           "topic_title": mail_prefs.topic_title(topic)}
+    return {"to": user.email, "subject": update.title,
+            "text": render_template("comms/mail/update.txt", **ctx),
+            "html": render_template("comms/mail/update.html", **ctx),
+            "headers": mail_prefs.list_unsubscribe_headers(user, topic)}
+
+
+def deliver_update(update_id: int) -> dict[str, int]:
+    """Send the queued deliveries of an update (a worker's job). Each row is claimed before its
+    mail goes out; a failed send goes back to the queue until MAX_ATTEMPTS, then is marked
+    failed. Returns counts; `retry` > 0 tells the job to run again later."""
+    from filmfund.mail import send_mail
+
+    update = db.session.get(Update, update_id)
+    done = {"sent": 0, "retry": 0, "failed": 0, "skipped": 0}
+    if update is None or update.state != UpdateState.PUBLISHED:
+        return done
+    topic = mail_topic(update)
+    last = 0
+    while True:
+        ids = list(db.session.scalars(
+            sa.select(UpdateDelivery.id).where(UpdateDelivery.update_id == update_id, UpdateDelivery.id > last,
+                                               UpdateDelivery.status == DeliveryStatus.QUEUED)
+            .order_by(UpdateDelivery.id).limit(BATCH)))
+        if not ids:
+            return done
+        last = ids[-1]
+        for delivery_id in ids:
+            if not _claim(delivery_id):
+                continue  # another worker has it
+            delivery = db.session.get(UpdateDelivery, delivery_id)
+            user = delivery.user
+            # Between publishing and now, the donor may have unsubscribed or been refunded.
+            if topic in mail_prefs.opted_out(user.id):
+                _finish(delivery, DeliveryStatus.UNSUBSCRIBED)
+                done["skipped"] += 1
+                continue
+            if not _in_audience(update, user.id):
+                _finish(delivery, DeliveryStatus.CANCELLED, "no longer in the audience")
+                done["skipped"] += 1
+                continue
+            try:
+                send_mail(**compose_mail(update, user, topic))
+            except Exception as exc:  # the mail server refused or is down: try again later
+                log.warning("update %s to user %s: attempt %s failed: %s", update_id, user.id, delivery.attempts,
+                            exc)
+                final = delivery.attempts >= MAX_ATTEMPTS
+                _finish(delivery, DeliveryStatus.FAILED if final else DeliveryStatus.QUEUED,
+                        f"{type(exc).__name__}: {exc}"[:500])
+                done["failed" if final else "retry"] += 1
+                continue
+            delivery.sent_at = utcnow()
+            _finish(delivery, DeliveryStatus.SENT)
+            done["sent"] += 1
+
+
+def _finish(delivery: UpdateDelivery, status: DeliveryStatus, error: str | None = None) -> None:
+    delivery.status = status
+    delivery.error = error
+    db.session.commit()
+
+
+def sweep_deliveries(now: datetime | None = None) -> dict[str, int]:
+    """Deliveries left `sending` by a worker that died are marked failed, never re-sent (the
+    mail may have gone out: a donor must not get it twice); updates with queued deliveries get
+    a new job (a lost queue)."""
+    from filmfund.comms import tasks
+
+    now = now or utcnow()
+    stale = db.session.execute(
+        sa.update(UpdateDelivery).where(UpdateDelivery.status == DeliveryStatus.SENDING,
+                                        UpdateDelivery.claimed_at < now - STALE_SENDING)
+        .values(status=DeliveryStatus.FAILED, error="interrupted while sending; not re-sent, to never send twice")
+    ).rowcount
+    db.session.commit()
+    pending = list(db.session.scalars(sa.select(UpdateDelivery.update_id).where(
+        UpdateDelivery.status == DeliveryStatus.QUEUED).distinct()))
+    for update_id in pending:
+        tasks.deliver_update(update_id)
+    return {"stale": stale, "requeued_updates": len(pending)}

@@ -1,0 +1,256 @@
+"""Production updates from payment to delivery: audiences, the archive, mail over a real SMTP
+server on loopback with one-click unsubscribe, retries, and never twice to one donor."""
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+
+from filmfund import jobs
+from filmfund.comms import updates
+from filmfund.comms.models import DeliveryStatus, UpdateDelivery
+from filmfund.extensions import db
+from filmfund.rewards import mail_prefs
+from filmfund.rewards.models import Entitlement, EntitlementStatus, Reward
+from tests.comms.conftest import wait_for
+from tests.site.helpers import csrf_token
+
+
+def _publish_via_api(client, headers, **body):
+    resp = client.post("/api/v1/updates", json=body, headers=headers)
+    assert resp.status_code == 201, resp.get_json()
+    assert resp.get_json()["state"] == "draft"
+    update_id = resp.get_json()["id"]
+    resp = client.post(f"/api/v1/updates/{update_id}/publish", headers=headers)
+    assert resp.status_code == 200, resp.get_json()
+    return update_id, resp.get_json()
+
+
+def _path(url: str) -> str:
+    return "/" + url.split("://", 1)[1].split("/", 1)[1]
+
+
+def test_monthly_update_reaches_exactly_its_audience(app, client, smtp, donor, producer, token_for, login_as):
+    one = donor(100, "one@example.org")                 # $1: no updates
+    fifteen = donor(1500, "fifteen@example.org")        # $15: monthly updates
+    donor(3000, "thirty@example.org")                   # $30: includes the $15 tier's
+    donor(75000, "director@example.org")                # $750: monthly and director's updates
+    quiet = donor(1500, "quiet@example.org")            # $15, but unsubscribed from them
+    mail_prefs.opt_out(quiet.id, "updates-monthly")
+    donor(1500, "refunded@example.org")
+    ent = db.session.scalar(sa.select(Entitlement).join(Reward).join(Entitlement.user).where(
+        Reward.key == "updates-monthly", Entitlement.user.has(email="refunded@example.org")))
+    ent.status = EntitlementStatus.REVOKED  # as a refund does
+    db.session.commit()
+    smtp.envelopes.clear()  # the receipts
+
+    update_id, doc = _publish_via_api(client, token_for(producer), title="Shoot day 12",
+                                      body="We filmed in **Shenzhen**.", audience="updates-monthly")
+    assert doc["state"] == "published" and doc["deliveries"] == {"queued": 3, "unsubscribed": 1}
+    assert smtp.envelopes == []                          # nothing mailed on the request path
+    jobs.run_burst()
+    wait_for(smtp, 3)
+    msgs = smtp.messages()
+    assert sorted(e.rcpt_tos[0] for e in smtp.envelopes) == [
+        "director@example.org", "fifteen@example.org", "thirty@example.org"]
+    for msg in msgs:
+        assert msg["Subject"] == "Shoot day 12" and msg["Cc"] is None and "," not in msg["To"]
+        assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert re.fullmatch(r"<https?://[^>]+/unsubscribe/[^>]+>", str(msg["List-Unsubscribe"]).replace(" ", ""))
+        text = msg.get_body(("plain",)).get_content()
+        html = msg.get_body(("html",)).get_content()
+        assert "We filmed in **Shenzhen**." in text and "<strong>Shenzhen</strong>" in html
+        assert "/unsubscribe/" in text and "/unsubscribe/" in html
+    counts = updates.delivery_counts([update_id])[update_id]
+    assert counts == {"sent": 3, "unsubscribed": 1}
+
+    # The $1 donor never reads it: not in the API list, not on the page.
+    assert client.get("/api/v1/updates", headers=token_for(one)).get_json()["items"] == []
+    assert client.get("/api/v1/updates").get_json()["items"] == []
+    assert login_as(client, one).get(f"/updates/{update_id}").status_code == 404
+    assert "Shoot day 12" not in client.get("/updates").get_data(as_text=True)
+    items = client.get("/api/v1/updates", headers=token_for(fifteen)).get_json()["items"]
+    assert [(i["id"], i["audience"]) for i in items] == [(update_id, "updates-monthly")]
+    page = login_as(app.test_client(), fifteen).get(f"/updates/{update_id}")
+    assert page.status_code == 200 and "<strong>Shenzhen</strong>" in page.get_data(as_text=True)
+
+    # One click (as a mail client does it) from the $15 donor's mail stops that topic.
+    to_fifteen = next(m for m in msgs if m["To"] == "fifteen@example.org")
+    url = str(to_fifteen["List-Unsubscribe"]).replace(" ", "").strip("<>")
+    assert app.test_client().post(_path(url), data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    assert mail_prefs.opted_out(fifteen.id) == {"updates-monthly"}
+
+    # Publishing again, and running the queue again, sends nothing more.
+    assert client.post(f"/api/v1/updates/{update_id}/publish", headers=token_for(producer)).status_code == 200
+    jobs.run_burst()
+    assert len(smtp.envelopes) == 3
+
+
+def test_news_goes_to_every_donor_and_the_archive_to_everyone(app, client, smtp, donor, producer, token_for,
+                                                               make_user):
+    from tests.site.helpers import pay
+
+    donor(100, "one@example.org")
+    pay(5000, "norewards@example.org", rewards_opt_out=True)  # no rewards, but a donor: news reach them
+    make_user("signed-up@example.org")                        # never gave: no mail
+    donor(1500, "refunded@example.org")
+    from filmfund.rewards.models import Donation
+
+    donation = db.session.scalar(sa.select(Donation).where(Donation.user.has(email="refunded@example.org")))
+    donation.amount_refunded = donation.amount  # as a full refund leaves it (net 0: no longer a donor)
+    db.session.commit()
+    smtp.envelopes.clear()  # the receipts
+    update_id, doc = _publish_via_api(client, token_for(producer), title="We reached 50%",
+                                      body="Thank you.", audience="everyone")
+    jobs.run_burst()
+    wait_for(smtp, 2)
+    assert sorted(e.rcpt_tos[0] for e in smtp.envelopes) == ["norewards@example.org", "one@example.org"]
+    assert all("News from the production" in m.get_body(("plain",)).get_content() for m in smtp.messages())
+    assert [i["id"] for i in client.get("/api/v1/updates").get_json()["items"]] == [update_id]
+    assert client.get(f"/updates/{update_id}").status_code == 200  # public
+
+
+def test_failed_sends_are_retried_and_never_sent_twice(app, client, donor, producer, token_for, smtp):
+    donor(1500, "a@example.org")
+    donor(1500, "b@example.org")
+    smtp.envelopes.clear()  # the receipts
+    working = app.config["SMTP_URL"]
+    from tests.comms.conftest import free_port
+
+    app.config["SMTP_URL"] = f"smtp://127.0.0.1:{free_port()}"  # nobody listens: refused
+    update_id, _ = _publish_via_api(client, token_for(producer), title="Edit begins", body="Soon.",
+                                    audience="updates-monthly")
+    jobs.run_burst(max_tasks=1)  # the first try fails; huey schedules the next
+    rows = db.session.scalars(sa.select(UpdateDelivery).order_by(UpdateDelivery.id)).all()
+    assert [(r.status, r.attempts) for r in rows] == [(DeliveryStatus.QUEUED, 1)] * 2
+    assert all("Error" in r.error or "refused" in r.error.lower() for r in rows)
+    assert smtp.envelopes == []
+
+    app.config["SMTP_URL"] = working  # the server is back: the retry sends each once
+    assert updates.deliver_update(update_id)["sent"] == 2
+    assert updates.deliver_update(update_id)["sent"] == 0
+    wait_for(smtp, 2)
+    assert sorted(e.rcpt_tos[0] for e in smtp.envelopes) == ["a@example.org", "b@example.org"]
+
+
+def test_a_delivery_is_claimed_once_and_a_dead_workers_claim_is_not_resent(app, client, donor, producer,
+                                                                          token_for, monkeypatch):
+    from datetime import timedelta
+
+    donor(1500, "a@example.org")
+    donor(1500, "b@example.org")
+    update = updates.create_update(title="T", body="B", audience="updates-monthly")
+    monkeypatch.setattr("filmfund.comms.tasks.deliver_update", lambda update_id: None)  # no job yet
+    updates.publish_update(update.id)
+    first, second = db.session.scalars(sa.select(UpdateDelivery.id).order_by(UpdateDelivery.id)).all()
+    assert updates._claim(first) is True
+    assert updates._claim(first) is False  # a second worker does not get it
+    # The first worker dies while sending: the sweep marks it failed, and it is never re-sent.
+    later = db.session.get(UpdateDelivery, first).claimed_at + updates.STALE_SENDING + timedelta(minutes=1)
+    assert updates.sweep_deliveries(now=later)["stale"] == 1
+    done = updates.deliver_update(update.id)
+    assert done["sent"] == 1
+    statuses = dict(db.session.execute(sa.select(UpdateDelivery.id, UpdateDelivery.status)).all())
+    assert statuses == {first: DeliveryStatus.FAILED, second: DeliveryStatus.SENT}
+
+
+def test_gives_up_after_the_last_attempt_and_the_producer_sees_it(app, client, donor, producer, login_as,
+                                                                 monkeypatch):
+    from tests.comms.conftest import free_port
+
+    donor(1500, "a@example.org")
+    app.config["SMTP_URL"] = f"smtp://127.0.0.1:{free_port()}"
+    monkeypatch.setattr(updates, "MAX_ATTEMPTS", 1)
+    update = updates.create_update(title="Lost", body="B", audience="updates-monthly")
+    updates.publish_update(update.id)
+    assert updates.deliver_update(update.id)["failed"] == 1
+    html = login_as(client, producer).get(f"/admin/updates/{update.id}").get_data(as_text=True)
+    assert "a@example.org" in html and "failed" in html and "<strong>1</strong> failed" in html
+
+
+def test_unsubscribed_or_refunded_before_the_send_gets_nothing(app, smtp, donor):
+    a = donor(1500, "a@example.org")
+    donor(1500, "b@example.org")
+    update = updates.create_update(title="T", body="B", audience="updates-monthly")
+    updates.publish_update(update.id)  # queued for both
+    mail_prefs.opt_out(a.id, "updates-monthly")
+    ent = db.session.scalar(sa.select(Entitlement).join(Reward).where(
+        Reward.key == "updates-monthly", Entitlement.user.has(email="b@example.org")))
+    ent.status = EntitlementStatus.REVOKED
+    db.session.commit()
+    smtp.envelopes.clear()  # the receipts
+    jobs.run_burst()
+    assert smtp.envelopes == []
+    assert updates.delivery_counts([update.id])[update.id] == {"unsubscribed": 1, "cancelled": 1}
+
+
+def test_markdown_is_rendered_safely(app, client, producer, login_as):
+    body = ("Hello <script>alert(1)</script> <img src=x onerror=alert(1)>\n\n"
+            "[click](javascript:alert(1)) [site](https://example.org) ![tracker](https://evil.example/p.png)")
+    update = updates.create_update(title="<b>Title</b>", body=body, audience="everyone")
+    updates.publish_update(update.id)
+    html = client.get(f"/updates/{update.id}").get_data(as_text=True)
+    assert "<script>alert" not in html and "<img src=x" not in html and "onerror" not in html.replace(
+        "onerror=alert(1)&gt;", "")
+    assert "&lt;script&gt;" in html and "&lt;b&gt;Title&lt;/b&gt;" in html
+    assert 'href="javascript:' not in html and 'href="https://example.org"' in html
+    assert "evil.example" not in html and "[image: tracker]" in html
+
+
+def test_producer_writes_previews_and_publishes_on_the_page(app, client, producer, login_as, donor, image_asset,
+                                                           smtp):
+    fifteen = donor(1500, "fifteen@example.org")
+    one = donor(100, "one@example.org")
+    asset = image_asset()
+    smtp.envelopes.clear()  # the receipts
+    login_as(client, producer)
+    page = client.get("/admin/updates").get_data(as_text=True)
+    assert f"asset:{asset.public_id}" in page  # the library's stills are offered
+    token = csrf_token(client, "/admin/updates")
+    resp = client.post("/admin/updates", data={"csrf_token": token, "title": "", "body": "kept body",
+                                               "audience": "updates-monthly"})
+    assert resp.status_code == 400 and "kept body" in resp.get_data(as_text=True)
+    resp = client.post("/admin/updates", data={
+        "csrf_token": token, "title": "Stills from Shenzhen", "audience": "updates-monthly",
+        "body": f"Look:\n\n![Shenzhen]({'asset:' + asset.public_id})"})
+    assert resp.status_code == 303
+    update_id = int(resp.headers["Location"].rstrip("/").rsplit("/", 1)[1])
+    preview = client.get(f"/admin/updates/{update_id}").get_data(as_text=True)
+    assert f'src="/updates/{update_id}/images/{asset.public_id}"' in preview and "Publish and send" in preview
+    assert client.get(f"/updates/{update_id}/images/{asset.public_id}").status_code == 200  # producer preview
+    assert smtp.envelopes == []  # a draft mails nobody
+    assert login_as(app.test_client(), fifteen).get(f"/updates/{update_id}").status_code == 404  # draft
+
+    resp = client.post(f"/admin/updates/{update_id}/publish", data={"csrf_token": token})
+    assert resp.status_code == 303
+    jobs.run_burst()
+    wait_for(smtp, 1)
+    [msg] = smtp.messages()
+    assert msg["To"] == "fifteen@example.org"
+    html = msg.get_body(("html",)).get_content()
+    img_url = re.search(r'<img src="([^"]+)"', html).group(1)
+    assert asset.public_id in img_url and "t=" in img_url
+    anon = app.test_client()
+    got = anon.get(_path(img_url.replace("&amp;", "&")))  # the mail's image loads with no session
+    assert got.status_code == 200 and got.data.startswith(b"\x89PNG")
+    assert anon.get(_path(img_url.replace("&amp;", "&"))[:-3] + "xyz").status_code == 404
+    assert anon.get(f"/updates/{update_id}/images/{asset.public_id}").status_code == 404
+    assert login_as(app.test_client(), one).get(f"/updates/{update_id}/images/{asset.public_id}").status_code == 404
+    donor_page = login_as(app.test_client(), fifteen).get(f"/updates/{update_id}/images/{asset.public_id}")
+    assert donor_page.status_code == 200
+    listing = client.get("/admin/updates").get_data(as_text=True)
+    assert "Stills from Shenzhen" in listing
+    assert "<strong>1</strong> sent" in client.get(f"/admin/updates/{update_id}").get_data(as_text=True)
+
+
+def test_api_refuses_bad_input_clearly(app, client, producer, token_for, donor):
+    headers = token_for(producer)
+    for body in ({}, {"title": "x", "body": "y", "audience": "nobody"}, {"title": "", "body": "y", "audience": "donors"},
+                 {"title": "x", "body": 5, "audience": "donors"}, {"title": ["x"], "body": "y", "audience": "donors"}):
+        resp = client.post("/api/v1/updates", json=body, headers=headers)
+        assert resp.status_code == 400 and set(resp.get_json()["error"]) == {"code", "message"}
+    assert client.post("/api/v1/updates/12345/publish", headers=headers).status_code == 404
+    assert client.get("/api/v1/updates", headers={"Authorization": "Bearer nope"}).status_code == 401
+    d = donor(1500, "d@example.org")
+    assert client.post("/api/v1/updates", json={"title": "x", "body": "y", "audience": "donors"},
+                       headers=token_for(d)).status_code == 403
