@@ -293,13 +293,10 @@ def publish_update(update_id: int, actor: User | None = None) -> tuple[Update, b
 
 
 def _audit(update: Update, counts: dict, actor) -> None:
-    try:
-        from filmfund.audit import record_audit
-    except ImportError:  # the audit log lands separately
-        return
+    from filmfund.audit import record_audit
+
     record_audit("update.send", target=f"update:{update.id}",
-                 details={"title": update.title, "audience": update.audience, "deliveries": counts},
-                 **({"actor": actor} if actor is not None else {}))
+                 details={"title": update.title, "audience": update.audience, "deliveries": counts}, actor=actor)
 
 
 def delivery_counts(update_ids: list[int]) -> dict[int, dict[str, int]]:

@@ -48,6 +48,10 @@ def test_monthly_update_reaches_exactly_its_audience(app, client, smtp, donor, p
                                       body="We filmed in **Shenzhen**.", audience="updates-monthly")
     assert doc["state"] == "published" and doc["deliveries"] == {"queued": 3, "unsubscribed": 1}
     assert smtp.envelopes == []                          # nothing mailed on the request path
+    from filmfund.audit import list_audit
+
+    [entry] = list_audit(action="update.send")
+    assert entry.actor == producer.email and entry.target == f"update:{update_id}"
     jobs.run_burst()
     wait_for(smtp, 3)
     msgs = smtp.messages()

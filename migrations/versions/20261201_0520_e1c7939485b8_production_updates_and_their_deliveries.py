@@ -1,7 +1,7 @@
 """production updates and their deliveries
 
 Revision ID: e1c7939485b8
-Revises: c0mm5a1l0pt0
+Revises: a7d1e0c0ffee
 Create Date: 2026-12-01 04:51:46.262495
 
 """
@@ -12,7 +12,7 @@ import filmfund.db
 
 # revision identifiers, used by Alembic.
 revision = 'e1c7939485b8'
-down_revision = 'c0mm5a1l0pt0'
+down_revision = 'a7d1e0c0ffee'
 branch_labels = None
 depends_on = None
 
