@@ -120,8 +120,10 @@ def entitlement_status(entitlement_id: int):
 @bp.get("/credits.csv")
 @role_required("producer")
 def credits_csv():
-    names = services.credits(services.current_campaign())
-    return Response(admin_services.credits_csv(names), mimetype="text/csv",
+    from filmfund.fulfil import credits as end_credits
+
+    lines = end_credits.export_lines(services.current_campaign())
+    return Response(end_credits.render_csv(lines, newline="\r\n"), mimetype="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="credits.csv"',
                              "Cache-Control": "private, no-store"})
 

@@ -1,8 +1,6 @@
 """CLI: `filmfund campaign load`, `filmfund ledger check`, `filmfund credits export`."""
 from __future__ import annotations
 
-import csv
-import io
 import sys
 
 import click
@@ -41,23 +39,16 @@ def check_command() -> None:
     click.echo("ledger ok")
 
 
-def _csv_cell(value: str) -> str:
-    # A spreadsheet would run a cell starting with one of these as a formula.
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 @credits.command("export")
 @click.option("--format", "fmt", type=click.Choice(["txt", "csv"]), default="txt", show_default=True)
 @with_appcontext
 def export_command(fmt: str) -> None:
-    """The end credits to stdout (anonymous donors never appear)."""
-    names = services.credits(services.current_campaign())
-    if fmt == "txt":
-        for name in names:
-            click.echo(name)
-        return
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["name"])
-    writer.writerows([_csv_cell(n)] for n in names)
-    click.echo(out.getvalue(), nl=False)
+    """The end credits to stdout: executive producers, then supporters (see filmfund.fulfil.credits)."""
+    from filmfund.fulfil import credits as end_credits
+
+    campaign = services.current_campaign()
+    changes = end_credits.changes_since_freeze(campaign)
+    if changes and (changes["added"] or changes["removed"]):
+        click.echo(f"WARNING the live list changed since the freeze: {len(changes['added'])} added, "
+                   f"{len(changes['removed'])} removed (see /admin/credits); exporting the frozen list", err=True)
+    click.echo(end_credits.export(campaign, fmt), nl=False)

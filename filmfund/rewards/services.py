@@ -749,8 +749,8 @@ def send_receipt(donation: Donation) -> None:
     send_mail(receipt.to, receipt.subject, receipt.text)
 
 
-def complete_test_checkout(pledge_id: str, outcome: str) -> dict:
+def complete_test_checkout(pledge_id: str, outcome: str, shipping: dict | None = None) -> dict:
     """The local test-mode checkout page's "pay" (see webhooks.complete_test_checkout)."""
     from filmfund.rewards import webhooks
 
-    return webhooks.complete_test_checkout(pledge_id, outcome)
+    return webhooks.complete_test_checkout(pledge_id, outcome, shipping)

@@ -78,7 +78,10 @@ def _with_rate_limit_retries(call, what: str):
 
 
 def checkout_params(pledge, campaign, success_url: str, cancel_url: str) -> dict:
-    return {
+    from filmfund.fulfil.countries import STRIPE_SHIPPING_COUNTRIES
+    from filmfund.fulfil.fulfilment import pledge_ships
+
+    params = {
         "mode": "payment",
         "line_items": [{
             "quantity": 1,
@@ -93,6 +96,9 @@ def checkout_params(pledge, campaign, success_url: str, cancel_url: str) -> dict
         "success_url": success_url,
         "cancel_url": cancel_url,
     }
+    if pledge_ships(pledge):  # a DVD tier: Checkout asks where to post it (read back by the webhook)
+        params["shipping_address_collection"] = {"allowed_countries": STRIPE_SHIPPING_COUNTRIES}
+    return params
 
 
 def create_checkout_session(pledge, campaign, *, success_url: str, cancel_url: str) -> tuple[str, str]:

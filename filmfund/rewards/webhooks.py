@@ -210,6 +210,10 @@ def _session_paid(obj: dict, event_id: str) -> WebhookStatus:
     donation = services.record_stripe_payment(pledge, amount=amount, currency=currency, payment_intent_id=pi,
                                               session_id=obj["id"], email=email, stripe_event_id=event_id,
                                               flags=flags)
+    if donation is not None:
+        from filmfund.fulfil.fulfilment import capture_checkout_address
+
+        capture_checkout_address(donation.user_id, obj)  # a DVD tier's shipping address, if collected
     if donation is not None and pi:
         _replay_unmatched(WebhookEvent.payment_intent_id == pi)
     return WebhookStatus.PROCESSED
@@ -337,8 +341,8 @@ def stripe_event(type_: str, obj: dict, *, livemode: bool = False) -> dict:
 
 
 def session_object(pledge: Pledge, *, payment_status: str, status: str = "complete",
-                   amount: int | None = None) -> dict:
-    return {
+                   amount: int | None = None, shipping: dict | None = None) -> dict:
+    obj = {
         "id": pledge.checkout_session_id or f"cs_test_local_{pledge.id}", "object": "checkout.session",
         "amount_subtotal": amount or pledge.amount, "amount_total": amount or pledge.amount,
         "client_reference_id": pledge.id, "created": int(pledge.created_at.timestamp()),
@@ -348,6 +352,12 @@ def session_object(pledge: Pledge, *, payment_status: str, status: str = "comple
         "payment_intent": None if status == "expired" else f"pi_test_local_{pledge.id}",
         "payment_status": payment_status, "status": status, "url": None,
     }
+    if shipping:  # as Stripe reports an address collected by shipping_address_collection
+        details = {"name": shipping.get("name"), "address": {
+            k: shipping.get(k) or None for k in ("line1", "line2", "city", "state", "postal_code", "country")}}
+        obj["collected_information"] = {"shipping_details": details}
+        obj["shipping_details"] = details
+    return obj
 
 
 def charge_object(pledge: Pledge, amount_refunded: int) -> dict:
@@ -368,7 +378,7 @@ TEST_OUTCOMES = {
 }
 
 
-def complete_test_checkout(pledge_id: str, outcome: str) -> dict:
+def complete_test_checkout(pledge_id: str, outcome: str, shipping: dict | None = None) -> dict:
     """The local checkout page's buttons: send a signed Stripe-shaped event through the very same
     handler the HTTP endpoint uses. Only in test mode, only for test-mode sessions."""
     if not current_app.config["STRIPE_TEST_MODE"]:
@@ -379,5 +389,7 @@ def complete_test_checkout(pledge_id: str, outcome: str) -> dict:
     if outcome not in TEST_OUTCOMES:
         raise ValidationError(f"outcome: one of {', '.join(TEST_OUTCOMES)}.", code="invalid_outcome")
     type_, obj = TEST_OUTCOMES[outcome](pledge)
+    if shipping and type_.startswith("checkout.session."):
+        obj = session_object(pledge, payment_status=obj["payment_status"], status=obj["status"], shipping=shipping)
     payload = json.dumps(stripe_event(type_, obj)).encode()
     return handle_stripe_webhook(payload, sign_payload(payload, current_app.config["STRIPE_WEBHOOK_SECRET"]))

@@ -11,6 +11,7 @@ from flask_login import current_user
 
 from filmfund.errors import ConflictError, DomainError
 from filmfund.extensions import limiter
+from filmfund.fulfil import fulfilment
 from filmfund.rewards import rules, services
 from filmfund.security import role_required
 from filmfund.site.money import cents_to_input, parse_dollars
@@ -106,19 +107,37 @@ def test_checkout(pledge_id: str):
             return redirect(url_for("site.campaign", amount=pledge.amount, cancelled=1), code=303)
         if outcome not in TEST_OUTCOMES:
             abort(400, description="Choose one of the buttons.")
-        _complete_test_checkout(pledge.id, TEST_OUTCOMES[outcome])
+        shipping, error = _test_shipping(pledge, outcome)
+        if error:
+            return render_template("site/checkout_test.html", s=services.pledge_status(pledge),
+                                   campaign=pledge.campaign, ships=True, shipping_error=error,
+                                   shipping=request.form), 400
+        _complete_test_checkout(pledge.id, TEST_OUTCOMES[outcome], shipping)
         return redirect(url_for("site.thank_you", pledge=pledge.id), code=303)
     status = services.pledge_status(pledge)
     if status["state"] in ("paid", "failed", "expired"):
         return redirect(url_for("site.thank_you", pledge=pledge.id), code=303)
-    return render_template("site/checkout_test.html", s=status, campaign=pledge.campaign)
+    return render_template("site/checkout_test.html", s=status, campaign=pledge.campaign,
+                           ships=fulfilment.pledge_ships(pledge), shipping={})
 
 
-def _complete_test_checkout(pledge_id: str, outcome: str) -> dict:
-    fn = getattr(services, "complete_test_checkout", None)
-    if fn is None:  # the rewards component keeps it next to the webhook handler it feeds
-        from filmfund.rewards.webhooks import complete_test_checkout as fn
-    return fn(pledge_id, outcome)
+def _test_shipping(pledge, outcome: str) -> tuple[dict | None, str | None]:
+    """Like Stripe Checkout's shipping-address collection: asked of a pledge at a DVD tier."""
+    if outcome not in ("paid", "processing") or not fulfilment.pledge_ships(pledge):
+        return None, None
+    fields = {f: request.form.get(f"ship_{f}", "")[:400] for f in fulfilment.ADDRESS_FIELDS}
+    if not any(v.strip() for v in fields.values()):
+        return None, None  # left empty: the address survey asks for it later
+    try:
+        return fulfilment.clean_address(fields), None
+    except DomainError as err:
+        return None, _human(err.message)
+
+
+def _complete_test_checkout(pledge_id: str, outcome: str, shipping: dict | None = None) -> dict:
+    from filmfund.rewards.webhooks import complete_test_checkout
+
+    return complete_test_checkout(pledge_id, outcome, shipping)
 
 
 def _library_for(user) -> list | None:

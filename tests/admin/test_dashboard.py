@@ -110,8 +110,8 @@ def test_credits_csv_escapes_formulas_and_leaves_out_anonymous_donors(client, ca
     assert resp.status_code == 200 and resp.mimetype == "text/csv"
     assert "attachment" in resp.headers["Content-Disposition"]
     rows = resp.get_data(as_text=True).splitlines()
-    assert rows[0] == "name"
-    assert "'=HYPERLINK" in rows[1] and "Zoë Normal" in rows
+    assert rows[0] == "section,name"
+    assert "'=HYPERLINK" in rows[1] and "supporters,Zoë Normal" in rows
     assert not any("Hidden Person" in r for r in rows)
 
 

@@ -108,6 +108,30 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("media_api.publish_asset", "POST"): (f"/api/v1/media/assets/{UNKNOWN}/publish", {"reward": "stills"},
                                           _only({"producer": 404}, anon=401)),
     ("rewards_webhooks.stripe_webhook", "POST"): ("/webhooks/stripe", {}, _all(400)),  # unsigned
+    # fulfilment: the donor's address, parcels and credits proof (their own only)
+    ("fulfil.address", "GET"): ("/account/address", None, DONOR_PAGE),
+    ("fulfil.address", "POST"): ("/account/address", {}, _only({"donor_a": 400, "donor_b": 400})),
+    ("fulfil.item_received", "POST"): ("/account/items/{item_a}/received", {},  # not shipped yet / not theirs
+                                       _only({"donor_a": 409, "donor_b": 404})),
+    ("fulfil.proof", "GET"): ("/account/credits", None, DONOR_PAGE),
+    ("fulfil.proof", "POST"): ("/account/credits", {}, _only({"donor_a": 400, "donor_b": 400})),
+    ("fulfil.survey", "GET"): ("/rewards/survey/forged.token", None, _all(404)),  # the mailed link is the key
+    ("fulfil.survey", "POST"): ("/rewards/survey/forged.token", {}, _all(404)),
+    # fulfilment: producers (a refused form comes back as a message on the page: flash + redirect)
+    ("fulfil_admin.queues", "GET"): ("/admin/rewards", None, PRODUCER_PAGE),
+    ("fulfil_admin.queue", "GET"): ("/admin/rewards/dvd", None, PRODUCER_PAGE),
+    ("fulfil_admin.schedule", "POST"): ("/admin/rewards/dvd/schedule", {}, _only({"producer": 303})),
+    ("fulfil_admin.item", "POST"): ("/admin/rewards/items/{item_a}", {}, _only({"producer": 303})),
+    ("fulfil_admin.packing_list", "GET"): ("/admin/rewards/packing-list.csv", None, PRODUCER_PAGE),
+    ("fulfil_admin.surveys", "POST"): ("/admin/rewards/surveys", {}, _only({"producer": 303})),
+    ("fulfil_admin.credits_page", "GET"): ("/admin/credits", None, PRODUCER_PAGE),
+    ("fulfil_admin.credits_freeze", "POST"): ("/admin/credits/freeze", {}, _only({"producer": 303})),
+    ("fulfil_admin.credits_deadline", "POST"): ("/admin/credits/deadline", {"deadline": "soon"},
+                                                _only({"producer": 303})),
+    ("fulfil_admin.credits_proofs", "POST"): ("/admin/credits/proofs", {}, _only({"producer": 303})),
+    ("fulfil_admin.credits_txt", "GET"): ("/admin/credits.txt", None, PRODUCER_PAGE),
+    ("fulfil_admin.credits_roll", "POST"): ("/admin/credits/roll", {}, _only({"producer": 303})),
+    ("fulfil_admin.credits_roll_file", "GET"): ("/admin/credits/roll.mp4", None, _only({"producer": 404})),
 }
 
 
@@ -137,12 +161,17 @@ def world(app, make_user):
     ent = db.session.scalar(sa.select(Entitlement).join(Reward).where(
         Entitlement.user_id == users["donor_a"].id, Reward.key == "dvd"))
     from filmfund.comms import updates
+    from filmfund.fulfil import fulfilment
+    from filmfund.fulfil.models import FulfilmentItem
 
     draft = updates.create_update(title="Draft", body="Not yet.", audience="everyone")
     insider = updates.create_update(title="For insiders", body="Stills soon.", audience="stills")
     updates.publish_update(insider.id)
+    fulfilment.sync_items(services.current_campaign())
+    db.session.commit()
+    item = db.session.scalar(sa.select(FulfilmentItem).where(FulfilmentItem.entitlement_id == ent.id))
     ids = {"paid_pledge": paid.id, "pending_pledge": pending.id, "entitlement_a": ent.id,
-           "draft_update": draft.id, "insider_update": insider.id}
+           "draft_update": draft.id, "insider_update": insider.id, "item_a": item.id}
     return users, ids
 
 

@@ -1,0 +1,23 @@
+"""Rewards that reach their donors: physical items and shipping addresses, letters and the
+packing list, the end credits (proofs, freeze, rendered roll), the donor's entitlement statement
+and the producers' per-reward queues.
+
+Reads the rewards component's entitlements (never recomputes tiers) and the donors' settings
+(credit name, anonymity, rewards opt-out) from their profile.
+"""
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from filmfund.fulfil import models, statement, tasks, views  # noqa: F401  (models: tables; tasks: queue)
+
+    app.register_blueprint(views.bp)
+    app.register_blueprint(views.admin_bp)
+    # The account page's "Your rewards" section is an include that asks for its own data.
+    app.add_template_global(statement.rewards_statement, "rewards_statement")
+    from filmfund.fulfil import cli
+    from filmfund.rewards.cli import credits as credits_group
+
+    app.cli.add_command(cli.rewards)
+    credits_group.add_command(cli.freeze_command)
+    credits_group.add_command(cli.render_command)

@@ -1,0 +1,395 @@
+"""The end credits: who is listed and how, each donor's proof of their line, the freeze at
+picture lock, the export (csv, txt) and the rendered credits roll.
+
+Sections, in this order: `executive_producers` (holders of a credit reward above the first one:
+the $500 tier and up), then `supporters` (holders of the first credit reward). A line is the
+donor's credit name from their profile, or the wording they approved for it; donors who are
+anonymous, opted out of rewards or gave no credit name never appear, nor does a legal name or
+an email. Once frozen, the export gives the frozen list, and every difference from the live
+list is flagged for the producers.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import current_app
+
+from filmfund.auth.models import User
+from filmfund.db import utcnow
+from filmfund.errors import ConflictError, NotFoundError, ValidationError
+from filmfund.extensions import db
+from filmfund.fulfil.audit import record_audit
+from filmfund.fulfil.models import CreditProof, CreditsState, ProofState
+from filmfund.rewards.models import Campaign, Entitlement, EntitlementStatus, Reward, RewardKind, Tier
+
+SECTIONS = ("executive_producers", "supporters")
+HEADINGS = {"executive_producers": "Executive Producers", "supporters": "Supporters"}
+LINE_MAX = 120
+
+
+@dataclass(frozen=True)
+class CreditLine:
+    user_id: int
+    section: str
+    name: str                  # what the credits print
+    credit_name: str           # the profile's credit name
+    proof: str                 # approved, pending, changes_requested, stale (approved for another name), none
+
+
+# ---------------------------------------------------------------- who, and under which name
+
+def _profile_model():
+    try:
+        from filmfund.rewards.models import DonorProfile
+    except ImportError:
+        return None
+    return DonorProfile
+
+
+def _credit_rewards(campaign: Campaign) -> tuple[int | None, list[int]]:
+    """(the supporters' credit reward, the executive producers' credit rewards): credit rewards
+    by tier, the first for supporters, any above it for executive producers."""
+    ids = list(db.session.scalars(
+        sa.select(Reward.id).join(Tier, Tier.id == Reward.tier_id)
+        .where(Reward.campaign_id == campaign.id, Reward.kind == RewardKind.CREDIT)
+        .order_by(Tier.min_amount, Reward.position)))
+    return (ids[0] if ids else None), ids[1:]
+
+
+def _names_query(campaign: Campaign):
+    """(user_id, credit_name) of donors who may appear: a credit name, not anonymous, rewards kept."""
+    profile = _profile_model()
+    if profile is not None:
+        stmt = sa.select(profile.user_id, profile.credit_name).where(
+            profile.credit_name.is_not(None), profile.credit_name != "", profile.anonymous.is_(False),
+            profile.rewards_opt_out.is_(False))
+        if hasattr(profile, "erased_at"):
+            stmt = stmt.where(profile.erased_at.is_(None))
+        return stmt.subquery()
+    # Before donor profiles exist: the latest credit name given; anonymity on any gift wins.
+    from filmfund.rewards.models import Donation
+
+    latest = (sa.select(Donation.user_id, Donation.credit_name,
+                        sa.func.row_number().over(partition_by=Donation.user_id,
+                                                  order_by=(Donation.received_at.desc(), Donation.id.desc()))
+                        .label("n"))
+              .where(Donation.campaign_id == campaign.id, Donation.credit_name.is_not(None)).subquery())
+    anonymous = sa.select(Donation.user_id).where(Donation.campaign_id == campaign.id, Donation.anonymous.is_(True))
+    return (sa.select(latest.c.user_id, latest.c.credit_name)
+            .where(latest.c.n == 1, latest.c.user_id.not_in(anonymous)).subquery())
+
+
+def donor_credit_name(user_id: int) -> str | None:
+    """The donor's credit name as the credits would print it (None if anonymous or not given)."""
+    profile = _profile_model()
+    if profile is not None:
+        row = db.session.get(profile, user_id)
+        if row is None or row.anonymous or getattr(row, "erased_at", None) is not None:
+            return None
+        return row.credit_name or None
+    from filmfund.rewards import services
+
+    return services.credit_names(services.current_campaign()).get(user_id)
+
+
+def _lines_stmt(campaign: Campaign):
+    base, exec_ids = _credit_rewards(campaign)
+    if base is None:
+        return None
+    names = _names_query(campaign)
+    active = sa.and_(Entitlement.status != EntitlementStatus.REVOKED)
+    is_exec = sa.exists().where(Entitlement.user_id == names.c.user_id, Entitlement.reward_id.in_(exec_ids or [-1]),
+                                active)
+    holds = sa.exists().where(Entitlement.user_id == names.c.user_id, Entitlement.reward_id == base, active)
+    return (sa.select(names.c.user_id, names.c.credit_name, is_exec.label("exec"), CreditProof)
+            .outerjoin(CreditProof, CreditProof.user_id == names.c.user_id)
+            .where(sa.or_(holds, is_exec)))
+
+
+def _line(user_id: int, credit_name: str, exec_: bool, proof: CreditProof | None) -> CreditLine:
+    section = "executive_producers" if exec_ else "supporters"
+    if proof is None:
+        state, name = "none", credit_name
+    elif proof.credit_name != credit_name or proof.section != section:
+        state, name = "stale", credit_name  # the name (or tier) changed since the donor approved
+    else:
+        state = proof.state.value
+        name = proof.line if proof.state == ProofState.APPROVED else credit_name
+    return CreditLine(user_id, section, name, credit_name, state)
+
+
+def live_lines(campaign: Campaign) -> list[CreditLine]:
+    """The credits as they stand now: executive producers first, then supporters, by name."""
+    stmt = _lines_stmt(campaign)
+    if stmt is None:
+        return []
+    lines = [_line(uid, name, bool(exec_), proof) for uid, name, exec_, proof in db.session.execute(stmt)]
+    return sorted(lines, key=lambda l: (SECTIONS.index(l.section), l.name.casefold(), l.name))
+
+
+def line_for(user: User, campaign: Campaign) -> CreditLine | None:
+    """This donor's line, if they appear in the credits."""
+    stmt = _lines_stmt(campaign)
+    if stmt is None:
+        return None
+    names = stmt.selected_columns
+    row = db.session.execute(stmt.where(names[0] == user.id)).first()
+    return _line(row[0], row[1], bool(row[2]), row[3]) if row else None
+
+
+# ---------------------------------------------------------------- proofs
+
+def _state(campaign: Campaign) -> CreditsState:
+    state = db.session.get(CreditsState, campaign.id)
+    if state is None:
+        state = CreditsState(campaign_id=campaign.id)
+        db.session.add(state)
+        db.session.flush()
+    return state
+
+
+def credits_state(campaign: Campaign) -> CreditsState | None:
+    return db.session.get(CreditsState, campaign.id)
+
+
+def proof_deadline(campaign: Campaign) -> datetime | None:
+    state = credits_state(campaign)
+    return state.proof_deadline if state else None
+
+
+def proof_open(campaign: Campaign, now: datetime | None = None) -> bool:
+    state = credits_state(campaign)
+    if state is not None and state.frozen_at is not None:
+        return False
+    deadline = state.proof_deadline if state else None
+    return deadline is None or (now or utcnow()) <= deadline
+
+
+def approve_proof(user: User, campaign: Campaign, *, wording: str | None = None) -> CreditProof:
+    """The donor approves their line as shown; an executive producer may give its exact wording
+    (their credit name stays what it is: the wording is this credit's)."""
+    line = line_for(user, campaign)
+    if line is None:
+        raise NotFoundError("You have no line in the credits (anonymous, no credit name, or no credit reward).")
+    if not proof_open(campaign):
+        raise ConflictError("The credits are closed for changes: write to the producers.", code="proof_closed")
+    text = line.credit_name
+    if wording is not None and line.section == "executive_producers":
+        from filmfund.fulfil.fulfilment import clean_text
+
+        text = clean_text(wording, "wording", LINE_MAX) or line.credit_name
+    proof = db.session.get(CreditProof, user.id)
+    if proof is None:
+        proof = CreditProof(user_id=user.id)
+        db.session.add(proof)
+    proof.state, proof.section, proof.line, proof.credit_name = (ProofState.APPROVED, line.section, text,
+                                                                 line.credit_name)
+    proof.note, proof.approved_at = "", utcnow()
+    db.session.commit()
+    return proof
+
+
+def request_changes(user: User, campaign: Campaign, note: str) -> CreditProof:
+    """The donor says the line is wrong (the producers read the note)."""
+    from filmfund.fulfil.fulfilment import clean_text
+
+    line = line_for(user, campaign)
+    if line is None:
+        raise NotFoundError("You have no line in the credits.")
+    if not proof_open(campaign):
+        raise ConflictError("The credits are closed for changes: write to the producers.", code="proof_closed")
+    note = clean_text(note, "note", 500)
+    if not note:
+        raise ValidationError("note: say what should change.", code="invalid_field")
+    proof = db.session.get(CreditProof, user.id) or CreditProof(user_id=user.id)
+    db.session.add(proof)
+    proof.state, proof.section, proof.line, proof.credit_name = (ProofState.CHANGES, line.section, line.name,
+                                                                 line.credit_name)
+    proof.note, proof.approved_at = note, None
+    db.session.commit()
+    return proof
+
+
+def set_proof_deadline(campaign: Campaign, deadline: datetime | None) -> CreditsState:
+    state = _state(campaign)
+    state.proof_deadline = deadline
+    record_audit("credits.deadline", f"campaign:{campaign.slug}",
+                 {"proof_deadline": deadline.isoformat() if deadline else None})
+    db.session.commit()
+    return state
+
+
+def proof_link(user: User) -> str:
+    from filmfund.fulfil.tokens import mailed_link, make_token
+
+    return mailed_link("fulfil.survey", token=make_token(user.id, "survey"))
+
+
+def send_proofs(campaign: Campaign, now: datetime | None = None) -> int:
+    """Mail each credited donor without an approved proof a link to it, with reminders, until the
+    deadline (the `reminders` mail topic)."""
+    from filmfund.fulfil.fulfilment import due_for_reminder, opted_out_of_reminders
+    from filmfund.fulfil.models import ReminderMail
+    from filmfund.mail import send_mail
+
+    now = now or utcnow()
+    if not proof_open(campaign, now):
+        return 0
+    deadline = proof_deadline(campaign)
+    sent = 0
+    for line in live_lines(campaign):
+        if line.proof == "approved" or opted_out_of_reminders(line.user_id):
+            continue
+        if not due_for_reminder(line.user_id, "credit_proof", now):
+            continue
+        user = db.session.get(User, line.user_id)
+        when = f" by {deadline:%Y-%m-%d}" if deadline else ""
+        send_mail(user.email, "Check your name in the film's credits",
+                  f"Your name will appear in the end credits of “{campaign.title}” as:\n\n    {line.name}\n\n"
+                  f"Please confirm it{when}, or tell us what to change:\n\n{proof_link(user)}\n")
+        db.session.add(ReminderMail(user_id=user.id, kind="credit_proof", sent_at=now))
+        db.session.commit()
+        sent += 1
+    return sent
+
+
+# ---------------------------------------------------------------- freeze and export
+
+def freeze(campaign: Campaign, actor_label: str) -> CreditsState:
+    """Picture lock: the list as it stands is what the film prints. Freezing again takes the live
+    list as the new frozen one (after the producers dealt with the flagged changes)."""
+    state = _state(campaign)
+    refreeze = state.frozen_at is not None
+    state.frozen_lines = json.dumps([[l.section, l.name] for l in live_lines(campaign)], ensure_ascii=False)
+    state.frozen_at, state.frozen_by = utcnow(), actor_label
+    record_audit("credits.freeze", f"campaign:{campaign.slug}",
+                 {"lines": len(json.loads(state.frozen_lines)), "refreeze": refreeze})
+    db.session.commit()
+    return state
+
+
+def frozen_lines(campaign: Campaign) -> list[tuple[str, str]] | None:
+    state = credits_state(campaign)
+    if state is None or state.frozen_at is None:
+        return None
+    return [(s, n) for s, n in json.loads(state.frozen_lines or "[]")]
+
+
+def export_lines(campaign: Campaign) -> list[tuple[str, str]]:
+    """What the credits print: the frozen list once frozen, the live list before."""
+    frozen = frozen_lines(campaign)
+    return frozen if frozen is not None else [(l.section, l.name) for l in live_lines(campaign)]
+
+
+def changes_since_freeze(campaign: Campaign) -> dict | None:
+    """Lines added to or removed from the live list since the freeze (a refund, a new name, a
+    donor turned anonymous): flagged, never applied silently. None when not frozen."""
+    frozen = frozen_lines(campaign)
+    if frozen is None:
+        return None
+    live = [(l.section, l.name) for l in live_lines(campaign)]
+    return {"added": sorted(set(live) - set(frozen)), "removed": sorted(set(frozen) - set(live))}
+
+
+def _csv_cell(value: str) -> str:
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def render_csv(lines: list[tuple[str, str]], newline: str = "\n") -> str:
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator=newline)
+    writer.writerow(["section", "name"])
+    writer.writerows([section, _csv_cell(name)] for section, name in lines)
+    return out.getvalue()
+
+
+def render_txt(lines: list[tuple[str, str]]) -> str:
+    blocks = []
+    for section in SECTIONS:
+        names = [n for s, n in lines if s == section]
+        if names:
+            blocks.append("\n".join([HEADINGS[section], *names]))
+    return "\n\n".join(blocks) + ("\n" if blocks else "")
+
+
+def export(campaign: Campaign, fmt: str = "txt") -> str:
+    lines = export_lines(campaign)
+    if fmt == "csv":
+        return render_csv(lines)
+    if fmt == "txt":
+        return render_txt(lines)
+    raise ValidationError("format: txt or csv.", code="invalid_format")
+
+
+# ---------------------------------------------------------------- the rendered roll
+
+ROLL_SIZE = (1280, 720)
+ROLL_FPS = 24
+ROLL_SPEED = 60  # pixels per second
+FONT_CANDIDATES = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+                   "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf")
+
+
+def roll_path() -> Path:
+    return Path(current_app.config["INSTANCE_DIR"]) / "credits" / "credits-roll.mp4"
+
+
+def _font() -> str:
+    for path in FONT_CANDIDATES:
+        if Path(path).exists():
+            return path
+    raise ConflictError("No font for the credits roll: install fonts-dejavu-core.", code="no_font")
+
+
+def roll_text(campaign: Campaign) -> str:
+    lines = export_lines(campaign)
+    out = []
+    for section in SECTIONS:
+        names = [n for s, n in lines if s == section]
+        if names:
+            out += [HEADINGS[section].upper(), "", *names, "", ""]
+    return "\n".join(out).rstrip("\n") or "Thank you"
+
+
+def render_roll(campaign: Campaign, *, size: tuple[int, int] = ROLL_SIZE, fps: int = ROLL_FPS,
+                speed: int = ROLL_SPEED, out: Path | None = None) -> Path:
+    """A scrolling credits roll (H.264 MP4, white on black) rendered by ffmpeg from the exported
+    list, for an editor to drop into the film. Written beside, then renamed into place."""
+    ffmpeg = os.environ.get("FILMFUND_FFMPEG", "ffmpeg")
+    if shutil.which(ffmpeg) is None:
+        raise ConflictError("ffmpeg is not installed.", code="no_ffmpeg")
+    w, h = size
+    font_size = max(12, h // 20)
+    line_h = int(font_size * 1.5)
+    text = roll_text(campaign)
+    duration = (h + line_h * (text.count("\n") + 1)) / speed + 1
+    out = out or roll_path()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        textfile = Path(tmp) / "credits.txt"
+        textfile.write_text(text, encoding="utf-8")
+        part = Path(tmp) / "roll.mp4"
+        draw = (f"drawtext=fontfile='{_font()}':textfile='{textfile}':expansion=none:fontcolor=white:"
+                f"fontsize={font_size}:line_spacing={line_h - font_size}:x=(w-text_w)/2:y=h-t*{speed}")
+        argv = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+                "-f", "lavfi", "-i", f"color=c=black:s={w}x{h}:r={fps}:d={duration:.2f}",
+                "-vf", draw, "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+                "-movflags", "+faststart", str(part)]
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+        if result.returncode != 0:
+            raise ConflictError(f"ffmpeg could not render the roll: {result.stderr[-500:]}", code="render_failed")
+        part.replace(out)
+    record_audit("credits.render", f"campaign:{campaign.slug}", {"seconds": round(duration, 1)})
+    db.session.commit()
+    return out

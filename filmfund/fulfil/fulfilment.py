@@ -1,0 +1,477 @@
+"""Physical rewards: shipping addresses, the items and their states, signing, letters, the
+packing list, address surveys.
+
+A physical reward (the DVD, the signed DVD, the letter) is an item per donor entitlement. It is
+owed until the producers mark the reward available (the film's DVD does not exist yet), then
+in production, shipped (with a tracking note and the address it went to), received (the donor
+confirms) or returned. Entitlements are the rewards component's: an item whose entitlement was
+revoked by a refund is left out of the queues before it ships, and flagged after.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+import unicodedata
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from filmfund.fulfil.audit import record_audit
+from filmfund.auth.models import User
+from filmfund.db import utcnow
+from filmfund.errors import ConflictError, NotFoundError, ValidationError
+from filmfund.extensions import db
+from filmfund.fulfil.countries import ISO_COUNTRIES
+from filmfund.fulfil.models import (
+    ITEM_MOVES,
+    SHIPPED_STATES,
+    FulfilmentItem,
+    ItemState,
+    ReminderMail,
+    RewardSchedule,
+    ShippingAddress,
+)
+from filmfund.rewards.models import Campaign, Entitlement, EntitlementStatus, Reward, RewardKind
+
+log = logging.getLogger(__name__)
+
+ADDRESS_FIELDS = {"name": 120, "line1": 200, "line2": 200, "city": 120, "state": 120, "postal_code": 32,
+                  "country": 2}
+REQUIRED = ("name", "line1", "city", "country")
+TRACKING_MAX, SIGNER_MAX, DEDICATION_MAX, LETTER_MAX = 300, 120, 300, 10_000
+SURVEY_REMINDER_AFTER = timedelta(days=7)
+SURVEY_MAX_MAILS = 3  # the survey and two reminders
+
+_UNSAFE = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+
+
+def clean_text(value, field: str, limit: int, *, multiline: bool = False) -> str:
+    """Printable text: no control or bidi characters; single spaces (line breaks kept if multiline)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValidationError(f"{field}: must be text.", code="invalid_field")
+    text = unicodedata.normalize("NFC", value)
+    if multiline:
+        lines = [" ".join("".join(c for c in line if unicodedata.category(c) not in _UNSAFE).split())
+                 for line in text.replace("\r\n", "\n").split("\n")]
+        text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    else:
+        text = "".join(" " if c.isspace() else c for c in text)
+        text = " ".join("".join(c for c in text if unicodedata.category(c) not in _UNSAFE).split())
+    if len(text) > limit:
+        raise ValidationError(f"{field}: at most {limit} characters.", code="invalid_field")
+    return text
+
+
+def clean_address(data: dict) -> dict:
+    """A postal address fit to print on a label, or a ValidationError naming the field."""
+    if not isinstance(data, dict):
+        raise ValidationError("address: give the address fields.", code="invalid_address")
+    out = {f: clean_text(data.get(f), f, limit) for f, limit in ADDRESS_FIELDS.items() if f != "country"}
+    country = data.get("country")
+    country = country.strip().upper() if isinstance(country, str) else ""
+    out["country"] = country
+    for field in REQUIRED:
+        if not out[field]:
+            raise ValidationError(f"{field}: required for the parcel to arrive.", code="invalid_address")
+    if country not in ISO_COUNTRIES:
+        raise ValidationError("country: choose a country (two-letter code, e.g. US, DE, CN).",
+                              code="invalid_address")
+    return out
+
+
+# ---------------------------------------------------------------- items
+
+def physical_rewards(campaign: Campaign) -> list[Reward]:
+    return list(db.session.scalars(
+        sa.select(Reward).where(Reward.campaign_id == campaign.id, Reward.kind == RewardKind.PHYSICAL,
+                                Reward.tier_id.is_not(None)).order_by(Reward.tier_id, Reward.position)))
+
+
+def pledge_ships(pledge) -> bool:
+    """Does this pledge alone reach a tier with a physical reward? Then Checkout collects the
+    shipping address (a donor who gets there by several gifts gets the address survey)."""
+    from filmfund.rewards import rules
+
+    if pledge.rewards_opt_out:
+        return False
+    return any(r.kind == RewardKind.PHYSICAL for t in rules.tiers_reached(pledge.campaign.tiers, pledge.amount)
+               for r in t.rewards)
+
+
+def is_signed(reward: Reward) -> bool:
+    """A reward the crew signs (the campaign file names it: its key says "signed")."""
+    return "signed" in reward.key
+
+
+def is_letter(reward: Reward) -> bool:
+    return "letter" in reward.key
+
+
+def sync_items(campaign: Campaign, user_id: int | None = None) -> None:
+    """Make one item per physical entitlement that has none yet (one INSERT ... SELECT, no loop).
+    Items are never deleted: a revoked entitlement keeps its item, for the record."""
+    now = utcnow()
+    missing = (
+        sa.select(Entitlement.id, Entitlement.user_id, Entitlement.reward_id,
+                  sa.literal(ItemState.OWED.value), sa.literal(""), sa.literal(""), sa.literal(""),
+                  sa.literal(""), sa.literal(""), sa.literal(now, type_=FulfilmentItem.created_at.type),
+                  sa.literal(now, type_=FulfilmentItem.updated_at.type))
+        .join(Reward, Reward.id == Entitlement.reward_id)
+        .where(Reward.campaign_id == campaign.id, Reward.kind == RewardKind.PHYSICAL,
+               Entitlement.status != EntitlementStatus.REVOKED,
+               ~sa.exists().where(FulfilmentItem.entitlement_id == Entitlement.id)))
+    if user_id is not None:
+        missing = missing.where(Entitlement.user_id == user_id)
+    cols = ["entitlement_id", "user_id", "reward_id", "state", "tracking", "ship_to", "signer", "dedication",
+            "letter", "created_at", "updated_at"]
+    try:
+        with db.session.begin_nested():
+            db.session.execute(sa.insert(FulfilmentItem).from_select(cols, missing))
+    except sa.exc.IntegrityError:  # a concurrent request made them first
+        pass
+
+
+def donor_items(user: User, campaign: Campaign) -> list[dict]:
+    """The donor's physical items with their reward, state and whether the reward still counts."""
+    sync_items(campaign, user.id)
+    rows = db.session.execute(
+        sa.select(FulfilmentItem, Reward, Entitlement.status, RewardSchedule.available_at)
+        .join(Reward, Reward.id == FulfilmentItem.reward_id)
+        .join(Entitlement, Entitlement.id == FulfilmentItem.entitlement_id)
+        .outerjoin(RewardSchedule, RewardSchedule.reward_id == Reward.id)
+        .where(FulfilmentItem.user_id == user.id, Reward.campaign_id == campaign.id)
+        .order_by(Reward.tier_id, Reward.position)).all()
+    return [{"item": item, "reward": reward, "revoked": status == EntitlementStatus.REVOKED,
+             "available": available is not None, "signed": is_signed(reward)}
+            for item, reward, status, available in rows]
+
+
+def _active_unshipped(user_id: int):
+    return (sa.select(sa.func.count(FulfilmentItem.id))
+            .join(Entitlement, Entitlement.id == FulfilmentItem.entitlement_id)
+            .where(FulfilmentItem.user_id == user_id, Entitlement.status != EntitlementStatus.REVOKED,
+                   FulfilmentItem.state.in_([ItemState.OWED, ItemState.IN_PRODUCTION, ItemState.RETURNED])))
+
+
+def address_editable(user_id: int) -> bool:
+    """Editable while something is still to ship (or nothing was ever owed to ship)."""
+    any_item = db.session.scalar(sa.select(sa.func.count(FulfilmentItem.id)).where(FulfilmentItem.user_id == user_id))
+    return not any_item or db.session.scalar(_active_unshipped(user_id)) > 0
+
+
+def get_address(user_id: int) -> ShippingAddress | None:
+    return db.session.get(ShippingAddress, user_id)
+
+
+def save_address(user: User, data: dict, *, source: str, commit: bool = True) -> ShippingAddress:
+    """The donor's address, from the account page, the survey or Stripe Checkout."""
+    fields = clean_address(data)
+    if not address_editable(user.id):
+        raise ConflictError("Your rewards have shipped; write to the producers if something is wrong.",
+                            code="address_locked")
+    address = db.session.get(ShippingAddress, user.id)
+    if address is None:
+        address = ShippingAddress(user_id=user.id, **fields, source=source)
+        db.session.add(address)
+    else:
+        for key, value in fields.items():
+            setattr(address, key, value)
+        address.source = source
+    if commit:
+        db.session.commit()
+    return address
+
+
+def set_dedication(user: User, campaign: Campaign, dedication: str) -> None:
+    """The donor's dedication on their signed items (until they ship)."""
+    text = clean_text(dedication, "dedication", DEDICATION_MAX)
+    for row in donor_items(user, campaign):
+        item = row["item"]
+        if row["signed"] and item.state in (ItemState.OWED, ItemState.IN_PRODUCTION):
+            item.dedication = text
+    db.session.commit()
+
+
+def shipping_from_session(obj: dict) -> dict | None:
+    """The shipping address Stripe Checkout collected, as our fields: `collected_information.
+    shipping_details` (current API versions) or `shipping_details` (older ones)."""
+    details = (obj.get("collected_information") or {}).get("shipping_details") or obj.get("shipping_details")
+    if not isinstance(details, dict) or not isinstance(details.get("address"), dict):
+        return None
+    a = details["address"]
+    return {"name": details.get("name"), "line1": a.get("line1"), "line2": a.get("line2"), "city": a.get("city"),
+            "state": a.get("state"), "postal_code": a.get("postal_code"), "country": a.get("country")}
+
+
+def capture_checkout_address(user_id: int, obj: dict) -> bool:
+    """Keep the address a completed Checkout Session collected (never fails the booking)."""
+    data = shipping_from_session(obj)
+    user = db.session.get(User, user_id)
+    if data is None or user is None:
+        return False
+    try:
+        with db.session.begin_nested():
+            save_address(user, data, source="checkout", commit=False)
+    except (ValidationError, ConflictError) as exc:
+        log.warning("shipping address of checkout %s not kept: %s", obj.get("id"), exc)
+        return False
+    return True
+
+
+def _item(item_id: int) -> FulfilmentItem:
+    item = db.session.get(FulfilmentItem, item_id) if isinstance(item_id, int) else None
+    if item is None:
+        raise NotFoundError("No such item.")
+    return item
+
+
+def _revoked(item: FulfilmentItem) -> bool:
+    return db.session.get(Entitlement, item.entitlement_id).status == EntitlementStatus.REVOKED
+
+
+def move_item(item_id: int, to: str, *, tracking: str | None = None) -> FulfilmentItem:
+    """A producer moves an item on: owed → in production → shipped (tracking note) → received, or
+    returned (then in production again)."""
+    item = _item(item_id)
+    try:
+        to = ItemState(to)
+    except ValueError:
+        raise ValidationError("state: owed, in_production, shipped, received or returned.",
+                              code="invalid_state") from None
+    if to not in ITEM_MOVES[item.state]:
+        raise ConflictError(f"An item {item.state.value.replace('_', ' ')} cannot become "
+                            f"{to.value.replace('_', ' ')}.", code="illegal_transition")
+    now = utcnow()
+    if to == ItemState.IN_PRODUCTION:
+        if _revoked(item):
+            raise ConflictError("This reward was revoked (the gift was refunded): do not send it.",
+                                code="reward_revoked")
+        schedule = db.session.get(RewardSchedule, item.reward_id)
+        if schedule is None or schedule.available_at is None:
+            raise ConflictError("Mark the reward available first: it is owed until it exists.",
+                                code="not_available")
+    if to == ItemState.SHIPPED:
+        tracking = clean_text(tracking, "tracking", TRACKING_MAX)
+        if not tracking:
+            raise ValidationError("tracking: give the carrier and tracking number (or how it was sent).",
+                                  code="invalid_tracking")
+        if _revoked(item):
+            raise ConflictError("This reward was revoked (the gift was refunded): do not send it.",
+                                code="reward_revoked")
+        address = db.session.get(ShippingAddress, item.user_id)
+        if address is None:
+            raise ConflictError("The donor has given no address yet.", code="no_address")
+        item.tracking, item.ship_to, item.shipped_at = tracking, "\n".join(address.lines()), now
+    elif to == ItemState.RECEIVED:
+        item.received_at = now
+    elif to == ItemState.RETURNED:
+        item.returned_at = now
+    before = item.state
+    item.state = to
+    record_audit(f"reward.item_{to.value}", f"item:{item.id}",
+                 {"from": before.value, "to": to.value, "reward_id": item.reward_id, "user_id": item.user_id})
+    db.session.commit()
+    return item
+
+
+def confirm_received(user: User, item_id: int) -> FulfilmentItem:
+    """The donor says the parcel arrived (only their own item; 404 for anyone else's)."""
+    item = db.session.get(FulfilmentItem, item_id)
+    if item is None or item.user_id != user.id:
+        raise NotFoundError("No such item.")
+    if item.state == ItemState.RECEIVED:
+        return item
+    if item.state != ItemState.SHIPPED:
+        raise ConflictError("This item has not shipped yet.", code="illegal_transition")
+    item.state, item.received_at = ItemState.RECEIVED, utcnow()
+    db.session.commit()
+    return item
+
+
+def mark_available(reward_id: int, *, available: bool = True, due_at: datetime | None = None) -> RewardSchedule:
+    """Producers: the reward exists now (the DVD is pressed), or not yet; optionally its due date."""
+    reward = db.session.get(Reward, reward_id) if isinstance(reward_id, int) else None
+    if reward is None:
+        raise NotFoundError("No such reward.")
+    schedule = db.session.get(RewardSchedule, reward_id)
+    if schedule is None:
+        schedule = RewardSchedule(reward_id=reward_id)
+        db.session.add(schedule)
+    schedule.available_at = (schedule.available_at or utcnow()) if available else None
+    if due_at is not None:
+        schedule.due_at = due_at
+    record_audit("reward.available" if available else "reward.unavailable", f"reward:{reward.key}",
+                 {"due_at": due_at.isoformat() if due_at else None})
+    db.session.commit()
+    return schedule
+
+
+def set_signing(item_id: int, *, signer: str | None = None, dedication: str | None = None) -> FulfilmentItem:
+    item = _item(item_id)
+    if item.state not in (ItemState.OWED, ItemState.IN_PRODUCTION, ItemState.RETURNED):
+        raise ConflictError("This item has shipped.", code="illegal_transition")
+    if signer is not None:
+        item.signer = clean_text(signer, "signer", SIGNER_MAX)
+    if dedication is not None:
+        item.dedication = clean_text(dedication, "dedication", DEDICATION_MAX)
+    db.session.commit()
+    return item
+
+
+LETTER_TEMPLATE = """Dear {name},
+
+Thank you for standing with us on "{title}". Your support as a {tier} helped us follow the
+families who never stop searching for their children, and {partner} receives part of every gift.
+
+{personal}
+
+With gratitude,
+{signer}
+"""
+
+
+def draft_letter(item_id: int, *, tier_name: str, campaign: Campaign, overwrite: bool = False) -> FulfilmentItem:
+    """A letter drafted for this donor, for the producers to finish and sign (kept if already written)."""
+    from filmfund.fulfil.credits import donor_credit_name
+
+    item = _item(item_id)
+    if item.letter and not overwrite:
+        return item
+    address = db.session.get(ShippingAddress, item.user_id)
+    name = donor_credit_name(item.user_id) or (address.name if address else "") or "friend"
+    item.letter = LETTER_TEMPLATE.format(name=name, title=campaign.title, tier=tier_name,
+                                         partner=campaign.partner_name,
+                                         personal="[a few personal words from the crew]",
+                                         signer=item.signer or "The crew")
+    db.session.commit()
+    return item
+
+
+def save_letter(item_id: int, text: str) -> FulfilmentItem:
+    item = _item(item_id)
+    item.letter = clean_text(text, "letter", LETTER_MAX, multiline=True)
+    db.session.commit()
+    return item
+
+
+# ---------------------------------------------------------------- packing list
+
+def _csv_cell(value) -> str:
+    value = "" if value is None else str(value)
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+PACKING_COLUMNS = ["item_id", "reward", "state", "name", "line1", "line2", "city", "state_region", "postal_code",
+                   "country", "signer", "dedication", "letter"]
+
+
+def packing_list_rows(campaign: Campaign, reward_key: str | None = None):
+    """Items to pack: in production (available, not yet shipped), entitlement still active."""
+    stmt = (sa.select(FulfilmentItem, Reward.key, ShippingAddress)
+            .join(Reward, Reward.id == FulfilmentItem.reward_id)
+            .join(Entitlement, Entitlement.id == FulfilmentItem.entitlement_id)
+            .outerjoin(ShippingAddress, ShippingAddress.user_id == FulfilmentItem.user_id)
+            .where(Reward.campaign_id == campaign.id, FulfilmentItem.state == ItemState.IN_PRODUCTION,
+                   Entitlement.status != EntitlementStatus.REVOKED)
+            .order_by(FulfilmentItem.user_id, FulfilmentItem.id))
+    if reward_key:
+        stmt = stmt.where(Reward.key == reward_key)
+    return db.session.execute(stmt.execution_options(yield_per=500))
+
+
+def packing_list_csv(campaign: Campaign, reward_key: str | None = None) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(PACKING_COLUMNS)
+    for item, key, a in packing_list_rows(campaign, reward_key):
+        writer.writerow([_csv_cell(v) for v in (
+            item.id, key, item.state.value,
+            a.name if a else "", a.line1 if a else "", a.line2 if a else "", a.city if a else "",
+            a.state if a else "", a.postal_code if a else "", a.country if a else "NO ADDRESS YET",
+            item.signer, item.dedication, "yes" if item.letter else "")])
+    return out.getvalue()
+
+
+def refunded_after_shipping(campaign: Campaign) -> list[dict]:
+    """Items sent to a donor whose gift was refunded afterwards: flagged for the producers, never
+    dropped silently."""
+    rows = db.session.execute(
+        sa.select(FulfilmentItem, Reward.title, User.email)
+        .join(Reward, Reward.id == FulfilmentItem.reward_id)
+        .join(Entitlement, Entitlement.id == FulfilmentItem.entitlement_id)
+        .join(User, User.id == FulfilmentItem.user_id)
+        .where(Reward.campaign_id == campaign.id, Entitlement.status == EntitlementStatus.REVOKED,
+               FulfilmentItem.state.in_(SHIPPED_STATES))
+        .order_by(FulfilmentItem.shipped_at.desc()).limit(200)).all()
+    return [{"item": item, "title": title, "email": email} for item, title, email in rows]
+
+
+# ---------------------------------------------------------------- address survey
+
+def survey_link(user: User) -> str:
+    from filmfund.fulfil.tokens import mailed_link, make_token
+
+    return mailed_link("fulfil.survey", token=make_token(user.id, "survey"))
+
+
+def _mails_sent(user_id: int, kind: str) -> tuple[int, datetime | None]:
+    count, last = db.session.execute(
+        sa.select(sa.func.count(ReminderMail.id), sa.func.max(ReminderMail.sent_at))
+        .where(ReminderMail.user_id == user_id, ReminderMail.kind == kind)).one()
+    if last is not None and last.tzinfo is None:
+        from datetime import timezone
+
+        last = last.replace(tzinfo=timezone.utc)
+    return int(count), last
+
+
+def due_for_reminder(user_id: int, kind: str, now: datetime) -> bool:
+    count, last = _mails_sent(user_id, kind)
+    return count == 0 or (count < SURVEY_MAX_MAILS and last is not None and last <= now - SURVEY_REMINDER_AFTER)
+
+
+def opted_out_of_reminders(user_id: int) -> bool:
+    """rewards-comms' mail preferences (`reminders` topic), once that module exists."""
+    try:
+        from filmfund.rewards import mail_prefs
+    except ImportError:
+        return False
+    return "reminders" in mail_prefs.opted_out(user_id)
+
+
+def send_address_surveys(campaign: Campaign, now: datetime | None = None) -> int:
+    """Mail the address survey to donors owed a physical item who gave no address, and remind
+    them every SURVEY_REMINDER_AFTER, at most SURVEY_MAX_MAILS times. Returns how many were sent."""
+    from filmfund.mail import send_mail
+
+    now = now or utcnow()
+    sync_items(campaign)
+    db.session.commit()
+    users = db.session.scalars(
+        sa.select(User).where(User.id.in_(
+            sa.select(FulfilmentItem.user_id)
+            .join(Entitlement, Entitlement.id == FulfilmentItem.entitlement_id)
+            .join(Reward, Reward.id == FulfilmentItem.reward_id)
+            .where(Reward.campaign_id == campaign.id, Entitlement.status != EntitlementStatus.REVOKED,
+                   FulfilmentItem.state.in_([ItemState.OWED, ItemState.IN_PRODUCTION]))),
+            ~sa.exists().where(ShippingAddress.user_id == User.id))
+        .order_by(User.id)).all()
+    sent = 0
+    for user in users:
+        if opted_out_of_reminders(user.id) or not due_for_reminder(user.id, "address_survey", now):
+            continue
+        count, _ = _mails_sent(user.id, "address_survey")
+        subject = ("Reminder: where should we send your rewards?" if count
+                   else "Where should we send your rewards?")
+        text = (f"Your support of “{campaign.title}” includes rewards we will post to you "
+                f"(the DVD, once the film is finished).\n\nTell us where to send them:\n\n{survey_link(user)}\n\n"
+                "You can change the address on your account page until they ship.\n")
+        send_mail(user.email, subject, text)
+        db.session.add(ReminderMail(user_id=user.id, kind="address_survey", sent_at=now))
+        db.session.commit()
+        sent += 1
+    return sent

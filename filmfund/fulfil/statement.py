@@ -1,0 +1,237 @@
+"""The donor's entitlement statement (every reward, its state, the next step asked of them) and
+the producers' queue per reward (owed, in progress, done, late), counted in SQL and paginated.
+
+The entitlements are the rewards component's (read, never recomputed here). A reward is:
+- physical: done when the donor confirmed receipt; in progress once in production or shipped;
+- credit: done when the donor approved their proof; in progress while a proof waits;
+- digital and updates: delivered by the site itself (done);
+- service and custom: done when the producers mark the entitlement fulfilled.
+Late: not done after the reward's due date (the proof deadline for credits).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask import url_for
+from werkzeug.routing import BuildError
+
+from filmfund.auth.models import User
+from filmfund.db import utcnow
+from filmfund.extensions import db
+from filmfund.fulfil import credits, fulfilment
+from filmfund.fulfil.models import CreditProof, CreditsState, FulfilmentItem, ItemState, ProofState, RewardSchedule
+from filmfund.rewards.models import Campaign, Entitlement, EntitlementStatus, Reward, RewardKind, Tier
+
+PAGE_SIZE = 50
+QUEUE_STATES = ("owed", "in_progress", "done", "late")
+
+ITEM_LABELS = {
+    ItemState.OWED: "Owed",
+    ItemState.IN_PRODUCTION: "Being prepared",
+    ItemState.SHIPPED: "Shipped",
+    ItemState.RECEIVED: "Received",
+    ItemState.RETURNED: "Returned to us",
+}
+
+
+def _url(*endpoints: str, **values) -> str | None:
+    """The first of these pages that exists (some belong to components that land separately)."""
+    for endpoint in endpoints:
+        try:
+            return url_for(endpoint, **values)
+        except BuildError:
+            continue
+    return None
+
+
+def _step(label: str, url: str | None, kind: str) -> dict | None:
+    return {"label": label, "url": url, "kind": kind} if url else None
+
+
+def rewards_statement(user: User) -> dict:
+    """Everything the account page's "Your rewards" section shows."""
+    from filmfund.rewards import services
+
+    campaign = services.current_campaign()
+    standing = services.donor_entitlements(user, campaign)
+    items = {row["reward"].key: row for row in fulfilment.donor_items(user, campaign)}
+    db.session.commit()  # items made for this donor's entitlements
+    address = fulfilment.get_address(user.id)
+    line = credits.line_for(user, campaign)
+    proof_open = credits.proof_open(campaign)
+    rows = []
+    for r in standing["rewards"]:
+        if r["status"] == "revoked":
+            continue
+        row = {"key": r["key"], "title": r["title"], "kind": r["kind"], "state": "Yours", "css": "paid",
+               "step": None, "item": None, "detail": ""}
+        if r["kind"] == RewardKind.PHYSICAL:
+            row.update(_physical_row(items.get(r["key"]), address))
+        elif r["kind"] == RewardKind.CREDIT:
+            row.update(_credit_row(r["key"], line, proof_open))
+        elif r["kind"] == RewardKind.DIGITAL:
+            row["state"] = "In your downloads"
+        elif r["kind"] == RewardKind.UPDATES:
+            row["state"] = "By email"
+        elif r["status"] == EntitlementStatus.FULFILLED:
+            row.update(state="Done", css="paid")
+        else:
+            row.update(_service_row(r["key"]))
+        rows.append(row)
+    steps = list({row["step"]["url"]: row["step"] for row in rows if row["step"]}.values())
+    return {"rows": rows, "steps": steps, "address": address, "line": line,
+            "address_editable": fulfilment.address_editable(user.id),
+            "has_physical": any(row["kind"] == RewardKind.PHYSICAL for row in rows),
+            "opted_out": standing["rewards_opt_out"]}
+
+
+def _physical_row(row: dict | None, address) -> dict:
+    if row is None:
+        return {"state": "Owed", "css": "pending"}
+    item = row["item"]
+    out = {"item": item, "state": ITEM_LABELS[item.state], "css": "pending"}
+    if item.state == ItemState.OWED:
+        out["detail"] = "It does not exist yet: we send it once it does." if not row["available"] else \
+            "Ready soon: we are preparing the parcels."
+    elif item.state == ItemState.SHIPPED:
+        out.update(css="processing", detail=f"Tracking: {item.tracking}")
+        out["step"] = _step("Confirm you received it", url_for("site.account", _anchor=f"item-{item.id}"),
+                            "received")
+    elif item.state == ItemState.RECEIVED:
+        out["css"] = "paid"
+    elif item.state == ItemState.RETURNED:
+        out.update(css="failed", detail="The parcel came back: check your address.")
+    if item.state in (ItemState.OWED, ItemState.IN_PRODUCTION, ItemState.RETURNED) and address is None:
+        out["step"] = _step("Give your shipping address", url_for("fulfil.address"), "address")
+    return out
+
+
+def _credit_row(key: str, line, proof_open: bool) -> dict:
+    if line is None:
+        return {"state": "Not listed", "css": "pending",
+                "detail": "You are anonymous or gave no credit name.",
+                "step": None}
+    detail = f"“{line.name}”"
+    if line.proof == "approved":
+        return {"state": "Approved", "css": "paid", "detail": detail}
+    if not proof_open:
+        return {"state": "Listed", "css": "paid", "detail": detail}
+    label = "Confirm your Executive Producer credit" if line.section == "executive_producers" else \
+        "Approve your line in the credits"
+    state = "Changes asked" if line.proof == "changes_requested" else "Proof to approve"
+    return {"state": state, "css": "pending", "detail": detail,
+            "step": _step(label, url_for("fulfil.proof"), "proof")}
+
+
+def _service_row(key: str) -> dict:
+    """Questions, invitations and the $2000 thread belong to rewards-comms: link to their pages."""
+    if "question" in key:
+        url = _url("comms.questions", "questions.index", "site.questions")
+        return {"state": "Open", "css": "pending", "step": _step("Ask your questions", url, "question")}
+    if key == "by-arrangement":
+        url = _url("comms.thread", "comms.request_thread", "threads.index")
+        return {"state": "By arrangement", "css": "pending", "step": _step("Write to the producers", url, "thread")}
+    url = _url("comms.invitations", "invitations.index", "site.invitations")
+    return {"state": "Invitation to come", "css": "pending", "step": _step("Answer the invitation (RSVP)", url, "rsvp")}
+
+
+# ---------------------------------------------------------------- producers' queues
+
+def _category_exprs(now: datetime):
+    kind = Reward.kind
+    done = sa.or_(
+        kind.in_([RewardKind.DIGITAL, RewardKind.UPDATES]),
+        sa.and_(kind == RewardKind.PHYSICAL, FulfilmentItem.state == ItemState.RECEIVED),
+        sa.and_(kind == RewardKind.CREDIT, CreditProof.state == ProofState.APPROVED),
+        sa.and_(kind.in_([RewardKind.SERVICE, RewardKind.CUSTOM]), Entitlement.status == EntitlementStatus.FULFILLED),
+    )
+    in_progress = sa.and_(~done, sa.or_(
+        sa.and_(kind == RewardKind.PHYSICAL,
+                FulfilmentItem.state.in_([ItemState.IN_PRODUCTION, ItemState.SHIPPED, ItemState.RETURNED])),
+        sa.and_(kind == RewardKind.CREDIT, CreditProof.state.in_([ProofState.PENDING, ProofState.CHANGES])),
+    ))
+    due = sa.case((kind == RewardKind.CREDIT, CreditsState.proof_deadline), else_=RewardSchedule.due_at)
+    late = sa.and_(~done, due.is_not(None), due < now)
+    owed = sa.and_(~done, ~in_progress)
+    return {"owed": owed, "in_progress": in_progress, "done": done, "late": late}
+
+
+def _queue_from(campaign: Campaign):
+    return (sa.select(Entitlement.id).select_from(Entitlement)
+            .join(Reward, Reward.id == Entitlement.reward_id)
+            .outerjoin(FulfilmentItem, FulfilmentItem.entitlement_id == Entitlement.id)
+            .outerjoin(CreditProof, CreditProof.user_id == Entitlement.user_id)
+            .outerjoin(RewardSchedule, RewardSchedule.reward_id == Reward.id)
+            .outerjoin(CreditsState, CreditsState.campaign_id == Reward.campaign_id)
+            .where(Reward.campaign_id == campaign.id, Entitlement.status != EntitlementStatus.REVOKED))
+
+
+@dataclass
+class Queue:
+    reward: Reward
+    tier_name: str
+    counts: dict[str, int]
+    due_at: datetime | None
+    available_at: datetime | None
+
+    @property
+    def total(self) -> int:
+        return self.counts["owed"] + self.counts["in_progress"] + self.counts["done"]
+
+
+def queues(campaign: Campaign, now: datetime | None = None) -> list[Queue]:
+    """One row per reward with its counts: one aggregate query, however many donors."""
+    now = now or utcnow()
+    fulfilment.sync_items(campaign)
+    db.session.commit()
+    cats = _category_exprs(now)
+    counts = {row.reward_id: row for row in db.session.execute(
+        _queue_from(campaign).with_only_columns(
+            Entitlement.reward_id,
+            *[sa.func.sum(sa.case((expr, 1), else_=0)).label(name) for name, expr in cats.items()])
+        .group_by(Entitlement.reward_id))}
+    rewards = db.session.execute(
+        sa.select(Reward, Tier.name, RewardSchedule.due_at, RewardSchedule.available_at)
+        .join(Tier, Tier.id == Reward.tier_id)
+        .outerjoin(RewardSchedule, RewardSchedule.reward_id == Reward.id)
+        .where(Reward.campaign_id == campaign.id).order_by(Tier.min_amount, Reward.position)).all()
+    out = []
+    for reward, tier_name, due_at, available_at in rewards:
+        row = counts.get(reward.id)
+        out.append(Queue(reward, tier_name, {name: int(getattr(row, name) or 0) if row else 0 for name in cats},
+                         due_at, available_at))
+    return out
+
+
+def queue_page(campaign: Campaign, reward_key: str, state: str | None, page: int = 1,
+               now: datetime | None = None) -> dict:
+    """One reward's donors, filtered by queue state, PAGE_SIZE a page (keyed on the entitlement)."""
+    from filmfund.errors import NotFoundError, ValidationError
+    from filmfund.fulfil.models import ShippingAddress
+
+    reward = db.session.scalar(sa.select(Reward).where(Reward.campaign_id == campaign.id, Reward.key == reward_key))
+    if reward is None:
+        raise NotFoundError("No such reward.")
+    if state and state not in QUEUE_STATES:
+        raise ValidationError(f"state: one of {', '.join(QUEUE_STATES)}.", code="invalid_state")
+    page = max(1, min(page, 10_000))
+    now = now or utcnow()
+    cats = _category_exprs(now)
+    stmt = (_queue_from(campaign).with_only_columns(
+                Entitlement, User.email, FulfilmentItem, CreditProof.state,
+                sa.exists().where(ShippingAddress.user_id == Entitlement.user_id).label("has_address"),
+                *[expr.label(name) for name, expr in cats.items()])
+            .join(User, User.id == Entitlement.user_id)
+            .where(Entitlement.reward_id == reward.id)
+            .order_by(Entitlement.granted_at, Entitlement.id)
+            .limit(PAGE_SIZE + 1).offset((page - 1) * PAGE_SIZE))
+    if state:
+        stmt = stmt.where(cats[state])
+    rows = db.session.execute(stmt).all()
+    items = [{"entitlement": r[0], "email": r[1], "item": r[2], "proof": r[3].value if r[3] else None,
+              "has_address": bool(r.has_address),
+              "state": "done" if r.done else "in_progress" if r.in_progress else "owed", "late": bool(r.late)}
+             for r in rows[:PAGE_SIZE]]
+    return {"reward": reward, "rows": items, "page": page, "has_next": len(rows) > PAGE_SIZE, "state": state}

@@ -1,0 +1,35 @@
+"""Queue tasks of fulfilment: the credits roll is rendered by a worker (ffmpeg takes minutes for
+a long list), and once a day the address surveys and credits proofs go out with their reminders."""
+from __future__ import annotations
+
+import logging
+
+from huey import crontab
+
+from filmfund import jobs
+from filmfund.jobs import app_task
+
+log = logging.getLogger(__name__)
+
+
+@app_task(retries=1, retry_delay=60)
+def render_roll() -> str:
+    from filmfund.fulfil import credits
+    from filmfund.rewards import services
+
+    return str(credits.render_roll(services.current_campaign()))
+
+
+@app_task()
+def send_reminders() -> dict:
+    """Address surveys and credits proofs: the first mail and the reminders that are due."""
+    from filmfund.fulfil import credits, fulfilment
+    from filmfund.rewards import services
+
+    campaign = services.current_campaign()
+    return {"surveys": fulfilment.send_address_surveys(campaign), "proofs": credits.send_proofs(campaign)}
+
+
+@jobs.huey.periodic_task(crontab(hour="9", minute="17"), name="filmfund.fulfil.daily_reminders")
+def daily_reminders() -> None:
+    send_reminders()

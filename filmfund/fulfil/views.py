@@ -1,0 +1,356 @@
+"""Pages of fulfilment. Thin: parse the form, call one service, render or redirect.
+
+Donors: their shipping address, the receipt of a parcel, their credits proof (signed in), and
+the same address survey and proof through the signed link mailed to them. Producers: the
+per-reward queues, item states, letters, the packing list, the credits (freeze, proofs, roll).
+"""
+from __future__ import annotations
+
+from datetime import datetime, time, timezone
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, url_for
+from flask_login import current_user
+
+from filmfund.auth.models import User
+from filmfund.errors import DomainError, ValidationError
+from filmfund.extensions import db, limiter
+from filmfund.fulfil import credits, fulfilment, statement
+from filmfund.fulfil.countries import ISO_COUNTRIES
+from filmfund.rewards import services
+from filmfund.security import role_required
+
+bp = Blueprint("fulfil", __name__, template_folder="templates")
+admin_bp = Blueprint("fulfil_admin", __name__, url_prefix="/admin", template_folder="templates")
+
+COUNTRIES = sorted(ISO_COUNTRIES)
+
+
+def _human(err: DomainError) -> str:
+    head, sep, tail = err.message.partition(": ")
+    return (tail[:1].upper() + tail[1:]) if sep and head.isidentifier() else err.message
+
+
+def _address_form() -> dict:
+    return {f: request.form.get(f, "")[:400] for f in fulfilment.ADDRESS_FIELDS}
+
+
+def _address_values(user: User, posted: bool) -> dict:
+    """What the address form shows: what was just posted (refused), or the address we have."""
+    if posted:
+        return _address_form()
+    address = fulfilment.get_address(user.id)
+    return {f: getattr(address, f) for f in fulfilment.ADDRESS_FIELDS} if address else {}
+
+
+def _donor_context(user: User) -> dict:
+    campaign = services.current_campaign()
+    st = statement.rewards_statement(user)
+    signed = [row for row in fulfilment.donor_items(user, campaign) if row["signed"] and not row["revoked"]]
+    return {"campaign": campaign, "st": st, "signed": signed, "countries": COUNTRIES,
+            "deadline": credits.proof_deadline(campaign), "proof_open": credits.proof_open(campaign)}
+
+
+def _save_address(user: User, source: str) -> str | None:
+    """Save the posted address (and dedication); the error message for the page, or None."""
+    campaign = services.current_campaign()
+    try:
+        fulfilment.save_address(user, _address_form(), source=source)
+        if "dedication" in request.form:
+            fulfilment.set_dedication(user, campaign, request.form.get("dedication", ""))
+    except DomainError as err:
+        db.session.rollback()
+        return _human(err)
+    return None
+
+
+def _save_proof(user: User) -> str | None:
+    campaign = services.current_campaign()
+    decision = request.form.get("decision")
+    try:
+        if decision not in ("approve", "changes"):
+            raise ValidationError("Approve the line, or say what should change.", code="invalid_field")
+        if decision == "changes":
+            credits.request_changes(user, campaign, request.form.get("note", ""))
+        else:
+            wording = request.form.get("wording")
+            credits.approve_proof(user, campaign, wording=wording[:600] if wording is not None else None)
+    except DomainError as err:
+        db.session.rollback()
+        return _human(err)
+    return None
+
+
+# ---------------------------------------------------------------- donors, signed in
+
+@bp.route("/account/address", methods=["GET", "POST"])
+@role_required("donor")
+@limiter.limit("30 per hour", methods=["POST"])
+def address():
+    user = current_user._get_current_object()
+    error = None
+    if request.method == "POST":
+        error = _save_address(user, "account")
+        if error is None:
+            flash("Address saved: your rewards will go there.", "success")
+            return redirect(url_for("site.account", _anchor="rewards-heading"), code=303)
+    ctx = _donor_context(user)
+    return render_template("fulfil/address.html", form=_address_values(user, bool(error)), error=error,
+                           action=url_for("fulfil.address"), **ctx), 400 if error else 200
+
+
+@bp.post("/account/items/<int:item_id>/received")
+@role_required("donor")
+def item_received(item_id: int):
+    fulfilment.confirm_received(current_user._get_current_object(), item_id)
+    flash("Thank you for telling us it arrived.", "success")
+    return redirect(url_for("site.account", _anchor="rewards-heading"), code=303)
+
+
+@bp.route("/account/credits", methods=["GET", "POST"])
+@role_required("donor")
+@limiter.limit("30 per hour", methods=["POST"])
+def proof():
+    user = current_user._get_current_object()
+    error = None
+    if request.method == "POST":
+        error = _save_proof(user)
+        if error is None:
+            flash("Thank you: your line in the credits is confirmed.", "success")
+            return redirect(url_for("site.account", _anchor="rewards-heading"), code=303)
+    ctx = _donor_context(user)
+    if ctx["st"]["line"] is None and error is None:
+        abort(404)
+    return render_template("fulfil/proof.html", error=error, action=url_for("fulfil.proof"), **ctx), \
+        400 if error else 200
+
+
+# ---------------------------------------------------------------- donors, by the mailed link
+
+@bp.route("/rewards/survey/<token>", methods=["GET", "POST"])
+@limiter.limit("30 per hour", methods=["POST"])
+def survey(token: str):
+    from filmfund.fulfil.tokens import read_token
+
+    user = db.session.get(User, read_token(token, "survey"))
+    if user is None:
+        abort(404)
+    errors: dict[str, str] = {}
+    done: list[str] = []
+    if request.method == "POST":
+        which = request.form.get("form")
+        if which == "address":
+            error = _save_address(user, "survey")
+            (errors.__setitem__("address", error) if error else done.append("address"))
+        elif which == "proof":
+            error = _save_proof(user)
+            (errors.__setitem__("proof", error) if error else done.append("proof"))
+        else:
+            abort(400, description="Send one of the forms on the page.")
+    ctx = _donor_context(user)
+    return render_template("fulfil/survey.html", errors=errors, done=done, user=user,
+                           form=_address_values(user, bool(errors.get("address"))),
+                           action=url_for("fulfil.survey", token=token), **ctx), 400 if errors else 200
+
+
+# ---------------------------------------------------------------- producers: queues and items
+
+def _date(value: str | None, field: str) -> datetime | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        day = datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise ValidationError(f"{field}: give a date like 2027-03-01.", code="invalid_date") from None
+    return datetime.combine(day, time(23, 59, 59), tzinfo=timezone.utc)
+
+
+def _actor() -> str:
+    return current_user.email
+
+
+@admin_bp.get("/rewards")
+@role_required("producer")
+def queues():
+    campaign = services.current_campaign()
+    return render_template("fulfil/queues.html", campaign=campaign, queues=statement.queues(campaign),
+                           flagged=fulfilment.refunded_after_shipping(campaign))
+
+
+@admin_bp.get("/rewards/<key>")
+@role_required("producer")
+def queue(key: str):
+    campaign = services.current_campaign()
+    page = request.args.get("page", "1")
+    q = statement.queue_page(campaign, key[:64], request.args.get("state") or None,
+                             int(page) if page.isdigit() and len(page) < 6 else 1)
+    return render_template("fulfil/queue.html", campaign=campaign, q=q,
+                           signed=fulfilment.is_signed(q["reward"]), letter=fulfilment.is_letter(q["reward"]),
+                           states=statement.QUEUE_STATES)
+
+
+def _back_to(key: str | None):
+    return redirect(url_for("fulfil_admin.queue", key=key) if key else url_for("fulfil_admin.queues"), code=303)
+
+
+def _reward_key(reward_id: int) -> str | None:
+    from filmfund.rewards.models import Reward
+
+    reward = db.session.get(Reward, reward_id)
+    return reward.key if reward else None
+
+
+@admin_bp.post("/rewards/<key>/schedule")
+@role_required("producer")
+def schedule(key: str):
+    from filmfund.rewards.models import Reward
+    import sqlalchemy as sa
+
+    reward = db.session.scalar(sa.select(Reward).where(Reward.key == key[:64]))
+    if reward is None:
+        abort(404)
+    try:
+        available = request.form.get("available")
+        if available not in ("1", "0"):
+            raise ValidationError("available: 1 or 0.", code="invalid_field")
+        fulfilment.mark_available(reward.id, available=available == "1",
+                                  due_at=_date(request.form.get("due_at"), "due_at"))
+    except DomainError as err:
+        db.session.rollback()
+        flash(_human(err), "error")
+        return redirect(url_for("fulfil_admin.queue", key=key), code=303)
+    flash("Reward schedule saved.", "success")
+    return _back_to(key)
+
+
+@admin_bp.post("/rewards/items/<int:item_id>")
+@role_required("producer")
+def item(item_id: int):
+    f = request.form
+    action = f.get("action", "")
+    try:
+        if action == "move":
+            done = fulfilment.move_item(item_id, f.get("to", ""), tracking=f.get("tracking"))
+        elif action == "signing":
+            done = fulfilment.set_signing(item_id, signer=f.get("signer"), dedication=f.get("dedication"))
+        elif action == "letter":
+            done = fulfilment.save_letter(item_id, f.get("letter", ""))
+        elif action == "draft_letter":
+            campaign = services.current_campaign()
+            done = fulfilment.draft_letter(item_id, campaign=campaign, tier_name=_tier_of(item_id, campaign))
+        else:
+            raise ValidationError("action: move, signing, letter or draft_letter.", code="invalid_action")
+    except DomainError as err:
+        if err.status == 404:
+            raise
+        db.session.rollback()
+        flash(_human(err), "error")
+        return redirect(url_for("fulfil_admin.queues"), code=303)
+    flash("Item updated.", "success")
+    return _back_to(_reward_key(done.reward_id))
+
+
+def _tier_of(item_id: int, campaign) -> str:
+    from filmfund.fulfil.models import FulfilmentItem
+
+    item = db.session.get(FulfilmentItem, item_id)
+    if item is None:
+        abort(404)
+    standing = services.donor_entitlements(db.session.get(User, item.user_id), campaign)
+    return standing["tier"]["name"] if standing["tier"] else "supporter"
+
+
+@admin_bp.get("/rewards/packing-list.csv")
+@role_required("producer")
+def packing_list():
+    campaign = services.current_campaign()
+    body = fulfilment.packing_list_csv(campaign, request.args.get("reward") or None)
+    return Response(body, mimetype="text/csv",
+                    headers={"Content-Disposition": 'attachment; filename="packing-list.csv"',
+                             "Cache-Control": "private, no-store"})
+
+
+@admin_bp.post("/rewards/surveys")
+@role_required("producer")
+def surveys():
+    count = fulfilment.send_address_surveys(services.current_campaign())
+    flash(f"Address survey sent to {count} donor{'' if count == 1 else 's'} (first mails and reminders).",
+          "success")
+    return redirect(url_for("fulfil_admin.queues"), code=303)
+
+
+# ---------------------------------------------------------------- producers: credits
+
+@admin_bp.get("/credits")
+@role_required("producer")
+def credits_page():
+    campaign = services.current_campaign()
+    lines = credits.live_lines(campaign)
+    page = request.args.get("page", "1")
+    page = int(page) if page.isdigit() and len(page) < 6 else 1
+    size = 200
+    return render_template("fulfil/credits.html", campaign=campaign, lines=lines[(page - 1) * size:page * size],
+                           total=len(lines), page=page, has_next=len(lines) > page * size,
+                           counts={s: sum(1 for l in lines if l.proof == s) for s in
+                                   ("approved", "pending", "changes_requested", "stale", "none")},
+                           state=credits.credits_state(campaign), changes=credits.changes_since_freeze(campaign),
+                           roll=credits.roll_path() if credits.roll_path().exists() else None)
+
+
+@admin_bp.post("/credits/freeze")
+@role_required("producer")
+def credits_freeze():
+    if request.form.get("confirm") != "1":
+        flash("Tick the box to confirm picture lock.", "error")
+        return redirect(url_for("fulfil_admin.credits_page"), code=303)
+    state = credits.freeze(services.current_campaign(), _actor())
+    flash(f"Credits frozen at {state.frozen_at:%Y-%m-%d %H:%M} UTC.", "success")
+    return redirect(url_for("fulfil_admin.credits_page"), code=303)
+
+
+@admin_bp.post("/credits/deadline")
+@role_required("producer")
+def credits_deadline():
+    try:
+        credits.set_proof_deadline(services.current_campaign(), _date(request.form.get("deadline"), "deadline"))
+    except DomainError as err:
+        db.session.rollback()
+        flash(_human(err), "error")
+        return redirect(url_for("fulfil_admin.credits_page"), code=303)
+    flash("Proof deadline saved.", "success")
+    return redirect(url_for("fulfil_admin.credits_page"), code=303)
+
+
+@admin_bp.post("/credits/proofs")
+@role_required("producer")
+def credits_proofs():
+    count = credits.send_proofs(services.current_campaign())
+    flash(f"Credits proof sent to {count} donor{'' if count == 1 else 's'}.", "success")
+    return redirect(url_for("fulfil_admin.credits_page"), code=303)
+
+
+@admin_bp.get("/credits.txt")
+@role_required("producer")
+def credits_txt():
+    return Response(credits.export(services.current_campaign(), "txt"), mimetype="text/plain",
+                    headers={"Content-Disposition": 'attachment; filename="credits.txt"',
+                             "Cache-Control": "private, no-store"})
+
+
+@admin_bp.post("/credits/roll")
+@role_required("producer")
+def credits_roll():
+    from filmfund.fulfil import tasks
+
+    tasks.render_roll.schedule(delay=0)
+    flash("The credits roll is being rendered; reload this page in a minute.", "success")
+    return redirect(url_for("fulfil_admin.credits_page"), code=303)
+
+
+@admin_bp.get("/credits/roll.mp4")
+@role_required("producer")
+def credits_roll_file():
+    path = credits.roll_path()
+    if not path.exists():
+        abort(404)
+    return send_file(path, mimetype="video/mp4", as_attachment=True, download_name="credits-roll.mp4", max_age=0)

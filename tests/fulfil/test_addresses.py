@@ -1,0 +1,232 @@
+"""The address flow of a DVD, from payment to the donor's "it arrived": Stripe Checkout's address
+collection (and the test-mode checkout's), the mailed survey with reminders, the account page,
+and the item states the producers move; refunds before and after shipping."""
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from filmfund.db import utcnow
+from filmfund.extensions import db
+from filmfund.fulfil import fulfilment, statement
+from filmfund.fulfil.models import FulfilmentItem, ItemState, ShippingAddress
+from filmfund.rewards import services
+from filmfund.rewards.models import Reward
+from tests.rewards.conftest import charge_obj, session_obj
+from tests.site.helpers import CSRF_RE, csrf_token, pay
+
+FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "stripe" / "fixtures3.json"
+ADDRESS = {"name": "Mei Chen", "line1": "12 Rue des Lilas", "line2": "", "city": "Lyon", "state": "",
+           "postal_code": "69003", "country": "FR"}
+
+
+def _user(email):
+    from filmfund.auth.services import find_user
+
+    return find_user(email)
+
+
+def _items(email) -> list[FulfilmentItem]:
+    user = _user(email)
+    fulfilment.sync_items(services.current_campaign(), user.id)
+    db.session.commit()
+    return list(db.session.scalars(sa.select(FulfilmentItem).where(FulfilmentItem.user_id == user.id)
+                                   .order_by(FulfilmentItem.reward_id)))
+
+
+def _dvd(email) -> FulfilmentItem:
+    dvd = db.session.scalar(sa.select(Reward).where(Reward.key == "dvd"))
+    return next(i for i in _items(email) if i.reward_id == dvd.id)
+
+
+def test_checkout_asks_stripe_for_the_shipping_address_only_at_a_dvd_tier(campaign, fake_stripe):
+    services.create_pledge(amount=5000, email="dvd@example.org")
+    services.create_pledge(amount=3000, email="stills@example.org")
+    services.create_pledge(amount=10000, email="none@example.org", rewards_opt_out=True)
+    forms = [r["form"] for r in fake_stripe.requests if r["path"] == "/v1/checkout/sessions"]
+    assert len(forms) == 3
+    dvd, stills, none = forms
+    countries = [v for k, v in dvd.items() if k.startswith("shipping_address_collection[allowed_countries]")]
+    assert "FR" in countries and "CN" in countries and "US" in countries and "IR" not in countries
+    assert not any(k.startswith("shipping_address_collection") for k in stills)
+    assert not any(k.startswith("shipping_address_collection") for k in none)
+
+
+def test_the_address_stripe_collected_is_kept_from_the_completed_session(campaign, stripe_events, client):
+    """A checkout.session.completed shaped as in Stripe's own fixtures (collected_information)."""
+    pledge = services.create_pledge(amount=5000, email="mei@example.org")
+    session = json.loads(FIXTURES.read_text())["resources"]["checkout.session"]
+    session.update(session_obj(pledge.id, 5000, email="mei@example.org"))
+    session["collected_information"]["shipping_details"] = {
+        "name": "Mei Chen", "address": {"line1": "12 Rue des Lilas", "line2": None, "city": "Lyon",
+                                        "state": None, "postal_code": "69003", "country": "FR"}}
+    stripe_events.send("checkout.session.completed", session)
+    address = db.session.get(ShippingAddress, _user("mei@example.org").id)
+    assert (address.name, address.city, address.country, address.source) == ("Mei Chen", "Lyon", "FR", "checkout")
+    # An older API version's `shipping_details` is read too; a second gift's new address replaces it.
+    again = services.create_pledge(amount=5000, email="mei@example.org")
+    old = session_obj(again.id, 5000, email="mei@example.org")
+    old["shipping_details"] = {"name": "Mei Chen", "address": {"line1": "1 Main St", "city": "Boston",
+                                                                "state": "MA", "postal_code": "02110",
+                                                                "country": "US"}}
+    stripe_events.send("checkout.session.completed", old)
+    db.session.expire_all()
+    assert db.session.get(ShippingAddress, _user("mei@example.org").id).city == "Boston"
+
+
+def test_a_bad_collected_address_never_fails_the_payment(campaign, stripe_events):
+    pledge = services.create_pledge(amount=5000, email="odd@example.org")
+    obj = session_obj(pledge.id, 5000, email="odd@example.org")
+    obj["collected_information"] = {"shipping_details": {"name": "X", "address": {"line1": "", "country": "ZZ"}}}
+    assert stripe_events.send("checkout.session.completed", obj)["status"] == "processed"
+    db.session.expire_all()
+    assert services.get_pledge(pledge.id).state.value == "paid"
+    assert db.session.get(ShippingAddress, _user("odd@example.org").id) is None
+
+
+def test_test_mode_checkout_collects_the_address_for_a_dvd_tier(campaign, client):
+    pledge = services.create_pledge(amount=5000, email="page@example.org")
+    html = client.get(f"/checkout/test/{pledge.id}").get_data(as_text=True)
+    assert 'id="checkout-shipping"' in html
+    token = CSRF_RE.search(html).group(1)
+    bad = client.post(f"/checkout/test/{pledge.id}", data={"csrf_token": token, "outcome": "paid",
+                                                          "ship_name": "Page", "ship_country": "FR"})
+    assert bad.status_code == 400 and "required" in bad.get_data(as_text=True).lower()
+    db.session.expire_all()
+    assert services.get_pledge(pledge.id).state.value == "pending"  # nothing half-done
+    data = {"csrf_token": token, "outcome": "paid", **{f"ship_{k}": v for k, v in ADDRESS.items()}}
+    assert client.post(f"/checkout/test/{pledge.id}", data=data).status_code == 303
+    db.session.expire_all()
+    address = db.session.get(ShippingAddress, _user("page@example.org").id)
+    assert address.line1 == "12 Rue des Lilas" and address.source == "checkout"
+    small = services.create_pledge(amount=3000, email="small@example.org")
+    assert 'id="checkout-shipping"' not in client.get(f"/checkout/test/{small.id}").get_data(as_text=True)
+
+
+def _survey_links(outbox, email):
+    return [re.search(r"(/rewards/survey/\S+)", m.get_body(("plain",)).get_content()).group(1)
+            for m in outbox() if m["To"] == email and "survey" in m.get_body(("plain",)).get_content()]
+
+
+def test_address_survey_with_reminders_then_the_dvd_ships_and_arrives(campaign, client, login_as, make_user,
+                                                                      outbox, producer):
+    # Two gifts reach the DVD tier together: Checkout never asked, so the survey does.
+    pay(3000, "ana@example.org", credit_name="Ana")
+    pay(2000, "ana@example.org")
+    pay(5000, "has@example.org")
+    fulfilment.save_address(_user("has@example.org"), ADDRESS, source="account")
+    pay(1500, "small@example.org")
+    now = utcnow()
+    assert fulfilment.send_address_surveys(campaign, now) == 1  # not the one with an address, nor $15
+    assert fulfilment.send_address_surveys(campaign, now + timedelta(days=1)) == 0  # no reminder yet
+    assert fulfilment.send_address_surveys(campaign, now + timedelta(days=8)) == 1  # the reminder
+    mails = [m for m in outbox() if m["To"] == "ana@example.org" and "receipt" not in m["Subject"]]
+    assert [m["Subject"] for m in mails] == ["Where should we send your rewards?",
+                                             "Reminder: where should we send your rewards?"]
+    link = _survey_links(outbox, "ana@example.org")[-1]
+
+    # The account page asks for the address as the next step.
+    ana = _user("ana@example.org")
+    page = login_as(client, ana).get("/account").get_data(as_text=True)
+    assert "Give your shipping address" in page and "A DVD of the finished film" in page
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/account")})
+
+    # The survey link works without signing in; a refused address is said on the page, nothing saved.
+    anon = client.application.test_client()
+    html = anon.get(link).get_data(as_text=True)
+    assert 'id="address-form"' in html
+    token = CSRF_RE.search(html).group(1)
+    bad = anon.post(link, data={"csrf_token": token, "form": "address", **ADDRESS, "country": "XX"})
+    assert bad.status_code == 400 and "country" in bad.get_data(as_text=True).lower()
+    assert db.session.get(ShippingAddress, ana.id) is None
+    ok = anon.post(link, data={"csrf_token": token, "form": "address", **ADDRESS, "name": "Ana Lima"})
+    assert ok.status_code == 200 and 'id="survey-done"' in ok.get_data(as_text=True)
+    assert db.session.get(ShippingAddress, ana.id).name == "Ana Lima"
+    assert fulfilment.send_address_surveys(campaign, now + timedelta(days=30)) == 0  # answered: no more mail
+    assert anon.get("/rewards/survey/" + link.rsplit("/", 1)[1][:-3] + "xyz").status_code == 404
+
+    # Owed until the DVD exists; then in production, shipped with a tracking note, received.
+    item = _dvd("ana@example.org")
+    assert item.state == ItemState.OWED
+    producer_client = login_as(client.application.test_client(), producer)
+    tok = csrf_token(producer_client, "/admin/rewards/dvd")
+    resp = producer_client.post(f"/admin/rewards/items/{item.id}", data={"csrf_token": tok, "action": "move",
+                                                                        "to": "in_production"})
+    assert resp.status_code == 303
+    db.session.expire_all()
+    assert db.session.get(FulfilmentItem, item.id).state == ItemState.OWED  # refused: not available
+    assert "Mark the reward available first" in producer_client.get("/admin/rewards").get_data(as_text=True)
+    producer_client.post("/admin/rewards/dvd/schedule", data={"csrf_token": tok, "available": "1",
+                                                             "due_at": "2027-06-30"})
+    producer_client.post(f"/admin/rewards/items/{item.id}", data={"csrf_token": tok, "action": "move",
+                                                                  "to": "in_production"})
+    db.session.expire_all()
+    assert db.session.get(FulfilmentItem, item.id).state == ItemState.IN_PRODUCTION
+
+    packing = producer_client.get("/admin/rewards/packing-list.csv?reward=dvd")
+    rows = packing.get_data(as_text=True).splitlines()
+    assert packing.mimetype == "text/csv" and rows[0].startswith("item_id,reward,state,name")
+    assert any(r.startswith(f"{item.id},dvd,in_production,Ana Lima,12 Rue des Lilas") for r in rows)
+    assert "@" not in packing.get_data(as_text=True)
+
+    # The donor can still change the address; shipping needs a tracking note.
+    fulfilment.save_address(ana, {**ADDRESS, "name": "Ana Lima", "line1": "3 Quai Saint-Vincent"}, source="account")
+    with __import__("pytest").raises(Exception, match="tracking"):
+        fulfilment.move_item(item.id, "shipped", tracking="  ")
+    producer_client.post(f"/admin/rewards/items/{item.id}", data={"csrf_token": tok, "action": "move",
+                                                                  "to": "shipped", "tracking": "La Poste 6A123"})
+    db.session.expire_all()
+    shipped = db.session.get(FulfilmentItem, item.id)
+    assert shipped.state == ItemState.SHIPPED and shipped.tracking == "La Poste 6A123"
+    assert "3 Quai Saint-Vincent" in shipped.ship_to
+    # Everything shipped: the address is locked.
+    with __import__("pytest").raises(Exception, match="shipped"):
+        fulfilment.save_address(ana, ADDRESS, source="account")
+
+    donor = login_as(client.application.test_client(), ana)
+    page = donor.get("/account").get_data(as_text=True)
+    assert "La Poste 6A123" in page and "It arrived" in page
+    other = login_as(client.application.test_client(), _user("has@example.org"))
+    other_tok = csrf_token(other, "/account")
+    assert other.post(f"/account/items/{item.id}/received", data={"csrf_token": other_tok}).status_code == 404
+    donor_tok = csrf_token(donor, "/account")
+    assert donor.post(f"/account/items/{item.id}/received", data={"csrf_token": donor_tok}).status_code == 303
+    db.session.expire_all()
+    assert db.session.get(FulfilmentItem, item.id).state == ItemState.RECEIVED
+    assert "Received" in donor.get("/account").get_data(as_text=True)
+
+
+def test_refund_before_shipping_revokes_and_after_shipping_is_flagged(campaign, stripe_events, client, login_as,
+                                                                     producer):
+    before = services.create_pledge(amount=5000, email="before@example.org")
+    stripe_events.send("checkout.session.completed", session_obj(before.id, 5000, email="before@example.org"))
+    after = services.create_pledge(amount=5000, email="after@example.org")
+    stripe_events.send("checkout.session.completed", session_obj(after.id, 5000, email="after@example.org"))
+    for email in ("before@example.org", "after@example.org"):
+        fulfilment.save_address(_user(email), ADDRESS, source="account")
+    dvd = db.session.scalar(sa.select(Reward).where(Reward.key == "dvd"))
+    fulfilment.mark_available(dvd.id)
+    item_before, item_after = _dvd("before@example.org"), _dvd("after@example.org")
+    fulfilment.move_item(item_after.id, "in_production")
+    fulfilment.move_item(item_after.id, "shipped", tracking="DHL 42")
+    counts = {q.reward.key: q.counts for q in statement.queues(campaign)}
+    assert counts["dvd"] == {"owed": 1, "in_progress": 1, "done": 0, "late": 0}
+
+    stripe_events.send("charge.refunded", charge_obj(f"pi_{before.id}", 5000, 5000))
+    stripe_events.send("charge.refunded", charge_obj(f"pi_{after.id}", 5000, 5000))
+    db.session.expire_all()
+    # Before shipping: revoked, out of the queue, and it cannot be sent any more.
+    with __import__("pytest").raises(Exception, match="revoked"):
+        fulfilment.move_item(item_before.id, "in_production")
+    assert {q.reward.key: q.counts for q in statement.queues(campaign)}["dvd"]["owed"] == 0
+    page = login_as(client, _user("before@example.org")).get("/account").get_data(as_text=True)
+    assert "A DVD of the finished film" not in page
+    # After shipping: flagged for the producers, not lost.
+    flagged = fulfilment.refunded_after_shipping(campaign)
+    assert [f["item"].id for f in flagged] == [item_after.id]
+    html = login_as(client.application.test_client(), producer).get("/admin/rewards").get_data(as_text=True)
+    assert 'id="flagged"' in html and "after@example.org" in html and "DHL 42" in html
