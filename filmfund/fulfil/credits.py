@@ -26,7 +26,7 @@ from filmfund.auth.models import User
 from filmfund.db import utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
-from filmfund.fulfil.audit import record_audit
+from filmfund.audit import record_audit
 from filmfund.fulfil.models import CreditProof, CreditsState, ProofState
 from filmfund.rewards.models import Campaign, Entitlement, EntitlementStatus, Reward, RewardKind, Tier
 

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from filmfund.fulfil.audit import record_audit
+from filmfund.audit import record_audit
 from filmfund.auth.models import User
 from filmfund.db import utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
