@@ -27,13 +27,23 @@ ASSET_SCHEMA = {
         "sources": {"type": "array", "items": {"type": "object"}},
         "renditions": {"type": "array", "items": {"type": "object"}},
         "problems": {"type": "array", "items": _PROBLEM},
+        "published_to": {"type": "array", "items": {"type": "string"}},
+        "fixity": {"type": "object", "properties": {
+            "status": {"type": "string", "enum": ["unchecked", "ok", "alert"]},
+            "checked_at": {"type": "string", "format": "date-time", "nullable": True}}},
     },
 }
 LIBRARY_ITEM = {
     "type": "object", "required": ["asset_id", "title", "kind", "reward", "download_url", "expires_at"],
     "properties": {"asset_id": {"type": "string"}, "title": {"type": "string"}, "kind": {"type": "string"},
                    "reward": {"type": "string"}, "download_url": {"type": "string"},
-                   "expires_at": {"type": "string", "format": "date-time"}},
+                   "expires_at": {"type": "string", "format": "date-time"},
+                   "reward_title": {"type": "string"}, "page_url": {"type": "string"},
+                   "duration": {"type": "number", "nullable": True}, "size": {"type": "integer"},
+                   "content_type": {"type": "string"},
+                   "width": {"type": "integer", "nullable": True}, "height": {"type": "integer", "nullable": True},
+                   "poster_url": {"type": "string", "nullable": True},
+                   "play_url": {"type": "string", "nullable": True}},
 }
 
 
@@ -61,9 +71,8 @@ def list_assets():
 @operation("/api/v1/media/assets/{id}/publish", "post", "Make an asset donor-only content of a reward",
            roles=("producer",),
            request_schema={"type": "object", "required": ["reward"],
-                           "properties": {"reward": {"type": "string"},
-                                          "rendition": {"type": "string", "enum": ["web", "proxy", "poster",
-                                                                                   "image"]}}},
+                           "properties": {"reward": {"type": "string", "description": "a digital reward's key"},
+                                          "rendition": {"type": "string", "enum": ["web", "poster", "image"]}}},
            response_schema={"type": "object", "properties": {"asset_id": {"type": "string"},
                                                              "reward": {"type": "string"},
                                                              "rendition": {"type": "string", "nullable": True},
@@ -79,6 +88,26 @@ def publish_asset(asset_id: str):
     return jsonify({"asset_id": asset.public_id, "reward": pub.reward_key,
                     "rendition": pub.rendition.value if pub.rendition else None,
                     "published_at": services._iso(pub.published_at)}), 201 if created else 200
+
+
+@bp.post("/media/assets/<asset_id>/unpublish")
+@operation("/api/v1/media/assets/{id}/unpublish", "post", "Take an asset back from a reward",
+           roles=("producer",),
+           request_schema={"type": "object", "required": ["reward"], "properties": {"reward": {"type": "string"}}},
+           response_schema={"type": "object", "properties": {"asset_id": {"type": "string"},
+                                                             "reward": {"type": "string"},
+                                                             "published_to": {"type": "array",
+                                                                              "items": {"type": "string"}}}},
+           parameters=[{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}])
+@bearer_required("producer")
+def unpublish_asset(asset_id: str):
+    from filmfund.media import services
+
+    body = json_body()
+    asset = services.get_asset(asset_id)
+    services.unpublish(asset, body.get("reward"))
+    return jsonify({"asset_id": asset.public_id, "reward": body.get("reward"),
+                    "published_to": [p.reward_key for p in asset.publications]})
 
 
 @bp.get("/library")

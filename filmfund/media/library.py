@@ -1,10 +1,9 @@
-"""Publishing an asset to a reward, and the donor library: what a donor may download, links that
-expire, and the producer's rendition links."""
+"""The donor library: what a donor may download, play and see of the assets published to their
+rewards, links that expire, and the producer's rendition links (publishing itself: publishing.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,61 +12,11 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from filmfund.auth.services import external_url
 from filmfund.db import utcnow
-from filmfund.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
+from filmfund.errors import ForbiddenError, NotFoundError
 from filmfund.extensions import db
 from filmfund.media.common import EXTENSIONS, _iso, storage
-from filmfund.media.models import Asset, AssetKind, AssetState, Publication, Rendition, RenditionKind
-
-def _reward_models():
-    try:
-        from filmfund.rewards import models as rm
-    except ImportError:
-        return None
-    return rm if hasattr(rm, "Reward") and hasattr(rm, "Entitlement") else None
-
-
-def reward_titles() -> dict[str, str]:
-    """Reward key -> title, for showing publications by title (a campaign has a few dozen)."""
-    rm = _reward_models()
-    if rm is None:
-        return {}
-    return {key: title for key, title in db.session.execute(sa.select(rm.Reward.key, rm.Reward.title))}
-
-
-def publish(asset: Asset, reward_key: Any, *, rendition: str | None = None, user=None) -> tuple[Publication, bool]:
-    """Make an asset (or one rendition of it) donor-only content of a reward."""
-    if not isinstance(reward_key, str) or not reward_key.strip() or len(reward_key) > 64:
-        raise ValidationError("Give the reward's key, e.g. {\"reward\": \"digital-download\"}.", code="invalid_reward")
-    reward_key = reward_key.strip()
-    rm = _reward_models()
-    if rm is not None and db.session.scalar(sa.select(sa.func.count()).select_from(rm.Reward)
-                                            .where(rm.Reward.key == reward_key)) == 0:
-        raise ValidationError(f"The campaign has no reward with key {reward_key!r}.", code="unknown_reward")
-    if asset.state != AssetState.READY:
-        raise ConflictError(f"Only a ready asset can be published (this one is {asset.state.value}).",
-                            code="not_ready")
-    if asset.fixity_ok is False:
-        raise ConflictError("This asset is in fixity alert (a stored copy no longer matches its checksum): "
-                            "repair it before publishing.", code="fixity_alert")
-    kind = None
-    if rendition:
-        try:
-            kind = RenditionKind(rendition)
-        except ValueError:
-            raise ValidationError(f"Unknown rendition {rendition!r}.", code="invalid_rendition") from None
-        if asset.rendition(kind) is None:
-            raise ValidationError(f"This asset has no {kind.value} rendition.", code="invalid_rendition")
-    existing = next((p for p in asset.publications if p.reward_key == reward_key), None)
-    if existing is not None:
-        if kind is not None and existing.rendition != kind:
-            existing.rendition = kind
-            db.session.commit()
-        return existing, False
-    pub = Publication(asset=asset, reward_key=reward_key, rendition=kind, published_by=getattr(user, "id", None))
-    db.session.add(pub)
-    db.session.commit()
-    return pub, True
-
+from filmfund.media.models import Asset, AssetState, Publication, Rendition, RenditionKind
+from filmfund.media.publishing import _reward_models, donor_rendition_kind, reward_titles
 
 def _active_reward_keys(user) -> set[str]:
     rm = _reward_models()
@@ -90,21 +39,18 @@ class Download:
 
 
 def _download_for(pub: Publication) -> Download | None:
+    """The donor's copy of a published asset: a rendition made for donors (web, still), never an
+    original nor the edit proxy. None while there is none yet, or the asset is not ready or is
+    in fixity alert (no new donor link until it is repaired)."""
     asset = pub.asset
     if asset.state != AssetState.READY or asset.fixity_ok is False:
-        return None  # not ready, or in fixity alert: no new donor link until it is repaired
-    kind = pub.rendition or (RenditionKind.WEB if asset.kind == AssetKind.VIDEO else None)
-    if kind is not None:
-        r = asset.rendition(kind)
-        if r is None:
-            return None
-        ext = EXTENSIONS.get(r.content_type, "")
-        return Download(asset, pub, r.storage_key, f"{asset.title}{ext}", r.content_type, r.size)
-    src = asset.sources[0]
-    import mimetypes
-
-    ctype = mimetypes.guess_type(src.original_name)[0] or "application/octet-stream"
-    return Download(asset, pub, src.storage_key, f"{asset.title}{Path(src.original_name).suffix.lower()}", ctype, src.size)
+        return None
+    kind = donor_rendition_kind(asset, pub)
+    r = asset.rendition(kind) if kind is not None else None
+    if r is None:
+        return None
+    ext = EXTENSIONS.get(r.content_type, "")
+    return Download(asset, pub, r.storage_key, f"{asset.title}{ext}", r.content_type, r.size)
 
 
 def entitled_download(user, asset_public_id: str) -> Download | None:
@@ -164,10 +110,13 @@ def resolve_download_token(token: str, session_user=None) -> tuple[Any, Download
 
 
 def library_for(user) -> list[dict[str, Any]]:
-    """The donor-only media this user holds an active entitlement for, each with a fresh link."""
+    """The donor-only media this user holds an active entitlement for, each with a fresh link,
+    and what the library page shows: the reward's title, duration, size, a poster thumbnail and,
+    for a clip, an inline player (the web rendition, served with HTTP Range)."""
     keys = _active_reward_keys(user)
     if not keys:
         return []
+    titles = reward_titles()
     items, seen = [], set()
     pubs = db.session.scalars(sa.select(Publication).join(Asset).where(Publication.reward_key.in_(keys))
                               .order_by(Asset.title, Publication.id))
@@ -178,10 +127,20 @@ def library_for(user) -> list[dict[str, Any]]:
         if dl is None:
             continue
         seen.add(pub.asset_id)
+        asset = pub.asset
         url, expires = download_link(user, dl)
-        items.append({"asset_id": pub.asset.public_id, "title": pub.asset.title, "kind": pub.asset.kind.value,
-                      "reward": pub.reward_key, "download_url": url, "expires_at": _iso(expires),
-                      "page_url": external_url("library.item", asset_id=pub.asset.public_id)})
+        rendition = asset.rendition(donor_rendition_kind(asset, pub))
+        poster = asset.rendition(RenditionKind.POSTER)
+        playable = dl.content_type.startswith("video/")
+        items.append({"asset_id": asset.public_id, "title": asset.title, "kind": asset.kind.value,
+                      "reward": pub.reward_key, "reward_title": titles.get(pub.reward_key, pub.reward_key),
+                      "download_url": url, "expires_at": _iso(expires),
+                      "page_url": external_url("library.item", asset_id=asset.public_id),
+                      "duration": round(rendition.duration or asset.duration or 0, 1) if playable else None,
+                      "size": dl.size, "content_type": dl.content_type,
+                      "width": rendition.width, "height": rendition.height,
+                      "poster_url": external_url("library.poster", asset_id=asset.public_id) if poster else None,
+                      "play_url": external_url("library.play", asset_id=asset.public_id) if playable else None})
     return items
 
 

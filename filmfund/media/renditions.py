@@ -51,7 +51,8 @@ def _render(job: Job, asset: Asset, kind: RenditionKind, spec: str, info: ffmpeg
     content_type = CONTENT_TYPES[kind]
     out = work_dir() / f"job-{job.id}-{kind.value}{EXTENSIONS[content_type]}"
     if kind in (RenditionKind.PROXY, RenditionKind.WEB):
-        argv = ffmpeg.video_rendition_argv(spec, str(out), info, profile, recorded_at=_iso(asset.recorded_at))
+        argv = ffmpeg.video_rendition_argv(spec, str(out), info, profile, recorded_at=_iso(asset.recorded_at),
+                                           title=asset.title)  # the only tag a donor copy keeps
     elif kind == RenditionKind.POSTER and asset.kind == AssetKind.IMAGE:
         argv = ffmpeg.image_argv(spec, str(out), profile)
     elif kind == RenditionKind.POSTER:

@@ -6,7 +6,8 @@ and the queue tasks. Each lives in its own module:
 - jobs.py: claiming, heartbeats, retries and recovery of media jobs
 - verify.py: the decode pass and diagnosis;  renditions.py: proxy, web, poster, strip, image
 - fixity.py: re-hashing stored objects;  board.py: the footage board's queries
-- library.py: publishing to a reward and the donor library
+- publishing.py: publishing to a digital reward and unpublishing
+- library.py: the donor library: what a donor may download, play and see, with expiring links
 
 ffmpeg stays behind filmfund.media.ffmpeg, bytes behind filmfund.media.storage.
 """
@@ -18,8 +19,10 @@ from filmfund.media.fixity import FixityResult, check_fixity, sweep_incoming  # 
 from filmfund.media.ingest import IngestResult, ingest_paths, ingest_upload, total_bytes  # noqa: F401
 from filmfund.media.jobs import enqueue, recover_jobs, run_job  # noqa: F401
 from filmfund.media.library import (Download, _download_for, download_link, entitled_download,  # noqa: F401
-                                    library_for, link_ttl, publish, rendition_link, resolve_download_token,
-                                    reward_titles)
+                                    library_for, link_ttl, rendition_link,
+                                    resolve_download_token)
+from filmfund.media.publishing import (DONOR_KINDS, publish, publish_targets, reward_titles,  # noqa: F401
+                                       unpublish)
 from filmfund.media.models import AssetState  # noqa: F401
 from filmfund.media.uploads import (DIRECT_UPLOAD_TTL, complete_direct_upload, direct_upload_part_urls,  # noqa: F401
                                     start_direct_upload)

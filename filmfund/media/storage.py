@@ -145,8 +145,10 @@ class Storage:
         """The object's own file when the backend is a local folder (for send_file), else None."""
         return None
 
-    def presigned_get(self, key: str, ttl: int, filename: str, content_type: str) -> str | None:
-        """A time-limited direct link (S3), or None when the app must serve the bytes itself."""
+    def presigned_get(self, key: str, ttl: int, filename: str, content_type: str, *, inline: bool = False
+                      ) -> str | None:
+        """A time-limited direct link (S3), or None when the app must serve the bytes itself.
+        `inline`: for a player or an <img>, not a download."""
         return None
 
     def sha256_of(self, key: str) -> tuple[str, int]:
@@ -360,11 +362,11 @@ class S3Storage(Storage):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
 
-    def presigned_get(self, key, ttl, filename, content_type):
+    def presigned_get(self, key, ttl, filename, content_type, *, inline=False):
         return self.client.generate_presigned_url(
             "get_object",
             Params={"Bucket": self.bucket, "Key": self._k(key),
-                    "ResponseContentDisposition": content_disposition(filename),
+                    "ResponseContentDisposition": content_disposition(filename, inline=inline),
                     "ResponseContentType": content_type,
                     "ResponseCacheControl": "private, no-store"},
             ExpiresIn=int(ttl), HttpMethod="GET")
@@ -430,12 +432,13 @@ def _read_full(reader: _HashingReader, n: int) -> bytes:
     return b"".join(parts)
 
 
-def content_disposition(filename: str) -> str:
-    """RFC 6266 attachment header with an ASCII fallback and the UTF-8 name."""
+def content_disposition(filename: str, *, inline: bool = False) -> str:
+    """RFC 6266 attachment (or inline) header with an ASCII fallback and the UTF-8 name."""
     from urllib.parse import quote
 
     safe = "".join(c if c.isalnum() or c in "._- " else "_" for c in filename)[:150] or "download"
-    return f"attachment; filename=\"{safe}\"; filename*=UTF-8''{quote(filename[:150], safe='')}"
+    kind = "inline" if inline else "attachment"
+    return f"{kind}; filename=\"{safe}\"; filename*=UTF-8''{quote(filename[:150], safe='')}"
 
 
 def open_storage(url: str, endpoint_url: str | None = None, part_size: int = CHUNK,

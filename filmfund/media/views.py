@@ -22,7 +22,8 @@ PRIVATE = "private, no-store"
 
 def _serve(key: str, content_type: str, filename: str | None = None, *, attachment: bool = False):
     """Serve a stored object: local files with Range support (send_file conditional), S3
-    objects by a short presigned redirect for video, streamed through us for images."""
+    objects by a short presigned redirect for video (S3 answers Range itself), streamed through
+    us for images."""
     from filmfund.media import services
     from filmfund.media.storage import content_disposition
 
@@ -32,7 +33,8 @@ def _serve(key: str, content_type: str, filename: str | None = None, *, attachme
         resp = send_file(path, mimetype=content_type, conditional=True, etag=True, max_age=0,
                          as_attachment=attachment, download_name=filename if attachment else None)
     elif content_type.startswith("video/") or attachment:
-        url = store.presigned_get(key, services.link_ttl(), filename or "download", content_type)
+        url = store.presigned_get(key, services.link_ttl(), filename or "download", content_type,
+                                  inline=not attachment)
         resp = redirect(url, code=302)
     else:
         body = store.open(key)
@@ -170,7 +172,8 @@ def asset_page(asset_id: str):
     asset = services.get_asset(asset_id)
     jobs = services.active_jobs([asset])
     return render_template("media/asset.html", asset=asset, job=jobs.get(asset.id),
-                           history=services.history(asset), data=services.asset_dict(asset, jobs.get(asset.id)))
+                           history=services.history(asset), data=services.asset_dict(asset, jobs.get(asset.id)),
+                           targets=services.publish_targets(asset), reward_titles=services.reward_titles())
 
 
 @bp.post("/<asset_id>")
@@ -194,6 +197,45 @@ def asset_verify(asset_id: str):
     return redirect(url_for("media.asset_page", asset_id=asset_id), code=303)
 
 
+@bp.post("/<asset_id>/publish")
+@role_required("producer")
+def asset_publish(asset_id: str):
+    """Publish to a digital reward from the asset page; any refusal is a message on the page."""
+    from filmfund.errors import DomainError
+    from filmfund.media import services
+
+    asset = services.get_asset(asset_id)
+    titles = services.reward_titles()
+    reward = (request.form.get("reward") or "").strip()
+    try:
+        _pub, created = services.publish(asset, reward, user=current_user)
+    except DomainError as exc:
+        flash(exc.message, "error")
+    else:
+        title = titles.get(reward, reward)
+        flash(f"Published to “{title}”." if created else f"Already published to “{title}”.", "info")
+    return redirect(url_for("media.asset_page", asset_id=asset_id) + "#publishing", code=303)
+
+
+@bp.post("/<asset_id>/unpublish")
+@role_required("producer")
+def asset_unpublish(asset_id: str):
+    from filmfund.errors import DomainError
+    from filmfund.media import services
+
+    asset = services.get_asset(asset_id)
+    reward = (request.form.get("reward") or "").strip()
+    try:
+        services.unpublish(asset, reward)
+    except NotFoundError:
+        raise
+    except DomainError as exc:
+        flash(exc.message, "error")
+    else:
+        flash(f"Unpublished from “{services.reward_titles().get(reward, reward)}”: donors no longer see it.", "info")
+    return redirect(url_for("media.asset_page", asset_id=asset_id) + "#publishing", code=303)
+
+
 @bp.get("/<asset_id>/r/<kind>")
 @role_required("producer")
 def rendition(asset_id: str, kind: str):
@@ -205,15 +247,15 @@ def rendition(asset_id: str, kind: str):
     return _serve(r.storage_key, r.content_type, f"{asset.title} {kind}{ext}")
 
 
-@library_bp.get("/library/<asset_id>")
-def item(asset_id: str):
-    """A donor's download: entitlement checked on every request, a fresh short link each time."""
+def _library_download(asset_id: str):
+    """The donor's copy of an asset, entitlement checked on every request (a producer sees
+    what donors get); 404 for anything else."""
     from filmfund.media import services
 
     if not current_user.is_authenticated:
         from filmfund.extensions import login_manager
 
-        return login_manager.unauthorized()
+        return None, login_manager.unauthorized()
     if current_user.has_role("partner") and not current_user.has_role("donor", "producer"):
         abort(403)
     if current_user.has_role("producer"):
@@ -224,7 +266,40 @@ def item(asset_id: str):
         dl = services.entitled_download(current_user, asset_id)
     if dl is None:
         raise NotFoundError("No such item in your library.")
+    return dl, None
+
+
+@library_bp.get("/library/<asset_id>")
+def item(asset_id: str):
+    """A donor's download: entitlement checked on every request, a fresh short link each time."""
+    dl, refusal = _library_download(asset_id)
+    if refusal is not None:
+        return refusal
     return _serve(dl.storage_key, dl.content_type, dl.filename, attachment=True)
+
+
+@library_bp.get("/library/<asset_id>/play")
+def play(asset_id: str):
+    """The inline player's source: the donor's web rendition, with HTTP Range (a local file is
+    served in ranges; on S3 a short presigned link, which S3 serves in ranges)."""
+    dl, refusal = _library_download(asset_id)
+    if refusal is not None:
+        return refusal
+    if not dl.content_type.startswith("video/"):
+        raise NotFoundError("This item has no player.")
+    return _serve(dl.storage_key, dl.content_type, dl.filename)
+
+
+@library_bp.get("/library/<asset_id>/poster")
+def poster(asset_id: str):
+    """The item's poster thumbnail (a still made for donors, without metadata)."""
+    dl, refusal = _library_download(asset_id)
+    if refusal is not None:
+        return refusal
+    r = dl.asset.rendition("poster")
+    if r is None:
+        raise NotFoundError("This item has no poster.")
+    return _serve(r.storage_key, r.content_type)
 
 
 @library_bp.get("/library/download/<token>")

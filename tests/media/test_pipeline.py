@@ -131,7 +131,9 @@ def test_still_image_is_an_image_asset_donors_can_download(app, clips, drain, ma
         [item] = services.library_for(donor)
     assert item["kind"] == "image" and item["title"] == "Poster art"
     dl = services.entitled_download(donor, asset.public_id)
-    assert dl.content_type == "image/jpeg" and dl.filename == "Poster art.jpg"  # the original still
+    # The still made for donors (re-encoded, no metadata), never the original file.
+    assert dl.content_type == "image/jpeg" and dl.filename == "Poster art.jpg"
+    assert dl.storage_key == asset.rendition("image").storage_key != asset.sources[0].storage_key
 
 
 def test_periodic_reaper_and_fixity_are_scheduled(app):

@@ -83,6 +83,8 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("media.asset_update", "POST"): (f"/footage/{UNKNOWN}", {}, _only({"producer": 404})),
     ("media.asset_verify", "POST"): (f"/footage/{UNKNOWN}/verify", {}, _only({"producer": 404})),
     ("media.rendition", "GET"): (f"/footage/{UNKNOWN}/r/proxy", None, _only({"producer": 404})),
+    ("media.asset_publish", "POST"): (f"/footage/{UNKNOWN}/publish", {}, _only({"producer": 404})),
+    ("media.asset_unpublish", "POST"): (f"/footage/{UNKNOWN}/unpublish", {}, _only({"producer": 404})),
     ("media.static", "GET"): ("/footage/static/media.css", None, _all(200)),
     # browser-to-S3 uploads (JSON bodies; a form post is refused as invalid)
     ("media.direct_upload_start", "POST"): ("/footage/uploads/start", {}, PRODUCER_WRITE),
@@ -91,6 +93,10 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     # donors' library: not theirs -> 404 for donors, 403 for the charity
     ("library.item", "GET"): (f"/library/{UNKNOWN}", None,
                               {"anon": 302, "donor_a": 404, "donor_b": 404, "producer": 404, "partner": 403}),
+    ("library.play", "GET"): (f"/library/{UNKNOWN}/play", None,
+                              {"anon": 302, "donor_a": 404, "donor_b": 404, "producer": 404, "partner": 403}),
+    ("library.poster", "GET"): (f"/library/{UNKNOWN}/poster", None,
+                                {"anon": 302, "donor_a": 404, "donor_b": 404, "producer": 404, "partner": 403}),
     ("library.download", "GET"): ("/library/download/forged.token", None, _all(403)),
     # API (bearer tokens; never the session)
     ("api.openapi_json", "GET"): ("/api/v1/openapi.json", None, _all(200)),
@@ -107,6 +113,8 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("media_api.list_assets", "GET"): ("/api/v1/media/assets", None, _only({"producer": 200}, anon=401)),
     ("media_api.publish_asset", "POST"): (f"/api/v1/media/assets/{UNKNOWN}/publish", {"reward": "stills"},
                                           _only({"producer": 404}, anon=401)),
+    ("media_api.unpublish_asset", "POST"): (f"/api/v1/media/assets/{UNKNOWN}/unpublish", {"reward": "stills"},
+                                            _only({"producer": 404}, anon=401)),
     ("rewards_webhooks.stripe_webhook", "POST"): ("/webhooks/stripe", {}, _all(400)),  # unsigned
     # fulfilment: the donor's address, parcels and credits proof (their own only)
     ("fulfil.address", "GET"): ("/account/address", None, DONOR_PAGE),

@@ -1,0 +1,136 @@
+"""Publishing: making an asset donor-only content of a digital reward, and taking it back.
+
+Only a digital reward can carry footage (a DVD or a letter cannot): any other kind is refused
+with a message naming the reward. Donors only ever get renditions made for them (DONOR_KINDS:
+the web rendition of a clip, the re-encoded still of an image, posters), which keep no metadata
+but the title (ffmpeg.clean_metadata_args); never an original, never the edit proxy.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from filmfund.errors import ConflictError, NotFoundError, ValidationError
+from filmfund.extensions import db
+from filmfund.media.models import Asset, AssetKind, AssetState, Publication, RenditionKind
+
+# Renditions made for donors: re-encoded without the source's metadata.
+DONOR_KINDS = frozenset({RenditionKind.WEB, RenditionKind.IMAGE, RenditionKind.POSTER})
+# What a donor downloads of each kind of asset unless a publication names another donor kind.
+DONOR_DEFAULT = {AssetKind.VIDEO: RenditionKind.WEB, AssetKind.IMAGE: RenditionKind.IMAGE}
+
+
+def _reward_models():
+    try:
+        from filmfund.rewards import models as rm
+    except ImportError:
+        return None
+    return rm if hasattr(rm, "Reward") and hasattr(rm, "Entitlement") else None
+
+
+def donor_rendition_kind(asset: Asset, pub: Publication | None = None) -> RenditionKind | None:
+    """The rendition a donor gets of this asset: the publication's if it is a donor kind, else
+    the asset kind's default; None when the asset has no donor copy at all (audio)."""
+    if pub is not None and pub.rendition in DONOR_KINDS:
+        return pub.rendition
+    return DONOR_DEFAULT.get(asset.kind)
+
+
+def reward_titles() -> dict[str, str]:
+    """Reward key -> title, to show publications by title (a campaign has a few dozen)."""
+    rm = _reward_models()
+    if rm is None:
+        return {}
+    return {key: title for key, title in db.session.execute(sa.select(rm.Reward.key, rm.Reward.title))}
+
+
+@dataclass
+class Target:
+    key: str
+    title: str
+    kind: str
+    digital: bool
+    published: bool
+
+
+def publish_targets(asset: Asset) -> list[Target]:
+    """The campaign's rewards by title for the asset page's publish form: digital ones can be
+    chosen, the others are listed as what they are."""
+    rm = _reward_models()
+    if rm is None:
+        return []
+    published = {p.reward_key for p in asset.publications}
+    rows = db.session.scalars(sa.select(rm.Reward).order_by(rm.Reward.tier_id, rm.Reward.position, rm.Reward.id))
+    seen, out = set(), []
+    for r in rows:
+        if r.key in seen:
+            continue
+        seen.add(r.key)
+        out.append(Target(r.key, r.title, r.kind.value, r.kind == rm.RewardKind.DIGITAL, r.key in published))
+    return out
+
+
+def _digital_reward(reward_key: Any):
+    if not isinstance(reward_key, str) or not reward_key.strip() or len(reward_key) > 64:
+        raise ValidationError("Choose a reward, e.g. {\"reward\": \"video-clips\"}.", code="invalid_reward")
+    reward_key = reward_key.strip()
+    rm = _reward_models()
+    if rm is None:
+        return reward_key, None
+    reward = db.session.scalar(sa.select(rm.Reward).where(rm.Reward.key == reward_key).order_by(rm.Reward.id).limit(1))
+    if reward is None:
+        raise ValidationError(f"The campaign has no reward with key {reward_key!r}.", code="unknown_reward")
+    if reward.kind != rm.RewardKind.DIGITAL:
+        raise ValidationError(
+            f"“{reward.title}” is a {reward.kind.value} reward: footage can only be published to a digital "
+            "reward, which donors download from their library.", code="not_digital_reward")
+    return reward_key, reward
+
+
+def publish(asset: Asset, reward_key: Any, *, rendition: str | None = None, user=None) -> tuple[Publication, bool]:
+    """Make an asset (or one donor rendition of it) donor-only content of a digital reward."""
+    reward_key, _reward = _digital_reward(reward_key)
+    if asset.state != AssetState.READY:
+        raise ConflictError(f"Only a ready asset can be published (this one is {asset.state.value}).",
+                            code="not_ready")
+    if asset.fixity_ok is False:
+        raise ConflictError("This asset is in fixity alert (a stored copy no longer matches its checksum): "
+                            "repair it before publishing.", code="fixity_alert")
+    kind = None
+    if rendition:
+        try:
+            kind = RenditionKind(rendition)
+        except ValueError:
+            raise ValidationError(f"Unknown rendition {rendition!r}.", code="invalid_rendition") from None
+        if kind not in DONOR_KINDS:
+            raise ValidationError(f"The {kind.value} rendition is not made for donors (it keeps the camera's "
+                                  "metadata); publish the web rendition or a still.", code="invalid_rendition")
+        if asset.rendition(kind) is None:
+            raise ValidationError(f"This asset has no {kind.value} rendition.", code="invalid_rendition")
+    elif donor_rendition_kind(asset) is None:
+        raise ValidationError(f"A {asset.kind.value} asset has no copy made for donors yet, so it cannot be "
+                              "published.", code="no_donor_rendition")
+    existing = next((p for p in asset.publications if p.reward_key == reward_key), None)
+    if existing is not None:
+        if kind is not None and existing.rendition != kind:
+            existing.rendition = kind
+            db.session.commit()
+        return existing, False
+    pub = Publication(asset=asset, reward_key=reward_key, rendition=kind, published_by=getattr(user, "id", None))
+    db.session.add(pub)
+    db.session.commit()
+    return pub, True
+
+
+def unpublish(asset: Asset, reward_key: Any) -> None:
+    """Take an asset back from a reward: no new link is made, and a local download link already
+    given stops working (it re-checks the publication); an S3 link lasts at most its TTL."""
+    if not isinstance(reward_key, str) or not reward_key.strip():
+        raise ValidationError("Choose the reward to unpublish from.", code="invalid_reward")
+    pub = next((p for p in asset.publications if p.reward_key == reward_key.strip()), None)
+    if pub is None:
+        raise NotFoundError("This asset is not published to that reward.")
+    asset.publications.remove(pub)
+    db.session.commit()
