@@ -214,3 +214,21 @@ def test_sweep_of_abandoned_uploads_is_scheduled_and_covers_both_storages(app, t
     os.utime(leftover, (time.time() - 2 * 86400,) * 2)
     assert fixity.sweep_incoming() == {"storage": 1}
     assert not leftover.exists()
+
+
+def test_verify_reports_a_damaged_asset_apart_from_its_intact_storage(app, runner, ready_asset):
+    from filmfund.extensions import db
+    from filmfund.media.models import AssetState
+
+    good, damaged = ready_asset("Good take"), ready_asset("Card error take")
+    damaged.state = AssetState.DAMAGED
+    damaged.problems = [{"code": "decode_errors", "message": "The decoder reported 3 error(s) around 00:00:01.20"}]
+    db.session.commit()
+    out = runner.invoke(args=["media", "verify", "--all"])
+    assert out.exit_code == 1
+    lines = dict(line.split(" ", 1) for line in out.stdout.splitlines())
+    assert lines[good.public_id] == "fixity=ok state=ready"
+    assert lines[damaged.public_id] == "fixity=ok state=DAMAGED"  # stored intact, still not usable
+    assert "decoder reported 3 error(s)" in out.output
+    assert "fixity failed for 0, 1 damaged or failed" in out.output
+    assert runner.invoke(args=["media", "verify", good.public_id]).exit_code == 0
