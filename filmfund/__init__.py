@@ -9,7 +9,7 @@ from flask import Flask
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build the app: embedded defaults, then the environment (config.py), then `overrides`."""
     from filmfund import api, audit, errors, jobs, mail, security  # noqa: F401 (audit: its model)
-    from filmfund.config import load_settings
+    from filmfund.config import load_settings, make_private
     from filmfund.extensions import csrf, db, limiter, login_manager, migrate
 
     app = Flask(__name__)
@@ -17,6 +17,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     if overrides:
         app.config.update(overrides)
     app.instance_path = app.config["INSTANCE_DIR"]
+    make_private(app.config)
     if app.config["TRUSTED_PROXIES"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

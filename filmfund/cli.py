@@ -49,6 +49,7 @@ def run_command(host: str, port: int, workers: int, processes: int, threads: int
                                                             settings["SQLALCHEMY_DATABASE_URI"], threads),
         "RATELIMIT_STORAGE_URI": serving.ratelimit_storage(settings, processes),
     })
+    _refuse_public_test_payments(app, host)
     serving.install_access_log(app)
     sock = None if debug else serving.bind(host, port)
     if sock is not None:
@@ -80,6 +81,15 @@ def run_command(host: str, port: int, workers: int, processes: int, threads: int
     dispose()  # nothing opened before the fork is shared with the web processes
     serving.supervise(app, sock, processes=processes, threads=threads, workers=workers,
                       dispose=dispose, on_ready=ready)
+
+
+def _refuse_public_test_payments(app, host: str) -> None:
+    """Test payments (no Stripe key) only on loopback, unless FILMFUND_TEST_PAYMENTS=1: one line, exit 1."""
+    from filmfund.config import check_test_payments
+
+    refusal = check_test_payments(app.config, host)
+    if refusal:
+        raise click.ClickException(refusal)
 
 
 @main.command("worker")

@@ -25,12 +25,75 @@ def _kept_secret(instance: Path, name: str, prefix: str = "") -> str:
     return value
 
 
+def _tighten(path: Path, mode: int) -> None:
+    try:
+        if path.exists() and not path.is_symlink() and path.stat().st_mode & 0o777 != mode:
+            path.chmod(mode)
+    except OSError:
+        pass  # not ours to change (a shared mount): the umask still keeps new files private
+
+
+def make_private(config: dict[str, Any]) -> None:
+    """The instance folder 0700 and its files 0600, also those an older version left world-readable:
+    the SQLite database (with its -wal and -shm), the queue, the secrets and the outbox's mails."""
+    instance = Path(config["INSTANCE_DIR"])
+    _tighten(instance, 0o700)
+    for sub in ("media", "outbox"):
+        _tighten(instance / sub, 0o700)
+    files = [p for p in instance.iterdir() if p.is_file()]
+    files += [p for p in Path(config["OUTBOX_DIR"]).glob("*") if p.is_file()]
+    for url in (config.get("SQLALCHEMY_DATABASE_URI") or "", config.get("QUEUE_URL") or ""):
+        if url.startswith("sqlite:///") and ":memory:" not in url:
+            db_file = Path(url[len("sqlite:///"):].split("?", 1)[0])
+            files += [db_file, Path(f"{db_file}-wal"), Path(f"{db_file}-shm"), Path(f"{db_file}-journal")]
+    for path in files:
+        _tighten(path, 0o600)
+
+
+def check_test_payments(config: dict[str, Any], host: str) -> str | None:
+    """Why `filmfund run` must not start on `host`, in one line; None when it may.
+
+    Without a Stripe key payments are simulated: anyone reaching the server could "pay" and get
+    rewards and donor-only media. So test payments are served on a loopback address only, unless
+    FILMFUND_TEST_PAYMENTS=1 says this is a staging server.
+    """
+    if not config.get("STRIPE_TEST_MODE") or config.get("TEST_PAYMENTS"):
+        return None
+    if is_loopback(host):
+        return None
+    return (f"refusing to serve test payments on {host or 'every address'}: without STRIPE_SECRET_KEY anyone who "
+            "reaches the server can pay with simulated money; use --host 127.0.0.1, set STRIPE_SECRET_KEY, "
+            "or FILMFUND_TEST_PAYMENTS=1 on a staging server")
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    host = (host or "").strip().strip("[]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name could resolve to anything
+
+
+def _positive_int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name) or ""
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, not {raw!r}")
+    return int(raw)
+
+
 def load_settings(env: dict[str, str] | None = None) -> dict[str, Any]:
     env = dict(os.environ if env is None else env)
     instance = Path(env.get("FILMFUND_INSTANCE_DIR") or Path.cwd() / "instance").resolve()
-    instance.mkdir(parents=True, exist_ok=True)
+    os.umask(0o077)  # everything this process creates (databases, queue, mail, media) is the owner's alone
+    instance.mkdir(mode=0o700, parents=True, exist_ok=True)
     for sub in ("media", "outbox"):
-        (instance / sub).mkdir(exist_ok=True)
+        (instance / sub).mkdir(mode=0o700, exist_ok=True)
 
     stripe_key = env.get("STRIPE_SECRET_KEY") or None
     secure_cookies = env.get("FILMFUND_SECURE_COOKIES", "") == "1"
@@ -60,6 +123,15 @@ def load_settings(env: dict[str, str] | None = None) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": int(env.get("FILMFUND_MAX_UPLOAD_BYTES") or 64 * 1024**3),
         "MEDIA_LINK_TTL": int(env.get("FILMFUND_MEDIA_LINK_TTL") or 300),
         "MAGIC_LINK_TTL": 15 * 60,
+        "RESET_LINK_TTL": 30 * 60,
+        # A per-email cap that never locks the owner out (see filmfund/auth/links.py).
+        "LOGIN_LINKS_PER_EMAIL": 3,
+        "LOGIN_MAILS_PER_HOUR": 5,
+        # Producers sign in with a password and a TOTP code; FILMFUND_STAFF_TOTP=0 drops the code.
+        "STAFF_TOTP": env.get("FILMFUND_STAFF_TOTP", "1") != "0",
+        "TOKEN_TTL_DAYS": _positive_int(env, "FILMFUND_TOKEN_TTL_DAYS", 90),
+        # Without a Stripe key, `filmfund run` serves test payments on loopback only, unless this is 1.
+        "TEST_PAYMENTS": env.get("FILMFUND_TEST_PAYMENTS", "") == "1",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": secure_cookies,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import smtplib
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -62,7 +63,10 @@ def _write_outbox(msg: EmailMessage) -> Path:
     name = msg["Message-ID"].strip("<>").replace("@", "_")
     path = outbox / f"{name}.eml"
     tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(bytes(msg))
+    # 0600: a mail may hold a live sign-in link (the folder is 0700 too)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(bytes(msg))
     tmp.replace(path)  # a reader never sees half a message
     return path
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import Flask, abort, request
+from flask import Flask, abort, has_request_context, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 
 from filmfund.extensions import login_manager
@@ -15,7 +16,20 @@ CSP = (
 )
 
 
+class SessionInterface(SecureCookieSessionInterface):
+    """The session cookie is Secure whenever the request came over HTTPS (request.is_secure,
+    which behind FILMFUND_TRUSTED_PROXIES follows their X-Forwarded-Proto), not only when
+    FILMFUND_SECURE_COOKIES says so."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        if has_request_context() and request.is_secure:
+            return True
+        return super().get_cookie_secure(app)
+
+
 def init_app(app: Flask) -> None:
+    app.session_interface = SessionInterface()
+
     @app.after_request
     def _headers(resp):
         h = resp.headers

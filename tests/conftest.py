@@ -125,6 +125,20 @@ def runner(app):
     return app.test_cli_runner()
 
 
+_STAFF_HASH: list[str] = []
+
+
+def _staff_hash() -> str:
+    if not _STAFF_HASH:
+        from filmfund.auth.services import _hasher
+
+        _STAFF_HASH.append(_hasher.hash(STAFF_PASSWORD))
+    return _STAFF_HASH[0]
+
+
+STAFF_PASSWORD = "a-long-staff-password"
+
+
 @pytest.fixture
 def make_user(app):
     """Factory: make_user(email, role="donor", password=None) -> User."""
@@ -132,9 +146,12 @@ def make_user(app):
 
     def _make(email: str = None, role: str = "donor", password: str | None = None):
         email = email or f"user-{uuid.uuid4().hex[:8]}@example.org"
-        user = services.get_or_create_user(email, role)
+        user = services.ensure_user(email)
         if password:
             services.set_password(user, password)
+        elif role in ("producer", "partner") and not user.password_hash:
+            user.password_hash = _staff_hash()  # staff roles need a password (a fixed hash: no argon2 per test)
+        services.grant_role(user, role)
         _db.session.commit()
         return user
 
@@ -175,7 +192,7 @@ def campaign(app):
 
 @pytest.fixture
 def producer(make_user):
-    return make_user("producer@filmfund.test", "producer")  # signed in by login_as: no argon2 hash needed
+    return make_user("producer@filmfund.test", "producer")  # signed in by login_as (its password: STAFF_PASSWORD)
 
 
 @pytest.fixture

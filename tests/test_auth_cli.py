@@ -18,7 +18,13 @@ def test_users_create_with_password_from_stdin(runner):
 
 def test_users_create_gives_an_existing_donor_another_role(runner, make_user):
     donor = make_user("both@example.org", "donor")
-    result = runner.invoke(args=["users", "create", "both@example.org", "--role", "partner"])
+    # a staff role needs a password: refused without one, nothing changed
+    refused = runner.invoke(args=["users", "create", "both@example.org", "--role", "partner"])
+    assert refused.exit_code != 0 and "password" in refused.output
+    db.session.expire_all()
+    assert services.find_user("both@example.org").role_names == {"donor"}
+    result = runner.invoke(args=["users", "create", "both@example.org", "--role", "partner", "--password-stdin"],
+                           input="a-long-partner-password\n")
     assert result.exit_code == 0
     assert "donor, partner" in result.output
     db.session.expire_all()
@@ -36,7 +42,7 @@ def test_users_create_refuses_bad_input(runner):
 
 
 def test_tokens_create_prints_only_the_token_and_stores_its_hash(runner, client, make_user):
-    make_user("partner@xinxing.test", "partner")
+    make_user("partner@xinxing.test", "partner", password="a-long-partner-password")
     result = runner.invoke(args=["tokens", "create", "partner@xinxing.test"])
     assert result.exit_code == 0
     token = result.output.strip()

@@ -16,6 +16,9 @@ class Role(enum.StrEnum):
     PARTNER = "partner"
 
 
+STAFF_ROLES = (Role.PRODUCER.value, Role.PARTNER.value)
+
+
 class User(db.Model):
     """Anyone who signs in. A donor is made from a payment's email; staff by the CLI."""
 
@@ -29,6 +32,11 @@ class User(db.Model):
     session_version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # TOTP second factor (staff): the base32 secret, set at enrolment and confirmed by a first code;
+    # the last time step accepted (a code is never accepted twice).
+    totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    totp_confirmed_at: Mapped[datetime | None]
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
 
     roles: Mapped[list[UserRole]] = relationship(back_populates="user", cascade="all, delete-orphan",
                                                  lazy="selectin")
@@ -51,6 +59,14 @@ class User(db.Model):
     def has_role(self, *names: str) -> bool:
         return bool(self.role_names & set(names))
 
+    @property
+    def is_staff(self) -> bool:
+        return self.has_role(*STAFF_ROLES)
+
+    @property
+    def has_totp(self) -> bool:
+        return bool(self.totp_secret and self.totp_confirmed_at)
+
 
 class UserRole(db.Model):
     __tablename__ = "user_roles"
@@ -71,18 +87,21 @@ class ApiToken(db.Model):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]  # NULL only on rows older than expiry, which the migration filled
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     user: Mapped[User] = relationship()
 
 
 class LoginLink(db.Model):
-    """A single-use, short-lived magic sign-in link, stored hashed."""
+    """A single-use, short-lived link mailed to a user, stored hashed: a donor's sign-in link
+    (purpose `sign_in`) or a staff member's password reset (purpose `reset`)."""
 
     __tablename__ = "login_links"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(sa.String(16), default="sign_in", server_default="sign_in")
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]

@@ -1,75 +1,129 @@
-"""Use cases of accounts: users and roles, passwords (argon2), API tokens, magic links."""
+"""Use cases of accounts: users and roles, passwords (argon2), the TOTP second factor.
+
+API tokens are in `tokens.py`, mailed links (donor sign-in, staff password reset) in `links.py`;
+their functions are re-exported here for the callers that know them by this module.
+"""
 from __future__ import annotations
 
-import hashlib
 import re
-import secrets
-from datetime import timedelta
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from urllib.parse import urlsplit
-
 from flask import current_app, has_request_context, request, url_for
 
 from filmfund.audit import record_audit
-from filmfund.auth.models import ApiToken, LoginLink, Role, User, UserRole
+from filmfund.auth import totp
+from filmfund.auth.models import STAFF_ROLES, Role, User, UserRole
 from filmfund.db import utcnow
-from filmfund.errors import ValidationError
+from filmfund.errors import NotFoundError, ValidationError
 from filmfund.extensions import db
 
 _hasher = PasswordHasher()
 # Used to spend the same time on an unknown email as on a wrong password.
 _DUMMY_HASH = _hasher.hash("not-a-password")
 EMAIL_RE = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
+PASSWORD_MIN, PASSWORD_MAX = 10, 1024
 
 
 def normalize_email(email: str | None) -> str:
-    value = (email or "").strip()
+    value = (email or "").strip() if isinstance(email, str) or email is None else ""
     if not EMAIL_RE.match(value):
         raise ValidationError("Give a valid email address.", code="invalid_email")
     local, _, domain = value.rpartition("@")
     return f"{local}@{domain.lower()}"
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def find_user(email: str) -> User | None:
     return db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == email.lower()))
 
 
-def get_or_create_user(email: str, role: Role | str = Role.DONOR) -> User:
-    """The user with that email, created if need be, holding `role` (roles add up)."""
+def user_by_email(email: str) -> User:
+    user = find_user(normalize_email(email))
+    if user is None:
+        raise NotFoundError(f"No user with email {email}.", code="unknown_user")
+    return user
+
+
+def ensure_user(email: str) -> User:
+    """The user with that email, created (with no role) if need be."""
     email = normalize_email(email)
-    role = Role(role)
     user = find_user(email)
     if user is None:
         user = User(email=email)
         db.session.add(user)
-    if role.value not in user.role_names:
-        user.roles.append(UserRole(role=role))
-        if role != Role.DONOR:  # donors are made by their gifts; staff roles are staff actions
-            record_audit("role.grant", user.email, {"role": role.value})
-    db.session.flush()
+        db.session.flush()
     return user
 
 
+def grant_role(user: User, role: Role | str) -> None:
+    """Give `role`. A staff role (producer, partner) needs a password first: staff never sign in
+    by a mailed link, so a staff account without a password would be one without a door."""
+    role = Role(role)
+    if role.value in user.role_names:
+        return
+    if role.value in STAFF_ROLES and not user.password_hash:
+        raise ValidationError(f"{user.email} has no password: a {role.value} signs in with a password, so set one "
+                              f"first (filmfund users set-password {user.email}, or --password-stdin).",
+                              code="password_required")
+    user.roles.append(UserRole(role=role))
+    if role != Role.DONOR:  # donors are made by their gifts; staff roles are staff actions
+        record_audit("role.grant", user.email, {"role": role.value})
+    db.session.flush()
+
+
+def get_or_create_user(email: str, role: Role | str = Role.DONOR) -> User:
+    """The user with that email, created if need be, holding `role` (roles add up)."""
+    user = ensure_user(email)
+    grant_role(user, role)
+    return user
+
+
+def remove_role(user: User, role: Role | str) -> None:
+    """Take `role` away; the user's sessions end (a copied cookie stops carrying the old role)."""
+    role = Role(role)
+    row = next((r for r in user.roles if r.role == role), None)
+    if row is None:
+        raise ValidationError(f"{user.email} does not have the role {role.value}.", code="no_such_role")
+    user.roles.remove(row)
+    user.session_version += 1
+    record_audit("role.remove", user.email, {"role": role.value})
+    db.session.flush()
+
+
+def list_users(role: Role | str | None = None) -> list[User]:
+    query = sa.select(User).order_by(User.email)
+    if role:
+        query = query.where(User.roles.any(UserRole.role == Role(role)))
+    return list(db.session.scalars(query))
+
+
+def validate_password(password) -> None:
+    if not isinstance(password, str) or len(password) < PASSWORD_MIN:
+        raise ValidationError(f"A password needs at least {PASSWORD_MIN} characters.", code="weak_password")
+    if len(password) > PASSWORD_MAX:
+        raise ValidationError(f"A password has at most {PASSWORD_MAX} characters.", code="weak_password")
+
+
 def set_password(user: User, password: str) -> None:
-    if len(password) < 10:
-        raise ValidationError("A password needs at least 10 characters.", code="weak_password")
+    validate_password(password)
+    had = bool(user.password_hash)
     user.password_hash = _hasher.hash(password)
     user.session_version += 1
+    db.session.flush()
+    record_audit("password.change" if had else "password.set", user.email)
 
 
 def authenticate(email: str, password: str) -> User | None:
-    """The user if the password matches; the same work and answer whether or not the email exists."""
+    """The user if the password matches (the first factor only; nothing recorded yet).
+    The same work and answer whether or not the email exists."""
     try:
         user = find_user(normalize_email(email))
     except ValidationError:
         user = None
+    if not isinstance(password, str) or len(password) > PASSWORD_MAX:
+        password = ""
     stored = user.password_hash if user and user.password_hash else _DUMMY_HASH
     try:
         _hasher.verify(stored, password)
@@ -79,32 +133,80 @@ def authenticate(email: str, password: str) -> User | None:
         return None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
-    user.last_login_at = utcnow()
-    record_audit("auth.sign_in", user.email, {"method": "password"}, actor=user)
-    db.session.commit()
+        db.session.commit()
     return user
 
 
-def create_api_token(email: str) -> str:
-    user = find_user(normalize_email(email))
-    if user is None:
-        raise ValidationError(f"No user with email {email}.", code="unknown_user")
-    token = "ff_" + secrets.token_urlsafe(32)
-    row = ApiToken(user_id=user.id, token_hash=_digest(token))
-    db.session.add(row)
-    db.session.flush()
-    record_audit("token.create", user.email, {"token_id": row.id})
+# ---------------------------------------------------------------- the second factor
+
+
+def totp_required(user: User) -> bool:
+    """Producers need a second factor (unless FILMFUND_STAFF_TOTP=0); anyone enrolled uses theirs."""
+    if user.has_totp:
+        return True
+    return user.has_role(Role.PRODUCER.value) and current_app.config.get("STAFF_TOTP", True)
+
+
+def start_totp_enrolment(user: User) -> str:
+    """A new, unconfirmed secret (replacing an unconfirmed one); a confirmed factor is kept."""
+    if user.has_totp:
+        raise ValidationError("A second factor is already set up for this account.", code="totp_enrolled")
+    if not user.totp_secret:
+        user.totp_secret = totp.new_secret()
+        db.session.commit()
+    return user.totp_secret
+
+
+def totp_uri(user: User) -> str:
+    issuer = current_app.config.get("TOTP_ISSUER") or "filmfund"
+    return totp.otpauth_uri(user.totp_secret or "", user.email, issuer)
+
+
+def check_totp(user: User, code: str) -> bool:
+    """The code is right for this user, and its time step was not used before (then it is used up)."""
+    if not user.totp_secret or not isinstance(code, str):
+        return False
+    step = totp.verify(user.totp_secret, code, last_step=user.totp_last_step)
+    if step is None:
+        return False
+    # Claim the step atomically: two requests racing with the same code cannot both pass.
+    claimed = db.session.execute(
+        sa.update(User).where(User.id == user.id, sa.or_(User.totp_last_step.is_(None), User.totp_last_step < step))
+        .values(totp_last_step=step)).rowcount
     db.session.commit()
-    return token
+    return claimed == 1
 
 
-def user_for_token(token: str) -> User | None:
-    if not token or len(token) > 200:
-        return None
-    row = db.session.scalar(
-        sa.select(ApiToken).where(ApiToken.token_hash == _digest(token), ApiToken.revoked_at.is_(None))
-    )
-    return row.user if row else None
+def confirm_totp(user: User, code: str) -> None:
+    if user.has_totp:
+        raise ValidationError("A second factor is already set up for this account.", code="totp_enrolled")
+    if not check_totp(user, code):
+        raise ValidationError("That code is not right: give the 6 digits your app shows now.", code="invalid_code")
+    db.session.refresh(user)
+    user.totp_confirmed_at = utcnow()
+    record_audit("auth.totp_enrol", user.email, actor=user)
+    db.session.commit()
+
+
+def reset_totp(user: User) -> None:
+    """Forget the second factor (a lost phone): the next sign-in enrols a new one."""
+    user.totp_secret = None
+    user.totp_confirmed_at = None
+    user.totp_last_step = None
+    user.session_version += 1
+    record_audit("auth.totp_reset", user.email)
+    db.session.commit()
+
+
+def complete_sign_in(user: User, method: str) -> None:
+    """Both factors passed (or a donor's link): record it."""
+    user.last_login_at = utcnow()
+    if user.is_staff:
+        record_audit("auth.sign_in", user.email, {"method": method}, actor=user)
+    db.session.commit()
+
+
+# ---------------------------------------------------------------- sessions and links
 
 
 def load_user_from_session(session_id: str) -> User | None:
@@ -119,45 +221,6 @@ def end_sessions(user: User) -> None:
     """Invalidate every session cookie of this user (logout is server-side, not just a cookie delete)."""
     user.session_version += 1
     db.session.commit()
-
-
-def request_login_link(email: str) -> None:
-    """Mail a sign-in link if the email is a user's. Says nothing either way (no enumeration)."""
-    from filmfund.mail import send_mail
-
-    try:
-        user = find_user(normalize_email(email))
-    except ValidationError:
-        return
-    if user is None:
-        return
-    token = secrets.token_urlsafe(32)
-    ttl = current_app.config["MAGIC_LINK_TTL"]
-    db.session.add(LoginLink(user_id=user.id, token_hash=_digest(token),
-                             expires_at=utcnow() + timedelta(seconds=ttl)))
-    db.session.commit()
-    link = external_url("auth.magic", token=token)
-    send_mail(user.email, "Your filmfund sign-in link",
-              f"Sign in to see your donations and rewards:\n\n{link}\n\n"
-              f"The link works once, within {ttl // 60} minutes. If you did not ask for it, ignore this email.\n")
-
-
-def consume_login_link(token: str) -> User | None:
-    """The link's user, once: a used, expired or unknown link gives None."""
-    link = db.session.scalar(sa.select(LoginLink).where(LoginLink.token_hash == _digest(token or "")))
-    now = utcnow()
-    if link is None or link.used_at is not None or link.expires_at <= now:
-        return None
-    # Claim it atomically so two clicks racing cannot both sign in.
-    claimed = db.session.execute(
-        sa.update(LoginLink).where(LoginLink.id == link.id, LoginLink.used_at.is_(None)).values(used_at=now)
-    ).rowcount
-    if claimed != 1:
-        db.session.rollback()
-        return None
-    link.user.last_login_at = now
-    db.session.commit()
-    return link.user
 
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -181,3 +244,7 @@ def public_base_url() -> str:
 def external_url(endpoint: str, **values) -> str:
     """An absolute URL for mail and redirects off-site (see public_base_url)."""
     return public_base_url() + url_for(endpoint, **values)
+
+
+from filmfund.auth.links import consume_login_link, request_login_link  # noqa: E402,F401  (re-exported)
+from filmfund.auth.tokens import create_api_token, user_for_token  # noqa: E402,F401  (re-exported)

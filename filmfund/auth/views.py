@@ -1,20 +1,30 @@
-"""Sign-in pages: password for producers and partners, single-use magic links for donors."""
+"""Sign-in pages: password and TOTP second factor for producers and partners, single-use
+magic links for donors, and a mailed password reset that asks for the second factor too."""
 from __future__ import annotations
 
+import time
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
-from filmfund.auth import services
+from filmfund.auth import links, services
 from filmfund.errors import DomainError
-from filmfund.extensions import limiter
+from filmfund.extensions import db, limiter
 
 bp = Blueprint("auth", __name__, template_folder="templates")
+
+PENDING_KEY = "_2fa_pending"
+PENDING_TTL = 5 * 60     # seconds between the password and the code
+PENDING_TRIES = 5        # wrong codes before the password is asked again
 
 
 def _account_key() -> str:
     return "acct:" + (request.form.get("email") or "").strip().lower()[:254]
+
+
+def _no_password() -> bool:
+    return not request.form.get("password")
 
 
 def _home_for(user) -> str:
@@ -25,13 +35,13 @@ def _home_for(user) -> str:
     return url_for("site.account")
 
 
-def _safe_next(default: str) -> str:
+def _safe_next(default: str, target: str | None = None) -> str:
     r"""Only a path on this site: never an absolute or scheme-relative URL (open redirect).
 
     Browsers drop tabs and newlines inside URLs and read a backslash as a slash, so "/\t/evil"
     and "/\\evil" would become "//evil": any such character refuses the target.
     """
-    target = request.args.get("next") or ""
+    target = (request.args.get("next") if target is None else target) or ""
     if (not target.startswith("/") or target.startswith("//") or len(target) > 2000
             or any(c == "\\" or c.isspace() or ord(c) < 32 or ord(c) == 127 for c in target)):
         return default
@@ -39,18 +49,26 @@ def _safe_next(default: str) -> str:
     return target if not parts.scheme and not parts.netloc else default
 
 
-def _wants_password(email: str) -> bool:
-    """Staff accounts (with a password) sign in with it: a magic link must not bypass it."""
-    try:
-        user = services.find_user(services.normalize_email(email))
-    except DomainError:
-        return False
-    return bool(user and user.password_hash)
+def _sign_in(user, method: str, next_url: str | None = None):
+    services.complete_sign_in(user, method)
+    session.clear()  # no session fixation: a fresh session on sign-in
+    login_user(user)
+    return redirect(_safe_next(_home_for(user), next_url))
+
+
+def _pending_user():
+    """The user who gave the right password and still owes the second factor, if any."""
+    pending = session.get(PENDING_KEY)
+    if not isinstance(pending, dict) or time.time() - pending.get("t", 0) > PENDING_TTL:
+        session.pop(PENDING_KEY, None)
+        return None, None
+    return services.load_user_from_session(pending.get("u", "")), pending
 
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit("10 per 5 minutes", methods=["POST"])
-@limiter.limit("20 per hour", methods=["POST"], key_func=_account_key)
+# Only password attempts count per account: asking for a donor's link never locks its owner out.
+@limiter.limit("20 per hour", methods=["POST"], key_func=_account_key, exempt_when=_no_password)
 def login():
     if request.method == "POST":
         email = request.form.get("email", "")
@@ -60,16 +78,71 @@ def login():
             if user is None:
                 flash("That email and password do not match.", "error")
                 return render_template("auth/login.html", email=email), 401
-            session.clear()  # no session fixation: a fresh session on sign-in
-            login_user(user)
-            return redirect(_safe_next(_home_for(user)))
-        # The same reply whatever the email is (no enumeration of donors or staff).
-        if not _wants_password(email):
-            services.request_login_link(email)
-        flash("If that email belongs to a donor or member, a sign-in link is on its way. "
-              "It works once, within 15 minutes.", "info")
+            if not services.totp_required(user):
+                return _sign_in(user, "password", request.args.get("next"))
+            session.clear()
+            session[PENDING_KEY] = {"u": user.get_id(), "t": time.time(), "n": request.args.get("next") or "",
+                                    "tries": 0}
+            return redirect(url_for("auth.second_factor" if user.has_totp else "auth.totp_setup"))
+        # The same reply and the same work whatever the email is (no enumeration of donors or
+        # staff): the link is looked up and mailed by the worker.
+        links.request_login_link(email)
+        flash("If that email belongs to a donor, a sign-in link is on its way. "
+              "It works once, within 15 minutes. Producers and partners sign in with their password.", "info")
         return redirect(url_for("auth.login"))
     return render_template("auth/login.html", email="")
+
+
+@bp.route("/login/2fa", methods=["GET", "POST"])
+@limiter.limit("10 per 5 minutes", methods=["POST"])
+def second_factor():
+    user, pending = _pending_user()
+    if user is None or not user.has_totp:
+        flash("Sign in with your email and password first.", "error")
+        return redirect(url_for("auth.login"))
+    if request.method == "POST":
+        if services.check_totp(user, request.form.get("code", "")):
+            return _sign_in(user, "password+totp", pending.get("n"))
+        pending["tries"] = pending.get("tries", 0) + 1
+        if pending["tries"] >= PENDING_TRIES:
+            session.pop(PENDING_KEY, None)
+            flash("Too many wrong codes: sign in with your password again.", "error")
+            return redirect(url_for("auth.login"))
+        session[PENDING_KEY] = pending
+        flash("That code is not right: give the 6 digits your app shows now.", "error")
+        return render_template("auth/totp.html"), 401
+    return render_template("auth/totp.html")
+
+
+@bp.route("/login/2fa/setup", methods=["GET", "POST"])
+@limiter.limit("10 per 5 minutes", methods=["POST"])
+def totp_setup():
+    """Enrol an authenticator: at a producer's first sign-in (after the password), or any time
+    for a signed-in producer or partner who has none yet."""
+    user, pending = _pending_user()
+    if user is None:
+        if not current_user.is_authenticated:
+            flash("Sign in with your email and password first.", "error")
+            return redirect(url_for("auth.login"))
+        if not current_user.is_staff:
+            abort(403)
+        user = current_user._get_current_object()
+    if user.has_totp:
+        flash("Your second factor is already set up.", "info")
+        return redirect(_home_for(user) if pending is None else url_for("auth.second_factor"))
+    secret = services.start_totp_enrolment(user)
+    if request.method == "POST":
+        try:
+            services.confirm_totp(user, request.form.get("code", ""))
+        except DomainError as err:
+            db.session.rollback()
+            flash(err.message, "error")
+            return render_template("auth/totp_setup.html", secret=secret, uri=services.totp_uri(user)), 400
+        if pending is not None:
+            return _sign_in(user, "password+totp", pending.get("n"))
+        flash("Your second factor is set up: it is asked at every sign-in.", "success")
+        return redirect(_home_for(user))
+    return render_template("auth/totp_setup.html", secret=secret, uri=services.totp_uri(user))
 
 
 @bp.route("/login/magic/<token>", methods=["GET", "POST"])
@@ -78,15 +151,44 @@ def magic(token: str):
     # GET only shows a button: mail scanners that pre-fetch links must not use up the link.
     if request.method == "GET":
         return render_template("auth/magic.html", token=token)
-    user = services.consume_login_link(token)
-    if user is not None and user.password_hash:
-        user = None  # an old link of an account that has since got a password
+    user = links.consume_login_link(token)
     if user is None:
         flash("That sign-in link has expired or was already used. Ask for a new one.", "error")
         return redirect(url_for("auth.login"))
-    session.clear()
-    login_user(user)
-    return redirect(_home_for(user))
+    return _sign_in(user, "link")
+
+
+@bp.route("/login/reset", methods=["GET", "POST"])
+@limiter.limit("10 per 5 minutes", methods=["POST"])
+def reset_request():
+    if request.method == "POST":
+        links.request_password_reset(request.form.get("email", ""))
+        flash("If that email belongs to a producer or partner, a link to choose a new password is on its way.",
+              "info")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/reset_request.html")
+
+
+@bp.route("/login/reset/<token>", methods=["GET", "POST"])
+@limiter.limit("10 per 5 minutes", methods=["POST"])
+def reset_password(token: str):
+    user = links.reset_link_user(token)
+    if user is None:
+        flash("That reset link has expired or was already used. Ask for a new one.", "error")
+        return redirect(url_for("auth.reset_request"))
+    if request.method == "POST":
+        if request.form.get("password", "") != request.form.get("password2", ""):
+            flash("The two passwords differ.", "error")
+            return render_template("auth/reset.html", needs_code=user.has_totp), 400
+        try:
+            links.reset_password(token, request.form.get("password", ""), request.form.get("code"))
+        except DomainError as err:
+            db.session.rollback()
+            flash(err.message, "error")
+            return render_template("auth/reset.html", needs_code=user.has_totp), 400
+        flash("Your password is changed. Sign in with it.", "success")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/reset.html", needs_code=user.has_totp)
 
 
 @bp.post("/logout")

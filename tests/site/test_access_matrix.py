@@ -54,6 +54,15 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("auth.magic", "GET"): ("/login/magic/not-a-token", None, _all(200)),
     ("auth.magic", "POST"): ("/login/magic/not-a-token", {}, _all(302)),
     ("auth.logout", "POST"): ("/logout", {}, _all(302)),
+    # second factor: without a password step just done, back to /login; enrolment for staff
+    ("auth.second_factor", "GET"): ("/login/2fa", None, _all(302)),
+    ("auth.second_factor", "POST"): ("/login/2fa", {"code": "123456"}, _all(302)),
+    ("auth.totp_setup", "GET"): ("/login/2fa/setup", None, _only({"producer": 200, "partner": 200})),
+    ("auth.totp_setup", "POST"): ("/login/2fa/setup", {"code": "x"}, _only({"producer": 400, "partner": 400})),
+    ("auth.reset_request", "GET"): ("/login/reset", None, _all(200)),
+    ("auth.reset_request", "POST"): ("/login/reset", {"email": "nobody@example.org"}, _all(302)),
+    ("auth.reset_password", "GET"): ("/login/reset/not-a-token", None, _all(302)),
+    ("auth.reset_password", "POST"): ("/login/reset/not-a-token", {"password": "x"}, _all(302)),
     # producer dashboard and partner page
     ("admin.dashboard", "GET"): ("/admin/", None, PRODUCER_PAGE),
     ("admin.credits_csv", "GET"): ("/admin/credits.csv", None, PRODUCER_PAGE),

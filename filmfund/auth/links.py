@@ -1,0 +1,166 @@
+"""Links mailed to users: a donor's single-use sign-in link, a staff member's password reset.
+
+Asking for a link does the same work in the same time whatever the email: the request only
+checks the address's form and puts a task on the queue; the worker looks the email up and mails
+(or not). So neither the answer nor its timing says whether an email is a donor's.
+
+A per-email cap that never locks the owner out: at most LOGIN_LINKS_PER_EMAIL links are live at
+once (a new one retires the oldest), and at most LOGIN_MAILS_PER_HOUR are mailed to one address
+in an hour; beyond that a request still gets the same answer but mails nothing and retires
+nothing, so the newest link already in the owner's inbox keeps working.
+"""
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app, url_for
+
+from filmfund.audit import record_audit
+from filmfund.auth.models import LoginLink, User
+from filmfund.auth.tokens import digest
+from filmfund.db import utcnow
+from filmfund.errors import ValidationError
+from filmfund.extensions import db
+from filmfund.jobs import app_task
+
+SIGN_IN, RESET = "sign_in", "reset"
+
+
+def _path(endpoint: str, token: str) -> str:
+    with current_app.test_request_context():
+        return url_for(endpoint, token=token)
+
+
+def request_login_link(email: str) -> None:
+    """Queue a sign-in link for this email. Says nothing either way (no enumeration)."""
+    _queue(email, SIGN_IN)
+
+
+def request_password_reset(email: str) -> None:
+    """Queue a password-reset link for this email (staff with a password only). Says nothing either way."""
+    _queue(email, RESET)
+
+
+def _queue(email: str, purpose: str) -> None:
+    from filmfund.auth.services import normalize_email, public_base_url
+
+    try:
+        email = normalize_email(email)
+    except ValidationError:
+        return
+    # The base URL is decided here, where the request is known (see public_base_url).
+    mail_link(email, purpose, public_base_url())
+
+
+@app_task(retries=3, retry_delay=60)
+def mail_link(email: str, purpose: str, base_url: str) -> bool:
+    """Worker side: make and mail the link if the email's account may have one. True if mailed."""
+    return send_link(email, purpose, base_url)
+
+
+def _wanted(user: User | None, purpose: str) -> bool:
+    if user is None:
+        return False
+    if purpose == SIGN_IN:  # donors only: staff never sign in by a mailed link
+        return not user.is_staff and not user.password_hash
+    return bool(user.password_hash)  # a reset is for accounts that sign in with a password
+
+
+def send_link(email: str, purpose: str, base_url: str) -> bool:
+    from filmfund.auth.services import find_user
+    from filmfund.mail import send_mail
+
+    user = find_user(email)
+    if not _wanted(user, purpose):
+        return False
+    cfg = current_app.config
+    now = utcnow()
+    recent = db.session.scalar(sa.select(sa.func.count(LoginLink.id)).where(
+        LoginLink.user_id == user.id, LoginLink.created_at > now - timedelta(hours=1)))
+    if recent >= cfg.get("LOGIN_MAILS_PER_HOUR", 5):
+        return False  # the inbox is not flooded; the links already mailed keep working
+    live = list(db.session.scalars(sa.select(LoginLink).where(
+        LoginLink.user_id == user.id, LoginLink.purpose == purpose, LoginLink.used_at.is_(None),
+        LoginLink.expires_at > now).order_by(LoginLink.created_at.desc(), LoginLink.id.desc())))
+    for old in live[max(cfg.get("LOGIN_LINKS_PER_EMAIL", 3) - 1, 0):]:
+        old.expires_at = now  # retired: only the newest few work
+    token = secrets.token_urlsafe(32)
+    ttl = cfg["MAGIC_LINK_TTL"] if purpose == SIGN_IN else cfg.get("RESET_LINK_TTL", 30 * 60)
+    db.session.add(LoginLink(user_id=user.id, purpose=purpose, token_hash=digest(token), created_at=now,
+                             expires_at=now + timedelta(seconds=ttl)))
+    db.session.commit()
+    if purpose == SIGN_IN:
+        link = base_url + _path("auth.magic", token)
+        send_mail(user.email, "Your filmfund sign-in link",
+                  f"Sign in to see your donations and rewards:\n\n{link}\n\n"
+                  f"The link works once, within {ttl // 60} minutes. If you did not ask for it, ignore this email.\n")
+    else:
+        link = base_url + _path("auth.reset_password", token)
+        send_mail(user.email, "Reset your filmfund password",
+                  f"Choose a new password here:\n\n{link}\n\n"
+                  f"The link works once, within {ttl // 60} minutes, and asks for your second factor too. "
+                  "If you did not ask for it, ignore this email: your password stays as it is.\n")
+    return True
+
+
+def _live_link(token: str, purpose: str) -> LoginLink | None:
+    if not isinstance(token, str) or not token or len(token) > 200:
+        return None
+    link = db.session.scalar(sa.select(LoginLink).where(LoginLink.token_hash == digest(token),
+                                                        LoginLink.purpose == purpose))
+    if link is None or link.used_at is not None or link.expires_at <= utcnow():
+        return None
+    return link
+
+
+def _claim(link: LoginLink) -> bool:
+    """Use the link up atomically, so two clicks racing cannot both pass."""
+    claimed = db.session.execute(
+        sa.update(LoginLink).where(LoginLink.id == link.id, LoginLink.used_at.is_(None)).values(used_at=utcnow())
+    ).rowcount
+    if claimed != 1:
+        db.session.rollback()
+        return False
+    return True
+
+
+def consume_login_link(token: str) -> User | None:
+    """The link's user, once: a used, expired or unknown link gives None, and so does a staff account's."""
+    link = _live_link(token, SIGN_IN)
+    if link is None or not _claim(link):
+        return None
+    user = link.user
+    if user.is_staff or user.password_hash:
+        db.session.commit()  # used up, and refused: staff sign in with a password and second factor
+        return None
+    user.last_login_at = utcnow()
+    db.session.commit()
+    return user
+
+
+def reset_link_user(token: str) -> User | None:
+    """The user a live reset link belongs to (the link is not used up by looking)."""
+    link = _live_link(token, RESET)
+    return link.user if link else None
+
+
+def reset_password(token: str, password: str, code: str | None) -> User:
+    """Set a new password through a mailed link; the second factor is asked if the account has one."""
+    from filmfund.auth.services import check_totp, set_password, validate_password
+
+    validate_password(password)
+    link = _live_link(token, RESET)
+    if link is None:
+        raise ValidationError("That reset link has expired or was already used. Ask for a new one.",
+                              code="invalid_link")
+    user = link.user
+    if user.has_totp and not check_totp(user, code or ""):
+        raise ValidationError("That code is not right: give the 6 digits your app shows now.", code="invalid_code")
+    set_password(user, password)  # validates before the link is used up
+    if not _claim(link):
+        raise ValidationError("That reset link was already used.", code="invalid_link")
+    record_audit("auth.password_reset", user.email, actor=user)
+    db.session.commit()
+    return user
