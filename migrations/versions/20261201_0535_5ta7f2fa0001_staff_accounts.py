@@ -1,7 +1,7 @@
 """staff accounts: TOTP second factor, expiring API tokens, password-reset links
 
 Revision ID: 5ta7f2fa0001
-Revises: e1c7939485b8
+Revises: 11628f6bd64a
 Create Date: 2026-12-01 05:30:00
 
 """
@@ -14,7 +14,7 @@ import filmfund.db
 
 # revision identifiers, used by Alembic.
 revision = '5ta7f2fa0001'
-down_revision = 'e1c7939485b8'
+down_revision = '11628f6bd64a'
 branch_labels = None
 depends_on = None
 
