@@ -385,6 +385,10 @@ def video_rendition_argv(spec: str, out: str, info: MediaInfo, profile: dict[str
         out_args["map_metadata"] = 0  # keeps creation_time (the recording date) and timecode tags
     else:
         out_args.update(clean_metadata_args(title, audio=info.has_audio))
+        if out_args["c:v"] == "libx264":
+            # A camcorder's MDPM (date, camera, GPS on some) rides in user-data SEI: never copied
+            # into the new stream (libx264's default today, said explicitly so it stays so).
+            out_args["udu_sei"] = 0
     for key, flag in (("maxrate", "maxrate"), ("bufsize", "bufsize"), ("profile", "profile:v"),
                       ("level", "level:v"), ("tune", "tune")):
         if profile.get(key):

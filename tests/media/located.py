@@ -9,13 +9,14 @@ from pathlib import Path
 
 # The values planted, each distinctive enough to be searched for in the bytes of an output.
 LAT, LON = "+48.8584", "+002.2945"
-SECRETS = ("48.8584", "2.2945", "002.2945", "Panasonic", "HC-X1500", "SN-998877", "family's house",
+SECRETS = ("48.8584", "2.2945", "GPS48", "002.2945", "Panasonic", "HC-X1500", "SN-998877", "family's house",
            "51.504N", "Paris")
 
 
 def located_clip(out: Path, *, gop: int = 250) -> Path:
     """A phone-like MP4 with a long GOP (x264's default 250 frames) and the tags phones write:
-    ISO 6709 location (QuickTime key and the 3GPP `location`), make, model, a serial, a comment."""
+    ISO 6709 location (QuickTime key and the 3GPP `location`), make, model, a serial, a comment;
+    and a position in user-data SEI inside the H.264 stream, where camcorders put MDPM data."""
     subprocess.run([
         "ffmpeg", "-nostdin", "-v", "error", "-y",
         "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-f", "lavfi", "-i", "sine=frequency=330:sample_rate=48000",
@@ -29,6 +30,8 @@ def located_clip(out: Path, *, gop: int = 250) -> Path:
         "-metadata", "comment=shot at the family's house",
         "-metadata", "creation_time=2024-05-17T09:30:00Z",
         "-metadata:s:v:0", "handler_name=SN-998877",
+        # What a camcorder writes in the picture stream itself: user-data SEI (MDPM-like) with a position.
+        "-bsf:v", "h264_metadata=sei_user_data=17ee8c60-f84d-11d9-8cd6-0800200c9a66+GPS48.8584N002.2945E",
         "-movflags", "use_metadata_tags", str(out)], check=True, stdin=subprocess.DEVNULL)
     return out
 

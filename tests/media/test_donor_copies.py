@@ -34,6 +34,7 @@ def test_the_planted_metadata_is_really_there(located):
     clip, jpeg = located
     tags = ffmpeg.probe(str(clip))["format"]["tags"]
     assert {"location", "com.apple.quicktime.location.ISO6709", "make", "model", "comment"} <= set(tags)
+    assert b"GPS48.8584N" in clip.read_bytes()  # the SEI inside the picture stream
     assert {0xE1, 0xED, 0xFE} <= {m for m, _ in jpeg_segments(jpeg.read_bytes())}
     with pytest.raises(AssertionError):
         assert_no_location(jpeg.read_bytes())
@@ -84,3 +85,23 @@ def test_stills_are_reencoded_without_exif_xmp_iptc_or_comment(located, located_
         out = tmp_path / f"{name}.jpg"
         ffmpeg.run(argv(str(clip), str(out), info, PROFILES[name]), timeout=60)
         assert_no_location(out.read_bytes())
+
+
+def test_a_portrait_photo_stays_upright_without_its_exif(tmp_path):
+    """Phones store portrait photos landscape with an EXIF Orientation; the still made for donors
+    has no EXIF, so the rotation is applied to the pixels (ffmpeg reads it as a display matrix)."""
+    import struct
+
+    plain = tmp_path / "plain.jpg"
+    ffmpeg.run(ffmpeg._compile(ffmpeg.ffmpeg_lib.input("testsrc2=size=640x360", f="lavfi")
+                               .output(str(plain), vframes=1)), timeout=60)
+    ifd = struct.pack(">H", 1) + struct.pack(">HHI", 0x0112, 3, 1) + struct.pack(">HH", 6, 0) + struct.pack(">I", 0)
+    exif = b"Exif\0\0MM\0*" + struct.pack(">I", 8) + ifd
+    data = plain.read_bytes()
+    rotated = tmp_path / "portrait.jpg"
+    rotated.write_bytes(data[:2] + b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif + data[2:])
+    out = tmp_path / "still.jpg"
+    ffmpeg.run(ffmpeg.image_argv(str(rotated), str(out), PROFILES["image"]), timeout=60)
+    info = ffmpeg.summarize(ffmpeg.probe(str(out)))
+    assert (info.width, info.height) == (360, 640)
+    assert_no_location(out.read_bytes())
