@@ -4,7 +4,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from filmfund.comms import api, models, tasks, views  # noqa: F401  (models: tables; tasks: queue)
+    from filmfund.comms import api, models, reward_views, tasks, views  # noqa: F401  (routes, tables, queue)
     from filmfund.extensions import csrf
 
     csrf.exempt(api.bp)

@@ -50,3 +50,41 @@ def sweep_deliveries() -> dict:
             return updates.sweep_deliveries()
         finally:
             db.session.remove()
+
+
+@app_task(retries=8, retry_delay=RETRY_DELAY, retry_backoff=2)
+def notify_answer(question_id: int) -> bool:
+    from filmfund.comms import questions
+
+    return questions.notify_answer(question_id)
+
+
+@app_task(retries=8, retry_delay=RETRY_DELAY, retry_backoff=2)
+def mail_invitations(experience_id: int) -> int:
+    from filmfund.comms import invitations
+
+    return invitations.mail_invitations(experience_id)
+
+
+@jobs.huey.periodic_task(crontab(minute="7"), name="filmfund.comms.send_reminders")
+def send_reminders() -> dict:
+    from filmfund.comms import invitations
+    from filmfund.extensions import db
+
+    if has_app_context():
+        return invitations.send_reminders()
+    if jobs._worker_app is None:
+        log.warning("reminders skipped: no app (start it through `filmfund worker`)")
+        return {}
+    with jobs._worker_app.app_context():
+        try:
+            return invitations.send_reminders()
+        finally:
+            db.session.remove()
+
+
+@app_task(retries=8, retry_delay=RETRY_DELAY, retry_backoff=2)
+def notify_reply(message_id: int) -> None:
+    from filmfund.comms import arrangements
+
+    arrangements.notify_reply(message_id)

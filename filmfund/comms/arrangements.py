@@ -1,0 +1,108 @@
+"""The $2000 tier's "anything else feasible, by arrangement": a private thread between one
+donor and the producers. Only that donor (while they hold the reward) and producers read it;
+the donor is mailed a link (never the text) when the producers answer."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import current_app, render_template
+
+from filmfund.auth.models import User
+from filmfund.comms.models import RequestMessage
+from filmfund.errors import ForbiddenError, NotFoundError, ValidationError
+from filmfund.extensions import db
+from filmfund.rewards.models import Entitlement, EntitlementStatus, Reward
+
+MESSAGE_MAX = 5000
+DEFAULT_REWARD = "by-arrangement"
+
+
+def _campaign():
+    from filmfund.rewards.services import current_campaign
+
+    return current_campaign()
+
+
+def reward_key() -> str:
+    return current_app.config.get("ARRANGEMENT_REWARD", DEFAULT_REWARD)
+
+
+def may_write(user) -> bool:
+    return user is not None and db.session.scalar(
+        sa.select(sa.func.count(Entitlement.id)).join(Reward, Reward.id == Entitlement.reward_id)
+        .where(Entitlement.user_id == user.id, Reward.key == reward_key(), Reward.campaign_id == _campaign().id,
+               Entitlement.status != EntitlementStatus.REVOKED)) > 0
+
+
+def _body(body) -> str:
+    body = body.strip() if isinstance(body, str) else ""
+    if not body or len(body) > MESSAGE_MAX:
+        raise ValidationError(f"body: write a message (up to {MESSAGE_MAX} characters).", code="invalid_message")
+    return body
+
+
+def thread(donor_id: int) -> list[RequestMessage]:
+    return list(db.session.scalars(sa.select(RequestMessage).where(
+        RequestMessage.donor_id == donor_id, RequestMessage.campaign_id == _campaign().id)
+        .order_by(RequestMessage.created_at, RequestMessage.id)))
+
+
+def post_as_donor(user: User, body) -> RequestMessage:
+    body = _body(body)
+    if not may_write(user):
+        raise ForbiddenError("This thread comes with the $2000 tier.", code="not_entitled")
+    msg = RequestMessage(campaign_id=_campaign().id, donor_id=user.id, author_id=user.id, body=body)
+    db.session.add(msg)
+    db.session.commit()
+    return msg
+
+
+def donor_by_public_id(public_id: str) -> User:
+    user = db.session.scalar(sa.select(User).where(User.public_id == public_id))
+    if user is None or not (may_write(user) or thread(user.id)):
+        raise NotFoundError("No such thread.")
+    return user
+
+
+def post_as_producer(producer: User, donor_public_id: str, body) -> RequestMessage:
+    donor = donor_by_public_id(donor_public_id)
+    body = _body(body)
+    msg = RequestMessage(campaign_id=_campaign().id, donor_id=donor.id, author_id=producer.id,
+                         from_producers=True, body=body)
+    db.session.add(msg)
+    db.session.commit()
+    from filmfund.comms import tasks
+
+    tasks.notify_reply(msg.id)
+    return msg
+
+
+def threads() -> list[dict]:
+    """Every thread (and every holder without one yet), the latest first, in two queries."""
+    campaign_id = _campaign().id
+    last = (sa.select(RequestMessage.donor_id, sa.func.max(RequestMessage.id).label("last_id"),
+                      sa.func.count(RequestMessage.id).label("n"))
+            .where(RequestMessage.campaign_id == campaign_id).group_by(RequestMessage.donor_id).subquery())
+    rows = db.session.execute(
+        sa.select(User, RequestMessage, last.c.n).join(last, last.c.donor_id == User.id)
+        .join(RequestMessage, RequestMessage.id == last.c.last_id)
+        .order_by(RequestMessage.id.desc())).all()
+    out = [{"donor": u, "last": m, "count": n, "waiting": not m.from_producers} for u, m, n in rows]
+    seen = {r["donor"].id for r in out}
+    holders = db.session.scalars(
+        sa.select(User).join(Entitlement, Entitlement.user_id == User.id).join(Reward, Reward.id == Entitlement.reward_id)
+        .where(Reward.key == reward_key(), Reward.campaign_id == campaign_id,
+               Entitlement.status != EntitlementStatus.REVOKED).order_by(User.email))
+    out += [{"donor": u, "last": None, "count": 0, "waiting": False} for u in holders if u.id not in seen]
+    return out
+
+
+def notify_reply(message_id: int) -> None:
+    from filmfund.mail import send_mail
+    from filmfund.rewards.mail_prefs import absolute_url
+
+    msg = db.session.get(RequestMessage, message_id)
+    if msg is None or not msg.from_producers:
+        return
+    donor = db.session.get(User, msg.donor_id)
+    send_mail(donor.email, "The producers answered your request",
+              render_template("comms/mail/reply.txt", campaign=_campaign(), url=absolute_url("comms.my_requests")))

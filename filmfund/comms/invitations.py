@@ -1,0 +1,392 @@
+"""Experiences as invitations: the dinner ($500), the video chat with the director ($750), the
+audio commentary session ($1000), or any other reward the producers attach one to.
+
+Producers describe an experience and propose times (stored in UTC). Each holder of the reward
+(an active Entitlement) has one invitation: they see the times in their own time zone, answer
+(accept one time, or decline), download a calendar file (RFC 5545), and get reminders from the
+queue: one "please answer" after a few days without an answer, one the day before the chosen
+time. Reminders belong to the `reminders` mail topic (one-click unsubscribe); each is claimed
+before it is sent, so it goes out once.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+import sqlalchemy as sa
+from flask import render_template
+
+from filmfund.auth.models import User
+from filmfund.comms.models import Experience, ExperienceSlot, Invitation, RsvpStatus
+from filmfund.db import utcnow
+from filmfund.errors import ConflictError, NotFoundError, ValidationError
+from filmfund.extensions import db
+from filmfund.rewards import mail_prefs
+from filmfund.rewards.models import Entitlement, EntitlementStatus, Reward
+
+log = logging.getLogger(__name__)
+
+RSVP_REMINDER_AFTER = timedelta(days=3)
+REMINDER_BEFORE = timedelta(hours=24)
+TEXT_MAX = 5000
+
+
+def _campaign():
+    from filmfund.rewards.services import current_campaign
+
+    return current_campaign()
+
+
+def time_zones() -> list[str]:
+    return sorted(z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/"))) + ["UTC"]
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        return ZoneInfo("UTC")
+
+
+def local(dt: datetime, tz_name: str) -> datetime:
+    return dt.astimezone(zone(tz_name))
+
+
+# --- producers ----------------------------------------------------------------------------
+
+def experiences() -> list[Experience]:
+    return list(db.session.scalars(sa.select(Experience).where(Experience.campaign_id == _campaign().id)
+                                   .order_by(Experience.id)))
+
+
+def get_experience(experience_id: int) -> Experience:
+    exp = db.session.get(Experience, experience_id)
+    if exp is None or exp.campaign_id != _campaign().id:
+        raise NotFoundError("No such experience.")
+    return exp
+
+
+def create_experience(*, reward_key, title, details="", location="", duration_minutes=60) -> Experience:
+    campaign = _campaign()
+    keys = set(db.session.scalars(sa.select(Reward.key).where(Reward.campaign_id == campaign.id)))
+    if reward_key not in keys:
+        raise ValidationError("reward: choose the reward this experience belongs to.", code="invalid_reward")
+    title = " ".join(title.split()) if isinstance(title, str) else ""
+    if not title or len(title) > 200:
+        raise ValidationError("title: give a title (up to 200 characters).", code="invalid_title")
+    try:
+        minutes = int(duration_minutes)
+    except (TypeError, ValueError):
+        minutes = 0
+    if not 5 <= minutes <= 24 * 60:
+        raise ValidationError("duration: between 5 minutes and 24 hours.", code="invalid_duration")
+    details = (details or "").strip() if isinstance(details, str) else ""
+    location = " ".join(location.split()) if isinstance(location, str) else ""
+    if len(details) > TEXT_MAX or len(location) > 300:
+        raise ValidationError("details: too long.", code="invalid_details")
+    exp = Experience(campaign_id=campaign.id, reward_key=reward_key, title=title, details=details,
+                     location=location, duration_minutes=minutes)
+    db.session.add(exp)
+    db.session.commit()
+    return exp
+
+
+def parse_local_time(value, tz_name) -> datetime:
+    """`2026-12-12T19:30` in the given zone (the producers' own), as UTC."""
+    if tz_name not in available_timezones() and tz_name != "UTC":
+        raise ValidationError("time zone: choose one from the list.", code="invalid_time_zone")
+    try:
+        naive = datetime.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ValidationError("starts: give a date and time like 2026-12-12T19:30.", code="invalid_time") from None
+    if naive.tzinfo is None:
+        naive = naive.replace(tzinfo=ZoneInfo(tz_name))
+    return naive.astimezone(timezone.utc)
+
+
+def add_slot(experience_id: int, starts_at: datetime, capacity=None) -> ExperienceSlot:
+    exp = get_experience(experience_id)
+    if starts_at <= utcnow():
+        raise ValidationError("starts: propose a time in the future.", code="invalid_time")
+    cap = None
+    if capacity not in (None, ""):
+        try:
+            cap = int(capacity)
+        except (TypeError, ValueError):
+            cap = 0
+        if cap <= 0:
+            raise ValidationError("capacity: a positive number of donors, or empty for no limit.",
+                                  code="invalid_capacity")
+    slot = ExperienceSlot(experience_id=exp.id, starts_at=starts_at, capacity=cap)
+    db.session.add(slot)
+    db.session.commit()
+    return slot
+
+
+def _holders(reward_key: str):
+    return (sa.select(Entitlement.user_id).join(Reward, Reward.id == Entitlement.reward_id)
+            .where(Reward.campaign_id == _campaign().id, Reward.key == reward_key,
+                   Entitlement.status != EntitlementStatus.REVOKED))
+
+
+def send_invitations(experience_id: int) -> int:
+    """Make an invitation for every holder who has none (one INSERT ... SELECT) and queue the
+    invitation mails. Returns how many invitations are waiting to be mailed."""
+    exp = get_experience(experience_id)
+    if not exp.slots:
+        raise ConflictError("Propose at least one time first.", code="no_times")
+    holders = _holders(exp.reward_key).subquery()
+    missing = sa.select(sa.literal(exp.id), holders.c.user_id, sa.literal(RsvpStatus.INVITED.value),
+                        sa.literal("UTC"), sa.literal(utcnow(), Invitation.created_at.type)).where(
+        ~sa.exists().where(Invitation.experience_id == exp.id, Invitation.user_id == holders.c.user_id))
+    db.session.execute(sa.insert(Invitation).from_select(
+        ["experience_id", "user_id", "status", "time_zone", "created_at"], missing))
+    db.session.commit()
+    waiting = db.session.scalar(sa.select(sa.func.count(Invitation.id)).where(
+        Invitation.experience_id == exp.id, Invitation.invited_at.is_(None)))
+    from filmfund.comms import tasks
+
+    tasks.mail_invitations(exp.id)
+    return waiting
+
+
+def rsvp_counts(experience_id: int) -> dict:
+    """Per slot id, how many accepted; plus totals by status."""
+    per_slot = dict(db.session.execute(
+        sa.select(Invitation.slot_id, sa.func.count()).where(
+            Invitation.experience_id == experience_id, Invitation.status == RsvpStatus.ACCEPTED)
+        .group_by(Invitation.slot_id)).all())
+    by_status = {RsvpStatus(s).value: n for s, n in db.session.execute(
+        sa.select(Invitation.status, sa.func.count()).where(Invitation.experience_id == experience_id)
+        .group_by(Invitation.status)).all()}
+    return {"slots": per_slot, "status": by_status}
+
+
+def guest_list(experience_id: int) -> list[dict]:
+    rows = db.session.execute(
+        sa.select(Invitation, User.email).join(User, User.id == Invitation.user_id)
+        .where(Invitation.experience_id == experience_id).order_by(Invitation.status, User.email)).all()
+    return [{"email": email, "status": inv.status.value, "slot": inv.slot.starts_at if inv.slot else None,
+             "time_zone": inv.time_zone, "responded_at": inv.responded_at} for inv, email in rows]
+
+
+# --- donors -------------------------------------------------------------------------------
+
+def my_invitations(user: User) -> list[Invitation]:
+    """The donor's invitations, one per experience of a reward they hold (made on first sight)."""
+    held = set(db.session.scalars(_holders_keys(user.id)))
+    exps = [e for e in experiences() if e.reward_key in held]
+    have = {i.experience_id: i for i in db.session.scalars(
+        sa.select(Invitation).where(Invitation.user_id == user.id))}
+    made = False
+    for exp in exps:
+        if exp.id not in have:
+            try:
+                with db.session.begin_nested():
+                    inv = Invitation(experience_id=exp.id, user_id=user.id)
+                    db.session.add(inv)
+                have[exp.id] = inv
+                made = True
+            except sa.exc.IntegrityError:  # made at the same moment by another request
+                have[exp.id] = db.session.scalar(sa.select(Invitation).where(
+                    Invitation.experience_id == exp.id, Invitation.user_id == user.id))
+    if made:
+        db.session.commit()
+    return [have[e.id] for e in exps]
+
+
+def _holders_keys(user_id: int):
+    return (sa.select(Reward.key).join(Entitlement, Entitlement.reward_id == Reward.id)
+            .where(Entitlement.user_id == user_id, Entitlement.status != EntitlementStatus.REVOKED,
+                   Reward.campaign_id == _campaign().id))
+
+
+def my_invitation(user: User, invitation_id: int) -> Invitation:
+    """The donor's own invitation while they hold its reward; 404 otherwise."""
+    inv = db.session.get(Invitation, invitation_id)
+    if inv is None or inv.user_id != user.id:
+        raise NotFoundError("No such invitation.")
+    if inv.experience.reward_key not in set(db.session.scalars(_holders_keys(user.id))):
+        raise NotFoundError("No such invitation.")
+    return inv
+
+
+def set_time_zone(user: User, invitation_id: int, tz_name) -> Invitation:
+    inv = my_invitation(user, invitation_id)
+    if tz_name not in available_timezones() and tz_name != "UTC":
+        raise ValidationError("time zone: choose one from the list.", code="invalid_time_zone")
+    # One zone for all of this donor's invitations: they live in one place.
+    db.session.execute(sa.update(Invitation).where(Invitation.user_id == user.id).values(time_zone=tz_name))
+    db.session.commit()
+    return inv
+
+
+def rsvp(user: User, invitation_id: int, answer, slot_id=None) -> Invitation:
+    """Accept one proposed time, or decline. A full time is refused; the slot row is locked
+    while its places are counted."""
+    inv = my_invitation(user, invitation_id)
+    if answer == "decline":
+        inv.status, inv.slot_id = RsvpStatus.DECLINED, None
+    elif answer == "accept":
+        try:
+            sid = int(slot_id)
+        except (TypeError, ValueError):
+            sid = None
+        slot = db.session.scalar(sa.select(ExperienceSlot).where(
+            ExperienceSlot.id == sid, ExperienceSlot.experience_id == inv.experience_id).with_for_update())
+        if slot is None:
+            raise ValidationError("time: choose one of the proposed times.", code="invalid_slot")
+        if slot.starts_at <= utcnow():
+            raise ValidationError("time: this time has passed; choose another.", code="invalid_slot")
+        if slot.capacity is not None and inv.slot_id != slot.id:
+            taken = db.session.scalar(sa.select(sa.func.count(Invitation.id)).where(
+                Invitation.slot_id == slot.id, Invitation.status == RsvpStatus.ACCEPTED))
+            if taken >= slot.capacity:
+                db.session.rollback()
+                raise ConflictError("That time is full; choose another.", code="slot_full")
+        if inv.slot_id != slot.id:
+            inv.reminded_at = None  # a new time gets its own reminder
+        inv.status, inv.slot_id = RsvpStatus.ACCEPTED, slot.id
+    else:
+        raise ValidationError("answer: accept a time, or decline.", code="invalid_answer")
+    inv.responded_at = utcnow()
+    db.session.commit()
+    return inv
+
+
+# --- the calendar file (RFC 5545) ---------------------------------------------------------
+
+def _ics_text(value: str) -> str:
+    return (value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
+            .replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n"))
+
+
+def _fold(line: str) -> str:
+    """Lines longer than 75 octets are folded (CRLF + one space), never inside a UTF-8 sequence."""
+    out, current = [], b""
+    for ch in line:
+        b = ch.encode()
+        if len(current) + len(b) > (75 if not out else 74):
+            out.append(current)
+            current = b""
+        current += b
+    out.append(current)
+    return "\r\n ".join(part.decode() for part in out)
+
+
+def _stamp(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def ics(inv: Invitation) -> str:
+    """A VCALENDAR with the accepted time as one VEVENT (times in UTC)."""
+    if inv.status != RsvpStatus.ACCEPTED or inv.slot is None:
+        raise ConflictError("Accept a time first: the calendar file is for the time you chose.",
+                            code="no_time_chosen")
+    exp, start = inv.experience, inv.slot.starts_at
+    from filmfund.rewards.mail_prefs import absolute_url
+
+    lines = [
+        "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//filmfund//experiences//EN", "CALSCALE:GREGORIAN",
+        "METHOD:PUBLISH", "BEGIN:VEVENT",
+        f"UID:invitation-{inv.id}-slot-{inv.slot_id}@filmfund",
+        f"DTSTAMP:{_stamp(utcnow())}",
+        f"DTSTART:{_stamp(start)}",
+        f"DTEND:{_stamp(start + timedelta(minutes=exp.duration_minutes))}",
+        f"SUMMARY:{_ics_text(exp.title)}",
+    ]
+    if exp.location:
+        lines.append(f"LOCATION:{_ics_text(exp.location)}")
+    description = (exp.details + "\n\n" if exp.details else "") + absolute_url("comms.my_invitation",
+                                                                               invitation_id=inv.id)
+    lines += [f"DESCRIPTION:{_ics_text(description)}", "STATUS:CONFIRMED", "END:VEVENT", "END:VCALENDAR"]
+    return "".join(_fold(line) + "\r\n" for line in lines)
+
+
+# --- mail (invitations and reminders, from the queue) --------------------------------------
+
+def _claim(inv_id: int, column: str, extra=()) -> bool:
+    col = getattr(Invitation, column)
+    claimed = db.session.execute(sa.update(Invitation).where(Invitation.id == inv_id, col.is_(None), *extra)
+                                 .values({column: utcnow()})).rowcount == 1
+    db.session.commit()
+    return claimed
+
+
+def _release(inv_id: int, column: str) -> None:
+    db.session.execute(sa.update(Invitation).where(Invitation.id == inv_id).values({column: None}))
+    db.session.commit()
+
+
+def _mail(inv: Invitation, template: str, subject: str, *, optional: bool) -> None:
+    from filmfund.mail import send_mail
+
+    user = inv.user
+    tz = inv.time_zone or "UTC"
+    ctx = {"inv": inv, "exp": inv.experience, "campaign": _campaign(), "tz": tz,
+           "slots": [local(s.starts_at, tz) for s in inv.experience.slots if s.starts_at > utcnow()],
+           "chosen": local(inv.slot.starts_at, tz) if inv.slot else None,
+           "url": mail_prefs.absolute_url("comms.my_invitation", invitation_id=inv.id),
+           "unsubscribe_url": mail_prefs.unsubscribe_url(user, mail_prefs.REMINDERS) if optional else None}
+    headers = mail_prefs.list_unsubscribe_headers(user, mail_prefs.REMINDERS) if optional else None
+    send_mail(user.email, subject, render_template(template, **ctx), headers=headers)
+
+
+def mail_invitations(experience_id: int) -> int:
+    """Send each not-yet-mailed invitation of an experience once (the invitation is the reward
+    itself: it has no opt-out). A failure releases the claim and is raised for a retry."""
+    exp = db.session.get(Experience, experience_id)
+    if exp is None:
+        return 0
+    ids = list(db.session.scalars(sa.select(Invitation.id).where(
+        Invitation.experience_id == experience_id, Invitation.invited_at.is_(None)).order_by(Invitation.id)))
+    sent, error = 0, None
+    for inv_id in ids:
+        if not _claim(inv_id, "invited_at"):
+            continue
+        inv = db.session.get(Invitation, inv_id)
+        try:
+            _mail(inv, "comms/mail/invitation.txt", f"You are invited: {exp.title}", optional=False)
+            sent += 1
+        except Exception as exc:
+            _release(inv_id, "invited_at")
+            error = exc
+    if error is not None:
+        raise error
+    return sent
+
+
+def send_reminders(now: datetime | None = None) -> dict[str, int]:
+    """Hourly: "please answer" to invitations left unanswered for RSVP_REMINDER_AFTER, and "it
+    is soon" to accepted ones starting within REMINDER_BEFORE. Each at most once; donors who
+    opted out of reminders are skipped (and not reminded later)."""
+    now = now or utcnow()
+    done = {"rsvp": 0, "soon": 0, "skipped": 0}
+    future = sa.exists().where(ExperienceSlot.experience_id == Invitation.experience_id,
+                               ExperienceSlot.starts_at > now)
+    rsvp_ids = list(db.session.scalars(sa.select(Invitation.id).where(
+        Invitation.status == RsvpStatus.INVITED, Invitation.rsvp_reminded_at.is_(None),
+        Invitation.created_at < now - RSVP_REMINDER_AFTER, future)))
+    soon_ids = list(db.session.scalars(
+        sa.select(Invitation.id).join(ExperienceSlot, ExperienceSlot.id == Invitation.slot_id).where(
+            Invitation.status == RsvpStatus.ACCEPTED, Invitation.reminded_at.is_(None),
+            ExperienceSlot.starts_at > now, ExperienceSlot.starts_at <= now + REMINDER_BEFORE)))
+    for kind, column, ids, template, subject in (
+            ("rsvp", "rsvp_reminded_at", rsvp_ids, "comms/mail/rsvp_reminder.txt", "Will you come? {title}"),
+            ("soon", "reminded_at", soon_ids, "comms/mail/reminder.txt", "Reminder: {title}")):
+        for inv_id in ids:
+            if not _claim(inv_id, column):
+                continue
+            inv = db.session.get(Invitation, inv_id)
+            if (mail_prefs.REMINDERS in mail_prefs.opted_out(inv.user_id)
+                    or inv.experience.reward_key not in set(db.session.scalars(_holders_keys(inv.user_id)))):
+                done["skipped"] += 1
+                continue
+            try:
+                _mail(inv, template, subject.format(title=inv.experience.title), optional=True)
+                done[kind] += 1
+            except Exception:
+                log.exception("reminder for invitation %s failed; the next sweep tries again", inv_id)
+                _release(inv_id, column)
+    return done

@@ -1,0 +1,274 @@
+"""Questions to the interview subjects (the $250 tier).
+
+A donor holding the questions reward submits questions, up to a limit each (rejected ones
+do not count). Producers moderate (approve or reject with a note), assign each approved one
+to a subject, and record the answer: text and/or a clip from the footage library, in the
+subject's language and in English, each text with its own status (missing, draft, final).
+When what was recorded is final, the question is answered: the donor is mailed once (a
+queued job, claimed) and reads the answer on their own page, which no one else can open.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import current_app, render_template
+
+from filmfund.auth.models import User
+from filmfund.comms.models import InterviewSubject, Question, QuestionState, TextStatus
+from filmfund.db import utcnow
+from filmfund.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
+from filmfund.extensions import db
+from filmfund.rewards.models import Entitlement, EntitlementStatus, Reward
+
+QUESTION_MAX = 1000
+NOTE_MAX = 500
+ANSWER_MAX = 20_000
+DEFAULT_LIMIT = 3
+DEFAULT_REWARD = "interview-questions"
+
+
+def _campaign():
+    from filmfund.rewards.services import current_campaign
+
+    return current_campaign()
+
+
+def reward_key() -> str:
+    return current_app.config.get("QUESTIONS_REWARD", DEFAULT_REWARD)
+
+
+def limit_per_donor() -> int:
+    return int(current_app.config.get("QUESTIONS_PER_DONOR", DEFAULT_LIMIT))
+
+
+def _entitlement(user_id: int, *, lock: bool = False) -> Entitlement | None:
+    q = (sa.select(Entitlement).join(Reward, Reward.id == Entitlement.reward_id)
+         .where(Entitlement.user_id == user_id, Reward.key == reward_key(), Reward.campaign_id == _campaign().id,
+                Entitlement.status != EntitlementStatus.REVOKED))
+    if lock:
+        q = q.with_for_update(of=Entitlement)
+    return db.session.scalar(q)
+
+
+def may_ask(user) -> bool:
+    return user is not None and _entitlement(user.id) is not None
+
+
+def _counted(user_id: int) -> int:
+    return db.session.scalar(sa.select(sa.func.count(Question.id)).where(
+        Question.user_id == user_id, Question.campaign_id == _campaign().id,
+        Question.state != QuestionState.REJECTED))
+
+
+def remaining(user) -> int:
+    return max(0, limit_per_donor() - _counted(user.id))
+
+
+def my_questions(user) -> list[Question]:
+    return list(db.session.scalars(sa.select(Question).where(
+        Question.user_id == user.id, Question.campaign_id == _campaign().id).order_by(Question.id.desc())))
+
+
+def submit_question(user: User, body) -> Question:
+    """A donor's new question, within their limit. The entitlement row is locked while counting,
+    so two submits at once cannot both take the last place."""
+    body = body.strip() if isinstance(body, str) else ""
+    if not body or len(body) > QUESTION_MAX:
+        raise ValidationError(f"body: write your question (up to {QUESTION_MAX} characters).",
+                              code="invalid_question")
+    if _entitlement(user.id, lock=True) is None:
+        raise ForbiddenError("Questions to the interview subjects come with the $250 tier.", code="not_entitled")
+    if _counted(user.id) >= limit_per_donor():
+        db.session.rollback()
+        raise ConflictError(f"You have asked your {limit_per_donor()} questions.", code="question_limit")
+    question = Question(campaign_id=_campaign().id, user_id=user.id, body=body)
+    db.session.add(question)
+    db.session.commit()
+    return question
+
+
+def my_question(user, question_id: int) -> Question:
+    """The donor's own question (404 for anyone else's, and once the reward is revoked)."""
+    question = db.session.get(Question, question_id)
+    if question is None or question.user_id != user.id or not may_ask(user):
+        raise NotFoundError("No such question.")
+    return question
+
+
+# --- producers ----------------------------------------------------------------------------
+
+def subjects() -> list[InterviewSubject]:
+    return list(db.session.scalars(sa.select(InterviewSubject).where(
+        InterviewSubject.campaign_id == _campaign().id).order_by(InterviewSubject.name)))
+
+
+def _language(value) -> str:
+    value = value.strip() if isinstance(value, str) else ""
+    if not value or len(value) > 35 or not all(part.isalnum() for part in value.split("-")):
+        raise ValidationError("language: give a language code such as zh, yue or en.", code="invalid_language")
+    return value
+
+
+def add_subject(name, language) -> InterviewSubject:
+    name = " ".join(name.split()) if isinstance(name, str) else ""
+    if not name or len(name) > 200:
+        raise ValidationError("name: give the subject's name (up to 200 characters).", code="invalid_name")
+    subject = InterviewSubject(campaign_id=_campaign().id, name=name, language=_language(language))
+    db.session.add(subject)
+    db.session.commit()
+    return subject
+
+
+def queue(state: str | None = None) -> list[tuple[Question, str]]:
+    """Questions with the asker's email, oldest first, optionally of one state."""
+    q = (sa.select(Question, User.email).join(User, User.id == Question.user_id)
+         .where(Question.campaign_id == _campaign().id).order_by(Question.id))
+    if state:
+        q = q.where(Question.state == QuestionState(state))
+    return list(db.session.execute(q).all())
+
+
+def counts() -> dict[str, int]:
+    rows = db.session.execute(sa.select(Question.state, sa.func.count()).where(
+        Question.campaign_id == _campaign().id).group_by(Question.state)).all()
+    return {QuestionState(s).value: n for s, n in rows}
+
+
+def get_question(question_id: int) -> Question:
+    question = db.session.get(Question, question_id)
+    if question is None or question.campaign_id != _campaign().id:
+        raise NotFoundError("No such question.")
+    return question
+
+
+def moderate(question_id: int, decision, note="") -> Question:
+    question = get_question(question_id)
+    note = note.strip()[:NOTE_MAX] if isinstance(note, str) else ""
+    if question.state not in (QuestionState.SUBMITTED, QuestionState.APPROVED, QuestionState.REJECTED):
+        raise ConflictError("This question has been assigned already.", code="illegal_transition")
+    if decision == "approve":
+        question.state = QuestionState.APPROVED
+    elif decision == "reject":
+        if not note:
+            raise ValidationError("note: tell the donor why the question cannot be asked.", code="invalid_note")
+        question.state = QuestionState.REJECTED
+    else:
+        raise ValidationError("decision: approve or reject.", code="invalid_decision")
+    question.moderation_note = note
+    question.moderated_at = utcnow()
+    db.session.commit()
+    return question
+
+
+def assign(question_id: int, subject_id) -> Question:
+    question = get_question(question_id)
+    if question.state not in (QuestionState.APPROVED, QuestionState.ASSIGNED):
+        raise ConflictError("Approve the question before assigning it.", code="illegal_transition")
+    try:
+        subject = db.session.get(InterviewSubject, int(subject_id))
+    except (TypeError, ValueError):
+        subject = None
+    if subject is None or subject.campaign_id != question.campaign_id:
+        raise ValidationError("subject: choose one of the interview subjects.", code="invalid_subject")
+    question.subject_id = subject.id
+    question.answer_language = question.answer_language or subject.language
+    question.state = QuestionState.ASSIGNED
+    db.session.commit()
+    return question
+
+
+def _status(value) -> TextStatus:
+    try:
+        return TextStatus(value)
+    except ValueError:
+        raise ValidationError("status: missing, draft or final.", code="invalid_status") from None
+
+
+def _clip_asset(asset_public_id):
+    from filmfund.media.models import Asset, AssetState
+
+    if not asset_public_id:
+        return None
+    asset = db.session.scalar(sa.select(Asset).where(Asset.public_id == str(asset_public_id).strip()))
+    if asset is None or asset.state != AssetState.READY:
+        raise ValidationError("clip: give the id of a ready asset of the footage library.", code="invalid_clip")
+    return asset
+
+
+def record_answer(question_id: int, *, original="", original_status="missing", english="",
+                  english_status="missing", language=None, clip=None) -> Question:
+    """Record (or correct) the answer: text in the subject's language and in English, each
+    `missing`, `draft` or `final` (a text given is at least a draft), and/or a library clip.
+    Once the English is final and the original is not a draft, the question is answered and the
+    donor is told (once)."""
+    question = get_question(question_id)
+    if question.state not in (QuestionState.ASSIGNED, QuestionState.ANSWERED):
+        raise ConflictError("Assign the question to a subject first.", code="illegal_transition")
+    texts = {}
+    for name, value, status in (("original", original, original_status), ("english", english, english_status)):
+        value = value.strip() if isinstance(value, str) else ""
+        status = _status(status)
+        if len(value) > ANSWER_MAX:
+            raise ValidationError(f"{name}: up to {ANSWER_MAX} characters.", code="invalid_answer")
+        if status != TextStatus.MISSING and not value:
+            raise ValidationError(f"{name}: a {status.value} text cannot be empty.", code="invalid_answer")
+        texts[name] = (value, TextStatus.MISSING if not value else
+                       TextStatus.DRAFT if status == TextStatus.MISSING else status)
+    asset = _clip_asset(clip)
+    question.answer_original, question.original_status = texts["original"]
+    question.answer_english, question.english_status = texts["english"]
+    if language:
+        question.answer_language = _language(language)
+    question.answer_asset_id = asset.id if asset else None
+    # Delivered in English: the answer is ready when the English text is final and the
+    # original (if recorded) is not a draft still being transcribed.
+    finished = question.english_status == TextStatus.FINAL and question.original_status != TextStatus.DRAFT
+    newly = finished and question.state != QuestionState.ANSWERED
+    if finished:
+        question.state = QuestionState.ANSWERED
+        question.answered_at = question.answered_at or utcnow()
+    else:
+        question.state = QuestionState.ASSIGNED
+    db.session.commit()
+    if newly:
+        from filmfund.comms import tasks
+
+        tasks.notify_answer(question.id)
+    return question
+
+
+def notify_answer(question_id: int) -> bool:
+    """Mail the donor that their answer is ready (a link, never the answer itself): claimed
+    atomically, so it goes once. True if this call sent it."""
+    from filmfund.mail import send_mail
+    from filmfund.rewards.mail_prefs import absolute_url
+
+    claimed = db.session.execute(sa.update(Question).where(
+        Question.id == question_id, Question.state == QuestionState.ANSWERED, Question.notified_at.is_(None))
+        .values(notified_at=utcnow())).rowcount == 1
+    db.session.commit()
+    if not claimed:
+        return False
+    question = db.session.get(Question, question_id)
+    try:
+        ctx = {"question": question, "campaign": _campaign(),
+               "url": absolute_url("comms.my_question", question_id=question.id)}
+        send_mail(question.user.email, "Your question has been answered",
+                  render_template("comms/mail/answer.txt", **ctx))
+    except Exception:
+        db.session.execute(sa.update(Question).where(Question.id == question_id).values(notified_at=None))
+        db.session.commit()
+        raise
+    return True
+
+
+def clip_of(question: Question):
+    """(storage key, content type) of the answer's clip: its web rendition, else the image."""
+    from filmfund.media.models import Asset, AssetState, RenditionKind
+
+    asset = db.session.get(Asset, question.answer_asset_id) if question.answer_asset_id else None
+    if asset is None or asset.state != AssetState.READY:
+        raise NotFoundError("No clip.")
+    rendition = asset.rendition(RenditionKind.WEB) or asset.rendition(RenditionKind.IMAGE)
+    if rendition is None:
+        raise NotFoundError("No clip.")
+    return rendition.storage_key, rendition.content_type

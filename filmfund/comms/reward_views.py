@@ -1,0 +1,332 @@
+"""Pages of the personal rewards: questions ($250), invitations ($500-$1000) and the $2000
+request thread, for the donor (under /account, linked from the account page) and for the
+producers (under /admin). Thin: parse, call the use case, render."""
+from __future__ import annotations
+
+from flask import Response, flash, redirect, render_template, request, send_file, url_for
+from flask_login import current_user
+
+from filmfund.comms import arrangements, invitations, questions
+from filmfund.comms.views import _human, bp
+from filmfund.errors import DomainError
+from filmfund.extensions import limiter
+from filmfund.security import role_required
+
+
+def _me():
+    return current_user._get_current_object()
+
+
+def _serve(key: str, content_type: str):
+    from filmfund.media.common import storage
+
+    store = storage()
+    path = store.local_file(key)
+    if path is not None:
+        resp = send_file(path, mimetype=content_type, conditional=True, etag=True, max_age=0)
+    else:
+        url = store.presigned_get(key, 300, "answer", content_type)
+        resp = redirect(url, code=302)
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
+
+
+# --- questions: donors --------------------------------------------------------------------
+
+def _my_questions_page(error: str | None = None, body: str = "", status: int = 200):
+    me = _me()
+    return render_template("comms/my_questions.html", allowed=questions.may_ask(me),
+                           items=questions.my_questions(me), remaining=questions.remaining(me),
+                           limit=questions.limit_per_donor(), error=error, body=body), status
+
+
+@bp.get("/account/questions")
+@role_required("donor")
+def my_questions():
+    return _my_questions_page()
+
+
+@bp.post("/account/questions")
+@role_required("donor")
+@limiter.limit("20 per hour")
+def ask_question():
+    try:
+        questions.submit_question(_me(), request.form.get("body", ""))
+    except DomainError as err:
+        return _my_questions_page(error=_human(err.message), body=request.form.get("body", "")[:2000],
+                                  status=err.status)
+    flash("Your question was sent to the producers.", "success")
+    return redirect(url_for("comms.my_questions"), code=303)
+
+
+@bp.get("/account/questions/<int:question_id>")
+@role_required("donor")
+def my_question(question_id: int):
+    return render_template("comms/my_question.html", q=questions.my_question(_me(), question_id))
+
+
+@bp.get("/account/questions/<int:question_id>/clip")
+@role_required("donor")
+def question_clip(question_id: int):
+    q = questions.my_question(_me(), question_id)
+    if q.state != "answered":
+        from filmfund.errors import NotFoundError
+
+        raise NotFoundError("No clip.")
+    return _serve(*questions.clip_of(q))
+
+
+# --- questions: producers -----------------------------------------------------------------
+
+def _admin_questions_page(error: str | None = None, status: int = 200):
+    state = request.args.get("state") or None
+    if state not in (None, "submitted", "approved", "rejected", "assigned", "answered"):
+        state = None
+    return render_template("comms/admin_questions.html", rows=questions.queue(state), state=state,
+                           counts=questions.counts(), subjects=questions.subjects(), error=error), status
+
+
+@bp.get("/admin/questions")
+@role_required("producer")
+def admin_questions():
+    return _admin_questions_page()
+
+
+@bp.post("/admin/questions/subjects")
+@role_required("producer")
+def add_subject():
+    try:
+        questions.add_subject(request.form.get("name", ""), request.form.get("language", ""))
+    except DomainError as err:
+        return _admin_questions_page(error=_human(err.message), status=400)
+    flash("Interview subject added.", "success")
+    return redirect(url_for("comms.admin_questions"), code=303)
+
+
+def _admin_question_page(question_id: int, error: str | None = None, status: int = 200):
+    q = questions.get_question(question_id)
+    return render_template("comms/admin_question.html", q=q, subjects=questions.subjects(), error=error), status
+
+
+@bp.get("/admin/questions/<int:question_id>")
+@role_required("producer")
+def admin_question(question_id: int):
+    return _admin_question_page(question_id)
+
+
+def _question_action(question_id: int, fn, done: str):
+    try:
+        fn()
+    except DomainError as err:
+        if err.status == 404:
+            raise
+        return _admin_question_page(question_id, error=_human(err.message), status=err.status)
+    flash(done, "success")
+    return redirect(url_for("comms.admin_question", question_id=question_id), code=303)
+
+
+@bp.post("/admin/questions/<int:question_id>/moderate")
+@role_required("producer")
+def moderate_question(question_id: int):
+    f = request.form
+    return _question_action(question_id, lambda: questions.moderate(question_id, f.get("decision"),
+                                                                    f.get("note", "")), "Moderated.")
+
+
+@bp.post("/admin/questions/<int:question_id>/assign")
+@role_required("producer")
+def assign_question(question_id: int):
+    return _question_action(question_id, lambda: questions.assign(question_id, request.form.get("subject")),
+                            "Assigned.")
+
+
+@bp.post("/admin/questions/<int:question_id>/answer")
+@role_required("producer")
+def answer_question(question_id: int):
+    f = request.form
+    return _question_action(question_id, lambda: questions.record_answer(
+        question_id, original=f.get("original", ""), original_status=f.get("original_status", "missing"),
+        english=f.get("english", ""), english_status=f.get("english_status", "missing"),
+        language=f.get("language") or None, clip=f.get("clip") or None), "Answer saved.")
+
+
+# --- invitations: donors ------------------------------------------------------------------
+
+@bp.get("/account/invitations")
+@role_required("donor")
+def my_invitations():
+    items = invitations.my_invitations(_me())
+    return render_template("comms/my_invitations.html", items=items, local=invitations.local)
+
+
+def _my_invitation_page(invitation_id: int, error: str | None = None, status: int = 200):
+    inv = invitations.my_invitation(_me(), invitation_id)
+    counts = invitations.rsvp_counts(inv.experience_id)["slots"]
+    return render_template("comms/my_invitation.html", inv=inv, local=invitations.local, counts=counts,
+                           zones=invitations.time_zones(), error=error), status
+
+
+@bp.get("/account/invitations/<int:invitation_id>")
+@role_required("donor")
+def my_invitation(invitation_id: int):
+    return _my_invitation_page(invitation_id)
+
+
+@bp.post("/account/invitations/<int:invitation_id>/rsvp")
+@role_required("donor")
+def rsvp(invitation_id: int):
+    try:
+        inv = invitations.rsvp(_me(), invitation_id, request.form.get("answer"), request.form.get("slot"))
+    except DomainError as err:
+        if err.status == 404:
+            raise
+        return _my_invitation_page(invitation_id, error=_human(err.message), status=err.status)
+    flash("Thank you: we look forward to seeing you." if inv.status == "accepted" else
+          "Thank you for letting us know.", "success")
+    return redirect(url_for("comms.my_invitation", invitation_id=invitation_id), code=303)
+
+
+@bp.post("/account/invitations/<int:invitation_id>/time-zone")
+@role_required("donor")
+def invitation_time_zone(invitation_id: int):
+    try:
+        invitations.set_time_zone(_me(), invitation_id, request.form.get("time_zone", ""))
+    except DomainError as err:
+        if err.status == 404:
+            raise
+        return _my_invitation_page(invitation_id, error=_human(err.message), status=err.status)
+    return redirect(url_for("comms.my_invitation", invitation_id=invitation_id), code=303)
+
+
+@bp.get("/account/invitations/<int:invitation_id>/calendar.ics")
+@role_required("donor")
+def invitation_ics(invitation_id: int):
+    body = invitations.ics(invitations.my_invitation(_me(), invitation_id))
+    return Response(body, mimetype="text/calendar",
+                    headers={"Content-Disposition": 'attachment; filename="invitation.ics"',
+                             "Cache-Control": "private, no-store"})
+
+
+# --- invitations: producers ---------------------------------------------------------------
+
+def _admin_experiences_page(error: str | None = None, values: dict | None = None, status: int = 200):
+    from filmfund.comms import updates
+
+    return render_template("comms/admin_experiences.html", items=invitations.experiences(),
+                           rewards=updates.audiences()[2:], error=error, values=values or {}), status
+
+
+@bp.get("/admin/experiences")
+@role_required("producer")
+def admin_experiences():
+    return _admin_experiences_page()
+
+
+@bp.post("/admin/experiences")
+@role_required("producer")
+def create_experience():
+    f = request.form
+    try:
+        exp = invitations.create_experience(reward_key=f.get("reward", ""), title=f.get("title", ""),
+                                            details=f.get("details", ""), location=f.get("location", ""),
+                                            duration_minutes=f.get("duration_minutes", ""))
+    except DomainError as err:
+        return _admin_experiences_page(error=_human(err.message), values=f.to_dict(), status=400)
+    return redirect(url_for("comms.admin_experience", experience_id=exp.id), code=303)
+
+
+def _admin_experience_page(experience_id: int, error: str | None = None, status: int = 200):
+    exp = invitations.get_experience(experience_id)
+    return render_template("comms/admin_experience.html", exp=exp, counts=invitations.rsvp_counts(exp.id),
+                           guests=invitations.guest_list(exp.id), zones=invitations.time_zones(),
+                           local=invitations.local, error=error), status
+
+
+@bp.get("/admin/experiences/<int:experience_id>")
+@role_required("producer")
+def admin_experience(experience_id: int):
+    return _admin_experience_page(experience_id)
+
+
+@bp.post("/admin/experiences/<int:experience_id>/slots")
+@role_required("producer")
+def add_slot(experience_id: int):
+    f = request.form
+    invitations.get_experience(experience_id)  # 404 first
+    try:
+        starts = invitations.parse_local_time(f.get("starts", ""), f.get("time_zone", "UTC"))
+        invitations.add_slot(experience_id, starts, f.get("capacity") or None)
+    except DomainError as err:
+        return _admin_experience_page(experience_id, error=_human(err.message), status=400)
+    flash("Time proposed.", "success")
+    return redirect(url_for("comms.admin_experience", experience_id=experience_id), code=303)
+
+
+@bp.post("/admin/experiences/<int:experience_id>/invite")
+@role_required("producer")
+def send_invitations(experience_id: int):
+    invitations.get_experience(experience_id)
+    try:
+        n = invitations.send_invitations(experience_id)
+    except DomainError as err:
+        return _admin_experience_page(experience_id, error=_human(err.message), status=err.status)
+    flash(f"{n} invitation(s) queued for mailing, one per donor.", "success")
+    return redirect(url_for("comms.admin_experience", experience_id=experience_id), code=303)
+
+
+# --- the $2000 request thread -------------------------------------------------------------
+
+def _my_requests_page(error: str | None = None, body: str = "", status: int = 200):
+    me = _me()
+    return render_template("comms/my_requests.html", allowed=arrangements.may_write(me),
+                           messages=arrangements.thread(me.id), error=error, body=body), status
+
+
+@bp.get("/account/requests")
+@role_required("donor")
+def my_requests():
+    return _my_requests_page()
+
+
+@bp.post("/account/requests")
+@role_required("donor")
+@limiter.limit("30 per hour")
+def post_request():
+    try:
+        arrangements.post_as_donor(_me(), request.form.get("body", ""))
+    except DomainError as err:
+        return _my_requests_page(error=_human(err.message), body=request.form.get("body", "")[:6000],
+                                 status=err.status)
+    flash("Sent to the producers.", "success")
+    return redirect(url_for("comms.my_requests"), code=303)
+
+
+@bp.get("/admin/requests")
+@role_required("producer")
+def admin_requests():
+    return render_template("comms/admin_requests.html", rows=arrangements.threads())
+
+
+def _admin_thread_page(public_id: str, error: str | None = None, status: int = 200):
+    donor = arrangements.donor_by_public_id(public_id)
+    return render_template("comms/admin_thread.html", donor=donor, messages=arrangements.thread(donor.id),
+                           error=error), status
+
+
+@bp.get("/admin/requests/<public_id>")
+@role_required("producer")
+def admin_thread(public_id: str):
+    return _admin_thread_page(public_id)
+
+
+@bp.post("/admin/requests/<public_id>")
+@role_required("producer")
+def reply_request(public_id: str):
+    try:
+        arrangements.post_as_producer(_me(), public_id, request.form.get("body", ""))
+    except DomainError as err:
+        if err.status == 404:
+            raise
+        return _admin_thread_page(public_id, error=_human(err.message), status=err.status)
+    flash("Reply sent; the donor is told by mail.", "success")
+    return redirect(url_for("comms.admin_thread", public_id=public_id), code=303)

@@ -1,0 +1,130 @@
+"""Experiences as invitations: proposed times in the donor's zone, RSVP, reminders, .ics."""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from filmfund import jobs
+from filmfund.comms import invitations
+from filmfund.comms.models import Invitation
+from filmfund.db import utcnow
+from filmfund.extensions import db
+from filmfund.rewards import mail_prefs
+from tests.comms.conftest import wait_for
+from tests.site.helpers import csrf_token
+
+
+def _post(client, path, page, **data):
+    return client.post(path, data={"csrf_token": csrf_token(client, page), **data})
+
+
+def test_dinner_from_payment_to_rsvp_calendar_and_reminder(app, donor, producer, login_as, smtp):
+    guest = donor(50000, "guest@example.org")        # $500: the dinner
+    other = donor(50000, "other@example.org")
+    small = donor(25000, "small@example.org")        # $250: not invited
+    smtp.envelopes.clear()  # the receipts
+    staff = login_as(app.test_client(), producer)
+    resp = _post(staff, "/admin/experiences", "/admin/experiences", reward="dinner-invitation",
+                 title="Dinner with the crew", details="In Beijing", location="Beijing, Dongcheng",
+                 duration_minutes="120")
+    assert resp.status_code == 303
+    exp_id = int(resp.headers["Location"].rstrip("/").rsplit("/", 1)[1])
+    page = f"/admin/experiences/{exp_id}"
+    assert _post(staff, f"{page}/invite", page).status_code == 409  # no time proposed yet
+    year = utcnow().year + 1
+    # 19:30 in Shanghai (UTC+8) is 11:30 UTC; one place only.
+    assert _post(staff, f"{page}/slots", page, starts=f"{year}-03-14T19:30", time_zone="Asia/Shanghai",
+                 capacity="1").status_code == 303
+    assert _post(staff, f"{page}/slots", page, starts=f"{year}-03-15T19:30", time_zone="Asia/Shanghai").status_code == 303
+    assert _post(staff, f"{page}/slots", page, starts="2001-01-01T10:00", time_zone="UTC").status_code == 400
+    exp = invitations.get_experience(exp_id)
+    first, second = exp.slots
+    assert first.starts_at == datetime(year, 3, 14, 11, 30, tzinfo=timezone.utc)
+
+    assert _post(staff, f"{page}/invite", page).status_code == 303
+    jobs.run_burst()
+    wait_for(smtp, 2)
+    assert sorted(e.rcpt_tos[0] for e in smtp.envelopes) == ["guest@example.org", "other@example.org"]
+    _post(staff, f"{page}/invite", page)   # again: nobody is mailed twice
+    jobs.run_burst()
+    assert len(smtp.envelopes) == 2
+
+    me = login_as(app.test_client(), guest)
+    [inv] = invitations.my_invitations(guest)
+    assert login_as(app.test_client(), small).get(f"/account/invitations/{inv.id}").status_code == 404
+    assert login_as(app.test_client(), other).get(f"/account/invitations/{inv.id}").status_code == 404
+    # Shown in the donor's zone: New York is UTC-4 in March after DST (14 March: EDT).
+    inv_page = f"/account/invitations/{inv.id}"
+    assert _post(me, f"{inv_page}/time-zone", inv_page, time_zone="America/New_York").status_code == 303
+    html = me.get(inv_page).get_data(as_text=True)
+    assert f"14 March {year}, 07:30" in html and "America/New_York" in html
+    assert _post(me, f"{inv_page}/time-zone", inv_page, time_zone="Mars/Olympus").status_code == 400
+
+    assert _post(me, f"{inv_page}/rsvp", inv_page, answer="accept", slot=first.id).status_code == 303
+    [other_inv] = invitations.my_invitations(other)
+    other_page = f"/account/invitations/{other_inv.id}"
+    other_client = login_as(app.test_client(), other)
+    resp = _post(other_client, f"{other_page}/rsvp", other_page, answer="accept", slot=first.id)
+    assert resp.status_code == 409 and "full" in resp.get_data(as_text=True)   # one place, taken
+    assert _post(other_client, f"{other_page}/rsvp", other_page, answer="decline").status_code == 303
+    assert _post(me, f"{inv_page}/rsvp", inv_page, answer="accept", slot="nonsense").status_code == 400
+    counts = invitations.rsvp_counts(exp_id)
+    assert counts["status"] == {"accepted": 1, "declined": 1} and counts["slots"] == {first.id: 1}
+
+    ics = me.get(f"{inv_page}/calendar.ics")
+    assert ics.status_code == 200 and ics.mimetype == "text/calendar"
+    text = ics.get_data(as_text=True)
+    assert text.startswith("BEGIN:VCALENDAR\r\n") and text.endswith("END:VCALENDAR\r\n")
+    assert all(len(line.encode()) <= 75 for line in text.split("\r\n"))
+    unfolded = text.replace("\r\n ", "")
+    assert f"DTSTART:{year}0314T113000Z" in unfolded and f"DTEND:{year}0314T133000Z" in unfolded
+    assert "SUMMARY:Dinner with the crew" in unfolded and "LOCATION:Beijing\\, Dongcheng" in unfolded
+    assert re.search(r"^UID:\S+\r$", unfolded, re.M) and "VERSION:2.0" in unfolded
+    assert other_client.get(f"{other_page}/calendar.ics").status_code == 409  # declined: no time
+
+    # Reminders come from the queue: once, the day before.
+    smtp.envelopes.clear()
+    assert invitations.send_reminders(now=first.starts_at - timedelta(days=3))["soon"] == 0
+    assert invitations.send_reminders(now=first.starts_at - timedelta(hours=20))["soon"] == 1
+    assert invitations.send_reminders(now=first.starts_at - timedelta(hours=19))["soon"] == 0
+    wait_for(smtp, 1)
+    [msg] = smtp.messages()
+    assert msg["To"] == "guest@example.org" and msg["Subject"] == "Reminder: Dinner with the crew"
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert f"14 March {year} at 07:30 (America/New_York)" in msg.get_body(("plain",)).get_content()
+
+
+def test_unanswered_invitations_get_one_rsvp_reminder_unless_opted_out(app, donor, smtp):
+    a = donor(75000, "a@example.org")       # $750: the video chat
+    b = donor(75000, "b@example.org")
+    smtp.envelopes.clear()
+    exp = invitations.create_experience(reward_key="video-chat", title="Video chat with the director",
+                                        duration_minutes=45)
+    invitations.add_slot(exp.id, utcnow() + timedelta(days=20))
+    invitations.my_invitations(a)
+    invitations.my_invitations(b)
+    mail_prefs.opt_out(b.id, "reminders")
+    later = utcnow() + invitations.RSVP_REMINDER_AFTER + timedelta(hours=1)
+    assert invitations.send_reminders(now=utcnow())["rsvp"] == 0   # too early
+    assert invitations.send_reminders(now=later) == {"rsvp": 1, "soon": 0, "skipped": 1}
+    assert invitations.send_reminders(now=later)["rsvp"] == 0       # once
+    wait_for(smtp, 1)
+    assert [e.rcpt_tos[0] for e in smtp.envelopes] == ["a@example.org"]
+
+
+def test_ics_folds_long_lines_and_escapes_text(app, donor):
+    guest = donor(100000, "guest@example.org")   # $1000: the commentary session
+    exp = invitations.create_experience(reward_key="audio-commentary", title="Commentary; session, 北京 " * 6,
+                                        details="Line one\nLine two", duration_minutes=90)
+    slot = invitations.add_slot(exp.id, utcnow() + timedelta(days=5))
+    [inv] = invitations.my_invitations(guest)
+    invitations.rsvp(guest, inv.id, "accept", slot.id)
+    text = invitations.ics(db.session.get(Invitation, inv.id))
+    assert all(len(line.encode()) <= 75 for line in text.split("\r\n"))
+    unfolded = text.replace("\r\n ", "")
+    assert "SUMMARY:Commentary\\; session\\, 北京" in unfolded and "Line one\\nLine two" in unfolded
+    with pytest.raises(Exception):
+        invitations.create_experience(reward_key="nope", title="x")

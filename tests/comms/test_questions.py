@@ -1,0 +1,115 @@
+"""Questions to the interview subjects ($250), from payment to the answer read in private."""
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+
+from filmfund import jobs
+from filmfund.comms import questions
+from filmfund.comms.models import Question
+from filmfund.extensions import db
+from filmfund.rewards.models import Entitlement, EntitlementStatus, Reward
+from tests.comms.conftest import wait_for
+from tests.site.helpers import csrf_token
+
+
+def _ask(client, body):
+    return client.post("/account/questions", data={"csrf_token": csrf_token(client, "/account/questions"),
+                                                   "body": body})
+
+
+def _post(client, path, **data):
+    return client.post(path, data={"csrf_token": csrf_token(client, "/admin/questions"), **data})
+
+
+def test_question_asked_moderated_answered_translated_and_read_privately(app, donor, producer, login_as, smtp,
+                                                                         image_asset):
+    asker = donor(25000, "asker@example.org")      # $250: questions
+    other = donor(25000, "other@example.org")
+    small = donor(10000, "small@example.org")      # $100: no questions
+    smtp.envelopes.clear()  # the receipts
+    me = login_as(app.test_client(), asker)
+    assert "3</strong> left" in me.get("/account/questions").get_data(as_text=True)
+    assert _ask(me, "Where did you look for your son first?").status_code == 303
+    for extra in ("Second?", "Third?"):
+        assert _ask(me, extra).status_code == 303
+    resp = _ask(me, "A fourth one")
+    assert resp.status_code == 409 and "asked your 3 questions" in resp.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(Question.id))) == 3
+    assert _ask(login_as(app.test_client(), small), "May I?").status_code == 403
+    q = db.session.scalar(sa.select(Question).order_by(Question.id))
+
+    staff = login_as(app.test_client(), producer)
+    assert _post(staff, "/admin/questions/subjects", name="Mrs. Li", language="zh").status_code == 303
+    subject = questions.subjects()[0]
+    assert _post(staff, f"/admin/questions/{q.id}/assign", subject=subject.id).status_code == 409  # not yet approved
+    rejected = db.session.scalars(sa.select(Question).order_by(Question.id)).all()[2]
+    assert _post(staff, f"/admin/questions/{rejected.id}/moderate", decision="reject").status_code == 400  # why?
+    assert _post(staff, f"/admin/questions/{rejected.id}/moderate", decision="reject",
+                 note="Already covered in the film").status_code == 303
+    assert "1</strong> left" in me.get("/account/questions").get_data(as_text=True)  # a rejected one is given back
+    assert _post(staff, f"/admin/questions/{q.id}/moderate", decision="approve").status_code == 303
+    assert _post(staff, f"/admin/questions/{q.id}/assign", subject=subject.id).status_code == 303
+    clip = image_asset("Mrs. Li answers")
+    # A draft translation: not delivered yet.
+    resp = _post(staff, f"/admin/questions/{q.id}/answer", original="我先去了火车站。", original_status="final",
+                 english="I went to the train station", english_status="draft", clip=clip.public_id)
+    assert resp.status_code == 303
+    db.session.expire_all()
+    assert (q.state, q.original_status, q.english_status) == ("assigned", "final", "draft")
+    assert "train station" not in me.get(f"/account/questions/{q.id}").get_data(as_text=True)
+    jobs.run_burst()
+    assert smtp.envelopes == []
+    # The translation is final: the answer is delivered and the donor told, once.
+    _post(staff, f"/admin/questions/{q.id}/answer", original="我先去了火车站。", original_status="final",
+          english="I went to the train station first.", english_status="final", clip=clip.public_id)
+    _post(staff, f"/admin/questions/{q.id}/answer", original="我先去了火车站。", original_status="final",
+          english="I went to the train station first.", english_status="final", clip=clip.public_id)
+    jobs.run_burst()
+    wait_for(smtp, 1)
+    [msg] = smtp.messages()
+    assert msg["To"] == "asker@example.org" and msg["Subject"] == "Your question has been answered"
+    body = msg.get_body(("plain",)).get_content()
+    assert "train station" not in body  # the answer is read on the site, privately
+    link = re.search(r"https?://\S+/account/questions/\d+", body).group(0)
+    page = me.get("/" + link.split("://", 1)[1].split("/", 1)[1])
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "I went to the train station first." in html and "我先去了火车站。" in html and "Mrs. Li" in html
+    assert me.get(f"/account/questions/{q.id}/clip").status_code == 200
+    # Nobody else reads it, and the asker no longer does once the reward is revoked (a refund).
+    other_client = login_as(app.test_client(), other)
+    assert other_client.get(f"/account/questions/{q.id}").status_code == 404
+    assert other_client.get(f"/account/questions/{q.id}/clip").status_code == 404
+    ent = db.session.scalar(sa.select(Entitlement).join(Reward).where(
+        Reward.key == "interview-questions", Entitlement.user_id == asker.id))
+    ent.status = EntitlementStatus.REVOKED
+    db.session.commit()
+    assert me.get(f"/account/questions/{q.id}").status_code == 404
+    assert _ask(me, "One more?").status_code == 403
+
+
+def test_answer_input_is_checked(app, donor):
+    asker = donor(25000, "asker@example.org")
+    q = questions.submit_question(asker, "Why?")
+    import pytest
+
+    from filmfund.errors import ConflictError, ValidationError
+
+    with pytest.raises(ConflictError):
+        questions.record_answer(q.id, english="x", english_status="final")  # not assigned yet
+    questions.moderate(q.id, "approve")
+    subject = questions.add_subject("Mr. Wang", "zh")
+    questions.assign(q.id, subject.id)
+    with pytest.raises(ValidationError):
+        questions.record_answer(q.id, english="", english_status="final")
+    with pytest.raises(ValidationError):
+        questions.record_answer(q.id, english="x", english_status="nonsense")
+    with pytest.raises(ValidationError):
+        questions.record_answer(q.id, english="x", english_status="final", clip="0" * 32)
+    assert questions.record_answer(q.id, original="原文", english="Text", english_status="final").state == "assigned"
+    # the original given without a status is a draft: not delivered until it is final
+    done = questions.record_answer(q.id, original="原文", original_status="final", english="Text",
+                                   english_status="final")
+    assert done.state == "answered" and done.answer_language == "zh"
