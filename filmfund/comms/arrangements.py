@@ -105,4 +105,4 @@ def notify_reply(message_id: int) -> None:
         return
     donor = db.session.get(User, msg.donor_id)
     send_mail(donor.email, "The producers answered your request",
-              render_template("comms/mail/reply.txt", campaign=_campaign(), url=absolute_url("comms.my_requests")))
+              render_template("comms/mail/reply.txt", campaign=_campaign(), url=absolute_url("comms.thread")))

@@ -40,7 +40,7 @@ def _my_questions_page(error: str | None = None, body: str = "", status: int = 2
                            limit=questions.limit_per_donor(), error=error, body=body), status
 
 
-@bp.get("/account/questions")
+@bp.get("/account/questions", endpoint="questions")
 @role_required("donor")
 def my_questions():
     return _my_questions_page()
@@ -56,7 +56,7 @@ def ask_question():
         return _my_questions_page(error=_human(err.message), body=request.form.get("body", "")[:2000],
                                   status=err.status)
     flash("Your question was sent to the producers.", "success")
-    return redirect(url_for("comms.my_questions"), code=303)
+    return redirect(url_for("comms.questions"), code=303)
 
 
 @bp.get("/account/questions/<int:question_id>")
@@ -152,7 +152,7 @@ def answer_question(question_id: int):
 
 # --- invitations: donors ------------------------------------------------------------------
 
-@bp.get("/account/invitations")
+@bp.get("/account/invitations", endpoint="invitations")
 @role_required("donor")
 def my_invitations():
     items = invitations.my_invitations(_me())
@@ -282,7 +282,7 @@ def _my_requests_page(error: str | None = None, body: str = "", status: int = 20
                            messages=arrangements.thread(me.id), error=error, body=body), status
 
 
-@bp.get("/account/requests")
+@bp.get("/account/requests", endpoint="thread")
 @role_required("donor")
 def my_requests():
     return _my_requests_page()
@@ -298,7 +298,7 @@ def post_request():
         return _my_requests_page(error=_human(err.message), body=request.form.get("body", "")[:6000],
                                  status=err.status)
     flash("Sent to the producers.", "success")
-    return redirect(url_for("comms.my_requests"), code=303)
+    return redirect(url_for("comms.thread"), code=303)
 
 
 @bp.get("/admin/requests")

@@ -113,3 +113,10 @@ def test_answer_input_is_checked(app, donor):
     done = questions.record_answer(q.id, original="原文", original_status="final", english="Text",
                                    english_status="final")
     assert done.state == "answered" and done.answer_language == "zh"
+
+
+def test_account_page_links_to_the_personal_reward_pages(app, donor, login_as):
+    big = donor(200000, "big@example.org")   # every tier: questions, invitations, the thread
+    html = login_as(app.test_client(), big).get("/account").get_data(as_text=True)
+    for path in ("/account/questions", "/account/invitations", "/account/requests"):
+        assert f'href="{path}"' in html
