@@ -1,7 +1,7 @@
 """questions, experiences and invitations, request threads
 
 Revision ID: 3a8f252e2e42
-Revises: 11628f6bd64a
+Revises: 5ta7f2fa0001
 Create Date: 2026-12-01 05:04:50.608588
 
 """
@@ -12,7 +12,7 @@ import filmfund.db
 
 # revision identifiers, used by Alembic.
 revision = '3a8f252e2e42'
-down_revision = '11628f6bd64a'
+down_revision = '5ta7f2fa0001'
 branch_labels = None
 depends_on = None
 
