@@ -1,0 +1,107 @@
+"""The footage board in a real browser (issue 6, item 7): `filmfund run` (site and embedded worker)
+as a subprocess, Debian's chromium through Playwright. A producer has the board open; a clip is
+ingested from the command line; its card appears and moves to "ready" with its poster, and the
+page was never reloaded."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from tests.site.test_browser import BIN, CHROMIUM, ROOT, _cli, _create_schema, _free_port
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "board-producer-password"
+
+
+@pytest.fixture(autouse=True)
+def _user_per_request():
+    """No in-process app here (nor a database parameter): the server is a subprocess."""
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
+    instance = tmp_path_factory.mktemp("board-instance")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "FILMFUND_"))}
+    env["FILMFUND_INSTANCE_DIR"] = str(instance)
+    _create_schema(env)
+    _cli(env, "campaign", "load")
+    _cli(env, "users", "create", "board@filmfund.test", "--role", "producer", "--password-stdin",
+         stdin=PASSWORD + "\n")
+    port = _free_port()
+    log = (instance / "server.log").open("w")
+    proc = subprocess.Popen([str(BIN), "run", "--host", "127.0.0.1", "--port", str(port)], env=env, cwd=ROOT,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(base + "/healthz", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("the server did not start:\n" + (instance / "server.log").read_text())
+            time.sleep(0.2)
+        yield base, env, instance / "server.log"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # the server and the worker it started, nothing else
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def test_board_shows_a_new_clip_and_its_progress_without_a_reload(site, clips, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.test_auth_staff import rfc6238
+
+    base, env, log = site
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM,
+                                     args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(base + "/login")
+            page.fill("#login-email", "board@filmfund.test")
+            page.click("summary")
+            page.fill("#login-password", PASSWORD)
+            page.click("button[type=submit].primary")
+            page.wait_for_url("**/login/2fa/setup")
+            page.fill("#totp-code", rfc6238(page.inner_text("#totp-secret").strip(), time.time()))
+            page.click("button[type=submit].primary")
+            page.wait_for_url("**/admin/")
+            page.goto(base + "/footage/")
+            expect(page.locator("#footage-board li.empty")).to_be_visible()
+            page.evaluate("window.__sameDocument = 'yes'")  # gone if the page reloads
+
+            clip = tmp_path / "Interview at dusk.mp4"
+            clip.write_bytes((clips / "small.mp4").read_bytes())
+            out = _cli(env, "media", "ingest", str(clip))
+            asset_id = out.split()[0]
+
+            card = page.locator(f'#footage-board li[data-asset-id="{asset_id}"]')
+            expect(card).to_be_visible(timeout=20000)
+            expect(card.locator(".title")).to_have_text("Interview at dusk")
+            expect(page.locator("#asset-count")).to_have_text("1")
+            expect(card).to_have_attribute("data-state", "ready", timeout=90000)
+            expect(card.locator("img.poster")).to_be_visible()
+            assert page.evaluate("window.__sameDocument") == "yes", "the board reloaded"
+            assert page.locator("#footage-board li.empty").count() == 0
+        except AssertionError:
+            print(log.read_text()[-3000:])
+            raise
+        finally:
+            browser.close()
