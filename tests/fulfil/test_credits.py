@@ -1,0 +1,157 @@
+"""The end credits: sections and names (never a legal name or an email), the donor's proof (the
+Executive Producer's exact wording), the freeze at picture lock with later changes flagged, the
+export in both formats, and the rendered roll (real ffmpeg)."""
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from filmfund.audit import AuditEntry
+from filmfund.db import utcnow
+from filmfund.extensions import db
+from filmfund.fulfil import credits
+from filmfund.rewards import services
+from tests.rewards.conftest import charge_obj, session_obj
+from tests.site.helpers import csrf_token, pay
+
+
+def _user(email):
+    from filmfund.auth.services import find_user
+
+    return find_user(email)
+
+
+def _donors():
+    pay(50000, "exec1@example.org", credit_name="Olu Exec")
+    pay(100000, "exec2@example.org", credit_name="ada exec")
+    pay(100, "zed@example.org", credit_name="Zed Supporter")
+    pay(5000, "amy@example.org", credit_name="Amy Supporter")
+    pay(5000, "anon@example.org", credit_name="Hidden Name", anonymous=True)
+    pay(50000, "optout@example.org", credit_name="Opted Out", rewards_opt_out=True)
+    pay(5000, "noname@example.org")
+
+
+def test_sections_in_order_and_nothing_private(campaign, runner):
+    _donors()
+    assert [(l.section, l.name) for l in credits.live_lines(campaign)] == [
+        ("executive_producers", "ada exec"), ("executive_producers", "Olu Exec"),
+        ("supporters", "Amy Supporter"), ("supporters", "Zed Supporter")]
+    csv_out = runner.invoke(args=["credits", "export", "--format", "csv"])
+    assert csv_out.exit_code == 0, csv_out.output
+    assert csv_out.output.splitlines() == ["section,name", "executive_producers,ada exec",
+                                           "executive_producers,Olu Exec", "supporters,Amy Supporter",
+                                           "supporters,Zed Supporter"]
+    txt = runner.invoke(args=["credits", "export"]).output
+    assert txt == "Executive Producers\nada exec\nOlu Exec\n\nSupporters\nAmy Supporter\nZed Supporter\n"
+    for secret in ("Hidden", "Opted", "@", "noname"):
+        assert secret not in txt + csv_out.output
+
+
+def test_the_donor_approves_the_proof_and_the_executive_producer_its_wording(campaign, client, login_as):
+    _donors()
+    exec1, zed = _user("exec1@example.org"), _user("zed@example.org")
+    page = login_as(client, exec1).get("/account").get_data(as_text=True)
+    assert "Confirm your Executive Producer credit" in page
+    html = client.get("/account/credits").get_data(as_text=True)
+    assert 'id="proof-wording"' in html and "Olu Exec" in html
+    tok = csrf_token(client, "/account/credits")
+    resp = client.post("/account/credits", data={"csrf_token": tok, "decision": "approve",
+                                                 "wording": "Olu Exec, for the Xinxing families"})
+    assert resp.status_code == 303
+    assert credits.line_for(exec1, campaign).proof == "approved"
+    assert ("executive_producers", "Olu Exec, for the Xinxing families") in credits.export_lines(campaign)
+    assert "Confirm your Executive Producer credit" not in client.get("/account").get_data(as_text=True)
+
+    # A supporter approves the line as shown (no wording of their own), or asks for a change.
+    other = login_as(client.application.test_client(), zed)
+    tok = csrf_token(other, "/account/credits")
+    assert 'id="proof-wording"' not in other.get("/account/credits").get_data(as_text=True)
+    bad = other.post("/account/credits", data={"csrf_token": tok, "decision": "changes", "note": ""})
+    assert bad.status_code == 400 and "say what should change" in bad.get_data(as_text=True).lower()
+    other.post("/account/credits", data={"csrf_token": tok, "decision": "approve", "wording": "Sneaky Wording"})
+    assert ("supporters", "Zed Supporter") in credits.export_lines(campaign)
+    assert credits.line_for(zed, campaign).proof == "approved"
+
+    # No line, no proof page (an anonymous donor).
+    anon = login_as(client.application.test_client(), _user("anon@example.org"))
+    assert anon.get("/account/credits").status_code == 404
+
+
+def test_proofs_mailed_until_the_deadline_then_closed(campaign, client, login_as, producer, outbox):
+    _donors()
+    credits.approve_proof(_user("amy@example.org"), campaign)
+    now = utcnow()
+    assert credits.send_proofs(campaign, now) == 3  # everyone listed who has not approved
+    proof_mails = [m for m in outbox() if "credits" in m["Subject"]]
+    assert sorted(m["To"] for m in proof_mails) == ["exec1@example.org", "exec2@example.org", "zed@example.org"]
+    assert "/rewards/survey/" in proof_mails[0].get_body(("plain",)).get_content()
+    assert credits.send_proofs(campaign, now + timedelta(days=1)) == 0
+
+    staff = login_as(client, producer)
+    tok = csrf_token(staff, "/admin/credits")
+    yesterday = (now - timedelta(days=1)).strftime("%Y-%m-%d")
+    assert staff.post("/admin/credits/deadline", data={"csrf_token": tok, "deadline": yesterday}).status_code == 303
+    donor = login_as(client.application.test_client(), _user("zed@example.org"))
+    tok = csrf_token(donor, "/account/credits")
+    resp = donor.post("/account/credits", data={"csrf_token": tok, "decision": "approve"})
+    assert resp.status_code == 400 and "closed" in resp.get_data(as_text=True)
+    assert credits.send_proofs(campaign, now + timedelta(days=30)) == 0
+
+
+def test_frozen_credits_in_both_formats_and_later_changes_flagged(campaign, client, login_as, producer, runner,
+                                                                 stripe_events):
+    _donors()
+    late = services.create_pledge(amount=50000, email="late@example.org", credit_name="Late Exec")
+    staff = login_as(client, producer)
+    tok = csrf_token(staff, "/admin/credits")
+    assert staff.post("/admin/credits/freeze", data={"csrf_token": tok}).status_code == 303  # unconfirmed
+    assert credits.frozen_lines(campaign) is None
+    assert staff.post("/admin/credits/freeze", data={"csrf_token": tok, "confirm": "1"}).status_code == 303
+    frozen_csv = ["section,name", "executive_producers,ada exec", "executive_producers,Olu Exec",
+                  "supporters,Amy Supporter", "supporters,Zed Supporter"]
+    frozen_txt = "Executive Producers\nada exec\nOlu Exec\n\nSupporters\nAmy Supporter\nZed Supporter\n"
+    entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "credits.freeze"))
+    assert entry.actor == "producer@filmfund.test" and json.loads(entry.details)["lines"] == 4
+
+    # After picture lock: a new Executive Producer pays, a supporter is refunded.
+    stripe_events.send("checkout.session.completed", session_obj(late.id, 50000, email="late@example.org"))
+    zed_pledge = db.session.scalar(sa.select(services.Pledge).where(services.Pledge.email == "zed@example.org"))
+    stripe_events.send("charge.refunded", charge_obj(f"pi_test_local_{zed_pledge.id}", 100, 100))
+    changes = credits.changes_since_freeze(campaign)
+    assert changes == {"added": [("executive_producers", "Late Exec")], "removed": [("supporters", "Zed Supporter")]}
+
+    csv_out = runner.invoke(args=["credits", "export", "--format", "csv"])
+    assert csv_out.exit_code == 0 and csv_out.stdout.splitlines() == frozen_csv
+    assert "changed since the freeze" in csv_out.stderr
+    txt = runner.invoke(args=["credits", "export", "--format", "txt"])
+    assert txt.stdout == frozen_txt
+    assert staff.get("/admin/credits.csv").get_data(as_text=True).splitlines() == frozen_csv
+    assert staff.get("/admin/credits.txt").get_data(as_text=True) == frozen_txt
+    page = staff.get("/admin/credits").get_data(as_text=True)
+    assert 'id="credits-changed"' in page and "added: Late Exec" in page and "removed: Zed Supporter" in page
+    # Frozen: no more proofs.
+    donor = login_as(client.application.test_client(), _user("amy@example.org"))
+    tok2 = csrf_token(donor, "/account/credits")
+    assert donor.post("/account/credits", data={"csrf_token": tok2, "decision": "approve"}).status_code == 400
+
+    # Freezing again accepts the changes.
+    staff.post("/admin/credits/freeze", data={"csrf_token": tok, "confirm": "1"})
+    assert credits.changes_since_freeze(campaign) == {"added": [], "removed": []}
+    assert ("executive_producers", "Late Exec") in credits.export_lines(campaign)
+
+
+def test_rendered_credits_roll_is_a_real_video(campaign, tmp_path):
+    _donors()
+    credits.freeze(campaign, "cli")
+    out = credits.render_roll(campaign, size=(320, 180), fps=5, speed=400, out=tmp_path / "roll.mp4")
+    probe = json.loads(subprocess.run(
+        ["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(out)],
+        capture_output=True, text=True, check=True).stdout)
+    video = probe["streams"][0]
+    assert video["codec_name"] == "h264" and (video["width"], video["height"]) == (320, 180)
+    assert video["pix_fmt"] == "yuv420p" and float(probe["format"]["duration"]) > 0.5
+    assert "ADA EXEC" not in credits.roll_text(campaign) and "EXECUTIVE PRODUCERS" in credits.roll_text(campaign)
+    assert "ada exec" in credits.roll_text(campaign)
