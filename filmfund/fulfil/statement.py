@@ -139,7 +139,9 @@ def _service_row(key: str) -> dict:
 
 # ---------------------------------------------------------------- producers' queues
 
-def _category_exprs(now: datetime):
+def _category_exprs(now: datetime) -> dict:
+    """0/1 SQL expressions per queue state. CASE, not NOT(...): the outer joins give NULLs, and
+    NOT NULL is NULL in SQL, which would drop rows from every state."""
     kind = Reward.kind
     done = sa.or_(
         kind.in_([RewardKind.DIGITAL, RewardKind.UPDATES]),
@@ -147,15 +149,18 @@ def _category_exprs(now: datetime):
         sa.and_(kind == RewardKind.CREDIT, CreditProof.state == ProofState.APPROVED),
         sa.and_(kind.in_([RewardKind.SERVICE, RewardKind.CUSTOM]), Entitlement.status == EntitlementStatus.FULFILLED),
     )
-    in_progress = sa.and_(~done, sa.or_(
+    started = sa.or_(
         sa.and_(kind == RewardKind.PHYSICAL,
                 FulfilmentItem.state.in_([ItemState.IN_PRODUCTION, ItemState.SHIPPED, ItemState.RETURNED])),
         sa.and_(kind == RewardKind.CREDIT, CreditProof.state.in_([ProofState.PENDING, ProofState.CHANGES])),
-    ))
+    )
     due = sa.case((kind == RewardKind.CREDIT, CreditsState.proof_deadline), else_=RewardSchedule.due_at)
-    late = sa.and_(~done, due.is_not(None), due < now)
-    owed = sa.and_(~done, ~in_progress)
-    return {"owed": owed, "in_progress": in_progress, "done": done, "late": late}
+    return {
+        "owed": sa.case((done, 0), (started, 0), else_=1),
+        "in_progress": sa.case((done, 0), (started, 1), else_=0),
+        "done": sa.case((done, 1), else_=0),
+        "late": sa.case((done, 0), (sa.and_(due.is_not(None), due < now), 1), else_=0),
+    }
 
 
 def _queue_from(campaign: Campaign):
@@ -190,7 +195,7 @@ def queues(campaign: Campaign, now: datetime | None = None) -> list[Queue]:
     counts = {row.reward_id: row for row in db.session.execute(
         _queue_from(campaign).with_only_columns(
             Entitlement.reward_id,
-            *[sa.func.sum(sa.case((expr, 1), else_=0)).label(name) for name, expr in cats.items()])
+            *[sa.func.sum(expr).label(name) for name, expr in cats.items()])
         .group_by(Entitlement.reward_id))}
     rewards = db.session.execute(
         sa.select(Reward, Tier.name, RewardSchedule.due_at, RewardSchedule.available_at)
@@ -228,10 +233,11 @@ def queue_page(campaign: Campaign, reward_key: str, state: str | None, page: int
             .order_by(Entitlement.granted_at, Entitlement.id)
             .limit(PAGE_SIZE + 1).offset((page - 1) * PAGE_SIZE))
     if state:
-        stmt = stmt.where(cats[state])
+        stmt = stmt.where(cats[state] == 1)
     rows = db.session.execute(stmt).all()
     items = [{"entitlement": r[0], "email": r[1], "item": r[2], "proof": r[3].value if r[3] else None,
               "has_address": bool(r.has_address),
-              "state": "done" if r.done else "in_progress" if r.in_progress else "owed", "late": bool(r.late)}
+              "state": "done" if r.done == 1 else "in_progress" if r.in_progress == 1 else "owed",
+              "late": r.late == 1}
              for r in rows[:PAGE_SIZE]]
     return {"reward": reward, "rows": items, "page": page, "has_next": len(rows) > PAGE_SIZE, "state": state}

@@ -1,0 +1,107 @@
+"""The donor's entitlement statement (every reward, its state, the next step) and the producers'
+queues per reward: counts from one aggregate query, whatever the number of donors, paginated."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from filmfund.db import utcnow
+from filmfund.extensions import db
+from filmfund.fulfil import credits, fulfilment, statement
+from filmfund.rewards.models import Reward
+from tests.site.helpers import pay
+
+
+def _user(email):
+    from filmfund.auth.services import find_user
+
+    return find_user(email)
+
+
+def test_statement_lists_every_reward_with_its_next_step(campaign, client, login_as):
+    pay(100000, "big@example.org", credit_name="Big Giver")
+    big = _user("big@example.org")
+    login_as(client, big)
+    page = client.get("/account").get_data(as_text=True)
+    for title in ("Your name in the end credits", "A DVD of the finished film", "The DVD signed",
+                  "A personal thank-you letter", "Executive Producer credit", "A dinner invitation",
+                  "Early access to the finished film"):
+        assert title in page, title
+    steps = page.split('id="next-steps"')[1].split("</div>")[0]
+    assert "Give your shipping address" in steps and "Confirm your Executive Producer credit" in steps
+    assert steps.count("Give your shipping address") == 1  # one step for three parcels
+    with client.application.test_request_context():
+        st = statement.rewards_statement(big)
+    kinds = {row["key"]: row["state"] for row in st["rows"]}
+    assert kinds["dvd"] == "Owed" and kinds["wallpapers"] == "In your downloads"
+    assert kinds["updates-monthly"] == "By email"
+
+    # The address given (with a dedication for the signed DVD), the step is gone.
+    from tests.site.helpers import csrf_token
+
+    tok = csrf_token(client, "/account/address")
+    resp = client.post("/account/address", data={"csrf_token": tok, "name": "Big Giver", "line1": "1 Road",
+                                                  "city": "Oslo", "country": "NO", "dedication": "For Lin"})
+    assert resp.status_code == 303
+    page = client.get("/account").get_data(as_text=True)
+    assert "Give your shipping address" not in page.split('id="rewards-table"')[0]
+    assert "Shipping to: Big Giver, 1 Road, Oslo, NO" in page
+    signed = next(r for r in fulfilment.donor_items(big, campaign) if r["signed"])
+    assert signed["item"].dedication == "For Lin"
+    unsigned = next(r for r in fulfilment.donor_items(big, campaign) if r["reward"].key == "dvd")
+    assert unsigned["item"].dedication == ""
+
+
+def test_a_donor_below_the_tiers_or_opted_out_is_asked_nothing(campaign, client, login_as):
+    pay(50000, "none@example.org", credit_name="No Thanks", rewards_opt_out=True)
+    with client.application.test_request_context():
+        st = statement.rewards_statement(_user("none@example.org"))
+    assert st["rows"] == [] and st["steps"] == [] and st["opted_out"]
+    page = login_as(client, _user("none@example.org")).get("/account").get_data(as_text=True)
+    assert "No rewards, as you asked" in page
+
+
+def test_queues_count_in_sql_and_page(campaign, client, login_as, producer, monkeypatch):
+    for n in range(7):
+        pay(5000, f"d{n}@example.org", credit_name=f"Donor {n}")
+    pay(100, "small@example.org", credit_name="Small")
+    dvd = db.session.scalar(sa.select(Reward).where(Reward.key == "dvd"))
+    fulfilment.mark_available(dvd.id, due_at=utcnow() - timedelta(days=1))  # overdue already
+    items = [r["item"] for n in range(7) for r in fulfilment.donor_items(_user(f"d{n}@example.org"), campaign)]
+    for n, item in enumerate(items[:3]):
+        fulfilment.save_address(_user(f"d{n}@example.org"), {"name": "N", "line1": "L", "city": "C",
+                                                             "country": "DE"}, source="account")
+        fulfilment.move_item(item.id, "in_production")
+    fulfilment.move_item(items[0].id, "shipped", tracking="DPD 1")
+    fulfilment.move_item(items[0].id, "received")
+    credits.approve_proof(_user("d1@example.org"), campaign)
+
+    # The counts come from one aggregate query: the statements issued do not grow with donors.
+    statements: list[str] = []
+
+    def count(conn, cursor, sql, *args):
+        statements.append(sql)
+
+    sa.event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        queues = {q.reward.key: q.counts for q in statement.queues(campaign)}
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", count)
+    assert queues["dvd"] == {"owed": 4, "in_progress": 2, "done": 1, "late": 6}
+    assert queues["credit-name"] == {"owed": 7, "in_progress": 0, "done": 1, "late": 0}
+    assert queues["wallpapers"]["done"] == 8 and queues["dinner-invitation"]["owed"] == 0
+    assert len(statements) <= 10, statements  # a fixed few (sync, savepoint, counts, rewards), never per donor
+
+    staff = login_as(client, producer)
+    page = staff.get("/admin/rewards").get_data(as_text=True)
+    assert 'data-reward="dvd"' in page
+    monkeypatch.setattr(statement, "PAGE_SIZE", 3)
+    first = staff.get("/admin/rewards/dvd?state=owed").get_data(as_text=True)
+    assert first.count("@example.org") == 3 and "next →" in first
+    second = staff.get("/admin/rewards/dvd?state=owed&page=2").get_data(as_text=True)
+    assert second.count("@example.org") == 1 and "next →" not in second
+    late = staff.get("/admin/rewards/dvd?state=late").get_data(as_text=True)
+    assert late.count('class="badge state-failed">late') == 3  # the page size
+    assert staff.get("/admin/rewards/dvd?state=nonsense").status_code == 400
+    assert staff.get("/admin/rewards/no-such-reward").status_code == 404
