@@ -68,9 +68,9 @@ def ingest_command(paths: tuple[str, ...], title: str | None, wait: bool) -> Non
 def verify_command(ids: tuple[str, ...], all_: bool, no_repair: bool) -> None:
     """Re-check fixity (both copies) and report it and the asset's state, separately.
 
-    One line per asset: `ID fixity=ok|repaired|FAILED state=STATE`. Exit 1 if any asset's
-    fixity fails or its state is damaged or failed (a clip that was damaged when it arrived is
-    intact in storage, and still not usable)."""
+    One line per asset: `ID fixity=ok|repaired|FAILED state=STATE [second_copy=FAILED]`. Exit 1
+    if any asset's fixity fails, its state is damaged or failed (a clip that was damaged when it
+    arrived is intact in storage, and still not usable), or its second copy cannot be made whole."""
     from filmfund.errors import NotFoundError
     from filmfund.media import services
     from filmfund.media.models import AssetState
@@ -83,13 +83,16 @@ def verify_command(ids: tuple[str, ...], all_: bool, no_repair: bool) -> None:
         click.echo(f"error: {exc.message}", err=True)
         sys.exit(2)
     bad_states = (AssetState.DAMAGED, AssetState.FAILED)
-    fixity_bad = state_bad = 0
+    fixity_bad = state_bad = second_bad = 0
     for r in results:
         fixity = "FAILED" if not r.ok else ("repaired" if r.repaired else "ok")
         state = r.asset.state.value
-        click.echo(f"{r.asset.public_id} fixity={fixity} state={state.upper() if r.asset.state in bad_states else state}")
+        click.echo(f"{r.asset.public_id} fixity={fixity} state={state.upper() if r.asset.state in bad_states else state}"
+                   + (" second_copy=FAILED" if r.second_copy else ""))
         for failure in r.failures:
             click.echo(f"  fixity: {failure}", err=True)
+        for failure in r.second_copy:
+            click.echo(f"  second copy: {failure}", err=True)
         for done in r.repaired:
             click.echo(f"  repaired: {done}", err=True)
         if r.asset.state in bad_states:
@@ -98,7 +101,9 @@ def verify_command(ids: tuple[str, ...], all_: bool, no_repair: bool) -> None:
                     click.echo(f"  {state}: {p.get('message', '')[:300]}", err=True)
         fixity_bad += not r.ok
         state_bad += r.asset.state in bad_states
+        second_bad += bool(r.second_copy)
     click.echo(f"{len(results)} asset(s) checked: fixity failed for {fixity_bad}, "
-               f"{state_bad} damaged or failed.", err=True)
-    if fixity_bad or state_bad:
+               f"{state_bad} damaged or failed"
+               + (f", the second copy failed for {second_bad}" if second_bad else "") + ".", err=True)
+    if fixity_bad or state_bad or second_bad:
         sys.exit(1)

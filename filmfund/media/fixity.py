@@ -49,6 +49,27 @@ def replica() -> Storage | None:
     return cache[key]
 
 
+class _Unreachable(Storage):
+    """The second storage when it cannot even be opened (a file:// folder that is a file, a
+    bad URL): every use fails, as an unreachable server's would, and is reported as such."""
+
+    def __init__(self, url: str, reason: str):
+        self.url, self.reason = url, reason
+
+    def _fail(self, *_args, **_kwargs):
+        raise OSError(f"the second storage cannot be opened: {self.reason}")
+
+    put_stream = exists = size = open = delete = keys = sweep_incoming = sha256_of = restore = _fail
+
+
+def _second() -> Storage | None:
+    try:
+        return replica()
+    except Exception as exc:  # noqa: BLE001 - reported per object by the callers, never a crash
+        log.error("FILMFUND_REPLICA_URL cannot be opened: %s", exc)
+        return _Unreachable(str(current_app.config.get("REPLICA_URL")), f"{type(exc).__name__}: {exc}")
+
+
 def in_alert(asset: Asset) -> bool:
     return asset.fixity_ok is False
 
@@ -67,7 +88,7 @@ def replicate(asset: Asset) -> list[str]:
     """Write the second copy of each original of a newly ingested asset (no-op without a
     replica). A failure is recorded on the asset as a warning, never fails the ingest: the next
     fixity check writes what is missing."""
-    second = replica()
+    second = _second()
     if second is None:
         return []
     store, failed = storage(), []
@@ -104,8 +125,11 @@ def after_reingest(asset: Asset, replaced: bool) -> str:
 class FixityResult:
     asset: Asset
     ok: bool                                           # every object intact now (after repairs)
-    failures: list[str]                                # damage that is not repaired
+    failures: list[str]                                # damage that is not repaired: the alert
     repaired: list[str] = field(default_factory=list)  # what the check repaired
+    # The second copy is damaged, lost or unreachable and could not be rewritten, while the first
+    # is intact: a warning (and a non-zero `media verify`), not an alert: donors lose nothing.
+    second_copy: list[str] = field(default_factory=list)
 
 
 def _digest(store: Storage, key: str) -> str | None:
@@ -128,7 +152,8 @@ def _copy(src: Storage, dst: Storage, key: str, sha256: str) -> bool:
 
 
 def _check_source(source: Source, store: Storage, second: Storage | None, repair: bool,
-                  failures: list[str], repaired: list[str]) -> bool:
+                  failures: list[str], repaired: list[str], second_copy: list[str]) -> bool:
+    """Check both copies of one original; True when the first (the one used) is intact."""
     name, key, sha = source.original_name, source.storage_key, source.sha256
     first_ok = _digest(store, key) == sha
     second_ok = None if second is None else _digest(second, key) == sha
@@ -142,8 +167,9 @@ def _check_source(source: Source, store: Storage, second: Storage | None, repair
         failures.append(f"{name}: the stored original ({key}) does not match its SHA-256 {sha}"
                         + ("" if second is None else ", nor does the second copy" if second_ok is False else ""))
     elif second_ok is False:
-        failures.append(f"{name}: the second copy ({key}) does not match its SHA-256 and could not be rewritten")
-    return first_ok and second_ok is not False
+        second_copy.append(f"{name}: the second copy ({key}) is damaged, missing or unreachable and could not "
+                           "be rewritten")
+    return first_ok
 
 
 def check_fixity(public_ids: list[str] | None = None, *, repair: bool = True) -> list[FixityResult]:
@@ -156,7 +182,7 @@ def check_fixity(public_ids: list[str] | None = None, *, repair: bool = True) ->
         missing = [p for p in public_ids if p not in found]
         if missing:
             raise NotFoundError(f"No asset with id {', '.join(missing)}.")
-    store, second = storage(), replica()
+    store, second = storage(), _second()
     results = []
     for asset_id in list(db.session.scalars(query.with_only_columns(Asset.id))):
         asset = db.session.get(Asset, asset_id)
@@ -168,10 +194,11 @@ def check_fixity(public_ids: list[str] | None = None, *, repair: bool = True) ->
 def _check_asset(asset: Asset, store: Storage, second: Storage | None, repair: bool) -> FixityResult:
     failures: list[str] = []
     repaired: list[str] = []
+    second_copy: list[str] = []
     now = utcnow()
     sources_ok = True
     for source in asset.sources:
-        ok = _check_source(source, store, second, repair, failures, repaired)
+        ok = _check_source(source, store, second, repair, failures, repaired, second_copy)
         source.fixity_ok, source.last_fixity_at = ok, now
         sources_ok = sources_ok and ok
     remake = False
@@ -199,6 +226,10 @@ def _check_asset(asset: Asset, store: Storage, second: Storage | None, repair: b
     if repaired:
         kept.append(_problem(REPAIRED, "Repaired by the fixity check: " + "; ".join(repaired)[:1500])
                     | {"severity": "info"})
+    if second_copy:
+        kept.append(_problem(REPLICA, "The second copy is not intact: " + "; ".join(second_copy)[:1500],
+                             hint="Check the second storage (FILMFUND_REPLICA_URL); the next check rewrites it "
+                                  "from the intact first copy.") | {"severity": "warning"})
     asset.problems = kept
     if failures and not was_alert:
         _note(asset, "fixity alert: " + "; ".join(failures))
@@ -209,7 +240,7 @@ def _check_asset(asset: Asset, store: Storage, second: Storage | None, repair: b
         _note(asset, "fixity repair: " + "; ".join(repaired))
     if remake:
         _queue_remake(asset)
-    return FixityResult(asset, not failures, failures, repaired)
+    return FixityResult(asset, not failures, failures, repaired, second_copy)
 
 
 def _note(asset: Asset, note: str) -> None:
@@ -244,9 +275,12 @@ def sweep_incoming(older_than: float | None = None) -> dict[str, int]:
     `older_than` seconds): what a worker killed mid-upload, or a browser that gave up, left."""
     age = float(current_app.config["MEDIA_INCOMING_MAX_AGE"] if older_than is None else older_than)
     removed = {"storage": storage().sweep_incoming(age)}
-    second = replica()
+    second = _second()
     if second is not None:
-        removed["replica"] = second.sweep_incoming(age)
+        try:
+            removed["replica"] = second.sweep_incoming(age)
+        except OSError as exc:
+            log.warning("sweep of the second storage failed: %s", exc)
     return removed
 
 

@@ -183,6 +183,36 @@ def test_second_copy_is_written_at_ingest_checked_and_used_for_repair(app, clips
     assert services.get_asset(asset.public_id).fixity_ok is False
 
 
+def test_an_unreachable_second_copy_is_a_warning_not_an_alert(app, clips, runner, tmp_path):
+    """The second storage gone (its folder replaced by a file: every read and write fails for
+    real): the intact first copy keeps the asset out of alert, `verify` says so and exits 1."""
+    import shutil as sh
+
+    from filmfund.media import fixity, services
+
+    app.config["REPLICA_URL"] = (tmp_path / "second-copy").as_uri()
+    [result] = services.ingest_paths([clips / "small.mp4"])
+    assert fixity.replica().exists(result.asset.sources[0].storage_key)
+    sh.rmtree(tmp_path / "second-copy")
+    (tmp_path / "second-copy").write_text("the disk of the second copy is gone")
+    out = runner.invoke(args=["media", "verify", result.asset.public_id])
+    assert out.exit_code == 1, out.output
+    assert f"{result.asset.public_id} fixity=ok state=uploaded second_copy=FAILED" in out.stdout
+    asset = services.get_asset(result.asset.public_id)
+    assert asset.fixity_ok is True and not fixity.in_alert(asset)
+    [warning] = [p for p in asset.problems if p["code"] == "replica"]
+    assert warning["severity"] == "warning" and "small.mp4" in warning["message"]
+
+    # Even a second storage that cannot be opened at all (a fresh process) loses no ingest.
+    app.extensions["filmfund.media.storage"].clear()
+    clip = tmp_path / "other.mp4"
+    clip.write_bytes((clips / "small.mp4").read_bytes()[:-1] + b"\x00")
+    [other] = services.ingest_paths([clip])
+    assert other.created and any(p["code"] == "replica" for p in services.get_asset(other.asset.public_id).problems)
+    out = runner.invoke(args=["media", "verify", other.asset.public_id])
+    assert out.exit_code == 1 and "second_copy=FAILED" in out.stdout and "cannot be opened" in out.output
+
+
 def test_a_damaged_rendition_is_dropped_and_made_again(app, ready_asset):
     from filmfund.media import services
     from filmfund.media.models import Job, JobKind, JobStatus
