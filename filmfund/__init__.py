@@ -13,6 +13,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from filmfund.extensions import csrf, db, limiter, login_manager, migrate
 
     app = Flask(__name__)
+    # <int:...> in a URL stops at the database's integer range: a larger id is a 404, not an overflow.
+    from filmfund.security import BoundedIntConverter
+
+    app.url_map.converters["int"] = BoundedIntConverter
     app.config.update(load_settings())
     if overrides:
         app.config.update(overrides)

@@ -84,12 +84,48 @@ def json_body() -> dict[str, Any]:
     if not request.mimetype == "application/json":
         raise ValidationError("Send a JSON body with Content-Type: application/json.", code="invalid_json")
     try:
-        body = json.loads(raw or b"null")
+        body = json.loads(raw or b"null", parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise ValidationError(f"The JSON body is nested too deep (at most {MAX_JSON_DEPTH} levels).",
+                              code="invalid_json") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValidationError(f"Malformed JSON: {exc}", code="invalid_json") from None
     if not isinstance(body, dict):
         raise ValidationError("The JSON body must be an object.", code="invalid_json")
+    _check_shape(body)
     return body
+
+
+MAX_JSON_DEPTH = 16
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text[:20]} is out of range")
+    return value
+
+
+def _check_shape(value, depth: int = 0) -> None:
+    """Bounded nesting, and text that can be stored (no lone UTF-16 surrogates, no NUL)."""
+    if depth > MAX_JSON_DEPTH:
+        raise ValidationError(f"The JSON body is nested too deep (at most {MAX_JSON_DEPTH} levels).",
+                              code="invalid_json")
+    if isinstance(value, str):
+        if "\x00" in value or any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+            raise ValidationError("Text holds a character that is not allowed (NUL or a lone surrogate).",
+                                  code="invalid_json")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_shape(key, depth + 1)
+            _check_shape(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_shape(item, depth + 1)
 
 
 ERROR_SCHEMA = {

@@ -6,6 +6,7 @@ from functools import wraps
 from flask import Flask, abort, has_request_context, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
+from werkzeug.routing import IntegerConverter
 
 from filmfund.extensions import login_manager
 
@@ -14,6 +15,14 @@ CSP = (
     "style-src 'self'; script-src 'self'; connect-src 'self' https:; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self' https://checkout.stripe.com"
 )
+
+
+class BoundedIntConverter(IntegerConverter):
+    """Flask's int converter, capped at a 32-bit signed integer (every id column's range)."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 class SessionInterface(SecureCookieSessionInterface):
@@ -27,8 +36,18 @@ class SessionInterface(SecureCookieSessionInterface):
         return super().get_cookie_secure(app)
 
 
+def _refuse_nul() -> None:
+    """A NUL character in the path or the query string cannot be stored nor compared by PostgreSQL:
+    refused up front as a clear 400 rather than failing deep inside a query."""
+    from filmfund.errors import ValidationError
+
+    if "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in request.args.items(multi=True)):
+        raise ValidationError("The address holds a NUL character.", code="invalid_characters")
+
+
 def init_app(app: Flask) -> None:
     app.session_interface = SessionInterface()
+    app.before_request(_refuse_nul)
 
     @app.after_request
     def _headers(resp):

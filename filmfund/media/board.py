@@ -37,7 +37,9 @@ def find_assets(*, state: str | None = None, day: str | None = None, camera: str
         except ValueError:
             raise ValidationError("A day is written YYYY-MM-DD.", code="invalid_day") from None
         when = sa.func.coalesce(Asset.recorded_at, Asset.created_at)
-        query = query.where(when >= start, when < start + timedelta(days=1))
+        query = query.where(when >= start)
+        if start.date() < date.max:  # 9999-12-31 has no next day: nothing comes after it
+            query = query.where(when < start + timedelta(days=1))
     if camera:
         query = query.where(Asset.camera == camera)
     if q:

@@ -1,0 +1,187 @@
+"""No 500 from input (issue 7.6, API side): every /api/v1 route, as every kind of caller, fed odd
+JSON values, wrong types, huge numbers, deep nesting and odd query strings and path ids,
+answers a clear 4xx (or a 2xx) with the API's error shape, never a 500."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from filmfund.extensions import db
+from filmfund.rewards.models import Pledge
+import sqlalchemy as sa
+
+ODD_VALUES = [None, True, False, 0, -1, 1.5, -0.0, 10**30, -(10**30), 2**63, 2**64, "", " ", "x" * 20000,
+              "\u0000", "😀", "1e400", [], [1, [2, [3]]], {}, {"$ne": 1}, ["a"] * 1000, "' OR 1=1 --",
+              "<script>", "9999-12-31", "../../etc/passwd"]
+RAW_BODIES = [
+    b"[" * 5000 + b"]" * 5000,                          # nested 5,000 deep
+    b'{"amount":' + b"[" * 5000 + b"]" * 5000 + b"}",
+    b'{"a":' * 5000 + b"1" + b"}" * 5000,
+    b'{"amount": 1e400, "email": "a@example.org"}',      # a float that is infinite
+    b'{"amount": NaN, "email": "a@example.org"}',
+    b'{"amount": Infinity, "email": "a@example.org"}',
+    b'{"amount": -Infinity, "email": "a@example.org"}',
+    b'{"amount": ' + b"9" * 5000 + b', "email": "a@example.org"}',   # an integer with 5,000 digits
+    b'{"amount": 2500, "email": "a@example.org", "credit_name": "\\ud800"}',  # a lone surrogate
+    b'{"amount": 2500, "email": "\\u0000@example.org"}',
+    b'{"amount": 2500, "amount": "x"}',
+    b"\xff\xfe\x00garbage", b"", b"null", b"[]", b'"a string"', b"12",
+]
+ODD_PATH_IDS = ["0", "-1", "99999999999999999999999", "x" * 300, "%00", "%2e%2e", "null", "😀", "0123456789abcdef" * 2]
+ODD_QUERIES = [{"day": "9999-12-31"}, {"day": "0001-01-01"}, {"day": "2026-02-30"}, {"day": "x"},
+               {"day": "99999-01-01"}, {"state": "nonsense"}, {"state": "ready", "day": "9999-12-31"},
+               {"q": "x" * 5000}, {"q": "%"}, {"q": "\x00"}, {"camera": "_%\\"}, {"limit": "-1"}, {"page": "1e9"},
+               {"before": "99999999999999999999"}]
+
+
+def _api_rules(app):
+    out = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/v1"):
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            out.append((rule, method))
+    return out
+
+
+def _paths(rule) -> list[str]:
+    if not rule.arguments:
+        return [rule.rule]
+    paths = []
+    for value in ODD_PATH_IDS:
+        path = rule.rule
+        for arg in rule.arguments:
+            path = path.replace(f"<int:{arg}>", value).replace(f"<{arg}>", value)
+            path = path.replace(f"<string:{arg}>", value)
+        paths.append(path)
+    return paths
+
+
+def _check(resp, what: str, failures: list[str]) -> None:
+    if resp.status_code >= 500:
+        failures.append(f"{what}: {resp.status_code} {resp.get_data(as_text=True)[:200]}")
+    elif resp.status_code >= 400 and resp.status_code != 405:
+        body = resp.get_json(silent=True)
+        if not (isinstance(body, dict) and isinstance(body.get("error"), dict)
+                and {"code", "message"} <= set(body["error"])):
+            failures.append(f"{what}: {resp.status_code} without the error shape: {resp.get_data(as_text=True)[:200]}")
+
+
+@pytest.fixture
+def callers(app, make_user, token_for):
+    from tests.site.helpers import pay
+
+    pay(5000, "donor@example.org")
+    return {"anon": {}, "donor": token_for(make_user("donor@example.org", "donor")),
+            "producer": token_for(make_user("producer@filmfund.test", "producer")),
+            "partner": token_for(make_user("partner@xinxing.test", "partner"))}
+
+
+def _operation_fields(app) -> dict[tuple[str, str], set[str]]:
+    """(rule, method) -> the request fields the OpenAPI document names for it."""
+    from filmfund.api import OPERATIONS
+
+    out = {}
+    for op in OPERATIONS:
+        rule = re.sub(r"\{(\w+)\}", r"<\1>", op.path)
+        out[(rule, op.method.upper())] = set((op.request or {}).get("properties", {}))
+    return out
+
+
+def test_odd_json_values_in_every_field_never_give_a_500(app, callers):
+    failures: list[str] = []
+    client = app.test_client()
+    fields_of = _operation_fields(app)
+    for rule, method in _api_rules(app):
+        if method == "GET":
+            continue
+        plain = re.sub(r"<(?:\w+:)?(\w+)>", r"<\1>", rule.rule)
+        fields = fields_of.get((plain, method)) or {"amount", "email", "reward", "title"}
+        path = _paths(rule)[-1]
+        for role in ("anon", "producer"):
+            for field in sorted(fields):
+                for value in ODD_VALUES:
+                    body = {"amount": 2500, "email": "fuzz@example.org", "reward": "stills",
+                            "title": "t", "body": "b", "audience": "everyone", field: value}
+                    body = {k: v for k, v in body.items() if k in fields}
+                    resp = client.open(path, method=method, json=body, headers=callers[role])
+                    _check(resp, f"{method} {path} as {role}, {field}={value!r:.40}", failures)
+    assert not failures, "\n".join(failures[:40])
+
+
+def test_malformed_bodies_never_give_a_500(app, callers):
+    failures: list[str] = []
+    client = app.test_client()
+    for rule, method in _api_rules(app):
+        if method == "GET":
+            continue
+        for path in _paths(rule)[:2]:
+            for role, headers in callers.items():
+                for raw in RAW_BODIES:
+                    for ctype in ("application/json", "text/plain"):
+                        resp = client.open(path, method=method, data=raw,
+                                           headers={**headers, "Content-Type": ctype})
+                        _check(resp, f"{method} {path} as {role}, body {raw[:30]!r} ({ctype})", failures)
+    assert not failures, "\n".join(failures[:40])
+
+
+def test_odd_query_strings_path_ids_and_headers_never_give_a_500(app, callers):
+    failures: list[str] = []
+    client = app.test_client()
+    for rule, method in _api_rules(app):
+        for path in _paths(rule):
+            for role, headers in callers.items():
+                for query in (ODD_QUERIES if path == _paths(rule)[0] else ODD_QUERIES[:1]):
+                    resp = client.open(path, method=method, query_string=query, headers=headers,
+                                       json={} if method != "GET" else None)
+                    _check(resp, f"{method} {path}?{query} as {role}", failures)
+    for header in ("Bearer " + "x" * 5000, "Bearer", "Basic Zm9vOmJhcg==", "Bearer \x00", "bearer ff_" + "é" * 10):
+        resp = client.get("/api/v1/me/entitlements", headers={"Authorization": header})
+        _check(resp, f"Authorization {header[:20]!r}", failures)
+        assert resp.status_code == 401
+    resp = client.post("/api/v1/pledges", json={"amount": 2500, "email": "a@example.org"},
+                       headers={"Idempotency-Key": "k" * 5000})
+    _check(resp, "a 5,000-character Idempotency-Key", failures)
+    assert not failures, "\n".join(failures[:40])
+
+
+def test_the_footage_day_filter_at_the_end_of_time(app, callers):
+    client = app.test_client()
+    for day in ("9999-12-31", "0001-01-01"):
+        resp = client.get("/api/v1/media/assets", query_string={"day": day}, headers=callers["producer"])
+        assert resp.status_code in (200, 400), resp.get_data(as_text=True)
+    bad = client.get("/api/v1/media/assets", query_string={"day": "2026-13-01"}, headers=callers["producer"])
+    assert bad.status_code == 400 and bad.get_json()["error"]["code"]
+
+
+def test_a_pledge_nested_5000_deep_is_a_clear_400_and_writes_nothing(app, callers):
+    client = app.test_client()
+    before = db.session.scalar(sa.select(sa.func.count(Pledge.id)))
+    raw = b'{"amount": 2500, "email": "a@example.org", "credit_name": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    resp = client.post("/api/v1/pledges", data=raw, headers={"Content-Type": "application/json"})
+    assert resp.status_code in (400, 413)
+    assert resp.get_json()["error"]["code"] in ("invalid_json", "too_large")
+    for raw in (b'{"amount": 1e400, "email": "a@example.org"}', b'{"amount": NaN, "email": "a@example.org"}',
+                b'{"amount": 10000000000000000000000, "email": "a@example.org"}',
+                b'{"amount": "2500", "email": "a@example.org"}', b'{"amount": 2500.5, "email": "a@example.org"}',
+                b'{"amount": true, "email": "a@example.org"}', b'{"amount": 2500, "email": ["a@example.org"]}',
+                b'{"amount": 2500, "email": "a@example.org", "anonymous": "yes"}'):
+        resp = client.post("/api/v1/pledges", data=raw, headers={"Content-Type": "application/json"})
+        assert resp.status_code == 400, (raw, resp.status_code, resp.get_data(as_text=True))
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count(Pledge.id))) == before
+
+
+def test_json_body_refuses_non_finite_numbers_and_depth(app):
+    from filmfund.api import json_body
+    from filmfund.errors import ValidationError
+
+    for raw in (b"NaN", b'{"a": Infinity}', b'{"a": 1e999}', b"[" * 200 + b"]" * 200, b'{"a": "\\ud800"}'):
+        with app.test_request_context("/api/v1/x", method="POST", data=raw, content_type="application/json"):
+            with pytest.raises(ValidationError):
+                json_body()
+    with app.test_request_context("/api/v1/x", method="POST", data=json.dumps({"a": [[{"b": 1}]]}),
+                                  content_type="application/json"):
+        assert json_body() == {"a": [[{"b": 1}]]}
