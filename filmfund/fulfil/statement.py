@@ -66,7 +66,7 @@ def rewards_statement(user: User) -> dict:
         if r["status"] == "revoked":
             continue
         row = {"key": r["key"], "title": r["title"], "kind": r["kind"], "state": "Yours", "css": "paid",
-               "step": None, "item": None, "detail": ""}
+               "step": None, "item": None, "detail": "", "link": None}
         if r["kind"] == RewardKind.PHYSICAL:
             row.update(_physical_row(items.get(r["key"]), address))
         elif r["kind"] == RewardKind.CREDIT:
@@ -78,7 +78,7 @@ def rewards_statement(user: User) -> dict:
         elif r["status"] == EntitlementStatus.FULFILLED:
             row.update(state="Done", css="paid")
         else:
-            row.update(_service_row(r["key"]))
+            row.update(_service_row(user, r["key"], campaign))
         rows.append(row)
     steps = list({row["step"]["url"]: row["step"] for row in rows if row["step"]}.values())
     return {"rows": rows, "steps": steps, "address": address, "line": line,
@@ -125,16 +125,40 @@ def _credit_row(key: str, line, proof_open: bool) -> dict:
             "step": _step(label, url_for("fulfil.proof"), "proof")}
 
 
-def _service_row(key: str) -> dict:
-    """Questions, invitations and the $2000 thread belong to rewards-comms: link to their pages."""
+def _service_row(user: User, key: str, campaign: Campaign) -> dict:
+    """Questions, invitations and the $2000 thread are rewards-comms' (its pages and states): the
+    statement reads their state and links to them."""
+    from filmfund.comms.models import Experience, Invitation, Question, QuestionState, RsvpStatus
+
     if "question" in key:
-        url = _url("comms.questions", "questions.index", "site.questions")
-        return {"state": "Open", "css": "pending", "step": _step("Ask your questions", url, "question")}
+        rows = dict(db.session.execute(
+            sa.select(Question.state, sa.func.count(Question.id))
+            .where(Question.user_id == user.id, Question.campaign_id == campaign.id)
+            .group_by(Question.state)).all())
+        asked, answered = sum(rows.values()), rows.get(QuestionState.ANSWERED, 0)
+        url = _url("comms.questions")
+        if not asked:
+            return {"state": "Open", "css": "pending", "step": _step("Ask your questions", url, "question")}
+        return {"state": f"{answered} of {asked} answered", "css": "paid" if answered == asked else "processing",
+                "link": url}
     if key == "by-arrangement":
-        url = _url("comms.thread", "comms.request_thread", "threads.index")
-        return {"state": "By arrangement", "css": "pending", "step": _step("Write to the producers", url, "thread")}
-    url = _url("comms.invitations", "invitations.index", "site.invitations")
-    return {"state": "Invitation to come", "css": "pending", "step": _step("Answer the invitation (RSVP)", url, "rsvp")}
+        return {"state": "By arrangement", "css": "pending",
+                "step": _step("Write to the producers", _url("comms.thread"), "thread")}
+    status = db.session.scalar(
+        sa.select(Invitation.status).join(Experience, Experience.id == Invitation.experience_id)
+        .where(Invitation.user_id == user.id, Experience.reward_key == key, Experience.campaign_id == campaign.id)
+        .order_by(Invitation.id.desc()).limit(1))
+    if status is None:
+        has_experience = db.session.scalar(sa.select(sa.func.count(Experience.id)).where(
+            Experience.reward_key == key, Experience.campaign_id == campaign.id))
+        if not has_experience:
+            return {"state": "Invitation to come", "css": "pending", "detail": "We will propose dates."}
+        status = RsvpStatus.INVITED
+    if status == RsvpStatus.INVITED:
+        return {"state": "Invited", "css": "pending",
+                "step": _step("Answer the invitation (RSVP)", _url("comms.invitations"), "rsvp")}
+    return {"state": "Coming" if status == RsvpStatus.ACCEPTED else "Declined",
+            "css": "paid" if status == RsvpStatus.ACCEPTED else "pending", "link": _url("comms.invitations")}
 
 
 # ---------------------------------------------------------------- producers' queues

@@ -36,6 +36,20 @@ def test_statement_lists_every_reward_with_its_next_step(campaign, client, login
     kinds = {row["key"]: row["state"] for row in st["rows"]}
     assert kinds["dvd"] == "Owed" and kinds["wallpapers"] == "In your downloads"
     assert kinds["updates-monthly"] == "By email"
+    assert kinds["dinner-invitation"] == "Invitation to come"
+    assert "Ask your questions" in steps
+
+    # rewards-comms' states show through: an experience proposed asks for an RSVP; a question asked.
+    from filmfund.comms import invitations, questions
+
+    invitations.create_experience(reward_key="dinner-invitation", title="Dinner in Shenzhen")
+    questions.submit_question(big, "How did you keep searching for so long?")
+    page = client.get("/account").get_data(as_text=True)
+    steps = page.split('id="next-steps"')[1].split("</div>")[0]
+    assert "Answer the invitation (RSVP)" in steps and "Ask your questions" not in steps
+    with client.application.test_request_context():
+        kinds = {row["key"]: row["state"] for row in statement.rewards_statement(big)["rows"]}
+    assert kinds["dinner-invitation"] == "Invited" and kinds["interview-questions"] == "0 of 1 answered"
 
     # The address given (with a dedication for the signed DVD), the step is gone.
     from tests.site.helpers import csrf_token
