@@ -1,0 +1,74 @@
+"""Signed items and letters (producers' pages), a parcel returned and sent again, illegal moves."""
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from filmfund.audit import AuditEntry
+from filmfund.errors import ConflictError, NotFoundError
+from filmfund.extensions import db
+from filmfund.fulfil import fulfilment
+from filmfund.fulfil.models import FulfilmentItem, ItemState
+from filmfund.rewards import services
+from filmfund.rewards.models import Reward
+from tests.site.helpers import csrf_token, pay
+
+
+def _item(email, key):
+    from filmfund.auth.services import find_user
+
+    user = find_user(email)
+    return next(r["item"] for r in fulfilment.donor_items(user, services.current_campaign())
+                if r["reward"].key == key)
+
+
+def test_signing_letter_and_a_returned_parcel(campaign, client, login_as, producer):
+    pay(10000, "pat@example.org", credit_name="Pat Patron")
+    for key in ("dvd-signed", "thank-you-letter"):
+        reward = db.session.scalar(sa.select(Reward).where(Reward.key == key))
+        fulfilment.mark_available(reward.id)
+    signed, letter = _item("pat@example.org", "dvd-signed"), _item("pat@example.org", "thank-you-letter")
+    staff = login_as(client, producer)
+    page = staff.get("/admin/rewards/dvd-signed").get_data(as_text=True)
+    assert 'aria-label="Signer"' in page
+    tok = csrf_token(staff, "/admin/rewards/dvd-signed")
+    staff.post(f"/admin/rewards/items/{signed.id}", data={"csrf_token": tok, "action": "signing",
+                                                          "signer": "The director", "dedication": "For Pat"})
+    staff.post(f"/admin/rewards/items/{letter.id}", data={"csrf_token": tok, "action": "draft_letter"})
+    db.session.expire_all()
+    signed, letter = db.session.get(FulfilmentItem, signed.id), db.session.get(FulfilmentItem, letter.id)
+    assert (signed.signer, signed.dedication) == ("The director", "For Pat")
+    assert letter.letter.startswith("Dear Pat Patron,") and "Patron" in letter.letter
+    assert "Living with Dead Hearts" in letter.letter
+    staff.post(f"/admin/rewards/items/{letter.id}", data={"csrf_token": tok, "action": "letter",
+                                                          "letter": "Dear Pat,\r\n\r\nThank you.\x07"})
+    db.session.expire_all()
+    assert db.session.get(FulfilmentItem, letter.id).letter == "Dear Pat,\n\nThank you."
+
+    # No address: it cannot ship. Returned: it goes back into production, then ships again.
+    fulfilment.move_item(signed.id, "in_production")
+    with pytest.raises(ConflictError, match="no address"):
+        fulfilment.move_item(signed.id, "shipped", tracking="UPS 1")
+    from filmfund.auth.services import find_user
+
+    fulfilment.save_address(find_user("pat@example.org"), {"name": "Pat", "line1": "Old St 1", "city": "Rome",
+                                                           "country": "IT"}, source="account")
+    fulfilment.move_item(signed.id, "shipped", tracking="UPS 1")
+    with pytest.raises(ConflictError):
+        fulfilment.set_signing(signed.id, signer="Someone else")  # shipped: too late
+    fulfilment.move_item(signed.id, "returned")
+    fulfilment.save_address(find_user("pat@example.org"), {"name": "Pat", "line1": "New St 2", "city": "Rome",
+                                                           "country": "IT"}, source="account")
+    fulfilment.move_item(signed.id, "in_production")
+    fulfilment.move_item(signed.id, "shipped", tracking="UPS 2")
+    item = db.session.get(FulfilmentItem, signed.id)
+    assert item.state == ItemState.SHIPPED and "New St 2" in item.ship_to and item.tracking == "UPS 2"
+    with pytest.raises(ConflictError):
+        fulfilment.move_item(signed.id, "owed")
+    with pytest.raises(NotFoundError):
+        fulfilment.move_item(999999, "shipped")
+    actions = list(db.session.scalars(sa.select(AuditEntry.action).where(AuditEntry.action.like("reward.%"))
+                                      .order_by(AuditEntry.id)))
+    assert actions.count("reward.item_shipped") == 2 and "reward.item_returned" in actions
+    assert 'state-processing">Shipped' in login_as(client.application.test_client(),
+                                                   find_user("pat@example.org")).get("/account").get_data(as_text=True)
