@@ -17,6 +17,9 @@ RUNS = [
      ["web_bench.py", "--database-url", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"]),
     ("Transcode: filmfund's runner against bare ffmpeg, same argv", ["media_transcode.py"]),
     ("Checksum throughput: filmfund's streaming SHA-256 against sha256sum", ["media_checksum.py"]),
+    ("Reward queues with 5,000 donors, embedded SQLite", ["fulfil_queues.py"]),
+    ("Reward queues with 5,000 donors, PostgreSQL",
+     ["fulfil_queues.py", "--database-url", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"]),
 ]
 
 
