@@ -18,14 +18,13 @@ from flask import current_app
 
 from filmfund.auth.models import User
 from filmfund.extensions import db
-from filmfund.rewards import ledger
+from filmfund.rewards import ledger, totals
 from filmfund.rewards import services as rewards_services
 from filmfund.rewards.models import (
     Campaign,
     Donation,
     Entitlement,
     EntitlementStatus,
-    LedgerEntry,
     Payout,
     Reward,
     RewardKind,
@@ -42,32 +41,19 @@ def cumulative(points: list[tuple[date, int]]) -> list[tuple[date, int]]:
 
 
 def partner_share_by_day(campaign: Campaign) -> list[tuple[date, int]]:
-    """The partner's share booked per UTC day (allocations and reversals), aggregated: no donor in it."""
-    days: dict[date, int] = {}
-    rows = db.session.execute(
-        sa.select(LedgerEntry.created_at, LedgerEntry.amount)
-        .where(LedgerEntry.campaign_id == campaign.id, LedgerEntry.entry_kind.in_(ledger.SHARE_KINDS))
-        .order_by(LedgerEntry.id)).all()
-    for created_at, amount in rows:
-        days[created_at.date()] = days.get(created_at.date(), 0) + amount
-    return sorted(days.items())
+    """The partner's share booked per UTC day (allocations and reversals), from the daily totals:
+    no donor in it."""
+    return ledger.share_by_day(campaign.id)
 
 
 def donors_by_tier(campaign: Campaign) -> list[dict]:
-    """How many donors sit in each tier by their lifetime net total (for planning fulfilment)."""
-    from filmfund.rewards import rules
-
-    counts: dict[int | None, int] = {}
-    for total in ledger.net_by_donor(campaign.id).values():
-        if total <= 0:
-            continue
-        tier = rules.tier_for(campaign.tiers, total)
-        key = tier.min_amount if tier else None
-        counts[key] = counts.get(key, 0) + 1
+    """How many donors sit in each tier by their lifetime net total (for planning fulfilment):
+    one aggregate over the donors' totals rows."""
+    counts = totals.donors_per_tier(campaign.id, ledger.money_mode(), [t.min_amount for t in campaign.tiers])
     rows = [{"name": t.name, "min_amount": t.min_amount, "donors": counts.get(t.min_amount, 0)}
             for t in campaign.tiers]
-    if counts.get(None):
-        rows.insert(0, {"name": "Below the first tier", "min_amount": 0, "donors": counts[None]})
+    if counts.get(0):
+        rows.insert(0, {"name": "Below the first tier", "min_amount": 0, "donors": counts[0]})
     return rows
 
 

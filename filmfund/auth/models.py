@@ -68,6 +68,10 @@ class User(db.Model):
         return bool(self.totp_secret and self.totp_confirmed_at)
 
 
+# find_user() matches emails case-insensitively: this index serves lower(email) = ...
+sa.Index("ix_users_email_lower", sa.func.lower(User.email))
+
+
 class UserRole(db.Model):
     __tablename__ = "user_roles"
     __table_args__ = (sa.UniqueConstraint("user_id", "role", name="uq_user_roles_user_role"),)

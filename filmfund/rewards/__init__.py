@@ -4,7 +4,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from filmfund.extensions import csrf
-    from filmfund.rewards import api, cli, models, tasks, webhooks  # noqa: F401  (models: tables; tasks: queue)
+    from filmfund.rewards import api, cli, ledger_check, models, tasks, totals, webhooks  # noqa: F401  (tables; tasks: queue)
 
     csrf.exempt(api.bp)
     csrf.exempt(webhooks.bp)

@@ -31,7 +31,7 @@ def load_command(path: str | None) -> None:
 @with_appcontext
 def check_command() -> None:
     """Verify every money invariant; exits 1 on any breach."""
-    breaches = services.check_ledger()
+    breaches = services.check_ledger(record="cli")
     for breach in breaches:
         click.echo(f"BREACH {breach}", err=True)
     if breaches:

@@ -1,23 +1,27 @@
-"""The ledger: append-only entries grouped per business event, and every total derived from them.
+"""The ledger: append-only entries grouped per business event, and running totals kept with them.
 
 Each money event (donation, refund, lost or won dispute) books its money entry and the partner's
-share as a running difference: share_due(net_after) - share_due(net_before). Events are
-serialised by a lock on the campaign rows (SELECT ... FOR UPDATE on PostgreSQL; SQLite writes
-are serial anyway), so the running net is exact even when webhooks arrive concurrently.
+share as a running difference: share_due(net_after) - share_due(net_before). The running net is
+the campaign's totals row (filmfund.rewards.totals), whose UPDATE is the money lock: events of one
+campaign and money mode are serialised from that UPDATE to their commit, and nothing sums the
+ledger while holding it. The same transaction adds to the donor's and the day's totals.
+
+Test money and live money never mix: every entry, donation and total carries `livemode`, and
+everything shown reads the installation's money mode only (`money_mode()`).
 """
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
 from contextlib import contextmanager
 from datetime import date
 from typing import NamedTuple
 
 import sqlalchemy as sa
+from flask import current_app
 
-from filmfund.db import new_id
+from filmfund.db import new_id, utcnow
 from filmfund.extensions import db
-from filmfund.rewards import rules
+from filmfund.rewards import rules, totals
 from filmfund.rewards.models import (
     Campaign,
     Donation,
@@ -31,19 +35,23 @@ MONEY_KINDS = (EntryKind.GIFT, EntryKind.REFUND, EntryKind.RESTORE)
 SHARE_KINDS = (EntryKind.PARTNER_SHARE, EntryKind.PARTNER_SHARE_REVERSAL)
 
 
-def lock_money() -> None:
-    """Serialise money events: every booking runs under a lock on the campaign rows.
+def money_mode() -> bool:
+    """The installation's money mode: True (live) iff STRIPE_SECRET_KEY is a live key."""
+    key = current_app.config.get("STRIPE_SECRET_KEY") or ""
+    return key.startswith(("sk_live_", "rk_live_"))
 
-    PostgreSQL: SELECT ... FOR UPDATE. SQLite has no row locks and pysqlite opens a transaction
-    only at the first write, so reads would see a net that another thread is about to change:
-    a no-op write takes SQLite's single writer lock first (other writers wait, busy timeout).
+
+def lock_money(campaign_id: int | None = None, livemode: bool | None = None) -> None:
+    """Serialise money events: the UPDATE of the campaign's totals row (of the installation's money
+    mode; every campaign's when none is named). Held to the commit: take it as late as possible.
+
+    On SQLite the UPDATE takes the single writer lock, which serialises the same way.
     """
-    if db.session.get_bind().dialect.name == "sqlite":
-        db.session.execute(sa.text("UPDATE campaigns SET id = id"))
-    else:
-        # FOR NO KEY UPDATE: serialises money events just the same, but does not wait for (nor
-        # deadlock with) the key-share locks that inserting rows referencing a campaign takes.
-        db.session.execute(sa.select(Campaign.id).order_by(Campaign.id).with_for_update(key_share=True)).all()
+    mode = money_mode() if livemode is None else livemode
+    stmt = sa.update(totals.CampaignTotal).where(totals.CampaignTotal.livemode == mode).values(updated_at=utcnow())
+    if campaign_id is not None:
+        stmt = stmt.where(totals.CampaignTotal.campaign_id == campaign_id)
+    db.session.execute(stmt)
 
 
 _sqlite_writer = threading.Lock()
@@ -71,12 +79,18 @@ def _sum(*where) -> int:
     return int(db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0)).where(*where)))
 
 
-def campaign_net(campaign_id: int) -> int:
-    return _sum(LedgerEntry.campaign_id == campaign_id, LedgerEntry.entry_kind.in_(MONEY_KINDS))
+def _row(campaign_id: int, livemode: bool | None = None) -> totals.CampaignTotal | None:
+    return totals.campaign_row(campaign_id, money_mode() if livemode is None else livemode)
+
+
+def campaign_net(campaign_id: int, livemode: bool | None = None) -> int:
+    """The campaign's net in the installation's money mode: one row read."""
+    row = _row(campaign_id, livemode)
+    return int(row.net) if row else 0
 
 
 def booked_refund(donation_id: int) -> int:
-    """What the ledger already treats as refunded on this donation."""
+    """What the ledger already treats as refunded on this donation (its entries: a few rows)."""
     return -_sum(LedgerEntry.donation_id == donation_id,
                  LedgerEntry.entry_kind.in_((EntryKind.REFUND, EntryKind.RESTORE)))
 
@@ -88,18 +102,40 @@ class Booking(NamedTuple):
     share: int
 
 
+def _lock_for_booking(campaign_id: int, livemode: bool) -> tuple[int, int]:
+    row = totals.lock_campaign(campaign_id, livemode)
+    if row is None:  # a campaign made before its totals rows: make them, then lock
+        totals.ensure_campaign_rows(campaign_id)
+        row = totals.lock_campaign(campaign_id, livemode)
+    return int(row.net), int(row.share_allocated)
+
+
 def _book_money(campaign: Campaign, donation: Donation, event: EventKind, kind: EntryKind, delta: int,
                 stripe_event_id: str | None) -> Booking:
-    net_before = campaign_net(campaign.id)
-    group = new_id()
-    common = dict(campaign_id=campaign.id, group_id=group, event_kind=event, currency=campaign.currency,
-                  donation_id=donation.id, stripe_event_id=stripe_event_id)
-    db.session.add(LedgerEntry(entry_kind=kind, amount=delta, **common))
+    mode = bool(donation.livemode)
+    net_before, _ = _lock_for_booking(campaign.id, mode)
     share = rules.share_allocation(net_before, net_before + delta, campaign.share_bps)
+    group, now = new_id(), utcnow()
+    common = dict(campaign_id=campaign.id, group_id=group, event_kind=event, currency=campaign.currency,
+                  donation_id=donation.id, stripe_event_id=stripe_event_id, livemode=mode, created_at=now)
+    entries = [dict(entry_kind=kind, amount=delta, **common)]
     if share:
-        kind = EntryKind.PARTNER_SHARE if share > 0 else EntryKind.PARTNER_SHARE_REVERSAL
-        db.session.add(LedgerEntry(entry_kind=kind, amount=share, **common))
-    db.session.flush()
+        entries.append(dict(entry_kind=EntryKind.PARTNER_SHARE if share > 0 else EntryKind.PARTNER_SHARE_REVERSAL,
+                            amount=share, **common))
+    db.session.execute(sa.insert(LedgerEntry), entries)
+    gift = kind == EntryKind.GIFT
+    before, after = totals.add_to_donor(
+        campaign.id, donation.user_id, mode, gross=delta if gift else 0, refunded=0 if gift else -delta,
+        donations=1 if gift else 0, gift_at=donation.received_at if gift else None)
+    totals.add_to_campaign(campaign.id, mode, gross=delta if gift else 0, refunded=0 if gift else -delta,
+                           net=delta, share_allocated=share, donations=1 if gift else 0,
+                           donors=(after > 0) - (before > 0))
+    money_day = (donation.received_at if gift else now).date()
+    if money_day == now.date():
+        totals.add_to_day(campaign.id, mode, money_day, net=delta, gifts=int(gift), share=share)
+    else:
+        totals.add_to_day(campaign.id, mode, money_day, net=delta, gifts=int(gift))
+        totals.add_to_day(campaign.id, mode, now.date(), share=share)
     return Booking(group, share)
 
 
@@ -124,110 +160,53 @@ def sync_refund(campaign: Campaign, donation: Donation, event: EventKind,
 
 
 def book_payout(campaign: Campaign, payout: Payout) -> str:
-    group = new_id()
+    """The caller holds the money lock (it checked the balance under it)."""
+    group, mode = new_id(), money_mode()
     db.session.add(LedgerEntry(campaign_id=campaign.id, group_id=group, event_kind=EventKind.PAYOUT,
                                entry_kind=EntryKind.PAYOUT, amount=payout.amount, currency=payout.currency,
-                               payout_id=payout.id))
+                               payout_id=payout.id, livemode=mode))
+    _lock_for_booking(campaign.id, mode)
+    totals.add_to_campaign(campaign.id, mode, paid_out=payout.amount)
     db.session.flush()
     return group
 
 
-def statement(campaign: Campaign) -> dict:
-    sums = dict(db.session.execute(
-        sa.select(LedgerEntry.entry_kind, sa.func.sum(LedgerEntry.amount))
-        .where(LedgerEntry.campaign_id == campaign.id).group_by(LedgerEntry.entry_kind)).all())
-    gross = int(sums.get(EntryKind.GIFT, 0))
-    refunded = -int(sums.get(EntryKind.REFUND, 0)) - int(sums.get(EntryKind.RESTORE, 0))
-    net = gross - refunded
-    due = rules.share_due(net, campaign.share_bps)
-    paid_out = int(sums.get(EntryKind.PAYOUT, 0))
+def statement(campaign: Campaign, livemode: bool | None = None) -> dict:
+    """The partner's statement in the installation's money mode, from the totals row."""
+    row = _row(campaign.id, livemode)
+    gross, refunded, net, paid_out = ((int(row.gross), int(row.refunded), int(row.net), int(row.paid_out))
+                                      if row else (0, 0, 0, 0))
+    due = rules.share_due(max(net, 0), campaign.share_bps)
     return {"currency": campaign.currency, "share_bps": campaign.share_bps, "gross": gross,
             "refunded": refunded, "net": net, "share_due": due, "paid_out": paid_out,
             "balance": due - paid_out}
 
 
-def net_by_donor(campaign_id: int) -> dict[int, int]:
-    rows = db.session.execute(
-        sa.select(Donation.user_id, sa.func.sum(LedgerEntry.amount))
-        .join(Donation, Donation.id == LedgerEntry.donation_id)
-        .where(LedgerEntry.campaign_id == campaign_id, LedgerEntry.entry_kind.in_(MONEY_KINDS))
-        .group_by(Donation.user_id)).all()
-    return {user_id: int(total) for user_id, total in rows}
+def net_by_donor(campaign_id: int, livemode: bool | None = None) -> dict[int, int]:
+    """Every donor's net (not for request paths: one row per donor)."""
+    mode = money_mode() if livemode is None else livemode
+    rows = db.session.execute(sa.select(totals.DonorTotal.user_id, totals.DonorTotal.net).where(
+        totals.DonorTotal.campaign_id == campaign_id, totals.DonorTotal.livemode == mode)).all()
+    return {user_id: int(net) for user_id, net in rows}
 
 
-def donor_net(campaign_id: int, user_id: int) -> int:
-    return int(db.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0))
-        .join(Donation, Donation.id == LedgerEntry.donation_id)
-        .where(LedgerEntry.campaign_id == campaign_id, Donation.user_id == user_id,
-               LedgerEntry.entry_kind.in_(MONEY_KINDS))))
+def donor_net(campaign_id: int, user_id: int, livemode: bool | None = None) -> int:
+    return totals.donor_net(campaign_id, user_id, money_mode() if livemode is None else livemode)
 
 
-def donors_count(campaign_id: int) -> int:
-    return sum(1 for total in net_by_donor(campaign_id).values() if total > 0)
+def donors_count(campaign_id: int, livemode: bool | None = None) -> int:
+    row = _row(campaign_id, livemode)
+    return int(row.donors) if row else 0
 
 
-def raised_by_day(campaign_id: int) -> list[tuple[date, int]]:
+def raised_by_day(campaign_id: int, livemode: bool | None = None) -> list[tuple[date, int]]:
     """Net money per UTC day, for charts: a gift counts on the day it was received (an offline
-    donation may be recorded days later), a refund on the day it was booked. Bucketed in Python."""
-    days: dict[date, int] = defaultdict(int)
-    rows = db.session.execute(
-        sa.select(LedgerEntry.entry_kind, LedgerEntry.created_at, LedgerEntry.amount, Donation.received_at)
-        .join(Donation, Donation.id == LedgerEntry.donation_id)
-        .where(LedgerEntry.campaign_id == campaign_id, LedgerEntry.entry_kind.in_(MONEY_KINDS))).all()
-    for kind, booked_at, amount, received_at in rows:
-        days[(received_at if kind == EntryKind.GIFT else booked_at).date()] += amount
-    return sorted(days.items())
+    donation may be recorded days later), a refund on the day it was booked."""
+    return [(d, net) for d, net, gifts, _ in totals.days(campaign_id, money_mode() if livemode is None else livemode)
+            if gifts or net]
 
 
-def ledger_breaches(campaign: Campaign) -> list[str]:
-    """Every invariant of the money rules, replayed from the entries in booking order."""
-    breaches: list[str] = []
-    entries = db.session.scalars(
-        sa.select(LedgerEntry).where(LedgerEntry.campaign_id == campaign.id).order_by(LedgerEntry.id)).all()
-    groups: dict[str, list[LedgerEntry]] = {}
-    for entry in entries:
-        groups.setdefault(entry.group_id, []).append(entry)
-        if entry.currency != campaign.currency:
-            breaches.append(f"entry {entry.id}: currency {entry.currency} is not the campaign's {campaign.currency}")
-    net = share_total = 0
-    for group_id, rows in groups.items():  # dicts keep first-seen order = booking order
-        money = sum(e.amount for e in rows if e.entry_kind in MONEY_KINDS)
-        share = sum(e.amount for e in rows if e.entry_kind in SHARE_KINDS)
-        if len({e.event_kind for e in rows}) != 1 or len({e.donation_id for e in rows}) != 1:
-            breaches.append(f"group {group_id}: mixes events or donations")
-        if sum(1 for e in rows if e.entry_kind in MONEY_KINDS + (EntryKind.PAYOUT,)) != 1:
-            breaches.append(f"group {group_id}: must hold exactly one money or payout entry")
-        expected = rules.share_due(max(net + money, 0), campaign.share_bps) - rules.share_due(net, campaign.share_bps)
-        if share != expected:
-            breaches.append(f"group {group_id}: partner share {share} should be {expected}")
-        net += money
-        share_total += share
-        if net < 0:
-            breaches.append(f"group {group_id}: the campaign's net went negative ({net})")
-    if share_total != rules.share_due(max(net, 0), campaign.share_bps):
-        breaches.append(f"partner allocations sum to {share_total}, share_due(net={net}) is "
-                        f"{rules.share_due(max(net, 0), campaign.share_bps)}")
-
-    by_donation: dict[int, list[LedgerEntry]] = defaultdict(list)
-    for entry in entries:
-        if entry.donation_id is not None:
-            by_donation[entry.donation_id].append(entry)
-    donations = db.session.scalars(sa.select(Donation).where(Donation.campaign_id == campaign.id)).all()
-    for d in donations:
-        rows = by_donation.pop(d.id, [])
-        gifts = [e.amount for e in rows if e.entry_kind == EntryKind.GIFT]
-        refunded = -sum(e.amount for e in rows if e.entry_kind in (EntryKind.REFUND, EntryKind.RESTORE))
-        if gifts != [d.amount]:
-            breaches.append(f"donation {d.id}: gift entries {gifts} do not match its amount {d.amount}")
-        if refunded != d.counted_refunded:
-            breaches.append(f"donation {d.id}: ledger refunds {refunded} != counted refund {d.counted_refunded}")
-        if not 0 <= refunded <= d.amount:
-            breaches.append(f"donation {d.id}: refunded {refunded} beyond the donation {d.amount}")
-    for donation_id in by_donation:
-        breaches.append(f"entries refer to donation {donation_id}, which is not this campaign's")
-    payouts = {p.id: p.amount for p in db.session.scalars(sa.select(Payout).where(Payout.campaign_id == campaign.id))}
-    booked = {e.payout_id: e.amount for e in entries if e.entry_kind == EntryKind.PAYOUT}
-    if payouts != booked:
-        breaches.append(f"payouts {payouts} do not match their ledger entries {booked}")
-    return breaches
+def share_by_day(campaign_id: int, livemode: bool | None = None) -> list[tuple[date, int]]:
+    """The partner's share booked per UTC day (allocations and reversals): no donor in it."""
+    return [(d, share) for d, _, _, share in totals.days(campaign_id, money_mode() if livemode is None else livemode)
+            if share]

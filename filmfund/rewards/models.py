@@ -1,7 +1,9 @@
 """Campaign, tiers and rewards; pledges and donations; the append-only ledger; entitlements;
 the Stripe webhook inbox and payouts to the partner.
 
-Money is integer minor units (cents). Totals are never stored: they are sums of LedgerEntry rows.
+Money is integer minor units (cents). The running totals (filmfund.rewards.totals) are kept in the
+same transaction as the LedgerEntry rows they sum, and `filmfund ledger check` proves them from
+the entries. `livemode` marks test money and live money apart on donations and entries.
 """
 from __future__ import annotations
 
@@ -80,6 +82,7 @@ class EntitlementStatus(enum.StrEnum):
 
 
 class WebhookStatus(enum.StrEnum):
+    RECEIVED = "received"  # verified and stored, waiting for a worker to book it
     PROCESSED = "processed"
     IGNORED = "ignored"
     UNMATCHED = "unmatched"
@@ -184,6 +187,8 @@ class Donation(db.Model):
     __table_args__ = (
         sa.CheckConstraint("amount > 0", name="amount_positive"),
         sa.CheckConstraint("amount_refunded >= 0 AND amount_refunded <= amount", name="refund_within_amount"),
+        # The dashboard's latest donations, newest first, read from this index only.
+        sa.Index("ix_donations_campaign_livemode_received", "campaign_id", "livemode", "received_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -193,6 +198,8 @@ class Donation(db.Model):
     source: Mapped[DonationSource] = mapped_column(str_enum(DonationSource, 16))
     amount: Mapped[int]
     currency: Mapped[str] = mapped_column(sa.String(3))
+    # Test-mode money (a test key, the local checkout, `demo seed`) or live money: never mixed.
+    livemode: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     # Cumulative, as Stripe reports it: only ever grows.
     amount_refunded: Mapped[int] = mapped_column(default=0)
     dispute_status: Mapped[DisputeStatus | None] = mapped_column(str_enum(DisputeStatus, 16))
@@ -270,6 +277,7 @@ class LedgerEntry(db.Model):
     donation_id: Mapped[int | None] = mapped_column(sa.ForeignKey("donations.id"), index=True)
     payout_id: Mapped[int | None] = mapped_column(sa.ForeignKey("payouts.id"))
     stripe_event_id: Mapped[str | None] = mapped_column(sa.String(255))
+    livemode: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -313,9 +321,11 @@ class MailOptOut(db.Model):
 
 
 class WebhookEvent(db.Model):
-    """Every verified Stripe event, stored once by its id: the inbox producers can inspect."""
+    """Every verified Stripe event, stored once by its id (answered at once, booked by a worker):
+    the inbox producers can inspect."""
 
     __tablename__ = "webhook_events"
+    __table_args__ = (sa.Index("ix_webhook_events_status_received", "status", "received_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[str] = mapped_column(sa.String(255), unique=True)

@@ -146,8 +146,7 @@ def _charge_of(obj: dict) -> str | None:
 
 
 def _expected_livemode() -> bool:
-    key = current_app.config.get("STRIPE_SECRET_KEY") or ""
-    return key.startswith(("sk_live_", "rk_live_"))
+    return ledger.money_mode()
 
 
 def _process(row: WebhookEvent, event: dict) -> None:

@@ -10,6 +10,7 @@ from filmfund.errors import ConflictError, ValidationError
 from filmfund.extensions import db
 from filmfund.rewards import rules, services
 from filmfund.rewards.models import Donation, Entitlement, LedgerEntry, Pledge, WebhookEvent
+from filmfund.rewards.totals import CampaignTotal, DailyTotal, DonorTotal
 from filmfund.rewards.webhooks import complete_test_checkout
 
 from .conftest import charge_obj, dispute_obj, session_obj
@@ -85,6 +86,13 @@ def _tamper(sql: str):
     ("UPDATE donations SET amount_refunded = 0", "counted refund"),
     ("UPDATE entitlements SET status = 'revoked'", "due but not granted"),
     ("UPDATE payouts SET amount = 1", "payouts"),
+    ("UPDATE campaign_totals SET net = net + 1 WHERE livemode = false", "test campaign total net"),
+    ("UPDATE campaign_totals SET donors = 0", "campaign total donors"),
+    ("UPDATE campaign_totals SET paid_out = 0", "campaign total paid_out"),
+    ("UPDATE donor_totals SET refunded = 0, net = gross", "donor total of user"),
+    ("DELETE FROM donor_totals", "donor total of user"),
+    ("UPDATE daily_totals SET share = share - 1", "day"),
+    ("UPDATE ledger_entries SET livemode = true WHERE entry_kind = 'refund'", "mix test and live money"),
 ])
 def test_ledger_check_finds_tampering(campaign, stripe_events, pledge, runner, tampering, breach):
     p = pledge(10000)
@@ -125,7 +133,8 @@ def histories(draw):
 @given(case=histories())
 def test_ledger_matches_the_rules_through_the_real_handler(app, campaign, stripe_events, case):
     payments, rnd = case
-    for model in (Entitlement, LedgerEntry, Donation, WebhookEvent, Pledge):  # each example starts afresh
+    # each example starts afresh (the running totals go with the entries they sum)
+    for model in (Entitlement, LedgerEntry, DonorTotal, DailyTotal, CampaignTotal, Donation, WebhookEvent, Pledge):
         db.session.execute(sa.delete(model))
     db.session.commit()
     events, expected_net = [], 0
@@ -154,3 +163,49 @@ def test_test_checkout_refund_outcome(campaign, pledge):
     complete_test_checkout(p.id, "refunded")
     assert services.partner_statement(campaign)["net"] == 0
     assert services.check_ledger() == []
+
+
+def test_test_and_live_money_never_mix(app, campaign, runner):
+    """The installation's money mode decides what is booked and shown: test money (no key, a test
+    key) and live money (a live key) keep their own totals, and each mode's check passes."""
+    from filmfund.rewards import ledger
+
+    assert ledger.money_mode() is False
+    services.record_offline_donation("test@example.org", 5000)
+    app.config.update(STRIPE_SECRET_KEY="sk_live_not_a_real_key", STRIPE_TEST_MODE=False)
+    assert ledger.money_mode() is True
+    assert services.partner_statement(campaign)["net"] == 0  # the test money is not live money
+    assert services.campaign_summary(campaign)["raised"] == 0
+    live = services.record_offline_donation("live@example.org", 7000)
+    assert live.livemode is True
+    services.record_payout(1000, date(2026, 11, 20), "SEPA-L", "p@example.org")
+    assert services.partner_statement(campaign) | {} == {
+        "currency": "usd", "share_bps": 2000, "gross": 7000, "refunded": 0, "net": 7000, "share_due": 1400,
+        "paid_out": 1000, "balance": 400}
+    assert services.campaign_summary(campaign)["donors"] == 1
+    # Entitlements follow the money of the installation's mode: `campaign load` re-derives them.
+    assert any("beyond the donor's tier" in b for b in services.check_ledger())
+    services.load_campaign()
+    assert services.check_ledger() == []
+    app.config.update(STRIPE_SECRET_KEY=None, STRIPE_TEST_MODE=True)
+    assert services.partner_statement(campaign)["net"] == 5000
+    assert services.partner_statement(campaign)["paid_out"] == 0
+    modes = dict(db.session.execute(sa.select(LedgerEntry.entry_kind, LedgerEntry.livemode)
+                                    .where(LedgerEntry.entry_kind == "payout")).all())
+    assert modes == {"payout": True}
+    services.load_campaign()
+    result = runner.invoke(args=["ledger", "check"])
+    assert result.exit_code == 0, result.output
+
+
+def test_ledger_check_keeps_its_result(campaign, runner):
+    from filmfund.rewards.ledger_check import last_check
+
+    services.record_offline_donation("cash@example.org", 4000)
+    assert runner.invoke(args=["ledger", "check"]).exit_code == 0
+    check = last_check()
+    assert (check.ok, check.breach_count, check.trigger, check.entries) == (True, 0, "cli", 2)
+    _tamper("UPDATE campaign_totals SET gross = gross + 5 WHERE livemode = false")
+    assert runner.invoke(args=["ledger", "check"]).exit_code == 1
+    check = last_check()
+    assert (check.ok, check.breach_count) == (False, 1) and "campaign total gross" in check.breaches

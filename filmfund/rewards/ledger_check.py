@@ -1,0 +1,329 @@
+"""`filmfund ledger check`: every invariant of the money rules, proven from the ledger's entries.
+
+It replays the entries (aggregated per booking group in SQL, streamed in booking order) and
+checks the groups, the partner's share at every step, each donation against its entries, the
+payouts, the running totals (campaign, donor, day) against the entries, and the donors'
+entitlements against their net. Set-based queries and a stream: it scales to millions of
+entries without loading them. A scheduled job runs it (filmfund.rewards.tasks) and keeps each
+result as a `LedgerCheck` row, which the producers' dashboard shows.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from filmfund.db import utcnow
+from filmfund.extensions import db
+from filmfund.rewards import rules, totals
+from filmfund.rewards.models import (
+    Campaign,
+    DisputeStatus,
+    Donation,
+    EntitlementStatus,
+    Entitlement,
+    EntryKind,
+    LedgerEntry,
+    Payout,
+    Reward,
+)
+
+MAX_REPORTED = 200  # breaches kept per run (the count is exact)
+MONEY = tuple(k.value for k in (EntryKind.GIFT, EntryKind.REFUND, EntryKind.RESTORE))
+SHARE = tuple(k.value for k in (EntryKind.PARTNER_SHARE, EntryKind.PARTNER_SHARE_REVERSAL))
+BACK = tuple(k.value for k in (EntryKind.REFUND, EntryKind.RESTORE))
+
+
+class LedgerCheck(db.Model):
+    """The result of one run of the ledger check (the CLI's or the schedule's)."""
+
+    __tablename__ = "ledger_checks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trigger: Mapped[str] = mapped_column(sa.String(20))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime]
+    ok: Mapped[bool]
+    breach_count: Mapped[int]
+    entries: Mapped[int] = mapped_column(sa.BigInteger)
+    breaches: Mapped[str] = mapped_column(sa.Text, default="")
+
+
+def _when(kind_col, kinds, value, else_=0):
+    return sa.case((kind_col.in_(kinds), value), else_=else_)
+
+
+def _utc_day(col):
+    if db.session.get_bind().dialect.name == "postgresql":
+        return sa.cast(sa.func.timezone("UTC", col), sa.Date)
+    return sa.func.date(col)
+
+
+def _as_date(value) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+def _counted_refund():
+    return sa.case((Donation.dispute_status == DisputeStatus.LOST.value, Donation.amount),
+                   else_=Donation.amount_refunded)
+
+
+class _Report:
+    def __init__(self):
+        self.lines: list[str] = []
+        self.count = 0
+
+    def add(self, line: str) -> None:
+        self.count += 1
+        if len(self.lines) < MAX_REPORTED:
+            self.lines.append(line)
+
+
+def _groups(report: _Report, campaign: Campaign, livemode: bool) -> dict:
+    """Replay the booking groups in booking order; returns the sums the totals must equal."""
+    e = LedgerEntry
+    stmt = (sa.select(e.group_id, sa.func.min(e.id).label("first"),
+                      sa.func.sum(_when(e.entry_kind, MONEY, e.amount)),
+                      sa.func.sum(_when(e.entry_kind, SHARE, e.amount)),
+                      sa.func.sum(_when(e.entry_kind, MONEY + (EntryKind.PAYOUT.value,), 1)),
+                      sa.func.count(sa.distinct(e.event_kind)),
+                      sa.func.count(sa.distinct(sa.func.coalesce(e.donation_id, -1))),
+                      sa.func.sum(_when(e.entry_kind, (EntryKind.GIFT.value,), e.amount)),
+                      sa.func.sum(_when(e.entry_kind, BACK, e.amount)),
+                      sa.func.sum(_when(e.entry_kind, (EntryKind.PAYOUT.value,), e.amount)),
+                      sa.func.sum(_when(e.entry_kind, (EntryKind.GIFT.value,), 1)),
+                      sa.func.count())
+            .where(e.campaign_id == campaign.id, e.livemode == livemode)
+            .group_by(e.group_id).order_by("first"))
+    bps = campaign.share_bps
+    net = share_total = gross = back = paid = gifts = entries = 0
+    for group_id, _, money, share, n_money, n_events, n_donations, gift, refund, payout, n_gifts, n in \
+            db.session.execute(stmt.execution_options(yield_per=20_000)):
+        money, share = int(money or 0), int(share or 0)
+        if n_events != 1 or n_donations != 1:
+            report.add(f"group {group_id}: mixes events or donations")
+        if n_money != 1:
+            report.add(f"group {group_id}: must hold exactly one money or payout entry")
+        expected = rules.share_due(max(net + money, 0), bps) - rules.share_due(max(net, 0), bps)
+        if share != expected:
+            report.add(f"group {group_id}: partner share {share} should be {expected}")
+        net += money
+        share_total += share
+        if net < 0:
+            report.add(f"group {group_id}: the campaign's net went negative ({net})")
+        gross += int(gift or 0)
+        back += int(refund or 0)
+        paid += int(payout or 0)
+        gifts += int(n_gifts or 0)
+        entries += n
+    if share_total != rules.share_due(max(net, 0), bps):
+        report.add(f"partner allocations sum to {share_total}, share_due(net={net}) is "
+                   f"{rules.share_due(max(net, 0), bps)}")
+    return {"net": net, "share_allocated": share_total, "gross": gross, "refunded": -back, "paid_out": paid,
+            "donations": gifts, "entries": entries}
+
+
+def _donations(report: _Report, campaign: Campaign) -> None:
+    e = LedgerEntry
+    per = (sa.select(e.donation_id.label("donation_id"),
+                     sa.func.sum(_when(e.entry_kind, (EntryKind.GIFT.value,), 1)).label("n_gifts"),
+                     sa.func.sum(_when(e.entry_kind, (EntryKind.GIFT.value,), e.amount)).label("gift"),
+                     (-sa.func.sum(_when(e.entry_kind, BACK, e.amount))).label("refunded"),
+                     sa.func.count(sa.distinct(e.livemode)).label("modes"),
+                     sa.func.max(sa.case((e.livemode, 1), else_=0)).label("live"))
+           .where(e.donation_id.is_not(None)).group_by(e.donation_id).subquery())
+    n_gifts, gift, refunded = (sa.func.coalesce(per.c.n_gifts, 0), sa.func.coalesce(per.c.gift, 0),
+                               sa.func.coalesce(per.c.refunded, 0))
+    counted = _counted_refund()
+    live = sa.case((Donation.livemode, 1), else_=0)
+    rows = db.session.execute(
+        sa.select(Donation.id, Donation.amount, counted, n_gifts, gift, refunded, per.c.modes, per.c.live, live)
+        .outerjoin(per, per.c.donation_id == Donation.id)
+        .where(Donation.campaign_id == campaign.id,
+               sa.or_(n_gifts != 1, gift != Donation.amount, refunded != counted, refunded < 0,
+                      refunded > Donation.amount, per.c.modes != 1, per.c.live != live))
+        .order_by(Donation.id).limit(MAX_REPORTED))
+    for d_id, amount, counted_refund, n, g, r, modes, entries_live, d_live in rows:
+        if n != 1 or g != amount:
+            report.add(f"donation {d_id}: gift entries ({n} of {g}) do not match its amount {amount}")
+        if r != counted_refund:
+            report.add(f"donation {d_id}: ledger refunds {r} != counted refund {counted_refund}")
+        if not 0 <= r <= amount:
+            report.add(f"donation {d_id}: refunded {r} beyond the donation {amount}")
+        if modes is not None and (modes != 1 or entries_live != d_live):
+            report.add(f"donation {d_id}: its entries mix test and live money or differ from the donation's")
+    strays = db.session.scalars(
+        sa.select(e.donation_id).distinct().outerjoin(Donation, Donation.id == e.donation_id)
+        .where(e.campaign_id == campaign.id, e.donation_id.is_not(None),
+               sa.or_(Donation.id.is_(None), Donation.campaign_id != campaign.id)).limit(MAX_REPORTED))
+    for donation_id in strays:
+        report.add(f"entries refer to donation {donation_id}, which is not this campaign's")
+
+
+def _payouts(report: _Report, campaign: Campaign) -> None:
+    payouts = dict(db.session.execute(sa.select(Payout.id, Payout.amount).where(Payout.campaign_id == campaign.id)).all())
+    booked = dict(db.session.execute(sa.select(LedgerEntry.payout_id, LedgerEntry.amount).where(
+        LedgerEntry.campaign_id == campaign.id, LedgerEntry.entry_kind == EntryKind.PAYOUT)).all())
+    if payouts != booked:
+        report.add(f"payouts {payouts} do not match their ledger entries {booked}")
+
+
+def _donor_nets(campaign: Campaign, livemode: bool) -> dict[int, tuple[int, int, int, int]]:
+    """Per donor, from the entries: (gross, refunded, net, donations)."""
+    e = LedgerEntry
+    rows = db.session.execute(
+        sa.select(Donation.user_id, sa.func.sum(_when(e.entry_kind, (EntryKind.GIFT.value,), e.amount)),
+                  -sa.func.sum(_when(e.entry_kind, BACK, e.amount)), sa.func.sum(e.amount),
+                  sa.func.sum(_when(e.entry_kind, (EntryKind.GIFT.value,), 1)))
+        .join(Donation, Donation.id == e.donation_id)
+        .where(e.campaign_id == campaign.id, e.livemode == livemode, e.entry_kind.in_(MONEY))
+        .group_by(Donation.user_id).execution_options(yield_per=20_000))
+    return {uid: (int(g or 0), int(r or 0), int(n or 0), int(c or 0)) for uid, g, r, n, c in rows}
+
+
+def _totals(report: _Report, campaign: Campaign, livemode: bool, sums: dict, donors: dict) -> None:
+    mode = "live" if livemode else "test"
+    row = totals.campaign_row(campaign.id, livemode)
+    have = {k: int(getattr(row, k)) if row else 0
+            for k in ("gross", "refunded", "net", "share_allocated", "paid_out", "donations", "donors")}
+    want = {k: sums[k] for k in ("gross", "refunded", "net", "share_allocated", "paid_out", "donations")}
+    want["donors"] = sum(1 for _, _, net, _ in donors.values() if net > 0)
+    for key in want:
+        if have[key] != want[key]:
+            report.add(f"{mode} campaign total {key} is {have[key]}, the entries say {want[key]}")
+    d = totals.DonorTotal
+    stored = db.session.execute(sa.select(d.user_id, d.gross, d.refunded, d.net, d.donations).where(
+        d.campaign_id == campaign.id, d.livemode == livemode).execution_options(yield_per=20_000))
+    seen = set()
+    for uid, gross, refunded, net, count in stored:
+        seen.add(uid)
+        expected = donors.get(uid, (0, 0, 0, 0))
+        if (int(gross), int(refunded), int(net), int(count)) != expected:
+            report.add(f"{mode} donor total of user {uid} is {(gross, refunded, net, count)} "
+                       f"(gross, refunded, net, donations), the entries say {expected}")
+    for uid in donors.keys() - seen:
+        report.add(f"{mode} donor total of user {uid} is missing, the entries say {donors[uid]}")
+    _days(report, campaign, livemode)
+
+
+def _days(report: _Report, campaign: Campaign, livemode: bool) -> None:
+    e = LedgerEntry
+    want: dict[date, list[int]] = defaultdict(lambda: [0, 0, 0])
+    gift_day = _utc_day(Donation.received_at)
+    for day, net, n in db.session.execute(
+            sa.select(gift_day, sa.func.sum(e.amount), sa.func.count())
+            .join(Donation, Donation.id == e.donation_id)
+            .where(e.campaign_id == campaign.id, e.livemode == livemode, e.entry_kind == EntryKind.GIFT)
+            .group_by(gift_day)):
+        want[_as_date(day)][0] += int(net)
+        want[_as_date(day)][1] += int(n)
+    booked_day = _utc_day(e.created_at)
+    for day, net, share in db.session.execute(
+            sa.select(booked_day, sa.func.sum(_when(e.entry_kind, BACK, e.amount)),
+                      sa.func.sum(_when(e.entry_kind, SHARE, e.amount)))
+            .where(e.campaign_id == campaign.id, e.livemode == livemode,
+                   e.entry_kind.in_(BACK + SHARE)).group_by(booked_day)):
+        want[_as_date(day)][0] += int(net or 0)
+        want[_as_date(day)][2] += int(share or 0)
+    have = {d: [net, gifts, share] for d, net, gifts, share in totals.days(campaign.id, livemode)}
+    for day in sorted(want.keys() | have.keys()):
+        w, h = want.get(day, [0, 0, 0]), have.get(day, [0, 0, 0])
+        if w != h:
+            report.add(f"{'live' if livemode else 'test'} day {day}: totals (net, gifts, share) {tuple(h)}, "
+                       f"the entries say {tuple(w)}")
+
+
+def opted_out_donors(campaign: Campaign, livemode: bool) -> set[int]:
+    """Donors whose latest counting donation (net > 0) opted out of rewards."""
+    counted = _counted_refund()
+    rows = db.session.execute(
+        sa.select(Donation.user_id, Donation.rewards_opt_out)
+        .where(Donation.campaign_id == campaign.id, Donation.livemode == livemode, Donation.amount - counted > 0)
+        .order_by(Donation.user_id, Donation.received_at.desc(), Donation.id.desc())
+        .execution_options(yield_per=20_000))
+    decided: dict[int, bool] = {}
+    for uid, opt_out in rows:
+        decided.setdefault(uid, opt_out)
+    return {uid for uid, opt_out in decided.items() if opt_out}
+
+
+def _entitlements(report: _Report, campaign: Campaign, nets: dict[int, int], livemode: bool) -> None:
+    """Entitlements follow the donors' net in the installation's money mode."""
+    opted_out = opted_out_donors(campaign, livemode)
+    tiers = campaign.tiers
+    wanted_for: dict[int, frozenset[int]] = {}
+
+    def wanted(uid: int) -> frozenset[int]:
+        net = nets.get(uid, 0)
+        if uid in opted_out:
+            return frozenset()
+        tier = rules.tier_for(tiers, net)
+        key = tier.min_amount if tier else 0
+        if key not in wanted_for:
+            wanted_for[key] = frozenset(r.id for t in rules.tiers_reached(tiers, net) for r in t.rewards)
+        return wanted_for[key]
+
+    held: dict[int, tuple[set[int], set[int]]] = defaultdict(lambda: (set(), set()))
+    for uid, reward_id, status in db.session.execute(
+            sa.select(Entitlement.user_id, Entitlement.reward_id, Entitlement.status).join(Reward)
+            .where(Reward.campaign_id == campaign.id, Entitlement.status != EntitlementStatus.REVOKED)
+            .execution_options(yield_per=20_000)):
+        held[uid][0 if status == EntitlementStatus.GRANTED else 1].add(reward_id)
+    donors = set(db.session.scalars(sa.select(Donation.user_id).where(Donation.campaign_id == campaign.id).distinct()))
+    for uid in sorted(donors | held.keys()):
+        want = wanted(uid)
+        active, fulfilled = held[uid] if uid in held else (set(), set())
+        if want - active - fulfilled:
+            report.add(f"user {uid}: rewards {sorted(want - active - fulfilled)} due but not granted")
+        if active - want:
+            report.add(f"user {uid}: rewards {sorted(active - want)} granted beyond the donor's tier")
+
+
+def campaign_breaches(campaign: Campaign, entitlement_mode: bool) -> tuple[list[str], int, int]:
+    """(breaches reported, breach count, entries checked) of one campaign."""
+    report = _Report()
+    wrong = db.session.scalars(sa.select(LedgerEntry.id).where(
+        LedgerEntry.campaign_id == campaign.id, LedgerEntry.currency != campaign.currency).limit(20))
+    for entry_id in wrong:
+        report.add(f"entry {entry_id}: currency is not the campaign's {campaign.currency}")
+    entries = 0
+    nets: dict[int, int] = {}
+    for livemode in (False, True):
+        sums = _groups(report, campaign, livemode)
+        entries += sums["entries"]
+        donors = _donor_nets(campaign, livemode)
+        _totals(report, campaign, livemode, sums, donors)
+        if livemode == entitlement_mode:
+            nets = {uid: net for uid, (_, _, net, _) in donors.items()}
+    _donations(report, campaign)
+    _payouts(report, campaign)
+    _entitlements(report, campaign, nets, entitlement_mode)
+    return report.lines, report.count, entries
+
+
+def check_ledger(record: str | None = None) -> list[str]:
+    """Every breach, over every campaign; empty when all is well. With `record` (the trigger:
+    "cli", "schedule"), the result is kept as a LedgerCheck row."""
+    from filmfund.rewards.ledger import money_mode
+
+    started = utcnow()
+    lines: list[str] = []
+    count = entries = 0
+    mode = money_mode()
+    for campaign in db.session.scalars(sa.select(Campaign).order_by(Campaign.id)).all():
+        found, n, checked = campaign_breaches(campaign, mode)
+        lines += [f"{campaign.slug}: {b}" for b in found]
+        count += n
+        entries += checked
+    if record:
+        db.session.rollback()  # the check only read: start the write afresh
+        db.session.add(LedgerCheck(trigger=record[:20], started_at=started, finished_at=utcnow(), ok=count == 0,
+                                   breach_count=count, entries=entries, breaches="\n".join(lines[:MAX_REPORTED])))
+        db.session.commit()
+    return lines
+
+
+def last_check() -> LedgerCheck | None:
+    return db.session.scalar(sa.select(LedgerCheck).order_by(LedgerCheck.id.desc()).limit(1))

@@ -1,0 +1,164 @@
+"""Running totals of the ledger: one row per campaign and money mode, one per donor, one per day.
+
+They are written in the SAME transaction as the ledger entries they sum (filmfund.rewards.ledger
+is the only writer), so a page reads one row instead of summing the ledger. The UPDATE of the
+campaign's row is the money lock: it serialises the money events of one campaign and mode, and
+is held from that UPDATE to the booking's commit only. `filmfund ledger check` recomputes every
+total from the entries and reports any difference (filmfund.rewards.ledger_check).
+
+All amounts are BigInteger cents. `livemode` keeps test money and live money apart.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Mapped, mapped_column
+
+from filmfund.db import utcnow
+from filmfund.extensions import db
+
+class CampaignTotal(db.Model):
+    __tablename__ = "campaign_totals"
+
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    livemode: Mapped[bool] = mapped_column(primary_key=True)
+    gross: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    refunded: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    net: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    share_allocated: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    paid_out: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    donors: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")  # donors with net > 0
+    donations: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DonorTotal(db.Model):
+    __tablename__ = "donor_totals"
+    __table_args__ = (
+        # The dashboard's donors-per-tier count reads this index only.
+        sa.Index("ix_donor_totals_campaign_livemode_net", "campaign_id", "livemode", "net"),
+    )
+
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), primary_key=True)
+    livemode: Mapped[bool] = mapped_column(primary_key=True)
+    gross: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    refunded: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    net: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    donations: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    first_gift_at: Mapped[datetime | None]
+    last_gift_at: Mapped[datetime | None]
+
+
+class DailyTotal(db.Model):
+    """Per UTC day: a gift counts on the day it was received (an offline donation may be recorded
+    days later), a refund or restore on the day it was booked; `share` is the partner's share
+    booked that day (its chart)."""
+
+    __tablename__ = "daily_totals"
+
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    livemode: Mapped[bool] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    net: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    gifts: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    share: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+
+
+def _insert(model):
+    return (pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert)(model)
+
+
+def ensure_campaign_rows(campaign_id: int) -> None:
+    """Both money modes' rows exist (made at campaign load; a no-op afterwards)."""
+    stmt = _insert(CampaignTotal).values([{"campaign_id": campaign_id, "livemode": mode, "updated_at": utcnow()}
+                                          for mode in (False, True)])
+    db.session.execute(stmt.on_conflict_do_nothing(index_elements=["campaign_id", "livemode"]))
+
+
+def lock_campaign(campaign_id: int, livemode: bool) -> CampaignTotal | None:
+    """Take the money lock (an UPDATE of the campaign's totals row) and return the row as it is
+    now, or None if it does not exist yet."""
+    row = db.session.execute(
+        sa.update(CampaignTotal)
+        .where(CampaignTotal.campaign_id == campaign_id, CampaignTotal.livemode == livemode)
+        .values(updated_at=utcnow())
+        .returning(CampaignTotal.net, CampaignTotal.share_allocated)).first()
+    return row
+
+
+def add_to_campaign(campaign_id: int, livemode: bool, **deltas: int) -> None:
+    values = {k: getattr(CampaignTotal, k) + v for k, v in deltas.items() if v}
+    if values:
+        db.session.execute(sa.update(CampaignTotal).where(
+            CampaignTotal.campaign_id == campaign_id, CampaignTotal.livemode == livemode).values(**values))
+
+
+def add_to_donor(campaign_id: int, user_id: int, livemode: bool, *, gross: int = 0, refunded: int = 0,
+                 donations: int = 0, gift_at: datetime | None = None) -> tuple[int, int]:
+    """Add to the donor's row (made if need be); returns the donor's net (before, after)."""
+    net = gross - refunded
+    stmt = _insert(DonorTotal).values(campaign_id=campaign_id, user_id=user_id, livemode=livemode, gross=gross,
+                                      refunded=refunded, net=net, donations=donations,
+                                      first_gift_at=gift_at, last_gift_at=gift_at)
+    excluded = stmt.excluded
+    updates = {"gross": DonorTotal.gross + excluded.gross, "refunded": DonorTotal.refunded + excluded.refunded,
+               "net": DonorTotal.net + excluded.net, "donations": DonorTotal.donations + excluded.donations}
+    if gift_at is not None:
+        updates["first_gift_at"] = sa.func.coalesce(
+            sa.case((DonorTotal.first_gift_at < excluded.first_gift_at, DonorTotal.first_gift_at),
+                    else_=excluded.first_gift_at), excluded.first_gift_at)
+        updates["last_gift_at"] = sa.func.coalesce(
+            sa.case((DonorTotal.last_gift_at > excluded.last_gift_at, DonorTotal.last_gift_at),
+                    else_=excluded.last_gift_at), excluded.last_gift_at)
+    stmt = stmt.on_conflict_do_update(index_elements=["campaign_id", "user_id", "livemode"], set_=updates)
+    after = int(db.session.execute(stmt.returning(DonorTotal.net)).scalar_one())
+    return after - net, after
+
+
+def add_to_day(campaign_id: int, livemode: bool, day: date, *, net: int = 0, gifts: int = 0, share: int = 0) -> None:
+    if not (net or gifts or share):
+        return
+    stmt = _insert(DailyTotal).values(campaign_id=campaign_id, livemode=livemode, day=day, net=net, gifts=gifts,
+                                      share=share)
+    excluded = stmt.excluded
+    db.session.execute(stmt.on_conflict_do_update(
+        index_elements=["campaign_id", "livemode", "day"],
+        set_={"net": DailyTotal.net + excluded.net, "gifts": DailyTotal.gifts + excluded.gifts,
+              "share": DailyTotal.share + excluded.share}))
+
+
+# ---------------------------------------------------------------- reads (one row or one aggregate)
+
+def campaign_row(campaign_id: int, livemode: bool) -> CampaignTotal | None:
+    return db.session.get(CampaignTotal, (campaign_id, livemode))
+
+
+def donor_net(campaign_id: int, user_id: int, livemode: bool) -> int:
+    return int(db.session.scalar(sa.select(DonorTotal.net).where(
+        DonorTotal.campaign_id == campaign_id, DonorTotal.user_id == user_id,
+        DonorTotal.livemode == livemode)) or 0)
+
+
+def days(campaign_id: int, livemode: bool) -> list[tuple[date, int, int, int]]:
+    """(day, net, gifts, share) per day, oldest first."""
+    rows = db.session.execute(
+        sa.select(DailyTotal.day, DailyTotal.net, DailyTotal.gifts, DailyTotal.share)
+        .where(DailyTotal.campaign_id == campaign_id, DailyTotal.livemode == livemode)
+        .order_by(DailyTotal.day)).all()
+    return [(d, int(n), int(g), int(s)) for d, n, g, s in rows]
+
+
+def donors_per_tier(campaign_id: int, livemode: bool, tier_minimums: list[int]) -> dict[int, int]:
+    """How many donors (net > 0) sit at each tier (key: the tier's min_amount; 0 below the first),
+    counted in SQL over donor_totals."""
+    bounds = sorted(tier_minimums, reverse=True)
+    bucket = sa.case(*[(DonorTotal.net >= m, m) for m in bounds], else_=0) if bounds else sa.literal(0)
+    rows = db.session.execute(
+        sa.select(bucket.label("tier"), sa.func.count())
+        .where(DonorTotal.campaign_id == campaign_id, DonorTotal.livemode == livemode, DonorTotal.net > 0)
+        .group_by("tier")).all()
+    return {int(t): int(c) for t, c in rows}
