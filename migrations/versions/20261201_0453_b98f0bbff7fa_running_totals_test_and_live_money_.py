@@ -75,12 +75,11 @@ def upgrade():
     with op.batch_alter_table('donor_totals', schema=None) as batch_op:
         batch_op.create_index('ix_donor_totals_campaign_livemode_net', ['campaign_id', 'livemode', 'net'], unique=False)
 
-    with op.batch_alter_table('donations', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('livemode', sa.Boolean(), server_default=sa.false(), nullable=False))
-        batch_op.create_index('ix_donations_campaign_livemode_received', ['campaign_id', 'livemode', 'received_at', 'id'], unique=False)
-
-    with op.batch_alter_table('ledger_entries', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('livemode', sa.Boolean(), server_default=sa.false(), nullable=False))
+    # Plain ALTER TABLE ADD COLUMN (no table rebuild: other tables reference these, with data).
+    op.add_column('donations', sa.Column('livemode', sa.Boolean(), server_default=sa.false(), nullable=False))
+    op.create_index('ix_donations_campaign_livemode_received', 'donations',
+                    ['campaign_id', 'livemode', 'received_at', 'id'], unique=False)
+    op.add_column('ledger_entries', sa.Column('livemode', sa.Boolean(), server_default=sa.false(), nullable=False))
 
     with op.batch_alter_table('webhook_events', schema=None) as batch_op:
         batch_op.create_index('ix_webhook_events_status_received', ['status', 'received_at'], unique=False)
@@ -113,6 +112,8 @@ def _backfill_totals():
         bind.execute(sa.text('UPDATE donations SET livemode = :t'), {'t': True})
         bind.execute(sa.text('UPDATE ledger_entries SET livemode = :t'), {'t': True})
     now = datetime.now(timezone.utc)
+    if bind.dialect.name == 'sqlite':
+        now = now.replace(tzinfo=None)  # as filmfund.db.UTCDateTime stores it there
     if bind.dialect.name == 'postgresql':
         def day(col):
             return f"CAST(timezone('UTC', {col}) AS DATE)"
@@ -175,6 +176,9 @@ def _backfill_totals():
 
 
 def downgrade():
+    sqlite = op.get_bind().dialect.name == 'sqlite'
+    if sqlite:  # dropping a column rebuilds the table, which others reference
+        op.execute('PRAGMA foreign_keys=OFF')
     op.execute("DELETE FROM webhook_events WHERE status = 'received'")  # not booked: Stripe redelivers
     _webhook_statuses(STATUSES)
     op.drop_index('ix_users_email_lower', table_name='users')
@@ -197,3 +201,5 @@ def downgrade():
     op.drop_table('campaign_totals')
     op.drop_table('ledger_checks')
     # ### end Alembic commands ###
+    if sqlite:
+        op.execute('PRAGMA foreign_keys=ON')
