@@ -283,7 +283,11 @@ class LedgerEntry(db.Model):
 
 class Entitlement(db.Model):
     __tablename__ = "entitlements"
-    __table_args__ = (sa.UniqueConstraint("user_id", "reward_id", name="uq_entitlements_user_reward"),)
+    __table_args__ = (
+        sa.UniqueConstraint("user_id", "reward_id", name="uq_entitlements_user_reward"),
+        # The dashboard's first page of each reward's holders.
+        sa.Index("ix_entitlements_reward_status_granted", "reward_id", "status", "granted_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
