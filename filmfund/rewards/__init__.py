@@ -10,5 +10,5 @@ def init_app(app: Flask) -> None:
     csrf.exempt(webhooks.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(webhooks.bp)
-    for group in (cli.campaign, cli.ledger, cli.credits):
+    for group in (cli.campaign, cli.ledger, cli.credits, cli.demo):
         app.cli.add_command(group)
