@@ -5,7 +5,7 @@ the installation runs a live key: the entries before this revision carry no mode
 installation only ever took one kind of money). `filmfund ledger check` verifies the result.
 
 Revision ID: b98f0bbff7fa
-Revises: 11628f6bd64a
+Revises: 3a8f252e2e42
 Create Date: 2026-12-01 04:53:27.722855
 
 """
@@ -16,7 +16,7 @@ import filmfund.db
 
 # revision identifiers, used by Alembic.
 revision = 'b98f0bbff7fa'
-down_revision = '11628f6bd64a'
+down_revision = '3a8f252e2e42'
 branch_labels = None
 depends_on = None
 
