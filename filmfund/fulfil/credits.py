@@ -236,9 +236,8 @@ def proof_link(user: User) -> str:
 def send_proofs(campaign: Campaign, now: datetime | None = None) -> int:
     """Mail each credited donor without an approved proof a link to it, with reminders, until the
     deadline (the `reminders` mail topic)."""
-    from filmfund.fulfil.fulfilment import due_for_reminder, opted_out_of_reminders
+    from filmfund.fulfil.fulfilment import due_for_reminder, opted_out_of_reminders, send_reminder_mail
     from filmfund.fulfil.models import ReminderMail
-    from filmfund.mail import send_mail
 
     now = now or utcnow()
     if not proof_open(campaign, now):
@@ -252,7 +251,7 @@ def send_proofs(campaign: Campaign, now: datetime | None = None) -> int:
             continue
         user = db.session.get(User, line.user_id)
         when = f" by {deadline:%Y-%m-%d}" if deadline else ""
-        send_mail(user.email, "Check your name in the film's credits",
+        send_reminder_mail(user, "Check your name in the film's credits",
                   f"Your name will appear in the end credits of “{campaign.title}” as:\n\n    {line.name}\n\n"
                   f"Please confirm it{when}, or tell us what to change:\n\n{proof_link(user)}\n")
         db.session.add(ReminderMail(user_id=user.id, kind="credit_proof", sent_at=now))

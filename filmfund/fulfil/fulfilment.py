@@ -435,19 +435,25 @@ def due_for_reminder(user_id: int, kind: str, now: datetime) -> bool:
 
 
 def opted_out_of_reminders(user_id: int) -> bool:
-    """rewards-comms' mail preferences (`reminders` topic), once that module exists."""
-    try:
-        from filmfund.rewards import mail_prefs
-    except ImportError:
-        return False
+    """rewards-comms' mail preferences: the `reminders` topic (address surveys, credits proofs)."""
+    from filmfund.rewards import mail_prefs
+
     return "reminders" in mail_prefs.opted_out(user_id)
+
+
+def send_reminder_mail(user: User, subject: str, text: str) -> None:
+    """An optional mail of the `reminders` topic: with its one-click unsubscribe (RFC 8058)."""
+    from filmfund.mail import send_mail
+    from filmfund.rewards import mail_prefs
+
+    unsubscribe = mail_prefs.unsubscribe_url(user, "reminders")
+    send_mail(user.email, subject, text + f"\nNo more reminders like this one: {unsubscribe}\n",
+              headers=mail_prefs.list_unsubscribe_headers(user, "reminders"))
 
 
 def send_address_surveys(campaign: Campaign, now: datetime | None = None) -> int:
     """Mail the address survey to donors owed a physical item who gave no address, and remind
     them every SURVEY_REMINDER_AFTER, at most SURVEY_MAX_MAILS times. Returns how many were sent."""
-    from filmfund.mail import send_mail
-
     now = now or utcnow()
     sync_items(campaign)
     db.session.commit()
@@ -470,7 +476,7 @@ def send_address_surveys(campaign: Campaign, now: datetime | None = None) -> int
         text = (f"Your support of “{campaign.title}” includes rewards we will post to you "
                 f"(the DVD, once the film is finished).\n\nTell us where to send them:\n\n{survey_link(user)}\n\n"
                 "You can change the address on your account page until they ship.\n")
-        send_mail(user.email, subject, text)
+        send_reminder_mail(user, subject, text)
         db.session.add(ReminderMail(user_id=user.id, kind="address_survey", sent_at=now))
         db.session.commit()
         sent += 1

@@ -29,15 +29,9 @@ def read_token(token: str, purpose: str) -> int:
     return data["u"]
 
 
+
 def mailed_link(endpoint: str, **values) -> str:
-    """An absolute link for mail, also from the CLI or a worker (no request): FILMFUND_PUBLIC_URL
-    or the fallback base, never a request's Host header (see auth.services.public_base_url)."""
-    from flask import has_request_context, url_for
+    """An absolute link for mail, also from the CLI or a worker (see mail_prefs.absolute_url)."""
+    from filmfund.rewards.mail_prefs import absolute_url
 
-    from filmfund.auth.services import public_base_url
-
-    base = public_base_url()
-    if has_request_context():
-        return base + url_for(endpoint, **values)
-    with current_app.test_request_context("/"):
-        return base + url_for(endpoint, **values)
+    return absolute_url(endpoint, **values)

@@ -147,9 +147,11 @@ def survey(token: str):
         else:
             abort(400, description="Send one of the forms on the page.")
     ctx = _donor_context(user)
-    return render_template("fulfil/survey.html", errors=errors, done=done, user=user,
+    html = render_template("fulfil/survey.html", errors=errors, done=done, user=user,
                            form=_address_values(user, bool(errors.get("address"))),
-                           action=url_for("fulfil.survey", token=token), **ctx), 400 if errors else 200
+                           action=url_for("fulfil.survey", token=token), **ctx)
+    # The donor's address, without a session: never kept by a shared cache.
+    return html, 400 if errors else 200, {"Cache-Control": "private, no-store"}
 
 
 # ---------------------------------------------------------------- producers: queues and items

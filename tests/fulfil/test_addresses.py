@@ -230,3 +230,20 @@ def test_refund_before_shipping_revokes_and_after_shipping_is_flagged(campaign, 
     assert [f["item"].id for f in flagged] == [item_after.id]
     html = login_as(client.application.test_client(), producer).get("/admin/rewards").get_data(as_text=True)
     assert 'id="flagged"' in html and "after@example.org" in html and "DHL 42" in html
+
+
+def test_reminders_carry_one_click_unsubscribe_and_respect_it(campaign, client, outbox):
+    from filmfund.rewards import mail_prefs
+
+    pay(5000, "quiet@example.org")
+    pay(5000, "loud@example.org")
+    mail_prefs.opt_out(_user("quiet@example.org").id, "reminders")
+    assert fulfilment.send_address_surveys(campaign) == 1
+    survey = [m for m in outbox() if "send your rewards" in m["Subject"]]
+    assert [m["To"] for m in survey] == ["loud@example.org"]
+    assert survey[0]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    link = survey[0]["List-Unsubscribe"].strip("<>")
+    path = link.split("://", 1)[1].split("/", 1)[1]
+    assert client.post("/" + path, data={"List-Unsubscribe": "One-Click"}).status_code in (200, 303)
+    assert "reminders" in mail_prefs.opted_out(_user("loud@example.org").id)
+    assert fulfilment.send_address_surveys(campaign, utcnow() + timedelta(days=8)) == 0
