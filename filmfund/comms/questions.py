@@ -266,7 +266,7 @@ def clip_of(question: Question):
     from filmfund.media.models import Asset, AssetState, RenditionKind
 
     asset = db.session.get(Asset, question.answer_asset_id) if question.answer_asset_id else None
-    if asset is None or asset.state != AssetState.READY:
+    if asset is None or asset.state != AssetState.READY or asset.fixity_ok is False:
         raise NotFoundError("No clip.")
     rendition = asset.rendition(RenditionKind.WEB) or asset.rendition(RenditionKind.IMAGE)
     if rendition is None:

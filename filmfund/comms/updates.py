@@ -237,8 +237,8 @@ def update_image(update: Update, asset_public_id: str):
     if asset_public_id not in markdown.asset_ids(update.body):
         raise NotFoundError("No such image.")
     asset = db.session.scalar(sa.select(Asset).where(Asset.public_id == asset_public_id))
-    if asset is None or asset.state != AssetState.READY:
-        raise NotFoundError("No such image.")
+    if asset is None or asset.state != AssetState.READY or asset.fixity_ok is False:
+        raise NotFoundError("No such image.")  # (a fixity alert: nothing served until repaired)
     rendition = asset.rendition(RenditionKind.IMAGE if asset.kind == AssetKind.IMAGE else RenditionKind.POSTER)
     if rendition is None:
         raise NotFoundError("No such image.")

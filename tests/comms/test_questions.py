@@ -115,8 +115,25 @@ def test_answer_input_is_checked(app, donor):
     assert done.state == "answered" and done.answer_language == "zh"
 
 
-def test_account_page_links_to_the_personal_reward_pages(app, donor, login_as):
+def test_account_page_shows_where_each_personal_reward_stands(app, donor, login_as):
+    from datetime import timedelta
+
+    from filmfund.comms import arrangements, invitations
+    from filmfund.db import utcnow
+
     big = donor(200000, "big@example.org")   # every tier: questions, invitations, the thread
-    html = login_as(app.test_client(), big).get("/account").get_data(as_text=True)
-    for path in ("/account/questions", "/account/invitations", "/account/requests"):
-        assert f'href="{path}"' in html
+    me = login_as(app.test_client(), big)
+    html = me.get("/account").get_data(as_text=True)
+    assert 'href="/account/questions"' in html and 'href="/account/requests"' in html
+    assert "Invitation to come" in html and "Answer the invitation" not in html  # no time proposed yet
+    exp = invitations.create_experience(reward_key="dinner-invitation", title="Dinner with the crew")
+    slot = invitations.add_slot(exp.id, utcnow() + timedelta(days=30))
+    html = me.get("/account").get_data(as_text=True)
+    assert 'href="/account/invitations"' in html and "Answer the invitation (RSVP)" in html
+    [inv] = [i for i in invitations.my_invitations(big) if i.experience_id == exp.id]
+    invitations.rsvp(big, inv.id, "accept", slot.id)
+    questions.submit_question(big, "Why this film?")
+    arrangements.post_as_donor(big, "Hello")
+    html = me.get("/account").get_data(as_text=True)
+    assert "Answer the invitation" not in html and "Coming" in html
+    assert "Ask your questions" not in html and "0 of 1 answered" in html

@@ -13,7 +13,7 @@ from filmfund.extensions import db
 from filmfund.rewards import mail_prefs
 from filmfund.rewards.models import Entitlement, EntitlementStatus, Reward
 from tests.comms.conftest import wait_for
-from tests.site.helpers import csrf_token
+from tests.site.helpers import csrf_token, pay
 
 
 def _publish_via_api(client, headers, **body):
@@ -37,11 +37,13 @@ def test_monthly_update_reaches_exactly_its_audience(app, client, smtp, donor, p
     donor(75000, "director@example.org")                # $750: monthly and director's updates
     quiet = donor(1500, "quiet@example.org")            # $15, but unsubscribed from them
     mail_prefs.opt_out(quiet.id, "updates-monthly")
-    donor(1500, "refunded@example.org")
-    ent = db.session.scalar(sa.select(Entitlement).join(Reward).join(Entitlement.user).where(
-        Reward.key == "updates-monthly", Entitlement.user.has(email="refunded@example.org")))
-    ent.status = EntitlementStatus.REVOKED  # as a refund does
-    db.session.commit()
+    refunded = pay(1500, "refunded@example.org")        # $15, then refunded in full through Stripe
+    from tests.rewards.conftest import Stripe, charge_obj
+
+    Stripe(app, client).send("charge.refunded", charge_obj(f"pi_test_local_{refunded.id}", 1500, 1500))
+    jobs.run_burst()  # (a booking queued by the webhook, where it is)
+    assert db.session.scalar(sa.select(Entitlement.status).join(Reward).where(
+        Reward.key == "updates-monthly", Entitlement.user.has(email="refunded@example.org"))) == "revoked"
     smtp.envelopes.clear()  # the receipts
 
     update_id, doc = _publish_via_api(client, token_for(producer), title="Shoot day 12",
@@ -73,6 +75,11 @@ def test_monthly_update_reaches_exactly_its_audience(app, client, smtp, donor, p
     assert client.get("/api/v1/updates").get_json()["items"] == []
     assert login_as(client, one).get(f"/updates/{update_id}").status_code == 404
     assert "Shoot day 12" not in client.get("/updates").get_data(as_text=True)
+    from filmfund.auth.services import find_user
+
+    gone = find_user("refunded@example.org")                 # refunded: reads it nowhere
+    assert client.get("/api/v1/updates", headers=token_for(gone)).get_json()["items"] == []
+    assert login_as(app.test_client(), gone).get(f"/updates/{update_id}").status_code == 404
     items = client.get("/api/v1/updates", headers=token_for(fifteen)).get_json()["items"]
     assert [(i["id"], i["audience"]) for i in items] == [(update_id, "updates-monthly")]
     page = login_as(app.test_client(), fifteen).get(f"/updates/{update_id}")
