@@ -24,8 +24,6 @@ from filmfund.extensions import db
 from filmfund.rewards import mail_prefs
 from filmfund.rewards.models import (
     Campaign,
-    DisputeStatus,
-    Donation,
     Entitlement,
     EntitlementStatus,
     MailOptOut,
@@ -82,16 +80,14 @@ def mail_topic(update: Update) -> str:
     return update.audience if kind == RewardKind.UPDATES else mail_prefs.NEWS
 
 
-def _net_expr():
-    refunded = sa.case((Donation.dispute_status == DisputeStatus.LOST, Donation.amount),
-                       else_=Donation.amount_refunded)
-    return sa.func.sum(Donation.amount - refunded)
-
-
 def _donor_ids(campaign_id: int):
-    """SELECT of the users whose lifetime net gift to the campaign is above zero."""
-    return (sa.select(Donation.user_id).where(Donation.campaign_id == campaign_id)
-            .group_by(Donation.user_id).having(_net_expr() > 0))
+    """SELECT of the users whose lifetime net gift to the campaign is above zero, in the
+    installation's money mode (test donors never get a live installation's news)."""
+    from filmfund.rewards.ledger import money_mode
+    from filmfund.rewards.totals import DonorTotal
+
+    return sa.select(DonorTotal.user_id).where(DonorTotal.campaign_id == campaign_id,
+                                               DonorTotal.livemode == money_mode(), DonorTotal.net > 0)
 
 
 def _holder_ids(campaign_id: int, reward_key: str):

@@ -99,17 +99,14 @@ def test_monthly_update_reaches_exactly_its_audience(app, client, smtp, donor, p
 
 def test_news_goes_to_every_donor_and_the_archive_to_everyone(app, client, smtp, donor, producer, token_for,
                                                                make_user):
-    from tests.site.helpers import pay
-
     donor(100, "one@example.org")
     pay(5000, "norewards@example.org", rewards_opt_out=True)  # no rewards, but a donor: news reach them
     make_user("signed-up@example.org")                        # never gave: no mail
-    donor(1500, "refunded@example.org")
-    from filmfund.rewards.models import Donation
+    refunded = pay(1500, "refunded@example.org")               # refunded in full: no longer a donor
+    from tests.rewards.conftest import Stripe, charge_obj
 
-    donation = db.session.scalar(sa.select(Donation).where(Donation.user.has(email="refunded@example.org")))
-    donation.amount_refunded = donation.amount  # as a full refund leaves it (net 0: no longer a donor)
-    db.session.commit()
+    Stripe(app, client).send("charge.refunded", charge_obj(f"pi_test_local_{refunded.id}", 1500, 1500))
+    jobs.run_burst()
     smtp.envelopes.clear()  # the receipts
     update_id, doc = _publish_via_api(client, token_for(producer), title="We reached 50%",
                                       body="Thank you.", audience="everyone")
