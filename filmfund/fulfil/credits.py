@@ -361,10 +361,15 @@ def roll_text(campaign: Campaign) -> str:
     return "\n".join(out).rstrip("\n") or "Thank you"
 
 
-def render_roll(campaign: Campaign, *, size: tuple[int, int] = ROLL_SIZE, fps: int = ROLL_FPS,
-                speed: int = ROLL_SPEED, out: Path | None = None) -> Path:
+def render_roll(campaign: Campaign, *, size: tuple[int, int] | None = None, fps: int | None = None,
+                speed: int | None = None, out: Path | None = None) -> Path:
     """A scrolling credits roll (H.264 MP4, white on black) rendered by ffmpeg from the exported
-    list, for an editor to drop into the film. Written beside, then renamed into place."""
+    list, for an editor to drop into the film. Written beside, then renamed into place. Size,
+    frame rate and speed default to the app's CREDITS_ROLL (a dict), then 1280x720, 24 fps, 60 px/s."""
+    cfg = current_app.config.get("CREDITS_ROLL") or {}
+    size = size or tuple(cfg.get("size", ROLL_SIZE))
+    fps = fps or cfg.get("fps", ROLL_FPS)
+    speed = speed or cfg.get("speed", ROLL_SPEED)
     ffmpeg = os.environ.get("FILMFUND_FFMPEG", "ffmpeg")
     if shutil.which(ffmpeg) is None:
         raise ConflictError("ffmpeg is not installed.", code="no_ffmpeg")

@@ -155,3 +155,20 @@ def test_rendered_credits_roll_is_a_real_video(campaign, tmp_path):
     assert video["pix_fmt"] == "yuv420p" and float(probe["format"]["duration"]) > 0.5
     assert "ADA EXEC" not in credits.roll_text(campaign) and "EXECUTIVE PRODUCERS" in credits.roll_text(campaign)
     assert "ada exec" in credits.roll_text(campaign)
+
+
+def test_producer_renders_the_roll_through_the_queue_and_downloads_it(app, campaign, client, login_as, producer):
+    from filmfund import jobs
+
+    app.config["CREDITS_ROLL"] = {"size": (320, 180), "fps": 5, "speed": 400}
+    _donors()
+    staff = login_as(client, producer)
+    assert staff.get("/admin/credits/roll.mp4").status_code == 404
+    tok = csrf_token(staff, "/admin/credits")
+    assert staff.post("/admin/credits/roll", data={"csrf_token": tok}).status_code == 303
+    assert jobs.run_burst() >= 1
+    resp = staff.get("/admin/credits/roll.mp4")
+    assert resp.status_code == 200 and resp.mimetype == "video/mp4"
+    assert resp.get_data()[4:8] == b"ftyp"
+    assert "Download the rendered roll" in staff.get("/admin/credits").get_data(as_text=True)
+    resp.close()
