@@ -20,6 +20,7 @@ RUNS = [
     ("Reward queues with 5,000 donors, embedded SQLite", ["fulfil_queues.py"]),
     ("Reward queues with 5,000 donors, PostgreSQL",
      ["fulfil_queues.py", "--database-url", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"]),
+    ("Sign-in link requests: a donor's email against an unknown one", ["signin_timing.py"]),
 ]
 
 

@@ -282,6 +282,12 @@ def test_password_reset_by_mail_asks_for_the_second_factor(app, client, boss):
     assert [e.target for e in list_audit(action="auth.password_reset")] == [boss.email]
 
 
+def test_a_producer_without_a_second_factor_yet_gets_no_reset_link(app, client, boss):
+    _post(client, "/login/reset", email=boss.email)  # the mailbox alone must not be enough
+    jobs.run_burst()
+    assert _outbox(app) == []
+
+
 def test_donors_get_no_reset_link(app, client, make_user):
     make_user("d@example.org", "donor")
     _post(client, "/login/reset", email="d@example.org")

@@ -65,7 +65,13 @@ def _wanted(user: User | None, purpose: str) -> bool:
         return False
     if purpose == SIGN_IN:  # donors only: staff never sign in by a mailed link
         return not user.is_staff and not user.password_hash
-    return bool(user.password_hash)  # a reset is for accounts that sign in with a password
+    # A reset is for accounts that sign in with a password. A producer who must have a second
+    # factor but has not set one up yet gets none: the mailbox alone would then be enough to take
+    # the account (new password, then a second factor of the taker's own). Another producer sets
+    # the password with `filmfund users set-password`.
+    from filmfund.auth.services import totp_required
+
+    return bool(user.password_hash) and (user.has_totp or not totp_required(user))
 
 
 def send_link(email: str, purpose: str, base_url: str) -> bool:
