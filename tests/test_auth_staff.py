@@ -133,6 +133,17 @@ def test_wrong_codes_send_back_to_the_password(app, client, boss):
     assert other.get("/admin/").status_code == 302
 
 
+def test_code_guesses_are_limited_per_account_across_addresses(app, client, boss):
+    secret = _enrol(client, boss.email)
+    wrong = "12345" + str((int(rfc6238(secret, time.time())[-1]) + 1) % 10)
+    codes = []
+    for i in range(11):  # a fresh browser and address each time, as a botnet would
+        other = _signed_out(app)
+        _password_step(other, boss.email, ip=f"10.6.{i}.1")
+        codes.append(_post(other, "/login/2fa", ip=f"10.6.{i}.1", code=wrong).status_code)
+    assert codes == [401] * 10 + [429]
+
+
 @pytest.mark.parametrize("app_overrides", [{"STAFF_TOTP": False}])
 def test_a_setting_lets_producers_sign_in_without_totp(app, client, boss, app_overrides):
     resp = _password_step(client, boss.email)

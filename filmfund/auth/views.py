@@ -93,8 +93,16 @@ def login():
     return render_template("auth/login.html", email="")
 
 
+def _pending_key() -> str:
+    pending = session.get(PENDING_KEY)
+    return "2fa:" + str(pending.get("u", "") if isinstance(pending, dict) else "")[:80]
+
+
 @bp.route("/login/2fa", methods=["GET", "POST"])
 @limiter.limit("10 per 5 minutes", methods=["POST"])
+# Per account too: the pending state lives in the (signed) cookie, so a replayed cookie must not
+# buy more guesses; 10 codes in 5 minutes from anywhere.
+@limiter.limit("10 per 5 minutes", methods=["POST"], key_func=_pending_key)
 def second_factor():
     user, pending = _pending_user()
     if user is None or not user.has_totp:
