@@ -126,6 +126,9 @@ def test_next_never_leaves_the_site(client, producer):
     for i, target in enumerate(OFFSITE):  # one app for all targets: each sign-in is an argon2 check
         resp = client.post("/login", query_string={"next": target}, environ_base={"REMOTE_ADDR": f"10.5.0.{i + 1}"},
                            data={"csrf_token": _token(client), "email": producer.email, "password": PASSWORD})
+        if "\x00" in target:  # a NUL in the query string is refused outright (400), nowhere to go
+            assert resp.status_code == 400, target
+            continue
         location = resp.headers["Location"]
         # however a browser reads it (dropping tabs and newlines, backslash as slash), it stays here
         cleaned = re.sub(r"[\t\n\r]", "", location).replace("\\", "/")
