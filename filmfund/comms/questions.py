@@ -77,11 +77,14 @@ def submit_question(user: User, body) -> Question:
                               code="invalid_question")
     if _entitlement(user.id, lock=True) is None:
         raise ForbiddenError("Questions to the interview subjects come with the $250 tier.", code="not_entitled")
-    if _counted(user.id) >= limit_per_donor():
-        db.session.rollback()
-        raise ConflictError(f"You have asked your {limit_per_donor()} questions.", code="question_limit")
     question = Question(campaign_id=_campaign().id, user_id=user.id, body=body)
     db.session.add(question)
+    db.session.flush()
+    # Counted after the insert, in the same transaction: on PostgreSQL the locked entitlement row
+    # makes a second submit wait for this one; on SQLite the insert holds the write lock.
+    if _counted(user.id) > limit_per_donor():
+        db.session.rollback()
+        raise ConflictError(f"You have asked your {limit_per_donor()} questions.", code="question_limit")
     db.session.commit()
     return question
 

@@ -68,6 +68,10 @@ def test_one_click_post_unsubscribes_without_cookie_or_csrf(app, client):
     assert mail_prefs.opted_out(user.id) == {"updates-monthly"}
     assert client.post("/" + path, data={"List-Unsubscribe": "One-Click"}).status_code == 200  # again: still fine
     assert db.session.scalar(sa.select(MailOptOut.via)) == "one-click"
+    # Clicked by mistake: the page's button turns it back on.
+    resp = client.post("/" + path, data={"resubscribe": "1"})
+    assert resp.status_code == 200 and 'id="resubscribed"' in resp.get_data(as_text=True)
+    assert mail_prefs.opted_out(user.id) == set()
 
 
 def test_forged_or_altered_tokens_are_404(app, client):

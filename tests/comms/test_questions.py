@@ -137,3 +137,34 @@ def test_account_page_shows_where_each_personal_reward_stands(app, donor, login_
     html = me.get("/account").get_data(as_text=True)
     assert "Answer the invitation" not in html and "Coming" in html
     assert "Ask your questions" not in html and "0 of 1 answered" in html
+
+
+def test_two_submits_at_once_cannot_pass_the_limit(app, donor):
+    import threading
+
+    asker = donor(25000, "asker@example.org")
+    app.config["QUESTIONS_PER_DONOR"] = 1
+    barrier, outcomes = threading.Barrier(4), []
+
+    def submit(n):
+        with app.app_context():
+            from filmfund.auth.services import find_user
+            from filmfund.errors import ConflictError
+
+            user = find_user("asker@example.org")
+            barrier.wait()
+            try:
+                questions.submit_question(user, f"Question {n}")
+                outcomes.append("ok")
+            except ConflictError:
+                outcomes.append("limit")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=submit, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(outcomes) == ["limit", "limit", "limit", "ok"]
+    assert db.session.scalar(sa.select(sa.func.count(Question.id)).where(Question.user_id == asker.id)) == 1

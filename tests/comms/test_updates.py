@@ -262,3 +262,37 @@ def test_api_refuses_bad_input_clearly(app, client, producer, token_for, donor):
     d = donor(1500, "d@example.org")
     assert client.post("/api/v1/updates", json={"title": "x", "body": "y", "audience": "donors"},
                        headers=token_for(d)).status_code == 403
+
+
+def test_two_workers_at_once_send_each_donor_one_mail(app, donor, smtp, monkeypatch):
+    import threading
+    from collections import Counter
+
+    emails = [f"d{i}@example.org" for i in range(12)]
+    for e in emails:
+        donor(1500, e)
+    smtp.envelopes.clear()  # the receipts
+    monkeypatch.setattr("filmfund.comms.tasks.deliver_update", lambda update_id: None)  # run by hand below
+    update = updates.create_update(title="Rough cut", body="Done.", audience="updates-monthly")
+    updates.publish_update(update.id)
+    barrier, results, errors = threading.Barrier(2), [], []
+
+    def worker():
+        try:
+            with app.app_context():
+                barrier.wait()
+                results.append(updates.deliver_update(update.id))
+                db.session.remove()
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert sum(r["sent"] for r in results) == 12
+    wait_for(smtp, 12)
+    assert Counter(e.rcpt_tos[0] for e in smtp.envelopes) == Counter(emails)  # each exactly once
+    assert updates.delivery_counts([update.id])[update.id] == {"sent": 12}
