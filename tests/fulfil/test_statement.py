@@ -119,3 +119,15 @@ def test_queues_count_in_sql_and_page(campaign, client, login_as, producer, monk
     assert late.count('class="badge state-failed">late') == 3  # the page size
     assert staff.get("/admin/rewards/dvd?state=nonsense").status_code == 400
     assert staff.get("/admin/rewards/no-such-reward").status_code == 404
+
+
+def test_every_reward_queue_page_renders(campaign, client, login_as, producer):
+    pay(200000, "all@example.org", credit_name="All Tiers")
+    staff = login_as(client, producer)
+    for reward in db.session.scalars(sa.select(Reward).where(Reward.tier_id.is_not(None))):
+        for state in ("", "owed", "in_progress", "done", "late"):
+            resp = staff.get(f"/admin/rewards/{reward.key}?state={state}")
+            assert resp.status_code == 200, (reward.key, state)
+            if not state:
+                assert "all@example.org" in resp.get_data(as_text=True), reward.key
+    assert staff.get("/admin/credits").status_code == 200
