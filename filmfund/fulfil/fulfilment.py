@@ -398,14 +398,23 @@ def packing_list_csv(campaign: Campaign, reward_key: str | None = None) -> str:
 
 def refunded_after_shipping(campaign: Campaign) -> list[dict]:
     """Items sent to a donor whose gift was refunded afterwards: flagged for the producers, never
-    dropped silently."""
+    dropped silently. Refunded means the entitlement was revoked, or (for one a producer marked
+    delivered, which a refund leaves alone) the donor's lifetime net fell below the reward's tier."""
+    from filmfund.rewards.ledger import money_mode
+    from filmfund.rewards.models import Tier
+    from filmfund.rewards.totals import DonorTotal
+
+    net = sa.func.coalesce(DonorTotal.net, 0)
     rows = db.session.execute(
         sa.select(FulfilmentItem, Reward.title, User.email)
         .join(Reward, Reward.id == FulfilmentItem.reward_id)
+        .join(Tier, Tier.id == Reward.tier_id)
         .join(Entitlement, Entitlement.id == FulfilmentItem.entitlement_id)
         .join(User, User.id == FulfilmentItem.user_id)
-        .where(Reward.campaign_id == campaign.id, Entitlement.status == EntitlementStatus.REVOKED,
-               FulfilmentItem.state.in_(SHIPPED_STATES))
+        .outerjoin(DonorTotal, sa.and_(DonorTotal.user_id == FulfilmentItem.user_id,
+                                       DonorTotal.campaign_id == campaign.id, DonorTotal.livemode == money_mode()))
+        .where(Reward.campaign_id == campaign.id, FulfilmentItem.state.in_(SHIPPED_STATES),
+               sa.or_(Entitlement.status == EntitlementStatus.REVOKED, net < Tier.min_amount))
         .order_by(FulfilmentItem.shipped_at.desc()).limit(200)).all()
     return [{"item": item, "title": title, "email": email} for item, title, email in rows]
 

@@ -228,6 +228,18 @@ def test_refund_before_shipping_revokes_and_after_shipping_is_flagged(campaign, 
     # After shipping: flagged for the producers, not lost.
     flagged = fulfilment.refunded_after_shipping(campaign)
     assert [f["item"].id for f in flagged] == [item_after.id]
+    # Even when a producer had marked the entitlement delivered on the dashboard (a refund does not
+    # revoke a delivered reward), a parcel sent to a donor now below the tier is flagged.
+    marked = services.create_pledge(amount=5000, email="marked@example.org")
+    stripe_events.send("checkout.session.completed", session_obj(marked.id, 5000, email="marked@example.org"))
+    fulfilment.save_address(_user("marked@example.org"), ADDRESS, source="account")
+    item_marked = _dvd("marked@example.org")
+    fulfilment.move_item(item_marked.id, "in_production")
+    fulfilment.move_item(item_marked.id, "shipped", tracking="DHL 43")
+    services.set_entitlement_status(item_marked.entitlement_id, "fulfilled")
+    stripe_events.send("charge.refunded", charge_obj(f"pi_{marked.id}", 5000, 5000))
+    flagged = {f["item"].id for f in fulfilment.refunded_after_shipping(campaign)}
+    assert flagged == {item_after.id, item_marked.id}
     html = login_as(client.application.test_client(), producer).get("/admin/rewards").get_data(as_text=True)
     assert 'id="flagged"' in html and "after@example.org" in html and "DHL 42" in html
 
