@@ -70,7 +70,13 @@ def init_app(app: Flask) -> None:
         code = (err.name or "error").lower().replace(" ", "_")
         if err.code == 400 and "CSRF" in (err.description or ""):
             code = "csrf_failed"
-        return error_response(err.code or 500, code, err.description or err.name)
+        resp = error_response(err.code or 500, code, err.description or err.name)
+        # The exception's own headers go with it: `Allow` on a 405 (RFC 9110), `Retry-After`, ...
+        resp = app.make_response(resp)
+        for name, value in err.get_headers():
+            if name.lower() != "content-type":
+                resp.headers[name] = value
+        return resp
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):

@@ -7,6 +7,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, g, jsonify, request
 
 from filmfund.api import bearer_required, json_body, operation
+from filmfund.media.models import AssetState
 
 bp = Blueprint("media_api", __name__, url_prefix="/api/v1")
 
@@ -54,8 +55,19 @@ def _items(schema):
 @bp.get("/media/assets")
 @operation("/api/v1/media/assets", "get", "Every footage asset with its state, sources, renditions and problems",
            roles=("producer",), response_schema=_items(ASSET_SCHEMA),
-           parameters=[{"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
-                       for n in ("state", "day", "camera", "q")])
+           parameters=[
+               {"name": "state", "in": "query", "required": False, "description": "empty: every state",
+                "schema": {"type": "string", "enum": ["", *[s.value for s in AssetState], "alert"]}},
+               {"name": "day", "in": "query", "required": False,
+                "description": "recorded (or else ingested) on this UTC day, YYYY-MM-DD; empty: any day",
+                "schema": {"type": "string", "anyOf": [{"format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
+                                                       {"maxLength": 0}]}},
+               {"name": "camera", "in": "query", "required": False, "description": "exact camera name",
+                "schema": {"type": "string", "pattern": "^[^\\x00]*$"}},
+               {"name": "q", "in": "query", "required": False,
+                "description": "words in the title or notes (the first 200 characters count)",
+                "schema": {"type": "string", "pattern": "^[^\\x00]*$"}},
+           ])
 @bearer_required("producer")
 def list_assets():
     from filmfund.media import services

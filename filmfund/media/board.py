@@ -1,6 +1,7 @@
 """The footage board and the API's view of assets: search, one asset, its jobs, its history, notes."""
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -31,8 +32,12 @@ def find_assets(*, state: str | None = None, day: str | None = None, camera: str
             query = query.where(Asset.state == AssetState(state))
         except ValueError:
             raise ValidationError(f"Unknown state {state!r}.", code="invalid_state") from None
+    if camera and "\x00" in camera or q and "\x00" in q:
+        raise ValidationError("A search cannot contain a NUL character.", code="invalid_query")
     if day:
         try:
+            if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", day):
+                raise ValueError(day)  # date.fromisoformat also takes 20260101 and 2026-W01-1
             start = datetime.combine(date.fromisoformat(day), datetime.min.time(), tzinfo=timezone.utc)
         except ValueError:
             raise ValidationError("A day is written YYYY-MM-DD.", code="invalid_day") from None
