@@ -80,9 +80,10 @@ def bearer_required(*roles: str):
     return deco
 
 
-def json_body() -> dict[str, Any]:
-    """The request's JSON object, or a clear 4xx: too large, not JSON, not an object."""
-    limit = current_app.config["MAX_JSON_BYTES"]
+def json_body(limit: int | None = None) -> dict[str, Any]:
+    """The request's JSON object, or a clear 4xx: too large (over `limit` bytes, by default
+    MAX_JSON_BYTES), not JSON, not an object."""
+    limit = limit or current_app.config["MAX_JSON_BYTES"]
     if request.content_length is not None and request.content_length > limit:
         raise DomainError(f"Request body is larger than {limit} bytes.", code="too_large", status=413)
     raw = request.get_data(cache=True)

@@ -19,10 +19,23 @@ _UPDATE = {"type": "object", "required": ["id", "title", "audience", "state", "b
                           "body": {"type": "string"},
                           "deliveries": {"type": "object", "additionalProperties": {"type": "integer"}}}}
 CREATE_REQUEST = {"type": "object", "required": ["title", "body", "audience"], "additionalProperties": False,
-                  "properties": {"title": {"type": "string", "minLength": 1, "maxLength": updates.TITLE_MAX},
+                  "properties": {"title": {"type": "string", "minLength": 1, "maxLength": updates.TITLE_MAX,
+                                           "pattern": "\\S", "description": "spaces are collapsed"},
                                  "body": {"type": "string", "minLength": 1, "maxLength": updates.BODY_MAX,
-                                          "description": "Markdown"},
+                                          "description": "Markdown, not only spaces"},
                                  "audience": {"type": "string", "description": "everyone, donors, or a reward key"}}}
+# A body of BODY_MAX characters, each up to 6 bytes once JSON-escaped, fits in one request.
+MAX_REQUEST_BYTES = 6 * updates.BODY_MAX + 4096
+MAX_ID = 2**31 - 1  # the database's integer: a larger id names no update
+
+
+def create_request_schema() -> dict:
+    """The request with the audiences this campaign really has (surrounding spaces are trimmed)."""
+    import re
+
+    choices = "|".join(re.escape(value) for value, _ in updates.audiences())
+    audience = {**CREATE_REQUEST["properties"]["audience"], "pattern": f"^\\s*({choices})\\s*$"}
+    return {**CREATE_REQUEST, "properties": {**CREATE_REQUEST["properties"], "audience": audience}}
 
 
 def _iso(value):
@@ -66,9 +79,14 @@ def list_updates():
 @bp.post("/updates")
 @bearer_required("producer")
 @operation("/api/v1/updates", "post", "Write a draft update (Markdown) for an audience", roles=("producer",),
-           request_schema=CREATE_REQUEST, response_schema=_UPDATE, status=201)
+           request_schema=create_request_schema, response_schema=_UPDATE, status=201)
 def create_update():
-    body = json_body()
+    body = json_body(limit=MAX_REQUEST_BYTES)
+    unknown = set(body) - set(CREATE_REQUEST["properties"])
+    if unknown:
+        from filmfund.errors import ValidationError
+
+        raise ValidationError(f"Unknown field(s): {', '.join(sorted(unknown))}.", code="unknown_field")
     update = updates.create_update(title=body.get("title"), body=body.get("body"), audience=body.get("audience"),
                                    author=g.api_user)
     return jsonify(_full(update)), 201
@@ -79,7 +97,12 @@ def create_update():
 @operation("/api/v1/updates/{id}/publish", "post",
            "Publish an update: the archive shows it to its audience and its mail is queued, once per donor",
            roles=("producer",), response_schema=_UPDATE,
-           parameters=[{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}])
+           parameters=[{"name": "id", "in": "path", "required": True,
+                        "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID}}])
 def publish_update(update_id: int):
+    if update_id > MAX_ID:
+        from filmfund.errors import NotFoundError
+
+        raise NotFoundError("No such update.")
     update, _new = updates.publish_update(update_id, g.api_user)
     return jsonify(_full(update))
