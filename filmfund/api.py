@@ -170,7 +170,10 @@ def openapi_document() -> dict[str, Any]:
         paths.setdefault(op.path, {})[op.method] = entry
     return {
         "openapi": "3.0.3",
-        "info": {"title": "filmfund API", "version": "1"},
+        "info": {"title": "filmfund API", "version": "1",
+                 "description": "Money is integer cents. Every string, in a body, a query or a path, is "
+                                "Unicode text without NUL (U+0000) or lone surrogates: others are refused "
+                                "with 400. Errors are {\"error\": {\"code\", \"message\"}}."},
         "servers": [{"url": "/"}],
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
         "paths": dict(sorted(paths.items())),

@@ -39,6 +39,8 @@ def _fuzz(base: str, authorization: str, folder) -> subprocess.Popen:
     argv = [sys.executable, "-m", "schemathesis.cli", "run", f"{base}/api/v1/openapi.json",
             "--checks", "all", "--mode", "all", "--max-examples", EXAMPLES, "--seed", SEED,
             "--header", f"Authorization: {authorization}", "--generation-database", "none",
+            # The document's rule for every string (info.description): UTF-8 text without NUL.
+            "--generation-allow-x00", "false", "--generation-codec", "utf-8",
             "--workers", "1", "--no-color", "--request-timeout", "30", "--max-failures", "20",
             "--report-dir", str(folder)]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=folder)
