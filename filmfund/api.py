@@ -24,12 +24,18 @@ class Operation:
     method: str
     summary: str
     roles: tuple[str, ...] = ()
-    request: dict[str, Any] | Callable[[], dict[str, Any]] | None = None
+    # A dict, or a function building it when the document is served (some depend on the campaign).
+    request_spec: dict[str, Any] | Callable[[], dict[str, Any]] | None = None
     response: dict[str, Any] | None = None
     status: int = 200
     parameters: list[dict[str, Any]] = field(default_factory=list)
     # Other answers than `status` and the 4XX error: {status: (description, schema or None)}.
     responses: dict[int, tuple[str, dict[str, Any] | None]] = field(default_factory=dict)
+
+    @property
+    def request(self) -> dict[str, Any] | None:
+        """The request body's schema (in an app context when it depends on the campaign)."""
+        return self.request_spec() if callable(self.request_spec) else self.request_spec
 
 
 OPERATIONS: list[Operation] = []
@@ -164,8 +170,8 @@ def openapi_document() -> dict[str, Any]:
         if op.roles:
             entry["security"] = [{"bearer": []}]
             entry["description"] = "Roles: " + ", ".join(op.roles)
-        if op.request:
-            schema = op.request() if callable(op.request) else op.request  # some depend on the campaign
+        schema = op.request
+        if schema:
             entry["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
         paths.setdefault(op.path, {})[op.method] = entry
     return {

@@ -51,4 +51,4 @@ def test_the_day_filter_takes_exactly_yyyy_mm_dd(client, producer, token_for, da
 
 def test_a_nul_in_a_search_is_a_clear_400(client, producer, token_for):
     r = client.get("/api/v1/media/assets", query_string={"q": "a\x00b"}, headers=token_for(producer))
-    assert r.status_code == 400 and r.get_json()["error"]["code"] == "invalid_query"
+    assert r.status_code == 400 and r.get_json()["error"]["code"] == "invalid_characters"
