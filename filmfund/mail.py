@@ -4,6 +4,8 @@ from __future__ import annotations
 import logging
 import os
 import smtplib
+from contextlib import contextmanager
+from contextvars import ContextVar
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
@@ -42,19 +44,62 @@ def send_mail(to: str, subject: str, text: str, html: str | None = None,
     return msg
 
 
-def _send_smtp(url: str, msg: EmailMessage) -> None:
+_session: ContextVar[dict | None] = ContextVar("filmfund_smtp_session", default=None)
+
+
+@contextmanager
+def smtp_session():
+    """Within it, send_mail keeps one SMTP connection open for many messages (a mailing to many
+    donors) instead of one connection per message. A dropped connection fails that message
+    only; the next one reconnects."""
+    state: dict = {"client": None}
+    token = _session.set(state)
+    try:
+        yield
+    finally:
+        _session.reset(token)
+        if state["client"] is not None:
+            try:
+                state["client"].quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+
+
+def _connect(url: str) -> smtplib.SMTP:
     parsed = urlparse(url)
     host, port = parsed.hostname or "127.0.0.1", parsed.port
     if parsed.scheme == "smtps":
         client = smtplib.SMTP_SSL(host, port or 465, timeout=30)
     else:
         client = smtplib.SMTP(host, port or 25, timeout=30)
-    with client:
+    try:
         if parsed.scheme == "smtp" and parsed.query == "starttls":
             client.starttls()
         if parsed.username:
             client.login(unquote(parsed.username), unquote(parsed.password or ""))
-        client.send_message(msg)
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def _send_smtp(url: str, msg: EmailMessage) -> None:
+    state = _session.get()
+    if state is None:
+        with _connect(url) as client:
+            client.send_message(msg)
+        return
+    if state["client"] is None:
+        state["client"] = _connect(url)
+    try:
+        state["client"].send_message(msg)
+    except (smtplib.SMTPServerDisconnected, smtplib.SMTPResponseException, OSError):
+        client, state["client"] = state["client"], None  # start afresh with the next message
+        try:
+            client.close()
+        except OSError:
+            pass
+        raise
 
 
 def _write_outbox(msg: EmailMessage) -> Path:

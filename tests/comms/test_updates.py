@@ -296,3 +296,22 @@ def test_two_workers_at_once_send_each_donor_one_mail(app, donor, smtp, monkeypa
     wait_for(smtp, 12)
     assert Counter(e.rcpt_tos[0] for e in smtp.envelopes) == Counter(emails)  # each exactly once
     assert updates.delivery_counts([update.id])[update.id] == {"sent": 12}
+
+
+def test_without_smtp_the_update_goes_to_the_outbox(app, donor, producer, login_as):
+    import email as email_lib
+    from email import policy
+
+    from filmfund.mail import outbox_messages
+
+    donor(1500, "fifteen@example.org")
+    donor(100, "one@example.org")
+    before = set(outbox_messages())  # the receipts
+    update = updates.create_update(title="From the outbox", body="Hello *there*.", audience="updates-monthly")
+    updates.publish_update(update.id)
+    jobs.run_burst()
+    [path] = set(outbox_messages()) - before
+    msg = email_lib.message_from_bytes(path.read_bytes(), policy=policy.default)
+    assert msg["To"] == "fifteen@example.org" and msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "<em>there</em>" in msg.get_body(("html",)).get_content()
+    assert "From the outbox" in login_as(app.test_client(), producer).get("/admin/").get_data(as_text=True)
