@@ -1,7 +1,10 @@
 """What a camcorder card tells us without decoding: where its clips are, which files continue
 which (spanned takes), and the recording date the camera wrote into the H.264 stream.
 
-Layout of an AVCHD card: `PRIVATE/AVCHD/BDMV/{STREAM/*.MTS, CLIPINF/*.CPI, PLAYLIST/*.MPLS}`.
+Layout of an AVCHD card: `PRIVATE/AVCHD/BDMV/{STREAM/*.MTS, CLIPINF/*.CPI, PLAYLIST/*.MPL}`, the 8.3
+names of a camera's FAT card; a Blu-ray style copy names them `.M2TS`, `.CLPI` and `.MPLS`. Both
+are read. The clip info (CPI/CLPI) gives each file's length in 192-byte source packets, so a
+copy cut short is found even when it ends on a packet (or a 6144-byte unit) boundary.
 A take longer than the file-size limit is cut by the camera at a packet boundary (mid-GOP)
 into consecutive files; the playlist lists them as play items whose connection condition
 says they join seamlessly (5 or 6). Without a playlist we fall back to consecutive numbering
@@ -9,6 +12,7 @@ plus timestamp continuity: part 2's start time continues part 1's end (media.md,
 """
 from __future__ import annotations
 
+import os
 import re
 import struct
 from dataclasses import dataclass, field
@@ -33,17 +37,49 @@ def bdmv_dir(root: Path) -> Path | None:
 
 
 def _ci(parent: Path, name: str) -> Path | None:
-    """A child by name, ignoring case (cards are FAT: copies come in either case)."""
-    if not parent.is_dir():
+    """A child by name, ignoring case (cards are FAT: copies come in either case); never a symlink."""
+    if not parent.is_dir() or parent.is_symlink():
         return None
     for child in parent.iterdir():
-        if child.name.upper() == name.upper():
+        if child.name.upper() == name.upper() and not child.is_symlink():
             return child
     return None
 
 
+PLAYLIST_SUFFIXES = (".MPL", ".MPLS")
+CLIPINF_SUFFIXES = (".CPI", ".CLPI")
+STREAM_SUFFIXES = (".mts", ".m2ts")
+CARD_FILES = ("INDEX.BDM", "MOVIEOBJ.BDM", "INDEX.BDMV", "MOVIEOBJECT.BDMV")
+
+
+def _clipinf(clipinf: Path | None, name: str) -> Path | None:
+    if clipinf is None:
+        return None
+    for suffix in CLIPINF_SUFFIXES:
+        found = _ci(clipinf, name + suffix)
+        if found is not None:
+            return found
+    return None
+
+
+def parse_clpi(data: bytes) -> int:
+    """The length of a clip in bytes from its clip info (CPI/CLPI): number_of_source_packets
+    (ClipInfo at byte 40: length, reserved, types, flags, TS_recording_rate, then the count) x 192."""
+    if len(data) < 60 or data[:4] != b"HDMV":
+        raise ValueError("not a clip info file")
+    (packets,) = struct.unpack(">I", data[56:60])
+    return packets * 192
+
+
+def build_clpi(size: int) -> bytes:
+    """A minimal clip info declaring a clip of `size` bytes (for tests and for the layout)."""
+    clip_info = struct.pack(">IHBBII", 0, 0, 1, 1, 0, 48_000_000 // 8) + struct.pack(">I", size // 192)
+    header = b"HDMV0100" + struct.pack(">IIIII", 0, 0, 0, 0, 0) + b"\x00" * 12
+    return header + clip_info + b"\x00" * 128
+
+
 def parse_mpls(data: bytes) -> list[tuple[str, int]]:
-    """Play items of an MPLS playlist: [(clip name e.g. '00001', connection_condition)]."""
+    """Play items of an MPL/MPLS playlist: [(clip name e.g. '00001', connection_condition)]."""
     if len(data) < 20 or data[:4] != b"MPLS":
         raise ValueError("not an MPLS playlist")
     (playlist_start,) = struct.unpack(">I", data[8:12])
@@ -80,16 +116,48 @@ class SourceGroup:
     how: str = "single file"
     card: Path | None = None
     sidecars: list[Path] = field(default_factory=list)
+    expected_sizes: dict[Path, int] = field(default_factory=dict)  # from the clip info
 
 
-def card_groups(bdmv: Path) -> list[SourceGroup]:
+@dataclass
+class Skipped:
+    """A path ingest did not take, and why (reported by `filmfund media ingest`)."""
+
+    path: Path
+    reason: str
+
+
+def card_groups(bdmv: Path, skipped: list[Skipped] | None = None) -> list[SourceGroup]:
+    skipped = skipped if skipped is not None else []
     stream = _ci(bdmv, "STREAM")
-    files = {p.stem.upper(): p for p in sorted(stream.iterdir()) if p.suffix.lower() in (".mts", ".m2ts")}
+    files: dict[str, Path] = {}
+    for p in sorted(stream.iterdir()):
+        if p.suffix.lower() not in STREAM_SUFFIXES:
+            continue
+        if p.is_symlink():
+            skipped.append(Skipped(p, _link_reason(p, bdmv)))
+        elif p.stat().st_size == 0:
+            skipped.append(Skipped(p, "empty file (0 bytes)"))
+        else:
+            files[p.stem.upper()] = p
     playlist_dir = _ci(bdmv, "PLAYLIST")
     clipinf = _ci(bdmv, "CLIPINF")
+    card_files = [f for f in (_ci(bdmv, n) for n in CARD_FILES) if f is not None and f.is_file()]
     groups: list[SourceGroup] = []
     used: set[str] = set()
-    playlists = sorted(p for p in playlist_dir.iterdir() if p.suffix.upper() == ".MPLS") if playlist_dir else []
+    playlists = sorted(p for p in playlist_dir.iterdir() if p.suffix.upper() in PLAYLIST_SUFFIXES
+                       and not p.is_symlink() and p.is_file()) if playlist_dir else []
+
+    def clip_facts(name: str, path: Path, group: SourceGroup) -> None:
+        info = _clipinf(clipinf, name)
+        if info is None:
+            return
+        group.sidecars.append(info)
+        try:
+            group.expected_sizes[path] = parse_clpi(info.read_bytes())
+        except (ValueError, struct.error, OSError):
+            pass
+
     for mpls in playlists:
         try:
             items = parse_mpls(mpls.read_bytes())
@@ -102,23 +170,46 @@ def card_groups(bdmv: Path) -> list[SourceGroup]:
                 current = None
                 continue
             used.add(name.upper())
-            sidecar = [p for p in ([_ci(clipinf, name + ".CPI")] if clipinf else []) if p]
             if current is not None and condition in SEAMLESS:
                 current.files.append(path)
                 current.how = f"spanned take (playlist {mpls.name})"
-                current.sidecars += sidecar
             else:
-                current = SourceGroup([path], f"card clip (playlist {mpls.name})", bdmv, [mpls] + sidecar)
+                current = SourceGroup([path], f"card clip (playlist {mpls.name})", bdmv, [mpls, *card_files])
                 groups.append(current)
+            clip_facts(name, path, current)
     rest = [p for k, p in sorted(files.items()) if k not in used]
     for group in group_by_continuity(rest):
         group.card = bdmv
+        group.sidecars += card_files
+        clip_facts(group.files[0].stem, group.files[0], group)
         groups.append(group)
     return groups
 
 
-def discover(paths: list[Path]) -> list[SourceGroup]:
-    """Every asset-to-be under these paths: files, folders, AVCHD card roots."""
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+        return True
+    except (ValueError, OSError, RuntimeError):
+        return False
+
+
+def _link_reason(link: Path, root: Path) -> str:
+    try:
+        target = link.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return "symlink to nothing (broken link): not followed"
+    if _inside(target, root):
+        return f"symlink to {target} inside the ingested folder: ingested there, not twice"
+    return f"symlink to {target}, outside the ingested folder: not followed"
+
+
+def discover(paths: list[Path], skipped: list[Skipped] | None = None) -> list[SourceGroup]:
+    """Every asset-to-be under these paths: files, folders, AVCHD card roots.
+
+    Inside a folder, symlinks are never followed (to a file or to a folder): a link could make
+    ingest store any file of the machine. They, and empty files, are listed in `skipped`."""
+    skipped = skipped if skipped is not None else []
     groups: list[SourceGroup] = []
     seen: set[Path] = set()
     for raw in paths:
@@ -126,25 +217,43 @@ def discover(paths: list[Path]) -> list[SourceGroup]:
         if not path.exists():
             raise FileNotFoundError(f"no such file or folder: {raw}")
         if path.is_file():
-            if path not in seen:
+            if path.stat().st_size == 0:
+                skipped.append(Skipped(path, "empty file (0 bytes)"))
+            elif path not in seen:
                 seen.add(path)
                 groups.append(SourceGroup([path]))
             continue
+        folders, all_files = [], []
+        for top, dirnames, filenames in os.walk(path, followlinks=False):
+            here = Path(top)
+            folders.append(here)
+            for d in sorted(dirnames):
+                if (here / d).is_symlink():
+                    skipped.append(Skipped(here / d, _link_reason(here / d, path)))
+            dirnames[:] = sorted(d for d in dirnames if not (here / d).is_symlink())
+            all_files += [here / f for f in filenames]
         cards = []
-        for folder in [path, *sorted(p for p in path.rglob("*") if p.is_dir())]:
+        for folder in sorted(folders):
             bdmv = bdmv_dir(folder)
             if bdmv is not None and bdmv not in cards:
                 cards.append(bdmv)
         for bdmv in cards:
-            for group in card_groups(bdmv):
+            for group in card_groups(bdmv, skipped):
                 if not (set(group.files) & seen):
                     seen.update(group.files)
                     groups.append(group)
         loose: dict[Path, list[Path]] = {}
-        for file in sorted(p for p in path.rglob("*") if p.is_file()):
-            if file in seen or file.suffix.lower() not in MEDIA_EXTENSIONS or file.name.startswith("."):
+        for file in sorted(all_files):
+            if file in seen or file.name.startswith(".") or any(b in file.parents for b in cards):
                 continue
-            if any(b in file.parents for b in cards):
+            if file.is_symlink():
+                if file.suffix.lower() in MEDIA_EXTENSIONS:
+                    skipped.append(Skipped(file, _link_reason(file, path)))
+                continue
+            if file.suffix.lower() not in MEDIA_EXTENSIONS:
+                continue
+            if file.stat().st_size == 0:
+                skipped.append(Skipped(file, "empty file (0 bytes)"))
                 continue
             loose.setdefault(file.parent, []).append(file)
             seen.add(file)
@@ -196,40 +305,191 @@ def continues(prev_end: float | None, next_start: float | None) -> bool:
             and abs(next_start - prev_end) <= CONTINUITY_TOLERANCE)
 
 
-def read_mdpm_date(path: Path, scan_bytes: int = 4 * 1024 * 1024) -> datetime | None:
-    """The recording date a camcorder writes in H.264 SEI user data ("MDPM"), as ExifTool reads
-    it: tag 0x18 = time zone, year (BCD, two bytes), month; tag 0x19 = day, hour, minute, second."""
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(scan_bytes)
-    except OSError:
+MDPM_UUID = bytes.fromhex("17ee8c60f84d11d98cd60800200c9a66")
+MAKES = {0x0103: "Panasonic", 0x0108: "Sony", 0x1011: "Canon", 0x1104: "JVC"}  # ExifTool's list
+
+
+@dataclass
+class CameraData:
+    """What a camcorder writes in the H.264 SEI user data "MDPM" (as ExifTool reads it)."""
+
+    recorded_at: datetime | None = None   # in UTC, from the camera's clock and zone
+    zone: str | None = None               # the camera's zone, e.g. "+01:00" (None: not set)
+    make: str | None = None
+    model: str | None = None
+    timecode: str | None = None           # HH:MM:SS:FF
+
+    @property
+    def camera(self) -> str | None:
+        return " ".join(v for v in (self.make, self.model) if v) or None
+
+
+def unescape_rbsp(nal: bytes) -> bytes:
+    """A NAL unit's payload without its emulation-prevention bytes (00 00 03 -> 00 00)."""
+    out = bytearray()
+    zeros = 0
+    for b in nal:
+        if zeros >= 2 and b == 3:
+            zeros = 0
+            continue
+        out.append(b)
+        zeros = zeros + 1 if b == 0 else 0
+    return bytes(out)
+
+
+def escape_rbsp(payload: bytes) -> bytes:
+    """The reverse (for building test streams): 00 00 0x with x <= 3 becomes 00 00 03 0x."""
+    out = bytearray()
+    zeros = 0
+    for b in payload:
+        if zeros >= 2 and b <= 3:
+            out.append(3)
+            zeros = 0
+        out.append(b)
+        zeros = zeros + 1 if b == 0 else 0
+    return bytes(out)
+
+
+def ts_elementary_streams(data: bytes, packet: int, limit: int = 4 * 1024 * 1024) -> dict[int, bytes]:
+    """The PES payloads of each PID of an MPEG-TS, joined across packets (PES headers removed).
+    A camera's SEI is often split over two TS packets: the raw file bytes are not the stream."""
+    offset = 4 if packet == 192 else 0
+    streams: dict[int, bytearray] = {}
+    for pos in range(0, len(data) - packet + 1, packet):
+        pkt = data[pos + offset:pos + offset + 188]
+        if len(pkt) < 188 or pkt[0] != 0x47:
+            continue
+        pid = ((pkt[1] & 0x1F) << 8) | pkt[2]
+        start = bool(pkt[1] & 0x40)
+        afc = (pkt[3] >> 4) & 0x3
+        if pid == 0x1FFF or not afc & 1:
+            continue
+        body = 4 + (1 + pkt[4] if afc & 2 else 0)
+        payload = pkt[body:]
+        if start:
+            if payload[:3] != b"\x00\x00\x01" or len(payload) < 9:
+                streams.pop(pid, None)
+                continue
+            if not 0xE0 <= payload[3] <= 0xEF and payload[3] != 0xFD:  # video PES only
+                continue
+            payload = payload[9 + payload[8]:]
+            streams.setdefault(pid, bytearray())
+        if pid in streams:
+            streams[pid] += payload
+            if len(streams[pid]) > limit:
+                break
+    return {pid: bytes(es) for pid, es in streams.items()}
+
+
+def _nal_units(es: bytes):
+    i = es.find(b"\x00\x00\x01")
+    while i >= 0:
+        j = es.find(b"\x00\x00\x01", i + 3)
+        nal = es[i + 3:j if j >= 0 else len(es)]
+        yield nal.rstrip(b"\x00") if j >= 0 else nal
+        i = j
+
+
+def _sei_user_data(rbsp: bytes):
+    """(uuid, data) of each user_data_unregistered message of one SEI RBSP."""
+    pos = 0
+    while pos < len(rbsp) - 2:
+        ptype = 0
+        while pos < len(rbsp) and rbsp[pos] == 0xFF:
+            ptype += 255
+            pos += 1
+        if pos >= len(rbsp):
+            return
+        ptype += rbsp[pos]
+        pos += 1
+        size = 0
+        while pos < len(rbsp) and rbsp[pos] == 0xFF:
+            size += 255
+            pos += 1
+        if pos >= len(rbsp):
+            return
+        size += rbsp[pos]
+        pos += 1
+        if ptype == 5 and size >= 16:
+            yield rbsp[pos:pos + 16], rbsp[pos + 16:pos + size]
+        pos += size
+        if pos < len(rbsp) and rbsp[pos] == 0x80:  # rbsp_trailing_bits
+            return
+
+
+def parse_mdpm(data: bytes) -> CameraData | None:
+    """The MDPM records after the UUID: "MDPM", a count, then 5-byte entries (tag + 4 bytes)."""
+    if not data.startswith(b"MDPM") or len(data) < 5:
         return None
-    i = data.find(b"MDPM")
-    if i < 0 or i + 5 >= len(data):
-        return None
-    count = data[i + 4]
+    count = data[4]
     tags: dict[int, bytes] = {}
-    pos = i + 5
+    pos = 5
     for _ in range(count):
         if pos + 5 > len(data):
             break
         tags[data[pos]] = data[pos + 1:pos + 5]
         pos += 5
-    if 0x18 not in tags or 0x19 not in tags:
-        return None
+    cam = CameraData()
 
     def bcd(b: int) -> int:
         return (b >> 4) * 10 + (b & 0x0F)
 
-    tz, yh, yl, mo = tags[0x18]
-    d, h, mi, s = tags[0x19]
+    if 0x18 in tags and 0x19 in tags:
+        tz, yh, yl, mo = tags[0x18]
+        d, h, mi, s = tags[0x19]
+        try:
+            naive = datetime(bcd(yh) * 100 + bcd(yl), bcd(mo), bcd(d), bcd(h), bcd(mi), bcd(s))
+        except ValueError:
+            naive = None
+        if naive is not None:
+            if tz & 0x80:  # the camera did not know its zone: read the clock as UTC
+                cam.recorded_at = naive.replace(tzinfo=timezone.utc)
+            else:
+                offset = timedelta(hours=(tz >> 1) & 0x0F, minutes=30 if tz & 0x01 else 0)
+                sign = "-" if tz & 0x20 else "+"
+                if tz & 0x20:
+                    offset = -offset
+                cam.zone = f"{sign}{(tz >> 1) & 0x0F:02d}:{30 if tz & 0x01 else 0:02d}"
+                cam.recorded_at = naive.replace(tzinfo=timezone(offset)).astimezone(timezone.utc)
+    if 0x13 in tags:  # frames, seconds, minutes, hours in BCD (top bits are flags)
+        ff, ss, mm, hh = tags[0x13]
+        if tags[0x13] != b"\xff\xff\xff\xff":
+            cam.timecode = f"{bcd(hh & 0x3F):02d}:{bcd(mm & 0x7F):02d}:{bcd(ss & 0x7F):02d}:{bcd(ff & 0x3F):02d}"
+    if 0xE0 in tags:
+        (code,) = struct.unpack(">H", tags[0xE0][:2])
+        cam.make = MAKES.get(code)
+    model = b"".join(tags.get(t, b"") for t in (0xE4, 0xE5, 0xE6)).split(b"\x00")[0].strip()
+    if model and cam.make == "Sony":  # ExifTool: only Sony writes its model name here
+        cam.model = model.decode("ascii", "replace")
+    return cam
+
+
+def read_camera_data(path: Path, scan_bytes: int = 4 * 1024 * 1024) -> CameraData | None:
+    """The camera's MDPM data from the first SEI that carries it, in a camcorder's transport
+    stream: the TS packets are unwrapped and the emulation-prevention bytes removed first."""
+    from filmfund.media.sniff import ts_packet_size
+
     try:
-        naive = datetime(bcd(yh) * 100 + bcd(yl), bcd(mo), bcd(d), bcd(h), bcd(mi), bcd(s))
-    except ValueError:
+        with open(path, "rb") as fh:
+            data = fh.read(scan_bytes)
+    except OSError:
         return None
-    if tz & 0x80:  # the camera did not know its zone: read the clock as UTC
-        return naive.replace(tzinfo=timezone.utc)
-    offset = timedelta(hours=(tz >> 1) & 0x0F, minutes=30 if tz & 0x01 else 0)
-    if tz & 0x20:
-        offset = -offset
-    return naive.replace(tzinfo=timezone(offset)).astimezone(timezone.utc)
+    packet = ts_packet_size(data)
+    if packet is None:
+        return None
+    for es in ts_elementary_streams(data, packet).values():
+        for nal in _nal_units(es):
+            if not nal or nal[0] & 0x1F != 6:
+                continue
+            for uuid, payload in _sei_user_data(unescape_rbsp(nal[1:])):
+                if uuid == MDPM_UUID:
+                    cam = parse_mdpm(payload)
+                    if cam is not None:
+                        return cam
+    return None
+
+
+def read_mdpm_date(path: Path, scan_bytes: int = 4 * 1024 * 1024) -> datetime | None:
+    """The recording date a camcorder writes in H.264 SEI user data ("MDPM"), in UTC."""
+    cam = read_camera_data(path, scan_bytes)
+    return cam.recorded_at if cam else None

@@ -39,9 +39,12 @@ def ingest_command(paths: tuple[str, ...], title: str | None, wait: bool) -> Non
     from filmfund.media import services
 
     total = services.total_bytes(paths)
+    skipped: list = []
     with click.progressbar(length=total or 1, label="Copying and hashing", file=sys.stderr,
                            show_pos=False, show_percent=True, show_eta=True) as bar:
-        results = services.ingest_paths(paths, title=title, progress=bar.update)
+        results = services.ingest_paths(paths, title=title, progress=bar.update, skipped=skipped)
+    for s in skipped:  # symlinks (never followed out of the folder) and empty files
+        click.echo(f"skipped {s.path}: {s.reason}", err=True)
     if wait:
         from filmfund import jobs
         from filmfund.extensions import db
@@ -57,7 +60,8 @@ def ingest_command(paths: tuple[str, ...], title: str | None, wait: bool) -> Non
     click.echo(_table(rows, ["id", "state", "kind", "title", "files", "duration", "size", "ingest", "found as"]),
                err=True)
     new = sum(r.created for r in results)
-    click.echo(f"{len(results)} asset(s): {new} new, {len(results) - new} already known.", err=True)
+    click.echo(f"{len(results)} asset(s): {new} new, {len(results) - new} already known"
+               + (f", {len(skipped)} path(s) skipped." if skipped else "."), err=True)
 
 
 @media.command("verify")

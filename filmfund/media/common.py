@@ -17,10 +17,13 @@ from filmfund.db import utcnow
 from filmfund.media.models import Asset, AssetKind, RenditionKind
 from filmfund.media.storage import Storage, open_storage
 
-REQUIRED = {AssetKind.VIDEO: [RenditionKind.PROXY, RenditionKind.WEB, RenditionKind.POSTER],
-            AssetKind.IMAGE: [RenditionKind.IMAGE, RenditionKind.POSTER],
+# Renditions an asset needs to be ready; the optional ones are best effort: their failure is a
+# notice on the asset (and a retry on its page), never a failed asset.
+REQUIRED = {AssetKind.VIDEO: [RenditionKind.PROXY, RenditionKind.WEB],
+            AssetKind.IMAGE: [RenditionKind.IMAGE],
             AssetKind.AUDIO: []}
-OPTIONAL = {AssetKind.VIDEO: [RenditionKind.STRIP], AssetKind.IMAGE: [], AssetKind.AUDIO: []}
+OPTIONAL = {AssetKind.VIDEO: [RenditionKind.POSTER, RenditionKind.STRIP], AssetKind.IMAGE: [RenditionKind.POSTER],
+            AssetKind.AUDIO: []}
 CONTENT_TYPES = {RenditionKind.PROXY: "video/mp4", RenditionKind.WEB: "video/mp4", RenditionKind.RESCUE: "video/mp4",
                  RenditionKind.POSTER: "image/jpeg", RenditionKind.STRIP: "image/jpeg",
                  RenditionKind.IMAGE: "image/jpeg"}

@@ -32,6 +32,19 @@ M2TS_EXTENSIONS = {".mts", ".m2ts"}
 # on its own): util-linux setpriv sets the parent-death signal, then execs ffmpeg.
 SETPRIV = shutil.which("setpriv") if os.environ.get("FILMFUND_FFMPEG_PDEATHSIG", "1") == "1" else None
 
+# Hostile input. Every ffmpeg and ffprobe run reads only local files and pipes (no network, no
+# other protocol), through a demuxer of this list only: HLS and DASH playlists, concat scripts,
+# SDP and the like make ffmpeg open other files or URLs named inside the file, so they are
+# refused. A decoder refuses a picture of more pixels than MAX_PIXELS (a 266-byte PNG can declare
+# 16000x16000: 780 MB), and the whole process gets an address-space limit (prlimit).
+PROTOCOLS = "file,pipe"
+DEMUXERS = ("mpegts,mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mxf,mpeg,dv,flv,asf,wav,w64,aiff,caf,mp3,aac,"
+            "ac3,eac3,flac,ogg,h264,hevc,m4v,mpegvideo,image2,png_pipe,jpeg_pipe,webp_pipe,tiff_pipe,bmp_pipe,"
+            "gif,gif_pipe")
+MAX_PIXELS = int(os.environ.get("FILMFUND_MEDIA_MAX_PIXELS") or 100_000_000)
+MEMORY_MB = int(os.environ.get("FILMFUND_MEDIA_MEMORY_MB") or 3072)
+PRLIMIT = shutil.which("prlimit")
+
 
 class FfmpegError(Exception):
     """ffmpeg failed; `permanent` says whether running it again could help."""
@@ -48,6 +61,24 @@ class FfmpegTimeout(FfmpegError):
     pass
 
 
+def guard_args(spec: str) -> dict[str, Any]:
+    """Input options of every run: the protocol and demuxer whitelists and the pixel limit. A
+    spanned take is our own `concat:` join of local files, so that one spec may use `concat`."""
+    protocols = "concat," + PROTOCOLS if spec.startswith("concat:") else PROTOCOLS
+    return {"protocol_whitelist": protocols, "format_whitelist": DEMUXERS, "max_pixels": MAX_PIXELS}
+
+
+def _input(spec: str, **kwargs):
+    return ffmpeg_lib.input(spec, **guard_args(spec), **kwargs)
+
+
+def limited(command: list[str]) -> list[str]:
+    """The command under an address-space limit (prlimit, util-linux), when there is one."""
+    if PRLIMIT and MEMORY_MB > 0:
+        return [PRLIMIT, f"--as={MEMORY_MB * 1024 * 1024}", "--", *command]
+    return command
+
+
 @dataclass
 class RunResult:
     argv: list[str]
@@ -62,11 +93,15 @@ LineCallback = Callable[[str], None]
 
 
 def run(argv: Sequence[str], *, timeout: float, on_progress: ProgressCallback | None = None,
-        on_stderr_line: LineCallback | None = None, check: bool = True) -> RunResult:
-    """Run an ffmpeg argv built with `-progress pipe:1`; raise FfmpegError/FfmpegTimeout on failure."""
+        on_stderr_line: LineCallback | None = None, check: bool = True,
+        timeout_is_permanent: bool = False) -> RunResult:
+    """Run an ffmpeg argv built with `-progress pipe:1`; raise FfmpegError/FfmpegTimeout on failure.
+
+    `timeout_is_permanent`: the input's duration is unknown, so its timeout is a guess that a
+    retry would only repeat (a "live" stream never ends): the timeout fails for good."""
     argv = list(argv)
     started = time.monotonic()
-    command = [SETPRIV, "--pdeathsig", "KILL", *argv] if SETPRIV else argv
+    command = limited([SETPRIV, "--pdeathsig", "KILL", *argv] if SETPRIV else argv)
     proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)  # own process group: a kill takes its children too
     tail: deque[bytes] = deque()
@@ -120,8 +155,9 @@ def run(argv: Sequence[str], *, timeout: float, on_progress: ProgressCallback | 
     stderr_tail = b"".join(tail).decode("utf-8", "replace")
     result = RunResult(argv, returncode, stderr_tail, time.monotonic() - started, last)
     if timed_out.is_set():
-        raise FfmpegTimeout(f"ffmpeg did not finish within {timeout:.0f} s and was stopped",
-                            stderr_tail=stderr_tail, returncode=returncode)
+        raise FfmpegTimeout(f"ffmpeg did not finish within {timeout:.0f} s and was stopped"
+                            + (" (the input's duration is unknown: not retried)" if timeout_is_permanent else ""),
+                            stderr_tail=stderr_tail, returncode=returncode, permanent=timeout_is_permanent)
     if check and returncode != 0:
         raise FfmpegError(f"ffmpeg exited with code {returncode}: {_last_line(stderr_tail)}",
                           stderr_tail=stderr_tail, returncode=returncode)
@@ -155,15 +191,28 @@ def input_spec(paths: Sequence[str | Path]) -> str:
 
 def probe(spec: str, *, timeout: float = 60) -> dict[str, Any]:
     """ffprobe's streams and format as a dict; raises FfmpegError (permanent) when unreadable."""
-    argv = [FFPROBE, "-v", "error", "-show_format", "-show_streams", "-of", "json", spec]
+    guards = [x for k, v in guard_args(spec).items() for x in (f"-{k}", str(v))]
+    argv = [FFPROBE, "-v", "error", *guards, "-pattern_type", "none", "-show_format", "-show_streams",
+            "-of", "json", spec]
     try:
-        out = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+        out = subprocess.run(limited(argv), stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise FfmpegTimeout(f"ffprobe did not finish within {timeout:.0f} s") from None
+        # A probe reads a few seconds of the file: one that does not finish is not a media file
+        # (e.g. a "live" playlist), and trying again would only repeat it.
+        raise FfmpegTimeout(f"ffprobe did not finish within {timeout:.0f} s", permanent=True) from None
     if out.returncode != 0:
         err = out.stderr.decode("utf-8", "replace")
-        raise FfmpegError(f"ffprobe cannot read this file: {_last_line(err)}", stderr_tail=err[-TAIL_BYTES:],
+        said = _last_line(err)
+        if "not on whitelist" in err:
+            said = "refused: its container makes ffmpeg open other files or URLs (playlists, concat scripts)"
+        elif "exceeds specified max pixel count" in err:
+            said = f"refused: its picture is larger than {MAX_PIXELS} pixels"
+        raise FfmpegError(f"ffprobe cannot read this file: {said}", stderr_tail=err[-TAIL_BYTES:],
                           returncode=out.returncode, permanent=True)
+    err = out.stderr.decode("utf-8", "replace")
+    if "exceeds specified max pixel count" in err:  # ffprobe still exits 0, with a 0x0 picture
+        raise FfmpegError(f"ffprobe cannot read this file: refused: its picture is larger than {MAX_PIXELS} pixels",
+                          stderr_tail=err[-TAIL_BYTES:], returncode=out.returncode, permanent=True)
     data = json.loads(out.stdout or b"{}")
     if not data.get("streams"):
         raise FfmpegError("ffprobe found no audio or video stream in this file", permanent=True)
@@ -278,17 +327,18 @@ class DecodeReport:
 
 
 def decode_pass(spec: str, *, timeout: float, has_video: bool = True,
-                on_progress: ProgressCallback | None = None) -> DecodeReport:
+                on_progress: ProgressCallback | None = None, timeout_is_permanent: bool = False) -> DecodeReport:
     """Decode every stream to nowhere and collect what ffmpeg complains about, and where.
 
     ffmpeg exits 0 on truncated and corrupted files, so the exit code says little: we count
     error-level lines (`-loglevel level+info` prefixes each line with its level) and place each
     one in time after the last frame `showinfo` saw.
     """
-    kwargs: dict[str, Any] = {"f": "null", "map": "0"}
-    if has_video:
-        kwargs["vf"] = "showinfo"
-    stream = ffmpeg_lib.input(spec).output("-", **kwargs)
+    inp = _input(spec)
+    # Picture and sound only: subtitle, data and timecode streams (a camcorder's PGS date overlay,
+    # a phone's GPS track, a tmcd track) have no encoder for the null muxer and are not footage.
+    streams = [inp["V"].filter("showinfo"), inp["a?"]] if has_video else [inp["a"]]
+    stream = ffmpeg_lib.output(*streams, "-", f="null")
     argv = _compile(stream.global_args("-loglevel", "level+info"))
     state = {"frames": 0, "t": None}
     issues: list[DecodeIssue] = []
@@ -314,7 +364,8 @@ def decode_pass(spec: str, *, timeout: float, has_video: bool = True,
         if len(issues) < 200:
             issues.append(DecodeIssue(state["t"], level, text[:500]))
 
-    result = run(argv, timeout=timeout, on_progress=on_progress, on_stderr_line=on_line, check=False)
+    result = run(argv, timeout=timeout, on_progress=on_progress, on_stderr_line=on_line, check=False,
+                 timeout_is_permanent=timeout_is_permanent)
     frames = state["frames"]
     if not has_video:
         frames = int(result.progress.get("frame", "0") or 0)
@@ -359,7 +410,7 @@ def clean_metadata_args(title: str | None = None, *, audio: bool = True) -> dict
 
 def video_rendition_argv(spec: str, out: str, info: MediaInfo, profile: dict[str, Any],
                          input_args: dict[str, Any] | None = None, recorded_at: str | None = None,
-                         *, title: str | None = None) -> list[str]:
+                         *, title: str | None = None, timecode: str | None = None) -> list[str]:
     """An H.264 + AAC MP4 (edit proxy or web rendition) from a profile of profiles.toml.
 
     Only a profile that says `keep_source_metadata = true` (the edit proxy, the rescue) keeps the
@@ -367,7 +418,7 @@ def video_rendition_argv(spec: str, out: str, info: MediaInfo, profile: dict[str
     rendition first, keeps none of them, only `title` (DONOR_METADATA): safe by default, so a
     crew's own profiles file cannot leak a location by leaving a key out."""
     keep = profile.get("keep_source_metadata") is True
-    inp = ffmpeg_lib.input(spec, **(input_args or {}))
+    inp = _input(spec, **(input_args or {}))
     height = int(profile["height"])
     if info.height and info.height < height:
         height = info.height - info.height % 2
@@ -397,6 +448,8 @@ def video_rendition_argv(spec: str, out: str, info: MediaInfo, profile: dict[str
         out_args["movflags"] = "+faststart"
     if recorded_at and keep:  # e.g. from the camera's MDPM data: editors show it as the clip's date
         out_args["metadata"] = f"creation_time={recorded_at}"
+    if timecode and keep and re.fullmatch(r"\d\d:\d\d:\d\d[:;]\d\d", timecode):
+        out_args["timecode"] = timecode  # the camera's start timecode (a tmcd track): editors relink by it
     streams = [video]
     if info.has_audio:
         streams.append(inp["a:0"])
@@ -411,7 +464,7 @@ def poster_argv(spec: str, out: str, info: MediaInfo, profile: dict[str, Any]) -
     at = 0.0
     if info.duration:
         at = min(float(profile.get("at_seconds", 1.0)), info.duration * float(profile.get("at_fraction", 0.3)))
-    inp = ffmpeg_lib.input(spec, ss=f"{at:.3f}") if at > 0 else ffmpeg_lib.input(spec)
+    inp = _input(spec, ss=f"{at:.3f}") if at > 0 else _input(spec)
     video = _video_chain(inp["v:0"], info, int(profile.get("height", 360)))
     return _compile(ffmpeg_lib.output(video, out, vframes=1, f="image2", **{"q:v": profile.get("quality", 3)},
                                       **clean_metadata_args(audio=False)))
@@ -425,7 +478,7 @@ def strip_argv(spec: str, out: str, info: MediaInfo, profile: dict[str, Any]) ->
     rows = max(1, -(-count // columns))
     # Keyframes only (media.md): a strip of 160 px frames needs no full decode of hours of 1080i,
     # and at that size interlacing does not show.
-    inp = ffmpeg_lib.input(spec, skip_frame="nokey")
+    inp = _input(spec, skip_frame="nokey")
     video = (inp["v:0"].filter("fps", f"1/{every:g}")
              .filter("scale", int(profile.get("width", 160)), -2)
              .filter("tile", f"{min(columns, count)}x{rows}"))
@@ -439,7 +492,7 @@ def image_argv(spec: str, out: str, profile: dict[str, Any]) -> list[str]:
     Re-encoded from the decoded picture, so no EXIF, XMP or IPTC segment of the original (GPS,
     camera serial, comments) reaches it; bitexact also drops ffmpeg's own comment marker."""
     h = int(profile.get("height", 360))
-    video = ffmpeg_lib.input(spec)["v:0"].filter("scale", -2, f"min({h},ih)").filter("format", "yuvj420p")
+    video = _input(spec)["v:0"].filter("scale", -2, f"min({h},ih)").filter("format", "yuvj420p")
     return _compile(ffmpeg_lib.output(video, out, vframes=1, f="image2", **{"q:v": profile.get("quality", 3)},
                                       **clean_metadata_args(audio=False)))
 

@@ -14,9 +14,10 @@ import sqlalchemy as sa
 from filmfund.errors import ValidationError
 from filmfund.extensions import db
 from filmfund.media import avchd, ffmpeg, fixity
-from filmfund.media.common import storage, work_dir
+from filmfund.media.common import storage
 from filmfund.media.jobs import _new_job, enqueue
-from filmfund.media.models import Asset, AssetEvent, AssetKind, AssetState, JobKind, Source
+from filmfund.media.models import Asset, AssetEvent, AssetKind, AssetState, JobKind, Sidecar, Source
+from filmfund.media.sniff import sniff
 from filmfund.media.storage import sha256_file
 
 @dataclass
@@ -43,6 +44,10 @@ def _probe_spec(spec: str) -> tuple[dict | None, ffmpeg.MediaInfo | None, str | 
 
 
 def _probe_file(path: Path | str) -> tuple[dict | None, ffmpeg.MediaInfo | None, str | None]:
+    if not str(path).startswith("concat:"):
+        found = sniff(path)
+        if not found.is_media:  # no ffprobe on a playlist, a text file or nothing
+            return None, None, f"not probed: the file holds {found.description}"
     try:
         data = ffmpeg.probe(str(path))
         return data, ffmpeg.summarize(data), None
@@ -52,9 +57,11 @@ def _probe_file(path: Path | str) -> tuple[dict | None, ffmpeg.MediaInfo | None,
 
 def ingest_paths(paths: Iterable[str | Path], title: str | None = None,
                  progress: Callable[[int], None] | None = None,
-                 on_group: Callable[[avchd.SourceGroup], None] | None = None) -> list[IngestResult]:
-    """Ingest files, folders and AVCHD card roots; queue a verify job per new asset."""
-    groups = avchd.discover([Path(p) for p in paths])
+                 on_group: Callable[[avchd.SourceGroup], None] | None = None,
+                 skipped: list[avchd.Skipped] | None = None) -> list[IngestResult]:
+    """Ingest files, folders and AVCHD card roots; queue a verify job per new asset. What was
+    not taken (symlinks, empty files) is appended to `skipped`, with the reason."""
+    groups = avchd.discover([Path(p) for p in paths], skipped)
     probes: dict[Path, tuple[dict | None, ffmpeg.MediaInfo | None, str | None]] = {}
     for group in groups:
         for f in group.files:
@@ -113,7 +120,13 @@ def _ingest_group(group: avchd.SourceGroup, probes: dict, title: str | None,
         asset.sources.append(Source(position=pos, original_name=f.name[:500], original_path=str(f)[:2000],
                                     sha256=s.sha256, size=s.size, storage_key=s.key, probe=data,
                                     start_time=info.start_time if info else None,
-                                    duration=info.duration if info else None))
+                                    duration=info.duration if info else None,
+                                    expected_size=group.expected_sizes.get(f)))
+    card_root = group.card.parent if group.card is not None else None
+    for side in dict.fromkeys(group.sidecars):
+        kept = store.put_file(side, side.suffix)
+        name = str(side.relative_to(card_root)) if card_root else side.name
+        asset.sidecars.append(Sidecar(name=name[:500], sha256=kept.sha256, size=kept.size, storage_key=kept.key))
     _apply_info(asset, first_info, first_probe)
     if len(group.files) > 1:
         # A spanned take is measured as the one stream it is (parts overlap by a few frames).
@@ -123,6 +136,7 @@ def _ingest_group(group: avchd.SourceGroup, probes: dict, title: str | None,
     recorded = _recorded_at(group.files[0], first_info)
     if recorded:
         asset.recorded_at = recorded
+    _apply_camera_data(asset, group.files[0])
     notes = [f"Found as: {group.how}."]
     if group.card is not None:
         notes.append(f"Card: {group.card}")
@@ -171,6 +185,19 @@ def _apply_info(asset: Asset, info: ffmpeg.MediaInfo | None, data: dict | None) 
     asset.camera = (info.camera or None) and info.camera[:200]
 
 
+def _apply_camera_data(asset: Asset, path: Path) -> None:
+    """Make, model and start timecode from a camcorder's MDPM data (the date is _recorded_at's)."""
+    if path.suffix.lower() not in (".mts", ".m2ts"):
+        return
+    cam = avchd.read_camera_data(path)
+    if cam is None:
+        return
+    if cam.camera and not asset.camera:
+        asset.camera = cam.camera[:200]
+    if cam.timecode:
+        asset.timecode = cam.timecode
+
+
 def _recorded_at(path: Path | None, info: ffmpeg.MediaInfo | None) -> datetime | None:
     if info and info.recorded_at:
         with contextlib.suppress(ValueError):
@@ -209,7 +236,8 @@ def _register(asset: Asset, how: str) -> IngestResult:
 
 def ingest_upload(stream: BinaryIO, filename: str, title: str | None = None, limit: int | None = None
                   ) -> IngestResult:
-    """A file uploaded from the producers' page: streamed to storage, then probed from there."""
+    """A file uploaded from the producers' page: streamed to storage and registered. It is
+    probed by the worker's verify job, never inside the web request."""
     from werkzeug.utils import secure_filename
 
     safe_name = secure_filename(filename or "") or "upload"
@@ -225,25 +253,21 @@ def ingest_upload(stream: BinaryIO, filename: str, title: str | None = None, lim
         stored = store.put_stream(stream, suffix, limit=limit, replace=fixity.replace_damaged)
     except TooLarge as exc:
         raise DomainError(f"{safe_name}: {exc}.", code="too_large", status=413) from None
+    if stored.size == 0:
+        if stored.created:
+            store.delete(stored.key)
+        raise ValidationError(f"{safe_name} is empty (0 bytes): nothing to ingest.", code="empty_file")
     return _register_stored(stored, safe_name, title, "uploaded from the footage page")
 
 
 def _register_stored(stored, safe_name: str, title: str | None, how: str) -> IngestResult:
-    """An asset for one object already in storage (an upload), probed from there."""
-    store = storage()
+    """An asset for one object already in storage (an upload). Nothing reads the file here: the
+    verify job probes it (kind, duration, picture, recording date), off the web request."""
     existing = _existing_asset(stored.sha256, [stored.sha256])
     if existing is not None:
         return IngestResult(existing, False, fixity.after_reingest(existing, stored.replaced))
-    with store.local_path(stored.key, work_dir()) as local:
-        data, info, err = _probe_file(Path(local))
-        recorded = _recorded_at(Path(local), info)
     asset = Asset(title=(title or Path(safe_name).stem)[:300], sha256=stored.sha256, size=stored.size,
-                  kind=AssetKind(info.kind) if info else _kind_from_name(Path(safe_name)),
-                  notes=how[0].upper() + how[1:] + "." + (f"\nffprobe: {err}" if err else ""))
+                  kind=_kind_from_name(Path(safe_name)), notes=how[0].upper() + how[1:] + ".")
     asset.sources.append(Source(position=0, original_name=safe_name[:500], original_path=None,
-                                sha256=stored.sha256, size=stored.size, storage_key=stored.key, probe=data,
-                                start_time=info.start_time if info else None,
-                                duration=info.duration if info else None))
-    _apply_info(asset, info, data)
-    asset.recorded_at = recorded
+                                sha256=stored.sha256, size=stored.size, storage_key=stored.key))
     return _register(asset, how)

@@ -85,6 +85,7 @@ class Asset(db.Model):
     duration: Mapped[float | None]
     recorded_at: Mapped[datetime | None] = mapped_column(index=True)
     camera: Mapped[str | None] = mapped_column(sa.String(200), index=True)
+    timecode: Mapped[str | None] = mapped_column(sa.String(16))  # the camera's start timecode, HH:MM:SS:FF
     width: Mapped[int | None]
     height: Mapped[int | None]
     fps: Mapped[float | None]
@@ -105,6 +106,8 @@ class Asset(db.Model):
                                                        lazy="selectin")
     publications: Mapped[list[Publication]] = relationship(back_populates="asset", cascade="all, delete-orphan",
                                                            lazy="selectin")
+    sidecars: Mapped[list[Sidecar]] = relationship(back_populates="asset", cascade="all, delete-orphan",
+                                                   order_by="Sidecar.id", lazy="selectin")
 
     def can_move(self, to: AssetState) -> bool:
         return to in ASSET_MOVES[self.state]
@@ -143,12 +146,32 @@ class Source(db.Model):
     storage_key: Mapped[str] = mapped_column(sa.String(300))
     start_time: Mapped[float | None]
     duration: Mapped[float | None]
+    # Bytes the card's clip info (CPI/CLPI) says this file has: a shorter copy lost its end.
+    expected_size: Mapped[int | None] = mapped_column(sa.BigInteger)
     probe: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_fixity_at: Mapped[datetime | None]
     fixity_ok: Mapped[bool | None]
 
     asset: Mapped[Asset] = relationship(back_populates="sources")
+
+
+class Sidecar(db.Model):
+    """A card structure file kept with the asset (playlist MPL/MPLS, clip info CPI/CLPI, INDEX.BDM,
+    MOVIEOBJ.BDM): what an editor or a later rescue needs to rebuild the card's takes."""
+
+    __tablename__ = "media_sidecars"
+    __table_args__ = (sa.UniqueConstraint("asset_id", "name", name="uq_media_sidecars_asset_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    asset_id: Mapped[int] = mapped_column(sa.ForeignKey("media_assets.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(500))   # path inside the card, e.g. BDMV/CLIPINF/00001.CPI
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    size: Mapped[int] = mapped_column(sa.BigInteger)
+    storage_key: Mapped[str] = mapped_column(sa.String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    asset: Mapped[Asset] = relationship(back_populates="sidecars")
 
 
 class Rendition(db.Model):

@@ -38,8 +38,10 @@ def _transcode(job: Job, beat: _Heartbeat) -> None:
             except ffmpeg.FfmpegError as exc:
                 if kind in REQUIRED[asset.kind]:
                     raise
-                optional_problems.append(_problem(f"{kind.value}_failed", f"The {kind.value} could not be made: {exc}",
-                                                  detail=exc.stderr_tail[-1000:] or None))
+                optional_problems.append(_problem(
+                    f"{kind.value}_failed", f"The {kind.value} could not be made (the clip itself is fine): {exc}",
+                    detail=exc.stderr_tail[-1000:] or None,
+                    hint="Retry it from this page or with `filmfund media retry`.") | {"severity": "info"})
     asset = db.session.get(Asset, asset.id)
     asset.problems = [p for p in (asset.problems or []) if not p["code"].endswith("_failed")] + optional_problems
     asset.move(AssetState.READY, "renditions made: " + ", ".join(r.kind.value for r in asset.renditions))
@@ -52,7 +54,8 @@ def _render(job: Job, asset: Asset, kind: RenditionKind, spec: str, info: ffmpeg
     out = work_dir() / f"job-{job.id}-{kind.value}{EXTENSIONS[content_type]}"
     if kind in (RenditionKind.PROXY, RenditionKind.WEB):
         argv = ffmpeg.video_rendition_argv(spec, str(out), info, profile, recorded_at=_iso(asset.recorded_at),
-                                           title=asset.title)  # the only tag a donor copy keeps
+                                           title=asset.title,  # the only tag a donor copy keeps
+                                           timecode=asset.timecode)  # kept by the edit proxy only
     elif kind == RenditionKind.POSTER and asset.kind == AssetKind.IMAGE:
         argv = ffmpeg.image_argv(spec, str(out), profile)
     elif kind == RenditionKind.POSTER:
@@ -72,7 +75,12 @@ def _render(job: Job, asset: Asset, kind: RenditionKind, spec: str, info: ffmpeg
 
     db.session.execute(sa.update(Job).where(Job.id == job.id).values(argv=" ".join(argv)[:8000]))
     db.session.commit()
-    result = ffmpeg.run(argv, timeout=_timeout(duration), on_progress=on_progress)
+    result = ffmpeg.run(argv, timeout=_timeout(duration), on_progress=on_progress, timeout_is_permanent=not duration)
+    if kind == RenditionKind.POSTER and asset.kind == AssetKind.VIDEO and not (out.exists() and out.stat().st_size):
+        # A seek can land past the last keyframe the clip really has (a long GOP, a phone's edit
+        # list) and ffmpeg then writes nothing, with exit code 0: take the first frame instead.
+        argv = ffmpeg.poster_argv(spec, str(out), info, {**profile, "at_seconds": 0})
+        result = ffmpeg.run(argv, timeout=_timeout(duration), timeout_is_permanent=not duration)
     # Re-probe before promoting: an output that does not read back is not an output.
     try:
         out_info = ffmpeg.summarize(ffmpeg.probe(str(out)))

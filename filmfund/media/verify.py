@@ -12,8 +12,40 @@ from filmfund.extensions import db
 from filmfund.media import ffmpeg
 from filmfund.media.common import _local_sources, _problem, _timecode, _timeout, profiles, work_dir
 from filmfund.media.jobs import _Heartbeat, _new_job, enqueue
-from filmfund.media.models import Asset, AssetState, Job, JobKind, RenditionKind
+from filmfund.media.models import Asset, AssetKind, AssetState, Job, JobKind, RenditionKind, Source
+from filmfund.media.sniff import sniff
 from filmfund.media.renditions import _promote
+
+
+def problems_of_bytes(name: str, path: Path, source: Source | None = None) -> list[dict[str, Any]]:
+    """What the bytes of one stored file say before any ffmpeg runs: empty, not media at all
+    (text, a playlist), or a transport stream cut inside a packet or shorter than its clip info."""
+    found = sniff(path)
+    size = path.stat().st_size
+    if found.container == "empty":
+        return [_problem("empty", f"{name} is empty (0 bytes): nothing was copied.", source=name,
+                         hint="Copy the file again from the card or the source; this copy holds nothing.")]
+    if not found.is_media:
+        return [_problem("not_media", f"{name} is not video: it holds {found.description}.", source=name,
+                         hint="Only picture and sound files are ingested; check what was copied under this name.")]
+    out = []
+    packet = found.packet_size
+    if packet and size % packet:
+        missing = packet - size % packet
+        out.append(_problem(
+            "truncated", f"{name} ends in the middle of a {packet}-byte packet: the file was cut short "
+            f"({missing} bytes missing from its last packet, probably more after it).",
+            source=name, at=source.duration if source else None,
+            hint="Copy this file again from the card or another backup; the end of the take is lost in this copy."))
+    expected = getattr(source, "expected_size", None)
+    if expected and size < expected and not out:
+        out.append(_problem(
+            "truncated", f"{name} has {size} bytes, but the card's clip information says the take has {expected}: "
+            f"{expected - size} bytes ({(expected - size) / expected:.0%}) are missing from its end.",
+            source=name, at=source.duration if source else None,
+            hint="Copy this file again from the card or another backup; the end of the take is lost in this copy."))
+    return out
+
 
 def _verify(job: Job, beat: _Heartbeat) -> None:
     asset = job.asset
@@ -24,23 +56,35 @@ def _verify(job: Job, beat: _Heartbeat) -> None:
     notices: list[dict[str, Any]] = []  # worth knowing, not damage
     with _local_sources(asset) as paths:
         spec = ffmpeg.input_spec(paths)
+        refused = False
         for source, path in zip(asset.sources, paths):
-            size = Path(path).stat().st_size
-            if Path(source.original_name).suffix.lower() in ffmpeg.M2TS_EXTENSIONS and size % ffmpeg.M2TS_PACKET:
-                missing = ffmpeg.M2TS_PACKET - size % ffmpeg.M2TS_PACKET
-                problems.append(_problem(
-                    "truncated", f"{source.original_name} ends in the middle of a 192-byte camera packet: "
-                    f"the file was cut short ({missing} bytes missing from its last packet, probably more after it).",
-                    source=source.original_name, at=source.duration,
-                    hint="Copy this file again from the card or another backup; the end of the take is lost in this copy."))
+            found = problems_of_bytes(source.original_name, Path(path), source)
+            problems += found
+            refused = refused or any(p["code"] in ("empty", "not_media") for p in found)
+        if refused:  # no ffmpeg on a file that is not media (a playlist would make it read others)
+            _settle_verify(asset, problems, rescue=None)
+            return
         try:
-            info = ffmpeg.summarize(ffmpeg.probe(spec))
+            data = ffmpeg.probe(spec)
+            info = ffmpeg.summarize(data)
         except ffmpeg.FfmpegError as exc:
             problems.append(_problem("unreadable", f"ffprobe cannot read this clip: {exc}",
                                      detail=exc.stderr_tail[-1000:] or None,
                                      hint="The file is not a playable media file; copy it again from the source."))
             _settle_verify(asset, problems, rescue=None)
             return
+        if asset.probe is None:
+            # An upload is probed here, by the worker, never inside the web request that stored it.
+            from filmfund.media.ingest import _apply_camera_data, _apply_info, _recorded_at
+
+            _apply_info(asset, info, data)
+            asset.kind = AssetKind(info.kind)
+            asset.recorded_at = asset.recorded_at or _recorded_at(Path(paths[0]), info)
+            _apply_camera_data(asset, Path(paths[0]))
+            if len(asset.sources) == 1 and asset.sources[0].probe is None:
+                asset.sources[0].probe = data
+                asset.sources[0].start_time, asset.sources[0].duration = info.start_time, info.duration
+            db.session.commit()
         duration = info.duration or asset.duration
         beat.step = "decode pass"
 
@@ -50,7 +94,7 @@ def _verify(job: Job, beat: _Heartbeat) -> None:
                 beat.progress = us / 1e6 / duration
 
         report = ffmpeg.decode_pass(spec, timeout=_timeout(duration, 5), has_video=info.kind != "audio",
-                                    on_progress=on_progress)
+                                    on_progress=on_progress, timeout_is_permanent=not duration)
         job = db.session.get(Job, job.id)
         job.stderr_tail = report.stderr_tail[-ffmpeg.TAIL_BYTES:]
         db.session.commit()
@@ -81,7 +125,7 @@ def _verify(job: Job, beat: _Heartbeat) -> None:
                     "missing_frames", f"Only {report.frames} of about {expected} frames could be decoded: "
                     f"{expected - report.frames} frames ({(expected - report.frames) / info.fps:.1f} s) are missing.",
                     at=at, hint="The file has a hole or was cut short; the rescue rendition (if any) shows what remains."))
-        if not report.frames and info.kind == "video":
+        if not report.frames and info.kind in ("video", "image"):
             problems.append(_problem("no_frames", "Not a single frame could be decoded.",
                                      hint="The file holds no usable picture; copy it again from the source."))
         rescue = None

@@ -15,7 +15,7 @@ import pytest
 from filmfund.media import avchd, ffmpeg
 from filmfund.media.storage import LocalStorage, S3Storage, content_key, sha256_file
 
-SAMPLES = Path("/work/shared/media-samples")
+SAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "media-samples"  # ../shared from the project root
 CANON = Path(__file__).resolve().parents[2] / "tests" / "media" / "data" / "canon-avchd-header.mts"
 
 
@@ -140,7 +140,7 @@ def test_s3_multipart_upload_and_presigned_range(moto_server, s3_bucket, clips):
 
 def test_mdpm_recording_date_of_a_real_canon_file():
     # ExifTool reads 2008:12:31 23:16:24+01:00 from this camera header (media-samples/README.md).
-    sample = CANON if CANON.exists() else SAMPLES / "canon-avchd-header.mts"
+    sample = SAMPLES / "canon-avchd-header.mts" if (SAMPLES / "canon-avchd-header.mts").exists() else CANON
     assert avchd.read_mdpm_date(sample) == datetime(2008, 12, 31, 22, 16, 24, tzinfo=timezone.utc)
 
 
