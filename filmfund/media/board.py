@@ -103,6 +103,9 @@ def asset_dict(asset: Asset, job: Job | None = None) -> dict[str, Any]:
         "created_at": _iso(asset.created_at),
         "state_changed_at": _iso(asset.state_changed_at),
         "published_to": [p.reward_key for p in asset.publications],
+        "rendition_states": {s.kind.value: {"state": s.state.value, "attempts": s.attempts, "error": s.error}
+                             for s in asset.rendition_states},
+        "timecode": asset.timecode,
         "fixity": asset_fixity(asset),
         "job": None if job is None else {"kind": job.kind.value, "status": job.status.value,
                                          "progress": job.progress, "step": job.step, "attempts": job.attempts},

@@ -64,6 +64,23 @@ def ingest_command(paths: tuple[str, ...], title: str | None, wait: bool) -> Non
                + (f", {len(skipped)} path(s) skipped." if skipped else "."), err=True)
 
 
+@media.command("retry")
+@click.argument("asset_id")
+@click.option("--kind", help="One rendition to make again (proxy, web, poster, strip, image); default: the failed or missing ones.")
+@with_appcontext
+def retry_command(asset_id: str, kind: str | None) -> None:
+    """Queue an asset's failed or missing renditions again (the asset page has the same button)."""
+    from filmfund.errors import DomainError
+    from filmfund.media import services
+
+    try:
+        job = services.retry_renditions(services.get_asset(asset_id), kind)
+    except DomainError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(2)
+    click.echo(f"{asset_id} queued (job {job.id}); run `filmfund worker` or `filmfund media ingest --wait` to make it")
+
+
 @media.command("verify")
 @click.argument("ids", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Every asset.")

@@ -18,8 +18,9 @@ from filmfund.media.models import Asset, AssetKind, RenditionKind
 from filmfund.media.storage import Storage, open_storage
 
 # Renditions an asset needs to be ready; the optional ones are best effort: their failure is a
-# notice on the asset (and a retry on its page), never a failed asset.
-REQUIRED = {AssetKind.VIDEO: [RenditionKind.PROXY, RenditionKind.WEB],
+# notice on the asset (and a retry on its page), never a failed asset. The donors' web rendition
+# is made at first publish (renditions.wanted_kinds), or at ingest if its profile says so.
+REQUIRED = {AssetKind.VIDEO: [RenditionKind.PROXY],
             AssetKind.IMAGE: [RenditionKind.IMAGE],
             AssetKind.AUDIO: []}
 OPTIONAL = {AssetKind.VIDEO: [RenditionKind.POSTER, RenditionKind.STRIP], AssetKind.IMAGE: [RenditionKind.POSTER],
@@ -48,6 +49,9 @@ def defaults(env: dict[str, str] | None = None) -> dict[str, Any]:
         "MEDIA_STALE_SECONDS": float(env.get("FILMFUND_MEDIA_STALE_SECONDS") or 120),
         "MEDIA_S3_PART_SIZE": int(env.get("FILMFUND_MEDIA_S3_PART_SIZE") or 8 * 1024 * 1024),
         "MEDIA_RESCUE": (env.get("FILMFUND_MEDIA_RESCUE") or "1") == "1",
+        # One decode at ingest checks every frame and writes the edit proxy and poster ("0": a
+        # decode-only check, then each rendition decodes the clip again).
+        "MEDIA_SINGLE_PASS": (env.get("FILMFUND_MEDIA_SINGLE_PASS") or "1") == "1",
         # The second copy of every original (fixity.py): unset, or file:// or s3:// like the storage.
         "REPLICA_URL": env.get("FILMFUND_REPLICA_URL") or None,
         "REPLICA_S3_ENDPOINT_URL": env.get("FILMFUND_REPLICA_S3_ENDPOINT_URL") or None,

@@ -340,6 +340,14 @@ def decode_pass(spec: str, *, timeout: float, has_video: bool = True,
     streams = [inp["V"].filter("showinfo"), inp["a?"]] if has_video else [inp["a"]]
     stream = ffmpeg_lib.output(*streams, "-", f="null")
     argv = _compile(stream.global_args("-loglevel", "level+info"))
+    return checked_run(argv, timeout=timeout, has_video=has_video, on_progress=on_progress,
+                       timeout_is_permanent=timeout_is_permanent)
+
+
+def checked_run(argv: list[str], *, timeout: float, has_video: bool = True, on_progress: ProgressCallback | None = None,
+                timeout_is_permanent: bool = False) -> DecodeReport:
+    """Run an argv whose input goes through `showinfo` at `-loglevel level+info`, and report
+    every frame decoded and every complaint, placed in time."""
     state = {"frames": 0, "t": None}
     issues: list[DecodeIssue] = []
     errors = [0]
@@ -417,12 +425,25 @@ def video_rendition_argv(spec: str, out: str, info: MediaInfo, profile: dict[str
     source's tags (recording date, timecode) for the editor. Every other output, the donors' web
     rendition first, keeps none of them, only `title` (DONOR_METADATA): safe by default, so a
     crew's own profiles file cannot leak a location by leaving a key out."""
-    keep = profile.get("keep_source_metadata") is True
     inp = _input(spec, **(input_args or {}))
+    video = _video_chain(inp["v:0"], info, _height(info, profile))
+    out_args = _video_out_args(info, profile, recorded_at=recorded_at, title=title, timecode=timecode)
+    streams = [video]
+    if info.has_audio:
+        streams.append(inp["a:0"])
+    return _compile(ffmpeg_lib.output(*streams, out, **out_args))
+
+
+def _height(info: MediaInfo, profile: dict[str, Any]) -> int:
     height = int(profile["height"])
     if info.height and info.height < height:
         height = info.height - info.height % 2
-    video = _video_chain(inp["v:0"], info, height)
+    return height
+
+
+def _video_out_args(info: MediaInfo, profile: dict[str, Any], *, recorded_at: str | None = None,
+                    title: str | None = None, timecode: str | None = None) -> dict[str, Any]:
+    keep = profile.get("keep_source_metadata") is True
     fps = info.fps or 25
     out_args: dict[str, Any] = {
         "c:v": profile.get("video_codec", "libx264"),
@@ -450,20 +471,53 @@ def video_rendition_argv(spec: str, out: str, info: MediaInfo, profile: dict[str
         out_args["metadata"] = f"creation_time={recorded_at}"
     if timecode and keep and re.fullmatch(r"\d\d:\d\d:\d\d[:;]\d\d", timecode):
         out_args["timecode"] = timecode  # the camera's start timecode (a tmcd track): editors relink by it
-    streams = [video]
     if info.has_audio:
-        streams.append(inp["a:0"])
         out_args.update({"c:a": profile.get("audio_codec", "aac"), "b:a": profile.get("audio_bitrate", "128k"),
                          "ac": int(profile.get("audio_channels", 2))})
     out_args["f"] = "mp4"
-    return _compile(ffmpeg_lib.output(*streams, out, **out_args))
+    return out_args
+
+
+def check_and_proxy_argv(spec: str, proxy_out: str, poster_out: str, info: MediaInfo, proxy: dict[str, Any],
+                         poster: dict[str, Any], *, recorded_at: str | None = None,
+                         timecode: str | None = None) -> list[str]:
+    """One decode of the clip that does three things (the ingest of a video): every frame passes
+    `showinfo` (the check: errors are counted and placed as in decode_pass), is deinterlaced once
+    and split into the edit proxy's encoder and the poster (the frame at the poster's time,
+    chosen by number among decoded frames: it exists whatever the GOP), and every sound stream
+    is decoded (to nowhere, beyond the one the proxy encodes)."""
+    inp = _input(spec)
+    picture = inp["V:0"].filter("showinfo")
+    if info.interlaced:
+        picture = picture.filter("bwdif", mode="send_frame", parity="auto", deint="all")
+    if info.sar and info.sar not in ("1:1", "0:1", "N/A"):
+        picture = picture.filter("scale", "trunc(iw*sar/2)*2", "ih").filter("setsar", 1)
+    split = picture.split()
+    to_proxy, to_poster = split[0], split[1]
+    proxy_v = to_proxy.filter("scale", -2, _height(info, proxy), flags="lanczos").filter("format", "yuv420p")
+    at = poster_seconds(info, poster)
+    frame = round(at * (info.fps or 25))
+    poster_v = (to_poster.filter("select", f"gte(n,{frame})")
+                .filter("scale", -2, int(poster.get("height", 360)), flags="lanczos").filter("format", "yuv420p"))
+    outputs = [ffmpeg_lib.output(*([proxy_v, inp["a:0"]] if info.has_audio else [proxy_v]), proxy_out,
+                                 **_video_out_args(info, proxy, recorded_at=recorded_at, timecode=timecode)),
+               ffmpeg_lib.output(poster_v, poster_out, vframes=1, f="image2", update=1,
+                                 **{"q:v": poster.get("quality", 3)}, **clean_metadata_args(audio=False))]
+    if info.has_audio:
+        outputs.append(ffmpeg_lib.output(inp["a"], "-", f="null"))
+    return _compile(ffmpeg_lib.merge_outputs(*outputs).global_args("-loglevel", "level+info"))
+
+
+def poster_seconds(info: MediaInfo, profile: dict[str, Any]) -> float:
+    """A little into the clip (the first frames are often black or unsteady), never past 30%."""
+    if not info.duration:
+        return 0.0
+    return max(0.0, min(float(profile.get("at_seconds", 1.0)), info.duration * float(profile.get("at_fraction", 0.3))))
 
 
 def poster_argv(spec: str, out: str, info: MediaInfo, profile: dict[str, Any]) -> list[str]:
     """One JPEG frame, a little into the clip (the first frames are often black or unsteady)."""
-    at = 0.0
-    if info.duration:
-        at = min(float(profile.get("at_seconds", 1.0)), info.duration * float(profile.get("at_fraction", 0.3)))
+    at = poster_seconds(info, profile)
     inp = _input(spec, ss=f"{at:.3f}") if at > 0 else _input(spec)
     video = _video_chain(inp["v:0"], info, int(profile.get("height", 360)))
     return _compile(ffmpeg_lib.output(video, out, vframes=1, f="image2", **{"q:v": profile.get("quality", 3)},
@@ -479,7 +533,9 @@ def strip_argv(spec: str, out: str, info: MediaInfo, profile: dict[str, Any]) ->
     # Keyframes only (media.md): a strip of 160 px frames needs no full decode of hours of 1080i,
     # and at that size interlacing does not show.
     inp = _input(spec, skip_frame="nokey")
-    video = (inp["v:0"].filter("fps", f"1/{every:g}")
+    # eof_action=pass: a clip with one keyframe (a long GOP) still gives its one tile; `fps`
+    # would otherwise drop the only frame it has at the end of the stream.
+    video = (inp["v:0"].filter("fps", f"1/{every:g}", eof_action="pass")
              .filter("scale", int(profile.get("width", 160)), -2)
              .filter("tile", f"{min(columns, count)}x{rows}"))
     return _compile(ffmpeg_lib.output(video, out, vframes=1, f="image2", **{"q:v": profile.get("quality", 4)},

@@ -58,6 +58,13 @@ class RenditionKind(enum.StrEnum):
     IMAGE = "image"        # a resized still (image assets)
 
 
+class RenditionState(enum.StrEnum):
+    PENDING = "pending"    # wanted, not made yet (or queued again by a retry)
+    RUNNING = "running"
+    READY = "ready"
+    FAILED = "failed"      # the last attempt failed; `error` says why; a retry queues it again
+
+
 class JobKind(enum.StrEnum):
     VERIFY = "verify"
     TRANSCODE = "transcode"
@@ -108,6 +115,8 @@ class Asset(db.Model):
                                                            lazy="selectin")
     sidecars: Mapped[list[Sidecar]] = relationship(back_populates="asset", cascade="all, delete-orphan",
                                                    order_by="Sidecar.id", lazy="selectin")
+    rendition_states: Mapped[list[RenditionStatus]] = relationship(back_populates="asset", cascade="all, delete-orphan",
+                                                                   order_by="RenditionStatus.kind", lazy="selectin")
 
     def can_move(self, to: AssetState) -> bool:
         return to in ASSET_MOVES[self.state]
@@ -128,6 +137,9 @@ class Asset(db.Model):
 
     def rendition(self, kind: RenditionKind | str) -> Rendition | None:
         return next((r for r in self.renditions if r.kind == RenditionKind(kind)), None)
+
+    def rendition_state(self, kind: RenditionKind | str) -> RenditionStatus | None:
+        return next((s for s in self.rendition_states if s.kind == RenditionKind(kind)), None)
 
 
 class Source(db.Model):
@@ -195,6 +207,24 @@ class Rendition(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     asset: Mapped[Asset] = relationship(back_populates="renditions")
+
+
+class RenditionStatus(db.Model):
+    """The state of making one rendition of an asset, apart from the asset's own state: a poster
+    that failed is a notice with a retry, not a failed asset."""
+
+    __tablename__ = "media_rendition_status"
+    __table_args__ = (sa.UniqueConstraint("asset_id", "kind", name="uq_media_rendition_status_asset_kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    asset_id: Mapped[int] = mapped_column(sa.ForeignKey("media_assets.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[RenditionKind] = mapped_column(str_enum(RenditionKind, 16))
+    state: Mapped[RenditionState] = mapped_column(str_enum(RenditionState, 16), default=RenditionState.PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    asset: Mapped[Asset] = relationship(back_populates="rendition_states")
 
 
 class Job(db.Model):

@@ -107,7 +107,7 @@ def publish(asset: Asset, reward_key: Any, *, rendition: str | None = None, user
         if kind not in DONOR_KINDS:
             raise ValidationError(f"The {kind.value} rendition is not made for donors (it keeps the camera's "
                                   "metadata); publish the web rendition or a still.", code="invalid_rendition")
-        if asset.rendition(kind) is None:
+        if asset.rendition(kind) is None and not (kind == RenditionKind.WEB and asset.kind == AssetKind.VIDEO):
             raise ValidationError(f"This asset has no {kind.value} rendition.", code="invalid_rendition")
     elif donor_rendition_kind(asset) is None:
         raise ValidationError(f"A {asset.kind.value} asset has no copy made for donors yet, so it cannot be "
@@ -121,6 +121,9 @@ def publish(asset: Asset, reward_key: Any, *, rendition: str | None = None, user
     pub = Publication(asset=asset, reward_key=reward_key, rendition=kind, published_by=getattr(user, "id", None))
     db.session.add(pub)
     db.session.commit()
+    from filmfund.media.renditions import make_donor_renditions
+
+    make_donor_renditions(asset)  # the donors' web rendition is made at first publish
     return pub, True
 
 

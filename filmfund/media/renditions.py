@@ -13,15 +13,41 @@ from filmfund.media import ffmpeg
 from filmfund.media.common import (CONTENT_TYPES, EXTENSIONS, OPTIONAL, REQUIRED, _iso, _local_sources, _problem,
                                    _timeout, profiles, storage, work_dir)
 from filmfund.media.jobs import _Heartbeat
-from filmfund.media.models import Asset, AssetKind, AssetState, Job, Rendition, RenditionKind, Source
+from filmfund.media.models import (Asset, AssetKind, AssetState, Job, Rendition, RenditionKind, RenditionState,
+                                   RenditionStatus, Source)
+
+def wanted_kinds(asset: Asset) -> list[RenditionKind]:
+    """The renditions this asset should have now. The donors' web rendition is made when the
+    asset is first published, or at ingest if the web profile says `at = "ingest"`."""
+    kinds = REQUIRED[asset.kind] + OPTIONAL[asset.kind]
+    if asset.kind == AssetKind.VIDEO and (profiles().get("web", {}).get("at", "publish") == "ingest"
+                                          or asset.publications):
+        kinds.append(RenditionKind.WEB)
+    return kinds
+
+
+def _set_state(asset: Asset, kind: RenditionKind, state: RenditionState, error: str | None = None) -> None:
+    row = asset.rendition_state(kind)
+    if row is None:
+        row = RenditionStatus(asset=asset, kind=kind, attempts=0)
+        db.session.add(row)
+    row.state, row.error = state, (error[:4000] if error else None)
+    if state == RenditionState.RUNNING:
+        row.attempts = (row.attempts or 0) + 1
+    row.updated_at = utcnow()
+
 
 def _transcode(job: Job, beat: _Heartbeat) -> None:
+    """Make the renditions the asset lacks. The required ones (the proxy, a still's image) fail
+    the job; the others (poster, strip, web) are best effort: their failure is a notice on the
+    asset and a failed rendition state that can be retried. A ready asset stays ready while a
+    missing rendition is made (the web rendition at first publish, a retry)."""
     asset = job.asset
-    if asset.state != AssetState.TRANSCODING:
+    if asset.state not in (AssetState.TRANSCODING, AssetState.READY):
         asset.move(AssetState.TRANSCODING, f"transcode job {job.id}, attempt {job.attempts}")
     db.session.commit()
     profs = profiles()
-    kinds = REQUIRED[asset.kind] + OPTIONAL[asset.kind]
+    kinds = wanted_kinds(asset)
     optional_problems = []
     with _local_sources(asset) as paths:
         spec = ffmpeg.input_spec(paths)
@@ -30,12 +56,20 @@ def _transcode(job: Job, beat: _Heartbeat) -> None:
             profile = profs[kind.value]
             current = asset.rendition(kind)
             if current is not None and current.profile == profile and storage().exists(current.storage_key):
+                if asset.rendition_state(kind) is None or asset.rendition_state(kind).state != RenditionState.READY:
+                    _set_state(asset, kind, RenditionState.READY)
+                    db.session.commit()
                 continue  # done by an earlier attempt (a killed worker resumes where it stopped)
             beat.step = f"{kind.value} ({n + 1}/{len(kinds)})"
             beat.progress = n / len(kinds)
+            _set_state(asset, kind, RenditionState.RUNNING)
+            db.session.commit()
             try:
                 _render(job, asset, kind, spec, info, profile, beat, n, len(kinds))
             except ffmpeg.FfmpegError as exc:
+                db.session.rollback()
+                _set_state(asset, kind, RenditionState.FAILED, str(exc))
+                db.session.commit()
                 if kind in REQUIRED[asset.kind]:
                     raise
                 optional_problems.append(_problem(
@@ -44,8 +78,69 @@ def _transcode(job: Job, beat: _Heartbeat) -> None:
                     hint="Retry it from this page or with `filmfund media retry`.") | {"severity": "info"})
     asset = db.session.get(Asset, asset.id)
     asset.problems = [p for p in (asset.problems or []) if not p["code"].endswith("_failed")] + optional_problems
-    asset.move(AssetState.READY, "renditions made: " + ", ".join(r.kind.value for r in asset.renditions))
+    made = ", ".join(r.kind.value for r in asset.renditions)
+    if asset.state != AssetState.READY:
+        asset.move(AssetState.READY, "renditions made: " + made)
     db.session.commit()
+
+
+def make_donor_renditions(asset: Asset) -> Job | None:
+    """Queue the renditions a published asset lacks (the donors' web rendition), unless a job
+    of this asset is queued or running already (it makes them: the asset is published now)."""
+    from filmfund.media.jobs import _new_job, enqueue
+    from filmfund.media.models import JobKind, JobStatus
+
+    missing = [k for k in wanted_kinds(asset) if asset.rendition(k) is None]
+    if not missing or asset.state != AssetState.READY:
+        return None
+    if db.session.scalar(sa.select(sa.func.count()).select_from(Job).where(
+            Job.asset_id == asset.id, Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))):
+        return None
+    for kind in missing:
+        _set_state(asset, kind, RenditionState.PENDING)
+    job = _new_job(asset, JobKind.TRANSCODE)
+    db.session.commit()
+    enqueue(job)
+    return job
+
+
+def retry(asset: Asset, kind: str | None = None) -> Job:
+    """Queue the renditions that failed (or one named kind) again, from the asset page or with
+    `filmfund media retry ID`. A ready asset stays ready meanwhile."""
+    from filmfund.errors import ConflictError, ValidationError
+    from filmfund.media.jobs import _new_job, enqueue
+    from filmfund.media.models import JobKind, JobStatus
+
+    if asset.state not in (AssetState.READY, AssetState.FAILED) or asset.verified_at is None:
+        raise ConflictError(f"Renditions are retried on a verified asset that is ready or failed (this one is "
+                            f"{asset.state.value}); verify it again instead.", code="not_retryable")
+    if db.session.scalar(sa.select(sa.func.count()).select_from(Job).where(
+            Job.asset_id == asset.id, Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))):
+        raise ConflictError("This asset is being processed already.", code="busy")
+    wanted = wanted_kinds(asset)
+    if kind is not None:
+        try:
+            rk = RenditionKind(kind)
+        except ValueError:
+            raise ValidationError(f"Unknown rendition {kind!r}.", code="invalid_rendition") from None
+        if rk not in wanted:
+            raise ValidationError(f"This asset does not take a {rk.value} rendition now.", code="invalid_rendition")
+        targets = [rk]
+    else:
+        targets = [k for k in wanted if asset.rendition(k) is None]
+    if not targets:
+        raise ConflictError("Every rendition of this asset is made; name one to make it again.", code="nothing_to_retry")
+    for rk in targets:
+        current = asset.rendition(rk)
+        if current is not None:
+            current.profile = None  # made again even though it exists
+        _set_state(asset, rk, RenditionState.PENDING)
+    if asset.state == AssetState.FAILED:
+        asset.move(AssetState.TRANSCODING, "retry of " + ", ".join(k.value for k in targets))
+    job = _new_job(asset, JobKind.TRANSCODE)
+    db.session.commit()
+    enqueue(job)
+    return job
 
 
 def _render(job: Job, asset: Asset, kind: RenditionKind, spec: str, info: ffmpeg.MediaInfo,
@@ -110,6 +205,7 @@ def _promote(asset: Asset, kind: RenditionKind, out: Path, profile: dict[str, An
     old.width, old.height, old.duration = info.width, info.height, info.duration if kind not in (
         RenditionKind.POSTER, RenditionKind.STRIP, RenditionKind.IMAGE) else None
     old.profile, old.created_at = profile, utcnow()
+    _set_state(asset, kind, RenditionState.READY)
     db.session.commit()
     db.session.refresh(asset)
     out.unlink(missing_ok=True)

@@ -26,4 +26,5 @@ from filmfund.media.publishing import (DONOR_KINDS, publish, publish_targets, re
 from filmfund.media.models import AssetState  # noqa: F401
 from filmfund.media.uploads import (DIRECT_UPLOAD_TTL, complete_direct_upload, direct_upload_part_urls,  # noqa: F401
                                     start_direct_upload)
+from filmfund.media.renditions import retry as retry_renditions  # noqa: F401
 from filmfund.media.verify import reverify  # noqa: F401

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from flask import current_app
 
 from filmfund.errors import ConflictError
 from filmfund.extensions import db
 from filmfund.media import ffmpeg
-from filmfund.media.common import _local_sources, _problem, _timecode, _timeout, profiles, work_dir
+from filmfund.media.common import _iso, _local_sources, _problem, _timecode, _timeout, profiles, work_dir
 from filmfund.media.jobs import _Heartbeat, _new_job, enqueue
 from filmfund.media.models import Asset, AssetKind, AssetState, Job, JobKind, RenditionKind, Source
 from filmfund.media.sniff import sniff
@@ -93,8 +94,31 @@ def _verify(job: Job, beat: _Heartbeat) -> None:
             if us and duration:
                 beat.progress = us / 1e6 / duration
 
-        report = ffmpeg.decode_pass(spec, timeout=_timeout(duration, 5), has_video=info.kind != "audio",
-                                    on_progress=on_progress, timeout_is_permanent=not duration)
+        outputs = None
+        if info.kind == "video" and current_app.config["MEDIA_SINGLE_PASS"]:
+            # One decode checks every frame and writes the edit proxy and the poster (issue 6.9).
+            beat.step = "decode pass + proxy"
+            profs = profiles()
+            outputs = {RenditionKind.PROXY: (work_dir() / f"job-{job.id}-proxy.mp4", profs["proxy"]),
+                       RenditionKind.POSTER: (work_dir() / f"job-{job.id}-poster.jpg", profs["poster"])}
+            argv = ffmpeg.check_and_proxy_argv(
+                spec, str(outputs[RenditionKind.PROXY][0]), str(outputs[RenditionKind.POSTER][0]), info,
+                profs["proxy"], profs["poster"], recorded_at=_iso(asset.recorded_at), timecode=asset.timecode)
+            db.session.execute(sa.update(Job).where(Job.id == job.id).values(argv=" ".join(argv)[:8000]))
+            db.session.commit()
+            report = ffmpeg.checked_run(argv, timeout=_timeout(duration), on_progress=on_progress,
+                                        timeout_is_permanent=not duration)
+            expected = round(duration * info.fps) if duration and info.fps else 0
+            if report.errors or report.returncode != 0 or report.frames < expected - max(2, int(expected * 0.01)):
+                # Something is wrong, and an encoder's complaint must not pass for damage: the
+                # diagnosis comes from a decode alone (clean clips, the common case, skip this).
+                outputs = None
+                beat.step = "decode pass"
+                report = ffmpeg.decode_pass(spec, timeout=_timeout(duration, 5), has_video=True,
+                                            on_progress=on_progress, timeout_is_permanent=not duration)
+        else:
+            report = ffmpeg.decode_pass(spec, timeout=_timeout(duration, 5), has_video=info.kind != "audio",
+                                        on_progress=on_progress, timeout_is_permanent=not duration)
         job = db.session.get(Job, job.id)
         job.stderr_tail = report.stderr_tail[-ffmpeg.TAIL_BYTES:]
         db.session.commit()
@@ -128,11 +152,30 @@ def _verify(job: Job, beat: _Heartbeat) -> None:
         if not report.frames and info.kind in ("video", "image"):
             problems.append(_problem("no_frames", "Not a single frame could be decoded.",
                                      hint="The file holds no usable picture; copy it again from the source."))
+        if outputs and not problems:
+            _keep_outputs(asset, outputs, duration)
         rescue = None
         if problems and info.kind == "video" and current_app.config["MEDIA_RESCUE"] and report.frames:
             beat.step = "rescue rendition"
             rescue = _try_rescue(job, asset, spec, info)
     _settle_verify(asset, problems, rescue, notices)
+
+
+def _keep_outputs(asset: Asset, outputs: dict, duration: float | None) -> None:
+    """Store what the single pass made, if it reads back whole; what does not is made again by
+    the transcode job (never a reason to call the clip damaged)."""
+    for kind, (out, profile) in outputs.items():
+        try:
+            if not out.exists() or not out.stat().st_size:
+                raise ffmpeg.FfmpegError("no output")
+            out_info = ffmpeg.summarize(ffmpeg.probe(str(out)))
+            if kind == RenditionKind.PROXY and duration and (not out_info.duration
+                                                              or out_info.duration < duration * 0.9 - 0.5):
+                raise ffmpeg.FfmpegError("short output")
+        except ffmpeg.FfmpegError:
+            out.unlink(missing_ok=True)
+            continue
+        _promote(asset, kind, out, profile, out_info)
 
 
 # What h264 says when a file begins mid-GOP (a camera's second file of a spanned take): the

@@ -236,6 +236,23 @@ def asset_unpublish(asset_id: str):
     return redirect(url_for("media.asset_page", asset_id=asset_id) + "#publishing", code=303)
 
 
+@bp.post("/<asset_id>/retry")
+@role_required("producer")
+def asset_retry(asset_id: str):
+    """Make the failed or missing renditions again (or the one named in `kind`)."""
+    from filmfund.errors import DomainError
+    from filmfund.media import services
+
+    asset = services.get_asset(asset_id)
+    try:
+        services.retry_renditions(asset, (request.form.get("kind") or "").strip() or None)
+    except DomainError as exc:
+        flash(exc.message, "error")
+    else:
+        flash("Renditions queued again.", "info")
+    return redirect(url_for("media.asset_page", asset_id=asset_id), code=303)
+
+
 @bp.get("/<asset_id>/r/<kind>")
 @role_required("producer")
 def rendition(asset_id: str, kind: str):

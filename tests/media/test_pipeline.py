@@ -18,7 +18,7 @@ def storage_backend(request):
 
 
 def test_folder_of_footage_ends_ready_or_damaged(app, runner, client, clip_folder, drain, storage_backend,
-                                                 make_user, login_as):
+                                                 make_user, login_as, campaign_reward):
     from filmfund.media import services
     from filmfund.media.models import AssetState, Job, JobStatus
 
@@ -41,18 +41,27 @@ def test_folder_of_footage_ends_ready_or_damaged(app, runner, client, clip_folde
         assert asset.state == AssetState.READY, (title, asset.problems)
         assert asset.problems == []
         kinds = {r.kind.value for r in asset.renditions}
-        assert {"proxy", "web", "poster", "strip"} <= kinds
+        assert kinds == {"proxy", "poster", "strip"}  # the donors' web rendition waits for a first publish
+        assert {s.kind.value: s.state.value for s in asset.rendition_states} == {
+            "proxy": "ready", "poster": "ready", "strip": "ready"}
         assert asset.interlaced
         with services.storage().local_path(asset.rendition("proxy").storage_key, services.work_dir()) as p:
             proxy = ffmpeg.summarize(ffmpeg.probe(str(p)))
         assert (proxy.height, proxy.width, proxy.interlaced) == (540, 960, False)
         assert abs(proxy.duration - asset.duration) < 0.3
         assert proxy.audio_codec == "aac"
-        with services.storage().local_path(asset.rendition("web").storage_key, services.work_dir()) as p:
-            web = ffmpeg.summarize(ffmpeg.probe(str(p)))
-            head = open(p, "rb").read(64 * 1024)
-        assert web.height == 720
-        assert head.find(b"moov") < head.find(b"mdat") or b"mdat" not in head  # faststart: index first
+
+    good = assets["good_1080i"]
+    services.publish(good, "digital-download", user=make_user(role="producer"))
+    assert drain() == 1  # the web rendition, made now
+    good = services.get_asset(good.public_id)
+    assert good.state == AssetState.READY and good.rendition("web") is not None
+    with services.storage().local_path(good.rendition("web").storage_key, services.work_dir()) as p:
+        web = ffmpeg.summarize(ffmpeg.probe(str(p)))
+        head = open(p, "rb").read(64 * 1024)
+    assert web.height == 720
+    assert head.find(b"moov") < head.find(b"mdat") or b"mdat" not in head  # faststart: index first
+    assert [e.to_state.value for e in services.history(good)][-1] == "ready"  # it stayed ready meanwhile
 
     span = assets["00001 (+1 part)"]
     assert [s.original_name for s in span.sources] == ["00001.MTS", "00002.MTS"]

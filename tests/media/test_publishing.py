@@ -76,6 +76,7 @@ def test_a_donor_gets_copies_free_of_location_metadata(app, client, tmp_path, dr
         assert "Published to “Exclusive video clips”." in html  # the flash
         assert 'class="badge published-to">Exclusive video clips<' in html
     assert "Exclusive video clips" in client.get("/footage/").get_data(as_text=True)  # board badge
+    assert drain() == 1  # the clip's web rendition for donors is made now, at its first publish
 
     donor = make_user(role="donor")
     entitle(donor, db_reward(Reward, "video-clips"))

@@ -52,7 +52,7 @@ def test_subtitle_and_data_streams_beside_the_picture_verify_and_are_kept(app, f
     assert report.returncode == 0 and report.errors == 0 and report.frames == 50
     [asset] = _ingest_and_run(drain, [files / "side.mp4"])
     assert asset.state == AssetState.READY, asset.problems
-    assert asset.rendition("proxy") and asset.rendition("web")
+    assert asset.rendition("proxy") and asset.rendition("poster") and asset.rendition("strip")  # one keyframe: one tile
     with services.storage().local_path(asset.sources[0].storage_key, tmp_path) as stored:
         kept = [s["codec_type"] for s in ffmpeg.probe(str(stored))["streams"]]
     assert kept == codec_types  # the original keeps every stream
@@ -182,7 +182,7 @@ def test_long_gop_clip_with_gps_gets_proxy_and_poster(app, files, drain):
 
     [asset] = _ingest_and_run(drain, [files / "longgop.mp4"])
     assert asset.state == AssetState.READY, asset.problems
-    assert asset.rendition("proxy") and asset.rendition("poster")
+    assert asset.rendition("proxy") and asset.rendition("poster") and asset.rendition("strip")  # one keyframe: one tile
 
 
 # --- 4. hostile input --------------------------------------------------------------------------
@@ -273,3 +273,44 @@ def test_an_upload_is_not_probed_inside_the_web_request(app, client, make_user, 
     drain()
     asset = services.get_asset(asset.public_id)
     assert asset.state == AssetState.READY and asset.duration and asset.width == 320  # the worker probed it
+
+
+def test_a_failed_poster_is_a_notice_with_its_own_state_and_a_retry(app, files, drain, client, make_user, login_as,
+                                                                     runner):
+    import re
+
+    from filmfund.media import services
+    from filmfund.media.models import AssetState, RenditionState
+
+    overrides = app.config["MEDIA_PROFILE_OVERRIDES"]
+    overrides["poster"] = {"quality": "x"}  # ffmpeg refuses it: the poster fails, every time
+    [asset] = _ingest_and_run(drain, [files / "phone.mts"])
+    assert asset.state == AssetState.READY  # the proxy is there: the asset is usable
+    assert asset.rendition("poster") is None and asset.rendition("proxy") is not None
+    state = asset.rendition_state("poster")
+    assert state.state == RenditionState.FAILED and "q:v" in state.error
+    assert asset.rendition_state("proxy").state == RenditionState.READY
+    [notice] = [p for p in asset.problems if p["code"] == "poster_failed"]
+    assert notice["severity"] == "info" and "retry" in notice["hint"].lower()
+
+    login_as(client, make_user(role="producer"))
+    page = client.get(f"/footage/{asset.public_id}").get_data(as_text=True)
+    assert f"/footage/{asset.public_id}/retry" in page and "Retry" in page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    overrides["poster"] = {}  # fixed
+    resp = client.post(f"/footage/{asset.public_id}/retry", data={"csrf_token": token, "kind": "poster"})
+    assert resp.status_code == 303
+    assert drain() == 1
+    asset = services.get_asset(asset.public_id)
+    assert asset.state == AssetState.READY and asset.rendition("poster") is not None
+    assert asset.rendition_state("poster").state == RenditionState.READY and asset.rendition_state("poster").attempts == 2
+    assert not [p for p in asset.problems if p["code"] == "poster_failed"]
+
+    old_strip = asset.rendition("strip").storage_key
+    out = runner.invoke(args=["media", "retry", asset.public_id, "--kind", "strip"])
+    assert out.exit_code == 0 and "queued" in out.output, out.output
+    assert drain() == 1
+    asset = services.get_asset(asset.public_id)
+    assert asset.rendition_state("strip").attempts == 2 and asset.rendition("strip").storage_key == old_strip  # same bytes
+    refused = runner.invoke(args=["media", "retry", asset.public_id, "--kind", "rescue"])
+    assert refused.exit_code == 2 and "does not take" in refused.output

@@ -120,6 +120,7 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("media.asset_page", "GET"): (f"/footage/{UNKNOWN}", None, _only({"producer": 404})),
     ("media.asset_update", "POST"): (f"/footage/{UNKNOWN}", {}, _only({"producer": 404})),
     ("media.asset_verify", "POST"): (f"/footage/{UNKNOWN}/verify", {}, _only({"producer": 404})),
+    ("media.asset_retry", "POST"): (f"/footage/{UNKNOWN}/retry", {}, _only({"producer": 404})),
     ("media.rendition", "GET"): (f"/footage/{UNKNOWN}/r/proxy", None, _only({"producer": 404})),
     ("media.asset_publish", "POST"): (f"/footage/{UNKNOWN}/publish", {}, _only({"producer": 404})),
     ("media.asset_unpublish", "POST"): (f"/footage/{UNKNOWN}/unpublish", {}, _only({"producer": 404})),
