@@ -16,6 +16,7 @@ RUNS = [
     ("Pledge creation and webhook ingest, PostgreSQL",
      ["web_bench.py", "--database-url", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"]),
     ("Transcode: filmfund's runner against bare ffmpeg, same argv", ["media_transcode.py"]),
+    ("Ingest: a 1080i card, one decode for check, proxy and poster, against the proxy alone", ["media_ingest.py"]),
     ("Checksum throughput: filmfund's streaming SHA-256 against sha256sum", ["media_checksum.py"]),
     ("Reward queues with 5,000 donors, embedded SQLite", ["fulfil_queues.py"]),
     ("Reward queues with 5,000 donors, PostgreSQL",

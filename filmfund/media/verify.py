@@ -66,7 +66,9 @@ def _verify(job: Job, beat: _Heartbeat) -> None:
             _settle_verify(asset, problems, rescue=None)
             return
         try:
-            data = ffmpeg.probe(spec)
+            # The probe made at ingest (of the joined take for a spanned one) describes these very
+            # bytes (same SHA-256): it is not run again. An upload has none yet: probed here.
+            data = asset.probe if asset.probe and asset.probe.get("streams") else ffmpeg.probe(spec)
             info = ffmpeg.summarize(data)
         except ffmpeg.FfmpegError as exc:
             problems.append(_problem("unreadable", f"ffprobe cannot read this clip: {exc}",
