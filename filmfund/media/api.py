@@ -29,6 +29,11 @@ ASSET_SCHEMA = {
         "renditions": {"type": "array", "items": {"type": "object"}},
         "problems": {"type": "array", "items": _PROBLEM},
         "published_to": {"type": "array", "items": {"type": "string"}},
+        "rendition_states": {"type": "object", "description": "rendition kind -> its own state",
+                             "additionalProperties": {"type": "object", "properties": {
+                                 "state": {"type": "string", "enum": ["pending", "running", "ready", "failed"]},
+                                 "attempts": {"type": "integer"}, "error": {"type": "string", "nullable": True}}}},
+        "timecode": {"type": "string", "nullable": True, "description": "the camera's start timecode, HH:MM:SS:FF"},
         "fixity": {"type": "object", "properties": {
             "status": {"type": "string", "enum": ["unchecked", "ok", "alert"]},
             "checked_at": {"type": "string", "format": "date-time", "nullable": True}}},
