@@ -1,0 +1,278 @@
+"""Faults, each a test: what a launch day can break, and what must still hold.
+
+- a webhook storm (30% duplicates, shuffled) while a web process of `filmfund run` is killed and
+  restarted by its supervisor: the ledger is exact;
+- the database unavailable during a webhook (cut mid-handler at every statement on PostgreSQL,
+  locked on SQLite): Stripe gets a 5xx, nothing is half-written, the redelivery books once;
+- Redis restarted (our own redis-server, never the machine's): queued jobs survive.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import sqlite3
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlparse
+
+import pytest
+import sqlalchemy as sa
+
+from filmfund.extensions import db
+from filmfund.rewards import services
+from filmfund.rewards.ledger_check import check_ledger
+from filmfund.rewards.models import Donation, LedgerEntry, Pledge, WebhookEvent
+from filmfund.rewards.webhooks import sign_payload
+from tests.ops.conftest import free_port, process_alive
+from tests.rewards.conftest import make_event, session_obj
+
+
+def _count(model, *where) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
+
+
+def _paid_events(pledges: list[Pledge]) -> list[dict]:
+    return [make_event("checkout.session.completed",
+                       session_obj(p.id, p.amount, session_id=p.checkout_session_id, email=p.email))
+            for p in pledges]
+
+
+def _deliver(base: str, secret: str, event: dict, attempts: int = 60) -> int:
+    """POST like Stripe: signed; a connection error or a 5xx is delivered again a moment later."""
+    payload = json.dumps(event).encode()
+    status = 0
+    for _ in range(attempts):
+        req = urllib.request.Request(base + "/webhooks/stripe", data=payload, method="POST", headers={
+            "Content-Type": "application/json", "Stripe-Signature": sign_payload(payload, secret)})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                status = resp.status
+        except urllib.error.HTTPError as err:
+            status = err.code
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            status = 0
+        if 200 <= status < 300:
+            return status
+        assert status == 0 or status >= 500, f"Stripe would not retry a {status}"
+        time.sleep(0.2)
+    return status
+
+
+def _children(pid: int) -> set[int]:
+    out = set()
+    for task in os.listdir(f"/proc/{pid}/task"):
+        out |= {int(c) for c in open(f"/proc/{pid}/task/{task}/children").read().split()}
+    return out
+
+
+def _wait_booked(n: int, timeout: float = 90) -> None:
+    """Until n donations are booked (at once today; by the worker when webhooks are stored first)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        db.session.remove()
+        if _count(Donation) >= n and _count(WebhookEvent, WebhookEvent.status.in_(("received",))) == 0:
+            return
+        time.sleep(0.3)
+
+
+def test_a_webhook_storm_while_a_web_process_is_killed_keeps_the_ledger_exact(app, campaign, start_server,
+                                                                             private_redis):
+    server = start_server("--processes", "2", "--threads", "4", FILMFUND_RATELIMIT_STORAGE_URL=private_redis.url)
+    pledges = [services.create_pledge(1000 + 37 * i, email=f"storm{i}@example.org") for i in range(40)]
+    expected = {p.id: p.amount for p in pledges}
+    events = _paid_events(pledges)
+    rng = random.Random(9)
+    deliveries = events + rng.sample(events, k=len(events) * 3 // 10)  # 30% delivered twice
+    rng.shuffle(deliveries)
+    db.session.remove()  # the test holds no transaction while the server writes
+
+    secret = app.config["STRIPE_WEBHOOK_SECRET"]
+    victim, done = server.web_pids[0], []
+    killed = threading.Event()
+
+    def send(event):
+        status = _deliver(server.base, secret, event)
+        done.append(status)
+        if len(done) >= len(deliveries) // 3 and not killed.is_set():
+            killed.set()
+            os.kill(victim, signal.SIGKILL)  # mid-storm: its in-flight requests are lost
+        return status
+
+    with ThreadPoolExecutor(6) as pool:
+        statuses = list(pool.map(send, deliveries))
+    assert statuses == [200] * len(deliveries)
+    assert killed.is_set() and not process_alive(victim)
+    # The supervisor started another web process in its place (and the worker is still there).
+    web_now = _children(server.proc.pid) - {server.worker_pid}
+    assert len(web_now) == 2 and victim not in web_now
+
+    _wait_booked(len(pledges))
+    assert _count(WebhookEvent) == len(events)
+    donations = db.session.execute(sa.select(Donation.pledge_id, Donation.amount)).all()
+    assert sorted(donations) == sorted(expected.items())  # one donation per pledge, to the cent
+    assert services.partner_statement(services.current_campaign())["net"] == sum(expected.values())
+    assert check_ledger() == []
+    assert server.stop() == 0
+
+
+class CutProxy:
+    """A TCP proxy to PostgreSQL that can cut every connection after the k-th message a client
+    sends once armed (the database vanishing mid-transaction), and refuse new ones while down."""
+
+    def __init__(self, target: tuple[str, int]):
+        self.target, self.port = target, free_port()
+        self.listener = socket.create_server(("127.0.0.1", self.port))
+        self.lock = threading.Lock()
+        self.conns: list[tuple[socket.socket, socket.socket]] = []
+        self.armed_after: int | None = None
+        self.sent = 0
+        self.down = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.down:
+                client.close()
+                continue
+            upstream = socket.create_connection(self.target)
+            with self.lock:
+                self.conns.append((client, upstream))
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, src, dst, from_client):
+        try:
+            while chunk := src.recv(65536):
+                if from_client:
+                    with self.lock:
+                        if self.armed_after is not None:
+                            self.sent += 1
+                            if self.sent >= self.armed_after:
+                                self.down = True
+                    if self.down:
+                        self.cut()
+                        return
+                dst.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def cut(self):
+        with self.lock:
+            conns, self.conns = self.conns, []
+        for pair in conns:
+            for s in pair:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def arm(self, k: int):
+        self.sent, self.armed_after, self.down = 0, k, False
+
+    def restore(self):
+        self.armed_after, self.down = None, False
+
+    def close(self):
+        self.listener.close()
+        self.cut()
+
+
+def _state() -> tuple:
+    db.session.remove()
+    return (_count(WebhookEvent), _count(Donation), _count(LedgerEntry))
+
+
+def test_the_database_lost_during_a_webhook_gives_stripe_a_5xx_and_writes_nothing(app, campaign, database_url):
+    pledge = services.create_pledge(2500, email="outage@example.org")
+    [event] = _paid_events([pledge])
+    payload = json.dumps(event).encode()
+    headers = {"Stripe-Signature": sign_payload(payload, app.config["STRIPE_WEBHOOK_SECRET"]),
+               "Content-Type": "application/json"}
+    client = app.test_client()
+    before = _state()
+
+    if database_url.startswith("sqlite"):
+        # SQLite "unavailable": another process holds the file's exclusive lock for the request.
+        db.engine.dispose()
+        holder = sqlite3.connect(urlparse(database_url).path, timeout=1)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            r = client.post("/webhooks/stripe", data=payload, headers=headers)
+        finally:
+            holder.rollback()
+            holder.close()
+        assert r.status_code >= 500 and r.get_json()["error"]["code"]
+        assert _state() == before
+    else:
+        # PostgreSQL through a proxy that cuts the connection at the k-th statement, for every k
+        # until the handler gets through: every failure is a 5xx and leaves nothing behind.
+        url = sa.engine.make_url(database_url)
+        proxy = CutProxy((url.host, url.port or 5432))
+        engine = sa.create_engine(url.set(port=proxy.port, host="127.0.0.1"), pool_pre_ping=True)
+        original = db.engines[None]
+        db.engines[None] = engine  # this app's requests go through the proxy
+        try:
+            for k in range(1, 60):
+                proxy.arm(k)
+                r = client.post("/webhooks/stripe", data=payload, headers=headers)
+                proxy.restore()
+                if r.status_code == 200:
+                    break
+                assert r.status_code >= 500, (k, r.status_code, r.get_data(as_text=True))
+                db.engines[None] = original
+                # Nothing half-written: either nothing, or the whole booking (a cut after its
+                # commit, e.g. while marking the receipt sent), and every invariant holds.
+                now = _state()
+                assert now == before or now[:2] == (before[0] + 1, before[1] + 1), (k, before, now)
+                assert check_ledger() == [], f"ledger breach after a cut at statement {k}"
+                db.session.remove()
+                db.engines[None] = engine
+            else:
+                pytest.fail("the webhook never got through")
+            assert k > 1  # at least one cut really happened mid-handler
+        finally:
+            db.session.remove()
+            db.engines[None] = original
+            engine.dispose()
+            proxy.close()
+    # Stripe delivers again once the database is back: booked exactly once.
+    assert client.post("/webhooks/stripe", data=payload, headers=headers).status_code == 200
+    assert client.post("/webhooks/stripe", data=payload, headers=headers).status_code == 200
+    _wait_booked(1)
+    assert _count(WebhookEvent) == before[0] + 1 and _count(Donation) == before[1] + 1
+    assert check_ledger() == []
+
+
+def test_queued_jobs_survive_a_redis_restart(app, private_redis, make_user):
+    from filmfund import jobs
+    from filmfund.auth import links
+    from filmfund.mail import outbox_messages
+
+    make_user("queued@example.org", "donor")
+    jobs.configure_queue(private_redis.url)
+    try:
+        for i in range(3):
+            links.mail_link("queued@example.org", links.SIGN_IN, f"http://site{i}.example")
+        assert jobs.huey.pending_count() == 3
+        private_redis.restart()  # appendonly + fsync always: what was acknowledged is on disk
+        assert jobs.huey.pending_count() == 3
+        assert jobs.run_burst() == 3
+        assert len([m for m in outbox_messages() if "queued@example.org" in m.read_text()]) == 3
+    finally:
+        jobs.configure_queue(app.config["QUEUE_URL"])
