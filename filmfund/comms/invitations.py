@@ -136,6 +136,20 @@ def send_invitations(experience_id: int) -> int:
     exp = get_experience(experience_id)
     if not exp.slots:
         raise ConflictError("Propose at least one time first.", code="no_times")
+    return _invite_holders(exp)
+
+
+def invite_new_holders(now: datetime | None = None) -> int:
+    """Hourly: once the producers have sent an experience's invitations, a donor who reaches its
+    tier later is invited too, while a proposed time is still ahead."""
+    now = now or utcnow()
+    sent_before = sa.exists().where(Invitation.experience_id == Experience.id, Invitation.invited_at.is_not(None))
+    ahead = sa.exists().where(ExperienceSlot.experience_id == Experience.id, ExperienceSlot.starts_at > now)
+    return sum(_invite_holders(exp) for exp in db.session.scalars(
+        sa.select(Experience).where(Experience.campaign_id == _campaign().id, sent_before, ahead)))
+
+
+def _invite_holders(exp: Experience) -> int:
     holders = _holders(exp.reward_key).subquery()
     missing = sa.select(sa.literal(exp.id), holders.c.user_id, sa.literal(RsvpStatus.INVITED.value),
                         sa.literal("UTC"), sa.literal(utcnow(), Invitation.created_at.type)).where(
@@ -145,9 +159,10 @@ def send_invitations(experience_id: int) -> int:
     db.session.commit()
     waiting = db.session.scalar(sa.select(sa.func.count(Invitation.id)).where(
         Invitation.experience_id == exp.id, Invitation.invited_at.is_(None)))
-    from filmfund.comms import tasks
+    if waiting:
+        from filmfund.comms import tasks
 
-    tasks.mail_invitations(exp.id)
+        tasks.mail_invitations(exp.id)
     return waiting
 
 
@@ -362,7 +377,7 @@ def send_reminders(now: datetime | None = None) -> dict[str, int]:
     is soon" to accepted ones starting within REMINDER_BEFORE. Each at most once; donors who
     opted out of reminders are skipped (and not reminded later)."""
     now = now or utcnow()
-    done = {"rsvp": 0, "soon": 0, "skipped": 0}
+    done = {"rsvp": 0, "soon": 0, "skipped": 0, "invited": invite_new_holders(now)}
     future = sa.exists().where(ExperienceSlot.experience_id == Invitation.experience_id,
                                ExperienceSlot.starts_at > now)
     rsvp_ids = list(db.session.scalars(sa.select(Invitation.id).where(

@@ -109,7 +109,7 @@ def test_unanswered_invitations_get_one_rsvp_reminder_unless_opted_out(app, dono
     mail_prefs.opt_out(b.id, "reminders")
     later = utcnow() + invitations.RSVP_REMINDER_AFTER + timedelta(hours=1)
     assert invitations.send_reminders(now=utcnow())["rsvp"] == 0   # too early
-    assert invitations.send_reminders(now=later) == {"rsvp": 1, "soon": 0, "skipped": 1}
+    assert invitations.send_reminders(now=later) == {"rsvp": 1, "soon": 0, "skipped": 1, "invited": 0}
     assert invitations.send_reminders(now=later)["rsvp"] == 0       # once
     wait_for(smtp, 1)
     assert [e.rcpt_tos[0] for e in smtp.envelopes] == ["a@example.org"]
@@ -128,3 +128,21 @@ def test_ics_folds_long_lines_and_escapes_text(app, donor):
     assert "SUMMARY:Commentary\\; session\\, 北京" in unfolded and "Line one\\nLine two" in unfolded
     with pytest.raises(Exception):
         invitations.create_experience(reward_key="nope", title="x")
+
+
+def test_a_donor_who_reaches_the_tier_later_is_invited_by_the_hourly_sweep(app, donor, smtp):
+    donor(50000, "early@example.org")
+    exp = invitations.create_experience(reward_key="dinner-invitation", title="Dinner with the crew")
+    invitations.add_slot(exp.id, utcnow() + timedelta(days=10))
+    smtp.envelopes.clear()  # the receipts
+    invitations.send_invitations(exp.id)
+    jobs.run_burst()
+    wait_for(smtp, 1)
+    assert invitations.send_reminders()["invited"] == 0       # nobody new
+    donor(50000, "late@example.org")                            # pays after the invitations went out
+    smtp.envelopes.clear()
+    assert invitations.send_reminders()["invited"] == 1
+    jobs.run_burst()
+    wait_for(smtp, 1)
+    assert [e.rcpt_tos[0] for e in smtp.envelopes if b"You are invited" in e.content] == ["late@example.org"]
+    assert invitations.send_reminders()["invited"] == 0        # once
