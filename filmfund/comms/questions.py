@@ -187,13 +187,17 @@ def _status(value) -> TextStatus:
 
 
 def _clip_asset(asset_public_id):
-    from filmfund.media.models import Asset, AssetState
+    from filmfund.media.models import Asset, AssetState, RenditionKind
 
     if not asset_public_id:
         return None
     asset = db.session.scalar(sa.select(Asset).where(Asset.public_id == str(asset_public_id).strip()))
     if asset is None or asset.state != AssetState.READY:
         raise ValidationError("clip: give the id of a ready asset of the footage library.", code="invalid_clip")
+    if asset.rendition(RenditionKind.WEB) is None and asset.rendition(RenditionKind.IMAGE) is None:
+        # Donors get only copies made for them (no camera metadata); a clip's web copy is made
+        # when it is first published, or at ingest if the web profile says so.
+        raise ValidationError("clip: this asset has no donor copy (web rendition) yet.", code="clip_not_ready")
     return asset
 
 

@@ -168,3 +168,22 @@ def test_two_submits_at_once_cannot_pass_the_limit(app, donor):
         t.join(60)
     assert sorted(outcomes) == ["limit", "limit", "limit", "ok"]
     assert db.session.scalar(sa.select(sa.func.count(Question.id)).where(Question.user_id == asker.id)) == 1
+
+
+def test_a_clip_without_a_donor_copy_is_refused(app, donor, image_asset):
+    import pytest
+
+    from filmfund.errors import ValidationError
+    from filmfund.media.models import RenditionKind
+
+    asker = donor(25000, "asker@example.org")
+    q = questions.submit_question(asker, "Why?")
+    questions.moderate(q.id, "approve")
+    questions.assign(q.id, questions.add_subject("Mr. Wang", "zh").id)
+    clip = image_asset("Raw answer")
+    for r in list(clip.renditions):
+        if r.kind == RenditionKind.IMAGE:
+            clip.renditions.remove(r)
+    db.session.commit()
+    with pytest.raises(ValidationError, match="no donor copy"):
+        questions.record_answer(q.id, english="x", english_status="final", clip=clip.public_id)
