@@ -43,6 +43,10 @@ def _refuse_nul() -> None:
 
     if "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in request.args.items(multi=True)):
         raise ValidationError("The address holds a NUL character.", code="invalid_characters")
+    # Plain forms too (never a multipart upload: its stream is left for the upload route to read).
+    if request.mimetype == "application/x-www-form-urlencoded" and any(
+            "\x00" in k or "\x00" in v for k, v in request.form.items(multi=True)):
+        raise ValidationError("The form holds a NUL character.", code="invalid_characters")
 
 
 def init_app(app: Flask) -> None:

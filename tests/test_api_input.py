@@ -185,3 +185,22 @@ def test_json_body_refuses_non_finite_numbers_and_depth(app):
     with app.test_request_context("/api/v1/x", method="POST", data=json.dumps({"a": [[{"b": 1}]]}),
                                   content_type="application/json"):
         assert json_body() == {"a": [[{"b": 1}]]}
+
+
+def test_page_forms_with_a_nul_character_are_refused_not_500(app, make_user):
+    from tests.site.helpers import csrf_token
+
+    client = app.test_client()
+    token = csrf_token(client, "/login")
+    for path, data in (("/login", {"email": "a\x00@example.org", "password": "x"}),
+                       ("/login", {"email": "a\x00@example.org"}),
+                       ("/login/reset", {"email": "a@example.org\x00"}),
+                       ("/pledge", {"amount": "25", "email": "a@example.org", "credit_name": "A\x00B"})):
+        resp = client.post(path, data={"csrf_token": token, **data})
+        assert resp.status_code == 400, (path, resp.status_code)
+    from filmfund.auth.services import normalize_email
+    from filmfund.errors import ValidationError
+
+    for bad in ("a\x00@example.org", "a\x1f@example.org", "a\x7f@example.org"):
+        with pytest.raises(ValidationError):
+            normalize_email(bad)

@@ -23,7 +23,7 @@ from filmfund.extensions import db
 _hasher = PasswordHasher()
 # Used to spend the same time on an unknown email as on a wrong password.
 _DUMMY_HASH = _hasher.hash("not-a-password")
-EMAIL_RE = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
+EMAIL_RE = re.compile(r"^[^@\s<>\"',;\x00-\x1f\x7f]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
 PASSWORD_MIN, PASSWORD_MAX = 10, 1024
 
 
