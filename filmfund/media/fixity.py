@@ -214,6 +214,9 @@ def _check_asset(asset: Asset, store: Storage, second: Storage | None, repair: b
         else:
             failures.append(f"{rendition.kind.value} rendition: the stored object ({rendition.storage_key}) does "
                             f"not match its SHA-256")
+    for side in asset.sidecars:  # the card's playlist and clip info, kept with the asset
+        if _digest(store, side.storage_key) != side.sha256:
+            failures.append(f"card file {side.name}: the stored object ({side.storage_key}) does not match its SHA-256")
     was_alert = in_alert(asset)
     asset.fixity_ok, asset.last_fixity_at = not failures, now
     kept = [p for p in (asset.problems or []) if p.get("code") not in (FIXITY, REPAIRED, REPLICA)]

@@ -76,6 +76,28 @@ def with_side_streams(out: Path, work: Path) -> Path:
     return out
 
 
+def pgs_subtitles(out: Path) -> Path:
+    """A PGS (Blu-ray/AVCHD) subtitle stream, as a camcorder's date overlay: two display sets of a
+    presentation composition, a window and an end segment (ffmpeg has no encoder for PGS)."""
+    def seg(pts: int, kind: int, data: bytes) -> bytes:
+        return b"PG" + struct.pack(">II", pts, 0) + bytes([kind]) + struct.pack(">H", len(data)) + data
+
+    window = bytes([1]) + struct.pack(">BHHHH", 0, 0, 0, 1920, 1080)
+    data = b""
+    for n, pts in enumerate((9000, 45000)):
+        composition = struct.pack(">HHBHBBBB", 1920, 1080, 0x10, n, 0x80 if n == 0 else 0, 0, 0, 0)
+        data += seg(pts, 0x16, composition) + seg(pts, 0x17, window) + seg(pts, 0x80, b"")
+    out.write_bytes(data)
+    return out
+
+
+def with_pgs(out: Path, camcorder: Path, work: Path) -> Path:
+    """A camcorder .MTS with the hdmv_pgs_subtitle stream many camcorders write beside picture and sound."""
+    sup = pgs_subtitles(work / "date.sup")
+    ff("-i", camcorder, "-i", sup, "-map", 0, "-map", 1, "-c", "copy", "-f", "mpegts", "-mpegts_m2ts_mode", 1, out)
+    return out
+
+
 def hls_playlist(out: Path) -> Path:
     """A 'live' HLS playlist (no ENDLIST) under a camera file's name: ffmpeg would read the
     files and URLs it names, and wait for more."""

@@ -26,6 +26,7 @@ def files(tmp_path_factory) -> Path:
     camfiles.camcorder_mts(work / "camcorder.MTS", work)
     camfiles.plain_ts(work / "phone.mts")
     camfiles.with_side_streams(work / "side.mp4", work)
+    camfiles.with_pgs(work / "pgs.MTS", work / "camcorder.MTS", work)
     located_clip(work / "longgop.mp4")  # x264's default 250-frame GOP, GPS and device tags
     camfiles.hls_playlist(work / "live.m2ts")
     camfiles.huge_png(work / "huge.png")
@@ -56,6 +57,21 @@ def test_subtitle_and_data_streams_beside_the_picture_verify_and_are_kept(app, f
     with services.storage().local_path(asset.sources[0].storage_key, tmp_path) as stored:
         kept = [s["codec_type"] for s in ffmpeg.probe(str(stored))["streams"]]
     assert kept == codec_types  # the original keeps every stream
+
+
+def test_camcorder_pgs_subtitle_stream_verifies_and_is_kept(app, files, drain, tmp_path):
+    """The Panasonic case: picture, AC-3 sound and an hdmv_pgs_subtitle stream in 192-byte packets."""
+    from filmfund.media import services
+    from filmfund.media.models import AssetState
+
+    codecs = [s["codec_name"] for s in ffmpeg.probe(str(files / "pgs.MTS"))["streams"]]
+    assert codecs == ["h264", "ac3", "hdmv_pgs_subtitle"] and sniff(files / "pgs.MTS").packet_size == 192
+    shutil.copy(files / "pgs.MTS", tmp_path / "00001.MTS")
+    [asset] = _ingest_and_run(drain, [tmp_path / "00001.MTS"])
+    assert asset.state == AssetState.READY, asset.problems
+    assert asset.rendition("proxy") and asset.rendition("poster")
+    with services.storage().local_path(asset.sources[0].storage_key, tmp_path / "w") as stored:
+        assert [s["codec_name"] for s in ffmpeg.probe(str(stored))["streams"]] == codecs
 
 
 def test_packet_size_and_container_come_from_the_bytes(files, tmp_path):
@@ -173,6 +189,16 @@ def test_take_truncated_on_a_6144_byte_boundary_is_damaged_and_the_card_files_ar
     assert asset.sources[0].expected_size == len(good)
     names = sorted(s.name for s in asset.sidecars)
     assert names == ["BDMV/CLIPINF/00001.CPI", "BDMV/INDEX.BDM", "BDMV/PLAYLIST/00000.MPL"]
+    from filmfund.media import services
+
+    [check] = services.check_fixity([asset.public_id], repair=False)
+    assert check.ok  # the card files are re-hashed with the rest
+    cpi = next(s for s in asset.sidecars if s.name.endswith(".CPI"))
+    path = Path(services.storage().local_file(cpi.storage_key))
+    path.chmod(0o644)
+    path.write_bytes(b"HDMV0100" + b"\x00" * 60)  # bit rot in the clip info
+    [check] = services.check_fixity([asset.public_id], repair=False)
+    assert not check.ok and any("card file BDMV/CLIPINF/00001.CPI" in f for f in check.failures)
 
 
 # --- 3. renditions -----------------------------------------------------------------------------
@@ -233,7 +259,7 @@ def test_a_run_of_unknown_duration_that_times_out_fails_for_good():
     assert not err.value.permanent
 
 
-def test_symlinks_are_never_followed_out_of_the_ingested_folder(app, files, tmp_path):
+def test_symlinks_are_never_followed_out_of_the_ingested_folder(app, files, tmp_path, runner):
     from filmfund.media import services
 
     outside = tmp_path / "elsewhere"
@@ -253,6 +279,9 @@ def test_symlinks_are_never_followed_out_of_the_ingested_folder(app, files, tmp_
     assert "outside the ingested folder" in reasons["link-out.mts"] and "outside" in reasons["dir-out"]
     assert "inside the ingested folder" in reasons["link-in.mts"]
     assert all("secret" not in (s.original_path or "") for r in results for s in r.asset.sources)
+    out = runner.invoke(args=["media", "ingest", str(folder)])  # the command line reports them
+    assert out.exit_code == 0, out.output
+    assert f"skipped {folder / 'link-out.mts'}: symlink to" in out.output and "3 path(s) skipped" in out.output
 
 
 def test_an_upload_is_not_probed_inside_the_web_request(app, client, make_user, login_as, files, drain):
