@@ -5,7 +5,7 @@ pool of CONCURRENCY threads with keep-alive connections sends the requests. The 
 parses the same JSON and answers the same status with no database, no Stripe logic: the
 difference is what filmfund's validation, ledger and idempotency cost.
 
-    .venv/bin/python bench/web_bench.py [--requests 400] [--concurrency 8] [--database-url URL]
+    .venv/bin/python bench/web_bench.py [--requests 400] [--concurrency 8] [--processes 1] [--database-url URL]
 
 Prints a Markdown table for the README.
 """
@@ -30,11 +30,49 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
+# Both apps are served the way `filmfund run --processes N` serves: one listening socket,
+# N forked waitress processes with 8 threads each (filmfund.serving).
+SERVE = textwrap.dedent("""
+    import os, signal, sys
+    from filmfund import serving
+    sock = serving.bind("127.0.0.1", int(sys.argv[1]))
+    n = int(sys.argv[2])
+    if n == 1:
+        serving.serve_forever(app, sock, 8)
+    else:
+        kids = []
+        for _ in range(n):
+            pid = os.fork()
+            if pid == 0:
+                serving._die_with_parent()
+                serving.serve_forever(app, sock, 8)
+                os._exit(0)
+            kids.append(pid)
+        def stop(*_):
+            for k in kids:
+                os.kill(k, signal.SIGTERM)
+            sys.exit(0)
+        signal.signal(signal.SIGTERM, stop)
+        for k in kids:
+            os.waitpid(k, 0)
+""")
+
 BARE_APP = textwrap.dedent("""
     import json, uuid
-    from flask import Flask, request, jsonify
-    from waitress import serve
+    from flask import Flask, request, jsonify, render_template_string
     app = Flask(__name__)
+    CAMPAIGN = {"slug": "film", "title": "A film", "currency": "usd", "goal": 1000000, "raised": 400000,
+                "donors": 120, "partner": {"name": "A partner", "share_bps": 2000},
+                "tiers": [{"min_amount": 100 * i, "name": f"Tier {i}", "rewards": []} for i in range(1, 11)]}
+
+    @app.get("/api/v1/campaign")
+    def campaign_api():
+        return jsonify(CAMPAIGN)
+
+    @app.get("/")
+    def campaign_page():
+        return render_template_string("<!doctype html><h1>{{ c.title }}</h1><p>{{ c.raised }} of {{ c.goal }}</p>"
+                                      "{% for t in c.tiers %}<li>{{ t.name }}</li>{% endfor %}", c=CAMPAIGN)
 
     @app.post("/api/v1/pledges")
     def pledge():
@@ -45,17 +83,12 @@ BARE_APP = textwrap.dedent("""
     def hook():
         json.loads(request.get_data())
         return jsonify({"received": True})
-
-    serve(app, host="127.0.0.1", port=int(__import__("sys").argv[1]), threads=8, _quiet=True)
-""")
+""") + SERVE
 
 FILMFUND_APP = textwrap.dedent("""
-    import sys
-    from waitress import serve
     from filmfund import create_app
     app = create_app({"RATELIMIT_ENABLED": False})
-    serve(app, host="127.0.0.1", port=int(sys.argv[1]), threads=8, _quiet=True)
-""")
+""") + SERVE
 
 
 def free_port() -> int:
@@ -111,7 +144,10 @@ def run_load(port: int, bodies: list[tuple[str, bytes, dict]], concurrency: int)
                 break
             path, body, headers = bodies[i]
             t0 = time.perf_counter()
-            conn.request("POST", path, body=body, headers={"Content-Type": "application/json", **headers})
+            if body is None:
+                conn.request("GET", path, headers=headers)
+            else:
+                conn.request("POST", path, body=body, headers={"Content-Type": "application/json", **headers})
             resp = conn.getresponse()
             data = resp.read()
             dt = (time.perf_counter() - t0) * 1000
@@ -136,13 +172,14 @@ def pct(values: list[float], p: float) -> float:
 
 def row(name: str, wall: float, lat: list[float]) -> str:
     return (f"| {name} | {len(lat) / wall:,.0f} | {statistics.median(lat):.1f} | {pct(lat, 95):.1f} "
-            f"| {pct(lat, 99):.1f} |")
+            f"| {pct(lat, 99):.1f} |")  # the caller adds the ratio cell
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=400)
     ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--processes", type=int, default=1, help="server processes for each app (as filmfund run)")
     ap.add_argument("--database-url", default=None,
                     help="default: SQLite in a temporary instance folder; a PostgreSQL URL names the server, "
                          "on which a scratch database is created and dropped")
@@ -174,7 +211,7 @@ def main() -> int:
         ports = {}
         for name, code in (("bare", BARE_APP), ("filmfund", FILMFUND_APP)):
             port = free_port()
-            procs.append(subprocess.Popen([PY, "-c", code, str(port)], env=env, cwd=ROOT))
+            procs.append(subprocess.Popen([PY, "-c", code, str(port), str(args.processes)], env=env, cwd=ROOT))
             ports[name] = port
         for port in ports.values():
             wait_up(port)
@@ -182,13 +219,26 @@ def main() -> int:
         n = args.requests
         pledges = [("/api/v1/pledges", json.dumps({"amount": 1500 + i, "email": f"bench{i}@example.org",
                                                     "credit_name": f"Bench {i}"}).encode(), {}) for i in range(n)]
-        lines = ["| endpoint (waitress, 8 threads) | req/s | p50 ms | p95 ms | p99 ms |", "| --- | --- | --- | --- | --- |"]
+        lines = [f"| endpoint (waitress, {args.processes} process(es) × 8 threads) | req/s | p50 ms | p95 ms | p99 ms "
+                 "| filmfund ÷ bare |", "| --- | --- | --- | --- | --- | --- |"]
         results = {}
+        rates: dict[str, float] = {}
+
+        def add(label: str, name: str, wall: float, lat: list[float]) -> None:
+            rates[name] = len(lat) / wall
+            ratio = f"{rates['filmfund'] / rates['bare']:.3f}×" if name == "filmfund" and "bare" in rates else ""
+            lines.append(row(label, wall, lat) + f" {ratio} |")
+
+        for path, label in (("/api/v1/campaign", "GET /api/v1/campaign"), ("/", "GET / (campaign page)")):
+            for name in ("bare", "filmfund"):
+                wall, lat, resp = run_load(ports[name], [(path, None, {})] * n, args.concurrency)
+                assert all(r[0] == 200 for r in resp), [r for r in resp if r[0] != 200][:3]
+                add(f"{label}, {name}", name, wall, lat)
         for name in ("bare", "filmfund"):
             wall, lat, resp = run_load(ports[name], pledges, args.concurrency)
             assert all(r[0] == 201 for r in resp), [r for r in resp if r[0] != 201][:3]
             results[name] = resp
-            lines.append(row(f"POST /api/v1/pledges, {name} Flask" if name == "bare" else "POST /api/v1/pledges, filmfund", wall, lat))
+            add(f"POST /api/v1/pledges, {name}", name, wall, lat)
         events = []
         for i, (status, data) in enumerate(results["filmfund"]):
             created = json.loads(data)
@@ -197,11 +247,11 @@ def main() -> int:
         for name in ("bare", "filmfund"):
             wall, lat, resp = run_load(ports[name], events, args.concurrency)
             assert all(r[0] == 200 for r in resp), [r for r in resp if r[0] != 200][:3]
-            lines.append(row(f"POST /webhooks/stripe, {name} Flask" if name == "bare" else "POST /webhooks/stripe (checkout.session.completed), filmfund", wall, lat))
+            add(f"POST /webhooks/stripe (paid), {name}", name, wall, lat)
         # Redelivery of the same events: the idempotent no-op path.
         wall, lat, resp = run_load(ports["filmfund"], events, args.concurrency)
         assert all(r[0] == 200 for r in resp)
-        lines.append(row("POST /webhooks/stripe, duplicate delivery, filmfund", wall, lat))
+        lines.append(row("POST /webhooks/stripe, duplicate delivery, filmfund", wall, lat) + " |")
         db = args.database_url.split(":")[0] if args.database_url else "sqlite"
         print(f"{n} requests per row, {args.concurrency} concurrent clients, database {db}, {os.cpu_count()} cores\n")
         print("\n".join(lines))

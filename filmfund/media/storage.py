@@ -13,6 +13,7 @@ Temporary keys a killed process left behind are removed by `sweep_incoming`.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import shutil
@@ -23,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 from urllib.parse import unquote, urlparse
+
+from filmfund.errors import DomainError
 
 CHUNK = 8 * 1024 * 1024
 Progress = Callable[[int], None]
@@ -83,6 +86,17 @@ class _HashingReader:
             if self.progress:
                 self.progress(len(data))
         return data
+
+
+class StorageFull(DomainError):
+    """The storage's disk is full: nothing was stored (the partial file is removed)."""
+    status, code = 507, "storage_full"
+
+
+def _raise_if_full(exc: OSError, root: Path) -> None:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        raise StorageFull(f"The footage storage ({root}) is full: nothing was stored. Free some space "
+                          "(or move FILMFUND_STORAGE_URL to a larger volume) and upload again.") from None
 
 
 class TooLarge(Exception):
@@ -176,13 +190,21 @@ class LocalStorage(Storage):
 
     def put_stream(self, src, suffix="", progress=None, limit=None, *, expect=None, replace=None) -> Stored:
         reader = _HashingReader(src, progress, limit)
-        fd, tmp = tempfile.mkstemp(dir=self.root / INCOMING)
         try:
-            with os.fdopen(fd, "wb") as out:
-                while chunk := reader.read(CHUNK):
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
+            fd, tmp = tempfile.mkstemp(dir=self.root / INCOMING)
+        except OSError as exc:
+            _raise_if_full(exc, self.root)
+            raise
+        try:
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    while chunk := reader.read(CHUNK):
+                        out.write(chunk)
+                    out.flush()
+                    os.fsync(out.fileno())
+            except OSError as exc:
+                _raise_if_full(exc, self.root)  # the partial file goes in `finally`
+                raise
             sha = reader.digest.hexdigest()
             _check_expected(sha, expect)
             key = content_key(sha, suffix)

@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
@@ -276,3 +277,48 @@ def test_queued_jobs_survive_a_redis_restart(app, private_redis, make_user):
         assert len([m for m in outbox_messages() if "queued@example.org" in m.read_text()]) == 3
     finally:
         jobs.configure_queue(app.config["QUEUE_URL"])
+
+
+# ------------------------------------------------------------------ a full disk on the local backend
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 2 MiB tmpfs mounted for this test (the machine's own disks are never filled)."""
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tiny tmpfs needs root")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], check=True)
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+@pytest.fixture
+def app_overrides(request):
+    if "tiny_disk" in request.fixturenames:
+        return {"STORAGE_URL": request.getfixturevalue("tiny_disk").as_uri()}
+    return {}
+
+
+def test_a_full_disk_is_a_clear_error_and_stores_nothing(app, client, producer, login_as, tiny_disk):
+    from filmfund.media.models import Asset
+    from tests.site.helpers import csrf_token
+
+    login_as(client, producer)
+    token = csrf_token(client, "/footage/")
+    big = os.urandom(3 * 1024 * 1024)  # more than the disk holds: the write fails part-way
+    r = client.post("/footage/upload", data={"csrf_token": token, "file": (io.BytesIO(big), "A001.MTS")},
+                    content_type="multipart/form-data", headers={"Accept": "text/html"})
+    assert r.status_code == 507
+    page = r.get_data(as_text=True)
+    assert "is full: nothing was stored" in page and "on our side" not in page  # not the 500 page
+    assert _count(Asset) == 0
+    leftovers = [p for p in tiny_disk.rglob("*") if p.is_file()]
+    assert leftovers == []  # no partial object, no orphan upload
+    # Once there is room the same upload goes through.
+    small = big[: 512 * 1024]
+    ok = client.post("/footage/upload", data={"csrf_token": token, "file": (io.BytesIO(small), "A001.MTS")},
+                     content_type="multipart/form-data")
+    assert ok.status_code == 303 and _count(Asset) == 1
