@@ -24,7 +24,7 @@ from filmfund.db import utcnow
 from filmfund.errors import NotFoundError
 from filmfund.extensions import db
 from filmfund.media.common import _iso, _problem, storage
-from filmfund.media.models import Asset, AssetEvent, AssetState, JobKind, Rendition, Source
+from filmfund.media.models import Asset, AssetEvent, Rendition, Sidecar, Source
 from filmfund.media.storage import Storage, open_storage
 
 log = logging.getLogger(__name__)
@@ -79,9 +79,29 @@ def in_alert(asset: Asset) -> bool:
 def replace_damaged(sha256: str) -> bool:
     """Asked by storage when content being stored is already there: replace the stored object
     if a fixity check found it damaged (the new bytes hash to the same key, so they are the
-    recorded content)."""
-    return bool(db.session.scalar(sa.select(sa.func.count()).select_from(Source)
-                                  .where(Source.sha256 == sha256, Source.fixity_ok.is_(False))))
+    recorded content): an original marked damaged, or a card structure file of an asset in
+    alert (replacing an intact one with the same verified bytes changes nothing)."""
+    if db.session.scalar(sa.select(sa.func.count()).select_from(Source)
+                         .where(Source.sha256 == sha256, Source.fixity_ok.is_(False))):
+        return True
+    return bool(db.session.scalar(sa.select(sa.func.count()).select_from(Sidecar).join(Asset)
+                                  .where(Sidecar.sha256 == sha256, Asset.fixity_ok.is_(False))))
+
+
+def _originals(asset: Asset) -> list[tuple[str, str, str]]:
+    """(name, storage key, SHA-256) of every original kept for an asset: its source files and
+    the card structure files (playlists, clip info) kept with it."""
+    return ([(s.original_name, s.storage_key, s.sha256) for s in asset.sources]
+            + [(f"card file {c.name}", c.storage_key, c.sha256) for c in asset.sidecars])
+
+
+def reingest_sidecars(asset: Asset, paths) -> None:
+    """A card ingested again for an asset in alert: its structure files replace damaged ones."""
+    if not in_alert(asset):
+        return
+    store = storage()
+    for path in paths:
+        store.put_file(path, path.suffix, replace=replace_damaged)
 
 
 def replicate(asset: Asset) -> list[str]:
@@ -92,14 +112,14 @@ def replicate(asset: Asset) -> list[str]:
     if second is None:
         return []
     store, failed = storage(), []
-    for source in asset.sources:
+    for name, key, sha in _originals(asset):
         try:
-            if not second.exists(source.storage_key):
-                with contextlib.closing(store.open(source.storage_key)) as body:
-                    second.restore(source.storage_key, body, source.sha256)
+            if not second.exists(key):
+                with contextlib.closing(store.open(key)) as body:
+                    second.restore(key, body, sha)
         except Exception as exc:  # noqa: BLE001 - the second storage being down must not lose the ingest
-            log.warning("second copy of %s not written: %s", source.storage_key, exc)
-            failed.append(f"{source.original_name}: {type(exc).__name__}: {exc}"[:300])
+            log.warning("second copy of %s not written: %s", key, exc)
+            failed.append(f"{name}: {type(exc).__name__}: {exc}"[:300])
     if failed:
         asset.problems = [*(asset.problems or []), _problem(
             REPLICA, "The second copy could not be written: " + "; ".join(failed)[:1000],
@@ -151,10 +171,9 @@ def _copy(src: Storage, dst: Storage, key: str, sha256: str) -> bool:
         return False
 
 
-def _check_source(source: Source, store: Storage, second: Storage | None, repair: bool,
-                  failures: list[str], repaired: list[str], second_copy: list[str]) -> bool:
+def _check_original(name: str, key: str, sha: str, store: Storage, second: Storage | None, repair: bool,
+                    failures: list[str], repaired: list[str], second_copy: list[str]) -> bool:
     """Check both copies of one original; True when the first (the one used) is intact."""
-    name, key, sha = source.original_name, source.storage_key, source.sha256
     first_ok = _digest(store, key) == sha
     second_ok = None if second is None else _digest(second, key) == sha
     if not first_ok and second_ok and repair and _copy(second, store, key, sha):
@@ -198,9 +217,13 @@ def _check_asset(asset: Asset, store: Storage, second: Storage | None, repair: b
     now = utcnow()
     sources_ok = True
     for source in asset.sources:
-        ok = _check_source(source, store, second, repair, failures, repaired, second_copy)
+        ok = _check_original(source.original_name, source.storage_key, source.sha256, store, second, repair,
+                             failures, repaired, second_copy)
         source.fixity_ok, source.last_fixity_at = ok, now
         sources_ok = sources_ok and ok
+    for side in asset.sidecars:  # the card's playlists and clip info, kept with the take
+        _check_original(f"card file {side.name}", side.storage_key, side.sha256, store, second, repair,
+                        failures, repaired, second_copy)
     remake = False
     for rendition in list(asset.renditions):
         if _digest(store, rendition.storage_key) == rendition.sha256:
@@ -262,13 +285,11 @@ def _drop_rendition(asset: Asset, rendition: Rendition) -> None:
 
 
 def _queue_remake(asset: Asset) -> None:
-    from filmfund.media.jobs import _new_job, enqueue
+    """Queue the renditions the asset now lacks (each marked pending); a job already queued or
+    running for it makes them anyway."""
+    from filmfund.media.renditions import make_donor_renditions
 
-    if asset.state not in (AssetState.READY, AssetState.FAILED) or not asset.can_move(AssetState.TRANSCODING):
-        return  # being processed, or never got that far: its own job makes the renditions
-    job = _new_job(asset, JobKind.TRANSCODE)
-    db.session.commit()
-    enqueue(job)
+    make_donor_renditions(asset)
 
 
 # --- temporary uploads -----------------------------------------------------------------------

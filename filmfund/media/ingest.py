@@ -111,6 +111,7 @@ def _ingest_group(group: avchd.SourceGroup, probes: dict, title: str | None,
     sha = joined.hexdigest()
     existing = _existing_asset(sha, [s.sha256 for s in stored])
     if existing is not None:
+        fixity.reingest_sidecars(existing, dict.fromkeys(group.sidecars))
         return IngestResult(existing, False, fixity.after_reingest(existing, any(s.replaced for s in stored)))
     first_probe, first_info, probe_error = probes[group.files[0]]
     asset = Asset(title=(title or _default_title(group))[:300], sha256=sha, size=sum(s.size for s in stored),

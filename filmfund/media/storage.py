@@ -131,9 +131,10 @@ class Storage:
         mid-upload leaves them); the number removed."""
         raise NotImplementedError
 
-    def put_file(self, path: str | Path, suffix: str = "", progress: Progress | None = None) -> Stored:
+    def put_file(self, path: str | Path, suffix: str = "", progress: Progress | None = None, *,
+                 replace: Replace | None = None) -> Stored:
         with open(path, "rb") as fh:
-            return self.put_stream(fh, suffix or Path(path).suffix, progress)
+            return self.put_stream(fh, suffix or Path(path).suffix, progress, replace=replace)
 
     def exists(self, key: str) -> bool:
         raise NotImplementedError

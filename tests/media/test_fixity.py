@@ -262,3 +262,31 @@ def test_verify_reports_a_damaged_asset_apart_from_its_intact_storage(app, runne
     assert "decoder reported 3 error(s)" in out.output
     assert "fixity failed for 0, 1 damaged or failed" in out.output
     assert runner.invoke(args=["media", "verify", good.public_id]).exit_code == 0
+
+
+def test_card_structure_files_are_checked_kept_twice_and_repaired(app, clips, tmp_path, runner):
+    """The playlist and clip info kept with a take are originals too: in the second copy, in the
+    check, repaired from the second copy, and by ingesting the card again."""
+    from filmfund.media import fixity, services
+    from tests.media import camfiles
+
+    app.config["REPLICA_URL"] = (tmp_path / "second-copy").as_uri()
+    good = (clips / "good_1080i.MTS").read_bytes()
+    camfiles.card(tmp_path / "CARD", {"00001": good}, [("00001", 1)])
+    [result] = services.ingest_paths([tmp_path / "CARD"])
+    asset = services.get_asset(result.asset.public_id)
+    cpi = next(c for c in asset.sidecars if c.name.endswith(".CPI"))
+    second = fixity.replica()
+    assert second.sha256_of(cpi.storage_key)[0] == cpi.sha256  # written at ingest
+
+    _rot(services.storage(), cpi.storage_key)
+    [check] = services.check_fixity([asset.public_id])
+    assert check.ok and any("card file BDMV/CLIPINF/00001.CPI" in r for r in check.repaired)
+
+    app.config["REPLICA_URL"] = None  # one copy only: the damage is an alert until the card comes back
+    _rot(services.storage(), cpi.storage_key)
+    out = runner.invoke(args=["media", "verify", asset.public_id])
+    assert out.exit_code == 1 and "fixity=FAILED" in out.stdout and "00001.CPI" in out.output
+    [again] = services.ingest_paths([tmp_path / "CARD"])
+    assert not again.created and again.asset.id == asset.id and "repaired" in again.how
+    assert services.get_asset(asset.public_id).fixity_ok is True
