@@ -2,7 +2,9 @@
 it at /admin/audit; nobody can edit it (triggers refuse UPDATE and DELETE on both databases)."""
 from __future__ import annotations
 
+import re
 from datetime import date
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -127,3 +129,17 @@ def test_producer_money_and_fulfilment_actions_are_recorded(app, client, make_us
     client.post("/admin/payouts", data={"csrf_token": token, "amount": "999999.00",
                                         "paid_on": date.today().isoformat(), "reference": "TOO-MUCH"})
     assert len(_entries("payout")) == 1
+
+
+def test_a_campaign_file_that_changes_the_goal_or_share_is_recorded(app, runner, campaign, tmp_path):
+    from filmfund.rewards.services import load_campaign
+
+    load_campaign()  # the same file again: nothing changed, nothing recorded
+    assert _entries("settings") == []
+    text = Path(app.config["CAMPAIGN_FILE"]).read_text()
+    changed = tmp_path / "campaign.toml"
+    changed.write_text(re.sub(r"(?m)^goal\s*=\s*\d+", "goal = 999900", text, count=1))
+    result = runner.invoke(args=["campaign", "load", str(changed)])
+    assert result.exit_code == 0, result.output
+    (entry,) = _entries("settings.change")
+    assert entry.actor == "cli" and entry.details_dict["goal"][1] == 999900

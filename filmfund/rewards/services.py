@@ -67,9 +67,14 @@ def load_campaign(path: str | Path | None = None) -> Campaign:
     elif campaign.currency != spec.currency and db.session.scalar(
             sa.select(sa.func.count(Donation.id)).where(Donation.campaign_id == campaign.id)):
         raise ValidationError("currency: cannot change once donations are recorded", code="invalid_campaign")
+    changed = {attr: [getattr(campaign, attr), getattr(spec, attr)] for attr in
+               ("title", "tagline", "currency", "goal", "partner_name", "share_bps")
+               if campaign.id is not None and getattr(campaign, attr) != getattr(spec, attr)}
     for attr in ("title", "tagline", "description", "currency", "goal", "partner_name", "share_bps"):
         setattr(campaign, attr, getattr(spec, attr))
     db.session.flush()
+    if changed:  # a change of an existing campaign's settings (goal, partner share, ...) is a staff action
+        record_audit("settings.change", f"campaign {campaign.slug}", changed)
     totals.ensure_campaign_rows(campaign.id)
     tiers = {t.min_amount: t for t in campaign.tiers}
     rewards = {r.key: r for r in db.session.scalars(sa.select(Reward).where(Reward.campaign_id == campaign.id))}
