@@ -322,3 +322,69 @@ def test_a_full_disk_is_a_clear_error_and_stores_nothing(app, client, producer, 
     ok = client.post("/footage/upload", data={"csrf_token": token, "file": (io.BytesIO(small), "A001.MTS")},
                      content_type="multipart/form-data")
     assert ok.status_code == 303 and _count(Asset) == 1
+
+
+# ------------------------------------------------------------------ a worker killed mid-mail-batch
+
+def test_a_worker_killed_mid_mail_batch_resumes_and_sends_nothing_twice(app, run_env, tmp_path):
+    import asyncio
+    import subprocess
+    import sys
+    from datetime import timedelta
+
+    from aiosmtpd.controller import Controller
+
+    from filmfund.comms import updates
+    from filmfund.comms.models import DeliveryStatus, UpdateDelivery
+    from filmfund.rewards.webhooks import complete_test_checkout
+
+    class SlowSink:  # a mail server that takes its time, so the kill lands mid-batch
+        def __init__(self):
+            self.rcpts: list[str] = []
+
+        async def handle_DATA(self, server, session, envelope):
+            await asyncio.sleep(0.05)
+            self.rcpts.extend(envelope.rcpt_tos)
+            return "250 OK"
+
+    n = 40
+    for i in range(n):
+        pledge = services.create_pledge(1500 + i, email=f"reader{i}@example.org")
+        complete_test_checkout(pledge.id, "paid")
+    update = updates.create_update(title="From the edit", body="A first cut.", audience="everyone")
+    updates.publish_update(update.id)  # n delivery rows queued, the job in the queue
+    db.session.remove()
+
+    sink = SlowSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    env = {**run_env, "FILMFUND_SMTP_URL": f"smtp://127.0.0.1:{controller.port}"}
+    worker = [sys.executable, "-m", "filmfund.cli", "worker"]
+    try:
+        proc = subprocess.Popen(worker, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while len(sink.rcpts) < 8 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.kill()  # SIGKILL mid-batch: no clean-up runs
+        proc.wait(10)
+        sent_before = len(sink.rcpts)
+        assert 8 <= sent_before < n, "the kill did not land mid-batch"
+
+        # A later worker run: the sweep closes the dead worker's claim (never re-sending it) and
+        # re-queues the update, whose remaining deliveries then go out.
+        with app.app_context():
+            swept = updates.sweep_deliveries(now=updates.utcnow() + updates.STALE_SENDING + timedelta(minutes=1))
+            db.session.remove()
+        assert swept["requeued_updates"] == 1
+        done = subprocess.run([*worker, "--burst"], env=env, cwd=tmp_path, capture_output=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+    finally:
+        controller.stop()
+
+    assert len(sink.rcpts) == len(set(sink.rcpts)), "a donor got the update twice"
+    statuses = dict(db.session.execute(sa.select(UpdateDelivery.status, sa.func.count()).group_by(
+        UpdateDelivery.status)).all())
+    assert set(statuses) <= {DeliveryStatus.SENT, DeliveryStatus.FAILED}, statuses  # nothing stuck
+    assert statuses.get(DeliveryStatus.FAILED, 0) <= 1  # at most the one mail in flight at the kill
+    assert sum(statuses.values()) == n
+    assert statuses[DeliveryStatus.SENT] <= len(sink.rcpts) <= n
