@@ -349,7 +349,12 @@ def _donor(email: str) -> User:
 
 
 def apply_refund(donation: Donation, amount_refunded: int, stripe_event_id: str | None) -> None:
+    before = donation.amount_refunded
     donation.amount_refunded = min(donation.amount, rules.merged_refund(donation.amount_refunded, amount_refunded))
+    if donation.amount_refunded != before:  # refunds are made in Stripe's dashboard: Stripe is the actor we see
+        record_audit("donation.refund", f"donation {donation.id}",
+                     {"amount_refunded": donation.amount_refunded, "before": before,
+                      "currency": donation.currency, "stripe_event": stripe_event_id}, actor="stripe")
     _after_money_change(donation, EventKind.REFUND, stripe_event_id)
 
 
