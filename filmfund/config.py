@@ -139,7 +139,9 @@ def load_settings(env: dict[str, str] | None = None) -> dict[str, Any]:
         "SESSION_COOKIE_NAME": "__Host-session" if secure_cookies else "session",
         "REMEMBER_COOKIE_SECURE": secure_cookies,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # No ping on every checkout (a round trip per request); a connection the server dropped
+        # fails its request once and is replaced, and none is kept longer than an hour.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False, "pool_recycle": 3600},
         "WTF_CSRF_TIME_LIMIT": None,
     }
     return settings

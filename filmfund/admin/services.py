@@ -19,7 +19,6 @@ from flask import current_app
 from filmfund.auth.models import User
 from filmfund.extensions import db
 from filmfund.rewards import ledger, totals
-from filmfund.rewards import services as rewards_services
 from filmfund.rewards.models import (
     Campaign,
     Donation,
@@ -58,10 +57,11 @@ def donors_by_tier(campaign: Campaign) -> list[dict]:
 
 
 def recent_donations(campaign: Campaign, limit: int = 25) -> list[dict]:
-    """For producers only: the latest donations with the donor's email (to deliver rewards)."""
+    """For producers only: the latest donations (of the installation's money mode) with the donor's
+    email (to deliver rewards); read from the index on (campaign, mode, received_at, id)."""
     rows = db.session.execute(
         sa.select(Donation, User.email).join(User, User.id == Donation.user_id)
-        .where(Donation.campaign_id == campaign.id)
+        .where(Donation.campaign_id == campaign.id, Donation.livemode == ledger.money_mode())
         .order_by(Donation.received_at.desc(), Donation.id.desc()).limit(limit)).all()
     return [{"id": d.id, "email": email, "amount": d.amount, "net": d.net, "refunded": d.counted_refunded,
              "currency": d.currency, "source": d.source.value, "received_at": d.received_at,
@@ -71,35 +71,62 @@ def recent_donations(campaign: Campaign, limit: int = 25) -> list[dict]:
             for d, email in rows]
 
 
+FULFILMENT_ROWS = 50  # per reward on the dashboard; the reward's own queue lists everyone
+
+
 @dataclass
 class FulfilmentGroup:
     reward: Reward
     tier_name: str
-    rows: list[dict]
-
-    @property
-    def outstanding(self) -> int:
-        return sum(1 for r in self.rows if r["status"] == EntitlementStatus.GRANTED.value)
+    rows: list[dict]  # the first FULFILMENT_ROWS: still to deliver first, oldest first
+    outstanding: int  # counted in SQL over every holder
+    delivered: int
 
 
-def fulfilment_list(campaign: Campaign) -> list[FulfilmentGroup]:
-    """Per hand-delivered reward, who is owed it and whether it was delivered (revoked ones left out)."""
+def fulfilment_list(campaign: Campaign, limit: int = FULFILMENT_ROWS) -> list[FulfilmentGroup]:
+    """Per hand-delivered reward, how many are owed and delivered (counted in SQL, revoked ones left
+    out), and the first `limit` holders (an index on reward, status, granted_at serves each page)."""
     rewards = db.session.execute(
         sa.select(Reward, Tier.name).join(Tier, Tier.id == Reward.tier_id)
         .where(Reward.campaign_id == campaign.id, Reward.kind.in_(HAND_DELIVERED))
         .order_by(Tier.min_amount, Reward.position)).all()
-    ents = db.session.execute(
-        sa.select(Entitlement, User.email).join(User, User.id == Entitlement.user_id)
-        .where(Entitlement.reward_id.in_([r.id for r, _ in rewards] or [-1]),
-               Entitlement.status != EntitlementStatus.REVOKED)
-        .order_by(Entitlement.status, Entitlement.granted_at)).all()
-    names = rewards_services.credit_names(campaign)
-    by_reward: dict[int, list[dict]] = {}
-    for ent, email in ents:
-        by_reward.setdefault(ent.reward_id, []).append(
-            {"id": ent.id, "email": email, "status": ent.status.value, "granted_at": ent.granted_at,
-             "fulfilled_at": ent.fulfilled_at, "credit_name": names.get(ent.user_id)})
-    return [FulfilmentGroup(reward, tier_name, by_reward.get(reward.id, [])) for reward, tier_name in rewards]
+    ids = [r.id for r, _ in rewards] or [-1]
+    counts: dict[tuple[int, str], int] = {
+        (rid, str(status)): n for rid, status, n in db.session.execute(
+            sa.select(Entitlement.reward_id, Entitlement.status, sa.func.count())
+            .where(Entitlement.reward_id.in_(ids), Entitlement.status != EntitlementStatus.REVOKED)
+            .group_by(Entitlement.reward_id, Entitlement.status))}
+    by_reward: dict[int, list] = {}
+    for reward, _ in rewards:
+        by_reward[reward.id] = db.session.execute(
+            sa.select(Entitlement, User.email).join(User, User.id == Entitlement.user_id)
+            .where(Entitlement.reward_id == reward.id, Entitlement.status != EntitlementStatus.REVOKED)
+            .order_by(Entitlement.status, Entitlement.granted_at).limit(limit)).all()
+    names = credit_names_of(campaign, {ent.user_id for rows in by_reward.values() for ent, _ in rows})
+    return [FulfilmentGroup(
+        reward, tier_name,
+        [{"id": ent.id, "email": email, "status": ent.status.value, "granted_at": ent.granted_at,
+          "fulfilled_at": ent.fulfilled_at, "credit_name": names.get(ent.user_id)}
+         for ent, email in by_reward[reward.id]],
+        counts.get((reward.id, EntitlementStatus.GRANTED.value), 0),
+        counts.get((reward.id, EntitlementStatus.FULFILLED.value), 0)) for reward, tier_name in rewards]
+
+
+def credit_names_of(campaign: Campaign, user_ids: set[int]) -> dict[int, str | None]:
+    """rewards.services.credit_names for these donors only (a page's worth, not every donor)."""
+    if not user_ids:
+        return {}
+    names: dict[int, str] = {}
+    anonymous: set[int] = set()
+    for uid, name, anon in db.session.execute(
+            sa.select(Donation.user_id, Donation.credit_name, Donation.anonymous)
+            .where(Donation.campaign_id == campaign.id, Donation.user_id.in_(user_ids))
+            .order_by(Donation.received_at, Donation.id)):
+        if anon:
+            anonymous.add(uid)
+        if name:
+            names[uid] = name
+    return {uid: (None if uid in anonymous else name) for uid, name in names.items()}
 
 
 def payouts(campaign: Campaign) -> list[Payout]:

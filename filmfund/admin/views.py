@@ -13,7 +13,7 @@ from flask_login import current_user
 from filmfund.admin import charts
 from filmfund.admin import services as admin_services
 from filmfund.errors import DomainError, ValidationError
-from filmfund.rewards import services
+from filmfund.rewards import ledger_check, services
 from filmfund.security import role_required
 from filmfund.site.money import format_money, parse_dollars
 
@@ -38,6 +38,8 @@ def _dashboard(values: dict | None = None, errors: dict | None = None, status: i
     statement = services.partner_statement(campaign)
     raised = admin_services.cumulative(services.raised_by_day(campaign))
     # Asked per status: a flood of processed events must not push an unmatched one out of sight.
+    # The hourly ledger check's last result (the check itself reads the whole ledger).
+    check = ledger_check.last_check()
     events = sorted((e for status in INBOX_STATUSES for e in services.list_webhook_events(status=status, limit=50)),
                     key=lambda e: e.received_at, reverse=True)[:100]
     return render_template(
@@ -49,7 +51,7 @@ def _dashboard(values: dict | None = None, errors: dict | None = None, status: i
         by_tier=admin_services.donors_by_tier(campaign),
         fulfilment=admin_services.fulfilment_list(campaign), payouts=admin_services.payouts(campaign),
         outbox=None if admin_services.smtp_configured() else admin_services.outbox(),
-        breaches=services.check_ledger(), today=date.today().isoformat(), footage_alerts=_footage_alerts(),
+        check=check, breaches=check.breaches.splitlines() if check else [], today=date.today().isoformat(), footage_alerts=_footage_alerts(),
         values=values or {}, errors=errors or {}), status
 
 

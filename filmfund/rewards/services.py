@@ -21,7 +21,7 @@ from filmfund.auth.services import find_user, get_or_create_user, normalize_emai
 from filmfund.db import new_id, utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
-from filmfund.rewards import ledger, ledger_check, rules, stripe_gateway, totals
+from filmfund.rewards import ledger, ledger_check, rules, snapshot, stripe_gateway, totals
 from filmfund.rewards.campaign_file import MAX_AMOUNT, read_campaign_file
 from filmfund.rewards.models import (
     Campaign,
@@ -99,12 +99,14 @@ def load_campaign(path: str | Path | None = None) -> Campaign:
             campaign.tiers.remove(tier)
     db.session.flush()
     db.session.expire(campaign, ["tiers"])
+    campaign.updated_at = utcnow()  # every process's cached snapshot is rebuilt (snapshot.py)
     # Tiers may have moved: stored entitlements must match them again.
     ledger.lock_money(campaign.id)
     for user in db.session.scalars(sa.select(User).where(User.id.in_(
             sa.select(Donation.user_id).where(Donation.campaign_id == campaign.id)))):
         refresh_entitlements(user, campaign)
     db.session.commit()
+    snapshot.forget()
     db.session.refresh(campaign)
     return campaign
 
@@ -124,17 +126,25 @@ def _configured_slug() -> str:
     return _slug_cache[key]
 
 
-def current_campaign() -> Campaign:
-    """The campaign named by CAMPAIGN_FILE, loaded from the file the first time it is needed."""
+def current_campaign() -> snapshot.CampaignSnapshot:
+    """The campaign named by CAMPAIGN_FILE (loaded from the file the first time it is needed), as
+    the process's cached snapshot: one indexed read per call, no ORM objects (see snapshot.py)."""
     slug = _configured_slug()
-    campaign = db.session.scalar(sa.select(Campaign).where(Campaign.slug == slug))
-    if campaign is None:
+    snap = snapshot.cached(slug)
+    if snap is None:
         try:
-            campaign = load_campaign()
+            load_campaign()
         except sa.exc.IntegrityError:  # another request loaded it at the same moment
             db.session.rollback()
-            campaign = db.session.scalar(sa.select(Campaign).where(Campaign.slug == slug))
-    return campaign
+        snap = snapshot.cached(slug)
+    return snap
+
+
+def campaign_of(pledge: Pledge):
+    """A pledge's campaign: the cached snapshot when it is the current one (it always is, but
+    for a pledge made under another campaign file)."""
+    current = current_campaign()
+    return current if current.id == pledge.campaign_id else db.session.get(Campaign, pledge.campaign_id)
 
 
 def _reward_dict(r: Reward) -> dict:
@@ -233,7 +243,7 @@ def create_pledge(amount, currency=None, email=None, credit_name=None, anonymous
             _set_checkout(pledge, *_test_checkout(pledge))
         db.session.add(pledge)
         try:
-            db.session.commit()
+            _commit_keeping(pledge)
         except sa.exc.IntegrityError:  # the same key raced in from a second request
             db.session.rollback()
             pledge = _pledge_by_key(idempotency_key)
@@ -265,7 +275,20 @@ def _open_checkout(pledge: Pledge, campaign: Campaign) -> None:
             pledge, campaign,
             success_url=_site_url(THANK_YOU_PATH.format(pledge_id=pledge.id)) + "&session_id={CHECKOUT_SESSION_ID}",
             cancel_url=_site_url(CAMPAIGN_PATH.format(amount=pledge.amount))))
+    _commit_keeping(pledge)
+
+
+def _commit_keeping(obj) -> None:
+    """Commit, keeping the values this request just wrote on `obj` (no SELECT to reload what we
+    know: the row is exactly what was inserted or updated)."""
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    db.session.flush()  # defaults (created_at...) are set now
+    mapper = sa.inspect(obj).mapper
+    known = {a.key: getattr(obj, a.key) for a in mapper.column_attrs}
     db.session.commit()
+    for key, value in known.items():
+        set_committed_value(obj, key, value)
 
 
 def get_pledge(pledge_id: str) -> Pledge:
@@ -286,7 +309,7 @@ _STATUS_MESSAGES = {
 
 def pledge_status(pledge: Pledge) -> dict:
     """What the thank-you page shows: the payment's real state (no other donor's data)."""
-    tier = rules.tier_for(pledge.campaign.tiers, pledge.amount)
+    tier = rules.tier_for(campaign_of(pledge).tiers, pledge.amount)
     return {"pledge_id": pledge.id, "state": pledge.state.value, "amount": pledge.amount,
             "currency": pledge.currency, "message": _STATUS_MESSAGES[pledge.state],
             "tier": {"min_amount": tier.min_amount, "name": tier.name} if tier and not pledge.rewards_opt_out else None,
@@ -307,7 +330,7 @@ def record_stripe_payment(pledge: Pledge, *, amount: int, currency: str, payment
         Donation.payment_intent_id == payment_intent_id if payment_intent_id else sa.false())))
     if existing is not None:
         return None
-    campaign = pledge.campaign
+    campaign = campaign_of(pledge)
     if amount != pledge.amount:
         flags.append("amount_mismatch")  # the money that arrived is what counts
     if pledge.can_move(PledgeState.PAID):
@@ -510,15 +533,18 @@ def refresh_entitlements(user: User, campaign: Campaign) -> dict:
         if reward_id not in wanted and ent.status == EntitlementStatus.GRANTED:
             ent.status, ent.revoked_at = EntitlementStatus.REVOKED, now
     db.session.flush()
-    return _standing_doc(total, tier, opted_out, ents)
+    return _standing_doc(total, tier, opted_out, ents, campaign)
 
 
-def _standing_doc(total: int, tier: Tier | None, opted_out: bool, ents: list[Entitlement]) -> dict:
+def _standing_doc(total: int, tier: Tier | None, opted_out: bool, ents: list[Entitlement], campaign=None) -> dict:
+    # A new entitlement's reward comes from the campaign (snapshot) rather than one SELECT each.
+    known = {r.id: r for t in campaign.tiers for r in t.rewards} if campaign is not None else {}
     return {
         "total": total,
         "tier": {"min_amount": tier.min_amount, "name": tier.name} if tier else None,
         "rewards_opt_out": opted_out,
-        "rewards": [{**_reward_dict(e.reward), "status": e.status.value, "id": e.id} for e in ents],
+        "rewards": [{**_reward_dict(known.get(e.reward_id) or e.reward), "status": e.status.value, "id": e.id}
+                    for e in ents],
     }
 
 
@@ -526,7 +552,7 @@ def donor_entitlements(user: User, campaign: Campaign | None = None) -> dict:
     """The GET /api/v1/me/entitlements document."""
     campaign = campaign or current_campaign()
     total, tier, opted_out, _ = _wanted_rewards(campaign, user.id)
-    return _standing_doc(total, tier, opted_out, _user_entitlements(campaign, user.id))
+    return _standing_doc(total, tier, opted_out, _user_entitlements(campaign, user.id), campaign)
 
 
 def user_has_reward(user_id: int, reward_key: str) -> bool:

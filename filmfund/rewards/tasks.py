@@ -19,6 +19,7 @@ from filmfund.jobs import app_task
 
 log = logging.getLogger(__name__)
 
+BOOKING_BATCH = 100  # events a booking task books after its own (a storm drains in batches)
 RETRY_DELAY = 60  # seconds before the first retry; doubled after each failure
 RETRIES = 8
 
@@ -58,5 +59,51 @@ def sweep_receipts() -> int:
     with jobs._worker_app.app_context():
         try:
             return services.send_unsent_receipts()
+        finally:
+            db.session.remove()
+
+
+@app_task(retries=3, retry_delay=5)
+def book_stripe_event(row_id: int) -> int:
+    """A stored Stripe event, booked by a worker; then the batch of others still waiting (each in
+    its own transaction, so the money lock is held for one booking at a time)."""
+    from filmfund.rewards import webhooks
+
+    booked = 1 if webhooks.book_event(row_id) else 0
+    return booked + webhooks.book_pending(limit=BOOKING_BATCH)
+
+
+@jobs.huey.periodic_task(crontab(minute="*"), name="filmfund.rewards.sweep_stripe_events")
+def sweep_stripe_events() -> int:
+    """Every minute: book the events whose task was lost (queue down, worker killed mid-booking:
+    its transaction rolled back, so the event is still `received`)."""
+    return _in_app(lambda: _book_pending_older(30))
+
+
+def _book_pending_older(seconds: int) -> int:
+    from filmfund.rewards import webhooks
+
+    return webhooks.book_pending(limit=1000, older_than=seconds)
+
+
+@jobs.huey.periodic_task(crontab(minute="17"), name="filmfund.rewards.scheduled_ledger_check")
+def scheduled_ledger_check() -> int:
+    """Hourly: `ledger check`, its result kept for the producers' dashboard. Returns the breaches."""
+    from filmfund.rewards import ledger_check
+
+    return _in_app(lambda: len(ledger_check.check_ledger(record="schedule")))
+
+
+def _in_app(fn):
+    from filmfund.extensions import db
+
+    if has_app_context():
+        return fn()
+    if jobs._worker_app is None:
+        log.warning("periodic task skipped: no app (start it through `filmfund worker`)")
+        return 0
+    with jobs._worker_app.app_context():
+        try:
+            return fn()
         finally:
             db.session.remove()

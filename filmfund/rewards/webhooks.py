@@ -19,19 +19,17 @@ import stripe
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import joinedload
 
 from filmfund.db import new_id, utcnow
 from filmfund.errors import DomainError, ForbiddenError, ValidationError
 from filmfund.extensions import db
 from filmfund.rewards import ledger, services
+from filmfund.rewards.campaign_file import MAX_AMOUNT
 from filmfund.rewards.models import (
-    Campaign,
     DisputeStatus,
     Donation,
     Pledge,
     PledgeState,
-    Tier,
     WebhookEvent,
     WebhookStatus,
 )
@@ -63,6 +61,8 @@ def sign_payload(payload: bytes, secret: str, timestamp: int | None = None) -> s
 
 
 def verify(payload: bytes, header: str | None) -> dict:
+    """The signed JSON object (a genuine message from Stripe). Its shape is checked when it is
+    stored: a signed event that cannot be booked is kept as failed, never refused."""
     if not header or len(payload) > MAX_PAYLOAD:
         raise SignatureError("Missing or invalid Stripe-Signature.")
     stamps = [p.split("=", 1)[1] for p in header.split(",") if p.startswith("t=")]
@@ -76,59 +76,167 @@ def verify(payload: bytes, header: str | None) -> dict:
         text = payload.decode("utf-8")
         stripe.WebhookSignature.verify_header(text, header, current_app.config["STRIPE_WEBHOOK_SECRET"], TOLERANCE)
         event = json.loads(text)
-    except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError):
+    except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError, RecursionError):
         raise SignatureError("Missing or invalid Stripe-Signature.") from None
-    if not (isinstance(event, dict) and isinstance(event.get("id"), str) and isinstance(event.get("type"), str)
-            and isinstance((event.get("data") or {}).get("object"), dict)):
+    if not isinstance(event, dict):
         raise ValidationError("Not a Stripe event.", code="invalid_event")
     return event
 
 
-# ---------------------------------------------------------------- handling
+def _malformed(event: dict) -> str | None:
+    """Why a signed event cannot be an event we book, or None."""
+    if not isinstance(event.get("id"), str) or not 1 <= len(event["id"]) <= 255:
+        return "id is not a string of 1 to 255 characters"
+    if not isinstance(event.get("type"), str):
+        return "type is not a string"
+    if not isinstance(event.get("data"), dict) or not isinstance(event["data"].get("object"), dict):
+        return "data.object is not an object"
+    if not isinstance(event.get("livemode", False), bool):
+        return "livemode is not a boolean"
+    return None
 
-def handle_stripe_webhook(payload: bytes, signature: str | None) -> dict:
-    """The one entry point for Stripe events (the HTTP endpoint and the test-mode checkout)."""
+
+# ---------------------------------------------------------------- handling: store, answer, book later
+
+def handle_stripe_webhook(payload: bytes, signature: str | None, *, inline: bool | None = None) -> dict:
+    """The one entry point for Stripe events (the HTTP endpoint and the test-mode checkout):
+    verify, store once, answer. The booking runs in a worker (`book_event`), or at once when
+    `inline` (the local test checkout; WEBHOOK_BOOK_INLINE, which the test suite sets)."""
     try:
         event = verify(payload, signature)
     except DomainError:
         security_log.warning("rejected a Stripe webhook: bad signature or payload")
         raise
-    # SQLite: a redelivery of an event already stored is answered without taking the write lock
-    # (one indexed read, outside any transaction). The insert below stays the real guard for
-    # concurrent twins; on PostgreSQL it takes no lock but the index entry, so it is the check.
-    if db.engine.dialect.name == "sqlite" and db.session.scalar(sa.select(WebhookEvent.id).where(WebhookEvent.event_id == event["id"])) is not None:
-        db.session.commit()
+    inline = current_app.config.get("WEBHOOK_BOOK_INLINE", False) if inline is None else inline
+    problem = _malformed(event)
+    event_id = event["id"] if problem is None else "invalid_" + hashlib.sha256(payload).hexdigest()[:48]
+    # A redelivery of an event already stored is answered with one indexed read (on SQLite
+    # without taking the write lock); the insert below stays the real guard for concurrent twins.
+    stored = db.session.execute(sa.select(WebhookEvent.id, WebhookEvent.status)
+                                .where(WebhookEvent.event_id == event_id)).first()
+    db.session.commit()  # no connection held while waiting for SQLite's writer turn
+    if stored is None:
+        with ledger.one_writer():
+            row_id = _store_once(event, event_id, payload, problem)
+            db.session.commit()
+        if row_id is None:
+            return {"received": True, "duplicate": True}
+        if problem is not None:
+            return {"received": True, "status": WebhookStatus.FAILED.value}
+        if _ignored_because(event) is not None:
+            return {"received": True, "status": WebhookStatus.IGNORED.value}
+        stored, duplicate = (row_id, WebhookStatus.RECEIVED), False
+    else:
+        duplicate = True
+    if stored[1] != WebhookStatus.RECEIVED:
         return {"received": True, "duplicate": True}
+    # Stored and not booked yet (new, or a redelivery of one whose booking was lost): book it.
+    status = _dispatch(stored[0], inline)
+    return {"received": True, "duplicate": True} if duplicate else {"received": True, "status": status}
+
+
+def _ignored_because(event: dict) -> str | None:
+    account = event.get("account")
+    if account is not None:
+        return f"event of another Stripe account ({str(account)[:60]}): this installation books its own only"
+    if bool(event.get("livemode")) != _expected_livemode():
+        return "livemode does not match this installation"
+    if event["type"] not in HANDLERS:
+        return "not an event type this installation books"
+    return None
+
+
+def _store_once(event: dict, event_id: str, payload: bytes, problem: str | None) -> int | None:
+    """Insert the event once by its id; None if it was there already. Events that will never be
+    booked are stored with their final status and reason."""
+    now = utcnow()
+    if problem is not None:
+        status, error, obj = WebhookStatus.FAILED, problem, {}
+        log.warning("signed Stripe event %s cannot be booked: %s", event_id, problem)
+    else:
+        obj = event["data"]["object"]
+        reason = _ignored_because(event)
+        status = WebhookStatus.RECEIVED if reason is None else WebhookStatus.IGNORED
+        error = None if reason is None or event["type"] not in HANDLERS else reason
+    event_type = event.get("type") if isinstance(event.get("type"), str) else "invalid"
+    values = dict(event_id=event_id, type=event_type[:100], livemode=bool(event.get("livemode")),
+                  payload=payload.decode("utf-8"), received_at=now, status=status, error=error,
+                  processed_at=None if status == WebhookStatus.RECEIVED else now,
+                  payment_intent_id=_payment_intent_of({"data": {"object": obj}}), charge_id=_charge_of(obj))
+    insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(WebhookEvent).values(**values).on_conflict_do_nothing(index_elements=["event_id"])
+    return db.session.scalars(stmt.returning(WebhookEvent.id)).first()
+
+
+def _dispatch(row_id: int, inline: bool) -> str:
+    if inline:
+        try:
+            return book_event(row_id) or WebhookStatus.RECEIVED.value
+        except Exception:  # stored: a worker's sweep books it later; Stripe gets its 200 now
+            log.exception("booking Stripe event row %s failed; it stays received for the sweep", row_id)
+            return WebhookStatus.RECEIVED.value
+    from filmfund.rewards import tasks
+
+    try:
+        tasks.book_stripe_event(row_id)
+    except Exception:  # the queue is down: the event is stored, the minute sweep books it
+        log.exception("could not queue the booking of Stripe event row %s", row_id)
+    return WebhookStatus.RECEIVED.value
+
+
+def _claim(row_id: int) -> WebhookEvent | None:
+    """This event's row, locked for this transaction, if it still waits to be booked (concurrent
+    workers skip it rather than wait)."""
+    stmt = sa.select(WebhookEvent).where(WebhookEvent.id == row_id, WebhookEvent.status == WebhookStatus.RECEIVED)
+    if db.session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    else:  # SQLite: take the single write lock first, then read
+        if db.session.execute(sa.update(WebhookEvent).where(
+                WebhookEvent.id == row_id, WebhookEvent.status == WebhookStatus.RECEIVED)
+                .values(status=WebhookStatus.RECEIVED)).rowcount != 1:
+            return None
+    return db.session.scalars(stmt.execution_options(populate_existing=True)).first()
+
+
+def book_event(row_id: int) -> str | None:
+    """Book one stored event, in its own transaction: what a worker runs. Returns its status, or
+    None when another worker has it or it was booked already."""
     services.drop_queued_receipts()
     try:
         with ledger.one_writer():
-            row = _store_once(event, payload)
+            row = _claim(row_id)
             if row is None:
                 db.session.commit()
-                return {"received": True, "duplicate": True}
-            _process(row, event)
+                return None
+            _process(row, json.loads(row.payload))
             status = row.status.value
             receipts = services.take_queued_receipts()
             db.session.commit()
     except BaseException:
+        db.session.rollback()
         services.drop_queued_receipts()  # rolled back: their donations do not exist
         raise
     # The money is committed and the lock released: only now does the mail go out.
     services.send_queued_receipts(receipts)
-    return {"received": True, "status": status}
+    return status
 
 
-def _store_once(event: dict, payload: bytes) -> WebhookEvent | None:
-    # Stored as processed when a handler will run, so a replay of early events skips it (and
-    # the row needs one update less).
-    handled = event["type"] in HANDLERS and bool(event.get("livemode")) == _expected_livemode()
-    values = dict(event_id=event["id"], type=event["type"][:100], livemode=bool(event.get("livemode")),
-                  payload=payload.decode("utf-8"), received_at=utcnow(),
-                  status=WebhookStatus.PROCESSED if handled else WebhookStatus.UNMATCHED,
-                  payment_intent_id=_payment_intent_of(event), charge_id=_charge_of(event["data"]["object"]))
-    insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(WebhookEvent).values(**values).on_conflict_do_nothing(index_elements=["event_id"])
-    return db.session.scalars(stmt.returning(WebhookEvent)).first()
+def book_pending(limit: int = 100, older_than: float = 0) -> int:
+    """Book the events still waiting (oldest first): a worker's batch after its own event, and the
+    minute sweep (`older_than` seconds: leave the freshest to the tasks queued for them)."""
+    from datetime import timedelta
+
+    stmt = (sa.select(WebhookEvent.id).where(WebhookEvent.status == WebhookStatus.RECEIVED)
+            .order_by(WebhookEvent.id).limit(limit))
+    if older_than:
+        stmt = stmt.where(WebhookEvent.received_at < utcnow() - timedelta(seconds=older_than))
+    ids = db.session.scalars(stmt).all()
+    db.session.commit()
+    done = 0
+    for row_id in ids:
+        if book_event(row_id) is not None:
+            done += 1
+    return done
 
 
 def _payment_intent_of(event: dict) -> str | None:
@@ -151,10 +259,9 @@ def _expected_livemode() -> bool:
 
 def _process(row: WebhookEvent, event: dict) -> None:
     handler = HANDLERS.get(event["type"])
-    if bool(event.get("livemode")) != _expected_livemode():
-        status, error = WebhookStatus.IGNORED, "livemode does not match this installation"
-    elif handler is None:
-        status, error = WebhookStatus.IGNORED, None
+    reason = _ignored_because(event)
+    if reason is not None:
+        status, error = WebhookStatus.IGNORED, reason if handler else None
     else:
         row.status = WebhookStatus.PROCESSED  # so a replay of early events does not pick this one up
         db.session.flush()
@@ -169,7 +276,8 @@ def _process(row: WebhookEvent, event: dict) -> None:
         try:
             status, error = handler(event["data"]["object"], event["id"]), None
             savepoint.commit()
-        except (Unprocessable, KeyError, TypeError, ValueError, DomainError) as exc:
+        except (Unprocessable, LookupError, TypeError, ValueError, AttributeError, DomainError,
+                sa.exc.DataError) as exc:
             savepoint.rollback()
             services.drop_queued_receipts(mark)
             log.warning("Stripe event %s could not be processed: %s", event["id"], exc)
@@ -178,16 +286,34 @@ def _process(row: WebhookEvent, event: dict) -> None:
     db.session.flush()
 
 
+def _string(obj: dict, key: str, *, max_len: int = 255, required: bool = False) -> str | None:
+    value = obj.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not 1 <= len(value) <= max_len:
+        raise Unprocessable(f"{key} is not a string of 1 to {max_len} characters")
+    return value
+
+
+def _object(obj: dict, key: str) -> dict:
+    value = obj.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise Unprocessable(f"{key} is not an object")
+    return value
+
+
 def _pledge_for_session(obj: dict) -> Pledge | None:
     """The session's pledge, its row locked: events of one checkout (paid, expired, failed...) are
     applied one at a time, while other pledges' events go on in parallel."""
-    # One round trip for the pledge, its campaign and the tiers and rewards the entitlements need.
+    session_id = _string(obj, "id", required=True)
+    ref = _string(obj, "client_reference_id", max_len=4096) or _object(obj, "metadata").get("pledge_id")
+    # The campaign, its tiers and rewards come from the process's snapshot (services.campaign_of).
     pledge = db.session.scalars(
-        sa.select(Pledge).where(Pledge.checkout_session_id == obj["id"])
-        .options(joinedload(Pledge.campaign, innerjoin=True).joinedload(Campaign.tiers).joinedload(Tier.rewards))
-        .with_for_update(of=Pledge, key_share=True)
-        .execution_options(populate_existing=True)).unique().first()  # its state as committed now
-    ref = obj.get("client_reference_id") or (obj.get("metadata") or {}).get("pledge_id")
+        sa.select(Pledge).where(Pledge.checkout_session_id == session_id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)).first()  # its state as committed now
     if pledge is None and isinstance(ref, str) and len(ref) <= 32:
         pledge = db.session.get(Pledge, ref, with_for_update={"key_share": True}, populate_existing=True)
     return pledge
@@ -197,14 +323,16 @@ def _session_paid(obj: dict, event_id: str) -> WebhookStatus:
     pledge = _pledge_for_session(obj)
     if pledge is None:
         return WebhookStatus.UNMATCHED
-    currency = (obj.get("currency") or "").lower()
-    if currency != pledge.campaign.currency:
-        raise Unprocessable(f"paid in {currency or 'no currency'}, the campaign takes {pledge.campaign.currency}")
-    amount = obj["amount_total"]
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-        raise Unprocessable("amount_total is not a positive integer")
+    currency = (_string(obj, "currency", max_len=3) or "").lower()
+    campaign = services.campaign_of(pledge)
+    if currency != campaign.currency:
+        raise Unprocessable(f"paid in {currency or 'no currency'}, the campaign takes {campaign.currency}")
+    amount = obj.get("amount_total")
+    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= MAX_AMOUNT:
+        raise Unprocessable(f"amount_total is not a whole number of cents from 1 to {MAX_AMOUNT}")
     flags = [] if pledge.checkout_session_id in (None, obj["id"]) else ["session_mismatch"]
-    email = (obj.get("customer_details") or {}).get("email") or obj.get("customer_email")
+    email = _object(obj, "customer_details").get("email") or obj.get("customer_email")
+    email = email if isinstance(email, str) and len(email) <= 254 else None
     pi = _payment_intent_of({"data": {"object": obj}})
     donation = services.record_stripe_payment(pledge, amount=amount, currency=currency, payment_intent_id=pi,
                                               session_id=obj["id"], email=email, stripe_event_id=event_id,
@@ -284,9 +412,9 @@ def on_charge_refunded(obj: dict, event_id: str) -> WebhookStatus:
     donation = _donation_for(obj)
     if donation is None:
         return WebhookStatus.UNMATCHED
-    refunded = obj["amount_refunded"]
-    if isinstance(refunded, bool) or not isinstance(refunded, int) or refunded < 0:
-        raise Unprocessable("amount_refunded is not a non-negative integer")
+    refunded = obj.get("amount_refunded")
+    if isinstance(refunded, bool) or not isinstance(refunded, int) or not 0 <= refunded <= MAX_AMOUNT:
+        raise Unprocessable(f"amount_refunded is not a whole number of cents from 0 to {MAX_AMOUNT}")
     services.apply_refund(donation, refunded, event_id)
     return WebhookStatus.PROCESSED
 
@@ -304,6 +432,8 @@ def on_dispute_closed(obj: dict, event_id: str) -> WebhookStatus:
     if donation is None:
         return WebhookStatus.UNMATCHED
     # Stripe closes a dispute as won, lost, or warning_closed (an inquiry that went no further).
+    if not isinstance(obj.get("status"), str):
+        raise Unprocessable("status is not a string")
     status = DisputeStatus.LOST if obj["status"] == "lost" else DisputeStatus.WON
     services.apply_dispute(donation, status, event_id)
     return WebhookStatus.PROCESSED
@@ -391,4 +521,6 @@ def complete_test_checkout(pledge_id: str, outcome: str, shipping: dict | None =
     if shipping and type_.startswith("checkout.session."):
         obj = session_object(pledge, payment_status=obj["payment_status"], status=obj["status"], shipping=shipping)
     payload = json.dumps(stripe_event(type_, obj)).encode()
-    return handle_stripe_webhook(payload, sign_payload(payload, current_app.config["STRIPE_WEBHOOK_SECRET"]))
+    # Booked at once: the local checkout's buttons lead straight to the thank-you page.
+    return handle_stripe_webhook(payload, sign_payload(payload, current_app.config["STRIPE_WEBHOOK_SECRET"]),
+                                 inline=True)

@@ -88,8 +88,9 @@ def pledge():
 def thank_you():
     pledge = services.get_pledge(request.args.get("pledge", ""))
     status = services.pledge_status(pledge)
-    return render_template("site/thank_you.html", s=status, campaign=pledge.campaign,
-                           share_bps=pledge.campaign.share_bps, anonymous=pledge.anonymous)
+    campaign = services.campaign_of(pledge)
+    return render_template("site/thank_you.html", s=status, campaign=campaign,
+                           share_bps=campaign.share_bps, anonymous=pledge.anonymous)
 
 
 @bp.route("/checkout/test/<pledge_id>", methods=["GET", "POST"])
@@ -110,14 +111,14 @@ def test_checkout(pledge_id: str):
         shipping, error = _test_shipping(pledge, outcome)
         if error:
             return render_template("site/checkout_test.html", s=services.pledge_status(pledge),
-                                   campaign=pledge.campaign, ships=True, shipping_error=error,
+                                   campaign=services.campaign_of(pledge), ships=True, shipping_error=error,
                                    shipping=request.form), 400
         _complete_test_checkout(pledge.id, TEST_OUTCOMES[outcome], shipping)
         return redirect(url_for("site.thank_you", pledge=pledge.id), code=303)
     status = services.pledge_status(pledge)
     if status["state"] in ("paid", "failed", "expired"):
         return redirect(url_for("site.thank_you", pledge=pledge.id), code=303)
-    return render_template("site/checkout_test.html", s=status, campaign=pledge.campaign,
+    return render_template("site/checkout_test.html", s=status, campaign=services.campaign_of(pledge),
                            ships=fulfilment.pledge_ships(pledge), shipping={})
 
 

@@ -20,6 +20,11 @@ def test_dashboard_shows_totals_chart_and_recent_donations(client, campaign, log
     pay(5000, "ann@example.org", credit_name="Ann")
     pay(2000, "ben@example.org", anonymous=True)
     html = login_as(client, producer).get("/admin/").get_data(as_text=True)
+    assert "Not run yet" in html  # the dashboard shows the scheduled check's result, never runs it
+    from filmfund.rewards import tasks
+
+    assert tasks.scheduled_ledger_check.call_local() == 0
+    html = client.get("/admin/").get_data(as_text=True)
     assert '<span class="stat-value" id="stat-raised">$70.00</span>' in html
     assert '<span class="stat-value" id="stat-donors">2</span>' in html
     assert "1% of $4,000" in html  # 7000 / 400000, rounded down

@@ -1,0 +1,104 @@
+"""The campaign as every request reads it: an immutable snapshot, cached per process.
+
+Building the campaign with its tiers and rewards as ORM objects (27 of them for the film) on
+every request was half of a pledge's CPU. The snapshot is built once and reused while the
+campaign row's `updated_at` stays the same; `filmfund campaign load` (in any process) bumps it,
+so each process rebuilds its snapshot on its next request. Checking costs one indexed read of
+one row. The snapshot has the attributes callers read from a Campaign (id, slug, title, currency,
+share_bps, tiers with their rewards, ...); it is never attached to a session.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from filmfund.extensions import db
+from filmfund.rewards.models import Campaign, Reward, RewardKind, Tier
+
+
+@dataclass(frozen=True)
+class RewardSnapshot:
+    id: int
+    campaign_id: int
+    tier_id: int | None
+    key: str
+    kind: RewardKind
+    title: str
+    position: int
+
+
+@dataclass(frozen=True)
+class TierSnapshot:
+    id: int
+    campaign_id: int
+    min_amount: int
+    name: str
+    rewards: tuple[RewardSnapshot, ...]
+
+
+@dataclass(frozen=True)
+class CampaignSnapshot:
+    id: int
+    slug: str
+    title: str
+    tagline: str
+    description: str
+    currency: str
+    goal: int
+    partner_name: str
+    share_bps: int
+    created_at: datetime
+    updated_at: datetime
+    tiers: tuple[TierSnapshot, ...]
+
+
+_cache: dict[tuple[str, str], CampaignSnapshot] = {}
+_lock = threading.Lock()
+
+
+def _key(slug: str) -> tuple[str, str]:
+    return (str(db.engine.url), slug)
+
+
+def cached(slug: str) -> CampaignSnapshot | None:
+    """The snapshot of this campaign, rebuilt if the campaign changed since; None if there is no
+    such campaign."""
+    row = db.session.execute(sa.select(Campaign.id, Campaign.updated_at).where(Campaign.slug == slug)).first()
+    if row is None:
+        return None
+    snap = _cache.get(_key(slug))
+    if snap is not None and snap.id == row.id and snap.updated_at == row.updated_at:
+        return snap
+    snap = build(row.id)
+    with _lock:
+        _cache[_key(slug)] = snap
+    return snap
+
+
+def build(campaign_id: int) -> CampaignSnapshot:
+    c = db.session.execute(sa.select(Campaign.__table__).where(Campaign.id == campaign_id)).mappings().one()
+    tiers = db.session.execute(sa.select(Tier.id, Tier.min_amount, Tier.name).where(Tier.campaign_id == campaign_id)
+                               .order_by(Tier.min_amount)).all()
+    rewards = db.session.execute(
+        sa.select(Reward.id, Reward.campaign_id, Reward.tier_id, Reward.key, Reward.kind, Reward.title,
+                  Reward.position).where(Reward.campaign_id == campaign_id, Reward.tier_id.is_not(None))
+        .order_by(Reward.position, Reward.id)).all()
+    by_tier: dict[int, list[RewardSnapshot]] = {}
+    for r in rewards:
+        by_tier.setdefault(r.tier_id, []).append(RewardSnapshot(r.id, r.campaign_id, r.tier_id, r.key,
+                                                                RewardKind(r.kind), r.title, r.position))
+    return CampaignSnapshot(
+        id=c["id"], slug=c["slug"], title=c["title"], tagline=c["tagline"], description=c["description"],
+        currency=c["currency"], goal=c["goal"], partner_name=c["partner_name"], share_bps=c["share_bps"],
+        created_at=c["created_at"], updated_at=c["updated_at"],
+        tiers=tuple(TierSnapshot(t.id, campaign_id, t.min_amount, t.name, tuple(by_tier.get(t.id, ())))
+                    for t in tiers))
+
+
+def forget() -> None:
+    """Drop every cached snapshot (this process); other processes see the bumped updated_at."""
+    with _lock:
+        _cache.clear()

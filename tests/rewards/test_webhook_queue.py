@@ -1,0 +1,144 @@
+"""Store-then-process: a verified event is stored and answered at once, a worker books it (the
+queue path, without the test suite's inline booking), and malformed or foreign signed events are
+stored with their reason and answered 200."""
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from filmfund import jobs
+from filmfund.extensions import db
+from filmfund.rewards import services, tasks, webhooks
+from filmfund.rewards.models import Donation, LedgerEntry, PledgeState, WebhookEvent
+from filmfund.rewards.webhooks import sign_payload
+
+from .conftest import charge_obj, make_event, session_obj
+
+
+@pytest.fixture
+def app_overrides():
+    return {"WEBHOOK_BOOK_INLINE": False}
+
+
+@pytest.fixture
+def queue(app):
+    """This test's queue (the app's, in its instance folder), empty."""
+    jobs.huey.flush()
+    yield jobs.huey
+    jobs.huey.flush()
+
+
+def count(model, *where) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
+
+
+def test_answered_at_once_then_booked_by_the_worker(stripe_events, pledge, campaign, queue):
+    p = pledge(5000)
+    pi = f"pi_{p.id}"
+    paid = make_event("checkout.session.completed", session_obj(p.id, 5000, pi=pi))
+    refund = make_event("charge.refunded", charge_obj(pi, 5000, 1000))
+    assert stripe_events.post(paid).get_json() == {"received": True, "status": "received"}
+    assert stripe_events.post(refund).get_json() == {"received": True, "status": "received"}
+    assert stripe_events.post(paid).get_json() == {"received": True, "duplicate": True}
+    # Stored, not booked: nothing counts yet, and the thank-you page still waits.
+    assert count(WebhookEvent, WebhookEvent.status == "received") == 2
+    assert count(LedgerEntry) == 0 and services.get_pledge(p.id).state == PledgeState.PENDING
+    assert len(queue) >= 2
+    jobs.run_burst()
+    assert count(WebhookEvent, WebhookEvent.status == "processed") == 2
+    assert services.partner_statement(campaign)["net"] == 4000
+    assert services.get_pledge(p.id).state == PledgeState.PAID
+    assert services.check_ledger() == []
+
+
+def test_a_lost_task_is_booked_by_the_sweep_once(stripe_events, pledge, campaign, queue):
+    p = pledge(2500)
+    event = make_event("checkout.session.completed", session_obj(p.id, 2500))
+    stripe_events.post(event)
+    queue.flush()  # the queue lost the task (Redis restarted, a worker killed mid-booking)
+    assert tasks._book_pending_older(0) == 1
+    assert tasks._book_pending_older(0) == 0
+    assert tasks.sweep_stripe_events.call_local() == 0  # nothing left
+    assert count(Donation) == 1 and services.partner_statement(campaign)["net"] == 2500
+    # A redelivery after booking is a duplicate and queues nothing.
+    assert stripe_events.post(event).get_json() == {"received": True, "duplicate": True}
+    assert len(queue) == 0
+
+
+def test_a_crash_mid_booking_leaves_the_event_received_and_booked_once(stripe_events, pledge, campaign, queue,
+                                                                      monkeypatch):
+    p = pledge(5000)
+    event = make_event("checkout.session.completed", session_obj(p.id, 5000))
+    real = services.refresh_entitlements
+    calls = []
+
+    def crash_once(*args):
+        calls.append(args)
+        if len(calls) == 1:
+            raise RuntimeError("worker killed")
+        return real(*args)
+
+    monkeypatch.setattr(services, "refresh_entitlements", crash_once)
+    assert stripe_events.post(event).status_code == 200
+    jobs.huey.execute(queue.dequeue())  # the booking raised: rolled back, its retry scheduled later
+    assert count(WebhookEvent, WebhookEvent.status == "received") == 1
+    assert count(LedgerEntry) == 0 and count(Donation) == 0
+    # Stripe redelivers: still unbooked, so it is queued again, and booked once.
+    assert stripe_events.post(event).get_json() == {"received": True, "duplicate": True}
+    jobs.run_burst()
+    assert count(Donation) == 1 and services.partner_statement(campaign)["gross"] == 5000
+    assert services.check_ledger() == []
+
+
+# ------------------------------------------------------------------ issue 7.6: signed but not bookable
+
+def _post_raw(app, client, doc) -> dict:
+    payload = json.dumps(doc).encode()
+    response = client.post("/webhooks/stripe", data=payload, content_type="application/json",
+                           headers={"Stripe-Signature": sign_payload(payload, app.config["STRIPE_WEBHOOK_SECRET"])})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()
+
+
+@pytest.mark.parametrize("change, reason", [
+    (lambda e: e["data"]["object"].update(amount_total=10**11), "amount_total"),
+    (lambda e: e["data"]["object"].update(amount_total="5000"), "amount_total"),
+    (lambda e: e["data"]["object"].update(metadata="pledge", client_reference_id=None), "metadata"),
+    (lambda e: e["data"]["object"].update(id={"nested": 1}), "id is not a string"),
+    (lambda e: e["data"]["object"].update(currency=840), "currency"),
+    (lambda e: e["data"]["object"].update(customer_details="someone"), "customer_details"),
+    (lambda e: e.update(id={"evt": 1}), "id is not a string"),
+    (lambda e: e.update(type=7), "type is not a string"),
+    (lambda e: e.update(data="x"), "data.object"),
+])
+def test_signed_events_that_cannot_be_booked_are_kept_failed(app, client, pledge, campaign, queue, change, reason):
+    p = pledge(5000)
+    event = make_event("checkout.session.completed", session_obj(p.id, 5000))
+    change(event)
+    first = _post_raw(app, client, event)
+    jobs.run_burst()
+    assert _post_raw(app, client, event) == {"received": True, "duplicate": True}
+    [row] = db.session.scalars(sa.select(WebhookEvent)).all()
+    assert row.status == "failed" and reason in row.error, (first, row.error)
+    assert count(Donation) == 0 and count(LedgerEntry) == 0
+    assert services.get_pledge(p.id).state == PledgeState.PENDING
+
+
+def test_a_refund_with_a_huge_amount_is_kept_failed(app, client, stripe_events, pledge, campaign, queue):
+    p = pledge(5000)
+    stripe_events.post(make_event("checkout.session.completed", session_obj(p.id, 5000)))
+    _post_raw(app, client, make_event("charge.refunded", charge_obj(f"pi_{p.id}", 5000, 10**11)))
+    jobs.run_burst()
+    [row] = services.list_webhook_events("failed")
+    assert "amount_refunded" in row.error
+    assert services.partner_statement(campaign)["net"] == 5000
+
+
+def test_events_of_another_account_are_ignored(app, client, stripe_events, pledge, campaign, queue):
+    p = pledge(5000)
+    event = dict(make_event("checkout.session.completed", session_obj(p.id, 5000)), account="acct_someone_else")
+    assert _post_raw(app, client, event) == {"received": True, "status": "ignored"}
+    jobs.run_burst()
+    [row] = services.list_webhook_events("ignored")
+    assert "another Stripe account" in row.error
+    assert count(Donation) == 0 and services.get_pledge(p.id).state == PledgeState.PENDING
