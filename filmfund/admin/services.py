@@ -72,6 +72,7 @@ def recent_donations(campaign: Campaign, limit: int = 25) -> list[dict]:
 
 
 FULFILMENT_ROWS = 50  # per reward on the dashboard; the reward's own queue lists everyone
+COUNT_CAP = 10_000  # the dashboard counts up to this many per reward and state ("10,000+")
 
 
 @dataclass
@@ -79,23 +80,37 @@ class FulfilmentGroup:
     reward: Reward
     tier_name: str
     rows: list[dict]  # the first FULFILMENT_ROWS: still to deliver first, oldest first
-    outstanding: int  # counted in SQL over every holder
+    outstanding: int  # counted in SQL, up to COUNT_CAP + 1
     delivered: int
+
+    @staticmethod
+    def _text(n: int) -> str:
+        return f"{COUNT_CAP:,}+" if n > COUNT_CAP else f"{n:,}"
+
+    @property
+    def outstanding_text(self) -> str:
+        return self._text(self.outstanding)
+
+    @property
+    def delivered_text(self) -> str:
+        return self._text(self.delivered)
+
+    @property
+    def total_text(self) -> str:
+        return self._text(self.outstanding + self.delivered)
 
 
 def fulfilment_list(campaign: Campaign, limit: int = FULFILMENT_ROWS) -> list[FulfilmentGroup]:
-    """Per hand-delivered reward, how many are owed and delivered (counted in SQL, revoked ones left
-    out), and the first `limit` holders (an index on reward, status, granted_at serves each page)."""
+    """Per hand-delivered reward, how many are owed and delivered (counted in SQL up to COUNT_CAP, so
+    the page stays flat however many donors; revoked ones left out), and the first `limit` holders
+    (an index on reward, status, granted_at serves both)."""
     rewards = db.session.execute(
         sa.select(Reward, Tier.name).join(Tier, Tier.id == Reward.tier_id)
         .where(Reward.campaign_id == campaign.id, Reward.kind.in_(HAND_DELIVERED))
         .order_by(Tier.min_amount, Reward.position)).all()
     ids = [r.id for r, _ in rewards] or [-1]
-    counts: dict[tuple[int, str], int] = {
-        (rid, str(status)): n for rid, status, n in db.session.execute(
-            sa.select(Entitlement.reward_id, Entitlement.status, sa.func.count())
-            .where(Entitlement.reward_id.in_(ids), Entitlement.status != EntitlementStatus.REVOKED)
-            .group_by(Entitlement.reward_id, Entitlement.status))}
+    counts = {(rid, status.value): _capped_count(rid, status) for rid in ids
+              for status in (EntitlementStatus.GRANTED, EntitlementStatus.FULFILLED)}
     by_reward: dict[int, list] = {}
     for reward, _ in rewards:
         by_reward[reward.id] = db.session.execute(
@@ -110,6 +125,12 @@ def fulfilment_list(campaign: Campaign, limit: int = FULFILMENT_ROWS) -> list[Fu
          for ent, email in by_reward[reward.id]],
         counts.get((reward.id, EntitlementStatus.GRANTED.value), 0),
         counts.get((reward.id, EntitlementStatus.FULFILLED.value), 0)) for reward, tier_name in rewards]
+
+
+def _capped_count(reward_id: int, status: EntitlementStatus) -> int:
+    first = (sa.select(sa.literal(1)).where(Entitlement.reward_id == reward_id, Entitlement.status == status)
+             .limit(COUNT_CAP + 1).subquery())
+    return int(db.session.scalar(sa.select(sa.func.count()).select_from(first)))
 
 
 def credit_names_of(campaign: Campaign, user_ids: set[int]) -> dict[int, str | None]:
