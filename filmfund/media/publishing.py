@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from filmfund.audit import record_audit
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.media.models import Asset, AssetKind, AssetState, Publication, RenditionKind
@@ -120,6 +121,9 @@ def publish(asset: Asset, reward_key: Any, *, rendition: str | None = None, user
         return existing, False
     pub = Publication(asset=asset, reward_key=reward_key, rendition=kind, published_by=getattr(user, "id", None))
     db.session.add(pub)
+    record_audit("media.publish", f"asset {asset.public_id}",
+                 {"reward": reward_key, "rendition": kind.value if kind else None, "title": asset.title},
+                 actor=user)
     db.session.commit()
     from filmfund.media.renditions import make_donor_renditions
 
@@ -136,4 +140,5 @@ def unpublish(asset: Asset, reward_key: Any) -> None:
     if pub is None:
         raise NotFoundError("This asset is not published to that reward.")
     asset.publications.remove(pub)
+    record_audit("media.unpublish", f"asset {asset.public_id}", {"reward": pub.reward_key, "title": asset.title})
     db.session.commit()
