@@ -107,7 +107,7 @@ def serve_forever(app: Flask, sock: socket.socket, threads: int) -> None:
         signal.signal(sig, _exit)
     serve(app, sockets=[sock], threads=threads, ident="filmfund",
           # waitress refuses bodies over 1 GiB by default: footage uploads go up to MAX_CONTENT_LENGTH.
-          max_request_body_size=app.config["MAX_CONTENT_LENGTH"],
+          max_request_body_size=app.config.get("MAX_CONTENT_LENGTH") or 1024**3,
           # Behind trusted proxies ProxyFix (in the app) reads X-Forwarded-*: waitress must pass them.
           clear_untrusted_proxy_headers=not app.config.get("TRUSTED_PROXIES"),
           _quiet=True)

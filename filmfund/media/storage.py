@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
@@ -26,6 +27,8 @@ from typing import BinaryIO, Callable, Iterator
 from urllib.parse import unquote, urlparse
 
 from filmfund.errors import DomainError
+
+log = logging.getLogger(__name__)
 
 CHUNK = 8 * 1024 * 1024
 Progress = Callable[[int], None]
@@ -97,6 +100,11 @@ def _raise_if_full(exc: OSError, root: Path) -> None:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         raise StorageFull(f"The footage storage ({root}) is full: nothing was stored. Free some space "
                           "(or move FILMFUND_STORAGE_URL to a larger volume) and upload again.") from None
+
+
+class StorageUnavailable(DomainError):
+    """The storage failed mid-upload: nothing was stored or registered."""
+    status, code = 503, "storage_unavailable"
 
 
 class TooLarge(Exception):
@@ -283,11 +291,18 @@ class S3Storage(Storage):
     def put_stream(self, src, suffix="", progress=None, limit=None, *, expect=None, replace=None) -> Stored:
         reader = _HashingReader(src, progress, limit)
         tmp_key = self._k(f"{INCOMING}/{uuid.uuid4().hex}")
-        first = _read_full(reader, self.part_size)
-        if len(first) < self.part_size:  # small: one PUT
-            self.client.put_object(Bucket=self.bucket, Key=tmp_key, Body=first)
-        else:
-            self._multipart(tmp_key, first, reader)
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            first = _read_full(reader, self.part_size)
+            if len(first) < self.part_size:  # small: one PUT
+                self.client.put_object(Bucket=self.bucket, Key=tmp_key, Body=first)
+            else:
+                self._multipart(tmp_key, first, reader)
+        except (BotoCoreError, ClientError) as exc:
+            log.warning("storage failed during an upload to %s: %s", self.url, exc)
+            raise StorageUnavailable("The footage storage failed during the upload: nothing was stored. "
+                                     "Try again in a moment.") from None
         try:
             sha = reader.digest.hexdigest()
             _check_expected(sha, expect)
@@ -317,7 +332,9 @@ class S3Storage(Storage):
             self.client.complete_multipart_upload(Bucket=self.bucket, Key=tmp_key, UploadId=upload_id,
                                                   MultipartUpload={"Parts": parts})
         except BaseException:
-            self.client.abort_multipart_upload(Bucket=self.bucket, Key=tmp_key, UploadId=upload_id)
+            # Best effort (the storage may be what failed): the incoming sweep removes what stays.
+            with contextlib.suppress(Exception):
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=tmp_key, UploadId=upload_id)
             raise
 
     def exists(self, key):

@@ -388,3 +388,49 @@ def test_a_worker_killed_mid_mail_batch_resumes_and_sends_nothing_twice(app, run
     assert statuses.get(DeliveryStatus.FAILED, 0) <= 1  # at most the one mail in flight at the kill
     assert sum(statuses.values()) == n
     assert statuses[DeliveryStatus.SENT] <= len(sink.rcpts) <= n
+
+
+# ------------------------------------------------------------------ storage failing mid-upload (S3)
+
+@pytest.fixture
+def s3_through_proxy(tmp_path):
+    """moto's S3 server behind a CutProxy that can drop every connection mid-upload."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    for var, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                       ("AWS_DEFAULT_REGION", "us-east-1")):
+        os.environ.setdefault(var, value)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    proxy = CutProxy((host, port))
+    bucket = f"footage-faults-{os.getpid()}-{random.randrange(10**9)}"  # moto keeps buckets per process
+    boto3.client("s3", endpoint_url=f"http://{host}:{port}", region_name="us-east-1").create_bucket(Bucket=bucket)
+    yield proxy, f"http://127.0.0.1:{proxy.port}", bucket
+    proxy.close()
+    server.stop()
+
+
+def test_storage_failing_mid_upload_leaves_no_orphan_asset(app, s3_through_proxy):
+    from filmfund.errors import DomainError
+    from filmfund.media import services
+    from filmfund.media.models import Asset
+
+    proxy, endpoint, bucket = s3_through_proxy
+    app.config.update(STORAGE_URL=f"s3://{bucket}/media", S3_ENDPOINT_URL=endpoint, MEDIA_S3_PART_SIZE=5 * 1024 * 1024)
+    data = os.urandom(12 * 1024 * 1024)  # three multipart parts
+    proxy.arm(120)  # S3 goes away part-way through the parts (after ~7 MB sent)
+    with pytest.raises(DomainError) as err:
+        services.ingest_upload(io.BytesIO(data), "A002.MTS")
+    proxy.restore()
+    assert err.value.status == 503 and "nothing was stored" in err.value.message
+    db.session.rollback()
+    assert _count(Asset) == 0  # nothing registered
+    store = services.storage()
+    # What the dead upload left in the incoming area is swept; no content object was made.
+    store.sweep_incoming(older_than=0)
+    assert [k for k in store.keys() if "incoming" not in k] == []
+    # Once the storage is back the same upload goes through: one asset.
+    result = services.ingest_upload(io.BytesIO(data), "A002.MTS")
+    assert result.created and _count(Asset) == 1
