@@ -9,6 +9,14 @@ def init_app(app: Flask) -> None:
     csrf.exempt(api.bp)
     csrf.exempt(webhooks.bp)
     app.register_blueprint(api.bp)
+
+    @app.context_processor
+    def _money_mode() -> dict:
+        """Pages label test money as such (templates read `money_live`)."""
+        from filmfund.rewards.ledger import money_mode
+
+        return {"money_live": money_mode()}
+
     app.register_blueprint(webhooks.bp)
     for group in (cli.campaign, cli.ledger, cli.credits, cli.demo):
         app.cli.add_command(group)

@@ -44,3 +44,12 @@ def test_partner_cannot_write_anything(client, campaign, login_as, partner):
         assert client.post(path, data={"csrf_token": token, "amount": "1"}).status_code == 403
     assert client.get("/admin/").status_code == 403
     assert client.get("/admin/credits.csv").status_code == 403
+
+
+def test_test_money_is_labelled(app, client, campaign, login_as, partner, producer):
+    _donations()
+    assert 'id="test-money"' in login_as(client, partner).get("/admin/partner").get_data(as_text=True)
+    assert 'id="test-money"' in login_as(client, producer).get("/admin/").get_data(as_text=True)
+    app.config.update(STRIPE_SECRET_KEY="sk_live_not_a_real_key", STRIPE_TEST_MODE=False)
+    page = login_as(client, partner).get("/admin/partner").get_data(as_text=True)
+    assert 'id="test-money"' not in page and 'id="st-gross">$0.00' in page  # live: the test money is not counted
