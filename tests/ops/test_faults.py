@@ -434,3 +434,54 @@ def test_storage_failing_mid_upload_leaves_no_orphan_asset(app, s3_through_proxy
     # Once the storage is back the same upload goes through: one asset.
     result = services.ingest_upload(io.BytesIO(data), "A002.MTS")
     assert result.created and _count(Asset) == 1
+
+
+# ------------------------------------------------------------------ a worker killed mid-booking
+
+def test_a_worker_killed_mid_booking_resumes_books_once_and_mails_once(app, client, campaign, run_env, tmp_path):
+    import subprocess
+    import sys
+
+    from filmfund.mail import outbox_messages
+    from filmfund.rewards import webhooks
+
+    n = 60
+    pledges = [services.create_pledge(2000 + 11 * i, email=f"booked{i}@example.org") for i in range(n)]
+    expected = {p.id: p.amount for p in pledges}
+    secret = app.config["STRIPE_WEBHOOK_SECRET"]
+    app.config["WEBHOOK_BOOK_INLINE"] = False  # as in production: the workers book
+    for event in _paid_events(pledges):  # stored and answered at once; the bookings are queued
+        payload = json.dumps(event).encode()
+        r = client.post("/webhooks/stripe", data=payload, headers={
+            "Stripe-Signature": sign_payload(payload, secret), "Content-Type": "application/json"})
+        assert r.status_code == 200
+    db.session.remove()
+    assert _count(Donation) == 0
+
+    worker = [sys.executable, "-m", "filmfund.cli", "worker"]
+    proc = subprocess.Popen(worker, env=run_env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        db.session.remove()
+        if _count(Donation) >= 5:
+            break
+        time.sleep(0.01)
+    proc.kill()  # SIGKILL mid-booking: its open transaction is rolled back by the database
+    proc.wait(10)
+    db.session.remove()
+    booked_at_kill = _count(Donation)
+    assert 5 <= booked_at_kill < n, "the kill did not land mid-way"
+
+    # The next worker picks up what is queued; the minute sweep books what a lost task left.
+    done = subprocess.run([*worker, "--burst"], env=run_env, cwd=tmp_path, capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    webhooks.book_pending(limit=1000)
+    db.session.remove()
+
+    assert _count(WebhookEvent, WebhookEvent.status == "received") == 0  # nothing stuck
+    donations = db.session.execute(sa.select(Donation.pledge_id, Donation.amount)).all()
+    assert sorted(donations) == sorted(expected.items())  # each booked exactly once
+    assert check_ledger() == []
+    receipts = [m.read_text() for m in outbox_messages()]
+    for i in range(n):
+        assert sum(f"booked{i}@example.org" in text for text in receipts) <= 1, f"booked{i} got two receipts"
