@@ -337,7 +337,7 @@ def decode_pass(spec: str, *, timeout: float, has_video: bool = True,
     inp = _input(spec)
     # Picture and sound only: subtitle, data and timecode streams (a camcorder's PGS date overlay,
     # a phone's GPS track, a tmcd track) have no encoder for the null muxer and are not footage.
-    streams = [inp["V"].filter("showinfo"), inp["a?"]] if has_video else [inp["a"]]
+    streams = [inp["V"].filter("showinfo", checksum=0), inp["a?"]] if has_video else [inp["a"]]
     stream = ffmpeg_lib.output(*streams, "-", f="null")
     argv = _compile(stream.global_args("-loglevel", "level+info"))
     return checked_run(argv, timeout=timeout, has_video=has_video, on_progress=on_progress,
@@ -487,7 +487,7 @@ def check_and_proxy_argv(spec: str, proxy_out: str, poster_out: str, info: Media
     chosen by number among decoded frames: it exists whatever the GOP), and every sound stream
     is decoded (to nowhere, beyond the one the proxy encodes)."""
     inp = _input(spec)
-    picture = inp["V:0"].filter("showinfo")
+    picture = inp["V:0"].filter("showinfo", checksum=0)
     if info.interlaced:
         picture = picture.filter("bwdif", mode="send_frame", parity="auto", deint="all")
     if info.sar and info.sar not in ("1:1", "0:1", "N/A"):
@@ -495,9 +495,14 @@ def check_and_proxy_argv(spec: str, proxy_out: str, poster_out: str, info: Media
     split = picture.split()
     to_proxy, to_poster = split[0], split[1]
     proxy_v = to_proxy.filter("scale", -2, _height(info, proxy), flags="lanczos").filter("format", "yuv420p")
-    at = poster_seconds(info, poster)
-    frame = round(at * (info.fps or 25))
-    poster_v = (to_poster.filter("select", f"gte(n,{frame})")
+    fps = info.fps or 25
+    frame = round(poster_seconds(info, poster) * fps)
+    if info.duration:
+        frame = max(0, min(frame, round(info.duration * fps) - 2))  # a frame the clip has
+    # eq, not gte: only that one frame goes on to the poster's scaler (the graph keeps feeding a
+    # branch after its output has its one frame, and a 1080 -> 360 scale of every later frame
+    # would cost a tenth of the proxy's encode).
+    poster_v = (to_poster.filter("select", f"eq(n,{frame})")
                 .filter("scale", -2, int(poster.get("height", 360)), flags="lanczos").filter("format", "yuv420p"))
     outputs = [ffmpeg_lib.output(*([proxy_v, inp["a:0"]] if info.has_audio else [proxy_v]), proxy_out,
                                  **_video_out_args(info, proxy, recorded_at=recorded_at, timecode=timecode)),
