@@ -161,14 +161,15 @@ def _digest(store: Storage, key: str) -> str | None:
         return None
 
 
-def _copy(src: Storage, dst: Storage, key: str, sha256: str) -> bool:
+def _copy(src: Storage, dst: Storage, key: str, sha256: str) -> str | None:
+    """Copy one object between the storages: None when done, otherwise why not (for the report)."""
     try:
         with contextlib.closing(src.open(key)) as body:
             dst.restore(key, body, sha256)
-        return True
+        return None
     except Exception as exc:  # noqa: BLE001 - a failed repair leaves the failure standing
         log.warning("fixity: repair of %s failed: %s", key, exc)
-        return False
+        return str(exc) or type(exc).__name__
 
 
 def _check_original(name: str, key: str, sha: str, store: Storage, second: Storage | None, repair: bool,
@@ -176,18 +177,23 @@ def _check_original(name: str, key: str, sha: str, store: Storage, second: Stora
     """Check both copies of one original; True when the first (the one used) is intact."""
     first_ok = _digest(store, key) == sha
     second_ok = None if second is None else _digest(second, key) == sha
-    if not first_ok and second_ok and repair and _copy(second, store, key, sha):
-        repaired.append(f"{name}: the stored original was damaged or missing and was rewritten from the second copy")
-        first_ok = True
-    if first_ok and second_ok is False and repair and _copy(store, second, key, sha):
-        repaired.append(f"{name}: the second copy was damaged or missing and was rewritten from the first")
-        second_ok = True
+    why = None  # why a repair failed, so the producer reads the cause and not only the symptom
+    if not first_ok and second_ok and repair:
+        why = _copy(second, store, key, sha)
+        if why is None:
+            repaired.append(f"{name}: the stored original was damaged or missing and was rewritten from the second copy")
+            first_ok = True
+    if first_ok and second_ok is False and repair:
+        why = _copy(store, second, key, sha)
+        if why is None:
+            repaired.append(f"{name}: the second copy was damaged or missing and was rewritten from the first")
+            second_ok = True
     if not first_ok:
         failures.append(f"{name}: the stored original ({key}) does not match its SHA-256 {sha}"
                         + ("" if second is None else ", nor does the second copy" if second_ok is False else ""))
     elif second_ok is False:
         second_copy.append(f"{name}: the second copy ({key}) is damaged, missing or unreachable and could not "
-                           "be rewritten")
+                           "be rewritten" + (f": {why}" if why else ""))
     return first_ok
 
 
