@@ -5,7 +5,8 @@ Sections, in this order: `executive_producers` (holders of a credit reward above
 the $500 tier and up), then `supporters` (holders of the first credit reward). A line is the
 donor's credit name from their profile, or the wording they approved for it; donors who are
 anonymous, opted out of rewards or gave no credit name never appear, nor does a legal name or
-an email. Once frozen, the export gives the frozen list, and every difference from the live
+an email, nor a donor without money in the installation's money mode (test money never puts a
+name in a live installation's credits). Once frozen, the export gives the frozen list, and every difference from the live
 list is flagged for the producers.
 """
 from __future__ import annotations
@@ -28,7 +29,9 @@ from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.audit import record_audit
 from filmfund.fulfil.models import CreditProof, CreditsState, ProofState
+from filmfund.rewards.ledger import money_mode
 from filmfund.rewards.models import Campaign, Entitlement, EntitlementStatus, Reward, RewardKind, Tier
+from filmfund.rewards.totals import DonorTotal
 
 SECTIONS = ("executive_producers", "supporters")
 HEADINGS = {"executive_producers": "Executive Producers", "supporters": "Supporters"}
@@ -109,9 +112,13 @@ def _lines_stmt(campaign: Campaign):
     is_exec = sa.exists().where(Entitlement.user_id == names.c.user_id, Entitlement.reward_id.in_(exec_ids or [-1]),
                                 active)
     holds = sa.exists().where(Entitlement.user_id == names.c.user_id, Entitlement.reward_id == base, active)
+    # Only money of the installation's mode counts: a donor who gave only test money never
+    # appears in a live installation's credits (nor live-only donors in a test one).
+    counts = sa.exists().where(DonorTotal.campaign_id == campaign.id, DonorTotal.user_id == names.c.user_id,
+                               DonorTotal.livemode == money_mode(), DonorTotal.net > 0)
     return (sa.select(names.c.user_id, names.c.credit_name, is_exec.label("exec"), CreditProof)
             .outerjoin(CreditProof, CreditProof.user_id == names.c.user_id)
-            .where(sa.or_(holds, is_exec)))
+            .where(sa.or_(holds, is_exec), counts))
 
 
 def _line(user_id: int, credit_name: str, exec_: bool, proof: CreditProof | None) -> CreditLine:

@@ -18,11 +18,12 @@ _TIER_REF = {"type": "object", "nullable": True, "required": ["min_amount", "nam
              "properties": {"min_amount": {"type": "integer"}, "name": {"type": "string"}}}
 CAMPAIGN_SCHEMA = {
     "type": "object",
-    "required": ["slug", "title", "currency", "goal", "raised", "donors", "partner", "tiers"],
+    "required": ["slug", "title", "currency", "goal", "raised", "donors", "partner", "tiers", "test_money"],
     "properties": {
         "slug": {"type": "string"}, "title": {"type": "string"}, "tagline": {"type": "string"},
         "description": {"type": "string"}, "currency": {"type": "string"}, "goal": {"type": "integer"},
         "raised": {"type": "integer"}, "donors": {"type": "integer"},
+        "test_money": {"type": "boolean"},
         "partner": {"type": "object", "required": ["name", "share_bps"],
                     "properties": {"name": {"type": "string"}, "share_bps": {"type": "integer"}}},
         "tiers": {"type": "array", "items": {"type": "object", "required": ["min_amount", "name", "rewards"],
@@ -81,8 +82,8 @@ ENTITLEMENTS_SCHEMA = {
 }
 STATEMENT_SCHEMA = {"type": "object",
                     "required": ["currency", "share_bps", "gross", "refunded", "net", "share_due", "paid_out",
-                                 "balance"],
-                    "properties": {"currency": {"type": "string"},
+                                 "balance", "test_money"],
+                    "properties": {"currency": {"type": "string"}, "test_money": {"type": "boolean"},
                                    **{k: {"type": "integer"} for k in ("share_bps", "gross", "refunded", "net",
                                                                        "share_due", "paid_out", "balance")}}}
 PLEDGE_FIELDS = set(PLEDGE_REQUEST["properties"])

@@ -161,6 +161,7 @@ def campaign_summary(campaign: Campaign) -> dict:
         "partner": {"name": campaign.partner_name, "share_bps": campaign.share_bps},
         "tiers": [{"min_amount": t.min_amount, "name": t.name, "rewards": [_reward_dict(r) for r in t.rewards]}
                   for t in campaign.tiers],
+        "test_money": not ledger.money_mode(),  # the figures count test payments only
     }
 
 
@@ -467,7 +468,8 @@ def record_payout(amount, paid_on: date, reference: str, recorded_by: str) -> Pa
 
 
 def partner_statement(campaign: Campaign) -> dict:
-    return ledger.statement(campaign)
+    """The statement in the installation's money mode; `test_money` says it counts test payments."""
+    return {**ledger.statement(campaign), "test_money": not ledger.money_mode()}
 
 
 def raised_by_day(campaign: Campaign) -> list[tuple[date, int]]:
@@ -592,7 +594,8 @@ def donor_donations(user: User) -> list[dict]:
     return [{"id": d.id, "amount": d.amount, "currency": d.currency, "refunded": d.counted_refunded,
              "net": d.net, "received_at": d.received_at, "source": d.source.value,
              "disputed": d.dispute_status.value if d.dispute_status else None,
-             "credit_name": d.credit_name, "anonymous": d.anonymous, "rewards_opt_out": d.rewards_opt_out}
+             "credit_name": d.credit_name, "anonymous": d.anonymous, "rewards_opt_out": d.rewards_opt_out,
+             "livemode": d.livemode}
             for d in rows]
 
 
@@ -744,8 +747,13 @@ def compose_receipt(donation: Donation) -> Receipt:
     return _receipt(campaign, donation, donation.user.email, share, donor_entitlements(donation.user, campaign))
 
 
+TEST_RECEIPT_NOTE = ("TEST PAYMENT: this was a test-mode payment. No money moved: nothing was charged "
+                     "and nothing was given.")
+
+
 def _receipt(campaign: Campaign, donation: Donation, to: str, share: int, standing: dict) -> Receipt:
-    lines = [f"Thank you for supporting “{campaign.title}”.", "",
+    test = not donation.livemode
+    lines = ([TEST_RECEIPT_NOTE, ""] if test else []) + [f"Thank you for supporting “{campaign.title}”.", "",
              f"Amount: {_money(donation.amount, donation.currency)}",
              f"Date: {donation.received_at:%Y-%m-%d} (UTC)",
              f"Of this, {_money(share, donation.currency)} goes to {campaign.partner_name} "
@@ -756,8 +764,9 @@ def _receipt(campaign: Campaign, donation: Donation, to: str, share: int, standi
         lines.append(f"Your total of {_money(standing['total'], donation.currency)} brings you the "
                      f"“{standing['tier']['name']}” tier:")
         lines += [f"  - {r['title']}" for r in standing["rewards"] if r["status"] != "revoked"]
-    lines += ["", "Keep this email as your receipt."]
-    return Receipt(donation.id, to, f"Your receipt: {campaign.title}", "\n".join(lines) + "\n")
+    lines += ["", "This is not a receipt for a real payment." if test else "Keep this email as your receipt."]
+    subject = f"Your receipt: {campaign.title}" + (" (TEST PAYMENT: no money moved)" if test else "")
+    return Receipt(donation.id, to, subject, "\n".join(lines) + "\n")
 
 
 def send_receipt(donation: Donation) -> None:

@@ -106,7 +106,7 @@ def test_me_entitlements_api(client, campaign, stripe_events, pledge, token_for,
 def test_partner_statement_api(client, campaign, stripe_events, pledge, token_for, make_user):
     pay(stripe_events, pledge, 5001)
     expected = {"currency": "usd", "share_bps": 2000, "gross": 5001, "refunded": 0, "net": 5001,
-                "share_due": 1000, "paid_out": 0, "balance": 1000}
+                "share_due": 1000, "paid_out": 0, "balance": 1000, "test_money": True}
     for role in ("partner", "producer"):
         r = client.get("/api/v1/partner/statement", headers=token_for(make_user(f"{role}@example.org", role=role)))
         assert r.status_code == 200 and r.get_json() == expected

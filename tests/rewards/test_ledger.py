@@ -23,7 +23,7 @@ def test_offline_donation_and_payout(campaign):
     assert (d.source, d.received_at) == ("offline", datetime(2026, 11, 1, 12, tzinfo=timezone.utc))
     statement = services.partner_statement(campaign)
     assert statement == {"currency": "usd", "share_bps": 2000, "gross": 12345, "refunded": 0, "net": 12345,
-                         "share_due": 2469, "paid_out": 0, "balance": 2469}
+                         "share_due": 2469, "paid_out": 0, "balance": 2469, "test_money": True}
     services.record_payout(2000, date(2026, 11, 20), "SEPA-0042", "producer@example.org")
     assert services.raised_by_day(campaign) == [(date(2026, 11, 1), 12345)]
     assert services.partner_statement(campaign)["paid_out"] == 2000
@@ -181,7 +181,7 @@ def test_test_and_live_money_never_mix(app, campaign, runner):
     services.record_payout(1000, date(2026, 11, 20), "SEPA-L", "p@example.org")
     assert services.partner_statement(campaign) | {} == {
         "currency": "usd", "share_bps": 2000, "gross": 7000, "refunded": 0, "net": 7000, "share_due": 1400,
-        "paid_out": 1000, "balance": 400}
+        "paid_out": 1000, "balance": 400, "test_money": False}
     assert services.campaign_summary(campaign)["donors"] == 1
     # Entitlements follow the money of the installation's mode: `campaign load` re-derives them.
     assert any("beyond the donor's tier" in b for b in services.check_ledger())

@@ -242,7 +242,7 @@ def test_refund_before_payment_is_kept_then_applied(stripe_events, pledge, campa
     assert services.list_webhook_events("unmatched") == []
     assert services.partner_statement(campaign) | {} == {
         "currency": "usd", "share_bps": 2000, "gross": 10000, "refunded": 4000, "net": 6000,
-        "share_due": 1200, "paid_out": 0, "balance": 1200}
+        "share_due": 1200, "paid_out": 0, "balance": 1200, "test_money": True}
 
 
 def test_a_late_smaller_refund_never_undoes_a_larger_one(stripe_events, pledge, campaign):
