@@ -192,6 +192,8 @@ def statement_csv(statement: dict, paid: list[Payout], shares: list[tuple[date, 
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["item", "date", "amount_cents", "currency", "reference"])
     cur = statement["currency"]
+    if statement.get("test_money"):  # the figures below count test payments only
+        writer.writerow(["test_money", "", "", cur, "TEST MONEY: test payments only, no real money"])
     for key in ("gross", "refunded", "net", "share_due", "paid_out", "balance"):
         writer.writerow([key, "", statement[key], cur, ""])
     for day, amount in shares:

@@ -31,6 +31,8 @@ def test_test_money_is_marked_then_gone_under_a_live_key(app, client, campaign, 
     assert "No money moved" in receipt.get_body(("plain",)).get_content()
     account = login_as(client, db_user).get("/account").get_data(as_text=True)
     assert "test payment: no money moved" in account
+    partner_csv = login_as(client, partner).get("/admin/partner/statement.csv").get_data(as_text=True)
+    assert partner_csv.splitlines()[1].startswith("test_money,")
 
     # The installation goes live. The test donor's entitlements are still there (until `campaign
     # load` re-derives them), yet nothing shown counts the test money.
@@ -47,6 +49,8 @@ def test_test_money_is_marked_then_gone_under_a_live_key(app, client, campaign, 
     statement = client.get("/api/v1/partner/statement", headers=token_for(partner)).get_json()
     assert (statement["test_money"], statement["gross"], statement["net"]) == (False, 5000, 5000)
     assert _names(campaign) == ["Liv Realmoney"]
+    partner_csv = login_as(client, partner).get("/admin/partner/statement.csv").get_data(as_text=True)
+    assert "test_money" not in partner_csv and "gross,,5000,usd," in partner_csv
     out = runner.invoke(args=["credits", "export", "--format", "csv"])
     assert out.exit_code == 0, out.output
     assert out.output.splitlines() == ["section,name", "supporters,Liv Realmoney"]
