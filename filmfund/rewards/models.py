@@ -343,3 +343,44 @@ class WebhookEvent(db.Model):
     processed_at: Mapped[datetime | None]
     status: Mapped[WebhookStatus] = mapped_column(str_enum(WebhookStatus, 16))
     error: Mapped[str | None] = mapped_column(sa.String(1000))
+
+
+class DonorProfile(db.Model):
+    """A donor's own settings: made from their first gift's choices, then changed only by the donor
+    (signed in, or through a confirmation link mailed to them). A later pledge or donation never
+    changes it; Pledge and Donation keep what was asked at the time, as a record."""
+
+    __tablename__ = "donor_profiles"
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    credit_name: Mapped[str | None] = mapped_column(sa.String(120))
+    anonymous: Mapped[bool] = mapped_column(default=False)
+    rewards_opt_out: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    erased_at: Mapped[datetime | None]
+
+    user = relationship("User")
+
+
+class SettingsRequestState(enum.StrEnum):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    SUPERSEDED = "superseded"   # the donor changed their settings another way meanwhile
+
+
+class DonorSettingsRequest(db.Model):
+    """A later gift asked for other settings than the donor's (say "no rewards", another credit
+    name): nothing changes until the donor confirms it through the link mailed to them."""
+
+    __tablename__ = "donor_settings_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    donation_id: Mapped[int | None] = mapped_column(sa.ForeignKey("donations.id", ondelete="SET NULL"), index=True)
+    # The asked-for changes, as JSON: {"rewards_opt_out": true, "credit_name": "..."}.
+    changes: Mapped[str] = mapped_column(sa.Text)
+    state: Mapped[SettingsRequestState] = mapped_column(str_enum(SettingsRequestState, 16),
+                                                        default=SettingsRequestState.PENDING)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]

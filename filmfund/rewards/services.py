@@ -21,12 +21,13 @@ from filmfund.auth.services import find_user, get_or_create_user, normalize_emai
 from filmfund.db import new_id, utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
-from filmfund.rewards import ledger, ledger_check, rules, snapshot, stripe_gateway, totals
+from filmfund.rewards import donors, ledger, ledger_check, rules, snapshot, stripe_gateway, totals
 from filmfund.rewards.campaign_file import MAX_AMOUNT, read_campaign_file
 from filmfund.rewards.models import (
     Campaign,
     Donation,
     DonationSource,
+    DonorProfile,
     EntryKind,
     Entitlement,
     EntitlementStatus,
@@ -352,6 +353,7 @@ def record_stripe_payment(pledge: Pledge, *, amount: int, currency: str, payment
     db.session.add(donation)
     db.session.flush()
     booking = ledger.book_gift(campaign, donation, stripe_event_id)  # takes the money lock
+    donors.record_gift_choices(user, donation)  # the first gift sets the donor's settings; later ones never do
     standing = refresh_entitlements(user, campaign)
     # Written now, from what this transaction just computed, and mailed by the caller after its
     # commit: nothing is reloaded after the commit, and no mail is sent while the money lock is held.
@@ -432,6 +434,7 @@ def record_offline_donation(email: str, amount, received_on: datetime | date | N
     db.session.add(donation)
     db.session.flush()
     ledger.book_gift(campaign, donation)
+    donors.record_gift_choices(user, donation)  # the first gift sets the donor's settings; later ones never do
     refresh_entitlements(user, campaign)
     record_audit("donation.offline", user.email, {"donation_id": donation.id, "amount": amount,
                                                    "currency": donation.currency})
@@ -486,18 +489,14 @@ def check_ledger(record: str | None = None) -> list[str]:
 
 def _donor_standing(campaign: Campaign, user_id: int) -> tuple[int, bool]:
     """The donor's lifetime net in the installation's money mode (their totals row, kept with the
-    ledger) and whether they opted out of rewards. The latest counting donation decides the
-    opt-out: opting out on one pledge gives no rewards until a later pledge opts back in."""
+    ledger) and whether they opted out of rewards: their DonorProfile says so (a later pledge never
+    changes it, see donors.py). One statement."""
     mode = ledger.money_mode()
-    counted = sa.case((Donation.dispute_status == "lost", Donation.amount), else_=Donation.amount_refunded)
-    latest = (sa.select(Donation.rewards_opt_out)
-              .where(Donation.campaign_id == campaign.id, Donation.user_id == user_id, Donation.livemode == mode,
-                     Donation.amount - counted > 0)
-              .order_by(Donation.received_at.desc(), Donation.id.desc()).limit(1).scalar_subquery())
+    opted_out = sa.select(DonorProfile.rewards_opt_out).where(DonorProfile.user_id == user_id).scalar_subquery()
     row = db.session.execute(sa.select(
         sa.select(totals.DonorTotal.net).where(
             totals.DonorTotal.campaign_id == campaign.id, totals.DonorTotal.user_id == user_id,
-            totals.DonorTotal.livemode == mode).scalar_subquery(), latest)).first()
+            totals.DonorTotal.livemode == mode).scalar_subquery(), opted_out)).first()
     return int(row[0] or 0), bool(row[1])
 
 
@@ -607,8 +606,8 @@ def list_webhook_events(status: str | None = None, limit: int = 200) -> list[Web
 
 
 def credits(campaign: Campaign) -> list[str]:
-    """Names for the end credits: donors entitled to the credit (net > 0, not opted out) who gave a
-    credit name. A donor who asked for anonymity on ANY donation never appears: safety first."""
+    """Names for the end credits: donors entitled to the credit (net > 0, not opted out) whose
+    profile has a credit name. An anonymous donor never appears."""
     credit_keys = [r.id for t in campaign.tiers for r in t.rewards if r.kind == "credit"][:1]
     if not credit_keys:
         return []
@@ -620,17 +619,9 @@ def credits(campaign: Campaign) -> list[str]:
 
 
 def credit_names(campaign: Campaign) -> dict[int, str | None]:
-    """Each donor's latest credit name (the latest name given wins), or None for a donor who asked
-    for anonymity on any donation."""
-    names: dict[int, str] = {}
-    anonymous: set[int] = set()
-    for d in db.session.scalars(sa.select(Donation).where(Donation.campaign_id == campaign.id)
-                                .order_by(Donation.received_at, Donation.id)):
-        if d.anonymous:
-            anonymous.add(d.user_id)
-        if d.credit_name:
-            names[d.user_id] = d.credit_name
-    return {uid: (None if uid in anonymous else name) for uid, name in names.items()}
+    """Each of the campaign's donors' credit name from their profile (the donor's own setting), or
+    None for a donor who is anonymous, erased, or gave no name."""
+    return donors.public_names(sa.select(Donation.user_id).where(Donation.campaign_id == campaign.id))
 
 
 # ---------------------------------------------------------------- receipts

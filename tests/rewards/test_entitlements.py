@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from filmfund.auth.services import find_user
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
-from filmfund.rewards import services
+from filmfund.rewards import donors, services
 from filmfund.rewards.models import Entitlement
 
 from .conftest import charge_obj, session_obj
@@ -63,15 +63,19 @@ def test_set_entitlement_status_refuses(campaign, stripe_events, pledge):
         services.set_entitlement_status(ent_id, "fulfilled")
 
 
-def test_opt_out_latest_choice_wins(campaign, stripe_events, pledge):
+def test_opt_out_is_the_first_gifts_and_then_the_donors_choice(campaign, stripe_events, pledge):
     pay(stripe_events, pledge, 5000, rewards_opt_out=True)
     doc = services.donor_entitlements(find_user("fan@example.org"))
     assert doc["rewards_opt_out"] is True and doc["rewards"] == [] and doc["total"] == 5000
-    pay(stripe_events, pledge, 100)  # a later pledge that wants rewards
-    assert services.donor_entitlements(find_user("fan@example.org"))["rewards_opt_out"] is False
+    pay(stripe_events, pledge, 100)  # a later pledge never changes the donor's settings (donors.py)
+    assert services.donor_entitlements(find_user("fan@example.org"))["rewards_opt_out"] is True
+    donors.update_donor_settings(find_user("fan@example.org"), via="account", rewards_opt_out=False)
     assert statuses()["dvd"] == "granted"  # the whole lifetime total counts
-    pay(stripe_events, pledge, 100, rewards_opt_out=True)
+    pay(stripe_events, pledge, 100, rewards_opt_out=True)  # asks; the donor has not confirmed
+    assert statuses()["dvd"] == "granted"
+    donors.update_donor_settings(find_user("fan@example.org"), via="api", rewards_opt_out=True)
     assert set(statuses().values()) == {"revoked"}
+    assert services.check_ledger() == []
 
 
 def test_offline_donations_grant_too(campaign):

@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from filmfund import jobs
 from filmfund.extensions import db
 from filmfund.mail import outbox_messages
-from filmfund.rewards import services, tasks
+from filmfund.auth.services import find_user
+from filmfund.rewards import donors, services, tasks
 from filmfund.rewards.models import Donation
 
 from .conftest import charge_obj, session_obj
@@ -180,8 +181,9 @@ def test_credits_never_show_anonymous_donors(campaign, stripe_events, pledge, ru
 
     pay(500, "zoe@example.org", credit_name="Zoë Martin")
     pay(500, "eve@example.org", credit_name="=HYPERLINK(\"http://evil\")")
-    pay(500, "hidden@example.org", credit_name="Hidden Person")
     pay(500, "hidden@example.org", credit_name="Hidden Person", anonymous=True)
+    pay(500, "later@example.org", credit_name="Later Hidden")
+    donors.update_donor_settings(find_user("later@example.org"), via="account", anonymous=True)  # at once
     pay(500, "noname@example.org")
     optout = pay(500, "optout@example.org", credit_name="Opted Out", rewards_opt_out=True)
     refunded = pay(500, "gone@example.org", credit_name="Refunded Person")

@@ -1,0 +1,136 @@
+"""A donor's settings are the donor's (issue 7.1): the first gift sets them, and a later pledge,
+whoever makes it with the donor's email, adds money and changes nothing else."""
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from filmfund.auth.services import find_user
+from filmfund.extensions import db
+from filmfund.rewards import donors, services
+from filmfund.rewards.models import (
+    Donation,
+    DonorProfile,
+    DonorSettingsRequest,
+    Entitlement,
+    LedgerEntry,
+    Pledge,
+    WebhookEvent,
+)
+
+from .conftest import session_obj
+
+BIG = "big@example.org"
+
+
+def pay(stripe_events, pledge, amount, email=BIG, **kw):
+    p = pledge(amount, email, **kw)
+    stripe_events.send("checkout.session.completed", session_obj(p.id, amount, email=email))
+    return p
+
+
+def standing(email=BIG):
+    """Everything a pledge must not change, besides the total."""
+    user = find_user(email)
+    doc = services.donor_entitlements(user)
+    profile = donors.profile_for(user.id)
+    return {"settings": donors.settings_doc(profile), "tier": doc["tier"],
+            "rewards": {r["key"]: r["status"] for r in doc["rewards"]},
+            "library": {r["key"] for r in doc["rewards"] if services.user_has_reward(user.id, r["key"])},
+            "credits": services.credits(services.current_campaign())}
+
+
+def test_first_gift_makes_the_profile_from_its_choices(campaign, stripe_events, pledge):
+    pay(stripe_events, pledge, 3000, credit_name="  Ann   Lee ", anonymous=False)
+    profile = db.session.get(DonorProfile, find_user(BIG).id)
+    assert (profile.credit_name, profile.anonymous, profile.rewards_opt_out) == ("Ann Lee", False, False)
+    assert services.credits(campaign) == ["Ann Lee"]
+
+
+def test_offline_first_gift_makes_the_profile(campaign):
+    services.record_offline_donation("cash@example.org", 25000, credit_name="Cash Giver", anonymous=True,
+                                     recorded_by="p@example.org")
+    profile = donors.profile_for(find_user("cash@example.org").id)
+    assert (profile.credit_name, profile.anonymous, profile.rewards_opt_out) == ("Cash Giver", True, False)
+    assert services.credits(campaign) == []  # anonymous: never published
+
+
+def test_a_strangers_no_rewards_dollar_removes_nothing(campaign, stripe_events, pledge, runner):
+    """Round one's bug: $1 with a $2,000 donor's email and "no rewards" emptied their library and
+    replaced their credit line. Now it adds $1 and nothing else."""
+    pay(stripe_events, pledge, 200000, credit_name="Real Donor")
+    before = standing()
+    assert len(before["rewards"]) == 16 and before["credits"] == ["Real Donor"]
+    pay(stripe_events, pledge, 100, credit_name="Attacker Name", rewards_opt_out=True, anonymous=True)
+    after = standing()
+    assert after == before
+    assert services.donor_entitlements(find_user(BIG))["total"] == 200100
+    out = runner.invoke(args=["credits", "export"]).output
+    assert "Real Donor" in out and "Attacker Name" not in out
+    # what the stranger asked is kept as a record, waiting for the donor's confirmation
+    request = db.session.scalar(sa.select(DonorSettingsRequest))
+    assert request.state == "pending" and request.user_id == find_user(BIG).id
+    assert services.check_ledger() == []
+
+
+def test_a_stranger_cannot_rewrite_a_credit_line(campaign, stripe_events, pledge):
+    pay(stripe_events, pledge, 5000, credit_name="Mei Chen")
+    pay(stripe_events, pledge, 100, credit_name="Someone Else")
+    assert services.credits(campaign) == ["Mei Chen"]
+    assert donors.profile_for(find_user(BIG).id).credit_name == "Mei Chen"
+
+
+def test_the_honest_second_small_gift_keeps_the_rewards(campaign, stripe_events, pledge):
+    """$55, then $5 with "No rewards, thanks": the rewards and the credit stay (the form warned them,
+    and the receipt mails the link that would opt them out, if they really want it)."""
+    pay(stripe_events, pledge, 5500, credit_name="Honest Donor")
+    before = standing()
+    assert before["rewards"]["dvd"] == "granted"
+    pay(stripe_events, pledge, 500, rewards_opt_out=True)
+    assert standing() == before
+    assert services.donor_entitlements(find_user(BIG))["total"] == 6000
+
+
+def test_the_donor_themself_changes_settings(campaign, stripe_events, pledge):
+    pay(stripe_events, pledge, 5500, credit_name="Ann")
+    user = find_user(BIG)
+    donors.update_donor_settings(user, via="account", rewards_opt_out=True)
+    assert set(standing()["rewards"].values()) == {"revoked"} and services.credits(campaign) == []
+    donors.update_donor_settings(user, via="api", rewards_opt_out=False, anonymous=True)
+    assert standing()["rewards"]["dvd"] == "granted" and services.credits(campaign) == []
+    donors.update_donor_settings(user, via="account", anonymous=False, credit_name="Ann B.")
+    assert services.credits(campaign) == ["Ann B."]
+    assert services.check_ledger() == []
+
+
+_choices = st.fixed_dictionaries({
+    "amount": st.integers(100, 300000),
+    "credit_name": st.one_of(st.none(), st.text(min_size=1, max_size=20)),
+    "anonymous": st.booleans(),
+    "rewards_opt_out": st.booleans(),
+})
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                               HealthCheck.too_slow])
+@given(first=_choices, later=st.lists(_choices, min_size=1, max_size=4))
+def test_no_sequence_of_later_pledges_changes_the_profile(app, campaign, stripe_events, first, later):
+    for model in (DonorSettingsRequest, DonorProfile, Entitlement, LedgerEntry, Donation, WebhookEvent, Pledge):
+        db.session.execute(sa.delete(model))  # each example starts afresh
+    db.session.commit()
+    p = services.create_pledge(first["amount"], email=BIG, credit_name=first["credit_name"],
+                               anonymous=first["anonymous"], rewards_opt_out=first["rewards_opt_out"])
+    stripe_events.send("checkout.session.completed", session_obj(p.id, first["amount"], email=BIG))
+    profile = donors.settings_doc(donors.profile_for(find_user(BIG).id))
+    assert profile == {"credit_name": p.credit_name, "anonymous": first["anonymous"],
+                       "rewards_opt_out": first["rewards_opt_out"]}
+    total = first["amount"]
+    for choice in later:
+        q = services.create_pledge(choice["amount"], email=BIG, credit_name=choice["credit_name"],
+                                   anonymous=choice["anonymous"], rewards_opt_out=choice["rewards_opt_out"])
+        stripe_events.send("checkout.session.completed", session_obj(q.id, choice["amount"], email=BIG))
+        total += choice["amount"]
+        db.session.expire_all()
+        assert donors.settings_doc(donors.profile_for(find_user(BIG).id)) == profile
+    doc = services.donor_entitlements(find_user(BIG))
+    assert doc["total"] == total and doc["rewards_opt_out"] == first["rewards_opt_out"]
+    assert services.check_ledger() == []
