@@ -156,3 +156,109 @@ def update_donor_settings(user: User, *, via: str, **changes) -> dict:
     db.session.commit()
     log.info("donor %s changed settings %s via %s", user.id, sorted(changes), via)
     return settings_doc(profile)
+
+
+# ---------------------------------------------------------------- confirmation links
+
+_LABELS = {"credit_name": "your name in the credits", "anonymous": "anonymity",
+           "rewards_opt_out": "rewards"}
+
+
+def describe_change(key: str, value) -> str:
+    if key == "credit_name":
+        return f"show “{value}” in the credits" if value else "show no name in the credits"
+    if key == "anonymous":
+        return "keep you anonymous (no name in the credits or anywhere public)" if value else \
+            "no longer keep you anonymous"
+    return "give you no rewards (the rewards you have now would be withdrawn)" if value else \
+        "give you the rewards of your total again"
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_SALT)
+
+
+def confirmation_token(request: DonorSettingsRequest) -> str:
+    """Signed with the secret key: it names the request and its donor, and expires (it can be made
+    again from the row, so a retried receipt carries the same working link)."""
+    user = db.session.get(User, request.user_id)
+    return _serializer().dumps({"r": request.id, "u": user.public_id})
+
+
+def confirmation_url(request: DonorSettingsRequest) -> str:
+    from filmfund.rewards.mail_prefs import absolute_url  # also from a queue worker, no request
+
+    return absolute_url("site.confirm_settings", token=confirmation_token(request))
+
+
+def request_for_token(token: str) -> DonorSettingsRequest:
+    """The request a mailed link names; NotFoundError for a forged, expired or foreign one."""
+    try:
+        data = _serializer().loads(token, max_age=CONFIRM_MAX_AGE)
+        request_id, public_id = data["r"], data["u"]
+    except SignatureExpired:
+        raise NotFoundError("This confirmation link has expired. Sign in to change your settings.",
+                            code="link_expired") from None
+    except (BadSignature, TypeError, KeyError):
+        raise NotFoundError("This confirmation link is not valid.") from None
+    request = db.session.get(DonorSettingsRequest, request_id) if isinstance(request_id, int) else None
+    user = db.session.get(User, request.user_id) if request is not None else None
+    if user is None or user.public_id != public_id:
+        raise NotFoundError("This confirmation link is not valid.")
+    return request
+
+
+def request_changes(request: DonorSettingsRequest) -> dict:
+    return json.loads(request.changes)
+
+
+def confirm_settings_request(token: str) -> dict:
+    """The donor clicked the mailed link and confirmed: apply what that gift asked for."""
+    request = request_for_token(token)
+    if request.state != SettingsRequestState.PENDING:
+        raise ConflictError("This change was already confirmed.", code="already_confirmed")
+    claimed = db.session.execute(
+        sa.update(DonorSettingsRequest)
+        .where(DonorSettingsRequest.id == request.id, DonorSettingsRequest.state == SettingsRequestState.PENDING)
+        .values(state=SettingsRequestState.CONFIRMED, decided_at=utcnow())).rowcount
+    if claimed != 1:  # two clicks racing: one applies it
+        db.session.rollback()
+        raise ConflictError("This change was already confirmed.", code="already_confirmed")
+    user = db.session.get(User, request.user_id)
+    return update_donor_settings(user, via="link", **request_changes(request))
+
+
+def pending_request_for(donation_id: int) -> DonorSettingsRequest | None:
+    return db.session.scalar(sa.select(DonorSettingsRequest).where(
+        DonorSettingsRequest.donation_id == donation_id,
+        DonorSettingsRequest.state == SettingsRequestState.PENDING))
+
+
+def confirmation_text(request: DonorSettingsRequest) -> list[str]:
+    """The lines of a mail (the receipt, or a mail of its own) that ask the donor to confirm."""
+    changes = request_changes(request)
+    return ["With this gift you asked us to:", *[f"  - {describe_change(k, v)}" for k, v in changes.items()],
+            "", "You have given before, so your existing settings stay as they are: a gift never changes",
+            "them on its own, since anyone can type an email address into the form. If this was you",
+            "and you want the change, confirm it here (the link works for 30 days):", "",
+            f"  {confirmation_url(request)}", "",
+            "If it was not you, ignore this: nothing changes."]
+
+
+def receipt_lines(donation: Donation) -> list[str]:
+    """Added to a donation's receipt: the confirmation link of what that gift asked for, if any."""
+    request = pending_request_for(donation.id)
+    return ["", *confirmation_text(request)] if request is not None else []
+
+
+def mail_confirmation(request: DonorSettingsRequest) -> None:
+    """For gifts without a mailed receipt (offline): the link in a mail of its own. A mail failure
+    is logged; the donor can still change their settings signed in."""
+    from filmfund.mail import send_mail
+
+    user = db.session.get(User, request.user_id)
+    try:
+        send_mail(user.email, "Confirm the change to your donor settings",
+                  "\n".join(["Thank you for your gift.", "", *confirmation_text(request)]) + "\n")
+    except Exception:
+        log.exception("the confirmation mail of settings request %s could not be sent", request.id)

@@ -434,11 +434,13 @@ def record_offline_donation(email: str, amount, received_on: datetime | date | N
     db.session.add(donation)
     db.session.flush()
     ledger.book_gift(campaign, donation)
-    donors.record_gift_choices(user, donation)  # the first gift sets the donor's settings; later ones never do
+    settings_request = donors.record_gift_choices(user, donation)  # only a first gift sets the settings
     refresh_entitlements(user, campaign)
     record_audit("donation.offline", user.email, {"donation_id": donation.id, "amount": amount,
                                                    "currency": donation.currency})
     db.session.commit()
+    if settings_request is not None:  # asked for other settings: the donor confirms by mail, or not
+        donors.mail_confirmation(settings_request)
     return donation
 
 
@@ -755,6 +757,7 @@ def _receipt(campaign: Campaign, donation: Donation, to: str, share: int, standi
         lines.append(f"Your total of {_money(standing['total'], donation.currency)} brings you the "
                      f"“{standing['tier']['name']}” tier:")
         lines += [f"  - {r['title']}" for r in standing["rewards"] if r["status"] != "revoked"]
+    lines += donors.receipt_lines(donation)  # a later gift's asked-for settings wait for the donor's click
     lines += ["", "This is not a receipt for a real payment." if test else "Keep this email as your receipt."]
     subject = f"Your receipt: {campaign.title}" + (" (TEST PAYMENT: no money moved)" if test else "")
     return Receipt(donation.id, to, subject, "\n".join(lines) + "\n")

@@ -12,7 +12,7 @@ from flask_login import current_user
 from filmfund.errors import ConflictError, DomainError
 from filmfund.extensions import limiter
 from filmfund.fulfil import fulfilment
-from filmfund.rewards import rules, services
+from filmfund.rewards import donors, rules, services
 from filmfund.security import role_required
 from filmfund.site.money import cents_to_input, parse_dollars
 
@@ -162,3 +162,19 @@ def account():
     next_tier = next((t for t in tiers if t.min_amount > ents["total"]), None)
     return render_template("site/account.html", ents=ents, donations=donations, campaign=campaign,
                            next_tier=next_tier, library=_library_for(user))
+
+
+@bp.route("/settings/confirm/<token>", methods=["GET", "POST"])
+@limiter.limit("30 per minute")
+def confirm_settings(token: str):
+    """The link mailed to a donor whose later gift asked for other settings. The token is the
+    credential (only the donor's mailbox has it). GET shows what would change (a mail scanner's
+    visit changes nothing); POST applies it."""
+    settings_request = donors.request_for_token(token)
+    if request.method == "POST":
+        settings = donors.confirm_settings_request(token)
+        return render_template("site/confirm_settings.html", state="done", settings=settings, token=token)
+    settings = donors.settings_doc(donors.profile_for(settings_request.user_id))
+    lines = [donors.describe_change(k, v) for k, v in donors.request_changes(settings_request).items()]
+    return render_template("site/confirm_settings.html", state=settings_request.state.value, lines=lines,
+                           settings=settings, token=token)

@@ -48,6 +48,9 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     # mail preferences: the token is the credential (forged here: 404 for everyone)
     ("comms.unsubscribe", "GET"): ("/unsubscribe/forged", None, _all(404)),
     ("comms.unsubscribe", "POST"): ("/unsubscribe/forged", {"List-Unsubscribe": "One-Click"}, _all(404)),
+    # a donor's mailed settings confirmation: the signed token is the credential (forged: 404)
+    ("site.confirm_settings", "GET"): ("/settings/confirm/forged", None, _all(404)),
+    ("site.confirm_settings", "POST"): ("/settings/confirm/forged", {}, _all(404)),
     # sign-in
     ("auth.login", "GET"): ("/login", None, _all(200)),
     ("auth.login", "POST"): ("/login", {"email": "nobody@example.org"}, _all(302)),
