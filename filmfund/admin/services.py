@@ -58,17 +58,22 @@ def donors_by_tier(campaign: Campaign) -> list[dict]:
 
 def recent_donations(campaign: Campaign, limit: int = 25) -> list[dict]:
     """For producers only: the latest donations (of the installation's money mode) with the donor's
-    email (to deliver rewards); read from the index on (campaign, mode, received_at, id)."""
+    email (to deliver rewards); read from the index on (campaign, mode, received_at, id). Credit
+    name and anonymity are the donor's own settings (their profile), not what one gift asked."""
+    from filmfund.rewards.models import DonorProfile
+
     rows = db.session.execute(
-        sa.select(Donation, User.email).join(User, User.id == Donation.user_id)
+        sa.select(Donation, User.email, DonorProfile).join(User, User.id == Donation.user_id)
+        .outerjoin(DonorProfile, DonorProfile.user_id == Donation.user_id)
         .where(Donation.campaign_id == campaign.id, Donation.livemode == ledger.money_mode())
         .order_by(Donation.received_at.desc(), Donation.id.desc()).limit(limit)).all()
     return [{"id": d.id, "email": email, "amount": d.amount, "net": d.net, "refunded": d.counted_refunded,
              "currency": d.currency, "source": d.source.value, "received_at": d.received_at,
-             "credit_name": d.credit_name, "anonymous": d.anonymous, "rewards_opt_out": d.rewards_opt_out,
+             "credit_name": None if p is None or p.anonymous else p.credit_name,
+             "anonymous": bool(p and p.anonymous), "rewards_opt_out": bool(p and p.rewards_opt_out),
              "disputed": d.dispute_status.value if d.dispute_status else None,
              "flags": [f for f in (d.flags or "").split(",") if f], "note": d.note}
-            for d, email in rows]
+            for d, email, p in rows]
 
 
 FULFILMENT_ROWS = 50  # per reward on the dashboard; the reward's own queue lists everyone

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
-from flask_login import current_user
+from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request,
+                   session, url_for)
+from flask_login import current_user, logout_user
 
 from filmfund.errors import ConflictError, DomainError
 from filmfund.extensions import limiter
 from filmfund.fulfil import fulfilment
-from filmfund.rewards import donors, rules, services
+from filmfund.rewards import donor_data, donors, mail_prefs, rules, services
 from filmfund.security import role_required
 from filmfund.site.money import cents_to_input, parse_dollars
 
@@ -153,15 +154,101 @@ def _library_for(user) -> list | None:
 
 @bp.get("/account")
 @role_required("donor")
-def account():
+def account(settings_errors: dict | None = None, form: dict | None = None, status: int = 200):
     user = current_user._get_current_object()
     campaign = services.current_campaign()
     ents = services.donor_entitlements(user, campaign)
     donations = services.donor_donations(user)
     tiers = campaign.tiers
     next_tier = next((t for t in tiers if t.min_amount > ents["total"]), None)
+    settings = donors.settings_doc(donors.profile_for(user.id))
+    stopped = mail_prefs.opted_out(user.id)
+    topics = [{"topic": t, "title": title, "on": t not in stopped} for t, title in mail_prefs.topics_for(user)]
     return render_template("site/account.html", ents=ents, donations=donations, campaign=campaign,
-                           next_tier=next_tier, library=_library_for(user))
+                           next_tier=next_tier, library=_library_for(user), settings=settings, topics=topics,
+                           settings_errors=settings_errors or {}, form=form or {}), status
+
+
+def _current_donor():
+    return current_user._get_current_object()
+
+
+@bp.post("/account/settings")
+@role_required("donor")
+@limiter.limit("30 per minute")
+def account_settings():
+    """The donor's credit name and anonymity (at once, everywhere), or rewards on/off (turning them
+    off needs the explicit confirmation box: it withdraws the rewards already earned)."""
+    user, f = _current_donor(), request.form
+    if f.get("form") == "rewards":
+        if f.get("rewards") not in ("on", "off"):
+            return account(settings_errors={"rewards": "Choose rewards on or off."}, status=400)
+        if f["rewards"] == "off" and f.get("confirm") != "1":
+            return account(settings_errors={"rewards": "Tick the box to confirm that your rewards are withdrawn."},
+                           form={"rewards": "off"}, status=400)
+        changes = {"rewards_opt_out": f["rewards"] == "off"}
+    else:
+        changes = {"credit_name": f.get("credit_name", "")[:400] or None, "anonymous": f.get("anonymous") == "1"}
+    try:
+        donors.update_donor_settings(user, via="account", **changes)
+    except DomainError as err:
+        field = "credit_name" if err.code == "invalid_credit_name" else "form"
+        return account(settings_errors={field: _human(err.message)}, form=dict(f), status=400)
+    flash("Your settings are saved.", "info")
+    return redirect(url_for("site.account") + "#settings", code=303)
+
+
+@bp.post("/account/mail")
+@role_required("donor")
+@limiter.limit("30 per minute")
+def account_mail():
+    """One toggle per kind of optional mail (receipts and sign-in links always go)."""
+    user = _current_donor()
+    wanted = set(request.form.getlist("topic"))
+    if wanted - {t for t, _ in mail_prefs.topics_for(user)}:
+        return account(settings_errors={"mail": "Unknown kind of mail."}, status=400)
+    for topic, _title in mail_prefs.topics_for(user):
+        if topic in wanted:
+            mail_prefs.opt_in(user.id, topic, commit=False)
+        else:
+            mail_prefs.opt_out(user.id, topic, via="account", commit=False)
+    from filmfund.extensions import db
+
+    db.session.commit()
+    flash("Your mail preferences are saved.", "info")
+    return redirect(url_for("site.account") + "#mail", code=303)
+
+
+@bp.get("/account/receipts/<int:donation_id>")
+@role_required("donor")
+def account_receipt(donation_id: int):
+    name, text = donor_data.receipt_text(_current_donor(), donation_id)
+    disposition = "attachment" if request.args.get("download") == "1" else "inline"
+    return Response(text, mimetype="text/plain",
+                    headers={"Content-Disposition": f'{disposition}; filename="{name}"'})
+
+
+@bp.get("/account/data")
+@role_required("donor")
+@limiter.limit("10 per minute")
+def account_data():
+    """The same document as GET /api/v1/me/data, for the signed-in donor, as a file."""
+    response = jsonify(donor_data.donor_data(_current_donor()))
+    response.headers["Content-Disposition"] = 'attachment; filename="my-filmfund-data.json"'
+    return response
+
+
+@bp.post("/account/erase")
+@role_required("donor")
+@limiter.limit("5 per minute")
+def account_erase():
+    user = _current_donor()
+    if request.form.get("confirm") != "erase":
+        return account(settings_errors={"erase": "Type erase in the box to confirm."}, status=400)
+    donor_data.erase_donor(user)
+    logout_user()
+    session.clear()
+    return render_template("site/erased.html")
 
 
 @bp.route("/settings/confirm/<token>", methods=["GET", "POST"])

@@ -134,3 +134,41 @@ def test_no_sequence_of_later_pledges_changes_the_profile(app, campaign, stripe_
     doc = services.donor_entitlements(find_user(BIG))
     assert doc["total"] == total and doc["rewards_opt_out"] == first["rewards_opt_out"]
     assert services.check_ledger() == []
+
+
+_donor_change = st.fixed_dictionaries({}, optional={
+    "credit_name": st.one_of(st.none(), st.sampled_from(["Ann", "Bo Li", "Zoë"])),
+    "anonymous": st.booleans(), "rewards_opt_out": st.booleans()})
+_steps = st.lists(st.one_of(st.tuples(st.just("pledge"), _choices), st.tuples(st.just("donor"), _donor_change)),
+                  min_size=1, max_size=6)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                               HealthCheck.too_slow])
+@given(steps=_steps)
+def test_only_the_donor_moves_the_settings_and_rewards_follow(app, campaign, stripe_events, steps):
+    """Any interleaving of others' pledges and the donor's own changes: the profile is exactly
+    the donor's last word, and the stored rewards always match it and the total."""
+    for model in (DonorSettingsRequest, DonorProfile, Entitlement, LedgerEntry, Donation, WebhookEvent, Pledge):
+        db.session.execute(sa.delete(model))
+    db.session.commit()
+    p = services.create_pledge(3000, email=BIG, credit_name="First")
+    stripe_events.send("checkout.session.completed", session_obj(p.id, 3000, email=BIG))
+    expected = {"credit_name": "First", "anonymous": False, "rewards_opt_out": False}
+    for kind, step in steps:
+        if kind == "pledge":
+            q = services.create_pledge(step["amount"], email=BIG, credit_name=step["credit_name"],
+                                       anonymous=step["anonymous"], rewards_opt_out=step["rewards_opt_out"])
+            stripe_events.send("checkout.session.completed", session_obj(q.id, step["amount"], email=BIG))
+        elif step:
+            donors.update_donor_settings(find_user(BIG), via="api", **step)
+            expected.update(step)
+        db.session.expire_all()
+        assert donors.settings_doc(donors.profile_for(find_user(BIG).id)) == expected
+        doc = services.donor_entitlements(find_user(BIG))
+        active = {r["key"] for r in doc["rewards"] if r["status"] != "revoked"}
+        assert (not active) == expected["rewards_opt_out"]
+        names = services.credits(campaign)
+        shown = expected["credit_name"] and not expected["anonymous"] and not expected["rewards_opt_out"]
+        assert names == ([expected["credit_name"]] if shown else [])
+    assert services.check_ledger() == []

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from filmfund.extensions import db
 from filmfund.rewards import services
-from filmfund.rewards.models import Entitlement, Reward
+from filmfund.rewards.models import Donation, Entitlement, Reward
 from tests.site.helpers import CSRF_RE, pay
 
 ROLES = ("anon", "donor_a", "donor_b", "producer", "partner")
@@ -43,6 +43,15 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("site.test_checkout", "GET"): ("/checkout/test/{pending_pledge}", None, _all(200)),
     ("site.test_checkout", "POST"): ("/checkout/test/{pending_pledge}", {"outcome": "nonsense"}, _all(400)),
     ("site.account", "GET"): ("/account", None, DONOR_PAGE),
+    # the donor's own settings, mail, receipts and data (their own only; refused forms write nothing)
+    ("site.account_settings", "POST"): ("/account/settings", {"form": "rewards"},
+                                        _only({"donor_a": 400, "donor_b": 400})),
+    ("site.account_mail", "POST"): ("/account/mail", {"topic": "no-such-topic"},
+                                    _only({"donor_a": 400, "donor_b": 400})),
+    ("site.account_receipt", "GET"): ("/account/receipts/{donation_a}", None,
+                                      _only({"donor_a": 200, "donor_b": 404})),
+    ("site.account_data", "GET"): ("/account/data", None, DONOR_PAGE),
+    ("site.account_erase", "POST"): ("/account/erase", {}, _only({"donor_a": 400, "donor_b": 400})),
     ("static", "GET"): ("/static/filmfund.css", None, _all(200)),
     ("healthz", "GET"): ("/healthz", None, _all(200)),
     # mail preferences: the token is the credential (forged here: 404 for everyone)
@@ -146,6 +155,8 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("rewards_api.create_pledge", "POST"): ("/api/v1/pledges", {"amount": 0}, _all(400)),
     ("rewards_api.my_entitlements", "GET"): ("/api/v1/me/entitlements", None, _only(
         {"donor_a": 200, "donor_b": 200}, anon=401)),
+    ("donor_api.update_me", "PATCH"): ("/api/v1/me", {}, _only({"donor_a": 400, "donor_b": 400}, anon=401)),
+    ("donor_api.my_data", "GET"): ("/api/v1/me/data", None, _only({"donor_a": 200, "donor_b": 200}, anon=401)),
     ("rewards_api.partner_statement", "GET"): ("/api/v1/partner/statement", None, _only(
         {"producer": 200, "partner": 200}, anon=401)),
     ("comms_api.list_updates", "GET"): ("/api/v1/updates", None, _all(200)),
@@ -221,7 +232,8 @@ def world(app, make_user):
     db.session.commit()
     item = db.session.scalar(sa.select(FulfilmentItem).where(FulfilmentItem.entitlement_id == ent.id))
     ids = {"paid_pledge": paid.id, "pending_pledge": pending.id, "entitlement_a": ent.id,
-           "draft_update": draft.id, "insider_update": insider.id, "item_a": item.id}
+           "draft_update": draft.id, "insider_update": insider.id, "item_a": item.id,
+           "donation_a": db.session.scalar(sa.select(Donation.id).where(Donation.pledge_id == paid.id))}
     return users, ids
 
 

@@ -1,0 +1,177 @@
+"""A donor's own data (issue 7.2): everything held about them (`GET /api/v1/me/data`), their
+receipts, and erasure.
+
+The export is built from the schema itself: every table with a column referring to users.id gives
+the donor's rows (so a table added by any component is in it without anyone remembering to add
+it), plus the pledges made with their email. Secrets (password and token hashes) are never shown.
+
+Erasure removes or anonymises the personal data and keeps the money: the ledger's entries and the
+donations' amounts stay as they are (the partner's share, the statement and `filmfund ledger
+check` do not move); the email is replaced by a placeholder, the credit name cleared, the pledges'
+emails and names scrubbed, Stripe payloads stripped of names, emails and addresses, the shipping
+address deleted, every session and token ended.
+"""
+from __future__ import annotations
+
+import enum
+import json
+import logging
+from datetime import date, datetime
+
+import sqlalchemy as sa
+
+from filmfund.auth.models import ApiToken, LoginLink, User
+from filmfund.db import utcnow
+from filmfund.errors import ConflictError, NotFoundError
+from filmfund.extensions import db
+from filmfund.rewards.models import (
+    Donation,
+    DonorProfile,
+    DonorSettingsRequest,
+    Pledge,
+    WebhookEvent,
+)
+
+log = logging.getLogger(__name__)
+
+_SECRET_COLUMNS = ("password_hash", "token_hash", "session_version")
+ERASED_DOMAIN = "erased.invalid"
+
+
+def _plain(value):
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, bytes):
+        return None
+    return value
+
+
+def _row(row, table: sa.Table) -> dict:
+    return {c.name: _plain(row._mapping[c]) for c in table.columns if c.name not in _SECRET_COLUMNS}
+
+
+def _user_columns() -> list[tuple[sa.Table, sa.Column]]:
+    """(table, column) of every column that refers to users.id, in a stable order."""
+    found = []
+    for table in sorted(db.metadata.tables.values(), key=lambda t: t.name):
+        for column in table.columns:
+            if any(fk.column.table.name == "users" and fk.column.name == "id" for fk in column.foreign_keys):
+                found.append((table, column))
+    return found
+
+
+def donor_data(user: User) -> dict:
+    """Everything held about this donor, as JSON-ready data: one list of rows per table."""
+    users = db.metadata.tables["users"]
+    doc: dict = {"account": _row(db.session.execute(sa.select(users).where(users.c.id == user.id)).one(), users)}
+    doc["account"]["roles"] = sorted(user.role_names)
+    tables: dict[str, list[dict]] = {}
+    for table, column in _user_columns():
+        rows = db.session.execute(sa.select(table).where(column == user.id).order_by(*table.primary_key.columns))
+        key = table.name if table.name not in tables else f"{table.name}.{column.name}"
+        tables[key] = [_row(r, table) for r in rows]
+    pledges = db.metadata.tables["pledges"]
+    tables["pledges"] = [_row(r, pledges) for r in db.session.execute(
+        sa.select(pledges).where(sa.or_(
+            sa.func.lower(pledges.c.email) == user.email.lower(),
+            pledges.c.id.in_(sa.select(Donation.pledge_id).where(Donation.user_id == user.id))))
+        .order_by(pledges.c.created_at, pledges.c.id))]
+    for row in tables["pledges"]:
+        row.pop("idempotency_key", None)  # a hash, meaningless to anyone
+    doc["tables"] = dict(sorted(tables.items()))
+    return doc
+
+
+# ---------------------------------------------------------------- receipts
+
+def donation_of(user: User, donation_id) -> Donation:
+    """One of this donor's donations; 404 for anyone else's (never 403: it says nothing)."""
+    donation = db.session.get(Donation, donation_id) if isinstance(donation_id, int) else None
+    if donation is None or donation.user_id != user.id:
+        raise NotFoundError("No such donation.")
+    return donation
+
+
+def receipt_text(user: User, donation_id: int) -> tuple[str, str]:
+    """(file name, text) of the receipt of one of the donor's donations, as mailed."""
+    from filmfund.rewards import services
+
+    donation = donation_of(user, donation_id)
+    receipt = services.compose_receipt(donation)
+    name = f"receipt-{donation.received_at:%Y-%m-%d}-{donation.id}.txt"
+    return name, f"Subject: {receipt.subject}\n\n{receipt.text}"
+
+
+# ---------------------------------------------------------------- erasure
+
+_PERSONAL_KEYS = {"customer_details", "customer_email", "shipping_details", "shipping", "billing_details",
+                  "receipt_email", "email", "name", "phone", "address", "collected_information"}
+
+
+def _strip(value):
+    if isinstance(value, dict):
+        return {k: (None if k in _PERSONAL_KEYS else _strip(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value
+
+
+def erased_email(user: User) -> str:
+    return f"erased-{user.public_id}@{ERASED_DOMAIN}"
+
+
+def erase_donor(user: User) -> None:
+    """Remove or anonymise this donor's personal data; keep every amount. Commits."""
+    from filmfund.fulfil.models import CreditProof, FulfilmentItem, ShippingAddress
+    from filmfund.rewards import mail_prefs
+
+    profile = db.session.get(DonorProfile, user.id)
+    if profile is not None and profile.erased_at is not None:
+        raise ConflictError("This donor's data was already erased.", code="erased")
+    if user.has_role("producer", "partner"):
+        raise ConflictError("A staff account is not erased from the account page.", code="staff_account")
+    old_email, placeholder, now = user.email, erased_email(user), utcnow()
+    for topic in (mail_prefs.NEWS, mail_prefs.REMINDERS, *mail_prefs._updates_rewards()):
+        mail_prefs.opt_out(user.id, topic, via="erase", commit=False)  # nothing more is mailed, ever
+
+    donation_rows = db.session.execute(sa.select(Donation.pledge_id, Donation.payment_intent_id)
+                                       .where(Donation.user_id == user.id)).all()
+    pledge_ids = [p for p, _ in donation_rows if p]
+    intents = [pi for _, pi in donation_rows if pi]
+    pledge_match = sa.or_(sa.func.lower(Pledge.email) == old_email.lower(), Pledge.id.in_(pledge_ids))
+    intents += list(db.session.scalars(sa.select(Pledge.payment_intent_id).where(
+        pledge_match, Pledge.payment_intent_id.is_not(None))))
+    sessions = list(db.session.scalars(sa.select(Pledge.checkout_session_id).where(
+        pledge_match, Pledge.checkout_session_id.is_not(None))))
+    db.session.execute(sa.update(Pledge).where(pledge_match)
+                       .values(email=placeholder, credit_name=None, idempotency_key=None),
+                       execution_options={"synchronize_session": False})
+    # Only names and notes: every amount, state and reference the ledger needs stays.
+    db.session.execute(sa.update(Donation).where(Donation.user_id == user.id).values(credit_name=None, note=""))
+    events = db.session.scalars(sa.select(WebhookEvent).where(sa.or_(
+        WebhookEvent.payment_intent_id.in_(intents),
+        WebhookEvent.payload.contains(old_email, autoescape=True),
+        *[WebhookEvent.payload.contains(s, autoescape=True) for s in sessions[:200]])))
+    for event in events:
+        try:
+            event.payload = json.dumps(_strip(json.loads(event.payload)))
+        except ValueError:
+            event.payload = "{}"
+    db.session.execute(sa.delete(DonorSettingsRequest).where(DonorSettingsRequest.user_id == user.id))
+    db.session.execute(sa.delete(ShippingAddress).where(ShippingAddress.user_id == user.id))
+    db.session.execute(sa.delete(CreditProof).where(CreditProof.user_id == user.id))
+    db.session.execute(sa.update(FulfilmentItem).where(FulfilmentItem.user_id == user.id)
+                       .values(ship_to="", dedication="", letter=""))
+    db.session.execute(sa.delete(LoginLink).where(LoginLink.user_id == user.id))
+    db.session.execute(sa.update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+                       .values(revoked_at=now))
+    if profile is None:
+        profile = DonorProfile(user_id=user.id, anonymous=True, rewards_opt_out=False)
+        db.session.add(profile)
+    profile.credit_name, profile.anonymous, profile.erased_at, profile.updated_at = None, True, now, now
+    user.email, user.password_hash = placeholder, None
+    user.session_version += 1  # every session cookie ends now
+    db.session.commit()
+    log.info("donor %s erased their personal data", user.id)

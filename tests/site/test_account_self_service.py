@@ -1,0 +1,190 @@
+"""The donor's own account page and API (issue 7.2): credit name, anonymity (everywhere at once),
+rewards on/off (an explicit, confirmed choice), mail, receipts, all data held, and erasure."""
+import json
+
+import sqlalchemy as sa
+
+from filmfund.auth.models import ApiToken
+from filmfund.auth.services import find_user
+from filmfund.extensions import db
+from filmfund.rewards import donors, mail_prefs, services
+from filmfund.rewards.models import Donation, LedgerEntry, Pledge, WebhookEvent
+from tests.site.helpers import CSRF_RE, pay
+
+EMAIL = "self@example.org"
+
+
+def page_csrf(client) -> str:
+    return CSRF_RE.search(client.get("/account").get_data(as_text=True)).group(1)
+
+
+def signed_in(app, login_as, email=EMAIL):
+    return login_as(app.test_client(), find_user(email))
+
+
+def rewards():
+    return {r["key"]: r["status"] for r in services.donor_entitlements(find_user(EMAIL))["rewards"]}
+
+
+def test_credit_name_and_anonymity_take_effect_everywhere_at_once(app, campaign, login_as, runner, producer):
+    pay(5500, EMAIL, credit_name="Old Name")
+    client = signed_in(app, login_as)
+    page = client.get("/account").get_data(as_text=True)
+    assert 'value="Old Name"' in page and "Only you change these" in page
+    resp = client.post("/account/settings", data={"csrf_token": page_csrf(client), "form": "credits",
+                                                  "credit_name": "New Name"})
+    assert resp.status_code == 303
+    assert "New Name" in runner.invoke(args=["credits", "export"]).output
+    client.post("/account/settings", data={"csrf_token": page_csrf(client), "form": "credits",
+                                           "credit_name": "New Name", "anonymous": "1"})
+    db.session.expire_all()
+    assert "New Name" not in runner.invoke(args=["credits", "export"]).output
+    assert services.credits(campaign) == []
+    admin = login_as(app.test_client(), producer)
+    assert "New Name" not in admin.get("/admin/").get_data(as_text=True)
+    assert "New Name" not in admin.get("/admin/credits.csv").get_data(as_text=True)
+    client.post("/account/settings", data={"csrf_token": page_csrf(client), "form": "credits",
+                                           "credit_name": "New Name"})
+    db.session.expire_all()
+    assert services.credits(campaign) == ["New Name"]
+    bad = client.post("/account/settings", data={"csrf_token": page_csrf(client), "form": "credits",
+                                                 "credit_name": "x" * 200})
+    assert bad.status_code == 400 and "At most 80 characters" in bad.get_data(as_text=True)
+    db.session.expire_all()
+    assert services.credits(campaign) == ["New Name"]
+
+
+def test_opting_out_of_rewards_is_an_explicit_confirmed_choice(app, campaign, login_as):
+    pay(5500, EMAIL)
+    client = signed_in(app, login_as)
+    unconfirmed = client.post("/account/settings", data={"csrf_token": page_csrf(client), "form": "rewards",
+                                                         "rewards": "off"})
+    assert unconfirmed.status_code == 400 and "Tick the box" in unconfirmed.get_data(as_text=True)
+    db.session.expire_all()
+    assert rewards()["dvd"] == "granted"
+    client.post("/account/settings", data={"csrf_token": page_csrf(client), "form": "rewards", "rewards": "off",
+                                           "confirm": "1"})
+    db.session.expire_all()
+    assert set(rewards().values()) == {"revoked"}
+    client.post("/account/settings", data={"csrf_token": page_csrf(client), "form": "rewards", "rewards": "on"})
+    db.session.expire_all()
+    assert rewards()["dvd"] == "granted"
+    assert services.check_ledger() == []
+
+
+def test_mail_toggles(app, campaign, login_as):
+    pay(5500, EMAIL)
+    client = signed_in(app, login_as)
+    page = client.get("/account").get_data(as_text=True)
+    topics = [t for t, _ in mail_prefs.topics_for(find_user(EMAIL))]
+    assert "news" in topics and "reminders" in topics and len(topics) >= 3  # the $15 tier's monthly updates
+    for t in topics:
+        assert f'value="{t}"' in page
+    keep = [t for t in topics if t != "news"]
+    client.post("/account/mail", data={"csrf_token": page_csrf(client), "topic": keep})
+    assert mail_prefs.opted_out(find_user(EMAIL).id) == {"news"}
+    client.post("/account/mail", data={"csrf_token": page_csrf(client), "topic": topics})
+    assert mail_prefs.opted_out(find_user(EMAIL).id) == set()
+    assert client.post("/account/mail", data={"csrf_token": page_csrf(client), "topic": "bogus"}).status_code == 400
+
+
+def test_a_receipt_for_each_donation(app, campaign, login_as):
+    pay(5500, EMAIL)
+    pay(700, EMAIL)
+    pay(900, "other@example.org")
+    client = signed_in(app, login_as)
+    mine = db.session.scalars(sa.select(Donation).where(Donation.user_id == find_user(EMAIL).id)).all()
+    page = client.get("/account").get_data(as_text=True)
+    for d in mine:
+        assert f"/account/receipts/{d.id}" in page
+    view = client.get(f"/account/receipts/{mine[0].id}")
+    assert view.status_code == 200 and view.mimetype == "text/plain"
+    assert "Amount: $55.00" in view.get_data(as_text=True) or "Amount: $7.00" in view.get_data(as_text=True)
+    download = client.get(f"/account/receipts/{mine[0].id}?download=1")
+    assert download.headers["Content-Disposition"].startswith("attachment;")
+    other = db.session.scalar(sa.select(Donation.id).where(Donation.user_id == find_user("other@example.org").id))
+    assert client.get(f"/account/receipts/{other}").status_code == 404
+    assert client.get("/account/receipts/999999").status_code == 404
+
+
+def test_api_patch_me(app, campaign, client, token_for):
+    pay(5500, EMAIL, credit_name="Api Name")
+    headers = token_for(find_user(EMAIL))
+    resp = client.patch("/api/v1/me", json={"anonymous": True, "credit_name": "Api Two"}, headers=headers)
+    assert resp.status_code == 200
+    assert resp.get_json() == {"credit_name": "Api Two", "anonymous": True, "rewards_opt_out": False}
+    assert services.credits(campaign) == []
+    for body, code in (({"anonymous": "yes"}, "invalid_field"), ({"email": "x@example.org"}, "unknown_field"),
+                       ({}, "missing_field"), ({"credit_name": 5}, "invalid_credit_name")):
+        bad = client.patch("/api/v1/me", json=body, headers=headers)
+        assert bad.status_code == 400 and bad.get_json()["error"]["code"] == code, body
+    assert client.patch("/api/v1/me", data="[1]", content_type="application/json",
+                        headers=headers).status_code == 400
+    assert client.patch("/api/v1/me", json={"anonymous": False}).status_code == 401
+    assert donors.settings_doc(donors.profile_for(find_user(EMAIL).id))["anonymous"] is True
+    doc = client.get("/api/v1/openapi.json").get_json()
+    assert "patch" in doc["paths"]["/api/v1/me"] and "get" in doc["paths"]["/api/v1/me/data"]
+
+
+def test_all_data_held(app, campaign, client, token_for, login_as):
+    pay(5500, EMAIL, credit_name="Data Name")
+    services.create_pledge(1200, email=EMAIL)  # never paid: still data held about them
+    pay(900, "other@example.org", credit_name="Other Person")
+    headers = token_for(find_user(EMAIL))
+    doc = client.get("/api/v1/me/data", headers=headers).get_json()
+    assert doc["account"]["email"] == EMAIL
+    tables = doc["tables"]
+    assert len(tables["donations"]) == 1 and tables["donations"][0]["amount"] == 5500
+    assert len(tables["pledges"]) == 2
+    assert tables["donor_profiles"][0]["credit_name"] == "Data Name"
+    assert tables["entitlements"] and tables["api_tokens"]
+    text = json.dumps(doc)
+    assert "other@example.org" not in text and "Other Person" not in text
+    assert "password_hash" not in text and "token_hash" not in text
+    page = signed_in(app, login_as).get("/account/data")
+    assert page.status_code == 200 and page.get_json()["account"]["email"] == EMAIL
+
+
+def test_erase_keeps_the_money_and_removes_the_person(app, campaign, login_as, token_for, runner):
+    from filmfund.fulfil import fulfilment
+
+    pay(5500, EMAIL, credit_name="Erase Me")
+    services.create_pledge(1200, email=EMAIL, credit_name="Erase Me")
+    pay(900, "other@example.org", credit_name="Other Person")
+    user = find_user(EMAIL)
+    fulfilment.save_address(user, {"name": "Erase Me", "line1": "1 Street", "city": "Town", "country": "US",
+                                   "postal_code": "12345"}, source="account")
+    headers = token_for(user)
+    statement = services.partner_statement(campaign)
+    entries = db.session.scalar(sa.select(sa.func.count(LedgerEntry.id)))
+    client = signed_in(app, login_as)
+    refused = client.post("/account/erase", data={"csrf_token": page_csrf(client), "confirm": "no"})
+    assert refused.status_code == 400
+    done = client.post("/account/erase", data={"csrf_token": page_csrf(client), "confirm": "erase"})
+    assert done.status_code == 200 and "Your data is erased" in done.get_data(as_text=True)
+    db.session.expire_all()
+    assert find_user(EMAIL) is None
+    user = db.session.get(type(user), user.id)
+    assert user.email.endswith("@erased.invalid")
+    profile = donors.profile_for(user.id)
+    assert profile.credit_name is None and profile.erased_at is not None
+    assert services.credits(campaign) == ["Other Person"]
+    pledges = db.session.scalars(sa.select(Pledge).where(Pledge.email != "other@example.org")).all()
+    assert len(pledges) == 2 and all(p.email == user.email and p.credit_name is None for p in pledges)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Donation)
+                             .where(Donation.credit_name == "Erase Me")) == 0
+    for event in db.session.scalars(sa.select(WebhookEvent)):
+        assert EMAIL not in event.payload
+    assert fulfilment.get_address(user.id) is None
+    # sessions and tokens end
+    assert client.get("/account").status_code == 302
+    assert app.test_client().get("/api/v1/me/data", headers=headers).status_code == 401
+    assert all(t.revoked_at for t in db.session.scalars(sa.select(ApiToken).where(ApiToken.user_id == user.id)))
+    # the money is untouched
+    assert services.partner_statement(campaign) == statement
+    assert db.session.scalar(sa.select(sa.func.count(LedgerEntry.id))) == entries
+    check = runner.invoke(args=["ledger", "check"])
+    assert check.exit_code == 0, check.output
+    # the old email can pledge again as a new donor, with none of the old data attached
+    pay(300, EMAIL)
+    assert services.donor_entitlements(find_user(EMAIL))["total"] == 300
