@@ -236,17 +236,13 @@ def _days(report: _Report, campaign: Campaign, livemode: bool) -> None:
 
 
 def opted_out_donors(campaign: Campaign, livemode: bool) -> set[int]:
-    """Donors whose latest counting donation (net > 0) opted out of rewards."""
-    counted = _counted_refund()
-    rows = db.session.execute(
-        sa.select(Donation.user_id, Donation.rewards_opt_out)
-        .where(Donation.campaign_id == campaign.id, Donation.livemode == livemode, Donation.amount - counted > 0)
-        .order_by(Donation.user_id, Donation.received_at.desc(), Donation.id.desc())
-        .execution_options(yield_per=20_000))
-    decided: dict[int, bool] = {}
-    for uid, opt_out in rows:
-        decided.setdefault(uid, opt_out)
-    return {uid for uid, opt_out in decided.items() if opt_out}
+    """Donors of this campaign whose own settings (their DonorProfile, see donors.py) say no
+    rewards. A later gift never decides it."""
+    from filmfund.rewards.models import DonorProfile
+
+    return set(db.session.scalars(sa.select(DonorProfile.user_id).where(
+        DonorProfile.rewards_opt_out.is_(True),
+        DonorProfile.user_id.in_(sa.select(Donation.user_id).where(Donation.campaign_id == campaign.id)))))
 
 
 def _entitlements(report: _Report, campaign: Campaign, nets: dict[int, int], livemode: bool) -> None:
