@@ -5,7 +5,7 @@ name given, the first gift's rewards opt-out), and anonymous if they ever asked 
 (nobody who asked once is made public by this change).
 
 Revision ID: 6a9e4d3199c5
-Revises: b98f0bbff7fa
+Revises: d4b2e3f6a7c8
 Create Date: 2026-12-01 04:47:03.040604
 
 """
@@ -16,7 +16,7 @@ import filmfund.db
 
 # revision identifiers, used by Alembic.
 revision = '6a9e4d3199c5'
-down_revision = 'b98f0bbff7fa'
+down_revision = 'd4b2e3f6a7c8'
 branch_labels = None
 depends_on = None
 
