@@ -30,7 +30,15 @@ from filmfund.extensions import db
 from filmfund.audit import record_audit
 from filmfund.fulfil.models import CreditProof, CreditsState, ProofState
 from filmfund.rewards.ledger import money_mode
-from filmfund.rewards.models import Campaign, Entitlement, EntitlementStatus, Reward, RewardKind, Tier
+from filmfund.rewards.models import (
+    Campaign,
+    DonorProfile,
+    Entitlement,
+    EntitlementStatus,
+    Reward,
+    RewardKind,
+    Tier,
+)
 from filmfund.rewards.totals import DonorTotal
 
 SECTIONS = ("executive_producers", "supporters")
@@ -49,14 +57,6 @@ class CreditLine:
 
 # ---------------------------------------------------------------- who, and under which name
 
-def _profile_model():
-    try:
-        from filmfund.rewards.models import DonorProfile
-    except ImportError:
-        return None
-    return DonorProfile
-
-
 def _credit_rewards(campaign: Campaign) -> tuple[int | None, list[int]]:
     """(the supporters' credit reward, the executive producers' credit rewards): credit rewards
     by tier, the first for supporters, any above it for executive producers."""
@@ -68,39 +68,21 @@ def _credit_rewards(campaign: Campaign) -> tuple[int | None, list[int]]:
 
 
 def _names_query(campaign: Campaign):
-    """(user_id, credit_name) of donors who may appear: a credit name, not anonymous, rewards kept."""
-    profile = _profile_model()
-    if profile is not None:
-        stmt = sa.select(profile.user_id, profile.credit_name).where(
-            profile.credit_name.is_not(None), profile.credit_name != "", profile.anonymous.is_(False),
-            profile.rewards_opt_out.is_(False))
-        if hasattr(profile, "erased_at"):
-            stmt = stmt.where(profile.erased_at.is_(None))
-        return stmt.subquery()
-    # Before donor profiles exist: the latest credit name given; anonymity on any gift wins.
-    from filmfund.rewards.models import Donation
-
-    latest = (sa.select(Donation.user_id, Donation.credit_name,
-                        sa.func.row_number().over(partition_by=Donation.user_id,
-                                                  order_by=(Donation.received_at.desc(), Donation.id.desc()))
-                        .label("n"))
-              .where(Donation.campaign_id == campaign.id, Donation.credit_name.is_not(None)).subquery())
-    anonymous = sa.select(Donation.user_id).where(Donation.campaign_id == campaign.id, Donation.anonymous.is_(True))
-    return (sa.select(latest.c.user_id, latest.c.credit_name)
-            .where(latest.c.n == 1, latest.c.user_id.not_in(anonymous)).subquery())
+    """(user_id, credit_name) of donors who may appear, from their profile: a credit name, not
+    anonymous, rewards kept, not erased."""
+    return (sa.select(DonorProfile.user_id, DonorProfile.credit_name)
+            .where(DonorProfile.credit_name.is_not(None), DonorProfile.credit_name != "",
+                   DonorProfile.anonymous.is_(False), DonorProfile.rewards_opt_out.is_(False),
+                   DonorProfile.erased_at.is_(None))
+            .subquery())
 
 
 def donor_credit_name(user_id: int) -> str | None:
     """The donor's credit name as the credits would print it (None if anonymous or not given)."""
-    profile = _profile_model()
-    if profile is not None:
-        row = db.session.get(profile, user_id)
-        if row is None or row.anonymous or getattr(row, "erased_at", None) is not None:
-            return None
-        return row.credit_name or None
-    from filmfund.rewards import services
-
-    return services.credit_names(services.current_campaign()).get(user_id)
+    row = db.session.get(DonorProfile, user_id)
+    if row is None or row.anonymous or row.erased_at is not None:
+        return None
+    return row.credit_name or None
 
 
 def _lines_stmt(campaign: Campaign):

@@ -172,3 +172,25 @@ def test_producer_renders_the_roll_through_the_queue_and_downloads_it(app, campa
     assert resp.get_data()[4:8] == b"ftyp"
     assert "Download the rendered roll" in staff.get("/admin/credits").get_data(as_text=True)
     resp.close()
+
+
+def test_credits_follow_the_donor_profile_and_a_name_change_needs_a_new_proof(campaign, runner, stripe_events):
+    """Names, anonymity and rewards come from the donor's profile: a later gift asking for something
+    else changes nothing; a change the donor makes makes an approved proof stale, and after the
+    freeze it is flagged."""
+    from filmfund.rewards import donors
+
+    _donors()
+    exec1 = _user("exec1@example.org")
+    credits.approve_proof(exec1, campaign, wording="Olu Exec and family")
+    pay(100, "exec1@example.org", credit_name="Someone Else", anonymous=True)  # a later gift asks: no change
+    assert credits.line_for(exec1, campaign).name == "Olu Exec and family"
+    credits.freeze(campaign, "cli")
+    donors.update_donor_settings(exec1, via="account", credit_name="Olu E.")
+    line = credits.line_for(exec1, campaign)
+    assert (line.proof, line.name) == ("stale", "Olu E.")
+    assert credits.changes_since_freeze(campaign) == {
+        "added": [("executive_producers", "Olu E.")], "removed": [("executive_producers", "Olu Exec and family")]}
+    donors.update_donor_settings(_user("amy@example.org"), via="account", anonymous=True)
+    assert ("supporters", "Amy Supporter") in credits.changes_since_freeze(campaign)["removed"]
+    assert "Olu Exec and family" in runner.invoke(args=["credits", "export"]).stdout  # the frozen list
