@@ -10,7 +10,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build the app: embedded defaults, then the environment (config.py), then `overrides`."""
     from filmfund import api, audit, errors, jobs, mail, security  # noqa: F401 (audit: its model)
     from filmfund.config import load_settings, make_private
-    from filmfund.extensions import csrf, db, limiter, login_manager, migrate
+    from filmfund.extensions import csrf, db, limiter, login_manager
+    from filmfund.migrating import LazyDbGroup
 
     app = Flask(__name__)
     # <int:...> in a URL stops at the database's integer range: a larger id is a 404, not an overflow.
@@ -29,7 +30,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True)
+    # Flask-Migrate (alembic, mako, pygments) only when `filmfund db …` runs: see migrating.py.
+    app.cli.add_command(LazyDbGroup(app))
     login_manager.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
@@ -44,9 +46,3 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         component.init_app(app)
     api.init_app(app)
     return app
-
-
-def _migrations_dir():
-    from pathlib import Path
-
-    return Path(__file__).resolve().parent.parent / "migrations"

@@ -7,7 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
-from filmfund import create_app
+from filmfund import create_app, migrating
 from filmfund.extensions import db
 from tests.conftest import PG_ADMIN_URL
 
@@ -30,6 +30,7 @@ def empty_database(request, tmp_path):
 def test_upgrade_from_empty_matches_models(empty_database, tmp_path, monkeypatch):
     monkeypatch.setenv("FILMFUND_INSTANCE_DIR", str(tmp_path / "instance"))
     app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database, "TESTING": True})
+    migrating.init_app(app)  # create_app binds Flask-Migrate only for `filmfund db …`
     with app.app_context():
         upgrade()
         with db.engine.connect() as conn:

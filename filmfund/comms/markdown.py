@@ -9,10 +9,12 @@ image source is dropped: an outside image would tell a third party who read the 
 from __future__ import annotations
 
 import re
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import nh3
-from markdown_it import MarkdownIt
+# markdown-it and nh3 are imported when an update is rendered, not when the app starts: most
+# requests and jobs never render one, and the web process and the worker stay smaller.
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 ASSET_RE = re.compile(r"^asset:([0-9a-f]{32})$")
 ASSET_REF_RE = re.compile(r"\(asset:([0-9a-f]{32})\)")
@@ -27,6 +29,9 @@ def asset_ids(body: str) -> list[str]:
 
 
 def _parser(image_url: Callable[[str], str | None]) -> MarkdownIt:
+    import nh3
+    from markdown_it import MarkdownIt
+
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
     md.validateLink = lambda url: bool(ASSET_RE.match(url)) or url.lower().startswith(("http://", "https://",
                                                                                      "mailto:", "/", "#"))
@@ -47,6 +52,8 @@ def _parser(image_url: Callable[[str], str | None]) -> MarkdownIt:
 
 
 def to_html(body: str, image_url: Callable[[str], str | None]) -> str:
+    import nh3  # deferred: see the imports
+
     raw = _parser(image_url).render(body or "")
     return nh3.clean(raw, tags=TAGS, attributes=ATTRIBUTES, url_schemes={"http", "https", "mailto"},
                      link_rel="noopener noreferrer nofollow")

@@ -19,11 +19,16 @@ import os
 import random
 import threading
 import time
+from typing import TYPE_CHECKING
 
-import stripe
 from flask import current_app
 
 from filmfund.errors import DomainError
+
+# stripe (and requests under it, ~10 MiB resident) is imported where a call is made: a process
+# that never talks to Stripe (the worker, a web process without live payments) does not load it.
+if TYPE_CHECKING:
+    import stripe
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +50,8 @@ _clients_lock = threading.Lock()
 
 def client() -> stripe.StripeClient:
     """This process's Stripe client for the configured key and API base (made once, then reused)."""
+    import stripe  # deferred: see the imports
+
     cfg = current_app.config
     base = cfg.get("STRIPE_API_BASE")
     key = (os.getpid(), cfg["STRIPE_SECRET_KEY"], base, cfg.get("STRIPE_MAX_RETRIES", 2))
@@ -61,6 +68,8 @@ def client() -> stripe.StripeClient:
 
 def _with_rate_limit_retries(call, what: str):
     """`call()`, retried with exponential backoff and jitter while Stripe answers 429."""
+    import stripe  # deferred: see the imports
+
     cfg = current_app.config
     retries = int(cfg.get("STRIPE_RATE_LIMIT_RETRIES", 3))
     delay = float(cfg.get("STRIPE_RATE_LIMIT_BACKOFF", 0.5))
@@ -103,6 +112,8 @@ def checkout_params(pledge, campaign, success_url: str, cancel_url: str) -> dict
 
 def create_checkout_session(pledge, campaign, *, success_url: str, cancel_url: str) -> tuple[str, str]:
     """(session id, hosted checkout URL) for this pledge; the same pledge always gets the same session."""
+    import stripe  # deferred: see the imports
+
     params = checkout_params(pledge, campaign, success_url, cancel_url)
     try:
         session = _with_rate_limit_retries(

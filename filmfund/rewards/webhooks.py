@@ -15,7 +15,6 @@ import logging
 import time
 
 import sqlalchemy as sa
-import stripe
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -72,6 +71,8 @@ def verify(payload: bytes, header: str | None) -> dict:
         raise SignatureError("Missing or invalid Stripe-Signature.") from None
     if abs(time.time() - t) > TOLERANCE:
         raise SignatureError("Stripe-Signature timestamp is outside the tolerance.")
+    import stripe  # deferred to the first signed webhook: a worker never loads stripe (~10 MiB)
+
     try:
         text = payload.decode("utf-8")
         stripe.WebhookSignature.verify_header(text, header, current_app.config["STRIPE_WEBHOOK_SECRET"], TOLERANCE)
