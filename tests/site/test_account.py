@@ -17,6 +17,10 @@ def test_account_shows_own_donations_total_tier_and_rewards(client, campaign, lo
     # nothing of another donor
     assert "bob@example.org" not in html and "Bob Secret" not in html and "$1,000.00" not in html
     assert "Record an audio commentary" not in html
+    # The page's title is its title, and each section stands once (a merge once put the data
+    # section inside <title>, where a browser shows it as text).
+    assert "<title>Your donations and rewards · filmfund</title>" in html
+    assert html.count('id="your-data"') == 1
 
 
 def test_opted_out_donor_sees_no_rewards(client, campaign, login_as):
