@@ -21,6 +21,15 @@ system-deps:
 	    echo "error: filmfund needs ffmpeg and ffprobe: run 'sudo apt-get install ffmpeg'" >&2; exit 1; \
 	  fi; \
 	fi
+	@# Chinese names in the rendered credits roll need a CJK font; without one the roll still renders.
+	@if [ ! -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing fonts-noto-cjk (apt-get)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null) || exit 1; \
+	  else \
+	    echo "warning: Chinese names in the credits roll need a CJK font: run 'sudo apt-get install fonts-noto-cjk'" >&2; \
+	  fi; \
+	fi
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)

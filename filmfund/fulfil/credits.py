@@ -325,7 +325,11 @@ def export(campaign: Campaign, fmt: str = "txt") -> str:
 ROLL_SIZE = (1280, 720)
 ROLL_FPS = 24
 ROLL_SPEED = 60  # pixels per second
-FONT_CANDIDATES = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+# Noto Sans CJK first: many of this film's donors write their names in Chinese, which DejaVu
+# draws as empty boxes (make install brings fonts-noto-cjk where it can; its first face covers
+# Latin too). The others are the fallbacks of a machine without it.
+FONT_CANDIDATES = ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+                   "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
                    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf")
 
 

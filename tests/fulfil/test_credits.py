@@ -157,6 +157,19 @@ def test_rendered_credits_roll_is_a_real_video(campaign, tmp_path):
     assert "ada exec" in credits.roll_text(campaign)
 
 
+def test_the_roll_draws_chinese_names_with_a_font_that_has_them(campaign, tmp_path):
+    """Many of this film's donors write their names in Chinese: the roll's font must hold those
+    glyphs (DejaVu draws boxes). `make install` brings fonts-noto-cjk; fontconfig says which
+    installed fonts cover Chinese."""
+    zh_fonts = subprocess.run(["fc-list", ":lang=zh", "file"], capture_output=True, text=True,
+                              check=True).stdout
+    assert credits._font() + ":" in zh_fonts
+    pay(5000, "wang@example.org", credit_name="王小明")
+    assert "王小明" in credits.roll_text(campaign)
+    out = credits.render_roll(campaign, size=(320, 180), fps=5, speed=400, out=tmp_path / "roll.mp4")
+    assert out.stat().st_size > 0
+
+
 def test_producer_renders_the_roll_through_the_queue_and_downloads_it(app, campaign, client, login_as, producer):
     from filmfund import jobs
 
