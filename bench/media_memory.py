@@ -28,6 +28,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
+# The producer is made in its own process, as `filmfund users …` makes one: hashing the password
+# (argon2, 64 MiB while it runs) is not part of serving an upload.
+PRODUCER = textwrap.dedent("""
+    from filmfund import create_app
+    from filmfund.auth import services as auth
+    from filmfund.extensions import db
+
+    with create_app().app_context():
+        user = auth.ensure_user("bench-producer@example.org")
+        auth.set_password(user, "bench producer password")
+        auth.grant_role(user, "producer")
+        db.session.commit()
+""")
+
 SERVER = textwrap.dedent("""
     import sys
     from flask_login import login_user
@@ -37,11 +51,7 @@ SERVER = textwrap.dedent("""
 
     app = create_app({"WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False})
     with app.app_context():
-        user = auth.ensure_user("bench-producer@example.org")
-        auth.set_password(user, "bench producer password")
-        auth.grant_role(user, "producer")
-        db.session.commit()
-        uid = user.id
+        uid = auth.find_user("bench-producer@example.org").id
 
     @app.before_request
     def _signed_in():  # the bench harness, not the app: every request is the producer's
@@ -96,6 +106,7 @@ def main() -> int:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FILMFUND_", "STRIPE_"))}
         env.update(FILMFUND_INSTANCE_DIR=str(tmp / "instance"), TMPDIR=str(tmp))
         subprocess.run([BIN / "filmfund", "db", "upgrade"], env=env, check=True, capture_output=True)
+        subprocess.run([sys.executable, "-c", PRODUCER], env=env, cwd=tmp, check=True)
         clip = tmp / "00000.MTS"
         with clip.open("wb") as fh:
             fh.truncate(int(args.gib * 1024**3))

@@ -21,8 +21,10 @@ from filmfund.errors import NotFoundError, ValidationError
 from filmfund.extensions import db
 
 _hasher = PasswordHasher()
-# Used to spend the same time on an unknown email as on a wrong password.
-_DUMMY_HASH = _hasher.hash("not-a-password")
+# Used to spend the same time on an unknown email as on a wrong password. Made on the first
+# sign-in, not at import: argon2 takes 64 MiB while it hashes, and every process (the worker
+# too) would otherwise carry that peak from start-up.
+_DUMMY_HASH: str | None = None
 EMAIL_RE = re.compile(r"^[^@\s<>\"',;\x00-\x1f\x7f]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
 PASSWORD_MIN, PASSWORD_MAX = 10, 1024
 
@@ -124,6 +126,9 @@ def authenticate(email: str, password: str) -> User | None:
         user = None
     if not isinstance(password, str) or len(password) > PASSWORD_MAX:
         password = ""
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = _hasher.hash("not-a-password")
     stored = user.password_hash if user and user.password_hash else _DUMMY_HASH
     try:
         _hasher.verify(stored, password)
