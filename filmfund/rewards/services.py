@@ -154,15 +154,16 @@ def _reward_dict(r: Reward) -> dict:
 
 def campaign_summary(campaign: Campaign) -> dict:
     """The public GET /api/v1/campaign document."""
-    row = totals.campaign_row(campaign.id, ledger.money_mode())  # one row: no sum over the ledger
+    livemode = ledger.money_mode()
+    raised, donors = totals.campaign_figures(campaign.id, livemode)  # one row: no sum over the ledger
     return {
         "slug": campaign.slug, "title": campaign.title, "tagline": campaign.tagline,
         "description": campaign.description, "currency": campaign.currency, "goal": campaign.goal,
-        "raised": int(row.net) if row else 0, "donors": int(row.donors) if row else 0,
+        "raised": raised, "donors": donors,
         "partner": {"name": campaign.partner_name, "share_bps": campaign.share_bps},
         "tiers": [{"min_amount": t.min_amount, "name": t.name, "rewards": [_reward_dict(r) for r in t.rewards]}
                   for t in campaign.tiers],
-        "test_money": not ledger.money_mode(),  # the figures count test payments only
+        "test_money": not livemode,  # the figures count test payments only
     }
 
 

@@ -59,6 +59,11 @@ _cache: dict[tuple[str, str], CampaignSnapshot] = {}
 _lock = threading.Lock()
 
 
+# Built once, pure Core (no ORM statement compilation per request): the check every request makes.
+_CHECK = sa.select(Campaign.__table__.c.id, Campaign.__table__.c.updated_at).where(
+    Campaign.__table__.c.slug == sa.bindparam("slug"))
+
+
 def _key(slug: str) -> tuple[str, str]:
     return (str(db.engine.url), slug)
 
@@ -66,7 +71,7 @@ def _key(slug: str) -> tuple[str, str]:
 def cached(slug: str) -> CampaignSnapshot | None:
     """The snapshot of this campaign, rebuilt if the campaign changed since; None if there is no
     such campaign."""
-    row = db.session.execute(sa.select(Campaign.id, Campaign.updated_at).where(Campaign.slug == slug)).first()
+    row = db.session.connection().execute(_CHECK, {"slug": slug}).first()
     if row is None:
         return None
     snap = _cache.get(_key(slug))

@@ -137,6 +137,19 @@ def campaign_row(campaign_id: int, livemode: bool) -> CampaignTotal | None:
     return db.session.get(CampaignTotal, (campaign_id, livemode))
 
 
+_FIGURES = sa.select(CampaignTotal.__table__.c.net, CampaignTotal.__table__.c.donors).where(
+    CampaignTotal.__table__.c.campaign_id == sa.bindparam("campaign_id"),
+    CampaignTotal.__table__.c.livemode == sa.bindparam("livemode"))
+
+
+def campaign_figures(campaign_id: int, livemode: bool) -> tuple[int, int]:
+    """(net, donors) of the campaign in that money mode, (0, 0) before its totals row exists.
+    A Core read of two columns (a statement built once, no ORM identity load): the public
+    campaign document reads it on every request."""
+    row = db.session.connection().execute(_FIGURES, {"campaign_id": campaign_id, "livemode": livemode}).first()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
 def donor_net(campaign_id: int, user_id: int, livemode: bool) -> int:
     return int(db.session.scalar(sa.select(DonorTotal.net).where(
         DonorTotal.campaign_id == campaign_id, DonorTotal.user_id == user_id,
