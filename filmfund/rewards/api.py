@@ -93,7 +93,7 @@ PLEDGE_FIELDS = set(PLEDGE_REQUEST["properties"])
 @operation("/api/v1/campaign", "get", "The campaign: goal, raised, donors, partner and tiers",
            response_schema=CAMPAIGN_SCHEMA)
 def campaign():
-    return jsonify(services.campaign_summary(services.current_campaign()))
+    return jsonify(services.campaign_document())
 
 
 @bp.post("/pledges")

@@ -152,10 +152,25 @@ def _reward_dict(r: Reward) -> dict:
     return {"key": r.key, "kind": r.kind.value, "title": r.title}
 
 
+def campaign_document() -> dict:
+    """The public GET /api/v1/campaign document of the current campaign: the snapshot check and
+    its totals row come in one read (one round trip), as campaign_summary(current_campaign())."""
+    livemode = ledger.money_mode()
+    found = snapshot.cached_with_figures(_configured_slug(), livemode)
+    if found is None:  # not loaded yet: current_campaign loads it
+        return campaign_summary(current_campaign())
+    return _summary(*found, livemode)
+
+
 def campaign_summary(campaign: Campaign) -> dict:
     """The public GET /api/v1/campaign document."""
     livemode = ledger.money_mode()
-    raised, donors = totals.campaign_figures(campaign.id, livemode)  # one row: no sum over the ledger
+    # one row: no sum over the ledger
+    return _summary(campaign, totals.campaign_figures(campaign.id, livemode), livemode)
+
+
+def _summary(campaign: Campaign, figures: tuple[int, int], livemode: bool) -> dict:
+    raised, donors = figures
     return {
         "slug": campaign.slug, "title": campaign.title, "tagline": campaign.tagline,
         "description": campaign.description, "currency": campaign.currency, "goal": campaign.goal,

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from filmfund.extensions import db
 from filmfund.rewards.models import Campaign, Reward, RewardKind, Tier
+from filmfund.rewards.totals import CampaignTotal
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,15 @@ _CHECK = sa.select(Campaign.__table__.c.id, Campaign.__table__.c.updated_at).whe
     Campaign.__table__.c.slug == sa.bindparam("slug"))
 
 
+# The same check with the totals row of one money mode joined (absent before any money: zeros).
+_TOTALS = CampaignTotal.__table__
+_CHECK_FIGURES = sa.select(Campaign.__table__.c.id, Campaign.__table__.c.updated_at, _TOTALS.c.net,
+                           _TOTALS.c.donors).select_from(Campaign.__table__.outerjoin(
+                               _TOTALS, sa.and_(_TOTALS.c.campaign_id == Campaign.__table__.c.id,
+                                                _TOTALS.c.livemode == sa.bindparam("livemode")))).where(
+    Campaign.__table__.c.slug == sa.bindparam("slug"))
+
+
 def _key(slug: str) -> tuple[str, str]:
     return (str(db.engine.url), slug)
 
@@ -81,6 +91,20 @@ def cached(slug: str) -> CampaignSnapshot | None:
     with _lock:
         _cache[_key(slug)] = snap
     return snap
+
+
+def cached_with_figures(slug: str, livemode: bool) -> tuple[CampaignSnapshot, tuple[int, int]] | None:
+    """The snapshot (as `cached`) and the campaign's (net, donors) in that money mode, checked and
+    read in ONE statement (the public campaign document's read); None if there is no such campaign."""
+    row = db.session.connection().execute(_CHECK_FIGURES, {"slug": slug, "livemode": livemode}).first()
+    if row is None:
+        return None
+    snap = _cache.get(_key(slug))
+    if snap is None or snap.id != row.id or snap.updated_at != row.updated_at:
+        snap = cached(slug)
+        if snap is None or snap.id != row.id:  # replaced meanwhile: the caller reads afresh
+            return None
+    return snap, (int(row.net or 0), int(row.donors or 0))
 
 
 def build(campaign_id: int) -> CampaignSnapshot:
