@@ -61,15 +61,6 @@ def rewards_opted_out(user_id: int) -> bool:
     return bool(profile and profile.rewards_opt_out)
 
 
-def public_names(user_ids) -> dict[int, str | None]:
-    """Each donor's credit name as it may be published: None for an anonymous or erased donor, or
-    one who gave no name. `user_ids` may be a subquery."""
-    rows = db.session.execute(sa.select(DonorProfile.user_id, DonorProfile.credit_name, DonorProfile.anonymous,
-                                        DonorProfile.erased_at)
-                              .where(DonorProfile.user_id.in_(user_ids)))
-    return {uid: (None if anonymous or erased_at else name) for uid, name, anonymous, erased_at in rows}
-
-
 # ---------------------------------------------------------------- the booking path
 
 def _asked(donation: Donation) -> dict:

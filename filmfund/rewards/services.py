@@ -624,22 +624,11 @@ def list_webhook_events(status: str | None = None, limit: int = 200) -> list[Web
 
 
 def credits(campaign: Campaign) -> list[str]:
-    """Names for the end credits: donors entitled to the credit (net > 0, not opted out) whose
-    profile has a credit name. An anonymous donor never appears."""
-    credit_keys = [r.id for t in campaign.tiers for r in t.rewards if r.kind == "credit"][:1]
-    if not credit_keys:
-        return []
-    entitled = set(db.session.scalars(
-        sa.select(Entitlement.user_id).where(Entitlement.reward_id == credit_keys[0],
-                                             Entitlement.status != EntitlementStatus.REVOKED)))
-    names = credit_names(campaign)
-    return sorted((name for uid, name in names.items() if name and uid in entitled), key=str.casefold)
+    """The names the end credits print now, in their order. filmfund.fulfil.credits is the one
+    reading of them (profile, anonymity, opt-out, erasure, money mode, approved proofs)."""
+    from filmfund.fulfil import credits as end_credits  # fulfil builds on rewards, not the reverse
 
-
-def credit_names(campaign: Campaign) -> dict[int, str | None]:
-    """Each of the campaign's donors' credit name from their profile (the donor's own setting), or
-    None for a donor who is anonymous, erased, or gave no name."""
-    return donors.public_names(sa.select(Donation.user_id).where(Donation.campaign_id == campaign.id))
+    return [line.name for line in end_credits.live_lines(campaign)]
 
 
 # ---------------------------------------------------------------- receipts
