@@ -452,8 +452,10 @@ def record_offline_donation(email: str, amount, received_on: datetime | date | N
     ledger.book_gift(campaign, donation)
     settings_request = donors.record_gift_choices(user, donation)  # only a first gift sets the settings
     refresh_entitlements(user, campaign)
-    record_audit("donation.offline", user.email, {"donation_id": donation.id, "amount": amount,
-                                                   "currency": donation.currency})
+    # The donor is named by the donation, never by email: the audit log is append-only, and an
+    # erased donor's email must not survive in it.
+    record_audit("donation.offline", f"donation {donation.id}", {"donation_id": donation.id, "amount": amount,
+                                                                  "currency": donation.currency})
     db.session.commit()
     if settings_request is not None:  # asked for other settings: the donor confirms by mail, or not
         donors.mail_confirmation(settings_request)
