@@ -174,4 +174,23 @@ def erase_donor(user: User) -> None:
     user.email, user.password_hash = placeholder, None
     user.session_version += 1  # every session cookie ends now
     db.session.commit()
+    _forget_outbox_mail(old_email)
     log.info("donor %s erased their personal data", user.id)
+
+
+def _forget_outbox_mail(address: str) -> None:
+    """Mail written to the outbox folder for this donor (receipts, sign-in and confirmation
+    links: without SMTP it is kept there) goes with the rest of their data."""
+    from email import policy
+    from email.parser import BytesParser
+
+    from filmfund.mail import outbox_messages
+
+    for path in outbox_messages():
+        try:
+            with path.open("rb") as fh:
+                to = str(BytesParser(policy=policy.default).parse(fh, headersonly=True).get("To", ""))
+        except OSError:  # taken by a concurrent reader or sender: nothing to forget there
+            continue
+        if address.lower() in to.lower():
+            path.unlink(missing_ok=True)

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from filmfund.auth.models import ApiToken
 from filmfund.auth.services import find_user
 from filmfund.extensions import db
+from filmfund.mail import outbox_messages
 from filmfund.rewards import donors, mail_prefs, services
 from filmfund.rewards.models import Donation, LedgerEntry, Pledge, WebhookEvent
 from tests.site.helpers import CSRF_RE, pay
@@ -176,6 +177,9 @@ def test_erase_keeps_the_money_and_removes_the_person(app, campaign, login_as, t
     for event in db.session.scalars(sa.select(WebhookEvent)):
         assert EMAIL not in event.payload
     assert fulfilment.get_address(user.id) is None
+    # the outbox kept the donor's receipts: they go too, the other donor's stay
+    outbox = [m.read_bytes() for m in outbox_messages()]
+    assert not any(EMAIL.encode() in m for m in outbox) and any(b"other@example.org" in m for m in outbox)
     # sessions and tokens end
     assert client.get("/account").status_code == 302
     assert app.test_client().get("/api/v1/me/data", headers=headers).status_code == 401
