@@ -8,7 +8,6 @@ import re
 import subprocess
 from email import policy
 from email.parser import BytesParser
-from pathlib import Path
 
 import pytest
 
@@ -33,7 +32,7 @@ def _survey_path(server, email: str) -> str:
     pytest.fail("no address survey in the outbox")
 
 
-def test_address_survey_and_credits_proof_in_a_real_browser(server, browser):
+def test_address_survey_and_credits_proof_in_a_real_browser(server, browser, tmp_path):
     from playwright.sync_api import expect
 
     page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -65,7 +64,7 @@ def test_address_survey_and_credits_proof_in_a_real_browser(server, browser):
     page.click("#proof-approve")
     expect(page.locator("#survey-done")).to_contain_text("your line in the credits is confirmed")
     expect(page.locator("#proof-state")).to_have_text("Approved")
-    page.screenshot(path="/tmp/filmfund-survey.png", full_page=True)
+    page.screenshot(path=tmp_path / "survey.png", full_page=True)
     assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors
     page.close()
 

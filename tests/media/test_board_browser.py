@@ -4,15 +4,11 @@ ingested from the command line; its card appears and moves to "ready" with its p
 page was never reloaded."""
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import time
-import urllib.request
 
 import pytest
 
-from tests.site.test_browser import BIN, CHROMIUM, ROOT, _cli, _create_schema, _free_port
+from tests.site.test_browser import CHROMIUM, _cli, running_site
 
 pytestmark = pytest.mark.browser
 
@@ -26,41 +22,8 @@ def _user_per_request():
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
-    instance = tmp_path_factory.mktemp("board-instance")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "FILMFUND_"))}
-    env["FILMFUND_INSTANCE_DIR"] = str(instance)
-    _create_schema(env)
-    _cli(env, "campaign", "load")
-    _cli(env, "users", "create", "board@filmfund.test", "--role", "producer", "--password-stdin",
-         stdin=PASSWORD + "\n")
-    port = _free_port()
-    log = (instance / "server.log").open("w")
-    proc = subprocess.Popen([str(BIN), "run", "--host", "127.0.0.1", "--port", str(port)], env=env, cwd=ROOT,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("the server did not start:\n" + (instance / "server.log").read_text())
-            time.sleep(0.2)
-        yield base, env, instance / "server.log"
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # the server and the worker it started, nothing else
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
+    with running_site(tmp_path_factory.mktemp("board-instance"), "board@filmfund.test", PASSWORD) as started:
+        yield started
 
 
 def test_board_shows_a_new_clip_and_its_progress_without_a_reload(site, clips, tmp_path):

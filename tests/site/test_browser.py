@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,18 +65,19 @@ class Server:
         return "\n".join([line for line in lines if "rror" in line][-15:])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+@contextmanager
+def running_site(instance: Path, email: str, password: str):
+    """`filmfund run` (site and embedded worker) as a subprocess on a free port, over a fresh
+    instance folder with the campaign loaded and one producer: yields (base URL, env, log path).
+    Every browser test module starts its site through this."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
-    instance = tmp_path_factory.mktemp("browser-instance")
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("STRIPE_", "FILMFUND_"))}
     env["FILMFUND_INSTANCE_DIR"] = str(instance)
     _create_schema(env)
     _cli(env, "campaign", "load")
-    _cli(env, "users", "create", "producer@filmfund.test", "--role", "producer", "--password-stdin",
-         stdin=PRODUCER_PASSWORD + "\n")
+    _cli(env, "users", "create", email, "--role", "producer", "--password-stdin", stdin=password + "\n")
     port = _free_port()
     log = (instance / "server.log").open("w")
     proc = subprocess.Popen([str(BIN), "run", "--host", "127.0.0.1", "--port", str(port)], env=env, cwd=ROOT,
@@ -93,7 +95,7 @@ def server(tmp_path_factory):
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail("the server did not start:\n" + (instance / "server.log").read_text())
             time.sleep(0.2)
-        yield Server(base, instance / "server.log")
+        yield base, env, instance / "server.log"
     finally:
         os.killpg(proc.pid, signal.SIGTERM)  # the server and the worker it started, nothing else
         try:
@@ -102,6 +104,13 @@ def server(tmp_path_factory):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with running_site(tmp_path_factory.mktemp("browser-instance"), "producer@filmfund.test",
+                      PRODUCER_PASSWORD) as (base, _env, log):
+        yield Server(base, log)
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +134,7 @@ def _wait_for_thank_you(page, server) -> None:
         pytest.fail("no thank-you page; the server logged:\n" + server.errors())
 
 
-def test_donation_in_a_real_browser(server, browser):
+def test_donation_in_a_real_browser(server, browser, tmp_path):
     from playwright.sync_api import expect
 
 
@@ -146,7 +155,7 @@ def test_donation_in_a_real_browser(server, browser):
     expect(preview).to_contain_text("Supporter")
     page.fill("#amount", "50")
     expect(preview).to_contain_text("Collector")
-    page.screenshot(path="/tmp/filmfund-campaign.png", full_page=True)
+    page.screenshot(path=tmp_path / "campaign.png", full_page=True)
 
     page.fill("#email", "browser-donor@example.org")
     page.fill("#credit_name", "Browser Donor")
@@ -166,14 +175,14 @@ def test_donation_in_a_real_browser(server, browser):
     page.close()
 
 
-def test_mobile_width_and_producer_dashboard(server, browser):
+def test_mobile_width_and_producer_dashboard(server, browser, tmp_path):
     from playwright.sync_api import expect
 
     phone = browser.new_page(viewport={"width": 375, "height": 740})
     phone.goto(server.url + "/")
     # nothing wider than the screen: no sideways scrolling on a phone
     assert phone.evaluate("document.documentElement.scrollWidth") <= 375
-    phone.screenshot(path="/tmp/filmfund-campaign-mobile.png", full_page=True)
+    phone.screenshot(path=tmp_path / "campaign-mobile.png", full_page=True)
     phone.close()
 
     page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -191,7 +200,7 @@ def test_mobile_width_and_producer_dashboard(server, browser):
     page.wait_for_url("**/admin/")
     expect(page.locator("h1")).to_have_text("Campaign dashboard")
     expect(page.locator("#raised-chart")).to_be_visible()
-    page.screenshot(path="/tmp/filmfund-dashboard.png", full_page=True)
+    page.screenshot(path=tmp_path / "dashboard.png", full_page=True)
     page.close()
 
 
