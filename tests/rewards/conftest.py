@@ -68,6 +68,22 @@ def stripe_events(app, client):
 
 
 @pytest.fixture
+def crash_first_booking(monkeypatch):
+    """The first booking dies half-way (after its entries, in the entitlements' refresh), as a
+    killed worker or a lost database would leave it; later bookings run normally."""
+    real = services.refresh_entitlements
+    calls = []
+
+    def crash_once(*args):
+        calls.append(args)
+        if len(calls) == 1:
+            raise RuntimeError("the booking's process died")
+        return real(*args)
+
+    monkeypatch.setattr(services, "refresh_entitlements", crash_once)
+
+
+@pytest.fixture
 def pledge(campaign):
     """make(amount, email=..., **kw) -> a pending test-mode pledge."""
 
