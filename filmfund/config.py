@@ -25,12 +25,15 @@ def _kept_secret(instance: Path, name: str, prefix: str = "") -> str:
     return value
 
 
-def _tighten(path: Path, mode: int) -> None:
+def _tighten(path: Path, mode: int) -> bool:
+    """Give `path` this mode; True when it had another (so it was changed, or tried)."""
     try:
         if path.exists() and not path.is_symlink() and path.stat().st_mode & 0o777 != mode:
             path.chmod(mode)
+            return True
     except OSError:
         pass  # not ours to change (a shared mount): the umask still keeps new files private
+    return False
 
 
 def make_private(config: dict[str, Any]) -> None:
@@ -38,10 +41,14 @@ def make_private(config: dict[str, Any]) -> None:
     the SQLite database (with its -wal and -shm), the queue, the secrets and the outbox's mails."""
     instance = Path(config["INSTANCE_DIR"])
     _tighten(instance, 0o700)
-    for sub in ("media", "outbox"):
-        _tighten(instance / sub, 0o700)
+    _tighten(instance / "media", 0o700)
     files = [p for p in instance.iterdir() if p.is_file()]
-    files += [p for p in Path(config["OUTBOX_DIR"]).glob("*") if p.is_file()]
+    # Every process starts here, and the outbox can hold a mail per donor: its files are walked
+    # only while the folder itself was not private yet (an older version's), since every mail
+    # written since is 0600 in a 0700 folder.
+    outbox = Path(config["OUTBOX_DIR"])
+    if _tighten(outbox, 0o700):
+        files += [p for p in outbox.glob("*") if p.is_file()]
     for url in (config.get("SQLALCHEMY_DATABASE_URI") or "", config.get("QUEUE_URL") or ""):
         if url.startswith("sqlite:///") and ":memory:" not in url:
             db_file = Path(url[len("sqlite:///"):].split("?", 1)[0])
