@@ -44,6 +44,13 @@ class IllegalTransition(ConflictError):
     code = "illegal_transition"
 
 
+def for_people(message: str) -> str:
+    """A service message as a page shows it: messages start with the field name for API clients
+    ("amount: ..."); people don't need it."""
+    head, sep, tail = message.partition(": ")
+    return tail[:1].upper() + tail[1:] if sep and head.isidentifier() else message
+
+
 def wants_json() -> bool:
     if request.path.startswith(("/api/", "/webhooks/", "/healthz")):
         return True

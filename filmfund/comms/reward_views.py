@@ -7,8 +7,8 @@ from flask import Response, flash, redirect, render_template, request, send_file
 from flask_login import current_user
 
 from filmfund.comms import arrangements, invitations, questions
-from filmfund.comms.views import _human, bp
-from filmfund.errors import DomainError
+from filmfund.comms.views import bp
+from filmfund.errors import DomainError, for_people
 from filmfund.extensions import limiter
 from filmfund.security import role_required
 
@@ -53,7 +53,7 @@ def ask_question():
     try:
         questions.submit_question(_me(), request.form.get("body", ""))
     except DomainError as err:
-        return _my_questions_page(error=_human(err.message), body=request.form.get("body", "")[:2000],
+        return _my_questions_page(error=for_people(err.message), body=request.form.get("body", "")[:2000],
                                   status=err.status)
     flash("Your question was sent to the producers.", "success")
     return redirect(url_for("comms.questions"), code=303)
@@ -98,7 +98,7 @@ def add_subject():
     try:
         questions.add_subject(request.form.get("name", ""), request.form.get("language", ""))
     except DomainError as err:
-        return _admin_questions_page(error=_human(err.message), status=400)
+        return _admin_questions_page(error=for_people(err.message), status=400)
     flash("Interview subject added.", "success")
     return redirect(url_for("comms.admin_questions"), code=303)
 
@@ -120,7 +120,7 @@ def _question_action(question_id: int, fn, done: str):
     except DomainError as err:
         if err.status == 404:
             raise
-        return _admin_question_page(question_id, error=_human(err.message), status=err.status)
+        return _admin_question_page(question_id, error=for_people(err.message), status=err.status)
     flash(done, "success")
     return redirect(url_for("comms.admin_question", question_id=question_id), code=303)
 
@@ -180,7 +180,7 @@ def rsvp(invitation_id: int):
     except DomainError as err:
         if err.status == 404:
             raise
-        return _my_invitation_page(invitation_id, error=_human(err.message), status=err.status)
+        return _my_invitation_page(invitation_id, error=for_people(err.message), status=err.status)
     flash("Thank you: we look forward to seeing you." if inv.status == "accepted" else
           "Thank you for letting us know.", "success")
     return redirect(url_for("comms.my_invitation", invitation_id=invitation_id), code=303)
@@ -194,7 +194,7 @@ def invitation_time_zone(invitation_id: int):
     except DomainError as err:
         if err.status == 404:
             raise
-        return _my_invitation_page(invitation_id, error=_human(err.message), status=err.status)
+        return _my_invitation_page(invitation_id, error=for_people(err.message), status=err.status)
     return redirect(url_for("comms.my_invitation", invitation_id=invitation_id), code=303)
 
 
@@ -231,7 +231,7 @@ def create_experience():
                                             details=f.get("details", ""), location=f.get("location", ""),
                                             duration_minutes=f.get("duration_minutes", ""))
     except DomainError as err:
-        return _admin_experiences_page(error=_human(err.message), values=f.to_dict(), status=400)
+        return _admin_experiences_page(error=for_people(err.message), values=f.to_dict(), status=400)
     return redirect(url_for("comms.admin_experience", experience_id=exp.id), code=303)
 
 
@@ -257,7 +257,7 @@ def add_slot(experience_id: int):
         starts = invitations.parse_local_time(f.get("starts", ""), f.get("time_zone", "UTC"))
         invitations.add_slot(experience_id, starts, f.get("capacity") or None)
     except DomainError as err:
-        return _admin_experience_page(experience_id, error=_human(err.message), status=400)
+        return _admin_experience_page(experience_id, error=for_people(err.message), status=400)
     flash("Time proposed.", "success")
     return redirect(url_for("comms.admin_experience", experience_id=experience_id), code=303)
 
@@ -269,7 +269,7 @@ def send_invitations(experience_id: int):
     try:
         n = invitations.send_invitations(experience_id)
     except DomainError as err:
-        return _admin_experience_page(experience_id, error=_human(err.message), status=err.status)
+        return _admin_experience_page(experience_id, error=for_people(err.message), status=err.status)
     flash(f"{n} invitation(s) queued for mailing, one per donor.", "success")
     return redirect(url_for("comms.admin_experience", experience_id=experience_id), code=303)
 
@@ -295,7 +295,7 @@ def post_request():
     try:
         arrangements.post_as_donor(_me(), request.form.get("body", ""))
     except DomainError as err:
-        return _my_requests_page(error=_human(err.message), body=request.form.get("body", "")[:6000],
+        return _my_requests_page(error=for_people(err.message), body=request.form.get("body", "")[:6000],
                                  status=err.status)
     flash("Sent to the producers.", "success")
     return redirect(url_for("comms.thread"), code=303)
@@ -327,6 +327,6 @@ def reply_request(public_id: str):
     except DomainError as err:
         if err.status == 404:
             raise
-        return _admin_thread_page(public_id, error=_human(err.message), status=err.status)
+        return _admin_thread_page(public_id, error=for_people(err.message), status=err.status)
     flash("Reply sent; the donor is told by mail.", "success")
     return redirect(url_for("comms.admin_thread", public_id=public_id), code=303)

@@ -11,17 +11,12 @@ from flask import (Blueprint, current_app, flash, redirect, render_template, req
 from flask_login import current_user
 
 from filmfund.comms import updates
-from filmfund.errors import DomainError
+from filmfund.errors import DomainError, for_people
 from filmfund.extensions import limiter
 from filmfund.rewards import mail_prefs
 from filmfund.security import role_required
 
 bp = Blueprint("comms", __name__, template_folder="templates")
-
-
-def _human(message: str) -> str:
-    head, sep, tail = message.partition(": ")
-    return tail[:1].upper() + tail[1:] if sep and head.isidentifier() else message
 
 
 # --- unsubscribe ----------------------------------------------------------------------------
@@ -109,7 +104,7 @@ def create_update():
         update = updates.create_update(title=f.get("title", ""), body=f.get("body", ""),
                                        audience=f.get("audience", ""), author=current_user)
     except DomainError as err:
-        return _admin_list(values=f.to_dict(), error=_human(err.message), status=400)
+        return _admin_list(values=f.to_dict(), error=for_people(err.message), status=400)
     flash("Draft saved. Check the preview, then publish.", "success")
     return redirect(url_for("comms.admin_update", update_id=update.id), code=303)
 
@@ -141,7 +136,7 @@ def edit_update(update_id: int):
         updates.edit_update(update_id, title=f.get("title", ""), body=f.get("body", ""),
                             audience=f.get("audience", ""))
     except DomainError as err:
-        return _admin_page(update, values=f.to_dict(), error=_human(err.message), status=400)
+        return _admin_page(update, values=f.to_dict(), error=for_people(err.message), status=400)
     flash("Draft saved.", "success")
     return redirect(url_for("comms.admin_update", update_id=update_id), code=303)
 

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_login import current_user
 
 from filmfund.auth.models import User
-from filmfund.errors import DomainError, ValidationError
+from filmfund.errors import DomainError, ValidationError, for_people
 from filmfund.extensions import db, limiter
 from filmfund.fulfil import credits, fulfilment, statement
 from filmfund.fulfil.countries import ISO_COUNTRIES
@@ -23,11 +23,6 @@ bp = Blueprint("fulfil", __name__, template_folder="templates")
 admin_bp = Blueprint("fulfil_admin", __name__, url_prefix="/admin", template_folder="templates")
 
 COUNTRIES = sorted(ISO_COUNTRIES)
-
-
-def _human(err: DomainError) -> str:
-    head, sep, tail = err.message.partition(": ")
-    return (tail[:1].upper() + tail[1:]) if sep and head.isidentifier() else err.message
 
 
 def _address_form() -> dict:
@@ -59,7 +54,7 @@ def _save_address(user: User, source: str) -> str | None:
             fulfilment.set_dedication(user, campaign, request.form.get("dedication", ""))
     except DomainError as err:
         db.session.rollback()
-        return _human(err)
+        return for_people(err.message)
     return None
 
 
@@ -76,7 +71,7 @@ def _save_proof(user: User) -> str | None:
             credits.approve_proof(user, campaign, wording=wording[:600] if wording is not None else None)
     except DomainError as err:
         db.session.rollback()
-        return _human(err)
+        return for_people(err.message)
     return None
 
 
@@ -219,7 +214,7 @@ def schedule(key: str):
                                   due_at=_date(request.form.get("due_at"), "due_at"))
     except DomainError as err:
         db.session.rollback()
-        flash(_human(err), "error")
+        flash(for_people(err.message), "error")
         return redirect(url_for("fulfil_admin.queue", key=key), code=303)
     flash("Reward schedule saved.", "success")
     return _back_to(key)
@@ -246,7 +241,7 @@ def item(item_id: int):
         if err.status == 404:
             raise
         db.session.rollback()
-        flash(_human(err), "error")
+        flash(for_people(err.message), "error")
         return redirect(url_for("fulfil_admin.queues"), code=303)
     flash("Item updated.", "success")
     return _back_to(_reward_key(done.reward_id))
@@ -317,7 +312,7 @@ def credits_deadline():
         credits.set_proof_deadline(services.current_campaign(), _date(request.form.get("deadline"), "deadline"))
     except DomainError as err:
         db.session.rollback()
-        flash(_human(err), "error")
+        flash(for_people(err.message), "error")
         return redirect(url_for("fulfil_admin.credits_page"), code=303)
     flash("Proof deadline saved.", "success")
     return redirect(url_for("fulfil_admin.credits_page"), code=303)

@@ -10,7 +10,7 @@ from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redi
                    session, url_for)
 from flask_login import current_user, logout_user
 
-from filmfund.errors import ConflictError, DomainError
+from filmfund.errors import ConflictError, DomainError, for_people
 from filmfund.extensions import limiter
 from filmfund.fulfil import fulfilment
 from filmfund.rewards import donor_data, donors, mail_prefs, rules, services
@@ -31,12 +31,6 @@ def _campaign_context() -> dict:
     share = rules.share_due(max(summary["raised"], 0), summary["partner"]["share_bps"])
     percent = min(100, summary["raised"] * 100 // summary["goal"]) if summary["goal"] else 0
     return {"c": summary, "partner_share_raised": share, "percent": percent}
-
-
-def _human(message: str) -> str:
-    """Service messages start with the field name for API clients ("amount: ..."); people don't need it."""
-    head, sep, tail = message.partition(": ")
-    return tail[:1].upper() + tail[1:] if sep and head.isidentifier() else message
 
 
 def _render_campaign(form: dict, errors: dict[str, str], status: int = 200, cancelled: bool = False):
@@ -80,7 +74,7 @@ def pledge():
         except ConflictError:  # the same form page re-sent with other values: a new pledge
             made = services.create_pledge(**kwargs)
     except DomainError as err:
-        errors[_FIELD_OF_CODE.get(err.code, "form")] = _human(err.message)
+        errors[_FIELD_OF_CODE.get(err.code, "form")] = for_people(err.message)
         return _render_campaign(form, errors, 400)
     return redirect(made.checkout_url, code=303)
 
@@ -133,7 +127,7 @@ def _test_shipping(pledge, outcome: str) -> tuple[dict | None, str | None]:
     try:
         return fulfilment.clean_address(fields), None
     except DomainError as err:
-        return None, _human(err.message)
+        return None, for_people(err.message)
 
 
 def _complete_test_checkout(pledge_id: str, outcome: str, shipping: dict | None = None) -> dict:
@@ -193,7 +187,7 @@ def account_settings():
         donors.update_donor_settings(user, via="account", **changes)
     except DomainError as err:
         field = "credit_name" if err.code == "invalid_credit_name" else "form"
-        return account(settings_errors={field: _human(err.message)}, form=dict(f), status=400)
+        return account(settings_errors={field: for_people(err.message)}, form=dict(f), status=400)
     flash("Your settings are saved.", "info")
     return redirect(url_for("site.account") + "#settings", code=303)
 
