@@ -5,8 +5,6 @@ dashboards show (production updates are filmfund.comms's). The partner's views n
 """
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from datetime import date
 from email import policy
@@ -16,6 +14,7 @@ from itertools import accumulate
 import sqlalchemy as sa
 from flask import current_app
 
+from filmfund import csvsafe
 from filmfund.auth.models import User
 from filmfund.extensions import db
 from filmfund.rewards import ledger, totals
@@ -178,31 +177,14 @@ def smtp_configured() -> bool:
     return bool(current_app.config.get("SMTP_URL"))
 
 
-def csv_cell(value: str) -> str:
-    # A spreadsheet runs a cell starting with one of these as a formula.
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
-def credits_csv(names: list[str]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["name"])
-    writer.writerows([csv_cell(n)] for n in names)
-    return out.getvalue()
-
-
 def statement_csv(statement: dict, paid: list[Payout], shares: list[tuple[date, int]]) -> str:
     """The partner's statement as CSV: totals, payouts and the share per day. No donor data."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["item", "date", "amount_cents", "currency", "reference"])
     cur = statement["currency"]
+    rows = []
     if statement.get("test_money"):  # the figures below count test payments only
-        writer.writerow(["test_money", "", "", cur, "TEST MONEY: test payments only, no real money"])
-    for key in ("gross", "refunded", "net", "share_due", "paid_out", "balance"):
-        writer.writerow([key, "", statement[key], cur, ""])
-    for day, amount in shares:
-        writer.writerow(["share_booked", day.isoformat(), amount, cur, ""])
-    for p in paid:
-        writer.writerow(["payout", p.paid_on.isoformat(), p.amount, p.currency, csv_cell(p.reference)])
-    return out.getvalue()
+        rows.append(["test_money", "", "", cur, "TEST MONEY: test payments only, no real money"])
+    rows += [[key, "", statement[key], cur, ""] for key in ("gross", "refunded", "net", "share_due", "paid_out",
+                                                              "balance")]
+    rows += [["share_booked", day.isoformat(), amount, cur, ""] for day, amount in shares]
+    rows += [["payout", p.paid_on.isoformat(), p.amount, p.currency, p.reference] for p in paid]
+    return csvsafe.render(["item", "date", "amount_cents", "currency", "reference"], rows)

@@ -23,6 +23,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import current_app
 
+from filmfund import csvsafe
 from filmfund.auth.models import User
 from filmfund.db import utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
@@ -287,19 +288,8 @@ def changes_since_freeze(campaign: Campaign) -> dict | None:
     return {"added": sorted(set(live) - set(frozen)), "removed": sorted(set(frozen) - set(live))}
 
 
-def _csv_cell(value: str) -> str:
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 def render_csv(lines: list[tuple[str, str]], newline: str = "\n") -> str:
-    import csv
-    import io
-
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator=newline)
-    writer.writerow(["section", "name"])
-    writer.writerows([section, _csv_cell(name)] for section, name in lines)
-    return out.getvalue()
+    return csvsafe.render(["section", "name"], lines, newline=newline)
 
 
 def render_txt(lines: list[tuple[str, str]]) -> str:

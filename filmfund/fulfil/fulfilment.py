@@ -9,8 +9,6 @@ revoked by a refund is left out of the queues before it ships, and flagged after
 """
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import re
 import unicodedata
@@ -18,6 +16,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from filmfund import csvsafe
 from filmfund.audit import record_audit
 from filmfund.auth.models import User
 from filmfund.db import utcnow
@@ -360,11 +359,6 @@ def save_letter(item_id: int, text: str) -> FulfilmentItem:
 
 # ---------------------------------------------------------------- packing list
 
-def _csv_cell(value) -> str:
-    value = "" if value is None else str(value)
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 PACKING_COLUMNS = ["item_id", "reward", "state", "name", "line1", "line2", "city", "state_region", "postal_code",
                    "country", "signer", "dedication", "letter"]
 
@@ -384,16 +378,12 @@ def packing_list_rows(campaign: Campaign, reward_key: str | None = None):
 
 
 def packing_list_csv(campaign: Campaign, reward_key: str | None = None) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(PACKING_COLUMNS)
-    for item, key, a in packing_list_rows(campaign, reward_key):
-        writer.writerow([_csv_cell(v) for v in (
-            item.id, key, item.state.value,
-            a.name if a else "", a.line1 if a else "", a.line2 if a else "", a.city if a else "",
-            a.state if a else "", a.postal_code if a else "", a.country if a else "NO ADDRESS YET",
-            item.signer, item.dedication, "yes" if item.letter else "")])
-    return out.getvalue()
+    return csvsafe.render(PACKING_COLUMNS, (
+        (item.id, key, item.state.value,
+         a.name if a else "", a.line1 if a else "", a.line2 if a else "", a.city if a else "",
+         a.state if a else "", a.postal_code if a else "", a.country if a else "NO ADDRESS YET",
+         item.signer, item.dedication, "yes" if item.letter else "")
+        for item, key, a in packing_list_rows(campaign, reward_key)))
 
 
 def refunded_after_shipping(campaign: Campaign) -> list[dict]:

@@ -1,0 +1,50 @@
+"""CSV files that a spreadsheet opens without running anything: the one home of cell escaping.
+
+Every CSV the project writes (credits, partner statement, packing list) goes through `writer()`,
+so a donor's name, an address line or a payout reference that begins like a formula
+(`=HYPERLINK(...)`, `+1`, `-2+3`, `@SUM(...)`, a tab, a carriage return) reaches the producer's
+spreadsheet as text, not as a formula (CSV injection). Such a cell gets a leading apostrophe,
+which spreadsheets show as nothing more than "this is text".
+
+Numbers are written as they are: an amount of -500 cents stays the number -500 (escaping it would
+turn a refund into text that no sum counts), and only `int` is trusted as a number; a string
+that looks like one is escaped like any other string.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any, Iterable
+
+# What makes Excel, LibreOffice and Google Sheets read a cell as a formula, after the characters
+# they skip at the start of a cell. The full-width forms are read as formulas by some locales'
+# spreadsheets too.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+_SKIPPED = " \u00a0\u3000"
+
+
+def cell(value: Any) -> str | int:
+    """One cell as it is safe to write: an int as a number, None as empty, anything else as text
+    with a leading apostrophe when a spreadsheet would read it as a formula."""
+    if value is None:
+        return ""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value)
+    if text.lstrip(_SKIPPED).startswith(FORMULA_STARTS):
+        return "'" + text
+    return text
+
+
+def row(values: Iterable[Any]) -> list[str | int]:
+    return [cell(v) for v in values]
+
+
+def render(header: Iterable[str], rows: Iterable[Iterable[Any]], newline: str = "\r\n") -> str:
+    """A whole CSV document: the header, then each row with every cell escaped."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator=newline)
+    writer.writerow(list(header))
+    for values in rows:
+        writer.writerow(row(values))
+    return out.getvalue()

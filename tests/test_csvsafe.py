@@ -1,0 +1,50 @@
+"""CSV cell escaping has one home (filmfund.csvsafe), used by every CSV the project writes."""
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from filmfund import csvsafe
+
+FORMULAS = ["=HYPERLINK(\"http://evil\")", "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1", " =1+1", "\u3000=1",
+            "\uff1d1+1"]
+
+
+@pytest.mark.parametrize("text", FORMULAS)
+def test_a_cell_a_spreadsheet_would_run_is_text(text):
+    assert csvsafe.cell(text) == "'" + text
+
+
+@pytest.mark.parametrize("value, expected", [("Zoë Normal", "Zoë Normal"), ("李小龙", "李小龙"), ("", ""),
+                                             (None, ""), (-500, -500), (0, 0), ("12 Rue des Lilas", "12 Rue des Lilas")])
+def test_plain_text_and_numbers_are_left_alone(value, expected):
+    assert csvsafe.cell(value) == expected
+
+
+def test_a_negative_amount_stays_a_number_a_negative_looking_string_does_not():
+    rows = list(csv.reader(io.StringIO(csvsafe.render(["a", "b"], [[-195, "-195"]]))))
+    assert rows == [["a", "b"], ["-195", "'-195"]]
+
+
+def test_no_module_writes_csv_but_csvsafe():
+    root = Path(__file__).resolve().parent.parent / "filmfund"
+    writers = sorted(str(p.relative_to(root)) for p in root.rglob("*.py") if "csv.writer" in p.read_text())
+    assert writers == ["csvsafe.py"]
+
+
+def test_partner_statement_csv_escapes_a_payout_reference(client, campaign, login_as, partner, producer):
+    from filmfund.rewards import services
+    from filmfund.extensions import db
+    from tests.site.helpers import pay
+
+    pay(10000, "ann@example.org")
+    services.record_payout(amount=1000, paid_on=date(2026, 11, 20), reference="@SUM(A1:A9)", recorded_by=producer.email)
+    db.session.commit()
+    body = login_as(client, partner).get("/admin/partner/statement.csv").get_data(as_text=True)
+    rows = list(csv.reader(io.StringIO(body)))
+    payout = [r for r in rows if r[0] == "payout"]
+    assert payout == [["payout", "2026-11-20", "1000", "usd", "'@SUM(A1:A9)"]]
