@@ -21,6 +21,7 @@ RUNS = [
     ("Peak memory of a web process and a worker while a 4 GiB file is ingested", ["media_memory.py"]),
     ("Transcode: filmfund's runner against bare ffmpeg, same argv", ["media_transcode.py"]),
     ("Ingest: a 1080i card, one decode for check, proxy and poster, against the proxy alone", ["media_ingest.py"]),
+    ("Command line start-up: `filmfund --help` and a command with nothing to do", ["cli_startup.py"]),
     ("Checksum throughput: filmfund's streaming SHA-256 against sha256sum", ["media_checksum.py"]),
     ("Reward queues with 5,000 donors, embedded SQLite", ["fulfil_queues.py"]),
     ("Reward queues with 5,000 donors, PostgreSQL",

@@ -1,13 +1,16 @@
 """filmfund: fundraising, rewards and footage for an independent documentary."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
+if TYPE_CHECKING:  # Flask is imported by create_app: `filmfund --help` and its like never load it
+    from flask import Flask
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build the app: embedded defaults, then the environment (config.py), then `overrides`."""
+    from flask import Flask
+
     from filmfund import api, audit, errors, jobs, mail, security  # noqa: F401 (audit: its model)
     from filmfund.config import load_settings, make_private
     from filmfund.extensions import csrf, db, limiter, login_manager

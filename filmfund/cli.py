@@ -1,25 +1,85 @@
-"""The `filmfund` console script: Flask's CLI with the app factory, plus run and worker."""
+"""The `filmfund` console script: the components' commands, plus run and worker.
+
+The root group lists its commands from the table below without importing them, and a command's
+module is imported only when that command runs: `filmfund --help` imports neither Flask nor any
+component, and the app is built once, by the first command body that needs it (cli_app.py).
+Building the app imports every component (about a second); the former FlaskGroup built it just to
+list the commands, before any of them ran.
+"""
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
 
 import click
-from flask import current_app
-from flask.cli import FlaskGroup, with_appcontext
 
-from filmfund import create_app
+from filmfund.cli_app import APP_FACTORY, needs_app, script_info
+
+# name: (where the command is, its one line of help). "module:attr" names a click command, or a
+# function returning one; "app" is a command create_app registers on app.cli, bound to the app.
+# tests/test_cli.py checks this table against the commands themselves and app.cli.
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "campaign": ("filmfund.rewards.cli:campaign", "The campaign of the film."),
+    "credits": ("filmfund.fulfil.cli:credits_group", "The film's end credits."),
+    "db": ("app", "Perform database migrations."),
+    "demo": ("filmfund.rewards.cli:demo", "Demo data (test money only)."),
+    "ledger": ("filmfund.rewards.cli:ledger", "The money ledger."),
+    "limiter": ("flask_limiter.commands:cli", "Flask-Limiter maintenance & utility commands"),
+    "media": ("filmfund.media.cli:media", "Footage: ingest camera files and cards, re-check fixity."),
+    "rewards": ("filmfund.fulfil.cli:rewards", "Delivering the rewards."),
+    "tokens": ("filmfund.auth.cli:tokens", "Manage API tokens."),
+    "users": ("filmfund.auth.cli:users", "Manage users and their roles."),
+}
 
 
-def _create_app(*_args, **_kwargs):
+def _create_app():
+    from filmfund import create_app
+
     return create_app()
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False,
-             add_version_option=False, set_debug_flag=False)
-def main() -> None:
+class LazyGroup(click.Group):
+    """A group whose commands are imported when one of them runs, never to list them."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(LAZY_COMMANDS))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.commands:
+            return self.commands[name]
+        if name not in LAZY_COMMANDS:
+            return None  # a usage error, told without building the app
+        ctx.meta.setdefault(APP_FACTORY, _create_app)
+        where = LAZY_COMMANDS[name][0]
+        if where == "app":  # bound to the app: Flask-Migrate's `db`
+            return script_info(ctx).load_app().cli.get_command(ctx, name)
+        module, _, attr = where.partition(":")
+        command = getattr(importlib.import_module(module), attr)
+        if not isinstance(command, click.Command):
+            command = command()
+        if "flask.cli" in sys.modules:
+            script_info(ctx)  # flask.cli's with_appcontext finds the app factory there
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = [n for n in self.list_commands(ctx) if not (n in self.commands and self.commands[n].hidden)]
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(n) for n in names)
+        # A bare Command carries the table's help: the same shortening as the real command's.
+        rows = [(n, (self.commands.get(n) or click.Command(n, help=LAZY_COMMANDS[n][1])).get_short_help_str(limit))
+                for n in names]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup)
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """filmfund: the campaign, the ledger and the footage of an independent documentary."""
+    ctx.meta.setdefault(APP_FACTORY, _create_app)
 
 
 @main.command("run")
@@ -36,7 +96,7 @@ def run_command(host: str, port: int, workers: int, processes: int, threads: int
     """Serve the site (waitress, --processes N) together with a background worker process.
 
     SIGTERM or SIGINT stops the web processes and the worker."""
-    from filmfund import serving
+    from filmfund import create_app, serving
     from filmfund.config import load_settings
     from filmfund.extensions import db
 
@@ -95,9 +155,11 @@ def _refuse_public_test_payments(app, host: str) -> None:
 @main.command("worker")
 @click.option("--burst", is_flag=True, help="Process every queued job, then exit 0.")
 @click.option("--workers", type=int, default=1, show_default=True)
-@with_appcontext
+@needs_app
 def worker_command(burst: bool, workers: int) -> None:
     """Run a background worker for ingest, verify and transcode jobs."""
+    from flask import current_app
+
     from filmfund import jobs
 
     app = current_app._get_current_object()

@@ -16,8 +16,6 @@ def init_app(app: Flask) -> None:
     # The account page's "Your rewards" section is an include that asks for its own data.
     app.add_template_global(statement.rewards_statement, "rewards_statement")
     from filmfund.fulfil import cli
-    from filmfund.rewards.cli import credits as credits_group
 
     app.cli.add_command(cli.rewards)
-    credits_group.add_command(cli.freeze_command)
-    credits_group.add_command(cli.render_command)
+    app.cli.add_command(cli.credits_group())

@@ -7,6 +7,15 @@ from flask.cli import with_appcontext
 rewards = click.Group("rewards", help="Delivering the rewards.")
 
 
+def credits_group() -> click.Group:
+    """`filmfund credits`: the rewards component's group (export) with this one's freeze and render."""
+    from filmfund.rewards.cli import credits
+
+    credits.add_command(freeze_command)
+    credits.add_command(render_command)
+    return credits
+
+
 @rewards.command("remind")
 @with_appcontext
 def remind_command() -> None:

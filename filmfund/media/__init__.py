@@ -1,5 +1,10 @@
 """Footage: ingest, fixity, diagnosis, transcoding and tracking of every clip."""
-from flask import Flask
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # importing filmfund.media.cli (for its --help) does not load Flask
+    from flask import Flask
 
 
 def init_app(app: Flask) -> None:

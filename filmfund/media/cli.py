@@ -4,7 +4,8 @@ from __future__ import annotations
 import sys
 
 import click
-from flask.cli import with_appcontext
+
+from filmfund.cli_app import app_context, needs_app
 
 
 @click.group("media")
@@ -33,18 +34,31 @@ def _table(rows: list[list[str]], headers: list[str]) -> str:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--title", help="Title of the asset (numbered when the paths hold several).")
 @click.option("--wait", is_flag=True, help="Also run the queued jobs here and show the final states.")
-@with_appcontext
 def ingest_command(paths: tuple[str, ...], title: str | None, wait: bool) -> None:
     """Ingest files, folders or AVCHD card roots; queue the jobs; print each asset's id and state."""
-    from filmfund.media import services
+    from pathlib import Path
 
-    total = services.total_bytes(paths)
+    from filmfund.media import avchd
+
     skipped: list = []
-    with click.progressbar(length=total or 1, label="Copying and hashing", file=sys.stderr,
-                           show_pos=False, show_percent=True, show_eta=True) as bar:
-        results = services.ingest_paths(paths, title=title, progress=bar.update, skipped=skipped)
+    found = avchd.discover([Path(p) for p in paths], skipped)  # no app: nothing found, nothing built
     for s in skipped:  # symlinks (never followed out of the folder) and empty files
         click.echo(f"skipped {s.path}: {s.reason}", err=True)
+    if not found:
+        click.echo("0 asset(s): nothing to ingest" + (f", {len(skipped)} path(s) skipped." if skipped else "."),
+                   err=True)
+        return
+    with app_context():
+        _ingest(paths, found, skipped, title, wait)
+
+
+def _ingest(paths: tuple[str, ...], found: list, skipped: list, title: str | None, wait: bool) -> None:
+    from filmfund.media import services
+
+    total = sum(f.stat().st_size for g in found for f in g.files)
+    with click.progressbar(length=total or 1, label="Copying and hashing", file=sys.stderr,
+                           show_pos=False, show_percent=True, show_eta=True) as bar:
+        results = services.ingest_paths(paths, title=title, progress=bar.update, discovered=found)
     if wait:
         from filmfund import jobs
         from filmfund.extensions import db
@@ -67,7 +81,7 @@ def ingest_command(paths: tuple[str, ...], title: str | None, wait: bool) -> Non
 @media.command("retry")
 @click.argument("asset_id")
 @click.option("--kind", help="One rendition to make again (proxy, web, poster, strip, image); default: the failed or missing ones.")
-@with_appcontext
+@needs_app
 def retry_command(asset_id: str, kind: str | None) -> None:
     """Queue an asset's failed or missing renditions again (the asset page has the same button)."""
     from filmfund.errors import DomainError
@@ -85,19 +99,23 @@ def retry_command(asset_id: str, kind: str | None) -> None:
 @click.argument("ids", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Every asset.")
 @click.option("--no-repair", is_flag=True, help="Only check: do not rewrite anything from the other copy.")
-@with_appcontext
 def verify_command(ids: tuple[str, ...], all_: bool, no_repair: bool) -> None:
     """Re-check fixity (both copies) and report it and the asset's state, separately.
 
     One line per asset: `ID fixity=ok|repaired|FAILED state=STATE [second_copy=FAILED]`. Exit 1
     if any asset's fixity fails, its state is damaged or failed (a clip that was damaged when it
     arrived is intact in storage, and still not usable), or its second copy cannot be made whole."""
+    if not ids and not all_:
+        raise click.UsageError("Name asset ids or use --all.")
+    with app_context():
+        _verify(ids, all_, no_repair)
+
+
+def _verify(ids: tuple[str, ...], all_: bool, no_repair: bool) -> None:
     from filmfund.errors import NotFoundError
     from filmfund.media import services
     from filmfund.media.models import AssetState
 
-    if not ids and not all_:
-        raise click.UsageError("Name asset ids or use --all.")
     try:
         results = services.check_fixity(None if all_ else list(ids), repair=not no_repair)
     except NotFoundError as exc:

@@ -58,10 +58,12 @@ def _probe_file(path: Path | str) -> tuple[dict | None, ffmpeg.MediaInfo | None,
 def ingest_paths(paths: Iterable[str | Path], title: str | None = None,
                  progress: Callable[[int], None] | None = None,
                  on_group: Callable[[avchd.SourceGroup], None] | None = None,
-                 skipped: list[avchd.Skipped] | None = None) -> list[IngestResult]:
+                 skipped: list[avchd.Skipped] | None = None,
+                 discovered: list[avchd.SourceGroup] | None = None) -> list[IngestResult]:
     """Ingest files, folders and AVCHD card roots; queue a verify job per new asset. What was
-    not taken (symlinks, empty files) is appended to `skipped`, with the reason."""
-    groups = avchd.discover([Path(p) for p in paths], skipped)
+    not taken (symlinks, empty files) is appended to `skipped`, with the reason. `discovered`:
+    what avchd.discover already found in `paths` (the CLI looks before it builds the app)."""
+    groups = discovered if discovered is not None else avchd.discover([Path(p) for p in paths], skipped)
     probes: dict[Path, tuple[dict | None, ffmpeg.MediaInfo | None, str | None]] = {}
     for group in groups:
         for f in group.files:

@@ -1,0 +1,108 @@
+"""The command line lists its commands without building the app, and builds it once for a
+command that needs it (issue 17, item 1). Behaviour, not timing: bench/cli_startup.py times it."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+import filmfund
+from filmfund import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Runs `filmfund ARGS` in a fresh interpreter with create_app counted, and reports what it loaded.
+PROBE = """
+import json, sys
+import filmfund
+builds = []
+real = filmfund.create_app
+def counting(*a, **k):
+    builds.append(1)
+    return real(*a, **k)
+filmfund.create_app = counting
+from filmfund.cli import main
+try:
+    main(sys.argv[1:], prog_name="filmfund")
+except SystemExit as exc:
+    code = exc.code
+else:
+    code = 0
+print(json.dumps({"code": code, "builds": len(builds), "flask": "flask" in sys.modules,
+                  "components": sorted(m for m in sys.modules if m.endswith((".models", ".services")))}),
+      file=sys.stderr)
+"""
+
+
+def _run(tmp_path: Path, *args: str) -> tuple[dict, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FILMFUND_", "STRIPE_"))}
+    env.update(PYTHONPATH=str(ROOT), FILMFUND_INSTANCE_DIR=str(tmp_path / "instance"))
+    out = subprocess.run([sys.executable, "-c", PROBE, *args], env=env, cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)
+    return json.loads(out.stderr.strip().splitlines()[-1]), out.stdout + out.stderr
+
+
+def test_help_builds_no_app_and_imports_no_component(tmp_path):
+    seen, output = _run(tmp_path, "--help")
+    assert seen == {"code": 0, "builds": 0, "flask": False, "components": []}, output
+    for name in ("media", "worker", "users", "db", "credits"):
+        assert f"  {name} " in output
+
+
+def test_a_group_help_and_nothing_to_ingest_build_no_app(tmp_path):
+    seen, output = _run(tmp_path, "media", "--help")
+    assert (seen["code"], seen["builds"], seen["flask"]) == (0, 0, False), output
+    empty = tmp_path / "card"
+    empty.mkdir()
+    seen, output = _run(tmp_path, "media", "ingest", str(empty))
+    assert (seen["code"], seen["builds"], seen["flask"]) == (0, 0, False), output
+    assert "nothing to ingest" in output
+    seen, output = _run(tmp_path, "media", "verify")  # a usage error is told before any app
+    assert (seen["code"], seen["builds"]) == (2, 0), output
+
+
+def test_a_command_that_needs_the_app_builds_it_once(tmp_path):
+    seen, output = _run(tmp_path, "db", "upgrade")
+    assert (seen["code"], seen["builds"]) == (0, 1), output
+    seen, output = _run(tmp_path, "media", "verify", "--all")
+    assert (seen["code"], seen["builds"]) == (0, 1), output
+    assert "0 asset(s) checked" in output
+    seen, output = _run(tmp_path, "users", "list")  # flask.cli's with_appcontext: the same app
+    assert (seen["code"], seen["builds"]) == (0, 1), output
+
+
+def test_the_table_says_what_the_commands_say(monkeypatch, tmp_path):
+    """The help listed without importing is each command's own, and every command the app
+    registers is in the table (a new one missing from it would be runnable but not listed)."""
+    monkeypatch.setenv("FILMFUND_INSTANCE_DIR", str(tmp_path / "instance"))
+    app = filmfund.create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'db.sqlite'}"})
+    registered = set(app.cli.list_commands(click.Context(app.cli)))
+    lazy = set(cli.LAZY_COMMANDS)
+    assert registered <= lazy, registered - lazy
+    ctx = click.Context(cli.main, obj=None)
+    ctx.meta[cli.APP_FACTORY] = lambda: app
+    for name, (where, help_text) in cli.LAZY_COMMANDS.items():
+        command = cli.main.get_command(ctx, name)
+        assert command is not None, name
+        assert command.get_short_help_str(200) == click.Command(name, help=help_text).get_short_help_str(200), name
+    assert set(cli.main.list_commands(ctx)) == lazy | {"run", "worker"}
+
+
+def test_credits_has_the_fulfil_commands_without_the_app():
+    ctx = click.Context(cli.main)
+    credits = cli.main.get_command(ctx, "credits")
+    assert {"export", "freeze", "render"} <= set(credits.list_commands(ctx))
+    result = CliRunner().invoke(cli.main, ["credits", "--help"])
+    assert result.exit_code == 0 and "render" in result.output
+
+
+@pytest.mark.parametrize("args", [["nope"], ["media", "nope"]])
+def test_unknown_commands_are_usage_errors(args):
+    result = CliRunner().invoke(cli.main, args)
+    assert result.exit_code == 2
