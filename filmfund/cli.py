@@ -171,8 +171,10 @@ def worker_command(burst: bool, workers: int) -> None:
         count = jobs.run_burst()
         click.echo(f"ran {count} job(s)")
         return
-    # An idle worker polls at most every 0.5 s (huey's default backs off to 10 s): a webhook stored
-    # and answered by the web process is booked within a second, so the thank-you page shows it.
+    # An idle worker waits on the queue itself (jobs.WakingSqliteStorage, or Redis's BRPOP) and
+    # takes a task the moment it is enqueued: a webhook answered by the web process is booked at
+    # once, an ingested clip starts encoding while the next one is copied. max_delay only bounds
+    # the back-off after an error reading the queue.
     consumer = jobs.huey.create_consumer(workers=workers, worker_type="thread", periodic=True,
                                          check_worker_health=True, scheduler_interval=1, max_delay=0.5)
     consumer.run()

@@ -7,8 +7,15 @@ a job whose worker died is found and re-queued (see filmfund.media).
 """
 from __future__ import annotations
 
+import atexit
+import contextlib
+import errno
 import logging
+import os
+import select
+import threading
 from functools import wraps
+from pathlib import Path
 from typing import Callable
 from urllib.parse import urlparse
 
@@ -18,16 +25,110 @@ from huey.storage import RedisStorage, SqliteStorage
 
 log = logging.getLogger(__name__)
 
-huey = Huey("filmfund", storage_class=SqliteStorage, filename=":memory:", results=False)
+
+class WakingSqliteStorage(SqliteStorage):
+    """huey's embedded SQLite queue without the polling delay: an idle worker waits for a wake-up
+    that every enqueue sends, and looks at the table again at least every `read_timeout` seconds
+    (a task scheduled for later, a wake-up lost).
+
+    The wake-up is a byte written to a FIFO per waiting process, in a folder beside the queue
+    file (`queue.db.wake/<pid>`; a FIFO has no path-length limit, unlike a UNIX socket). A FIFO
+    nobody reads any more (a killed worker) is removed by the next enqueue. huey's consumer sees
+    `blocking = True` and calls dequeue again at once instead of backing off to `max_delay`;
+    Redis does the same with BRPOP (RedisStorage's default)."""
+
+    blocking = True
+
+    def __init__(self, name: str = "huey", filename: str = ":memory:", read_timeout: float = 1.0, **kwargs):
+        super().__init__(name=name, filename=filename, **kwargs)
+        self.read_timeout = read_timeout
+        self.wake_dir = None if filename == ":memory:" else Path(f"{filename}.wake")
+        self._event = threading.Event()  # an in-memory queue: enqueue and worker in one process
+        self._fifo: tuple[int, int, Path] | None = None  # (pid, read fd, path) of this process
+        self._lock = threading.Lock()
+
+    def enqueue(self, data, priority=None):
+        super().enqueue(data, priority)
+        self.wake()
+
+    def add_to_schedule(self, data, ts):
+        super().add_to_schedule(data, ts)
+        self.wake()  # the scheduler may be waiting too: a task due now is then read at once
+
+    def wake(self) -> None:
+        self._event.set()
+        if self.wake_dir is None:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(self.wake_dir):
+                try:
+                    fd = os.open(entry.path, os.O_WRONLY | os.O_NONBLOCK)
+                except OSError as exc:
+                    if exc.errno == errno.ENXIO:  # no reader: its worker is gone
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(entry.path)
+                    continue
+                try:
+                    os.write(fd, b"w")
+                except BlockingIOError:
+                    pass  # full of unread wake-ups: that worker will look anyway
+                finally:
+                    os.close(fd)
+
+    def dequeue(self, timeout: float | None = None):
+        wait = self.read_timeout if timeout is None else timeout
+        fd = self._wake_fd() if wait > 0 else None  # listening before looking: no wake-up missed
+        data = super().dequeue()
+        if data is not None or wait <= 0:
+            return data
+        if fd is None:
+            self._event.wait(wait)
+            self._event.clear()
+        else:
+            with contextlib.suppress(InterruptedError):
+                if select.select([fd], [], [], wait)[0]:
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(fd, 4096)
+        return super().dequeue()
+
+    def _wake_fd(self) -> int | None:
+        if self.wake_dir is None:
+            return None
+        with self._lock:
+            if self._fifo is None or self._fifo[0] != os.getpid():  # made again after a fork
+                path = self.wake_dir / str(os.getpid())
+                try:
+                    self.wake_dir.mkdir(mode=0o700, exist_ok=True)
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)
+                    os.mkfifo(path, 0o600)
+                    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+                    os.open(path, os.O_WRONLY | os.O_NONBLOCK)  # kept open: no EOF when a writer closes
+                except OSError as exc:
+                    log.warning("queue wake-up unavailable (%s): polling every %.1f s", exc, self.read_timeout)
+                    self.wake_dir = None
+                    return None
+                self._fifo = (os.getpid(), fd, path)
+                atexit.register(_unlink_quietly, path)
+            return self._fifo[1]
+
+
+def _unlink_quietly(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+huey = Huey("filmfund", storage_class=WakingSqliteStorage, filename=":memory:", results=False)
 _worker_app: Flask | None = None
 
 
 def configure_queue(url: str) -> None:
     parsed = urlparse(url)
     if parsed.scheme in ("redis", "rediss"):
-        huey.storage = RedisStorage(name="filmfund", url=url)
+        # Blocking dequeue (BRPOP, 1 s): an idle worker takes a new task the moment it is pushed.
+        huey.storage = RedisStorage(name="filmfund", url=url, blocking=True, read_timeout=1)
     elif parsed.scheme == "sqlite":
-        huey.storage = SqliteStorage(name="filmfund", filename=parsed.path or ":memory:")
+        huey.storage = WakingSqliteStorage(name="filmfund", filename=parsed.path or ":memory:")
     else:
         raise ValueError(f"FILMFUND_QUEUE_URL: unsupported scheme {parsed.scheme!r} (use sqlite:/// or redis://)")
     huey.immediate = False
@@ -61,13 +162,25 @@ def app_task(**task_kwargs) -> Callable:
     return deco
 
 
+def dequeue_now():
+    """The next queued task, or None at once (no wait for a wake-up, whatever the storage)."""
+    storage = huey.storage
+    if isinstance(storage, WakingSqliteStorage):
+        data = storage.dequeue(timeout=0)
+    elif isinstance(storage, RedisStorage):
+        data = storage.conn.rpop(storage.queue_key)
+    else:
+        data = storage.dequeue()
+    return huey.deserialize_task(data) if data is not None else None
+
+
 def run_burst(max_tasks: int | None = None) -> int:
     """Run every queued task (and every scheduled one already due), then return how many ran."""
     done = 0
     while max_tasks is None or done < max_tasks:
         for task in huey.read_schedule():
             huey.enqueue(task)
-        task = huey.dequeue()
+        task = dequeue_now()
         if task is None:
             break
         huey.execute(task)
