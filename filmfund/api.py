@@ -1,89 +1,175 @@
 """The /api/v1 surface: bearer-token auth, JSON bodies, and the OpenAPI document.
 
 API calls authenticate only with `Authorization: Bearer <token>` (never the session cookie),
-so they carry no ambient credential and are exempt from CSRF. Each route registers its
-OpenAPI operation with `@operation(...)`, and `/api/v1/openapi.json` is built from those.
+so they carry no ambient credential and are exempt from CSRF. Each route is declared once, with
+`route(...)`: its path, its roles, the pydantic models of its body, query and headers, and its
+answer. That one declaration registers the Flask route, guards it, validates the input, and is
+what `/api/v1/openapi.json` is built from (pydantic writes the JSON Schemas).
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 from functools import wraps
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 from flask import Blueprint, Flask, current_app, g, jsonify, request
+from pydantic import BaseModel, ConfigDict
+from pydantic import ValidationError as PydanticError
+from pydantic_core import PydanticCustomError
 
+from filmfund.auth.models import User
+from filmfund.auth.tokens import user_for_token
 from filmfund.errors import DomainError, ForbiddenError, ValidationError
+from filmfund.extensions import limiter
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
+class Schema(BaseModel):
+    """What a route accepts (its JSON body, its query or its headers), validated by pydantic and
+    written into the OpenAPI document from the same class.
+
+    JSON bodies are strict (2500 is a number of cents, "2500" and 2500.0 are not) and refuse
+    unknown fields; `codes` names the error code of each field, so clients keep the codes they
+    know ("invalid_amount"); a field without one is "invalid_field"."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+    codes: ClassVar[dict[str, str]] = {}
+
+
+class Parameters(Schema):
+    """Query or header parameters: text as sent, unknown ones ignored (a header model names its
+    header with `alias`)."""
+
+    model_config = ConfigDict(strict=False, extra="ignore", populate_by_name=True)
+
+
 @dataclass
 class Operation:
-    path: str
+    """One route as declared by `route`: what Flask serves and what the document says."""
+
+    rule: str
     method: str
     summary: str
-    roles: tuple[str, ...] = ()
-    # A dict, or a function building it when the document is served (some depend on the campaign).
-    request_spec: dict[str, Any] | Callable[[], dict[str, Any]] | None = None
-    response: dict[str, Any] | None = None
-    status: int = 200
-    parameters: list[dict[str, Any]] = field(default_factory=list)
-    # Other answers than `status` and the 4XX error: {status: (description, schema or None)}.
-    responses: dict[int, tuple[str, dict[str, Any] | None]] = field(default_factory=dict)
+    roles: tuple[str, ...] | None
+    body: type[Schema] | None
+    query: type[Parameters] | None
+    headers: type[Parameters] | None
+    response: dict[str, Any] | type[BaseModel] | None
+    status: int
+    responses: dict[int, tuple[str, dict[str, Any] | None]]
 
     @property
-    def request(self) -> dict[str, Any] | None:
-        """The request body's schema (in an app context when it depends on the campaign)."""
-        return self.request_spec() if callable(self.request_spec) else self.request_spec
+    def path(self) -> str:
+        """The path as OpenAPI writes it: /api/v1/updates/{id}/publish."""
+        return _RULE_VARIABLE.sub(lambda m: "{" + m["name"] + "}", self.rule)
 
 
 OPERATIONS: list[Operation] = []
+_RULE_VARIABLE = re.compile(r"<(?:(?P<converter>\w+):)?(?P<name>\w+)>")
+MAX_ID = 2**31 - 1  # the database's integer (filmfund.security.BoundedIntConverter): a larger id names nothing
 
 
-def operation(path: str, method: str, summary: str, *, roles: tuple[str, ...] = (),
-              request_schema: dict | Callable[[], dict] | None = None, response_schema: dict | None = None,
-              status: int = 200, parameters: list[dict] | None = None,
-              responses: dict[int, tuple[str, dict | None]] | None = None):
-    """Record a route in the OpenAPI document (the path as OpenAPI writes it, e.g. /x/{id}).
+def route(bp: Blueprint, rule: str, method: str, summary: str, *, roles: tuple[str, ...] | None = None,
+          body: type[Schema] | None = None, query: type[Parameters] | None = None,
+          headers: type[Parameters] | None = None, response: dict | type[BaseModel] | None = None,
+          status: int = 200, responses: dict[int, tuple[str, dict | None]] | None = None,
+          limit: str | None = None, max_bytes: int | None = None):
+    """Declare an API route once: it is served by `bp` at `rule` (Flask's syntax, under the
+    blueprint's prefix), guarded, validated and written into /api/v1/openapi.json.
 
-    Declare each parameter's real format and bounds (what the view accepts and nothing else),
-    and in `responses` every other status the route answers (e.g. 200 beside a 201): the
-    document is checked against the running app by schemathesis (tests/test_api_fuzz.py)."""
+    - `roles`: None for anyone; otherwise a bearer token of a user with one of them (401/403), the
+      user then in `g.api_user`.
+    - `body`, `query`, `headers`: Schema classes; the view receives the validated instances as
+      keyword arguments of those names. A refusal is a 400 in the API's error shape.
+    - `response`: the answer's schema (a dict or a pydantic model), at `status`; `responses`: the
+      other answers besides the 4XX error ({status: (description, schema or None)}).
+    - `limit`: a rate limit (Flask-Limiter's syntax); `max_bytes`: a larger JSON body limit.
+    """
+    full_rule = (bp.url_prefix or "") + rule
 
-    def deco(view):
-        OPERATIONS.append(Operation(path, method.lower(), summary, roles, request_schema,
-                                    response_schema, status, parameters or [], responses or {}))
-        return view
+    def deco(view: Callable) -> Callable:
+        OPERATIONS.append(Operation(full_rule, method.lower(), summary, roles, body, query, headers, response,
+                                    status, responses or {}))
+
+        @wraps(view)
+        def endpoint(**kwargs):
+            if roles is not None:
+                g.api_user = _bearer_user(roles)
+            if headers is not None:
+                kwargs["headers"] = _validated(headers, _header_values(headers))
+            if query is not None:
+                kwargs["query"] = _validated(query, request.args.to_dict())
+            if body is not None:
+                kwargs["body"] = _validated(body, json_body(max_bytes))
+            return view(**kwargs)
+
+        if limit:
+            endpoint = limiter.limit(limit)(endpoint)
+        bp.add_url_rule(rule, view_func=endpoint, methods=[method.upper()])
+        return endpoint
 
     return deco
 
+
+def bearer_user() -> User | None:
+    """The bearer token's user; None when no Authorization header is sent; a bad token is a 401."""
+    header = request.headers.get("Authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    user = user_for_token(token.strip()) if scheme.lower() == "bearer" and token else None
+    if user is None:
+        raise Unauthorized("A valid API token is required (Authorization: Bearer <token>).")
+    return user
+
+
+def _bearer_user(roles: tuple[str, ...]) -> User:
+    user = bearer_user()
+    if user is None:
+        raise Unauthorized("A valid API token is required (Authorization: Bearer <token>).")
+    if roles and not user.has_role(*roles):
+        raise ForbiddenError("This token's user may not do that.")
+    return user
+
+
+def _header_values(model: type[Parameters]) -> dict[str, str]:
+    names = [(f.alias or name) for name, f in model.model_fields.items()]
+    return {name: request.headers[name] for name in names if name in request.headers}
+
+
+def _validated(model: type[Schema], data: dict[str, Any]) -> Schema:
+    try:
+        return model.model_validate(data)
+    except PydanticError as exc:
+        raise _refusal(model, exc.errors(include_url=False, include_input=False)) from None
+
+
+def _refusal(model: type[Schema], errors: list[dict]) -> ValidationError:
+    """One clear error for the client: unknown fields first, then missing ones, then the first
+    field whose value is refused (with that field's code)."""
+    unknown = sorted(str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden")
+    if unknown:
+        return ValidationError(f"Unknown field(s): {', '.join(unknown)}.", code="unknown_field")
+    missing = [str(e["loc"][0]) for e in errors if e["type"] == "missing"]
+    if missing:
+        return ValidationError(f"{' and '.join(missing)}: required.", code="missing_field")
+    first = errors[0]
+    if not first["loc"]:  # the model's own check (e.g. "at least one field"): its error type is the code
+        return ValidationError(first["msg"], code=first["type"])
+    field = str(first["loc"][0])
+    name = next((n for n, f in model.model_fields.items() if field in (n, f.alias)), field)
+    return ValidationError(f"{field}: {first['msg']}.", code=model.codes.get(name, "invalid_field"))
+
+
+def refuse(code: str, message: str) -> PydanticCustomError:
+    """A model's own check (a model_validator): the error reaches the client with this code."""
+    return PydanticCustomError(code, message)
 
 class Unauthorized(DomainError):
     status, code = 401, "unauthorized"
-
-
-def bearer_required(*roles: str):
-    """API guard: a valid bearer token of a user with one of `roles` (any role if none given)."""
-
-    def deco(view):
-        @wraps(view)
-        def wrapper(*args, **kwargs):
-            from filmfund.auth.services import user_for_token
-
-            header = request.headers.get("Authorization", "")
-            scheme, _, token = header.partition(" ")
-            user = user_for_token(token.strip()) if scheme.lower() == "bearer" and token else None
-            if user is None:
-                raise Unauthorized("A valid API token is required (Authorization: Bearer <token>).")
-            if roles and not user.has_role(*roles):
-                raise ForbiddenError("This token's user may not do that.")
-            g.api_user = user
-            return view(*args, **kwargs)
-
-        return wrapper
-
-    return deco
 
 
 def json_body(limit: int | None = None) -> dict[str, Any]:
@@ -151,13 +237,15 @@ ERROR_SCHEMA = {
 
 
 def openapi_document() -> dict[str, Any]:
+    components: dict[str, Any] = {}
     paths: dict[str, Any] = {}
     for op in OPERATIONS:
         entry: dict[str, Any] = {
             "summary": op.summary,
             "operationId": f"{op.method}_{op.path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}",
             "responses": {
-                str(op.status): {"description": "OK", "content": {"application/json": {"schema": op.response or {"type": "object"}}}},
+                str(op.status): {"description": "OK", "content": {"application/json": {
+                    "schema": _schema(op.response, components) if op.response else {"type": "object"}}}},
                 "4XX": {"description": "Error", "content": {"application/json": {"schema": ERROR_SCHEMA}}},
             },
         }
@@ -165,14 +253,18 @@ def openapi_document() -> dict[str, Any]:
             entry["responses"][str(code)] = {"description": description}
             if schema is not None:
                 entry["responses"][str(code)]["content"] = {"application/json": {"schema": schema}}
-        if op.parameters:
-            entry["parameters"] = op.parameters
-        if op.roles:
+        parameters = _path_parameters(op.rule)
+        for where, model in (("query", op.query), ("header", op.headers)):
+            if model is not None:
+                parameters += _parameters(model, where, components)
+        if parameters:
+            entry["parameters"] = parameters
+        if op.roles is not None:
             entry["security"] = [{"bearer": []}]
             entry["description"] = "Roles: " + ", ".join(op.roles)
-        schema = op.request
-        if schema:
-            entry["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
+        if op.body is not None:
+            entry["requestBody"] = {"required": True,
+                                    "content": {"application/json": {"schema": _schema(op.body, components)}}}
         paths.setdefault(op.path, {})[op.method] = entry
     return {
         "openapi": "3.0.3",
@@ -181,9 +273,69 @@ def openapi_document() -> dict[str, Any]:
                                 "Unicode text without NUL (U+0000) or lone surrogates: others are refused "
                                 "with 400. Errors are {\"error\": {\"code\", \"message\"}}."},
         "servers": [{"url": "/"}],
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+                       **({"schemas": dict(sorted(components.items()))} if components else {})},
         "paths": dict(sorted(paths.items())),
     }
+
+
+def _schema(spec: dict | type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
+    """A dict as written; a pydantic model's JSON Schema in OpenAPI 3.0's dialect (its nested
+    models under components). Built when the document is served: a model may read the campaign."""
+    if isinstance(spec, dict):
+        return spec
+    schema = spec.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in schema.pop("$defs", {}).items():
+        components[name] = _openapi30(sub)
+    return _openapi30(schema)
+
+
+def _openapi30(node: Any) -> Any:
+    """JSON Schema 2020-12 (pydantic's) as OpenAPI 3.0 writes it: `X or null` is `nullable`, a
+    `const` a one-value `enum`; pydantic's titles and null defaults go."""
+    if not isinstance(node, dict):
+        return node
+    out = {k: v for k, v in node.items() if k != "title"}
+    variants = out.get("anyOf")
+    if variants and {"type": "null"} in variants:
+        others = [v for v in variants if v != {"type": "null"}]
+        del out["anyOf"]
+        out = {**(others[0] if len(others) == 1 else {"anyOf": others}), **out, "nullable": True}
+    if "const" in out:
+        out["enum"] = [out.pop("const")]
+    if out.get("default", 0) is None and not out.get("nullable"):
+        del out["default"]
+    for key in ("items", "additionalProperties", "not"):
+        if isinstance(out.get(key), dict):
+            out[key] = _openapi30(out[key])
+    for key in ("anyOf", "oneOf", "allOf"):
+        if key in out:
+            out[key] = [_openapi30(v) for v in out[key]]
+    if "properties" in out:
+        out["properties"] = {name: _openapi30(v) for name, v in out["properties"].items()}
+    return out
+
+
+def _parameters(model: type[Parameters], where: str, components: dict[str, Any]) -> list[dict[str, Any]]:
+    schema = _schema(model, components)
+    required = set(schema.get("required", ()))
+    out = []
+    for name, prop in schema["properties"].items():
+        param = {"name": name, "in": where, "required": name in required}
+        if "description" in prop:
+            param["description"] = prop.pop("description")
+        out.append({**param, "schema": prop})
+    return out
+
+
+def _path_parameters(rule: str) -> list[dict[str, Any]]:
+    """Each variable of the Flask rule, with its converter's real bounds."""
+    out = []
+    for m in _RULE_VARIABLE.finditer(rule):
+        schema = ({"type": "integer", "minimum": 0, "maximum": MAX_ID} if m["converter"] == "int"
+                  else {"type": "string"})
+        out.append({"name": m["name"], "in": "path", "required": True, "schema": schema})
+    return out
 
 
 @bp.get("/openapi.json")

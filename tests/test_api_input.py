@@ -80,13 +80,13 @@ def callers(app, make_user, token_for):
 
 
 def _operation_fields(app) -> dict[tuple[str, str], set[str]]:
-    """(rule, method) -> the request fields the OpenAPI document names for it."""
+    """(rule, method) -> the request body's fields, as its route declares them."""
     from filmfund.api import OPERATIONS
 
     out = {}
     for op in OPERATIONS:
         rule = re.sub(r"\{(\w+)\}", r"<\1>", op.path)
-        out[(rule, op.method.upper())] = set((op.request or {}).get("properties", {}))
+        out[(rule, op.method.upper())] = set(op.body.model_fields) if op.body else set()
     return out
 
 

@@ -25,7 +25,11 @@ _hasher = PasswordHasher()
 # sign-in, not at import: argon2 takes 64 MiB while it hashes, and every process (the worker
 # too) would otherwise carry that peak from start-up.
 _DUMMY_HASH: str | None = None
-EMAIL_RE = re.compile(r"^[^@\s<>\"',;\x00-\x1f\x7f]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
+_EMAIL = r"[^@\s<>\"',;\x00-\x1f\x7f]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}"
+EMAIL_RE = re.compile(f"^{_EMAIL}$")
+# The same rule for an API's JSON Schema (ECMA-262 syntax), before normalize_email trims: ASCII
+# spaces around (str.strip trims those, and more), so whatever the schema admits is accepted.
+EMAIL_PATTERN = rf"^[ \t\n\r\f\v]*{_EMAIL}[ \t\n\r\f\v]*$"
 PASSWORD_MIN, PASSWORD_MAX = 10, 1024
 
 

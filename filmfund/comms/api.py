@@ -1,12 +1,15 @@
 """The updates part of /api/v1 (bearer tokens only, so exempt from CSRF)."""
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify, request
+import re
+from typing import ClassVar
 
-from filmfund.api import Unauthorized, bearer_required, json_body, operation
+from flask import Blueprint, g, jsonify
+from pydantic import Field
+
+from filmfund.api import Schema, bearer_user, route
 from filmfund.comms import updates
 from filmfund.comms.models import Update
-from filmfund.extensions import limiter
 
 bp = Blueprint("comms_api", __name__, url_prefix="/api/v1")
 
@@ -18,24 +21,24 @@ _UPDATE = {"type": "object", "required": ["id", "title", "audience", "state", "b
            "properties": {**_ITEM["properties"], "state": {"type": "string", "enum": ["draft", "published"]},
                           "body": {"type": "string"},
                           "deliveries": {"type": "object", "additionalProperties": {"type": "integer"}}}}
-CREATE_REQUEST = {"type": "object", "required": ["title", "body", "audience"], "additionalProperties": False,
-                  "properties": {"title": {"type": "string", "minLength": 1, "maxLength": updates.TITLE_MAX,
-                                           "pattern": "\\S", "description": "spaces are collapsed"},
-                                 "body": {"type": "string", "minLength": 1, "maxLength": updates.BODY_MAX,
-                                          "description": "Markdown, not only spaces"},
-                                 "audience": {"type": "string", "description": "everyone, donors, or a reward key"}}}
+
+
+def _campaign_audiences(schema: dict) -> None:
+    """The document names the audiences this campaign really has (surrounding spaces are trimmed)."""
+    choices = "|".join(re.escape(value) for value, _ in updates.audiences())
+    schema["pattern"] = f"^\\s*({choices})\\s*$"
+
+
+class NewUpdate(Schema):
+    title: str = Field(min_length=1, max_length=updates.TITLE_MAX, pattern=r"\S", description="spaces are collapsed")
+    body: str = Field(min_length=1, max_length=updates.BODY_MAX, description="Markdown, not only spaces")
+    audience: str = Field(description="everyone, donors, or a reward key", json_schema_extra=_campaign_audiences)
+    codes: ClassVar[dict[str, str]] = {"title": "invalid_title", "body": "invalid_body",
+                                       "audience": "invalid_audience"}
+
+
 # A body of BODY_MAX characters, each up to 6 bytes once JSON-escaped, fits in one request.
 MAX_REQUEST_BYTES = 6 * updates.BODY_MAX + 4096
-MAX_ID = 2**31 - 1  # the database's integer: a larger id names no update
-
-
-def create_request_schema() -> dict:
-    """The request with the audiences this campaign really has (surrounding spaces are trimmed)."""
-    import re
-
-    choices = "|".join(re.escape(value) for value, _ in updates.audiences())
-    audience = {**CREATE_REQUEST["properties"]["audience"], "pattern": f"^\\s*({choices})\\s*$"}
-    return {**CREATE_REQUEST, "properties": {**CREATE_REQUEST["properties"], "audience": audience}}
 
 
 def _iso(value):
@@ -54,55 +57,23 @@ def _full(u: Update) -> dict:
             "deliveries": updates.delivery_counts([u.id]).get(u.id, {})}
 
 
-def _optional_user():
-    """The token's user when an Authorization header is sent (a bad token is a 401), else None."""
-    if not request.headers.get("Authorization"):
-        return None
-    from filmfund.auth.services import user_for_token
-
-    scheme, _, token = request.headers["Authorization"].partition(" ")
-    user = user_for_token(token.strip()) if scheme.lower() == "bearer" and token else None
-    if user is None:
-        raise Unauthorized("A valid API token is required (Authorization: Bearer <token>).")
-    return user
-
-
-@bp.get("/updates")
-@limiter.limit("120 per minute")
-@operation("/api/v1/updates", "get", "The published updates the caller may read (anonymous: the public ones)",
-           response_schema={"type": "object", "required": ["items"],
-                            "properties": {"items": {"type": "array", "items": _ITEM}}})
+@route(bp, "/updates", "GET", "The published updates the caller may read (anonymous: the public ones)",
+       response={"type": "object", "required": ["items"],
+                 "properties": {"items": {"type": "array", "items": _ITEM}}}, limit="120 per minute")
 def list_updates():
-    return jsonify({"items": [_item(u) for u in updates.readable_updates(_optional_user())]})
+    return jsonify({"items": [_item(u) for u in updates.readable_updates(bearer_user())]})
 
 
-@bp.post("/updates")
-@bearer_required("producer")
-@operation("/api/v1/updates", "post", "Write a draft update (Markdown) for an audience", roles=("producer",),
-           request_schema=create_request_schema, response_schema=_UPDATE, status=201)
-def create_update():
-    body = json_body(limit=MAX_REQUEST_BYTES)
-    unknown = set(body) - set(CREATE_REQUEST["properties"])
-    if unknown:
-        from filmfund.errors import ValidationError
-
-        raise ValidationError(f"Unknown field(s): {', '.join(sorted(unknown))}.", code="unknown_field")
-    update = updates.create_update(title=body.get("title"), body=body.get("body"), audience=body.get("audience"),
-                                   author=g.api_user)
+@route(bp, "/updates", "POST", "Write a draft update (Markdown) for an audience", roles=("producer",),
+       body=NewUpdate, response=_UPDATE, status=201, max_bytes=MAX_REQUEST_BYTES)
+def create_update(body: NewUpdate):
+    update = updates.create_update(title=body.title, body=body.body, audience=body.audience, author=g.api_user)
     return jsonify(_full(update)), 201
 
 
-@bp.post("/updates/<int:update_id>/publish")
-@bearer_required("producer")
-@operation("/api/v1/updates/{id}/publish", "post",
-           "Publish an update: the archive shows it to its audience and its mail is queued, once per donor",
-           roles=("producer",), response_schema=_UPDATE,
-           parameters=[{"name": "id", "in": "path", "required": True,
-                        "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID}}])
-def publish_update(update_id: int):
-    if update_id > MAX_ID:
-        from filmfund.errors import NotFoundError
-
-        raise NotFoundError("No such update.")
-    update, _new = updates.publish_update(update_id, g.api_user)
+@route(bp, "/updates/<int:id>/publish", "POST",
+       "Publish an update: the archive shows it to its audience and its mail is queued, once per donor",
+       roles=("producer",), response=_UPDATE)
+def publish_update(id: int):  # noqa: A002 (the document's name for it)
+    update, _new = updates.publish_update(id, g.api_user)
     return jsonify(_full(update))

@@ -4,9 +4,12 @@ Bearer tokens only (never the session cookie), so the blueprint is exempt from C
 """
 from __future__ import annotations
 
-from flask import Blueprint, Flask, g, jsonify, request
+from typing import ClassVar
 
-from filmfund.api import bearer_required, json_body, operation
+from flask import Blueprint, Flask, g, jsonify
+from pydantic import Field
+
+from filmfund.api import Parameters, Schema, route
 from filmfund.media.models import AssetState
 
 bp = Blueprint("media_api", __name__, url_prefix="/api/v1")
@@ -57,80 +60,78 @@ def _items(schema):
     return {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": schema}}}
 
 
-@bp.get("/media/assets")
-@operation("/api/v1/media/assets", "get", "Every footage asset with its state, sources, renditions and problems",
-           roles=("producer",), response_schema=_items(ASSET_SCHEMA),
-           parameters=[
-               {"name": "state", "in": "query", "required": False, "description": "empty: every state",
-                "schema": {"type": "string", "enum": ["", *[s.value for s in AssetState], "alert"]}},
-               {"name": "day", "in": "query", "required": False,
-                "description": "recorded (or else ingested) on this UTC day, YYYY-MM-DD; empty: any day",
-                "schema": {"type": "string", "anyOf": [{"format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
-                                                       {"maxLength": 0}]}},
-               {"name": "camera", "in": "query", "required": False, "description": "exact camera name",
-                "schema": {"type": "string", "pattern": "^[^\\x00]*$"}},
-               {"name": "q", "in": "query", "required": False,
-                "description": "words in the title or notes (the first 200 characters count)",
-                "schema": {"type": "string", "pattern": "^[^\\x00]*$"}},
-           ])
-@bearer_required("producer")
-def list_assets():
+_NO_NUL = r"^[^\x00]*$"
+
+
+class AssetFilters(Parameters):
+    state: str = Field("", description="empty: every state",
+                       json_schema_extra={"enum": ["", *[s.value for s in AssetState], "alert"]})
+    day: str = Field("", description="recorded (or else ingested) on this UTC day, YYYY-MM-DD; empty: any day",
+                     json_schema_extra={"anyOf": [{"format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
+                                                  {"maxLength": 0}]})
+    camera: str = Field("", pattern=_NO_NUL, description="exact camera name")
+    q: str = Field("", pattern=_NO_NUL, description="words in the title or notes (the first 200 characters count)")
+    # A NUL anywhere in the query is refused before the view, as invalid_characters (filmfund.security).
+
+
+class Publication(Schema):
+    model_config = {**Schema.model_config, "extra": "ignore"}
+    reward: str = Field(description="a digital reward's key")
+    # Its own message when refused ("... not made for donors"): the enum is the document's, the check the service's.
+    rendition: str = Field(None, json_schema_extra={"enum": ["web", "poster", "image"]})  # type: ignore[assignment]
+    codes: ClassVar[dict[str, str]] = {"reward": "invalid_reward", "rendition": "invalid_rendition"}
+
+
+class Unpublication(Schema):
+    model_config = {**Schema.model_config, "extra": "ignore"}
+    reward: str
+    codes: ClassVar[dict[str, str]] = {"reward": "invalid_reward"}
+
+
+@route(bp, "/media/assets", "GET", "Every footage asset with its state, sources, renditions and problems",
+       roles=("producer",), query=AssetFilters, response=_items(ASSET_SCHEMA))
+def list_assets(query: AssetFilters):
     from filmfund.media import services
 
-    assets = services.find_assets(state=request.args.get("state") or None, day=request.args.get("day") or None,
-                                  camera=request.args.get("camera") or None, q=request.args.get("q") or None,
-                                  limit=1000)
+    assets = services.find_assets(state=query.state or None, day=query.day or None, camera=query.camera or None,
+                                  q=query.q or None, limit=1000)
     jobs = services.active_jobs(assets)
     return jsonify({"items": [services.asset_dict(a, jobs.get(a.id)) for a in assets]})
 
 
-@bp.post("/media/assets/<asset_id>/publish")
-@operation("/api/v1/media/assets/{id}/publish", "post", "Make an asset donor-only content of a reward",
-           roles=("producer",),
-           request_schema={"type": "object", "required": ["reward"],
-                           "properties": {"reward": {"type": "string", "description": "a digital reward's key"},
-                                          "rendition": {"type": "string", "enum": ["web", "poster", "image"]}}},
-           response_schema={"type": "object", "properties": {"asset_id": {"type": "string"},
-                                                             "reward": {"type": "string"},
-                                                             "rendition": {"type": "string", "nullable": True},
-                                                             "published_at": {"type": "string"}}},
-           parameters=[{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}])
-@bearer_required("producer")
-def publish_asset(asset_id: str):
+_PUBLISHED = {"type": "object", "properties": {"asset_id": {"type": "string"}, "reward": {"type": "string"},
+                                               "rendition": {"type": "string", "nullable": True},
+                                               "published_at": {"type": "string"}}}
+
+
+@route(bp, "/media/assets/<id>/publish", "POST", "Make an asset donor-only content of a reward",
+       roles=("producer",), body=Publication, response=_PUBLISHED,
+       responses={201: ("Published (it was not yet)", _PUBLISHED)})
+def publish_asset(id: str, body: Publication):  # noqa: A002 (the document's name for it)
     from filmfund.media import services
 
-    body = json_body()
-    asset = services.get_asset(asset_id)
-    pub, created = services.publish(asset, body.get("reward"), rendition=body.get("rendition"), user=g.api_user)
+    asset = services.get_asset(id)
+    pub, created = services.publish(asset, body.reward, rendition=body.rendition, user=g.api_user)
     return jsonify({"asset_id": asset.public_id, "reward": pub.reward_key,
                     "rendition": pub.rendition.value if pub.rendition else None,
                     "published_at": services._iso(pub.published_at)}), 201 if created else 200
 
 
-@bp.post("/media/assets/<asset_id>/unpublish")
-@operation("/api/v1/media/assets/{id}/unpublish", "post", "Take an asset back from a reward",
-           roles=("producer",),
-           request_schema={"type": "object", "required": ["reward"], "properties": {"reward": {"type": "string"}}},
-           response_schema={"type": "object", "properties": {"asset_id": {"type": "string"},
-                                                             "reward": {"type": "string"},
-                                                             "published_to": {"type": "array",
-                                                                              "items": {"type": "string"}}}},
-           parameters=[{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}])
-@bearer_required("producer")
-def unpublish_asset(asset_id: str):
+@route(bp, "/media/assets/<id>/unpublish", "POST", "Take an asset back from a reward", roles=("producer",),
+       body=Unpublication,
+       response={"type": "object", "properties": {"asset_id": {"type": "string"}, "reward": {"type": "string"},
+                                                  "published_to": {"type": "array", "items": {"type": "string"}}}})
+def unpublish_asset(id: str, body: Unpublication):  # noqa: A002
     from filmfund.media import services
 
-    body = json_body()
-    asset = services.get_asset(asset_id)
-    services.unpublish(asset, body.get("reward"))
-    return jsonify({"asset_id": asset.public_id, "reward": body.get("reward"),
+    asset = services.get_asset(id)
+    services.unpublish(asset, body.reward)
+    return jsonify({"asset_id": asset.public_id, "reward": body.reward,
                     "published_to": [p.reward_key for p in asset.publications]})
 
 
-@bp.get("/library")
-@operation("/api/v1/library", "get", "The donor-only media this donor is entitled to, with expiring links",
-           roles=("donor",), response_schema=_items(LIBRARY_ITEM))
-@bearer_required("donor")
+@route(bp, "/library", "GET", "The donor-only media this donor is entitled to, with expiring links",
+       roles=("donor",), response=_items(LIBRARY_ITEM))
 def library():
     from filmfund.media import services
 

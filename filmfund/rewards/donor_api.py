@@ -2,10 +2,12 @@
 (bearer tokens only, so exempt from CSRF). The use cases are in donors.py and donor_data.py."""
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify
+from typing import ClassVar
 
-from filmfund.api import bearer_required, json_body, operation
-from filmfund.extensions import limiter
+from flask import Blueprint, g, jsonify
+from pydantic import Field, model_validator
+
+from filmfund.api import Schema, refuse, route
 from filmfund.rewards import donor_data, donors, services
 
 bp = Blueprint("donor_api", __name__, url_prefix="/api/v1")
@@ -15,10 +17,24 @@ SETTINGS_SCHEMA = {
     "properties": {"credit_name": {"type": "string", "nullable": True, "maxLength": services.CREDIT_NAME_MAX},
                    "anonymous": {"type": "boolean"}, "rewards_opt_out": {"type": "boolean"}},
 }
-SETTINGS_REQUEST = {
-    "type": "object", "additionalProperties": False, "minProperties": 1,
-    "properties": SETTINGS_SCHEMA["properties"],
-}
+
+
+class SettingsChange(Schema):
+    """At least one setting; a field left out keeps its value."""
+
+    model_config = {**Schema.model_config, "json_schema_extra": {"minProperties": 1}}
+    credit_name: str | None = Field(None, max_length=services.CREDIT_NAME_MAX)
+    anonymous: bool = None  # type: ignore[assignment]  (optional, never null)
+    rewards_opt_out: bool = None  # type: ignore[assignment]
+    codes: ClassVar[dict[str, str]] = {"credit_name": "invalid_credit_name"}
+
+    @model_validator(mode="after")
+    def _one_at_least(self):
+        if not self.model_fields_set:
+            raise refuse("missing_field", "Give at least one of credit_name, anonymous, rewards_opt_out.")
+        return self
+
+
 DATA_SCHEMA = {
     "type": "object", "required": ["account", "tables"],
     "properties": {"account": {"type": "object"},
@@ -27,25 +43,14 @@ DATA_SCHEMA = {
 }
 
 
-@bp.patch("/me")
-@limiter.limit("30 per minute")
-@operation("/api/v1/me", "patch", "Change the signed-in donor's credit name, anonymity or rewards opt-out "
-           "(the only ways are this, the account page, or a link mailed to the donor)",
-           roles=("donor",), request_schema=SETTINGS_REQUEST, response_schema=SETTINGS_SCHEMA)
-@bearer_required("donor")
-def update_me():
-    from filmfund.errors import ValidationError
-
-    body = json_body()
-    if not body:
-        raise ValidationError("Give at least one of credit_name, anonymous, rewards_opt_out.", code="missing_field")
-    return jsonify(donors.update_donor_settings(g.api_user, via="api", **body))
+@route(bp, "/me", "PATCH", "Change the signed-in donor's credit name, anonymity or rewards opt-out "
+       "(the only ways are this, the account page, or a link mailed to the donor)",
+       roles=("donor",), body=SettingsChange, response=SETTINGS_SCHEMA, limit="30 per minute")
+def update_me(body: SettingsChange):
+    return jsonify(donors.update_donor_settings(g.api_user, via="api", **body.model_dump(exclude_unset=True)))
 
 
-@bp.get("/me/data")
-@limiter.limit("10 per minute")
-@operation("/api/v1/me/data", "get", "Everything held about the signed-in donor",
-           roles=("donor",), response_schema=DATA_SCHEMA)
-@bearer_required("donor")
+@route(bp, "/me/data", "GET", "Everything held about the signed-in donor", roles=("donor",),
+       response=DATA_SCHEMA, limit="10 per minute")
 def my_data():
     return jsonify(donor_data.donor_data(g.api_user))

@@ -1,0 +1,203 @@
+"""Benchmark: the hot path against a bare Flask app, with the README's production settings.
+
+filmfund is started as production starts it: `filmfund run --processes 2 --threads 8` (two
+waitress processes and the worker), on PostgreSQL, with Redis as the queue and the rate-limit
+storage (a private redis-server on a free port, never the machine's own), behind one trusted
+proxy (`FILMFUND_TRUSTED_PROXIES=1`, so each simulated donor comes from its own address in
+`X-Forwarded-For` and the pledge limit is counted for real, per donor). The bare app (no
+database, the same JSON work) is served the same way, two processes of 8 threads. Both take
+the same load in the same run, path by path, so each ratio compares like with like.
+
+Three paths, each with its target (issue 16):
+- `GET /api/v1/campaign` >= 0.5x,
+- pledge (`POST /api/v1/pledges`, test mode) >= 0.3x,
+- webhook accept (`POST /webhooks/stripe`, a signed `checkout.session.completed`) >= 0.25x.
+
+After the run the worker books every accepted event, and the money is checked: as many
+donations as events, their sum exactly the pledged sum, the campaign's running total the same,
+and `filmfund ledger check` clean.
+
+    .venv/bin/python bench/hot_path.py [--requests 600] [--rounds 3] [--concurrency 8]
+                                       [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from web_bench import BARE_APP, ROOT, checkout_completed, free_port, run_load, sign, wait_up  # noqa: E402
+
+PY = sys.executable
+TARGETS = {"campaign": 0.5, "pledge": 0.3, "webhook": 0.25}
+LABELS = {"campaign": "GET /api/v1/campaign", "pledge": "POST /api/v1/pledges (test mode)",
+          "webhook": "POST /webhooks/stripe (signed, accepted)"}
+
+
+def start_redis(folder: Path) -> tuple[subprocess.Popen, int]:
+    server = shutil.which("redis-server")
+    if server is None:
+        raise SystemExit("redis-server is needed (apt-get install redis-server)")
+    port = free_port()
+    proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(folder)], stdout=subprocess.DEVNULL)
+    wait_up(port)
+    return proc, port
+
+
+def client_address(i: int) -> str:
+    """A donor's own address (10.x.y.z), as the trusted proxy would report it."""
+    return f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--requests", type=int, default=600, help="requests per path, app and round")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds; each ratio is the median of the rounds")
+    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--database-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+                    help="a PostgreSQL server's URL: a scratch database is created on it and dropped")
+    args = ap.parse_args()
+
+    import sqlalchemy as sa
+
+    instance = Path(tempfile.mkdtemp(prefix="filmfund-hot-path-"))
+    scratch = f"filmfund_hot_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(args.database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{scratch}"'))
+    database_url = args.database_url.rsplit("/", 1)[0] + "/" + scratch
+    redis, redis_port = start_redis(instance)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "FILMFUND_SMTP_URL", "FILMFUND_TEST_PAYMENTS")}
+    env.update({
+        "PYTHONPATH": str(ROOT), "FILMFUND_INSTANCE_DIR": str(instance), "FILMFUND_DATABASE_URL": database_url,
+        # The README's production settings (its Production section).
+        "FILMFUND_QUEUE_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "FILMFUND_RATELIMIT_STORAGE_URL": f"redis://127.0.0.1:{redis_port}/1",
+        "FILMFUND_TRUSTED_PROXIES": "1", "FILMFUND_PUBLIC_URL": "https://film.example.org",
+        "FILMFUND_SECURE_COOKIES": "1",
+    })
+    procs: list[subprocess.Popen] = [redis]
+    try:
+        cli = [PY, "-m", "filmfund.cli"]
+        subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True, cwd=instance)
+        subprocess.run([*cli, "campaign", "load"], env=env, check=True, capture_output=True, cwd=instance)
+        secret = (instance / "stripe_webhook_secret").read_text().strip()
+        ports = {"bare": free_port(), "filmfund": free_port()}
+        procs.append(subprocess.Popen([PY, "-c", BARE_APP, str(ports["bare"]), "2"], env=env, cwd=ROOT))
+        # The access log goes to stderr as in production; the bench does not read it.
+        procs.append(subprocess.Popen([*cli, "run", "--processes", "2", "--threads", "8", "--port",
+                                       str(ports["filmfund"])], env=env, cwd=instance,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for port in ports.values():
+            wait_up(port)
+
+        proxy = {"X-Forwarded-Proto": "https"}
+        for name in ports:  # each thread's first request opens its connections: not measured
+            run_load(ports[name], [("/api/v1/campaign", None, proxy)] * (4 * args.concurrency), args.concurrency)
+
+        n = args.requests
+        ratios: dict[str, list[float]] = {k: [] for k in TARGETS}
+        rates: dict[str, list[tuple[float, float]]] = {k: [] for k in TARGETS}
+        expected_total = booked = 0
+        for round_no in range(args.rounds):
+            base = round_no * n
+            campaign = [("/api/v1/campaign", None, {**proxy, "X-Forwarded-For": client_address(base + i)})
+                        for i in range(n)]
+            pledges = [("/api/v1/pledges",
+                        json.dumps({"amount": 1500 + base + i, "email": f"bench{base + i}@example.org",
+                                    "credit_name": f"Bench {base + i}"}).encode(),
+                        {**proxy, "X-Forwarded-For": client_address(base + i)}) for i in range(n)]
+            measured: dict[str, dict[str, float]] = {k: {} for k in TARGETS}
+            answers = {}
+            for key, load, status in (("campaign", campaign, 200), ("pledge", pledges, 201)):
+                for name in ("bare", "filmfund"):
+                    wall, lat, resp = run_load(ports[name], load, args.concurrency)
+                    bad = [r for r in resp if r[0] != status]
+                    assert not bad, (key, name, bad[:3])
+                    measured[key][name] = len(lat) / wall
+                    answers[key, name] = resp
+            events = []
+            for i, (_status, data) in enumerate(answers["pledge", "filmfund"]):
+                created = json.loads(data)
+                body = checkout_completed(created["pledge_id"], created["checkout_session_id"], 1500 + base + i,
+                                          base + i)
+                events.append(("/webhooks/stripe", body, {**proxy, "Stripe-Signature": sign(secret, body)}))
+                expected_total += 1500 + base + i
+            booked += len(events)
+            for name in ("bare", "filmfund"):
+                wall, lat, resp = run_load(ports[name], events, args.concurrency)
+                bad = [r for r in resp if r[0] != 200]
+                assert not bad, ("webhook", name, bad[:3])
+                measured["webhook"][name] = len(lat) / wall
+            for key in TARGETS:
+                rates[key].append((measured[key]["bare"], measured[key]["filmfund"]))
+                ratios[key].append(measured[key]["filmfund"] / measured[key]["bare"])
+
+        money = check_money(database_url, booked, expected_total, env, cli, instance)
+        print(f"{args.rounds} round(s) of {n} requests per path and app, {args.concurrency} concurrent clients, "
+              f"PostgreSQL, Redis queue and rate limits, `filmfund run --processes 2 --threads 8`, "
+              f"{os.cpu_count()} cores\n")
+        print("| path | bare req/s | filmfund req/s | filmfund ÷ bare (median of rounds) | rounds | target |")
+        print("| --- | ---: | ---: | ---: | --- | --- |")
+        met = True
+        for key, target in TARGETS.items():
+            ratio = statistics.median(ratios[key])
+            bare = statistics.median(r[0] for r in rates[key])
+            ours = statistics.median(r[1] for r in rates[key])
+            ok = ratio >= target
+            met &= ok
+            print(f"| {LABELS[key]} | {bare:,.0f} | {ours:,.0f} | **{ratio:.2f}×** | "
+                  f"{' '.join(f'{r:.2f}' for r in ratios[key])} | ≥ {target}× {'met' if ok else 'NOT met'} |")
+        print(f"\nmoney: {money}")
+        return 0 if met else 1
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
+        shutil.rmtree(instance, ignore_errors=True)
+
+
+def check_money(database_url: str, events: int, expected: int, env: dict, cli: list[str], instance: Path) -> str:
+    """Wait for the worker to book every accepted event, then check that the money is exact."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(database_url)
+    deadline = time.monotonic() + 300
+    with engine.connect() as conn:
+        while True:
+            count, total = conn.execute(sa.text("SELECT count(*), coalesce(sum(amount), 0) FROM donations")).one()
+            if count >= events or time.monotonic() > deadline:
+                break
+            conn.rollback()
+            time.sleep(0.5)
+        net = conn.execute(sa.text("SELECT coalesce(sum(net), 0) FROM campaign_totals WHERE NOT livemode")).scalar()
+    engine.dispose()
+    assert count == events, f"{count} donations booked for {events} accepted events"
+    assert total == expected, f"donations sum to {total}, the pledges to {expected}"
+    assert net == expected, f"the campaign's running total is {net}, the pledges {expected}"
+    check = subprocess.run([*cli, "ledger", "check"], env=env, capture_output=True, text=True, cwd=instance)
+    assert check.returncode == 0, check.stdout + check.stderr
+    return (f"{count} donations booked by the worker, {total:,} cents, exactly the pledged sum; the running total "
+            f"agrees; `filmfund ledger check`: {check.stdout.strip()}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
