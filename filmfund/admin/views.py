@@ -13,7 +13,7 @@ from flask_login import current_user
 from filmfund.admin import charts
 from filmfund.admin import services as admin_services
 from filmfund.errors import DomainError, ValidationError
-from filmfund.rewards import ledger_check, services
+from filmfund.rewards import ledger_check, rules, services
 from filmfund.security import role_required
 from filmfund.site.money import format_money, parse_dollars
 
@@ -44,7 +44,7 @@ def _dashboard(values: dict | None = None, errors: dict | None = None, status: i
                     key=lambda e: e.received_at, reverse=True)[:100]
     return render_template(
         "admin/dashboard.html", c=summary, campaign=campaign, st=statement,
-        percent=(summary["raised"] * 100 // summary["goal"]) if summary["goal"] else 0,
+        percent=rules.percent_of_goal(summary["raised"], summary["goal"]),
         chart=charts.line_chart(raised, campaign.currency, goal=campaign.goal, label="Money raised",
                                width=560, height=300),
         donations=admin_services.recent_donations(campaign), events=events,

@@ -17,6 +17,11 @@ from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.media.models import Asset, AssetKind, AssetState, Publication, RenditionKind
 
+# Publishing to this key shows the asset to everyone on the campaign page (contract: {"reward": "public"}):
+# a video as the trailer, a still in the gallery. Only its clean copies are shown (DONOR_KINDS).
+PUBLIC = "public"
+PUBLIC_TITLE = "Everyone: the campaign page (a video as the trailer, a still in the gallery)"
+
 # Renditions made for donors: re-encoded without the source's metadata.
 DONOR_KINDS = frozenset({RenditionKind.WEB, RenditionKind.IMAGE, RenditionKind.POSTER})
 # What a donor downloads of each kind of asset unless a publication names another donor kind.
@@ -43,8 +48,9 @@ def reward_titles() -> dict[str, str]:
     """Reward key -> title, to show publications by title (a campaign has a few dozen)."""
     rm = _reward_models()
     if rm is None:
-        return {}
-    return {key: title for key, title in db.session.execute(sa.select(rm.Reward.key, rm.Reward.title))}
+        return {PUBLIC: PUBLIC_TITLE}
+    titles = {key: title for key, title in db.session.execute(sa.select(rm.Reward.key, rm.Reward.title))}
+    return titles | {PUBLIC: PUBLIC_TITLE}
 
 
 @dataclass
@@ -64,7 +70,7 @@ def publish_targets(asset: Asset) -> list[Target]:
         return []
     published = {p.reward_key for p in asset.publications}
     rows = db.session.scalars(sa.select(rm.Reward).order_by(rm.Reward.tier_id, rm.Reward.position, rm.Reward.id))
-    seen, out = set(), []
+    seen, out = set(), [Target(PUBLIC, PUBLIC_TITLE, "public", True, PUBLIC in published)]
     for r in rows:
         if r.key in seen:
             continue
@@ -77,6 +83,8 @@ def _digital_reward(reward_key: Any):
     if not isinstance(reward_key, str) or not reward_key.strip() or len(reward_key) > 64:
         raise ValidationError("Choose a reward, e.g. {\"reward\": \"video-clips\"}.", code="invalid_reward")
     reward_key = reward_key.strip()
+    if reward_key == PUBLIC:
+        return reward_key, None
     rm = _reward_models()
     if rm is None:
         return reward_key, None

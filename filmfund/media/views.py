@@ -330,3 +330,24 @@ def download(token: str):
     return _serve(dl.storage_key, dl.content_type, dl.filename, attachment=True)
 
 
+
+
+# Public files are re-checked on every request (unpublishing takes them down at once); a shared
+# cache may keep one a minute.
+PUBLIC_CACHE = "public, max-age=60"
+_PUBLIC_EXT = {"video": "mp4", "poster": "jpg", "still": "jpg"}
+
+
+@library_bp.get("/public/<asset_id>/<what>.<ext>")
+def public_file(asset_id: str, what: str, ext: str):
+    """A clean copy of an asset published to the public: the trailer's web rendition (HTTP Range),
+    its poster, or a still of the gallery. Nobody signs in for these."""
+    from filmfund.media.public import public_file as find
+
+    if _PUBLIC_EXT.get(what) != ext:
+        raise NotFoundError("No such file.")
+    r = find(asset_id, what)
+    resp = _serve(r.storage_key, r.content_type)
+    resp.headers["Cache-Control"] = PUBLIC_CACHE
+    del resp.headers["Referrer-Policy"]
+    return resp

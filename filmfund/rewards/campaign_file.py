@@ -5,6 +5,7 @@ producer editing the file knows exactly what to fix.
 """
 from __future__ import annotations
 
+import logging
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from pathlib import Path
 from filmfund.errors import ValidationError
 from filmfund.rewards.models import RewardKind
 
+log = logging.getLogger(__name__)
 KEY_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
 MAX_AMOUNT = 10**8  # $1,000,000: the largest single amount the system accepts
@@ -36,6 +38,19 @@ class TierSpec:
     rewards: list[RewardSpec] = field(default_factory=list)
 
 
+# A text the page shows may be written in each of these languages (the campaign file's keys).
+TEXT_LANGUAGES = ("en", "zh-Hans")
+# The parts of the campaign page that producers edit in the browser; the file seeds them.
+PAGE_PARTS = ("story", "crew", "risks", "faq", "stretch_goals")
+
+
+@dataclass
+class BudgetLineSpec:
+    key: str
+    title: dict[str, str]
+    planned: int
+
+
 @dataclass
 class CampaignSpec:
     slug: str
@@ -47,6 +62,11 @@ class CampaignSpec:
     partner_name: str
     share_bps: int
     tiers: list[TierSpec]
+    # The page's parts as plain data ({part: value}, texts as {language: text}); see parse_page.
+    page: dict = field(default_factory=dict)
+    budget: list[BudgetLineSpec] = field(default_factory=list)
+    # Artwork files beside the campaign file: {"poster": "artwork/x.svg", "share": ..., "icon": ...}.
+    artwork: dict[str, str] = field(default_factory=dict)
 
 
 def _str(data: dict, key: str, where: str, *, max_len: int, required: bool = True) -> str:
@@ -67,6 +87,116 @@ def _int(data: dict, key: str, where: str, *, low: int, high: int) -> int:
     if not low <= value <= high:
         raise CampaignFileError(f"{where}{key}: must be between {low} and {high}")
     return value
+
+
+def text(value, where: str, *, max_len: int, required: bool = True) -> dict[str, str]:
+    """A text in one or both languages: a plain string (English) or a table {en = ..., zh-Hans = ...}.
+    Returned as {language: text} with only the languages given (the reader falls back to the other)."""
+    if isinstance(value, str):
+        value = {"en": value}
+    if value is None and not required:
+        return {}
+    if not isinstance(value, dict) or not value:
+        raise CampaignFileError(f"{where}: must be a string or a table with en and/or zh-Hans")
+    unknown = set(value) - set(TEXT_LANGUAGES)
+    if unknown:
+        raise CampaignFileError(f"{where}: unknown language {sorted(unknown)[0]!r} (use en or zh-Hans)")
+    out = {}
+    for lang in TEXT_LANGUAGES:
+        item = value.get(lang)
+        if item is None:
+            continue
+        if not isinstance(item, str):
+            raise CampaignFileError(f"{where}.{lang}: must be a string")
+        if len(item) > max_len:
+            raise CampaignFileError(f"{where}.{lang}: must be at most {max_len} characters")
+        if item.strip():
+            out[lang] = item.strip()
+    if required and not out:
+        raise CampaignFileError(f"{where}: must not be empty")
+    return out
+
+
+# Each list part of the page: its fields, each (name, is a text in both languages, max length, required).
+PAGE_FIELDS: dict[str, tuple[tuple[str, bool, int, bool], ...]] = {
+    "story": (("heading", True, 200, True), ("body", True, 10000, True)),
+    "crew": (("name", False, 120, True), ("role", True, 200, True), ("bio", True, 2000, False)),
+    "faq": (("question", True, 300, True), ("answer", True, 4000, True)),
+    "stretch_goals": (("amount", False, 0, True), ("title", True, 200, True), ("description", True, 2000, False)),
+}
+MAX_PAGE_ITEMS = 30
+
+
+def parse_page_part(part: str, value, where: str = "") -> list | dict:
+    """One part of the campaign page, validated (from the file, or from the producers' form as the
+    same plain data). `risks` is one text; the others are lists of items (see PAGE_FIELDS)."""
+    where = where or part
+    if part == "risks":
+        return text(value, where, max_len=10000, required=False)
+    fields = PAGE_FIELDS[part]
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise CampaignFileError(f"{where}: must be a list of [[{part}]] tables")
+    if len(value) > MAX_PAGE_ITEMS:
+        raise CampaignFileError(f"{where}: at most {MAX_PAGE_ITEMS} items")
+    items = []
+    for i, raw in enumerate(value):
+        iwhere = f"{where}[{i}]"
+        if not isinstance(raw, dict):
+            raise CampaignFileError(f"{iwhere}: must be a table")
+        item: dict = {}
+        for name, localized, max_len, required in fields:
+            if name == "amount":
+                item[name] = _int(raw, name, f"{iwhere}.", low=1, high=10**12)
+            elif localized:
+                item[name] = text(raw.get(name), f"{iwhere}.{name}", max_len=max_len, required=required)
+            else:
+                item[name] = _str(raw, name, f"{iwhere}.", max_len=max_len, required=required)
+        items.append(item)
+    if part == "stretch_goals":
+        amounts = [it["amount"] for it in items]
+        if amounts != sorted(set(amounts)):
+            raise CampaignFileError(f"{where}: amounts must be in ascending order, each once")
+    return items
+
+
+def _budget(data: dict) -> list[BudgetLineSpec]:
+    raw = data.get("budget", [])
+    if not isinstance(raw, list):
+        raise CampaignFileError("budget: must be a list of [[budget]] tables")
+    lines, keys = [], set()
+    for i, item in enumerate(raw):
+        where = f"budget[{i}]."
+        if not isinstance(item, dict):
+            raise CampaignFileError(f"budget[{i}]: must be a table with key, title, planned")
+        key = _str(item, "key", where, max_len=64)
+        if not KEY_RE.match(key):
+            raise CampaignFileError(f"{where}key: use lowercase letters, digits and dashes")
+        if key in keys:
+            raise CampaignFileError(f"{where}key: {key!r} is used twice")
+        keys.add(key)
+        lines.append(BudgetLineSpec(key, text(item.get("title"), f"{where}title", max_len=200),
+                                    _int(item, "planned", where, low=0, high=10**12)))
+    return lines
+
+
+ARTWORK_ROLES = ("poster", "share", "icon")
+_ARTWORK_RE = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*\.(svg|png|jpg|jpeg|webp)$")
+
+
+def _artwork(data: dict) -> dict[str, str]:
+    raw = data.get("artwork", {})
+    if not isinstance(raw, dict):
+        raise CampaignFileError("artwork: must be a table such as { poster = \"artwork/film.svg\" }")
+    out = {}
+    for role, path in raw.items():
+        if role not in ARTWORK_ROLES:
+            raise CampaignFileError(f"artwork.{role}: unknown (use {', '.join(ARTWORK_ROLES)})")
+        if not isinstance(path, str) or not _ARTWORK_RE.match(path):
+            raise CampaignFileError(f"artwork.{role}: a file beside the campaign file, such as artwork/film.svg")
+        out[role] = path
+    return out
 
 
 def parse_campaign(data: dict) -> CampaignSpec:
@@ -120,6 +250,9 @@ def parse_campaign(data: dict) -> CampaignSpec:
         partner_name=_str(partner, "name", "partner.", max_len=200),
         share_bps=_int(partner, "share_bps", "partner.", low=0, high=10000),
         tiers=tiers,
+        page={part: parse_page_part(part, data.get(part)) for part in PAGE_PARTS},
+        budget=_budget(data),
+        artwork=_artwork(data),
     )
 
 
@@ -131,4 +264,11 @@ def read_campaign_file(path: str | Path) -> CampaignSpec:
         raise CampaignFileError(f"{path}: no such campaign file") from None
     except tomllib.TOMLDecodeError as exc:
         raise CampaignFileError(f"{path}: not valid TOML ({exc})") from None
-    return parse_campaign(data)
+    spec = parse_campaign(data)
+    # Artwork is decoration: a file that is not beside the campaign file (a copy of the file
+    # moved elsewhere) is left out with a warning, and the page opens without it.
+    for role, rel in list(spec.artwork.items()):
+        if not (path.parent / rel).is_file():
+            log.warning("campaign file %s: artwork.%s (%s) is not beside it; the page shows none", path, role, rel)
+            del spec.artwork[role]
+    return spec

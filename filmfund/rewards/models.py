@@ -112,6 +112,52 @@ class Campaign(db.Model):
                                              cascade="all, delete-orphan", lazy="selectin")
 
 
+class CampaignPagePart(db.Model):
+    """One part of the public campaign page (story, crew, risks, faq, stretch_goals) as plain data,
+    texts as {language: text}. The campaign file seeds a part until a producer edits it in the
+    browser (`edited_at` set): from then on the browser's version is the page's, and loading the
+    file again leaves it alone."""
+
+    __tablename__ = "campaign_page_parts"
+
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    part: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    content: Mapped[dict | list] = mapped_column(sa.JSON)
+    edited_at: Mapped[datetime | None]
+    edited_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class BudgetLine(db.Model):
+    """Where the money goes: a line of the campaign file's [[budget]] (the editing computer,
+    travel, hotels), matched by key on every load. Expenses are booked against these lines."""
+
+    __tablename__ = "budget_lines"
+    __table_args__ = (sa.UniqueConstraint("campaign_id", "key", name="uq_budget_lines_campaign_key"),
+                      sa.CheckConstraint("planned >= 0", name="planned_not_negative"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(sa.String(64))
+    title: Mapped[dict] = mapped_column(sa.JSON)  # {language: text}
+    planned: Mapped[int] = mapped_column(sa.BigInteger)
+    position: Mapped[int] = mapped_column(default=0)
+    # A line that left the file is kept (expenses may point at it), hidden from the page.
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class ShareVisit(db.Model):
+    """Visits of the campaign page that came by a share link (?ref=), counted per source and UTC
+    day: an aggregate counter, no row per visit and nothing about the visitor."""
+
+    __tablename__ = "share_visits"
+
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    source: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    visits: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
 class Tier(db.Model):
     __tablename__ = "tiers"
     __table_args__ = (
@@ -166,6 +212,8 @@ class Pledge(db.Model):
     checkout_url: Mapped[str | None] = mapped_column(sa.String(2000))
     payment_intent_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(128), unique=True)
+    # Where the donor found the page (the share link's ?ref=, carried by the form): a place, never a person.
+    ref: Mapped[str | None] = mapped_column(sa.String(32), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -54,3 +54,12 @@ def counted_refund(amount: int, amount_refunded: int, dispute_lost: bool) -> int
 def merged_refund(known: int, reported: int) -> int:
     """Stripe reports a cumulative amount_refunded; a late, smaller value never undoes a larger one."""
     return max(known, reported)
+
+
+def percent_of_goal(raised: int, goal: int) -> int:
+    """How much of the goal is raised, in whole percent, rounded down (never overstated) and not
+    capped: $86,340 of a $4,000 goal is 2158%. The campaign page and the dashboard both show this;
+    only the bar that draws it stops at its end."""
+    if goal <= 0:
+        return 0
+    return max(raised, 0) * 100 // goal

@@ -24,7 +24,9 @@ from filmfund.extensions import db
 from filmfund.rewards import donors, ledger, ledger_check, rules, snapshot, stripe_gateway, totals
 from filmfund.rewards.campaign_file import MAX_AMOUNT, read_campaign_file
 from filmfund.rewards.models import (
+    BudgetLine,
     Campaign,
+    CampaignPagePart,
     Donation,
     DonationSource,
     DonorProfile,
@@ -99,6 +101,7 @@ def load_campaign(path: str | Path | None = None) -> Campaign:
         if min_amount not in kept_tiers:
             campaign.tiers.remove(tier)
     db.session.flush()
+    _seed_page(campaign, spec)
     db.session.expire(campaign, ["tiers"])
     campaign.updated_at = utcnow()  # every process's cached snapshot is rebuilt (snapshot.py)
     # Tiers may have moved: stored entitlements must match them again.
@@ -110,6 +113,38 @@ def load_campaign(path: str | Path | None = None) -> Campaign:
     snapshot.forget()
     db.session.refresh(campaign)
     return campaign
+
+
+def _seed_page(campaign: Campaign, spec) -> None:
+    """The page's parts and budget lines from the file. A part a producer edited in the browser
+    is theirs: the file no longer touches it (it seeds, it does not overrule). Budget lines are
+    money planning, kept in the file like the goal: matched by key, a line that left the file is
+    hidden, never deleted (expenses point at it), and a change of an existing line is audited."""
+    parts = {p.part: p for p in db.session.scalars(
+        sa.select(CampaignPagePart).where(CampaignPagePart.campaign_id == campaign.id))}
+    seeded = dict(spec.page, artwork=spec.artwork)
+    for part, content in seeded.items():
+        row = parts.get(part)
+        if row is None:
+            db.session.add(CampaignPagePart(campaign_id=campaign.id, part=part, content=content))
+        elif row.edited_at is None and row.content != content:
+            row.content = content
+    lines = {b.key: b for b in db.session.scalars(sa.select(BudgetLine).where(BudgetLine.campaign_id == campaign.id))}
+    changed = {}
+    for position, bspec in enumerate(spec.budget):
+        line = lines.pop(bspec.key, None)
+        if line is None:
+            line = BudgetLine(campaign_id=campaign.id, key=bspec.key, title=bspec.title, planned=bspec.planned)
+            db.session.add(line)
+        elif (line.title, line.planned, line.active) != (bspec.title, bspec.planned, True):
+            changed[bspec.key] = [line.planned, bspec.planned]
+        line.title, line.planned, line.position, line.active = bspec.title, bspec.planned, position, True
+    for line in lines.values():
+        if line.active:
+            changed[line.key] = [line.planned, None]
+        line.active = False
+    if changed:
+        record_audit("settings.change", f"campaign {campaign.slug} budget", changed)
 
 
 _slug_cache: dict[tuple[str, float], str] = {}
@@ -139,6 +174,12 @@ def current_campaign() -> snapshot.CampaignSnapshot:
             db.session.rollback()
         snap = snapshot.cached(slug)
     return snap
+
+
+def loaded_campaign() -> snapshot.CampaignSnapshot | None:
+    """The current campaign's snapshot if it is loaded, else None: for what every page shows
+    (the top bar), which must never load the campaign as a side effect."""
+    return snapshot.cached(_configured_slug())
 
 
 def campaign_of(pledge: Pledge):
@@ -227,8 +268,10 @@ def _site_url(path: str) -> str:
 
 
 def create_pledge(amount, currency=None, email=None, credit_name=None, anonymous=False, rewards_opt_out=False,
-                  *, idempotency_key: str | None = None) -> Pledge:
+                  *, idempotency_key: str | None = None, ref: str | None = None) -> Pledge:
     """Validate, store the pledge and open its Checkout Session (Stripe, or the local test page).
+    `ref` is where the donor found the page (a share link's ?ref=): kept if it is a valid source
+    name, dropped otherwise (a bad ref never costs a gift).
 
     The same idempotency key (a double-submitted form, a client retry) gives back the same pledge.
     """
@@ -256,7 +299,8 @@ def create_pledge(amount, currency=None, email=None, credit_name=None, anonymous
     else:
         pledge = Pledge(id=new_id(), campaign_id=campaign.id, amount=amount, currency=campaign.currency,
                         email=email, credit_name=credit_name, anonymous=anonymous,
-                        rewards_opt_out=rewards_opt_out, idempotency_key=idempotency_key)
+                        rewards_opt_out=rewards_opt_out, idempotency_key=idempotency_key,
+                        ref=clean_ref(ref))
         if current_app.config["STRIPE_TEST_MODE"]:  # no call to make: one insert, one commit
             _set_checkout(pledge, *_test_checkout(pledge))
         db.session.add(pledge)
@@ -270,6 +314,18 @@ def create_pledge(amount, currency=None, email=None, credit_name=None, anonymous
     if pledge.checkout_session_id is None:
         _open_checkout(pledge, campaign)
     return pledge
+
+
+REF_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+
+def clean_ref(value) -> str | None:
+    """A share link's source (`?ref=weibo`) as it is counted: lowercase letters, digits, - and _,
+    at most 32; anything else is no source at all."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip().lower()
+    return value if REF_RE.match(value) else None
 
 
 def _pledge_by_key(key: str) -> Pledge | None:
@@ -292,7 +348,8 @@ def _open_checkout(pledge: Pledge, campaign: Campaign) -> None:
         _set_checkout(pledge, *stripe_gateway.create_checkout_session(
             pledge, campaign,
             success_url=_site_url(THANK_YOU_PATH.format(pledge_id=pledge.id)) + "&session_id={CHECKOUT_SESSION_ID}",
-            cancel_url=_site_url(CAMPAIGN_PATH.format(amount=pledge.amount))))
+            cancel_url=_site_url(CAMPAIGN_PATH.format(amount=pledge.amount)
+                                 + (f"&ref={pledge.ref}" if pledge.ref else ""))))
     _commit_keeping(pledge)
 
 

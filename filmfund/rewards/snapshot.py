@@ -10,13 +10,13 @@ share_bps, tiers with their rewards, ...); it is never attached to a session.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
 
 from filmfund.extensions import db
-from filmfund.rewards.models import Campaign, Reward, RewardKind, Tier
+from filmfund.rewards.models import BudgetLine, Campaign, CampaignPagePart, Reward, RewardKind, Tier
 from filmfund.rewards.totals import CampaignTotal
 
 
@@ -41,6 +41,14 @@ class TierSnapshot:
 
 
 @dataclass(frozen=True)
+class BudgetLineSnapshot:
+    id: int
+    key: str
+    title: dict
+    planned: int
+
+
+@dataclass(frozen=True)
 class CampaignSnapshot:
     id: int
     slug: str
@@ -54,6 +62,10 @@ class CampaignSnapshot:
     created_at: datetime
     updated_at: datetime
     tiers: tuple[TierSnapshot, ...]
+    # The public page's parts ({part: plain data}, see CampaignPagePart) and the active budget
+    # lines, in order: read with the campaign, rebuilt when a producer's edit bumps updated_at.
+    page: dict = field(default_factory=dict, compare=False)
+    budget: tuple[BudgetLineSnapshot, ...] = ()
 
 
 _cache: dict[tuple[str, str], CampaignSnapshot] = {}
@@ -119,12 +131,18 @@ def build(campaign_id: int) -> CampaignSnapshot:
     for r in rewards:
         by_tier.setdefault(r.tier_id, []).append(RewardSnapshot(r.id, r.campaign_id, r.tier_id, r.key,
                                                                 RewardKind(r.kind), r.title, r.position))
+    page = dict(db.session.execute(sa.select(CampaignPagePart.part, CampaignPagePart.content)
+                                   .where(CampaignPagePart.campaign_id == campaign_id)).all())
+    budget = db.session.execute(sa.select(BudgetLine.id, BudgetLine.key, BudgetLine.title, BudgetLine.planned)
+                                .where(BudgetLine.campaign_id == campaign_id, BudgetLine.active)
+                                .order_by(BudgetLine.position, BudgetLine.id)).all()
     return CampaignSnapshot(
         id=c["id"], slug=c["slug"], title=c["title"], tagline=c["tagline"], description=c["description"],
         currency=c["currency"], goal=c["goal"], partner_name=c["partner_name"], share_bps=c["share_bps"],
         created_at=c["created_at"], updated_at=c["updated_at"],
         tiers=tuple(TierSnapshot(t.id, campaign_id, t.min_amount, t.name, tuple(by_tier.get(t.id, ())))
-                    for t in tiers))
+                    for t in tiers),
+        page=page, budget=tuple(BudgetLineSnapshot(b.id, b.key, b.title, b.planned) for b in budget))
 
 
 def forget() -> None:

@@ -11,6 +11,11 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(views.bp)
     app.add_template_filter(format_money, "money")
+    from filmfund.site import texts
+
+    # Templates mark texts with _(); Flask-Babel (the i18n component) installs its own over this.
+    app.jinja_env.globals.setdefault("_", texts.gettext)
+    app.jinja_env.globals.setdefault("site_brand", _site_brand)
 
     @app.errorhandler(CSRFError)
     def _csrf_failed(err: CSRFError):
@@ -18,3 +23,18 @@ def init_app(app: Flask) -> None:
         return error_response(400, "csrf_failed",
                               "This form has expired or did not come from this site. "
                               "Go back, reload the page and send it again; nothing was saved.")
+
+
+def _site_brand() -> dict:
+    """The top bar's brand on every page: the film's name and icon (filmfund only when the
+    campaign cannot be read, e.g. an error page while the database is down)."""
+    try:
+        from filmfund.rewards import services
+        from filmfund.site import page
+
+        campaign = services.loaded_campaign()
+        if campaign is None:
+            return {"name": "filmfund", "icon": None}
+        return {"name": page.brand(campaign.title), "icon": page.artwork_url(campaign, "icon")}
+    except Exception:
+        return {"name": "filmfund", "icon": None}

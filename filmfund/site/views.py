@@ -7,15 +7,18 @@ from __future__ import annotations
 import secrets
 
 from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request,
-                   session, url_for)
+                   send_file, session, url_for)
 from flask_login import current_user, logout_user
 
+from filmfund.auth.services import external_url, public_base_url
 from filmfund.errors import ConflictError, DomainError, for_people
-from filmfund.extensions import limiter
+from filmfund.extensions import db, limiter
 from filmfund.fulfil import fulfilment
 from filmfund.rewards import donor_data, donors, mail_prefs, rules, services
 from filmfund.security import role_required
+from filmfund.site import page, sharing
 from filmfund.site.money import cents_to_input, parse_dollars
+from filmfund.site.texts import _
 
 bp = Blueprint("site", __name__, template_folder="templates")
 
@@ -29,8 +32,32 @@ def _campaign_context() -> dict:
     campaign = services.current_campaign()
     summary = services.campaign_summary(campaign)
     share = rules.share_due(max(summary["raised"], 0), summary["partner"]["share_bps"])
-    percent = min(100, summary["raised"] * 100 // summary["goal"]) if summary["goal"] else 0
-    return {"c": summary, "partner_share_raised": share, "percent": percent}
+    view = page.page_view(campaign, summary["raised"], page.page_language())
+    trailer, gallery = _public_media()
+    poster = (external_url("library.public_file", asset_id=trailer.asset_id, what="poster", ext="jpg")
+              if trailer is not None and trailer.has_poster else None)
+    share_image = poster or page.artwork_url(campaign, "share", external=False)
+    if share_image and share_image.startswith("/"):
+        share_image = public_base_url() + share_image
+    page_url = external_url("site.campaign")
+    trailer_url = (external_url("library.public_file", asset_id=trailer.asset_id, what="video", ext="mp4")
+                   if trailer is not None else None)
+    return {"trailer_url": trailer_url, "c": summary, "partner_share_raised": share, "percent": view["progress"]["percent"], "page": view,
+            "trailer": trailer, "trailer_poster": poster, "gallery": gallery, "updates": _public_updates(),
+            "page_url": page_url, "share_image": share_image, "share_links": sharing.share_links(page_url, summary["title"])}
+
+
+def _public_media():
+    from filmfund.media.public import public_media
+
+    return public_media()
+
+
+def _public_updates(limit: int = 3) -> list:
+    """The latest updates published to everyone (the public archive's newest)."""
+    from filmfund.comms.updates import readable_updates
+
+    return readable_updates(None, limit=limit)
 
 
 def _render_campaign(form: dict, errors: dict[str, str], status: int = 200, cancelled: bool = False):
@@ -41,10 +68,24 @@ def _render_campaign(form: dict, errors: dict[str, str], status: int = 200, canc
 @bp.get("/")
 def campaign():
     amount = request.args.get("amount", "")
-    form = {"amount": "", "email": "", "credit_name": "", "anonymous": False, "rewards_opt_out": False}
+    form = {"amount": "", "email": "", "credit_name": "", "anonymous": False, "rewards_opt_out": False,
+            "ref": services.clean_ref(request.args.get("ref")) or ""}
     if amount.isascii() and amount.isdigit() and len(amount) <= 9:  # cents, from a cancelled checkout
         form["amount"] = cents_to_input(int(amount))
+    elif form["ref"]:  # a visit from a share link (a cancelled checkout's return is not a new visit)
+        sharing.count_visit(services.current_campaign().id, form["ref"])
+        db.session.commit()
     return _render_campaign(form, {}, cancelled=request.args.get("cancelled") == "1")
+
+
+@bp.get("/artwork/<name>")
+def artwork(name: str):
+    """The film's artwork named by the campaign file (banner, share picture, icon)."""
+    path = page.artwork_file(services.current_campaign(), name)
+    if path is None or not path.is_file():
+        abort(404)
+    resp = send_file(path, max_age=86400 * 30)  # the URL carries the campaign's version
+    return resp
 
 
 @bp.post("/pledge")
@@ -52,7 +93,7 @@ def campaign():
 def pledge():
     f = request.form
     form = {"amount": f.get("amount", "")[:40], "email": f.get("email", "")[:254],
-            "credit_name": f.get("credit_name", "")[:400],
+            "credit_name": f.get("credit_name", "")[:400], "ref": services.clean_ref(f.get("ref", "")[:40]) or "",
             "anonymous": f.get("anonymous") == "1", "rewards_opt_out": f.get("rewards_opt_out") == "1"}
     errors: dict[str, str] = {}
     try:
@@ -65,7 +106,7 @@ def pledge():
     if errors:
         return _render_campaign(form, errors, 400)
     kwargs = dict(amount=amount, email=form["email"], credit_name=form["credit_name"] or None,
-                  anonymous=form["anonymous"], rewards_opt_out=form["rewards_opt_out"])
+                  anonymous=form["anonymous"], rewards_opt_out=form["rewards_opt_out"], ref=form["ref"] or None)
     # A double-clicked submit makes one pledge; "form:" keeps these keys apart from the API's.
     key = "form:" + f["form_key"][:64] if f.get("form_key") else None
     try:
@@ -100,7 +141,7 @@ def test_checkout(pledge_id: str):
     if request.method == "POST":
         outcome = request.form.get("outcome", "")
         if outcome == "cancel":
-            return redirect(url_for("site.campaign", amount=pledge.amount, cancelled=1), code=303)
+            return redirect(url_for("site.campaign", amount=pledge.amount, cancelled=1, ref=pledge.ref), code=303)
         if outcome not in TEST_OUTCOMES:
             abort(400, description="Choose one of the buttons.")
         shipping, error = _test_shipping(pledge, outcome)
@@ -259,3 +300,41 @@ def confirm_settings(token: str):
     lines = [donors.describe_change(k, v) for k, v in donors.request_changes(settings_request).items()]
     return render_template("site/confirm_settings.html", state=settings_request.state.value, lines=lines,
                            settings=settings, token=token)
+
+
+# ---------------------------------------------------------------- producers: the page and its sharing
+
+@bp.get("/admin/page")
+@role_required("producer")
+def page_editor(errors: dict | None = None, status: int = 200):
+    campaign = services.current_campaign()
+    return render_template("site/page_editor.html", campaign=campaign, parts=page.editor_parts(campaign.id),
+                           languages=page.TEXT_LANGUAGES, errors=errors or {}), status
+
+
+@bp.post("/admin/page/<part>")
+@role_required("producer")
+@limiter.limit("60 per minute")
+def page_save(part: str):
+    """One part of the page as the producer wrote it, in both languages; audited when it changed."""
+    campaign = services.current_campaign()
+    try:
+        content = page.form_to_part(part, request.form)
+    except DomainError as err:
+        if err.code == "invalid_part":
+            abort(404)
+        return page_editor(errors={part: for_people(err.message)}, status=400)
+    changed = page.save_part(campaign.id, part, content, current_user._get_current_object())
+    db.session.commit()
+    page.after_commit()
+    flash(_("Saved: the page shows it now.") if changed else _("Nothing changed."), "info")
+    return redirect(url_for("site.page_editor") + f"#part-{part}", code=303)
+
+
+@bp.get("/admin/sharing")
+@role_required("producer")
+def sharing_report():
+    campaign = services.current_campaign()
+    page_url = external_url("site.campaign")
+    return render_template("site/sharing.html", campaign=campaign, rows=sharing.report(campaign.id),
+                           links=sharing.share_links(page_url, campaign.title))

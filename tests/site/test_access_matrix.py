@@ -77,6 +77,11 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("auth.reset_password", "POST"): ("/login/reset/not-a-token", {"password": "x"}, _all(302)),
     # producer dashboard and partner page
     ("admin.dashboard", "GET"): ("/admin/", None, PRODUCER_PAGE),
+    ("site.page_editor", "GET"): ("/admin/page", None, PRODUCER_PAGE),
+    ("site.page_save", "POST"): ("/admin/page/story", {}, PRODUCER_WRITE),
+    ("site.sharing_report", "GET"): ("/admin/sharing", None, PRODUCER_PAGE),
+    ("site.artwork", "GET"): ("/artwork/icon.svg", None, _all(200)),
+    ("library.public_file", "GET"): (f"/public/{UNKNOWN}/poster.jpg", None, _all(404)),
     ("admin.credits_csv", "GET"): ("/admin/credits.csv", None, PRODUCER_PAGE),
     ("admin.offline_donation", "POST"): ("/admin/donations/offline", {}, PRODUCER_WRITE),
     ("admin.record_payout", "POST"): ("/admin/payouts", {}, PRODUCER_WRITE),

@@ -19,7 +19,7 @@ def test_account_shows_own_donations_total_tier_and_rewards(client, campaign, lo
     assert "Record an audio commentary" not in html
     # The page's title is its title, and each section stands once (a merge once put the data
     # section inside <title>, where a browser shows it as text).
-    assert "<title>Your donations and rewards · filmfund</title>" in html
+    assert "<title>Your donations and rewards · Living with Dead Hearts</title>" in html  # the film is the brand
     assert html.count('id="your-data"') == 1
 
 
