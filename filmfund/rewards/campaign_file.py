@@ -161,6 +161,17 @@ def parse_page_part(part: str, value, where: str = "") -> list | dict:
     return items
 
 
+def _key(item: dict, where: str, seen: set[str]) -> str:
+    """A stable key (rewards, budget lines): well-formed and used once; added to `seen`."""
+    key = _str(item, "key", where, max_len=64)
+    if not KEY_RE.match(key):
+        raise CampaignFileError(f"{where}key: use lowercase letters, digits and dashes")
+    if key in seen:
+        raise CampaignFileError(f"{where}key: {key!r} is used twice")
+    seen.add(key)
+    return key
+
+
 def _budget(data: dict) -> list[BudgetLineSpec]:
     raw = data.get("budget", [])
     if not isinstance(raw, list):
@@ -170,12 +181,7 @@ def _budget(data: dict) -> list[BudgetLineSpec]:
         where = f"budget[{i}]."
         if not isinstance(item, dict):
             raise CampaignFileError(f"budget[{i}]: must be a table with key, title, planned")
-        key = _str(item, "key", where, max_len=64)
-        if not KEY_RE.match(key):
-            raise CampaignFileError(f"{where}key: use lowercase letters, digits and dashes")
-        if key in keys:
-            raise CampaignFileError(f"{where}key: {key!r} is used twice")
-        keys.add(key)
+        key = _key(item, where, keys)
         lines.append(BudgetLineSpec(key, text(item.get("title"), f"{where}title", max_len=200),
                                     _int(item, "planned", where, low=0, high=10**12)))
     return lines
@@ -229,12 +235,7 @@ def parse_campaign(data: dict) -> CampaignSpec:
             rwhere = f"{where}rewards[{j}]."
             if not isinstance(item, dict):
                 raise CampaignFileError(f"{where}rewards[{j}]: must be a table with key, kind, title")
-            key = _str(item, "key", rwhere, max_len=64)
-            if not KEY_RE.match(key):
-                raise CampaignFileError(f"{rwhere}key: use lowercase letters, digits and dashes")
-            if key in keys:
-                raise CampaignFileError(f"{rwhere}key: {key!r} is used twice")
-            keys.add(key)
+            key = _key(item, rwhere, keys)
             kind = item.get("kind")
             if kind not in {k.value for k in RewardKind}:
                 raise CampaignFileError(f"{rwhere}kind: must be one of {kinds}")
