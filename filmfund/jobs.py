@@ -188,6 +188,65 @@ def run_burst(max_tasks: int | None = None) -> int:
     return done
 
 
+def _dequeue_within(timeout: float):
+    """The next queued task, waiting up to `timeout` seconds for one to be enqueued."""
+    storage = huey.storage
+    if isinstance(storage, WakingSqliteStorage):
+        data = storage.dequeue(timeout=timeout)
+    elif isinstance(storage, RedisStorage):
+        popped = storage.conn.brpop(storage.queue_key, timeout=timeout)
+        data = popped[1] if popped else None
+    else:
+        data = storage.dequeue()
+    return huey.deserialize_task(data) if data is not None else None
+
+
+class QueueDriver:
+    """Runs the queue on a thread of this process, as `filmfund worker` does (every queued task,
+    and scheduled ones once due), while the caller goes on enqueueing: `media ingest --wait`
+    encodes one clip while it copies the next. `finish()` waits until nothing is queued or due.
+    `after_task()` is called on the driver's thread after each task."""
+
+    def __init__(self, app: Flask, after_task: Callable[[], None] | None = None):
+        self.app, self.after_task = app, after_task
+        self.ran = 0
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="filmfund-queue-driver", daemon=True)
+
+    def __enter__(self) -> "QueueDriver":
+        set_worker_app(self.app)  # tasks push this app's context on the driver's thread
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.finish()
+
+    def finish(self) -> int:
+        self._closing.set()
+        if isinstance(huey.storage, WakingSqliteStorage):
+            huey.storage.wake()
+        if self._thread.is_alive():
+            self._thread.join()
+        return self.ran
+
+    def _loop(self) -> None:
+        while True:
+            for task in huey.read_schedule():
+                huey.enqueue(task)
+            task = _dequeue_within(0 if self._closing.is_set() else 0.5)
+            if task is None:
+                if self._closing.is_set():
+                    return
+                continue
+            try:
+                huey.execute(task)
+            except Exception:  # noqa: BLE001 - as huey's worker: logged, and the queue goes on
+                log.exception("task %s failed", task.id)
+            self.ran += 1
+            if self.after_task is not None:
+                self.after_task()
+
+
 def init_app(app: Flask) -> None:
     configure_queue(app.config["QUEUE_URL"])
     app.extensions["huey"] = huey

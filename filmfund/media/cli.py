@@ -56,15 +56,15 @@ def _ingest(paths: tuple[str, ...], found: list, skipped: list, title: str | Non
     from filmfund.media import services
 
     total = sum(f.stat().st_size for g in found for f in g.files)
-    with click.progressbar(length=total or 1, label="Copying and hashing", file=sys.stderr,
-                           show_pos=False, show_percent=True, show_eta=True) as bar:
-        results = services.ingest_paths(paths, title=title, progress=bar.update, discovered=found)
     if wait:
-        from filmfund import jobs
         from filmfund.extensions import db
 
-        click.echo(f"running {jobs.run_burst()} job(s)…", err=True)
+        results = _ingest_and_run(paths, found, title, total)
         db.session.expire_all()
+    else:
+        with click.progressbar(length=total or 1, label="Copying and hashing", file=sys.stderr,
+                               show_pos=False, show_percent=True, show_eta=True) as bar:
+            results = services.ingest_paths(paths, title=title, progress=bar.update, discovered=found)
     for r in results:
         click.echo(f"{r.asset.public_id} {r.asset.state.value}")
     rows = [[r.asset.public_id, r.asset.state.value, r.asset.kind.value, r.asset.title[:40],
@@ -76,6 +76,96 @@ def _ingest(paths: tuple[str, ...], found: list, skipped: list, title: str | Non
     new = sum(r.created for r in results)
     click.echo(f"{len(results)} asset(s): {new} new, {len(results) - new} already known"
                + (f", {len(skipped)} path(s) skipped." if skipped else "."), err=True)
+
+
+def _card_label(group) -> str:
+    from filmfund.media.ingest import _card_name
+
+    if group.card is not None:
+        return _card_name(group.card)
+    return group.files[0].parent.name or "files"
+
+
+def _ingest_and_run(paths: tuple[str, ...], found: list, title: str | None, total: int) -> list:
+    """`--wait`: the queue runs on a thread here, as a worker runs it, from the first clip on:
+    a clip is checked and encoded while the next one is copied. One bar per card follows its
+    takes through their jobs (each job's own percentage, live), one bar the copying."""
+    import threading
+
+    import sqlalchemy as sa
+    from flask import current_app
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+    from filmfund import jobs
+    from filmfund.extensions import db
+    from filmfund.media import services
+    from filmfund.media.jobs import RUNNING
+    from filmfund.media.models import Asset, AssetState
+
+    app = current_app._get_current_object()
+    settled_states = (AssetState.READY, AssetState.DAMAGED, AssetState.FAILED)
+    takes: dict[str, int] = {}
+    for group in found:
+        takes[_card_label(group)] = takes.get(_card_label(group), 0) + 1
+    card_of: dict[int, str] = {}      # asset id -> its card
+    progress: dict[int, float] = {}   # asset id -> 0..1 (1: settled)
+    lock = threading.Lock()
+
+    def settle() -> None:  # on the queue's thread, after each task: which takes are done
+        with lock:
+            open_ids = [a for a, p in progress.items() if p < 1]
+        if not open_ids:
+            return
+        with app.app_context():
+            rows = db.session.execute(sa.select(Asset.id, Asset.state).where(Asset.id.in_(open_ids))).all()
+            db.session.remove()
+        with lock:
+            for asset_id, state in rows:
+                if state in settled_states:
+                    progress[asset_id] = 1.0
+
+    def registered(group, result) -> None:
+        with lock:
+            card_of[result.asset.id] = _card_label(group)
+            progress[result.asset.id] = 0.0 if result.created else 1.0
+
+    bars = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
+                    console=Console(stderr=True))
+    copying = bars.add_task("copying and hashing", total=total or 1)
+    per_card = {label: bars.add_task(f"{label} ({n} take{'s' if n != 1 else ''})", total=n * 100)
+                for label, n in takes.items()}
+    stop = threading.Event()
+
+    def show() -> None:
+        with lock:
+            for beat in list(RUNNING.values()):  # the running job's own percentage
+                if beat.asset_id in progress and progress[beat.asset_id] < 1 and beat.progress is not None:
+                    progress[beat.asset_id] = max(progress[beat.asset_id], min(0.99, beat.progress))
+            done = {label: 0.0 for label in per_card}
+            for asset_id, p in progress.items():
+                done[card_of[asset_id]] += p * 100
+        for label, task in per_card.items():
+            bars.update(task, completed=done[label])
+
+    def keep_showing() -> None:
+        while not stop.wait(0.2):
+            show()
+
+    shower = threading.Thread(target=keep_showing, name="ingest-progress", daemon=True)
+    with bars:
+        shower.start()
+        try:
+            with jobs.QueueDriver(app, after_task=settle) as driver:
+                results = services.ingest_paths(paths, title=title, progress=lambda n: bars.advance(copying, n),
+                                                discovered=found, on_result=registered)
+            settle()
+        finally:
+            stop.set()
+            shower.join()
+            show()
+    click.echo(f"ran {driver.ran} job(s)", err=True)
+    return results
 
 
 @media.command("retry")

@@ -7,6 +7,7 @@ bounded tail, and kill the whole process group when the timeout passes.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -466,7 +467,9 @@ def _video_out_args(info: MediaInfo, profile: dict[str, Any], *, recorded_at: st
         if profile.get(key):
             out_args[flag] = profile[key]
     if profile.get("faststart", True):
-        out_args["movflags"] = "+faststart"
+        # "rewrite": the output's length cannot be known ahead (the rescue of a damaged clip),
+        # so its index is moved to the front after the fact (+faststart, a second pass).
+        out_args.update({"movflags": "+faststart"} if profile.get("faststart") == "rewrite" else moov_first_args(info))
     if recorded_at and keep:  # e.g. from the camera's MDPM data: editors show it as the clip's date
         out_args["metadata"] = f"creation_time={recorded_at}"
     if timecode and keep and re.fullmatch(r"\d\d:\d\d:\d\d[:;]\d\d", timecode):
@@ -478,14 +481,37 @@ def _video_out_args(info: MediaInfo, profile: dict[str, Any], *, recorded_at: st
     return out_args
 
 
+def moov_size(info: MediaInfo) -> int | None:
+    """Bytes to reserve at the start of an MP4 for its index (moov), or None when the clip's
+    duration is unknown. Generous on purpose: per second, 32 bytes for each video frame (size,
+    composition offset, sync and chunk entries; about 16 are used) and 800 for the sound (AAC at
+    48 kHz uses about 400); the unused rest stays a `free` box, about 0.5% of a 540p proxy."""
+    if not info.duration or info.duration <= 0:
+        return None
+    fps = info.fps if info.fps and info.fps > 0 else 60
+    return int(64 * 1024 + info.duration * (fps * 32 + 800))
+
+
+def moov_first_args(info: MediaInfo) -> dict[str, Any]:
+    """An MP4 whose index comes before the media, written in one pass: the muxer reserves room
+    for the moov at the start (`moov_size`) and fills it at the end, so no second pass rewrites
+    the whole file to move it there (`+faststart`). A plain, non-fragmented MP4: players and
+    editors read it as they read a faststart file (moov, a `free` box, then mdat). When the
+    duration is unknown there is no safe size: +faststart then."""
+    size = moov_size(info)
+    return {"moov_size": size} if size else {"movflags": "+faststart"}
+
+
 def check_and_proxy_argv(spec: str, proxy_out: str, poster_out: str, info: MediaInfo, proxy: dict[str, Any],
                          poster: dict[str, Any], *, recorded_at: str | None = None,
-                         timecode: str | None = None) -> list[str]:
-    """One decode of the clip that does three things (the ingest of a video): every frame passes
+                         timecode: str | None = None, strip_out: str | None = None,
+                         strip: dict[str, Any] | None = None) -> list[str]:
+    """One decode of the clip that does it all (the ingest of a video): every frame passes
     `showinfo` (the check: errors are counted and placed as in decode_pass), is deinterlaced once
-    and split into the edit proxy's encoder and the poster (the frame at the poster's time,
-    chosen by number among decoded frames: it exists whatever the GOP), and every sound stream
-    is decoded (to nowhere, beyond the one the proxy encodes)."""
+    and split into the edit proxy's encoder, the poster (the frame at the poster's time, chosen
+    by number among decoded frames: it exists whatever the GOP) and, with `strip_out`, the
+    thumbnail strip (every few seconds' frame, tiled); every sound stream is decoded (to
+    nowhere, beyond the one the proxy encodes)."""
     inp = _input(spec)
     picture = inp["V:0"].filter("showinfo", checksum=0)
     if info.interlaced:
@@ -494,6 +520,9 @@ def check_and_proxy_argv(spec: str, proxy_out: str, poster_out: str, info: Media
         picture = picture.filter("scale", "trunc(iw*sar/2)*2", "ih").filter("setsar", 1)
     split = picture.split()
     to_proxy, to_poster = split[0], split[1]
+    strip_v = None
+    if strip_out is not None:
+        strip_v = _strip_chain(split[2], info, strip or {})
     proxy_v = to_proxy.filter("scale", -2, _height(info, proxy), flags="lanczos").filter("format", "yuv420p")
     fps = info.fps or 25
     frame = round(poster_seconds(info, poster) * fps)
@@ -508,9 +537,31 @@ def check_and_proxy_argv(spec: str, proxy_out: str, poster_out: str, info: Media
                                  **_video_out_args(info, proxy, recorded_at=recorded_at, timecode=timecode)),
                ffmpeg_lib.output(poster_v, poster_out, vframes=1, f="image2", update=1,
                                  **{"q:v": poster.get("quality", 3)}, **clean_metadata_args(audio=False))]
+    if strip_v is not None:
+        outputs.append(ffmpeg_lib.output(strip_v, strip_out, vframes=1, f="image2", update=1,
+                                         **{"q:v": (strip or {}).get("quality", 4)}, **clean_metadata_args(audio=False)))
     if info.has_audio:
         outputs.append(ffmpeg_lib.output(inp["a"], "-", f="null"))
     return _compile(ffmpeg_lib.merge_outputs(*outputs).global_args("-loglevel", "level+info"))
+
+
+def _strip_layout(info: MediaInfo, profile: dict[str, Any]) -> tuple[float, int, int, int]:
+    """(seconds between tiles, tiles, columns, rows) of a clip's strip."""
+    every = float(profile.get("every_seconds", 2))
+    columns = int(profile.get("columns", 5))
+    count = max(1, min(int(profile.get("max_tiles", 50)), int((info.duration or every) // every) + 1))
+    return every, count, min(columns, count), max(1, -(-count // columns))
+
+
+def _strip_chain(stream, info: MediaInfo, profile: dict[str, Any]):
+    """The strip's branch of the single decode: one decoded frame every `every_seconds` (chosen
+    by number, as the poster is), scaled small and tiled; the tile is written at the end of the
+    stream even when the clip is shorter than the strip's grid."""
+    every, count, columns, rows = _strip_layout(info, profile)
+    step = max(1, round(every * (info.fps or 25)))
+    return (stream.filter("select", f"not(mod(n,{step}))*lt(n,{step * count})")
+            .filter("scale", int(profile.get("width", 160)), -2)
+            .filter("tile", f"{columns}x{rows}"))
 
 
 def poster_seconds(info: MediaInfo, profile: dict[str, Any]) -> float:
@@ -531,10 +582,7 @@ def poster_argv(spec: str, out: str, info: MediaInfo, profile: dict[str, Any]) -
 
 def strip_argv(spec: str, out: str, info: MediaInfo, profile: dict[str, Any]) -> list[str]:
     """A thumbnail strip: one small frame every few seconds, tiled into one JPEG."""
-    every = float(profile.get("every_seconds", 2))
-    columns = int(profile.get("columns", 5))
-    count = max(1, min(int(profile.get("max_tiles", 50)), int((info.duration or every) // every) + 1))
-    rows = max(1, -(-count // columns))
+    every, count, columns, rows = _strip_layout(info, profile)
     # Keyframes only (media.md): a strip of 160 px frames needs no full decode of hours of 1080i,
     # and at that size interlacing does not show.
     inp = _input(spec, skip_frame="nokey")
@@ -542,7 +590,7 @@ def strip_argv(spec: str, out: str, info: MediaInfo, profile: dict[str, Any]) ->
     # would otherwise drop the only frame it has at the end of the stream.
     video = (inp["v:0"].filter("fps", f"1/{every:g}", eof_action="pass")
              .filter("scale", int(profile.get("width", 160)), -2)
-             .filter("tile", f"{min(columns, count)}x{rows}"))
+             .filter("tile", f"{columns}x{rows}"))
     return _compile(ffmpeg_lib.output(video, out, vframes=1, f="image2", **{"q:v": profile.get("quality", 4)},
                                       **clean_metadata_args(audio=False)))
 
@@ -558,7 +606,9 @@ def image_argv(spec: str, out: str, profile: dict[str, Any]) -> list[str]:
                                       **clean_metadata_args(audio=False)))
 
 
+@functools.lru_cache(maxsize=1)
 def version() -> str:
+    """ffmpeg's version line (recorded on every job): asked once per process, not per job."""
     try:
         out = subprocess.run([FFMPEG, "-version"], capture_output=True, timeout=10, stdin=subprocess.DEVNULL)
         return out.stdout.decode("utf-8", "replace").splitlines()[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -59,15 +60,17 @@ def ingest_paths(paths: Iterable[str | Path], title: str | None = None,
                  progress: Callable[[int], None] | None = None,
                  on_group: Callable[[avchd.SourceGroup], None] | None = None,
                  skipped: list[avchd.Skipped] | None = None,
-                 discovered: list[avchd.SourceGroup] | None = None) -> list[IngestResult]:
+                 discovered: list[avchd.SourceGroup] | None = None,
+                 on_result: Callable[[avchd.SourceGroup, IngestResult], None] | None = None) -> list[IngestResult]:
     """Ingest files, folders and AVCHD card roots; queue a verify job per new asset. What was
     not taken (symlinks, empty files) is appended to `skipped`, with the reason. `discovered`:
     what avchd.discover already found in `paths` (the CLI looks before it builds the app)."""
     groups = discovered if discovered is not None else avchd.discover([Path(p) for p in paths], skipped)
-    probes: dict[Path, tuple[dict | None, ffmpeg.MediaInfo | None, str | None]] = {}
-    for group in groups:
-        for f in group.files:
-            probes[f] = _probe_file(f)
+    # Each file is probed once, here (spanned takes are linked by the times); ffprobe processes
+    # run side by side, as they mostly wait on the card. The jobs reuse these probes.
+    files = [f for group in groups for f in group.files]
+    with ThreadPoolExecutor(max_workers=min(4, len(files) or 1)) as pool:
+        probes = dict(zip(files, pool.map(_probe_file, files)))
     times = {f: ((p[1].start_time, p[1].end_time) if p[1] else (None, None)) for f, p in probes.items()}
     groups = avchd.link_spans(groups, times)
     results = []
@@ -75,7 +78,10 @@ def ingest_paths(paths: Iterable[str | Path], title: str | None = None,
         if on_group:
             on_group(group)
         group_title = title if title and len(groups) == 1 else (f"{title} · {n}" if title else None)
-        results.append(_ingest_group(group, probes, group_title, progress))
+        result = _ingest_group(group, probes, group_title, progress)
+        results.append(result)
+        if on_result:
+            on_result(group, result)
     return results
 
 
@@ -105,12 +111,15 @@ def _ingest_group(group: avchd.SourceGroup, probes: dict, title: str | None,
     known = _known_without_upload(group.files, progress)
     if known is not None and not fixity.in_alert(known):  # in alert: this copy may repair it
         return IngestResult(known, False, "already ingested (same bytes)")
-    joined = hashlib.sha256()
+    # One read of each file: storage hashes what it copies (the file's SHA-256, its fixity);
+    # a spanned take's joined SHA-256 is fed from the same reads.
+    joined = hashlib.sha256() if len(group.files) > 1 else None
     stored = []
     for f in group.files:
         with open(f, "rb") as fh:
-            stored.append(store.put_stream(_Tee(fh, joined), f.suffix, progress, replace=fixity.replace_damaged))
-    sha = joined.hexdigest()
+            stored.append(store.put_stream(_Tee(fh, joined) if joined else fh, f.suffix, progress,
+                                           replace=fixity.replace_damaged))
+    sha = joined.hexdigest() if joined else stored[0].sha256
     existing = _existing_asset(sha, [s.sha256 for s in stored])
     if existing is not None:
         fixity.reingest_sidecars(existing, dict.fromkeys(group.sidecars))

@@ -50,12 +50,17 @@ def _claim(job_id: int) -> bool:
     return result.rowcount == 1
 
 
+# The jobs running in this process, by job id: `media ingest --wait` shows their progress live
+# (the database sees it at each heartbeat).
+RUNNING: dict[int, "_Heartbeat"] = {}
+
+
 class _Heartbeat:
     """Touches the job row every few seconds from its own connection, with the latest progress,
     so a reaper can tell a live job from one whose worker died."""
 
-    def __init__(self, job_id: int, interval: float):
-        self.job_id, self.interval = job_id, interval
+    def __init__(self, job_id: int, interval: float, asset_id: int | None = None):
+        self.job_id, self.interval, self.asset_id = job_id, interval, asset_id
         self.progress: float | None = None
         self.step: str | None = None
         self._stop = threading.Event()
@@ -64,9 +69,11 @@ class _Heartbeat:
 
     def __enter__(self):
         self._thread.start()
+        RUNNING[self.job_id] = self
         return self
 
     def __exit__(self, *exc):
+        RUNNING.pop(self.job_id, None)
         self._stop.set()
         self._thread.join(timeout=10)
         self.beat()
@@ -101,7 +108,7 @@ def run_job(job_id: int) -> str:
         for leftover in work_dir().glob(f"job-{job_id}-*"):
             leftover.unlink()  # what a killed attempt of this job left behind
     try:
-        with _Heartbeat(job_id, current_app.config["MEDIA_HEARTBEAT_SECONDS"]) as beat:
+        with _Heartbeat(job_id, current_app.config["MEDIA_HEARTBEAT_SECONDS"], job.asset_id) as beat:
             if job.kind == JobKind.VERIFY:
                 _verify(job, beat)
             else:

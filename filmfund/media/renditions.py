@@ -51,7 +51,8 @@ def _transcode(job: Job, beat: _Heartbeat) -> None:
     optional_problems = []
     with _local_sources(asset) as paths:
         spec = ffmpeg.input_spec(paths)
-        info = ffmpeg.summarize(ffmpeg.probe(spec))
+        # The probe made at ingest (or by the verify job, for an upload) describes these bytes.
+        info = ffmpeg.summarize(asset.probe if asset.probe and asset.probe.get("streams") else ffmpeg.probe(spec))
         for n, kind in enumerate(kinds):
             profile = profs[kind.value]
             current = asset.rendition(kind)

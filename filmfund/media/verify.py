@@ -15,7 +15,7 @@ from filmfund.media.common import _iso, _local_sources, _problem, _timecode, _ti
 from filmfund.media.jobs import _Heartbeat, _new_job, enqueue
 from filmfund.media.models import Asset, AssetKind, AssetState, Job, JobKind, RenditionKind, Source
 from filmfund.media.sniff import sniff
-from filmfund.media.renditions import _promote
+from filmfund.media.renditions import _promote, wanted_kinds
 
 
 def problems_of_bytes(name: str, path: Path, source: Source | None = None) -> list[dict[str, Any]]:
@@ -102,10 +102,12 @@ def _verify(job: Job, beat: _Heartbeat) -> None:
             beat.step = "decode pass + proxy"
             profs = profiles()
             outputs = {RenditionKind.PROXY: (work_dir() / f"job-{job.id}-proxy.mp4", profs["proxy"]),
-                       RenditionKind.POSTER: (work_dir() / f"job-{job.id}-poster.jpg", profs["poster"])}
+                       RenditionKind.POSTER: (work_dir() / f"job-{job.id}-poster.jpg", profs["poster"]),
+                       RenditionKind.STRIP: (work_dir() / f"job-{job.id}-strip.jpg", profs["strip"])}
             argv = ffmpeg.check_and_proxy_argv(
                 spec, str(outputs[RenditionKind.PROXY][0]), str(outputs[RenditionKind.POSTER][0]), info,
-                profs["proxy"], profs["poster"], recorded_at=_iso(asset.recorded_at), timecode=asset.timecode)
+                profs["proxy"], profs["poster"], recorded_at=_iso(asset.recorded_at), timecode=asset.timecode,
+                strip_out=str(outputs[RenditionKind.STRIP][0]), strip=profs["strip"])
             db.session.execute(sa.update(Job).where(Job.id == job.id).values(argv=" ".join(argv)[:8000]))
             db.session.commit()
             report = ffmpeg.checked_run(argv, timeout=_timeout(duration), on_progress=on_progress,
@@ -232,6 +234,14 @@ def _settle_verify(asset: Asset, problems: list[dict[str, Any]], rescue: dict[st
         db.session.commit()
         return
     asset.move(AssetState.VERIFIED, "decode pass clean")
+    made = [k for k in wanted_kinds(asset) if asset.rendition(k) is not None]
+    if len(made) == len(wanted_kinds(asset)):
+        # The decode pass made every rendition this asset needs (proxy, poster, strip): no
+        # transcode job to queue, claim and run only to find nothing to do.
+        asset.move(AssetState.TRANSCODING, "every rendition made by the decode pass")
+        asset.move(AssetState.READY, "renditions made: " + ", ".join(k.value for k in made))
+        db.session.commit()
+        return
     job = _new_job(asset, JobKind.TRANSCODE)
     db.session.commit()
     enqueue(job)

@@ -78,7 +78,8 @@ def test_rendition_argv_deinterlaces_and_fixes_anamorphic_pixels(clips):
     graph = argv[argv.index("-filter_complex") + 1]
     assert "bwdif=deint=all:mode=send_frame:parity=auto" in graph
     assert "scale=trunc(iw*sar/2)*2:ih" in graph and "setsar=1" in graph and "scale=-2:540" in graph
-    assert argv[argv.index("-movflags") + 1] == "+faststart"
+    # The index first, in room reserved from the clip's length: one pass, no faststart rewrite.
+    assert "-movflags" not in argv and int(argv[argv.index("-moov_size") + 1]) > 2 * 24 * info.duration * 25
     assert argv[argv.index("-map_metadata") + 1] == "0"  # tags kept (an edit proxy's profile says so)
     assert argv[argv.index("-metadata") + 1] == "creation_time=2008-12-31T22:16:24+00:00"  # recording date
 

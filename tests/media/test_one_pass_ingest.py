@@ -1,0 +1,139 @@
+"""Issue 17, item 2: a clip's work overlaps its encode. The original is hashed as it is copied,
+probed once; the check, proxy, poster and strip come from one decode; the proxy is written with
+its index first in one pass; `media ingest --wait` runs the queue while it copies, with a bar per
+card. Real ffmpeg on the 2 s fixtures."""
+from __future__ import annotations
+
+import shutil
+import struct
+from pathlib import Path
+
+from filmfund.media import ffmpeg
+
+
+def top_level_boxes(path: Path) -> list[str]:
+    """The MP4's top-level box types, in file order."""
+    names = []
+    with open(path, "rb") as fh:
+        while header := fh.read(8):
+            size, kind = struct.unpack(">I4s", header)
+            if size == 1:
+                size = struct.unpack(">Q", fh.read(8))[0]
+                fh.seek(size - 16, 1)
+            else:
+                fh.seek(size - 8, 1)
+            names.append(kind.decode("latin-1"))
+    return names
+
+
+def test_one_decode_one_probe_one_read(app, clips, tmp_path, drain, monkeypatch):
+    from filmfund.media import ingest, services
+    from filmfund.media.models import AssetState, Job, JobKind
+
+    clip = tmp_path / "good_1080i.MTS"
+    shutil.copy(clips / "good_1080i.MTS", clip)
+    probed, decoded, encoded = [], [], []
+    real_probe, real_checked, real_run = ffmpeg.probe, ffmpeg.checked_run, ffmpeg.run
+    monkeypatch.setattr(ffmpeg, "probe", lambda spec, **k: probed.append(spec) or real_probe(spec, **k))
+    monkeypatch.setattr(ffmpeg, "checked_run", lambda argv, **k: decoded.append(argv) or real_checked(argv, **k))
+    monkeypatch.setattr(ffmpeg, "run", lambda argv, **k: encoded.append(argv) or real_run(argv, **k))
+
+    def second_pass(*_a, **_k):
+        raise AssertionError("the original was read a second time to hash it")
+
+    monkeypatch.setattr(ingest, "sha256_file", second_pass)
+    [result] = services.ingest_paths([clip])
+    assert drain() == 1  # the verify job alone: its decode made every rendition
+    asset = services.get_asset(result.asset.public_id)
+    assert asset.state == AssetState.READY, asset.problems
+    assert {r.kind.value for r in asset.renditions} == {"proxy", "poster", "strip"}
+    assert [j.kind for j in app.extensions["sqlalchemy"].session.query(Job)] == [JobKind.VERIFY]
+
+    # Fixity is still recorded: the source's SHA-256 is the one of the file's bytes.
+    import hashlib
+
+    assert asset.sources[0].sha256 == hashlib.sha256(clip.read_bytes()).hexdigest() == asset.sha256
+    # The original is probed once (at ingest); the other probes read back the outputs.
+    originals = [p for p in probed if not Path(p).name.startswith("job-")]
+    assert originals == [str(clip)], probed
+    # One ffmpeg run decodes the clip (check + proxy + poster + strip); nothing else runs on it.
+    assert len(decoded) == 1 and encoded == decoded, (decoded, encoded)
+    argv = " ".join(decoded[0])
+    assert "showinfo" in argv and "tile=" in argv and "+faststart" not in argv and "-moov_size" in argv
+
+    store = services.storage()
+    with store.local_path(asset.rendition("proxy").storage_key, services.work_dir()) as proxy:
+        boxes = top_level_boxes(proxy)
+        info = ffmpeg.summarize(ffmpeg.probe(str(proxy)))
+    # The index before the media, written in one pass (no faststart rewrite): players start at once.
+    assert boxes.index("moov") < boxes.index("mdat"), boxes
+    assert abs(info.duration - asset.duration) < 0.3 and info.audio_codec == "aac"
+    with store.local_path(asset.rendition("strip").storage_key, services.work_dir()) as strip:
+        tiles = ffmpeg.summarize(ffmpeg.probe(str(strip)))
+    assert (tiles.width, tiles.height) == (160 * 2, 90)  # 2 s: a grid of two (every 2 s), 160 px each
+
+
+def test_damaged_take_is_still_named_and_not_given_renditions(app, clips, tmp_path, drain):
+    from filmfund.media import services
+    from filmfund.media.models import AssetState
+
+    clip = tmp_path / "corrupt.MTS"
+    shutil.copy(clips / "corrupt.MTS", clip)
+    [result] = services.ingest_paths([clip])
+    drain()
+    asset = services.get_asset(result.asset.public_id)
+    assert asset.state == AssetState.DAMAGED
+    assert any(p["code"] in ("decode_errors", "missing_frames") for p in asset.problems), asset.problems
+    assert asset.rendition("proxy") is None and asset.rendition("strip") is None
+
+
+def test_web_rendition_has_its_index_first_and_plays_back(app, clips, tmp_path, drain, make_user, campaign_reward):
+    from filmfund.media import services
+
+    clip = tmp_path / "small.mp4"
+    shutil.copy(clips / "small.mp4", clip)
+    [result] = services.ingest_paths([clip])
+    drain()
+    asset = services.get_asset(result.asset.public_id)
+    services.publish(asset, "digital-download", user=make_user(role="producer"))
+    assert drain() == 1
+    asset = services.get_asset(asset.public_id)
+    with services.storage().local_path(asset.rendition("web").storage_key, services.work_dir()) as web:
+        boxes = top_level_boxes(web)
+        info = ffmpeg.summarize(ffmpeg.probe(str(web)))
+        # Decodes whole, as a player would read it from the start.
+        report = ffmpeg.decode_pass(str(web), timeout=120)
+    assert boxes.index("moov") < boxes.index("mdat"), boxes
+    assert info.height == 180 and report.errors == 0 and report.frames >= 49
+
+
+def test_the_index_room_grows_with_the_clip_and_unknown_lengths_are_rewritten():
+    short = ffmpeg.MediaInfo(kind="video", duration=10, start_time=0, fps=25)
+    hour = ffmpeg.MediaInfo(kind="video", duration=3600, start_time=0, fps=25)
+    unknown = ffmpeg.MediaInfo(kind="video", duration=None, start_time=0, fps=25)
+    assert ffmpeg.moov_first_args(short)["moov_size"] < ffmpeg.moov_first_args(hour)["moov_size"]
+    # An hour at 25 fps: ~90,000 frames x ~16 bytes + sound; the room left is at least twice that.
+    assert ffmpeg.moov_first_args(hour)["moov_size"] > 2 * (90_000 * 16 + 3600 * 400)
+    assert ffmpeg.moov_first_args(unknown) == {"movflags": "+faststart"}
+
+
+def test_ingest_wait_runs_the_queue_with_a_bar_per_card(app, runner, clips, tmp_path):
+    from filmfund.media import avchd
+
+    card = tmp_path / "CARD_A"
+    stream = card / "PRIVATE" / "AVCHD" / "BDMV" / "STREAM"
+    stream.mkdir(parents=True)
+    shutil.copy(clips / "good_1080i.MTS", stream / "00000.MTS")
+    shutil.copy(clips / "small.mp4", tmp_path / "loose.mp4")
+    playlist = card / "PRIVATE" / "AVCHD" / "BDMV" / "PLAYLIST"
+    playlist.mkdir()
+    (playlist / "00000.MPL").write_bytes(avchd.build_mpls([("00000", 1)]))
+    result = runner.invoke(args=["media", "ingest", "--wait", str(card), str(tmp_path / "loose.mp4")])
+    assert result.exit_code == 0, result.output
+    states = [ln.split()[1] for ln in result.stdout.splitlines() if ln.strip()]
+    assert states == ["ready", "ready"], result.output
+    assert "ran 2 job(s)" in result.output
+    # One bar per card (the card's name, and the folder of the loose file), each at 100%.
+    bars = [ln for ln in result.output.splitlines() if "take)" in ln]
+    assert len(bars) == 2 and all("100%" in b for b in bars), result.output
+    assert any(b.startswith("CARD_A") for b in bars)
