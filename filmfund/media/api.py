@@ -76,7 +76,8 @@ class AssetFilters(Parameters):
 
 class Publication(Schema):
     model_config = {**Schema.model_config, "extra": "ignore"}
-    reward: str = Field(description="a digital reward's key")
+    reward: str = Field(description="a digital reward's key, or \"public\": shown to everyone on the campaign page "
+                                    "(a video as the trailer, a still in the gallery), its clean copy only")
     # Its own message when refused ("... not made for donors"): the enum is the document's, the check the service's.
     rendition: str = Field(None, json_schema_extra={"enum": ["web", "poster", "image"]})  # type: ignore[assignment]
     codes: ClassVar[dict[str, str]] = {"reward": "invalid_reward", "rendition": "invalid_rendition"}
@@ -104,7 +105,8 @@ _PUBLISHED = {"type": "object", "properties": {"asset_id": {"type": "string"}, "
                                                "published_at": {"type": "string"}}}
 
 
-@route(bp, "/media/assets/<id>/publish", "POST", "Make an asset donor-only content of a reward",
+@route(bp, "/media/assets/<id>/publish", "POST",
+       "Make an asset donor-only content of a reward, or public on the campaign page ({\"reward\": \"public\"})",
        roles=("producer",), body=Publication, response=_PUBLISHED,
        responses={201: ("Published (it was not yet)", _PUBLISHED)})
 def publish_asset(id: str, body: Publication):  # noqa: A002 (the document's name for it)
