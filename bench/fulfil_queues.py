@@ -46,10 +46,10 @@ def seed(donors: int) -> None:
     from filmfund.extensions import db
     from filmfund.fulfil import fulfilment
     from filmfund.fulfil.models import CreditProof, FulfilmentItem, ItemState, ProofState, ShippingAddress
-    from filmfund.rewards import services
+    from filmfund.rewards.campaign import current_campaign
     from filmfund.rewards.models import Entitlement, EntitlementStatus
 
-    campaign = services.current_campaign()
+    campaign = current_campaign()
     now = utcnow()
     rng = random.Random(7)
     amounts = [100, 1500, 3000, 5000, 10000, 25000, 50000, 100000]
@@ -109,7 +109,7 @@ def main() -> int:
             from filmfund import create_app
             from filmfund.extensions import db
             from filmfund.fulfil import statement
-            from filmfund.rewards import services
+            from filmfund.rewards.campaign import current_campaign
 
             app = create_app({"SQLALCHEMY_DATABASE_URI": url})
             with app.app_context(), app.test_request_context():
@@ -117,7 +117,7 @@ def main() -> int:
                 t = time.perf_counter()
                 seed(args.donors)
                 seeded = time.perf_counter() - t
-                campaign = services.current_campaign()
+                campaign = current_campaign()
                 from filmfund.fulfil.models import FulfilmentItem
                 from filmfund.rewards.models import Entitlement
 

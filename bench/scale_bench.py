@@ -59,7 +59,7 @@ def measure(url: str, instance: Path, donations: int, repeat: int, dashboard_max
     from filmfund import create_app
     from filmfund.auth import services as auth
     from filmfund.extensions import db, limiter
-    from filmfund.rewards import services
+    from filmfund.rewards import pledges
     from filmfund.rewards.webhooks import sign_payload
 
     app = create_app({"RATELIMIT_ENABLED": False})
@@ -99,7 +99,7 @@ def measure(url: str, instance: Path, donations: int, repeat: int, dashboard_max
 
     def webhook():
         with app.app_context():
-            p = services.create_pledge(2500, email=f"bench-{uuid.uuid4().hex[:8]}@example.org")
+            p = pledges.create_pledge(2500, email=f"bench-{uuid.uuid4().hex[:8]}@example.org")
             pid, sid = p.id, p.checkout_session_id
         obj = {"id": sid, "object": "checkout.session", "amount_total": 2500, "currency": "usd",
                "client_reference_id": pid, "customer_details": {"email": "b@example.org"},

@@ -187,9 +187,9 @@ def login_as():
 @pytest.fixture
 def campaign(app):
     """The bundled campaign, loaded into this test's database."""
-    from filmfund.rewards import services
+    from filmfund.rewards.campaign import current_campaign
 
-    return services.current_campaign()
+    return current_campaign()
 
 
 @pytest.fixture

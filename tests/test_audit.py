@@ -134,7 +134,7 @@ def test_producer_money_and_fulfilment_actions_are_recorded(app, client, make_us
 
 
 def test_a_campaign_file_that_changes_the_goal_or_share_is_recorded(app, runner, campaign, tmp_path):
-    from filmfund.rewards.services import load_campaign
+    from filmfund.rewards.campaign import load_campaign
 
     load_campaign()  # the same file again: nothing changed, nothing recorded
     assert _entries("settings") == []
@@ -149,11 +149,11 @@ def test_a_campaign_file_that_changes_the_goal_or_share_is_recorded(app, runner,
 
 def test_a_refund_from_stripe_is_recorded_once(app, client, campaign):
     from filmfund import jobs
-    from filmfund.rewards import services
+    from filmfund.rewards import pledges
     from tests.rewards.conftest import Stripe, charge_obj, make_event, session_obj
 
     stripe = Stripe(app, client)
-    pledge = services.create_pledge(amount=12000, email="donor@example.org")
+    pledge = pledges.create_pledge(amount=12000, email="donor@example.org")
     pi = f"pi_{pledge.id}"
     stripe.post(make_event("checkout.session.completed", session_obj(pledge.id, 12000, pi=pi)))
     refund = make_event("charge.refunded", charge_obj(pi, 12000, 2500))

@@ -37,12 +37,12 @@ def test_no_module_writes_csv_but_csvsafe():
 
 
 def test_partner_statement_csv_escapes_a_payout_reference(client, campaign, login_as, partner, producer):
-    from filmfund.rewards import services
+    from filmfund.rewards import payments
     from filmfund.extensions import db
     from tests.site.helpers import pay
 
     pay(10000, "ann@example.org")
-    services.record_payout(amount=1000, paid_on=date(2026, 11, 20), reference="@SUM(A1:A9)", recorded_by=producer.email)
+    payments.record_payout(amount=1000, paid_on=date(2026, 11, 20), reference="@SUM(A1:A9)", recorded_by=producer.email)
     db.session.commit()
     body = login_as(client, partner).get("/admin/partner/statement.csv").get_data(as_text=True)
     rows = list(csv.reader(io.StringIO(body)))

@@ -13,7 +13,9 @@ from flask_login import current_user
 from filmfund.admin import charts
 from filmfund.admin import services as admin_services
 from filmfund.errors import DomainError, ValidationError
-from filmfund.rewards import ledger_check, rules, services
+from filmfund.rewards import ledger, ledger_check, payments, rules, webhooks
+from filmfund.rewards.campaign import campaign_summary, current_campaign
+from filmfund.rewards.entitlements import set_entitlement_status
 from filmfund.security import role_required
 from filmfund.site.money import format_money, parse_dollars
 
@@ -33,14 +35,14 @@ def _date(value: str | None, field: str) -> date | None:
 
 
 def _dashboard(values: dict | None = None, errors: dict | None = None, status: int = 200):
-    campaign = services.current_campaign()
-    summary = services.campaign_summary(campaign)
-    statement = services.partner_statement(campaign)
-    raised = admin_services.cumulative(services.raised_by_day(campaign))
+    campaign = current_campaign()
+    summary = campaign_summary(campaign)
+    statement = payments.partner_statement(campaign)
+    raised = admin_services.cumulative(ledger.raised_by_day(campaign.id))
     # Asked per status: a flood of processed events must not push an unmatched one out of sight.
     # The hourly ledger check's last result (the check itself reads the whole ledger).
     check = ledger_check.last_check()
-    events = sorted((e for status in INBOX_STATUSES for e in services.list_webhook_events(status=status, limit=50)),
+    events = sorted((e for status in INBOX_STATUSES for e in webhooks.list_webhook_events(status=status, limit=50)),
                     key=lambda e: e.received_at, reverse=True)[:100]
     return render_template(
         "admin/dashboard.html", c=summary, campaign=campaign, st=statement,
@@ -78,7 +80,7 @@ def _refused(form_name: str, err: DomainError):
 def offline_donation():
     f = request.form
     try:
-        donation = services.record_offline_donation(
+        donation = payments.record_offline_donation(
             email=f.get("email", ""), amount=parse_dollars(f.get("amount")),
             received_on=_date(f.get("received_on"), "received_on"), note=f.get("note", ""),
             credit_name=f.get("credit_name") or None, anonymous=f.get("anonymous") == "1",
@@ -98,7 +100,7 @@ def record_payout():
         paid_on = _date(f.get("paid_on"), "paid_on")
         if paid_on is None:
             raise ValidationError("paid_on: give the date of the transfer.", code="invalid_date")
-        services.record_payout(amount=parse_dollars(f.get("amount")), paid_on=paid_on,
+        payments.record_payout(amount=parse_dollars(f.get("amount")), paid_on=paid_on,
                                reference=f.get("reference", ""), recorded_by=current_user.email)
     except DomainError as err:
         return _refused("payout", err)
@@ -110,7 +112,7 @@ def record_payout():
 @role_required("producer")
 def entitlement_status(entitlement_id: int):
     try:
-        services.set_entitlement_status(entitlement_id, request.form.get("status", ""))
+        set_entitlement_status(entitlement_id, request.form.get("status", ""))
     except DomainError as err:
         if err.status == 404:
             raise
@@ -124,16 +126,16 @@ def entitlement_status(entitlement_id: int):
 def credits_csv():
     from filmfund.fulfil import credits as end_credits
 
-    lines = end_credits.export_lines(services.current_campaign())
+    lines = end_credits.export_lines(current_campaign())
     return Response(end_credits.render_csv(lines, newline="\r\n"), mimetype="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="credits.csv"',
                              "Cache-Control": "private, no-store"})
 
 
 def _partner_context() -> dict:
-    campaign = services.current_campaign()
+    campaign = current_campaign()
     shares = admin_services.partner_share_by_day(campaign)
-    return {"campaign": campaign, "st": services.partner_statement(campaign),
+    return {"campaign": campaign, "st": payments.partner_statement(campaign),
             "payouts": admin_services.payouts(campaign), "shares": shares}
 
 

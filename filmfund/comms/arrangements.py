@@ -17,7 +17,7 @@ DEFAULT_REWARD = "by-arrangement"
 
 
 def _campaign():
-    from filmfund.rewards.services import current_campaign
+    from filmfund.rewards.campaign import current_campaign
 
     return current_campaign()
 

@@ -33,7 +33,7 @@ TEXT_MAX = 5000
 
 
 def _campaign():
-    from filmfund.rewards.services import current_campaign
+    from filmfund.rewards.campaign import current_campaign
 
     return current_campaign()
 

@@ -27,7 +27,7 @@ DEFAULT_REWARD = "interview-questions"
 
 
 def _campaign():
-    from filmfund.rewards.services import current_campaign
+    from filmfund.rewards.campaign import current_campaign
 
     return current_campaign()
 

@@ -42,7 +42,7 @@ BATCH = 200
 
 
 def _campaign() -> Campaign:
-    from filmfund.rewards.services import current_campaign
+    from filmfund.rewards.campaign import current_campaign
 
     return current_campaign()
 
@@ -331,7 +331,7 @@ def _claim(delivery_id: int) -> bool:
 
 
 def compose_mail(update: Update, user: User, topic: str) -> dict:
-    from filmfund.rewards.services import current_campaign
+    from filmfund.rewards.campaign import current_campaign
 
     campaign = current_campaign()
     token = image_token(update, user)

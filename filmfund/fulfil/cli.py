@@ -21,9 +21,9 @@ def credits_group() -> click.Group:
 def remind_command() -> None:
     """Mail the address surveys and credits proofs that are due (first mails and reminders)."""
     from filmfund.fulfil import credits, fulfilment
-    from filmfund.rewards import services
+    from filmfund.rewards.campaign import current_campaign
 
-    campaign = services.current_campaign()
+    campaign = current_campaign()
     click.echo(f"address surveys sent: {fulfilment.send_address_surveys(campaign)}")
     click.echo(f"credits proofs sent: {credits.send_proofs(campaign)}")
 
@@ -34,9 +34,9 @@ def remind_command() -> None:
 def freeze_command(actor: str) -> None:
     """Picture lock: freeze the credits as they stand (later changes are flagged)."""
     from filmfund.fulfil import credits
-    from filmfund.rewards import services
+    from filmfund.rewards.campaign import current_campaign
 
-    state = credits.freeze(services.current_campaign(), actor)
+    state = credits.freeze(current_campaign(), actor)
     click.echo(f"credits frozen at {state.frozen_at:%Y-%m-%d %H:%M} UTC")
 
 
@@ -49,10 +49,10 @@ def render_command(output: str | None) -> None:
 
     from filmfund.errors import DomainError
     from filmfund.fulfil import credits
-    from filmfund.rewards import services
+    from filmfund.rewards.campaign import current_campaign
 
     try:
-        path = credits.render_roll(services.current_campaign(), out=Path(output) if output else None)
+        path = credits.render_roll(current_campaign(), out=Path(output) if output else None)
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(str(path))

@@ -52,10 +52,11 @@ def _step(label: str, url: str | None, kind: str) -> dict | None:
 
 def rewards_statement(user: User) -> dict:
     """Everything the account page's "Your rewards" section shows."""
-    from filmfund.rewards import services
+    from filmfund.rewards.campaign import current_campaign
+    from filmfund.rewards.entitlements import donor_entitlements
 
-    campaign = services.current_campaign()
-    standing = services.donor_entitlements(user, campaign)
+    campaign = current_campaign()
+    standing = donor_entitlements(user, campaign)
     items = {row["reward"].key: row for row in fulfilment.donor_items(user, campaign)}
     db.session.commit()  # items made for this donor's entitlements
     address = fulfilment.get_address(user.id)

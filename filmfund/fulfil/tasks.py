@@ -15,18 +15,18 @@ log = logging.getLogger(__name__)
 @app_task(retries=1, retry_delay=60)
 def render_roll() -> str:
     from filmfund.fulfil import credits
-    from filmfund.rewards import services
+    from filmfund.rewards.campaign import current_campaign
 
-    return str(credits.render_roll(services.current_campaign()))
+    return str(credits.render_roll(current_campaign()))
 
 
 @app_task()
 def send_reminders() -> dict:
     """Address surveys and credits proofs: the first mail and the reminders that are due."""
     from filmfund.fulfil import credits, fulfilment
-    from filmfund.rewards import services
+    from filmfund.rewards.campaign import current_campaign
 
-    campaign = services.current_campaign()
+    campaign = current_campaign()
     return {"surveys": fulfilment.send_address_surveys(campaign), "proofs": credits.send_proofs(campaign)}
 
 

@@ -16,7 +16,8 @@ from filmfund.errors import DomainError, ValidationError, for_people
 from filmfund.extensions import db, limiter
 from filmfund.fulfil import credits, fulfilment, statement
 from filmfund.fulfil.countries import ISO_COUNTRIES
-from filmfund.rewards import services
+from filmfund.rewards import entitlements
+from filmfund.rewards.campaign import current_campaign
 from filmfund.security import role_required
 
 bp = Blueprint("fulfil", __name__, template_folder="templates")
@@ -38,7 +39,7 @@ def _address_values(user: User, posted: bool) -> dict:
 
 
 def _donor_context(user: User) -> dict:
-    campaign = services.current_campaign()
+    campaign = current_campaign()
     st = statement.rewards_statement(user)
     signed = [row for row in fulfilment.donor_items(user, campaign) if row["signed"] and not row["revoked"]]
     return {"campaign": campaign, "st": st, "signed": signed, "countries": COUNTRIES,
@@ -47,7 +48,7 @@ def _donor_context(user: User) -> dict:
 
 def _save_address(user: User, source: str) -> str | None:
     """Save the posted address (and dedication); the error message for the page, or None."""
-    campaign = services.current_campaign()
+    campaign = current_campaign()
     try:
         fulfilment.save_address(user, _address_form(), source=source)
         if "dedication" in request.form:
@@ -59,7 +60,7 @@ def _save_address(user: User, source: str) -> str | None:
 
 
 def _save_proof(user: User) -> str | None:
-    campaign = services.current_campaign()
+    campaign = current_campaign()
     decision = request.form.get("decision")
     try:
         if decision not in ("approve", "changes"):
@@ -169,7 +170,7 @@ def _actor() -> str:
 @admin_bp.get("/rewards")
 @role_required("producer")
 def queues():
-    campaign = services.current_campaign()
+    campaign = current_campaign()
     return render_template("fulfil/queues.html", campaign=campaign, queues=statement.queues(campaign),
                            flagged=fulfilment.refunded_after_shipping(campaign))
 
@@ -177,7 +178,7 @@ def queues():
 @admin_bp.get("/rewards/<key>")
 @role_required("producer")
 def queue(key: str):
-    campaign = services.current_campaign()
+    campaign = current_campaign()
     page = request.args.get("page", "1")
     q = statement.queue_page(campaign, key[:64], request.args.get("state") or None,
                              int(page) if page.isdigit() and len(page) < 6 else 1)
@@ -233,7 +234,7 @@ def item(item_id: int):
         elif action == "letter":
             done = fulfilment.save_letter(item_id, f.get("letter", ""))
         elif action == "draft_letter":
-            campaign = services.current_campaign()
+            campaign = current_campaign()
             done = fulfilment.draft_letter(item_id, campaign=campaign, tier_name=_tier_of(item_id, campaign))
         else:
             raise ValidationError("action: move, signing, letter or draft_letter.", code="invalid_action")
@@ -253,14 +254,14 @@ def _tier_of(item_id: int, campaign) -> str:
     item = db.session.get(FulfilmentItem, item_id)
     if item is None:
         abort(404)
-    standing = services.donor_entitlements(db.session.get(User, item.user_id), campaign)
+    standing = entitlements.donor_entitlements(db.session.get(User, item.user_id), campaign)
     return standing["tier"]["name"] if standing["tier"] else "supporter"
 
 
 @admin_bp.get("/rewards/packing-list.csv")
 @role_required("producer")
 def packing_list():
-    campaign = services.current_campaign()
+    campaign = current_campaign()
     body = fulfilment.packing_list_csv(campaign, request.args.get("reward") or None)
     return Response(body, mimetype="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="packing-list.csv"',
@@ -270,7 +271,7 @@ def packing_list():
 @admin_bp.post("/rewards/surveys")
 @role_required("producer")
 def surveys():
-    count = fulfilment.send_address_surveys(services.current_campaign())
+    count = fulfilment.send_address_surveys(current_campaign())
     flash(f"Address survey sent to {count} donor{'' if count == 1 else 's'} (first mails and reminders).",
           "success")
     return redirect(url_for("fulfil_admin.queues"), code=303)
@@ -281,7 +282,7 @@ def surveys():
 @admin_bp.get("/credits")
 @role_required("producer")
 def credits_page():
-    campaign = services.current_campaign()
+    campaign = current_campaign()
     lines = credits.live_lines(campaign)
     page = request.args.get("page", "1")
     page = int(page) if page.isdigit() and len(page) < 6 else 1
@@ -300,7 +301,7 @@ def credits_freeze():
     if request.form.get("confirm") != "1":
         flash("Tick the box to confirm picture lock.", "error")
         return redirect(url_for("fulfil_admin.credits_page"), code=303)
-    state = credits.freeze(services.current_campaign(), _actor())
+    state = credits.freeze(current_campaign(), _actor())
     flash(f"Credits frozen at {state.frozen_at:%Y-%m-%d %H:%M} UTC.", "success")
     return redirect(url_for("fulfil_admin.credits_page"), code=303)
 
@@ -309,7 +310,7 @@ def credits_freeze():
 @role_required("producer")
 def credits_deadline():
     try:
-        credits.set_proof_deadline(services.current_campaign(), _date(request.form.get("deadline"), "deadline"))
+        credits.set_proof_deadline(current_campaign(), _date(request.form.get("deadline"), "deadline"))
     except DomainError as err:
         db.session.rollback()
         flash(for_people(err.message), "error")
@@ -321,7 +322,7 @@ def credits_deadline():
 @admin_bp.post("/credits/proofs")
 @role_required("producer")
 def credits_proofs():
-    count = credits.send_proofs(services.current_campaign())
+    count = credits.send_proofs(current_campaign())
     flash(f"Credits proof sent to {count} donor{'' if count == 1 else 's'}.", "success")
     return redirect(url_for("fulfil_admin.credits_page"), code=303)
 
@@ -329,7 +330,7 @@ def credits_proofs():
 @admin_bp.get("/credits.txt")
 @role_required("producer")
 def credits_txt():
-    return Response(credits.export(services.current_campaign(), "txt"), mimetype="text/plain",
+    return Response(credits.export(current_campaign(), "txt"), mimetype="text/plain",
                     headers={"Content-Disposition": 'attachment; filename="credits.txt"',
                              "Cache-Control": "private, no-store"})
 

@@ -9,7 +9,10 @@ from pydantic import Field
 
 from filmfund.api import Parameters, Schema, route
 from filmfund.auth.services import EMAIL_PATTERN
-from filmfund.rewards import services
+from filmfund.rewards import payments, pledges
+from filmfund.rewards.campaign import campaign_document, current_campaign
+from filmfund.rewards.entitlements import donor_entitlements
+from filmfund.rewards.pledges import CREDIT_NAME_MAX, MIN_AMOUNT
 from filmfund.rewards.campaign_file import MAX_AMOUNT, read_campaign_file
 
 bp = Blueprint("rewards_api", __name__, url_prefix="/api/v1")
@@ -48,11 +51,11 @@ def _campaign_currency(schema: dict) -> None:
 
 
 class PledgeRequest(Schema):
-    amount: int = Field(ge=services.MIN_AMOUNT, le=MAX_AMOUNT, description="cents")
+    amount: int = Field(ge=MIN_AMOUNT, le=MAX_AMOUNT, description="cents")
     currency: str | None = Field(None, min_length=3, max_length=3, json_schema_extra=_campaign_currency)
     email: str = Field(max_length=254, pattern=EMAIL_PATTERN,
                        description="an email address: the receipt and the rewards go there")
-    credit_name: str | None = Field(None, max_length=services.CREDIT_NAME_MAX)
+    credit_name: str | None = Field(None, max_length=CREDIT_NAME_MAX)
     anonymous: bool = False
     rewards_opt_out: bool = False
     codes: ClassVar[dict[str, str]] = {"amount": "invalid_amount", "currency": "invalid_currency",
@@ -87,14 +90,14 @@ STATEMENT_SCHEMA = {"type": "object",
 @route(bp, "/campaign", "GET", "The campaign: goal, raised, donors, partner and tiers",
        response=CAMPAIGN_SCHEMA)
 def campaign():
-    return jsonify(services.campaign_document())
+    return jsonify(campaign_document())
 
 
 @route(bp, "/pledges", "POST", "Pledge an amount and get a checkout URL", body=PledgeRequest,
        headers=PledgeHeaders, response=PLEDGE_RESPONSE, status=201, limit="30 per minute")
 def create_pledge(body: PledgeRequest, headers: PledgeHeaders):
-    pledge = services.create_pledge(body.amount, body.currency, body.email, body.credit_name, body.anonymous,
-                                    body.rewards_opt_out, idempotency_key=headers.idempotency_key)
+    pledge = pledges.create_pledge(body.amount, body.currency, body.email, body.credit_name, body.anonymous,
+                                   body.rewards_opt_out, idempotency_key=headers.idempotency_key)
     return jsonify({"pledge_id": pledge.id, "checkout_session_id": pledge.checkout_session_id,
                     "checkout_url": pledge.checkout_url}), 201
 
@@ -102,7 +105,7 @@ def create_pledge(body: PledgeRequest, headers: PledgeHeaders):
 @route(bp, "/me/entitlements", "GET", "The signed-in donor's total, tier and rewards", roles=("donor",),
        response=ENTITLEMENTS_SCHEMA)
 def my_entitlements():
-    doc = services.donor_entitlements(g.api_user)
+    doc = donor_entitlements(g.api_user, current_campaign())
     for reward in doc["rewards"]:
         reward.pop("id", None)
     return jsonify(doc)
@@ -111,4 +114,4 @@ def my_entitlements():
 @route(bp, "/partner/statement", "GET", "What the partner is owed and has been paid (aggregates only)",
        roles=("partner", "producer"), response=STATEMENT_SCHEMA)
 def partner_statement():
-    return jsonify(services.partner_statement(services.current_campaign()))
+    return jsonify(payments.partner_statement(current_campaign()))

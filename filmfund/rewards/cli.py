@@ -7,7 +7,8 @@ import click
 from flask.cli import with_appcontext
 
 from filmfund.errors import DomainError
-from filmfund.rewards import services
+from filmfund.rewards import ledger_check
+from filmfund.rewards.campaign import current_campaign, load_campaign
 
 campaign = click.Group("campaign", help="The campaign of the film.")
 ledger = click.Group("ledger", help="The money ledger.")
@@ -21,7 +22,7 @@ demo = click.Group("demo", help="Demo data (test money only).")
 def load_command(path: str | None) -> None:
     """Load (or update) the campaign from its TOML file; the configured one by default."""
     try:
-        loaded = services.load_campaign(path)
+        loaded = load_campaign(path)
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
     rewards = sum(len(t.rewards) for t in loaded.tiers)
@@ -32,7 +33,7 @@ def load_command(path: str | None) -> None:
 @with_appcontext
 def check_command() -> None:
     """Verify every money invariant; exits 1 on any breach."""
-    breaches = services.check_ledger(record="cli")
+    breaches = ledger_check.check_ledger(record="cli")
     for breach in breaches:
         click.echo(f"BREACH {breach}", err=True)
     if breaches:
@@ -47,7 +48,7 @@ def export_command(fmt: str) -> None:
     """The end credits to stdout: executive producers, then supporters (see filmfund.fulfil.credits)."""
     from filmfund.fulfil import credits as end_credits
 
-    campaign = services.current_campaign()
+    campaign = current_campaign()
     changes = end_credits.changes_since_freeze(campaign)
     if changes and (changes["added"] or changes["removed"]):
         click.echo(f"WARNING the live list changed since the freeze: {len(changes['added'])} added, "

@@ -50,7 +50,7 @@ def seed(donations: int, donors: int | None = None, *, seed_value: int = 2026, c
          progress=None) -> dict:
     """Book `donations` synthetic test-mode donations from `donors` donors (default: one donor per
     four donations). Returns what was booked."""
-    from filmfund.rewards.services import current_campaign
+    from filmfund.rewards.campaign import current_campaign
 
     if ledger.money_mode():
         raise ConflictError("demo seed books test money only: refused with a live Stripe key.", code="live_mode")

@@ -8,13 +8,13 @@ from flask import Blueprint, g, jsonify
 from pydantic import Field, model_validator
 
 from filmfund.api import Schema, refuse, route
-from filmfund.rewards import donor_data, donors, services
+from filmfund.rewards import donor_data, donors, pledges
 
 bp = Blueprint("donor_api", __name__, url_prefix="/api/v1")
 
 SETTINGS_SCHEMA = {
     "type": "object", "required": ["credit_name", "anonymous", "rewards_opt_out"],
-    "properties": {"credit_name": {"type": "string", "nullable": True, "maxLength": services.CREDIT_NAME_MAX},
+    "properties": {"credit_name": {"type": "string", "nullable": True, "maxLength": pledges.CREDIT_NAME_MAX},
                    "anonymous": {"type": "boolean"}, "rewards_opt_out": {"type": "boolean"}},
 }
 
@@ -23,7 +23,7 @@ class SettingsChange(Schema):
     """At least one setting; a field left out keeps its value."""
 
     model_config = {**Schema.model_config, "json_schema_extra": {"minProperties": 1}}
-    credit_name: str | None = Field(None, max_length=services.CREDIT_NAME_MAX)
+    credit_name: str | None = Field(None, max_length=pledges.CREDIT_NAME_MAX)
     anonymous: bool = None  # type: ignore[assignment]  (optional, never null)
     rewards_opt_out: bool = None  # type: ignore[assignment]
     codes: ClassVar[dict[str, str]] = {"credit_name": "invalid_credit_name"}

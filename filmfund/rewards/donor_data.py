@@ -94,12 +94,24 @@ def donation_of(user: User, donation_id) -> Donation:
     return donation
 
 
+def donor_donations(user: User) -> list[dict]:
+    """The donor's gifts, newest first, as their account page lists them."""
+    rows = db.session.scalars(sa.select(Donation).where(Donation.user_id == user.id)
+                              .order_by(Donation.received_at.desc(), Donation.id.desc()))
+    return [{"id": d.id, "amount": d.amount, "currency": d.currency, "refunded": d.counted_refunded,
+             "net": d.net, "received_at": d.received_at, "source": d.source.value,
+             "disputed": d.dispute_status.value if d.dispute_status else None,
+             "credit_name": d.credit_name, "anonymous": d.anonymous, "rewards_opt_out": d.rewards_opt_out,
+             "livemode": d.livemode}
+            for d in rows]
+
+
 def receipt_text(user: User, donation_id: int) -> tuple[str, str]:
     """(file name, text) of the receipt of one of the donor's donations, as mailed."""
-    from filmfund.rewards import services
+    from filmfund.rewards import receipts
 
     donation = donation_of(user, donation_id)
-    receipt = services.compose_receipt(donation)
+    receipt = receipts.compose_receipt(donation)
     name = f"receipt-{donation.received_at:%Y-%m-%d}-{donation.id}.txt"
     return name, f"Subject: {receipt.subject}\n\n{receipt.text}"
 

@@ -104,7 +104,7 @@ VIAS = ("account", "api", "link")
 
 def clean_changes(changes: dict) -> dict:
     """Validate a settings change (from the API, the account page or a confirmed request)."""
-    from filmfund.rewards.services import clean_credit_name
+    from filmfund.rewards.pledges import clean_credit_name
 
     unknown = set(changes) - set(SETTINGS)
     if unknown:
@@ -124,7 +124,9 @@ def update_donor_settings(user: User, *, via: str, **changes) -> dict:
     """The one way a donor's settings change: the donor signed in (`via` "account" or "api") or a
     confirmation link mailed to them ("link"). Rewards follow at once (granted again or revoked),
     and so do the credits and every list, which read the profile. Commits; returns the settings."""
-    from filmfund.rewards import ledger, services
+    from filmfund.rewards import ledger
+    from filmfund.rewards.campaign import current_campaign
+    from filmfund.rewards.entitlements import refresh_entitlements
 
     if via not in VIAS:
         raise ValueError(f"via: one of {VIAS}")
@@ -141,9 +143,9 @@ def update_donor_settings(user: User, *, via: str, **changes) -> dict:
     profile.updated_at = utcnow()
     db.session.flush()
     if opt_out_changed:
-        campaign = services.current_campaign()
+        campaign = current_campaign()
         ledger.lock_money(campaign.id)  # entitlements are written under the money lock, as the booking does
-        services.refresh_entitlements(user, campaign)
+        refresh_entitlements(user, campaign)
     db.session.commit()
     log.info("donor %s changed settings %s via %s", user.id, sorted(changes), via)
     return settings_doc(profile)

@@ -32,7 +32,7 @@ _SALT = "filmfund.mail.unsubscribe"
 
 def _updates_rewards() -> dict[str, str]:
     """key -> title of the rewards that are mailings, in the current campaign."""
-    from filmfund.rewards.services import current_campaign
+    from filmfund.rewards.campaign import current_campaign
 
     rows = db.session.execute(sa.select(Reward.key, Reward.title).where(
         Reward.campaign_id == current_campaign().id, Reward.kind == RewardKind.UPDATES)).all()
@@ -88,7 +88,7 @@ def opt_in(user_id: int, topic: str, *, commit: bool = True) -> bool:
 def topics_for(user: User) -> list[tuple[str, str]]:
     """The topics this user can receive (news, the updates rewards they hold, reminders), as
     (topic, title) in the order an account page shows them."""
-    from filmfund.rewards.services import current_campaign
+    from filmfund.rewards.campaign import current_campaign
 
     held = db.session.execute(
         sa.select(Reward.key, Reward.title).join(Entitlement, Entitlement.reward_id == Reward.id)

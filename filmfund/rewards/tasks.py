@@ -30,9 +30,9 @@ class ReceiptNotSent(Exception):
 
 @app_task(retries=RETRIES, retry_delay=2 * RETRY_DELAY, retry_backoff=2)
 def retry_receipt(donation_id: int) -> None:
-    from filmfund.rewards import services
+    from filmfund.rewards import receipts
 
-    if not services.send_receipt_once(donation_id):
+    if not receipts.send_receipt_once(donation_id):
         raise ReceiptNotSent(f"receipt of donation {donation_id}: the mail server refused or is down")
 
 
@@ -49,16 +49,16 @@ def sweep_receipts() -> int:
     """Hourly: send the receipts still unsent. Runs in the caller's app context in tests, the
     worker's otherwise."""
     from filmfund.extensions import db
-    from filmfund.rewards import services
+    from filmfund.rewards import receipts
 
     if has_app_context():
-        return services.send_unsent_receipts()
+        return receipts.send_unsent_receipts()
     if jobs._worker_app is None:
         log.warning("receipt sweep skipped: no app (start it through `filmfund worker`)")
         return 0
     with jobs._worker_app.app_context():
         try:
-            return services.send_unsent_receipts()
+            return receipts.send_unsent_receipts()
         finally:
             db.session.remove()
 

@@ -22,7 +22,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from filmfund.db import new_id, utcnow
 from filmfund.errors import DomainError, ForbiddenError, ValidationError
 from filmfund.extensions import db
-from filmfund.rewards import ledger, services
+from filmfund.rewards import ledger, payments
+from filmfund.rewards.campaign import campaign_of
+from filmfund.rewards.pledges import get_pledge
+from filmfund.rewards.receipts import drop_queued_receipts, queued_receipts_mark, send_queued_receipts, take_queued_receipts
 from filmfund.rewards.campaign_file import MAX_AMOUNT
 from filmfund.rewards.models import (
     DisputeStatus,
@@ -202,7 +205,7 @@ def _claim(row_id: int) -> WebhookEvent | None:
 def book_event(row_id: int) -> str | None:
     """Book one stored event, in its own transaction: what a worker runs. Returns its status, or
     None when another worker has it or it was booked already."""
-    services.drop_queued_receipts()
+    drop_queued_receipts()
     try:
         with ledger.one_writer():
             row = _claim(row_id)
@@ -211,14 +214,14 @@ def book_event(row_id: int) -> str | None:
                 return None
             _process(row, json.loads(row.payload))
             status = row.status.value
-            receipts = services.take_queued_receipts()
+            receipts = take_queued_receipts()
             db.session.commit()
     except BaseException:
         db.session.rollback()
-        services.drop_queued_receipts()  # rolled back: their donations do not exist
+        drop_queued_receipts()  # rolled back: their donations do not exist
         raise
     # The money is committed and the lock released: only now does the mail go out.
-    services.send_queued_receipts(receipts)
+    send_queued_receipts(receipts)
     return status
 
 
@@ -273,14 +276,14 @@ def _process(row: WebhookEvent, event: dict) -> None:
             # their pledge's row instead, and the money lock only to book (record_stripe_payment).
             ledger.lock_money()
         savepoint = db.session.begin_nested()
-        mark = services.queued_receipts_mark()
+        mark = queued_receipts_mark()
         try:
             status, error = handler(event["data"]["object"], event["id"]), None
             savepoint.commit()
         except (Unprocessable, LookupError, TypeError, ValueError, AttributeError, DomainError,
                 sa.exc.DataError) as exc:
             savepoint.rollback()
-            services.drop_queued_receipts(mark)
+            drop_queued_receipts(mark)
             log.warning("Stripe event %s could not be processed: %s", event["id"], exc)
             status, error = WebhookStatus.FAILED, str(exc)[:1000] or type(exc).__name__
     row.status, row.error, row.processed_at = status, error, utcnow()
@@ -310,7 +313,7 @@ def _pledge_for_session(obj: dict) -> Pledge | None:
     applied one at a time, while other pledges' events go on in parallel."""
     session_id = _string(obj, "id", required=True)
     ref = _string(obj, "client_reference_id", max_len=4096) or _object(obj, "metadata").get("pledge_id")
-    # The campaign, its tiers and rewards come from the process's snapshot (services.campaign_of).
+    # The campaign, its tiers and rewards come from the process's snapshot (campaign_of).
     pledge = db.session.scalars(
         sa.select(Pledge).where(Pledge.checkout_session_id == session_id)
         .with_for_update(key_share=True)
@@ -325,7 +328,7 @@ def _session_paid(obj: dict, event_id: str) -> WebhookStatus:
     if pledge is None:
         return WebhookStatus.UNMATCHED
     currency = (_string(obj, "currency", max_len=3) or "").lower()
-    campaign = services.campaign_of(pledge)
+    campaign = campaign_of(pledge)
     if currency != campaign.currency:
         raise Unprocessable(f"paid in {currency or 'no currency'}, the campaign takes {campaign.currency}")
     amount = obj.get("amount_total")
@@ -335,7 +338,7 @@ def _session_paid(obj: dict, event_id: str) -> WebhookStatus:
     email = _object(obj, "customer_details").get("email") or obj.get("customer_email")
     email = email if isinstance(email, str) and len(email) <= 254 else None
     pi = _payment_intent_of({"data": {"object": obj}})
-    donation = services.record_stripe_payment(pledge, amount=amount, currency=currency, payment_intent_id=pi,
+    donation = payments.record_stripe_payment(pledge, amount=amount, currency=currency, payment_intent_id=pi,
                                               session_id=obj["id"], email=email, stripe_event_id=event_id,
                                               flags=flags)
     if donation is not None:
@@ -416,7 +419,7 @@ def on_charge_refunded(obj: dict, event_id: str) -> WebhookStatus:
     refunded = obj.get("amount_refunded")
     if isinstance(refunded, bool) or not isinstance(refunded, int) or not 0 <= refunded <= MAX_AMOUNT:
         raise Unprocessable(f"amount_refunded is not a whole number of cents from 0 to {MAX_AMOUNT}")
-    services.apply_refund(donation, refunded, event_id)
+    payments.apply_refund(donation, refunded, event_id)
     return WebhookStatus.PROCESSED
 
 
@@ -424,7 +427,7 @@ def on_dispute_created(obj: dict, event_id: str) -> WebhookStatus:
     donation = _donation_for(obj)
     if donation is None:
         return WebhookStatus.UNMATCHED
-    services.apply_dispute(donation, DisputeStatus.OPEN, event_id)
+    payments.apply_dispute(donation, DisputeStatus.OPEN, event_id)
     return WebhookStatus.PROCESSED
 
 
@@ -436,7 +439,7 @@ def on_dispute_closed(obj: dict, event_id: str) -> WebhookStatus:
     if not isinstance(obj.get("status"), str):
         raise Unprocessable("status is not a string")
     status = DisputeStatus.LOST if obj["status"] == "lost" else DisputeStatus.WON
-    services.apply_dispute(donation, status, event_id)
+    payments.apply_dispute(donation, status, event_id)
     return WebhookStatus.PROCESSED
 
 
@@ -497,6 +500,14 @@ def charge_object(pledge: Pledge, amount_refunded: int) -> dict:
             "refunded": amount_refunded >= pledge.amount, "status": "succeeded", "metadata": {"pledge_id": pledge.id}}
 
 
+def list_webhook_events(status: str | None = None, limit: int = 200) -> list[WebhookEvent]:
+    """The events received, newest first (the dashboard's inbox), of one status if given."""
+    stmt = sa.select(WebhookEvent).order_by(WebhookEvent.received_at.desc(), WebhookEvent.id.desc()).limit(limit)
+    if status:
+        stmt = stmt.where(WebhookEvent.status == WebhookStatus(status))
+    return list(db.session.scalars(stmt))
+
+
 TEST_OUTCOMES = {
     "paid": lambda p: ("checkout.session.completed", session_object(p, payment_status="paid")),
     "processing": lambda p: ("checkout.session.completed", session_object(p, payment_status="unpaid")),
@@ -513,7 +524,7 @@ def complete_test_checkout(pledge_id: str, outcome: str, shipping: dict | None =
     handler the HTTP endpoint uses. Only in test mode, only for test-mode sessions."""
     if not current_app.config["STRIPE_TEST_MODE"]:
         raise ForbiddenError("The test checkout exists only in test mode (no STRIPE_SECRET_KEY).")
-    pledge = services.get_pledge(pledge_id)
+    pledge = get_pledge(pledge_id)
     if not (pledge.checkout_session_id or "").startswith("cs_test_local_"):
         raise ForbiddenError("This pledge was not made in test mode.")
     if outcome not in TEST_OUTCOMES:

@@ -29,10 +29,10 @@ def _site_brand() -> dict:
     """The top bar's brand on every page: the film's name and icon (filmfund only when the
     campaign cannot be read, e.g. an error page while the database is down)."""
     try:
-        from filmfund.rewards import services
+        from filmfund.rewards.campaign import loaded_campaign
         from filmfund.site import page
 
-        campaign = services.loaded_campaign()
+        campaign = loaded_campaign()
         if campaign is None:
             return {"name": "filmfund", "icon": None}
         return {"name": page.brand(campaign.title), "icon": page.artwork_url(campaign, "icon")}

@@ -19,7 +19,7 @@ from filmfund.db import utcnow
 from filmfund.extensions import db
 from filmfund.rewards import ledger
 from filmfund.rewards.models import Donation, Pledge, ShareVisit
-from filmfund.rewards.services import clean_ref
+from filmfund.rewards.pledges import clean_ref
 from filmfund.site.texts import lazy_gettext
 
 # Past this many sources in one day, new names are counted as "other": a flood of made-up refs

@@ -14,7 +14,8 @@ from filmfund.auth.services import external_url, public_base_url
 from filmfund.errors import ConflictError, DomainError, for_people
 from filmfund.extensions import db, limiter
 from filmfund.fulfil import fulfilment
-from filmfund.rewards import donor_data, donors, mail_prefs, rules, services
+from filmfund.rewards import donor_data, donors, entitlements, mail_prefs, pledges, rules
+from filmfund.rewards.campaign import campaign_of, campaign_summary, current_campaign
 from filmfund.security import role_required
 from filmfund.site import page, sharing
 from filmfund.site.money import cents_to_input, parse_dollars
@@ -29,8 +30,8 @@ TEST_OUTCOMES = {"paid": "paid", "processing": "processing", "failed": "failed",
 
 
 def _campaign_context() -> dict:
-    campaign = services.current_campaign()
-    summary = services.campaign_summary(campaign)
+    campaign = current_campaign()
+    summary = campaign_summary(campaign)
     share = rules.share_due(max(summary["raised"], 0), summary["partner"]["share_bps"])
     view = page.page_view(campaign, summary["raised"], page.page_language())
     trailer, gallery = _public_media()
@@ -69,11 +70,11 @@ def _render_campaign(form: dict, errors: dict[str, str], status: int = 200, canc
 def campaign():
     amount = request.args.get("amount", "")
     form = {"amount": "", "email": "", "credit_name": "", "anonymous": False, "rewards_opt_out": False,
-            "ref": services.clean_ref(request.args.get("ref")) or ""}
+            "ref": pledges.clean_ref(request.args.get("ref")) or ""}
     if amount.isascii() and amount.isdigit() and len(amount) <= 9:  # cents, from a cancelled checkout
         form["amount"] = cents_to_input(int(amount))
     elif form["ref"]:  # a visit from a share link (a cancelled checkout's return is not a new visit)
-        sharing.count_visit(services.current_campaign().id, form["ref"])
+        sharing.count_visit(current_campaign().id, form["ref"])
         db.session.commit()
     return _render_campaign(form, {}, cancelled=request.args.get("cancelled") == "1")
 
@@ -81,7 +82,7 @@ def campaign():
 @bp.get("/artwork/<name>")
 def artwork(name: str):
     """The film's artwork named by the campaign file (banner, share picture, icon)."""
-    path = page.artwork_file(services.current_campaign(), name)
+    path = page.artwork_file(current_campaign(), name)
     if path is None or not path.is_file():
         abort(404)
     resp = send_file(path, max_age=86400 * 30)  # the URL carries the campaign's version
@@ -93,7 +94,7 @@ def artwork(name: str):
 def pledge():
     f = request.form
     form = {"amount": f.get("amount", "")[:40], "email": f.get("email", "")[:254],
-            "credit_name": f.get("credit_name", "")[:400], "ref": services.clean_ref(f.get("ref", "")[:40]) or "",
+            "credit_name": f.get("credit_name", "")[:400], "ref": pledges.clean_ref(f.get("ref", "")[:40]) or "",
             "anonymous": f.get("anonymous") == "1", "rewards_opt_out": f.get("rewards_opt_out") == "1"}
     errors: dict[str, str] = {}
     try:
@@ -111,9 +112,9 @@ def pledge():
     key = "form:" + f["form_key"][:64] if f.get("form_key") else None
     try:
         try:
-            made = services.create_pledge(**kwargs, idempotency_key=key)
+            made = pledges.create_pledge(**kwargs, idempotency_key=key)
         except ConflictError:  # the same form page re-sent with other values: a new pledge
-            made = services.create_pledge(**kwargs)
+            made = pledges.create_pledge(**kwargs)
     except DomainError as err:
         errors[_FIELD_OF_CODE.get(err.code, "form")] = for_people(err.message)
         return _render_campaign(form, errors, 400)
@@ -122,9 +123,9 @@ def pledge():
 
 @bp.get("/thank-you")
 def thank_you():
-    pledge = services.get_pledge(request.args.get("pledge", ""))
-    status = services.pledge_status(pledge)
-    campaign = services.campaign_of(pledge)
+    pledge = pledges.get_pledge(request.args.get("pledge", ""))
+    status = pledges.pledge_status(pledge)
+    campaign = campaign_of(pledge)
     return render_template("site/thank_you.html", s=status, campaign=campaign,
                            share_bps=campaign.share_bps, anonymous=pledge.anonymous)
 
@@ -135,7 +136,7 @@ def test_checkout(pledge_id: str):
     # The local stand-in for Stripe Checkout exists only without a Stripe key.
     if not current_app.config.get("STRIPE_TEST_MODE"):
         abort(404)
-    pledge = services.get_pledge(pledge_id)
+    pledge = pledges.get_pledge(pledge_id)
     if not (pledge.checkout_session_id or "").startswith("cs_test_local_"):
         abort(404)  # a pledge made with real Stripe has no local checkout
     if request.method == "POST":
@@ -146,15 +147,15 @@ def test_checkout(pledge_id: str):
             abort(400, description="Choose one of the buttons.")
         shipping, error = _test_shipping(pledge, outcome)
         if error:
-            return render_template("site/checkout_test.html", s=services.pledge_status(pledge),
-                                   campaign=services.campaign_of(pledge), ships=True, shipping_error=error,
+            return render_template("site/checkout_test.html", s=pledges.pledge_status(pledge),
+                                   campaign=campaign_of(pledge), ships=True, shipping_error=error,
                                    shipping=request.form), 400
         _complete_test_checkout(pledge.id, TEST_OUTCOMES[outcome], shipping)
         return redirect(url_for("site.thank_you", pledge=pledge.id), code=303)
-    status = services.pledge_status(pledge)
+    status = pledges.pledge_status(pledge)
     if status["state"] in ("paid", "failed", "expired"):
         return redirect(url_for("site.thank_you", pledge=pledge.id), code=303)
-    return render_template("site/checkout_test.html", s=status, campaign=services.campaign_of(pledge),
+    return render_template("site/checkout_test.html", s=status, campaign=campaign_of(pledge),
                            ships=fulfilment.pledge_ships(pledge), shipping={})
 
 
@@ -191,9 +192,9 @@ def _library_for(user) -> list | None:
 @role_required("donor")
 def account(settings_errors: dict | None = None, form: dict | None = None, status: int = 200):
     user = current_user._get_current_object()
-    campaign = services.current_campaign()
-    ents = services.donor_entitlements(user, campaign)
-    donations = services.donor_donations(user)
+    campaign = current_campaign()
+    ents = entitlements.donor_entitlements(user, campaign)
+    donations = donor_data.donor_donations(user)
     tiers = campaign.tiers
     next_tier = next((t for t in tiers if t.min_amount > ents["total"]), None)
     settings = donors.settings_doc(donors.profile_for(user.id))
@@ -307,7 +308,7 @@ def confirm_settings(token: str):
 @bp.get("/admin/page")
 @role_required("producer")
 def page_editor(errors: dict | None = None, status: int = 200):
-    campaign = services.current_campaign()
+    campaign = current_campaign()
     return render_template("site/page_editor.html", campaign=campaign, parts=page.editor_parts(campaign.id),
                            languages=page.TEXT_LANGUAGES, errors=errors or {}), status
 
@@ -317,7 +318,7 @@ def page_editor(errors: dict | None = None, status: int = 200):
 @limiter.limit("60 per minute")
 def page_save(part: str):
     """One part of the page as the producer wrote it, in both languages; audited when it changed."""
-    campaign = services.current_campaign()
+    campaign = current_campaign()
     try:
         content = page.form_to_part(part, request.form)
     except DomainError as err:
@@ -334,7 +335,7 @@ def page_save(part: str):
 @bp.get("/admin/sharing")
 @role_required("producer")
 def sharing_report():
-    campaign = services.current_campaign()
+    campaign = current_campaign()
     page_url = external_url("site.campaign")
     return render_template("site/sharing.html", campaign=campaign, rows=sharing.report(campaign.id),
                            links=sharing.share_links(page_url, campaign.title))

@@ -14,7 +14,8 @@ from filmfund.db import utcnow
 from filmfund.extensions import db
 from filmfund.fulfil import fulfilment, statement
 from filmfund.fulfil.models import FulfilmentItem, ItemState, ShippingAddress
-from filmfund.rewards import services
+from filmfund.rewards import entitlements, pledges
+from filmfund.rewards.campaign import current_campaign
 from filmfund.rewards.models import Reward
 from tests.rewards.conftest import charge_obj, session_obj
 from tests.site.helpers import CSRF_RE, csrf_token, pay
@@ -32,7 +33,7 @@ def _user(email):
 
 def _items(email) -> list[FulfilmentItem]:
     user = _user(email)
-    fulfilment.sync_items(services.current_campaign(), user.id)
+    fulfilment.sync_items(current_campaign(), user.id)
     db.session.commit()
     return list(db.session.scalars(sa.select(FulfilmentItem).where(FulfilmentItem.user_id == user.id)
                                    .order_by(FulfilmentItem.reward_id)))
@@ -44,9 +45,9 @@ def _dvd(email) -> FulfilmentItem:
 
 
 def test_checkout_asks_stripe_for_the_shipping_address_only_at_a_dvd_tier(campaign, fake_stripe):
-    services.create_pledge(amount=5000, email="dvd@example.org")
-    services.create_pledge(amount=3000, email="stills@example.org")
-    services.create_pledge(amount=10000, email="none@example.org", rewards_opt_out=True)
+    pledges.create_pledge(amount=5000, email="dvd@example.org")
+    pledges.create_pledge(amount=3000, email="stills@example.org")
+    pledges.create_pledge(amount=10000, email="none@example.org", rewards_opt_out=True)
     forms = [r["form"] for r in fake_stripe.requests if r["path"] == "/v1/checkout/sessions"]
     assert len(forms) == 3
     dvd, stills, none = forms
@@ -58,7 +59,7 @@ def test_checkout_asks_stripe_for_the_shipping_address_only_at_a_dvd_tier(campai
 
 def test_the_address_stripe_collected_is_kept_from_the_completed_session(campaign, stripe_events, client):
     """A checkout.session.completed shaped as in Stripe's own fixtures (collected_information)."""
-    pledge = services.create_pledge(amount=5000, email="mei@example.org")
+    pledge = pledges.create_pledge(amount=5000, email="mei@example.org")
     session = json.loads(FIXTURES.read_text())["resources"]["checkout.session"]
     session.update(session_obj(pledge.id, 5000, email="mei@example.org"))
     session["collected_information"]["shipping_details"] = {
@@ -68,7 +69,7 @@ def test_the_address_stripe_collected_is_kept_from_the_completed_session(campaig
     address = db.session.get(ShippingAddress, _user("mei@example.org").id)
     assert (address.name, address.city, address.country, address.source) == ("Mei Chen", "Lyon", "FR", "checkout")
     # An older API version's `shipping_details` is read too; a second gift's new address replaces it.
-    again = services.create_pledge(amount=5000, email="mei@example.org")
+    again = pledges.create_pledge(amount=5000, email="mei@example.org")
     old = session_obj(again.id, 5000, email="mei@example.org")
     old["shipping_details"] = {"name": "Mei Chen", "address": {"line1": "1 Main St", "city": "Boston",
                                                                 "state": "MA", "postal_code": "02110",
@@ -79,17 +80,17 @@ def test_the_address_stripe_collected_is_kept_from_the_completed_session(campaig
 
 
 def test_a_bad_collected_address_never_fails_the_payment(campaign, stripe_events):
-    pledge = services.create_pledge(amount=5000, email="odd@example.org")
+    pledge = pledges.create_pledge(amount=5000, email="odd@example.org")
     obj = session_obj(pledge.id, 5000, email="odd@example.org")
     obj["collected_information"] = {"shipping_details": {"name": "X", "address": {"line1": "", "country": "ZZ"}}}
     assert stripe_events.send("checkout.session.completed", obj)["status"] == "processed"
     db.session.expire_all()
-    assert services.get_pledge(pledge.id).state.value == "paid"
+    assert pledges.get_pledge(pledge.id).state.value == "paid"
     assert db.session.get(ShippingAddress, _user("odd@example.org").id) is None
 
 
 def test_test_mode_checkout_collects_the_address_for_a_dvd_tier(campaign, client):
-    pledge = services.create_pledge(amount=5000, email="page@example.org")
+    pledge = pledges.create_pledge(amount=5000, email="page@example.org")
     html = client.get(f"/checkout/test/{pledge.id}").get_data(as_text=True)
     assert 'id="checkout-shipping"' in html
     token = CSRF_RE.search(html).group(1)
@@ -97,13 +98,13 @@ def test_test_mode_checkout_collects_the_address_for_a_dvd_tier(campaign, client
                                                           "ship_name": "Page", "ship_country": "FR"})
     assert bad.status_code == 400 and "required" in bad.get_data(as_text=True).lower()
     db.session.expire_all()
-    assert services.get_pledge(pledge.id).state.value == "pending"  # nothing half-done
+    assert pledges.get_pledge(pledge.id).state.value == "pending"  # nothing half-done
     data = {"csrf_token": token, "outcome": "paid", **{f"ship_{k}": v for k, v in ADDRESS.items()}}
     assert client.post(f"/checkout/test/{pledge.id}", data=data).status_code == 303
     db.session.expire_all()
     address = db.session.get(ShippingAddress, _user("page@example.org").id)
     assert address.line1 == "12 Rue des Lilas" and address.source == "checkout"
-    small = services.create_pledge(amount=3000, email="small@example.org")
+    small = pledges.create_pledge(amount=3000, email="small@example.org")
     assert 'id="checkout-shipping"' not in client.get(f"/checkout/test/{small.id}").get_data(as_text=True)
 
 
@@ -202,9 +203,9 @@ def test_address_survey_with_reminders_then_the_dvd_ships_and_arrives(campaign, 
 
 def test_refund_before_shipping_revokes_and_after_shipping_is_flagged(campaign, stripe_events, client, login_as,
                                                                      producer):
-    before = services.create_pledge(amount=5000, email="before@example.org")
+    before = pledges.create_pledge(amount=5000, email="before@example.org")
     stripe_events.send("checkout.session.completed", session_obj(before.id, 5000, email="before@example.org"))
-    after = services.create_pledge(amount=5000, email="after@example.org")
+    after = pledges.create_pledge(amount=5000, email="after@example.org")
     stripe_events.send("checkout.session.completed", session_obj(after.id, 5000, email="after@example.org"))
     for email in ("before@example.org", "after@example.org"):
         fulfilment.save_address(_user(email), ADDRESS, source="account")
@@ -230,13 +231,13 @@ def test_refund_before_shipping_revokes_and_after_shipping_is_flagged(campaign, 
     assert [f["item"].id for f in flagged] == [item_after.id]
     # Even when a producer had marked the entitlement delivered on the dashboard (a refund does not
     # revoke a delivered reward), a parcel sent to a donor now below the tier is flagged.
-    marked = services.create_pledge(amount=5000, email="marked@example.org")
+    marked = pledges.create_pledge(amount=5000, email="marked@example.org")
     stripe_events.send("checkout.session.completed", session_obj(marked.id, 5000, email="marked@example.org"))
     fulfilment.save_address(_user("marked@example.org"), ADDRESS, source="account")
     item_marked = _dvd("marked@example.org")
     fulfilment.move_item(item_marked.id, "in_production")
     fulfilment.move_item(item_marked.id, "shipped", tracking="DHL 43")
-    services.set_entitlement_status(item_marked.entitlement_id, "fulfilled")
+    entitlements.set_entitlement_status(item_marked.entitlement_id, "fulfilled")
     stripe_events.send("charge.refunded", charge_obj(f"pi_{marked.id}", 5000, 5000))
     flagged = {f["item"].id for f in fulfilment.refunded_after_shipping(campaign)}
     assert flagged == {item_after.id, item_marked.id}

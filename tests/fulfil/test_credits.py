@@ -13,7 +13,8 @@ from filmfund.audit import AuditEntry
 from filmfund.db import utcnow
 from filmfund.extensions import db
 from filmfund.fulfil import credits
-from filmfund.rewards import services
+from filmfund.rewards import pledges
+from filmfund.rewards.models import Pledge
 from tests.rewards.conftest import charge_obj, session_obj
 from tests.site.helpers import csrf_token, pay
 
@@ -104,7 +105,7 @@ def test_proofs_mailed_until_the_deadline_then_closed(campaign, client, login_as
 def test_frozen_credits_in_both_formats_and_later_changes_flagged(campaign, client, login_as, producer, runner,
                                                                  stripe_events):
     _donors()
-    late = services.create_pledge(amount=50000, email="late@example.org", credit_name="Late Exec")
+    late = pledges.create_pledge(amount=50000, email="late@example.org", credit_name="Late Exec")
     staff = login_as(client, producer)
     tok = csrf_token(staff, "/admin/credits")
     assert staff.post("/admin/credits/freeze", data={"csrf_token": tok}).status_code == 303  # unconfirmed
@@ -118,7 +119,7 @@ def test_frozen_credits_in_both_formats_and_later_changes_flagged(campaign, clie
 
     # After picture lock: a new Executive Producer pays, a supporter is refunded.
     stripe_events.send("checkout.session.completed", session_obj(late.id, 50000, email="late@example.org"))
-    zed_pledge = db.session.scalar(sa.select(services.Pledge).where(services.Pledge.email == "zed@example.org"))
+    zed_pledge = db.session.scalar(sa.select(Pledge).where(Pledge.email == "zed@example.org"))
     stripe_events.send("charge.refunded", charge_obj(f"pi_test_local_{zed_pledge.id}", 100, 100))
     changes = credits.changes_since_freeze(campaign)
     assert changes == {"added": [("executive_producers", "Late Exec")], "removed": [("supporters", "Zed Supporter")]}

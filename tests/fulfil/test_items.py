@@ -9,7 +9,7 @@ from filmfund.errors import ConflictError, NotFoundError
 from filmfund.extensions import db
 from filmfund.fulfil import fulfilment
 from filmfund.fulfil.models import FulfilmentItem, ItemState
-from filmfund.rewards import services
+from filmfund.rewards.campaign import current_campaign
 from filmfund.rewards.models import Reward
 from tests.site.helpers import csrf_token, pay
 
@@ -18,7 +18,7 @@ def _item(email, key):
     from filmfund.auth.services import find_user
 
     user = find_user(email)
-    return next(r["item"] for r in fulfilment.donor_items(user, services.current_campaign())
+    return next(r["item"] for r in fulfilment.donor_items(user, current_campaign())
                 if r["reward"].key == key)
 
 

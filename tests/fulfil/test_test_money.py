@@ -37,9 +37,9 @@ def test_test_money_is_marked_then_gone_under_a_live_key(app, client, campaign, 
     # The installation goes live. The test donor's entitlements are still there (until `campaign
     # load` re-derives them), yet nothing shown counts the test money.
     app.config.update(STRIPE_SECRET_KEY="sk_live_not_a_real_key", STRIPE_TEST_MODE=False)
-    from filmfund.rewards import services
+    from filmfund.rewards import payments, receipts
 
-    live = services.record_offline_donation("livefan@example.org", 5000, credit_name="Liv Realmoney",
+    live = payments.record_offline_donation("livefan@example.org", 5000, credit_name="Liv Realmoney",
                                      recorded_by="producer@example.org")
     client = app.test_client()
     api = client.get("/api/v1/campaign").get_json()
@@ -56,7 +56,7 @@ def test_test_money_is_marked_then_gone_under_a_live_key(app, client, campaign, 
     assert out.output.splitlines() == ["section,name", "supporters,Liv Realmoney"]
     html = login_as(client, producer).get("/admin/credits").get_data(as_text=True)
     assert "Liv Realmoney" in html and "Tess Tmoney" not in html
-    live_receipt = services.compose_receipt(live)  # a live donation's receipt is a plain receipt
+    live_receipt = receipts.compose_receipt(live)  # a live donation's receipt is a plain receipt
     assert "no money moved" not in (live_receipt.subject + live_receipt.text).lower()
     assert "Keep this email as your receipt." in live_receipt.text
 

@@ -26,9 +26,9 @@ def storage_backend(request):
 @pytest.fixture
 def campaign(app):
     """The film's own campaign: digital and physical rewards with their real titles."""
-    from filmfund.rewards import services
+    from filmfund.rewards.campaign import current_campaign
 
-    return services.current_campaign()
+    return current_campaign()
 
 
 def _csrf(client, url):

@@ -26,7 +26,9 @@ import pytest
 import sqlalchemy as sa
 
 from filmfund.extensions import db
-from filmfund.rewards import services
+from filmfund.rewards import payments
+from filmfund.rewards.campaign import current_campaign
+from filmfund.rewards.pledges import create_pledge
 from filmfund.rewards.ledger_check import check_ledger
 from filmfund.rewards.models import Donation, LedgerEntry, Pledge, WebhookEvent
 from filmfund.rewards.webhooks import sign_payload
@@ -85,7 +87,7 @@ def _wait_booked(n: int, timeout: float = 90) -> None:
 def test_a_webhook_storm_while_a_web_process_is_killed_keeps_the_ledger_exact(app, campaign, start_server,
                                                                              private_redis):
     server = start_server("--processes", "2", "--threads", "4", FILMFUND_RATELIMIT_STORAGE_URL=private_redis.url)
-    pledges = [services.create_pledge(1000 + 37 * i, email=f"storm{i}@example.org") for i in range(40)]
+    pledges = [create_pledge(1000 + 37 * i, email=f"storm{i}@example.org") for i in range(40)]
     expected = {p.id: p.amount for p in pledges}
     events = _paid_events(pledges)
     rng = random.Random(9)
@@ -123,7 +125,7 @@ def test_a_webhook_storm_while_a_web_process_is_killed_keeps_the_ledger_exact(ap
     assert _count(WebhookEvent) == len(events)
     donations = db.session.execute(sa.select(Donation.pledge_id, Donation.amount)).all()
     assert sorted(donations) == sorted(expected.items())  # one donation per pledge, to the cent
-    assert services.partner_statement(services.current_campaign())["net"] == sum(expected.values())
+    assert payments.partner_statement(current_campaign())["net"] == sum(expected.values())
     assert check_ledger() == []
     assert server.stop() == 0
 
@@ -206,7 +208,7 @@ def _state() -> tuple:
 
 
 def test_the_database_lost_during_a_webhook_gives_stripe_a_5xx_and_writes_nothing(app, campaign, database_url):
-    pledge = services.create_pledge(2500, email="outage@example.org")
+    pledge = create_pledge(2500, email="outage@example.org")
     [event] = _paid_events([pledge])
     payload = json.dumps(event).encode()
     headers = {"Stripe-Signature": sign_payload(payload, app.config["STRIPE_WEBHOOK_SECRET"]),
@@ -355,7 +357,7 @@ def test_a_worker_killed_mid_mail_batch_resumes_and_sends_nothing_twice(app, run
 
     n = 40
     for i in range(n):
-        pledge = services.create_pledge(1500 + i, email=f"reader{i}@example.org")
+        pledge = create_pledge(1500 + i, email=f"reader{i}@example.org")
         complete_test_checkout(pledge.id, "paid")
     update = updates.create_update(title="From the edit", body="A first cut.", audience="everyone")
     updates.publish_update(update.id)  # n delivery rows queued, the job in the queue
@@ -452,7 +454,7 @@ def test_a_worker_killed_mid_booking_resumes_books_once_and_mails_once(app, clie
     from filmfund.rewards import webhooks
 
     n = 60
-    pledges = [services.create_pledge(2000 + 11 * i, email=f"booked{i}@example.org") for i in range(n)]
+    pledges = [create_pledge(2000 + 11 * i, email=f"booked{i}@example.org") for i in range(n)]
     expected = {p.id: p.amount for p in pledges}
     secret = app.config["STRIPE_WEBHOOK_SECRET"]
     app.config["WEBHOOK_BOOK_INLINE"] = False  # as in production: the workers book

@@ -10,13 +10,14 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from filmfund.rewards import services
+from filmfund.rewards import entitlements, pledges
+from filmfund.rewards.campaign import load_campaign
 from filmfund.rewards.webhooks import sign_payload
 
 
 @pytest.fixture
 def campaign(app):
-    return services.load_campaign()
+    return load_campaign()
 
 
 def make_event(type_: str, obj: dict, *, event_id: str | None = None, livemode: bool = False) -> dict:
@@ -71,7 +72,7 @@ def stripe_events(app, client):
 def crash_first_booking(monkeypatch):
     """The first booking dies half-way (after its entries, in the entitlements' refresh), as a
     killed worker or a lost database would leave it; later bookings run normally."""
-    real = services.refresh_entitlements
+    real = entitlements.refresh_entitlements
     calls = []
 
     def crash_once(*args):
@@ -80,7 +81,7 @@ def crash_first_booking(monkeypatch):
             raise RuntimeError("the booking's process died")
         return real(*args)
 
-    monkeypatch.setattr(services, "refresh_entitlements", crash_once)
+    monkeypatch.setattr(entitlements, "refresh_entitlements", crash_once)
 
 
 @pytest.fixture
@@ -88,7 +89,7 @@ def pledge(campaign):
     """make(amount, email=..., **kw) -> a pending test-mode pledge."""
 
     def _make(amount: int = 5000, email: str = "donor@example.org", **kw):
-        return services.create_pledge(amount, email=email, **kw)
+        return pledges.create_pledge(amount, email=email, **kw)
 
     return _make
 

@@ -6,7 +6,8 @@ import sqlalchemy as sa
 
 from filmfund.config import BUNDLED_CAMPAIGN
 from filmfund.extensions import db
-from filmfund.rewards import services
+from filmfund.rewards import entitlements, ledger_check, payments
+from filmfund.rewards.campaign import campaign_summary, current_campaign, load_campaign
 from filmfund.rewards.campaign_file import CampaignFileError, parse_campaign
 from filmfund.rewards.models import Campaign, Reward, Tier
 
@@ -31,8 +32,8 @@ def test_load_is_idempotent_and_updates_titles(campaign, tmp_path):
     edited = tmp_path / "edited.toml"
     edited.write_text(data)
     ids = {r.key: r.id for r in db.session.scalars(sa.select(Reward))}
-    services.load_campaign()
-    services.load_campaign(edited)
+    load_campaign()
+    load_campaign(edited)
     assert db.session.scalar(sa.select(sa.func.count(Campaign.id))) == 1
     assert db.session.scalar(sa.select(sa.func.count(Tier.id))) == 10
     rewards = {r.key: r for r in db.session.scalars(sa.select(Reward))}
@@ -46,10 +47,10 @@ def test_a_reward_removed_from_the_file_is_kept_detached(campaign, tmp_path):
     spec_file = tmp_path / "c.toml"
     spec_file.write_text(BUNDLED_CAMPAIGN.read_text().replace(
         '  { key = "wallpapers", kind = "digital", title = "Donor-only wallpapers" },\n', ""))
-    loaded = services.load_campaign(spec_file)
+    loaded = load_campaign(spec_file)
     wallpapers = db.session.scalar(sa.select(Reward).where(Reward.key == "wallpapers"))
     assert wallpapers is not None and wallpapers.tier_id is None
-    assert "wallpapers" not in [r["key"] for t in services.campaign_summary(loaded)["tiers"] for r in t["rewards"]]
+    assert "wallpapers" not in [r["key"] for t in campaign_summary(loaded)["tiers"] for r in t["rewards"]]
 
 
 @pytest.mark.parametrize("mutate, message", [
@@ -82,7 +83,7 @@ def test_another_campaign_file_by_setting(app, tmp_path, runner):
     result = runner.invoke(args=["campaign", "load"])
     assert result.exit_code == 0, result.output
     assert "another-film: 10 tiers, 16 rewards" in result.output
-    assert services.current_campaign().title.startswith("Another Film:")
+    assert current_campaign().title.startswith("Another Film:")
 
 
 def test_cli_load_with_path_and_clear_errors(app, runner, tmp_path):
@@ -113,18 +114,18 @@ def test_campaign_api(client, campaign):
 
 def test_current_campaign_loads_on_first_use(app):
     assert db.session.scalar(sa.select(sa.func.count(Campaign.id))) == 0
-    assert services.current_campaign().slug == "living-with-dead-hearts"
-    assert services.current_campaign().id == services.current_campaign().id
+    assert current_campaign().slug == "living-with-dead-hearts"
+    assert current_campaign().id == current_campaign().id
 
 
 def test_reload_with_moved_tiers_keeps_entitlements_in_step(campaign, tmp_path):
     from filmfund.auth.services import find_user
 
-    services.record_offline_donation("cash@example.org", 3000)
-    assert services.donor_entitlements(find_user("cash@example.org"))["tier"]["name"] == "Insider"
+    payments.record_offline_donation("cash@example.org", 3000)
+    assert entitlements.donor_entitlements(find_user("cash@example.org"), current_campaign())["tier"]["name"] == "Insider"
     moved = tmp_path / "moved.toml"
     moved.write_text(BUNDLED_CAMPAIGN.read_text().replace("min_amount = 3000", "min_amount = 3500"))
-    services.load_campaign(moved)
-    stills = {r["key"]: r["status"] for r in services.donor_entitlements(find_user("cash@example.org"))["rewards"]}
+    load_campaign(moved)
+    stills = {r["key"]: r["status"] for r in entitlements.donor_entitlements(find_user("cash@example.org"), current_campaign())["rewards"]}
     assert stills["stills"] == "revoked" and stills["updates-monthly"] == "granted"
-    assert services.check_ledger() == []
+    assert ledger_check.check_ledger() == []

@@ -2,7 +2,8 @@
 import sqlalchemy as sa
 
 from filmfund.extensions import db
-from filmfund.rewards import rules, services
+from filmfund.rewards import ledger_check, payments, rules
+from filmfund.rewards.campaign import campaign_summary
 from filmfund.rewards.models import Donation, Entitlement, LedgerEntry
 from filmfund.rewards.totals import DonorTotal
 
@@ -10,7 +11,7 @@ from .conftest import session_obj
 
 
 def test_seed_books_through_the_ledger_rules(campaign, runner, stripe_events, pledge):
-    services.record_offline_donation("real@example.org", 3333)  # money already there: the seed continues from it
+    payments.record_offline_donation("real@example.org", 3333)  # money already there: the seed continues from it
     result = runner.invoke(args=["demo", "seed", "--donations", "400", "--donors", "60"])
     assert result.exit_code == 0, result.output
     assert "booked 400 test-mode donations from 60 donors" in result.output
@@ -19,23 +20,23 @@ def test_seed_books_through_the_ledger_rules(campaign, runner, stripe_events, pl
     gifts = db.session.scalars(sa.select(Donation.amount)).all()
     assert len(gifts) == 551
     net = sum(gifts)
-    statement = services.partner_statement(campaign)
+    statement = payments.partner_statement(campaign)
     assert (statement["gross"], statement["net"]) == (net, net)
     shares = db.session.scalar(sa.select(sa.func.sum(LedgerEntry.amount)).where(LedgerEntry.entry_kind == "partner_share"))
     assert shares == statement["share_due"] == rules.share_due(net, campaign.share_bps)
     donors = db.session.scalar(sa.select(sa.func.count(sa.distinct(Donation.user_id))))
-    assert services.campaign_summary(campaign)["donors"] == donors
+    assert campaign_summary(campaign)["donors"] == donors
     # The donors' tiers: every reward their net reaches.
     top = db.session.scalars(sa.select(DonorTotal).order_by(DonorTotal.net.desc()).limit(1)).one()
     expected = {r.id for t in rules.tiers_reached(campaign.tiers, top.net) for r in t.rewards}
     held = set(db.session.scalars(sa.select(Entitlement.reward_id).where(Entitlement.user_id == top.user_id)))
     assert held == expected and expected
-    assert services.check_ledger() == []
+    assert ledger_check.check_ledger() == []
     # A real payment books on top of the seeded totals, and everything still checks.
     p = pledge(5000)
     stripe_events.send("checkout.session.completed", session_obj(p.id, 5000))
-    assert services.partner_statement(campaign)["net"] == net + 5000
-    assert services.check_ledger() == []
+    assert payments.partner_statement(campaign)["net"] == net + 5000
+    assert ledger_check.check_ledger() == []
     assert runner.invoke(args=["ledger", "check"]).exit_code == 0
 
 

@@ -6,8 +6,11 @@ from hypothesis import strategies as st
 
 from filmfund.auth.services import find_user
 from filmfund.extensions import db
-from filmfund.rewards import donors, services
+from filmfund.rewards import donors, entitlements, ledger_check, payments
+from filmfund.rewards.campaign import current_campaign
+from filmfund.rewards.pledges import create_pledge
 from filmfund.rewards.models import DonorProfile, DonorSettingsRequest
+from tests.helpers import credit_names
 
 from .conftest import session_obj
 
@@ -23,27 +26,27 @@ def pay(stripe_events, pledge, amount, email=BIG, **kw):
 def standing(email=BIG):
     """Everything a pledge must not change, besides the total."""
     user = find_user(email)
-    doc = services.donor_entitlements(user)
+    doc = entitlements.donor_entitlements(user, current_campaign())
     profile = donors.profile_for(user.id)
     return {"settings": donors.settings_doc(profile), "tier": doc["tier"],
             "rewards": {r["key"]: r["status"] for r in doc["rewards"]},
-            "library": {r["key"] for r in doc["rewards"] if services.user_has_reward(user.id, r["key"])},
-            "credits": services.credits(services.current_campaign())}
+            "library": {r["key"] for r in doc["rewards"] if entitlements.user_has_reward(user.id, r["key"])},
+            "credits": credit_names(current_campaign())}
 
 
 def test_first_gift_makes_the_profile_from_its_choices(campaign, stripe_events, pledge):
     pay(stripe_events, pledge, 3000, credit_name="  Ann   Lee ", anonymous=False)
     profile = db.session.get(DonorProfile, find_user(BIG).id)
     assert (profile.credit_name, profile.anonymous, profile.rewards_opt_out) == ("Ann Lee", False, False)
-    assert services.credits(campaign) == ["Ann Lee"]
+    assert credit_names(campaign) == ["Ann Lee"]
 
 
 def test_offline_first_gift_makes_the_profile(campaign):
-    services.record_offline_donation("cash@example.org", 25000, credit_name="Cash Giver", anonymous=True,
+    payments.record_offline_donation("cash@example.org", 25000, credit_name="Cash Giver", anonymous=True,
                                      recorded_by="p@example.org")
     profile = donors.profile_for(find_user("cash@example.org").id)
     assert (profile.credit_name, profile.anonymous, profile.rewards_opt_out) == ("Cash Giver", True, False)
-    assert services.credits(campaign) == []  # anonymous: never published
+    assert credit_names(campaign) == []  # anonymous: never published
 
 
 def test_a_strangers_no_rewards_dollar_removes_nothing(campaign, stripe_events, pledge, runner):
@@ -55,19 +58,19 @@ def test_a_strangers_no_rewards_dollar_removes_nothing(campaign, stripe_events, 
     pay(stripe_events, pledge, 100, credit_name="Attacker Name", rewards_opt_out=True, anonymous=True)
     after = standing()
     assert after == before
-    assert services.donor_entitlements(find_user(BIG))["total"] == 200100
+    assert entitlements.donor_entitlements(find_user(BIG), current_campaign())["total"] == 200100
     out = runner.invoke(args=["credits", "export"]).output
     assert "Real Donor" in out and "Attacker Name" not in out
     # what the stranger asked is kept as a record, waiting for the donor's confirmation
     request = db.session.scalar(sa.select(DonorSettingsRequest))
     assert request.state == "pending" and request.user_id == find_user(BIG).id
-    assert services.check_ledger() == []
+    assert ledger_check.check_ledger() == []
 
 
 def test_a_stranger_cannot_rewrite_a_credit_line(campaign, stripe_events, pledge):
     pay(stripe_events, pledge, 5000, credit_name="Mei Chen")
     pay(stripe_events, pledge, 100, credit_name="Someone Else")
-    assert services.credits(campaign) == ["Mei Chen"]
+    assert credit_names(campaign) == ["Mei Chen"]
     assert donors.profile_for(find_user(BIG).id).credit_name == "Mei Chen"
 
 
@@ -79,19 +82,19 @@ def test_the_honest_second_small_gift_keeps_the_rewards(campaign, stripe_events,
     assert before["rewards"]["dvd"] == "granted"
     pay(stripe_events, pledge, 500, rewards_opt_out=True)
     assert standing() == before
-    assert services.donor_entitlements(find_user(BIG))["total"] == 6000
+    assert entitlements.donor_entitlements(find_user(BIG), current_campaign())["total"] == 6000
 
 
 def test_the_donor_themself_changes_settings(campaign, stripe_events, pledge):
     pay(stripe_events, pledge, 5500, credit_name="Ann")
     user = find_user(BIG)
     donors.update_donor_settings(user, via="account", rewards_opt_out=True)
-    assert set(standing()["rewards"].values()) == {"revoked"} and services.credits(campaign) == []
+    assert set(standing()["rewards"].values()) == {"revoked"} and credit_names(campaign) == []
     donors.update_donor_settings(user, via="api", rewards_opt_out=False, anonymous=True)
-    assert standing()["rewards"]["dvd"] == "granted" and services.credits(campaign) == []
+    assert standing()["rewards"]["dvd"] == "granted" and credit_names(campaign) == []
     donors.update_donor_settings(user, via="account", anonymous=False, credit_name="Ann B.")
-    assert services.credits(campaign) == ["Ann B."]
-    assert services.check_ledger() == []
+    assert credit_names(campaign) == ["Ann B."]
+    assert ledger_check.check_ledger() == []
 
 
 _KEEP = {"campaigns", "tiers", "rewards", "users", "user_roles", "audit_log", "alembic_version"}
@@ -119,7 +122,7 @@ _choices = st.fixed_dictionaries({
 @given(first=_choices, later=st.lists(_choices, min_size=1, max_size=4))
 def test_no_sequence_of_later_pledges_changes_the_profile(app, campaign, stripe_events, first, later):
     _afresh()
-    p = services.create_pledge(first["amount"], email=BIG, credit_name=first["credit_name"],
+    p = create_pledge(first["amount"], email=BIG, credit_name=first["credit_name"],
                                anonymous=first["anonymous"], rewards_opt_out=first["rewards_opt_out"])
     stripe_events.send("checkout.session.completed", session_obj(p.id, first["amount"], email=BIG))
     profile = donors.settings_doc(donors.profile_for(find_user(BIG).id))
@@ -127,15 +130,15 @@ def test_no_sequence_of_later_pledges_changes_the_profile(app, campaign, stripe_
                        "rewards_opt_out": first["rewards_opt_out"]}
     total = first["amount"]
     for choice in later:
-        q = services.create_pledge(choice["amount"], email=BIG, credit_name=choice["credit_name"],
+        q = create_pledge(choice["amount"], email=BIG, credit_name=choice["credit_name"],
                                    anonymous=choice["anonymous"], rewards_opt_out=choice["rewards_opt_out"])
         stripe_events.send("checkout.session.completed", session_obj(q.id, choice["amount"], email=BIG))
         total += choice["amount"]
         db.session.expire_all()
         assert donors.settings_doc(donors.profile_for(find_user(BIG).id)) == profile
-    doc = services.donor_entitlements(find_user(BIG))
+    doc = entitlements.donor_entitlements(find_user(BIG), current_campaign())
     assert doc["total"] == total and doc["rewards_opt_out"] == first["rewards_opt_out"]
-    assert services.check_ledger() == []
+    assert ledger_check.check_ledger() == []
 
 
 _donor_change = st.fixed_dictionaries({}, optional={
@@ -152,12 +155,12 @@ def test_only_the_donor_moves_the_settings_and_rewards_follow(app, campaign, str
     """Any interleaving of others' pledges and the donor's own changes: the profile is exactly
     the donor's last word, and the stored rewards always match it and the total."""
     _afresh()
-    p = services.create_pledge(3000, email=BIG, credit_name="First")
+    p = create_pledge(3000, email=BIG, credit_name="First")
     stripe_events.send("checkout.session.completed", session_obj(p.id, 3000, email=BIG))
     expected = {"credit_name": "First", "anonymous": False, "rewards_opt_out": False}
     for kind, step in steps:
         if kind == "pledge":
-            q = services.create_pledge(step["amount"], email=BIG, credit_name=step["credit_name"],
+            q = create_pledge(step["amount"], email=BIG, credit_name=step["credit_name"],
                                        anonymous=step["anonymous"], rewards_opt_out=step["rewards_opt_out"])
             stripe_events.send("checkout.session.completed", session_obj(q.id, step["amount"], email=BIG))
         elif step:
@@ -165,10 +168,10 @@ def test_only_the_donor_moves_the_settings_and_rewards_follow(app, campaign, str
             expected.update(step)
         db.session.expire_all()
         assert donors.settings_doc(donors.profile_for(find_user(BIG).id)) == expected
-        doc = services.donor_entitlements(find_user(BIG))
+        doc = entitlements.donor_entitlements(find_user(BIG), current_campaign())
         active = {r["key"] for r in doc["rewards"] if r["status"] != "revoked"}
         assert (not active) == expected["rewards_opt_out"]
-        names = services.credits(campaign)
+        names = credit_names(campaign)
         shown = expected["credit_name"] and not expected["anonymous"] and not expected["rewards_opt_out"]
         assert names == ([expected["credit_name"]] if shown else [])
-    assert services.check_ledger() == []
+    assert ledger_check.check_ledger() == []

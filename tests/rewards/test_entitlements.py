@@ -5,8 +5,10 @@ import sqlalchemy as sa
 from filmfund.auth.services import find_user
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
-from filmfund.rewards import donors, services
+from filmfund.rewards import donors, ledger_check, payments
+from filmfund.rewards.entitlements import donor_entitlements, set_entitlement_status, user_has_reward
 from filmfund.rewards.models import Entitlement
+from filmfund.rewards.campaign import current_campaign
 
 from .conftest import charge_obj, session_obj
 
@@ -18,15 +20,15 @@ def pay(stripe_events, pledge, amount, email="fan@example.org", **kw):
 
 
 def statuses(email="fan@example.org"):
-    return {r["key"]: r["status"] for r in services.donor_entitlements(find_user(email))["rewards"]}
+    return {r["key"]: r["status"] for r in donor_entitlements(find_user(email), current_campaign())["rewards"]}
 
 
 def test_donations_add_up_and_refunds_revoke(campaign, stripe_events, pledge):
     first = pay(stripe_events, pledge, 3000)
-    assert services.donor_entitlements(find_user("fan@example.org"))["tier"] == {"min_amount": 3000, "name": "Insider"}
+    assert donor_entitlements(find_user("fan@example.org"), current_campaign())["tier"] == {"min_amount": 3000, "name": "Insider"}
     assert set(statuses()) == {"credit-name", "wallpapers", "updates-monthly", "stills"}
     pay(stripe_events, pledge, 2500)  # 55.00 in all: Collector
-    doc = services.donor_entitlements(find_user("fan@example.org"))
+    doc = donor_entitlements(find_user("fan@example.org"), current_campaign())
     assert doc["total"] == 5500 and doc["tier"]["name"] == "Collector"
     assert statuses()["dvd"] == "granted"
     stripe_events.send("charge.refunded", charge_obj(f"pi_{first.id}", 3000, 1000))  # 45.00: Insider again
@@ -36,59 +38,59 @@ def test_donations_add_up_and_refunds_revoke(campaign, stripe_events, pledge):
     pay(stripe_events, pledge, 1000)  # 55.00 again: re-granted, same rows
     assert statuses()["dvd"] == "granted"
     assert db.session.scalar(sa.select(sa.func.count(Entitlement.id))) == rows_before
-    assert services.check_ledger() == []
+    assert ledger_check.check_ledger() == []
 
 
 def test_fulfilled_stays_fulfilled(campaign, stripe_events, pledge):
     p = pay(stripe_events, pledge, 5000)
-    dvd = next(r for r in services.donor_entitlements(find_user("fan@example.org"))["rewards"] if r["key"] == "dvd")
-    services.set_entitlement_status(dvd["id"], "fulfilled")
+    dvd = next(r for r in donor_entitlements(find_user("fan@example.org"), current_campaign())["rewards"] if r["key"] == "dvd")
+    set_entitlement_status(dvd["id"], "fulfilled")
     stripe_events.send("charge.refunded", charge_obj(f"pi_{p.id}", 5000, 5000))
     assert statuses()["dvd"] == "fulfilled"  # it was shipped: a refund cannot un-ship it
     assert statuses()["stills"] == "revoked"
-    assert services.check_ledger() == []
+    assert ledger_check.check_ledger() == []
 
 
 def test_set_entitlement_status_refuses(campaign, stripe_events, pledge):
     p = pay(stripe_events, pledge, 100)
-    ent_id = services.donor_entitlements(find_user("fan@example.org"))["rewards"][0]["id"]
+    ent_id = donor_entitlements(find_user("fan@example.org"), current_campaign())["rewards"][0]["id"]
     with pytest.raises(ValidationError):
-        services.set_entitlement_status(ent_id, "shipped")
+        set_entitlement_status(ent_id, "shipped")
     with pytest.raises(ConflictError):
-        services.set_entitlement_status(ent_id, "revoked")
+        set_entitlement_status(ent_id, "revoked")
     with pytest.raises(NotFoundError):
-        services.set_entitlement_status(999999, "fulfilled")
+        set_entitlement_status(999999, "fulfilled")
     stripe_events.send("charge.refunded", charge_obj(f"pi_{p.id}", 100, 100))
     with pytest.raises(ConflictError):  # a revoked reward cannot be marked delivered
-        services.set_entitlement_status(ent_id, "fulfilled")
+        set_entitlement_status(ent_id, "fulfilled")
 
 
 def test_opt_out_is_the_first_gifts_and_then_the_donors_choice(campaign, stripe_events, pledge):
     pay(stripe_events, pledge, 5000, rewards_opt_out=True)
-    doc = services.donor_entitlements(find_user("fan@example.org"))
+    doc = donor_entitlements(find_user("fan@example.org"), current_campaign())
     assert doc["rewards_opt_out"] is True and doc["rewards"] == [] and doc["total"] == 5000
     pay(stripe_events, pledge, 100)  # a later pledge never changes the donor's settings (donors.py)
-    assert services.donor_entitlements(find_user("fan@example.org"))["rewards_opt_out"] is True
+    assert donor_entitlements(find_user("fan@example.org"), current_campaign())["rewards_opt_out"] is True
     donors.update_donor_settings(find_user("fan@example.org"), via="account", rewards_opt_out=False)
     assert statuses()["dvd"] == "granted"  # the whole lifetime total counts
     pay(stripe_events, pledge, 100, rewards_opt_out=True)  # asks; the donor has not confirmed
     assert statuses()["dvd"] == "granted"
     donors.update_donor_settings(find_user("fan@example.org"), via="api", rewards_opt_out=True)
     assert set(statuses().values()) == {"revoked"}
-    assert services.check_ledger() == []
+    assert ledger_check.check_ledger() == []
 
 
 def test_offline_donations_grant_too(campaign):
-    services.record_offline_donation("cash@example.org", 25000, recorded_by="p@example.org")
+    payments.record_offline_donation("cash@example.org", 25000, recorded_by="p@example.org")
     assert statuses("cash@example.org")["interview-questions"] == "granted"
 
 
 def test_media_can_ask_by_user_and_reward_key(campaign, stripe_events, pledge):
     p = pay(stripe_events, pledge, 3000)
     user = find_user("fan@example.org")
-    assert services.user_has_reward(user.id, "stills") and not services.user_has_reward(user.id, "video-clips")
+    assert user_has_reward(user.id, "stills") and not user_has_reward(user.id, "video-clips")
     stripe_events.send("charge.refunded", charge_obj(f"pi_{p.id}", 3000, 3000))
-    assert not services.user_has_reward(user.id, "stills")
+    assert not user_has_reward(user.id, "stills")
 
 
 def test_me_entitlements_api(client, campaign, stripe_events, pledge, token_for, make_user):

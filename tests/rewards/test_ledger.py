@@ -8,7 +8,9 @@ from hypothesis import strategies as st
 
 from filmfund.errors import ConflictError, ValidationError
 from filmfund.extensions import db
-from filmfund.rewards import rules, services
+from filmfund.rewards import ledger, ledger_check, pledges, rules
+from filmfund.rewards.campaign import campaign_summary, load_campaign
+from filmfund.rewards.payments import partner_statement, record_offline_donation, record_payout
 from filmfund.rewards.models import Donation, Entitlement, LedgerEntry, Pledge, WebhookEvent
 from filmfund.rewards.totals import CampaignTotal, DailyTotal, DonorTotal
 from filmfund.rewards.webhooks import complete_test_checkout
@@ -17,22 +19,22 @@ from .conftest import charge_obj, dispute_obj, session_obj
 
 
 def test_offline_donation_and_payout(campaign):
-    services.record_offline_donation("cash@example.org", 12345, date(2026, 11, 1), note="screening in Paris",
+    record_offline_donation("cash@example.org", 12345, date(2026, 11, 1), note="screening in Paris",
                                      credit_name="Jean", recorded_by="producer@example.org")
     d = db.session.scalar(sa.select(Donation))
     assert (d.source, d.received_at) == ("offline", datetime(2026, 11, 1, 12, tzinfo=timezone.utc))
-    statement = services.partner_statement(campaign)
+    statement = partner_statement(campaign)
     assert statement == {"currency": "usd", "share_bps": 2000, "gross": 12345, "refunded": 0, "net": 12345,
                          "share_due": 2469, "paid_out": 0, "balance": 2469, "test_money": True}
-    services.record_payout(2000, date(2026, 11, 20), "SEPA-0042", "producer@example.org")
-    assert services.raised_by_day(campaign) == [(date(2026, 11, 1), 12345)]
-    assert services.partner_statement(campaign)["paid_out"] == 2000
-    assert services.partner_statement(campaign)["balance"] == 469
+    record_payout(2000, date(2026, 11, 20), "SEPA-0042", "producer@example.org")
+    assert ledger.raised_by_day(campaign.id) == [(date(2026, 11, 1), 12345)]
+    assert partner_statement(campaign)["paid_out"] == 2000
+    assert partner_statement(campaign)["balance"] == 469
     with pytest.raises(ConflictError):
-        services.record_payout(470, date(2026, 11, 21), "too much", "producer@example.org")
+        record_payout(470, date(2026, 11, 21), "too much", "producer@example.org")
     groups = db.session.scalars(sa.select(LedgerEntry.event_kind).distinct()).all()
     assert set(groups) == {"offline_donation", "payout"}
-    assert services.check_ledger() == []
+    assert ledger_check.check_ledger() == []
 
 
 @pytest.mark.parametrize("kwargs", [dict(amount=0), dict(amount="10"), dict(amount=50),
@@ -40,25 +42,25 @@ def test_offline_donation_and_payout(campaign):
                                     dict(amount=1000, received_on=datetime(2026, 1, 1))])
 def test_offline_donation_refuses_bad_input(campaign, kwargs):
     with pytest.raises(ValidationError):
-        services.record_offline_donation("cash@example.org", **kwargs)
+        record_offline_donation("cash@example.org", **kwargs)
     assert db.session.scalar(sa.select(sa.func.count(LedgerEntry.id))) == 0
 
 
 @pytest.mark.parametrize("amount, reference", [(0, "ref"), (-5, "ref"), (1.5, "ref"), (100, ""), (100, "x" * 201)])
 def test_payout_refuses_bad_input(campaign, amount, reference):
-    services.record_offline_donation("cash@example.org", 100000)
+    record_offline_donation("cash@example.org", 100000)
     with pytest.raises(ValidationError):
-        services.record_payout(amount, date(2026, 11, 20), reference, "p@example.org")
+        record_payout(amount, date(2026, 11, 20), reference, "p@example.org")
 
 
 def test_refund_after_payout_shows_a_negative_balance(campaign, stripe_events, pledge):
     p = pledge(10000)
     stripe_events.send("checkout.session.completed", session_obj(p.id, 10000))
-    services.record_payout(2000, date(2026, 11, 20), "SEPA-1", "p@example.org")
+    record_payout(2000, date(2026, 11, 20), "SEPA-1", "p@example.org")
     stripe_events.send("charge.refunded", charge_obj(f"pi_{p.id}", 10000, 10000))
-    statement = services.partner_statement(campaign)
+    statement = partner_statement(campaign)
     assert (statement["share_due"], statement["paid_out"], statement["balance"]) == (0, 2000, -2000)
-    assert services.check_ledger() == []
+    assert ledger_check.check_ledger() == []
 
 
 def test_totals_and_donors(campaign, stripe_events, pledge):
@@ -66,9 +68,9 @@ def test_totals_and_donors(campaign, stripe_events, pledge):
     for p in (a1, a2, b):
         stripe_events.send("checkout.session.completed", session_obj(p.id, p.amount, email=p.email))
     stripe_events.send("charge.dispute.closed", dispute_obj(f"pi_{b.id}", 700, "lost"))
-    summary = services.campaign_summary(campaign)
+    summary = campaign_summary(campaign)
     assert (summary["raised"], summary["donors"]) == (5000, 1)  # b's net is 0: not a donor
-    [(day, net)] = services.raised_by_day(campaign)
+    [(day, net)] = ledger.raised_by_day(campaign.id)
     assert net == 5000 and day == datetime.now(timezone.utc).date()
 
 
@@ -98,7 +100,7 @@ def test_ledger_check_finds_tampering(campaign, stripe_events, pledge, runner, t
     p = pledge(10000)
     stripe_events.send("checkout.session.completed", session_obj(p.id, 10000))
     stripe_events.send("charge.refunded", charge_obj(f"pi_{p.id}", 10000, 3000))
-    services.record_payout(100, date(2026, 11, 20), "SEPA-1", "p@example.org")
+    record_payout(100, date(2026, 11, 20), "SEPA-1", "p@example.org")
     ok = runner.invoke(args=["ledger", "check"])
     assert ok.exit_code == 0 and "ledger ok" in ok.output
     _tamper(tampering)
@@ -139,7 +141,7 @@ def test_ledger_matches_the_rules_through_the_real_handler(app, campaign, stripe
     db.session.commit()
     events, expected_net = [], 0
     for amount, refunds, dispute in payments:
-        p = services.create_pledge(amount, email="prop@example.org")
+        p = pledges.create_pledge(amount, email="prop@example.org")
         pi = f"pi_{p.id}"
         events.append(("checkout.session.completed", session_obj(p.id, amount, pi=pi)))
         events += [("charge.refunded", charge_obj(pi, amount, r)) for r in refunds]
@@ -149,20 +151,20 @@ def test_ledger_matches_the_rules_through_the_real_handler(app, campaign, stripe
     rnd.shuffle(events)
     for event in events:
         stripe_events.send(*event)
-    statement = services.partner_statement(campaign)
+    statement = partner_statement(campaign)
     assert statement["net"] == expected_net
     share_entries = db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0)).where(
         LedgerEntry.entry_kind.in_(["partner_share", "partner_share_reversal"])))
     assert share_entries == statement["share_due"] == rules.share_due(expected_net, 2000)
-    assert services.check_ledger() == []
+    assert ledger_check.check_ledger() == []
 
 
 def test_test_checkout_refund_outcome(campaign, pledge):
     p = pledge(2500)
     complete_test_checkout(p.id, "paid")
     complete_test_checkout(p.id, "refunded")
-    assert services.partner_statement(campaign)["net"] == 0
-    assert services.check_ledger() == []
+    assert partner_statement(campaign)["net"] == 0
+    assert ledger_check.check_ledger() == []
 
 
 def test_test_and_live_money_never_mix(app, campaign, runner):
@@ -171,29 +173,29 @@ def test_test_and_live_money_never_mix(app, campaign, runner):
     from filmfund.rewards import ledger
 
     assert ledger.money_mode() is False
-    services.record_offline_donation("test@example.org", 5000)
+    record_offline_donation("test@example.org", 5000)
     app.config.update(STRIPE_SECRET_KEY="sk_live_not_a_real_key", STRIPE_TEST_MODE=False)
     assert ledger.money_mode() is True
-    assert services.partner_statement(campaign)["net"] == 0  # the test money is not live money
-    assert services.campaign_summary(campaign)["raised"] == 0
-    live = services.record_offline_donation("live@example.org", 7000)
+    assert partner_statement(campaign)["net"] == 0  # the test money is not live money
+    assert campaign_summary(campaign)["raised"] == 0
+    live = record_offline_donation("live@example.org", 7000)
     assert live.livemode is True
-    services.record_payout(1000, date(2026, 11, 20), "SEPA-L", "p@example.org")
-    assert services.partner_statement(campaign) | {} == {
+    record_payout(1000, date(2026, 11, 20), "SEPA-L", "p@example.org")
+    assert partner_statement(campaign) | {} == {
         "currency": "usd", "share_bps": 2000, "gross": 7000, "refunded": 0, "net": 7000, "share_due": 1400,
         "paid_out": 1000, "balance": 400, "test_money": False}
-    assert services.campaign_summary(campaign)["donors"] == 1
+    assert campaign_summary(campaign)["donors"] == 1
     # Entitlements follow the money of the installation's mode: `campaign load` re-derives them.
-    assert any("beyond the donor's tier" in b for b in services.check_ledger())
-    services.load_campaign()
-    assert services.check_ledger() == []
+    assert any("beyond the donor's tier" in b for b in ledger_check.check_ledger())
+    load_campaign()
+    assert ledger_check.check_ledger() == []
     app.config.update(STRIPE_SECRET_KEY=None, STRIPE_TEST_MODE=True)
-    assert services.partner_statement(campaign)["net"] == 5000
-    assert services.partner_statement(campaign)["paid_out"] == 0
+    assert partner_statement(campaign)["net"] == 5000
+    assert partner_statement(campaign)["paid_out"] == 0
     modes = dict(db.session.execute(sa.select(LedgerEntry.entry_kind, LedgerEntry.livemode)
                                     .where(LedgerEntry.entry_kind == "payout")).all())
     assert modes == {"payout": True}
-    services.load_campaign()
+    load_campaign()
     result = runner.invoke(args=["ledger", "check"])
     assert result.exit_code == 0, result.output
 
@@ -201,7 +203,7 @@ def test_test_and_live_money_never_mix(app, campaign, runner):
 def test_ledger_check_keeps_its_result(campaign, runner):
     from filmfund.rewards.ledger_check import last_check
 
-    services.record_offline_donation("cash@example.org", 4000)
+    record_offline_donation("cash@example.org", 4000)
     assert runner.invoke(args=["ledger", "check"]).exit_code == 0
     check = last_check()
     assert (check.ok, check.breach_count, check.trigger, check.entries) == (True, 0, "cli", 2)

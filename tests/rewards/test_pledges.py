@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from filmfund.errors import IllegalTransition, ValidationError
 from filmfund.extensions import db
-from filmfund.rewards import services
+from filmfund.rewards.pledges import create_pledge, get_pledge, pledge_status
 from filmfund.rewards.models import Pledge, PledgeState
 
 
@@ -42,7 +42,7 @@ def test_test_mode_pledge(pledge):
 def test_create_pledge_refuses(campaign, kwargs, code):
     kwargs.setdefault("email", "donor@example.org")
     with pytest.raises(ValidationError) as err:
-        services.create_pledge(**kwargs)
+        create_pledge(**kwargs)
     assert err.value.code == code
     assert pledges_count() == 0
 
@@ -68,7 +68,7 @@ def test_api_creates_a_pledge(client, campaign):
     body = r.get_json()
     assert set(body) == {"pledge_id", "checkout_session_id", "checkout_url"}
     assert body["checkout_url"] == f"http://localhost/checkout/test/{body['pledge_id']}"
-    p = services.get_pledge(body["pledge_id"])
+    p = get_pledge(body["pledge_id"])
     assert (p.amount, p.currency, p.credit_name) == (5000, "usd", "Ada")
 
 
@@ -131,11 +131,11 @@ def test_pledges_are_rate_limited_per_ip(client, campaign):
 
 def test_pledge_status_for_the_thank_you_page(pledge):
     p = pledge(5000)
-    status = services.pledge_status(p)
+    status = pledge_status(p)
     assert status["state"] == "pending" and status["test_mode"] is True
     assert status["tier"] == {"min_amount": 5000, "name": "Collector"}
     assert "email" not in json.dumps(status) and p.email not in json.dumps(status)
-    assert services.pledge_status(pledge(5000, rewards_opt_out=True))["tier"] is None
+    assert pledge_status(pledge(5000, rewards_opt_out=True))["tier"] is None
 
 
 def test_unknown_pledge_is_not_found(campaign):
@@ -143,7 +143,7 @@ def test_unknown_pledge_is_not_found(campaign):
 
     for bad in ("nope", "x" * 100, None):
         with pytest.raises(NotFoundError):
-            services.get_pledge(bad)
+            get_pledge(bad)
 
 
 def test_openapi_lists_the_rewards_routes(client):

@@ -13,8 +13,10 @@ from filmfund import jobs
 from filmfund.extensions import db
 from filmfund.mail import outbox_messages
 from filmfund.auth.services import find_user
-from filmfund.rewards import donors, services, tasks
+from filmfund.rewards import donors, payments, tasks, webhooks
+from filmfund.rewards.receipts import RECEIPT_CLAIM_STALE
 from filmfund.rewards.models import Donation
+from tests.helpers import credit_names
 
 from .conftest import charge_obj, session_obj
 
@@ -110,7 +112,7 @@ def test_a_mail_failure_does_not_fail_the_payment(app, campaign, stripe_events, 
     stripe_events.send("checkout.session.completed", session_obj(p.id, 100, email="fan@example.org"))
     d = _donation(p.id)
     assert d is not None and d.receipt_sent_at is None  # left for a retry, the money is booked
-    assert services.partner_statement(campaign)["net"] == 100
+    assert payments.partner_statement(campaign)["net"] == 100
     app.config["SMTP_URL"] = None  # mail works again: a later payment sends only its own receipt
     second = pledge(200, "later@example.org")
     stripe_events.send("checkout.session.completed", session_obj(second.id, 200, email="later@example.org"))
@@ -159,13 +161,13 @@ def test_a_receipt_claimed_by_a_process_that_died_is_sent_by_the_sweep(app, camp
     claim goes stale and the sweep sends it: a receipt is never silently lost."""
     p = pledge(5000, "fan@example.org")
     with monkeypatch.context() as m:
-        m.setattr(services, "send_queued_receipts", lambda receipts: None)  # dies right after commit
+        m.setattr(webhooks, "send_queued_receipts", lambda receipts: None)  # dies right after commit
         stripe_events.send("checkout.session.completed", session_obj(p.id, 5000, email="fan@example.org"))
     d = _donation(p.id)
     assert d.receipt_claimed_at is not None and d.receipt_sent_at is None and outbox_messages() == []
     assert tasks.sweep_receipts.call_local() == 0  # a fresh claim may still be in flight: leave it
     db.session.execute(sa.update(Donation).where(Donation.id == d.id).values(
-        receipt_claimed_at=d.receipt_claimed_at - services.RECEIPT_CLAIM_STALE - timedelta(seconds=1)))
+        receipt_claimed_at=d.receipt_claimed_at - RECEIPT_CLAIM_STALE - timedelta(seconds=1)))
     db.session.commit()
     assert tasks.sweep_receipts.call_local() == 1
     assert [email.message_from_bytes(m.read_bytes())["To"] for m in outbox_messages()] == ["fan@example.org"]
@@ -188,7 +190,7 @@ def test_credits_never_show_anonymous_donors(campaign, stripe_events, pledge, ru
     optout = pay(500, "optout@example.org", credit_name="Opted Out", rewards_opt_out=True)
     refunded = pay(500, "gone@example.org", credit_name="Refunded Person")
     stripe_events.send("charge.refunded", charge_obj(f"pi_{refunded.id}", 500, 500))
-    assert optout and services.credits(campaign) == ["=HYPERLINK(\"http://evil\")", "Zoë Martin"]
+    assert optout and credit_names(campaign) == ["=HYPERLINK(\"http://evil\")", "Zoë Martin"]
     txt = runner.invoke(args=["credits", "export"])
     assert txt.exit_code == 0
     assert txt.output.splitlines() == ["Supporters", "=HYPERLINK(\"http://evil\")", "Zoë Martin"]

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from filmfund import jobs
 from filmfund.extensions import db
-from filmfund.rewards import services, tasks
+from filmfund.rewards import ledger_check, payments, pledges, tasks, webhooks
 from filmfund.rewards.models import Donation, LedgerEntry, PledgeState, WebhookEvent
 from filmfund.rewards.webhooks import sign_payload
 
@@ -42,13 +42,13 @@ def test_answered_at_once_then_booked_by_the_worker(stripe_events, pledge, campa
     assert stripe_events.post(paid).get_json() == {"received": True, "duplicate": True}
     # Stored, not booked: nothing counts yet, and the thank-you page still waits.
     assert count(WebhookEvent, WebhookEvent.status == "received") == 2
-    assert count(LedgerEntry) == 0 and services.get_pledge(p.id).state == PledgeState.PENDING
+    assert count(LedgerEntry) == 0 and pledges.get_pledge(p.id).state == PledgeState.PENDING
     assert len(queue) >= 2
     jobs.run_burst()
     assert count(WebhookEvent, WebhookEvent.status == "processed") == 2
-    assert services.partner_statement(campaign)["net"] == 4000
-    assert services.get_pledge(p.id).state == PledgeState.PAID
-    assert services.check_ledger() == []
+    assert payments.partner_statement(campaign)["net"] == 4000
+    assert pledges.get_pledge(p.id).state == PledgeState.PAID
+    assert ledger_check.check_ledger() == []
 
 
 def test_a_lost_task_is_booked_by_the_sweep_once(stripe_events, pledge, campaign, queue):
@@ -59,7 +59,7 @@ def test_a_lost_task_is_booked_by_the_sweep_once(stripe_events, pledge, campaign
     assert tasks._book_pending_older(0) == 1
     assert tasks._book_pending_older(0) == 0
     assert tasks.sweep_stripe_events.call_local() == 0  # nothing left
-    assert count(Donation) == 1 and services.partner_statement(campaign)["net"] == 2500
+    assert count(Donation) == 1 and payments.partner_statement(campaign)["net"] == 2500
     # A redelivery after booking is a duplicate and queues nothing.
     assert stripe_events.post(event).get_json() == {"received": True, "duplicate": True}
     assert len(queue) == 0
@@ -76,8 +76,8 @@ def test_a_crash_mid_booking_leaves_the_event_received_and_booked_once(stripe_ev
     # Stripe redelivers: still unbooked, so it is queued again, and booked once.
     assert stripe_events.post(event).get_json() == {"received": True, "duplicate": True}
     jobs.run_burst()
-    assert count(Donation) == 1 and services.partner_statement(campaign)["gross"] == 5000
-    assert services.check_ledger() == []
+    assert count(Donation) == 1 and payments.partner_statement(campaign)["gross"] == 5000
+    assert ledger_check.check_ledger() == []
 
 
 # ------------------------------------------------------------------ issue 7.6: signed but not bookable
@@ -111,7 +111,7 @@ def test_signed_events_that_cannot_be_booked_are_kept_failed(app, client, pledge
     [row] = db.session.scalars(sa.select(WebhookEvent)).all()
     assert row.status == "failed" and reason in row.error, (first, row.error)
     assert count(Donation) == 0 and count(LedgerEntry) == 0
-    assert services.get_pledge(p.id).state == PledgeState.PENDING
+    assert pledges.get_pledge(p.id).state == PledgeState.PENDING
 
 
 def test_a_refund_with_a_huge_amount_is_kept_failed(app, client, stripe_events, pledge, campaign, queue):
@@ -119,9 +119,9 @@ def test_a_refund_with_a_huge_amount_is_kept_failed(app, client, stripe_events, 
     stripe_events.post(make_event("checkout.session.completed", session_obj(p.id, 5000)))
     _post_raw(app, client, make_event("charge.refunded", charge_obj(f"pi_{p.id}", 5000, 10**11)))
     jobs.run_burst()
-    [row] = services.list_webhook_events("failed")
+    [row] = webhooks.list_webhook_events("failed")
     assert "amount_refunded" in row.error
-    assert services.partner_statement(campaign)["net"] == 5000
+    assert payments.partner_statement(campaign)["net"] == 5000
 
 
 def test_events_of_another_account_are_ignored(app, client, stripe_events, pledge, campaign, queue):
@@ -129,6 +129,6 @@ def test_events_of_another_account_are_ignored(app, client, stripe_events, pledg
     event = dict(make_event("checkout.session.completed", session_obj(p.id, 5000)), account="acct_someone_else")
     assert _post_raw(app, client, event) == {"received": True, "status": "ignored"}
     jobs.run_burst()
-    [row] = services.list_webhook_events("ignored")
+    [row] = webhooks.list_webhook_events("ignored")
     assert "another Stripe account" in row.error
-    assert count(Donation) == 0 and services.get_pledge(p.id).state == PledgeState.PENDING
+    assert count(Donation) == 0 and pledges.get_pledge(p.id).state == PledgeState.PENDING

@@ -9,7 +9,10 @@ import pytest
 import sqlalchemy as sa
 
 from filmfund.extensions import db
-from filmfund.rewards import services
+from filmfund.rewards import entitlements, ledger, ledger_check, webhooks
+from filmfund.rewards.campaign import current_campaign
+from filmfund.rewards.payments import partner_statement
+from filmfund.rewards.pledges import get_pledge, pledge_status
 from filmfund.rewards.models import (
     Donation,
     LedgerEntry,
@@ -57,35 +60,35 @@ def donation_for(pledge_id):
 def test_test_checkout_paid(pledge, campaign):
     p = pledge(5000)
     assert complete_test_checkout(p.id, "paid") == {"received": True, "status": "processed"}
-    assert services.get_pledge(p.id).state == PledgeState.PAID
-    assert services.partner_statement(campaign)["net"] == 5000
-    assert [e.type for e in services.list_webhook_events()] == ["checkout.session.completed"]
+    assert get_pledge(p.id).state == PledgeState.PAID
+    assert partner_statement(campaign)["net"] == 5000
+    assert [e.type for e in webhooks.list_webhook_events()] == ["checkout.session.completed"]
 
 
 def test_test_checkout_processing_then_succeeded_or_failed(pledge, campaign):
     slow, bad = pledge(3000), pledge(4000)
     for p in (slow, bad):
         complete_test_checkout(p.id, "processing")
-        assert services.get_pledge(p.id).state == PledgeState.PROCESSING
-    assert services.partner_statement(campaign)["net"] == 0  # nothing counts while processing
+        assert get_pledge(p.id).state == PledgeState.PROCESSING
+    assert partner_statement(campaign)["net"] == 0  # nothing counts while processing
     complete_test_checkout(slow.id, "succeeded")
     complete_test_checkout(bad.id, "failed")
-    assert services.get_pledge(slow.id).state == PledgeState.PAID
-    assert services.get_pledge(bad.id).state == PledgeState.FAILED
-    assert services.partner_statement(campaign)["net"] == 3000
-    assert services.pledge_status(services.get_pledge(bad.id))["message"].startswith("The payment did not go through")
+    assert get_pledge(slow.id).state == PledgeState.PAID
+    assert get_pledge(bad.id).state == PledgeState.FAILED
+    assert partner_statement(campaign)["net"] == 3000
+    assert pledge_status(get_pledge(bad.id))["message"].startswith("The payment did not go through")
 
 
 def test_test_checkout_expired_and_late_failure_never_undoes_payment(pledge, campaign):
     gone, paid = pledge(3000), pledge(4000)
     complete_test_checkout(gone.id, "expired")
-    assert services.get_pledge(gone.id).state == PledgeState.EXPIRED
+    assert get_pledge(gone.id).state == PledgeState.EXPIRED
     complete_test_checkout(paid.id, "paid")
     complete_test_checkout(paid.id, "failed")
     complete_test_checkout(paid.id, "expired")
-    assert services.get_pledge(paid.id).state == PledgeState.PAID
-    assert services.partner_statement(campaign)["net"] == 4000
-    assert services.check_ledger() == []
+    assert get_pledge(paid.id).state == PledgeState.PAID
+    assert partner_statement(campaign)["net"] == 4000
+    assert ledger_check.check_ledger() == []
 
 
 # ------------------------------------------------------------------ signatures: 400 and nothing stored
@@ -122,7 +125,7 @@ def test_bad_signatures_are_refused(app, client, stripe_events, pledge, case, ca
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "invalid_signature"
     _assert_nothing_stored()
-    assert services.get_pledge(p.id).state == PledgeState.PENDING
+    assert get_pledge(p.id).state == PledgeState.PENDING
     assert "rejected a Stripe webhook" in caplog.text
     assert secret not in caplog.text and "whsec_" not in caplog.text and "donor@example.org" not in caplog.text
 
@@ -147,8 +150,8 @@ def test_duplicate_delivery_has_one_effect(stripe_events, pledge, campaign):
     # A second, distinct event about the same payment (Stripe resends as a new event) counts nothing either.
     stripe_events.send("checkout.session.async_payment_succeeded", session_obj(p.id, 5000))
     assert count(WebhookEvent) == 2 and count(Donation) == 1
-    assert services.partner_statement(campaign)["gross"] == 5000
-    assert services.check_ledger() == []
+    assert partner_statement(campaign)["gross"] == 5000
+    assert ledger_check.check_ledger() == []
 
 
 # ------------------------------------------------------------------ every order gives the same ledger
@@ -157,7 +160,7 @@ def _snapshot(pledge_id):
     d = donation_for(pledge_id)
     if d is None:
         return None
-    ents = services.donor_entitlements(d.user)
+    ents = entitlements.donor_entitlements(d.user, current_campaign())
     entries = db.session.execute(sa.select(LedgerEntry.entry_kind, sa.func.sum(LedgerEntry.amount))
                                  .where(LedgerEntry.donation_id == d.id).group_by(LedgerEntry.entry_kind)).all()
     money = sum(a for k, a in entries if k in ("gift", "refund", "restore"))
@@ -193,8 +196,8 @@ def test_every_permutation_gives_the_same_result(stripe_events, pledge, campaign
         results.add((snap[1:4], snap[4], repr(snap[5]), tuple(snap[6])))
         pledges.append(p)
     assert len(results) == 1, results
-    assert services.check_ledger() == []
-    statement = services.partner_statement(campaign)
+    assert ledger_check.check_ledger() == []
+    statement = partner_statement(campaign)
     per = {"partial refunds then lost dispute": 0, "won dispute and a refund": 5000}[scenario]
     assert statement["net"] == per * len(pledges)
     assert statement["share_due"] == per * len(pledges) // 5
@@ -222,11 +225,11 @@ def test_random_redelivery_of_many_payments_matches_the_oracle(stripe_events, pl
     rnd.shuffle(events)
     for event in events:
         assert stripe_events.post(event).status_code == 200
-    statement = services.partner_statement(campaign)
+    statement = partner_statement(campaign)
     assert statement["net"] == expected_net
     assert statement["share_due"] == (expected_net * 2000 * 2 + 10000) // 20000
-    assert services.check_ledger() == []
-    totals = {u: t for u, t in services.ledger.net_by_donor(campaign.id).items()}
+    assert ledger_check.check_ledger() == []
+    totals = {u: t for u, t in ledger.net_by_donor(campaign.id).items()}
     assert sum(totals.values()) == expected_net
 
 
@@ -236,11 +239,11 @@ def test_refund_before_payment_is_kept_then_applied(stripe_events, pledge, campa
     p = pledge(10000)
     pi = f"pi_{p.id}"
     assert stripe_events.send("charge.refunded", charge_obj(pi, 10000, 4000))["status"] == "unmatched"
-    assert services.list_webhook_events("unmatched")[0].payment_intent_id == pi
+    assert webhooks.list_webhook_events("unmatched")[0].payment_intent_id == pi
     assert count(LedgerEntry) == 0
     stripe_events.send("checkout.session.completed", session_obj(p.id, 10000, pi=pi))
-    assert services.list_webhook_events("unmatched") == []
-    assert services.partner_statement(campaign) | {} == {
+    assert webhooks.list_webhook_events("unmatched") == []
+    assert partner_statement(campaign) | {} == {
         "currency": "usd", "share_bps": 2000, "gross": 10000, "refunded": 4000, "net": 6000,
         "share_due": 1200, "paid_out": 0, "balance": 1200, "test_money": True}
 
@@ -252,7 +255,7 @@ def test_a_late_smaller_refund_never_undoes_a_larger_one(stripe_events, pledge, 
     stripe_events.send("charge.refunded", charge_obj(pi, 10000, 6000))
     stripe_events.send("charge.refunded", charge_obj(pi, 10000, 2000))
     assert donation_for(p.id).amount_refunded == 6000
-    assert services.partner_statement(campaign)["net"] == 4000
+    assert partner_statement(campaign)["net"] == 4000
     refunds = db.session.scalars(sa.select(LedgerEntry.amount).where(LedgerEntry.entry_kind == "refund")).all()
     assert refunds == [-6000]  # only the increase is booked, once
 
@@ -268,7 +271,7 @@ def test_unknown_session_and_payment_are_unmatched(stripe_events, campaign):
     assert stripe_events.send("checkout.session.completed", session_obj("f" * 32, 2000))["status"] == "unmatched"
     assert stripe_events.send("charge.dispute.closed", dispute_obj("pi_nobody", 2000, "lost"))["status"] == "unmatched"
     assert count(LedgerEntry) == 0
-    assert len(services.list_webhook_events("unmatched")) == 2
+    assert len(webhooks.list_webhook_events("unmatched")) == 2
 
 
 def test_unknown_types_and_livemode_mismatch_are_ignored(stripe_events, pledge, campaign):
@@ -276,9 +279,9 @@ def test_unknown_types_and_livemode_mismatch_are_ignored(stripe_events, pledge, 
     assert stripe_events.send("plan.created", {"id": "price_1", "object": "plan"})["status"] == "ignored"
     assert stripe_events.send("checkout.session.completed", session_obj(p.id, 2000),
                               livemode=True)["status"] == "ignored"
-    [live, _] = services.list_webhook_events("ignored")
+    [live, _] = webhooks.list_webhook_events("ignored")
     assert "livemode" in live.error
-    assert count(LedgerEntry) == 0 and services.get_pledge(p.id).state == PledgeState.PENDING
+    assert count(LedgerEntry) == 0 and get_pledge(p.id).state == PledgeState.PENDING
 
 
 def test_paid_amount_differs_from_pledge(stripe_events, pledge, campaign):
@@ -286,14 +289,14 @@ def test_paid_amount_differs_from_pledge(stripe_events, pledge, campaign):
     stripe_events.send("checkout.session.completed", session_obj(p.id, 1500))
     d = donation_for(p.id)
     assert d.amount == 1500 and "amount_mismatch" in d.flags
-    assert services.donor_entitlements(d.user)["tier"]["min_amount"] == 1500  # entitled by what was paid
+    assert entitlements.donor_entitlements(d.user, current_campaign())["tier"]["min_amount"] == 1500  # entitled by what was paid
 
 
 def test_wrong_currency_is_kept_as_failed(stripe_events, pledge, campaign):
     p = pledge(5000)
     assert stripe_events.send("checkout.session.completed",
                               session_obj(p.id, 5000, currency="eur"))["status"] == "failed"
-    [row] = services.list_webhook_events("failed")
+    [row] = webhooks.list_webhook_events("failed")
     assert "eur" in row.error
     assert count(Donation) == 0 and count(LedgerEntry) == 0
 
@@ -319,10 +322,10 @@ def test_same_event_eight_times_in_parallel_has_one_effect(app, pledge, campaign
         codes += deliver_at_once(app, [event] * 8)
     assert codes == [200] * 8 * len(events)
     assert count(WebhookEvent) == len(events) and count(Donation) == len(payments)
-    statement = services.partner_statement(services.current_campaign())
+    statement = partner_statement(current_campaign())
     assert statement["gross"] == sum(5000 + n for n in range(4))
     assert statement["refunded"] == 1000 * len(payments)
-    assert services.check_ledger() == []
+    assert ledger_check.check_ledger() == []
 
 
 def test_different_events_in_parallel_keep_the_share_exact(app, pledge, campaign):
@@ -332,9 +335,9 @@ def test_different_events_in_parallel_keep_the_share_exact(app, pledge, campaign
     random.Random(7).shuffle(events)
     assert deliver_at_once(app, events) == [200] * len(events)
     net = sum(333 + 7 * n - 111 for n in range(16))
-    statement = services.partner_statement(services.current_campaign())
+    statement = partner_statement(current_campaign())
     assert statement["net"] == net and statement["share_due"] == (net * 2000 * 2 + 10000) // 20000
-    assert services.check_ledger() == []
+    assert ledger_check.check_ledger() == []
 
 
 def test_a_crash_mid_handler_rolls_back_and_redelivery_applies_once(stripe_events, pledge, campaign,
@@ -346,10 +349,10 @@ def test_a_crash_mid_handler_rolls_back_and_redelivery_applies_once(stripe_event
     assert count(WebhookEvent) == 1 and count(LedgerEntry) == 0 and count(Donation) == 0
     # Stripe's redelivery finds it unbooked and books it, once.
     assert stripe_events.post(event).get_json() == {"received": True, "duplicate": True}
-    assert services.list_webhook_events()[0].status == "processed"
+    assert webhooks.list_webhook_events()[0].status == "processed"
     assert stripe_events.post(event).get_json() == {"received": True, "duplicate": True}
-    assert services.partner_statement(campaign)["gross"] == 5000
-    assert services.check_ledger() == []
+    assert partner_statement(campaign)["gross"] == 5000
+    assert ledger_check.check_ledger() == []
 
 
 def test_an_oversized_body_is_refused_unread(client, campaign):
@@ -384,9 +387,9 @@ def test_a_dispute_naming_only_the_charge(stripe_events, pledge, campaign, order
         stripe_events.send(*events[i])
     d = donation_for(p.id)
     assert (d.charge_id, d.dispute_status, d.net) == (charge, "lost", 0)
-    assert services.partner_statement(campaign)["net"] == 0
-    assert services.list_webhook_events("unmatched") == []
-    assert services.check_ledger() == []
+    assert partner_statement(campaign)["net"] == 0
+    assert webhooks.list_webhook_events("unmatched") == []
+    assert ledger_check.check_ledger() == []
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -408,13 +411,13 @@ def test_one_new_donor_paying_several_pledges_at_once(app, pledge, campaign):
 
     assert count(User) == 1 and count(Donation) == len(amounts)
     # Expired after the payment: stays paid. Expired first: the payment is recorded and flagged.
-    state, flags = services.get_pledge(payments[1].id).state, donation_for(payments[1].id).flags
+    state, flags = get_pledge(payments[1].id).state, donation_for(payments[1].id).flags
     assert (state, "paid_after_expired" in flags) in ((PledgeState.PAID, False), (PledgeState.EXPIRED, True))
     net = sum(amounts) - 5000
-    campaign = services.current_campaign()
-    statement = services.partner_statement(campaign)
+    campaign = current_campaign()
+    statement = partner_statement(campaign)
     assert statement["net"] == net and statement["share_due"] == (net * 2000 * 2 + 10000) // 20000
-    assert services.check_ledger() == []
+    assert ledger_check.check_ledger() == []
     [user] = db.session.scalars(sa.select(User))
-    assert services.donor_entitlements(user, campaign)["total"] == net
+    assert entitlements.donor_entitlements(user, campaign)["total"] == net
     assert len(outbox_messages()) == len(amounts)

@@ -19,14 +19,14 @@ def csrf_token(client, path: str = "/") -> str:
 def pay(amount: int, email: str, *, credit_name: str | None = None, anonymous: bool = False,
         rewards_opt_out: bool = False, outcome: str = "paid"):
     """A pledge paid through the test-mode checkout (the same webhook path as real payments)."""
-    from filmfund.rewards import services
+    from filmfund.rewards import pledges
     from filmfund.rewards.webhooks import complete_test_checkout
 
-    pledge = services.create_pledge(amount=amount, email=email, credit_name=credit_name, anonymous=anonymous,
+    pledge = pledges.create_pledge(amount=amount, email=email, credit_name=credit_name, anonymous=anonymous,
                                     rewards_opt_out=rewards_opt_out)
     complete_test_checkout(pledge.id, outcome)
     db.session.expire_all()
-    return services.get_pledge(pledge.id)
+    return pledges.get_pledge(pledge.id)
 
 
 def pledge_count() -> int:

@@ -11,7 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from filmfund.extensions import db
-from filmfund.rewards import services
+from filmfund.rewards.campaign import current_campaign
+from filmfund.rewards.pledges import create_pledge
 from filmfund.rewards.models import Donation, Entitlement, Reward
 from tests.site.helpers import CSRF_RE, pay
 
@@ -219,7 +220,7 @@ def world(app, make_user):
     """Two donors with paid gifts, a producer and a partner; ids the URLs need."""
     paid = pay(5000, "donor-a@example.org", credit_name="Donor A")
     pay(3000, "donor-b@example.org", credit_name="Donor B")
-    pending = services.create_pledge(amount=1500, email="donor-a@example.org")
+    pending = create_pledge(amount=1500, email="donor-a@example.org")
     users = {"donor_a": make_user("donor-a@example.org", "donor"),
              "donor_b": make_user("donor-b@example.org", "donor"),
              "producer": make_user("producer@filmfund.test", "producer"),
@@ -233,7 +234,7 @@ def world(app, make_user):
     draft = updates.create_update(title="Draft", body="Not yet.", audience="everyone")
     insider = updates.create_update(title="For insiders", body="Stills soon.", audience="stills")
     updates.publish_update(insider.id)
-    fulfilment.sync_items(services.current_campaign())
+    fulfilment.sync_items(current_campaign())
     db.session.commit()
     item = db.session.scalar(sa.select(FulfilmentItem).where(FulfilmentItem.entitlement_id == ent.id))
     ids = {"paid_pledge": paid.id, "pending_pledge": pending.id, "entitlement_a": ent.id,

@@ -8,8 +8,12 @@ from filmfund.auth.models import ApiToken
 from filmfund.auth.services import find_user
 from filmfund.extensions import db
 from filmfund.mail import outbox_messages
-from filmfund.rewards import donors, mail_prefs, services
+from filmfund.rewards import donors, ledger_check, mail_prefs, payments
+from filmfund.rewards.entitlements import donor_entitlements
+from filmfund.rewards.pledges import create_pledge
 from filmfund.rewards.models import Donation, LedgerEntry, Pledge, WebhookEvent
+from filmfund.rewards.campaign import current_campaign
+from tests.helpers import credit_names
 from tests.site.helpers import CSRF_RE, pay
 
 EMAIL = "self@example.org"
@@ -24,7 +28,7 @@ def signed_in(app, login_as, email=EMAIL):
 
 
 def rewards():
-    return {r["key"]: r["status"] for r in services.donor_entitlements(find_user(EMAIL))["rewards"]}
+    return {r["key"]: r["status"] for r in donor_entitlements(find_user(EMAIL), current_campaign())["rewards"]}
 
 
 def test_credit_name_and_anonymity_take_effect_everywhere_at_once(app, campaign, login_as, runner, producer):
@@ -40,19 +44,19 @@ def test_credit_name_and_anonymity_take_effect_everywhere_at_once(app, campaign,
                                            "credit_name": "New Name", "anonymous": "1"})
     db.session.expire_all()
     assert "New Name" not in runner.invoke(args=["credits", "export"]).output
-    assert services.credits(campaign) == []
+    assert credit_names(campaign) == []
     admin = login_as(app.test_client(), producer)
     assert "New Name" not in admin.get("/admin/").get_data(as_text=True)
     assert "New Name" not in admin.get("/admin/credits.csv").get_data(as_text=True)
     client.post("/account/settings", data={"csrf_token": page_csrf(client), "form": "credits",
                                            "credit_name": "New Name"})
     db.session.expire_all()
-    assert services.credits(campaign) == ["New Name"]
+    assert credit_names(campaign) == ["New Name"]
     bad = client.post("/account/settings", data={"csrf_token": page_csrf(client), "form": "credits",
                                                  "credit_name": "x" * 200})
     assert bad.status_code == 400 and "At most 80 characters" in bad.get_data(as_text=True)
     db.session.expire_all()
-    assert services.credits(campaign) == ["New Name"]
+    assert credit_names(campaign) == ["New Name"]
 
 
 def test_opting_out_of_rewards_is_an_explicit_confirmed_choice(app, campaign, login_as):
@@ -70,7 +74,7 @@ def test_opting_out_of_rewards_is_an_explicit_confirmed_choice(app, campaign, lo
     client.post("/account/settings", data={"csrf_token": page_csrf(client), "form": "rewards", "rewards": "on"})
     db.session.expire_all()
     assert rewards()["dvd"] == "granted"
-    assert services.check_ledger() == []
+    assert ledger_check.check_ledger() == []
 
 
 def test_mail_toggles(app, campaign, login_as):
@@ -114,7 +118,7 @@ def test_api_patch_me(app, campaign, client, token_for):
     resp = client.patch("/api/v1/me", json={"anonymous": True, "credit_name": "Api Two"}, headers=headers)
     assert resp.status_code == 200
     assert resp.get_json() == {"credit_name": "Api Two", "anonymous": True, "rewards_opt_out": False}
-    assert services.credits(campaign) == []
+    assert credit_names(campaign) == []
     for body, code in (({"anonymous": "yes"}, "invalid_field"), ({"email": "x@example.org"}, "unknown_field"),
                        ({}, "missing_field"), ({"credit_name": 5}, "invalid_credit_name")):
         bad = client.patch("/api/v1/me", json=body, headers=headers)
@@ -129,7 +133,7 @@ def test_api_patch_me(app, campaign, client, token_for):
 
 def test_all_data_held(app, campaign, client, token_for, login_as):
     pay(5500, EMAIL, credit_name="Data Name")
-    services.create_pledge(1200, email=EMAIL)  # never paid: still data held about them
+    create_pledge(1200, email=EMAIL)  # never paid: still data held about them
     pay(900, "other@example.org", credit_name="Other Person")
     headers = token_for(find_user(EMAIL))
     doc = client.get("/api/v1/me/data", headers=headers).get_json()
@@ -150,13 +154,13 @@ def test_erase_keeps_the_money_and_removes_the_person(app, campaign, login_as, t
     from filmfund.fulfil import fulfilment
 
     pay(5500, EMAIL, credit_name="Erase Me")
-    services.create_pledge(1200, email=EMAIL, credit_name="Erase Me")
+    create_pledge(1200, email=EMAIL, credit_name="Erase Me")
     pay(900, "other@example.org", credit_name="Other Person")
     user = find_user(EMAIL)
     fulfilment.save_address(user, {"name": "Erase Me", "line1": "1 Street", "city": "Town", "country": "US",
                                    "postal_code": "12345"}, source="account")
     headers = token_for(user)
-    statement = services.partner_statement(campaign)
+    statement = payments.partner_statement(campaign)
     entries = db.session.scalar(sa.select(sa.func.count(LedgerEntry.id)))
     client = signed_in(app, login_as)
     refused = client.post("/account/erase", data={"csrf_token": page_csrf(client), "confirm": "no"})
@@ -169,7 +173,7 @@ def test_erase_keeps_the_money_and_removes_the_person(app, campaign, login_as, t
     assert user.email.endswith("@erased.invalid")
     profile = donors.profile_for(user.id)
     assert profile.credit_name is None and profile.erased_at is not None
-    assert services.credits(campaign) == ["Other Person"]
+    assert credit_names(campaign) == ["Other Person"]
     pledges = db.session.scalars(sa.select(Pledge).where(Pledge.email != "other@example.org")).all()
     assert len(pledges) == 2 and all(p.email == user.email and p.credit_name is None for p in pledges)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Donation)
@@ -185,10 +189,10 @@ def test_erase_keeps_the_money_and_removes_the_person(app, campaign, login_as, t
     assert app.test_client().get("/api/v1/me/data", headers=headers).status_code == 401
     assert all(t.revoked_at for t in db.session.scalars(sa.select(ApiToken).where(ApiToken.user_id == user.id)))
     # the money is untouched
-    assert services.partner_statement(campaign) == statement
+    assert payments.partner_statement(campaign) == statement
     assert db.session.scalar(sa.select(sa.func.count(LedgerEntry.id))) == entries
     check = runner.invoke(args=["ledger", "check"])
     assert check.exit_code == 0, check.output
     # the old email can pledge again as a new donor, with none of the old data attached
     pay(300, EMAIL)
-    assert services.donor_entitlements(find_user(EMAIL))["total"] == 300
+    assert donor_entitlements(find_user(EMAIL), current_campaign())["total"] == 300

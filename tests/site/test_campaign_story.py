@@ -67,7 +67,7 @@ def test_percentage_past_the_goal_is_true_and_the_dashboard_agrees(client, campa
 
 
 def test_loading_the_file_again_keeps_what_producers_edited(app, client, campaign, producer, login_as, tmp_path):
-    from filmfund.rewards import services
+    from filmfund.rewards.campaign import load_campaign
 
     login_as(client, producer)
     form = {"csrf_token": csrf_token(client, "/admin/page"), "part": "faq",
@@ -89,11 +89,11 @@ def test_loading_the_file_again_keeps_what_producers_edited(app, client, campaig
     changed.write_text(source.replace("Where does my money go?", "Where does the money go?")
                        .replace("The children who vanish", "Children who vanish"))
     audits = db.session.scalar(sa.select(sa.func.count(AuditEntry.id)))
-    services.load_campaign(changed)
+    load_campaign(changed)
     html = client.get("/").get_data(as_text=True)
     assert "Is the film safe for the families?" in html and "Where does the money go?" not in html
     assert "<h3>Children who vanish</h3>" in html
-    services.load_campaign(changed)  # idempotent: nothing changes, nothing is audited
+    load_campaign(changed)  # idempotent: nothing changes, nothing is audited
     assert db.session.scalar(sa.select(sa.func.count(AuditEntry.id))) == audits
     assert db.session.scalar(sa.select(sa.func.count(CampaignPagePart.part))) == 6
     assert db.session.scalar(sa.select(sa.func.count(BudgetLine.id))) == 3

@@ -8,8 +8,10 @@ import sqlalchemy as sa
 from filmfund.auth.services import find_user
 from filmfund.extensions import db
 from filmfund.mail import outbox_messages
-from filmfund.rewards import donors, services
+from filmfund.rewards import donors, entitlements, ledger_check, payments
 from filmfund.rewards.models import DonorSettingsRequest
+from filmfund.rewards.campaign import current_campaign
+from tests.helpers import credit_names
 from tests.site.helpers import csrf_token, pay
 
 LINK_RE = re.compile(r"https?://\S+(/settings/confirm/[A-Za-z0-9_.\-]+)")
@@ -32,7 +34,7 @@ def confirm_link(address: str) -> str:
 
 
 def rewards(address: str) -> dict[str, str]:
-    return {r["key"]: r["status"] for r in services.donor_entitlements(find_user(address))["rewards"]}
+    return {r["key"]: r["status"] for r in entitlements.donor_entitlements(find_user(address), current_campaign())["rewards"]}
 
 
 def test_the_form_warns_a_returning_donor_without_revealing_anyone(client, campaign):
@@ -57,7 +59,7 @@ def test_honest_returning_donor_keeps_everything_until_they_confirm(client, camp
     assert before["dvd"] == "granted"
     pay(500, "honest@example.org", rewards_opt_out=True)
     assert rewards("honest@example.org") == before
-    assert services.credits(campaign) == ["Honest Donor"]
+    assert credit_names(campaign) == ["Honest Donor"]
     receipt = next(t for t in mails_to("honest@example.org") if "/settings/confirm/" in t)
     assert "give you no rewards" in receipt and "nothing changes" in receipt
     assert "brings you the “Collector” tier" in receipt  # the receipt still lists the rewards kept
@@ -71,11 +73,11 @@ def test_honest_returning_donor_keeps_everything_until_they_confirm(client, camp
     assert done.status_code == 200 and "Your settings are changed" in done.get_data(as_text=True)
     db.session.expire_all()
     assert set(rewards("honest@example.org").values()) == {"revoked"}
-    assert services.credits(campaign) == []
+    assert credit_names(campaign) == []
     assert donors.profile_for(find_user("honest@example.org").id).rewards_opt_out is True
     again = client.post(link, data={"csrf_token": csrf_token(client)})
     assert again.status_code == 409
-    assert services.check_ledger() == []
+    assert ledger_check.check_ledger() == []
 
 
 def test_a_strangers_gift_mails_the_donor_not_the_stranger(client, campaign):
@@ -83,7 +85,7 @@ def test_a_strangers_gift_mails_the_donor_not_the_stranger(client, campaign):
     before = rewards("big@example.org")
     pay(100, "big@example.org", credit_name="Attacker", anonymous=True, rewards_opt_out=True)
     db.session.expire_all()
-    assert rewards("big@example.org") == before and services.credits(campaign) == ["Real Donor"]
+    assert rewards("big@example.org") == before and credit_names(campaign) == ["Real Donor"]
     link = confirm_link("big@example.org")  # only the donor's mailbox holds it
     assert "Attacker" in client.get(link).get_data(as_text=True)
     # a forged or altered token is refused
@@ -108,11 +110,11 @@ def test_a_link_names_its_own_donor(app, client, campaign):
 
 
 def test_offline_later_gift_mails_its_own_confirmation(client, campaign):
-    services.record_offline_donation("cash@example.org", 25000, credit_name="Cash", recorded_by="p@example.org")
-    services.record_offline_donation("cash@example.org", 1000, anonymous=True, recorded_by="p@example.org")
-    assert services.credits(campaign) == ["Cash"]
+    payments.record_offline_donation("cash@example.org", 25000, credit_name="Cash", recorded_by="p@example.org")
+    payments.record_offline_donation("cash@example.org", 1000, anonymous=True, recorded_by="p@example.org")
+    assert credit_names(campaign) == ["Cash"]
     link = confirm_link("cash@example.org")
     client.post(link, data={"csrf_token": csrf_token(client, link)})
     db.session.expire_all()
-    assert services.credits(campaign) == []
+    assert credit_names(campaign) == []
     assert donors.profile_for(find_user("cash@example.org").id).anonymous is True

@@ -1,0 +1,180 @@
+"""The campaign: loaded from its TOML file, read as the process's cached snapshot, and its public
+document (`GET /api/v1/campaign`)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import current_app
+
+from filmfund.audit import record_audit
+from filmfund.auth.models import User
+from filmfund.db import utcnow
+from filmfund.errors import ValidationError
+from filmfund.extensions import db
+from filmfund.rewards import ledger, snapshot, totals
+from filmfund.rewards.campaign_file import read_campaign_file
+from filmfund.rewards.entitlements import refresh_entitlements, reward_dict
+from filmfund.rewards.models import BudgetLine, Campaign, CampaignPagePart, Donation, Pledge, Reward, Tier
+
+
+def load_campaign(path: str | Path | None = None) -> Campaign:
+    """Create or update the campaign from its TOML file. Idempotent: matched by slug, tiers by
+    min_amount, rewards by key; a reward that left the file is detached from its tier, never deleted
+    (entitlements and media point at it)."""
+    spec = read_campaign_file(path or current_app.config["CAMPAIGN_FILE"])
+    campaign = db.session.scalar(sa.select(Campaign).where(Campaign.slug == spec.slug))
+    if campaign is None:
+        campaign = Campaign(slug=spec.slug)
+        db.session.add(campaign)
+    elif campaign.currency != spec.currency and db.session.scalar(
+            sa.select(sa.func.count(Donation.id)).where(Donation.campaign_id == campaign.id)):
+        raise ValidationError("currency: cannot change once donations are recorded", code="invalid_campaign")
+    changed = {attr: [getattr(campaign, attr), getattr(spec, attr)] for attr in
+               ("title", "tagline", "currency", "goal", "partner_name", "share_bps")
+               if campaign.id is not None and getattr(campaign, attr) != getattr(spec, attr)}
+    for attr in ("title", "tagline", "description", "currency", "goal", "partner_name", "share_bps"):
+        setattr(campaign, attr, getattr(spec, attr))
+    db.session.flush()
+    if changed:  # a change of an existing campaign's settings (goal, partner share, ...) is a staff action
+        record_audit("settings.change", f"campaign {campaign.slug}", changed)
+    totals.ensure_campaign_rows(campaign.id)
+    tiers = {t.min_amount: t for t in campaign.tiers}
+    rewards = {r.key: r for r in db.session.scalars(sa.select(Reward).where(Reward.campaign_id == campaign.id))}
+    kept_tiers = set()
+    for tspec in spec.tiers:
+        tier = tiers.get(tspec.min_amount)
+        if tier is None:
+            tier = Tier(campaign=campaign, min_amount=tspec.min_amount, name=tspec.name)
+            db.session.add(tier)
+        tier.name = tspec.name
+        kept_tiers.add(tspec.min_amount)
+        db.session.flush()
+        for position, rspec in enumerate(tspec.rewards):
+            reward = rewards.pop(rspec.key, None) or Reward(campaign_id=campaign.id, key=rspec.key)
+            reward.kind, reward.title, reward.tier_id, reward.position = rspec.kind, rspec.title, tier.id, position
+            db.session.add(reward)
+    db.session.flush()
+    for reward in rewards.values():
+        reward.tier_id = None
+    for min_amount, tier in tiers.items():
+        if min_amount not in kept_tiers:
+            campaign.tiers.remove(tier)
+    db.session.flush()
+    _seed_page(campaign, spec)
+    db.session.expire(campaign, ["tiers"])
+    campaign.updated_at = utcnow()  # every process's cached snapshot is rebuilt (snapshot.py)
+    # Tiers may have moved: stored entitlements must match them again.
+    ledger.lock_money(campaign.id)
+    for user in db.session.scalars(sa.select(User).where(User.id.in_(
+            sa.select(Donation.user_id).where(Donation.campaign_id == campaign.id)))):
+        refresh_entitlements(user, campaign)
+    db.session.commit()
+    snapshot.forget()
+    db.session.refresh(campaign)
+    return campaign
+
+
+def _seed_page(campaign: Campaign, spec) -> None:
+    """The page's parts and budget lines from the file. A part a producer edited in the browser
+    is theirs: the file no longer touches it (it seeds, it does not overrule). Budget lines are
+    money planning, kept in the file like the goal: matched by key, a line that left the file is
+    hidden, never deleted (expenses point at it), and a change of an existing line is audited."""
+    parts = {p.part: p for p in db.session.scalars(
+        sa.select(CampaignPagePart).where(CampaignPagePart.campaign_id == campaign.id))}
+    seeded = dict(spec.page, artwork=spec.artwork)
+    for part, content in seeded.items():
+        row = parts.get(part)
+        if row is None:
+            db.session.add(CampaignPagePart(campaign_id=campaign.id, part=part, content=content))
+        elif row.edited_at is None and row.content != content:
+            row.content = content
+    lines = {b.key: b for b in db.session.scalars(sa.select(BudgetLine).where(BudgetLine.campaign_id == campaign.id))}
+    changed = {}
+    for position, bspec in enumerate(spec.budget):
+        line = lines.pop(bspec.key, None)
+        if line is None:
+            line = BudgetLine(campaign_id=campaign.id, key=bspec.key, title=bspec.title, planned=bspec.planned)
+            db.session.add(line)
+        elif (line.title, line.planned, line.active) != (bspec.title, bspec.planned, True):
+            changed[bspec.key] = [line.planned, bspec.planned]
+        line.title, line.planned, line.position, line.active = bspec.title, bspec.planned, position, True
+    for line in lines.values():
+        if line.active:
+            changed[line.key] = [line.planned, None]
+        line.active = False
+    if changed:
+        record_audit("settings.change", f"campaign {campaign.slug} budget", changed)
+
+
+_slug_cache: dict[tuple[str, float], str] = {}
+
+
+def _configured_slug() -> str:
+    """The slug of the configured campaign file (parsed again only when the file changes)."""
+    path = Path(current_app.config["CAMPAIGN_FILE"])
+    try:
+        key = (str(path), path.stat().st_mtime)
+    except OSError:
+        return read_campaign_file(path).slug  # raises the clear "no such campaign file" error
+    if key not in _slug_cache:
+        _slug_cache[key] = read_campaign_file(path).slug
+    return _slug_cache[key]
+
+
+def current_campaign() -> snapshot.CampaignSnapshot:
+    """The campaign named by CAMPAIGN_FILE (loaded from the file the first time it is needed), as
+    the process's cached snapshot: one indexed read per call, no ORM objects (see snapshot.py)."""
+    slug = _configured_slug()
+    snap = snapshot.cached(slug)
+    if snap is None:
+        try:
+            load_campaign()
+        except sa.exc.IntegrityError:  # another request loaded it at the same moment
+            db.session.rollback()
+        snap = snapshot.cached(slug)
+    return snap
+
+
+def loaded_campaign() -> snapshot.CampaignSnapshot | None:
+    """The current campaign's snapshot if it is loaded, else None: for what every page shows
+    (the top bar), which must never load the campaign as a side effect."""
+    return snapshot.cached(_configured_slug())
+
+
+def campaign_of(pledge: Pledge):
+    """A pledge's campaign: the cached snapshot when it is the current one (it always is, but
+    for a pledge made under another campaign file)."""
+    current = current_campaign()
+    return current if current.id == pledge.campaign_id else db.session.get(Campaign, pledge.campaign_id)
+
+
+
+def campaign_document() -> dict:
+    """The public GET /api/v1/campaign document of the current campaign: the snapshot check and
+    its totals row come in one read (one round trip), as campaign_summary(current_campaign())."""
+    livemode = ledger.money_mode()
+    found = snapshot.cached_with_figures(_configured_slug(), livemode)
+    if found is None:  # not loaded yet: current_campaign loads it
+        return campaign_summary(current_campaign())
+    return _summary(*found, livemode)
+
+
+def campaign_summary(campaign: Campaign) -> dict:
+    """The public GET /api/v1/campaign document."""
+    livemode = ledger.money_mode()
+    # one row: no sum over the ledger
+    return _summary(campaign, totals.campaign_figures(campaign.id, livemode), livemode)
+
+
+def _summary(campaign: Campaign, figures: tuple[int, int], livemode: bool) -> dict:
+    raised, donors = figures
+    return {
+        "slug": campaign.slug, "title": campaign.title, "tagline": campaign.tagline,
+        "description": campaign.description, "currency": campaign.currency, "goal": campaign.goal,
+        "raised": raised, "donors": donors,
+        "partner": {"name": campaign.partner_name, "share_bps": campaign.share_bps},
+        "tiers": [{"min_amount": t.min_amount, "name": t.name, "rewards": [reward_dict(r) for r in t.rewards]}
+                  for t in campaign.tiers],
+        "test_money": not livemode,  # the figures count test payments only
+    }

@@ -1,0 +1,115 @@
+"""What a donor holds: their tier and the rewards it brings, kept in step with their total
+(granted, re-granted, revoked; fulfilled when delivered)."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from filmfund.audit import record_audit
+from filmfund.auth.models import User
+from filmfund.db import utcnow
+from filmfund.errors import ConflictError, NotFoundError, ValidationError
+from filmfund.extensions import db
+from filmfund.rewards import ledger, rules, totals
+from filmfund.rewards.models import Campaign, DonorProfile, Entitlement, EntitlementStatus, Reward, Tier
+
+
+def _donor_standing(campaign: Campaign, user_id: int) -> tuple[int, bool]:
+    """The donor's lifetime net in the installation's money mode (their totals row, kept with the
+    ledger) and whether they opted out of rewards: their DonorProfile says so (a later pledge never
+    changes it, see donors.py). One statement."""
+    mode = ledger.money_mode()
+    opted_out = sa.select(DonorProfile.rewards_opt_out).where(DonorProfile.user_id == user_id).scalar_subquery()
+    row = db.session.execute(sa.select(
+        sa.select(totals.DonorTotal.net).where(
+            totals.DonorTotal.campaign_id == campaign.id, totals.DonorTotal.user_id == user_id,
+            totals.DonorTotal.livemode == mode).scalar_subquery(), opted_out)).first()
+    return int(row[0] or 0), bool(row[1])
+
+
+def _wanted_rewards(campaign: Campaign, user_id: int) -> tuple[int, Tier | None, bool, set[int]]:
+    total, opted_out = _donor_standing(campaign, user_id)
+    tier = rules.tier_for(campaign.tiers, total)
+    wanted = set() if opted_out else {r.id for t in rules.tiers_reached(campaign.tiers, total) for r in t.rewards}
+    return total, tier, opted_out, wanted
+
+
+def _user_entitlements(campaign: Campaign, user_id: int) -> list[Entitlement]:
+    return list(db.session.scalars(
+        sa.select(Entitlement).join(Reward).where(Entitlement.user_id == user_id, Reward.campaign_id == campaign.id)
+        .order_by(Entitlement.id)))
+
+
+def refresh_entitlements(user: User, campaign: Campaign) -> dict:
+    """Make the stored entitlements match the donor's tier: grant, re-grant or revoke (never delete;
+    a fulfilled reward stays fulfilled, it was delivered). Returns the donor's standing, as
+    donor_entitlements does, without querying it again."""
+    total, tier, opted_out, wanted = _wanted_rewards(campaign, user.id)
+    now = utcnow()
+    ents = _user_entitlements(campaign, user.id)
+    have = {e.reward_id: e for e in ents}
+    for reward_id in sorted(wanted):
+        ent = have.get(reward_id)
+        if ent is None:
+            ent = Entitlement(user_id=user.id, reward_id=reward_id, status=EntitlementStatus.GRANTED,
+                              granted_at=now)
+            db.session.add(ent)
+            ents.append(ent)
+        elif ent.status == EntitlementStatus.REVOKED:
+            ent.status, ent.granted_at, ent.revoked_at = EntitlementStatus.GRANTED, now, None
+    for reward_id, ent in have.items():
+        if reward_id not in wanted and ent.status == EntitlementStatus.GRANTED:
+            ent.status, ent.revoked_at = EntitlementStatus.REVOKED, now
+    db.session.flush()
+    return _standing_doc(total, tier, opted_out, ents, campaign)
+
+
+def _standing_doc(total: int, tier: Tier | None, opted_out: bool, ents: list[Entitlement], campaign=None) -> dict:
+    # A new entitlement's reward comes from the campaign (snapshot) rather than one SELECT each.
+    known = {r.id: r for t in campaign.tiers for r in t.rewards} if campaign is not None else {}
+    return {
+        "total": total,
+        "tier": {"min_amount": tier.min_amount, "name": tier.name} if tier else None,
+        "rewards_opt_out": opted_out,
+        "rewards": [{**reward_dict(known.get(e.reward_id) or e.reward), "status": e.status.value, "id": e.id}
+                    for e in ents],
+    }
+
+
+def donor_entitlements(user: User, campaign: Campaign) -> dict:
+    """The GET /api/v1/me/entitlements document (the campaign is the caller's: campaign.py builds
+    on this module, so it cannot be fetched from here)."""
+    total, tier, opted_out, _ = _wanted_rewards(campaign, user.id)
+    return _standing_doc(total, tier, opted_out, _user_entitlements(campaign, user.id), campaign)
+
+
+def user_has_reward(user_id: int, reward_key: str) -> bool:
+    """For the donor library: does this user hold this reward (granted or fulfilled) right now?"""
+    return db.session.scalar(
+        sa.select(sa.func.count(Entitlement.id)).join(Reward)
+        .where(Entitlement.user_id == user_id, Reward.key == reward_key,
+               Entitlement.status != EntitlementStatus.REVOKED)) > 0
+
+
+def set_entitlement_status(entitlement_id: int, status: str | EntitlementStatus) -> Entitlement:
+    """Producers mark a reward fulfilled (delivered) or back to granted."""
+    ent = db.session.get(Entitlement, entitlement_id)
+    if ent is None:
+        raise NotFoundError("No such entitlement.")
+    try:
+        status = EntitlementStatus(status)
+    except ValueError:
+        raise ValidationError("status: granted or fulfilled.", code="invalid_status") from None
+    if status == EntitlementStatus.REVOKED or ent.status == EntitlementStatus.REVOKED:
+        raise ConflictError("Revocation follows the donor's total; it cannot be set by hand.",
+                            code="illegal_transition")
+    before = ent.status
+    ent.status = status
+    ent.fulfilled_at = utcnow() if status == EntitlementStatus.FULFILLED else None
+    record_audit("entitlement.status", f"entitlement {ent.id}",
+                 {"from": before.value, "to": status.value, "user_id": ent.user_id})
+    db.session.commit()
+    return ent
+
+
+def reward_dict(r: Reward) -> dict:
+    return {"key": r.key, "kind": r.kind.value, "title": r.title}

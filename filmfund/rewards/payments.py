@@ -1,0 +1,177 @@
+"""Money in and out: a paid Checkout Session, refunds and disputes, money received offline, and
+payouts to the partner, each booked in the ledger (ledger.py) with the donor's entitlements kept
+in step."""
+from __future__ import annotations
+
+from datetime import date, datetime, time, timezone
+
+import sqlalchemy as sa
+
+from filmfund.audit import record_audit
+from filmfund.auth.models import User
+from filmfund.auth.services import find_user, get_or_create_user, normalize_email
+from filmfund.db import utcnow
+from filmfund.errors import ConflictError, ValidationError
+from filmfund.extensions import db
+from filmfund.rewards import donors, entitlements, ledger, receipts, rules
+from filmfund.rewards.campaign import campaign_of, current_campaign
+from filmfund.rewards.models import Campaign, Donation, DonationSource, EventKind, Payout, Pledge, PledgeState
+from filmfund.rewards.pledges import NOTE_MAX, clean_credit_name, validate_amount, validate_flag
+
+def record_stripe_payment(pledge: Pledge, *, amount: int, currency: str, payment_intent_id: str | None,
+                          session_id: str | None, email: str | None, stripe_event_id: str,
+                          flags: list[str]) -> Donation | None:
+    """Count a paid Checkout Session once (by pledge and by payment intent); None if already counted.
+
+    The caller holds the pledge's row lock (so two events of one payment are serial); the money
+    lock is taken only for the booking, which keeps the time other payments wait for it short."""
+    existing = db.session.scalar(sa.select(Donation).where(sa.or_(
+        Donation.pledge_id == pledge.id,
+        Donation.payment_intent_id == payment_intent_id if payment_intent_id else sa.false())))
+    if existing is not None:
+        return None
+    campaign = campaign_of(pledge)
+    if amount != pledge.amount:
+        flags.append("amount_mismatch")  # the money that arrived is what counts
+    if pledge.can_move(PledgeState.PAID):
+        pledge.move(PledgeState.PAID)
+    elif pledge.state != PledgeState.PAID:
+        flags.append(f"paid_after_{pledge.state.value}")
+    pledge.payment_intent_id = payment_intent_id
+    try:
+        user = _donor(email or pledge.email)
+    except ValidationError:  # an address Stripe took but we would not: the pledge's own is valid
+        user = _donor(pledge.email)
+    donation = Donation(campaign_id=campaign.id, pledge_id=pledge.id, user_id=user.id,
+                        source=DonationSource.STRIPE, amount=amount, currency=currency,
+                        payment_intent_id=payment_intent_id, checkout_session_id=session_id,
+                        credit_name=pledge.credit_name, anonymous=pledge.anonymous,
+                        rewards_opt_out=pledge.rewards_opt_out, flags=",".join(flags),
+                        receipt_claimed_at=utcnow(), livemode=ledger.money_mode())
+    db.session.add(donation)
+    db.session.flush()
+    booking = ledger.book_gift(campaign, donation, stripe_event_id)  # takes the money lock
+    donors.record_gift_choices(user, donation)  # the first gift sets the donor's settings; later ones never do
+    standing = entitlements.refresh_entitlements(user, campaign)
+    # Written now, from what this transaction just computed, and mailed by the caller after its
+    # commit: nothing is reloaded after the commit, and no mail is sent while the money lock is held.
+    receipts.queue_receipt(receipts.make_receipt(campaign, donation, user.email, booking.share, standing))
+    return donation
+
+
+def _donor(email: str) -> User:
+    """The donor's account, made if need be. Outside the money lock, two payments from one new
+    address may race to create it: the loser's savepoint rolls back and finds the winner's."""
+    user = find_user(normalize_email(email))
+    if user is not None and user.has_role("donor"):
+        return user
+    try:
+        with db.session.begin_nested():
+            return get_or_create_user(email, "donor")
+    except sa.exc.IntegrityError:
+        return get_or_create_user(email, "donor")
+
+
+def apply_refund(donation: Donation, amount_refunded: int, stripe_event_id: str | None) -> None:
+    before = donation.amount_refunded
+    donation.amount_refunded = min(donation.amount, rules.merged_refund(donation.amount_refunded, amount_refunded))
+    if donation.amount_refunded != before:  # refunds are made in Stripe's dashboard: Stripe is the actor we see
+        record_audit("donation.refund", f"donation {donation.id}",
+                     {"amount_refunded": donation.amount_refunded, "before": before,
+                      "currency": donation.currency, "stripe_event": stripe_event_id}, actor="stripe")
+    _after_money_change(donation, EventKind.REFUND, stripe_event_id)
+
+
+def apply_dispute(donation: Donation, status, stripe_event_id: str | None) -> None:
+    from filmfund.rewards.models import DisputeStatus
+
+    if status == DisputeStatus.OPEN:
+        if donation.dispute_status is None:  # a late "created" never reopens a closed dispute
+            donation.dispute_status = DisputeStatus.OPEN
+        return
+    donation.dispute_status = status
+    event = EventKind.DISPUTE_LOST if status == DisputeStatus.LOST else EventKind.DISPUTE_WON
+    _after_money_change(donation, event, stripe_event_id)
+
+
+def _after_money_change(donation: Donation, event: EventKind, stripe_event_id: str | None) -> None:
+    db.session.flush()
+    campaign = db.session.get(Campaign, donation.campaign_id)
+    if ledger.sync_refund(campaign, donation, event, stripe_event_id):
+        entitlements.refresh_entitlements(donation.user, campaign)
+
+
+def _as_datetime(value: datetime | date | None) -> datetime:
+    if value is None:
+        return utcnow()
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValidationError("received_at: give a time with its zone.", code="invalid_date")
+        return value
+    return datetime.combine(value, time(12, 0), tzinfo=timezone.utc)
+
+
+def record_offline_donation(email: str, amount, received_on: datetime | date | None = None, note: str = "",
+                            credit_name=None, anonymous: bool = False, rewards_opt_out: bool = False,
+                            recorded_by: str | None = None) -> Donation:
+    """A producer records money received outside Stripe (cash at a screening, a bank transfer)."""
+    campaign = current_campaign()
+    amount = validate_amount(amount)
+    note = (note or "").strip()
+    if len(note) > NOTE_MAX:
+        raise ValidationError(f"note: at most {NOTE_MAX} characters.", code="invalid_note")
+    credit_name = clean_credit_name(credit_name)
+    anonymous, rewards_opt_out = validate_flag(anonymous, "anonymous"), validate_flag(rewards_opt_out, "rewards_opt_out")
+    received_at = _as_datetime(received_on)
+    ledger.lock_money(campaign.id)
+    user = get_or_create_user(email, "donor")
+    donation = Donation(campaign_id=campaign.id, user_id=user.id, source=DonationSource.OFFLINE, amount=amount,
+                        currency=campaign.currency, credit_name=credit_name, anonymous=anonymous,
+                        rewards_opt_out=rewards_opt_out, note=note, recorded_by=recorded_by,
+                        received_at=received_at, livemode=ledger.money_mode())
+    db.session.add(donation)
+    db.session.flush()
+    ledger.book_gift(campaign, donation)
+    settings_request = donors.record_gift_choices(user, donation)  # only a first gift sets the settings
+    entitlements.refresh_entitlements(user, campaign)
+    # The donor is named by the donation, never by email: the audit log is append-only, and an
+    # erased donor's email must not survive in it.
+    record_audit("donation.offline", f"donation {donation.id}", {"donation_id": donation.id, "amount": amount,
+                                                                  "currency": donation.currency})
+    db.session.commit()
+    if settings_request is not None:  # asked for other settings: the donor confirms by mail, or not
+        donors.mail_confirmation(settings_request)
+    return donation
+
+
+def record_payout(amount, paid_on: date, reference: str, recorded_by: str) -> Payout:
+    """Money paid to the partner. Refused beyond the balance due: an overpayment would have to be
+    clawed back from a charity. (Later refunds may still turn the balance negative; it shows as such.)"""
+    campaign = current_campaign()
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise ValidationError("amount: a positive whole number of cents.", code="invalid_amount")
+    if not isinstance(paid_on, date):
+        raise ValidationError("paid_on: a date.", code="invalid_date")
+    reference = (reference or "").strip()
+    if not reference or len(reference) > 200:
+        raise ValidationError("reference: 1 to 200 characters (the bank transfer's reference).",
+                              code="invalid_reference")
+    ledger.lock_money(campaign.id)
+    balance = ledger.statement(campaign)["balance"]
+    if amount > balance:
+        raise ConflictError(f"A payout of {amount} exceeds the balance due to the partner ({balance}).",
+                            code="payout_exceeds_balance")
+    payout = Payout(campaign_id=campaign.id, amount=amount, currency=campaign.currency, paid_on=paid_on,
+                    reference=reference, recorded_by=recorded_by)
+    db.session.add(payout)
+    db.session.flush()
+    ledger.book_payout(campaign, payout)
+    record_audit("payout.record", reference, {"payout_id": payout.id, "amount": amount,
+                                              "currency": payout.currency, "paid_on": paid_on.isoformat()})
+    db.session.commit()
+    return payout
+
+
+def partner_statement(campaign: Campaign) -> dict:
+    """The statement in the installation's money mode; `test_money` says it counts test payments."""
+    return {**ledger.statement(campaign), "test_money": not ledger.money_mode()}

@@ -1,0 +1,193 @@
+"""Pledges: validate what a donor asked for, store it and open its Checkout Session; what the
+thank-you page says of it."""
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+import sqlalchemy as sa
+from flask import current_app
+
+from filmfund.auth.services import normalize_email, public_base_url
+from filmfund.db import new_id
+from filmfund.errors import ConflictError, NotFoundError, ValidationError
+from filmfund.extensions import db
+from filmfund.rewards import rules, stripe_gateway
+from filmfund.rewards.campaign import campaign_of, current_campaign
+from filmfund.rewards.campaign_file import MAX_AMOUNT
+from filmfund.rewards.models import Campaign, Pledge, PledgeState
+
+MIN_AMOUNT = 100  # $1: the smallest tier, and below Stripe's fees it makes no sense
+CREDIT_NAME_MAX = 80
+NOTE_MAX = 500
+
+# URLs of the site's pages (owned by filmfund/site): kept in one place.
+THANK_YOU_PATH = "/thank-you?pledge={pledge_id}"
+CAMPAIGN_PATH = "/?amount={amount}&cancelled=1"
+TEST_CHECKOUT_PATH = "/checkout/test/{pledge_id}"
+
+_UNSAFE_CHARS = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}  # controls, bidi/zero-width formats, ...
+
+
+def clean_credit_name(value) -> str | None:
+    """A name fit for the credits: no control or bidi characters, single spaces, capped."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError("credit_name: must be a string.", code="invalid_credit_name")
+    if len(value) > 4 * CREDIT_NAME_MAX:
+        raise ValidationError(f"credit_name: at most {CREDIT_NAME_MAX} characters.", code="invalid_credit_name")
+    text = unicodedata.normalize("NFC", value)
+    text = "".join(" " if c.isspace() else c for c in text)
+    text = "".join(c for c in text if unicodedata.category(c) not in _UNSAFE_CHARS)
+    text = re.sub(r"\s+", " ", text).strip()
+    if len(text) > CREDIT_NAME_MAX:
+        raise ValidationError(f"credit_name: at most {CREDIT_NAME_MAX} characters.", code="invalid_credit_name")
+    return text or None
+
+
+def validate_amount(amount) -> int:
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise ValidationError("amount: must be a whole number of cents, e.g. 2500 for $25.00.",
+                              code="invalid_amount")
+    if amount < MIN_AMOUNT:
+        raise ValidationError(f"amount: the smallest pledge is {MIN_AMOUNT} cents.", code="invalid_amount")
+    if amount > MAX_AMOUNT:
+        raise ValidationError(f"amount: at most {MAX_AMOUNT} cents in one pledge.", code="invalid_amount")
+    return amount
+
+
+def validate_flag(value, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError(f"{name}: must be true or false.", code="invalid_field")
+    return value
+
+
+def _site_url(path: str) -> str:
+    # Stripe's return URLs: never built from a client-chosen Host header (see public_base_url).
+    return public_base_url() + path
+
+
+def create_pledge(amount, currency=None, email=None, credit_name=None, anonymous=False, rewards_opt_out=False,
+                  *, idempotency_key: str | None = None, ref: str | None = None) -> Pledge:
+    """Validate, store the pledge and open its Checkout Session (Stripe, or the local test page).
+    `ref` is where the donor found the page (a share link's ?ref=): kept if it is a valid source
+    name, dropped otherwise (a bad ref never costs a gift).
+
+    The same idempotency key (a double-submitted form, a client retry) gives back the same pledge.
+    """
+    campaign = current_campaign()
+    amount = validate_amount(amount)
+    if currency is None:
+        currency = campaign.currency
+    if not isinstance(currency, str) or currency.lower() != campaign.currency:
+        raise ValidationError(f"currency: this campaign takes {campaign.currency} only.", code="invalid_currency")
+    if not isinstance(email, str) or len(email) > 254:
+        raise ValidationError("email: give a valid email address.", code="invalid_email")
+    email = normalize_email(email)
+    credit_name = clean_credit_name(credit_name)
+    anonymous, rewards_opt_out = validate_flag(anonymous, "anonymous"), validate_flag(rewards_opt_out, "rewards_opt_out")
+    if idempotency_key is not None:
+        if not (isinstance(idempotency_key, str) and 1 <= len(idempotency_key) <= 128):
+            raise ValidationError("Idempotency-Key: 1 to 128 characters.", code="invalid_idempotency_key")
+        # Scoped to the email and stored hashed: knowing someone's key alone gives nothing back.
+        idempotency_key = hashlib.sha256(f"{email.lower()}\n{idempotency_key}".encode()).hexdigest()
+
+    pledge = _pledge_by_key(idempotency_key) if idempotency_key else None
+    if pledge is not None:
+        if (pledge.amount, pledge.email) != (amount, email):
+            raise ConflictError("This Idempotency-Key was used for a different pledge.", code="idempotency_conflict")
+    else:
+        pledge = Pledge(id=new_id(), campaign_id=campaign.id, amount=amount, currency=campaign.currency,
+                        email=email, credit_name=credit_name, anonymous=anonymous,
+                        rewards_opt_out=rewards_opt_out, idempotency_key=idempotency_key,
+                        ref=clean_ref(ref))
+        if current_app.config["STRIPE_TEST_MODE"]:  # no call to make: one insert, one commit
+            _set_checkout(pledge, *_test_checkout(pledge))
+        db.session.add(pledge)
+        try:
+            _commit_keeping(pledge)
+        except sa.exc.IntegrityError:  # the same key raced in from a second request
+            db.session.rollback()
+            pledge = _pledge_by_key(idempotency_key)
+            if pledge is None:
+                raise
+    if pledge.checkout_session_id is None:
+        _open_checkout(pledge, campaign)
+    return pledge
+
+
+REF_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+
+def clean_ref(value) -> str | None:
+    """A share link's source (`?ref=weibo`) as it is counted: lowercase letters, digits, - and _,
+    at most 32; anything else is no source at all."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip().lower()
+    return value if REF_RE.match(value) else None
+
+
+def _pledge_by_key(key: str) -> Pledge | None:
+    return db.session.scalar(sa.select(Pledge).where(Pledge.idempotency_key == key))
+
+
+def _test_checkout(pledge: Pledge) -> tuple[str, str]:
+    return f"cs_test_local_{pledge.id}", _site_url(TEST_CHECKOUT_PATH.format(pledge_id=pledge.id))
+
+
+def _set_checkout(pledge: Pledge, session_id: str, url: str) -> None:
+    pledge.checkout_session_id, pledge.checkout_url = session_id, url
+
+
+def _open_checkout(pledge: Pledge, campaign: Campaign) -> None:
+    if current_app.config["STRIPE_TEST_MODE"]:
+        _set_checkout(pledge, *_test_checkout(pledge))
+    else:
+        # The pledge is committed first: the session names it, and its webhook must find it.
+        _set_checkout(pledge, *stripe_gateway.create_checkout_session(
+            pledge, campaign,
+            success_url=_site_url(THANK_YOU_PATH.format(pledge_id=pledge.id)) + "&session_id={CHECKOUT_SESSION_ID}",
+            cancel_url=_site_url(CAMPAIGN_PATH.format(amount=pledge.amount)
+                                 + (f"&ref={pledge.ref}" if pledge.ref else ""))))
+    _commit_keeping(pledge)
+
+
+def _commit_keeping(obj) -> None:
+    """Commit, keeping the values this request just wrote on `obj` (no SELECT to reload what we
+    know: the row is exactly what was inserted or updated)."""
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    db.session.flush()  # defaults (created_at...) are set now
+    mapper = sa.inspect(obj).mapper
+    known = {a.key: getattr(obj, a.key) for a in mapper.column_attrs}
+    db.session.commit()
+    for key, value in known.items():
+        set_committed_value(obj, key, value)
+
+
+def get_pledge(pledge_id: str) -> Pledge:
+    pledge = db.session.get(Pledge, pledge_id) if isinstance(pledge_id, str) and len(pledge_id) <= 32 else None
+    if pledge is None:
+        raise NotFoundError("No such pledge.")
+    return pledge
+
+
+_STATUS_MESSAGES = {
+    PledgeState.PENDING: "We are waiting for the payment to be confirmed.",
+    PledgeState.PROCESSING: "Your payment is still processing; we will email your receipt once it clears.",
+    PledgeState.PAID: "Thank you! Your donation is confirmed and your receipt is on its way.",
+    PledgeState.FAILED: "The payment did not go through; nothing was charged. You can try again.",
+    PledgeState.EXPIRED: "This checkout expired before payment; nothing was charged.",
+}
+
+
+def pledge_status(pledge: Pledge) -> dict:
+    """What the thank-you page shows: the payment's real state (no other donor's data)."""
+    tier = rules.tier_for(campaign_of(pledge).tiers, pledge.amount)
+    return {"pledge_id": pledge.id, "state": pledge.state.value, "amount": pledge.amount,
+            "currency": pledge.currency, "message": _STATUS_MESSAGES[pledge.state],
+            "tier": {"min_amount": tier.min_amount, "name": tier.name} if tier and not pledge.rewards_opt_out else None,
+            "test_mode": (pledge.checkout_session_id or "").startswith("cs_test_local_")}

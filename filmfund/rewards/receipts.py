@@ -1,0 +1,151 @@
+"""Receipts: written in the transaction that books the gift, mailed after its commit, claimed
+atomically so that retries and the hourly sweep mail each one once."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from filmfund.db import utcnow
+from filmfund.extensions import db
+from filmfund.rewards import donors
+from filmfund.rewards.entitlements import donor_entitlements
+from filmfund.rewards.models import Campaign, Donation, DonationSource, EntryKind, LedgerEntry
+
+log = logging.getLogger(__name__)
+
+RECEIPT_SWEEP_BATCH = 50  # unsent receipts the hourly sweep tries per run
+RECEIPT_CLAIM_STALE = timedelta(minutes=15)  # a claim this old was left by a process that died
+
+
+@dataclass(frozen=True)
+class Receipt:
+    donation_id: int
+    to: str
+    subject: str
+    text: str
+
+
+def queue_receipt(receipt: Receipt) -> None:
+    """Mail this receipt once the current transaction commits (see send_queued_receipts). The
+    donation's receipt was claimed in that same transaction, so no retry mails it meanwhile."""
+    db.session.info.setdefault("receipts", []).append(receipt)
+
+
+def queued_receipts_mark() -> int:
+    return len(db.session.info.get("receipts", []))
+
+
+def drop_queued_receipts(mark: int = 0) -> None:
+    """The work that queued these receipts was rolled back: they must never be sent."""
+    del db.session.info.setdefault("receipts", [])[mark:]
+
+
+def take_queued_receipts() -> list[Receipt]:
+    return db.session.info.pop("receipts", [])
+
+
+def send_queued_receipts(receipts: list[Receipt]) -> None:
+    """After commit, outside any lock: mail the receipts the committed transaction recorded. A
+    failed send is unmarked and handed to the queue, which retries it with backoff."""
+    from filmfund.rewards import tasks
+
+    for receipt in receipts:
+        if _deliver(receipt):
+            continue
+        try:
+            tasks.retry_receipt_later(receipt.donation_id)
+        except Exception:  # the queue is down too: the hourly sweep still finds the receipt
+            log.exception("could not queue the retry of receipt %s", receipt.donation_id)
+
+
+def _deliver(receipt: Receipt) -> bool:
+    """Send a claimed receipt and mark it sent; if the mail cannot go, release the claim (for a
+    retry) and say so."""
+    from filmfund.mail import send_mail
+
+    try:
+        send_mail(receipt.to, receipt.subject, receipt.text)
+    except Exception:  # the money is booked; a mail outage must not fail the webhook
+        log.exception("receipt for donation %s could not be sent; it will be retried", receipt.donation_id)
+        db.session.rollback()  # whatever the failure left open
+        db.session.execute(sa.update(Donation).where(Donation.id == receipt.donation_id)
+                           .values(receipt_claimed_at=None))
+        db.session.commit()
+        return False
+    db.session.execute(sa.update(Donation).where(Donation.id == receipt.donation_id)
+                       .values(receipt_sent_at=utcnow()))
+    db.session.commit()
+    return True
+
+
+def _unsent_receipt(now: datetime):
+    """Not sent, and not claimed by anyone still alive."""
+    return sa.and_(Donation.receipt_sent_at.is_(None), Donation.source == DonationSource.STRIPE,
+                   sa.or_(Donation.receipt_claimed_at.is_(None),
+                          Donation.receipt_claimed_at < now - RECEIPT_CLAIM_STALE))
+
+
+def send_receipt_once(donation_id: int) -> bool:
+    """Send a donation's receipt unless it was sent already or another worker is sending it. The
+    claim is atomic (only one caller can take it), so concurrent retries mail it once. False if
+    the mail failed."""
+    now = utcnow()
+    claimed = db.session.execute(sa.update(Donation).where(Donation.id == donation_id, _unsent_receipt(now))
+                                 .values(receipt_claimed_at=now)).rowcount
+    db.session.commit()
+    if claimed != 1:
+        return True  # sent already (or being sent), or not a Stripe donation: nothing to do
+    return _deliver(compose_receipt(db.session.get(Donation, donation_id)))
+
+
+def send_unsent_receipts(limit: int = RECEIPT_SWEEP_BATCH) -> int:
+    """The sweep behind the per-receipt retries: every receipt still unsent (its retries ran
+    out, their queue was lost, or the process died between commit and send). Returns how many
+    were sent."""
+    unsent = db.session.scalars(sa.select(Donation.id).where(_unsent_receipt(utcnow()))
+                                .order_by(Donation.id).limit(limit)).all()
+    db.session.commit()
+    sent = 0
+    for donation_id in unsent:
+        if send_receipt_once(donation_id):
+            sent += 1
+    return sent
+
+
+def _money(cents: int, currency: str) -> str:
+    symbol = "$" if currency == "usd" else ""
+    return f"{symbol}{cents // 100:,}.{cents % 100:02d}" + ("" if symbol else f" {currency.upper()}")
+
+
+def compose_receipt(donation: Donation) -> Receipt:
+    """The receipt of a recorded donation, read back from the database (for the retry task)."""
+    campaign = db.session.get(Campaign, donation.campaign_id)
+    share = int(db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0)).where(
+        LedgerEntry.donation_id == donation.id, LedgerEntry.entry_kind == EntryKind.PARTNER_SHARE)))
+    return make_receipt(campaign, donation, donation.user.email, share, donor_entitlements(donation.user, campaign))
+
+
+TEST_RECEIPT_NOTE = ("TEST PAYMENT: this was a test-mode payment. No money moved: nothing was charged "
+                     "and nothing was given.")
+
+
+def make_receipt(campaign: Campaign, donation: Donation, to: str, share: int, standing: dict) -> Receipt:
+    test = not donation.livemode
+    lines = ([TEST_RECEIPT_NOTE, ""] if test else []) + [f"Thank you for supporting “{campaign.title}”.", "",
+             f"Amount: {_money(donation.amount, donation.currency)}",
+             f"Date: {donation.received_at:%Y-%m-%d} (UTC)",
+             f"Of this, {_money(share, donation.currency)} goes to {campaign.partner_name} "
+             f"({campaign.share_bps / 100:g}% of what is raised).", ""]
+    if standing["rewards_opt_out"]:
+        lines.append("You chose no rewards: all of it goes to the film and its partner.")
+    elif standing["tier"]:
+        lines.append(f"Your total of {_money(standing['total'], donation.currency)} brings you the "
+                     f"“{standing['tier']['name']}” tier:")
+        lines += [f"  - {r['title']}" for r in standing["rewards"] if r["status"] != "revoked"]
+    lines += donors.receipt_lines(donation)  # a later gift's asked-for settings wait for the donor's click
+    lines += ["", "This is not a receipt for a real payment." if test else "Keep this email as your receipt."]
+    subject = f"Your receipt: {campaign.title}" + (" (TEST PAYMENT: no money moved)" if test else "")
+    return Receipt(donation.id, to, subject, "\n".join(lines) + "\n")
