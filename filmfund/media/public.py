@@ -30,42 +30,53 @@ class PublicItem:
     has_poster: bool
 
 
-def _public_assets() -> list[tuple[Asset, Publication]]:
-    rows = db.session.execute(sa.select(Asset, Publication).join(Publication, Publication.asset_id == Asset.id)
-                              .where(Publication.reward_key == PUBLIC, Asset.state == AssetState.READY,
-                                     sa.or_(Asset.fixity_ok.is_(None), Asset.fixity_ok.is_(True)))
-                              .order_by(Publication.published_at.desc(), Publication.id.desc()).limit(200)).all()
-    return [(a, p) for a, p in rows]
+def _public_rows(asset_public_id: str | None = None):
+    """One Core read (the campaign page is the busiest page: no ORM load of assets with their five
+    relationships): each public, ready asset not in fixity alert, with its clean renditions."""
+    a, p, r = Asset.__table__, Publication.__table__, Rendition.__table__
+    q = (sa.select(a.c.public_id, a.c.title, a.c.kind, a.c.duration, r.c.kind.label("rendition"), r.c.storage_key,
+                   r.c.content_type, r.c.width, r.c.height, r.c.duration.label("r_duration"), p.c.published_at, p.c.id)
+         .select_from(p.join(a, a.c.id == p.c.asset_id)
+                      .outerjoin(r, sa.and_(r.c.asset_id == a.c.id, r.c.kind.in_([k.value for k in CLEAN]))))
+         .where(p.c.reward_key == PUBLIC, a.c.state == AssetState.READY.value,
+                sa.or_(a.c.fixity_ok.is_(None), a.c.fixity_ok.is_(True)))
+         .order_by(p.c.published_at.desc(), p.c.id.desc()).limit(600))
+    if asset_public_id is not None:
+        q = q.where(a.c.public_id == asset_public_id)
+    assets: dict[str, dict] = {}
+    for row in db.session.execute(q):
+        item = assets.setdefault(row.public_id, {"row": row, "renditions": {}})
+        if row.rendition is not None:
+            item["renditions"][RenditionKind(row.rendition)] = row
+    return assets
+
+
+# The renditions made for everyone (publishing.DONOR_KINDS): nothing else is ever served publicly.
+CLEAN = (RenditionKind.WEB, RenditionKind.POSTER, RenditionKind.IMAGE)
 
 
 def public_media() -> tuple[PublicItem | None, list[PublicItem]]:
     """(the trailer, the gallery): the trailer is the latest public video whose web rendition is
     made (until then the page has none); the gallery, the public stills, newest first."""
     trailer, gallery = None, []
-    for asset, _pub in _public_assets():
-        if asset.kind == AssetKind.VIDEO and trailer is None:
-            web = asset.rendition(RenditionKind.WEB)
-            if web is not None:
-                trailer = PublicItem(asset.public_id, asset.title, "video", web.width, web.height,
-                                     web.duration or asset.duration, asset.rendition(RenditionKind.POSTER) is not None)
-        elif asset.kind == AssetKind.IMAGE and len(gallery) < GALLERY_MAX:
-            still = asset.rendition(RenditionKind.IMAGE)
-            if still is not None:
-                gallery.append(PublicItem(asset.public_id, asset.title, "image", still.width, still.height, None,
-                                          asset.rendition(RenditionKind.POSTER) is not None))
+    for asset_id, item in _public_rows().items():
+        row, renditions = item["row"], item["renditions"]
+        has_poster = RenditionKind.POSTER in renditions
+        if row.kind == AssetKind.VIDEO.value and trailer is None and RenditionKind.WEB in renditions:
+            web = renditions[RenditionKind.WEB]
+            trailer = PublicItem(asset_id, row.title, "video", web.width, web.height,
+                                 web.r_duration or row.duration, has_poster)
+        elif row.kind == AssetKind.IMAGE.value and len(gallery) < GALLERY_MAX and RenditionKind.IMAGE in renditions:
+            still = renditions[RenditionKind.IMAGE]
+            gallery.append(PublicItem(asset_id, row.title, "image", still.width, still.height, None, has_poster))
     return trailer, gallery
 
 
-def public_file(asset_public_id: str, what: str) -> Rendition:
-    """The stored clean copy behind a public URL, if the asset is public now; 404 otherwise
-    (never "it exists")."""
+def public_file(asset_public_id: str, what: str):
+    """The stored clean copy behind a public URL (its storage_key and content_type), if the asset
+    is public now; 404 otherwise (never "it exists")."""
     kind = PUBLIC_FILES.get(what)
-    if kind is None:
+    item = _public_rows(asset_public_id).get(asset_public_id) if kind is not None else None
+    if item is None or kind not in item["renditions"]:
         raise NotFoundError("No such file.")
-    for asset, _pub in _public_assets():
-        if asset.public_id == asset_public_id:
-            rendition = asset.rendition(kind)
-            if rendition is not None:
-                return rendition
-            break
-    raise NotFoundError("No such file.")
+    return item["renditions"][kind]

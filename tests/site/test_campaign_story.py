@@ -123,3 +123,19 @@ def test_a_text_missing_in_one_language_shows_the_other():
     assert text_in({"en": "Hello"}, "zh-Hans") == "Hello"
     assert text_in({"zh-Hans": "你好"}, "en") == "你好"
     assert text_in({}, "en") == ""
+
+
+def test_the_latest_public_updates_are_on_the_page(app, client, campaign, producer):
+    from filmfund.comms import updates
+
+    for n, audience in enumerate(["everyone", "donors", "everyone", "everyone", "everyone"]):
+        update = updates.create_update(title=f"Update {n} for {audience}", body="From the shoot.",
+                                       audience=audience, author=producer)
+        db.session.commit()
+        updates.publish_update(update.id, producer)
+    updates.create_update(title="A draft", body="Not yet.", audience="everyone", author=producer)
+    db.session.commit()
+    html = client.get("/").get_data(as_text=True)
+    listed = re.findall(r'<li><a href="/updates/\d+">([^<]+)</a>', html[html.index('id="public-updates"'):])
+    assert listed == ["Update 4 for everyone", "Update 3 for everyone", "Update 2 for everyone"]  # newest 3
+    assert "for donors" not in html and "A draft" not in html
