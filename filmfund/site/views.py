@@ -338,4 +338,5 @@ def sharing_report():
     campaign = current_campaign()
     page_url = external_url("site.campaign")
     return render_template("site/sharing.html", campaign=campaign, rows=sharing.report(campaign.id),
-                           links=sharing.share_links(page_url, campaign.title))
+                           links=sharing.share_links(page_url, campaign.title),
+                           newsletter_link=external_url("site.campaign", ref="newsletter"))

@@ -151,3 +151,43 @@ def test_the_page_at_phone_and_desktop_width(site, browser, tmp_path, width, hei
     assert [u for u in requests if "/video.mp4" in u]
     page.screenshot(path=tmp_path / f"trailer-{width}.png")
     context.close()
+
+
+def test_a_producer_builds_the_page_and_reads_its_sharing_on_a_phone(site, browser, tmp_path):
+    from playwright.sync_api import expect
+
+    from tests.test_auth_staff import rfc6238
+
+    visitor = browser.new_page()
+    visitor.goto(site + "/?ref=weibo")
+    visitor.close()
+
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(site + "/login")
+    page.fill("#login-email", PRODUCER)
+    page.click("summary")
+    page.fill("#login-password", PASSWORD)
+    page.click("button[type=submit].primary")
+    page.wait_for_url("**/login/2fa/setup")
+    page.fill("#totp-code", rfc6238(page.inner_text("#totp-secret").strip(), time.time()))
+    page.click("button[type=submit].primary")
+    page.wait_for_url("**/admin/")
+
+    page.goto(site + "/admin/page")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    story = page.locator("#part-story")
+    story.locator('input[name="story-0-heading-en"]').fill("Children taken from their families")
+    story.locator('button[type=submit]').click()
+    expect(page.locator(".flash.info")).to_contain_text("Saved")
+    page.screenshot(path=tmp_path / "page-editor-390.png", full_page=True)
+
+    page.goto(site + "/")
+    expect(page.locator(".story h3").first).to_have_text("Children taken from their families")
+
+    page.goto(site + "/admin/sharing")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    weibo = page.locator('#sharing-table tr[data-source="weibo"] td')
+    expect(weibo.nth(1)).not_to_have_text("0")
+    page.screenshot(path=tmp_path / "sharing-390.png", full_page=True)
+    context.close()
