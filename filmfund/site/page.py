@@ -194,5 +194,26 @@ def save_part(campaign_id: int, part: str, content, user) -> bool:
     return True
 
 
+def reset_part(campaign_id: int, part: str, user) -> bool:
+    """Hand a part back to the campaign file: its text is the file's again, and later loads of the
+    file update it. Audited. False when the part already follows the file. The caller commits."""
+    from flask import current_app
+
+    from filmfund.rewards.campaign_file import read_campaign_file
+
+    if part not in PAGE_PARTS:
+        raise ValidationError("Unknown part of the page.", code="invalid_part")
+    row = db.session.get(CampaignPagePart, (campaign_id, part))
+    if row is None or row.edited_at is None:
+        return False
+    content = read_campaign_file(current_app.config["CAMPAIGN_FILE"]).page[part]
+    before = row.content
+    row.content, row.edited_at, row.edited_by = content, None, None
+    campaign = db.session.get(Campaign, campaign_id)
+    campaign.updated_at = utcnow()
+    record_audit("page.reset", f"campaign {campaign.slug} {part}", {"before": before, "after": content}, actor=user)
+    return True
+
+
 def after_commit() -> None:
     snapshot.forget()

@@ -332,6 +332,24 @@ def page_save(part: str):
     return redirect(url_for("site.page_editor") + f"#part-{part}", code=303)
 
 
+@bp.post("/admin/page/<part>/reset")
+@role_required("producer")
+@limiter.limit("60 per minute")
+def page_reset(part: str):
+    """Hand a part back to the campaign file (its text is the file's again, and follows it)."""
+    if request.form.get("confirm") != "1":
+        return page_editor(errors={part: _("Tick the box to confirm: your text for this part is replaced by "
+                                           "the campaign file's.")}, status=400)
+    try:
+        changed = page.reset_part(current_campaign().id, part, current_user._get_current_object())
+    except DomainError:
+        abort(404)
+    db.session.commit()
+    page.after_commit()
+    flash(_("This part follows the campaign file again.") if changed else _("Nothing changed."), "info")
+    return redirect(url_for("site.page_editor") + f"#part-{part}", code=303)
+
+
 @bp.get("/admin/sharing")
 @role_required("producer")
 def sharing_report():

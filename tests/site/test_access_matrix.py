@@ -80,6 +80,7 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("admin.dashboard", "GET"): ("/admin/", None, PRODUCER_PAGE),
     ("site.page_editor", "GET"): ("/admin/page", None, PRODUCER_PAGE),
     ("site.page_save", "POST"): ("/admin/page/story", {}, PRODUCER_WRITE),
+    ("site.page_reset", "POST"): ("/admin/page/story/reset", {}, PRODUCER_WRITE),
     ("site.sharing_report", "GET"): ("/admin/sharing", None, PRODUCER_PAGE),
     ("site.artwork", "GET"): ("/artwork/icon.svg", None, _all(200)),
     ("library.public_file", "GET"): (f"/public/{UNKNOWN}/poster.jpg", None, _all(404)),

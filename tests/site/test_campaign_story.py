@@ -98,6 +98,17 @@ def test_loading_the_file_again_keeps_what_producers_edited(app, client, campaig
     assert db.session.scalar(sa.select(sa.func.count(CampaignPagePart.part))) == 6
     assert db.session.scalar(sa.select(sa.func.count(BudgetLine.id))) == 3
 
+    # handed back to the file (confirmed): the file's FAQ again, and it follows the file from then on
+    token = csrf_token(client, "/admin/page")
+    assert client.post("/admin/page/faq/reset", data={"csrf_token": token}).status_code == 400  # not confirmed
+    assert client.post("/admin/page/faq/reset", data={"csrf_token": token, "confirm": "1"}).status_code == 303
+    html = client.get("/").get_data(as_text=True)
+    assert "Is the film safe for the families?" not in html and html.count('<details class="faq">') == 3
+    load_campaign(changed)
+    assert "Where does the money go?" in client.get("/").get_data(as_text=True)
+    assert db.session.scalars(sa.select(AuditEntry.action).where(AuditEntry.action.like("page.%"))
+                              .order_by(AuditEntry.id)).all() == ["page.edit", "page.reset"]
+
 
 def test_the_editor_refuses_bad_input_and_writes_nothing(client, campaign, producer, login_as):
     login_as(client, producer)
