@@ -64,12 +64,13 @@ def progress(raised: int, goal: int, stretch_goals: list[dict]) -> dict:
             "next_stretch": next((s for s in stretch_goals if s["amount"] > raised), None)}
 
 
-def artwork_url(campaign, role: str, *, external: bool = False) -> str | None:
+def artwork_url(campaign, role: str) -> str | None:
+    """The site path of one of the film's artwork files (banner, share picture, icon), versioned by
+    the campaign's last change (it is cached for a month)."""
     path = (campaign.page.get("artwork") or {}).get(role)
     if not path:
         return None
-    return url_for("site.artwork", name=path.rsplit("/", 1)[-1], v=campaign.updated_at.strftime("%Y%m%d%H%M%S"),
-                   _external=external)
+    return url_for("site.artwork", name=path.rsplit("/", 1)[-1], v=campaign.updated_at.strftime("%Y%m%d%H%M%S"))
 
 
 def artwork_file(campaign, name: str):

@@ -35,17 +35,19 @@ def _campaign_context() -> dict:
     share = rules.share_due(max(summary["raised"], 0), summary["partner"]["share_bps"])
     view = page.page_view(campaign, summary["raised"], page.page_language())
     trailer, gallery = _public_media()
-    poster = (external_url("library.public_file", asset_id=trailer.asset_id, what="poster", ext="jpg")
-              if trailer is not None and trailer.has_poster else None)
-    share_image = poster or page.artwork_url(campaign, "share", external=False)
-    if share_image and share_image.startswith("/"):
-        share_image = public_base_url() + share_image
+    trailer_url = poster = None
+    if trailer is not None:
+        trailer_url = external_url("library.public_file", asset_id=trailer.asset_id, what="video", ext="mp4")
+        if trailer.has_poster:
+            poster = external_url("library.public_file", asset_id=trailer.asset_id, what="poster", ext="jpg")
+    # Share cards need absolute URLs: the trailer's poster, else the film's share picture.
+    artwork = page.artwork_url(campaign, "share")
+    share_image = poster or (public_base_url() + artwork if artwork else None)
     page_url = external_url("site.campaign")
-    trailer_url = (external_url("library.public_file", asset_id=trailer.asset_id, what="video", ext="mp4")
-                   if trailer is not None else None)
-    return {"trailer_url": trailer_url, "c": summary, "partner_share_raised": share, "percent": view["progress"]["percent"], "page": view,
-            "trailer": trailer, "trailer_poster": poster, "gallery": gallery, "updates": _public_updates(),
-            "page_url": page_url, "share_image": share_image, "share_links": sharing.share_links(page_url, summary["title"])}
+    return {"c": summary, "partner_share_raised": share, "percent": view["progress"]["percent"], "page": view,
+            "trailer": trailer, "trailer_url": trailer_url, "trailer_poster": poster, "gallery": gallery,
+            "updates": _public_updates(), "page_url": page_url, "share_image": share_image,
+            "share_links": sharing.share_links(page_url, summary["title"])}
 
 
 def _public_media():
