@@ -163,14 +163,13 @@ def worker_command(burst: bool, workers: int) -> None:
     from filmfund import jobs
 
     app = current_app._get_current_object()
+    if burst:
+        click.echo(f"ran {jobs.work_burst(app)} job(s)")
+        return
     jobs.set_worker_app(app)
     recover = app.extensions.get("filmfund.recover_jobs")
     if recover:
         recover()  # re-queue what a dead worker left "running"
-    if burst:
-        count = jobs.run_burst()
-        click.echo(f"ran {count} job(s)")
-        return
     # An idle worker waits on the queue itself (jobs.WakingSqliteStorage, or Redis's BRPOP) and
     # takes a task the moment it is enqueued: a webhook answered by the web process is booked at
     # once, an ingested clip starts encoding while the next one is copied. max_delay only bounds

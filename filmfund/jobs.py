@@ -247,6 +247,17 @@ class QueueDriver:
                 self.after_task()
 
 
+def work_burst(app: Flask) -> int:
+    """`filmfund worker --burst`: this process works for `app`, re-queues what a dead worker left
+    running, then runs every queued task; returns how many ran. Called in the worker's own app
+    context (so its own database session)."""
+    set_worker_app(app)
+    recover = app.extensions.get("filmfund.recover_jobs")
+    if recover:
+        recover()
+    return run_burst()
+
+
 def init_app(app: Flask) -> None:
     configure_queue(app.config["QUEUE_URL"])
     app.extensions["huey"] = huey

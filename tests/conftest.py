@@ -72,9 +72,9 @@ def app(database_url, instance_dir, app_overrides, monkeypatch):
     for var in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE", "FILMFUND_SMTP_URL",
                 "FILMFUND_STORAGE_URL", "FILMFUND_QUEUE_URL", "FILMFUND_DATABASE_URL", "FILMFUND_CAMPAIGN_FILE"):
         monkeypatch.delenv(var, raising=False)
-    # Webhooks are stored and answered, then booked: here by the same booking function a worker
-    # runs, called right after the answer's commit (tests/rewards/test_webhook_queue.py runs the queue).
-    overrides = {"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "WEBHOOK_BOOK_INLINE": True}
+    # Webhooks are stored and answered, then booked by a worker from the queue, as in production:
+    # tests run it with tests.worker.run_worker (the queue is SQLite in this test's instance folder).
+    overrides = {"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url}
     overrides.update(app_overrides)
     app = create_app(overrides)
     app.before_request(_forget_request_caches)

@@ -102,16 +102,15 @@ def _malformed(event: dict) -> str | None:
 
 # ---------------------------------------------------------------- handling: store, answer, book later
 
-def handle_stripe_webhook(payload: bytes, signature: str | None, *, inline: bool | None = None) -> dict:
+def handle_stripe_webhook(payload: bytes, signature: str | None, *, inline: bool = False) -> dict:
     """The one entry point for Stripe events (the HTTP endpoint and the test-mode checkout):
     verify, store once, answer. The booking runs in a worker (`book_event`), or at once when
-    `inline` (the local test checkout; WEBHOOK_BOOK_INLINE, which the test suite sets)."""
+    `inline` (only the local test checkout, whose buttons lead straight to the thank-you page)."""
     try:
         event = verify(payload, signature)
     except DomainError:
         security_log.warning("rejected a Stripe webhook: bad signature or payload")
         raise
-    inline = current_app.config.get("WEBHOOK_BOOK_INLINE", False) if inline is None else inline
     problem = _malformed(event)
     event_id = event["id"] if problem is None else "invalid_" + hashlib.sha256(payload).hexdigest()[:48]
     # A redelivery of an event already stored is answered with one indexed read (on SQLite

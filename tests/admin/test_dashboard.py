@@ -10,6 +10,7 @@ from filmfund.auth.services import find_user
 from filmfund.extensions import db
 from filmfund.rewards.models import Donation, Entitlement, Payout, Reward
 from tests.site.helpers import csrf_token, pay
+from tests.worker import run_worker
 
 
 def _post(client, path, **data):
@@ -102,6 +103,7 @@ def test_webhook_inbox_shows_unmatched_events(client, campaign, login_as, produc
     resp = client.post("/webhooks/stripe", data=payload, content_type="application/json",
                        headers={"Stripe-Signature": sign_payload(payload, app.config["STRIPE_WEBHOOK_SECRET"])})
     assert resp.status_code == 200
+    run_worker(app)
     html = login_as(client, producer).get("/admin/").get_data(as_text=True)
     inbox = html.split('id="inbox"')[1].split("</section>")[0]
     assert "evt_orphan_1" in inbox and "unmatched" in inbox

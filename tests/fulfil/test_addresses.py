@@ -83,7 +83,7 @@ def test_a_bad_collected_address_never_fails_the_payment(campaign, stripe_events
     pledge = pledges.create_pledge(amount=5000, email="odd@example.org")
     obj = session_obj(pledge.id, 5000, email="odd@example.org")
     obj["collected_information"] = {"shipping_details": {"name": "X", "address": {"line1": "", "country": "ZZ"}}}
-    assert stripe_events.send("checkout.session.completed", obj)["status"] == "processed"
+    assert stripe_events.send("checkout.session.completed", obj) == "processed"
     db.session.expire_all()
     assert pledges.get_pledge(pledge.id).state.value == "paid"
     assert db.session.get(ShippingAddress, _user("odd@example.org").id) is None

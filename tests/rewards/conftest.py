@@ -9,10 +9,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
 
 import pytest
+import sqlalchemy as sa
 
+from filmfund.extensions import db
 from filmfund.rewards import entitlements, pledges
 from filmfund.rewards.campaign import load_campaign
+from filmfund.rewards.models import WebhookEvent
 from filmfund.rewards.webhooks import sign_payload
+from tests.worker import run_worker
 
 
 @pytest.fixture
@@ -46,21 +50,28 @@ def dispute_obj(pi: str, amount: int, status: str) -> dict:
 
 
 class Stripe:
-    """Posts signed events to the app the way Stripe does."""
+    """Posts signed events to the app the way Stripe does; then, unless `book=False`, a burst
+    worker runs the queue (production's path: the request stores and answers, a worker books)."""
 
     def __init__(self, app, client):
         self.app, self.client = app, client
 
-    def post(self, event: dict | bytes, *, secret: str | None = None, t: int | None = None, header=None):
+    def post(self, event: dict | bytes, *, secret: str | None = None, t: int | None = None, header=None,
+             book: bool = True):
         payload = event if isinstance(event, bytes) else json.dumps(event).encode()
         sig = header if header is not None else sign_payload(payload, secret or self.app.config["STRIPE_WEBHOOK_SECRET"], t)
-        return self.client.post("/webhooks/stripe", data=payload,
-                                headers={"Stripe-Signature": sig, "Content-Type": "application/json"})
+        response = self.client.post("/webhooks/stripe", data=payload,
+                                    headers={"Stripe-Signature": sig, "Content-Type": "application/json"})
+        if book:
+            run_worker(self.app)
+        return response
 
-    def send(self, type_: str, obj: dict, **kw):
-        response = self.post(make_event(type_, obj, **kw))
+    def send(self, type_: str, obj: dict, **kw) -> str:
+        """Post a new event, let the worker book it; returns the stored event's status then."""
+        event = make_event(type_, obj, **kw)
+        response = self.post(event)
         assert response.status_code == 200, response.get_data(as_text=True)
-        return response.get_json()
+        return db.session.scalar(sa.select(WebhookEvent.status).where(WebhookEvent.event_id == event["id"])).value
 
 
 @pytest.fixture

@@ -22,12 +22,14 @@ from filmfund.rewards.models import (
 )
 from filmfund.rewards.webhooks import complete_test_checkout, sign_payload
 
+from tests.worker import run_workers
+
 from .conftest import charge_obj, dispute_obj, make_event, session_obj
 
 
-def deliver_at_once(app, events: list[dict]) -> list[int]:
+def deliver_at_once(app, events: list[dict], workers: int = 4) -> list[int]:
     """POST every event (signed like Stripe) from its own thread, all released together by a
-    barrier; the status codes, in completion order."""
+    barrier, then let `workers` workers book them at once; the status codes, in completion order."""
     secret = app.config["STRIPE_WEBHOOK_SECRET"]
     barrier, codes = threading.Barrier(len(events)), []
 
@@ -44,6 +46,7 @@ def deliver_at_once(app, events: list[dict]) -> list[int]:
     for t in threads:
         t.join()
     db.session.remove()
+    run_workers(app, workers)
     return codes
 
 
@@ -144,7 +147,8 @@ def test_within_tolerance_is_accepted(app, stripe_events, pledge):
 def test_duplicate_delivery_has_one_effect(stripe_events, pledge, campaign):
     p = pledge(5000)
     event = make_event("checkout.session.completed", session_obj(p.id, 5000))
-    assert stripe_events.post(event).get_json() == {"received": True, "status": "processed"}
+    assert stripe_events.post(event).get_json() == {"received": True, "status": "received"}
+    assert webhooks.list_webhook_events()[0].status == "processed"  # booked by the worker
     for _ in range(3):
         assert stripe_events.post(event).get_json() == {"received": True, "duplicate": True}
     # A second, distinct event about the same payment (Stripe resends as a new event) counts nothing either.
@@ -238,7 +242,7 @@ def test_random_redelivery_of_many_payments_matches_the_oracle(stripe_events, pl
 def test_refund_before_payment_is_kept_then_applied(stripe_events, pledge, campaign):
     p = pledge(10000)
     pi = f"pi_{p.id}"
-    assert stripe_events.send("charge.refunded", charge_obj(pi, 10000, 4000))["status"] == "unmatched"
+    assert stripe_events.send("charge.refunded", charge_obj(pi, 10000, 4000)) == "unmatched"
     assert webhooks.list_webhook_events("unmatched")[0].payment_intent_id == pi
     assert count(LedgerEntry) == 0
     stripe_events.send("checkout.session.completed", session_obj(p.id, 10000, pi=pi))
@@ -268,17 +272,17 @@ def test_session_matched_by_client_reference_id(stripe_events, pledge, campaign)
 
 
 def test_unknown_session_and_payment_are_unmatched(stripe_events, campaign):
-    assert stripe_events.send("checkout.session.completed", session_obj("f" * 32, 2000))["status"] == "unmatched"
-    assert stripe_events.send("charge.dispute.closed", dispute_obj("pi_nobody", 2000, "lost"))["status"] == "unmatched"
+    assert stripe_events.send("checkout.session.completed", session_obj("f" * 32, 2000)) == "unmatched"
+    assert stripe_events.send("charge.dispute.closed", dispute_obj("pi_nobody", 2000, "lost")) == "unmatched"
     assert count(LedgerEntry) == 0
     assert len(webhooks.list_webhook_events("unmatched")) == 2
 
 
 def test_unknown_types_and_livemode_mismatch_are_ignored(stripe_events, pledge, campaign):
     p = pledge(2000)
-    assert stripe_events.send("plan.created", {"id": "price_1", "object": "plan"})["status"] == "ignored"
+    assert stripe_events.send("plan.created", {"id": "price_1", "object": "plan"}) == "ignored"
     assert stripe_events.send("checkout.session.completed", session_obj(p.id, 2000),
-                              livemode=True)["status"] == "ignored"
+                              livemode=True) == "ignored"
     [live, _] = webhooks.list_webhook_events("ignored")
     assert "livemode" in live.error
     assert count(LedgerEntry) == 0 and get_pledge(p.id).state == PledgeState.PENDING
@@ -295,7 +299,7 @@ def test_paid_amount_differs_from_pledge(stripe_events, pledge, campaign):
 def test_wrong_currency_is_kept_as_failed(stripe_events, pledge, campaign):
     p = pledge(5000)
     assert stripe_events.send("checkout.session.completed",
-                              session_obj(p.id, 5000, currency="eur"))["status"] == "failed"
+                              session_obj(p.id, 5000, currency="eur")) == "failed"
     [row] = webhooks.list_webhook_events("failed")
     assert "eur" in row.error
     assert count(Donation) == 0 and count(LedgerEntry) == 0
@@ -344,8 +348,9 @@ def test_a_crash_mid_handler_rolls_back_and_redelivery_applies_once(stripe_event
                                                                      crash_first_booking):
     p = pledge(5000)
     event = make_event("checkout.session.completed", session_obj(p.id, 5000))
-    # Stored and answered: the booking's crash rolls back the booking only, and Stripe gets its 200.
+    # Stored and answered; the worker's booking crashes and rolls back the booking only.
     assert stripe_events.post(event).get_json() == {"received": True, "status": "received"}
+    assert webhooks.list_webhook_events()[0].status == "received"
     assert count(WebhookEvent) == 1 and count(LedgerEntry) == 0 and count(Donation) == 0
     # Stripe's redelivery finds it unbooked and books it, once.
     assert stripe_events.post(event).get_json() == {"received": True, "duplicate": True}
