@@ -41,6 +41,17 @@ def pg_url():
 
 
 @pytest.fixture(scope="session")
+def session_redis(tmp_path_factory):
+    """Our own redis-server for this session (a free loopback port, nothing written to disk): no
+    test touches the machine's Redis. Tests that use it empty it first (it is theirs alone)."""
+    from tests.redis_server import RedisServer
+
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def sqlite_url(tmp_path_factory):
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'filmfund.db'}"
 

@@ -1,4 +1,4 @@
-"""Many workers on the Redis queue (FILMFUND_QUEUE_URL=redis://…): the machine's own Redis."""
+"""Many workers on the Redis queue (FILMFUND_QUEUE_URL=redis://…): the session's private redis-server."""
 from __future__ import annotations
 
 import subprocess
@@ -6,18 +6,21 @@ import sys
 
 import pytest
 
-REDIS_URL = "redis://127.0.0.1:6379/13"
+
+@pytest.fixture
+def redis_url(session_redis):
+    import redis
+
+    redis.Redis.from_url(session_redis.url).flushdb()  # our own server, emptied for this test
+    return session_redis.url
 
 
 @pytest.fixture
-def app_overrides(app_overrides):
-    redis = pytest.importorskip("redis")
-    client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()  # a database number of its own, emptied for the test
-    return {**app_overrides, "QUEUE_URL": REDIS_URL}
+def app_overrides(app_overrides, redis_url):
+    return {**app_overrides, "QUEUE_URL": redis_url}
 
 
-def test_two_workers_share_the_redis_queue(app, clips, instance_dir, tmp_path):
+def test_two_workers_share_the_redis_queue(app, clips, instance_dir, tmp_path, redis_url):
     import redis
 
     from filmfund.extensions import db
@@ -31,10 +34,10 @@ def test_two_workers_share_the_redis_queue(app, clips, instance_dir, tmp_path):
                         f"color=c=0x{n * 40:02x}3366:s=320x240", "-frames:v", "1", str(path)], check=True)
         stills.append(path)
     results = services.ingest_paths(stills)
-    assert redis.Redis.from_url(REDIS_URL).keys("*")  # the jobs are in Redis, not in SQLite
+    assert redis.Redis.from_url(redis_url).keys("*")  # the jobs are in Redis, not in SQLite
 
     env = {"PATH": "/usr/bin:/bin", "FILMFUND_INSTANCE_DIR": str(instance_dir),
-           "FILMFUND_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "FILMFUND_QUEUE_URL": REDIS_URL,
+           "FILMFUND_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "FILMFUND_QUEUE_URL": redis_url,
            "FILMFUND_MEDIA_HEARTBEAT_SECONDS": "0.5"}
     cmd = [sys.executable, "-m", "filmfund.cli", "worker", "--burst"]
     workers = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -17,56 +17,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.redis_server import RedisServer, free_port  # noqa: F401 - free_port is imported from here too
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RedisServer:
-    """A private redis-server on a free loopback port, persisting to its own folder (AOF)."""
-
-    def __init__(self, folder: Path):
-        self.folder, self.port, self.proc = folder, free_port(), None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> "RedisServer":
-        exe = shutil.which("redis-server")
-        if exe is None:
-            pytest.fail("redis-server is required for these tests (apt-get install redis-server)")
-        self.proc = subprocess.Popen(
-            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--protected-mode", "yes"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("private redis-server did not start")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
 
 
 @pytest.fixture
 def private_redis(tmp_path):
+    """Our own redis-server that persists (appendonly, fsync always), for the restart tests."""
     folder = tmp_path / "redis"
     folder.mkdir()
-    server = RedisServer(folder).start()
+    server = RedisServer(folder, persistent=True).start()
     yield server
     server.stop()
 
