@@ -8,13 +8,14 @@ from hypothesis import strategies as st
 
 from filmfund.errors import ConflictError, ValidationError
 from filmfund.extensions import db
-from filmfund.rewards import ledger, ledger_check, pledges, rules
+from filmfund.rewards import entitlements, ledger, ledger_check, pledges
 from filmfund.rewards.campaign import campaign_summary, load_campaign
 from filmfund.rewards.payments import partner_statement, record_offline_donation, record_payout
 from filmfund.rewards.models import Donation, Entitlement, LedgerEntry, Pledge, WebhookEvent
 from filmfund.rewards.totals import CampaignTotal, DailyTotal, DonorTotal
 from filmfund.rewards.webhooks import complete_test_checkout
 
+from . import money_model
 from .conftest import charge_obj, dispute_obj, session_obj
 
 
@@ -125,37 +126,54 @@ def histories(draw):
     for _ in range(draw(st.integers(1, 4))):
         amount = draw(st.integers(100, 10**8))
         refunds = draw(st.lists(st.integers(0, amount), max_size=4))
-        dispute = draw(st.sampled_from([None, "won", "lost"]))
-        payments.append((amount, refunds, dispute))
+        disputes = draw(st.sampled_from([[], ["open"], ["won"], ["lost"], ["open", "won"], ["open", "lost"]]))
+        payments.append((amount, refunds, disputes))
     return payments, draw(st.randoms())
+
+
+def _partner_share_entries() -> int:
+    return db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0)).where(
+        LedgerEntry.entry_kind.in_(["partner_share", "partner_share_reversal"])))
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                 HealthCheck.too_slow])
 @given(case=histories())
-def test_ledger_matches_the_rules_through_the_real_handler(app, campaign, stripe_events, case):
+def test_ledger_matches_the_contract_model_at_every_moment(app, campaign, stripe_events, case):
+    """Payments, cumulative refunds and disputes of one donor, shuffled, each booked by the worker:
+    after every event the books say what the contract's rules say (tests/rewards/money_model.py,
+    which computes them without the implementation): the net, the share due rounded half up, the
+    partner-share entries adding up to it exactly, and the donor's tier."""
+    from filmfund.auth.services import find_user
+
     payments, rnd = case
     # each example starts afresh (the running totals go with the entries they sum)
     for model in (Entitlement, LedgerEntry, DonorTotal, DailyTotal, CampaignTotal, Donation, WebhookEvent, Pledge):
         db.session.execute(sa.delete(model))
     db.session.commit()
-    events, expected_net = [], 0
-    for amount, refunds, dispute in payments:
+    events = []
+    for amount, refunds, disputes in payments:
         p = pledges.create_pledge(amount, email="prop@example.org")
         pi = f"pi_{p.id}"
-        events.append(("checkout.session.completed", session_obj(p.id, amount, pi=pi)))
-        events += [("charge.refunded", charge_obj(pi, amount, r)) for r in refunds]
-        if dispute:
-            events.append(("charge.dispute.closed", dispute_obj(pi, amount, dispute)))
-        expected_net += amount - rules.counted_refund(amount, max(refunds, default=0), dispute == "lost")
+        events.append((pi, "paid", amount, ("checkout.session.completed", session_obj(p.id, amount, pi=pi))))
+        events += [(pi, "refunded", r, ("charge.refunded", charge_obj(pi, amount, r))) for r in refunds]
+        for status in disputes:
+            kind = "charge.dispute.created" if status == "open" else "charge.dispute.closed"
+            events.append((pi, "dispute", status, (kind, dispute_obj(pi, amount, status if status != "open"
+                                                                        else "needs_response"))))
     rnd.shuffle(events)
-    for event in events:
+    books = money_model.Ledger()
+    for key, kind, value, event in events:
         stripe_events.send(*event)
-    statement = partner_statement(campaign)
-    assert statement["net"] == expected_net
-    share_entries = db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0)).where(
-        LedgerEntry.entry_kind.in_(["partner_share", "partner_share_reversal"])))
-    assert share_entries == statement["share_due"] == rules.share_due(expected_net, 2000)
+        books.apply(key, kind, value)
+        statement = partner_statement(campaign)
+        moment = (statement["gross"], statement["refunded"], statement["net"], statement["share_due"])
+        assert moment == (books.gross, books.refunded, books.net, money_model.share_due(books.net)), (kind, value)
+        assert _partner_share_entries() == money_model.share_due(books.net)
+        donor = find_user("prop@example.org")
+        if donor is not None:
+            held = entitlements.donor_entitlements(donor)["tier"]
+            assert (held["min_amount"] if held else None) == money_model.tier(books.net)
     assert ledger_check.check_ledger() == []
 
 

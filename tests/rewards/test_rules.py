@@ -7,19 +7,16 @@ from hypothesis import strategies as st
 
 from filmfund.rewards import rules
 
+from . import money_model
+
 AMOUNTS = st.integers(min_value=1, max_value=10**8)
 BPS = st.integers(min_value=0, max_value=10000)
-
-
-def exact_half_up(net: int, bps: int) -> int:
-    x = Fraction(net * bps, 10000)
-    return int(x + Fraction(1, 2)) if x >= 0 else 0  # floor(x + 1/2)
 
 
 @settings(max_examples=2000)
 @given(st.integers(min_value=0, max_value=10**12), BPS)
 def test_share_due_is_round_half_up(net, bps):
-    assert rules.share_due(net, bps) == exact_half_up(net, bps)
+    assert rules.share_due(net, bps) == money_model.share_due(net, bps)
     assert abs(rules.share_due(net, bps) - Fraction(net * bps, 10000)) <= Fraction(1, 2)
 
 
@@ -50,10 +47,11 @@ def donation_histories(draw):
 
 
 def replay(events, bps):
-    """A straight model of the ledger: each event books its net change and the running-difference share."""
-    amounts, refunded, lost = {}, {}, {}
-    booked_refund, allocations = {}, []
-    net = 0
+    """The ledger's bookkeeping with the implementation's rules: each event books the change of the
+    donation's counted refund, and the partner-share entry `rules.share_allocation` gives for it.
+    Yields (net, allocations so far) after each event."""
+    amounts, refunded, lost, booked_refund = {}, {}, {}, {}
+    allocations, net = [], 0
     for index, kind, value in events:
         if kind == "gift":
             amounts[index] = value
@@ -61,40 +59,44 @@ def replay(events, bps):
             refunded[index] = rules.merged_refund(refunded.get(index, 0), value)
         else:
             lost[index] = value == "lost"
-        if index not in amounts:
-            continue  # the payment is not known yet: kept until it arrives, then applied
-        changes = [amounts[index]] if kind == "gift" else []
-        target = rules.counted_refund(amounts[index], refunded.get(index, 0), lost.get(index, False))
-        changes.append(booked_refund.get(index, 0) - target)
-        booked_refund[index] = target
-        for change in filter(None, changes):
-            allocations.append(rules.share_allocation(net, net + change, bps))
-            net += change
-    return amounts, refunded, lost, net, allocations
+        if index in amounts:  # the payment is known: what waited for it applies now
+            changes = [amounts[index]] if kind == "gift" else []
+            target = rules.counted_refund(amounts[index], refunded.get(index, 0), lost.get(index, False))
+            changes.append(booked_refund.get(index, 0) - target)
+            booked_refund[index] = target
+            for change in filter(None, changes):
+                allocations.append(rules.share_allocation(net, net + change, bps))
+                net += change
+        yield net, list(allocations)
+
+
+def model_moments(events, bps):
+    """What the contract says after each event (tests/rewards/money_model.py: no filmfund code)."""
+    books = money_model.Ledger()
+    for index, kind, value in events:
+        books.apply(index, {"gift": "paid", "refund": "refunded", "dispute": "dispute"}[kind], value)
+        yield books.net, money_model.share_due(books.net, bps)
 
 
 @settings(max_examples=600, deadline=None)
 @given(donation_histories(), BPS)
-def test_allocations_always_sum_to_share_due(events, bps):
-    amounts, refunded, lost, net, allocations = replay(events, bps)
-    gross = sum(amounts.values())
-    counted = sum(rules.counted_refund(a, refunded.get(i, 0), lost.get(i, False)) for i, a in amounts.items())
-    assert net == gross - counted >= 0
-    assert sum(allocations) == rules.share_due(net, bps)
-    # The partner's share never drifts a cent from the exact fraction.
-    assert abs(sum(allocations) - Fraction(net * bps, 10000)) <= Fraction(1, 2)
-    # Reversals never exceed what was allocated.
-    assert sum(a for a in allocations if a < 0) >= -sum(a for a in allocations if a > 0)
+def test_allocations_add_up_to_the_models_share_at_every_moment(events, bps):
+    for (net, allocations), (model_net, model_share) in zip(replay(events, bps), model_moments(events, bps),
+                                                             strict=True):
+        assert net == model_net >= 0
+        assert sum(allocations) == model_share
+        # Reversals never exceed what was allocated.
+        assert sum(a for a in allocations if a < 0) >= -sum(a for a in allocations if a > 0)
 
 
 @settings(max_examples=200, deadline=None)
 @given(donation_histories(), BPS, st.randoms())
-def test_order_does_not_change_the_result(events, bps, rnd):
+def test_any_order_ends_at_the_models_net_and_share(events, bps, rnd):
     shuffled = list(events)
     rnd.shuffle(shuffled)
-    first, second = replay(events, bps), replay(shuffled, bps)
-    assert first[3] == second[3]
-    assert sum(first[4]) == sum(second[4])
+    *_, (net, allocations) = replay(shuffled, bps)
+    *_, (model_net, model_share) = model_moments(events, bps)  # the model in the original order
+    assert (net, sum(allocations)) == (model_net, model_share)
 
 
 @settings(max_examples=400)
@@ -114,7 +116,7 @@ class T:
     min_amount: int
 
 
-TIERS = [T(m) for m in (100, 1500, 3000, 5000, 10000, 25000, 50000, 75000, 100000, 200000)]
+TIERS = [T(m) for m in money_model.TIER_MINIMUMS]
 
 
 @settings(max_examples=400)
@@ -122,6 +124,7 @@ TIERS = [T(m) for m in (100, 1500, 3000, 5000, 10000, 25000, 50000, 75000, 10000
 def test_tier_is_highest_within_total(total):
     tier = rules.tier_for(TIERS, total)
     reached = rules.tiers_reached(TIERS, total)
+    assert (tier.min_amount if tier else None) == money_model.tier(total)
     if total < 100:
         assert tier is None and reached == []
     else:

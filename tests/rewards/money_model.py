@@ -1,0 +1,82 @@
+"""The contract's money rules written again for the tests, from /work/shared/contract.md ("Money
+rules") and Stripe's event semantics, without calling filmfund: the property tests compare what the
+implementation books with what this model says, at every moment of a history.
+
+- net = gross - refunded, a lost dispute counting as refunded in full;
+- share_due = net * share_bps / 10000, rounded half up to the cent (decimal arithmetic here,
+  not the implementation's integer trick);
+- a donor's tier: the highest tier whose min_amount is at most their lifetime net.
+
+Stripe reports a charge's `amount_refunded` cumulatively, and delivers events in any order: a
+refund or dispute known before its payment counts from the moment the payment is known.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+
+# The bundled campaign's tiers (filmfund/campaigns/living-with-dead-hearts.toml), in cents.
+TIER_MINIMUMS = (100, 1500, 3000, 5000, 10000, 25000, 50000, 75000, 100000, 200000)
+SHARE_BPS = 2000  # the bundled campaign's partner share: 20 %
+
+
+def share_due(net: int, share_bps: int = SHARE_BPS) -> int:
+    with localcontext() as ctx:
+        ctx.prec = 60
+        return int((Decimal(net) * share_bps / 10000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def tier(net: int, minimums=TIER_MINIMUMS) -> int | None:
+    """The min_amount of the donor's tier, or None below the lowest."""
+    reached = [m for m in minimums if m <= net]
+    return max(reached) if reached else None
+
+
+@dataclass
+class Payment:
+    amount: int | None = None  # None until the payment itself is known
+    largest_refund_reported: int = 0
+    dispute: str | None = None  # None, "open", "won" or "lost"
+
+    @property
+    def refunded(self) -> int:
+        if self.amount is None:
+            return 0
+        return self.amount if self.dispute == "lost" else min(self.amount, self.largest_refund_reported)
+
+
+@dataclass
+class Ledger:
+    """What the books must say after each event, whatever the order of arrival."""
+
+    payments: dict[str, Payment] = field(default_factory=dict)
+
+    def apply(self, key: str, kind: str, value) -> None:
+        payment = self.payments.setdefault(key, Payment())
+        if kind == "paid":
+            if payment.amount is None:  # a redelivered payment counts once
+                payment.amount = value
+        elif kind == "refunded":  # Stripe's cumulative amount_refunded
+            payment.largest_refund_reported = max(payment.largest_refund_reported, value)
+        elif kind == "dispute":
+            if value == "open":
+                payment.dispute = payment.dispute or "open"
+            else:
+                payment.dispute = value
+        else:
+            raise ValueError(kind)
+
+    @property
+    def gross(self) -> int:
+        return sum(p.amount for p in self.payments.values() if p.amount is not None)
+
+    @property
+    def refunded(self) -> int:
+        return sum(p.refunded for p in self.payments.values())
+
+    @property
+    def net(self) -> int:
+        return self.gross - self.refunded
+
+    def share_due(self, share_bps: int = SHARE_BPS) -> int:
+        return share_due(self.net, share_bps)
