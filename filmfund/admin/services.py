@@ -17,10 +17,11 @@ from flask import current_app
 from filmfund import csvsafe
 from filmfund.auth.models import User
 from filmfund.extensions import db
-from filmfund.rewards import ledger, totals
+from filmfund.rewards import holdings, ledger, privacy
 from filmfund.rewards.models import (
     Campaign,
     Donation,
+    DonorProfile,
     Entitlement,
     EntitlementStatus,
     Payout,
@@ -47,7 +48,7 @@ def partner_share_by_day(campaign: Campaign) -> list[tuple[date, int]]:
 def donors_by_tier(campaign: Campaign) -> list[dict]:
     """How many donors sit in each tier by their lifetime net total (for planning fulfilment):
     one aggregate over the donors' totals rows."""
-    counts = totals.donors_per_tier(campaign.id, ledger.money_mode(), [t.min_amount for t in campaign.tiers])
+    counts = holdings.donors_per_tier(campaign.id, [t.min_amount for t in campaign.tiers])
     rows = [{"name": t.name, "min_amount": t.min_amount, "donors": counts.get(t.min_amount, 0)}
             for t in campaign.tiers]
     if counts.get(0):
@@ -58,9 +59,7 @@ def donors_by_tier(campaign: Campaign) -> list[dict]:
 def recent_donations(campaign: Campaign, limit: int = 25) -> list[dict]:
     """For producers only: the latest donations (of the installation's money mode) with the donor's
     email (to deliver rewards); read from the index on (campaign, mode, received_at, id). Credit
-    name and anonymity are the donor's own settings (their profile), not what one gift asked."""
-    from filmfund.rewards.models import DonorProfile
-
+    name and anonymity are the donor's own (filmfund.rewards.privacy), not what one gift asked."""
     rows = db.session.execute(
         sa.select(Donation, User.email, DonorProfile).join(User, User.id == Donation.user_id)
         .outerjoin(DonorProfile, DonorProfile.user_id == Donation.user_id)
@@ -68,8 +67,8 @@ def recent_donations(campaign: Campaign, limit: int = 25) -> list[dict]:
         .order_by(Donation.received_at.desc(), Donation.id.desc()).limit(limit)).all()
     return [{"id": d.id, "email": email, "amount": d.amount, "net": d.net, "refunded": d.counted_refunded,
              "currency": d.currency, "source": d.source.value, "received_at": d.received_at,
-             "credit_name": None if p is None or p.anonymous else p.credit_name,
-             "anonymous": bool(p and p.anonymous), "rewards_opt_out": bool(p and p.rewards_opt_out),
+             "credit_name": privacy.public_name(p), "anonymous": privacy.is_anonymous(p),
+             "rewards_opt_out": bool(p and p.rewards_opt_out),
              "disputed": d.dispute_status.value if d.dispute_status else None,
              "flags": [f for f in (d.flags or "").split(",") if f], "note": d.note}
             for d, email, p in rows]
@@ -121,7 +120,7 @@ def fulfilment_list(campaign: Campaign, limit: int = FULFILMENT_ROWS) -> list[Fu
             sa.select(Entitlement, User.email).join(User, User.id == Entitlement.user_id)
             .where(Entitlement.reward_id == reward.id, Entitlement.status != EntitlementStatus.REVOKED)
             .order_by(Entitlement.status, Entitlement.granted_at).limit(limit)).all()
-    names = credit_names_of(campaign, {ent.user_id for rows in by_reward.values() for ent, _ in rows})
+    names = privacy.public_names_of(ent.user_id for rows in by_reward.values() for ent, _ in rows)
     return [FulfilmentGroup(
         reward, tier_name,
         [{"id": ent.id, "email": email, "status": ent.status.value, "granted_at": ent.granted_at,
@@ -135,23 +134,6 @@ def _capped_count(reward_id: int, status: EntitlementStatus) -> int:
     first = (sa.select(sa.literal(1)).where(Entitlement.reward_id == reward_id, Entitlement.status == status)
              .limit(COUNT_CAP + 1).subquery())
     return int(db.session.scalar(sa.select(sa.func.count()).select_from(first)))
-
-
-def credit_names_of(campaign: Campaign, user_ids: set[int]) -> dict[int, str | None]:
-    """rewards.services.credit_names for these donors only (a page's worth, not every donor)."""
-    if not user_ids:
-        return {}
-    names: dict[int, str] = {}
-    anonymous: set[int] = set()
-    for uid, name, anon in db.session.execute(
-            sa.select(Donation.user_id, Donation.credit_name, Donation.anonymous)
-            .where(Donation.campaign_id == campaign.id, Donation.user_id.in_(user_ids))
-            .order_by(Donation.received_at, Donation.id)):
-        if anon:
-            anonymous.add(uid)
-        if name:
-            names[uid] = name
-    return {uid: (None if uid in anonymous else name) for uid, name in names.items()}
 
 
 def payouts(campaign: Campaign) -> list[Payout]:

@@ -10,7 +10,7 @@ from filmfund.auth.models import User
 from filmfund.comms.models import RequestMessage
 from filmfund.errors import ForbiddenError, NotFoundError, ValidationError
 from filmfund.extensions import db
-from filmfund.rewards.models import Entitlement, EntitlementStatus, Reward
+from filmfund.rewards import holdings
 
 MESSAGE_MAX = 5000
 DEFAULT_REWARD = "by-arrangement"
@@ -27,10 +27,7 @@ def reward_key() -> str:
 
 
 def may_write(user) -> bool:
-    return user is not None and db.session.scalar(
-        sa.select(sa.func.count(Entitlement.id)).join(Reward, Reward.id == Entitlement.reward_id)
-        .where(Entitlement.user_id == user.id, Reward.key == reward_key(), Reward.campaign_id == _campaign().id,
-               Entitlement.status != EntitlementStatus.REVOKED)) > 0
+    return user is not None and holdings.holds(user.id, reward_key(), _campaign().id)
 
 
 def _body(body) -> str:
@@ -89,9 +86,7 @@ def threads() -> list[dict]:
     out = [{"donor": u, "last": m, "count": n, "waiting": not m.from_producers} for u, m, n in rows]
     seen = {r["donor"].id for r in out}
     holders = db.session.scalars(
-        sa.select(User).join(Entitlement, Entitlement.user_id == User.id).join(Reward, Reward.id == Entitlement.reward_id)
-        .where(Reward.key == reward_key(), Reward.campaign_id == campaign_id,
-               Entitlement.status != EntitlementStatus.REVOKED).order_by(User.email))
+        sa.select(User).where(User.id.in_(holdings.holders_sql(reward_key(), campaign_id))).order_by(User.email))
     out += [{"donor": u, "last": None, "count": 0, "waiting": False} for u in holders if u.id not in seen]
     return out
 

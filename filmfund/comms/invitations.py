@@ -22,8 +22,8 @@ from filmfund.comms.models import Experience, ExperienceSlot, Invitation, RsvpSt
 from filmfund.db import utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
-from filmfund.rewards import mail_prefs
-from filmfund.rewards.models import Entitlement, EntitlementStatus, Reward
+from filmfund.rewards import holdings, mail_prefs
+from filmfund.rewards.models import Reward
 
 log = logging.getLogger(__name__)
 
@@ -125,9 +125,7 @@ def add_slot(experience_id: int, starts_at: datetime, capacity=None) -> Experien
 
 
 def _holders(reward_key: str):
-    return (sa.select(Entitlement.user_id).join(Reward, Reward.id == Entitlement.reward_id)
-            .where(Reward.campaign_id == _campaign().id, Reward.key == reward_key,
-                   Entitlement.status != EntitlementStatus.REVOKED))
+    return holdings.holders_sql(reward_key, _campaign().id)
 
 
 def send_invitations(experience_id: int) -> int:
@@ -212,9 +210,7 @@ def my_invitations(user: User) -> list[Invitation]:
 
 
 def _holders_keys(user_id: int):
-    return (sa.select(Reward.key).join(Entitlement, Entitlement.reward_id == Reward.id)
-            .where(Entitlement.user_id == user_id, Entitlement.status != EntitlementStatus.REVOKED,
-                   Reward.campaign_id == _campaign().id))
+    return holdings.held_keys_sql(user_id, _campaign().id)
 
 
 def my_invitation(user: User, invitation_id: int) -> Invitation:

@@ -17,7 +17,8 @@ from filmfund.comms.models import InterviewSubject, Question, QuestionState, Tex
 from filmfund.db import utcnow
 from filmfund.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from filmfund.extensions import db
-from filmfund.rewards.models import Entitlement, EntitlementStatus, Reward
+from filmfund.rewards import holdings
+from filmfund.rewards.models import Entitlement
 
 QUESTION_MAX = 1000
 NOTE_MAX = 500
@@ -41,16 +42,11 @@ def limit_per_donor() -> int:
 
 
 def _entitlement(user_id: int, *, lock: bool = False) -> Entitlement | None:
-    q = (sa.select(Entitlement).join(Reward, Reward.id == Entitlement.reward_id)
-         .where(Entitlement.user_id == user_id, Reward.key == reward_key(), Reward.campaign_id == _campaign().id,
-                Entitlement.status != EntitlementStatus.REVOKED))
-    if lock:
-        q = q.with_for_update(of=Entitlement)
-    return db.session.scalar(q)
+    return holdings.held_entitlement(user_id, reward_key(), _campaign().id, lock=lock)
 
 
 def may_ask(user) -> bool:
-    return user is not None and _entitlement(user.id) is not None
+    return user is not None and holdings.holds(user.id, reward_key(), _campaign().id)
 
 
 def _counted(user_id: int) -> int:

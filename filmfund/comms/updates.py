@@ -21,11 +21,9 @@ from filmfund.comms.models import DeliveryStatus, Update, UpdateDelivery, Update
 from filmfund.db import utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
-from filmfund.rewards import mail_prefs
+from filmfund.rewards import holdings, mail_prefs
 from filmfund.rewards.models import (
     Campaign,
-    Entitlement,
-    EntitlementStatus,
     MailOptOut,
     Reward,
     RewardKind,
@@ -83,17 +81,11 @@ def mail_topic(update: Update) -> str:
 def _donor_ids(campaign_id: int):
     """SELECT of the users whose lifetime net gift to the campaign is above zero, in the
     installation's money mode (test donors never get a live installation's news)."""
-    from filmfund.rewards.ledger import money_mode
-    from filmfund.rewards.totals import DonorTotal
-
-    return sa.select(DonorTotal.user_id).where(DonorTotal.campaign_id == campaign_id,
-                                               DonorTotal.livemode == money_mode(), DonorTotal.net > 0)
+    return holdings.donors_sql(campaign_id)
 
 
 def _holder_ids(campaign_id: int, reward_key: str):
-    return (sa.select(Entitlement.user_id).join(Reward, Reward.id == Entitlement.reward_id)
-            .where(Reward.campaign_id == campaign_id, Reward.key == reward_key,
-                   Entitlement.status != EntitlementStatus.REVOKED))
+    return holdings.holders_sql(reward_key, campaign_id)
 
 
 def _audience_ids(update: Update):
@@ -167,10 +159,7 @@ def _audiences_of(user) -> set[str] | None:
     sub = _donor_ids(campaign_id).subquery()
     if db.session.scalar(sa.select(sa.func.count()).select_from(sub).where(sub.c.user_id == user.id)):
         seen.add(DONORS)
-    seen |= set(db.session.scalars(
-        sa.select(Reward.key).join(Entitlement, Entitlement.reward_id == Reward.id)
-        .where(Entitlement.user_id == user.id, Entitlement.status != EntitlementStatus.REVOKED,
-               Reward.campaign_id == campaign_id)))
+    seen |= holdings.held_keys(user.id, campaign_id)
     return seen
 
 

@@ -30,17 +30,15 @@ from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.audit import record_audit
 from filmfund.fulfil.models import CreditProof, CreditsState, ProofState
-from filmfund.rewards.ledger import money_mode
+from filmfund.rewards import holdings, privacy
 from filmfund.rewards.models import (
     Campaign,
     DonorProfile,
     Entitlement,
-    EntitlementStatus,
     Reward,
     RewardKind,
     Tier,
 )
-from filmfund.rewards.totals import DonorTotal
 
 SECTIONS = ("executive_producers", "supporters")
 HEADINGS = {"executive_producers": "Executive Producers", "supporters": "Supporters"}
@@ -69,21 +67,16 @@ def _credit_rewards(campaign: Campaign) -> tuple[int | None, list[int]]:
 
 
 def _names_query(campaign: Campaign):
-    """(user_id, credit_name) of donors who may appear, from their profile: a credit name, not
-    anonymous, rewards kept, not erased."""
-    return (sa.select(DonorProfile.user_id, DonorProfile.credit_name)
-            .where(DonorProfile.credit_name.is_not(None), DonorProfile.credit_name != "",
-                   DonorProfile.anonymous.is_(False), DonorProfile.rewards_opt_out.is_(False),
-                   DonorProfile.erased_at.is_(None))
+    """(user_id, credit_name) of donors who may appear: filmfund.rewards.privacy says who is
+    credited (a public name, rewards kept) and under which name."""
+    return (sa.select(DonorProfile.user_id, privacy.public_name_sql().label("credit_name"))
+            .where(privacy.credited_sql())
             .subquery())
 
 
 def donor_credit_name(user_id: int) -> str | None:
     """The donor's credit name as the credits would print it (None if anonymous or not given)."""
-    row = db.session.get(DonorProfile, user_id)
-    if row is None or row.anonymous or row.erased_at is not None:
-        return None
-    return row.credit_name or None
+    return privacy.public_name_of(user_id)
 
 
 def _lines_stmt(campaign: Campaign):
@@ -91,14 +84,12 @@ def _lines_stmt(campaign: Campaign):
     if base is None:
         return None
     names = _names_query(campaign)
-    active = sa.and_(Entitlement.status != EntitlementStatus.REVOKED)
     is_exec = sa.exists().where(Entitlement.user_id == names.c.user_id, Entitlement.reward_id.in_(exec_ids or [-1]),
-                                active)
-    holds = sa.exists().where(Entitlement.user_id == names.c.user_id, Entitlement.reward_id == base, active)
+                                holdings.HELD)
+    holds = sa.exists().where(Entitlement.user_id == names.c.user_id, Entitlement.reward_id == base, holdings.HELD)
     # Only money of the installation's mode counts: a donor who gave only test money never
     # appears in a live installation's credits (nor live-only donors in a test one).
-    counts = sa.exists().where(DonorTotal.campaign_id == campaign.id, DonorTotal.user_id == names.c.user_id,
-                               DonorTotal.livemode == money_mode(), DonorTotal.net > 0)
+    counts = holdings.net_total_sql(names.c.user_id, campaign.id) > 0
     return (sa.select(names.c.user_id, names.c.credit_name, is_exec.label("exec"), CreditProof)
             .outerjoin(CreditProof, CreditProof.user_id == names.c.user_id)
             .where(sa.or_(holds, is_exec), counts))
@@ -254,10 +245,13 @@ def send_proofs(campaign: Campaign, now: datetime | None = None) -> int:
 
 def freeze(campaign: Campaign, actor_label: str) -> CreditsState:
     """Picture lock: the list as it stands is what the film prints. Freezing again takes the live
-    list as the new frozen one (after the producers dealt with the flagged changes)."""
+    list as the new frozen one (after the producers dealt with the flagged changes). Each line keeps
+    its donor's id, so that a later anonymity request or erasure can take it out (privacy beats the
+    lock)."""
     state = _state(campaign)
     refreeze = state.frozen_at is not None
-    state.frozen_lines = json.dumps([[l.section, l.name] for l in live_lines(campaign)], ensure_ascii=False)
+    state.frozen_lines = json.dumps([[l.section, l.name, l.user_id] for l in live_lines(campaign)],
+                                    ensure_ascii=False)
     state.frozen_at, state.frozen_by = utcnow(), actor_label
     record_audit("credits.freeze", f"campaign:{campaign.slug}",
                  {"lines": len(json.loads(state.frozen_lines)), "refreeze": refreeze})
@@ -265,27 +259,48 @@ def freeze(campaign: Campaign, actor_label: str) -> CreditsState:
     return state
 
 
-def frozen_lines(campaign: Campaign) -> list[tuple[str, str]] | None:
+def _frozen_rows(campaign: Campaign) -> list[list] | None:
     state = credits_state(campaign)
     if state is None or state.frozen_at is None:
         return None
-    return [(s, n) for s, n in json.loads(state.frozen_lines or "[]")]
+    return json.loads(state.frozen_lines or "[]")
+
+
+def frozen_lines(campaign: Campaign) -> list[tuple[str, str]] | None:
+    """The frozen list as the film prints it now: the lines frozen at picture lock, less the donors
+    whose privacy has since taken them out (anonymity, erasure, their name withdrawn). A list frozen
+    before lines carried their donor (two fields) is printed as it was."""
+    rows = _frozen_rows(campaign)
+    if rows is None:
+        return None
+    withdrawn = privacy.withdrawn_from_credits(r[2] for r in rows if len(r) > 2)
+    return [(r[0], r[1]) for r in rows if len(r) < 3 or r[2] not in withdrawn]
+
+
+def withdrawn_since_freeze(campaign: Campaign) -> list[tuple[str, str]]:
+    """Frozen lines taken out by their donor's privacy since the freeze (for the producers: the
+    rendered roll must be made again)."""
+    rows = _frozen_rows(campaign) or []
+    withdrawn = privacy.withdrawn_from_credits(r[2] for r in rows if len(r) > 2)
+    return [(r[0], r[1]) for r in rows if len(r) > 2 and r[2] in withdrawn]
 
 
 def export_lines(campaign: Campaign) -> list[tuple[str, str]]:
-    """What the credits print: the frozen list once frozen, the live list before."""
+    """What the credits print: the frozen list once frozen (less the withdrawn), the live list before."""
     frozen = frozen_lines(campaign)
     return frozen if frozen is not None else [(l.section, l.name) for l in live_lines(campaign)]
 
 
 def changes_since_freeze(campaign: Campaign) -> dict | None:
     """Lines added to or removed from the live list since the freeze (a refund, a new name, a
-    donor turned anonymous): flagged, never applied silently. None when not frozen."""
+    donor turned anonymous): flagged for the producers. Only a privacy withdrawal is applied
+    without them (see frozen_lines); None when not frozen."""
     frozen = frozen_lines(campaign)
     if frozen is None:
         return None
     live = [(l.section, l.name) for l in live_lines(campaign)]
-    return {"added": sorted(set(live) - set(frozen)), "removed": sorted(set(frozen) - set(live))}
+    return {"added": sorted(set(live) - set(frozen)), "removed": sorted(set(frozen) - set(live)),
+            "withdrawn": sorted(withdrawn_since_freeze(campaign))}
 
 
 def render_csv(lines: list[tuple[str, str]], newline: str = "\n") -> str:
@@ -325,6 +340,24 @@ FONT_CANDIDATES = ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
 
 def roll_path() -> Path:
     return Path(current_app.config["INSTANCE_DIR"]) / "credits" / "credits-roll.mp4"
+
+
+def _rendered_text_path(out: Path) -> Path:
+    return out.with_name(out.name + ".txt")  # the text a rendered roll shows, kept beside it
+
+
+def roll_needs_rendering(campaign: Campaign, out: Path | None = None) -> bool:
+    """A rendered roll no longer shows what the credits print (a donor asked for anonymity or was
+    erased after the freeze, or the list was frozen again): it must be rendered again. False
+    when no roll was rendered."""
+    out = out or roll_path()
+    if not out.exists():
+        return False
+    try:
+        shown = _rendered_text_path(out).read_text(encoding="utf-8")
+    except OSError:
+        return True  # rendered before the roll kept its text: nobody can tell what it shows
+    return shown != roll_text(campaign)
 
 
 def _font() -> str:
@@ -377,6 +410,7 @@ def render_roll(campaign: Campaign, *, size: tuple[int, int] | None = None, fps:
         if result.returncode != 0:
             raise ConflictError(f"ffmpeg could not render the roll: {result.stderr[-500:]}", code="render_failed")
         part.replace(out)
+    _rendered_text_path(out).write_text(text, encoding="utf-8")
     record_audit("credits.render", f"campaign:{campaign.slug}", {"seconds": round(duration, 1)})
     db.session.commit()
     return out

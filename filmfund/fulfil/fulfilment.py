@@ -32,7 +32,8 @@ from filmfund.fulfil.models import (
     RewardSchedule,
     ShippingAddress,
 )
-from filmfund.rewards.models import Campaign, Entitlement, EntitlementStatus, Reward, RewardKind
+from filmfund.rewards import donors, holdings, privacy
+from filmfund.rewards.models import Campaign, Donation, Entitlement, EntitlementStatus, Reward, RewardKind, Tier
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +94,9 @@ def physical_rewards(campaign: Campaign) -> list[Reward]:
 def pledge_ships(pledge) -> bool:
     """Does this pledge alone reach a tier with a physical reward? Then Checkout collects the
     shipping address (a donor who gets there by several gifts gets the address survey)."""
-    from filmfund.rewards import rules
-
     if pledge.rewards_opt_out:
         return False
-    return any(r.kind == RewardKind.PHYSICAL for t in rules.tiers_reached(pledge.campaign.tiers, pledge.amount)
+    return any(r.kind == RewardKind.PHYSICAL for t in holdings.tiers_reached(pledge.campaign.tiers, pledge.amount)
                for r in t.rewards)
 
 
@@ -206,19 +205,35 @@ def shipping_from_session(obj: dict) -> dict | None:
             "state": a.get("state"), "postal_code": a.get("postal_code"), "country": a.get("country")}
 
 
-def capture_checkout_address(user_id: int, obj: dict) -> bool:
-    """Keep the address a completed Checkout Session collected (never fails the booking)."""
+def capture_checkout_address(donation: Donation, obj: dict) -> str | None:
+    """The address a completed Checkout Session collected (never fails the booking). The first gift
+    of a donor without an address gives them one ("saved"); otherwise it waits for the email
+    owner's confirmation ("pending"), mailed with the receipt: anyone can pay with someone's email,
+    and the donor's parcels must not follow a stranger's Checkout (filmfund.rewards.privacy). None
+    when nothing was kept."""
     data = shipping_from_session(obj)
-    user = db.session.get(User, user_id)
+    user = db.session.get(User, donation.user_id)
     if data is None or user is None:
-        return False
+        return None
     try:
+        fields = clean_address(data)
+        if privacy.address_from_gift_waits(get_address(user.id) is not None, donors.first_gift(donation)):
+            donors.ask_confirmation(user, donation, {"shipping_address": fields})
+            return "pending"
         with db.session.begin_nested():
-            save_address(user, data, source="checkout", commit=False)
+            save_address(user, fields, source="checkout", commit=False)
     except (ValidationError, ConflictError) as exc:
         log.warning("shipping address of checkout %s not kept: %s", obj.get("id"), exc)
-        return False
-    return True
+        return None
+    return "saved"
+
+
+def _confirm_address(user: User, fields: dict) -> None:
+    """The donor confirmed the address a later Checkout collected (the link mailed to them)."""
+    save_address(user, fields, source="checkout", commit=False)
+
+
+donors.CONFIRMED_ELSEWHERE["shipping_address"] = _confirm_address
 
 
 def _item(item_id: int) -> FulfilmentItem:
@@ -335,13 +350,11 @@ With gratitude,
 
 def draft_letter(item_id: int, *, tier_name: str, campaign: Campaign, overwrite: bool = False) -> FulfilmentItem:
     """A letter drafted for this donor, for the producers to finish and sign (kept if already written)."""
-    from filmfund.fulfil.credits import donor_credit_name
-
     item = _item(item_id)
     if item.letter and not overwrite:
         return item
     address = db.session.get(ShippingAddress, item.user_id)
-    name = donor_credit_name(item.user_id) or (address.name if address else "") or "friend"
+    name = privacy.public_name_of(item.user_id) or (address.name if address else "") or "friend"
     item.letter = LETTER_TEMPLATE.format(name=name, title=campaign.title, tier=tier_name,
                                          partner=campaign.partner_name,
                                          personal="[a few personal words from the crew]",
@@ -389,20 +402,15 @@ def packing_list_csv(campaign: Campaign, reward_key: str | None = None) -> str:
 def refunded_after_shipping(campaign: Campaign) -> list[dict]:
     """Items sent to a donor whose gift was refunded afterwards: flagged for the producers, never
     dropped silently. Refunded means the entitlement was revoked, or (for one a producer marked
-    delivered, which a refund leaves alone) the donor's lifetime net fell below the reward's tier."""
-    from filmfund.rewards.ledger import money_mode
-    from filmfund.rewards.models import Tier
-    from filmfund.rewards.totals import DonorTotal
-
-    net = sa.func.coalesce(DonorTotal.net, 0)
+    delivered before refunds revoked delivered rewards too) the donor's lifetime net fell below the
+    reward's tier."""
+    net = holdings.net_total_sql(FulfilmentItem.user_id, campaign.id)
     rows = db.session.execute(
         sa.select(FulfilmentItem, Reward.title, User.email)
         .join(Reward, Reward.id == FulfilmentItem.reward_id)
         .join(Tier, Tier.id == Reward.tier_id)
         .join(Entitlement, Entitlement.id == FulfilmentItem.entitlement_id)
         .join(User, User.id == FulfilmentItem.user_id)
-        .outerjoin(DonorTotal, sa.and_(DonorTotal.user_id == FulfilmentItem.user_id,
-                                       DonorTotal.campaign_id == campaign.id, DonorTotal.livemode == money_mode()))
         .where(Reward.campaign_id == campaign.id, FulfilmentItem.state.in_(SHIPPED_STATES),
                sa.or_(Entitlement.status == EntitlementStatus.REVOKED, net < Tier.min_amount))
         .order_by(FulfilmentItem.shipped_at.desc()).limit(200)).all()

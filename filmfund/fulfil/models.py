@@ -121,7 +121,7 @@ class CreditsState(db.Model):
     proof_deadline: Mapped[datetime | None]
     frozen_at: Mapped[datetime | None]
     frozen_by: Mapped[str | None] = mapped_column(sa.String(254))
-    frozen_lines: Mapped[str | None] = mapped_column(sa.Text)  # JSON [[section, name], ...]
+    frozen_lines: Mapped[str | None] = mapped_column(sa.Text)  # JSON [[section, name, user_id], ...]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

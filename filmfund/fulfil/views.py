@@ -292,7 +292,8 @@ def credits_page():
                            counts={s: sum(1 for l in lines if l.proof == s) for s in
                                    ("approved", "pending", "changes_requested", "stale", "none")},
                            state=credits.credits_state(campaign), changes=credits.changes_since_freeze(campaign),
-                           roll=credits.roll_path() if credits.roll_path().exists() else None)
+                           roll=credits.roll_path() if credits.roll_path().exists() else None,
+                           roll_stale=credits.roll_needs_rendering(campaign))
 
 
 @admin_bp.post("/credits/freeze")

@@ -17,15 +17,14 @@ from filmfund.extensions import db
 from filmfund.media.common import EXTENSIONS, _iso, storage
 from filmfund.media.models import Asset, AssetState, Publication, Rendition, RenditionKind
 from filmfund.media.publishing import _reward_models, donor_rendition_kind, reward_titles
+from filmfund.rewards import holdings
+from filmfund.rewards.campaign import current_campaign
 
 def _active_reward_keys(user) -> set[str]:
-    rm = _reward_models()
-    if rm is None or user is None:
+    """The rewards of the current campaign this user holds now (filmfund.rewards.holdings)."""
+    if user is None or _reward_models() is None:
         return set()
-    active = [rm.EntitlementStatus.GRANTED, rm.EntitlementStatus.FULFILLED]
-    return set(db.session.scalars(
-        sa.select(rm.Reward.key).join(rm.Entitlement, rm.Entitlement.reward_id == rm.Reward.id)
-        .where(rm.Entitlement.user_id == user.id, rm.Entitlement.status.in_(active))))
+    return holdings.held_keys(user.id, current_campaign().id)
 
 
 @dataclass

@@ -53,6 +53,9 @@ def export_command(fmt: str) -> None:
     if changes and (changes["added"] or changes["removed"]):
         click.echo(f"WARNING the live list changed since the freeze: {len(changes['added'])} added, "
                    f"{len(changes['removed'])} removed (see /admin/credits); exporting the frozen list", err=True)
+    if changes and changes["withdrawn"]:
+        click.echo(f"NOTE {len(changes['withdrawn'])} frozen line(s) left out: their donors asked for anonymity "
+                   "or erasure after the freeze; render the roll again", err=True)
     click.echo(end_credits.export(campaign, fmt), nl=False)
 
 

@@ -1,4 +1,4 @@
-"""The signed-in donor's own settings and data: `PATCH /api/v1/me`, `GET /api/v1/me/data`
+"""The signed-in donor's own settings and data: `GET` and `PATCH /api/v1/me`, `GET /api/v1/me/data`
 (bearer tokens only, so exempt from CSRF). The use cases are in donors.py and donor_data.py."""
 from __future__ import annotations
 
@@ -35,12 +35,39 @@ class SettingsChange(Schema):
         return self
 
 
+_ADDRESS = {"type": "object", "nullable": True,
+            "required": ["name", "line1", "line2", "city", "region", "postal_code", "country"],
+            "properties": {k: {"type": "string"} for k in ("name", "line1", "line2", "city", "region",
+                                                            "postal_code", "country")}}
+ME_SCHEMA = {
+    "type": "object",
+    "required": ["email", "credit_name", "anonymous", "rewards_opt_out", "language", "shipping_address",
+                 "pending_changes"],
+    "properties": {
+        "email": {"type": "string"}, **SETTINGS_SCHEMA["properties"], "language": {"type": "string"},
+        "shipping_address": _ADDRESS,
+        "pending_changes": {
+            "type": "array", "description": "what later gifts asked, waiting for the donor's confirmation (mailed)",
+            "items": {"type": "object", "required": ["field", "value", "requested_at"],
+                      "properties": {"field": {"type": "string",
+                                               "enum": ["credit_name", "anonymous", "rewards_opt_out",
+                                                        "shipping_address"]},
+                                     "value": {}, "requested_at": {"type": "string", "format": "date-time"},
+                                     "donation_id": {"type": "integer", "nullable": True}}}},
+    },
+}
 DATA_SCHEMA = {
     "type": "object", "required": ["account", "tables"],
     "properties": {"account": {"type": "object"},
                    "tables": {"type": "object", "description": "table name -> the donor's rows",
                               "additionalProperties": {"type": "array", "items": {"type": "object"}}}},
 }
+
+
+@route(bp, "/me", "GET", "The signed-in donor's settings as they stand, with the changes waiting for their "
+       "confirmation", roles=("donor",), response=ME_SCHEMA, limit="60 per minute")
+def me():
+    return jsonify(donors.me_document(g.api_user))
 
 
 @route(bp, "/me", "PATCH", "Change the signed-in donor's credit name, anonymity or rewards opt-out "

@@ -3,7 +3,10 @@ receipts, and erasure.
 
 The export is built from the schema itself: every table with a column referring to users.id gives
 the donor's rows (so a table added by any component is in it without anyone remembering to add
-it), plus the pledges made with their email. Secrets (password and token hashes) are never shown.
+it), plus the pledges made with their email. It shows the donor what the donor's own pages show
+and no more: no secret (password and token hashes, the TOTP seed), no staff work keyed by the
+account (an update or a reply it wrote as staff), no internal note (a question's moderation note
+before it was rejected, an answer or a letter still a draft, the producers' note on a donation).
 
 Erasure removes or anonymises the personal data and keeps the money: the ledger's entries and the
 donations' amounts stay as they are (the partner's share, the statement and `filmfund ledger
@@ -34,7 +37,30 @@ from filmfund.rewards.models import (
 
 log = logging.getLogger(__name__)
 
-_SECRET_COLUMNS = ("password_hash", "token_hash", "session_version")
+# Never in an export: anyone holding one could sign in as the donor, or pass their second factor.
+_SECRET_COLUMNS = ("password_hash", "token_hash", "session_version", "totp_secret", "totp_last_step")
+# A row that names the account as the author of staff work (an update, a reply in someone else's
+# thread, a page part) is not data about the donor.
+_AUTHOR_COLUMNS = ("created_by", "published_by", "edited_by", "author_id")
+# The producers' own notes and the delivery machinery: not shown on the donor's pages.
+_INTERNAL_COLUMNS = {"donations": ("note", "flags", "recorded_by"), "update_deliveries": ("error",)}
+
+
+def _shown_to_donor(table: str, row: dict) -> dict:
+    """What the donor's own pages show of a row: the moderation note of a rejected question (the
+    reason given), the answer of an answered one, a letter once it is in the post."""
+    for column in _INTERNAL_COLUMNS.get(table, ()):
+        row.pop(column, None)
+    if table == "questions":
+        if row.get("state") != "rejected":
+            row.pop("moderation_note", None)
+        if row.get("state") != "answered":
+            for column in ("answer_original", "answer_english", "original_status", "english_status",
+                           "answer_asset_id", "answer_language", "subject_id"):
+                row.pop(column, None)
+    if table == "fulfilment_items" and row.get("state") not in ("shipped", "received", "returned"):
+        row.pop("letter", None)
+    return row
 ERASED_DOMAIN = "erased.invalid"
 
 
@@ -69,9 +95,11 @@ def donor_data(user: User) -> dict:
     doc["account"]["roles"] = sorted(user.role_names)
     tables: dict[str, list[dict]] = {}
     for table, column in _user_columns():
+        if column.name in _AUTHOR_COLUMNS:
+            continue
         rows = db.session.execute(sa.select(table).where(column == user.id).order_by(*table.primary_key.columns))
         key = table.name if table.name not in tables else f"{table.name}.{column.name}"
-        tables[key] = [_row(r, table) for r in rows]
+        tables[key] = [_shown_to_donor(table.name, _row(r, table)) for r in rows]
     pledges = db.metadata.tables["pledges"]
     tables["pledges"] = [_row(r, pledges) for r in db.session.execute(
         sa.select(pledges).where(sa.or_(

@@ -1,21 +1,24 @@
-"""A donor's settings are the donor's: credit name, anonymity, rewards opt-out.
+"""A donor's settings are the donor's: credit name, anonymity, rewards opt-out, shipping address.
 
-The first gift booked for a donor (Stripe or offline) makes their DonorProfile from that gift's
-choices. After that, a pledge or donation NEVER changes it: anyone can pledge with anyone's email,
-so a gift adds money and nothing else. Settings change only through
+What a gift may change is decided by filmfund.rewards.privacy; this module carries it out. The
+first gift booked for a donor (Stripe or offline) makes their DonorProfile from that gift's
+choices. After that, anyone can pledge with anyone's email, so a later gift adds money and
+changes nothing else, but for more privacy:
 
-- the donor signed in (the account page, `PATCH /api/v1/me`), or
-- a confirmation link mailed to the donor: a later gift that asked for something the profile
-  does not say ("no rewards", anonymity, another credit name) records a DonorSettingsRequest and
-  mails its link (in the receipt); nothing changes until the donor clicks it and confirms.
+- more privacy asked by any gift (anonymity) applies at once, and the donor is told by mail (the
+  receipt, or a mail of its own) so that they can undo it;
+- anything else it asked ("no rewards", another credit name, a shipping address from its
+  Checkout) records a DonorSettingsRequest and mails its link (in the receipt); nothing changes
+  until the email owner clicks it and confirms.
 
-Everything that reads a credit name, anonymity or the opt-out reads the profile (entitlements,
-credits, fulfilment lists, the dashboard).
+Otherwise settings change only through the donor signed in (the account page, `PATCH
+/api/v1/me`). Everything that reads a credit name, anonymity or the opt-out asks privacy.py.
 """
 from __future__ import annotations
 
 import json
 import logging
+from typing import Callable
 
 import sqlalchemy as sa
 from flask import current_app
@@ -27,6 +30,7 @@ from filmfund.auth.models import User
 from filmfund.db import utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
+from filmfund.rewards import privacy
 from filmfund.rewards.models import (
     Donation,
     DonorProfile,
@@ -64,22 +68,14 @@ def rewards_opted_out(user_id: int) -> bool:
 # ---------------------------------------------------------------- the booking path
 
 def _asked(donation: Donation) -> dict:
-    """What a gift asked for. An empty name or an unticked box asks for nothing: only a name, "keep
-    me anonymous" or "no rewards" are requests."""
-    asked = {}
-    if donation.credit_name:
-        asked["credit_name"] = donation.credit_name
-    if donation.anonymous:
-        asked["anonymous"] = True
-    if donation.rewards_opt_out:
-        asked["rewards_opt_out"] = True
-    return asked
+    return privacy.asked_by_gift(donation.credit_name, donation.anonymous, donation.rewards_opt_out)
 
 
 def record_gift_choices(user: User, donation: Donation) -> DonorSettingsRequest | None:
     """Called by the booking of every gift, in its transaction. The donor's first gift makes the
-    profile from its choices; a later one changes nothing, and if it asked for something else a
-    pending request is recorded for the donor to confirm (its link goes out with the receipt)."""
+    profile from its choices. A later one applies at once the more privacy it asked for (the
+    receipt tells the donor, who can undo it signed in), and records what else it asked as a
+    pending request for the donor to confirm (its link goes out with the receipt)."""
     values = dict(user_id=user.id, credit_name=donation.credit_name, anonymous=donation.anonymous,
                   rewards_opt_out=donation.rewards_opt_out, created_at=utcnow(), updated_at=utcnow())
     insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
@@ -88,11 +84,26 @@ def record_gift_choices(user: User, donation: Donation) -> DonorSettingsRequest 
     if made == 1:
         return None
     profile = db.session.get(DonorProfile, user.id, populate_existing=True)
-    wanted = {k: v for k, v in _asked(donation).items() if getattr(profile, k) != v}
-    if not wanted or profile.erased_at is not None:
-        return None
-    request = DonorSettingsRequest(user_id=user.id, donation_id=donation.id, changes=json.dumps(wanted))
-    db.session.add(request)
+    now, later = privacy.split_gift_request(profile, _asked(donation))
+    if now:
+        for key, value in now.items():
+            setattr(profile, key, value)
+        profile.updated_at = utcnow()
+        db.session.flush()
+        log.info("donor %s: gift %s applied more privacy %s at once", user.id, donation.id, sorted(now))
+    return ask_confirmation(user, donation, later) if later else None
+
+
+def ask_confirmation(user: User, donation: Donation, changes: dict) -> DonorSettingsRequest:
+    """Record what a gift asked that waits for the email owner's confirmation; the gift's one
+    pending request gathers all of it (its settings and its Checkout's address), so one link
+    confirms what the one gift asked."""
+    request = pending_request_for(donation.id)
+    if request is None:
+        request = DonorSettingsRequest(user_id=user.id, donation_id=donation.id, changes=json.dumps(changes))
+        db.session.add(request)
+    else:
+        request.changes = json.dumps({**request_changes(request), **changes})
     db.session.flush()
     return request
 
@@ -100,6 +111,10 @@ def record_gift_choices(user: User, donation: Donation) -> DonorSettingsRequest 
 # ---------------------------------------------------------------- the donor's own changes
 
 VIAS = ("account", "api", "link")
+
+# A confirmed request may hold changes that another component applies, by key: the shipping address
+# (filmfund.fulfil registers it). Each is called with the donor and the value, in the transaction.
+CONFIRMED_ELSEWHERE: dict[str, Callable[[User, object], None]] = {}
 
 
 def clean_changes(changes: dict) -> dict:
@@ -158,6 +173,9 @@ _LABELS = {"credit_name": "your name in the credits", "anonymous": "anonymity",
 
 
 def describe_change(key: str, value) -> str:
+    if key == "shipping_address":
+        parts = [value.get(f) for f in ("name", "line1", "line2", "postal_code", "city", "state", "country")]
+        return "send your rewards to: " + ", ".join(p for p in parts if p)
     if key == "credit_name":
         return f"show “{value}” in the credits" if value else "show no name in the credits"
     if key == "anonymous":
@@ -218,7 +236,13 @@ def confirm_settings_request(token: str) -> dict:
         db.session.rollback()
         raise ConflictError("This change was already confirmed.", code="already_confirmed")
     user = db.session.get(User, request.user_id)
-    return update_donor_settings(user, via="link", **request_changes(request))
+    changes = request_changes(request)
+    for key in [k for k in changes if k in CONFIRMED_ELSEWHERE]:
+        CONFIRMED_ELSEWHERE[key](user, changes.pop(key))
+    if not changes:
+        db.session.commit()
+        return settings_doc(profile_for(user.id))
+    return update_donor_settings(user, via="link", **changes)
 
 
 def pending_request_for(donation_id: int) -> DonorSettingsRequest | None:
@@ -238,15 +262,109 @@ def confirmation_text(request: DonorSettingsRequest) -> list[str]:
             "If it was not you, ignore this: nothing changes."]
 
 
-def receipt_lines(donation: Donation) -> list[str]:
-    """Added to a donation's receipt: the confirmation link of what that gift asked for, if any."""
+def first_gift(donation: Donation) -> bool:
+    """This donation is the first one booked for its donor (no earlier one): the gift that made
+    their settings."""
+    return not db.session.scalar(sa.select(sa.exists().where(
+        Donation.user_id == donation.user_id, Donation.id < donation.id)))
+
+
+def privacy_applied_text(donation: Donation) -> list[str]:
+    """For a later gift that asked for anonymity: it applied at once; how to undo it."""
+    from filmfund.rewards.mail_prefs import absolute_url  # also from a queue worker, no request
+
+    if not donation.anonymous or first_gift(donation):
+        return []
+    return ["With this gift you asked us to keep you anonymous. We did at once: your name no longer",
+            "appears in the credits or anywhere public. If this was not you, or you want your name",
+            "back, sign in with this email address and change it in your settings:", "",
+            f"  {absolute_url('site.account')}#settings"]
+
+
+def gift_notice_lines(donation: Donation) -> list[str]:
+    """What a gift did to the donor's settings, for its receipt: the privacy it applied at once
+    (with how to undo it) and the link that confirms what waits."""
+    lines = []
+    applied = privacy_applied_text(donation)
+    if applied:
+        lines += ["", *applied]
     request = pending_request_for(donation.id)
-    return ["", *confirmation_text(request)] if request is not None else []
+    if request is not None:
+        lines += ["", *confirmation_text(request)]
+    return lines
+
+
+def receipt_lines(donation: Donation) -> list[str]:
+    """Added to a donation's receipt (see gift_notice_lines)."""
+    return gift_notice_lines(donation)
+
+
+def mail_gift_notice(donation: Donation) -> None:
+    """For gifts without a mailed receipt (offline): what the gift did to the settings, in a mail of
+    its own (nothing is sent when it did nothing). A mail failure is logged; the donor can still
+    change their settings signed in."""
+    from filmfund.mail import send_mail
+
+    lines = gift_notice_lines(donation)
+    if not lines:
+        return
+    user = db.session.get(User, donation.user_id)
+    try:
+        send_mail(user.email, "Your donor settings", "\n".join(["Thank you for your gift.", *lines]) + "\n")
+    except Exception:
+        log.exception("the settings mail of donation %s could not be sent", donation.id)
+
+
+def gift_outcome(pledge_id: str) -> dict:
+    """What a booked gift did to its donor's settings, for its thank-you page, which anyone with the
+    pledge's link can open: it says only what became of what that gift asked, never a name or any
+    other setting of the donor's. Empty before the payment is booked."""
+    donation = db.session.scalar(sa.select(Donation).where(Donation.pledge_id == pledge_id))
+    if donation is None:
+        return {}
+    profile = profile_for(donation.user_id)
+    waiting = set(request_changes(r)) if (r := pending_request_for(donation.id)) is not None else set()
+    first = first_gift(donation)
+    return {
+        "anonymous": bool(donation.anonymous and privacy.is_anonymous(profile)),
+        "anonymous_at_once": bool(donation.anonymous and privacy.is_anonymous(profile) and not first),
+        "name_shown": bool(first and donation.credit_name and privacy.credited(profile)
+                           and privacy.public_name(profile) == donation.credit_name),
+        "waiting": sorted(waiting),
+    }
+
+
+def me_document(user: User) -> dict:
+    """GET /api/v1/me: the donor's settings as they stand; what gifts asked that waits for their
+    confirmation is listed in pending_changes, never applied."""
+    profile = profile_for(user.id)
+    doc = settings_doc(profile)
+    # The donor's language lives on their profile once the site remembers it; until then, the
+    # installation's default language.
+    language = getattr(profile, "language", None) or (current_app.config.get("LANGUAGES") or ["en"])[0]
+    return {"email": user.email, **doc, "language": language,
+            "shipping_address": privacy.shipping_address_of(user.id), "pending_changes": pending_changes(user.id)}
+
+
+def pending_changes(user_id: int) -> list[dict]:
+    """The changes asked by gifts that wait for this donor's confirmation (GET /api/v1/me), oldest
+    first: one item per setting, never applied until confirmed."""
+    rows = db.session.scalars(sa.select(DonorSettingsRequest).where(
+        DonorSettingsRequest.user_id == user_id, DonorSettingsRequest.state == SettingsRequestState.PENDING)
+        .order_by(DonorSettingsRequest.created_at, DonorSettingsRequest.id))
+    items = []
+    for request in rows:
+        for key, value in request_changes(request).items():
+            if key == "shipping_address":
+                value = privacy.address_doc(value)
+            items.append({"field": key, "value": value, "requested_at": request.created_at.isoformat(),
+                          "donation_id": request.donation_id})
+    return items
 
 
 def mail_confirmation(request: DonorSettingsRequest) -> None:
-    """For gifts without a mailed receipt (offline): the link in a mail of its own. A mail failure
-    is logged; the donor can still change their settings signed in."""
+    """The confirmation link in a mail of its own. A mail failure is logged; the donor can still
+    change their settings signed in."""
     from filmfund.mail import send_mail
 
     user = db.session.get(User, request.user_id)

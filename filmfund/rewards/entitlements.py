@@ -9,7 +9,7 @@ from filmfund.auth.models import User
 from filmfund.db import utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
-from filmfund.rewards import ledger, rules, totals
+from filmfund.rewards import holdings, ledger, totals
 from filmfund.rewards.models import Campaign, DonorProfile, Entitlement, EntitlementStatus, Reward, Tier
 
 
@@ -28,9 +28,8 @@ def _donor_standing(campaign: Campaign, user_id: int) -> tuple[int, bool]:
 
 def _wanted_rewards(campaign: Campaign, user_id: int) -> tuple[int, Tier | None, bool, set[int]]:
     total, opted_out = _donor_standing(campaign, user_id)
-    tier = rules.tier_for(campaign.tiers, total)
-    wanted = set() if opted_out else {r.id for t in rules.tiers_reached(campaign.tiers, total) for r in t.rewards}
-    return total, tier, opted_out, wanted
+    return total, holdings.tier_of(campaign.tiers, total), opted_out, holdings.rewards_due(campaign.tiers, total,
+                                                                                           opted_out)
 
 
 def _user_entitlements(campaign: Campaign, user_id: int) -> list[Entitlement]:
@@ -40,9 +39,11 @@ def _user_entitlements(campaign: Campaign, user_id: int) -> list[Entitlement]:
 
 
 def refresh_entitlements(user: User, campaign: Campaign) -> dict:
-    """Make the stored entitlements match the donor's tier: grant, re-grant or revoke (never delete;
-    a fulfilled reward stays fulfilled, it was delivered). Returns the donor's standing, as
-    donor_entitlements does, without querying it again."""
+    """Make the stored entitlements match the donor's tier: grant, re-grant or revoke, never delete.
+    Ending a reward (a refund or lost dispute below its tier, the opt-out) revokes it whatever its
+    delivery state, so a delivered service (questions, a tier's updates) ends with it; fulfilled_at
+    keeps the record, and a reward granted again comes back as delivered. Returns the donor's
+    standing, as donor_entitlements does, without querying it again."""
     total, tier, opted_out, wanted = _wanted_rewards(campaign, user.id)
     now = utcnow()
     ents = _user_entitlements(campaign, user.id)
@@ -55,9 +56,10 @@ def refresh_entitlements(user: User, campaign: Campaign) -> dict:
             db.session.add(ent)
             ents.append(ent)
         elif ent.status == EntitlementStatus.REVOKED:
-            ent.status, ent.granted_at, ent.revoked_at = EntitlementStatus.GRANTED, now, None
+            ent.status = EntitlementStatus.FULFILLED if ent.fulfilled_at else EntitlementStatus.GRANTED
+            ent.granted_at, ent.revoked_at = now, None
     for reward_id, ent in have.items():
-        if reward_id not in wanted and ent.status == EntitlementStatus.GRANTED:
+        if reward_id not in wanted and holdings.is_held(ent):
             ent.status, ent.revoked_at = EntitlementStatus.REVOKED, now
     db.session.flush()
     return _standing_doc(total, tier, opted_out, ents, campaign)
@@ -80,14 +82,6 @@ def donor_entitlements(user: User, campaign: Campaign) -> dict:
     on this module, so it cannot be fetched from here)."""
     total, tier, opted_out, _ = _wanted_rewards(campaign, user.id)
     return _standing_doc(total, tier, opted_out, _user_entitlements(campaign, user.id), campaign)
-
-
-def user_has_reward(user_id: int, reward_key: str) -> bool:
-    """For the donor library: does this user hold this reward (granted or fulfilled) right now?"""
-    return db.session.scalar(
-        sa.select(sa.func.count(Entitlement.id)).join(Reward)
-        .where(Entitlement.user_id == user_id, Reward.key == reward_key,
-               Entitlement.status != EntitlementStatus.REVOKED)) > 0
 
 
 def set_entitlement_status(entitlement_id: int, status: str | EntitlementStatus) -> Entitlement:

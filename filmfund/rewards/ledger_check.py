@@ -17,7 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from filmfund.db import utcnow
 from filmfund.extensions import db
-from filmfund.rewards import rules, totals
+from filmfund.rewards import holdings, rules, totals
 from filmfund.rewards.models import (
     Campaign,
     DisputeStatus,
@@ -255,10 +255,10 @@ def _entitlements(report: _Report, campaign: Campaign, nets: dict[int, int], liv
         net = nets.get(uid, 0)
         if uid in opted_out:
             return frozenset()
-        tier = rules.tier_for(tiers, net)
+        tier = holdings.tier_of(tiers, net)
         key = tier.min_amount if tier else 0
         if key not in wanted_for:
-            wanted_for[key] = frozenset(r.id for t in rules.tiers_reached(tiers, net) for r in t.rewards)
+            wanted_for[key] = frozenset(holdings.rewards_due(tiers, net, opted_out=False))
         return wanted_for[key]
 
     held: dict[int, tuple[set[int], set[int]]] = defaultdict(lambda: (set(), set()))
@@ -273,8 +273,8 @@ def _entitlements(report: _Report, campaign: Campaign, nets: dict[int, int], liv
         active, fulfilled = held[uid] if uid in held else (set(), set())
         if want - active - fulfilled:
             report.add(f"user {uid}: rewards {sorted(want - active - fulfilled)} due but not granted")
-        if active - want:
-            report.add(f"user {uid}: rewards {sorted(active - want)} granted beyond the donor's tier")
+        if (active | fulfilled) - want:  # an ended reward is revoked, even one delivered
+            report.add(f"user {uid}: rewards {sorted((active | fulfilled) - want)} held beyond the donor's tier")
 
 
 def campaign_breaches(campaign: Campaign, entitlement_mode: bool) -> tuple[list[str], int, int]:

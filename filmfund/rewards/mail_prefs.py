@@ -19,7 +19,8 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from filmfund.auth.models import User
 from filmfund.errors import NotFoundError, ValidationError
 from filmfund.extensions import db
-from filmfund.rewards.models import Entitlement, EntitlementStatus, MailOptOut, Reward, RewardKind
+from filmfund.rewards import holdings
+from filmfund.rewards.models import MailOptOut, Reward, RewardKind
 
 NEWS = "news"
 REMINDERS = "reminders"
@@ -90,10 +91,11 @@ def topics_for(user: User) -> list[tuple[str, str]]:
     (topic, title) in the order an account page shows them."""
     from filmfund.rewards.campaign import current_campaign
 
+    campaign_id = current_campaign().id
     held = db.session.execute(
-        sa.select(Reward.key, Reward.title).join(Entitlement, Entitlement.reward_id == Reward.id)
-        .where(Entitlement.user_id == user.id, Entitlement.status != EntitlementStatus.REVOKED,
-               Reward.kind == RewardKind.UPDATES, Reward.campaign_id == current_campaign().id)
+        sa.select(Reward.key, Reward.title)
+        .where(Reward.campaign_id == campaign_id, Reward.kind == RewardKind.UPDATES,
+               Reward.key.in_(holdings.held_keys_sql(user.id, campaign_id)))
         .order_by(Reward.id)).all()
     return [(NEWS, TOPIC_TITLES[NEWS]), *[(k, t) for k, t in held], (REMINDERS, TOPIC_TITLES[REMINDERS])]
 

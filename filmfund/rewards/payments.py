@@ -51,7 +51,7 @@ def record_stripe_payment(pledge: Pledge, *, amount: int, currency: str, payment
     db.session.add(donation)
     db.session.flush()
     booking = ledger.book_gift(campaign, donation, stripe_event_id)  # takes the money lock
-    donors.record_gift_choices(user, donation)  # the first gift sets the donor's settings; later ones never do
+    donors.record_gift_choices(user, donation)  # the first gift sets the settings; a later one only more privacy
     standing = entitlements.refresh_entitlements(user, campaign)
     # Written now, from what this transaction just computed, and mailed by the caller after its
     # commit: nothing is reloaded after the commit, and no mail is sent while the money lock is held.
@@ -61,9 +61,11 @@ def record_stripe_payment(pledge: Pledge, *, amount: int, currency: str, payment
 
 def _donor(email: str) -> User:
     """The donor's account, made if need be. Outside the money lock, two payments from one new
-    address may race to create it: the loser's savepoint rolls back and finds the winner's."""
+    address may race to create it: the loser's savepoint rolls back and finds the winner's. A
+    pledge never gives a staff account a role: anyone can type a producer's email into the form,
+    and the gift is then counted on that account without making it a donor's."""
     user = find_user(normalize_email(email))
-    if user is not None and user.has_role("donor"):
+    if user is not None and (user.has_role("donor") or user.is_staff):
         return user
     try:
         with db.session.begin_nested():
@@ -124,7 +126,7 @@ def record_offline_donation(email: str, amount, received_on: datetime | date | N
     anonymous, rewards_opt_out = validate_flag(anonymous, "anonymous"), validate_flag(rewards_opt_out, "rewards_opt_out")
     received_at = _as_datetime(received_on)
     ledger.lock_money(campaign.id)
-    user = get_or_create_user(email, "donor")
+    user = _donor(email)
     donation = Donation(campaign_id=campaign.id, user_id=user.id, source=DonationSource.OFFLINE, amount=amount,
                         currency=campaign.currency, credit_name=credit_name, anonymous=anonymous,
                         rewards_opt_out=rewards_opt_out, note=note, recorded_by=recorded_by,
@@ -132,15 +134,14 @@ def record_offline_donation(email: str, amount, received_on: datetime | date | N
     db.session.add(donation)
     db.session.flush()
     ledger.book_gift(campaign, donation)
-    settings_request = donors.record_gift_choices(user, donation)  # only a first gift sets the settings
+    donors.record_gift_choices(user, donation)  # a first gift sets the settings; a later one only more privacy
     entitlements.refresh_entitlements(user, campaign)
     # The donor is named by the donation, never by email: the audit log is append-only, and an
     # erased donor's email must not survive in it.
     record_audit("donation.offline", f"donation {donation.id}", {"donation_id": donation.id, "amount": amount,
                                                                   "currency": donation.currency})
     db.session.commit()
-    if settings_request is not None:  # asked for other settings: the donor confirms by mail, or not
-        donors.mail_confirmation(settings_request)
+    donors.mail_gift_notice(donation)  # what it did to the settings, and the link of what waits
     return donation
 
 

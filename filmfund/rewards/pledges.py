@@ -13,7 +13,7 @@ from filmfund.auth.services import normalize_email, public_base_url
 from filmfund.db import new_id
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
-from filmfund.rewards import rules, stripe_gateway
+from filmfund.rewards import holdings, stripe_gateway
 from filmfund.rewards.campaign import campaign_of, current_campaign
 from filmfund.rewards.campaign_file import MAX_AMOUNT
 from filmfund.rewards.models import Campaign, Pledge, PledgeState
@@ -186,7 +186,7 @@ _STATUS_MESSAGES = {
 
 def pledge_status(pledge: Pledge) -> dict:
     """What the thank-you page shows: the payment's real state (no other donor's data)."""
-    tier = rules.tier_for(campaign_of(pledge).tiers, pledge.amount)
+    tier = holdings.tier_of(campaign_of(pledge).tiers, pledge.amount)
     return {"pledge_id": pledge.id, "state": pledge.state.value, "amount": pledge.amount,
             "currency": pledge.currency, "message": _STATUS_MESSAGES[pledge.state],
             "tier": {"min_amount": tier.min_amount, "name": tier.name} if tier and not pledge.rewards_opt_out else None,

@@ -43,6 +43,15 @@ def drop_queued_receipts(mark: int = 0) -> None:
     del db.session.info.setdefault("receipts", [])[mark:]
 
 
+def recompose_queued_receipt(donation: Donation) -> None:
+    """The booking queued this donation's receipt, and something it did afterwards in the same
+    transaction (a Checkout's address waiting for confirmation) must be in it: write it again."""
+    queued = db.session.info.setdefault("receipts", [])
+    for i, receipt in enumerate(queued):
+        if receipt.donation_id == donation.id:
+            queued[i] = compose_receipt(donation)
+
+
 def take_queued_receipts() -> list[Receipt]:
     return db.session.info.pop("receipts", [])
 

@@ -163,15 +163,3 @@ def days(campaign_id: int, livemode: bool) -> list[tuple[date, int, int, int]]:
         .where(DailyTotal.campaign_id == campaign_id, DailyTotal.livemode == livemode)
         .order_by(DailyTotal.day)).all()
     return [(d, int(n), int(g), int(s)) for d, n, g, s in rows]
-
-
-def donors_per_tier(campaign_id: int, livemode: bool, tier_minimums: list[int]) -> dict[int, int]:
-    """How many donors (net > 0) sit at each tier (key: the tier's min_amount; 0 below the first),
-    counted in SQL over donor_totals."""
-    bounds = sorted(tier_minimums, reverse=True)
-    bucket = sa.case(*[(DonorTotal.net >= m, m) for m in bounds], else_=0) if bounds else sa.literal(0)
-    rows = db.session.execute(
-        sa.select(bucket.label("tier"), sa.func.count())
-        .where(DonorTotal.campaign_id == campaign_id, DonorTotal.livemode == livemode, DonorTotal.net > 0)
-        .group_by("tier")).all()
-    return {int(t): int(c) for t, c in rows}

@@ -25,7 +25,13 @@ from filmfund.extensions import db
 from filmfund.rewards import ledger, payments
 from filmfund.rewards.campaign import campaign_of
 from filmfund.rewards.pledges import get_pledge
-from filmfund.rewards.receipts import drop_queued_receipts, queued_receipts_mark, send_queued_receipts, take_queued_receipts
+from filmfund.rewards.receipts import (
+    drop_queued_receipts,
+    queued_receipts_mark,
+    recompose_queued_receipt,
+    send_queued_receipts,
+    take_queued_receipts,
+)
 from filmfund.rewards.campaign_file import MAX_AMOUNT
 from filmfund.rewards.models import (
     DisputeStatus,
@@ -343,7 +349,10 @@ def _session_paid(obj: dict, event_id: str) -> WebhookStatus:
     if donation is not None:
         from filmfund.fulfil.fulfilment import capture_checkout_address
 
-        capture_checkout_address(donation.user_id, obj)  # a DVD tier's shipping address, if collected
+        # A DVD tier's shipping address, if collected: the first gift's is the donor's; a later
+        # gift's waits for the email owner's confirmation, whose link its receipt must carry.
+        if capture_checkout_address(donation, obj) == "pending":
+            recompose_queued_receipt(donation)
     if donation is not None and pi:
         _replay_unmatched(WebhookEvent.payment_intent_id == pi)
     return WebhookStatus.PROCESSED

@@ -129,7 +129,7 @@ def thank_you():
     status = pledges.pledge_status(pledge)
     campaign = campaign_of(pledge)
     return render_template("site/thank_you.html", s=status, campaign=campaign,
-                           share_bps=campaign.share_bps, anonymous=pledge.anonymous)
+                           share_bps=campaign.share_bps, outcome=donors.gift_outcome(pledge.id))
 
 
 @bp.route("/checkout/test/<pledge_id>", methods=["GET", "POST"])

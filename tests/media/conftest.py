@@ -137,14 +137,13 @@ def drain(app):
 
 @pytest.fixture
 def campaign_reward(app):
-    """A campaign with two rewards (from the rewards component's models)."""
+    """Two digital rewards of the installation's campaign (from the rewards component's models): a
+    donor holds a reward of the campaign the site runs (filmfund.rewards.holdings)."""
     from filmfund.extensions import db
-    from filmfund.rewards.models import Campaign, Reward, RewardKind
+    from filmfund.rewards.campaign import current_campaign
+    from filmfund.rewards.models import Reward, RewardKind
 
-    campaign = Campaign(slug=f"film-{uuid.uuid4().hex[:6]}", title="Film", currency="usd", goal=400000,
-                        partner_name="Partner", share_bps=2000)
-    db.session.add(campaign)
-    db.session.flush()
+    campaign = current_campaign()
     rewards = {}
     for key in ("digital-download", "behind-the-scenes"):
         rewards[key] = Reward(campaign_id=campaign.id, key=key, kind=RewardKind.DIGITAL, title=key.title())

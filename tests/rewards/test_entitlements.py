@@ -6,7 +6,8 @@ from filmfund.auth.services import find_user
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.rewards import donors, ledger_check, payments
-from filmfund.rewards.entitlements import donor_entitlements, set_entitlement_status, user_has_reward
+from filmfund.rewards.entitlements import donor_entitlements, set_entitlement_status
+from filmfund.rewards.holdings import holds
 from filmfund.rewards.models import Entitlement
 from filmfund.rewards.campaign import current_campaign
 
@@ -41,13 +42,19 @@ def test_donations_add_up_and_refunds_revoke(campaign, stripe_events, pledge):
     assert ledger_check.check_ledger() == []
 
 
-def test_fulfilled_stays_fulfilled(campaign, stripe_events, pledge):
+def test_a_refund_ends_even_a_delivered_reward_and_keeps_the_delivery_on_record(campaign, stripe_events, pledge):
+    """Ending a reward ends it whatever its delivery state (issue 16): a delivered service must stop
+    opening its questions or updates. The delivery stays on record, and giving again brings the
+    reward back as delivered (it was shipped: nobody ships it twice)."""
     p = pay(stripe_events, pledge, 5000)
     dvd = next(r for r in donor_entitlements(find_user("fan@example.org"), current_campaign())["rewards"] if r["key"] == "dvd")
     set_entitlement_status(dvd["id"], "fulfilled")
     stripe_events.send("charge.refunded", charge_obj(f"pi_{p.id}", 5000, 5000))
-    assert statuses()["dvd"] == "fulfilled"  # it was shipped: a refund cannot un-ship it
-    assert statuses()["stills"] == "revoked"
+    assert statuses()["dvd"] == "revoked" and statuses()["stills"] == "revoked"
+    assert db.session.get(Entitlement, dvd["id"]).fulfilled_at is not None
+    assert ledger_check.check_ledger() == []
+    pay(stripe_events, pledge, 5000)
+    assert statuses()["dvd"] == "fulfilled" and statuses()["stills"] == "granted"
     assert ledger_check.check_ledger() == []
 
 
@@ -87,10 +94,10 @@ def test_offline_donations_grant_too(campaign):
 
 def test_media_can_ask_by_user_and_reward_key(campaign, stripe_events, pledge):
     p = pay(stripe_events, pledge, 3000)
-    user = find_user("fan@example.org")
-    assert user_has_reward(user.id, "stills") and not user_has_reward(user.id, "video-clips")
+    user, campaign_id = find_user("fan@example.org"), current_campaign().id
+    assert holds(user.id, "stills", campaign_id) and not holds(user.id, "video-clips", campaign_id)
     stripe_events.send("charge.refunded", charge_obj(f"pi_{p.id}", 3000, 3000))
-    assert not user_has_reward(user.id, "stills")
+    assert not holds(user.id, "stills", campaign_id)
 
 
 def test_me_entitlements_api(client, campaign, stripe_events, pledge, token_for, make_user):

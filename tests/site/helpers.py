@@ -35,3 +35,18 @@ def pledge_count() -> int:
     from filmfund.rewards.models import Pledge
 
     return db.session.scalar(sa.select(sa.func.count(Pledge.id)))
+
+
+def mails_to(address: str) -> list[str]:
+    """The text of every mail in the outbox folder addressed to `address`."""
+    import email
+
+    from filmfund.mail import outbox_messages
+
+    out = []
+    for path in outbox_messages():
+        msg = email.message_from_bytes(path.read_bytes())
+        if address in msg["To"]:
+            part = next(p for p in msg.walk() if p.get_content_type() == "text/plain")
+            out.append(part.get_content() if hasattr(part, "get_content") else part.get_payload(decode=True).decode())
+    return out

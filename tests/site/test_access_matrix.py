@@ -162,6 +162,7 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("rewards_api.create_pledge", "POST"): ("/api/v1/pledges", {"amount": 0}, _all(400)),
     ("rewards_api.my_entitlements", "GET"): ("/api/v1/me/entitlements", None, _only(
         {"donor_a": 200, "donor_b": 200}, anon=401)),
+    ("donor_api.me", "GET"): ("/api/v1/me", None, _only({"donor_a": 200, "donor_b": 200}, anon=401)),
     ("donor_api.update_me", "PATCH"): ("/api/v1/me", {}, _only({"donor_a": 400, "donor_b": 400}, anon=401)),
     ("donor_api.my_data", "GET"): ("/api/v1/me/data", None, _only({"donor_a": 200, "donor_b": 200}, anon=401)),
     ("rewards_api.partner_statement", "GET"): ("/api/v1/partner/statement", None, _only(

@@ -1,30 +1,18 @@
 """A later gift that asks for other settings changes nothing until the donor clicks the link mailed
 to them (issue 7.1): the honest returning donor, and the stranger with a donor's email."""
-import email
 import re
 
 import sqlalchemy as sa
 
 from filmfund.auth.services import find_user
 from filmfund.extensions import db
-from filmfund.mail import outbox_messages
 from filmfund.rewards import donors, entitlements, ledger_check, payments
 from filmfund.rewards.models import DonorSettingsRequest
 from filmfund.rewards.campaign import current_campaign
 from tests.helpers import credit_names
-from tests.site.helpers import csrf_token, pay
+from tests.site.helpers import csrf_token, mails_to, pay
 
 LINK_RE = re.compile(r"https?://\S+(/settings/confirm/[A-Za-z0-9_.\-]+)")
-
-
-def mails_to(address: str) -> list[str]:
-    out = []
-    for path in outbox_messages():
-        msg = email.message_from_bytes(path.read_bytes())
-        if address in msg["To"]:
-            part = next(p for p in msg.walk() if p.get_content_type() == "text/plain")
-            out.append(part.get_content() if hasattr(part, "get_content") else part.get_payload(decode=True).decode())
-    return out
 
 
 def confirm_link(address: str) -> str:
@@ -83,7 +71,7 @@ def test_honest_returning_donor_keeps_everything_until_they_confirm(client, camp
 def test_a_strangers_gift_mails_the_donor_not_the_stranger(client, campaign):
     pay(200000, "big@example.org", credit_name="Real Donor")
     before = rewards("big@example.org")
-    pay(100, "big@example.org", credit_name="Attacker", anonymous=True, rewards_opt_out=True)
+    pay(100, "big@example.org", credit_name="Attacker", rewards_opt_out=True)
     db.session.expire_all()
     assert rewards("big@example.org") == before and credit_names(campaign) == ["Real Donor"]
     link = confirm_link("big@example.org")  # only the donor's mailbox holds it
@@ -111,10 +99,19 @@ def test_a_link_names_its_own_donor(app, client, campaign):
 
 def test_offline_later_gift_mails_its_own_confirmation(client, campaign):
     payments.record_offline_donation("cash@example.org", 25000, credit_name="Cash", recorded_by="p@example.org")
-    payments.record_offline_donation("cash@example.org", 1000, anonymous=True, recorded_by="p@example.org")
+    payments.record_offline_donation("cash@example.org", 1000, credit_name="Cash Two", recorded_by="p@example.org")
     assert credit_names(campaign) == ["Cash"]
     link = confirm_link("cash@example.org")
     client.post(link, data={"csrf_token": csrf_token(client, link)})
     db.session.expire_all()
+    assert credit_names(campaign) == ["Cash Two"]
+    assert donors.profile_for(find_user("cash@example.org").id).credit_name == "Cash Two"
+
+
+def test_offline_later_gift_asking_anonymity_applies_it_and_says_how_to_undo(client, campaign):
+    payments.record_offline_donation("quiet@example.org", 25000, credit_name="Quiet", recorded_by="p@example.org")
+    assert credit_names(campaign) == ["Quiet"]
+    payments.record_offline_donation("quiet@example.org", 1000, anonymous=True, recorded_by="p@example.org")
     assert credit_names(campaign) == []
-    assert donors.profile_for(find_user("cash@example.org").id).anonymous is True
+    notice = next(t for t in mails_to("quiet@example.org") if "anonymous" in t)
+    assert "We did at once" in notice and "/account#settings" in notice and "/settings/confirm/" not in notice
