@@ -45,7 +45,8 @@ def seed(donors: int) -> None:
     from filmfund.db import utcnow
     from filmfund.extensions import db
     from filmfund.fulfil import fulfilment
-    from filmfund.fulfil.models import CreditProof, FulfilmentItem, ItemState, ProofState, ShippingAddress
+    from filmfund.fulfil.models import CreditProof, FulfilmentItem, ItemState, ProofState
+    from filmfund.rewards.models import ShippingAddress
     from filmfund.rewards.campaign import current_campaign
     from filmfund.rewards.models import Entitlement, EntitlementStatus
 

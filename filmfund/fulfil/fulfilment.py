@@ -30,10 +30,18 @@ from filmfund.fulfil.models import (
     ItemState,
     ReminderMail,
     RewardSchedule,
-    ShippingAddress,
 )
 from filmfund.rewards import donors, holdings, privacy
-from filmfund.rewards.models import Campaign, Donation, Entitlement, EntitlementStatus, Reward, RewardKind, Tier
+from filmfund.rewards.models import (
+    Campaign,
+    Donation,
+    Entitlement,
+    EntitlementStatus,
+    Reward,
+    RewardKind,
+    ShippingAddress,
+    Tier,
+)
 
 log = logging.getLogger(__name__)
 

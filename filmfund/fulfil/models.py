@@ -1,5 +1,6 @@
-"""Tables of fulfilment: one shipping address per donor, one item per physical entitlement,
-each reward's schedule (available, due), credit proofs, the credits freeze and reminder mail."""
+"""Tables of fulfilment: one item per physical entitlement, each reward's schedule (available,
+due), credit proofs, the credits freeze and reminder mail. The donor's shipping address is
+filmfund.rewards.models.ShippingAddress, beside their profile (rewards/privacy.py reads it)."""
 from __future__ import annotations
 
 import enum
@@ -35,29 +36,6 @@ class ProofState(enum.StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
     CHANGES = "changes_requested"
-
-
-class ShippingAddress(db.Model):
-    """Where a donor's physical rewards go: one per donor, editable until their items ship
-    (a shipped item keeps its own copy of the address it went to)."""
-
-    __tablename__ = "shipping_addresses"
-
-    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    name: Mapped[str] = mapped_column(sa.String(120))
-    line1: Mapped[str] = mapped_column(sa.String(200))
-    line2: Mapped[str] = mapped_column(sa.String(200), default="")
-    city: Mapped[str] = mapped_column(sa.String(120))
-    state: Mapped[str] = mapped_column(sa.String(120), default="")
-    postal_code: Mapped[str] = mapped_column(sa.String(32), default="")
-    country: Mapped[str] = mapped_column(sa.String(2))
-    source: Mapped[str] = mapped_column(sa.String(16))  # checkout, survey, account
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-
-    def lines(self) -> list[str]:
-        place = " ".join(p for p in (self.postal_code, self.city) if p)
-        return [x for x in (self.name, self.line1, self.line2, place, self.state, self.country) if x]
 
 
 class RewardSchedule(db.Model):

@@ -239,7 +239,7 @@ def queue_page(campaign: Campaign, reward_key: str, state: str | None, page: int
                now: datetime | None = None) -> dict:
     """One reward's donors, filtered by queue state, PAGE_SIZE a page (keyed on the entitlement)."""
     from filmfund.errors import NotFoundError, ValidationError
-    from filmfund.fulfil.models import ShippingAddress
+    from filmfund.rewards.models import ShippingAddress
 
     reward = db.session.scalar(sa.select(Reward).where(Reward.campaign_id == campaign.id, Reward.key == reward_key))
     if reward is None:

@@ -32,6 +32,7 @@ from filmfund.rewards.models import (
     DonorProfile,
     DonorSettingsRequest,
     Pledge,
+    ShippingAddress,
     WebhookEvent,
 )
 
@@ -164,7 +165,7 @@ def erased_email(user: User) -> str:
 
 def erase_donor(user: User) -> None:
     """Remove or anonymise this donor's personal data; keep every amount. Commits."""
-    from filmfund.fulfil.models import CreditProof, FulfilmentItem, ShippingAddress
+    from filmfund.fulfil.models import CreditProof, FulfilmentItem
     from filmfund.rewards import mail_prefs
 
     profile = db.session.get(DonorProfile, user.id)

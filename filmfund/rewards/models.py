@@ -411,6 +411,30 @@ class DonorProfile(db.Model):
     user = relationship("User")
 
 
+class ShippingAddress(db.Model):
+    """Where a donor's physical rewards go: one per donor, editable until their items ship
+    (a shipped item keeps its own copy of the address it went to). Kept here, beside the donor's
+    profile: what is known of a donor is rewards/privacy.py's to read; fulfil posts the parcels."""
+
+    __tablename__ = "shipping_addresses"
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(120))
+    line1: Mapped[str] = mapped_column(sa.String(200))
+    line2: Mapped[str] = mapped_column(sa.String(200), default="")
+    city: Mapped[str] = mapped_column(sa.String(120))
+    state: Mapped[str] = mapped_column(sa.String(120), default="")
+    postal_code: Mapped[str] = mapped_column(sa.String(32), default="")
+    country: Mapped[str] = mapped_column(sa.String(2))
+    source: Mapped[str] = mapped_column(sa.String(16))  # checkout, survey, account
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    def lines(self) -> list[str]:
+        place = " ".join(p for p in (self.postal_code, self.city) if p)
+        return [x for x in (self.name, self.line1, self.line2, place, self.state, self.country) if x]
+
+
 class SettingsRequestState(enum.StrEnum):
     PENDING = "pending"
     CONFIRMED = "confirmed"

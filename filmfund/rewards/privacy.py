@@ -29,8 +29,7 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 
 from filmfund.extensions import db
-from filmfund.fulfil.models import ShippingAddress  # a table only: fulfil's code builds on rewards
-from filmfund.rewards.models import DonorProfile
+from filmfund.rewards.models import DonorProfile, ShippingAddress
 
 # ---------------------------------------------------------------- the public name
 

@@ -13,10 +13,10 @@ import sqlalchemy as sa
 from filmfund.db import utcnow
 from filmfund.extensions import db
 from filmfund.fulfil import fulfilment, statement
-from filmfund.fulfil.models import FulfilmentItem, ItemState, ShippingAddress
+from filmfund.fulfil.models import FulfilmentItem, ItemState
 from filmfund.rewards import entitlements, pledges
 from filmfund.rewards.campaign import current_campaign
-from filmfund.rewards.models import Reward
+from filmfund.rewards.models import Reward, ShippingAddress
 from tests.rewards.conftest import charge_obj, session_obj
 from tests.site.helpers import CSRF_RE, csrf_token, pay
 

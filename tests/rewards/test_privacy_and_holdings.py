@@ -15,12 +15,12 @@ from hypothesis import strategies as st
 from filmfund.auth.services import find_user
 from filmfund.extensions import db
 from filmfund.fulfil import credits, fulfilment
-from filmfund.fulfil.models import FulfilmentItem, ShippingAddress
+from filmfund.fulfil.models import FulfilmentItem
 from filmfund.rewards import donor_data, donors, holdings, ledger_check, payments, pledges, privacy
 from filmfund.rewards.campaign import campaign_summary, current_campaign
 from filmfund.rewards.entitlements import set_entitlement_status
 from filmfund.rewards.campaign_file import read_campaign_file
-from filmfund.rewards.models import DonorProfile, Entitlement, Reward
+from filmfund.rewards.models import DonorProfile, Entitlement, Reward, ShippingAddress
 from filmfund.rewards.webhooks import charge_object, complete_test_checkout
 from tests.helpers import credit_names
 from tests.site.helpers import csrf_token, mails_to
