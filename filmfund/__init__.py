@@ -40,6 +40,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
     errors.init_app(app)
     security.init_app(app)
+    audit.init_app(app)
     jobs.init_app(app)
     mail.init_app(app)
 

@@ -73,6 +73,28 @@ def check_test_payments(config: dict[str, Any], host: str) -> str | None:
             "or FILMFUND_TEST_PAYMENTS=1 on a staging server")
 
 
+def test_payment_refusal(config: dict[str, Any], client_addr: str | None, host: str | None) -> str | None:
+    """Why this request may not pay with test money, in one line; None when it may.
+
+    The same rule as check_test_payments, held by the application itself, whatever WSGI server
+    runs it (gunicorn binds where its operator says, and a reverse proxy on this machine makes
+    every client look local): without a Stripe key and without FILMFUND_TEST_PAYMENTS=1, a test
+    payment needs both the client's address and the Host it asked for to be this machine's own.
+    """
+    if not config.get("STRIPE_TEST_MODE") or config.get("TEST_PAYMENTS"):
+        return None
+    from urllib.parse import urlsplit
+
+    try:
+        hostname = urlsplit("//" + (host or "")).hostname or ""
+    except ValueError:
+        hostname = ""
+    if is_loopback(client_addr or "") and is_loopback(hostname):
+        return None
+    return ("Test payments (no STRIPE_SECRET_KEY) are taken from this machine only; "
+            "a staging server sets FILMFUND_TEST_PAYMENTS=1.")
+
+
 def is_loopback(host: str) -> bool:
     import ipaddress
 
@@ -108,6 +130,9 @@ def load_settings(env: dict[str, str] | None = None) -> dict[str, Any]:
         "INSTANCE_DIR": str(instance),
         "SQLALCHEMY_DATABASE_URI": env.get("FILMFUND_DATABASE_URL")
         or f"sqlite:///{instance / 'filmfund.db'}",
+        # `filmfund db upgrade` only: the role that owns the tables, when the runtime role above is
+        # another one (PostgreSQL); it then grants the runtime role its share (filmfund/db_roles.py).
+        "MIGRATION_DATABASE_URI": env.get("FILMFUND_MIGRATION_DATABASE_URL") or None,
         "STORAGE_URL": env.get("FILMFUND_STORAGE_URL") or (instance / "media").as_uri(),
         "S3_ENDPOINT_URL": env.get("FILMFUND_S3_ENDPOINT_URL") or None,
         "QUEUE_URL": env.get("FILMFUND_QUEUE_URL") or f"sqlite:///{instance / 'queue.db'}",

@@ -1,7 +1,10 @@
 import logging
 from logging.config import fileConfig
 
+import sqlalchemy as sa
 from flask import current_app
+
+from filmfund import db_roles
 
 from alembic import context
 
@@ -16,8 +19,18 @@ fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
 
 
+_migration_engine = None
+
+
 def get_engine():
-    return current_app.extensions['migrate'].db.engine
+    """The migration role's engine when FILMFUND_MIGRATION_DATABASE_URL is set, else the app's."""
+    global _migration_engine
+    url = current_app.config.get("MIGRATION_DATABASE_URI")
+    if not url:
+        return current_app.extensions['migrate'].db.engine
+    if _migration_engine is None:
+        _migration_engine = sa.create_engine(url)
+    return _migration_engine
 
 
 def get_engine_url():
@@ -101,6 +114,11 @@ def run_migrations_online():
 
         with context.begin_transaction():
             context.run_migrations()
+            # The runtime role (FILMFUND_DATABASE_URL's) gets its share of what the owner made.
+            runtime = db_roles.separate_runtime_role(current_app.config.get("MIGRATION_DATABASE_URI"),
+                                                     current_app.config.get("SQLALCHEMY_DATABASE_URI"))
+            if runtime:
+                db_roles.grant_runtime_role(connection, runtime)
 
 
 if context.is_offline_mode():

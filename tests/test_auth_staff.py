@@ -160,6 +160,40 @@ def test_partner_without_totp_uses_the_password_and_may_enrol(app, client, make_
     assert _password_step(other, partner.email).headers["Location"] == "/login/2fa"
 
 
+def _setup_secret(client) -> str:
+    page = client.get("/login/2fa/setup").get_data(as_text=True)
+    return re.search(r'id="totp-secret">([A-Z2-7]+)<', page).group(1)
+
+
+def test_a_secret_shown_at_an_unfinished_enrolment_is_never_used_again(app, boss):
+    """Issue 16.6: whoever saw the set-up page once (and knows the password) must not pass the
+    second factor after the owner enrols."""
+    onlooker = _signed_out(app)
+    _password_step(onlooker, boss.email)
+    seen = _setup_secret(onlooker)  # shown, never confirmed
+    assert _setup_secret(onlooker) == seen  # a reload of the same page keeps what its app scanned
+
+    owner = _signed_out(app)
+    _password_step(owner, boss.email)
+    mine = _setup_secret(owner)
+    assert mine != seen
+    # The onlooker's page is no longer the enrolment: its secret's code is refused, whatever it is.
+    late = onlooker.post("/login/2fa/setup", data={"csrf_token": _csrf(onlooker), "code": rfc6238(seen, time.time())})
+    assert late.status_code == 400 and "new key" in late.get_data(as_text=True)
+    assert owner.post("/login/2fa/setup", data={"csrf_token": _csrf(owner),
+                                                "code": rfc6238(mine, time.time())}).status_code == 302
+    db.session.expire_all()
+    assert boss.has_totp and boss.totp_secret == mine
+
+    # Later: the onlooker signs in with the password and the old secret's code, and fails.
+    intruder = _signed_out(app)
+    assert _password_step(intruder, boss.email).headers["Location"] == "/login/2fa"
+    for when in (time.time() - 30, time.time(), time.time() + 30):
+        resp = _post(intruder, "/login/2fa", code=rfc6238(seen, when))
+        assert resp.status_code in (401, 302) and resp.headers.get("Location") != "/admin/"
+    assert intruder.get("/admin/").status_code == 302
+
+
 def test_setup_page_refuses_donors_and_strangers(app, client, make_user, login_as):
     assert client.get("/login/2fa/setup").status_code == 302
     assert client.get("/login/2fa").status_code == 302
@@ -280,8 +314,18 @@ def test_password_reset_by_mail_asks_for_the_second_factor(app, client, boss):
     assert no_code.status_code == 400
     wrong = stranger.post(link, data={"csrf_token": _csrf(stranger, link), "password": new, "password2": new,
                                       "code": "12345" + str((int(rfc6238(secret, time.time())[-1]) + 1) % 10)})
-    assert wrong.status_code == 400
+    assert wrong.status_code == 400 and "used up" in wrong.get_data(as_text=True)
     assert services.authenticate(boss.email, PASSWORD) is not None  # unchanged so far
+    # One wrong code spent the link: even the right code does nothing with it now.
+    assert stranger.get(link).status_code == 302
+    spent = stranger.post(link, data={"csrf_token": _csrf(stranger), "password": new, "password2": new,
+                                      "code": rfc6238(secret, time.time())})
+    assert spent.status_code == 302 and services.authenticate(boss.email, PASSWORD) is not None
+    failed = list_audit(action="auth.sign_in_failed")
+    assert [(e.target, e.details_dict["reason"]) for e in failed] == [(f"user:{boss.id}", "reset_code")]
+    _post(stranger, "/login/reset", email=boss.email)  # the owner who mistyped asks again
+    jobs.run_burst()
+    (link,) = {RESET_RE.search(b).group(1) for b in _bodies(app) if RESET_RE.search(b)} - {link}
     done = stranger.post(link, data={"csrf_token": _csrf(stranger, link), "password": new, "password2": new,
                                      "code": rfc6238(secret, time.time() + 30)})
     assert done.status_code == 302 and done.headers["Location"] == "/login"
@@ -290,7 +334,7 @@ def test_password_reset_by_mail_asks_for_the_second_factor(app, client, boss):
     assert services.authenticate(boss.email, new) is not None
     assert client.get("/admin/").status_code == 302  # the sessions of the old password ended
     assert stranger.get(link).status_code == 302  # used up
-    assert [e.target for e in list_audit(action="auth.password_reset")] == [boss.email]
+    assert [e.target for e in list_audit(action="auth.password_reset")] == [f"user:{boss.id}"]
 
 
 def test_a_producer_without_a_second_factor_yet_gets_no_reset_link(app, client, boss):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request
 
 from filmfund import audit
+from filmfund.rewards import ledger_check
 from filmfund.security import role_required
 
 bp = Blueprint("audit", __name__, url_prefix="/admin/audit", template_folder="templates")
@@ -17,7 +18,9 @@ def log():
     action = (request.args.get("action") or "").strip()[:audit.ACTION_MAX] or None
     before = request.args.get("before", "")
     before_id = int(before) if before.isdigit() and len(before) <= 18 else None
-    entries = audit.list_audit(action=action, before_id=before_id, limit=PAGE)
+    who = (request.args.get("who") or "").strip()[:254]
+    entries = audit.list_audit(action=action, before_id=before_id, limit=PAGE, who=who or None)
     older = entries[-1].id if len(entries) == PAGE else None
-    return render_template("admin/audit.html", entries=entries, action=action or "",
-                           actions=audit.audit_actions(), older=older)
+    return render_template("admin/audit.html", entries=entries, action=action or "", who=who,
+                           actions=audit.audit_actions(), older=older, people=audit.people_of(entries),
+                           check=ledger_check.last_check())

@@ -11,6 +11,8 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_login import current_user
 
 from filmfund.admin import charts
+from filmfund.audit import record_audit
+from filmfund.extensions import db
 from filmfund.admin import services as admin_services
 from filmfund.errors import DomainError, ValidationError
 from filmfund.rewards import ledger, ledger_check, payments, rules, webhooks
@@ -126,7 +128,10 @@ def entitlement_status(entitlement_id: int):
 def credits_csv():
     from filmfund.fulfil import credits as end_credits
 
-    lines = end_credits.export_lines(current_campaign())
+    campaign = current_campaign()
+    lines = end_credits.export_lines(campaign)
+    record_audit("export.credits", f"campaign:{campaign.slug}", {"format": "csv", "rows": len(lines)})
+    db.session.commit()
     return Response(end_credits.render_csv(lines, newline="\r\n"), mimetype="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="credits.csv"',
                              "Cache-Control": "private, no-store"})
@@ -152,6 +157,8 @@ def partner():
 @role_required("partner", "producer")
 def partner_csv():
     ctx = _partner_context()
+    record_audit("export.partner_statement", f"campaign:{ctx['campaign'].slug}", {"format": "csv"})
+    db.session.commit()
     return Response(admin_services.statement_csv(ctx["st"], ctx["payouts"], ctx["shares"]), mimetype="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="partner-statement.csv"',
                              "Cache-Control": "private, no-store"})

@@ -17,7 +17,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import current_app, url_for
 
-from filmfund.audit import record_audit
+from filmfund.audit import record_audit, record_failed_sign_in, user_ref
 from filmfund.auth.models import LoginLink, User
 from filmfund.auth.tokens import digest
 from filmfund.db import utcnow
@@ -162,11 +162,21 @@ def reset_password(token: str, password: str, code: str | None) -> User:
         raise ValidationError("That reset link has expired or was already used. Ask for a new one.",
                               code="invalid_link")
     user = link.user
+    if user.has_totp and not (code or "").strip():
+        raise ValidationError("Give the 6 digits your app shows now.", code="invalid_code")
     if user.has_totp and not check_totp(user, code or ""):
-        raise ValidationError("That code is not right: give the 6 digits your app shows now.", code="invalid_code")
+        # One wrong code spends the link. Whoever holds a reset link holds the mailbox; the code
+        # is then all that stands between them and the account, so the link buys one guess, not
+        # one every few seconds for half an hour. The owner who mistyped asks for a new link
+        # (up to LOGIN_MAILS_PER_HOUR an hour).
+        if _claim(link):
+            record_failed_sign_in("", "reset_code", user=user)
+            db.session.commit()
+        raise ValidationError("That code is not right, and this link is now used up: ask for a new one.",
+                              code="invalid_code")
     set_password(user, password)  # validates before the link is used up
     if not _claim(link):
         raise ValidationError("That reset link was already used.", code="invalid_link")
-    record_audit("auth.password_reset", user.email, actor=user)
+    record_audit("auth.password_reset", user_ref(user), actor=user)
     db.session.commit()
     return user

@@ -5,6 +5,8 @@ their functions are re-exported here for the callers that know them by this modu
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from urllib.parse import urlsplit
 
@@ -13,7 +15,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, has_request_context, request, url_for
 
-from filmfund.audit import record_audit
+from filmfund.audit import record_audit, record_failed_sign_in, user_ref
 from filmfund.auth import totp
 from filmfund.auth.models import STAFF_ROLES, Role, User, UserRole
 from filmfund.db import utcnow
@@ -75,7 +77,7 @@ def grant_role(user: User, role: Role | str) -> None:
                               code="password_required")
     user.roles.append(UserRole(role=role))
     if role != Role.DONOR:  # donors are made by their gifts; staff roles are staff actions
-        record_audit("role.grant", user.email, {"role": role.value})
+        record_audit("role.grant", user_ref(user), {"role": role.value})
     db.session.flush()
 
 
@@ -94,7 +96,7 @@ def remove_role(user: User, role: Role | str) -> None:
         raise ValidationError(f"{user.email} does not have the role {role.value}.", code="no_such_role")
     user.roles.remove(row)
     user.session_version += 1
-    record_audit("role.remove", user.email, {"role": role.value})
+    record_audit("role.remove", user_ref(user), {"role": role.value})
     db.session.flush()
 
 
@@ -118,7 +120,7 @@ def set_password(user: User, password: str) -> None:
     user.password_hash = _hasher.hash(password)
     user.session_version += 1
     db.session.flush()
-    record_audit("password.change" if had else "password.set", user.email)
+    record_audit("password.change" if had else "password.set", user_ref(user))
 
 
 def authenticate(email: str, password: str) -> User | None:
@@ -156,13 +158,25 @@ def totp_required(user: User) -> bool:
     return user.has_role(Role.PRODUCER.value) and current_app.config.get("STAFF_TOTP", True)
 
 
-def start_totp_enrolment(user: User) -> str:
-    """A new, unconfirmed secret (replacing an unconfirmed one); a confirmed factor is kept."""
+def enrolment_mark(secret: str) -> str:
+    """What the enrolling browser keeps (in its session) of the secret its page showed."""
+    return hashlib.sha256(("totp-enrolment:" + secret).encode()).hexdigest()[:32]
+
+
+def start_totp_enrolment(user: User, mark: str | None = None) -> str:
+    """The secret of this enrolment: a new one, replacing any unconfirmed one, unless `mark` says
+    this very browser was shown the unconfirmed one (a reload of the page keeps what its app scanned).
+
+    Never the secret another, unfinished enrolment showed: whoever saw that page once (over a
+    shoulder, on a shared screen, with the password in an earlier session) would otherwise pass
+    the second factor for good once the owner enrols with it. A confirmed factor is kept.
+    The caller commits."""
     if user.has_totp:
         raise ValidationError("A second factor is already set up for this account.", code="totp_enrolled")
-    if not user.totp_secret:
-        user.totp_secret = totp.new_secret()
-        db.session.commit()
+    if user.totp_secret and mark and hmac.compare_digest(mark, enrolment_mark(user.totp_secret)):
+        return user.totp_secret
+    user.totp_secret = totp.new_secret()
+    user.totp_last_step = None
     return user.totp_secret
 
 
@@ -193,7 +207,7 @@ def confirm_totp(user: User, code: str) -> None:
         raise ValidationError("That code is not right: give the 6 digits your app shows now.", code="invalid_code")
     db.session.refresh(user)
     user.totp_confirmed_at = utcnow()
-    record_audit("auth.totp_enrol", user.email, actor=user)
+    record_audit("auth.totp_enrol", user_ref(user), actor=user)
     db.session.commit()
 
 
@@ -203,7 +217,7 @@ def reset_totp(user: User) -> None:
     user.totp_confirmed_at = None
     user.totp_last_step = None
     user.session_version += 1
-    record_audit("auth.totp_reset", user.email)
+    record_audit("auth.totp_reset", user_ref(user))
     db.session.commit()
 
 
@@ -211,7 +225,7 @@ def complete_sign_in(user: User, method: str) -> None:
     """Both factors passed (or a donor's link): record it."""
     user.last_login_at = utcnow()
     if user.is_staff:
-        record_audit("auth.sign_in", user.email, {"method": method}, actor=user)
+        record_audit("auth.sign_in", user_ref(user), {"method": method}, actor=user)
     db.session.commit()
 
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from filmfund.audit import record_audit
+from filmfund.audit import record_audit, user_ref
 from filmfund.auth.models import ApiToken, User
 from filmfund.db import utcnow
 from filmfund.errors import NotFoundError, ValidationError
@@ -39,7 +39,7 @@ def create_api_token(email: str, days: int | None = None) -> str:
     row = ApiToken(user_id=user.id, token_hash=digest(token), created_at=now, expires_at=now + timedelta(days=days))
     db.session.add(row)
     db.session.flush()
-    record_audit("token.create", user.email, {"token_id": row.id, "expires_at": row.expires_at.isoformat()})
+    record_audit("token.create", user_ref(user), {"token_id": row.id, "expires_at": row.expires_at.isoformat()})
     db.session.commit()
     return token
 
@@ -67,7 +67,7 @@ def revoke_api_token(token_id: int) -> ApiToken:
         raise NotFoundError(f"No token with id {token_id}.", code="unknown_token")
     if row.revoked_at is None:
         row.revoked_at = utcnow()
-        record_audit("token.revoke", row.user.email, {"token_id": row.id})
+        record_audit("token.revoke", user_ref(row.user), {"token_id": row.id})
     db.session.commit()
     return row
 

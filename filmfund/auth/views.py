@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
+from filmfund.audit import record_failed_sign_in
 from filmfund.auth import links, services
 from filmfund.errors import DomainError
 from filmfund.extensions import db, limiter
@@ -17,6 +18,7 @@ bp = Blueprint("auth", __name__, template_folder="templates")
 PENDING_KEY = "_2fa_pending"
 PENDING_TTL = 5 * 60     # seconds between the password and the code
 PENDING_TRIES = 5        # wrong codes before the password is asked again
+ENROLMENT_KEY = "_totp_enrolment"  # the mark of the secret this browser was shown (services.enrolment_mark)
 
 
 def _account_key() -> str:
@@ -76,6 +78,8 @@ def login():
         if password:
             user = services.authenticate(email, password)
             if user is None:
+                record_failed_sign_in(email, "password")
+                db.session.commit()
                 flash("That email and password do not match.", "error")
                 return render_template("auth/login.html", email=email), 401
             if not services.totp_required(user):
@@ -111,6 +115,8 @@ def second_factor():
     if request.method == "POST":
         if services.check_totp(user, request.form.get("code", "")):
             return _sign_in(user, "password+totp", pending.get("n"))
+        record_failed_sign_in("", "second_factor", user=user)
+        db.session.commit()
         pending["tries"] = pending.get("tries", 0) + 1
         if pending["tries"] >= PENDING_TRIES:
             session.pop(PENDING_KEY, None)
@@ -138,19 +144,29 @@ def totp_setup():
     if user.has_totp:
         flash("Your second factor is already set up.", "info")
         return redirect(_home_for(user) if pending is None else url_for("auth.second_factor"))
-    secret = services.start_totp_enrolment(user)
-    if request.method == "POST":
-        try:
-            services.confirm_totp(user, request.form.get("code", ""))
-        except DomainError as err:
-            db.session.rollback()
-            flash(err.message, "error")
-            return render_template("auth/totp_setup.html", secret=secret, uri=services.totp_uri(user)), 400
-        if pending is not None:
-            return _sign_in(user, "password+totp", pending.get("n"))
-        flash("Your second factor is set up: it is asked at every sign-in.", "success")
-        return redirect(_home_for(user))
-    return render_template("auth/totp_setup.html", secret=secret, uri=services.totp_uri(user))
+    if request.method == "GET":
+        # A new secret for each enrolment: kept across reloads by the browser it was shown to only.
+        secret = services.start_totp_enrolment(user, session.get(ENROLMENT_KEY))
+        db.session.commit()
+        session[ENROLMENT_KEY] = services.enrolment_mark(secret)
+        return render_template("auth/totp_setup.html", secret=secret, uri=services.totp_uri(user))
+    secret = user.totp_secret or ""
+    try:
+        if not secret or session.get(ENROLMENT_KEY) != services.enrolment_mark(secret):
+            # Another browser's (or an older) enrolment: its secret is not this page's to confirm.
+            raise DomainError("Open the set-up page again: it shows a new key to add to your app.",
+                              code="enrolment_restarted")
+        services.confirm_totp(user, request.form.get("code", ""))
+    except DomainError as err:
+        db.session.rollback()
+        flash(err.message, "error")
+        return render_template("auth/totp_setup.html", secret=secret if err.code != "enrolment_restarted" else "",
+                               uri=services.totp_uri(user) if err.code != "enrolment_restarted" else ""), 400
+    session.pop(ENROLMENT_KEY, None)
+    if pending is not None:
+        return _sign_in(user, "password+totp", pending.get("n"))
+    flash("Your second factor is set up: it is asked at every sign-in.", "success")
+    return redirect(_home_for(user))
 
 
 @bp.route("/login/magic/<token>", methods=["GET", "POST"])
@@ -161,6 +177,8 @@ def magic(token: str):
         return render_template("auth/magic.html", token=token)
     user = links.consume_login_link(token)
     if user is None:
+        record_failed_sign_in("", "link")
+        db.session.commit()
         flash("That sign-in link has expired or was already used. Ask for a new one.", "error")
         return redirect(url_for("auth.login"))
     return _sign_in(user, "link")

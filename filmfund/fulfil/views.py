@@ -11,6 +11,7 @@ from datetime import datetime, time, timezone
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 
+from filmfund.audit import record_audit
 from filmfund.auth.models import User
 from filmfund.errors import DomainError, ValidationError, for_people
 from filmfund.extensions import db, limiter
@@ -263,6 +264,9 @@ def _tier_of(item_id: int, campaign) -> str:
 def packing_list():
     campaign = current_campaign()
     body = fulfilment.packing_list_csv(campaign, request.args.get("reward") or None)
+    record_audit("export.packing_list", f"campaign:{campaign.slug}", {"reward": request.args.get("reward") or None,
+                                                                      "rows": body.count("\r\n") - 1})
+    db.session.commit()
     return Response(body, mimetype="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="packing-list.csv"',
                              "Cache-Control": "private, no-store"})
@@ -331,7 +335,11 @@ def credits_proofs():
 @admin_bp.get("/credits.txt")
 @role_required("producer")
 def credits_txt():
-    return Response(credits.export(current_campaign(), "txt"), mimetype="text/plain",
+    campaign = current_campaign()
+    text = credits.export(campaign, "txt")
+    record_audit("export.credits", f"campaign:{campaign.slug}", {"format": "txt"})
+    db.session.commit()
+    return Response(text, mimetype="text/plain",
                     headers={"Content-Disposition": 'attachment; filename="credits.txt"',
                              "Cache-Control": "private, no-store"})
 
@@ -352,4 +360,6 @@ def credits_roll_file():
     path = credits.roll_path()
     if not path.exists():
         abort(404)
+    record_audit("export.credits_roll", f"campaign:{current_campaign().slug}")
+    db.session.commit()
     return send_file(path, mimetype="video/mp4", as_attachment=True, download_name="credits-roll.mp4", max_age=0)

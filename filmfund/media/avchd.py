@@ -207,13 +207,19 @@ def _link_reason(link: Path, root: Path) -> str:
 def discover(paths: list[Path], skipped: list[Skipped] | None = None) -> list[SourceGroup]:
     """Every asset-to-be under these paths: files, folders, AVCHD card roots.
 
-    Inside a folder, symlinks are never followed (to a file or to a folder): a link could make
-    ingest store any file of the machine. They, and empty files, are listed in `skipped`."""
+    Symlinks are never followed (to a file or to a folder), whether found inside a folder or named
+    in `paths`: a link could make ingest store any file of the machine. They, and empty files, are listed in `skipped`."""
     skipped = skipped if skipped is not None else []
     groups: list[SourceGroup] = []
     seen: set[Path] = set()
     for raw in paths:
-        path = Path(raw).resolve()
+        named = Path(raw)
+        if named.is_symlink():
+            # Named directly (a shell glob over a card expands to its links too): refused like a
+            # link found inside a folder, never followed to wherever it points.
+            skipped.append(Skipped(named, f"symlink to {os.path.realpath(named)}, named as a path: not followed"))
+            continue
+        path = named.resolve()
         if not path.exists():
             raise FileNotFoundError(f"no such file or folder: {raw}")
         if path.is_file():

@@ -6,9 +6,11 @@ import sys
 import click
 from flask.cli import with_appcontext
 
+from filmfund.audit import record_audit
 from filmfund.errors import DomainError
 from filmfund.rewards import ledger_check
 from filmfund.rewards.campaign import current_campaign, load_campaign
+from filmfund.extensions import db
 
 campaign = click.Group("campaign", help="The campaign of the film.")
 ledger = click.Group("ledger", help="The money ledger.")
@@ -56,7 +58,10 @@ def export_command(fmt: str) -> None:
     if changes and changes["withdrawn"]:
         click.echo(f"NOTE {len(changes['withdrawn'])} frozen line(s) left out: their donors asked for anonymity "
                    "or erasure after the freeze; render the roll again", err=True)
-    click.echo(end_credits.export(campaign, fmt), nl=False)
+    text = end_credits.export(campaign, fmt)
+    record_audit("export.credits", f"campaign:{campaign.slug}", {"format": fmt})
+    db.session.commit()
+    click.echo(text, nl=False)
 
 
 @demo.command("seed")

@@ -8,6 +8,8 @@ from flask import Blueprint, g, jsonify
 from pydantic import Field, model_validator
 
 from filmfund.api import Schema, refuse, route
+from filmfund.audit import record_audit, user_ref
+from filmfund.extensions import db
 from filmfund.rewards import donor_data, donors, pledges
 
 bp = Blueprint("donor_api", __name__, url_prefix="/api/v1")
@@ -80,4 +82,7 @@ def update_me(body: SettingsChange):
 @route(bp, "/me/data", "GET", "Everything held about the signed-in donor", roles=("donor",),
        response=DATA_SCHEMA, limit="10 per minute")
 def my_data():
-    return jsonify(donor_data.donor_data(g.api_user))
+    document = donor_data.donor_data(g.api_user)
+    record_audit("export.donor_data", user_ref(g.api_user), {"via": "api"})
+    db.session.commit()
+    return jsonify(document)

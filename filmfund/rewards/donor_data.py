@@ -23,6 +23,7 @@ from datetime import date, datetime
 
 import sqlalchemy as sa
 
+from filmfund.audit import record_audit, user_ref
 from filmfund.auth.models import ApiToken, LoginLink, User
 from filmfund.db import utcnow
 from filmfund.errors import ConflictError, NotFoundError
@@ -214,6 +215,7 @@ def erase_donor(user: User) -> None:
     profile.credit_name, profile.anonymous, profile.erased_at, profile.updated_at = None, True, now, now
     user.email, user.password_hash = placeholder, None
     user.session_version += 1  # every session cookie ends now
+    record_audit("donor.erase", user_ref(user))  # by id: the log names nobody by email
     db.session.commit()
     _forget_outbox_mail(old_email)
     log.info("donor %s erased their personal data", user.id)

@@ -5,7 +5,8 @@ checks the groups, the partner's share at every step, each donation against its 
 payouts, the running totals (campaign, donor, day) against the entries, and the donors'
 entitlements against their net. Set-based queries and a stream: it scales to millions of
 entries without loading them. A scheduled job runs it (filmfund.rewards.tasks) and keeps each
-result as a `LedgerCheck` row, which the producers' dashboard shows.
+result as a `LedgerCheck` row, which the producers' dashboard shows. The same run verifies the audit log's
+hash chain (filmfund.audit.verify_chain): its problems are breaches too.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
+from filmfund.audit import verify_chain
 from filmfund.db import utcnow
 from filmfund.extensions import db
 from filmfund.rewards import holdings, rules, totals
@@ -49,6 +51,9 @@ class LedgerCheck(db.Model):
     breach_count: Mapped[int]
     entries: Mapped[int] = mapped_column(sa.BigInteger)
     breaches: Mapped[str] = mapped_column(sa.Text, default="")
+    # The audit chain's part of the run (filmfund.audit.verify_chain); NULL in runs made before it.
+    audit_entries: Mapped[int | None] = mapped_column(sa.BigInteger)
+    audit_ok: Mapped[bool | None]
 
 
 def _when(kind_col, kinds, value, else_=0):
@@ -313,10 +318,15 @@ def check_ledger(record: str | None = None) -> list[str]:
         lines += [f"{campaign.slug}: {b}" for b in found]
         count += n
         entries += checked
+    # The audit log's hash chain, in the same run: one hourly check, one place that shows it.
+    audit_problems, audit_entries = verify_chain(keep_anchor=bool(record), limit=MAX_REPORTED)
+    lines += audit_problems
+    count += len(audit_problems)
     if record:
         db.session.rollback()  # the check only read: start the write afresh
         db.session.add(LedgerCheck(trigger=record[:20], started_at=started, finished_at=utcnow(), ok=count == 0,
-                                   breach_count=count, entries=entries, breaches="\n".join(lines[:MAX_REPORTED])))
+                                   breach_count=count, entries=entries, audit_entries=audit_entries,
+                                   audit_ok=not audit_problems, breaches="\n".join(lines[:MAX_REPORTED])))
         db.session.commit()
     return lines
 

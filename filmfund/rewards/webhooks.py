@@ -15,10 +15,11 @@ import logging
 import time
 
 import sqlalchemy as sa
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, has_request_context, jsonify, request
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from filmfund.config import test_payment_refusal
 from filmfund.db import new_id, utcnow
 from filmfund.errors import DomainError, ForbiddenError, ValidationError
 from filmfund.extensions import db
@@ -532,6 +533,10 @@ def complete_test_checkout(pledge_id: str, outcome: str, shipping: dict | None =
     handler the HTTP endpoint uses. Only in test mode, only for test-mode sessions."""
     if not current_app.config["STRIPE_TEST_MODE"]:
         raise ForbiddenError("The test checkout exists only in test mode (no STRIPE_SECRET_KEY).")
+    if has_request_context():  # a visitor's click; the CLI and the tests call this from this machine
+        refusal = test_payment_refusal(current_app.config, request.remote_addr, request.host)
+        if refusal:
+            raise ForbiddenError(refusal, code="test_payments_refused")
     pledge = get_pledge(pledge_id)
     if not (pledge.checkout_session_id or "").startswith("cs_test_local_"):
         raise ForbiddenError("This pledge was not made in test mode.")

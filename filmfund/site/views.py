@@ -10,7 +10,9 @@ from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redi
                    send_file, session, url_for)
 from flask_login import current_user, logout_user
 
+from filmfund.audit import record_audit, user_ref
 from filmfund.auth.services import external_url, public_base_url
+from filmfund.config import test_payment_refusal
 from filmfund.errors import ConflictError, DomainError, for_people
 from filmfund.extensions import db, limiter
 from filmfund.fulfil import fulfilment
@@ -138,6 +140,9 @@ def test_checkout(pledge_id: str):
     # The local stand-in for Stripe Checkout exists only without a Stripe key.
     if not current_app.config.get("STRIPE_TEST_MODE"):
         abort(404)
+    refusal = test_payment_refusal(current_app.config, request.remote_addr, request.host)
+    if refusal:
+        abort(403, description=refusal)
     pledge = pledges.get_pledge(pledge_id)
     if not (pledge.checkout_session_id or "").startswith("cs_test_local_"):
         abort(404)  # a pledge made with real Stripe has no local checkout
@@ -271,7 +276,10 @@ def account_receipt(donation_id: int):
 @limiter.limit("10 per minute")
 def account_data():
     """The same document as GET /api/v1/me/data, for the signed-in donor, as a file."""
-    response = jsonify(donor_data.donor_data(_current_donor()))
+    donor = _current_donor()
+    response = jsonify(donor_data.donor_data(donor))
+    record_audit("export.donor_data", user_ref(donor), {"via": "account"})
+    db.session.commit()
     response.headers["Content-Disposition"] = 'attachment; filename="my-filmfund-data.json"'
     return response
 

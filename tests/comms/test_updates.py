@@ -52,7 +52,7 @@ def test_monthly_update_reaches_exactly_its_audience(app, client, smtp, donor, p
     from filmfund.audit import list_audit
 
     [entry] = list_audit(action="update.send")
-    assert entry.actor == producer.email and entry.target == f"update:{update_id}"
+    assert entry.actor == f"user:{producer.id}" and entry.target == f"update:{update_id}"
     jobs.run_burst()
     wait_for(smtp, 3)
     msgs = smtp.messages()

@@ -115,7 +115,7 @@ def test_frozen_credits_in_both_formats_and_later_changes_flagged(campaign, clie
                   "supporters,Amy Supporter", "supporters,Zed Supporter"]
     frozen_txt = "Executive Producers\nada exec\nOlu Exec\n\nSupporters\nAmy Supporter\nZed Supporter\n"
     entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "credits.freeze"))
-    assert entry.actor == "producer@filmfund.test" and json.loads(entry.details)["lines"] == 4
+    assert entry.actor == f"user:{producer.id}" and json.loads(entry.details)["lines"] == 4
 
     # After picture lock: a new Executive Producer pays, a supporter is refunded.
     stripe_events.send("checkout.session.completed", session_obj(late.id, 50000, email="late@example.org"))

@@ -14,5 +14,5 @@ def test_publish_and_unpublish_are_audited(app, client, make_user, token_for, re
     db.session.expire_all()
     entries = list_audit(action="media")
     assert [(e.action, e.actor, e.details_dict["reward"]) for e in reversed(entries)] == [
-        ("media.publish", boss.email, "digital-download"), ("media.unpublish", boss.email, "digital-download")]
+        ("media.publish", f"user:{boss.id}", "digital-download"), ("media.unpublish", f"user:{boss.id}", "digital-download")]
     assert entries[0].target == f"asset {asset.public_id}"

@@ -284,6 +284,31 @@ def test_symlinks_are_never_followed_out_of_the_ingested_folder(app, files, tmp_
     assert f"skipped {folder / 'link-out.mts'}: symlink to" in out.output and "3 path(s) skipped" in out.output
 
 
+def test_a_symlink_named_on_the_command_line_is_not_followed(app, files, tmp_path, runner):
+    """A shell glob over a card (`media ingest /card/STREAM/*`) names each link itself."""
+    from filmfund.media import services
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    shutil.copy(files / "phone.mts", outside / "secret.mts")
+    card = tmp_path / "card"
+    card.mkdir()
+    shutil.copy(files / "phone.mts", card / "00001.mts")
+    (card / "00002.mts").symlink_to(outside / "secret.mts")
+    (card / "folder-link").symlink_to(outside, target_is_directory=True)
+    named = [card / "00001.mts", card / "00002.mts", card / "folder-link"]
+    skipped: list = []
+    results = services.ingest_paths(named, skipped=skipped)
+    assert [r.asset.sources[0].original_name for r in results] == ["00001.mts"]
+    assert {s.path.name for s in skipped} == {"00002.mts", "folder-link"}
+    assert services.total_bytes(named) == (files / "phone.mts").stat().st_size
+    out = runner.invoke(args=["media", "ingest", *map(str, named)])
+    assert out.exit_code == 0, out.output
+    assert f"skipped {card / '00002.mts'}: symlink to" in out.output and "not followed" in out.output
+    assert "2 path(s) skipped" in out.output
+    assert all("secret" not in (s.original_path or "") for r in services.find_assets() for s in r.sources)
+
+
 def test_an_upload_is_not_probed_inside_the_web_request(app, client, make_user, login_as, files, drain):
     import re
 
