@@ -174,7 +174,8 @@ _LABELS = {"credit_name": "your name in the credits", "anonymous": "anonymity",
 
 def describe_change(key: str, value) -> str:
     if key == "shipping_address":
-        parts = [value.get(f) for f in ("name", "line1", "line2", "postal_code", "city", "state", "country")]
+        parts = [value.get(f) for f in ("name", "line1", "line2", "postal_code", "city", "country")]
+        parts.insert(-1, value.get("state") or value.get("region"))
         return "send your rewards to: " + ", ".join(p for p in parts if p)
     if key == "credit_name":
         return f"show “{value}” in the credits" if value else "show no name in the credits"

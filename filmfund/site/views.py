@@ -205,10 +205,12 @@ def account(settings_errors: dict | None = None, form: dict | None = None, statu
     tiers = campaign.tiers
     next_tier = next((t for t in tiers if t.min_amount > ents["total"]), None)
     settings = donors.settings_doc(donors.profile_for(user.id))
+    waiting = [donors.describe_change(c["field"], c["value"]) for c in donors.pending_changes(user.id)]
     stopped = mail_prefs.opted_out(user.id)
     topics = [{"topic": t, "title": title, "on": t not in stopped} for t, title in mail_prefs.topics_for(user)]
     return render_template("site/account.html", ents=ents, donations=donations, campaign=campaign,
                            next_tier=next_tier, library=_library_for(user), settings=settings, topics=topics,
+                           waiting=waiting,
                            settings_errors=settings_errors or {}, form=form or {}), status
 
 

@@ -48,7 +48,7 @@ def address_of(address: str) -> dict | None:
 
 # ---------------------------------------------------------------- anyone who knows an email
 
-def test_a_later_checkout_address_waits_for_the_owner(client, campaign, make_user, token_for):
+def test_a_later_checkout_address_waits_for_the_owner(client, campaign, token_for, login_as):
     """Probe: a later pledge with a donor's email replaced their shipping address with the one its
     Checkout collected, so the signed DVD went to the stranger."""
     gift(10000, shipping=HOME)
@@ -67,6 +67,8 @@ def test_a_later_checkout_address_waits_for_the_owner(client, campaign, make_use
     assert me["shipping_address"]["city"] == "Lyon" and me["credit_name"] is None
     waiting = {c["field"]: c["value"] for c in me["pending_changes"]}
     assert waiting["shipping_address"]["city"] == "Leeds" and waiting["credit_name"] == "Mei C."
+    account = login_as(client.application.test_client(), find_user(DONOR)).get("/account").get_data(as_text=True)
+    assert 'id="settings-waiting"' in account and "send your rewards to: Not Mei, 99 Other Road" in account
 
     # the second receipt (to Mei's mailbox only) carries one link for what that gift asked
     receipt = next(t for t in mails_to(DONOR) if "/settings/confirm/" in t)
