@@ -38,10 +38,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import click
 import sqlalchemy as sa
-from flask import has_request_context
+from flask import current_app, g, has_app_context, has_request_context, request
+from flask_login import current_user
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from filmfund.auth.models import User
 from filmfund.db import utcnow
 from filmfund.extensions import db
 
@@ -135,8 +140,6 @@ def user_ref(user) -> str:
 def email_ref(email: str) -> str:
     """How the log names an address that is no account's (or must not say whose it is): a keyed
     hash. Without the secret key it can be neither reversed nor tested against a list of emails."""
-    from flask import current_app
-
     key = ("audit-email:" + current_app.config["SECRET_KEY"]).encode()
     return "email#" + hmac.new(key, (email or "").strip().lower().encode(), hashlib.sha256).hexdigest()[:24]
 
@@ -147,8 +150,6 @@ def _no_emails(text: str) -> str:
 
 def _staff_user():
     """The staff member acting in this request, if already known (never loads a user)."""
-    from flask import g
-
     user = g.get("api_user") or g.get("_login_user")
     if user is not None and getattr(user, "is_authenticated", False) and getattr(user, "is_staff", False):
         return user
@@ -156,28 +157,20 @@ def _staff_user():
 
 
 def _current_actor() -> tuple[int | None, str]:
-    from flask import g, has_request_context
-
     if has_request_context():
         user = g.get("api_user")
         if user is None:
-            from flask_login import current_user
-
             if current_user and getattr(current_user, "is_authenticated", False):
                 user = current_user._get_current_object()
         if user is not None:
             return user.id, user_ref(user)
         return None, "anonymous"
-    import click
-
     if click.get_current_context(silent=True) is not None:
         return None, "cli"
     return None, "system"
 
 
 def _client_ip() -> str | None:
-    from flask import has_request_context, request
-
     # remote_addr is the socket's peer, or the proxies' X-Forwarded-For only when they are trusted
     # (FILMFUND_TRUSTED_PROXIES installs ProxyFix).
     return (request.remote_addr or None) if has_request_context() else None
@@ -191,8 +184,6 @@ def record_audit(action: str, target: str = "", details: dict | None = None, act
     API token's user, the signed-in user, else `cli` or `system`). An email anywhere in the entry
     is written as its keyed hash.
     """
-    from flask import has_request_context, request
-
     if actor is None:
         actor_id, label = _current_actor()
     elif isinstance(actor, str):
@@ -247,10 +238,7 @@ def _take_chain_lock(conn) -> None:
     bumped = conn.execute(sa.update(_lock).where(_lock.c.id == 1).values(appends=_lock.c.appends + 1)).rowcount
     if bumped:
         return
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     conn.execute(insert(_lock).values(id=1, appends=0).on_conflict_do_nothing())
     conn.execute(sa.update(_lock).where(_lock.c.id == 1).values(appends=_lock.c.appends + 1))
 
@@ -296,8 +284,6 @@ def _drop_pending_soft(session: Session, previous_transaction) -> None:
 
 
 def _anchor_path() -> Path | None:
-    from flask import current_app, has_app_context
-
     if not has_app_context() or not current_app.config.get("INSTANCE_DIR"):
         return None
     return Path(current_app.config["INSTANCE_DIR"]) / ANCHOR_FILE
@@ -376,8 +362,6 @@ def verify_chain(*, keep_anchor: bool = False, limit: int = 200) -> tuple[list[s
 def refs_for(who: str) -> list[str]:
     """What the log calls the person behind an email (their `user:<id>` and the address's keyed
     hash), so that a producer who knows an address finds its entries without the log holding it."""
-    from filmfund.auth.models import User
-
     who = who.strip()
     if who.startswith(("user:", "email#")):
         return [who]
@@ -407,8 +391,6 @@ def audit_actions() -> list[str]:
 
 def people_of(entries: list[AuditEntry]) -> dict[str, str]:
     """`user:<id>` -> that user's email as it stands today (an erased donor's placeholder)."""
-    from filmfund.auth.models import User
-
     ids = {int(ref[5:]) for e in entries for ref in (e.actor, e.target)
            if ref.startswith("user:") and ref[5:].isdigit()}
     if not ids:
@@ -421,15 +403,11 @@ def people_of(entries: list[AuditEntry]) -> dict[str, str]:
 
 
 def _is_staff_write(response_status: int | None = None) -> bool:
-    from flask import request
-
     return (request.method in WRITE_METHODS and not request.environ.get(_RECORDED)
             and (response_status is None or response_status < 400) and _staff_user() is not None)
 
 
 def _generic_entry() -> None:
-    from flask import request
-
     fields = sorted({k for k in request.form.keys() if k not in ("csrf_token", "password", "password2", "code")}
                     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data") else ())
     details = {"method": request.method, "args": request.view_args or {}}
