@@ -5,10 +5,12 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
+LOCK := requirements.lock
+TEST_LOCK := requirements-test.lock
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install install-test system-deps run test bench clean
+.PHONY: install install-test system-deps run test bench clean lock
 
 # ffmpeg/ffprobe are system packages: install them where we can (Debian/Ubuntu as root),
 # otherwise stop with one line that says how.
@@ -34,9 +36,12 @@ system-deps:
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(PY)
+# The versions installed are the lock files' (made by `make lock` from pyproject.toml's ranges):
+# every install gets the same packages. Re-installed when pyproject.toml or the lock changes.
+$(STAMP): pyproject.toml $(LOCK) | $(PY)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e .
+	$(PIP) install -q -r $(LOCK)
+	$(PIP) install -q --no-deps -e .
 	@touch $(STAMP)
 
 install: system-deps $(STAMP)
@@ -51,8 +56,22 @@ install-test: install
 	    echo "error: the browser tests need chromium: run 'sudo apt-get install chromium'" >&2; exit 1; \
 	  fi; \
 	fi
-	@if [ ! -f $(TEST_STAMP) ] || [ pyproject.toml -nt $(TEST_STAMP) ]; then \
-	  $(PIP) install -q -e '.[test]' && touch $(TEST_STAMP); fi
+	@if [ ! -f $(TEST_STAMP) ] || [ pyproject.toml -nt $(TEST_STAMP) ] || [ $(TEST_LOCK) -nt $(TEST_STAMP) ]; then \
+	  $(PIP) install -q -r $(TEST_LOCK) && $(PIP) install -q --no-deps -e . && touch $(TEST_STAMP); fi
+
+# Resolve pyproject.toml's ranges afresh in a clean virtualenv and write both lock files (the
+# application's, and the application's with the test extras). Run after changing a dependency.
+lock:
+	rm -rf .lock-venv build
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install -q --upgrade pip
+	.lock-venv/bin/pip install -q .
+	@{ echo "# make lock: pip freeze of a clean install of filmfund (do not edit by hand)"; \
+	  .lock-venv/bin/pip freeze --all --exclude-editable | grep -v -i -E '^(filmfund|pip|setuptools|wheel)( |=|@)'; } > $(LOCK)
+	.lock-venv/bin/pip install -q '.[test]'
+	@{ echo "# make lock: pip freeze of a clean install of filmfund[test] (do not edit by hand)"; \
+	  .lock-venv/bin/pip freeze --all --exclude-editable | grep -v -i -E '^(filmfund|pip|setuptools|wheel)( |=|@)'; } > $(TEST_LOCK)
+	rm -rf .lock-venv build
 
 run: install
 	$(VENV)/bin/filmfund db upgrade
