@@ -10,7 +10,7 @@ TEST_LOCK := requirements-test.lock
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install install-test system-deps run test bench clean lock
+.PHONY: install install-test system-deps run test bench clean lock translations translations-compile
 
 # ffmpeg/ffprobe are system packages: install them where we can (Debian/Ubuntu as root),
 # otherwise stop with one line that says how.
@@ -44,7 +44,20 @@ $(STAMP): pyproject.toml $(LOCK) | $(PY)
 	$(PIP) install -q --no-deps -e .
 	@touch $(STAMP)
 
-install: system-deps $(STAMP)
+install: system-deps $(STAMP) translations-compile
+
+# The compiled catalogues (.mo) are built, not committed; the app also builds a missing one at start.
+TRANSLATIONS := filmfund/translations
+translations-compile: $(STAMP)
+	$(VENV)/bin/pybabel -q compile -d $(TRANSLATIONS)
+
+# For producers and translators: gather every English text into the template, add the new ones
+# to each language's messages.po (translate them there), then compile.
+translations: $(STAMP)
+	$(VENV)/bin/pybabel -q extract -F babel.cfg -k lazy_gettext -k _l --no-location --sort-output \
+	  --project filmfund -o $(TRANSLATIONS)/messages.pot .
+	$(VENV)/bin/pybabel -q update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) -N --ignore-obsolete
+	$(VENV)/bin/pybabel -q compile -d $(TRANSLATIONS)
 
 # The browser tests drive Debian's chromium (Playwright's own browser download is not used).
 install-test: install

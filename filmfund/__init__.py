@@ -11,7 +11,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build the app: embedded defaults, then the environment (config.py), then `overrides`."""
     from flask import Flask
 
-    from filmfund import api, audit, errors, jobs, mail, security  # noqa: F401 (audit: its model)
+    from filmfund import api, audit, errors, i18n, jobs, mail, security  # noqa: F401 (audit: its model)
     from filmfund.config import load_settings, make_private
     from filmfund.extensions import csrf, db, limiter, login_manager
     from filmfund.migrating import LazyDbGroup
@@ -36,6 +36,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     # Flask-Migrate (alembic, mako, pygments) only when `filmfund db …` runs: see migrating.py.
     app.cli.add_command(LazyDbGroup(app))
     login_manager.init_app(app)
+    i18n.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
     errors.init_app(app)

@@ -6,6 +6,7 @@ and the test-mode webhook secret are generated once and kept in the instance fol
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,36 @@ def _positive_int(env: dict[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
+KNOWN_LANGUAGES = ("en", "zh-Hans")
+
+
+def _languages(raw: str | None) -> list[str]:
+    """FILMFUND_LANGUAGES, e.g. "en,zh-Hans": known tags only (each needs its catalogue)."""
+    if raw is None or not raw.strip():
+        return list(KNOWN_LANGUAGES)
+    by_lower = {tag.lower(): tag for tag in KNOWN_LANGUAGES}
+    tags = []
+    for part in raw.split(","):
+        tag = by_lower.get(part.strip().replace("_", "-").lower())
+        if tag is None:
+            raise ValueError(f"FILMFUND_LANGUAGES: {part.strip()!r} is not one of {', '.join(KNOWN_LANGUAGES)}")
+        if tag not in tags:
+            tags.append(tag)
+    return tags
+
+
+def _payment_methods(raw: str | None) -> list[str]:
+    """FILMFUND_PAYMENT_METHODS: unset means card, Alipay and WeChat Pay; set but empty means none
+    sent (Stripe then offers what its Dashboard enables)."""
+    if raw is None:
+        return ["card", "alipay", "wechat_pay"]
+    methods = [m.strip().lower() for m in raw.split(",") if m.strip()]
+    for method in methods:
+        if not re.fullmatch(r"[a-z_]{2,40}", method):
+            raise ValueError(f"FILMFUND_PAYMENT_METHODS: {method!r} is not a Stripe payment method type")
+    return list(dict.fromkeys(methods))
+
+
 def load_settings(env: dict[str, str] | None = None) -> dict[str, Any]:
     env = dict(os.environ if env is None else env)
     instance = Path(env.get("FILMFUND_INSTANCE_DIR") or Path.cwd() / "instance").resolve()
@@ -175,5 +206,9 @@ def load_settings(env: dict[str, str] | None = None) -> dict[str, Any]:
         # fails its request once and is replaced, and none is kept longer than an hour.
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False, "pool_recycle": 3600},
         "WTF_CSRF_TIME_LIMIT": None,
+        # The languages offered (BCP 47 tags), the first the default; see filmfund/i18n.py.
+        "LANGUAGES": _languages(env.get("FILMFUND_LANGUAGES")),
+        # Checkout's payment_method_types for one-time gifts; empty: the methods set in Stripe's Dashboard.
+        "PAYMENT_METHODS": _payment_methods(env.get("FILMFUND_PAYMENT_METHODS")),
     }
     return settings

@@ -4,6 +4,8 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,26 @@ def error_response(status: int, code: str, message: str):
     return render_template("errors/error.html", status=status, code=code, message=message), status
 
 
+def _http_message(status: int, default: str) -> str:
+    """The reader's language for the HTTP errors that werkzeug describes in English."""
+    messages = {
+        400: _l("The request could not be understood. Go back and try again."),
+        401: _l("Sign in to see this."),
+        403: _l("You are not allowed to see this."),
+        404: _l("There is nothing at this address. The link may be old or mistyped."),
+        405: _l("This address does not take that kind of request."),
+        413: _l("What was sent is too large."),
+        415: _l("This kind of content is not accepted here."),
+        429: _l("Too many tries in a short time. Wait a minute, then try again."),
+        500: _l("Something went wrong on our side; nothing was saved."),
+        503: _l("The site is busy for a moment. Please try again shortly."),
+    }
+    if status == 400 and "CSRF" in default:
+        return _("This form has expired or did not come from this site. "
+                 "Go back, reload the page and send it again; nothing was saved.")
+    return str(messages.get(status, default))
+
+
 def init_app(app: Flask) -> None:
     from filmfund.extensions import db
 
@@ -77,7 +99,10 @@ def init_app(app: Flask) -> None:
         code = (err.name or "error").lower().replace(" ", "_")
         if err.code == 400 and "CSRF" in (err.description or ""):
             code = "csrf_failed"
-        resp = error_response(err.code or 500, code, err.description or err.name)
+        message = err.description or err.name
+        if message == type(err).description or code == "csrf_failed":  # werkzeug's own English: ours instead
+            message = _http_message(err.code or 500, message)
+        resp = error_response(err.code or 500, code, message)
         # The exception's own headers go with it: `Allow` on a 405 (RFC 9110), `Retry-After`, ...
         resp = app.make_response(resp)
         for name, value in err.get_headers():
@@ -90,4 +115,4 @@ def init_app(app: Flask) -> None:
         # No traceback leaves the server: the log has it, the client gets a generic message.
         db.session.rollback()
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal_error", "Something went wrong on our side; nothing was saved.")
+        return error_response(500, "internal_error", _("Something went wrong on our side; nothing was saved."))

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext as _
 
 from filmfund.audit import record_audit
 from filmfund.auth.models import User
 from filmfund.db import utcnow
 from filmfund.errors import ValidationError
 from filmfund.extensions import db
-from filmfund.rewards import ledger, snapshot, totals
+from filmfund.rewards import ledger, snapshot, texts, totals
 from filmfund.rewards.campaign_file import read_campaign_file
 from filmfund.rewards.entitlements import refresh_entitlements, reward_dict
 from filmfund.rewards.models import BudgetLine, Campaign, CampaignPagePart, Donation, Pledge, Reward, Tier
@@ -29,12 +30,14 @@ def load_campaign(path: str | Path | None = None) -> Campaign:
         db.session.add(campaign)
     elif campaign.currency != spec.currency and db.session.scalar(
             sa.select(sa.func.count(Donation.id)).where(Donation.campaign_id == campaign.id)):
-        raise ValidationError("currency: cannot change once donations are recorded", code="invalid_campaign")
+        raise ValidationError(_("currency: cannot change once donations are recorded"), code="invalid_campaign")
     changed = {attr: [getattr(campaign, attr), getattr(spec, attr)] for attr in
                ("title", "tagline", "currency", "goal", "partner_name", "share_bps")
                if campaign.id is not None and getattr(campaign, attr) != getattr(spec, attr)}
     for attr in ("title", "tagline", "description", "currency", "goal", "partner_name", "share_bps"):
         setattr(campaign, attr, getattr(spec, attr))
+    if campaign.translations != spec.translations:
+        campaign.translations = spec.translations
     db.session.flush()
     if changed:  # a change of an existing campaign's settings (goal, partner share, ...) is a staff action
         record_audit("settings.change", f"campaign {campaign.slug}", changed)
@@ -169,12 +172,17 @@ def campaign_summary(campaign: Campaign) -> dict:
 
 def _summary(campaign: Campaign, figures: tuple[int, int], livemode: bool) -> dict:
     raised, donors = figures
+    tr = campaign.translations  # the texts in the reader's language (Accept-Language, ?lang=)
     return {
-        "slug": campaign.slug, "title": campaign.title, "tagline": campaign.tagline,
-        "description": campaign.description, "currency": campaign.currency, "goal": campaign.goal,
+        "slug": campaign.slug, "title": texts.localized(tr, "title", campaign.title),
+        "tagline": texts.localized(tr, "tagline", campaign.tagline),
+        "description": texts.localized(tr, "description", campaign.description),
+        "currency": campaign.currency, "goal": campaign.goal,
         "raised": raised, "donors": donors,
-        "partner": {"name": campaign.partner_name, "share_bps": campaign.share_bps},
-        "tiers": [{"min_amount": t.min_amount, "name": t.name, "rewards": [reward_dict(r) for r in t.rewards]}
+        "partner": {"name": texts.localized(tr, "partner_name", campaign.partner_name),
+                    "share_bps": campaign.share_bps},
+        "tiers": [{"min_amount": t.min_amount, "name": texts.tier_name(tr, t),
+                   "rewards": [reward_dict(r, tr) for r in t.rewards]}
                   for t in campaign.tiers],
         "test_money": not livemode,  # the figures count test payments only
     }

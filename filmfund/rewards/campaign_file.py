@@ -2,6 +2,11 @@
 
 Every error names the field, e.g. "tiers[3].rewards[0].kind: must be one of ...", so the
 producer editing the file knows exactly what to fix.
+
+A text (the title, a tier's name, a reward's title...) is a plain string, or one per language:
+`title = { en = "Living with Dead Hearts", "zh-Hans" = "与死去的心同活" }`. A language left out
+reads the other one: the spec's plain field holds the text in the first language that has it
+(English first), and `translations` every language's own.
 """
 from __future__ import annotations
 
@@ -67,6 +72,8 @@ class CampaignSpec:
     budget: list[BudgetLineSpec] = field(default_factory=list)
     # Artwork files beside the campaign file: {"poster": "artwork/x.svg", "share": ..., "icon": ...}.
     artwork: dict[str, str] = field(default_factory=dict)
+    # {"zh-Hans": {"title": ..., "tier:100": ..., "reward:dvd": ...}}: see rewards/texts.py
+    translations: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def _str(data: dict, key: str, where: str, *, max_len: int, required: bool = True) -> str:
@@ -78,6 +85,21 @@ def _str(data: dict, key: str, where: str, *, max_len: int, required: bool = Tru
     if len(value) > max_len:
         raise CampaignFileError(f"{where}{key}: must be at most {max_len} characters")
     return value.strip()
+
+
+def parse_text(data: dict, key: str, where: str, *, max_len: int, required: bool = True,
+               into: dict[str, dict[str, str]] | None = None, as_key: str | None = None) -> str:
+    """A core text (title, tagline, a tier's name...) that may be given per language: returns the
+    text in the first language that has it (the one every other language falls back to) and adds
+    each language's own to `into` under `as_key` (default: the field's name)."""
+    value = data.get(key)
+    if not isinstance(value, dict):
+        return _str(data, key, where, max_len=max_len, required=required)
+    texts = text(value, f"{where}{key}", max_len=max_len, required=required)
+    if into is not None:
+        for lang, own in texts.items():
+            into.setdefault(lang, {})[as_key or key] = own
+    return next(iter(texts.values()), "")
 
 
 def _int(data: dict, key: str, where: str, *, low: int, high: int) -> int:
@@ -220,12 +242,15 @@ def parse_campaign(data: dict) -> CampaignSpec:
         raise CampaignFileError("tiers: must be a non-empty list of [[tiers]]")
     tiers: list[TierSpec] = []
     keys: set[str] = set()
+    texts: dict[str, dict[str, str]] = {}
     kinds = ", ".join(k.value for k in RewardKind)
     for i, raw in enumerate(raw_tiers):
         where = f"tiers[{i}]."
         if not isinstance(raw, dict):
             raise CampaignFileError(f"tiers[{i}]: must be a table")
-        tier = TierSpec(_int(raw, "min_amount", where, low=1, high=MAX_AMOUNT), _str(raw, "name", where, max_len=200))
+        min_amount = _int(raw, "min_amount", where, low=1, high=MAX_AMOUNT)
+        tier = TierSpec(min_amount, parse_text(raw, "name", where, max_len=200, into=texts,
+                                               as_key=f"tier:{min_amount}"))
         if tiers and tier.min_amount <= tiers[-1].min_amount:
             raise CampaignFileError(f"{where}min_amount: tiers must be in ascending order of min_amount")
         rewards = raw.get("rewards")
@@ -239,21 +264,23 @@ def parse_campaign(data: dict) -> CampaignSpec:
             kind = item.get("kind")
             if kind not in {k.value for k in RewardKind}:
                 raise CampaignFileError(f"{rwhere}kind: must be one of {kinds}")
-            tier.rewards.append(RewardSpec(key, RewardKind(kind), _str(item, "title", rwhere, max_len=300)))
+            tier.rewards.append(RewardSpec(key, RewardKind(kind), parse_text(item, "title", rwhere, max_len=300,
+                                                                             into=texts, as_key=f"reward:{key}")))
         tiers.append(tier)
     return CampaignSpec(
         slug=slug,
-        title=_str(data, "title", "", max_len=200),
-        tagline=_str(data, "tagline", "", max_len=300, required=False),
-        description=_str(data, "description", "", max_len=20000, required=False),
+        title=parse_text(data, "title", "", max_len=200, into=texts),
+        tagline=parse_text(data, "tagline", "", max_len=300, required=False, into=texts),
+        description=parse_text(data, "description", "", max_len=20000, required=False, into=texts),
         currency=currency,
         goal=_int(data, "goal", "", low=1, high=10**12),
-        partner_name=_str(partner, "name", "partner.", max_len=200),
+        partner_name=parse_text(partner, "name", "partner.", max_len=200, into=texts, as_key="partner_name"),
         share_bps=_int(partner, "share_bps", "partner.", low=0, high=10000),
         tiers=tiers,
         page={part: parse_page_part(part, data.get(part)) for part in PAGE_PARTS},
         budget=_budget(data),
         artwork=_artwork(data),
+        translations=texts,
     )
 
 

@@ -22,6 +22,7 @@ import logging
 from datetime import date, datetime
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 
 from filmfund.audit import record_audit, user_ref
 from filmfund.auth.models import ApiToken, LoginLink, User
@@ -120,7 +121,7 @@ def donation_of(user: User, donation_id) -> Donation:
     """One of this donor's donations; 404 for anyone else's (never 403: it says nothing)."""
     donation = db.session.get(Donation, donation_id) if isinstance(donation_id, int) else None
     if donation is None or donation.user_id != user.id:
-        raise NotFoundError("No such donation.")
+        raise NotFoundError(_("No such donation."))
     return donation
 
 
@@ -171,9 +172,9 @@ def erase_donor(user: User) -> None:
 
     profile = db.session.get(DonorProfile, user.id)
     if profile is not None and profile.erased_at is not None:
-        raise ConflictError("This donor's data was already erased.", code="erased")
+        raise ConflictError(_("This donor's data was already erased."), code="erased")
     if user.has_role("producer", "partner"):
-        raise ConflictError("A staff account is not erased from the account page.", code="staff_account")
+        raise ConflictError(_("A staff account is not erased from the account page."), code="staff_account")
     old_email, placeholder, now = user.email, erased_email(user), utcnow()
     for topic in (mail_prefs.NEWS, mail_prefs.REMINDERS, *mail_prefs._updates_rewards()):
         mail_prefs.opt_out(user.id, topic, via="erase", commit=False)  # nothing more is mailed, ever

@@ -25,6 +25,7 @@ from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from flask_babel import gettext as _
 
 from filmfund.auth.models import User
 from filmfund.db import utcnow
@@ -77,7 +78,8 @@ def record_gift_choices(user: User, donation: Donation) -> DonorSettingsRequest 
     receipt tells the donor, who can undo it signed in), and records what else it asked as a
     pending request for the donor to confirm (its link goes out with the receipt)."""
     values = dict(user_id=user.id, credit_name=donation.credit_name, anonymous=donation.anonymous,
-                  rewards_opt_out=donation.rewards_opt_out, created_at=utcnow(), updated_at=utcnow())
+                  rewards_opt_out=donation.rewards_opt_out, created_at=utcnow(), updated_at=utcnow(),
+                  language=donation.pledge.language if donation.pledge is not None else None)
     insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
     made = db.session.execute(insert(DonorProfile).values(**values)
                               .on_conflict_do_nothing(index_elements=["user_id"])).rowcount
@@ -123,13 +125,13 @@ def clean_changes(changes: dict) -> dict:
 
     unknown = set(changes) - set(SETTINGS)
     if unknown:
-        raise ValidationError(f"Unknown field(s): {', '.join(sorted(unknown))}.", code="unknown_field")
+        raise ValidationError(_("Unknown field(s): %(fields)s.", fields=", ".join(sorted(unknown))), code="unknown_field")
     cleaned = {}
     for key, value in changes.items():
         if key == "credit_name":
             cleaned[key] = clean_credit_name(value)
         elif not isinstance(value, bool):
-            raise ValidationError(f"{key}: must be true or false.", code="invalid_field")
+            raise ValidationError(_("%(field)s: must be true or false.", field=key), code="invalid_field")
         else:
             cleaned[key] = value
     return cleaned
@@ -148,7 +150,7 @@ def update_donor_settings(user: User, *, via: str, **changes) -> dict:
     changes = clean_changes(changes)
     profile = profile_for(user.id)
     if profile is not None and profile.erased_at is not None:
-        raise ConflictError("This donor's data was erased.", code="erased")
+        raise ConflictError(_("This donor's data was erased."), code="erased")
     if profile is None:  # signed in before any gift was booked: the settings wait for it
         profile = DonorProfile(user_id=user.id, anonymous=False, rewards_opt_out=False)
         db.session.add(profile)
@@ -178,12 +180,12 @@ def describe_change(key: str, value) -> str:
         parts.insert(-1, value.get("state") or value.get("region"))
         return "send your rewards to: " + ", ".join(p for p in parts if p)
     if key == "credit_name":
-        return f"show “{value}” in the credits" if value else "show no name in the credits"
+        return _("show “%(name)s” in the credits", name=value) if value else _("show no name in the credits")
     if key == "anonymous":
-        return "keep you anonymous (no name in the credits or anywhere public)" if value else \
-            "no longer keep you anonymous"
-    return "give you no rewards (the rewards you have now would be withdrawn)" if value else \
-        "give you the rewards of your total again"
+        return _("keep you anonymous (no name in the credits or anywhere public)") if value else \
+            _("no longer keep you anonymous")
+    return _("give you no rewards (the rewards you have now would be withdrawn)") if value else \
+        _("give you the rewards of your total again")
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -209,14 +211,14 @@ def request_for_token(token: str) -> DonorSettingsRequest:
         data = _serializer().loads(token, max_age=CONFIRM_MAX_AGE)
         request_id, public_id = data["r"], data["u"]
     except SignatureExpired:
-        raise NotFoundError("This confirmation link has expired. Sign in to change your settings.",
+        raise NotFoundError(_("This confirmation link has expired. Sign in to change your settings."),
                             code="link_expired") from None
     except (BadSignature, TypeError, KeyError):
-        raise NotFoundError("This confirmation link is not valid.") from None
+        raise NotFoundError(_("This confirmation link is not valid.")) from None
     request = db.session.get(DonorSettingsRequest, request_id) if isinstance(request_id, int) else None
     user = db.session.get(User, request.user_id) if request is not None else None
     if user is None or user.public_id != public_id:
-        raise NotFoundError("This confirmation link is not valid.")
+        raise NotFoundError(_("This confirmation link is not valid."))
     return request
 
 
@@ -228,14 +230,14 @@ def confirm_settings_request(token: str) -> dict:
     """The donor clicked the mailed link and confirmed: apply what that gift asked for."""
     request = request_for_token(token)
     if request.state != SettingsRequestState.PENDING:
-        raise ConflictError("This change was already confirmed.", code="already_confirmed")
+        raise ConflictError(_("This change was already confirmed."), code="already_confirmed")
     claimed = db.session.execute(
         sa.update(DonorSettingsRequest)
         .where(DonorSettingsRequest.id == request.id, DonorSettingsRequest.state == SettingsRequestState.PENDING)
         .values(state=SettingsRequestState.CONFIRMED, decided_at=utcnow())).rowcount
     if claimed != 1:  # two clicks racing: one applies it
         db.session.rollback()
-        raise ConflictError("This change was already confirmed.", code="already_confirmed")
+        raise ConflictError(_("This change was already confirmed."), code="already_confirmed")
     user = db.session.get(User, request.user_id)
     changes = request_changes(request)
     for key in [k for k in changes if k in CONFIRMED_ELSEWHERE]:
@@ -255,12 +257,12 @@ def pending_request_for(donation_id: int) -> DonorSettingsRequest | None:
 def confirmation_text(request: DonorSettingsRequest) -> list[str]:
     """The lines of a mail (the receipt, or a mail of its own) that ask the donor to confirm."""
     changes = request_changes(request)
-    return ["With this gift you asked us to:", *[f"  - {describe_change(k, v)}" for k, v in changes.items()],
-            "", "You have given before, so your existing settings stay as they are: a gift never changes",
-            "them on its own, since anyone can type an email address into the form. If this was you",
-            "and you want the change, confirm it here (the link works for 30 days):", "",
+    return [_("With this gift you asked us to:"), *[f"  - {describe_change(k, v)}" for k, v in changes.items()],
+            "", _("You have given before, so your existing settings stay as they are: a gift never changes "
+                  "them on its own, since anyone can type an email address into the form. If this was you "
+                  "and you want the change, confirm it here (the link works for 30 days):"), "",
             f"  {confirmation_url(request)}", "",
-            "If it was not you, ignore this: nothing changes."]
+            _("If it was not you, ignore this: nothing changes.")]
 
 
 def first_gift(donation: Donation) -> bool:
@@ -368,9 +370,13 @@ def mail_confirmation(request: DonorSettingsRequest) -> None:
     change their settings signed in."""
     from filmfund.mail import send_mail
 
+    from filmfund.i18n import for_donor
+
     user = db.session.get(User, request.user_id)
     try:
-        send_mail(user.email, "Confirm the change to your donor settings",
-                  "\n".join(["Thank you for your gift.", "", *confirmation_text(request)]) + "\n")
+        with for_donor(user.id):
+            subject = _("Confirm the change to your donor settings")
+            text = "\n".join([_("Thank you for your gift."), "", *confirmation_text(request)]) + "\n"
+        send_mail(user.email, subject, text)
     except Exception:
         log.exception("the confirmation mail of settings request %s could not be sent", request.id)

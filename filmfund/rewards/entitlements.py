@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 
 from filmfund.audit import record_audit
 from filmfund.auth.models import User
 from filmfund.db import utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
-from filmfund.rewards import holdings, ledger, totals
+from filmfund.rewards import holdings, ledger, texts, totals
 from filmfund.rewards.models import Campaign, DonorProfile, Entitlement, EntitlementStatus, Reward, Tier
 
 
@@ -68,11 +69,12 @@ def refresh_entitlements(user: User, campaign: Campaign) -> dict:
 def _standing_doc(total: int, tier: Tier | None, opted_out: bool, ents: list[Entitlement], campaign=None) -> dict:
     # A new entitlement's reward comes from the campaign (snapshot) rather than one SELECT each.
     known = {r.id: r for t in campaign.tiers for r in t.rewards} if campaign is not None else {}
+    tr = campaign.translations if campaign is not None else None
     return {
         "total": total,
-        "tier": {"min_amount": tier.min_amount, "name": tier.name} if tier else None,
+        "tier": {"min_amount": tier.min_amount, "name": texts.tier_name(tr, tier)} if tier else None,
         "rewards_opt_out": opted_out,
-        "rewards": [{**reward_dict(known.get(e.reward_id) or e.reward), "status": e.status.value, "id": e.id}
+        "rewards": [{**reward_dict(known.get(e.reward_id) or e.reward, tr), "status": e.status.value, "id": e.id}
                     for e in ents],
     }
 
@@ -80,7 +82,7 @@ def _standing_doc(total: int, tier: Tier | None, opted_out: bool, ents: list[Ent
 def donor_entitlements(user: User, campaign: Campaign) -> dict:
     """The GET /api/v1/me/entitlements document (the campaign is the caller's: campaign.py builds
     on this module, so it cannot be fetched from here)."""
-    total, tier, opted_out, _ = _wanted_rewards(campaign, user.id)
+    total, tier, opted_out, _wanted = _wanted_rewards(campaign, user.id)
     return _standing_doc(total, tier, opted_out, _user_entitlements(campaign, user.id), campaign)
 
 
@@ -88,13 +90,13 @@ def set_entitlement_status(entitlement_id: int, status: str | EntitlementStatus)
     """Producers mark a reward fulfilled (delivered) or back to granted."""
     ent = db.session.get(Entitlement, entitlement_id)
     if ent is None:
-        raise NotFoundError("No such entitlement.")
+        raise NotFoundError(_("No such entitlement."))
     try:
         status = EntitlementStatus(status)
     except ValueError:
-        raise ValidationError("status: granted or fulfilled.", code="invalid_status") from None
+        raise ValidationError(_("status: granted or fulfilled."), code="invalid_status") from None
     if status == EntitlementStatus.REVOKED or ent.status == EntitlementStatus.REVOKED:
-        raise ConflictError("Revocation follows the donor's total; it cannot be set by hand.",
+        raise ConflictError(_("Revocation follows the donor's total; it cannot be set by hand."),
                             code="illegal_transition")
     before = ent.status
     ent.status = status
@@ -105,5 +107,6 @@ def set_entitlement_status(entitlement_id: int, status: str | EntitlementStatus)
     return ent
 
 
-def reward_dict(r: Reward) -> dict:
-    return {"key": r.key, "kind": r.kind.value, "title": r.title}
+def reward_dict(r: Reward, translations: dict | None = None) -> dict:
+    """A reward as the API and the pages show it, its title in the reader's language."""
+    return {"key": r.key, "kind": r.kind.value, "title": texts.reward_title(translations, r)}

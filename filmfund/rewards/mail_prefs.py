@@ -15,6 +15,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import current_app, has_request_context, url_for
 from itsdangerous import BadSignature, URLSafeSerializer
+from flask_babel import gettext as _
 
 from filmfund.auth.models import User
 from filmfund.errors import NotFoundError, ValidationError
@@ -46,7 +47,7 @@ def topic_title(topic: str) -> str:
     rewards = _updates_rewards()
     if topic in rewards:
         return rewards[topic]
-    raise ValidationError(f"topic: unknown mail topic {topic!r}.", code="invalid_topic")
+    raise ValidationError(_("topic: unknown mail topic %(topic)s.", topic=repr(topic)), code="invalid_topic")
 
 
 def _check_topic(topic: str) -> str:
@@ -131,14 +132,14 @@ def read_unsubscribe_token(token: str) -> tuple[User, str]:
     try:
         public_id, topic = _serializer().loads(token or "")
     except (BadSignature, ValueError, TypeError):
-        raise NotFoundError("This unsubscribe link is not valid.", code="invalid_link") from None
+        raise NotFoundError(_("This unsubscribe link is not valid."), code="invalid_link") from None
     user = db.session.scalar(sa.select(User).where(User.public_id == public_id))
     if user is None or not isinstance(topic, str):
-        raise NotFoundError("This unsubscribe link is not valid.", code="invalid_link")
+        raise NotFoundError(_("This unsubscribe link is not valid."), code="invalid_link")
     try:
         _check_topic(topic)
     except ValidationError:
-        raise NotFoundError("This unsubscribe link is not valid.", code="invalid_link") from None
+        raise NotFoundError(_("This unsubscribe link is not valid."), code="invalid_link") from None
     return user, topic
 
 

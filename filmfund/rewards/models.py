@@ -105,6 +105,10 @@ class Campaign(db.Model):
     goal: Mapped[int]
     partner_name: Mapped[str] = mapped_column(sa.String(200))
     share_bps: Mapped[int]
+    # The campaign's texts in every language the file gives, tiers' and rewards' too:
+    # {"zh-Hans": {"title": ..., "tier:100": ..., "reward:dvd": ...}} (see rewards/texts.py). The
+    # columns above hold each text in the first language that has it, so none is ever blank.
+    translations: Mapped[dict] = mapped_column(sa.JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -214,6 +218,8 @@ class Pledge(db.Model):
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(128), unique=True)
     # Where the donor found the page (the share link's ?ref=, carried by the form): a place, never a person.
     ref: Mapped[str | None] = mapped_column(sa.String(32), index=True)
+    # The language the pledge was made in (BCP 47): Checkout opens in it, a new donor's profile takes it.
+    language: Mapped[str | None] = mapped_column(sa.String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -404,6 +410,9 @@ class DonorProfile(db.Model):
     credit_name: Mapped[str | None] = mapped_column(sa.String(120))
     anonymous: Mapped[bool] = mapped_column(default=False)
     rewards_opt_out: Mapped[bool] = mapped_column(default=False)
+    # The language the donor reads (BCP 47, `en`, `zh-Hans`): their mails go in it. From their first
+    # pledge, then whatever they choose with the site's language switch while signed in.
+    language: Mapped[str | None] = mapped_column(sa.String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     erased_at: Mapped[datetime | None]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timezone
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 
 from filmfund.audit import record_audit
 from filmfund.auth.models import User
@@ -108,7 +109,7 @@ def _as_datetime(value: datetime | date | None) -> datetime:
         return utcnow()
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            raise ValidationError("received_at: give a time with its zone.", code="invalid_date")
+            raise ValidationError(_("received_at: give a time with its zone."), code="invalid_date")
         return value
     return datetime.combine(value, time(12, 0), tzinfo=timezone.utc)
 
@@ -121,7 +122,7 @@ def record_offline_donation(email: str, amount, received_on: datetime | date | N
     amount = validate_amount(amount)
     note = (note or "").strip()
     if len(note) > NOTE_MAX:
-        raise ValidationError(f"note: at most {NOTE_MAX} characters.", code="invalid_note")
+        raise ValidationError(_("note: at most %(n)s characters.", n=NOTE_MAX), code="invalid_note")
     credit_name = clean_credit_name(credit_name)
     anonymous, rewards_opt_out = validate_flag(anonymous, "anonymous"), validate_flag(rewards_opt_out, "rewards_opt_out")
     received_at = _as_datetime(received_on)
@@ -150,17 +151,18 @@ def record_payout(amount, paid_on: date, reference: str, recorded_by: str) -> Pa
     clawed back from a charity. (Later refunds may still turn the balance negative; it shows as such.)"""
     campaign = current_campaign()
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-        raise ValidationError("amount: a positive whole number of cents.", code="invalid_amount")
+        raise ValidationError(_("amount: a positive whole number of cents."), code="invalid_amount")
     if not isinstance(paid_on, date):
-        raise ValidationError("paid_on: a date.", code="invalid_date")
+        raise ValidationError(_("paid_on: a date."), code="invalid_date")
     reference = (reference or "").strip()
     if not reference or len(reference) > 200:
-        raise ValidationError("reference: 1 to 200 characters (the bank transfer's reference).",
+        raise ValidationError(_("reference: 1 to 200 characters (the bank transfer's reference)."),
                               code="invalid_reference")
     ledger.lock_money(campaign.id)
     balance = ledger.statement(campaign)["balance"]
     if amount > balance:
-        raise ConflictError(f"A payout of {amount} exceeds the balance due to the partner ({balance}).",
+        raise ConflictError(_("A payout of %(amount)s exceeds the balance due to the partner (%(balance)s).",
+                              amount=amount, balance=balance),
                             code="payout_exceeds_balance")
     payout = Payout(campaign_id=campaign.id, amount=amount, currency=campaign.currency, paid_on=paid_on,
                     reference=reference, recorded_by=recorded_by)

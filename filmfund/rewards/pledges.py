@@ -8,12 +8,15 @@ import unicodedata
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from filmfund.auth.services import normalize_email, public_base_url
 from filmfund.db import new_id
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
-from filmfund.rewards import holdings, stripe_gateway
+from filmfund.i18n import current_language
+from filmfund.rewards import holdings, stripe_gateway, texts
 from filmfund.rewards.campaign import campaign_of, current_campaign
 from filmfund.rewards.campaign_file import MAX_AMOUNT
 from filmfund.rewards.models import Campaign, Pledge, PledgeState
@@ -35,32 +38,32 @@ def clean_credit_name(value) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise ValidationError("credit_name: must be a string.", code="invalid_credit_name")
+        raise ValidationError(_("credit_name: must be a string."), code="invalid_credit_name")
     if len(value) > 4 * CREDIT_NAME_MAX:
-        raise ValidationError(f"credit_name: at most {CREDIT_NAME_MAX} characters.", code="invalid_credit_name")
+        raise ValidationError(_("credit_name: at most %(n)s characters.", n=CREDIT_NAME_MAX), code="invalid_credit_name")
     text = unicodedata.normalize("NFC", value)
     text = "".join(" " if c.isspace() else c for c in text)
     text = "".join(c for c in text if unicodedata.category(c) not in _UNSAFE_CHARS)
     text = re.sub(r"\s+", " ", text).strip()
     if len(text) > CREDIT_NAME_MAX:
-        raise ValidationError(f"credit_name: at most {CREDIT_NAME_MAX} characters.", code="invalid_credit_name")
+        raise ValidationError(_("credit_name: at most %(n)s characters.", n=CREDIT_NAME_MAX), code="invalid_credit_name")
     return text or None
 
 
 def validate_amount(amount) -> int:
     if isinstance(amount, bool) or not isinstance(amount, int):
-        raise ValidationError("amount: must be a whole number of cents, e.g. 2500 for $25.00.",
+        raise ValidationError(_("amount: must be a whole number of cents, e.g. 2500 for $25.00."),
                               code="invalid_amount")
     if amount < MIN_AMOUNT:
-        raise ValidationError(f"amount: the smallest pledge is {MIN_AMOUNT} cents.", code="invalid_amount")
+        raise ValidationError(_("amount: the smallest pledge is %(n)s cents.", n=MIN_AMOUNT), code="invalid_amount")
     if amount > MAX_AMOUNT:
-        raise ValidationError(f"amount: at most {MAX_AMOUNT} cents in one pledge.", code="invalid_amount")
+        raise ValidationError(_("amount: at most %(n)s cents in one pledge.", n=MAX_AMOUNT), code="invalid_amount")
     return amount
 
 
 def validate_flag(value, name: str) -> bool:
     if not isinstance(value, bool):
-        raise ValidationError(f"{name}: must be true or false.", code="invalid_field")
+        raise ValidationError(_("%(field)s: must be true or false.", field=name), code="invalid_field")
     return value
 
 
@@ -82,27 +85,28 @@ def create_pledge(amount, currency=None, email=None, credit_name=None, anonymous
     if currency is None:
         currency = campaign.currency
     if not isinstance(currency, str) or currency.lower() != campaign.currency:
-        raise ValidationError(f"currency: this campaign takes {campaign.currency} only.", code="invalid_currency")
+        raise ValidationError(_("currency: this campaign takes %(currency)s only.", currency=campaign.currency),
+                              code="invalid_currency")
     if not isinstance(email, str) or len(email) > 254:
-        raise ValidationError("email: give a valid email address.", code="invalid_email")
+        raise ValidationError(_("email: give a valid email address."), code="invalid_email")
     email = normalize_email(email)
     credit_name = clean_credit_name(credit_name)
     anonymous, rewards_opt_out = validate_flag(anonymous, "anonymous"), validate_flag(rewards_opt_out, "rewards_opt_out")
     if idempotency_key is not None:
         if not (isinstance(idempotency_key, str) and 1 <= len(idempotency_key) <= 128):
-            raise ValidationError("Idempotency-Key: 1 to 128 characters.", code="invalid_idempotency_key")
+            raise ValidationError(_("Idempotency-Key: 1 to 128 characters."), code="invalid_idempotency_key")
         # Scoped to the email and stored hashed: knowing someone's key alone gives nothing back.
         idempotency_key = hashlib.sha256(f"{email.lower()}\n{idempotency_key}".encode()).hexdigest()
 
     pledge = _pledge_by_key(idempotency_key) if idempotency_key else None
     if pledge is not None:
         if (pledge.amount, pledge.email) != (amount, email):
-            raise ConflictError("This Idempotency-Key was used for a different pledge.", code="idempotency_conflict")
+            raise ConflictError(_("This Idempotency-Key was used for a different pledge."), code="idempotency_conflict")
     else:
         pledge = Pledge(id=new_id(), campaign_id=campaign.id, amount=amount, currency=campaign.currency,
                         email=email, credit_name=credit_name, anonymous=anonymous,
                         rewards_opt_out=rewards_opt_out, idempotency_key=idempotency_key,
-                        ref=clean_ref(ref))
+                        ref=clean_ref(ref), language=current_language())
         if current_app.config["STRIPE_TEST_MODE"]:  # no call to make: one insert, one commit
             _set_checkout(pledge, *_test_checkout(pledge))
         db.session.add(pledge)
@@ -171,23 +175,25 @@ def _commit_keeping(obj) -> None:
 def get_pledge(pledge_id: str) -> Pledge:
     pledge = db.session.get(Pledge, pledge_id) if isinstance(pledge_id, str) and len(pledge_id) <= 32 else None
     if pledge is None:
-        raise NotFoundError("No such pledge.")
+        raise NotFoundError(_("No such pledge."))
     return pledge
 
 
 _STATUS_MESSAGES = {
-    PledgeState.PENDING: "We are waiting for the payment to be confirmed.",
-    PledgeState.PROCESSING: "Your payment is still processing; we will email your receipt once it clears.",
-    PledgeState.PAID: "Thank you! Your donation is confirmed and your receipt is on its way.",
-    PledgeState.FAILED: "The payment did not go through; nothing was charged. You can try again.",
-    PledgeState.EXPIRED: "This checkout expired before payment; nothing was charged.",
+    PledgeState.PENDING: _l("We are waiting for the payment to be confirmed."),
+    PledgeState.PROCESSING: _l("Your payment is still processing; we will email your receipt once it clears."),
+    PledgeState.PAID: _l("Thank you! Your donation is confirmed and your receipt is on its way."),
+    PledgeState.FAILED: _l("The payment did not go through; nothing was charged. You can try again."),
+    PledgeState.EXPIRED: _l("This checkout expired before payment; nothing was charged."),
 }
 
 
 def pledge_status(pledge: Pledge) -> dict:
     """What the thank-you page shows: the payment's real state (no other donor's data)."""
-    tier = holdings.tier_of(campaign_of(pledge).tiers, pledge.amount)
+    campaign = campaign_of(pledge)
+    tier = holdings.tier_of(campaign.tiers, pledge.amount)
     return {"pledge_id": pledge.id, "state": pledge.state.value, "amount": pledge.amount,
-            "currency": pledge.currency, "message": _STATUS_MESSAGES[pledge.state],
-            "tier": {"min_amount": tier.min_amount, "name": tier.name} if tier and not pledge.rewards_opt_out else None,
+            "currency": pledge.currency, "message": str(_STATUS_MESSAGES[pledge.state]),
+            "tier": {"min_amount": tier.min_amount, "name": texts.tier_name(campaign.translations, tier)}
+            if tier and not pledge.rewards_opt_out else None,
             "test_mode": (pledge.checkout_session_id or "").startswith("cs_test_local_")}

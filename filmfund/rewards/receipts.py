@@ -7,10 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from filmfund.db import utcnow
 from filmfund.extensions import db
-from filmfund.rewards import donors
+from filmfund.i18n import for_donor, format_bps, format_money, format_when
+from filmfund.rewards import donors, texts
 from filmfund.rewards.entitlements import donor_entitlements
 from filmfund.rewards.models import Campaign, Donation, DonationSource, EntryKind, LedgerEntry
 
@@ -124,10 +127,6 @@ def send_unsent_receipts(limit: int = RECEIPT_SWEEP_BATCH) -> int:
     return sent
 
 
-def _money(cents: int, currency: str) -> str:
-    symbol = "$" if currency == "usd" else ""
-    return f"{symbol}{cents // 100:,}.{cents % 100:02d}" + ("" if symbol else f" {currency.upper()}")
-
 
 def compose_receipt(donation: Donation) -> Receipt:
     """The receipt of a recorded donation, read back from the database (for the retry task)."""
@@ -137,24 +136,37 @@ def compose_receipt(donation: Donation) -> Receipt:
     return make_receipt(campaign, donation, donation.user.email, share, donor_entitlements(donation.user, campaign))
 
 
-TEST_RECEIPT_NOTE = ("TEST PAYMENT: this was a test-mode payment. No money moved: nothing was charged "
-                     "and nothing was given.")
+TEST_RECEIPT_NOTE = _l("TEST PAYMENT: this was a test-mode payment. No money moved: nothing was charged "
+                       "and nothing was given.")
 
 
 def make_receipt(campaign: Campaign, donation: Donation, to: str, share: int, standing: dict) -> Receipt:
+    """The receipt, written in the donor's language (their profile's: the first gift's page language)."""
+    with for_donor(donation.user_id):
+        return _receipt_text(campaign, donation, to, share, standing)
+
+
+def _receipt_text(campaign: Campaign, donation: Donation, to: str, share: int, standing: dict) -> Receipt:
     test = not donation.livemode
-    lines = ([TEST_RECEIPT_NOTE, ""] if test else []) + [f"Thank you for supporting “{campaign.title}”.", "",
-             f"Amount: {_money(donation.amount, donation.currency)}",
-             f"Date: {donation.received_at:%Y-%m-%d} (UTC)",
-             f"Of this, {_money(share, donation.currency)} goes to {campaign.partner_name} "
-             f"({campaign.share_bps / 100:g}% of what is raised).", ""]
+    tr, cur = campaign.translations, donation.currency
+    title = texts.campaign_title(campaign)
+    lines = ([str(TEST_RECEIPT_NOTE), ""] if test else []) + [
+        _("Thank you for supporting “%(title)s”.", title=title), "",
+        _("Amount: %(amount)s", amount=format_money(donation.amount, cur)),
+        _("Date: %(when)s", when=format_when(donation.received_at)),
+        _("Of this, %(share)s goes to %(partner)s (%(percent)s of what is raised).",
+          share=format_money(share, cur), partner=texts.partner_name(campaign), percent=format_bps(campaign.share_bps)),
+        ""]
     if standing["rewards_opt_out"]:
-        lines.append("You chose no rewards: all of it goes to the film and its partner.")
+        lines.append(_("You chose no rewards: all of it goes to the film and its partner."))
     elif standing["tier"]:
-        lines.append(f"Your total of {_money(standing['total'], donation.currency)} brings you the "
-                     f"“{standing['tier']['name']}” tier:")
-        lines += [f"  - {r['title']}" for r in standing["rewards"] if r["status"] != "revoked"]
+        tier = texts.localized(tr, f"tier:{standing['tier']['min_amount']}", standing["tier"]["name"])
+        lines.append(_("Your total of %(total)s brings you the “%(tier)s” tier:",
+                       total=format_money(standing["total"], cur), tier=tier))
+        lines += [f"  - {texts.localized(tr, 'reward:' + r['key'], r['title'])}"
+                  for r in standing["rewards"] if r["status"] != "revoked"]
     lines += donors.receipt_lines(donation)  # a later gift's asked-for settings wait for the donor's click
-    lines += ["", "This is not a receipt for a real payment." if test else "Keep this email as your receipt."]
-    subject = f"Your receipt: {campaign.title}" + (" (TEST PAYMENT: no money moved)" if test else "")
+    lines += ["", _("This is not a receipt for a real payment.") if test else _("Keep this email as your receipt.")]
+    subject = (_("Your receipt: %(title)s (TEST PAYMENT: no money moved)", title=title) if test
+               else _("Your receipt: %(title)s", title=title))
     return Receipt(donation.id, to, subject, "\n".join(lines) + "\n")

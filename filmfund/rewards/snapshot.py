@@ -59,6 +59,7 @@ class CampaignSnapshot:
     goal: int
     partner_name: str
     share_bps: int
+    translations: dict  # every language's texts (rewards/texts.py); not to be changed in place
     created_at: datetime
     updated_at: datetime
     tiers: tuple[TierSnapshot, ...]
@@ -139,7 +140,7 @@ def build(campaign_id: int) -> CampaignSnapshot:
     return CampaignSnapshot(
         id=c["id"], slug=c["slug"], title=c["title"], tagline=c["tagline"], description=c["description"],
         currency=c["currency"], goal=c["goal"], partner_name=c["partner_name"], share_bps=c["share_bps"],
-        created_at=c["created_at"], updated_at=c["updated_at"],
+        translations=c["translations"] or {}, created_at=c["created_at"], updated_at=c["updated_at"],
         tiers=tuple(TierSnapshot(t.id, campaign_id, t.min_amount, t.name, tuple(by_tier.get(t.id, ())))
                     for t in tiers),
         page=page, budget=tuple(BudgetLineSnapshot(b.id, b.key, b.title, b.planned) for b in budget))

@@ -22,6 +22,8 @@ import time
 from typing import TYPE_CHECKING
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from filmfund.errors import DomainError
 
@@ -41,8 +43,8 @@ class PaymentProviderBusy(PaymentProviderError):
     status, code = 503, "payment_provider_busy"
 
 
-BUSY_MESSAGE = ("So many people are giving right now that our payment provider asked us to slow down. "
-                "Nothing was charged: please try again in a minute.")
+BUSY_MESSAGE = _l("So many people are giving right now that our payment provider asked us to slow down. "
+                  "Nothing was charged: please try again in a minute.")
 
 _clients: dict[tuple, stripe.StripeClient] = {}
 _clients_lock = threading.Lock()
@@ -86,17 +88,36 @@ def _with_rate_limit_retries(call, what: str):
     raise AssertionError("unreachable")
 
 
+# Checkout's own language for each of ours (Stripe's `locale`: `zh` is Simplified Chinese).
+CHECKOUT_LOCALES = {"en": "en", "zh-Hans": "zh"}
+
+
+def payment_methods(recurring: bool = False) -> list[str]:
+    """The payment method types a gift may use: FILMFUND_PAYMENT_METHODS for a one-time gift
+    (card, Alipay, WeChat Pay by default; empty: Stripe's Dashboard decides), card alone for a
+    monthly one (Alipay and WeChat Pay take no subscriptions)."""
+    if recurring:
+        return ["card"]
+    return list(current_app.config.get("PAYMENT_METHODS") or [])
+
+
 def checkout_params(pledge, campaign, success_url: str, cancel_url: str) -> dict:
     from filmfund.fulfil.countries import STRIPE_SHIPPING_COUNTRIES
     from filmfund.fulfil.fulfilment import pledge_ships
+    from filmfund.i18n import in_language, normalize
+    from filmfund.rewards.texts import campaign_title
 
+    language = normalize(pledge.language) or "en"
+    with in_language(language):
+        product = _("Donation to %(title)s", title=campaign_title(campaign))[:250]
     params = {
         "mode": "payment",
         "line_items": [{
             "quantity": 1,
             "price_data": {"currency": pledge.currency, "unit_amount": pledge.amount,
-                           "product_data": {"name": f"Donation to {campaign.title}"[:250]}},
+                           "product_data": {"name": product}},
         }],
+        "locale": CHECKOUT_LOCALES.get(language, "auto"),
         "client_reference_id": pledge.id,
         "customer_email": pledge.email,
         "metadata": {"pledge_id": pledge.id},
@@ -105,6 +126,11 @@ def checkout_params(pledge, campaign, success_url: str, cancel_url: str) -> dict
         "success_url": success_url,
         "cancel_url": cancel_url,
     }
+    methods = payment_methods()
+    if methods:
+        params["payment_method_types"] = methods
+        if "wechat_pay" in methods:  # Stripe requires the client kind for WeChat Pay: a web page here
+            params["payment_method_options"] = {"wechat_pay": {"client": "web"}}
     if pledge_ships(pledge):  # a DVD tier: Checkout asks where to post it (read back by the webhook)
         params["shipping_address_collection"] = {"allowed_countries": STRIPE_SHIPPING_COUNTRIES}
     return params
@@ -121,8 +147,8 @@ def create_checkout_session(pledge, campaign, *, success_url: str, cancel_url: s
                 params=params, options={"idempotency_key": f"checkout:{pledge.id}"}),
             f"the checkout session of pledge {pledge.id}")
     except stripe.RateLimitError:
-        raise PaymentProviderBusy(BUSY_MESSAGE) from None
+        raise PaymentProviderBusy(str(BUSY_MESSAGE)) from None
     except stripe.StripeError as exc:
         log.warning("Stripe refused a checkout session for pledge %s: %s", pledge.id, type(exc).__name__)
-        raise PaymentProviderError("The payment provider is unavailable; please try again in a moment.") from None
+        raise PaymentProviderError(_("The payment provider is unavailable; please try again in a moment.")) from None
     return session.id, session.url

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, has_request_context, jsonify, request
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from flask_babel import gettext as _
 
 from filmfund.config import test_payment_refusal
 from filmfund.db import new_id, utcnow
@@ -73,14 +74,14 @@ def verify(payload: bytes, header: str | None) -> dict:
     """The signed JSON object (a genuine message from Stripe). Its shape is checked when it is
     stored: a signed event that cannot be booked is kept as failed, never refused."""
     if not header or len(payload) > MAX_PAYLOAD:
-        raise SignatureError("Missing or invalid Stripe-Signature.")
+        raise SignatureError(_("Missing or invalid Stripe-Signature."))
     stamps = [p.split("=", 1)[1] for p in header.split(",") if p.startswith("t=")]
     try:
         t = int(stamps[0])
     except (IndexError, ValueError):
-        raise SignatureError("Missing or invalid Stripe-Signature.") from None
+        raise SignatureError(_("Missing or invalid Stripe-Signature.")) from None
     if abs(time.time() - t) > TOLERANCE:
-        raise SignatureError("Stripe-Signature timestamp is outside the tolerance.")
+        raise SignatureError(_("Stripe-Signature timestamp is outside the tolerance."))
     import stripe  # deferred to the first signed webhook: a worker never loads stripe (~10 MiB)
 
     try:
@@ -88,9 +89,9 @@ def verify(payload: bytes, header: str | None) -> dict:
         stripe.WebhookSignature.verify_header(text, header, current_app.config["STRIPE_WEBHOOK_SECRET"], TOLERANCE)
         event = json.loads(text)
     except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError, RecursionError):
-        raise SignatureError("Missing or invalid Stripe-Signature.") from None
+        raise SignatureError(_("Missing or invalid Stripe-Signature.")) from None
     if not isinstance(event, dict):
-        raise ValidationError("Not a Stripe event.", code="invalid_event")
+        raise ValidationError(_("Not a Stripe event."), code="invalid_event")
     return event
 
 
@@ -469,7 +470,7 @@ PAYMENT_EVENTS = ("charge.succeeded", "charge.refunded", "charge.dispute.created
 @bp.post("/webhooks/stripe")
 def stripe_webhook():
     if (request.content_length or 0) > MAX_PAYLOAD:  # refuse before reading a huge body
-        raise DomainError(f"A Stripe event is never larger than {MAX_PAYLOAD} bytes.", code="too_large", status=413)
+        raise DomainError(_("A Stripe event is never larger than %(n)s bytes.", n=MAX_PAYLOAD), code="too_large", status=413)
     return jsonify(handle_stripe_webhook(request.get_data(cache=False), request.headers.get("Stripe-Signature")))
 
 
@@ -532,16 +533,16 @@ def complete_test_checkout(pledge_id: str, outcome: str, shipping: dict | None =
     """The local checkout page's buttons: send a signed Stripe-shaped event through the very same
     handler the HTTP endpoint uses. Only in test mode, only for test-mode sessions."""
     if not current_app.config["STRIPE_TEST_MODE"]:
-        raise ForbiddenError("The test checkout exists only in test mode (no STRIPE_SECRET_KEY).")
+        raise ForbiddenError(_("The test checkout exists only in test mode (no STRIPE_SECRET_KEY)."))
     if has_request_context():  # a visitor's click; the CLI and the tests call this from this machine
         refusal = test_payment_refusal(current_app.config, request.remote_addr, request.host)
         if refusal:
             raise ForbiddenError(refusal, code="test_payments_refused")
     pledge = get_pledge(pledge_id)
     if not (pledge.checkout_session_id or "").startswith("cs_test_local_"):
-        raise ForbiddenError("This pledge was not made in test mode.")
+        raise ForbiddenError(_("This pledge was not made in test mode."))
     if outcome not in TEST_OUTCOMES:
-        raise ValidationError(f"outcome: one of {', '.join(TEST_OUTCOMES)}.", code="invalid_outcome")
+        raise ValidationError(_("outcome: one of %(outcomes)s.", outcomes=", ".join(TEST_OUTCOMES)), code="invalid_outcome")
     type_, obj = TEST_OUTCOMES[outcome](pledge)
     if shipping and type_.startswith("checkout.session."):
         obj = session_object(pledge, payment_status=obj["payment_status"], status=obj["status"], shipping=shipping)

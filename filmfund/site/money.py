@@ -5,8 +5,10 @@ No float ever touches an amount: the typed text is parsed as a decimal string.
 from __future__ import annotations
 
 import re
+from flask_babel import gettext as _
 
 from filmfund.errors import ValidationError
+from filmfund.i18n import format_money  # noqa: F401 (the one formatting of money, for this module's importers)
 
 # "25", "25.5", "25.50", "$1,250.00", "1250": at most two decimals, commas only as thousands groups.
 _AMOUNT_RE = re.compile(r"^\$?[ ]*(?P<whole>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.(?P<frac>[0-9]{0,2}))?$")
@@ -17,14 +19,14 @@ def parse_dollars(text: str | None) -> int:
     """Cents from a typed dollar amount, e.g. "25.50" -> 2550. Refuses anything ambiguous."""
     value = (text or "").strip()
     if not value:
-        raise ValidationError("Enter an amount in dollars, for example 25.", code="invalid_amount")
+        raise ValidationError(_("Enter an amount in dollars, for example 25."), code="invalid_amount")
     match = _AMOUNT_RE.match(value)
     if not match:
-        raise ValidationError("Enter the amount in dollars and cents, like 25 or 25.50 "
-                              "(no more than two decimals).", code="invalid_amount")
+        raise ValidationError(_("Enter the amount in dollars and cents, like 25 or 25.50 "
+                              "(no more than two decimals)."), code="invalid_amount")
     whole = match["whole"].replace(",", "")
     if len(whole.lstrip("0")) > MAX_DIGITS:
-        raise ValidationError("That amount is too large for one pledge.", code="invalid_amount")
+        raise ValidationError(_("That amount is too large for one pledge."), code="invalid_amount")
     frac = (match["frac"] or "").ljust(2, "0")
     return int(whole) * 100 + int(frac)
 
@@ -35,15 +37,3 @@ def cents_to_input(cents: int | None) -> str:
         return ""
     whole, part = divmod(int(cents), 100)
     return f"{whole}" if part == 0 else f"{whole}.{part:02d}"
-
-
-def format_money(cents: int | None, currency: str = "usd", *, whole: bool = False) -> str:
-    """$1,234.50 (or $1,235 with whole=True, rounded half up) for people to read."""
-    cents = int(cents or 0)
-    sign = "-" if cents < 0 else ""
-    cents = abs(cents)
-    symbol = "$" if currency.lower() == "usd" else ""
-    suffix = "" if symbol else f" {currency.upper()}"
-    if whole:
-        return f"{sign}{symbol}{(cents + 50) // 100:,}{suffix}"
-    return f"{sign}{symbol}{cents // 100:,}.{cents % 100:02d}{suffix}"

@@ -23,16 +23,11 @@ from filmfund.site.money import cents_to_input, parse_dollars
 
 
 def page_language() -> str:
-    """The language the page is shown in: the i18n component's choice once it is there, else English."""
-    try:
-        from flask_babel import get_locale
-    except ImportError:
-        return "en"
-    try:
-        locale = get_locale()
-    except Exception:  # Flask-Babel installed but not set up on this app
-        return "en"
-    return "zh-Hans" if locale is not None and locale.language == "zh" else "en"
+    """The language the page is shown in (the i18n component's choice: ?lang=, cookie, profile,
+    Accept-Language)."""
+    from filmfund.i18n import current_language
+
+    return current_language()
 
 
 def text_in(text, lang: str) -> str:
@@ -85,7 +80,7 @@ def artwork_file(campaign, name: str):
 
 def brand(title: str) -> str:
     """The film's name for the top bar: its title up to a subtitle's colon."""
-    return title.split(":", 1)[0].strip() or title
+    return title.replace("：", ":").split(":", 1)[0].strip() or title  # a Chinese title's colon is full-width
 
 
 def page_view(campaign, raised: int, lang: str) -> dict:

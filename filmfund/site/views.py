@@ -65,9 +65,45 @@ def _public_updates(limit: int = 3) -> list:
     return readable_updates(None, limit=limit)
 
 
+def _method_names(methods: list[str]) -> str:
+    names = {"card": _("card"), "alipay": _("Alipay"), "wechat_pay": _("WeChat Pay")}
+    listed = [str(names.get(m, m.replace("_", " "))) for m in methods]
+    if len(listed) == 1:
+        return listed[0]
+    return _("%(some)s or %(last)s", some=_(", ").join(listed[:-1]), last=listed[-1])
+
+
+def payment_methods_note() -> str:
+    """What the form says about paying: which methods each kind of gift allows."""
+    from filmfund.rewards.stripe_gateway import payment_methods
+
+    one_time = payment_methods()
+    if not one_time:
+        return _("Pay with any of the methods Stripe offers you at checkout; monthly gifts are by card only.")
+    return _("A one-time gift can be paid by %(methods)s; monthly gifts are by card only.",
+             methods=_method_names(one_time))
+
+
+def pledge_messages() -> dict:
+    """The live tier preview's sentences (static/js/pledge.js fills in the {braced} parts)."""
+    return {
+        "empty": _("Type an amount to see what it brings."),
+        "invalid": _("Enter dollars and cents, like 25 or 25.50."),
+        "too_small": _("The smallest gift is $1."),
+        "share": _("{share} of {amount} goes to {partner}."),
+        "opt_out": _("No rewards: your whole gift supports the film and its partner charity."),
+        "reaches": _("This reaches the {tier} tier ({amount}+)."),
+        "below_one": _("All the rewards of the tier below, plus:"),
+        "below_other": _("All the rewards of the {count} tiers below, plus:"),
+        "brings": _("It brings:"),
+        "next": _("Add {amount} to reach {tier}."),
+    }
+
+
 def _render_campaign(form: dict, errors: dict[str, str], status: int = 200, cancelled: bool = False):
     return render_template("site/campaign.html", form=form, errors=errors, cancelled=cancelled,
-                           form_key=secrets.token_urlsafe(16), **_campaign_context()), status
+                           form_key=secrets.token_urlsafe(16), payment_methods_note=payment_methods_note(),
+                           pledge_messages=pledge_messages(), **_campaign_context()), status
 
 
 @bp.get("/")
@@ -107,7 +143,7 @@ def pledge():
         errors["amount"] = err.message
         amount = None
     if not form["email"].strip():
-        errors["email"] = "Enter your email: your receipt and your rewards go there."
+        errors["email"] = _("Enter your email: your receipt and your rewards go there.")
     if errors:
         return _render_campaign(form, errors, 400)
     kwargs = dict(amount=amount, email=form["email"], credit_name=form["credit_name"] or None,
@@ -151,7 +187,7 @@ def test_checkout(pledge_id: str):
         if outcome == "cancel":
             return redirect(url_for("site.campaign", amount=pledge.amount, cancelled=1, ref=pledge.ref), code=303)
         if outcome not in TEST_OUTCOMES:
-            abort(400, description="Choose one of the buttons.")
+            abort(400, description=_("Choose one of the buttons."))
         shipping, error = _test_shipping(pledge, outcome)
         if error:
             return render_template("site/checkout_test.html", s=pledges.pledge_status(pledge),
@@ -227,9 +263,9 @@ def account_settings():
     user, f = _current_donor(), request.form
     if f.get("form") == "rewards":
         if f.get("rewards") not in ("on", "off"):
-            return account(settings_errors={"rewards": "Choose rewards on or off."}, status=400)
+            return account(settings_errors={"rewards": _("Choose rewards on or off.")}, status=400)
         if f["rewards"] == "off" and f.get("confirm") != "1":
-            return account(settings_errors={"rewards": "Tick the box to confirm that your rewards are withdrawn."},
+            return account(settings_errors={"rewards": _("Tick the box to confirm that your rewards are withdrawn.")},
                            form={"rewards": "off"}, status=400)
         changes = {"rewards_opt_out": f["rewards"] == "off"}
     else:
@@ -239,7 +275,7 @@ def account_settings():
     except DomainError as err:
         field = "credit_name" if err.code == "invalid_credit_name" else "form"
         return account(settings_errors={field: for_people(err.message)}, form=dict(f), status=400)
-    flash("Your settings are saved.", "info")
+    flash(_("Your settings are saved."), "info")
     return redirect(url_for("site.account") + "#settings", code=303)
 
 
@@ -251,7 +287,7 @@ def account_mail():
     user = _current_donor()
     wanted = set(request.form.getlist("topic"))
     if wanted - {t for t, _ in mail_prefs.topics_for(user)}:
-        return account(settings_errors={"mail": "Unknown kind of mail."}, status=400)
+        return account(settings_errors={"mail": _("Unknown kind of mail.")}, status=400)
     for topic, _title in mail_prefs.topics_for(user):
         if topic in wanted:
             mail_prefs.opt_in(user.id, topic, commit=False)
@@ -260,7 +296,7 @@ def account_mail():
     from filmfund.extensions import db
 
     db.session.commit()
-    flash("Your mail preferences are saved.", "info")
+    flash(_("Your mail preferences are saved."), "info")
     return redirect(url_for("site.account") + "#mail", code=303)
 
 
@@ -292,7 +328,7 @@ def account_data():
 def account_erase():
     user = _current_donor()
     if request.form.get("confirm") != "erase":
-        return account(settings_errors={"erase": "Type erase in the box to confirm."}, status=400)
+        return account(settings_errors={"erase": _("Type erase in the box to confirm.")}, status=400)
     donor_data.erase_donor(user)
     logout_user()
     session.clear()

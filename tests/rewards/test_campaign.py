@@ -46,7 +46,8 @@ def test_a_reward_removed_from_the_file_is_kept_detached(campaign, tmp_path):
     data["tiers"][0]["rewards"] = data["tiers"][0]["rewards"][:1]  # drop "wallpapers"
     spec_file = tmp_path / "c.toml"
     spec_file.write_text(BUNDLED_CAMPAIGN.read_text().replace(
-        '  { key = "wallpapers", kind = "digital", title = "Donor-only wallpapers" },\n', ""))
+        '  { key = "wallpapers", kind = "digital", title = { en = "Donor-only wallpapers", "zh-Hans" = "捐助者专属壁纸" } },\n',
+        ""))
     loaded = load_campaign(spec_file)
     wallpapers = db.session.scalar(sa.select(Reward).where(Reward.key == "wallpapers"))
     assert wallpapers is not None and wallpapers.tier_id is None

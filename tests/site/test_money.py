@@ -37,4 +37,6 @@ def test_formats_money_for_people():
     assert format_money(123450) == "$1,234.50"
     assert format_money(123450, whole=True) == "$1,235"
     assert format_money(-5) == "-$0.05"
-    assert format_money(100, "eur") == "1.00 EUR"
+    assert format_money(100, "eur") == "€1.00"
+    assert format_money(-195) == "-$1.95"  # the receipt's own copy once printed "$-1.95"
+    assert format_money(-150, whole=True) == "-$2"

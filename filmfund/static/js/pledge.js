@@ -8,7 +8,11 @@
   try { tiers = JSON.parse(form.getAttribute("data-tiers") || "[]"); } catch (e) { tiers = []; }
   tiers.sort(function (a, b) { return a.min_amount - b.min_amount; });
   var shareBps = parseInt(form.getAttribute("data-share-bps") || "0", 10);
-  var partner = form.getAttribute("data-partner") || "our partner charity";
+  var partner = form.getAttribute("data-partner") || "";
+  var locale = form.getAttribute("data-locale") || "en";
+  var currency = (form.getAttribute("data-currency") || "usd").toUpperCase();
+  var said = {};
+  try { said = JSON.parse(form.getAttribute("data-messages") || "{}"); } catch (e) { said = {}; }
   var amountInput = document.getElementById("amount");
   var optOut = document.getElementById("rewards_opt_out");
   var preview = document.getElementById("tier-preview");
@@ -23,10 +27,23 @@
     return parseInt(whole, 10) * 100 + parseInt(frac, 10);
   }
 
+  // The page's language formats money as the server does ("$25", "US$25" in Chinese).
   function money(cents) {
-    var whole = Math.floor(cents / 100), part = cents % 100;
-    var text = "$" + whole.toString().replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-    return part ? text + "." + (part < 10 ? "0" : "") + part : text;
+    var part = cents % 100;
+    try {
+      return new Intl.NumberFormat(locale, {style: "currency", currency: currency,
+        minimumFractionDigits: part ? 2 : 0, maximumFractionDigits: part ? 2 : 0}).format(cents / 100);
+    } catch (e) {
+      var text = "$" + Math.floor(cents / 100).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+      return part ? text + "." + (part < 10 ? "0" : "") + part : text;
+    }
+  }
+
+  // A sentence from the server's catalogue with its {braced} parts filled in.
+  function say(key, values) {
+    return (said[key] || "").replace(/\{(\w+)\}/g, function (all, name) {
+      return values && name in values ? String(values[name]) : all;
+    });
   }
 
   function shareOf(cents) { // round half up, in integers, like the server's share rule
@@ -54,42 +71,43 @@
     var cents = parseCents(text);
     preview.replaceChildren();
     if (!text.trim()) {
-      preview.appendChild(el("p", "Type an amount to see what it brings.", "muted"));
+      preview.appendChild(el("p", say("empty"), "muted"));
       highlight(null); return;
     }
     if (cents === null) {
-      preview.appendChild(el("p", "Enter dollars and cents, like 25 or 25.50.", "field-error"));
+      preview.appendChild(el("p", say("invalid"), "field-error"));
       highlight(null); return;
     }
     if (cents < 100) {
-      preview.appendChild(el("p", "The smallest gift is $1.", "field-error"));
+      preview.appendChild(el("p", say("too_small"), "field-error"));
       highlight(null); return;
     }
     var reached = null, next = null;
     for (var i = 0; i < tiers.length; i++) {
       if (tiers[i].min_amount <= cents) { reached = tiers[i]; } else if (!next) { next = tiers[i]; }
     }
-    var share = el("p", money(shareOf(cents)) + " of " + money(cents) + " goes to " + partner + ".", "share-line");
+    var share = el("p", say("share", {share: money(shareOf(cents)), amount: money(cents), partner: partner}), "share-line");
     if (optOut && optOut.checked) {
-      preview.appendChild(el("p", "No rewards: your whole gift supports the film and its partner charity.", "tier-reached"));
+      preview.appendChild(el("p", say("opt_out"), "tier-reached"));
       preview.appendChild(share);
       highlight(null); return;
     }
     if (reached) {
       var head = el("p", "", "tier-reached");
-      head.appendChild(document.createTextNode("This reaches the "));
+      var parts = say("reaches", {amount: money(reached.min_amount)}).split("{tier}");
+      head.appendChild(document.createTextNode(parts[0]));
       head.appendChild(el("strong", reached.name));
-      head.appendChild(document.createTextNode(" tier (" + money(reached.min_amount) + "+)."));
+      head.appendChild(document.createTextNode(parts.slice(1).join("")));
       preview.appendChild(head);
       var earlier = tiers.filter(function (t) { return t.min_amount < reached.min_amount; }).length;
-      preview.appendChild(el("p", earlier ? "All the rewards of the " + earlier + " tier" +
-        (earlier > 1 ? "s" : "") + " below, plus:" : "It brings:"));
+      preview.appendChild(el("p", earlier ? say(earlier > 1 ? "below_other" : "below_one", {count: earlier})
+        : say("brings")));
       var list = el("ul", "", "tier-rewards");
       reached.rewards.forEach(function (r) { list.appendChild(el("li", r.title)); });
       preview.appendChild(list);
     }
     if (next) {
-      preview.appendChild(el("p", "Add " + money(next.min_amount - cents) + " to reach " + next.name + ".", "muted"));
+      preview.appendChild(el("p", say("next", {amount: money(next.min_amount - cents), tier: next.name}), "muted"));
     }
     preview.appendChild(share);
     highlight(reached ? reached.min_amount : null);

@@ -1,0 +1,340 @@
+"""Two languages, English and Simplified Chinese: which one a person reads, and what is formatted in it.
+
+The language is `?lang=` when given (then remembered in a cookie and, for a signed-in donor, on the
+donor's profile), else that cookie, else the signed-in donor's profile, else the best match of the
+browser's Accept-Language. Mails go in the donor's language (`in_language`).
+
+Tags are BCP 47 (`en`, `zh-Hans`) everywhere a person or a client sees them (pages, the cookie, the
+API, the database); Babel's locale ids (`zh_Hans`, the catalogue folder's name) stay inside this module.
+
+Catalogues: filmfund/translations/<locale>/LC_MESSAGES/messages.po (the README says how producers
+translate). The compiled .mo is built by `make install`, and again here at start-up when it is
+missing or older than its .po, so a fresh clone run without make still speaks Chinese.
+"""
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlencode
+
+from babel import Locale
+from babel.dates import format_date as _babel_date
+from babel.dates import format_time as _babel_time
+from babel.dates import get_timezone, get_timezone_name
+from babel.numbers import format_currency, format_decimal
+from flask import Flask, current_app, g, has_request_context, request
+from flask_babel import Babel, force_locale, get_locale, refresh
+
+log = logging.getLogger(__name__)
+
+TRANSLATIONS = Path(__file__).parent / "translations"
+COOKIE = "lang"
+COOKIE_MAX_AGE = 365 * 24 * 3600
+
+# What each language calls itself, for the switch (never translated: a reader looks for their own).
+NAMES = {"en": "English", "zh-Hans": "简体中文"}
+# Times are shown in a zone the reader lives by, and always named: UTC for English, Beijing time
+# for Chinese readers (most of them in China, where a gift at 23:00 UTC is made the next morning).
+ZONES = {"en": "UTC", "zh-Hans": "Asia/Shanghai"}
+
+babel = Babel()
+
+
+def locale_id(tag: str) -> str:
+    """Babel's id for a BCP 47 tag: zh-Hans -> zh_Hans."""
+    return tag.replace("-", "_")
+
+
+def tag_of(locale: Locale | str | None) -> str:
+    """The BCP 47 tag of a Babel locale (zh_Hans -> zh-Hans), the default one for None."""
+    if locale is None:
+        return default_language()
+    text = str(locale).replace("_", "-")
+    return normalize(text) or default_language()
+
+
+def languages() -> list[str]:
+    if not current_app:  # a pure function called with no app (a unit test, a script): English
+        return ["en"]
+    return list(current_app.config.get("LANGUAGES") or ["en"])
+
+
+def default_language() -> str:
+    return languages()[0]
+
+
+def normalize(tag: str | None) -> str | None:
+    """The offered language that a tag names, or None: `zh-hans`, `zh_Hans`, `zh`, `zh-CN` and
+    `zh-SG` all name Simplified Chinese; `zh-TW` and `zh-HK` too (Simplified reads better to them
+    than English does); `en-GB` names English."""
+    if not tag or not isinstance(tag, str) or len(tag) > 35:
+        return None
+    wanted = tag.strip().replace("_", "-").lower()
+    offered = languages()
+    for lang in offered:
+        if lang.lower() == wanted:
+            return lang
+    primary = wanted.split("-", 1)[0]
+    for lang in offered:
+        if lang.split("-", 1)[0].lower() == primary:
+            return lang
+    return None
+
+
+def best_accepted() -> str | None:
+    """The best offered match of the request's Accept-Language (by its q values), or None."""
+    for tag, _quality in request.accept_languages:  # werkzeug sorts them by quality
+        if tag == "*":
+            break
+        found = normalize(tag)
+        if found:
+            return found
+    return None
+
+
+def _profile_language() -> str | None:
+    from flask_login import current_user
+
+    try:
+        if not current_user.is_authenticated:
+            return None
+    except RuntimeError:  # no login manager bound (a bare app in a unit test)
+        return None
+    from filmfund.rewards.donors import profile_for
+
+    profile = profile_for(current_user.id)
+    return normalize(profile.language) if profile is not None else None
+
+
+def choose_language() -> str:
+    """The language of this request (see the module's docstring); the default outside a request."""
+    if not has_request_context():
+        return default_language()
+    chosen = g.get("_filmfund_language")
+    if chosen:
+        return chosen
+    lang = (g.get("_filmfund_asked_language") or normalize(request.cookies.get(COOKIE))
+            or _profile_language() or best_accepted() or default_language())
+    g._filmfund_language = lang
+    return lang
+
+
+def current_language() -> str:
+    """The BCP 47 tag of the language being written in now (a page, or a mail in `in_language`)."""
+    return tag_of(get_locale())
+
+
+@contextmanager
+def in_language(tag: str | None):
+    """Write in this language (a mail to a donor, whatever the sender's page reads in)."""
+    with force_locale(locale_id(normalize(tag) or default_language())):
+        yield
+
+
+def donor_language(user_id: int | None) -> str:
+    """The language a donor reads their mail in: their profile's, else the default."""
+    if user_id is not None:
+        from filmfund.rewards.donors import profile_for
+
+        profile = profile_for(user_id)
+        if profile is not None and normalize(profile.language):
+            return normalize(profile.language)
+    return default_language()
+
+
+@contextmanager
+def for_donor(user_id: int | None):
+    """Write in the donor's language (their mails: receipts, links, updates, surveys...)."""
+    with in_language(donor_language(user_id)):
+        yield
+
+
+# ---------------------------------------------------------------- formatting
+
+def _babel_locale() -> Locale:
+    return get_locale() or Locale.parse(locale_id(default_language()))
+
+
+def format_money(cents: int | None, currency: str = "usd", *, whole: bool = False) -> str:
+    """An amount of minor units as the reader's language writes it: $1,234.50 (US$1,234.50 in
+    Chinese, where a bare $ could be read as yuan); with whole=True rounded half up to the unit
+    ($1,235). The sign goes before the symbol: -$0.05, never $-0.05. Decimal, never a float."""
+    cents = int(cents or 0)
+    code = (currency or "usd").upper()
+    locale = _babel_locale()
+    if whole:
+        units = (abs(cents) + 50) // 100 * (1 if cents >= 0 else -1)
+        return format_currency(Decimal(units), code, locale=locale, format="¤#,##0;-¤#,##0", currency_digits=False)
+    return format_currency(Decimal(cents).scaleb(-2), code, locale=locale)
+
+
+def format_percent_of(part: int, whole: int) -> str:
+    """What share of `whole` `part` is, as a whole percent (floored, never capped: 2158% is 2158%)."""
+    if not whole:
+        return format_decimal(0, locale=_babel_locale()) + "%"
+    return format_decimal(part * 100 // whole, locale=_babel_locale()) + "%"
+
+
+def format_bps(bps: int) -> str:
+    """A share in basis points as a percent: 2000 -> 20%, 1250 -> 12.5%."""
+    return format_decimal(Decimal(bps).scaleb(-2).normalize(), locale=_babel_locale()) + "%"
+
+
+def reader_zone():
+    return get_timezone(ZONES.get(current_language(), "UTC"))
+
+
+# How Chinese readers name Beijing time (Babel's generic name is "中国时间").
+ZONE_NAMES = {("zh-Hans", "Asia/Shanghai"): "北京时间"}
+
+
+def zone_name() -> str:
+    """The reader's time zone, named in their language ("UTC", "北京时间")."""
+    lang = current_language()
+    zone = ZONES.get(lang, "UTC")
+    if zone == "UTC":
+        return "UTC"
+    return ZONE_NAMES.get((lang, zone)) or get_timezone_name(get_timezone(zone), width="long", locale=_babel_locale())
+
+
+def format_when(value: datetime | None) -> str:
+    """A moment in the reader's language and zone, to the minute, with the zone named:
+    "December 3, 2026, 8:30 PM UTC" / "2026年12月4日 04:30（北京时间）"."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    locale = _babel_locale()
+    local = value.astimezone(reader_zone())
+    text = locale.datetime_formats["medium"].format(_babel_time(local, "short", tzinfo=None, locale=locale),
+                                                    _babel_date(local.date(), "long", locale=locale))
+    if locale.language == "zh":
+        return f"{text}（{zone_name()}）"
+    return f"{text} {zone_name()}"
+
+
+def format_day(value: date | datetime | None) -> str:
+    """A date in the reader's language ("December 3, 2026" / "2026年12月3日"); a datetime is first
+    moved to the reader's zone."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        value = value.astimezone(reader_zone()).date()
+    return _babel_date(value, "long", locale=_babel_locale())
+
+
+# ---------------------------------------------------------------- the switch and the cookie
+
+def switch_url(tag: str) -> str:
+    """This page again in another language: the same path and query with lang= replaced. A page
+    shown after a form was posted has no GET of its own: the switch leads to the campaign page."""
+    args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
+    args.append(("lang", tag))
+    path = request.path if request.method in ("GET", "HEAD") else "/"
+    return f"{path}?{urlencode(args)}"
+
+
+def _remember_asked_language() -> None:
+    """Before every request: a `?lang=` is noted (the cookie and the profile take it after the
+    view). Flask-Babel's cached choice is dropped (an app context can
+    outlive one request: the tests', a CLI's)."""
+    g.pop("_flask_babel", None)
+    g.pop("_filmfund_language", None)
+    g._filmfund_asked_language = normalize(request.args.get("lang"))
+
+
+def _save_on_profile(tag: str) -> None:
+    from flask_login import current_user
+
+    from filmfund.extensions import db
+    from filmfund.rewards.donors import profile_for
+
+    if not current_user.is_authenticated:
+        return
+    profile = profile_for(current_user.id)
+    if profile is not None and profile.erased_at is None and profile.language != tag:
+        profile.language = tag
+        db.session.commit()
+
+
+def _remember_after(response):
+    """After the view: the cookie, and a signed-in donor's profile (after the view, which has
+    loaded the user and committed its own work)."""
+    asked = g.get("_filmfund_asked_language")
+    if asked:
+        try:
+            _save_on_profile(asked)
+        except Exception:  # remembering a language never breaks the page it was asked on
+            log.exception("could not keep the language on the donor's profile")
+            from filmfund.extensions import db
+
+            db.session.rollback()
+    if asked and request.cookies.get(COOKIE) != asked:
+        response.set_cookie(COOKIE, asked, max_age=COOKIE_MAX_AGE, samesite="Lax", httponly=True,
+                            secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")))
+    if not request.path.startswith(("/static/", "/api/", "/webhooks/")):
+        response.vary.add("Accept-Language")
+        response.vary.add("Cookie")
+    chosen = g.get("_flask_babel")
+    if chosen is not None and getattr(chosen, "babel_locale", None) is not None:  # something was written
+        response.headers.setdefault("Content-Language", current_language())
+    return response
+
+
+# ---------------------------------------------------------------- catalogues
+
+def compile_catalogues(directory: Path = TRANSLATIONS) -> list[Path]:
+    """Compile each messages.po whose .mo is missing or older (what `make install` runs too).
+    Returns the .mo files written."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    written = []
+    for po in sorted(directory.glob("*/LC_MESSAGES/messages.po")):
+        mo = po.with_suffix(".mo")
+        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        with po.open("rb") as fh:
+            catalog = read_po(fh, locale=po.parent.parent.name)
+        tmp = mo.with_suffix(".mo.tmp")
+        try:
+            with tmp.open("wb") as fh:
+                write_mo(fh, catalog, use_fuzzy=False)
+            tmp.replace(mo)  # atomic: another process starting at the same moment reads one or the other
+        except OSError as exc:  # an installed, read-only package: `make install` compiles it instead
+            log.warning("cannot compile %s: %s", po, exc)
+            continue
+        written.append(mo)
+    return written
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS))
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", locale_id(app.config.get("LANGUAGES", ["en"])[0]))
+    compile_catalogues()
+    babel.init_app(app, locale_selector=lambda: locale_id(choose_language()),
+                   timezone_selector=lambda: ZONES.get(current_language(), "UTC"))
+    app.before_request(_remember_asked_language)
+    app.after_request(_remember_after)
+    app.add_template_filter(format_money, "money")
+    app.add_template_filter(format_when, "when")
+    app.add_template_filter(format_day, "day")
+    app.add_template_filter(format_bps, "bps")
+
+    @app.context_processor
+    def _language_context():
+        if not has_request_context():
+            return {}
+        here = current_language()
+        return {"current_language": here, "language_names": NAMES,
+                "language_links": [(tag, NAMES.get(tag, tag), switch_url(tag)) for tag in languages()
+                                   if tag != here]}
+
+
+__all__ = ["babel", "choose_language", "current_language", "for_donor", "format_money", "format_when",
+           "format_day", "in_language", "refresh"]
