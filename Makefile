@@ -54,7 +54,7 @@ translations-compile: $(STAMP)
 # For producers and translators: gather every English text into the template, add the new ones
 # to each language's messages.po (translate them there), then compile.
 translations: $(STAMP)
-	$(VENV)/bin/pybabel -q extract -F babel.cfg -k lazy_gettext -k _l --no-location --sort-output \
+	$(VENV)/bin/pybabel -q extract -F babel.cfg -k lazy_gettext -k _l -k refuse:2 --no-location --sort-output \
 	  --project filmfund -o $(TRANSLATIONS)/messages.pot .
 	$(VENV)/bin/pybabel -q update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) -N --ignore-obsolete
 	$(VENV)/bin/pybabel -q compile -d $(TRANSLATIONS)

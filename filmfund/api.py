@@ -15,6 +15,7 @@ from functools import wraps
 from typing import Any, Callable, ClassVar
 
 from flask import Blueprint, Flask, current_app, g, jsonify, request
+from flask_babel import gettext as _
 from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticError
 from pydantic_core import PydanticCustomError
@@ -131,7 +132,7 @@ def _bearer_user(roles: tuple[str, ...]) -> User:
     if user is None:
         raise Unauthorized("A valid API token is required (Authorization: Bearer <token>).")
     if roles and not user.has_role(*roles):
-        raise ForbiddenError("This token's user may not do that.")
+        raise ForbiddenError(_("This token's user may not do that."))
     return user
 
 
@@ -152,16 +153,47 @@ def _refusal(model: type[Schema], errors: list[dict]) -> ValidationError:
     field whose value is refused (with that field's code)."""
     unknown = sorted(str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden")
     if unknown:
-        return ValidationError(f"Unknown field(s): {', '.join(unknown)}.", code="unknown_field")
+        return ValidationError(_("Unknown field(s): %(fields)s.", fields=", ".join(unknown)), code="unknown_field")
     missing = [str(e["loc"][0]) for e in errors if e["type"] == "missing"]
     if missing:
-        return ValidationError(f"{' and '.join(missing)}: required.", code="missing_field")
+        return ValidationError(_("%(fields)s: required.", fields=" and ".join(missing)), code="missing_field")
     first = errors[0]
     if not first["loc"]:  # the model's own check (e.g. "at least one field"): its error type is the code
-        return ValidationError(first["msg"], code=first["type"])
+        return ValidationError(_(first["msg"]), code=first["type"])  # its message is marked where it is written
     field = str(first["loc"][0])
     name = next((n for n, f in model.model_fields.items() if field in (n, f.alias)), field)
-    return ValidationError(f"{field}: {first['msg']}.", code=model.codes.get(name, "invalid_field"))
+    return ValidationError(f"{field}: {_said(first)}", code=model.codes.get(name, "invalid_field"))
+
+
+def _said(error: dict) -> str:
+    """Pydantic's English for a refused value, in the reader's language (the usual kinds; any
+    other keeps pydantic's words)."""
+    ctx, kind = error.get("ctx") or {}, error["type"]
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        limit = next(iter(ctx.values()), "")
+        return {"greater_than_equal": _("must be at least %(limit)s.", limit=limit),
+                "greater_than": _("must be more than %(limit)s.", limit=limit),
+                "less_than_equal": _("must be at most %(limit)s.", limit=limit),
+                "less_than": _("must be less than %(limit)s.", limit=limit)}[kind]
+    if kind == "string_too_long":
+        return _("at most %(n)s characters.", n=ctx.get("max_length"))
+    if kind == "string_too_short":
+        return _("at least %(n)s characters.", n=ctx.get("min_length"))
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return _("must be a whole number.")
+    if kind in ("bool_type", "bool_parsing"):
+        return _("must be true or false.")
+    if kind == "string_type":
+        return _("must be text.")
+    if kind == "string_pattern_mismatch":
+        return _("is not in the expected form.")
+    if kind in ("literal_error", "enum"):
+        return _("must be one of %(choices)s.", choices=ctx.get("expected", ""))
+    if kind in ("date_type", "date_parsing", "date_from_datetime_parsing", "date_from_datetime_inexact"):
+        return _("give a date like 2026-12-03.")
+    if kind in ("datetime_type", "datetime_parsing", "datetime_from_date_parsing", "timezone_aware"):
+        return _("give a time with its zone, like 2026-12-03T20:30:00Z.")
+    return f"{error['msg']}."
 
 
 def refuse(code: str, message: str) -> PydanticCustomError:
@@ -177,21 +209,21 @@ def json_body(limit: int | None = None) -> dict[str, Any]:
     MAX_JSON_BYTES), not JSON, not an object."""
     limit = limit or current_app.config["MAX_JSON_BYTES"]
     if request.content_length is not None and request.content_length > limit:
-        raise DomainError(f"Request body is larger than {limit} bytes.", code="too_large", status=413)
+        raise DomainError(_("Request body is larger than %(n)s bytes.", n=limit), code="too_large", status=413)
     raw = request.get_data(cache=True)
     if len(raw) > limit:
-        raise DomainError(f"Request body is larger than {limit} bytes.", code="too_large", status=413)
+        raise DomainError(_("Request body is larger than %(n)s bytes.", n=limit), code="too_large", status=413)
     if not request.mimetype == "application/json":
-        raise ValidationError("Send a JSON body with Content-Type: application/json.", code="invalid_json")
+        raise ValidationError(_("Send a JSON body with Content-Type: application/json."), code="invalid_json")
     try:
         body = json.loads(raw or b"null", parse_constant=_refuse_constant, parse_float=_finite_float)
     except RecursionError:
-        raise ValidationError(f"The JSON body is nested too deep (at most {MAX_JSON_DEPTH} levels).",
+        raise ValidationError(_("The JSON body is nested too deep (at most %(n)s levels).", n=MAX_JSON_DEPTH),
                               code="invalid_json") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"Malformed JSON: {exc}", code="invalid_json") from None
+        raise ValidationError(_("Malformed JSON: %(error)s", error=exc), code="invalid_json") from None
     if not isinstance(body, dict):
-        raise ValidationError("The JSON body must be an object.", code="invalid_json")
+        raise ValidationError(_("The JSON body must be an object."), code="invalid_json")
     _check_shape(body)
     return body
 
@@ -213,11 +245,11 @@ def _finite_float(text: str) -> float:
 def _check_shape(value, depth: int = 0) -> None:
     """Bounded nesting, and text that can be stored (no lone UTF-16 surrogates, no NUL)."""
     if depth > MAX_JSON_DEPTH:
-        raise ValidationError(f"The JSON body is nested too deep (at most {MAX_JSON_DEPTH} levels).",
+        raise ValidationError(_("The JSON body is nested too deep (at most %(n)s levels).", n=MAX_JSON_DEPTH),
                               code="invalid_json")
     if isinstance(value, str):
         if "\x00" in value or any(0xD800 <= ord(c) <= 0xDFFF for c in value):
-            raise ValidationError("Text holds a character that is not allowed (NUL or a lone surrogate).",
+            raise ValidationError(_("Text holds a character that is not allowed (NUL or a lone surrogate)."),
                                   code="invalid_json")
     elif isinstance(value, dict):
         for key, item in value.items():
