@@ -216,6 +216,19 @@ def format_when(value: datetime | None) -> str:
     return f"{text} {zone_name()}"
 
 
+def format_in_zone(value: datetime | None, zone: str) -> str:
+    """A moment in a given zone (an invitation's), with its weekday, in the reader's language:
+    "Saturday, March 14, 2026, 7:30 AM" / "2026年3月14日星期六 07:30"."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    locale = _babel_locale()
+    local = value.astimezone(get_timezone(zone))
+    return locale.datetime_formats["medium"].format(_babel_time(local, "short", tzinfo=None, locale=locale),
+                                                    _babel_date(local.date(), "full", locale=locale))
+
+
 def format_day(value: date | datetime | None) -> str:
     """A date in the reader's language ("December 3, 2026" / "2026年12月3日"); a datetime is first
     moved to the reader's zone."""
@@ -324,6 +337,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(format_money, "money")
     app.add_template_filter(format_when, "when")
     app.add_template_filter(format_day, "day")
+    app.add_template_filter(format_in_zone, "in_zone")
     app.add_template_filter(format_bps, "bps")
 
     @app.context_processor

@@ -7,6 +7,7 @@ from flask import Flask, abort, has_request_context, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter
+from flask_babel import gettext as _
 
 from filmfund.extensions import login_manager
 
@@ -42,11 +43,11 @@ def _refuse_nul() -> None:
     from filmfund.errors import ValidationError
 
     if "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in request.args.items(multi=True)):
-        raise ValidationError("The address holds a NUL character.", code="invalid_characters")
+        raise ValidationError(_("The address holds a NUL character."), code="invalid_characters")
     # Plain forms too (never a multipart upload: its stream is left for the upload route to read).
     if request.mimetype == "application/x-www-form-urlencoded" and any(
             "\x00" in k or "\x00" in v for k, v in request.form.items(multi=True)):
-        raise ValidationError("The form holds a NUL character.", code="invalid_characters")
+        raise ValidationError(_("The form holds a NUL character."), code="invalid_characters")
 
 
 def init_app(app: Flask) -> None:

@@ -16,6 +16,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app, url_for
+from flask_babel import gettext as _
 
 from filmfund.audit import record_audit, record_failed_sign_in, user_ref
 from filmfund.auth.models import LoginLink, User
@@ -50,14 +51,17 @@ def _queue(email: str, purpose: str) -> None:
         email = normalize_email(email)
     except ValidationError:
         return
-    # The base URL is decided here, where the request is known (see public_base_url).
-    mail_link(email, purpose, public_base_url())
+    from filmfund.i18n import current_language
+
+    # The base URL and the language are decided here, where the request is known (see public_base_url):
+    # the link goes in the language of the page it was asked on.
+    mail_link(email, purpose, public_base_url(), current_language())
 
 
 @app_task(retries=3, retry_delay=60)
-def mail_link(email: str, purpose: str, base_url: str) -> bool:
+def mail_link(email: str, purpose: str, base_url: str, language: str | None = None) -> bool:
     """Worker side: make and mail the link if the email's account may have one. True if mailed."""
-    return send_link(email, purpose, base_url)
+    return send_link(email, purpose, base_url, language)
 
 
 def _wanted(user: User | None, purpose: str) -> bool:
@@ -74,7 +78,7 @@ def _wanted(user: User | None, purpose: str) -> bool:
     return bool(user.password_hash) and (user.has_totp or not totp_required(user))
 
 
-def send_link(email: str, purpose: str, base_url: str) -> bool:
+def send_link(email: str, purpose: str, base_url: str, language: str | None = None) -> bool:
     from filmfund.auth.services import find_user
     from filmfund.mail import send_mail
 
@@ -97,17 +101,23 @@ def send_link(email: str, purpose: str, base_url: str) -> bool:
     db.session.add(LoginLink(user_id=user.id, purpose=purpose, token_hash=digest(token), created_at=now,
                              expires_at=now + timedelta(seconds=ttl)))
     db.session.commit()
-    if purpose == SIGN_IN:
-        link = base_url + _path("auth.magic", token)
-        send_mail(user.email, "Your filmfund sign-in link",
-                  f"Sign in to see your donations and rewards:\n\n{link}\n\n"
-                  f"The link works once, within {ttl // 60} minutes. If you did not ask for it, ignore this email.\n")
-    else:
-        link = base_url + _path("auth.reset_password", token)
-        send_mail(user.email, "Reset your filmfund password",
-                  f"Choose a new password here:\n\n{link}\n\n"
-                  f"The link works once, within {ttl // 60} minutes, and asks for your second factor too. "
-                  "If you did not ask for it, ignore this email: your password stays as it is.\n")
+    from filmfund.i18n import donor_language, in_language
+
+    with in_language(language or donor_language(user.id)):
+        if purpose == SIGN_IN:
+            link = base_url + _path("auth.magic", token)
+            subject = _("Your filmfund sign-in link")
+            text = (_("Sign in to see your donations and rewards:") + f"\n\n{link}\n\n"
+                    + _("The link works once, within %(minutes)s minutes. If you did not ask for it, ignore this "
+                        "email.", minutes=ttl // 60) + "\n")
+        else:
+            link = base_url + _path("auth.reset_password", token)
+            subject = _("Reset your filmfund password")
+            text = (_("Choose a new password here:") + f"\n\n{link}\n\n"
+                    + _("The link works once, within %(minutes)s minutes, and asks for your second factor too. "
+                        "If you did not ask for it, ignore this email: your password stays as it is.",
+                        minutes=ttl // 60) + "\n")
+    send_mail(user.email, subject, text)
     return True
 
 
@@ -159,11 +169,11 @@ def reset_password(token: str, password: str, code: str | None) -> User:
     validate_password(password)
     link = _live_link(token, RESET)
     if link is None:
-        raise ValidationError("That reset link has expired or was already used. Ask for a new one.",
+        raise ValidationError(_("That reset link has expired or was already used. Ask for a new one."),
                               code="invalid_link")
     user = link.user
     if user.has_totp and not (code or "").strip():
-        raise ValidationError("Give the 6 digits your app shows now.", code="invalid_code")
+        raise ValidationError(_("Give the 6 digits your app shows now."), code="invalid_code")
     if user.has_totp and not check_totp(user, code or ""):
         # One wrong code spends the link. Whoever holds a reset link holds the mailbox; the code
         # is then all that stands between them and the account, so the link buys one guess, not
@@ -172,11 +182,11 @@ def reset_password(token: str, password: str, code: str | None) -> User:
         if _claim(link):
             record_failed_sign_in("", "reset_code", user=user)
             db.session.commit()
-        raise ValidationError("That code is not right, and this link is now used up: ask for a new one.",
+        raise ValidationError(_("That code is not right, and this link is now used up: ask for a new one."),
                               code="invalid_code")
     set_password(user, password)  # validates before the link is used up
     if not _claim(link):
-        raise ValidationError("That reset link was already used.", code="invalid_link")
+        raise ValidationError(_("That reset link was already used."), code="invalid_link")
     record_audit("auth.password_reset", user_ref(user), actor=user)
     db.session.commit()
     return user

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, has_request_context, request, url_for
+from flask_babel import gettext as _
 
 from filmfund.audit import record_audit, record_failed_sign_in, user_ref
 from filmfund.auth import totp
@@ -38,8 +39,8 @@ PASSWORD_MIN, PASSWORD_MAX = 10, 1024
 def normalize_email(email: str | None) -> str:
     value = (email or "").strip() if isinstance(email, str) or email is None else ""
     if not EMAIL_RE.match(value):
-        raise ValidationError("Give a valid email address.", code="invalid_email")
-    local, _, domain = value.rpartition("@")
+        raise ValidationError(_("Give a valid email address."), code="invalid_email")
+    local, _at, domain = value.rpartition("@")
     return f"{local}@{domain.lower()}"
 
 
@@ -109,9 +110,9 @@ def list_users(role: Role | str | None = None) -> list[User]:
 
 def validate_password(password) -> None:
     if not isinstance(password, str) or len(password) < PASSWORD_MIN:
-        raise ValidationError(f"A password needs at least {PASSWORD_MIN} characters.", code="weak_password")
+        raise ValidationError(_("A password needs at least %(n)s characters.", n=PASSWORD_MIN), code="weak_password")
     if len(password) > PASSWORD_MAX:
-        raise ValidationError(f"A password has at most {PASSWORD_MAX} characters.", code="weak_password")
+        raise ValidationError(_("A password has at most %(n)s characters.", n=PASSWORD_MAX), code="weak_password")
 
 
 def set_password(user: User, password: str) -> None:
@@ -172,7 +173,7 @@ def start_totp_enrolment(user: User, mark: str | None = None) -> str:
     the second factor for good once the owner enrols with it. A confirmed factor is kept.
     The caller commits."""
     if user.has_totp:
-        raise ValidationError("A second factor is already set up for this account.", code="totp_enrolled")
+        raise ValidationError(_("A second factor is already set up for this account."), code="totp_enrolled")
     if user.totp_secret and mark and hmac.compare_digest(mark, enrolment_mark(user.totp_secret)):
         return user.totp_secret
     user.totp_secret = totp.new_secret()
@@ -202,9 +203,9 @@ def check_totp(user: User, code: str) -> bool:
 
 def confirm_totp(user: User, code: str) -> None:
     if user.has_totp:
-        raise ValidationError("A second factor is already set up for this account.", code="totp_enrolled")
+        raise ValidationError(_("A second factor is already set up for this account."), code="totp_enrolled")
     if not check_totp(user, code):
-        raise ValidationError("That code is not right: give the 6 digits your app shows now.", code="invalid_code")
+        raise ValidationError(_("That code is not right: give the 6 digits your app shows now."), code="invalid_code")
     db.session.refresh(user)
     user.totp_confirmed_at = utcnow()
     record_audit("auth.totp_enrol", user_ref(user), actor=user)
@@ -233,7 +234,7 @@ def complete_sign_in(user: User, method: str) -> None:
 
 
 def load_user_from_session(session_id: str) -> User | None:
-    public_id, _, version = (session_id or "").partition(":")
+    public_id, _colon, version = (session_id or "").partition(":")
     user = db.session.scalar(sa.select(User).where(User.public_id == public_id))
     if user is None or str(user.session_version) != version:
         return None

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
+from flask_babel import gettext as _
 
 from filmfund.audit import record_failed_sign_in
 from filmfund.auth import links, services
@@ -80,7 +81,7 @@ def login():
             if user is None:
                 record_failed_sign_in(email, "password")
                 db.session.commit()
-                flash("That email and password do not match.", "error")
+                flash(_("That email and password do not match."), "error")
                 return render_template("auth/login.html", email=email), 401
             if not services.totp_required(user):
                 return _sign_in(user, "password", request.args.get("next"))
@@ -91,8 +92,8 @@ def login():
         # The same reply and the same work whatever the email is (no enumeration of donors or
         # staff): the link is looked up and mailed by the worker.
         links.request_login_link(email)
-        flash("If that email belongs to a donor, a sign-in link is on its way. "
-              "It works once, within 15 minutes. Producers and partners sign in with their password.", "info")
+        flash(_("If that email belongs to a donor, a sign-in link is on its way. "
+              "It works once, within 15 minutes. Producers and partners sign in with their password."), "info")
         return redirect(url_for("auth.login"))
     return render_template("auth/login.html", email="")
 
@@ -110,7 +111,7 @@ def _pending_key() -> str:
 def second_factor():
     user, pending = _pending_user()
     if user is None or not user.has_totp:
-        flash("Sign in with your email and password first.", "error")
+        flash(_("Sign in with your email and password first."), "error")
         return redirect(url_for("auth.login"))
     if request.method == "POST":
         if services.check_totp(user, request.form.get("code", "")):
@@ -120,10 +121,10 @@ def second_factor():
         pending["tries"] = pending.get("tries", 0) + 1
         if pending["tries"] >= PENDING_TRIES:
             session.pop(PENDING_KEY, None)
-            flash("Too many wrong codes: sign in with your password again.", "error")
+            flash(_("Too many wrong codes: sign in with your password again."), "error")
             return redirect(url_for("auth.login"))
         session[PENDING_KEY] = pending
-        flash("That code is not right: give the 6 digits your app shows now.", "error")
+        flash(_("That code is not right: give the 6 digits your app shows now."), "error")
         return render_template("auth/totp.html"), 401
     return render_template("auth/totp.html")
 
@@ -136,13 +137,13 @@ def totp_setup():
     user, pending = _pending_user()
     if user is None:
         if not current_user.is_authenticated:
-            flash("Sign in with your email and password first.", "error")
+            flash(_("Sign in with your email and password first."), "error")
             return redirect(url_for("auth.login"))
         if not current_user.is_staff:
             abort(403)
         user = current_user._get_current_object()
     if user.has_totp:
-        flash("Your second factor is already set up.", "info")
+        flash(_("Your second factor is already set up."), "info")
         return redirect(_home_for(user) if pending is None else url_for("auth.second_factor"))
     if request.method == "GET":
         # A new secret for each enrolment: kept across reloads by the browser it was shown to only.
@@ -154,7 +155,7 @@ def totp_setup():
     try:
         if not secret or session.get(ENROLMENT_KEY) != services.enrolment_mark(secret):
             # Another browser's (or an older) enrolment: its secret is not this page's to confirm.
-            raise DomainError("Open the set-up page again: it shows a new key to add to your app.",
+            raise DomainError(_("Open the set-up page again: it shows a new key to add to your app."),
                               code="enrolment_restarted")
         services.confirm_totp(user, request.form.get("code", ""))
     except DomainError as err:
@@ -165,7 +166,7 @@ def totp_setup():
     session.pop(ENROLMENT_KEY, None)
     if pending is not None:
         return _sign_in(user, "password+totp", pending.get("n"))
-    flash("Your second factor is set up: it is asked at every sign-in.", "success")
+    flash(_("Your second factor is set up: it is asked at every sign-in."), "success")
     return redirect(_home_for(user))
 
 
@@ -179,7 +180,7 @@ def magic(token: str):
     if user is None:
         record_failed_sign_in("", "link")
         db.session.commit()
-        flash("That sign-in link has expired or was already used. Ask for a new one.", "error")
+        flash(_("That sign-in link has expired or was already used. Ask for a new one."), "error")
         return redirect(url_for("auth.login"))
     return _sign_in(user, "link")
 
@@ -189,7 +190,7 @@ def magic(token: str):
 def reset_request():
     if request.method == "POST":
         links.request_password_reset(request.form.get("email", ""))
-        flash("If that email belongs to a producer or partner, a link to choose a new password is on its way.",
+        flash(_("If that email belongs to a producer or partner, a link to choose a new password is on its way."),
               "info")
         return redirect(url_for("auth.login"))
     return render_template("auth/reset_request.html")
@@ -200,11 +201,11 @@ def reset_request():
 def reset_password(token: str):
     user = links.reset_link_user(token)
     if user is None:
-        flash("That reset link has expired or was already used. Ask for a new one.", "error")
+        flash(_("That reset link has expired or was already used. Ask for a new one."), "error")
         return redirect(url_for("auth.reset_request"))
     if request.method == "POST":
         if request.form.get("password", "") != request.form.get("password2", ""):
-            flash("The two passwords differ.", "error")
+            flash(_("The two passwords differ."), "error")
             return render_template("auth/reset.html", needs_code=user.has_totp), 400
         try:
             links.reset_password(token, request.form.get("password", ""), request.form.get("code"))
@@ -212,7 +213,7 @@ def reset_password(token: str):
             db.session.rollback()
             flash(err.message, "error")
             return render_template("auth/reset.html", needs_code=user.has_totp), 400
-        flash("Your password is changed. Sign in with it.", "success")
+        flash(_("Your password is changed. Sign in with it."), "success")
         return redirect(url_for("auth.login"))
     return render_template("auth/reset.html", needs_code=user.has_totp)
 
@@ -223,5 +224,5 @@ def logout():
     services.end_sessions(current_user._get_current_object())
     logout_user()
     session.clear()
-    flash("You are signed out.", "info")
+    flash(_("You are signed out."), "info")
     return redirect(url_for("site.campaign"))

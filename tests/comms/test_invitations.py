@@ -60,7 +60,10 @@ def test_dinner_from_payment_to_rsvp_calendar_and_reminder(app, donor, producer,
     inv_page = f"/account/invitations/{inv.id}"
     assert _post(me, f"{inv_page}/time-zone", inv_page, time_zone="America/New_York").status_code == 303
     html = me.get(inv_page).get_data(as_text=True)
-    assert f"14 March {year}, 07:30" in html and "America/New_York" in html
+    assert f"March 14, {year}, 7:30\u202fAM" in html and "America/New_York" in html  # Babel's English
+    zh = me.get(inv_page + "?lang=zh-Hans").get_data(as_text=True)
+    assert f"{year}年3月14日" in zh and " 07:30" in zh
+    me.get(inv_page + "?lang=en")
     assert _post(me, f"{inv_page}/time-zone", inv_page, time_zone="Mars/Olympus").status_code == 400
 
     assert _post(me, f"{inv_page}/rsvp", inv_page, answer="accept", slot=first.id).status_code == 303
