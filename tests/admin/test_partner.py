@@ -21,7 +21,7 @@ def test_statement_and_payouts(client, campaign, login_as, partner, producer):
     html = login_as(client, partner).get("/admin/partner").get_data(as_text=True)
     assert 'id="st-gross">$150.00' in html and 'id="st-net">$150.00' in html
     assert 'id="st-due">$30.00' in html and 'id="st-paid">$10.00' in html and 'id="st-balance">$20.00' in html
-    assert "WIRE-77" in html and "2026-11-20" in html
+    assert "WIRE-77" in html and "November 20, 2026" in html  # the date as the reader's language writes it
     assert re.search(r'<svg id="share-chart"', html)
 
 
