@@ -205,13 +205,8 @@ def format_when(value: datetime | None) -> str:
     "December 3, 2026, 8:30 PM UTC" / "2026年12月4日 04:30（北京时间）"."""
     if value is None:
         return ""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    locale = _babel_locale()
-    local = value.astimezone(reader_zone())
-    text = locale.datetime_formats["medium"].format(_babel_time(local, "short", tzinfo=None, locale=locale),
-                                                    _babel_date(local.date(), "long", locale=locale))
-    if locale.language == "zh":
+    text = _date_and_time(value, reader_zone(), "long")
+    if _babel_locale().language == "zh":
         return f"{text}（{zone_name()}）"
     return f"{text} {zone_name()}"
 
@@ -219,14 +214,18 @@ def format_when(value: datetime | None) -> str:
 def format_in_zone(value: datetime | None, zone: str) -> str:
     """A moment in a given zone (an invitation's), with its weekday, in the reader's language:
     "Saturday, March 14, 2026, 7:30 AM" / "2026年3月14日星期六 07:30"."""
-    if value is None:
-        return ""
+    return _date_and_time(value, get_timezone(zone), "full") if value is not None else ""
+
+
+def _date_and_time(value: datetime, zone, date_width: str) -> str:
+    """The date (long: no weekday, full: with it) and the time to the minute, in that zone, joined
+    as the reader's language joins them."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     locale = _babel_locale()
-    local = value.astimezone(get_timezone(zone))
+    local = value.astimezone(zone)
     return locale.datetime_formats["medium"].format(_babel_time(local, "short", tzinfo=None, locale=locale),
-                                                    _babel_date(local.date(), "full", locale=locale))
+                                                    _babel_date(local.date(), date_width, locale=locale))
 
 
 def format_day(value: date | datetime | None) -> str:
