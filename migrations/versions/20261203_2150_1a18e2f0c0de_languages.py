@@ -1,7 +1,7 @@
 """languages: the donor's and the pledge's language, the campaign's texts in every language (issue 12.1)
 
 Revision ID: 1a18e2f0c0de
-Revises: 7c1e5a9b2f40
+Revises: 5eb1c4a1d17e
 Create Date: 2026-12-03 20:40:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '1a18e2f0c0de'
-down_revision = '7c1e5a9b2f40'
+down_revision = '5eb1c4a1d17e'
 branch_labels = None
 depends_on = None
 
