@@ -204,7 +204,7 @@ def record_failed_sign_in(email: str, reason: str, user=None) -> dict:
     """A refused sign-in. The typed address is written as its keyed hash (it may be a donor's, or
     a password typed into the wrong field); a known `user` (a wrong second factor after the right
     password) by id. The caller commits, whatever else it rolls back."""
-    target = user_ref(user) if user is not None else email_ref(email)
+    target = user_ref(user) if user is not None else (email_ref(email) if (email or "").strip() else "")
     return record_audit("auth.sign_in_failed", target, {"reason": reason}, actor="anonymous")
 
 

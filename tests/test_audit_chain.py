@@ -75,6 +75,13 @@ def test_a_failed_sign_in_is_recorded_without_the_address_or_the_password(app, c
     assert page.count("<code>auth.sign_in_failed</code>") == 1
 
 
+def test_a_dead_sign_in_link_is_a_failed_sign_in(app, client):
+    assert client.post("/login/magic/not-a-real-token", data={"csrf_token": csrf_token(client, "/login")}
+                       ).status_code == 302
+    (entry,) = list_audit(action="auth.sign_in_failed")
+    assert (entry.target, entry.details_dict) == ("", {"reason": "link"})
+
+
 def test_a_wrong_second_factor_is_recorded_against_the_account(app, client, make_user):
     from filmfund.auth import totp
 

@@ -79,7 +79,7 @@ def test_loading_the_file_again_keeps_what_producers_edited(app, client, campaig
     html = client.get("/").get_data(as_text=True)
     assert html.count('<details class="faq">') == 1 and "Is the film safe for the families?" in html
     entry = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "page.edit")).one()
-    assert entry.actor == "producer@filmfund.test" and entry.target.endswith(" faq")
+    assert entry.actor == f"user:{producer.id}" and entry.target.endswith(" faq")
     assert entry.details_dict["after"][0]["answer"] == {"en": "Every family chose to be filmed."}
     assert len(entry.details_dict["before"]) == 3
 
