@@ -252,7 +252,8 @@ def _grant(tiers: list[tuple[int, list[int]]], nets: dict[int, int], now: dateti
                     rows.append((uid, reward_id))
     if not rows:
         return
-    # A reward once revoked (the donor's net fell) is granted again, as refresh_entitlements does.
+    # A reward once revoked (the donor's net fell) is granted again, as refresh_entitlements does
+    # (as delivered, if it was).
     revoked = set()
     for start in range(0, len(user_ids), 5_000):
         part = user_ids[start:start + 5_000]
@@ -262,7 +263,9 @@ def _grant(tiers: list[tuple[int, list[int]]], nets: dict[int, int], now: dateti
     if regrant:
         t = Entitlement.__table__
         db.session.execute(sa.update(t).where(t.c.user_id == sa.bindparam("u"), t.c.reward_id == sa.bindparam("r"))
-                           .values(status=EntitlementStatus.GRANTED.value, granted_at=now, revoked_at=None,
+                           .values(status=sa.case((t.c.fulfilled_at.is_not(None), EntitlementStatus.FULFILLED.value),
+                                                  else_=EntitlementStatus.GRANTED.value),
+                                   granted_at=now, revoked_at=None,
                                    updated_at=now).execution_options(synchronize_session=False), regrant)
     _copy(Entitlement.__table__, ["user_id", "reward_id", "status", "granted_at", "updated_at"],
           [(u, r, EntitlementStatus.GRANTED.value, now, now) for u, r in rows if (u, r) not in revoked])
