@@ -33,7 +33,7 @@ SHARE_TARGETS = (
     ("weibo", lazy_gettext("Weibo")),
     ("x", "X"),
     ("facebook", "Facebook"),
-    ("email", lazy_gettext("Email")),
+    ("email", lazy_gettext("By email")),
 )
 
 

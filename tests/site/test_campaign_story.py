@@ -150,3 +150,16 @@ def test_the_latest_public_updates_are_on_the_page(app, client, campaign, produc
     listed = re.findall(r'<li><a href="/updates/\d+">([^<]+)</a>', html[html.index('id="public-updates"'):])
     assert listed == ["Update 4 for everyone", "Update 3 for everyone", "Update 2 for everyone"]  # newest 3
     assert "for donors" not in html and "A draft" not in html
+
+
+def test_the_story_in_chinese(client, campaign):
+    html = client.get("/?lang=zh-Hans").get_data(as_text=True)
+    assert '<html lang="zh-Hans"' in html
+    for text in ("<h3>消失的孩子</h3>", "<h3>从不放弃的父母</h3>", "善款用途", "一台能读取摄像机存储卡的剪辑电脑",
+                 "三星级酒店住宿", "常见问题", "我的钱用在哪里？", "导演、制片人", "风险与挑战", "追加目标",
+                 "中英文字幕，用于免费放映", "分享这部影片", "发邮件"):
+        assert text in html, text
+    assert "Charles Custer" in html  # a name stays as written
+    assert '<meta property="og:locale" content="zh_CN">' in html
+    # a Chinese paragraph wrapped in the file reads as one line (no stray spaces between characters)
+    assert "有的被卖给别人收养，有的被迫做工，警方很少能找回他们。留给父母的" in html
