@@ -17,14 +17,16 @@ log = logging.getLogger(__name__)
 
 
 def build_message(to: str, subject: str, text: str, html: str | None = None,
-                  headers: dict[str, str] | None = None) -> EmailMessage:
+                  headers: dict[str, str] | None = None, message_id: str | None = None) -> EmailMessage:
+    """`message_id`: the same one for every sending of the same mail (a receipt sent again after
+    a crash): the outbox keeps one copy, and mail programs show one message."""
     # EmailMessage refuses CR/LF in header values, so a crafted name or subject cannot add headers.
     msg = EmailMessage()
     msg["From"] = current_app.config["MAIL_FROM"]
     msg["To"] = to
     msg["Subject"] = subject
     msg["Date"] = formatdate(localtime=False)
-    msg["Message-ID"] = make_msgid(domain="filmfund.localhost")
+    msg["Message-ID"] = message_id or make_msgid(domain="filmfund.localhost")
     for name, value in (headers or {}).items():  # e.g. List-Unsubscribe (RFC 8058)
         msg[name] = value
     msg.set_content(text)
@@ -34,8 +36,8 @@ def build_message(to: str, subject: str, text: str, html: str | None = None,
 
 
 def send_mail(to: str, subject: str, text: str, html: str | None = None,
-              headers: dict[str, str] | None = None) -> EmailMessage:
-    msg = build_message(to, subject, text, html, headers)
+              headers: dict[str, str] | None = None, message_id: str | None = None) -> EmailMessage:
+    msg = build_message(to, subject, text, html, headers, message_id)
     url = current_app.config.get("SMTP_URL")
     if url:
         _send_smtp(url, msg)
