@@ -83,12 +83,6 @@ def _row(campaign_id: int, livemode: bool | None = None) -> totals.CampaignTotal
     return totals.campaign_row(campaign_id, money_mode() if livemode is None else livemode)
 
 
-def campaign_net(campaign_id: int, livemode: bool | None = None) -> int:
-    """The campaign's net in the installation's money mode: one row read."""
-    row = _row(campaign_id, livemode)
-    return int(row.net) if row else 0
-
-
 def booked_refund(donation_id: int) -> int:
     """What the ledger already treats as refunded on this donation (its entries: a few rows)."""
     return -_sum(LedgerEntry.donation_id == donation_id,
@@ -182,21 +176,8 @@ def statement(campaign: Campaign, livemode: bool | None = None) -> dict:
             "balance": due - paid_out}
 
 
-def net_by_donor(campaign_id: int, livemode: bool | None = None) -> dict[int, int]:
-    """Every donor's net (not for request paths: one row per donor)."""
-    mode = money_mode() if livemode is None else livemode
-    rows = db.session.execute(sa.select(totals.DonorTotal.user_id, totals.DonorTotal.net).where(
-        totals.DonorTotal.campaign_id == campaign_id, totals.DonorTotal.livemode == mode)).all()
-    return {user_id: int(net) for user_id, net in rows}
-
-
 def donor_net(campaign_id: int, user_id: int, livemode: bool | None = None) -> int:
     return totals.donor_net(campaign_id, user_id, money_mode() if livemode is None else livemode)
-
-
-def donors_count(campaign_id: int, livemode: bool | None = None) -> int:
-    row = _row(campaign_id, livemode)
-    return int(row.donors) if row else 0
 
 
 def raised_by_day(campaign_id: int, livemode: bool | None = None) -> list[tuple[date, int]]:
