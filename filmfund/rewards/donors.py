@@ -27,6 +27,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from flask_babel import gettext as _
 
+from filmfund import i18n
 from filmfund.auth.models import User
 from filmfund.db import utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
@@ -178,7 +179,7 @@ def describe_change(key: str, value) -> str:
     if key == "shipping_address":
         parts = [value.get(f) for f in ("name", "line1", "line2", "postal_code", "city", "country")]
         parts.insert(-1, value.get("state") or value.get("region"))
-        return "send your rewards to: " + ", ".join(p for p in parts if p)
+        return _("send your rewards to: %(address)s", address=", ".join(p for p in parts if p))
     if key == "credit_name":
         return _("show “%(name)s” in the credits", name=value) if value else _("show no name in the credits")
     if key == "anonymous":
@@ -278,9 +279,9 @@ def privacy_applied_text(donation: Donation) -> list[str]:
 
     if not donation.anonymous or first_gift(donation):
         return []
-    return ["With this gift you asked us to keep you anonymous. We did at once: your name no longer",
-            "appears in the credits or anywhere public. If this was not you, or you want your name",
-            "back, sign in with this email address and change it in your settings:", "",
+    return [_("With this gift you asked us to keep you anonymous. We did at once: your name no longer appears "
+              "in the credits or anywhere public. If this was not you, or you want your name back, sign in "
+              "with this email address and change it in your settings:"), "",
             f"  {absolute_url('site.account')}#settings"]
 
 
@@ -308,12 +309,14 @@ def mail_gift_notice(donation: Donation) -> None:
     change their settings signed in."""
     from filmfund.mail import send_mail
 
-    lines = gift_notice_lines(donation)
-    if not lines:
+    if not gift_notice_lines(donation):
         return
     user = db.session.get(User, donation.user_id)
     try:
-        send_mail(user.email, "Your donor settings", "\n".join(["Thank you for your gift.", *lines]) + "\n")
+        with i18n.for_donor(user.id):
+            subject = _("Your donor settings")
+            text = "\n".join([_("Thank you for your gift."), *gift_notice_lines(donation)]) + "\n"
+        send_mail(user.email, subject, text)
     except Exception:
         log.exception("the settings mail of donation %s could not be sent", donation.id)
 
@@ -342,10 +345,7 @@ def me_document(user: User) -> dict:
     confirmation is listed in pending_changes, never applied."""
     profile = profile_for(user.id)
     doc = settings_doc(profile)
-    # The donor's language lives on their profile once the site remembers it; until then, the
-    # installation's default language.
-    language = getattr(profile, "language", None) or (current_app.config.get("LANGUAGES") or ["en"])[0]
-    return {"email": user.email, **doc, "language": language,
+    return {"email": user.email, **doc, "language": i18n.donor_language(user.id),
             "shipping_address": privacy.shipping_address_of(user.id), "pending_changes": pending_changes(user.id)}
 
 
@@ -363,20 +363,3 @@ def pending_changes(user_id: int) -> list[dict]:
             items.append({"field": key, "value": value, "requested_at": request.created_at.isoformat(),
                           "donation_id": request.donation_id})
     return items
-
-
-def mail_confirmation(request: DonorSettingsRequest) -> None:
-    """The confirmation link in a mail of its own. A mail failure is logged; the donor can still
-    change their settings signed in."""
-    from filmfund.mail import send_mail
-
-    from filmfund.i18n import for_donor
-
-    user = db.session.get(User, request.user_id)
-    try:
-        with for_donor(user.id):
-            subject = _("Confirm the change to your donor settings")
-            text = "\n".join([_("Thank you for your gift."), "", *confirmation_text(request)]) + "\n"
-        send_mail(user.email, subject, text)
-    except Exception:
-        log.exception("the confirmation mail of settings request %s could not be sent", request.id)
