@@ -86,6 +86,17 @@ def _http_message(status: int, default: str) -> str:
     return str(messages.get(status, default))
 
 
+def _retry_after(resp) -> None:
+    """A request refused by a rate limit says when its window ends (RFC 9110 Retry-After)."""
+    import time
+
+    from filmfund.extensions import limiter
+
+    current = limiter.current_limit
+    if current is not None:
+        resp.headers["Retry-After"] = str(max(1, current.reset_at - int(time.time())))
+
+
 def init_app(app: Flask) -> None:
     from filmfund.extensions import db
 
@@ -108,6 +119,8 @@ def init_app(app: Flask) -> None:
         for name, value in err.get_headers():
             if name.lower() != "content-type":
                 resp.headers[name] = value
+        if err.code == 429:
+            _retry_after(resp)
         return resp
 
     @app.errorhandler(Exception)

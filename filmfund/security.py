@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import Flask, abort, has_request_context, request
+from flask import Flask, abort, g, has_request_context, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter
@@ -65,8 +65,11 @@ def init_app(app: Flask) -> None:
         h.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         if request.is_secure or app.config.get("SESSION_COOKIE_SECURE"):
             h.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        # Pages that depend on who is signed in are never cached by shared caches.
-        if current_user and getattr(current_user, "is_authenticated", False):
+        # Pages that depend on who is signed in are never cached by shared caches. Only a request
+        # that looked at its user (Flask-Login keeps it in g) can depend on it: an API call, a
+        # webhook or a public page is not made to decode the session and load a user here.
+        user = g.get("_login_user")
+        if user is not None and getattr(user, "is_authenticated", False):
             h.setdefault("Cache-Control", "private, no-store")
         return resp
 

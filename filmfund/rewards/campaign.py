@@ -113,7 +113,7 @@ def _seed_page(campaign: Campaign, spec) -> None:
 _slug_cache: dict[tuple[str, float], str] = {}
 
 
-def _configured_slug() -> str:
+def configured_slug() -> str:
     """The slug of the configured campaign file (parsed again only when the file changes)."""
     path = Path(current_app.config["CAMPAIGN_FILE"])
     try:
@@ -128,7 +128,7 @@ def _configured_slug() -> str:
 def current_campaign() -> snapshot.CampaignSnapshot:
     """The campaign named by CAMPAIGN_FILE (loaded from the file the first time it is needed), as
     the process's cached snapshot: one indexed read per call, no ORM objects (see snapshot.py)."""
-    slug = _configured_slug()
+    slug = configured_slug()
     snap = snapshot.cached(slug)
     if snap is None:
         try:
@@ -142,7 +142,7 @@ def current_campaign() -> snapshot.CampaignSnapshot:
 def loaded_campaign() -> snapshot.CampaignSnapshot | None:
     """The current campaign's snapshot if it is loaded, else None: for what every page shows
     (the top bar), which must never load the campaign as a side effect."""
-    return snapshot.cached(_configured_slug())
+    return snapshot.cached(configured_slug())
 
 
 def campaign_of(pledge: Pledge):
@@ -157,7 +157,7 @@ def campaign_document() -> dict:
     """The public GET /api/v1/campaign document of the current campaign: the snapshot check and
     its totals row come in one read (one round trip), as campaign_summary(current_campaign())."""
     livemode = ledger.money_mode()
-    found = snapshot.cached_with_figures(_configured_slug(), livemode)
+    found = snapshot.cached_with_figures(configured_slug(), livemode)
     if found is None:  # not loaded yet: current_campaign loads it
         return campaign_summary(current_campaign())
     return _summary(*found, livemode)

@@ -12,12 +12,12 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from filmfund.auth.services import normalize_email, public_base_url
-from filmfund.db import new_id
+from filmfund.db import new_id, utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
-from filmfund.extensions import db
+from filmfund.extensions import db, one_statement
 from filmfund.i18n import current_language
-from filmfund.rewards import holdings, stripe_gateway, texts
-from filmfund.rewards.campaign import campaign_of, current_campaign
+from filmfund.rewards import holdings, snapshot, stripe_gateway, texts
+from filmfund.rewards.campaign import campaign_of, configured_slug, current_campaign
 from filmfund.rewards.campaign_file import MAX_AMOUNT
 from filmfund.rewards.models import Campaign, Pledge, PledgeState
 
@@ -80,18 +80,13 @@ def create_pledge(amount, currency=None, email=None, credit_name=None, anonymous
 
     The same idempotency key (a double-submitted form, a client retry) gives back the same pledge.
     """
+    if current_app.config["STRIPE_TEST_MODE"] and idempotency_key is None:
+        pledge = _pledge_at_once(amount, currency, email, credit_name, anonymous, rewards_opt_out, ref)
+        if pledge is not None:
+            return pledge
     campaign = current_campaign()
-    amount = validate_amount(amount)
-    if currency is None:
-        currency = campaign.currency
-    if not isinstance(currency, str) or currency.lower() != campaign.currency:
-        raise ValidationError(_("currency: this campaign takes %(currency)s only.", currency=campaign.currency),
-                              code="invalid_currency")
-    if not isinstance(email, str) or len(email) > 254:
-        raise ValidationError(_("email: give a valid email address."), code="invalid_email")
-    email = normalize_email(email)
-    credit_name = clean_credit_name(credit_name)
-    anonymous, rewards_opt_out = validate_flag(anonymous, "anonymous"), validate_flag(rewards_opt_out, "rewards_opt_out")
+    amount, email, credit_name, anonymous, rewards_opt_out = _valid_pledge(
+        campaign, amount, currency, email, credit_name, anonymous, rewards_opt_out)
     if idempotency_key is not None:
         if not (isinstance(idempotency_key, str) and 1 <= len(idempotency_key) <= 128):
             raise ValidationError(_("Idempotency-Key: 1 to 128 characters."), code="invalid_idempotency_key")
@@ -119,6 +114,63 @@ def create_pledge(amount, currency=None, email=None, credit_name=None, anonymous
                 raise
     if pledge.checkout_session_id is None:
         _open_checkout(pledge, campaign)
+    return pledge
+
+
+def _valid_pledge(campaign, amount, currency, email, credit_name, anonymous, rewards_opt_out) -> tuple:
+    """The pledge's fields as stored, or the first ValidationError."""
+    amount = validate_amount(amount)
+    if currency is None:
+        currency = campaign.currency
+    if not isinstance(currency, str) or currency.lower() != campaign.currency:
+        raise ValidationError(_("currency: this campaign takes %(currency)s only.", currency=campaign.currency),
+                              code="invalid_currency")
+    if not isinstance(email, str) or len(email) > 254:
+        raise ValidationError(_("email: give a valid email address."), code="invalid_email")
+    email = normalize_email(email)
+    credit_name = clean_credit_name(credit_name)
+    return (amount, email, credit_name, validate_flag(anonymous, "anonymous"),
+            validate_flag(rewards_opt_out, "rewards_opt_out"))
+
+
+_PLEDGE_AT_ONCE_COLUMNS = ("id", "campaign_id", "amount", "currency", "email", "credit_name", "anonymous",
+                           "rewards_opt_out", "state", "checkout_session_id", "checkout_url", "ref", "language",
+                           "created_at", "updated_at")
+# Built once: the pledge row, inserted only while its campaign still takes that currency (the
+# process's snapshot may be older than a `campaign load` in another process).
+_PLEDGE_AT_ONCE = sa.insert(Pledge.__table__).from_select(
+    _PLEDGE_AT_ONCE_COLUMNS,
+    sa.select(*[sa.bindparam(name, type_=Pledge.__table__.c[name].type) for name in _PLEDGE_AT_ONCE_COLUMNS])
+    .where(Campaign.__table__.c.id == sa.bindparam("campaign_id"),
+           Campaign.__table__.c.currency == sa.bindparam("currency"))).returning(Pledge.__table__.c.id)
+
+
+def _pledge_at_once(amount, currency, email, credit_name, anonymous, rewards_opt_out, ref) -> Pledge | None:
+    """A test-mode pledge without an idempotency key is ONE statement (its checkout is the local
+    page: nothing to call, nothing to update): the INSERT, in autocommit on PostgreSQL, checked
+    against the campaign row in the same statement. None when the process has no snapshot yet, or
+    the campaign moved since (a `campaign load`): the caller then takes the full path. (With a
+    live Stripe key the call to Stripe dwarfs the database's round trips: full path.)"""
+    campaign = snapshot.peek(configured_slug())
+    if campaign is None:
+        return None
+    try:
+        amount, email, credit_name, anonymous, rewards_opt_out = _valid_pledge(
+            campaign, amount, currency, email, credit_name, anonymous, rewards_opt_out)
+    except ValidationError as err:
+        if err.code == "invalid_currency":
+            return None  # judged against the campaign as it stands, on the full path
+        raise
+    now = utcnow()
+    pledge = Pledge(id=new_id(), campaign_id=campaign.id, amount=amount, currency=campaign.currency, email=email,
+                    credit_name=credit_name, anonymous=anonymous, rewards_opt_out=rewards_opt_out,
+                    state=PledgeState.PENDING, ref=clean_ref(ref), language=current_language(), created_at=now,
+                    updated_at=now)
+    _set_checkout(pledge, *_test_checkout(pledge))
+    with one_statement() as conn:
+        inserted = conn.execute(_PLEDGE_AT_ONCE, {name: getattr(pledge, name) for name in _PLEDGE_AT_ONCE_COLUMNS})
+        if inserted.scalar() is None:
+            return None
     return pledge
 
 

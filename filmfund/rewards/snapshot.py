@@ -15,7 +15,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from filmfund.extensions import db
+from filmfund.extensions import db, one_statement
 from filmfund.rewards.models import BudgetLine, Campaign, CampaignPagePart, Reward, RewardKind, Tier
 from filmfund.rewards.totals import CampaignTotal
 
@@ -106,10 +106,17 @@ def cached(slug: str) -> CampaignSnapshot | None:
     return snap
 
 
+def peek(slug: str) -> CampaignSnapshot | None:
+    """This process's snapshot of the campaign as last checked, without checking it again (None
+    before the first check). For a write that re-checks what it relies on in its own statement."""
+    return _cache.get(_key(slug))
+
+
 def cached_with_figures(slug: str, livemode: bool) -> tuple[CampaignSnapshot, tuple[int, int]] | None:
     """The snapshot (as `cached`) and the campaign's (net, donors) in that money mode, checked and
     read in ONE statement (the public campaign document's read); None if there is no such campaign."""
-    row = db.session.connection().execute(_CHECK_FIGURES, {"slug": slug, "livemode": livemode}).first()
+    with one_statement() as conn:  # a read alone: no BEGIN and ROLLBACK around it on PostgreSQL
+        row = conn.execute(_CHECK_FIGURES, {"slug": slug, "livemode": livemode}).first()
     if row is None:
         return None
     snap = _cache.get(_key(slug))

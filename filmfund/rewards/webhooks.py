@@ -23,7 +23,7 @@ from flask_babel import gettext as _
 from filmfund.config import test_payment_refusal
 from filmfund.db import new_id, utcnow
 from filmfund.errors import DomainError, ForbiddenError, ValidationError
-from filmfund.extensions import db
+from filmfund.extensions import db, one_statement
 from filmfund.rewards import ledger, payments
 from filmfund.rewards.campaign import campaign_of
 from filmfund.rewards.pledges import get_pledge
@@ -121,22 +121,27 @@ def handle_stripe_webhook(payload: bytes, signature: str | None, *, inline: bool
         raise
     problem = _malformed(event)
     event_id = event["id"] if problem is None else "invalid_" + hashlib.sha256(payload).hexdigest()[:48]
-    # A redelivery of an event already stored is answered with one indexed read (on SQLite
-    # without taking the write lock); the insert below stays the real guard for concurrent twins.
-    stored = db.session.execute(sa.select(WebhookEvent.id, WebhookEvent.status)
-                                .where(WebhookEvent.event_id == event_id)).first()
-    db.session.commit()  # no connection held while waiting for SQLite's writer turn
+    stored = None
+    if db.engine.dialect.name == "sqlite":
+        # A redelivery is answered with one indexed read, without waiting for SQLite's writer turn.
+        stored = _stored(event_id)
+        db.session.commit()  # no connection held while waiting for SQLite's writer turn
     if stored is None:
-        with ledger.one_writer():
-            row_id = _store_once(event, event_id, payload, problem)
+        # PostgreSQL: the insert alone, in autocommit (one round trip): the unique event id is the
+        # guard, for redeliveries and concurrent twins alike.
+        with ledger.one_writer(), one_statement() as conn:
+            row_id = _store_once(conn, event, event_id, payload, problem)
+        if row_id is None:  # stored already: book it only if its booking was lost
+            stored, duplicate = _stored(event_id), True
             db.session.commit()
-        if row_id is None:
-            return {"received": True, "duplicate": True}
-        if problem is not None:
+            if stored is None or stored[1] != WebhookStatus.RECEIVED:
+                return {"received": True, "duplicate": True}
+        elif problem is not None:
             return {"received": True, "status": WebhookStatus.FAILED.value}
-        if _ignored_because(event) is not None:
+        elif _ignored_because(event) is not None:
             return {"received": True, "status": WebhookStatus.IGNORED.value}
-        stored, duplicate = (row_id, WebhookStatus.RECEIVED), False
+        else:
+            stored, duplicate = (row_id, WebhookStatus.RECEIVED), False
     else:
         duplicate = True
     if stored[1] != WebhookStatus.RECEIVED:
@@ -157,7 +162,12 @@ def _ignored_because(event: dict) -> str | None:
     return None
 
 
-def _store_once(event: dict, event_id: str, payload: bytes, problem: str | None) -> int | None:
+def _stored(event_id: str):
+    return db.session.execute(sa.select(WebhookEvent.id, WebhookEvent.status)
+                              .where(WebhookEvent.event_id == event_id)).first()
+
+
+def _store_once(conn: sa.Connection, event: dict, event_id: str, payload: bytes, problem: str | None) -> int | None:
     """Insert the event once by its id; None if it was there already. Events that will never be
     booked are stored with their final status and reason."""
     now = utcnow()
@@ -174,9 +184,9 @@ def _store_once(event: dict, event_id: str, payload: bytes, problem: str | None)
                   payload=payload.decode("utf-8"), received_at=now, status=status, error=error,
                   processed_at=None if status == WebhookStatus.RECEIVED else now,
                   payment_intent_id=_payment_intent_of({"data": {"object": obj}}), charge_id=_charge_of(obj))
-    insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(WebhookEvent).values(**values).on_conflict_do_nothing(index_elements=["event_id"])
-    return db.session.scalars(stmt.returning(WebhookEvent.id)).first()
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(WebhookEvent.__table__).values(**values).on_conflict_do_nothing(index_elements=["event_id"])
+    return conn.execute(stmt.returning(WebhookEvent.__table__.c.id)).scalar()
 
 
 def _dispatch(row_id: int, inline: bool) -> str:

@@ -122,6 +122,9 @@ def test_pledges_are_rate_limited_per_ip(client, campaign):
     codes = [client.post("/api/v1/pledges", data=body, content_type="application/json").status_code
              for _ in range(31)]
     assert codes[:30] == [201] * 30 and codes[30] == 429
+    refused = client.post("/api/v1/pledges", data=body, content_type="application/json")
+    assert refused.get_json()["error"]["code"] == "too_many_requests"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 61  # the minute's window ends (rounded up to a second)
     assert client.post("/api/v1/pledges", data=body, content_type="application/json",
                        headers={"X-Forwarded-For": "10.9.9.9"}).status_code == 429  # spoofing does not help
     other_ip = client.post("/api/v1/pledges", data=body, content_type="application/json",
