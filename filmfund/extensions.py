@@ -1,8 +1,10 @@
 """Extensions, created unbound and bound to the app in create_app (Flask's app-factory pattern)."""
+import os
 from contextlib import contextmanager
 from typing import Iterator
 
 import sqlalchemy as sa
+from flask import current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -32,8 +34,37 @@ def one_statement() -> Iterator[sa.Connection]:
     if session.in_transaction():
         yield session.connection()
         return
-    conn = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    try:
+    engine = db.engine
+    if engine.dialect.name == "sqlite":  # one file, one writer: the session's own connection, for this statement
+        conn = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        try:
+            yield conn
+        finally:
+            session.commit()  # nothing left to commit: hands the connection back to the pool
+        return
+    with _autocommit_engine(engine).connect() as conn:
         yield conn
-    finally:
-        session.commit()  # nothing left to commit: hands the autocommit connection back to the pool
+
+
+_autocommit: dict[tuple[int, int, str], sa.Engine] = {}
+
+
+def _autocommit_engine(engine: sa.Engine) -> sa.Engine:
+    """A pool of connections that stay in autocommit, beside the app's own (same URL and sizes).
+    Switching a pooled connection to autocommit and back costs more than the round trips it saves,
+    so these never switch. Disposed with the app's engine (tests, the fork in `filmfund run`)."""
+    key = (os.getpid(), id(engine), str(engine.url))
+    found = _autocommit.get(key)
+    if found is None:
+        options = {k: v for k, v in current_app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}).items()
+                   if k in ("pool_size", "max_overflow", "pool_timeout", "pool_recycle")}
+        found = sa.create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None, **options)
+        _autocommit[key] = found
+
+        @sa.event.listens_for(engine, "engine_disposed")
+        def _dispose_too(_engine, key=key):
+            gone = _autocommit.pop(key, None)
+            if gone is not None:
+                gone.dispose(close=key[0] == os.getpid())
+
+    return found
