@@ -4,7 +4,6 @@ from __future__ import annotations
 import email
 import io
 import socket
-import time
 from email import policy
 
 import pytest
@@ -12,6 +11,7 @@ from aiosmtpd.controller import Controller
 
 from filmfund.auth.services import find_user
 from tests.site.helpers import pay
+from tests.waiting import wait_until
 
 
 class Sink:
@@ -44,9 +44,8 @@ def smtp(app):
 
 
 def wait_for(sink: Sink, n: int, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while len(sink.envelopes) < n and time.monotonic() < deadline:
-        time.sleep(0.02)
+    """Until the mail server holds n messages (fails at the deadline, never returns short)."""
+    wait_until(lambda: len(sink.envelopes) >= n, timeout=timeout, message=lambda: f"{n} mails, got {len(sink.envelopes)}")
 
 
 @pytest.fixture

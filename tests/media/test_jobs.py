@@ -6,11 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
+
+from tests.waiting import wait_until
 
 SLOW_PROFILES = """
 [proxy]
@@ -73,25 +74,18 @@ def test_killed_worker_mid_transcode_then_another_finishes(app, clips, instance_
     first = subprocess.Popen(cmd, env=_worker_env(app, instance_dir, FILMFUND_MEDIA_PROFILES=str(slow)),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            row = _job_row(app, job.id)
-            if row.status == JobStatus.RUNNING and (row.step or "").startswith("proxy"):
-                time.sleep(1.0)  # well into the encode (veryslow: over 10 s for this clip)
-                break
+        def encoding() -> bool:
+            """Into the encode: ffmpeg has reported progress (veryslow: over 10 s for this clip)."""
             assert first.poll() is None, "the first worker ended before it was killed"
-            time.sleep(0.1)
-        else:
-            raise AssertionError(f"the transcode never got going: {_job_row(app, job.id)}")
+            row = _job_row(app, job.id)
+            return row.status == JobStatus.RUNNING and (row.step or "").startswith("proxy") and row.progress > 0
+
+        wait_until(encoding, timeout=60, interval=0.1, message=lambda: f"the transcode: {_job_row(app, job.id)}")
         first.send_signal(signal.SIGKILL)  # no cleanup, no goodbye: as an OOM kill or a power cut
         first.wait(timeout=10)
         # Its ffmpeg died with it (parent-death signal), so it does not compete with the next worker.
-        for _ in range(50):
-            if subprocess.run(["pgrep", "-f", str(instance_dir)], capture_output=True, text=True).stdout == "":
-                break
-            time.sleep(0.1)
-        else:
-            raise AssertionError("the killed worker's ffmpeg is still running")
+        wait_until(lambda: _nothing_running(instance_dir), timeout=5, interval=0.1,
+                   message="the killed worker's ffmpeg is gone")
     finally:
         if first.poll() is None:
             first.kill()
@@ -116,9 +110,11 @@ def test_killed_worker_mid_transcode_then_another_finishes(app, clips, instance_
     assert stored == referenced
     assert list(services.work_dir().glob("job-*")) == []
     # ffmpeg of the dead worker went with it (its progress pipe broke): nothing left running.
-    time.sleep(0.5)
-    leftovers = subprocess.run(["pgrep", "-f", str(instance_dir)], capture_output=True, text=True).stdout.split()
-    assert leftovers == []
+    wait_until(lambda: _nothing_running(instance_dir), timeout=5, interval=0.1, message="no process left")
+
+
+def _nothing_running(instance_dir: Path) -> bool:
+    return subprocess.run(["pgrep", "-f", str(instance_dir)], capture_output=True, text=True).stdout == ""
 
 
 def test_stale_heartbeat_is_requeued_and_finished(app, clips, drain):

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import os
 import selectors
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time

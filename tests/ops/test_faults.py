@@ -117,13 +117,11 @@ def test_a_webhook_storm_while_a_web_process_is_killed_keeps_the_ledger_exact(ap
     assert killed.is_set() and not process_alive(victim)
     # The supervisor starts another web process in its place (and the worker is still there). It
     # polls its children, so on a loaded machine the storm may end before it has noticed: wait.
-    deadline = time.monotonic() + 15
-    while True:
+    def replaced() -> bool:
         web_now = _children(server.proc.pid) - {server.worker_pid}
-        if (len(web_now) == 2 and victim not in web_now) or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    assert len(web_now) == 2 and victim not in web_now
+        return len(web_now) == 2 and victim not in web_now
+
+    wait_until(replaced, timeout=15, interval=0.1, message="the supervisor replaced the killed web process")
 
     _wait_booked(len(pledges))
     assert _count(WebhookEvent) == len(events)
@@ -374,9 +372,7 @@ def test_a_worker_killed_mid_mail_batch_resumes_and_sends_nothing_twice(app, run
     worker = [sys.executable, "-m", "filmfund.cli", "worker"]
     try:
         proc = subprocess.Popen(worker, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while len(sink.rcpts) < 8 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: len(sink.rcpts) >= 8, timeout=60, interval=0.02, message="8 mails sent before the kill")
         proc.kill()  # SIGKILL mid-batch: no clean-up runs
         proc.wait(10)
         sent_before = len(sink.rcpts)
