@@ -150,6 +150,13 @@ def test_the_page_at_phone_and_desktop_width(site, browser, tmp_path, width, hei
                            timeout=60000)
     assert [u for u in requests if "/video.mp4" in u]
     page.screenshot(path=tmp_path / f"trailer-{width}.png")
+
+    # the same page in Chinese: the story's texts in Chinese, still no sideways scroll
+    page.goto(site + "/?lang=zh-Hans")
+    expect(page.locator(".story h3").first).to_have_text("消失的孩子")
+    expect(page.locator("#budget-heading")).to_have_text("善款用途")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    page.screenshot(path=tmp_path / f"campaign-{width}-zh-Hans.png", full_page=True)
     context.close()
 
 
