@@ -337,6 +337,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(format_when, "when")
     app.add_template_filter(format_day, "day")
     app.add_template_filter(format_in_zone, "in_zone")
+    app.add_template_global(current_language, "language_tag")  # a mail's <html lang>, outside a request too
     app.add_template_filter(format_bps, "bps")
 
     @app.context_processor

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import current_app, render_template
+from flask_babel import gettext as _
 
+from filmfund.i18n import for_donor
 from filmfund.auth.models import User
 from filmfund.comms.models import RequestMessage
 from filmfund.errors import ForbiddenError, NotFoundError, ValidationError
@@ -99,5 +101,6 @@ def notify_reply(message_id: int) -> None:
     if msg is None or not msg.from_producers:
         return
     donor = db.session.get(User, msg.donor_id)
-    send_mail(donor.email, "The producers answered your request",
-              render_template("comms/mail/reply.txt", campaign=_campaign(), url=absolute_url("comms.thread")))
+    with for_donor(donor.id):
+        send_mail(donor.email, _("The producers answered your request"),
+                  render_template("comms/mail/reply.txt", campaign=_campaign(), url=absolute_url("comms.thread")))

@@ -16,7 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import sqlalchemy as sa
 from flask import render_template
+from flask_babel import lazy_gettext as _l
 
+from filmfund.i18n import for_donor
 from filmfund.auth.models import User
 from filmfund.comms.models import Experience, ExperienceSlot, Invitation, RsvpStatus
 from filmfund.db import utcnow
@@ -341,7 +343,9 @@ def _mail(inv: Invitation, template: str, subject: str, *, optional: bool) -> No
            "url": mail_prefs.absolute_url("comms.my_invitation", invitation_id=inv.id),
            "unsubscribe_url": mail_prefs.unsubscribe_url(user, mail_prefs.REMINDERS) if optional else None}
     headers = mail_prefs.list_unsubscribe_headers(user, mail_prefs.REMINDERS) if optional else None
-    send_mail(user.email, subject, render_template(template, **ctx), headers=headers)
+    with for_donor(user.id):
+        send_mail(user.email, str(subject).format(title=inv.experience.title), render_template(template, **ctx),
+                  headers=headers)
 
 
 def mail_invitations(experience_id: int) -> int:
@@ -358,7 +362,7 @@ def mail_invitations(experience_id: int) -> int:
             continue
         inv = db.session.get(Invitation, inv_id)
         try:
-            _mail(inv, "comms/mail/invitation.txt", f"You are invited: {exp.title}", optional=False)
+            _mail(inv, "comms/mail/invitation.txt", _l("You are invited: {title}"), optional=False)
             sent += 1
         except Exception as exc:
             _release(inv_id, "invited_at")
@@ -384,8 +388,8 @@ def send_reminders(now: datetime | None = None) -> dict[str, int]:
             Invitation.status == RsvpStatus.ACCEPTED, Invitation.reminded_at.is_(None),
             ExperienceSlot.starts_at > now, ExperienceSlot.starts_at <= now + REMINDER_BEFORE)))
     for kind, column, ids, template, subject in (
-            ("rsvp", "rsvp_reminded_at", rsvp_ids, "comms/mail/rsvp_reminder.txt", "Will you come? {title}"),
-            ("soon", "reminded_at", soon_ids, "comms/mail/reminder.txt", "Reminder: {title}")):
+            ("rsvp", "rsvp_reminded_at", rsvp_ids, "comms/mail/rsvp_reminder.txt", _l("Will you come? {title}")),
+            ("soon", "reminded_at", soon_ids, "comms/mail/reminder.txt", _l("Reminder: {title}"))):
         for inv_id in ids:
             if not _claim(inv_id, column):
                 continue
@@ -395,7 +399,7 @@ def send_reminders(now: datetime | None = None) -> dict[str, int]:
                 done["skipped"] += 1
                 continue
             try:
-                _mail(inv, template, subject.format(title=inv.experience.title), optional=True)
+                _mail(inv, template, subject, optional=True)
                 done[kind] += 1
             except Exception:
                 log.exception("reminder for invitation %s failed; the next sweep tries again", inv_id)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import current_app, render_template
+from flask_babel import gettext as _
 
+from filmfund.i18n import for_donor
 from filmfund.auth.models import User
 from filmfund.comms.models import InterviewSubject, Question, QuestionState, TextStatus
 from filmfund.db import utcnow
@@ -255,8 +257,9 @@ def notify_answer(question_id: int) -> bool:
     try:
         ctx = {"question": question, "campaign": _campaign(),
                "url": absolute_url("comms.my_question", question_id=question.id)}
-        send_mail(question.user.email, "Your question has been answered",
-                  render_template("comms/mail/answer.txt", **ctx))
+        with for_donor(question.user_id):
+            send_mail(question.user.email, _("Your question has been answered"),
+                      render_template("comms/mail/answer.txt", **ctx))
     except Exception:
         db.session.execute(sa.update(Question).where(Question.id == question_id).values(notified_at=None))
         db.session.commit()

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from flask import current_app, render_template
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from filmfund.i18n import for_donor
 from filmfund.auth.models import User
 from filmfund.comms import markdown
 from filmfund.comms.models import DeliveryStatus, Update, UpdateDelivery, UpdateState
@@ -322,7 +323,11 @@ def _claim(delivery_id: int) -> bool:
 def compose_mail(update: Update, user: User, topic: str) -> dict:
     from filmfund.rewards.campaign import current_campaign
 
-    campaign = current_campaign()
+    with for_donor(user.id):  # the frame around the producers' text is in the donor's language
+        return _compose_mail(update, user, topic, current_campaign())
+
+
+def _compose_mail(update: Update, user: User, topic: str, campaign) -> dict:
     token = image_token(update, user)
     html_body = render_html(update, lambda asset_id: mail_prefs.absolute_url(
         "comms.update_image", update_id=update.id, asset_id=asset_id, t=token))

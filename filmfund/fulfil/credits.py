@@ -22,8 +22,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext as _
 
 from filmfund import csvsafe
+from filmfund.rewards.texts import campaign_title
+from filmfund.i18n import for_donor, format_day
 from filmfund.auth.models import User
 from filmfund.db import utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
@@ -231,10 +234,13 @@ def send_proofs(campaign: Campaign, now: datetime | None = None) -> int:
         if not due_for_reminder(line.user_id, "credit_proof", now):
             continue
         user = db.session.get(User, line.user_id)
-        when = f" by {deadline:%Y-%m-%d}" if deadline else ""
-        send_reminder_mail(user, "Check your name in the film's credits",
-                  f"Your name will appear in the end credits of “{campaign.title}” as:\n\n    {line.name}\n\n"
-                  f"Please confirm it{when}, or tell us what to change:\n\n{proof_link(user)}\n")
+        with for_donor(user.id):
+            ask = (_("Please confirm it by %(day)s, or tell us what to change:", day=format_day(deadline)) if deadline
+                   else _("Please confirm it, or tell us what to change:"))
+            send_reminder_mail(user, _("Check your name in the film's credits"),
+                               _("Your name will appear in the end credits of “%(title)s” as:",
+                                 title=campaign_title(campaign))
+                               + f"\n\n    {line.name}\n\n" + ask + f"\n\n{proof_link(user)}\n")
         db.session.add(ReminderMail(user_id=user.id, kind="credit_proof", sent_at=now))
         db.session.commit()
         sent += 1

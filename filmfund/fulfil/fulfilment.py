@@ -15,8 +15,11 @@ import unicodedata
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 
 from filmfund import csvsafe
+from filmfund.rewards.texts import campaign_title
+from filmfund.i18n import for_donor
 from filmfund.audit import record_audit
 from filmfund.auth.models import User
 from filmfund.db import utcnow
@@ -462,7 +465,7 @@ def send_reminder_mail(user: User, subject: str, text: str) -> None:
     from filmfund.rewards import mail_prefs
 
     unsubscribe = mail_prefs.unsubscribe_url(user, "reminders")
-    send_mail(user.email, subject, text + f"\nNo more reminders like this one: {unsubscribe}\n",
+    send_mail(user.email, subject, text + "\n" + _("No more reminders like this one: %(url)s", url=unsubscribe) + "\n",
               headers=mail_prefs.list_unsubscribe_headers(user, "reminders"))
 
 
@@ -485,13 +488,15 @@ def send_address_surveys(campaign: Campaign, now: datetime | None = None) -> int
     for user in users:
         if opted_out_of_reminders(user.id) or not due_for_reminder(user.id, "address_survey", now):
             continue
-        count, _ = _mails_sent(user.id, "address_survey")
-        subject = ("Reminder: where should we send your rewards?" if count
-                   else "Where should we send your rewards?")
-        text = (f"Your support of “{campaign.title}” includes rewards we will post to you "
-                f"(the DVD, once the film is finished).\n\nTell us where to send them:\n\n{survey_link(user)}\n\n"
-                "You can change the address on your account page until they ship.\n")
-        send_reminder_mail(user, subject, text)
+        count, _latest = _mails_sent(user.id, "address_survey")
+        with for_donor(user.id):
+            subject = (_("Reminder: where should we send your rewards?") if count
+                       else _("Where should we send your rewards?"))
+            text = (_("Your support of “%(title)s” includes rewards we will post to you (the DVD, once the film "
+                      "is finished).", title=campaign_title(campaign)) + "\n\n" + _("Tell us where to send them:")
+                    + f"\n\n{survey_link(user)}\n\n"
+                    + _("You can change the address on your account page until they ship.") + "\n")
+            send_reminder_mail(user, subject, text)
         db.session.add(ReminderMail(user_id=user.id, kind="address_survey", sent_at=now))
         db.session.commit()
         sent += 1

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from flask import current_app, has_request_context, url_for
 from itsdangerous import BadSignature, URLSafeSerializer
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from filmfund.auth.models import User
 from filmfund.errors import NotFoundError, ValidationError
@@ -26,8 +27,8 @@ from filmfund.rewards.models import MailOptOut, Reward, RewardKind
 NEWS = "news"
 REMINDERS = "reminders"
 TOPIC_TITLES = {
-    NEWS: "News from the production (updates for everyone and for all donors)",
-    REMINDERS: "Reminders (address surveys, RSVPs, credit proofs)",
+    NEWS: _l("News from the production (updates for everyone and for all donors)"),
+    REMINDERS: _l("Reminders (address surveys, RSVPs, credit proofs)"),
 }
 _SALT = "filmfund.mail.unsubscribe"
 
@@ -43,10 +44,10 @@ def _updates_rewards() -> dict[str, str]:
 
 def topic_title(topic: str) -> str:
     if topic in TOPIC_TITLES:
-        return TOPIC_TITLES[topic]
+        return str(TOPIC_TITLES[topic])
     rewards = _updates_rewards()
     if topic in rewards:
-        return rewards[topic]
+        return _reward_title(topic, rewards[topic])
     raise ValidationError(_("topic: unknown mail topic %(topic)s.", topic=repr(topic)), code="invalid_topic")
 
 
@@ -98,7 +99,16 @@ def topics_for(user: User) -> list[tuple[str, str]]:
         .where(Reward.campaign_id == campaign_id, Reward.kind == RewardKind.UPDATES,
                Reward.key.in_(holdings.held_keys_sql(user.id, campaign_id)))
         .order_by(Reward.id)).all()
-    return [(NEWS, TOPIC_TITLES[NEWS]), *[(k, t) for k, t in held], (REMINDERS, TOPIC_TITLES[REMINDERS])]
+    return [(NEWS, str(TOPIC_TITLES[NEWS])), *[(k, _reward_title(k, t)) for k, t in held],
+            (REMINDERS, str(TOPIC_TITLES[REMINDERS]))]
+
+
+def _reward_title(key: str, title: str) -> str:
+    """A mailing reward's title in the reader's language (the campaign file gives it per language)."""
+    from filmfund.rewards.campaign import current_campaign
+    from filmfund.rewards.texts import localized
+
+    return localized(current_campaign().translations, f"reward:{key}", title)
 
 
 def _serializer() -> URLSafeSerializer:

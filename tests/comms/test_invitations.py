@@ -97,7 +97,7 @@ def test_dinner_from_payment_to_rsvp_calendar_and_reminder(app, donor, producer,
     [msg] = smtp.messages()
     assert msg["To"] == "guest@example.org" and msg["Subject"] == "Reminder: Dinner with the crew"
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    assert f"14 March {year} at 07:30 (America/New_York)" in msg.get_body(("plain",)).get_content()
+    assert f"March 14, {year}, 7:30\u202fAM (America/New_York)" in msg.get_body(("plain",)).get_content()
 
 
 def test_unanswered_invitations_get_one_rsvp_reminder_unless_opted_out(app, donor, smtp):

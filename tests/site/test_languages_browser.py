@@ -7,11 +7,12 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+import time
 import uuid
 
 import pytest
 
-from tests.site.test_browser import CHROMIUM, PRODUCER_PASSWORD, running_site
+from tests.site.test_browser import PRODUCER_PASSWORD, browser, running_site  # noqa: F401 (browser: a fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -36,17 +37,6 @@ def site(tmp_path_factory):
         yield base, instance
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM,
-                                      args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"])
-        yield chromium
-        chromium.close()
-
-
 def _check(page, lang: str, what: str, shots, name: str) -> None:
     """The page is in `lang`, says what it should, fits the screen; its screenshot is kept."""
     assert page.evaluate("document.documentElement.lang") == lang
@@ -57,14 +47,17 @@ def _check(page, lang: str, what: str, shots, name: str) -> None:
 
 
 def _sign_in_link(instance, address: str) -> str:
-    mails = sorted((instance / "outbox").glob("*.eml"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for path in mails:
-        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        if msg["To"] == address:
-            found = re.search(r"https?://\S+/login/magic/\S+", msg.get_body(("plain",)).get_content())
-            if found:
-                return found.group(0)
-    raise AssertionError(f"no sign-in link for {address}")
+    """The link of the sign-in mail to `address`, once the site's worker has written it (it is queued)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for path in (instance / "outbox").glob("*.eml"):
+            msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            if msg["To"] == address:
+                found = re.search(r"https?://\S+/login/magic/\S+", msg.get_body(("plain",)).get_content())
+                if found:
+                    return found.group(0)
+        time.sleep(0.3)
+    raise AssertionError(f"no sign-in link for {address} within 60 s")
 
 
 @pytest.mark.parametrize("width", WIDTHS)
