@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask import url_for
 from werkzeug.routing import BuildError
 
@@ -28,11 +30,11 @@ PAGE_SIZE = 50
 QUEUE_STATES = ("owed", "in_progress", "done", "late")
 
 ITEM_LABELS = {
-    ItemState.OWED: "Owed",
-    ItemState.IN_PRODUCTION: "Being prepared",
-    ItemState.SHIPPED: "Shipped",
-    ItemState.RECEIVED: "Received",
-    ItemState.RETURNED: "Returned to us",
+    ItemState.OWED: _l("Owed"),
+    ItemState.IN_PRODUCTION: _l("Being prepared"),
+    ItemState.SHIPPED: _l("Shipped"),
+    ItemState.RECEIVED: _l("Received"),
+    ItemState.RETURNED: _l("Returned to us"),
 }
 
 
@@ -66,18 +68,18 @@ def rewards_statement(user: User) -> dict:
     for r in standing["rewards"]:
         if r["status"] == "revoked":
             continue
-        row = {"key": r["key"], "title": r["title"], "kind": r["kind"], "state": "Yours", "css": "paid",
+        row = {"key": r["key"], "title": r["title"], "kind": r["kind"], "state": _("Yours"), "css": "paid",
                "step": None, "item": None, "detail": "", "link": None}
         if r["kind"] == RewardKind.PHYSICAL:
             row.update(_physical_row(items.get(r["key"]), address))
         elif r["kind"] == RewardKind.CREDIT:
             row.update(_credit_row(r["key"], line, proof_open))
         elif r["kind"] == RewardKind.DIGITAL:
-            row["state"] = "In your downloads"
+            row["state"] = _("In your downloads")
         elif r["kind"] == RewardKind.UPDATES:
-            row["state"] = "By email"
+            row["state"] = _("By email")
         elif r["status"] == EntitlementStatus.FULFILLED:
-            row.update(state="Done", css="paid")
+            row.update(state=_("Done"), css="paid")
         else:
             row.update(_service_row(user, r["key"], campaign))
         rows.append(row)
@@ -90,38 +92,38 @@ def rewards_statement(user: User) -> dict:
 
 def _physical_row(row: dict | None, address) -> dict:
     if row is None:
-        return {"state": "Owed", "css": "pending"}
+        return {"state": _("Owed"), "css": "pending"}
     item = row["item"]
-    out = {"item": item, "state": ITEM_LABELS[item.state], "css": "pending"}
+    out = {"item": item, "state": str(ITEM_LABELS[item.state]), "css": "pending"}
     if item.state == ItemState.OWED:
-        out["detail"] = "It does not exist yet: we send it once it does." if not row["available"] else \
-            "Ready soon: we are preparing the parcels."
+        out["detail"] = _("It does not exist yet: we send it once it does.") if not row["available"] else \
+            _("Ready soon: we are preparing the parcels.")
     elif item.state == ItemState.SHIPPED:
-        out.update(css="processing", detail=f"Tracking: {item.tracking}")
-        out["step"] = _step("Confirm you received it", url_for("site.account", _anchor=f"item-{item.id}"),
+        out.update(css="processing", detail=_("Tracking: %(number)s", number=item.tracking))
+        out["step"] = _step(_("Confirm you received it"), url_for("site.account", _anchor=f"item-{item.id}"),
                             "received")
     elif item.state == ItemState.RECEIVED:
         out["css"] = "paid"
     elif item.state == ItemState.RETURNED:
-        out.update(css="failed", detail="The parcel came back: check your address.")
+        out.update(css="failed", detail=_("The parcel came back: check your address."))
     if item.state in (ItemState.OWED, ItemState.IN_PRODUCTION, ItemState.RETURNED) and address is None:
-        out["step"] = _step("Give your shipping address", url_for("fulfil.address"), "address")
+        out["step"] = _step(_("Give your shipping address"), url_for("fulfil.address"), "address")
     return out
 
 
 def _credit_row(key: str, line, proof_open: bool) -> dict:
     if line is None:
-        return {"state": "Not listed", "css": "pending",
-                "detail": "You are anonymous or gave no credit name.",
+        return {"state": _("Not listed"), "css": "pending",
+                "detail": _("You are anonymous or gave no credit name."),
                 "step": None}
     detail = f"“{line.name}”"
     if line.proof == "approved":
-        return {"state": "Approved", "css": "paid", "detail": detail}
+        return {"state": _("Approved"), "css": "paid", "detail": detail}
     if not proof_open:
-        return {"state": "Listed", "css": "paid", "detail": detail}
-    label = "Confirm your Executive Producer credit" if line.section == "executive_producers" else \
-        "Approve your line in the credits"
-    state = "Changes asked" if line.proof == "changes_requested" else "Proof to approve"
+        return {"state": _("Listed"), "css": "paid", "detail": detail}
+    label = _("Confirm your Executive Producer credit") if line.section == "executive_producers" else \
+        _("Approve your line in the credits")
+    state = _("Changes asked") if line.proof == "changes_requested" else _("Proof to approve")
     return {"state": state, "css": "pending", "detail": detail,
             "step": _step(label, url_for("fulfil.proof"), "proof")}
 
@@ -139,12 +141,12 @@ def _service_row(user: User, key: str, campaign: Campaign) -> dict:
         asked, answered = sum(rows.values()), rows.get(QuestionState.ANSWERED, 0)
         url = _url("comms.questions")
         if not asked:
-            return {"state": "Open", "css": "pending", "step": _step("Ask your questions", url, "question")}
+            return {"state": _("Open"), "css": "pending", "step": _step(_("Ask your questions"), url, "question")}
         return {"state": f"{answered} of {asked} answered", "css": "paid" if answered == asked else "processing",
                 "link": url}
     if key == "by-arrangement":
-        return {"state": "By arrangement", "css": "pending",
-                "step": _step("Write to the producers", _url("comms.thread"), "thread")}
+        return {"state": _("By arrangement"), "css": "pending",
+                "step": _step(_("Write to the producers"), _url("comms.thread"), "thread")}
     status = db.session.scalar(
         sa.select(Invitation.status).join(Experience, Experience.id == Invitation.experience_id)
         .where(Invitation.user_id == user.id, Experience.reward_key == key, Experience.campaign_id == campaign.id)
@@ -153,12 +155,12 @@ def _service_row(user: User, key: str, campaign: Campaign) -> dict:
         has_experience = db.session.scalar(sa.select(sa.func.count(Experience.id)).where(
             Experience.reward_key == key, Experience.campaign_id == campaign.id))
         if not has_experience:
-            return {"state": "Invitation to come", "css": "pending", "detail": "We will propose dates."}
+            return {"state": _("Invitation to come"), "css": "pending", "detail": _("We will propose dates.")}
         status = RsvpStatus.INVITED
     if status == RsvpStatus.INVITED:
-        return {"state": "Invited", "css": "pending",
-                "step": _step("Answer the invitation (RSVP)", _url("comms.invitations"), "rsvp")}
-    return {"state": "Coming" if status == RsvpStatus.ACCEPTED else "Declined",
+        return {"state": _("Invited"), "css": "pending",
+                "step": _step(_("Answer the invitation (RSVP)"), _url("comms.invitations"), "rsvp")}
+    return {"state": _("Coming") if status == RsvpStatus.ACCEPTED else _("Declined"),
             "css": "paid" if status == RsvpStatus.ACCEPTED else "pending", "link": _url("comms.invitations")}
 
 
