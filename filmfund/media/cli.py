@@ -48,23 +48,28 @@ def ingest_command(paths: tuple[str, ...], title: str | None, wait: bool) -> Non
         click.echo("0 asset(s): nothing to ingest" + (f", {len(skipped)} path(s) skipped." if skipped else "."),
                    err=True)
         return
+    from filmfund.media.probing import probe_files
+
+    probing = probe_files(f for group in found for f in group.files)  # ffprobe runs while the app is built
     with app_context():
-        _ingest(paths, found, skipped, title, wait)
+        _ingest(paths, found, skipped, title, wait, probing)
 
 
-def _ingest(paths: tuple[str, ...], found: list, skipped: list, title: str | None, wait: bool) -> None:
+def _ingest(paths: tuple[str, ...], found: list, skipped: list, title: str | None, wait: bool,
+            probing: dict) -> None:
     from filmfund.media import services
 
     total = sum(f.stat().st_size for g in found for f in g.files)
     if wait:
         from filmfund.extensions import db
 
-        results = _ingest_and_run(paths, found, title, total)
+        results = _ingest_and_run(paths, found, title, total, probing)
         db.session.expire_all()
     else:
         with click.progressbar(length=total or 1, label="Copying and hashing", file=sys.stderr,
                                show_pos=False, show_percent=True, show_eta=True) as bar:
-            results = services.ingest_paths(paths, title=title, progress=bar.update, discovered=found)
+            results = services.ingest_paths(paths, title=title, progress=bar.update, discovered=found,
+                                            probing=probing)
     for r in results:
         click.echo(f"{r.asset.public_id} {r.asset.state.value}")
     rows = [[r.asset.public_id, r.asset.state.value, r.asset.kind.value, r.asset.title[:40],
@@ -86,7 +91,7 @@ def _card_label(group) -> str:
     return group.files[0].parent.name or "files"
 
 
-def _ingest_and_run(paths: tuple[str, ...], found: list, title: str | None, total: int) -> list:
+def _ingest_and_run(paths: tuple[str, ...], found: list, title: str | None, total: int, probing: dict) -> list:
     """`--wait`: the queue runs on a thread here, as a worker runs it, from the first clip on:
     a clip is checked and encoded while the next one is copied. One bar per card follows its
     takes through their jobs (each job's own percentage, live), one bar the copying."""
@@ -158,7 +163,7 @@ def _ingest_and_run(paths: tuple[str, ...], found: list, title: str | None, tota
         try:
             with jobs.QueueDriver(app, after_task=settle) as driver:
                 results = services.ingest_paths(paths, title=title, progress=lambda n: bars.advance(copying, n),
-                                                discovered=found, on_result=registered)
+                                                discovered=found, on_result=registered, probing=probing)
             settle()
         finally:
             stop.set()

@@ -49,8 +49,8 @@ def defaults(env: dict[str, str] | None = None) -> dict[str, Any]:
         "MEDIA_STALE_SECONDS": float(env.get("FILMFUND_MEDIA_STALE_SECONDS") or 120),
         "MEDIA_S3_PART_SIZE": int(env.get("FILMFUND_MEDIA_S3_PART_SIZE") or 8 * 1024 * 1024),
         "MEDIA_RESCUE": (env.get("FILMFUND_MEDIA_RESCUE") or "1") == "1",
-        # One decode at ingest checks every frame and writes the edit proxy and poster ("0": a
-        # decode-only check, then each rendition decodes the clip again).
+        # One decode at ingest checks every frame and writes the edit proxy, poster and strip ("0":
+        # a decode-only check, then each rendition decodes the clip again).
         "MEDIA_SINGLE_PASS": (env.get("FILMFUND_MEDIA_SINGLE_PASS") or "1") == "1",
         # The second copy of every original (fixity.py): unset, or file:// or s3:// like the storage.
         "REPLICA_URL": env.get("FILMFUND_REPLICA_URL") or None,

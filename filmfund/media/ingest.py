@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,7 +18,7 @@ from filmfund.media import avchd, ffmpeg, fixity
 from filmfund.media.common import storage
 from filmfund.media.jobs import _new_job, enqueue
 from filmfund.media.models import Asset, AssetEvent, AssetKind, AssetState, JobKind, Sidecar, Source
-from filmfund.media.sniff import sniff
+from filmfund.media.probing import _probe_file, probe_files
 from filmfund.media.storage import sha256_file
 
 @dataclass
@@ -44,33 +44,22 @@ def _probe_spec(spec: str) -> tuple[dict | None, ffmpeg.MediaInfo | None, str | 
     return _probe_file(spec)
 
 
-def _probe_file(path: Path | str) -> tuple[dict | None, ffmpeg.MediaInfo | None, str | None]:
-    if not str(path).startswith("concat:"):
-        found = sniff(path)
-        if not found.is_media:  # no ffprobe on a playlist, a text file or nothing
-            return None, None, f"not probed: the file holds {found.description}"
-    try:
-        data = ffmpeg.probe(str(path))
-        return data, ffmpeg.summarize(data), None
-    except ffmpeg.FfmpegError as exc:
-        return None, None, str(exc)
-
-
 def ingest_paths(paths: Iterable[str | Path], title: str | None = None,
                  progress: Callable[[int], None] | None = None,
                  on_group: Callable[[avchd.SourceGroup], None] | None = None,
                  skipped: list[avchd.Skipped] | None = None,
                  discovered: list[avchd.SourceGroup] | None = None,
-                 on_result: Callable[[avchd.SourceGroup, IngestResult], None] | None = None) -> list[IngestResult]:
+                 on_result: Callable[[avchd.SourceGroup, IngestResult], None] | None = None,
+                 probing: dict[Path, Future] | None = None) -> list[IngestResult]:
     """Ingest files, folders and AVCHD card roots; queue a verify job per new asset. What was
     not taken (symlinks, empty files) is appended to `skipped`, with the reason. `discovered`:
     what avchd.discover already found in `paths` (the CLI looks before it builds the app)."""
     groups = discovered if discovered is not None else avchd.discover([Path(p) for p in paths], skipped)
-    # Each file is probed once, here (spanned takes are linked by the times); ffprobe processes
-    # run side by side, as they mostly wait on the card. The jobs reuse these probes.
+    # Each file is probed once, here or already started (`probing`); spanned takes are linked by
+    # the times, and the jobs reuse these probes.
     files = [f for group in groups for f in group.files]
-    with ThreadPoolExecutor(max_workers=min(4, len(files) or 1)) as pool:
-        probes = dict(zip(files, pool.map(_probe_file, files)))
+    started = {**probe_files(f for f in files if f not in (probing or {})), **(probing or {})}
+    probes = {f: started[f].result() for f in files}
     times = {f: ((p[1].start_time, p[1].end_time) if p[1] else (None, None)) for f, p in probes.items()}
     groups = avchd.link_spans(groups, times)
     results = []

@@ -172,7 +172,8 @@ def _keep_outputs(asset: Asset, outputs: dict, duration: float | None) -> None:
         try:
             if not out.exists() or not out.stat().st_size:
                 raise ffmpeg.FfmpegError("no output")
-            out_info = ffmpeg.summarize(ffmpeg.probe(str(out)))
+            # The stills are read back by their JPEG structure (no ffprobe run each); the proxy by ffprobe.
+            out_info = (ffmpeg.read_jpeg(out) if out.suffix == ".jpg" else ffmpeg.summarize(ffmpeg.probe(str(out))))
             if kind == RenditionKind.PROXY and duration and (not out_info.duration
                                                               or out_info.duration < duration * 0.9 - 0.5):
                 raise ffmpeg.FfmpegError("short output")

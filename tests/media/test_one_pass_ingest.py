@@ -137,3 +137,17 @@ def test_ingest_wait_runs_the_queue_with_a_bar_per_card(app, runner, clips, tmp_
     bars = [ln for ln in result.output.splitlines() if "take)" in ln]
     assert len(bars) == 2 and all("100%" in b for b in bars), result.output
     assert any(b.startswith("CARD_A") for b in bars)
+
+
+def test_stills_are_read_back_by_their_jpeg_structure(clips, tmp_path):
+    still = tmp_path / "poster.jpg"
+    argv = ffmpeg.image_argv(str(clips / "still.jpg"), str(still), {"height": 180})
+    ffmpeg.run(argv, timeout=60)
+    info = ffmpeg.read_jpeg(still)
+    assert (info.width, info.height) == (320, 180)
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(still.read_bytes()[:-100])  # a write that stopped early is not an output
+    import pytest
+
+    with pytest.raises(ffmpeg.FfmpegError):
+        ffmpeg.read_jpeg(cut)
