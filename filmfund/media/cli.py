@@ -135,8 +135,9 @@ def _ingest_and_run(paths: tuple[str, ...], found: list, title: str | None, tota
             card_of[result.asset.id] = _card_label(group)
             progress[result.asset.id] = 0.0 if result.created else 1.0
 
+    # Two refreshes a second: the bars share the two cores with the encode they report on.
     bars = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
-                    console=Console(stderr=True))
+                    console=Console(stderr=True), refresh_per_second=2)
     copying = bars.add_task("copying and hashing", total=total or 1)
     per_card = {label: bars.add_task(f"{label} ({n} take{'s' if n != 1 else ''})", total=n * 100)
                 for label, n in takes.items()}
@@ -154,7 +155,7 @@ def _ingest_and_run(paths: tuple[str, ...], found: list, title: str | None, tota
             bars.update(task, completed=done[label])
 
     def keep_showing() -> None:
-        while not stop.wait(0.2):
+        while not stop.wait(0.5):
             show()
 
     shower = threading.Thread(target=keep_showing, name="ingest-progress", daemon=True)
