@@ -96,12 +96,6 @@ def clean_address(data: dict) -> dict:
 
 # ---------------------------------------------------------------- items
 
-def physical_rewards(campaign: Campaign) -> list[Reward]:
-    return list(db.session.scalars(
-        sa.select(Reward).where(Reward.campaign_id == campaign.id, Reward.kind == RewardKind.PHYSICAL,
-                                Reward.tier_id.is_not(None)).order_by(Reward.tier_id, Reward.position)))
-
-
 def pledge_ships(pledge) -> bool:
     """Does this pledge alone reach a tier with a physical reward? Then Checkout collects the
     shipping address (a donor who gets there by several gifts gets the address survey)."""

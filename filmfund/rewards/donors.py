@@ -61,12 +61,6 @@ def settings_doc(profile: DonorProfile | None) -> dict:
             "rewards_opt_out": profile.rewards_opt_out}
 
 
-def rewards_opted_out(user_id: int) -> bool:
-    """Whether the donor chose no rewards (read from the profile: one primary-key lookup)."""
-    profile = profile_for(user_id)
-    return bool(profile and profile.rewards_opt_out)
-
-
 # ---------------------------------------------------------------- the booking path
 
 def _asked(donation: Donation) -> dict:

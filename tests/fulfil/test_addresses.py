@@ -16,7 +16,7 @@ from filmfund.fulfil import fulfilment, statement
 from filmfund.fulfil.models import FulfilmentItem, ItemState
 from filmfund.rewards import entitlements, pledges
 from filmfund.rewards.campaign import current_campaign
-from filmfund.rewards.models import Reward, ShippingAddress
+from filmfund.rewards.models import DonorSettingsRequest, Reward, ShippingAddress
 from tests.rewards.conftest import charge_obj, session_obj
 from tests.site.helpers import CSRF_RE, csrf_token, pay
 
@@ -68,7 +68,8 @@ def test_the_address_stripe_collected_is_kept_from_the_completed_session(campaig
     stripe_events.send("checkout.session.completed", session)
     address = db.session.get(ShippingAddress, _user("mei@example.org").id)
     assert (address.name, address.city, address.country, address.source) == ("Mei Chen", "Lyon", "FR", "checkout")
-    # An older API version's `shipping_details` is read too; a second gift's new address replaces it.
+    # An older API version's `shipping_details` is read too; a later gift's new address waits for
+    # the email owner's confirmation (anyone can pay with their email) and changes nothing yet.
     again = pledges.create_pledge(amount=5000, email="mei@example.org")
     old = session_obj(again.id, 5000, email="mei@example.org")
     old["shipping_details"] = {"name": "Mei Chen", "address": {"line1": "1 Main St", "city": "Boston",
@@ -76,7 +77,10 @@ def test_the_address_stripe_collected_is_kept_from_the_completed_session(campaig
                                                                 "country": "US"}}
     stripe_events.send("checkout.session.completed", old)
     db.session.expire_all()
-    assert db.session.get(ShippingAddress, _user("mei@example.org").id).city == "Boston"
+    assert db.session.get(ShippingAddress, _user("mei@example.org").id).city == "Lyon"
+    [waiting] = db.session.scalars(sa.select(DonorSettingsRequest).where(
+        DonorSettingsRequest.user_id == _user("mei@example.org").id)).all()
+    assert json.loads(waiting.changes)["shipping_address"]["city"] == "Boston"
 
 
 def test_a_bad_collected_address_never_fails_the_payment(campaign, stripe_events):
