@@ -76,6 +76,18 @@ def peak_mib(pid: int) -> float:
     return float("nan")
 
 
+def watch(proc: subprocess.Popen) -> tuple[float, float]:
+    """The process's peak resident memory (MiB) and how long it ran (s), watched until it ends."""
+    peak, t0 = 0.0, time.monotonic()
+    while proc.poll() is None:
+        try:
+            peak = max(peak, peak_mib(proc.pid))
+        except FileNotFoundError:
+            break
+        time.sleep(0.1)
+    return peak, time.monotonic() - t0
+
+
 def upload(port: int, path: Path) -> int:
     boundary = "filmfundbench7d3a"
     head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{path.name}\"\r\n"
@@ -130,14 +142,7 @@ def main() -> int:
             server.wait(30)
         worker = subprocess.Popen([BIN / "filmfund", "worker", "--burst"], env=env, cwd=tmp,
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        worker_peak, t0 = 0.0, time.monotonic()
-        while worker.poll() is None:
-            try:
-                worker_peak = max(worker_peak, peak_mib(worker.pid))
-            except FileNotFoundError:
-                break
-            time.sleep(0.1)
-        worker_s = time.monotonic() - t0
+        worker_peak, worker_s = watch(worker)
         ran = (worker.stdout.read() or "").strip()
         # The command line's own ingest of another take of the same size (other bytes: a packet
         # more), `--wait` running its jobs in that one process, as a crew ingests a card.
@@ -147,14 +152,7 @@ def main() -> int:
             fh.truncate(int(args.gib * 1024**3) + 192)
         cli = subprocess.Popen([BIN / "filmfund", "media", "ingest", "--wait", str(take.parent)], env=env, cwd=tmp,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        cli_peak, t0 = 0.0, time.monotonic()
-        while cli.poll() is None:
-            try:
-                cli_peak = max(cli_peak, peak_mib(cli.pid))
-            except FileNotFoundError:
-                break
-            time.sleep(0.1)
-        cli_s = time.monotonic() - t0
+        cli_peak, cli_s = watch(cli)
     size = f"{args.gib:g} GiB"
     print(f"Upload of a {size} file to the footage page (HTTP {status}, {upload_s:.0f} s), then "
           f"`filmfund worker --burst` ({ran}, {worker_s:.0f} s); {os.cpu_count()} cores\n")
