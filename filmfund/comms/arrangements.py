@@ -48,7 +48,7 @@ def thread(donor_id: int) -> list[RequestMessage]:
 def post_as_donor(user: User, body) -> RequestMessage:
     body = _body(body)
     if not may_write(user):
-        raise ForbiddenError("This thread comes with the $2000 tier.", code="not_entitled")
+        raise ForbiddenError(_("This thread comes with the $2000 tier."), code="not_entitled")
     msg = RequestMessage(campaign_id=_campaign().id, donor_id=user.id, author_id=user.id, body=body)
     db.session.add(msg)
     db.session.commit()
@@ -58,7 +58,7 @@ def post_as_donor(user: User, body) -> RequestMessage:
 def donor_by_public_id(public_id: str) -> User:
     user = db.session.scalar(sa.select(User).where(User.public_id == public_id))
     if user is None or not (may_write(user) or thread(user.id)):
-        raise NotFoundError("No such thread.")
+        raise NotFoundError(_("No such thread."))
     return user
 
 

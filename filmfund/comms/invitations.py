@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 import sqlalchemy as sa
 from flask import render_template
 from flask_babel import lazy_gettext as _l
+from flask_babel import gettext as _
 
 from filmfund.i18n import for_donor
 from filmfund.auth.models import User
@@ -65,7 +66,7 @@ def experiences() -> list[Experience]:
 def get_experience(experience_id: int) -> Experience:
     exp = db.session.get(Experience, experience_id)
     if exp is None or exp.campaign_id != _campaign().id:
-        raise NotFoundError("No such experience.")
+        raise NotFoundError(_("No such experience."))
     return exp
 
 
@@ -73,20 +74,20 @@ def create_experience(*, reward_key, title, details="", location="", duration_mi
     campaign = _campaign()
     keys = set(db.session.scalars(sa.select(Reward.key).where(Reward.campaign_id == campaign.id)))
     if reward_key not in keys:
-        raise ValidationError("reward: choose the reward this experience belongs to.", code="invalid_reward")
+        raise ValidationError(_("reward: choose the reward this experience belongs to."), code="invalid_reward")
     title = " ".join(title.split()) if isinstance(title, str) else ""
     if not title or len(title) > 200:
-        raise ValidationError("title: give a title (up to 200 characters).", code="invalid_title")
+        raise ValidationError(_("title: give a title (up to 200 characters)."), code="invalid_title")
     try:
         minutes = int(duration_minutes)
     except (TypeError, ValueError):
         minutes = 0
     if not 5 <= minutes <= 24 * 60:
-        raise ValidationError("duration: between 5 minutes and 24 hours.", code="invalid_duration")
+        raise ValidationError(_("duration: between 5 minutes and 24 hours."), code="invalid_duration")
     details = (details or "").strip() if isinstance(details, str) else ""
     location = " ".join(location.split()) if isinstance(location, str) else ""
     if len(details) > TEXT_MAX or len(location) > 300:
-        raise ValidationError("details: too long.", code="invalid_details")
+        raise ValidationError(_("details: too long."), code="invalid_details")
     exp = Experience(campaign_id=campaign.id, reward_key=reward_key, title=title, details=details,
                      location=location, duration_minutes=minutes)
     db.session.add(exp)
@@ -97,11 +98,11 @@ def create_experience(*, reward_key, title, details="", location="", duration_mi
 def parse_local_time(value, tz_name) -> datetime:
     """`2026-12-12T19:30` in the given zone (the producers' own), as UTC."""
     if tz_name not in available_timezones() and tz_name != "UTC":
-        raise ValidationError("time zone: choose one from the list.", code="invalid_time_zone")
+        raise ValidationError(_("time zone: choose one from the list."), code="invalid_time_zone")
     try:
         naive = datetime.fromisoformat(str(value).strip())
     except ValueError:
-        raise ValidationError("starts: give a date and time like 2026-12-12T19:30.", code="invalid_time") from None
+        raise ValidationError(_("starts: give a date and time like 2026-12-12T19:30."), code="invalid_time") from None
     if naive.tzinfo is None:
         naive = naive.replace(tzinfo=ZoneInfo(tz_name))
     return naive.astimezone(timezone.utc)
@@ -110,7 +111,7 @@ def parse_local_time(value, tz_name) -> datetime:
 def add_slot(experience_id: int, starts_at: datetime, capacity=None) -> ExperienceSlot:
     exp = get_experience(experience_id)
     if starts_at <= utcnow():
-        raise ValidationError("starts: propose a time in the future.", code="invalid_time")
+        raise ValidationError(_("starts: propose a time in the future."), code="invalid_time")
     cap = None
     if capacity not in (None, ""):
         try:
@@ -118,7 +119,7 @@ def add_slot(experience_id: int, starts_at: datetime, capacity=None) -> Experien
         except (TypeError, ValueError):
             cap = 0
         if cap <= 0:
-            raise ValidationError("capacity: a positive number of donors, or empty for no limit.",
+            raise ValidationError(_("capacity: a positive number of donors, or empty for no limit."),
                                   code="invalid_capacity")
     slot = ExperienceSlot(experience_id=exp.id, starts_at=starts_at, capacity=cap)
     db.session.add(slot)
@@ -135,7 +136,7 @@ def send_invitations(experience_id: int) -> int:
     invitation mails. Returns how many invitations are waiting to be mailed."""
     exp = get_experience(experience_id)
     if not exp.slots:
-        raise ConflictError("Propose at least one time first.", code="no_times")
+        raise ConflictError(_("Propose at least one time first."), code="no_times")
     return _invite_holders(exp)
 
 
@@ -219,16 +220,16 @@ def my_invitation(user: User, invitation_id: int) -> Invitation:
     """The donor's own invitation while they hold its reward; 404 otherwise."""
     inv = db.session.get(Invitation, invitation_id)
     if inv is None or inv.user_id != user.id:
-        raise NotFoundError("No such invitation.")
+        raise NotFoundError(_("No such invitation."))
     if inv.experience.reward_key not in set(db.session.scalars(_holders_keys(user.id))):
-        raise NotFoundError("No such invitation.")
+        raise NotFoundError(_("No such invitation."))
     return inv
 
 
 def set_time_zone(user: User, invitation_id: int, tz_name) -> Invitation:
     inv = my_invitation(user, invitation_id)
     if tz_name not in available_timezones() and tz_name != "UTC":
-        raise ValidationError("time zone: choose one from the list.", code="invalid_time_zone")
+        raise ValidationError(_("time zone: choose one from the list."), code="invalid_time_zone")
     # One zone for all of this donor's invitations: they live in one place.
     db.session.execute(sa.update(Invitation).where(Invitation.user_id == user.id).values(time_zone=tz_name))
     db.session.commit()
@@ -249,20 +250,20 @@ def rsvp(user: User, invitation_id: int, answer, slot_id=None) -> Invitation:
         slot = db.session.scalar(sa.select(ExperienceSlot).where(
             ExperienceSlot.id == sid, ExperienceSlot.experience_id == inv.experience_id).with_for_update())
         if slot is None:
-            raise ValidationError("time: choose one of the proposed times.", code="invalid_slot")
+            raise ValidationError(_("time: choose one of the proposed times."), code="invalid_slot")
         if slot.starts_at <= utcnow():
-            raise ValidationError("time: this time has passed; choose another.", code="invalid_slot")
+            raise ValidationError(_("time: this time has passed; choose another."), code="invalid_slot")
         if slot.capacity is not None and inv.slot_id != slot.id:
             taken = db.session.scalar(sa.select(sa.func.count(Invitation.id)).where(
                 Invitation.slot_id == slot.id, Invitation.status == RsvpStatus.ACCEPTED))
             if taken >= slot.capacity:
                 db.session.rollback()
-                raise ConflictError("That time is full; choose another.", code="slot_full")
+                raise ConflictError(_("That time is full; choose another."), code="slot_full")
         if inv.slot_id != slot.id:
             inv.reminded_at = None  # a new time gets its own reminder
         inv.status, inv.slot_id = RsvpStatus.ACCEPTED, slot.id
     else:
-        raise ValidationError("answer: accept a time, or decline.", code="invalid_answer")
+        raise ValidationError(_("answer: accept a time, or decline."), code="invalid_answer")
     inv.responded_at = utcnow()
     db.session.commit()
     return inv
@@ -295,7 +296,7 @@ def _stamp(dt: datetime) -> str:
 def ics(inv: Invitation) -> str:
     """A VCALENDAR with the accepted time as one VEVENT (times in UTC)."""
     if inv.status != RsvpStatus.ACCEPTED or inv.slot is None:
-        raise ConflictError("Accept a time first: the calendar file is for the time you chose.",
+        raise ConflictError(_("Accept a time first: the calendar file is for the time you chose."),
                             code="no_time_chosen")
     exp, start = inv.experience, inv.slot.starts_at
     from filmfund.rewards.mail_prefs import absolute_url

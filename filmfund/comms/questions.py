@@ -74,7 +74,7 @@ def submit_question(user: User, body) -> Question:
         raise ValidationError(f"body: write your question (up to {QUESTION_MAX} characters).",
                               code="invalid_question")
     if _entitlement(user.id, lock=True) is None:
-        raise ForbiddenError("Questions to the interview subjects come with the $250 tier.", code="not_entitled")
+        raise ForbiddenError(_("Questions to the interview subjects come with the $250 tier."), code="not_entitled")
     question = Question(campaign_id=_campaign().id, user_id=user.id, body=body)
     db.session.add(question)
     db.session.flush()
@@ -91,7 +91,7 @@ def my_question(user, question_id: int) -> Question:
     """The donor's own question (404 for anyone else's, and once the reward is revoked)."""
     question = db.session.get(Question, question_id)
     if question is None or question.user_id != user.id or not may_ask(user):
-        raise NotFoundError("No such question.")
+        raise NotFoundError(_("No such question."))
     return question
 
 
@@ -105,14 +105,14 @@ def subjects() -> list[InterviewSubject]:
 def _language(value) -> str:
     value = value.strip() if isinstance(value, str) else ""
     if not value or len(value) > 35 or not all(part.isalnum() for part in value.split("-")):
-        raise ValidationError("language: give a language code such as zh, yue or en.", code="invalid_language")
+        raise ValidationError(_("language: give a language code such as zh, yue or en."), code="invalid_language")
     return value
 
 
 def add_subject(name, language) -> InterviewSubject:
     name = " ".join(name.split()) if isinstance(name, str) else ""
     if not name or len(name) > 200:
-        raise ValidationError("name: give the subject's name (up to 200 characters).", code="invalid_name")
+        raise ValidationError(_("name: give the subject's name (up to 200 characters)."), code="invalid_name")
     subject = InterviewSubject(campaign_id=_campaign().id, name=name, language=_language(language))
     db.session.add(subject)
     db.session.commit()
@@ -137,7 +137,7 @@ def counts() -> dict[str, int]:
 def get_question(question_id: int) -> Question:
     question = db.session.get(Question, question_id)
     if question is None or question.campaign_id != _campaign().id:
-        raise NotFoundError("No such question.")
+        raise NotFoundError(_("No such question."))
     return question
 
 
@@ -145,15 +145,15 @@ def moderate(question_id: int, decision, note="") -> Question:
     question = get_question(question_id)
     note = note.strip()[:NOTE_MAX] if isinstance(note, str) else ""
     if question.state not in (QuestionState.SUBMITTED, QuestionState.APPROVED, QuestionState.REJECTED):
-        raise ConflictError("This question has been assigned already.", code="illegal_transition")
+        raise ConflictError(_("This question has been assigned already."), code="illegal_transition")
     if decision == "approve":
         question.state = QuestionState.APPROVED
     elif decision == "reject":
         if not note:
-            raise ValidationError("note: tell the donor why the question cannot be asked.", code="invalid_note")
+            raise ValidationError(_("note: tell the donor why the question cannot be asked."), code="invalid_note")
         question.state = QuestionState.REJECTED
     else:
-        raise ValidationError("decision: approve or reject.", code="invalid_decision")
+        raise ValidationError(_("decision: approve or reject."), code="invalid_decision")
     question.moderation_note = note
     question.moderated_at = utcnow()
     db.session.commit()
@@ -163,13 +163,13 @@ def moderate(question_id: int, decision, note="") -> Question:
 def assign(question_id: int, subject_id) -> Question:
     question = get_question(question_id)
     if question.state not in (QuestionState.APPROVED, QuestionState.ASSIGNED):
-        raise ConflictError("Approve the question before assigning it.", code="illegal_transition")
+        raise ConflictError(_("Approve the question before assigning it."), code="illegal_transition")
     try:
         subject = db.session.get(InterviewSubject, int(subject_id))
     except (TypeError, ValueError):
         subject = None
     if subject is None or subject.campaign_id != question.campaign_id:
-        raise ValidationError("subject: choose one of the interview subjects.", code="invalid_subject")
+        raise ValidationError(_("subject: choose one of the interview subjects."), code="invalid_subject")
     question.subject_id = subject.id
     question.answer_language = question.answer_language or subject.language
     question.state = QuestionState.ASSIGNED
@@ -181,7 +181,7 @@ def _status(value) -> TextStatus:
     try:
         return TextStatus(value)
     except ValueError:
-        raise ValidationError("status: missing, draft or final.", code="invalid_status") from None
+        raise ValidationError(_("status: missing, draft or final."), code="invalid_status") from None
 
 
 def _clip_asset(asset_public_id):
@@ -191,11 +191,11 @@ def _clip_asset(asset_public_id):
         return None
     asset = db.session.scalar(sa.select(Asset).where(Asset.public_id == str(asset_public_id).strip()))
     if asset is None or asset.state != AssetState.READY:
-        raise ValidationError("clip: give the id of a ready asset of the footage library.", code="invalid_clip")
+        raise ValidationError(_("clip: give the id of a ready asset of the footage library."), code="invalid_clip")
     if asset.rendition(RenditionKind.WEB) is None and asset.rendition(RenditionKind.IMAGE) is None:
         # Donors get only copies made for them (no camera metadata); a clip's web copy is made
         # when it is first published, or at ingest if the web profile says so.
-        raise ValidationError("clip: this asset has no donor copy (web rendition) yet.", code="clip_not_ready")
+        raise ValidationError(_("clip: this asset has no donor copy (web rendition) yet."), code="clip_not_ready")
     return asset
 
 
@@ -207,7 +207,7 @@ def record_answer(question_id: int, *, original="", original_status="missing", e
     donor is told (once)."""
     question = get_question(question_id)
     if question.state not in (QuestionState.ASSIGNED, QuestionState.ANSWERED):
-        raise ConflictError("Assign the question to a subject first.", code="illegal_transition")
+        raise ConflictError(_("Assign the question to a subject first."), code="illegal_transition")
     texts = {}
     for name, value, status in (("original", original, original_status), ("english", english, english_status)):
         value = value.strip() if isinstance(value, str) else ""
@@ -273,8 +273,8 @@ def clip_of(question: Question):
 
     asset = db.session.get(Asset, question.answer_asset_id) if question.answer_asset_id else None
     if asset is None or asset.state != AssetState.READY or asset.fixity_ok is False:
-        raise NotFoundError("No clip.")
+        raise NotFoundError(_("No clip."))
     rendition = asset.rendition(RenditionKind.WEB) or asset.rendition(RenditionKind.IMAGE)
     if rendition is None:
-        raise NotFoundError("No clip.")
+        raise NotFoundError(_("No clip."))
     return rendition.storage_key, rendition.content_type

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Response, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
+from flask_babel import gettext as _
 
 from filmfund.comms import arrangements, invitations, questions
 from filmfund.comms.views import bp
@@ -55,7 +56,7 @@ def ask_question():
     except DomainError as err:
         return _my_questions_page(error=for_people(err.message), body=request.form.get("body", "")[:2000],
                                   status=err.status)
-    flash("Your question was sent to the producers.", "success")
+    flash(_("Your question was sent to the producers."), "success")
     return redirect(url_for("comms.questions"), code=303)
 
 
@@ -72,7 +73,7 @@ def question_clip(question_id: int):
     if q.state != "answered":
         from filmfund.errors import NotFoundError
 
-        raise NotFoundError("No clip.")
+        raise NotFoundError(_("No clip."))
     return _serve(*questions.clip_of(q))
 
 
@@ -99,7 +100,7 @@ def add_subject():
         questions.add_subject(request.form.get("name", ""), request.form.get("language", ""))
     except DomainError as err:
         return _admin_questions_page(error=for_people(err.message), status=400)
-    flash("Interview subject added.", "success")
+    flash(_("Interview subject added."), "success")
     return redirect(url_for("comms.admin_questions"), code=303)
 
 
@@ -258,7 +259,7 @@ def add_slot(experience_id: int):
         invitations.add_slot(experience_id, starts, f.get("capacity") or None)
     except DomainError as err:
         return _admin_experience_page(experience_id, error=for_people(err.message), status=400)
-    flash("Time proposed.", "success")
+    flash(_("Time proposed."), "success")
     return redirect(url_for("comms.admin_experience", experience_id=experience_id), code=303)
 
 
@@ -297,7 +298,7 @@ def post_request():
     except DomainError as err:
         return _my_requests_page(error=for_people(err.message), body=request.form.get("body", "")[:6000],
                                  status=err.status)
-    flash("Sent to the producers.", "success")
+    flash(_("Sent to the producers."), "success")
     return redirect(url_for("comms.thread"), code=303)
 
 
@@ -328,5 +329,5 @@ def reply_request(public_id: str):
         if err.status == 404:
             raise
         return _admin_thread_page(public_id, error=for_people(err.message), status=err.status)
-    flash("Reply sent; the donor is told by mail.", "success")
+    flash(_("Reply sent; the donor is told by mail."), "success")
     return redirect(url_for("comms.admin_thread", public_id=public_id), code=303)

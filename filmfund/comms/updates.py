@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app, render_template
 from itsdangerous import BadSignature, URLSafeSerializer
+from flask_babel import gettext as _
 
 from filmfund.i18n import for_donor
 from filmfund.auth.models import User
@@ -65,7 +66,7 @@ def audiences(campaign: Campaign | None = None) -> list[tuple[str, str]]:
 def _check_audience(campaign: Campaign, audience) -> str:
     audience = audience.strip() if isinstance(audience, str) else ""
     if audience not in {a for a, _ in audiences(campaign)}:
-        raise ValidationError("audience: choose everyone, donors, or one of the campaign's reward keys.",
+        raise ValidationError(_("audience: choose everyone, donors, or one of the campaign's reward keys."),
                               code="invalid_audience")
     return audience
 
@@ -126,7 +127,7 @@ def create_update(*, title, body, audience, author: User | None = None) -> Updat
 def edit_update(update_id: int, *, title, body, audience) -> Update:
     update = get_update(update_id)
     if update.state != UpdateState.DRAFT:
-        raise ConflictError("A published update cannot be changed: it has been mailed.", code="published")
+        raise ConflictError(_("A published update cannot be changed: it has been mailed."), code="published")
     update.title, update.body = _clean(title, body)
     update.audience = _check_audience(_campaign(), audience)
     db.session.commit()
@@ -137,7 +138,7 @@ def get_update(update_id) -> Update:
     """For producers: any update, draft or published."""
     update = db.session.get(Update, update_id) if isinstance(update_id, int) else None
     if update is None or update.campaign_id != _campaign().id:
-        raise NotFoundError("No such update.")
+        raise NotFoundError(_("No such update."))
     return update
 
 
@@ -177,12 +178,12 @@ def readable_update(user, update_id: int) -> Update:
     """One published update, if this user may read it; 404 otherwise (never "it exists")."""
     update = db.session.get(Update, update_id)
     if update is None or update.campaign_id != _campaign().id:
-        raise NotFoundError("No such update.")
+        raise NotFoundError(_("No such update."))
     seen = _audiences_of(user)
     if seen is None:
         return update
     if update.state != UpdateState.PUBLISHED or update.audience not in seen:
-        raise NotFoundError("No such update.")
+        raise NotFoundError(_("No such update."))
     return update
 
 
@@ -208,9 +209,9 @@ def image_reader(update_id: int, token: str | None, session_user) -> User | None
         try:
             uid, public_id = _image_serializer().loads(token)
         except (BadSignature, ValueError, TypeError):
-            raise NotFoundError("No such image.") from None
+            raise NotFoundError(_("No such image.")) from None
         if uid != update_id:
-            raise NotFoundError("No such image.")
+            raise NotFoundError(_("No such image."))
         return db.session.scalar(sa.select(User).where(User.public_id == public_id))
     return session_user
 
@@ -221,13 +222,13 @@ def update_image(update: Update, asset_public_id: str):
     from filmfund.media.models import Asset, AssetKind, AssetState, RenditionKind
 
     if asset_public_id not in markdown.asset_ids(update.body):
-        raise NotFoundError("No such image.")
+        raise NotFoundError(_("No such image."))
     asset = db.session.scalar(sa.select(Asset).where(Asset.public_id == asset_public_id))
     if asset is None or asset.state != AssetState.READY or asset.fixity_ok is False:
-        raise NotFoundError("No such image.")  # (a fixity alert: nothing served until repaired)
+        raise NotFoundError(_("No such image."))  # (a fixity alert: nothing served until repaired)
     rendition = asset.rendition(RenditionKind.IMAGE if asset.kind == AssetKind.IMAGE else RenditionKind.POSTER)
     if rendition is None:
-        raise NotFoundError("No such image.")
+        raise NotFoundError(_("No such image."))
     return rendition.storage_key, rendition.content_type
 
 

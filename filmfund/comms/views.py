@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import (Blueprint, current_app, flash, redirect, render_template, request, send_file,
                    url_for)
 from flask_login import current_user
+from flask_babel import gettext as _
 
 from filmfund.comms import updates
 from filmfund.errors import DomainError, for_people
@@ -105,7 +106,7 @@ def create_update():
                                        audience=f.get("audience", ""), author=current_user)
     except DomainError as err:
         return _admin_list(values=f.to_dict(), error=for_people(err.message), status=400)
-    flash("Draft saved. Check the preview, then publish.", "success")
+    flash(_("Draft saved. Check the preview, then publish."), "success")
     return redirect(url_for("comms.admin_update", update_id=update.id), code=303)
 
 
@@ -137,7 +138,7 @@ def edit_update(update_id: int):
                             audience=f.get("audience", ""))
     except DomainError as err:
         return _admin_page(update, values=f.to_dict(), error=for_people(err.message), status=400)
-    flash("Draft saved.", "success")
+    flash(_("Draft saved."), "success")
     return redirect(url_for("comms.admin_update", update_id=update_id), code=303)
 
 
@@ -150,5 +151,5 @@ def publish_update(update_id: int):
         flash(f"Published. {counts.get('queued', 0)} mail(s) queued, one per donor; "
               f"{counts.get('unsubscribed', 0)} donor(s) had unsubscribed.", "success")
     else:
-        flash("This update was already published; nothing was sent again.", "info")
+        flash(_("This update was already published; nothing was sent again."), "info")
     return redirect(url_for("comms.admin_update", update_id=update_id), code=303)

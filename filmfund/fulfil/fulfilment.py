@@ -63,7 +63,7 @@ def clean_text(value, field: str, limit: int, *, multiline: bool = False) -> str
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise ValidationError(f"{field}: must be text.", code="invalid_field")
+        raise ValidationError(_("%(field)s: must be text.", field=field), code="invalid_field")
     text = unicodedata.normalize("NFC", value)
     if multiline:
         lines = [" ".join("".join(c for c in line if unicodedata.category(c) not in _UNSAFE).split())
@@ -73,23 +73,23 @@ def clean_text(value, field: str, limit: int, *, multiline: bool = False) -> str
         text = "".join(" " if c.isspace() else c for c in text)
         text = " ".join("".join(c for c in text if unicodedata.category(c) not in _UNSAFE).split())
     if len(text) > limit:
-        raise ValidationError(f"{field}: at most {limit} characters.", code="invalid_field")
+        raise ValidationError(_("%(field)s: at most %(n)s characters.", field=field, n=limit), code="invalid_field")
     return text
 
 
 def clean_address(data: dict) -> dict:
     """A postal address fit to print on a label, or a ValidationError naming the field."""
     if not isinstance(data, dict):
-        raise ValidationError("address: give the address fields.", code="invalid_address")
+        raise ValidationError(_("address: give the address fields."), code="invalid_address")
     out = {f: clean_text(data.get(f), f, limit) for f, limit in ADDRESS_FIELDS.items() if f != "country"}
     country = data.get("country")
     country = country.strip().upper() if isinstance(country, str) else ""
     out["country"] = country
     for field in REQUIRED:
         if not out[field]:
-            raise ValidationError(f"{field}: required for the parcel to arrive.", code="invalid_address")
+            raise ValidationError(_("%(field)s: required for the parcel to arrive.", field=field), code="invalid_address")
     if country not in ISO_COUNTRIES:
-        raise ValidationError("country: choose a country (two-letter code, e.g. US, DE, CN).",
+        raise ValidationError(_("country: choose a country (two-letter code, e.g. US, DE, CN)."),
                               code="invalid_address")
     return out
 
@@ -174,7 +174,7 @@ def save_address(user: User, data: dict, *, source: str, commit: bool = True) ->
     """The donor's address, from the account page, the survey or Stripe Checkout."""
     fields = clean_address(data)
     if not address_editable(user.id):
-        raise ConflictError("Your rewards have shipped; write to the producers if something is wrong.",
+        raise ConflictError(_("Your rewards have shipped; write to the producers if something is wrong."),
                             code="address_locked")
     address = db.session.get(ShippingAddress, user.id)
     if address is None:
@@ -244,7 +244,7 @@ donors.CONFIRMED_ELSEWHERE["shipping_address"] = _confirm_address
 def _item(item_id: int) -> FulfilmentItem:
     item = db.session.get(FulfilmentItem, item_id) if isinstance(item_id, int) else None
     if item is None:
-        raise NotFoundError("No such item.")
+        raise NotFoundError(_("No such item."))
     return item
 
 
@@ -259,7 +259,7 @@ def move_item(item_id: int, to: str, *, tracking: str | None = None) -> Fulfilme
     try:
         to = ItemState(to)
     except ValueError:
-        raise ValidationError("state: owed, in_production, shipped, received or returned.",
+        raise ValidationError(_("state: owed, in_production, shipped, received or returned."),
                               code="invalid_state") from None
     if to not in ITEM_MOVES[item.state]:
         raise ConflictError(f"An item {item.state.value.replace('_', ' ')} cannot become "
@@ -267,23 +267,23 @@ def move_item(item_id: int, to: str, *, tracking: str | None = None) -> Fulfilme
     now = utcnow()
     if to == ItemState.IN_PRODUCTION:
         if _revoked(item):
-            raise ConflictError("This reward was revoked (the gift was refunded): do not send it.",
+            raise ConflictError(_("This reward was revoked (the gift was refunded): do not send it."),
                                 code="reward_revoked")
         schedule = db.session.get(RewardSchedule, item.reward_id)
         if schedule is None or schedule.available_at is None:
-            raise ConflictError("Mark the reward available first: it is owed until it exists.",
+            raise ConflictError(_("Mark the reward available first: it is owed until it exists."),
                                 code="not_available")
     if to == ItemState.SHIPPED:
         tracking = clean_text(tracking, "tracking", TRACKING_MAX)
         if not tracking:
-            raise ValidationError("tracking: give the carrier and tracking number (or how it was sent).",
+            raise ValidationError(_("tracking: give the carrier and tracking number (or how it was sent)."),
                                   code="invalid_tracking")
         if _revoked(item):
-            raise ConflictError("This reward was revoked (the gift was refunded): do not send it.",
+            raise ConflictError(_("This reward was revoked (the gift was refunded): do not send it."),
                                 code="reward_revoked")
         address = db.session.get(ShippingAddress, item.user_id)
         if address is None:
-            raise ConflictError("The donor has given no address yet.", code="no_address")
+            raise ConflictError(_("The donor has given no address yet."), code="no_address")
         item.tracking, item.ship_to, item.shipped_at = tracking, "\n".join(address.lines()), now
     elif to == ItemState.RECEIVED:
         item.received_at = now
@@ -301,11 +301,11 @@ def confirm_received(user: User, item_id: int) -> FulfilmentItem:
     """The donor says the parcel arrived (only their own item; 404 for anyone else's)."""
     item = db.session.get(FulfilmentItem, item_id)
     if item is None or item.user_id != user.id:
-        raise NotFoundError("No such item.")
+        raise NotFoundError(_("No such item."))
     if item.state == ItemState.RECEIVED:
         return item
     if item.state != ItemState.SHIPPED:
-        raise ConflictError("This item has not shipped yet.", code="illegal_transition")
+        raise ConflictError(_("This item has not shipped yet."), code="illegal_transition")
     item.state, item.received_at = ItemState.RECEIVED, utcnow()
     db.session.commit()
     return item
@@ -315,7 +315,7 @@ def mark_available(reward_id: int, *, available: bool = True, due_at: datetime |
     """Producers: the reward exists now (the DVD is pressed), or not yet; optionally its due date."""
     reward = db.session.get(Reward, reward_id) if isinstance(reward_id, int) else None
     if reward is None:
-        raise NotFoundError("No such reward.")
+        raise NotFoundError(_("No such reward."))
     schedule = db.session.get(RewardSchedule, reward_id)
     if schedule is None:
         schedule = RewardSchedule(reward_id=reward_id)
@@ -332,7 +332,7 @@ def mark_available(reward_id: int, *, available: bool = True, due_at: datetime |
 def set_signing(item_id: int, *, signer: str | None = None, dedication: str | None = None) -> FulfilmentItem:
     item = _item(item_id)
     if item.state not in (ItemState.OWED, ItemState.IN_PRODUCTION, ItemState.RETURNED):
-        raise ConflictError("This item has shipped.", code="illegal_transition")
+        raise ConflictError(_("This item has shipped."), code="illegal_transition")
     if signer is not None:
         item.signer = clean_text(signer, "signer", SIGNER_MAX)
     if dedication is not None:

@@ -10,6 +10,7 @@ from datetime import datetime, time, timezone
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
+from flask_babel import gettext as _
 
 from filmfund.audit import record_audit
 from filmfund.auth.models import User
@@ -65,7 +66,7 @@ def _save_proof(user: User) -> str | None:
     decision = request.form.get("decision")
     try:
         if decision not in ("approve", "changes"):
-            raise ValidationError("Approve the line, or say what should change.", code="invalid_field")
+            raise ValidationError(_("Approve the line, or say what should change."), code="invalid_field")
         if decision == "changes":
             credits.request_changes(user, campaign, request.form.get("note", ""))
         else:
@@ -88,7 +89,7 @@ def address():
     if request.method == "POST":
         error = _save_address(user, "account")
         if error is None:
-            flash("Address saved: your rewards will go there.", "success")
+            flash(_("Address saved: your rewards will go there."), "success")
             return redirect(url_for("site.account", _anchor="rewards-heading"), code=303)
     ctx = _donor_context(user)
     return render_template("fulfil/address.html", form=_address_values(user, bool(error)), error=error,
@@ -99,7 +100,7 @@ def address():
 @role_required("donor")
 def item_received(item_id: int):
     fulfilment.confirm_received(current_user._get_current_object(), item_id)
-    flash("Thank you for telling us it arrived.", "success")
+    flash(_("Thank you for telling us it arrived."), "success")
     return redirect(url_for("site.account", _anchor="rewards-heading"), code=303)
 
 
@@ -112,7 +113,7 @@ def proof():
     if request.method == "POST":
         error = _save_proof(user)
         if error is None:
-            flash("Thank you: your line in the credits is confirmed.", "success")
+            flash(_("Thank you: your line in the credits is confirmed."), "success")
             return redirect(url_for("site.account", _anchor="rewards-heading"), code=303)
     ctx = _donor_context(user)
     if ctx["st"]["line"] is None and error is None:
@@ -211,14 +212,14 @@ def schedule(key: str):
     try:
         available = request.form.get("available")
         if available not in ("1", "0"):
-            raise ValidationError("available: 1 or 0.", code="invalid_field")
+            raise ValidationError(_("available: 1 or 0."), code="invalid_field")
         fulfilment.mark_available(reward.id, available=available == "1",
                                   due_at=_date(request.form.get("due_at"), "due_at"))
     except DomainError as err:
         db.session.rollback()
         flash(for_people(err.message), "error")
         return redirect(url_for("fulfil_admin.queue", key=key), code=303)
-    flash("Reward schedule saved.", "success")
+    flash(_("Reward schedule saved."), "success")
     return _back_to(key)
 
 
@@ -238,14 +239,14 @@ def item(item_id: int):
             campaign = current_campaign()
             done = fulfilment.draft_letter(item_id, campaign=campaign, tier_name=_tier_of(item_id, campaign))
         else:
-            raise ValidationError("action: move, signing, letter or draft_letter.", code="invalid_action")
+            raise ValidationError(_("action: move, signing, letter or draft_letter."), code="invalid_action")
     except DomainError as err:
         if err.status == 404:
             raise
         db.session.rollback()
         flash(for_people(err.message), "error")
         return redirect(url_for("fulfil_admin.queues"), code=303)
-    flash("Item updated.", "success")
+    flash(_("Item updated."), "success")
     return _back_to(_reward_key(done.reward_id))
 
 
@@ -304,7 +305,7 @@ def credits_page():
 @role_required("producer")
 def credits_freeze():
     if request.form.get("confirm") != "1":
-        flash("Tick the box to confirm picture lock.", "error")
+        flash(_("Tick the box to confirm picture lock."), "error")
         return redirect(url_for("fulfil_admin.credits_page"), code=303)
     state = credits.freeze(current_campaign(), _actor())
     flash(f"Credits frozen at {state.frozen_at:%Y-%m-%d %H:%M} UTC.", "success")
@@ -320,7 +321,7 @@ def credits_deadline():
         db.session.rollback()
         flash(for_people(err.message), "error")
         return redirect(url_for("fulfil_admin.credits_page"), code=303)
-    flash("Proof deadline saved.", "success")
+    flash(_("Proof deadline saved."), "success")
     return redirect(url_for("fulfil_admin.credits_page"), code=303)
 
 
@@ -350,7 +351,7 @@ def credits_roll():
     from filmfund.fulfil import tasks
 
     tasks.render_roll.schedule(delay=0)
-    flash("The credits roll is being rendered; reload this page in a minute.", "success")
+    flash(_("The credits roll is being rendered; reload this page in a minute."), "success")
     return redirect(url_for("fulfil_admin.credits_page"), code=303)
 
 
