@@ -180,7 +180,7 @@ def check_money(database_url: str, events: int, expected: int, env: dict, cli: l
     import sqlalchemy as sa
 
     engine = sa.create_engine(database_url)
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 600
     with engine.connect() as conn:
         while True:
             count, total = conn.execute(sa.text("SELECT count(*), coalesce(sum(amount), 0) FROM donations")).one()
@@ -189,8 +189,10 @@ def check_money(database_url: str, events: int, expected: int, env: dict, cli: l
             conn.rollback()
             time.sleep(0.5)
         net = conn.execute(sa.text("SELECT coalesce(sum(net), 0) FROM campaign_totals WHERE NOT livemode")).scalar()
+        states = dict(conn.execute(sa.text("SELECT status, count(*) FROM webhook_events GROUP BY status")).all())
+        problems = conn.execute(sa.text("SELECT error FROM webhook_events WHERE error IS NOT NULL LIMIT 3")).all()
     engine.dispose()
-    assert count == events, f"{count} donations booked for {events} accepted events"
+    assert count == events, f"{count} donations booked for {events} accepted events: {states} {problems}"
     assert total == expected, f"donations sum to {total}, the pledges to {expected}"
     assert net == expected, f"the campaign's running total is {net}, the pledges {expected}"
     check = subprocess.run([*cli, "ledger", "check"], env=env, capture_output=True, text=True, cwd=instance)
