@@ -17,6 +17,8 @@ RUNS = [
      ["web_bench.py", "--database-url", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"]),
     ("Web against bare Flask, 2 processes as `filmfund run --processes 2`, PostgreSQL",
      ["web_bench.py", "--processes", "2", "--database-url", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"]),
+    ("The hot path against bare Flask (issue 16): filmfund run --processes 2, PostgreSQL, Redis",
+     ["hot_path.py", "--database-url", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"]),
     ("Request times at 1k, 100k and 1M donations (demo seed), PostgreSQL", ["scale_bench.py"]),
     ("Peak memory of a web process and a worker while a 4 GiB file is ingested", ["media_memory.py"]),
     ("Transcode: filmfund's runner against bare ffmpeg, same argv", ["media_transcode.py"]),
