@@ -49,6 +49,19 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(timezone.utc)
 
 
+def commit_keeping(session, *objs) -> None:
+    """Commit the caller's use case, keeping the values it just wrote on `objs` (no SELECT to
+    reload what we know: each row is exactly what was inserted or updated)."""
+    from sqlalchemy.orm.attributes import set_committed_value  # a submodule, not a second import of sqlalchemy
+
+    session.flush()  # defaults (created_at...) are set now
+    known = [(obj, {a.key: getattr(obj, a.key) for a in sa.inspect(obj).mapper.column_attrs}) for obj in objs]
+    session.commit()
+    for obj, values in known:
+        for key, value in values.items():
+            set_committed_value(obj, key, value)
+
+
 def str_enum(enum_cls: type[enum.Enum], length: int = 32) -> sa.Enum:
     """Store a StrEnum as a plain string (with a CHECK), by value, portable across databases."""
     return sa.Enum(

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from filmfund.audit import AuditEntry, list_audit, record_audit, verify_chain
 from filmfund.auth.models import User
 from filmfund.extensions import db
+from tests.helpers import make_pledge
 from tests.site.helpers import csrf_token, pay
 
 PASSWORD = "a-long-producer-password"
@@ -143,6 +144,7 @@ def test_a_campaign_file_that_changes_the_goal_or_share_is_recorded(app, runner,
     from filmfund.rewards.campaign import load_campaign
 
     load_campaign()  # the same file again: nothing changed, nothing recorded
+    db.session.commit()
     assert _entries("settings") == []
     text = Path(app.config["CAMPAIGN_FILE"]).read_text()
     changed = tmp_path / "campaign.toml"
@@ -154,11 +156,10 @@ def test_a_campaign_file_that_changes_the_goal_or_share_is_recorded(app, runner,
 
 
 def test_a_refund_from_stripe_is_recorded_once(app, client, campaign):
-    from filmfund.rewards import pledges
     from tests.rewards.conftest import Stripe, charge_obj, make_event, session_obj
 
     stripe = Stripe(app, client)
-    pledge = pledges.create_pledge(amount=12000, email="donor@example.org")
+    pledge = make_pledge(amount=12000, email="donor@example.org")
     pi = f"pi_{pledge.id}"
     stripe.post(make_event("checkout.session.completed", session_obj(pledge.id, 12000, pi=pi)))
     refund = make_event("charge.refunded", charge_obj(pi, 12000, 2500))

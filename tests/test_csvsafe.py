@@ -44,6 +44,7 @@ def test_partner_statement_csv_escapes_a_payout_reference(client, campaign, logi
     pay(10000, "ann@example.org")
     payments.record_payout(amount=1000, paid_on=date(2026, 11, 20), reference="@SUM(A1:A9)", recorded_by=producer.email)
     db.session.commit()
+    db.session.commit()
     body = login_as(client, partner).get("/admin/partner/statement.csv").get_data(as_text=True)
     rows = list(csv.reader(io.StringIO(body)))
     payout = [r for r in rows if r[0] == "payout"]

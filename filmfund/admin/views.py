@@ -15,7 +15,8 @@ from filmfund.audit import record_audit
 from filmfund.extensions import db
 from filmfund.admin import services as admin_services
 from filmfund.errors import DomainError, ValidationError
-from filmfund.rewards import ledger, ledger_check, payments, rules, webhooks
+from filmfund.extensions import db
+from filmfund.rewards import donors, ledger, ledger_check, payments, rules, webhooks
 from filmfund.rewards.campaign import campaign_summary, current_campaign
 from filmfund.rewards.entitlements import set_entitlement_status
 from filmfund.security import role_required
@@ -72,6 +73,7 @@ def dashboard():
 
 
 def _refused(form_name: str, err: DomainError):
+    db.session.rollback()  # nothing half-written: the refused use case may have taken the money lock
     head, sep, tail = err.message.partition(": ")
     message = (tail[:1].upper() + tail[1:]) if sep and head.isidentifier() else err.message
     return _dashboard(values={form_name: request.form.to_dict()}, errors={form_name: message}, status=400)
@@ -89,6 +91,8 @@ def offline_donation():
             rewards_opt_out=f.get("rewards_opt_out") == "1", recorded_by=current_user.email)
     except DomainError as err:
         return _refused("offline", err)
+    db.session.commit()
+    donors.mail_gift_notice(donation)  # after the commit: what the gift did, and the link of what waits
     flash(f"Recorded an offline donation of {format_money(donation.amount, donation.currency)}; the totals, "
           "the donor's tier and the partner's share are updated.", "success")
     return redirect(url_for("admin.dashboard", _anchor="offline"), code=303)
@@ -106,6 +110,7 @@ def record_payout():
                                reference=f.get("reference", ""), recorded_by=current_user.email)
     except DomainError as err:
         return _refused("payout", err)
+    db.session.commit()
     flash("Payout to the partner recorded.", "success")
     return redirect(url_for("admin.dashboard", _anchor="payouts"), code=303)
 
@@ -119,6 +124,7 @@ def entitlement_status(entitlement_id: int):
         if err.status == 404:
             raise
         return _refused("fulfilment", err)
+    db.session.commit()
     flash("Fulfilment updated.", "success")
     return redirect(url_for("admin.dashboard", _anchor="fulfilment"), code=303)
 

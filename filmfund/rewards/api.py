@@ -9,6 +9,8 @@ from pydantic import Field
 
 from filmfund.api import Parameters, Schema, route
 from filmfund.auth.services import EMAIL_PATTERN
+from filmfund.db import commit_keeping
+from filmfund.extensions import db
 from filmfund.rewards import payments, pledges
 from filmfund.rewards.campaign import campaign_document, current_campaign
 from filmfund.rewards.entitlements import donor_entitlements
@@ -98,6 +100,11 @@ def campaign():
 def create_pledge(body: PledgeRequest, headers: PledgeHeaders):
     pledge = pledges.create_pledge(body.amount, body.currency, body.email, body.credit_name, body.anonymous,
                                    body.rewards_opt_out, idempotency_key=headers.idempotency_key)
+    # Committed before its Checkout Session opens (a call to Stripe in live mode): the session
+    # names the pledge, and Stripe's webhook, booked by another process, must find it.
+    commit_keeping(db.session, pledge)
+    if pledges.open_checkout(pledge):
+        commit_keeping(db.session, pledge)
     return jsonify({"pledge_id": pledge.id, "checkout_session_id": pledge.checkout_session_id,
                     "checkout_url": pledge.checkout_url}), 201
 

@@ -72,8 +72,9 @@ def load_campaign(path: str | Path | None = None) -> Campaign:
     for user in db.session.scalars(sa.select(User).where(User.id.in_(
             sa.select(Donation.user_id).where(Donation.campaign_id == campaign.id)))):
         refresh_entitlements(user, campaign)
-    db.session.commit()
-    snapshot.forget()
+    db.session.flush()
+    snapshot.forget()  # the new updated_at, once committed, makes every process rebuild its own
+    db.session.expire_all()  # tiers and their rewards are read again as the file left them
     db.session.refresh(campaign)
     return campaign
 
@@ -133,6 +134,9 @@ def current_campaign() -> snapshot.CampaignSnapshot:
     if snap is None:
         try:
             load_campaign()
+            # Loading on first need is a use case of its own, committed before the caller's work
+            # goes on (every later request reads it from the snapshot).
+            db.session.commit()
         except sa.exc.IntegrityError:  # another request loaded it at the same moment
             db.session.rollback()
         snap = snapshot.cached(slug)

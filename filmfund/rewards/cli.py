@@ -8,6 +8,7 @@ from flask.cli import with_appcontext
 
 from filmfund.audit import record_audit
 from filmfund.errors import DomainError
+from filmfund.extensions import db
 from filmfund.rewards import ledger_check
 from filmfund.rewards.campaign import current_campaign, load_campaign
 from filmfund.extensions import db
@@ -25,6 +26,7 @@ def load_command(path: str | None) -> None:
     """Load (or update) the campaign from its TOML file; the configured one by default."""
     try:
         loaded = load_campaign(path)
+        db.session.commit()
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
     rewards = sum(len(t.rewards) for t in loaded.tiers)

@@ -103,7 +103,6 @@ def set_entitlement_status(entitlement_id: int, status: str | EntitlementStatus)
     ent.fulfilled_at = utcnow() if status == EntitlementStatus.FULFILLED else None
     record_audit("entitlement.status", f"entitlement {ent.id}",
                  {"from": before.value, "to": status.value, "user_id": ent.user_id})
-    db.session.commit()
     return ent
 
 

@@ -141,8 +141,6 @@ def record_offline_donation(email: str, amount, received_on: datetime | date | N
     # erased donor's email must not survive in it.
     record_audit("donation.offline", f"donation {donation.id}", {"donation_id": donation.id, "amount": amount,
                                                                   "currency": donation.currency})
-    db.session.commit()
-    donors.mail_gift_notice(donation)  # what it did to the settings, and the link of what waits
     return donation
 
 
@@ -171,7 +169,6 @@ def record_payout(amount, paid_on: date, reference: str, recorded_by: str) -> Pa
     ledger.book_payout(campaign, payout)
     record_audit("payout.record", reference, {"payout_id": payout.id, "amount": amount,
                                               "currency": payout.currency, "paid_on": paid_on.isoformat()})
-    db.session.commit()
     return payout
 
 

@@ -19,7 +19,7 @@ from filmfund.i18n import current_language
 from filmfund.rewards import holdings, snapshot, stripe_gateway, texts
 from filmfund.rewards.campaign import campaign_of, configured_slug, current_campaign
 from filmfund.rewards.campaign_file import MAX_AMOUNT
-from filmfund.rewards.models import Campaign, Pledge, PledgeState
+from filmfund.rewards.models import Pledge, PledgeState
 
 MIN_AMOUNT = 100  # $1: the smallest tier, and below Stripe's fees it makes no sense
 CREDIT_NAME_MAX = 80
@@ -74,7 +74,8 @@ def _site_url(path: str) -> str:
 
 def create_pledge(amount, currency=None, email=None, credit_name=None, anonymous=False, rewards_opt_out=False,
                   *, idempotency_key: str | None = None, ref: str | None = None) -> Pledge:
-    """Validate, store the pledge and open its Checkout Session (Stripe, or the local test page).
+    """Validate and store the pledge; the caller commits it, then calls open_checkout (in test
+    mode the local checkout page is set here already: no call to make).
     `ref` is where the donor found the page (a share link's ?ref=): kept if it is a valid source
     name, dropped otherwise (a bad ref never costs a gift).
 
@@ -102,18 +103,18 @@ def create_pledge(amount, currency=None, email=None, credit_name=None, anonymous
                         email=email, credit_name=credit_name, anonymous=anonymous,
                         rewards_opt_out=rewards_opt_out, idempotency_key=idempotency_key,
                         ref=clean_ref(ref), language=current_language())
-        if current_app.config["STRIPE_TEST_MODE"]:  # no call to make: one insert, one commit
+        if current_app.config["STRIPE_TEST_MODE"]:  # no call to make: the caller commits it whole, once
             _set_checkout(pledge, *_test_checkout(pledge))
-        db.session.add(pledge)
-        try:
-            _commit_keeping(pledge)
-        except sa.exc.IntegrityError:  # the same key raced in from a second request
-            db.session.rollback()
-            pledge = _pledge_by_key(idempotency_key)
-            if pledge is None:
-                raise
-    if pledge.checkout_session_id is None:
-        _open_checkout(pledge, campaign)
+        if idempotency_key is None:
+            db.session.add(pledge)
+        else:
+            try:
+                with db.session.begin_nested():  # only this insert is undone if the key raced in
+                    db.session.add(pledge)
+            except sa.exc.IntegrityError:  # the same key raced in from a second request
+                pledge = _pledge_by_key(idempotency_key)
+                if pledge is None:
+                    raise
     return pledge
 
 
@@ -198,30 +199,21 @@ def _set_checkout(pledge: Pledge, session_id: str, url: str) -> None:
     pledge.checkout_session_id, pledge.checkout_url = session_id, url
 
 
-def _open_checkout(pledge: Pledge, campaign: Campaign) -> None:
+def open_checkout(pledge: Pledge) -> bool:
+    """Open the committed pledge's Checkout Session unless it has one; True if it was opened (the
+    caller commits it). The pledge must be committed first: the session names it, and Stripe's
+    webhook, booked by another process, must find it."""
+    if pledge.checkout_session_id is not None:
+        return False
     if current_app.config["STRIPE_TEST_MODE"]:
         _set_checkout(pledge, *_test_checkout(pledge))
     else:
-        # The pledge is committed first: the session names it, and its webhook must find it.
         _set_checkout(pledge, *stripe_gateway.create_checkout_session(
-            pledge, campaign,
+            pledge, campaign_of(pledge),
             success_url=_site_url(THANK_YOU_PATH.format(pledge_id=pledge.id)) + "&session_id={CHECKOUT_SESSION_ID}",
             cancel_url=_site_url(CAMPAIGN_PATH.format(amount=pledge.amount)
                                  + (f"&ref={pledge.ref}" if pledge.ref else ""))))
-    _commit_keeping(pledge)
-
-
-def _commit_keeping(obj) -> None:
-    """Commit, keeping the values this request just wrote on `obj` (no SELECT to reload what we
-    know: the row is exactly what was inserted or updated)."""
-    from sqlalchemy.orm.attributes import set_committed_value
-
-    db.session.flush()  # defaults (created_at...) are set now
-    mapper = sa.inspect(obj).mapper
-    known = {a.key: getattr(obj, a.key) for a in mapper.column_attrs}
-    db.session.commit()
-    for key, value in known.items():
-        set_committed_value(obj, key, value)
+    return True
 
 
 def get_pledge(pledge_id: str) -> Pledge:

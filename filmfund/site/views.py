@@ -13,6 +13,7 @@ from flask_login import current_user, logout_user
 from filmfund.audit import record_audit, user_ref
 from filmfund.auth.services import external_url, public_base_url
 from filmfund.config import test_payment_refusal
+from filmfund.db import commit_keeping
 from filmfund.errors import ConflictError, DomainError, for_people
 from filmfund.extensions import db, limiter
 from filmfund.fulfil import fulfilment
@@ -155,6 +156,11 @@ def pledge():
             made = pledges.create_pledge(**kwargs, idempotency_key=key)
         except ConflictError:  # the same form page re-sent with other values: a new pledge
             made = pledges.create_pledge(**kwargs)
+        # Committed before its Checkout Session opens (a call to Stripe in live mode): the session
+        # names the pledge, and Stripe's webhook, booked by another process, must find it.
+        commit_keeping(db.session, made)
+        if pledges.open_checkout(made):
+            commit_keeping(db.session, made)
     except DomainError as err:
         errors[_FIELD_OF_CODE.get(err.code, "form")] = for_people(err.message)
         return _render_campaign(form, errors, 400)

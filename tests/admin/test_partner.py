@@ -15,9 +15,11 @@ def test_statement_and_payouts(client, campaign, login_as, partner, producer):
     _donations()
     from datetime import date
 
+    from filmfund.extensions import db
     from filmfund.rewards import payments
 
     payments.record_payout(amount=1000, paid_on=date(2026, 11, 20), reference="WIRE-77", recorded_by=producer.email)
+    db.session.commit()
     html = login_as(client, partner).get("/admin/partner").get_data(as_text=True)
     assert 'id="st-gross">$150.00' in html and 'id="st-net">$150.00' in html
     assert 'id="st-due">$30.00' in html and 'id="st-paid">$10.00' in html and 'id="st-balance">$20.00' in html

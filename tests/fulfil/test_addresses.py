@@ -17,6 +17,7 @@ from filmfund.fulfil.models import FulfilmentItem, ItemState
 from filmfund.rewards import entitlements, pledges
 from filmfund.rewards.campaign import current_campaign
 from filmfund.rewards.models import DonorSettingsRequest, Reward, ShippingAddress
+from tests.helpers import make_pledge
 from tests.rewards.conftest import charge_obj, session_obj
 from tests.site.helpers import CSRF_RE, csrf_token, pay
 
@@ -45,9 +46,9 @@ def _dvd(email) -> FulfilmentItem:
 
 
 def test_checkout_asks_stripe_for_the_shipping_address_only_at_a_dvd_tier(campaign, fake_stripe):
-    pledges.create_pledge(amount=5000, email="dvd@example.org")
-    pledges.create_pledge(amount=3000, email="stills@example.org")
-    pledges.create_pledge(amount=10000, email="none@example.org", rewards_opt_out=True)
+    make_pledge(amount=5000, email="dvd@example.org")
+    make_pledge(amount=3000, email="stills@example.org")
+    make_pledge(amount=10000, email="none@example.org", rewards_opt_out=True)
     forms = [r["form"] for r in fake_stripe.requests if r["path"] == "/v1/checkout/sessions"]
     assert len(forms) == 3
     dvd, stills, none = forms
@@ -59,7 +60,7 @@ def test_checkout_asks_stripe_for_the_shipping_address_only_at_a_dvd_tier(campai
 
 def test_the_address_stripe_collected_is_kept_from_the_completed_session(campaign, stripe_events, client):
     """A checkout.session.completed shaped as in Stripe's own fixtures (collected_information)."""
-    pledge = pledges.create_pledge(amount=5000, email="mei@example.org")
+    pledge = make_pledge(amount=5000, email="mei@example.org")
     session = json.loads(FIXTURES.read_text())["resources"]["checkout.session"]
     session.update(session_obj(pledge.id, 5000, email="mei@example.org"))
     session["collected_information"]["shipping_details"] = {
@@ -70,7 +71,7 @@ def test_the_address_stripe_collected_is_kept_from_the_completed_session(campaig
     assert (address.name, address.city, address.country, address.source) == ("Mei Chen", "Lyon", "FR", "checkout")
     # An older API version's `shipping_details` is read too; a later gift's new address waits for
     # the email owner's confirmation (anyone can pay with their email) and changes nothing yet.
-    again = pledges.create_pledge(amount=5000, email="mei@example.org")
+    again = make_pledge(amount=5000, email="mei@example.org")
     old = session_obj(again.id, 5000, email="mei@example.org")
     old["shipping_details"] = {"name": "Mei Chen", "address": {"line1": "1 Main St", "city": "Boston",
                                                                 "state": "MA", "postal_code": "02110",
@@ -84,7 +85,7 @@ def test_the_address_stripe_collected_is_kept_from_the_completed_session(campaig
 
 
 def test_a_bad_collected_address_never_fails_the_payment(campaign, stripe_events):
-    pledge = pledges.create_pledge(amount=5000, email="odd@example.org")
+    pledge = make_pledge(amount=5000, email="odd@example.org")
     obj = session_obj(pledge.id, 5000, email="odd@example.org")
     obj["collected_information"] = {"shipping_details": {"name": "X", "address": {"line1": "", "country": "ZZ"}}}
     assert stripe_events.send("checkout.session.completed", obj) == "processed"
@@ -94,7 +95,7 @@ def test_a_bad_collected_address_never_fails_the_payment(campaign, stripe_events
 
 
 def test_test_mode_checkout_collects_the_address_for_a_dvd_tier(campaign, client):
-    pledge = pledges.create_pledge(amount=5000, email="page@example.org")
+    pledge = make_pledge(amount=5000, email="page@example.org")
     html = client.get(f"/checkout/test/{pledge.id}").get_data(as_text=True)
     assert 'id="checkout-shipping"' in html
     token = CSRF_RE.search(html).group(1)
@@ -108,7 +109,7 @@ def test_test_mode_checkout_collects_the_address_for_a_dvd_tier(campaign, client
     db.session.expire_all()
     address = db.session.get(ShippingAddress, _user("page@example.org").id)
     assert address.line1 == "12 Rue des Lilas" and address.source == "checkout"
-    small = pledges.create_pledge(amount=3000, email="small@example.org")
+    small = make_pledge(amount=3000, email="small@example.org")
     assert 'id="checkout-shipping"' not in client.get(f"/checkout/test/{small.id}").get_data(as_text=True)
 
 
@@ -207,9 +208,9 @@ def test_address_survey_with_reminders_then_the_dvd_ships_and_arrives(campaign, 
 
 def test_refund_before_shipping_revokes_and_after_shipping_is_flagged(campaign, stripe_events, client, login_as,
                                                                      producer):
-    before = pledges.create_pledge(amount=5000, email="before@example.org")
+    before = make_pledge(amount=5000, email="before@example.org")
     stripe_events.send("checkout.session.completed", session_obj(before.id, 5000, email="before@example.org"))
-    after = pledges.create_pledge(amount=5000, email="after@example.org")
+    after = make_pledge(amount=5000, email="after@example.org")
     stripe_events.send("checkout.session.completed", session_obj(after.id, 5000, email="after@example.org"))
     for email in ("before@example.org", "after@example.org"):
         fulfilment.save_address(_user(email), ADDRESS, source="account")
@@ -235,13 +236,14 @@ def test_refund_before_shipping_revokes_and_after_shipping_is_flagged(campaign, 
     assert [f["item"].id for f in flagged] == [item_after.id]
     # Even when a producer had marked the entitlement delivered on the dashboard (a refund does not
     # revoke a delivered reward), a parcel sent to a donor now below the tier is flagged.
-    marked = pledges.create_pledge(amount=5000, email="marked@example.org")
+    marked = make_pledge(amount=5000, email="marked@example.org")
     stripe_events.send("checkout.session.completed", session_obj(marked.id, 5000, email="marked@example.org"))
     fulfilment.save_address(_user("marked@example.org"), ADDRESS, source="account")
     item_marked = _dvd("marked@example.org")
     fulfilment.move_item(item_marked.id, "in_production")
     fulfilment.move_item(item_marked.id, "shipped", tracking="DHL 43")
     entitlements.set_entitlement_status(item_marked.entitlement_id, "fulfilled")
+    db.session.commit()
     stripe_events.send("charge.refunded", charge_obj(f"pi_{marked.id}", 5000, 5000))
     flagged = {f["item"].id for f in fulfilment.refunded_after_shipping(campaign)}
     assert flagged == {item_after.id, item_marked.id}

@@ -13,8 +13,8 @@ from filmfund.audit import AuditEntry
 from filmfund.db import utcnow
 from filmfund.extensions import db
 from filmfund.fulfil import credits
-from filmfund.rewards import pledges
 from filmfund.rewards.models import Pledge
+from tests.helpers import make_pledge
 from tests.rewards.conftest import charge_obj, session_obj
 from tests.site.helpers import csrf_token, pay
 
@@ -105,7 +105,7 @@ def test_proofs_mailed_until_the_deadline_then_closed(campaign, client, login_as
 def test_frozen_credits_in_both_formats_and_later_changes_flagged(campaign, client, login_as, producer, runner,
                                                                  stripe_events):
     _donors()
-    late = pledges.create_pledge(amount=50000, email="late@example.org", credit_name="Late Exec")
+    late = make_pledge(amount=50000, email="late@example.org", credit_name="Late Exec")
     staff = login_as(client, producer)
     tok = csrf_token(staff, "/admin/credits")
     assert staff.post("/admin/credits/freeze", data={"csrf_token": tok}).status_code == 303  # unconfirmed

@@ -5,6 +5,7 @@ campaign figures and the credits (export and producer page). No network: the pat
 from __future__ import annotations
 
 from filmfund.fulfil import credits
+from tests.helpers import record_offline
 from tests.site.helpers import pay
 
 
@@ -37,9 +38,9 @@ def test_test_money_is_marked_then_gone_under_a_live_key(app, client, campaign, 
     # The installation goes live. The test donor's entitlements are still there (until `campaign
     # load` re-derives them), yet nothing shown counts the test money.
     app.config.update(STRIPE_SECRET_KEY="sk_live_not_a_real_key", STRIPE_TEST_MODE=False)
-    from filmfund.rewards import payments, receipts
+    from filmfund.rewards import receipts
 
-    live = payments.record_offline_donation("livefan@example.org", 5000, credit_name="Liv Realmoney",
+    live = record_offline("livefan@example.org", 5000, credit_name="Liv Realmoney",
                                      recorded_by="producer@example.org")
     client = app.test_client()
     api = client.get("/api/v1/campaign").get_json()

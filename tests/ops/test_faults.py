@@ -30,10 +30,10 @@ from filmfund.db import utcnow
 from filmfund.extensions import db
 from filmfund.rewards import payments, tasks
 from filmfund.rewards.campaign import current_campaign
-from filmfund.rewards.pledges import create_pledge
 from filmfund.rewards.ledger_check import check_ledger
 from filmfund.rewards.models import Donation, LedgerEntry, Pledge, WebhookEvent
 from filmfund.rewards.webhooks import sign_payload
+from tests.helpers import make_pledge
 from tests.ops.conftest import free_port, process_alive
 from tests.rewards.conftest import make_event, session_obj
 from tests.waiting import wait_until
@@ -91,7 +91,7 @@ def _wait_booked(n: int, timeout: float = 90) -> None:
 def test_a_webhook_storm_while_a_web_process_is_killed_keeps_the_ledger_exact(app, campaign, start_server,
                                                                              private_redis):
     server = start_server("--processes", "2", "--threads", "4", FILMFUND_RATELIMIT_STORAGE_URL=private_redis.url)
-    pledges = [create_pledge(1000 + 37 * i, email=f"storm{i}@example.org") for i in range(40)]
+    pledges = [make_pledge(1000 + 37 * i, email=f"storm{i}@example.org") for i in range(40)]
     expected = {p.id: p.amount for p in pledges}
     events = _paid_events(pledges)
     rng = random.Random(9)
@@ -210,7 +210,7 @@ def _state() -> tuple:
 
 
 def test_the_database_lost_during_a_webhook_gives_stripe_a_5xx_and_writes_nothing(app, campaign, database_url):
-    pledge = create_pledge(2500, email="outage@example.org")
+    pledge = make_pledge(2500, email="outage@example.org")
     [event] = _paid_events([pledge])
     payload = json.dumps(event).encode()
     headers = {"Stripe-Signature": sign_payload(payload, app.config["STRIPE_WEBHOOK_SECRET"]),
@@ -359,7 +359,7 @@ def test_a_worker_killed_mid_mail_batch_resumes_and_sends_nothing_twice(app, run
 
     n = 40
     for i in range(n):
-        pledge = create_pledge(1500 + i, email=f"reader{i}@example.org")
+        pledge = make_pledge(1500 + i, email=f"reader{i}@example.org")
         complete_test_checkout(pledge.id, "paid")
     update = updates.create_update(title="From the edit", body="A first cut.", audience="everyone")
     updates.publish_update(update.id)  # n delivery rows queued, the job in the queue
@@ -454,7 +454,7 @@ def test_a_worker_killed_mid_booking_resumes_books_once_and_mails_once(app, clie
     from filmfund.rewards import webhooks
 
     n = 60
-    pledges = [create_pledge(2000 + 11 * i, email=f"booked{i}@example.org") for i in range(n)]
+    pledges = [make_pledge(2000 + 11 * i, email=f"booked{i}@example.org") for i in range(n)]
     expected = {p.id: p.amount for p in pledges}
     secret = app.config["STRIPE_WEBHOOK_SECRET"]
     for event in _paid_events(pledges):  # stored and answered at once; the bookings are queued

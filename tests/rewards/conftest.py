@@ -12,10 +12,11 @@ import pytest
 import sqlalchemy as sa
 
 from filmfund.extensions import db
-from filmfund.rewards import entitlements, pledges
+from filmfund.rewards import entitlements
 from filmfund.rewards.campaign import load_campaign
 from filmfund.rewards.models import WebhookEvent
 from filmfund.rewards.webhooks import sign_payload
+from tests.helpers import make_pledge
 from tests.worker import run_worker
 
 
@@ -100,7 +101,7 @@ def pledge(campaign):
     """make(amount, email=..., **kw) -> a pending test-mode pledge."""
 
     def _make(amount: int = 5000, email: str = "donor@example.org", **kw):
-        return pledges.create_pledge(amount, email=email, **kw)
+        return make_pledge(amount, email=email, **kw)
 
     return _make
 

@@ -6,10 +6,11 @@ import sqlalchemy as sa
 
 from filmfund.config import BUNDLED_CAMPAIGN
 from filmfund.extensions import db
-from filmfund.rewards import entitlements, ledger_check, payments
+from filmfund.rewards import entitlements, ledger_check
 from filmfund.rewards.campaign import campaign_summary, current_campaign, load_campaign
 from filmfund.rewards.campaign_file import CampaignFileError, parse_campaign
 from filmfund.rewards.models import Campaign, Reward, Tier
+from tests.helpers import record_offline
 
 
 def bundled() -> dict:
@@ -33,7 +34,9 @@ def test_load_is_idempotent_and_updates_titles(campaign, tmp_path):
     edited.write_text(data)
     ids = {r.key: r.id for r in db.session.scalars(sa.select(Reward))}
     load_campaign()
+    db.session.commit()
     load_campaign(edited)
+    db.session.commit()
     assert db.session.scalar(sa.select(sa.func.count(Campaign.id))) == 1
     assert db.session.scalar(sa.select(sa.func.count(Tier.id))) == 10
     rewards = {r.key: r for r in db.session.scalars(sa.select(Reward))}
@@ -49,6 +52,7 @@ def test_a_reward_removed_from_the_file_is_kept_detached(campaign, tmp_path):
         '  { key = "wallpapers", kind = "digital", title = { en = "Donor-only wallpapers", "zh-Hans" = "捐助者专属壁纸" } },\n',
         ""))
     loaded = load_campaign(spec_file)
+    db.session.commit()
     wallpapers = db.session.scalar(sa.select(Reward).where(Reward.key == "wallpapers"))
     assert wallpapers is not None and wallpapers.tier_id is None
     assert "wallpapers" not in [r["key"] for t in campaign_summary(loaded)["tiers"] for r in t["rewards"]]
@@ -122,11 +126,12 @@ def test_current_campaign_loads_on_first_use(app):
 def test_reload_with_moved_tiers_keeps_entitlements_in_step(campaign, tmp_path):
     from filmfund.auth.services import find_user
 
-    payments.record_offline_donation("cash@example.org", 3000)
+    record_offline("cash@example.org", 3000)
     assert entitlements.donor_entitlements(find_user("cash@example.org"), current_campaign())["tier"]["name"] == "Insider"
     moved = tmp_path / "moved.toml"
     moved.write_text(BUNDLED_CAMPAIGN.read_text().replace("min_amount = 3000", "min_amount = 3500"))
     load_campaign(moved)
+    db.session.commit()
     stills = {r["key"]: r["status"] for r in entitlements.donor_entitlements(find_user("cash@example.org"), current_campaign())["rewards"]}
     assert stills["stills"] == "revoked" and stills["updates-monthly"] == "granted"
     assert ledger_check.check_ledger() == []

@@ -6,13 +6,14 @@ from filmfund.rewards import ledger_check, payments
 from filmfund.rewards.campaign import campaign_summary
 from filmfund.rewards.models import Donation, Entitlement, LedgerEntry
 from filmfund.rewards.totals import DonorTotal
+from tests.helpers import record_offline
 
 from . import money_model
 from .conftest import session_obj
 
 
 def test_seed_books_through_the_ledger_rules(campaign, runner, stripe_events, pledge):
-    payments.record_offline_donation("real@example.org", 3333)  # money already there: the seed continues from it
+    record_offline("real@example.org", 3333)  # money already there: the seed continues from it
     result = runner.invoke(args=["demo", "seed", "--donations", "400", "--donors", "60"])
     assert result.exit_code == 0, result.output
     assert "booked 400 test-mode donations from 60 donors" in result.output

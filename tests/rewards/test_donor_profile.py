@@ -7,11 +7,10 @@ from hypothesis import strategies as st
 
 from filmfund.auth.services import find_user
 from filmfund.extensions import db
-from filmfund.rewards import donors, entitlements, holdings, ledger_check, payments
+from filmfund.rewards import donors, entitlements, holdings, ledger_check
 from filmfund.rewards.campaign import current_campaign
-from filmfund.rewards.pledges import create_pledge
 from filmfund.rewards.models import DonorProfile, DonorSettingsRequest
-from tests.helpers import credit_names
+from tests.helpers import credit_names, make_pledge, record_offline
 
 from .conftest import session_obj
 
@@ -43,7 +42,7 @@ def test_first_gift_makes_the_profile_from_its_choices(campaign, stripe_events, 
 
 
 def test_offline_first_gift_makes_the_profile(campaign):
-    payments.record_offline_donation("cash@example.org", 25000, credit_name="Cash Giver", anonymous=True,
+    record_offline("cash@example.org", 25000, credit_name="Cash Giver", anonymous=True,
                                      recorded_by="p@example.org")
     profile = donors.profile_for(find_user("cash@example.org").id)
     assert (profile.credit_name, profile.anonymous, profile.rewards_opt_out) == ("Cash Giver", True, False)
@@ -123,7 +122,7 @@ _choices = st.fixed_dictionaries({
 @given(first=_choices, later=st.lists(_choices, min_size=1, max_size=4))
 def test_no_sequence_of_later_pledges_changes_the_profile(app, campaign, stripe_events, first, later):
     _afresh()
-    p = create_pledge(first["amount"], email=BIG, credit_name=first["credit_name"],
+    p = make_pledge(first["amount"], email=BIG, credit_name=first["credit_name"],
                                anonymous=first["anonymous"], rewards_opt_out=first["rewards_opt_out"])
     stripe_events.send("checkout.session.completed", session_obj(p.id, first["amount"], email=BIG))
     profile = donors.settings_doc(donors.profile_for(find_user(BIG).id))
@@ -131,7 +130,7 @@ def test_no_sequence_of_later_pledges_changes_the_profile(app, campaign, stripe_
                        "rewards_opt_out": first["rewards_opt_out"]}
     total = first["amount"]
     for choice in later:
-        q = create_pledge(choice["amount"], email=BIG, credit_name=choice["credit_name"],
+        q = make_pledge(choice["amount"], email=BIG, credit_name=choice["credit_name"],
                                    anonymous=choice["anonymous"], rewards_opt_out=choice["rewards_opt_out"])
         stripe_events.send("checkout.session.completed", session_obj(q.id, choice["amount"], email=BIG))
         total += choice["amount"]
@@ -158,12 +157,12 @@ def test_only_the_donor_moves_the_settings_and_rewards_follow(app, campaign, str
     """Any interleaving of others' pledges and the donor's own changes: the profile is exactly
     the donor's last word, and the stored rewards always match it and the total."""
     _afresh()
-    p = create_pledge(3000, email=BIG, credit_name="First")
+    p = make_pledge(3000, email=BIG, credit_name="First")
     stripe_events.send("checkout.session.completed", session_obj(p.id, 3000, email=BIG))
     expected = {"credit_name": "First", "anonymous": False, "rewards_opt_out": False}
     for kind, step in steps:
         if kind == "pledge":
-            q = create_pledge(step["amount"], email=BIG, credit_name=step["credit_name"],
+            q = make_pledge(step["amount"], email=BIG, credit_name=step["credit_name"],
                                        anonymous=step["anonymous"], rewards_opt_out=step["rewards_opt_out"])
             stripe_events.send("checkout.session.completed", session_obj(q.id, step["amount"], email=BIG))
             expected["anonymous"] = expected["anonymous"] or step["anonymous"]  # more privacy: at once

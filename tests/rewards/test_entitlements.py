@@ -5,11 +5,12 @@ import sqlalchemy as sa
 from filmfund.auth.services import find_user
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
-from filmfund.rewards import donors, ledger_check, payments
+from filmfund.rewards import donors, ledger_check
 from filmfund.rewards.entitlements import donor_entitlements, set_entitlement_status
 from filmfund.rewards.holdings import holds
 from filmfund.rewards.models import Entitlement
 from filmfund.rewards.campaign import current_campaign
+from tests.helpers import record_offline
 
 from .conftest import charge_obj, session_obj
 
@@ -49,6 +50,7 @@ def test_a_refund_ends_even_a_delivered_reward_and_keeps_the_delivery_on_record(
     p = pay(stripe_events, pledge, 5000)
     dvd = next(r for r in donor_entitlements(find_user("fan@example.org"), current_campaign())["rewards"] if r["key"] == "dvd")
     set_entitlement_status(dvd["id"], "fulfilled")
+    db.session.commit()
     stripe_events.send("charge.refunded", charge_obj(f"pi_{p.id}", 5000, 5000))
     assert statuses()["dvd"] == "revoked" and statuses()["stills"] == "revoked"
     assert db.session.get(Entitlement, dvd["id"]).fulfilled_at is not None
@@ -88,7 +90,7 @@ def test_opt_out_is_the_first_gifts_and_then_the_donors_choice(campaign, stripe_
 
 
 def test_offline_donations_grant_too(campaign):
-    payments.record_offline_donation("cash@example.org", 25000, recorded_by="p@example.org")
+    record_offline("cash@example.org", 25000, recorded_by="p@example.org")
     assert statuses("cash@example.org")["interview-questions"] == "granted"
 
 

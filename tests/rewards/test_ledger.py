@@ -8,19 +8,20 @@ from hypothesis import strategies as st
 
 from filmfund.errors import ConflictError, ValidationError
 from filmfund.extensions import db
-from filmfund.rewards import entitlements, ledger, ledger_check, pledges
+from filmfund.rewards import entitlements, ledger, ledger_check
 from filmfund.rewards.campaign import campaign_summary, load_campaign
-from filmfund.rewards.payments import partner_statement, record_offline_donation, record_payout
+from filmfund.rewards.payments import partner_statement, record_payout
 from filmfund.rewards.models import Donation, Entitlement, LedgerEntry, Pledge, WebhookEvent
 from filmfund.rewards.totals import CampaignTotal, DailyTotal, DonorTotal
 from filmfund.rewards.webhooks import complete_test_checkout
+from tests.helpers import make_pledge, record_offline
 
 from . import money_model
 from .conftest import charge_obj, dispute_obj, session_obj
 
 
 def test_offline_donation_and_payout(campaign):
-    record_offline_donation("cash@example.org", 12345, date(2026, 11, 1), note="screening in Paris",
+    record_offline("cash@example.org", 12345, date(2026, 11, 1), note="screening in Paris",
                                      credit_name="Jean", recorded_by="producer@example.org")
     d = db.session.scalar(sa.select(Donation))
     assert (d.source, d.received_at) == ("offline", datetime(2026, 11, 1, 12, tzinfo=timezone.utc))
@@ -28,6 +29,7 @@ def test_offline_donation_and_payout(campaign):
     assert statement == {"currency": "usd", "share_bps": 2000, "gross": 12345, "refunded": 0, "net": 12345,
                          "share_due": 2469, "paid_out": 0, "balance": 2469, "test_money": True}
     record_payout(2000, date(2026, 11, 20), "SEPA-0042", "producer@example.org")
+    db.session.commit()
     assert ledger.raised_by_day(campaign.id) == [(date(2026, 11, 1), 12345)]
     assert partner_statement(campaign)["paid_out"] == 2000
     assert partner_statement(campaign)["balance"] == 469
@@ -43,13 +45,13 @@ def test_offline_donation_and_payout(campaign):
                                     dict(amount=1000, received_on=datetime(2026, 1, 1))])
 def test_offline_donation_refuses_bad_input(campaign, kwargs):
     with pytest.raises(ValidationError):
-        record_offline_donation("cash@example.org", **kwargs)
+        record_offline("cash@example.org", **kwargs)
     assert db.session.scalar(sa.select(sa.func.count(LedgerEntry.id))) == 0
 
 
 @pytest.mark.parametrize("amount, reference", [(0, "ref"), (-5, "ref"), (1.5, "ref"), (100, ""), (100, "x" * 201)])
 def test_payout_refuses_bad_input(campaign, amount, reference):
-    record_offline_donation("cash@example.org", 100000)
+    record_offline("cash@example.org", 100000)
     with pytest.raises(ValidationError):
         record_payout(amount, date(2026, 11, 20), reference, "p@example.org")
 
@@ -58,6 +60,7 @@ def test_refund_after_payout_shows_a_negative_balance(campaign, stripe_events, p
     p = pledge(10000)
     stripe_events.send("checkout.session.completed", session_obj(p.id, 10000))
     record_payout(2000, date(2026, 11, 20), "SEPA-1", "p@example.org")
+    db.session.commit()
     stripe_events.send("charge.refunded", charge_obj(f"pi_{p.id}", 10000, 10000))
     statement = partner_statement(campaign)
     assert (statement["share_due"], statement["paid_out"], statement["balance"]) == (0, 2000, -2000)
@@ -102,6 +105,7 @@ def test_ledger_check_finds_tampering(campaign, stripe_events, pledge, runner, t
     stripe_events.send("checkout.session.completed", session_obj(p.id, 10000))
     stripe_events.send("charge.refunded", charge_obj(f"pi_{p.id}", 10000, 3000))
     record_payout(100, date(2026, 11, 20), "SEPA-1", "p@example.org")
+    db.session.commit()
     ok = runner.invoke(args=["ledger", "check"])
     assert ok.exit_code == 0 and "ledger ok" in ok.output
     _tamper(tampering)
@@ -153,7 +157,7 @@ def test_ledger_matches_the_contract_model_at_every_moment(app, campaign, stripe
     db.session.commit()
     events = []
     for amount, refunds, disputes in payments:
-        p = pledges.create_pledge(amount, email="prop@example.org")
+        p = make_pledge(amount, email="prop@example.org")
         pi = f"pi_{p.id}"
         events.append((pi, "paid", amount, ("checkout.session.completed", session_obj(p.id, amount, pi=pi))))
         events += [(pi, "refunded", r, ("charge.refunded", charge_obj(pi, amount, r))) for r in refunds]
@@ -191,14 +195,15 @@ def test_test_and_live_money_never_mix(app, campaign, runner):
     from filmfund.rewards import ledger
 
     assert ledger.money_mode() is False
-    record_offline_donation("test@example.org", 5000)
+    record_offline("test@example.org", 5000)
     app.config.update(STRIPE_SECRET_KEY="sk_live_not_a_real_key", STRIPE_TEST_MODE=False)
     assert ledger.money_mode() is True
     assert partner_statement(campaign)["net"] == 0  # the test money is not live money
     assert campaign_summary(campaign)["raised"] == 0
-    live = record_offline_donation("live@example.org", 7000)
+    live = record_offline("live@example.org", 7000)
     assert live.livemode is True
     record_payout(1000, date(2026, 11, 20), "SEPA-L", "p@example.org")
+    db.session.commit()
     assert partner_statement(campaign) | {} == {
         "currency": "usd", "share_bps": 2000, "gross": 7000, "refunded": 0, "net": 7000, "share_due": 1400,
         "paid_out": 1000, "balance": 400, "test_money": False}
@@ -206,6 +211,7 @@ def test_test_and_live_money_never_mix(app, campaign, runner):
     # Entitlements follow the money of the installation's mode: `campaign load` re-derives them.
     assert any("beyond the donor's tier" in b for b in ledger_check.check_ledger())
     load_campaign()
+    db.session.commit()
     assert ledger_check.check_ledger() == []
     app.config.update(STRIPE_SECRET_KEY=None, STRIPE_TEST_MODE=True)
     assert partner_statement(campaign)["net"] == 5000
@@ -214,6 +220,7 @@ def test_test_and_live_money_never_mix(app, campaign, runner):
                                     .where(LedgerEntry.entry_kind == "payout")).all())
     assert modes == {"payout": True}
     load_campaign()
+    db.session.commit()
     result = runner.invoke(args=["ledger", "check"])
     assert result.exit_code == 0, result.output
 
@@ -221,7 +228,7 @@ def test_test_and_live_money_never_mix(app, campaign, runner):
 def test_ledger_check_keeps_its_result(campaign, runner):
     from filmfund.rewards.ledger_check import last_check
 
-    record_offline_donation("cash@example.org", 4000)
+    record_offline("cash@example.org", 4000)
     assert runner.invoke(args=["ledger", "check"]).exit_code == 0
     check = last_check()
     assert (check.ok, check.breach_count, check.trigger, check.entries) == (True, 0, "cli", 2)

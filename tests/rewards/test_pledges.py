@@ -6,8 +6,9 @@ import sqlalchemy as sa
 
 from filmfund.errors import IllegalTransition, ValidationError
 from filmfund.extensions import db
-from filmfund.rewards.pledges import create_pledge, get_pledge, pledge_status
+from filmfund.rewards.pledges import get_pledge, pledge_status
 from filmfund.rewards.models import Pledge, PledgeState
+from tests.helpers import make_pledge
 
 
 def pledges_count() -> int:
@@ -42,7 +43,7 @@ def test_test_mode_pledge(pledge):
 def test_create_pledge_refuses(campaign, kwargs, code):
     kwargs.setdefault("email", "donor@example.org")
     with pytest.raises(ValidationError) as err:
-        create_pledge(**kwargs)
+        make_pledge(**kwargs)
     assert err.value.code == code
     assert pledges_count() == 0
 

@@ -2,7 +2,6 @@
 import sqlalchemy as sa
 
 from filmfund.extensions import db
-from filmfund.rewards.pledges import create_pledge
 from filmfund.rewards.models import Pledge
 
 
@@ -30,12 +29,13 @@ def test_checkout_session_request(client, campaign, fake_stripe):
 
 
 import pytest
+from tests.helpers import make_pledge
 
 
 @pytest.mark.parametrize("status", [500, 409])
 def test_a_failure_is_retried_with_the_same_key(campaign, fake_stripe, status):
     fake_stripe.fail_next = [status]
-    p = create_pledge(2000, email="donor@example.org")
+    p = make_pledge(2000, email="donor@example.org")
     keys = [r["idempotency_key"] for r in fake_stripe.requests]
     assert keys == [f"checkout:{p.id}"] * 2
     assert len(fake_stripe.sessions) == 1 and p.checkout_session_id in fake_stripe.sessions
@@ -59,7 +59,7 @@ def test_a_replayed_key_returns_the_saved_session(campaign, fake_stripe):
     """If a crash lost our answer, asking again with the same key gives the very same session."""
     from filmfund.rewards import stripe_gateway
 
-    p = create_pledge(2000, email="donor@example.org")
+    p = make_pledge(2000, email="donor@example.org")
     again = stripe_gateway.create_checkout_session(p, campaign, success_url="http://x/s", cancel_url="http://x/c")
     assert again[0] == p.checkout_session_id
     assert len(fake_stripe.sessions) == 1
@@ -71,6 +71,6 @@ def test_the_test_checkout_is_refused_with_stripe_keys(campaign, fake_stripe):
     from filmfund.errors import ForbiddenError
     from filmfund.rewards.webhooks import complete_test_checkout
 
-    p = create_pledge(2000, email="donor@example.org")
+    p = make_pledge(2000, email="donor@example.org")
     with pytest.raises(ForbiddenError):
         complete_test_checkout(p.id, "paid")

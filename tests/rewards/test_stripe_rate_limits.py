@@ -9,8 +9,8 @@ import sqlalchemy as sa
 
 from filmfund.extensions import db
 from filmfund.rewards import stripe_gateway
-from filmfund.rewards.pledges import create_pledge
 from filmfund.rewards.models import Pledge
+from tests.helpers import make_pledge
 
 
 @pytest.fixture
@@ -20,8 +20,8 @@ def quick_backoff(app):
 
 def test_one_client_per_process_reused_by_every_call(app, campaign, fake_stripe):
     first = stripe_gateway.client()
-    create_pledge(2000, email="a@example.org")
-    create_pledge(3000, email="b@example.org")
+    make_pledge(2000, email="a@example.org")
+    make_pledge(3000, email="b@example.org")
     assert stripe_gateway.client() is first
     assert len(fake_stripe.requests) == 2
     app.config["STRIPE_SECRET_KEY"] = "sk_test_other"  # another key is another client

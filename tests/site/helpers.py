@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 from filmfund.extensions import db
+from tests.helpers import make_pledge
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -22,7 +23,7 @@ def pay(amount: int, email: str, *, credit_name: str | None = None, anonymous: b
     from filmfund.rewards import pledges
     from filmfund.rewards.webhooks import complete_test_checkout
 
-    pledge = pledges.create_pledge(amount=amount, email=email, credit_name=credit_name, anonymous=anonymous,
+    pledge = make_pledge(amount=amount, email=email, credit_name=credit_name, anonymous=anonymous,
                                     rewards_opt_out=rewards_opt_out)
     complete_test_checkout(pledge.id, outcome)
     db.session.expire_all()

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 from filmfund.extensions import db
 from filmfund.rewards.campaign import current_campaign
-from filmfund.rewards.pledges import create_pledge
 from filmfund.rewards.models import Donation, Entitlement, Reward
+from tests.helpers import make_pledge
 from tests.site.helpers import CSRF_RE, pay
 
 ROLES = ("anon", "donor_a", "donor_b", "producer", "partner")
@@ -222,7 +222,7 @@ def world(app, make_user):
     """Two donors with paid gifts, a producer and a partner; ids the URLs need."""
     paid = pay(5000, "donor-a@example.org", credit_name="Donor A")
     pay(3000, "donor-b@example.org", credit_name="Donor B")
-    pending = create_pledge(amount=1500, email="donor-a@example.org")
+    pending = make_pledge(amount=1500, email="donor-a@example.org")
     users = {"donor_a": make_user("donor-a@example.org", "donor"),
              "donor_b": make_user("donor-b@example.org", "donor"),
              "producer": make_user("producer@filmfund.test", "producer"),

@@ -10,10 +10,9 @@ from filmfund.extensions import db
 from filmfund.mail import outbox_messages
 from filmfund.rewards import donors, ledger_check, mail_prefs, payments
 from filmfund.rewards.entitlements import donor_entitlements
-from filmfund.rewards.pledges import create_pledge
 from filmfund.rewards.models import Donation, LedgerEntry, Pledge, WebhookEvent
 from filmfund.rewards.campaign import current_campaign
-from tests.helpers import credit_names
+from tests.helpers import credit_names, make_pledge
 from tests.site.helpers import CSRF_RE, pay
 
 EMAIL = "self@example.org"
@@ -133,7 +132,7 @@ def test_api_patch_me(app, campaign, client, token_for):
 
 def test_all_data_held(app, campaign, client, token_for, login_as):
     pay(5500, EMAIL, credit_name="Data Name")
-    create_pledge(1200, email=EMAIL)  # never paid: still data held about them
+    make_pledge(1200, email=EMAIL)  # never paid: still data held about them
     pay(900, "other@example.org", credit_name="Other Person")
     headers = token_for(find_user(EMAIL))
     doc = client.get("/api/v1/me/data", headers=headers).get_json()
@@ -154,7 +153,7 @@ def test_erase_keeps_the_money_and_removes_the_person(app, campaign, login_as, t
     from filmfund.fulfil import fulfilment
 
     pay(5500, EMAIL, credit_name="Erase Me")
-    create_pledge(1200, email=EMAIL, credit_name="Erase Me")
+    make_pledge(1200, email=EMAIL, credit_name="Erase Me")
     pay(900, "other@example.org", credit_name="Other Person")
     user = find_user(EMAIL)
     fulfilment.save_address(user, {"name": "Erase Me", "line1": "1 Street", "city": "Town", "country": "US",

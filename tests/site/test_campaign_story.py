@@ -90,10 +90,12 @@ def test_loading_the_file_again_keeps_what_producers_edited(app, client, campaig
                        .replace("The children who vanish", "Children who vanish"))
     audits = db.session.scalar(sa.select(sa.func.count(AuditEntry.id)))
     load_campaign(changed)
+    db.session.commit()
     html = client.get("/").get_data(as_text=True)
     assert "Is the film safe for the families?" in html and "Where does the money go?" not in html
     assert "<h3>Children who vanish</h3>" in html
     load_campaign(changed)  # idempotent: nothing changes, nothing is audited
+    db.session.commit()
     assert db.session.scalar(sa.select(sa.func.count(AuditEntry.id))) == audits
     assert db.session.scalar(sa.select(sa.func.count(CampaignPagePart.part))) == 6
     assert db.session.scalar(sa.select(sa.func.count(BudgetLine.id))) == 3

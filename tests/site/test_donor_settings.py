@@ -6,10 +6,10 @@ import sqlalchemy as sa
 
 from filmfund.auth.services import find_user
 from filmfund.extensions import db
-from filmfund.rewards import donors, entitlements, ledger_check, payments
+from filmfund.rewards import donors, entitlements, ledger_check
 from filmfund.rewards.models import DonorSettingsRequest
 from filmfund.rewards.campaign import current_campaign
-from tests.helpers import credit_names
+from tests.helpers import credit_names, record_offline
 from tests.site.helpers import csrf_token, mails_to, pay
 
 LINK_RE = re.compile(r"https?://\S+(/settings/confirm/[A-Za-z0-9_.\-]+)")
@@ -98,8 +98,8 @@ def test_a_link_names_its_own_donor(app, client, campaign):
 
 
 def test_offline_later_gift_mails_its_own_confirmation(client, campaign):
-    payments.record_offline_donation("cash@example.org", 25000, credit_name="Cash", recorded_by="p@example.org")
-    payments.record_offline_donation("cash@example.org", 1000, credit_name="Cash Two", recorded_by="p@example.org")
+    record_offline("cash@example.org", 25000, credit_name="Cash", recorded_by="p@example.org")
+    record_offline("cash@example.org", 1000, credit_name="Cash Two", recorded_by="p@example.org")
     assert credit_names(campaign) == ["Cash"]
     link = confirm_link("cash@example.org")
     client.post(link, data={"csrf_token": csrf_token(client, link)})
@@ -109,9 +109,9 @@ def test_offline_later_gift_mails_its_own_confirmation(client, campaign):
 
 
 def test_offline_later_gift_asking_anonymity_applies_it_and_says_how_to_undo(client, campaign):
-    payments.record_offline_donation("quiet@example.org", 25000, credit_name="Quiet", recorded_by="p@example.org")
+    record_offline("quiet@example.org", 25000, credit_name="Quiet", recorded_by="p@example.org")
     assert credit_names(campaign) == ["Quiet"]
-    payments.record_offline_donation("quiet@example.org", 1000, anonymous=True, recorded_by="p@example.org")
+    record_offline("quiet@example.org", 1000, anonymous=True, recorded_by="p@example.org")
     assert credit_names(campaign) == []
     notice = next(t for t in mails_to("quiet@example.org") if "anonymous" in t)
     assert "We did at once" in notice and "/account#settings" in notice and "/settings/confirm/" not in notice
