@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 import sys
 
 import click
@@ -83,8 +82,8 @@ def main(ctx: click.Context) -> None:
 
 
 @main.command("run")
-@click.option("--host", default=lambda: os.environ.get("HOST", "127.0.0.1"), show_default="127.0.0.1")
-@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", "5000")), show_default="5000",
+@click.option("--host", default=None, show_default="$HOST or 127.0.0.1")
+@click.option("--port", type=int, default=None, show_default="$PORT or 5000",
               help="0 picks a free port (printed).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Background worker threads.")
 @click.option("--processes", type=click.IntRange(1, 64), default=1, show_default=True,
@@ -104,6 +103,8 @@ def run_command(host: str, port: int, workers: int, processes: int, threads: int
         logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                             format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
     settings = load_settings()
+    host = settings["RUN_HOST"] if host is None else host
+    port = settings["RUN_PORT"] if port is None else port
     app = create_app({
         "SQLALCHEMY_ENGINE_OPTIONS": serving.engine_options(settings["SQLALCHEMY_ENGINE_OPTIONS"],
                                                             settings["SQLALCHEMY_DATABASE_URI"], threads),

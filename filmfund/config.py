@@ -8,8 +8,9 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 BUNDLED_CAMPAIGN = Path(__file__).parent / "campaigns" / "living-with-dead-hearts.toml"
 
@@ -108,10 +109,7 @@ def is_loopback(host: str) -> bool:
         return False  # a name could resolve to anything
 
 
-def _positive_int(env: dict[str, str], name: str, default: int) -> int:
-    raw = env.get(name) or ""
-    if not raw:
-        return default
+def _positive_int(name: str, raw: str) -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise ValueError(f"{name} must be a whole number of at least 1, not {raw!r}")
     return int(raw)
@@ -147,6 +145,100 @@ def _payment_methods(raw: str | None) -> list[str]:
     return list(dict.fromkeys(methods))
 
 
+def _on(raw: str) -> bool:
+    return raw == "1"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: the environment variable that sets it, the app.config key it is read into,
+    its default (a value, or a function of the instance folder), and what it means (the README's
+    Settings table says the same for operators)."""
+
+    env: str
+    key: str
+    default: Any
+    meaning: str
+    parse: Callable[[str], Any] = str
+    read_blank: bool = False  # set but empty means something of its own (not the default)
+
+
+# Every setting read from the environment, read once (load_settings, from create_app); the rest of
+# the code reads app.config. An empty variable counts as unset.
+SETTINGS: tuple[Setting, ...] = (
+    Setting("FILMFUND_DATABASE_URL", "SQLALCHEMY_DATABASE_URI", lambda i: f"sqlite:///{i / 'filmfund.db'}",
+            "the database: SQLite in the instance folder, or postgresql+psycopg://..."),
+    Setting("FILMFUND_MIGRATION_DATABASE_URL", "MIGRATION_DATABASE_URI", None,
+            "`filmfund db upgrade` only: the role that owns the tables, when the runtime role is another "
+            "(PostgreSQL); it grants the runtime role its share (filmfund/db_roles.py)"),
+    Setting("FILMFUND_STORAGE_URL", "STORAGE_URL", lambda i: (i / "media").as_uri(),
+            "where footage is kept: a file:// folder or s3://bucket/prefix"),
+    Setting("FILMFUND_S3_ENDPOINT_URL", "S3_ENDPOINT_URL", None, "an S3-compatible server instead of AWS"),
+    Setting("FILMFUND_QUEUE_URL", "QUEUE_URL", lambda i: f"sqlite:///{i / 'queue.db'}",
+            "the job queue: huey on a SQLite file, or redis://..."),
+    Setting("FILMFUND_SMTP_URL", "SMTP_URL", None, "smtp://user:pass@host:port; unset: mail goes to the outbox folder"),
+    Setting("FILMFUND_MAIL_FROM", "MAIL_FROM", "filmfund <noreply@filmfund.localhost>", "the sender of every mail"),
+    Setting("FILMFUND_SECRET_KEY", "SECRET_KEY", lambda i: _kept_secret(i, "secret_key"),
+            "signs sessions and links; generated once and kept in the instance folder"),
+    Setting("FILMFUND_CAMPAIGN_FILE", "CAMPAIGN_FILE", str(BUNDLED_CAMPAIGN), "the campaign's TOML file"),
+    Setting("STRIPE_SECRET_KEY", "STRIPE_SECRET_KEY", None, "a Stripe key; unset: test-mode payments"),
+    Setting("STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET",
+            lambda i: _kept_secret(i, "stripe_webhook_secret", prefix="whsec_"),
+            "the webhook endpoint's secret; generated for test mode"),
+    Setting("STRIPE_API_BASE", "STRIPE_API_BASE", None, "another base URL for Stripe's API (the tests')"),
+    Setting("FILMFUND_PUBLIC_URL", "PUBLIC_URL", None, "the public base URL of links in mail and of Stripe's returns",
+            lambda raw: raw.rstrip("/") or None),
+    Setting("FILMFUND_TRUSTED_PROXIES", "TRUSTED_PROXIES", 0,
+            "how many reverse proxies stand in front (their X-Forwarded-For/-Proto are then trusted)", int),
+    Setting("FILMFUND_RATELIMIT_STORAGE_URL", "RATELIMIT_STORAGE_URI", "memory://",
+            "where rate limits are counted: in-process, or redis:// shared by every web process"),
+    Setting("FILMFUND_MAX_UPLOAD_BYTES", "MAX_CONTENT_LENGTH", 64 * 1024**3, "the largest footage upload", int),
+    Setting("FILMFUND_MEDIA_LINK_TTL", "MEDIA_LINK_TTL", 300, "seconds a signed media link works", int),
+    Setting("FILMFUND_STAFF_TOTP", "STAFF_TOTP", True, "producers sign in with a TOTP code too (0: password only)",
+            lambda raw: raw != "0"),
+    Setting("FILMFUND_TOKEN_TTL_DAYS", "TOKEN_TTL_DAYS", 90, "days an API token lives",
+            lambda raw: _positive_int("FILMFUND_TOKEN_TTL_DAYS", raw)),
+    Setting("FILMFUND_TEST_PAYMENTS", "TEST_PAYMENTS", False,
+            "1: test payments served beyond this machine (a staging server)", _on),
+    Setting("FILMFUND_SECURE_COOKIES", "SECURE_COOKIES", False, "1 behind HTTPS: Secure __Host- cookies, HSTS", _on),
+    Setting("HOST", "RUN_HOST", "127.0.0.1", "the address `filmfund run` serves on without --host"),
+    Setting("PORT", "RUN_PORT", 5000, "the port `filmfund run` serves on without --port", int),
+    Setting("FILMFUND_LANGUAGES", "LANGUAGES", lambda i: list(KNOWN_LANGUAGES),
+            "the languages offered (BCP 47 tags), the first the default; see filmfund/i18n.py", _languages),
+    Setting("FILMFUND_PAYMENT_METHODS", "PAYMENT_METHODS", lambda i: _payment_methods(None),
+            "Checkout's payment_method_types for one-time gifts; set but empty: those set in Stripe's Dashboard",
+            _payment_methods, read_blank=True),
+    # Footage (filmfund.media) and ffmpeg.
+    Setting("FILMFUND_MEDIA_PROFILES", "MEDIA_PROFILES_FILE", str(Path(__file__).parent / "media" / "profiles.toml"),
+            "the encoding profiles (proxy, web, poster, strip)"),
+    Setting("FILMFUND_MEDIA_FFMPEG_TIMEOUT", "MEDIA_FFMPEG_TIMEOUT", 0.0,
+            "seconds per ffmpeg run; 0: derived from the clip's duration", float),
+    Setting("FILMFUND_MEDIA_MAX_ATTEMPTS", "MEDIA_MAX_ATTEMPTS", 3, "attempts per media job", int),
+    Setting("FILMFUND_MEDIA_RETRY_BASE_SECONDS", "MEDIA_RETRY_BASE_SECONDS", 60.0,
+            "the first retry's delay, doubled per attempt", float),
+    Setting("FILMFUND_MEDIA_HEARTBEAT_SECONDS", "MEDIA_HEARTBEAT_SECONDS", 5.0, "a running job's heartbeat", float),
+    Setting("FILMFUND_MEDIA_STALE_SECONDS", "MEDIA_STALE_SECONDS", 120.0,
+            "a running job without a heartbeat this long is re-queued", float),
+    Setting("FILMFUND_MEDIA_S3_PART_SIZE", "MEDIA_S3_PART_SIZE", 8 * 1024 * 1024, "bytes per S3 multipart part", int),
+    Setting("FILMFUND_MEDIA_RESCUE", "MEDIA_RESCUE", True, "a damaged clip gets a partial rescue proxy (0: none)", _on),
+    Setting("FILMFUND_MEDIA_SINGLE_PASS", "MEDIA_SINGLE_PASS", True,
+            "one decode at ingest checks every frame and writes the proxy, poster and strip (0: one per rendition)", _on),
+    Setting("FILMFUND_REPLICA_URL", "REPLICA_URL", None, "the second copy of every original (file:// or s3://)"),
+    Setting("FILMFUND_REPLICA_S3_ENDPOINT_URL", "REPLICA_S3_ENDPOINT_URL", None,
+            "another S3-compatible server for the second copy"),
+    Setting("FILMFUND_MEDIA_INCOMING_MAX_AGE", "MEDIA_INCOMING_MAX_AGE", 24 * 3600.0,
+            "seconds before an untouched temporary upload is swept", float),
+    Setting("FILMFUND_MEDIA_MAX_PIXELS", "MEDIA_MAX_PIXELS", 100_000_000,
+            "pixels per picture ffmpeg decodes (max_pixels); a larger one is refused", int),
+    Setting("FILMFUND_MEDIA_MEMORY_MB", "MEDIA_MEMORY_MB", 3072,
+            "MiB of address space per ffmpeg/ffprobe run (prlimit --as); 0: no limit", int),
+    Setting("FILMFUND_FFMPEG", "FFMPEG", "ffmpeg", "the ffmpeg program"),
+    Setting("FILMFUND_FFPROBE", "FFPROBE", "ffprobe", "the ffprobe program"),
+    Setting("FILMFUND_FFMPEG_PDEATHSIG", "FFMPEG_PDEATHSIG", True,
+            "ffmpeg dies with the worker that started it (setpriv --pdeathsig; 0: not)", _on),
+)
+
+
 def load_settings(env: dict[str, str] | None = None) -> dict[str, Any]:
     env = dict(os.environ if env is None else env)
     instance = Path(env.get("FILMFUND_INSTANCE_DIR") or Path.cwd() / "instance").resolve()
@@ -155,46 +247,24 @@ def load_settings(env: dict[str, str] | None = None) -> dict[str, Any]:
     for sub in ("media", "outbox"):
         (instance / sub).mkdir(mode=0o700, exist_ok=True)
 
-    stripe_key = env.get("STRIPE_SECRET_KEY") or None
-    secure_cookies = env.get("FILMFUND_SECURE_COOKIES", "") == "1"
-    settings: dict[str, Any] = {
-        "INSTANCE_DIR": str(instance),
-        "SQLALCHEMY_DATABASE_URI": env.get("FILMFUND_DATABASE_URL")
-        or f"sqlite:///{instance / 'filmfund.db'}",
-        # `filmfund db upgrade` only: the role that owns the tables, when the runtime role above is
-        # another one (PostgreSQL); it then grants the runtime role its share (filmfund/db_roles.py).
-        "MIGRATION_DATABASE_URI": env.get("FILMFUND_MIGRATION_DATABASE_URL") or None,
-        "STORAGE_URL": env.get("FILMFUND_STORAGE_URL") or (instance / "media").as_uri(),
-        "S3_ENDPOINT_URL": env.get("FILMFUND_S3_ENDPOINT_URL") or None,
-        "QUEUE_URL": env.get("FILMFUND_QUEUE_URL") or f"sqlite:///{instance / 'queue.db'}",
-        "SMTP_URL": env.get("FILMFUND_SMTP_URL") or None,
-        "MAIL_FROM": env.get("FILMFUND_MAIL_FROM") or "filmfund <noreply@filmfund.localhost>",
-        "OUTBOX_DIR": str(instance / "outbox"),
-        "SECRET_KEY": env.get("FILMFUND_SECRET_KEY") or _kept_secret(instance, "secret_key"),
-        "CAMPAIGN_FILE": env.get("FILMFUND_CAMPAIGN_FILE") or str(BUNDLED_CAMPAIGN),
-        "STRIPE_SECRET_KEY": stripe_key,
-        "STRIPE_WEBHOOK_SECRET": env.get("STRIPE_WEBHOOK_SECRET")
-        or _kept_secret(instance, "stripe_webhook_secret", prefix="whsec_"),
-        "STRIPE_API_BASE": env.get("STRIPE_API_BASE") or None,
-        "STRIPE_TEST_MODE": stripe_key is None,
-        "PUBLIC_URL": (env.get("FILMFUND_PUBLIC_URL") or "").rstrip("/") or None,
-        # How many reverse proxies stand in front (their X-Forwarded-For/-Proto are then trusted).
-        "TRUSTED_PROXIES": int(env.get("FILMFUND_TRUSTED_PROXIES") or 0),
-        "RATELIMIT_STORAGE_URI": env.get("FILMFUND_RATELIMIT_STORAGE_URL") or "memory://",
+    settings: dict[str, Any] = {"INSTANCE_DIR": str(instance), "OUTBOX_DIR": str(instance / "outbox")}
+    for s in SETTINGS:
+        raw = env.get(s.env)
+        if raw is not None and (raw or s.read_blank):
+            settings[s.key] = s.parse(raw)
+        else:
+            settings[s.key] = s.default(instance) if callable(s.default) else s.default
+    secure_cookies = settings["SECURE_COOKIES"]
+    settings.update({
+        "STRIPE_TEST_MODE": settings["STRIPE_SECRET_KEY"] is None,
         # A pledge body or a login form is small; uploads go through their own streamed route.
         "MAX_JSON_BYTES": 16 * 1024,
-        "MAX_CONTENT_LENGTH": int(env.get("FILMFUND_MAX_UPLOAD_BYTES") or 64 * 1024**3),
-        "MEDIA_LINK_TTL": int(env.get("FILMFUND_MEDIA_LINK_TTL") or 300),
         "MAGIC_LINK_TTL": 15 * 60,
         "RESET_LINK_TTL": 30 * 60,
         # A per-email cap that never locks the owner out (see filmfund/auth/links.py).
         "LOGIN_LINKS_PER_EMAIL": 3,
         "LOGIN_MAILS_PER_HOUR": 5,
-        # Producers sign in with a password and a TOTP code; FILMFUND_STAFF_TOTP=0 drops the code.
-        "STAFF_TOTP": env.get("FILMFUND_STAFF_TOTP", "1") != "0",
-        "TOKEN_TTL_DAYS": _positive_int(env, "FILMFUND_TOKEN_TTL_DAYS", 90),
-        # Without a Stripe key, `filmfund run` serves test payments on loopback only, unless this is 1.
-        "TEST_PAYMENTS": env.get("FILMFUND_TEST_PAYMENTS", "") == "1",
+        "MEDIA_PROFILE_OVERRIDES": {},
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": secure_cookies,
@@ -206,9 +276,5 @@ def load_settings(env: dict[str, str] | None = None) -> dict[str, Any]:
         # fails its request once and is replaced, and none is kept longer than an hour.
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False, "pool_recycle": 3600},
         "WTF_CSRF_TIME_LIMIT": None,
-        # The languages offered (BCP 47 tags), the first the default; see filmfund/i18n.py.
-        "LANGUAGES": _languages(env.get("FILMFUND_LANGUAGES")),
-        # Checkout's payment_method_types for one-time gifts; empty: the methods set in Stripe's Dashboard.
-        "PAYMENT_METHODS": _payment_methods(env.get("FILMFUND_PAYMENT_METHODS")),
-    }
+    })
     return settings

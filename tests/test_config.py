@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from filmfund.config import load_settings
 
 
@@ -66,3 +68,29 @@ def test_secure_cookies_use_the_host_prefix(tmp_path):
     secure = load_settings({"FILMFUND_INSTANCE_DIR": str(tmp_path), "FILMFUND_SECURE_COOKIES": "1"})
     assert plain["SESSION_COOKIE_SECURE"] is False
     assert secure["SESSION_COOKIE_SECURE"] is True and secure["SESSION_COOKIE_NAME"].startswith("__Host-")
+
+
+def test_the_environment_is_read_in_config_only():
+    """Settings have one home: a module reading os.environ or os.getenv elsewhere would be a
+    setting missing from config.SETTINGS (and from the README's table)."""
+    import ast
+
+    package = Path(__file__).resolve().parents[1] / "filmfund"
+    readers = []
+    for path in package.rglob("*.py"):
+        if path.name == "config.py" and path.parent == package:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv") \
+                    and isinstance(node.value, ast.Name) and node.value.id == "os":
+                readers.append(f"{path.relative_to(package.parent)}:{node.lineno}")
+    assert readers == []
+
+
+def test_every_setting_is_in_the_readme_table():
+    from filmfund.config import SETTINGS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("## Settings\n"):]
+    section = section[:section.index("\n## ")]
+    assert [s.env for s in SETTINGS if f"`{s.env}`" not in section] == []

@@ -12,7 +12,6 @@ list is flagged for the producers.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -392,7 +391,7 @@ def render_roll(campaign: Campaign, *, size: tuple[int, int] | None = None, fps:
     size = size or tuple(cfg.get("size", ROLL_SIZE))
     fps = fps or cfg.get("fps", ROLL_FPS)
     speed = speed or cfg.get("speed", ROLL_SPEED)
-    ffmpeg = os.environ.get("FILMFUND_FFMPEG", "ffmpeg")
+    ffmpeg = current_app.config["FFMPEG"]
     if shutil.which(ffmpeg) is None:
         raise ConflictError("ffmpeg is not installed.", code="no_ffmpeg")
     w, h = size

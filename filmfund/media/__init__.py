@@ -8,10 +8,9 @@ if TYPE_CHECKING:  # importing filmfund.media.cli (for its --help) does not load
 
 
 def init_app(app: Flask) -> None:
-    from filmfund.media import api, cli, models, services, tasks, views  # noqa: F401  (models: tables; tasks: queue)
+    from filmfund.media import api, cli, ffmpeg, models, services, tasks, views  # noqa: F401  (models: tables; tasks: queue)
 
-    for key, value in services.defaults().items():
-        app.config.setdefault(key, value)
+    ffmpeg.configure(app.config)
     app.register_blueprint(views.bp)
     app.register_blueprint(views.library_bp)
     api.init_app(app)

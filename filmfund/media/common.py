@@ -1,4 +1,4 @@
-"""What every use case of the footage pipeline shares: settings and their defaults, the storage,
+"""What every use case of the footage pipeline shares: the storage,
 encoding profiles, the work directory, ffmpeg timeouts, the rendition kinds an asset needs, and the
 shape of a problem found in a clip."""
 from __future__ import annotations
@@ -36,28 +36,6 @@ class PermanentJobError(Exception):
 
 
 # --- settings, storage, profiles ----------------------------------------------------------
-
-def defaults(env: dict[str, str] | None = None) -> dict[str, Any]:
-    env = dict(os.environ if env is None else env)
-    return {
-        "MEDIA_PROFILES_FILE": env.get("FILMFUND_MEDIA_PROFILES") or str(Path(__file__).with_name("profiles.toml")),
-        "MEDIA_PROFILE_OVERRIDES": {},
-        "MEDIA_FFMPEG_TIMEOUT": float(env.get("FILMFUND_MEDIA_FFMPEG_TIMEOUT") or 0),  # 0: from the duration
-        "MEDIA_MAX_ATTEMPTS": int(env.get("FILMFUND_MEDIA_MAX_ATTEMPTS") or 3),
-        "MEDIA_RETRY_BASE_SECONDS": float(env.get("FILMFUND_MEDIA_RETRY_BASE_SECONDS") or 60),
-        "MEDIA_HEARTBEAT_SECONDS": float(env.get("FILMFUND_MEDIA_HEARTBEAT_SECONDS") or 5),
-        "MEDIA_STALE_SECONDS": float(env.get("FILMFUND_MEDIA_STALE_SECONDS") or 120),
-        "MEDIA_S3_PART_SIZE": int(env.get("FILMFUND_MEDIA_S3_PART_SIZE") or 8 * 1024 * 1024),
-        "MEDIA_RESCUE": (env.get("FILMFUND_MEDIA_RESCUE") or "1") == "1",
-        # One decode at ingest checks every frame and writes the edit proxy, poster and strip ("0":
-        # a decode-only check, then each rendition decodes the clip again).
-        "MEDIA_SINGLE_PASS": (env.get("FILMFUND_MEDIA_SINGLE_PASS") or "1") == "1",
-        # The second copy of every original (fixity.py): unset, or file:// or s3:// like the storage.
-        "REPLICA_URL": env.get("FILMFUND_REPLICA_URL") or None,
-        "REPLICA_S3_ENDPOINT_URL": env.get("FILMFUND_REPLICA_S3_ENDPOINT_URL") or None,
-        "MEDIA_INCOMING_MAX_AGE": float(env.get("FILMFUND_MEDIA_INCOMING_MAX_AGE") or 24 * 3600),
-    }
-
 
 def storage() -> Storage:
     app = current_app

@@ -23,15 +23,20 @@ from typing import Any, Callable, Sequence
 import ffmpeg as ffmpeg_lib
 import shutil
 
-FFMPEG = os.environ.get("FILMFUND_FFMPEG", "ffmpeg")
-FFPROBE = os.environ.get("FILMFUND_FFPROBE", "ffprobe")
+from filmfund.config import SETTINGS
+
+# The settings' embedded defaults (filmfund/config.py) until filmfund.media.init_app passes the
+# app's (configure): this module runs no Flask of its own.
+_DEFAULT = {s.key: s.default for s in SETTINGS}
+FFMPEG = _DEFAULT["FFMPEG"]
+FFPROBE = _DEFAULT["FFPROBE"]
 TAIL_BYTES = 8 * 1024
 # What a camera writes: 188-byte TS packets with a 4-byte timestamp in front.
 M2TS_PACKET = 192
 M2TS_EXTENSIONS = {".mts", ".m2ts"}
 # ffmpeg dies with the worker that started it (a SIGKILLed worker leaves no encoder running
 # on its own): util-linux setpriv sets the parent-death signal, then execs ffmpeg.
-SETPRIV = shutil.which("setpriv") if os.environ.get("FILMFUND_FFMPEG_PDEATHSIG", "1") == "1" else None
+SETPRIV = shutil.which("setpriv") if _DEFAULT["FFMPEG_PDEATHSIG"] else None
 
 # Hostile input. Every ffmpeg and ffprobe run reads only local files and pipes (no network, no
 # other protocol), through a demuxer of this list only: HLS and DASH playlists, concat scripts,
@@ -42,9 +47,17 @@ PROTOCOLS = "file,pipe"
 DEMUXERS = ("mpegts,mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mxf,mpeg,dv,flv,asf,wav,w64,aiff,caf,mp3,aac,"
             "ac3,eac3,flac,ogg,h264,hevc,m4v,mpegvideo,image2,png_pipe,jpeg_pipe,webp_pipe,tiff_pipe,bmp_pipe,"
             "gif,gif_pipe")
-MAX_PIXELS = int(os.environ.get("FILMFUND_MEDIA_MAX_PIXELS") or 100_000_000)
-MEMORY_MB = int(os.environ.get("FILMFUND_MEDIA_MEMORY_MB") or 3072)
+MAX_PIXELS = _DEFAULT["MEDIA_MAX_PIXELS"]
+MEMORY_MB = _DEFAULT["MEDIA_MEMORY_MB"]
 PRLIMIT = shutil.which("prlimit")
+
+
+def configure(config) -> None:
+    """Run ffmpeg as the app's settings say (called once by filmfund.media.init_app)."""
+    global FFMPEG, FFPROBE, SETPRIV, MAX_PIXELS, MEMORY_MB
+    FFMPEG, FFPROBE = config["FFMPEG"], config["FFPROBE"]
+    SETPRIV = shutil.which("setpriv") if config["FFMPEG_PDEATHSIG"] else None
+    MAX_PIXELS, MEMORY_MB = config["MEDIA_MAX_PIXELS"], config["MEDIA_MEMORY_MB"]
 
 
 class FfmpegError(Exception):

@@ -14,7 +14,7 @@ ffmpeg stays behind filmfund.media.ffmpeg, bytes behind filmfund.media.storage.
 from filmfund.media.board import (active_jobs, asset_dict, assets_by_ids, cameras, find_assets,  # noqa: F401
                                   get_asset, history, update_notes)
 from filmfund.media.common import (CONTENT_TYPES, EXTENSIONS, OPTIONAL, REQUIRED, PermanentJobError,  # noqa: F401
-                                   _iso, defaults, profiles, storage, work_dir, worker_name)
+                                   _iso, profiles, storage, work_dir, worker_name)
 from filmfund.media.fixity import FixityResult, check_fixity, sweep_incoming  # noqa: F401
 from filmfund.media.ingest import IngestResult, ingest_paths, ingest_upload, total_bytes  # noqa: F401
 from filmfund.media.jobs import enqueue, recover_jobs, run_job  # noqa: F401
