@@ -92,6 +92,7 @@ run: install
 	$(VENV)/bin/filmfund run --host $(HOST) --port $(PORT)
 
 test: install-test
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install-test

@@ -57,7 +57,7 @@ def measure(url: str, instance: Path, donations: int, repeat: int, dashboard_max
 
     os.environ.update(FILMFUND_DATABASE_URL=url, FILMFUND_INSTANCE_DIR=str(instance))
     from filmfund import create_app
-    from filmfund.auth import services as auth
+    from filmfund.auth import services as auth, tokens as auth_tokens
     from filmfund.extensions import db, limiter
     from filmfund.rewards import pledges
     from filmfund.rewards.webhooks import sign_payload
@@ -74,7 +74,7 @@ def measure(url: str, instance: Path, donations: int, repeat: int, dashboard_max
             staff_users.append(user)
         producer, partner = staff_users
         db.session.commit()
-        token = auth.create_api_token(partner.email)
+        token = auth_tokens.create_api_token(partner.email)
         producer_id = producer.get_id()
         secret = app.config["STRIPE_WEBHOOK_SECRET"]
     client = app.test_client()

@@ -222,7 +222,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("FILMFUND_MEDIA_S3_PART_SIZE", "MEDIA_S3_PART_SIZE", 8 * 1024 * 1024, "bytes per S3 multipart part", int),
     Setting("FILMFUND_MEDIA_RESCUE", "MEDIA_RESCUE", True, "a damaged clip gets a partial rescue proxy (0: none)", _on),
     Setting("FILMFUND_MEDIA_SINGLE_PASS", "MEDIA_SINGLE_PASS", True,
-            "one decode at ingest checks every frame and writes the proxy, poster and strip (0: one per rendition)", _on),
+            "one decode at ingest checks every frame and writes the proxy, poster and strip "
+            "(0: one decode per rendition)", _on),
     Setting("FILMFUND_REPLICA_URL", "REPLICA_URL", None, "the second copy of every original (file:// or s3://)"),
     Setting("FILMFUND_REPLICA_S3_ENDPOINT_URL", "REPLICA_S3_ENDPOINT_URL", None,
             "another S3-compatible server for the second copy"),

@@ -16,7 +16,7 @@ import select
 import threading
 from functools import wraps
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 from urllib.parse import urlparse
 
 from flask import Flask, has_app_context
@@ -160,6 +160,23 @@ def app_task(**task_kwargs) -> Callable:
         return huey.task(**task_kwargs)(run)
 
     return deco
+
+
+def in_worker_app(fn: Callable[[], Any], skipped: Any = 0) -> Any:
+    """Run a periodic task's body in the caller's app context (tests), or the worker's; without
+    either (a consumer started outside `filmfund worker`) it is skipped, with a warning."""
+    if has_app_context():
+        return fn()
+    if _worker_app is None:
+        log.warning("periodic task skipped: no app (start it through `filmfund worker`)")
+        return skipped
+    with _worker_app.app_context():
+        try:
+            return fn()
+        finally:
+            from filmfund.extensions import db
+
+            db.session.remove()
 
 
 def dequeue_now():

@@ -174,10 +174,10 @@ def make_user(app):
 @pytest.fixture
 def token_for(app):
     """Factory: token_for(user) -> {"Authorization": "Bearer ..."} headers."""
-    from filmfund.auth import services
+    from filmfund.auth import tokens
 
     def _token(user) -> dict[str, str]:
-        return {"Authorization": f"Bearer {services.create_api_token(user.email)}"}
+        return {"Authorization": f"Bearer {tokens.create_api_token(user.email)}"}
 
     return _token
 

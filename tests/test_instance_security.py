@@ -40,7 +40,7 @@ def bare_env(monkeypatch, tmp_path):
 
 def test_instance_folder_and_every_file_in_it_are_private(bare_env):
     from filmfund.mail import send_mail
-    from filmfund.rewards.tasks import retry_receipt
+    from filmfund.rewards.receipts import retry_receipt
 
     instance = bare_env
     app = create_app({"TESTING": True})  # the embedded defaults: SQLite and the queue in the instance folder

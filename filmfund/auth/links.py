@@ -20,6 +20,15 @@ from flask_babel import gettext as _
 
 from filmfund.audit import record_audit, record_failed_sign_in, user_ref
 from filmfund.auth.models import LoginLink, User
+from filmfund.auth.services import (
+    check_totp,
+    find_user,
+    normalize_email,
+    public_base_url,
+    set_password,
+    totp_required,
+    validate_password,
+)
 from filmfund.auth.tokens import digest
 from filmfund.db import utcnow
 from filmfund.errors import ValidationError
@@ -45,8 +54,6 @@ def request_password_reset(email: str) -> None:
 
 
 def _queue(email: str, purpose: str) -> None:
-    from filmfund.auth.services import normalize_email, public_base_url
-
     try:
         email = normalize_email(email)
     except ValidationError:
@@ -73,13 +80,10 @@ def _wanted(user: User | None, purpose: str) -> bool:
     # factor but has not set one up yet gets none: the mailbox alone would then be enough to take
     # the account (new password, then a second factor of the taker's own). Another producer sets
     # the password with `filmfund users set-password`.
-    from filmfund.auth.services import totp_required
-
     return bool(user.password_hash) and (user.has_totp or not totp_required(user))
 
 
 def send_link(email: str, purpose: str, base_url: str, language: str | None = None) -> bool:
-    from filmfund.auth.services import find_user
     from filmfund.mail import send_mail
 
     user = find_user(email)
@@ -164,8 +168,6 @@ def reset_link_user(token: str) -> User | None:
 
 def reset_password(token: str, password: str, code: str | None) -> User:
     """Set a new password through a mailed link; the second factor is asked if the account has one."""
-    from filmfund.auth.services import check_totp, set_password, validate_password
-
     validate_password(password)
     link = _live_link(token, RESET)
     if link is None:

@@ -269,6 +269,3 @@ def external_url(endpoint: str, **values) -> str:
     """An absolute URL for mail and redirects off-site (see public_base_url)."""
     return public_base_url() + url_for(endpoint, **values)
 
-
-from filmfund.auth.links import consume_login_link, request_login_link  # noqa: E402,F401  (re-exported)
-from filmfund.auth.tokens import create_api_token, user_for_token  # noqa: E402,F401  (re-exported)

@@ -11,6 +11,7 @@ from flask import current_app
 
 from filmfund.audit import record_audit, user_ref
 from filmfund.auth.models import ApiToken, User
+from filmfund.auth.services import find_user, normalize_email, user_by_email
 from filmfund.db import utcnow
 from filmfund.errors import NotFoundError, ValidationError
 from filmfund.extensions import db
@@ -26,8 +27,6 @@ def digest(token: str) -> str:
 
 def create_api_token(email: str, days: int | None = None) -> str:
     """A new token for the user (printed once by the CLI), expiring after `days` (the setting by default)."""
-    from filmfund.auth.services import normalize_email, find_user
-
     user = find_user(normalize_email(email))
     if user is None:
         raise ValidationError(f"No user with email {email}.", code="unknown_user")
@@ -47,8 +46,6 @@ def create_api_token(email: str, days: int | None = None) -> str:
 def list_api_tokens(email: str | None = None) -> list[ApiToken]:
     query = sa.select(ApiToken).join(User).order_by(User.email, ApiToken.id)
     if email:
-        from filmfund.auth.services import user_by_email
-
         query = query.where(ApiToken.user_id == user_by_email(email).id)
     return list(db.session.scalars(query))
 

@@ -23,6 +23,7 @@ from filmfund.comms.models import DeliveryStatus, Update, UpdateDelivery, Update
 from filmfund.db import utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
+from filmfund.money import format_money
 from filmfund.rewards import holdings, mail_prefs
 from filmfund.rewards.models import (
     Campaign,
@@ -55,8 +56,6 @@ def audiences(campaign: Campaign | None = None) -> list[tuple[str, str]]:
     rows = db.session.execute(
         sa.select(Reward.key, Reward.title, Tier.name, Tier.min_amount).join(Tier, Tier.id == Reward.tier_id)
         .where(Reward.campaign_id == campaign.id).order_by(Tier.min_amount, Reward.position)).all()
-    from filmfund.site.money import format_money
-
     out = [(EVERYONE, "Everyone (public, mailed to every donor)"), (DONORS, "All donors")]
     out += [(key, f"{title} ({name}, {format_money(amount, campaign.currency, whole=True)}+)")
             for key, title, name, amount in rows]

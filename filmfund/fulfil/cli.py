@@ -1,19 +1,40 @@
-"""CLI: `filmfund rewards remind` and `filmfund credits render` (the export is `filmfund credits export`)."""
+"""CLI: `filmfund rewards remind` and `filmfund credits export|freeze|render`."""
 from __future__ import annotations
 
 import click
 from flask.cli import with_appcontext
 
 rewards = click.Group("rewards", help="Delivering the rewards.")
+credits = click.Group("credits", help="The film's end credits.")
 
 
 def credits_group() -> click.Group:
-    """`filmfund credits`: the rewards component's group (export) with this one's freeze and render."""
-    from filmfund.rewards.cli import credits
-
-    credits.add_command(freeze_command)
-    credits.add_command(render_command)
+    """`filmfund credits`: export, freeze and render."""
     return credits
+
+
+@credits.command("export")
+@click.option("--format", "fmt", type=click.Choice(["txt", "csv"]), default="txt", show_default=True)
+@with_appcontext
+def export_command(fmt: str) -> None:
+    """The end credits to stdout: executive producers, then supporters (see filmfund.fulfil.credits)."""
+    from filmfund.audit import record_audit
+    from filmfund.extensions import db
+    from filmfund.fulfil import credits as end_credits
+    from filmfund.rewards.campaign import current_campaign
+
+    campaign = current_campaign()
+    changes = end_credits.changes_since_freeze(campaign)
+    if changes and (changes["added"] or changes["removed"]):
+        click.echo(f"WARNING the live list changed since the freeze: {len(changes['added'])} added, "
+                   f"{len(changes['removed'])} removed (see /admin/credits); exporting the frozen list", err=True)
+    if changes and changes["withdrawn"]:
+        click.echo(f"NOTE {len(changes['withdrawn'])} frozen line(s) left out: their donors asked for anonymity "
+                   "or erasure after the freeze; render the roll again", err=True)
+    text = end_credits.export(campaign, fmt)
+    record_audit("export.credits", f"campaign:{campaign.slug}", {"format": fmt})
+    db.session.commit()
+    click.echo(text, nl=False)
 
 
 @rewards.command("remind")
@@ -28,7 +49,7 @@ def remind_command() -> None:
     click.echo(f"credits proofs sent: {credits.send_proofs(campaign)}")
 
 
-@click.command("freeze")
+@credits.command("freeze")
 @click.option("--by", "actor", default="cli", show_default=True, help="Who froze it (for the record).")
 @with_appcontext
 def freeze_command(actor: str) -> None:
@@ -40,7 +61,7 @@ def freeze_command(actor: str) -> None:
     click.echo(f"credits frozen at {state.frozen_at:%Y-%m-%d %H:%M} UTC")
 
 
-@click.command("render")
+@credits.command("render")
 @click.option("--output", type=click.Path(dir_okay=False), default=None, help="Where to write the MP4.")
 @with_appcontext
 def render_command(output: str | None) -> None:

@@ -20,5 +20,5 @@ def init_app(app: Flask) -> None:
         return {"money_live": money_mode()}
 
     app.register_blueprint(webhooks.bp)
-    for group in (cli.campaign, cli.ledger, cli.credits, cli.demo):
+    for group in (cli.campaign, cli.ledger, cli.demo):
         app.cli.add_command(group)

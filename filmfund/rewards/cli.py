@@ -1,4 +1,4 @@
-"""CLI: `filmfund campaign load`, `filmfund ledger check`, `filmfund credits export`."""
+"""CLI: `filmfund campaign load`, `filmfund ledger check`, `filmfund demo seed`."""
 from __future__ import annotations
 
 import sys
@@ -6,16 +6,13 @@ import sys
 import click
 from flask.cli import with_appcontext
 
-from filmfund.audit import record_audit
 from filmfund.errors import DomainError
 from filmfund.extensions import db
 from filmfund.rewards import ledger_check
-from filmfund.rewards.campaign import current_campaign, load_campaign
-from filmfund.extensions import db
+from filmfund.rewards.campaign import load_campaign
 
 campaign = click.Group("campaign", help="The campaign of the film.")
 ledger = click.Group("ledger", help="The money ledger.")
-credits = click.Group("credits", help="The film's end credits.")
 demo = click.Group("demo", help="Demo data (test money only).")
 
 
@@ -43,27 +40,6 @@ def check_command() -> None:
     if breaches:
         sys.exit(1)
     click.echo("ledger ok")
-
-
-@credits.command("export")
-@click.option("--format", "fmt", type=click.Choice(["txt", "csv"]), default="txt", show_default=True)
-@with_appcontext
-def export_command(fmt: str) -> None:
-    """The end credits to stdout: executive producers, then supporters (see filmfund.fulfil.credits)."""
-    from filmfund.fulfil import credits as end_credits
-
-    campaign = current_campaign()
-    changes = end_credits.changes_since_freeze(campaign)
-    if changes and (changes["added"] or changes["removed"]):
-        click.echo(f"WARNING the live list changed since the freeze: {len(changes['added'])} added, "
-                   f"{len(changes['removed'])} removed (see /admin/credits); exporting the frozen list", err=True)
-    if changes and changes["withdrawn"]:
-        click.echo(f"NOTE {len(changes['withdrawn'])} frozen line(s) left out: their donors asked for anonymity "
-                   "or erasure after the freeze; render the roll again", err=True)
-    text = end_credits.export(campaign, fmt)
-    record_audit("export.credits", f"campaign:{campaign.slug}", {"format": fmt})
-    db.session.commit()
-    click.echo(text, nl=False)
 
 
 @demo.command("seed")

@@ -1,5 +1,12 @@
 """Receipts: written in the transaction that books the gift, mailed after its commit, claimed
-atomically so that retries and the hourly sweep mail each one once."""
+atomically so that retries and the hourly sweep mail each one once.
+
+A receipt whose send failed (mail server down) gets its own retry task, with exponential
+backoff (after 1, 2, 4 ... 256 minutes: huey's retry_delay and retry_backoff, kept in the
+queue's storage so they survive a restart). Behind them, an hourly sweep sends every receipt still
+unsent (retries exhausted, or a queue that was lost). The tasks are declared here, beside the use
+case they run, so that nothing imports back into this module from a tasks module.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -12,7 +19,9 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from huey import crontab
 
+from filmfund import jobs
 from filmfund.db import utcnow
 from filmfund.extensions import db
 from filmfund.i18n import for_donor, format_bps, format_money, format_when
@@ -24,6 +33,8 @@ log = logging.getLogger(__name__)
 
 RECEIPT_SWEEP_BATCH = 50  # unsent receipts the hourly sweep tries per run
 RECEIPT_CLAIM_STALE = timedelta(minutes=15)  # a claim this old was left by a process that died
+RETRY_DELAY = 60  # seconds before the first retry; doubled after each failure
+RETRIES = 8
 
 
 @dataclass(frozen=True)
@@ -65,13 +76,11 @@ def take_queued_receipts() -> list[Receipt]:
 def send_queued_receipts(receipts: list[Receipt]) -> None:
     """After commit, outside any lock: mail the receipts the committed transaction recorded. A
     failed send is unmarked and handed to the queue, which retries it with backoff."""
-    from filmfund.rewards import tasks
-
     for receipt in receipts:
         if _deliver(receipt):
             continue
         try:
-            tasks.retry_receipt_later(receipt.donation_id)
+            retry_receipt_later(receipt.donation_id)
         except Exception:  # the queue is down too: the hourly sweep still finds the receipt
             log.exception("could not queue the retry of receipt %s", receipt.donation_id)
 
@@ -183,3 +192,27 @@ def _receipt_text(campaign: Campaign, donation: Donation, to: str, share: int, s
     subject = (_("Your receipt: %(title)s (TEST PAYMENT: no money moved)", title=title) if test
                else _("Your receipt: %(title)s", title=title))
     return Receipt(donation.id, to, subject, "\n".join(lines) + "\n")
+
+
+class ReceiptNotSent(Exception):
+    """Raised so that huey schedules the next try."""
+
+
+@jobs.app_task(retries=RETRIES, retry_delay=2 * RETRY_DELAY, retry_backoff=2)
+def retry_receipt(donation_id: int) -> None:
+    if not send_receipt_once(donation_id):
+        raise ReceiptNotSent(f"receipt of donation {donation_id}: the mail server refused or is down")
+
+
+def retry_receipt_later(donation_id: int) -> None:
+    """The first retry, RETRY_DELAY from now. Put straight into the schedule (as huey does its own
+    retries): the worker and run_burst run it when due, never early."""
+    task = retry_receipt.s(donation_id)
+    task.eta = jobs.huey._get_timestamp() + timedelta(seconds=RETRY_DELAY)
+    jobs.huey.add_schedule(task)
+
+
+@jobs.huey.periodic_task(crontab(minute="41"), name="filmfund.rewards.sweep_receipts")
+def sweep_receipts() -> int:
+    """Hourly: send the receipts still unsent."""
+    return jobs.in_worker_app(send_unsent_receipts)

@@ -16,10 +16,12 @@ import time
 
 import sqlalchemy as sa
 from flask import Blueprint, current_app, has_request_context, jsonify, request
+from huey import crontab
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from flask_babel import gettext as _
 
+from filmfund import jobs
 from filmfund.config import test_payment_refusal
 from filmfund.db import new_id, utcnow
 from filmfund.errors import DomainError, ForbiddenError, ValidationError
@@ -196,10 +198,8 @@ def _dispatch(row_id: int, inline: bool) -> str:
         except Exception:  # stored: a worker's sweep books it later; Stripe gets its 200 now
             log.exception("booking Stripe event row %s failed; it stays received for the sweep", row_id)
             return WebhookStatus.RECEIVED.value
-    from filmfund.rewards import tasks
-
     try:
-        tasks.book_stripe_event(row_id)
+        book_stripe_event(row_id)
     except Exception:  # the queue is down: the event is stored, the minute sweep books it
         log.exception("could not queue the booking of Stripe event row %s", row_id)
     return WebhookStatus.RECEIVED.value
@@ -518,6 +518,28 @@ def charge_object(pledge: Pledge, amount_refunded: int) -> dict:
             "amount_captured": pledge.amount, "amount_refunded": amount_refunded, "currency": pledge.currency,
             "livemode": False, "paid": True, "payment_intent": f"pi_test_local_{pledge.id}",
             "refunded": amount_refunded >= pledge.amount, "status": "succeeded", "metadata": {"pledge_id": pledge.id}}
+
+
+BOOKING_BATCH = 100  # events a booking task books after its own (a storm drains in batches)
+
+
+@jobs.app_task(retries=3, retry_delay=5)
+def book_stripe_event(row_id: int) -> int:
+    """A stored Stripe event, booked by a worker; then the batch of others still waiting (each in
+    its own transaction, so the money lock is held for one booking at a time)."""
+    booked = 1 if book_event(row_id) else 0
+    return booked + book_pending(limit=BOOKING_BATCH)
+
+
+@jobs.huey.periodic_task(crontab(minute="*"), name="filmfund.rewards.sweep_stripe_events")
+def sweep_stripe_events() -> int:
+    """Every minute: book the events whose task was lost (queue down, worker killed mid-booking:
+    its transaction rolled back, so the event is still `received`)."""
+    return jobs.in_worker_app(lambda: book_pending_older(30))
+
+
+def book_pending_older(seconds: int) -> int:
+    return book_pending(limit=1000, older_than=seconds)
 
 
 def list_webhook_events(status: str | None = None, limit: int = 200) -> list[WebhookEvent]:

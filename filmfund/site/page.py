@@ -19,7 +19,7 @@ from filmfund.extensions import db
 from filmfund.rewards import rules, snapshot
 from filmfund.rewards.campaign_file import PAGE_FIELDS, PAGE_PARTS, TEXT_LANGUAGES, parse_page_part
 from filmfund.rewards.models import Campaign, CampaignPagePart
-from filmfund.site.money import cents_to_input, parse_dollars
+from filmfund.money import cents_to_input, parse_dollars
 
 
 def page_language() -> str:

@@ -21,7 +21,7 @@ from filmfund.rewards import donor_data, donors, entitlements, mail_prefs, pledg
 from filmfund.rewards.campaign import campaign_of, campaign_summary, current_campaign
 from filmfund.security import role_required
 from filmfund.site import page, sharing
-from filmfund.site.money import cents_to_input, parse_dollars
+from filmfund.money import cents_to_input, parse_dollars
 from filmfund.site.texts import _
 
 bp = Blueprint("site", __name__, template_folder="templates")

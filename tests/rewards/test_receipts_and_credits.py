@@ -12,7 +12,7 @@ from filmfund import jobs
 from filmfund.extensions import db
 from filmfund.mail import outbox_messages
 from filmfund.auth.services import find_user
-from filmfund.rewards import donors, payments, tasks, webhooks
+from filmfund.rewards import donors, payments, receipts, webhooks
 from filmfund.rewards.receipts import RECEIPT_CLAIM_STALE
 from filmfund.rewards.models import Donation
 from tests.helpers import credit_names
@@ -113,10 +113,10 @@ def test_a_mail_failure_does_not_fail_the_payment(app, campaign, stripe_events, 
     second = pledge(200, "later@example.org")
     stripe_events.send("checkout.session.completed", session_obj(second.id, 200, email="later@example.org"))
     assert [email.message_from_bytes(m.read_bytes())["To"] for m in outbox_messages()] == ["later@example.org"]
-    assert tasks.sweep_receipts.call_local() == 1  # the hourly sweep sends the missed one
+    assert receipts.sweep_receipts.call_local() == 1  # the hourly sweep sends the missed one
     assert sorted(email.message_from_bytes(m.read_bytes())["To"] for m in outbox_messages()) == [
         "fan@example.org", "later@example.org"]
-    assert tasks.sweep_receipts.call_local() == 0
+    assert receipts.sweep_receipts.call_local() == 0
     assert later(5) == 1 and len(outbox_messages()) == 2  # its queued retry finds it sent
     db.session.expire_all()
     assert all(x.receipt_sent_at for x in db.session.scalars(sa.select(Donation)))
@@ -138,7 +138,7 @@ def test_a_receipt_that_failed_is_sent_by_the_retry_once_smtp_is_back(app, campa
     controller.start()  # the mail server is back
     try:
         assert later(4) == 1
-        assert later(600) == 0 and tasks.sweep_receipts.call_local() == 0  # nothing left to send
+        assert later(600) == 0 and receipts.sweep_receipts.call_local() == 0  # nothing left to send
     finally:
         controller.stop()
     assert [m.rcpt_tos for m in sink.messages] == [["fan@example.org"]]  # exactly once
@@ -157,13 +157,13 @@ def test_a_receipt_claimed_by_a_process_that_died_is_sent_by_the_sweep(app, camp
         stripe_events.send("checkout.session.completed", session_obj(p.id, 5000, email="fan@example.org"))
     d = _donation(p.id)
     assert d.receipt_claimed_at is not None and d.receipt_sent_at is None and outbox_messages() == []
-    assert tasks.sweep_receipts.call_local() == 0  # a fresh claim may still be in flight: leave it
+    assert receipts.sweep_receipts.call_local() == 0  # a fresh claim may still be in flight: leave it
     db.session.execute(sa.update(Donation).where(Donation.id == d.id).values(
         receipt_claimed_at=d.receipt_claimed_at - RECEIPT_CLAIM_STALE - timedelta(seconds=1)))
     db.session.commit()
-    assert tasks.sweep_receipts.call_local() == 1
+    assert receipts.sweep_receipts.call_local() == 1
     assert [email.message_from_bytes(m.read_bytes())["To"] for m in outbox_messages()] == ["fan@example.org"]
-    assert tasks.sweep_receipts.call_local() == 0
+    assert receipts.sweep_receipts.call_local() == 0
     assert _donation(p.id).receipt_sent_at is not None
 
 
@@ -179,7 +179,7 @@ def test_a_receipt_sent_but_not_marked_is_sent_again_as_the_same_message(app, ca
     db.session.execute(sa.update(Donation).where(Donation.id == d.id).values(  # as the dead worker left it
         receipt_sent_at=None, receipt_claimed_at=d.receipt_sent_at - RECEIPT_CLAIM_STALE - timedelta(seconds=1)))
     db.session.commit()
-    assert tasks.sweep_receipts.call_local() == 1
+    assert receipts.sweep_receipts.call_local() == 1
     [again] = outbox_messages()
     assert email.message_from_bytes(again.read_bytes())["Message-ID"] == message_id
     assert _donation(p.id).receipt_sent_at is not None

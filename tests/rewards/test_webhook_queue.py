@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from filmfund import jobs
 from filmfund.extensions import db
-from filmfund.rewards import ledger_check, payments, pledges, tasks, webhooks
+from filmfund.rewards import ledger_check, payments, pledges, webhooks
 from filmfund.rewards.models import Donation, LedgerEntry, PledgeState, WebhookEvent
 from filmfund.rewards.webhooks import sign_payload
 
@@ -53,9 +53,9 @@ def test_a_lost_task_is_booked_by_the_sweep_once(stripe_events, pledge, campaign
     event = make_event("checkout.session.completed", session_obj(p.id, 2500))
     stripe_events.post(event, book=False)
     queue.flush()  # the queue lost the task (Redis restarted, a worker killed mid-booking)
-    assert tasks._book_pending_older(0) == 1
-    assert tasks._book_pending_older(0) == 0
-    assert tasks.sweep_stripe_events.call_local() == 0  # nothing left
+    assert webhooks.book_pending_older(0) == 1
+    assert webhooks.book_pending_older(0) == 0
+    assert webhooks.sweep_stripe_events.call_local() == 0  # nothing left
     assert count(Donation) == 1 and payments.partner_statement(campaign)["net"] == 2500
     # A redelivery after booking is a duplicate and queues nothing.
     assert stripe_events.post(event, book=False).get_json() == {"received": True, "duplicate": True}

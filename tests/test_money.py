@@ -4,7 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from filmfund.errors import ValidationError
-from filmfund.site.money import cents_to_input, format_money, parse_dollars
+from filmfund.money import cents_to_input, format_money, parse_dollars
 
 
 @pytest.fixture(autouse=True)
