@@ -16,13 +16,13 @@ from filmfund.auth.services import find_user
 from filmfund.extensions import db
 from filmfund.fulfil import credits, fulfilment
 from filmfund.fulfil.models import FulfilmentItem
-from filmfund.rewards import donor_data, donors, holdings, ledger_check, payments, pledges, privacy
+from filmfund.rewards import donor_data, donors, holdings, ledger_check, privacy
 from filmfund.rewards.campaign import campaign_summary, current_campaign
 from filmfund.rewards.entitlements import set_entitlement_status
 from filmfund.rewards.campaign_file import read_campaign_file
 from filmfund.rewards.models import DonorProfile, Entitlement, Reward, ShippingAddress
 from filmfund.rewards.webhooks import charge_object, complete_test_checkout
-from tests.helpers import credit_names
+from tests.helpers import credit_names, make_pledge, record_offline
 from tests.site.helpers import csrf_token, mails_to
 
 DONOR = "mei@example.org"
@@ -35,7 +35,7 @@ LINK_RE = re.compile(r"https?://\S+(/settings/confirm/[A-Za-z0-9_.\-]+)")
 
 def gift(amount: int, email_: str = DONOR, *, shipping: dict | None = None, **choices):
     """A pledge paid through the test-mode checkout: the same webhook booking as a Stripe payment."""
-    pledge = pledges.create_pledge(amount, email=email_, **choices)
+    pledge = make_pledge(amount, email=email_, **choices)
     complete_test_checkout(pledge.id, "paid", shipping)
     db.session.expire_all()
     return pledge
@@ -113,7 +113,7 @@ def test_the_thank_you_page_never_promises_what_waits(client, campaign):
 def test_a_pledge_never_gives_a_staff_account_a_role(campaign, producer, partner):
     """Probe: a pledge with a staff member's email quietly added a donor role to the staff account."""
     gift(2500, producer.email, credit_name="Producer Fan")
-    payments.record_offline_donation(partner.email, 5000, recorded_by=producer.email)
+    record_offline(partner.email, 5000, recorded_by=producer.email)
     db.session.expire_all()
     assert find_user(producer.email).role_names == {"producer"}
     assert find_user(partner.email).role_names == {"partner"}
@@ -200,6 +200,7 @@ def test_a_refund_ends_a_delivered_service(campaign, stripe_events, make_user):
         ent = db.session.scalar(sa.select(Entitlement).join(Reward).where(Entitlement.user_id == user.id,
                                                                             Reward.key == key))
         set_entitlement_status(ent.id, "fulfilled")  # marked delivered by a producer
+        db.session.commit()
     author = make_user("writer@filmfund.test", "producer")
     monthly = updates.create_update(title="March", body="Shooting in Shenzhen", audience="updates-monthly",
                                     author=author)

@@ -107,6 +107,7 @@ def test_loading_the_file_again_keeps_what_producers_edited(app, client, campaig
     html = client.get("/").get_data(as_text=True)
     assert "Is the film safe for the families?" not in html and html.count('<details class="faq">') == 3
     load_campaign(changed)
+    db.session.commit()
     assert "Where does the money go?" in client.get("/").get_data(as_text=True)
     assert db.session.scalars(sa.select(AuditEntry.action).where(AuditEntry.action.like("page.%"))
                               .order_by(AuditEntry.id)).all() == ["page.edit", "page.reset"]
