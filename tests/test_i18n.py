@@ -13,7 +13,8 @@ from babel.messages.pofile import read_po
 
 from filmfund.extensions import db
 from filmfund.mail import outbox_messages
-from filmfund.rewards import pledges as services
+from filmfund.rewards import pledges
+from tests.helpers import make_pledge
 from tests.site.helpers import csrf_token, pay
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +57,7 @@ def test_accept_language_picks_the_best_offered_match(client, campaign):
 
 
 def test_the_switch_keeps_the_page_and_its_query(client, campaign):
-    p = services.create_pledge(2500, email="q@example.org")
+    p = make_pledge(2500, email="q@example.org")
     html = client.get(f"/thank-you?pledge={p.id}", headers=ZH).get_data(as_text=True)
     href = re.search(r'<a class="language-switch" href="([^"]+)"', html).group(1).replace("&amp;", "&")
     assert href == f"/thank-you?pledge={p.id}&lang=en"
@@ -68,7 +69,7 @@ def test_a_receipt_goes_in_the_language_of_the_pledge_page(client, campaign):
     r = client.post("/pledge", data=form, headers=ZH)
     assert r.status_code == 303
     pledge_id = r.headers["Location"].rsplit("/", 1)[1]
-    assert services.get_pledge(pledge_id).language == "zh-Hans"
+    assert pledges.get_pledge(pledge_id).language == "zh-Hans"
     client.post(f"/checkout/test/{pledge_id}", data={"csrf_token": csrf_token(client, f"/checkout/test/{pledge_id}"),
                                                      "outcome": "paid"})
     [path] = outbox_messages()

@@ -14,6 +14,7 @@ from werkzeug.serving import make_server
 
 from filmfund.extensions import db
 from filmfund.rewards import pledges
+from tests.helpers import make_pledge
 from tests.site.helpers import CSRF_RE
 
 PUBLIC = {"REMOTE_ADDR": "203.0.113.9"}
@@ -37,7 +38,7 @@ def _try_to_pay(client, pledge_id: str, **kw):
     {"environ_base": {"REMOTE_ADDR": "10.0.0.5"}, "headers": {"Host": "localhost"}},  # the LAN
 ])
 def test_a_test_payment_from_elsewhere_is_refused(app, client, campaign, where):
-    pledge = pledges.create_pledge(amount=2500, email="free@example.org")
+    pledge = make_pledge(amount=2500, email="free@example.org")
     page = client.get(f"/checkout/test/{pledge.id}", **where)
     assert page.status_code == 403
     assert "FILMFUND_TEST_PAYMENTS" in page.get_data(as_text=True)
@@ -47,7 +48,7 @@ def test_a_test_payment_from_elsewhere_is_refused(app, client, campaign, where):
 
 @pytest.mark.parametrize("host", ["localhost", "127.0.0.1:5000", "[::1]:8000"])
 def test_this_machine_pays_with_test_money(app, client, campaign, host):
-    pledge = pledges.create_pledge(amount=2500, email="local@example.org")
+    pledge = make_pledge(amount=2500, email="local@example.org")
     assert client.get(f"/checkout/test/{pledge.id}", headers={"Host": host}).status_code == 200
     assert _try_to_pay(client, pledge.id, headers={"Host": host}).status_code == 303
     assert _state(pledge.id) == "paid"
@@ -55,7 +56,7 @@ def test_this_machine_pays_with_test_money(app, client, campaign, host):
 
 def test_a_staging_server_says_so_with_the_setting(app, client, campaign):
     app.config["TEST_PAYMENTS"] = True
-    pledge = pledges.create_pledge(amount=2500, email="staging@example.org")
+    pledge = make_pledge(amount=2500, email="staging@example.org")
     where = {"environ_base": PUBLIC, "headers": {"Host": "staging.example.org"}}
     assert _try_to_pay(client, pledge.id, **where).status_code == 303
     assert _state(pledge.id) == "paid"
@@ -63,7 +64,7 @@ def test_a_staging_server_says_so_with_the_setting(app, client, campaign):
 
 def test_the_guard_holds_under_another_wsgi_server(app, campaign):
     """Not `filmfund run`: a plain WSGI server on loopback behind which a proxy passes a public Host."""
-    pledge = pledges.create_pledge(amount=2500, email="gunicorn@example.org")
+    pledge = make_pledge(amount=2500, email="gunicorn@example.org")
     db.session.commit()
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
