@@ -19,7 +19,7 @@ from filmfund.i18n import current_language
 from filmfund.rewards import holdings, snapshot, stripe_gateway, texts
 from filmfund.rewards.campaign import campaign_of, configured_slug, current_campaign
 from filmfund.rewards.campaign_file import MAX_AMOUNT
-from filmfund.rewards.models import Pledge, PledgeState
+from filmfund.rewards.models import Campaign, Pledge, PledgeState
 
 MIN_AMOUNT = 100  # $1: the smallest tier, and below Stripe's fees it makes no sense
 CREDIT_NAME_MAX = 80
@@ -75,7 +75,9 @@ def _site_url(path: str) -> str:
 def create_pledge(amount, currency=None, email=None, credit_name=None, anonymous=False, rewards_opt_out=False,
                   *, idempotency_key: str | None = None, ref: str | None = None) -> Pledge:
     """Validate and store the pledge; the caller commits it, then calls open_checkout (in test
-    mode the local checkout page is set here already: no call to make).
+    mode the local checkout page is set here already: no call to make). The one exception, for the
+    hot path: a test-mode pledge without a key is one autocommitted INSERT (_pledge_at_once), which
+    leaves the caller's commit nothing to do.
     `ref` is where the donor found the page (a share link's ?ref=): kept if it is a valid source
     name, dropped otherwise (a bad ref never costs a gift).
 

@@ -28,7 +28,8 @@ import sqlalchemy as sa
 
 from filmfund.db import utcnow
 from filmfund.extensions import db
-from filmfund.rewards import payments, tasks
+from filmfund.rewards import payments
+from filmfund.rewards.receipts import sweep_receipts
 from filmfund.rewards.campaign import current_campaign
 from filmfund.rewards.ledger_check import check_ledger
 from filmfund.rewards.models import Donation, LedgerEntry, Pledge, WebhookEvent
@@ -496,7 +497,7 @@ def test_a_worker_killed_mid_booking_resumes_books_once_and_mails_once(app, clie
     db.session.execute(sa.update(Donation).where(Donation.receipt_sent_at.is_(None))
                        .values(receipt_claimed_at=stale))
     db.session.commit()
-    tasks.sweep_receipts.call_local()
+    sweep_receipts.call_local()
     db.session.remove()
     assert _count(Donation, Donation.receipt_sent_at.is_(None)) == 0
     receipts = [m.read_text() for m in outbox_messages()]
