@@ -4,11 +4,10 @@ ingested from the command line; its card appears and moves to "ready" with its p
 page was never reloaded."""
 from __future__ import annotations
 
-import time
 
 import pytest
 
-from tests.site.test_browser import CHROMIUM, _cli, running_site
+from tests.site.test_browser import CHROMIUM, _cli, running_site, sign_in_producer_first_time
 
 pytestmark = pytest.mark.browser
 
@@ -29,23 +28,13 @@ def site(tmp_path_factory):
 def test_board_shows_a_new_clip_and_its_progress_without_a_reload(site, clips, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
-    from tests.test_auth_staff import rfc6238
-
     base, env, log = site
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM,
                                      args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"])
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(base + "/login")
-            page.fill("#login-email", "board@filmfund.test")
-            page.click("summary")
-            page.fill("#login-password", PASSWORD)
-            page.click("button[type=submit].primary")
-            page.wait_for_url("**/login/2fa/setup")
-            page.fill("#totp-code", rfc6238(page.inner_text("#totp-secret").strip(), time.time()))
-            page.click("button[type=submit].primary")
-            page.wait_for_url("**/admin/")
+            sign_in_producer_first_time(page, base, "board@filmfund.test", PASSWORD)
             page.goto(base + "/footage/")
             expect(page.locator("#footage-board li.empty")).to_be_visible()
             page.evaluate("window.__sameDocument = 'yes'")  # gone if the page reloads

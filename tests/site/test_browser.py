@@ -106,6 +106,22 @@ def running_site(instance: Path, email: str, password: str):
         log.close()
 
 
+def sign_in_producer_first_time(page, base: str, email: str, password: str) -> None:
+    """A producer's first sign-in in the browser: password, then the second factor's enrolment,
+    with the code computed from the shown secret as an authenticator app would; ends on /admin/."""
+    from tests.test_auth_staff import rfc6238
+
+    page.goto(base + "/login")
+    page.fill("#login-email", email)
+    page.click("summary")
+    page.fill("#login-password", password)
+    page.click("button[type=submit].primary")
+    page.wait_for_url("**/login/2fa/setup")
+    page.fill("#totp-code", rfc6238(page.inner_text("#totp-secret").strip(), time.time()))
+    page.click("button[type=submit].primary")
+    page.wait_for_url("**/admin/")
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     with running_site(tmp_path_factory.mktemp("browser-instance"), "producer@filmfund.test",
@@ -186,18 +202,7 @@ def test_mobile_width_and_producer_dashboard(server, browser, tmp_path):
     phone.close()
 
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(server.url + "/login")
-    page.fill("#login-email", "producer@filmfund.test")
-    page.click("summary")
-    page.fill("#login-password", PRODUCER_PASSWORD)
-    page.click("button[type=submit].primary")
-    # a producer's first sign-in sets up the second factor: the code is computed as an app would
-    page.wait_for_url("**/login/2fa/setup")
-    from tests.test_auth_staff import rfc6238
-
-    page.fill("#totp-code", rfc6238(page.inner_text("#totp-secret").strip(), time.time()))
-    page.click("button[type=submit].primary")
-    page.wait_for_url("**/admin/")
+    sign_in_producer_first_time(page, server.url, "producer@filmfund.test", PRODUCER_PASSWORD)
     expect(page.locator("h1")).to_have_text("Campaign dashboard")
     expect(page.locator("#raised-chart")).to_be_visible()
     page.screenshot(path=tmp_path / "dashboard.png", full_page=True)

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.site.test_browser import CHROMIUM, _cli, running_site
+from tests.site.test_browser import CHROMIUM, _cli, running_site, sign_in_producer_first_time
 
 pytestmark = pytest.mark.browser
 
@@ -163,23 +163,13 @@ def test_the_page_at_phone_and_desktop_width(site, browser, tmp_path, width, hei
 def test_a_producer_builds_the_page_and_reads_its_sharing_on_a_phone(site, browser, tmp_path):
     from playwright.sync_api import expect
 
-    from tests.test_auth_staff import rfc6238
-
     visitor = browser.new_page()
     visitor.goto(site + "/?ref=weibo")
     visitor.close()
 
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     page = context.new_page()
-    page.goto(site + "/login")
-    page.fill("#login-email", PRODUCER)
-    page.click("summary")
-    page.fill("#login-password", PASSWORD)
-    page.click("button[type=submit].primary")
-    page.wait_for_url("**/login/2fa/setup")
-    page.fill("#totp-code", rfc6238(page.inner_text("#totp-secret").strip(), time.time()))
-    page.click("button[type=submit].primary")
-    page.wait_for_url("**/admin/")
+    sign_in_producer_first_time(page, site, PRODUCER, PASSWORD)
 
     page.goto(site + "/admin/page")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
