@@ -193,12 +193,14 @@ def _said(error: dict) -> str:
         return _("give a date like 2026-12-03.")
     if kind in ("datetime_type", "datetime_parsing", "datetime_from_date_parsing", "timezone_aware"):
         return _("give a time with its zone, like 2026-12-03T20:30:00Z.")
-    return f"{error['msg']}."
+    # A rarer kind: pydantic's own words stay as the detail, inside a sentence in the reader's language.
+    return _("is not accepted (%(detail)s).", detail=error["msg"])
 
 
 def refuse(code: str, message: str) -> PydanticCustomError:
     """A model's own check (a model_validator): the error reaches the client with this code."""
     return PydanticCustomError(code, message)
+
 
 class Unauthorized(DomainError):
     status, code = 401, "unauthorized"
