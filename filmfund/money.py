@@ -8,7 +8,6 @@ import re
 from flask_babel import gettext as _
 
 from filmfund.errors import ValidationError
-from filmfund.i18n import format_money  # noqa: F401 (the one formatting of money, for this module's importers)
 
 # "25", "25.5", "25.50", "$1,250.00", "1250": at most two decimals, commas only as thousands groups.
 _AMOUNT_RE = re.compile(r"^\$?[ ]*(?P<whole>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.(?P<frac>[0-9]{0,2}))?$")

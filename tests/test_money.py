@@ -4,7 +4,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from filmfund.errors import ValidationError
-from filmfund.money import cents_to_input, format_money, parse_dollars
+from filmfund.i18n import format_money
+from filmfund.money import cents_to_input, parse_dollars
 
 
 @pytest.fixture(autouse=True)

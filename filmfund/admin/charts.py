@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from filmfund.money import format_money
+from filmfund.i18n import format_money
 
 
 @dataclass

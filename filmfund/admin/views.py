@@ -20,7 +20,8 @@ from filmfund.rewards import donors, ledger, ledger_check, payments, rules, webh
 from filmfund.rewards.campaign import campaign_summary, current_campaign
 from filmfund.rewards.entitlements import set_entitlement_status
 from filmfund.security import role_required
-from filmfund.money import format_money, parse_dollars
+from filmfund.i18n import format_money
+from filmfund.money import parse_dollars
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
 

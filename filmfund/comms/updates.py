@@ -23,7 +23,7 @@ from filmfund.comms.models import DeliveryStatus, Update, UpdateDelivery, Update
 from filmfund.db import utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
-from filmfund.money import format_money
+from filmfund.i18n import format_money
 from filmfund.rewards import holdings, mail_prefs
 from filmfund.rewards.models import (
     Campaign,

@@ -380,10 +380,7 @@ def page_save(part: str):
             abort(404)
         return page_editor(errors={part: for_people(err.message)}, status=400)
     changed = page.save_part(campaign.id, part, content, current_user._get_current_object())
-    db.session.commit()
-    page.after_commit()
-    flash(_("Saved: the page shows it now.") if changed else _("Nothing changed."), "info")
-    return redirect(url_for("site.page_editor") + f"#part-{part}", code=303)
+    return _page_part_done(part, _("Saved: the page shows it now.") if changed else _("Nothing changed."))
 
 
 @bp.post("/admin/page/<part>/reset")
@@ -398,9 +395,15 @@ def page_reset(part: str):
         changed = page.reset_part(current_campaign().id, part, current_user._get_current_object())
     except DomainError:
         abort(404)
+    return _page_part_done(part, _("This part follows the campaign file again.") if changed
+                           else _("Nothing changed."))
+
+
+def _page_part_done(part: str, message: str):
+    """The editor's one ending of a save or a reset: commit once, refresh the page's cache, say so."""
     db.session.commit()
     page.after_commit()
-    flash(_("This part follows the campaign file again.") if changed else _("Nothing changed."), "info")
+    flash(message, "info")
     return redirect(url_for("site.page_editor") + f"#part-{part}", code=303)
 
 
