@@ -12,7 +12,6 @@ from flask_login import current_user
 
 from filmfund.admin import charts
 from filmfund.audit import record_audit
-from filmfund.extensions import db
 from filmfund.admin import services as admin_services
 from filmfund.errors import DomainError, ValidationError
 from filmfund.extensions import db
