@@ -33,6 +33,16 @@ system-deps:
 	  fi; \
 	fi
 
+	@# The partner's PDF statements are drawn by WeasyPrint, which needs Pango (a system library).
+	@if ! ldconfig -p 2>/dev/null | grep -q 'libpango-1.0.so'; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing libpango-1.0-0 (apt-get)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 >/dev/null) || exit 1; \
+	  else \
+	    echo "error: PDF statements need Pango: run 'sudo apt-get install libpango-1.0-0 libpangoft2-1.0-0'" >&2; exit 1; \
+	  fi; \
+	fi
+
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
@@ -67,6 +77,15 @@ install-test: install
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || exit 1; \
 	  else \
 	    echo "error: the browser tests need chromium: run 'sudo apt-get install chromium'" >&2; exit 1; \
+	  fi; \
+	fi
+	@# The statements' tests read the PDF's text with pdftotext.
+	@if ! command -v pdftotext >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing poppler-utils (apt-get)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null) || exit 1; \
+	  else \
+	    echo "error: the statement tests need pdftotext: run 'sudo apt-get install poppler-utils'" >&2; exit 1; \
 	  fi; \
 	fi
 	@if [ ! -f $(TEST_STAMP) ] || [ pyproject.toml -nt $(TEST_STAMP) ] || [ $(TEST_LOCK) -nt $(TEST_STAMP) ]; then \
