@@ -1,4 +1,4 @@
-"""`filmfund media ingest PATH... [--title T]` and `filmfund media verify [--all | ID...]`."""
+"""`filmfund media ingest`, `verify`, `retry`, `export` (timelines) and `bag` (BagIt archive bags)."""
 from __future__ import annotations
 
 import sys
@@ -242,3 +242,35 @@ def _verify(ids: tuple[str, ...], all_: bool, no_repair: bool) -> None:
                + (f", the second copy failed for {second_bad}" if second_bad else "") + ".", err=True)
     if fixity_bad or state_bad or second_bad:
         sys.exit(1)
+
+
+@media.command("export")
+@click.argument("ids", nargs=-1)
+@click.option("--format", "fmt", type=click.Choice(["fcpxml", "fcp7xml", "edl", "otio"]), required=True,
+              help="fcp7xml: Resolve, Premiere; fcpxml: Final Cut; edl: CMX 3600; otio: OpenTimelineIO JSON.")
+@click.option("--card", help="Only the clips of this card (its folder's name).")
+@click.option("--name", "timeline_name", default="filmfund", show_default=True, help="The timeline's name.")
+@click.option("--url-hours", type=click.IntRange(1, 168), default=24, show_default=True,
+              help="On S3, how long the proxies' signed URLs last (at most 7 days).")
+def export_command(ids: tuple[str, ...], fmt: str, card: str | None, timeline_name: str, url_hours: int) -> None:
+    """A timeline of the given clips (default: every ready video) for an editor, to stdout.
+
+    Made with OpenTimelineIO: the clips in recording order, each with its reel (card and file
+    name), the camera's timecode, its rate and the path or signed URL of its edit proxy."""
+    with app_context():
+        from filmfund.audit import record_audit
+        from filmfund.errors import DomainError
+        from filmfund.extensions import db
+        from filmfund.media import timeline
+
+        try:
+            infos = timeline.select(list(ids) or None, card)
+            text = timeline.export(infos, fmt, name=timeline_name, url_ttl=url_hours * 3600)
+        except DomainError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            sys.exit(2)
+        record_audit("export.timeline", f"media:{len(infos)} clip(s)",
+                     {"format": fmt, "card": card, "assets": [i.asset.public_id for i in infos]})
+        db.session.commit()
+    click.echo(text, nl=not text.endswith("\n"))
+    click.echo(f"{len(infos)} clip(s) exported as {fmt}.", err=True)
