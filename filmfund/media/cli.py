@@ -195,16 +195,70 @@ def retry_command(asset_id: str, kind: str | None) -> None:
 @click.argument("ids", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Every asset.")
 @click.option("--no-repair", is_flag=True, help="Only check: do not rewrite anything from the other copy.")
-def verify_command(ids: tuple[str, ...], all_: bool, no_repair: bool) -> None:
+@click.option("--bag", "bags", multiple=True, metavar="PATH|s3://...",
+              help="Check an archive bag instead (from `filmfund media bag`): every file against its manifest.")
+def verify_command(ids: tuple[str, ...], all_: bool, no_repair: bool, bags: tuple[str, ...]) -> None:
     """Re-check fixity (both copies) and report it and the asset's state, separately.
 
     One line per asset: `ID fixity=ok|repaired|FAILED state=STATE [second_copy=FAILED]`. Exit 1
     if any asset's fixity fails, its state is damaged or failed (a clip that was damaged when it
     arrived is intact in storage, and still not usable), or its second copy cannot be made whole."""
+    if bags:
+        if ids or all_:
+            raise click.UsageError("--bag checks bags; check assets in another run.")
+        with app_context():
+            _verify_bags(bags)
+        return
     if not ids and not all_:
         raise click.UsageError("Name asset ids or use --all.")
     with app_context():
         _verify(ids, all_, no_repair)
+
+
+def _verify_bags(locations: tuple[str, ...]) -> None:
+    """One line per bag, `LOCATION bag=valid|INVALID files=N`, then each damaged, missing or
+    unexpected file by name; exit 1 if any bag is not valid."""
+    from filmfund.media import bags
+
+    bad = 0
+    with _bag_bars() as progress:
+        checks = [bags.verify(loc, progress=progress) for loc in locations]
+    for check in checks:
+        click.echo(f"{check.location} bag={'valid' if check.ok else 'INVALID'} files={check.files}")
+        for path in check.damaged:
+            click.echo(f"  damaged: {path}", err=True)
+        for path in check.missing:
+            click.echo(f"  missing: {path}", err=True)
+        for path in check.unexpected:
+            click.echo(f"  not in the manifest: {path}", err=True)
+        if check.error:
+            click.echo(f"  {check.error}", err=True)
+        bad += not check.ok
+    if bad:
+        sys.exit(1)
+
+
+def _bag_bars():
+    """A rich bar per step of a bag (copying, checksumming, uploading, reading back), in bytes."""
+    import contextlib
+
+    from rich.console import Console
+    from rich.progress import (BarColumn, DownloadColumn, Progress, TaskProgressColumn, TextColumn,
+                               TimeRemainingColumn)
+
+    @contextlib.contextmanager
+    def bars():
+        tasks: dict[str, int] = {}
+        with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), DownloadColumn(),
+                      TimeRemainingColumn(), console=Console(stderr=True), refresh_per_second=4) as shown:
+            def progress(step: str, done: int, total: int) -> None:
+                if step not in tasks:
+                    tasks[step] = shown.add_task(step, total=total or 1)
+                shown.update(tasks[step], completed=done, total=total or 1)
+
+            yield progress
+
+    return bars()
 
 
 def _verify(ids: tuple[str, ...], all_: bool, no_repair: bool) -> None:
@@ -274,3 +328,34 @@ def export_command(ids: tuple[str, ...], fmt: str, card: str | None, timeline_na
         db.session.commit()
     click.echo(text, nl=not text.endswith("\n"))
     click.echo(f"{len(infos)} clip(s) exported as {fmt}.", err=True)
+
+
+@media.command("bag")
+@click.argument("ids", nargs=-1)
+@click.option("--to", "to", required=True, metavar="PATH|s3://BUCKET/PREFIX",
+              help="A folder that does not exist yet (or is empty), or an empty S3 prefix.")
+@click.option("--card", help="Also every asset of this card (its folder's name).")
+def bag_command(ids: tuple[str, ...], to: str, card: str | None) -> None:
+    """An archive bag (BagIt, valid by the `bagit` library) of the assets' originals, their card
+    structure files and a manifest of what filmfund knows of them (checksums, recording dates,
+    camera, problems). Nothing is left behind if it fails."""
+    if not ids and not card:
+        raise click.UsageError("Name asset ids or a --card.")
+    with app_context():
+        from filmfund.audit import record_audit
+        from filmfund.errors import DomainError
+        from filmfund.extensions import db
+        from filmfund.media import bags
+
+        try:
+            assets = bags.select(list(ids), card)
+            with _bag_bars() as progress:
+                result = bags.make(assets, to, progress=progress)
+        except DomainError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            sys.exit(2)
+        record_audit("export.bag", result.location[:300], {"assets": result.assets, "files": result.files,
+                                                            "bytes": result.bytes})
+        db.session.commit()
+    click.echo(f"{result.location} bag=valid files={result.files} assets={len(result.assets)}")
+    click.echo(f"{_human(result.bytes)} of originals bagged and validated.", err=True)
