@@ -46,6 +46,14 @@ PLEDGE_MOVES: dict[PledgeState, set[PledgeState]] = {
 }
 
 
+class SubscriptionState(enum.StrEnum):
+    """A monthly gift as Stripe bills it (contract: `active`, `past_due`, `canceled`). Stripe's own
+    statuses map onto these (subscriptions.state_of); canceled is final."""
+    ACTIVE = "active"
+    PAST_DUE = "past_due"      # a renewal failed: Stripe retries on its own schedule, we do not
+    CANCELED = "canceled"
+
+
 class DonationSource(enum.StrEnum):
     STRIPE = "stripe"
     OFFLINE = "offline"
@@ -220,6 +228,8 @@ class Pledge(db.Model):
     ref: Mapped[str | None] = mapped_column(sa.String(32), index=True)
     # The language the pledge was made in (BCP 47): Checkout opens in it, a new donor's profile takes it.
     language: Mapped[str | None] = mapped_column(sa.String(16))
+    # None: a one-time gift; "month": a monthly gift (Checkout in subscription mode, card only).
+    interval: Mapped[str | None] = mapped_column(sa.String(8))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -234,8 +244,41 @@ class Pledge(db.Model):
         self.state = to
 
 
+class Subscription(db.Model):
+    """A monthly gift: the donor's own amount every month (a Stripe subscription made by the
+    Checkout Session of its pledge). Each paid invoice is a Donation (`Donation.subscription_id`,
+    `Donation.invoice_id`); this row only says whether more will come. Its random public id is
+    what the donor's API and account page name."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (sa.CheckConstraint("amount > 0", name="amount_positive"),)
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_id)
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaigns.id"), index=True)
+    pledge_id: Mapped[str] = mapped_column(sa.ForeignKey("pledges.id"), unique=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    stripe_subscription_id: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    stripe_customer_id: Mapped[str | None] = mapped_column(sa.String(255))
+    amount: Mapped[int]
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    interval: Mapped[str] = mapped_column(sa.String(8), default="month")
+    state: Mapped[SubscriptionState] = mapped_column(str_enum(SubscriptionState, 16), default=SubscriptionState.ACTIVE)
+    # The Stripe event time (unix seconds) of the last state it took: an older event never undoes a newer one.
+    state_at: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    livemode: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_payment_at: Mapped[datetime | None]
+    canceled_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    pledge: Mapped[Pledge] = relationship()
+    user = relationship("User")
+
+
 class Donation(db.Model):
-    """Money actually received, from Stripe or recorded by a producer (offline)."""
+    """Money actually received, from Stripe or recorded by a producer (offline). A monthly gift's
+    paid invoice is one donation each (`subscription_id`, `invoice_id`); the first carries the pledge."""
 
     __tablename__ = "donations"
     __table_args__ = (
@@ -261,6 +304,9 @@ class Donation(db.Model):
     # Learnt from charge events: a dispute may name only the charge (payment_intent null).
     charge_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     checkout_session_id: Mapped[str | None] = mapped_column(sa.String(255))
+    # A monthly gift's month: its subscription, and the Stripe invoice that paid it (counted once by it).
+    subscription_id: Mapped[str | None] = mapped_column(sa.ForeignKey("subscriptions.id"), index=True)
+    invoice_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     credit_name: Mapped[str | None] = mapped_column(sa.String(120))
     anonymous: Mapped[bool] = mapped_column(default=False)
     rewards_opt_out: Mapped[bool] = mapped_column(default=False)
@@ -278,6 +324,11 @@ class Donation(db.Model):
 
     user = relationship("User")
     pledge: Mapped[Pledge | None] = relationship()
+
+    @property
+    def recurring(self) -> bool:
+        """One month of a monthly gift."""
+        return self.subscription_id is not None
 
     @property
     def counted_refunded(self) -> int:
