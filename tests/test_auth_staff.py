@@ -86,6 +86,46 @@ def _signed_out(app):
 # ---------------------------------------------------------------- TOTP
 
 
+def qr_modules(svg: str) -> set[tuple[int, int]]:
+    """The dark modules (row, column) of a QR code drawn by segno as SVG: its path is read back
+    ("M x y.5" then runs of "h n" and relative moves "m dx dy"), quiet zone of 4 taken off."""
+    path = re.search(r'class="qrline"[^>]* d="([^"]+)"', svg) or re.search(r' d="([^"]+)"[^>]*class="qrline"', svg)
+    assert path, "no QR path in the SVG"
+    dark, x, y = set(), 0.0, 0.0
+    for op, args in re.findall(r"([MmHh])([-\d.\s]+)", path.group(1)):
+        nums = [float(n) for n in args.split()]
+        if op == "M":
+            x, y = nums
+        elif op == "m":
+            x, y = x + nums[0], y + nums[1]
+        else:
+            dark.update((int(y - 0.5) - 4, int(x) + i - 4) for i in range(int(nums[0])))
+            x += nums[0]
+    return dark
+
+
+def segno_modules(uri: str) -> set[tuple[int, int]]:
+    import segno
+
+    matrix = segno.make(uri, error="m").matrix
+    return {(r, c) for r, row in enumerate(matrix) for c, v in enumerate(row) if v}
+
+
+def test_the_setup_page_draws_the_otpauth_link_as_a_qr_code(app, client, boss):
+    """The QR code is the otpauth:// link itself (read back module by module and compared with
+    segno's own encoding of the link shown beside it), inline SVG, the key text kept."""
+    import html as html_lib
+
+    _password_step(client, boss.email)
+    page = client.get("/login/2fa/setup").get_data(as_text=True)
+    uri = html_lib.unescape(re.search(r'id="totp-uri" value="([^"]+)"', page).group(1))
+    secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', page).group(1)
+    assert uri.startswith("otpauth://totp/") and f"secret={secret}" in uri
+    svg = re.search(r'<figure class="totp-qr" id="totp-qr">(<svg.*?</svg>)', page, re.S).group(1)
+    assert qr_modules(svg) == segno_modules(uri)
+    assert qr_modules(svg) != segno_modules(uri.replace(secret, "A" * len(secret)))
+
+
 def test_totp_module_matches_the_rfc_6238_vectors():
     secret = base64.b32encode(b"12345678901234567890").decode()
     for when, code in ((59, "94287082"), (1111111109, "07081804"), (1234567890, "89005924"),

@@ -8,9 +8,10 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_babel import gettext as _
+from markupsafe import Markup
 
 from filmfund.audit import record_failed_sign_in
-from filmfund.auth import links, services
+from filmfund.auth import links, services, totp
 from filmfund.errors import DomainError
 from filmfund.extensions import db, limiter
 
@@ -129,6 +130,12 @@ def second_factor():
     return render_template("auth/totp.html")
 
 
+def _totp_setup_page(secret: str, uri: str):
+    """The enrolment page: the otpauth:// link as a QR code to scan, as text to paste, and its key."""
+    qr = Markup(totp.qr_svg(uri, _("QR code for your authenticator app"))) if uri else ""
+    return render_template("auth/totp_setup.html", secret=secret, uri=uri, qr_svg=qr)
+
+
 @bp.route("/login/2fa/setup", methods=["GET", "POST"])
 @limiter.limit("10 per 5 minutes", methods=["POST"])
 def totp_setup():
@@ -150,7 +157,7 @@ def totp_setup():
         secret = services.start_totp_enrolment(user, session.get(ENROLMENT_KEY))
         db.session.commit()
         session[ENROLMENT_KEY] = services.enrolment_mark(secret)
-        return render_template("auth/totp_setup.html", secret=secret, uri=services.totp_uri(user))
+        return _totp_setup_page(secret, services.totp_uri(user))
     secret = user.totp_secret or ""
     try:
         if not secret or session.get(ENROLMENT_KEY) != services.enrolment_mark(secret):
@@ -161,8 +168,8 @@ def totp_setup():
     except DomainError as err:
         db.session.rollback()
         flash(err.message, "error")
-        return render_template("auth/totp_setup.html", secret=secret if err.code != "enrolment_restarted" else "",
-                               uri=services.totp_uri(user) if err.code != "enrolment_restarted" else ""), 400
+        restarted = err.code == "enrolment_restarted"
+        return _totp_setup_page("" if restarted else secret, "" if restarted else services.totp_uri(user)), 400
     session.pop(ENROLMENT_KEY, None)
     if pending is not None:
         return _sign_in(user, "password+totp", pending.get("n"))
