@@ -14,6 +14,7 @@ from filmfund.auth.services import find_user, get_or_create_user, normalize_emai
 from filmfund.db import utcnow
 from filmfund.errors import ConflictError, ValidationError
 from filmfund.extensions import db
+from filmfund.i18n import format_money
 from filmfund.rewards import donors, entitlements, ledger, receipts, rules
 from filmfund.rewards.campaign import campaign_of, current_campaign
 from filmfund.rewards.models import Campaign, Donation, DonationSource, EventKind, Payout, Pledge, PledgeState
@@ -160,7 +161,8 @@ def record_payout(amount, paid_on: date, reference: str, recorded_by: str) -> Pa
     balance = ledger.statement(campaign)["balance"]
     if amount > balance:
         raise ConflictError(_("A payout of %(amount)s exceeds the balance due to the partner (%(balance)s).",
-                              amount=amount, balance=balance),
+                              amount=format_money(amount, campaign.currency),
+                              balance=format_money(balance, campaign.currency)),
                             code="payout_exceeds_balance")
     payout = Payout(campaign_id=campaign.id, amount=amount, currency=campaign.currency, paid_on=paid_on,
                     reference=reference, recorded_by=recorded_by)

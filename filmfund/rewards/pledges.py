@@ -15,7 +15,7 @@ from filmfund.auth.services import normalize_email, public_base_url
 from filmfund.db import new_id, utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db, one_statement
-from filmfund.i18n import current_language
+from filmfund.i18n import current_language, format_money
 from filmfund.rewards import holdings, snapshot, stripe_gateway, texts
 from filmfund.rewards.campaign import campaign_of, configured_slug, current_campaign
 from filmfund.rewards.campaign_file import MAX_AMOUNT
@@ -50,14 +50,16 @@ def clean_credit_name(value) -> str | None:
     return text or None
 
 
-def validate_amount(amount) -> int:
+def validate_amount(amount, currency: str = "usd") -> int:
     if isinstance(amount, bool) or not isinstance(amount, int):
         raise ValidationError(_("amount: must be a whole number of cents, e.g. 2500 for $25.00."),
                               code="invalid_amount")
     if amount < MIN_AMOUNT:
-        raise ValidationError(_("amount: the smallest pledge is %(n)s cents.", n=MIN_AMOUNT), code="invalid_amount")
+        raise ValidationError(_("amount: the smallest gift is %(amount)s.", amount=format_money(MIN_AMOUNT, currency)),
+                              code="invalid_amount")
     if amount > MAX_AMOUNT:
-        raise ValidationError(_("amount: at most %(n)s cents in one pledge.", n=MAX_AMOUNT), code="invalid_amount")
+        raise ValidationError(_("amount: at most %(amount)s in one gift.", amount=format_money(MAX_AMOUNT, currency)),
+                              code="invalid_amount")
     return amount
 
 
@@ -122,7 +124,7 @@ def create_pledge(amount, currency=None, email=None, credit_name=None, anonymous
 
 def _valid_pledge(campaign, amount, currency, email, credit_name, anonymous, rewards_opt_out) -> tuple:
     """The pledge's fields as stored, or the first ValidationError."""
-    amount = validate_amount(amount)
+    amount = validate_amount(amount, campaign.currency)
     if currency is None:
         currency = campaign.currency
     if not isinstance(currency, str) or currency.lower() != campaign.currency:

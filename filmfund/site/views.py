@@ -17,6 +17,7 @@ from filmfund.db import commit_keeping
 from filmfund.errors import ConflictError, DomainError, for_people
 from filmfund.extensions import db, limiter
 from filmfund.fulfil import fulfilment
+from filmfund.i18n import format_money
 from filmfund.rewards import donor_data, donors, entitlements, mail_prefs, pledges, rules
 from filmfund.rewards.campaign import campaign_of, campaign_summary, current_campaign
 from filmfund.security import role_required
@@ -90,7 +91,9 @@ def pledge_messages() -> dict:
     return {
         "empty": _("Type an amount to see what it brings."),
         "invalid": _("Enter dollars and cents, like 25 or 25.50."),
-        "too_small": _("The smallest gift is $1."),
+        # the server's own refusal, word for word, so that the page never says it twice in two ways
+        "too_small": for_people(_("amount: the smallest gift is %(amount)s.",
+                                  amount=format_money(pledges.MIN_AMOUNT, current_campaign().currency))),
         "share": _("{share} of {amount} goes to {partner}."),
         "opt_out": _("No rewards: your whole gift supports the film and its partner charity."),
         "reaches": _("This reaches the {tier} tier ({amount}+)."),

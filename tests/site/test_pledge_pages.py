@@ -51,7 +51,7 @@ def test_pledge_converts_dollars_to_cents_and_redirects_to_checkout(client, camp
 
 
 @pytest.mark.parametrize("amount,message", [
-    ("0.50", "smallest pledge"), ("abc", "dollars and cents"), ("10.005", "two decimals"),
+    ("0.50", "The smallest gift is $1.00."), ("abc", "dollars and cents"), ("10.005", "two decimals"),
     ("-5", "dollars and cents"), ("", "Enter an amount"), ("1e3", "dollars and cents"),
     ("99999999999", "too large"),
 ])

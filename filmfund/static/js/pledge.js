@@ -16,6 +16,9 @@
   var amountInput = document.getElementById("amount");
   var optOut = document.getElementById("rewards_opt_out");
   var preview = document.getElementById("tier-preview");
+  // The server's refusal of the amount just sent (if any) already says what is wrong: the preview
+  // does not say it a second time; once the amount is edited, that refusal is stale and goes.
+  var serverError = document.getElementById("amount-error");
   var AMOUNT_RE = /^\$?[ ]*(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{0,2}))?$/;
 
   function parseCents(text) {
@@ -74,12 +77,8 @@
       preview.appendChild(el("p", say("empty"), "muted"));
       highlight(null); return;
     }
-    if (cents === null) {
-      preview.appendChild(el("p", say("invalid"), "field-error"));
-      highlight(null); return;
-    }
-    if (cents < 100) {
-      preview.appendChild(el("p", say("too_small"), "field-error"));
+    if (cents === null || cents < 100) {
+      if (!serverError) { preview.appendChild(el("p", say(cents === null ? "invalid" : "too_small"), "field-error")); }
       highlight(null); return;
     }
     var reached = null, next = null;
@@ -113,7 +112,14 @@
     highlight(reached ? reached.min_amount : null);
   }
 
-  amountInput.addEventListener("input", render);
+  amountInput.addEventListener("input", function () {
+    if (serverError) {
+      serverError.remove(); serverError = null;
+      amountInput.removeAttribute("aria-invalid");
+      amountInput.setAttribute("aria-describedby", "amount-help");
+    }
+    render();
+  });
   if (optOut) { optOut.addEventListener("change", render); }
   render();
 }());
