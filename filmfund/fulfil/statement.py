@@ -24,6 +24,7 @@ from filmfund.db import utcnow
 from filmfund.extensions import db
 from filmfund.fulfil import credits, fulfilment
 from filmfund.fulfil.models import CreditProof, CreditsState, FulfilmentItem, ItemState, ProofState, RewardSchedule
+from filmfund.media.library import downloadable_reward_keys
 from filmfund.rewards.models import Campaign, Entitlement, EntitlementStatus, Reward, RewardKind, Tier
 
 PAGE_SIZE = 50
@@ -64,6 +65,8 @@ def rewards_statement(user: User) -> dict:
     address = fulfilment.get_address(user.id)
     line = credits.line_for(user, campaign)
     proof_open = credits.proof_open(campaign)
+    downloadable = downloadable_reward_keys(r["key"] for r in standing["rewards"]
+                                            if r["kind"] == RewardKind.DIGITAL and r["status"] != "revoked")
     rows = []
     for r in standing["rewards"]:
         if r["status"] == "revoked":
@@ -74,8 +77,11 @@ def rewards_statement(user: User) -> dict:
             row.update(_physical_row(items.get(r["key"]), address))
         elif r["kind"] == RewardKind.CREDIT:
             row.update(_credit_row(r["key"], line, proof_open))
+        elif r["kind"] == RewardKind.DIGITAL and r["key"] in downloadable:
+            row.update(state=_("In your downloads"), link=_url("site.account", _anchor="downloads"))
         elif r["kind"] == RewardKind.DIGITAL:
-            row["state"] = _("In your downloads")
+            row.update(state=_("Not published yet"), css="pending",
+                       detail=_("It appears in your downloads as soon as the producers publish it."))
         elif r["kind"] == RewardKind.UPDATES:
             row["state"] = _("By email")
         elif r["status"] == EntitlementStatus.FULFILLED:

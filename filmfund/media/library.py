@@ -108,6 +108,16 @@ def resolve_download_token(token: str, session_user=None) -> tuple[Any, Download
     return user, dl
 
 
+def downloadable_reward_keys(keys) -> set[str]:
+    """Which of these rewards have something in a donor's downloads (a publication whose file is
+    ready): the account page says "In your downloads" for those only, never above an empty list."""
+    keys = list(keys)
+    if not keys:
+        return set()
+    pubs = db.session.scalars(sa.select(Publication).join(Asset).where(Publication.reward_key.in_(keys)))
+    return {pub.reward_key for pub in pubs if _download_for(pub) is not None}
+
+
 def library_for(user) -> list[dict[str, Any]]:
     """The donor-only media this user holds an active entitlement for, each with a fresh link,
     and what the library page shows: the reward's title, duration, size, a poster thumbnail and,

@@ -34,7 +34,9 @@ def test_statement_lists_every_reward_with_its_next_step(campaign, client, login
     with client.application.test_request_context():
         st = statement.rewards_statement(big)
     kinds = {row["key"]: row["state"] for row in st["rows"]}
-    assert kinds["dvd"] == "Owed" and kinds["wallpapers"] == "In your downloads"
+    # nothing published for the wallpapers yet: not "In your downloads" above an empty list
+    assert kinds["dvd"] == "Owed" and kinds["wallpapers"] == "Not published yet"
+    assert "Your downloads" not in page and "Nothing to download" not in page
     assert kinds["updates-monthly"] == "By email"
     assert kinds["dinner-invitation"] == "Invitation to come"
     assert "Ask your questions" in steps
