@@ -247,6 +247,25 @@ def render_html(update: Update, image_url) -> str:
 
 # --- publishing and mailing ---------------------------------------------------------------
 
+def _recipients(update: Update):
+    """Who publishing mails (the audience's rule, asked once) and each one's delivery status:
+    queued, or unsubscribed for those who opted out of the update's topic."""
+    recipients = _audience_ids(update).subquery()
+    opted = sa.exists().where(MailOptOut.user_id == recipients.c.user_id, MailOptOut.topic == mail_topic(update))
+    status = sa.case((opted, DeliveryStatus.UNSUBSCRIBED.value), else_=DeliveryStatus.QUEUED.value)
+    return recipients, status
+
+
+def reach(update: Update) -> dict[str, int]:
+    """What publishing this draft would do now, counted as publishing writes it: how many donors
+    it mails and how many of its audience opted out of its topic (the preview shows both)."""
+    recipients, status = _recipients(update)
+    rows = sa.select(recipients.c.user_id, status.label("status")).distinct().subquery()
+    counts = dict(db.session.execute(sa.select(rows.c.status, sa.func.count()).group_by(rows.c.status)).all())
+    return {"mailed": counts.get(DeliveryStatus.QUEUED.value, 0),
+            "opted_out": counts.get(DeliveryStatus.UNSUBSCRIBED.value, 0)}
+
+
 def publish_update(update_id: int, actor: User | None = None) -> tuple[Update, bool]:
     """Publish a draft: it shows in the archive to its audience, and one delivery row per
     recipient is written in SQL (queued, or `unsubscribed` for those who opted out of the
@@ -260,10 +279,7 @@ def publish_update(update_id: int, actor: User | None = None) -> tuple[Update, b
     if not moved:
         db.session.rollback()
         return get_update(update_id), False
-    topic = mail_topic(update)
-    recipients = _audience_ids(update).subquery()
-    opted = sa.exists().where(MailOptOut.user_id == recipients.c.user_id, MailOptOut.topic == topic)
-    status = sa.case((opted, DeliveryStatus.UNSUBSCRIBED.value), else_=DeliveryStatus.QUEUED.value)
+    recipients, status = _recipients(update)
     db.session.execute(sa.insert(UpdateDelivery).from_select(
         ["update_id", "user_id", "status", "attempts", "created_at"],
         sa.select(sa.literal(update.id), recipients.c.user_id, status, sa.literal(0), sa.literal(now, UpdateDelivery.created_at.type))

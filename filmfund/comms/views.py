@@ -12,7 +12,7 @@ from flask_login import current_user
 from flask_babel import gettext as _
 
 from filmfund.comms import updates
-from filmfund.errors import DomainError, for_people
+from filmfund.errors import DomainError, NotFoundError, for_people
 from filmfund.extensions import limiter
 from filmfund.rewards import mail_prefs
 from filmfund.security import role_required
@@ -55,7 +55,14 @@ def update_list():
 
 @bp.get("/updates/<int:update_id>")
 def update_page(update_id: int):
-    update = updates.readable_update(_viewer(), update_id)
+    try:
+        update = updates.readable_update(_viewer(), update_id)
+    except NotFoundError:
+        if current_user.is_authenticated:
+            raise
+        # A signed-out visitor is asked to sign in (it may be a supporters' update), whatever the
+        # number: the same answer for a missing one, so that the answer tells nothing.
+        return render_template("comms/update_sign_in.html"), 401
     body = updates.render_html(update, lambda asset_id: url_for(
         "comms.update_image", update_id=update.id, asset_id=asset_id))
     return render_template("comms/update.html", update=update, body=body, label=updates.audience_label(update))
@@ -117,6 +124,7 @@ def _admin_page(update, values: dict | None = None, error: str | None = None, st
                            counts=updates.delivery_counts([update.id]).get(update.id, {}),
                            rows=updates.delivery_rows(update.id), audiences=updates.audiences(),
                            images=updates.library_images(), label=updates.audience_label(update),
+                           reach=updates.reach(update) if update.state == "draft" else None,
                            values=values or {"title": update.title, "body": update.body,
                                              "audience": update.audience},
                            error=error), status

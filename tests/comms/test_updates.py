@@ -314,3 +314,46 @@ def test_without_smtp_the_update_goes_to_the_outbox(app, donor, producer, login_
     assert msg["To"] == "fifteen@example.org" and msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "<em>there</em>" in msg.get_body(("html",)).get_content()
     assert "From the outbox" in login_as(app.test_client(), producer).get("/admin/").get_data(as_text=True)
+
+
+def test_the_preview_says_how_many_donors_publishing_mails(app, client, donor, producer, login_as):
+    """The draft's page counts its reach from the audience's one rule, and publishing then writes
+    exactly that many queued deliveries (and the opted-out as unsubscribed)."""
+    donor(100, "one@example.org")                        # below the monthly-updates tier
+    donor(1500, "fifteen@example.org")
+    donor(3000, "thirty@example.org")
+    quiet = donor(1500, "quiet@example.org")
+    mail_prefs.opt_out(quiet.id, "updates-monthly")
+    db.session.commit()
+    update = updates.create_update(title="Shoot day 13", body="Rain.", audience="updates-monthly", author=producer)
+    db.session.commit()
+    assert updates.reach(update) == {"mailed": 2, "opted_out": 1}
+    page = login_as(client, producer).get(f"/admin/updates/{update.id}").get_data(as_text=True)
+    reach = page.split('id="update-reach"')[1].split("</p>")[0]
+    assert "<strong>2</strong> donors by mail" in reach and "1 more" in reach
+    news = updates.create_update(title="Premiere", body="Soon.", audience="everyone", author=producer)
+    db.session.commit()
+    assert updates.reach(news) == {"mailed": 4, "opted_out": 0}
+
+    updates.publish_update(update.id, producer)
+    assert updates.delivery_counts([update.id])[update.id] == {"queued": 2, "unsubscribed": 1}
+
+
+def test_a_signed_out_visitor_of_a_supporters_update_is_asked_to_sign_in(app, client, donor, producer):
+    """Not "Not found": sign in. And nothing of the update (not its title), the same answer for a
+    number that does not exist, so the answer tells nothing; a signed-in donor outside the
+    audience still gets 404."""
+    donor(1500, "fifteen@example.org")
+    update = updates.create_update(title="Secret shoot", body="Only for you.", audience="updates-monthly",
+                                   author=producer)
+    db.session.commit()
+    updates.publish_update(update.id, producer)
+    anon = app.test_client()
+    for number in (update.id, 999999):
+        resp = anon.get(f"/updates/{number}")
+        html = resp.get_data(as_text=True)
+        assert resp.status_code == 401 and "Sign in to read this update" in html
+        assert "Secret shoot" not in html and "Only for you" not in html
+        assert f"/login?next=/updates/{number}" in html or f"/login?next=%2Fupdates%2F{number}" in html
+    zh = anon.get(f"/updates/{update.id}", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+    assert "登录后阅读这条动态" in zh
