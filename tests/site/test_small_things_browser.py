@@ -1,0 +1,117 @@
+"""Issue 14 item 5, "the small things that cost trust", each seen in a real browser (Debian's
+chromium through Playwright) at a phone's 390 px and a desktop's 1280 px, over `filmfund run`.
+
+The screenshots are kept under the test's tmp folder (printed at the end of the module)."""
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from tests.site.test_browser import browser, running_site  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "small-things-producer-password"
+PRODUCER = "producer@filmfund.test"
+WIDTHS = (390, 1280)
+
+
+@pytest.fixture(autouse=True)
+def _user_per_request():
+    """The server is a subprocess: no in-process app or database parameter here."""
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("small-things-screenshots")
+    yield folder
+    print(f"\nscreenshots of the small things: {folder}")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    with running_site(tmp_path_factory.mktemp("small-things"), PRODUCER, PASSWORD) as (base, env, log):
+        yield base, env, log
+
+
+def fits(page, width: int) -> None:
+    """Nothing wider than the screen (no sideways scrolling)."""
+    sw = page.evaluate("document.documentElement.scrollWidth")
+    assert sw <= width, f"{page.url} is {sw} px wide at {width} px"
+
+
+def test_the_totp_setup_shows_a_qr_code_of_the_link(site, browser, shots):  # noqa: F811
+    from playwright.sync_api import expect
+
+    from tests.test_auth_staff import qr_modules, rfc6238, segno_modules
+
+    base, _env, _log = site
+    page = browser.new_page(viewport={"width": 390, "height": 800})
+    page.goto(base + "/login")
+    page.fill("#login-email", PRODUCER)
+    page.click("summary")
+    page.fill("#login-password", PASSWORD)
+    page.click("button[type=submit].primary")
+    page.wait_for_url("**/login/2fa/setup")
+    qr = page.locator("#totp-qr svg")
+    expect(qr).to_be_visible()
+    uri = page.input_value("#totp-uri")
+    assert qr_modules(qr.evaluate("n => n.outerHTML")) == segno_modules(uri)
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 800})
+        box = qr.bounding_box()
+        assert box["width"] >= 150 and box["x"] >= 0 and box["x"] + box["width"] <= width
+        fits(page, width)
+        page.screenshot(path=shots / f"totp-setup-{width}.png", full_page=True)
+    page.fill("#totp-code", rfc6238(page.inner_text("#totp-secret").strip(), time.time()))
+    page.click("button[type=submit].primary")
+    page.wait_for_url("**/admin/")
+    page.close()
+
+
+def test_a_50_cent_pledge_gets_one_message_in_money(site, browser, shots):  # noqa: F811
+    from playwright.sync_api import expect
+
+    base, _env, _log = site
+    for lang, said in (("en", "The smallest gift is $1.00."), ("zh", "最少捐赠 US$1.00。")):
+        page = browser.new_page(viewport={"width": 390, "height": 800}, locale="zh-CN" if lang == "zh" else "en-US")
+        page.goto(base + "/")
+        page.fill("#amount", "0.50")
+        expect(page.locator("#tier-preview .field-error")).to_have_text(said)
+        page.fill("#email", "small@example.org")
+        page.click("button[type=submit].primary")
+        page.wait_for_load_state()
+        errors = page.locator(".field-error")
+        expect(errors).to_have_count(1)
+        expect(errors).to_have_text(said)
+        assert "cents" not in page.inner_text("main") and "分" not in page.inner_text("#pledge-form")
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 800})
+            fits(page, width)
+            page.screenshot(path=shots / f"pledge-50-cents-{lang}-{width}.png", full_page=True)
+        # typing again: the stale refusal goes, the live preview speaks (once)
+        page.fill("#amount", "0.75")
+        expect(page.locator(".field-error")).to_have_count(1)
+        page.fill("#amount", "5")
+        expect(page.locator(".field-error")).to_have_count(0)
+        page.close()
+
+
+def test_a_signed_out_visitor_of_a_supporters_update_is_asked_to_sign_in(site, browser, shots):  # noqa: F811
+    from playwright.sync_api import expect
+
+    base, env, _log = site
+    for lang in ("en", "zh"):
+        page = browser.new_page(viewport={"width": 390, "height": 800}, locale="zh-CN" if lang == "zh" else "en-US")
+        resp = page.goto(base + "/updates/424242")
+        assert resp.status == 401
+        expect(page.locator("h1")).to_have_text("Sign in to read this update" if lang == "en" else "登录后阅读这条动态")
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 800})
+            fits(page, width)
+            page.screenshot(path=shots / f"update-sign-in-{lang}-{width}.png", full_page=True)
+        page.click("#update-sign-in a.button")
+        page.wait_for_url(re.compile(r".*/login\?next=.*updates.*424242"))
+        page.close()
