@@ -52,7 +52,15 @@ LIBRARY_ITEM = {
                    "content_type": {"type": "string"},
                    "width": {"type": "integer", "nullable": True}, "height": {"type": "integer", "nullable": True},
                    "poster_url": {"type": "string", "nullable": True},
-                   "play_url": {"type": "string", "nullable": True}},
+                   "play_url": {"type": "string", "nullable": True},
+                   "captions": {"type": "array", "description": "the clip's final captions, Chinese and English "
+                                "first; `url` a WebVTT file, signed and expiring like download_url",
+                                "items": {"type": "object", "required": ["lang", "url"], "properties": {
+                                    "lang": {"type": "string", "description": "BCP 47 tag, e.g. zh-Hans, en"},
+                                    "url": {"type": "string"}, "label": {"type": "string"},
+                                    "track_url": {"type": "string", "description": "for the site's own player "
+                                                  "(the signed-in session's)"},
+                                    "expires_in": {"type": "integer"}}}}},
 }
 
 
@@ -140,6 +148,52 @@ def library():
     resp = jsonify({"items": services.library_for(g.api_user)})
     resp.headers["Cache-Control"] = "private, no-store"
     return resp
+
+
+class CaptionOptions(Parameters):
+    status: str = Field("final", description="draft: the producers' only; final: offered to donors",
+                        json_schema_extra={"enum": ["draft", "final"]})
+    translated_from: str = Field("", pattern=_NO_NUL, max_length=35,
+                                 description="BCP 47 tag of the language these captions were translated from")
+
+
+_LANG_RULE = "/media/assets/<id>/captions/<lang>"
+
+
+@route(bp, _LANG_RULE, "PUT",
+       "Upload or replace a clip's captions in one language: the body WebVTT (text/vtt) or SRT "
+       "(application/x-subrip), at most 512 KiB; stored as sanitised WebVTT",
+       roles=("producer",), query=CaptionOptions, status=204, responses={204: ("Stored", None)})
+def put_captions(id: str, lang: str, query: CaptionOptions):  # noqa: A002
+    from flask import request
+
+    from filmfund.extensions import db
+    from filmfund.media import captions, services
+
+    asset = services.get_asset(id)
+    captions.put(asset, lang, request.stream.read(captions.MAX_BYTES + 1), request.content_type, status=query.status,
+                 translated_from=query.translated_from or None, user=g.api_user)
+    db.session.commit()
+    return "", 204
+
+
+@route(bp, _LANG_RULE, "GET", "A clip's captions in one language, as WebVTT (text/vtt)", roles=("producer",),
+       response={"type": "string", "description": "text/vtt"})
+def get_captions(id: str, lang: str):  # noqa: A002
+    from filmfund.media import captions, services
+
+    return captions.vtt_response(captions.get(services.get_asset(id), lang))
+
+
+@route(bp, _LANG_RULE, "DELETE", "Remove a clip's captions in one language", roles=("producer",), status=204,
+       responses={204: ("Removed", None)})
+def delete_captions(id: str, lang: str):  # noqa: A002
+    from filmfund.extensions import db
+    from filmfund.media import captions, services
+
+    captions.delete(services.get_asset(id), lang, user=g.api_user)
+    db.session.commit()
+    return "", 204
 
 
 def init_app(app: Flask) -> None:

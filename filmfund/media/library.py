@@ -8,12 +8,14 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from filmfund.auth.services import external_url
 from filmfund.db import utcnow
-from filmfund.errors import ForbiddenError, NotFoundError
+from filmfund.errors import DomainError, ForbiddenError, NotFoundError
 from filmfund.extensions import db
+from filmfund.media import captions
 from filmfund.media.common import EXTENSIONS, _iso, storage
 from filmfund.media.models import Asset, AssetState, Publication, Rendition, RenditionKind
 from filmfund.media.publishing import _reward_models, donor_rendition_kind, reward_titles
@@ -149,7 +151,8 @@ def library_for(user) -> list[dict[str, Any]]:
                       "size": dl.size, "content_type": dl.content_type,
                       "width": rendition.width, "height": rendition.height,
                       "poster_url": external_url("library.poster", asset_id=asset.public_id) if poster else None,
-                      "play_url": external_url("library.play", asset_id=asset.public_id) if playable else None})
+                      "play_url": external_url("library.play", asset_id=asset.public_id) if playable else None,
+                      "captions": caption_tracks(user, asset) if playable else []})
     return items
 
 
@@ -165,3 +168,56 @@ def rendition_link(asset: Asset, kind: str) -> tuple[Rendition, str | None]:
     url = storage().presigned_get(r.storage_key, link_ttl(), f"{asset.title}{EXTENSIONS.get(r.content_type, '')}",
                                   r.content_type)
     return r, url
+
+
+# --- captions: the final ones of what a donor holds (filmfund.media.captions reads and keeps them) ---
+
+def _captions_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="filmfund.media.captions")
+
+
+def caption_tracks(user, asset: Asset) -> list[dict]:
+    """The final captions of an asset the donor is entitled to (the caller checked): for the
+    API a signed link that expires as download links do, for the page's <track> the session's."""
+    ttl = link_ttl()
+    out = []
+    for c in captions.final(asset):
+        token = _captions_serializer().dumps({"u": user.public_id, "a": asset.public_id, "l": c.lang})
+        out.append({"lang": c.lang, "label": captions.label(c.lang),
+                    "url": external_url("library.captions_signed", token=token),
+                    "track_url": external_url("library.captions", asset_id=asset.public_id, lang=c.lang),
+                    "expires_in": ttl})
+    return out
+
+
+def donor_caption(user, asset_public_id: str, lang: str) -> captions.Caption:
+    """The final captions of an asset this user may download now (entitlement re-checked)."""
+    dl = entitled_download(user, asset_public_id)
+    if dl is None:
+        raise NotFoundError(_("No such item in your library."))
+    caption = captions.find(dl.asset, lang)
+    if caption is None or caption.status != captions.CaptionStatus.FINAL:
+        raise NotFoundError(_("This clip has no captions in %(lang)s.", lang=captions.normalize_lang(lang)))
+    return caption
+
+
+def resolve_caption_token(token: str, session_user=None) -> captions.Caption:
+    from filmfund.auth.models import User
+
+    try:
+        data = _captions_serializer().loads(token, max_age=link_ttl())
+    except SignatureExpired:
+        raise ForbiddenError(_("This captions link has expired; open your library for a new one."),
+                             code="link_expired") from None
+    except BadSignature:
+        raise ForbiddenError(_("This captions link is not valid."), code="link_invalid") from None
+    user = db.session.scalar(sa.select(User).where(User.public_id == data.get("u")))
+    if user is None:
+        raise ForbiddenError(_("This captions link is not valid."), code="link_invalid")
+    if session_user is not None and getattr(session_user, "is_authenticated", False) and session_user.id != user.id:
+        raise ForbiddenError(_("This captions link was made for another account."), code="link_other_user")
+    try:
+        return donor_caption(user, data.get("a", ""), data.get("l", ""))
+    except (NotFoundError, DomainError):
+        raise ForbiddenError(_("These captions are no longer available to this account."),
+                             code="not_entitled") from None

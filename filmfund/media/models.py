@@ -115,6 +115,8 @@ class Asset(db.Model):
                                                            lazy="selectin")
     sidecars: Mapped[list[Sidecar]] = relationship(back_populates="asset", cascade="all, delete-orphan",
                                                    order_by="Sidecar.id", lazy="selectin")
+    captions: Mapped[list[Caption]] = relationship(back_populates="asset", cascade="all, delete-orphan",
+                                                   order_by="Caption.lang", lazy="selectin")
     rendition_states: Mapped[list[RenditionStatus]] = relationship(back_populates="asset", cascade="all, delete-orphan",
                                                                    order_by="RenditionStatus.kind", lazy="selectin")
 
@@ -283,3 +285,31 @@ class Publication(db.Model):
     published_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
 
     asset: Mapped[Asset] = relationship(back_populates="publications")
+
+
+class CaptionStatus(enum.StrEnum):
+    """As a question's translation: a language without a row is missing; a draft is the producers'
+    only; a final text is what donors' players and downloads offer."""
+    DRAFT = "draft"
+    FINAL = "final"
+
+
+class Caption(db.Model):
+    """An asset's captions in one language (a BCP 47 tag), kept as sanitised WebVTT: captions are
+    small, and a save is one transaction with its history and audit entry."""
+
+    __tablename__ = "media_captions"
+    __table_args__ = (sa.UniqueConstraint("asset_id", "lang", name="uq_media_captions_asset_lang"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    asset_id: Mapped[int] = mapped_column(sa.ForeignKey("media_assets.id", ondelete="CASCADE"), index=True)
+    lang: Mapped[str] = mapped_column(sa.String(35))
+    status: Mapped[CaptionStatus] = mapped_column(str_enum(CaptionStatus, 16), default=CaptionStatus.FINAL)
+    vtt: Mapped[str] = mapped_column(sa.Text)
+    cues: Mapped[int] = mapped_column(default=0)
+    source_format: Mapped[str] = mapped_column(sa.String(8), default="vtt")   # what was uploaded: vtt or srt
+    translated_from: Mapped[str | None] = mapped_column(sa.String(35))       # BCP 47 tag, None: the original words
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+
+    asset: Mapped[Asset] = relationship(back_populates="captions")

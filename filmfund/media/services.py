@@ -8,6 +8,9 @@ and the queue tasks. Each lives in its own module:
 - fixity.py: re-hashing stored objects;  board.py: the footage board's queries
 - publishing.py: publishing to a digital reward and unpublishing
 - library.py: the donor library: what a donor may download, play and see, with expiring links
+  (the final captions of what they hold included)
+- captions.py: captions per language (WebVTT/SRT read by libraries, sanitised, with a status)
+- timeline.py: timelines for an editor (OpenTimelineIO);  bags.py: BagIt archive bags
 
 ffmpeg stays behind filmfund.media.ffmpeg, bytes behind filmfund.media.storage.
 """

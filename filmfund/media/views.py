@@ -319,6 +319,32 @@ def poster(asset_id: str):
     return _serve(r.storage_key, r.content_type)
 
 
+@library_bp.get("/library/<asset_id>/captions/<lang>.vtt")
+def captions(asset_id: str, lang: str):
+    """The <track> of the library's player: a final WebVTT of an item this donor holds
+    (entitlement checked on every request, as the player's video is)."""
+    from filmfund.media import captions as caps
+
+    dl, refusal = _library_download(asset_id)
+    if refusal is not None:
+        return refusal
+    caption = caps.find(dl.asset, lang)
+    if caption is None or (caption.status != caps.CaptionStatus.FINAL and not current_user.has_role("producer")):
+        raise NotFoundError("No such captions.")
+    return caps.vtt_response(caption)
+
+
+@library_bp.get("/library/captions/<token>")
+def captions_signed(token: str):
+    """The API's captions link: signed, expiring, bound to the donor it was made for."""
+    from filmfund.media import captions as caps
+
+    from filmfund.media.library import resolve_caption_token
+
+    caption = resolve_caption_token(token, current_user if current_user.is_authenticated else None)
+    return caps.vtt_response(caption, filename=f"{caption.asset.title}.{caption.lang}.vtt")
+
+
 @library_bp.get("/library/download/<token>")
 def download(token: str):
     """A signed, expiring link bound to the donor it was made for (local storage)."""

@@ -1,0 +1,193 @@
+"""Captions (issue 15 item 3): PUT/GET per language (WebVTT or SRT, read by webvtt-py and
+pysubs2), sanitised as Markdown is, a status per language, and donors' signed, expiring,
+entitlement-checked links in GET /api/v1/library, with <track>s on the library's player."""
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+import pytest
+import webvtt
+
+ZH = """WEBVTT
+
+STYLE
+::cue { background-image: url(https://tracker.example/p.png) }
+
+1
+00:00:00.000 --> 00:00:00.900 line:0
+<v 李老师>我们在村里拍了三天。</v>
+
+2
+00:00:01.000 --> 00:00:01.900
+<i>第二句</i> <script>alert(1)</script> <img src=x onerror=alert(2)> &
+"""
+
+EN_SRT = """1
+00:00:00,000 --> 00:00:00,900
+We filmed in the village <b>for three days</b>.
+
+2
+00:00:01,000 --> 00:00:01,900
+<font color="red">Second</font> line <iframe src=javascript:alert(3)></iframe>
+"""
+
+
+@pytest.fixture
+def producer(make_user, token_for):
+    return token_for(make_user(role="producer"))
+
+
+def _put(client, headers, asset, lang, body, ctype="text/vtt", **query):
+    qs = "&".join(f"{k}={v}" for k, v in query.items())
+    return client.put(f"/api/v1/media/assets/{asset.public_id}/captions/{lang}" + (f"?{qs}" if qs else ""),
+                      data=body.encode() if isinstance(body, str) else body, headers={**headers, "Content-Type": ctype})
+
+
+def test_put_vtt_and_srt_get_sanitised_webvtt(app, client, producer, ready_asset):
+    asset = ready_asset("Village interview")
+    assert _put(client, producer, asset, "zh-hans", ZH).status_code == 204
+    assert _put(client, producer, asset, "en", EN_SRT, "application/x-subrip").status_code == 204
+
+    zh = client.get(f"/api/v1/media/assets/{asset.public_id}/captions/zh-Hans", headers=producer)
+    assert zh.status_code == 200 and zh.mimetype == "text/vtt" and zh.headers["Content-Language"] == "zh-Hans"
+    text = zh.get_data(as_text=True)
+    cues = webvtt.from_string(text).captions  # what is served parses again
+    assert [c.start for c in cues] == ["00:00:00.000", "00:00:01.000"]
+    assert "<v 李老师>我们在村里拍了三天。</v>" in text and "<i>第二句</i>" in text
+    for bad in ("<script", "<img", "onerror", "STYLE", "url(", "line:0"):
+        assert bad not in text
+    assert "alert(1)" in text and " &amp;" in text  # the words stay, as text
+
+    en = client.get(f"/api/v1/media/assets/{asset.public_id}/captions/en", headers=producer).get_data(as_text=True)
+    assert en.startswith("WEBVTT") and "<b>for three days</b>" in en
+    assert "<font" not in en and "<iframe" not in en and "javascript" not in en
+    assert [c.text for c in webvtt.from_string(en).captions][1].startswith("Second line")
+
+
+@pytest.mark.parametrize("body,ctype,code,status", [
+    ("", "text/vtt", "invalid_captions", 400),
+    ("WEBVTT\n\n00:00:02.000 --> 00:00:01.000\nbackwards\n", "text/vtt", "invalid_captions", 400),
+    ("WEBVTT\n\n00:10:00.000 --> 00:10:01.000\nlong after the clip\n", "text/vtt", "invalid_captions", 400),
+    ("not captions at all", "text/vtt", "invalid_captions", 400),
+    ("WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nhi\n", "application/json", "unsupported_media_type", 415),
+    (b"WEBVTT\n\n00:00:00.000 --> 00:00:01.000\n\xff\xfe\n", "text/vtt", "invalid_captions", 400),
+    ("WEBVTT\n\n" + "00:00:00.000 --> 00:00:01.000\n" + "x" * 600_000 + "\n", "text/vtt", "too_large", 413),
+])
+def test_refused_captions_say_why_and_keep_what_was_there(app, client, producer, ready_asset, body, ctype, code, status):
+    asset = ready_asset()
+    assert _put(client, producer, asset, "en", EN_SRT, "application/x-subrip").status_code == 204
+    before = client.get(f"/api/v1/media/assets/{asset.public_id}/captions/en", headers=producer).data
+    resp = _put(client, producer, asset, "en", body, ctype)
+    assert resp.status_code == status and resp.get_json()["error"]["code"] == code, resp.get_json()
+    assert client.get(f"/api/v1/media/assets/{asset.public_id}/captions/en", headers=producer).data == before
+
+
+def test_language_tags_are_bcp47_and_roles_are_checked(app, client, producer, ready_asset, make_user, token_for):
+    asset = ready_asset()
+    resp = _put(client, producer, asset, "klingon!", ZH)
+    assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "invalid_language"
+    assert _put(client, producer, asset, "xx", ZH).get_json()["error"]["code"] == "invalid_language"
+    assert _put(client, producer, asset, "EN-gb", EN_SRT, "application/x-subrip").status_code == 204
+    assert client.get(f"/api/v1/media/assets/{asset.public_id}/captions/en-GB", headers=producer).status_code == 200
+    missing = client.get(f"/api/v1/media/assets/{asset.public_id}/captions/fr", headers=producer)
+    assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "not_found"
+    donor = token_for(make_user(role="donor"))
+    assert _put(client, donor, asset, "en", EN_SRT, "application/x-subrip").status_code == 403
+    assert client.get(f"/api/v1/media/assets/{asset.public_id}/captions/en-GB", headers=donor).status_code == 403
+
+
+def test_a_refusal_reads_in_chinese(app, client, producer, ready_asset):
+    asset = ready_asset()
+    resp = client.put(f"/api/v1/media/assets/{asset.public_id}/captions/en?lang=zh-Hans", data=b"",
+                      headers={**producer, "Content-Type": "text/vtt", "Accept-Language": "zh-Hans"})
+    assert resp.status_code == 400
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in resp.get_json()["error"]["message"])
+
+
+def test_status_draft_stays_with_producers_and_each_save_is_audited(app, client, producer, ready_asset):
+    import sqlalchemy as sa
+
+    from filmfund.audit import AuditEntry
+    from filmfund.extensions import db
+    from filmfund.media import captions
+
+    asset = ready_asset()
+    assert _put(client, producer, asset, "en", EN_SRT, "application/x-subrip", status="draft",
+                translated_from="zh-Hans").status_code == 204
+    db.session.expire_all()
+    [row] = asset.captions
+    assert row.status.value == "draft" and row.translated_from == "zh-Hans" and row.cues == 2
+    assert [(s["lang"], s["status"]) for s in captions.statuses(asset)] == [("zh-Hans", "missing"), ("en", "draft")]
+    assert captions.final(asset) == []
+    entries = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "media.captions")).all()
+    assert len(entries) == 1 and '"lang": "en"' in entries[0].details
+    assert _put(client, producer, asset, "en", EN_SRT, "application/x-subrip", status="bogus").status_code == 400
+
+
+def _publish(client, headers, asset, reward="digital-download"):
+    resp = client.post(f"/api/v1/media/assets/{asset.public_id}/publish", json={"reward": reward}, headers=headers)
+    assert resp.status_code in (200, 201), resp.get_json()
+
+
+def test_library_offers_final_captions_signed_expiring_and_entitlement_checked(
+        app, client, producer, ready_asset, campaign_reward, entitle, make_user, token_for, login_as):
+    asset = ready_asset("Village interview")
+    _publish(client, producer, asset)
+    assert _put(client, producer, asset, "en", EN_SRT, "application/x-subrip").status_code == 204
+    assert _put(client, producer, asset, "zh-Hans", ZH).status_code == 204
+    assert _put(client, producer, asset, "fr", EN_SRT, "application/x-subrip", status="draft").status_code == 204
+    donor, stranger = make_user(role="donor"), make_user(role="donor")
+    entitle(donor, campaign_reward["digital-download"], "fulfilled")
+
+    [item] = client.get("/api/v1/library", headers=token_for(donor)).get_json()["items"]
+    assert [c["lang"] for c in item["captions"]] == ["zh-Hans", "en"]  # Chinese first; the draft is not offered
+    zh_link = urlparse(item["captions"][0]["url"]).path
+    got = client.get(zh_link)
+    assert got.status_code == 200 and got.mimetype == "text/vtt" and "我们在村里拍了三天" in got.get_data(as_text=True)
+    assert got.headers["Cache-Control"] == "private, no-store"
+    assert client.get(zh_link[:-3] + "AAA").status_code == 403
+
+    other = app.test_client()
+    login_as(other, stranger)
+    assert other.get(zh_link).status_code == 403                                        # bound to its donor
+    assert other.get(f"/library/{asset.public_id}/captions/en.vtt").status_code == 404  # not entitled
+
+    from itsdangerous import TimestampSigner
+
+    real = TimestampSigner.get_timestamp
+    try:
+        TimestampSigner.get_timestamp = lambda self: real(self) + 301
+        expired = client.get(zh_link)
+        assert expired.status_code == 403 and "expired" in expired.get_data(as_text=True)
+    finally:
+        TimestampSigner.get_timestamp = real
+
+    # The player's <track>s on the donor's account page, both languages.
+    login_as(client, donor)
+    page = client.get("/account?lang=en").get_data(as_text=True)
+    assert f'srclang="zh-Hans" label="中文" src="http://localhost/library/{asset.public_id}/captions/zh-Hans.vtt"' in page
+    assert 'srclang="en" label="English"' in page and 'srclang="fr"' not in page
+    assert client.get(f"/library/{asset.public_id}/captions/zh-Hans.vtt").status_code == 200
+    assert client.get(f"/library/{asset.public_id}/captions/fr.vtt").status_code == 404
+
+    # Revoked: the links stop working.
+    from filmfund.extensions import db
+    from filmfund.rewards.models import Entitlement, EntitlementStatus
+
+    db.session.query(Entitlement).update({"status": EntitlementStatus.REVOKED})
+    db.session.commit()
+    assert client.get(zh_link).status_code == 403
+    assert client.get(f"/library/{asset.public_id}/captions/zh-Hans.vtt").status_code == 404
+
+
+def test_sanitiser_keeps_only_harmless_webvtt_tags():
+    from filmfund.media.captions import sanitize
+
+    assert sanitize("<b>a</b> <i>b</i> <u>c</u> <c.yellow.bg_blue>d</c> <ruby>漢<rt>kan</rt></ruby>") == \
+        "<b>a</b> <i>b</i> <u>c</u> <c.yellow.bg_blue>d</c> <ruby>漢<rt>kan</rt></ruby>"
+    assert sanitize('<v.loud Mary "x" onclick=1>hi</v>') == "<v.loud Mary x onclick1>hi</v>"
+    assert sanitize("<lang zh-hans>你好</lang> <lang javascript:x>y</lang>") == "<lang zh-Hans>你好</lang> y</lang>"
+    assert sanitize("<00:00:01.500>later") == "<00:00:01.500>later"
+    assert sanitize('<script>alert(1)</script><img src=x onerror="alert(2)"><svg onload=alert(3)>') == "alert(1)"
+    assert sanitize("a < b & c > d &amp; &lt;ok&gt; &#x4e2d;") == "a &lt; b &amp; c &gt; d &amp; &lt;ok&gt; &#x4e2d;"
+    assert sanitize("x --> y") == "x --&gt; y"
