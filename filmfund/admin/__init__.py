@@ -3,7 +3,8 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from filmfund.admin import audit_views, views
+    from filmfund.admin import audit_views, donations_views, views
 
     app.register_blueprint(views.bp)
     app.register_blueprint(audit_views.bp)
+    app.register_blueprint(donations_views.bp)

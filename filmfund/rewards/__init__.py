@@ -4,13 +4,15 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from filmfund.extensions import csrf
-    from filmfund.rewards import api, cli, donor_api, ledger_check, models, tasks, totals, webhooks  # noqa: F401  (tables; tasks: queue)
+    from filmfund.rewards import api, cli, donations_api, donor_api, ledger_check, models, tasks, totals, webhooks  # noqa: F401  (tables; tasks: queue)
 
     csrf.exempt(api.bp)
     csrf.exempt(donor_api.bp)
+    csrf.exempt(donations_api.bp)
     csrf.exempt(webhooks.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(donor_api.bp)
+    app.register_blueprint(donations_api.bp)
 
     @app.context_processor
     def _money_mode() -> dict:

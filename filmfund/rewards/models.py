@@ -286,6 +286,16 @@ class Donation(db.Model):
         sa.CheckConstraint("amount_refunded >= 0 AND amount_refunded <= amount", name="refund_within_amount"),
         # The dashboard's latest donations, newest first, read from this index only.
         sa.Index("ix_donations_campaign_livemode_received", "campaign_id", "livemode", "received_at", "id"),
+        # The producers' donations list (rewards/donations.py), newest first by keyset: filtered by
+        # source, and the few refunded or disputed ones (a partial index: the list's state filter
+        # repeats its predicate, so PostgreSQL can prove it).
+        sa.Index("ix_donations_campaign_livemode_source_received", "campaign_id", "livemode", "source",
+                 "received_at", "id"),
+        sa.Index("ix_donations_campaign_livemode_touched_received", "campaign_id", "livemode", "received_at", "id",
+                 postgresql_where=sa.text("amount_refunded > 0 OR dispute_status IS NOT NULL"),
+                 sqlite_where=sa.text("amount_refunded > 0 OR dispute_status IS NOT NULL")),
+        # A donor's gifts, newest first (the donor's page, the list searched by email or name).
+        sa.Index("ix_donations_user_received", "user_id", "received_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -469,6 +479,38 @@ class DonorProfile(db.Model):
     erased_at: Mapped[datetime | None]
 
     user = relationship("User")
+
+
+# The producers' search by name (rewards/donations.py): a prefix range on the lowercased name.
+sa.Index("ix_donor_profiles_credit_name_lower", sa.func.lower(DonorProfile.credit_name))
+
+
+class RefundState(enum.StrEnum):
+    PENDING = "pending"        # asked of Stripe, not yet confirmed by its charge.refunded event
+    SUCCEEDED = "succeeded"    # booked in the ledger
+    FAILED = "failed"          # Stripe refused it: nothing was refunded
+
+
+class RefundRequest(db.Model):
+    """A producer's refund of a donation, whole or partial (rewards/refunds.py). Its id is the
+    idempotency key of the call to Stripe (`refund:<id>`), so a retry never refunds twice; a
+    pending one counts against what remains until Stripe's event books it."""
+
+    __tablename__ = "refund_requests"
+    __table_args__ = (sa.CheckConstraint("amount > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    donation_id: Mapped[int] = mapped_column(sa.ForeignKey("donations.id"), index=True)
+    amount: Mapped[int]
+    reason: Mapped[str] = mapped_column(sa.String(500), default="")
+    state: Mapped[RefundState] = mapped_column(str_enum(RefundState, 16), default=RefundState.PENDING)
+    # The form's one-time token or the API's Idempotency-Key: a double click finds the first request.
+    client_key: Mapped[str | None] = mapped_column(sa.String(128), unique=True)
+    stripe_refund_id: Mapped[str | None] = mapped_column(sa.String(255))
+    error: Mapped[str | None] = mapped_column(sa.String(500))
+    requested_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]
 
 
 class ShippingAddress(db.Model):

@@ -17,7 +17,17 @@ from filmfund.extensions import db
 from filmfund.i18n import format_money
 from filmfund.rewards import donors, entitlements, ledger, receipts, rules
 from filmfund.rewards.campaign import campaign_of, current_campaign
-from filmfund.rewards.models import Campaign, Donation, DonationSource, EventKind, Payout, Pledge, PledgeState
+from filmfund.rewards.models import (
+    Campaign,
+    Donation,
+    DonationSource,
+    EventKind,
+    Payout,
+    Pledge,
+    PledgeState,
+    RefundRequest,
+    RefundState,
+)
 from filmfund.rewards.pledges import NOTE_MAX, clean_credit_name, validate_amount, validate_flag
 
 def record_stripe_payment(pledge: Pledge, *, amount: int, currency: str, payment_intent_id: str | None,
@@ -76,14 +86,32 @@ def _donor(email: str) -> User:
         return get_or_create_user(email, "donor")
 
 
-def apply_refund(donation: Donation, amount_refunded: int, stripe_event_id: str | None) -> None:
+def apply_refund(donation: Donation, amount_refunded: int, stripe_event_id: str | None, actor="stripe") -> None:
+    """Count `amount_refunded` (cumulative, as Stripe reports it) on the donation and book the
+    difference; the producers' refund requests it covers are confirmed, oldest first."""
     before = donation.amount_refunded
     donation.amount_refunded = min(donation.amount, rules.merged_refund(donation.amount_refunded, amount_refunded))
-    if donation.amount_refunded != before:  # refunds are made in Stripe's dashboard: Stripe is the actor we see
+    if donation.amount_refunded != before:  # a Stripe event's refund: Stripe is the actor we see
         record_audit("donation.refund", f"donation {donation.id}",
                      {"amount_refunded": donation.amount_refunded, "before": before,
-                      "currency": donation.currency, "stripe_event": stripe_event_id}, actor="stripe")
+                      "currency": donation.currency, "stripe_event": stripe_event_id}, actor=actor)
+    _confirm_refund_requests(donation)
     _after_money_change(donation, EventKind.REFUND, stripe_event_id)
+
+
+def _confirm_refund_requests(donation: Donation) -> None:
+    """Pending refund requests (rewards/refunds.py) are confirmed, oldest first, as far as what
+    now counts as refunded covers them with those already confirmed."""
+    reqs = list(db.session.scalars(sa.select(RefundRequest).where(
+        RefundRequest.donation_id == donation.id, RefundRequest.state != RefundState.FAILED)
+        .order_by(RefundRequest.id)))
+    covered, refunded = 0, donation.counted_refunded
+    for req in reqs:
+        if covered + req.amount > refunded:
+            break
+        covered += req.amount
+        if req.state == RefundState.PENDING:
+            req.state, req.decided_at = RefundState.SUCCEEDED, utcnow()
 
 
 def apply_dispute(donation: Donation, status, stripe_event_id: str | None) -> None:

@@ -57,6 +57,19 @@ def credited(profile: DonorProfile | None) -> bool:
     return public_name(profile) is not None and not profile.rewards_opt_out
 
 
+def own_name(profile: DonorProfile | None) -> str | None:
+    """What the producers see: the donor's own credit name, even when they asked to be anonymous
+    (the crew may know who gave; the flag says the world may not). An erased donor has none."""
+    if profile is None or profile.erased_at is not None:
+        return None
+    return profile.credit_name or None
+
+
+def own_name_sql(profile=DonorProfile):
+    """SQL form of own_name."""
+    return sa.case((profile.erased_at.is_(None), sa.func.nullif(profile.credit_name, "")), else_=sa.null())
+
+
 def is_anonymous(profile: DonorProfile | None) -> bool:
     """Anonymous by their own choice, or erased (an erased donor is nobody's to name)."""
     return profile is not None and (profile.anonymous or profile.erased_at is not None)

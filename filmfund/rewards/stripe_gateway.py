@@ -152,3 +152,24 @@ def create_checkout_session(pledge, campaign, *, success_url: str, cancel_url: s
         log.warning("Stripe refused a checkout session for pledge %s: %s", pledge.id, type(exc).__name__)
         raise PaymentProviderError(_("The payment provider is unavailable; please try again in a moment.")) from None
     return session.id, session.url
+
+
+def create_refund(payment_intent_id: str, amount: int, request_id: int, reason: str = "") -> str:
+    """Ask Stripe to refund `amount` of a payment: the id of Stripe's Refund. The idempotency key
+    is the refund request's (`refund:<id>`), so a retry of the same request never refunds twice.
+    Nothing is booked here: Stripe's `charge.refunded` event books it when the money has moved."""
+    import stripe  # deferred: see the imports
+
+    params = {"payment_intent": payment_intent_id, "amount": amount,
+              "metadata": {"refund_request": str(request_id), "reason": reason[:500]}}
+    try:
+        refund = _with_rate_limit_retries(
+            lambda: client().v1.refunds.create(params=params, options={"idempotency_key": f"refund:{request_id}"}),
+            f"refund request {request_id}")
+    except stripe.RateLimitError:
+        raise PaymentProviderBusy(_("Stripe asked us to slow down; nothing was refunded. Try again in a minute.")) from None
+    except stripe.StripeError as exc:
+        log.warning("Stripe refused refund request %s: %s", request_id, type(exc).__name__)
+        message = getattr(exc, "user_message", None) or _("The payment provider is unavailable; please try again in a moment.")
+        raise PaymentProviderError(message) from None
+    return refund.id

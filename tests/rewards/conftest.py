@@ -149,6 +149,13 @@ class FakeStripe:
                         fake.sessions[sid] = doc
                         status = 200
                         fake.by_key[key] = (status, doc)
+                    elif self.path == "/v1/refunds":  # Stripe's Refund object (stripe/fixtures3.json)
+                        doc = {"id": f"re_fake_{uuid.uuid4().hex[:16]}", "object": "refund",
+                               "amount": int(form.get("amount") or 0), "currency": "usd",
+                               "payment_intent": form.get("payment_intent"), "status": "succeeded",
+                               "metadata": {k[9:-1]: v for k, v in form.items() if k.startswith("metadata[")}}
+                        status = 200
+                        fake.by_key[key] = (status, doc)
                     else:
                         status, doc = 404, {"error": {"type": "invalid_request_error", "message": "no route"}}
                 raw = json.dumps(doc).encode()
@@ -166,6 +173,11 @@ class FakeStripe:
     def __enter__(self):
         self.thread.start()
         return self
+
+    def to(self, path: str) -> list[dict]:
+        """The requests received at one path, in order."""
+        with self.lock:
+            return [r for r in self.requests if r["path"] == path]
 
     def __exit__(self, *exc):
         self.server.shutdown()

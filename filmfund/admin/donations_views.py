@@ -1,0 +1,107 @@
+"""The producers' donations: the list (search, filters, pages), a donor's page, refunds from the
+console, and the supporters' CSV for the crew. Producers only (never the partner); every write is
+a POST with a CSRF token, every refund and export audited. Thin views: the use cases are in
+rewards/donations.py, rewards/refunds.py and admin/donors.py."""
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, stream_with_context, url_for
+from flask_login import current_user
+
+from filmfund.admin import donors as donor_views
+from filmfund.audit import record_audit
+from filmfund.db import new_id
+from filmfund.errors import DomainError, ValidationError
+from filmfund.extensions import db
+from filmfund.i18n import format_money
+from filmfund.money import parse_dollars
+from filmfund.rewards import donations, refunds
+from filmfund.rewards.campaign import current_campaign
+from filmfund.security import role_required
+
+bp = Blueprint("donations_admin", __name__, url_prefix="/admin/donations", template_folder="templates")
+
+FILTERS = ("q", "from", "to", "source", "state")
+
+
+def _day(value: str | None, field: str) -> date | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(f"{field}: give a date like 2026-11-23.", code="invalid_date") from None
+
+
+@bp.get("/")
+@role_required("producer")
+def list_page():
+    args = {k: (request.args.get(k) or "").strip() for k in FILTERS}
+    campaign = current_campaign()
+    page, error = {"items": [], "next": None}, None
+    try:
+        page = donations.list_donations(
+            campaign, q=args["q"] or None, from_=_day(args["from"], "from"), to=_day(args["to"], "to"),
+            source=args["source"] or None, state=args["state"] or None,
+            cursor=request.args.get("cursor") or None)
+    except DomainError as err:
+        error = err.message
+    kept = {k: v for k, v in args.items() if v}
+    return render_template("admin/donations.html", page=page, args=args, kept=kept, error=error,
+                           first=not request.args.get("cursor"), states=donations.STATES,
+                           sources=donations.SOURCES, campaign=campaign), 400 if error else 200
+
+
+def _donor_page(user_id: int, *, errors: dict | None = None, values: dict | None = None, status: int = 200):
+    campaign = current_campaign()
+    ctx = donor_views.donor_page(campaign, user_id)
+    return render_template("admin/donor.html", d=ctx, campaign=campaign, errors=errors or {}, values=values or {},
+                           form_key=new_id()), status
+
+
+@bp.get("/donors/<int:user_id>")
+@role_required("producer")
+def donor_page(user_id: int):
+    return _donor_page(user_id)
+
+
+@bp.post("/<int:donation_id>/refund")
+@role_required("producer")
+def refund(donation_id: int):
+    f = request.form
+    donation = refunds.get_donation(donation_id)
+    user_id = donation.user_id
+    try:
+        amount = parse_dollars(f.get("amount")) if (f.get("amount") or "").strip() else None
+        req = refunds.request_refund(donation_id, amount, f.get("reason", ""),
+                                     client_key=(f.get("form_key") or None), requested_by=current_user)
+        db.session.commit()  # the request first: its id is the idempotency key of the call to Stripe
+        refunds.send_to_stripe(req)
+        db.session.commit()
+        refunds.raise_failure(req)
+    except DomainError as err:
+        db.session.rollback()
+        return _donor_page(user_id, errors={donation_id: err.message}, values={donation_id: f.to_dict()},
+                           status=err.status if err.status in (400, 409) else 400)
+    money = format_money(req.amount, donation.currency)
+    if req.state.value == "succeeded":
+        flash(f"Refunded {money}: booked in the ledger; the totals, the donor's tier and the partner's share "
+              "are updated.", "success")
+    else:
+        flash(f"Refund of {money} asked of Stripe. It is booked when Stripe confirms it (usually within "
+              "seconds); until then it counts as pending.", "success")
+    return redirect(url_for("donations_admin.donor_page", user_id=user_id, _anchor=f"gift-{donation_id}"), code=303)
+
+
+@bp.get("/supporters.csv")
+@role_required("producer")
+def supporters_csv():
+    campaign = current_campaign()
+    record_audit("export.supporters", f"campaign:{campaign.slug}",
+                 {"format": "csv", "rows": donor_views.supporters_count(campaign)})
+    db.session.commit()
+    return Response(stream_with_context(donor_views.supporters_csv(campaign)), mimetype="text/csv",
+                    headers={"Content-Disposition": 'attachment; filename="supporters.csv"',
+                             "Cache-Control": "private, no-store"})

@@ -1,0 +1,117 @@
+"""What the producers see of one donor (their page) and of every supporter (the crew's CSV).
+
+Producers only, never the partner. The producer may know who gave: the donor's own credit name is
+shown with their anonymity flag beside it (privacy.own_name, privacy.is_anonymous); the tier and
+rewards are holdings' and entitlements' answers, the shipping address privacy's, the physical
+items fulfil's, the questions comms'.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+import sqlalchemy as sa
+
+from filmfund import csvsafe
+from filmfund.auth.models import User
+from filmfund.comms.models import DeliveryStatus, Question, Update, UpdateDelivery
+from filmfund.errors import NotFoundError
+from filmfund.extensions import db
+from filmfund.fulfil import fulfilment
+from filmfund.fulfil.models import ReminderMail
+from filmfund.i18n import format_money
+from filmfund.rewards import donations, holdings, ledger, privacy, refunds, texts
+from filmfund.rewards.entitlements import donor_entitlements
+from filmfund.rewards.models import Donation, DonorProfile
+from filmfund.rewards.totals import DonorTotal
+
+
+def donor_page(campaign, user_id: int) -> dict:
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFoundError("No such donor.")
+    profile = privacy.profile_of(user.id)
+    gifts = donations.donor_donations(campaign, user.id)
+    for g in gifts:
+        g["remaining"] = g["amount"] - g["refunded"] - g["refund_pending"]
+        g["refund_requests"] = refunds.requests_of(g["id"])
+    standing = donor_entitlements(user, campaign)
+    return {
+        "user": user, "profile": profile, "credit_name": privacy.own_name(profile),
+        "public_name": privacy.public_name(profile), "anonymous": privacy.is_anonymous(profile),
+        "erased": privacy.is_erased(profile), "rewards_opt_out": bool(profile and profile.rewards_opt_out),
+        "language": profile.language if profile else None,
+        "total": standing["total"], "tier": standing["tier"], "rewards": standing["rewards"],
+        "gifts": gifts, "address": privacy.shipping_address_of(user.id),
+        "items": fulfilment.donor_items(user, campaign),
+        "questions": list(db.session.scalars(sa.select(Question).where(
+            Question.user_id == user.id, Question.campaign_id == campaign.id).order_by(Question.id.desc()))),
+        "mail": mail_sent(user.id, gifts),
+    }
+
+
+def mail_sent(user_id: int, gifts: list[dict]) -> list[dict]:
+    """The mail the site sent this donor, newest first: receipts, updates, surveys and proofs."""
+    rows = []
+    for g in gifts:
+        d = db.session.get(Donation, g["id"])
+        if d.receipt_sent_at:
+            rows.append({"at": d.receipt_sent_at, "what": f"Receipt for {format_money(d.amount, d.currency)}",
+                         "status": "sent"})
+    for delivery, title in db.session.execute(
+            sa.select(UpdateDelivery, Update.title).join(Update, Update.id == UpdateDelivery.update_id)
+            .where(UpdateDelivery.user_id == user_id)).all():
+        rows.append({"at": delivery.sent_at or delivery.created_at, "what": f"Update: {title}",
+                     "status": delivery.status.value if delivery.status != DeliveryStatus.SENT else "sent"})
+    for reminder in db.session.scalars(sa.select(ReminderMail).where(ReminderMail.user_id == user_id)):
+        rows.append({"at": reminder.sent_at, "what": reminder.kind.replace("_", " ").capitalize(), "status": "sent"})
+    return sorted(rows, key=lambda r: r["at"], reverse=True)
+
+
+# ---------------------------------------------------------------- the supporters' CSV
+
+SUPPORTER_HEADER = ["Email", "Credit name", "Anonymous", "Rewards", "Tier", "Given", "Refunded", "Net",
+                    "Gifts", "First gift (UTC)", "Last gift (UTC)", "Country"]
+
+
+def supporters_count(campaign) -> int:
+    return int(db.session.scalar(sa.select(sa.func.count()).select_from(DonorTotal).where(
+        DonorTotal.campaign_id == campaign.id, DonorTotal.livemode == ledger.money_mode(),
+        DonorTotal.gross > 0)) or 0)
+
+
+def supporters_csv(campaign, chunk: int = 2000) -> Iterator[str]:
+    """Every supporter of the campaign (in the installation's money mode) with their lifetime
+    figures, a row each, streamed in chunks: headers in words, money as money ($1,234.50), dates
+    as dates, yes or no; every cell through csvsafe."""
+    from filmfund.rewards.models import ShippingAddress
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(SUPPORTER_HEADER)
+    yield out.getvalue()
+    tiers, currency = campaign.tiers, campaign.currency
+    stmt = (sa.select(DonorTotal, User.email, DonorProfile, ShippingAddress.country)
+            .join(User, User.id == DonorTotal.user_id)
+            .outerjoin(DonorProfile, DonorProfile.user_id == DonorTotal.user_id)
+            .outerjoin(ShippingAddress, ShippingAddress.user_id == DonorTotal.user_id)
+            .where(DonorTotal.campaign_id == campaign.id, DonorTotal.livemode == ledger.money_mode(),
+                   DonorTotal.gross > 0)
+            .order_by(DonorTotal.user_id).execution_options(yield_per=chunk))
+    yes = lambda flag: "yes" if flag else "no"  # noqa: E731
+    day = lambda at: at.strftime("%Y-%m-%d") if at else ""  # noqa: E731
+    for part in db.session.execute(stmt).partitions():
+        out.seek(0)
+        out.truncate()
+        for total, email, profile, country in part:
+            tier = holdings.tier_of(tiers, int(total.net))
+            opted_out = bool(profile and profile.rewards_opt_out)
+            writer.writerow(csvsafe.row([
+                email, privacy.own_name(profile) or "", yes(privacy.is_anonymous(profile)),
+                "declined" if opted_out else "yes",
+                texts.tier_name(campaign.translations, tier) if tier else "",
+                format_money(int(total.gross), currency), format_money(int(total.refunded), currency),
+                format_money(int(total.net), currency), int(total.donations),
+                day(total.first_gift_at), day(total.last_gift_at), country or ""]))
+        yield out.getvalue()

@@ -1,0 +1,205 @@
+"""The producers' donations list: search, filters and keyset pages, flat at a million donations.
+
+Newest first by (received_at, id), one page at a time: the next page starts strictly after the
+last row shown (an opaque cursor), so page 20,000 costs what page 1 does. Every filter has an
+index (models.Donation): the campaign's money mode and time, its source, the few refunded or
+disputed donations (a partial index), a donor's own gifts. A search finds the donors first, by
+a prefix of their email (`lower(email)`, the users' index) or of their credit name
+(`lower(credit_name)`, the profiles' index), then their gifts.
+
+A donation's state: `paid`, `partially_refunded`, `refunded` (a lost dispute counts as refunded,
+as the money rules say) or `disputed` (a dispute still open).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import date, datetime, time, timedelta, timezone
+
+import sqlalchemy as sa
+from flask_babel import gettext as _
+
+from filmfund.auth.models import User
+from filmfund.db import UTCDateTime
+from filmfund.errors import ValidationError
+from filmfund.extensions import db
+from filmfund.rewards import ledger, privacy
+from filmfund.rewards.models import (
+    Donation,
+    DonationSource,
+    DisputeStatus,
+    DonorProfile,
+    RefundRequest,
+    RefundState,
+)
+
+STATES = ("paid", "partially_refunded", "refunded", "disputed")
+SOURCES = tuple(s.value for s in DonationSource)
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+Q_MAX = 254
+_TOP = "\U0010ffff"  # above every character: a prefix's range ends at prefix + _TOP
+
+# Repeated in every state but `paid`, so that PostgreSQL proves the partial index usable.
+_TOUCHED = sa.or_(Donation.amount_refunded > 0, Donation.dispute_status.is_not(None))
+
+
+def recurring_sql():
+    """SQL: the donation is a monthly subscription's payment. The one place to wire it: no
+    subscription exists yet, so none is (issue 13's monthly giving sets it from its invoice)."""
+    return sa.false()
+
+
+def is_recurring(donation: Donation) -> bool:
+    """Python form of recurring_sql."""
+    return False
+
+
+def state_of(donation: Donation) -> str:
+    if donation.dispute_status == DisputeStatus.OPEN:
+        return "disputed"
+    refunded = donation.counted_refunded
+    if refunded >= donation.amount:
+        return "refunded"
+    return "partially_refunded" if refunded > 0 else "paid"
+
+
+def _state_where(state: str):
+    lost = Donation.dispute_status == DisputeStatus.LOST
+    open_ = Donation.dispute_status == DisputeStatus.OPEN
+    not_open = sa.or_(Donation.dispute_status.is_(None), Donation.dispute_status != DisputeStatus.OPEN)
+    if state == "paid":
+        return sa.and_(Donation.amount_refunded == 0,
+                       sa.or_(Donation.dispute_status.is_(None), Donation.dispute_status == DisputeStatus.WON))
+    if state == "disputed":
+        return sa.and_(_TOUCHED, open_)
+    if state == "refunded":
+        return sa.and_(_TOUCHED, not_open, sa.or_(lost, Donation.amount_refunded >= Donation.amount))
+    not_lost = sa.or_(Donation.dispute_status.is_(None), Donation.dispute_status != DisputeStatus.LOST)
+    return sa.and_(_TOUCHED, not_open, not_lost, Donation.amount_refunded > 0,
+                   Donation.amount_refunded < Donation.amount)
+
+
+# ---------------------------------------------------------------- the cursor
+
+def encode_cursor(received_at: datetime, donation_id: int) -> str:
+    raw = json.dumps([received_at.astimezone(timezone.utc).isoformat(), donation_id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        at, donation_id = json.loads(raw)
+        when = datetime.fromisoformat(at)
+        if when.tzinfo is None or isinstance(donation_id, bool) or not isinstance(donation_id, int):
+            raise ValueError
+        return when, donation_id
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError):
+        raise ValidationError(_("cursor: not a cursor this list gave."), code="invalid_cursor") from None
+
+
+# ---------------------------------------------------------------- search
+
+def _prefix(column, text: str, dialect: str):
+    """`column` starts with `text` (both lowercased), as a range an index on lower(column) serves;
+    LIKE repeats it exactly (a collation other than C or C.UTF-8 may order a range differently)."""
+    lowered = sa.func.lower(column)
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    where = [lowered >= text, lowered < text + _TOP]
+    if dialect == "postgresql":
+        where.append(lowered.like(escaped + "%", escape="\\"))
+    return sa.and_(*where)
+
+
+def matching_donors(q: str):
+    """SQL: the ids of the donors whose email, or credit name, starts with `q` (case aside). An
+    address (with an @) is looked up by email only."""
+    text = q.strip().lower()
+    dialect = db.session.get_bind().dialect.name
+    by_email = sa.select(User.id).where(_prefix(User.email, text, dialect))
+    if "@" in text:
+        return by_email
+    by_name = sa.select(DonorProfile.user_id).where(_prefix(DonorProfile.credit_name, text, dialect),
+                                                     DonorProfile.erased_at.is_(None))
+    return sa.union(by_email, by_name)
+
+
+# ---------------------------------------------------------------- the list
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=timezone.utc)
+
+
+def list_donations(campaign, *, q: str | None = None, from_: date | None = None, to: date | None = None,
+                   source: str | None = None, state: str | None = None, cursor: str | None = None,
+                   limit: int = PAGE_SIZE) -> dict:
+    """One page of the campaign's donations in the installation's money mode, newest first:
+    `{"items": [...], "next": cursor or None}`. Dates are UTC days, `to` included."""
+    if source is not None and source not in SOURCES:
+        raise ValidationError(_("source: one of %(choices)s.", choices=", ".join(SOURCES)), code="invalid_source")
+    if state is not None and state not in STATES:
+        raise ValidationError(_("state: one of %(choices)s.", choices=", ".join(STATES)), code="invalid_state")
+    if q is not None and len(q) > Q_MAX:
+        raise ValidationError(_("q: at most %(n)s characters.", n=Q_MAX), code="invalid_query")
+    limit = max(1, min(int(limit), MAX_PAGE_SIZE))
+    where = [Donation.campaign_id == campaign.id, Donation.livemode == ledger.money_mode()]
+    if source:
+        where.append(Donation.source == DonationSource(source))
+    if state:
+        where.append(_state_where(state))
+    if from_:
+        where.append(Donation.received_at >= _day_start(from_))
+    if to:
+        where.append(Donation.received_at < _day_start(to + timedelta(days=1)))
+    if q and q.strip():
+        where.append(Donation.user_id.in_(matching_donors(q)))
+    if cursor:
+        at, last_id = decode_cursor(cursor)
+        where.append(sa.tuple_(Donation.received_at, Donation.id)
+                     < sa.tuple_(sa.literal(at, UTCDateTime()), sa.literal(last_id, sa.Integer())))
+    rows = db.session.execute(
+        sa.select(Donation, User.email, DonorProfile).join(User, User.id == Donation.user_id)
+        .outerjoin(DonorProfile, DonorProfile.user_id == Donation.user_id)
+        .where(*where).order_by(Donation.received_at.desc(), Donation.id.desc()).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    pending = pending_refunds([d.id for d, _e, _p in rows])
+    items = [item(d, email, profile, pending.get(d.id, 0)) for d, email, profile in rows]
+    last = rows[-1][0] if rows else None
+    return {"items": items, "next": encode_cursor(last.received_at, last.id) if more and last else None}
+
+
+def item(d: Donation, email: str, profile: DonorProfile | None, refund_pending: int = 0) -> dict:
+    """One donation as the API and the list show it. The producers see the donor's own name
+    (privacy.own_name) with their anonymity flag beside it; the flag is what the world gets."""
+    return {"id": d.id, "email": email, "credit_name": privacy.own_name(profile),
+            "anonymous": privacy.is_anonymous(profile), "amount": d.amount, "refunded": d.counted_refunded,
+            "refund_pending": refund_pending, "currency": d.currency, "source": d.source.value,
+            "state": state_of(d), "recurring": is_recurring(d), "created_at": d.received_at.isoformat(),
+            "user_id": d.user_id}
+
+
+def pending_refunds(donation_ids: list[int]) -> dict[int, int]:
+    """What is asked of Stripe and not yet confirmed, per donation (a page's worth, one query)."""
+    if not donation_ids:
+        return {}
+    return {i: int(s) for i, s in db.session.execute(
+        sa.select(RefundRequest.donation_id, sa.func.sum(RefundRequest.amount))
+        .where(RefundRequest.donation_id.in_(donation_ids), RefundRequest.state == RefundState.PENDING)
+        .group_by(RefundRequest.donation_id)).all()}
+
+
+def donor_donations(campaign, user_id: int) -> list[dict]:
+    """Every gift of one donor, newest first (their page)."""
+    rows = db.session.execute(
+        sa.select(Donation, User.email, DonorProfile).join(User, User.id == Donation.user_id)
+        .outerjoin(DonorProfile, DonorProfile.user_id == Donation.user_id)
+        .where(Donation.user_id == user_id, Donation.campaign_id == campaign.id,
+               Donation.livemode == ledger.money_mode())
+        .order_by(Donation.received_at.desc(), Donation.id.desc())).all()
+    pending = pending_refunds([d.id for d, _e, _p in rows])
+    return [{**item(d, email, profile, pending.get(d.id, 0)), "note": d.note, "flags":
+             [f for f in (d.flags or "").split(",") if f], "received_at": d.received_at}
+            for d, email, profile in rows]
