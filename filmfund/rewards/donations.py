@@ -46,14 +46,13 @@ _TOUCHED = sa.or_(Donation.amount_refunded > 0, Donation.dispute_status.is_not(N
 
 
 def recurring_sql():
-    """SQL: the donation is a monthly subscription's payment. The one place to wire it: no
-    subscription exists yet, so none is (issue 13's monthly giving sets it from its invoice)."""
-    return sa.false()
+    """SQL: the donation is one month of a monthly gift (its subscription's invoice)."""
+    return Donation.subscription_id.is_not(None)
 
 
 def is_recurring(donation: Donation) -> bool:
     """Python form of recurring_sql."""
-    return False
+    return donation.recurring
 
 
 def state_of(donation: Donation) -> str:

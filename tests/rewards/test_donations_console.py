@@ -211,3 +211,20 @@ def test_concurrent_refund_requests_never_ask_for_more_than_remains(app, campaig
     db.session.expire_all()
     assert db.session.get(Donation, gift.id).amount_refunded == 3000
     assert ledger_check.check_ledger() == []
+
+
+def test_a_monthly_gifts_donations_are_recurring(client, campaign, producer):
+    from filmfund.rewards.models import Subscription
+
+    _, headers = producer
+    one_time = _gift("once@example.org", 1000)
+    monthly = _gift("monthly@example.org", 1500)
+    pledge = make_pledge(1500, email="monthly@example.org")
+    sub = Subscription(campaign_id=campaign.id, pledge_id=pledge.id, user_id=monthly.user_id,
+                       stripe_subscription_id="sub_test_1", amount=1500, currency="usd")
+    db.session.add(sub)
+    db.session.flush()
+    db.session.get(Donation, monthly.id).subscription_id = sub.id
+    db.session.commit()
+    items = {i["id"]: i["recurring"] for i in client.get("/api/v1/donations", headers=headers).get_json()["items"]}
+    assert items == {one_time.id: False, monthly.id: True}
