@@ -1,7 +1,7 @@
 """donations list and refunds: keyset indexes for the producers' list, name search, refund requests (issue 14.1)
 
 Revision ID: d0a7e1f5c0de
-Revises: 3b7d9e1a5c20
+Revises: c4p710e5a1b2
 Create Date: 2026-12-04 00:00:00
 
 """
@@ -12,7 +12,7 @@ from filmfund.db import UTCDateTime
 
 
 revision = 'd0a7e1f5c0de'
-down_revision = '3b7d9e1a5c20'
+down_revision = 'c4p710e5a1b2'
 branch_labels = None
 depends_on = None
 
