@@ -45,9 +45,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     jobs.init_app(app)
     mail.init_app(app)
 
-    from filmfund import admin, auth, comms, fulfil, media, rewards, site
+    from filmfund import admin, auth, books, comms, fulfil, media, rewards, site
 
-    for component in (auth, rewards, media, site, admin, comms, fulfil):
+    for component in (auth, rewards, media, site, admin, comms, fulfil, books):
         component.init_app(app)
     api.init_app(app)
     return app

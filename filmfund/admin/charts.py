@@ -69,3 +69,59 @@ def line_chart(series: list[tuple[date, int]], currency: str = "usd", *, goal: i
     chart.summary = (f"{label} from {first.isoformat()} to {last.isoformat()}: "
                      f"{format_money(series[-1][1], currency)}.")
     return chart
+
+
+@dataclass
+class ShareChart:
+    """The partner's chart: the share due and what was paid, both cumulative, on one axis."""
+
+    width: int
+    height: int
+    due: str = ""                    # polyline points of the share due
+    paid: str = ""                   # polyline points of what was paid (a step line)
+    y_ticks: list[tuple[float, str]] = field(default_factory=list)
+    x_labels: list[tuple[float, str]] = field(default_factory=list)
+    empty: bool = True
+    summary: str = ""
+
+
+def share_chart(points: list[tuple[date, int, int]], currency: str = "usd", *, width: int = 640,
+                height: int = 240) -> ShareChart:
+    """`points`: (day, share due so far, paid so far), oldest first (rewards.statements.timeline)."""
+    from flask_babel import gettext as _
+
+    chart = ShareChart(width, height)
+    left, right, top, bottom = 64, 16, 12, 28
+    inner_w, inner_h = width - left - right, height - top - bottom
+    y_max = _nice_max(max([max(d, p) for _, d, p in points] + [0]))
+    chart.y_ticks = [(top + inner_h - inner_h * i / 4, format_money(y_max * i // 4, currency, whole=True))
+                     for i in range(5)]
+    if not points:
+        chart.summary = _("Nothing yet.")
+        return chart
+    chart.empty = False
+    first, last = points[0][0], points[-1][0]
+    span = max((last - first).days, 1)
+
+    def x(day: date) -> float:
+        return round(left + (inner_w * (day - first).days / span if last != first else 0), 1)
+
+    def y(value: int) -> float:
+        return round(top + inner_h - inner_h * max(value, 0) / y_max, 1)
+
+    due, paid = [], []
+    for day, d, p in points:
+        if due:  # steps: a figure holds until the day it changes
+            due.append(f"{x(day)},{due[-1].split(',')[1]}")
+            paid.append(f"{x(day)},{paid[-1].split(',')[1]}")
+        due.append(f"{x(day)},{y(d)}")
+        paid.append(f"{x(day)},{y(p)}")
+    end = left + inner_w
+    due.append(f"{end},{due[-1].split(',')[1]}")
+    paid.append(f"{end},{paid[-1].split(',')[1]}")
+    chart.due, chart.paid = " ".join(due), " ".join(paid)
+    chart.x_labels = [(left, first.isoformat())] + ([(end, last.isoformat())] if last != first else [])
+    chart.summary = _("From %(first)s to %(last)s: share due %(due)s, paid %(paid)s.", first=first.isoformat(),
+                      last=last.isoformat(), due=format_money(points[-1][1], currency),
+                      paid=format_money(points[-1][2], currency))
+    return chart

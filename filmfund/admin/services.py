@@ -160,9 +160,13 @@ def smtp_configured() -> bool:
 
 
 def statement_csv(statement: dict, paid: list[Payout], shares: list[tuple[date, int]]) -> str:
-    """The partner's statement as CSV: totals, payouts and the share per day. No donor data."""
+    """The partner's statement as CSV: totals, payouts and the share per day (the share due added on
+    each day, the money placed on the day it came in). No donor data. `as_of`: where the
+    partner's held-back figures stop."""
     cur = statement["currency"]
     rows = []
+    if statement.get("as_of"):
+        rows.append(["as_of", statement["as_of"], "", cur, ""])
     if statement.get("test_money"):  # the figures below count test payments only
         rows.append(["test_money", "", "", cur, "TEST MONEY: test payments only, no real money"])
     rows += [[key, "", statement[key], cur, ""] for key in ("gross", "refunded", "net", "share_due", "paid_out",

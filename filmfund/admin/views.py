@@ -15,7 +15,7 @@ from filmfund.audit import record_audit
 from filmfund.admin import services as admin_services
 from filmfund.errors import DomainError, ValidationError
 from filmfund.extensions import db
-from filmfund.rewards import donors, ledger, ledger_check, payments, rules, webhooks
+from filmfund.rewards import donors, ledger, ledger_check, payments, rules, statements, webhooks
 from filmfund.rewards.campaign import campaign_summary, current_campaign
 from filmfund.rewards.entitlements import set_entitlement_status
 from filmfund.security import role_required
@@ -144,18 +144,22 @@ def credits_csv():
 
 
 def _partner_context() -> dict:
+    """What the partner's page and CSV show: for the partner, everything as it stood at the end of
+    yesterday in the campaign's zone (rewards/statements.py, the hold-back); live for producers."""
     campaign = current_campaign()
-    shares = admin_services.partner_share_by_day(campaign)
-    return {"campaign": campaign, "st": payments.partner_statement(campaign),
-            "payouts": admin_services.payouts(campaign), "shares": shares}
+    as_of = statements.as_of_for(campaign, current_user)
+    timeline = statements.timeline(campaign, as_of)
+    shares = [(day, due - (timeline[i - 1][1] if i else 0)) for i, (day, due, _paid) in enumerate(timeline)]
+    return {"campaign": campaign, "st": statements.statement(campaign, as_of), "as_of": as_of,
+            "payouts": statements.payouts_seen(campaign), "counted_payouts": statements.payouts_seen(campaign, as_of),
+            "timeline": timeline, "shares": [(d, s) for d, s in shares if s], "months": statements.months(campaign)}
 
 
 @bp.get("/partner")
 @role_required("partner", "producer")
 def partner():
     ctx = _partner_context()
-    chart = charts.line_chart(admin_services.cumulative(ctx["shares"]), ctx["campaign"].currency,
-                              label="Share due to the partner")
+    chart = charts.share_chart(ctx["timeline"], ctx["campaign"].currency)
     return render_template("admin/partner.html", chart=chart, **ctx)
 
 
@@ -165,6 +169,7 @@ def partner_csv():
     ctx = _partner_context()
     record_audit("export.partner_statement", f"campaign:{ctx['campaign'].slug}", {"format": "csv"})
     db.session.commit()
-    return Response(admin_services.statement_csv(ctx["st"], ctx["payouts"], ctx["shares"]), mimetype="text/csv",
+    return Response(admin_services.statement_csv(ctx["st"], ctx["counted_payouts"], ctx["shares"]),
+                    mimetype="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="partner-statement.csv"',
                              "Cache-Control": "private, no-store"})

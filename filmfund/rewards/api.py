@@ -11,7 +11,7 @@ from filmfund.api import Parameters, Schema, route
 from filmfund.auth.services import EMAIL_PATTERN
 from filmfund.db import commit_keeping
 from filmfund.extensions import db
-from filmfund.rewards import payments, pledges
+from filmfund.rewards import pledges, statements
 from filmfund.rewards.campaign import campaign_document, current_campaign
 from filmfund.rewards.entitlements import donor_entitlements
 from filmfund.rewards.pledges import CREDIT_NAME_MAX, MIN_AMOUNT
@@ -85,6 +85,9 @@ STATEMENT_SCHEMA = {"type": "object",
                     "required": ["currency", "share_bps", "gross", "refunded", "net", "share_due", "paid_out",
                                  "balance", "test_money"],
                     "properties": {"currency": {"type": "string"}, "test_money": {"type": "boolean"},
+                                   "as_of": {"type": "string", "nullable": True,
+                                             "description": "null: live (producers); else the moment the "
+                                                            "partner's held-back figures stop"},
                                    **{k: {"type": "integer"} for k in ("share_bps", "gross", "refunded", "net",
                                                                        "share_due", "paid_out", "balance")}}}
 
@@ -118,7 +121,8 @@ def my_entitlements():
     return jsonify(doc)
 
 
-@route(bp, "/partner/statement", "GET", "What the partner is owed and has been paid (aggregates only)",
+@route(bp, "/partner/statement", "GET", "What the partner is owed and has been paid (aggregates only): live "
+       "for producers, held back to the end of yesterday in the campaign's zone for the partner",
        roles=("partner", "producer"), response=STATEMENT_SCHEMA)
 def partner_statement():
-    return jsonify(payments.partner_statement(current_campaign()))
+    return jsonify(statements.statement_for(current_campaign(), g.api_user))

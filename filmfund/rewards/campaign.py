@@ -32,9 +32,9 @@ def load_campaign(path: str | Path | None = None) -> Campaign:
             sa.select(sa.func.count(Donation.id)).where(Donation.campaign_id == campaign.id)):
         raise ValidationError(_("currency: cannot change once donations are recorded"), code="invalid_campaign")
     changed = {attr: [getattr(campaign, attr), getattr(spec, attr)] for attr in
-               ("title", "tagline", "currency", "goal", "partner_name", "share_bps")
+               ("title", "tagline", "currency", "goal", "partner_name", "share_bps", "time_zone")
                if campaign.id is not None and getattr(campaign, attr) != getattr(spec, attr)}
-    for attr in ("title", "tagline", "description", "currency", "goal", "partner_name", "share_bps"):
+    for attr in ("title", "tagline", "description", "currency", "goal", "partner_name", "share_bps", "time_zone"):
         setattr(campaign, attr, getattr(spec, attr))
     if campaign.translations != spec.translations:
         campaign.translations = spec.translations

@@ -74,6 +74,9 @@ class CampaignSpec:
     artwork: dict[str, str] = field(default_factory=dict)
     # {"zh-Hans": {"title": ..., "tier:100": ..., "reward:dvd": ...}}: see rewards/texts.py
     translations: dict[str, dict[str, str]] = field(default_factory=dict)
+    # The zone the campaign's days and months are counted in (the partner's monthly statements,
+    # the hold-back of its live figures): an IANA name.
+    time_zone: str = "UTC"
 
 
 def _str(data: dict, key: str, where: str, *, max_len: int, required: bool = True) -> str:
@@ -281,7 +284,21 @@ def parse_campaign(data: dict) -> CampaignSpec:
         budget=_budget(data),
         artwork=_artwork(data),
         translations=texts,
+        time_zone=_zone(data),
     )
+
+
+def _zone(data: dict) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    value = data.get("time_zone", "UTC")
+    if not isinstance(value, str) or not value or len(value) > 64:
+        raise CampaignFileError("time_zone: an IANA zone name such as Asia/Shanghai")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise CampaignFileError(f"time_zone: {value!r} is not a known zone (such as Asia/Shanghai)") from None
+    return value
 
 
 def read_campaign_file(path: str | Path) -> CampaignSpec:

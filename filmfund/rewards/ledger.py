@@ -158,7 +158,7 @@ def book_payout(campaign: Campaign, payout: Payout) -> str:
     group, mode = new_id(), money_mode()
     db.session.add(LedgerEntry(campaign_id=campaign.id, group_id=group, event_kind=EventKind.PAYOUT,
                                entry_kind=EntryKind.PAYOUT, amount=payout.amount, currency=payout.currency,
-                               payout_id=payout.id, livemode=mode))
+                               payout_id=payout.id, livemode=mode, created_at=utcnow()))
     _lock_for_booking(campaign.id, mode)
     totals.add_to_campaign(campaign.id, mode, paid_out=payout.amount)
     db.session.flush()

@@ -117,6 +117,8 @@ class Campaign(db.Model):
     # {"zh-Hans": {"title": ..., "tier:100": ..., "reward:dvd": ...}} (see rewards/texts.py). The
     # columns above hold each text in the first language that has it, so none is ever blank.
     translations: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    # Where the campaign's days and months are counted (statements, the partner's hold-back).
+    time_zone: Mapped[str] = mapped_column(sa.String(64), default="UTC", server_default="UTC")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -362,6 +364,9 @@ class Payout(db.Model):
     reference: Mapped[str] = mapped_column(sa.String(200))
     recorded_by: Mapped[str] = mapped_column(sa.String(254))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The partner's "received": when, and by whom (a partner account); the producers see it.
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
 
 
 _SIGN_RULE = (

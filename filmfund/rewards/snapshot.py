@@ -67,6 +67,7 @@ class CampaignSnapshot:
     # lines, in order: read with the campaign, rebuilt when a producer's edit bumps updated_at.
     page: dict = field(default_factory=dict, compare=False)
     budget: tuple[BudgetLineSnapshot, ...] = ()
+    time_zone: str = "UTC"  # where the campaign's days and months are counted (rewards/statements.py)
 
 
 _cache: dict[tuple[str, str], CampaignSnapshot] = {}
@@ -150,7 +151,8 @@ def build(campaign_id: int) -> CampaignSnapshot:
         translations=c["translations"] or {}, created_at=c["created_at"], updated_at=c["updated_at"],
         tiers=tuple(TierSnapshot(t.id, campaign_id, t.min_amount, t.name, tuple(by_tier.get(t.id, ())))
                     for t in tiers),
-        page=page, budget=tuple(BudgetLineSnapshot(b.id, b.key, b.title, b.planned) for b in budget))
+        page=page, budget=tuple(BudgetLineSnapshot(b.id, b.key, b.title, b.planned) for b in budget),
+        time_zone=c["time_zone"] or "UTC")
 
 
 def forget() -> None:

@@ -11,13 +11,16 @@ def _donations():
         pay(amount, email, credit_name=name)
 
 
-def test_statement_and_payouts(client, campaign, login_as, partner, producer):
-    _donations()
-    from datetime import date
+def test_statement_and_payouts(client, campaign, login_as, partner, producer, monkeypatch):
+    from datetime import date, datetime, timedelta, timezone
 
     from filmfund.extensions import db
-    from filmfund.rewards import payments
+    from filmfund.rewards import ledger, payments
 
+    # Booked yesterday: the partner sees the ledger as it stood at the end of the previous day
+    # (tests/books/test_partner_statements.py tests that hold-back).
+    monkeypatch.setattr(ledger, "utcnow", lambda: datetime.now(timezone.utc) - timedelta(days=1, hours=1))
+    _donations()
     payments.record_payout(amount=1000, paid_on=date(2026, 11, 20), reference="WIRE-77", recorded_by=producer.email)
     db.session.commit()
     html = login_as(client, partner).get("/admin/partner").get_data(as_text=True)

@@ -1,0 +1,138 @@
+"""Expenses against the budget lines, their private receipts, corrections by void and new entry,
+and the public transparency page (planned against spent, the partner's share): audited, and
+nothing private on the public side."""
+from __future__ import annotations
+
+import io
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from filmfund.audit import AuditEntry
+from filmfund.books.models import Expense
+from filmfund.extensions import db
+from filmfund.rewards import ledger
+from filmfund.rewards.payments import record_payout
+from tests.site.helpers import csrf_token, pay
+
+PDF = b"%PDF-1.4\n% a hotel bill of Hotel Secretplace, guest Mr Vendorname\n%%EOF\n"
+PRIVATE = "Hotel Secretplace, room for Mr Vendorname"
+
+
+def _audit(action: str) -> list[AuditEntry]:
+    return list(db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == action)))
+
+
+def test_api_records_an_expense(client, campaign, producer, partner, token_for):
+    body = {"budget_line": "hotels", "amount": 12345, "spent_on": "2026-11-20", "description": PRIVATE}
+    response = client.post("/api/v1/expenses", json=body, headers=token_for(producer))
+    assert response.status_code == 201, response.get_json()
+    doc = response.get_json()
+    assert (doc["budget_line"], doc["amount"], doc["spent_on"], doc["state"]) == ("hotels", 12345, "2026-11-20",
+                                                                                  "recorded")
+    assert client.post("/api/v1/expenses", json=body, headers=token_for(partner)).status_code == 403
+    assert client.post("/api/v1/expenses", json=body).status_code == 401
+    for bad, code in [({"budget_line": "yachts"}, "invalid_budget_line"), ({"amount": 0}, "invalid_amount"),
+                      ({"amount": "12"}, "invalid_amount"), ({"spent_on": "yesterday"}, "invalid_date"),
+                      ({"spent_on": (date.today() + timedelta(days=3)).isoformat()}, "invalid_date"),
+                      ({"description": ""}, "invalid_description")]:
+        r = client.post("/api/v1/expenses", json={**body, **bad}, headers=token_for(producer))
+        assert r.status_code == 400 and r.get_json()["error"]["code"] == code, (bad, r.get_json())
+    assert db.session.scalar(sa.select(sa.func.count(Expense.id))) == 1
+    assert len(_audit("expense.record")) == 1
+    t = client.get("/api/v1/transparency").get_json()
+    lines = {b["key"]: b for b in t["budget"]}
+    assert lines["hotels"]["spent"] == 12345 and lines["hotels"]["planned"] == 80000
+    assert lines["travel"]["spent"] == 0 and set(lines) == {"editing-computer", "travel", "hotels"}
+    assert PRIVATE not in str(t)
+
+
+def test_page_form_with_a_private_receipt(app, client, campaign, login_as, producer, partner):
+    login_as(client, producer)
+    token = csrf_token(client, "/admin/expenses")
+    form = {"csrf_token": token, "budget_line": "editing-computer", "amount": "1,299.00", "spent_on": "2026-11-02",
+            "description": PRIVATE, "receipt": (io.BytesIO(PDF), "bill.pdf")}
+    assert client.post("/admin/expenses", data={**form, "csrf_token": "x", "receipt": (io.BytesIO(PDF), "bill.pdf")},
+                       content_type="multipart/form-data").status_code == 400  # CSRF
+    response = client.post("/admin/expenses", data=form, content_type="multipart/form-data")
+    assert response.status_code == 303
+    expense = db.session.scalar(sa.select(Expense))
+    assert expense.amount == 129900 and expense.receipt_type == "application/pdf" and expense.receipt_name == "bill.pdf"
+    got = client.get(f"/admin/expenses/{expense.id}/receipt")
+    assert got.status_code == 200 and got.data == PDF and "no-store" in got.headers["Cache-Control"]
+    assert _audit("export.receipt")
+    # Nobody else opens it: not the partner, not a visitor, and there is no public path to it.
+    login_as(client, partner)
+    assert client.get(f"/admin/expenses/{expense.id}/receipt").status_code == 403
+    assert client.get("/admin/expenses").status_code == 403
+    anonymous = app.test_client()
+    assert anonymous.get(f"/admin/expenses/{expense.id}/receipt").status_code in (302, 401)
+    page = anonymous.get("/transparency").get_data(as_text=True)
+    for secret in ("Secretplace", "Vendorname", "bill.pdf", expense.receipt_key):
+        assert secret not in page
+    assert "$1,299.00" in page and "$1,400.00" in page
+
+
+def test_a_refused_receipt_leaves_nothing(app, client, campaign, login_as, producer):
+    from filmfund.media.common import storage
+
+    login_as(client, producer)
+    before = set(storage().keys())
+    token = csrf_token(client, "/admin/expenses")
+    response = client.post("/admin/expenses", content_type="multipart/form-data", data={
+        "csrf_token": token, "budget_line": "travel", "amount": "10", "spent_on": "2026-11-02",
+        "description": "train", "receipt": (io.BytesIO(b"MZ\x90\x00 not a receipt"), "bill.exe")})
+    assert response.status_code == 400 and "PDF, JPEG or PNG" in response.get_data(as_text=True)
+    # a good receipt but a refused row (a bad line): the stored bytes go again
+    response = client.post("/admin/expenses", content_type="multipart/form-data", data={
+        "csrf_token": token, "budget_line": "yachts", "amount": "10", "spent_on": "2026-11-02",
+        "description": "boat", "receipt": (io.BytesIO(PDF), "bill.pdf")})
+    assert response.status_code == 400
+    assert db.session.scalar(sa.select(sa.func.count(Expense.id))) == 0
+    assert set(storage().keys()) == before
+
+
+def test_corrections_void_and_replace_with_audit(client, campaign, login_as, producer, token_for):
+    body = {"budget_line": "travel", "amount": 50000, "spent_on": "2026-11-10", "description": "train tickets"}
+    first = client.post("/api/v1/expenses", json=body, headers=token_for(producer)).get_json()
+    login_as(client, producer)
+    token = csrf_token(client, "/admin/expenses")
+    response = client.post(f"/admin/expenses/{first['id']}/correct", data={
+        "csrf_token": token, "budget_line": "travel", "amount": "450.00", "spent_on": "2026-11-10",
+        "description": "train tickets (one refunded)", "reason": "one ticket refunded"})
+    assert response.status_code == 303
+    old, new = db.session.scalars(sa.select(Expense).order_by(Expense.id)).all()
+    assert (old.state, old.void_reason, new.replaces_id, new.amount) == ("void", "one ticket refunded", old.id, 45000)
+    assert client.get("/api/v1/transparency").get_json()["budget"][1]["spent"] == 45000
+    assert client.post(f"/admin/expenses/{new.id}/void", data={"csrf_token": token, "reason": ""}).status_code == 400
+    assert client.post(f"/admin/expenses/{new.id}/void", data={"csrf_token": token, "reason": "duplicate"}
+                       ).status_code == 303
+    assert client.post(f"/admin/expenses/{new.id}/void", data={"csrf_token": token, "reason": "again"}
+                       ).status_code == 400  # already void
+    assert client.get("/api/v1/transparency").get_json()["budget"][1]["spent"] == 0
+    assert len(_audit("expense.void")) == 2 and len(_audit("expense.record")) == 2
+    assert client.post("/admin/expenses/999999/void", data={"csrf_token": token, "reason": "x"}).status_code == 404
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-Hans"])
+def test_transparency_page_shows_planned_spent_and_the_partners_share(app, client, campaign, producer, lang,
+                                                                      token_for, monkeypatch):
+    monkeypatch.setattr(ledger, "utcnow", lambda: datetime.now(timezone.utc) - timedelta(days=1, hours=1))
+    pay(10000, "zelda@donor-secret.example", credit_name="Zelda Quimbyfeather")
+    record_payout(1500, date(2026, 11, 20), "WIRE-PRIVATE-REF", producer.email)
+    db.session.commit()
+    client.post("/api/v1/expenses", json={"budget_line": "hotels", "amount": 20000, "spent_on": "2026-11-20",
+                                          "description": PRIVATE}, headers=token_for(producer))
+    html = client.get(f"/transparency?lang={lang}").get_data(as_text=True)
+    assert f'<html lang="{lang}"' in html
+    assert 'class="spend-bar"' in html and 'width="25"' in html  # $200 of $800 planned
+    assert ("Where the money went" if lang == "en" else "善款去向") in html
+    assert ("$20.00" if lang == "en" else "US$20.00") in html and ("$15.00" if lang == "en" else "US$15.00") in html
+    for secret in ("Zelda", "Quimby", "donor-secret", "Secretplace", "Vendorname", "WIRE-PRIVATE-REF", producer.email):
+        assert secret not in html
+    doc = client.get("/api/v1/transparency").get_json()
+    assert doc["partner"]["share_due"] == 2000 and doc["partner"]["paid_out"] == 1500 and doc["raised"] == 10000
+    assert doc["partner"]["payouts"] == [{"paid_on": "2026-11-20", "amount": 1500}]
+    campaign_page = client.get(f"/?lang={lang}").get_data(as_text=True)
+    assert 'href="/transparency"' in campaign_page

@@ -1,0 +1,209 @@
+"""The partner's statements as a page, a CSV and a PDF: the figures, the language, the hold-back
+(a pledge booked now changes nothing the partner can see until the day is over), no donor string
+anywhere, and the partner's "received" for a payout."""
+from __future__ import annotations
+
+import re
+import subprocess
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from filmfund.extensions import db
+from filmfund.rewards import ledger, statements
+from filmfund.rewards.models import Payout
+from filmfund.rewards.payments import record_payout
+from tests.site.helpers import csrf_token, pay
+
+NOW = datetime.now(timezone.utc)
+# Distinctive donor strings: none may reach anything the partner (or the public) sees.
+DONORS = [("zelda.quimby@donor-secret.example", "Zelda Quimbyfeather", 10000),
+          ("otto.vexley@donor-secret.example", "奥托·维克斯利", 5000)]
+ADDRESS = {"name": "Zelda Quimbyfeather", "line1": "77 Marmalade Crescent", "line2": "Flat Quokka",
+           "city": "Wobbleton", "state": "", "postal_code": "ZX9 9QQ", "country": "GB"}
+
+
+@pytest.fixture
+def yesterday(monkeypatch):
+    """Book what follows as the ledger would have yesterday (before the partner's cutoff)."""
+    monkeypatch.setattr(ledger, "utcnow", lambda: NOW - timedelta(days=1, hours=1))
+    yield
+    monkeypatch.setattr(ledger, "utcnow", lambda: datetime.now(timezone.utc))
+
+
+def _gifts():
+    from filmfund.auth.services import find_user
+    from filmfund.fulfil.fulfilment import save_address
+
+    for email, name, amount in DONORS:
+        pay(amount, email, credit_name=name)
+    save_address(find_user(DONORS[0][0]), ADDRESS, source="account")
+
+
+def pdf_text(data: bytes) -> str:
+    assert data.startswith(b"%PDF-")
+    return subprocess.run(["pdftotext", "-layout", "-", "-"], input=data, capture_output=True, check=True).stdout.decode()
+
+
+def _month(campaign) -> str:
+    return statements.current_month(campaign)
+
+
+def _booked_month(campaign) -> str:
+    return (NOW - timedelta(days=1, hours=1)).astimezone(statements.zone(campaign)).strftime("%Y-%m")
+
+
+def _everything_the_partner_sees(client, campaign, headers) -> dict:
+    month = _booked_month(campaign)
+    strip = lambda html: re.sub(r'name="csrf_token" value="[^"]+"', "", html)  # noqa: E731
+    out = {
+        "page": strip(client.get("/admin/partner").get_data(as_text=True)),
+        "csv": client.get("/admin/partner/statement.csv").get_data(as_text=True),
+        "month_page": strip(client.get(f"/admin/partner/statements/{month}").get_data(as_text=True)),
+        "month_csv": client.get(f"/admin/partner/statements/{month}?format=csv").get_data(as_text=True),
+        "month_pdf": pdf_text(client.get(f"/admin/partner/statements/{month}?format=pdf").data),
+        "api": client.get("/api/v1/partner/statement", headers=headers).get_json(),
+        "api_month": client.get(f"/api/v1/partner/statements/{month}", headers=headers).get_json(),
+        "transparency": client.get("/api/v1/transparency").get_json(),
+        "transparency_page": strip(client.get("/transparency").get_data(as_text=True)),
+    }
+    out["month_pdf"] = re.sub(r"\s+", " ", out["month_pdf"])
+    return out
+
+
+def test_one_pledge_cannot_be_read_off_a_before_and_after(app, client, campaign, login_as, partner, producer,
+                                                         token_for, yesterday, monkeypatch):
+    _gifts()
+    monkeypatch.setattr(ledger, "utcnow", lambda: datetime.now(timezone.utc))  # from now on: booked today
+    login_as(client, partner)
+    partner_api, producer_api = token_for(partner), token_for(producer)
+    before = _everything_the_partner_sees(client, campaign, partner_api)
+    assert before["api"]["gross"] == 15000 and before["api"]["share_due"] == 3000 and before["api"]["as_of"]
+    live_before = client.get("/api/v1/partner/statement", headers=producer_api).get_json()
+
+    pay(4321, "newcomer@donor-secret.example", credit_name="Just Now")  # one pledge, booked now
+    after = _everything_the_partner_sees(client, campaign, partner_api)
+    for key in before:
+        assert after[key] == before[key], key
+    live = client.get("/api/v1/partner/statement", headers=producer_api).get_json()
+    assert live["gross"] == live_before["gross"] + 4321 and live["as_of"] is None  # producers: live and exact
+
+    # The day is over: the partner sees it (with the rest of that day's money).
+    monkeypatch.setattr(statements, "utcnow", lambda: datetime.now(timezone.utc) + timedelta(days=1))
+    tomorrow = client.get("/api/v1/partner/statement", headers=partner_api).get_json()
+    assert tomorrow["gross"] == 15000 + 4321
+
+
+def test_no_donor_string_in_any_statement(app, client, campaign, login_as, partner, producer, token_for,
+                                          yesterday):
+    _gifts()
+    record_payout(1000, date.today(), "WIRE-2026-0042", producer.email)
+    db.session.commit()
+    for who in (partner, producer):
+        login_as(client, who)
+        seen = _everything_the_partner_sees(client, campaign, token_for(who))
+        text = "\n".join(str(v) for v in seen.values())
+        for email, name, _ in DONORS:
+            assert email not in text and name not in text
+        for part in ("donor-secret", "Quimby", "Marmalade", "Quokka", "Wobbleton", "ZX9 9QQ", producer.email):
+            assert part not in text, part
+        assert "15000" in seen["month_csv"] or "15000" in seen["csv"]
+
+
+@pytest.mark.parametrize("lang, words, money", [
+    ("en", ["Opening balance", "Gifts (gross)", "Refunds", "Share due", "Paid out", "Closing balance"],
+     ["$150.00", "$30.00", "$10.00", "$20.00"]),
+    ("zh-Hans", ["期初余额", "捐款总额", "退款", "应付份额", "已付款", "期末余额"],
+     ["US$150.00", "US$30.00", "US$10.00", "US$20.00"]),
+])
+def test_month_statement_in_three_formats_and_the_partners_language(app, client, campaign, login_as, partner,
+                                                                    producer, token_for, yesterday, lang, words,
+                                                                    money):
+    _gifts()
+    record_payout(1000, date.today(), "WIRE-77", producer.email)
+    db.session.commit()
+    month = _booked_month(campaign)
+    login_as(client, partner)
+    doc = client.get(f"/api/v1/partner/statements/{month}", headers=token_for(partner)).get_json()
+    assert (doc["opening_balance"], doc["gross"], doc["refunded"], doc["net"], doc["share_due"], doc["paid_out"],
+            doc["closing_balance"]) == (0, 15000, 0, 15000, 3000, 1000, 2000)
+    page = client.get(f"/admin/partner/statements/{month}?lang={lang}").get_data(as_text=True)
+    assert f'<html lang="{lang}"' in page
+    text = re.sub(r"\s+", " ", pdf_text(client.get(f"/admin/partner/statements/{month}?format=pdf&lang={lang}").data))
+    for word in words:
+        assert word in page and word in text, word
+    for figure in money:
+        assert figure in page and figure in text, figure
+    assert month in text and "WIRE-77" in text
+    csv_text = client.get(f"/admin/partner/statements/{month}?format=csv&lang={lang}").get_data(as_text=True)
+    rows = {line.split(",")[0]: line.split(",") for line in csv_text.splitlines()[1:]}
+    assert rows["closing_balance"][3] == "2000" and rows["share_due"][3] == "3000" and rows["gross"][3] == "15000"
+    assert words[0] in csv_text
+    api_csv = client.get(f"/api/v1/partner/statements/{month}?format=csv", headers=token_for(partner))
+    assert api_csv.status_code == 200 and api_csv.mimetype == "text/csv"
+    api_pdf = client.get(f"/api/v1/partner/statements/{month}?format=pdf", headers=token_for(partner))
+    assert api_pdf.mimetype == "application/pdf" and "$20.00" in pdf_text(api_pdf.data)
+
+
+def test_statement_access(client, campaign, login_as, make_user, token_for):
+    month = _month(campaign)
+    donor = make_user("someone@example.org")
+    assert client.get(f"/api/v1/partner/statements/{month}").status_code == 401
+    assert client.get(f"/api/v1/partner/statements/{month}", headers=token_for(donor)).status_code == 403
+    login_as(client, donor)
+    assert client.get(f"/admin/partner/statements/{month}").status_code == 403
+    assert client.get("/transparency").status_code == 200
+
+
+def test_partner_acknowledges_a_payout(app, client, campaign, login_as, partner, producer, yesterday):
+    from filmfund.audit import AuditEntry
+
+    _gifts()
+    record_payout(2000, date(2026, 11, 20), "WIRE-ACK", producer.email)
+    db.session.commit()
+    payout = db.session.scalar(sa.select(Payout))
+    login_as(client, producer)
+    assert "We received it" not in client.get("/admin/partner").get_data(as_text=True)  # the partner's button
+    login_as(client, partner)
+    page = client.get("/admin/partner").get_data(as_text=True)
+    assert "We received it" in page
+    token = csrf_token(client, "/admin/partner")
+    assert client.post(f"/admin/partner/payouts/{payout.id}/received").status_code == 400  # no CSRF token
+    response = client.post(f"/admin/partner/payouts/{payout.id}/received", data={"csrf_token": token})
+    assert response.status_code == 303
+    db.session.expire_all()
+    payout = db.session.get(Payout, payout.id)
+    assert payout.acknowledged_at is not None and payout.acknowledged_by == partner.id
+    entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "payout.acknowledge"))
+    assert entry is not None and entry.actor_id == partner.id
+    assert client.post(f"/admin/partner/payouts/999999/received", data={"csrf_token": token}).status_code == 404
+    login_as(client, producer)
+    dashboard = client.get("/admin/").get_data(as_text=True)
+    row = re.search(rf'<tr id="payout-{payout.id}">.*?</tr>', dashboard, re.S).group(0)
+    assert "not yet" not in row and "2026" in row
+    assert "Received on" in client.get("/admin/partner").get_data(as_text=True)
+    login_as(client, producer)
+    token = csrf_token(client, "/admin/partner/statements/" + _month(campaign))
+    assert client.post(f"/admin/partner/payouts/{payout.id}/received", data={"csrf_token": token}).status_code == 403
+
+
+def test_partner_chart_spreads_the_share_over_the_days_money_came_in(app, client, campaign, login_as, partner,
+                                                                      producer, monkeypatch):
+    from tests.helpers import record_offline
+
+    monkeypatch.setattr(ledger, "utcnow", lambda: NOW - timedelta(days=1, hours=1))
+    day1, day2 = (NOW - timedelta(days=9)).date(), (NOW - timedelta(days=4)).date()
+    record_offline("a@donor-secret.example", 10000, day1)
+    record_offline("b@donor-secret.example", 5000, day2)
+    record_payout(1000, (NOW - timedelta(days=2)).date(), "WIRE-T", producer.email)
+    db.session.commit()
+    line = statements.timeline(campaign, statements.partner_cutoff(campaign))
+    tz = statements.zone(campaign)
+    days = [d for d, _, _ in line]
+    assert days == sorted(days) and len(line) == 3
+    assert [(due, paid) for _, due, paid in line] == [(2000, 0), (3000, 0), (3000, 1000)]
+    assert days[0] == datetime.combine(day1, datetime.min.time(), tzinfo=timezone.utc).replace(hour=12).astimezone(tz).date()
+    login_as(client, partner)
+    html = client.get("/admin/partner").get_data(as_text=True)
+    assert '<svg id="share-chart"' in html and 'class="due"' in html and 'class="paid"' in html

@@ -1,0 +1,174 @@
+"""The partner's monthly statements against the contract's money rules (tests/rewards/money_model.py),
+over random ledgers spread across months: each month adds up, the months chain (a month's closing
+balance is the next one's opening), the last one matches the live statement, and what the partner
+sees is the ledger as it stood at the end of the previous day in the campaign's zone."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from filmfund.errors import NotFoundError
+from filmfund.extensions import db
+from filmfund.rewards import ledger, statements
+from filmfund.rewards.models import Donation, Entitlement, LedgerEntry, Payout, Pledge, WebhookEvent
+from filmfund.rewards.payments import partner_statement, record_payout
+from filmfund.rewards.totals import CampaignTotal, DailyTotal, DonorTotal
+from tests.helpers import make_pledge
+
+from . import money_model
+from .conftest import charge_obj, dispute_obj, session_obj
+
+ZONE = ZoneInfo("Asia/Shanghai")  # the bundled campaign's zone, written here from the campaign file
+START = datetime(2026, 9, 29, 20, 0, tzinfo=timezone.utc)
+
+
+class Clock:
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The ledger's clock (when an entry is booked), set by the test: months pass in a moment."""
+    c = Clock(START)
+    monkeypatch.setattr(ledger, "utcnow", c)
+    return c
+
+
+def _month_of(moment: datetime) -> str:
+    return moment.astimezone(ZONE).strftime("%Y-%m")
+
+
+def _month_start(month: str) -> datetime:
+    y, m = map(int, month.split("-"))
+    return datetime(y, m, 1, tzinfo=ZONE).astimezone(timezone.utc)
+
+
+class Books:
+    """The contract's rules replayed over time: after each event, what the model says."""
+
+    def __init__(self):
+        self.model = money_model.Ledger()
+        self.paid = 0
+        self.history: list[tuple[datetime, int, int, int, int]] = []  # (when, gross, refunded, share, paid)
+
+    def record(self, when: datetime) -> None:
+        self.history.append((when, self.model.gross, self.model.refunded, self.model.share_due(), self.paid))
+
+    def at(self, moment: datetime) -> tuple[int, int, int, int]:
+        """(gross, refunded, share due, paid) of everything booked before `moment`."""
+        before = [h for h in self.history if h[0] < moment]
+        return before[-1][1:] if before else (0, 0, 0, 0)
+
+    def month(self, month: str) -> dict:
+        start = _month_start(month)
+        y, m = map(int, month.split("-"))
+        end = _month_start(f"{y + (m == 12)}-{m % 12 + 1:02d}")
+        g0, r0, s0, p0 = self.at(start)
+        g1, r1, s1, p1 = self.at(end)
+        opening = s0 - p0
+        return {"opening_balance": opening, "gross": g1 - g0, "refunded": r1 - r0, "net": (g1 - r1) - (g0 - r0),
+                "share_due": s1 - s0, "paid_out": p1 - p0, "closing_balance": opening + (s1 - s0) - (p1 - p0)}
+
+
+@st.composite
+def ledgers(draw):
+    steps = []
+    for _ in range(draw(st.integers(2, 9))):
+        hours = draw(st.integers(0, 24 * 40))
+        kind = draw(st.sampled_from(["gift", "gift", "refund", "dispute", "payout"]))
+        steps.append((hours, kind, draw(st.integers(100, 10**7)), draw(st.integers(0, 100))))
+    return steps
+
+
+FIGURES = ("opening_balance", "gross", "refunded", "net", "share_due", "paid_out", "closing_balance")
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                               HealthCheck.too_slow])
+@given(steps=ledgers())
+def test_monthly_statements_add_up_and_match_the_model(app, campaign, stripe_events, clock, steps):
+    for model in (Entitlement, LedgerEntry, Payout, DonorTotal, DailyTotal, CampaignTotal, Donation, WebhookEvent,
+                  Pledge):
+        db.session.execute(sa.delete(model))
+    db.session.commit()
+    clock.now = START
+    books, payments = Books(), []
+    for hours, kind, amount, pick in steps:
+        clock.now += timedelta(hours=hours)
+        if kind == "gift":
+            p = make_pledge(amount, email=f"month{len(payments)}@example.org")
+            stripe_events.send("checkout.session.completed", session_obj(p.id, amount, pi=f"pi_{p.id}"))
+            books.model.apply(f"pi_{p.id}", "paid", amount)
+            payments.append((f"pi_{p.id}", amount))
+        elif kind == "refund" and payments:
+            pi, paid = payments[pick % len(payments)]
+            refunded = min(paid, books.model.payments[pi].largest_refund_reported + amount % (paid + 1))
+            stripe_events.send("charge.refunded", charge_obj(pi, paid, refunded))
+            books.model.apply(pi, "refunded", refunded)
+        elif kind == "dispute" and payments:
+            pi, paid = payments[pick % len(payments)]
+            stripe_events.send("charge.dispute.closed", dispute_obj(pi, paid, "lost"))
+            books.model.apply(pi, "dispute", "lost")
+        elif kind == "payout":
+            balance = books.model.share_due() - books.paid
+            if balance <= 0:
+                continue
+            payout = 1 + amount % balance
+            record_payout(payout, clock.now.date(), f"WIRE-{len(books.history)}", "producer@example.org")
+            db.session.commit()
+            books.paid += payout
+        books.record(clock.now)
+    now = clock.now + timedelta(minutes=1)
+    first, last = _month_of(START), _month_of(now)
+    months, m = [], first
+    while m <= last:
+        months.append(m)
+        y, mo = map(int, m.split("-"))
+        m = f"{y + (mo == 12)}-{mo % 12 + 1:02d}"
+    previous_closing = 0
+    for month in months:  # the producers' view: live and exact
+        doc = statements.month_statement(campaign, month, now=now)
+        assert {k: doc[k] for k in FIGURES} == books.month(month), month
+        assert doc["opening_balance"] == previous_closing
+        assert doc["closing_balance"] == doc["opening_balance"] + doc["share_due"] - doc["paid_out"]
+        previous_closing = doc["closing_balance"]
+    live = partner_statement(campaign)
+    assert previous_closing == live["balance"]
+    assert (live["gross"], live["refunded"], live["share_due"], live["paid_out"]) == books.at(now)
+    # The partner's view: everything as it stood at the start of today in the campaign's zone.
+    cutoff = statements.partner_cutoff(campaign, now)
+    assert cutoff.astimezone(ZONE).time().isoformat() == "00:00:00" and now - cutoff < timedelta(days=1)
+    held = statements.statement(campaign, cutoff)
+    assert (held["gross"], held["refunded"], held["share_due"], held["paid_out"]) == books.at(cutoff)
+    assert held["balance"] == books.at(cutoff)[2] - books.at(cutoff)[3]
+    this_month = statements.month_statement(campaign, last, cutoff, now=now)
+    assert this_month["closing_balance"] == held["balance"]
+
+
+def test_month_names_are_checked(campaign):
+    for bad in ("2026-13", "2026-1", "26-11", "1999-12", "2026-11-01", ""):
+        with pytest.raises(NotFoundError):
+            statements.month_statement(campaign, bad)
+    with pytest.raises(NotFoundError):
+        statements.month_statement(campaign, "2999-01")  # not begun
+
+
+def test_the_months_are_counted_in_the_campaign_zone(campaign, clock):
+    """A gift booked at 20:00 UTC on the last day of November is December's in Beijing."""
+    from tests.helpers import record_offline
+
+    clock.now = datetime(2026, 11, 30, 20, 0, tzinfo=timezone.utc)
+    record_offline("zone@example.org", 10000, date(2026, 11, 30))
+    later = datetime(2026, 12, 3, tzinfo=timezone.utc)
+    assert statements.month_statement(campaign, "2026-11", now=later)["gross"] == 0
+    december = statements.month_statement(campaign, "2026-12", now=later)
+    assert (december["gross"], december["share_due"], december["closing_balance"]) == (10000, 2000, 2000)
