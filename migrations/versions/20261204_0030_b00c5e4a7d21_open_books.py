@@ -2,7 +2,7 @@
 campaign's time zone (issue 13 items 2 and 3)
 
 Revision ID: b00c5e4a7d21
-Revises: c4p710e5a1b2
+Revises: d0a7e1f5c0de
 Create Date: 2026-12-04 00:00:00
 
 """
@@ -13,7 +13,7 @@ import filmfund.db
 
 
 revision = 'b00c5e4a7d21'
-down_revision = 'c4p710e5a1b2'
+down_revision = 'd0a7e1f5c0de'
 branch_labels = None
 depends_on = None
 
