@@ -45,7 +45,13 @@ ASSET_SCHEMA = {
 LIBRARY_ITEM = {
     "type": "object", "required": ["asset_id", "title", "kind", "reward", "download_url", "expires_at"],
     "properties": {"asset_id": {"type": "string"}, "title": {"type": "string"}, "kind": {"type": "string"},
-                   "reward": {"type": "string"}, "download_url": {"type": "string"},
+                   "reward": {"type": "string"},
+                   "download_url": {"type": "string", "nullable": True,
+                                    "description": "null for an early-access screening (it only streams)"},
+                   "stream_url": {"type": "string", "nullable": True,
+                                  "description": "video: the HLS master playlist, signed and expiring like "
+                                                 "download_url; null until the stream is made"},
+                   "screening": {"type": "boolean"},
                    "expires_at": {"type": "string", "format": "date-time"},
                    "reward_title": {"type": "string"}, "page_url": {"type": "string"},
                    "duration": {"type": "number", "nullable": True}, "size": {"type": "integer"},

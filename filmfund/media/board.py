@@ -11,6 +11,7 @@ from filmfund.errors import NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.media.common import _iso
 from filmfund.media.fixity import asset_fixity
+from filmfund.media.streaming import stream_dict
 from filmfund.media.models import Asset, AssetEvent, AssetState, Job, JobStatus
 
 def _like(term: str) -> str:
@@ -106,6 +107,7 @@ def asset_dict(asset: Asset, job: Job | None = None) -> dict[str, Any]:
         "rendition_states": {s.kind.value: {"state": s.state.value, "attempts": s.attempts, "error": s.error}
                              for s in asset.rendition_states},
         "timecode": asset.timecode,
+        "stream": stream_dict(asset),
         "fixity": asset_fixity(asset),
         "job": None if job is None else {"kind": job.kind.value, "status": job.status.value,
                                          "progress": job.progress, "step": job.step, "attempts": job.attempts},

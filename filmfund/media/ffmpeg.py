@@ -650,3 +650,85 @@ def version() -> str:
         return out.stdout.decode("utf-8", "replace").splitlines()[0]
     except (OSError, subprocess.SubprocessError, IndexError):
         return "unknown"
+
+
+# --- streaming (HLS) --------------------------------------------------------------------------
+
+def _kbits(rate: str) -> int:
+    rate = str(rate).strip().lower()
+    mult = 1000 if rate.endswith("k") else 1_000_000 if rate.endswith("m") else 1
+    return int(float(rate.rstrip("km")) * mult)
+
+
+def hls_ladder(info: MediaInfo, profile: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rungs of the ladder this source gets: those no taller than the source; a source
+    smaller than the first rung gets that one rung at its own height."""
+    rungs = sorted(profile["ladder"], key=lambda r: int(r["height"]))
+    src = info.height or int(rungs[-1]["height"])
+    kept = [dict(r) for r in rungs if int(r["height"]) <= src]
+    if not kept:
+        kept = [dict(rungs[0], height=src - src % 2)]
+    return kept
+
+
+def hls_argv(spec: str, out_dir: str, info: MediaInfo, profile: dict[str, Any],
+             title: str | None = None) -> tuple[list[str], list[dict[str, Any]]]:
+    """One ffmpeg run that decodes once and encodes every rung (split), muxed by ffmpeg's HLS
+    muxer as VOD playlists of MPEG-TS segments cut on keyframes, with a master playlist
+    (master.m3u8, variants v0.m3u8...). Keeps no source metadata (a donor copy)."""
+    ladder = hls_ladder(info, profile)
+    fps = info.fps or 25
+    gop = max(1, round(fps * float(profile.get("gop_seconds", 2))))
+    chain = []
+    if info.interlaced:
+        chain.append("bwdif=mode=send_frame:parity=auto:deint=all")
+    if info.sar and info.sar not in ("1:1", "0:1", "N/A"):
+        chain.append("scale=trunc(iw*sar/2)*2:ih,setsar=1")
+    pre = ",".join(chain + [f"split={len(ladder)}"])
+    graph = f"[0:v:0]{pre}" + "".join(f"[s{i}]" for i in range(len(ladder)))
+    for i, rung in enumerate(ladder):
+        graph += f";[s{i}]scale=-2:{int(rung['height'])}:flags=lanczos,format=yuv420p[v{i}]"
+    argv = [FFMPEG, "-nostdin", "-nostats", "-progress", "pipe:1", "-y"]
+    for k, v in guard_args(spec).items():
+        argv += [f"-{k}", str(v)]
+    argv += ["-i", spec, "-filter_complex", graph]
+    for i in range(len(ladder)):
+        argv += ["-map", f"[v{i}]"]
+        if info.has_audio:
+            argv += ["-map", "0:a:0"]
+    argv += ["-c:v", profile.get("video_codec", "libx264"), "-preset", profile.get("preset", "veryfast"),
+             "-profile:v", profile.get("profile", "main"), "-g", str(gop), "-keyint_min", str(gop),
+             "-sc_threshold", "0", "-udu_sei", "0"]
+    for i, rung in enumerate(ladder):
+        rate = _kbits(rung["bitrate"])
+        argv += [f"-b:v:{i}", str(rate), f"-maxrate:v:{i}", str(int(rate * 1.2)), f"-bufsize:v:{i}", str(rate * 2)]
+    if info.has_audio:
+        argv += ["-c:a", profile.get("audio_codec", "aac"), "-b:a", str(profile.get("audio_bitrate", "64k")),
+                 "-ac", str(int(profile.get("audio_channels", 2)))]
+    for k, v in clean_metadata_args(title, audio=info.has_audio).items():
+        argv += [f"-{k}", str(v)]
+    streams = " ".join(f"v:{i},a:{i}" if info.has_audio else f"v:{i}" for i in range(len(ladder)))
+    argv += ["-f", "hls", "-hls_time", str(profile.get("segment_seconds", 4)), "-hls_playlist_type", "vod",
+             "-hls_segment_type", "mpegts", "-hls_flags", "independent_segments",
+             "-hls_segment_filename", str(Path(out_dir) / "v%v_%04d.ts"), "-master_pl_name", "master.m3u8",
+             "-var_stream_map", streams, str(Path(out_dir) / "v%v.m3u8")]
+    return argv, ladder
+
+
+def mark_argv(segment: str, out: str, code: str, rung: dict[str, Any], profile: dict[str, Any],
+              mark: dict[str, Any]) -> list[str]:
+    """A segment again with a donor's code drawn small and faint in the bottom-right corner:
+    video re-encoded at the rung's bitrate, timestamps kept (-copyts), the sound copied."""
+    if not re.fullmatch(r"[A-Z0-9]{4,16}", code):
+        raise ValueError("a mark code is 4-16 capital letters and digits")
+    rate = _kbits(rung["bitrate"])
+    font = str(mark.get("font", "")).replace("\\", "").replace(":", "\\:").replace("'", "")
+    size = float(mark.get("size_fraction", 0.045))
+    draw = (f"drawtext=fontfile='{font}':text='{code}':fontcolor=white@{float(mark.get('opacity', 0.35)):.2f}"
+            f":fontsize=max(10\\,h*{size:.4f}):x=w-tw-h/40:y=h-th-h/40")
+    return [FFMPEG, "-nostdin", "-nostats", "-progress", "pipe:1", "-y", "-protocol_whitelist", "file",
+            "-copyts", "-i", segment, "-map", "0:v:0", "-map", "0:a?", "-vf", draw,
+            "-c:v", profile.get("video_codec", "libx264"), "-preset", mark.get("preset", "veryfast"),
+            "-profile:v", profile.get("profile", "main"), "-b:v", str(rate), "-maxrate", str(int(rate * 1.2)),
+            "-bufsize", str(rate * 2), "-sc_threshold", "0", "-c:a", "copy", "-map_metadata", "-1",
+            "-muxdelay", "0", "-muxpreload", "0", "-f", "mpegts", out]

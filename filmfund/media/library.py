@@ -54,9 +54,18 @@ def _download_for(pub: Publication) -> Download | None:
     return Download(asset, pub, r.storage_key, f"{asset.title}{ext}", r.content_type, r.size)
 
 
+def _screening_reward() -> str | None:
+    """The early-access reward's key when the campaign has a screening window: what is published
+    to it only ever streams, inside the window (screening.py), and is never a download."""
+    from filmfund.media import screening
+
+    w = screening.window()
+    return w.reward if w is not None else None
+
+
 def entitled_download(user, asset_public_id: str) -> Download | None:
     """What this user may download of this asset right now (None: not entitled)."""
-    keys = _active_reward_keys(user)
+    keys = _active_reward_keys(user) - {_screening_reward()}
     if not keys:
         return None
     pubs = db.session.scalars(sa.select(Publication).join(Asset).where(
@@ -124,7 +133,12 @@ def library_for(user) -> list[dict[str, Any]]:
     """The donor-only media this user holds an active entitlement for, each with a fresh link,
     and what the library page shows: the reward's title, duration, size, a poster thumbnail and,
     for a clip, an inline player (the web rendition, served with HTTP Range)."""
+    from filmfund.media import screening, streaming
+
     keys = _active_reward_keys(user)
+    window = screening.window()
+    if window is not None and not window.is_open():
+        keys.discard(window.reward)  # the screening: never before its window, never after
     if not keys:
         return []
     titles = reward_titles()
@@ -139,20 +153,27 @@ def library_for(user) -> list[dict[str, Any]]:
             continue
         seen.add(pub.asset_id)
         asset = pub.asset
+        screening_only = window is not None and pub.reward_key == window.reward
         url, expires = download_link(user, dl)
+        stream = streaming.stream_url(user, asset) if dl.content_type.startswith("video/") else None
         rendition = asset.rendition(donor_rendition_kind(asset, pub))
         poster = asset.rendition(RenditionKind.POSTER)
         playable = dl.content_type.startswith("video/")
         items.append({"asset_id": asset.public_id, "title": asset.title, "kind": asset.kind.value,
                       "reward": pub.reward_key, "reward_title": titles.get(pub.reward_key, pub.reward_key),
-                      "download_url": url, "expires_at": _iso(expires),
+                      "download_url": None if screening_only else url, "expires_at": _iso(expires),
+                      "stream_url": stream, "screening": screening_only,
                       "page_url": external_url("library.item", asset_id=asset.public_id),
                       "duration": round(rendition.duration or asset.duration or 0, 1) if playable else None,
                       "size": dl.size, "content_type": dl.content_type,
                       "width": rendition.width, "height": rendition.height,
-                      "poster_url": external_url("library.poster", asset_id=asset.public_id) if poster else None,
-                      "play_url": external_url("library.play", asset_id=asset.public_id) if playable else None,
+                      "poster_url": external_url("library.poster", asset_id=asset.public_id)
+                      if poster and not screening_only else None,
+                      "play_url": external_url("library.play", asset_id=asset.public_id)
+                      if playable and not screening_only else None,
                       "captions": caption_tracks(user, asset) if playable else []})
+        if screening_only and stream is None:
+            items.pop()  # a screening is a stream or nothing
     return items
 
 

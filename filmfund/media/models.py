@@ -313,3 +313,60 @@ class Caption(db.Model):
     updated_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
 
     asset: Mapped[Asset] = relationship(back_populates="captions")
+
+
+class Stream(db.Model):
+    """The HLS package of a published video (streaming.py): an adaptive ladder of variants made
+    once by the transcode job. The playlists' texts are kept here (the app rewrites every URI
+    in them to a signed one when it serves them); the segments are stored objects, by content
+    key. `state` is pending, running, ready or failed (broken: `error` says why; a retry makes it
+    again)."""
+
+    __tablename__ = "media_streams"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    asset_id: Mapped[int] = mapped_column(sa.ForeignKey("media_assets.id", ondelete="CASCADE"), unique=True)
+    state: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    # {"master": text, "playlists": {"v0.m3u8": text}, "segments": {"v0_000.ts": {"key", "size"}},
+    #  "variants": [{"name", "height", "bandwidth"}]}
+    index: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    profile: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    size: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    seconds: Mapped[float | None]  # how long packaging took (bench and the asset page)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    asset: Mapped[Asset] = relationship()
+
+
+class Viewing(db.Model):
+    """One playlist fetched by a donor (library or screening). The address is personal data:
+    only a keyed hash of it is kept (enough to count distinct addresses), and rows older than
+    SCREENING_LOG_DAYS are purged."""
+
+    __tablename__ = "media_viewings"
+    __table_args__ = (sa.Index("ix_media_viewings_user_at", "user_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    asset_id: Mapped[int] = mapped_column(sa.ForeignKey("media_assets.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    address: Mapped[str] = mapped_column(sa.String(32))  # HMAC of the address, never the address
+    screening: Mapped[bool] = mapped_column(default=False)
+
+
+class ViewingFlag(db.Model):
+    """A donor whose stream was fetched from more distinct addresses than allowed within the
+    window (streaming.FLAG_ADDRESSES in FLAG_WINDOW): shown to the producer, kept after the
+    viewings themselves are purged."""
+
+    __tablename__ = "media_viewing_flags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    asset_id: Mapped[int] = mapped_column(sa.ForeignKey("media_assets.id", ondelete="CASCADE"))
+    first_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    addresses: Mapped[int] = mapped_column(default=0)

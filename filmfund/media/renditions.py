@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from filmfund.db import utcnow
 from filmfund.extensions import db
-from filmfund.media import ffmpeg
+from filmfund.media import ffmpeg, streaming
 from filmfund.media.common import (CONTENT_TYPES, EXTENSIONS, OPTIONAL, REQUIRED, _iso, _local_sources, _problem,
                                    _timeout, profiles, storage, work_dir)
 from filmfund.media.jobs import _Heartbeat
@@ -77,6 +77,14 @@ def _transcode(job: Job, beat: _Heartbeat) -> None:
                     f"{kind.value}_failed", f"The {kind.value} could not be made (the clip itself is fine): {exc}",
                     detail=exc.stderr_tail[-1000:] or None,
                     hint="Retry it from this page or with `filmfund media retry`.") | {"severity": "info"})
+        if streaming.needs_package(asset):
+            # The HLS package of a published video: best effort like the web rendition (a failed
+            # package is marked failed on its row and noted on the asset; the clip stays ready).
+            beat.step = f"hls ({len(kinds) + 1}/{len(kinds) + 1})"
+            try:
+                streaming.package(job, asset, spec, info, beat)
+            except ffmpeg.FfmpegError as exc:
+                optional_problems.append(streaming.failure_problem(exc))
     asset = db.session.get(Asset, asset.id)
     asset.problems = [p for p in (asset.problems or []) if not p["code"].endswith("_failed")] + optional_problems
     made = ", ".join(r.kind.value for r in asset.renditions)
@@ -92,13 +100,15 @@ def make_donor_renditions(asset: Asset) -> Job | None:
     from filmfund.media.models import JobKind, JobStatus
 
     missing = [k for k in wanted_kinds(asset) if asset.rendition(k) is None]
-    if not missing or asset.state != AssetState.READY:
+    if not (missing or streaming.needs_package(asset)) or asset.state != AssetState.READY:
         return None
     if db.session.scalar(sa.select(sa.func.count()).select_from(Job).where(
             Job.asset_id == asset.id, Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))):
         return None
     for kind in missing:
         _set_state(asset, kind, RenditionState.PENDING)
+    if streaming.needs_package(asset):
+        streaming.mark_pending(asset)
     job = _new_job(asset, JobKind.TRANSCODE)
     db.session.commit()
     enqueue(job)
@@ -129,7 +139,9 @@ def retry(asset: Asset, kind: str | None = None) -> Job:
         targets = [rk]
     else:
         targets = [k for k in wanted if asset.rendition(k) is None]
-    if not targets:
+    if not targets and kind is None and streaming.needs_package(asset):
+        streaming.mark_pending(asset)  # only the streaming package is missing (or failed)
+    elif not targets:
         raise ConflictError("Every rendition of this asset is made; name one to make it again.", code="nothing_to_retry")
     for rk in targets:
         current = asset.rendition(rk)

@@ -377,3 +377,109 @@ def public_file(asset_id: str, what: str, ext: str):
     resp.headers["Cache-Control"] = PUBLIC_CACHE
     del resp.headers["Referrer-Policy"]
     return resp
+
+
+# --- streaming (HLS): filmfund/media/streaming.py -------------------------------------------------
+
+def _playlist(text: str, cache: str = PRIVATE):
+    resp = current_app.response_class(text, mimetype="application/vnd.apple.mpegurl")
+    resp.headers["Cache-Control"] = cache
+    resp.headers["Referrer-Policy"] = "no-referrer"
+    return resp
+
+
+def _segment_response(key: str | None = None, path=None, cache: str = PRIVATE):
+    """A segment: a local file (or a donor's marked copy) with Range, an S3 object streamed
+    through the app (so the player never talks to another host)."""
+    from filmfund.media import services
+
+    if path is None:
+        path = services.storage().local_file(key)
+    if path is not None:
+        resp = send_file(path, mimetype="video/mp2t", conditional=True, etag=True, max_age=0)
+    else:
+        body = services.storage().open(key)
+        resp = current_app.response_class(iter(lambda: body.read(256 * 1024), b""), mimetype="video/mp2t")
+    resp.headers["Cache-Control"] = cache
+    resp.headers["Referrer-Policy"] = "no-referrer"
+    return resp
+
+
+def _stream_access(token: str, *, play: bool):
+    from filmfund.media import streaming
+
+    return streaming.resolve(token, play=play, session_user=current_user if current_user.is_authenticated else None)
+
+
+def _log(access) -> None:
+    from filmfund.extensions import db
+    from filmfund.media import screening
+
+    if not access.producer:
+        screening.log_viewing(access.user, access.asset, request.remote_addr, screening=access.screening)
+        db.session.commit()
+
+
+@library_bp.get("/stream/<token>/master.m3u8")
+def stream_master(token: str):
+    """The master playlist of a donor's stream (stream_url): the signed link is checked, the
+    viewing logged, and the variants named under a token for this viewing."""
+    from filmfund.media import streaming
+
+    access = _stream_access(token, play=False)
+    _log(access)
+    play = streaming.play_token(access.user, access.asset)
+    return _playlist(streaming.master_for(access, url_for("library.stream_master", token=play)
+                                          .rsplit("/", 1)[0] + "/"))
+
+
+@library_bp.get("/stream/<token>/<name>.m3u8")
+def stream_variant(token: str, name: str):
+    from filmfund.media import streaming
+
+    access = _stream_access(token, play=True)
+    _log(access)
+    return _playlist(streaming.variant_for(access.stream, name + ".m3u8"))
+
+
+@library_bp.get("/stream/<token>/s/<name>")
+def stream_segment(token: str, name: str):
+    """A segment: access checked again (a refund or the screening's end stops it at once); an
+    early-access screening's segment carries the donor's mark."""
+    from filmfund.media import screening, streaming
+
+    access = _stream_access(token, play=True)
+    seg = streaming.segment(access.stream, name)
+    if access.screening:
+        return _segment_response(path=screening.marked_segment(access.user, access.stream, name, seg))
+    return _segment_response(seg["key"])
+
+
+@library_bp.get("/public/<asset_id>/hls/master.m3u8")
+def public_stream_master(asset_id: str):
+    """The public trailer's stream: plain URLs, cacheable a minute, public re-checked each time."""
+    from filmfund.media import streaming
+    from filmfund.media.public import public_file
+
+    public_file(asset_id, "video")  # 404 unless public now (ready, not in fixity alert)
+    row = streaming.public_stream(asset_id)
+    return _playlist(row.index["master"], PUBLIC_CACHE)
+
+
+@library_bp.get("/public/<asset_id>/hls/<name>.m3u8")
+def public_stream_variant(asset_id: str, name: str):
+    from filmfund.media import streaming
+    from filmfund.media.public import public_file
+
+    public_file(asset_id, "video")
+    return _playlist(streaming.variant_for(streaming.public_stream(asset_id), name + ".m3u8"), PUBLIC_CACHE)
+
+
+@library_bp.get("/public/<asset_id>/hls/s/<name>")
+def public_stream_segment(asset_id: str, name: str):
+    from filmfund.media import streaming
+    from filmfund.media.public import public_file
+
+    public_file(asset_id, "video")
+    seg = streaming.segment(streaming.public_stream(asset_id), name)
+    return _segment_response(seg["key"], cache=PUBLIC_CACHE)

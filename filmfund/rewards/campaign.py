@@ -86,7 +86,7 @@ def _seed_page(campaign: Campaign, spec) -> None:
     hidden, never deleted (expenses point at it), and a change of an existing line is audited."""
     parts = {p.part: p for p in db.session.scalars(
         sa.select(CampaignPagePart).where(CampaignPagePart.campaign_id == campaign.id))}
-    seeded = dict(spec.page, artwork=spec.artwork)
+    seeded = dict(spec.page, artwork=spec.artwork, screening=spec.screening or {})
     for part, content in seeded.items():
         row = parts.get(part)
         if row is None:

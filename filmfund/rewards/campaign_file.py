@@ -14,6 +14,7 @@ import logging
 import re
 import tomllib
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from filmfund.errors import ValidationError
@@ -77,6 +78,9 @@ class CampaignSpec:
     # The zone the campaign's days and months are counted in (the partner's monthly statements,
     # the hold-back of its live figures): an IANA name.
     time_zone: str = "UTC"
+    # [screening]: {"opens", "closes" (UTC ISO), "opens_zone", "closes_zone" (as written), "reward"}
+    # or None; see filmfund/media/screening.py
+    screening: dict | None = None
 
 
 def _str(data: dict, key: str, where: str, *, max_len: int, required: bool = True) -> str:
@@ -285,6 +289,7 @@ def parse_campaign(data: dict) -> CampaignSpec:
         artwork=_artwork(data),
         translations=texts,
         time_zone=_zone(data),
+        screening=_screening(data, keys),
     )
 
 
@@ -299,6 +304,51 @@ def _zone(data: dict) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise CampaignFileError(f"time_zone: {value!r} is not a known zone (such as Asia/Shanghai)") from None
     return value
+
+
+def parse_window(raw) -> dict | None:
+    """The campaign file's `[screening]` table as stored data (ISO strings in UTC), or None
+    when the file has none. Raises ValueError naming the field."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ValueError("screening: must be a table with opens, closes and reward")
+    out = {}
+    for key in ("opens", "closes"):
+        value = raw.get(key)
+        if isinstance(value, datetime):
+            when = value
+        elif isinstance(value, str):
+            try:
+                when = datetime.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"screening.{key}: an ISO 8601 time with its zone, "
+                                 "e.g. 2027-03-01T20:00:00+08:00") from None
+        else:
+            raise ValueError(f"screening.{key}: an ISO 8601 time with its zone, e.g. 2027-03-01T20:00:00+08:00")
+        if when.tzinfo is None:
+            raise ValueError(f"screening.{key}: give the time's zone, e.g. 2027-03-01T20:00:00+08:00")
+        out[key] = when.astimezone(timezone.utc).isoformat()
+        out[key + "_zone"] = when.isoformat()
+    if out["closes"] <= out["opens"]:
+        raise ValueError("screening.closes: must be after opens")
+    reward = raw.get("reward")
+    if not isinstance(reward, str) or not reward.strip():
+        raise ValueError("screening.reward: the early-access reward's key, e.g. \"early-access\"")
+    out["reward"] = reward.strip()
+    return out
+
+
+def _screening(data: dict, reward_keys: set[str]) -> dict | None:
+    """`[screening]`: the early-access window (opens, closes: ISO 8601 with a zone) and the
+    reward whose holders stream what is published to it inside the window."""
+    try:
+        window = parse_window(data.get("screening"))
+    except ValueError as exc:
+        raise CampaignFileError(str(exc)) from None
+    if window is not None and window["reward"] not in reward_keys:
+        raise CampaignFileError(f"screening.reward: the campaign has no reward with key {window['reward']!r}")
+    return window
 
 
 def read_campaign_file(path: str | Path) -> CampaignSpec:

@@ -97,7 +97,7 @@ def test_loading_the_file_again_keeps_what_producers_edited(app, client, campaig
     load_campaign(changed)  # idempotent: nothing changes, nothing is audited
     db.session.commit()
     assert db.session.scalar(sa.select(sa.func.count(AuditEntry.id))) == audits
-    assert db.session.scalar(sa.select(sa.func.count(CampaignPagePart.part))) == 6
+    assert db.session.scalar(sa.select(sa.func.count(CampaignPagePart.part))) == 7  # five parts, the artwork and the screening window
     assert db.session.scalar(sa.select(sa.func.count(BudgetLine.id))) == 3
 
     # handed back to the file (confirmed): the file's FAQ again, and it follows the file from then on
