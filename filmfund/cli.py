@@ -36,6 +36,9 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
 def _create_app():
     from filmfund import create_app
 
+    refusal = _missing_instance()
+    if refusal:
+        raise click.ClickException(refusal)
     return create_app()
 
 
@@ -51,6 +54,8 @@ class LazyGroup(click.Group):
         if name not in LAZY_COMMANDS:
             return None  # a usage error, told without building the app
         ctx.meta.setdefault(APP_FACTORY, _create_app)
+        if name in STARTS_AN_INSTANCE:
+            ctx.find_root().meta[STARTS_KEY] = True
         where = LAZY_COMMANDS[name][0]
         if where == "app":  # bound to the app: Flask-Migrate's `db`
             return script_info(ctx).load_app().cli.get_command(ctx, name)
@@ -74,7 +79,60 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
-@click.group(cls=LazyGroup)
+# The commands that may start a new instance folder where none is: the schema's.
+STARTS_AN_INSTANCE = {"db"}
+STARTS_KEY = "filmfund.may_start_instance"
+
+
+def _missing_instance() -> str | None:
+    """Why the app cannot be built here, in one line, or None. Without FILMFUND_INSTANCE_DIR the
+    instance folder is ./instance: run from another folder, a command would make a stray empty one
+    (a new secret key, an empty database) and die on "no such table". Only `filmfund db ...`
+    starts a new one; an explicit FILMFUND_INSTANCE_DIR is the operator's choice and is kept.
+    Asked when a command first builds the app: help and usage errors build none."""
+    import os
+    from pathlib import Path
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.find_root().meta.get(STARTS_KEY):
+        return None
+    if os.environ.get("FILMFUND_INSTANCE_DIR"):
+        return None
+    here = Path.cwd() / "instance"
+    if here.is_dir():
+        return None
+    return (f"no instance folder here ({here}): set FILMFUND_INSTANCE_DIR to your site's instance folder, "
+            "or run `filmfund db upgrade` to start a new one here")
+
+
+def _no_schema(err: Exception) -> str | None:
+    """The one line to say instead of a database's "no such table" / "relation does not exist"."""
+    text = str(getattr(err, "orig", err))
+    if "no such table" not in text and "does not exist" not in text:
+        return None
+    from filmfund.config import load_settings
+
+    settings = load_settings()
+    url = settings["SQLALCHEMY_DATABASE_URI"]
+    where = url.split("@")[-1] if "@" in url else url
+    return (f"the database ({where}, instance folder {settings['INSTANCE_DIR']}) has no tables yet: "
+            "run `filmfund db upgrade` first, or set FILMFUND_INSTANCE_DIR to your site's instance folder")
+
+
+class _Main(LazyGroup):
+    def invoke(self, ctx: click.Context):
+        import sqlalchemy.exc
+
+        try:
+            return super().invoke(ctx)
+        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.ProgrammingError) as err:
+            said = _no_schema(err)
+            if said is None:
+                raise
+            raise click.ClickException(said) from None
+
+
+@click.group(cls=_Main)
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """filmfund: the campaign, the ledger and the footage of an independent documentary."""
@@ -99,6 +157,9 @@ def run_command(host: str, port: int, workers: int, processes: int, threads: int
     from filmfund.config import load_settings
     from filmfund.extensions import db
 
+    refusal = _missing_instance()
+    if refusal:
+        raise click.ClickException(refusal)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                             format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")

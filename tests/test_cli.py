@@ -106,3 +106,36 @@ def test_credits_has_the_fulfil_commands_without_the_app():
 def test_unknown_commands_are_usage_errors(args):
     result = CliRunner().invoke(cli.main, args)
     assert result.exit_code == 2
+
+
+def _bare(cwd: Path, *args: str, instance: Path | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FILMFUND_", "STRIPE_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    if instance is not None:
+        env["FILMFUND_INSTANCE_DIR"] = str(instance)
+    return subprocess.run([sys.executable, "-m", "filmfund.cli", *args], env=env, cwd=cwd, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_outside_the_project_folder_a_command_says_what_to_do_and_makes_nothing(tmp_path):
+    """Run from a folder with no instance/ and no FILMFUND_INSTANCE_DIR: one line naming the
+    setting and `filmfund db upgrade`, exit 1, and no stray instance/ (nor its new secret key)."""
+    for args in (["users", "list"], ["ledger", "check"], ["run", "--port", "0"]):
+        out = _bare(tmp_path, *args)
+        assert out.returncode == 1, out.stdout + out.stderr
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and "FILMFUND_INSTANCE_DIR" in lines[0] and "filmfund db upgrade" in lines[0], lines
+        assert "Traceback" not in out.stderr and list(tmp_path.iterdir()) == []
+    assert _bare(tmp_path, "users", "--help").returncode == 0 and list(tmp_path.iterdir()) == []
+
+
+def test_a_database_without_tables_is_told_in_one_line(tmp_path):
+    """An instance folder chosen on purpose but never migrated: not "no such table: users", but
+    which database it is and the command that makes its tables."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = _bare(tmp_path, "users", "list", instance=empty)
+    assert out.returncode == 1
+    [line] = out.stderr.strip().splitlines()
+    assert "has no tables yet" in line and "filmfund db upgrade" in line and str(empty) in line
+    assert "no such table" not in line and "Traceback" not in out.stderr
