@@ -16,3 +16,52 @@ VG VI VN VU WF WS XK YE YT ZA ZM ZW
 _NOT_IN_STRIPE = frozenset("AS CX CC CU HM IR KP MH FM NF MP PW SD SY UM VI".split())
 
 STRIPE_SHIPPING_COUNTRIES = sorted(ISO_COUNTRIES - _NOT_IN_STRIPE)
+
+
+def _catalogue(language: str):
+    """pycountry's gettext catalogue of ISO 3166-1 names for a BCP 47 tag (zh-Hans -> zh_CN)."""
+    import gettext
+
+    import pycountry
+
+    lang = (language or "en").lower()
+    if lang.startswith("en"):
+        return None
+    code = {"zh-hans": "zh_CN", "zh": "zh_CN", "zh-cn": "zh_CN", "zh-hant": "zh_TW", "zh-tw": "zh_TW",
+            "zh-hk": "zh_HK"}.get(lang, lang.replace("-", "_"))
+    try:
+        return gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=[code])
+    except OSError:
+        return None
+
+
+def country_name(code: str, language: str = "en") -> str:
+    """A country as people call it, in the reader's language: the ISO name's common form
+    ("Taiwan", "Bolivia", "South Korea"), translated by pycountry's catalogue; the code itself for
+    one pycountry does not know (XK, Kosovo: taken from CLDR through Babel when it has it)."""
+    import pycountry
+
+    code = (code or "").upper()
+    found = pycountry.countries.get(alpha_2=code)
+    if found is None:
+        from babel import Locale
+
+        try:
+            return Locale.parse((language or "en").replace("-", "_")).territories.get(code, code)
+        except (ValueError, LookupError):
+            return code
+    english = getattr(found, "common_name", None) or found.name
+    catalogue = _catalogue(language)
+    return catalogue.gettext(english) if catalogue else english
+
+
+def country_choices(language: str = "en") -> list[tuple[str, str]]:
+    """(code, name) of every country an address may name, sorted by name as the reader reads it
+    (accents ignored; Chinese names in code-point order, Babel has no pinyin collation)."""
+    import unicodedata
+
+    def key(pair):
+        return unicodedata.normalize("NFKD", pair[1]).encode("ascii", "ignore").decode().casefold() or pair[1]
+
+    pairs = [(code, country_name(code, language)) for code in ISO_COUNTRIES]
+    return sorted(pairs, key=key) if (language or "en").lower().startswith("en") else sorted(pairs, key=lambda p: p[1])

@@ -17,7 +17,8 @@ from filmfund.auth.models import User
 from filmfund.errors import DomainError, ValidationError, for_people
 from filmfund.extensions import db, limiter
 from filmfund.fulfil import credits, fulfilment, statement
-from filmfund.fulfil.countries import ISO_COUNTRIES
+from filmfund.fulfil.countries import country_choices
+from filmfund.i18n import current_language
 from filmfund.rewards import entitlements
 from filmfund.rewards.campaign import current_campaign
 from filmfund.security import role_required
@@ -25,7 +26,6 @@ from filmfund.security import role_required
 bp = Blueprint("fulfil", __name__, template_folder="templates")
 admin_bp = Blueprint("fulfil_admin", __name__, url_prefix="/admin", template_folder="templates")
 
-COUNTRIES = sorted(ISO_COUNTRIES)
 
 
 def _address_form() -> dict:
@@ -44,7 +44,7 @@ def _donor_context(user: User) -> dict:
     campaign = current_campaign()
     st = statement.rewards_statement(user)
     signed = [row for row in fulfilment.donor_items(user, campaign) if row["signed"] and not row["revoked"]]
-    return {"campaign": campaign, "st": st, "signed": signed, "countries": COUNTRIES,
+    return {"campaign": campaign, "st": st, "signed": signed, "countries": country_choices(current_language()),
             "deadline": credits.proof_deadline(campaign), "proof_open": credits.proof_open(campaign)}
 
 

@@ -266,3 +266,16 @@ def test_reminders_carry_one_click_unsubscribe_and_respect_it(campaign, client, 
     assert client.post("/" + path, data={"List-Unsubscribe": "One-Click"}).status_code in (200, 303)
     assert "reminders" in mail_prefs.opted_out(_user("loud@example.org").id)
     assert fulfilment.send_address_surveys(campaign, utcnow() + timedelta(days=8)) == 0
+
+
+def test_country_names_in_the_readers_language():
+    from filmfund.fulfil.countries import ISO_COUNTRIES, country_choices, country_name
+
+    assert country_name("DE", "en") == "Germany" and country_name("DE", "zh-Hans") == "德国"
+    assert country_name("TW", "en") == "Taiwan" and country_name("KR", "en") == "South Korea"
+    assert country_name("XK", "en") == "Kosovo"  # not in pycountry: CLDR's name
+    for lang in ("en", "zh-Hans"):
+        choices = country_choices(lang)
+        assert {code for code, _ in choices} == ISO_COUNTRIES and len(choices) == len(ISO_COUNTRIES)
+    english = [name for _, name in country_choices("en")]
+    assert english.index("Åland Islands") < english.index("Albania")  # accents do not send Å to the end

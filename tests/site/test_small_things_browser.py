@@ -115,3 +115,63 @@ def test_a_signed_out_visitor_of_a_supporters_update_is_asked_to_sign_in(site, b
         page.click("#update-sign-in a.button")
         page.wait_for_url(re.compile(r".*/login\?next=.*updates.*424242"))
         page.close()
+
+
+def _cli(env, *args) -> str:
+    from tests.site.test_browser import _cli as run
+
+    return run(env, *args)
+
+
+def _mail_path(instance, email: str, subject_part: str, pattern: str) -> str:
+    from email import policy
+    from email.parser import BytesParser
+
+    for path in sorted((instance / "outbox").glob("*.eml"), key=lambda p: p.stat().st_mtime_ns, reverse=True):
+        msg = BytesParser(policy=policy.default).parse(path.open("rb"))
+        if msg["To"] == email and subject_part in msg["Subject"]:
+            return re.search(pattern, msg.get_body(("plain",)).get_content()).group(1)
+    pytest.fail(f"no mail “{subject_part}” to {email} in the outbox")
+
+
+def test_the_country_list_names_countries_in_the_pages_language(site, browser, shots):  # noqa: F811
+    from pathlib import Path
+
+    from playwright.sync_api import expect
+
+    from tests.site.test_browser import _wait_for_thank_you
+
+    base, env, log = site
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(base + "/")
+    page.fill("#amount", "100")
+    page.fill("#email", "countries@example.org")
+    page.click("button[type=submit].primary")
+    page.click("text=Pay (test)")  # no address given: the survey asks for it
+    page.wait_for_url("**/thank-you?pledge=*")
+    assert "address surveys sent: 1" in _cli(env, "rewards", "remind")
+    survey = _mail_path(Path(env["FILMFUND_INSTANCE_DIR"]), "countries@example.org", "send your rewards",
+                        r"(/rewards/survey/\S+)")
+    page.close()
+    for lang, germany, china in (("en", "Germany", "China"), ("zh", "德国", "中国")):
+        page = browser.new_page(viewport={"width": 390, "height": 800}, locale="zh-CN" if lang == "zh" else "en-US")
+        page.goto(base + survey)
+        select = page.locator("#addr-country")
+        expect(select.locator("option[value=DE]")).to_have_text(germany)
+        expect(select.locator("option[value=CN]")).to_have_text(china)
+        names = select.locator("option").all_inner_texts()[1:]
+        from filmfund.fulfil.countries import ISO_COUNTRIES
+
+        assert len(names) == len(ISO_COUNTRIES) and not [n for n in names if re.fullmatch(r"[A-Z]{2}", n)]
+        if lang == "en":
+            import unicodedata
+
+            plain = [unicodedata.normalize("NFKD", n).encode("ascii", "ignore").decode().casefold() for n in names]
+            assert plain == sorted(plain) and names.index("Côte d'Ivoire") < names.index("Croatia")
+        page.select_option("#addr-country", label=germany)
+        assert select.input_value() == "DE"
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 800})
+            fits(page, width)
+            page.screenshot(path=shots / f"countries-{lang}-{width}.png", full_page=True)
+        page.close()
