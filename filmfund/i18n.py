@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlencode
@@ -211,6 +211,22 @@ def format_when(value: datetime | None) -> str:
     return f"{text} {zone_name()}"
 
 
+def format_recorded(value: datetime | None, camera_zone: str | None = None) -> str:
+    """When a camera recorded: at the offset the camera recorded with, when it recorded one
+    ("December 3, 2026, 5:33 PM (UTC+05:30)": the time on location, what the crew and the slate
+    say), otherwise in the reader's zone, named (format_when). Never a bare UTC time."""
+    if value is None:
+        return ""
+    if not camera_zone:
+        return format_when(value)
+    sign = -1 if camera_zone.startswith("-") else 1
+    hours, _, minutes = camera_zone[1:].partition(":")
+    zone = timezone(sign * timedelta(hours=int(hours), minutes=int(minutes or 0)))
+    text = _date_and_time(value, zone, "long")
+    label = f"UTC{camera_zone}"
+    return f"{text}（{label}）" if _babel_locale().language == "zh" else f"{text} ({label})"
+
+
 def format_in_zone(value: datetime | None, zone: str) -> str:
     """A moment in a given zone (an invitation's), with its weekday, in the reader's language:
     "Saturday, March 14, 2026, 7:30 AM" / "2026年3月14日星期六 07:30"."""
@@ -337,6 +353,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(format_when, "when")
     app.add_template_filter(format_day, "day")
     app.add_template_filter(format_in_zone, "in_zone")
+    app.add_template_filter(format_recorded, "recorded")
     app.add_template_global(current_language, "language_tag")  # a mail's <html lang>, outside a request too
     app.add_template_filter(format_bps, "bps")
 

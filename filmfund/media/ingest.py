@@ -197,6 +197,8 @@ def _apply_camera_data(asset: Asset, path: Path) -> None:
         asset.camera = cam.camera[:200]
     if cam.timecode:
         asset.timecode = cam.timecode
+    if cam.zone:  # the zone the camera's clock was set to: its pages show the time as read there
+        asset.probe = {**(asset.probe or {}), "camera_zone": cam.zone}
 
 
 def _recorded_at(path: Path | None, info: ffmpeg.MediaInfo | None) -> datetime | None:

@@ -120,6 +120,13 @@ class Asset(db.Model):
     rendition_states: Mapped[list[RenditionStatus]] = relationship(back_populates="asset", cascade="all, delete-orphan",
                                                                    order_by="RenditionStatus.kind", lazy="selectin")
 
+    @property
+    def camera_zone(self) -> str | None:
+        """The UTC offset the camera recorded with its date ("+05:30"), kept with the probe data
+        at ingest; None when the camera did not know its zone (or the file says nothing)."""
+        zone = (self.probe or {}).get("camera_zone") if isinstance(self.probe, dict) else None
+        return zone if isinstance(zone, str) and len(zone) == 6 and zone[0] in "+-" else None
+
     def can_move(self, to: AssetState) -> bool:
         return to in ASSET_MOVES[self.state]
 
