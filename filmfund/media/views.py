@@ -169,11 +169,75 @@ def direct_upload_complete():
 def asset_page(asset_id: str):
     from filmfund.media import services
 
-    asset = services.get_asset(asset_id)
+    return _asset_page(services.get_asset(asset_id))
+
+
+def _asset_page(asset, **extra):
+    from filmfund.media import captions, services
+
     jobs = services.active_jobs([asset])
     return render_template("media/asset.html", asset=asset, job=jobs.get(asset.id),
                            history=services.history(asset), data=services.asset_dict(asset, jobs.get(asset.id)),
-                           targets=services.publish_targets(asset), reward_titles=services.reward_titles())
+                           targets=services.publish_targets(asset), reward_titles=services.reward_titles(),
+                           caption_rows=captions.statuses(asset), **extra)
+
+
+_CAPTION_TYPES = {".srt": "application/x-subrip", ".vtt": "text/vtt"}
+
+
+@bp.post("/<asset_id>/captions")
+@role_required("producer")
+def caption_save(asset_id: str):
+    """Add or replace one language's captions: a .vtt/.srt file, or the text typed or pasted. A
+    refusal shows the page again with what was typed, and the reason."""
+    from pathlib import PurePath
+
+    from filmfund.errors import DomainError
+    from filmfund.extensions import db
+    from filmfund.media import captions, services
+
+    asset = services.get_asset(asset_id)
+    form = {k: (request.form.get(k) or "").strip() for k in ("lang", "status", "translated_from")}
+    form["text"] = request.form.get("text") or ""
+    upload = request.files.get("file")
+    if upload is not None and upload.filename:
+        body = upload.stream.read(captions.MAX_BYTES + 1)
+        ctype = _CAPTION_TYPES.get(PurePath(upload.filename).suffix.lower(), upload.mimetype)
+    else:
+        body, ctype = form["text"].encode("utf-8"), None
+    try:
+        caption, created = captions.put(asset, form["lang"], body, ctype, status=form["status"] or "final",
+                                        translated_from=form["translated_from"] or None, user=current_user)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return _asset_page(services.get_asset(asset_id), caption_form=form), exc.status
+    db.session.commit()
+    flash(f"Captions {caption.lang} {'added' if created else 'saved'}: {caption.cues} cue"
+          f"{'' if caption.cues == 1 else 's'}, {caption.status.value}.", "info")
+    return redirect(url_for("media.asset_page", asset_id=asset_id) + "#captions", code=303)
+
+
+@bp.post("/<asset_id>/captions/<lang>/delete")
+@role_required("producer")
+def caption_delete(asset_id: str, lang: str):
+    from filmfund.extensions import db
+    from filmfund.media import captions, services
+
+    captions.delete(services.get_asset(asset_id), lang, user=current_user)
+    db.session.commit()
+    flash(f"Captions {lang} removed.", "info")
+    return redirect(url_for("media.asset_page", asset_id=asset_id) + "#captions", code=303)
+
+
+@bp.get("/<asset_id>/captions/<lang>.vtt")
+@role_required("producer")
+def caption_file(asset_id: str, lang: str):
+    from filmfund.media import captions, services
+
+    asset = services.get_asset(asset_id)
+    caption = captions.get(asset, lang)
+    return captions.vtt_response(caption, filename=f"{asset.title}.{caption.lang}.vtt")
 
 
 @bp.post("/<asset_id>")

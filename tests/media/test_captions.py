@@ -191,3 +191,40 @@ def test_sanitiser_keeps_only_harmless_webvtt_tags():
     assert sanitize('<script>alert(1)</script><img src=x onerror="alert(2)"><svg onload=alert(3)>') == "alert(1)"
     assert sanitize("a < b & c > d &amp; &lt;ok&gt; &#x4e2d;") == "a &lt; b &amp; c &gt; d &amp; &lt;ok&gt; &#x4e2d;"
     assert sanitize("x --> y") == "x --&gt; y"
+
+
+def test_the_asset_page_adds_edits_and_refuses_captions_keeping_what_was_typed(app, client, make_user, login_as,
+                                                                                ready_asset):
+    import io
+    import re
+
+    asset = ready_asset("Village interview")
+    login_as(client, make_user(role="producer"))
+    page = client.get(f"/footage/{asset.public_id}").get_data(as_text=True)
+    assert 'data-lang="zh-Hans" data-status="missing"' in page and 'data-lang="en" data-status="missing"' in page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+    resp = client.post(f"/footage/{asset.public_id}/captions", data={
+        "csrf_token": token, "lang": "en", "status": "draft", "translated_from": "zh-Hans",
+        "file": (io.BytesIO(EN_SRT.encode()), "interview.en.srt")}, content_type="multipart/form-data")
+    assert resp.status_code == 303
+    page = client.get(f"/footage/{asset.public_id}").get_data(as_text=True)
+    assert 'data-lang="en" data-status="draft"' in page and "translated from zh-Hans" in page
+
+    bad = "WEBVTT\n\n00:00:02.000 --> 00:00:01.000\n我写了很久的字幕\n"
+    resp = client.post(f"/footage/{asset.public_id}/captions", data={"csrf_token": token, "lang": "zh-Hans",
+                                                                    "text": bad, "status": "final"})
+    assert resp.status_code == 400
+    text = resp.get_data(as_text=True)
+    assert "Caption 1 ends before it starts." in text and "我写了很久的字幕" in text  # nothing typed is lost
+    assert 'data-lang="zh-Hans" data-status="missing"' in text
+
+    resp = client.post(f"/footage/{asset.public_id}/captions", data={"csrf_token": token, "lang": "zh-Hans",
+                                                                    "text": ZH, "status": "final"})
+    assert resp.status_code == 303
+    vtt = client.get(f"/footage/{asset.public_id}/captions/zh-Hans.vtt")
+    assert vtt.status_code == 200 and "<script" not in vtt.get_data(as_text=True)
+    assert client.post(f"/footage/{asset.public_id}/captions", data={"lang": "en", "text": ZH}).status_code == 400
+    assert client.post(f"/footage/{asset.public_id}/captions/en/delete", data={"csrf_token": token}).status_code == 303
+    page = client.get(f"/footage/{asset.public_id}").get_data(as_text=True)
+    assert 'data-lang="en" data-status="missing"' in page and 'data-lang="zh-Hans" data-status="final"' in page

@@ -143,6 +143,9 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("media.rendition", "GET"): (f"/footage/{UNKNOWN}/r/proxy", None, _only({"producer": 404})),
     ("media.asset_publish", "POST"): (f"/footage/{UNKNOWN}/publish", {}, _only({"producer": 404})),
     ("media.asset_unpublish", "POST"): (f"/footage/{UNKNOWN}/unpublish", {}, _only({"producer": 404})),
+    ("media.caption_save", "POST"): (f"/footage/{UNKNOWN}/captions", {}, _only({"producer": 404})),
+    ("media.caption_delete", "POST"): (f"/footage/{UNKNOWN}/captions/en/delete", {}, _only({"producer": 404})),
+    ("media.caption_file", "GET"): (f"/footage/{UNKNOWN}/captions/en.vtt", None, _only({"producer": 404})),
     ("media.static", "GET"): ("/footage/static/media.css", None, _all(200)),
     # browser-to-S3 uploads (JSON bodies; a form post is refused as invalid)
     ("media.direct_upload_start", "POST"): ("/footage/uploads/start", {}, PRODUCER_WRITE),
@@ -156,6 +159,9 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("library.poster", "GET"): (f"/library/{UNKNOWN}/poster", None,
                                 {"anon": 302, "donor_a": 404, "donor_b": 404, "producer": 404, "partner": 403}),
     ("library.download", "GET"): ("/library/download/forged.token", None, _all(403)),
+    ("library.captions", "GET"): (f"/library/{UNKNOWN}/captions/en.vtt", None,
+                                  {"anon": 302, "donor_a": 404, "donor_b": 404, "producer": 404, "partner": 403}),
+    ("library.captions_signed", "GET"): ("/library/captions/forged.token", None, _all(403)),
     # API (bearer tokens; never the session)
     ("api.openapi_json", "GET"): ("/api/v1/openapi.json", None, _all(200)),
     ("rewards_api.campaign", "GET"): ("/api/v1/campaign", None, _all(200)),
@@ -176,6 +182,12 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
                                           _only({"producer": 404}, anon=401)),
     ("media_api.unpublish_asset", "POST"): (f"/api/v1/media/assets/{UNKNOWN}/unpublish", {"reward": "stills"},
                                             _only({"producer": 404}, anon=401)),
+    ("media_api.put_captions", "PUT"): (f"/api/v1/media/assets/{UNKNOWN}/captions/en", {},
+                                        _only({"producer": 404}, anon=401)),
+    ("media_api.get_captions", "GET"): (f"/api/v1/media/assets/{UNKNOWN}/captions/en", None,
+                                        _only({"producer": 404}, anon=401)),
+    ("media_api.delete_captions", "DELETE"): (f"/api/v1/media/assets/{UNKNOWN}/captions/en", None,
+                                              _only({"producer": 404}, anon=401)),
     ("rewards_webhooks.stripe_webhook", "POST"): ("/webhooks/stripe", {}, _all(400)),  # unsigned
     # fulfilment: the donor's address, parcels and credits proof (their own only)
     ("fulfil.address", "GET"): ("/account/address", None, DONOR_PAGE),
