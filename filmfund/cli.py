@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 
 import click
@@ -176,14 +177,21 @@ def run_command(host: str, port: int, workers: int, processes: int, threads: int
     sock = None if debug else serving.bind(host, port)
     if sock is not None:
         port = sock.getsockname()[1]
-    # Links in mail use FILMFUND_PUBLIC_URL; without it, the address this server answers on.
+    # Links in mail use FILMFUND_PUBLIC_URL; without it, the address this server answers on: for
+    # the web processes (app.config) and for the embedded worker, which inherits the environment.
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-    app.config["FALLBACK_PUBLIC_URL"] = f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}"
+    served = f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}"
+    app.config["FALLBACK_PUBLIC_URL"] = served
+    os.environ["FILMFUND_SERVED_URL"] = served
     mode = "  [TEST MODE payments]" if app.config["STRIPE_TEST_MODE"] else ""
+    links = (f"links in mail: {app.config['PUBLIC_URL']} (FILMFUND_PUBLIC_URL)" if app.config.get("PUBLIC_URL")
+             else f"links in mail: {served} (the address served on; set FILMFUND_PUBLIC_URL for another)"
+             + (" WARNING: reachable only from this machine" if shown != host else ""))
 
     if debug:
         worker = serving.start_worker(workers)
         click.echo(f"filmfund on http://{host}:{port} (worker pid {worker.pid}){mode}")
+        click.echo(links)
         try:
             app.run(host=host, port=port, debug=True, use_reloader=False)
         finally:
@@ -198,6 +206,7 @@ def run_command(host: str, port: int, workers: int, processes: int, threads: int
     def ready(worker, web_pids) -> None:
         click.echo(f"filmfund on http://{host}:{port} (worker pid {worker.pid}, web pids "
                    f"{' '.join(map(str, web_pids))}){mode}")
+        click.echo(links)
         sys.stdout.flush()
 
     dispose()  # nothing opened before the fork is shared with the web processes
@@ -225,6 +234,7 @@ def worker_command(burst: bool, workers: int) -> None:
     from filmfund import jobs
 
     app = current_app._get_current_object()
+    _warn_without_public_url(app)
     if burst:
         click.echo(f"ran {jobs.work_burst(app)} job(s)")
         return
@@ -235,10 +245,31 @@ def worker_command(burst: bool, workers: int) -> None:
     # An idle worker waits on the queue itself (jobs.WakingSqliteStorage, or Redis's BRPOP) and
     # takes a task the moment it is enqueued: a webhook answered by the web process is booked at
     # once, an ingested clip starts encoding while the next one is copied. max_delay only bounds
-    # the back-off after an error reading the queue.
-    consumer = jobs.huey.create_consumer(workers=workers, worker_type="thread", periodic=True,
-                                         check_worker_health=True, scheduler_interval=1, max_delay=0.5)
-    consumer.run()
+    # the back-off after an error reading the queue. Each lane has its own consumer and threads:
+    # mail and payments (jobs.mail) never wait behind footage (jobs.huey).
+    options = dict(worker_type="thread", periodic=True, check_worker_health=True, scheduler_interval=1,
+                   max_delay=0.5)
+    mail_consumer = jobs.mail.create_consumer(workers=jobs.MAIL_LANE_THREADS, **options)
+    consumer = jobs.huey.create_consumer(workers=workers, **options)
+    mail_consumer.start()
+    try:
+        consumer.run()  # until SIGTERM/SIGINT (its signal handlers are the ones installed last)
+    finally:
+        mail_consumer.stop(graceful=True)
+        jobs.mail.notify_interrupted_tasks()
+
+
+def _warn_without_public_url(app) -> None:
+    """A worker builds links in mail (receipts, updates) without a request to learn the site's
+    address from: FILMFUND_PUBLIC_URL, or the address `filmfund run` serves on (it passes it to its
+    embedded worker). A standalone worker with neither says so, loudly, once."""
+    if app.config.get("PUBLIC_URL"):
+        return
+    if app.config.get("FALLBACK_PUBLIC_URL"):
+        return
+    click.echo("WARNING: FILMFUND_PUBLIC_URL is not set: links in the mail this worker builds (receipts, "
+               "updates) point at http://127.0.0.1:5000, which works only on this machine. Set "
+               "FILMFUND_PUBLIC_URL to the site's address, or start the worker through `filmfund run`.", err=True)
 
 
 if __name__ == "__main__":

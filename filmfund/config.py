@@ -188,6 +188,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("STRIPE_API_BASE", "STRIPE_API_BASE", None, "another base URL for Stripe's API (the tests')"),
     Setting("FILMFUND_PUBLIC_URL", "PUBLIC_URL", None, "the public base URL of links in mail and of Stripe's returns",
             lambda raw: raw.rstrip("/") or None),
+    Setting("FILMFUND_SERVED_URL", "FALLBACK_PUBLIC_URL", None,
+            "set by `filmfund run` for its web processes and embedded worker: the address it serves on, the "
+            "base of links in mail while FILMFUND_PUBLIC_URL is unset", lambda raw: raw.rstrip("/") or None),
     Setting("FILMFUND_TRUSTED_PROXIES", "TRUSTED_PROXIES", 0,
             "how many reverse proxies stand in front (their X-Forwarded-For/-Proto are then trusted)", int),
     Setting("FILMFUND_RATELIMIT_STORAGE_URL", "RATELIMIT_STORAGE_URI", "memory://",

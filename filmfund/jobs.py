@@ -1,7 +1,14 @@
 """The task queue: huey, on an embedded SQLite file by default or Redis for many workers.
 
-Tasks are declared once at import against `huey`; `configure_queue` points its storage at
-the queue the settings name. Tasks take ids, never objects, and run inside an app context
+Two lanes, each a huey instance with its own queue (a queue name in the same SQLite file, or its
+own Redis key) and its own consumer threads in every worker:
+- `mail`: mail and payments (sign-in links, receipts, update mail, webhook booking). Short tasks;
+  its consumer has its own threads, so a sign-in link never waits behind footage. Within the lane a
+  task's priority orders what is queued (URGENT: a person is waiting for it; bulk mail: 0).
+- `huey`: everything else (footage ingest, verify, transcode, credits roll, the periodic sweeps).
+
+Tasks are declared once at import against their lane; `configure_queue` points each lane's storage
+at the queue the settings name. Tasks take ids, never objects, and run inside an app context
 (`app_task`). Durable job state (attempts, heartbeat, progress) lives in our own tables, so
 a job whose worker died is found and re-queued (see filmfund.media).
 """
@@ -21,7 +28,7 @@ from urllib.parse import urlparse
 
 from flask import Flask, has_app_context
 from huey import Huey
-from huey.storage import RedisStorage, SqliteStorage
+from huey.storage import PriorityRedisStorage, RedisStorage, SqliteStorage
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +51,7 @@ class WakingSqliteStorage(SqliteStorage):
         self.read_timeout = read_timeout
         self.wake_dir = None if filename == ":memory:" else Path(f"{filename}.wake")
         self._event = threading.Event()  # an in-memory queue: enqueue and worker in one process
+        self.name = name
         self._fifo: tuple[int, int, Path] | None = None  # (pid, read fd, path) of this process
         self._lock = threading.Lock()
 
@@ -96,7 +104,8 @@ class WakingSqliteStorage(SqliteStorage):
             return None
         with self._lock:
             if self._fifo is None or self._fifo[0] != os.getpid():  # made again after a fork
-                path = self.wake_dir / str(os.getpid())
+                # One FIFO per process and lane: a worker waits on both lanes' queues at once.
+                path = self.wake_dir / (str(os.getpid()) if self.name == "filmfund" else f"{os.getpid()}.{self.name}")
                 try:
                     self.wake_dir.mkdir(mode=0o700, exist_ok=True)
                     with contextlib.suppress(FileNotFoundError):
@@ -119,19 +128,26 @@ def _unlink_quietly(path: Path) -> None:
 
 
 huey = Huey("filmfund", storage_class=WakingSqliteStorage, filename=":memory:", results=False)
+mail = Huey("filmfund-mail", storage_class=WakingSqliteStorage, filename=":memory:", results=False)
+LANES: tuple[Huey, ...] = (mail, huey)  # the order a burst and a QueueDriver read them: mail first
+URGENT = 10  # priority of a task someone is waiting for (a sign-in link, a payment's booking)
+MAIL_LANE_THREADS = 2  # a long mailing (an update to every donor) leaves a thread for a sign-in link
 _worker_app: Flask | None = None
 
 
 def configure_queue(url: str) -> None:
     parsed = urlparse(url)
-    if parsed.scheme in ("redis", "rediss"):
-        # Blocking dequeue (BRPOP, 1 s): an idle worker takes a new task the moment it is pushed.
-        huey.storage = RedisStorage(name="filmfund", url=url, blocking=True, read_timeout=1)
-    elif parsed.scheme == "sqlite":
-        huey.storage = WakingSqliteStorage(name="filmfund", filename=parsed.path or ":memory:")
-    else:
-        raise ValueError(f"FILMFUND_QUEUE_URL: unsupported scheme {parsed.scheme!r} (use sqlite:/// or redis://)")
-    huey.immediate = False
+    for lane in LANES:
+        if parsed.scheme in ("redis", "rediss"):
+            # Blocking dequeue (BRPOP/BZPOPMIN, 1 s): an idle worker takes a new task the moment it
+            # is pushed. The mail lane is a sorted set (PriorityRedisStorage) so priorities count.
+            storage_class = PriorityRedisStorage if lane is mail else RedisStorage
+            lane.storage = storage_class(name=lane.name, url=url, blocking=True, read_timeout=1)
+        elif parsed.scheme == "sqlite":
+            lane.storage = WakingSqliteStorage(name=lane.name, filename=parsed.path or ":memory:")
+        else:
+            raise ValueError(f"FILMFUND_QUEUE_URL: unsupported scheme {parsed.scheme!r} (use sqlite:/// or redis://)")
+        lane.immediate = False
 
 
 def set_worker_app(app: Flask) -> None:
@@ -139,8 +155,9 @@ def set_worker_app(app: Flask) -> None:
     _worker_app = app
 
 
-def app_task(**task_kwargs) -> Callable:
-    """A huey task that runs in an app context: the caller's in tests, the worker's otherwise."""
+def app_task(lane: Huey = huey, **task_kwargs) -> Callable:
+    """A huey task that runs in an app context: the caller's in tests, the worker's otherwise.
+    `lane=jobs.mail` for mail and payments (with `priority=URGENT` when someone waits for it)."""
 
     def deco(fn):
         @wraps(fn)
@@ -157,7 +174,7 @@ def app_task(**task_kwargs) -> Callable:
 
                     db.session.remove()
 
-        return huey.task(**task_kwargs)(run)
+        return lane.task(**task_kwargs)(run)
 
     return deco
 
@@ -179,43 +196,76 @@ def in_worker_app(fn: Callable[[], Any], skipped: Any = 0) -> Any:
             db.session.remove()
 
 
-def dequeue_now():
-    """The next queued task, or None at once (no wait for a wake-up, whatever the storage)."""
-    storage = huey.storage
+def _dequeue(lane: Huey, timeout: float):
+    """The next queued message of `lane`, waiting up to `timeout` seconds (0: none) for one."""
+    storage = lane.storage
     if isinstance(storage, WakingSqliteStorage):
-        data = storage.dequeue(timeout=0)
-    elif isinstance(storage, RedisStorage):
-        data = storage.conn.rpop(storage.queue_key)
-    else:
-        data = storage.dequeue()
-    return huey.deserialize_task(data) if data is not None else None
+        return storage.dequeue(timeout=timeout)
+    if isinstance(storage, PriorityRedisStorage):
+        if timeout <= 0:
+            items = storage.conn.zpopmin(storage.queue_key, count=1)
+            return items[0][0][8:] if items else None
+        popped = storage.conn.bzpopmin(storage.queue_key, timeout=timeout)
+        return popped[1][8:] if popped else None
+    if isinstance(storage, RedisStorage):
+        if timeout <= 0:
+            return storage.conn.rpop(storage.queue_key)
+        popped = storage.conn.brpop(storage.queue_key, timeout=timeout)
+        return popped[1] if popped else None
+    return storage.dequeue()
+
+
+def dequeue_now():
+    """The next queued task of any lane (mail first) as (lane, task), or None at once."""
+    for lane in LANES:
+        data = _dequeue(lane, 0)
+        if data is not None:
+            return lane, lane.deserialize_task(data)
+    return None
+
+
+def enqueue_due() -> None:
+    """Move every scheduled task already due into its lane's queue."""
+    for lane in LANES:
+        for task in lane.read_schedule():
+            lane.enqueue(task)
 
 
 def run_burst(max_tasks: int | None = None) -> int:
     """Run every queued task (and every scheduled one already due), then return how many ran."""
     done = 0
     while max_tasks is None or done < max_tasks:
-        for task in huey.read_schedule():
-            huey.enqueue(task)
-        task = dequeue_now()
-        if task is None:
+        enqueue_due()
+        found = dequeue_now()
+        if found is None:
             break
-        huey.execute(task)
+        lane, task = found
+        lane.execute(task)
         done += 1
     return done
 
 
+def pending_count() -> int:
+    """Tasks queued in every lane."""
+    return sum(lane.pending_count() for lane in LANES)
+
+
+def flush() -> None:
+    """Empty every lane (queue, schedule): tests, and `filmfund` commands that reset an instance."""
+    for lane in LANES:
+        lane.flush()
+
+
 def _dequeue_within(timeout: float):
-    """The next queued task, waiting up to `timeout` seconds for one to be enqueued."""
-    storage = huey.storage
-    if isinstance(storage, WakingSqliteStorage):
-        data = storage.dequeue(timeout=timeout)
-    elif isinstance(storage, RedisStorage):
-        popped = storage.conn.brpop(storage.queue_key, timeout=timeout)
-        data = popped[1] if popped else None
-    else:
-        data = storage.dequeue()
-    return huey.deserialize_task(data) if data is not None else None
+    """The next queued task of any lane as (lane, task), waiting up to `timeout` seconds (on the
+    mail lane, then a quick look at the other) for one to be enqueued."""
+    found = dequeue_now()
+    if found is not None or timeout <= 0:
+        return found
+    data = _dequeue(mail, timeout)
+    if data is not None:
+        return mail, mail.deserialize_task(data)
+    return dequeue_now()
 
 
 class QueueDriver:
@@ -240,23 +290,24 @@ class QueueDriver:
 
     def finish(self) -> int:
         self._closing.set()
-        if isinstance(huey.storage, WakingSqliteStorage):
-            huey.storage.wake()
+        for lane in LANES:
+            if isinstance(lane.storage, WakingSqliteStorage):
+                lane.storage.wake()
         if self._thread.is_alive():
             self._thread.join()
         return self.ran
 
     def _loop(self) -> None:
         while True:
-            for task in huey.read_schedule():
-                huey.enqueue(task)
-            task = _dequeue_within(0 if self._closing.is_set() else 0.5)
-            if task is None:
+            enqueue_due()
+            found = _dequeue_within(0 if self._closing.is_set() else 0.5)
+            if found is None:
                 if self._closing.is_set():
                     return
                 continue
+            lane, task = found
             try:
-                huey.execute(task)
+                lane.execute(task)
             except Exception:  # noqa: BLE001 - as huey's worker: logged, and the queue goes on
                 log.exception("task %s failed", task.id)
             self.ran += 1
@@ -278,3 +329,4 @@ def work_burst(app: Flask) -> int:
 def init_app(app: Flask) -> None:
     configure_queue(app.config["QUEUE_URL"])
     app.extensions["huey"] = huey
+    app.extensions["huey.mail"] = mail

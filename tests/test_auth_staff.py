@@ -296,10 +296,10 @@ def test_staff_role_needs_a_password(app, make_user):
 def test_known_and_unknown_emails_do_the_same_work_in_the_request(app, client, make_user):
     make_user("known@example.org", "donor")
     for address in ("known@example.org", "unknown@example.org"):
-        before = len(jobs.huey)
+        before = len(jobs.mail)
         resp = _ask_link(client, address)
         assert (resp.status_code, resp.headers["Location"]) == (302, "/login")
-        assert len(jobs.huey) == before + 1  # one queued task, whoever asks
+        assert len(jobs.mail) == before + 1  # one queued task, whoever asks
         assert db.session.scalar(sa.select(sa.func.count(LoginLink.id))) == 0  # no write in the request
         assert _outbox(app) == []  # no mail in the request
     assert jobs.run_burst() == 2

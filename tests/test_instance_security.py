@@ -58,7 +58,7 @@ def test_instance_folder_and_every_file_in_it_are_private(bare_env):
                 assert mode(path) == (0o700 if path.is_dir() else 0o600), path
             assert len(list((instance / "outbox").glob("*.eml"))) == 1
         db.engine.dispose()
-    jobs.huey.flush()
+    jobs.flush()
 
 
 def test_files_an_older_version_left_readable_are_tightened(bare_env):

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from flask import current_app, url_for
 from flask_babel import gettext as _
 
+from filmfund import jobs
 from filmfund.audit import record_audit, record_failed_sign_in, user_ref
 from filmfund.auth.models import LoginLink, User
 from filmfund.auth.services import (
@@ -65,7 +66,7 @@ def _queue(email: str, purpose: str) -> None:
     mail_link(email, purpose, public_base_url(), current_language())
 
 
-@app_task(retries=3, retry_delay=60)
+@app_task(lane=jobs.mail, priority=jobs.URGENT, retries=3, retry_delay=60)
 def mail_link(email: str, purpose: str, base_url: str, language: str | None = None) -> bool:
     """Worker side: make and mail the link if the email's account may have one. True if mailed."""
     return send_link(email, purpose, base_url, language)

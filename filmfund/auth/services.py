@@ -262,7 +262,9 @@ def public_base_url() -> str:
         return base.rstrip("/")
     if has_request_context() and urlsplit("//" + request.host).hostname in LOOPBACK_HOSTS:
         return request.host_url.rstrip("/")
-    return current_app.config.get("FALLBACK_PUBLIC_URL", "http://127.0.0.1:5000")
+    # FILMFUND_SERVED_URL: the address `filmfund run` serves on, which it hands to its web processes
+    # and its embedded worker (a worker builds receipts and updates without any request).
+    return current_app.config.get("FALLBACK_PUBLIC_URL") or "http://127.0.0.1:5000"
 
 
 def external_url(endpoint: str, **values) -> str:

@@ -25,7 +25,7 @@ class DeliveryIncomplete(Exception):
     """Raised so that huey schedules the next try."""
 
 
-@app_task(retries=8, retry_delay=RETRY_DELAY, retry_backoff=2)
+@app_task(lane=jobs.mail, retries=8, retry_delay=RETRY_DELAY, retry_backoff=2)
 def deliver_update(update_id: int) -> dict:
     from filmfund.comms import updates
 
@@ -35,7 +35,7 @@ def deliver_update(update_id: int) -> dict:
     return done
 
 
-@jobs.huey.periodic_task(crontab(minute="23"), name="filmfund.comms.sweep_deliveries")
+@jobs.mail.periodic_task(crontab(minute="23"), name="filmfund.comms.sweep_deliveries")
 def sweep_deliveries() -> dict:
     from filmfund.comms import updates
     from filmfund.extensions import db
@@ -52,21 +52,21 @@ def sweep_deliveries() -> dict:
             db.session.remove()
 
 
-@app_task(retries=8, retry_delay=RETRY_DELAY, retry_backoff=2)
+@app_task(lane=jobs.mail, retries=8, retry_delay=RETRY_DELAY, retry_backoff=2)
 def notify_answer(question_id: int) -> bool:
     from filmfund.comms import questions
 
     return questions.notify_answer(question_id)
 
 
-@app_task(retries=8, retry_delay=RETRY_DELAY, retry_backoff=2)
+@app_task(lane=jobs.mail, retries=8, retry_delay=RETRY_DELAY, retry_backoff=2)
 def mail_invitations(experience_id: int) -> int:
     from filmfund.comms import invitations
 
     return invitations.mail_invitations(experience_id)
 
 
-@jobs.huey.periodic_task(crontab(minute="7"), name="filmfund.comms.send_reminders")
+@jobs.mail.periodic_task(crontab(minute="7"), name="filmfund.comms.send_reminders")
 def send_reminders() -> dict:
     from filmfund.comms import invitations
     from filmfund.extensions import db
@@ -83,7 +83,7 @@ def send_reminders() -> dict:
             db.session.remove()
 
 
-@app_task(retries=8, retry_delay=RETRY_DELAY, retry_backoff=2)
+@app_task(lane=jobs.mail, retries=8, retry_delay=RETRY_DELAY, retry_backoff=2)
 def notify_reply(message_id: int) -> None:
     from filmfund.comms import arrangements
 

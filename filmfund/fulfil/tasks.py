@@ -20,7 +20,7 @@ def render_roll() -> str:
     return str(credits.render_roll(current_campaign()))
 
 
-@app_task()
+@app_task(lane=jobs.mail)
 def send_reminders() -> dict:
     """Address surveys and credits proofs: the first mail and the reminders that are due."""
     from filmfund.fulfil import credits, fulfilment

@@ -198,7 +198,7 @@ class ReceiptNotSent(Exception):
     """Raised so that huey schedules the next try."""
 
 
-@jobs.app_task(retries=RETRIES, retry_delay=2 * RETRY_DELAY, retry_backoff=2)
+@jobs.app_task(lane=jobs.mail, retries=RETRIES, retry_delay=2 * RETRY_DELAY, retry_backoff=2)
 def retry_receipt(donation_id: int) -> None:
     if not send_receipt_once(donation_id):
         raise ReceiptNotSent(f"receipt of donation {donation_id}: the mail server refused or is down")
@@ -208,11 +208,11 @@ def retry_receipt_later(donation_id: int) -> None:
     """The first retry, RETRY_DELAY from now. Put straight into the schedule (as huey does its own
     retries): the worker and run_burst run it when due, never early."""
     task = retry_receipt.s(donation_id)
-    task.eta = jobs.huey._get_timestamp() + timedelta(seconds=RETRY_DELAY)
-    jobs.huey.add_schedule(task)
+    task.eta = jobs.mail._get_timestamp() + timedelta(seconds=RETRY_DELAY)
+    jobs.mail.add_schedule(task)
 
 
-@jobs.huey.periodic_task(crontab(minute="41"), name="filmfund.rewards.sweep_receipts")
+@jobs.mail.periodic_task(crontab(minute="41"), name="filmfund.rewards.sweep_receipts")
 def sweep_receipts() -> int:
     """Hourly: send the receipts still unsent."""
     return jobs.in_worker_app(send_unsent_receipts)

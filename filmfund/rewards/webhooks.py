@@ -523,7 +523,7 @@ def charge_object(pledge: Pledge, amount_refunded: int) -> dict:
 BOOKING_BATCH = 100  # events a booking task books after its own (a storm drains in batches)
 
 
-@jobs.app_task(retries=3, retry_delay=5)
+@jobs.app_task(lane=jobs.mail, priority=jobs.URGENT, retries=3, retry_delay=5)
 def book_stripe_event(row_id: int) -> int:
     """A stored Stripe event, booked by a worker; then the batch of others still waiting (each in
     its own transaction, so the money lock is held for one booking at a time)."""
@@ -531,7 +531,7 @@ def book_stripe_event(row_id: int) -> int:
     return booked + book_pending(limit=BOOKING_BATCH)
 
 
-@jobs.huey.periodic_task(crontab(minute="*"), name="filmfund.rewards.sweep_stripe_events")
+@jobs.mail.periodic_task(crontab(minute="*"), name="filmfund.rewards.sweep_stripe_events")
 def sweep_stripe_events() -> int:
     """Every minute: book the events whose task was lost (queue down, worker killed mid-booking:
     its transaction rolled back, so the event is still `received`)."""

@@ -37,17 +37,24 @@ class Server:
         self.proc = subprocess.Popen([sys.executable, "-m", "filmfund.cli", "run", "--port", "0", *args],
                                      env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.stderr_lines: list[str] = []
+        self._out = b""  # everything read from stdout so far: a later line may have come in the same read
         line = self._read_line(self.proc.stdout, "filmfund on http://", 60)
         self.base = line.split()[2]
         inner = line[line.index("(") + 1:line.index(")")]
         self.worker_pid = int(inner.split(",")[0].split()[-1])
         self.web_pids = [int(p) for p in inner.split("web pids", 1)[1].split()]
 
+    def read_line(self, prefix: str, timeout: float = 30) -> str:
+        """The first line of stdout that starts with `prefix` (already printed, or awaited)."""
+        return self._read_line(self.proc.stdout, prefix, timeout)
+
     def _read_line(self, stream, prefix: str, timeout: float) -> str:
         sel = selectors.DefaultSelector()
         sel.register(stream, selectors.EVENT_READ)
         deadline = time.monotonic() + timeout
-        buf = b""
+        for line in self._out.decode(errors="replace").splitlines():
+            if line.startswith(prefix):
+                return line
         while time.monotonic() < deadline:
             if not sel.select(timeout=0.2):
                 if self.proc.poll() is not None:
@@ -56,13 +63,13 @@ class Server:
             chunk = os.read(stream.fileno(), 4096)
             if not chunk:
                 break
-            buf += chunk
-            for line in buf.decode(errors="replace").splitlines():
+            self._out += chunk
+            for line in self._out.decode(errors="replace").splitlines():
                 if line.startswith(prefix):
                     return line
         self.proc.kill()
         err = self.proc.stderr.read().decode(errors="replace")
-        raise AssertionError(f"filmfund run did not start: {buf!r}\n{err[-3000:]}")
+        raise AssertionError(f"filmfund run: no line {prefix!r}: {self._out!r}\n{err[-3000:]}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 40) -> int:
         if self.proc.poll() is None:

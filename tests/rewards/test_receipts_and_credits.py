@@ -96,7 +96,8 @@ def later(monkeypatch):
     def run(minutes: float) -> int:
         nonlocal offset
         offset += timedelta(minutes=minutes)
-        monkeypatch.setattr(jobs.huey, "_get_timestamp", lambda: real() + offset)
+        for lane in jobs.LANES:
+            monkeypatch.setattr(lane, "_get_timestamp", lambda: real() + offset)
         return jobs.run_burst()
 
     return run

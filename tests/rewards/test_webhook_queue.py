@@ -19,10 +19,10 @@ from .conftest import charge_obj, make_event, session_obj
 
 @pytest.fixture
 def queue(app):
-    """This test's queue (the app's, in its instance folder), empty."""
-    jobs.huey.flush()
-    yield jobs.huey
-    jobs.huey.flush()
+    """This test's queue of webhook bookings (the app's mail-and-payments lane), empty."""
+    jobs.flush()
+    yield jobs.mail
+    jobs.flush()
 
 
 def count(model, *where) -> int:
@@ -67,7 +67,7 @@ def test_a_crash_mid_booking_leaves_the_event_received_and_booked_once(app, stri
     p = pledge(5000)
     event = make_event("checkout.session.completed", session_obj(p.id, 5000))
     assert stripe_events.post(event, book=False).status_code == 200
-    jobs.huey.execute(queue.dequeue())  # the booking raised: rolled back, its retry scheduled later
+    jobs.mail.execute(queue.dequeue())  # the booking raised: rolled back, its retry scheduled later
     assert count(WebhookEvent, WebhookEvent.status == "received") == 1
     assert count(LedgerEntry) == 0 and count(Donation) == 0
     # Stripe redelivers: still unbooked, so it is queued again, and booked once.
