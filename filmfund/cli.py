@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 import sys
 
 import click
@@ -155,7 +154,7 @@ def run_command(host: str, port: int, workers: int, processes: int, threads: int
 
     SIGTERM or SIGINT stops the web processes and the worker."""
     from filmfund import create_app, serving
-    from filmfund.config import load_settings
+    from filmfund.config import child_environment, load_settings
     from filmfund.extensions import db
 
     refusal = _missing_instance()
@@ -182,14 +181,14 @@ def run_command(host: str, port: int, workers: int, processes: int, threads: int
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     served = f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}"
     app.config["FALLBACK_PUBLIC_URL"] = served
-    os.environ["FILMFUND_SERVED_URL"] = served
+    worker_env = child_environment(FILMFUND_SERVED_URL=served)
     mode = "  [TEST MODE payments]" if app.config["STRIPE_TEST_MODE"] else ""
     links = (f"links in mail: {app.config['PUBLIC_URL']} (FILMFUND_PUBLIC_URL)" if app.config.get("PUBLIC_URL")
              else f"links in mail: {served} (the address served on; set FILMFUND_PUBLIC_URL for another)"
              + (" WARNING: reachable only from this machine" if shown != host else ""))
 
     if debug:
-        worker = serving.start_worker(workers)
+        worker = serving.start_worker(workers, worker_env)
         click.echo(f"filmfund on http://{host}:{port} (worker pid {worker.pid}){mode}")
         click.echo(links)
         try:
@@ -211,7 +210,7 @@ def run_command(host: str, port: int, workers: int, processes: int, threads: int
 
     dispose()  # nothing opened before the fork is shared with the web processes
     serving.supervise(app, sock, processes=processes, threads=threads, workers=workers,
-                      dispose=dispose, on_ready=ready)
+                      dispose=dispose, on_ready=ready, worker_env=worker_env)
 
 
 def _refuse_public_test_payments(app, host: str) -> None:

@@ -149,6 +149,12 @@ def _on(raw: str) -> bool:
     return raw == "1"
 
 
+def child_environment(**settings: str) -> dict[str, str]:
+    """This process's environment plus `settings`: for a process we start (the embedded worker of
+    `filmfund run`), which reads its settings from the environment like any other."""
+    return {**os.environ, **settings}
+
+
 @dataclass(frozen=True)
 class Setting:
     """One setting: the environment variable that sets it, the app.config key it is read into,

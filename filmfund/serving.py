@@ -113,9 +113,10 @@ def serve_forever(app: Flask, sock: socket.socket, threads: int) -> None:
           _quiet=True)
 
 
-def start_worker(workers: int) -> subprocess.Popen:
+def start_worker(workers: int, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """The embedded worker; `env` (config.child_environment) tells it, e.g., the served address."""
     return subprocess.Popen([sys.executable, "-m", "filmfund.cli", "worker", "--workers", str(workers)],
-                            preexec_fn=_die_with_parent)
+                            preexec_fn=_die_with_parent, env=env)
 
 
 def _fork_web(app: Flask, sock: socket.socket, threads: int, dispose: Callable[[], None]) -> int:
@@ -144,13 +145,14 @@ def _alive(pid: int) -> bool:
 
 
 def supervise(app: Flask, sock: socket.socket, *, processes: int, threads: int, workers: int,
-              dispose: Callable[[], None], on_ready: Callable[[subprocess.Popen, list[int]], None]) -> None:
+              dispose: Callable[[], None], on_ready: Callable[[subprocess.Popen, list[int]], None],
+              worker_env: dict[str, str] | None = None) -> None:
     """Run `processes` web processes and the worker until SIGTERM/SIGINT, restarting any that die."""
     previous = {sig: signal.signal(sig, _raise_stop) for sig in STOP_SIGNALS}
     worker: subprocess.Popen | None = None
     web: dict[int, float] = {}
     try:
-        worker = start_worker(workers)
+        worker = start_worker(workers, worker_env)
         if processes <= 1:
             on_ready(worker, [os.getpid()])
             serve_forever(app, sock, threads)  # returns on SIGTERM/SIGINT
@@ -169,7 +171,7 @@ def supervise(app: Flask, sock: socket.socket, *, processes: int, threads: int, 
                     web[_fork_web(app, sock, threads, dispose)] = time.monotonic()
             if worker.poll() is not None:
                 log.warning("worker %s exited (%s); starting another", worker.pid, worker.returncode)
-                worker = start_worker(workers)
+                worker = start_worker(workers, worker_env)
     except Stop:
         pass
     finally:
