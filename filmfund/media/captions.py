@@ -241,6 +241,9 @@ def put(asset: Asset, lang: str, body: bytes, content_type: str | None, *, statu
         db.session.add(caption)
     caption.vtt, caption.cues, caption.source_format = parsed.vtt, parsed.cues, parsed.source_format
     caption.status, caption.translated_from = state, source
+    if not created:  # a donor copy burned with the old words is stale (filmfund.media.burnin)
+        caption.burned_key = caption.burned_sha256 = caption.burned_size = caption.burned_at = None
+        caption.burn_state, caption.burn_error = "none", None
     caption.updated_by = getattr(user, "id", None)
     record_audit("media.captions", f"asset:{asset.public_id}", {"lang": lang, "status": state.value,
                                                                "cues": parsed.cues, "format": parsed.source_format,

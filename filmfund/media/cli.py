@@ -359,3 +359,35 @@ def bag_command(ids: tuple[str, ...], to: str, card: str | None) -> None:
         db.session.commit()
     click.echo(f"{result.location} bag=valid files={result.files} assets={len(result.assets)}")
     click.echo(f"{_human(result.bytes)} of originals bagged and validated.", err=True)
+
+
+@media.command("burn")
+@click.argument("asset_id")
+@click.option("--lang", required=True, help="The captions' language (BCP 47), e.g. zh-Hans.")
+def burn_command(asset_id: str, lang: str) -> None:
+    """Burn one language's final captions into the clip's donor copy (the asset page has the same button)."""
+    with app_context():
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+        from filmfund.audit import record_audit
+        from filmfund.errors import DomainError
+        from filmfund.extensions import db
+        from filmfund.media import burnin, services
+        from filmfund.media.ffmpeg import FfmpegError
+
+        try:
+            asset = services.get_asset(asset_id)
+            with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
+                          console=Console(stderr=True), refresh_per_second=2) as bars:
+                task = bars.add_task(f"burning {lang} captions", total=1.0)
+                caption = burnin.burn(asset, lang, progress=lambda p: bars.update(task, completed=p))
+        except DomainError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            sys.exit(2)
+        except FfmpegError as exc:
+            click.echo(f"error: ffmpeg failed: {exc}", err=True)
+            sys.exit(1)
+        record_audit("media.captions_burned", f"asset:{asset.public_id}", {"lang": caption.lang})
+        db.session.commit()
+    click.echo(f"{asset_id} {caption.lang} burned={caption.burn_state} size={caption.burned_size or 0}")

@@ -732,3 +732,24 @@ def mark_argv(segment: str, out: str, code: str, rung: dict[str, Any], profile: 
             "-profile:v", profile.get("profile", "main"), "-b:v", str(rate), "-maxrate", str(int(rate * 1.2)),
             "-bufsize", str(rate * 2), "-sc_threshold", "0", "-c:a", "copy", "-map_metadata", "-1",
             "-muxdelay", "0", "-muxpreload", "0", "-f", "mpegts", out]
+
+
+# --- captions burned into a donor copy -----------------------------------------------------------
+
+CJK_FONT = "Noto Sans CJK SC"  # fonts-noto-cjk: Chinese and Latin in one face
+
+
+def burn_captions_argv(src: str, vtt: str, out: str, profile: dict[str, Any], *, title: str | None = None,
+                       font: str = CJK_FONT) -> list[str]:
+    """The donor copy with one language's captions drawn into the picture (libass through the
+    `subtitles` filter, a CJK font), the sound copied, no subtitle stream, no metadata but the title."""
+    style = f"FontName={font},Fontsize={int(profile.get('font_size', 22))},Outline=2,Shadow=0,MarginV=24"
+    video = _input(src)["v:0"].filter("subtitles", filename=vtt, charenc="UTF-8", force_style=style)
+    out_args = {"vcodec": profile.get("video_codec", "libx264"), "preset": profile.get("preset", "medium"),
+                "crf": profile.get("crf", 23), "pix_fmt": "yuv420p", "movflags": "+faststart", "sn": None,
+                "dn": None, **clean_metadata_args(title)}
+    audio = _input(src)["a:0"] if profile.get("_has_audio", True) else None
+    streams = [video, audio] if audio is not None else [video]
+    if audio is not None:
+        out_args["acodec"] = "copy"
+    return _compile(ffmpeg_lib.output(*streams, out, **out_args))

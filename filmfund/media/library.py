@@ -207,6 +207,8 @@ def caption_tracks(user, asset: Asset) -> list[dict]:
         out.append({"lang": c.lang, "label": captions.label(c.lang),
                     "url": external_url("library.captions_signed", token=token),
                     "track_url": external_url("library.captions", asset_id=asset.public_id, lang=c.lang),
+                    "burned_url": external_url("library.captions_burned", asset_id=asset.public_id, lang=c.lang)
+                    if c.burned_key else None,
                     "expires_in": ttl})
     return out
 

@@ -318,6 +318,14 @@ class Caption(db.Model):
     translated_from: Mapped[str | None] = mapped_column(sa.String(35))       # BCP 47 tag, None: the original words
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     updated_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    # A donor copy with these captions drawn into the picture (filmfund.media.burnin): none,
+    # queued, running, ready or failed; a new text makes the old copy stale (dropped).
+    burn_state: Mapped[str] = mapped_column(sa.String(16), default="none", server_default="none")
+    burn_error: Mapped[str | None] = mapped_column(sa.Text)
+    burned_key: Mapped[str | None] = mapped_column(sa.String(300))
+    burned_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    burned_size: Mapped[int | None] = mapped_column(sa.BigInteger)
+    burned_at: Mapped[datetime | None]
 
     asset: Mapped[Asset] = relationship(back_populates="captions")
 

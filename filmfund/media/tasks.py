@@ -24,6 +24,24 @@ def run_media_job(job_id: int) -> str:
     return services.run_job(job_id)
 
 
+@app_task(retries=0)
+def burn_captions_task(asset_id: int, lang: str) -> str:
+    """A producer's "burn into a donor copy": its state and any error are on the caption's row."""
+    from filmfund.extensions import db
+    from filmfund.media import burnin
+    from filmfund.media.models import Asset
+
+    asset = db.session.get(Asset, asset_id)
+    if asset is None:
+        return "gone"
+    try:
+        burnin.burn(asset, lang)
+    except Exception as exc:  # noqa: BLE001 (recorded on the caption by burn; the page shows it)
+        log.warning("burning %s captions into asset %s failed: %s", lang, asset.public_id, exc)
+        return "failed"
+    return "ready"
+
+
 def _periodic(schedule):
     """A huey periodic task that runs inside the worker's app context."""
 

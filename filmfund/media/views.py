@@ -230,6 +230,41 @@ def caption_delete(asset_id: str, lang: str):
     return redirect(url_for("media.asset_page", asset_id=asset_id) + "#captions", code=303)
 
 
+@bp.post("/<asset_id>/captions/<lang>/burn")
+@role_required("producer")
+def caption_burn(asset_id: str, lang: str):
+    """Queue a donor copy with these captions burned into the picture."""
+    from filmfund.audit import record_audit
+    from filmfund.errors import DomainError
+    from filmfund.extensions import db
+    from filmfund.media import burnin, services
+    from filmfund.media.tasks import burn_captions_task
+
+    asset = services.get_asset(asset_id)
+    try:
+        caption = burnin.request(asset, lang)
+    except DomainError as exc:
+        flash(exc.message, "error")
+    else:
+        record_audit("media.captions_burn_queued", f"asset:{asset.public_id}", {"lang": caption.lang})
+        db.session.commit()
+        burn_captions_task(asset.id, caption.lang)
+        flash(f"Burning the {caption.lang} captions into a donor copy: this page shows when it is ready.", "info")
+    return redirect(url_for("media.asset_page", asset_id=asset_id) + "#captions", code=303)
+
+
+@bp.get("/<asset_id>/captions/<lang>/burned.mp4")
+@role_required("producer")
+def caption_burned_file(asset_id: str, lang: str):
+    from filmfund.media import captions, services
+
+    asset = services.get_asset(asset_id)
+    caption = captions.get(asset, lang)
+    if not caption.burned_key:
+        raise NotFoundError("No donor copy with these captions yet.")
+    return _serve(caption.burned_key, "video/mp4", f"{asset.title} ({caption.lang}).mp4")
+
+
 @bp.get("/<asset_id>/captions/<lang>.vtt")
 @role_required("producer")
 def caption_file(asset_id: str, lang: str):
@@ -396,6 +431,21 @@ def captions(asset_id: str, lang: str):
     if caption is None or (caption.status != caps.CaptionStatus.FINAL and not current_user.has_role("producer")):
         raise NotFoundError("No such captions.")
     return caps.vtt_response(caption)
+
+
+@library_bp.get("/library/<asset_id>/captions/<lang>/burned.mp4")
+def captions_burned(asset_id: str, lang: str):
+    """The donor copy with these (final) captions burned in: entitlement checked on every request."""
+    from filmfund.media import captions as caps
+
+    dl, refusal = _library_download(asset_id)
+    if refusal is not None:
+        return refusal
+    caption = caps.find(dl.asset, lang)
+    if caption is None or caption.status != caps.CaptionStatus.FINAL or not caption.burned_key:
+        raise NotFoundError("No such copy.")
+    return _serve(caption.burned_key, "video/mp4", f"{dl.asset.title} ({caption.lang}).mp4",
+                  attachment=True)
 
 
 @library_bp.get("/library/captions/<token>")

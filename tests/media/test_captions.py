@@ -228,3 +228,89 @@ def test_the_asset_page_adds_edits_and_refuses_captions_keeping_what_was_typed(a
     assert client.post(f"/footage/{asset.public_id}/captions/en/delete", data={"csrf_token": token}).status_code == 303
     page = client.get(f"/footage/{asset.public_id}").get_data(as_text=True)
     assert 'data-lang="en" data-status="missing"' in page and 'data-lang="zh-Hans" data-status="final"' in page
+
+
+def _gray_frame(path, at: float = 1.0) -> bytes:
+    import subprocess
+
+    return subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-ss", str(at), "-i", str(path), "-frames:v", "1",
+                           "-f", "rawvideo", "-pix_fmt", "gray", "-"], check=True, capture_output=True).stdout
+
+
+def _mean_diff(a: bytes, b: bytes, rows: range, width: int) -> float:
+    total = sum(abs(a[r * width + c] - b[r * width + c]) for r in rows for c in range(width))
+    return total / (len(rows) * width)
+
+
+def test_burned_donor_copy_draws_the_captions_and_has_no_subtitle_stream(app, runner, clips, drain, client, make_user,
+                                                                          token_for, campaign_reward, entitle,
+                                                                          login_as, tmp_path):
+    from filmfund.extensions import db
+    from filmfund.media import ffmpeg, services
+    from filmfund.media.models import AssetState
+
+    [result] = services.ingest_paths([clips / "small.mp4"])
+    db.session.commit()
+    drain()
+    asset = result.asset
+    producer = token_for(make_user(role="producer"))
+    _publish(client, producer, asset)
+    drain()  # the web rendition (the clean donor copy)
+    db.session.expire_all()
+    assert asset.state == AssetState.READY and asset.rendition("web") is not None
+    big = "WEBVTT\n\n00:00:00.000 --> 00:00:02.000\n我们在村里拍了三天\n"
+    assert _put(client, producer, asset, "zh-Hans", big).status_code == 204
+
+    out = runner.invoke(args=["media", "burn", asset.public_id, "--lang", "zh-Hans"])
+    assert out.exit_code == 0, out.output
+    db.session.expire_all()
+    [caption] = asset.captions
+    assert caption.burn_state == "ready" and caption.burned_size > 0
+    store = services.storage()
+    with store.local_path(asset.rendition("web").storage_key, tmp_path / "a") as clean, \
+            store.local_path(caption.burned_key, tmp_path / "b") as burned:
+        streams = ffmpeg.probe(str(burned))["streams"]
+        assert [s["codec_type"] for s in streams] == ["video", "audio"]  # no subtitle stream
+        info = ffmpeg.summarize(ffmpeg.probe(str(burned)))
+        width, height = info.width, info.height
+        a, b = _gray_frame(clean), _gray_frame(burned)
+    assert len(a) == len(b) == width * height
+    caption_rows = range(int(height * 0.7), height)
+    top_rows = range(0, int(height * 0.3))
+    assert _mean_diff(a, b, caption_rows, width) > 4 * max(1.0, _mean_diff(a, b, top_rows, width))
+
+    # Donors who hold the clip get it beside the clean download; new words make it stale.
+    donor = make_user(role="donor")
+    entitle(donor, campaign_reward["digital-download"], "fulfilled")
+    [item] = client.get("/api/v1/library", headers=token_for(donor)).get_json()["items"]
+    burned_url = item["captions"][0]["burned_url"]
+    login_as(client, donor)
+    got = client.get(urlparse(burned_url).path)
+    assert got.status_code == 200 and got.headers["Content-Disposition"].startswith("attachment;")
+    assert _put(client, producer, asset, "zh-Hans", big.replace("三天", "四天")).status_code == 204
+    assert client.get(urlparse(burned_url).path).status_code == 404
+    db.session.expire_all()
+    assert asset.captions[0].burn_state == "none" and asset.captions[0].burned_key is None
+
+
+def test_the_page_queues_a_burn_and_refuses_a_draft(app, client, make_user, login_as, ready_asset, drain):
+    import re
+
+    asset = ready_asset()
+    producer = make_user(role="producer")
+    login_as(client, producer)
+    token = re.search(r'name="csrf_token" value="([^"]+)"',
+                      client.get(f"/footage/{asset.public_id}").get_data(as_text=True)).group(1)
+    client.post(f"/footage/{asset.public_id}/captions", data={"csrf_token": token, "lang": "en", "text": ZH,
+                                                             "status": "draft"})
+    resp = client.post(f"/footage/{asset.public_id}/captions/en/burn", data={"csrf_token": token},
+                       follow_redirects=True)
+    assert "Only final captions are burned" in resp.get_data(as_text=True)
+    client.post(f"/footage/{asset.public_id}/captions", data={"csrf_token": token, "lang": "en", "text": ZH,
+                                                             "status": "final"})
+    resp = client.post(f"/footage/{asset.public_id}/captions/en/burn", data={"csrf_token": token},
+                       follow_redirects=True)
+    assert 'data-burn="queued"' in resp.get_data(as_text=True)
+    drain()  # ready_asset's "web" rendition is not a real video: the failure is shown, not lost
+    page = client.get(f"/footage/{asset.public_id}").get_data(as_text=True)
+    assert 'data-burn="failed"' in page and "burning failed" in page

@@ -146,6 +146,9 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("media.caption_save", "POST"): (f"/footage/{UNKNOWN}/captions", {}, _only({"producer": 404})),
     ("media.caption_delete", "POST"): (f"/footage/{UNKNOWN}/captions/en/delete", {}, _only({"producer": 404})),
     ("media.caption_file", "GET"): (f"/footage/{UNKNOWN}/captions/en.vtt", None, _only({"producer": 404})),
+    ("media.caption_burn", "POST"): (f"/footage/{UNKNOWN}/captions/en/burn", {}, _only({"producer": 404})),
+    ("media.caption_burned_file", "GET"): (f"/footage/{UNKNOWN}/captions/en/burned.mp4", None,
+                                           _only({"producer": 404})),
     ("media.static", "GET"): ("/footage/static/media.css", None, _all(200)),
     # browser-to-S3 uploads (JSON bodies; a form post is refused as invalid)
     ("media.direct_upload_start", "POST"): ("/footage/uploads/start", {}, PRODUCER_WRITE),
@@ -161,6 +164,8 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("library.download", "GET"): ("/library/download/forged.token", None, _all(403)),
     ("library.captions", "GET"): (f"/library/{UNKNOWN}/captions/en.vtt", None,
                                   {"anon": 302, "donor_a": 404, "donor_b": 404, "producer": 404, "partner": 403}),
+    ("library.captions_burned", "GET"): (f"/library/{UNKNOWN}/captions/en/burned.mp4", None,
+                                         {"anon": 302, "donor_a": 404, "donor_b": 404, "producer": 404, "partner": 403}),
     ("library.captions_signed", "GET"): ("/library/captions/forged.token", None, _all(403)),
     # API (bearer tokens; never the session)
     ("api.openapi_json", "GET"): ("/api/v1/openapi.json", None, _all(200)),

@@ -1,0 +1,90 @@
+"""Captions burned into a donor copy: the donors' web rendition with one language's final
+captions drawn into the picture by ffmpeg's `subtitles` filter (libass, a CJK font), for players
+and phones that show no caption track. The copy has no subtitle stream and no metadata but its
+title; it is kept on the caption's row (`burned_*`) and offered beside the clean download.
+
+A producer asks for it on the asset's page (queued: `burn_captions_task`) or with
+`filmfund media burn ID --lang LANG` (here, with a progress bar). New captions make the old copy
+stale: `captions.put` drops it.
+"""
+from __future__ import annotations
+
+import uuid
+from typing import Callable
+
+from filmfund.db import utcnow
+from filmfund.errors import ConflictError
+from filmfund.extensions import db
+from filmfund.media import captions, ffmpeg
+from filmfund.media.common import _timeout, profiles, storage, work_dir
+from filmfund.media.models import Asset, AssetState, Caption, CaptionStatus, RenditionKind
+
+Progress = Callable[[float], None]  # 0..1
+
+
+def _check(asset: Asset, lang: str) -> Caption:
+    caption = captions.get(asset, lang)
+    if caption.status != CaptionStatus.FINAL:
+        raise ConflictError("Only final captions are burned into a donor copy: mark them final first.",
+                            code="captions_draft")
+    if asset.state != AssetState.READY or asset.rendition(RenditionKind.WEB) is None:
+        raise ConflictError("This clip has no donor copy yet: publish it first (its web rendition is made then).",
+                            code="no_donor_copy")
+    return caption
+
+
+def request(asset: Asset, lang: str) -> Caption:
+    """Queue a burn (the page's button). The caller commits, then enqueues `burn_captions_task`."""
+    caption = _check(asset, lang)
+    caption.burn_state, caption.burn_error = "queued", None
+    return caption
+
+
+def burn(asset: Asset, lang: str, *, progress: Progress | None = None) -> Caption:
+    """Make the burned copy now and keep it on the caption. Commits its state changes itself
+    (running, then ready or failed), as a job does: a failure is recorded, not lost."""
+    caption = _check(asset, lang)
+    caption.burn_state, caption.burn_error = "running", None
+    db.session.commit()
+    web = asset.rendition(RenditionKind.WEB)
+    vtt_text = caption.vtt
+    work = work_dir() / f"burn-{uuid.uuid4().hex}"
+    work.mkdir()
+    try:
+        vtt = work / "captions.vtt"
+        vtt.write_text(vtt_text, encoding="utf-8")
+        out = work / "burned.mp4"
+        profile = dict(profiles().get("web", {}))
+        with storage().local_path(web.storage_key, work) as src:
+            info = ffmpeg.summarize(ffmpeg.probe(str(src)))
+            profile["_has_audio"] = info.has_audio
+            argv = ffmpeg.burn_captions_argv(str(src), str(vtt), str(out), profile, title=asset.title)
+            duration = info.duration or asset.duration or 1
+
+            def on_progress(p: dict[str, str]) -> None:
+                if progress is not None and p.get("out_time_ms", "").isdigit():
+                    progress(min(1.0, int(p["out_time_ms"]) / 1e6 / duration))
+
+            ffmpeg.run(argv, timeout=_timeout(duration, 40), on_progress=on_progress)
+        stored = storage().put_file(out, ".mp4")
+    except Exception as exc:
+        db.session.rollback()
+        caption = db.session.get(Caption, caption.id)
+        caption.burn_state, caption.burn_error = "failed", str(exc)[:2000]
+        db.session.commit()
+        raise
+    finally:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+    caption = db.session.get(Caption, caption.id)
+    if caption.vtt != vtt_text:  # edited meanwhile: this copy is already stale
+        caption.burn_state = "none"
+    else:
+        caption.burned_key, caption.burned_sha256, caption.burned_size = stored.key, stored.sha256, stored.size
+        caption.burned_at, caption.burn_state = utcnow(), "ready"
+    db.session.commit()
+    if progress is not None:
+        progress(1.0)
+    return caption
+
