@@ -84,6 +84,7 @@ def expense_record():
 @bp.post("/expenses/<int:expense_id>/correct")
 @role_required("producer")
 def expense_correct(expense_id: int):
+    expenses.get_expense(current_campaign(), expense_id)  # 404 before anything else
     try:
         expenses.correct_expense(current_campaign(), expense_id, reason=request.form.get("reason", ""),
                                  user=current_user, receipt=_receipt(), **_form_fields(request.form))
@@ -178,7 +179,8 @@ def partner_month(month: str):
                            months=statements.months(campaign))
 
 
-@bp.post("/partner/payouts/<int:payout_id>/received")
+# Not under /admin: the one write a partner makes (staff areas refuse the partner every write).
+@public_bp.post("/partner/payouts/<int:payout_id>/received")
 @role_required("partner")
 def payout_received(payout_id: int):
     statements.acknowledge_payout(current_campaign(), payout_id, current_user)

@@ -169,15 +169,15 @@ def test_partner_acknowledges_a_payout(app, client, campaign, login_as, partner,
     page = client.get("/admin/partner").get_data(as_text=True)
     assert "We received it" in page
     token = csrf_token(client, "/admin/partner")
-    assert client.post(f"/admin/partner/payouts/{payout.id}/received").status_code == 400  # no CSRF token
-    response = client.post(f"/admin/partner/payouts/{payout.id}/received", data={"csrf_token": token})
+    assert client.post(f"/partner/payouts/{payout.id}/received").status_code == 400  # no CSRF token
+    response = client.post(f"/partner/payouts/{payout.id}/received", data={"csrf_token": token})
     assert response.status_code == 303
     db.session.expire_all()
     payout = db.session.get(Payout, payout.id)
     assert payout.acknowledged_at is not None and payout.acknowledged_by == partner.id
     entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "payout.acknowledge"))
     assert entry is not None and entry.actor_id == partner.id
-    assert client.post(f"/admin/partner/payouts/999999/received", data={"csrf_token": token}).status_code == 404
+    assert client.post(f"/partner/payouts/999999/received", data={"csrf_token": token}).status_code == 404
     login_as(client, producer)
     dashboard = client.get("/admin/").get_data(as_text=True)
     row = re.search(rf'<tr id="payout-{payout.id}">.*?</tr>', dashboard, re.S).group(0)
@@ -185,7 +185,7 @@ def test_partner_acknowledges_a_payout(app, client, campaign, login_as, partner,
     assert "Received on" in client.get("/admin/partner").get_data(as_text=True)
     login_as(client, producer)
     token = csrf_token(client, "/admin/partner/statements/" + _month(campaign))
-    assert client.post(f"/admin/partner/payouts/{payout.id}/received", data={"csrf_token": token}).status_code == 403
+    assert client.post(f"/partner/payouts/{payout.id}/received", data={"csrf_token": token}).status_code == 403
 
 
 def test_partner_chart_spreads_the_share_over_the_days_money_came_in(app, client, campaign, login_as, partner,

@@ -131,6 +131,16 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("admin.partner", "GET"): ("/admin/partner", None, STAFF_PAGE),
     ("audit.log", "GET"): ("/admin/audit", None, PRODUCER_PAGE),
     ("admin.partner_csv", "GET"): ("/admin/partner/statement.csv", None, STAFF_PAGE),
+    # open books: expenses (producers), the partner's months and its "received", the public page
+    ("books.expenses_page", "GET"): ("/admin/expenses", None, PRODUCER_PAGE),
+    ("books.expense_record", "POST"): ("/admin/expenses", {}, PRODUCER_WRITE),
+    ("books.expense_correct", "POST"): ("/admin/expenses/999999/correct", {}, _only({"producer": 404})),
+    ("books.expense_void", "POST"): ("/admin/expenses/999999/void", {}, _only({"producer": 404})),
+    ("books.expense_attach", "POST"): ("/admin/expenses/999999/receipt", {}, _only({"producer": 404})),
+    ("books.expense_receipt", "GET"): ("/admin/expenses/999999/receipt", None, _only({"producer": 404})),
+    ("books.partner_month", "GET"): ("/admin/partner/statements/2026-01", None, STAFF_PAGE),
+    ("books_public.payout_received", "POST"): ("/partner/payouts/999999/received", {}, _only({"partner": 404})),
+    ("books_public.transparency_page", "GET"): ("/transparency", None, _all(200)),
     # footage board (producers only)
     ("media.board", "GET"): ("/footage/", None, PRODUCER_PAGE),
     ("media.status", "GET"): ("/footage/status.json", None, PRODUCER_PAGE),
@@ -177,6 +187,10 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("donor_api.update_me", "PATCH"): ("/api/v1/me", {}, _only({"donor_a": 400, "donor_b": 400}, anon=401)),
     ("donor_api.my_data", "GET"): ("/api/v1/me/data", None, _only({"donor_a": 200, "donor_b": 200}, anon=401)),
     ("rewards_api.partner_statement", "GET"): ("/api/v1/partner/statement", None, _only(
+        {"producer": 200, "partner": 200}, anon=401)),
+    ("books_api.transparency_doc", "GET"): ("/api/v1/transparency", None, _all(200)),
+    ("books_api.create_expense", "POST"): ("/api/v1/expenses", {}, _only({"producer": 400}, anon=401)),
+    ("books_api.month_statement", "GET"): ("/api/v1/partner/statements/2026-01", None, _only(
         {"producer": 200, "partner": 200}, anon=401)),
     ("comms_api.list_updates", "GET"): ("/api/v1/updates", None, _all(200)),
     ("comms_api.create_update", "POST"): ("/api/v1/updates", {}, _only({"producer": 400}, anon=401)),
