@@ -534,17 +534,37 @@ def _log(access) -> None:
         db.session.commit()
 
 
-@library_bp.get("/stream/<token>/master.m3u8")
-def stream_master(token: str):
-    """The master playlist of a donor's stream (stream_url): the signed link is checked, the
-    viewing logged, and the variants named under a token for this viewing."""
+def _master(access):
+    """The master playlist, the viewing logged, its variants named under this viewing's token."""
     from filmfund.media import streaming
 
-    access = _stream_access(token, play=False)
     _log(access)
     play = streaming.play_token(access.user, access.asset)
     return _playlist(streaming.master_for(access, url_for("library.stream_master", token=play)
                                           .rsplit("/", 1)[0] + "/"))
+
+
+@library_bp.get("/stream/<token>/master.m3u8")
+def stream_master(token: str):
+    """The master playlist of a donor's stream (stream_url): the signed link is checked, then
+    whether the donor may watch now."""
+    return _master(_stream_access(token, play=False))
+
+
+@library_bp.get("/library/<asset_id>/stream.m3u8")
+def stream_here(asset_id: str):
+    """The library page's player: the same master playlist for the signed-in donor (the page can
+    stay open longer than a signed link lives)."""
+    from filmfund.extensions import db, login_manager
+    from filmfund.media import streaming
+    from filmfund.media.models import Asset
+
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    asset = db.session.scalar(db.select(Asset).where(Asset.public_id == asset_id))
+    if asset is None:
+        raise NotFoundError("No such item in your library.")
+    return _master(streaming.check(current_user, asset))
 
 
 @library_bp.get("/stream/<token>/<name>.m3u8")

@@ -39,9 +39,10 @@ def _campaign_context() -> dict:
     share = rules.share_due(max(summary["raised"], 0), summary["partner"]["share_bps"])
     view = page.page_view(campaign, summary["raised"], page.page_language())
     trailer, gallery = _public_media()
-    trailer_url = poster = None
+    trailer_url = poster = trailer_stream = None
     if trailer is not None:
         trailer_url = external_url("library.public_file", asset_id=trailer.asset_id, what="video", ext="mp4")
+        trailer_stream = _trailer_stream(trailer.asset_id)
         if trailer.has_poster:
             poster = external_url("library.public_file", asset_id=trailer.asset_id, what="poster", ext="jpg")
     # Share cards need absolute URLs: the trailer's poster, else the film's share picture.
@@ -50,8 +51,16 @@ def _campaign_context() -> dict:
     page_url = external_url("site.campaign")
     return {"c": summary, "partner_share_raised": share, "percent": view["progress"]["percent"], "page": view,
             "trailer": trailer, "trailer_url": trailer_url, "trailer_poster": poster, "gallery": gallery,
+            "trailer_stream": trailer_stream,
             "updates": _public_updates(), "page_url": page_url, "share_image": share_image,
             "share_links": sharing.share_links(page_url, summary["title"])}
+
+
+def _trailer_stream(asset_id: str) -> str | None:
+    """The trailer's HLS master playlist (plain, cacheable) once its package is made."""
+    from filmfund.media.streaming import public_stream_ready
+
+    return url_for("library.public_stream_master", asset_id=asset_id) if public_stream_ready(asset_id) else None
 
 
 def _public_media():

@@ -35,9 +35,14 @@ def test_published_to_the_public_the_page_plays_the_clean_trailer(app, client, t
     assert drain() == 1  # the clip's web rendition is made at its first publish
 
     html = client.get("/").get_data(as_text=True)
-    video = re.search(r'<video id="trailer"([^>]*)>\s*<source src="([^"]+)" type="video/mp4">', html)
+    # The trailer streams (HLS, js/player.js) with its clean MP4 as the fallback.
+    video = re.search(r'<video id="trailer"([^>]*)>', html)
     assert video, html[:3000]
-    attrs, src = video.groups()
+    attrs = video.group(1)
+    src = re.search(r'data-fallback="([^"]+)"', attrs).group(1)
+    stream = re.search(r'data-stream="([^"]+)"', attrs).group(1)
+    assert stream.endswith("/hls/master.m3u8") and client.get(stream).status_code == 200
+    assert "js/player.js" in html
     assert 'preload="none"' in attrs and "playsinline" in attrs and "controls" in attrs
     poster = re.search(r'poster="([^"]+)"', attrs).group(1)
     assert src.startswith("http://localhost/public/") and poster.startswith("http://localhost/public/")
