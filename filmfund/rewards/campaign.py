@@ -31,17 +31,70 @@ def load_campaign(path: str | Path | None = None) -> Campaign:
     elif campaign.currency != spec.currency and db.session.scalar(
             sa.select(sa.func.count(Donation.id)).where(Donation.campaign_id == campaign.id)):
         raise ValidationError(_("currency: cannot change once donations are recorded"), code="invalid_campaign")
-    changed = {attr: [getattr(campaign, attr), getattr(spec, attr)] for attr in
-               ("title", "tagline", "currency", "goal", "partner_name", "share_bps", "time_zone")
-               if campaign.id is not None and getattr(campaign, attr) != getattr(spec, attr)}
-    for attr in ("title", "tagline", "description", "currency", "goal", "partner_name", "share_bps", "time_zone"):
+    # A part a producer saved in the browser (/admin/campaign, /admin/page) is the browser's: the
+    # file fills in only the others (browser_parts).
+    owned = browser_parts(campaign.id) if campaign.id is not None else set()
+    attrs = [a for a in ("title", "tagline", "description", "currency", "goal", "partner_name", "share_bps",
+                          "time_zone")
+             if not ("settings" in owned and a in BROWSER_SETTINGS)]
+    changed = {attr: [getattr(campaign, attr), getattr(spec, attr)] for attr in attrs
+               if attr != "description" and campaign.id is not None and getattr(campaign, attr) != getattr(spec, attr)}
+    for attr in attrs:
         setattr(campaign, attr, getattr(spec, attr))
-    if campaign.translations != spec.translations:
-        campaign.translations = spec.translations
+    translations = _file_translations(campaign.translations or {}, spec.translations, owned)
+    if campaign.translations != translations:
+        campaign.translations = translations
     db.session.flush()
     if changed:  # a change of an existing campaign's settings (goal, partner share, ...) is a staff action
         record_audit("settings.change", f"campaign {campaign.slug}", changed)
     totals.ensure_campaign_rows(campaign.id)
+    if "tiers" not in owned:
+        _load_tiers(campaign, spec)
+    _seed_page(campaign, spec, owned)
+    db.session.expire(campaign, ["tiers"])
+    campaign.updated_at = utcnow()  # every process's cached snapshot is rebuilt (snapshot.py)
+    # Tiers may have moved: stored entitlements must match them again.
+    ledger.lock_money(campaign.id)
+    for user in db.session.scalars(sa.select(User).where(User.id.in_(
+            sa.select(Donation.user_id).where(Donation.campaign_id == campaign.id)))):
+        refresh_entitlements(user, campaign)
+    db.session.flush()
+    snapshot.forget()  # the new updated_at, once committed, makes every process rebuild its own
+    db.session.expire_all()  # tiers and their rewards are read again as the file left them
+    db.session.refresh(campaign)
+    return campaign
+
+
+# What the browser's `settings` part holds (the title and partner's name in every language too).
+BROWSER_SETTINGS = ("title", "goal", "partner_name", "share_bps")
+
+
+def browser_parts(campaign_id: int) -> set[str]:
+    """The parts of the campaign a producer saved in the browser and not handed back: the page's
+    (story, crew, risks, faq, stretch_goals) and the settings' (settings, tiers). The one home of
+    the rule "the campaign file fills a part in until a producer edits it": a load of the file
+    leaves these alone."""
+    return set(db.session.scalars(sa.select(CampaignPagePart.part).where(
+        CampaignPagePart.campaign_id == campaign_id, CampaignPagePart.edited_at.is_not(None))))
+
+
+def _file_translations(current: dict, from_file: dict, owned: set[str]) -> dict:
+    """The file's texts per language, except those of the parts the browser owns (kept as they are)."""
+    def browser_owns(key: str) -> bool:
+        return (("settings" in owned and key in ("title", "partner_name"))
+                or ("tiers" in owned and key.startswith(("tier:", "reward:"))))
+
+    out: dict[str, dict] = {}
+    for lang in set(current) | set(from_file):
+        texts = {k: v for k, v in (from_file.get(lang) or {}).items() if not browser_owns(k)}
+        texts.update({k: v for k, v in (current.get(lang) or {}).items() if browser_owns(k)})
+        if texts:
+            out[lang] = texts
+    return out
+
+
+def _load_tiers(campaign: Campaign, spec) -> None:
+    """Tiers and rewards from the file: tiers matched by min_amount, rewards by key."""
     tiers = {t.min_amount: t for t in campaign.tiers}
     rewards = {r.key: r for r in db.session.scalars(sa.select(Reward).where(Reward.campaign_id == campaign.id))}
     kept_tiers = set()
@@ -64,22 +117,9 @@ def load_campaign(path: str | Path | None = None) -> Campaign:
         if min_amount not in kept_tiers:
             campaign.tiers.remove(tier)
     db.session.flush()
-    _seed_page(campaign, spec)
-    db.session.expire(campaign, ["tiers"])
-    campaign.updated_at = utcnow()  # every process's cached snapshot is rebuilt (snapshot.py)
-    # Tiers may have moved: stored entitlements must match them again.
-    ledger.lock_money(campaign.id)
-    for user in db.session.scalars(sa.select(User).where(User.id.in_(
-            sa.select(Donation.user_id).where(Donation.campaign_id == campaign.id)))):
-        refresh_entitlements(user, campaign)
-    db.session.flush()
-    snapshot.forget()  # the new updated_at, once committed, makes every process rebuild its own
-    db.session.expire_all()  # tiers and their rewards are read again as the file left them
-    db.session.refresh(campaign)
-    return campaign
 
 
-def _seed_page(campaign: Campaign, spec) -> None:
+def _seed_page(campaign: Campaign, spec, owned: set[str]) -> None:
     """The page's parts and budget lines from the file. A part a producer edited in the browser
     is theirs: the file no longer touches it (it seeds, it does not overrule). Budget lines are
     money planning, kept in the file like the goal: matched by key, a line that left the file is
@@ -91,7 +131,7 @@ def _seed_page(campaign: Campaign, spec) -> None:
         row = parts.get(part)
         if row is None:
             db.session.add(CampaignPagePart(campaign_id=campaign.id, part=part, content=content))
-        elif row.edited_at is None and row.content != content:
+        elif part not in owned and row.content != content:
             row.content = content
     lines = {b.key: b for b in db.session.scalars(sa.select(BudgetLine).where(BudgetLine.campaign_id == campaign.id))}
     changed = {}

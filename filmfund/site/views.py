@@ -18,7 +18,7 @@ from filmfund.errors import ConflictError, DomainError, for_people
 from filmfund.extensions import db, limiter
 from filmfund.fulfil import fulfilment
 from filmfund.i18n import format_money
-from filmfund.rewards import donor_data, donors, entitlements, mail_prefs, pledges, rules
+from filmfund.rewards import campaign_edit, donor_data, donors, entitlements, mail_prefs, pledges, rules
 from filmfund.rewards.campaign import campaign_of, campaign_summary, current_campaign
 from filmfund.security import role_required
 from filmfund.site import page, sharing
@@ -417,6 +417,73 @@ def _page_part_done(part: str, message: str):
     page.after_commit()
     flash(message, "info")
     return redirect(url_for("site.page_editor") + f"#part-{part}", code=303)
+
+
+# ---------------------------------------------------------------- producers: the campaign's settings and tiers
+
+@bp.get("/admin/campaign")
+@role_required("producer")
+def campaign_editor(errors: dict | None = None, status: int = 200):
+    campaign = current_campaign()
+    view = campaign_edit.editor_view(campaign.id)
+    if errors and request.method == "POST":  # a refusal shows the producer's typing again
+        view = campaign_edit.editor_view_from_form(view, next(iter(errors)), request.form)
+    return render_template("site/campaign_editor.html", campaign=campaign, view=view,
+                           languages=page.TEXT_LANGUAGES, errors=errors or {}), status
+
+
+@bp.post("/admin/campaign/<part>")
+@role_required("producer")
+@limiter.limit("60 per minute")
+def campaign_save(part: str):
+    """The settings or the tiers as the producer set them; validated, audited, donors' rewards kept
+    consistent (see rewards/campaign_edit.py). A refusal changes nothing."""
+    campaign = current_campaign()
+    user = current_user._get_current_object()
+    try:
+        if part == "settings":
+            changed = campaign_edit.save_settings(campaign.id, request.form, user)
+            message = _("Saved: the page shows it now.") if changed else _("Nothing changed.")
+        elif part == "tiers":
+            rows = campaign_edit.parse_tiers(request.form)
+            outcome = campaign_edit.save_tiers(campaign.id, rows, user,
+                                               take_back_delivered=request.form.get("take_back") == "1")
+            message = (_("Nothing changed.") if outcome is None else
+                       _("Saved. Donors' rewards follow the new tiers: %(granted)s granted, %(revoked)s taken back.",
+                         granted=outcome["granted"], revoked=outcome["revoked"]))
+        else:
+            abort(404)
+    except DomainError as err:
+        db.session.rollback()
+        return campaign_editor(errors={part: for_people(err.message)}, status=400)
+    return _campaign_part_done(part, message)
+
+
+@bp.post("/admin/campaign/<part>/reset")
+@role_required("producer")
+@limiter.limit("60 per minute")
+def campaign_reset(part: str):
+    """Hand the settings or the tiers back to the campaign file (its values apply again, and follow it)."""
+    if part not in campaign_edit.SETTINGS_PARTS:
+        abort(404)
+    if request.form.get("confirm") != "1":
+        return campaign_editor(errors={part: _("Tick the box to confirm: your values for this part are replaced "
+                                               "by the campaign file's.")}, status=400)
+    try:
+        changed = campaign_edit.hand_back(current_campaign().id, part, current_user._get_current_object(),
+                                          take_back_delivered=request.form.get("take_back") == "1")
+    except DomainError as err:
+        db.session.rollback()
+        return campaign_editor(errors={part: for_people(err.message)}, status=400)
+    return _campaign_part_done(part, _("This part follows the campaign file again.") if changed
+                               else _("Nothing changed."))
+
+
+def _campaign_part_done(part: str, message: str):
+    db.session.commit()
+    page.after_commit()
+    flash(message, "info")
+    return redirect(url_for("site.campaign_editor") + f"#part-{part}", code=303)
 
 
 @bp.get("/admin/sharing")

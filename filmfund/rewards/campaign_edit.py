@@ -1,0 +1,311 @@
+"""The campaign's settings and tiers as producers edit them in the browser (/admin/campaign).
+
+Two parts, kept as the page's parts are (one CampaignPagePart row each, see filmfund.site.page):
+- `settings`: the title and the partner's name (both languages), the goal, the partner's share.
+- `tiers`: each tier's minimum and name (both languages); its rewards stay with it.
+The campaign file starts a film and fills a part in until a producer saves it here; from then on
+`filmfund campaign load` leaves that part alone (campaign.browser_parts is the one home of that
+rule), until the producer hands the part back to the file.
+
+Tiers and what donors hold. Holdings are computed from the tiers (filmfund.rewards.holdings), so
+after a change every donor's entitlements are refreshed from the new tiers, in the same
+transaction: lowering a minimum grants the tier's rewards to the donors who now reach it; raising
+one (or removing a tier) revokes them from donors who no longer reach it. A reward already
+delivered (fulfilled) is never taken back silently: such a change is refused, naming how many
+delivered rewards it would revoke, unless the producer ticks "take them back" (the entitlement
+is then revoked, its fulfilled_at kept as the record, and it comes back as delivered if the donor
+reaches the tier again). A tier's rewards move with it (they belong to the tier row, not to the
+amount); a removed tier's rewards are detached, never deleted.
+
+Services do not commit; the view commits once (or rolls back on a refusal).
+"""
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+
+from filmfund.audit import record_audit
+from filmfund.auth.models import User
+from filmfund.db import utcnow
+from filmfund.errors import DomainError, ValidationError
+from filmfund.extensions import db
+from filmfund.money import cents_to_input, parse_dollars
+from filmfund.rewards import holdings, ledger, snapshot
+from filmfund.rewards.campaign_file import MAX_AMOUNT, TEXT_LANGUAGES
+from filmfund.rewards.entitlements import refresh_entitlements
+from filmfund.rewards.models import Campaign, CampaignPagePart, Donation, Entitlement, Reward, Tier
+
+SETTINGS_PARTS = ("settings", "tiers")
+MAX_TIERS = 30
+_PERCENT_RE = re.compile(r"^\d{1,3}(\.\d{1,2})?$")
+
+
+class DeliveredRewardsError(ValidationError):
+    code = "delivered_rewards"
+
+
+def _texts(campaign: Campaign, key: str, kept: str) -> dict[str, str]:
+    """{language: text} of one campaign text: the language's own, else (English) the kept column."""
+    out = {}
+    for lang in TEXT_LANGUAGES:
+        own = ((campaign.translations or {}).get(lang) or {}).get(key)
+        if own:
+            out[lang] = own
+    if not out and kept:
+        out["en"] = kept
+    return out
+
+
+def editor_view(campaign_id: int) -> dict:
+    """What the editor's forms show: each part's values and whether the browser owns it."""
+    campaign = db.session.get(Campaign, campaign_id)
+    rows = {p.part: p for p in db.session.scalars(sa.select(CampaignPagePart).where(
+        CampaignPagePart.campaign_id == campaign_id, CampaignPagePart.part.in_(SETTINGS_PARTS)))}
+    tiers = db.session.scalars(sa.select(Tier).where(Tier.campaign_id == campaign_id).order_by(Tier.min_amount)).all()
+    return {
+        "settings": {"title": _texts(campaign, "title", campaign.title),
+                     "partner_name": _texts(campaign, "partner_name", campaign.partner_name),
+                     "goal": cents_to_input(campaign.goal),
+                     "share": _bps_to_percent(campaign.share_bps)},
+        "tiers": [{"id": t.id, "min": cents_to_input(t.min_amount),
+                   "name": _texts(campaign, f"tier:{t.min_amount}", t.name),
+                   "rewards": [r.title for r in t.rewards]} for t in tiers],
+        "edited_at": {part: rows[part].edited_at if part in rows else None for part in SETTINGS_PARTS},
+    }
+
+
+def editor_view_from_form(view: dict, part: str, form) -> dict:
+    """The editor as the producer left it after a refusal: their typing, nothing lost."""
+    view = dict(view)
+    if part == "settings":
+        view["settings"] = {"title": {lang: form.get(f"title-{lang}", "") for lang in TEXT_LANGUAGES},
+                            "partner_name": {lang: form.get(f"partner_name-{lang}", "") for lang in TEXT_LANGUAGES},
+                            "goal": form.get("goal", ""), "share": form.get("share", "")}
+    elif part == "tiers":
+        rewards = {t["id"]: t["rewards"] for t in view["tiers"]}
+        rows, i = [], 0
+        while f"tier-{i}-present" in form and i <= MAX_TIERS:
+            raw_id = form.get(f"tier-{i}-id", "")
+            tier_id = int(raw_id) if raw_id.isdigit() else None
+            row = {"id": tier_id, "min": form.get(f"tier-{i}-min", ""), "rewards": rewards.get(tier_id, []),
+                   "name": {lang: form.get(f"tier-{i}-name-{lang}", "") for lang in TEXT_LANGUAGES},
+                   "remove": form.get(f"tier-{i}-remove") == "1"}
+            i += 1
+            if tier_id is not None or row["min"] or any(row["name"].values()):
+                rows.append(row)
+        view["tiers"] = rows
+    return view
+
+
+def _bps_to_percent(bps: int) -> str:
+    whole, part = divmod(bps, 100)
+    return f"{whole}" if part == 0 else f"{whole}.{part:02d}".rstrip("0")
+
+
+def _percent_to_bps(text: str) -> int:
+    value = (text or "").strip().rstrip("%").strip()
+    if not _PERCENT_RE.match(value):
+        raise ValidationError("Partner share: enter a percentage from 0 to 100, like 15 or 12.5.",
+                              code="invalid_share")
+    whole, _dot, frac = value.partition(".")
+    bps = int(whole) * 100 + int((frac + "00")[:2])
+    if bps > 10000:
+        raise ValidationError("Partner share: at most 100%.", code="invalid_share")
+    return bps
+
+
+def _lang_texts(form, name: str, label: str, max_len: int) -> dict[str, str]:
+    texts = {lang: form.get(f"{name}-{lang}", "").strip() for lang in TEXT_LANGUAGES}
+    texts = {lang: t for lang, t in texts.items() if t}
+    if not texts:
+        raise ValidationError(f"{label}: write it in English or Chinese (or both).", code="invalid_text")
+    for t in texts.values():
+        if len(t) > max_len:
+            raise ValidationError(f"{label}: at most {max_len} characters.", code="invalid_text")
+    return texts
+
+
+def _money(text: str, label: str, low: int, high: int) -> int:
+    try:
+        cents = parse_dollars(text)
+    except DomainError as err:
+        raise ValidationError(f"{label}: {err.message}", code="invalid_amount") from None
+    if not low <= cents <= high:
+        raise ValidationError(f"{label}: between {cents_to_input(low)} and {cents_to_input(high)} dollars.",
+                              code="invalid_amount")
+    return cents
+
+
+def _set_texts(campaign: Campaign, key: str, texts: dict[str, str], drop: str | None = None) -> None:
+    """Store a text per language in the campaign's translations (a new dict: the JSON column sees it)."""
+    translations = {lang: dict(v) for lang, v in (campaign.translations or {}).items()}
+    for lang in TEXT_LANGUAGES:
+        own = translations.setdefault(lang, {})
+        if drop:
+            own.pop(drop, None)
+        if lang in texts:
+            own[key] = texts[lang]
+        else:
+            own.pop(key, None)
+    campaign.translations = {lang: v for lang, v in translations.items() if v}
+
+
+def _mark_edited(campaign: Campaign, part: str, content, user: User | None) -> None:
+    row = db.session.get(CampaignPagePart, (campaign.id, part))
+    if row is None:
+        row = CampaignPagePart(campaign_id=campaign.id, part=part, content=content)
+        db.session.add(row)
+    row.content, row.edited_at, row.edited_by = content, utcnow(), getattr(user, "id", None)
+    campaign.updated_at = utcnow()  # every process rebuilds its snapshot (snapshot.py)
+
+
+def save_settings(campaign_id: int, form, user: User | None) -> bool:
+    """Title, partner's name, goal and share from the editor's form, validated, audited. False when
+    nothing changed. The caller commits."""
+    campaign = db.session.get(Campaign, campaign_id)
+    title = _lang_texts(form, "title", "Title", 200)
+    partner = _lang_texts(form, "partner_name", "Partner's name", 200)
+    goal = _money(form.get("goal", ""), "Goal", 1, 10**12)
+    share_bps = _percent_to_bps(form.get("share", ""))
+    before = editor_view(campaign_id)["settings"]
+    after = {"title": title, "partner_name": partner, "goal": cents_to_input(goal), "share": _bps_to_percent(share_bps)}
+    if before == after:
+        return False
+    ledger.lock_money(campaign.id)  # the goal and share change between two bookings, never during one
+    campaign.title = next(iter(title.values()))
+    campaign.partner_name = next(iter(partner.values()))
+    _set_texts(campaign, "title", title)
+    _set_texts(campaign, "partner_name", partner)
+    campaign.goal, campaign.share_bps = goal, share_bps
+    content = {"title": title, "partner_name": partner, "goal": goal, "share_bps": share_bps}
+    _mark_edited(campaign, "settings", content, user)
+    record_audit("settings.change", f"campaign {campaign.slug}",
+                 {k: [before[k], after[k]] for k in after if before[k] != after[k]}, actor=user)
+    return True
+
+
+def parse_tiers(form) -> list[dict]:
+    """The tiers form (`tier-{i}-id`, `-min`, `-name-{lang}`, `-remove`) as [{id, min_amount, name}],
+    validated: at least one tier, minimums strictly ascending as listed, each named."""
+    rows, i = [], 0
+    while f"tier-{i}-present" in form and i < MAX_TIERS + 1:
+        prefix = f"tier-{i}"
+        i += 1
+        raw_id = form.get(f"{prefix}-id", "").strip()
+        name = {lang: form.get(f"{prefix}-name-{lang}", "").strip() for lang in TEXT_LANGUAGES}
+        amount = form.get(f"{prefix}-min", "").strip()
+        if form.get(f"{prefix}-remove") == "1" or (not raw_id and not amount and not any(name.values())):
+            continue
+        label = f"Tier {len(rows) + 1}"
+        min_amount = _money(amount, f"{label}, minimum", 1, MAX_AMOUNT)
+        name = {lang: t for lang, t in name.items() if t}
+        if not name:
+            raise ValidationError(f"{label}: give it a name in English or Chinese.", code="invalid_text")
+        if any(len(t) > 200 for t in name.values()):
+            raise ValidationError(f"{label}: a name of at most 200 characters.", code="invalid_text")
+        if rows and min_amount <= rows[-1]["min_amount"]:
+            raise ValidationError(
+                f"{label}: its minimum ({cents_to_input(min_amount)}) must be above the tier before it "
+                f"({cents_to_input(rows[-1]['min_amount'])}): tiers go strictly up.", code="tiers_not_ascending")
+        rows.append({"id": int(raw_id) if raw_id.isdigit() else None, "min_amount": min_amount, "name": name})
+    if not rows:
+        raise ValidationError("Keep at least one tier.", code="no_tiers")
+    if len(rows) > MAX_TIERS:
+        raise ValidationError(f"At most {MAX_TIERS} tiers.", code="too_many_tiers")
+    return rows
+
+
+def save_tiers(campaign_id: int, rows: list[dict], user: User | None, take_back_delivered: bool = False) -> dict | None:
+    """Apply the tiers as listed (changed in place by id, new ones added, missing ones removed),
+    then refresh every donor's entitlements from them. Refused (DeliveredRewardsError) when that
+    would revoke a delivered reward, unless `take_back_delivered`; the caller then rolls back.
+    Returns what changed for donors ({"granted": n, "revoked": n, "revoked_delivered": n}), or None
+    when the tiers are unchanged. Audited. The caller commits."""
+    campaign = db.session.get(Campaign, campaign_id)
+    tiers = {t.id: t for t in db.session.scalars(sa.select(Tier).where(Tier.campaign_id == campaign_id))}
+    before = [{"id": t.id, "min_amount": t.min_amount, "name": _texts(campaign, f"tier:{t.min_amount}", t.name)}
+              for t in sorted(tiers.values(), key=lambda t: t.min_amount)]
+    for row in rows:
+        if row["id"] is not None and row["id"] not in tiers:
+            raise ValidationError("A tier of this form is gone: reload the page and try again.", code="stale_form")
+    if [{**r} for r in rows] == before:
+        return None
+    ledger.lock_money(campaign.id)  # no booking reads the tiers halfway through the change
+
+    ents = db.session.scalars(sa.select(Entitlement).join(Reward, Reward.id == Entitlement.reward_id)
+                              .where(Reward.campaign_id == campaign_id)).all()
+    held_before = {e.id for e in ents if holdings.is_held(e)}
+
+    kept_ids = {r["id"] for r in rows if r["id"] is not None}
+    names = {}
+    for tier in tiers.values():  # texts are keyed by minimum: take them out, put them back below
+        names[tier.id] = _texts(campaign, f"tier:{tier.min_amount}", tier.name)
+        _set_texts(campaign, f"tier:{tier.min_amount}", {})
+    for tier_id, tier in tiers.items():
+        if tier_id not in kept_ids:
+            db.session.execute(sa.update(Reward).where(Reward.tier_id == tier_id).values(tier_id=None))
+            db.session.delete(tier)
+    db.session.flush()
+    # Two steps, so that swapping minimums never meets the unique (campaign, min_amount) halfway.
+    for n, row in enumerate(r for r in rows if r["id"] is not None):
+        tiers[row["id"]].min_amount = 2_000_000_000 - n
+    db.session.flush()
+    for row in rows:
+        tier = tiers[row["id"]] if row["id"] is not None else Tier(campaign_id=campaign.id)
+        tier.min_amount, tier.name = row["min_amount"], next(iter(row["name"].values()))
+        db.session.add(tier)
+        _set_texts(campaign, f"tier:{row['min_amount']}", row["name"])
+    db.session.flush()
+    db.session.expire(campaign, ["tiers"])
+
+    snapshot.forget()
+    for donor in db.session.scalars(sa.select(User).where(User.id.in_(
+            sa.select(Donation.user_id).where(Donation.campaign_id == campaign.id)))):
+        refresh_entitlements(donor, campaign)
+    db.session.flush()
+    ents = db.session.scalars(sa.select(Entitlement).join(Reward, Reward.id == Entitlement.reward_id)
+                              .where(Reward.campaign_id == campaign_id)).all()
+    revoked = [e for e in ents if e.id in held_before and not holdings.is_held(e)]
+    delivered = [e for e in revoked if e.fulfilled_at is not None]
+    granted = [e for e in ents if e.id not in held_before and holdings.is_held(e)]
+    if delivered and not take_back_delivered:
+        raise DeliveredRewardsError(
+            f"This change would take back {len(delivered)} reward(s) already delivered to donors who no longer "
+            "reach their tier. Nothing was changed. Tick “Take back delivered rewards” to do it anyway, or keep "
+            "the minimum lower.")
+    outcome = {"granted": len(granted), "revoked": len(revoked), "revoked_delivered": len(delivered)}
+    after = [{"min_amount": r["min_amount"], "name": r["name"]} for r in rows]
+    _mark_edited(campaign, "tiers", after, user)
+    record_audit("tiers.change", f"campaign {campaign.slug}",
+                 {"before": before, "after": after, "donors": outcome}, actor=user)
+    return outcome
+
+
+def hand_back(campaign_id: int, part: str, user: User | None, take_back_delivered: bool = False) -> bool:
+    """Hand a part back to the campaign file: the file's values apply again now, and on later loads.
+    False when the part already follows the file. The caller commits."""
+    from filmfund.rewards.campaign import load_campaign
+
+    if part not in SETTINGS_PARTS:
+        raise ValidationError("Unknown part of the campaign.", code="invalid_part")
+    row = db.session.get(CampaignPagePart, (campaign_id, part))
+    if row is None or row.edited_at is None:
+        return False
+    campaign = db.session.get(Campaign, campaign_id)
+    record_audit("settings.reset", f"campaign {campaign.slug} {part}", {"before": row.content}, actor=user)
+    delivered_before = _delivered_held(campaign_id)
+    db.session.delete(row)
+    db.session.flush()
+    load_campaign()
+    taken = delivered_before - _delivered_held(campaign_id)
+    if taken and not take_back_delivered:
+        raise DeliveredRewardsError(
+            f"The campaign file's tiers would take back {len(taken)} reward(s) already delivered. Nothing was "
+            "changed. Tick “Take back delivered rewards” to do it anyway.")
+    return True
+
+
+def _delivered_held(campaign_id: int) -> set[int]:
+    return set(db.session.scalars(sa.select(Entitlement.id).join(Reward, Reward.id == Entitlement.reward_id).where(
+        Reward.campaign_id == campaign_id, Entitlement.fulfilled_at.is_not(None), holdings.HELD)))

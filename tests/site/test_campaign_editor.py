@@ -1,0 +1,148 @@
+"""The campaign in the browser (issue 14 item 2): producers edit the title, goal, partner and share,
+and the tiers; every change is validated and audited, donors' rewards follow the tiers (a delivered
+reward is never taken back silently), and a later `campaign load` leaves what they edited alone
+until they hand it back to the file."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from filmfund.audit import AuditEntry
+from filmfund.db import utcnow
+from filmfund.extensions import db
+from filmfund.rewards.models import Campaign, Entitlement, EntitlementStatus, Reward, Tier
+from tests.site.helpers import csrf_token, pay
+
+
+
+def file_tiers() -> list[tuple]:
+    """The tiers as the campaign file made them: (min in cents, English name, Chinese name)."""
+    campaign = db.session.scalars(sa.select(Campaign)).one()
+    zh = campaign.translations.get("zh-Hans", {})
+    return [(t.min_amount, t.name, zh.get(f"tier:{t.min_amount}", "")) for t in
+            db.session.scalars(sa.select(Tier).order_by(Tier.min_amount))]
+
+
+def tiers_form(token: str, tiers=None, **extra) -> dict:
+    """The tiers form as the editor posts it: each (min in cents, English, Chinese) with its id."""
+    ids = {t.min_amount: t.id for t in db.session.scalars(sa.select(Tier))}
+    form = {"csrf_token": token}
+    for i, (cents, en, zh, *rest) in enumerate(tiers):
+        tier_id = rest[0] if rest else ids.get(cents, "")
+        form.update({f"tier-{i}-present": "1", f"tier-{i}-id": str(tier_id or ""), f"tier-{i}-min": f"{cents / 100:.2f}",
+                     f"tier-{i}-name-en": en, f"tier-{i}-name-zh-Hans": zh})
+    return {**form, **extra}
+
+
+def held(email: str) -> set[str]:
+    return set(db.session.scalars(sa.select(Reward.key).join(Entitlement, Entitlement.reward_id == Reward.id)
+                                  .join(Entitlement.user).where(sa.text("users.email = :e"),
+                                                                Entitlement.status != EntitlementStatus.REVOKED),
+                                  {"e": email}))
+
+
+def test_settings_are_edited_validated_audited_and_kept_from_the_file(app, client, campaign, producer, login_as,
+                                                                         tmp_path):
+    from filmfund.rewards.campaign import load_campaign
+
+    login_as(client, producer)
+    token = csrf_token(client, "/admin/campaign")
+    form = {"csrf_token": token, "title-en": "Dead Hearts", "title-zh-Hans": "死去的心", "goal": "25000.50",
+            "partner_name-en": "Xinxing Aid", "partner_name-zh-Hans": "心星援助", "share": "12.5"}
+    for bad, message in [({"share": "101"}, "at most 100%"), ({"share": "-3"}, "percentage from 0 to 100"),
+                         ({"goal": "12.345"}, "two decimals"), ({"title-en": "", "title-zh-Hans": " "}, "Title")]:
+        resp = client.post("/admin/campaign/settings", data={**form, **bad})
+        assert resp.status_code == 400 and message in resp.get_data(as_text=True), bad
+        assert 'value="心星援助"' in resp.get_data(as_text=True)  # the typing is kept
+    assert db.session.scalar(sa.select(Campaign.goal)) == campaign.goal  # nothing written
+
+    assert client.post("/admin/campaign/settings", data=form).status_code == 303
+    row = db.session.scalars(sa.select(Campaign)).one()
+    assert (row.title, row.goal, row.share_bps, row.partner_name) == ("Dead Hearts", 2500050, 1250, "Xinxing Aid")
+    assert "Dead Hearts" in client.get("/?lang=en").get_data(as_text=True)
+    assert "死去的心" in client.get("/?lang=zh-Hans").get_data(as_text=True)
+    entry = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "settings.change")).one()
+    assert entry.actor == f"user:{producer.id}" and entry.details_dict["share"] == ["20", "12.5"]
+
+    # The file changes its goal and tagline: the tagline follows it, the edited goal stays.
+    changed = tmp_path / "campaign.toml"
+    changed.write_text(Path(app.config["CAMPAIGN_FILE"]).read_text().replace("share_bps = 2000", "share_bps = 3000"))
+    load_campaign(changed)
+    db.session.commit()
+    assert db.session.scalar(sa.select(Campaign.share_bps)) == 1250
+    assert db.session.scalar(sa.select(Campaign.title)) == "Dead Hearts"
+
+    token = csrf_token(client, "/admin/campaign")
+    assert client.post("/admin/campaign/settings/reset", data={"csrf_token": token}).status_code == 400
+    assert client.post("/admin/campaign/settings/reset", data={"csrf_token": token, "confirm": "1"}).status_code == 303
+    assert db.session.scalar(sa.select(Campaign.share_bps)) == 2000  # the configured file's again
+    load_campaign(changed)
+    db.session.commit()
+    assert db.session.scalar(sa.select(Campaign.share_bps)) == 3000  # and it follows the file again
+
+
+def test_tiers_move_and_donors_rewards_follow_a_delivered_reward_is_not_taken_silently(
+        app, client, campaign, producer, login_as, tmp_path):
+    from filmfund.rewards.campaign import load_campaign
+
+    TIERS = file_tiers()
+    assert TIERS[:3] == [(100, "Supporter", "支持者"), (1500, "Follower", "追随者"), (3000, "Insider", "知情人")]
+    pay(1500, "fifteen@example.org")
+    pay(2000, "twenty@example.org")
+    db.session.commit()
+    assert "updates-monthly" in held("fifteen@example.org") and "updates-monthly" in held("twenty@example.org")
+    login_as(client, producer)
+    token = csrf_token(client, "/admin/campaign")
+
+    not_up = [TIERS[0], (3000, "Follower", "追随者", db.session.scalar(sa.select(Tier.id).where(Tier.min_amount == 1500))),
+              (3000, "Insider", "知情人")] + TIERS[3:]
+    resp = client.post("/admin/campaign/tiers", data=tiers_form(token, not_up))
+    assert resp.status_code == 400 and "tiers go strictly up" in resp.get_data(as_text=True)
+
+    # Follower from $15 to $20: the $15 donor no longer reaches it, the $20 donor keeps it.
+    moved = [TIERS[0], (2000, "Follower", "追随者", db.session.scalar(sa.select(Tier.id).where(Tier.min_amount == 1500)))]
+    moved += TIERS[2:]
+    assert client.post("/admin/campaign/tiers", data=tiers_form(token, moved)).status_code == 303
+    db.session.expire_all()
+    assert "updates-monthly" not in held("fifteen@example.org") and "updates-monthly" in held("twenty@example.org")
+    assert db.session.scalar(sa.select(Reward.tier_id).where(Reward.key == "updates-monthly")) == \
+        db.session.scalar(sa.select(Tier.id).where(Tier.min_amount == 2000))  # its reward moved with it
+    entry = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "tiers.change")).one()
+    assert entry.details_dict["donors"] == {"granted": 0, "revoked": 1, "revoked_delivered": 0}
+    assert "$20" in client.get("/?lang=en").get_data(as_text=True)
+
+    # The $20 donor's update subscription is delivered: moving the tier to $25 is refused ...
+    ent = db.session.scalars(sa.select(Entitlement).join(Reward).where(
+        Reward.key == "updates-monthly", Entitlement.status == EntitlementStatus.GRANTED)).one()
+    ent.status, ent.fulfilled_at = EntitlementStatus.FULFILLED, utcnow()
+    db.session.commit()
+    tier_id = db.session.scalar(sa.select(Tier.id).where(Tier.min_amount == 2000))
+    higher = [TIERS[0], (2500, "Follower", "追随者", tier_id)] + TIERS[2:]
+    resp = client.post("/admin/campaign/tiers", data=tiers_form(token, higher))
+    assert resp.status_code == 400 and "1 reward(s) already delivered" in resp.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(Tier.min_amount).where(Tier.id == tier_id)) == 2000  # nothing changed
+    assert "updates-monthly" in held("twenty@example.org")
+    # ... and so is removing the tier; with the explicit choice, it is done and recorded.
+    removing = tiers_form(token, [TIERS[0], (2000, "Follower", "追随者", tier_id)] + TIERS[2:], **{"tier-1-remove": "1"})
+    assert client.post("/admin/campaign/tiers", data=removing).status_code == 400
+    assert client.post("/admin/campaign/tiers", data={**removing, "take_back": "1"}).status_code == 303
+    db.session.expire_all()
+    assert "updates-monthly" not in held("twenty@example.org")
+    assert db.session.scalar(sa.select(Reward.tier_id).where(Reward.key == "updates-monthly")) is None  # kept, detached
+    last = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "tiers.change")
+                              .order_by(AuditEntry.id.desc())).first()
+    assert last.details_dict["donors"]["revoked_delivered"] == 1
+
+    # A later load of the file leaves the browser's tiers alone.
+    load_campaign()
+    db.session.commit()
+    assert db.session.scalars(sa.select(Tier.min_amount).order_by(Tier.min_amount)).all() == \
+        [100] + [t[0] for t in TIERS[2:]]
+    # Handed back, the file's tiers return; the delivered reward comes back delivered.
+    token = csrf_token(client, "/admin/campaign")
+    assert client.post("/admin/campaign/tiers/reset", data={"csrf_token": token, "confirm": "1"}).status_code == 303
+    db.session.expire_all()
+    assert db.session.scalars(sa.select(Tier.min_amount).order_by(Tier.min_amount)).all() == [t[0] for t in TIERS]
+    assert db.session.get(Entitlement, ent.id).status == EntitlementStatus.FULFILLED
