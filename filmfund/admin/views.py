@@ -57,7 +57,18 @@ def _dashboard(values: dict | None = None, errors: dict | None = None, status: i
         fulfilment=admin_services.fulfilment_list(campaign), payouts=admin_services.payouts(campaign),
         outbox=None if admin_services.smtp_configured() else admin_services.outbox(),
         check=check, breaches=check.breaches.splitlines() if check else [], today=date.today().isoformat(), footage_alerts=_footage_alerts(),
+        **_monthly_givers(campaign),
         values=values or {}, errors=errors or {}), status
+
+
+def _monthly_givers(campaign) -> dict:
+    """The monthly givers: how many, what they bring each month, and what their months brought."""
+    from filmfund.rewards import subscriptions
+
+    monthly = subscriptions.producer_summary(campaign)
+    series = [(date(int(m[:4]), int(m[5:7]), 1), amount) for m, amount in monthly["by_month"]]
+    return {"monthly": monthly, "monthly_chart": charts.line_chart(
+        series, campaign.currency, label="Monthly gifts per month", width=560, height=220)}
 
 
 def _footage_alerts() -> list:

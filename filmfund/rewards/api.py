@@ -60,8 +60,12 @@ class PledgeRequest(Schema):
     credit_name: str | None = Field(None, max_length=CREDIT_NAME_MAX)
     anonymous: bool = False
     rewards_opt_out: bool = False
+    interval: str | None = Field(
+        None, pattern="^month$",
+        description='"month": this amount every month (card only); absent or null: a one-time gift')
     codes: ClassVar[dict[str, str]] = {"amount": "invalid_amount", "currency": "invalid_currency",
-                                       "email": "invalid_email", "credit_name": "invalid_credit_name"}
+                                       "email": "invalid_email", "credit_name": "invalid_credit_name",
+                                       "interval": "invalid_interval"}
 
 
 class PledgeHeaders(Parameters):
@@ -102,7 +106,8 @@ def campaign():
        headers=PledgeHeaders, response=PLEDGE_RESPONSE, status=201, limit="30 per minute")
 def create_pledge(body: PledgeRequest, headers: PledgeHeaders):
     pledge = pledges.create_pledge(body.amount, body.currency, body.email, body.credit_name, body.anonymous,
-                                   body.rewards_opt_out, idempotency_key=headers.idempotency_key)
+                                   body.rewards_opt_out, idempotency_key=headers.idempotency_key,
+                                   interval=body.interval)
     # Committed before its Checkout Session opens (a call to Stripe in live mode): the session
     # names the pledge, and Stripe's webhook, booked by another process, must find it.
     commit_keeping(db.session, pledge)

@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 from filmfund.api import Schema, refuse, route
 from filmfund.audit import record_audit, user_ref
 from filmfund.extensions import db
-from filmfund.rewards import donor_data, donors, pledges
+from filmfund.rewards import donor_data, donors, pledges, subscriptions
 
 bp = Blueprint("donor_api", __name__, url_prefix="/api/v1")
 
@@ -86,3 +86,30 @@ def my_data():
     record_audit("export.donor_data", user_ref(g.api_user), {"via": "api"})
     db.session.commit()
     return jsonify(document)
+
+
+SUBSCRIPTION_SCHEMA = {
+    "type": "object", "required": ["id", "amount", "currency", "interval", "state", "started_at", "next_payment_at"],
+    "properties": {"id": {"type": "string"}, "amount": {"type": "integer", "description": "cents, each month"},
+                   "currency": {"type": "string"}, "interval": {"type": "string", "enum": ["month"]},
+                   "state": {"type": "string", "enum": ["active", "past_due", "canceled"]},
+                   "started_at": {"type": "string", "format": "date-time"},
+                   "next_payment_at": {"type": "string", "format": "date-time", "nullable": True}},
+}
+
+
+@route(bp, "/me/subscriptions", "GET", "The signed-in donor's monthly gifts", roles=("donor",),
+       response={"type": "object", "required": ["items"],
+                 "properties": {"items": {"type": "array", "items": SUBSCRIPTION_SCHEMA}}},
+       limit="60 per minute")
+def my_subscriptions():
+    return jsonify({"items": [subscriptions.document(s) for s in subscriptions.donor_subscriptions(g.api_user)]})
+
+
+@route(bp, "/me/subscriptions/<id>/cancel", "POST", "Stop one of the signed-in donor's monthly gifts: no "
+       "further payment; nothing already paid is refunded", roles=("donor",), response=SUBSCRIPTION_SCHEMA,
+       limit="30 per minute")
+def cancel_subscription(id: str):
+    sub = subscriptions.cancel(g.api_user, id, via="api")
+    db.session.commit()
+    return jsonify(subscriptions.document(sub))

@@ -32,14 +32,24 @@ from filmfund.rewards.pledges import NOTE_MAX, clean_credit_name, validate_amoun
 
 def record_stripe_payment(pledge: Pledge, *, amount: int, currency: str, payment_intent_id: str | None,
                           session_id: str | None, email: str | None, stripe_event_id: str,
-                          flags: list[str]) -> Donation | None:
-    """Count a paid Checkout Session once (by pledge and by payment intent); None if already counted.
+                          flags: list[str], invoice_id: str | None = None, subscription=None,
+                          charge_id: str | None = None, first_month: bool = True) -> Donation | None:
+    """Count a paid Checkout Session once (by pledge and by payment intent), or one month of a
+    monthly gift once (by its invoice and payment intent); None if already counted.
+
+    A month's donation is the pledge's own (its `pledge_id` set) when it is the subscription's
+    first invoice (`first_month`); a later month's names only its subscription. Every month is
+    counted on the subscription's donor.
 
     The caller holds the pledge's row lock (so two events of one payment are serial); the money
     lock is taken only for the booking, which keeps the time other payments wait for it short."""
-    existing = db.session.scalar(sa.select(Donation).where(sa.or_(
-        Donation.pledge_id == pledge.id,
-        Donation.payment_intent_id == payment_intent_id if payment_intent_id else sa.false())))
+    by_payment = Donation.payment_intent_id == payment_intent_id if payment_intent_id else sa.false()
+    first = invoice_id is None or first_month
+    if invoice_id is None:
+        key = Donation.pledge_id == pledge.id
+    else:  # the pledge's own donation is its first month's: one of its invoices only
+        key = sa.or_(Donation.invoice_id == invoice_id, Donation.pledge_id == pledge.id if first else sa.false())
+    existing = db.session.scalar(sa.select(Donation).where(sa.or_(key, by_payment)))
     if existing is not None:
         return None
     campaign = campaign_of(pledge)
@@ -49,14 +59,16 @@ def record_stripe_payment(pledge: Pledge, *, amount: int, currency: str, payment
         pledge.move(PledgeState.PAID)
     elif pledge.state != PledgeState.PAID:
         flags.append(f"paid_after_{pledge.state.value}")
-    pledge.payment_intent_id = payment_intent_id
-    try:
-        user = _donor(email or pledge.email)
-    except ValidationError:  # an address Stripe took but we would not: the pledge's own is valid
-        user = _donor(pledge.email)
-    donation = Donation(campaign_id=campaign.id, pledge_id=pledge.id, user_id=user.id,
+    if first:
+        pledge.payment_intent_id = payment_intent_id
+    if invoice_id is not None:
+        session_id = pledge.checkout_session_id if first else None
+    user = subscription.user if subscription is not None else donor_for(email, pledge)
+    donation = Donation(campaign_id=campaign.id, pledge_id=pledge.id if first else None, user_id=user.id,
                         source=DonationSource.STRIPE, amount=amount, currency=currency,
                         payment_intent_id=payment_intent_id, checkout_session_id=session_id,
+                        invoice_id=invoice_id, subscription_id=subscription.id if subscription is not None else None,
+                        charge_id=charge_id,
                         credit_name=pledge.credit_name, anonymous=pledge.anonymous,
                         rewards_opt_out=pledge.rewards_opt_out, flags=",".join(flags),
                         receipt_claimed_at=utcnow(), livemode=ledger.money_mode())
@@ -69,6 +81,14 @@ def record_stripe_payment(pledge: Pledge, *, amount: int, currency: str, payment
     # commit: nothing is reloaded after the commit, and no mail is sent while the money lock is held.
     receipts.queue_receipt(receipts.make_receipt(campaign, donation, user.email, booking.share, standing))
     return donation
+
+
+def donor_for(email: str | None, pledge: Pledge) -> User:
+    """The account a payment of this pledge is counted on (made if need be)."""
+    try:
+        return _donor(email or pledge.email)
+    except ValidationError:  # an address Stripe took but we would not: the pledge's own is valid
+        return _donor(pledge.email)
 
 
 def _donor(email: str) -> User:

@@ -74,8 +74,18 @@ def _site_url(path: str) -> str:
     return public_base_url() + path
 
 
+def validate_interval(value) -> str | None:
+    """None (a one-time gift) or "month" (a monthly gift)."""
+    if value in (None, "", "once"):
+        return None
+    if value != "month":
+        raise ValidationError(_("interval: \"month\" for a monthly gift, or leave it out for a one-time gift."),
+                              code="invalid_interval")
+    return value
+
+
 def create_pledge(amount, currency=None, email=None, credit_name=None, anonymous=False, rewards_opt_out=False,
-                  *, idempotency_key: str | None = None, ref: str | None = None) -> Pledge:
+                  *, idempotency_key: str | None = None, ref: str | None = None, interval: str | None = None) -> Pledge:
     """Validate and store the pledge; the caller commits it, then calls open_checkout (in test
     mode the local checkout page is set here already: no call to make). The one exception, for the
     hot path: a test-mode pledge without a key is one autocommitted INSERT (_pledge_at_once), which
@@ -84,9 +94,11 @@ def create_pledge(amount, currency=None, email=None, credit_name=None, anonymous
     name, dropped otherwise (a bad ref never costs a gift).
 
     The same idempotency key (a double-submitted form, a client retry) gives back the same pledge.
+    `interval` "month" makes it a monthly gift (Checkout in subscription mode).
     """
+    interval = validate_interval(interval)
     if current_app.config["STRIPE_TEST_MODE"] and idempotency_key is None:
-        pledge = _pledge_at_once(amount, currency, email, credit_name, anonymous, rewards_opt_out, ref)
+        pledge = _pledge_at_once(amount, currency, email, credit_name, anonymous, rewards_opt_out, ref, interval)
         if pledge is not None:
             return pledge
     campaign = current_campaign()
@@ -100,13 +112,13 @@ def create_pledge(amount, currency=None, email=None, credit_name=None, anonymous
 
     pledge = _pledge_by_key(idempotency_key) if idempotency_key else None
     if pledge is not None:
-        if (pledge.amount, pledge.email) != (amount, email):
+        if (pledge.amount, pledge.email, pledge.interval) != (amount, email, interval):
             raise ConflictError(_("This Idempotency-Key was used for a different pledge."), code="idempotency_conflict")
     else:
         pledge = Pledge(id=new_id(), campaign_id=campaign.id, amount=amount, currency=campaign.currency,
                         email=email, credit_name=credit_name, anonymous=anonymous,
                         rewards_opt_out=rewards_opt_out, idempotency_key=idempotency_key,
-                        ref=clean_ref(ref), language=current_language())
+                        ref=clean_ref(ref), language=current_language(), interval=interval)
         if current_app.config["STRIPE_TEST_MODE"]:  # no call to make: the caller commits it whole, once
             _set_checkout(pledge, *_test_checkout(pledge))
         if idempotency_key is None:
@@ -140,7 +152,7 @@ def _valid_pledge(campaign, amount, currency, email, credit_name, anonymous, rew
 
 _PLEDGE_AT_ONCE_COLUMNS = ("id", "campaign_id", "amount", "currency", "email", "credit_name", "anonymous",
                            "rewards_opt_out", "state", "checkout_session_id", "checkout_url", "ref", "language",
-                           "created_at", "updated_at")
+                           "interval", "created_at", "updated_at")
 # Built once: the pledge row, inserted only while its campaign still takes that currency (the
 # process's snapshot may be older than a `campaign load` in another process).
 _PLEDGE_AT_ONCE = sa.insert(Pledge.__table__).from_select(
@@ -150,7 +162,8 @@ _PLEDGE_AT_ONCE = sa.insert(Pledge.__table__).from_select(
            Campaign.__table__.c.currency == sa.bindparam("currency"))).returning(Pledge.__table__.c.id)
 
 
-def _pledge_at_once(amount, currency, email, credit_name, anonymous, rewards_opt_out, ref) -> Pledge | None:
+def _pledge_at_once(amount, currency, email, credit_name, anonymous, rewards_opt_out, ref,
+                    interval=None) -> Pledge | None:
     """A test-mode pledge without an idempotency key is ONE statement (its checkout is the local
     page: nothing to call, nothing to update): the INSERT, in autocommit on PostgreSQL, checked
     against the campaign row in the same statement. None when the process has no snapshot yet, or
@@ -169,8 +182,8 @@ def _pledge_at_once(amount, currency, email, credit_name, anonymous, rewards_opt
     now = utcnow()
     pledge = Pledge(id=new_id(), campaign_id=campaign.id, amount=amount, currency=campaign.currency, email=email,
                     credit_name=credit_name, anonymous=anonymous, rewards_opt_out=rewards_opt_out,
-                    state=PledgeState.PENDING, ref=clean_ref(ref), language=current_language(), created_at=now,
-                    updated_at=now)
+                    state=PledgeState.PENDING, ref=clean_ref(ref), language=current_language(), interval=interval,
+                    created_at=now, updated_at=now)
     _set_checkout(pledge, *_test_checkout(pledge))
     with one_statement() as conn:
         inserted = conn.execute(_PLEDGE_AT_ONCE, {name: getattr(pledge, name) for name in _PLEDGE_AT_ONCE_COLUMNS})
@@ -242,6 +255,7 @@ def pledge_status(pledge: Pledge) -> dict:
     tier = holdings.tier_of(campaign.tiers, pledge.amount)
     return {"pledge_id": pledge.id, "state": pledge.state.value, "amount": pledge.amount,
             "currency": pledge.currency, "message": str(_STATUS_MESSAGES[pledge.state]),
+            "interval": pledge.interval,
             "tier": {"min_amount": tier.min_amount, "name": texts.tier_name(campaign.translations, tier)}
             if tier and not pledge.rewards_opt_out else None,
             "test_mode": (pledge.checkout_session_id or "").startswith("cs_test_local_")}

@@ -110,28 +110,36 @@ def checkout_params(pledge, campaign, success_url: str, cancel_url: str) -> dict
     language = normalize(pledge.language) or "en"
     with in_language(language):
         product = _("Donation to %(title)s", title=campaign_title(campaign))[:250]
+    monthly = pledge.interval == "month"
+    if monthly:
+        with in_language(language):
+            product = _("Monthly donation to %(title)s", title=campaign_title(campaign))[:250]
+    price = {"currency": pledge.currency, "unit_amount": pledge.amount, "product_data": {"name": product}}
+    if monthly:
+        price["recurring"] = {"interval": "month"}
     params = {
-        "mode": "payment",
-        "line_items": [{
-            "quantity": 1,
-            "price_data": {"currency": pledge.currency, "unit_amount": pledge.amount,
-                           "product_data": {"name": product}},
-        }],
+        "mode": "subscription" if monthly else "payment",
+        "line_items": [{"quantity": 1, "price_data": price}],
         "locale": CHECKOUT_LOCALES.get(language, "auto"),
         "client_reference_id": pledge.id,
         "customer_email": pledge.email,
         "metadata": {"pledge_id": pledge.id},
-        # Session metadata is not copied to the PaymentIntent: refunds and disputes need it there.
-        "payment_intent_data": {"metadata": {"pledge_id": pledge.id}},
         "success_url": success_url,
         "cancel_url": cancel_url,
     }
-    methods = payment_methods()
+    if monthly:
+        # Copied to the subscription, and from it to every invoice (subscription_details.metadata,
+        # or parent.subscription_details.metadata from API 2025-03-31 on): each month names its pledge.
+        params["subscription_data"] = {"metadata": {"pledge_id": pledge.id}}
+    else:
+        # Session metadata is not copied to the PaymentIntent: refunds and disputes need it there.
+        params["payment_intent_data"] = {"metadata": {"pledge_id": pledge.id}}
+    methods = payment_methods(recurring=monthly)
     if methods:
         params["payment_method_types"] = methods
         if "wechat_pay" in methods:  # Stripe requires the client kind for WeChat Pay: a web page here
             params["payment_method_options"] = {"wechat_pay": {"client": "web"}}
-    if pledge_ships(pledge):  # a DVD tier: Checkout asks where to post it (read back by the webhook)
+    if pledge_ships(pledge) and not monthly:  # a DVD tier: Checkout asks where to post it (read back by the webhook)
         params["shipping_address_collection"] = {"allowed_countries": STRIPE_SHIPPING_COUNTRIES}
     return params
 
@@ -173,3 +181,24 @@ def create_refund(payment_intent_id: str, amount: int, request_id: int, reason: 
         message = getattr(exc, "user_message", None) or _("The payment provider is unavailable; please try again in a moment.")
         raise PaymentProviderError(message) from None
     return refund.id
+
+
+def cancel_subscription(subscription_id: str) -> None:
+    """Cancel a monthly gift at once (`DELETE /v1/subscriptions/{id}`): no further invoice, and no
+    proration, so nothing already paid is refunded. One Stripe already canceled is done too."""
+    import stripe  # deferred: see the imports
+
+    try:
+        _with_rate_limit_retries(lambda: client().v1.subscriptions.cancel(subscription_id),
+                                 f"the cancellation of subscription {subscription_id}")
+    except stripe.RateLimitError:
+        raise PaymentProviderBusy(str(BUSY_MESSAGE)) from None
+    except stripe.InvalidRequestError as exc:
+        if "canceled" in str(exc).lower() or exc.http_status == 404:
+            log.info("subscription %s was already canceled in Stripe", subscription_id)
+            return
+        log.warning("Stripe refused to cancel subscription %s: %s", subscription_id, type(exc).__name__)
+        raise PaymentProviderError(_("The payment provider is unavailable; please try again in a moment.")) from None
+    except stripe.StripeError as exc:
+        log.warning("Stripe refused to cancel subscription %s: %s", subscription_id, type(exc).__name__)
+        raise PaymentProviderError(_("The payment provider is unavailable; please try again in a moment.")) from None

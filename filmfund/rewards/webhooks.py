@@ -8,6 +8,7 @@ and applied as soon as the payment is recorded. Any order of the same events giv
 """
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import hmac
 import json
@@ -26,7 +27,7 @@ from filmfund.config import test_payment_refusal
 from filmfund.db import new_id, utcnow
 from filmfund.errors import DomainError, ForbiddenError, ValidationError
 from filmfund.extensions import db, one_statement
-from filmfund.rewards import ledger, payments
+from filmfund.rewards import ledger, payments, subscriptions
 from filmfund.rewards.campaign import campaign_of
 from filmfund.rewards.pledges import get_pledge
 from filmfund.rewards.receipts import (
@@ -42,12 +43,16 @@ from filmfund.rewards.models import (
     Donation,
     Pledge,
     PledgeState,
+    SubscriptionState,
     WebhookEvent,
     WebhookStatus,
 )
 
 log = logging.getLogger(__name__)
 security_log = logging.getLogger("filmfund.security")
+
+# The `created` time of the event being booked (unix seconds): a subscription's state follows its latest event.
+_event_created: contextvars.ContextVar[int] = contextvars.ContextVar("stripe_event_created", default=0)
 
 TOLERANCE = 300  # seconds, both ways: stripe's own check accepts any future timestamp
 MAX_PAYLOAD = 512 * 1024
@@ -223,6 +228,7 @@ def book_event(row_id: int) -> str | None:
     """Book one stored event, in its own transaction: what a worker runs. Returns its status, or
     None when another worker has it or it was booked already."""
     drop_queued_receipts()
+    subscriptions.drop_notices()
     try:
         with ledger.one_writer():
             row = _claim(row_id)
@@ -232,13 +238,16 @@ def book_event(row_id: int) -> str | None:
             _process(row, json.loads(row.payload))
             status = row.status.value
             receipts = take_queued_receipts()
+            notices = subscriptions.take_notices()
             db.session.commit()
     except BaseException:
         db.session.rollback()
         drop_queued_receipts()  # rolled back: their donations do not exist
+        subscriptions.drop_notices()
         raise
     # The money is committed and the lock released: only now does the mail go out.
     send_queued_receipts(receipts)
+    subscriptions.send_notices(notices)
     return status
 
 
@@ -293,7 +302,9 @@ def _process(row: WebhookEvent, event: dict) -> None:
             # their pledge's row instead, and the money lock only to book (record_stripe_payment).
             ledger.lock_money()
         savepoint = db.session.begin_nested()
-        mark = queued_receipts_mark()
+        mark, notices = queued_receipts_mark(), subscriptions.notices_mark()
+        created = event.get("created")
+        token = _event_created.set(created if isinstance(created, int) and not isinstance(created, bool) else 0)
         try:
             status, error = handler(event["data"]["object"], event["id"]), None
             savepoint.commit()
@@ -301,8 +312,11 @@ def _process(row: WebhookEvent, event: dict) -> None:
                 sa.exc.DataError) as exc:
             savepoint.rollback()
             drop_queued_receipts(mark)
+            subscriptions.drop_notices(notices)
             log.warning("Stripe event %s could not be processed: %s", event["id"], exc)
             status, error = WebhookStatus.FAILED, str(exc)[:1000] or type(exc).__name__
+        finally:
+            _event_created.reset(token)
     row.status, row.error, row.processed_at = status, error, utcnow()
     db.session.flush()
 
@@ -370,17 +384,19 @@ def _session_paid(obj: dict, event_id: str) -> WebhookStatus:
     return WebhookStatus.PROCESSED
 
 
-def _replay_unmatched(match) -> None:
+def _replay_unmatched(match, types: tuple[str, ...] | None = None) -> None:
     """Apply the charge, refund and dispute events that arrived before their payment (or before
     its charge id was known), in arrival order."""
     early = db.session.scalars(sa.select(WebhookEvent).where(
         match, WebhookEvent.status == WebhookStatus.UNMATCHED,
-        WebhookEvent.type.in_(PAYMENT_EVENTS)).order_by(WebhookEvent.received_at, WebhookEvent.id)).all()
+        WebhookEvent.type.in_(types or PAYMENT_EVENTS)).order_by(WebhookEvent.received_at, WebhookEvent.id)).all()
     for row in early:
         _process(row, json.loads(row.payload))
 
 
 def on_session_completed(obj: dict, event_id: str) -> WebhookStatus:
+    if obj.get("mode") == "subscription":
+        return _subscription_session(obj, event_id)
     if obj.get("payment_status") in ("paid", "no_payment_required"):
         return _session_paid(obj, event_id)
     pledge = _pledge_for_session(obj)
@@ -403,6 +419,146 @@ def on_async_failed(obj: dict, event_id: str) -> WebhookStatus:
 
 def on_session_expired(obj: dict, event_id: str) -> WebhookStatus:
     return _end_pledge(obj, PledgeState.EXPIRED)
+
+
+# ---------------------------------------------------------------- monthly gifts
+
+def _subscription_session(obj: dict, event_id: str) -> WebhookStatus:
+    """A monthly gift's Checkout completed: it names the subscription; its money comes only with the
+    invoice (`invoice.paid`, before or after this), so the first month is counted once."""
+    pledge = _pledge_for_session(obj)
+    if pledge is None:
+        return WebhookStatus.UNMATCHED
+    if pledge.interval != subscriptions.INTERVAL:
+        raise Unprocessable("a subscription checkout for a one-time pledge")
+    sub_id = subscriptions._id_of(obj.get("subscription"))
+    if sub_id is None:
+        raise Unprocessable("subscription is missing")
+    email = _object(obj, "customer_details").get("email") or obj.get("customer_email")
+    user = payments.donor_for(email if isinstance(email, str) and len(email) <= 254 else None, pledge)
+    subscriptions.ensure_subscription(pledge, sub_id, customer_id=subscriptions._id_of(obj.get("customer")),
+                                      user_id=user.id, event_time=_event_created.get())
+    return WebhookStatus.PROCESSED
+
+
+def _monthly_pledge(pledge_id: str | None, sub_id: str | None) -> Pledge | None:
+    pledge = subscriptions.pledge_of(pledge_id, sub_id)
+    if pledge is not None and pledge.interval != subscriptions.INTERVAL:
+        raise Unprocessable(f"pledge {pledge.id} is not a monthly gift")
+    return pledge
+
+
+def on_invoice_paid(obj: dict, event_id: str) -> WebhookStatus:
+    """One month paid: a donation, booked by the one booking path, counted once by its invoice."""
+    facts = subscriptions.invoice_facts(obj)
+    if facts.subscription_id is None and facts.pledge_id is None:
+        return WebhookStatus.IGNORED  # an invoice of something else than a monthly gift
+    pledge = _monthly_pledge(facts.pledge_id, facts.subscription_id)
+    if pledge is None:
+        return WebhookStatus.UNMATCHED
+    if facts.subscription_id is None:
+        raise Unprocessable("the invoice names no subscription")
+    if facts.amount_paid == 0:
+        return WebhookStatus.PROCESSED  # nothing was paid (a free month): nothing to count
+    if not 0 < facts.amount_paid <= MAX_AMOUNT:
+        raise Unprocessable(f"amount_paid is not a whole number of cents from 1 to {MAX_AMOUNT}")
+    campaign = campaign_of(pledge)
+    if facts.currency != campaign.currency:
+        raise Unprocessable(f"paid in {facts.currency or 'no currency'}, the campaign takes {campaign.currency}")
+    created = _event_created.get()
+    user = payments.donor_for(facts.email, pledge)
+    sub = subscriptions.ensure_subscription(pledge, facts.subscription_id, customer_id=facts.customer_id,
+                                            user_id=user.id, event_time=created)
+    subscriptions.note_state(sub, SubscriptionState.ACTIVE, created)
+    subscriptions.note_period_end(sub, facts.period_end)
+    donation = payments.record_stripe_payment(
+        pledge, amount=facts.amount_paid, currency=facts.currency, payment_intent_id=facts.payment_intent_id,
+        session_id=None, email=facts.email, stripe_event_id=event_id, flags=[], invoice_id=facts.id,
+        subscription=sub, charge_id=facts.charge_id, first_month=facts.first)
+    if donation is not None:
+        _replay_unmatched(WebhookEvent.payload.contains(json.dumps(facts.id), autoescape=True), ("invoice_payment.paid",))
+        _replay_payment_events(donation)
+    return WebhookStatus.PROCESSED
+
+
+def _replay_payment_events(donation: Donation) -> None:
+    if donation.payment_intent_id:
+        _replay_unmatched(WebhookEvent.payment_intent_id == donation.payment_intent_id)
+    if donation.charge_id:
+        _replay_unmatched(WebhookEvent.charge_id == donation.charge_id)
+
+
+def on_invoice_payment_paid(obj: dict, event_id: str) -> WebhookStatus:
+    """API 2025-03-31 on: an invoice no longer names its payment intent; this event does (refunds
+    and disputes of that month are matched by it)."""
+    invoice_id = subscriptions._id_of(obj.get("invoice"))
+    payment = _object(obj, "payment")
+    pi, charge = subscriptions._id_of(payment.get("payment_intent")), subscriptions._id_of(payment.get("charge"))
+    if invoice_id is None:
+        raise Unprocessable("invoice is missing")
+    donation = db.session.scalar(sa.select(Donation).where(Donation.invoice_id == invoice_id))
+    if donation is None:
+        return WebhookStatus.UNMATCHED  # replayed when the invoice's month is booked
+    if pi and donation.payment_intent_id is None:
+        donation.payment_intent_id = pi
+    if charge and donation.charge_id is None:
+        donation.charge_id = charge
+    db.session.flush()
+    _replay_payment_events(donation)
+    return WebhookStatus.PROCESSED
+
+
+def on_invoice_payment_failed(obj: dict, event_id: str) -> WebhookStatus:
+    """A month could not be charged: nothing is booked; the gift is past due while Stripe retries
+    on its own schedule (we never charge again ourselves), and the donor is told what to do once,
+    at the first failed attempt of that invoice."""
+    facts = subscriptions.invoice_facts(obj)
+    if facts.subscription_id is None and facts.pledge_id is None:
+        return WebhookStatus.IGNORED
+    pledge = _monthly_pledge(facts.pledge_id, facts.subscription_id)
+    if pledge is None:
+        return WebhookStatus.UNMATCHED
+    sub = db.session.scalar(sa.select(subscriptions.Subscription).where(
+        subscriptions.Subscription.pledge_id == pledge.id))
+    if sub is None:
+        # The first payment failed inside Checkout: the donor saw it there; no gift began.
+        return WebhookStatus.PROCESSED
+    before = sub.state
+    subscriptions.note_state(sub, SubscriptionState.PAST_DUE, _event_created.get())
+    if facts.attempt_count <= 1 and before != SubscriptionState.CANCELED:
+        subscriptions.queue_notice(subscriptions.payment_failed_notice(sub, facts))
+    return WebhookStatus.PROCESSED
+
+
+def _subscription_event(obj: dict, deleted: bool) -> WebhookStatus:
+    sub_id = _string(obj, "id", required=True)
+    pledge_id = _object(obj, "metadata").get("pledge_id")
+    pledge = _monthly_pledge(pledge_id if isinstance(pledge_id, str) and len(pledge_id) <= 32 else None, sub_id)
+    if pledge is None:
+        return WebhookStatus.UNMATCHED
+    status = obj.get("status")
+    state = SubscriptionState.CANCELED if deleted else subscriptions.STRIPE_STATES.get(status)
+    sub = db.session.scalar(sa.select(subscriptions.Subscription).where(
+        subscriptions.Subscription.pledge_id == pledge.id))
+    if sub is None:
+        if state is None:
+            return WebhookStatus.PROCESSED  # incomplete: nothing began yet
+        sub = subscriptions.ensure_subscription(pledge, sub_id, customer_id=subscriptions._id_of(obj.get("customer")),
+                                                user_id=payments.donor_for(None, pledge).id,
+                                                event_time=_event_created.get())
+    if state is not None:
+        subscriptions.note_state(sub, state, _event_created.get())
+    if not deleted:
+        subscriptions.note_period_end(sub, subscriptions.subscription_period_end(obj))
+    return WebhookStatus.PROCESSED
+
+
+def on_subscription_updated(obj: dict, event_id: str) -> WebhookStatus:
+    return _subscription_event(obj, deleted=False)
+
+
+def on_subscription_deleted(obj: dict, event_id: str) -> WebhookStatus:
+    return _subscription_event(obj, deleted=True)
 
 
 def _end_pledge(obj: dict, state: PledgeState) -> WebhookStatus:
@@ -472,6 +628,11 @@ HANDLERS = {
     "charge.refunded": on_charge_refunded,
     "charge.dispute.created": on_dispute_created,
     "charge.dispute.closed": on_dispute_closed,
+    "invoice.paid": on_invoice_paid,
+    "invoice.payment_failed": on_invoice_payment_failed,
+    "invoice_payment.paid": on_invoice_payment_paid,
+    "customer.subscription.updated": on_subscription_updated,
+    "customer.subscription.deleted": on_subscription_deleted,
 }
 SESSION_EVENTS = tuple(t for t in HANDLERS if t.startswith("checkout.session."))
 PAYMENT_EVENTS = ("charge.succeeded", "charge.refunded", "charge.dispute.created", "charge.dispute.closed")
@@ -561,6 +722,54 @@ TEST_OUTCOMES = {
 }
 
 
+def monthly_session_object(pledge: Pledge) -> dict:
+    """A monthly gift's completed Checkout, as Stripe reports it (mode subscription)."""
+    obj = session_object(pledge, payment_status="paid")
+    obj.update(mode="subscription", payment_intent=None, subscription=f"{subscriptions.TEST_PREFIX}{pledge.id}",
+               customer=f"cus_test_local_{pledge.id}")
+    return obj
+
+
+def monthly_invoice_object(pledge: Pledge, month: int, *, paid: bool = True) -> dict:
+    """Month `month` (1: the first) of a test-mode monthly gift: an invoice as API 2024-06-20
+    writes it (the version of the local events' envelope)."""
+    start = int(pledge.created_at.timestamp()) + (month - 1) * 30 * 86400
+    key = f"{pledge.id}_{month}"
+    return {"id": f"in_test_local_{key}", "object": "invoice", "amount_due": pledge.amount,
+            "amount_paid": pledge.amount if paid else 0, "amount_remaining": 0 if paid else pledge.amount,
+            "attempt_count": 1, "attempted": True, "billing_reason": "subscription_create" if month == 1
+            else "subscription_cycle", "charge": f"ch_test_local_{key}", "currency": pledge.currency,
+            "customer": f"cus_test_local_{pledge.id}", "customer_email": pledge.email, "livemode": False,
+            "hosted_invoice_url": None, "paid": paid, "payment_intent": f"pi_test_local_{key}",
+            "status": "paid" if paid else "open", "subscription": f"{subscriptions.TEST_PREFIX}{pledge.id}",
+            "subscription_details": {"metadata": {"pledge_id": pledge.id}},
+            "lines": {"object": "list", "data": [{
+                "amount": pledge.amount, "currency": pledge.currency, "metadata": {"pledge_id": pledge.id},
+                "period": {"start": start, "end": start + 30 * 86400}, "type": "subscription"}]}}
+
+
+def _months_paid(pledge: Pledge) -> int:
+    return db.session.scalar(sa.select(sa.func.count(Donation.id)).join(
+        subscriptions.Subscription, Donation.subscription_id == subscriptions.Subscription.id).where(
+        subscriptions.Subscription.pledge_id == pledge.id)) or 0
+
+
+def _monthly_test_events(pledge: Pledge, outcome: str) -> list[tuple[str, dict]]:
+    """A monthly gift's test checkout sends what Stripe sends: the completed session and the first
+    paid invoice; later buttons (the test-mode account) a renewal, a failed renewal."""
+    if outcome == "paid":
+        return [("checkout.session.completed", monthly_session_object(pledge)),
+                ("invoice.paid", monthly_invoice_object(pledge, 1))]
+    if outcome == "renewed":
+        return [("invoice.paid", monthly_invoice_object(pledge, _months_paid(pledge) + 1))]
+    if outcome == "renewal_failed":
+        return [("invoice.payment_failed", monthly_invoice_object(pledge, _months_paid(pledge) + 1, paid=False))]
+    if outcome == "expired":
+        return [TEST_OUTCOMES["expired"](pledge)]
+    raise ValidationError(_("outcome: one of %(outcomes)s.", outcomes="paid, renewed, renewal_failed, expired"),
+                          code="invalid_outcome")
+
+
 def complete_test_checkout(pledge_id: str, outcome: str, shipping: dict | None = None) -> dict:
     """The local checkout page's buttons: send a signed Stripe-shaped event through the very same
     handler the HTTP endpoint uses. Only in test mode, only for test-mode sessions."""
@@ -573,6 +782,13 @@ def complete_test_checkout(pledge_id: str, outcome: str, shipping: dict | None =
     pledge = get_pledge(pledge_id)
     if not (pledge.checkout_session_id or "").startswith("cs_test_local_"):
         raise ForbiddenError(_("This pledge was not made in test mode."))
+    if pledge.interval == subscriptions.INTERVAL:
+        answer: dict = {}
+        for type_, obj in _monthly_test_events(pledge, outcome):
+            payload = json.dumps(stripe_event(type_, obj)).encode()
+            answer = handle_stripe_webhook(payload, sign_payload(payload, current_app.config["STRIPE_WEBHOOK_SECRET"]),
+                                           inline=True)
+        return answer
     if outcome not in TEST_OUTCOMES:
         raise ValidationError(_("outcome: one of %(outcomes)s.", outcomes=", ".join(TEST_OUTCOMES)), code="invalid_outcome")
     type_, obj = TEST_OUTCOMES[outcome](pledge)

@@ -14,11 +14,11 @@ from filmfund.audit import record_audit, user_ref
 from filmfund.auth.services import external_url, public_base_url
 from filmfund.config import test_payment_refusal
 from filmfund.db import commit_keeping
-from filmfund.errors import ConflictError, DomainError, for_people
+from filmfund.errors import ConflictError, DomainError, NotFoundError, for_people
 from filmfund.extensions import db, limiter
 from filmfund.fulfil import fulfilment
 from filmfund.i18n import format_money
-from filmfund.rewards import campaign_edit, donor_data, donors, entitlements, mail_prefs, pledges, rules
+from filmfund.rewards import campaign_edit, donor_data, donors, entitlements, mail_prefs, pledges, rules, subscriptions
 from filmfund.rewards.campaign import campaign_of, campaign_summary, current_campaign
 from filmfund.security import role_required
 from filmfund.site import page, sharing
@@ -148,7 +148,8 @@ def pledge():
     f = request.form
     form = {"amount": f.get("amount", "")[:40], "email": f.get("email", "")[:254],
             "credit_name": f.get("credit_name", "")[:400], "ref": pledges.clean_ref(f.get("ref", "")[:40]) or "",
-            "anonymous": f.get("anonymous") == "1", "rewards_opt_out": f.get("rewards_opt_out") == "1"}
+            "anonymous": f.get("anonymous") == "1", "rewards_opt_out": f.get("rewards_opt_out") == "1",
+            "interval": "month" if f.get("interval") == "month" else "once"}
     errors: dict[str, str] = {}
     try:
         amount = parse_dollars(form["amount"])
@@ -160,7 +161,8 @@ def pledge():
     if errors:
         return _render_campaign(form, errors, 400)
     kwargs = dict(amount=amount, email=form["email"], credit_name=form["credit_name"] or None,
-                  anonymous=form["anonymous"], rewards_opt_out=form["rewards_opt_out"], ref=form["ref"] or None)
+                  anonymous=form["anonymous"], rewards_opt_out=form["rewards_opt_out"], ref=form["ref"] or None,
+                  interval="month" if form["interval"] == "month" else None)
     # A double-clicked submit makes one pledge; "form:" keeps these keys apart from the API's.
     key = "form:" + f["form_key"][:64] if f.get("form_key") else None
     try:
@@ -264,7 +266,7 @@ def account(settings_errors: dict | None = None, form: dict | None = None, statu
     topics = [{"topic": t, "title": title, "on": t not in stopped} for t, title in mail_prefs.topics_for(user)]
     return render_template("site/account.html", ents=ents, donations=donations, campaign=campaign,
                            next_tier=next_tier, library=_library_for(user), settings=settings, topics=topics,
-                           waiting=waiting,
+                           waiting=waiting, monthly=subscriptions.donor_subscriptions(user),
                            settings_errors=settings_errors or {}, form=form or {}), status
 
 
@@ -295,6 +297,24 @@ def account_settings():
         return account(settings_errors={field: for_people(err.message)}, form=dict(f), status=400)
     flash(_("Your settings are saved."), "info")
     return redirect(url_for("site.account") + "#settings", code=303)
+
+
+@bp.post("/account/subscriptions/<subscription_id>/cancel")
+@role_required("donor")
+@limiter.limit("30 per minute")
+def account_cancel_subscription(subscription_id: str):
+    """Stop a monthly gift: no further payment; what was paid stays given (and counted)."""
+    user = _current_donor()
+    try:
+        subscriptions.cancel(user, subscription_id, via="account")
+    except NotFoundError:
+        abort(404)
+    except DomainError as err:  # Stripe could not be reached: nothing changed, try again
+        flash(for_people(err.message), "error")
+        return redirect(url_for("site.account") + "#monthly", code=303)
+    db.session.commit()
+    flash(_("Your monthly gift is cancelled: no further payment will be taken. Thank you for your support."), "info")
+    return redirect(url_for("site.account") + "#monthly", code=303)
 
 
 @bp.post("/account/mail")

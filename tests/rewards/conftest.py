@@ -166,6 +166,27 @@ class FakeStripe:
                 self.end_headers()
                 self.wfile.write(raw)
 
+            def do_DELETE(self):
+                """Cancelling a subscription (`DELETE /v1/subscriptions/{id}`): answered canceled."""
+                with fake.lock:
+                    fake.requests.append({"path": self.path, "method": "DELETE", "form": {},
+                                          "idempotency_key": self.headers.get("Idempotency-Key"),
+                                          "authorization": self.headers.get("Authorization"),
+                                          "at": time.monotonic()})
+                    if fake.fail_next:
+                        status, doc = fake.fail_next.pop(0), {"error": {"type": "api_error", "message": "boom"}}
+                    elif self.path.startswith("/v1/subscriptions/"):
+                        status, doc = 200, {"id": self.path.rsplit("/", 1)[1], "object": "subscription",
+                                            "status": "canceled"}
+                    else:
+                        status, doc = 404, {"error": {"type": "invalid_request_error", "message": "no route"}}
+                raw = json.dumps(doc).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

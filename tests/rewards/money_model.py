@@ -80,3 +80,43 @@ class Ledger:
 
     def share_due(self, share_bps: int = SHARE_BPS) -> int:
         return share_due(self.net, share_bps)
+
+
+@dataclass
+class MonthlyGift:
+    """A monthly gift, from the contract (`interval: "month"`, `/api/v1/me/subscriptions`) and
+    Stripe's event semantics: each paid invoice is one payment keyed by its invoice, however often
+    and in whatever order it is delivered; the completed Checkout Session of a subscription moves
+    no money (its first month is the first invoice); a failed invoice moves none either. The state
+    is `canceled` for good once the subscription is deleted or cancelled, otherwise what the latest
+    event (by Stripe's `created` time) said: `active` after a paid invoice, `past_due` after a
+    failed one, or the subscription's own status."""
+
+    books: Ledger = field(default_factory=Ledger)
+    state: str | None = None
+    state_at: int = -1
+
+    def apply(self, kind: str, key: str | None = None, value=None, created: int = 0) -> None:
+        if kind == "session_completed":
+            self.state = self.state or "active"
+            return
+        if kind == "invoice_paid":
+            self.books.apply(key, "paid", value)
+            self._state("active", created)
+        elif kind == "invoice_failed":
+            if self.state is not None:
+                self._state("past_due", created)
+        elif kind == "subscription_updated":
+            self._state(value, created)
+        elif kind == "subscription_deleted":
+            self.state = "canceled"
+        elif kind == "refunded":
+            self.books.apply(key, "refunded", value)
+        else:
+            raise ValueError(kind)
+
+    def _state(self, state: str, created: int) -> None:
+        if self.state == "canceled":
+            return
+        if self.state is None or created >= self.state_at:
+            self.state, self.state_at = state, created

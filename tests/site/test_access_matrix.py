@@ -52,6 +52,8 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("site.account_receipt", "GET"): ("/account/receipts/{donation_a}", None,
                                       _only({"donor_a": 200, "donor_b": 404})),
     ("site.account_data", "GET"): ("/account/data", None, DONOR_PAGE),
+    ("site.account_cancel_subscription", "POST"): ("/account/subscriptions/{subscription_a}/cancel", {},
+                                                   _only({"donor_a": 303, "donor_b": 404})),
     ("site.account_erase", "POST"): ("/account/erase", {}, _only({"donor_a": 400, "donor_b": 400})),
     ("static", "GET"): ("/static/filmfund.css", None, _all(200)),
     ("healthz", "GET"): ("/healthz", None, _all(200)),
@@ -187,6 +189,10 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("rewards_api.my_entitlements", "GET"): ("/api/v1/me/entitlements", None, _only(
         {"donor_a": 200, "donor_b": 200}, anon=401)),
     ("donor_api.me", "GET"): ("/api/v1/me", None, _only({"donor_a": 200, "donor_b": 200}, anon=401)),
+    ("donor_api.my_subscriptions", "GET"): ("/api/v1/me/subscriptions", None,
+                                            _only({"donor_a": 200, "donor_b": 200}, anon=401)),
+    ("donor_api.cancel_subscription", "POST"): ("/api/v1/me/subscriptions/{subscription_a}/cancel", None,
+                                                _only({"donor_a": 200, "donor_b": 404}, anon=401)),
     ("donor_api.update_me", "PATCH"): ("/api/v1/me", {}, _only({"donor_a": 400, "donor_b": 400}, anon=401)),
     ("donor_api.my_data", "GET"): ("/api/v1/me/data", None, _only({"donor_a": 200, "donor_b": 200}, anon=401)),
     ("rewards_api.partner_statement", "GET"): ("/api/v1/partner/statement", None, _only(
@@ -257,6 +263,11 @@ def world(app, make_user):
     paid = pay(5000, "donor-a@example.org", credit_name="Donor A")
     pay(3000, "donor-b@example.org", credit_name="Donor B")
     pending = make_pledge(amount=1500, email="donor-a@example.org")
+    monthly = make_pledge(amount=1000, email="donor-a@example.org", interval="month")
+    from filmfund.rewards.models import Subscription
+    from filmfund.rewards.webhooks import complete_test_checkout
+
+    complete_test_checkout(monthly.id, "paid")
     users = {"donor_a": make_user("donor-a@example.org", "donor"),
              "donor_b": make_user("donor-b@example.org", "donor"),
              "producer": make_user("producer@filmfund.test", "producer"),
@@ -275,7 +286,8 @@ def world(app, make_user):
     item = db.session.scalar(sa.select(FulfilmentItem).where(FulfilmentItem.entitlement_id == ent.id))
     ids = {"paid_pledge": paid.id, "pending_pledge": pending.id, "entitlement_a": ent.id,
            "draft_update": draft.id, "insider_update": insider.id, "item_a": item.id,
-           "donation_a": db.session.scalar(sa.select(Donation.id).where(Donation.pledge_id == paid.id))}
+           "donation_a": db.session.scalar(sa.select(Donation.id).where(Donation.pledge_id == paid.id)),
+           "subscription_a": db.session.scalar(sa.select(Subscription.id).where(Subscription.pledge_id == monthly.id))}
     return users, ids
 
 
