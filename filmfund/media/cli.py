@@ -10,7 +10,7 @@ from filmfund.cli_app import app_context, needs_app
 
 @click.group("media")
 def media() -> None:
-    """Footage: ingest camera files and cards, re-check fixity."""
+    """Footage: ingest camera files and cards, re-check fixity, export timelines, bag cards, burn captions."""
 
 
 def _human(n: int) -> str:

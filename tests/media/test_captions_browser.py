@@ -1,7 +1,8 @@
 """Captions in a real browser (issue 15 item 3): `filmfund run` as a subprocess, chromium through
 Playwright. A producer publishes a clip to the $50 tier's video clips and adds its Chinese captions
 (pasted) and English ones (an SRT file) on the asset's page; a donor who gave $55 opens the library on
-a 390 px phone, in English and in Chinese, and the player offers both languages' tracks, loaded."""
+a 390 px phone (and a 1280 px screen), in English and in Chinese, and the player offers both
+languages' tracks, loaded."""
 from __future__ import annotations
 
 import uuid
@@ -135,6 +136,9 @@ def test_producer_adds_captions_and_a_donor_player_offers_both_languages(site, b
             assert "<script" not in page.content()
             expect(page.locator(f'.library-item[data-asset-id="{asset_id}"] .library-captions a')).to_have_count(2)
             _fits(page, tmp_path, f"donor-library-{lang}-390")
+            page.set_viewport_size({"width": 1280, "height": 900})
+            _fits(page, tmp_path, f"donor-library-{lang}-1280")
+            page.set_viewport_size({"width": 390, "height": 900})
         donor.close()
     except AssertionError:
         print(log.read_text()[-3000:])
