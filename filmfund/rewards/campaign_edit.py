@@ -32,12 +32,13 @@ from filmfund.errors import DomainError, ValidationError
 from filmfund.extensions import db
 from filmfund.money import cents_to_input, parse_dollars
 from filmfund.rewards import holdings, ledger, snapshot
-from filmfund.rewards.campaign_file import MAX_AMOUNT, TEXT_LANGUAGES
+from filmfund.rewards.campaign_file import KEY_RE, MAX_AMOUNT, TEXT_LANGUAGES
 from filmfund.rewards.entitlements import refresh_entitlements
-from filmfund.rewards.models import Campaign, CampaignPagePart, Donation, Entitlement, Reward, Tier
+from filmfund.rewards.models import Campaign, CampaignPagePart, Donation, Entitlement, Reward, RewardKind, Tier
 
 SETTINGS_PARTS = ("settings", "tiers")
 MAX_TIERS = 30
+MAX_REWARDS = 100
 _PERCENT_RE = re.compile(r"^\d{1,3}(\.\d{1,2})?$")
 
 
@@ -71,6 +72,11 @@ def editor_view(campaign_id: int) -> dict:
         "tiers": [{"id": t.id, "min": cents_to_input(t.min_amount),
                    "name": _texts(campaign, f"tier:{t.min_amount}", t.name),
                    "rewards": [r.title for r in t.rewards]} for t in tiers],
+        "rewards": [{"id": r.id, "key": r.key, "kind": r.kind.value, "tier_id": r.tier_id,
+                     "title": _texts(campaign, f"reward:{r.key}", r.title)}
+                    for r in db.session.scalars(sa.select(Reward).where(Reward.campaign_id == campaign_id)
+                                                .order_by(Reward.tier_id.is_(None), Reward.tier_id, Reward.position))],
+        "kinds": [k.value for k in RewardKind],
         "edited_at": {part: rows[part].edited_at if part in rows else None for part in SETTINGS_PARTS},
     }
 
@@ -95,6 +101,17 @@ def editor_view_from_form(view: dict, part: str, form) -> dict:
             if tier_id is not None or row["min"] or any(row["name"].values()):
                 rows.append(row)
         view["tiers"] = rows
+    elif part == "rewards":
+        rows, i = [], 0
+        while f"reward-{i}-present" in form and i <= MAX_REWARDS:
+            raw_id, tier = form.get(f"reward-{i}-id", ""), form.get(f"reward-{i}-tier", "")
+            row = {"id": int(raw_id) if raw_id.isdigit() else None, "key": form.get(f"reward-{i}-key", ""),
+                   "kind": form.get(f"reward-{i}-kind", ""), "tier_id": int(tier) if tier.isdigit() else None,
+                   "title": {lang: form.get(f"reward-{i}-title-{lang}", "") for lang in TEXT_LANGUAGES}}
+            i += 1
+            if row["id"] is not None or row["key"] or any(row["title"].values()):
+                rows.append(row)
+        view["rewards"] = rows
     return view
 
 
@@ -233,9 +250,7 @@ def save_tiers(campaign_id: int, rows: list[dict], user: User | None, take_back_
         return None
     ledger.lock_money(campaign.id)  # no booking reads the tiers halfway through the change
 
-    ents = db.session.scalars(sa.select(Entitlement).join(Reward, Reward.id == Entitlement.reward_id)
-                              .where(Reward.campaign_id == campaign_id)).all()
-    held_before = {e.id for e in ents if holdings.is_held(e)}
+    held_before = _held(campaign_id)
 
     kept_ids = {r["id"] for r in rows if r["id"] is not None}
     names = {}
@@ -257,28 +272,119 @@ def save_tiers(campaign_id: int, rows: list[dict], user: User | None, take_back_
         db.session.add(tier)
         _set_texts(campaign, f"tier:{row['min_amount']}", row["name"])
     db.session.flush()
-    db.session.expire(campaign, ["tiers"])
+    outcome = _donors_follow(campaign, held_before, take_back_delivered)
+    after = [{"min_amount": r["min_amount"], "name": r["name"]} for r in rows]
+    _mark_edited(campaign, "tiers", after, user)
+    record_audit("tiers.change", f"campaign {campaign.slug}",
+                 {"before": before, "after": after, "donors": outcome}, actor=user)
+    return outcome
 
+
+def _held(campaign_id: int) -> set[int]:
+    """Ids of the entitlements donors hold now (holdings.HELD), of this campaign's rewards."""
+    return set(db.session.scalars(sa.select(Entitlement.id).join(Reward, Reward.id == Entitlement.reward_id)
+                                  .where(Reward.campaign_id == campaign_id, holdings.HELD)))
+
+
+def _donors_follow(campaign: Campaign, held_before: set[int], take_back_delivered: bool) -> dict:
+    """Refresh every donor's entitlements from the tiers as they now stand; refuse (the caller rolls
+    back) when that takes back a delivered reward without the producer's explicit choice."""
+    db.session.expire(campaign, ["tiers"])
     snapshot.forget()
     for donor in db.session.scalars(sa.select(User).where(User.id.in_(
             sa.select(Donation.user_id).where(Donation.campaign_id == campaign.id)))):
         refresh_entitlements(donor, campaign)
     db.session.flush()
     ents = db.session.scalars(sa.select(Entitlement).join(Reward, Reward.id == Entitlement.reward_id)
-                              .where(Reward.campaign_id == campaign_id)).all()
+                              .where(Reward.campaign_id == campaign.id)).all()
     revoked = [e for e in ents if e.id in held_before and not holdings.is_held(e)]
     delivered = [e for e in revoked if e.fulfilled_at is not None]
     granted = [e for e in ents if e.id not in held_before and holdings.is_held(e)]
     if delivered and not take_back_delivered:
         raise DeliveredRewardsError(
             f"This change would take back {len(delivered)} reward(s) already delivered to donors who no longer "
-            "reach their tier. Nothing was changed. Tick “Take back delivered rewards” to do it anyway, or keep "
-            "the minimum lower.")
-    outcome = {"granted": len(granted), "revoked": len(revoked), "revoked_delivered": len(delivered)}
-    after = [{"min_amount": r["min_amount"], "name": r["name"]} for r in rows]
-    _mark_edited(campaign, "tiers", after, user)
-    record_audit("tiers.change", f"campaign {campaign.slug}",
-                 {"before": before, "after": after, "donors": outcome}, actor=user)
+            "reach their tier. Nothing was changed. Tick “Take back delivered rewards” to do it anyway.")
+    return {"granted": len(granted), "revoked": len(revoked), "revoked_delivered": len(delivered)}
+
+
+def parse_rewards(form, tier_ids: set[int]) -> list[dict]:
+    """The rewards form (`reward-{i}-id`, `-key` for a new one, `-title-{lang}`, `-kind`, `-tier`) as
+    [{id, key, title, kind, tier_id}], validated. A reward is never deleted (entitlements and media
+    point at it): "no tier" takes it off the tiers."""
+    kinds = {k.value for k in RewardKind}
+    rows, i, keys = [], 0, set()
+    while f"reward-{i}-present" in form and i <= MAX_REWARDS:
+        prefix = f"reward-{i}"
+        i += 1
+        raw_id = form.get(f"{prefix}-id", "").strip()
+        key = form.get(f"{prefix}-key", "").strip()
+        title = {lang: form.get(f"{prefix}-title-{lang}", "").strip() for lang in TEXT_LANGUAGES}
+        if not raw_id and not key and not any(title.values()):
+            continue  # the blank row
+        label = f"Reward {len(rows) + 1}"
+        if not raw_id:
+            if not KEY_RE.match(key):
+                raise ValidationError(f"{label}: a key of lowercase letters, digits and dashes, like signed-poster.",
+                                      code="invalid_key")
+            if key in keys:
+                raise ValidationError(f"{label}: the key {key} is used twice.", code="invalid_key")
+            keys.add(key)
+        title = {lang: t for lang, t in title.items() if t}
+        if not title:
+            raise ValidationError(f"{label}: give it a title in English or Chinese.", code="invalid_text")
+        if any(len(t) > 300 for t in title.values()):
+            raise ValidationError(f"{label}: a title of at most 300 characters.", code="invalid_text")
+        kind = form.get(f"{prefix}-kind", "")
+        if kind not in kinds:
+            raise ValidationError(f"{label}: choose its kind ({', '.join(sorted(kinds))}).", code="invalid_kind")
+        tier = form.get(f"{prefix}-tier", "").strip()
+        if tier and (not tier.isdigit() or int(tier) not in tier_ids):
+            raise ValidationError(f"{label}: that tier is gone: reload the page and try again.", code="stale_form")
+        rows.append({"id": int(raw_id) if raw_id.isdigit() else None, "key": key, "title": title,
+                     "kind": kind, "tier_id": int(tier) if tier else None})
+    return rows
+
+
+def save_rewards(campaign_id: int, rows: list[dict], user: User | None, take_back_delivered: bool = False) -> dict | None:
+    """Rewards' titles, kinds and tiers as listed (new ones added by key); donors' entitlements then
+    follow, refused as save_tiers is when a delivered reward would be taken back. Saving the rewards
+    makes the tiers part the browser's (rewards live in the tiers of the campaign file). Audited.
+    None when nothing changed. The caller commits."""
+    campaign = db.session.get(Campaign, campaign_id)
+    rewards = {r.id: r for r in db.session.scalars(sa.select(Reward).where(Reward.campaign_id == campaign_id))}
+    taken = {r.key for r in rewards.values()}
+    for row in rows:
+        if row["id"] is not None and row["id"] not in rewards:
+            raise ValidationError("A reward of this form is gone: reload the page and try again.", code="stale_form")
+        if row["id"] is None and row["key"] in taken:
+            raise ValidationError(f"The key {row['key']} is already a reward's.", code="invalid_key")
+
+    def state(r: Reward) -> dict:
+        return {"key": r.key, "title": _texts(campaign, f"reward:{r.key}", r.title), "kind": r.kind.value,
+                "tier_id": r.tier_id}
+
+    before = {r.key: state(r) for r in rewards.values()}
+    changes = [row for row in rows if row["id"] is None or {**state(rewards[row["id"]]), "key": None}
+               != {"key": None, "title": row["title"], "kind": row["kind"], "tier_id": row["tier_id"]}]
+    if not changes:
+        return None
+    ledger.lock_money(campaign.id)
+    held_before = _held(campaign_id)
+    for position, row in enumerate(rows):
+        reward = rewards.get(row["id"]) or Reward(campaign_id=campaign.id, key=row["key"])
+        db.session.add(reward)
+        reward.title, reward.kind, reward.tier_id = next(iter(row["title"].values())), RewardKind(row["kind"]), row["tier_id"]
+        reward.position = position
+        _set_texts(campaign, f"reward:{reward.key}", row["title"])
+    db.session.flush()
+    outcome = _donors_follow(campaign, held_before, take_back_delivered)
+    after = {r.key: state(r) for r in db.session.scalars(sa.select(Reward).where(Reward.campaign_id == campaign_id))}
+    _mark_edited(campaign, "tiers", [{"min_amount": t.min_amount, "name": _texts(campaign, f"tier:{t.min_amount}", t.name)}
+                                     for t in db.session.scalars(sa.select(Tier).where(Tier.campaign_id == campaign_id)
+                                                                 .order_by(Tier.min_amount))], user)
+    record_audit("rewards.change", f"campaign {campaign.slug}",
+                 {"before": {k: v for k, v in before.items() if after.get(k) != v},
+                  "after": {k: v for k, v in after.items() if before.get(k) != v}, "donors": outcome}, actor=user)
     return outcome
 
 

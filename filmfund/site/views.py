@@ -464,6 +464,14 @@ def campaign_save(part: str):
         if part == "settings":
             changed = campaign_edit.save_settings(campaign.id, request.form, user)
             message = _("Saved: the page shows it now.") if changed else _("Nothing changed.")
+        elif part == "rewards":
+            tier_ids = {t["id"] for t in campaign_edit.editor_view(campaign.id)["tiers"]}
+            rows = campaign_edit.parse_rewards(request.form, tier_ids)
+            outcome = campaign_edit.save_rewards(campaign.id, rows, user,
+                                                 take_back_delivered=request.form.get("take_back") == "1")
+            message = (_("Nothing changed.") if outcome is None else
+                       _("Saved. Donors' rewards follow the new tiers: %(granted)s granted, %(revoked)s taken back.",
+                         granted=outcome["granted"], revoked=outcome["revoked"]))
         elif part == "tiers":
             rows = campaign_edit.parse_tiers(request.form)
             outcome = campaign_edit.save_tiers(campaign.id, rows, user,

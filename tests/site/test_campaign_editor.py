@@ -146,3 +146,67 @@ def test_tiers_move_and_donors_rewards_follow_a_delivered_reward_is_not_taken_si
     db.session.expire_all()
     assert db.session.scalars(sa.select(Tier.min_amount).order_by(Tier.min_amount)).all() == [t[0] for t in TIERS]
     assert db.session.get(Entitlement, ent.id).status == EntitlementStatus.FULFILLED
+
+
+def rewards_form(token: str, **changes) -> dict:
+    """The rewards form as the editor shows it now, with `changes` ({"key": {field: value}}) applied."""
+    campaign = db.session.scalars(sa.select(Campaign)).one()
+    zh = campaign.translations.get("zh-Hans", {})
+    form = {"csrf_token": token}
+    rewards = db.session.scalars(sa.select(Reward).order_by(Reward.id)).all()
+    for i, r in enumerate(rewards):
+        row = {"id": str(r.id), "title-en": r.title, "title-zh-Hans": zh.get(f"reward:{r.key}", ""),
+               "kind": r.kind.value, "tier": str(r.tier_id or ""), **changes.get(r.key, {})}
+        form.update({f"reward-{i}-{k}": v for k, v in row.items()})
+        form[f"reward-{i}-present"] = "1"
+    new = changes.get("new")
+    if new:
+        n = len(rewards)
+        form.update({f"reward-{n}-present": "1", **{f"reward-{n}-{k}": v for k, v in new.items()}})
+    return form
+
+
+def test_rewards_are_retitled_moved_and_added_and_donors_follow(app, client, campaign, producer, login_as):
+    from filmfund.rewards.campaign import load_campaign
+
+    pay(3000, "thirty@example.org")
+    db.session.commit()
+    assert "stills" in held("thirty@example.org") and "dvd" not in held("thirty@example.org")
+    login_as(client, producer)
+    token = csrf_token(client, "/admin/campaign")
+    insider = str(db.session.scalar(sa.select(Tier.id).where(Tier.min_amount == 3000)))
+
+    bad = client.post("/admin/campaign/rewards", data=rewards_form(token, dvd={"kind": "hologram"}))
+    assert bad.status_code == 400 and "choose its kind" in bad.get_data(as_text=True)
+    bad = client.post("/admin/campaign/rewards", data=rewards_form(token, new={"key": "Signed Poster",
+                                                                              "title-en": "A poster", "kind": "physical"}))
+    assert bad.status_code == 400 and "lowercase letters" in bad.get_data(as_text=True)
+    assert 'value="Signed Poster"' in bad.get_data(as_text=True)  # the typing is kept
+
+    # The DVD moves down to the $30 tier, is retitled in both languages; a poster is added there.
+    form = rewards_form(token, dvd={"tier": insider, "title-en": "The film on DVD", "title-zh-Hans": "影片 DVD"},
+                        new={"key": "signed-poster", "title-en": "A signed poster", "kind": "physical", "tier": insider})
+    assert client.post("/admin/campaign/rewards", data=form).status_code == 303
+    db.session.expire_all()
+    assert {"dvd", "signed-poster", "stills"} <= held("thirty@example.org")
+    html = client.get("/?lang=en").get_data(as_text=True)
+    assert "The film on DVD" in html and "A signed poster" in html
+    assert "影片 DVD" in client.get("/?lang=zh-Hans").get_data(as_text=True)
+    entry = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "rewards.change")).one()
+    assert entry.details_dict["donors"]["granted"] == 2 and set(entry.details_dict["after"]) == {"dvd", "signed-poster"}
+
+    # The delivered stills cannot be taken off the tiers without the explicit choice.
+    ent = db.session.scalars(sa.select(Entitlement).join(Reward).where(Reward.key == "stills")).one()
+    ent.status, ent.fulfilled_at = EntitlementStatus.FULFILLED, utcnow()
+    db.session.commit()
+    off = rewards_form(token, stills={"tier": ""})
+    resp = client.post("/admin/campaign/rewards", data=off)
+    assert resp.status_code == 400 and "already delivered" in resp.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(Reward.tier_id).where(Reward.key == "stills")) == int(insider)
+
+    # The file no longer moves the rewards (they are the browser's, with the tiers).
+    load_campaign()
+    db.session.commit()
+    assert db.session.scalar(sa.select(Reward.title).where(Reward.key == "dvd")) == "The film on DVD"
+    assert db.session.scalar(sa.select(Reward.tier_id).where(Reward.key == "dvd")) == int(insider)
