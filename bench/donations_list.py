@@ -41,16 +41,7 @@ def _median_ms(fn, repeat: int) -> float:
     return statistics.median(times)
 
 
-def run(url: str, instance: Path, donations: int, repeat: int) -> list[tuple[str, float, int]]:
-    env = {**os.environ, "FILMFUND_DATABASE_URL": url, "FILMFUND_INSTANCE_DIR": str(instance)}
-    env.pop("STRIPE_SECRET_KEY", None)
-    for argv in (["db", "upgrade"], ["campaign", "load"]):
-        subprocess.run([FILMFUND, *argv], env=env, check=True, capture_output=True)
-    t0 = time.monotonic()
-    subprocess.run([FILMFUND, "demo", "seed", "--donations", str(donations)], env=env, check=True,
-                   capture_output=True)
-    print(f"seeded {donations:,} donations in {time.monotonic() - t0:.0f} s", file=sys.stderr)
-    engine = sa.create_engine(url)
+def _names_and_refunds(engine) -> None:
     with engine.begin() as conn:
         conn.execute(sa.text(
             "INSERT INTO donor_profiles (user_id, credit_name, anonymous, rewards_opt_out, created_at, updated_at) "
@@ -58,6 +49,21 @@ def run(url: str, instance: Path, donations: int, repeat: int) -> list[tuple[str
             "ON CONFLICT (user_id) DO NOTHING"))
         # One donation in 200 partly refunded (columns only: the list reads them, not the entries).
         conn.execute(sa.text("UPDATE donations SET amount_refunded = amount / 2 WHERE id % 200 = 0"))
+
+
+def run(url: str, instance: Path, donations: int, repeat: int, seed: bool = True) -> list[tuple[str, float, int]]:
+    env = {**os.environ, "FILMFUND_DATABASE_URL": url, "FILMFUND_INSTANCE_DIR": str(instance)}
+    env.pop("STRIPE_SECRET_KEY", None)
+    for argv in (["db", "upgrade"], ["campaign", "load"]):
+        subprocess.run([FILMFUND, *argv], env=env, check=True, capture_output=True)
+    engine = sa.create_engine(url)
+    if seed:
+        t0 = time.monotonic()
+        subprocess.run([FILMFUND, "demo", "seed", "--donations", str(donations)], env=env, check=True,
+                       capture_output=True)
+        print(f"seeded {donations:,} donations in {time.monotonic() - t0:.0f} s", file=sys.stderr)
+        _names_and_refunds(engine)
+    with engine.begin() as conn:
         conn.execute(sa.text("ANALYZE"))
         deep = conn.execute(sa.text(
             "SELECT received_at, id FROM donations ORDER BY received_at DESC, id DESC OFFSET :n LIMIT 1"),
@@ -111,18 +117,23 @@ def main() -> None:
     ap.add_argument("--donations", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--database-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    ap.add_argument("--keep", metavar="NAME", help="keep the seeded database under this name, and reuse it "
+                    "if it exists (migrated again, not seeded again): seeding 1M takes a while")
     args = ap.parse_args()
-    name = f"filmfund_bench_list_{uuid.uuid4().hex[:6]}"
+    name = args.keep or f"filmfund_bench_list_{uuid.uuid4().hex[:6]}"
     admin = sa.create_engine(args.database_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        exists = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
+        if not exists:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     url = args.database_url.rsplit("/", 1)[0] + "/" + name
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            rows = run(url, Path(tmp), args.donations, args.repeat)
+            rows = run(url, Path(tmp), args.donations, args.repeat, seed=not exists)
     finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if not args.keep:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     print(f"\n`GET /api/v1/donations` at {args.donations:,} donations, PostgreSQL, median of {args.repeat}:\n")
     print("| request | ms | items |")
     print("| --- | ---: | ---: |")
