@@ -13,7 +13,7 @@ from filmfund.auth.models import User
 from filmfund.db import utcnow
 from filmfund.errors import ValidationError
 from filmfund.extensions import db
-from filmfund.rewards import ledger, snapshot, texts, totals
+from filmfund.rewards import ledger, snapshot, stock, texts, totals
 from filmfund.rewards.campaign_file import read_campaign_file
 from filmfund.rewards.entitlements import refresh_entitlements, reward_dict
 from filmfund.rewards.models import BudgetLine, Campaign, CampaignPagePart, Donation, Pledge, Reward, Tier
@@ -97,7 +97,7 @@ def _load_tiers(campaign: Campaign, spec) -> None:
     """Tiers and rewards from the file: tiers matched by min_amount, rewards by key."""
     tiers = {t.min_amount: t for t in campaign.tiers}
     rewards = {r.key: r for r in db.session.scalars(sa.select(Reward).where(Reward.campaign_id == campaign.id))}
-    kept_tiers = set()
+    kept_tiers, limited = set(), []
     for tspec in spec.tiers:
         tier = tiers.get(tspec.min_amount)
         if tier is None:
@@ -110,7 +110,11 @@ def _load_tiers(campaign: Campaign, spec) -> None:
             reward = rewards.pop(rspec.key, None) or Reward(campaign_id=campaign.id, key=rspec.key)
             reward.kind, reward.title, reward.tier_id, reward.position = rspec.kind, rspec.title, tier.id, position
             db.session.add(reward)
+            if rspec.limit is not None:
+                limited.append((reward, rspec.limit))
     db.session.flush()
+    for reward, limit in limited:  # the file sets a limit it names; the console may change it later
+        stock.set_reward_limit(reward.id, limit)
     for reward in rewards.values():
         reward.tier_id = None
     for min_amount, tier in tiers.items():

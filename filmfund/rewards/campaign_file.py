@@ -35,6 +35,7 @@ class RewardSpec:
     key: str
     kind: RewardKind
     title: str
+    limit: int | None = None  # `limit = 20`: only so many (rewards/stock.py); absent: left as it is
 
 
 @dataclass
@@ -271,8 +272,10 @@ def parse_campaign(data: dict) -> CampaignSpec:
             kind = item.get("kind")
             if kind not in {k.value for k in RewardKind}:
                 raise CampaignFileError(f"{rwhere}kind: must be one of {kinds}")
+            limit = _int(item, "limit", rwhere, low=0, high=1_000_000) if "limit" in item else None
             tier.rewards.append(RewardSpec(key, RewardKind(kind), parse_text(item, "title", rwhere, max_len=300,
-                                                                             into=texts, as_key=f"reward:{key}")))
+                                                                             into=texts, as_key=f"reward:{key}"),
+                                           limit))
         tiers.append(tier)
     return CampaignSpec(
         slug=slug,

@@ -10,7 +10,7 @@ from filmfund.auth.models import User
 from filmfund.db import utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
-from filmfund.rewards import holdings, ledger, texts, totals
+from filmfund.rewards import holdings, ledger, stock, texts, totals
 from filmfund.rewards.models import Campaign, DonorProfile, Entitlement, EntitlementStatus, Reward, Tier
 
 
@@ -39,18 +39,25 @@ def _user_entitlements(campaign: Campaign, user_id: int) -> list[Entitlement]:
         .order_by(Entitlement.id)))
 
 
-def refresh_entitlements(user: User, campaign: Campaign) -> dict:
+def refresh_entitlements(user: User, campaign: Campaign, pledge_id: str | None = None) -> dict:
     """Make the stored entitlements match the donor's tier: grant, re-grant or revoke, never delete.
     Ending a reward (a refund or lost dispute below its tier, the opt-out) revokes it whatever its
     delivery state, so a delivered service (questions, a tier's updates) ends with it; fulfilled_at
     keeps the record, and a reward granted again comes back as delivered. Returns the donor's
-    standing, as donor_entitlements does, without querying it again."""
+    standing, as donor_entitlements does, without querying it again.
+
+    A limited reward (rewards/stock.py) is granted with an item: the paying pledge's held claim
+    (`pledge_id`), or one taken now; none left, it is not granted. Revoking it gives the item back."""
     total, tier, opted_out, wanted = _wanted_rewards(campaign, user.id)
     now = utcnow()
     ents = _user_entitlements(campaign, user.id)
     have = {e.reward_id: e for e in ents}
+    limited = stock.limited_ids(campaign)
     for reward_id in sorted(wanted):
         ent = have.get(reward_id)
+        if reward_id in limited and (ent is None or ent.status == EntitlementStatus.REVOKED):
+            if not (stock.use_claim(pledge_id, reward_id) or stock.take(reward_id)):
+                continue  # sold out: this donor does not get it
         if ent is None:
             ent = Entitlement(user_id=user.id, reward_id=reward_id, status=EntitlementStatus.GRANTED,
                               granted_at=now)
@@ -62,6 +69,8 @@ def refresh_entitlements(user: User, campaign: Campaign) -> dict:
     for reward_id, ent in have.items():
         if reward_id not in wanted and holdings.is_held(ent):
             ent.status, ent.revoked_at = EntitlementStatus.REVOKED, now
+            if reward_id in limited:
+                stock.give_back(reward_id)
     db.session.flush()
     return _standing_doc(total, tier, opted_out, ents, campaign)
 

@@ -273,13 +273,33 @@ def _entitlements(report: _Report, campaign: Campaign, nets: dict[int, int], liv
             .execution_options(yield_per=20_000)):
         held[uid][0 if status == EntitlementStatus.GRANTED else 1].add(reward_id)
     donors = set(db.session.scalars(sa.select(Donation.user_id).where(Donation.campaign_id == campaign.id).distinct()))
+    # A limited reward may be sold out: due, yet rightly not granted (its stock is checked apart).
+    limited = set(db.session.scalars(sa.select(Reward.id).where(Reward.campaign_id == campaign.id,
+                                                                 Reward.quantity_limit.is_not(None))))
     for uid in sorted(donors | held.keys()):
         want = wanted(uid)
         active, fulfilled = held[uid] if uid in held else (set(), set())
-        if want - active - fulfilled:
+        if want - active - fulfilled - limited:
             report.add(f"user {uid}: rewards {sorted(want - active - fulfilled)} due but not granted")
         if (active | fulfilled) - want:  # an ended reward is revoked, even one delivered
             report.add(f"user {uid}: rewards {sorted((active | fulfilled) - want)} held beyond the donor's tier")
+    _stock(report, campaign)
+
+
+def _stock(report: _Report, campaign: Campaign) -> None:
+    """A limited reward's `claimed` is its holders plus the unpaid pledges' held claims."""
+    from filmfund.rewards.models import ClaimState, RewardClaim
+
+    holders = (sa.select(sa.func.count()).select_from(Entitlement)
+               .where(Entitlement.reward_id == Reward.id, Entitlement.status != EntitlementStatus.REVOKED)
+               .scalar_subquery())
+    claims = (sa.select(sa.func.count()).select_from(RewardClaim)
+              .where(RewardClaim.reward_id == Reward.id, RewardClaim.state == ClaimState.HELD).scalar_subquery())
+    for key, claimed, n_holders, n_claims in db.session.execute(
+            sa.select(Reward.key, Reward.claimed, holders, claims).where(
+                Reward.campaign_id == campaign.id, Reward.quantity_limit.is_not(None))):
+        if claimed != n_holders + n_claims:
+            report.add(f"reward {key}: {claimed} claimed, but {n_holders} holders and {n_claims} held claims")
 
 
 def campaign_breaches(campaign: Campaign, entitlement_mode: bool) -> tuple[list[str], int, int]:

@@ -203,8 +203,34 @@ class Reward(db.Model):
     kind: Mapped[RewardKind] = mapped_column(str_enum(RewardKind, 16))
     title: Mapped[str] = mapped_column(sa.String(300))
     position: Mapped[int] = mapped_column(default=0)
+    # "Only 20 signed DVDs": None is unlimited. `claimed` counts the items spoken for (holders and
+    # unpaid pledges' claims), kept by rewards/stock.py in the statement that takes or gives one.
+    quantity_limit: Mapped[int | None]
+    claimed: Mapped[int] = mapped_column(default=0, server_default="0")
 
     tier: Mapped[Tier | None] = relationship(back_populates="rewards")
+
+
+class ClaimState(enum.StrEnum):
+    HELD = "held"          # an unpaid pledge holds the item while its checkout is open
+    USED = "used"          # the pledge was paid: the item is the donor's (their entitlement)
+    RELEASED = "released"  # given back: the checkout expired or failed, or the donor held it already
+
+
+class RewardClaim(db.Model):
+    """One item of a limited reward held by an unpaid pledge (rewards/stock.py)."""
+
+    __tablename__ = "reward_claims"
+    __table_args__ = (sa.UniqueConstraint("pledge_id", "reward_id", name="uq_reward_claims_pledge_reward"),
+                      sa.Index("ix_reward_claims_state_expires", "state", "expires_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reward_id: Mapped[int] = mapped_column(sa.ForeignKey("rewards.id", ondelete="CASCADE"))
+    pledge_id: Mapped[str] = mapped_column(sa.ForeignKey("pledges.id", ondelete="CASCADE"))
+    state: Mapped[ClaimState] = mapped_column(str_enum(ClaimState, 16), default=ClaimState.HELD)
+    expires_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]
 
 
 class Pledge(db.Model):

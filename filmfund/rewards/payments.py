@@ -15,7 +15,7 @@ from filmfund.db import utcnow
 from filmfund.errors import ConflictError, ValidationError
 from filmfund.extensions import db
 from filmfund.i18n import format_money
-from filmfund.rewards import donors, entitlements, ledger, receipts, rules
+from filmfund.rewards import donors, entitlements, ledger, receipts, rules, stock
 from filmfund.rewards.campaign import campaign_of, current_campaign
 from filmfund.rewards.models import (
     Campaign,
@@ -76,7 +76,8 @@ def record_stripe_payment(pledge: Pledge, *, amount: int, currency: str, payment
     db.session.flush()
     booking = ledger.book_gift(campaign, donation, stripe_event_id)  # takes the money lock
     donors.record_gift_choices(user, donation)  # the first gift sets the settings; a later one only more privacy
-    standing = entitlements.refresh_entitlements(user, campaign)
+    standing = entitlements.refresh_entitlements(user, campaign, pledge.id)
+    stock.release_pledge(pledge.id)  # an item it held and did not need (the donor had it) goes back
     # Written now, from what this transaction just computed, and mailed by the caller after its
     # commit: nothing is reloaded after the commit, and no mail is sent while the money lock is held.
     receipts.queue_receipt(receipts.make_receipt(campaign, donation, user.email, booking.share, standing))

@@ -11,12 +11,12 @@ from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from filmfund.auth.services import normalize_email, public_base_url
+from filmfund.auth.services import find_user, normalize_email, public_base_url
 from filmfund.db import new_id, utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db, one_statement
 from filmfund.i18n import current_language, format_money
-from filmfund.rewards import holdings, snapshot, stripe_gateway, texts
+from filmfund.rewards import holdings, privacy, snapshot, stock, stripe_gateway, texts
 from filmfund.rewards.campaign import campaign_of, configured_slug, current_campaign
 from filmfund.rewards.campaign_file import MAX_AMOUNT
 from filmfund.rewards.models import Campaign, Pledge, PledgeState
@@ -121,6 +121,7 @@ def create_pledge(amount, currency=None, email=None, credit_name=None, anonymous
                         ref=clean_ref(ref), language=current_language(), interval=interval)
         if current_app.config["STRIPE_TEST_MODE"]:  # no call to make: the caller commits it whole, once
             _set_checkout(pledge, *_test_checkout(pledge))
+        made = pledge
         if idempotency_key is None:
             db.session.add(pledge)
         else:
@@ -131,7 +132,30 @@ def create_pledge(amount, currency=None, email=None, credit_name=None, anonymous
                 pledge = _pledge_by_key(idempotency_key)
                 if pledge is None:
                     raise
+        if pledge is made:
+            _claim_limited_rewards(pledge, campaign)
     return pledge
+
+
+def _claim_limited_rewards(pledge: Pledge, campaign) -> None:
+    """Hold an item of each limited reward this gift would bring the donor (rewards/stock.py), or
+    refuse the pledge when one is sold out. A donor who already holds it, or who gives without
+    rewards, claims nothing."""
+    limited = stock.limited_ids(campaign)
+    if not limited or pledge.rewards_opt_out:
+        return
+    user = find_user(pledge.email)
+    net, held = 0, set()
+    if user is not None:
+        profile = privacy.profile_of(user.id)
+        if profile is not None and profile.rewards_opt_out:
+            return
+        net = holdings.net_total(user.id, campaign.id)
+        ids = {r.key: r.id for t in campaign.tiers for r in t.rewards}
+        held = {ids[k] for k in holdings.held_keys(user.id, campaign.id) if k in ids}
+    due = holdings.rewards_due(campaign.tiers, net + pledge.amount, opted_out=False)
+    db.session.flush()  # the pledge's row first: its claims refer to it
+    stock.claim_for_pledge(pledge, campaign, (due & limited) - held)
 
 
 def _valid_pledge(campaign, amount, currency, email, credit_name, anonymous, rewards_opt_out) -> tuple:
@@ -170,7 +194,7 @@ def _pledge_at_once(amount, currency, email, credit_name, anonymous, rewards_opt
     the campaign moved since (a `campaign load`): the caller then takes the full path. (With a
     live Stripe key the call to Stripe dwarfs the database's round trips: full path.)"""
     campaign = snapshot.peek(configured_slug())
-    if campaign is None:
+    if campaign is None or stock.limited_ids(campaign):  # a limited reward is claimed on the full path
         return None
     try:
         amount, email, credit_name, anonymous, rewards_opt_out = _valid_pledge(
@@ -229,7 +253,8 @@ def open_checkout(pledge: Pledge) -> bool:
             pledge, campaign_of(pledge),
             success_url=_site_url(THANK_YOU_PATH.format(pledge_id=pledge.id)) + "&session_id={CHECKOUT_SESSION_ID}",
             cancel_url=_site_url(CAMPAIGN_PATH.format(amount=pledge.amount)
-                                 + (f"&ref={pledge.ref}" if pledge.ref else ""))))
+                                 + (f"&ref={pledge.ref}" if pledge.ref else "")),
+            expires_at=stock.session_expiry(pledge.id)))
     return True
 
 

@@ -101,7 +101,7 @@ def payment_methods(recurring: bool = False) -> list[str]:
     return list(current_app.config.get("PAYMENT_METHODS") or [])
 
 
-def checkout_params(pledge, campaign, success_url: str, cancel_url: str) -> dict:
+def checkout_params(pledge, campaign, success_url: str, cancel_url: str, expires_at: int | None = None) -> dict:
     from filmfund.fulfil.countries import STRIPE_SHIPPING_COUNTRIES
     from filmfund.fulfil.fulfilment import pledge_ships
     from filmfund.i18n import in_language, normalize
@@ -134,6 +134,8 @@ def checkout_params(pledge, campaign, success_url: str, cancel_url: str) -> dict
     else:
         # Session metadata is not copied to the PaymentIntent: refunds and disputes need it there.
         params["payment_intent_data"] = {"metadata": {"pledge_id": pledge.id}}
+    if expires_at is not None:  # it holds a limited reward's item: the session lives as long as the claim
+        params["expires_at"] = expires_at
     methods = payment_methods(recurring=monthly)
     if methods:
         params["payment_method_types"] = methods
@@ -144,11 +146,12 @@ def checkout_params(pledge, campaign, success_url: str, cancel_url: str) -> dict
     return params
 
 
-def create_checkout_session(pledge, campaign, *, success_url: str, cancel_url: str) -> tuple[str, str]:
+def create_checkout_session(pledge, campaign, *, success_url: str, cancel_url: str,
+                            expires_at: int | None = None) -> tuple[str, str]:
     """(session id, hosted checkout URL) for this pledge; the same pledge always gets the same session."""
     import stripe  # deferred: see the imports
 
-    params = checkout_params(pledge, campaign, success_url, cancel_url)
+    params = checkout_params(pledge, campaign, success_url, cancel_url, expires_at)
     try:
         session = _with_rate_limit_retries(
             lambda: client().v1.checkout.sessions.create(

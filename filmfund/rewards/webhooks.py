@@ -27,7 +27,7 @@ from filmfund.config import test_payment_refusal
 from filmfund.db import new_id, utcnow
 from filmfund.errors import DomainError, ForbiddenError, ValidationError
 from filmfund.extensions import db, one_statement
-from filmfund.rewards import ledger, payments, subscriptions
+from filmfund.rewards import ledger, payments, stock, subscriptions
 from filmfund.rewards.campaign import campaign_of
 from filmfund.rewards.pledges import get_pledge
 from filmfund.rewards.receipts import (
@@ -567,6 +567,7 @@ def _end_pledge(obj: dict, state: PledgeState) -> WebhookStatus:
         return WebhookStatus.UNMATCHED
     if pledge.can_move(state):  # a late "failed" never undoes a payment already counted
         pledge.move(state)
+        stock.release_pledge(pledge.id)  # an abandoned checkout keeps no limited item
     return WebhookStatus.PROCESSED
 
 

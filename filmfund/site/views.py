@@ -18,7 +18,7 @@ from filmfund.errors import ConflictError, DomainError, NotFoundError, for_peopl
 from filmfund.extensions import db, limiter
 from filmfund.fulfil import fulfilment
 from filmfund.i18n import format_money
-from filmfund.rewards import campaign_edit, donor_data, donors, entitlements, mail_prefs, pledges, rules, subscriptions
+from filmfund.rewards import campaign_edit, donor_data, donors, entitlements, mail_prefs, pledges, rules, stock, subscriptions
 from filmfund.rewards.campaign import campaign_of, campaign_summary, current_campaign
 from filmfund.security import role_required
 from filmfund.site import page, sharing
@@ -116,7 +116,8 @@ def pledge_messages() -> dict:
 def _render_campaign(form: dict, errors: dict[str, str], status: int = 200, cancelled: bool = False):
     return render_template("site/campaign.html", form=form, errors=errors, cancelled=cancelled,
                            form_key=secrets.token_urlsafe(16), payment_methods_note=payment_methods_note(),
-                           pledge_messages=pledge_messages(), **_campaign_context()), status
+                           pledge_messages=pledge_messages(), stock=stock.stock(current_campaign().id),
+                           **_campaign_context()), status
 
 
 @bp.get("/")

@@ -1,0 +1,165 @@
+"""Rewards of limited quantity: the campaign file's `limit`, "12 of 20 left" and "sold out" on the
+form in both languages, a sold-out pledge refused, exactly one winner among concurrent pledges for
+the last item, claims given back when a checkout expires (event or sweep), and by a refund."""
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from filmfund.db import utcnow
+from filmfund.errors import ConflictError
+from filmfund.extensions import db
+from filmfund.rewards import ledger_check, pledges, refunds, stock
+from filmfund.rewards.campaign import load_campaign
+from filmfund.rewards.campaign_file import CampaignFileError, read_campaign_file
+from filmfund.rewards.models import ClaimState, Entitlement, Pledge, Reward, RewardClaim
+from tests.helpers import make_pledge, record_offline
+from tests.rewards.conftest import session_obj
+
+BUNDLED = Path(__file__).resolve().parents[2] / "filmfund/campaigns/living-with-dead-hearts.toml"
+SIGNED = 10000  # the Patron tier brings the signed DVD
+
+
+def _limit(key: str, n: int | None) -> Reward:
+    reward = db.session.scalar(sa.select(Reward).where(Reward.key == key))
+    stock.set_reward_limit(reward.id, n)
+    db.session.commit()
+    return reward
+
+
+def _left(key: str) -> int:
+    return stock.stock(db.session.scalar(sa.select(Reward.campaign_id).where(Reward.key == key)))[key]["left"]
+
+
+def test_the_campaign_file_sets_a_limit(app, tmp_path):
+    text = BUNDLED.read_text().replace('{ key = "dvd-signed", kind = "physical",',
+                                       '{ key = "dvd-signed", kind = "physical", limit = 20,')
+    path = tmp_path / "film.toml"
+    path.write_text(text)
+    spec = read_campaign_file(path)
+    assert [r.limit for t in spec.tiers for r in t.rewards if r.key == "dvd-signed"] == [20]
+    load_campaign(path)
+    db.session.commit()
+    assert db.session.scalar(sa.select(Reward.quantity_limit).where(Reward.key == "dvd-signed")) == 20
+    path.write_text(text.replace("limit = 20,", 'limit = "many",'))
+    with pytest.raises(CampaignFileError, match=r"rewards\[0\]\.limit"):
+        read_campaign_file(path)
+
+
+def test_the_form_shows_what_is_left_and_sold_out_in_both_languages(client, campaign):
+    _limit("dvd-signed", 20)
+    _limit("thank-you-letter", 1)
+    record_offline("fan@example.org", SIGNED)  # takes one of each
+    html = client.get("/?lang=en").get_data(as_text=True)
+    assert "19 of 20 left" in html and "sold out" in html
+    html = client.get("/?lang=zh-Hans").get_data(as_text=True)
+    assert "还剩 19 份（共 20 份）" in html and "已售罄" in html
+
+
+def test_a_pledge_that_would_claim_a_sold_out_reward_is_refused(client, campaign):
+    _limit("dvd-signed", 1)
+    record_offline("first@example.org", SIGNED)
+    r = client.post("/api/v1/pledges", json={"amount": SIGNED, "email": "late@example.org"})
+    assert r.status_code == 409 and r.get_json()["error"]["code"] == "reward_sold_out"
+    assert "The DVD signed" in r.get_json()["error"]["message"]
+    r = client.post("/api/v1/pledges", json={"amount": SIGNED, "email": "late@example.org"},
+                    headers={"Accept-Language": "zh-Hans"})
+    assert "签名版 DVD" in r.get_json()["error"]["message"]
+    # Below the tier, or without rewards, the gift is welcome; the donor who holds it claims nothing.
+    assert client.post("/api/v1/pledges", json={"amount": 5000, "email": "late@example.org"}).status_code == 201
+    assert client.post("/api/v1/pledges", json={"amount": SIGNED, "email": "late@example.org",
+                                                "rewards_opt_out": True}).status_code == 201
+    assert client.post("/api/v1/pledges", json={"amount": 2000, "email": "first@example.org"}).status_code == 201
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Pledge)) == 3
+
+
+def test_concurrent_pledges_for_the_last_item_exactly_one_gets_it(app, campaign, stripe_events):
+    _limit("dvd-signed", 1)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(6)
+
+    def one(i: int):
+        with app.app_context():
+            try:
+                barrier.wait()
+                pledge = pledges.create_pledge(SIGNED, email=f"racer{i}@example.org")
+                db.session.commit()
+                outcomes.append(pledge.id)
+            except ConflictError as err:
+                db.session.rollback()
+                outcomes.append(err.code)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [o for o in outcomes if o != "reward_sold_out"]
+    assert len(outcomes) == 6 and len(winners) == 1, outcomes
+    assert _left("dvd-signed") == 0
+    # The winner pays: the held item becomes theirs, not a second one.
+    pledge = db.session.get(Pledge, winners[0])
+    assert stripe_events.send("checkout.session.completed",
+                              session_obj(pledge.id, SIGNED, session_id=pledge.checkout_session_id,
+                                          email=pledge.email)) == "processed"
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(Reward.claimed).where(Reward.key == "dvd-signed")) == 1
+    assert db.session.scalar(sa.select(RewardClaim.state)) == ClaimState.USED
+    assert ledger_check.check_ledger() == []
+
+
+def test_an_expired_checkout_gives_its_item_back(client, campaign, stripe_events):
+    _limit("dvd-signed", 1)
+    pledge = make_pledge(SIGNED, email="slow@example.org")
+    assert _left("dvd-signed") == 0
+    assert stripe_events.send("checkout.session.expired",
+                              {**session_obj(pledge.id, SIGNED, session_id=pledge.checkout_session_id,
+                                             payment_status="unpaid"), "status": "expired"}) == "processed"
+    db.session.expire_all()
+    assert _left("dvd-signed") == 1
+    assert ledger_check.check_ledger() == []
+
+
+def test_the_sweep_gives_back_what_abandoned_checkouts_hold(app, campaign):
+    _limit("dvd-signed", 2)
+    pledge = make_pledge(SIGNED, email="gone@example.org")
+    assert _left("dvd-signed") == 1
+    assert stock.sweep_expired(utcnow()) == 0  # still within its checkout's life
+    assert stock.sweep_expired(utcnow() + timedelta(minutes=stock.CLAIM_MINUTES + 6)) == 1
+    db.session.commit()
+    assert _left("dvd-signed") == 2
+    assert db.session.get(Pledge, pledge.id).state.value == "pending"  # a late payment still counts
+    # ...and takes an item if one is left.
+    assert ledger_check.check_ledger() == []
+
+
+def test_a_refund_gives_the_item_back(client, campaign):
+    _limit("dvd-signed", 1)
+    gift = record_offline("fan@example.org", SIGNED)
+    assert _left("dvd-signed") == 0
+    assert client.post("/api/v1/pledges", json={"amount": SIGNED, "email": "next@example.org"}).status_code == 409
+    refunds.request_refund(gift.id, 1, "a cent back: still in the tier? no, below it")
+    db.session.commit()
+    db.session.expire_all()
+    assert _left("dvd-signed") == 1
+    assert db.session.scalar(sa.select(Entitlement.status).join(Reward).where(Reward.key == "dvd-signed")).value \
+        == "revoked"
+    assert client.post("/api/v1/pledges", json={"amount": SIGNED, "email": "next@example.org"}).status_code == 201
+    assert ledger_check.check_ledger() == []
+
+
+def test_a_stripe_checkout_holding_an_item_expires_with_its_claim(app, campaign, fake_stripe):
+    _limit("dvd-signed", 5)
+    pledge = make_pledge(SIGNED, email="card@example.org")
+    sent = fake_stripe.to("/v1/checkout/sessions")[-1]["form"]
+    claim = db.session.scalar(sa.select(RewardClaim).where(RewardClaim.pledge_id == pledge.id))
+    assert int(sent["expires_at"]) >= int(claim.expires_at.timestamp()) + 60
+    assert int(sent["expires_at"]) - utcnow().timestamp() >= 30 * 60
+    make_pledge(2000, email="small@example.org")  # holds nothing: Stripe's own expiry
+    assert "expires_at" not in fake_stripe.to("/v1/checkout/sessions")[-1]["form"]
