@@ -1,7 +1,7 @@
 """reward quantity limits: a reward's limit and claimed count, the claims of unpaid pledges (issue 14.2)
 
 Revision ID: 5t0c4a11m175
-Revises: b00c5e4a7d21
+Revises: b0e7c4a9d2f1
 Create Date: 2026-12-04 00:40:00
 
 """
@@ -12,7 +12,7 @@ from filmfund.db import UTCDateTime
 
 
 revision = '5t0c4a11m175'
-down_revision = 'b00c5e4a7d21'
+down_revision = 'b0e7c4a9d2f1'
 branch_labels = None
 depends_on = None
 
