@@ -11,7 +11,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build the app: embedded defaults, then the environment (config.py), then `overrides`."""
     from flask import Flask
 
-    from filmfund import api, audit, errors, i18n, jobs, mail, security  # noqa: F401 (audit: its model)
+    from filmfund import api, audit, errors, i18n, jobs, mail, progress, security  # noqa: F401 (audit, progress: their models)
     from filmfund.config import load_settings, make_private
     from filmfund.extensions import csrf, db, limiter, login_manager
     from filmfund.migrating import LazyDbGroup

@@ -236,6 +236,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("FILMFUND_REPLICA_URL", "REPLICA_URL", None, "the second copy of every original (file:// or s3://)"),
     Setting("FILMFUND_REPLICA_S3_ENDPOINT_URL", "REPLICA_S3_ENDPOINT_URL", None,
             "another S3-compatible server for the second copy"),
+    Setting("FILMFUND_MEDIA_UPLOAD_CHUNK", "MEDIA_UPLOAD_CHUNK", 8 * 1024 * 1024,
+            "bytes per request of a resumable upload from the footage page", int),
     Setting("FILMFUND_MEDIA_INCOMING_MAX_AGE", "MEDIA_INCOMING_MAX_AGE", 24 * 3600.0,
             "seconds before an untouched temporary upload is swept", float),
     Setting("FILMFUND_MEDIA_MAX_PIXELS", "MEDIA_MAX_PIXELS", 100_000_000,

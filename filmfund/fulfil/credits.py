@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime
@@ -383,10 +382,12 @@ def roll_text(campaign: Campaign) -> str:
 
 
 def render_roll(campaign: Campaign, *, size: tuple[int, int] | None = None, fps: int | None = None,
-                speed: int | None = None, out: Path | None = None) -> Path:
+                speed: int | None = None, out: Path | None = None, on_progress=None) -> Path:
     """A scrolling credits roll (H.264 MP4, white on black) rendered by ffmpeg from the exported
     list, for an editor to drop into the film. Written beside, then renamed into place. Size,
-    frame rate and speed default to the app's CREDITS_ROLL (a dict), then 1280x720, 24 fps, 60 px/s."""
+    frame rate and speed default to the app's CREDITS_ROLL (a dict), then 1280x720, 24 fps, 60 px/s.
+    `on_progress(fraction)`: called as ffmpeg reports the time it has rendered."""
+    from filmfund.media import ffmpeg as ff
     cfg = current_app.config.get("CREDITS_ROLL") or {}
     size = size or tuple(cfg.get("size", ROLL_SIZE))
     fps = fps or cfg.get("fps", ROLL_FPS)
@@ -407,13 +408,24 @@ def render_roll(campaign: Campaign, *, size: tuple[int, int] | None = None, fps:
         part = Path(tmp) / "roll.mp4"
         draw = (f"drawtext=fontfile='{_font()}':textfile='{textfile}':expansion=none:fontcolor=white:"
                 f"fontsize={font_size}:line_spacing={line_h - font_size}:x=(w-text_w)/2:y=h-t*{speed}")
-        argv = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+        argv = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-nostats", "-progress", "pipe:1", "-stats_period", "0.2", "-y",
                 "-f", "lavfi", "-i", f"color=c=black:s={w}x{h}:r={fps}:d={duration:.2f}",
                 "-vf", draw, "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
                 "-movflags", "+faststart", str(part)]
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=600)
-        if result.returncode != 0:
-            raise ConflictError(f"ffmpeg could not render the roll: {result.stderr[-500:]}", code="render_failed")
+
+        def rendered(block: dict[str, str]) -> None:
+            try:
+                seconds = int(block.get("out_time_us") or 0) / 1e6
+            except ValueError:
+                return
+            if on_progress is not None and seconds > 0:
+                on_progress(min(0.99, seconds / duration))
+
+        try:
+            ff.run(argv, timeout=600, on_progress=rendered)
+        except ff.FfmpegError as exc:
+            raise ConflictError(f"ffmpeg could not render the roll: {exc.stderr_tail[-500:]}",
+                                code="render_failed") from None
         part.replace(out)
     _rendered_text_path(out).write_text(text, encoding="utf-8")
     record_audit("credits.render", f"campaign:{campaign.slug}", {"seconds": round(duration, 1)})

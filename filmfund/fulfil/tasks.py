@@ -12,12 +12,23 @@ from filmfund.jobs import app_task
 log = logging.getLogger(__name__)
 
 
+ROLL_TASK = "credits_roll"  # its progress in filmfund.progress, which the credits page polls
+
+
 @app_task(retries=1, retry_delay=60)
 def render_roll() -> str:
+    from filmfund import progress
     from filmfund.fulfil import credits
     from filmfund.rewards.campaign import current_campaign
 
-    return str(credits.render_roll(current_campaign()))
+    progress.start(ROLL_TASK, "rendering")
+    try:
+        out = credits.render_roll(current_campaign(), on_progress=progress.Reporter(ROLL_TASK))
+    except Exception as exc:
+        progress.fail(ROLL_TASK, getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}")
+        raise
+    progress.finish(ROLL_TASK)
+    return str(out)
 
 
 @app_task(lane=jobs.mail)

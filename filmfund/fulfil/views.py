@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime, time, timezone
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import (Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, send_file,
+                   url_for)
 from flask_login import current_user
 from flask_babel import gettext as _
 
@@ -298,7 +299,7 @@ def credits_page():
                                    ("approved", "pending", "changes_requested", "stale", "none")},
                            state=credits.credits_state(campaign), changes=credits.changes_since_freeze(campaign),
                            roll=credits.roll_path() if credits.roll_path().exists() else None,
-                           roll_stale=credits.roll_needs_rendering(campaign))
+                           roll_stale=credits.roll_needs_rendering(campaign), roll_status=_roll_status())
 
 
 @admin_bp.post("/credits/freeze")
@@ -350,9 +351,32 @@ def credits_txt():
 def credits_roll():
     from filmfund.fulfil import tasks
 
+    from filmfund import progress
+
+    progress.queued(tasks.ROLL_TASK)
     tasks.render_roll.schedule(delay=0)
-    flash(_("The credits roll is being rendered; reload this page in a minute."), "success")
-    return redirect(url_for("fulfil_admin.credits_page"), code=303)
+    flash(_("The credits roll is being rendered: its progress shows below."), "success")
+    return redirect(url_for("fulfil_admin.credits_page") + "#roll", code=303)
+
+
+def _roll_status() -> dict:
+    """The roll's render as the credits page shows it: filmfund.progress's record of the task,
+    and whether a rendered roll is there to download."""
+    from filmfund import progress
+    from filmfund.fulfil import tasks
+
+    status = progress.read(tasks.ROLL_TASK)
+    status["download_url"] = url_for("fulfil_admin.credits_roll_file") if credits.roll_path().exists() else None
+    return status
+
+
+@admin_bp.get("/credits/roll.json")
+@role_required("producer")
+def credits_roll_status():
+    """What the credits page polls while the roll renders (no reload)."""
+    resp = jsonify(_roll_status())
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
 
 
 @admin_bp.get("/credits/roll.mp4")

@@ -81,6 +81,17 @@ def active_jobs(assets: list[Asset]) -> dict[int, Job]:
     return {j.asset_id: j for j in rows}
 
 
+def job_progress(job: Job | None) -> dict[str, Any] | None:
+    """A footage job's progress as every view shows it (board, asset page, status.json, API):
+    the job row its heartbeat writes, described by filmfund.progress (percent, step, time left)."""
+    from filmfund import progress
+
+    if job is None:
+        return None
+    return progress.describe(job.status.value, job.progress, job.step, job.started_at,
+                             kind=job.kind.value, attempts=job.attempts)
+
+
 def asset_dict(asset: Asset, job: Job | None = None) -> dict[str, Any]:
     """An asset as the API shows it (contract: id, title, kind, state, sha256, duration,
     recorded_at, sources[], renditions[], problems[]; the rest is added)."""
@@ -109,8 +120,7 @@ def asset_dict(asset: Asset, job: Job | None = None) -> dict[str, Any]:
         "timecode": asset.timecode,
         "stream": stream_dict(asset),
         "fixity": asset_fixity(asset),
-        "job": None if job is None else {"kind": job.kind.value, "status": job.status.value,
-                                         "progress": job.progress, "step": job.step, "attempts": job.attempts},
+        "job": job_progress(job),
     }
 
 

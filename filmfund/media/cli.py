@@ -94,13 +94,18 @@ def _card_label(group) -> str:
 def _ingest_and_run(paths: tuple[str, ...], found: list, title: str | None, total: int, probing: dict) -> list:
     """`--wait`: the queue runs on a thread here, as a worker runs it, from the first clip on:
     a clip is checked and encoded while the next one is copied. One bar per card follows its
-    takes through their jobs (each job's own percentage, live), one bar the copying."""
+    takes through their jobs (each job's own percentage, live), one bar the copying, and one bar
+    per running job (its take, kind, step and percentage, as its heartbeat reports it).
+
+    On a terminal the bars redraw in place (rich); elsewhere (a log, CI, a pipe) each bar prints
+    a line at every tenth of the way, so the progress shows there too."""
     import threading
 
     import sqlalchemy as sa
     from flask import current_app
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import (BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
 
     from filmfund import jobs
     from filmfund.extensions import db
@@ -130,29 +135,63 @@ def _ingest_and_run(paths: tuple[str, ...], found: list, title: str | None, tota
                 if state in settled_states:
                     progress[asset_id] = 1.0
 
+    titles: dict[int, str] = {}
+
     def registered(group, result) -> None:
         with lock:
             card_of[result.asset.id] = _card_label(group)
+            titles[result.asset.id] = result.asset.title
             progress[result.asset.id] = 0.0 if result.created else 1.0
 
     # Two refreshes a second: the bars share the two cores with the encode they report on.
+    console = Console(stderr=True)
     bars = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
-                    console=Console(stderr=True), refresh_per_second=2)
+                    TimeRemainingColumn(), console=console, refresh_per_second=2)
     copying = bars.add_task("copying and hashing", total=total or 1)
     per_card = {label: bars.add_task(f"{label} ({n} take{'s' if n != 1 else ''})", total=n * 100)
                 for label, n in takes.items()}
+    per_job: dict[int, int] = {}  # job id -> its bar while it runs
+    printed: dict[int, int] = {}  # off a terminal: task id -> the last tenth printed
     stop = threading.Event()
+
+    def line(task_id: int) -> None:
+        """Off a terminal: one line each time a bar passes another tenth."""
+        if console.is_terminal:
+            return
+        task = next(t for t in bars.tasks if t.id == task_id)
+        tenth = int(10 * task.completed / (task.total or 1))
+        if tenth > printed.get(task_id, -1):
+            printed[task_id] = tenth
+            click.echo(f"{task.description}: {int(100 * task.completed / (task.total or 1))}%", err=True)
 
     def show() -> None:
         with lock:
-            for beat in list(RUNNING.values()):  # the running job's own percentage
+            running = list(RUNNING.values())
+            for beat in running:  # the running job's own percentage
                 if beat.asset_id in progress and progress[beat.asset_id] < 1 and beat.progress is not None:
                     progress[beat.asset_id] = max(progress[beat.asset_id], min(0.99, beat.progress))
             done = {label: 0.0 for label in per_card}
             for asset_id, p in progress.items():
                 done[card_of[asset_id]] += p * 100
+            names = dict(titles)
         for label, task in per_card.items():
             bars.update(task, completed=done[label])
+            line(task)
+        line(copying)
+        live = {beat.job_id for beat in running}
+        for beat in running:
+            what = f"  {names.get(beat.asset_id, 'take')}: {beat.kind or 'job'}"
+            if beat.job_id not in per_job:
+                per_job[beat.job_id] = bars.add_task(what, total=100)
+            task = per_job[beat.job_id]
+            bars.update(task, description=what + (f" ({beat.step})" if beat.step else ""),
+                        completed=100 * min(1.0, beat.progress or 0.0))
+            line(task)
+        for job_id in [j for j in per_job if j not in live]:  # ended: full, then gone from the screen
+            task = per_job.pop(job_id)
+            bars.update(task, completed=100)
+            line(task)
+            bars.remove_task(task)
 
     def keep_showing() -> None:
         while not stop.wait(0.5):

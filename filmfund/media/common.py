@@ -61,6 +61,28 @@ def work_dir() -> Path:
     return path
 
 
+def partials_dir() -> Path:
+    """Where resumable uploads keep their bytes until complete (filmfund/media/resumable.py)."""
+    path = work_dir() / "uploads"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def sweep_partials(older_than: float) -> int:
+    """Remove partial files of resumable uploads untouched for `older_than` seconds (given up)."""
+    import contextlib
+    import time
+
+    cutoff = time.time() - older_than
+    removed = 0
+    for path in partials_dir().iterdir():
+        with contextlib.suppress(FileNotFoundError):
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+    return removed
+
+
 def _timeout(duration: float | None, factor: float = 20) -> float:
     fixed = current_app.config["MEDIA_FFMPEG_TIMEOUT"]
     if fixed:

@@ -362,7 +362,7 @@ def checked_run(argv: list[str], *, timeout: float, has_video: bool = True, on_p
                 timeout_is_permanent: bool = False) -> DecodeReport:
     """Run an argv whose input goes through `showinfo` at `-loglevel level+info`, and report
     every frame decoded and every complaint, placed in time."""
-    state = {"frames": 0, "t": None}
+    state = {"frames": 0, "t": None, "told": 0.0}
     issues: list[DecodeIssue] = []
     errors = [0]
 
@@ -371,6 +371,12 @@ def checked_run(argv: list[str], *, timeout: float, has_video: bool = True, on_p
         if m:
             state["frames"] = int(m.group(1)) + 1
             state["t"] = float(m.group(2))
+            # Each decoded frame is progress: ffmpeg's own report waits until every output has
+            # begun, which a poster or strip output of the same pass does only at the end.
+            now = time.monotonic()
+            if on_progress is not None and now - state["told"] >= 0.25:
+                state["told"] = now
+                on_progress({"out_time_us": str(int(max(0.0, state["t"]) * 1e6)), "progress": "decoding"})
             return
         lm = _PREFIX_RE.match(line)
         if not lm:

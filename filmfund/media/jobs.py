@@ -59,8 +59,8 @@ class _Heartbeat:
     """Touches the job row every few seconds from its own connection, with the latest progress,
     so a reaper can tell a live job from one whose worker died."""
 
-    def __init__(self, job_id: int, interval: float, asset_id: int | None = None):
-        self.job_id, self.interval, self.asset_id = job_id, interval, asset_id
+    def __init__(self, job_id: int, interval: float, asset_id: int | None = None, kind: str | None = None):
+        self.job_id, self.interval, self.asset_id, self.kind = job_id, interval, asset_id, kind
         self.progress: float | None = None
         self.step: str | None = None
         self._stop = threading.Event()
@@ -108,7 +108,7 @@ def run_job(job_id: int) -> str:
         for leftover in work_dir().glob(f"job-{job_id}-*"):
             leftover.unlink()  # what a killed attempt of this job left behind
     try:
-        with _Heartbeat(job_id, current_app.config["MEDIA_HEARTBEAT_SECONDS"], job.asset_id) as beat:
+        with _Heartbeat(job_id, current_app.config["MEDIA_HEARTBEAT_SECONDS"], job.asset_id, job.kind.value) as beat:
             if job.kind == JobKind.VERIFY:
                 _verify(job, beat)
             else:

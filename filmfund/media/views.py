@@ -14,6 +14,27 @@ from filmfund.security import role_required
 
 bp = Blueprint("media", __name__, url_prefix="/footage", template_folder="templates",
                static_folder="static", static_url_path="/static")
+
+
+@bp.app_template_filter("time_left")
+def _time_left(seconds: float | None) -> str:
+    """`about 40 s left`, `about 3 min left`, as the pages' scripts write it too."""
+    if not seconds:
+        return ""
+    s = float(seconds)
+    if s < 60:
+        return f"about {max(1, round(s))} s left"
+    if s < 3600:
+        return f"about {round(s / 60)} min left"
+    return f"about {int(s // 3600)} h {round((s % 3600) / 60)} min left"
+
+
+@bp.app_template_global("job_progress")
+def _job_progress(job):
+    """Templates ask the one home of a job's progress (filmfund.media.board.job_progress)."""
+    from filmfund.media.board import job_progress
+
+    return job_progress(job)
 # Donor-facing routes live outside /footage (which is the producers' area).
 library_bp = Blueprint("library", __name__)
 
@@ -102,7 +123,8 @@ def status():
     resp = jsonify({
         "items": [{"id": a.public_id, "state": a.state.value, "fixity": "alert" if a.fixity_ok is False else "ok",
                    "progress": jobs[a.id].progress if a.id in jobs else None,
-                   "step": jobs[a.id].step if a.id in jobs else None, "html": card(a)} for a in shown],
+                   "step": jobs[a.id].step if a.id in jobs else None,
+                   "job": services.job_progress(jobs.get(a.id)), "html": card(a)} for a in shown],
         "new": [{"id": a.public_id, "html": card(a)} for a in new],
         "since": (now - POLL_OVERLAP).isoformat(),
     })
@@ -161,7 +183,87 @@ def direct_upload_complete():
     title = body.get("title") if isinstance(body.get("title"), str) else None
     result = services.complete_direct_upload(current_user, body.get("upload"), body.get("parts"), title or None)
     return jsonify({"asset_id": result.asset.public_id, "state": result.asset.state.value,
-                    "created": result.created}), 201 if result.created else 200
+                    "created": result.created, "url": url_for("media.asset_page", asset_id=result.asset.public_id)}
+                   ), 201 if result.created else 200
+
+
+# Resumable uploads through the app, to any storage (filmfund/media/resumable.py has the protocol).
+UPLOAD_HEADERS = {"Tus-Resumable": "1.0.0", "Cache-Control": PRIVATE}
+
+
+def _offset_response(have: int, size: int | None = None, status: int = 204):
+    resp = current_app.response_class(status=status)
+    resp.headers.update(UPLOAD_HEADERS)
+    resp.headers["Upload-Offset"] = str(have)
+    if size is not None:
+        resp.headers["Upload-Length"] = str(size)
+    return resp
+
+
+@bp.post("/uploads/resumable")
+@role_required("producer")
+def resumable_start():
+    """Open a resumable upload (JSON `{filename, size, title?}`, CSRF header)."""
+    from filmfund.api import json_body
+    from filmfund.media import resumable
+
+    body = json_body()
+    started = resumable.start(current_user, body.get("filename"), body.get("size"), body.get("title"))
+    started["url"] = url_for("media.resumable_upload", token=started["upload"])
+    resp = jsonify(started)
+    resp.status_code = 201
+    resp.headers.update(UPLOAD_HEADERS)
+    resp.headers["Location"] = started["url"]
+    return resp
+
+
+@bp.route("/uploads/resumable/<token>", methods=["GET", "HEAD"])
+@role_required("producer")
+def resumable_upload(token: str):
+    """How many bytes the server has (HEAD: the Upload-Offset header; GET: JSON)."""
+    from filmfund.media import resumable
+
+    have, size = resumable.offset(current_user, token)
+    if request.method == "HEAD":
+        return _offset_response(have, size, 200)
+    resp = jsonify({"offset": have, "size": size})
+    resp.headers.update(UPLOAD_HEADERS)
+    return resp
+
+
+@bp.patch("/uploads/resumable/<token>")
+@role_required("producer")
+def resumable_append(token: str):
+    """The bytes from Upload-Offset on (application/offset+octet-stream)."""
+    from filmfund.errors import ValidationError
+    from filmfund.media import resumable
+
+    if request.mimetype != "application/offset+octet-stream":
+        raise ValidationError("Send the bytes as application/offset+octet-stream.", code="invalid_content_type")
+    try:
+        have = resumable.append(current_user, token, request.headers.get("Upload-Offset"), request.stream,
+                                request.content_length)
+    except resumable.OffsetMismatch as exc:
+        resp = jsonify({"error": {"code": exc.code, "message": exc.message}, "offset": exc.have})
+        resp.status_code = 409
+        resp.headers["Upload-Offset"] = str(exc.have)
+        return resp
+    return _offset_response(have)
+
+
+@bp.post("/uploads/resumable/<token>/complete")
+@role_required("producer")
+def resumable_complete(token: str):
+    """Every byte is here: ingest the file as a form upload is ingested."""
+    from filmfund.api import json_body
+    from filmfund.media import resumable
+
+    body = json_body() if request.content_length else {}
+    title = body.get("title") if isinstance(body.get("title"), str) else None
+    result = resumable.complete(current_user, token, (title or "").strip() or None)
+    return jsonify({"asset_id": result.asset.public_id, "state": result.asset.state.value,
+                    "created": result.created, "url": url_for("media.asset_page", asset_id=result.asset.public_id)}
+                   ), 201 if result.created else 200
 
 
 @bp.get("/<asset_id>")

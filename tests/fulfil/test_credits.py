@@ -159,6 +159,13 @@ def test_rendered_credits_roll_is_a_real_video(campaign, tmp_path):
     assert "ada exec" in credits.roll_text(campaign)
 
 
+def test_the_roll_reports_its_progress_as_ffmpeg_renders_it(campaign, tmp_path):
+    _donors()
+    seen = []
+    credits.render_roll(campaign, size=(320, 180), fps=25, speed=10, out=tmp_path / "roll.mp4", on_progress=seen.append)
+    assert len(seen) >= 2 and seen == sorted(seen) and 0 < seen[0] < seen[-1] < 1, seen
+
+
 def test_the_roll_draws_chinese_names_with_a_font_that_has_them(campaign, tmp_path):
     """Many of this film's donors write their names in Chinese: the roll's font must hold those
     glyphs (DejaVu draws boxes). `make install` brings fonts-noto-cjk; fontconfig says which
@@ -180,8 +187,14 @@ def test_producer_renders_the_roll_through_the_queue_and_downloads_it(app, campa
     staff = login_as(client, producer)
     assert staff.get("/admin/credits/roll.mp4").status_code == 404
     tok = csrf_token(staff, "/admin/credits")
+    assert staff.get("/admin/credits/roll.json").get_json()["status"] == "none"
     assert staff.post("/admin/credits/roll", data={"csrf_token": tok}).status_code == 303
+    waiting = staff.get("/admin/credits/roll.json").get_json()
+    assert waiting["status"] == "queued" and waiting["download_url"] is None
+    assert 'data-status="queued"' in staff.get("/admin/credits").get_data(as_text=True)
     assert jobs.run_burst() >= 1
+    done = staff.get("/admin/credits/roll.json").get_json()
+    assert done["status"] == "succeeded" and done["progress"] == 1 and done["download_url"] == "/admin/credits/roll.mp4"
     resp = staff.get("/admin/credits/roll.mp4")
     assert resp.status_code == 200 and resp.mimetype == "video/mp4"
     assert resp.get_data()[4:8] == b"ftyp"

@@ -242,8 +242,15 @@ def test_sweep_of_abandoned_uploads_is_scheduled_and_covers_both_storages(app, t
     leftover = services.storage().root / ".incoming" / "killed"
     leftover.write_bytes(b"half an upload")
     os.utime(leftover, (time.time() - 2 * 86400,) * 2)
-    assert fixity.sweep_incoming() == {"storage": 1}
-    assert not leftover.exists()
+    from filmfund.media import resumable
+
+    given_up = resumable.partials_dir() / "given-up.part"  # a resumable upload nobody finished
+    given_up.write_bytes(b"the first chunks")
+    os.utime(given_up, (time.time() - 2 * 86400,) * 2)
+    recent = resumable.partials_dir() / "going-on.part"
+    recent.write_bytes(b"a chunk a minute ago")
+    assert fixity.sweep_incoming() == {"storage": 1, "resumable": 1}
+    assert not leftover.exists() and not given_up.exists() and recent.exists()
 
 
 def test_verify_reports_a_damaged_asset_apart_from_its_intact_storage(app, runner, ready_asset):

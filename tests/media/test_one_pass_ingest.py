@@ -134,9 +134,35 @@ def test_ingest_wait_runs_the_queue_with_a_bar_per_card(app, runner, clips, tmp_
     assert states == ["ready", "ready"], result.output
     assert "ran 2 job(s)" in result.output
     # One bar per card (the card's name, and the folder of the loose file), each at 100%.
-    bars = [ln for ln in result.output.splitlines() if "take)" in ln]
+    bars = [ln for ln in result.output.splitlines() if "take)" in ln and "━" in ln]
     assert len(bars) == 2 and all("100%" in b for b in bars), result.output
     assert any(b.startswith("CARD_A") for b in bars)
+
+
+def test_ingest_wait_shows_each_bar_move_as_the_worker_reports(app, runner, clips, tmp_path, monkeypatch):
+    """Off a terminal (this runner, a log, CI) each bar prints a line at every tenth of the way: the
+    card's bar and the running job's own bar climb through the decode as the heartbeat reports
+    it. ffmpeg reads the clip at half speed here, so the 2 s take's decode lasts seconds."""
+    import re
+
+    slow = tmp_path / "ffmpeg-half-speed"
+    slow.write_text('#!/bin/sh\ncase " $* " in *" -progress "*) exec ffmpeg -readrate 0.5 "$@";; esac\n'
+                    'exec ffmpeg "$@"\n')
+    slow.chmod(0o755)
+    monkeypatch.setattr(ffmpeg, "FFMPEG", str(slow))
+    card = tmp_path / "CARD_B"
+    stream = card / "PRIVATE" / "AVCHD" / "BDMV" / "STREAM"
+    stream.mkdir(parents=True)
+    shutil.copy(clips / "good_1080i.MTS", stream / "00000.MTS")
+    result = runner.invoke(args=["media", "ingest", "--wait", str(card)])
+    assert result.exit_code == 0, result.output
+    card_steps = [int(m.group(1)) for m in re.finditer(r"^CARD_B \(1 take\): (\d+)%$", result.output, re.M)]
+    job_steps = [int(m.group(1)) for m in re.finditer(r"^  .*: verify.*: (\d+)%$", result.output, re.M)]
+    # The bars moved: several lines on the way, in order, up to the end.
+    assert card_steps == sorted(card_steps) and card_steps[-1] == 100, result.output
+    assert len([p for p in card_steps if 0 < p < 100]) >= 2, result.output
+    assert job_steps == sorted(job_steps) and len([p for p in job_steps if 0 < p < 100]) >= 2, result.output
+    assert "decode pass" in result.output and re.search(r"^copying and hashing: 100%$", result.output, re.M)
 
 
 def test_stills_are_read_back_by_their_jpeg_structure(clips, tmp_path):

@@ -66,15 +66,16 @@ class Server:
 
 
 @contextmanager
-def running_site(instance: Path, email: str, password: str):
+def running_site(instance: Path, email: str, password: str, settings: dict[str, str] | None = None):
     """`filmfund run` (site and embedded worker) as a subprocess on a free port, over a fresh
     instance folder with the campaign loaded and one producer: yields (base URL, env, log path).
-    Every browser test module starts its site through this."""
+    Every browser test module starts its site through this; `settings`: FILMFUND_* variables."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("STRIPE_", "FILMFUND_"))}
     env["FILMFUND_INSTANCE_DIR"] = str(instance)
+    env.update(settings or {})
     _create_schema(env)
     _cli(env, "campaign", "load")
     _cli(env, "users", "create", email, "--role", "producer", "--password-stdin", stdin=password + "\n")

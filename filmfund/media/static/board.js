@@ -10,6 +10,10 @@
   var filters = new URLSearchParams(window.location.search);
   var count = document.getElementById("asset-count");
 
+  function left(s) {
+    return s < 60 ? Math.max(1, Math.round(s)) + " s" : (s < 3600 ? Math.round(s / 60) + " min"
+      : Math.floor(s / 3600) + " h " + Math.round((s % 3600) / 60) + " min");
+  }
   function card(html) {
     var tpl = document.createElement("template");
     tpl.innerHTML = html.trim();
@@ -41,7 +45,10 @@
           var bar = li.querySelector("progress");
           if (bar && item.progress !== null) { bar.value = item.progress; bar.textContent = Math.round(item.progress * 100) + "%"; }
           var step = li.querySelector("[data-step-for]");
-          if (step && item.step) { step.textContent = item.step; }
+          if (step && item.job) {
+            step.textContent = item.job.kind + (item.job.step ? ": " + item.job.step : "") + " · " + item.job.percent + "%" +
+              (item.job.eta_seconds ? " · about " + left(item.job.eta_seconds) + " left" : "");
+          }
         });
         data["new"].forEach(function (item) {
           if (board.querySelector('li[data-asset-id="' + item.id + '"]')) { return; }

@@ -1,0 +1,151 @@
+"""Resumable uploads through the app, to any storage: the browser sends a file in chunks, each
+at an offset; the server keeps what arrived in a partial file and says how much it has; after a
+dropped connection the browser asks, and goes on from there. The whole file is then ingested
+exactly as a form upload is (type, size, hash, registration, verify job).
+
+The protocol (the routes are in views.py; the upload is named by a signed token):
+
+- `POST /footage/uploads/resumable` `{filename, size, title?}` → 201
+  `{upload, url, offset: 0, chunk_size}`: the name and size are checked here (and again at the end).
+- `HEAD url` → 204 with `Upload-Offset` (also `GET url` → `{offset, size}`): the bytes the server has.
+- `PATCH url` with `Upload-Offset: N` and `Content-Type: application/offset+octet-stream`, the body
+  the bytes from N on → 204 with the new `Upload-Offset`. An offset that is not the server's is
+  refused (409, with the server's offset) and nothing is written. Bytes that arrived before a
+  connection dropped are kept: the next HEAD counts them.
+- `POST url/complete` → 201 (or 200 for bytes already here) `{asset_id, state, created}`, once
+  the offset is the announced size; the partial file is then removed.
+
+The requests are those of tus 1.0's core protocol (HEAD, PATCH, Upload-Offset), without its
+extensions: no server-side library for Flask is kept up (flask-tus was last released in 2016),
+and this is the little of it the footage page needs. Partial files live in `media-work/uploads`
+and are swept with the other temporary uploads (FILMFUND_MEDIA_INCOMING_MAX_AGE after their last
+byte); an upload token lasts as long.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import uuid
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from flask import current_app
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from filmfund.errors import ConflictError, DomainError, ForbiddenError, NotFoundError, ValidationError
+from filmfund.media import avchd
+from filmfund.media.common import partials_dir
+
+PIECE = 1024 * 1024  # bytes written per read from the request
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="filmfund.media.resumable-upload")
+
+
+def start(user, filename: Any, size: Any, title: Any = None) -> dict[str, Any]:
+    """Open an upload: an empty partial file, and the token that names it."""
+    from werkzeug.utils import secure_filename
+
+    safe_name = secure_filename(filename if isinstance(filename, str) else "") or ""
+    if Path(safe_name).suffix.lower() not in avchd.MEDIA_EXTENSIONS:
+        raise ValidationError("Not a video, image or audio file this pipeline takes.", code="unsupported_file")
+    if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+        raise ValidationError("Give the file's size in bytes.", code="invalid_size")
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if size > limit:
+        raise DomainError(f"The file is larger than {limit} bytes.", code="too_large", status=413)
+    upload_id = uuid.uuid4().hex
+    (partials_dir() / f"{upload_id}.part").touch(mode=0o600)
+    token = _serializer().dumps({"i": upload_id, "n": safe_name, "s": size, "u": user.public_id,
+                                 "t": title.strip()[:300] if isinstance(title, str) and title.strip() else None})
+    return {"upload": token, "offset": 0, "size": size, "chunk_size": current_app.config["MEDIA_UPLOAD_CHUNK"]}
+
+
+def _load(user, token: str) -> tuple[dict[str, Any], Path]:
+    try:
+        data = _serializer().loads(token, max_age=current_app.config["MEDIA_INCOMING_MAX_AGE"])
+    except BadSignature:
+        raise NotFoundError("Unknown or expired upload: start it again.") from None
+    if data.get("u") != user.public_id:
+        raise ForbiddenError("This upload belongs to another account.")
+    path = partials_dir() / f"{data['i']}.part"
+    if not path.exists():
+        raise NotFoundError("This upload is gone (finished, or left unfinished too long): start it again.")
+    return data, path
+
+
+def offset(user, token: str) -> tuple[int, int]:
+    """(bytes the server has, the file's size)."""
+    data, path = _load(user, token)
+    return path.stat().st_size, data["s"]
+
+
+class OffsetMismatch(ConflictError):
+    """The client's offset is not the server's: nothing written; the server's offset is told."""
+
+    def __init__(self, have: int):
+        super().__init__(f"The server has {have} bytes of this upload: send from there.", code="offset_mismatch")
+        self.have = have
+
+
+def append(user, token: str, at: Any, body: BinaryIO, length: int | None) -> int:
+    """Write the request's bytes at offset `at` (which must be what the server has); returns the
+    new offset. One writer at a time per upload (a second one gets 409). A connection that drops
+    mid-body keeps the bytes that arrived."""
+    from werkzeug.exceptions import ClientDisconnected
+
+    data, path = _load(user, token)
+    try:
+        at = int(at)
+    except (TypeError, ValueError):
+        raise ValidationError("Upload-Offset: the byte offset of this chunk.", code="invalid_offset") from None
+    with open(path, "ab") as out:
+        try:
+            fcntl.flock(out.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConflictError("Another request is writing this upload.", code="upload_busy") from None
+        have = os.fstat(out.fileno()).st_size
+        if at != have:
+            raise OffsetMismatch(have)
+        if length is not None and have + length > data["s"]:
+            raise DomainError(f"The chunk goes past the announced size ({data['s']} bytes).", code="too_large",
+                              status=413)
+        room = data["s"] - have
+
+        def read(n: int) -> bytes:
+            try:
+                return body.read(n)
+            except (ClientDisconnected, ConnectionError):
+                return b""  # what arrived is kept: the client asks the offset and sends the rest
+
+        while room > 0 and (piece := read(min(PIECE, room))):
+            out.write(piece)
+            room -= len(piece)
+        if room == 0 and read(1):
+            raise DomainError(f"The chunk goes past the announced size ({data['s']} bytes).", code="too_large",
+                              status=413)
+        out.flush()
+        os.fsync(out.fileno())
+        return os.fstat(out.fileno()).st_size
+
+
+def complete(user, token: str, title: str | None = None):
+    """Ingest the whole file as a form upload is ingested, then remove the partial file."""
+    from filmfund.media.ingest import ingest_upload
+
+    data, path = _load(user, token)
+    with open(path, "rb") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConflictError("Another request is writing this upload.", code="upload_busy") from None
+        have = os.fstat(fh.fileno()).st_size
+        if have != data["s"]:
+            raise ConflictError(f"The server has {have} of {data['s']} bytes: send the rest first.",
+                                code="upload_incomplete")
+        result = ingest_upload(fh, data["n"], title or data.get("t"), limit=current_app.config["MAX_CONTENT_LENGTH"])
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    return result
