@@ -1,7 +1,7 @@
 """task_progress: the progress of long tasks that are not footage jobs (the credits roll), by name (issue 14.3)
 
 Revision ID: b7d41e9c2a05
-Revises: 9c4f2b7e1d11
+Revises: 5t0c4a11m175
 Create Date: 2026-12-04 00:50:00
 
 """
@@ -12,7 +12,7 @@ import filmfund.db
 
 
 revision = 'b7d41e9c2a05'
-down_revision = '9c4f2b7e1d11'
+down_revision = '5t0c4a11m175'
 branch_labels = None
 depends_on = None
 
