@@ -14,7 +14,7 @@ from filmfund.books.views import statement_response
 from filmfund.extensions import db
 from filmfund.i18n import current_language
 from filmfund.rewards.campaign import current_campaign
-from filmfund.rewards.campaign_file import MAX_AMOUNT
+from filmfund.rewards.campaign_file import MAX_AMOUNT, read_campaign_file
 
 bp = Blueprint("books_api", __name__, url_prefix="/api/v1")
 
@@ -53,11 +53,24 @@ MONTH_SCHEMA = {
                    "payouts": {"type": "array", "items": {"type": "object"}}}}
 
 
+def _budget_keys(schema: dict) -> None:
+    """The document names the campaign file's budget lines (a line that left the file takes no expense)."""
+    from pathlib import Path
+
+    from flask import current_app
+
+    keys = [b.key for b in read_campaign_file(Path(current_app.config["CAMPAIGN_FILE"])).budget]
+    schema.pop("minLength", None)
+    schema.pop("maxLength", None)
+    schema.update(enum=keys, description="the key of a [[budget]] line of the campaign file")
+
+
 class ExpenseRequest(Schema):
-    budget_line: str = Field(min_length=1, max_length=64, description="the key of a [[budget]] line")
+    budget_line: str = Field(min_length=1, max_length=64, json_schema_extra=_budget_keys)
     amount: int = Field(ge=1, le=MAX_AMOUNT, description="cents")
-    spent_on: date = Field(strict=False, description="the day the money was spent, YYYY-MM-DD")
-    description: str = Field(min_length=1, max_length=expenses.DESCRIPTION_MAX,
+    spent_on: str = Field(max_length=10, json_schema_extra={"format": "date"},
+                          description="the day the money was spent, YYYY-MM-DD")
+    description: str = Field(min_length=1, max_length=expenses.DESCRIPTION_MAX, pattern=r"\S",
                              description="for the producers only: never shown publicly")
     codes: ClassVar[dict[str, str]] = {"budget_line": "invalid_budget_line", "amount": "invalid_amount",
                                        "spent_on": "invalid_date", "description": "invalid_description"}
@@ -77,8 +90,12 @@ def transparency_doc():
 @route(bp, "/expenses", "POST", "Record an expense against a budget line (its receipt by the page)",
        roles=("producer",), body=ExpenseRequest, response=EXPENSE_SCHEMA, status=201, limit="60 per minute")
 def create_expense(body: ExpenseRequest):
+    try:
+        spent_on = date.fromisoformat(body.spent_on) if len(body.spent_on) == 10 else None
+    except ValueError:
+        spent_on = None
     expense = expenses.record_expense(current_campaign(), budget_line=body.budget_line, amount=body.amount,
-                                      spent_on=body.spent_on, description=body.description, user=g.api_user)
+                                      spent_on=spent_on, description=body.description, user=g.api_user)
     db.session.commit()
     return jsonify(expenses.expense_document(expense)), 201
 

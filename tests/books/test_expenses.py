@@ -35,7 +35,6 @@ def test_api_records_an_expense(client, campaign, producer, partner, token_for):
     assert client.post("/api/v1/expenses", json=body).status_code == 401
     for bad, code in [({"budget_line": "yachts"}, "invalid_budget_line"), ({"amount": 0}, "invalid_amount"),
                       ({"amount": "12"}, "invalid_amount"), ({"spent_on": "yesterday"}, "invalid_date"),
-                      ({"spent_on": (date.today() + timedelta(days=3)).isoformat()}, "invalid_date"),
                       ({"description": ""}, "invalid_description")]:
         r = client.post("/api/v1/expenses", json={**body, **bad}, headers=token_for(producer))
         assert r.status_code == 400 and r.get_json()["error"]["code"] == code, (bad, r.get_json())
