@@ -430,3 +430,33 @@ def burn_command(asset_id: str, lang: str) -> None:
         record_audit("media.captions_burned", f"asset:{asset.public_id}", {"lang": caption.lang})
         db.session.commit()
     click.echo(f"{asset_id} {caption.lang} burned={caption.burn_state} size={caption.burned_size or 0}")
+
+
+@media.command("whois")
+@click.argument("code")
+@needs_app
+def whois_command(code: str) -> None:
+    """Name the donor whose mark is CODE (read off a leaked copy of an early-access screening)."""
+    from filmfund.audit import record_audit
+    from filmfund.extensions import db
+    from filmfund.media import screening
+
+    user = screening.whois(code)
+    record_audit("media.whois", f"mark {code.strip().upper()[:16]}", {"found": user is not None})
+    db.session.commit()
+    if user is None:
+        click.echo(f"no account has the mark {code.strip().upper()}", err=True)
+        sys.exit(1)
+    click.echo(f"{screening.mark_code(user.public_id)}\t{user.email}")
+
+
+@media.command("purge-viewings")
+@needs_app
+def purge_viewings_command() -> None:
+    """Delete viewings older than FILMFUND_MEDIA_VIEWING_DAYS and marked segments not read for two days."""
+    from filmfund.extensions import db
+    from filmfund.media import screening
+
+    n = screening.purge_viewings()
+    db.session.commit()
+    click.echo(f"purged {n} viewing(s), {screening.sweep_mark_cache()} marked segment(s)")

@@ -101,3 +101,15 @@ def sweep_incoming() -> dict:
     if any(removed.values()):
         log.info("removed abandoned temporary uploads: %s", removed)
     return removed
+
+
+@_periodic(crontab(minute="23"))
+def purge_viewings() -> int:
+    """Hourly: viewings older than MEDIA_VIEWING_DAYS go (their addresses are personal data), and
+    marked screening segments not read for two days."""
+    from filmfund.extensions import db
+    from filmfund.media import screening
+
+    n = screening.purge_viewings()
+    db.session.commit()
+    return n + screening.sweep_mark_cache()

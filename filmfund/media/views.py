@@ -719,3 +719,60 @@ def public_stream_segment(asset_id: str, name: str):
     public_file(asset_id, "video")
     seg = streaming.segment(streaming.public_stream(asset_id), name)
     return _segment_response(seg["key"], cache=PUBLIC_CACHE)
+
+
+# --- early access: filmfund/media/screening.py ----------------------------------------------------
+
+@library_bp.get("/screening")
+def screening_page():
+    """Everyone's page of the early-access screening: when (in the reader's zone, by js/local-time.js;
+    UTC without script), what it takes (the tier holding the reward) and, for a donor who holds it
+    while it is open, the way to their library."""
+    from filmfund.i18n import format_money
+    from filmfund.media import screening
+    from filmfund.rewards import texts
+    from filmfund.rewards.campaign import current_campaign
+
+    window = screening.window()
+    campaign = current_campaign()
+    tier = reward = None
+    if window is not None:
+        for t in campaign.tiers:
+            for r in t.rewards:
+                if r.key == window.reward and tier is None:
+                    tier, reward = t, r
+    holds = False
+    if window is not None and current_user.is_authenticated:
+        from filmfund.media.streaming import _held_keys
+
+        holds = window.reward in _held_keys(current_user)
+    resp = current_app.response_class(render_template(
+        "media/screening.html", window=window, state=window.state() if window else None,
+        tier_name=texts.tier_name(campaign.translations, tier) if tier else None,
+        reward_title=texts.reward_title(campaign.translations, reward) if reward else None,
+        amount=format_money(tier.min_amount, campaign.currency, whole=True) if tier else None,
+        holds=holds, campaign_title=texts.campaign_title(campaign)))
+    resp.headers["Cache-Control"] = "private, no-cache"
+    return resp
+
+
+@bp.get("/screening")
+@role_required("producer")
+def screening_report():
+    """The producer's screening page: the window, viewings per asset, the flags, and who is
+    behind a mark's code. No address is shown (only its hash is kept)."""
+    from filmfund.media import screening
+
+    code = (request.args.get("code") or "").strip()[:16]
+    who = screening.whois(code) if code else None
+    if code:  # naming a donor from a mark is a producer's act on donor data: audited
+        from filmfund.audit import record_audit
+        from filmfund.extensions import db
+
+        record_audit("media.whois", f"mark {code.upper()}", {"found": who is not None}, actor=current_user)
+        db.session.commit()
+    window = screening.window()
+    return render_template("media/screening_report.html", report=screening.report(), window=window,
+                           state=window.state() if window else None,
+                           assets=screening.screening_assets(window.reward) if window else [],
+                           code=code, who=who)

@@ -48,7 +48,7 @@ def test_trailer_and_library_clip_play_from_hls_in_chromium(app, client, clip, d
                                                                       "--autoplay-policy=no-user-gesture-required"])
         try:
             for width, lang in ((390, "en"), (1280, "zh-Hans")):
-                context = browser.new_context(viewport={"width": width, "height": 800})
+                context = browser.new_context(viewport={"width": width, "height": 800}, timezone_id="Asia/Shanghai")
                 page = context.new_page()
                 requests: list[str] = []
                 errors: list[str] = []
@@ -70,6 +70,12 @@ def test_trailer_and_library_clip_play_from_hls_in_chromium(app, client, clip, d
                 _play(page, "video.library-player")
                 assert page.get_attribute("video.library-player", "data-stream-state") == "hls.js"
                 assert [u for u in requests if "/stream/" in u and u.endswith(".ts")]
+                assert page.evaluate("document.documentElement.scrollWidth") <= width
+                # The screening page says when in the reader's zone (the bundled file's window: Sept 2027).
+                page.goto(f"{live}/screening?lang={lang}")
+                when = page.locator("time[data-local]").first
+                assert "UTC" not in when.inner_text() and "2027" in when.inner_text()
+                assert ("20:00" in when.inner_text() or "8:00" in when.inner_text())  # 20:00 in Shanghai
                 assert page.evaluate("document.documentElement.scrollWidth") <= width
                 assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors
                 context.close()
