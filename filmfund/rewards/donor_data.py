@@ -175,6 +175,12 @@ def erase_donor(user: User) -> None:
         raise ConflictError(_("This donor's data was already erased."), code="erased")
     if user.has_role("producer", "partner"):
         raise ConflictError(_("A staff account is not erased from the account page."), code="staff_account")
+    # A monthly gift would go on charging a donor who is no longer known: it stops first (Stripe
+    # is called; if it cannot be reached, nothing is erased and the donor is asked to try again).
+    from filmfund.rewards import subscriptions
+
+    for sub in subscriptions.donor_subscriptions(user, every_mode=True):
+        subscriptions.cancel(user, sub.id, via="erase")
     old_email, placeholder, now = user.email, erased_email(user), utcnow()
     for topic in (mail_prefs.NEWS, mail_prefs.REMINDERS, *mail_prefs._updates_rewards()):
         mail_prefs.opt_out(user.id, topic, via="erase", commit=False)  # nothing more is mailed, ever

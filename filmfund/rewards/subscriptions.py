@@ -239,10 +239,12 @@ def document(sub: Subscription) -> dict:
             if sub.next_payment_at and sub.state != SubscriptionState.CANCELED else None}
 
 
-def donor_subscriptions(user) -> list[Subscription]:
-    return list(db.session.scalars(sa.select(Subscription).where(
-        Subscription.user_id == user.id, Subscription.livemode == ledger.money_mode())
-        .order_by(Subscription.created_at.desc(), Subscription.id)))
+def donor_subscriptions(user, every_mode: bool = False) -> list[Subscription]:
+    """The donor's monthly gifts, newest first (of the installation's money mode unless `every_mode`)."""
+    stmt = sa.select(Subscription).where(Subscription.user_id == user.id)
+    if not every_mode:
+        stmt = stmt.where(Subscription.livemode == ledger.money_mode())
+    return list(db.session.scalars(stmt.order_by(Subscription.created_at.desc(), Subscription.id)))
 
 
 def owned_subscription(user, subscription_id) -> Subscription:

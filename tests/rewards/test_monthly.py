@@ -436,3 +436,14 @@ def test_producer_sees_monthly_givers(app, client, campaign, stripe_events, make
     assert 'id="monthly-givers"' in page
     assert "giver1@example.org" in page and "past_due" in page
     assert "$25.00" in page and "$10.00" in page and 'id="monthly-chart"' in page
+
+
+def test_erasing_the_donor_stops_the_monthly_gift_first(app, campaign, stripe_events, fake_stripe):
+    from filmfund.rewards import donor_data
+
+    p, donor = _monthly_donor(stripe_events, "erase@example.org")
+    donor_data.erase_donor(donor)
+    assert subscription_of(p).state.value == "canceled"
+    [call] = [q for q in fake_stripe.requests if q.get("method") == "DELETE"]
+    assert call["path"] == f"/v1/subscriptions/{sub_id(p.id)}"
+    assert partner_statement(campaign)["net"] == 2500  # the amount stays given
