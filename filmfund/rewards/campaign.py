@@ -137,6 +137,11 @@ def _seed_page(campaign: Campaign, spec, owned: set[str]) -> None:
             db.session.add(CampaignPagePart(campaign_id=campaign.id, part=part, content=content))
         elif part not in owned and row.content != content:
             row.content = content
+    if "budget" not in owned:
+        _load_budget(campaign, spec)
+
+
+def _load_budget(campaign: Campaign, spec) -> None:
     lines = {b.key: b for b in db.session.scalars(sa.select(BudgetLine).where(BudgetLine.campaign_id == campaign.id))}
     changed = {}
     for position, bspec in enumerate(spec.budget):

@@ -34,11 +34,12 @@ from filmfund.money import cents_to_input, parse_dollars
 from filmfund.rewards import holdings, ledger, snapshot
 from filmfund.rewards.campaign_file import KEY_RE, MAX_AMOUNT, TEXT_LANGUAGES
 from filmfund.rewards.entitlements import refresh_entitlements
-from filmfund.rewards.models import Campaign, CampaignPagePart, Donation, Entitlement, Reward, RewardKind, Tier
+from filmfund.rewards.models import BudgetLine, Campaign, CampaignPagePart, Donation, Entitlement, Reward, RewardKind, Tier
 
-SETTINGS_PARTS = ("settings", "tiers")
+SETTINGS_PARTS = ("settings", "tiers", "budget")
 MAX_TIERS = 30
 MAX_REWARDS = 100
+MAX_BUDGET_LINES = 100
 _PERCENT_RE = re.compile(r"^\d{1,3}(\.\d{1,2})?$")
 
 
@@ -77,6 +78,10 @@ def editor_view(campaign_id: int) -> dict:
                     for r in db.session.scalars(sa.select(Reward).where(Reward.campaign_id == campaign_id)
                                                 .order_by(Reward.tier_id.is_(None), Reward.tier_id, Reward.position))],
         "kinds": [k.value for k in RewardKind],
+        "budget": [{"id": b.id, "key": b.key, "title": dict(b.title or {}), "planned": cents_to_input(b.planned),
+                    "active": b.active}
+                   for b in db.session.scalars(sa.select(BudgetLine).where(BudgetLine.campaign_id == campaign_id)
+                                               .order_by(BudgetLine.active.desc(), BudgetLine.position, BudgetLine.id))],
         "edited_at": {part: rows[part].edited_at if part in rows else None for part in SETTINGS_PARTS},
     }
 
@@ -112,6 +117,17 @@ def editor_view_from_form(view: dict, part: str, form) -> dict:
             if row["id"] is not None or row["key"] or any(row["title"].values()):
                 rows.append(row)
         view["rewards"] = rows
+    elif part == "budget":
+        rows, i = [], 0
+        while f"budget-{i}-present" in form and i <= MAX_BUDGET_LINES:
+            raw_id = form.get(f"budget-{i}-id", "")
+            row = {"id": int(raw_id) if raw_id.isdigit() else None, "key": form.get(f"budget-{i}-key", ""),
+                   "planned": form.get(f"budget-{i}-planned", ""), "active": form.get(f"budget-{i}-hide") != "1",
+                   "title": {lang: form.get(f"budget-{i}-title-{lang}", "") for lang in TEXT_LANGUAGES}}
+            i += 1
+            if row["id"] is not None or row["key"] or row["planned"] or any(row["title"].values()):
+                rows.append(row)
+        view["budget"] = rows
     return view
 
 
@@ -386,6 +402,75 @@ def save_rewards(campaign_id: int, rows: list[dict], user: User | None, take_bac
                  {"before": {k: v for k, v in before.items() if after.get(k) != v},
                   "after": {k: v for k, v in after.items() if before.get(k) != v}, "donors": outcome}, actor=user)
     return outcome
+
+
+def parse_budget(form) -> list[dict]:
+    """The budget form (`budget-{i}-id`, `-key` for a new line, `-title-{lang}`, `-planned`, `-hide`)
+    as [{id, key, title, planned, active}], validated. A line is never deleted (expenses point at
+    it): hiding it takes it off the page."""
+    rows, i, keys = [], 0, set()
+    while f"budget-{i}-present" in form and i <= MAX_BUDGET_LINES:
+        prefix = f"budget-{i}"
+        i += 1
+        raw_id = form.get(f"{prefix}-id", "").strip()
+        key = form.get(f"{prefix}-key", "").strip()
+        title = {lang: form.get(f"{prefix}-title-{lang}", "").strip() for lang in TEXT_LANGUAGES}
+        planned = form.get(f"{prefix}-planned", "").strip()
+        if not raw_id and not key and not planned and not any(title.values()):
+            continue
+        label = f"Budget line {len(rows) + 1}"
+        if not raw_id:
+            if not KEY_RE.match(key):
+                raise ValidationError(f"{label}: a key of lowercase letters, digits and dashes, like travel.",
+                                      code="invalid_key")
+            if key in keys:
+                raise ValidationError(f"{label}: the key {key} is used twice.", code="invalid_key")
+            keys.add(key)
+        title = {lang: t for lang, t in title.items() if t}
+        if not title:
+            raise ValidationError(f"{label}: give it a title in English or Chinese.", code="invalid_text")
+        if any(len(t) > 200 for t in title.values()):
+            raise ValidationError(f"{label}: a title of at most 200 characters.", code="invalid_text")
+        rows.append({"id": int(raw_id) if raw_id.isdigit() else None, "key": key, "title": title,
+                     "planned": _money(planned, f"{label}, planned", 0, 10**12),
+                     "active": form.get(f"{prefix}-hide") != "1"})
+    return rows
+
+
+def save_budget(campaign_id: int, rows: list[dict], user: User | None) -> bool:
+    """Budget lines as listed: retitled, replanned, hidden or shown, new ones added by key. Audited
+    (`settings.change ... budget`, as a file load's change is). False when nothing changed. The
+    caller commits."""
+    campaign = db.session.get(Campaign, campaign_id)
+    lines = {b.id: b for b in db.session.scalars(sa.select(BudgetLine).where(BudgetLine.campaign_id == campaign_id))}
+    taken = {b.key for b in lines.values()}
+    for row in rows:
+        if row["id"] is not None and row["id"] not in lines:
+            raise ValidationError("A budget line of this form is gone: reload the page and try again.",
+                                  code="stale_form")
+        if row["id"] is None and row["key"] in taken:
+            raise ValidationError(f"The key {row['key']} is already a budget line's.", code="invalid_key")
+    changed = {}
+    for position, row in enumerate(rows):
+        line = lines.get(row["id"])
+        if line is None:
+            line = BudgetLine(campaign_id=campaign.id, key=row["key"], title=row["title"], planned=row["planned"],
+                              active=row["active"], position=position)
+            db.session.add(line)
+            changed[row["key"]] = {"before": None, "after": {"title": row["title"], "planned": row["planned"]}}
+            continue
+        state = {"title": dict(line.title or {}), "planned": line.planned, "active": line.active}
+        new = {"title": row["title"], "planned": row["planned"], "active": row["active"]}
+        if state != new:
+            changed[line.key] = {"before": state, "after": new}
+        line.title, line.planned, line.active, line.position = row["title"], row["planned"], row["active"], position
+    if not changed:
+        return False
+    db.session.flush()
+    _mark_edited(campaign, "budget", [{"key": r["key"] or lines[r["id"]].key, "planned": r["planned"],
+                                       "active": r["active"]} for r in rows], user)
+    record_audit("settings.change", f"campaign {campaign.slug} budget", changed, actor=user)
+    return True
 
 
 def hand_back(campaign_id: int, part: str, user: User | None, take_back_delivered: bool = False) -> bool:

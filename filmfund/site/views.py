@@ -465,6 +465,9 @@ def campaign_save(part: str):
         if part == "settings":
             changed = campaign_edit.save_settings(campaign.id, request.form, user)
             message = _("Saved: the page shows it now.") if changed else _("Nothing changed.")
+        elif part == "budget":
+            changed = campaign_edit.save_budget(campaign.id, campaign_edit.parse_budget(request.form), user)
+            message = _("Saved: the page shows it now.") if changed else _("Nothing changed.")
         elif part == "rewards":
             tier_ids = {t["id"] for t in campaign_edit.editor_view(campaign.id)["tiers"]}
             rows = campaign_edit.parse_rewards(request.form, tier_ids)

@@ -210,3 +210,36 @@ def test_rewards_are_retitled_moved_and_added_and_donors_follow(app, client, cam
     db.session.commit()
     assert db.session.scalar(sa.select(Reward.title).where(Reward.key == "dvd")) == "The film on DVD"
     assert db.session.scalar(sa.select(Reward.tier_id).where(Reward.key == "dvd")) == int(insider)
+
+
+def test_budget_lines_are_edited_hidden_never_deleted_and_kept_from_the_file(app, client, campaign, producer,
+                                                                              login_as):
+    from filmfund.rewards.campaign import load_campaign
+    from filmfund.rewards.models import BudgetLine
+
+    login_as(client, producer)
+    token = csrf_token(client, "/admin/campaign")
+    lines = db.session.scalars(sa.select(BudgetLine).order_by(BudgetLine.position)).all()
+    form = {"csrf_token": token}
+    for i, line in enumerate(lines):
+        form.update({f"budget-{i}-present": "1", f"budget-{i}-id": str(line.id), f"budget-{i}-planned": f"{line.planned / 100:.2f}",
+                     f"budget-{i}-title-en": line.title.get("en", ""), f"budget-{i}-title-zh-Hans": line.title.get("zh-Hans", "")})
+    n = len(lines)
+    form.update({f"budget-{n}-present": "1", f"budget-{n}-key": "music-rights", f"budget-{n}-planned": "1200.50",
+                 f"budget-{n}-title-en": "Music rights", f"budget-{n}-title-zh-Hans": "音乐版权"})
+    bad = client.post("/admin/campaign/budget", data={**form, f"budget-{n}-planned": "twelve"})
+    assert bad.status_code == 400 and "Budget line" in bad.get_data(as_text=True)
+    assert 'value="音乐版权"' in bad.get_data(as_text=True)
+    hidden = lines[0]
+    form[f"budget-0-hide"] = "1"
+    assert client.post("/admin/campaign/budget", data=form).status_code == 303
+    db.session.expire_all()
+    html = client.get("/?lang=en").get_data(as_text=True)
+    assert "Music rights" in html and hidden.title["en"] not in html
+    assert db.session.get(BudgetLine, hidden.id).active is False  # kept, hidden
+    entry = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.target.like("% budget"))).one()
+    assert entry.actor == f"user:{producer.id}" and set(entry.details_dict) == {hidden.key, "music-rights"}
+    load_campaign()
+    db.session.commit()
+    assert db.session.get(BudgetLine, hidden.id).active is False
+    assert db.session.scalar(sa.select(BudgetLine.planned).where(BudgetLine.key == "music-rights")) == 120050
