@@ -88,6 +88,13 @@ def request_refund(donation_id: int, amount: int | None = None, reason: str = ""
     if amount > left:
         raise ConflictError(_("Only %(left)s of this donation can still be refunded.",
                               left=_money(left, donation.currency)), code="refund_exceeds_remaining")
+    if (donation.source == DonationSource.STRIPE and donation.subscription_id and not donation.payment_intent_id
+            and not current_app.config["STRIPE_TEST_MODE"]):
+        # A month paid on API 2025-03-31 or later names its payment only in `invoice_payment.paid`:
+        # until that event is booked there is nothing to refund through, and the ledger alone must not move.
+        raise ConflictError(_("This month's payment is not linked to its Stripe payment yet (the "
+                              "invoice_payment.paid event); try again in a moment, or refund it in Stripe's Dashboard."),
+                            code="payment_not_linked")
     direct = not through_stripe(donation)
     req = RefundRequest(donation_id=donation.id, amount=amount, reason=reason, client_key=client_key,
                         requested_by=getattr(requested_by, "id", None), state=RefundState.PENDING)

@@ -447,3 +447,28 @@ def test_erasing_the_donor_stops_the_monthly_gift_first(app, campaign, stripe_ev
     [call] = [q for q in fake_stripe.requests if q.get("method") == "DELETE"]
     assert call["path"] == f"/v1/subscriptions/{sub_id(p.id)}"
     assert partner_statement(campaign)["net"] == 2500  # the amount stays given
+
+
+def test_producer_refunds_one_month_through_stripe_once_its_payment_is_known(
+        app, client, campaign, stripe_events, fake_stripe, make_user, token_for):
+    """The donations list's refund of one month: on the pinned API version the month names its
+    payment intent only in invoice_payment.paid; before it the refund is refused (nothing moves),
+    after it Stripe's Refund API is asked for that payment, and charge.refunded books it."""
+    p = make_pledge(2000, email="month-refund@example.org", interval="month")
+    paid, linked = invoice_events(p, 1, PINNED, T0 + 1)
+    post(stripe_events, session_event(p))
+    post(stripe_events, paid)
+    donation = db.session.scalar(sa.select(Donation).where(Donation.invoice_id == f"in_{p.id}_1"))
+    headers = token_for(make_user("producer@example.org", "producer"))
+    r = client.post(f"/api/v1/donations/{donation.id}/refund", json={}, headers=headers)
+    assert r.status_code == 409 and r.get_json()["error"]["code"] == "payment_not_linked"
+    assert not [q for q in fake_stripe.requests if q["path"] == "/v1/refunds"]
+    assert partner_statement(campaign)["net"] == 2000
+    post(stripe_events, linked)
+    r = client.post(f"/api/v1/donations/{donation.id}/refund", json={}, headers=headers)
+    assert r.status_code == 202, r.get_json()
+    [call] = [q for q in fake_stripe.requests if q["path"] == "/v1/refunds"]
+    assert call["form"]["payment_intent"] == f"pi_{p.id}_1" and call["form"]["amount"] == "2000"
+    post(stripe_events, refund_event(p, 1, 2000, T0 + 5))
+    assert partner_statement(campaign)["net"] == 0
+    assert ledger_check.check_ledger() == []
