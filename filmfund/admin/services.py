@@ -74,66 +74,52 @@ def recent_donations(campaign: Campaign, limit: int = 25) -> list[dict]:
             for d, email, p in rows]
 
 
-FULFILMENT_ROWS = 50  # per reward on the dashboard; the reward's own queue lists everyone
-COUNT_CAP = 10_000  # the dashboard counts up to this many per reward and state ("10,000+")
+FULFILMENT_ROWS = 10  # a page of one reward's holders on the dashboard; the reward's own queue lists everyone
+SELF_MARKED = (RewardKind.SERVICE, RewardKind.CUSTOM)  # delivered when a producer says so (here)
 
 
 @dataclass
 class FulfilmentGroup:
+    """One hand-delivered reward on the dashboard: its counts, asked of the rewards page's one rule
+    (fulfil.statement: owed / in progress / done / late), and one page of its holders."""
     reward: Reward
     tier_name: str
-    rows: list[dict]  # the first FULFILMENT_ROWS: still to deliver first, oldest first
-    outstanding: int  # counted in SQL, up to COUNT_CAP + 1
-    delivered: int
-
-    @staticmethod
-    def _text(n: int) -> str:
-        return f"{COUNT_CAP:,}+" if n > COUNT_CAP else f"{n:,}"
+    counts: dict[str, int]
+    rows: list[dict]
+    page: int
+    has_next: bool
+    open: bool
 
     @property
-    def outstanding_text(self) -> str:
-        return self._text(self.outstanding)
+    def total(self) -> int:
+        return self.counts["owed"] + self.counts["in_progress"] + self.counts["done"]
 
     @property
-    def delivered_text(self) -> str:
-        return self._text(self.delivered)
-
-    @property
-    def total_text(self) -> str:
-        return self._text(self.outstanding + self.delivered)
+    def self_marked(self) -> bool:
+        return self.reward.kind in SELF_MARKED
 
 
-def fulfilment_list(campaign: Campaign, limit: int = FULFILMENT_ROWS) -> list[FulfilmentGroup]:
-    """Per hand-delivered reward, how many are owed and delivered (counted in SQL up to COUNT_CAP, so
-    the page stays flat however many donors; revoked ones left out), and the first `limit` holders
-    (an index on reward, status, granted_at serves both)."""
-    rewards = db.session.execute(
-        sa.select(Reward, Tier.name).join(Tier, Tier.id == Reward.tier_id)
-        .where(Reward.campaign_id == campaign.id, Reward.kind.in_(HAND_DELIVERED))
-        .order_by(Tier.min_amount, Reward.position)).all()
-    ids = [r.id for r, _ in rewards] or [-1]
-    counts = {(rid, status.value): _capped_count(rid, status) for rid in ids
-              for status in (EntitlementStatus.GRANTED, EntitlementStatus.FULFILLED)}
-    by_reward: dict[int, list] = {}
-    for reward, _ in rewards:
-        by_reward[reward.id] = db.session.execute(
-            sa.select(Entitlement, User.email).join(User, User.id == Entitlement.user_id)
-            .where(Entitlement.reward_id == reward.id, Entitlement.status != EntitlementStatus.REVOKED)
-            .order_by(Entitlement.status, Entitlement.granted_at).limit(limit)).all()
-    names = privacy.public_names_of(ent.user_id for rows in by_reward.values() for ent, _ in rows)
-    return [FulfilmentGroup(
-        reward, tier_name,
-        [{"id": ent.id, "email": email, "status": ent.status.value, "granted_at": ent.granted_at,
-          "fulfilled_at": ent.fulfilled_at, "credit_name": names.get(ent.user_id)}
-         for ent, email in by_reward[reward.id]],
-        counts.get((reward.id, EntitlementStatus.GRANTED.value), 0),
-        counts.get((reward.id, EntitlementStatus.FULFILLED.value), 0)) for reward, tier_name in rewards]
+def fulfilment_list(campaign: Campaign, open_key: str | None = None, page: int = 1,
+                    size: int = FULFILMENT_ROWS) -> list[FulfilmentGroup]:
+    """Per hand-delivered reward, what is owed (the same count the rewards page shows: one home,
+    fulfil.statement) and one page of `size` holders, oldest first; the reward `open_key` at `page`,
+    the others at their first page. Collapsed on the page except the one being paged."""
+    from filmfund.fulfil import statement as fulfil_statement
 
-
-def _capped_count(reward_id: int, status: EntitlementStatus) -> int:
-    first = (sa.select(sa.literal(1)).where(Entitlement.reward_id == reward_id, Entitlement.status == status)
-             .limit(COUNT_CAP + 1).subquery())
-    return int(db.session.scalar(sa.select(sa.func.count()).select_from(first)))
+    groups = []
+    for q in fulfil_statement.queues(campaign):
+        if q.reward.kind not in HAND_DELIVERED:
+            continue
+        at = max(1, page) if q.reward.key == open_key else 1
+        listed = fulfil_statement.queue_page(campaign, q.reward.key, None, at, size=size)
+        names = privacy.public_names_of(row["entitlement"].user_id for row in listed["rows"])
+        rows = [{"id": row["entitlement"].id, "email": row["email"], "state": row["state"], "late": row["late"],
+                 "status": row["entitlement"].status.value, "granted_at": row["entitlement"].granted_at,
+                 "fulfilled_at": row["entitlement"].fulfilled_at,
+                 "credit_name": names.get(row["entitlement"].user_id)} for row in listed["rows"]]
+        groups.append(FulfilmentGroup(q.reward, q.tier_name, q.counts, rows, at, listed["has_next"],
+                                      q.reward.key == open_key))
+    return groups
 
 
 def payouts(campaign: Campaign) -> list[Payout]:

@@ -54,7 +54,9 @@ def _dashboard(values: dict | None = None, errors: dict | None = None, status: i
                                width=560, height=300),
         donations=admin_services.recent_donations(campaign), events=events,
         by_tier=admin_services.donors_by_tier(campaign),
-        fulfilment=admin_services.fulfilment_list(campaign), payouts=admin_services.payouts(campaign),
+        fulfilment=admin_services.fulfilment_list(campaign, request.args.get("reward", "")[:64] or None,
+                                                  _page_arg(request.args.get("fpage"))),
+        payouts=admin_services.payouts(campaign),
         outbox=None if admin_services.smtp_configured() else admin_services.outbox(),
         check=check, breaches=check.breaches.splitlines() if check else [], today=date.today().isoformat(), footage_alerts=_footage_alerts(),
         **_monthly_givers(campaign),
@@ -69,6 +71,10 @@ def _monthly_givers(campaign) -> dict:
     series = [(date(int(m[:4]), int(m[5:7]), 1), amount) for m, amount in monthly["by_month"]]
     return {"monthly": monthly, "monthly_chart": charts.line_chart(
         series, campaign.currency, label="Monthly gifts per month", width=560, height=220)}
+
+
+def _page_arg(value: str | None) -> int:
+    return int(value) if value and value.isdigit() and len(value) < 6 else 1
 
 
 def _footage_alerts() -> list:

@@ -244,7 +244,7 @@ def queues(campaign: Campaign, now: datetime | None = None) -> list[Queue]:
 
 
 def queue_page(campaign: Campaign, reward_key: str, state: str | None, page: int = 1,
-               now: datetime | None = None) -> dict:
+               now: datetime | None = None, size: int = PAGE_SIZE) -> dict:
     """One reward's donors, filtered by queue state, PAGE_SIZE a page (keyed on the entitlement)."""
     from filmfund.errors import NotFoundError, ValidationError
     from filmfund.rewards.models import ShippingAddress
@@ -264,7 +264,7 @@ def queue_page(campaign: Campaign, reward_key: str, state: str | None, page: int
             .join(User, User.id == Entitlement.user_id)
             .where(Entitlement.reward_id == reward.id)
             .order_by(Entitlement.granted_at, Entitlement.id)
-            .limit(PAGE_SIZE + 1).offset((page - 1) * PAGE_SIZE))
+            .limit(size + 1).offset((page - 1) * size))
     if state:
         stmt = stmt.where(cats[state] == 1)
     rows = db.session.execute(stmt).all()
@@ -272,5 +272,5 @@ def queue_page(campaign: Campaign, reward_key: str, state: str | None, page: int
               "has_address": bool(r.has_address),
               "state": "done" if r.done == 1 else "in_progress" if r.in_progress == 1 else "owed",
               "late": r.late == 1}
-             for r in rows[:PAGE_SIZE]]
-    return {"reward": reward, "rows": items, "page": page, "has_next": len(rows) > PAGE_SIZE, "state": state}
+             for r in rows[:size]]
+    return {"reward": reward, "rows": items, "page": page, "has_next": len(rows) > size, "state": state}

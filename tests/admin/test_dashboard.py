@@ -75,23 +75,61 @@ def test_payout_is_recorded_and_refused_beyond_the_balance(client, campaign, log
     assert '<strong id="stat-balance">$5.00</strong>' in html
 
 
+def _group(html: str, key: str) -> str:
+    return re.search(rf'<details class="fulfil-group" id="fulfil-{key}".*?</details>', html, re.S).group(0)
+
+
 def test_fulfilment_lists_who_is_owed_what_and_marks_delivery(client, campaign, login_as, producer):
     pay(5000, "dvd@example.org", credit_name="DVD Fan")
     pay(1500, "small@example.org")
+    pay(75000, "dinner@example.org")
     login_as(client, producer)
     html = client.get("/admin/").get_data(as_text=True)
-    dvd = re.search(r"A DVD of the finished film</strong>.*?</details>", html, re.S).group(0)
-    assert "dvd@example.org" in dvd and "small@example.org" not in dvd and "1 to deliver" in dvd
+    dvd = _group(html, "dvd")
+    assert "dvd@example.org" in dvd and "small@example.org" not in dvd and "2 owed" in dvd  # $750 holds one too
+    assert " open>" not in dvd.split(">")[0] + ">"  # folded until asked
+    assert "Mark delivered" not in dvd and "on its page" in dvd  # a parcel is delivered when received
+    dinner = _group(html, "dinner-invitation")
+    assert "1 owed" in dinner and "Mark delivered" in dinner
     ent = db.session.scalar(sa.select(Entitlement).join(Reward).where(
-        Reward.key == "dvd", Entitlement.user_id == find_user("dvd@example.org").id))
+        Reward.key == "dinner-invitation", Entitlement.user_id == find_user("dinner@example.org").id))
     resp = _post(client, f"/admin/entitlements/{ent.id}", status="fulfilled")
     assert resp.status_code == 303
     db.session.expire_all()
     assert db.session.get(Entitlement, ent.id).status.value == "fulfilled"
     html = client.get("/admin/").get_data(as_text=True)
-    assert "0 to deliver, 1 delivered" in html
+    dinner = _group(html, "dinner-invitation")
+    assert "0 owed</span>, 1 done" in dinner, dinner
     assert _post(client, "/admin/entitlements/999999", status="fulfilled").status_code == 404
 
+
+def test_the_dashboard_and_the_rewards_page_count_what_is_owed_alike(client, campaign, login_as, producer):
+    """One rule of "owed" (fulfil/statement.py): a credit whose donor has sent the proof is in
+    progress on both pages, never still "to deliver" on one and not owed on the other."""
+    from filmfund.fulfil import credits
+
+    for n in range(3):
+        pay(1500, f"credit{n}@example.org", credit_name=f"Credit {n}")
+    credits.approve_proof(find_user("credit0@example.org"), campaign)  # done on the rewards page
+    db.session.commit()
+    login_as(client, producer)
+    dash = client.get("/admin/").get_data(as_text=True)
+    page = client.get("/admin/rewards").get_data(as_text=True)
+    for key in ("credit-name", "dvd", "dinner-invitation"):
+        row = re.search(rf'<tr data-reward="{key}">.*?</tr>', page, re.S).group(0)
+        owed = re.search(r'class="count-owed"><a[^>]*>(\d+)</a>', row).group(1)
+        assert f'<span class="count-owed">{owed} owed</span>' in _group(dash, key), key
+
+
+def test_the_fulfilment_list_is_paged_per_reward(client, campaign, login_as, producer):
+    for n in range(12):
+        pay(5000, f"fan{n:02d}@example.org")
+    login_as(client, producer)
+    first = _group(client.get("/admin/").get_data(as_text=True), "dvd")
+    assert first.count('<td class="email">') == 10 and "next page" in first and "12 in all" in first
+    second = _group(client.get("/admin/?reward=dvd&fpage=2").get_data(as_text=True), "dvd")
+    assert second.count('<td class="email">') == 2 and "previous page" in second and "next page" not in second
+    assert second.startswith('<details class="fulfil-group" id="fulfil-dvd" data-reward="dvd" open')
 
 def test_webhook_inbox_shows_unmatched_events(client, campaign, login_as, producer, app):
     from filmfund.rewards.webhooks import sign_payload
