@@ -23,6 +23,7 @@ from datetime import date, datetime
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from filmfund.audit import record_audit, user_ref
 from filmfund.auth.models import ApiToken, LoginLink, User
@@ -244,3 +245,103 @@ def _forget_outbox_mail(address: str) -> None:
             continue
         if address.lower() in to.lower():
             path.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------- the export a person reads
+
+# Each part of the export in words; a table not named here (added later by a component) is still
+# shown, under its own name made readable.
+_SECTION_TITLES = {
+    "account": _l("Your account"),
+    "donations": _l("Your donations"),
+    "donor_totals": _l("Your totals"),
+    "pledges": _l("The donation forms you filled in"),
+    "entitlements": _l("Your rewards"),
+    "subscriptions": _l("Your monthly gifts"),
+    "refund_requests": _l("Refunds"),
+    "donor_profiles": _l("Your settings"),
+    "donor_settings_requests": _l("Settings changes you were asked to confirm"),
+    "mail_opt_outs": _l("Mail you chose not to get"),
+    "update_deliveries": _l("Production updates mailed to you"),
+    "shipping_addresses": _l("Your shipping address"),
+    "fulfilment_items": _l("Your parcels"),
+    "fulfil_reminders": _l("Reminders we sent you"),
+    "credit_proofs": _l("Your line in the end credits"),
+    "questions": _l("Your questions to the film's subjects"),
+    "invitations": _l("Your invitations"),
+    "request_messages": _l("Your messages to the producers"),
+    "login_links": _l("Sign-in links we mailed you"),
+    "api_tokens": _l("Access keys"),
+    "user_roles": _l("Your roles"),
+    "media_viewings": _l("Films you watched"),
+    "audit_log": _l("Actions recorded about your account"),
+}
+_LABELS = {
+    "amount": _l("Amount"), "amount_refunded": _l("Refunded"), "refunded": _l("Refunded"), "net": _l("Net"),
+    "gross": _l("Given"), "currency": _l("Currency"), "received_at": _l("Received"), "created_at": _l("Created"),
+    "updated_at": _l("Last changed"), "credit_name": _l("Name in the credits"), "anonymous": _l("Anonymous"),
+    "rewards_opt_out": _l("No rewards"), "email": _l("Email"), "status": _l("State"), "state": _l("State"),
+    "reward_id": _l("Reward"), "granted_at": _l("Since"), "fulfilled_at": _l("Delivered"), "revoked_at": _l("Withdrawn"),
+    "source": _l("How"), "livemode": _l("Real money"), "last_login_at": _l("Last sign-in"),
+    "totp_confirmed_at": _l("Second factor set up"), "roles": _l("Roles"),
+    "role": _l("Role"), "donations": _l("Donations"), "first_gift_at": _l("First gift"), "last_gift_at": _l("Last gift"),
+}
+_MONEY = {"amount", "amount_refunded", "refunded", "net", "gross", "share", "fee", "min_amount"}
+# Ids a person has no use for; kept in the JSON, which stays complete and machine-readable.
+_PLUMBING = {"id", "user_id", "campaign_id", "public_id"}
+
+
+def _label(column: str) -> str:
+    return str(_LABELS[column]) if column in _LABELS else column.replace("_", " ").capitalize()
+
+
+def _readable_value(column: str, value, row: dict, rewards: dict[int, str]) -> str:
+    from filmfund.i18n import format_day, format_money, format_when
+
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if column in _MONEY and isinstance(value, int):
+        return format_money(value, row.get("currency") or "usd")
+    if column == "reward_id" and isinstance(value, int):
+        return rewards.get(value, str(value))
+    if isinstance(value, str) and (column.endswith("_at") or column in ("at",)):
+        try:
+            return format_when(datetime.fromisoformat(value))
+        except ValueError:
+            return value
+    if isinstance(value, str) and (column.endswith("_on") or column == "date"):
+        try:
+            return format_day(date.fromisoformat(value))
+        except ValueError:
+            return value
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+def readable_export(doc: dict) -> list[dict]:
+    """The same document as the JSON export (donor_data), for a person to read: one section per
+    part, titled in words, each row as label/value pairs with money as money, times with their
+    zone, rewards by title, booleans as yes/no. Nothing is left out but the database's own ids."""
+    from filmfund.rewards.models import Campaign, Reward
+    from filmfund.rewards.texts import reward_title
+
+    rewards = {r.id: reward_title(translations, r) for r, translations in
+               db.session.execute(sa.select(Reward, Campaign.translations).join(Campaign,
+                                                                                Campaign.id == Reward.campaign_id))}
+
+    def rows_of(rows: list[dict]) -> list[list[tuple[str, str]]]:
+        return [[(_label(col), _readable_value(col, val, row, rewards)) for col, val in row.items()
+                 if col not in _PLUMBING] for row in rows]
+
+    account = dict(doc["account"])
+    account["roles"] = ", ".join(account.get("roles") or [])
+    sections = [{"key": "account", "title": str(_SECTION_TITLES["account"]), "rows": rows_of([account])}]
+    for name, rows in doc["tables"].items():
+        table = name.split(".")[0]
+        title = _SECTION_TITLES.get(table)
+        sections.append({"key": name, "title": str(title) if title else table.replace("_", " ").capitalize(),
+                         "rows": rows_of(rows)})
+    return sections

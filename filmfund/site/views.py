@@ -361,6 +361,25 @@ def account_data():
     return response
 
 
+@bp.get("/account/data/readable")
+@role_required("donor")
+def account_data_readable():
+    """The same export as /account/data, for a person to read (and keep: ?download=1 saves it)."""
+    donor = _current_donor()
+    sections = donor_data.readable_export(donor_data.donor_data(donor))
+    record_audit("export.donor_data", user_ref(donor), {"via": "account", "form": "readable"})
+    db.session.commit()
+    download = request.args.get("download") == "1"
+    from filmfund.db import utcnow
+    from filmfund.i18n import zone_name
+
+    response = current_app.make_response(render_template("site/account_data.html", sections=sections,
+                                                         download=download, made_at=utcnow(), zone=zone_name()))
+    if download:
+        response.headers["Content-Disposition"] = 'attachment; filename="my-filmfund-data.html"'
+    return response
+
+
 @bp.post("/account/erase")
 @role_required("donor")
 @limiter.limit("5 per minute")

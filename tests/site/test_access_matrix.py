@@ -54,6 +54,7 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("site.account_data", "GET"): ("/account/data", None, DONOR_PAGE),
     ("site.account_cancel_subscription", "POST"): ("/account/subscriptions/{subscription_a}/cancel", {},
                                                    _only({"donor_a": 303, "donor_b": 404})),
+    ("site.account_data_readable", "GET"): ("/account/data/readable", None, DONOR_PAGE),
     ("site.account_erase", "POST"): ("/account/erase", {}, _only({"donor_a": 400, "donor_b": 400})),
     ("static", "GET"): ("/static/filmfund.css", None, _all(200)),
     ("healthz", "GET"): ("/healthz", None, _all(200)),

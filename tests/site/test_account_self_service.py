@@ -149,6 +149,45 @@ def test_all_data_held(app, campaign, client, token_for, login_as):
     assert page.status_code == 200 and page.get_json()["account"]["email"] == EMAIL
 
 
+def test_the_export_a_person_reads_is_the_same_data_in_words(app, campaign, login_as):
+    """The readable export: every part of the JSON export as a section in words (as many rows),
+    money as money, times with their zone, rewards by title; no secret, nobody else; both languages."""
+    import re
+
+    from filmfund.rewards import donor_data
+
+    pay(5550, EMAIL, credit_name="Data Name")
+    make_pledge(1200, email=EMAIL)
+    pay(900, "other@example.org", credit_name="Other Person")
+    client = signed_in(app, login_as)
+    account = client.get("/account").get_data(as_text=True)
+    assert 'href="/account/data/readable"' in account
+    with app.test_request_context():
+        doc = donor_data.donor_data(find_user(EMAIL))  # as the page reads it (before its own audit entry)
+    resp = client.get("/account/data/readable")
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and "Everything we hold about you" in html
+    for name, rows in doc["tables"].items():
+        section = re.search(rf'id="data-{re.escape(name.replace(".", "-"))}".*?</section>', html, re.S)
+        assert section, name
+        assert section.group(0).count('<dl class="data-row">') == len(rows), name
+    donations = re.search(r'id="data-donations".*?</section>', html, re.S).group(0)
+    assert "<h2" in donations and "Your donations" in donations and "$55.50" in donations and "5550" not in donations
+    assert re.search(r"<dd>\w+ \d+, \d{4}, \d+:\d\d.(AM|PM) UTC</dd>", donations)
+    rewards = re.search(r'id="data-entitlements".*?</section>', html, re.S).group(0)
+    assert "A DVD of the finished film" in rewards and "Your name in the end credits" in rewards
+    assert "other@example.org" not in html and "Other Person" not in html
+    for secret in ("password", "Token hash", "Totp secret", "Totp last step", "Session version"):
+        assert secret not in html, secret
+    saved = client.get("/account/data/readable?download=1")
+    assert saved.headers["Content-Disposition"] == 'attachment; filename="my-filmfund-data.html"'
+    zh = client.get("/account/data/readable?lang=zh-Hans").get_data(as_text=True)
+    assert "我们保存的关于您的全部数据" in zh and "US$55.50" in zh and "北京时间" in zh
+    from filmfund.audit import list_audit
+
+    assert sum("readable" in str(e.details) for e in list_audit(action="export.donor_data")) == 3
+
+
 def test_erase_keeps_the_money_and_removes_the_person(app, campaign, login_as, token_for, runner):
     from filmfund.fulfil import fulfilment
 
