@@ -65,7 +65,8 @@ def test_the_totp_setup_shows_a_qr_code_of_the_link(site, browser, shots):  # no
         assert box["width"] >= 150 and box["x"] >= 0 and box["x"] + box["width"] <= width
         fits(page, width)
         page.screenshot(path=shots / f"totp-setup-{width}.png", full_page=True)
-    page.fill("#totp-code", rfc6238(page.inner_text("#totp-secret").strip(), time.time()))
+    _SECRET["totp"] = page.inner_text("#totp-secret").strip()
+    page.fill("#totp-code", rfc6238(_SECRET["totp"], time.time()))
     page.click("button[type=submit].primary")
     page.wait_for_url("**/admin/")
     page.close()
@@ -175,3 +176,92 @@ def test_the_country_list_names_countries_in_the_pages_language(site, browser, s
             fits(page, width)
             page.screenshot(path=shots / f"countries-{lang}-{width}.png", full_page=True)
         page.close()
+
+
+def _producer_page(browser, base: str, width: int = 1280):  # noqa: F811
+    """A producer's page, signed in (the first sign-in enrols the second factor; later ones type a code)."""
+    from tests.test_auth_staff import rfc6238
+
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.goto(base + "/login")
+    page.fill("#login-email", PRODUCER)
+    page.click("summary")
+    page.fill("#login-password", PASSWORD)
+    page.click("button[type=submit].primary")
+    page.wait_for_url(re.compile(r".*/login/2fa(/setup)?$"))
+    if page.url.endswith("/setup"):
+        secret = page.inner_text("#totp-secret").strip()
+        _SECRET["totp"] = secret
+        page.fill("#totp-code", rfc6238(secret, time.time()))
+    else:
+        # a code of the next step: the last one used is never accepted twice
+        page.fill("#totp-code", rfc6238(_SECRET["totp"], time.time() + 30 * _SECRET.setdefault("n", 1)))
+        _SECRET["n"] += 1
+    page.click("button[type=submit].primary")
+    page.wait_for_url("**/admin/")
+    return page
+
+
+_SECRET: dict = {}
+
+
+def test_the_dashboard_at_1000_donations_is_folded_paged_and_agrees_with_the_rewards_page(site, browser, shots):  # noqa: F811
+    base, env, _log = site
+    _cli(env, "demo", "seed", "--donations", "1000")
+    page = _producer_page(browser, base)
+    owed_dash = {}
+    for group in page.locator("details.fulfil-group").all():
+        owed_dash[group.get_attribute("data-reward")] = int(
+            group.locator(".count-owed").inner_text().split(" ")[0].replace(",", ""))
+    assert page.locator("details.fulfil-group[open]").count() == 0
+    height = page.evaluate("document.documentElement.scrollHeight")
+    page.screenshot(path=shots / "dashboard-1000-1280.png", full_page=True)
+    page.set_viewport_size({"width": 390, "height": 800})
+    fits(page, 390)
+    phone_height = page.evaluate("document.documentElement.scrollHeight")
+    page.screenshot(path=shots / "dashboard-1000-390.png", full_page=True)
+    print(f"\ndashboard at 1,000 donations: {height} px tall at 1280 px, {phone_height} px at 390 px")
+    assert height < 8000, height
+
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(base + "/admin/rewards")
+    owed_rewards = {row.get_attribute("data-reward"): int(row.locator(".count-owed").inner_text())
+                    for row in page.locator("#reward-queues tr[data-reward]").all()}
+    assert owed_dash and all(owed_dash[k] == owed_rewards[k] for k in owed_dash), (owed_dash, owed_rewards)
+    assert owed_dash["credit-name"] > 0
+
+    # a reward unfolds and pages
+    page.goto(base + "/admin/")
+    page.click("#fulfil-credit-name summary")
+    rows = page.locator("#fulfil-credit-name td.email")
+    assert rows.count() == 10
+    first = rows.first.inner_text()
+    page.click("#fulfil-credit-name a[rel=next]")
+    page.wait_for_url("**fpage=2**")
+    assert page.locator("#fulfil-credit-name[open] td.email").count() == 10
+    assert page.locator("#fulfil-credit-name td.email").first.inner_text() != first
+    page.close()
+
+
+def test_the_asset_page_fits_a_phone(site, browser, shots, tmp_path):  # noqa: F811
+    import subprocess
+
+    base, env, _log = site
+    clip = tmp_path / "phone-width.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25",
+                    "-t", "1", "-pix_fmt", "yuv420p", str(clip)], check=True, timeout=120)
+    out = _cli(env, "media", "ingest", "--wait", "--title", "A clip with a rather long title to wrap on a phone",
+               str(clip))
+    page = _producer_page(browser, base, 390)
+    page.goto(base + "/footage/")
+    fits(page, 390)
+    page.screenshot(path=shots / "footage-board-390.png", full_page=True)
+    page.click("text=A clip with a rather long title")
+    page.wait_for_load_state()
+    fits(page, 390)
+    page.screenshot(path=shots / "asset-390.png", full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    fits(page, 1280)
+    page.screenshot(path=shots / "asset-1280.png", full_page=True)
+    assert out
+    page.close()
