@@ -129,8 +129,8 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("comms.admin_thread", "GET"): (f"/admin/requests/{UNKNOWN}", None, _only({"producer": 404})),
     ("comms.reply_request", "POST"): (f"/admin/requests/{UNKNOWN}", {}, _only({"producer": 404})),
     ("comms.update_list", "GET"): ("/updates", None, _all(200)),
-    ("comms.update_page", "GET"): ("/updates/{insider_update}", None,
-                                   {"anon": 404, "donor_a": 200, "donor_b": 200, "producer": 200, "partner": 404}),
+    ("comms.update_page", "GET"): ("/updates/{insider_update}", None,  # anon: "sign in", nothing of it
+                                   {"anon": 401, "donor_a": 200, "donor_b": 200, "producer": 200, "partner": 404}),
     ("comms.update_image", "GET"): (f"/updates/{{insider_update}}/images/{UNKNOWN}", None,
                                     {"anon": 404, "donor_a": 404, "donor_b": 404, "producer": 404, "partner": 404}),
     ("admin.entitlement_status", "POST"): ("/admin/entitlements/{entitlement_a}", {}, PRODUCER_WRITE),
