@@ -188,6 +188,11 @@ def _receipt_text(campaign: Campaign, donation: Donation, to: str, share: int, s
         lines += [f"  - {texts.localized(tr, 'reward:' + r['key'], r['title'])}"
                   for r in standing["rewards"] if r["status"] != "revoked"]
     lines += donors.receipt_lines(donation)  # a later gift's asked-for settings wait for the donor's click
+    if donation.subscription_id:  # one month of a monthly gift: say how to stop it
+        from filmfund.auth.services import public_base_url
+
+        lines += ["", _("This is one month of your monthly gift. To stop it, cancel it on your account page: "
+                        "%(url)s", url=public_base_url() + "/account")]
     lines += ["", _("This is not a receipt for a real payment.") if test else _("Keep this email as your receipt.")]
     subject = (_("Your receipt: %(title)s (TEST PAYMENT: no money moved)", title=title) if test
                else _("Your receipt: %(title)s", title=title))

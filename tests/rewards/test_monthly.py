@@ -185,7 +185,9 @@ def test_each_month_is_a_donation_with_its_receipt_share_total_and_tier(stripe_e
     statement = partner_statement(campaign)
     assert statement["share_due"] == money_model.share_due(4500)
     receipts = [email.message_from_bytes(m.read_bytes()) for m in outbox_messages()]
-    assert len([m for m in receipts if m["To"] == "every@example.org" and "receipt" in m["Subject"].lower()]) == 3
+    mine = [m for m in receipts if m["To"] == "every@example.org" and "receipt" in m["Subject"].lower()]
+    assert len(mine) == 3
+    assert all("one month of your monthly gift" in m.get_payload(decode=True).decode() for m in mine)
     assert subscription_of(p).next_payment_at.timestamp() == T0 + 3 * 30 * 86400
 
 
