@@ -22,6 +22,7 @@ RUNS = [
     ("Request times at 1k, 100k and 1M donations (demo seed), PostgreSQL", ["scale_bench.py"]),
     ("Peak memory of a web process and a worker while a 4 GiB file is ingested", ["media_memory.py"]),
     ("Transcode: filmfund's runner against bare ffmpeg, same argv", ["media_transcode.py"]),
+    ("Streaming: HLS packaging against the proxy encode, and the per-viewer cost of the mark", ["media_streaming.py"]),
     ("Ingest: a 1080i card, one decode for check, proxy and poster, against the proxy alone", ["media_ingest.py"]),
     ("Command line start-up: `filmfund --help` and a command with nothing to do", ["cli_startup.py"]),
     ("Checksum throughput: filmfund's streaming SHA-256 against sha256sum", ["media_checksum.py"]),
