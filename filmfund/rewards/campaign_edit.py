@@ -31,7 +31,7 @@ from filmfund.db import utcnow
 from filmfund.errors import DomainError, ValidationError
 from filmfund.extensions import db
 from filmfund.money import cents_to_input, parse_dollars
-from filmfund.rewards import holdings, ledger, snapshot
+from filmfund.rewards import holdings, ledger, snapshot, stock
 from filmfund.rewards.campaign_file import KEY_RE, MAX_AMOUNT, TEXT_LANGUAGES
 from filmfund.rewards.entitlements import refresh_entitlements
 from filmfund.rewards.models import BudgetLine, Campaign, CampaignPagePart, Donation, Entitlement, Reward, RewardKind, Tier
@@ -74,6 +74,7 @@ def editor_view(campaign_id: int) -> dict:
                    "name": _texts(campaign, f"tier:{t.min_amount}", t.name),
                    "rewards": [r.title for r in t.rewards]} for t in tiers],
         "rewards": [{"id": r.id, "key": r.key, "kind": r.kind.value, "tier_id": r.tier_id,
+                     "limit": "" if r.quantity_limit is None else str(r.quantity_limit), "claimed": r.claimed,
                      "title": _texts(campaign, f"reward:{r.key}", r.title)}
                     for r in db.session.scalars(sa.select(Reward).where(Reward.campaign_id == campaign_id)
                                                 .order_by(Reward.tier_id.is_(None), Reward.tier_id, Reward.position))],
@@ -111,6 +112,7 @@ def editor_view_from_form(view: dict, part: str, form) -> dict:
         while f"reward-{i}-present" in form and i <= MAX_REWARDS:
             raw_id, tier = form.get(f"reward-{i}-id", ""), form.get(f"reward-{i}-tier", "")
             row = {"id": int(raw_id) if raw_id.isdigit() else None, "key": form.get(f"reward-{i}-key", ""),
+                   "limit": form.get(f"reward-{i}-limit", ""),
                    "kind": form.get(f"reward-{i}-kind", ""), "tier_id": int(tier) if tier.isdigit() else None,
                    "title": {lang: form.get(f"reward-{i}-title-{lang}", "") for lang in TEXT_LANGUAGES}}
             i += 1
@@ -356,8 +358,12 @@ def parse_rewards(form, tier_ids: set[int]) -> list[dict]:
         tier = form.get(f"{prefix}-tier", "").strip()
         if tier and (not tier.isdigit() or int(tier) not in tier_ids):
             raise ValidationError(f"{label}: that tier is gone: reload the page and try again.", code="stale_form")
+        limit = form.get(f"{prefix}-limit", "").strip()
+        if limit and not (limit.isdigit() and int(limit) <= stock.LIMIT_MAX):
+            raise ValidationError(f"{label}: a limit is a whole number from 0 to {stock.LIMIT_MAX}, or blank for "
+                                  "no limit.", code="invalid_limit")
         rows.append({"id": int(raw_id) if raw_id.isdigit() else None, "key": key, "title": title,
-                     "kind": kind, "tier_id": int(tier) if tier else None})
+                     "kind": kind, "tier_id": int(tier) if tier else None, "limit": int(limit) if limit else None})
     return rows
 
 
@@ -377,11 +383,12 @@ def save_rewards(campaign_id: int, rows: list[dict], user: User | None, take_bac
 
     def state(r: Reward) -> dict:
         return {"key": r.key, "title": _texts(campaign, f"reward:{r.key}", r.title), "kind": r.kind.value,
-                "tier_id": r.tier_id}
+                "tier_id": r.tier_id, "limit": r.quantity_limit}
 
     before = {r.key: state(r) for r in rewards.values()}
     changes = [row for row in rows if row["id"] is None or {**state(rewards[row["id"]]), "key": None}
-               != {"key": None, "title": row["title"], "kind": row["kind"], "tier_id": row["tier_id"]}]
+               != {"key": None, "title": row["title"], "kind": row["kind"], "tier_id": row["tier_id"],
+                   "limit": row["limit"]}]
     if not changes:
         return None
     ledger.lock_money(campaign.id)
@@ -393,6 +400,10 @@ def save_rewards(campaign_id: int, rows: list[dict], user: User | None, take_bac
         reward.position = position
         _set_texts(campaign, f"reward:{reward.key}", row["title"])
     db.session.flush()
+    for row in rows:  # the limit through its one home (audited there as reward.limit)
+        reward_id = row["id"] or db.session.scalar(sa.select(Reward.id).where(
+            Reward.campaign_id == campaign_id, Reward.key == row["key"]))
+        stock.set_reward_limit(reward_id, row["limit"], actor=user)
     outcome = _donors_follow(campaign, held_before, take_back_delivered)
     after = {r.key: state(r) for r in db.session.scalars(sa.select(Reward).where(Reward.campaign_id == campaign_id))}
     _mark_edited(campaign, "tiers", [{"min_amount": t.min_amount, "name": _texts(campaign, f"tier:{t.min_amount}", t.name)}

@@ -156,7 +156,8 @@ def rewards_form(token: str, **changes) -> dict:
     rewards = db.session.scalars(sa.select(Reward).order_by(Reward.id)).all()
     for i, r in enumerate(rewards):
         row = {"id": str(r.id), "title-en": r.title, "title-zh-Hans": zh.get(f"reward:{r.key}", ""),
-               "kind": r.kind.value, "tier": str(r.tier_id or ""), **changes.get(r.key, {})}
+               "kind": r.kind.value, "tier": str(r.tier_id or ""),
+               "limit": "" if r.quantity_limit is None else str(r.quantity_limit), **changes.get(r.key, {})}
         form.update({f"reward-{i}-{k}": v for k, v in row.items()})
         form[f"reward-{i}-present"] = "1"
     new = changes.get("new")
@@ -183,15 +184,24 @@ def test_rewards_are_retitled_moved_and_added_and_donors_follow(app, client, cam
     assert bad.status_code == 400 and "lowercase letters" in bad.get_data(as_text=True)
     assert 'value="Signed Poster"' in bad.get_data(as_text=True)  # the typing is kept
 
-    # The DVD moves down to the $30 tier, is retitled in both languages; a poster is added there.
+    bad = client.post("/admin/campaign/rewards", data=rewards_form(token, dvd={"limit": "-2"}))
+    assert bad.status_code == 400 and "whole number" in bad.get_data(as_text=True)
+
+    # The DVD moves down to the $30 tier, is retitled in both languages; a poster limited to 20 is added there.
     form = rewards_form(token, dvd={"tier": insider, "title-en": "The film on DVD", "title-zh-Hans": "影片 DVD"},
-                        new={"key": "signed-poster", "title-en": "A signed poster", "kind": "physical", "tier": insider})
+                        new={"key": "signed-poster", "title-en": "A signed poster", "kind": "physical", "tier": insider,
+                             "limit": "20"})
     assert client.post("/admin/campaign/rewards", data=form).status_code == 303
     db.session.expire_all()
     assert {"dvd", "signed-poster", "stills"} <= held("thirty@example.org")
     html = client.get("/?lang=en").get_data(as_text=True)
     assert "The film on DVD" in html and "A signed poster" in html
     assert "影片 DVD" in client.get("/?lang=zh-Hans").get_data(as_text=True)
+    poster = db.session.scalars(sa.select(Reward).where(Reward.key == "signed-poster")).one()
+    assert (poster.quantity_limit, poster.claimed) == (20, 1)  # the $30 donor holds one
+    assert "1 of 20 spoken for" in client.get("/admin/campaign?lang=en").get_data(as_text=True)
+    limit_audit = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "reward.limit")).one()
+    assert limit_audit.actor == f"user:{producer.id}" and limit_audit.details_dict == {"from": None, "to": 20}
     entry = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "rewards.change")).one()
     assert entry.details_dict["donors"]["granted"] == 2 and set(entry.details_dict["after"]) == {"dvd", "signed-poster"}
 
