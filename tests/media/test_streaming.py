@@ -1,7 +1,7 @@
 """Streaming for donors (issue 15 item 2), end to end with real ffmpeg: a published clip gets its
 HLS ladder from the transcode job (segments stored once, local or S3); the donor's `stream_url`
 from GET /api/v1/library is read by ffprobe over HTTP from a live server, through the rewritten,
-signed playlists; a refund (the entitlement ended) refuses the master, the variants and the
+signed playlists; a producer's refund (the entitlement ended) refuses the master, the variants and the
 segments at once; an expired or forged link is refused; the public trailer streams from plain
 cacheable URLs while it is public, and not after."""
 from __future__ import annotations
@@ -70,12 +70,13 @@ def clip(tmp_path):
 
 
 def test_a_donor_streams_by_ffprobe_and_a_refund_stops_it(app, client, clip, drain, make_user, token_for,
-                                                         entitle, live, storage_backend):
+                                                         live, storage_backend):
     from filmfund.extensions import db
     from filmfund.media import services, streaming
     from filmfund.media.models import AssetState
     from filmfund.rewards.campaign import current_campaign
-    from filmfund.rewards.models import EntitlementStatus, Reward
+    from filmfund.auth.models import User
+    from filmfund.rewards.models import Entitlement, EntitlementStatus, Reward
 
     current_campaign()
     [result] = services.ingest_paths([clip])
@@ -92,9 +93,13 @@ def test_a_donor_streams_by_ffprobe_and_a_refund_stops_it(app, client, clip, dra
         assert services.storage().exists(seg["key"])  # made once, stored as objects
     assert streaming.stream_dict(asset)["variants"] == ["240p", "360p"]
 
-    donor = make_user(role="donor")
-    reward = db.session.query(Reward).filter_by(key="video-clips").first()
-    ent = entitle(donor, reward)
+    # A $50 gift (recorded offline, booked at once) brings the tier holding "video-clips".
+    from tests.helpers import record_offline
+
+    gift = record_offline("streamer@example.org", 5000)
+    donor = db.session.get(User, gift.user_id)
+    assert "video-clips" in {r.key for r in db.session.query(Reward).join(Entitlement).filter(
+        Entitlement.user_id == donor.id, Entitlement.status != EntitlementStatus.REVOKED)}
     items = client.get("/api/v1/library", headers=token_for(donor)).get_json()["items"]
     [item] = items
     assert item["stream_url"].startswith(live + "/stream/") and item["stream_url"].endswith("/master.m3u8")
@@ -124,9 +129,12 @@ def test_a_donor_streams_by_ffprobe_and_a_refund_stops_it(app, client, clip, dra
     assert _get(item["stream_url"].replace("/stream/", "/stream/x"))[0] == 403
     assert _get(segment_url.replace("/s/", "/s/../s/v9_")[:-3])[0] in (403, 404)
 
-    # A refund ends the reward: the same links stop at their next request, every one of them.
-    ent.status = EntitlementStatus.REVOKED
-    db.session.commit()
+    # The producer refunds the gift (POST /api/v1/donations/{id}/refund; offline: booked at once):
+    # the reward ends, and the same links stop at their next request, every one of them.
+    producer = make_user(role="producer")
+    resp = client.post(f"/api/v1/donations/{gift.id}/refund", json={"reason": "asked"}, headers=token_for(producer))
+    assert resp.status_code == 202 and resp.get_json()["refunded"] == 5000, resp.get_json()
+    db.session.expire_all()
     for url in (item["stream_url"], variant_url, segment_url):
         status, body, _ = _get(url)
         assert status == 403, url
@@ -134,9 +142,8 @@ def test_a_donor_streams_by_ffprobe_and_a_refund_stops_it(app, client, clip, dra
     assert _ffprobe(item["stream_url"]).returncode != 0
     assert client.get("/api/v1/library", headers=token_for(donor)).get_json()["items"] == []
 
-    # Entitled again, an expired link is still refused (the link lives MEDIA_LINK_TTL).
-    ent.status = EntitlementStatus.GRANTED
-    db.session.commit()
+    # Entitled again (a new gift), an expired link is still refused (the link lives MEDIA_LINK_TTL).
+    record_offline("streamer@example.org", 5000)
     assert _get(item["stream_url"])[0] == 200
     app.config["MEDIA_LINK_TTL"] = -1
     status, body, _ = _get(item["stream_url"])
