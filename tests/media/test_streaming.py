@@ -160,3 +160,37 @@ def test_a_donor_streams_by_ffprobe_and_a_refund_stops_it(app, client, clip, dra
     services.unpublish(asset, "public")
     assert _get(public)[0] == 404
     assert _get(urljoin(public, _uris(master.decode())[0]))[0] == 404
+
+
+def test_a_failed_package_is_marked_broken_and_a_retry_makes_it(app, client, clip, drain, make_user, login_as):
+    from filmfund.media import services, streaming
+    from filmfund.media.models import AssetState
+
+    [result] = services.ingest_paths([clip])
+    drain()
+    asset = services.get_asset(result.asset.public_id)
+    app.config["MEDIA_PROFILE_OVERRIDES"] = {**app.config["MEDIA_PROFILE_OVERRIDES"],
+                                            "hls": {"video_codec": "no-such-encoder"}}
+    services.publish(asset, "public")
+    drain()
+    asset = services.get_asset(asset.public_id)
+    row = streaming.stream_of(asset.id)
+    assert row.state == "failed" and "streaming package" not in (row.error or "") and row.error
+    assert asset.state == AssetState.READY and asset.rendition("web") is not None  # the clip itself is fine
+    assert [p["code"] for p in asset.problems] == ["hls_failed"]
+    assert client.get(f"/public/{asset.public_id}/hls/master.m3u8").status_code == 404
+    assert client.get(f"/public/{asset.public_id}/video.mp4").status_code == 200  # the MP4 still plays
+    login_as(client, make_user(role="producer"))
+    page = client.get(f"/footage/{asset.public_id}").get_data(as_text=True)
+    assert 'id="stream-row"' in page and "failed" in page and ">Retry<" in page
+
+    del app.config["MEDIA_PROFILE_OVERRIDES"]["hls"]  # fixed: the producer retries from the page
+    page = f"/footage/{asset.public_id}"
+    import re
+
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get(page).get_data(as_text=True)).group(1)
+    assert client.post(f"{page}/retry", data={"csrf_token": token}).status_code == 303
+    drain()
+    asset = services.get_asset(asset.public_id)
+    assert streaming.stream_of(asset.id).state == "ready" and asset.problems == []
+    assert client.get(f"/public/{asset.public_id}/hls/master.m3u8").status_code == 200
