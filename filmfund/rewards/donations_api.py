@@ -51,7 +51,8 @@ class DonationsQuery(Parameters):
     to: date | None = Field(None, description="received on or before this UTC day")
     source: Literal["stripe", "offline"] | None = None
     state: Literal["paid", "partially_refunded", "refunded", "disputed"] | None = None
-    cursor: str | None = Field(None, max_length=200, description="`next` of the previous page")
+    cursor: str | None = Field(None, max_length=40, pattern=donations.CURSOR_PATTERN,
+                               description="`next` of the previous page (opaque)")
     limit: int = Field(donations.PAGE_SIZE, ge=1, le=donations.MAX_PAGE_SIZE)
     codes: ClassVar[dict[str, str]] = {"from_": "invalid_date", "to": "invalid_date", "cursor": "invalid_cursor",
                                        "source": "invalid_source", "state": "invalid_state", "q": "invalid_query"}
