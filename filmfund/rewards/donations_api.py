@@ -3,11 +3,12 @@
 in donations.py and refunds.py."""
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import ClassVar, Literal
 
 from flask import Blueprint, g, jsonify
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from filmfund.api import Parameters, Schema, route
 from filmfund.extensions import db
@@ -54,6 +55,14 @@ class DonationsQuery(Parameters):
     cursor: str | None = Field(None, max_length=40, pattern=donations.CURSOR_PATTERN,
                                description="`next` of the previous page (opaque)")
     limit: int = Field(donations.PAGE_SIZE, ge=1, le=donations.MAX_PAGE_SIZE)
+    @field_validator("from_", "to", mode="before")
+    @classmethod
+    def _a_day(cls, value):
+        """A day written 2026-12-03 only (pydantic alone would read "0" as 1970-01-01)."""
+        if value is not None and not (isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value)):
+            raise ValueError("give a date like 2026-12-03")
+        return value
+
     codes: ClassVar[dict[str, str]] = {"from_": "invalid_date", "to": "invalid_date", "cursor": "invalid_cursor",
                                        "source": "invalid_source", "state": "invalid_state", "q": "invalid_query"}
 

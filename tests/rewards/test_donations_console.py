@@ -228,3 +228,10 @@ def test_a_monthly_gifts_donations_are_recurring(client, campaign, producer):
     db.session.commit()
     items = {i["id"]: i["recurring"] for i in client.get("/api/v1/donations", headers=headers).get_json()["items"]}
     assert items == {one_time.id: False, monthly.id: True}
+
+
+def test_dates_are_days_written_out(client, campaign, producer):
+    _, headers = producer
+    for bad in ("0", "20261203", "2026-13-01"):
+        r = client.get("/api/v1/donations", query_string={"to": bad}, headers=headers)
+        assert r.status_code == 400 and r.get_json()["error"]["code"] == "invalid_date", bad
