@@ -20,6 +20,7 @@ RUNS = [
     ("The hot path against bare Flask (issue 16): filmfund run --processes 2, PostgreSQL, Redis",
      ["hot_path.py", "--database-url", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"]),
     ("Request times at 1k, 100k and 1M donations (demo seed), PostgreSQL", ["scale_bench.py"]),
+    ("The producers' donations list and search at 1M donations, PostgreSQL", ["donations_list.py"]),
     ("Peak memory of a web process and a worker while a 4 GiB file is ingested", ["media_memory.py"]),
     ("Transcode: filmfund's runner against bare ffmpeg, same argv", ["media_transcode.py"]),
     ("Streaming: HLS packaging against the proxy encode, and the per-viewer cost of the mark", ["media_streaming.py"]),
