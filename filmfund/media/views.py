@@ -663,6 +663,8 @@ def stream_here(asset_id: str):
 
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
+    if current_user.has_role("partner") and not current_user.has_role("donor", "producer"):
+        abort(403)  # the charity never sees donors' media
     asset = db.session.scalar(db.select(Asset).where(Asset.public_id == asset_id))
     if asset is None:
         raise NotFoundError("No such item in your library.")

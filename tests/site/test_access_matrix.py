@@ -183,6 +183,17 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("library.captions_burned", "GET"): (f"/library/{UNKNOWN}/captions/en/burned.mp4", None,
                                          {"anon": 302, "donor_a": 404, "donor_b": 404, "producer": 404, "partner": 403}),
     ("library.captions_signed", "GET"): ("/library/captions/forged.token", None, _all(403)),
+    # streams (HLS): signed tokens; the library page's player by session; the public trailer's
+    ("library.stream_master", "GET"): ("/stream/forged.token/master.m3u8", None, _all(403)),
+    ("library.stream_variant", "GET"): ("/stream/forged.token/v0.m3u8", None, _all(403)),
+    ("library.stream_segment", "GET"): ("/stream/forged.token/s/v0_0000.ts", None, _all(403)),
+    ("library.stream_here", "GET"): (f"/library/{UNKNOWN}/stream.m3u8", None,
+                                     {"anon": 302, "donor_a": 404, "donor_b": 404, "producer": 404, "partner": 403}),
+    ("library.public_stream_master", "GET"): (f"/public/{UNKNOWN}/hls/master.m3u8", None, _all(404)),
+    ("library.public_stream_variant", "GET"): (f"/public/{UNKNOWN}/hls/v0.m3u8", None, _all(404)),
+    ("library.public_stream_segment", "GET"): (f"/public/{UNKNOWN}/hls/s/v0_0000.ts", None, _all(404)),
+    ("library.screening_page", "GET"): ("/screening", None, _all(200)),
+    ("media.screening_report", "GET"): ("/footage/screening", None, PRODUCER_PAGE),
     # API (bearer tokens; never the session)
     ("api.openapi_json", "GET"): ("/api/v1/openapi.json", None, _all(200)),
     ("rewards_api.campaign", "GET"): ("/api/v1/campaign", None, _all(200)),
