@@ -184,6 +184,22 @@ def _status(value) -> TextStatus:
         raise ValidationError(_("status: missing, draft or final."), code="invalid_status") from None
 
 
+def clip_choices(limit: int = 500) -> list[dict]:
+    """What a producer may attach to an answer (ready clips and stills), newest recording first,
+    with what the picker shows: title, poster, when recorded (at the camera's offset when it has
+    one). One without a donor copy yet is listed too: saving says so (_clip_asset)."""
+    from filmfund.media.models import Asset, AssetKind, AssetState, RenditionKind
+
+    assets = db.session.scalars(sa.select(Asset).where(Asset.state == AssetState.READY,
+                                                       Asset.kind.in_([AssetKind.VIDEO, AssetKind.IMAGE]))
+                                .order_by(sa.func.coalesce(Asset.recorded_at, Asset.created_at).desc(), Asset.id.desc())
+                                .limit(limit))
+    return [{"id": a.public_id, "title": a.title, "recorded_at": a.recorded_at, "camera_zone": a.camera_zone,
+             "created_at": a.created_at, "duration": a.duration,
+             "poster": (RenditionKind.POSTER if a.rendition(RenditionKind.POSTER) else
+                        RenditionKind.IMAGE if a.rendition(RenditionKind.IMAGE) else None)} for a in assets]
+
+
 def _clip_asset(asset_public_id):
     from filmfund.media.models import Asset, AssetState, RenditionKind
 

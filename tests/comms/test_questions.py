@@ -187,3 +187,36 @@ def test_a_clip_without_a_donor_copy_is_refused(app, donor, image_asset):
     db.session.commit()
     with pytest.raises(ValidationError, match="no donor copy"):
         questions.record_answer(q.id, english="x", english_status="final", clip=clip.public_id)
+
+
+def test_the_answer_form_picks_a_clip_by_title_poster_and_date(app, producer, login_as, image_asset):
+    """No typed 32-character id: the ready clips and stills are listed with their title, picture
+    and date, and the saved one comes back chosen."""
+    import re
+
+    from filmfund.comms.models import Question
+
+    first = image_asset("Mrs. Li answers")
+    image_asset("Night market", payload=b"\x89PNG\r\n\x1a\n" + b"y" * 64)
+    staff = login_as(app.test_client(), producer)
+    from tests.site.helpers import pay
+    from filmfund.auth.services import find_user
+
+    pay(75000, "asker@example.org")
+    donor_user = find_user("asker@example.org")
+    questions.submit_question(donor_user, "Where did you go first?")
+    db.session.commit()
+    q = db.session.scalar(sa.select(Question).order_by(Question.id.desc()))
+    assert _post(staff, "/admin/questions/subjects", name="Mrs. Li", language="zh").status_code == 303
+    assert _post(staff, f"/admin/questions/{q.id}/moderate", decision="approve").status_code == 303
+    assert _post(staff, f"/admin/questions/{q.id}/assign", subject=questions.subjects()[0].id).status_code == 303
+    page = staff.get(f"/admin/questions/{q.id}").get_data(as_text=True)
+    picker = re.search(r'<fieldset class="clip-picker".*?</fieldset>', page, re.S).group(0)
+    assert 'name="clip" value=""' in picker and "No clip" in picker
+    assert f'value="{first.public_id}"' in picker and "Mrs. Li answers" in picker and "Night market" in picker
+    assert "added " in picker and "UTC" in picker and f"/footage/{first.public_id}/" in picker
+    assert 'type="text" id="ans-clip"' not in page
+    assert _post(staff, f"/admin/questions/{q.id}/answer", english="First the station.", english_status="draft",
+                 clip=first.public_id).status_code == 303
+    page = staff.get(f"/admin/questions/{q.id}").get_data(as_text=True)
+    assert re.search(rf'value="{first.public_id}" checked', page)
