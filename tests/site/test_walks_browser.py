@@ -2,7 +2,7 @@
 server): the producer's day (search the donations, refund part of a gift, edit a tier, publish a
 still, send an update, pay the partner) and the partner's month (statement, chart, the payout
 acknowledged, the month's statement). Every page is looked at at 1280 px and at 390 px (nothing
-wider than the phone), and its screenshots are kept: the folder is printed at the end."""
+wider than the phone), and its screenshots are kept in test-artifacts/walks/ (printed at the end)."""
 from __future__ import annotations
 
 import re
@@ -25,8 +25,15 @@ def _user_per_request():
 
 
 @pytest.fixture(scope="module")
-def shots(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("walk-screenshots")
+def shots():
+    """test-artifacts/walks/ in the project (ignored by git): kept after the run, unlike pytest's
+    rotated tmp folders, for CI to upload or a person to look through."""
+    from tests.site.test_browser import ROOT
+
+    folder = ROOT / "test-artifacts" / "walks"
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.png"):
+        old.unlink()
     yield folder
     print(f"\nscreenshots of the producer's day and the partner's month: {folder}")
 
