@@ -408,8 +408,10 @@ def asset_publish(asset_id: str):
     asset = services.get_asset(asset_id)
     titles = services.reward_titles()
     reward = (request.form.get("reward") or "").strip()
+    # What donors get of a video: the clip (default), or a still chosen on the page (its poster frame)
+    rendition = (request.form.get("as") or "").strip() or None
     try:
-        _pub, created = services.publish(asset, reward, user=current_user)
+        _pub, created = services.publish(asset, reward, rendition=rendition, user=current_user)
     except DomainError as exc:
         flash(exc.message, "error")
     else:

@@ -173,3 +173,40 @@ def test_unpublish_from_the_page_and_the_api(app, client, make_user, login_as, t
     resp = client.post(f"{api}/unpublish", json={"reward": "stills"}, headers=token_for(producer))
     assert resp.status_code == 404
     assert "/api/v1/media/assets/{id}/unpublish" in client.get("/api/v1/openapi.json").get_json()["paths"]
+
+
+def test_a_video_published_to_the_stills_gives_donors_the_chosen_frame(app, client, make_user, login_as,
+                                                                        ready_asset, campaign, entitle):
+    """Publishing a clip to "Production stills" offers its frame as the still: chosen, the donor
+    downloads a JPEG (no player, no MP4)."""
+    import io
+
+    from filmfund.extensions import db
+    from filmfund.media import services
+    from filmfund.media.models import Rendition, RenditionKind
+    from filmfund.rewards.models import Reward
+
+    asset = ready_asset("Night market")
+    jpeg = b"\xff\xd8\xff\xe0" + b"still" * 100 + b"\xff\xd9"
+    kept = services.storage().put_stream(io.BytesIO(jpeg), ".jpg")
+    asset.renditions.append(Rendition(kind=RenditionKind.POSTER, storage_key=kept.key, sha256=kept.sha256,
+                                      size=kept.size, content_type="image/jpeg"))
+    db.session.commit()
+    login_as(client, make_user(role="producer"))
+    page = f"/footage/{asset.public_id}"
+    html = client.get(page).get_data(as_text=True)
+    choice = html.split('id="publish-as"')[1].split("</fieldset>")[0]
+    assert 'name="as" value="poster"' in choice and '<img class="publish-still"' in choice
+    resp = client.post(f"{page}/publish", data={"csrf_token": _csrf(client, page), "reward": "stills", "as": "poster"})
+    assert resp.status_code == 303
+    [pub] = services.get_asset(asset.public_id).publications
+    assert pub.reward_key == "stills" and pub.rendition == RenditionKind.POSTER
+
+    donor = make_user(role="donor")
+    entitle(donor, db_reward(Reward, "stills"))
+    with app.test_request_context("/account"):
+        [item] = services.library_for(donor)
+    assert item["content_type"] == "image/jpeg" and item["play_url"] is None and item["duration"] is None
+    login_as(client, donor)
+    status, data, _ = _fetch(client, item["download_url"])
+    assert status == 200 and data == jpeg
