@@ -110,7 +110,8 @@ def test_the_page_at_phone_and_desktop_width(site, browser, tmp_path, width, hei
     assert 0 < weight <= FIRST_VIEW_BUDGET, weight
     host = urlsplit(site).netloc
     assert {urlsplit(u).netloc for u in requests if u.startswith("http")} == {host}, requests
-    assert not [u for u in requests if "/video.mp4" in u]  # preload none: no video before play
+    assert not [u for u in requests if "/video.mp4" in u or "/hls/" in u]  # preload none: no video before play
+    assert not [u for u in requests if "hls.light" in u]  # the HLS player comes only when the trailer plays
 
     # nothing wider than the screen
     assert page.evaluate("document.documentElement.scrollWidth") <= width
@@ -148,7 +149,8 @@ def test_the_page_at_phone_and_desktop_width(site, browser, tmp_path, width, hei
     page.evaluate("v => { v.muted = true; return v.play(); }", video.element_handle())
     page.wait_for_function("v => v.readyState >= 2 && v.currentTime > 0.5", arg=video.element_handle(),
                            timeout=60000)
-    assert [u for u in requests if "/video.mp4" in u]
+    # streamed: HLS segments through hls.js from the site (the MP4 is only the fallback)
+    assert [u for u in requests if "/hls/s/" in u] and [u for u in requests if "hls.light" in u]
     page.screenshot(path=tmp_path / f"trailer-{width}.png")
 
     # the same page in Chinese: the story's texts in Chinese, still no sideways scroll
