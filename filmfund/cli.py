@@ -26,7 +26,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("filmfund.rewards.cli:demo", "Demo data (test money only)."),
     "ledger": ("filmfund.rewards.cli:ledger", "The money ledger."),
     "limiter": ("flask_limiter.commands:cli", "Flask-Limiter maintenance & utility commands"),
-    "media": ("filmfund.media.cli:media", "Footage: ingest camera files and cards, re-check fixity."),
+    "media": ("filmfund.media.cli:media", "Footage: ingest camera files and cards, re-check fixity, export timelines, bag cards, burn captions."),
     "rewards": ("filmfund.fulfil.cli:rewards", "Delivering the rewards."),
     "tokens": ("filmfund.auth.cli:tokens", "Manage API tokens."),
     "users": ("filmfund.auth.cli:users", "Manage users and their roles."),
@@ -90,13 +90,14 @@ def _missing_instance() -> str | None:
     (a new secret key, an empty database) and die on "no such table". Only `filmfund db ...`
     starts a new one; an explicit FILMFUND_INSTANCE_DIR is the operator's choice and is kept.
     Asked when a command first builds the app: help and usage errors build none."""
-    import os
     from pathlib import Path
+
+    from filmfund.config import instance_dir_is_chosen
 
     ctx = click.get_current_context(silent=True)
     if ctx is not None and ctx.find_root().meta.get(STARTS_KEY):
         return None
-    if os.environ.get("FILMFUND_INSTANCE_DIR"):
+    if instance_dir_is_chosen():
         return None
     here = Path.cwd() / "instance"
     if here.is_dir():
@@ -143,13 +144,14 @@ def main(ctx: click.Context) -> None:
 @click.option("--host", default=None, show_default="$HOST or 127.0.0.1")
 @click.option("--port", type=int, default=None, show_default="$PORT or 5000",
               help="0 picks a free port (printed).")
-@click.option("--workers", type=int, default=1, show_default=True, help="Background worker threads.")
+@click.option("--workers", type=click.IntRange(1, 64), default=None, show_default="encode slots + 1",
+              help="Background worker threads.")
 @click.option("--processes", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Web server processes sharing the port.")
 @click.option("--threads", type=click.IntRange(1, 256), default=8, show_default=True,
               help="Web server threads per process.")
 @click.option("--debug", is_flag=True, help="Flask's development server with reloader (never in production).")
-def run_command(host: str, port: int, workers: int, processes: int, threads: int, debug: bool) -> None:
+def run_command(host: str, port: int, workers: int | None, processes: int, threads: int, debug: bool) -> None:
     """Serve the site (waitress, --processes N) together with a background worker process.
 
     SIGTERM or SIGINT stops the web processes and the worker."""
@@ -224,9 +226,11 @@ def _refuse_public_test_payments(app, host: str) -> None:
 
 @main.command("worker")
 @click.option("--burst", is_flag=True, help="Process every queued job, then exit 0.")
-@click.option("--workers", type=int, default=1, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64), default=None, show_default="encode slots + 1",
+              help="Footage threads: FILMFUND_ENCODE_SLOTS encodes run at once whatever their number, and "
+                   "the one more does a job's work around its encode while another encodes.")
 @needs_app
-def worker_command(burst: bool, workers: int) -> None:
+def worker_command(burst: bool, workers: int | None) -> None:
     """Run a background worker for ingest, verify and transcode jobs."""
     from flask import current_app
 
@@ -249,7 +253,7 @@ def worker_command(burst: bool, workers: int) -> None:
     options = dict(worker_type="thread", periodic=True, check_worker_health=True, scheduler_interval=1,
                    max_delay=0.5)
     mail_consumer = jobs.mail.create_consumer(workers=jobs.MAIL_LANE_THREADS, **options)
-    consumer = jobs.huey.create_consumer(workers=workers, **options)
+    consumer = jobs.huey.create_consumer(workers=workers or app.config["ENCODE_SLOTS"] + 1, **options)
     mail_consumer.start()
     try:
         consumer.run()  # until SIGTERM/SIGINT (its signal handlers are the ones installed last)

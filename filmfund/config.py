@@ -248,11 +248,20 @@ SETTINGS: tuple[Setting, ...] = (
             "days a donor's viewing (hashed address) is kept before it is purged", int),
     Setting("FILMFUND_MEDIA_FLAG_ADDRESSES", "MEDIA_FLAG_ADDRESSES", 3,
             "distinct addresses one donor's stream may come from in 10 minutes before it is flagged", int),
+    Setting("FILMFUND_ENCODE_SLOTS", "ENCODE_SLOTS", 1,
+            "ffmpeg encodes a worker process runs at once, whatever its threads",
+            lambda raw: _positive_int("FILMFUND_ENCODE_SLOTS", raw)),
     Setting("FILMFUND_FFMPEG", "FFMPEG", "ffmpeg", "the ffmpeg program"),
     Setting("FILMFUND_FFPROBE", "FFPROBE", "ffprobe", "the ffprobe program"),
     Setting("FILMFUND_FFMPEG_PDEATHSIG", "FFMPEG_PDEATHSIG", True,
             "ffmpeg dies with the worker that started it (setpriv --pdeathsig; 0: not)", _on),
 )
+
+
+def instance_dir_is_chosen() -> bool:
+    """Whether the operator named the instance folder (FILMFUND_INSTANCE_DIR) rather than leaving
+    it to default to ./instance: the CLI asks before it would start a stray one."""
+    return bool(os.environ.get("FILMFUND_INSTANCE_DIR"))
 
 
 def load_settings(env: dict[str, str] | None = None) -> dict[str, Any]:
