@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 # What makes Excel, LibreOffice and Google Sheets read a cell as a formula, after the characters
 # they skip at the start of a cell. The full-width forms are read as formulas by some locales'
@@ -48,3 +48,19 @@ def render(header: Iterable[str], rows: Iterable[Iterable[Any]], newline: str = 
     for values in rows:
         writer.writerow(row(values))
     return out.getvalue()
+
+
+def stream(header: Iterable[str], parts: Iterable[Iterable[Iterable[Any]]],
+           newline: str = "\r\n") -> Iterator[str]:
+    """A CSV document in pieces, for a download too big to hold: the header, then one piece per
+    part of rows (a database partition), every cell escaped as in render()."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator=newline)
+    writer.writerow(list(header))
+    yield out.getvalue()
+    for rows in parts:
+        out.seek(0)
+        out.truncate()
+        for values in rows:
+            writer.writerow(row(values))
+        yield out.getvalue()

@@ -36,7 +36,8 @@ def test_no_module_writes_csv_but_csvsafe():
     assert writers == ["csvsafe.py"]
 
 
-def test_partner_statement_csv_escapes_a_payout_reference(client, campaign, login_as, partner, producer):
+def test_partner_statement_csv_escapes_a_payout_reference(client, campaign, login_as, partner, producer,
+                                                          booked_yesterday):
     from filmfund.rewards import payments
     from filmfund.extensions import db
     from tests.site.helpers import pay

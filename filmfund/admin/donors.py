@@ -7,8 +7,6 @@ items fulfil's, the questions comms'.
 """
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 
 import sqlalchemy as sa
@@ -87,10 +85,6 @@ def supporters_csv(campaign, chunk: int = 2000) -> Iterator[str]:
     as dates, yes or no; every cell through csvsafe."""
     from filmfund.rewards.models import ShippingAddress
 
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(SUPPORTER_HEADER)
-    yield out.getvalue()
     tiers, currency = campaign.tiers, campaign.currency
     stmt = (sa.select(DonorTotal, User.email, DonorProfile, ShippingAddress.country)
             .join(User, User.id == DonorTotal.user_id)
@@ -99,19 +93,22 @@ def supporters_csv(campaign, chunk: int = 2000) -> Iterator[str]:
             .where(DonorTotal.campaign_id == campaign.id, DonorTotal.livemode == ledger.money_mode(),
                    DonorTotal.gross > 0)
             .order_by(DonorTotal.user_id).execution_options(yield_per=chunk))
-    yes = lambda flag: "yes" if flag else "no"  # noqa: E731
-    day = lambda at: at.strftime("%Y-%m-%d") if at else ""  # noqa: E731
-    for part in db.session.execute(stmt).partitions():
-        out.seek(0)
-        out.truncate()
-        for total, email, profile, country in part:
-            tier = holdings.tier_of(tiers, int(total.net))
-            opted_out = bool(profile and profile.rewards_opt_out)
-            writer.writerow(csvsafe.row([
-                email, privacy.own_name(profile) or "", yes(privacy.is_anonymous(profile)),
+
+    def yes(flag: bool) -> str:
+        return "yes" if flag else "no"
+
+    def day(at) -> str:
+        return at.strftime("%Y-%m-%d") if at else ""
+
+    def supporter(total, email, profile, country) -> list:
+        tier = holdings.tier_of(tiers, int(total.net))
+        opted_out = bool(profile and profile.rewards_opt_out)
+        return [email, privacy.own_name(profile) or "", yes(privacy.is_anonymous(profile)),
                 "declined" if opted_out else "yes",
                 texts.tier_name(campaign.translations, tier) if tier else "",
                 format_money(int(total.gross), currency), format_money(int(total.refunded), currency),
                 format_money(int(total.net), currency), int(total.donations),
-                day(total.first_gift_at), day(total.last_gift_at), country or ""]))
-        yield out.getvalue()
+                day(total.first_gift_at), day(total.last_gift_at), country or ""]
+
+    parts = db.session.execute(stmt).partitions()
+    return csvsafe.stream(SUPPORTER_HEADER, ([supporter(*r) for r in part] for part in parts))
