@@ -244,8 +244,10 @@ def queues(campaign: Campaign, now: datetime | None = None) -> list[Queue]:
 
 
 def queue_page(campaign: Campaign, reward_key: str, state: str | None, page: int = 1,
-               now: datetime | None = None, size: int = PAGE_SIZE) -> dict:
-    """One reward's donors, filtered by queue state, PAGE_SIZE a page (keyed on the entitlement)."""
+               now: datetime | None = None, size: int | None = None) -> dict:
+    """One reward's donors, filtered by queue state, PAGE_SIZE a page unless `size` says (keyed on
+    the entitlement)."""
+    size = size or PAGE_SIZE
     from filmfund.errors import NotFoundError, ValidationError
     from filmfund.rewards.models import ShippingAddress
 
