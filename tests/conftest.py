@@ -211,3 +211,15 @@ def producer(make_user):
 @pytest.fixture
 def partner(make_user):
     return make_user("partner@xinxing.test", "partner")
+
+
+@pytest.fixture
+def booked_yesterday(monkeypatch):
+    """Book what follows as the ledger would have a day ago: the partner sees the figures as they
+    stood at the start of today in the campaign's zone (rewards/statements.py, the hold-back), so a
+    test that looks as the partner books its money before that cutoff."""
+    from datetime import datetime, timedelta, timezone
+
+    from filmfund.rewards import ledger
+
+    monkeypatch.setattr(ledger, "utcnow", lambda: datetime.now(timezone.utc) - timedelta(days=1, hours=1))

@@ -14,7 +14,7 @@ def _names(campaign):
 
 
 def test_test_money_is_marked_then_gone_under_a_live_key(app, client, campaign, runner, login_as, producer,
-                                                          partner, token_for, outbox):
+                                                          partner, token_for, outbox, booked_yesterday):
     from filmfund.auth.services import find_user
 
     pay(50000, "tester@example.org", credit_name="Tess Tmoney")  # the local test checkout: test money
@@ -33,7 +33,7 @@ def test_test_money_is_marked_then_gone_under_a_live_key(app, client, campaign, 
     account = login_as(client, db_user).get("/account").get_data(as_text=True)
     assert "test payment: no money moved" in account
     partner_csv = login_as(client, partner).get("/admin/partner/statement.csv").get_data(as_text=True)
-    assert partner_csv.splitlines()[1].startswith("test_money,")
+    assert any(line.startswith("test_money,") for line in partner_csv.splitlines())
 
     # The installation goes live. The test donor's entitlements are still there (until `campaign
     # load` re-derives them), yet nothing shown counts the test money.

@@ -91,6 +91,11 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("site.artwork", "GET"): ("/artwork/icon.svg", None, _all(200)),
     ("library.public_file", "GET"): (f"/public/{UNKNOWN}/poster.jpg", None, _all(404)),
     ("admin.credits_csv", "GET"): ("/admin/credits.csv", None, PRODUCER_PAGE),
+    # donations: the list, a donor's page, refunds and the supporters' CSV (producers, never the partner)
+    ("donations_admin.list_page", "GET"): ("/admin/donations/", None, PRODUCER_PAGE),
+    ("donations_admin.donor_page", "GET"): ("/admin/donations/donors/999999", None, _only({"producer": 404})),
+    ("donations_admin.refund", "POST"): ("/admin/donations/999999/refund", {}, _only({"producer": 404})),
+    ("donations_admin.supporters_csv", "GET"): ("/admin/donations/supporters.csv", None, PRODUCER_PAGE),
     ("admin.offline_donation", "POST"): ("/admin/donations/offline", {}, PRODUCER_WRITE),
     ("admin.record_payout", "POST"): ("/admin/payouts", {}, PRODUCER_WRITE),
     # production updates (producers write; the archive shows each update to its audience only)
@@ -170,6 +175,12 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("media.direct_upload_start", "POST"): ("/footage/uploads/start", {}, PRODUCER_WRITE),
     ("media.direct_upload_parts", "POST"): ("/footage/uploads/parts", {}, PRODUCER_WRITE),
     ("media.direct_upload_complete", "POST"): ("/footage/uploads/complete", {}, PRODUCER_WRITE),
+    # resumable uploads to any storage (JSON and raw bodies: a form post is refused as invalid;
+    # a forged upload token is unknown: 404)
+    ("media.resumable_start", "POST"): ("/footage/uploads/resumable", {}, PRODUCER_WRITE),
+    ("media.resumable_upload", "GET"): ("/footage/uploads/resumable/forged", None, _only({"producer": 404})),
+    ("media.resumable_append", "PATCH"): ("/footage/uploads/resumable/forged", {}, PRODUCER_WRITE),
+    ("media.resumable_complete", "POST"): ("/footage/uploads/resumable/forged/complete", {}, PRODUCER_WRITE),
     # donors' library: not theirs -> 404 for donors, 403 for the charity
     ("library.item", "GET"): (f"/library/{UNKNOWN}", None,
                               {"anon": 302, "donor_a": 404, "donor_b": 404, "producer": 404, "partner": 403}),
@@ -207,6 +218,9 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
                                                 _only({"donor_a": 200, "donor_b": 404}, anon=401)),
     ("donor_api.update_me", "PATCH"): ("/api/v1/me", {}, _only({"donor_a": 400, "donor_b": 400}, anon=401)),
     ("donor_api.my_data", "GET"): ("/api/v1/me/data", None, _only({"donor_a": 200, "donor_b": 200}, anon=401)),
+    ("donations_api.list_donations", "GET"): ("/api/v1/donations", None, _only({"producer": 200}, anon=401)),
+    ("donations_api.refund_donation", "POST"): ("/api/v1/donations/999999/refund", {},
+                                                _only({"producer": 404}, anon=401)),
     ("rewards_api.partner_statement", "GET"): ("/api/v1/partner/statement", None, _only(
         {"producer": 200, "partner": 200}, anon=401)),
     ("books_api.transparency_doc", "GET"): ("/api/v1/transparency", None, _all(200)),
@@ -252,6 +266,7 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("fulfil_admin.credits_proofs", "POST"): ("/admin/credits/proofs", {}, _only({"producer": 303})),
     ("fulfil_admin.credits_txt", "GET"): ("/admin/credits.txt", None, PRODUCER_PAGE),
     ("fulfil_admin.credits_roll", "POST"): ("/admin/credits/roll", {}, _only({"producer": 303})),
+    ("fulfil_admin.credits_roll_status", "GET"): ("/admin/credits/roll.json", None, PRODUCER_PAGE),
     ("fulfil_admin.credits_roll_file", "GET"): ("/admin/credits/roll.mp4", None, _only({"producer": 404})),
 }
 
