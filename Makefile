@@ -9,6 +9,9 @@ LOCK := requirements.lock
 TEST_LOCK := requirements-test.lock
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# The suite in two processes (pytest-xdist; the machines have 2 cores), each test file kept in one
+# process (its module fixtures made once). `make test PYTEST_ARGS=` runs it in one process.
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: install install-test system-deps run test bench clean lock translations translations-compile
 

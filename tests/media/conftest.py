@@ -2,6 +2,7 @@
 on loopback (moto), storage per test, and helpers to run the queue."""
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import os
@@ -57,12 +58,16 @@ def _make_clips(folder: Path) -> None:
 def clips(request) -> Path:
     """The generated clips (made once, then reused from pytest's cache)."""
     cache = Path(request.config.cache.mkdir(f"filmfund-media-clips-{CLIPS_VERSION}"))
-    if not (cache / "small.mp4").exists():
-        tmp = cache.with_name(cache.name + f".tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        _make_clips(tmp)
-        shutil.rmtree(cache, ignore_errors=True)
-        tmp.rename(cache)
+    # Test processes running side by side (pytest-xdist's workers) make them once: the first
+    # takes the lock and makes them, the others wait for it and reuse them.
+    with open(cache.with_name(cache.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (cache / "small.mp4").exists():
+            tmp = cache.with_name(cache.name + f".tmp{os.getpid()}")
+            shutil.rmtree(tmp, ignore_errors=True)
+            _make_clips(tmp)
+            shutil.rmtree(cache, ignore_errors=True)
+            tmp.rename(cache)
     return cache
 
 
