@@ -269,20 +269,28 @@ def _dequeue_within(timeout: float):
 
 
 class QueueDriver:
-    """Runs the queue on a thread of this process, as `filmfund worker` does (every queued task,
+    """Runs the queue on threads of this process, as `filmfund worker` does (every queued task,
     and scheduled ones once due), while the caller goes on enqueueing: `media ingest --wait`
     encodes one clip while it copies the next. `finish()` waits until nothing is queued or due.
-    `after_task()` is called on the driver's thread after each task."""
+    `after_task()` is called on the thread that ran each task.
 
-    def __init__(self, app: Flask, after_task: Callable[[], None] | None = None):
+    One thread more than the process's encode slots (FILMFUND_ENCODE_SLOTS, media/ffmpeg.py): the
+    encodes still run one at a time, and a job's work around its encode (claim, sniff, storing
+    the outputs) runs while the next job encodes."""
+
+    def __init__(self, app: Flask, after_task: Callable[[], None] | None = None, threads: int | None = None):
         self.app, self.after_task = app, after_task
         self.ran = 0
+        self._count = threading.Lock()
         self._closing = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="filmfund-queue-driver", daemon=True)
+        count = threads or app.config.get("ENCODE_SLOTS", 1) + 1
+        self._threads = [threading.Thread(target=self._loop, name=f"filmfund-queue-driver-{i}", daemon=True)
+                         for i in range(count)]
 
     def __enter__(self) -> "QueueDriver":
-        set_worker_app(self.app)  # tasks push this app's context on the driver's thread
-        self._thread.start()
+        set_worker_app(self.app)  # tasks push this app's context on the driver's threads
+        for thread in self._threads:
+            thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
@@ -293,11 +301,14 @@ class QueueDriver:
         for lane in LANES:
             if isinstance(lane.storage, WakingSqliteStorage):
                 lane.storage.wake()
-        if self._thread.is_alive():
-            self._thread.join()
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join()
         return self.ran
 
     def _loop(self) -> None:
+        # A thread leaves once the caller is done enqueueing and it finds nothing queued or due;
+        # a task still running on another thread runs what it enqueues on that thread.
         while True:
             enqueue_due()
             found = _dequeue_within(0 if self._closing.is_set() else 0.5)
@@ -310,7 +321,8 @@ class QueueDriver:
                 lane.execute(task)
             except Exception:  # noqa: BLE001 - as huey's worker: logged, and the queue goes on
                 log.exception("task %s failed", task.id)
-            self.ran += 1
+            with self._count:
+                self.ran += 1
             if self.after_task is not None:
                 self.after_task()
 

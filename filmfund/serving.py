@@ -113,9 +113,11 @@ def serve_forever(app: Flask, sock: socket.socket, threads: int) -> None:
           _quiet=True)
 
 
-def start_worker(workers: int, env: dict[str, str] | None = None) -> subprocess.Popen:
-    """The embedded worker; `env` (config.child_environment) tells it, e.g., the served address."""
-    return subprocess.Popen([sys.executable, "-m", "filmfund.cli", "worker", "--workers", str(workers)],
+def start_worker(workers: int | None, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """The embedded worker; `env` (config.child_environment) tells it, e.g., the served address.
+    `workers` None: the worker's own default (its encode slots and one)."""
+    threads = [] if workers is None else ["--workers", str(workers)]
+    return subprocess.Popen([sys.executable, "-m", "filmfund.cli", "worker", *threads],
                             preexec_fn=_die_with_parent, env=env)
 
 
@@ -144,7 +146,7 @@ def _alive(pid: int) -> bool:
     return done == 0
 
 
-def supervise(app: Flask, sock: socket.socket, *, processes: int, threads: int, workers: int,
+def supervise(app: Flask, sock: socket.socket, *, processes: int, threads: int, workers: int | None,
               dispose: Callable[[], None], on_ready: Callable[[subprocess.Popen, list[int]], None],
               worker_env: dict[str, str] | None = None) -> None:
     """Run `processes` web processes and the worker until SIGTERM/SIGINT, restarting any that die."""

@@ -51,13 +51,23 @@ MAX_PIXELS = _DEFAULT["MEDIA_MAX_PIXELS"]
 MEMORY_MB = _DEFAULT["MEDIA_MEMORY_MB"]
 PRLIMIT = shutil.which("prlimit")
 
+# How many ffmpeg runs this process makes at once (FILMFUND_ENCODE_SLOTS, 1 by default: one encode
+# at a time on 2 cores, media.md), however many queue threads it has. A second queue thread then
+# does a job's work before and after its encode (claiming it, sniffing, probing the outputs,
+# storing them) while another job encodes, so on a card of short takes that work leaves the
+# critical path instead of adding to every take's time.
+_slots = threading.BoundedSemaphore(_DEFAULT["ENCODE_SLOTS"])
+_slots_size = [_DEFAULT["ENCODE_SLOTS"]]
+
 
 def configure(config) -> None:
     """Run ffmpeg as the app's settings say (called once by filmfund.media.init_app)."""
-    global FFMPEG, FFPROBE, SETPRIV, MAX_PIXELS, MEMORY_MB
+    global FFMPEG, FFPROBE, SETPRIV, MAX_PIXELS, MEMORY_MB, _slots
     FFMPEG, FFPROBE = config["FFMPEG"], config["FFPROBE"]
     SETPRIV = shutil.which("setpriv") if config["FFMPEG_PDEATHSIG"] else None
     MAX_PIXELS, MEMORY_MB = config["MEDIA_MAX_PIXELS"], config["MEDIA_MEMORY_MB"]
+    if config["ENCODE_SLOTS"] != _slots_size[0]:  # a new semaphore only when the size changes
+        _slots, _slots_size[0] = threading.BoundedSemaphore(config["ENCODE_SLOTS"]), config["ENCODE_SLOTS"]
 
 
 class FfmpegError(Exception):
@@ -108,12 +118,22 @@ LineCallback = Callable[[str], None]
 
 def run(argv: Sequence[str], *, timeout: float, on_progress: ProgressCallback | None = None,
         on_stderr_line: LineCallback | None = None, check: bool = True,
-        timeout_is_permanent: bool = False) -> RunResult:
+        timeout_is_permanent: bool = False, slot: bool = True) -> RunResult:
     """Run an ffmpeg argv built with `-progress pipe:1`; raise FfmpegError/FfmpegTimeout on failure.
 
     `timeout_is_permanent`: the input's duration is unknown, so its timeout is a guess that a
-    retry would only repeat (a "live" stream never ends): the timeout fails for good."""
-    argv = list(argv)
+    retry would only repeat (a "live" stream never ends): the timeout fails for good.
+    `slot`: wait for one of the process's encode slots first (every job's encode); False for a
+    few seconds' work a web request waits for (a viewer's marked segment), which must not queue
+    behind a card's encodes. The timeout counts from the start of the run, not of the wait."""
+    if not slot:
+        return _run(list(argv), timeout, on_progress, on_stderr_line, check, timeout_is_permanent)
+    with _slots:
+        return _run(list(argv), timeout, on_progress, on_stderr_line, check, timeout_is_permanent)
+
+
+def _run(argv: list[str], timeout: float, on_progress: ProgressCallback | None,
+         on_stderr_line: LineCallback | None, check: bool, timeout_is_permanent: bool) -> RunResult:
     started = time.monotonic()
     command = limited([SETPRIV, "--pdeathsig", "KILL", *argv] if SETPRIV else argv)
     proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -205,7 +205,7 @@ def marked_segment(user, stream: Stream, name: str, seg: dict) -> Path:
         tmp = folder / f".{os.getpid()}-{time.monotonic_ns()}.ts"
         try:
             ffmpeg.run(ffmpeg.mark_argv(str(src), str(tmp), code, rung, stream.profile or profile,
-                                        profiles().get("mark", {})), timeout=120)
+                                        profiles().get("mark", {})), timeout=120, slot=False)
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)

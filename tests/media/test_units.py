@@ -62,6 +62,37 @@ def test_run_enforces_timeout_and_bounds_stderr():
     assert len(result.stderr_tail.encode()) <= ffmpeg.TAIL_BYTES + 100
 
 
+def _runs_side_by_side(slot: bool) -> list[tuple[float, float]]:
+    """Two threads each run a 1 s real-time ffmpeg at once; each run's (start, end) as ffmpeg ran."""
+    import threading
+    import time
+
+    argv = ffmpeg._compile(ffmpeg.ffmpeg_lib.input("testsrc2=size=160x120:rate=25:duration=1", f="lavfi", re=None)
+                           .output("-", f="null"))
+    spans: list[tuple[float, float]] = []
+
+    def one() -> None:
+        result = ffmpeg.run(argv, timeout=30, slot=slot)
+        ended = time.monotonic()
+        spans.append((ended - result.seconds, ended))
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sorted(spans)
+
+
+def test_encodes_take_turns_in_the_process_slot():
+    """FILMFUND_ENCODE_SLOTS (1): a job's encode waits for the other's to end, whatever the
+    threads; a viewer's marked segment (slot=False) does not queue behind them."""
+    (_, first_end), (second_start, _) = _runs_side_by_side(slot=True)
+    assert second_start >= first_end
+    (_, first_end), (second_start, _) = _runs_side_by_side(slot=False)
+    assert second_start < first_end
+
+
 def test_failure_raises_with_what_ffmpeg_said(tmp_path):
     argv = ffmpeg._compile(ffmpeg.ffmpeg_lib.input(str(tmp_path / "missing.mts")).output(str(tmp_path / "o.mp4")))
     with pytest.raises(ffmpeg.FfmpegError) as err:

@@ -1,6 +1,6 @@
 """Mail never waits behind footage (issue 14 item 4), on the embedded SQLite queue and on Redis.
 
-`filmfund run --workers 1` (one footage thread, the default) as a real subprocess on a free port
+`filmfund run --workers 1` (one footage thread) as a real subprocess on a free port
 (never the default 5000). A footage job runs a real ffmpeg encode and holds the worker's only
 footage thread until the test releases it; meanwhile a donor asks for a sign-in link over HTTP,
 and the mail must be in the outbox within seconds, the encode still running. A mail built by the
