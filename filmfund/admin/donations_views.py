@@ -4,15 +4,14 @@ a POST with a CSRF token, every refund and export audited. Thin views: the use c
 rewards/donations.py, rewards/refunds.py and admin/donors.py."""
 from __future__ import annotations
 
-from datetime import date
-
 from flask import Blueprint, Response, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user
 
 from filmfund.admin import donors as donor_views
+from filmfund.admin.forms import parse_day
 from filmfund.audit import record_audit
 from filmfund.db import new_id
-from filmfund.errors import DomainError, ValidationError
+from filmfund.errors import DomainError
 from filmfund.extensions import db
 from filmfund.i18n import format_money
 from filmfund.money import parse_dollars
@@ -25,16 +24,6 @@ bp = Blueprint("donations_admin", __name__, url_prefix="/admin/donations", templ
 FILTERS = ("q", "from", "to", "source", "state")
 
 
-def _day(value: str | None, field: str) -> date | None:
-    value = (value or "").strip()
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ValidationError(f"{field}: give a date like 2026-11-23.", code="invalid_date") from None
-
-
 @bp.get("/")
 @role_required("producer")
 def list_page():
@@ -43,7 +32,7 @@ def list_page():
     page, error = {"items": [], "next": None}, None
     try:
         page = donations.list_donations(
-            campaign, q=args["q"] or None, from_=_day(args["from"], "from"), to=_day(args["to"], "to"),
+            campaign, q=args["q"] or None, from_=parse_day(args["from"], "from"), to=parse_day(args["to"], "to"),
             source=args["source"] or None, state=args["state"] or None,
             cursor=request.args.get("cursor") or None)
     except DomainError as err:

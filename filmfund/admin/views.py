@@ -11,6 +11,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_login import current_user
 
 from filmfund.admin import charts
+from filmfund.admin.forms import parse_day
 from filmfund.audit import record_audit
 from filmfund.admin import services as admin_services
 from filmfund.errors import DomainError, ValidationError
@@ -25,16 +26,6 @@ from filmfund.money import parse_dollars
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
 
 INBOX_STATUSES = ("unmatched", "failed", "ignored")
-
-
-def _date(value: str | None, field: str) -> date | None:
-    value = (value or "").strip()
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ValidationError(f"{field}: give a date like 2026-11-23.", code="invalid_date") from None
 
 
 def _dashboard(values: dict | None = None, errors: dict | None = None, status: int = 200):
@@ -103,7 +94,7 @@ def offline_donation():
     try:
         donation = payments.record_offline_donation(
             email=f.get("email", ""), amount=parse_dollars(f.get("amount")),
-            received_on=_date(f.get("received_on"), "received_on"), note=f.get("note", ""),
+            received_on=parse_day(f.get("received_on"), "received_on"), note=f.get("note", ""),
             credit_name=f.get("credit_name") or None, anonymous=f.get("anonymous") == "1",
             rewards_opt_out=f.get("rewards_opt_out") == "1", recorded_by=current_user.email)
     except DomainError as err:
@@ -120,7 +111,7 @@ def offline_donation():
 def record_payout():
     f = request.form
     try:
-        paid_on = _date(f.get("paid_on"), "paid_on")
+        paid_on = parse_day(f.get("paid_on"), "paid_on")
         if paid_on is None:
             raise ValidationError("paid_on: give the date of the transfer.", code="invalid_date")
         payments.record_payout(amount=parse_dollars(f.get("amount")), paid_on=paid_on,

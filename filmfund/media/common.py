@@ -68,6 +68,26 @@ def partials_dir() -> Path:
     return path
 
 
+def checked_upload(filename: Any, size: Any) -> str:
+    """A browser upload's announced name and size, checked before a byte is taken (a footage
+    file this pipeline reads, a size in bytes within FILMFUND_MAX_UPLOAD_BYTES): the name made
+    safe to keep. Resumable and direct-to-S3 uploads ask the same."""
+    from werkzeug.utils import secure_filename
+
+    from filmfund.errors import DomainError, ValidationError
+    from filmfund.media import avchd
+
+    safe_name = secure_filename(filename if isinstance(filename, str) else "") or ""
+    if Path(safe_name).suffix.lower() not in avchd.MEDIA_EXTENSIONS:
+        raise ValidationError("Not a video, image or audio file this pipeline takes.", code="unsupported_file")
+    if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+        raise ValidationError("Give the file's size in bytes.", code="invalid_size")
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if size > limit:
+        raise DomainError(f"The file is larger than {limit} bytes.", code="too_large", status=413)
+    return safe_name
+
+
 def sweep_partials(older_than: float) -> int:
     """Remove partial files of resumable uploads untouched for `older_than` seconds (given up)."""
     import contextlib

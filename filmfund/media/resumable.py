@@ -34,8 +34,7 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from filmfund.errors import ConflictError, DomainError, ForbiddenError, NotFoundError, ValidationError
-from filmfund.media import avchd
-from filmfund.media.common import partials_dir
+from filmfund.media.common import checked_upload, partials_dir
 
 PIECE = 1024 * 1024  # bytes written per read from the request
 
@@ -46,16 +45,7 @@ def _serializer() -> URLSafeTimedSerializer:
 
 def start(user, filename: Any, size: Any, title: Any = None) -> dict[str, Any]:
     """Open an upload: an empty partial file, and the token that names it."""
-    from werkzeug.utils import secure_filename
-
-    safe_name = secure_filename(filename if isinstance(filename, str) else "") or ""
-    if Path(safe_name).suffix.lower() not in avchd.MEDIA_EXTENSIONS:
-        raise ValidationError("Not a video, image or audio file this pipeline takes.", code="unsupported_file")
-    if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
-        raise ValidationError("Give the file's size in bytes.", code="invalid_size")
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
-    if size > limit:
-        raise DomainError(f"The file is larger than {limit} bytes.", code="too_large", status=413)
+    safe_name = checked_upload(filename, size)
     upload_id = uuid.uuid4().hex
     (partials_dir() / f"{upload_id}.part").touch(mode=0o600)
     token = _serializer().dumps({"i": upload_id, "n": safe_name, "s": size, "u": user.public_id,

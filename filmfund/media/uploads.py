@@ -9,8 +9,7 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from filmfund.errors import ConflictError, ForbiddenError, ValidationError
-from filmfund.media import avchd
-from filmfund.media.common import storage
+from filmfund.media.common import checked_upload, storage
 from filmfund.media.ingest import IngestResult, _register_stored
 
 DIRECT_UPLOAD_TTL = 3600  # a part URL is good for an hour; the upload token for a day
@@ -32,19 +31,8 @@ def _upload_serializer() -> URLSafeTimedSerializer:
 def start_direct_upload(user, filename: Any, size: Any) -> dict[str, Any]:
     """Open a multipart upload the browser fills part by part (presigned PUTs), for files too big
     to pass through the app. Size and type are checked here, and again at completion."""
-    from werkzeug.utils import secure_filename
-
-    from filmfund.errors import DomainError
-
     direct = _direct()
-    safe_name = secure_filename(filename if isinstance(filename, str) else "") or ""
-    if Path(safe_name).suffix.lower() not in avchd.MEDIA_EXTENSIONS:
-        raise ValidationError("Not a video, image or audio file this pipeline takes.", code="unsupported_file")
-    if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
-        raise ValidationError("Give the file's size in bytes.", code="invalid_size")
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
-    if size > limit:
-        raise DomainError(f"The file is larger than {limit} bytes.", code="too_large", status=413)
+    safe_name = checked_upload(filename, size)
     part_size = max(current_app.config["MEDIA_S3_PART_SIZE"], -(-size // 10000))  # S3: at most 10,000 parts
     key, upload_id = direct.start("application/octet-stream")
     token = _upload_serializer().dumps({"k": key, "i": upload_id, "n": safe_name, "s": size, "u": user.public_id})
