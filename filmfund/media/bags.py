@@ -33,7 +33,7 @@ from flask import current_app
 from filmfund.db import utcnow
 from filmfund.errors import DomainError, NotFoundError
 from filmfund.extensions import db
-from filmfund.media.common import _iso, storage, work_dir
+from filmfund.media.common import _iso, named_assets, storage, work_dir
 from filmfund.media.models import Asset
 
 CHUNK = 8 * 1024 * 1024
@@ -145,11 +145,7 @@ def select(ids: list[str], card: str | None = None) -> list[Asset]:
     from filmfund.media.timeline import card_and_file
 
     if ids:
-        found = {a.public_id: a for a in db.session.scalars(sa.select(Asset).where(Asset.public_id.in_(ids)))}
-        missing = [i for i in ids if i not in found]
-        if missing:
-            raise NotFoundError(f"No asset {', '.join(missing)}.")
-        assets = [found[i] for i in dict.fromkeys(ids)]
+        assets = named_assets(ids)
     else:
         assets = []
     if card:

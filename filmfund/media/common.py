@@ -11,9 +11,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from flask import current_app
+from werkzeug.utils import secure_filename
 
 from filmfund.db import utcnow
+from filmfund.errors import DomainError, NotFoundError, ValidationError
+from filmfund.extensions import db
+from filmfund.media import avchd
 from filmfund.media.models import Asset, AssetKind, RenditionKind
 from filmfund.media.storage import Storage, open_storage
 
@@ -72,11 +77,6 @@ def checked_upload(filename: Any, size: Any) -> str:
     """A browser upload's announced name and size, checked before a byte is taken (a footage
     file this pipeline reads, a size in bytes within FILMFUND_MAX_UPLOAD_BYTES): the name made
     safe to keep. Resumable and direct-to-S3 uploads ask the same."""
-    from werkzeug.utils import secure_filename
-
-    from filmfund.errors import DomainError, ValidationError
-    from filmfund.media import avchd
-
     safe_name = secure_filename(filename if isinstance(filename, str) else "") or ""
     if Path(safe_name).suffix.lower() not in avchd.MEDIA_EXTENSIONS:
         raise ValidationError("Not a video, image or audio file this pipeline takes.", code="unsupported_file")
@@ -86,6 +86,16 @@ def checked_upload(filename: Any, size: Any) -> str:
     if size > limit:
         raise DomainError(f"The file is larger than {limit} bytes.", code="too_large", status=413)
     return safe_name
+
+
+def named_assets(ids: list[str]) -> list[Asset]:
+    """The assets named on a command line, in the order named (each once); an unknown id is
+    refused by name before anything is written."""
+    found = {a.public_id: a for a in db.session.scalars(sa.select(Asset).where(Asset.public_id.in_(ids)))}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise NotFoundError(f"No asset {', '.join(missing)}.")
+    return [found[i] for i in dict.fromkeys(ids)]
 
 
 def sweep_partials(older_than: float) -> int:

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 
 from filmfund.errors import DomainError, NotFoundError
 from filmfund.extensions import db
-from filmfund.media.common import storage
+from filmfund.media.common import named_assets, storage
 from filmfund.media.models import Asset, AssetKind, AssetState, RenditionKind
 
 # Contract name -> OTIO adapter name.
@@ -123,11 +123,7 @@ def select(ids: list[str] | None = None, card: str | None = None) -> list[ClipIn
     an edit proxy (of one card if `card` is given). A named asset that is not a video with a
     proxy is refused by name (nothing is written)."""
     if ids:
-        found = {a.public_id: a for a in db.session.scalars(sa.select(Asset).where(Asset.public_id.in_(ids)))}
-        missing = [i for i in ids if i not in found]
-        if missing:
-            raise NotFoundError(f"No asset {', '.join(missing)}.")
-        assets = [found[i] for i in dict.fromkeys(ids)]
+        assets = named_assets(ids)
         for a in assets:
             if a.kind != AssetKind.VIDEO or a.rendition(RenditionKind.PROXY) is None:
                 raise ExportError(f"Asset {a.public_id} ({a.title}) has no edit proxy yet: only clips with a "
