@@ -325,24 +325,27 @@ def _donors_follow(campaign: Campaign, held_before: set[int], take_back_delivere
     return {"granted": len(granted), "revoked": len(revoked), "revoked_delivered": len(delivered)}
 
 
-def parse_rewards(form, tier_ids: set[int]) -> list[dict]:
-    """The rewards form (`reward-{i}-id`, `-key` for a new one, `-title-{lang}`, `-kind`, `-tier`) as
-    [{id, key, title, kind, tier_id}], validated. A reward is never deleted (entitlements and media
-    point at it): "no tier" takes it off the tiers."""
-    kinds = {k.value for k in RewardKind}
-    rows, i, keys = [], 0, set()
-    while f"reward-{i}-present" in form and i <= MAX_REWARDS:
-        prefix = f"reward-{i}"
+def _keyed_rows(form, name: str, noun: str, most: int, title_max: int, key_example: str,
+                filled_by: tuple[str, ...] = ()):
+    """The rows of a list form (`{name}-{i}-present`, `-id` of a saved row, `-key` of a new one,
+    `-title-{lang}`) with what every such list checks: a new row's key (its form, used once), a
+    title in one language at least, of at most `title_max` characters. Yields (prefix, label,
+    raw_id, key, titles); a blank row (none of these, nor any field of `filled_by`) is skipped."""
+    i, keys, n = 0, set(), 0
+    while f"{name}-{i}-present" in form and i <= most:
+        prefix = f"{name}-{i}"
         i += 1
         raw_id = form.get(f"{prefix}-id", "").strip()
         key = form.get(f"{prefix}-key", "").strip()
         title = {lang: form.get(f"{prefix}-title-{lang}", "").strip() for lang in TEXT_LANGUAGES}
-        if not raw_id and not key and not any(title.values()):
+        if not raw_id and not key and not any(title.values()) \
+                and not any(form.get(f"{prefix}-{f}", "").strip() for f in filled_by):
             continue  # the blank row
-        label = f"Reward {len(rows) + 1}"
+        n += 1
+        label = f"{noun} {n}"
         if not raw_id:
             if not KEY_RE.match(key):
-                raise ValidationError(f"{label}: a key of lowercase letters, digits and dashes, like signed-poster.",
+                raise ValidationError(f"{label}: a key of lowercase letters, digits and dashes, like {key_example}.",
                                       code="invalid_key")
             if key in keys:
                 raise ValidationError(f"{label}: the key {key} is used twice.", code="invalid_key")
@@ -350,8 +353,19 @@ def parse_rewards(form, tier_ids: set[int]) -> list[dict]:
         title = {lang: t for lang, t in title.items() if t}
         if not title:
             raise ValidationError(f"{label}: give it a title in English or Chinese.", code="invalid_text")
-        if any(len(t) > 300 for t in title.values()):
-            raise ValidationError(f"{label}: a title of at most 300 characters.", code="invalid_text")
+        if any(len(t) > title_max for t in title.values()):
+            raise ValidationError(f"{label}: a title of at most {title_max} characters.", code="invalid_text")
+        yield prefix, label, raw_id, key, title
+
+
+def parse_rewards(form, tier_ids: set[int]) -> list[dict]:
+    """The rewards form (`reward-{i}-id`, `-key` for a new one, `-title-{lang}`, `-kind`, `-tier`) as
+    [{id, key, title, kind, tier_id}], validated. A reward is never deleted (entitlements and media
+    point at it): "no tier" takes it off the tiers."""
+    kinds = {k.value for k in RewardKind}
+    rows = []
+    for prefix, label, raw_id, key, title in _keyed_rows(form, "reward", "Reward", MAX_REWARDS, 300,
+                                                         "signed-poster"):
         kind = form.get(f"{prefix}-kind", "")
         if kind not in kinds:
             raise ValidationError(f"{label}: choose its kind ({', '.join(sorted(kinds))}).", code="invalid_kind")
@@ -419,29 +433,10 @@ def parse_budget(form) -> list[dict]:
     """The budget form (`budget-{i}-id`, `-key` for a new line, `-title-{lang}`, `-planned`, `-hide`)
     as [{id, key, title, planned, active}], validated. A line is never deleted (expenses point at
     it): hiding it takes it off the page."""
-    rows, i, keys = [], 0, set()
-    while f"budget-{i}-present" in form and i <= MAX_BUDGET_LINES:
-        prefix = f"budget-{i}"
-        i += 1
-        raw_id = form.get(f"{prefix}-id", "").strip()
-        key = form.get(f"{prefix}-key", "").strip()
-        title = {lang: form.get(f"{prefix}-title-{lang}", "").strip() for lang in TEXT_LANGUAGES}
+    rows = []
+    for prefix, label, raw_id, key, title in _keyed_rows(form, "budget", "Budget line", MAX_BUDGET_LINES, 200,
+                                                         "travel", filled_by=("planned",)):
         planned = form.get(f"{prefix}-planned", "").strip()
-        if not raw_id and not key and not planned and not any(title.values()):
-            continue
-        label = f"Budget line {len(rows) + 1}"
-        if not raw_id:
-            if not KEY_RE.match(key):
-                raise ValidationError(f"{label}: a key of lowercase letters, digits and dashes, like travel.",
-                                      code="invalid_key")
-            if key in keys:
-                raise ValidationError(f"{label}: the key {key} is used twice.", code="invalid_key")
-            keys.add(key)
-        title = {lang: t for lang, t in title.items() if t}
-        if not title:
-            raise ValidationError(f"{label}: give it a title in English or Chinese.", code="invalid_text")
-        if any(len(t) > 200 for t in title.values()):
-            raise ValidationError(f"{label}: a title of at most 200 characters.", code="invalid_text")
         rows.append({"id": int(raw_id) if raw_id.isdigit() else None, "key": key, "title": title,
                      "planned": _money(planned, f"{label}, planned", 0, 10**12),
                      "active": form.get(f"{prefix}-hide") != "1"})
