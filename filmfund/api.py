@@ -61,6 +61,8 @@ class Operation:
     response: dict[str, Any] | type[BaseModel] | None
     status: int
     responses: dict[int, tuple[str, dict[str, Any] | None]]
+    raw_body: dict[str, dict[str, Any]] | None = None
+    response_type: str = "application/json"
 
     @property
     def path(self) -> str:
@@ -77,7 +79,8 @@ def route(bp: Blueprint, rule: str, method: str, summary: str, *, roles: tuple[s
           body: type[Schema] | None = None, query: type[Parameters] | None = None,
           headers: type[Parameters] | None = None, response: dict | type[BaseModel] | None = None,
           status: int = 200, responses: dict[int, tuple[str, dict | None]] | None = None,
-          limit: str | None = None, max_bytes: int | None = None):
+          limit: str | None = None, max_bytes: int | None = None,
+          raw_body: dict[str, dict[str, Any]] | None = None, response_type: str = "application/json"):
     """Declare an API route once: it is served by `bp` at `rule` (Flask's syntax, under the
     blueprint's prefix), guarded, validated and written into /api/v1/openapi.json.
 
@@ -88,12 +91,14 @@ def route(bp: Blueprint, rule: str, method: str, summary: str, *, roles: tuple[s
     - `response`: the answer's schema (a dict or a pydantic model), at `status`; `responses`: the
       other answers besides the 4XX error ({status: (description, schema or None)}).
     - `limit`: a rate limit (Flask-Limiter's syntax); `max_bytes`: a larger JSON body limit.
+    - `raw_body`: a body that is not JSON ({media type: schema}), read by the view itself;
+      `response_type`: the media type of the answer at `status` when it is not JSON.
     """
     full_rule = (bp.url_prefix or "") + rule
 
     def deco(view: Callable) -> Callable:
         OPERATIONS.append(Operation(full_rule, method.lower(), summary, roles, body, query, headers, response,
-                                    status, responses or {}))
+                                    status, responses or {}, raw_body, response_type))
 
         @wraps(view)
         def endpoint(**kwargs):
@@ -278,7 +283,7 @@ def openapi_document() -> dict[str, Any]:
             "summary": op.summary,
             "operationId": f"{op.method}_{op.path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}",
             "responses": {
-                str(op.status): {"description": "OK", "content": {"application/json": {
+                str(op.status): {"description": "OK", "content": {op.response_type: {
                     "schema": _schema(op.response, components) if op.response else {"type": "object"}}}},
                 "4XX": {"description": "Error", "content": {"application/json": {"schema": ERROR_SCHEMA}}},
             },
@@ -299,6 +304,9 @@ def openapi_document() -> dict[str, Any]:
         if op.body is not None:
             entry["requestBody"] = {"required": True,
                                     "content": {"application/json": {"schema": _schema(op.body, components)}}}
+        elif op.raw_body:
+            entry["requestBody"] = {"required": True,
+                                    "content": {media: {"schema": schema} for media, schema in op.raw_body.items()}}
         paths.setdefault(op.path, {})[op.method] = entry
     return {
         "openapi": "3.0.3",

@@ -169,7 +169,9 @@ _LANG_RULE = "/media/assets/<id>/captions/<lang>"
 @route(bp, _LANG_RULE, "PUT",
        "Upload or replace a clip's captions in one language: the body WebVTT (text/vtt) or SRT "
        "(application/x-subrip), at most 512 KiB; stored as sanitised WebVTT",
-       roles=("producer",), query=CaptionOptions, status=204, responses={204: ("Stored", None)})
+       roles=("producer",), query=CaptionOptions, status=204, responses={204: ("Stored", None)},
+       raw_body={"text/vtt": {"type": "string", "description": "WebVTT text (UTF-8)"},
+                 "application/x-subrip": {"type": "string", "description": "SRT text (UTF-8)"}})
 def put_captions(id: str, lang: str, query: CaptionOptions):  # noqa: A002
     from flask import request
 
@@ -184,7 +186,7 @@ def put_captions(id: str, lang: str, query: CaptionOptions):  # noqa: A002
 
 
 @route(bp, _LANG_RULE, "GET", "A clip's captions in one language, as WebVTT (text/vtt)", roles=("producer",),
-       response={"type": "string", "description": "text/vtt"})
+       response={"type": "string", "description": "WebVTT text"}, response_type="text/vtt")
 def get_captions(id: str, lang: str):  # noqa: A002
     from filmfund.media import captions, services
 

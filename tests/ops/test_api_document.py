@@ -52,3 +52,11 @@ def test_the_day_filter_takes_exactly_yyyy_mm_dd(client, producer, token_for, da
 def test_a_nul_in_a_search_is_a_clear_400(client, producer, token_for):
     r = client.get("/api/v1/media/assets", query_string={"q": "a\x00b"}, headers=token_for(producer))
     assert r.status_code == 400 and r.get_json()["error"]["code"] == "invalid_characters"
+
+
+def test_the_captions_bodies_are_documented_as_what_they_are(client):
+    """The captions routes take and give text, not JSON: the document says which text."""
+    path = _doc(client)["paths"]["/api/v1/media/assets/{id}/captions/{lang}"]
+    assert set(path["put"]["requestBody"]["content"]) == {"text/vtt", "application/x-subrip"}
+    assert set(path["get"]["responses"]["200"]["content"]) == {"text/vtt"}
+    assert set(path["get"]["responses"]["4XX"]["content"]) == {"application/json"}
