@@ -88,6 +88,7 @@ def reset_totp(email: str) -> None:
     """Forget EMAIL's second factor (a lost phone): their next sign-in sets up a new one."""
     try:
         services.reset_totp(services.user_by_email(email))
+        db.session.commit()
     except DomainError as err:
         _fail(err)
     click.echo(f"{email}: second factor removed; it is set up again at the next sign-in")

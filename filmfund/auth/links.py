@@ -68,8 +68,15 @@ def _queue(email: str, purpose: str) -> None:
 
 @app_task(lane=jobs.mail, priority=jobs.URGENT, retries=3, retry_delay=60)
 def mail_link(email: str, purpose: str, base_url: str, language: str | None = None) -> bool:
-    """Worker side: make and mail the link if the email's account may have one. True if mailed."""
-    return send_link(email, purpose, base_url, language)
+    """Worker side: make and mail the link if the email's account may have one. True if mailed.
+    The link is committed before its mail goes out: a mail never names a link that is not there."""
+    made = new_link(email, purpose)
+    if made is None:
+        return False
+    db.session.commit()
+    user, token, ttl = made
+    mail_new_link(user, purpose, token, ttl, base_url, language)
+    return True
 
 
 def _wanted(user: User | None, purpose: str) -> bool:
@@ -84,18 +91,19 @@ def _wanted(user: User | None, purpose: str) -> bool:
     return bool(user.password_hash) and (user.has_totp or not totp_required(user))
 
 
-def send_link(email: str, purpose: str, base_url: str, language: str | None = None) -> bool:
-    from filmfund.mail import send_mail
-
+def new_link(email: str, purpose: str) -> tuple[User, str, int] | None:
+    """A new link for the email's account, if it may have one and has not had too many this
+    hour: (user, token, seconds it lives); older live links beyond the newest few retire. The
+    caller commits, then mails it (mail_new_link)."""
     user = find_user(email)
     if not _wanted(user, purpose):
-        return False
+        return None
     cfg = current_app.config
     now = utcnow()
     recent = db.session.scalar(sa.select(sa.func.count(LoginLink.id)).where(
         LoginLink.user_id == user.id, LoginLink.created_at > now - timedelta(hours=1)))
     if recent >= cfg.get("LOGIN_MAILS_PER_HOUR", 5):
-        return False  # the inbox is not flooded; the links already mailed keep working
+        return None  # the inbox is not flooded; the links already mailed keep working
     live = list(db.session.scalars(sa.select(LoginLink).where(
         LoginLink.user_id == user.id, LoginLink.purpose == purpose, LoginLink.used_at.is_(None),
         LoginLink.expires_at > now).order_by(LoginLink.created_at.desc(), LoginLink.id.desc())))
@@ -105,8 +113,13 @@ def send_link(email: str, purpose: str, base_url: str, language: str | None = No
     ttl = cfg["MAGIC_LINK_TTL"] if purpose == SIGN_IN else cfg.get("RESET_LINK_TTL", 30 * 60)
     db.session.add(LoginLink(user_id=user.id, purpose=purpose, token_hash=digest(token), created_at=now,
                              expires_at=now + timedelta(seconds=ttl)))
-    db.session.commit()
+    return user, token, ttl
+
+
+def mail_new_link(user: User, purpose: str, token: str, ttl: int, base_url: str, language: str | None = None) -> None:
+    """Mail a link new_link made, in the language asked (or the donor's own)."""
     from filmfund.i18n import donor_language, in_language
+    from filmfund.mail import send_mail
 
     with in_language(language or donor_language(user.id)):
         if purpose == SIGN_IN:
@@ -123,7 +136,6 @@ def send_link(email: str, purpose: str, base_url: str, language: str | None = No
                         "If you did not ask for it, ignore this email: your password stays as it is.",
                         minutes=ttl // 60) + "\n")
     send_mail(user.email, subject, text)
-    return True
 
 
 def _live_link(token: str, purpose: str) -> LoginLink | None:
@@ -148,16 +160,15 @@ def _claim(link: LoginLink) -> bool:
 
 
 def consume_login_link(token: str) -> User | None:
-    """The link's user, once: a used, expired or unknown link gives None, and so does a staff account's."""
+    """The link's user, once: a used, expired or unknown link gives None, and so does a staff
+    account's (its link is used up all the same: staff sign in with a password and second factor).
+    The caller commits, the refusal as the sign-in."""
     link = _live_link(token, SIGN_IN)
     if link is None or not _claim(link):
         return None
     user = link.user
     if user.is_staff or user.password_hash:
-        db.session.commit()  # used up, and refused: staff sign in with a password and second factor
         return None
-    user.last_login_at = utcnow()
-    db.session.commit()
     return user
 
 

@@ -126,7 +126,8 @@ def set_password(user: User, password: str) -> None:
 
 def authenticate(email: str, password: str) -> User | None:
     """The user if the password matches (the first factor only; nothing recorded yet).
-    The same work and answer whether or not the email exists."""
+    The same work and answer whether or not the email exists. A hash made with older argon2
+    parameters is made again (the caller commits)."""
     try:
         user = find_user(normalize_email(email))
     except ValidationError:
@@ -145,7 +146,6 @@ def authenticate(email: str, password: str) -> User | None:
         return None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
-        db.session.commit()
     return user
 
 
@@ -187,7 +187,9 @@ def totp_uri(user: User) -> str:
 
 
 def check_totp(user: User, code: str) -> bool:
-    """The code is right for this user, and its time step was not used before (then it is used up)."""
+    """The code is right for this user, and its time step was not used before (then it is used
+    up: the row stays locked until the caller commits, so a second request with the same code
+    waits and then finds the step taken)."""
     if not user.totp_secret or not isinstance(code, str):
         return False
     step = totp.verify(user.totp_secret, code, last_step=user.totp_last_step)
@@ -197,11 +199,11 @@ def check_totp(user: User, code: str) -> bool:
     claimed = db.session.execute(
         sa.update(User).where(User.id == user.id, sa.or_(User.totp_last_step.is_(None), User.totp_last_step < step))
         .values(totp_last_step=step)).rowcount
-    db.session.commit()
     return claimed == 1
 
 
 def confirm_totp(user: User, code: str) -> None:
+    """The first right code confirms the enrolment (audited). The caller commits."""
     if user.has_totp:
         raise ValidationError(_("A second factor is already set up for this account."), code="totp_enrolled")
     if not check_totp(user, code):
@@ -209,25 +211,22 @@ def confirm_totp(user: User, code: str) -> None:
     db.session.refresh(user)
     user.totp_confirmed_at = utcnow()
     record_audit("auth.totp_enrol", user_ref(user), actor=user)
-    db.session.commit()
 
 
 def reset_totp(user: User) -> None:
-    """Forget the second factor (a lost phone): the next sign-in enrols a new one."""
+    """Forget the second factor (a lost phone): the next sign-in enrols a new one. The caller commits."""
     user.totp_secret = None
     user.totp_confirmed_at = None
     user.totp_last_step = None
     user.session_version += 1
     record_audit("auth.totp_reset", user_ref(user))
-    db.session.commit()
 
 
 def complete_sign_in(user: User, method: str) -> None:
-    """Both factors passed (or a donor's link): record it."""
+    """Both factors passed (or a donor's link): record it. The caller commits."""
     user.last_login_at = utcnow()
     if user.is_staff:
         record_audit("auth.sign_in", user_ref(user), {"method": method}, actor=user)
-    db.session.commit()
 
 
 # ---------------------------------------------------------------- sessions and links
@@ -242,9 +241,9 @@ def load_user_from_session(session_id: str) -> User | None:
 
 
 def end_sessions(user: User) -> None:
-    """Invalidate every session cookie of this user (logout is server-side, not just a cookie delete)."""
+    """Invalidate every session cookie of this user (logout is server-side, not just a cookie
+    delete). The caller commits."""
     user.session_version += 1
-    db.session.commit()
 
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}

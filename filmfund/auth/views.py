@@ -55,6 +55,7 @@ def _safe_next(default: str, target: str | None = None) -> str:
 
 def _sign_in(user, method: str, next_url: str | None = None):
     services.complete_sign_in(user, method)
+    db.session.commit()  # the one commit of a sign-in: the factor's step used up, the record, a rehash
     session.clear()  # no session fixation: a fresh session on sign-in
     login_user(user)
     return redirect(_safe_next(_home_for(user), next_url))
@@ -86,6 +87,7 @@ def login():
                 return render_template("auth/login.html", email=email), 401
             if not services.totp_required(user):
                 return _sign_in(user, "password", request.args.get("next"))
+            db.session.commit()  # a password hash made again with today's parameters
             session.clear()
             session[PENDING_KEY] = {"u": user.get_id(), "t": time.time(), "n": request.args.get("next") or "",
                                     "tries": 0}
@@ -172,7 +174,8 @@ def totp_setup():
         return _totp_setup_page("" if restarted else secret, "" if restarted else services.totp_uri(user)), 400
     session.pop(ENROLMENT_KEY, None)
     if pending is not None:
-        return _sign_in(user, "password+totp", pending.get("n"))
+        return _sign_in(user, "password+totp", pending.get("n"))  # commits the enrolment with the sign-in
+    db.session.commit()
     flash(_("Your second factor is set up: it is asked at every sign-in."), "success")
     return redirect(_home_for(user))
 
@@ -229,6 +232,7 @@ def reset_password(token: str):
 @login_required
 def logout():
     services.end_sessions(current_user._get_current_object())
+    db.session.commit()
     logout_user()
     session.clear()
     flash(_("You are signed out."), "info")
