@@ -13,6 +13,7 @@ from filmfund.auth.models import User
 from filmfund.db import utcnow
 from filmfund.errors import ValidationError
 from filmfund.extensions import db
+from filmfund.i18n import current_language
 from filmfund.rewards import ledger, snapshot, stock, texts, totals
 from filmfund.rewards.campaign_file import read_campaign_file
 from filmfund.rewards.entitlements import refresh_entitlements, reward_dict
@@ -226,16 +227,17 @@ def campaign_summary(campaign: Campaign) -> dict:
 def _summary(campaign: Campaign, figures: tuple[int, int], livemode: bool) -> dict:
     raised, donors = figures
     tr = campaign.translations  # the texts in the reader's language (Accept-Language, ?lang=)
+    lang = current_language()  # asked once, not for each of the thirty texts (the hot path)
     return {
-        "slug": campaign.slug, "title": texts.localized(tr, "title", campaign.title),
-        "tagline": texts.localized(tr, "tagline", campaign.tagline),
-        "description": texts.localized(tr, "description", campaign.description),
+        "slug": campaign.slug, "title": texts.localized(tr, "title", campaign.title, lang),
+        "tagline": texts.localized(tr, "tagline", campaign.tagline, lang),
+        "description": texts.localized(tr, "description", campaign.description, lang),
         "currency": campaign.currency, "goal": campaign.goal,
         "raised": raised, "donors": donors,
-        "partner": {"name": texts.localized(tr, "partner_name", campaign.partner_name),
+        "partner": {"name": texts.localized(tr, "partner_name", campaign.partner_name, lang),
                     "share_bps": campaign.share_bps},
-        "tiers": [{"min_amount": t.min_amount, "name": texts.tier_name(tr, t),
-                   "rewards": [reward_dict(r, tr) for r in t.rewards]}
+        "tiers": [{"min_amount": t.min_amount, "name": texts.tier_name(tr, t, lang),
+                   "rewards": [reward_dict(r, tr, lang) for r in t.rewards]}
                   for t in campaign.tiers],
         "test_money": not livemode,  # the figures count test payments only
     }

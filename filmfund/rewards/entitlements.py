@@ -115,6 +115,7 @@ def set_entitlement_status(entitlement_id: int, status: str | EntitlementStatus)
     return ent
 
 
-def reward_dict(r: Reward, translations: dict | None = None) -> dict:
-    """A reward as the API and the pages show it, its title in the reader's language."""
-    return {"key": r.key, "kind": r.kind.value, "title": texts.reward_title(translations, r)}
+def reward_dict(r: Reward, translations: dict | None = None, lang: str | None = None) -> dict:
+    """A reward as the API and the pages show it, its title in the reader's language (`lang`
+    when the caller has already asked which it is)."""
+    return {"key": r.key, "kind": r.kind.value, "title": texts.reward_title(translations, r, lang)}

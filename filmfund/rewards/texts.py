@@ -17,12 +17,12 @@ def localized(translations: dict | None, key: str, fallback: str, lang: str | No
     return own or fallback
 
 
-def tier_name(translations: dict | None, tier) -> str:
-    return localized(translations, f"tier:{tier.min_amount}", tier.name)
+def tier_name(translations: dict | None, tier, lang: str | None = None) -> str:
+    return localized(translations, f"tier:{tier.min_amount}", tier.name, lang)
 
 
-def reward_title(translations: dict | None, reward) -> str:
-    return localized(translations, f"reward:{reward.key}", reward.title)
+def reward_title(translations: dict | None, reward, lang: str | None = None) -> str:
+    return localized(translations, f"reward:{reward.key}", reward.title, lang)
 
 
 def campaign_title(campaign) -> str:
