@@ -8,8 +8,21 @@ from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, rend
                    send_file, url_for)
 from flask_login import current_user
 
+from filmfund.api import json_body
+from filmfund.audit import record_audit
 from filmfund.db import utcnow
-from filmfund.errors import NotFoundError
+from filmfund.errors import DomainError, NotFoundError, ValidationError
+from filmfund.extensions import db, login_manager
+from filmfund.i18n import format_money
+from filmfund.media import burnin, public, resumable, screening, services, streaming
+from filmfund.media import captions as media_captions
+from filmfund.media.board import job_progress
+from filmfund.media.library import resolve_caption_token
+from filmfund.media.models import Asset
+from filmfund.media.storage import S3Storage, content_disposition
+from filmfund.media.tasks import burn_captions_task
+from filmfund.rewards import holdings, texts
+from filmfund.rewards.campaign import current_campaign
 from filmfund.security import role_required
 
 bp = Blueprint("media", __name__, url_prefix="/footage", template_folder="templates",
@@ -32,8 +45,6 @@ def _time_left(seconds: float | None) -> str:
 @bp.app_template_global("job_progress")
 def _job_progress(job):
     """Templates ask the one home of a job's progress (filmfund.media.board.job_progress)."""
-    from filmfund.media.board import job_progress
-
     return job_progress(job)
 # Donor-facing routes live outside /footage (which is the producers' area).
 library_bp = Blueprint("library", __name__)
@@ -45,8 +56,6 @@ def _serve(key: str, content_type: str, filename: str | None = None, *, attachme
     """Serve a stored object: local files with Range support (send_file conditional), S3
     objects by a short presigned redirect for video (S3 answers Range itself), streamed through
     us for images."""
-    from filmfund.media import services
-    from filmfund.media.storage import content_disposition
 
     store = services.storage()
     path = store.local_file(key)
@@ -79,12 +88,9 @@ def _filters() -> dict:
 @bp.get("/")
 @role_required("producer")
 def board():
-    from filmfund.media import services
-
     since = utcnow() - POLL_OVERLAP
     filters = _filters()
     assets = services.find_assets(**filters)
-    from filmfund.media.storage import S3Storage
 
     return render_template("media/board.html", assets=assets, jobs=services.active_jobs(assets),
                            filters=filters, cameras=services.cameras(), since=since.isoformat(),
@@ -99,8 +105,6 @@ def status():
     """What the board polls (no reload): progress of the assets it shows with work in flight,
     each one's state and fixity (with its card re-rendered, to swap in when they change), and
     the cards of assets added since `since` that match the board's filters."""
-    from filmfund.errors import ValidationError
-    from filmfund.media import services
 
     ids = [i for i in request.args.get("ids", "").split(",") if i][:200]
     since = None
@@ -135,8 +139,6 @@ def status():
 @bp.post("/upload")
 @role_required("producer")
 def upload():
-    from filmfund.media import services
-
     files = [f for f in request.files.getlist("file") if f and f.filename]
     if not files:
         flash("Choose one or more files to upload.", "error")
@@ -154,9 +156,6 @@ def upload():
 @role_required("producer")
 def direct_upload_start():
     """Browser-to-S3 multipart upload, step 1: announce the file (JSON, CSRF header)."""
-    from filmfund.api import json_body
-    from filmfund.media import services
-
     body = json_body()
     return jsonify(services.start_direct_upload(current_user, body.get("filename"), body.get("size")))
 
@@ -165,9 +164,6 @@ def direct_upload_start():
 @role_required("producer")
 def direct_upload_parts():
     """Step 2: presigned PUT URLs for some part numbers."""
-    from filmfund.api import json_body
-    from filmfund.media import services
-
     body = json_body()
     return jsonify({"urls": services.direct_upload_part_urls(current_user, body.get("upload"), body.get("parts"))})
 
@@ -176,9 +172,6 @@ def direct_upload_parts():
 @role_required("producer")
 def direct_upload_complete():
     """Step 3: assemble, check the size, hash, register the asset and queue its verification."""
-    from filmfund.api import json_body
-    from filmfund.media import services
-
     body = json_body()
     title = body.get("title") if isinstance(body.get("title"), str) else None
     result = services.complete_direct_upload(current_user, body.get("upload"), body.get("parts"), title or None)
@@ -204,9 +197,6 @@ def _offset_response(have: int, size: int | None = None, status: int = 204):
 @role_required("producer")
 def resumable_start():
     """Open a resumable upload (JSON `{filename, size, title?}`, CSRF header)."""
-    from filmfund.api import json_body
-    from filmfund.media import resumable
-
     body = json_body()
     started = resumable.start(current_user, body.get("filename"), body.get("size"), body.get("title"))
     started["url"] = url_for("media.resumable_upload", token=started["upload"])
@@ -221,8 +211,6 @@ def resumable_start():
 @role_required("producer")
 def resumable_upload(token: str):
     """How many bytes the server has (HEAD: the Upload-Offset header; GET: JSON)."""
-    from filmfund.media import resumable
-
     have, size = resumable.offset(current_user, token)
     if request.method == "HEAD":
         return _offset_response(have, size, 200)
@@ -235,9 +223,6 @@ def resumable_upload(token: str):
 @role_required("producer")
 def resumable_append(token: str):
     """The bytes from Upload-Offset on (application/offset+octet-stream)."""
-    from filmfund.errors import ValidationError
-    from filmfund.media import resumable
-
     if request.mimetype != "application/offset+octet-stream":
         raise ValidationError("Send the bytes as application/offset+octet-stream.", code="invalid_content_type")
     try:
@@ -255,9 +240,6 @@ def resumable_append(token: str):
 @role_required("producer")
 def resumable_complete(token: str):
     """Every byte is here: ingest the file as a form upload is ingested."""
-    from filmfund.api import json_body
-    from filmfund.media import resumable
-
     body = json_body() if request.content_length else {}
     title = body.get("title") if isinstance(body.get("title"), str) else None
     result = resumable.complete(current_user, token, (title or "").strip() or None)
@@ -269,19 +251,15 @@ def resumable_complete(token: str):
 @bp.get("/<asset_id>")
 @role_required("producer")
 def asset_page(asset_id: str):
-    from filmfund.media import services
-
     return _asset_page(services.get_asset(asset_id))
 
 
 def _asset_page(asset, **extra):
-    from filmfund.media import captions, services
-
     jobs = services.active_jobs([asset])
     return render_template("media/asset.html", asset=asset, job=jobs.get(asset.id),
                            history=services.history(asset), data=services.asset_dict(asset, jobs.get(asset.id)),
                            targets=services.publish_targets(asset), reward_titles=services.reward_titles(),
-                           caption_rows=captions.statuses(asset), **extra)
+                           caption_rows=media_captions.statuses(asset), **extra)
 
 
 _CAPTION_TYPES = {".srt": "application/x-subrip", ".vtt": "text/vtt"}
@@ -294,21 +272,17 @@ def caption_save(asset_id: str):
     refusal shows the page again with what was typed, and the reason."""
     from pathlib import PurePath
 
-    from filmfund.errors import DomainError
-    from filmfund.extensions import db
-    from filmfund.media import captions, services
-
     asset = services.get_asset(asset_id)
     form = {k: (request.form.get(k) or "").strip() for k in ("lang", "status", "translated_from")}
     form["text"] = request.form.get("text") or ""
     upload = request.files.get("file")
     if upload is not None and upload.filename:
-        body = upload.stream.read(captions.MAX_BYTES + 1)
+        body = upload.stream.read(media_captions.MAX_BYTES + 1)
         ctype = _CAPTION_TYPES.get(PurePath(upload.filename).suffix.lower(), upload.mimetype)
     else:
         body, ctype = form["text"].encode("utf-8"), None
     try:
-        caption, created = captions.put(asset, form["lang"], body, ctype, status=form["status"] or "final",
+        caption, created = media_captions.put(asset, form["lang"], body, ctype, status=form["status"] or "final",
                                         translated_from=form["translated_from"] or None, user=current_user)
     except DomainError as exc:
         db.session.rollback()
@@ -323,10 +297,7 @@ def caption_save(asset_id: str):
 @bp.post("/<asset_id>/captions/<lang>/delete")
 @role_required("producer")
 def caption_delete(asset_id: str, lang: str):
-    from filmfund.extensions import db
-    from filmfund.media import captions, services
-
-    captions.delete(services.get_asset(asset_id), lang, user=current_user)
+    media_captions.delete(services.get_asset(asset_id), lang, user=current_user)
     db.session.commit()
     flash(f"Captions {lang} removed.", "info")
     return redirect(url_for("media.asset_page", asset_id=asset_id) + "#captions", code=303)
@@ -336,12 +307,6 @@ def caption_delete(asset_id: str, lang: str):
 @role_required("producer")
 def caption_burn(asset_id: str, lang: str):
     """Queue a donor copy with these captions burned into the picture."""
-    from filmfund.audit import record_audit
-    from filmfund.errors import DomainError
-    from filmfund.extensions import db
-    from filmfund.media import burnin, services
-    from filmfund.media.tasks import burn_captions_task
-
     asset = services.get_asset(asset_id)
     try:
         caption = burnin.request(asset, lang)
@@ -358,10 +323,8 @@ def caption_burn(asset_id: str, lang: str):
 @bp.get("/<asset_id>/captions/<lang>/burned.mp4")
 @role_required("producer")
 def caption_burned_file(asset_id: str, lang: str):
-    from filmfund.media import captions, services
-
     asset = services.get_asset(asset_id)
-    caption = captions.get(asset, lang)
+    caption = media_captions.get(asset, lang)
     if not caption.burned_key:
         raise NotFoundError("No donor copy with these captions yet.")
     return _serve(caption.burned_key, "video/mp4", f"{asset.title} ({caption.lang}).mp4")
@@ -370,18 +333,14 @@ def caption_burned_file(asset_id: str, lang: str):
 @bp.get("/<asset_id>/captions/<lang>.vtt")
 @role_required("producer")
 def caption_file(asset_id: str, lang: str):
-    from filmfund.media import captions, services
-
     asset = services.get_asset(asset_id)
-    caption = captions.get(asset, lang)
-    return captions.vtt_response(caption, filename=f"{asset.title}.{caption.lang}.vtt")
+    caption = media_captions.get(asset, lang)
+    return media_captions.vtt_response(caption, filename=f"{asset.title}.{caption.lang}.vtt")
 
 
 @bp.post("/<asset_id>")
 @role_required("producer")
 def asset_update(asset_id: str):
-    from filmfund.media import services
-
     asset = services.get_asset(asset_id)
     services.update_notes(asset, request.form.get("title"), request.form.get("notes"))
     flash("Saved.", "info")
@@ -391,8 +350,6 @@ def asset_update(asset_id: str):
 @bp.post("/<asset_id>/verify")
 @role_required("producer")
 def asset_verify(asset_id: str):
-    from filmfund.media import services
-
     services.reverify(services.get_asset(asset_id))
     flash("Verification queued.", "info")
     return redirect(url_for("media.asset_page", asset_id=asset_id), code=303)
@@ -402,9 +359,6 @@ def asset_verify(asset_id: str):
 @role_required("producer")
 def asset_publish(asset_id: str):
     """Publish to a digital reward from the asset page; any refusal is a message on the page."""
-    from filmfund.errors import DomainError
-    from filmfund.media import services
-
     asset = services.get_asset(asset_id)
     titles = services.reward_titles()
     reward = (request.form.get("reward") or "").strip()
@@ -423,9 +377,6 @@ def asset_publish(asset_id: str):
 @bp.post("/<asset_id>/unpublish")
 @role_required("producer")
 def asset_unpublish(asset_id: str):
-    from filmfund.errors import DomainError
-    from filmfund.media import services
-
     asset = services.get_asset(asset_id)
     reward = (request.form.get("reward") or "").strip()
     try:
@@ -443,9 +394,6 @@ def asset_unpublish(asset_id: str):
 @role_required("producer")
 def asset_retry(asset_id: str):
     """Make the failed or missing renditions again (or the one named in `kind`)."""
-    from filmfund.errors import DomainError
-    from filmfund.media import services
-
     asset = services.get_asset(asset_id)
     try:
         services.retry_renditions(asset, (request.form.get("kind") or "").strip() or None)
@@ -459,8 +407,6 @@ def asset_retry(asset_id: str):
 @bp.get("/<asset_id>/r/<kind>")
 @role_required("producer")
 def rendition(asset_id: str, kind: str):
-    from filmfund.media import services
-
     asset = services.get_asset(asset_id)
     r, _url = services.rendition_link(asset, kind)
     ext = services.EXTENSIONS.get(r.content_type, "")
@@ -470,10 +416,8 @@ def rendition(asset_id: str, kind: str):
 def _library_download(asset_id: str):
     """The donor's copy of an asset, entitlement checked on every request (a producer sees
     what donors get); 404 for anything else."""
-    from filmfund.media import services
 
     if not current_user.is_authenticated:
-        from filmfund.extensions import login_manager
 
         return None, login_manager.unauthorized()
     if current_user.has_role("partner") and not current_user.has_role("donor", "producer"):
@@ -526,27 +470,24 @@ def poster(asset_id: str):
 def captions(asset_id: str, lang: str):
     """The <track> of the library's player: a final WebVTT of an item this donor holds
     (entitlement checked on every request, as the player's video is)."""
-    from filmfund.media import captions as caps
 
     dl, refusal = _library_download(asset_id)
     if refusal is not None:
         return refusal
-    caption = caps.find(dl.asset, lang)
-    if caption is None or (caption.status != caps.CaptionStatus.FINAL and not current_user.has_role("producer")):
+    caption = media_captions.find(dl.asset, lang)
+    if caption is None or (caption.status != media_captions.CaptionStatus.FINAL and not current_user.has_role("producer")):
         raise NotFoundError("No such captions.")
-    return caps.vtt_response(caption)
+    return media_captions.vtt_response(caption)
 
 
 @library_bp.get("/library/<asset_id>/captions/<lang>/burned.mp4")
 def captions_burned(asset_id: str, lang: str):
     """The donor copy with these (final) captions burned in: entitlement checked on every request."""
-    from filmfund.media import captions as caps
-
     dl, refusal = _library_download(asset_id)
     if refusal is not None:
         return refusal
-    caption = caps.find(dl.asset, lang)
-    if caption is None or caption.status != caps.CaptionStatus.FINAL or not caption.burned_key:
+    caption = media_captions.find(dl.asset, lang)
+    if caption is None or caption.status != media_captions.CaptionStatus.FINAL or not caption.burned_key:
         raise NotFoundError("No such copy.")
     return _serve(caption.burned_key, "video/mp4", f"{dl.asset.title} ({caption.lang}).mp4",
                   attachment=True)
@@ -555,19 +496,13 @@ def captions_burned(asset_id: str, lang: str):
 @library_bp.get("/library/captions/<token>")
 def captions_signed(token: str):
     """The API's captions link: signed, expiring, bound to the donor it was made for."""
-    from filmfund.media import captions as caps
-
-    from filmfund.media.library import resolve_caption_token
-
     caption = resolve_caption_token(token, current_user if current_user.is_authenticated else None)
-    return caps.vtt_response(caption, filename=f"{caption.asset.title}.{caption.lang}.vtt")
+    return media_captions.vtt_response(caption, filename=f"{caption.asset.title}.{caption.lang}.vtt")
 
 
 @library_bp.get("/library/download/<token>")
 def download(token: str):
     """A signed, expiring link bound to the donor it was made for (local storage)."""
-    from filmfund.media import services
-
     session_user = current_user if current_user.is_authenticated else None
     _user, dl = services.resolve_download_token(token, session_user)
     # Local files are streamed with Range; were storage moved to S3 since, _serve redirects.
@@ -586,11 +521,10 @@ _PUBLIC_EXT = {"video": "mp4", "poster": "jpg", "still": "jpg"}
 def public_file(asset_id: str, what: str, ext: str):
     """A clean copy of an asset published to the public: the trailer's web rendition (HTTP Range),
     its poster, or a still of the gallery. Nobody signs in for these."""
-    from filmfund.media.public import public_file as find
 
     if _PUBLIC_EXT.get(what) != ext:
         raise NotFoundError("No such file.")
-    r = find(asset_id, what)
+    r = public.public_file(asset_id, what)
     resp = _serve(r.storage_key, r.content_type)
     resp.headers["Cache-Control"] = PUBLIC_CACHE
     del resp.headers["Referrer-Policy"]
@@ -609,7 +543,6 @@ def _playlist(text: str, cache: str = PRIVATE):
 def _segment_response(key: str | None = None, path=None, cache: str = PRIVATE):
     """A segment: a local file (or a donor's marked copy) with Range, an S3 object streamed
     through the app (so the player never talks to another host)."""
-    from filmfund.media import services
 
     if path is None:
         path = services.storage().local_file(key)
@@ -624,15 +557,10 @@ def _segment_response(key: str | None = None, path=None, cache: str = PRIVATE):
 
 
 def _stream_access(token: str, *, play: bool):
-    from filmfund.media import streaming
-
     return streaming.resolve(token, play=play, session_user=current_user if current_user.is_authenticated else None)
 
 
 def _log(access) -> None:
-    from filmfund.extensions import db
-    from filmfund.media import screening
-
     if not access.producer:
         screening.log_viewing(access.user, access.asset, request.remote_addr, screening=access.screening)
         db.session.commit()
@@ -640,8 +568,6 @@ def _log(access) -> None:
 
 def _master(access):
     """The master playlist, the viewing logged, its variants named under this viewing's token."""
-    from filmfund.media import streaming
-
     _log(access)
     play = streaming.play_token(access.user, access.asset)
     return _playlist(streaming.master_for(access, url_for("library.stream_master", token=play)
@@ -659,9 +585,6 @@ def stream_master(token: str):
 def stream_here(asset_id: str):
     """The library page's player: the same master playlist for the signed-in donor (the page can
     stay open longer than a signed link lives)."""
-    from filmfund.extensions import db, login_manager
-    from filmfund.media import streaming
-    from filmfund.media.models import Asset
 
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
@@ -675,8 +598,6 @@ def stream_here(asset_id: str):
 
 @library_bp.get("/stream/<token>/<name>.m3u8")
 def stream_variant(token: str, name: str):
-    from filmfund.media import streaming
-
     access = _stream_access(token, play=True)
     _log(access)
     return _playlist(streaming.variant_for(access.stream, name + ".m3u8"))
@@ -686,7 +607,6 @@ def stream_variant(token: str, name: str):
 def stream_segment(token: str, name: str):
     """A segment: access checked again (a refund or the screening's end stops it at once); an
     early-access screening's segment carries the donor's mark."""
-    from filmfund.media import screening, streaming
 
     access = _stream_access(token, play=True)
     seg = streaming.segment(access.stream, name)
@@ -698,29 +618,20 @@ def stream_segment(token: str, name: str):
 @library_bp.get("/public/<asset_id>/hls/master.m3u8")
 def public_stream_master(asset_id: str):
     """The public trailer's stream: plain URLs, cacheable a minute, public re-checked each time."""
-    from filmfund.media import streaming
-    from filmfund.media.public import public_file
-
-    public_file(asset_id, "video")  # 404 unless public now (ready, not in fixity alert)
+    public.public_file(asset_id, "video")  # 404 unless public now (ready, not in fixity alert)
     row = streaming.public_stream(asset_id)
     return _playlist(row.index["master"], PUBLIC_CACHE)
 
 
 @library_bp.get("/public/<asset_id>/hls/<name>.m3u8")
 def public_stream_variant(asset_id: str, name: str):
-    from filmfund.media import streaming
-    from filmfund.media.public import public_file
-
-    public_file(asset_id, "video")
+    public.public_file(asset_id, "video")
     return _playlist(streaming.variant_for(streaming.public_stream(asset_id), name + ".m3u8"), PUBLIC_CACHE)
 
 
 @library_bp.get("/public/<asset_id>/hls/s/<name>")
 def public_stream_segment(asset_id: str, name: str):
-    from filmfund.media import streaming
-    from filmfund.media.public import public_file
-
-    public_file(asset_id, "video")
+    public.public_file(asset_id, "video")
     seg = streaming.segment(streaming.public_stream(asset_id), name)
     return _segment_response(seg["key"], cache=PUBLIC_CACHE)
 
@@ -732,10 +643,6 @@ def screening_page():
     """Everyone's page of the early-access screening: when (in the reader's zone, by js/local-time.js;
     UTC without script), what it takes (the tier holding the reward) and, for a donor who holds it
     while it is open, the way to their library."""
-    from filmfund.i18n import format_money
-    from filmfund.media import screening
-    from filmfund.rewards import texts
-    from filmfund.rewards.campaign import current_campaign
 
     window = screening.window()
     campaign = current_campaign()
@@ -747,9 +654,8 @@ def screening_page():
                     tier, reward = t, r
     holds = False
     if window is not None and current_user.is_authenticated:
-        from filmfund.media.streaming import _held_keys
 
-        holds = window.reward in _held_keys(current_user)
+        holds = window.reward in holdings.held_keys(current_user.id, current_campaign().id)
     resp = current_app.response_class(render_template(
         "media/screening.html", window=window, state=window.state() if window else None,
         tier_name=texts.tier_name(campaign.translations, tier) if tier else None,
@@ -765,13 +671,10 @@ def screening_page():
 def screening_report():
     """The producer's screening page: the window, viewings per asset, the flags, and who is
     behind a mark's code. No address is shown (only its hash is kept)."""
-    from filmfund.media import screening
 
     code = (request.args.get("code") or "").strip()[:16]
     who = screening.whois(code) if code else None
     if code:  # naming a donor from a mark is a producer's act on donor data: audited
-        from filmfund.audit import record_audit
-        from filmfund.extensions import db
 
         record_audit("media.whois", f"mark {code.upper()}", {"found": who is not None}, actor=current_user)
         db.session.commit()
