@@ -20,6 +20,7 @@ import errno
 import logging
 import os
 import select
+import stat
 import threading
 from functools import wraps
 from pathlib import Path
@@ -65,12 +66,20 @@ class WakingSqliteStorage(SqliteStorage):
 
     def wake(self) -> None:
         self._event.set()
-        if self.wake_dir is None:
+        folder = self.wake_dir  # read once: another thread may give up on wake-ups meanwhile
+        if folder is None:
             return
         with contextlib.suppress(FileNotFoundError):
-            for entry in os.scandir(self.wake_dir):
+            for entry in os.scandir(folder):
+                if entry.name.startswith("."):
+                    continue  # a FIFO being made (see _wake_fd), not yet read
                 try:
-                    fd = os.open(entry.path, os.O_WRONLY | os.O_NONBLOCK)
+                    if not stat.S_ISFIFO(entry.stat(follow_symlinks=False).st_mode):
+                        continue  # only the workers' FIFOs are written to, never a file put there
+                except FileNotFoundError:
+                    continue
+                try:
+                    fd = os.open(entry.path, os.O_WRONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
                 except OSError as exc:
                     if exc.errno == errno.ENXIO:  # no reader: its worker is gone
                         with contextlib.suppress(FileNotFoundError):
@@ -100,19 +109,24 @@ class WakingSqliteStorage(SqliteStorage):
         return super().dequeue()
 
     def _wake_fd(self) -> int | None:
-        if self.wake_dir is None:
-            return None
-        with self._lock:
+        with self._lock:  # the threads of one worker share its FIFO
+            if self.wake_dir is None:
+                return None
             if self._fifo is None or self._fifo[0] != os.getpid():  # made again after a fork
                 # One FIFO per process and lane: a worker waits on both lanes' queues at once.
-                path = self.wake_dir / (str(os.getpid()) if self.name == "filmfund" else f"{os.getpid()}.{self.name}")
+                name = str(os.getpid()) if self.name == "filmfund" else f"{os.getpid()}.{self.name}"
+                path = self.wake_dir / name
+                # Made under a dot name and opened before it takes its own: an enqueue in another
+                # process never finds it without a reader (and removes it as a dead worker's).
+                making = self.wake_dir / f".{name}"
                 try:
                     self.wake_dir.mkdir(mode=0o700, exist_ok=True)
                     with contextlib.suppress(FileNotFoundError):
-                        os.unlink(path)
-                    os.mkfifo(path, 0o600)
-                    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-                    os.open(path, os.O_WRONLY | os.O_NONBLOCK)  # kept open: no EOF when a writer closes
+                        os.unlink(making)
+                    os.mkfifo(making, 0o600)
+                    fd = os.open(making, os.O_RDONLY | os.O_NONBLOCK)
+                    os.open(making, os.O_WRONLY | os.O_NONBLOCK)  # kept open: no EOF when a writer closes
+                    os.replace(making, path)
                 except OSError as exc:
                     log.warning("queue wake-up unavailable (%s): polling every %.1f s", exc, self.read_timeout)
                     self.wake_dir = None

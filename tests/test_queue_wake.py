@@ -44,3 +44,48 @@ def test_a_dead_workers_wake_up_is_removed_and_an_empty_wait_times_out(tmp_path)
     assert storage.dequeue() == b"x"
     assert storage.dequeue() is None  # nothing queued: back after read_timeout, for huey to loop
     assert (wake / str(os.getpid())).exists()
+
+
+def test_an_enqueue_writes_only_to_workers_fifos(tmp_path):
+    """A wake-up is a byte written to each waiting worker's FIFO, and to nothing else: a file put
+    in the folder is left as it is, and a FIFO still being made (its dot name) is not taken for a
+    dead worker's."""
+    queue = str(tmp_path / "queue.db")
+    wake = tmp_path / "queue.db.wake"
+    wake.mkdir()
+    (wake / "notes.txt").write_text("keep me")
+    os.mkfifo(wake / ".12345")  # a worker making its FIFO: not opened for reading yet
+    WakingSqliteStorage("filmfund", filename=queue).enqueue(b"x")
+    assert (wake / "notes.txt").read_text() == "keep me"
+    assert (wake / ".12345").exists()
+
+
+def test_the_threads_of_one_worker_share_its_wake_up(tmp_path):
+    """`filmfund worker` runs its footage lane on more than one thread: they wait on one FIFO,
+    made once, and each is woken by an enqueue from another process."""
+    import threading
+
+    queue = str(tmp_path / "queue.db")
+    worker = WakingSqliteStorage("filmfund", filename=queue, read_timeout=60)
+    got: list[bytes | None] = []
+
+    def wait() -> None:  # as huey's consumer does: a wake-up another thread served gives None, so look again
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            task = worker.dequeue()
+            if task is not None:
+                got.append(task)
+                return
+
+    threads = [threading.Thread(target=wait) for _ in range(2)]
+    for t in threads:
+        t.start()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    started = time.monotonic()
+    for _ in range(2):
+        subprocess.run([sys.executable, "-c", ENQUEUE, queue], env=env, check=True, timeout=60)
+    for t in threads:
+        t.join(60)
+    assert got == [b"task from another process"] * 2
+    assert time.monotonic() - started < 30  # woken: read_timeout is 60 s
+    assert sorted(p.name for p in (tmp_path / "queue.db.wake").iterdir()) == [str(os.getpid())]
