@@ -100,6 +100,7 @@ def _ingest_and_run(paths: tuple[str, ...], found: list, title: str | None, tota
     On a terminal the bars redraw in place (rich); elsewhere (a log, CI, a pipe) each bar prints
     a line at every tenth of the way, so the progress shows there too."""
     import threading
+    import time
 
     import sqlalchemy as sa
     from flask import current_app
@@ -108,10 +109,11 @@ def _ingest_and_run(paths: tuple[str, ...], found: list, title: str | None, tota
                                TimeRemainingColumn)
 
     from filmfund import jobs
+    from filmfund.db import utcnow
     from filmfund.extensions import db
     from filmfund.media import services
     from filmfund.media.jobs import RUNNING
-    from filmfund.media.models import Asset, AssetState
+    from filmfund.media.models import Asset, AssetState, Job, JobStatus
 
     app = current_app._get_current_object()
     settled_states = (AssetState.READY, AssetState.DAMAGED, AssetState.FAILED)
@@ -122,18 +124,37 @@ def _ingest_and_run(paths: tuple[str, ...], found: list, title: str | None, tota
     progress: dict[int, float] = {}   # asset id -> 0..1 (1: settled)
     lock = threading.Lock()
 
-    def settle() -> None:  # on the queue's thread, after each task: which takes are done
+    def settle() -> None:  # after each task: which takes are done, and how far the others' jobs are
         with lock:
             open_ids = [a for a, p in progress.items() if p < 1]
         if not open_ids:
             return
         with app.app_context():
             rows = db.session.execute(sa.select(Asset.id, Asset.state).where(Asset.id.in_(open_ids))).all()
+            # A job another worker runs (the site's own, on the same queue) reports through its row.
+            running = db.session.execute(sa.select(Job.asset_id, sa.func.max(Job.progress)).where(
+                Job.asset_id.in_(open_ids), Job.status == JobStatus.RUNNING).group_by(Job.asset_id)).all()
             db.session.remove()
         with lock:
             for asset_id, state in rows:
                 if state in settled_states:
                     progress[asset_id] = 1.0
+            for asset_id, share in running:
+                if progress[asset_id] < 1 and share is not None:
+                    progress[asset_id] = max(progress[asset_id], min(0.99, float(share)))
+
+    def others_running() -> bool:
+        """A take not settled yet whose job runs now, or is due now (a retry later is not waited for)."""
+        with lock:
+            open_ids = [a for a, p in progress.items() if p < 1]
+        if not open_ids:
+            return False
+        with app.app_context():
+            found = db.session.scalar(sa.select(sa.exists().where(
+                Job.asset_id.in_(open_ids), sa.or_(Job.status == JobStatus.RUNNING, sa.and_(
+                    Job.status == JobStatus.QUEUED, Job.next_run_at <= utcnow())))))
+            db.session.remove()
+        return bool(found)
 
     titles: dict[int, str] = {}
 
@@ -205,6 +226,21 @@ def _ingest_and_run(paths: tuple[str, ...], found: list, title: str | None, tota
                 results = services.ingest_paths(paths, title=title, progress=lambda n: bars.advance(copying, n),
                                                 discovered=found, on_result=registered, probing=probing)
             settle()
+            # The queue is shared: a running site's worker may have taken some of these takes'
+            # jobs. --wait means every take settled, so wait for those too (and run what is
+            # queued meanwhile, a retry say, as the driver did).
+            # Bounded: a job row that moves no further for the stale limit is another worker's to
+            # recover; the summary then names the take's state.
+            quiet_limit = app.config.get("MEDIA_STALE_SECONDS", 120)
+            last_move, seen = time.monotonic(), None
+            while others_running() and time.monotonic() - last_move < quiet_limit:
+                time.sleep(0.5)
+                driver.ran += jobs.run_burst()
+                settle()
+                with lock:
+                    now_seen = sorted(progress.items())
+                if now_seen != seen:
+                    last_move, seen = time.monotonic(), now_seen
         finally:
             stop.set()
             shower.join()
