@@ -6,8 +6,10 @@ import sqlite3
 import uuid
 from datetime import datetime, timezone
 
+from typing import Callable
+
 import sqlalchemy as sa
-from sqlalchemy.orm import DeclarativeBase, registry
+from sqlalchemy.orm import DeclarativeBase, Session, registry
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -60,6 +62,25 @@ def commit_keeping(session, *objs) -> None:
     for obj, values in known:
         for key, value in values.items():
             set_committed_value(obj, key, value)
+
+
+def on_commit(session, action: Callable[[], None]) -> None:
+    """Do `action` once the session's transaction commits: what must follow the commit (a task
+    enqueued for the worker, which must find the rows) without the service committing itself.
+    The caller's one commit runs it; a rollback forgets it. The action emits no SQL on this
+    session (it is between transactions then): give it ids, not objects."""
+    session.info.setdefault("filmfund.on_commit", []).append(action)
+
+
+@sa.event.listens_for(Session, "after_commit")
+def _after_commit(session) -> None:
+    for action in session.info.pop("filmfund.on_commit", []):
+        action()
+
+
+@sa.event.listens_for(Session, "after_rollback")
+def _after_rollback(session) -> None:
+    session.info.pop("filmfund.on_commit", None)
 
 
 def str_enum(enum_cls: type[enum.Enum], length: int = 32) -> sa.Enum:

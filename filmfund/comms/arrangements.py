@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from filmfund.i18n import for_donor
 from filmfund.auth.models import User
 from filmfund.comms.models import RequestMessage
+from filmfund.db import on_commit
 from filmfund.errors import ForbiddenError, NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.rewards import holdings
@@ -46,12 +47,12 @@ def thread(donor_id: int) -> list[RequestMessage]:
 
 
 def post_as_donor(user: User, body) -> RequestMessage:
+    """The donor's message in their thread ($2000 tier). The caller commits."""
     body = _body(body)
     if not may_write(user):
         raise ForbiddenError(_("This thread comes with the $2000 tier."), code="not_entitled")
     msg = RequestMessage(campaign_id=_campaign().id, donor_id=user.id, author_id=user.id, body=body)
     db.session.add(msg)
-    db.session.commit()
     return msg
 
 
@@ -63,15 +64,17 @@ def donor_by_public_id(public_id: str) -> User:
 
 
 def post_as_producer(producer: User, donor_public_id: str, body) -> RequestMessage:
+    """A producer's reply; the donor is mailed once it is committed. The caller commits."""
     donor = donor_by_public_id(donor_public_id)
     body = _body(body)
     msg = RequestMessage(campaign_id=_campaign().id, donor_id=donor.id, author_id=producer.id,
                          from_producers=True, body=body)
     db.session.add(msg)
-    db.session.commit()
+    db.session.flush()
     from filmfund.comms import tasks
 
-    tasks.notify_reply(msg.id)
+    message_id = msg.id
+    on_commit(db.session, lambda: tasks.notify_reply(message_id))  # the worker must find the reply
     return msg
 
 

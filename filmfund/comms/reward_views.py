@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from filmfund.comms import arrangements, invitations, questions
 from filmfund.comms.views import bp
 from filmfund.errors import DomainError, for_people
-from filmfund.extensions import limiter
+from filmfund.extensions import db, limiter
 from filmfund.security import role_required
 
 
@@ -296,6 +296,7 @@ def my_requests():
 def post_request():
     try:
         arrangements.post_as_donor(_me(), request.form.get("body", ""))
+        db.session.commit()
     except DomainError as err:
         return _my_requests_page(error=for_people(err.message), body=request.form.get("body", "")[:6000],
                                  status=err.status)
@@ -326,6 +327,7 @@ def admin_thread(public_id: str):
 def reply_request(public_id: str):
     try:
         arrangements.post_as_producer(_me(), public_id, request.form.get("body", ""))
+        db.session.commit()
     except DomainError as err:
         if err.status == 404:
             raise

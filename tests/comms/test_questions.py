@@ -134,6 +134,7 @@ def test_account_page_shows_where_each_personal_reward_stands(app, donor, login_
     invitations.rsvp(big, inv.id, "accept", slot.id)
     questions.submit_question(big, "Why this film?")
     arrangements.post_as_donor(big, "Hello")
+    db.session.commit()
     html = me.get("/account").get_data(as_text=True)
     assert "Answer the invitation" not in html and "Coming" in html
     assert "Ask your questions" not in html and "0 of 1 answered" in html
