@@ -227,10 +227,9 @@ def _ingest_and_run(paths: tuple[str, ...], found: list, title: str | None, tota
                                                 discovered=found, on_result=registered, probing=probing)
             settle()
             # The queue is shared: a running site's worker may have taken some of these takes'
-            # jobs. --wait means every take settled, so wait for those too (and run what is
-            # queued meanwhile, a retry say, as the driver did).
-            # Bounded: a job row that moves no further for the stale limit is another worker's to
-            # recover; the summary then names the take's state.
+            # jobs. --wait means every take settled, so wait for those too, and run what is queued
+            # meanwhile as the driver did. Bounded: a job that moves no further for the stale
+            # limit is another worker's to recover, and the summary names the take's state.
             quiet_limit = app.config.get("MEDIA_STALE_SECONDS", 120)
             last_move, seen = time.monotonic(), None
             while others_running() and time.monotonic() - last_move < quiet_limit:
