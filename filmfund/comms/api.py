@@ -10,6 +10,7 @@ from pydantic import Field
 from filmfund.api import Schema, bearer_user, route
 from filmfund.comms import updates
 from filmfund.comms.models import Update
+from filmfund.extensions import db
 
 bp = Blueprint("comms_api", __name__, url_prefix="/api/v1")
 
@@ -68,6 +69,7 @@ def list_updates():
        body=NewUpdate, response=_UPDATE, status=201, max_bytes=MAX_REQUEST_BYTES)
 def create_update(body: NewUpdate):
     update = updates.create_update(title=body.title, body=body.body, audience=body.audience, author=g.api_user)
+    db.session.commit()
     return jsonify(_full(update)), 201
 
 
@@ -76,4 +78,5 @@ def create_update(body: NewUpdate):
        roles=("producer",), response=_UPDATE)
 def publish_update(id: int):  # noqa: A002 (the document's name for it)
     update, _new = updates.publish_update(id, g.api_user)
+    db.session.commit()
     return jsonify(_full(update))

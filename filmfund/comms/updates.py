@@ -20,7 +20,7 @@ from filmfund.i18n import for_donor
 from filmfund.auth.models import User
 from filmfund.comms import markdown
 from filmfund.comms.models import DeliveryStatus, Update, UpdateDelivery, UpdateState
-from filmfund.db import utcnow
+from filmfund.db import on_commit, utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.i18n import format_money
@@ -114,22 +114,23 @@ def _clean(title, body) -> tuple[str, str]:
 
 
 def create_update(*, title, body, audience, author: User | None = None) -> Update:
+    """A draft for an audience. The caller commits."""
     campaign = _campaign()
     title, body = _clean(title, body)
     update = Update(campaign_id=campaign.id, title=title, body=body, audience=_check_audience(campaign, audience),
                     created_by=getattr(author, "id", None))
     db.session.add(update)
-    db.session.commit()
+    db.session.flush()  # its id, for the page the caller goes to
     return update
 
 
 def edit_update(update_id: int, *, title, body, audience) -> Update:
+    """A draft's new texts and audience. The caller commits."""
     update = get_update(update_id)
     if update.state != UpdateState.DRAFT:
         raise ConflictError(_("A published update cannot be changed: it has been mailed."), code="published")
     update.title, update.body = _clean(title, body)
     update.audience = _check_audience(_campaign(), audience)
-    db.session.commit()
     return update
 
 
@@ -269,16 +270,17 @@ def reach(update: Update) -> dict[str, int]:
 def publish_update(update_id: int, actor: User | None = None) -> tuple[Update, bool]:
     """Publish a draft: it shows in the archive to its audience, and one delivery row per
     recipient is written in SQL (queued, or `unsubscribed` for those who opted out of the
-    topic). The mail goes out from the queue. Publishing twice does nothing the second time."""
+    topic). The mail goes out from the queue once the caller commits. Publishing twice does
+    nothing the second time."""
     update = get_update(update_id)
     now = utcnow()
     moved = db.session.execute(
         sa.update(Update).where(Update.id == update.id, Update.state == UpdateState.DRAFT)
         .values(state=UpdateState.PUBLISHED, published_at=now, published_by=getattr(actor, "id", None),
                 updated_at=now)).rowcount
-    if not moved:
-        db.session.rollback()
-        return get_update(update_id), False
+    if not moved:  # published already (twice, or by another request)
+        db.session.refresh(update)
+        return update, False
     recipients, status = _recipients(update)
     db.session.execute(sa.insert(UpdateDelivery).from_select(
         ["update_id", "user_id", "status", "attempts", "created_at"],
@@ -286,11 +288,11 @@ def publish_update(update_id: int, actor: User | None = None) -> tuple[Update, b
         .distinct()))
     counts = delivery_counts([update.id]).get(update.id, {})
     _audit(update, counts, actor)
-    db.session.commit()
-    db.session.refresh(update)
+    db.session.refresh(update)  # the state and times the UPDATE above wrote
     from filmfund.comms import tasks
 
-    tasks.deliver_update(update.id)
+    update_id = update.id
+    on_commit(db.session, lambda: tasks.deliver_update(update_id))  # the worker must find its rows
     return update, True
 
 

@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 
 from filmfund.comms import updates
 from filmfund.errors import DomainError, NotFoundError, for_people
-from filmfund.extensions import limiter
+from filmfund.extensions import db, limiter
 from filmfund.rewards import mail_prefs
 from filmfund.security import role_required
 
@@ -111,6 +111,7 @@ def create_update():
     try:
         update = updates.create_update(title=f.get("title", ""), body=f.get("body", ""),
                                        audience=f.get("audience", ""), author=current_user)
+        db.session.commit()
     except DomainError as err:
         return _admin_list(values=f.to_dict(), error=for_people(err.message), status=400)
     flash(_("Draft saved. Check the preview, then publish."), "success")
@@ -144,6 +145,7 @@ def edit_update(update_id: int):
     try:
         updates.edit_update(update_id, title=f.get("title", ""), body=f.get("body", ""),
                             audience=f.get("audience", ""))
+        db.session.commit()
     except DomainError as err:
         return _admin_page(update, values=f.to_dict(), error=for_people(err.message), status=400)
     flash(_("Draft saved."), "success")
@@ -154,6 +156,7 @@ def edit_update(update_id: int):
 @role_required("producer")
 def publish_update(update_id: int):
     update, new = updates.publish_update(update_id, current_user._get_current_object())
+    db.session.commit()
     if new:
         counts = updates.delivery_counts([update.id]).get(update.id, {})
         flash(f"Published. {counts.get('queued', 0)} mail(s) queued, one per donor; "

@@ -147,8 +147,10 @@ def test_a_delivery_is_claimed_once_and_a_dead_workers_claim_is_not_resent(app, 
     donor(1500, "a@example.org")
     donor(1500, "b@example.org")
     update = updates.create_update(title="T", body="B", audience="updates-monthly")
+    db.session.commit()
     monkeypatch.setattr("filmfund.comms.tasks.deliver_update", lambda update_id: None)  # no job yet
     updates.publish_update(update.id)
+    db.session.commit()
     first, second = db.session.scalars(sa.select(UpdateDelivery.id).order_by(UpdateDelivery.id)).all()
     assert updates._claim(first) is True
     assert updates._claim(first) is False  # a second worker does not get it
@@ -170,6 +172,7 @@ def test_gives_up_after_the_last_attempt_and_the_producer_sees_it(app, client, d
     monkeypatch.setattr(updates, "MAX_ATTEMPTS", 1)
     update = updates.create_update(title="Lost", body="B", audience="updates-monthly")
     updates.publish_update(update.id)
+    db.session.commit()
     assert updates.deliver_update(update.id)["failed"] == 1
     html = login_as(client, producer).get(f"/admin/updates/{update.id}").get_data(as_text=True)
     assert "a@example.org" in html and "failed" in html and "<strong>1</strong> failed" in html
@@ -180,6 +183,7 @@ def test_unsubscribed_or_refunded_before_the_send_gets_nothing(app, smtp, donor)
     donor(1500, "b@example.org")
     update = updates.create_update(title="T", body="B", audience="updates-monthly")
     updates.publish_update(update.id)  # queued for both
+    db.session.commit()
     mail_prefs.opt_out(a.id, "updates-monthly")
     ent = db.session.scalar(sa.select(Entitlement).join(Reward).where(
         Reward.key == "updates-monthly", Entitlement.user.has(email="b@example.org")))
@@ -196,6 +200,7 @@ def test_markdown_is_rendered_safely(app, client, producer, login_as):
             "[click](javascript:alert(1)) [site](https://example.org) ![tracker](https://evil.example/p.png)")
     update = updates.create_update(title="<b>Title</b>", body=body, audience="everyone")
     updates.publish_update(update.id)
+    db.session.commit()
     html = client.get(f"/updates/{update.id}").get_data(as_text=True)
     assert "<script>alert" not in html and "<img src=x" not in html and "onerror" not in html.replace(
         "onerror=alert(1)&gt;", "")
@@ -274,6 +279,7 @@ def test_two_workers_at_once_send_each_donor_one_mail(app, donor, smtp, monkeypa
     monkeypatch.setattr("filmfund.comms.tasks.deliver_update", lambda update_id: None)  # run by hand below
     update = updates.create_update(title="Rough cut", body="Done.", audience="updates-monthly")
     updates.publish_update(update.id)
+    db.session.commit()
     barrier, results, errors = threading.Barrier(2), [], []
 
     def worker():
@@ -308,6 +314,7 @@ def test_without_smtp_the_update_goes_to_the_outbox(app, donor, producer, login_
     before = set(outbox_messages())  # the receipts
     update = updates.create_update(title="From the outbox", body="Hello *there*.", audience="updates-monthly")
     updates.publish_update(update.id)
+    db.session.commit()
     jobs.run_burst()
     [path] = set(outbox_messages()) - before
     msg = email_lib.message_from_bytes(path.read_bytes(), policy=policy.default)
@@ -336,6 +343,7 @@ def test_the_preview_says_how_many_donors_publishing_mails(app, client, donor, p
     assert updates.reach(news) == {"mailed": 4, "opted_out": 0}
 
     updates.publish_update(update.id, producer)
+    db.session.commit()
     assert updates.delivery_counts([update.id])[update.id] == {"queued": 2, "unsubscribed": 1}
 
 
@@ -348,6 +356,7 @@ def test_a_signed_out_visitor_of_a_supporters_update_is_asked_to_sign_in(app, cl
                                    author=producer)
     db.session.commit()
     updates.publish_update(update.id, producer)
+    db.session.commit()
     anon = app.test_client()
     for number in (update.id, 999999):
         resp = anon.get(f"/updates/{number}")

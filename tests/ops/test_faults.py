@@ -364,6 +364,7 @@ def test_a_worker_killed_mid_mail_batch_resumes_and_sends_nothing_twice(app, run
         complete_test_checkout(pledge.id, "paid")
     update = updates.create_update(title="From the edit", body="A first cut.", audience="everyone")
     updates.publish_update(update.id)  # n delivery rows queued, the job in the queue
+    db.session.commit()
     db.session.remove()
 
     sink = SlowSink()

@@ -205,6 +205,7 @@ def test_a_refund_ends_a_delivered_service(campaign, stripe_events, make_user):
     monthly = updates.create_update(title="March", body="Shooting in Shenzhen", audience="updates-monthly",
                                     author=author)
     updates.publish_update(monthly.id, author)
+    db.session.commit()
     assert questions.may_ask(user) and monthly.id in {u.id for u in updates.readable_updates(user)}
 
     stripe_events.send("charge.refunded", charge_object(pledge, 25000))  # the whole gift comes back

@@ -308,6 +308,7 @@ def world(app, make_user):
     draft = updates.create_update(title="Draft", body="Not yet.", audience="everyone")
     insider = updates.create_update(title="For insiders", body="Stills soon.", audience="stills")
     updates.publish_update(insider.id)
+    db.session.commit()
     fulfilment.sync_items(current_campaign())
     db.session.commit()
     item = db.session.scalar(sa.select(FulfilmentItem).where(FulfilmentItem.entitlement_id == ent.id))

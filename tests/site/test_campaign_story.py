@@ -147,6 +147,7 @@ def test_the_latest_public_updates_are_on_the_page(app, client, campaign, produc
                                        audience=audience, author=producer)
         db.session.commit()
         updates.publish_update(update.id, producer)
+        db.session.commit()
     updates.create_update(title="A draft", body="Not yet.", audience="everyone", author=producer)
     db.session.commit()
     html = client.get("/").get_data(as_text=True)
