@@ -151,6 +151,8 @@ def test_the_asset_page_follows_its_jobs_without_a_reload(site, page, clips, tmp
             page.goto(f"{base}/footage/{asset_id}")
         try:
             expect(page.locator("#job-progress")).to_be_visible(timeout=20000)
+            # Measured once the page has its stylesheets: before, the strip has its natural width.
+            page.wait_for_load_state("load")
             _fits(page, width)
             expect(page.locator("#asset-live")).to_have_attribute("data-state", "ready", timeout=120000)
             expect(page.locator("#job-progress")).to_be_hidden(timeout=20000)
