@@ -51,7 +51,9 @@ def site(tmp_path_factory):
 
 
 def look(page, shots, name: str) -> None:
-    """This page at the desk and on a phone: a screenshot of each, and nothing wider than the phone."""
+    """This page at the desk and on a phone: a screenshot of each, and nothing wider than the phone.
+    Looked at once it has loaded its stylesheets (a form's answer may still be loading them)."""
+    page.wait_for_load_state("load")
     for width in (1280, 390):
         page.set_viewport_size({"width": width, "height": 900})
         page.screenshot(path=shots / f"{name}-{width}.png", full_page=True)
