@@ -253,7 +253,7 @@ def worker_command(burst: bool, workers: int | None) -> None:
     options = dict(worker_type="thread", periodic=True, check_worker_health=True, scheduler_interval=1,
                    max_delay=0.5)
     mail_consumer = jobs.mail.create_consumer(workers=jobs.MAIL_LANE_THREADS, **options)
-    consumer = jobs.huey.create_consumer(workers=workers or app.config["ENCODE_SLOTS"] + 1, **options)
+    consumer = jobs.huey.create_consumer(workers=workers or jobs.footage_threads(app.config), **options)
     mail_consumer.start()
     try:
         consumer.run()  # until SIGTERM/SIGINT (its signal handlers are the ones installed last)

@@ -282,22 +282,27 @@ def _dequeue_within(timeout: float):
     return dequeue_now()
 
 
+def footage_threads(config) -> int:
+    """Threads for the footage lane when none are asked for: one more than the encode slots
+    (FILMFUND_ENCODE_SLOTS, media/ffmpeg.py), so that a job's work around its encode (claim, sniff,
+    storing the outputs) runs while the next job encodes. `filmfund worker` and the QueueDriver."""
+    return config["ENCODE_SLOTS"] + 1
+
+
 class QueueDriver:
     """Runs the queue on threads of this process, as `filmfund worker` does (every queued task,
     and scheduled ones once due), while the caller goes on enqueueing: `media ingest --wait`
     encodes one clip while it copies the next. `finish()` waits until nothing is queued or due.
     `after_task()` is called on the thread that ran each task.
 
-    One thread more than the process's encode slots (FILMFUND_ENCODE_SLOTS, media/ffmpeg.py): the
-    encodes still run one at a time, and a job's work around its encode (claim, sniff, storing
-    the outputs) runs while the next job encodes."""
+    Its threads: footage_threads() unless `threads` says."""
 
     def __init__(self, app: Flask, after_task: Callable[[], None] | None = None, threads: int | None = None):
         self.app, self.after_task = app, after_task
         self.ran = 0
         self._count = threading.Lock()
         self._closing = threading.Event()
-        count = threads or app.config.get("ENCODE_SLOTS", 1) + 1
+        count = threads or footage_threads(app.config)
         self._threads = [threading.Thread(target=self._loop, name=f"filmfund-queue-driver-{i}", daemon=True)
                          for i in range(count)]
 

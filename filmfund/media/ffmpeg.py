@@ -56,18 +56,19 @@ PRLIMIT = shutil.which("prlimit")
 # does a job's work before and after its encode (claiming it, sniffing, probing the outputs,
 # storing them) while another job encodes, so on a card of short takes that work leaves the
 # critical path instead of adding to every take's time.
-_slots = threading.BoundedSemaphore(_DEFAULT["ENCODE_SLOTS"])
-_slots_size = [_DEFAULT["ENCODE_SLOTS"]]
+ENCODE_SLOTS = _DEFAULT["ENCODE_SLOTS"]
+_slots = threading.BoundedSemaphore(ENCODE_SLOTS)
 
 
 def configure(config) -> None:
     """Run ffmpeg as the app's settings say (called once by filmfund.media.init_app)."""
-    global FFMPEG, FFPROBE, SETPRIV, MAX_PIXELS, MEMORY_MB, _slots
+    global FFMPEG, FFPROBE, SETPRIV, MAX_PIXELS, MEMORY_MB, ENCODE_SLOTS, _slots
     FFMPEG, FFPROBE = config["FFMPEG"], config["FFPROBE"]
     SETPRIV = shutil.which("setpriv") if config["FFMPEG_PDEATHSIG"] else None
     MAX_PIXELS, MEMORY_MB = config["MEDIA_MAX_PIXELS"], config["MEDIA_MEMORY_MB"]
-    if config["ENCODE_SLOTS"] != _slots_size[0]:  # a new semaphore only when the size changes
-        _slots, _slots_size[0] = threading.BoundedSemaphore(config["ENCODE_SLOTS"]), config["ENCODE_SLOTS"]
+    if config["ENCODE_SLOTS"] != ENCODE_SLOTS:  # a new semaphore only when the size changes
+        ENCODE_SLOTS = config["ENCODE_SLOTS"]
+        _slots = threading.BoundedSemaphore(ENCODE_SLOTS)
 
 
 class FfmpegError(Exception):
