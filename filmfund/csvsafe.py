@@ -42,12 +42,7 @@ def row(values: Iterable[Any]) -> list[str | int]:
 
 def render(header: Iterable[str], rows: Iterable[Iterable[Any]], newline: str = "\r\n") -> str:
     """A whole CSV document: the header, then each row with every cell escaped."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator=newline)
-    writer.writerow(list(header))
-    for values in rows:
-        writer.writerow(row(values))
-    return out.getvalue()
+    return "".join(stream(header, [rows], newline))
 
 
 def stream(header: Iterable[str], parts: Iterable[Iterable[Iterable[Any]]],

@@ -5,7 +5,6 @@ import enum
 import sqlite3
 import uuid
 from datetime import datetime, timezone
-
 from typing import Callable
 
 import sqlalchemy as sa

@@ -291,7 +291,6 @@ def publish_update(update_id: int, actor: User | None = None) -> tuple[Update, b
     db.session.refresh(update)  # the state and times the UPDATE above wrote
     from filmfund.comms import tasks
 
-    update_id = update.id
     on_commit(db.session, lambda: tasks.deliver_update(update_id))  # the worker must find its rows
     return update, True
 

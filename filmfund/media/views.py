@@ -46,6 +46,8 @@ def _time_left(seconds: float | None) -> str:
 def _job_progress(job):
     """Templates ask the one home of a job's progress (filmfund.media.board.job_progress)."""
     return job_progress(job)
+
+
 # Donor-facing routes live outside /footage (which is the producers' area).
 library_bp = Blueprint("library", __name__)
 
@@ -91,7 +93,6 @@ def board():
     since = utcnow() - POLL_OVERLAP
     filters = _filters()
     assets = services.find_assets(**filters)
-
     return render_template("media/board.html", assets=assets, jobs=services.active_jobs(assets),
                            filters=filters, cameras=services.cameras(), since=since.isoformat(),
                            reward_titles=services.reward_titles(),
