@@ -159,7 +159,13 @@ def test_rendered_credits_roll_is_a_real_video(campaign, tmp_path):
     assert "ada exec" in credits.roll_text(campaign)
 
 
-def test_the_roll_reports_its_progress_as_ffmpeg_renders_it(campaign, tmp_path):
+def test_the_roll_reports_its_progress_as_ffmpeg_renders_it(app, campaign, tmp_path, monkeypatch):
+    """ffmpeg reads the roll's frames at 20x real time here: a quiet machine renders this small
+    roll within one progress period otherwise, and there would be nothing to see between."""
+    paced = tmp_path / "ffmpeg-paced"
+    paced.write_text('#!/bin/sh\nexec ffmpeg -readrate 20 "$@"\n')
+    paced.chmod(0o755)
+    monkeypatch.setitem(app.config, "FFMPEG", str(paced))
     _donors()
     seen = []
     credits.render_roll(campaign, size=(320, 180), fps=25, speed=10, out=tmp_path / "roll.mp4", on_progress=seen.append)
