@@ -48,11 +48,35 @@ def ingest_command(paths: tuple[str, ...], title: str | None, wait: bool) -> Non
         click.echo("0 asset(s): nothing to ingest" + (f", {len(skipped)} path(s) skipped." if skipped else "."),
                    err=True)
         return
+    from filmfund.media import early
     from filmfund.media.probing import probe_files
 
     probing = probe_files(f for group in found for f in group.files)  # ffprobe runs while the app is built
-    with app_context():
-        _ingest(paths, found, skipped, title, wait, probing)
+    if wait and len(found[0].files) == 1:
+        # The first take's check and encode start now, while the app is built and the take is
+        # copied (filmfund/media/early.py); its verify job claims them.
+        early.start(found[0].files[0], probing[found[0].files[0]], _settings_before_app())
+    try:
+        with app_context():
+            _ingest(paths, found, skipped, title, wait, probing)
+    finally:
+        early.discard_all()
+
+
+def _settings_before_app() -> dict:
+    """The settings the app of this command has or will have: the caller's app's (Flask's test
+    runner, an app already in context), else the environment's, which it will be built from."""
+    from filmfund.config import load_settings
+
+    if "flask" not in sys.modules:  # no app can be there yet, and importing Flask costs a fifth of a second
+        return load_settings()
+    from flask import current_app
+    from flask.cli import ScriptInfo
+
+    if current_app:
+        return current_app.config
+    info = click.get_current_context().find_object(ScriptInfo)
+    return info.load_app().config if info is not None else load_settings()
 
 
 def _ingest(paths: tuple[str, ...], found: list, skipped: list, title: str | None, wait: bool,
@@ -111,7 +135,7 @@ def _ingest_and_run(paths: tuple[str, ...], found: list, title: str | None, tota
     from filmfund import jobs
     from filmfund.db import utcnow
     from filmfund.extensions import db
-    from filmfund.media import services
+    from filmfund.media import early, services
     from filmfund.media.jobs import RUNNING
     from filmfund.media.models import Asset, AssetState, Job, JobStatus
 
@@ -159,6 +183,8 @@ def _ingest_and_run(paths: tuple[str, ...], found: list, title: str | None, tota
     titles: dict[int, str] = {}
 
     def registered(group, result) -> None:
+        if not result.created:  # known already: its early decode, if any, is not needed
+            early.discard(group.files[0])
         with lock:
             card_of[result.asset.id] = _card_label(group)
             titles[result.asset.id] = result.asset.title

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import tomllib
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from werkzeug.utils import secure_filename
 from filmfund.db import utcnow
 from filmfund.errors import DomainError, NotFoundError, ValidationError
 from filmfund.extensions import db
-from filmfund.media import avchd
+from filmfund.media import avchd, ffmpeg
 from filmfund.media.models import Asset, AssetKind, RenditionKind
 from filmfund.media.storage import Storage, open_storage
 
@@ -53,11 +52,8 @@ def storage() -> Storage:
 
 
 def profiles() -> dict[str, dict[str, Any]]:
-    with open(current_app.config["MEDIA_PROFILES_FILE"], "rb") as fh:
-        data = tomllib.load(fh)
-    for name, override in (current_app.config.get("MEDIA_PROFILE_OVERRIDES") or {}).items():
-        data.setdefault(name, {}).update(override)
-    return data
+    return ffmpeg.read_profiles(current_app.config["MEDIA_PROFILES_FILE"],
+                                current_app.config.get("MEDIA_PROFILE_OVERRIDES"))
 
 
 def work_dir() -> Path:
@@ -114,11 +110,7 @@ def sweep_partials(older_than: float) -> int:
 
 
 def _timeout(duration: float | None, factor: float = 20) -> float:
-    fixed = current_app.config["MEDIA_FFMPEG_TIMEOUT"]
-    if fixed:
-        return fixed
-    # Generous for a 2-core box: 20x realtime plus start-up, at least ten minutes.
-    return max(600.0, 60.0 + factor * (duration or 0))
+    return ffmpeg.timeout_for(duration, current_app.config["MEDIA_FFMPEG_TIMEOUT"], factor)
 
 
 def worker_name() -> str:

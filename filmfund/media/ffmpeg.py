@@ -7,6 +7,7 @@ bounded tail, and kill the whole process group when the timeout passes.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -60,9 +61,13 @@ ENCODE_SLOTS = _DEFAULT["ENCODE_SLOTS"]
 _slots = threading.BoundedSemaphore(ENCODE_SLOTS)
 
 
+configured = False  # by an app's settings, or by the command line's before it builds the app
+
+
 def configure(config) -> None:
     """Run ffmpeg as the app's settings say (called once by filmfund.media.init_app)."""
-    global FFMPEG, FFPROBE, SETPRIV, MAX_PIXELS, MEMORY_MB, ENCODE_SLOTS, _slots
+    global FFMPEG, FFPROBE, SETPRIV, MAX_PIXELS, MEMORY_MB, ENCODE_SLOTS, _slots, configured
+    configured = True
     FFMPEG, FFPROBE = config["FFMPEG"], config["FFPROBE"]
     SETPRIV = shutil.which("setpriv") if config["FFMPEG_PDEATHSIG"] else None
     MAX_PIXELS, MEMORY_MB = config["MEDIA_MAX_PIXELS"], config["MEDIA_MEMORY_MB"]
@@ -115,30 +120,65 @@ class RunResult:
 
 ProgressCallback = Callable[[dict[str, str]], None]
 LineCallback = Callable[[str], None]
+# Writes the input of an argv that reads `pipe:0` into the running ffmpeg's stdin (and closes it).
+Feeder = Callable[[subprocess.Popen], None]
+
+
+def timeout_for(duration: float | None, fixed: float = 0, factor: float = 20) -> float:
+    """How long an ffmpeg run over `duration` seconds of footage may take: FILMFUND_MEDIA_FFMPEG_TIMEOUT
+    (`fixed`) if set, else generous for a 2-core box: `factor` x realtime plus start-up, at least
+    ten minutes."""
+    if fixed:
+        return fixed
+    return max(600.0, 60.0 + factor * (duration or 0))
+
+
+def read_profiles(path: str | Path, overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """The encoding profiles (FILMFUND_MEDIA_PROFILES, a TOML file), with the app's overrides."""
+    import tomllib
+
+    with open(path, "rb") as fh:
+        data = tomllib.load(fh)
+    for name, override in (overrides or {}).items():
+        data.setdefault(name, {}).update(override)
+    return data
+
+
+def creation_time(value) -> str | None:
+    """A recording date (an aware datetime) as the `creation_time` tag editors read."""
+    from datetime import timezone
+
+    return value.astimezone(timezone.utc).isoformat() if value else None
 
 
 def run(argv: Sequence[str], *, timeout: float, on_progress: ProgressCallback | None = None,
         on_stderr_line: LineCallback | None = None, check: bool = True,
-        timeout_is_permanent: bool = False, slot: bool = True) -> RunResult:
+        timeout_is_permanent: bool = False, slot: bool = True, feed: Feeder | None = None) -> RunResult:
     """Run an ffmpeg argv built with `-progress pipe:1`; raise FfmpegError/FfmpegTimeout on failure.
 
     `timeout_is_permanent`: the input's duration is unknown, so its timeout is a guess that a
     retry would only repeat (a "live" stream never ends): the timeout fails for good.
     `slot`: wait for one of the process's encode slots first (every job's encode); False for a
     few seconds' work a web request waits for (a viewer's marked segment), which must not queue
-    behind a card's encodes. The timeout counts from the start of the run, not of the wait."""
+    behind a card's encodes. The timeout counts from the start of the run, not of the wait.
+    `feed`: the argv reads `pipe:0`, and `feed(process)` writes it on a thread of its own."""
     if not slot:
-        return _run(list(argv), timeout, on_progress, on_stderr_line, check, timeout_is_permanent)
+        return _run(list(argv), timeout, on_progress, on_stderr_line, check, timeout_is_permanent, feed)
     with _slots:
-        return _run(list(argv), timeout, on_progress, on_stderr_line, check, timeout_is_permanent)
+        return _run(list(argv), timeout, on_progress, on_stderr_line, check, timeout_is_permanent, feed)
 
 
 def _run(argv: list[str], timeout: float, on_progress: ProgressCallback | None,
-         on_stderr_line: LineCallback | None, check: bool, timeout_is_permanent: bool) -> RunResult:
+         on_stderr_line: LineCallback | None, check: bool, timeout_is_permanent: bool,
+         feed: Feeder | None = None) -> RunResult:
     started = time.monotonic()
     command = limited([SETPRIV, "--pdeathsig", "KILL", *argv] if SETPRIV else argv)
-    proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)  # own process group: a kill takes its children too
+    proc = subprocess.Popen(command, stdin=subprocess.PIPE if feed else subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)  # own process group: a kill takes its children too
+    feeder = None
+    if feed is not None:
+        feeder = threading.Thread(target=_feeding, args=(feed, proc), name="ffmpeg-stdin", daemon=True)
+        feeder.start()
     tail: deque[bytes] = deque()
     tail_size = [0]
 
@@ -185,6 +225,8 @@ def _run(argv: list[str], timeout: float, on_progress: ProgressCallback | None,
             kill()
             proc.wait()
         reader.join(timeout=5)
+        if feeder is not None:
+            feeder.join(timeout=5)  # it ends at the latest when the pipe breaks
         proc.stdout.close()
         proc.stderr.close()
     stderr_tail = b"".join(tail).decode("utf-8", "replace")
@@ -197,6 +239,17 @@ def _run(argv: list[str], timeout: float, on_progress: ProgressCallback | None,
         raise FfmpegError(f"ffmpeg exited with code {returncode}: {_last_line(stderr_tail)}",
                           stderr_tail=stderr_tail, returncode=returncode)
     return result
+
+
+def _feeding(feed: Feeder, proc: subprocess.Popen) -> None:
+    """Run a feeder; ffmpeg sees the end of its input when the feeder returns (or fails)."""
+    try:
+        feed(proc)
+    except (BrokenPipeError, ValueError):
+        pass  # ffmpeg stopped reading (it ended or was stopped): its report says why
+    finally:
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
 
 
 def _last_line(text: str) -> str:
@@ -380,9 +433,9 @@ def decode_pass(spec: str, *, timeout: float, has_video: bool = True,
 
 
 def checked_run(argv: list[str], *, timeout: float, has_video: bool = True, on_progress: ProgressCallback | None = None,
-                timeout_is_permanent: bool = False) -> DecodeReport:
+                timeout_is_permanent: bool = False, feed: Feeder | None = None) -> DecodeReport:
     """Run an argv whose input goes through `showinfo` at `-loglevel level+info`, and report
-    every frame decoded and every complaint, placed in time."""
+    every frame decoded and every complaint, placed in time. `feed`: as in `run`."""
     state = {"frames": 0, "t": None, "told": 0.0}
     issues: list[DecodeIssue] = []
     errors = [0]
@@ -414,7 +467,7 @@ def checked_run(argv: list[str], *, timeout: float, has_video: bool = True, on_p
             issues.append(DecodeIssue(state["t"], level, text[:500]))
 
     result = run(argv, timeout=timeout, on_progress=on_progress, on_stderr_line=on_line, check=False,
-                 timeout_is_permanent=timeout_is_permanent)
+                 timeout_is_permanent=timeout_is_permanent, feed=feed)
     frames = state["frames"]
     if not has_video:
         frames = int(result.progress.get("frame", "0") or 0)

@@ -301,13 +301,16 @@ def _queue_remake(asset: Asset) -> None:
 # --- temporary uploads -----------------------------------------------------------------------
 
 def sweep_incoming(older_than: float | None = None) -> dict[str, int]:
-    """Remove the temporary uploads (`.incoming`) of both storages, and the partial files of
-    resumable uploads, untouched for a day (or `older_than` seconds): what a worker killed
-    mid-upload, or a browser that gave up, left."""
+    """Remove the temporary uploads (`.incoming`) of both storages, the partial files of
+    resumable uploads and the outputs of early decodes, untouched for a day (or `older_than`
+    seconds): what a worker or a `media ingest` killed mid-way, or a browser that gave up, left."""
     age = float(current_app.config["MEDIA_INCOMING_MAX_AGE"] if older_than is None else older_than)
     from filmfund.media.common import sweep_partials
 
-    removed = {"storage": storage().sweep_incoming(age), "resumable": sweep_partials(age)}
+    from filmfund.media import early
+
+    removed = {"storage": storage().sweep_incoming(age), "resumable": sweep_partials(age),
+               "early_decodes": early.sweep(current_app.config, age)}
     second = _second()
     if second is not None:
         try:

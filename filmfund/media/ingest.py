@@ -2,11 +2,9 @@
 stored by content and registered as assets with a verify job queued."""
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable
 
@@ -18,7 +16,7 @@ from filmfund.media import avchd, ffmpeg, fixity
 from filmfund.media.common import storage
 from filmfund.media.jobs import _new_job, enqueue
 from filmfund.media.models import Asset, AssetEvent, AssetKind, AssetState, JobKind, Sidecar, Source
-from filmfund.media.probing import _probe_file, probe_files
+from filmfund.media.probing import _probe_file, camera_data, probe_files, recorded_at
 from filmfund.media.storage import sha256_file
 
 @dataclass
@@ -134,7 +132,7 @@ def _ingest_group(group: avchd.SourceGroup, probes: dict, title: str | None,
         joined_data, joined_info, _err = _probe_spec(ffmpeg.input_spec(group.files))
         if joined_info is not None:
             _apply_info(asset, joined_info, joined_data)
-    recorded = _recorded_at(group.files[0], first_info)
+    recorded = recorded_at(group.files[0], first_info)
     if recorded:
         asset.recorded_at = recorded
     _apply_camera_data(asset, group.files[0])
@@ -187,10 +185,8 @@ def _apply_info(asset: Asset, info: ffmpeg.MediaInfo | None, data: dict | None) 
 
 
 def _apply_camera_data(asset: Asset, path: Path) -> None:
-    """Make, model and start timecode from a camcorder's MDPM data (the date is _recorded_at's)."""
-    if path.suffix.lower() not in (".mts", ".m2ts"):
-        return
-    cam = avchd.read_camera_data(path)
+    """Make, model and start timecode from a camcorder's MDPM data (the date is recorded_at's)."""
+    cam = camera_data(path)
     if cam is None:
         return
     if cam.camera and not asset.camera:
@@ -199,16 +195,6 @@ def _apply_camera_data(asset: Asset, path: Path) -> None:
         asset.timecode = cam.timecode
     if cam.zone:  # the zone the camera's clock was set to: its pages show the time as read there
         asset.probe = {**(asset.probe or {}), "camera_zone": cam.zone}
-
-
-def _recorded_at(path: Path | None, info: ffmpeg.MediaInfo | None) -> datetime | None:
-    if info and info.recorded_at:
-        with contextlib.suppress(ValueError):
-            value = datetime.fromisoformat(info.recorded_at.replace("Z", "+00:00"))
-            return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    if path is not None and path.suffix.lower() in (".mts", ".m2ts"):
-        return avchd.read_mdpm_date(path)
-    return None
 
 
 def _existing_asset(sha: str, source_shas: list[str]) -> Asset | None:

@@ -3,11 +3,13 @@ the bytes say is media. Light to import, so the command line starts the probes w
 the app (neither needs the other)."""
 from __future__ import annotations
 
+import contextlib
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
-from filmfund.media import ffmpeg
+from filmfund.media import avchd, ffmpeg
 from filmfund.media.sniff import sniff
 
 
@@ -33,3 +35,21 @@ def _probe_file(path: Path | str) -> tuple[dict | None, ffmpeg.MediaInfo | None,
         return data, ffmpeg.summarize(data), None
     except ffmpeg.FfmpegError as exc:
         return None, None, str(exc)
+
+
+def recorded_at(path: Path | None, info: ffmpeg.MediaInfo | None) -> datetime | None:
+    """When a clip was recorded: its container's creation time, else a camcorder's MDPM date."""
+    if info and info.recorded_at:
+        with contextlib.suppress(ValueError):
+            value = datetime.fromisoformat(info.recorded_at.replace("Z", "+00:00"))
+            return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if path is not None and path.suffix.lower() in (".mts", ".m2ts"):
+        return avchd.read_mdpm_date(path)
+    return None
+
+
+def camera_data(path: Path) -> avchd.CameraData | None:
+    """A camcorder's MDPM data (make, model, start timecode, clock zone) of an AVCHD file."""
+    if path.suffix.lower() not in (".mts", ".m2ts"):
+        return None
+    return avchd.read_camera_data(path)

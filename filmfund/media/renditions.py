@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from filmfund.db import utcnow
 from filmfund.extensions import db
 from filmfund.media import ffmpeg, streaming
-from filmfund.media.common import (CONTENT_TYPES, EXTENSIONS, OPTIONAL, REQUIRED, _iso, _local_sources, _problem,
+from filmfund.media.common import (CONTENT_TYPES, EXTENSIONS, OPTIONAL, REQUIRED, _local_sources, _problem,
                                    _timeout, profiles, storage, work_dir)
 from filmfund.media.jobs import _Heartbeat
 from filmfund.media.models import (Asset, AssetKind, AssetState, Job, Rendition, RenditionKind, RenditionState,
@@ -161,7 +161,7 @@ def _render(job: Job, asset: Asset, kind: RenditionKind, spec: str, info: ffmpeg
     content_type = CONTENT_TYPES[kind]
     out = work_dir() / f"job-{job.id}-{kind.value}{EXTENSIONS[content_type]}"
     if kind in (RenditionKind.PROXY, RenditionKind.WEB):
-        argv = ffmpeg.video_rendition_argv(spec, str(out), info, profile, recorded_at=_iso(asset.recorded_at),
+        argv = ffmpeg.video_rendition_argv(spec, str(out), info, profile, recorded_at=ffmpeg.creation_time(asset.recorded_at),
                                            title=asset.title,  # the only tag a donor copy keeps
                                            timecode=asset.timecode)  # kept by the edit proxy only
     elif kind == RenditionKind.POSTER and asset.kind == AssetKind.IMAGE:

@@ -10,8 +10,8 @@ from flask import current_app
 
 from filmfund.errors import ConflictError
 from filmfund.extensions import db
-from filmfund.media import ffmpeg
-from filmfund.media.common import _iso, _local_sources, _problem, _timecode, _timeout, profiles, work_dir
+from filmfund.media import early, ffmpeg
+from filmfund.media.common import _local_sources, _problem, _timecode, _timeout, profiles, work_dir
 from filmfund.media.jobs import _Heartbeat, _new_job, enqueue
 from filmfund.media.models import Asset, AssetKind, AssetState, Job, JobKind, RenditionKind, Source
 from filmfund.media.sniff import sniff
@@ -78,11 +78,12 @@ def _verify(job: Job, beat: _Heartbeat) -> None:
             return
         if asset.probe is None:
             # An upload is probed here, by the worker, never inside the web request that stored it.
-            from filmfund.media.ingest import _apply_camera_data, _apply_info, _recorded_at
+            from filmfund.media.ingest import _apply_camera_data, _apply_info
+            from filmfund.media.probing import recorded_at
 
             _apply_info(asset, info, data)
             asset.kind = AssetKind(info.kind)
-            asset.recorded_at = asset.recorded_at or _recorded_at(Path(paths[0]), info)
+            asset.recorded_at = asset.recorded_at or recorded_at(Path(paths[0]), info)
             _apply_camera_data(asset, Path(paths[0]))
             if len(asset.sources) == 1 and asset.sources[0].probe is None:
                 asset.sources[0].probe = data
@@ -106,12 +107,21 @@ def _verify(job: Job, beat: _Heartbeat) -> None:
                        RenditionKind.STRIP: (work_dir() / f"job-{job.id}-strip.jpg", profs["strip"])}
             argv = ffmpeg.check_and_proxy_argv(
                 spec, str(outputs[RenditionKind.PROXY][0]), str(outputs[RenditionKind.POSTER][0]), info,
-                profs["proxy"], profs["poster"], recorded_at=_iso(asset.recorded_at), timecode=asset.timecode,
+                profs["proxy"], profs["poster"], recorded_at=ffmpeg.creation_time(asset.recorded_at), timecode=asset.timecode,
                 strip_out=str(outputs[RenditionKind.STRIP][0]), strip=profs["strip"])
             db.session.execute(sa.update(Job).where(Job.id == job.id).values(argv=" ".join(argv)[:8000]))
             db.session.commit()
-            report = ffmpeg.checked_run(argv, timeout=_timeout(duration), on_progress=on_progress,
-                                        timeout_is_permanent=not duration)
+            # `media ingest --wait` may have started this very decode while it copied the take.
+            only = asset.sources[0] if len(asset.sources) == 1 else None
+            claimed = early.claim(only.original_path if only else None, argv, spec,
+                                  {kind.value: out for kind, (out, _profile) in outputs.items()},
+                                  only.sha256 if only else "", only.size if only else -1, on_progress)
+            if claimed is not None:
+                report, ran = claimed
+                db.session.execute(sa.update(Job).where(Job.id == job.id).values(argv=" ".join(ran)[:8000]))
+            else:
+                report = ffmpeg.checked_run(argv, timeout=_timeout(duration), on_progress=on_progress,
+                                            timeout_is_permanent=not duration)
             expected = round(duration * info.fps) if duration and info.fps else 0
             if report.errors or report.returncode != 0 or report.frames < expected - max(2, int(expected * 0.01)):
                 # Something is wrong, and an encoder's complaint must not pass for damage: the

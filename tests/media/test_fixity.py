@@ -249,8 +249,14 @@ def test_sweep_of_abandoned_uploads_is_scheduled_and_covers_both_storages(app, t
     os.utime(given_up, (time.time() - 2 * 86400,) * 2)
     recent = resumable.partials_dir() / "going-on.part"
     recent.write_bytes(b"a chunk a minute ago")
-    assert fixity.sweep_incoming() == {"storage": 1, "resumable": 1}
-    assert not leftover.exists() and not given_up.exists() and recent.exists()
+    from filmfund.media import early
+
+    killed_ingest = early.work_folder(app.config) / "tmpkilled"  # a `media ingest --wait` killed mid-decode
+    killed_ingest.mkdir()
+    (killed_ingest / "proxy.mp4").write_bytes(b"half a proxy")
+    os.utime(killed_ingest, (time.time() - 2 * 86400,) * 2)
+    assert fixity.sweep_incoming() == {"storage": 1, "resumable": 1, "early_decodes": 1}
+    assert not leftover.exists() and not given_up.exists() and recent.exists() and not killed_ingest.exists()
 
 
 def test_verify_reports_a_damaged_asset_apart_from_its_intact_storage(app, runner, ready_asset):
