@@ -53,7 +53,9 @@ def my_questions():
 def ask_question():
     try:
         questions.submit_question(_me(), request.form.get("body", ""))
+        db.session.commit()
     except DomainError as err:
+        db.session.rollback()  # a question over the limit is flushed already; the entitlement lock goes
         return _my_questions_page(error=for_people(err.message), body=request.form.get("body", "")[:2000],
                                   status=err.status)
     flash(_("Your question was sent to the producers."), "success")
@@ -98,6 +100,7 @@ def admin_questions():
 def add_subject():
     try:
         questions.add_subject(request.form.get("name", ""), request.form.get("language", ""))
+        db.session.commit()
     except DomainError as err:
         return _admin_questions_page(error=for_people(err.message), status=400)
     flash(_("Interview subject added."), "success")
@@ -119,9 +122,11 @@ def admin_question(question_id: int):
 def _question_action(question_id: int, fn, done: str):
     try:
         fn()
+        db.session.commit()  # the one commit of the producer's step (an answer's notice is queued by it)
     except DomainError as err:
         if err.status == 404:
             raise
+        db.session.rollback()  # nothing half-written shows on the page
         return _admin_question_page(question_id, error=for_people(err.message), status=err.status)
     flash(done, "success")
     return redirect(url_for("comms.admin_question", question_id=question_id), code=303)

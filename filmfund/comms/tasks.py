@@ -1,4 +1,8 @@
-"""Queue tasks of filmfund.comms: ids in, one service call each.
+"""Queue tasks of filmfund.comms: ids in; each task commits what it did (the use cases do not).
+
+A mailing is a loop here rather than in its use case: each mail's claim is committed before the
+mail goes out, and what became of it before the next one, so a crash, a retry or a second worker
+never mails a donor twice (the use cases give the steps: claim, send, give back).
 
 `deliver_update` sends an update's queued deliveries; if some sends failed (mail server down)
 it raises, and huey runs it again after 1, 2, 4 ... minutes (retry_delay, retry_backoff),
@@ -54,9 +58,21 @@ def sweep_deliveries() -> dict:
 
 @app_task(lane=jobs.mail, retries=8, retry_delay=RETRY_DELAY, retry_backoff=2)
 def notify_answer(question_id: int) -> bool:
+    """Mail the donor that their question is answered, once. True if this run sent it."""
     from filmfund.comms import questions
+    from filmfund.extensions import db
 
-    return questions.notify_answer(question_id)
+    claimed = questions.claim_answer_notice(question_id)
+    db.session.commit()  # claimed before the mail goes out: a retry or a second worker never sends it again
+    if not claimed:
+        return False
+    try:
+        questions.mail_answer_notice(question_id)
+    except Exception:
+        questions.release_answer_notice(question_id)
+        db.session.commit()  # given back, for the retry huey schedules
+        raise
+    return True
 
 
 @app_task(lane=jobs.mail, retries=8, retry_delay=RETRY_DELAY, retry_backoff=2)
