@@ -13,6 +13,7 @@ An hourly sweep re-queues updates whose job was lost and closes claims of dead w
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from flask import has_app_context
 from huey import crontab
@@ -77,24 +78,71 @@ def notify_answer(question_id: int) -> bool:
 
 @app_task(lane=jobs.mail, retries=8, retry_delay=RETRY_DELAY, retry_backoff=2)
 def mail_invitations(experience_id: int) -> int:
+    """Mail each not-yet-mailed invitation of an experience once. A failure gives its claim back
+    and is raised, once the others are sent, for a retry. How many this run sent."""
     from filmfund.comms import invitations
+    from filmfund.extensions import db
 
-    return invitations.mail_invitations(experience_id)
+    sent, error = 0, None
+    for inv_id in invitations.unmailed_invitations(experience_id):
+        claimed = invitations.claim(inv_id, "invited_at")
+        db.session.commit()  # claimed before the mail goes out: a crash or a retry never mails it twice
+        if not claimed:
+            continue
+        try:
+            invitations.mail_invitation(inv_id)
+            sent += 1
+        except Exception as exc:
+            invitations.release(inv_id, "invited_at")
+            db.session.commit()  # given back, for the retry
+            error = exc
+    if error is not None:
+        raise error
+    return sent
+
+
+def run_reminders(now: datetime | None = None) -> dict[str, int]:
+    """The hourly reminders (send_reminders), at `now`: first the invitations of donors who
+    reached an experience's tier since (committed, their mail queued), then each reminder due at
+    most once, its claim committed before its mail goes out. Donors who opted out of reminders
+    are skipped (and not reminded later); a failed mail is logged and given back to the next sweep."""
+    from filmfund.comms import invitations
+    from filmfund.db import utcnow
+    from filmfund.extensions import db
+
+    now = now or utcnow()
+    done = {"rsvp": 0, "soon": 0, "skipped": 0, "invited": invitations.invite_new_holders(now)}
+    db.session.commit()  # the new invitations, and the job that mails them
+    for kind, inv_id in invitations.due_reminders(now):
+        column = invitations.REMINDERS[kind][0]
+        claimed = invitations.claim(inv_id, column)
+        db.session.commit()  # claimed before the mail goes out: each reminder goes once
+        if not claimed:
+            continue
+        try:
+            if invitations.remind(inv_id, kind):
+                done[kind] += 1
+            else:
+                done["skipped"] += 1
+        except Exception:
+            log.exception("reminder for invitation %s failed; the next sweep tries again", inv_id)
+            invitations.release(inv_id, column)
+            db.session.commit()  # given back, to the next sweep
+    return done
 
 
 @jobs.mail.periodic_task(crontab(minute="7"), name="filmfund.comms.send_reminders")
 def send_reminders() -> dict:
-    from filmfund.comms import invitations
     from filmfund.extensions import db
 
     if has_app_context():
-        return invitations.send_reminders()
+        return run_reminders()
     if jobs._worker_app is None:
         log.warning("reminders skipped: no app (start it through `filmfund worker`)")
         return {}
     with jobs._worker_app.app_context():
         try:
-            return invitations.send_reminders()
+            return run_reminders()
         finally:
             db.session.remove()
 
