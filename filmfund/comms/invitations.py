@@ -7,6 +7,9 @@ Producers describe an experience and propose times (stored in UTC). Each holder 
 queue: one "please answer" after a few days without an answer, one the day before the chosen
 time. Reminders belong to the `reminders` mail topic (one-click unsubscribe); each is claimed
 before it is sent, so it goes out once.
+
+The use cases here do not commit: the view or the queue task commits once (issue 16). The
+mailings are the tasks' loops (comms/tasks.py), which commit each claim before its mail goes out.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from flask_babel import gettext as _
 from filmfund.i18n import for_donor
 from filmfund.auth.models import User
 from filmfund.comms.models import Experience, ExperienceSlot, Invitation, RsvpStatus
-from filmfund.db import utcnow
+from filmfund.db import on_commit, utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.rewards import holdings, mail_prefs
@@ -71,6 +74,7 @@ def get_experience(experience_id: int) -> Experience:
 
 
 def create_experience(*, reward_key, title, details="", location="", duration_minutes=60) -> Experience:
+    """A new experience of a reward, without times yet. The caller commits."""
     campaign = _campaign()
     keys = set(db.session.scalars(sa.select(Reward.key).where(Reward.campaign_id == campaign.id)))
     if reward_key not in keys:
@@ -91,7 +95,7 @@ def create_experience(*, reward_key, title, details="", location="", duration_mi
     exp = Experience(campaign_id=campaign.id, reward_key=reward_key, title=title, details=details,
                      location=location, duration_minutes=minutes)
     db.session.add(exp)
-    db.session.commit()
+    db.session.flush()  # its id, for the page the caller goes to
     return exp
 
 
@@ -109,6 +113,7 @@ def parse_local_time(value, tz_name) -> datetime:
 
 
 def add_slot(experience_id: int, starts_at: datetime, capacity=None) -> ExperienceSlot:
+    """A proposed time, with an optional number of places. The caller commits."""
     exp = get_experience(experience_id)
     if starts_at <= utcnow():
         raise ValidationError(_("starts: propose a time in the future."), code="invalid_time")
@@ -123,7 +128,8 @@ def add_slot(experience_id: int, starts_at: datetime, capacity=None) -> Experien
                                   code="invalid_capacity")
     slot = ExperienceSlot(experience_id=exp.id, starts_at=starts_at, capacity=cap)
     db.session.add(slot)
-    db.session.commit()
+    db.session.flush()  # its id
+    db.session.expire(exp, ["slots"])  # read again, in order, by whoever asks next in this transaction
     return slot
 
 
@@ -133,7 +139,7 @@ def _holders(reward_key: str):
 
 def send_invitations(experience_id: int) -> int:
     """Make an invitation for every holder who has none (one INSERT ... SELECT) and queue the
-    invitation mails. Returns how many invitations are waiting to be mailed."""
+    invitation mails once the caller commits. Returns how many invitations are waiting to be mailed."""
     exp = get_experience(experience_id)
     if not exp.slots:
         raise ConflictError(_("Propose at least one time first."), code="no_times")
@@ -142,7 +148,7 @@ def send_invitations(experience_id: int) -> int:
 
 def invite_new_holders(now: datetime | None = None) -> int:
     """Hourly: once the producers have sent an experience's invitations, a donor who reaches its
-    tier later is invited too, while a proposed time is still ahead."""
+    tier later is invited too, while a proposed time is still ahead. The caller commits."""
     now = now or utcnow()
     sent_before = sa.exists().where(Invitation.experience_id == Experience.id, Invitation.invited_at.is_not(None))
     ahead = sa.exists().where(ExperienceSlot.experience_id == Experience.id, ExperienceSlot.starts_at > now)
@@ -157,13 +163,13 @@ def _invite_holders(exp: Experience) -> int:
         ~sa.exists().where(Invitation.experience_id == exp.id, Invitation.user_id == holders.c.user_id))
     db.session.execute(sa.insert(Invitation).from_select(
         ["experience_id", "user_id", "status", "time_zone", "created_at"], missing))
-    db.session.commit()
     waiting = db.session.scalar(sa.select(sa.func.count(Invitation.id)).where(
         Invitation.experience_id == exp.id, Invitation.invited_at.is_(None)))
     if waiting:
         from filmfund.comms import tasks
 
-        tasks.mail_invitations(exp.id)
+        experience_id = exp.id
+        on_commit(db.session, lambda: tasks.mail_invitations(experience_id))  # the worker must find them
     return waiting
 
 
@@ -190,12 +196,12 @@ def guest_list(experience_id: int) -> list[dict]:
 # --- donors -------------------------------------------------------------------------------
 
 def my_invitations(user: User) -> list[Invitation]:
-    """The donor's invitations, one per experience of a reward they hold (made on first sight)."""
+    """The donor's invitations, one per experience of a reward they hold (made on first sight:
+    the caller commits, a page that writes)."""
     held = set(db.session.scalars(_holders_keys(user.id)))
     exps = [e for e in experiences() if e.reward_key in held]
     have = {i.experience_id: i for i in db.session.scalars(
         sa.select(Invitation).where(Invitation.user_id == user.id))}
-    made = False
     for exp in exps:
         if exp.id not in have:
             try:
@@ -203,12 +209,9 @@ def my_invitations(user: User) -> list[Invitation]:
                     inv = Invitation(experience_id=exp.id, user_id=user.id)
                     db.session.add(inv)
                 have[exp.id] = inv
-                made = True
             except sa.exc.IntegrityError:  # made at the same moment by another request
                 have[exp.id] = db.session.scalar(sa.select(Invitation).where(
                     Invitation.experience_id == exp.id, Invitation.user_id == user.id))
-    if made:
-        db.session.commit()
     return [have[e.id] for e in exps]
 
 
@@ -227,18 +230,18 @@ def my_invitation(user: User, invitation_id: int) -> Invitation:
 
 
 def set_time_zone(user: User, invitation_id: int, tz_name) -> Invitation:
+    """The donor's time zone, for all their invitations. The caller commits."""
     inv = my_invitation(user, invitation_id)
     if tz_name not in available_timezones() and tz_name != "UTC":
         raise ValidationError(_("time zone: choose one from the list."), code="invalid_time_zone")
     # One zone for all of this donor's invitations: they live in one place.
     db.session.execute(sa.update(Invitation).where(Invitation.user_id == user.id).values(time_zone=tz_name))
-    db.session.commit()
     return inv
 
 
 def rsvp(user: User, invitation_id: int, answer, slot_id=None) -> Invitation:
     """Accept one proposed time, or decline. A full time is refused; the slot row is locked
-    while its places are counted."""
+    while its places are counted, until the caller commits (or rolls back, refused)."""
     inv = my_invitation(user, invitation_id)
     if answer == "decline":
         inv.status, inv.slot_id = RsvpStatus.DECLINED, None
@@ -257,7 +260,6 @@ def rsvp(user: User, invitation_id: int, answer, slot_id=None) -> Invitation:
             taken = db.session.scalar(sa.select(sa.func.count(Invitation.id)).where(
                 Invitation.slot_id == slot.id, Invitation.status == RsvpStatus.ACCEPTED))
             if taken >= slot.capacity:
-                db.session.rollback()
                 raise ConflictError(_("That time is full; choose another."), code="slot_full")
         if inv.slot_id != slot.id:
             inv.reminded_at = None  # a new time gets its own reminder
@@ -265,7 +267,6 @@ def rsvp(user: User, invitation_id: int, answer, slot_id=None) -> Invitation:
     else:
         raise ValidationError(_("answer: accept a time, or decline."), code="invalid_answer")
     inv.responded_at = utcnow()
-    db.session.commit()
     return inv
 
 
@@ -319,18 +320,27 @@ def ics(inv: Invitation) -> str:
 
 
 # --- mail (invitations and reminders, from the queue) --------------------------------------
+# One invitation or reminder at a time: the task claims it, commits the claim, then mails it (and
+# gives the claim back if the mail failed), so a crash, a retry or a second worker never mails
+# a donor twice (comms/tasks.py: mail_invitations, run_reminders).
 
-def _claim(inv_id: int, column: str, extra=()) -> bool:
+REMINDERS = {  # kind: (the column claimed, the mail's template, its subject)
+    "rsvp": ("rsvp_reminded_at", "comms/mail/rsvp_reminder.txt", _l("Will you come? {title}")),
+    "soon": ("reminded_at", "comms/mail/reminder.txt", _l("Reminder: {title}")),
+}
+
+
+def claim(inv_id: int, column: str) -> bool:
+    """The invitation's mail named by `column` is this caller's to send (one UPDATE: of two
+    workers, only one gets it). The caller commits the claim before the mail goes out."""
     col = getattr(Invitation, column)
-    claimed = db.session.execute(sa.update(Invitation).where(Invitation.id == inv_id, col.is_(None), *extra)
-                                 .values({column: utcnow()})).rowcount == 1
-    db.session.commit()
-    return claimed
+    return db.session.execute(sa.update(Invitation).where(Invitation.id == inv_id, col.is_(None))
+                              .values({column: utcnow()})).rowcount == 1
 
 
-def _release(inv_id: int, column: str) -> None:
+def release(inv_id: int, column: str) -> None:
+    """Give a claim back (its mail failed), for the next try. The caller commits."""
     db.session.execute(sa.update(Invitation).where(Invitation.id == inv_id).values({column: None}))
-    db.session.commit()
 
 
 def _mail(inv: Invitation, template: str, subject: str, *, optional: bool) -> None:
@@ -349,36 +359,21 @@ def _mail(inv: Invitation, template: str, subject: str, *, optional: bool) -> No
                   headers=headers)
 
 
-def mail_invitations(experience_id: int) -> int:
-    """Send each not-yet-mailed invitation of an experience once (the invitation is the reward
-    itself: it has no opt-out). A failure releases the claim and is raised for a retry."""
-    exp = db.session.get(Experience, experience_id)
-    if exp is None:
-        return 0
-    ids = list(db.session.scalars(sa.select(Invitation.id).where(
+def unmailed_invitations(experience_id: int) -> list[int]:
+    """The experience's invitations not mailed yet (ids, in order); none if it is gone."""
+    return list(db.session.scalars(sa.select(Invitation.id).join(Experience).where(
         Invitation.experience_id == experience_id, Invitation.invited_at.is_(None)).order_by(Invitation.id)))
-    sent, error = 0, None
-    for inv_id in ids:
-        if not _claim(inv_id, "invited_at"):
-            continue
-        inv = db.session.get(Invitation, inv_id)
-        try:
-            _mail(inv, "comms/mail/invitation.txt", _l("You are invited: {title}"), optional=False)
-            sent += 1
-        except Exception as exc:
-            _release(inv_id, "invited_at")
-            error = exc
-    if error is not None:
-        raise error
-    return sent
 
 
-def send_reminders(now: datetime | None = None) -> dict[str, int]:
-    """Hourly: "please answer" to invitations left unanswered for RSVP_REMINDER_AFTER, and "it
-    is soon" to accepted ones starting within REMINDER_BEFORE. Each at most once; donors who
-    opted out of reminders are skipped (and not reminded later)."""
-    now = now or utcnow()
-    done = {"rsvp": 0, "soon": 0, "skipped": 0, "invited": invite_new_holders(now)}
+def mail_invitation(inv_id: int) -> None:
+    """Mail a claimed invitation (the invitation is the reward itself: it has no opt-out)."""
+    _mail(db.session.get(Invitation, inv_id), "comms/mail/invitation.txt", _l("You are invited: {title}"),
+          optional=False)
+
+
+def due_reminders(now: datetime) -> list[tuple[str, int]]:
+    """(kind, invitation id) of the reminders due: "rsvp" to invitations left unanswered for
+    RSVP_REMINDER_AFTER, "soon" to accepted ones starting within REMINDER_BEFORE."""
     future = sa.exists().where(ExperienceSlot.experience_id == Invitation.experience_id,
                                ExperienceSlot.starts_at > now)
     rsvp_ids = list(db.session.scalars(sa.select(Invitation.id).where(
@@ -388,21 +383,16 @@ def send_reminders(now: datetime | None = None) -> dict[str, int]:
         sa.select(Invitation.id).join(ExperienceSlot, ExperienceSlot.id == Invitation.slot_id).where(
             Invitation.status == RsvpStatus.ACCEPTED, Invitation.reminded_at.is_(None),
             ExperienceSlot.starts_at > now, ExperienceSlot.starts_at <= now + REMINDER_BEFORE)))
-    for kind, column, ids, template, subject in (
-            ("rsvp", "rsvp_reminded_at", rsvp_ids, "comms/mail/rsvp_reminder.txt", _l("Will you come? {title}")),
-            ("soon", "reminded_at", soon_ids, "comms/mail/reminder.txt", _l("Reminder: {title}"))):
-        for inv_id in ids:
-            if not _claim(inv_id, column):
-                continue
-            inv = db.session.get(Invitation, inv_id)
-            if (mail_prefs.REMINDERS in mail_prefs.opted_out(inv.user_id)
-                    or inv.experience.reward_key not in set(db.session.scalars(_holders_keys(inv.user_id)))):
-                done["skipped"] += 1
-                continue
-            try:
-                _mail(inv, template, subject, optional=True)
-                done[kind] += 1
-            except Exception:
-                log.exception("reminder for invitation %s failed; the next sweep tries again", inv_id)
-                _release(inv_id, column)
-    return done
+    return [("rsvp", i) for i in rsvp_ids] + [("soon", i) for i in soon_ids]
+
+
+def remind(inv_id: int, kind: str) -> bool:
+    """Mail a claimed reminder; False if it is skipped: the donor opted out of reminders, or no
+    longer holds the reward (the claim stays, so they are not reminded later)."""
+    inv = db.session.get(Invitation, inv_id)
+    if (mail_prefs.REMINDERS in mail_prefs.opted_out(inv.user_id)
+            or inv.experience.reward_key not in set(db.session.scalars(_holders_keys(inv.user_id)))):
+        return False
+    _, template, subject = REMINDERS[kind]
+    _mail(inv, template, subject, optional=True)
+    return True

@@ -6,6 +6,8 @@ to a subject, and record the answer: text and/or a clip from the footage library
 subject's language and in English, each text with its own status (missing, draft, final).
 When what was recorded is final, the question is answered: the donor is mailed once (a
 queued job, claimed) and reads the answer on their own page, which no one else can open.
+
+The use cases here do not commit: the view, or the queue task, commits once (issue 16).
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from flask_babel import gettext as _
 from filmfund.i18n import for_donor
 from filmfund.auth.models import User
 from filmfund.comms.models import InterviewSubject, Question, QuestionState, TextStatus
-from filmfund.db import utcnow
+from filmfund.db import on_commit, utcnow
 from filmfund.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.rewards import holdings
@@ -68,7 +70,8 @@ def my_questions(user) -> list[Question]:
 
 def submit_question(user: User, body) -> Question:
     """A donor's new question, within their limit. The entitlement row is locked while counting,
-    so two submits at once cannot both take the last place."""
+    until the caller commits, so two submits at once cannot both take the last place. Refused
+    (the limit), the question is flushed already: the caller rolls back."""
     body = body.strip() if isinstance(body, str) else ""
     if not body or len(body) > QUESTION_MAX:
         raise ValidationError(f"body: write your question (up to {QUESTION_MAX} characters).",
@@ -81,9 +84,7 @@ def submit_question(user: User, body) -> Question:
     # Counted after the insert, in the same transaction: on PostgreSQL the locked entitlement row
     # makes a second submit wait for this one; on SQLite the insert holds the write lock.
     if _counted(user.id) > limit_per_donor():
-        db.session.rollback()
         raise ConflictError(f"You have asked your {limit_per_donor()} questions.", code="question_limit")
-    db.session.commit()
     return question
 
 
@@ -110,12 +111,13 @@ def _language(value) -> str:
 
 
 def add_subject(name, language) -> InterviewSubject:
+    """A new interview subject. The caller commits."""
     name = " ".join(name.split()) if isinstance(name, str) else ""
     if not name or len(name) > 200:
         raise ValidationError(_("name: give the subject's name (up to 200 characters)."), code="invalid_name")
     subject = InterviewSubject(campaign_id=_campaign().id, name=name, language=_language(language))
     db.session.add(subject)
-    db.session.commit()
+    db.session.flush()  # its id, for the caller's form
     return subject
 
 
@@ -142,6 +144,7 @@ def get_question(question_id: int) -> Question:
 
 
 def moderate(question_id: int, decision, note="") -> Question:
+    """Approve a question, or reject it with a note for the donor. The caller commits."""
     question = get_question(question_id)
     note = note.strip()[:NOTE_MAX] if isinstance(note, str) else ""
     if question.state not in (QuestionState.SUBMITTED, QuestionState.APPROVED, QuestionState.REJECTED):
@@ -156,11 +159,11 @@ def moderate(question_id: int, decision, note="") -> Question:
         raise ValidationError(_("decision: approve or reject."), code="invalid_decision")
     question.moderation_note = note
     question.moderated_at = utcnow()
-    db.session.commit()
     return question
 
 
 def assign(question_id: int, subject_id) -> Question:
+    """Give an approved question to an interview subject. The caller commits."""
     question = get_question(question_id)
     if question.state not in (QuestionState.APPROVED, QuestionState.ASSIGNED):
         raise ConflictError(_("Approve the question before assigning it."), code="illegal_transition")
@@ -173,7 +176,6 @@ def assign(question_id: int, subject_id) -> Question:
     question.subject_id = subject.id
     question.answer_language = question.answer_language or subject.language
     question.state = QuestionState.ASSIGNED
-    db.session.commit()
     return question
 
 
@@ -220,7 +222,7 @@ def record_answer(question_id: int, *, original="", original_status="missing", e
     """Record (or correct) the answer: text in the subject's language and in English, each
     `missing`, `draft` or `final` (a text given is at least a draft), and/or a library clip.
     Once the English is final and the original is not a draft, the question is answered and the
-    donor is told (once)."""
+    donor is told (once), when the caller commits."""
     question = get_question(question_id)
     if question.state not in (QuestionState.ASSIGNED, QuestionState.ANSWERED):
         raise ConflictError(_("Assign the question to a subject first."), code="illegal_transition")
@@ -249,38 +251,38 @@ def record_answer(question_id: int, *, original="", original_status="missing", e
         question.answered_at = question.answered_at or utcnow()
     else:
         question.state = QuestionState.ASSIGNED
-    db.session.commit()
     if newly:
         from filmfund.comms import tasks
 
-        tasks.notify_answer(question.id)
+        question_id = question.id
+        on_commit(db.session, lambda: tasks.notify_answer(question_id))  # the worker must find it answered
     return question
 
 
-def notify_answer(question_id: int) -> bool:
-    """Mail the donor that their answer is ready (a link, never the answer itself): claimed
-    atomically, so it goes once. True if this call sent it."""
+def claim_answer_notice(question_id: int) -> bool:
+    """The answered question's notice is this caller's to send (one UPDATE: of two workers, only
+    one gets it). The caller commits the claim before the mail goes out (notify_answer in tasks)."""
+    return db.session.execute(sa.update(Question).where(
+        Question.id == question_id, Question.state == QuestionState.ANSWERED, Question.notified_at.is_(None))
+        .values(notified_at=utcnow())).rowcount == 1
+
+
+def release_answer_notice(question_id: int) -> None:
+    """Give a claimed notice back (its mail failed), for the retry. The caller commits."""
+    db.session.execute(sa.update(Question).where(Question.id == question_id).values(notified_at=None))
+
+
+def mail_answer_notice(question_id: int) -> None:
+    """Mail the donor that their answer is ready (a link, never the answer itself)."""
     from filmfund.mail import send_mail
     from filmfund.rewards.mail_prefs import absolute_url
 
-    claimed = db.session.execute(sa.update(Question).where(
-        Question.id == question_id, Question.state == QuestionState.ANSWERED, Question.notified_at.is_(None))
-        .values(notified_at=utcnow())).rowcount == 1
-    db.session.commit()
-    if not claimed:
-        return False
     question = db.session.get(Question, question_id)
-    try:
-        ctx = {"question": question, "campaign": _campaign(),
-               "url": absolute_url("comms.my_question", question_id=question.id)}
-        with for_donor(question.user_id):
-            send_mail(question.user.email, _("Your question has been answered"),
-                      render_template("comms/mail/answer.txt", **ctx))
-    except Exception:
-        db.session.execute(sa.update(Question).where(Question.id == question_id).values(notified_at=None))
-        db.session.commit()
-        raise
-    return True
+    ctx = {"question": question, "campaign": _campaign(),
+           "url": absolute_url("comms.my_question", question_id=question.id)}
+    with for_donor(question.user_id):
+        send_mail(question.user.email, _("Your question has been answered"),
+                  render_template("comms/mail/answer.txt", **ctx))
 
 
 def clip_of(question: Question):

@@ -53,7 +53,9 @@ def my_questions():
 def ask_question():
     try:
         questions.submit_question(_me(), request.form.get("body", ""))
+        db.session.commit()
     except DomainError as err:
+        db.session.rollback()  # a question over the limit is flushed already; the entitlement lock goes
         return _my_questions_page(error=for_people(err.message), body=request.form.get("body", "")[:2000],
                                   status=err.status)
     flash(_("Your question was sent to the producers."), "success")
@@ -98,6 +100,7 @@ def admin_questions():
 def add_subject():
     try:
         questions.add_subject(request.form.get("name", ""), request.form.get("language", ""))
+        db.session.commit()
     except DomainError as err:
         return _admin_questions_page(error=for_people(err.message), status=400)
     flash(_("Interview subject added."), "success")
@@ -119,9 +122,11 @@ def admin_question(question_id: int):
 def _question_action(question_id: int, fn, done: str):
     try:
         fn()
+        db.session.commit()  # the one commit of the producer's step (an answer's notice is queued by it)
     except DomainError as err:
         if err.status == 404:
             raise
+        db.session.rollback()  # nothing half-written shows on the page
         return _admin_question_page(question_id, error=for_people(err.message), status=err.status)
     flash(done, "success")
     return redirect(url_for("comms.admin_question", question_id=question_id), code=303)
@@ -158,6 +163,7 @@ def answer_question(question_id: int):
 @role_required("donor")
 def my_invitations():
     items = invitations.my_invitations(_me())
+    db.session.commit()  # the invitations made on first sight
     return render_template("comms/my_invitations.html", items=items, local=invitations.local)
 
 
@@ -179,9 +185,11 @@ def my_invitation(invitation_id: int):
 def rsvp(invitation_id: int):
     try:
         inv = invitations.rsvp(_me(), invitation_id, request.form.get("answer"), request.form.get("slot"))
+        db.session.commit()
     except DomainError as err:
         if err.status == 404:
             raise
+        db.session.rollback()  # a full time's slot lock goes before the page is made
         return _my_invitation_page(invitation_id, error=for_people(err.message), status=err.status)
     flash("Thank you: we look forward to seeing you." if inv.status == "accepted" else
           "Thank you for letting us know.", "success")
@@ -193,6 +201,7 @@ def rsvp(invitation_id: int):
 def invitation_time_zone(invitation_id: int):
     try:
         invitations.set_time_zone(_me(), invitation_id, request.form.get("time_zone", ""))
+        db.session.commit()
     except DomainError as err:
         if err.status == 404:
             raise
@@ -232,6 +241,7 @@ def create_experience():
         exp = invitations.create_experience(reward_key=f.get("reward", ""), title=f.get("title", ""),
                                             details=f.get("details", ""), location=f.get("location", ""),
                                             duration_minutes=f.get("duration_minutes", ""))
+        db.session.commit()
     except DomainError as err:
         return _admin_experiences_page(error=for_people(err.message), values=f.to_dict(), status=400)
     return redirect(url_for("comms.admin_experience", experience_id=exp.id), code=303)
@@ -258,6 +268,7 @@ def add_slot(experience_id: int):
     try:
         starts = invitations.parse_local_time(f.get("starts", ""), f.get("time_zone", "UTC"))
         invitations.add_slot(experience_id, starts, f.get("capacity") or None)
+        db.session.commit()
     except DomainError as err:
         return _admin_experience_page(experience_id, error=for_people(err.message), status=400)
     flash(_("Time proposed."), "success")
@@ -270,6 +281,7 @@ def send_invitations(experience_id: int):
     invitations.get_experience(experience_id)
     try:
         n = invitations.send_invitations(experience_id)
+        db.session.commit()  # the invitations, then their mailing job (queued by the commit)
     except DomainError as err:
         return _admin_experience_page(experience_id, error=for_people(err.message), status=err.status)
     flash(f"{n} invitation(s) queued for mailing, one per donor.", "success")

@@ -1,4 +1,8 @@
-"""Queue tasks of filmfund.comms: ids in, one service call each.
+"""Queue tasks of filmfund.comms: ids in; each task commits what it did (the use cases do not).
+
+A mailing is a loop here rather than in its use case: each mail's claim is committed before the
+mail goes out, and what became of it before the next one, so a crash, a retry or a second worker
+never mails a donor twice (the use cases give the steps: claim, send, give back).
 
 `deliver_update` sends an update's queued deliveries; if some sends failed (mail server down)
 it raises, and huey runs it again after 1, 2, 4 ... minutes (retry_delay, retry_backoff),
@@ -9,6 +13,7 @@ An hourly sweep re-queues updates whose job was lost and closes claims of dead w
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from flask import has_app_context
 from huey import crontab
@@ -25,11 +30,36 @@ class DeliveryIncomplete(Exception):
     """Raised so that huey schedules the next try."""
 
 
+def deliver_queued(update_id: int) -> dict[str, int]:
+    """Send the queued deliveries of an update (deliver_update's body), one transaction each: a
+    row is claimed and the claim committed before its mail goes out, then what became of it is
+    committed before the next, so a retry or a second worker never sends it again, and a worker
+    killed mid-batch leaves at most the one in flight (closed by the sweep, not re-sent). A
+    failed send goes back to the queue until updates.MAX_ATTEMPTS, then is marked failed.
+    Returns counts; `retry` > 0 tells the job to run again later."""
+    from filmfund.comms import updates
+    from filmfund.extensions import db
+    from filmfund.mail import smtp_session
+
+    done = {"sent": 0, "retry": 0, "failed": 0, "skipped": 0}
+    update = updates.deliverable(update_id)
+    if update is None:
+        return done
+    topic = updates.mail_topic(update)
+    with smtp_session():  # one SMTP connection for the whole mailing (2.6x faster than one per mail)
+        for delivery_id in updates.queued_deliveries(update_id):
+            claimed = updates.claim_delivery(delivery_id)
+            db.session.commit()  # claimed before the mail goes out
+            if not claimed:
+                continue  # another worker has it
+            done[updates.send_delivery(update, delivery_id, topic)] += 1
+            db.session.commit()  # sent (or not) is kept before the next donor's mail
+    return done
+
+
 @app_task(lane=jobs.mail, retries=8, retry_delay=RETRY_DELAY, retry_backoff=2)
 def deliver_update(update_id: int) -> dict:
-    from filmfund.comms import updates
-
-    done = updates.deliver_update(update_id)
+    done = deliver_queued(update_id)
     if done["retry"]:
         raise DeliveryIncomplete(f"update {update_id}: {done['retry']} mail(s) to try again")
     return done
@@ -37,48 +67,115 @@ def deliver_update(update_id: int) -> dict:
 
 @jobs.mail.periodic_task(crontab(minute="23"), name="filmfund.comms.sweep_deliveries")
 def sweep_deliveries() -> dict:
-    from filmfund.comms import updates
     from filmfund.extensions import db
 
     if has_app_context():
-        return updates.sweep_deliveries()
+        return _sweep_deliveries()
     if jobs._worker_app is None:
         log.warning("delivery sweep skipped: no app (start it through `filmfund worker`)")
         return {}
     with jobs._worker_app.app_context():
         try:
-            return updates.sweep_deliveries()
+            return _sweep_deliveries()
         finally:
             db.session.remove()
 
 
+def _sweep_deliveries() -> dict:
+    from filmfund.comms import updates
+    from filmfund.extensions import db
+
+    swept = updates.sweep_deliveries()
+    db.session.commit()  # the dead workers' claims closed; the lost jobs queued again
+    return swept
+
+
 @app_task(lane=jobs.mail, retries=8, retry_delay=RETRY_DELAY, retry_backoff=2)
 def notify_answer(question_id: int) -> bool:
+    """Mail the donor that their question is answered, once. True if this run sent it."""
     from filmfund.comms import questions
+    from filmfund.extensions import db
 
-    return questions.notify_answer(question_id)
+    claimed = questions.claim_answer_notice(question_id)
+    db.session.commit()  # claimed before the mail goes out: a retry or a second worker never sends it again
+    if not claimed:
+        return False
+    try:
+        questions.mail_answer_notice(question_id)
+    except Exception:
+        questions.release_answer_notice(question_id)
+        db.session.commit()  # given back, for the retry huey schedules
+        raise
+    return True
 
 
 @app_task(lane=jobs.mail, retries=8, retry_delay=RETRY_DELAY, retry_backoff=2)
 def mail_invitations(experience_id: int) -> int:
+    """Mail each not-yet-mailed invitation of an experience once. A failure gives its claim back
+    and is raised, once the others are sent, for a retry. How many this run sent."""
     from filmfund.comms import invitations
+    from filmfund.extensions import db
 
-    return invitations.mail_invitations(experience_id)
+    sent, error = 0, None
+    for inv_id in invitations.unmailed_invitations(experience_id):
+        claimed = invitations.claim(inv_id, "invited_at")
+        db.session.commit()  # claimed before the mail goes out: a crash or a retry never mails it twice
+        if not claimed:
+            continue
+        try:
+            invitations.mail_invitation(inv_id)
+            sent += 1
+        except Exception as exc:
+            invitations.release(inv_id, "invited_at")
+            db.session.commit()  # given back, for the retry
+            error = exc
+    if error is not None:
+        raise error
+    return sent
+
+
+def run_reminders(now: datetime | None = None) -> dict[str, int]:
+    """The hourly reminders (send_reminders), at `now`: first the invitations of donors who
+    reached an experience's tier since (committed, their mail queued), then each reminder due at
+    most once, its claim committed before its mail goes out. Donors who opted out of reminders
+    are skipped (and not reminded later); a failed mail is logged and given back to the next sweep."""
+    from filmfund.comms import invitations
+    from filmfund.db import utcnow
+    from filmfund.extensions import db
+
+    now = now or utcnow()
+    done = {"rsvp": 0, "soon": 0, "skipped": 0, "invited": invitations.invite_new_holders(now)}
+    db.session.commit()  # the new invitations, and the job that mails them
+    for kind, inv_id in invitations.due_reminders(now):
+        column = invitations.REMINDERS[kind][0]
+        claimed = invitations.claim(inv_id, column)
+        db.session.commit()  # claimed before the mail goes out: each reminder goes once
+        if not claimed:
+            continue
+        try:
+            if invitations.remind(inv_id, kind):
+                done[kind] += 1
+            else:
+                done["skipped"] += 1
+        except Exception:
+            log.exception("reminder for invitation %s failed; the next sweep tries again", inv_id)
+            invitations.release(inv_id, column)
+            db.session.commit()  # given back, to the next sweep
+    return done
 
 
 @jobs.mail.periodic_task(crontab(minute="7"), name="filmfund.comms.send_reminders")
 def send_reminders() -> dict:
-    from filmfund.comms import invitations
     from filmfund.extensions import db
 
     if has_app_context():
-        return invitations.send_reminders()
+        return run_reminders()
     if jobs._worker_app is None:
         log.warning("reminders skipped: no app (start it through `filmfund worker`)")
         return {}
     with jobs._worker_app.app_context():
         try:
-            return invitations.send_reminders()
+            return run_reminders()
         finally:
             db.session.remove()
 

@@ -326,15 +326,14 @@ def delivery_rows(update_id: int, limit: int = 500) -> list[dict]:
              "error": d.error} for d, email in rows]
 
 
-def _claim(delivery_id: int) -> bool:
-    """queued -> sending, in one UPDATE: of two workers, only one gets the row."""
-    claimed = db.session.execute(
+def claim_delivery(delivery_id: int) -> bool:
+    """queued -> sending, in one UPDATE: of two workers, only one gets the row. The caller
+    commits the claim before the mail goes out (deliver_queued in tasks)."""
+    return db.session.execute(
         sa.update(UpdateDelivery).where(UpdateDelivery.id == delivery_id,
                                         UpdateDelivery.status == DeliveryStatus.QUEUED)
         .values(status=DeliveryStatus.SENDING, claimed_at=utcnow(), attempts=UpdateDelivery.attempts + 1)
     ).rowcount == 1
-    db.session.commit()
-    return claimed
 
 
 def compose_mail(update: Update, user: User, topic: str) -> dict:
@@ -358,26 +357,15 @@ def _compose_mail(update: Update, user: User, topic: str, campaign) -> dict:
             "headers": mail_prefs.list_unsubscribe_headers(user, topic)}
 
 
-def deliver_update(update_id: int) -> dict[str, int]:
-    """Send the queued deliveries of an update (a worker's job). Each row is claimed before its
-    mail goes out; a failed send goes back to the queue until MAX_ATTEMPTS, then is marked
-    failed. Returns counts; `retry` > 0 tells the job to run again later."""
-    from filmfund.mail import smtp_session
-
+def deliverable(update_id: int) -> Update | None:
+    """The update, if it is published (its deliveries may be sent); None otherwise."""
     update = db.session.get(Update, update_id)
-    done = {"sent": 0, "retry": 0, "failed": 0, "skipped": 0}
-    if update is None or update.state != UpdateState.PUBLISHED:
-        return done
-    with smtp_session():  # one SMTP connection for the whole mailing (2.6x faster than one per mail)
-        _deliver_queued(update, done)
-    return done
+    return update if update is not None and update.state == UpdateState.PUBLISHED else None
 
 
-def _deliver_queued(update: Update, done: dict[str, int]) -> None:
-    from filmfund.mail import send_mail
-
-    update_id = update.id
-    topic = mail_topic(update)
+def queued_deliveries(update_id: int):
+    """The ids of the update's queued deliveries, in order, read a batch at a time (the caller
+    commits between them: each batch is read afresh)."""
     last = 0
     while True:
         ids = list(db.session.scalars(
@@ -387,45 +375,46 @@ def _deliver_queued(update: Update, done: dict[str, int]) -> None:
         if not ids:
             return
         last = ids[-1]
-        for delivery_id in ids:
-            if not _claim(delivery_id):
-                continue  # another worker has it
-            delivery = db.session.get(UpdateDelivery, delivery_id)
-            user = delivery.user
-            # Between publishing and now, the donor may have unsubscribed or been refunded.
-            if topic in mail_prefs.opted_out(user.id):
-                _finish(delivery, DeliveryStatus.UNSUBSCRIBED)
-                done["skipped"] += 1
-                continue
-            if not _in_audience(update, user.id):
-                _finish(delivery, DeliveryStatus.CANCELLED, "no longer in the audience")
-                done["skipped"] += 1
-                continue
-            try:
-                send_mail(**compose_mail(update, user, topic))
-            except Exception as exc:  # the mail server refused or is down: try again later
-                log.warning("update %s to user %s: attempt %s failed: %s", update_id, user.id, delivery.attempts,
-                            exc)
-                final = delivery.attempts >= MAX_ATTEMPTS
-                _finish(delivery, DeliveryStatus.FAILED if final else DeliveryStatus.QUEUED,
-                        f"{type(exc).__name__}: {exc}"[:500])
-                done["failed" if final else "retry"] += 1
-                continue
-            delivery.sent_at = utcnow()
-            _finish(delivery, DeliveryStatus.SENT)
-            done["sent"] += 1
+        yield from ids
+
+
+def send_delivery(update: Update, delivery_id: int, topic: str) -> str:
+    """Send one claimed delivery and set what became of it; the caller commits. Which count it
+    goes to: `sent`; `skipped` (the donor unsubscribed or was refunded since it was published);
+    `retry` (the send failed: back to the queue) or `failed` (the last of MAX_ATTEMPTS)."""
+    from filmfund.mail import send_mail
+
+    delivery = db.session.get(UpdateDelivery, delivery_id)
+    user = delivery.user
+    # Between publishing and now, the donor may have unsubscribed or been refunded.
+    if topic in mail_prefs.opted_out(user.id):
+        _finish(delivery, DeliveryStatus.UNSUBSCRIBED)
+        return "skipped"
+    if not _in_audience(update, user.id):
+        _finish(delivery, DeliveryStatus.CANCELLED, "no longer in the audience")
+        return "skipped"
+    try:
+        send_mail(**compose_mail(update, user, topic))
+    except Exception as exc:  # the mail server refused or is down: try again later
+        log.warning("update %s to user %s: attempt %s failed: %s", update.id, user.id, delivery.attempts, exc)
+        final = delivery.attempts >= MAX_ATTEMPTS
+        _finish(delivery, DeliveryStatus.FAILED if final else DeliveryStatus.QUEUED,
+                f"{type(exc).__name__}: {exc}"[:500])
+        return "failed" if final else "retry"
+    delivery.sent_at = utcnow()
+    _finish(delivery, DeliveryStatus.SENT)
+    return "sent"
 
 
 def _finish(delivery: UpdateDelivery, status: DeliveryStatus, error: str | None = None) -> None:
     delivery.status = status
     delivery.error = error
-    db.session.commit()
 
 
 def sweep_deliveries(now: datetime | None = None) -> dict[str, int]:
     """Deliveries left `sending` by a worker that died are marked failed, never re-sent (the
     mail may have gone out: a donor must not get it twice); updates with queued deliveries get
-    a new job (a lost queue)."""
+    a new job (a lost queue) once the caller commits."""
     from filmfund.comms import tasks
 
     now = now or utcnow()
@@ -434,9 +423,12 @@ def sweep_deliveries(now: datetime | None = None) -> dict[str, int]:
                                         UpdateDelivery.claimed_at < now - STALE_SENDING)
         .values(status=DeliveryStatus.FAILED, error="interrupted while sending; not re-sent, to never send twice")
     ).rowcount
-    db.session.commit()
     pending = list(db.session.scalars(sa.select(UpdateDelivery.update_id).where(
         UpdateDelivery.status == DeliveryStatus.QUEUED).distinct()))
-    for update_id in pending:
-        tasks.deliver_update(update_id)
+
+    def requeue() -> None:
+        for update_id in pending:
+            tasks.deliver_update(update_id)
+
+    on_commit(db.session, requeue)  # queued with the sweep's commit, not before it
     return {"stale": stale, "requeued_updates": len(pending)}

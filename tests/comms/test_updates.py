@@ -7,7 +7,7 @@ import re
 import sqlalchemy as sa
 
 from filmfund import jobs
-from filmfund.comms import updates
+from filmfund.comms import tasks, updates
 from filmfund.comms.models import DeliveryStatus, UpdateDelivery
 from filmfund.extensions import db
 from filmfund.rewards import mail_prefs
@@ -134,8 +134,8 @@ def test_failed_sends_are_retried_and_never_sent_twice(app, client, donor, produ
     assert smtp.envelopes == []
 
     app.config["SMTP_URL"] = working  # the server is back: the retry sends each once
-    assert updates.deliver_update(update_id)["sent"] == 2
-    assert updates.deliver_update(update_id)["sent"] == 0
+    assert tasks.deliver_queued(update_id)["sent"] == 2
+    assert tasks.deliver_queued(update_id)["sent"] == 0
     wait_for(smtp, 2)
     assert sorted(e.rcpt_tos[0] for e in smtp.envelopes) == ["a@example.org", "b@example.org"]
 
@@ -152,12 +152,12 @@ def test_a_delivery_is_claimed_once_and_a_dead_workers_claim_is_not_resent(app, 
     updates.publish_update(update.id)
     db.session.commit()
     first, second = db.session.scalars(sa.select(UpdateDelivery.id).order_by(UpdateDelivery.id)).all()
-    assert updates._claim(first) is True
-    assert updates._claim(first) is False  # a second worker does not get it
+    assert updates.claim_delivery(first) is True
+    assert updates.claim_delivery(first) is False  # a second worker does not get it
     # The first worker dies while sending: the sweep marks it failed, and it is never re-sent.
     later = db.session.get(UpdateDelivery, first).claimed_at + updates.STALE_SENDING + timedelta(minutes=1)
     assert updates.sweep_deliveries(now=later)["stale"] == 1
-    done = updates.deliver_update(update.id)
+    done = tasks.deliver_queued(update.id)
     assert done["sent"] == 1
     statuses = dict(db.session.execute(sa.select(UpdateDelivery.id, UpdateDelivery.status)).all())
     assert statuses == {first: DeliveryStatus.FAILED, second: DeliveryStatus.SENT}
@@ -173,7 +173,7 @@ def test_gives_up_after_the_last_attempt_and_the_producer_sees_it(app, client, d
     update = updates.create_update(title="Lost", body="B", audience="updates-monthly")
     updates.publish_update(update.id)
     db.session.commit()
-    assert updates.deliver_update(update.id)["failed"] == 1
+    assert tasks.deliver_queued(update.id)["failed"] == 1
     html = login_as(client, producer).get(f"/admin/updates/{update.id}").get_data(as_text=True)
     assert "a@example.org" in html and "failed" in html and "<strong>1</strong> failed" in html
 
@@ -286,7 +286,7 @@ def test_two_workers_at_once_send_each_donor_one_mail(app, donor, smtp, monkeypa
         try:
             with app.app_context():
                 barrier.wait()
-                results.append(updates.deliver_update(update.id))
+                results.append(tasks.deliver_queued(update.id))
                 db.session.remove()
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)

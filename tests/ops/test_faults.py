@@ -384,6 +384,7 @@ def test_a_worker_killed_mid_mail_batch_resumes_and_sends_nothing_twice(app, run
         # re-queues the update, whose remaining deliveries then go out.
         with app.app_context():
             swept = updates.sweep_deliveries(now=updates.utcnow() + updates.STALE_SENDING + timedelta(minutes=1))
+            db.session.commit()  # the test is the sweep's caller: the update's job is queued by the commit
             db.session.remove()
         assert swept["requeued_updates"] == 1
         done = subprocess.run([*worker, "--burst"], env=env, cwd=tmp_path, capture_output=True, timeout=120)
