@@ -164,8 +164,34 @@ def run(argv: Sequence[str], *, timeout: float, on_progress: ProgressCallback | 
     `feed`: the argv reads `pipe:0`, and `feed(process)` writes it on a thread of its own."""
     if not slot:
         return _run(list(argv), timeout, on_progress, on_stderr_line, check, timeout_is_permanent, feed)
-    with _slots:
+    slots = _slots
+    if not slots.acquire(blocking=False):
+        report = getattr(_waits, "report", None)
+        if report is not None:
+            report(True)
+        slots.acquire()
+        if report is not None:
+            report(False)
+    try:
         return _run(list(argv), timeout, on_progress, on_stderr_line, check, timeout_is_permanent, feed)
+    finally:
+        slots.release()
+
+
+_waits = threading.local()
+
+
+@contextlib.contextmanager
+def reporting_waits(report: Callable[[bool], None]):
+    """While the block runs on this thread, a run that must wait for an encode slot says so:
+    `report(True)` before it waits, `report(False)` once it has the slot (a job's heartbeat shows
+    "waiting for the encoder" then, not a running encode stuck at 0%)."""
+    previous = getattr(_waits, "report", None)
+    _waits.report = report
+    try:
+        yield
+    finally:
+        _waits.report = previous
 
 
 def _run(argv: list[str], timeout: float, on_progress: ProgressCallback | None,

@@ -63,6 +63,7 @@ class _Heartbeat:
         self.job_id, self.interval, self.asset_id, self.kind = job_id, interval, asset_id, kind
         self.progress: float | None = None
         self.step: str | None = None
+        self._step_before: str | None = None
         self._stop = threading.Event()
         self._engine = db.engine
         self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{job_id}", daemon=True)
@@ -77,6 +78,16 @@ class _Heartbeat:
         self._stop.set()
         self._thread.join(timeout=10)
         self.beat()
+
+    WAITING = "waiting for the encoder"
+
+    def waiting(self, waits: bool) -> None:
+        """Told by ffmpeg.run: this job's encode waits for another clip's to end (encode slots)."""
+        if waits:
+            self._step_before, self.step = self.step, self.WAITING
+            self.beat()  # at once: a producer looking at the board sees why nothing moves
+        elif self.step == self.WAITING:
+            self.step = self._step_before
 
     def _loop(self):
         while not self._stop.wait(self.interval):
@@ -108,7 +119,8 @@ def run_job(job_id: int) -> str:
         for leftover in work_dir().glob(f"job-{job_id}-*"):
             leftover.unlink()  # what a killed attempt of this job left behind
     try:
-        with _Heartbeat(job_id, current_app.config["MEDIA_HEARTBEAT_SECONDS"], job.asset_id, job.kind.value) as beat:
+        with (_Heartbeat(job_id, current_app.config["MEDIA_HEARTBEAT_SECONDS"], job.asset_id, job.kind.value) as beat,
+              ffmpeg.reporting_waits(beat.waiting)):
             if job.kind == JobKind.VERIFY:
                 _verify(job, beat)
             else:

@@ -192,3 +192,46 @@ def test_timeout_retries_with_backoff_then_fails_clearly(app, clips, drain):
 
 def test_worker_start_calls_recovery(app):
     assert app.extensions["filmfund.recover_jobs"].__name__ == "recover_jobs"
+
+
+def test_a_job_waiting_for_the_encoder_says_so_on_its_row(app, clips, tmp_path, drain):
+    """With more queue threads than encode slots, a claimed job may wait for another clip's
+    encode: its row says "waiting for the encoder", not a running step stuck at 0%."""
+    import shutil
+    import threading
+
+    from filmfund.extensions import db
+    from filmfund.media import ffmpeg, services
+    from filmfund.media.jobs import _Heartbeat
+    from filmfund.media.models import AssetState, Job
+
+    clip = tmp_path / "take.MTS"
+    shutil.copy(clips / "good_1080i.MTS", clip)
+    [result] = services.ingest_paths([clip])
+    asset_id = result.asset.id
+
+    def step() -> str | None:
+        with db.engine.connect() as conn:
+            return conn.execute(sa.select(Job.step).where(Job.asset_id == asset_id)).scalar()
+
+    held = [ffmpeg._slots.acquire(blocking=False) for _ in range(ffmpeg.ENCODE_SLOTS)]
+    assert all(held)  # another clip's encode holds every slot
+    ran: list[int] = []
+
+    def work() -> None:
+        with app.app_context():
+            ran.append(drain())
+            db.session.remove()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    try:
+        wait_until(lambda: step() == _Heartbeat.WAITING, timeout=30, message=lambda: f"step is {step()!r}")
+    finally:
+        for _ in held:
+            ffmpeg._slots.release()
+    worker.join(timeout=120)
+    assert ran == [1]
+    assert step() != _Heartbeat.WAITING  # it went on with its own step once the slot was free
+    db.session.expire_all()  # the job ran on the worker thread's session
+    assert services.get_asset(result.asset.public_id).state == AssetState.READY
