@@ -41,12 +41,13 @@ def export_command(fmt: str) -> None:
 @with_appcontext
 def remind_command() -> None:
     """Mail the address surveys and credits proofs that are due (first mails and reminders)."""
-    from filmfund.fulfil import credits, fulfilment
+    from filmfund.fulfil import tasks
     from filmfund.rewards.campaign import current_campaign
 
     campaign = current_campaign()
-    click.echo(f"address surveys sent: {fulfilment.send_address_surveys(campaign)}")
-    click.echo(f"credits proofs sent: {credits.send_proofs(campaign)}")
+    # Each loop commits every mail as it goes (a second run after a crash mails nobody twice).
+    click.echo(f"address surveys sent: {tasks.mail_address_surveys(campaign)}")
+    click.echo(f"credits proofs sent: {tasks.mail_credit_proofs(campaign)}")
 
 
 @credits.command("freeze")

@@ -215,34 +215,34 @@ def proof_link(user: User) -> str:
     return mailed_link("fulfil.survey", token=make_token(user.id, "survey"))
 
 
-def send_proofs(campaign: Campaign, now: datetime | None = None) -> int:
-    """Mail each credited donor without an approved proof a link to it, with reminders, until the
-    deadline (the `reminders` mail topic)."""
+def proofs_due(campaign: Campaign, now: datetime | None = None) -> list[CreditLine]:
+    """The lines whose donor has not approved them, while the proofs are open (none after the
+    deadline or the freeze): whom send_proof is for."""
+    if not proof_open(campaign, now or utcnow()):
+        return []
+    return [line for line in live_lines(campaign) if line.proof != "approved"]
+
+
+def send_proof(campaign: Campaign, line: CreditLine, now: datetime) -> bool:
+    """Mail the donor a link to their proof, or a reminder of it, if one is due and they did not
+    opt out of reminders (the `reminders` mail topic); the mail is recorded. True if mailed. The
+    caller commits each mail before the next (filmfund.fulfil.tasks.mail_credit_proofs)."""
     from filmfund.fulfil.fulfilment import due_for_reminder, opted_out_of_reminders, send_reminder_mail
     from filmfund.fulfil.models import ReminderMail
 
-    now = now or utcnow()
-    if not proof_open(campaign, now):
-        return 0
+    if opted_out_of_reminders(line.user_id) or not due_for_reminder(line.user_id, "credit_proof", now):
+        return False
     deadline = proof_deadline(campaign)
-    sent = 0
-    for line in live_lines(campaign):
-        if line.proof == "approved" or opted_out_of_reminders(line.user_id):
-            continue
-        if not due_for_reminder(line.user_id, "credit_proof", now):
-            continue
-        user = db.session.get(User, line.user_id)
-        with for_donor(user.id):
-            ask = (_("Please confirm it by %(day)s, or tell us what to change:", day=format_day(deadline)) if deadline
-                   else _("Please confirm it, or tell us what to change:"))
-            send_reminder_mail(user, _("Check your name in the film's credits"),
-                               _("Your name will appear in the end credits of “%(title)s” as:",
-                                 title=campaign_title(campaign))
-                               + f"\n\n    {line.name}\n\n" + ask + f"\n\n{proof_link(user)}\n")
-        db.session.add(ReminderMail(user_id=user.id, kind="credit_proof", sent_at=now))
-        db.session.commit()
-        sent += 1
-    return sent
+    user = db.session.get(User, line.user_id)
+    with for_donor(user.id):
+        ask = (_("Please confirm it by %(day)s, or tell us what to change:", day=format_day(deadline)) if deadline
+               else _("Please confirm it, or tell us what to change:"))
+        send_reminder_mail(user, _("Check your name in the film's credits"),
+                           _("Your name will appear in the end credits of “%(title)s” as:",
+                             title=campaign_title(campaign))
+                           + f"\n\n    {line.name}\n\n" + ask + f"\n\n{proof_link(user)}\n")
+    db.session.add(ReminderMail(user_id=user.id, kind="credit_proof", sent_at=now))
+    return True
 
 
 # ---------------------------------------------------------------- freeze and export

@@ -463,35 +463,36 @@ def send_reminder_mail(user: User, subject: str, text: str) -> None:
               headers=mail_prefs.list_unsubscribe_headers(user, "reminders"))
 
 
-def send_address_surveys(campaign: Campaign, now: datetime | None = None) -> int:
-    """Mail the address survey to donors owed a physical item who gave no address, and remind
-    them every SURVEY_REMINDER_AFTER, at most SURVEY_MAX_MAILS times. Returns how many were sent."""
-    now = now or utcnow()
+def survey_recipients(campaign: Campaign) -> list[int]:
+    """The donors the address survey is for: owed a physical item not yet shipped, and no address
+    given. Their items are made first (sync_items): the caller commits them."""
     sync_items(campaign)
-    db.session.commit()
-    users = db.session.scalars(
-        sa.select(User).where(User.id.in_(
+    return list(db.session.scalars(
+        sa.select(User.id).where(User.id.in_(
             sa.select(FulfilmentItem.user_id)
             .join(Entitlement, Entitlement.id == FulfilmentItem.entitlement_id)
             .join(Reward, Reward.id == FulfilmentItem.reward_id)
             .where(Reward.campaign_id == campaign.id, Entitlement.status != EntitlementStatus.REVOKED,
                    FulfilmentItem.state.in_([ItemState.OWED, ItemState.IN_PRODUCTION]))),
             ~sa.exists().where(ShippingAddress.user_id == User.id))
-        .order_by(User.id)).all()
-    sent = 0
-    for user in users:
-        if opted_out_of_reminders(user.id) or not due_for_reminder(user.id, "address_survey", now):
-            continue
-        count, _latest = _mails_sent(user.id, "address_survey")
-        with for_donor(user.id):
-            subject = (_("Reminder: where should we send your rewards?") if count
-                       else _("Where should we send your rewards?"))
-            text = (_("Your support of “%(title)s” includes rewards we will post to you (the DVD, once the film "
-                      "is finished).", title=campaign_title(campaign)) + "\n\n" + _("Tell us where to send them:")
-                    + f"\n\n{survey_link(user)}\n\n"
-                    + _("You can change the address on your account page until they ship.") + "\n")
-            send_reminder_mail(user, subject, text)
-        db.session.add(ReminderMail(user_id=user.id, kind="address_survey", sent_at=now))
-        db.session.commit()
-        sent += 1
-    return sent
+        .order_by(User.id)))
+
+
+def send_address_survey(user_id: int, campaign: Campaign, now: datetime) -> bool:
+    """Mail this donor the address survey, or a reminder of it every SURVEY_REMINDER_AFTER, at
+    most SURVEY_MAX_MAILS times, unless they opted out of reminders; the mail is recorded. True if
+    mailed. The caller commits each mail before the next (filmfund.fulfil.tasks.mail_address_surveys)."""
+    user = db.session.get(User, user_id)
+    if opted_out_of_reminders(user.id) or not due_for_reminder(user.id, "address_survey", now):
+        return False
+    count, _latest = _mails_sent(user.id, "address_survey")
+    with for_donor(user.id):
+        subject = (_("Reminder: where should we send your rewards?") if count
+                   else _("Where should we send your rewards?"))
+        text = (_("Your support of “%(title)s” includes rewards we will post to you (the DVD, once the film "
+                  "is finished).", title=campaign_title(campaign)) + "\n\n" + _("Tell us where to send them:")
+                + f"\n\n{survey_link(user)}\n\n"
+                + _("You can change the address on your account page until they ship.") + "\n")
+        send_reminder_mail(user, subject, text)
+    db.session.add(ReminderMail(user_id=user.id, kind="address_survey", sent_at=now))
+    return True

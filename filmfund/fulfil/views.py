@@ -277,7 +277,9 @@ def packing_list():
 @admin_bp.post("/rewards/surveys")
 @role_required("producer")
 def surveys():
-    count = fulfilment.send_address_surveys(current_campaign())
+    from filmfund.fulfil import tasks
+
+    count = tasks.mail_address_surveys(current_campaign())  # commits each mail as it goes
     flash(f"Address survey sent to {count} donor{'' if count == 1 else 's'} (first mails and reminders).",
           "success")
     return redirect(url_for("fulfil_admin.queues"), code=303)
@@ -329,7 +331,9 @@ def credits_deadline():
 @admin_bp.post("/credits/proofs")
 @role_required("producer")
 def credits_proofs():
-    count = credits.send_proofs(current_campaign())
+    from filmfund.fulfil import tasks
+
+    count = tasks.mail_credit_proofs(current_campaign())  # commits each mail as it goes
     flash(f"Credits proof sent to {count} donor{'' if count == 1 else 's'}.", "success")
     return redirect(url_for("fulfil_admin.credits_page"), code=303)
 
