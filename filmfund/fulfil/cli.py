@@ -55,10 +55,12 @@ def remind_command() -> None:
 @with_appcontext
 def freeze_command(actor: str) -> None:
     """Picture lock: freeze the credits as they stand (later changes are flagged)."""
+    from filmfund.extensions import db
     from filmfund.fulfil import credits
     from filmfund.rewards.campaign import current_campaign
 
     state = credits.freeze(current_campaign(), actor)
+    db.session.commit()
     click.echo(f"credits frozen at {state.frozen_at:%Y-%m-%d %H:%M} UTC")
 
 
@@ -70,11 +72,13 @@ def render_command(output: str | None) -> None:
     from pathlib import Path
 
     from filmfund.errors import DomainError
+    from filmfund.extensions import db
     from filmfund.fulfil import credits
     from filmfund.rewards.campaign import current_campaign
 
     try:
         path = credits.render_roll(current_campaign(), out=Path(output) if output else None)
+        db.session.commit()  # its audit entry
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(str(path))

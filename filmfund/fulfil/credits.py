@@ -157,7 +157,7 @@ def proof_open(campaign: Campaign, now: datetime | None = None) -> bool:
 
 def approve_proof(user: User, campaign: Campaign, *, wording: str | None = None) -> CreditProof:
     """The donor approves their line as shown; an executive producer may give its exact wording
-    (their credit name stays what it is: the wording is this credit's)."""
+    (their credit name stays what it is: the wording is this credit's). The caller commits."""
     line = line_for(user, campaign)
     if line is None:
         raise NotFoundError("You have no line in the credits (anonymous, no credit name, or no credit reward).")
@@ -175,12 +175,11 @@ def approve_proof(user: User, campaign: Campaign, *, wording: str | None = None)
     proof.state, proof.section, proof.line, proof.credit_name = (ProofState.APPROVED, line.section, text,
                                                                  line.credit_name)
     proof.note, proof.approved_at = "", utcnow()
-    db.session.commit()
     return proof
 
 
 def request_changes(user: User, campaign: Campaign, note: str) -> CreditProof:
-    """The donor says the line is wrong (the producers read the note)."""
+    """The donor says the line is wrong (the producers read the note). The caller commits."""
     from filmfund.fulfil.fulfilment import clean_text
 
     line = line_for(user, campaign)
@@ -196,16 +195,15 @@ def request_changes(user: User, campaign: Campaign, note: str) -> CreditProof:
     proof.state, proof.section, proof.line, proof.credit_name = (ProofState.CHANGES, line.section, line.name,
                                                                  line.credit_name)
     proof.note, proof.approved_at = note, None
-    db.session.commit()
     return proof
 
 
 def set_proof_deadline(campaign: Campaign, deadline: datetime | None) -> CreditsState:
+    """The day the proofs close (None: open until the freeze). The caller commits."""
     state = _state(campaign)
     state.proof_deadline = deadline
     record_audit("credits.deadline", f"campaign:{campaign.slug}",
                  {"proof_deadline": deadline.isoformat() if deadline else None})
-    db.session.commit()
     return state
 
 
@@ -251,7 +249,7 @@ def freeze(campaign: Campaign, actor_label: str) -> CreditsState:
     """Picture lock: the list as it stands is what the film prints. Freezing again takes the live
     list as the new frozen one (after the producers dealt with the flagged changes). Each line keeps
     its donor's id, so that a later anonymity request or erasure can take it out (privacy beats the
-    lock)."""
+    lock). The caller commits."""
     state = _state(campaign)
     refreeze = state.frozen_at is not None
     state.frozen_lines = json.dumps([[l.section, l.name, l.user_id] for l in live_lines(campaign)],
@@ -259,7 +257,6 @@ def freeze(campaign: Campaign, actor_label: str) -> CreditsState:
     state.frozen_at, state.frozen_by = utcnow(), actor_label
     record_audit("credits.freeze", f"campaign:{campaign.slug}",
                  {"lines": len(json.loads(state.frozen_lines)), "refreeze": refreeze})
-    db.session.commit()
     return state
 
 
@@ -386,7 +383,8 @@ def render_roll(campaign: Campaign, *, size: tuple[int, int] | None = None, fps:
     """A scrolling credits roll (H.264 MP4, white on black) rendered by ffmpeg from the exported
     list, for an editor to drop into the film. Written beside, then renamed into place. Size,
     frame rate and speed default to the app's CREDITS_ROLL (a dict), then 1280x720, 24 fps, 60 px/s.
-    `on_progress(fraction)`: called as ffmpeg reports the time it has rendered."""
+    `on_progress(fraction)`: called as ffmpeg reports the time it has rendered. The render is
+    audited; the caller commits the entry."""
     from filmfund.media import ffmpeg as ff
     cfg = current_app.config.get("CREDITS_ROLL") or {}
     size = size or tuple(cfg.get("size", ROLL_SIZE))
@@ -429,5 +427,4 @@ def render_roll(campaign: Campaign, *, size: tuple[int, int] | None = None, fps:
         part.replace(out)
     _rendered_text_path(out).write_text(text, encoding="utf-8")
     record_audit("credits.render", f"campaign:{campaign.slug}", {"seconds": round(duration, 1)})
-    db.session.commit()
     return out

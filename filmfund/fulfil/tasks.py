@@ -21,12 +21,14 @@ ROLL_TASK = "credits_roll"  # its progress in filmfund.progress, which the credi
 @app_task(retries=1, retry_delay=60)
 def render_roll() -> str:
     from filmfund import progress
+    from filmfund.extensions import db
     from filmfund.fulfil import credits
     from filmfund.rewards.campaign import current_campaign
 
     progress.start(ROLL_TASK, "rendering")
     try:
         out = credits.render_roll(current_campaign(), on_progress=progress.Reporter(ROLL_TASK))
+        db.session.commit()  # its audit entry
     except Exception as exc:
         progress.fail(ROLL_TASK, getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}")
         raise

@@ -56,6 +56,7 @@ def _save_address(user: User, source: str) -> str | None:
         fulfilment.save_address(user, _address_form(), source=source)
         if "dedication" in request.form:
             fulfilment.set_dedication(user, campaign, request.form.get("dedication", ""))
+        db.session.commit()  # the address and the dedication together, or neither
     except DomainError as err:
         db.session.rollback()
         return for_people(err.message)
@@ -73,6 +74,7 @@ def _save_proof(user: User) -> str | None:
         else:
             wording = request.form.get("wording")
             credits.approve_proof(user, campaign, wording=wording[:600] if wording is not None else None)
+        db.session.commit()
     except DomainError as err:
         db.session.rollback()
         return for_people(err.message)
@@ -101,6 +103,7 @@ def address():
 @role_required("donor")
 def item_received(item_id: int):
     fulfilment.confirm_received(current_user._get_current_object(), item_id)
+    db.session.commit()
     flash(_("Thank you for telling us it arrived."), "success")
     return redirect(url_for("site.account", _anchor="rewards-heading"), code=303)
 
@@ -216,6 +219,7 @@ def schedule(key: str):
             raise ValidationError(_("available: 1 or 0."), code="invalid_field")
         fulfilment.mark_available(reward.id, available=available == "1",
                                   due_at=_date(request.form.get("due_at"), "due_at"))
+        db.session.commit()
     except DomainError as err:
         db.session.rollback()
         flash(for_people(err.message), "error")
@@ -241,6 +245,7 @@ def item(item_id: int):
             done = fulfilment.draft_letter(item_id, campaign=campaign, tier_name=_tier_of(item_id, campaign))
         else:
             raise ValidationError(_("action: move, signing, letter or draft_letter."), code="invalid_action")
+        db.session.commit()
     except DomainError as err:
         if err.status == 404:
             raise
@@ -311,6 +316,7 @@ def credits_freeze():
         flash(_("Tick the box to confirm picture lock."), "error")
         return redirect(url_for("fulfil_admin.credits_page"), code=303)
     state = credits.freeze(current_campaign(), _actor())
+    db.session.commit()
     flash(f"Credits frozen at {state.frozen_at:%Y-%m-%d %H:%M} UTC.", "success")
     return redirect(url_for("fulfil_admin.credits_page"), code=303)
 
@@ -320,6 +326,7 @@ def credits_freeze():
 def credits_deadline():
     try:
         credits.set_proof_deadline(current_campaign(), _date(request.form.get("deadline"), "deadline"))
+        db.session.commit()
     except DomainError as err:
         db.session.rollback()
         flash(for_people(err.message), "error")

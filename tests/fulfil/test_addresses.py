@@ -182,6 +182,7 @@ def test_address_survey_with_reminders_then_the_dvd_ships_and_arrives(campaign, 
 
     # The donor can still change the address; shipping needs a tracking note.
     fulfilment.save_address(ana, {**ADDRESS, "name": "Ana Lima", "line1": "3 Quai Saint-Vincent"}, source="account")
+    db.session.commit()
     with __import__("pytest").raises(Exception, match="tracking"):
         fulfilment.move_item(item.id, "shipped", tracking="  ")
     producer_client.post(f"/admin/rewards/items/{item.id}", data={"csrf_token": tok, "action": "move",
@@ -217,10 +218,13 @@ def test_refund_before_shipping_revokes_and_after_shipping_is_flagged(campaign, 
         fulfilment.save_address(_user(email), ADDRESS, source="account")
     dvd = db.session.scalar(sa.select(Reward).where(Reward.key == "dvd"))
     fulfilment.mark_available(dvd.id)
+    db.session.commit()
     item_before, item_after = _dvd("before@example.org"), _dvd("after@example.org")
     fulfilment.move_item(item_after.id, "in_production")
     fulfilment.move_item(item_after.id, "shipped", tracking="DHL 42")
+    db.session.commit()
     counts = {q.reward.key: q.counts for q in statement.queues(campaign)}
+    db.session.commit()
     assert counts["dvd"] == {"owed": 1, "in_progress": 1, "done": 0, "late": 0}
 
     stripe_events.send("charge.refunded", charge_obj(f"pi_{before.id}", 5000, 5000))
@@ -230,6 +234,7 @@ def test_refund_before_shipping_revokes_and_after_shipping_is_flagged(campaign, 
     with __import__("pytest").raises(Exception, match="revoked"):
         fulfilment.move_item(item_before.id, "in_production")
     assert {q.reward.key: q.counts for q in statement.queues(campaign)}["dvd"]["owed"] == 0
+    db.session.commit()
     page = login_as(client, _user("before@example.org")).get("/account").get_data(as_text=True)
     assert "A DVD of the finished film" not in page
     # After shipping: flagged for the producers, not lost.
@@ -240,6 +245,7 @@ def test_refund_before_shipping_revokes_and_after_shipping_is_flagged(campaign, 
     marked = make_pledge(amount=5000, email="marked@example.org")
     stripe_events.send("checkout.session.completed", session_obj(marked.id, 5000, email="marked@example.org"))
     fulfilment.save_address(_user("marked@example.org"), ADDRESS, source="account")
+    db.session.commit()
     item_marked = _dvd("marked@example.org")
     fulfilment.move_item(item_marked.id, "in_production")
     fulfilment.move_item(item_marked.id, "shipped", tracking="DHL 43")

@@ -149,6 +149,7 @@ def test_frozen_credits_in_both_formats_and_later_changes_flagged(campaign, clie
 def test_rendered_credits_roll_is_a_real_video(campaign, tmp_path):
     _donors()
     credits.freeze(campaign, "cli")
+    db.session.commit()
     out = credits.render_roll(campaign, size=(320, 180), fps=5, speed=400, out=tmp_path / "roll.mp4")
     probe = json.loads(subprocess.run(
         ["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(out)],
@@ -218,9 +219,11 @@ def test_credits_follow_the_donor_profile_and_a_name_change_needs_a_new_proof(ca
     _donors()
     exec1 = _user("exec1@example.org")
     credits.approve_proof(exec1, campaign, wording="Olu Exec and family")
+    db.session.commit()
     pay(100, "exec1@example.org", credit_name="Someone Else")  # a later gift asks another name: no change
     assert credits.line_for(exec1, campaign).name == "Olu Exec and family"
     credits.freeze(campaign, "cli")
+    db.session.commit()
     donors.update_donor_settings(exec1, via="account", credit_name="Olu E.")
     line = credits.line_for(exec1, campaign)
     assert (line.proof, line.name) == ("stale", "Olu E.")

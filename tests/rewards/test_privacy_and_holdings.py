@@ -60,6 +60,7 @@ def test_a_later_checkout_address_waits_for_the_owner(client, campaign, token_fo
     item = db.session.scalar(sa.select(FulfilmentItem).join(Reward, Reward.id == FulfilmentItem.reward_id)
                              .where(Reward.key == "dvd-signed"))
     fulfilment.move_item(item.id, "in_production")
+    db.session.commit()
     packing = fulfilment.packing_list_csv(current_campaign())
     assert "Lyon" in packing and "Leeds" not in packing
 
@@ -167,8 +168,10 @@ def test_privacy_beats_the_picture_lock(campaign, runner, tmp_path):
     gift(100, "ben@example.org", credit_name="Ben Supporter")
     gift(100, "cy@example.org", credit_name="Cy Supporter")
     credits.freeze(current_campaign(), "cli")
+    db.session.commit()
     roll = tmp_path / "roll.mp4"
     credits.render_roll(current_campaign(), size=(160, 90), fps=5, speed=600, out=roll)
+    db.session.commit()
     assert not credits.roll_needs_rendering(current_campaign(), roll)
 
     gift(100, "ben@example.org", anonymous=True)  # a later gift asks for anonymity after the lock
@@ -182,6 +185,7 @@ def test_privacy_beats_the_picture_lock(campaign, runner, tmp_path):
     assert sorted(credits.changes_since_freeze(snap)["withdrawn"]) == [("supporters", "Amy Supporter"),
                                                                         ("supporters", "Ben Supporter")]
     credits.render_roll(snap, size=(160, 90), fps=5, speed=600, out=roll)
+    db.session.commit()
     assert not credits.roll_needs_rendering(snap, roll)
 
 
