@@ -49,6 +49,15 @@ def _donor_context(user: User) -> dict:
             "deadline": credits.proof_deadline(campaign), "proof_open": credits.proof_open(campaign)}
 
 
+def _page(template: str, **context) -> str:
+    """A page whose statement made the reward items it shows (fulfilment.sync_items), then the
+    commit of those items: after the render, which a commit before it would make load again every
+    row it expired."""
+    html = render_template(template, **context)
+    db.session.commit()
+    return html
+
+
 def _save_address(user: User, source: str) -> str | None:
     """Save the posted address (and dedication); the error message for the page, or None."""
     campaign = current_campaign()
@@ -95,8 +104,8 @@ def address():
             flash(_("Address saved: your rewards will go there."), "success")
             return redirect(url_for("site.account", _anchor="rewards-heading"), code=303)
     ctx = _donor_context(user)
-    return render_template("fulfil/address.html", form=_address_values(user, bool(error)), error=error,
-                           action=url_for("fulfil.address"), **ctx), 400 if error else 200
+    return _page("fulfil/address.html", form=_address_values(user, bool(error)), error=error,
+                 action=url_for("fulfil.address"), **ctx), 400 if error else 200
 
 
 @bp.post("/account/items/<int:item_id>/received")
@@ -122,7 +131,7 @@ def proof():
     ctx = _donor_context(user)
     if ctx["st"]["line"] is None and error is None:
         abort(404)
-    return render_template("fulfil/proof.html", error=error, action=url_for("fulfil.proof"), **ctx), \
+    return _page("fulfil/proof.html", error=error, action=url_for("fulfil.proof"), **ctx), \
         400 if error else 200
 
 
@@ -149,9 +158,9 @@ def survey(token: str):
         else:
             abort(400, description="Send one of the forms on the page.")
     ctx = _donor_context(user)
-    html = render_template("fulfil/survey.html", errors=errors, done=done, user=user,
-                           form=_address_values(user, bool(errors.get("address"))),
-                           action=url_for("fulfil.survey", token=token), **ctx)
+    html = _page("fulfil/survey.html", errors=errors, done=done, user=user,
+                 form=_address_values(user, bool(errors.get("address"))),
+                 action=url_for("fulfil.survey", token=token), **ctx)
     # The donor's address, without a session: never kept by a shared cache.
     return html, 400 if errors else 200, {"Cache-Control": "private, no-store"}
 
@@ -177,8 +186,8 @@ def _actor() -> str:
 @role_required("producer")
 def queues():
     campaign = current_campaign()
-    return render_template("fulfil/queues.html", campaign=campaign, queues=statement.queues(campaign),
-                           flagged=fulfilment.refunded_after_shipping(campaign))
+    return _page("fulfil/queues.html", campaign=campaign, queues=statement.queues(campaign),
+                 flagged=fulfilment.refunded_after_shipping(campaign))
 
 
 @admin_bp.get("/rewards/<key>")

@@ -265,10 +265,12 @@ def account(settings_errors: dict | None = None, form: dict | None = None, statu
     waiting = [donors.describe_change(c["field"], c["value"]) for c in donors.pending_changes(user.id)]
     stopped = mail_prefs.opted_out(user.id)
     topics = [{"topic": t, "title": title, "on": t not in stopped} for t, title in mail_prefs.topics_for(user)]
-    return render_template("site/account.html", ents=ents, donations=donations, campaign=campaign,
+    page = render_template("site/account.html", ents=ents, donations=donations, campaign=campaign,
                            next_tier=next_tier, library=_library_for(user), settings=settings, topics=topics,
                            waiting=waiting, monthly=subscriptions.donor_subscriptions(user),
-                           settings_errors=settings_errors or {}, form=form or {}), status
+                           settings_errors=settings_errors or {}, form=form or {})
+    db.session.commit()  # the reward items its statement made as it rendered (fulfil.statement)
+    return page, status
 
 
 def _current_donor():
