@@ -390,6 +390,7 @@ def account_erase():
     if request.form.get("confirm") != "erase":
         return account(settings_errors={"erase": _("Type erase in the box to confirm.")}, status=400)
     donor_data.erase_donor(user)
+    db.session.commit()
     logout_user()
     session.clear()
     return render_template("site/erased.html")

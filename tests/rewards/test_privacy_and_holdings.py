@@ -176,6 +176,7 @@ def test_privacy_beats_the_picture_lock(campaign, runner, tmp_path):
 
     gift(100, "ben@example.org", anonymous=True)  # a later gift asks for anonymity after the lock
     donor_data.erase_donor(find_user("amy@example.org"))
+    db.session.commit()
     snap = current_campaign()
     out = runner.invoke(args=["credits", "export", "--format", "csv"])
     assert out.stdout.splitlines() == ["section,name", "supporters,Cy Supporter"]
