@@ -295,6 +295,7 @@ def account_settings():
         changes = {"credit_name": f.get("credit_name", "")[:400] or None, "anonymous": f.get("anonymous") == "1"}
     try:
         donors.update_donor_settings(user, via="account", **changes)
+        db.session.commit()
     except DomainError as err:
         field = "credit_name" if err.code == "invalid_credit_name" else "form"
         return account(settings_errors={field: for_people(err.message)}, form=dict(f), status=400)
@@ -405,6 +406,7 @@ def confirm_settings(token: str):
     settings_request = donors.request_for_token(token)
     if request.method == "POST":
         settings = donors.confirm_settings_request(token)
+        db.session.commit()
         return render_template("site/confirm_settings.html", state="done", settings=settings, token=token)
     settings = donors.settings_doc(donors.profile_for(settings_request.user_id))
     lines = [donors.describe_change(k, v) for k, v in donors.request_changes(settings_request).items()]

@@ -225,6 +225,7 @@ def test_credits_follow_the_donor_profile_and_a_name_change_needs_a_new_proof(ca
     credits.freeze(campaign, "cli")
     db.session.commit()
     donors.update_donor_settings(exec1, via="account", credit_name="Olu E.")
+    db.session.commit()
     line = credits.line_for(exec1, campaign)
     assert (line.proof, line.name) == ("stale", "Olu E.")
     assert credits.changes_since_freeze(campaign) == {
@@ -232,6 +233,7 @@ def test_credits_follow_the_donor_profile_and_a_name_change_needs_a_new_proof(ca
         "withdrawn": []}
     # privacy beats the picture lock: anonymity after the freeze takes the line out of the frozen list
     donors.update_donor_settings(_user("amy@example.org"), via="account", anonymous=True)
+    db.session.commit()
     assert credits.changes_since_freeze(campaign)["withdrawn"] == [("supporters", "Amy Supporter")]
     out = runner.invoke(args=["credits", "export"])
     assert "Olu Exec and family" in out.stdout and "Amy Supporter" not in out.stdout  # the frozen list, less Amy

@@ -157,6 +157,7 @@ def test_the_dashboard_names_donors_from_their_profile(client, campaign, produce
     html = staff.get("/admin/").get_data(as_text=True)
     assert "Mei Chen" in html and "Hijacked Name" not in html
     donors.update_donor_settings(find_user(DONOR), via="account", anonymous=True)
+    db.session.commit()
     html = staff.get("/admin/").get_data(as_text=True)
     assert "Mei Chen" not in html  # anonymous: no reading of the dashboard names her
 
@@ -230,6 +231,7 @@ def test_a_refund_ends_a_delivered_service(campaign, stripe_events, make_user):
     ent = db.session.get(Entitlement, ent.id)
     assert ent.status == "fulfilled" and questions.may_ask(find_user(DONOR))
     donors.update_donor_settings(find_user(DONOR), via="account", rewards_opt_out=True)  # opting out ends it too
+    db.session.commit()
     assert not questions.may_ask(find_user(DONOR))
     assert ledger_check.check_ledger() == []
 
