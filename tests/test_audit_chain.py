@@ -110,6 +110,7 @@ def test_erasure_leaves_no_email_in_the_log(app, client, campaign, login_as, tok
     record_audit("legacy.call", f"a caller that still passes {DONOR}", {"to": DONOR, "nested": [DONOR]}, actor=DONOR)
     db.session.commit()
     donor_data.erase_donor(user)
+    db.session.commit()
     raw = _raw_log().lower()
     assert DONOR.lower() not in raw and "quiet.donor" not in raw
     actions = {e.action for e in list_audit()}

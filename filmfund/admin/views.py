@@ -38,7 +38,7 @@ def _dashboard(values: dict | None = None, errors: dict | None = None, status: i
     check = ledger_check.last_check()
     events = sorted((e for status in INBOX_STATUSES for e in webhooks.list_webhook_events(status=status, limit=50)),
                     key=lambda e: e.received_at, reverse=True)[:100]
-    return render_template(
+    page = render_template(
         "admin/dashboard.html", c=summary, campaign=campaign, st=statement,
         percent=rules.percent_of_goal(summary["raised"], summary["goal"]),
         chart=charts.line_chart(raised, campaign.currency, goal=campaign.goal, label="Money raised",
@@ -51,7 +51,9 @@ def _dashboard(values: dict | None = None, errors: dict | None = None, status: i
         outbox=None if admin_services.smtp_configured() else admin_services.outbox(),
         check=check, breaches=check.breaches.splitlines() if check else [], today=date.today().isoformat(), footage_alerts=_footage_alerts(),
         **_monthly_givers(campaign),
-        values=values or {}, errors=errors or {}), status
+        values=values or {}, errors=errors or {})
+    db.session.commit()  # the reward items the fulfilment counts made (fulfil.statement.queues), once shown
+    return page, status
 
 
 def _monthly_givers(campaign) -> dict:

@@ -41,12 +41,13 @@ def export_command(fmt: str) -> None:
 @with_appcontext
 def remind_command() -> None:
     """Mail the address surveys and credits proofs that are due (first mails and reminders)."""
-    from filmfund.fulfil import credits, fulfilment
+    from filmfund.fulfil import tasks
     from filmfund.rewards.campaign import current_campaign
 
     campaign = current_campaign()
-    click.echo(f"address surveys sent: {fulfilment.send_address_surveys(campaign)}")
-    click.echo(f"credits proofs sent: {credits.send_proofs(campaign)}")
+    # Each loop commits every mail as it goes (a second run after a crash mails nobody twice).
+    click.echo(f"address surveys sent: {tasks.mail_address_surveys(campaign)}")
+    click.echo(f"credits proofs sent: {tasks.mail_credit_proofs(campaign)}")
 
 
 @credits.command("freeze")
@@ -54,10 +55,12 @@ def remind_command() -> None:
 @with_appcontext
 def freeze_command(actor: str) -> None:
     """Picture lock: freeze the credits as they stand (later changes are flagged)."""
+    from filmfund.extensions import db
     from filmfund.fulfil import credits
     from filmfund.rewards.campaign import current_campaign
 
     state = credits.freeze(current_campaign(), actor)
+    db.session.commit()
     click.echo(f"credits frozen at {state.frozen_at:%Y-%m-%d %H:%M} UTC")
 
 
@@ -69,11 +72,13 @@ def render_command(output: str | None) -> None:
     from pathlib import Path
 
     from filmfund.errors import DomainError
+    from filmfund.extensions import db
     from filmfund.fulfil import credits
     from filmfund.rewards.campaign import current_campaign
 
     try:
         path = credits.render_roll(current_campaign(), out=Path(output) if output else None)
+        db.session.commit()  # its audit entry
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(str(path))

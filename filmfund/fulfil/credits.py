@@ -157,7 +157,7 @@ def proof_open(campaign: Campaign, now: datetime | None = None) -> bool:
 
 def approve_proof(user: User, campaign: Campaign, *, wording: str | None = None) -> CreditProof:
     """The donor approves their line as shown; an executive producer may give its exact wording
-    (their credit name stays what it is: the wording is this credit's)."""
+    (their credit name stays what it is: the wording is this credit's). The caller commits."""
     line = line_for(user, campaign)
     if line is None:
         raise NotFoundError("You have no line in the credits (anonymous, no credit name, or no credit reward).")
@@ -175,12 +175,11 @@ def approve_proof(user: User, campaign: Campaign, *, wording: str | None = None)
     proof.state, proof.section, proof.line, proof.credit_name = (ProofState.APPROVED, line.section, text,
                                                                  line.credit_name)
     proof.note, proof.approved_at = "", utcnow()
-    db.session.commit()
     return proof
 
 
 def request_changes(user: User, campaign: Campaign, note: str) -> CreditProof:
-    """The donor says the line is wrong (the producers read the note)."""
+    """The donor says the line is wrong (the producers read the note). The caller commits."""
     from filmfund.fulfil.fulfilment import clean_text
 
     line = line_for(user, campaign)
@@ -196,16 +195,15 @@ def request_changes(user: User, campaign: Campaign, note: str) -> CreditProof:
     proof.state, proof.section, proof.line, proof.credit_name = (ProofState.CHANGES, line.section, line.name,
                                                                  line.credit_name)
     proof.note, proof.approved_at = note, None
-    db.session.commit()
     return proof
 
 
 def set_proof_deadline(campaign: Campaign, deadline: datetime | None) -> CreditsState:
+    """The day the proofs close (None: open until the freeze). The caller commits."""
     state = _state(campaign)
     state.proof_deadline = deadline
     record_audit("credits.deadline", f"campaign:{campaign.slug}",
                  {"proof_deadline": deadline.isoformat() if deadline else None})
-    db.session.commit()
     return state
 
 
@@ -215,34 +213,34 @@ def proof_link(user: User) -> str:
     return mailed_link("fulfil.survey", token=make_token(user.id, "survey"))
 
 
-def send_proofs(campaign: Campaign, now: datetime | None = None) -> int:
-    """Mail each credited donor without an approved proof a link to it, with reminders, until the
-    deadline (the `reminders` mail topic)."""
+def proofs_due(campaign: Campaign, now: datetime | None = None) -> list[CreditLine]:
+    """The lines whose donor has not approved them, while the proofs are open (none after the
+    deadline or the freeze): whom send_proof is for."""
+    if not proof_open(campaign, now or utcnow()):
+        return []
+    return [line for line in live_lines(campaign) if line.proof != "approved"]
+
+
+def send_proof(campaign: Campaign, line: CreditLine, now: datetime) -> bool:
+    """Mail the donor a link to their proof, or a reminder of it, if one is due and they did not
+    opt out of reminders (the `reminders` mail topic); the mail is recorded. True if mailed. The
+    caller commits each mail before the next (filmfund.fulfil.tasks.mail_credit_proofs)."""
     from filmfund.fulfil.fulfilment import due_for_reminder, opted_out_of_reminders, send_reminder_mail
     from filmfund.fulfil.models import ReminderMail
 
-    now = now or utcnow()
-    if not proof_open(campaign, now):
-        return 0
+    if opted_out_of_reminders(line.user_id) or not due_for_reminder(line.user_id, "credit_proof", now):
+        return False
     deadline = proof_deadline(campaign)
-    sent = 0
-    for line in live_lines(campaign):
-        if line.proof == "approved" or opted_out_of_reminders(line.user_id):
-            continue
-        if not due_for_reminder(line.user_id, "credit_proof", now):
-            continue
-        user = db.session.get(User, line.user_id)
-        with for_donor(user.id):
-            ask = (_("Please confirm it by %(day)s, or tell us what to change:", day=format_day(deadline)) if deadline
-                   else _("Please confirm it, or tell us what to change:"))
-            send_reminder_mail(user, _("Check your name in the film's credits"),
-                               _("Your name will appear in the end credits of “%(title)s” as:",
-                                 title=campaign_title(campaign))
-                               + f"\n\n    {line.name}\n\n" + ask + f"\n\n{proof_link(user)}\n")
-        db.session.add(ReminderMail(user_id=user.id, kind="credit_proof", sent_at=now))
-        db.session.commit()
-        sent += 1
-    return sent
+    user = db.session.get(User, line.user_id)
+    with for_donor(user.id):
+        ask = (_("Please confirm it by %(day)s, or tell us what to change:", day=format_day(deadline)) if deadline
+               else _("Please confirm it, or tell us what to change:"))
+        send_reminder_mail(user, _("Check your name in the film's credits"),
+                           _("Your name will appear in the end credits of “%(title)s” as:",
+                             title=campaign_title(campaign))
+                           + f"\n\n    {line.name}\n\n" + ask + f"\n\n{proof_link(user)}\n")
+    db.session.add(ReminderMail(user_id=user.id, kind="credit_proof", sent_at=now))
+    return True
 
 
 # ---------------------------------------------------------------- freeze and export
@@ -251,7 +249,7 @@ def freeze(campaign: Campaign, actor_label: str) -> CreditsState:
     """Picture lock: the list as it stands is what the film prints. Freezing again takes the live
     list as the new frozen one (after the producers dealt with the flagged changes). Each line keeps
     its donor's id, so that a later anonymity request or erasure can take it out (privacy beats the
-    lock)."""
+    lock). The caller commits."""
     state = _state(campaign)
     refreeze = state.frozen_at is not None
     state.frozen_lines = json.dumps([[l.section, l.name, l.user_id] for l in live_lines(campaign)],
@@ -259,7 +257,6 @@ def freeze(campaign: Campaign, actor_label: str) -> CreditsState:
     state.frozen_at, state.frozen_by = utcnow(), actor_label
     record_audit("credits.freeze", f"campaign:{campaign.slug}",
                  {"lines": len(json.loads(state.frozen_lines)), "refreeze": refreeze})
-    db.session.commit()
     return state
 
 
@@ -386,7 +383,8 @@ def render_roll(campaign: Campaign, *, size: tuple[int, int] | None = None, fps:
     """A scrolling credits roll (H.264 MP4, white on black) rendered by ffmpeg from the exported
     list, for an editor to drop into the film. Written beside, then renamed into place. Size,
     frame rate and speed default to the app's CREDITS_ROLL (a dict), then 1280x720, 24 fps, 60 px/s.
-    `on_progress(fraction)`: called as ffmpeg reports the time it has rendered."""
+    `on_progress(fraction)`: called as ffmpeg reports the time it has rendered. The render is
+    audited; the caller commits the entry."""
     from filmfund.media import ffmpeg as ff
     cfg = current_app.config.get("CREDITS_ROLL") or {}
     size = size or tuple(cfg.get("size", ROLL_SIZE))
@@ -429,5 +427,4 @@ def render_roll(campaign: Campaign, *, size: tuple[int, int] | None = None, fps:
         part.replace(out)
     _rendered_text_path(out).write_text(text, encoding="utf-8")
     record_audit("credits.render", f"campaign:{campaign.slug}", {"seconds": round(duration, 1)})
-    db.session.commit()
     return out

@@ -170,8 +170,8 @@ def get_address(user_id: int) -> ShippingAddress | None:
     return db.session.get(ShippingAddress, user_id)
 
 
-def save_address(user: User, data: dict, *, source: str, commit: bool = True) -> ShippingAddress:
-    """The donor's address, from the account page, the survey or Stripe Checkout."""
+def save_address(user: User, data: dict, *, source: str) -> ShippingAddress:
+    """The donor's address, from the account page, the survey or Stripe Checkout. The caller commits."""
     fields = clean_address(data)
     if not address_editable(user.id):
         raise ConflictError(_("Your rewards have shipped; write to the producers if something is wrong."),
@@ -184,19 +184,16 @@ def save_address(user: User, data: dict, *, source: str, commit: bool = True) ->
         for key, value in fields.items():
             setattr(address, key, value)
         address.source = source
-    if commit:
-        db.session.commit()
     return address
 
 
 def set_dedication(user: User, campaign: Campaign, dedication: str) -> None:
-    """The donor's dedication on their signed items (until they ship)."""
+    """The donor's dedication on their signed items (until they ship). The caller commits."""
     text = clean_text(dedication, "dedication", DEDICATION_MAX)
     for row in donor_items(user, campaign):
         item = row["item"]
         if row["signed"] and item.state in (ItemState.OWED, ItemState.IN_PRODUCTION):
             item.dedication = text
-    db.session.commit()
 
 
 def shipping_from_session(obj: dict) -> dict | None:
@@ -226,7 +223,7 @@ def capture_checkout_address(donation: Donation, obj: dict) -> str | None:
             donors.ask_confirmation(user, donation, {"shipping_address": fields})
             return "pending"
         with db.session.begin_nested():
-            save_address(user, fields, source="checkout", commit=False)
+            save_address(user, fields, source="checkout")
     except (ValidationError, ConflictError) as exc:
         log.warning("shipping address of checkout %s not kept: %s", obj.get("id"), exc)
         return None
@@ -235,7 +232,7 @@ def capture_checkout_address(donation: Donation, obj: dict) -> str | None:
 
 def _confirm_address(user: User, fields: dict) -> None:
     """The donor confirmed the address a later Checkout collected (the link mailed to them)."""
-    save_address(user, fields, source="checkout", commit=False)
+    save_address(user, fields, source="checkout")
 
 
 donors.CONFIRMED_ELSEWHERE["shipping_address"] = _confirm_address
@@ -254,7 +251,7 @@ def _revoked(item: FulfilmentItem) -> bool:
 
 def move_item(item_id: int, to: str, *, tracking: str | None = None) -> FulfilmentItem:
     """A producer moves an item on: owed → in production → shipped (tracking note) → received, or
-    returned (then in production again)."""
+    returned (then in production again). The caller commits."""
     item = _item(item_id)
     try:
         to = ItemState(to)
@@ -293,12 +290,11 @@ def move_item(item_id: int, to: str, *, tracking: str | None = None) -> Fulfilme
     item.state = to
     record_audit(f"reward.item_{to.value}", f"item:{item.id}",
                  {"from": before.value, "to": to.value, "reward_id": item.reward_id, "user_id": item.user_id})
-    db.session.commit()
     return item
 
 
 def confirm_received(user: User, item_id: int) -> FulfilmentItem:
-    """The donor says the parcel arrived (only their own item; 404 for anyone else's)."""
+    """The donor says the parcel arrived (only their own item; 404 for anyone else's). The caller commits."""
     item = db.session.get(FulfilmentItem, item_id)
     if item is None or item.user_id != user.id:
         raise NotFoundError(_("No such item."))
@@ -307,12 +303,12 @@ def confirm_received(user: User, item_id: int) -> FulfilmentItem:
     if item.state != ItemState.SHIPPED:
         raise ConflictError(_("This item has not shipped yet."), code="illegal_transition")
     item.state, item.received_at = ItemState.RECEIVED, utcnow()
-    db.session.commit()
     return item
 
 
 def mark_available(reward_id: int, *, available: bool = True, due_at: datetime | None = None) -> RewardSchedule:
-    """Producers: the reward exists now (the DVD is pressed), or not yet; optionally its due date."""
+    """Producers: the reward exists now (the DVD is pressed), or not yet; optionally its due date.
+    The caller commits."""
     reward = db.session.get(Reward, reward_id) if isinstance(reward_id, int) else None
     if reward is None:
         raise NotFoundError(_("No such reward."))
@@ -325,11 +321,11 @@ def mark_available(reward_id: int, *, available: bool = True, due_at: datetime |
         schedule.due_at = due_at
     record_audit("reward.available" if available else "reward.unavailable", f"reward:{reward.key}",
                  {"due_at": due_at.isoformat() if due_at else None})
-    db.session.commit()
     return schedule
 
 
 def set_signing(item_id: int, *, signer: str | None = None, dedication: str | None = None) -> FulfilmentItem:
+    """Who signs the item, and for whom (until it ships). The caller commits."""
     item = _item(item_id)
     if item.state not in (ItemState.OWED, ItemState.IN_PRODUCTION, ItemState.RETURNED):
         raise ConflictError(_("This item has shipped."), code="illegal_transition")
@@ -337,7 +333,6 @@ def set_signing(item_id: int, *, signer: str | None = None, dedication: str | No
         item.signer = clean_text(signer, "signer", SIGNER_MAX)
     if dedication is not None:
         item.dedication = clean_text(dedication, "dedication", DEDICATION_MAX)
-    db.session.commit()
     return item
 
 
@@ -354,7 +349,8 @@ With gratitude,
 
 
 def draft_letter(item_id: int, *, tier_name: str, campaign: Campaign, overwrite: bool = False) -> FulfilmentItem:
-    """A letter drafted for this donor, for the producers to finish and sign (kept if already written)."""
+    """A letter drafted for this donor, for the producers to finish and sign (kept if already
+    written). The caller commits."""
     item = _item(item_id)
     if item.letter and not overwrite:
         return item
@@ -364,14 +360,13 @@ def draft_letter(item_id: int, *, tier_name: str, campaign: Campaign, overwrite:
                                          partner=campaign.partner_name,
                                          personal="[a few personal words from the crew]",
                                          signer=item.signer or "The crew")
-    db.session.commit()
     return item
 
 
 def save_letter(item_id: int, text: str) -> FulfilmentItem:
+    """The letter as the producers wrote it. The caller commits."""
     item = _item(item_id)
     item.letter = clean_text(text, "letter", LETTER_MAX, multiline=True)
-    db.session.commit()
     return item
 
 
@@ -463,35 +458,36 @@ def send_reminder_mail(user: User, subject: str, text: str) -> None:
               headers=mail_prefs.list_unsubscribe_headers(user, "reminders"))
 
 
-def send_address_surveys(campaign: Campaign, now: datetime | None = None) -> int:
-    """Mail the address survey to donors owed a physical item who gave no address, and remind
-    them every SURVEY_REMINDER_AFTER, at most SURVEY_MAX_MAILS times. Returns how many were sent."""
-    now = now or utcnow()
+def survey_recipients(campaign: Campaign) -> list[int]:
+    """The donors the address survey is for: owed a physical item not yet shipped, and no address
+    given. Their items are made first (sync_items): the caller commits them."""
     sync_items(campaign)
-    db.session.commit()
-    users = db.session.scalars(
-        sa.select(User).where(User.id.in_(
+    return list(db.session.scalars(
+        sa.select(User.id).where(User.id.in_(
             sa.select(FulfilmentItem.user_id)
             .join(Entitlement, Entitlement.id == FulfilmentItem.entitlement_id)
             .join(Reward, Reward.id == FulfilmentItem.reward_id)
             .where(Reward.campaign_id == campaign.id, Entitlement.status != EntitlementStatus.REVOKED,
                    FulfilmentItem.state.in_([ItemState.OWED, ItemState.IN_PRODUCTION]))),
             ~sa.exists().where(ShippingAddress.user_id == User.id))
-        .order_by(User.id)).all()
-    sent = 0
-    for user in users:
-        if opted_out_of_reminders(user.id) or not due_for_reminder(user.id, "address_survey", now):
-            continue
-        count, _latest = _mails_sent(user.id, "address_survey")
-        with for_donor(user.id):
-            subject = (_("Reminder: where should we send your rewards?") if count
-                       else _("Where should we send your rewards?"))
-            text = (_("Your support of “%(title)s” includes rewards we will post to you (the DVD, once the film "
-                      "is finished).", title=campaign_title(campaign)) + "\n\n" + _("Tell us where to send them:")
-                    + f"\n\n{survey_link(user)}\n\n"
-                    + _("You can change the address on your account page until they ship.") + "\n")
-            send_reminder_mail(user, subject, text)
-        db.session.add(ReminderMail(user_id=user.id, kind="address_survey", sent_at=now))
-        db.session.commit()
-        sent += 1
-    return sent
+        .order_by(User.id)))
+
+
+def send_address_survey(user_id: int, campaign: Campaign, now: datetime) -> bool:
+    """Mail this donor the address survey, or a reminder of it every SURVEY_REMINDER_AFTER, at
+    most SURVEY_MAX_MAILS times, unless they opted out of reminders; the mail is recorded. True if
+    mailed. The caller commits each mail before the next (filmfund.fulfil.tasks.mail_address_surveys)."""
+    user = db.session.get(User, user_id)
+    if opted_out_of_reminders(user.id) or not due_for_reminder(user.id, "address_survey", now):
+        return False
+    count, _latest = _mails_sent(user.id, "address_survey")
+    with for_donor(user.id):
+        subject = (_("Reminder: where should we send your rewards?") if count
+                   else _("Where should we send your rewards?"))
+        text = (_("Your support of “%(title)s” includes rewards we will post to you (the DVD, once the film "
+                  "is finished).", title=campaign_title(campaign)) + "\n\n" + _("Tell us where to send them:")
+                + f"\n\n{survey_link(user)}\n\n"
+                + _("You can change the address on your account page until they ship.") + "\n")
+        send_reminder_mail(user, subject, text)
+    db.session.add(ReminderMail(user_id=user.id, kind="address_survey", sent_at=now))
+    return True

@@ -54,14 +54,14 @@ def _step(label: str, url: str | None, kind: str) -> dict | None:
 
 
 def rewards_statement(user: User) -> dict:
-    """Everything the account page's "Your rewards" section shows."""
+    """Everything the account page's "Your rewards" section shows. The donor's physical items are
+    made on the way (fulfilment.sync_items): the caller commits them."""
     from filmfund.rewards.campaign import current_campaign
     from filmfund.rewards.entitlements import donor_entitlements
 
     campaign = current_campaign()
     standing = donor_entitlements(user, campaign)
     items = {row["reward"].key: row for row in fulfilment.donor_items(user, campaign)}
-    db.session.commit()  # items made for this donor's entitlements
     address = fulfilment.get_address(user.id)
     line = credits.line_for(user, campaign)
     proof_open = credits.proof_open(campaign)
@@ -220,10 +220,10 @@ class Queue:
 
 
 def queues(campaign: Campaign, now: datetime | None = None) -> list[Queue]:
-    """One row per reward with its counts: one aggregate query, however many donors."""
+    """One row per reward with its counts: one aggregate query, however many donors. The items
+    owed are made first (fulfilment.sync_items): the caller commits them."""
     now = now or utcnow()
     fulfilment.sync_items(campaign)
-    db.session.commit()
     cats = _category_exprs(now)
     counts = {row.reward_id: row for row in db.session.execute(
         _queue_from(campaign).with_only_columns(

@@ -1,5 +1,8 @@
 """Queue tasks of fulfilment: the credits roll is rendered by a worker (ffmpeg takes minutes for
-a long list), and once a day the address surveys and credits proofs go out with their reminders."""
+a long list), and once a day the address surveys and credits proofs go out with their reminders.
+
+The mailing loops are here, the jobs that commit as they go (the producers' buttons and
+`filmfund rewards remind` run them too): the services mail one donor each and never commit."""
 from __future__ import annotations
 
 import logging
@@ -18,12 +21,14 @@ ROLL_TASK = "credits_roll"  # its progress in filmfund.progress, which the credi
 @app_task(retries=1, retry_delay=60)
 def render_roll() -> str:
     from filmfund import progress
+    from filmfund.extensions import db
     from filmfund.fulfil import credits
     from filmfund.rewards.campaign import current_campaign
 
     progress.start(ROLL_TASK, "rendering")
     try:
         out = credits.render_roll(current_campaign(), on_progress=progress.Reporter(ROLL_TASK))
+        db.session.commit()  # its audit entry
     except Exception as exc:
         progress.fail(ROLL_TASK, getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}")
         raise
@@ -31,14 +36,48 @@ def render_roll() -> str:
     return str(out)
 
 
+def mail_address_surveys(campaign, now=None) -> int:
+    """Mail the address surveys and their reminders that are due; how many went out. Each mail is
+    committed as sent before the next goes out: a job that dies mid-way and runs again mails
+    nobody twice (at worst the one it was sending)."""
+    from filmfund.db import utcnow
+    from filmfund.extensions import db
+    from filmfund.fulfil import fulfilment
+
+    now = now or utcnow()
+    due = fulfilment.survey_recipients(campaign)
+    db.session.commit()  # the items it made, before the mail (minutes for many donors)
+    sent = 0
+    for user_id in due:
+        if fulfilment.send_address_survey(user_id, campaign, now):
+            db.session.commit()
+            sent += 1
+    return sent
+
+
+def mail_credit_proofs(campaign, now=None) -> int:
+    """Mail the credits proofs and their reminders that are due; how many went out. Each mail is
+    committed as sent before the next goes out, as the surveys are."""
+    from filmfund.db import utcnow
+    from filmfund.extensions import db
+    from filmfund.fulfil import credits
+
+    now = now or utcnow()
+    sent = 0
+    for line in credits.proofs_due(campaign, now):
+        if credits.send_proof(campaign, line, now):
+            db.session.commit()
+            sent += 1
+    return sent
+
+
 @app_task(lane=jobs.mail)
 def send_reminders() -> dict:
     """Address surveys and credits proofs: the first mail and the reminders that are due."""
-    from filmfund.fulfil import credits, fulfilment
     from filmfund.rewards.campaign import current_campaign
 
     campaign = current_campaign()
-    return {"surveys": fulfilment.send_address_surveys(campaign), "proofs": credits.send_proofs(campaign)}
+    return {"surveys": mail_address_surveys(campaign), "proofs": mail_credit_proofs(campaign)}
 
 
 @jobs.huey.periodic_task(crontab(hour="9", minute="17"), name="filmfund.fulfil.daily_reminders")

@@ -49,6 +49,15 @@ def _donor_context(user: User) -> dict:
             "deadline": credits.proof_deadline(campaign), "proof_open": credits.proof_open(campaign)}
 
 
+def _page(template: str, **context) -> str:
+    """A page whose statement made the reward items it shows (fulfilment.sync_items), then the
+    commit of those items: after the render, which a commit before it would make load again every
+    row it expired."""
+    html = render_template(template, **context)
+    db.session.commit()
+    return html
+
+
 def _save_address(user: User, source: str) -> str | None:
     """Save the posted address (and dedication); the error message for the page, or None."""
     campaign = current_campaign()
@@ -56,6 +65,7 @@ def _save_address(user: User, source: str) -> str | None:
         fulfilment.save_address(user, _address_form(), source=source)
         if "dedication" in request.form:
             fulfilment.set_dedication(user, campaign, request.form.get("dedication", ""))
+        db.session.commit()  # the address and the dedication together, or neither
     except DomainError as err:
         db.session.rollback()
         return for_people(err.message)
@@ -73,6 +83,7 @@ def _save_proof(user: User) -> str | None:
         else:
             wording = request.form.get("wording")
             credits.approve_proof(user, campaign, wording=wording[:600] if wording is not None else None)
+        db.session.commit()
     except DomainError as err:
         db.session.rollback()
         return for_people(err.message)
@@ -93,14 +104,15 @@ def address():
             flash(_("Address saved: your rewards will go there."), "success")
             return redirect(url_for("site.account", _anchor="rewards-heading"), code=303)
     ctx = _donor_context(user)
-    return render_template("fulfil/address.html", form=_address_values(user, bool(error)), error=error,
-                           action=url_for("fulfil.address"), **ctx), 400 if error else 200
+    return _page("fulfil/address.html", form=_address_values(user, bool(error)), error=error,
+                 action=url_for("fulfil.address"), **ctx), 400 if error else 200
 
 
 @bp.post("/account/items/<int:item_id>/received")
 @role_required("donor")
 def item_received(item_id: int):
     fulfilment.confirm_received(current_user._get_current_object(), item_id)
+    db.session.commit()
     flash(_("Thank you for telling us it arrived."), "success")
     return redirect(url_for("site.account", _anchor="rewards-heading"), code=303)
 
@@ -119,7 +131,7 @@ def proof():
     ctx = _donor_context(user)
     if ctx["st"]["line"] is None and error is None:
         abort(404)
-    return render_template("fulfil/proof.html", error=error, action=url_for("fulfil.proof"), **ctx), \
+    return _page("fulfil/proof.html", error=error, action=url_for("fulfil.proof"), **ctx), \
         400 if error else 200
 
 
@@ -146,9 +158,9 @@ def survey(token: str):
         else:
             abort(400, description="Send one of the forms on the page.")
     ctx = _donor_context(user)
-    html = render_template("fulfil/survey.html", errors=errors, done=done, user=user,
-                           form=_address_values(user, bool(errors.get("address"))),
-                           action=url_for("fulfil.survey", token=token), **ctx)
+    html = _page("fulfil/survey.html", errors=errors, done=done, user=user,
+                 form=_address_values(user, bool(errors.get("address"))),
+                 action=url_for("fulfil.survey", token=token), **ctx)
     # The donor's address, without a session: never kept by a shared cache.
     return html, 400 if errors else 200, {"Cache-Control": "private, no-store"}
 
@@ -174,8 +186,8 @@ def _actor() -> str:
 @role_required("producer")
 def queues():
     campaign = current_campaign()
-    return render_template("fulfil/queues.html", campaign=campaign, queues=statement.queues(campaign),
-                           flagged=fulfilment.refunded_after_shipping(campaign))
+    return _page("fulfil/queues.html", campaign=campaign, queues=statement.queues(campaign),
+                 flagged=fulfilment.refunded_after_shipping(campaign))
 
 
 @admin_bp.get("/rewards/<key>")
@@ -216,6 +228,7 @@ def schedule(key: str):
             raise ValidationError(_("available: 1 or 0."), code="invalid_field")
         fulfilment.mark_available(reward.id, available=available == "1",
                                   due_at=_date(request.form.get("due_at"), "due_at"))
+        db.session.commit()
     except DomainError as err:
         db.session.rollback()
         flash(for_people(err.message), "error")
@@ -241,6 +254,7 @@ def item(item_id: int):
             done = fulfilment.draft_letter(item_id, campaign=campaign, tier_name=_tier_of(item_id, campaign))
         else:
             raise ValidationError(_("action: move, signing, letter or draft_letter."), code="invalid_action")
+        db.session.commit()
     except DomainError as err:
         if err.status == 404:
             raise
@@ -277,7 +291,9 @@ def packing_list():
 @admin_bp.post("/rewards/surveys")
 @role_required("producer")
 def surveys():
-    count = fulfilment.send_address_surveys(current_campaign())
+    from filmfund.fulfil import tasks
+
+    count = tasks.mail_address_surveys(current_campaign())  # commits each mail as it goes
     flash(f"Address survey sent to {count} donor{'' if count == 1 else 's'} (first mails and reminders).",
           "success")
     return redirect(url_for("fulfil_admin.queues"), code=303)
@@ -309,6 +325,7 @@ def credits_freeze():
         flash(_("Tick the box to confirm picture lock."), "error")
         return redirect(url_for("fulfil_admin.credits_page"), code=303)
     state = credits.freeze(current_campaign(), _actor())
+    db.session.commit()
     flash(f"Credits frozen at {state.frozen_at:%Y-%m-%d %H:%M} UTC.", "success")
     return redirect(url_for("fulfil_admin.credits_page"), code=303)
 
@@ -318,6 +335,7 @@ def credits_freeze():
 def credits_deadline():
     try:
         credits.set_proof_deadline(current_campaign(), _date(request.form.get("deadline"), "deadline"))
+        db.session.commit()
     except DomainError as err:
         db.session.rollback()
         flash(for_people(err.message), "error")
@@ -329,7 +347,9 @@ def credits_deadline():
 @admin_bp.post("/credits/proofs")
 @role_required("producer")
 def credits_proofs():
-    count = credits.send_proofs(current_campaign())
+    from filmfund.fulfil import tasks
+
+    count = tasks.mail_credit_proofs(current_campaign())  # commits each mail as it goes
     flash(f"Credits proof sent to {count} donor{'' if count == 1 else 's'}.", "success")
     return redirect(url_for("fulfil_admin.credits_page"), code=303)
 

@@ -76,7 +76,9 @@ def me():
        "(the only ways are this, the account page, or a link mailed to the donor)",
        roles=("donor",), body=SettingsChange, response=SETTINGS_SCHEMA, limit="30 per minute")
 def update_me(body: SettingsChange):
-    return jsonify(donors.update_donor_settings(g.api_user, via="api", **body.model_dump(exclude_unset=True)))
+    settings = donors.update_donor_settings(g.api_user, via="api", **body.model_dump(exclude_unset=True))
+    db.session.commit()
+    return jsonify(settings)
 
 
 @route(bp, "/me/data", "GET", "Everything held about the signed-in donor", roles=("donor",),

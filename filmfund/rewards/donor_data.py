@@ -27,7 +27,7 @@ from flask_babel import lazy_gettext as _l
 
 from filmfund.audit import record_audit, user_ref
 from filmfund.auth.models import ApiToken, LoginLink, User
-from filmfund.db import utcnow
+from filmfund.db import on_commit, utcnow
 from filmfund.errors import ConflictError, NotFoundError
 from filmfund.extensions import db
 from filmfund.rewards.models import (
@@ -167,7 +167,8 @@ def erased_email(user: User) -> str:
 
 
 def erase_donor(user: User) -> None:
-    """Remove or anonymise this donor's personal data; keep every amount. Commits."""
+    """Remove or anonymise this donor's personal data; keep every amount. The caller commits; the
+    mail kept for them in the outbox folder goes once it has."""
     from filmfund.fulfil.models import CreditProof, FulfilmentItem
     from filmfund.rewards import mail_prefs
 
@@ -224,9 +225,13 @@ def erase_donor(user: User) -> None:
     user.email, user.password_hash = placeholder, None
     user.session_version += 1  # every session cookie ends now
     record_audit("donor.erase", user_ref(user))  # by id: the log names nobody by email
-    db.session.commit()
-    _forget_outbox_mail(old_email)
-    log.info("donor %s erased their personal data", user.id)
+    user_id = user.id
+
+    def forget() -> None:  # after the commit: a rollback must not leave the donor without their mail
+        _forget_outbox_mail(old_email)
+        log.info("donor %s erased their personal data", user_id)
+
+    on_commit(db.session, forget)
 
 
 def _forget_outbox_mail(address: str) -> None:

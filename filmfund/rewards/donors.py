@@ -135,7 +135,8 @@ def clean_changes(changes: dict) -> dict:
 def update_donor_settings(user: User, *, via: str, **changes) -> dict:
     """The one way a donor's settings change: the donor signed in (`via` "account" or "api") or a
     confirmation link mailed to them ("link"). Rewards follow at once (granted again or revoked),
-    and so do the credits and every list, which read the profile. Commits; returns the settings."""
+    and so do the credits and every list, which read the profile. Returns the settings; the caller
+    commits."""
     from filmfund.rewards import ledger
     from filmfund.rewards.campaign import current_campaign
     from filmfund.rewards.entitlements import refresh_entitlements
@@ -158,7 +159,6 @@ def update_donor_settings(user: User, *, via: str, **changes) -> dict:
         campaign = current_campaign()
         ledger.lock_money(campaign.id)  # entitlements are written under the money lock, as the booking does
         refresh_entitlements(user, campaign)
-    db.session.commit()
     log.info("donor %s changed settings %s via %s", user.id, sorted(changes), via)
     return settings_doc(profile)
 
@@ -222,7 +222,8 @@ def request_changes(request: DonorSettingsRequest) -> dict:
 
 
 def confirm_settings_request(token: str) -> dict:
-    """The donor clicked the mailed link and confirmed: apply what that gift asked for."""
+    """The donor clicked the mailed link and confirmed: apply what that gift asked for. The caller
+    commits."""
     request = request_for_token(token)
     if request.state != SettingsRequestState.PENDING:
         raise ConflictError(_("This change was already confirmed."), code="already_confirmed")
@@ -230,15 +231,13 @@ def confirm_settings_request(token: str) -> dict:
         sa.update(DonorSettingsRequest)
         .where(DonorSettingsRequest.id == request.id, DonorSettingsRequest.state == SettingsRequestState.PENDING)
         .values(state=SettingsRequestState.CONFIRMED, decided_at=utcnow())).rowcount
-    if claimed != 1:  # two clicks racing: one applies it
-        db.session.rollback()
+    if claimed != 1:  # two clicks racing: one applies it (the caller rolls back)
         raise ConflictError(_("This change was already confirmed."), code="already_confirmed")
     user = db.session.get(User, request.user_id)
     changes = request_changes(request)
     for key in [k for k in changes if k in CONFIRMED_ELSEWHERE]:
         CONFIRMED_ELSEWHERE[key](user, changes.pop(key))
     if not changes:
-        db.session.commit()
         return settings_doc(profile_for(user.id))
     return update_donor_settings(user, via="link", **changes)
 

@@ -265,10 +265,12 @@ def account(settings_errors: dict | None = None, form: dict | None = None, statu
     waiting = [donors.describe_change(c["field"], c["value"]) for c in donors.pending_changes(user.id)]
     stopped = mail_prefs.opted_out(user.id)
     topics = [{"topic": t, "title": title, "on": t not in stopped} for t, title in mail_prefs.topics_for(user)]
-    return render_template("site/account.html", ents=ents, donations=donations, campaign=campaign,
+    page = render_template("site/account.html", ents=ents, donations=donations, campaign=campaign,
                            next_tier=next_tier, library=_library_for(user), settings=settings, topics=topics,
                            waiting=waiting, monthly=subscriptions.donor_subscriptions(user),
-                           settings_errors=settings_errors or {}, form=form or {}), status
+                           settings_errors=settings_errors or {}, form=form or {})
+    db.session.commit()  # the reward items its statement made as it rendered (fulfil.statement)
+    return page, status
 
 
 def _current_donor():
@@ -293,6 +295,7 @@ def account_settings():
         changes = {"credit_name": f.get("credit_name", "")[:400] or None, "anonymous": f.get("anonymous") == "1"}
     try:
         donors.update_donor_settings(user, via="account", **changes)
+        db.session.commit()
     except DomainError as err:
         field = "credit_name" if err.code == "invalid_credit_name" else "form"
         return account(settings_errors={field: for_people(err.message)}, form=dict(f), status=400)
@@ -388,6 +391,7 @@ def account_erase():
     if request.form.get("confirm") != "erase":
         return account(settings_errors={"erase": _("Type erase in the box to confirm.")}, status=400)
     donor_data.erase_donor(user)
+    db.session.commit()
     logout_user()
     session.clear()
     return render_template("site/erased.html")
@@ -402,6 +406,7 @@ def confirm_settings(token: str):
     settings_request = donors.request_for_token(token)
     if request.method == "POST":
         settings = donors.confirm_settings_request(token)
+        db.session.commit()
         return render_template("site/confirm_settings.html", state="done", settings=settings, token=token)
     settings = donors.settings_doc(donors.profile_for(settings_request.user_id))
     lines = [donors.describe_change(k, v) for k, v in donors.request_changes(settings_request).items()]

@@ -39,6 +39,7 @@ def _gifts():
     for email, name, amount in DONORS:
         pay(amount, email, credit_name=name)
     save_address(find_user(DONORS[0][0]), ADDRESS, source="account")
+    db.session.commit()
 
 
 def pdf_text(data: bytes) -> str:

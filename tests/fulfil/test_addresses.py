@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from filmfund.db import utcnow
 from filmfund.extensions import db
-from filmfund.fulfil import fulfilment, statement
+from filmfund.fulfil import fulfilment, statement, tasks
 from filmfund.fulfil.models import FulfilmentItem, ItemState
 from filmfund.rewards import entitlements, pledges
 from filmfund.rewards.campaign import current_campaign
@@ -125,11 +125,12 @@ def test_address_survey_with_reminders_then_the_dvd_ships_and_arrives(campaign, 
     pay(2000, "ana@example.org")
     pay(5000, "has@example.org")
     fulfilment.save_address(_user("has@example.org"), ADDRESS, source="account")
+    db.session.commit()
     pay(1500, "small@example.org")
     now = utcnow()
-    assert fulfilment.send_address_surveys(campaign, now) == 1  # not the one with an address, nor $15
-    assert fulfilment.send_address_surveys(campaign, now + timedelta(days=1)) == 0  # no reminder yet
-    assert fulfilment.send_address_surveys(campaign, now + timedelta(days=8)) == 1  # the reminder
+    assert tasks.mail_address_surveys(campaign, now) == 1  # not the one with an address, nor $15
+    assert tasks.mail_address_surveys(campaign, now + timedelta(days=1)) == 0  # no reminder yet
+    assert tasks.mail_address_surveys(campaign, now + timedelta(days=8)) == 1  # the reminder
     mails = [m for m in outbox() if m["To"] == "ana@example.org" and "receipt" not in m["Subject"]]
     assert [m["Subject"] for m in mails] == ["Where should we send your rewards?",
                                              "Reminder: where should we send your rewards?"]
@@ -152,7 +153,7 @@ def test_address_survey_with_reminders_then_the_dvd_ships_and_arrives(campaign, 
     ok = anon.post(link, data={"csrf_token": token, "form": "address", **ADDRESS, "name": "Ana Lima"})
     assert ok.status_code == 200 and 'id="survey-done"' in ok.get_data(as_text=True)
     assert db.session.get(ShippingAddress, ana.id).name == "Ana Lima"
-    assert fulfilment.send_address_surveys(campaign, now + timedelta(days=30)) == 0  # answered: no more mail
+    assert tasks.mail_address_surveys(campaign, now + timedelta(days=30)) == 0  # answered: no more mail
     assert anon.get("/rewards/survey/" + link.rsplit("/", 1)[1][:-3] + "xyz").status_code == 404
 
     # Owed until the DVD exists; then in production, shipped with a tracking note, received.
@@ -181,6 +182,7 @@ def test_address_survey_with_reminders_then_the_dvd_ships_and_arrives(campaign, 
 
     # The donor can still change the address; shipping needs a tracking note.
     fulfilment.save_address(ana, {**ADDRESS, "name": "Ana Lima", "line1": "3 Quai Saint-Vincent"}, source="account")
+    db.session.commit()
     with __import__("pytest").raises(Exception, match="tracking"):
         fulfilment.move_item(item.id, "shipped", tracking="  ")
     producer_client.post(f"/admin/rewards/items/{item.id}", data={"csrf_token": tok, "action": "move",
@@ -216,10 +218,13 @@ def test_refund_before_shipping_revokes_and_after_shipping_is_flagged(campaign, 
         fulfilment.save_address(_user(email), ADDRESS, source="account")
     dvd = db.session.scalar(sa.select(Reward).where(Reward.key == "dvd"))
     fulfilment.mark_available(dvd.id)
+    db.session.commit()
     item_before, item_after = _dvd("before@example.org"), _dvd("after@example.org")
     fulfilment.move_item(item_after.id, "in_production")
     fulfilment.move_item(item_after.id, "shipped", tracking="DHL 42")
+    db.session.commit()
     counts = {q.reward.key: q.counts for q in statement.queues(campaign)}
+    db.session.commit()
     assert counts["dvd"] == {"owed": 1, "in_progress": 1, "done": 0, "late": 0}
 
     stripe_events.send("charge.refunded", charge_obj(f"pi_{before.id}", 5000, 5000))
@@ -229,6 +234,7 @@ def test_refund_before_shipping_revokes_and_after_shipping_is_flagged(campaign, 
     with __import__("pytest").raises(Exception, match="revoked"):
         fulfilment.move_item(item_before.id, "in_production")
     assert {q.reward.key: q.counts for q in statement.queues(campaign)}["dvd"]["owed"] == 0
+    db.session.commit()
     page = login_as(client, _user("before@example.org")).get("/account").get_data(as_text=True)
     assert "A DVD of the finished film" not in page
     # After shipping: flagged for the producers, not lost.
@@ -239,6 +245,7 @@ def test_refund_before_shipping_revokes_and_after_shipping_is_flagged(campaign, 
     marked = make_pledge(amount=5000, email="marked@example.org")
     stripe_events.send("checkout.session.completed", session_obj(marked.id, 5000, email="marked@example.org"))
     fulfilment.save_address(_user("marked@example.org"), ADDRESS, source="account")
+    db.session.commit()
     item_marked = _dvd("marked@example.org")
     fulfilment.move_item(item_marked.id, "in_production")
     fulfilment.move_item(item_marked.id, "shipped", tracking="DHL 43")
@@ -257,7 +264,7 @@ def test_reminders_carry_one_click_unsubscribe_and_respect_it(campaign, client, 
     pay(5000, "quiet@example.org")
     pay(5000, "loud@example.org")
     mail_prefs.opt_out(_user("quiet@example.org").id, "reminders")
-    assert fulfilment.send_address_surveys(campaign) == 1
+    assert tasks.mail_address_surveys(campaign) == 1
     survey = [m for m in outbox() if "send your rewards" in m["Subject"]]
     assert [m["To"] for m in survey] == ["loud@example.org"]
     assert survey[0]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
@@ -265,7 +272,7 @@ def test_reminders_carry_one_click_unsubscribe_and_respect_it(campaign, client, 
     path = link.split("://", 1)[1].split("/", 1)[1]
     assert client.post("/" + path, data={"List-Unsubscribe": "One-Click"}).status_code in (200, 303)
     assert "reminders" in mail_prefs.opted_out(_user("loud@example.org").id)
-    assert fulfilment.send_address_surveys(campaign, utcnow() + timedelta(days=8)) == 0
+    assert tasks.mail_address_surveys(campaign, utcnow() + timedelta(days=8)) == 0
 
 
 def test_country_names_in_the_readers_language():

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from filmfund.audit import AuditEntry
 from filmfund.db import utcnow
 from filmfund.extensions import db
-from filmfund.fulfil import credits
+from filmfund.fulfil import credits, tasks
 from filmfund.rewards.models import Pledge
 from tests.helpers import make_pledge
 from tests.rewards.conftest import charge_obj, session_obj
@@ -84,12 +84,13 @@ def test_the_donor_approves_the_proof_and_the_executive_producer_its_wording(cam
 def test_proofs_mailed_until_the_deadline_then_closed(campaign, client, login_as, producer, outbox):
     _donors()
     credits.approve_proof(_user("amy@example.org"), campaign)
+    db.session.commit()
     now = utcnow()
-    assert credits.send_proofs(campaign, now) == 3  # everyone listed who has not approved
+    assert tasks.mail_credit_proofs(campaign, now) == 3  # everyone listed who has not approved
     proof_mails = [m for m in outbox() if "credits" in m["Subject"]]
     assert sorted(m["To"] for m in proof_mails) == ["exec1@example.org", "exec2@example.org", "zed@example.org"]
     assert "/rewards/survey/" in proof_mails[0].get_body(("plain",)).get_content()
-    assert credits.send_proofs(campaign, now + timedelta(days=1)) == 0
+    assert tasks.mail_credit_proofs(campaign, now + timedelta(days=1)) == 0
 
     staff = login_as(client, producer)
     tok = csrf_token(staff, "/admin/credits")
@@ -99,7 +100,7 @@ def test_proofs_mailed_until_the_deadline_then_closed(campaign, client, login_as
     tok = csrf_token(donor, "/account/credits")
     resp = donor.post("/account/credits", data={"csrf_token": tok, "decision": "approve"})
     assert resp.status_code == 400 and "closed" in resp.get_data(as_text=True)
-    assert credits.send_proofs(campaign, now + timedelta(days=30)) == 0
+    assert tasks.mail_credit_proofs(campaign, now + timedelta(days=30)) == 0
 
 
 def test_frozen_credits_in_both_formats_and_later_changes_flagged(campaign, client, login_as, producer, runner,
@@ -148,6 +149,7 @@ def test_frozen_credits_in_both_formats_and_later_changes_flagged(campaign, clie
 def test_rendered_credits_roll_is_a_real_video(campaign, tmp_path):
     _donors()
     credits.freeze(campaign, "cli")
+    db.session.commit()
     out = credits.render_roll(campaign, size=(320, 180), fps=5, speed=400, out=tmp_path / "roll.mp4")
     probe = json.loads(subprocess.run(
         ["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(out)],
@@ -217,10 +219,13 @@ def test_credits_follow_the_donor_profile_and_a_name_change_needs_a_new_proof(ca
     _donors()
     exec1 = _user("exec1@example.org")
     credits.approve_proof(exec1, campaign, wording="Olu Exec and family")
+    db.session.commit()
     pay(100, "exec1@example.org", credit_name="Someone Else")  # a later gift asks another name: no change
     assert credits.line_for(exec1, campaign).name == "Olu Exec and family"
     credits.freeze(campaign, "cli")
+    db.session.commit()
     donors.update_donor_settings(exec1, via="account", credit_name="Olu E.")
+    db.session.commit()
     line = credits.line_for(exec1, campaign)
     assert (line.proof, line.name) == ("stale", "Olu E.")
     assert credits.changes_since_freeze(campaign) == {
@@ -228,6 +233,7 @@ def test_credits_follow_the_donor_profile_and_a_name_change_needs_a_new_proof(ca
         "withdrawn": []}
     # privacy beats the picture lock: anonymity after the freeze takes the line out of the frozen list
     donors.update_donor_settings(_user("amy@example.org"), via="account", anonymous=True)
+    db.session.commit()
     assert credits.changes_since_freeze(campaign)["withdrawn"] == [("supporters", "Amy Supporter")]
     out = runner.invoke(args=["credits", "export"])
     assert "Olu Exec and family" in out.stdout and "Amy Supporter" not in out.stdout  # the frozen list, less Amy

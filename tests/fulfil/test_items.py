@@ -27,6 +27,7 @@ def test_signing_letter_and_a_returned_parcel(campaign, client, login_as, produc
     for key in ("dvd-signed", "thank-you-letter"):
         reward = db.session.scalar(sa.select(Reward).where(Reward.key == key))
         fulfilment.mark_available(reward.id)
+    db.session.commit()
     signed, letter = _item("pat@example.org", "dvd-signed"), _item("pat@example.org", "thank-you-letter")
     staff = login_as(client, producer)
     page = staff.get("/admin/rewards/dvd-signed").get_data(as_text=True)
@@ -47,6 +48,7 @@ def test_signing_letter_and_a_returned_parcel(campaign, client, login_as, produc
 
     # No address: it cannot ship. Returned: it goes back into production, then ships again.
     fulfilment.move_item(signed.id, "in_production")
+    db.session.commit()
     with pytest.raises(ConflictError, match="no address"):
         fulfilment.move_item(signed.id, "shipped", tracking="UPS 1")
     from filmfund.auth.services import find_user
@@ -54,13 +56,18 @@ def test_signing_letter_and_a_returned_parcel(campaign, client, login_as, produc
     fulfilment.save_address(find_user("pat@example.org"), {"name": "Pat", "line1": "Old St 1", "city": "Rome",
                                                            "country": "IT"}, source="account")
     fulfilment.move_item(signed.id, "shipped", tracking="UPS 1")
+    db.session.commit()
     with pytest.raises(ConflictError):
         fulfilment.set_signing(signed.id, signer="Someone else")  # shipped: too late
     fulfilment.move_item(signed.id, "returned")
+    db.session.commit()
     fulfilment.save_address(find_user("pat@example.org"), {"name": "Pat", "line1": "New St 2", "city": "Rome",
                                                            "country": "IT"}, source="account")
+    db.session.commit()
     fulfilment.move_item(signed.id, "in_production")
+    db.session.commit()
     fulfilment.move_item(signed.id, "shipped", tracking="UPS 2")
+    db.session.commit()
     item = db.session.get(FulfilmentItem, signed.id)
     assert item.state == ItemState.SHIPPED and "New St 2" in item.ship_to and item.tracking == "UPS 2"
     with pytest.raises(ConflictError):

@@ -92,6 +92,7 @@ def test_queues_count_in_sql_and_page(campaign, client, login_as, producer, monk
     fulfilment.move_item(items[0].id, "shipped", tracking="DPD 1")
     fulfilment.move_item(items[0].id, "received")
     credits.approve_proof(_user("d1@example.org"), campaign)
+    db.session.commit()
 
     # The counts come from one aggregate query: the statements issued do not grow with donors.
     statements: list[str] = []

@@ -89,10 +89,13 @@ def test_the_donor_themself_changes_settings(campaign, stripe_events, pledge):
     pay(stripe_events, pledge, 5500, credit_name="Ann")
     user = find_user(BIG)
     donors.update_donor_settings(user, via="account", rewards_opt_out=True)
+    db.session.commit()
     assert set(standing()["rewards"].values()) == {"revoked"} and credit_names(campaign) == []
     donors.update_donor_settings(user, via="api", rewards_opt_out=False, anonymous=True)
+    db.session.commit()
     assert standing()["rewards"]["dvd"] == "granted" and credit_names(campaign) == []
     donors.update_donor_settings(user, via="account", anonymous=False, credit_name="Ann B.")
+    db.session.commit()
     assert credit_names(campaign) == ["Ann B."]
     assert ledger_check.check_ledger() == []
 
@@ -168,6 +171,7 @@ def test_only_the_donor_moves_the_settings_and_rewards_follow(app, campaign, str
             expected["anonymous"] = expected["anonymous"] or step["anonymous"]  # more privacy: at once
         elif step:
             donors.update_donor_settings(find_user(BIG), via="api", **step)
+            db.session.commit()
             expected.update(step)
         db.session.expire_all()
         assert donors.settings_doc(donors.profile_for(find_user(BIG).id)) == expected

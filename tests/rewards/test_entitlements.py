@@ -81,10 +81,12 @@ def test_opt_out_is_the_first_gifts_and_then_the_donors_choice(campaign, stripe_
     pay(stripe_events, pledge, 100)  # a later pledge never changes the donor's settings (donors.py)
     assert donor_entitlements(find_user("fan@example.org"), current_campaign())["rewards_opt_out"] is True
     donors.update_donor_settings(find_user("fan@example.org"), via="account", rewards_opt_out=False)
+    db.session.commit()
     assert statuses()["dvd"] == "granted"  # the whole lifetime total counts
     pay(stripe_events, pledge, 100, rewards_opt_out=True)  # asks; the donor has not confirmed
     assert statuses()["dvd"] == "granted"
     donors.update_donor_settings(find_user("fan@example.org"), via="api", rewards_opt_out=True)
+    db.session.commit()
     assert set(statuses().values()) == {"revoked"}
     assert ledger_check.check_ledger() == []
 

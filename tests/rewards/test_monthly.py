@@ -445,6 +445,7 @@ def test_erasing_the_donor_stops_the_monthly_gift_first(app, campaign, stripe_ev
 
     p, donor = _monthly_donor(stripe_events, "erase@example.org")
     donor_data.erase_donor(donor)
+    db.session.commit()
     assert subscription_of(p).state.value == "canceled"
     [call] = [q for q in fake_stripe.requests if q.get("method") == "DELETE"]
     assert call["path"] == f"/v1/subscriptions/{sub_id(p.id)}"

@@ -60,6 +60,7 @@ def test_a_later_checkout_address_waits_for_the_owner(client, campaign, token_fo
     item = db.session.scalar(sa.select(FulfilmentItem).join(Reward, Reward.id == FulfilmentItem.reward_id)
                              .where(Reward.key == "dvd-signed"))
     fulfilment.move_item(item.id, "in_production")
+    db.session.commit()
     packing = fulfilment.packing_list_csv(current_campaign())
     assert "Lyon" in packing and "Leeds" not in packing
 
@@ -156,6 +157,7 @@ def test_the_dashboard_names_donors_from_their_profile(client, campaign, produce
     html = staff.get("/admin/").get_data(as_text=True)
     assert "Mei Chen" in html and "Hijacked Name" not in html
     donors.update_donor_settings(find_user(DONOR), via="account", anonymous=True)
+    db.session.commit()
     html = staff.get("/admin/").get_data(as_text=True)
     assert "Mei Chen" not in html  # anonymous: no reading of the dashboard names her
 
@@ -167,12 +169,15 @@ def test_privacy_beats_the_picture_lock(campaign, runner, tmp_path):
     gift(100, "ben@example.org", credit_name="Ben Supporter")
     gift(100, "cy@example.org", credit_name="Cy Supporter")
     credits.freeze(current_campaign(), "cli")
+    db.session.commit()
     roll = tmp_path / "roll.mp4"
     credits.render_roll(current_campaign(), size=(160, 90), fps=5, speed=600, out=roll)
+    db.session.commit()
     assert not credits.roll_needs_rendering(current_campaign(), roll)
 
     gift(100, "ben@example.org", anonymous=True)  # a later gift asks for anonymity after the lock
     donor_data.erase_donor(find_user("amy@example.org"))
+    db.session.commit()
     snap = current_campaign()
     out = runner.invoke(args=["credits", "export", "--format", "csv"])
     assert out.stdout.splitlines() == ["section,name", "supporters,Cy Supporter"]
@@ -182,6 +187,7 @@ def test_privacy_beats_the_picture_lock(campaign, runner, tmp_path):
     assert sorted(credits.changes_since_freeze(snap)["withdrawn"]) == [("supporters", "Amy Supporter"),
                                                                         ("supporters", "Ben Supporter")]
     credits.render_roll(snap, size=(160, 90), fps=5, speed=600, out=roll)
+    db.session.commit()
     assert not credits.roll_needs_rendering(snap, roll)
 
 
@@ -225,6 +231,7 @@ def test_a_refund_ends_a_delivered_service(campaign, stripe_events, make_user):
     ent = db.session.get(Entitlement, ent.id)
     assert ent.status == "fulfilled" and questions.may_ask(find_user(DONOR))
     donors.update_donor_settings(find_user(DONOR), via="account", rewards_opt_out=True)  # opting out ends it too
+    db.session.commit()
     assert not questions.may_ask(find_user(DONOR))
     assert ledger_check.check_ledger() == []
 

@@ -201,6 +201,7 @@ def test_credits_never_show_anonymous_donors(campaign, stripe_events, pledge, ru
     pay(500, "hidden@example.org", credit_name="Hidden Person", anonymous=True)
     pay(500, "later@example.org", credit_name="Later Hidden")
     donors.update_donor_settings(find_user("later@example.org"), via="account", anonymous=True)  # at once
+    db.session.commit()
     pay(500, "noname@example.org")
     optout = pay(500, "optout@example.org", credit_name="Opted Out", rewards_opt_out=True)
     refunded = pay(500, "gone@example.org", credit_name="Refunded Person")

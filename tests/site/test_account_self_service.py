@@ -197,6 +197,7 @@ def test_erase_keeps_the_money_and_removes_the_person(app, campaign, login_as, t
     user = find_user(EMAIL)
     fulfilment.save_address(user, {"name": "Erase Me", "line1": "1 Street", "city": "Town", "country": "US",
                                    "postal_code": "12345"}, source="account")
+    db.session.commit()
     headers = token_for(user)
     statement = payments.partner_statement(campaign)
     entries = db.session.scalar(sa.select(sa.func.count(LedgerEntry.id)))
