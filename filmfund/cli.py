@@ -122,11 +122,17 @@ def _no_schema(err: Exception) -> str | None:
 
 class _Main(LazyGroup):
     def invoke(self, ctx: click.Context):
-        import sqlalchemy.exc
-
         try:
             return super().invoke(ctx)
-        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.ProgrammingError) as err:
+        except Exception as err:
+            # A command that never touched the database raised something else: SQLAlchemy (a
+            # fifth of a second to import) is imported here only if the command imported it.
+            if "sqlalchemy" not in sys.modules:
+                raise
+            import sqlalchemy.exc
+
+            if not isinstance(err, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.ProgrammingError)):
+                raise
             said = _no_schema(err)
             if said is None:
                 raise
@@ -275,5 +281,18 @@ def _warn_without_public_url(app) -> None:
                "FILMFUND_PUBLIC_URL to the site's address, or start the worker through `filmfund run`.", err=True)
 
 
+def entry() -> None:
+    """The `filmfund` program: the command, then an exit without the interpreter's last garbage
+    collections over every object the app made (0.4 s after a command that built it, on a
+    2-core machine: a tenth of a short ingest's overhead). Nothing is lost by it: files are closed
+    and commits made by the commands themselves, and atexit handlers still run."""
+    import gc
+
+    try:
+        main()
+    finally:
+        gc.freeze()
+
+
 if __name__ == "__main__":
-    main()
+    entry()

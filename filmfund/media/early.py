@@ -76,6 +76,7 @@ def start(path: Path, probed: Future, settings: dict[str, Any]) -> None:
         ffmpeg.configure(settings)
 
     def begin() -> None:
+        camera_data(path)  # read (and kept) while ffprobe runs: the argv needs the date and timecode
         try:
             _data, info, _error = probed.result()
         except Exception:  # noqa: BLE001 (the ingest reports the probe's failure itself)

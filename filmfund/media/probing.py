@@ -4,6 +4,7 @@ the app (neither needs the other)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,7 +18,8 @@ def probe_files(files: Iterable[Path]) -> dict[Path, Future]:
     """Start probing files (no app needed): ffprobe processes side by side, as they mostly wait
     on the card. The command line starts them while it builds the app; `ingest_paths` takes them."""
     files = list(files)
-    pool = ThreadPoolExecutor(max_workers=min(4, len(files) or 1), thread_name_prefix="probe")
+    # One thread more than probes (at most four): `ffmpeg -version` must not hold up the first probe.
+    pool = ThreadPoolExecutor(max_workers=min(4, len(files) or 1) + 1, thread_name_prefix="probe")
     try:
         pool.submit(ffmpeg.version)  # asked once per process (every job records it): asked now, meanwhile
         return {f: pool.submit(_probe_file, f) for f in files}
@@ -43,13 +45,23 @@ def recorded_at(path: Path | None, info: ffmpeg.MediaInfo | None) -> datetime | 
         with contextlib.suppress(ValueError):
             value = datetime.fromisoformat(info.recorded_at.replace("Z", "+00:00"))
             return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    if path is not None and path.suffix.lower() in (".mts", ".m2ts"):
-        return avchd.read_mdpm_date(path)
-    return None
+    cam = camera_data(path) if path is not None else None
+    return cam.recorded_at if cam else None
 
 
 def camera_data(path: Path) -> avchd.CameraData | None:
-    """A camcorder's MDPM data (make, model, start timecode, clock zone) of an AVCHD file."""
+    """A camcorder's MDPM data (date, make, model, start timecode, clock zone) of an AVCHD file.
+    Read once per file version: the ingest asks for the date and the rest apart, and the early
+    decode reads it while the file is probed."""
     if path.suffix.lower() not in (".mts", ".m2ts"):
         return None
-    return avchd.read_camera_data(path)
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return _camera_data(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _camera_data(path: str, _size: int, _mtime_ns: int) -> avchd.CameraData | None:
+    return avchd.read_camera_data(Path(path))
