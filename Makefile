@@ -13,7 +13,7 @@ PORT ?= 5000
 # process (its module fixtures made once). `make test PYTEST_ARGS=` runs it in one process.
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
-.PHONY: install install-test system-deps run test bench clean lock translations translations-compile
+.PHONY: bytecode install install-test system-deps run test bench clean lock translations translations-compile
 
 # ffmpeg/ffprobe are system packages: install them where we can (Debian/Ubuntu as root),
 # otherwise stop with one line that says how.
@@ -57,7 +57,14 @@ $(STAMP): pyproject.toml $(LOCK) | $(PY)
 	$(PIP) install -q --no-deps -e .
 	@touch $(STAMP)
 
-install: system-deps $(STAMP) translations-compile
+install: system-deps $(STAMP) translations-compile bytecode
+
+# The project's own bytecode, compiled once here: pip compiles the packages it installs, but the
+# editable project's modules would otherwise be compiled at every start wherever Python does not
+# write its cache (PYTHONDONTWRITEBYTECODE): 0.25 s of CPU per process that builds the app.
+# A module edited later is compiled from its source again (the cache records its time and size).
+bytecode: $(STAMP)
+	$(PY) -m compileall -q filmfund
 
 # The compiled catalogues (.mo) are built, not committed; the app also builds a missing one at start.
 TRANSLATIONS := filmfund/translations

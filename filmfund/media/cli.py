@@ -1,7 +1,6 @@
 """`filmfund media ingest`, `verify`, `retry`, `export` (timelines) and `bag` (BagIt archive bags)."""
 from __future__ import annotations
 
-import os
 import sys
 
 import click
@@ -57,12 +56,6 @@ def ingest_command(paths: tuple[str, ...], title: str | None, wait: bool) -> Non
         # The first take's check and encode start now, while the app is built and the take is
         # copied (filmfund/media/early.py); its verify job claims them.
         early.start(found[0].files[0], probing[found[0].files[0]], _settings_before_app())
-        if "flask" not in sys.modules:  # a command-line process of its own (not a caller's, not a test's)
-            # What this thread does from now on (build the app, copy, draw the bars) and the
-            # threads it starts yield to that encode, the one thing the crew waits for: on two
-            # cores the encoder leaves a little idle time, which this work fills instead of
-            # slowing it. Linux keeps niceness per thread; the encode's threads keep theirs.
-            os.nice(10)
     try:
         with app_context():
             _ingest(paths, found, skipped, title, wait, probing)
