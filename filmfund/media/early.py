@@ -19,7 +19,9 @@ is stopped and its files removed. Everything here is light: it runs before Flask
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
+import logging
 import os
 import shutil
 import signal
@@ -33,6 +35,8 @@ from typing import Any
 
 from filmfund.media import ffmpeg
 from filmfund.media.probing import camera_data, recorded_at
+
+log = logging.getLogger(__name__)
 
 # Transport streams: what a camcorder writes (.MTS, .M2TS) and broadcast captures (.TS).
 STREAMABLE = (".mts", ".m2ts", ".ts")
@@ -76,14 +80,15 @@ def start(path: Path, probed: Future, settings: dict[str, Any]) -> None:
         ffmpeg.configure(settings)
 
     def begin() -> None:
-        camera_data(path)  # read (and kept) while ffprobe runs: the argv needs the date and timecode
         try:
+            camera_data(path)  # read (and kept) while ffprobe runs: the argv needs the date and timecode
             _data, info, _error = probed.result()
-        except Exception:  # noqa: BLE001 (the ingest reports the probe's failure itself)
+            if info is None or info.kind != "video":
+                return
+            decode = _prepare(path, info, settings)
+        except Exception:  # noqa: BLE001 (the ingest and the job report what is wrong with the file)
+            log.debug("no early decode of %s", path, exc_info=True)
             return
-        if info is None or info.kind != "video":
-            return
-        decode = _prepare(path, info, settings)
         with _lock:
             _started.append(decode)
         threading.Thread(target=_run, args=(decode, settings), name="early-decode", daemon=True).start()
@@ -109,6 +114,10 @@ def _run(decode: EarlyDecode, settings: dict[str, Any]) -> None:
 
     def feed(proc) -> None:
         decode.pid = proc.pid
+        with contextlib.suppress(OSError, AttributeError):  # Linux: a pipe of 1 MiB, not 64 KiB
+            # ffmpeg then has a tenth of a second of input in hand while this thread waits for the
+            # interpreter (the command builds its app meanwhile, on another thread).
+            fcntl.fcntl(proc.stdin.fileno(), fcntl.F_SETPIPE_SZ, CHUNK)
         with open(decode.path, "rb") as fh:
             while not decode.stopped.is_set() and (chunk := fh.read(CHUNK)):
                 digest.update(chunk)
