@@ -50,6 +50,37 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(timezone.utc)
 
 
+_COMPILED_ONCE: dict[tuple[str, str], sa.TextClause] = {}
+
+
+def insert_on_conflict(name: str, dialect: sa.Dialect,
+                       build: Callable[[Callable[..., sa.Insert]], sa.Executable]) -> sa.TextClause:
+    """An INSERT … ON CONFLICT statement compiled once per database kind, as SQL text.
+
+    SQLAlchemy never caches the dialects' own insert() (`inherit_cache = False` on PostgreSQL's and
+    SQLite's), so a statement built with it is compiled again at every execution: on the webhook's
+    accept and a gift's booking that was a fifth of the time. `build(insert)` makes the statement
+    with `insert` (the dialect's) and its values as named `bindparam`s; the text it compiles to is
+    cached like any statement, and its parameters keep their types (enums, UTC times)."""
+    key = (name, dialect.name)
+    text = _COMPILED_ONCE.get(key)
+    if text is None:
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        from sqlalchemy.dialects.postgresql.base import PGDialect
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+        from sqlalchemy.dialects.sqlite.base import SQLiteDialect
+
+        postgres = dialect.name == "postgresql"
+        stmt = build(pg_insert if postgres else sqlite_insert)
+        # The base dialects write `:name` parameters with no driver casts (psycopg's adds `::TYPE`,
+        # which text() cannot read); the driver's own conversion happens at execution.
+        compiled = stmt.compile(dialect=(PGDialect if postgres else SQLiteDialect)(paramstyle="named"))
+        text = sa.text(str(compiled)).bindparams(
+            *(sa.bindparam(bind.key, type_=bind.type) for bind in compiled.binds.values()))
+        _COMPILED_ONCE[key] = text
+    return text
+
+
 def commit_keeping(session, *objs) -> None:
     """Commit the caller's use case, keeping the values it just wrote on `objs` (no SELECT to
     reload what we know: each row is exactly what was inserted or updated)."""

@@ -23,13 +23,11 @@ from typing import Callable
 import sqlalchemy as sa
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from flask_babel import gettext as _
 
 from filmfund import i18n
 from filmfund.auth.models import User
-from filmfund.db import utcnow
+from filmfund.db import insert_on_conflict, utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.rewards import privacy
@@ -75,9 +73,10 @@ def record_gift_choices(user: User, donation: Donation) -> DonorSettingsRequest 
     values = dict(user_id=user.id, credit_name=donation.credit_name, anonymous=donation.anonymous,
                   rewards_opt_out=donation.rewards_opt_out, created_at=utcnow(), updated_at=utcnow(),
                   language=donation.pledge.language if donation.pledge is not None else None)
-    insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
-    made = db.session.execute(insert(DonorProfile).values(**values)
-                              .on_conflict_do_nothing(index_elements=["user_id"])).rowcount
+    table = DonorProfile.__table__
+    made = db.session.execute(insert_on_conflict("donor_profile_once", db.engine.dialect, lambda insert: (
+        insert(table).values({name: sa.bindparam(name, type_=table.c[name].type) for name in values})
+        .on_conflict_do_nothing(index_elements=["user_id"]))), values).rowcount
     if made == 1:
         return None
     profile = db.session.get(DonorProfile, user.id, populate_existing=True)

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, mapped_column
 
-from filmfund.db import utcnow
+from filmfund.db import insert_on_conflict, utcnow
 from filmfund.extensions import db
 
 class CampaignTotal(db.Model):
@@ -101,34 +101,46 @@ def add_to_donor(campaign_id: int, user_id: int, livemode: bool, *, gross: int =
                  donations: int = 0, gift_at: datetime | None = None) -> tuple[int, int]:
     """Add to the donor's row (made if need be); returns the donor's net (before, after)."""
     net = gross - refunded
-    stmt = _insert(DonorTotal).values(campaign_id=campaign_id, user_id=user_id, livemode=livemode, gross=gross,
-                                      refunded=refunded, net=net, donations=donations,
-                                      first_gift_at=gift_at, last_gift_at=gift_at)
-    excluded = stmt.excluded
-    updates = {"gross": DonorTotal.gross + excluded.gross, "refunded": DonorTotal.refunded + excluded.refunded,
-               "net": DonorTotal.net + excluded.net, "donations": DonorTotal.donations + excluded.donations}
-    if gift_at is not None:
-        updates["first_gift_at"] = sa.func.coalesce(
-            sa.case((DonorTotal.first_gift_at < excluded.first_gift_at, DonorTotal.first_gift_at),
-                    else_=excluded.first_gift_at), excluded.first_gift_at)
-        updates["last_gift_at"] = sa.func.coalesce(
-            sa.case((DonorTotal.last_gift_at > excluded.last_gift_at, DonorTotal.last_gift_at),
-                    else_=excluded.last_gift_at), excluded.last_gift_at)
-    stmt = stmt.on_conflict_do_update(index_elements=["campaign_id", "user_id", "livemode"], set_=updates)
-    after = int(db.session.execute(stmt.returning(DonorTotal.net)).scalar_one())
+    values = dict(campaign_id=campaign_id, user_id=user_id, livemode=livemode, gross=gross, refunded=refunded,
+                  net=net, donations=donations, first_gift_at=gift_at, last_gift_at=gift_at)
+    stmt = insert_on_conflict("donor_total_add", db.session.get_bind().dialect, _add_to_donor)
+    after = int(db.session.execute(stmt, values).scalar_one())
     return after - net, after
+
+
+def _add_to_donor(insert):
+    """The donor's row plus the deltas; the first and last gift widen (a NULL gift time keeps them)."""
+    table = DonorTotal.__table__
+    stmt = insert(table).values({c: sa.bindparam(c, type_=table.c[c].type) for c in (
+        "campaign_id", "user_id", "livemode", "gross", "refunded", "net", "donations", "first_gift_at",
+        "last_gift_at")})
+    excluded, c = stmt.excluded, table.c
+    updates = {"gross": c.gross + excluded.gross, "refunded": c.refunded + excluded.refunded,
+               "net": c.net + excluded.net, "donations": c.donations + excluded.donations,
+               "first_gift_at": sa.func.coalesce(sa.case((c.first_gift_at < excluded.first_gift_at, c.first_gift_at),
+                                                         else_=excluded.first_gift_at), c.first_gift_at),
+               "last_gift_at": sa.func.coalesce(sa.case((c.last_gift_at > excluded.last_gift_at, c.last_gift_at),
+                                                        else_=excluded.last_gift_at), c.last_gift_at)}
+    return (stmt.on_conflict_do_update(index_elements=["campaign_id", "user_id", "livemode"], set_=updates)
+            .returning(c.net))
 
 
 def add_to_day(campaign_id: int, livemode: bool, day: date, *, net: int = 0, gifts: int = 0, share: int = 0) -> None:
     if not (net or gifts or share):
         return
-    stmt = _insert(DailyTotal).values(campaign_id=campaign_id, livemode=livemode, day=day, net=net, gifts=gifts,
-                                      share=share)
-    excluded = stmt.excluded
-    db.session.execute(stmt.on_conflict_do_update(
-        index_elements=["campaign_id", "livemode", "day"],
-        set_={"net": DailyTotal.net + excluded.net, "gifts": DailyTotal.gifts + excluded.gifts,
-              "share": DailyTotal.share + excluded.share}))
+    stmt = insert_on_conflict("daily_total_add", db.session.get_bind().dialect, _add_to_day)
+    db.session.execute(stmt, dict(campaign_id=campaign_id, livemode=livemode, day=day, net=net, gifts=gifts,
+                                  share=share))
+
+
+def _add_to_day(insert):
+    table = DailyTotal.__table__
+    stmt = insert(table).values({c: sa.bindparam(c, type_=table.c[c].type) for c in (
+        "campaign_id", "livemode", "day", "net", "gifts", "share")})
+    excluded, c = stmt.excluded, table.c
+    return stmt.on_conflict_do_update(index_elements=["campaign_id", "livemode", "day"],
+                                      set_={"net": c.net + excluded.net, "gifts": c.gifts + excluded.gifts,
+                                            "share": c.share + excluded.share})
 
 
 # ---------------------------------------------------------------- reads (one row or one aggregate)

@@ -9,7 +9,6 @@ and applied as soon as the payment is recorded. Any order of the same events giv
 from __future__ import annotations
 
 import contextvars
-import functools
 import hashlib
 import hmac
 import json
@@ -23,7 +22,7 @@ from flask_babel import gettext as _
 
 from filmfund import jobs
 from filmfund.config import test_payment_refusal
-from filmfund.db import new_id, utcnow
+from filmfund.db import insert_on_conflict, new_id, utcnow
 from filmfund.errors import DomainError, ForbiddenError, ValidationError
 from filmfund.extensions import db, one_statement
 from filmfund.rewards import ledger, payments, stock, subscriptions
@@ -190,21 +189,17 @@ def _store_once(conn: sa.Connection, event: dict, event_id: str, payload: bytes,
                   payload=payload.decode("utf-8"), received_at=now, status=status, error=error,
                   processed_at=None if status == WebhookStatus.RECEIVED else now,
                   payment_intent_id=_payment_intent_of({"data": {"object": obj}}), charge_id=_charge_of(obj))
-    return conn.execute(_insert_once(), values).scalar()
+    return conn.execute(_insert_once(conn.dialect), values).scalar()
 
 
-@functools.cache
-def _insert_once() -> sa.TextClause:
-    """INSERT … ON CONFLICT (event_id) DO NOTHING RETURNING id, in the SQL PostgreSQL and SQLite
-    share. Written as text, not with the dialects' insert(): SQLAlchemy never caches those
-    (`inherit_cache = False`), so each accepted event compiled its INSERT again, a fifth of the
-    webhook's own time. The columns' types still convert the values (enum, UTC times)."""
+def _insert_once(dialect: sa.Dialect) -> sa.TextClause:
+    """INSERT … ON CONFLICT (event_id) DO NOTHING RETURNING id, compiled once (db.insert_on_conflict)."""
     table = WebhookEvent.__table__
     names = ("event_id", "type", "livemode", "payload", "received_at", "status", "error", "processed_at",
              "payment_intent_id", "charge_id")
-    return sa.text(f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)}) "
-                   "ON CONFLICT (event_id) DO NOTHING RETURNING id").bindparams(
-        *(sa.bindparam(n, type_=table.c[n].type) for n in names))
+    return insert_on_conflict("webhook_event_once", dialect, lambda insert: (
+        insert(table).values({n: sa.bindparam(n, type_=table.c[n].type) for n in names})
+        .on_conflict_do_nothing(index_elements=["event_id"]).returning(table.c.id)))
 
 
 def _dispatch(row_id: int, inline: bool) -> str:
