@@ -34,9 +34,11 @@ def unsubscribe(token: str):
     if request.form.get("resubscribe") == "1":  # "I clicked by mistake": the same token turns it back on
         user, topic = mail_prefs.read_unsubscribe_token(token)
         mail_prefs.opt_in(user.id, topic)
+        db.session.commit()
         return render_template("comms/unsubscribe.html", token=token, email=user.email,
                                title=mail_prefs.topic_title(topic), done=False, resubscribed=True)
     user, topic = mail_prefs.unsubscribe(token, via="one-click" if request.form.get("List-Unsubscribe") else "link")
+    db.session.commit()
     return render_template("comms/unsubscribe.html", token=token, email=user.email,
                            title=mail_prefs.topic_title(topic), done=True)
 

@@ -185,7 +185,7 @@ def erase_donor(user: User) -> None:
         subscriptions.cancel(user, sub.id, via="erase")
     old_email, placeholder, now = user.email, erased_email(user), utcnow()
     for topic in (mail_prefs.NEWS, mail_prefs.REMINDERS, *mail_prefs._updates_rewards()):
-        mail_prefs.opt_out(user.id, topic, via="erase", commit=False)  # nothing more is mailed, ever
+        mail_prefs.opt_out(user.id, topic, via="erase")  # nothing more is mailed, ever
 
     donation_rows = db.session.execute(sa.select(Donation.pledge_id, Donation.payment_intent_id)
                                        .where(Donation.user_id == user.id)).all()

@@ -61,8 +61,9 @@ def opted_out(user_id: int) -> set[str]:
     return set(db.session.scalars(sa.select(MailOptOut.topic).where(MailOptOut.user_id == user_id)))
 
 
-def opt_out(user_id: int, topic: str, *, via: str = "account", commit: bool = True) -> bool:
-    """Stop mail of `topic` to this user. Idempotent; True if it was newly stopped."""
+def opt_out(user_id: int, topic: str, *, via: str = "account") -> bool:
+    """Stop mail of `topic` to this user. Idempotent; True if it was newly stopped. The caller
+    commits (the unsubscribe page, the account page, erasure)."""
     topic = _check_topic(topic)
     exists = db.session.scalar(sa.select(MailOptOut.id).where(
         MailOptOut.user_id == user_id, MailOptOut.topic == topic))
@@ -73,18 +74,15 @@ def opt_out(user_id: int, topic: str, *, via: str = "account", commit: bool = Tr
             db.session.add(MailOptOut(user_id=user_id, topic=topic, via=via[:16]))
     except sa.exc.IntegrityError:
         return False
-    if commit:
-        db.session.commit()
     return True
 
 
-def opt_in(user_id: int, topic: str, *, commit: bool = True) -> bool:
-    """Send mail of `topic` to this user again. Idempotent; True if it was stopped before."""
+def opt_in(user_id: int, topic: str) -> bool:
+    """Send mail of `topic` to this user again. Idempotent; True if it was stopped before. The
+    caller commits."""
     topic = _check_topic(topic)
     deleted = db.session.execute(sa.delete(MailOptOut).where(
         MailOptOut.user_id == user_id, MailOptOut.topic == topic)).rowcount
-    if commit:
-        db.session.commit()
     return bool(deleted)
 
 
@@ -154,7 +152,8 @@ def read_unsubscribe_token(token: str) -> tuple[User, str]:
 
 
 def unsubscribe(token: str, *, via: str = "link") -> tuple[User, str]:
-    """The one-click unsubscribe: stop the token's topic for its user (idempotent)."""
+    """The one-click unsubscribe: stop the token's topic for its user (idempotent); the caller
+    commits."""
     user, topic = read_unsubscribe_token(token)
     opt_out(user.id, topic, via=via)
     return user, topic

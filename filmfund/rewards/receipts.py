@@ -6,6 +6,11 @@ backoff (after 1, 2, 4 ... 256 minutes: huey's retry_delay and retry_backoff, ke
 queue's storage so they survive a restart). Behind them, an hourly sweep sends every receipt still
 unsent (retries exhausted, or a queue that was lost). The tasks are declared here, beside the use
 case they run, so that nothing imports back into this module from a tasks module.
+
+The steps (claim, mail, mark sent, give the claim back) commit nothing. Mailing is the jobs' loop
+(the booking's send once its money is committed, retry_receipt, sweep_receipts, at the end of this
+module): each claim is committed before its mail goes out and each outcome before the next, which
+is what keeps a crash or a retry from mailing a receipt twice.
 """
 from __future__ import annotations
 
@@ -73,18 +78,6 @@ def take_queued_receipts() -> list[Receipt]:
     return db.session.info.pop("receipts", [])
 
 
-def send_queued_receipts(receipts: list[Receipt]) -> None:
-    """After commit, outside any lock: mail the receipts the committed transaction recorded. A
-    failed send is unmarked and handed to the queue, which retries it with backoff."""
-    for receipt in receipts:
-        if _deliver(receipt):
-            continue
-        try:
-            retry_receipt_later(receipt.donation_id)
-        except Exception:  # the queue is down too: the hourly sweep still finds the receipt
-            log.exception("could not queue the retry of receipt %s", receipt.donation_id)
-
-
 def receipt_message_id(donation_id: int) -> str:
     """The one Message-ID of a donation's receipt. A worker killed between the send and its mark
     leaves the receipt claimed but unmarked; once the claim is stale the sweep sends it again,
@@ -95,25 +88,7 @@ def receipt_message_id(donation_id: int) -> str:
     return f"<receipt.{digest}@filmfund.localhost>"
 
 
-def _deliver(receipt: Receipt) -> bool:
-    """Send a claimed receipt and mark it sent; if the mail cannot go, release the claim (for a
-    retry) and say so."""
-    from filmfund.mail import send_mail
-
-    try:
-        send_mail(receipt.to, receipt.subject, receipt.text, message_id=receipt_message_id(receipt.donation_id))
-    except Exception:  # the money is booked; a mail outage must not fail the webhook
-        log.exception("receipt for donation %s could not be sent; it will be retried", receipt.donation_id)
-        db.session.rollback()  # whatever the failure left open
-        db.session.execute(sa.update(Donation).where(Donation.id == receipt.donation_id)
-                           .values(receipt_claimed_at=None))
-        db.session.commit()
-        return False
-    db.session.execute(sa.update(Donation).where(Donation.id == receipt.donation_id)
-                       .values(receipt_sent_at=utcnow()))
-    db.session.commit()
-    return True
-
+# ---------------------------------------------------------------- the steps (none commits)
 
 def _unsent_receipt(now: datetime):
     """Not sent, and not claimed by anyone still alive."""
@@ -122,32 +97,42 @@ def _unsent_receipt(now: datetime):
                           Donation.receipt_claimed_at < now - RECEIPT_CLAIM_STALE))
 
 
-def send_receipt_once(donation_id: int) -> bool:
-    """Send a donation's receipt unless it was sent already or another worker is sending it. The
-    claim is atomic (only one caller can take it), so concurrent retries mail it once. False if
-    the mail failed."""
+def claim_receipt(donation_id: int) -> bool:
+    """Take a donation's receipt to send it, in one UPDATE: of two workers only one gets it, and
+    none gets one sent already or claimed by someone still alive (or not a Stripe donation). True
+    if this caller has it; the caller commits the claim before the mail goes out."""
     now = utcnow()
-    claimed = db.session.execute(sa.update(Donation).where(Donation.id == donation_id, _unsent_receipt(now))
-                                 .values(receipt_claimed_at=now)).rowcount
-    db.session.commit()
-    if claimed != 1:
-        return True  # sent already (or being sent), or not a Stripe donation: nothing to do
-    return _deliver(compose_receipt(db.session.get(Donation, donation_id)))
+    return db.session.execute(sa.update(Donation).where(Donation.id == donation_id, _unsent_receipt(now))
+                              .values(receipt_claimed_at=now)).rowcount == 1
 
 
-def send_unsent_receipts(limit: int = RECEIPT_SWEEP_BATCH) -> int:
-    """The sweep behind the per-receipt retries: every receipt still unsent (its retries ran
-    out, their queue was lost, or the process died between commit and send). Returns how many
-    were sent."""
-    unsent = db.session.scalars(sa.select(Donation.id).where(_unsent_receipt(utcnow()))
-                                .order_by(Donation.id).limit(limit)).all()
-    db.session.commit()
-    sent = 0
-    for donation_id in unsent:
-        if send_receipt_once(donation_id):
-            sent += 1
-    return sent
+def mail_receipt(receipt: Receipt) -> bool:
+    """Send a claimed receipt, under its one Message-ID; False (logged) if the mail could not go.
+    Writes nothing: the caller marks it sent or gives the claim back."""
+    from filmfund.mail import send_mail
 
+    try:
+        send_mail(receipt.to, receipt.subject, receipt.text, message_id=receipt_message_id(receipt.donation_id))
+    except Exception:  # the money is booked; a mail outage must not fail the webhook
+        log.exception("receipt for donation %s could not be sent; it will be retried", receipt.donation_id)
+        return False
+    return True
+
+
+def mark_receipt_sent(donation_id: int) -> None:
+    db.session.execute(sa.update(Donation).where(Donation.id == donation_id).values(receipt_sent_at=utcnow()))
+
+
+def give_back_receipt(donation_id: int) -> None:
+    """The send failed: release the claim, so that a retry or the sweep takes it again."""
+    db.session.execute(sa.update(Donation).where(Donation.id == donation_id).values(receipt_claimed_at=None))
+
+
+def unsent_receipts(limit: int = RECEIPT_SWEEP_BATCH) -> list[int]:
+    """The donations whose receipt is still unsent and unclaimed (or claimed by a process that
+    died), oldest first: what the sweep sends."""
+    return list(db.session.scalars(sa.select(Donation.id).where(_unsent_receipt(utcnow()))
+                                   .order_by(Donation.id).limit(limit)))
 
 
 def compose_receipt(donation: Donation) -> Receipt:
@@ -197,6 +182,64 @@ def _receipt_text(campaign: Campaign, donation: Donation, to: str, share: int, s
     subject = (_("Your receipt: %(title)s (TEST PAYMENT: no money moved)", title=title) if test
                else _("Your receipt: %(title)s", title=title))
     return Receipt(donation.id, to, subject, "\n".join(lines) + "\n")
+
+
+# ---------------------------------------------------------------- the jobs' loops (they commit)
+#
+# Mailing receipts is the jobs' loop, not a use case's: each claim is committed before its mail
+# goes out, and what became of it (sent, or the claim given back) before the next, so a retry, the
+# sweep or a second worker never mails a receipt twice, and a failed send is taken again later.
+# Their callers: the booking (webhooks.book_event, once the money is committed), retry_receipt
+# and sweep_receipts below.
+
+def send_queued_receipts(receipts: list[Receipt]) -> None:
+    """After the booking's commit, outside any lock: mail the receipts the committed transaction
+    recorded (and claimed). A failed send is given back and handed to the queue, which retries it
+    with backoff."""
+    for receipt in receipts:
+        if _deliver(receipt):
+            continue
+        try:
+            retry_receipt_later(receipt.donation_id)
+        except Exception:  # the queue is down too: the hourly sweep still finds the receipt
+            log.exception("could not queue the retry of receipt %s", receipt.donation_id)
+
+
+def _deliver(receipt: Receipt) -> bool:
+    """Send a claimed receipt and commit it sent; if the mail cannot go, commit the claim given
+    back (for a retry) and say so."""
+    if mail_receipt(receipt):
+        mark_receipt_sent(receipt.donation_id)
+        db.session.commit()  # sent is kept before the next receipt goes out
+        return True
+    db.session.rollback()  # whatever the failure left open
+    give_back_receipt(receipt.donation_id)
+    db.session.commit()
+    return False
+
+
+def send_receipt_once(donation_id: int) -> bool:
+    """Send a donation's receipt unless it was sent already or another worker is sending it
+    (retry_receipt's body): the claim is committed before the mail goes out, so concurrent
+    retries mail it once. False if the mail failed."""
+    claimed = claim_receipt(donation_id)
+    db.session.commit()  # claimed before the mail goes out
+    if not claimed:
+        return True  # sent already (or being sent), or not a Stripe donation: nothing to do
+    return _deliver(compose_receipt(db.session.get(Donation, donation_id)))
+
+
+def send_unsent_receipts(limit: int = RECEIPT_SWEEP_BATCH) -> int:
+    """The sweep behind the per-receipt retries (sweep_receipts' body): every receipt still
+    unsent (its retries ran out, their queue was lost, or the process died between commit and
+    send), each claimed and committed as in send_receipt_once. Returns how many were sent."""
+    unsent = unsent_receipts(limit)
+    db.session.commit()  # no transaction held while mailing
+    sent = 0
+    for donation_id in unsent:
+        if send_receipt_once(donation_id):
+            sent += 1
+    return sent
 
 
 class ReceiptNotSent(Exception):

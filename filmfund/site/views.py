@@ -332,12 +332,10 @@ def account_mail():
         return account(settings_errors={"mail": _("Unknown kind of mail.")}, status=400)
     for topic, _title in mail_prefs.topics_for(user):
         if topic in wanted:
-            mail_prefs.opt_in(user.id, topic, commit=False)
+            mail_prefs.opt_in(user.id, topic)
         else:
-            mail_prefs.opt_out(user.id, topic, via="account", commit=False)
-    from filmfund.extensions import db
-
-    db.session.commit()
+            mail_prefs.opt_out(user.id, topic, via="account")
+    db.session.commit()  # every toggle in one commit
     flash(_("Your mail preferences are saved."), "info")
     return redirect(url_for("site.account") + "#mail", code=303)
 

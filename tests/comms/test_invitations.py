@@ -110,6 +110,7 @@ def test_unanswered_invitations_get_one_rsvp_reminder_unless_opted_out(app, dono
     invitations.my_invitations(a)
     invitations.my_invitations(b)
     mail_prefs.opt_out(b.id, "reminders")
+    db.session.commit()
     later = utcnow() + invitations.RSVP_REMINDER_AFTER + timedelta(hours=1)
     assert tasks.run_reminders(now=utcnow())["rsvp"] == 0   # too early
     assert tasks.run_reminders(now=later) == {"rsvp": 1, "soon": 0, "skipped": 1, "invited": 0}

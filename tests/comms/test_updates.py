@@ -37,6 +37,7 @@ def test_monthly_update_reaches_exactly_its_audience(app, client, smtp, donor, p
     donor(75000, "director@example.org")                # $750: monthly and director's updates
     quiet = donor(1500, "quiet@example.org")            # $15, but unsubscribed from them
     mail_prefs.opt_out(quiet.id, "updates-monthly")
+    db.session.commit()
     refunded = pay(1500, "refunded@example.org")        # $15, then refunded in full through Stripe
     from tests.rewards.conftest import Stripe, charge_obj
 

@@ -264,6 +264,7 @@ def test_reminders_carry_one_click_unsubscribe_and_respect_it(campaign, client, 
     pay(5000, "quiet@example.org")
     pay(5000, "loud@example.org")
     mail_prefs.opt_out(_user("quiet@example.org").id, "reminders")
+    db.session.commit()
     assert tasks.mail_address_surveys(campaign) == 1
     survey = [m for m in outbox() if "send your rewards" in m["Subject"]]
     assert [m["To"] for m in survey] == ["loud@example.org"]
