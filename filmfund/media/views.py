@@ -367,6 +367,7 @@ def asset_publish(asset_id: str):
     rendition = (request.form.get("as") or "").strip() or None
     try:
         _pub, created = services.publish(asset, reward, rendition=rendition, user=current_user)
+        db.session.commit()  # the donors' renditions are queued once committed
     except DomainError as exc:
         flash(exc.message, "error")
     else:
@@ -382,6 +383,7 @@ def asset_unpublish(asset_id: str):
     reward = (request.form.get("reward") or "").strip()
     try:
         services.unpublish(asset, reward)
+        db.session.commit()
     except NotFoundError:
         raise
     except DomainError as exc:
@@ -398,6 +400,7 @@ def asset_retry(asset_id: str):
     asset = services.get_asset(asset_id)
     try:
         services.retry_renditions(asset, (request.form.get("kind") or "").strip() or None)
+        db.session.commit()  # the job is queued once committed
     except DomainError as exc:
         flash(exc.message, "error")
     else:

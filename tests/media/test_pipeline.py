@@ -19,6 +19,7 @@ def storage_backend(request):
 
 def test_folder_of_footage_ends_ready_or_damaged(app, runner, client, clip_folder, drain, storage_backend,
                                                  make_user, login_as, campaign_reward):
+    from filmfund.extensions import db
     from filmfund.media import services
     from filmfund.media.models import AssetState, Job, JobStatus
 
@@ -53,6 +54,7 @@ def test_folder_of_footage_ends_ready_or_damaged(app, runner, client, clip_folde
 
     good = assets["good_1080i"]
     services.publish(good, "digital-download", user=make_user(role="producer"))
+    db.session.commit()  # as the asset page does: the web rendition's job is queued then
     assert drain() == 1  # the web rendition, made now
     good = services.get_asset(good.public_id)
     assert good.state == AssetState.READY and good.rendition("web") is not None
@@ -85,7 +87,6 @@ def test_folder_of_footage_ends_ready_or_damaged(app, runner, client, clip_folde
     poster = client.get(f"/footage/{span.public_id}/r/poster")
     assert poster.status_code == 200 and poster.mimetype == "image/jpeg" and poster.data[:2] == b"\xff\xd8"
 
-    from filmfund.extensions import db
     import sqlalchemy as sa
 
     statuses = db.session.scalars(sa.select(Job.status)).all()
@@ -124,6 +125,7 @@ def test_damaged_clips_are_diagnosed_not_crashed(app, clips, tmp_path, drain):
 
 
 def test_still_image_is_an_image_asset_donors_can_download(app, clips, drain, make_user, campaign_reward, entitle):
+    from filmfund.extensions import db
     from filmfund.media import services
     from filmfund.media.models import AssetKind, AssetState
 
@@ -134,6 +136,7 @@ def test_still_image_is_an_image_asset_donors_can_download(app, clips, drain, ma
     assert asset.state == AssetState.READY
     assert {r.kind.value for r in asset.renditions} == {"image", "poster"}
     services.publish(asset, "digital-download", user=make_user(role="producer"))
+    db.session.commit()
     donor = make_user(role="donor")
     entitle(donor, campaign_reward["digital-download"])
     with app.test_request_context("/account"):
