@@ -344,6 +344,7 @@ def caption_file(asset_id: str, lang: str):
 def asset_update(asset_id: str):
     asset = services.get_asset(asset_id)
     services.update_notes(asset, request.form.get("title"), request.form.get("notes"))
+    db.session.commit()
     flash("Saved.", "info")
     return redirect(url_for("media.asset_page", asset_id=asset_id), code=303)
 
@@ -352,6 +353,7 @@ def asset_update(asset_id: str):
 @role_required("producer")
 def asset_verify(asset_id: str):
     services.reverify(services.get_asset(asset_id))
+    db.session.commit()  # the verify job is queued once committed
     flash("Verification queued.", "info")
     return redirect(url_for("media.asset_page", asset_id=asset_id), code=303)
 
