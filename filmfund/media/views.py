@@ -148,6 +148,7 @@ def upload():
     for f in files:
         result = services.ingest_upload(f.stream, f.filename, title if len(files) == 1 else None,
                                         limit=current_app.config["MAX_CONTENT_LENGTH"])
+        db.session.commit()  # each file as it is stored (its verify job queued then): a later one refused keeps it
         flash(f"{result.asset.title}: {'queued for verification' if result.created else 'already here (same bytes)'}",
               "info")
     return redirect(url_for("media.board"), code=303)
@@ -176,6 +177,7 @@ def direct_upload_complete():
     body = json_body()
     title = body.get("title") if isinstance(body.get("title"), str) else None
     result = services.complete_direct_upload(current_user, body.get("upload"), body.get("parts"), title or None)
+    db.session.commit()  # the verify job is queued once committed
     return jsonify({"asset_id": result.asset.public_id, "state": result.asset.state.value,
                     "created": result.created, "url": url_for("media.asset_page", asset_id=result.asset.public_id)}
                    ), 201 if result.created else 200
@@ -244,6 +246,7 @@ def resumable_complete(token: str):
     body = json_body() if request.content_length else {}
     title = body.get("title") if isinstance(body.get("title"), str) else None
     result = resumable.complete(current_user, token, (title or "").strip() or None)
+    db.session.commit()  # the verify job is queued, and the partial file removed, once committed
     return jsonify({"asset_id": result.asset.public_id, "state": result.asset.state.value,
                     "created": result.created, "url": url_for("media.asset_page", asset_id=result.asset.public_id)}
                    ), 201 if result.created else 200
