@@ -245,3 +245,27 @@ def test_reingest_is_recognised_without_uploading_again(app, clips, tmp_path, mo
     path.write_bytes(bytes(data))
     [third] = services.ingest_paths([path])
     assert third.created and third.asset.id != first.asset.id
+
+
+def test_the_same_bytes_registered_by_a_racing_ingest_undo_only_that_insert(app):
+    """Two ingests of the same bytes at once: the second finds the first's asset when its insert
+    fails, and the rest of its caller's transaction is kept (a savepoint, not a rollback)."""
+    import sqlalchemy as sa
+
+    from filmfund.extensions import db
+    from filmfund.media import ingest
+    from filmfund.media.models import Asset, AssetKind, Job, Source
+
+    def take(title: str, sha: str) -> Asset:
+        asset = Asset(title=title, sha256=sha, size=3, kind=AssetKind.VIDEO)
+        asset.sources.append(Source(position=0, original_name=f"{title}.MTS", sha256=sha, size=3, storage_key=sha))
+        return asset
+
+    first = ingest._register(take("first", "a" * 64), "test")
+    db.session.commit()
+    other = ingest._register(take("other", "b" * 64), "test")  # the caller's earlier work, not committed yet
+    raced = ingest._register(take("raced", "a" * 64), "test")  # lost the race (no _existing_asset check here)
+    assert not raced.created and raced.asset.id == first.asset.id and other.created
+    db.session.commit()
+    assert sorted(db.session.scalars(sa.select(Asset.title))) == ["first", "other"]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Job)) == 2  # one verify job each
