@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 import sqlalchemy as sa
-from sqlalchemy.orm import DeclarativeBase, Session, registry
+from sqlalchemy.orm import DeclarativeBase, Session, registry, scoped_session
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -98,19 +98,39 @@ def on_commit(session, action: Callable[[], None]) -> None:
     """Do `action` once the session's transaction commits: what must follow the commit (a task
     enqueued for the worker, which must find the rows) without the service committing itself.
     The caller's one commit runs it; a rollback forgets it. The action emits no SQL on this
-    session (it is between transactions then): give it ids, not objects."""
-    session.info.setdefault("filmfund.on_commit", []).append(action)
+    session (it is between transactions then): give it ids, not objects. A savepoint
+    (begin_nested) is not the commit: its release runs nothing, and its rollback forgets only
+    what was registered inside it."""
+    if isinstance(session, scoped_session):
+        session = session()
+    session.info.setdefault("filmfund.on_commit", []).append((session.get_nested_transaction(), action))
+
+
+def _inside(transaction, savepoint) -> bool:
+    while transaction is not None:
+        if transaction is savepoint:
+            return True
+        transaction = transaction.parent
+    return False
 
 
 @sa.event.listens_for(Session, "after_commit")
 def _after_commit(session) -> None:
-    for action in session.info.pop("filmfund.on_commit", []):
+    if session.get_nested_transaction() is not None:
+        return  # a savepoint released: the transaction goes on
+    for _registered_in, action in session.info.pop("filmfund.on_commit", []):
         action()
 
 
 @sa.event.listens_for(Session, "after_rollback")
 def _after_rollback(session) -> None:
-    session.info.pop("filmfund.on_commit", None)
+    savepoint = session.get_nested_transaction()  # the one rolled back, or None for the whole transaction
+    if savepoint is None:
+        session.info.pop("filmfund.on_commit", None)
+        return
+    pending = session.info.get("filmfund.on_commit")
+    if pending:
+        pending[:] = [(where, action) for where, action in pending if not _inside(where, savepoint)]
 
 
 def str_enum(enum_cls: type[enum.Enum], length: int = 32) -> sa.Enum:

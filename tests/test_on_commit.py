@@ -28,3 +28,20 @@ def test_an_action_runs_once_on_commit_and_is_forgotten_on_rollback(app):
         assert done == ["kept"]
         emails = set(db.session.scalars(sa.select(User.email)))
         assert "kept@example.org" in emails and "dropped@example.org" not in emails
+
+
+def test_a_savepoint_neither_runs_nor_forgets_what_was_registered_outside_it(app):
+    from filmfund.auth.models import User
+
+    done: list[str] = []
+    with app.app_context():
+        on_commit(db.session, lambda: done.append("before"))
+        with db.session.begin_nested():  # released: not the commit
+            db.session.add(User(email="inner@example.org"))
+            on_commit(db.session, lambda: done.append("released"))
+        assert done == []
+        savepoint = db.session.begin_nested()
+        on_commit(db.session, lambda: done.append("undone"))
+        savepoint.rollback()  # forgets only what was registered inside it
+        db.session.commit()
+        assert done == ["before", "released"]

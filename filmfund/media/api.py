@@ -124,10 +124,12 @@ _PUBLISHED = {"type": "object", "properties": {"asset_id": {"type": "string"}, "
        roles=("producer",), body=Publication, response=_PUBLISHED,
        responses={201: ("Published (it was not yet)", _PUBLISHED)})
 def publish_asset(id: str, body: Publication):  # noqa: A002 (the document's name for it)
+    from filmfund.extensions import db
     from filmfund.media import services
 
     asset = services.get_asset(id)
     pub, created = services.publish(asset, body.reward, rendition=body.rendition, user=g.api_user)
+    db.session.commit()  # the donors' renditions are queued once committed
     return jsonify({"asset_id": asset.public_id, "reward": pub.reward_key,
                     "rendition": pub.rendition.value if pub.rendition else None,
                     "published_at": services._iso(pub.published_at)}), 201 if created else 200
@@ -138,10 +140,12 @@ def publish_asset(id: str, body: Publication):  # noqa: A002 (the document's nam
        response={"type": "object", "properties": {"asset_id": {"type": "string"}, "reward": {"type": "string"},
                                                   "published_to": {"type": "array", "items": {"type": "string"}}}})
 def unpublish_asset(id: str, body: Unpublication):  # noqa: A002
+    from filmfund.extensions import db
     from filmfund.media import services
 
     asset = services.get_asset(id)
     services.unpublish(asset, body.reward)
+    db.session.commit()
     return jsonify({"asset_id": asset.public_id, "reward": body.reward,
                     "published_to": [p.reward_key for p in asset.publications]})
 

@@ -130,6 +130,7 @@ def history(asset: Asset) -> list[AssetEvent]:
 
 
 def update_notes(asset: Asset, title: str | None, notes: str | None) -> None:
+    """The producers' title and notes of an asset. The caller commits."""
     if title is not None:
         title = title.strip()
         if not title:
@@ -137,4 +138,3 @@ def update_notes(asset: Asset, title: str | None, notes: str | None) -> None:
         asset.title = title[:300]
     if notes is not None:
         asset.notes = notes[:10000]
-    db.session.commit()

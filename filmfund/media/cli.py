@@ -281,10 +281,12 @@ def _ingest_and_run(paths: tuple[str, ...], found: list, title: str | None, tota
 def retry_command(asset_id: str, kind: str | None) -> None:
     """Queue an asset's failed or missing renditions again (the asset page has the same button)."""
     from filmfund.errors import DomainError
+    from filmfund.extensions import db
     from filmfund.media import services
 
     try:
         job = services.retry_renditions(services.get_asset(asset_id), kind)
+        db.session.commit()  # the job is queued once committed
     except DomainError as exc:
         click.echo(f"error: {exc.message}", err=True)
         sys.exit(2)

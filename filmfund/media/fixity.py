@@ -106,8 +106,8 @@ def reingest_sidecars(asset: Asset, paths) -> None:
 
 def replicate(asset: Asset) -> list[str]:
     """Write the second copy of each original of a newly ingested asset (no-op without a
-    replica). A failure is recorded on the asset as a warning, never fails the ingest: the next
-    fixity check writes what is missing."""
+    replica). A failure is recorded on the asset as a warning (the caller commits), never fails
+    the ingest: the next fixity check writes what is missing."""
     second = _second()
     if second is None:
         return []
@@ -124,7 +124,6 @@ def replicate(asset: Asset) -> list[str]:
         asset.problems = [*(asset.problems or []), _problem(
             REPLICA, "The second copy could not be written: " + "; ".join(failed)[:1000],
             hint="The next fixity check (nightly, or `filmfund media verify`) writes it.") | {"severity": "warning"}]
-        db.session.commit()
     return failed
 
 

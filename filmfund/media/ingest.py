@@ -14,7 +14,7 @@ from filmfund.errors import ValidationError
 from filmfund.extensions import db
 from filmfund.media import avchd, ffmpeg, fixity
 from filmfund.media.common import storage
-from filmfund.media.jobs import _new_job, enqueue
+from filmfund.media.jobs import _new_job, enqueue_on_commit
 from filmfund.media.models import Asset, AssetEvent, AssetKind, AssetState, JobKind, Sidecar, Source
 from filmfund.media.probing import _probe_file, camera_data, probe_files, recorded_at
 from filmfund.media.storage import sha256_file
@@ -51,7 +51,12 @@ def ingest_paths(paths: Iterable[str | Path], title: str | None = None,
                  probing: dict[Path, Future] | None = None) -> list[IngestResult]:
     """Ingest files, folders and AVCHD card roots; queue a verify job per new asset. What was
     not taken (symlinks, empty files) is appended to `skipped`, with the reason. `discovered`:
-    what avchd.discover already found in `paths` (the CLI looks before it builds the app)."""
+    what avchd.discover already found in `paths` (the CLI looks before it builds the app).
+
+    This is the batch driver of `filmfund media ingest`, as a task's loop is: each take is a use
+    case of its own, committed as soon as it is registered (its verify job queued then), before
+    the next take is copied: the worker checks and encodes it meanwhile, and a copy that fails
+    half-way through a card keeps the takes before it."""
     groups = discovered if discovered is not None else avchd.discover([Path(p) for p in paths], skipped)
     # Each file is probed once, here or already started (`probing`); spanned takes are linked by
     # the times, and the jobs reuse these probes.
@@ -66,6 +71,7 @@ def ingest_paths(paths: Iterable[str | Path], title: str | None = None,
             on_group(group)
         group_title = title if title and len(groups) == 1 else (f"{title} · {n}" if title else None)
         result = _ingest_group(group, probes, group_title, progress)
+        db.session.commit()  # this take's, before the next one is copied (see above)
         results.append(result)
         if on_result:
             on_result(group, result)
@@ -205,28 +211,30 @@ def _existing_asset(sha: str, source_shas: list[str]) -> Asset | None:
 
 
 def _register(asset: Asset, how: str) -> IngestResult:
-    """Insert the new asset and queue its verify job; a concurrent ingest of the same bytes wins."""
-    db.session.add(asset)
-    db.session.add(AssetEvent(asset=asset, from_state=None, to_state=AssetState.UPLOADED, note=how[:1000]))
+    """Insert the new asset and its verify job, queued once the caller commits; a concurrent
+    ingest of the same bytes wins. The second copy of its originals is written before that
+    commit, so that a failure to write it is noted on the asset in the same commit."""
     try:
-        db.session.flush()
+        with db.session.begin_nested():  # only this insert is undone if the same bytes raced in
+            db.session.add(asset)
+            db.session.add(AssetEvent(asset=asset, from_state=None, to_state=AssetState.UPLOADED, note=how[:1000]))
+            db.session.flush()
     except sa.exc.IntegrityError:
-        db.session.rollback()
         existing = db.session.scalar(sa.select(Asset).where(Asset.sha256 == asset.sha256))
         if existing is None:
             raise
         return IngestResult(existing, False, "already ingested (same bytes)")
     job = _new_job(asset, JobKind.VERIFY)
-    db.session.commit()
     fixity.replicate(asset)  # the second copy (FILMFUND_REPLICA_URL), if there is one
-    enqueue(job)
+    enqueue_on_commit(job)
     return IngestResult(asset, True, how)
 
 
 def ingest_upload(stream: BinaryIO, filename: str, title: str | None = None, limit: int | None = None
                   ) -> IngestResult:
     """A file uploaded from the producers' page: streamed to storage and registered. It is
-    probed by the worker's verify job, never inside the web request."""
+    probed by the worker's verify job, never inside the web request. The caller commits (the
+    job is queued then)."""
     from werkzeug.utils import secure_filename
 
     safe_name = secure_filename(filename or "") or "upload"

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
-from filmfund.db import utcnow
+from filmfund.db import on_commit, utcnow
 from filmfund.extensions import db
 from filmfund.media import ffmpeg
 from filmfund.media.common import PermanentJobError, _problem, work_dir, worker_name
@@ -30,12 +30,24 @@ def _new_job(asset: Asset, kind: JobKind) -> Job:
 
 
 def enqueue(job: Job, delay: float = 0) -> None:
+    """Put a committed job on the queue (a job body's own retry, the reaper)."""
+    _enqueue_id(job.id, delay)
+
+
+def _enqueue_id(job_id: int, delay: float = 0) -> None:
     from filmfund.media import tasks
 
     if delay > 0:
-        tasks.run_media_job.schedule(args=(job.id,), delay=delay)
+        tasks.run_media_job.schedule(args=(job_id,), delay=delay)
     else:
-        tasks.run_media_job(job.id)
+        tasks.run_media_job(job_id)
+
+
+def enqueue_on_commit(job: Job) -> None:
+    """Queue a new job once the caller commits the use case that made it: the worker, in
+    another process, must find its row (a rollback forgets it)."""
+    job_id = job.id  # flushed by _new_job
+    on_commit(db.session, lambda: _enqueue_id(job_id))
 
 
 def _claim(job_id: int) -> bool:

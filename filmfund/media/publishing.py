@@ -99,7 +99,8 @@ def _digital_reward(reward_key: Any):
 
 
 def publish(asset: Asset, reward_key: Any, *, rendition: str | None = None, user=None) -> tuple[Publication, bool]:
-    """Make an asset (or one donor rendition of it) donor-only content of a digital reward."""
+    """Make an asset (or one donor rendition of it) donor-only content of a digital reward; at
+    the first publish the donors' renditions are queued, once the caller commits."""
     reward_key, _reward = _digital_reward(reward_key)
     if asset.state != AssetState.READY:
         raise ConflictError(f"Only a ready asset can be published (this one is {asset.state.value}).",
@@ -125,14 +126,12 @@ def publish(asset: Asset, reward_key: Any, *, rendition: str | None = None, user
     if existing is not None:
         if kind is not None and existing.rendition != kind:
             existing.rendition = kind
-            db.session.commit()
         return existing, False
     pub = Publication(asset=asset, reward_key=reward_key, rendition=kind, published_by=getattr(user, "id", None))
     db.session.add(pub)
     record_audit("media.publish", f"asset {asset.public_id}",
                  {"reward": reward_key, "rendition": kind.value if kind else None, "title": asset.title},
                  actor=user)
-    db.session.commit()
     from filmfund.media.renditions import make_donor_renditions
 
     make_donor_renditions(asset)  # the donors' web rendition is made at first publish
@@ -141,7 +140,8 @@ def publish(asset: Asset, reward_key: Any, *, rendition: str | None = None, user
 
 def unpublish(asset: Asset, reward_key: Any) -> None:
     """Take an asset back from a reward: no new link is made, and a local download link already
-    given stops working (it re-checks the publication); an S3 link lasts at most its TTL."""
+    given stops working (it re-checks the publication); an S3 link lasts at most its TTL.
+    The caller commits."""
     if not isinstance(reward_key, str) or not reward_key.strip():
         raise ValidationError("Choose the reward to unpublish from.", code="invalid_reward")
     pub = next((p for p in asset.publications if p.reward_key == reward_key.strip()), None)
@@ -149,4 +149,3 @@ def unpublish(asset: Asset, reward_key: Any) -> None:
         raise NotFoundError("This asset is not published to that reward.")
     asset.publications.remove(pub)
     record_audit("media.unpublish", f"asset {asset.public_id}", {"reward": pub.reward_key, "title": asset.title})
-    db.session.commit()

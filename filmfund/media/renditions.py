@@ -95,8 +95,9 @@ def _transcode(job: Job, beat: _Heartbeat) -> None:
 
 def make_donor_renditions(asset: Asset) -> Job | None:
     """Queue the renditions a published asset lacks (the donors' web rendition), unless a job
-    of this asset is queued or running already (it makes them: the asset is published now)."""
-    from filmfund.media.jobs import _new_job, enqueue
+    of this asset is queued or running already (it makes them: the asset is published now).
+    The caller commits; the job goes on the queue then."""
+    from filmfund.media.jobs import _new_job, enqueue_on_commit
     from filmfund.media.models import JobKind, JobStatus
 
     missing = [k for k in wanted_kinds(asset) if asset.rendition(k) is None]
@@ -110,16 +111,16 @@ def make_donor_renditions(asset: Asset) -> Job | None:
     if streaming.needs_package(asset):
         streaming.mark_pending(asset)
     job = _new_job(asset, JobKind.TRANSCODE)
-    db.session.commit()
-    enqueue(job)
+    enqueue_on_commit(job)
     return job
 
 
 def retry(asset: Asset, kind: str | None = None) -> Job:
     """Queue the renditions that failed (or one named kind) again, from the asset page or with
-    `filmfund media retry ID`. A ready asset stays ready meanwhile."""
+    `filmfund media retry ID`. A ready asset stays ready meanwhile. The caller commits; the job
+    goes on the queue then."""
     from filmfund.errors import ConflictError, ValidationError
-    from filmfund.media.jobs import _new_job, enqueue
+    from filmfund.media.jobs import _new_job, enqueue_on_commit
     from filmfund.media.models import JobKind, JobStatus
 
     if asset.state not in (AssetState.READY, AssetState.FAILED) or asset.verified_at is None:
@@ -151,8 +152,7 @@ def retry(asset: Asset, kind: str | None = None) -> Job:
     if asset.state == AssetState.FAILED:
         asset.move(AssetState.TRANSCODING, "retry of " + ", ".join(k.value for k in targets))
     job = _new_job(asset, JobKind.TRANSCODE)
-    db.session.commit()
-    enqueue(job)
+    enqueue_on_commit(job)
     return job
 
 

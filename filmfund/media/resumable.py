@@ -13,7 +13,7 @@ The protocol (the routes are in views.py; the upload is named by a signed token)
   refused (409, with the server's offset) and nothing is written. Bytes that arrived before a
   connection dropped are kept: the next HEAD counts them.
 - `POST url/complete` → 201 (or 200 for bytes already here) `{asset_id, state, created}`, once
-  the offset is the announced size; the partial file is then removed.
+  the offset is the announced size; the partial file is removed once the asset is committed.
 
 The requests are those of tus 1.0's core protocol (HEAD, PATCH, Upload-Offset), without its
 extensions: no server-side library for Flask is kept up (flask-tus was last released in 2016),
@@ -23,7 +23,6 @@ byte); an upload token lasts as long.
 """
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import uuid
@@ -33,7 +32,9 @@ from typing import Any, BinaryIO
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from filmfund.db import on_commit
 from filmfund.errors import ConflictError, DomainError, ForbiddenError, NotFoundError, ValidationError
+from filmfund.extensions import db
 from filmfund.media.common import checked_upload, partials_dir
 
 PIECE = 1024 * 1024  # bytes written per read from the request
@@ -122,7 +123,8 @@ def append(user, token: str, at: Any, body: BinaryIO, length: int | None) -> int
 
 
 def complete(user, token: str, title: str | None = None):
-    """Ingest the whole file as a form upload is ingested, then remove the partial file."""
+    """Ingest the whole file as a form upload is ingested. The caller commits; the partial file
+    is removed then (kept if it rolls back, for the client to complete again)."""
     from filmfund.media.ingest import ingest_upload
 
     data, path = _load(user, token)
@@ -136,6 +138,5 @@ def complete(user, token: str, title: str | None = None):
             raise ConflictError(f"The server has {have} of {data['s']} bytes: send the rest first.",
                                 code="upload_incomplete")
         result = ingest_upload(fh, data["n"], title or data.get("t"), limit=current_app.config["MAX_CONTENT_LENGTH"])
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
+    on_commit(db.session, lambda: path.unlink(missing_ok=True))
     return result

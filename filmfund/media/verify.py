@@ -12,7 +12,7 @@ from filmfund.errors import ConflictError
 from filmfund.extensions import db
 from filmfund.media import early, ffmpeg
 from filmfund.media.common import _local_sources, _problem, _timecode, _timeout, profiles, work_dir
-from filmfund.media.jobs import _Heartbeat, _new_job, enqueue
+from filmfund.media.jobs import _Heartbeat, _new_job, enqueue, enqueue_on_commit
 from filmfund.media.models import Asset, AssetKind, AssetState, Job, JobKind, RenditionKind, Source
 from filmfund.media.sniff import sniff
 from filmfund.media.renditions import _promote, wanted_kinds
@@ -259,11 +259,11 @@ def _settle_verify(asset: Asset, problems: list[dict[str, Any]], rescue: dict[st
 
 
 def reverify(asset: Asset) -> Job:
-    """Queue a fresh verify (and, if it passes, a fresh transcode) of an asset."""
+    """Queue a fresh verify (and, if it passes, a fresh transcode) of an asset. The caller
+    commits; the job goes on the queue then."""
     if asset.state in (AssetState.VERIFYING, AssetState.TRANSCODING):
         raise ConflictError("This asset is being processed already.")
     asset.move(AssetState.VERIFYING, "re-verify requested")
     job = _new_job(asset, JobKind.VERIFY)
-    db.session.commit()
-    enqueue(job)
+    enqueue_on_commit(job)
     return job

@@ -148,6 +148,7 @@ def upload():
     for f in files:
         result = services.ingest_upload(f.stream, f.filename, title if len(files) == 1 else None,
                                         limit=current_app.config["MAX_CONTENT_LENGTH"])
+        db.session.commit()  # each file as it is stored (its verify job queued then): a later one refused keeps it
         flash(f"{result.asset.title}: {'queued for verification' if result.created else 'already here (same bytes)'}",
               "info")
     return redirect(url_for("media.board"), code=303)
@@ -176,6 +177,7 @@ def direct_upload_complete():
     body = json_body()
     title = body.get("title") if isinstance(body.get("title"), str) else None
     result = services.complete_direct_upload(current_user, body.get("upload"), body.get("parts"), title or None)
+    db.session.commit()  # the verify job is queued once committed
     return jsonify({"asset_id": result.asset.public_id, "state": result.asset.state.value,
                     "created": result.created, "url": url_for("media.asset_page", asset_id=result.asset.public_id)}
                    ), 201 if result.created else 200
@@ -244,6 +246,7 @@ def resumable_complete(token: str):
     body = json_body() if request.content_length else {}
     title = body.get("title") if isinstance(body.get("title"), str) else None
     result = resumable.complete(current_user, token, (title or "").strip() or None)
+    db.session.commit()  # the verify job is queued, and the partial file removed, once committed
     return jsonify({"asset_id": result.asset.public_id, "state": result.asset.state.value,
                     "created": result.created, "url": url_for("media.asset_page", asset_id=result.asset.public_id)}
                    ), 201 if result.created else 200
@@ -344,6 +347,7 @@ def caption_file(asset_id: str, lang: str):
 def asset_update(asset_id: str):
     asset = services.get_asset(asset_id)
     services.update_notes(asset, request.form.get("title"), request.form.get("notes"))
+    db.session.commit()
     flash("Saved.", "info")
     return redirect(url_for("media.asset_page", asset_id=asset_id), code=303)
 
@@ -352,6 +356,7 @@ def asset_update(asset_id: str):
 @role_required("producer")
 def asset_verify(asset_id: str):
     services.reverify(services.get_asset(asset_id))
+    db.session.commit()  # the verify job is queued once committed
     flash("Verification queued.", "info")
     return redirect(url_for("media.asset_page", asset_id=asset_id), code=303)
 
@@ -367,6 +372,7 @@ def asset_publish(asset_id: str):
     rendition = (request.form.get("as") or "").strip() or None
     try:
         _pub, created = services.publish(asset, reward, rendition=rendition, user=current_user)
+        db.session.commit()  # the donors' renditions are queued once committed
     except DomainError as exc:
         flash(exc.message, "error")
     else:
@@ -382,6 +388,7 @@ def asset_unpublish(asset_id: str):
     reward = (request.form.get("reward") or "").strip()
     try:
         services.unpublish(asset, reward)
+        db.session.commit()
     except NotFoundError:
         raise
     except DomainError as exc:
@@ -398,6 +405,7 @@ def asset_retry(asset_id: str):
     asset = services.get_asset(asset_id)
     try:
         services.retry_renditions(asset, (request.form.get("kind") or "").strip() or None)
+        db.session.commit()  # the job is queued once committed
     except DomainError as exc:
         flash(exc.message, "error")
     else:

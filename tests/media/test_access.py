@@ -237,11 +237,13 @@ def test_upload_streams_to_storage_with_a_safe_name(app, client, make_user, logi
 
 
 def test_library_for_is_available_to_the_account_page(app, make_user, ready_asset, campaign_reward, entitle):
+    from filmfund.extensions import db
     from filmfund.media import services
 
     asset = ready_asset()
     producer = make_user(role="producer")
     services.publish(asset, "digital-download", user=producer)
+    db.session.commit()
     donor = make_user(role="donor")
     assert services.library_for(donor) == []
     entitle(donor, campaign_reward["digital-download"])

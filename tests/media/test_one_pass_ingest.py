@@ -88,6 +88,7 @@ def test_damaged_take_is_still_named_and_not_given_renditions(app, clips, tmp_pa
 
 
 def test_web_rendition_has_its_index_first_and_plays_back(app, clips, tmp_path, drain, make_user, campaign_reward):
+    from filmfund.extensions import db
     from filmfund.media import services
 
     clip = tmp_path / "small.mp4"
@@ -96,6 +97,7 @@ def test_web_rendition_has_its_index_first_and_plays_back(app, clips, tmp_path, 
     drain()
     asset = services.get_asset(result.asset.public_id)
     services.publish(asset, "digital-download", user=make_user(role="producer"))
+    db.session.commit()
     assert drain() == 1
     asset = services.get_asset(asset.public_id)
     with services.storage().local_path(asset.rendition("web").storage_key, services.work_dir()) as web:

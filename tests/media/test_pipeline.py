@@ -19,6 +19,7 @@ def storage_backend(request):
 
 def test_folder_of_footage_ends_ready_or_damaged(app, runner, client, clip_folder, drain, storage_backend,
                                                  make_user, login_as, campaign_reward):
+    from filmfund.extensions import db
     from filmfund.media import services
     from filmfund.media.models import AssetState, Job, JobStatus
 
@@ -53,6 +54,7 @@ def test_folder_of_footage_ends_ready_or_damaged(app, runner, client, clip_folde
 
     good = assets["good_1080i"]
     services.publish(good, "digital-download", user=make_user(role="producer"))
+    db.session.commit()  # as the asset page does: the web rendition's job is queued then
     assert drain() == 1  # the web rendition, made now
     good = services.get_asset(good.public_id)
     assert good.state == AssetState.READY and good.rendition("web") is not None
@@ -85,7 +87,6 @@ def test_folder_of_footage_ends_ready_or_damaged(app, runner, client, clip_folde
     poster = client.get(f"/footage/{span.public_id}/r/poster")
     assert poster.status_code == 200 and poster.mimetype == "image/jpeg" and poster.data[:2] == b"\xff\xd8"
 
-    from filmfund.extensions import db
     import sqlalchemy as sa
 
     statuses = db.session.scalars(sa.select(Job.status)).all()
@@ -124,6 +125,7 @@ def test_damaged_clips_are_diagnosed_not_crashed(app, clips, tmp_path, drain):
 
 
 def test_still_image_is_an_image_asset_donors_can_download(app, clips, drain, make_user, campaign_reward, entitle):
+    from filmfund.extensions import db
     from filmfund.media import services
     from filmfund.media.models import AssetKind, AssetState
 
@@ -134,6 +136,7 @@ def test_still_image_is_an_image_asset_donors_can_download(app, clips, drain, ma
     assert asset.state == AssetState.READY
     assert {r.kind.value for r in asset.renditions} == {"image", "poster"}
     services.publish(asset, "digital-download", user=make_user(role="producer"))
+    db.session.commit()
     donor = make_user(role="donor")
     entitle(donor, campaign_reward["digital-download"])
     with app.test_request_context("/account"):
@@ -242,3 +245,27 @@ def test_reingest_is_recognised_without_uploading_again(app, clips, tmp_path, mo
     path.write_bytes(bytes(data))
     [third] = services.ingest_paths([path])
     assert third.created and third.asset.id != first.asset.id
+
+
+def test_the_same_bytes_registered_by_a_racing_ingest_undo_only_that_insert(app):
+    """Two ingests of the same bytes at once: the second finds the first's asset when its insert
+    fails, and the rest of its caller's transaction is kept (a savepoint, not a rollback)."""
+    import sqlalchemy as sa
+
+    from filmfund.extensions import db
+    from filmfund.media import ingest
+    from filmfund.media.models import Asset, AssetKind, Job, Source
+
+    def take(title: str, sha: str) -> Asset:
+        asset = Asset(title=title, sha256=sha, size=3, kind=AssetKind.VIDEO)
+        asset.sources.append(Source(position=0, original_name=f"{title}.MTS", sha256=sha, size=3, storage_key=sha))
+        return asset
+
+    first = ingest._register(take("first", "a" * 64), "test")
+    db.session.commit()
+    other = ingest._register(take("other", "b" * 64), "test")  # the caller's earlier work, not committed yet
+    raced = ingest._register(take("raced", "a" * 64), "test")  # lost the race (no _existing_asset check here)
+    assert not raced.created and raced.asset.id == first.asset.id and other.created
+    db.session.commit()
+    assert sorted(db.session.scalars(sa.select(Asset.title))) == ["first", "other"]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Job)) == 2  # one verify job each

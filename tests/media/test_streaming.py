@@ -84,6 +84,7 @@ def test_a_donor_streams_by_ffprobe_and_a_refund_stops_it(app, client, clip, dra
     asset = services.get_asset(result.asset.public_id)
     assert asset.state == AssetState.READY
     services.publish(asset, "video-clips")
+    db.session.commit()
     assert drain() == 1  # one transcode job: the web rendition and the HLS package
     asset = services.get_asset(asset.public_id)
     row = streaming.stream_of(asset.id)
@@ -152,17 +153,20 @@ def test_a_donor_streams_by_ffprobe_and_a_refund_stops_it(app, client, clip, dra
 
     # The public trailer: the same package from plain URLs while it is public.
     services.publish(asset, "public")
+    db.session.commit()  # the live server reads it from its own connection
     public = f"{live}/public/{asset.public_id}/hls/master.m3u8"
     status, master, headers = _get(public)
     assert status == 200 and headers["Cache-Control"] == "public, max-age=60"
     probe = _ffprobe(public)
     assert probe.returncode == 0, probe.stderr
     services.unpublish(asset, "public")
+    db.session.commit()
     assert _get(public)[0] == 404
     assert _get(urljoin(public, _uris(master.decode())[0]))[0] == 404
 
 
 def test_a_failed_package_is_marked_broken_and_a_retry_makes_it(app, client, clip, drain, make_user, login_as):
+    from filmfund.extensions import db
     from filmfund.media import services, streaming
     from filmfund.media.models import AssetState
 
@@ -172,6 +176,7 @@ def test_a_failed_package_is_marked_broken_and_a_retry_makes_it(app, client, cli
     app.config["MEDIA_PROFILE_OVERRIDES"] = {**app.config["MEDIA_PROFILE_OVERRIDES"],
                                             "hls": {"video_codec": "no-such-encoder"}}
     services.publish(asset, "public")
+    db.session.commit()
     drain()
     asset = services.get_asset(asset.public_id)
     row = streaming.stream_of(asset.id)

@@ -444,6 +444,7 @@ def test_storage_failing_mid_upload_leaves_no_orphan_asset(app, s3_through_proxy
     assert [k for k in store.keys() if "incoming" not in k] == []
     # Once the storage is back the same upload goes through: one asset.
     result = services.ingest_upload(io.BytesIO(data), "A002.MTS")
+    db.session.commit()
     assert result.created and _count(Asset) == 1
 
 
