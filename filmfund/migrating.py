@@ -10,13 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from flask_migrate import Migrate
 
 from filmfund.extensions import db
 
 
 def init_app(app):
     """Bind Flask-Migrate to `app` (app.extensions["migrate"] and the real `db` group); idempotent."""
+    from flask_migrate import Migrate  # with alembic and mako: only `filmfund db …` pays for them
+
     if "migrate" not in app.extensions:
         Migrate(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"),
                 render_as_batch=True)

@@ -3,7 +3,6 @@ a shipping address for (Stripe's `allowed_countries` leaves a few out)."""
 import gettext
 import unicodedata
 
-import pycountry
 from babel import Locale
 
 ISO_COUNTRIES = frozenset("""
@@ -25,6 +24,8 @@ STRIPE_SHIPPING_COUNTRIES = sorted(ISO_COUNTRIES - _NOT_IN_STRIPE)
 
 def _catalogue(language: str):
     """pycountry's gettext catalogue of ISO 3166-1 names for a BCP 47 tag (zh-Hans -> zh_CN)."""
+    import pycountry  # its databases load on the first address form, not in every process at start
+
     lang = (language or "en").lower()
     if lang.startswith("en"):
         return None
@@ -40,6 +41,8 @@ def country_name(code: str, language: str = "en") -> str:
     """A country as people call it, in the reader's language: the ISO name's common form
     ("Taiwan", "Bolivia", "South Korea"), translated by pycountry's catalogue; the code itself for
     one pycountry does not know (XK, Kosovo: taken from CLDR through Babel when it has it)."""
+    import pycountry  # as in _catalogue
+
     code = (code or "").upper()
     found = pycountry.countries.get(alpha_2=code)
     if found is None:

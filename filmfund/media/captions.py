@@ -17,9 +17,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import pycountry
-import pysubs2
-import webvtt
 from flask import Response
 from flask_babel import gettext as _
 
@@ -59,6 +56,8 @@ class Parsed:
 def normalize_lang(tag: str) -> str:
     """A BCP 47 tag (language, optional script, region and variants) in its usual case:
     `zh-hans` -> `zh-Hans`, `EN-gb` -> `en-GB`. The language must be a known ISO 639 code."""
+    import pycountry  # caption parsers load on first use, not in every web process and worker at start
+
     m = _LANG.match((tag or "").strip())
     lang = m and m.group(1).lower()
     known = lang and (pycountry.languages.get(alpha_2=lang) if len(lang) == 2
@@ -160,6 +159,9 @@ def _format_of(content_type: str | None, text: str) -> str:
 
 def parse(body: bytes, content_type: str | None = None, *, duration: float | None = None) -> Parsed:
     """WebVTT or SRT to sanitised WebVTT, or a CaptionError that says what is wrong."""
+    import pysubs2  # as in normalize_lang
+    import webvtt
+
     if len(body) > MAX_BYTES:
         raise CaptionError(_("Captions are larger than %(n)s KiB.", n=MAX_BYTES // 1024), code="too_large", status=413)
     try:
