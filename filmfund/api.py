@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any, Callable, ClassVar
 
+import sqlalchemy as sa
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 from flask_babel import gettext as _
 from pydantic import BaseModel, ConfigDict
@@ -23,7 +24,7 @@ from pydantic_core import PydanticCustomError
 from filmfund.auth.models import User
 from filmfund.auth.tokens import user_for_token
 from filmfund.errors import DomainError, ForbiddenError, ValidationError
-from filmfund.extensions import limiter
+from filmfund.extensions import csrf, db, limiter
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -386,14 +387,10 @@ def openapi_json():
 
 
 def init_app(app: Flask) -> None:
-    from filmfund.extensions import csrf, db
-
     csrf.exempt(bp)
     app.register_blueprint(bp)
 
     @app.get("/healthz")
     def healthz():
-        import sqlalchemy as sa
-
         db.session.execute(sa.text("SELECT 1"))
         return jsonify({"status": "ok"})

@@ -85,7 +85,7 @@ def test_payment_refusal(config: dict[str, Any], client_addr: str | None, host: 
     """
     if not config.get("STRIPE_TEST_MODE") or config.get("TEST_PAYMENTS"):
         return None
-    from urllib.parse import urlsplit
+    from urllib.parse import urlsplit  # light module: `media ingest --wait` loads it before the app
 
     try:
         hostname = urlsplit("//" + (host or "")).hostname or ""
@@ -98,7 +98,7 @@ def test_payment_refusal(config: dict[str, Any], client_addr: str | None, host: 
 
 
 def is_loopback(host: str) -> bool:
-    import ipaddress
+    import ipaddress  # light module: `media ingest --wait` loads it before the app
 
     host = (host or "").strip().strip("[]")
     if host.lower() == "localhost":

@@ -8,7 +8,12 @@ from datetime import datetime, timezone
 from typing import Callable
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.postgresql.base import PGDialect
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.dialects.sqlite.base import SQLiteDialect
 from sqlalchemy.orm import DeclarativeBase, Session, registry, scoped_session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -65,11 +70,6 @@ def insert_on_conflict(name: str, dialect: sa.Dialect,
     key = (name, dialect.name)
     text = _COMPILED_ONCE.get(key)
     if text is None:
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-        from sqlalchemy.dialects.postgresql.base import PGDialect
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-        from sqlalchemy.dialects.sqlite.base import SQLiteDialect
-
         postgres = dialect.name == "postgresql"
         stmt = build(pg_insert if postgres else sqlite_insert)
         # The base dialects write `:name` parameters with no driver casts (psycopg's adds `::TYPE`,
@@ -84,8 +84,6 @@ def insert_on_conflict(name: str, dialect: sa.Dialect,
 def commit_keeping(session, *objs) -> None:
     """Commit the caller's use case, keeping the values it just wrote on `objs` (no SELECT to
     reload what we know: each row is exactly what was inserted or updated)."""
-    from sqlalchemy.orm.attributes import set_committed_value  # a submodule, not a second import of sqlalchemy
-
     session.flush()  # defaults (created_at...) are set now
     known = [(obj, {a.key: getattr(obj, a.key) for a in sa.inspect(obj).mapper.column_attrs}) for obj in objs]
     session.commit()

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from flask import Flask, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
+
+from filmfund.extensions import db, limiter
 
 log = logging.getLogger(__name__)
 
@@ -88,18 +91,12 @@ def _http_message(status: int, default: str) -> str:
 
 def _retry_after(resp) -> None:
     """A request refused by a rate limit says when its window ends (RFC 9110 Retry-After)."""
-    import time
-
-    from filmfund.extensions import limiter
-
     current = limiter.current_limit
     if current is not None:
         resp.headers["Retry-After"] = str(max(1, current.reset_at - int(time.time())))
 
 
 def init_app(app: Flask) -> None:
-    from filmfund.extensions import db
-
     @app.errorhandler(DomainError)
     def _domain(err: DomainError):
         db.session.rollback()

@@ -24,9 +24,14 @@ from babel import Locale
 from babel.dates import format_date as _babel_date
 from babel.dates import format_time as _babel_time
 from babel.dates import get_timezone, get_timezone_name
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal
 from flask import Flask, current_app, g, has_request_context, request
 from flask_babel import Babel, force_locale, get_locale, refresh
+from flask_login import current_user
+
+from filmfund.extensions import db
 
 log = logging.getLogger(__name__)
 
@@ -96,13 +101,12 @@ def best_accepted() -> str | None:
 
 
 def _profile_language() -> str | None:
-    from flask_login import current_user
-
     try:
         if not current_user.is_authenticated:
             return None
     except RuntimeError:  # no login manager bound (a bare app in a unit test)
         return None
+    # cycle: filmfund.rewards.donors imports filmfund.i18n at import time
     from filmfund.rewards.donors import profile_for
 
     profile = profile_for(current_user.id)
@@ -137,6 +141,7 @@ def in_language(tag: str | None):
 def donor_language(user_id: int | None) -> str:
     """The language a donor reads their mail in: their profile's, else the default."""
     if user_id is not None:
+        # cycle: filmfund.rewards.donors imports filmfund.i18n at import time
         from filmfund.rewards.donors import profile_for
 
         profile = profile_for(user_id)
@@ -277,9 +282,7 @@ def _remember_asked_language() -> None:
 
 
 def _save_on_profile(tag: str) -> None:
-    from flask_login import current_user
-
-    from filmfund.extensions import db
+    # cycle: filmfund.rewards.donors imports filmfund.i18n at import time
     from filmfund.rewards.donors import profile_for
 
     if not current_user.is_authenticated:
@@ -299,7 +302,6 @@ def _remember_after(response):
             _save_on_profile(asked)
         except Exception:  # remembering a language never breaks the page it was asked on
             log.exception("could not keep the language on the donor's profile")
-            from filmfund.extensions import db
 
             db.session.rollback()
     if asked and request.cookies.get(COOKIE) != asked:
@@ -319,9 +321,6 @@ def _remember_after(response):
 def compile_catalogues(directory: Path = TRANSLATIONS) -> list[Path]:
     """Compile each messages.po whose .mo is missing or older (what `make install` runs too).
     Returns the .mo files written."""
-    from babel.messages.mofile import write_mo
-    from babel.messages.pofile import read_po
-
     written = []
     for po in sorted(directory.glob("*/LC_MESSAGES/messages.po")):
         mo = po.with_suffix(".mo")

@@ -31,6 +31,8 @@ from flask import Flask, has_app_context
 from huey import Huey
 from huey.storage import PriorityRedisStorage, RedisStorage, SqliteStorage
 
+from filmfund.extensions import db
+
 log = logging.getLogger(__name__)
 
 
@@ -184,8 +186,6 @@ def app_task(lane: Huey = huey, **task_kwargs) -> Callable:
                 try:
                     return fn(*args, **kwargs)
                 finally:
-                    from filmfund.extensions import db
-
                     db.session.remove()
 
         return lane.task(**task_kwargs)(run)
@@ -205,8 +205,6 @@ def in_worker_app(fn: Callable[[], Any], skipped: Any = 0) -> Any:
         try:
             return fn()
         finally:
-            from filmfund.extensions import db
-
             db.session.remove()
 
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import click
 
+from filmfund.extensions import db
+
 
 def init_app(app):
     """Bind Flask-Migrate to `app` (app.extensions["migrate"] and the real `db` group); idempotent."""
-    from flask_migrate import Migrate
-
-    from filmfund.extensions import db
+    from flask_migrate import Migrate  # with alembic and mako: only `filmfund db …` pays for them
 
     if "migrate" not in app.extensions:
         Migrate(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"),

@@ -9,6 +9,7 @@ from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 from flask_babel import gettext as _
 
+from filmfund.errors import ValidationError
 from filmfund.extensions import login_manager
 
 CSP = (
@@ -40,8 +41,6 @@ class SessionInterface(SecureCookieSessionInterface):
 def _refuse_nul() -> None:
     """A NUL character in the path or the query string cannot be stored nor compared by PostgreSQL:
     refused up front as a clear 400 rather than failing deep inside a query."""
-    from filmfund.errors import ValidationError
-
     if "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in request.args.items(multi=True)):
         raise ValidationError(_("The address holds a NUL character."), code="invalid_characters")
     # Plain forms too (never a multipart upload: its stream is left for the upload route to read).

@@ -26,6 +26,7 @@ from typing import Callable
 from urllib.parse import urlparse
 
 from flask import Flask, g, request
+from waitress import serve
 
 log = logging.getLogger("filmfund.run")
 access_log = logging.getLogger("filmfund.access")
@@ -101,8 +102,6 @@ def _exit(_signum, _frame):
 
 def serve_forever(app: Flask, sock: socket.socket, threads: int) -> None:
     """Serve `sock` with waitress in this process until SIGTERM/SIGINT."""
-    from waitress import serve
-
     for sig in STOP_SIGNALS:
         signal.signal(sig, _exit)
     serve(app, sockets=[sock], threads=threads, ident="filmfund",

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from flask_babel import gettext as _
+
 from filmfund.i18n import format_money
 
 
@@ -88,8 +90,6 @@ class ShareChart:
 def share_chart(points: list[tuple[date, int, int]], currency: str = "usd", *, width: int = 640,
                 height: int = 240) -> ShareChart:
     """`points`: (day, share due so far, paid so far), oldest first (rewards.statements.timeline)."""
-    from flask_babel import gettext as _
-
     chart = ShareChart(width, height)
     left, right, top, bottom = 64, 16, 12, 28
     inner_w, inner_h = width - left - right, height - top - bottom

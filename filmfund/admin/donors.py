@@ -21,7 +21,7 @@ from filmfund.fulfil.models import ReminderMail
 from filmfund.i18n import format_money
 from filmfund.rewards import donations, holdings, ledger, privacy, refunds, texts
 from filmfund.rewards.entitlements import donor_entitlements
-from filmfund.rewards.models import Donation, DonorProfile
+from filmfund.rewards.models import Donation, DonorProfile, ShippingAddress
 from filmfund.rewards.totals import DonorTotal
 
 
@@ -83,8 +83,6 @@ def supporters_csv(campaign, chunk: int = 2000) -> Iterator[str]:
     """Every supporter of the campaign (in the installation's money mode) with their lifetime
     figures, a row each, streamed in chunks: headers in words, money as money ($1,234.50), dates
     as dates, yes or no; every cell through csvsafe."""
-    from filmfund.rewards.models import ShippingAddress
-
     tiers, currency = campaign.tiers, campaign.currency
     stmt = (sa.select(DonorTotal, User.email, DonorProfile, ShippingAddress.country)
             .join(User, User.id == DonorTotal.user_id)

@@ -17,6 +17,8 @@ from flask import current_app
 from filmfund import csvsafe
 from filmfund.auth.models import User
 from filmfund.extensions import db
+from filmfund.fulfil import statement as fulfil_statement
+from filmfund.mail import outbox_messages
 from filmfund.rewards import holdings, ledger, privacy
 from filmfund.rewards.models import (
     Campaign,
@@ -104,8 +106,6 @@ def fulfilment_list(campaign: Campaign, open_key: str | None = None, page: int =
     """Per hand-delivered reward, what is owed (the same count the rewards page shows: one home,
     fulfil.statement) and one page of `size` holders, oldest first; the reward `open_key` at `page`,
     the others at their first page. Collapsed on the page except the one being paged."""
-    from filmfund.fulfil import statement as fulfil_statement
-
     groups = []
     for q in fulfil_statement.queues(campaign):
         if q.reward.kind not in HAND_DELIVERED:
@@ -129,8 +129,6 @@ def payouts(campaign: Campaign) -> list[Payout]:
 
 def outbox(limit: int = 20) -> list[dict]:
     """The latest mails written to the outbox folder (SMTP not configured): headers only."""
-    from filmfund.mail import outbox_messages
-
     parser = BytesHeaderParser(policy=policy.default)
     items = []
     for path in outbox_messages()[:limit]:

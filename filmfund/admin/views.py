@@ -16,7 +16,9 @@ from filmfund.audit import record_audit
 from filmfund.admin import services as admin_services
 from filmfund.errors import DomainError, ValidationError
 from filmfund.extensions import db
-from filmfund.rewards import donors, ledger, ledger_check, payments, rules, statements, webhooks
+from filmfund.fulfil import credits as end_credits
+from filmfund.media import fixity
+from filmfund.rewards import donors, ledger, ledger_check, payments, rules, statements, subscriptions, webhooks
 from filmfund.rewards.campaign import campaign_summary, current_campaign
 from filmfund.rewards.entitlements import set_entitlement_status
 from filmfund.security import role_required
@@ -58,8 +60,6 @@ def _dashboard(values: dict | None = None, errors: dict | None = None, status: i
 
 def _monthly_givers(campaign) -> dict:
     """The monthly givers: how many, what they bring each month, and what their months brought."""
-    from filmfund.rewards import subscriptions
-
     monthly = subscriptions.producer_summary(campaign)
     series = [(date(int(m[:4]), int(m[5:7]), 1), amount) for m, amount in monthly["by_month"]]
     return {"monthly": monthly, "monthly_chart": charts.line_chart(
@@ -71,8 +71,6 @@ def _page_arg(value: str | None) -> int:
 
 
 def _footage_alerts() -> list:
-    from filmfund.media import fixity
-
     return fixity.alerts()
 
 
@@ -142,8 +140,6 @@ def entitlement_status(entitlement_id: int):
 @bp.get("/credits.csv")
 @role_required("producer")
 def credits_csv():
-    from filmfund.fulfil import credits as end_credits
-
     campaign = current_campaign()
     lines = end_credits.export_lines(campaign)
     record_audit("export.credits", f"campaign:{campaign.slug}", {"format": "csv", "rows": len(lines)})

@@ -3,6 +3,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    # in init_app, not at the top: each module of the package imports the package first, and so does the CLI
     from filmfund.auth import cli, views  # noqa: F401
     from filmfund.auth.services import load_user_from_session
     from filmfund.extensions import login_manager

@@ -34,7 +34,9 @@ from filmfund.auth.tokens import digest
 from filmfund.db import utcnow
 from filmfund.errors import ValidationError
 from filmfund.extensions import db
+from filmfund.i18n import current_language, donor_language, in_language
 from filmfund.jobs import app_task
+from filmfund.mail import send_mail
 
 SIGN_IN, RESET = "sign_in", "reset"
 
@@ -59,7 +61,6 @@ def _queue(email: str, purpose: str) -> None:
         email = normalize_email(email)
     except ValidationError:
         return
-    from filmfund.i18n import current_language
 
     # The base URL and the language are decided here, where the request is known (see public_base_url):
     # the link goes in the language of the page it was asked on.
@@ -118,9 +119,6 @@ def new_link(email: str, purpose: str) -> tuple[User, str, int] | None:
 
 def mail_new_link(user: User, purpose: str, token: str, ttl: int, base_url: str, language: str | None = None) -> None:
     """Mail a link new_link made, in the language asked (or the donor's own)."""
-    from filmfund.i18n import donor_language, in_language
-    from filmfund.mail import send_mail
-
     with in_language(language or donor_language(user.id)):
         if purpose == SIGN_IN:
             link = base_url + _path("auth.magic", token)

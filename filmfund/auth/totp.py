@@ -67,7 +67,7 @@ def qr_svg(uri: str, title: str = "") -> str:
     """The URI as a QR code, drawn by segno as inline SVG (no script, no image request: the page's
     CSP allows it as is). White quiet zone and black modules, whatever the page's colours, so a
     phone's camera reads it in dark mode too."""
-    import segno
+    import segno  # loaded at the first enrolment, not by every process at start
 
     return segno.make(uri, error="m").svg_inline(scale=5, dark="#000", light="#fff", title=title or None,
                                                  svgclass="qr-code", omitsize=True)

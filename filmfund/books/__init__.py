@@ -10,6 +10,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    # in init_app, not at the top: each module of the package imports the package first, and so does the CLI
     from filmfund.books import api, models, views  # noqa: F401  (models: tables; api: its routes)
 
     app.register_blueprint(views.bp)

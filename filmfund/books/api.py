@@ -3,9 +3,10 @@ partner's monthly statements (JSON, or `?format=csv|pdf` with the same figures).
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import ClassVar, Literal
 
-from flask import Blueprint, g, jsonify
+from flask import Blueprint, current_app, g, jsonify
 from pydantic import Field
 
 from filmfund.api import Parameters, Schema, route
@@ -55,10 +56,6 @@ MONTH_SCHEMA = {
 
 def _budget_keys(schema: dict) -> None:
     """The document names the campaign file's budget lines (a line that left the file takes no expense)."""
-    from pathlib import Path
-
-    from flask import current_app
-
     keys = [b.key for b in read_campaign_file(Path(current_app.config["CAMPAIGN_FILE"])).budget]
     schema.pop("minLength", None)
     schema.pop("maxLength", None)

@@ -19,6 +19,8 @@ from filmfund.books.models import Expense, ExpenseState
 from filmfund.db import utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
+from filmfund.media.common import storage
+from filmfund.media.storage import TooLarge
 from filmfund.rewards.campaign_file import MAX_AMOUNT
 from filmfund.rewards.models import BudgetLine, Campaign
 
@@ -120,8 +122,6 @@ def attach_receipt(expense: Expense, stream: BinaryIO, filename: str) -> Expense
 
 
 def _store_receipt(stream: BinaryIO, filename: str):
-    from filmfund.media.common import storage
-
     head = stream.read(16)
     mime, suffix = sniff_receipt(head)
     name = (filename or "receipt").replace("\\", "/").rsplit("/", 1)[-1][:200] or "receipt"
@@ -136,7 +136,6 @@ def _store_receipt(stream: BinaryIO, filename: str):
                 return out
             return stream.read(n)
 
-    from filmfund.media.storage import TooLarge
 
     try:
         stored = storage().put_stream(_Joined(), suffix, limit=RECEIPT_MAX_BYTES)
@@ -147,8 +146,6 @@ def _store_receipt(stream: BinaryIO, filename: str):
 
 
 def _forget(key: str) -> None:
-    from filmfund.media.common import storage
-
     with contextlib.suppress(Exception):
         storage().delete(key)
 
@@ -202,8 +199,6 @@ def spent_by_line(campaign: Campaign) -> dict[int, int]:
 
 def open_receipt(expense: Expense):
     """The receipt's bytes (a file object) for a producer's checked request."""
-    from filmfund.media.common import storage
-
     if not expense.receipt_key:
         raise NotFoundError(_("This expense has no receipt."), code="not_found")
     return storage().open(expense.receipt_key)

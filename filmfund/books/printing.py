@@ -32,7 +32,7 @@ def statement_csv(doc: dict) -> str:
 
 
 def statement_pdf(doc: dict, campaign) -> bytes:
-    from weasyprint import HTML
+    from weasyprint import HTML  # deferred: the PDF renderer is loaded only when a statement is printed
 
     html = render_template("books/statement_print.html", doc=doc, campaign=campaign, labels=labels())
     return HTML(string=html).write_pdf()

@@ -4,6 +4,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    # in init_app, not at the top: each module of the package imports the package first, and so does the CLI
     from filmfund.comms import api, models, reward_views, tasks, views  # noqa: F401  (routes, tables, queue)
     from filmfund.extensions import csrf
 

@@ -11,6 +11,7 @@ from filmfund.api import Schema, bearer_user, route
 from filmfund.comms import updates
 from filmfund.comms.models import Update
 from filmfund.extensions import db
+from filmfund.rewards.mail_prefs import absolute_url
 
 bp = Blueprint("comms_api", __name__, url_prefix="/api/v1")
 
@@ -47,8 +48,6 @@ def _iso(value):
 
 
 def _item(u: Update) -> dict:
-    from filmfund.rewards.mail_prefs import absolute_url
-
     return {"id": u.id, "title": u.title, "audience": u.audience, "published_at": _iso(u.published_at),
             "url": absolute_url("comms.update_page", update_id=u.id)}
 

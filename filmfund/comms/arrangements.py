@@ -13,15 +13,16 @@ from filmfund.comms.models import RequestMessage
 from filmfund.db import on_commit
 from filmfund.errors import ForbiddenError, NotFoundError, ValidationError
 from filmfund.extensions import db
+from filmfund.mail import send_mail
 from filmfund.rewards import holdings
+from filmfund.rewards.campaign import current_campaign
+from filmfund.rewards.mail_prefs import absolute_url
 
 MESSAGE_MAX = 5000
 DEFAULT_REWARD = "by-arrangement"
 
 
 def _campaign():
-    from filmfund.rewards.campaign import current_campaign
-
     return current_campaign()
 
 
@@ -71,6 +72,7 @@ def post_as_producer(producer: User, donor_public_id: str, body) -> RequestMessa
                          from_producers=True, body=body)
     db.session.add(msg)
     db.session.flush()
+    # cycle: filmfund.comms.tasks imports filmfund.comms.arrangements at import time
     from filmfund.comms import tasks
 
     message_id = msg.id
@@ -97,9 +99,6 @@ def threads() -> list[dict]:
 
 
 def notify_reply(message_id: int) -> None:
-    from filmfund.mail import send_mail
-    from filmfund.rewards.mail_prefs import absolute_url
-
     msg = db.session.get(RequestMessage, message_id)
     if msg is None or not msg.from_producers:
         return

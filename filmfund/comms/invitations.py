@@ -28,7 +28,10 @@ from filmfund.comms.models import Experience, ExperienceSlot, Invitation, RsvpSt
 from filmfund.db import on_commit, utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
+from filmfund.mail import send_mail
 from filmfund.rewards import holdings, mail_prefs
+from filmfund.rewards.campaign import current_campaign
+from filmfund.rewards.mail_prefs import absolute_url
 from filmfund.rewards.models import Reward
 
 log = logging.getLogger(__name__)
@@ -39,8 +42,6 @@ TEXT_MAX = 5000
 
 
 def _campaign():
-    from filmfund.rewards.campaign import current_campaign
-
     return current_campaign()
 
 
@@ -166,6 +167,7 @@ def _invite_holders(exp: Experience) -> int:
     waiting = db.session.scalar(sa.select(sa.func.count(Invitation.id)).where(
         Invitation.experience_id == exp.id, Invitation.invited_at.is_(None)))
     if waiting:
+        # cycle: filmfund.comms.tasks imports filmfund.comms.invitations at import time
         from filmfund.comms import tasks
 
         experience_id = exp.id
@@ -300,7 +302,6 @@ def ics(inv: Invitation) -> str:
         raise ConflictError(_("Accept a time first: the calendar file is for the time you chose."),
                             code="no_time_chosen")
     exp, start = inv.experience, inv.slot.starts_at
-    from filmfund.rewards.mail_prefs import absolute_url
 
     lines = [
         "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//filmfund//experiences//EN", "CALSCALE:GREGORIAN",
@@ -344,8 +345,6 @@ def release(inv_id: int, column: str) -> None:
 
 
 def _mail(inv: Invitation, template: str, subject: str, *, optional: bool) -> None:
-    from filmfund.mail import send_mail
-
     user = inv.user
     tz = inv.time_zone or "UTC"
     ctx = {"inv": inv, "exp": inv.experience, "campaign": _campaign(), "tz": tz,

@@ -29,8 +29,8 @@ def asset_ids(body: str) -> list[str]:
 
 
 def _parser(image_url: Callable[[str], str | None]) -> MarkdownIt:
-    import nh3
-    from markdown_it import MarkdownIt
+    import nh3  # deferred: see the imports
+    from markdown_it import MarkdownIt  # deferred: see the imports
 
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
     md.validateLink = lambda url: bool(ASSET_RE.match(url)) or url.lower().startswith(("http://", "https://",

@@ -21,7 +21,11 @@ from filmfund.comms.models import InterviewSubject, Question, QuestionState, Tex
 from filmfund.db import on_commit, utcnow
 from filmfund.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from filmfund.extensions import db
+from filmfund.mail import send_mail
+from filmfund.media.models import Asset, AssetKind, AssetState, RenditionKind
 from filmfund.rewards import holdings
+from filmfund.rewards.campaign import current_campaign
+from filmfund.rewards.mail_prefs import absolute_url
 from filmfund.rewards.models import Entitlement
 
 QUESTION_MAX = 1000
@@ -32,8 +36,6 @@ DEFAULT_REWARD = "interview-questions"
 
 
 def _campaign():
-    from filmfund.rewards.campaign import current_campaign
-
     return current_campaign()
 
 
@@ -190,8 +192,6 @@ def clip_choices(limit: int = 500) -> list[dict]:
     """What a producer may attach to an answer (ready clips and stills), newest recording first,
     with what the picker shows: title, poster, when recorded (at the camera's offset when it has
     one). One without a donor copy yet is listed too: saving says so (_clip_asset)."""
-    from filmfund.media.models import Asset, AssetKind, AssetState, RenditionKind
-
     assets = db.session.scalars(sa.select(Asset).where(Asset.state == AssetState.READY,
                                                        Asset.kind.in_([AssetKind.VIDEO, AssetKind.IMAGE]))
                                 .order_by(sa.func.coalesce(Asset.recorded_at, Asset.created_at).desc(), Asset.id.desc())
@@ -203,8 +203,6 @@ def clip_choices(limit: int = 500) -> list[dict]:
 
 
 def _clip_asset(asset_public_id):
-    from filmfund.media.models import Asset, AssetState, RenditionKind
-
     if not asset_public_id:
         return None
     asset = db.session.scalar(sa.select(Asset).where(Asset.public_id == str(asset_public_id).strip()))
@@ -252,6 +250,7 @@ def record_answer(question_id: int, *, original="", original_status="missing", e
     else:
         question.state = QuestionState.ASSIGNED
     if newly:
+        # cycle: filmfund.comms.tasks imports filmfund.comms.questions at import time
         from filmfund.comms import tasks
 
         question_id = question.id
@@ -274,9 +273,6 @@ def release_answer_notice(question_id: int) -> None:
 
 def mail_answer_notice(question_id: int) -> None:
     """Mail the donor that their answer is ready (a link, never the answer itself)."""
-    from filmfund.mail import send_mail
-    from filmfund.rewards.mail_prefs import absolute_url
-
     question = db.session.get(Question, question_id)
     ctx = {"question": question, "campaign": _campaign(),
            "url": absolute_url("comms.my_question", question_id=question.id)}
@@ -287,8 +283,6 @@ def mail_answer_notice(question_id: int) -> None:
 
 def clip_of(question: Question):
     """(storage key, content type) of the answer's clip: its web rendition, else the image."""
-    from filmfund.media.models import Asset, AssetState, RenditionKind
-
     asset = db.session.get(Asset, question.answer_asset_id) if question.answer_asset_id else None
     if asset is None or asset.state != AssetState.READY or asset.fixity_ok is False:
         raise NotFoundError(_("No clip."))

@@ -7,10 +7,11 @@ from flask import Response, flash, redirect, render_template, request, send_file
 from flask_login import current_user
 from flask_babel import gettext as _
 
-from filmfund.comms import arrangements, invitations, questions
+from filmfund.comms import arrangements, invitations, questions, updates
 from filmfund.comms.views import bp
-from filmfund.errors import DomainError, for_people
+from filmfund.errors import DomainError, NotFoundError, for_people
 from filmfund.extensions import db, limiter
+from filmfund.media.common import storage
 from filmfund.security import role_required
 
 
@@ -19,8 +20,6 @@ def _me():
 
 
 def _serve(key: str, content_type: str):
-    from filmfund.media.common import storage
-
     store = storage()
     path = store.local_file(key)
     if path is not None:
@@ -73,8 +72,6 @@ def my_question(question_id: int):
 def question_clip(question_id: int):
     q = questions.my_question(_me(), question_id)
     if q.state != "answered":
-        from filmfund.errors import NotFoundError
-
         raise NotFoundError(_("No clip."))
     return _serve(*questions.clip_of(q))
 
@@ -221,8 +218,6 @@ def invitation_ics(invitation_id: int):
 # --- invitations: producers ---------------------------------------------------------------
 
 def _admin_experiences_page(error: str | None = None, values: dict | None = None, status: int = 200):
-    from filmfund.comms import updates
-
     return render_template("comms/admin_experiences.html", items=invitations.experiences(),
                            rewards=updates.audiences()[2:], error=error, values=values or {}), status
 

@@ -19,7 +19,11 @@ from flask import has_app_context
 from huey import crontab
 
 from filmfund import jobs
+from filmfund.comms import arrangements, invitations, questions, updates
+from filmfund.db import utcnow
+from filmfund.extensions import db
 from filmfund.jobs import app_task
+from filmfund.mail import smtp_session
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +41,6 @@ def deliver_queued(update_id: int) -> dict[str, int]:
     killed mid-batch leaves at most the one in flight (closed by the sweep, not re-sent). A
     failed send goes back to the queue until updates.MAX_ATTEMPTS, then is marked failed.
     Returns counts; `retry` > 0 tells the job to run again later."""
-    from filmfund.comms import updates
-    from filmfund.extensions import db
-    from filmfund.mail import smtp_session
-
     done = {"sent": 0, "retry": 0, "failed": 0, "skipped": 0}
     update = updates.deliverable(update_id)
     if update is None:
@@ -67,8 +67,6 @@ def deliver_update(update_id: int) -> dict:
 
 @jobs.mail.periodic_task(crontab(minute="23"), name="filmfund.comms.sweep_deliveries")
 def sweep_deliveries() -> dict:
-    from filmfund.extensions import db
-
     if has_app_context():
         return _sweep_deliveries()
     if jobs._worker_app is None:
@@ -82,9 +80,6 @@ def sweep_deliveries() -> dict:
 
 
 def _sweep_deliveries() -> dict:
-    from filmfund.comms import updates
-    from filmfund.extensions import db
-
     swept = updates.sweep_deliveries()
     db.session.commit()  # the dead workers' claims closed; the lost jobs queued again
     return swept
@@ -93,9 +88,6 @@ def _sweep_deliveries() -> dict:
 @app_task(lane=jobs.mail, retries=8, retry_delay=RETRY_DELAY, retry_backoff=2)
 def notify_answer(question_id: int) -> bool:
     """Mail the donor that their question is answered, once. True if this run sent it."""
-    from filmfund.comms import questions
-    from filmfund.extensions import db
-
     claimed = questions.claim_answer_notice(question_id)
     db.session.commit()  # claimed before the mail goes out: a retry or a second worker never sends it again
     if not claimed:
@@ -113,9 +105,6 @@ def notify_answer(question_id: int) -> bool:
 def mail_invitations(experience_id: int) -> int:
     """Mail each not-yet-mailed invitation of an experience once. A failure gives its claim back
     and is raised, once the others are sent, for a retry. How many this run sent."""
-    from filmfund.comms import invitations
-    from filmfund.extensions import db
-
     sent, error = 0, None
     for inv_id in invitations.unmailed_invitations(experience_id):
         claimed = invitations.claim(inv_id, "invited_at")
@@ -139,10 +128,6 @@ def run_reminders(now: datetime | None = None) -> dict[str, int]:
     reached an experience's tier since (committed, their mail queued), then each reminder due at
     most once, its claim committed before its mail goes out. Donors who opted out of reminders
     are skipped (and not reminded later); a failed mail is logged and given back to the next sweep."""
-    from filmfund.comms import invitations
-    from filmfund.db import utcnow
-    from filmfund.extensions import db
-
     now = now or utcnow()
     done = {"rsvp": 0, "soon": 0, "skipped": 0, "invited": invitations.invite_new_holders(now)}
     db.session.commit()  # the new invitations, and the job that mails them
@@ -166,8 +151,6 @@ def run_reminders(now: datetime | None = None) -> dict[str, int]:
 
 @jobs.mail.periodic_task(crontab(minute="7"), name="filmfund.comms.send_reminders")
 def send_reminders() -> dict:
-    from filmfund.extensions import db
-
     if has_app_context():
         return run_reminders()
     if jobs._worker_app is None:
@@ -182,6 +165,4 @@ def send_reminders() -> dict:
 
 @app_task(lane=jobs.mail, retries=8, retry_delay=RETRY_DELAY, retry_backoff=2)
 def notify_reply(message_id: int) -> None:
-    from filmfund.comms import arrangements
-
     arrangements.notify_reply(message_id)

@@ -16,6 +16,7 @@ from flask import current_app, render_template
 from itsdangerous import BadSignature, URLSafeSerializer
 from flask_babel import gettext as _
 
+from filmfund.audit import record_audit
 from filmfund.i18n import for_donor
 from filmfund.auth.models import User
 from filmfund.comms import markdown
@@ -24,7 +25,10 @@ from filmfund.db import on_commit, utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.i18n import format_money
+from filmfund.mail import send_mail
+from filmfund.media.models import Asset, AssetKind, AssetState, RenditionKind
 from filmfund.rewards import holdings, mail_prefs
+from filmfund.rewards.campaign import current_campaign
 from filmfund.rewards.models import (
     Campaign,
     MailOptOut,
@@ -43,8 +47,6 @@ BATCH = 200
 
 
 def _campaign() -> Campaign:
-    from filmfund.rewards.campaign import current_campaign
-
     return current_campaign()
 
 
@@ -219,8 +221,6 @@ def image_reader(update_id: int, token: str | None, session_user) -> User | None
 def update_image(update: Update, asset_public_id: str):
     """The stored image an update shows: (storage key, content type). Only an asset named in
     the update's body, and only its still (an image's resized copy, a video's poster)."""
-    from filmfund.media.models import Asset, AssetKind, AssetState, RenditionKind
-
     if asset_public_id not in markdown.asset_ids(update.body):
         raise NotFoundError(_("No such image."))
     asset = db.session.scalar(sa.select(Asset).where(Asset.public_id == asset_public_id))
@@ -234,8 +234,6 @@ def update_image(update: Update, asset_public_id: str):
 
 def library_images(limit: int = 60) -> list[dict]:
     """Stills a producer may put in an update: ready images and videos' posters."""
-    from filmfund.media.models import Asset, AssetState
-
     assets = db.session.scalars(sa.select(Asset).where(Asset.state == AssetState.READY)
                                 .order_by(Asset.created_at.desc()).limit(limit))
     return [{"id": a.public_id, "title": a.title, "kind": a.kind.value,
@@ -289,6 +287,7 @@ def publish_update(update_id: int, actor: User | None = None) -> tuple[Update, b
     counts = delivery_counts([update.id]).get(update.id, {})
     _audit(update, counts, actor)
     db.session.refresh(update)  # the state and times the UPDATE above wrote
+    # cycle: filmfund.comms.tasks imports filmfund.comms.updates at import time
     from filmfund.comms import tasks
 
     on_commit(db.session, lambda: tasks.deliver_update(update_id))  # the worker must find its rows
@@ -296,8 +295,6 @@ def publish_update(update_id: int, actor: User | None = None) -> tuple[Update, b
 
 
 def _audit(update: Update, counts: dict, actor) -> None:
-    from filmfund.audit import record_audit
-
     record_audit("update.send", target=f"update:{update.id}",
                  details={"title": update.title, "audience": update.audience, "deliveries": counts}, actor=actor)
 
@@ -337,8 +334,6 @@ def claim_delivery(delivery_id: int) -> bool:
 
 
 def compose_mail(update: Update, user: User, topic: str) -> dict:
-    from filmfund.rewards.campaign import current_campaign
-
     with for_donor(user.id):  # the frame around the producers' text is in the donor's language
         return _compose_mail(update, user, topic, current_campaign())
 
@@ -382,8 +377,6 @@ def send_delivery(update: Update, delivery_id: int, topic: str) -> str:
     """Send one claimed delivery and set what became of it; the caller commits. Which count it
     goes to: `sent`; `skipped` (the donor unsubscribed or was refunded since it was published);
     `retry` (the send failed: back to the queue) or `failed` (the last of MAX_ATTEMPTS)."""
-    from filmfund.mail import send_mail
-
     delivery = db.session.get(UpdateDelivery, delivery_id)
     user = delivery.user
     # Between publishing and now, the donor may have unsubscribed or been refunded.
@@ -415,6 +408,7 @@ def sweep_deliveries(now: datetime | None = None) -> dict[str, int]:
     """Deliveries left `sending` by a worker that died are marked failed, never re-sent (the
     mail may have gone out: a donor must not get it twice); updates with queued deliveries get
     a new job (a lost queue) once the caller commits."""
+    # cycle: filmfund.comms.tasks imports filmfund.comms.updates at import time
     from filmfund.comms import tasks
 
     now = now or utcnow()

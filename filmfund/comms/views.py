@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 from filmfund.comms import updates
 from filmfund.errors import DomainError, NotFoundError, for_people
 from filmfund.extensions import db, limiter
+from filmfund.media.common import storage
 from filmfund.rewards import mail_prefs
 from filmfund.security import role_required
 
@@ -77,7 +78,6 @@ def update_image(update_id: int, asset_id: str):
     reader = updates.image_reader(update_id, request.args.get("t"), _viewer())
     update = updates.readable_update(reader, update_id)
     key, content_type = updates.update_image(update, asset_id)
-    from filmfund.media.common import storage
 
     store = storage()
     path = store.local_file(key)

@@ -9,6 +9,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    # in init_app, not at the top: each module of the package imports the package first, and so does the CLI
     from filmfund.fulfil import models, statement, tasks, views  # noqa: F401  (models: tables; tasks: queue)
 
     app.register_blueprint(views.bp)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
+# Each command imports the component in its body: listing the commands loads no SQLAlchemy (cli_app.py).
 rewards = click.Group("rewards", help="Delivering the rewards.")
 credits = click.Group("credits", help="The film's end credits.")
 

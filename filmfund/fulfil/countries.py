@@ -1,5 +1,9 @@
 """Countries an address may name (ISO 3166-1 alpha-2), and the ones Stripe Checkout can collect
 a shipping address for (Stripe's `allowed_countries` leaves a few out)."""
+import gettext
+import unicodedata
+
+from babel import Locale
 
 ISO_COUNTRIES = frozenset("""
 AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV
@@ -20,9 +24,7 @@ STRIPE_SHIPPING_COUNTRIES = sorted(ISO_COUNTRIES - _NOT_IN_STRIPE)
 
 def _catalogue(language: str):
     """pycountry's gettext catalogue of ISO 3166-1 names for a BCP 47 tag (zh-Hans -> zh_CN)."""
-    import gettext
-
-    import pycountry
+    import pycountry  # its databases load on the first address form, not in every process at start
 
     lang = (language or "en").lower()
     if lang.startswith("en"):
@@ -39,13 +41,11 @@ def country_name(code: str, language: str = "en") -> str:
     """A country as people call it, in the reader's language: the ISO name's common form
     ("Taiwan", "Bolivia", "South Korea"), translated by pycountry's catalogue; the code itself for
     one pycountry does not know (XK, Kosovo: taken from CLDR through Babel when it has it)."""
-    import pycountry
+    import pycountry  # as in _catalogue
 
     code = (code or "").upper()
     found = pycountry.countries.get(alpha_2=code)
     if found is None:
-        from babel import Locale
-
         try:
             return Locale.parse((language or "en").replace("-", "_")).territories.get(code, code)
         except (ValueError, LookupError):
@@ -58,8 +58,6 @@ def country_name(code: str, language: str = "en") -> str:
 def country_choices(language: str = "en") -> list[tuple[str, str]]:
     """(code, name) of every country an address may name, sorted by name as the reader reads it
     (accents ignored; Chinese names in code-point order, Babel has no pinyin collation)."""
-    import unicodedata
-
     def key(pair):
         return unicodedata.normalize("NFKD", pair[1]).encode("ascii", "ignore").decode().casefold() or pair[1]
 

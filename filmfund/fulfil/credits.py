@@ -23,6 +23,9 @@ from flask import current_app
 from flask_babel import gettext as _
 
 from filmfund import csvsafe
+from filmfund.fulfil.fulfilment import clean_text, due_for_reminder, opted_out_of_reminders, send_reminder_mail
+from filmfund.fulfil.tokens import mailed_link, make_token
+from filmfund.media import ffmpeg as ff
 from filmfund.rewards.texts import campaign_title
 from filmfund.i18n import for_donor, format_day
 from filmfund.auth.models import User
@@ -30,7 +33,7 @@ from filmfund.db import utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.audit import record_audit
-from filmfund.fulfil.models import CreditProof, CreditsState, ProofState
+from filmfund.fulfil.models import CreditProof, CreditsState, ProofState, ReminderMail
 from filmfund.rewards import holdings, privacy
 from filmfund.rewards.models import (
     Campaign,
@@ -165,8 +168,6 @@ def approve_proof(user: User, campaign: Campaign, *, wording: str | None = None)
         raise ConflictError("The credits are closed for changes: write to the producers.", code="proof_closed")
     text = line.credit_name
     if wording is not None and line.section == "executive_producers":
-        from filmfund.fulfil.fulfilment import clean_text
-
         text = clean_text(wording, "wording", LINE_MAX) or line.credit_name
     proof = db.session.get(CreditProof, user.id)
     if proof is None:
@@ -180,8 +181,6 @@ def approve_proof(user: User, campaign: Campaign, *, wording: str | None = None)
 
 def request_changes(user: User, campaign: Campaign, note: str) -> CreditProof:
     """The donor says the line is wrong (the producers read the note). The caller commits."""
-    from filmfund.fulfil.fulfilment import clean_text
-
     line = line_for(user, campaign)
     if line is None:
         raise NotFoundError("You have no line in the credits.")
@@ -208,8 +207,6 @@ def set_proof_deadline(campaign: Campaign, deadline: datetime | None) -> Credits
 
 
 def proof_link(user: User) -> str:
-    from filmfund.fulfil.tokens import mailed_link, make_token
-
     return mailed_link("fulfil.survey", token=make_token(user.id, "survey"))
 
 
@@ -225,9 +222,6 @@ def send_proof(campaign: Campaign, line: CreditLine, now: datetime) -> bool:
     """Mail the donor a link to their proof, or a reminder of it, if one is due and they did not
     opt out of reminders (the `reminders` mail topic); the mail is recorded. True if mailed. The
     caller commits each mail before the next (filmfund.fulfil.tasks.mail_credit_proofs)."""
-    from filmfund.fulfil.fulfilment import due_for_reminder, opted_out_of_reminders, send_reminder_mail
-    from filmfund.fulfil.models import ReminderMail
-
     if opted_out_of_reminders(line.user_id) or not due_for_reminder(line.user_id, "credit_proof", now):
         return False
     deadline = proof_deadline(campaign)
@@ -385,7 +379,6 @@ def render_roll(campaign: Campaign, *, size: tuple[int, int] | None = None, fps:
     frame rate and speed default to the app's CREDITS_ROLL (a dict), then 1280x720, 24 fps, 60 px/s.
     `on_progress(fraction)`: called as ffmpeg reports the time it has rendered. The render is
     audited; the caller commits the entry."""
-    from filmfund.media import ffmpeg as ff
     cfg = current_app.config.get("CREDITS_ROLL") or {}
     size = size or tuple(cfg.get("size", ROLL_SIZE))
     fps = fps or cfg.get("fps", ROLL_FPS)

@@ -12,12 +12,14 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
 
 from filmfund import csvsafe
+from filmfund.fulfil.tokens import mailed_link, make_token
+from filmfund.mail import send_mail
 from filmfund.rewards.texts import campaign_title
 from filmfund.i18n import for_donor
 from filmfund.audit import record_audit
@@ -34,7 +36,7 @@ from filmfund.fulfil.models import (
     ReminderMail,
     RewardSchedule,
 )
-from filmfund.rewards import donors, holdings, privacy
+from filmfund.rewards import donors, holdings, mail_prefs, privacy
 from filmfund.rewards.models import (
     Campaign,
     Donation,
@@ -420,8 +422,6 @@ def refunded_after_shipping(campaign: Campaign) -> list[dict]:
 # ---------------------------------------------------------------- address survey
 
 def survey_link(user: User) -> str:
-    from filmfund.fulfil.tokens import mailed_link, make_token
-
     return mailed_link("fulfil.survey", token=make_token(user.id, "survey"))
 
 
@@ -430,8 +430,6 @@ def _mails_sent(user_id: int, kind: str) -> tuple[int, datetime | None]:
         sa.select(sa.func.count(ReminderMail.id), sa.func.max(ReminderMail.sent_at))
         .where(ReminderMail.user_id == user_id, ReminderMail.kind == kind)).one()
     if last is not None and last.tzinfo is None:
-        from datetime import timezone
-
         last = last.replace(tzinfo=timezone.utc)
     return int(count), last
 
@@ -443,16 +441,11 @@ def due_for_reminder(user_id: int, kind: str, now: datetime) -> bool:
 
 def opted_out_of_reminders(user_id: int) -> bool:
     """rewards-comms' mail preferences: the `reminders` topic (address surveys, credits proofs)."""
-    from filmfund.rewards import mail_prefs
-
     return "reminders" in mail_prefs.opted_out(user_id)
 
 
 def send_reminder_mail(user: User, subject: str, text: str) -> None:
     """An optional mail of the `reminders` topic: with its one-click unsubscribe (RFC 8058)."""
-    from filmfund.mail import send_mail
-    from filmfund.rewards import mail_prefs
-
     unsubscribe = mail_prefs.unsubscribe_url(user, "reminders")
     send_mail(user.email, subject, text + "\n" + _("No more reminders like this one: %(url)s", url=unsubscribe) + "\n",
               headers=mail_prefs.list_unsubscribe_headers(user, "reminders"))

@@ -20,12 +20,16 @@ from flask import url_for
 from werkzeug.routing import BuildError
 
 from filmfund.auth.models import User
+from filmfund.comms.models import Experience, Invitation, Question, QuestionState, RsvpStatus
 from filmfund.db import utcnow
+from filmfund.errors import NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.fulfil import credits, fulfilment
 from filmfund.fulfil.models import CreditProof, CreditsState, FulfilmentItem, ItemState, ProofState, RewardSchedule
 from filmfund.media.library import downloadable_reward_keys
-from filmfund.rewards.models import Campaign, Entitlement, EntitlementStatus, Reward, RewardKind, Tier
+from filmfund.rewards.campaign import current_campaign
+from filmfund.rewards.entitlements import donor_entitlements
+from filmfund.rewards.models import Campaign, Entitlement, EntitlementStatus, Reward, RewardKind, ShippingAddress, Tier
 
 PAGE_SIZE = 50
 QUEUE_STATES = ("owed", "in_progress", "done", "late")
@@ -56,9 +60,6 @@ def _step(label: str, url: str | None, kind: str) -> dict | None:
 def rewards_statement(user: User) -> dict:
     """Everything the account page's "Your rewards" section shows. The donor's physical items are
     made on the way (fulfilment.sync_items): the caller commits them."""
-    from filmfund.rewards.campaign import current_campaign
-    from filmfund.rewards.entitlements import donor_entitlements
-
     campaign = current_campaign()
     standing = donor_entitlements(user, campaign)
     items = {row["reward"].key: row for row in fulfilment.donor_items(user, campaign)}
@@ -137,8 +138,6 @@ def _credit_row(key: str, line, proof_open: bool) -> dict:
 def _service_row(user: User, key: str, campaign: Campaign) -> dict:
     """Questions, invitations and the $2000 thread are rewards-comms' (its pages and states): the
     statement reads their state and links to them."""
-    from filmfund.comms.models import Experience, Invitation, Question, QuestionState, RsvpStatus
-
     if "question" in key:
         rows = dict(db.session.execute(
             sa.select(Question.state, sa.func.count(Question.id))
@@ -248,8 +247,6 @@ def queue_page(campaign: Campaign, reward_key: str, state: str | None, page: int
     """One reward's donors, filtered by queue state, PAGE_SIZE a page unless `size` says (keyed on
     the entitlement)."""
     size = size or PAGE_SIZE
-    from filmfund.errors import NotFoundError, ValidationError
-    from filmfund.rewards.models import ShippingAddress
 
     reward = db.session.scalar(sa.select(Reward).where(Reward.campaign_id == campaign.id, Reward.key == reward_key))
     if reward is None:

@@ -9,8 +9,12 @@ import logging
 
 from huey import crontab
 
-from filmfund import jobs
+from filmfund import jobs, progress
+from filmfund.db import utcnow
+from filmfund.extensions import db
+from filmfund.fulfil import credits, fulfilment
 from filmfund.jobs import app_task
+from filmfund.rewards.campaign import current_campaign
 
 log = logging.getLogger(__name__)
 
@@ -20,11 +24,6 @@ ROLL_TASK = "credits_roll"  # its progress in filmfund.progress, which the credi
 
 @app_task(retries=1, retry_delay=60)
 def render_roll() -> str:
-    from filmfund import progress
-    from filmfund.extensions import db
-    from filmfund.fulfil import credits
-    from filmfund.rewards.campaign import current_campaign
-
     progress.start(ROLL_TASK, "rendering")
     try:
         out = credits.render_roll(current_campaign(), on_progress=progress.Reporter(ROLL_TASK))
@@ -40,10 +39,6 @@ def mail_address_surveys(campaign, now=None) -> int:
     """Mail the address surveys and their reminders that are due; how many went out. Each mail is
     committed as sent before the next goes out: a job that dies mid-way and runs again mails
     nobody twice (at worst the one it was sending)."""
-    from filmfund.db import utcnow
-    from filmfund.extensions import db
-    from filmfund.fulfil import fulfilment
-
     now = now or utcnow()
     due = fulfilment.survey_recipients(campaign)
     db.session.commit()  # the items it made, before the mail (minutes for many donors)
@@ -58,10 +53,6 @@ def mail_address_surveys(campaign, now=None) -> int:
 def mail_credit_proofs(campaign, now=None) -> int:
     """Mail the credits proofs and their reminders that are due; how many went out. Each mail is
     committed as sent before the next goes out, as the surveys are."""
-    from filmfund.db import utcnow
-    from filmfund.extensions import db
-    from filmfund.fulfil import credits
-
     now = now or utcnow()
     sent = 0
     for line in credits.proofs_due(campaign, now):
@@ -74,8 +65,6 @@ def mail_credit_proofs(campaign, now=None) -> int:
 @app_task(lane=jobs.mail)
 def send_reminders() -> dict:
     """Address surveys and credits proofs: the first mail and the reminders that are due."""
-    from filmfund.rewards.campaign import current_campaign
-
     campaign = current_campaign()
     return {"surveys": mail_address_surveys(campaign), "proofs": mail_credit_proofs(campaign)}
 

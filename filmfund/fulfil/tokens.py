@@ -6,6 +6,7 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from filmfund.errors import NotFoundError
+from filmfund.rewards.mail_prefs import absolute_url
 
 TOKEN_MAX_AGE = 60 * 24 * 3600  # 60 days: surveys and reminders span weeks
 
@@ -32,6 +33,4 @@ def read_token(token: str, purpose: str) -> int:
 
 def mailed_link(endpoint: str, **values) -> str:
     """An absolute link for mail, also from the CLI or a worker (see mail_prefs.absolute_url)."""
-    from filmfund.rewards.mail_prefs import absolute_url
-
     return absolute_url(endpoint, **values)

@@ -8,20 +8,25 @@ from __future__ import annotations
 
 from datetime import datetime, time, timezone
 
+import sqlalchemy as sa
 from flask import (Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, send_file,
                    url_for)
 from flask_login import current_user
 from flask_babel import gettext as _
 
+from filmfund import progress
 from filmfund.audit import record_audit
 from filmfund.auth.models import User
 from filmfund.errors import DomainError, ValidationError, for_people
 from filmfund.extensions import db, limiter
-from filmfund.fulfil import credits, fulfilment, statement
+from filmfund.fulfil import credits, fulfilment, statement, tasks
 from filmfund.fulfil.countries import country_choices
+from filmfund.fulfil.models import FulfilmentItem
+from filmfund.fulfil.tokens import read_token
 from filmfund.i18n import current_language
 from filmfund.rewards import entitlements
 from filmfund.rewards.campaign import current_campaign
+from filmfund.rewards.models import Reward
 from filmfund.security import role_required
 
 bp = Blueprint("fulfil", __name__, template_folder="templates")
@@ -140,8 +145,6 @@ def proof():
 @bp.route("/rewards/survey/<token>", methods=["GET", "POST"])
 @limiter.limit("30 per hour", methods=["POST"])
 def survey(token: str):
-    from filmfund.fulfil.tokens import read_token
-
     user = db.session.get(User, read_token(token, "survey"))
     if user is None:
         abort(404)
@@ -207,8 +210,6 @@ def _back_to(key: str | None):
 
 
 def _reward_key(reward_id: int) -> str | None:
-    from filmfund.rewards.models import Reward
-
     reward = db.session.get(Reward, reward_id)
     return reward.key if reward else None
 
@@ -216,9 +217,6 @@ def _reward_key(reward_id: int) -> str | None:
 @admin_bp.post("/rewards/<key>/schedule")
 @role_required("producer")
 def schedule(key: str):
-    from filmfund.rewards.models import Reward
-    import sqlalchemy as sa
-
     reward = db.session.scalar(sa.select(Reward).where(Reward.key == key[:64]))
     if reward is None:
         abort(404)
@@ -266,8 +264,6 @@ def item(item_id: int):
 
 
 def _tier_of(item_id: int, campaign) -> str:
-    from filmfund.fulfil.models import FulfilmentItem
-
     item = db.session.get(FulfilmentItem, item_id)
     if item is None:
         abort(404)
@@ -291,8 +287,6 @@ def packing_list():
 @admin_bp.post("/rewards/surveys")
 @role_required("producer")
 def surveys():
-    from filmfund.fulfil import tasks
-
     count = tasks.mail_address_surveys(current_campaign())  # commits each mail as it goes
     flash(f"Address survey sent to {count} donor{'' if count == 1 else 's'} (first mails and reminders).",
           "success")
@@ -347,8 +341,6 @@ def credits_deadline():
 @admin_bp.post("/credits/proofs")
 @role_required("producer")
 def credits_proofs():
-    from filmfund.fulfil import tasks
-
     count = tasks.mail_credit_proofs(current_campaign())  # commits each mail as it goes
     flash(f"Credits proof sent to {count} donor{'' if count == 1 else 's'}.", "success")
     return redirect(url_for("fulfil_admin.credits_page"), code=303)
@@ -369,10 +361,6 @@ def credits_txt():
 @admin_bp.post("/credits/roll")
 @role_required("producer")
 def credits_roll():
-    from filmfund.fulfil import tasks
-
-    from filmfund import progress
-
     progress.queued(tasks.ROLL_TASK)
     tasks.render_roll.schedule(delay=0)
     flash(_("The credits roll is being rendered: its progress shows below."), "success")
@@ -382,9 +370,6 @@ def credits_roll():
 def _roll_status() -> dict:
     """The roll's render as the credits page shows it: filmfund.progress's record of the task,
     and whether a rendered roll is there to download."""
-    from filmfund import progress
-    from filmfund.fulfil import tasks
-
     status = progress.read(tasks.ROLL_TASK)
     status["download_url"] = url_for("fulfil_admin.credits_roll_file") if credits.roll_path().exists() else None
     return status

@@ -8,6 +8,7 @@ if TYPE_CHECKING:  # importing filmfund.media.cli (for its --help) does not load
 
 
 def init_app(app: Flask) -> None:
+    # in init_app, not at the top: each module of the package imports the package first, and so does the CLI
     from filmfund.media import api, cli, ffmpeg, models, services, tasks, views  # noqa: F401  (models: tables; tasks: queue)
 
     ffmpeg.configure(app.config)

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from flask import Blueprint, Flask, g, jsonify
+from flask import Blueprint, Flask, g, jsonify, request
 from pydantic import Field
 
 from filmfund.api import Parameters, Schema, route
+from filmfund.extensions import csrf, db
+from filmfund.media import captions, services
 from filmfund.media.models import AssetState
 
 bp = Blueprint("media_api", __name__, url_prefix="/api/v1")
@@ -106,8 +108,6 @@ class Unpublication(Schema):
 @route(bp, "/media/assets", "GET", "Every footage asset with its state, sources, renditions and problems",
        roles=("producer",), query=AssetFilters, response=_items(ASSET_SCHEMA))
 def list_assets(query: AssetFilters):
-    from filmfund.media import services
-
     assets = services.find_assets(state=query.state or None, day=query.day or None, camera=query.camera or None,
                                   q=query.q or None, limit=1000)
     jobs = services.active_jobs(assets)
@@ -124,8 +124,6 @@ _PUBLISHED = {"type": "object", "properties": {"asset_id": {"type": "string"}, "
        roles=("producer",), body=Publication, response=_PUBLISHED,
        responses={201: ("Published (it was not yet)", _PUBLISHED)})
 def publish_asset(id: str, body: Publication):  # noqa: A002 (the document's name for it)
-    from filmfund.extensions import db
-    from filmfund.media import services
 
     asset = services.get_asset(id)
     pub, created = services.publish(asset, body.reward, rendition=body.rendition, user=g.api_user)
@@ -140,8 +138,6 @@ def publish_asset(id: str, body: Publication):  # noqa: A002 (the document's nam
        response={"type": "object", "properties": {"asset_id": {"type": "string"}, "reward": {"type": "string"},
                                                   "published_to": {"type": "array", "items": {"type": "string"}}}})
 def unpublish_asset(id: str, body: Unpublication):  # noqa: A002
-    from filmfund.extensions import db
-    from filmfund.media import services
 
     asset = services.get_asset(id)
     services.unpublish(asset, body.reward)
@@ -153,8 +149,6 @@ def unpublish_asset(id: str, body: Unpublication):  # noqa: A002
 @route(bp, "/library", "GET", "The donor-only media this donor is entitled to, with expiring links",
        roles=("donor",), response=_items(LIBRARY_ITEM))
 def library():
-    from filmfund.media import services
-
     resp = jsonify({"items": services.library_for(g.api_user)})
     resp.headers["Cache-Control"] = "private, no-store"
     return resp
@@ -177,10 +171,7 @@ _LANG_RULE = "/media/assets/<id>/captions/<lang>"
        raw_body={"text/vtt": {"type": "string", "description": "WebVTT text (UTF-8)"},
                  "application/x-subrip": {"type": "string", "description": "SRT text (UTF-8)"}})
 def put_captions(id: str, lang: str, query: CaptionOptions):  # noqa: A002
-    from flask import request
 
-    from filmfund.extensions import db
-    from filmfund.media import captions, services
 
     asset = services.get_asset(id)
     captions.put(asset, lang, request.stream.read(captions.MAX_BYTES + 1), request.content_type, status=query.status,
@@ -192,7 +183,6 @@ def put_captions(id: str, lang: str, query: CaptionOptions):  # noqa: A002
 @route(bp, _LANG_RULE, "GET", "A clip's captions in one language, as WebVTT (text/vtt)", roles=("producer",),
        response={"type": "string", "description": "WebVTT text"}, response_type="text/vtt")
 def get_captions(id: str, lang: str):  # noqa: A002
-    from filmfund.media import captions, services
 
     return captions.vtt_response(captions.get(services.get_asset(id), lang))
 
@@ -200,8 +190,6 @@ def get_captions(id: str, lang: str):  # noqa: A002
 @route(bp, _LANG_RULE, "DELETE", "Remove a clip's captions in one language", roles=("producer",), status=204,
        responses={204: ("Removed", None)})
 def delete_captions(id: str, lang: str):  # noqa: A002
-    from filmfund.extensions import db
-    from filmfund.media import captions, services
 
     captions.delete(services.get_asset(id), lang, user=g.api_user)
     db.session.commit()
@@ -209,7 +197,5 @@ def delete_captions(id: str, lang: str):  # noqa: A002
 
 
 def init_app(app: Flask) -> None:
-    from filmfund.extensions import csrf
-
     csrf.exempt(bp)
     app.register_blueprint(bp)

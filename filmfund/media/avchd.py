@@ -473,7 +473,7 @@ def parse_mdpm(data: bytes) -> CameraData | None:
 def read_camera_data(path: Path, scan_bytes: int = 4 * 1024 * 1024) -> CameraData | None:
     """The camera's MDPM data from the first SEI that carries it, in a camcorder's transport
     stream: the TS packets are unwrapped and the emulation-prevention bytes removed first."""
-    from filmfund.media.sniff import ts_packet_size
+    from filmfund.media.sniff import ts_packet_size  # light module: `media ingest --wait` loads it before the app
 
     try:
         with open(path, "rb") as fh:

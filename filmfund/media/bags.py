@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 from urllib.parse import urlparse
 
+import bagit
 import sqlalchemy as sa
 from flask import current_app
 
@@ -35,6 +36,8 @@ from filmfund.errors import DomainError, NotFoundError
 from filmfund.extensions import db
 from filmfund.media.common import _iso, named_assets, storage, work_dir
 from filmfund.media.models import Asset
+from filmfund.media.storage import S3Storage
+from filmfund.media.timeline import card_and_file
 
 CHUNK = 8 * 1024 * 1024
 MANIFEST = "filmfund-manifest.json"
@@ -142,8 +145,6 @@ def plan(assets: list[Asset]) -> tuple[list[Entry], dict[str, Any]]:
 
 
 def select(ids: list[str], card: str | None = None) -> list[Asset]:
-    from filmfund.media.timeline import card_and_file
-
     if ids:
         assets = named_assets(ids)
     else:
@@ -201,8 +202,6 @@ def _bag_info(assets: list[Asset]) -> dict[str, str]:
 def make(assets: list[Asset], to: str, *, progress: Progress | None = None) -> BagResult:
     """Bag the assets' originals to a folder (which must not exist yet, or be empty) or to
     s3://bucket/prefix (which must hold nothing yet)."""
-    import bagit
-
     progress = progress or (lambda *_: None)
     entries, manifest = plan(assets)
     total = sum(e.size for e in entries)
@@ -258,8 +257,6 @@ def make(assets: list[Asset], to: str, *, progress: Progress | None = None) -> B
 
 
 def _s3(url: str):
-    from filmfund.media.storage import S3Storage
-
     parsed = urlparse(url)
     if not parsed.netloc:
         raise BagError("An S3 location is s3://bucket/prefix.")
@@ -303,8 +300,6 @@ def verify(location: str, *, progress: Progress | None = None) -> BagCheck:
     """Read a bag back and check every file against its manifest (payload and tag files): a folder
     with bagit's own validation, an S3 prefix by streaming each object's bytes through the
     manifests bagit parsed. Names each damaged, missing or unexpected file."""
-    import bagit
-
     progress = progress or (lambda *_: None)
     if location.startswith("s3://"):
         return _verify_s3(location, progress)
@@ -347,8 +342,6 @@ def verify(location: str, *, progress: Progress | None = None) -> BagCheck:
 
 
 def _verify_s3(location: str, progress: Progress) -> BagCheck:
-    import bagit
-
     client, bucket, prefix = _s3(location)
     listed: dict[str, int] = {}
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=_key(prefix, "")):

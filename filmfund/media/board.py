@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from filmfund import progress
 from filmfund.errors import NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.media.common import _iso
@@ -84,8 +85,6 @@ def active_jobs(assets: list[Asset]) -> dict[int, Job]:
 def job_progress(job: Job | None) -> dict[str, Any] | None:
     """A footage job's progress as every view shows it (board, asset page, status.json, API):
     the job row its heartbeat writes, described by filmfund.progress (percent, step, time left)."""
-    from filmfund import progress
-
     if job is None:
         return None
     return progress.describe(job.status.value, job.progress, job.step, job.started_at,

@@ -9,6 +9,7 @@ stale: `captions.put` drops it.
 """
 from __future__ import annotations
 
+import shutil
 import uuid
 from typing import Callable
 
@@ -74,8 +75,6 @@ def burn(asset: Asset, lang: str, *, progress: Progress | None = None) -> Captio
         db.session.commit()
         raise
     finally:
-        import shutil
-
         shutil.rmtree(work, ignore_errors=True)
     caption = db.session.get(Caption, caption.id)
     if caption.vtt != vtt_text:  # edited meanwhile: this copy is already stale

@@ -17,12 +17,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from flask import Response
 from flask_babel import gettext as _
 
 from filmfund.audit import record_audit
 from filmfund.errors import NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.media.models import Asset, AssetKind, Caption, CaptionStatus
+from filmfund.media.storage import content_disposition
 
 MAX_BYTES = 512 * 1024
 MAX_CUES = 10_000
@@ -54,7 +56,7 @@ class Parsed:
 def normalize_lang(tag: str) -> str:
     """A BCP 47 tag (language, optional script, region and variants) in its usual case:
     `zh-hans` -> `zh-Hans`, `EN-gb` -> `en-GB`. The language must be a known ISO 639 code."""
-    import pycountry
+    import pycountry  # caption parsers load on first use, not in every web process and worker at start
 
     m = _LANG.match((tag or "").strip())
     lang = m and m.group(1).lower()
@@ -157,7 +159,7 @@ def _format_of(content_type: str | None, text: str) -> str:
 
 def parse(body: bytes, content_type: str | None = None, *, duration: float | None = None) -> Parsed:
     """WebVTT or SRT to sanitised WebVTT, or a CaptionError that says what is wrong."""
-    import pysubs2
+    import pysubs2  # as in normalize_lang
     import webvtt
 
     if len(body) > MAX_BYTES:
@@ -274,15 +276,11 @@ def final(asset: Asset) -> list[Caption]:
 
 
 def vtt_response(caption: Caption, *, filename: str | None = None):
-    from flask import Response
-
     resp = Response(caption.vtt, mimetype="text/vtt")
     resp.charset = "utf-8"
     resp.headers["Cache-Control"] = "private, no-store"
     resp.headers["X-Content-Type-Options"] = "nosniff"
     resp.headers["Content-Language"] = caption.lang
     if filename:
-        from filmfund.media.storage import content_disposition
-
         resp.headers["Content-Disposition"] = content_disposition(filename)
     return resp

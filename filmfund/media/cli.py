@@ -7,6 +7,9 @@ import click
 
 from filmfund.cli_app import app_context, needs_app
 
+# Each command imports what it uses in its body: listing the commands, and `media ingest --wait` until
+# it needs the app, load neither Flask nor SQLAlchemy (see cli_app.py).
+
 
 @click.group("media")
 def media() -> None:

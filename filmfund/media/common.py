@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -96,9 +97,6 @@ def named_assets(ids: list[str]) -> list[Asset]:
 
 def sweep_partials(older_than: float) -> int:
     """Remove partial files of resumable uploads untouched for `older_than` seconds (given up)."""
-    import contextlib
-    import time
-
     cutoff = time.time() - older_than
     removed = 0
     for path in partials_dir().iterdir():

@@ -135,7 +135,7 @@ def timeout_for(duration: float | None, fixed: float = 0, factor: float = 20) ->
 
 def read_profiles(path: str | Path, overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
     """The encoding profiles (FILMFUND_MEDIA_PROFILES, a TOML file), with the app's overrides."""
-    import tomllib
+    import tomllib  # light module: `media ingest --wait` loads it before the app
 
     with open(path, "rb") as fh:
         data = tomllib.load(fh)
@@ -146,7 +146,7 @@ def read_profiles(path: str | Path, overrides: dict[str, dict[str, Any]] | None 
 
 def creation_time(value) -> str | None:
     """A recording date (an aware datetime) as the `creation_time` tag editors read."""
-    from datetime import timezone
+    from datetime import timezone  # light module: `media ingest --wait` loads it before the app
 
     return value.astimezone(timezone.utc).isoformat() if value else None
 

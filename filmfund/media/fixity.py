@@ -23,8 +23,10 @@ from flask import current_app
 from filmfund.db import utcnow
 from filmfund.errors import NotFoundError
 from filmfund.extensions import db
-from filmfund.media.common import _iso, _problem, storage
+from filmfund.media import early
+from filmfund.media.common import _iso, _problem, storage, sweep_partials
 from filmfund.media.models import Asset, AssetEvent, Rendition, Sidecar, Source
+from filmfund.media.renditions import make_donor_renditions
 from filmfund.media.storage import Storage, open_storage
 
 log = logging.getLogger(__name__)
@@ -292,8 +294,6 @@ def _drop_rendition(asset: Asset, rendition: Rendition) -> None:
 def _queue_remake(asset: Asset) -> None:
     """Queue the renditions the asset now lacks (each marked pending); a job already queued or
     running for it makes them anyway."""
-    from filmfund.media.renditions import make_donor_renditions
-
     make_donor_renditions(asset)
 
 
@@ -304,9 +304,7 @@ def sweep_incoming(older_than: float | None = None) -> dict[str, int]:
     resumable uploads and the outputs of early decodes, untouched for a day (or `older_than`
     seconds): what a worker or a `media ingest` killed mid-way, or a browser that gave up, left."""
     age = float(current_app.config["MEDIA_INCOMING_MAX_AGE"] if older_than is None else older_than)
-    from filmfund.media.common import sweep_partials
 
-    from filmfund.media import early
 
     removed = {"storage": storage().sweep_incoming(age), "resumable": sweep_partials(age),
                "early_decodes": early.sweep(current_app.config, age)}

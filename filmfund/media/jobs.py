@@ -35,6 +35,7 @@ def enqueue(job: Job, delay: float = 0) -> None:
 
 
 def _enqueue_id(job_id: int, delay: float = 0) -> None:
+    # cycle: filmfund.media.tasks imports this module at import time (via media.services)
     from filmfund.media import tasks
 
     if delay > 0:
@@ -121,7 +122,9 @@ class _Heartbeat:
 def run_job(job_id: int) -> str:
     """Queue entry point: claim, run, record. Never raises for a job's own failure: a bad clip
     or a failing ffmpeg ends in a state the producer sees, not in a crashed worker."""
+    # cycle: filmfund.media.renditions imports filmfund.media.jobs at import time
     from filmfund.media.renditions import _transcode
+    # cycle: filmfund.media.verify imports filmfund.media.jobs at import time
     from filmfund.media.verify import _verify
 
     if not _claim(job_id):

@@ -11,11 +11,12 @@ from flask import current_app
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from filmfund.auth.models import User
 from filmfund.auth.services import external_url
 from filmfund.db import utcnow
 from filmfund.errors import DomainError, ForbiddenError, NotFoundError
 from filmfund.extensions import db
-from filmfund.media import captions
+from filmfund.media import captions, screening, streaming
 from filmfund.media.common import EXTENSIONS, _iso, storage
 from filmfund.media.models import Asset, AssetState, Publication, Rendition, RenditionKind
 from filmfund.media.publishing import _reward_models, donor_rendition_kind, reward_titles
@@ -57,8 +58,6 @@ def _download_for(pub: Publication) -> Download | None:
 def _screening_reward() -> str | None:
     """The early-access reward's key when the campaign has a screening window: what is published
     to it only ever streams, inside the window (screening.py), and is never a download."""
-    from filmfund.media import screening
-
     w = screening.window()
     return w.reward if w is not None else None
 
@@ -99,8 +98,6 @@ def download_link(user, dl: Download) -> tuple[str, datetime]:
 def resolve_download_token(token: str, session_user=None) -> tuple[Any, Download]:
     """The user and file a download token names, if it is genuine, unexpired, used by the user
     it was made for, and that user is still entitled. Every refusal is a ForbiddenError."""
-    from filmfund.auth.models import User
-
     try:
         data = _serializer().loads(token, max_age=link_ttl())
     except SignatureExpired:
@@ -133,8 +130,6 @@ def library_for(user) -> list[dict[str, Any]]:
     """The donor-only media this user holds an active entitlement for, each with a fresh link,
     and what the library page shows: the reward's title, duration, size, a poster thumbnail and,
     for a clip, an inline player (the web rendition, served with HTTP Range)."""
-    from filmfund.media import screening, streaming
-
     keys = _active_reward_keys(user)
     window = screening.window()
     if window is not None and not window.is_open():
@@ -225,8 +220,6 @@ def donor_caption(user, asset_public_id: str, lang: str) -> captions.Caption:
 
 
 def resolve_caption_token(token: str, session_user=None) -> captions.Caption:
-    from filmfund.auth.models import User
-
     try:
         data = _captions_serializer().loads(token, max_age=link_ttl())
     except SignatureExpired:

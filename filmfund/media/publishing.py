@@ -16,6 +16,7 @@ from filmfund.audit import record_audit
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.media.models import Asset, AssetKind, AssetState, Publication, RenditionKind
+from filmfund.media.renditions import make_donor_renditions
 
 # Publishing to this key shows the asset to everyone on the campaign page (contract: {"reward": "public"}):
 # a video as the trailer, a still in the gallery. Only its clean copies are shown (DONOR_KINDS).
@@ -30,7 +31,7 @@ DONOR_DEFAULT = {AssetKind.VIDEO: RenditionKind.WEB, AssetKind.IMAGE: RenditionK
 
 def _reward_models():
     try:
-        from filmfund.rewards import models as rm
+        from filmfund.rewards import models as rm  # optional: media works without the rewards component
     except ImportError:
         return None
     return rm if hasattr(rm, "Reward") and hasattr(rm, "Entitlement") else None
@@ -132,7 +133,6 @@ def publish(asset: Asset, reward_key: Any, *, rendition: str | None = None, user
     record_audit("media.publish", f"asset {asset.public_id}",
                  {"reward": reward_key, "rendition": kind.value if kind else None, "title": asset.title},
                  actor=user)
-    from filmfund.media.renditions import make_donor_renditions
 
     make_donor_renditions(asset)  # the donors' web rendition is made at first publish
     return pub, True

@@ -8,13 +8,25 @@ from typing import Any
 import sqlalchemy as sa
 
 from filmfund.db import utcnow
+from filmfund.errors import ConflictError, ValidationError
 from filmfund.extensions import db
 from filmfund.media import ffmpeg, streaming
 from filmfund.media.common import (CONTENT_TYPES, EXTENSIONS, OPTIONAL, REQUIRED, _local_sources, _problem,
                                    _timeout, profiles, storage, work_dir)
-from filmfund.media.jobs import _Heartbeat
-from filmfund.media.models import (Asset, AssetKind, AssetState, Job, Rendition, RenditionKind, RenditionState,
-                                   RenditionStatus, Source)
+from filmfund.media.jobs import _Heartbeat, _new_job, enqueue_on_commit
+from filmfund.media.models import (
+    Asset,
+    AssetKind,
+    AssetState,
+    Job,
+    JobKind,
+    JobStatus,
+    Rendition,
+    RenditionKind,
+    RenditionState,
+    RenditionStatus,
+    Source,
+)
 
 def wanted_kinds(asset: Asset) -> list[RenditionKind]:
     """The renditions this asset should have now. The donors' web rendition is made when the
@@ -97,9 +109,6 @@ def make_donor_renditions(asset: Asset) -> Job | None:
     """Queue the renditions a published asset lacks (the donors' web rendition), unless a job
     of this asset is queued or running already (it makes them: the asset is published now).
     The caller commits; the job goes on the queue then."""
-    from filmfund.media.jobs import _new_job, enqueue_on_commit
-    from filmfund.media.models import JobKind, JobStatus
-
     missing = [k for k in wanted_kinds(asset) if asset.rendition(k) is None]
     if not (missing or streaming.needs_package(asset)) or asset.state != AssetState.READY:
         return None
@@ -119,10 +128,6 @@ def retry(asset: Asset, kind: str | None = None) -> Job:
     """Queue the renditions that failed (or one named kind) again, from the asset page or with
     `filmfund media retry ID`. A ready asset stays ready meanwhile. The caller commits; the job
     goes on the queue then."""
-    from filmfund.errors import ConflictError, ValidationError
-    from filmfund.media.jobs import _new_job, enqueue_on_commit
-    from filmfund.media.models import JobKind, JobStatus
-
     if asset.state not in (AssetState.READY, AssetState.FAILED) or asset.verified_at is None:
         raise ConflictError(f"Renditions are retried on a verified asset that is ready or failed (this one is "
                             f"{asset.state.value}); verify it again instead.", code="not_retryable")

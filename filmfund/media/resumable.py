@@ -31,11 +31,13 @@ from typing import Any, BinaryIO
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from werkzeug.exceptions import ClientDisconnected
 
 from filmfund.db import on_commit
 from filmfund.errors import ConflictError, DomainError, ForbiddenError, NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.media.common import checked_upload, partials_dir
+from filmfund.media.ingest import ingest_upload
 
 PIECE = 1024 * 1024  # bytes written per read from the request
 
@@ -85,8 +87,6 @@ def append(user, token: str, at: Any, body: BinaryIO, length: int | None) -> int
     """Write the request's bytes at offset `at` (which must be what the server has); returns the
     new offset. One writer at a time per upload (a second one gets 409). A connection that drops
     mid-body keeps the bytes that arrived."""
-    from werkzeug.exceptions import ClientDisconnected
-
     data, path = _load(user, token)
     try:
         at = int(at)
@@ -125,8 +125,6 @@ def append(user, token: str, at: Any, body: BinaryIO, length: int | None) -> int
 def complete(user, token: str, title: str | None = None):
     """Ingest the whole file as a form upload is ingested. The caller commits; the partial file
     is removed then (kept if it rolls back, for the client to complete again)."""
-    from filmfund.media.ingest import ingest_upload
-
     data, path = _load(user, token)
     with open(path, "rb") as fh:
         try:

@@ -32,12 +32,15 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import current_app
 
+from filmfund.auth.models import User
 from filmfund.db import utcnow
 from filmfund.extensions import db
 from filmfund.media import ffmpeg
 from filmfund.media.common import profiles, storage, work_dir
-from filmfund.media.models import Asset, Stream, Viewing, ViewingFlag
+from filmfund.media.models import Asset, Publication, Stream, Viewing, ViewingFlag
+from filmfund.rewards.campaign import current_campaign
 from filmfund.rewards.campaign_file import parse_window
+from filmfund.rewards.models import CampaignPagePart
 
 FLAG_WINDOW = timedelta(minutes=10)
 MARK_CACHE_HOURS = 48
@@ -62,9 +65,6 @@ class Window:
 
 def window() -> Window | None:
     """The screening window of the current campaign (None: the file has no [screening])."""
-    from filmfund.rewards.campaign import current_campaign
-    from filmfund.rewards.models import CampaignPagePart
-
     content = db.session.scalar(sa.select(CampaignPagePart.content).where(
         CampaignPagePart.campaign_id == current_campaign().id, CampaignPagePart.part == "screening"))
     if not content or not isinstance(content, dict) or not content.get("opens"):
@@ -75,9 +75,6 @@ def window() -> Window | None:
 
 def set_window(opens: datetime, closes: datetime, reward: str) -> None:
     """Store a window as the campaign file would (tests, and a producer's CLI)."""
-    from filmfund.rewards.campaign import current_campaign
-    from filmfund.rewards.models import CampaignPagePart
-
     cid = current_campaign().id
     content = parse_window({"opens": opens.isoformat(), "closes": closes.isoformat(), "reward": reward})
     row = db.session.get(CampaignPagePart, (cid, "screening"))
@@ -88,8 +85,6 @@ def set_window(opens: datetime, closes: datetime, reward: str) -> None:
 
 
 def screening_assets(reward: str) -> list[Asset]:
-    from filmfund.media.models import Publication
-
     return list(db.session.scalars(sa.select(Asset).join(Publication).where(Publication.reward_key == reward)
                                    .order_by(Asset.title)))
 
@@ -133,8 +128,6 @@ def purge_viewings(now: datetime | None = None) -> int:
 
 def report() -> dict:
     """The producer's view: counts per asset and the flags. No address is ever shown."""
-    from filmfund.auth.models import User
-
     rows = db.session.execute(
         sa.select(Asset.public_id, Asset.title, sa.func.count(Viewing.id), sa.func.count(sa.distinct(Viewing.user_id)),
                   sa.func.max(Viewing.at))
@@ -163,8 +156,6 @@ def mark_code(user_public_id: str) -> str:
 
 
 def mark_code_for(user_id: int) -> str:
-    from filmfund.auth.models import User
-
     public_id = db.session.scalar(sa.select(User.public_id).where(User.id == user_id))
     return mark_code(public_id) if public_id else ""
 
@@ -172,8 +163,6 @@ def mark_code_for(user_id: int) -> str:
 def whois(code: str):
     """The account whose mark is this code (None: nobody's). Read off a leaked frame; O and 0,
     I and 1 are forgiven (base32 has no 0, 1, 8 or 9)."""
-    from filmfund.auth.models import User
-
     code = (code or "").strip().upper().replace("0", "O").replace("1", "I").replace("8", "B")
     if len(code) != 8:
         return None

@@ -22,9 +22,10 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
-from urllib.parse import unquote, urlparse
+from urllib.parse import quote, unquote, urlparse
 
 from filmfund.errors import DomainError
 
@@ -272,8 +273,8 @@ class LocalStorage(Storage):
 
 class S3Storage(Storage):
     def __init__(self, url: str, endpoint_url: str | None = None, part_size: int = CHUNK):
-        import boto3
-        from botocore.config import Config
+        import boto3  # deferred: only a process that uses S3 storage loads boto3
+        from botocore.config import Config  # deferred: as boto3 above
 
         parsed = urlparse(url)
         self.bucket = parsed.netloc
@@ -291,7 +292,7 @@ class S3Storage(Storage):
     def put_stream(self, src, suffix="", progress=None, limit=None, *, expect=None, replace=None) -> Stored:
         reader = _HashingReader(src, progress, limit)
         tmp_key = self._k(f"{INCOMING}/{uuid.uuid4().hex}")
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError  # deferred: as boto3 above
 
         try:
             first = _read_full(reader, self.part_size)
@@ -338,7 +339,7 @@ class S3Storage(Storage):
             raise
 
     def exists(self, key):
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import ClientError  # deferred: as boto3 above
 
         try:
             self.client.head_object(Bucket=self.bucket, Key=self._k(key))
@@ -358,8 +359,6 @@ class S3Storage(Storage):
         self.client.delete_object(Bucket=self.bucket, Key=self._k(key))
 
     def sweep_incoming(self, older_than):
-        from datetime import datetime, timedelta, timezone
-
         cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than)
         prefix = self._k(f"{INCOMING}/")
         removed = 0
@@ -474,8 +473,6 @@ def _read_full(reader: _HashingReader, n: int) -> bytes:
 
 def content_disposition(filename: str, *, inline: bool = False) -> str:
     """RFC 6266 attachment (or inline) header with an ASCII fallback and the UTF-8 name."""
-    from urllib.parse import quote
-
     safe = "".join(c if c.isalnum() or c in "._- " else "_" for c in filename)[:150] or "download"
     kind = "inline" if inline else "attachment"
     return f"{kind}; filename=\"{safe}\"; filename*=UTF-8''{quote(filename[:150], safe='')}"

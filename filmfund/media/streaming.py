@@ -31,12 +31,16 @@ from flask import current_app
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from filmfund.auth.models import User
+from filmfund.auth.services import external_url
 from filmfund.db import utcnow
 from filmfund.errors import ForbiddenError, NotFoundError
 from filmfund.extensions import db
-from filmfund.media import ffmpeg
+from filmfund.media import ffmpeg, screening
 from filmfund.media.common import _problem, _timeout, profiles, storage, work_dir
-from filmfund.media.models import Asset, AssetKind, AssetState, Publication, Stream
+from filmfund.media.models import Asset, AssetKind, AssetState, Publication, Rendition, Source, Stream
+from filmfund.rewards import holdings
+from filmfund.rewards.campaign import current_campaign
 
 SEGMENT_RE = re.compile(r"^v\d{1,2}_\d{4,6}\.ts$")
 PLAYLIST_RE = re.compile(r"^v\d{1,2}\.m3u8$")
@@ -147,8 +151,6 @@ def _read_package(out, ladder: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _drop_unused(old: dict, new: dict) -> None:
-    from filmfund.media.models import Rendition, Source
-
     def _key_in_use(key: str) -> bool:
         return bool(db.session.scalar(sa.select(sa.func.count()).select_from(Rendition).where(Rendition.storage_key == key))
                     or db.session.scalar(sa.select(sa.func.count()).select_from(Source).where(Source.storage_key == key)))
@@ -221,8 +223,6 @@ def resolve(token: str, *, play: bool, session_user=None) -> Access:
     """The donor and asset a stream token names, if genuine and unexpired, checked again now:
     the donor still holds a reward the asset is published to (and, for the early-access reward,
     the screening is open). Every refusal is a ForbiddenError; nothing says whether it exists."""
-    from filmfund.auth.models import User
-
     serializer = _play_serializer() if play else _link_serializer()
     try:
         data, _signed_at = serializer.loads(token, return_timestamp=True)
@@ -244,8 +244,6 @@ def resolve(token: str, *, play: bool, session_user=None) -> Access:
 
 def check(user, asset: Asset) -> Access:
     """May this user stream this asset now? (Access, or ForbiddenError.)"""
-    from filmfund.media import screening
-
     row = stream_of(asset.id)
     if asset.state != AssetState.READY or asset.fixity_ok is False or row is None or row.state != "ready":
         raise ForbiddenError(_("This stream is not available now."), code="not_available")
@@ -266,16 +264,11 @@ def check(user, asset: Asset) -> Access:
 
 def _held_keys(user) -> set[str]:
     """The rewards of the current campaign this user holds now (filmfund.rewards.holdings)."""
-    from filmfund.rewards import holdings
-    from filmfund.rewards.campaign import current_campaign
-
     return holdings.held_keys(user.id, current_campaign().id)
 
 
 def stream_url(user, asset: Asset) -> str | None:
     """The signed, expiring master playlist URL for a donor's library item (None: no package)."""
-    from filmfund.auth.services import external_url
-
     row = stream_of(asset.id)
     if row is None or row.state != "ready":
         return None

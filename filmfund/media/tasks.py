@@ -8,18 +8,20 @@ from __future__ import annotations
 import logging
 from functools import wraps
 
+from flask import has_app_context
 from huey import crontab
 
 from filmfund import jobs
+from filmfund.extensions import db
 from filmfund.jobs import app_task
+from filmfund.media import burnin, fixity, screening, services
+from filmfund.media.models import Asset
 
 log = logging.getLogger(__name__)
 
 
 @app_task(retries=0)
 def run_media_job(job_id: int) -> str:
-    from filmfund.media import services
-
     # Retries, backoff and timeouts are ours (on the job row), not huey's: they survive restarts.
     return services.run_job(job_id)
 
@@ -27,10 +29,6 @@ def run_media_job(job_id: int) -> str:
 @app_task(retries=0)
 def burn_captions_task(asset_id: int, lang: str) -> str:
     """A producer's "burn into a donor copy": its state and any error are on the caption's row."""
-    from filmfund.extensions import db
-    from filmfund.media import burnin
-    from filmfund.media.models import Asset
-
     asset = db.session.get(Asset, asset_id)
     if asset is None:
         return "gone"
@@ -48,8 +46,6 @@ def _periodic(schedule):
     def deco(fn):
         @wraps(fn)
         def run():
-            from flask import has_app_context
-
             if has_app_context():
                 return fn()
             if jobs._worker_app is None:
@@ -59,8 +55,6 @@ def _periodic(schedule):
                 try:
                     return fn()
                 finally:
-                    from filmfund.extensions import db
-
                     db.session.remove()
 
         return jobs.huey.periodic_task(schedule, name=f"filmfund.media.{fn.__name__}")(run)
@@ -71,8 +65,6 @@ def _periodic(schedule):
 @_periodic(crontab(minute="*"))
 def reap_stale_jobs() -> int:
     """Nothing stays "running" forever: re-queue jobs whose heartbeat stopped."""
-    from filmfund.media import services
-
     return services.recover_jobs(at_start=False)
 
 
@@ -80,8 +72,6 @@ def reap_stale_jobs() -> int:
 def scheduled_fixity() -> int:
     """Nightly fixity check of every stored object, in both copies: what an intact copy can
     repair is repaired, the rest puts its asset in alert (board, dashboard, no donor links)."""
-    from filmfund.media import fixity
-
     results = fixity.check_fixity(None)
     bad = [r for r in results if not r.ok]
     for r in bad:
@@ -95,8 +85,6 @@ def scheduled_fixity() -> int:
 @_periodic(crontab(minute="41"))
 def sweep_incoming() -> dict:
     """Hourly: remove the temporary uploads a killed worker or an abandoned upload left behind."""
-    from filmfund.media import fixity
-
     removed = fixity.sweep_incoming()
     if any(removed.values()):
         log.info("removed abandoned temporary uploads: %s", removed)
@@ -107,9 +95,6 @@ def sweep_incoming() -> dict:
 def purge_viewings() -> int:
     """Hourly: viewings older than MEDIA_VIEWING_DAYS go (their addresses are personal data), and
     marked screening segments not read for two days."""
-    from filmfund.extensions import db
-    from filmfund.media import screening
-
     n = screening.purge_viewings()
     db.session.commit()
     return n + screening.sweep_mark_cache()

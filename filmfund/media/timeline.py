@@ -26,11 +26,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePath
 
+import opentimelineio as otio
 import sqlalchemy as sa
+from opentimelineio.opentime import RationalTime, TimeRange, from_timecode
 
 from filmfund.errors import DomainError, NotFoundError
 from filmfund.extensions import db
 from filmfund.media.common import named_assets, storage
+from filmfund.media.ingest import _card_name
 from filmfund.media.models import Asset, AssetKind, AssetState, RenditionKind
 
 # Contract name -> OTIO adapter name.
@@ -59,8 +62,6 @@ class ClipInfo:
 def card_and_file(asset: Asset) -> tuple[str, str]:
     """The card (the folder above PRIVATE/AVCHD/BDMV or BDMV, else the file's folder) and the
     first file's stem, from where ingest found the original."""
-    from filmfund.media.ingest import _card_name
-
     first = asset.sources[0] if asset.sources else None
     name = first.original_name if first else asset.title
     stem = PurePath(name).stem or "clip"
@@ -171,9 +172,6 @@ def _proxy_url(asset: Asset, reel: str, ttl: int) -> str:
 
 def build(infos: list[ClipInfo], *, name: str = "filmfund", url_ttl: int = URL_TTL_DEFAULT):
     """The OTIO timeline: one video track, the clips end to end, each the whole take."""
-    import opentimelineio as otio
-    from opentimelineio.opentime import RationalTime, TimeRange, from_timecode
-
     timeline = otio.schema.Timeline(name=name)
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
     timeline.tracks.append(track)
@@ -204,8 +202,6 @@ def build(infos: list[ClipInfo], *, name: str = "filmfund", url_ttl: int = URL_T
 
 def export(infos: list[ClipInfo], fmt: str, *, name: str = "filmfund", url_ttl: int = URL_TTL_DEFAULT) -> str:
     """The timeline as text in one of FORMATS. An EDL has one rate: clips of other rates are refused."""
-    import opentimelineio as otio
-
     if fmt not in FORMATS:
         raise ExportError(f"Unknown format {fmt}; one of {', '.join(FORMATS)}.")
     if not 60 <= url_ttl <= URL_TTL_MAX:

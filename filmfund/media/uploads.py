@@ -8,16 +8,16 @@ from typing import Any
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from filmfund.errors import ConflictError, ForbiddenError, ValidationError
+from filmfund.errors import ConflictError, DomainError, ForbiddenError, ValidationError
+from filmfund.media import fixity
 from filmfund.media.common import checked_upload, storage
 from filmfund.media.ingest import IngestResult, _register_stored
+from filmfund.media.storage import DirectUploads, S3Storage
 
 DIRECT_UPLOAD_TTL = 3600  # a part URL is good for an hour; the upload token for a day
 
 
 def _direct():
-    from filmfund.media.storage import DirectUploads, S3Storage
-
     store = storage()
     if not isinstance(store, S3Storage):
         raise ConflictError("Direct uploads need S3 storage; use the upload form.", code="direct_upload_unavailable")
@@ -61,8 +61,6 @@ def direct_upload_part_urls(user, token: Any, numbers: Any) -> dict[str, str]:
 def complete_direct_upload(user, token: Any, parts: Any, title: str | None = None) -> IngestResult:
     """Finish the multipart upload, check the stored size (S3 does not enforce what we signed),
     hash the object, move it to its content key and register the asset."""
-    from filmfund.errors import DomainError
-
     data = _load_upload(user, token)
     direct = _direct()
     try:
@@ -78,7 +76,6 @@ def complete_direct_upload(user, token: Any, parts: Any, title: str | None = Non
         direct.abort(data["k"], data["i"])
         raise DomainError(f"The uploaded file has {size} bytes, {data['s']} were announced; it was discarded.",
                           code="size_mismatch", status=413 if size > data["s"] else 400)
-    from filmfund.media import fixity
 
     stored = direct.promote(data["k"], Path(data["n"]).suffix, replace=fixity.replace_damaged)
     return _register_stored(stored, data["n"], title, "uploaded from the footage page, directly to S3")

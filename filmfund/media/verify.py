@@ -12,8 +12,10 @@ from filmfund.errors import ConflictError
 from filmfund.extensions import db
 from filmfund.media import early, ffmpeg
 from filmfund.media.common import _local_sources, _problem, _timecode, _timeout, profiles, work_dir
+from filmfund.media.ingest import _apply_camera_data, _apply_info
 from filmfund.media.jobs import _Heartbeat, _new_job, enqueue, enqueue_on_commit
 from filmfund.media.models import Asset, AssetKind, AssetState, Job, JobKind, RenditionKind, Source
+from filmfund.media.probing import recorded_at
 from filmfund.media.sniff import sniff
 from filmfund.media.renditions import _promote, wanted_kinds
 
@@ -78,8 +80,6 @@ def _verify(job: Job, beat: _Heartbeat) -> None:
             return
         if asset.probe is None:
             # An upload is probed here, by the worker, never inside the web request that stored it.
-            from filmfund.media.ingest import _apply_camera_data, _apply_info
-            from filmfund.media.probing import recorded_at
 
             _apply_info(asset, info, data)
             asset.kind = AssetKind(info.kind)

@@ -3,6 +3,7 @@ playback with HTTP Range, and the donors' gated downloads. Thin callers of servi
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import PurePath
 
 from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request,
                    send_file, url_for)
@@ -274,8 +275,6 @@ _CAPTION_TYPES = {".srt": "application/x-subrip", ".vtt": "text/vtt"}
 def caption_save(asset_id: str):
     """Add or replace one language's captions: a .vtt/.srt file, or the text typed or pasted. A
     refusal shows the page again with what was typed, and the reason."""
-    from pathlib import PurePath
-
     asset = services.get_asset(asset_id)
     form = {k: (request.form.get(k) or "").strip() for k in ("lang", "status", "translated_from")}
     form["text"] = request.form.get("text") or ""

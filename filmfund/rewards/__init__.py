@@ -3,6 +3,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    # in init_app, not at the top: each module of the package imports the package first, and so does the CLI
     from filmfund.extensions import csrf
     from filmfund.rewards import api, cli, donations_api, donor_api, ledger_check, models, tasks, totals, webhooks  # noqa: F401  (tables; tasks: queue)
 

@@ -32,6 +32,7 @@ from filmfund.errors import DomainError, ValidationError
 from filmfund.extensions import db
 from filmfund.money import cents_to_input, parse_dollars
 from filmfund.rewards import holdings, ledger, snapshot, stock
+from filmfund.rewards.campaign import load_campaign
 from filmfund.rewards.campaign_file import KEY_RE, MAX_AMOUNT, TEXT_LANGUAGES
 from filmfund.rewards.entitlements import refresh_entitlements
 from filmfund.rewards.models import BudgetLine, Campaign, CampaignPagePart, Donation, Entitlement, Reward, RewardKind, Tier
@@ -482,8 +483,6 @@ def save_budget(campaign_id: int, rows: list[dict], user: User | None) -> bool:
 def hand_back(campaign_id: int, part: str, user: User | None, take_back_delivered: bool = False) -> bool:
     """Hand a part back to the campaign file: the file's values apply again now, and on later loads.
     False when the part already follows the file. The caller commits."""
-    from filmfund.rewards.campaign import load_campaign
-
     if part not in SETTINGS_PARTS:
         raise ValidationError("Unknown part of the campaign.", code="invalid_part")
     row = db.session.get(CampaignPagePart, (campaign_id, part))

@@ -16,6 +16,7 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from filmfund.errors import ValidationError
 from filmfund.rewards.models import RewardKind
@@ -297,8 +298,6 @@ def parse_campaign(data: dict) -> CampaignSpec:
 
 
 def _zone(data: dict) -> str:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     value = data.get("time_zone", "UTC")
     if not isinstance(value, str) or not value or len(value) > 64:
         raise CampaignFileError("time_zone: an IANA zone name such as Asia/Shanghai")

@@ -51,9 +51,9 @@ def demo_seed_command(donations: int, donors: int | None, seed_value: int) -> No
     """Book N synthetic test-mode donations from M donors through the ledger, in bulk.
 
     Refused with a live Stripe key. `filmfund ledger check` passes on the result."""
-    import time
+    import time  # the CLI's commands import in their body (cli_app.py)
 
-    from filmfund.rewards import demo
+    from filmfund.rewards import demo  # the CLI's commands import in their body (cli_app.py)
 
     started = time.monotonic()
     try:

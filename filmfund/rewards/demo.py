@@ -23,6 +23,7 @@ from filmfund.db import utcnow
 from filmfund.errors import ConflictError, ValidationError
 from filmfund.extensions import db
 from filmfund.rewards import ledger, rules, totals
+from filmfund.rewards.campaign import current_campaign
 from filmfund.rewards.models import (
     Donation,
     DonationSource,
@@ -50,8 +51,6 @@ def seed(donations: int, donors: int | None = None, *, seed_value: int = 2026, c
          progress=None) -> dict:
     """Book `donations` synthetic test-mode donations from `donors` donors (default: one donor per
     four donations). Returns what was booked."""
-    from filmfund.rewards.campaign import current_campaign
-
     if ledger.money_mode():
         raise ConflictError("demo seed books test money only: refused with a live Stripe key.", code="live_mode")
     if isinstance(donations, bool) or not isinstance(donations, int) or not 1 <= donations <= MAX_DONATIONS:

@@ -20,6 +20,8 @@ import enum
 import json
 import logging
 from datetime import date, datetime
+from email import policy
+from email.parser import BytesParser
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -30,14 +32,21 @@ from filmfund.auth.models import ApiToken, LoginLink, User
 from filmfund.db import on_commit, utcnow
 from filmfund.errors import ConflictError, NotFoundError
 from filmfund.extensions import db
+from filmfund.fulfil.models import CreditProof, FulfilmentItem
+from filmfund.i18n import format_day, format_money, format_when
+from filmfund.mail import outbox_messages
+from filmfund.rewards import mail_prefs, receipts, subscriptions
 from filmfund.rewards.models import (
+    Campaign,
     Donation,
     DonorProfile,
     DonorSettingsRequest,
     Pledge,
+    Reward,
     ShippingAddress,
     WebhookEvent,
 )
+from filmfund.rewards.texts import reward_title
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +149,6 @@ def donor_donations(user: User) -> list[dict]:
 
 def receipt_text(user: User, donation_id: int) -> tuple[str, str]:
     """(file name, text) of the receipt of one of the donor's donations, as mailed."""
-    from filmfund.rewards import receipts
-
     donation = donation_of(user, donation_id)
     receipt = receipts.compose_receipt(donation)
     name = f"receipt-{donation.received_at:%Y-%m-%d}-{donation.id}.txt"
@@ -169,9 +176,6 @@ def erased_email(user: User) -> str:
 def erase_donor(user: User) -> None:
     """Remove or anonymise this donor's personal data; keep every amount. The caller commits; the
     mail kept for them in the outbox folder goes once it has."""
-    from filmfund.fulfil.models import CreditProof, FulfilmentItem
-    from filmfund.rewards import mail_prefs
-
     profile = db.session.get(DonorProfile, user.id)
     if profile is not None and profile.erased_at is not None:
         raise ConflictError(_("This donor's data was already erased."), code="erased")
@@ -179,7 +183,6 @@ def erase_donor(user: User) -> None:
         raise ConflictError(_("A staff account is not erased from the account page."), code="staff_account")
     # A monthly gift would go on charging a donor who is no longer known: it stops first (Stripe
     # is called; if it cannot be reached, nothing is erased and the donor is asked to try again).
-    from filmfund.rewards import subscriptions
 
     for sub in subscriptions.donor_subscriptions(user, every_mode=True):
         subscriptions.cancel(user, sub.id, via="erase")
@@ -237,11 +240,6 @@ def erase_donor(user: User) -> None:
 def _forget_outbox_mail(address: str) -> None:
     """Mail written to the outbox folder for this donor (receipts, sign-in and confirmation
     links: without SMTP it is kept there) goes with the rest of their data."""
-    from email import policy
-    from email.parser import BytesParser
-
-    from filmfund.mail import outbox_messages
-
     for path in outbox_messages():
         try:
             with path.open("rb") as fh:
@@ -301,8 +299,6 @@ def _label(column: str) -> str:
 
 
 def _readable_value(column: str, value, row: dict, rewards: dict[int, str]) -> str:
-    from filmfund.i18n import format_day, format_money, format_when
-
     if value is None or value == "":
         return "—"
     if isinstance(value, bool):
@@ -330,9 +326,6 @@ def readable_export(doc: dict) -> list[dict]:
     """The same document as the JSON export (donor_data), for a person to read: one section per
     part, titled in words, each row as label/value pairs with money as money, times with their
     zone, rewards by title, booleans as yes/no. Nothing is left out but the database's own ids."""
-    from filmfund.rewards.models import Campaign, Reward
-    from filmfund.rewards.texts import reward_title
-
     rewards = {r.id: reward_title(translations, r) for r, translations in
                db.session.execute(sa.select(Reward, Campaign.translations).join(Campaign,
                                                                                 Campaign.id == Reward.campaign_id))}

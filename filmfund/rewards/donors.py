@@ -30,13 +30,18 @@ from filmfund.auth.models import User
 from filmfund.db import insert_on_conflict, utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
-from filmfund.rewards import privacy
+from filmfund.mail import send_mail
+from filmfund.rewards import ledger, privacy
+from filmfund.rewards.campaign import current_campaign
+from filmfund.rewards.entitlements import refresh_entitlements
+from filmfund.rewards.mail_prefs import absolute_url  # also from a queue worker, no request
 from filmfund.rewards.models import (
     Donation,
     DonorProfile,
     DonorSettingsRequest,
     SettingsRequestState,
 )
+from filmfund.rewards.pledges import clean_credit_name
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +120,6 @@ CONFIRMED_ELSEWHERE: dict[str, Callable[[User, object], None]] = {}
 
 def clean_changes(changes: dict) -> dict:
     """Validate a settings change (from the API, the account page or a confirmed request)."""
-    from filmfund.rewards.pledges import clean_credit_name
-
     unknown = set(changes) - set(SETTINGS)
     if unknown:
         raise ValidationError(_("Unknown field(s): %(fields)s.", fields=", ".join(sorted(unknown))), code="unknown_field")
@@ -136,10 +139,6 @@ def update_donor_settings(user: User, *, via: str, **changes) -> dict:
     confirmation link mailed to them ("link"). Rewards follow at once (granted again or revoked),
     and so do the credits and every list, which read the profile. Returns the settings; the caller
     commits."""
-    from filmfund.rewards import ledger
-    from filmfund.rewards.campaign import current_campaign
-    from filmfund.rewards.entitlements import refresh_entitlements
-
     if via not in VIAS:
         raise ValueError(f"via: one of {VIAS}")
     changes = clean_changes(changes)
@@ -194,7 +193,6 @@ def confirmation_token(request: DonorSettingsRequest) -> str:
 
 
 def confirmation_url(request: DonorSettingsRequest) -> str:
-    from filmfund.rewards.mail_prefs import absolute_url  # also from a queue worker, no request
 
     return absolute_url("site.confirm_settings", token=confirmation_token(request))
 
@@ -267,7 +265,6 @@ def first_gift(donation: Donation) -> bool:
 
 def privacy_applied_text(donation: Donation) -> list[str]:
     """For a later gift that asked for anonymity: it applied at once; how to undo it."""
-    from filmfund.rewards.mail_prefs import absolute_url  # also from a queue worker, no request
 
     if not donation.anonymous or first_gift(donation):
         return []
@@ -299,8 +296,6 @@ def mail_gift_notice(donation: Donation) -> None:
     """For gifts without a mailed receipt (offline): what the gift did to the settings, in a mail of
     its own (nothing is sent when it did nothing). A mail failure is logged; the donor can still
     change their settings signed in."""
-    from filmfund.mail import send_mail
-
     if not gift_notice_lines(donation):
         return
     user = db.session.get(User, donation.user_id)

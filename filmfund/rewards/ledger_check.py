@@ -20,16 +20,20 @@ from filmfund.audit import verify_chain
 from filmfund.db import utcnow
 from filmfund.extensions import db
 from filmfund.rewards import holdings, rules, totals
+from filmfund.rewards.ledger import money_mode
 from filmfund.rewards.models import (
     Campaign,
+    ClaimState,
     DisputeStatus,
     Donation,
-    EntitlementStatus,
+    DonorProfile,
     Entitlement,
+    EntitlementStatus,
     EntryKind,
     LedgerEntry,
     Payout,
     Reward,
+    RewardClaim,
 )
 
 MAX_REPORTED = 200  # breaches kept per run (the count is exact)
@@ -243,8 +247,6 @@ def _days(report: _Report, campaign: Campaign, livemode: bool) -> None:
 def opted_out_donors(campaign: Campaign, livemode: bool) -> set[int]:
     """Donors of this campaign whose own settings (their DonorProfile, see donors.py) say no
     rewards. A later gift never decides it."""
-    from filmfund.rewards.models import DonorProfile
-
     return set(db.session.scalars(sa.select(DonorProfile.user_id).where(
         DonorProfile.rewards_opt_out.is_(True),
         DonorProfile.user_id.in_(sa.select(Donation.user_id).where(Donation.campaign_id == campaign.id)))))
@@ -288,8 +290,6 @@ def _entitlements(report: _Report, campaign: Campaign, nets: dict[int, int], liv
 
 def _stock(report: _Report, campaign: Campaign) -> None:
     """A limited reward's `claimed` is its holders plus the unpaid pledges' held claims."""
-    from filmfund.rewards.models import ClaimState, RewardClaim
-
     holders = (sa.select(sa.func.count()).select_from(Entitlement)
                .where(Entitlement.reward_id == Reward.id, Entitlement.status != EntitlementStatus.REVOKED)
                .scalar_subquery())
@@ -327,8 +327,6 @@ def campaign_breaches(campaign: Campaign, entitlement_mode: bool) -> tuple[list[
 def check_ledger(record: str | None = None) -> list[str]:
     """Every breach, over every campaign; empty when all is well. With `record` (the trigger:
     "cli", "schedule"), the result is kept as a LedgerCheck row."""
-    from filmfund.rewards.ledger import money_mode
-
     started = utcnow()
     lines: list[str] = []
     count = entries = 0

@@ -19,10 +19,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from filmfund.auth.models import User
+from filmfund.auth.services import public_base_url
 from filmfund.errors import NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.rewards import holdings
+from filmfund.rewards.campaign import current_campaign
 from filmfund.rewards.models import MailOptOut, Reward, RewardKind
+from filmfund.rewards.texts import localized
 
 NEWS = "news"
 REMINDERS = "reminders"
@@ -35,8 +38,6 @@ _SALT = "filmfund.mail.unsubscribe"
 
 def _updates_rewards() -> dict[str, str]:
     """key -> title of the rewards that are mailings, in the current campaign."""
-    from filmfund.rewards.campaign import current_campaign
-
     rows = db.session.execute(sa.select(Reward.key, Reward.title).where(
         Reward.campaign_id == current_campaign().id, Reward.kind == RewardKind.UPDATES)).all()
     return dict(rows)
@@ -89,8 +90,6 @@ def opt_in(user_id: int, topic: str) -> bool:
 def topics_for(user: User) -> list[tuple[str, str]]:
     """The topics this user can receive (news, the updates rewards they hold, reminders), as
     (topic, title) in the order an account page shows them."""
-    from filmfund.rewards.campaign import current_campaign
-
     campaign_id = current_campaign().id
     held = db.session.execute(
         sa.select(Reward.key, Reward.title)
@@ -103,9 +102,6 @@ def topics_for(user: User) -> list[tuple[str, str]]:
 
 def _reward_title(key: str, title: str) -> str:
     """A mailing reward's title in the reader's language (the campaign file gives it per language)."""
-    from filmfund.rewards.campaign import current_campaign
-    from filmfund.rewards.texts import localized
-
     return localized(current_campaign().translations, f"reward:{key}", title)
 
 
@@ -122,8 +118,6 @@ def unsubscribe_token(user: User, topic: str) -> str:
 def absolute_url(endpoint: str, **values) -> str:
     """An absolute link for mail, also from a queue worker (no request): built on
     FILMFUND_PUBLIC_URL (see filmfund.auth.services.public_base_url), never on a Host header."""
-    from filmfund.auth.services import public_base_url
-
     base = public_base_url()
     if has_request_context():
         return base + url_for(endpoint, **values)

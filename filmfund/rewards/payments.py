@@ -19,6 +19,7 @@ from filmfund.rewards import donors, entitlements, ledger, receipts, rules, stoc
 from filmfund.rewards.campaign import campaign_of, current_campaign
 from filmfund.rewards.models import (
     Campaign,
+    DisputeStatus,
     Donation,
     DonationSource,
     EventKind,
@@ -136,8 +137,6 @@ def _confirm_refund_requests(donation: Donation) -> None:
 
 
 def apply_dispute(donation: Donation, status, stripe_event_id: str | None) -> None:
-    from filmfund.rewards.models import DisputeStatus
-
     if status == DisputeStatus.OPEN:
         if donation.dispute_status is None:  # a late "created" never reopens a closed dispute
             donation.dispute_status = DisputeStatus.OPEN

@@ -27,9 +27,11 @@ from flask_babel import lazy_gettext as _l
 from huey import crontab
 
 from filmfund import jobs
+from filmfund.auth.services import public_base_url
 from filmfund.db import utcnow
 from filmfund.extensions import db
 from filmfund.i18n import for_donor, format_bps, format_money, format_when
+from filmfund.mail import send_mail
 from filmfund.rewards import donors, texts
 from filmfund.rewards.entitlements import donor_entitlements
 from filmfund.rewards.models import Campaign, Donation, DonationSource, EntryKind, LedgerEntry
@@ -109,8 +111,6 @@ def claim_receipt(donation_id: int) -> bool:
 def mail_receipt(receipt: Receipt) -> bool:
     """Send a claimed receipt, under its one Message-ID; False (logged) if the mail could not go.
     Writes nothing: the caller marks it sent or gives the claim back."""
-    from filmfund.mail import send_mail
-
     try:
         send_mail(receipt.to, receipt.subject, receipt.text, message_id=receipt_message_id(receipt.donation_id))
     except Exception:  # the money is booked; a mail outage must not fail the webhook
@@ -174,7 +174,6 @@ def _receipt_text(campaign: Campaign, donation: Donation, to: str, share: int, s
                   for r in standing["rewards"] if r["status"] != "revoked"]
     lines += donors.receipt_lines(donation)  # a later gift's asked-for settings wait for the donor's click
     if donation.subscription_id:  # one month of a monthly gift: say how to stop it
-        from filmfund.auth.services import public_base_url
 
         lines += ["", _("This is one month of your monthly gift. To stop it, cancel it on your account page: "
                         "%(url)s", url=public_base_url() + "/account")]

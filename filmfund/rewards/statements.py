@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask_babel import gettext as _
 
+from filmfund.audit import record_audit, user_ref
 from filmfund.db import utcnow
 from filmfund.errors import NotFoundError
 from filmfund.extensions import db
@@ -204,8 +205,6 @@ def payouts_seen(campaign: Campaign, as_of: datetime | None = None) -> list[Payo
 
 def acknowledge_payout(campaign: Campaign, payout_id: int, user) -> Payout:
     """The partner says a payout arrived: recorded once, with the time and who (audited)."""
-    from filmfund.audit import record_audit, user_ref
-
     payout = db.session.get(Payout, payout_id)
     if payout is None or payout.campaign_id != campaign.id:
         raise NotFoundError(_("No such payout."), code="not_found")

@@ -35,7 +35,17 @@ from filmfund.audit import record_audit
 from filmfund.db import utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
-from filmfund.rewards.models import Campaign, Pledge, PledgeState, Reward, RewardClaim, ClaimState
+from filmfund.rewards import texts
+from filmfund.rewards.models import (
+    Campaign,
+    ClaimState,
+    Entitlement,
+    EntitlementStatus,
+    Pledge,
+    PledgeState,
+    Reward,
+    RewardClaim,
+)
 
 CLAIM_MINUTES = 30  # Stripe's shortest Checkout expiry: the claim lives as long as the session
 SWEEP_GRACE = timedelta(minutes=5)  # the expired event's usual delay, before the sweep steps in
@@ -94,8 +104,6 @@ def set_reward_limit(reward_id: int, limit: int | None, *, actor=None) -> Reward
 
 
 def _holders(reward_id: int):
-    from filmfund.rewards.models import Entitlement, EntitlementStatus
-
     return (sa.select(sa.func.count()).select_from(Entitlement)
             .where(Entitlement.reward_id == reward_id, Entitlement.status != EntitlementStatus.REVOKED)
             .scalar_subquery())
@@ -113,8 +121,6 @@ def claim_for_pledge(pledge: Pledge, campaign, reward_ids: set[int], now: dateti
     titles = {r.id: r for t in campaign.tiers for r in t.rewards}
     for reward_id in sorted(reward_ids & limited_ids(campaign)):
         if not take(reward_id):
-            from filmfund.rewards import texts
-
             title = texts.reward_title(campaign.translations, titles[reward_id])
             raise SoldOut(_("Sold out: “%(reward)s” has no items left, so a gift of this amount cannot be "
                             "accepted with its rewards. Give less than its tier, or choose “No rewards”.",

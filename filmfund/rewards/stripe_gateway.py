@@ -26,6 +26,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from filmfund.errors import DomainError
+from filmfund.fulfil.countries import STRIPE_SHIPPING_COUNTRIES
+from filmfund.i18n import in_language, normalize
+from filmfund.rewards.texts import campaign_title
 
 # stripe (and requests under it, ~10 MiB resident) is imported where a call is made: a process
 # that never talks to Stripe (the worker, a web process without live payments) does not load it.
@@ -102,10 +105,8 @@ def payment_methods(recurring: bool = False) -> list[str]:
 
 
 def checkout_params(pledge, campaign, success_url: str, cancel_url: str, expires_at: int | None = None) -> dict:
-    from filmfund.fulfil.countries import STRIPE_SHIPPING_COUNTRIES
+    # cycle: filmfund.fulfil.fulfilment imports this module at import time (via rewards.donors, rewards.pledges)
     from filmfund.fulfil.fulfilment import pledge_ships
-    from filmfund.i18n import in_language, normalize
-    from filmfund.rewards.texts import campaign_title
 
     language = normalize(pledge.language) or "en"
     with in_language(language):

@@ -18,11 +18,13 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 
 from filmfund.audit import record_audit
+from filmfund.auth.services import public_base_url
 from filmfund.db import utcnow
 from filmfund.errors import NotFoundError
 from filmfund.extensions import db
 from filmfund.i18n import for_donor, format_money
-from filmfund.rewards import ledger, texts
+from filmfund.mail import send_mail
+from filmfund.rewards import ledger, stripe_gateway, texts
 from filmfund.rewards.campaign import campaign_of
 from filmfund.rewards.models import Donation, Pledge, Subscription, SubscriptionState
 
@@ -201,8 +203,6 @@ def take_notices() -> list[Notice]:
 
 
 def send_notices(notices: list[Notice]) -> None:
-    from filmfund.mail import send_mail
-
     for notice in notices:
         try:
             send_mail(notice.to, notice.subject, notice.text)
@@ -213,8 +213,6 @@ def send_notices(notices: list[Notice]) -> None:
 def payment_failed_notice(sub: Subscription, facts: InvoiceFacts) -> Notice:
     """What the donor is told when a month could not be charged: nothing was taken, Stripe tries
     again by itself, and how to update the card or stop the gift."""
-    from filmfund.auth.services import public_base_url
-
     campaign = campaign_of(sub.pledge)
     account = public_base_url() + "/account"
     with for_donor(sub.user_id):
@@ -259,8 +257,6 @@ def owned_subscription(user, subscription_id) -> Subscription:
 def cancel(user, subscription_id: str, via: str) -> Subscription:
     """Stop future payments (Stripe cancels the subscription at once, without proration: nothing
     already paid is refunded). Repeating it changes nothing. The caller commits."""
-    from filmfund.rewards import stripe_gateway
-
     sub = owned_subscription(user, subscription_id)
     if sub.state == SubscriptionState.CANCELED:
         return sub

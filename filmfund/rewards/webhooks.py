@@ -14,6 +14,7 @@ import hmac
 import json
 import logging
 import time
+from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import Blueprint, current_app, has_request_context, jsonify, request
@@ -25,6 +26,7 @@ from filmfund.config import test_payment_refusal
 from filmfund.db import insert_on_conflict, new_id, utcnow
 from filmfund.errors import DomainError, ForbiddenError, ValidationError
 from filmfund.extensions import db, one_statement
+from filmfund.fulfil.fulfilment import capture_checkout_address
 from filmfund.rewards import ledger, payments, stock, subscriptions
 from filmfund.rewards.campaign import campaign_of
 from filmfund.rewards.pledges import get_pledge
@@ -260,8 +262,6 @@ def book_event(row_id: int) -> str | None:
 def book_pending(limit: int = 100, older_than: float = 0) -> int:
     """Book the events still waiting (oldest first): a worker's batch after its own event, and the
     minute sweep (`older_than` seconds: leave the freshest to the tasks queued for them)."""
-    from datetime import timedelta
-
     stmt = (sa.select(WebhookEvent.id).where(WebhookEvent.status == WebhookStatus.RECEIVED)
             .order_by(WebhookEvent.id).limit(limit))
     if older_than:
@@ -379,8 +379,6 @@ def _session_paid(obj: dict, event_id: str) -> WebhookStatus:
                                               session_id=obj["id"], email=email, stripe_event_id=event_id,
                                               flags=flags)
     if donation is not None:
-        from filmfund.fulfil.fulfilment import capture_checkout_address
-
         # A DVD tier's shipping address, if collected: the first gift's is the donor's; a later
         # gift's waits for the email owner's confirmation, whose link its receipt must carry.
         if capture_checkout_address(donation, obj) == "pending":

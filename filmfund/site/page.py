@@ -8,6 +8,7 @@ and artwork come from the file only: money planning, like the goal, stays in the
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import sqlalchemy as sa
 from flask import current_app, url_for
@@ -16,8 +17,9 @@ from filmfund.audit import record_audit
 from filmfund.db import utcnow
 from filmfund.errors import DomainError, ValidationError
 from filmfund.extensions import db
+from filmfund.i18n import current_language
 from filmfund.rewards import rules, snapshot
-from filmfund.rewards.campaign_file import PAGE_FIELDS, PAGE_PARTS, TEXT_LANGUAGES, parse_page_part
+from filmfund.rewards.campaign_file import PAGE_FIELDS, PAGE_PARTS, TEXT_LANGUAGES, parse_page_part, read_campaign_file
 from filmfund.rewards.models import Campaign, CampaignPagePart
 from filmfund.money import cents_to_input, parse_dollars
 
@@ -25,8 +27,6 @@ from filmfund.money import cents_to_input, parse_dollars
 def page_language() -> str:
     """The language the page is shown in (the i18n component's choice: ?lang=, cookie, profile,
     Accept-Language)."""
-    from filmfund.i18n import current_language
-
     return current_language()
 
 
@@ -70,8 +70,6 @@ def artwork_url(campaign, role: str) -> str | None:
 
 def artwork_file(campaign, name: str):
     """The path of an artwork file the campaign file names (by its file name), or None."""
-    from pathlib import Path
-
     for path in (campaign.page.get("artwork") or {}).values():
         if path.rsplit("/", 1)[-1] == name:
             return Path(current_app.config["CAMPAIGN_FILE"]).parent / path
@@ -193,10 +191,6 @@ def save_part(campaign_id: int, part: str, content, user) -> bool:
 def reset_part(campaign_id: int, part: str, user) -> bool:
     """Hand a part back to the campaign file: its text is the file's again, and later loads of the
     file update it. Audited. False when the part already follows the file. The caller commits."""
-    from flask import current_app
-
-    from filmfund.rewards.campaign_file import read_campaign_file
-
     if part not in PAGE_PARTS:
         raise ValidationError("Unknown part of the page.", code="invalid_part")
     row = db.session.get(CampaignPagePart, (campaign_id, part))

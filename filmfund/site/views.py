@@ -12,14 +12,19 @@ from flask_login import current_user, logout_user
 
 from filmfund.audit import record_audit, user_ref
 from filmfund.auth.services import external_url, public_base_url
+from filmfund.comms.updates import readable_updates
 from filmfund.config import test_payment_refusal
-from filmfund.db import commit_keeping
+from filmfund.db import commit_keeping, utcnow
 from filmfund.errors import ConflictError, DomainError, NotFoundError, for_people
 from filmfund.extensions import db, limiter
 from filmfund.fulfil import fulfilment
-from filmfund.i18n import format_money
+from filmfund.i18n import format_money, zone_name
+from filmfund.media.public import public_media
+from filmfund.media.streaming import public_stream_ready
 from filmfund.rewards import campaign_edit, donor_data, donors, entitlements, mail_prefs, pledges, rules, stock, subscriptions
 from filmfund.rewards.campaign import campaign_of, campaign_summary, current_campaign
+from filmfund.rewards.stripe_gateway import payment_methods
+from filmfund.rewards.webhooks import complete_test_checkout
 from filmfund.security import role_required
 from filmfund.site import page, sharing
 from filmfund.money import cents_to_input, parse_dollars
@@ -58,21 +63,15 @@ def _campaign_context() -> dict:
 
 def _trailer_stream(asset_id: str) -> str | None:
     """The trailer's HLS master playlist (plain, cacheable) once its package is made."""
-    from filmfund.media.streaming import public_stream_ready
-
     return url_for("library.public_stream_master", asset_id=asset_id) if public_stream_ready(asset_id) else None
 
 
 def _public_media():
-    from filmfund.media.public import public_media
-
     return public_media()
 
 
 def _public_updates(limit: int = 3) -> list:
     """The latest updates published to everyone (the public archive's newest)."""
-    from filmfund.comms.updates import readable_updates
-
     return readable_updates(None, limit=limit)
 
 
@@ -86,8 +85,6 @@ def _method_names(methods: list[str]) -> str:
 
 def payment_methods_note() -> str:
     """What the form says about paying: which methods each kind of gift allows."""
-    from filmfund.rewards.stripe_gateway import payment_methods
-
     one_time = payment_methods()
     if not one_time:
         return _("Pay with any of the methods Stripe offers you at checkout; monthly gifts are by card only.")
@@ -237,15 +234,13 @@ def _test_shipping(pledge, outcome: str) -> tuple[dict | None, str | None]:
 
 
 def _complete_test_checkout(pledge_id: str, outcome: str, shipping: dict | None = None) -> dict:
-    from filmfund.rewards.webhooks import complete_test_checkout
-
     return complete_test_checkout(pledge_id, outcome, shipping)
 
 
 def _library_for(user) -> list | None:
     """The donor-only media this donor may download (the media component's), if it provides it."""
     try:
-        from filmfund.media import services as media_services
+        from filmfund.media import services as media_services  # optional: the site works without media
     except ImportError:
         return None
     fn = getattr(media_services, "library_for", None)
@@ -371,8 +366,6 @@ def account_data_readable():
     record_audit("export.donor_data", user_ref(donor), {"via": "account", "form": "readable"})
     db.session.commit()
     download = request.args.get("download") == "1"
-    from filmfund.db import utcnow
-    from filmfund.i18n import zone_name
 
     response = current_app.make_response(render_template("site/account_data.html", sections=sections,
                                                          download=download, made_at=utcnow(), zone=zone_name()))
