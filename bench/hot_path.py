@@ -137,7 +137,9 @@ def main() -> int:
             run_load(ports[name], [("/api/v1/campaign", None, proxy)] * warm, args.concurrency)
         first = args.rounds * n  # after every measured donor's number
         _w, _l, warm_pledges = run_load(ports["filmfund"], pledge_load(first, warm), args.concurrency)
-        run_load(ports["filmfund"], webhook_load(first, warm_pledges), args.concurrency)
+        assert all(r[0] == 201 for r in warm_pledges), ("warm-up pledge", warm_pledges[:3])
+        _w, _l, warm_hooks = run_load(ports["filmfund"], webhook_load(first, warm_pledges), args.concurrency)
+        assert all(r[0] == 200 for r in warm_hooks), ("warm-up webhook", warm_hooks[:3])
         expected_total += sum(1500 + first + i for i in range(warm))
         booked += warm
         wait_booked(engine, booked)
