@@ -25,7 +25,7 @@ import time
 from typing import Callable
 from urllib.parse import urlparse
 
-from flask import Flask, g, request
+from flask import Flask
 from waitress import serve
 
 log = logging.getLogger("filmfund.run")
@@ -78,18 +78,32 @@ def _die_with_parent() -> None:
 
 
 def install_access_log(app: Flask) -> None:
-    """One line per request, keyed on the client address as the app sees it (after ProxyFix)."""
+    """One line per request, keyed on the client address as the app sees it (after ProxyFix),
+    answers from the shared cache included: so it wraps the whole WSGI app, not Flask's hooks."""
+    app.wsgi_app = AccessLog(app.wsgi_app)
 
-    @app.before_request
-    def _start():
-        g._t0 = time.perf_counter()
 
-    @app.after_request
-    def _log(resp):
-        ms = (time.perf_counter() - g.get("_t0", time.perf_counter())) * 1000
-        access_log.info('%s "%s %s" %s %.1fms', request.remote_addr, request.method, request.path,
-                        resp.status_code, ms)
-        return resp
+class AccessLog:
+    """WSGI middleware writing the access log's line once the app has answered. ProxyFix (inside)
+    rewrites REMOTE_ADDR in the same environ, so the address read afterwards is the client's."""
+
+    def __init__(self, app: Callable) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict, start_response: Callable):
+        t0 = time.perf_counter()
+        status: list[str] = []
+
+        def logged_start(code, headers, exc_info=None):
+            status[:] = [code]
+            return start_response(code, headers, exc_info) if exc_info else start_response(code, headers)
+
+        try:
+            return self.app(environ, logged_start)
+        finally:
+            access_log.info('%s "%s %s" %s %.1fms', environ.get("REMOTE_ADDR"), environ.get("REQUEST_METHOD"),
+                            environ.get("PATH_INFO"), status[0][:3] if status else "-",
+                            (time.perf_counter() - t0) * 1000)
 
 
 def _raise_stop(signum, _frame):
