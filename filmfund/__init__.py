@@ -14,7 +14,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     from filmfund import api, audit, errors, i18n, jobs, mail, progress, security  # noqa: F401 (audit, progress: their models)
     from filmfund.config import load_settings, make_private
-    from filmfund.extensions import csrf, db, limiter, login_manager
+    from filmfund.extensions import csrf, db, limiter, login_manager, route_limits_only
     from filmfund.migrating import LazyDbGroup
 
     app = Flask(__name__)
@@ -27,6 +27,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         app.config.update(overrides)
     app.instance_path = app.config["INSTANCE_DIR"]
     make_private(app.config)
+    # In front of Flask (behind ProxyFix, which sets the scheme and host it keys on): the public
+    # answers every anonymous reader gets alike, kept a second (shared_cache.py).
+    from filmfund.shared_cache import SharedCache
+
+    app.wsgi_app = SharedCache(app.wsgi_app, api.PUBLIC_PATHS)
     if app.config["TRUSTED_PROXIES"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -51,4 +56,5 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     for component in (auth, rewards, media, site, admin, comms, fulfil, books):
         component.init_app(app)
     api.init_app(app)
+    route_limits_only(app)
     return app

@@ -15,7 +15,7 @@ from functools import wraps
 from typing import Any, Callable, ClassVar
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, current_app, g, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from flask_babel import gettext as _
 from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticError
@@ -25,6 +25,7 @@ from filmfund.auth.models import User
 from filmfund.auth.tokens import user_for_token
 from filmfund.errors import DomainError, ForbiddenError, ValidationError
 from filmfund.extensions import csrf, db, limiter
+from filmfund.shared_cache import anonymous
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -72,6 +73,9 @@ class Operation:
 
 
 OPERATIONS: list[Operation] = []
+# Paths whose answer to an anonymous GET is the same for everyone (`route(public=True)`): the
+# shared cache in front of the app may keep it (filmfund/shared_cache.py).
+PUBLIC_PATHS: set[str] = set()
 _RULE_VARIABLE = re.compile(r"<(?:(?P<converter>\w+):)?(?P<name>\w+)>")
 MAX_ID = 2**31 - 1  # the database's integer (filmfund.security.BoundedIntConverter): a larger id names nothing
 
@@ -81,7 +85,8 @@ def route(bp: Blueprint, rule: str, method: str, summary: str, *, roles: tuple[s
           headers: type[Parameters] | None = None, response: dict | type[BaseModel] | None = None,
           status: int = 200, responses: dict[int, tuple[str, dict | None]] | None = None,
           limit: str | None = None, max_bytes: int | None = None,
-          raw_body: dict[str, dict[str, Any]] | None = None, response_type: str = "application/json"):
+          raw_body: dict[str, dict[str, Any]] | None = None, response_type: str = "application/json",
+          public: bool = False):
     """Declare an API route once: it is served by `bp` at `rule` (Flask's syntax, under the
     blueprint's prefix), guarded, validated and written into /api/v1/openapi.json.
 
@@ -94,8 +99,16 @@ def route(bp: Blueprint, rule: str, method: str, summary: str, *, roles: tuple[s
     - `limit`: a rate limit (Flask-Limiter's syntax); `max_bytes`: a larger JSON body limit.
     - `raw_body`: a body that is not JSON ({media type: schema}), read by the view itself;
       `response_type`: the media type of the answer at `status` when it is not JSON.
+    - `public`: a GET whose answer holds nothing about the reader beyond their language: to an
+      anonymous request (no cookie, no credential) it says `Cache-Control: public,
+      max-age=FILMFUND_PUBLIC_CACHE_SECONDS`, and the shared cache in front of the app may keep it.
+      Such a route has no roles and no limit (a kept answer is served past both).
     """
     full_rule = (bp.url_prefix or "") + rule
+    if public:
+        if roles is not None or limit or method.upper() != "GET" or _RULE_VARIABLE.search(rule):
+            raise ValueError(f"{full_rule}: only a plain GET without roles or a limit can be public")
+        PUBLIC_PATHS.add(full_rule)
 
     def deco(view: Callable) -> Callable:
         OPERATIONS.append(Operation(full_rule, method.lower(), summary, roles, body, query, headers, response,
@@ -111,6 +124,8 @@ def route(bp: Blueprint, rule: str, method: str, summary: str, *, roles: tuple[s
                 kwargs["query"] = _validated(query, request.args.to_dict())
             if body is not None:
                 kwargs["body"] = _validated(body, json_body(max_bytes))
+            if public:
+                return _public_answer(view(**kwargs))
             return view(**kwargs)
 
         if limit:
@@ -119,6 +134,18 @@ def route(bp: Blueprint, rule: str, method: str, summary: str, *, roles: tuple[s
         return endpoint
 
     return deco
+
+
+def _public_answer(rv) -> Response:
+    """A public route's answer: the same for every anonymous reader of a language, so a shared
+    cache may keep it briefly; whoever sends a cookie or a credential gets it uncached."""
+    resp = current_app.make_response(rv)
+    resp.vary.update(("Accept-Language", "Cookie"))
+    seconds = current_app.config.get("PUBLIC_CACHE_SECONDS", 0)
+    if seconds and anonymous(request.environ):
+        resp.cache_control.public = True
+        resp.cache_control.max_age = seconds
+    return resp
 
 
 def bearer_user() -> User | None:

@@ -115,6 +115,12 @@ def _positive_int(name: str, raw: str) -> int:
     return int(raw)
 
 
+def _non_negative_int(name: str, raw: str) -> int:
+    if not raw.isdigit():
+        raise ValueError(f"{name} must be a whole number (0 or more), not {raw!r}")
+    return int(raw)
+
+
 KNOWN_LANGUAGES = ("en", "zh-Hans")
 
 
@@ -202,6 +208,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("FILMFUND_RATELIMIT_STORAGE_URL", "RATELIMIT_STORAGE_URI", "memory://",
             "where rate limits are counted: in-process, or redis:// shared by every web process"),
     Setting("FILMFUND_MAX_UPLOAD_BYTES", "MAX_CONTENT_LENGTH", 64 * 1024**3, "the largest footage upload", int),
+    Setting("FILMFUND_PUBLIC_CACHE_SECONDS", "PUBLIC_CACHE_SECONDS", 1,
+            "seconds each web process may answer the public campaign document (its figures) from its shared cache "
+            "(filmfund/shared_cache.py); 0: never", lambda raw: _non_negative_int("FILMFUND_PUBLIC_CACHE_SECONDS", raw)),
     Setting("FILMFUND_MEDIA_LINK_TTL", "MEDIA_LINK_TTL", 300, "seconds a signed media link works", int),
     Setting("FILMFUND_STAFF_TOTP", "STAFF_TOTP", True, "producers sign in with a TOTP code too (0: password only)",
             lambda raw: raw != "0"),

@@ -307,6 +307,9 @@ def _remember_after(response):
     if asked and request.cookies.get(COOKIE) != asked:
         response.set_cookie(COOKIE, asked, max_age=COOKIE_MAX_AGE, samesite="Lax", httponly=True,
                             secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")))
+        if response.cache_control.public:  # a public answer (api.route) setting this reader's cookie is theirs alone
+            response.cache_control.public = False
+            response.cache_control.private = True
     if not request.path.startswith(("/static/", "/api/", "/webhooks/")):
         response.vary.add("Accept-Language")
         response.vary.add("Cookie")

@@ -96,8 +96,8 @@ STATEMENT_SCHEMA = {"type": "object",
                                                                        "share_due", "paid_out", "balance")}}}
 
 
-@route(bp, "/campaign", "GET", "The campaign: goal, raised, donors, partner and tiers",
-       response=CAMPAIGN_SCHEMA)
+@route(bp, "/campaign", "GET", "The campaign: goal, raised, donors, partner and tiers (public: its figures may "
+       "lag FILMFUND_PUBLIC_CACHE_SECONDS behind the books)", response=CAMPAIGN_SCHEMA, public=True)
 def campaign():
     return jsonify(campaign_document())
 
