@@ -46,7 +46,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from filmfund.auth.models import User
 from filmfund.db import utcnow
 from filmfund.extensions import db
 
@@ -359,24 +358,13 @@ def verify_chain(*, keep_anchor: bool = False, limit: int = 200) -> tuple[list[s
 # ---------------------------------------------------------------- the producers' page
 
 
-def refs_for(who: str) -> list[str]:
-    """What the log calls the person behind an email (their `user:<id>` and the address's keyed
-    hash), so that a producer who knows an address finds its entries without the log holding it."""
-    who = who.strip()
-    if who.startswith(("user:", "email#")):
-        return [who]
-    refs = [email_ref(who)]
-    uid = db.session.scalar(sa.select(User.id).where(sa.func.lower(User.email) == who.lower()))
-    return refs + ([f"user:{uid}"] if uid is not None else [])
-
-
 def list_audit(*, action: str | None = None, before_id: int | None = None, limit: int = 100,
-               who: str | None = None) -> list[AuditEntry]:
+               refs: list[str] | None = None) -> list[AuditEntry]:
     """The newest entries first; `action` filters by a dotted prefix (`token` or `token.revoke`),
-    `who` by a person (an email, `user:<id>` or `email#…`), as actor or target."""
+    `refs` by a person's references, as actor or target (auth.audit_people.refs_for says which
+    references an email, `user:<id>` or `email#…` stands for)."""
     query = sa.select(AuditEntry).order_by(AuditEntry.id.desc()).limit(max(1, min(limit, 500)))
-    if who:
-        refs = refs_for(who)
+    if refs:
         query = query.where(sa.or_(AuditEntry.actor.in_(refs), AuditEntry.target.in_(refs)))
     if action:
         query = query.where(sa.or_(AuditEntry.action == action, AuditEntry.action.startswith(action + ".")))
@@ -387,16 +375,6 @@ def list_audit(*, action: str | None = None, before_id: int | None = None, limit
 
 def audit_actions() -> list[str]:
     return list(db.session.scalars(sa.select(AuditEntry.action).distinct().order_by(AuditEntry.action)))
-
-
-def people_of(entries: list[AuditEntry]) -> dict[str, str]:
-    """`user:<id>` -> that user's email as it stands today (an erased donor's placeholder)."""
-    ids = {int(ref[5:]) for e in entries for ref in (e.actor, e.target)
-           if ref.startswith("user:") and ref[5:].isdigit()}
-    if not ids:
-        return {}
-    return {f"user:{uid}": email for uid, email in db.session.execute(
-        sa.select(User.id, User.email).where(User.id.in_(ids)))}
 
 
 # ---------------------------------------------------------------- every staff write

@@ -100,17 +100,36 @@ def best_accepted() -> str | None:
     return None
 
 
+class SavedLanguages:
+    """Where a signed-in person's language is kept between visits. This core module knows no
+    profile: the component that keeps one (rewards, the donor's profile) installs its own at
+    init_app (`keep_languages_in`); until then nobody's language is kept."""
+
+    def saved(self, user_id: int) -> str | None:
+        """The tag kept for this user, or None."""
+        return None
+
+    def save(self, user_id: int, tag: str) -> bool:
+        """Keep `tag` for this user if they have somewhere to keep it; True if it changed (the
+        caller commits)."""
+        return False
+
+
+_saved = SavedLanguages()
+
+
+def keep_languages_in(store: SavedLanguages) -> None:
+    global _saved
+    _saved = store
+
+
 def _profile_language() -> str | None:
     try:
         if not current_user.is_authenticated:
             return None
     except RuntimeError:  # no login manager bound (a bare app in a unit test)
         return None
-    # cycle: filmfund.rewards.donors imports filmfund.i18n at import time
-    from filmfund.rewards.donors import profile_for
-
-    profile = profile_for(current_user.id)
-    return normalize(profile.language) if profile is not None else None
+    return normalize(_saved.saved(current_user.id))
 
 
 def choose_language() -> str:
@@ -141,12 +160,9 @@ def in_language(tag: str | None):
 def donor_language(user_id: int | None) -> str:
     """The language a donor reads their mail in: their profile's, else the default."""
     if user_id is not None:
-        # cycle: filmfund.rewards.donors imports filmfund.i18n at import time
-        from filmfund.rewards.donors import profile_for
-
-        profile = profile_for(user_id)
-        if profile is not None and normalize(profile.language):
-            return normalize(profile.language)
+        saved = normalize(_saved.saved(user_id))
+        if saved:
+            return saved
     return default_language()
 
 
@@ -282,14 +298,7 @@ def _remember_asked_language() -> None:
 
 
 def _save_on_profile(tag: str) -> None:
-    # cycle: filmfund.rewards.donors imports filmfund.i18n at import time
-    from filmfund.rewards.donors import profile_for
-
-    if not current_user.is_authenticated:
-        return
-    profile = profile_for(current_user.id)
-    if profile is not None and profile.erased_at is None and profile.language != tag:
-        profile.language = tag
+    if current_user.is_authenticated and _saved.save(current_user.id, tag):
         db.session.commit()
 
 

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from filmfund import audit
 from filmfund.audit import AuditEntry, list_audit, record_audit, verify_chain
+from filmfund.auth import audit_people
 from filmfund.extensions import db
 from tests.conftest import STAFF_PASSWORD
 from tests.site.helpers import csrf_token, pay
@@ -70,7 +71,7 @@ def test_a_failed_sign_in_is_recorded_without_the_address_or_the_password(app, c
         assert secret not in raw.lower()
     # The same address is the same mark (case aside), so a producer who knows it finds its attempts.
     assert len({e.target for e in failed}) == 3
-    assert [e.target for e in list_audit(who=DONOR.upper())] == [audit.email_ref(DONOR)]
+    assert [e.target for e in list_audit(refs=audit_people.refs_for(DONOR.upper()))] == [audit.email_ref(DONOR)]
     page = login_as(app.test_client(), boss).get(f"/admin/audit?who={DONOR}").get_data(as_text=True)
     assert page.count("<code>auth.sign_in_failed</code>") == 1
 

@@ -56,6 +56,22 @@ def profile_for(user_id: int) -> DonorProfile | None:
     return db.session.get(DonorProfile, user_id)
 
 
+class ProfileLanguages(i18n.SavedLanguages):
+    """A donor's language is kept on their profile (installed in i18n by rewards.init_app): the
+    language their mail is written in, and their pages' when they sign in elsewhere."""
+
+    def saved(self, user_id: int) -> str | None:
+        profile = profile_for(user_id)
+        return profile.language if profile is not None else None
+
+    def save(self, user_id: int, tag: str) -> bool:
+        profile = profile_for(user_id)
+        if profile is None or profile.erased_at is not None or profile.language == tag:
+            return False  # staff and people who never gave have no profile; an erased one keeps nothing
+        profile.language = tag
+        return True
+
+
 def settings_doc(profile: DonorProfile | None) -> dict:
     """The donor's settings as the API shows them (defaults before a first gift)."""
     if profile is None:
