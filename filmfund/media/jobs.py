@@ -1,8 +1,8 @@
 """Media jobs on the queue: creating, claiming, heartbeats, retries with backoff and recovery of
-jobs whose worker died. What a job does is in verify.py and renditions.py."""
+jobs whose worker died. What a job does is in verify.py and renditions.py; runner.py, above all
+three, claims a job and runs it."""
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import random
@@ -17,7 +17,7 @@ from flask import current_app
 from filmfund.db import on_commit, utcnow
 from filmfund.extensions import db
 from filmfund.media import ffmpeg
-from filmfund.media.common import PermanentJobError, _problem, work_dir, worker_name
+from filmfund.media.common import PermanentJobError, _problem, worker_name
 from filmfund.media.models import Asset, AssetState, Job, JobKind, JobStatus
 
 log = logging.getLogger(__name__)
@@ -117,41 +117,6 @@ class _Heartbeat:
                 conn.execute(sa.update(Job).where(Job.id == self.job_id, Job.status == JobStatus.RUNNING).values(**values))
         except sa.exc.SQLAlchemyError:  # a missed beat is not fatal; the next one may pass
             log.warning("heartbeat of job %s failed", self.job_id, exc_info=True)
-
-
-def run_job(job_id: int) -> str:
-    """Queue entry point: claim, run, record. Never raises for a job's own failure: a bad clip
-    or a failing ffmpeg ends in a state the producer sees, not in a crashed worker."""
-    # cycle: filmfund.media.renditions imports filmfund.media.jobs at import time
-    from filmfund.media.renditions import _transcode
-    # cycle: filmfund.media.verify imports filmfund.media.jobs at import time
-    from filmfund.media.verify import _verify
-
-    if not _claim(job_id):
-        return "skipped"
-    job = db.session.get(Job, job_id)
-    with contextlib.suppress(FileNotFoundError):
-        for leftover in work_dir().glob(f"job-{job_id}-*"):
-            leftover.unlink()  # what a killed attempt of this job left behind
-    try:
-        with (_Heartbeat(job_id, current_app.config["MEDIA_HEARTBEAT_SECONDS"], job.asset_id, job.kind.value) as beat,
-              ffmpeg.reporting_waits(beat.waiting)):
-            if job.kind == JobKind.VERIFY:
-                _verify(job, beat)
-            else:
-                _transcode(job, beat)
-        job = db.session.get(Job, job_id)
-        job.status, job.finished_at, job.progress, job.error = JobStatus.SUCCEEDED, utcnow(), 1.0, None
-        db.session.commit()
-        return "succeeded"
-    except Exception as exc:  # noqa: BLE001 - recorded on the job row, never a worker crash
-        db.session.rollback()
-        log.warning("media job %s failed: %s", job_id, exc, exc_info=not isinstance(exc, (PermanentJobError, ffmpeg.FfmpegError)))
-        return _record_failure(job_id, exc)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            for leftover in work_dir().glob(f"job-{job_id}-*"):
-                leftover.unlink()
 
 
 def _record_failure(job_id: int, exc: Exception) -> str:
