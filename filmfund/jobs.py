@@ -171,9 +171,14 @@ def set_worker_app(app: Flask) -> None:
     _worker_app = app
 
 
-def app_task(lane: Huey = huey, **task_kwargs) -> Callable:
+def app_task(lane: Huey = huey, *, registered_as: str | None = None, **task_kwargs) -> Callable:
     """A huey task that runs in an app context: the caller's in tests, the worker's otherwise.
-    `lane=jobs.mail` for mail and payments (with `priority=URGENT` when someone waits for it)."""
+    `lane=jobs.mail` for mail and payments (with `priority=URGENT` when someone waits for it).
+
+    huey keys a task by "<module of the function>.<name>" and stores that key in every queued
+    message. A task moved to another module passes its old key as `registered_as`
+    ("filmfund.media.tasks.run_media_job"), so messages an older version queued are still found
+    (huey's own `name=` replaces only the part after the module)."""
 
     def deco(fn):
         @wraps(fn)
@@ -188,7 +193,10 @@ def app_task(lane: Huey = huey, **task_kwargs) -> Callable:
                 finally:
                     db.session.remove()
 
-        return lane.task(**task_kwargs)(run)
+        if registered_as is None:
+            return lane.task(**task_kwargs)(run)
+        run.__module__, _, name = registered_as.rpartition(".")
+        return lane.task(name=name, **task_kwargs)(run)
 
     return deco
 
