@@ -18,3 +18,5 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(cli.media)
     # filmfund worker calls this at start: jobs a dead worker left "running" are re-queued.
     app.extensions["filmfund.recover_jobs"] = services.recover_jobs
+    # The queued task (jobs.run_media_job) runs each job through this: runner.py imports jobs.py.
+    app.extensions["filmfund.media.run_job"] = services.run_job

@@ -16,6 +16,7 @@ from flask import current_app
 
 from filmfund.db import on_commit, utcnow
 from filmfund.extensions import db
+from filmfund.jobs import app_task
 from filmfund.media import ffmpeg
 from filmfund.media.common import PermanentJobError, _problem, worker_name
 from filmfund.media.models import Asset, AssetState, Job, JobKind, JobStatus
@@ -35,13 +36,10 @@ def enqueue(job: Job, delay: float = 0) -> None:
 
 
 def _enqueue_id(job_id: int, delay: float = 0) -> None:
-    # cycle: filmfund.media.tasks imports this module at import time (via media.services)
-    from filmfund.media import tasks
-
     if delay > 0:
-        tasks.run_media_job.schedule(args=(job_id,), delay=delay)
+        run_media_job.schedule(args=(job_id,), delay=delay)
     else:
-        tasks.run_media_job(job_id)
+        run_media_job(job_id)
 
 
 def enqueue_on_commit(job: Job) -> None:
@@ -49,6 +47,16 @@ def enqueue_on_commit(job: Job) -> None:
     another process, must find its row (a rollback forgets it)."""
     job_id = job.id  # flushed by _new_job
     on_commit(db.session, lambda: _enqueue_id(job_id))
+
+
+# Declared here, beside the enqueue, so that queueing a job imports no module above this one. The
+# job runs through runner.run_job (runner.py imports this module), which filmfund.media.init_app
+# puts in app.extensions. The task keeps the key it had in media/tasks.py: jobs queued in Redis or
+# SQLite by an older version must still be found.
+@app_task(retries=0, registered_as="filmfund.media.tasks.run_media_job")
+def run_media_job(job_id: int) -> str:
+    # Retries, backoff and timeouts are ours (on the job row), not huey's: they survive restarts.
+    return current_app.extensions["filmfund.media.run_job"](job_id)
 
 
 def _claim(job_id: int) -> bool:

@@ -1,7 +1,8 @@
 """Queue tasks of the footage pipeline: thin wrappers over services, carrying only ids.
 
-`run_media_job` runs one verify or transcode job; a periodic reaper re-queues jobs whose worker
-died, and a periodic fixity check re-hashes stored objects (the scheduled `media verify`).
+A caption burn; a periodic reaper re-queues jobs whose worker died, and a periodic fixity check
+re-hashes stored objects (the scheduled `media verify`). The task that runs one verify or
+transcode job, `run_media_job`, is declared in jobs.py beside its enqueue.
 """
 from __future__ import annotations
 
@@ -18,12 +19,6 @@ from filmfund.media import burnin, fixity, screening, services
 from filmfund.media.models import Asset
 
 log = logging.getLogger(__name__)
-
-
-@app_task(retries=0)
-def run_media_job(job_id: int) -> str:
-    # Retries, backoff and timeouts are ours (on the job row), not huey's: they survive restarts.
-    return services.run_job(job_id)
 
 
 @app_task(retries=0)

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from filmfund import jobs
+from filmfund.media.jobs import run_media_job
+from filmfund.media.runner import run_job
 from tests.waiting import wait_until
 
 SLOW_PROFILES = """
@@ -192,6 +195,14 @@ def test_timeout_retries_with_backoff_then_fails_clearly(app, clips, drain):
 
 def test_worker_start_calls_recovery(app):
     assert app.extensions["filmfund.recover_jobs"].__name__ == "recover_jobs"
+
+
+def test_the_media_job_task_keeps_its_queue_key(app):
+    """Declared in media/jobs.py, the task keeps the key it had in media/tasks.py: messages an
+    older version left in the queue are still found. It runs each job through runner.run_job."""
+    assert jobs.huey._registry.task_to_string(run_media_job.task_class) == "filmfund.media.tasks.run_media_job"
+    assert jobs.huey._registry.string_to_task("filmfund.media.tasks.run_media_job") is run_media_job.task_class
+    assert app.extensions["filmfund.media.run_job"] is run_job
 
 
 def test_a_job_waiting_for_the_encoder_says_so_on_its_row(app, clips, tmp_path, drain):
