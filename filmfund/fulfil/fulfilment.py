@@ -27,7 +27,7 @@ from filmfund.auth.models import User
 from filmfund.db import utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
-from filmfund.fulfil.countries import ISO_COUNTRIES
+from filmfund.fulfil.countries import ISO_COUNTRIES, STRIPE_SHIPPING_COUNTRIES
 from filmfund.fulfil.models import (
     ITEM_MOVES,
     SHIPPED_STATES,
@@ -105,6 +105,12 @@ def pledge_ships(pledge) -> bool:
         return False
     return any(r.kind == RewardKind.PHYSICAL for t in holdings.tiers_reached(pledge.campaign.tiers, pledge.amount)
                for r in t.rewards)
+
+
+def checkout_shipping(pledge) -> list[str] | None:
+    """Receiver of rewards' `checkout_shipping`: the countries Stripe Checkout may collect the
+    address in, for a pledge that ships (None: Checkout asks for no address)."""
+    return STRIPE_SHIPPING_COUNTRIES if pledge_ships(pledge) else None
 
 
 def is_signed(reward: Reward) -> bool:

@@ -26,8 +26,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from filmfund.errors import DomainError
-from filmfund.fulfil.countries import STRIPE_SHIPPING_COUNTRIES
 from filmfund.i18n import in_language, normalize
+from filmfund.rewards import signals
 from filmfund.rewards.texts import campaign_title
 
 # stripe (and requests under it, ~10 MiB resident) is imported where a call is made: a process
@@ -105,9 +105,6 @@ def payment_methods(recurring: bool = False) -> list[str]:
 
 
 def checkout_params(pledge, campaign, success_url: str, cancel_url: str, expires_at: int | None = None) -> dict:
-    # cycle: filmfund.fulfil.fulfilment imports this module at import time (via rewards.donors, rewards.pledges)
-    from filmfund.fulfil.fulfilment import pledge_ships
-
     language = normalize(pledge.language) or "en"
     with in_language(language):
         product = _("Donation to %(title)s", title=campaign_title(campaign))[:250]
@@ -142,8 +139,10 @@ def checkout_params(pledge, campaign, success_url: str, cancel_url: str, expires
         params["payment_method_types"] = methods
         if "wechat_pay" in methods:  # Stripe requires the client kind for WeChat Pay: a web page here
             params["payment_method_options"] = {"wechat_pay": {"client": "web"}}
-    if pledge_ships(pledge) and not monthly:  # a DVD tier: Checkout asks where to post it (read back by the webhook)
-        params["shipping_address_collection"] = {"allowed_countries": STRIPE_SHIPPING_COUNTRIES}
+    # A DVD tier: Checkout asks where to post it (filmfund.fulfil answers; the webhook's signal hands it back).
+    countries = signals.shipping_countries(pledge)
+    if countries and not monthly:
+        params["shipping_address_collection"] = {"allowed_countries": countries}
     return params
 
 

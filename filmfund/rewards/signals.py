@@ -1,0 +1,29 @@
+"""What the rewards component asks of the components built on it, and what it tells them.
+
+rewards sits below fulfil in the layers (pyproject.toml's import contract): it never imports it.
+Where one of its use cases needs fulfil's answer, or must let fulfil do its part in the same
+transaction, it sends one of these signals (blinker's, as Flask's own) and fulfil's init_app
+connects the receivers. create_app runs every component's init_app in every process that runs
+rewards code (the web processes, `filmfund worker`, the CLI commands), so the receivers are there
+wherever a signal is sent; connecting the same receiver again (another app built, as the tests
+do) changes nothing. With no receiver (rewards alone) no pledge ships, and nobody else is told.
+
+Receivers are module-level functions: blinker keeps a weak reference to each.
+(`donors.CONFIRMED_ELSEWHERE` is the same idea for a confirmed settings change.)
+"""
+from __future__ import annotations
+
+from blinker import Namespace
+
+_signals = Namespace()
+
+#: Asked while a pledge's Stripe Checkout Session is prepared (sender: the Pledge). A receiver
+#: answers the countries Checkout may collect a shipping address in for it (the pledge alone
+#: reaches a tier with something to post), or nothing: then Checkout asks for no address.
+checkout_shipping = _signals.signal("checkout-shipping")
+
+
+def shipping_countries(pledge) -> list[str]:
+    """Where Checkout may ask this pledge's donor to have their rewards posted (none: no address)."""
+    return sorted({country for _, answer in checkout_shipping.send(pledge) for country in answer or ()})
+
