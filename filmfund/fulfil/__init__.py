@@ -17,6 +17,7 @@ def init_app(app: Flask) -> None:
     # What rewards (a lower layer, which never imports this one) asks of fulfil and tells it.
     # Connecting again (each app built) changes nothing: blinker keeps one entry per receiver.
     signals.checkout_shipping.connect(fulfilment.checkout_shipping)  # which pledges ship, and where to
+    signals.checkout_paid.connect(fulfilment.capture_checkout_address)  # the address Checkout collected
 
     app.register_blueprint(views.bp)
     app.register_blueprint(views.admin_bp)

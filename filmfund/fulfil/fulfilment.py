@@ -215,13 +215,14 @@ def shipping_from_session(obj: dict) -> dict | None:
             "state": a.get("state"), "postal_code": a.get("postal_code"), "country": a.get("country")}
 
 
-def capture_checkout_address(donation: Donation, obj: dict) -> str | None:
-    """The address a completed Checkout Session collected (never fails the booking). The first gift
-    of a donor without an address gives them one ("saved"); otherwise it waits for the email
-    owner's confirmation ("pending"), mailed with the receipt: anyone can pay with someone's email,
-    and the donor's parcels must not follow a stranger's Checkout (filmfund.rewards.privacy). None
-    when nothing was kept."""
-    data = shipping_from_session(obj)
+def capture_checkout_address(donation: Donation, session: dict) -> str | None:
+    """The address a completed Checkout Session collected (never fails the booking): the receiver
+    of rewards' `checkout_paid`, sent by the webhook that booked the gift. The first gift of a
+    donor without an address gives them one ("saved"); otherwise it waits for the email owner's
+    confirmation ("pending"), mailed with the receipt: anyone can pay with someone's email, and the
+    donor's parcels must not follow a stranger's Checkout (filmfund.rewards.privacy). None when
+    nothing was kept."""
+    data = shipping_from_session(session)
     user = db.session.get(User, donation.user_id)
     if data is None or user is None:
         return None
@@ -233,7 +234,7 @@ def capture_checkout_address(donation: Donation, obj: dict) -> str | None:
         with db.session.begin_nested():
             save_address(user, fields, source="checkout")
     except (ValidationError, ConflictError) as exc:
-        log.warning("shipping address of checkout %s not kept: %s", obj.get("id"), exc)
+        log.warning("shipping address of checkout %s not kept: %s", session.get("id"), exc)
         return None
     return "saved"
 

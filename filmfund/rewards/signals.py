@@ -22,8 +22,19 @@ _signals = Namespace()
 #: reaches a tier with something to post), or nothing: then Checkout asks for no address.
 checkout_shipping = _signals.signal("checkout-shipping")
 
+#: A Checkout Session's payment was booked (sender: the new Donation; `session`: the Session as
+#: Stripe sent it, with the shipping details Checkout collected), in the booking's transaction.
+#: A receiver answers "pending" when what it kept of the session waits for the email owner's
+#: confirmation: the link goes out in that gift's receipt, which is composed again.
+checkout_paid = _signals.signal("checkout-paid")
+
 
 def shipping_countries(pledge) -> list[str]:
     """Where Checkout may ask this pledge's donor to have their rewards posted (none: no address)."""
     return sorted({country for _, answer in checkout_shipping.send(pledge) for country in answer or ()})
 
+
+def checkout_paid_pending(donation, session: dict) -> bool:
+    """Tell the receivers a Checkout Session's payment was booked; True when something they kept
+    waits for the donor's confirmation (mailed with the receipt)."""
+    return any(answer == "pending" for _, answer in checkout_paid.send(donation, session=session))

@@ -26,8 +26,7 @@ from filmfund.config import test_payment_refusal
 from filmfund.db import insert_on_conflict, new_id, utcnow
 from filmfund.errors import DomainError, ForbiddenError, ValidationError
 from filmfund.extensions import db, one_statement
-from filmfund.fulfil.fulfilment import capture_checkout_address
-from filmfund.rewards import ledger, payments, stock, subscriptions
+from filmfund.rewards import ledger, payments, signals, stock, subscriptions
 from filmfund.rewards.campaign import campaign_of
 from filmfund.rewards.pledges import get_pledge
 from filmfund.rewards.receipts import (
@@ -379,9 +378,10 @@ def _session_paid(obj: dict, event_id: str) -> WebhookStatus:
                                               session_id=obj["id"], email=email, stripe_event_id=event_id,
                                               flags=flags)
     if donation is not None:
-        # A DVD tier's shipping address, if collected: the first gift's is the donor's; a later
-        # gift's waits for the email owner's confirmation, whose link its receipt must carry.
-        if capture_checkout_address(donation, obj) == "pending":
+        # A DVD tier's shipping address, if collected (filmfund.fulfil keeps it): the first gift's
+        # is the donor's; a later gift's waits for the email owner's confirmation, whose link its
+        # receipt must carry.
+        if signals.checkout_paid_pending(donation, obj):
             recompose_queued_receipt(donation)
     if donation is not None and pi:
         _replay_unmatched(WebhookEvent.payment_intent_id == pi)
