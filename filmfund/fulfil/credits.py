@@ -179,6 +179,12 @@ def approve_proof(user: User, campaign: Campaign, *, wording: str | None = None)
     return proof
 
 
+def erase_proof(user: User) -> None:
+    """Receiver of rewards' `donor_erasing`: the donor's approved or disputed line (its wording,
+    their name) goes with the rest of their personal data."""
+    db.session.execute(sa.delete(CreditProof).where(CreditProof.user_id == user.id))
+
+
 def request_changes(user: User, campaign: Campaign, note: str) -> CreditProof:
     """The donor says the line is wrong (the producers read the note). The caller commits."""
     line = line_for(user, campaign)

@@ -247,6 +247,13 @@ def _confirm_address(user: User, fields: dict) -> None:
 donors.CONFIRMED_ELSEWHERE["shipping_address"] = _confirm_address
 
 
+def erase_items(user: User) -> None:
+    """Receiver of rewards' `donor_erasing`: the donor's items are kept, without the address
+    they were posted to, the dedication or the letter."""
+    db.session.execute(sa.update(FulfilmentItem).where(FulfilmentItem.user_id == user.id)
+                       .values(ship_to="", dedication="", letter=""))
+
+
 def _item(item_id: int) -> FulfilmentItem:
     item = db.session.get(FulfilmentItem, item_id) if isinstance(item_id, int) else None
     if item is None:

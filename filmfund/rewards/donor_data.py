@@ -32,10 +32,9 @@ from filmfund.auth.models import ApiToken, LoginLink, User
 from filmfund.db import on_commit, utcnow
 from filmfund.errors import ConflictError, NotFoundError
 from filmfund.extensions import db
-from filmfund.fulfil.models import CreditProof, FulfilmentItem
 from filmfund.i18n import format_day, format_money, format_when
 from filmfund.mail import outbox_messages
-from filmfund.rewards import mail_prefs, receipts, subscriptions
+from filmfund.rewards import mail_prefs, receipts, signals, subscriptions
 from filmfund.rewards.models import (
     Campaign,
     Donation,
@@ -215,9 +214,7 @@ def erase_donor(user: User) -> None:
             event.payload = "{}"
     db.session.execute(sa.delete(DonorSettingsRequest).where(DonorSettingsRequest.user_id == user.id))
     db.session.execute(sa.delete(ShippingAddress).where(ShippingAddress.user_id == user.id))
-    db.session.execute(sa.delete(CreditProof).where(CreditProof.user_id == user.id))
-    db.session.execute(sa.update(FulfilmentItem).where(FulfilmentItem.user_id == user.id)
-                       .values(ship_to="", dedication="", letter=""))
+    signals.donor_erasing.send(user)  # filmfund.fulfil: the credit proof, the parcels' address and letter
     db.session.execute(sa.delete(LoginLink).where(LoginLink.user_id == user.id))
     db.session.execute(sa.update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
                        .values(revoked_at=now))

@@ -28,6 +28,10 @@ checkout_shipping = _signals.signal("checkout-shipping")
 #: confirmation: the link goes out in that gift's receipt, which is composed again.
 checkout_paid = _signals.signal("checkout-paid")
 
+#: A donor's personal data is being erased (sender: the User, their email not yet replaced), in
+#: erase_donor's transaction: each receiver deletes or blanks its own rows about them.
+donor_erasing = _signals.signal("donor-erasing")
+
 
 def shipping_countries(pledge) -> list[str]:
     """Where Checkout may ask this pledge's donor to have their rewards posted (none: no address)."""
