@@ -1,4 +1,4 @@
-"""The contract's money rules written again for the tests, from /work/shared/contract.md ("Money
+"""The contract's money rules written again for the tests, from ../shared/contract.md ("Money
 rules") and Stripe's event semantics, without calling filmfund: the property tests compare what the
 implementation books with what this model says, at every moment of a history.
 
