@@ -20,14 +20,12 @@ from huey import crontab
 
 from filmfund import jobs
 from filmfund.comms import arrangements, invitations, questions, updates
+from filmfund.comms.queueing import mail_task
 from filmfund.db import utcnow
 from filmfund.extensions import db
-from filmfund.jobs import app_task
 from filmfund.mail import smtp_session
 
 log = logging.getLogger(__name__)
-
-RETRY_DELAY = 60
 
 
 class DeliveryIncomplete(Exception):
@@ -57,7 +55,7 @@ def deliver_queued(update_id: int) -> dict[str, int]:
     return done
 
 
-@app_task(lane=jobs.mail, retries=8, retry_delay=RETRY_DELAY, retry_backoff=2)
+@mail_task
 def deliver_update(update_id: int) -> dict:
     done = deliver_queued(update_id)
     if done["retry"]:
@@ -85,7 +83,7 @@ def _sweep_deliveries() -> dict:
     return swept
 
 
-@app_task(lane=jobs.mail, retries=8, retry_delay=RETRY_DELAY, retry_backoff=2)
+@mail_task
 def notify_answer(question_id: int) -> bool:
     """Mail the donor that their question is answered, once. True if this run sent it."""
     claimed = questions.claim_answer_notice(question_id)
@@ -101,7 +99,7 @@ def notify_answer(question_id: int) -> bool:
     return True
 
 
-@app_task(lane=jobs.mail, retries=8, retry_delay=RETRY_DELAY, retry_backoff=2)
+@mail_task
 def mail_invitations(experience_id: int) -> int:
     """Mail each not-yet-mailed invitation of an experience once. A failure gives its claim back
     and is raised, once the others are sent, for a retry. How many this run sent."""
@@ -163,6 +161,6 @@ def send_reminders() -> dict:
             db.session.remove()
 
 
-@app_task(lane=jobs.mail, retries=8, retry_delay=RETRY_DELAY, retry_backoff=2)
+@mail_task
 def notify_reply(message_id: int) -> None:
     arrangements.notify_reply(message_id)
