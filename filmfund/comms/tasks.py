@@ -4,11 +4,9 @@ A mailing is a loop here rather than in its use case: each mail's claim is commi
 mail goes out, and what became of it before the next one, so a crash, a retry or a second worker
 never mails a donor twice (the use cases give the steps: claim, send, give back).
 
-`deliver_update` sends an update's queued deliveries; if some sends failed (mail server down)
-it raises, and huey runs it again after 1, 2, 4 ... minutes (retry_delay, retry_backoff),
-kept in the queue's storage so a restart loses nothing. Each delivery row is claimed before
-its mail goes out, so retries and parallel workers never send one donor the same update twice.
-An hourly sweep re-queues updates whose job was lost and closes claims of dead workers.
+An update's mailing, `deliver_update`, is declared beside its use case (comms/updates.py), which
+enqueues it. The hourly `sweep_deliveries` here re-queues updates whose job was lost and closes
+claims of dead workers.
 """
 from __future__ import annotations
 
@@ -23,44 +21,8 @@ from filmfund.comms import arrangements, invitations, questions, updates
 from filmfund.comms.queueing import mail_task
 from filmfund.db import utcnow
 from filmfund.extensions import db
-from filmfund.mail import smtp_session
 
 log = logging.getLogger(__name__)
-
-
-class DeliveryIncomplete(Exception):
-    """Raised so that huey schedules the next try."""
-
-
-def deliver_queued(update_id: int) -> dict[str, int]:
-    """Send the queued deliveries of an update (deliver_update's body), one transaction each: a
-    row is claimed and the claim committed before its mail goes out, then what became of it is
-    committed before the next, so a retry or a second worker never sends it again, and a worker
-    killed mid-batch leaves at most the one in flight (closed by the sweep, not re-sent). A
-    failed send goes back to the queue until updates.MAX_ATTEMPTS, then is marked failed.
-    Returns counts; `retry` > 0 tells the job to run again later."""
-    done = {"sent": 0, "retry": 0, "failed": 0, "skipped": 0}
-    update = updates.deliverable(update_id)
-    if update is None:
-        return done
-    topic = updates.mail_topic(update)
-    with smtp_session():  # one SMTP connection for the whole mailing (2.6x faster than one per mail)
-        for delivery_id in updates.queued_deliveries(update_id):
-            claimed = updates.claim_delivery(delivery_id)
-            db.session.commit()  # claimed before the mail goes out
-            if not claimed:
-                continue  # another worker has it
-            done[updates.send_delivery(update, delivery_id, topic)] += 1
-            db.session.commit()  # sent (or not) is kept before the next donor's mail
-    return done
-
-
-@mail_task
-def deliver_update(update_id: int) -> dict:
-    done = deliver_queued(update_id)
-    if done["retry"]:
-        raise DeliveryIncomplete(f"update {update_id}: {done['retry']} mail(s) to try again")
-    return done
 
 
 @jobs.mail.periodic_task(crontab(minute="23"), name="filmfund.comms.sweep_deliveries")

@@ -7,7 +7,7 @@ import re
 import sqlalchemy as sa
 
 from filmfund import jobs
-from filmfund.comms import tasks, updates
+from filmfund.comms import updates
 from filmfund.comms.models import DeliveryStatus, UpdateDelivery
 from filmfund.extensions import db
 from filmfund.rewards import mail_prefs
@@ -135,8 +135,8 @@ def test_failed_sends_are_retried_and_never_sent_twice(app, client, donor, produ
     assert smtp.envelopes == []
 
     app.config["SMTP_URL"] = working  # the server is back: the retry sends each once
-    assert tasks.deliver_queued(update_id)["sent"] == 2
-    assert tasks.deliver_queued(update_id)["sent"] == 0
+    assert updates.deliver_queued(update_id)["sent"] == 2
+    assert updates.deliver_queued(update_id)["sent"] == 0
     wait_for(smtp, 2)
     assert sorted(e.rcpt_tos[0] for e in smtp.envelopes) == ["a@example.org", "b@example.org"]
 
@@ -149,7 +149,7 @@ def test_a_delivery_is_claimed_once_and_a_dead_workers_claim_is_not_resent(app, 
     donor(1500, "b@example.org")
     update = updates.create_update(title="T", body="B", audience="updates-monthly")
     db.session.commit()
-    monkeypatch.setattr("filmfund.comms.tasks.deliver_update", lambda update_id: None)  # no job yet
+    monkeypatch.setattr("filmfund.comms.updates.deliver_update", lambda update_id: None)  # no job yet
     updates.publish_update(update.id)
     db.session.commit()
     first, second = db.session.scalars(sa.select(UpdateDelivery.id).order_by(UpdateDelivery.id)).all()
@@ -158,7 +158,7 @@ def test_a_delivery_is_claimed_once_and_a_dead_workers_claim_is_not_resent(app, 
     # The first worker dies while sending: the sweep marks it failed, and it is never re-sent.
     later = db.session.get(UpdateDelivery, first).claimed_at + updates.STALE_SENDING + timedelta(minutes=1)
     assert updates.sweep_deliveries(now=later)["stale"] == 1
-    done = tasks.deliver_queued(update.id)
+    done = updates.deliver_queued(update.id)
     assert done["sent"] == 1
     statuses = dict(db.session.execute(sa.select(UpdateDelivery.id, UpdateDelivery.status)).all())
     assert statuses == {first: DeliveryStatus.FAILED, second: DeliveryStatus.SENT}
@@ -174,7 +174,7 @@ def test_gives_up_after_the_last_attempt_and_the_producer_sees_it(app, client, d
     update = updates.create_update(title="Lost", body="B", audience="updates-monthly")
     updates.publish_update(update.id)
     db.session.commit()
-    assert tasks.deliver_queued(update.id)["failed"] == 1
+    assert updates.deliver_queued(update.id)["failed"] == 1
     html = login_as(client, producer).get(f"/admin/updates/{update.id}").get_data(as_text=True)
     assert "a@example.org" in html and "failed" in html and "<strong>1</strong> failed" in html
 
@@ -277,7 +277,7 @@ def test_two_workers_at_once_send_each_donor_one_mail(app, donor, smtp, monkeypa
     for e in emails:
         donor(1500, e)
     smtp.envelopes.clear()  # the receipts
-    monkeypatch.setattr("filmfund.comms.tasks.deliver_update", lambda update_id: None)  # run by hand below
+    monkeypatch.setattr("filmfund.comms.updates.deliver_update", lambda update_id: None)  # run by hand below
     update = updates.create_update(title="Rough cut", body="Done.", audience="updates-monthly")
     updates.publish_update(update.id)
     db.session.commit()
@@ -287,7 +287,7 @@ def test_two_workers_at_once_send_each_donor_one_mail(app, donor, smtp, monkeypa
         try:
             with app.app_context():
                 barrier.wait()
-                results.append(tasks.deliver_queued(update.id))
+                results.append(updates.deliver_queued(update.id))
                 db.session.remove()
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
