@@ -18,6 +18,7 @@ from flask_babel import gettext as _
 from filmfund.i18n import for_donor
 from filmfund.auth.models import User
 from filmfund.comms.models import InterviewSubject, Question, QuestionState, TextStatus
+from filmfund.comms.queueing import mail_task
 from filmfund.db import on_commit, utcnow
 from filmfund.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from filmfund.extensions import db
@@ -250,17 +251,14 @@ def record_answer(question_id: int, *, original="", original_status="missing", e
     else:
         question.state = QuestionState.ASSIGNED
     if newly:
-        # cycle: filmfund.comms.tasks imports filmfund.comms.questions at import time
-        from filmfund.comms import tasks
-
         question_id = question.id
-        on_commit(db.session, lambda: tasks.notify_answer(question_id))  # the worker must find it answered
+        on_commit(db.session, lambda: notify_answer(question_id))  # the worker must find it answered
     return question
 
 
 def claim_answer_notice(question_id: int) -> bool:
     """The answered question's notice is this caller's to send (one UPDATE: of two workers, only
-    one gets it). The caller commits the claim before the mail goes out (notify_answer in tasks)."""
+    one gets it). The caller commits the claim before the mail goes out (notify_answer)."""
     return db.session.execute(sa.update(Question).where(
         Question.id == question_id, Question.state == QuestionState.ANSWERED, Question.notified_at.is_(None))
         .values(notified_at=utcnow())).rowcount == 1
@@ -279,6 +277,23 @@ def mail_answer_notice(question_id: int) -> None:
     with for_donor(question.user_id):
         send_mail(question.user.email, _("Your question has been answered"),
                   render_template("comms/mail/answer.txt", **ctx))
+
+
+@mail_task
+def notify_answer(question_id: int) -> bool:
+    """Mail the donor that their question is answered, once (the queue's task, queued by
+    record_answer once its commit is done). True if this run sent it."""
+    claimed = claim_answer_notice(question_id)
+    db.session.commit()  # claimed before the mail goes out: a retry or a second worker never sends it again
+    if not claimed:
+        return False
+    try:
+        mail_answer_notice(question_id)
+    except Exception:
+        release_answer_notice(question_id)
+        db.session.commit()  # given back, for the retry huey schedules
+        raise
+    return True
 
 
 def clip_of(question: Question):

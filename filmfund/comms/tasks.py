@@ -17,7 +17,7 @@ from flask import has_app_context
 from huey import crontab
 
 from filmfund import jobs
-from filmfund.comms import arrangements, invitations, questions, updates
+from filmfund.comms import arrangements, invitations, updates
 from filmfund.comms.queueing import mail_task
 from filmfund.db import utcnow
 from filmfund.extensions import db
@@ -43,22 +43,6 @@ def _sweep_deliveries() -> dict:
     swept = updates.sweep_deliveries()
     db.session.commit()  # the dead workers' claims closed; the lost jobs queued again
     return swept
-
-
-@mail_task
-def notify_answer(question_id: int) -> bool:
-    """Mail the donor that their question is answered, once. True if this run sent it."""
-    claimed = questions.claim_answer_notice(question_id)
-    db.session.commit()  # claimed before the mail goes out: a retry or a second worker never sends it again
-    if not claimed:
-        return False
-    try:
-        questions.mail_answer_notice(question_id)
-    except Exception:
-        questions.release_answer_notice(question_id)
-        db.session.commit()  # given back, for the retry huey schedules
-        raise
-    return True
 
 
 @mail_task
