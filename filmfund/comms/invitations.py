@@ -9,7 +9,8 @@ time. Reminders belong to the `reminders` mail topic (one-click unsubscribe); ea
 before it is sent, so it goes out once.
 
 The use cases here do not commit: the view or the queue task commits once (issue 16). The
-mailings are the tasks' loops (comms/tasks.py), which commit each claim before its mail goes out.
+mailings are the tasks' loops (mail_invitations, at the end of this module; the hourly reminders,
+run_reminders in comms/tasks.py), which commit each claim before its mail goes out.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from flask_babel import gettext as _
 from filmfund.i18n import for_donor
 from filmfund.auth.models import User
 from filmfund.comms.models import Experience, ExperienceSlot, Invitation, RsvpStatus
+from filmfund.comms.queueing import mail_task
 from filmfund.db import on_commit, utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
@@ -167,11 +169,8 @@ def _invite_holders(exp: Experience) -> int:
     waiting = db.session.scalar(sa.select(sa.func.count(Invitation.id)).where(
         Invitation.experience_id == exp.id, Invitation.invited_at.is_(None)))
     if waiting:
-        # cycle: filmfund.comms.tasks imports filmfund.comms.invitations at import time
-        from filmfund.comms import tasks
-
         experience_id = exp.id
-        on_commit(db.session, lambda: tasks.mail_invitations(experience_id))  # the worker must find them
+        on_commit(db.session, lambda: mail_invitations(experience_id))  # the worker must find them
     return waiting
 
 
@@ -323,7 +322,7 @@ def ics(inv: Invitation) -> str:
 # --- mail (invitations and reminders, from the queue) --------------------------------------
 # One invitation or reminder at a time: the task claims it, commits the claim, then mails it (and
 # gives the claim back if the mail failed), so a crash, a retry or a second worker never mails
-# a donor twice (comms/tasks.py: mail_invitations, run_reminders).
+# a donor twice (mail_invitations below; run_reminders in comms/tasks.py).
 
 REMINDERS = {  # kind: (the column claimed, the mail's template, its subject)
     "rsvp": ("rsvp_reminded_at", "comms/mail/rsvp_reminder.txt", _l("Will you come? {title}")),
@@ -395,3 +394,26 @@ def remind(inv_id: int, kind: str) -> bool:
     _, template, subject = REMINDERS[kind]
     _mail(inv, template, subject, optional=True)
     return True
+
+
+@mail_task
+def mail_invitations(experience_id: int) -> int:
+    """Mail each not-yet-mailed invitation of an experience once (the queue's task, queued once
+    the invitations are committed). A failure gives its claim back and is raised, once the others
+    are sent, for a retry. How many this run sent."""
+    sent, error = 0, None
+    for inv_id in unmailed_invitations(experience_id):
+        claimed = claim(inv_id, "invited_at")
+        db.session.commit()  # claimed before the mail goes out: a crash or a retry never mails it twice
+        if not claimed:
+            continue
+        try:
+            mail_invitation(inv_id)
+            sent += 1
+        except Exception as exc:
+            release(inv_id, "invited_at")
+            db.session.commit()  # given back, for the retry
+            error = exc
+    if error is not None:
+        raise error
+    return sent

@@ -45,28 +45,6 @@ def _sweep_deliveries() -> dict:
     return swept
 
 
-@mail_task
-def mail_invitations(experience_id: int) -> int:
-    """Mail each not-yet-mailed invitation of an experience once. A failure gives its claim back
-    and is raised, once the others are sent, for a retry. How many this run sent."""
-    sent, error = 0, None
-    for inv_id in invitations.unmailed_invitations(experience_id):
-        claimed = invitations.claim(inv_id, "invited_at")
-        db.session.commit()  # claimed before the mail goes out: a crash or a retry never mails it twice
-        if not claimed:
-            continue
-        try:
-            invitations.mail_invitation(inv_id)
-            sent += 1
-        except Exception as exc:
-            invitations.release(inv_id, "invited_at")
-            db.session.commit()  # given back, for the retry
-            error = exc
-    if error is not None:
-        raise error
-    return sent
-
-
 def run_reminders(now: datetime | None = None) -> dict[str, int]:
     """The hourly reminders (send_reminders), at `now`: first the invitations of donors who
     reached an experience's tier since (committed, their mail queued), then each reminder due at
