@@ -5,7 +5,9 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     # in init_app, not at the top: each module of the package imports the package first, and so does the CLI
-    from filmfund.comms import api, models, reward_views, tasks, views  # noqa: F401  (routes, tables, queue)
+    # routes, tables, and the queue: tasks.py's periodic tasks, and each use case's own tasks
+    from filmfund.comms import (  # noqa: F401
+        api, arrangements, invitations, models, questions, reward_views, tasks, updates, views)
     from filmfund.extensions import csrf
 
     csrf.exempt(api.bp)

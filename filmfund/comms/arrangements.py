@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from filmfund.i18n import for_donor
 from filmfund.auth.models import User
 from filmfund.comms.models import RequestMessage
+from filmfund.comms.queueing import mail_task
 from filmfund.db import on_commit
 from filmfund.errors import ForbiddenError, NotFoundError, ValidationError
 from filmfund.extensions import db
@@ -72,11 +73,8 @@ def post_as_producer(producer: User, donor_public_id: str, body) -> RequestMessa
                          from_producers=True, body=body)
     db.session.add(msg)
     db.session.flush()
-    # cycle: filmfund.comms.tasks imports filmfund.comms.arrangements at import time
-    from filmfund.comms import tasks
-
     message_id = msg.id
-    on_commit(db.session, lambda: tasks.notify_reply(message_id))  # the worker must find the reply
+    on_commit(db.session, lambda: notify_reply(message_id))  # the worker must find the reply
     return msg
 
 
@@ -98,7 +96,10 @@ def threads() -> list[dict]:
     return out
 
 
+@mail_task
 def notify_reply(message_id: int) -> None:
+    """Mail the donor a link to the producers' reply (the queue's task, queued by
+    post_as_producer once the reply is committed)."""
     msg = db.session.get(RequestMessage, message_id)
     if msg is None or not msg.from_producers:
         return

@@ -1,12 +1,18 @@
-"""Queue tasks of filmfund.comms: ids in; each task commits what it did (the use cases do not).
+"""The periodic queue tasks of filmfund.comms; each commits what it did (the use cases do not).
 
-A mailing is a loop here rather than in its use case: each mail's claim is committed before the
-mail goes out, and what became of it before the next one, so a crash, a retry or a second worker
-never mails a donor twice (the use cases give the steps: claim, send, give back).
+- `sweep_deliveries` (hourly) closes the claims of dead workers and re-queues updates whose job
+  was lost.
+- `send_reminders` (hourly; its body `run_reminders`) invites the donors who reached an
+  experience's tier since, then mails each reminder due once.
 
-An update's mailing, `deliver_update`, is declared beside its use case (comms/updates.py), which
-enqueues it. The hourly `sweep_deliveries` here re-queues updates whose job was lost and closes
-claims of dead workers.
+A mailing is a loop in its task rather than in its use case: each mail's claim is committed before
+the mail goes out, and what became of it before the next one, so a crash, a retry or a second
+worker never mails a donor twice (the use cases give the steps: claim, send, give back).
+
+The tasks a use case enqueues are declared beside it (queueing.mail_task), so that no use case
+imports this module: an update's mailing (updates.deliver_update), an answer's notice
+(questions.notify_answer), the invitations' mailing (invitations.mail_invitations) and a reply's
+notice (arrangements.notify_reply).
 """
 from __future__ import annotations
 
@@ -17,8 +23,7 @@ from flask import has_app_context
 from huey import crontab
 
 from filmfund import jobs
-from filmfund.comms import arrangements, invitations, updates
-from filmfund.comms.queueing import mail_task
+from filmfund.comms import invitations, updates
 from filmfund.db import utcnow
 from filmfund.extensions import db
 
@@ -83,8 +88,3 @@ def send_reminders() -> dict:
             return run_reminders()
         finally:
             db.session.remove()
-
-
-@mail_task
-def notify_reply(message_id: int) -> None:
-    arrangements.notify_reply(message_id)
