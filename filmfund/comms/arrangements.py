@@ -96,7 +96,8 @@ def threads() -> list[dict]:
     return out
 
 
-@mail_task
+# Queued under its key from before it moved here, so jobs an older version queued still find it.
+@mail_task(registered_as="filmfund.comms.tasks.notify_reply")
 def notify_reply(message_id: int) -> None:
     """Mail the donor a link to the producers' reply (the queue's task, queued by
     post_as_producer once the reply is committed)."""

@@ -396,7 +396,8 @@ def remind(inv_id: int, kind: str) -> bool:
     return True
 
 
-@mail_task
+# Queued under its key from before it moved here, so jobs an older version queued still find it.
+@mail_task(registered_as="filmfund.comms.tasks.mail_invitations")
 def mail_invitations(experience_id: int) -> int:
     """Mail each not-yet-mailed invitation of an experience once (the queue's task, queued once
     the invitations are committed). A failure gives its claim back and is raised, once the others

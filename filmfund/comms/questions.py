@@ -279,7 +279,8 @@ def mail_answer_notice(question_id: int) -> None:
                   render_template("comms/mail/answer.txt", **ctx))
 
 
-@mail_task
+# Queued under its key from before it moved here, so jobs an older version queued still find it.
+@mail_task(registered_as="filmfund.comms.tasks.notify_answer")
 def notify_answer(question_id: int) -> bool:
     """Mail the donor that their question is answered, once (the queue's task, queued by
     record_answer once its commit is done). True if this run sent it."""

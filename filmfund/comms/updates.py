@@ -437,7 +437,8 @@ def deliver_queued(update_id: int) -> dict[str, int]:
     return done
 
 
-@mail_task
+# Queued under its key from before it moved here, so jobs an older version queued still find it.
+@mail_task(registered_as="filmfund.comms.tasks.deliver_update")
 def deliver_update(update_id: int) -> dict:
     done = deliver_queued(update_id)
     if done["retry"]:
