@@ -196,7 +196,7 @@ def run_command(host: str, port: int, workers: int | None, processes: int, threa
              + (" WARNING: reachable only from this machine" if shown != host else ""))
 
     if debug:
-        worker = serving.start_worker(workers, worker_env, app.config["WORKER_NICE"])
+        worker = serving.start_worker(workers, worker_env)
         click.echo(f"filmfund on http://{host}:{port} (worker pid {worker.pid}){mode}")
         click.echo(links)
         try:

@@ -121,12 +121,6 @@ def _non_negative_int(name: str, raw: str) -> int:
     return int(raw)
 
 
-def _niceness(name: str, raw: str) -> int:
-    if not raw.isdigit() or int(raw) > 19:
-        raise ValueError(f"{name} must be a whole number from 0 to 19, not {raw!r}")
-    return int(raw)
-
-
 KNOWN_LANGUAGES = ("en", "zh-Hans")
 
 
@@ -217,9 +211,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("FILMFUND_PUBLIC_CACHE_SECONDS", "PUBLIC_CACHE_SECONDS", 1,
             "seconds each web process may answer the public campaign document (its figures) from its shared cache "
             "(filmfund/shared_cache.py); 0: never", lambda raw: _non_negative_int("FILMFUND_PUBLIC_CACHE_SECONDS", raw)),
-    Setting("FILMFUND_WORKER_NICE", "WORKER_NICE", 10,
-            "the niceness of the worker `filmfund run` starts (and of its encodes): web requests come first when "
-            "both want the processor; 0: the same priority", lambda raw: _niceness("FILMFUND_WORKER_NICE", raw)),
     Setting("FILMFUND_MEDIA_LINK_TTL", "MEDIA_LINK_TTL", 300, "seconds a signed media link works", int),
     Setting("FILMFUND_STAFF_TOTP", "STAFF_TOTP", True, "producers sign in with a TOTP code too (0: password only)",
             lambda raw: raw != "0"),

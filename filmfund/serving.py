@@ -126,20 +126,12 @@ def serve_forever(app: Flask, sock: socket.socket, threads: int) -> None:
           _quiet=True)
 
 
-def start_worker(workers: int | None, env: dict[str, str] | None = None, nice: int = 0) -> subprocess.Popen:
+def start_worker(workers: int | None, env: dict[str, str] | None = None) -> subprocess.Popen:
     """The embedded worker; `env` (config.child_environment) tells it, e.g., the served address.
-    `workers` None: the worker's own default (its encode slots and one). `nice`
-    (FILMFUND_WORKER_NICE): the worker and the encodes it starts yield the processor to the web
-    processes when both want it, so a transcode or a burst of bookings never slows a donor's page;
-    on an idle machine it changes nothing."""
+    `workers` None: the worker's own default (its encode slots and one)."""
     threads = [] if workers is None else ["--workers", str(workers)]
-
-    def prepare() -> None:
-        _die_with_parent()
-        if nice:
-            os.nice(nice)
-
-    return subprocess.Popen([sys.executable, "-m", "filmfund.cli", "worker", *threads], preexec_fn=prepare, env=env)
+    return subprocess.Popen([sys.executable, "-m", "filmfund.cli", "worker", *threads],
+                            preexec_fn=_die_with_parent, env=env)
 
 
 def _fork_web(app: Flask, sock: socket.socket, threads: int, dispose: Callable[[], None]) -> int:
@@ -175,8 +167,7 @@ def supervise(app: Flask, sock: socket.socket, *, processes: int, threads: int, 
     worker: subprocess.Popen | None = None
     web: dict[int, float] = {}
     try:
-        nice = app.config.get("WORKER_NICE", 0)
-        worker = start_worker(workers, worker_env, nice)
+        worker = start_worker(workers, worker_env)
         if processes <= 1:
             on_ready(worker, [os.getpid()])
             serve_forever(app, sock, threads)  # returns on SIGTERM/SIGINT
@@ -195,7 +186,7 @@ def supervise(app: Flask, sock: socket.socket, *, processes: int, threads: int, 
                     web[_fork_web(app, sock, threads, dispose)] = time.monotonic()
             if worker.poll() is not None:
                 log.warning("worker %s exited (%s); starting another", worker.pid, worker.returncode)
-                worker = start_worker(workers, worker_env, nice)
+                worker = start_worker(workers, worker_env)
     except Stop:
         pass
     finally:
