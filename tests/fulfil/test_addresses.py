@@ -287,3 +287,33 @@ def test_country_names_in_the_readers_language():
         assert {code for code, _ in choices} == ISO_COUNTRIES and len(choices) == len(ISO_COUNTRIES)
     english = [name for _, name in country_choices("en")]
     assert english.index("Åland Islands") < english.index("Albania")  # accents do not send Å to the end
+
+
+def test_erasing_a_donor_blanks_their_parcels_and_drops_their_credit_proof(campaign):
+    """Erasure is rewards' use case; fulfil's part (its rows about the donor) runs through the signal
+    fulfil connects at init_app (rewards never imports fulfil): this proves the part still runs."""
+    from filmfund.fulfil import credits
+    from filmfund.fulfil.models import CreditProof
+    from filmfund.rewards import donor_data
+
+    pay(10000, "erase@example.org", credit_name="Ana Erase")
+    pay(10000, "keep@example.org", credit_name="Bo Keep")
+    for email in ("erase@example.org", "keep@example.org"):
+        for item in _items(email):  # as a shipped, signed DVD with its letter would hold them
+            item.ship_to, item.dedication, item.letter = f"1 Rue {email}", "For you", f"Dear {email}"
+        credits.approve_proof(_user(email), campaign)
+    db.session.commit()
+    erased, kept = _user("erase@example.org"), _user("keep@example.org")
+
+    donor_data.erase_donor(erased)
+    db.session.commit()
+    db.session.expire_all()
+
+    def rows(user):
+        return [(i.ship_to, i.dedication, i.letter) for i in db.session.scalars(
+            sa.select(FulfilmentItem).where(FulfilmentItem.user_id == user.id))]
+
+    assert rows(erased) and all(r == ("", "", "") for r in rows(erased))  # the items stay, owed or sent
+    assert db.session.get(CreditProof, erased.id) is None
+    assert all(r == ("1 Rue keep@example.org", "For you", "Dear keep@example.org") for r in rows(kept))
+    assert db.session.get(CreditProof, kept.id) is not None
