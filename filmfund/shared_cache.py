@@ -15,7 +15,8 @@ What is stored is only ever an answer the app itself produced, and only when all
 
 It is keyed on the path, the query string, the scheme, the host and Accept-Language (the answer's
 language), and kept N seconds. Any commit of a write to the database in this process drops every
-stored answer at once, so this process's own writes show on its next answer; another process's (the
+stored answer at once (and an answer asked while one commits is not kept: it may predate the write),
+so this process's own writes show on its next answer; another process's (the
 worker's booking of a donation) show within N seconds. At most MAX_ENTRIES answers are kept: a
 stranger sending a new Accept-Language with each request only ever costs the uncached path.
 """
@@ -55,11 +56,14 @@ class SharedCache:
         self.paths = paths  # api.PUBLIC_PATHS: filled as routes are declared
         self.clock = clock
         self._stored: dict[Key, _Stored] = {}
+        self._generation = 0  # counts the forgets: an answer asked before one is not kept after it
         self._lock = threading.Lock()
         _caches.add(self)
 
     def forget(self) -> None:
-        self._stored = {}
+        with self._lock:
+            self._generation += 1
+            self._stored = {}
 
     def __call__(self, environ: dict, start_response: Callable):
         path = environ.get("PATH_INFO", "")
@@ -75,7 +79,7 @@ class SharedCache:
         return self._fetch(key, environ, start_response)
 
     def _fetch(self, key: Key, environ: dict, start_response: Callable):
-        started = self.clock()
+        started, generation = self.clock(), self._generation
         answer: list = []
 
         def capture(status, headers, exc_info=None):
@@ -92,6 +96,8 @@ class SharedCache:
         max_age = _storable(*answer) if answer else 0
         if max_age:
             with self._lock:
+                if generation != self._generation:  # a write committed meanwhile: this answer may predate it
+                    return [body]
                 if len(self._stored) >= MAX_ENTRIES:
                     self._stored.pop(next(iter(self._stored)), None)
                 self._stored[key] = _Stored(answer[0], list(answer[1]), body, started, max_age)
