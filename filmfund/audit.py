@@ -42,11 +42,9 @@ import click
 import sqlalchemy as sa
 from flask import current_app, g, has_app_context, has_request_context, request
 from flask_login import current_user
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from filmfund.db import utcnow
+from filmfund.db import dialect_insert, utcnow
 from filmfund.extensions import db
 
 ACTOR_MAX, ACTION_MAX, TARGET_MAX = 254, 64, 300
@@ -237,8 +235,7 @@ def _take_chain_lock(conn) -> None:
     bumped = conn.execute(sa.update(_lock).where(_lock.c.id == 1).values(appends=_lock.c.appends + 1)).rowcount
     if bumped:
         return
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    conn.execute(insert(_lock).values(id=1, appends=0).on_conflict_do_nothing())
+    conn.execute(dialect_insert(conn.dialect)(_lock).values(id=1, appends=0).on_conflict_do_nothing())
     conn.execute(sa.update(_lock).where(_lock.c.id == 1).values(appends=_lock.c.appends + 1))
 
 

@@ -58,6 +58,11 @@ class UTCDateTime(TypeDecorator):
 _COMPILED_ONCE: dict[tuple[str, str], sa.TextClause] = {}
 
 
+def dialect_insert(dialect: sa.Dialect) -> Callable[..., sa.Insert]:
+    """The database kind's own insert(), the one with ON CONFLICT (PostgreSQL's, else SQLite's)."""
+    return pg_insert if dialect.name == "postgresql" else sqlite_insert
+
+
 def insert_on_conflict(name: str, dialect: sa.Dialect,
                        build: Callable[[Callable[..., sa.Insert]], sa.Executable]) -> sa.TextClause:
     """An INSERT … ON CONFLICT statement compiled once per database kind, as SQL text.
@@ -71,7 +76,7 @@ def insert_on_conflict(name: str, dialect: sa.Dialect,
     text = _COMPILED_ONCE.get(key)
     if text is None:
         postgres = dialect.name == "postgresql"
-        stmt = build(pg_insert if postgres else sqlite_insert)
+        stmt = build(dialect_insert(dialect))
         # The base dialects write `:name` parameters with no driver casts (psycopg's adds `::TYPE`,
         # which text() cannot read); the driver's own conversion happens at execution.
         compiled = stmt.compile(dialect=(PGDialect if postgres else SQLiteDialect)(paramstyle="named"))

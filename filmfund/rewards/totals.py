@@ -13,11 +13,9 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, mapped_column
 
-from filmfund.db import insert_on_conflict, utcnow
+from filmfund.db import dialect_insert, insert_on_conflict, utcnow
 from filmfund.extensions import db
 
 class CampaignTotal(db.Model):
@@ -68,14 +66,11 @@ class DailyTotal(db.Model):
     share: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
 
 
-def _insert(model):
-    return (pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert)(model)
-
-
 def ensure_campaign_rows(campaign_id: int) -> None:
     """Both money modes' rows exist (made at campaign load; a no-op afterwards)."""
-    stmt = _insert(CampaignTotal).values([{"campaign_id": campaign_id, "livemode": mode, "updated_at": utcnow()}
-                                          for mode in (False, True)])
+    insert = dialect_insert(db.session.get_bind().dialect)
+    stmt = insert(CampaignTotal).values([{"campaign_id": campaign_id, "livemode": mode, "updated_at": utcnow()}
+                                         for mode in (False, True)])
     db.session.execute(stmt.on_conflict_do_nothing(index_elements=["campaign_id", "livemode"]))
 
 

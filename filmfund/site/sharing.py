@@ -14,10 +14,8 @@ from datetime import date
 from urllib.parse import quote, urlencode
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from filmfund.db import utcnow
+from filmfund.db import dialect_insert, utcnow
 from filmfund.extensions import db
 from filmfund.rewards import ledger
 from filmfund.rewards.models import Donation, Pledge, ShareVisit
@@ -85,9 +83,7 @@ def _bump(campaign_id: int, source: str, day: date) -> bool:
 
 def _insert(campaign_id: int, source: str, day: date) -> None:
     """The day's first visit from this source; a second request racing in adds to the same row."""
-    dialect = db.session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(ShareVisit).values(campaign_id=campaign_id, source=source, day=day, visits=1)
+    stmt = dialect_insert(db.session.get_bind().dialect)(ShareVisit).values(campaign_id=campaign_id, source=source, day=day, visits=1)
     db.session.execute(stmt.on_conflict_do_update(index_elements=["campaign_id", "source", "day"],
                                                   set_={"visits": ShareVisit.visits + 1}))
 
