@@ -51,7 +51,7 @@ def _dashboard(values: dict | None = None, errors: dict | None = None, status: i
                                                   _page_arg(request.args.get("fpage"))),
         payouts=admin_services.payouts(campaign),
         outbox=None if admin_services.smtp_configured() else admin_services.outbox(),
-        check=check, breaches=check.breaches.splitlines() if check else [], today=date.today().isoformat(), footage_alerts=_footage_alerts(),
+        check=check, breaches=check.breaches.splitlines() if check else [], today=date.today().isoformat(), footage_alerts=fixity.alerts(),
         **_monthly_givers(campaign),
         values=values or {}, errors=errors or {})
     db.session.commit()  # the reward items the fulfilment counts made (fulfil.statement.queues), once shown
@@ -68,10 +68,6 @@ def _monthly_givers(campaign) -> dict:
 
 def _page_arg(value: str | None) -> int:
     return int(value) if value and value.isdigit() and len(value) < 6 else 1
-
-
-def _footage_alerts() -> list:
-    return fixity.alerts()
 
 
 @bp.get("/")

@@ -136,7 +136,6 @@ def _store_receipt(stream: BinaryIO, filename: str):
                 return out
             return stream.read(n)
 
-
     try:
         stored = storage().put_stream(_Joined(), suffix, limit=RECEIPT_MAX_BYTES)
     except TooLarge:

@@ -19,13 +19,13 @@ from filmfund.extensions import db
 from filmfund.media import captions, screening, streaming
 from filmfund.media.common import EXTENSIONS, _iso, storage
 from filmfund.media.models import Asset, AssetState, Publication, Rendition, RenditionKind
-from filmfund.media.publishing import _reward_models, donor_rendition_kind, reward_titles
+from filmfund.media.publishing import donor_rendition_kind, reward_titles
 from filmfund.rewards import holdings
 from filmfund.rewards.campaign import current_campaign
 
 def _active_reward_keys(user) -> set[str]:
     """The rewards of the current campaign this user holds now (filmfund.rewards.holdings)."""
-    if user is None or _reward_models() is None:
+    if user is None:
         return set()
     return holdings.held_keys(user.id, current_campaign().id)
 

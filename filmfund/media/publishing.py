@@ -17,6 +17,7 @@ from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.media.models import Asset, AssetKind, AssetState, Publication, RenditionKind
 from filmfund.media.renditions import make_donor_renditions
+from filmfund.rewards.models import Reward, RewardKind
 
 # Publishing to this key shows the asset to everyone on the campaign page (contract: {"reward": "public"}):
 # a video as the trailer, a still in the gallery. Only its clean copies are shown (DONOR_KINDS).
@@ -29,14 +30,6 @@ DONOR_KINDS = frozenset({RenditionKind.WEB, RenditionKind.IMAGE, RenditionKind.P
 DONOR_DEFAULT = {AssetKind.VIDEO: RenditionKind.WEB, AssetKind.IMAGE: RenditionKind.IMAGE}
 
 
-def _reward_models():
-    try:
-        from filmfund.rewards import models as rm  # optional: media works without the rewards component
-    except ImportError:
-        return None
-    return rm if hasattr(rm, "Reward") and hasattr(rm, "Entitlement") else None
-
-
 def donor_rendition_kind(asset: Asset, pub: Publication | None = None) -> RenditionKind | None:
     """The rendition a donor gets of this asset: the publication's if it is a donor kind, else
     the asset kind's default; None when the asset has no donor copy at all (audio)."""
@@ -47,10 +40,7 @@ def donor_rendition_kind(asset: Asset, pub: Publication | None = None) -> Rendit
 
 def reward_titles() -> dict[str, str]:
     """Reward key -> title, to show publications by title (a campaign has a few dozen)."""
-    rm = _reward_models()
-    if rm is None:
-        return {PUBLIC: PUBLIC_TITLE}
-    titles = {key: title for key, title in db.session.execute(sa.select(rm.Reward.key, rm.Reward.title))}
+    titles = {key: title for key, title in db.session.execute(sa.select(Reward.key, Reward.title))}
     return titles | {PUBLIC: PUBLIC_TITLE}
 
 
@@ -66,17 +56,14 @@ class Target:
 def publish_targets(asset: Asset) -> list[Target]:
     """The campaign's rewards by title for the asset page's publish form: digital ones can be
     chosen, the others are listed as what they are."""
-    rm = _reward_models()
-    if rm is None:
-        return []
     published = {p.reward_key for p in asset.publications}
-    rows = db.session.scalars(sa.select(rm.Reward).order_by(rm.Reward.tier_id, rm.Reward.position, rm.Reward.id))
+    rows = db.session.scalars(sa.select(Reward).order_by(Reward.tier_id, Reward.position, Reward.id))
     seen, out = set(), [Target(PUBLIC, PUBLIC_TITLE, "public", True, PUBLIC in published)]
     for r in rows:
         if r.key in seen:
             continue
         seen.add(r.key)
-        out.append(Target(r.key, r.title, r.kind.value, r.kind == rm.RewardKind.DIGITAL, r.key in published))
+        out.append(Target(r.key, r.title, r.kind.value, r.kind == RewardKind.DIGITAL, r.key in published))
     return out
 
 
@@ -86,13 +73,10 @@ def _digital_reward(reward_key: Any):
     reward_key = reward_key.strip()
     if reward_key == PUBLIC:
         return reward_key, None
-    rm = _reward_models()
-    if rm is None:
-        return reward_key, None
-    reward = db.session.scalar(sa.select(rm.Reward).where(rm.Reward.key == reward_key).order_by(rm.Reward.id).limit(1))
+    reward = db.session.scalar(sa.select(Reward).where(Reward.key == reward_key).order_by(Reward.id).limit(1))
     if reward is None:
         raise ValidationError(f"The campaign has no reward with key {reward_key!r}.", code="unknown_reward")
-    if reward.kind != rm.RewardKind.DIGITAL:
+    if reward.kind != RewardKind.DIGITAL:
         raise ValidationError(
             f"“{reward.title}” is a {reward.kind.value} reward: footage can only be published to a digital "
             "reward, which donors download from their library.", code="not_digital_reward")

@@ -3,7 +3,7 @@ and the queue tasks. Each lives in its own module:
 
 - common.py: settings, storage, profiles, timeouts, problems
 - ingest.py and uploads.py: files, folders, cards, uploads and direct S3 uploads
-- jobs.py: claiming, heartbeats, retries and recovery of media jobs;  runner.py: running one
+- jobs.py: claiming, heartbeats, retries and recovery of media jobs; runner.py: running one
 - verify.py: the decode pass and diagnosis;  renditions.py: proxy, web, poster, strip, image
 - fixity.py: re-hashing stored objects;  board.py: the footage board's queries
 - publishing.py: publishing to a digital reward and unpublishing

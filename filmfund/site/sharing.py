@@ -83,7 +83,8 @@ def _bump(campaign_id: int, source: str, day: date) -> bool:
 
 def _insert(campaign_id: int, source: str, day: date) -> None:
     """The day's first visit from this source; a second request racing in adds to the same row."""
-    stmt = dialect_insert(db.session.get_bind().dialect)(ShareVisit).values(campaign_id=campaign_id, source=source, day=day, visits=1)
+    insert = dialect_insert(db.session.get_bind().dialect)
+    stmt = insert(ShareVisit).values(campaign_id=campaign_id, source=source, day=day, visits=1)
     db.session.execute(stmt.on_conflict_do_update(index_elements=["campaign_id", "source", "day"],
                                                   set_={"visits": ShareVisit.visits + 1}))
 
