@@ -19,7 +19,7 @@ from filmfund.errors import ConflictError, DomainError, NotFoundError, for_peopl
 from filmfund.extensions import db, limiter
 from filmfund.fulfil import fulfilment
 from filmfund.i18n import format_money, zone_name
-from filmfund.media.library import library_for
+from filmfund.media import services as media_services
 from filmfund.media.public import public_media
 from filmfund.media.streaming import public_stream_ready
 from filmfund.rewards import campaign_edit, donor_data, donors, entitlements, mail_prefs, pledges, rules, stock, subscriptions
@@ -252,7 +252,7 @@ def account(settings_errors: dict | None = None, form: dict | None = None, statu
     stopped = mail_prefs.opted_out(user.id)
     topics = [{"topic": t, "title": title, "on": t not in stopped} for t, title in mail_prefs.topics_for(user)]
     page = render_template("site/account.html", ents=ents, donations=donations, campaign=campaign,
-                           next_tier=next_tier, library=library_for(user), settings=settings, topics=topics,
+                           next_tier=next_tier, library=media_services.library_for(user), settings=settings, topics=topics,
                            waiting=waiting, monthly=subscriptions.donor_subscriptions(user),
                            settings_errors=settings_errors or {}, form=form or {})
     db.session.commit()  # the reward items its statement made as it rendered (fulfil.statement)
