@@ -217,18 +217,41 @@ def _dispatch(row_id: int, inline: bool) -> str:
     return WebhookStatus.RECEIVED.value
 
 
+def claim_statement(row_id: int) -> sa.Select:
+    """PostgreSQL's claim of one event: by its primary key alone, locked, skipped if locked."""
+    return sa.select(WebhookEvent).where(WebhookEvent.id == row_id).with_for_update(skip_locked=True)
+
+
+def waiting_statement(limit: int, older_than: float = 0) -> sa.Select:
+    """The ids of the first `limit` events still waiting to be booked, oldest first. Ordered as
+    the (status, received_at) index is, so that those rows are read and no more: ordered by id
+    (or by received_at and id), every waiting row was read and sorted at each batch."""
+    stmt = (sa.select(WebhookEvent.id).where(WebhookEvent.status == WebhookStatus.RECEIVED)
+            .order_by(WebhookEvent.received_at).limit(limit))
+    if older_than:
+        stmt = stmt.where(WebhookEvent.received_at < utcnow() - timedelta(seconds=older_than))
+    return stmt
+
+
 def _claim(row_id: int) -> WebhookEvent | None:
     """This event's row, locked for this transaction, if it still waits to be booked (concurrent
-    workers skip it rather than wait)."""
-    stmt = sa.select(WebhookEvent).where(WebhookEvent.id == row_id, WebhookEvent.status == WebhookStatus.RECEIVED)
+    workers skip it rather than wait).
+
+    PostgreSQL: the row is found by its primary key alone, and its status read once it is locked.
+    With the status in the WHERE clause too, the generic plan PostgreSQL keeps for the prepared
+    statement (psycopg prepares what runs five times) was chosen while the table was small, and
+    took the status index: each claim then read every event still waiting, about 10 ms of the
+    database's CPU per booking in a storm of 2,000."""
     if db.session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
-    else:  # SQLite: take the single write lock first, then read
-        if db.session.execute(sa.update(WebhookEvent).where(
-                WebhookEvent.id == row_id, WebhookEvent.status == WebhookStatus.RECEIVED)
-                .values(status=WebhookStatus.RECEIVED)).rowcount != 1:
-            return None
-    return db.session.scalars(stmt.execution_options(populate_existing=True)).first()
+        row = db.session.scalars(claim_statement(row_id).execution_options(populate_existing=True)).first()
+        return row if row is not None and row.status == WebhookStatus.RECEIVED else None
+    # SQLite: take the single write lock first, then read
+    if db.session.execute(sa.update(WebhookEvent).where(
+            WebhookEvent.id == row_id, WebhookEvent.status == WebhookStatus.RECEIVED)
+            .values(status=WebhookStatus.RECEIVED)).rowcount != 1:
+        return None
+    return db.session.scalars(sa.select(WebhookEvent).where(WebhookEvent.id == row_id)
+                              .execution_options(populate_existing=True)).first()
 
 
 def book_event(row_id: int) -> str | None:
@@ -261,11 +284,7 @@ def book_event(row_id: int) -> str | None:
 def book_pending(limit: int = 100, older_than: float = 0) -> int:
     """Book the events still waiting (oldest first): a worker's batch after its own event, and the
     minute sweep (`older_than` seconds: leave the freshest to the tasks queued for them)."""
-    stmt = (sa.select(WebhookEvent.id).where(WebhookEvent.status == WebhookStatus.RECEIVED)
-            .order_by(WebhookEvent.id).limit(limit))
-    if older_than:
-        stmt = stmt.where(WebhookEvent.received_at < utcnow() - timedelta(seconds=older_than))
-    ids = db.session.scalars(stmt).all()
+    ids = db.session.scalars(waiting_statement(limit, older_than)).all()
     db.session.commit()
     done = 0
     for row_id in ids:
