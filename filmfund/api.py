@@ -24,7 +24,7 @@ from pydantic_core import PydanticCustomError
 from filmfund.auth.models import User
 from filmfund.auth.tokens import user_for_token
 from filmfund.errors import DomainError, ForbiddenError, ValidationError
-from filmfund.extensions import csrf, db, limiter
+from filmfund.extensions import PerClientLimit, csrf, db
 from filmfund.shared_cache import anonymous
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -96,7 +96,7 @@ def route(bp: Blueprint, rule: str, method: str, summary: str, *, roles: tuple[s
       keyword arguments of those names. A refusal is a 400 in the API's error shape.
     - `response`: the answer's schema (a dict or a pydantic model), at `status`; `responses`: the
       other answers besides the 4XX error ({status: (description, schema or None)}).
-    - `limit`: a rate limit (Flask-Limiter's syntax); `max_bytes`: a larger JSON body limit.
+    - `limit`: a rate limit per client address (Flask-Limiter's syntax; `extensions.PerClientLimit`); `max_bytes`: a larger JSON body limit.
     - `raw_body`: a body that is not JSON ({media type: schema}), read by the view itself;
       `response_type`: the media type of the answer at `status` when it is not JSON.
     - `public`: a GET whose answer holds nothing about the reader beyond their language: to an
@@ -114,8 +114,12 @@ def route(bp: Blueprint, rule: str, method: str, summary: str, *, roles: tuple[s
         OPERATIONS.append(Operation(full_rule, method.lower(), summary, roles, body, query, headers, response,
                                     status, responses or {}, raw_body, response_type))
 
+        limited = PerClientLimit(limit, f"{method.upper()} {full_rule}") if limit else None
+
         @wraps(view)
         def endpoint(**kwargs):
+            if limited is not None:  # first: a refused caller costs no lookup or validation
+                limited.check()
             if roles is not None:
                 g.api_user = _bearer_user(roles)
             if headers is not None:
@@ -128,8 +132,6 @@ def route(bp: Blueprint, rule: str, method: str, summary: str, *, roles: tuple[s
                 return _public_answer(view(**kwargs))
             return view(**kwargs)
 
-        if limit:
-            endpoint = limiter.limit(limit)(endpoint)
         bp.add_url_rule(rule, view_func=endpoint, methods=[method.upper()])
         return endpoint
 
@@ -277,13 +279,16 @@ def _finite_float(text: str) -> float:
     return value
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL, or a UTF-16 surrogate alone (json.loads lets both through)
+
+
 def _check_shape(value, depth: int = 0) -> None:
     """Bounded nesting, and text that can be stored (no lone UTF-16 surrogates, no NUL)."""
     if depth > MAX_JSON_DEPTH:
         raise ValidationError(_("The JSON body is nested too deep (at most %(n)s levels).", n=MAX_JSON_DEPTH),
                               code="invalid_json")
     if isinstance(value, str):
-        if "\x00" in value or any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+        if _UNSTORABLE.search(value):
             raise ValidationError(_("Text holds a character that is not allowed (NUL or a lone surrogate)."),
                                   code="invalid_json")
     elif isinstance(value, dict):
