@@ -15,8 +15,8 @@ Three paths, each with its target (issue 16):
 
 Before the clock runs, one whole cycle (pledges, their webhooks, the worker's booking) is done
 once, unmeasured. The worker books each round's events as they come in, as in production, and
-the next round waits until it is done, so that no path is measured against the backlog of the
-path before it. After the run the worker books every accepted event, and the money is checked: as many
+the next round waits until it is done and idle (the receipts those bookings queued are written
+too), so that no path is measured against the backlog of the path before it. After the run the worker books every accepted event, and the money is checked: as many
 donations as events, their sum exactly the pledged sum, the campaign's running total the same,
 and `filmfund ledger check` clean.
 
@@ -106,6 +106,7 @@ def main() -> int:
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         for port in ports.values():
             wait_up(port)
+        worker = worker_of(procs[-1].pid)
 
         proxy = {"X-Forwarded-Proto": "https"}
         n = args.requests
@@ -143,6 +144,7 @@ def main() -> int:
         expected_total += sum(1500 + first + i for i in range(warm))
         booked += warm
         wait_booked(engine, booked)
+        wait_idle(worker)
 
         for round_no in range(args.rounds):
             base = round_no * n
@@ -171,8 +173,11 @@ def main() -> int:
                 ratios[key].append(measured[key]["filmfund"] / measured[key]["bare"])
             # The worker books this round's events while the webhooks come in (as in production),
             # but the next round does not start before it is done: each path is measured with the
-            # same idle worker, not with the backlog of the path before it.
+            # same idle worker, not with the backlog of the path before it. Done means idle, not
+            # only booked: the tasks queued for events that another task's batch already booked
+            # still run after the last booking (each claims nothing and looks for more).
             wait_booked(engine, booked)
+            wait_idle(worker)
         engine.dispose()
 
         money = check_money(database_url, booked, expected_total, env, cli, instance)
@@ -215,6 +220,38 @@ def wait_booked(engine, events: int, timeout: float = 600) -> None:
                 return  # check_money says what is missing
             conn.rollback()
             time.sleep(0.2)
+
+
+def worker_of(supervisor: int, timeout: float = 30) -> int:
+    """The pid of the worker `filmfund run` started (its child running `filmfund.cli worker`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pid in Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split():
+            try:
+                if b"worker" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"):
+                    return int(pid)
+            except OSError:
+                continue
+        time.sleep(0.2)
+    raise RuntimeError("filmfund run started no worker")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_idle(pid: int, timeout: float = 600) -> None:
+    """Until the worker has used under a tenth of a core for two half-seconds running: its queue
+    is drained (an idle worker, waiting on Redis and running its once-a-second scheduler, uses
+    about 5%)."""
+    deadline, quiet = time.monotonic() + timeout, 0
+    last = cpu_seconds(pid)
+    while quiet < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = cpu_seconds(pid)
+        quiet = quiet + 1 if now - last < 0.05 else 0
+        last = now
 
 
 def check_money(database_url: str, events: int, expected: int, env: dict, cli: list[str], instance: Path) -> str:
