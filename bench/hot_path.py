@@ -15,8 +15,9 @@ Three paths, each with its target (issue 16):
 
 Before the clock runs, one whole cycle (pledges, their webhooks, the worker's booking) is done
 once, unmeasured. The worker books each round's events as they come in, as in production, and
-the next round waits until it is done and idle (the receipts those bookings queued are written
-too), so that no path is measured against the backlog of the path before it. After the run the worker books every accepted event, and the money is checked: as many
+the next round waits until it is done and idle (the tasks queued for events that another task's
+batch booked have run too), so that no path is measured against the backlog of the path before
+it. After the run the worker books every accepted event, and the money is checked: as many
 donations as events, their sum exactly the pledged sum, the campaign's running total the same,
 and `filmfund ledger check` clean.
 

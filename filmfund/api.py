@@ -96,7 +96,8 @@ def route(bp: Blueprint, rule: str, method: str, summary: str, *, roles: tuple[s
       keyword arguments of those names. A refusal is a 400 in the API's error shape.
     - `response`: the answer's schema (a dict or a pydantic model), at `status`; `responses`: the
       other answers besides the 4XX error ({status: (description, schema or None)}).
-    - `limit`: a rate limit per client address (Flask-Limiter's syntax; `extensions.PerClientLimit`); `max_bytes`: a larger JSON body limit.
+    - `limit`: a rate limit per client address (Flask-Limiter's syntax, counted by
+      `extensions.PerClientLimit`); `max_bytes`: a larger JSON body limit.
     - `raw_body`: a body that is not JSON ({media type: schema}), read by the view itself;
       `response_type`: the media type of the answer at `status` when it is not JSON.
     - `public`: a GET whose answer holds nothing about the reader beyond their language: to an
