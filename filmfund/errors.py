@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import logging
-import time
 
 from flask import Flask, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
-from filmfund.extensions import db, limiter
+from filmfund.extensions import db, limiter, seconds_until
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +92,7 @@ def _retry_after(resp) -> None:
     """A request refused by a rate limit says when its window ends (RFC 9110 Retry-After)."""
     current = limiter.current_limit
     if current is not None:
-        resp.headers["Retry-After"] = str(max(1, current.reset_at - int(time.time())))
+        resp.headers["Retry-After"] = str(seconds_until(current.reset_at))
 
 
 def init_app(app: Flask) -> None:

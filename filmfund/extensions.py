@@ -27,6 +27,12 @@ csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=False)
 
 
+def seconds_until(reset_at: float) -> int:
+    """Retry-After for a spent limit whose window ends at `reset_at` (epoch seconds): whole
+    seconds, rounded up, at least 1 (RFC 9110)."""
+    return max(1, math.ceil(reset_at - time.time()))
+
+
 class PerClientLimit:
     """An API route's limit (`api.route(limit=...)`): counted per client address and route in the
     limiter's own storage, with its own strategy (`limits`, which Flask-Limiter drives too), so
@@ -50,7 +56,7 @@ class PerClientLimit:
         for item in self.items:
             if not strategy.hit(item, key, self.scope):
                 reset_at = strategy.get_window_stats(item, key, self.scope).reset_time
-                raise TooManyRequests(retry_after=max(1, math.ceil(reset_at - time.time())))
+                raise TooManyRequests(retry_after=seconds_until(reset_at))
 
 
 def route_limits_only(app) -> None:

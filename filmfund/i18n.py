@@ -189,7 +189,7 @@ def for_donor(user_id: int | None):
 # ---------------------------------------------------------------- formatting
 
 def _babel_locale() -> Locale:
-    return get_locale() or Locale.parse(locale_id(default_language()))
+    return get_locale() or babel_locale(default_language())
 
 
 def format_money(cents: int | None, currency: str = "usd", *, whole: bool = False) -> str:

@@ -218,7 +218,8 @@ def _dispatch(row_id: int, inline: bool) -> str:
 
 
 def claim_statement(row_id: int) -> sa.Select:
-    """PostgreSQL's claim of one event: by its primary key alone, locked, skipped if locked."""
+    """The claim of one event: by its primary key alone, locked, skipped if locked (SQLite, which
+    has no row locks, renders no FOR UPDATE: `_claim` takes its write lock first)."""
     return sa.select(WebhookEvent).where(WebhookEvent.id == row_id).with_for_update(skip_locked=True)
 
 
@@ -242,16 +243,13 @@ def _claim(row_id: int) -> WebhookEvent | None:
     statement (psycopg prepares what runs five times) was chosen while the table was small, and
     took the status index: each claim then read every event still waiting, about 10 ms of the
     database's CPU per booking in a storm of 2,000."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        row = db.session.scalars(claim_statement(row_id).execution_options(populate_existing=True)).first()
-        return row if row is not None and row.status == WebhookStatus.RECEIVED else None
-    # SQLite: take the single write lock first, then read
-    if db.session.execute(sa.update(WebhookEvent).where(
-            WebhookEvent.id == row_id, WebhookEvent.status == WebhookStatus.RECEIVED)
-            .values(status=WebhookStatus.RECEIVED)).rowcount != 1:
-        return None
-    return db.session.scalars(sa.select(WebhookEvent).where(WebhookEvent.id == row_id)
-                              .execution_options(populate_existing=True)).first()
+    if db.session.get_bind().dialect.name == "sqlite":  # take the single write lock first, then read
+        if db.session.execute(sa.update(WebhookEvent).where(
+                WebhookEvent.id == row_id, WebhookEvent.status == WebhookStatus.RECEIVED)
+                .values(status=WebhookStatus.RECEIVED)).rowcount != 1:
+            return None
+    row = db.session.scalars(claim_statement(row_id).execution_options(populate_existing=True)).first()
+    return row if row is not None and row.status == WebhookStatus.RECEIVED else None
 
 
 def book_event(row_id: int) -> str | None:
