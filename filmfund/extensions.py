@@ -68,7 +68,9 @@ def route_limits_only(app) -> None:
     manager = limiter.limit_manager
     if manager.application_limits or manager.default_limits or manager._blueprint_limits or limiter._meta_limits:
         return
-    app.before_request_funcs[None].remove(limiter._check_request_limit)
+    hooks = app.before_request_funcs.get(None, [])
+    if limiter._check_request_limit in hooks:  # absent when RATELIMIT_ENABLED is off
+        hooks.remove(limiter._check_request_limit)
 
 
 @contextmanager

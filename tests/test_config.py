@@ -63,6 +63,16 @@ def test_one_trusted_proxy_gives_the_client_address(database_url, instance_dir, 
     assert resp.text == "203.0.113.9"
 
 
+def test_the_app_builds_and_answers_with_rate_limiting_off(database_url, instance_dir, monkeypatch):
+    """Flask-Limiter's own switch (RATELIMIT_ENABLED, for an app embedding filmfund or a load
+    test) registers no request hook; building the app must not expect one."""
+    from filmfund import create_app
+
+    monkeypatch.setenv("FILMFUND_INSTANCE_DIR", str(instance_dir))
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "RATELIMIT_ENABLED": False})
+    assert app.test_client().get("/healthz").status_code == 200
+
+
 def test_secure_cookies_use_the_host_prefix(tmp_path):
     plain = load_settings({"FILMFUND_INSTANCE_DIR": str(tmp_path)})
     secure = load_settings({"FILMFUND_INSTANCE_DIR": str(tmp_path), "FILMFUND_SECURE_COOKIES": "1"})
