@@ -59,10 +59,19 @@ def ensure_user(email: str) -> User:
     """The user with that email, created (with no role) if need be."""
     email = normalize_email(email)
     user = find_user(email)
-    if user is None:
-        user = User(email=email)
-        db.session.add(user)
+    return user if user is not None else new_user(email)
+
+
+def new_user(email: str, role: Role | str | None = None) -> User:
+    """A new account, for a caller that has just found none with that email (two callers racing
+    to make it: the second one's flush fails on the unique email). Its roles start as a known
+    empty list, so that granting the first one reads nothing back."""
+    user = User(email=normalize_email(email), roles=[])
+    db.session.add(user)
+    if role is None:
         db.session.flush()
+    else:
+        grant_role(user, role)  # flushes the account and its role together
     return user
 
 

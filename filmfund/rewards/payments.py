@@ -9,14 +9,14 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 
 from filmfund.audit import record_audit
-from filmfund.auth.models import User
-from filmfund.auth.services import find_user, get_or_create_user, normalize_email
+from filmfund.auth.models import Role, User
+from filmfund.auth.services import find_user, get_or_create_user, grant_role, new_user, normalize_email
 from filmfund.db import utcnow
 from filmfund.errors import ConflictError, ValidationError
 from filmfund.extensions import db
 from filmfund.i18n import format_money
 from filmfund.rewards import donors, entitlements, ledger, receipts, rules, stock
-from filmfund.rewards.campaign import campaign_of, current_campaign
+from filmfund.rewards.campaign import current_campaign
 from filmfund.rewards.models import (
     Campaign,
     DisputeStatus,
@@ -31,16 +31,17 @@ from filmfund.rewards.models import (
 )
 from filmfund.rewards.pledges import NOTE_MAX, clean_credit_name, validate_amount, validate_flag
 
-def record_stripe_payment(pledge: Pledge, *, amount: int, currency: str, payment_intent_id: str | None,
-                          session_id: str | None, email: str | None, stripe_event_id: str,
-                          flags: list[str], invoice_id: str | None = None, subscription=None,
+def record_stripe_payment(pledge: Pledge, campaign, *, amount: int, currency: str,
+                          payment_intent_id: str | None, session_id: str | None, email: str | None,
+                          stripe_event_id: str, flags: list[str], invoice_id: str | None = None, subscription=None,
                           charge_id: str | None = None, first_month: bool = True) -> Donation | None:
     """Count a paid Checkout Session once (by pledge and by payment intent), or one month of a
     monthly gift once (by its invoice and payment intent); None if already counted.
 
     A month's donation is the pledge's own (its `pledge_id` set) when it is the subscription's
     first invoice (`first_month`); a later month's names only its subscription. Every month is
-    counted on the subscription's donor.
+    counted on the subscription's donor. `campaign` is the pledge's (campaign.campaign_of), the
+    one the caller checked the currency against.
 
     The caller holds the pledge's row lock (so two events of one payment are serial); the money
     lock is taken only for the booking, which keeps the time other payments wait for it short."""
@@ -53,7 +54,6 @@ def record_stripe_payment(pledge: Pledge, *, amount: int, currency: str, payment
     existing = db.session.scalar(sa.select(Donation).where(sa.or_(key, by_payment)))
     if existing is not None:
         return None
-    campaign = campaign_of(pledge)
     if amount != pledge.amount:
         flags.append("amount_mismatch")  # the money that arrived is what counts
     if pledge.can_move(PledgeState.PAID):
@@ -98,14 +98,18 @@ def _donor(email: str) -> User:
     address may race to create it: the loser's savepoint rolls back and finds the winner's. A
     pledge never gives a staff account a role: anyone can type a producer's email into the form,
     and the gift is then counted on that account without making it a donor's."""
-    user = find_user(normalize_email(email))
+    email = normalize_email(email)
+    user = find_user(email)
     if user is not None and (user.has_role("donor") or user.is_staff):
         return user
     try:
         with db.session.begin_nested():
-            return get_or_create_user(email, "donor")
+            if user is None:  # not found just now: made without looking again
+                return new_user(email, Role.DONOR)
+            grant_role(user, Role.DONOR)
+            return user
     except sa.exc.IntegrityError:
-        return get_or_create_user(email, "donor")
+        return get_or_create_user(email, Role.DONOR)
 
 
 def apply_refund(donation: Donation, amount_refunded: int, stripe_event_id: str | None, actor="stripe") -> None:

@@ -315,7 +315,9 @@ def _process(row: WebhookEvent, event: dict) -> None:
     if reason is not None:
         status, error = WebhookStatus.IGNORED, reason if handler else None
     else:
-        row.status = WebhookStatus.PROCESSED  # so a replay of early events does not pick this one up
+        # So that a replay of early events does not pick this one up. Most handlers end here too:
+        # then this is the row's one UPDATE (below, only what the handler changed is written).
+        row.status, row.processed_at = WebhookStatus.PROCESSED, utcnow()
         db.session.flush()
         if event["type"] not in SESSION_EVENTS:
             # Refunds and disputes read and change money: serialised by the money lock, taken
@@ -339,8 +341,9 @@ def _process(row: WebhookEvent, event: dict) -> None:
             status, error = WebhookStatus.FAILED, str(exc)[:1000] or type(exc).__name__
         finally:
             _event_created.reset(token)
-    row.status, row.error, row.processed_at = status, error, utcnow()
-    db.session.flush()
+    if (row.status, row.error) != (status, error) or row.processed_at is None:
+        row.status, row.error, row.processed_at = status, error, utcnow()
+        db.session.flush()
 
 
 def _string(obj: dict, key: str, *, max_len: int = 255, required: bool = False) -> str | None:
@@ -391,9 +394,9 @@ def _session_paid(obj: dict, event_id: str) -> WebhookStatus:
     email = _object(obj, "customer_details").get("email") or obj.get("customer_email")
     email = email if isinstance(email, str) and len(email) <= 254 else None
     pi = _payment_intent_of({"data": {"object": obj}})
-    donation = payments.record_stripe_payment(pledge, amount=amount, currency=currency, payment_intent_id=pi,
-                                              session_id=obj["id"], email=email, stripe_event_id=event_id,
-                                              flags=flags)
+    donation = payments.record_stripe_payment(pledge, campaign, amount=amount, currency=currency,
+                                              payment_intent_id=pi, session_id=obj["id"], email=email,
+                                              stripe_event_id=event_id, flags=flags)
     if donation is not None:
         # A DVD tier's shipping address, if collected (filmfund.fulfil keeps it): the first gift's
         # is the donor's; a later gift's waits for the email owner's confirmation, whose link its
@@ -493,8 +496,8 @@ def on_invoice_paid(obj: dict, event_id: str) -> WebhookStatus:
     subscriptions.note_state(sub, SubscriptionState.ACTIVE, created)
     subscriptions.note_period_end(sub, facts.period_end)
     donation = payments.record_stripe_payment(
-        pledge, amount=facts.amount_paid, currency=facts.currency, payment_intent_id=facts.payment_intent_id,
-        session_id=None, email=facts.email, stripe_event_id=event_id, flags=[], invoice_id=facts.id,
+        pledge, campaign, amount=facts.amount_paid, currency=facts.currency,
+        payment_intent_id=facts.payment_intent_id, session_id=None, email=facts.email, stripe_event_id=event_id, flags=[], invoice_id=facts.id,
         subscription=sub, charge_id=facts.charge_id, first_month=facts.first)
     if donation is not None:
         _replay_unmatched(WebhookEvent.payload.contains(json.dumps(facts.id), autoescape=True), ("invoice_payment.paid",))
