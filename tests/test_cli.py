@@ -142,3 +142,22 @@ def test_a_database_without_tables_is_told_in_one_line(tmp_path):
     [line] = out.stderr.strip().splitlines()
     assert "has no tables yet" in line and "filmfund db upgrade" in line and str(empty) in line
     assert "no such table" not in line and "Traceback" not in out.stderr
+
+
+def test_what_the_app_build_makes_is_frozen_and_collection_goes_on():
+    """kept_for_life pauses the cyclic collector while the app is built and freezes what it made;
+    the collector must run again afterwards, whether the build succeeded or failed."""
+    import gc
+
+    from filmfund import cli
+
+    assert gc.isenabled()
+    before = gc.get_freeze_count()
+    try:
+        kept = cli.kept_for_life(lambda: [[n] for n in range(5000)])
+        assert gc.isenabled() and gc.get_freeze_count() >= before + len(kept)
+        with pytest.raises(RuntimeError):
+            cli.kept_for_life(lambda: (_ for _ in ()).throw(RuntimeError("no campaign file")))
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()
