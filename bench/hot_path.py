@@ -21,8 +21,14 @@ it. After the run the worker books every accepted event, and the money is checke
 donations as events, their sum exactly the pledged sum, the campaign's running total the same,
 and `filmfund ledger check` clean.
 
-    .venv/bin/python bench/hot_path.py [--requests 600] [--rounds 3] [--concurrency 8]
+    .venv/bin/python bench/hot_path.py [--requests 600] [--rounds 3] [--concurrency 8] [--cpu-split]
                                        [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+
+With --cpu-split it also prints where each path's CPU went, in milliseconds per request (median of
+the rounds), read from /proc around each load: the app's web processes, filmfund's worker,
+PostgreSQL (every process of that name: run it on a machine with nothing else), Redis, and the
+load generator (this process). On two cores, the sum against the bare app's says how far a ratio
+can go.
 """
 from __future__ import annotations
 
@@ -70,6 +76,7 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=600, help="requests per path, app and round")
     ap.add_argument("--rounds", type=int, default=3, help="rounds; each ratio is the median of the rounds")
     ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--cpu-split", action="store_true", help="print each path's CPU per request, by process")
     ap.add_argument("--database-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
                     help="a PostgreSQL server's URL: a scratch database is created on it and dropped")
     args = ap.parse_args()
@@ -108,6 +115,22 @@ def main() -> int:
         for port in ports.values():
             wait_up(port)
         worker = worker_of(procs[-1].pid)
+        supervisor = procs[-1].pid
+        groups = {"bare": {"bare app": [procs[1].pid, *descendants(procs[1].pid)]},
+                  "filmfund": {"web": [supervisor, *(p for p in descendants(supervisor) if p != worker)],
+                               "worker": [worker]}}
+        for g in groups.values():
+            g.update({"PostgreSQL": "postgres", "Redis": [redis.pid], "load generator": [os.getpid()]})
+        split: dict[tuple[str, str], list[dict[str, float]]] = {}
+
+        def measured_load(key: str, name: str, load: list) -> tuple[float, list, list]:
+            before = group_cpu(groups[name]) if args.cpu_split else {}
+            wall, lat, resp = run_load(ports[name], load, args.concurrency)
+            if args.cpu_split:
+                after = group_cpu(groups[name])
+                split.setdefault((key, name), []).append(
+                    {g: 1000 * (after[g] - before[g]) / len(load) for g in after})
+            return wall, lat, resp
 
         proxy = {"X-Forwarded-Proto": "https"}
         n = args.requests
@@ -156,7 +179,7 @@ def main() -> int:
             answers = {}
             for key, load, status in (("campaign", campaign, 200), ("pledge", pledges, 201)):
                 for name in ("bare", "filmfund"):
-                    wall, lat, resp = run_load(ports[name], load, args.concurrency)
+                    wall, lat, resp = measured_load(key, name, load)
                     bad = [r for r in resp if r[0] != status]
                     assert not bad, (key, name, bad[:3])
                     measured[key][name] = len(lat) / wall
@@ -165,7 +188,7 @@ def main() -> int:
             expected_total += sum(1500 + base + i for i in range(len(events)))
             booked += len(events)
             for name in ("bare", "filmfund"):
-                wall, lat, resp = run_load(ports[name], events, args.concurrency)
+                wall, lat, resp = measured_load("webhook", name, events)
                 bad = [r for r in resp if r[0] != 200]
                 assert not bad, ("webhook", name, bad[:3])
                 measured["webhook"][name] = len(lat) / wall
@@ -197,6 +220,15 @@ def main() -> int:
             print(f"| {LABELS[key]} | {bare:,.0f} | {ours:,.0f} | **{ratio:.2f}×** | "
                   f"{' '.join(f'{r:.2f}' for r in ratios[key])} | ≥ {target}× {'met' if ok else 'NOT met'} |")
         print(f"\nmoney: {money}")
+        if args.cpu_split:
+            print("\nCPU per request (ms, median of the rounds), by process:\n")
+            names = ["bare app", "web", "worker", "PostgreSQL", "Redis", "load generator"]
+            print("| path | app | " + " | ".join(names) + " | all |")
+            print("| --- | --- |" + " ---: |" * (len(names) + 1))
+            for (key, name), rounds in split.items():
+                med = {g: statistics.median(r[g] for r in rounds) for g in rounds[0]}
+                cells = [f"{med[g]:.2f}" if g in med else "" for g in names]
+                print(f"| {LABELS[key]} | {name} | " + " | ".join(cells) + f" | {sum(med.values()):.2f} |")
         return 0 if met else 1
     finally:
         for p in reversed(procs):
@@ -235,6 +267,42 @@ def worker_of(supervisor: int, timeout: float = 30) -> int:
                 continue
         time.sleep(0.2)
     raise RuntimeError("filmfund run started no worker")
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes `pid` started, and theirs."""
+    found: list[int] = []
+    try:
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return found
+    for child in children:
+        found += [child, *descendants(child)]
+    return found
+
+
+def group_cpu(groups: dict[str, list[int] | str]) -> dict[str, float]:
+    """CPU seconds so far of each group: its processes, or (a name) every process of that name."""
+    out: dict[str, float] = {}
+    for group, members in groups.items():
+        if isinstance(members, str):
+            members = [int(p) for p in os.listdir("/proc") if p.isdigit() and _named(int(p), members)]
+        out[group] = sum(_cpu_or_zero(p) for p in members)
+    return out
+
+
+def _named(pid: int, name: str) -> bool:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().startswith(name)
+    except OSError:
+        return False
+
+
+def _cpu_or_zero(pid: int) -> float:
+    try:
+        return cpu_seconds(pid)
+    except OSError:  # ended meanwhile
+        return 0.0
 
 
 def cpu_seconds(pid: int) -> float:
