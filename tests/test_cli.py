@@ -151,13 +151,16 @@ def test_what_the_app_build_makes_is_frozen_and_collection_goes_on():
 
     from filmfund import cli
 
+    def failing_build():
+        raise RuntimeError("no campaign file")
+
     assert gc.isenabled()
     before = gc.get_freeze_count()
     try:
         kept = cli.kept_for_life(lambda: [[n] for n in range(5000)])
         assert gc.isenabled() and gc.get_freeze_count() >= before + len(kept)
         with pytest.raises(RuntimeError):
-            cli.kept_for_life(lambda: (_ for _ in ()).throw(RuntimeError("no campaign file")))
+            cli.kept_for_life(failing_build)
         assert gc.isenabled()
     finally:
         gc.unfreeze()
