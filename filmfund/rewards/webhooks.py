@@ -497,8 +497,8 @@ def on_invoice_paid(obj: dict, event_id: str) -> WebhookStatus:
     subscriptions.note_period_end(sub, facts.period_end)
     donation = payments.record_stripe_payment(
         pledge, campaign, amount=facts.amount_paid, currency=facts.currency,
-        payment_intent_id=facts.payment_intent_id, session_id=None, email=facts.email, stripe_event_id=event_id, flags=[], invoice_id=facts.id,
-        subscription=sub, charge_id=facts.charge_id, first_month=facts.first)
+        payment_intent_id=facts.payment_intent_id, session_id=None, email=facts.email, stripe_event_id=event_id,
+        flags=[], invoice_id=facts.id, subscription=sub, charge_id=facts.charge_id, first_month=facts.first)
     if donation is not None:
         _replay_unmatched(WebhookEvent.payload.contains(json.dumps(facts.id), autoescape=True), ("invoice_payment.paid",))
         _replay_payment_events(donation)
