@@ -89,9 +89,13 @@ def insert_on_conflict(name: str, dialect: sa.Dialect,
 def commit_keeping(session, *objs) -> None:
     """Commit the caller's use case, keeping the values it just wrote on `objs` (no SELECT to
     reload what we know: each row is exactly what was inserted or updated). Nothing to commit (the
-    objects were written by a statement of their own, as a test-mode pledge is): nothing done."""
-    own = session() if isinstance(session, scoped_session) else session
-    if (not own.in_transaction() and not (own.new or own.dirty or own.deleted)
+    objects were written by a statement of their own, as a test-mode pledge is): nothing done,
+    and no session made to find that out (10 µs with its close, on the pledge's hot path)."""
+    if isinstance(session, scoped_session):
+        own = session() if session.registry.has() else None
+    else:
+        own = session
+    if ((own is None or (not own.in_transaction() and not (own.new or own.dirty or own.deleted)))
             and all(sa.inspect(obj).transient for obj in objs)):
         return
     session.flush()  # defaults (created_at...) are set now

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 import sqlalchemy as sa
 
 
@@ -39,3 +40,102 @@ def test_it_does_what_the_upsert_says(app, campaign):
     row = db.session.execute(sa.select(DailyTotal.net, DailyTotal.gifts, DailyTotal.share).where(
         DailyTotal.campaign_id == campaign.id, DailyTotal.day == day)).one()
     assert tuple(row) == (1000, 1, 200)
+
+
+def _event_values(event_id: str, **changes) -> dict:
+    from datetime import datetime, timedelta, timezone
+
+    from filmfund.rewards.models import WebhookStatus
+
+    values = dict(event_id=event_id, type="checkout.session.completed", livemode=False, payload="{}",
+                  # Beijing time: the row must keep the instant, stored as UTC.
+                  received_at=datetime(2026, 12, 5, 9, 30, tzinfo=timezone(timedelta(hours=8))),
+                  status=WebhookStatus.RECEIVED, error=None, processed_at=None, payment_intent_id=None,
+                  charge_id=None)
+    values.update(changes)
+    return values
+
+
+def test_one_statement_value_writes_what_the_orm_reads_back(app):
+    """The webhook's insert through one_statement_value (the driver itself on PostgreSQL): the id
+    comes back, the enum and the zoned time are stored as their types store them, and the same
+    event again inserts nothing (None)."""
+    from datetime import datetime, timezone
+
+    from filmfund.extensions import db, one_statement_value
+    from filmfund.rewards import webhooks
+    from filmfund.rewards.models import WebhookEvent, WebhookStatus
+
+    statement = webhooks._insert_once(db.engine.dialect)
+    row_id = one_statement_value(statement, _event_values("evt_one"))
+    assert isinstance(row_id, int)
+    assert one_statement_value(statement, _event_values("evt_one")) is None
+    row = db.session.get(WebhookEvent, row_id)
+    assert (row.event_id, row.status, row.received_at) == (
+        "evt_one", WebhookStatus.RECEIVED, datetime(2026, 12, 5, 1, 30, tzinfo=timezone.utc))
+    raw_status = db.session.execute(sa.text("SELECT status FROM webhook_events WHERE id = :id"),
+                                    {"id": row_id}).scalar()
+    assert raw_status == WebhookStatus.RECEIVED.value  # the enum's value, as the ORM writes it
+
+
+def test_one_statement_value_reports_errors_as_sqlalchemy_does(app):
+    from filmfund.extensions import db, one_statement_value
+    from filmfund.rewards import webhooks
+
+    statement = webhooks._insert_once(db.engine.dialect)
+    with pytest.raises(sa.exc.StatementError):  # the enum's type refuses the name, before any SQL
+        one_statement_value(statement, _event_values("evt_bad", status="no-such-status"))
+    with pytest.raises(sa.exc.IntegrityError):  # the database refuses the row (type is NOT NULL)
+        one_statement_value(statement, _event_values("evt_null", type=None))
+    db.session.rollback()
+    assert one_statement_value(statement, _event_values("evt_after")) is not None  # the pool still works
+    assert db.session.scalar(sa.text("SELECT count(*) FROM webhook_events")) == 1
+
+
+def test_one_statement_value_joins_the_callers_transaction(app):
+    from filmfund.extensions import db, one_statement_value
+    from filmfund.rewards import webhooks
+
+    db.session.execute(sa.text("SELECT 1"))  # a unit of work has begun
+    assert one_statement_value(webhooks._insert_once(db.engine.dialect), _event_values("evt_undone")) is not None
+    db.session.rollback()
+    assert db.session.scalar(sa.text("SELECT count(*) FROM webhook_events")) == 0
+
+
+def test_one_statement_value_survives_a_dropped_connection(app):
+    """PostgreSQL ends the pooled connection (a restart, a failover): that call fails as SQLAlchemy's
+    OperationalError and takes the connection out of the pool, and the next call works."""
+    from filmfund.extensions import _autocommit_engine, db, one_statement_value
+    from filmfund.rewards import webhooks
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the driver's own path is PostgreSQL's")
+    statement = webhooks._insert_once(db.engine.dialect)
+    assert one_statement_value(statement, _event_values("evt_before")) is not None
+    twin = _autocommit_engine(db.engine)
+    assert twin.pool.checkedin() >= 1
+    with db.engine.connect() as conn:
+        ended = conn.execute(sa.text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'idle'")).scalar()
+    assert ended >= 1
+    with pytest.raises(sa.exc.OperationalError) as caught:
+        one_statement_value(statement, _event_values("evt_lost"))
+    assert caught.value.connection_invalidated
+    assert one_statement_value(statement, _event_values("evt_after")) is not None
+    db.session.rollback()
+    names = db.session.scalars(sa.text("SELECT event_id FROM webhook_events ORDER BY id")).all()
+    assert names == ["evt_before", "evt_after"]
+
+
+def test_one_statement_value_makes_no_session(app):
+    """Outside a transaction the request's session is not made for it (PostgreSQL: the driver runs
+    it; SQLite takes the session's own connection)."""
+    from filmfund.extensions import db, one_statement_value
+    from filmfund.rewards import webhooks
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite writes through the session's connection")
+    db.session.remove()
+    one_statement_value(webhooks._insert_once(db.engine.dialect), _event_values("evt_alone"))
+    assert not db.session.registry.has()

@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext as _l
 from filmfund.auth.services import find_user, normalize_email, public_base_url
 from filmfund.db import new_id, utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
-from filmfund.extensions import db, one_statement
+from filmfund.extensions import db, one_statement_value
 from filmfund.i18n import current_language, format_money
 from filmfund.rewards import holdings, privacy, snapshot, stock, stripe_gateway, texts
 from filmfund.rewards.campaign import campaign_of, configured_slug, current_campaign
@@ -209,10 +209,8 @@ def _pledge_at_once(amount, currency, email, credit_name, anonymous, rewards_opt
                     state=PledgeState.PENDING, ref=clean_ref(ref), language=current_language(), interval=interval,
                     created_at=now, updated_at=now)
     _set_checkout(pledge, *_test_checkout(pledge))
-    with one_statement() as conn:
-        inserted = conn.execute(_PLEDGE_AT_ONCE, {name: getattr(pledge, name) for name in _PLEDGE_AT_ONCE_COLUMNS})
-        if inserted.scalar() is None:
-            return None
+    if one_statement_value(_PLEDGE_AT_ONCE, {name: getattr(pledge, name) for name in _PLEDGE_AT_ONCE_COLUMNS}) is None:
+        return None
     return pledge
 
 

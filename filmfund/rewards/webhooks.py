@@ -25,7 +25,7 @@ from filmfund import jobs
 from filmfund.config import test_payment_refusal
 from filmfund.db import insert_on_conflict, new_id, utcnow
 from filmfund.errors import DomainError, ForbiddenError, ValidationError
-from filmfund.extensions import db, one_statement
+from filmfund.extensions import db, one_statement_value
 from filmfund.rewards import ledger, payments, signals, stock, subscriptions
 from filmfund.rewards.campaign import campaign_of
 from filmfund.rewards.pledges import get_pledge
@@ -135,8 +135,8 @@ def handle_stripe_webhook(payload: bytes, signature: str | None, *, inline: bool
     if stored is None:
         # PostgreSQL: the insert alone, in autocommit (one round trip): the unique event id is the
         # guard, for redeliveries and concurrent twins alike.
-        with ledger.one_writer(), one_statement() as conn:
-            row_id = _store_once(conn, event, event_id, payload, problem)
+        with ledger.one_writer():
+            row_id = _store_once(event, event_id, payload, problem)
         if row_id is None:  # stored already: book it only if its booking was lost
             stored, duplicate = _stored(event_id), True
             db.session.commit()
@@ -173,7 +173,7 @@ def _stored(event_id: str):
                               .where(WebhookEvent.event_id == event_id)).first()
 
 
-def _store_once(conn: sa.Connection, event: dict, event_id: str, payload: bytes, problem: str | None) -> int | None:
+def _store_once(event: dict, event_id: str, payload: bytes, problem: str | None) -> int | None:
     """Insert the event once by its id; None if it was there already. Events that will never be
     booked are stored with their final status and reason."""
     now = utcnow()
@@ -190,7 +190,7 @@ def _store_once(conn: sa.Connection, event: dict, event_id: str, payload: bytes,
                   payload=payload.decode("utf-8"), received_at=now, status=status, error=error,
                   processed_at=None if status == WebhookStatus.RECEIVED else now,
                   payment_intent_id=_payment_intent_of({"data": {"object": obj}}), charge_id=_charge_of(obj))
-    return conn.execute(_insert_once(conn.dialect), values).scalar()
+    return one_statement_value(_insert_once(db.engine.dialect), values)
 
 
 def _insert_once(dialect: sa.Dialect) -> sa.TextClause:
