@@ -54,6 +54,7 @@ def locale_id(tag: str) -> str:
 
 
 _LOCALES: dict[str, Locale] = {}
+_TAGS: dict[int, str] = {}  # id of a Locale in _LOCALES -> the tag it was parsed from
 
 
 def babel_locale(tag: str) -> Locale:
@@ -63,6 +64,7 @@ def babel_locale(tag: str) -> Locale:
     locale = _LOCALES.get(tag)
     if locale is None:
         locale = _LOCALES[tag] = Locale.parse(locale_id(tag))
+        _TAGS[id(locale)] = tag
     return locale
 
 
@@ -70,7 +72,10 @@ def tag_of(locale: Locale | str | None) -> str:
     """The BCP 47 tag of a Babel locale (zh_Hans -> zh-Hans), the default one for None."""
     if locale is None:
         return default_language()
-    text = str(locale).replace("_", "-")
+    # One of babel_locale's has its tag kept: writing a Locale out is most of this function's
+    # cost, and a pledge asks on the hot path. (Those Locales live as long as the process, so
+    # their ids are never another object's.)
+    text = _TAGS.get(id(locale)) or str(locale).replace("_", "-")
     return normalize(text) or default_language()
 
 

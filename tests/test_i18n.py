@@ -187,3 +187,16 @@ def test_every_text_of_the_sources_has_its_chinese(tmp_path):
         if message.id and not isinstance(message.id, tuple):
             assert set(re.findall(r"%\(\w+\)s|\{\w+\}", message.id)) == \
                 set(re.findall(r"%\(\w+\)s|\{\w+\}", message.string)), message.id
+
+
+def test_a_kept_locale_names_the_same_language_as_its_text(app):
+    """tag_of keeps the tag of each Locale babel_locale made (the pledge asks for it on the hot
+    path): it answers as writing the Locale out would, offered languages and all."""
+    from babel import Locale
+
+    from filmfund.i18n import babel_locale, tag_of
+
+    assert tag_of(babel_locale("zh-Hans")) == tag_of(Locale.parse("zh_Hans")) == "zh-Hans"
+    assert tag_of(babel_locale("en")) == "en"
+    app.config["LANGUAGES"] = ["en"]  # an installation offering English alone
+    assert tag_of(babel_locale("zh-Hans")) == tag_of(Locale.parse("zh_Hans")) == "en"

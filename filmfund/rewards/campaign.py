@@ -2,6 +2,7 @@
 document (`GET /api/v1/campaign`)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -166,14 +167,15 @@ _slug_cache: dict[tuple[str, float], str] = {}
 
 def configured_slug() -> str:
     """The slug of the configured campaign file (parsed again only when the file changes)."""
-    path = Path(current_app.config["CAMPAIGN_FILE"])
+    name = str(current_app.config["CAMPAIGN_FILE"])
     try:
-        key = (str(path), path.stat().st_mtime)
+        key = (name, os.stat(name).st_mtime)  # (not pathlib's: a Path made and written out per request)
     except OSError:
-        return read_campaign_file(path).slug  # raises the clear "no such campaign file" error
-    if key not in _slug_cache:
-        _slug_cache[key] = read_campaign_file(path).slug
-    return _slug_cache[key]
+        return read_campaign_file(Path(name)).slug  # raises the clear "no such campaign file" error
+    slug = _slug_cache.get(key)
+    if slug is None:
+        slug = _slug_cache[key] = read_campaign_file(Path(name)).slug
+    return slug
 
 
 def current_campaign() -> snapshot.CampaignSnapshot:
