@@ -94,10 +94,10 @@ def commit_keeping(session, *objs) -> None:
     objects were written by a statement of their own, as a test-mode pledge is): nothing done,
     and no session made to find that out (10 µs with its close, on the pledge's hot path)."""
     if isinstance(session, scoped_session):
-        own = session() if session.registry.has() else None
-    else:
-        own = session
-    if ((own is None or (not own.in_transaction() and not (own.new or own.dirty or own.deleted)))
+        if not session.registry.has():  # no session made in this scope: nothing was written through one
+            return
+        session = session()
+    if (not session.in_transaction() and not (session.new or session.dirty or session.deleted)
             and all(sa.inspect(obj).transient for obj in objs)):
         return
     session.flush()  # defaults (created_at...) are set now
