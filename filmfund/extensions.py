@@ -147,11 +147,13 @@ class _DriverForm(NamedTuple):
     convert: dict[str, Callable[[Any], Any]]  # the parameters' type conversions, by their names in the SQL
 
 
-_DRIVER_FORMS: dict[tuple[int, str], _DriverForm] = {}
+# By statement and dialect class: the SQL's parameter style and the types' processors are the
+# driver's (psycopg's and psycopg2's differ), not only the database kind's.
+_DRIVER_FORMS: dict[tuple[int, type], _DriverForm] = {}
 
 
 def _driver_form(statement: sa.Executable, dialect: sa.Dialect) -> _DriverForm:
-    key = (id(statement), dialect.name)
+    key = (id(statement), type(dialect))
     form = _DRIVER_FORMS.get(key)
     if form is None or form.statement is not statement:
         compiled = statement.compile(dialect=dialect)
