@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import logging
+import threading
 import time
 from datetime import timedelta
 
@@ -280,14 +281,25 @@ def book_event(row_id: int) -> str | None:
 
 
 def book_pending(limit: int = 100, older_than: float = 0) -> int:
-    """Book the events still waiting (oldest first): a worker's batch after its own event, and the
-    minute sweep (`older_than` seconds: leave the freshest to the tasks queued for them)."""
+    """Book the events still waiting (oldest first), up to `limit` of them: a drain's batch, and
+    the minute sweep (`older_than` seconds: leave the freshest to the tasks queued for them).
+    Returns how many this call booked (those another worker held are skipped).
+
+    An event whose booking raised (rolled back, so still waiting) does not hold back the ones
+    after it; it is tried again by the next batch. Only when nothing in the batch could be
+    booked is the error raised (the database is down, say), so that the task is retried."""
     ids = db.session.scalars(waiting_statement(limit, older_than)).all()
     db.session.commit()
-    done = 0
+    done, failure = 0, None
     for row_id in ids:
-        if book_event(row_id) is not None:
-            done += 1
+        try:
+            if book_event(row_id) is not None:
+                done += 1
+        except Exception as exc:  # noqa: BLE001 - raised below if it held back the whole batch
+            log.exception("booking Stripe event row %s failed; it stays received", row_id)
+            failure = exc
+    if failure is not None and not done:
+        raise failure
     return done
 
 
@@ -706,15 +718,45 @@ def charge_object(pledge: Pledge, amount_refunded: int) -> dict:
             "refunded": amount_refunded >= pledge.amount, "status": "succeeded", "metadata": {"pledge_id": pledge.id}}
 
 
-BOOKING_BATCH = 100  # events a booking task books after its own (a storm drains in batches)
+BOOKING_BATCH = 100  # events a drain reads at a time (a storm drains in batches)
+
+# One drain of the waiting events per worker process at a time. Bookings of a campaign queue on
+# its running-total row whatever the threads, so a second booking thread added contention (the
+# two waited on each other's row lock), not throughput; and a storm's later tasks found their
+# events booked by an earlier task's batch, and each still claimed its own and read the waiting
+# list for nothing. A task that finds this process's drain running leaves its event to it: the
+# drain reads the waiting list again until a batch books nothing, and again after it lets go if
+# a task came meanwhile (`_more_waiting`, set before the try). Other worker processes drain
+# beside it: their claims skip each other's rows.
+_drain = threading.Lock()
+_more_waiting = threading.Event()
 
 
 @jobs.app_task(lane=jobs.mail, priority=jobs.URGENT, retries=3, retry_delay=5)
 def book_stripe_event(row_id: int) -> int:
-    """A stored Stripe event, booked by a worker; then the batch of others still waiting (each in
-    its own transaction, so the money lock is held for one booking at a time)."""
-    booked = 1 if book_event(row_id) else 0
-    return booked + book_pending(limit=BOOKING_BATCH)
+    """A stored Stripe event (`row_id`), booked by a worker with every other event still waiting
+    (each in its own transaction, so the money lock is held for one booking at a time). Returns
+    how many this task booked: 0 when this process's drain took them."""
+    return drain_waiting()
+
+
+def drain_waiting() -> int:
+    """Book every event waiting, unless this process's drain is running (it then books them).
+    Returns how many this call booked."""
+    booked = 0
+    _more_waiting.set()
+    while _more_waiting.is_set():
+        if not _drain.acquire(blocking=False):
+            return booked  # the running drain sees `_more_waiting` before it ends
+        try:
+            _more_waiting.clear()
+            # Until a batch books nothing: none waiting, or the rest held by another worker
+            # (whose own drain goes on until it books nothing).
+            while done := book_pending(limit=BOOKING_BATCH):
+                booked += done
+        finally:
+            _drain.release()
+    return booked
 
 
 @jobs.mail.periodic_task(crontab(minute="*"), name="filmfund.rewards.sweep_stripe_events")

@@ -2,6 +2,8 @@
 queue path, which every webhook test takes), and malformed or foreign signed events are stored
 with their reason and answered 200."""
 import json
+import threading
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -201,3 +203,65 @@ def test_a_new_donors_booking_reads_nothing_twice(app, stripe_events, pledge, ca
     assert len(writes) == 1, writes
     donation = db.session.scalars(sa.select(Donation)).one()
     assert donation.user.email == "first.gift@example.org" and donation.user.role_names == {"donor"}
+
+
+# ------------------------------------------------------------------ draining the waiting events
+
+def test_a_damaged_waiting_event_does_not_hold_back_the_ones_after_it(app, stripe_events, pledge, campaign,
+                                                                      queue, caplog):
+    """The oldest waiting row cannot be read (its stored payload was damaged): the sweep still
+    books every event behind it, names the damaged one in the log, and leaves it waiting."""
+    db.session.add(WebhookEvent(event_id="evt_damaged", type="checkout.session.completed", livemode=False,
+                                payload='{"id": "evt_damaged", "data":', status="received",
+                                received_at=webhooks.utcnow() - webhooks.timedelta(minutes=5)))
+    db.session.commit()
+    for amount in (2500, 3000):
+        p = pledge(amount)
+        stripe_events.post(make_event("checkout.session.completed", session_obj(p.id, amount)), book=False)
+    queue.flush()  # their tasks were lost: the sweep finds all three, the damaged one first
+    assert webhooks.book_pending_older(0) == 2
+    assert count(Donation) == 2 and payments.partner_statement(campaign)["gross"] == 5500
+    damaged = db.session.scalars(sa.select(WebhookEvent).where(WebhookEvent.event_id == "evt_damaged")).one()
+    assert damaged.status.value == "received"
+    assert any(f"row {damaged.id} failed" in r.getMessage() for r in caplog.records)
+    # Nothing else waits: with only the damaged one left, the error is raised (a task is retried).
+    with pytest.raises(json.JSONDecodeError):
+        webhooks.book_pending_older(0)
+
+
+def test_a_booking_task_leaves_its_event_to_the_drain_running_in_its_worker(app, stripe_events, pledge, campaign,
+                                                                            queue):
+    """One drain books at a time per worker: a task that comes while it runs returns at once,
+    and the running drain books its event too (it reads the waiting list until it books none)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("a booking held on a row lock")
+    first, second = pledge(2500), pledge(3000)
+    stripe_events.post(make_event("checkout.session.completed", session_obj(first.id, 2500)), book=False)
+    queue.flush()
+    drained: list[int] = []
+    with db.engine.connect() as holder:
+        holder.execute(sa.text("SELECT id FROM pledges WHERE id = :id FOR UPDATE"), {"id": first.id})
+
+        def drain() -> None:
+            with app.app_context():
+                drained.append(webhooks.drain_waiting())
+
+        thread = threading.Thread(target=drain)
+        thread.start()
+        deadline = time.monotonic() + 30
+        with db.engine.connect() as watch:  # until the drain waits on the first pledge's row
+            while not watch.scalar(sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                                           "current_database() AND wait_event_type = 'Lock'")):
+                assert time.monotonic() < deadline, "the drain never reached the locked pledge"
+                watch.rollback()
+        event = make_event("checkout.session.completed", session_obj(second.id, 3000))
+        stripe_events.post(event, book=False)
+        row_id = db.session.scalar(sa.select(WebhookEvent.id).where(WebhookEvent.event_id == event["id"]))
+        assert webhooks.book_stripe_event.call_local(row_id) == 0  # this worker's drain is running
+        assert count(Donation) == 0
+        holder.rollback()  # the first pledge's row is free: the drain goes on
+    thread.join(30)
+    assert drained == [2]
+    db.session.expire_all()
+    assert count(Donation) == 2 and count(WebhookEvent, WebhookEvent.status == "received") == 0
+    assert payments.partner_statement(campaign)["gross"] == 5500
