@@ -198,8 +198,8 @@ def main() -> int:
             # The worker books this round's events while the webhooks come in (as in production),
             # but the next round does not start before it is done: each path is measured with the
             # same idle worker, not with the backlog of the path before it. Done means idle, not
-            # only booked: the tasks queued for events that another task's batch already booked
-            # still run after the last booking (each claims nothing and looks for more).
+            # only booked: the tasks queued for events that the worker's drain already booked
+            # still run after the last booking (each finds nothing waiting).
             wait_booked(engine, booked)
             wait_idle(worker)
         engine.dispose()
