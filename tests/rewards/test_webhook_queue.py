@@ -4,11 +4,13 @@ with their reason and answered 200."""
 import json
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from filmfund import jobs
+from filmfund.db import utcnow
 from filmfund.extensions import db
 from filmfund.rewards import ledger_check, payments, pledges, webhooks
 from filmfund.rewards.models import Donation, LedgerEntry, PledgeState, WebhookEvent
@@ -213,7 +215,7 @@ def test_a_damaged_waiting_event_does_not_hold_back_the_ones_after_it(app, strip
     books every event behind it, names the damaged one in the log, and leaves it waiting."""
     db.session.add(WebhookEvent(event_id="evt_damaged", type="checkout.session.completed", livemode=False,
                                 payload='{"id": "evt_damaged", "data":', status="received",
-                                received_at=webhooks.utcnow() - webhooks.timedelta(minutes=5)))
+                                received_at=utcnow() - timedelta(minutes=5)))
     db.session.commit()
     for amount in (2500, 3000):
         p = pledge(amount)
@@ -227,6 +229,16 @@ def test_a_damaged_waiting_event_does_not_hold_back_the_ones_after_it(app, strip
     # Nothing else waits: with only the damaged one left, the error is raised (a task is retried).
     with pytest.raises(json.JSONDecodeError):
         webhooks.book_pending_older(0)
+    # A batch in which every booking fails gives up after a few, not one logged failure per event.
+    for i in range(4):
+        db.session.add(WebhookEvent(event_id=f"evt_damaged_{i}", type="checkout.session.completed",
+                                    livemode=False, payload="{", status="received"))
+    db.session.commit()
+    caplog.clear()
+    with pytest.raises(json.JSONDecodeError):
+        webhooks.book_pending_older(0)
+    failed = [r for r in caplog.records if "failed; it stays received" in r.getMessage()]
+    assert len(failed) == webhooks.FAILURES_BEFORE_GIVING_UP < 5
 
 
 def test_a_booking_task_leaves_its_event_to_the_drain_running_in_its_worker(app, stripe_events, pledge, campaign,
