@@ -155,4 +155,8 @@ def _forget_on_commit(conn) -> None:
 
 @sa.event.listens_for(sa.engine.Engine, "rollback")
 def _nothing_written(conn) -> None:
-    conn.info.pop(_WROTE, None)
+    """A connection the database dropped has no note to clear (its info went with it); reading
+    `conn.info` there would make SQLAlchemy revalidate it, which raises in the middle of the
+    rollback and leaves the session unusable."""
+    if not conn.invalidated:
+        conn.info.pop(_WROTE, None)

@@ -128,6 +128,28 @@ def test_one_statement_value_survives_a_dropped_connection(app):
     assert names == ["evt_before", "evt_after"]
 
 
+def test_a_session_whose_connection_was_dropped_rolls_back_and_works_again(app):
+    """The database ends a session's connection mid-transaction: the statement fails as
+    OperationalError, the rollback that follows succeeds (an engine listener that read the lost
+    connection's info used to raise PendingRollbackError from inside it, leaving the session
+    broken), and the same session works again on a new connection."""
+    from filmfund.extensions import db
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("a server connection ended from outside")
+    db.session.execute(sa.text("INSERT INTO webhook_events (event_id, type, livemode, payload, received_at, status) "
+                               "VALUES ('evt_lost_tx', 't', false, '{}', now(), 'received')"))
+    pid = db.session.connection().connection.dbapi_connection.info.backend_pid
+    with db.engine.connect() as admin:
+        assert admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+    with pytest.raises(sa.exc.OperationalError) as caught:
+        db.session.execute(sa.text("SELECT 1"))
+    assert caught.value.connection_invalidated
+    db.session.rollback()
+    assert db.session.scalar(sa.text("SELECT count(*) FROM webhook_events")) == 0  # nothing half-written
+    assert db.session.connection().connection.dbapi_connection.info.backend_pid != pid
+
+
 def test_one_statement_value_makes_no_session(app):
     """Outside a transaction the request's session is not made for it (PostgreSQL: the driver runs
     it; SQLite takes the session's own connection)."""
