@@ -286,28 +286,25 @@ def book_pending(limit: int = 100, older_than: float = 0) -> int:
     Returns how many this call booked (those another worker held are skipped).
 
     An event whose booking raised (rolled back, so still waiting) does not hold back the ones
-    after it; it is tried again by the next batch. When nothing in the batch could be booked
-    the error is raised (the database went away, say), so that the task is retried: at once
-    after FAILURES_BEFORE_GIVING_UP failures in a row with nothing booked, rather than logging
-    one failure per event of the batch."""
+    after it: it is named in the log and tried again by the next batch. When nothing in the batch
+    could be booked the error is raised, so that the task is retried. An error of the database
+    itself (`OperationalError`, `InterfaceError`: the connection lost, the server restarting, a
+    deadlock) is not one event's: it ends the batch at once."""
     ids = db.session.scalars(waiting_statement(limit, older_than)).all()
     db.session.commit()
-    done, failures = 0, []
+    done, failure = 0, None
     for row_id in ids:
         try:
             if book_event(row_id) is not None:
                 done += 1
+        except (sa.exc.OperationalError, sa.exc.InterfaceError):
+            raise
         except Exception as exc:  # noqa: BLE001 - raised below if it held back the whole batch
             log.exception("booking Stripe event row %s failed; it stays received", row_id)
-            failures.append(exc)
-            if not done and len(failures) >= FAILURES_BEFORE_GIVING_UP:
-                break
-    if failures and not done:
-        raise failures[-1]
+            failure = exc
+    if failure is not None and not done:
+        raise failure
     return done
-
-
-FAILURES_BEFORE_GIVING_UP = 3  # bookings failed in a row, none booked: the batch stops and raises
 
 
 def _payment_intent_of(event: dict) -> str | None:
