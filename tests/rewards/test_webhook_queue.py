@@ -3,7 +3,6 @@ queue path, which every webhook test takes), and malformed or foreign signed eve
 with their reason and answered 200."""
 import json
 import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -16,6 +15,7 @@ from filmfund.rewards import ledger_check, payments, pledges, webhooks
 from filmfund.rewards.models import Donation, LedgerEntry, PledgeState, WebhookEvent
 from filmfund.rewards.webhooks import sign_payload
 
+from tests.waiting import wait_until
 from tests.worker import run_worker
 
 from .conftest import charge_obj, make_event, session_obj
@@ -294,12 +294,13 @@ def test_a_booking_task_leaves_its_event_to_the_drain_running_in_its_worker(app,
 
         thread = threading.Thread(target=drain)
         thread.start()
-        deadline = time.monotonic() + 30
-        with db.engine.connect() as watch:  # until the drain waits on the first pledge's row
-            while not watch.scalar(sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                                           "current_database() AND wait_event_type = 'Lock'")):
-                assert time.monotonic() < deadline, "the drain never reached the locked pledge"
-                watch.rollback()
+        with db.engine.connect() as watch:
+            def drain_waits_on_the_row() -> int:
+                watch.rollback()  # a fresh snapshot of pg_stat_activity at each look
+                return watch.scalar(sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                                            "current_database() AND wait_event_type = 'Lock'"))
+
+            wait_until(drain_waits_on_the_row, timeout=30, message="the drain never reached the locked pledge")
         event = make_event("checkout.session.completed", session_obj(second.id, 3000))
         stripe_events.post(event, book=False)
         row_id = db.session.scalar(sa.select(WebhookEvent.id).where(WebhookEvent.event_id == event["id"]))
