@@ -1,6 +1,7 @@
 """Extensions, created unbound and bound to the app in create_app (Flask's app-factory pattern)."""
 import math
 import os
+import threading
 import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, NamedTuple
@@ -171,6 +172,7 @@ def _driver_form(statement: sa.Executable, dialect: sa.Dialect) -> _DriverForm:
 
 # engine id and process -> (that engine's URL, its autocommit twin)
 _autocommit: dict[tuple[int, int], tuple[sa.URL, sa.Engine]] = {}
+_autocommit_made = threading.Lock()
 
 
 def _autocommit_engine(engine: sa.Engine) -> sa.Engine:
@@ -183,6 +185,14 @@ def _autocommit_engine(engine: sa.Engine) -> sa.Engine:
     found = _autocommit.get(key)
     if found is not None and found[0] is engine.url:
         return found[1]
+    with _autocommit_made:  # once: two threads' first statements would each make a pool, one left open
+        found = _autocommit.get(key)
+        if found is not None and found[0] is engine.url:
+            return found[1]
+        return _make_autocommit_engine(engine, key)
+
+
+def _make_autocommit_engine(engine: sa.Engine, key: tuple[int, int]) -> sa.Engine:
     options = {k: v for k, v in current_app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}).items()
                if k in ("pool_size", "max_overflow", "pool_timeout", "pool_recycle")}
     twin = sa.create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None, **options)

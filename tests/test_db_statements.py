@@ -128,6 +128,41 @@ def test_one_statement_value_survives_a_dropped_connection(app):
     assert names == ["evt_before", "evt_after"]
 
 
+def test_threads_first_statements_at_once_share_one_autocommit_pool(app):
+    """A freshly started web process takes its first requests on several threads at once: they all
+    get the one autocommit pool, none makes another that is then left open."""
+    import sys
+    import threading
+
+    from filmfund.extensions import _autocommit_engine, db
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the driver's own path is PostgreSQL's")
+    engine, found = db.engine, []
+    start = threading.Barrier(8)
+
+    def first_statement() -> None:
+        with app.app_context():
+            start.wait()
+            found.append(_autocommit_engine(engine))
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # the threads take turns as often as they can: a race, if any, is run
+    try:
+        for _ in range(5):  # each time a new process's first statements: the pool made afresh
+            engine.dispose()
+            found.clear()
+            threads = [threading.Thread(target=first_statement) for _ in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert len(found) == 8 and len({id(e) for e in found}) == 1
+            assert _autocommit_engine(engine) is found[0]
+    finally:
+        sys.setswitchinterval(switch)
+
+
 def test_a_session_whose_connection_was_dropped_rolls_back_and_works_again(app):
     """The database ends a session's connection mid-transaction: the statement fails as
     OperationalError, the rollback that follows succeeds (an engine listener that read the lost
