@@ -38,8 +38,8 @@ def _dashboard(values: dict | None = None, errors: dict | None = None, status: i
     # Asked per status: a flood of processed events must not push an unmatched one out of sight.
     # The hourly ledger check's last result (the check itself reads the whole ledger).
     check = ledger_check.last_check()
-    events = sorted((e for status in INBOX_STATUSES for e in webhooks.list_webhook_events(status=status, limit=50)),
-                    key=lambda e: e.received_at, reverse=True)[:100]
+    events = sorted([*(e for status in INBOX_STATUSES for e in webhooks.list_webhook_events(status=status, limit=50)),
+                     *webhooks.list_stuck_events(limit=50)], key=lambda e: e.received_at, reverse=True)[:100]
     page = render_template(
         "admin/dashboard.html", c=summary, campaign=campaign, st=statement,
         percent=rules.percent_of_goal(summary["raised"], summary["goal"]),

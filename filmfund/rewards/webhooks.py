@@ -301,10 +301,25 @@ def book_pending(limit: int = 100, older_than: float = 0) -> int:
             raise
         except Exception as exc:  # noqa: BLE001 - raised below if it held back the whole batch
             log.exception("booking Stripe event row %s failed; it stays received", row_id)
+            _note_failure(row_id, exc)
             failure = exc
     if failure is not None and not done:
         raise failure
     return done
+
+
+def _note_failure(row_id: int, exc: Exception) -> None:
+    """Write why the event's last booking raised on its row, which stays `received` (tried again
+    by the next batch and the sweep): the producers' inbox lists it with that reason, instead of a
+    payment waiting unseen behind a line in the log. Its booking (rolled back) wrote nothing; a
+    later booking that succeeds clears the reason (`_process`)."""
+    why = f"not booked yet, the last try failed: {type(exc).__name__}: {exc}"[:1000]
+    try:
+        db.session.execute(sa.update(WebhookEvent).where(
+            WebhookEvent.id == row_id, WebhookEvent.status == WebhookStatus.RECEIVED).values(error=why))
+        db.session.commit()
+    except sa.exc.SQLAlchemyError:  # the reason is a courtesy; the log has the error already
+        db.session.rollback()
 
 
 def _payment_intent_of(event: dict) -> str | None:
@@ -772,6 +787,22 @@ def sweep_stripe_events() -> int:
 
 def book_pending_older(seconds: int) -> int:
     return book_pending(limit=1000, older_than=seconds)
+
+
+# An event is booked within a second while a worker runs, and the minute sweep books those whose
+# task was lost: one still waiting after this long needs a look (no worker, or a booking failing).
+STUCK_AFTER = timedelta(minutes=3)
+
+
+def list_stuck_events(limit: int = 50) -> list[WebhookEvent]:
+    """The events still waiting to be booked that a producer should know of, newest first: those
+    whose last booking failed (their `error` says why) and those waiting for longer than
+    `STUCK_AFTER`. Found by the (status, received_at) index: the rows still waiting, no more."""
+    stmt = (sa.select(WebhookEvent).where(
+        WebhookEvent.status == WebhookStatus.RECEIVED,
+        sa.or_(WebhookEvent.error.is_not(None), WebhookEvent.received_at < utcnow() - STUCK_AFTER))
+        .order_by(WebhookEvent.received_at.desc(), WebhookEvent.id.desc()).limit(limit))
+    return list(db.session.scalars(stmt))
 
 
 def list_webhook_events(status: str | None = None, limit: int = 200) -> list[WebhookEvent]:

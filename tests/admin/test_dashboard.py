@@ -147,6 +147,50 @@ def test_webhook_inbox_shows_unmatched_events(client, campaign, login_as, produc
     assert "evt_orphan_1" in inbox and "unmatched" in inbox
 
 
+
+def test_webhook_inbox_shows_events_still_waiting_to_be_booked(client, campaign, login_as, producer, app):
+    """A payment whose booking keeps failing, or that no worker has booked for minutes, is shown
+    with why; one that has just arrived and is about to be booked is not."""
+    from datetime import timedelta
+
+    import pytest
+
+    from filmfund.db import utcnow
+    from filmfund.rewards import webhooks
+    from filmfund.rewards.models import WebhookEvent
+
+    def waiting(event_id: str, payload: str = "{}", minutes: int = 0) -> None:
+        db.session.add(WebhookEvent(event_id=event_id, type="checkout.session.completed", livemode=False,
+                                    payload=payload, status="received", received_at=utcnow() - timedelta(minutes=minutes)))
+        db.session.commit()
+
+    def inbox() -> str:
+        return login_as(client, producer).get("/admin/").get_data(as_text=True).split('id="inbox"')[1].split("</section>")[0]
+
+    waiting("evt_damaged_row", '{"id": "evt_damaged_row", "data":')
+    assert "evt_damaged_row" not in inbox()  # just arrived: a worker is about to book it
+    with pytest.raises(json.JSONDecodeError):  # the sweep's batch: nothing else waits, so it is raised
+        webhooks.book_pending_older(0)
+    waiting("evt_no_worker", minutes=10)
+    waiting("evt_just_now")
+    html = inbox()
+    row = html.split("evt_damaged_row")[1].split("</tr>")[0]
+    assert "received" in row and "the last try failed: JSONDecodeError" in row
+    row = html.split("evt_no_worker")[1].split("</tr>")[0]
+    assert "received" in row and "is a worker running" in row
+    assert "evt_just_now" not in html
+    # Mended by hand, it is booked at the next try, and the reason goes with the failure.
+    db.session.execute(sa.update(WebhookEvent).where(WebhookEvent.event_id == "evt_damaged_row")
+                       .values(payload=json.dumps({"id": "evt_damaged_row", "type": "customer.created",
+                                                   "livemode": False, "data": {"object": {}}})))
+    db.session.commit()
+    damaged = db.session.scalars(sa.select(WebhookEvent).where(WebhookEvent.event_id == "evt_damaged_row")).one()
+    assert webhooks.book_event(damaged.id) == "ignored"  # a type filmfund does not book
+    db.session.refresh(damaged)
+    assert damaged.error is None
+    assert "last try failed" not in inbox()
+
+
 def test_credits_csv_escapes_formulas_and_leaves_out_anonymous_donors(client, campaign, login_as, producer):
     pay(500, "a@example.org", credit_name="=HYPERLINK(\"http://evil\")")
     pay(500, "b@example.org", credit_name="Hidden Person", anonymous=True)

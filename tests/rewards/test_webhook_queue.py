@@ -226,6 +226,7 @@ def test_a_damaged_waiting_event_does_not_hold_back_the_ones_after_it(app, strip
     damaged = db.session.scalars(sa.select(WebhookEvent).where(WebhookEvent.event_id == "evt_damaged")).one()
     assert damaged.status.value == "received"
     assert any(f"row {damaged.id} failed" in r.getMessage() for r in caplog.records)
+    assert damaged.error.startswith("not booked yet, the last try failed: JSONDecodeError")  # the inbox shows it
     # Nothing else waits: with only the damaged one left, the error is raised (a task is retried).
     with pytest.raises(json.JSONDecodeError):
         webhooks.book_pending_older(0)
