@@ -123,7 +123,7 @@ def test_other_containers_and_spanned_takes_keep_the_usual_path(app, runner, cli
 
 @pytest.mark.parametrize("name", ["good_1080i.MTS", "corrupt.MTS", "00002.MTS"])
 def test_a_piped_decode_reports_what_the_file_decode_reports(app, clips, tmp_path, name):
-    """The pipe changes nothing the check reads: frames, errors and where they are."""
+    """The pipe changes nothing the check reads: frames, the verdict, and the errors and where they are."""
     from filmfund.media.common import profiles
 
     src = clips / name
@@ -141,13 +141,18 @@ def test_a_piped_decode_reports_what_the_file_decode_reports(app, clips, tmp_pat
 
     from_file = ffmpeg.checked_run(argv(str(src), tmp_path / "file"), timeout=120)
     from_pipe = ffmpeg.checked_run(argv("pipe:0", tmp_path / "pipe"), timeout=120, feed=feed)
-    assert (from_pipe.frames, from_pipe.errors, from_pipe.returncode) == (
-        from_file.frames, from_file.errors, from_file.returncode)
-    # The errors are the same, placed alike (a log line is placed after the last frame seen, so
-    # the decoder's threads can move it by a frame or two either way, from a file as from a pipe).
-    errors = [[(i.level, i.message) for i in r.issues if i.level == "error"] for r in (from_file, from_pipe)]
-    assert errors[0] == errors[1]
-    for a, b in zip(*[[i.at for i in r.issues if i.level == "error"] for r in (from_file, from_pipe)]):
+    # The same frames and the same verdict (verify names a take damaged when the decoder reports
+    # any error). The count itself is not the same every time: on a loaded CI machine the piped
+    # decode once reported one of the file decode's two lines about the same macroblock (49, 1
+    # against 49, 2; not seen again in 21 runs beside a CPU load), so the count is not compared.
+    assert (from_pipe.frames, from_pipe.returncode, bool(from_pipe.errors)) == (
+        from_file.frames, from_file.returncode, bool(from_file.errors))
+    # Each error is one the file decode reports too, placed alike (a log line is placed after the
+    # last frame seen, so the decoder's threads can move it by a frame or two either way).
+    placed = {(i.level, i.message): i.at for i in from_file.issues if i.level == "error"}
+    for issue in (i for i in from_pipe.issues if i.level == "error"):
+        assert (issue.level, issue.message) in placed
+        a, b = placed[issue.level, issue.message], issue.at
         assert a == b if a is None or b is None else abs(a - b) <= 0.1  # None: before the first frame
     # The clean take has none; the damaged one and the second half of a spanned take (it starts
     # mid-GOP: verify names it so) have errors.
