@@ -312,8 +312,9 @@ def _note_failure(row_id: int, exc: Exception) -> None:
     """Write why the event's last booking raised on its row, which stays `received` (tried again
     by the next batch and the sweep): the producers' inbox lists it with that reason, instead of a
     payment waiting unseen behind a line in the log. Its booking (rolled back) wrote nothing; a
-    later booking that succeeds clears the reason (`_process`)."""
-    why = f"not booked yet, the last try failed: {type(exc).__name__}: {exc}"[:1000]
+    later booking that succeeds clears the reason (`_process`). Only the error's kind: its message
+    can quote a statement's parameters (a donor's email), which an erasure would not find here."""
+    why = f"not booked yet: its last booking failed ({type(exc).__name__}; the worker's log has the details)"
     try:
         db.session.execute(sa.update(WebhookEvent).where(
             WebhookEvent.id == row_id, WebhookEvent.status == WebhookStatus.RECEIVED).values(error=why))

@@ -175,7 +175,7 @@ def test_webhook_inbox_shows_events_still_waiting_to_be_booked(client, campaign,
     waiting("evt_just_now")
     html = inbox()
     row = html.split("evt_damaged_row")[1].split("</tr>")[0]
-    assert "received" in row and "the last try failed: JSONDecodeError" in row
+    assert "received" in row and "its last booking failed (JSONDecodeError;" in row
     row = html.split("evt_no_worker")[1].split("</tr>")[0]
     assert "received" in row and "is a worker running" in row
     assert "evt_just_now" not in html
@@ -188,7 +188,7 @@ def test_webhook_inbox_shows_events_still_waiting_to_be_booked(client, campaign,
     assert webhooks.book_event(damaged.id) == "ignored"  # a type filmfund does not book
     db.session.refresh(damaged)
     assert damaged.error is None
-    assert "last try failed" not in inbox()
+    assert "last booking failed" not in inbox()
 
 
 def test_credits_csv_escapes_formulas_and_leaves_out_anonymous_donors(client, campaign, login_as, producer):

@@ -226,7 +226,8 @@ def test_a_damaged_waiting_event_does_not_hold_back_the_ones_after_it(app, strip
     damaged = db.session.scalars(sa.select(WebhookEvent).where(WebhookEvent.event_id == "evt_damaged")).one()
     assert damaged.status.value == "received"
     assert any(f"row {damaged.id} failed" in r.getMessage() for r in caplog.records)
-    assert damaged.error.startswith("not booked yet, the last try failed: JSONDecodeError")  # the inbox shows it
+    assert damaged.error.startswith("not booked yet: its last booking failed (JSONDecodeError;")  # the inbox shows it
+    assert "Expecting" not in damaged.error  # the kind only: a message can quote a donor's email
     # Nothing else waits: with only the damaged one left, the error is raised (a task is retried).
     with pytest.raises(json.JSONDecodeError):
         webhooks.book_pending_older(0)
