@@ -147,7 +147,6 @@ def test_webhook_inbox_shows_unmatched_events(client, campaign, login_as, produc
     assert "evt_orphan_1" in inbox and "unmatched" in inbox
 
 
-
 def test_webhook_inbox_shows_events_still_waiting_to_be_booked(client, campaign, login_as, producer, app):
     """A payment whose booking keeps failing, or that no worker has booked for minutes, is shown
     with why; one that has just arrived and is about to be booked is not."""
