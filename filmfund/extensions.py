@@ -182,14 +182,16 @@ def _autocommit_engine(engine: sa.Engine) -> sa.Engine:
     Found by the engine's id and checked by its URL object (an id can be reused by a later engine;
     the URL is compared by identity: writing it out as text was 1% of a webhook's CPU)."""
     key = (os.getpid(), id(engine))
-    found = _autocommit.get(key)
-    if found is not None and found[0] is engine.url:
-        return found[1]
+    twin = _made_for(engine, key)
+    if twin is not None:
+        return twin
     with _autocommit_made:  # once: two threads' first statements would each make a pool, one left open
-        found = _autocommit.get(key)
-        if found is not None and found[0] is engine.url:
-            return found[1]
-        return _make_autocommit_engine(engine, key)
+        return _made_for(engine, key) or _make_autocommit_engine(engine, key)
+
+
+def _made_for(engine: sa.Engine, key: tuple[int, int]) -> sa.Engine | None:
+    found = _autocommit.get(key)
+    return found[1] if found is not None and found[0] is engine.url else None
 
 
 def _make_autocommit_engine(engine: sa.Engine, key: tuple[int, int]) -> sa.Engine:
