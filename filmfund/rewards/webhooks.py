@@ -316,8 +316,10 @@ def _note_failure(row_id: int, exc: Exception) -> None:
     can quote a statement's parameters (a donor's email), which an erasure would not find here."""
     why = f"not booked yet: its last booking failed ({type(exc).__name__}; the worker's log has the details)"
     try:
+        # Not rewritten when it says so already: a drain retries a damaged row at each batch.
         db.session.execute(sa.update(WebhookEvent).where(
-            WebhookEvent.id == row_id, WebhookEvent.status == WebhookStatus.RECEIVED).values(error=why))
+            WebhookEvent.id == row_id, WebhookEvent.status == WebhookStatus.RECEIVED,
+            WebhookEvent.error.is_distinct_from(why)).values(error=why))
         db.session.commit()
     except sa.exc.SQLAlchemyError:  # the reason is a courtesy; the log has the error already
         db.session.rollback()
@@ -799,16 +801,19 @@ def list_stuck_events(limit: int = 50) -> list[WebhookEvent]:
     """The events still waiting to be booked that a producer should know of, newest first: those
     whose last booking failed (their `error` says why) and those waiting for longer than
     `STUCK_AFTER`. Found by the (status, received_at) index: the rows still waiting, no more."""
-    stmt = (sa.select(WebhookEvent).where(
+    stmt = _newest_first(limit).where(
         WebhookEvent.status == WebhookStatus.RECEIVED,
         sa.or_(WebhookEvent.error.is_not(None), WebhookEvent.received_at < utcnow() - STUCK_AFTER))
-        .order_by(WebhookEvent.received_at.desc(), WebhookEvent.id.desc()).limit(limit))
     return list(db.session.scalars(stmt))
+
+
+def _newest_first(limit: int) -> sa.Select:
+    return sa.select(WebhookEvent).order_by(WebhookEvent.received_at.desc(), WebhookEvent.id.desc()).limit(limit)
 
 
 def list_webhook_events(status: str | None = None, limit: int = 200) -> list[WebhookEvent]:
     """The events received, newest first (the dashboard's inbox), of one status if given."""
-    stmt = sa.select(WebhookEvent).order_by(WebhookEvent.received_at.desc(), WebhookEvent.id.desc()).limit(limit)
+    stmt = _newest_first(limit)
     if status:
         stmt = stmt.where(WebhookEvent.status == WebhookStatus(status))
     return list(db.session.scalars(stmt))
