@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.screens import assert_fits
 from tests.site.test_browser import (  # noqa: F401  (browser: the module's chromium fixture)
     CHROMIUM,
     _cli,
@@ -21,14 +22,6 @@ def _user_per_request():
     """No in-process app: the server is a subprocess."""
 
 
-WIDEST = """() => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > innerWidth + 1)
-    .slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))"""
-
-
-def _fits(page, width: int) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth") <= width, page.evaluate(WIDEST)
-
-
 def _walk(page, base: str, width: int, donor: str, shots) -> None:
     from playwright.sync_api import expect
 
@@ -38,8 +31,7 @@ def _walk(page, base: str, width: int, donor: str, shots) -> None:
     page.fill("#q", donor[:14])
     page.click("#donation-search button[type=submit]")
     expect(page.locator("#donation-rows tbody tr").first).to_contain_text(donor)
-    _fits(page, width)
-    page.screenshot(path=shots / f"donations-search-{width}.png", full_page=True)
+    assert_fits(page, shots, f"donations-search-{width}")
     page.locator("#donation-rows a", has_text=donor).first.click()
     expect(page.locator("#donor-email")).to_have_text(donor)
     gift = page.locator(".fulfil-group").first
@@ -50,8 +42,7 @@ def _walk(page, base: str, width: int, donor: str, shots) -> None:
     expect(page.locator(".flash.success")).to_contain_text("Refunded $1.50")
     expect(page.locator(".fulfil-group").first).to_contain_text("asked at the screening")
     expect(page.locator(".fulfil-group").first).to_contain_text("partially refunded")
-    _fits(page, width)
-    page.screenshot(path=shots / f"donor-refunded-{width}.png", full_page=True)
+    assert_fits(page, shots, f"donor-refunded-{width}")
 
 
 def test_search_open_a_donor_and_refund_partly_at_desktop_and_phone_width(browser, tmp_path_factory):  # noqa: F811

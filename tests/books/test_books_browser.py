@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from tests.screens import assert_fits
 from tests.site.test_browser import PRODUCER_PASSWORD, ROOT, _cli, browser, running_site  # noqa: F401
 
 pytestmark = pytest.mark.browser
@@ -59,12 +60,6 @@ def site(tmp_path_factory):
         yield base
 
 
-def _fits(page, shots, name: str) -> None:
-    wide, screen = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    page.screenshot(path=shots / f"{name}.png", full_page=True)
-    assert wide <= screen, f"{name} is {wide}px wide on a {screen}px screen"
-
-
 @pytest.mark.parametrize("width", (390, 1280))
 @pytest.mark.parametrize("lang", ["en", "zh-Hans"])
 def test_transparency_page(site, browser, tmp_path, lang, width):
@@ -82,7 +77,7 @@ def test_transparency_page(site, browser, tmp_path, lang, width):
     assert "private note" not in body and "WIRE-BROWSER" not in body and "@" not in body
     bar = page.locator("#line-editing-computer svg.spend-bar").bounding_box()
     assert bar["width"] > 0.5 * min(width, 900) - 80
-    _fits(page, tmp_path, f"transparency-{lang}-{width}")
+    assert_fits(page, tmp_path, f"transparency-{lang}-{width}")
     page.close()
 
 
@@ -107,7 +102,7 @@ def test_partner_statement_and_chart_on_a_phone(site, browser, tmp_path, lang):
     expect(chart.locator("polyline.paid")).to_have_count(1)
     assert chart.bounding_box()["width"] <= 390
     assert page.locator("#st-due").inner_text() not in ("$0.00", "US$0.00")
-    _fits(page, tmp_path, f"partner-{lang}-390")
+    assert_fits(page, tmp_path, f"partner-{lang}-390")
     if page.locator("text=" + ("We received it" if lang == "en" else "我们已收到")).count():
         page.click("text=" + ("We received it" if lang == "en" else "我们已收到"))
         page.wait_for_load_state()
@@ -116,7 +111,7 @@ def test_partner_statement_and_chart_on_a_phone(site, browser, tmp_path, lang):
     page.wait_for_url("**/admin/partner/statements/*")
     expect(page.locator("#m-closing_balance")).to_be_visible()
     assert SAYS[lang]["month"] in page.inner_text("body")
-    _fits(page, tmp_path, f"partner-month-{lang}-390")
+    assert_fits(page, tmp_path, f"partner-month-{lang}-390")
     pdf = page.request.get(page.url + "?format=pdf")
     assert pdf.ok and pdf.body().startswith(b"%PDF-")
     context.close()

@@ -12,6 +12,7 @@ import uuid
 import pytest
 
 from tests.media.test_captions import EN_SRT, ZH
+from tests.screens import assert_fits
 from tests.site.test_browser import _cli, browser, running_site, sign_in_producer_first_time  # noqa: F401
 from tests.site.test_languages_browser import _sign_in_link
 from tests.waiting import wait_until
@@ -32,12 +33,6 @@ def site(tmp_path_factory):
     instance = tmp_path_factory.mktemp("captions-instance")
     with running_site(instance, PRODUCER, PASSWORD) as (base, env, log):
         yield base, env, log, instance
-
-
-def _fits(page, shots, name):
-    page.screenshot(path=shots / f"{name}.png", full_page=True)
-    wide, screen = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    assert wide <= screen, f"{name} is {wide}px wide on a {screen}px screen"
 
 
 def _reload_until(page, url, selector, timeout=120):
@@ -93,10 +88,10 @@ def test_producer_adds_captions_and_a_donor_player_offers_both_languages(site, b
         zh.locator("select[name=status]").select_option("final")
         zh.locator("button", has_text="Save zh-Hans").click()
         expect(page.locator('.caption-lang[data-lang="zh-Hans"]')).to_have_attribute("data-status", "final")
-        _fits(page, tmp_path, "producer-captions-1280")
+        assert_fits(page, tmp_path, "producer-captions-1280")
         page.set_viewport_size({"width": 390, "height": 900})
         page.goto(asset_url + "#captions")
-        _fits(page, tmp_path, "producer-captions-390")
+        assert_fits(page, tmp_path, "producer-captions-390")
         producer.close()
 
         # A donor gives $55 (the $50 tier: exclusive video clips) and signs in on a phone.
@@ -140,9 +135,9 @@ def test_producer_adds_captions_and_a_donor_player_offers_both_languages(site, b
             scripts = re.findall(r"<script[^>]*>", page.content())
             assert scripts and all(tag.startswith('<script src="/static/') for tag in scripts), scripts
             expect(page.locator(f'.library-item[data-asset-id="{asset_id}"] .library-captions a')).to_have_count(2)
-            _fits(page, tmp_path, f"donor-library-{lang}-390")
+            assert_fits(page, tmp_path, f"donor-library-{lang}-390")
             page.set_viewport_size({"width": 1280, "height": 900})
-            _fits(page, tmp_path, f"donor-library-{lang}-1280")
+            assert_fits(page, tmp_path, f"donor-library-{lang}-1280")
             page.set_viewport_size({"width": 390, "height": 900})
         donor.close()
     except AssertionError:

@@ -13,6 +13,7 @@ import shutil
 
 import pytest
 
+from tests.screens import assert_fits
 from tests.site.test_browser import CHROMIUM, running_site, sign_in_producer_first_time
 
 pytestmark = pytest.mark.browser
@@ -72,10 +73,6 @@ def page(site):
             browser.close()
 
 
-def _fits(page, width):
-    assert page.evaluate("document.documentElement.scrollWidth") <= width, "wider than the screen"
-
-
 @pytest.mark.parametrize("width,clip", [(1280, "long.MTS"), (390, "00001.MTS")])
 def test_an_upload_shows_its_bytes_and_resumes_after_a_cut(site, page, clips, tmp_path, width, clip):
     from playwright.sync_api import expect
@@ -109,7 +106,7 @@ def test_an_upload_shows_its_bytes_and_resumes_after_a_cut(site, page, clips, tm
         page.click("#upload-form button[type=submit]")
         done = page.locator("#upload-progress li[data-done]")
         expect(done).to_be_visible(timeout=60000)
-        _fits(page, width)
+        assert_fits(page)
         bars = [int(k.split(":")[1]) for k in page.evaluate("window.__bars") if k.startswith("upload-progress:")
                 and k.split(":")[1].isdigit()]
         texts = page.evaluate("window.__texts")
@@ -153,7 +150,7 @@ def test_the_asset_page_follows_its_jobs_without_a_reload(site, page, clips, tmp
             expect(page.locator("#job-progress")).to_be_visible(timeout=20000)
             # Measured once the page has its stylesheets: before, the strip has its natural width.
             page.wait_for_load_state("load")
-            _fits(page, width)
+            assert_fits(page)
             expect(page.locator("#asset-live")).to_have_attribute("data-state", "ready", timeout=120000)
             expect(page.locator("#job-progress")).to_be_hidden(timeout=20000)
             values = {float(k.split(":")[1]) for k in page.evaluate("window.__bars")
@@ -184,7 +181,7 @@ def test_the_credits_page_follows_the_roll_until_it_can_be_downloaded(site, page
         try:
             expect(page.locator("#roll-progress")).to_be_visible()
             page.evaluate("window.__sameDocument = 'after the post'")
-            _fits(page, width)
+            assert_fits(page)
             expect(page.locator("#roll")).to_have_attribute("data-status", "succeeded", timeout=120000)
             expect(page.locator("#roll-download")).to_be_visible()
             expect(page.locator("#roll-progress")).to_be_hidden()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.screens import assert_fits
 from tests.media.test_streaming import clip, live  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -64,7 +65,7 @@ def test_trailer_and_library_clip_play_from_hls_in_chromium(app, client, clip, d
                 assert page.get_attribute("#trailer", "data-stream-state") == "hls.js"
                 assert [u for u in requests if u.endswith("/static/vendor/hls.js/hls.light.min.js")]
                 assert [u for u in requests if "/hls/s/v" in u and u.endswith(".ts")]
-                assert page.evaluate("document.documentElement.scrollWidth") <= width
+                assert_fits(page)
 
                 context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live}])
                 requests.clear()
@@ -72,13 +73,13 @@ def test_trailer_and_library_clip_play_from_hls_in_chromium(app, client, clip, d
                 _play(page, "video.library-player")
                 assert page.get_attribute("video.library-player", "data-stream-state") == "hls.js"
                 assert [u for u in requests if "/stream/" in u and u.endswith(".ts")]
-                assert page.evaluate("document.documentElement.scrollWidth") <= width
+                assert_fits(page)
                 # The screening page says when in the reader's zone (the bundled file's window: Sept 2027).
                 page.goto(f"{live}/screening?lang={lang}")
                 when = page.locator("time[data-local]").first
                 assert "UTC" not in when.inner_text() and "2027" in when.inner_text()
                 assert ("20:00" in when.inner_text() or "8:00" in when.inner_text())  # 20:00 in Shanghai
-                assert page.evaluate("document.documentElement.scrollWidth") <= width
+                assert_fits(page)
                 assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors
                 context.close()
         finally:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.screens import assert_fits
 from tests.site.test_browser import CHROMIUM, _cli, running_site, sign_in_producer_first_time
 
 pytestmark = pytest.mark.browser
@@ -113,8 +114,7 @@ def test_the_page_at_phone_and_desktop_width(site, browser, tmp_path, width, hei
     assert not [u for u in requests if "/video.mp4" in u or "/hls/" in u]  # preload none: no video before play
     assert not [u for u in requests if "hls.light" in u]  # the HLS player comes only when the trailer plays
 
-    # nothing wider than the screen
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    assert_fits(page)
 
     # the true percentage, far past the goal (as the API's figures give it), not "100%"
     with urllib.request.urlopen(site + "/api/v1/campaign", timeout=10) as resp:
@@ -157,8 +157,7 @@ def test_the_page_at_phone_and_desktop_width(site, browser, tmp_path, width, hei
     page.goto(site + "/?lang=zh-Hans")
     expect(page.locator(".story h3").first).to_have_text("消失的孩子")
     expect(page.locator("#budget-heading")).to_have_text("善款用途")
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
-    page.screenshot(path=tmp_path / f"campaign-{width}-zh-Hans.png", full_page=True)
+    assert_fits(page, tmp_path, f"campaign-{width}-zh-Hans")
     context.close()
 
 
@@ -174,7 +173,7 @@ def test_a_producer_builds_the_page_and_reads_its_sharing_on_a_phone(site, brows
     sign_in_producer_first_time(page, site, PRODUCER, PASSWORD)
 
     page.goto(site + "/admin/page")
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert_fits(page)
     story = page.locator("#part-story")
     story.locator('input[name="story-0-heading-en"]').fill("Children taken from their families")
     story.locator('button[type=submit]').click()
@@ -185,7 +184,7 @@ def test_a_producer_builds_the_page_and_reads_its_sharing_on_a_phone(site, brows
     expect(page.locator(".story h3").first).to_have_text("Children taken from their families")
 
     page.goto(site + "/admin/sharing")
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert_fits(page)
     weibo = page.locator('#sharing-table tr[data-source="weibo"] td')
     expect(weibo.nth(1)).not_to_have_text("0")
     page.screenshot(path=tmp_path / "sharing-390.png", full_page=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.screens import assert_fits
 from tests.site.test_browser import CHROMIUM, running_site, sign_in_producer_first_time
 
 pytestmark = pytest.mark.browser
@@ -47,7 +48,7 @@ def test_a_producer_edits_a_tier_at_phone_and_desktop_width_and_the_page_follows
                                          (desktop, 1280, "25.50", "Follower from the desk")]:
         page = context.pages[0] if context.pages else context.new_page()
         page.goto(site + "/admin/campaign")
-        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        assert_fits(page)
         tiers = page.locator("#part-tiers")
         tiers.locator('input[name="tier-1-min"]').fill("0.50")  # below the tier before it
         tiers.locator('button[type=submit].primary').click()
@@ -57,8 +58,7 @@ def test_a_producer_edits_a_tier_at_phone_and_desktop_width_and_the_page_follows
         page.locator('input[name="tier-1-name-en"]').fill(name)
         page.locator('#part-tiers button[type=submit].primary').click()
         expect(page.locator(".flash.info")).to_contain_text("Saved")
-        assert page.evaluate("document.documentElement.scrollWidth") <= width
-        page.screenshot(path=tmp_path / f"campaign-editor-{width}.png", full_page=True)
+        assert_fits(page, tmp_path, f"campaign-editor-{width}")
 
         cents = round(float(amount) * 100)
         page.goto(site + "/?lang=en")
@@ -67,7 +67,6 @@ def test_a_producer_edits_a_tier_at_phone_and_desktop_width_and_the_page_follows
         expect(tier).to_contain_text("Monthly production updates")  # its reward moved with it
         page.goto(site + "/?lang=zh-Hans")
         expect(page.locator(f"#tier-{cents} .tier-name")).to_have_text("追随者")
-        assert page.evaluate("document.documentElement.scrollWidth") <= width
-        page.screenshot(path=tmp_path / f"campaign-page-after-edit-{width}.png", full_page=True)
+        assert_fits(page, tmp_path, f"campaign-page-after-edit-{width}")
     phone.close()
     desktop.close()

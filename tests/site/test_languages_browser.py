@@ -12,6 +12,7 @@ import uuid
 
 import pytest
 
+from tests.screens import assert_fits
 from tests.site.test_browser import PRODUCER_PASSWORD, browser, running_site  # noqa: F401 (browser: a fixture)
 
 pytestmark = pytest.mark.browser
@@ -41,9 +42,7 @@ def _check(page, lang: str, what: str, shots, name: str) -> None:
     """The page is in `lang`, says what it should, fits the screen; its screenshot is kept."""
     assert page.evaluate("document.documentElement.lang") == lang
     assert SAYS[lang][what] in page.inner_text("body"), f"{name}: {SAYS[lang][what]!r} missing"
-    wide, screen = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    page.screenshot(path=shots / f"{name}.png", full_page=True)
-    assert wide <= screen, f"{name} is {wide}px wide on a {screen}px screen"
+    assert_fits(page, shots, name)
 
 
 def _sign_in_link(instance, address: str) -> str:

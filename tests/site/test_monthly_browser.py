@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from tests.screens import assert_fits
 from tests.site.test_browser import PRODUCER_PASSWORD, browser, running_site  # noqa: F401 (browser: a fixture)
 from tests.site.test_languages_browser import BROWSER_LOCALES, _sign_in_link
 
@@ -33,12 +34,6 @@ def site(tmp_path_factory):
         yield base, instance
 
 
-def _fits(page, shots, name: str) -> None:
-    wide, screen = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    page.screenshot(path=shots / f"{name}.png", full_page=True)
-    assert wide <= screen, f"{name} is {wide}px wide on a {screen}px screen"
-
-
 @pytest.mark.parametrize("width", (390, 1280))
 @pytest.mark.parametrize("lang", ["en", "zh-Hans"])
 def test_a_donor_gives_monthly_then_cancels_on_the_account_page(site, browser, tmp_path, lang, width):
@@ -57,11 +52,11 @@ def test_a_donor_gives_monthly_then_cancels_on_the_account_page(site, browser, t
         page.check("#interval-month")
         page.fill("#amount", "12")
         page.fill("#email", address)
-        _fits(page, tmp_path, f"{name}-form")
+        assert_fits(page, tmp_path, f"{name}-form")
         page.click("#pledge-form button[type=submit]")
         page.wait_for_url("**/checkout/test/**")
         expect(page.locator("#checkout-amount")).to_have_text(says["every_month"])
-        _fits(page, tmp_path, f"{name}-checkout")
+        assert_fits(page, tmp_path, f"{name}-checkout")
         page.click("button[value=paid]")
         page.wait_for_url("**/thank-you**")
         expect(page.locator("#payment-status")).to_have_attribute("data-state", "paid", timeout=20000)
@@ -75,12 +70,12 @@ def test_a_donor_gives_monthly_then_cancels_on_the_account_page(site, browser, t
         monthly = page.locator("#monthly")
         expect(monthly).to_contain_text(says["monthly"])
         expect(monthly).to_contain_text(says["every_month"])
-        _fits(page, tmp_path, f"{name}-account")
+        assert_fits(page, tmp_path, f"{name}-account")
         monthly.locator("form.cancel-subscription button").click()
         page.wait_for_url("**/account#monthly")
         expect(page.locator("body")).to_contain_text(says["cancelled"])
         expect(monthly.locator(".badge")).to_have_text(says["badge"])
         expect(monthly.locator("form.cancel-subscription")).to_have_count(0)
-        _fits(page, tmp_path, f"{name}-cancelled")
+        assert_fits(page, tmp_path, f"{name}-cancelled")
     finally:
         context.close()

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from tests.screens import assert_fits
 from tests.site.test_browser import browser, running_site  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
@@ -36,12 +37,6 @@ def site(tmp_path_factory):
         yield base, env, log
 
 
-def fits(page, width: int) -> None:
-    """Nothing wider than the screen (no sideways scrolling)."""
-    sw = page.evaluate("document.documentElement.scrollWidth")
-    assert sw <= width, f"{page.url} is {sw} px wide at {width} px"
-
-
 def test_the_totp_setup_shows_a_qr_code_of_the_link(site, browser, shots):  # noqa: F811
     from playwright.sync_api import expect
 
@@ -63,7 +58,7 @@ def test_the_totp_setup_shows_a_qr_code_of_the_link(site, browser, shots):  # no
         page.set_viewport_size({"width": width, "height": 800})
         box = qr.bounding_box()
         assert box["width"] >= 150 and box["x"] >= 0 and box["x"] + box["width"] <= width
-        fits(page, width)
+        assert_fits(page)
         page.screenshot(path=shots / f"totp-setup-{width}.png", full_page=True)
     _SECRET["totp"] = page.inner_text("#totp-secret").strip()
     page.fill("#totp-code", rfc6238(_SECRET["totp"], time.time()))
@@ -90,7 +85,7 @@ def test_a_50_cent_pledge_gets_one_message_in_money(site, browser, shots):  # no
         assert "cents" not in page.inner_text("main") and "分" not in page.inner_text("#pledge-form")
         for width in WIDTHS:
             page.set_viewport_size({"width": width, "height": 800})
-            fits(page, width)
+            assert_fits(page)
             page.screenshot(path=shots / f"pledge-50-cents-{lang}-{width}.png", full_page=True)
         # typing again: the stale refusal goes, the live preview speaks (once)
         page.fill("#amount", "0.75")
@@ -111,7 +106,7 @@ def test_a_signed_out_visitor_of_a_supporters_update_is_asked_to_sign_in(site, b
         expect(page.locator("h1")).to_have_text("Sign in to read this update" if lang == "en" else "登录后阅读这条动态")
         for width in WIDTHS:
             page.set_viewport_size({"width": width, "height": 800})
-            fits(page, width)
+            assert_fits(page)
             page.screenshot(path=shots / f"update-sign-in-{lang}-{width}.png", full_page=True)
         page.click("#update-sign-in a.button")
         page.wait_for_url(re.compile(r".*/login\?next=.*updates.*424242"))
@@ -173,7 +168,7 @@ def test_the_country_list_names_countries_in_the_pages_language(site, browser, s
         assert select.input_value() == "DE"
         for width in WIDTHS:
             page.set_viewport_size({"width": width, "height": 800})
-            fits(page, width)
+            assert_fits(page)
             page.screenshot(path=shots / f"countries-{lang}-{width}.png", full_page=True)
         page.close()
 
@@ -221,7 +216,7 @@ def test_the_dashboard_at_1000_donations_is_folded_paged_and_agrees_with_the_rew
     height = page.evaluate("document.documentElement.scrollHeight")
     page.screenshot(path=shots / "dashboard-1000-1280.png", full_page=True)
     page.set_viewport_size({"width": 390, "height": 800})
-    fits(page, 390)
+    assert_fits(page)
     phone_height = page.evaluate("document.documentElement.scrollHeight")
     page.screenshot(path=shots / "dashboard-1000-390.png", full_page=True)
     print(f"\ndashboard at 1,000 donations: {height} px tall at 1280 px, {phone_height} px at 390 px")
@@ -258,16 +253,16 @@ def test_the_asset_page_fits_a_phone(site, browser, shots, tmp_path):  # noqa: F
                str(clip))
     page = _producer_page(browser, base, 390)
     page.goto(base + "/footage/")
-    fits(page, 390)
+    assert_fits(page)
     page.screenshot(path=shots / "footage-board-390.png", full_page=True)
     page.click("text=A clip with a rather long title")
     page.wait_for_load_state()
-    fits(page, 390)
+    assert_fits(page)
     page.screenshot(path=shots / "asset-390.png", full_page=True)
     facts = page.inner_text("#asset-recorded")  # a file without a camera zone: the reader's zone, named
     assert "UTC" in facts, facts
     page.set_viewport_size({"width": 1280, "height": 900})
-    fits(page, 1280)
+    assert_fits(page)
     page.screenshot(path=shots / "asset-1280.png", full_page=True)
     assert out
     page.close()
@@ -298,7 +293,7 @@ def test_the_donors_account_and_the_export_a_person_reads(site, browser, shots):
         assert page.locator("#library-heading").count() == 0
         for width in WIDTHS:
             page.set_viewport_size({"width": width, "height": 900})
-            fits(page, width)
+            assert_fits(page)
             page.screenshot(path=shots / f"account-{lang}-{width}.png", full_page=True)
         page.click("#data-readable")
         page.wait_for_url("**/account/data/readable**")
@@ -309,7 +304,7 @@ def test_the_donors_account_and_the_export_a_person_reads(site, browser, shots):
         assert ("UTC" if lang == "en" else "北京时间") in body
         for width in WIDTHS:
             page.set_viewport_size({"width": width, "height": 900})
-            fits(page, width)
+            assert_fits(page)
             page.screenshot(path=shots / f"data-readable-{lang}-{width}.png", full_page=True)
         page.set_viewport_size({"width": 1280, "height": 900})
     context.close()

@@ -11,6 +11,7 @@ import subprocess
 
 import pytest
 
+from tests.screens import assert_fits
 from tests.site.test_browser import _cli, browser, running_site, sign_in_producer_first_time  # noqa: F401
 
 pytestmark = pytest.mark.browser
@@ -51,14 +52,10 @@ def site(tmp_path_factory):
 
 
 def look(page, shots, name: str) -> None:
-    """This page at the desk and on a phone: a screenshot of each, and nothing wider than the phone.
-    Looked at once it has loaded its stylesheets (a form's answer may still be loading them)."""
-    page.wait_for_load_state("load")
+    """This page at the desk and on a phone: a screenshot of each, and nothing wider than the phone."""
     for width in (1280, 390):
         page.set_viewport_size({"width": width, "height": 900})
-        page.screenshot(path=shots / f"{name}-{width}.png", full_page=True)
-        wide = page.evaluate("document.documentElement.scrollWidth")
-        assert wide <= width, f"{name} is {wide} px wide at {width} px"
+        assert_fits(page, shots, f"{name}-{width}")
     page.set_viewport_size({"width": 1280, "height": 900})
 
 

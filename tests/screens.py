@@ -1,0 +1,24 @@
+"""A page as a person sees it, for the browser tests: nothing wider than the screen.
+
+Measured once the page has loaded its stylesheets. A click that submits a form returns as soon
+as the answer starts to arrive, and the answer's rows can be in the document before the CSS that
+lays them out: measured then, a table that scrolls inside its box reads as one that widens the
+page (a loaded CI machine did exactly that)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+# The first elements that reach past the screen's right edge, to name the culprit in a failure.
+_WIDEST = """() => [...document.querySelectorAll('body *')]
+    .filter(e => e.getBoundingClientRect().right > innerWidth + 1).slice(0, 5)
+    .map(e => e.tagName + (e.id ? '#' + e.id : '') + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))"""
+
+
+def assert_fits(page, shots: Path | None = None, name: str | None = None) -> None:
+    """No sideways scrolling on this page at its viewport's width; its full-page screenshot is
+    kept as `shots/name.png` when asked."""
+    page.wait_for_load_state("load")
+    if shots is not None:
+        page.screenshot(path=shots / f"{name}.png", full_page=True)
+    wide, screen = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert wide <= screen, f"{name or page.url} is {wide} px wide on a {screen} px screen: {page.evaluate(_WIDEST)}"
