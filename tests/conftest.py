@@ -117,10 +117,19 @@ def _empty_tables() -> None:
 
     with _db.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
-            names = ", ".join(f'"{t.name}"' for t in _db.metadata.sorted_tables)
-            if names:
-                conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
-                conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            # Only what the last test wrote, by DELETE: a TRUNCATE of every table makes new files
+            # for each table and index, 0.35-0.45 s a test, where this takes 0.02 s. The replica
+            # role sets the foreign keys and the audit log's triggers aside, as TRUNCATE did.
+            tables = _db.metadata.sorted_tables
+            probe = " UNION ALL ".join(f'SELECT {i} WHERE EXISTS (SELECT 1 FROM "{t.name}")' for i, t in enumerate(tables))
+            written = [tables[i].name for (i,) in conn.execute(sa.text(probe))] if tables else []
+            counted = conn.execute(sa.text(
+                "SELECT schemaname, sequencename FROM pg_sequences WHERE last_value IS NOT NULL")).all()
+            conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
+            for name in written:
+                conn.execute(sa.text(f'DELETE FROM "{name}"'))
+            for schema, sequence in counted:  # ids start at 1 again, as RESTART IDENTITY made them
+                conn.execute(sa.text(f'ALTER SEQUENCE "{schema}"."{sequence}" RESTART'))
         else:
             conn.execute(sa.text("DROP TRIGGER IF EXISTS audit_log_no_delete"))
             for table in reversed(_db.metadata.sorted_tables):
