@@ -1,0 +1,100 @@
+"""Every page of the site at a phone's 390 px, in English and in Chinese, seen by the person it is
+for: the visitor's public pages, a donor's account pages, the producers' pages. The list is the
+app's own (every GET route without a parameter that answers with a page), so a page added later is
+checked without being named here. Each page must answer, be the page asked for (not a sign-in
+redirect), and fit the screen. The site is `filmfund run` with demo donations."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.screens import assert_fits
+from tests.site.test_browser import (  # noqa: F401  (browser: the module's chromium fixture)
+    _cli,
+    browser,
+    running_site,
+    sign_in_producer_first_time,
+)
+from tests.site.test_languages_browser import _sign_in_link
+
+pytestmark = pytest.mark.browser
+PRODUCER, PASSWORD = "producer@filmfund.test", "every-page-producer-password"
+DONOR = "donor-0000003@demo.filmfund.invalid"  # a demo donor (`filmfund demo seed`)
+NOT_PAGES = ("/api/", "/static/", "/webhooks/", "/hls/", "/stream/", "/healthz", "/login/2fa", "/logout")
+FILES = (".csv", ".txt", ".pdf", ".json", ".xml", ".ics", ".vtt", ".mp4", ".ico")
+DOWNLOADS = {"/account/data"}  # the JSON export, a file (its page is /account/data/readable)
+# Pages that are "not found" without what they show (their not-found page is checked instead):
+NOT_FOUND_WITHOUT = {"/thank-you": "a pledge (?pledge=)", "/account/credits": "a line in the credits to proofread"}
+
+
+@pytest.fixture(autouse=True)
+def _user_per_request():
+    """The server is a subprocess: no in-process app nor database parameter."""
+
+
+def _reader(path: str) -> str:
+    if path.startswith("/account"):
+        return "donor"
+    if path.startswith(("/admin", "/footage")):
+        return "producer"
+    return "visitor"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    with running_site(tmp_path_factory.mktemp("every-page"), PRODUCER, PASSWORD) as (base, env, log):
+        _cli(env, "demo", "seed", "--donations", "40", "--donors", "20")
+        yield base, env, log
+
+
+@pytest.fixture(scope="module")
+def pages(site) -> dict[str, list[str]]:
+    """The app's pages by their reader, read from the URL map of an app built on the site's settings."""
+    _base, env, _log = site
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FILMFUND_INSTANCE_DIR", env["FILMFUND_INSTANCE_DIR"])
+        from filmfund import create_app
+
+        rules = list(create_app().url_map.iter_rules())
+    by_reader: dict[str, list[str]] = {"visitor": [], "donor": [], "producer": []}
+    for rule in sorted(rules, key=lambda r: r.rule):
+        if "GET" in rule.methods and not rule.arguments and not rule.rule.startswith(NOT_PAGES) \
+                and not rule.rule.endswith(FILES) and rule.rule not in DOWNLOADS:
+            by_reader[_reader(rule.rule)].append(rule.rule)
+    assert all(by_reader.values()), by_reader  # the split found each reader's pages
+    return by_reader
+
+
+def _signed_in(browser, base: str, env, reader: str):  # noqa: F811
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    if reader == "producer":
+        sign_in_producer_first_time(page, base, PRODUCER, PASSWORD)
+    elif reader == "donor":
+        page.goto(base + "/login")
+        page.fill("#login-email", DONOR)
+        page.click("form button[type=submit].primary")
+        page.goto(_sign_in_link(Path(env["FILMFUND_INSTANCE_DIR"]), DONOR))
+        page.click("form button[type=submit]")
+        page.wait_for_url("**/account**")
+    return page
+
+
+@pytest.mark.parametrize("reader", ["visitor", "donor", "producer"])
+def test_every_page_fits_a_phone_in_both_languages(site, pages, browser, reader, tmp_path):  # noqa: F811
+    base, env, log = site
+    page = _signed_in(browser, base, env, reader)
+    page.set_viewport_size({"width": 390, "height": 900})
+    try:
+        for lang in ("en", "zh-Hans"):
+            page.goto(f"{base}/?lang={lang}")  # the language is kept (cookie, and a donor's profile)
+            for path in pages[reader]:
+                answer = page.goto(base + path)
+                expected = 404 if path in NOT_FOUND_WITHOUT else 200
+                assert answer is not None and answer.status == expected, (lang, path, answer and answer.status)
+                assert page.url.split("?")[0] == base + path, f"{path} as {reader} went to {page.url}"
+                assert page.evaluate("document.documentElement.lang") == lang, (path, lang)
+                assert_fits(page, tmp_path, f"{reader}-{lang}{path.replace('/', '_')}")
+    finally:
+        page.close()
+    assert [line for line in log.read_text().splitlines() if "Traceback" in line] == []
