@@ -6,7 +6,6 @@ import pytest
 
 from tests.screens import assert_fits
 from tests.site.test_browser import (  # noqa: F401  (browser: the module's chromium fixture)
-    CHROMIUM,
     _cli,
     browser,
     running_site,

@@ -13,8 +13,7 @@ import pytest
 
 from tests.media.test_captions import EN_SRT, ZH
 from tests.screens import assert_fits
-from tests.site.test_browser import _cli, browser, running_site, sign_in_producer_first_time  # noqa: F401
-from tests.site.test_languages_browser import _sign_in_link
+from tests.site.test_browser import _cli, browser, running_site, sign_in_donor, sign_in_producer_first_time  # noqa: F401
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.browser
@@ -106,12 +105,7 @@ def test_producer_adds_captions_and_a_donor_player_offers_both_languages(site, b
         page.click("button[value=paid]")
         page.wait_for_url("**/thank-you**")
         expect(page.locator("#payment-status")).to_have_attribute("data-state", "paid", timeout=20000)
-        page.goto(base + "/login")
-        page.fill("#login-email", address)
-        page.click("form button[type=submit].primary")
-        page.goto(_sign_in_link(instance, address))
-        page.click("form button[type=submit]")
-        page.wait_for_url("**/account**")
+        sign_in_donor(page, base, instance, address)
         player = f'.library-item[data-asset-id="{asset_id}"] video.library-player'
         _reload_until(page, base + "/account?lang=en", player)  # the web rendition is made at publish
 

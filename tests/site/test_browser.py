@@ -6,7 +6,10 @@ land on a thank-you page that says "paid", and see the campaign's total move.
 """
 from __future__ import annotations
 
+import email
+import email.policy
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -129,6 +132,31 @@ def sign_in_producer_first_time(page, base: str, email: str, password: str) -> N
     page.fill("#totp-code", rfc6238(page.inner_text("#totp-secret").strip(), time.time()))
     page.click("button[type=submit].primary")
     page.wait_for_url("**/admin/")
+
+
+def sign_in_link(instance: Path, address: str) -> str:
+    """The link of the sign-in mail to `address`, once the site's worker has written it (it is queued)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for path in (instance / "outbox").glob("*.eml"):
+            msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            if msg["To"] == address:
+                found = re.search(r"https?://\S+/login/magic/\S+", msg.get_body(("plain",)).get_content())
+                if found:
+                    return found.group(0)
+        time.sleep(0.3)
+    raise AssertionError(f"no sign-in link for {address} within 60 s")
+
+
+def sign_in_donor(page, base: str, instance: Path, address: str) -> None:
+    """A donor's sign-in in the browser: the address on /login, then the mailed link (the site's
+    worker writes it to the instance's outbox) and its button; ends on /account."""
+    page.goto(base + "/login")
+    page.fill("#login-email", address)
+    page.click("form button[type=submit].primary")
+    page.goto(sign_in_link(instance, address))
+    page.click("form button[type=submit]")
+    page.wait_for_url("**/account**")
 
 
 @pytest.fixture(scope="module")

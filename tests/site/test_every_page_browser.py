@@ -14,9 +14,9 @@ from tests.site.test_browser import (  # noqa: F401  (browser: the module's chro
     _cli,
     browser,
     running_site,
+    sign_in_donor,
     sign_in_producer_first_time,
 )
-from tests.site.test_languages_browser import _sign_in_link
 
 pytestmark = pytest.mark.browser
 PRODUCER, PASSWORD = "producer@filmfund.test", "every-page-producer-password"
@@ -71,12 +71,7 @@ def _signed_in(browser, base: str, env, reader: str):  # noqa: F811
     if reader == "producer":
         sign_in_producer_first_time(page, base, PRODUCER, PASSWORD)
     elif reader == "donor":
-        page.goto(base + "/login")
-        page.fill("#login-email", DONOR)
-        page.click("form button[type=submit].primary")
-        page.goto(_sign_in_link(Path(env["FILMFUND_INSTANCE_DIR"]), DONOR))
-        page.click("form button[type=submit]")
-        page.wait_for_url("**/account**")
+        sign_in_donor(page, base, Path(env["FILMFUND_INSTANCE_DIR"]), DONOR)
     return page
 
 

@@ -4,16 +4,12 @@ in English and in Chinese chosen by the browser's language; none wider than the 
 screenshots are kept under pytest's tmp_path as the run's artifacts."""
 from __future__ import annotations
 
-import email
-import email.policy
-import re
-import time
 import uuid
 
 import pytest
 
 from tests.screens import assert_fits
-from tests.site.test_browser import PRODUCER_PASSWORD, browser, running_site  # noqa: F401 (browser: a fixture)
+from tests.site.test_browser import PRODUCER_PASSWORD, browser, running_site, sign_in_donor  # noqa: F401 (browser: a fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -45,20 +41,6 @@ def _check(page, lang: str, what: str, shots, name: str) -> None:
     assert_fits(page, shots, name)
 
 
-def _sign_in_link(instance, address: str) -> str:
-    """The link of the sign-in mail to `address`, once the site's worker has written it (it is queued)."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        for path in (instance / "outbox").glob("*.eml"):
-            msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-            if msg["To"] == address:
-                found = re.search(r"https?://\S+/login/magic/\S+", msg.get_body(("plain",)).get_content())
-                if found:
-                    return found.group(0)
-        time.sleep(0.3)
-    raise AssertionError(f"no sign-in link for {address} within 60 s")
-
-
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("lang", ["en", "zh-Hans"])
 def test_a_donor_gives_and_signs_in_in_their_language(site, browser, tmp_path, lang, width):
@@ -86,12 +68,7 @@ def test_a_donor_gives_and_signs_in_in_their_language(site, browser, tmp_path, l
         expect(page.locator("#payment-status")).to_have_attribute("data-state", "paid", timeout=20000)
         _check(page, lang, "thanks", tmp_path, f"{name}-thank-you")
 
-        page.goto(base + "/login")
-        page.fill("#login-email", address)
-        page.click("form button[type=submit].primary")
-        page.goto(_sign_in_link(instance, address))
-        page.click("form button[type=submit]")
-        page.wait_for_url("**/account**")
+        sign_in_donor(page, base, instance, address)
         _check(page, lang, "account", tmp_path, f"{name}-account")
         assert "王小梅 Mei" in page.input_value("#credit_name")  # the name exactly as written
     finally:

@@ -9,8 +9,8 @@ import uuid
 import pytest
 
 from tests.screens import assert_fits
-from tests.site.test_browser import PRODUCER_PASSWORD, browser, running_site  # noqa: F401 (browser: a fixture)
-from tests.site.test_languages_browser import BROWSER_LOCALES, _sign_in_link
+from tests.site.test_browser import PRODUCER_PASSWORD, browser, running_site, sign_in_donor  # noqa: F401 (browser: a fixture)
+from tests.site.test_languages_browser import BROWSER_LOCALES
 
 pytestmark = pytest.mark.browser
 
@@ -61,12 +61,7 @@ def test_a_donor_gives_monthly_then_cancels_on_the_account_page(site, browser, t
         page.wait_for_url("**/thank-you**")
         expect(page.locator("#payment-status")).to_have_attribute("data-state", "paid", timeout=20000)
 
-        page.goto(base + "/login")
-        page.fill("#login-email", address)
-        page.click("form button[type=submit].primary")
-        page.goto(_sign_in_link(instance, address))
-        page.click("form button[type=submit]")
-        page.wait_for_url("**/account**")
+        sign_in_donor(page, base, instance, address)
         monthly = page.locator("#monthly")
         expect(monthly).to_contain_text(says["monthly"])
         expect(monthly).to_contain_text(says["every_month"])

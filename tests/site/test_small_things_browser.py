@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.screens import assert_fits
-from tests.site.test_browser import browser, running_site  # noqa: F401  (fixtures)
+from tests.site.test_browser import browser, running_site, sign_in_donor  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
 
@@ -134,8 +134,6 @@ def test_the_country_list_names_countries_in_the_pages_language(site, browser, s
     from pathlib import Path
 
     from playwright.sync_api import expect
-
-    from tests.site.test_browser import _wait_for_thank_you
 
     base, env, log = site
     page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -275,18 +273,11 @@ def test_the_donors_account_and_the_export_a_person_reads(site, browser, shots):
 
     from playwright.sync_api import expect
 
-    from tests.site.test_languages_browser import _sign_in_link
-
     base, env, _log = site
     address = "countries@example.org"
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    page.goto(base + "/login")
-    page.fill("#login-email", address)
-    page.click("form button[type=submit].primary")
-    page.goto(_sign_in_link(Path(env["FILMFUND_INSTANCE_DIR"]), address))
-    page.click("form button[type=submit]")
-    page.wait_for_url("**/account**")
+    sign_in_donor(page, base, Path(env["FILMFUND_INSTANCE_DIR"]), address)
     for lang, says, donations in (("en", "Not published yet", "Your donations"), ("zh-Hans", "尚未发布", "您的捐款")):
         page.goto(f"{base}/account?lang={lang}")
         expect(page.locator("#reward-wallpapers")).to_contain_text(says)
