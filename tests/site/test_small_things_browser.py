@@ -58,8 +58,7 @@ def test_the_totp_setup_shows_a_qr_code_of_the_link(site, browser, shots):  # no
         page.set_viewport_size({"width": width, "height": 800})
         box = qr.bounding_box()
         assert box["width"] >= 150 and box["x"] >= 0 and box["x"] + box["width"] <= width
-        assert_fits(page)
-        page.screenshot(path=shots / f"totp-setup-{width}.png", full_page=True)
+        assert_fits(page, shots, f"totp-setup-{width}")
     _SECRET["totp"] = page.inner_text("#totp-secret").strip()
     page.fill("#totp-code", rfc6238(_SECRET["totp"], time.time()))
     page.click("button[type=submit].primary")
@@ -85,8 +84,7 @@ def test_a_50_cent_pledge_gets_one_message_in_money(site, browser, shots):  # no
         assert "cents" not in page.inner_text("main") and "分" not in page.inner_text("#pledge-form")
         for width in WIDTHS:
             page.set_viewport_size({"width": width, "height": 800})
-            assert_fits(page)
-            page.screenshot(path=shots / f"pledge-50-cents-{lang}-{width}.png", full_page=True)
+            assert_fits(page, shots, f"pledge-50-cents-{lang}-{width}")
         # typing again: the stale refusal goes, the live preview speaks (once)
         page.fill("#amount", "0.75")
         expect(page.locator(".field-error")).to_have_count(1)
@@ -106,8 +104,7 @@ def test_a_signed_out_visitor_of_a_supporters_update_is_asked_to_sign_in(site, b
         expect(page.locator("h1")).to_have_text("Sign in to read this update" if lang == "en" else "登录后阅读这条动态")
         for width in WIDTHS:
             page.set_viewport_size({"width": width, "height": 800})
-            assert_fits(page)
-            page.screenshot(path=shots / f"update-sign-in-{lang}-{width}.png", full_page=True)
+            assert_fits(page, shots, f"update-sign-in-{lang}-{width}")
         page.click("#update-sign-in a.button")
         page.wait_for_url(re.compile(r".*/login\?next=.*updates.*424242"))
         page.close()
@@ -166,8 +163,7 @@ def test_the_country_list_names_countries_in_the_pages_language(site, browser, s
         assert select.input_value() == "DE"
         for width in WIDTHS:
             page.set_viewport_size({"width": width, "height": 800})
-            assert_fits(page)
-            page.screenshot(path=shots / f"countries-{lang}-{width}.png", full_page=True)
+            assert_fits(page, shots, f"countries-{lang}-{width}")
         page.close()
 
 
@@ -251,17 +247,14 @@ def test_the_asset_page_fits_a_phone(site, browser, shots, tmp_path):  # noqa: F
                str(clip))
     page = _producer_page(browser, base, 390)
     page.goto(base + "/footage/")
-    assert_fits(page)
-    page.screenshot(path=shots / "footage-board-390.png", full_page=True)
+    assert_fits(page, shots, "footage-board-390")
     page.click("text=A clip with a rather long title")
     page.wait_for_load_state()
-    assert_fits(page)
-    page.screenshot(path=shots / "asset-390.png", full_page=True)
+    assert_fits(page, shots, "asset-390")
     facts = page.inner_text("#asset-recorded")  # a file without a camera zone: the reader's zone, named
     assert "UTC" in facts, facts
     page.set_viewport_size({"width": 1280, "height": 900})
-    assert_fits(page)
-    page.screenshot(path=shots / "asset-1280.png", full_page=True)
+    assert_fits(page, shots, "asset-1280")
     assert out
     page.close()
 
@@ -284,8 +277,7 @@ def test_the_donors_account_and_the_export_a_person_reads(site, browser, shots):
         assert page.locator("#library-heading").count() == 0
         for width in WIDTHS:
             page.set_viewport_size({"width": width, "height": 900})
-            assert_fits(page)
-            page.screenshot(path=shots / f"account-{lang}-{width}.png", full_page=True)
+            assert_fits(page, shots, f"account-{lang}-{width}")
         page.click("#data-readable")
         page.wait_for_url("**/account/data/readable**")
         assert page.locator("section.data-section").count() > 10
@@ -295,7 +287,6 @@ def test_the_donors_account_and_the_export_a_person_reads(site, browser, shots):
         assert ("UTC" if lang == "en" else "北京时间") in body
         for width in WIDTHS:
             page.set_viewport_size({"width": width, "height": 900})
-            assert_fits(page)
-            page.screenshot(path=shots / f"data-readable-{lang}-{width}.png", full_page=True)
+            assert_fits(page, shots, f"data-readable-{lang}-{width}")
         page.set_viewport_size({"width": 1280, "height": 900})
     context.close()
