@@ -51,14 +51,20 @@ def ingest_command(paths: tuple[str, ...], title: str | None, wait: bool) -> Non
         click.echo("0 asset(s): nothing to ingest" + (f", {len(skipped)} path(s) skipped." if skipped else "."),
                    err=True)
         return
-    from filmfund.media import early
+    from filmfund.media import early, ffmpeg
     from filmfund.media.probing import probe_files
 
+    settings = _settings_before_app()
+    if not ffmpeg.configured:
+        # No app yet: the probes and the early decode run the ffmpeg and ffprobe the app will run
+        # (FILMFUND_FFMPEG, FILMFUND_FFPROBE, the decoders' limits), and the version each job
+        # records (asked once, beside the probes) is that ffmpeg's.
+        ffmpeg.configure(settings)
     probing = probe_files(f for group in found for f in group.files)  # ffprobe runs while the app is built
     if wait and len(found[0].files) == 1:
         # The first take's check and encode start now, while the app is built and the take is
         # copied (filmfund/media/early.py); its verify job claims them.
-        early.start(found[0].files[0], probing[found[0].files[0]], _settings_before_app())
+        early.start(found[0].files[0], probing[found[0].files[0]], settings)
     try:
         with app_context():
             _ingest(paths, found, skipped, title, wait, probing)

@@ -73,11 +73,10 @@ def work_folder(settings: dict[str, Any]) -> Path:
 
 def start(path: Path, probed: Future, settings: dict[str, Any]) -> None:
     """Start the take's decode as soon as its probe (already running) is done, without waiting
-    for it here: the command goes on to build the app meanwhile."""
+    for it here: the command goes on to build the app meanwhile. ffmpeg is configured by then
+    (by the command line from `settings`, before its probes, or by the app)."""
     if path.suffix.lower() not in STREAMABLE or not settings["MEDIA_SINGLE_PASS"]:
         return
-    if not ffmpeg.configured:  # the app is not built yet: ffmpeg runs as it will run ffmpeg
-        ffmpeg.configure(settings)
 
     def begin() -> None:
         try:
