@@ -24,7 +24,7 @@ import stat
 import threading
 from functools import wraps
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 from urllib.parse import urlparse
 
 from flask import Flask, has_app_context
@@ -146,6 +146,11 @@ def _unlink_quietly(path: Path) -> None:
 huey = Huey("filmfund", storage_class=WakingSqliteStorage, filename=":memory:", results=False)
 mail = Huey("filmfund-mail", storage_class=WakingSqliteStorage, filename=":memory:", results=False)
 LANES: tuple[Huey, ...] = (mail, huey)  # the order a burst and a QueueDriver read them: mail first
+# What a crew member's `media ingest --wait` runs of a queue it may share with the site: footage
+# work only. Mail and payments (sign-in links, receipts, bookings, updates) are the site's worker's,
+# which runs with the site's settings; a command typed in another shell may lack its mail server
+# or public address, and would send a donor's mail to a local outbox or with links to this machine.
+FOOTAGE_ONLY: tuple[Huey, ...] = (huey,)
 URGENT = 10  # priority of a task someone is waiting for (a sign-in link, a payment's booking)
 MAIL_LANE_THREADS = 2  # a long mailing (an update to every donor) leaves a thread for a sign-in link
 _worker_app: Flask | None = None
@@ -235,9 +240,9 @@ def _dequeue(lane: Huey, timeout: float):
     return storage.dequeue()
 
 
-def dequeue_now():
-    """The next queued task of any lane (mail first) as (lane, task), or None at once."""
-    for lane in LANES:
+def dequeue_now(lanes: Sequence[Huey] = LANES):
+    """The next queued task of any of `lanes` (mail first) as (lane, task), or None at once."""
+    for lane in lanes:
         data = _dequeue(lane, 0)
         if data is not None:
             return lane, lane.deserialize_task(data)
@@ -251,12 +256,12 @@ def enqueue_due() -> None:
             lane.enqueue(task)
 
 
-def run_burst(max_tasks: int | None = None) -> int:
-    """Run every queued task (and every scheduled one already due), then return how many ran."""
+def run_burst(max_tasks: int | None = None, lanes: Sequence[Huey] = LANES) -> int:
+    """Run every queued task of `lanes` (and every scheduled one already due), then return how many ran."""
     done = 0
     while max_tasks is None or done < max_tasks:
         enqueue_due()
-        found = dequeue_now()
+        found = dequeue_now(lanes)
         if found is None:
             break
         lane, task = found
@@ -276,16 +281,16 @@ def flush() -> None:
         lane.flush()
 
 
-def _dequeue_within(timeout: float):
-    """The next queued task of any lane as (lane, task), waiting up to `timeout` seconds (on the
-    mail lane, then a quick look at the other) for one to be enqueued."""
-    found = dequeue_now()
+def _dequeue_within(timeout: float, lanes: Sequence[Huey] = LANES):
+    """The next queued task of `lanes` as (lane, task), waiting up to `timeout` seconds (on the
+    first lane, then a quick look at the others) for one to be enqueued."""
+    found = dequeue_now(lanes)
     if found is not None or timeout <= 0:
         return found
-    data = _dequeue(mail, timeout)
+    data = _dequeue(lanes[0], timeout)
     if data is not None:
-        return mail, mail.deserialize_task(data)
-    return dequeue_now()
+        return lanes[0], lanes[0].deserialize_task(data)
+    return dequeue_now(lanes)
 
 
 def footage_threads(config) -> int:
@@ -301,10 +306,12 @@ class QueueDriver:
     encodes one clip while it copies the next. `finish()` waits until nothing is queued or due.
     `after_task()` is called on the thread that ran each task.
 
-    Its threads: footage_threads() unless `threads` says."""
+    Its threads: footage_threads() unless `threads` says. `lanes`: the lanes it runs (every lane
+    unless said; `media ingest --wait` runs the footage lane only: see FOOTAGE_ONLY)."""
 
-    def __init__(self, app: Flask, after_task: Callable[[], None] | None = None, threads: int | None = None):
-        self.app, self.after_task = app, after_task
+    def __init__(self, app: Flask, after_task: Callable[[], None] | None = None, threads: int | None = None,
+                 lanes: Sequence[Huey] = LANES):
+        self.app, self.after_task, self.lanes = app, after_task, tuple(lanes)
         self.ran = 0
         self._count = threading.Lock()
         self._closing = threading.Event()
@@ -336,7 +343,7 @@ class QueueDriver:
         # a task still running on another thread runs what it enqueues on that thread.
         while True:
             enqueue_due()
-            found = _dequeue_within(0 if self._closing.is_set() else 0.5)
+            found = _dequeue_within(0 if self._closing.is_set() else 0.5, self.lanes)
             if found is None:
                 if self._closing.is_set():
                     return

@@ -125,8 +125,8 @@ def _card_label(group) -> str:
 
 
 def _ingest_and_run(paths: tuple[str, ...], found: list, title: str | None, total: int, probing: dict) -> list:
-    """`--wait`: the queue runs on a thread here, as a worker runs it, from the first clip on:
-    a clip is checked and encoded while the next one is copied. One bar per card follows its
+    """`--wait`: the footage queue runs on a thread here, as a worker runs it, from the first clip
+    on: a clip is checked and encoded while the next one is copied. One bar per card follows its
     takes through their jobs (each job's own percentage, live), one bar the copying, and one bar
     per running job (its take, kind, step and percentage, as its heartbeat reports it).
 
@@ -257,19 +257,20 @@ def _ingest_and_run(paths: tuple[str, ...], found: list, title: str | None, tota
     with bars:
         shower.start()
         try:
-            with jobs.QueueDriver(app, after_task=settle) as driver:
+            # The footage lane only (jobs.FOOTAGE_ONLY): mail and payments wait for the site's worker.
+            with jobs.QueueDriver(app, after_task=settle, lanes=jobs.FOOTAGE_ONLY) as driver:
                 results = services.ingest_paths(paths, title=title, progress=lambda n: bars.advance(copying, n),
                                                 discovered=found, on_result=registered, probing=probing)
             settle()
             # The queue is shared: a running site's worker may have taken some of these takes'
-            # jobs. --wait means every take settled, so wait for those too, and run what is queued
-            # meanwhile as the driver did. Bounded: a job that moves no further for the stale
+            # jobs. --wait means every take settled, so wait for those too, and run the footage
+            # queued meanwhile as the driver did. Bounded: a job that moves no further for the stale
             # limit is another worker's to recover, and the summary names the take's state.
             quiet_limit = app.config.get("MEDIA_STALE_SECONDS", 120)
             last_move, seen = time.monotonic(), None
             while others_running() and time.monotonic() - last_move < quiet_limit:
                 time.sleep(0.5)
-                driver.ran += jobs.run_burst()
+                driver.ran += jobs.run_burst(lanes=jobs.FOOTAGE_ONLY)
                 settle()
                 with lock:
                     now_seen = sorted(progress.items())

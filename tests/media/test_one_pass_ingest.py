@@ -141,6 +141,28 @@ def test_ingest_wait_runs_the_queue_with_a_bar_per_card(app, runner, clips, tmp_
     assert any(b.startswith("CARD_A") for b in bars)
 
 
+def test_ingest_wait_runs_the_footage_and_leaves_mail_to_the_sites_worker(app, runner, clips, tmp_path, make_user):
+    """The queue may be the site's (Redis in production): a sign-in link asked on the site waits
+    in it for the site's worker, which has the site's mail server and address. `media ingest
+    --wait`, typed in a shell that may have neither, runs its takes' jobs and not that mail."""
+    from filmfund import jobs
+    from filmfund.auth import links
+    from filmfund.mail import outbox_messages
+
+    make_user("waiting@example.org", "donor")
+    jobs.flush()
+    links.mail_link("waiting@example.org", links.SIGN_IN, "https://film.example.org")  # queued, as the site queues it
+    assert jobs.mail.pending_count() == 1
+    shutil.copy(clips / "small.mp4", tmp_path / "take.mp4")
+    result = runner.invoke(args=["media", "ingest", "--wait", str(tmp_path / "take.mp4")])
+    assert result.exit_code == 0, result.output
+    assert [ln.split()[1] for ln in result.stdout.splitlines() if ln.strip()] == ["ready"], result.output
+    assert "ran 1 job(s)" in result.output
+    assert jobs.mail.pending_count() == 1 and not outbox_messages()
+    assert jobs.run_burst() == 1  # the site's worker sends it
+    assert [m for m in outbox_messages() if "waiting@example.org" in m.read_text()]
+
+
 def test_ingest_wait_shows_each_bar_move_as_the_worker_reports(app, runner, clips, tmp_path, monkeypatch):
     """Off a terminal (this runner, a log, CI) each bar prints a line at every tenth of the way: the
     card's bar and the running job's own bar climb through the decode as the heartbeat reports
