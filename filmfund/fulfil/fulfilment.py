@@ -47,6 +47,7 @@ from filmfund.rewards.models import (
     ShippingAddress,
     Tier,
 )
+from filmfund.typed import printable
 
 log = logging.getLogger(__name__)
 
@@ -57,23 +58,21 @@ TRACKING_MAX, SIGNER_MAX, DEDICATION_MAX, LETTER_MAX = 300, 120, 300, 10_000
 SURVEY_REMINDER_AFTER = timedelta(days=7)
 SURVEY_MAX_MAILS = 3  # the survey and two reminders
 
-_UNSAFE = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
-
-
 def clean_text(value, field: str, limit: int, *, multiline: bool = False) -> str:
-    """Printable text: no control or bidi characters; single spaces (line breaks kept if multiline)."""
+    """Text as the person wrote it, minus what prints nothing a reader could check
+    (filmfund/typed.py); single spaces (line breaks kept if multiline)."""
     if value is None:
         return ""
     if not isinstance(value, str):
         raise ValidationError(_("%(field)s: must be text.", field=field), code="invalid_field")
     text = unicodedata.normalize("NFC", value)
     if multiline:
-        lines = [" ".join("".join(c for c in line if unicodedata.category(c) not in _UNSAFE).split())
+        lines = [" ".join(printable(line).split())
                  for line in text.replace("\r\n", "\n").split("\n")]
         text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
     else:
         text = "".join(" " if c.isspace() else c for c in text)
-        text = " ".join("".join(c for c in text if unicodedata.category(c) not in _UNSAFE).split())
+        text = " ".join(printable(text).split())
     if len(text) > limit:
         raise ValidationError(_("%(field)s: at most %(n)s characters.", field=field, n=limit), code="invalid_field")
     return text

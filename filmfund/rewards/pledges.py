@@ -20,6 +20,7 @@ from filmfund.rewards import holdings, privacy, snapshot, stock, stripe_gateway,
 from filmfund.rewards.campaign import campaign_of, configured_slug, current_campaign
 from filmfund.rewards.campaign_file import MAX_AMOUNT
 from filmfund.rewards.models import Campaign, Pledge, PledgeState
+from filmfund.typed import printable
 
 MIN_AMOUNT = 100  # $1: the smallest tier, and below Stripe's fees it makes no sense
 CREDIT_NAME_MAX = 80
@@ -30,11 +31,10 @@ THANK_YOU_PATH = "/thank-you?pledge={pledge_id}"
 CAMPAIGN_PATH = "/?amount={amount}&cancelled=1"
 TEST_CHECKOUT_PATH = "/checkout/test/{pledge_id}"
 
-_UNSAFE_CHARS = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}  # controls, bidi/zero-width formats, ...
-
 
 def clean_credit_name(value) -> str | None:
-    """A name fit for the credits: no control or bidi characters, single spaces, capped."""
+    """A name fit for the credits, as the donor wrote it: only what prints nothing a reader could
+    check is taken out (filmfund/typed.py), spaces made single, the length capped."""
     if value is None:
         return None
     if not isinstance(value, str):
@@ -43,7 +43,7 @@ def clean_credit_name(value) -> str | None:
         raise ValidationError(_("credit_name: at most %(n)s characters.", n=CREDIT_NAME_MAX), code="invalid_credit_name")
     text = unicodedata.normalize("NFC", value)
     text = "".join(" " if c.isspace() else c for c in text)
-    text = "".join(c for c in text if unicodedata.category(c) not in _UNSAFE_CHARS)
+    text = printable(text)
     text = re.sub(r"\s+", " ", text).strip()
     if len(text) > CREDIT_NAME_MAX:
         raise ValidationError(_("credit_name: at most %(n)s characters.", n=CREDIT_NAME_MAX), code="invalid_credit_name")

@@ -84,6 +84,19 @@ def test_the_address_stripe_collected_is_kept_from_the_completed_session(campaig
     assert json.loads(waiting.changes)["shipping_address"]["city"] == "Boston"
 
 
+def test_an_address_keeps_a_rare_character_of_a_name_as_written(campaign, stripe_events):
+    """A name on the parcel with a character of CJK Extension H (Unicode 15, newer than this
+    Python's tables) reaches the label as written: a missing character misaddresses a parcel."""
+    pledge = make_pledge(amount=5000, email="wang@example.org")
+    session = session_obj(pledge.id, 5000, email="wang@example.org")
+    session["collected_information"] = {"shipping_details": {
+        "name": "王\U00031350明", "address": {"line1": "人民路 8 号", "line2": None, "city": "昆明",
+                                            "state": "云南", "postal_code": "650000", "country": "CN"}}}
+    stripe_events.send("checkout.session.completed", session)
+    address = db.session.get(ShippingAddress, _user("wang@example.org").id)
+    assert (address.name, address.line1, address.city) == ("王\U00031350明", "人民路 8 号", "昆明")
+
+
 def test_a_bad_collected_address_never_fails_the_payment(campaign, stripe_events):
     pledge = make_pledge(amount=5000, email="odd@example.org")
     obj = session_obj(pledge.id, 5000, email="odd@example.org")

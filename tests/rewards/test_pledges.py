@@ -73,6 +73,15 @@ def test_api_creates_a_pledge(client, campaign):
     assert (p.amount, p.currency, p.credit_name) == (5000, "usd", "Ada")
 
 
+def test_a_name_with_a_character_newer_than_pythons_unicode_is_kept_as_written(client, campaign):
+    """王𱍐明: its middle character is in CJK Extension H (Unicode 15), which this Python's tables
+    do not know. It was taken out of the credit name as an unassigned code point."""
+    name = "王\U00031350明"
+    r = client.post("/api/v1/pledges", json={"amount": 5000, "email": "wang@example.org", "credit_name": name})
+    assert r.status_code == 201, r.get_json()
+    assert get_pledge(r.get_json()["pledge_id"]).credit_name == name
+
+
 @pytest.mark.parametrize("body, status, code", [
     ('{"amount": "10.005", "email": "a@example.org"}', 400, "invalid_amount"),
     ('{"amount": 10.005, "email": "a@example.org"}', 400, "invalid_amount"),

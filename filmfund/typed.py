@@ -1,0 +1,48 @@
+"""Text a person typed (a name in the credits, an address for a parcel): kept as written, minus
+what prints nothing a reader could check. The one home of that rule: the credit name
+(rewards/pledges.py) and the fulfilment's texts and addresses (fulfil/fulfilment.py) ask it.
+
+Taken out: controls, the bidi embeddings, overrides, isolates and marks (they reorder what is
+around them: a name that reads differently in the roll than in the form), the zero-width space
+and the other invisible formats, private-use characters, surrogates, line and paragraph
+separators, and code points this Python's Unicode does not know.
+
+Kept, though their categories are among those:
+- the ideographic planes' code points (U+20000 to U+3FFFF): Unicode keeps adding there the rare
+  characters of people's and places' names (CJK Extensions H and I came in Unicode 15 and 15.1,
+  after the Unicode 14 of Python 3.11), and a donor whose name has one must see it in the credits;
+- the zero-width joiner and non-joiner between two visible characters: Persian and Indic names
+  and emoji sequences are written with them, and they reorder nothing.
+"""
+from __future__ import annotations
+
+import unicodedata
+
+HIDDEN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+JOINERS = "\u200c\u200d"  # zero-width non-joiner, zero-width joiner
+IDEOGRAPHIC_PLANES = range(0x20000, 0x40000)
+
+
+def _kept(c: str) -> bool:
+    category = unicodedata.category(c)
+    if category == "Cn":
+        return ord(c) in IDEOGRAPHIC_PLANES
+    return category not in HIDDEN
+
+
+def _visible(c: str) -> bool:
+    return not c.isspace() and c not in JOINERS and _kept(c)
+
+
+def printable(text: str) -> str:
+    """`text` without what the module's docstring takes out (no other change: the caller
+    normalizes and trims)."""
+    out: list[str] = []
+    for i, c in enumerate(text):
+        if c in JOINERS:
+            following = text[i + 1] if i + 1 < len(text) else ""
+            if out and _visible(out[-1]) and following and _visible(following):
+                out.append(c)
+        elif _kept(c):
+            out.append(c)
+    return "".join(out)

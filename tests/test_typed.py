@@ -1,0 +1,32 @@
+"""What is kept of text a person typed (filmfund/typed.py): everything a reader can see and check,
+including the characters Unicode added after this Python's own tables."""
+import unicodedata
+
+import pytest
+
+from filmfund.typed import printable
+
+RARE = "\U00031350"  # CJK Extension H (Unicode 15.0): unassigned to Python 3.11's Unicode 14
+
+
+def test_this_python_does_not_know_the_rare_character():
+    # The case the rule exists for; were Python's tables newer, the character would simply be a letter.
+    assert unicodedata.category(RARE) in ("Cn", "Lo")
+
+
+@pytest.mark.parametrize("typed, kept", [
+    (f"王{RARE}明", f"王{RARE}明"),                          # a rare character of a Chinese name
+    ("\U0002ebf0", "\U0002ebf0"),                            # CJK Extension I (Unicode 15.1)
+    ("李\U000e0100", "李\U000e0100"),                        # an ideographic variation sequence
+    ("محمد\u200cرضا", "محمد\u200cرضا"),                      # Persian: the non-joiner between two letters
+    ("👨\u200d👩\u200d👧", "👨\u200d👩\u200d👧"),              # an emoji family: joiners between emoji
+    ("Ada \u202eLovelace\u200b\x07", "Ada Lovelace"),        # an override, a zero-width space, a bell
+    ("\u2066Eve\u2069 \u200fAlice", "Eve Alice"),            # isolates and a right-to-left mark
+    ("\u200dAda\u200d", "Ada"),                              # joiners joining nothing
+    ("Ada \u200d Lovelace", "Ada  Lovelace"),                # ... or a space
+    ("a\u200d\u200db", "a\u200db"),                         # two in a row: the one next to a letter
+    ("\ue000Ada\U000f0000", "Ada"),                          # private use
+    ("Ada\u0378\u2028Lovelace", "AdaLovelace"),              # a code point unassigned outside the ideographic planes, a line separator
+])
+def test_printable_keeps_what_a_reader_sees(typed, kept):
+    assert printable(typed) == kept
