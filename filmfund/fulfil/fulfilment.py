@@ -58,6 +58,7 @@ TRACKING_MAX, SIGNER_MAX, DEDICATION_MAX, LETTER_MAX = 300, 120, 300, 10_000
 SURVEY_REMINDER_AFTER = timedelta(days=7)
 SURVEY_MAX_MAILS = 3  # the survey and two reminders
 
+
 def clean_text(value, field: str, limit: int, *, multiline: bool = False) -> str:
     """Text as the person wrote it, minus what prints nothing a reader could check
     (filmfund/typed.py); single spaces (line breaks kept if multiline)."""
