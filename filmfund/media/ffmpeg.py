@@ -25,6 +25,7 @@ import ffmpeg as ffmpeg_lib
 import shutil
 
 from filmfund.config import SETTINGS
+from filmfund.typed import printable
 
 # The settings' embedded defaults (filmfund/config.py) until filmfund.media.init_app passes the
 # app's (configure): this module runs no Flask of its own.
@@ -530,7 +531,9 @@ def clean_metadata_args(title: str | None = None, *, audio: bool = True) -> dict
     if audio:
         args.update({"map_metadata:s:a": -1, "flags:a": "+bitexact"})
     if title:
-        clean = "".join(c for c in title if c.isprintable())[:200]
+        # As the producer wrote it (filmfund/typed.py): an ideographic space, a rare character of a
+        # name are kept (str.isprintable refused both); line breaks, controls and overrides go.
+        clean = printable(title).strip()[:200]
         if clean:
             args["metadata"] = f"title={clean}"
     return args

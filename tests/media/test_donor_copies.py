@@ -40,15 +40,21 @@ def test_the_planted_metadata_is_really_there(located):
         assert_no_location(jpeg.read_bytes())
 
 
-def test_web_rendition_keeps_only_the_title(located, tmp_path):
+@pytest.mark.parametrize("title, written", [
+    ("Interview, day 3", "Interview, day 3"),
+    # An ideographic space and a rare character of CJK Extension H (newer than this Python's
+    # Unicode) are the producer's; a line break is not a title's.
+    ("访谈\u3000第三天：王\U00031350明\n", "访谈\u3000第三天：王\U00031350明"),
+])
+def test_web_rendition_keeps_only_the_title(located, tmp_path, title, written):
     clip, _ = located
     info = ffmpeg.summarize(ffmpeg.probe(str(clip)))
     out = tmp_path / "web.mp4"
     ffmpeg.run(ffmpeg.video_rendition_argv(str(clip), str(out), info, _fast(PROFILES["web"]),
-                                           recorded_at="2024-05-17T09:30:00+00:00", title="Interview, day 3"),
+                                           recorded_at="2024-05-17T09:30:00+00:00", title=title),
                timeout=120)
     probe = ffmpeg.probe(str(out))
-    assert probe["format"]["tags"].get("title") == "Interview, day 3"
+    assert probe["format"]["tags"].get("title") == written
     assert "creation_time" not in probe["format"]["tags"]
     assert_no_location(out.read_bytes(), probe)
 
