@@ -28,6 +28,14 @@ SEAMLESS = {5, 6}  # connection_condition of a play item that continues the prev
 CONTINUITY_TOLERANCE = 1.0  # seconds between part 1's end and part 2's start (B-frame reordering)
 
 
+def path_text(path: Path | str) -> str:
+    """A file's path (or name) as text, for the database and the screen. A failing laptop or a
+    damaged card's FAT can name a file in bytes that are not UTF-8; Python keeps them as lone
+    surrogates, which no database or terminal takes. They are written escaped (`\\xff`), so the
+    take is still ingested under a name that says what was there, the same name each time."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def bdmv_dir(root: Path) -> Path | None:
     """The BDMV folder of a card root (or of the BDMV folder itself), if this is a card."""
     for candidate in (root / "PRIVATE" / "AVCHD" / "BDMV", root / "AVCHD" / "BDMV", root / "BDMV", root):

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from filmfund.media import ffmpeg
+from filmfund.media import avchd, ffmpeg
 from filmfund.media.probing import camera_data, recorded_at
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ def claim(path: str | None, argv: list[str], spec: str, outputs: dict[str, Path]
     if not path:
         return None
     with _lock:
-        decode = next((d for d in _started if str(d.path) == path), None)
+        decode = next((d for d in _started if avchd.path_text(d.path) == path), None)
         if decode is not None:
             _started.remove(decode)
     if decode is None:

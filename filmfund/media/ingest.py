@@ -85,7 +85,8 @@ def total_bytes(paths: Iterable[str | Path]) -> int:
 
 def _default_title(group: avchd.SourceGroup) -> str:
     first = group.files[0]
-    name = first.stem if group.card is None else f"{_card_name(group.card)} {first.stem}"
+    stem = avchd.path_text(first.stem)
+    name = stem if group.card is None else f"{_card_name(group.card)} {stem}"
     if len(group.files) > 1:
         name += f" (+{len(group.files) - 1} part{'s' if len(group.files) > 2 else ''})"
     return name
@@ -96,7 +97,7 @@ def _card_name(bdmv: Path) -> str:
     for _ in range(3):
         if root.parent.name.upper() in ("AVCHD", "PRIVATE"):
             root = root.parent
-    return root.parent.name or "card"
+    return avchd.path_text(root.parent.name) or "card"
 
 
 def _ingest_group(group: avchd.SourceGroup, probes: dict, title: str | None,
@@ -123,7 +124,8 @@ def _ingest_group(group: avchd.SourceGroup, probes: dict, title: str | None,
                   kind=AssetKind(first_info.kind) if first_info else _kind_from_name(group.files[0]))
     for pos, (f, s) in enumerate(zip(group.files, stored)):
         data, info, _err = probes[f]
-        asset.sources.append(Source(position=pos, original_name=f.name[:500], original_path=str(f)[:2000],
+        asset.sources.append(Source(position=pos, original_name=avchd.path_text(f.name)[:500],
+                                    original_path=avchd.path_text(f)[:2000],
                                     sha256=s.sha256, size=s.size, storage_key=s.key, probe=data,
                                     start_time=info.start_time if info else None,
                                     duration=info.duration if info else None,
@@ -131,7 +133,7 @@ def _ingest_group(group: avchd.SourceGroup, probes: dict, title: str | None,
     card_root = group.card.parent if group.card is not None else None
     for side in dict.fromkeys(group.sidecars):
         kept = store.put_file(side, side.suffix)
-        name = str(side.relative_to(card_root)) if card_root else side.name
+        name = avchd.path_text(side.relative_to(card_root) if card_root else side.name)
         asset.sidecars.append(Sidecar(name=name[:500], sha256=kept.sha256, size=kept.size, storage_key=kept.key))
     _apply_info(asset, first_info, first_probe)
     if len(group.files) > 1:
@@ -145,7 +147,7 @@ def _ingest_group(group: avchd.SourceGroup, probes: dict, title: str | None,
     _apply_camera_data(asset, group.files[0])
     notes = [f"Found as: {group.how}."]
     if group.card is not None:
-        notes.append(f"Card: {group.card}")
+        notes.append(f"Card: {avchd.path_text(group.card)}")
     if probe_error:
         notes.append(f"ffprobe: {probe_error}")
     asset.notes = "\n".join(notes)
@@ -157,7 +159,7 @@ def _known_without_upload(files: list[Path], progress: Callable[[int], None] | N
     same size are hashed locally (one read, no upload) and recognised if the bytes match."""
     assets = set()
     for f in files:
-        src = db.session.scalar(sa.select(Source).where(Source.original_path == str(f)[:2000],
+        src = db.session.scalar(sa.select(Source).where(Source.original_path == avchd.path_text(f)[:2000],
                                                          Source.size == f.stat().st_size).limit(1))
         if src is None:
             return None
@@ -165,7 +167,7 @@ def _known_without_upload(files: list[Path], progress: Callable[[int], None] | N
     if len(assets) != 1:
         return None
     asset = db.session.get(Asset, assets.pop())
-    if [s.original_path for s in asset.sources] != [str(f)[:2000] for f in files]:
+    if [s.original_path for s in asset.sources] != [avchd.path_text(f)[:2000] for f in files]:
         return None
     for f, src in zip(files, asset.sources):
         if sha256_file(f, progress)[0] != src.sha256:

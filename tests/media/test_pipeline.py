@@ -269,3 +269,34 @@ def test_the_same_bytes_registered_by_a_racing_ingest_undo_only_that_insert(app)
     db.session.commit()
     assert sorted(db.session.scalars(sa.select(Asset.title))) == ["first", "other"]
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Job)) == 2  # one verify job each
+
+
+def test_a_file_named_in_bytes_that_are_not_utf8_is_ingested_under_its_escaped_name(app, runner, clips, tmp_path,
+                                                                                     drain):
+    """A failing laptop or a damaged card's FAT can name a file in bytes that are not UTF-8.
+    The take is ingested like any other (the bytes are the footage), under a name that shows
+    those bytes escaped; run again over the same folder, it is recognised, not copied twice.
+    (It stopped the whole ingest with a traceback: no database takes Python's lone surrogates.)"""
+    import os
+
+    from filmfund.media import services
+    from filmfund.media.models import AssetState
+
+    card = tmp_path / "card"
+    card.mkdir()
+    garbled = card / os.fsdecode(b"\xff\xfeTAKE.MTS")
+    shutil.copy(clips / "good_1080i.MTS", garbled)
+    shutil.copy(clips / "00001.MTS", card / "00009.MTS")
+    first = runner.invoke(args=["media", "ingest", str(card)])
+    assert first.exit_code == 0, first.output
+    assert "2 asset(s): 2 new" in first.output
+    assert drain() == 2
+    by_title = {a.title: a for a in services.find_assets()}
+    assert set(by_title) == {"00009", "\\xff\\xfeTAKE"}, set(by_title)
+    take = by_title["\\xff\\xfeTAKE"]
+    assert take.state == AssetState.READY, take.problems
+    assert [(s.original_name, s.original_path) for s in take.sources] == [
+        ("\\xff\\xfeTAKE.MTS", f"{card}/\\xff\\xfeTAKE.MTS")]
+    again = runner.invoke(args=["media", "ingest", str(card)])
+    assert again.exit_code == 0, again.output
+    assert "2 asset(s): 0 new, 2 already known" in again.output
