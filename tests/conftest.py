@@ -257,3 +257,19 @@ def booked_yesterday(monkeypatch):
     from filmfund.rewards import ledger
 
     monkeypatch.setattr(ledger, "utcnow", lambda: datetime.now(timezone.utc) - timedelta(days=1, hours=1))
+
+
+@pytest.fixture
+def served_app(app):
+    """This test's app served over real HTTP by waitress on a thread of the test process; yields its base URL."""
+    import threading
+
+    from waitress.server import create_server
+
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}"
+    server.close()
+    server.task_dispatcher.shutdown()
+    thread.join(10)

@@ -7,13 +7,13 @@ import contextlib
 import os
 import socket
 import time
+import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from werkzeug.utils import secure_filename
 
 from filmfund.db import utcnow
 from filmfund.errors import DomainError, NotFoundError, ValidationError
@@ -21,6 +21,7 @@ from filmfund.extensions import db
 from filmfund.media import avchd, ffmpeg
 from filmfund.media.models import Asset, AssetKind, RenditionKind
 from filmfund.media.storage import Storage, open_storage
+from filmfund.typed import printable
 
 # Renditions an asset needs to be ready; the optional ones are best effort: their failure is a
 # notice on the asset (and a retry on its page), never a failed asset. The donors' web rendition
@@ -70,11 +71,23 @@ def partials_dir() -> Path:
     return path
 
 
+def upload_name(filename: Any) -> str:
+    """The name a browser gave an uploaded file, as the producer sees it ("访谈第三天.MTS" stays
+    that, where werkzeug's secure_filename left "MTS") and safe as one path component (a bag
+    of the card writes it as a file name): its last part only (a browser on Windows may send
+    C:\\clips\\...), what prints nothing taken out (filmfund/typed.py), single spaces, no leading
+    dots (no hidden file, no ".."), at most 255 characters. "" when nothing is left."""
+    if not isinstance(filename, str):
+        return ""
+    name = unicodedata.normalize("NFC", filename).replace("\\", "/").rsplit("/", 1)[-1]
+    return " ".join(printable(name).split()).lstrip(". ")[:255]
+
+
 def checked_upload(filename: Any, size: Any) -> str:
     """A browser upload's announced name and size, checked before a byte is taken (a footage
     file this pipeline reads, a size in bytes within FILMFUND_MAX_UPLOAD_BYTES): the name made
-    safe to keep. Resumable and direct-to-S3 uploads ask the same."""
-    safe_name = secure_filename(filename if isinstance(filename, str) else "") or ""
+    safe to keep (upload_name). Resumable and direct-to-S3 uploads ask the same."""
+    safe_name = upload_name(filename)
     if Path(safe_name).suffix.lower() not in avchd.MEDIA_EXTENSIONS:
         raise ValidationError("Not a video, image or audio file this pipeline takes.", code="unsupported_file")
     if not isinstance(size, int) or isinstance(size, bool) or size <= 0:

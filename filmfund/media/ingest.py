@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterable
 
 import sqlalchemy as sa
-from werkzeug.utils import secure_filename
 
 from filmfund.errors import DomainError, ValidationError
 from filmfund.extensions import db
 from filmfund.media import avchd, ffmpeg, fixity
-from filmfund.media.common import storage
+from filmfund.media.common import storage, upload_name
 from filmfund.media.jobs import _new_job, enqueue_on_commit
 from filmfund.media.models import Asset, AssetEvent, AssetKind, AssetState, JobKind, Sidecar, Source
 from filmfund.media.probing import _probe_file, camera_data, probe_files, recorded_at
@@ -238,7 +237,7 @@ def ingest_upload(stream: BinaryIO, filename: str, title: str | None = None, lim
     """A file uploaded from the producers' page: streamed to storage and registered. It is
     probed by the worker's verify job, never inside the web request. The caller commits (the
     job is queued then)."""
-    safe_name = secure_filename(filename or "") or "upload"
+    safe_name = upload_name(filename) or "upload"
     suffix = Path(safe_name).suffix
     if suffix.lower() not in avchd.MEDIA_EXTENSIONS:
         raise ValidationError(f"{safe_name}: not a video, image or audio file this pipeline takes.",

@@ -472,10 +472,15 @@ def _read_full(reader: _HashingReader, n: int) -> bytes:
 
 
 def content_disposition(filename: str, *, inline: bool = False) -> str:
-    """RFC 6266 attachment (or inline) header with an ASCII fallback and the UTF-8 name."""
-    safe = "".join(c if c.isalnum() or c in "._- " else "_" for c in filename)[:150] or "download"
+    """RFC 6266 attachment (or inline) header: the UTF-8 name (`filename*`, what browsers read)
+    and an ASCII one for the rest. ASCII, not merely letters: a header is sent as Latin-1 at most
+    (waitress answers a 500 to anything else), so a Chinese title's own characters there broke
+    the download; the fallback names such a file `download` with its extension."""
+    fallback = "".join(c if c.isascii() and (c.isalnum() or c in "._- ") else "_" for c in filename[:150])
+    if not any(c.isalnum() for c in Path(fallback).stem):
+        fallback = "download" + Path(fallback).suffix
     kind = "inline" if inline else "attachment"
-    return f"{kind}; filename=\"{safe}\"; filename*=UTF-8''{quote(filename[:150], safe='')}"
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename[:150], safe='')}"
 
 
 def open_storage(url: str, endpoint_url: str | None = None, part_size: int = CHUNK,

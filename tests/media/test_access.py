@@ -221,7 +221,7 @@ def test_upload_streams_to_storage_with_a_safe_name(app, client, make_user, logi
     resp = client.post("/footage/upload", data=data, content_type="multipart/form-data")
     assert resp.status_code == 303
     [asset] = services.find_assets()
-    assert asset.sources[0].original_name == "etc_passwd.mp4"
+    assert asset.sources[0].original_name == "passwd.mp4"  # its last part: a file name, never a path
     assert asset.sources[0].storage_key.startswith("sha256/") and ".." not in asset.sources[0].storage_key
     # Stored and registered; not probed inside the request (the verify job does it).
     assert asset.state.value == "uploaded" and asset.duration is None and asset.probe is None
@@ -234,6 +234,61 @@ def test_upload_streams_to_storage_with_a_safe_name(app, client, make_user, logi
     no_csrf = client.post("/footage/upload", data={"file": ((clips / "small.mp4").open("rb"), "y.mp4")},
                           content_type="multipart/form-data")
     assert no_csrf.status_code == 400
+
+
+def test_an_upload_keeps_its_chinese_name(app, client, make_user, login_as, clips):
+    """A crew names its files in Chinese. werkzeug's secure_filename keeps ASCII only: "访谈第三天.MTS"
+    became "MTS", the asset's title too. The name is kept as written, its last part only (a client
+    may send a path), with what prints nothing taken out."""
+    from filmfund.media import services
+
+    login_as(client, make_user(role="producer"))
+    data = {"csrf_token": _csrf(client), "title": "",
+            "file": ((clips / "00001.MTS").open("rb"), "素材/访谈第三天\u202e.MTS")}
+    assert client.post("/footage/upload", data=data, content_type="multipart/form-data").status_code == 303
+    [asset] = services.find_assets()
+    assert (asset.title, asset.sources[0].original_name) == ("访谈第三天", "访谈第三天.MTS")
+
+
+@pytest.mark.parametrize("name, kept", [
+    ("访谈第三天.MTS", "访谈第三天.MTS"),
+    ("C:\\clips\\采访.mp4", "采访.mp4"),
+    ("../../x.mp4", "x.mp4"),
+    ("..", ""),
+    (".hidden.mp4", "hidden.mp4"),
+    ("  王明   interview .mp4", "王明 interview .mp4"),
+    ("a\u202eb\x00.mp4", "ab.mp4"),
+    (5, ""),
+])
+def test_upload_names_are_one_path_component_as_written(name, kept):
+    from filmfund.media.common import upload_name
+
+    assert upload_name(name) == kept
+
+
+def test_a_chinese_title_downloads_over_the_production_server(app, served_app, client, make_user, token_for,
+                                                              ready_asset, campaign_reward, entitle):
+    """waitress, which `filmfund run` serves with, sends a header as Latin-1 at most: a download
+    named by its Chinese title put the title's own characters in the Content-Disposition's
+    fallback name, and the donor got a 500. The test client does not encode headers, so only a
+    real server shows it."""
+    import urllib.request
+    from urllib.parse import unquote
+
+    from filmfund.extensions import db
+
+    asset = ready_asset("访谈：王明的第三天", payload=b"C" * 5000)
+    _publish(client, token_for, make_user, asset)
+    donor = make_user(role="donor")
+    entitle(donor, campaign_reward["digital-download"], "fulfilled")
+    [item] = client.get("/api/v1/library", headers=token_for(donor)).get_json()["items"]
+    db.session.commit()
+    with urllib.request.urlopen(served_app + urlparse(item["download_url"]).path, timeout=30) as got:
+        assert got.status == 200 and got.read() == b"C" * 5000
+        disposition = got.headers["Content-Disposition"]
+    fallback = re.search(r'filename="([^"]*)"', disposition).group(1)
+    assert fallback == "download.mp4" and fallback.isascii()
+    assert unquote(disposition.split("filename*=UTF-8''", 1)[1]) == "访谈：王明的第三天.mp4"
 
 
 def test_library_for_is_available_to_the_account_page(app, make_user, ready_asset, campaign_reward, entitle):
