@@ -50,3 +50,19 @@ def test_partner_statement_csv_escapes_a_payout_reference(client, campaign, logi
     rows = list(csv.reader(io.StringIO(body)))
     payout = [r for r in rows if r[0] == "payout"]
     assert payout == [["payout", "2026-11-20", "1000", "usd", "'@SUM(A1:A9)"]]
+
+
+def test_a_page_download_is_marked_utf8_for_spreadsheets_and_the_command_line_is_not(
+        client, campaign, login_as, producer, runner):
+    """Excel reads a CSV without the byte order mark in the system's legacy code page (GBK on a
+    Chinese Windows): the Chinese names of the credits became mojibake. The page's download
+    carries the mark; the command's output, which programs read (the contract's header
+    `section,name`), does not."""
+    from tests.site.helpers import pay
+
+    pay(50000, "wang@example.org", credit_name="王\U00031350明")
+    body = login_as(client, producer).get("/admin/credits.csv").data
+    assert body.startswith(csvsafe.SPREADSHEET_BOM.encode("utf-8"))
+    assert body.decode("utf-8-sig").splitlines() == ["section,name", "executive_producers,王\U00031350明"]
+    out = runner.invoke(args=["credits", "export", "--format", "csv"])
+    assert out.stdout.splitlines() == ["section,name", "executive_producers,王\U00031350明"]

@@ -4,9 +4,10 @@ a POST with a CSRF token, every refund and export audited. Thin views: the use c
 rewards/donations.py, rewards/refunds.py and admin/donors.py."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, stream_with_context, url_for
+from flask import Blueprint, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user
 
+from filmfund import csvsafe
 from filmfund.admin import donors as donor_views
 from filmfund.admin.forms import parse_day
 from filmfund.audit import record_audit
@@ -91,6 +92,4 @@ def supporters_csv():
     record_audit("export.supporters", f"campaign:{campaign.slug}",
                  {"format": "csv", "rows": donor_views.supporters_count(campaign)})
     db.session.commit()
-    return Response(stream_with_context(donor_views.supporters_csv(campaign)), mimetype="text/csv",
-                    headers={"Content-Disposition": 'attachment; filename="supporters.csv"',
-                             "Cache-Control": "private, no-store"})
+    return csvsafe.download(stream_with_context(donor_views.supporters_csv(campaign)), "supporters.csv")

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from filmfund import csvsafe
 from filmfund.admin import charts
 from filmfund.admin.forms import parse_day
 from filmfund.audit import record_audit
@@ -140,9 +141,7 @@ def credits_csv():
     lines = end_credits.export_lines(campaign)
     record_audit("export.credits", f"campaign:{campaign.slug}", {"format": "csv", "rows": len(lines)})
     db.session.commit()
-    return Response(end_credits.render_csv(lines, newline="\r\n"), mimetype="text/csv",
-                    headers={"Content-Disposition": 'attachment; filename="credits.csv"',
-                             "Cache-Control": "private, no-store"})
+    return csvsafe.download(end_credits.render_csv(lines, newline="\r\n"), "credits.csv")
 
 
 def _partner_context() -> dict:
@@ -171,7 +170,5 @@ def partner_csv():
     ctx = _partner_context()
     record_audit("export.partner_statement", f"campaign:{ctx['campaign'].slug}", {"format": "csv"})
     db.session.commit()
-    return Response(admin_services.statement_csv(ctx["st"], ctx["counted_payouts"], ctx["shares"]),
-                    mimetype="text/csv",
-                    headers={"Content-Disposition": 'attachment; filename="partner-statement.csv"',
-                             "Cache-Control": "private, no-store"})
+    return csvsafe.download(admin_services.statement_csv(ctx["st"], ctx["counted_payouts"], ctx["shares"]),
+                            "partner-statement.csv")

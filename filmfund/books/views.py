@@ -12,6 +12,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from filmfund import csvsafe
 from filmfund.audit import record_audit
 from filmfund.books import expenses, printing, transparency
 from filmfund.errors import DomainError, ValidationError
@@ -149,8 +150,9 @@ def expense_receipt(expense_id: int):
 
 # ---------------------------------------------------------------- the partner's statements
 
-def statement_response(campaign, month: str, fmt: str | None, user):
-    """The month's statement as the reader may see it: a page, `csv` or `pdf` (exports audited)."""
+def statement_response(campaign, month: str, fmt: str | None, user, *, for_spreadsheet: bool = False):
+    """The month's statement as the reader may see it: a page, `csv` or `pdf` (exports audited).
+    `for_spreadsheet`: the page's CSV download (csvsafe.download), not the API's."""
     doc = statements.month_statement(campaign, month, statements.as_of_for(campaign, user))
     if fmt in ("csv", "pdf"):
         record_audit("export.partner_statement", f"campaign:{campaign.slug}", {"format": fmt, "month": doc["month"]})
@@ -158,6 +160,8 @@ def statement_response(campaign, month: str, fmt: str | None, user):
         name = f"statement-{campaign.slug}-{doc['month']}.{fmt}"
         headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "private, no-store",
                    "Content-Language": current_language()}
+        if fmt == "csv" and for_spreadsheet:
+            return csvsafe.download(printing.statement_csv(doc), name, {"Content-Language": current_language()})
         if fmt == "csv":
             return Response(printing.statement_csv(doc), mimetype="text/csv", headers=headers)
         return Response(printing.statement_pdf(doc, campaign), mimetype="application/pdf", headers=headers)
@@ -171,7 +175,7 @@ def partner_month(month: str):
     fmt = request.args.get("format")
     if fmt not in (None, "", "html", "csv", "pdf"):
         raise ValidationError(_("format: csv or pdf (or none, for the page)."), code="invalid_format")
-    result = statement_response(campaign, month, fmt, current_user)
+    result = statement_response(campaign, month, fmt, current_user, for_spreadsheet=True)
     if isinstance(result, Response):
         return result
     _none, doc = result

@@ -14,7 +14,7 @@ from flask import (Blueprint, Response, abort, flash, jsonify, redirect, render_
 from flask_login import current_user
 from flask_babel import gettext as _
 
-from filmfund import progress
+from filmfund import csvsafe, progress
 from filmfund.audit import record_audit
 from filmfund.auth.models import User
 from filmfund.errors import DomainError, ValidationError, for_people
@@ -279,9 +279,7 @@ def packing_list():
     record_audit("export.packing_list", f"campaign:{campaign.slug}", {"reward": request.args.get("reward") or None,
                                                                       "rows": body.count("\r\n") - 1})
     db.session.commit()
-    return Response(body, mimetype="text/csv",
-                    headers={"Content-Disposition": 'attachment; filename="packing-list.csv"',
-                             "Cache-Control": "private, no-store"})
+    return csvsafe.download(body, "packing-list.csv")
 
 
 @admin_bp.post("/rewards/surveys")

@@ -14,6 +14,7 @@ from filmfund.extensions import db
 from filmfund.rewards import ledger, statements
 from filmfund.rewards.models import Payout
 from filmfund.rewards.payments import record_payout
+from tests.helpers import spreadsheet_csv
 from tests.site.helpers import csrf_token, pay
 
 NOW = datetime.now(timezone.utc)
@@ -137,12 +138,13 @@ def test_month_statement_in_three_formats_and_the_partners_language(app, client,
     for figure in money:
         assert figure in page and figure in text, figure
     assert month in text and "WIRE-77" in text
-    csv_text = client.get(f"/admin/partner/statements/{month}?format=csv&lang={lang}").get_data(as_text=True)
+    csv_text = spreadsheet_csv(client.get(f"/admin/partner/statements/{month}?format=csv&lang={lang}"))
     rows = {line.split(",")[0]: line.split(",") for line in csv_text.splitlines()[1:]}
     assert rows["closing_balance"][3] == "2000" and rows["share_due"][3] == "3000" and rows["gross"][3] == "15000"
     assert words[0] in csv_text
     api_csv = client.get(f"/api/v1/partner/statements/{month}?format=csv", headers=token_for(partner))
     assert api_csv.status_code == 200 and api_csv.mimetype == "text/csv"
+    assert not api_csv.data.startswith(b"\xef\xbb\xbf")  # for a program: no byte order mark
     api_pdf = client.get(f"/api/v1/partner/statements/{month}?format=pdf", headers=token_for(partner))
     assert api_pdf.mimetype == "application/pdf" and "$20.00" in pdf_text(api_pdf.data)
 

@@ -17,7 +17,7 @@ from filmfund.fulfil.models import FulfilmentItem, ItemState
 from filmfund.rewards import entitlements, pledges
 from filmfund.rewards.campaign import current_campaign
 from filmfund.rewards.models import DonorSettingsRequest, Reward, ShippingAddress
-from tests.helpers import make_pledge
+from tests.helpers import make_pledge, spreadsheet_csv
 from tests.rewards.conftest import charge_obj, session_obj
 from tests.site.helpers import CSRF_RE, csrf_token, pay
 
@@ -188,8 +188,8 @@ def test_address_survey_with_reminders_then_the_dvd_ships_and_arrives(campaign, 
     assert db.session.get(FulfilmentItem, item.id).state == ItemState.IN_PRODUCTION
 
     packing = producer_client.get("/admin/rewards/packing-list.csv?reward=dvd")
-    rows = packing.get_data(as_text=True).splitlines()
-    assert packing.mimetype == "text/csv" and rows[0].startswith("item_id,reward,state,name")
+    rows = spreadsheet_csv(packing).splitlines()
+    assert rows[0].startswith("item_id,reward,state,name")
     assert any(r.startswith(f"{item.id},dvd,in_production,Ana Lima,12 Rue des Lilas") for r in rows)
     assert "@" not in packing.get_data(as_text=True)
 
