@@ -167,3 +167,17 @@ def test_the_story_in_chinese(client, campaign):
     assert '<meta property="og:locale" content="zh_CN">' in html
     # a Chinese paragraph wrapped in the file reads as one line (no stray spaces between characters)
     assert "有的被卖给别人收养，有的被迫做工，警方很少能找回他们。留给父母的" in html
+
+
+def test_the_editors_fields_are_named_in_the_producers_language(client, campaign, producer, login_as):
+    """Each field of the page editor is labelled in the page's language: its Chinese page said
+    "Body (中文)", "Bio (English)", the field names of the campaign file."""
+    login_as(client, producer)
+    zh = client.get("/admin/page?lang=zh-Hans").get_data(as_text=True)
+    for label in ("小标题 (中文)", "正文 (English)", "简介 (中文)", "问题 (中文)", "回答 (English)", "姓名", "金额（美元）"):
+        assert label in zh, label
+    en = client.get("/admin/page?lang=en").get_data(as_text=True)
+    for label in ("Heading (English)", "Text (中文)", "About them (English)", "Question (中文)", "Amount in dollars"):
+        assert label in en, label
+    for page in (zh, en):
+        assert "Body (" not in page and "Bio (" not in page
