@@ -235,3 +235,19 @@ def test_erase_keeps_the_money_and_removes_the_person(app, campaign, login_as, t
     # the old email can pledge again as a new donor, with none of the old data attached
     pay(300, EMAIL)
     assert donor_entitlements(find_user(EMAIL), current_campaign())["total"] == 300
+
+
+def test_every_column_of_the_export_a_person_reads_has_its_label_in_words(app):
+    """A column without a label was shown by its own name ("Checkout session id", "Ship to"), in
+    English on the Chinese page too. Every column the export can hold (the account's, and every
+    table that refers to the donor's account) has its label, so a column added later fails here
+    until it has one; tests/test_i18n.py then asks for its Chinese."""
+    from filmfund.rewards import donor_data
+
+    tables = {table for table, column in donor_data._user_columns() if column.name not in donor_data._AUTHOR_COLUMNS}
+    tables.add(db.metadata.tables["users"])
+    columns = {column.name for table in tables for column in table.columns}
+    unlabelled = columns - set(donor_data._LABELS) - donor_data._PLUMBING - set(donor_data._SECRET_COLUMNS)
+    assert sorted(unlabelled) == []
+    untitled = {table.name for table in tables} - set(donor_data._SECTION_TITLES) - {"users"}
+    assert sorted(untitled) == []
