@@ -334,6 +334,15 @@ _LABELS = {
     "acknowledged_by": _l("Acknowledged by"), "paid_on": _l("Paid on"), "reference": _l("Reference"),
     "addresses": _l("Network addresses"), "first_at": _l("First seen"), "last_at": _l("Last seen"),
 }
+# What a donor does that the audit log records (its `action`), in words; another action (a staff
+# account's) is shown by its code.
+_ACTIONS = {
+    "auth.sign_in": _l("Signed in"), "auth.sign_in_failed": _l("A sign-in failed"),
+    "auth.password_reset": _l("Password reset"), "password.change": _l("Password changed"),
+    "password.set": _l("Password set"), "token.create": _l("Access key made"), "token.revoke": _l("Access key revoked"),
+    "export.donor_data": _l("Your data downloaded"), "subscription.cancel": _l("Monthly gift cancelled"),
+    "donation.refund_request": _l("Refund asked for"), "donor.erase": _l("Account erased"), "role.grant": _l("Role given"),
+}
 _MONEY = {"amount", "amount_refunded", "refunded", "net", "gross", "share", "fee", "min_amount"}
 # Ids a person has no use for; kept in the JSON, which stays complete and machine-readable.
 _PLUMBING = {"id", "user_id", "campaign_id", "public_id"}
@@ -352,6 +361,8 @@ def _readable_value(column: str, value, row: dict, rewards: dict[int, str]) -> s
         return format_money(value, row.get("currency") or "usd")
     if column == "reward_id" and isinstance(value, int):
         return rewards.get(value, str(value))
+    if column == "action" and value in _ACTIONS:
+        return str(_ACTIONS[value])
     if isinstance(value, str) and (column.endswith("_at") or column in ("at",)):
         try:
             return format_when(datetime.fromisoformat(value))

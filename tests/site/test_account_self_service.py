@@ -183,6 +183,7 @@ def test_the_export_a_person_reads_is_the_same_data_in_words(app, campaign, logi
     assert saved.headers["Content-Disposition"] == 'attachment; filename="my-filmfund-data.html"'
     zh = client.get("/account/data/readable?lang=zh-Hans").get_data(as_text=True)
     assert "我们保存的关于您的全部数据" in zh and "US$55.50" in zh and "北京时间" in zh
+    assert "下载了您的数据" in zh and "export.donor_data" not in zh  # what the donor did, in words
     from filmfund.audit import list_audit
 
     assert sum("readable" in str(e.details) for e in list_audit(action="export.donor_data")) == 3
