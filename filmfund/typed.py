@@ -1,6 +1,7 @@
 """Text a person typed (a name in the credits, an address for a parcel): kept as written, minus
 what prints nothing a reader could check. The one home of that rule: the credit name
-(rewards/pledges.py) and the fulfilment's texts and addresses (fulfil/fulfilment.py) ask it.
+(rewards/pledges.py) and the fulfilment's texts and addresses (fulfil/fulfilment.py) ask it, a
+one-line field through `one_line`.
 
 Taken out: controls, the bidi embeddings, overrides, isolates and marks (they reorder what is
 around them: a name that reads differently in the roll than in the form), the zero-width space
@@ -32,6 +33,13 @@ def _kept(c: str) -> bool:
 
 def _visible(c: str) -> bool:
     return not c.isspace() and c not in JOINERS and _kept(c)
+
+
+def one_line(text: str) -> str:
+    """A one-line field as typed (a name, an address line): NFC, every kind of space a plain
+    one, `printable`, runs of spaces made one, trimmed."""
+    text = "".join(" " if c.isspace() else c for c in unicodedata.normalize("NFC", text))
+    return " ".join(printable(text).split())
 
 
 def printable(text: str) -> str:

@@ -4,7 +4,7 @@ import unicodedata
 
 import pytest
 
-from filmfund.typed import printable
+from filmfund.typed import one_line, printable
 
 RARE = "\U00031350"  # CJK Extension H (Unicode 15.0): unassigned to Python 3.11's Unicode 14
 
@@ -30,3 +30,8 @@ def test_this_python_does_not_know_the_rare_character():
 ])
 def test_printable_keeps_what_a_reader_sees(typed, kept):
     assert printable(typed) == kept
+
+
+def test_a_one_line_field_keeps_its_characters_with_single_spaces():
+    assert one_line(f"  王{RARE}明\u3000\tZhang\u200b  ") == f"王{RARE}明 Zhang"
+    assert one_line("e\u0301 \u202eb") == "\u00e9 b"  # NFC, an override out

@@ -47,7 +47,7 @@ from filmfund.rewards.models import (
     ShippingAddress,
     Tier,
 )
-from filmfund.typed import printable
+from filmfund.typed import one_line, printable
 
 log = logging.getLogger(__name__)
 
@@ -66,14 +66,12 @@ def clean_text(value, field: str, limit: int, *, multiline: bool = False) -> str
         return ""
     if not isinstance(value, str):
         raise ValidationError(_("%(field)s: must be text.", field=field), code="invalid_field")
-    text = unicodedata.normalize("NFC", value)
     if multiline:
         lines = [" ".join(printable(line).split())
-                 for line in text.replace("\r\n", "\n").split("\n")]
+                 for line in unicodedata.normalize("NFC", value).replace("\r\n", "\n").split("\n")]
         text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
     else:
-        text = "".join(" " if c.isspace() else c for c in text)
-        text = " ".join(printable(text).split())
+        text = one_line(value)
     if len(text) > limit:
         raise ValidationError(_("%(field)s: at most %(n)s characters.", field=field, n=limit), code="invalid_field")
     return text

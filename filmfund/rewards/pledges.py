@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 
 import sqlalchemy as sa
 from flask import current_app
@@ -20,7 +19,7 @@ from filmfund.rewards import holdings, privacy, snapshot, stock, stripe_gateway,
 from filmfund.rewards.campaign import campaign_of, configured_slug, current_campaign
 from filmfund.rewards.campaign_file import MAX_AMOUNT
 from filmfund.rewards.models import Campaign, Pledge, PledgeState
-from filmfund.typed import printable
+from filmfund.typed import one_line
 
 MIN_AMOUNT = 100  # $1: the smallest tier, and below Stripe's fees it makes no sense
 CREDIT_NAME_MAX = 80
@@ -41,10 +40,7 @@ def clean_credit_name(value) -> str | None:
         raise ValidationError(_("credit_name: must be a string."), code="invalid_credit_name")
     if len(value) > 4 * CREDIT_NAME_MAX:
         raise ValidationError(_("credit_name: at most %(n)s characters.", n=CREDIT_NAME_MAX), code="invalid_credit_name")
-    text = unicodedata.normalize("NFC", value)
-    text = "".join(" " if c.isspace() else c for c in text)
-    text = printable(text)
-    text = re.sub(r"\s+", " ", text).strip()
+    text = one_line(value)
     if len(text) > CREDIT_NAME_MAX:
         raise ValidationError(_("credit_name: at most %(n)s characters.", n=CREDIT_NAME_MAX), code="invalid_credit_name")
     return text or None
