@@ -72,13 +72,16 @@ def stream(header: Iterable[str], parts: Iterable[Iterable[Iterable[Any]]],
 SPREADSHEET_BOM = "\ufeff"
 
 
-def download(body: str | Iterable[str], filename: str, headers: dict[str, str] | None = None) -> Response:
-    """A CSV document (`render`'s text or `stream`'s pieces) as a page's download: `filename`,
-    private, and the byte order mark first (see the module's docstring)."""
+def download(body: str | Iterable[str], filename: str, headers: dict[str, str] | None = None, *,
+             for_spreadsheet: bool = True) -> Response:
+    """A CSV document (`render`'s text or `stream`'s pieces) as a download: `filename`, private,
+    and the byte order mark first unless a program reads it (`for_spreadsheet=False`: the API;
+    see the module's docstring)."""
     pieces = [body] if isinstance(body, str) else body
 
     def with_bom() -> Iterator[str]:
-        yield SPREADSHEET_BOM
+        if for_spreadsheet:
+            yield SPREADSHEET_BOM
         yield from pieces
 
     return Response(with_bom(), mimetype="text/csv",

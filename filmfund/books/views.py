@@ -158,12 +158,11 @@ def statement_response(campaign, month: str, fmt: str | None, user, *, for_sprea
         record_audit("export.partner_statement", f"campaign:{campaign.slug}", {"format": fmt, "month": doc["month"]})
         db.session.commit()
         name = f"statement-{campaign.slug}-{doc['month']}.{fmt}"
+        if fmt == "csv":
+            return csvsafe.download(printing.statement_csv(doc), name, {"Content-Language": current_language()},
+                                    for_spreadsheet=for_spreadsheet)
         headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "private, no-store",
                    "Content-Language": current_language()}
-        if fmt == "csv" and for_spreadsheet:
-            return csvsafe.download(printing.statement_csv(doc), name, {"Content-Language": current_language()})
-        if fmt == "csv":
-            return Response(printing.statement_csv(doc), mimetype="text/csv", headers=headers)
         return Response(printing.statement_pdf(doc, campaign), mimetype="application/pdf", headers=headers)
     return None, doc
 
