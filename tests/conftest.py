@@ -264,12 +264,18 @@ def served_app(app):
     """This test's app served over real HTTP by waitress on a thread of the test process; yields its base URL."""
     import threading
 
+    from waitress import wasyncore
     from waitress.server import create_server
 
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
+    # Stop in waitress's order: the handler threads first, since a handler that finishes
+    # pulls the server's trigger; then close every channel from the loop's own thread, so
+    # that the loop never polls a descriptor closed under it. Closing from this thread
+    # raced both ways (EBADF in a handler, or in the loop) and failed a CI run.
     server.task_dispatcher.shutdown()
+    server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
     thread.join(10)
+    assert not thread.is_alive(), "waitress's loop did not end"
