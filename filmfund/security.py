@@ -92,7 +92,11 @@ def init_app(app: Flask) -> None:
 
 
 def role_required(*roles: str):
-    """Page guard: signed in (session) with one of `roles`; otherwise 401/403 through the error pages."""
+    """Page guard: signed in (session) with one of `roles`; otherwise 401/403 through the error pages.
+
+    A page for producers alone is written in English for the crew, whatever language its top bar
+    and messages follow: the guard says so (`g.written_for_crew`), and the page's body is marked
+    `lang="en"` so that a screen reader reads it with an English voice."""
 
     def deco(view):
         @wraps(view)
@@ -101,6 +105,8 @@ def role_required(*roles: str):
                 return login_manager.unauthorized()  # to the sign-in page, coming back after
             if roles and not current_user.has_role(*roles):
                 abort(403)
+            if set(roles) == {"producer"}:
+                g.written_for_crew = True  # its body is in English (README: how producers translate)
             return view(*args, **kwargs)
 
         return wrapper
