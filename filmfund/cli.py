@@ -258,6 +258,7 @@ def worker_command(burst: bool, workers: int | None) -> None:
     from flask import current_app
 
     from filmfund import jobs
+    from filmfund.rewards import booking_listener
 
     app = current_app._get_current_object()
     _warn_without_public_url(app)
@@ -278,9 +279,12 @@ def worker_command(burst: bool, workers: int | None) -> None:
     mail_consumer = jobs.mail.create_consumer(workers=jobs.MAIL_LANE_THREADS, **options)
     consumer = jobs.huey.create_consumer(workers=workers or jobs.footage_threads(app.config), **options)
     mail_consumer.start()
+    stop_listening = booking_listener.start(app)  # PostgreSQL: a stored Stripe event wakes this worker
     try:
         consumer.run()  # until SIGTERM/SIGINT (its signal handlers are the ones installed last)
     finally:
+        if stop_listening:
+            stop_listening()
         mail_consumer.stop(graceful=True)
         jobs.mail.notify_interrupted_tasks()
 

@@ -361,12 +361,16 @@ class QueueDriver:
 
 def work_burst(app: Flask) -> int:
     """`filmfund worker --burst`: this process works for `app`, re-queues what a dead worker left
-    running, then runs every queued task; returns how many ran. Called in the worker's own app
-    context (so its own database session)."""
+    running, books the Stripe events waiting (on PostgreSQL they wake a listening worker instead
+    of queueing a task: rewards/booking_listener.py), then runs every queued task; returns how many
+    tasks ran. Called in the worker's own app context (so its own database session)."""
     set_worker_app(app)
     recover = app.extensions.get("filmfund.recover_jobs")
     if recover:
         recover()
+    book_waiting = app.extensions.get("filmfund.book_waiting_events")
+    if book_waiting:
+        book_waiting(app)
     return run_burst()
 
 

@@ -6,9 +6,11 @@ def init_app(app: Flask) -> None:
     # in init_app, not at the top: each module of the package imports the package first, and so does the CLI
     from filmfund import i18n
     from filmfund.extensions import csrf
-    from filmfund.rewards import api, cli, donations_api, donor_api, donors, ledger_check, models, tasks, totals, webhooks  # noqa: F401  (tables; tasks: queue)
+    from filmfund.rewards import (  # noqa: F401  (tables; tasks: queue)
+        api, booking_listener, cli, donations_api, donor_api, donors, ledger_check, models, tasks, totals, webhooks)
 
     i18n.keep_languages_in(donors.ProfileLanguages())  # the core asks the profile without importing rewards
+    app.extensions["filmfund.book_waiting_events"] = booking_listener.catch_up  # jobs.work_burst
 
     csrf.exempt(api.bp)
     csrf.exempt(donor_api.bp)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from filmfund import jobs
 from filmfund.db import utcnow
 from filmfund.extensions import db
-from filmfund.rewards import ledger_check, payments, pledges, webhooks
+from filmfund.rewards import booking_listener, ledger_check, payments, pledges, webhooks
 from filmfund.rewards.models import Donation, LedgerEntry, PledgeState, WebhookEvent
 from filmfund.rewards.webhooks import sign_payload
 
@@ -44,8 +44,12 @@ def test_answered_at_once_then_booked_by_the_worker(app, stripe_events, pledge, 
     # Stored, not booked: nothing counts yet, and the thank-you page still waits.
     assert count(WebhookEvent, WebhookEvent.status == "received") == 2
     assert count(LedgerEntry) == 0 and pledges.get_pledge(p.id).state == PledgeState.PENDING
-    assert len(queue) == 3  # a booking task per answer not yet booked (the redelivery's too)
-    assert run_worker(app) == 3
+    # A booking on its way for each answer not yet booked. On SQLite, a queued task each (the
+    # redelivery's too). On PostgreSQL, a new event's row woke the listening workers as it
+    # committed (booking_listener), and only the redelivery queues a task.
+    tasks = 3 if db.engine.dialect.name == "sqlite" else 1
+    assert len(queue) == tasks
+    assert run_worker(app) == tasks
     assert count(WebhookEvent, WebhookEvent.status == "processed") == 2
     assert payments.partner_statement(campaign)["net"] == 4000
     assert pledges.get_pledge(p.id).state == PledgeState.PAID
@@ -71,7 +75,12 @@ def test_a_crash_mid_booking_leaves_the_event_received_and_booked_once(app, stri
     p = pledge(5000)
     event = make_event("checkout.session.completed", session_obj(p.id, 5000))
     assert stripe_events.post(event, book=False).status_code == 200
-    jobs.mail.execute(queue.dequeue())  # the booking raised: rolled back, its retry scheduled later
+    # The worker's first look at it raises: rolled back. (SQLite: its task, retried later; PostgreSQL:
+    # the listener's drain, which logs it and books it at its next wake-up.)
+    if db.engine.dialect.name == "sqlite":
+        jobs.mail.execute(queue.dequeue())
+    else:
+        assert booking_listener.catch_up(app) == 0
     assert count(WebhookEvent, WebhookEvent.status == "received") == 1
     assert count(LedgerEntry) == 0 and count(Donation) == 0
     # Stripe redelivers: still unbooked, so it is queued again, and booked once.
@@ -170,7 +179,7 @@ def test_a_storm_is_booked_without_rereading_the_backlog(app, stripe_events, ple
     assert "Index Scan using ix_webhook_events_status_received" in waiting, waiting
     assert "Seq Scan" not in waiting and "\n  ->  Sort" not in waiting, waiting  # no full read and sort
     # And the storm is booked, each event once.
-    assert run_worker(app) == 3
+    run_worker(app)
     assert count(Donation) == 3 and count(WebhookEvent, WebhookEvent.status == "received") == 0
 
 
@@ -189,7 +198,7 @@ def test_a_new_donors_booking_reads_nothing_twice(app, stripe_events, pledge, ca
 
     sa.event.listen(db.engine, "before_cursor_execute", note)
     try:
-        assert run_worker(app) == 1
+        run_worker(app)
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", note)
 
