@@ -98,6 +98,8 @@ def role_required(*roles: str):
     and messages follow: the guard says so (`g.written_for_crew`), and the page's body is marked
     `lang="en"` so that a screen reader reads it with an English voice."""
 
+    for_crew = set(roles) == {"producer"}
+
     def deco(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
@@ -105,7 +107,7 @@ def role_required(*roles: str):
                 return login_manager.unauthorized()  # to the sign-in page, coming back after
             if roles and not current_user.has_role(*roles):
                 abort(403)
-            if set(roles) == {"producer"}:
+            if for_crew:
                 g.written_for_crew = True  # its body is in English (README: how producers translate)
             return view(*args, **kwargs)
 

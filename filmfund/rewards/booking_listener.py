@@ -24,7 +24,7 @@ from collections.abc import Callable
 from flask import Flask
 
 from filmfund.extensions import db
-from filmfund.rewards.webhooks import BOOKING_CHANNEL, drain_waiting
+from filmfund.rewards.webhooks import BOOKING_CHANNEL, drain_waiting, storing_wakes_workers
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def start(app: Flask) -> Callable[[], None] | None:
     """Start listening in a thread of this worker process, if the database is PostgreSQL; returns
     the function that stops it (None on SQLite, whose events are queued as tasks)."""
     with app.app_context():
-        if db.engine.dialect.name != "postgresql":
+        if not storing_wakes_workers(db.engine.dialect):
             return None
         conninfo = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     stop = threading.Event()
@@ -90,7 +90,7 @@ def catch_up(app: Flask) -> int:
     event has its queued task. Returns how many were booked; a booking that fails is logged, and
     its event stays waiting, as under a listener."""
     with app.app_context():
-        if db.engine.dialect.name != "postgresql":
+        if not storing_wakes_workers(db.engine.dialect):
             return 0
     return _book_logged(app)
 

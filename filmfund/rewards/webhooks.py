@@ -155,7 +155,7 @@ def handle_stripe_webhook(payload: bytes, signature: str | None, *, inline: bool
         return {"received": True, "duplicate": True}
     # Stored and not booked yet (new, or a redelivery of one whose booking was lost): book it. A
     # new event stored on PostgreSQL has woken the workers itself (`_insert_once`).
-    status = _dispatch(stored[0], inline, woken=not duplicate and db.engine.dialect.name == "postgresql")
+    status = _dispatch(stored[0], inline, woken=not duplicate and storing_wakes_workers(db.engine.dialect))
     return {"received": True, "duplicate": True} if duplicate else {"received": True, "status": status}
 
 
@@ -199,6 +199,12 @@ def _store_once(event: dict, event_id: str, payload: bytes, problem: str | None)
 BOOKING_CHANNEL = "filmfund_stripe_events"
 
 
+def storing_wakes_workers(dialect: sa.Dialect) -> bool:
+    """Whether storing an event wakes the listening workers itself (`_insert_once`): on PostgreSQL.
+    Elsewhere each new event queues its booking task, and no worker listens."""
+    return dialect.name == "postgresql"
+
+
 def _insert_once(dialect: sa.Dialect) -> sa.TextClause:
     """INSERT … ON CONFLICT (event_id) DO NOTHING RETURNING id, compiled once (db.insert_on_conflict).
 
@@ -214,7 +220,7 @@ def _insert_once(dialect: sa.Dialect) -> sa.TextClause:
     def build(insert):
         stored = (insert(table).values({n: sa.bindparam(n, type_=table.c[n].type) for n in names})
                   .on_conflict_do_nothing(index_elements=["event_id"]).returning(table.c.id))
-        if dialect.name != "postgresql":
+        if not storing_wakes_workers(dialect):
             return stored
         stored = stored.cte("stored")
         woke = sa.select(sa.func.pg_notify(sa.literal_column(f"'{BOOKING_CHANNEL}'"), sa.literal_column("''"))) \

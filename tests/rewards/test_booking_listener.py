@@ -22,7 +22,7 @@ from .conftest import make_event, session_obj
 
 @pytest.fixture
 def postgres(app):
-    if db.engine.dialect.name != "postgresql":
+    if not webhooks.storing_wakes_workers(db.engine.dialect):
         pytest.skip("LISTEN/NOTIFY is PostgreSQL's; on SQLite each event queues its task")
     jobs.flush()
     yield db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
