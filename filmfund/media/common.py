@@ -7,7 +7,6 @@ import contextlib
 import os
 import socket
 import time
-import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from filmfund.extensions import db
 from filmfund.media import avchd, ffmpeg
 from filmfund.media.models import Asset, AssetKind, RenditionKind
 from filmfund.media.storage import Storage, open_storage
-from filmfund.typed import printable
+from filmfund.typed import one_line
 
 # Renditions an asset needs to be ready; the optional ones are best effort: their failure is a
 # notice on the asset (and a retry on its page), never a failed asset. The donors' web rendition
@@ -75,12 +74,11 @@ def upload_name(filename: Any) -> str:
     """The name a browser gave an uploaded file, as the producer sees it ("访谈第三天.MTS" stays
     that, where werkzeug's secure_filename left "MTS") and safe as one path component (a bag
     of the card writes it as a file name): its last part only (a browser on Windows may send
-    C:\\clips\\...), what prints nothing taken out (filmfund/typed.py), single spaces, no leading
-    dots (no hidden file, no ".."), at most 255 characters. "" when nothing is left."""
+    C:\\clips\\...), then the one-line rule of typed text (filmfund/typed.py), no leading dots
+    (no hidden file, no ".."), at most 255 characters. "" when nothing is left."""
     if not isinstance(filename, str):
         return ""
-    name = unicodedata.normalize("NFC", filename).replace("\\", "/").rsplit("/", 1)[-1]
-    return " ".join(printable(name).split()).lstrip(". ")[:255]
+    return one_line(filename.replace("\\", "/").rsplit("/", 1)[-1]).lstrip(". ")[:255]
 
 
 def checked_upload(filename: Any, size: Any) -> str:

@@ -258,6 +258,7 @@ def test_an_upload_keeps_its_chinese_name(app, client, make_user, login_as, clip
     (".hidden.mp4", "hidden.mp4"),
     ("  王明   interview .mp4", "王明 interview .mp4"),
     ("a\u202eb\x00.mp4", "ab.mp4"),
+    ("a\tb\u2028c.mp4", "a b c.mp4"),  # every kind of space a plain one, as in any typed line
     (5, ""),
 ])
 def test_upload_names_are_one_path_component_as_written(name, kept):
