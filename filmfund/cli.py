@@ -188,6 +188,11 @@ def run_command(host: str, port: int, workers: int | None, processes: int, threa
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                             format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
+        # What this format does not print is not gathered for each record (the logging HOWTO's
+        # "Optimization"): the caller's frame, the thread's and the multiprocessing names. With a
+        # line per request in the access log, that was 1% of a pledge's CPU.
+        logging._srcfile = None
+        logging.logThreads = logging.logMultiprocessing = False
     settings = load_settings()
     host = settings["RUN_HOST"] if host is None else host
     port = settings["RUN_PORT"] if port is None else port
