@@ -32,6 +32,7 @@ from flask_babel import Babel, force_locale, get_locale, refresh
 from flask_login import current_user
 
 from filmfund.extensions import db
+from filmfund.shared_cache import anonymous
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,10 @@ def keep_languages_in(store: SavedLanguages) -> None:
 
 
 def _profile_language() -> str | None:
+    if anonymous(request.environ):
+        # Nothing in the request says who is asking, so nobody is signed in: no user is loaded
+        # (nor the session opened) to learn it. A pledge from the API asks on its hot path.
+        return None
     try:
         if not current_user.is_authenticated:
             return None

@@ -100,6 +100,30 @@ def test_a_receipt_goes_in_the_language_of_the_pledge_page(client, campaign):
     assert "UTC" in text
 
 
+def test_a_pledge_takes_the_profile_language_of_a_signed_in_donor_only(app, client, campaign):
+    import sqlalchemy as sa
+    from flask import g
+
+    from filmfund.auth.models import User
+    from filmfund.i18n import choose_language
+
+    pay(1000, "lan@example.org")
+    user = db.session.scalar(sa.select(User).where(User.email == "lan@example.org"))
+    with client.session_transaction() as sess:
+        sess["_user_id"] = user.get_id()
+        sess["_fresh"] = True
+    client.get("/account?lang=zh-Hans")  # kept on the profile
+    client.delete_cookie("lang")  # so that only the profile says it
+    signed_in = client.post("/api/v1/pledges", json={"amount": 2000, "email": "lan@example.org"})
+    assert pledges.get_pledge(signed_in.get_json()["pledge_id"]).language == "zh-Hans"
+
+    stranger = app.test_client().post("/api/v1/pledges", json={"amount": 2000, "email": "lan@example.org"})
+    assert pledges.get_pledge(stranger.get_json()["pledge_id"]).language == "en"
+    # A request that names nobody (no cookie, no credential) loads no user to learn that.
+    with app.test_request_context("/api/v1/pledges", method="POST"):
+        assert choose_language() == "en" and g.get("_login_user") is None
+
+
 def test_api_errors_keep_their_code_and_speak_the_language(client, campaign):
     en = client.post("/api/v1/pledges", json={"amount": 25, "email": "a@example.org"})
     zh = client.post("/api/v1/pledges", json={"amount": 25, "email": "a@example.org"}, headers=ZH)
