@@ -16,13 +16,17 @@ def _user_per_request():
 @pytest.mark.parametrize("text,cents", [
     ("25", 2500), ("25.5", 2550), ("25.50", 2550), ("0.10", 10), ("$1,250.00", 125000), (" 19.99 ", 1999),
     ("1.", 100), ("$ 7", 700), ("1000000", 100000000),
+    # what the Chinese page writes ("US$"), and what a full-width input method types
+    ("US$1,250", 125000), ("US$ 7", 700), ("５０", 5000), ("２５．５", 2550), ("＄１，２５０．００", 125000),
+    ("ＵＳ＄５０", 5000), ("\u3000５０\u3000", 5000),
 ])
 def test_parses_dollars_to_cents(text, cents):
     assert parse_dollars(text) == cents
 
 
 @pytest.mark.parametrize("text", ["", "abc", "10.005", "1e3", "-5", "1,00", "12,34.5", "0x10", "NaN", "inf",
-                                  "1 000", "١٢", "25.5.5", "9" * 40])
+                                  "1 000", "١٢", "25.5.5", "9" * 40,
+                                  "US50", "5²", "①", "50。00", "50元", "¥50", "US$-5", "５０ｅ３"])
 def test_refuses_what_is_not_a_plain_amount(text):
     with pytest.raises(ValidationError):
         parse_dollars(text)
@@ -41,3 +45,12 @@ def test_formats_money_for_people():
     assert format_money(100, "eur") == "€1.00"
     assert format_money(-195) == "-$1.95"  # the receipt's own copy once printed "$-1.95"
     assert format_money(-150, whole=True) == "-$2"
+
+
+def test_what_the_chinese_page_writes_reads_back(app):
+    from flask_babel import force_locale
+
+    with app.test_request_context("/"), force_locale("zh_Hans"):
+        for cents in (100, 1500, 2550, 123450, 100000000):
+            written = format_money(cents)
+            assert written.startswith("US$") and parse_dollars(written) == cents

@@ -50,6 +50,15 @@ def test_pledge_converts_dollars_to_cents_and_redirects_to_checkout(client, camp
         (2550, "ada@example.org", "Ada L.", True, False)
 
 
+def test_a_full_width_amount_from_a_chinese_input_method_is_read_as_typed(client, campaign):
+    """A Chinese input method in full-width mode types "５０．５０"; the Chinese page writes "US$"."""
+    for typed, cents in (("５０．５０", 5050), ("US$1,000", 100000)):
+        resp = client.post("/pledge?lang=zh-Hans", data=_form(client, amount=typed, email="mei@example.org"))
+        assert resp.status_code == 303, typed
+        pledge_id = resp.headers["Location"].rsplit("/", 1)[1]
+        assert db.session.get(Pledge, pledge_id).amount == cents
+
+
 @pytest.mark.parametrize("amount,message", [
     ("0.50", "The smallest gift is $1.00."), ("abc", "dollars and cents"), ("10.005", "two decimals"),
     ("-5", "dollars and cents"), ("", "Enter an amount"), ("1e3", "dollars and cents"),

@@ -90,6 +90,10 @@ def test_a_50_cent_pledge_gets_one_message_in_money(site, browser, shots):  # no
         expect(page.locator(".field-error")).to_have_count(1)
         page.fill("#amount", "5")
         expect(page.locator(".field-error")).to_have_count(0)
+        # what a full-width input method types, previewed as the server will read it
+        page.fill("#amount", "５０．００")
+        expect(page.locator("#tier-preview")).to_contain_text("US$50" if lang == "zh" else "$50")
+        expect(page.locator(".field-error")).to_have_count(0)
         page.close()
 
 

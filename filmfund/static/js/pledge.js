@@ -19,10 +19,14 @@
   // The server's refusal of the amount just sent (if any) already says what is wrong: the preview
   // does not say it a second time; once the amount is edited, that refusal is stale and goes.
   var serverError = document.getElementById("amount-error");
-  var AMOUNT_RE = /^\$?[ ]*(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{0,2}))?$/;
+  var AMOUNT_RE = /^(?:US\$|\$)?[ ]*(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{0,2}))?$/;  // money.py's _AMOUNT_RE
 
   function parseCents(text) {
-    var m = AMOUNT_RE.exec((text || "").trim());
+    // Full-width forms ("５０．００") read as the ASCII they stand for, as money.py reads them.
+    var ascii = (text || "").replace(/[\uFF01-\uFF5E]/g, function (ch) {
+      return String.fromCharCode(ch.charCodeAt(0) - 0xFEE0);
+    }).replace(/\u3000/g, " ");
+    var m = AMOUNT_RE.exec(ascii.trim());
     if (!m) { return null; }
     var whole = m[1].replace(/,/g, "");
     if (whole.replace(/^0+/, "").length > 9) { return null; }
