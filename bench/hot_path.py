@@ -219,6 +219,10 @@ def main() -> int:
             met &= ok
             print(f"| {LABELS[key]} | {bare:,.0f} | {ours:,.0f} | **{ratio:.2f}×** | "
                   f"{' '.join(f'{r:.2f}' for r in ratios[key])} | ≥ {target}× {'met' if ok else 'NOT met'} |")
+        # Each round's two rates: a ratio that moves while filmfund's rate holds is the bare app's doing.
+        print("\neach round's req/s, bare / filmfund:")
+        for key in TARGETS:
+            print(f"- {LABELS[key]}: " + ", ".join(f"{bare:,.0f} / {ours:,.0f}" for bare, ours in rates[key]))
         print(f"\nmoney: {money}")
         if args.cpu_split:
             print("\nCPU per request (ms, median of the rounds), by process:\n")
