@@ -9,22 +9,19 @@ import re
 from flask_babel import gettext as _
 
 from filmfund.errors import ValidationError
+from filmfund.typed import half_width
 
 # "25", "25.5", "25.50", "$1,250.00", "US$1,250", "1250": at most two decimals, commas only as
 # thousands groups. "US$" is how the Chinese page writes dollars (format_money), so a donor may
 # type it back. static/js/pledge.js previews with the same rule.
 _AMOUNT_RE = re.compile(r"^(?:US\$|\$)?[ ]*(?P<whole>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.(?P<frac>[0-9]{0,2}))?$")
 MAX_DIGITS = 9  # far beyond any pledge; keeps a pasted 10**100 from becoming a huge int
-# A Chinese input method in full-width mode types "５０．００" or "＄５０" for 50.00 and $50: the
-# full-width forms of ASCII (U+FF01-U+FF5E, and the ideographic space) read as the ASCII they
-# stand for. Nothing wider (NFKC would read "5²" as 52), and other digit systems stay refused.
-_FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 
 
 def parse_dollars(text: str | None) -> int:
-    """Cents from a typed dollar amount, e.g. "25.50" or "２５．５０" -> 2550. Refuses anything
-    ambiguous."""
-    value = (text or "").translate(_FULL_WIDTH).strip()
+    """Cents from a typed dollar amount, e.g. "25.50" or "２５．５０" (a Chinese input method's
+    full-width forms, `typed.half_width`) -> 2550. Refuses anything ambiguous."""
+    value = half_width(text or "").strip()
     if not value:
         raise ValidationError(_("Enter an amount in dollars, for example 25."), code="invalid_amount")
     match = _AMOUNT_RE.match(value)

@@ -20,6 +20,8 @@ from __future__ import annotations
 import unicodedata
 
 HIDDEN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+# The full-width forms of ASCII (U+FF01 to U+FF5E) and the ideographic space, as the ASCII they stand for.
+_HALF_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 JOINERS = "\u200c\u200d"  # zero-width non-joiner, zero-width joiner
 IDEOGRAPHIC_PLANES = range(0x20000, 0x40000)
 
@@ -54,3 +56,12 @@ def printable(text: str) -> str:
         elif _kept(c):
             out.append(c)
     return "".join(out)
+
+
+def half_width(text: str) -> str:
+    """What a machine-read field (an amount, an email address) stands for when a Chinese input
+    method in full-width mode typed it: "５０．００" is 50.00, "ｍｅｉ＠ｑｑ．ｃｏｍ" is mei@qq.com.
+    Only the full-width forms of ASCII and the ideographic space: nothing wider (NFKC would read
+    "5²" as 52), and other digit systems stay what they are. Never for a name: those are kept as
+    written."""
+    return text.translate(_HALF_WIDTH)

@@ -22,7 +22,7 @@
   var AMOUNT_RE = /^(?:US\$|\$)?[ ]*(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{0,2}))?$/;  // money.py's _AMOUNT_RE
 
   function parseCents(text) {
-    // Full-width forms ("５０．００") read as the ASCII they stand for, as money.py reads them.
+    // Full-width forms ("５０．００") read as the ASCII they stand for, as the server reads them (typed.half_width).
     var ascii = (text || "").replace(/[\uFF01-\uFF5E]/g, function (ch) {
       return String.fromCharCode(ch.charCodeAt(0) - 0xFEE0);
     }).replace(/\u3000/g, " ");
