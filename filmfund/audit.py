@@ -53,8 +53,10 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ANCHOR_FILE = "audit-anchor.json"
 _PENDING = "audit_pending"
 _RECORDED = "filmfund.audit_recorded"
-# Anything shaped like an email, wherever a caller put it: written as its keyed hash instead.
-_EMAIL = re.compile(r"[^\s@\"'<>(),;:\[\]]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,63}")
+# Anything shaped like an email, wherever a caller put it: written as its keyed hash instead. Its
+# domain as addresses are stored (auth/services.normalize_email): an internationalized top-level
+# domain in its IDNA form (xn--fiqs8s is .中国) is the address's too.
+_EMAIL = re.compile(r"[^\s@\"'<>(),;:\[\]]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.(?:xn--[A-Za-z0-9-]{1,59}|[A-Za-z]{2,63})")
 
 
 class AuditEntry(db.Model):

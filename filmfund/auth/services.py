@@ -10,6 +10,7 @@ import hmac
 import re
 from urllib.parse import urlsplit
 
+import idna
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -22,25 +23,44 @@ from filmfund.auth.models import STAFF_ROLES, Role, User, UserRole
 from filmfund.db import utcnow
 from filmfund.errors import NotFoundError, ValidationError
 from filmfund.extensions import db
+from filmfund.typed import half_width
 
 _hasher = PasswordHasher()
 # Used to spend the same time on an unknown email as on a wrong password. Made on the first
 # sign-in, not at import: argon2 takes 64 MiB while it hashes, and every process (the worker
 # too) would otherwise carry that peak from start-up.
 _DUMMY_HASH: str | None = None
-_EMAIL = r"[^@\s<>\"',;\x00-\x1f\x7f]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}"
+# The domain as DNS has it (ASCII; an internationalized one in its IDNA form, a Chinese top-level
+# domain such as .中国 included: xn--fiqs8s). The local part refuses the full-width forms of the
+# characters it refuses: normalize_email reads them as those (typed.half_width).
+_EMAIL = r"[^@\s<>\"',;\x00-\x1f\x7f\uff02\uff07\uff0c\uff1b\uff1c\uff1e\uff20]{1,64}@[A-Za-z0-9.-]{1,253}\.(?:[A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59})"
 EMAIL_RE = re.compile(f"^{_EMAIL}$")
+EMAIL_MAX = 254  # a path's limit (RFC 5321), and the column's
 # The same rule for an API's JSON Schema (ECMA-262 syntax), before normalize_email trims: ASCII
-# spaces around (str.strip trims those, and more), so whatever the schema admits is accepted.
+# spaces around (str.strip trims those, and more), so whatever the schema admits is accepted. A
+# program sends the address as DNS has it; what a person types is read more widely (below).
 EMAIL_PATTERN = rf"^[ \t\n\r\f\v]*{_EMAIL}[ \t\n\r\f\v]*$"
 PASSWORD_MIN, PASSWORD_MAX = 10, 1024
 
 
 def normalize_email(email: str | None) -> str:
-    value = (email or "").strip() if isinstance(email, str) or email is None else ""
-    if not EMAIL_RE.match(value):
-        raise ValidationError(_("Give a valid email address."), code="invalid_email")
+    """The address as it is stored and compared: one form for one mailbox, however it was typed.
+
+    A Chinese input method's full-width forms are read as ASCII (`typed.half_width`:
+    "ｍｅｉ＠ｑｑ．ｃｏｍ"), and an internationalized domain is written as DNS has it (IDNA with
+    UTS 46: "例子.中国" is xn--fsqu00a.xn--fiqs8s, and the ideographic full stop that such an input
+    method types for "." is a dot). The browser sends an address typed into the form that way
+    already; Stripe, the API and the command line may not, and they must find the same donor."""
+    value = half_width(email or "").strip() if isinstance(email, str) or email is None else ""
     local, _at, domain = value.rpartition("@")
+    if domain and not domain.isascii():
+        try:
+            domain = idna.encode(domain, uts46=True).decode("ascii")
+        except idna.IDNAError:
+            domain = ""
+    value = f"{local}@{domain}"
+    if len(value) > EMAIL_MAX or not EMAIL_RE.match(value):  # an IDNA domain is longer than it was typed
+        raise ValidationError(_("Give a valid email address."), code="invalid_email")
     return f"{local}@{domain.lower()}"
 
 

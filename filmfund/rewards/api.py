@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, g, jsonify
 from pydantic import Field
 
 from filmfund.api import Parameters, Schema, route
-from filmfund.auth.services import EMAIL_PATTERN
+from filmfund.auth.services import EMAIL_MAX, EMAIL_PATTERN
 from filmfund.db import commit_keeping
 from filmfund.extensions import db
 from filmfund.rewards import pledges, statements
@@ -55,7 +55,7 @@ def _campaign_currency(schema: dict) -> None:
 class PledgeRequest(Schema):
     amount: int = Field(ge=MIN_AMOUNT, le=MAX_AMOUNT, description="cents")
     currency: str | None = Field(None, min_length=3, max_length=3, json_schema_extra=_campaign_currency)
-    email: str = Field(max_length=254, pattern=EMAIL_PATTERN,
+    email: str = Field(max_length=EMAIL_MAX, pattern=EMAIL_PATTERN,
                        description="an email address: the receipt and the rewards go there")
     credit_name: str | None = Field(None, max_length=CREDIT_NAME_MAX)
     anonymous: bool = False

@@ -1,0 +1,72 @@
+"""One stored form for one mailbox, however a person typed the address (auth/services.normalize_email):
+a Chinese input method's full-width forms and ideographic full stop, and an internationalized
+domain (a Chinese top-level domain included), in the form DNS has it."""
+import pytest
+import sqlalchemy as sa
+
+from filmfund.auth.models import User
+from filmfund.auth.services import EMAIL_RE, normalize_email
+from filmfund.errors import ValidationError
+from filmfund.extensions import db
+from tests.site.helpers import csrf_token
+
+CHINESE_DOMAIN = "mei@xn--fsqu00a.xn--fiqs8s"  # mei@例子.中国, as DNS has it (RFC 3492 Punycode)
+
+
+@pytest.mark.parametrize("typed,stored", [
+    ("mei@qq.com", "mei@qq.com"),
+    ("Mei@QQ.com", "Mei@qq.com"),  # the domain's case never matters; the local part's is the owner's
+    ("ｍｅｉ＠ｑｑ．ｃｏｍ", "mei@qq.com"),  # full-width mode
+    ("mei@qq。com", "mei@qq.com"),  # Chinese punctuation mode types 。 for .
+    ("\u3000mei@qq.com\u3000", "mei@qq.com"),
+    ("mei@例子.中国", CHINESE_DOMAIN),
+    (CHINESE_DOMAIN, CHINESE_DOMAIN),
+    ("mei@Bücher.de", "mei@xn--bcher-kva.de"),
+    ("王小梅@example.org", "王小梅@example.org"),  # a UTF-8 local part is the owner's: kept
+])
+def test_one_mailbox_is_stored_in_one_form(typed, stored):
+    assert normalize_email(typed) == stored
+    assert EMAIL_RE.match(stored)
+
+
+@pytest.mark.parametrize("typed", ["mei@exa mple.org", "mei@例子", "mei@qq。", "mei@例子..中国", "mei@-例子.中国",
+                                   "mei@x_y.com", "mei＠", "ｍｅｉ", "mei@qq.c0m", "mei@qq.xn--", "mei@\u3000.中国",
+                                   "m" * 60 + "@" + ".".join(["例子例子例子"] * 12) + ".中国"])  # 147 typed, 275 as DNS has it
+def test_what_is_no_address_is_refused(typed):
+    with pytest.raises(ValidationError):
+        normalize_email(typed)
+
+
+def test_gifts_typed_three_ways_count_on_one_donor(app, client, campaign):
+    from filmfund.rewards.models import Donation
+    from tests.site.helpers import pay
+
+    pay(1500, "mei@例子.中国")
+    pay(2500, CHINESE_DOMAIN)
+    pay(3500, "ＭＥＩ＠例子．中国")  # full-width, and the local part in capitals: the same mailbox here
+    [user] = db.session.scalars(sa.select(User).where(User.email.like("%xn--fiqs8s"))).all()
+    assert user.email == CHINESE_DOMAIN
+    assert db.session.scalar(sa.select(sa.func.sum(Donation.amount)).where(Donation.user_id == user.id)) == 7500
+
+
+def test_the_form_takes_what_the_input_method_typed_and_the_api_what_dns_has(app, client, campaign):
+    from filmfund.rewards.models import Pledge
+
+    for typed in ("ｍｅｉ＠ｑｑ．ｃｏｍ", "mei@qq。com"):
+        resp = client.post("/pledge?lang=zh-Hans", data={"csrf_token": csrf_token(client), "amount": "15",
+                                                         "email": typed, "credit_name": "", "form_key": ""})
+        assert resp.status_code == 303, typed
+        assert db.session.get(Pledge, resp.headers["Location"].rsplit("/", 1)[1]).email == "mei@qq.com"
+    # A program sends the address as DNS has it (the schema's pattern says so); anything else is
+    # refused by its code, before any work.
+    assert client.post("/api/v1/pledges", json={"amount": 1500, "email": CHINESE_DOMAIN}).status_code == 201
+    refused = client.post("/api/v1/pledges", json={"amount": 1500, "email": "mei@例子.中国"})
+    assert refused.status_code == 400 and refused.get_json()["error"]["code"] == "invalid_email"
+
+
+def test_the_audit_log_names_every_stored_form_by_its_keyed_hash(app):
+    from filmfund.audit import _no_emails, email_ref
+
+    for typed in ("mei@例子.中国", "王小梅@example.org", "ｍｅｉ＠ｑｑ．ｃｏｍ", "mei@Bücher.de"):
+        stored = normalize_email(typed)
+        assert _no_emails(f"sent to {stored}, then") == f"sent to {email_ref(stored)}, then"
