@@ -1,7 +1,9 @@
 """Text a person typed (a name in the credits, an address for a parcel): kept as written, minus
 what prints nothing a reader could check. The one home of that rule: the credit name
 (rewards/pledges.py) and the fulfilment's texts and addresses (fulfil/fulfilment.py) ask it, a
-one-line field through `one_line`.
+one-line field through `one_line`. A field that a program reads rather than a person (an amount, an
+email address) is read through `half_width` first: a Chinese input method's full-width forms are
+the ASCII they stand for.
 
 Taken out: controls, the bidi embeddings, overrides, isolates and marks (they reorder what is
 around them: a name that reads differently in the roll than in the form), the zero-width space
