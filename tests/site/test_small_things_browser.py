@@ -294,3 +294,29 @@ def test_the_donors_account_and_the_export_a_person_reads(site, browser, shots):
             assert_fits(page, shots, f"data-readable-{lang}-{width}")
         page.set_viewport_size({"width": 1280, "height": 900})
     context.close()
+
+
+def test_a_chinese_donor_types_as_her_input_method_does_and_her_long_address_fits(site, browser, shots):  # noqa: F811
+    """The amount in full width, an address at a .中国 domain (the browser sends it as DNS has it),
+    and that address, long, on her own pages at a phone's width in both languages."""
+    from pathlib import Path
+
+    base, env, _log = site
+    typed = "xiaomei.wang.supporter.from.shanghai.pudong@例子.中国"
+    stored = "xiaomei.wang.supporter.from.shanghai.pudong@xn--fsqu00a.xn--fiqs8s"
+    page = browser.new_page(viewport={"width": 390, "height": 800}, locale="zh-CN")
+    page.goto(base + "/?lang=zh-Hans")
+    page.fill("#amount", "５０")
+    page.fill("#email", typed)
+    page.click("button[type=submit].primary")
+    page.wait_for_url("**/checkout/test/**")
+    assert "US$50.00" in page.inner_text("main")
+    page.click("button[value=paid]")
+    page.wait_for_url("**/thank-you**")
+    sign_in_donor(page, base, Path(env["FILMFUND_INSTANCE_DIR"]), stored)
+    for path in ("/account", "/account/data/readable"):
+        for lang in ("zh-Hans", "en"):
+            page.goto(f"{base}{path}?lang={lang}")
+            assert stored in page.inner_text("main")
+            assert_fits(page, shots, f"long-address{path.replace('/', '-')}-{lang}")
+    page.close()
