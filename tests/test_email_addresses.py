@@ -5,7 +5,7 @@ import pytest
 import sqlalchemy as sa
 
 from filmfund.auth.models import User
-from filmfund.auth.services import EMAIL_RE, normalize_email
+from filmfund.auth.services import EMAIL_RE, email_for_people, normalize_email
 from filmfund.errors import ValidationError
 from filmfund.extensions import db
 from tests.site.helpers import csrf_token
@@ -70,3 +70,17 @@ def test_the_audit_log_names_every_stored_form_by_its_keyed_hash(app):
     for typed in ("mei@例子.中国", "王小梅@example.org", "ｍｅｉ＠ｑｑ．ｃｏｍ", "mei@Bücher.de"):
         stored = normalize_email(typed)
         assert _no_emails(f"sent to {stored}, then") == f"sent to {email_ref(stored)}, then"
+
+
+def test_pages_show_an_address_as_its_owner_wrote_it(app, client, campaign, login_as, producer):
+    from tests.site.helpers import pay
+
+    assert email_for_people(CHINESE_DOMAIN) == "mei@例子.中国"
+    for stored in ("mei@qq.com", "erased-3@erased.invalid", "xn--a@qq.com", "mei@xn--zz.com", "", None):
+        assert email_for_people(stored) == (stored or "")  # as stored: not an IDNA domain, or not a valid one
+    pay(5000, "mei@例子.中国")
+    user = db.session.scalar(sa.select(User).where(User.email == CHINESE_DOMAIN))
+    own = login_as(app.test_client(), user).get("/account").get_data(as_text=True)
+    crew = login_as(app.test_client(), producer).get(f"/admin/donations/donors/{user.id}").get_data(as_text=True)
+    for html in (own, crew):
+        assert "mei@例子.中国" in html and "xn--" not in html

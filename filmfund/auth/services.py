@@ -64,6 +64,19 @@ def normalize_email(email: str | None) -> str:
     return f"{local}@{domain.lower()}"
 
 
+def email_for_people(email: str | None) -> str:
+    """A stored address as its owner wrote it, for a page to show: an internationalized domain in
+    its own letters ("mei@例子.中国", stored as mei@xn--fsqu00a.xn--fiqs8s), anything else as
+    stored. Never for a mail's header, a link or a file a program reads: those take the stored form."""
+    if not email or "xn--" not in email.lower():
+        return email or ""
+    local, _at, domain = email.rpartition("@")
+    try:
+        return f"{local}@{idna.decode(domain)}"
+    except idna.IDNAError:  # not an IDNA name after all: shown as it is
+        return email
+
+
 def find_user(email: str) -> User | None:
     return db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == email.lower()))
 
