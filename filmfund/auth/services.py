@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import unicodedata
 from urllib.parse import urlsplit
 
 import idna
@@ -67,14 +68,25 @@ def normalize_email(email: str | None) -> str:
 def email_for_people(email: str | None) -> str:
     """A stored address as its owner wrote it, for a page to show: an internationalized domain in
     its own letters ("mei@例子.中国", stored as mei@xn--fsqu00a.xn--fiqs8s), anything else as
-    stored. Never for a mail's header, a link or a file a program reads: those take the stored form."""
+    stored. Never for a mail's header, a link or a file a program reads: those take the stored form.
+
+    A label that mixes scripts stays in its DNS form, as browsers show such names: "qq.cοm" with a
+    Greek omicron would otherwise read as qq.com on the crew's pages, beside the real one."""
     if not email or "xn--" not in email.lower():
         return email or ""
     local, _at, domain = email.rpartition("@")
     try:
-        return f"{local}@{idna.decode(domain)}"
+        labels = idna.decode(domain).split(".")
     except idna.IDNAError:  # not an IDNA name after all: shown as it is
         return email
+    if any(len(_scripts(label)) > 1 for label in labels):
+        return email
+    return f"{local}@{'.'.join(labels)}"
+
+
+def _scripts(label: str) -> set[str]:
+    """The scripts of a label's letters, as their Unicode names begin (LATIN, CYRILLIC, CJK...)."""
+    return {unicodedata.name(c, "?").split(" ", 1)[0] for c in label if c.isalpha()}
 
 
 def find_user(email: str) -> User | None:
