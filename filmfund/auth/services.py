@@ -18,7 +18,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, has_request_context, request, url_for
 from flask_babel import gettext as _
 
-from filmfund.audit import record_audit, record_failed_sign_in, user_ref
+from filmfund.audit import record_audit, user_ref
 from filmfund.auth import totp
 from filmfund.auth.models import STAFF_ROLES, Role, User, UserRole
 from filmfund.db import utcnow
