@@ -35,3 +35,10 @@ def test_printable_keeps_what_a_reader_sees(typed, kept):
 def test_a_one_line_field_keeps_its_characters_with_single_spaces():
     assert one_line(f"  王{RARE}明\u3000\tZhang\u200b  ") == f"王{RARE}明 Zhang"
     assert one_line("e\u0301 \u202eb") == "\u00e9 b"  # NFC, an override out
+
+
+def test_a_letter_keeps_its_lines_each_read_as_a_one_line_field():
+    from filmfund.fulfil.fulfilment import clean_text
+
+    letter = "Dear\tMei,\r\n\r\n\r\n\r\nThank you\u200b \u202efor\u3000all.\n"
+    assert clean_text(letter, "letter", 1000, multiline=True) == "Dear Mei,\n\nThank you for all."

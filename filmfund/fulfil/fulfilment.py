@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
@@ -47,7 +46,7 @@ from filmfund.rewards.models import (
     ShippingAddress,
     Tier,
 )
-from filmfund.typed import one_line, printable
+from filmfund.typed import one_line
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +66,7 @@ def clean_text(value, field: str, limit: int, *, multiline: bool = False) -> str
     if not isinstance(value, str):
         raise ValidationError(_("%(field)s: must be text.", field=field), code="invalid_field")
     if multiline:
-        lines = [" ".join(printable(line).split())
-                 for line in unicodedata.normalize("NFC", value).replace("\r\n", "\n").split("\n")]
+        lines = [one_line(line) for line in value.replace("\r\n", "\n").split("\n")]
         text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
     else:
         text = one_line(value)
