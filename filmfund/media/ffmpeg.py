@@ -728,29 +728,6 @@ def image_argv(spec: str, out: str, profile: dict[str, Any]) -> list[str]:
                                       **clean_metadata_args(audio=False)))
 
 
-_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-
-
-def read_jpeg(path: str | Path) -> MediaInfo:
-    """A JPEG we wrote (poster, strip), read back by its own structure rather than by another
-    ffprobe run: it starts with SOI, its frame header gives the picture's size, it ends with
-    EOI. FfmpegError when it is not whole."""
-    data = Path(path).read_bytes()
-    if len(data) < 4 or data[:2] != b"\xff\xd8" or data[-2:] != b"\xff\xd9":
-        raise FfmpegError(f"{Path(path).name} is not a whole JPEG", permanent=True)
-    pos = 2
-    while pos + 4 <= len(data) and data[pos] == 0xFF:
-        marker, length = data[pos + 1], int.from_bytes(data[pos + 2:pos + 4], "big")
-        if marker in _SOF and pos + 9 <= len(data):
-            height, width = int.from_bytes(data[pos + 5:pos + 7], "big"), int.from_bytes(data[pos + 7:pos + 9], "big")
-            if not (height and width):
-                break
-            return MediaInfo(kind="image", duration=None, start_time=None, width=width, height=height,
-                             video_codec="mjpeg", format_name="image2")
-        pos += 2 + length
-    raise FfmpegError(f"{Path(path).name} has no JPEG frame header", permanent=True)
-
-
 @functools.lru_cache(maxsize=1)
 def version() -> str:
     """ffmpeg's version line (recorded on every job): asked once per process, not per job."""

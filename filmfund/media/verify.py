@@ -10,7 +10,7 @@ from flask import current_app
 
 from filmfund.errors import ConflictError
 from filmfund.extensions import db
-from filmfund.media import early, ffmpeg
+from filmfund.media import early, ffmpeg, readback
 from filmfund.media.common import _local_sources, _problem, _timecode, _timeout, profiles, work_dir
 from filmfund.media.ingest import _apply_camera_data, _apply_info
 from filmfund.media.jobs import _Heartbeat, _new_job, enqueue, enqueue_on_commit
@@ -182,8 +182,8 @@ def _keep_outputs(asset: Asset, outputs: dict, duration: float | None) -> None:
         try:
             if not out.exists() or not out.stat().st_size:
                 raise ffmpeg.FfmpegError("no output")
-            # The stills are read back by their JPEG structure (no ffprobe run each); the proxy by ffprobe.
-            out_info = (ffmpeg.read_jpeg(out) if out.suffix == ".jpg" else ffmpeg.summarize(ffmpeg.probe(str(out))))
+            # Read back by their own structure (media/readback.py), without an ffprobe run each.
+            out_info = readback.read_jpeg(out) if out.suffix == ".jpg" else readback.read_mp4(out)
             if kind == RenditionKind.PROXY and duration and (not out_info.duration
                                                               or out_info.duration < duration * 0.9 - 0.5):
                 raise ffmpeg.FfmpegError("short output")

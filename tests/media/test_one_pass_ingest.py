@@ -8,7 +8,7 @@ import shutil
 import struct
 from pathlib import Path
 
-from filmfund.media import ffmpeg
+from filmfund.media import ffmpeg, readback
 
 
 def top_level_boxes(path: Path) -> list[str]:
@@ -193,11 +193,11 @@ def test_stills_are_read_back_by_their_jpeg_structure(clips, tmp_path):
     still = tmp_path / "poster.jpg"
     argv = ffmpeg.image_argv(str(clips / "still.jpg"), str(still), {"height": 180})
     ffmpeg.run(argv, timeout=60)
-    info = ffmpeg.read_jpeg(still)
+    info = readback.read_jpeg(still)
     assert (info.width, info.height) == (320, 180)
     cut = tmp_path / "cut.jpg"
     cut.write_bytes(still.read_bytes()[:-100])  # a write that stopped early is not an output
     import pytest
 
     with pytest.raises(ffmpeg.FfmpegError):
-        ffmpeg.read_jpeg(cut)
+        readback.read_jpeg(cut)
