@@ -32,9 +32,13 @@ _hasher = PasswordHasher()
 # too) would otherwise carry that peak from start-up.
 _DUMMY_HASH: str | None = None
 # The domain as DNS has it (ASCII; an internationalized one in its IDNA form, a Chinese top-level
-# domain such as .中国 included: xn--fiqs8s). The local part refuses the full-width forms of the
-# characters it refuses: normalize_email reads them as those (typed.half_width).
-_EMAIL = r"[^@\s<>\"',;\x00-\x1f\x7f\uff02\uff07\uff0c\uff1b\uff1c\uff1e\uff20]{1,64}@[A-Za-z0-9.-]{1,253}\.(?:[A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59})"
+# domain such as .中国 included: xn--fiqs8s): labels of letters, digits and hyphens, none empty
+# ("qq..com"), none starting or ending with a hyphen, at most 63 long (RFC 1123, 2.1), which no
+# mail server would take otherwise. The local part refuses the full-width forms of the characters
+# it refuses: normalize_email reads them as those (typed.half_width).
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_EMAIL = (r"[^@\s<>\"',;\x00-\x1f\x7f\uff02\uff07\uff0c\uff1b\uff1c\uff1e\uff20]{1,64}"
+          rf"@(?:{_LABEL}\.)+(?:[A-Za-z]{{2,63}}|xn--[A-Za-z0-9-]{{0,58}}[A-Za-z0-9])")
 EMAIL_RE = re.compile(f"^{_EMAIL}$")
 EMAIL_MAX = 254  # a path's limit (RFC 5321), and the column's
 # The same rule for an API's JSON Schema (ECMA-262 syntax), before normalize_email trims: ASCII
