@@ -97,3 +97,50 @@ def test_pages_show_an_address_as_its_owner_wrote_it(app, client, campaign, logi
     for html in (own, crew):
         assert "mei@例子.中国" in html and "xn--" not in html
 
+
+def _full_width(text: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+def test_the_sign_in_forms_read_what_the_input_method_typed(app, client, make_user):
+    """The forms leave the address to the server (novalidate: Chrome refuses a full-width one
+    with its own message, in the browser's language), which reads it as the pledge form does and
+    says on the page when it is no address at all."""
+    from pathlib import Path
+
+    from filmfund import jobs
+
+    make_user("mei@xn--fsqu00a.xn--fiqs8s", "donor")
+    page = client.get("/login?lang=zh-Hans").get_data(as_text=True)
+    assert re.search(r'<form method="post" action="/login[^"]*" novalidate>', page)
+    resp = client.post("/login?lang=zh-Hans", data={"csrf_token": csrf_token(client, "/login"),
+                                                     "email": "ｍｅｉ＠例子。中国"})
+    assert resp.status_code == 302
+    jobs.run_burst()
+    [mail] = Path(app.config["OUTBOX_DIR"]).glob("*.eml")
+    assert "To: mei@xn--fsqu00a.xn--fiqs8s" in mail.read_text()
+
+    for path, form in (("/login", "auth/login.html"), ("/login/reset", "auth/reset_request.html")):
+        resp = client.post(path + "?lang=zh-Hans", data={"csrf_token": csrf_token(client, path), "email": "mei@qq..com"})
+        body = resp.get_data(as_text=True)
+        assert resp.status_code == 400, path
+        assert "请填写有效的邮箱地址。" in body and 'value="mei@qq..com"' in body, path
+    assert len(list(Path(app.config["OUTBOX_DIR"]).glob("*.eml"))) == 1  # nothing queued for them
+
+
+def test_one_account_has_one_password_allowance_however_it_is_typed(client, make_user):
+    """The per-account limit (20 wrong passwords an hour) counts the account, not the spelling: an
+    address with one letter in its full-width form, or in capitals, is the same account."""
+    make_user("boss@filmfund.test", "producer", password="a-long-producer-password")
+    typed = "boss@filmfund.test"
+    spellings = [typed[:i] + _full_width(typed[i]) + typed[i + 1:] for i in range(len(typed))] + [
+        typed.upper(), "boss@filmfund。test"]
+    assert len(set(spellings)) == 20
+    for n, spelling in enumerate(spellings):  # each from its own address: the per-address limit stays out of it
+        resp = client.post("/login", data={"csrf_token": csrf_token(client, "/login"), "email": spelling,
+                                           "password": "wrong-password"}, environ_base={"REMOTE_ADDR": f"10.7.0.{n + 1}"})
+        assert resp.status_code == 401, spelling
+    resp = client.post("/login", data={"csrf_token": csrf_token(client, "/login"), "email": typed,
+                                       "password": "a-long-producer-password"}, environ_base={"REMOTE_ADDR": "10.7.1.1"})
+    assert resp.status_code == 429
+

@@ -57,11 +57,9 @@ def request_password_reset(email: str) -> None:
 
 
 def _queue(email: str, purpose: str) -> None:
-    try:
-        email = normalize_email(email)
-    except ValidationError:
-        return
-
+    """ValidationError when `email` is no address at all: a typing mistake is said on the page
+    (that says nothing about who has an account); any address gets the same answer."""
+    email = normalize_email(email)
     # The base URL and the language are decided here, where the request is known (see public_base_url):
     # the link goes in the language of the page it was asked on.
     mail_link(email, purpose, public_base_url(), current_language())

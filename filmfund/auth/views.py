@@ -12,7 +12,7 @@ from markupsafe import Markup
 
 from filmfund.audit import record_failed_sign_in
 from filmfund.auth import links, services, totp
-from filmfund.errors import DomainError
+from filmfund.errors import DomainError, ValidationError
 from filmfund.extensions import db, limiter
 
 bp = Blueprint("auth", __name__, template_folder="templates")
@@ -24,7 +24,14 @@ ENROLMENT_KEY = "_totp_enrolment"  # the mark of the secret this browser was sho
 
 
 def _account_key() -> str:
-    return "acct:" + (request.form.get("email") or "").strip().lower()[:254]
+    """One account's password attempts, however its address is typed: capitals, a Chinese input
+    method's full-width forms, a domain in its own letters all name the same account, and must
+    not each get their own allowance."""
+    typed = request.form.get("email") or ""
+    try:
+        return "acct:" + services.normalize_email(typed).lower()
+    except ValidationError:  # no address: it signs nobody in
+        return "acct:" + typed.strip().lower()[:254]
 
 
 def _no_password() -> bool:
@@ -94,7 +101,11 @@ def login():
             return redirect(url_for("auth.second_factor" if user.has_totp else "auth.totp_setup"))
         # The same reply and the same work whatever the email is (no enumeration of donors or
         # staff): the link is looked up and mailed by the worker.
-        links.request_login_link(email)
+        try:
+            links.request_login_link(email)
+        except ValidationError as err:
+            flash(err.message, "error")
+            return render_template("auth/login.html", email=email), 400
         flash(_("If that email belongs to a donor, a sign-in link is on its way. "
               "It works once, within 15 minutes. Producers and partners sign in with their password."), "info")
         return redirect(url_for("auth.login"))
@@ -199,7 +210,12 @@ def magic(token: str):
 @limiter.limit("10 per 5 minutes", methods=["POST"])
 def reset_request():
     if request.method == "POST":
-        links.request_password_reset(request.form.get("email", ""))
+        email = request.form.get("email", "")
+        try:
+            links.request_password_reset(email)
+        except ValidationError as err:
+            flash(err.message, "error")
+            return render_template("auth/reset_request.html", email=email), 400
         flash(_("If that email belongs to a producer or partner, a link to choose a new password is on its way."),
               "info")
         return redirect(url_for("auth.login"))
