@@ -144,3 +144,15 @@ def test_one_account_has_one_password_allowance_however_it_is_typed(client, make
                                        "password": "a-long-producer-password"}, environ_base={"REMOTE_ADDR": "10.7.1.1"})
     assert resp.status_code == 429
 
+
+@pytest.mark.parametrize("typed", ["mei@例子.中国", "ｍｅｉ＠例子．中国", "MEI@例子", "mei@xn--fsqu00a", "ｍｅｉ＠"])
+def test_a_producer_finds_a_donor_however_the_address_is_typed(app, client, campaign, login_as, producer, typed):
+    from tests.site.helpers import pay
+
+    pay(1500, "mei@例子.中国")
+    pay(2500, "lan@qq.com")
+    mei, lan = (db.session.scalar(sa.select(User.id).where(User.email == e)) for e in (CHINESE_DOMAIN, "lan@qq.com"))
+    login_as(client, producer)
+    body = client.get("/admin/donations/", query_string={"q": typed}).get_data(as_text=True)
+    # The rows link to their donors' pages (the search box shows what was typed, found or not).
+    assert f"/admin/donations/donors/{mei}" in body and f"/admin/donations/donors/{lan}" not in body, typed

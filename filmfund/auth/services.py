@@ -69,6 +69,23 @@ def normalize_email(email: str | None) -> str:
     return f"{local}@{domain.lower()}"
 
 
+def email_search_form(typed: str) -> str:
+    """The start of an address as a person types it into a search, in the form addresses are
+    stored (normalize_email's), as far as it goes: full-width forms read as ASCII, and each label
+    of a domain typed in its own letters in its DNS form ("mei@例子.中" finds mei@例子.中国 only
+    once the label is whole: a label's DNS form is not built letter by letter). Lowercase."""
+    text = half_width(typed).strip()
+    local, at, domain = text.rpartition("@")
+    if not at or domain.isascii():
+        return text.lower()
+    try:
+        labels = [idna.alabel(label).decode("ascii") if label and not label.isascii() else label
+                  for label in idna.uts46_remap(domain, std3_rules=False).split(".")]
+    except (idna.IDNAError, UnicodeError):
+        return text.lower()  # no label a domain can have: it finds nothing, as typed
+    return f"{local}@{'.'.join(labels)}".lower()
+
+
 def email_for_people(email: str | None) -> str:
     """A stored address as its owner wrote it, for a page to show: an internationalized domain in
     its own letters ("mei@例子.中国", stored as mei@xn--fsqu00a.xn--fiqs8s), anything else as

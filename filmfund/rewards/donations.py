@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 
 from filmfund.auth.models import User
+from filmfund.auth.services import email_search_form
 from filmfund.db import UTCDateTime
 from filmfund.errors import ValidationError
 from filmfund.extensions import db
@@ -31,6 +32,7 @@ from filmfund.rewards.models import (
     RefundRequest,
     RefundState,
 )
+from filmfund.typed import half_width
 
 STATES = ("paid", "partially_refunded", "refunded", "disputed")
 SOURCES = tuple(s.value for s in DonationSource)
@@ -115,11 +117,12 @@ def _prefix(column, text: str, dialect: str):
 
 def matching_donors(q: str):
     """SQL: the ids of the donors whose email, or credit name, starts with `q` (case aside). An
-    address (with an @) is looked up by email only."""
+    address (with an @, or a full-width ＠) is looked up by email only."""
     text = q.strip().lower()
     dialect = db.session.get_bind().dialect.name
-    by_email = sa.select(User.id).where(_prefix(User.email, text, dialect))
-    if "@" in text:
+    # The address as it is stored (full-width forms, a domain in its own letters); a name as typed.
+    by_email = sa.select(User.id).where(_prefix(User.email, email_search_form(q), dialect))
+    if "@" in half_width(text):
         return by_email
     by_name = sa.select(DonorProfile.user_id).where(_prefix(DonorProfile.credit_name, text, dialect),
                                                      DonorProfile.erased_at.is_(None))
