@@ -19,6 +19,7 @@ Kept, though their categories are among those:
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 
 HIDDEN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
@@ -40,10 +41,29 @@ def _visible(c: str) -> bool:
 
 
 def one_line(text: str) -> str:
-    """A one-line field as typed (a name, an address line): NFC, every kind of space a plain
-    one, `printable`, runs of spaces made one, trimmed."""
-    text = "".join(" " if c.isspace() else c for c in unicodedata.normalize("NFC", text))
+    """A one-line field as typed (a name, an address line): `composed`, every kind of space a
+    plain one, `printable`, runs of spaces made one, trimmed."""
+    text = "".join(" " if c.isspace() else c for c in composed(text))
     return " ".join(printable(text).split())
+
+
+# CJK compatibility ideographs: each decomposes to a unified ideograph that fonts may draw otherwise.
+_COMPATIBILITY_IDEOGRAPHS = re.compile("([\uf900-\ufaff\U0002f800-\U0002fa1f]+)")
+
+
+def composed(text: str) -> str:
+    """`text` with each letter and its accents as one character where Unicode has one (NFC): é as
+    a keyboard types it, not the e and loose accent of a macOS file name or a pasted text. The
+    same to a reader, but ffmpeg's drawtext (the credits roll) draws code points one by one, with
+    the accent beside its letter, and a search by a name's start would miss the other form.
+
+    CJK compatibility ideographs stay as written (豈, U+F900; 侮, U+FA30): NFC replaces each
+    with its unified ideograph (豈, 侮), which a Japanese or Korean font draws differently, and the
+    name in the credits must be the one its owner wrote."""
+    if text.isascii():
+        return text
+    parts = _COMPATIBILITY_IDEOGRAPHS.split(text)  # the ideographs at the odd places, kept
+    return "".join(part if i % 2 else unicodedata.normalize("NFC", part) for i, part in enumerate(parts))
 
 
 def printable(text: str) -> str:

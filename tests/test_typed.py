@@ -37,6 +37,17 @@ def test_a_one_line_field_keeps_its_characters_with_single_spaces():
     assert one_line("e\u0301 \u202eb") == "\u00e9 b"  # NFC, an override out
 
 
+@pytest.mark.parametrize("typed, kept", [
+    ("Jose\u0301 Nguye\u0302\u0303n Thi\u0323", "Jos\u00e9 Nguy\u1ec5n Th\u1ecb"),  # pasted from a macOS file name
+    ("\u1100\u1161\u11a8", "\uac01"),                      # Hangul jamo: the syllable
+    ("\uf900\ufa30\U0002f800", "\uf900\ufa30\U0002f800"),  # compatibility ideographs: as written, not NFC's
+    ("\ufa30e\u0301", "\ufa30\u00e9"),                     # ... and what follows one still composed
+])
+def test_a_name_is_composed_but_its_compatibility_ideographs_are_its_own(typed, kept):
+    assert one_line(typed) == kept
+    assert unicodedata.normalize("NFC", kept) == unicodedata.normalize("NFC", typed)  # the same text to Unicode
+
+
 def test_a_letter_keeps_its_lines_each_read_as_a_one_line_field():
     from filmfund.fulfil.fulfilment import clean_text
 

@@ -187,6 +187,17 @@ def test_the_roll_draws_chinese_names_with_a_font_that_has_them(campaign, tmp_pa
     assert out.stat().st_size > 0
 
 
+def test_the_roll_draws_a_pasted_name_as_typed_and_a_compatibility_ideograph_as_written(campaign, tmp_path):
+    """ffmpeg's drawtext draws code points one by one: a name pasted decomposed (e and a combining
+    accent, as macOS file names hold it) would show its accents beside the letters. It is stored
+    composed; a CJK compatibility ideograph (U+FA30) is kept, not swapped for its unified form."""
+    pay(5000, "jose@example.org", credit_name="Jose\u0301 Nguye\u0302\u0303n")
+    pay(5000, "kim@example.org", credit_name="\ufa30\u5b50")
+    text = credits.roll_text(campaign)
+    assert "Jos\u00e9 Nguy\u1ec5n" in text and "\u0301" not in text
+    assert "\ufa30\u5b50" in text and "\u4fae" not in text
+
+
 def test_producer_renders_the_roll_through_the_queue_and_downloads_it(app, campaign, client, login_as, producer):
     from filmfund import jobs
 
