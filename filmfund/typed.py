@@ -54,8 +54,8 @@ _COMPATIBILITY_IDEOGRAPHS = re.compile("([\uf900-\ufaff\U0002f800-\U0002fa1f]+)"
 def composed(text: str) -> str:
     """`text` with each letter and its accents as one character where Unicode has one (NFC): é as
     a keyboard types it, not the e and loose accent of a macOS file name or a pasted text. The
-    same to a reader, but ffmpeg's drawtext (the credits roll) draws code points one by one, with
-    the accent beside its letter, and a search by a name's start would miss the other form.
+    same to a reader, but not to a comparison: a search by a name's start would miss the other
+    form, and a check that the credits changed would see a change where there is none.
 
     CJK compatibility ideographs stay as written (豈, U+F900; 侮, U+FA30): NFC replaces each
     with its unified ideograph (豈, 侮), which a Japanese or Korean font draws differently, and the

@@ -12,8 +12,10 @@ list is flagged for the producers.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import tempfile
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -333,10 +335,11 @@ ROLL_FPS = 24
 ROLL_SPEED = 60  # pixels per second
 # Noto Sans CJK first: many of this film's donors write their names in Chinese, which DejaVu
 # draws as empty boxes (make install brings fonts-noto-cjk where it can; its first face covers
-# Latin too). The others are the fallbacks of a machine without it.
-FONT_CANDIDATES = ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-                   "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-                   "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf")
+# Latin too). The others are the fallbacks of a machine without it. By file, the family libass asks
+# fontconfig for; a glyph the face lacks (Arabic, Hebrew) comes from another installed font.
+FONT_CANDIDATES = {"/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc": "Noto Sans CJK SC",
+                   "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf": "DejaVu Sans",
+                   "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf": "Liberation Sans"}
 
 
 def roll_path() -> Path:
@@ -378,6 +381,56 @@ def roll_text(campaign: Campaign) -> str:
     return "\n".join(out).rstrip("\n") or "Thank you"
 
 
+def roll_script(text: str, size: tuple[int, int], speed: int, font: str) -> tuple[str, float]:
+    """The roll as an ASS script (drawn by libass: media/ffmpeg.credits_roll_argv) and its length in
+    seconds: `text`'s lines, each centred, in one block that rises at `speed` pixels a second from
+    just below the frame until its last line has left it. A name wider than the frame wraps.
+
+    The names are text, never markup: a brace or a backslash in a name (`{\\b1}`, `\\N`) is
+    drawn as written, not read as an ASS override or a line break."""
+    w, h = size
+    font_size = max(12, h // 20)
+    margin = w // 20
+    lines = text.split("\n")
+    # The block's height, never less than it is: a line is under 1.5 font sizes tall, and a wide
+    # character under one font size wide (a line longer than the frame is counted as the rows it wraps to).
+    rows = sum(max(1, math.ceil(_width_in_ems(line) * font_size / (w - 2 * margin))) for line in lines)
+    block = math.ceil(rows * font_size * 1.5)
+    rising = (h + block) / speed
+    duration = rising + 1
+    body = r"\N".join(_ass_text(line) or r"\h" for line in lines)
+    script = "\n".join([
+        "[Script Info]", "ScriptType: v4.00+", f"PlayResX: {w}", f"PlayResY: {h}", "WrapStyle: 0",
+        "ScaledBorderAndShadow: yes", "",
+        "[V4+ Styles]",
+        "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, "
+        "Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, "
+        "MarginR, MarginV, Encoding",
+        f"Style: Roll,{font},{font_size},&H00FFFFFF,&H00FFFFFF,&H00000000,&H00000000,0,0,0,0,100,100,0,0,1,0,0,8,"
+        f"{margin},{margin},0,1", "",
+        "[Events]",
+        "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text",
+        f"Dialogue: 0,0:00:00.00,{_ass_time(duration)},Roll,,0,0,0,,"
+        f"{{\\move({w // 2},{h},{w // 2},{-block},0,{round(rising * 1000)})}}{body}", ""])
+    return script, duration
+
+
+def _width_in_ems(line: str) -> float:
+    return sum(1.0 if unicodedata.east_asian_width(c) in "WF" else 0.6 for c in line)
+
+
+def _ass_text(line: str) -> str:
+    """A line as ASS text that libass draws as written. A backslash is followed by a word joiner
+    (invisible, joining nothing) so that no `\\N`, `\\h` or override is read in it; braces are
+    escaped (libass draws `\\{` as a brace)."""
+    return line.replace("\\", "\\\u2060").replace("{", "\\{").replace("}", "\\}")
+
+
+def _ass_time(seconds: float) -> str:
+    centis = math.ceil(seconds * 100)
+    return f"{centis // 360000}:{centis // 6000 % 60:02d}:{centis // 100 % 60:02d}.{centis % 100:02d}"
+
+
 def render_roll(campaign: Campaign, *, size: tuple[int, int] | None = None, fps: int | None = None,
                 speed: int | None = None, out: Path | None = None, on_progress=None) -> Path:
     """A scrolling credits roll (H.264 MP4, white on black) rendered by ffmpeg from the exported
@@ -389,26 +442,17 @@ def render_roll(campaign: Campaign, *, size: tuple[int, int] | None = None, fps:
     size = size or tuple(cfg.get("size", ROLL_SIZE))
     fps = fps or cfg.get("fps", ROLL_FPS)
     speed = speed or cfg.get("speed", ROLL_SPEED)
-    ffmpeg = current_app.config["FFMPEG"]
-    if shutil.which(ffmpeg) is None:
+    if shutil.which(current_app.config["FFMPEG"]) is None:
         raise ConflictError("ffmpeg is not installed.", code="no_ffmpeg")
-    w, h = size
-    font_size = max(12, h // 20)
-    line_h = int(font_size * 1.5)
     text = roll_text(campaign)
-    duration = (h + line_h * (text.count("\n") + 1)) / speed + 1
+    script, duration = roll_script(text, size, speed, FONT_CANDIDATES[_font()])
     out = out or roll_path()
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        textfile = Path(tmp) / "credits.txt"
-        textfile.write_text(text, encoding="utf-8")
+        script_file = Path(tmp) / "credits.ass"
+        script_file.write_text(script, encoding="utf-8")
         part = Path(tmp) / "roll.mp4"
-        draw = (f"drawtext=fontfile='{_font()}':textfile='{textfile}':expansion=none:fontcolor=white:"
-                f"fontsize={font_size}:line_spacing={line_h - font_size}:x=(w-text_w)/2:y=h-t*{speed}")
-        argv = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-nostats", "-progress", "pipe:1", "-stats_period", "0.2", "-y",
-                "-f", "lavfi", "-i", f"color=c=black:s={w}x{h}:r={fps}:d={duration:.2f}",
-                "-vf", draw, "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
-                "-movflags", "+faststart", str(part)]
+        argv = ff.credits_roll_argv(str(script_file), str(part), size=size, fps=fps, duration=duration)
 
         def rendered(block: dict[str, str]) -> None:
             try:

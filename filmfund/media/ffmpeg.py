@@ -820,6 +820,20 @@ def mark_argv(segment: str, out: str, code: str, rung: dict[str, Any], profile: 
             "-muxdelay", "0", "-muxpreload", "0", "-f", "mpegts", out]
 
 
+# --- the credits roll --------------------------------------------------------------------------
+
+def credits_roll_argv(script: str, out: str, *, size: tuple[int, int], fps: int, duration: float) -> list[str]:
+    """The end credits for an editor: an ASS script (fulfil/credits.py lays the roll out) drawn
+    by libass on black, as H.264. libass shapes each line (HarfBuzz: an accent on its letter,
+    Arabic joined and read right to left), centres each one, and takes a glyph its face lacks
+    from another installed font (fontconfig); drawtext did none of these."""
+    w, h = size
+    video = ffmpeg_lib.input(f"color=c=black:s={w}x{h}:r={fps}:d={duration:.2f}", f="lavfi").filter(
+        "ass", filename=script)
+    return _compile(ffmpeg_lib.output(video, out, vcodec="libx264", preset="veryfast", pix_fmt="yuv420p",
+                                      movflags="+faststart").global_args("-loglevel", "error", "-stats_period", "0.2"))
+
+
 # --- captions burned into a donor copy -----------------------------------------------------------
 
 CJK_FONT = "Noto Sans CJK SC"  # fonts-noto-cjk: Chinese and Latin in one face

@@ -198,6 +198,56 @@ def test_the_roll_draws_a_pasted_name_as_typed_and_a_compatibility_ideograph_as_
     assert "\ufa30\u5b50" in text and "\u4fae" not in text
 
 
+def _frame(video, at: float, size: tuple[int, int]) -> list[bytes]:
+    """The frame at `at` seconds, as rows of 8-bit grey pixels."""
+    w, h = size
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-ss", f"{at}", "-i", str(video), "-frames:v", "1", "-f", "rawvideo",
+                          "-pix_fmt", "gray", "-"], capture_output=True, check=True).stdout
+    assert len(raw) == w * h
+    return [raw[y * w:(y + 1) * w] for y in range(h)]
+
+
+def _bands(rows: list[bytes]) -> list[tuple[int, int, int, int]]:
+    """Each line drawn: a run of rows holding drawn pixels, a gap of one or two rows (under a
+    descender) inside it: (top, bottom, leftmost, rightmost)."""
+    found: list[list[int]] = []
+    for y, row in enumerate(rows):
+        lit = [x for x, v in enumerate(row) if v > 64]
+        if not lit:
+            continue
+        if found and y - found[-1][1] <= 3:
+            band = found[-1]
+            band[1], band[2], band[3] = y, min(band[2], lit[0]), max(band[3], lit[-1])
+        else:
+            found.append([y, y, lit[0], lit[-1]])
+    return [tuple(band) for band in found]
+
+
+def test_each_name_of_the_roll_is_centred_and_drawn_as_written(app, tmp_path):
+    """The roll (libass through media/ffmpeg.credits_roll_argv) centres every line, not the block
+    as drawtext did, and a name is text: ASS markup in one (a font size, a line break) is drawn as
+    written, so it neither enlarges its line nor splits it."""
+    size, speed = (480, 270), 60
+    names = ["Amy", "Bartholomew Montgomery-Smythe", "{\\fs200}Cy", "Eve\\NLi", "王小明"]
+    script, duration = credits.roll_script("\n".join(names), size, speed, "Noto Sans CJK SC")
+    roll = tmp_path / "roll.mp4"
+    with app.app_context():
+        from filmfund.media import ffmpeg as ff
+
+        ff.configure(app.config)
+        (tmp_path / "roll.ass").write_text(script, encoding="utf-8")
+        ff.run(ff.credits_roll_argv(str(tmp_path / "roll.ass"), str(roll), size=size, fps=10, duration=duration),
+               timeout=120)
+    bands = _bands(_frame(roll, 3.0, size))  # the block's top at 270 - 180 = 90 px: every line in the frame
+    font_size = size[1] // 20
+    assert len(bands) == len(names), bands  # one line per name: no \N read as a break
+    for top, bottom, left, right in bands:
+        assert bottom - top < 2 * font_size, bands  # no {\fs200} read as a font size
+        assert abs((left + right) / 2 - size[0] / 2) <= 3, bands  # each line centred on its own
+    widths = [right - left for _t, _b, left, right in bands]
+    assert widths[1] > 3 * widths[0]  # the names differ in width: centring each is not a left edge shared
+
+
 def test_producer_renders_the_roll_through_the_queue_and_downloads_it(app, campaign, client, login_as, producer):
     from filmfund import jobs
 
