@@ -315,6 +315,17 @@ def test_a_chinese_donor_types_as_her_input_method_does_and_her_long_address_fit
     page.wait_for_url("**/thank-you**")
     # She signs in as she typed it, still in full-width mode: the form leaves the address to the
     # server (Chrome would refuse it, in the browser's language, with the page's own form unsent).
+    # A typing mistake is said on the page, in the page's language, with what she typed kept.
+    for lang, said in (("zh-Hans", "请填写有效的邮箱地址。"), ("en", "Give a valid email address.")):
+        for path, field in (("/login", "#login-email"), ("/login/reset", "#reset-email")):
+            page.goto(f"{base}{path}?lang={lang}")
+            page.fill(field, "mei@qq..com")
+            page.click("form button[type=submit].primary")
+            page.wait_for_selector(".flash.error")
+            assert page.inner_text(".flash.error") == said and page.input_value(field) == "mei@qq..com"
+            if path == "/login":  # she asked for a link: the staff's password stays folded away
+                assert not page.is_visible("#login-password")
+            assert_fits(page, shots, f"address-mistake{path.replace('/', '-')}-{lang}")
     page.goto(base + "/login?lang=zh-Hans")
     page.fill("#login-email", "".join(chr(ord(c) + 0xFEE0) for c in stored.split("@")[0]) + "＠例子。中国")
     page.click("form button[type=submit].primary")
