@@ -36,9 +36,8 @@ def read_jpeg(path: str | Path) -> MediaInfo:
     raise FfmpegError(f"{Path(path).name} has no JPEG frame header", permanent=True)
 
 
-# ISO/IEC 14496-12 boxes: only these are opened; the sample tables are read for their counts
-# and chunk offsets, never walked sample by sample.
-_CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl"}
+# ISO/IEC 14496-12 boxes: the movie box is read whole (the media data never is), and its sample
+# tables for their counts and chunk offsets, never sample by sample.
 _MOOV_MAX = 64 * 1024 * 1024  # a proxy's moov is a few hundred KiB per hour
 
 

@@ -20,8 +20,9 @@ def proxy(clips, tmp_path_factory) -> Path:
     info = ffmpeg.summarize(ffmpeg.probe(str(src)))
     profs = ffmpeg.read_profiles(Path(ffmpeg.__file__).with_name("profiles.toml"), None)
     out = folder / "proxy.mp4"
+    # With a camera's start timecode, as a camcorder take has: the proxy then has a third track (tmcd).
     ffmpeg.checked_run(ffmpeg.check_and_proxy_argv(str(src), str(out), str(folder / "poster.jpg"), info,
-                                                   profs["proxy"], profs["poster"]), timeout=120)
+                                                   profs["proxy"], profs["poster"], timecode="01:02:03:04"), timeout=120)
     return out
 
 
