@@ -338,5 +338,11 @@ def test_a_chinese_donor_types_as_her_input_method_does_and_her_long_address_fit
         for lang in ("zh-Hans", "en"):
             page.goto(f"{base}{path}?lang={lang}")
             assert typed in page.inner_text("main")  # as she wrote it, stored as DNS has it
+            if path == "/account" and lang == "zh-Hans":
+                # A reward's state (尚未发布, 待寄出) stays on one line: Chinese breaks between any two
+                # characters, and "尚未 | 发布" split over two lines reads as two words.
+                lines = page.eval_on_selector_all("#rewards-table .badge", """els => els.map(e => {
+                    const r = document.createRange(); r.selectNodeContents(e); return [e.textContent, r.getClientRects().length]; })""")
+                assert len(lines) >= 3 and all(n == 1 for _text, n in lines), lines
             assert_fits(page, shots, f"long-address{path.replace('/', '-')}-{lang}")
     page.close()
