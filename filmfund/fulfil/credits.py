@@ -15,7 +15,6 @@ import json
 import math
 import shutil
 import tempfile
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -381,42 +380,47 @@ def roll_text(campaign: Campaign) -> str:
     return "\n".join(out).rstrip("\n") or "Thank you"
 
 
-def roll_script(text: str, size: tuple[int, int], speed: int, font: str) -> tuple[str, float]:
-    """The roll as an ASS script (drawn by libass: media/ffmpeg.credits_roll_argv) and its length in
-    seconds: `text`'s lines, each centred, in one block that rises at `speed` pixels a second from
-    just below the frame until its last line has left it. A name wider than the frame wraps.
+def roll_script(text: str, size: tuple[int, int], speed: int, font: str, font_file: str) -> tuple[str, float]:
+    """The roll as an ASS script (written by pysubs2, drawn by libass: media/ffmpeg.credits_roll_argv)
+    and its length in seconds: `text`'s lines, each centred, rising at `speed` pixels a second from
+    just below the frame until the last one has left it. A name wider than the frame wraps at its
+    spaces.
+
+    One event per line, on screen only while the line is: libass lays out every event shown in a
+    frame, and a roll of a thousand names as one event took 14 ms a frame (a quarter of an hour of
+    roll, five minutes of rendering; 2.7 s for 20 s of it this way, as drawtext took). So each line
+    is given its room beforehand: as many rows as its width, measured in the roll's font (Pillow),
+    needs on the frame.
 
     The names are text, never markup: a brace or a backslash in a name (`{\\b1}`, `\\N`) is
     drawn as written, not read as an ASS override or a line break."""
+    import pysubs2  # here: only a render needs them (the CLI's start imports this module)
+    from PIL import ImageFont
+
     w, h = size
-    font_size = max(12, h // 20)
+    em = max(12, h // 20)  # a twentieth of the frame's height (36 px at 720p)
+    row = em * 1.5  # a line of Noto Sans CJK is 1.448 em tall, of DejaVu Sans 1.165
     margin = w // 20
-    lines = text.split("\n")
-    # The block's height, never less than it is: a line is under 1.5 font sizes tall, and a wide
-    # character under one font size wide (a line longer than the frame is counted as the rows it wraps to).
-    rows = sum(max(1, math.ceil(_width_in_ems(line) * font_size / (w - 2 * margin))) for line in lines)
-    block = math.ceil(rows * font_size * 1.5)
-    rising = (h + block) / speed
-    duration = rising + 1
-    body = r"\N".join(_ass_text(line) or r"\h" for line in lines)
-    script = "\n".join([
-        "[Script Info]", "ScriptType: v4.00+", f"PlayResX: {w}", f"PlayResY: {h}", "WrapStyle: 0",
-        "ScaledBorderAndShadow: yes", "",
-        "[V4+ Styles]",
-        "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, "
-        "Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, "
-        "MarginR, MarginV, Encoding",
-        f"Style: Roll,{font},{font_size},&H00FFFFFF,&H00FFFFFF,&H00000000,&H00000000,0,0,0,0,100,100,0,0,1,0,0,8,"
-        f"{margin},{margin},0,1", "",
-        "[Events]",
-        "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text",
-        f"Dialogue: 0,0:00:00.00,{_ass_time(duration)},Roll,,0,0,0,,"
-        f"{{\\move({w // 2},{h},{w // 2},{-block},0,{round(rising * 1000)})}}{body}", ""])
-    return script, duration
-
-
-def _width_in_ems(line: str) -> float:
-    return sum(1.0 if unicodedata.east_asian_width(c) in "WF" else 0.6 for c in line)
+    measure = ImageFont.truetype(font_file, em)
+    ascent, descent = ImageFont.truetype(font_file, 1000).getmetrics()
+    roll = pysubs2.SSAFile()
+    roll.info.update({"PlayResX": str(w), "PlayResY": str(h), "WrapStyle": "0"})
+    roll.styles = {"Roll": pysubs2.SSAStyle(
+        # An ASS font size is the face's line height (VSFilter's rule), not its em.
+        fontname=font, fontsize=round(em * (ascent + descent) / 1000, 1), primarycolor=pysubs2.Color(255, 255, 255),
+        outline=0, shadow=0, alignment=pysubs2.Alignment.TOP_CENTER, marginl=margin, marginr=margin, marginv=0)}
+    top = 0.0  # the line's distance below the first line's top, in pixels
+    for line in text.split("\n"):
+        # Pillow lays a line out without kerning, libass with it: Pillow's width is never the shorter.
+        height = row * max(1, math.ceil(1.02 * measure.getlength(line) / (w - 2 * margin)))
+        if line.strip():
+            start = top / speed  # its top at the frame's bottom edge
+            shown = (h + height) / speed  # until its bottom has passed the top edge
+            roll.append(pysubs2.SSAEvent(
+                start=math.floor(start * 1000), end=math.ceil((start + shown) * 1000), style="Roll",
+                text=f"{{\\move({w // 2},{h},{w // 2},{-math.ceil(height)},0,{round(shown * 1000)})}}{_ass_text(line)}"))
+        top += height
+    return roll.to_string("ass"), (h + top) / speed + 1
 
 
 def _ass_text(line: str) -> str:
@@ -424,11 +428,6 @@ def _ass_text(line: str) -> str:
     (invisible, joining nothing) so that no `\\N`, `\\h` or override is read in it; braces are
     escaped (libass draws `\\{` as a brace)."""
     return line.replace("\\", "\\\u2060").replace("{", "\\{").replace("}", "\\}")
-
-
-def _ass_time(seconds: float) -> str:
-    centis = math.ceil(seconds * 100)
-    return f"{centis // 360000}:{centis // 6000 % 60:02d}:{centis // 100 % 60:02d}.{centis % 100:02d}"
 
 
 def render_roll(campaign: Campaign, *, size: tuple[int, int] | None = None, fps: int | None = None,
@@ -445,7 +444,7 @@ def render_roll(campaign: Campaign, *, size: tuple[int, int] | None = None, fps:
     if shutil.which(current_app.config["FFMPEG"]) is None:
         raise ConflictError("ffmpeg is not installed.", code="no_ffmpeg")
     text = roll_text(campaign)
-    script, duration = roll_script(text, size, speed, FONT_CANDIDATES[_font()])
+    script, duration = roll_script(text, size, speed, FONT_CANDIDATES[_font()], _font())
     out = out or roll_path()
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
