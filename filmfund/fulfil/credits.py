@@ -441,7 +441,7 @@ def render_roll(campaign: Campaign, *, size: tuple[int, int] | None = None, fps:
     size = size or tuple(cfg.get("size", ROLL_SIZE))
     fps = fps or cfg.get("fps", ROLL_FPS)
     speed = speed or cfg.get("speed", ROLL_SPEED)
-    if shutil.which(current_app.config["FFMPEG"]) is None:
+    if shutil.which(ff.FFMPEG) is None:  # the app's FILMFUND_FFMPEG (media/ffmpeg.configure)
         raise ConflictError("ffmpeg is not installed.", code="no_ffmpeg")
     text = roll_text(campaign)
     script, duration = roll_script(text, size, speed, FONT_CANDIDATES[_font()], _font())
@@ -464,6 +464,10 @@ def render_roll(campaign: Campaign, *, size: tuple[int, int] | None = None, fps:
         try:
             ff.run(argv, timeout=600, on_progress=rendered)
         except ff.FfmpegError as exc:
+            if "No such filter: 'ass'" in exc.stderr_tail:
+                raise ConflictError("This ffmpeg was built without libass, which draws the roll (its `ass` filter): "
+                                    "install an ffmpeg built with it (Debian's and Ubuntu's are).",
+                                    code="no_libass") from None
             raise ConflictError(f"ffmpeg could not render the roll: {exc.stderr_tail[-500:]}",
                                 code="render_failed") from None
         part.replace(out)

@@ -167,11 +167,32 @@ def test_the_roll_reports_its_progress_as_ffmpeg_renders_it(app, campaign, tmp_p
     paced = tmp_path / "ffmpeg-paced"
     paced.write_text('#!/bin/sh\nexec ffmpeg -readrate 20 "$@"\n')
     paced.chmod(0o755)
-    monkeypatch.setitem(app.config, "FFMPEG", str(paced))
+    from filmfund.media import ffmpeg as ff
+
+    monkeypatch.setattr(ff, "FFMPEG", str(paced))
     _donors()
     seen = []
     credits.render_roll(campaign, size=(320, 180), fps=25, speed=10, out=tmp_path / "roll.mp4", on_progress=seen.append)
     assert len(seen) >= 2 and seen == sorted(seen) and 0 < seen[0] < seen[-1] < 1, seen
+
+
+def test_an_ffmpeg_without_libass_is_named_as_the_reason(campaign, tmp_path, monkeypatch):
+    """An ffmpeg built without libass cannot draw the roll: the producer is told that, not shown
+    ffmpeg's last lines. (Debian's has libass: a build without it is stood in for by a script
+    that answers as such a build does.)"""
+    import pytest
+
+    from filmfund.errors import ConflictError
+    from filmfund.media import ffmpeg as ff
+
+    without = tmp_path / "ffmpeg-without-libass"
+    without.write_text("#!/bin/sh\necho \"[AVFilterGraph @ 0x5] No such filter: 'ass'\" >&2\nexit 1\n")
+    without.chmod(0o755)
+    monkeypatch.setattr(ff, "FFMPEG", str(without))
+    with pytest.raises(ConflictError) as refused:
+        credits.render_roll(campaign, size=(320, 180), fps=5, speed=400, out=tmp_path / "roll.mp4")
+    assert refused.value.code == "no_libass" and "libass" in refused.value.message
+    assert not (tmp_path / "roll.mp4").exists()
 
 
 def test_the_roll_draws_chinese_names_with_a_font_that_has_them(campaign, tmp_path):
