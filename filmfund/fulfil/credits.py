@@ -11,9 +11,12 @@ list is flagged for the producers.
 """
 from __future__ import annotations
 
+import bisect
+import functools
 import json
 import math
 import shutil
+import subprocess
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime
@@ -378,6 +381,59 @@ def roll_text(campaign: Campaign) -> str:
         if names:
             out += [HEADINGS[section].upper(), "", *names, "", ""]
     return "\n".join(out).rstrip("\n") or "Thank you"
+
+
+def undrawable(names: list[str]) -> list[tuple[str, list[str]]]:
+    """The names with characters that no installed font has, each with those characters' code
+    points ("U+31350"): the roll
+    (and most screens) would draw them as empty boxes. The rarest CJK ideographs of people's
+    names (Extensions G to I, U+30000 and up) are in no font this machine installs by default.
+    Only what the roll's own font lacks is asked of fontconfig, once per character per process.
+    Without fontconfig nothing can be told: nothing is listed."""
+    try:
+        own = _font_charset(_font())
+    except ConflictError:
+        return []
+    if not own:
+        return []
+    found = []
+    for name in names:
+        missing = dict.fromkeys(c for c in name if not c.isspace() and not _in(own, ord(c)) and not _has_font(c))
+        if missing:
+            found.append((name, [f"U+{ord(c):04X}" for c in missing]))
+    return found
+
+
+@functools.lru_cache(maxsize=8)
+def _font_charset(font_file: str) -> tuple[tuple[int, int], ...]:
+    """The code point ranges a font file covers, as fontconfig reads them (empty without it)."""
+    try:
+        out = subprocess.run(["fc-query", "--index", "0", "--format", "%{charset}", font_file], capture_output=True,
+                             text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    ranges = []
+    for part in out.split():
+        low, _dash, high = part.partition("-")
+        try:
+            ranges.append((int(low, 16), int(high or low, 16)))
+        except ValueError:
+            return ()
+    return tuple(ranges)
+
+
+def _in(ranges: tuple[tuple[int, int], ...], code: int) -> bool:
+    index = bisect.bisect_right(ranges, (code, float("inf"))) - 1
+    return index >= 0 and ranges[index][0] <= code <= ranges[index][1]
+
+
+@functools.lru_cache(maxsize=4096)
+def _has_font(char: str) -> bool:
+    try:
+        out = subprocess.run(["fc-list", f":charset={ord(char):x}", "family"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return True  # nothing can be told
+    return out.returncode != 0 or bool(out.stdout.strip())
 
 
 def roll_script(text: str, size: tuple[int, int], speed: int, font: str, font_file: str) -> tuple[str, float]:

@@ -307,7 +307,8 @@ def credits_page():
                                    ("approved", "pending", "changes_requested", "stale", "none")},
                            state=credits.credits_state(campaign), changes=credits.changes_since_freeze(campaign),
                            roll=credits.roll_path() if credits.roll_path().exists() else None,
-                           roll_stale=credits.roll_needs_rendering(campaign), roll_status=_roll_status())
+                           roll_stale=credits.roll_needs_rendering(campaign), roll_status=_roll_status(),
+                           undrawable=credits.undrawable([line.name for line in lines]))
 
 
 @admin_bp.post("/credits/freeze")

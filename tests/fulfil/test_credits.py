@@ -273,6 +273,29 @@ def test_each_name_of_the_roll_is_centred_and_drawn_as_written(app, tmp_path):
     assert widths[1] > 3 * widths[0]  # the names differ in width: centring each is not a left edge shared
 
 
+def test_the_credits_page_names_the_characters_no_installed_font_draws(campaign, client, login_as, producer):
+    """The rarest ideographs of a name (CJK Extension H, Unicode 15) are in no font this machine
+    installs: the roll would show empty boxes. The producer is told which names, and which
+    characters, before the roll goes into the film; Chinese, Arabic and accented names are drawn."""
+    rare = "\U00031350"
+    found = subprocess.run(["fc-list", f":charset={ord(rare):x}", "family"], capture_output=True, text=True).stdout
+    if found.strip():
+        import pytest
+
+        pytest.skip(f"this machine has a font with U+31350: {found.strip()}")
+    pay(5000, "wang@example.org", credit_name=f"王{rare}明")
+    pay(5000, "reza@example.org", credit_name="محمد رضا")
+    pay(5000, "jose@example.org", credit_name="José Nguyễn")
+    pay(5000, "li@example.org", credit_name="李小龙")
+    login_as(client, producer)
+    page = client.get("/admin/credits").get_data(as_text=True)
+    warning = page[page.index('id="roll-undrawable"'):]
+    warning = warning[:warning.index("</div>")]
+    assert f"<bdi>王{rare}明</bdi>: U+31350" in warning
+    assert all(name not in warning for name in ("محمد رضا", "José Nguyễn", "李小龙"))
+    assert credits.undrawable(["Amy", "李小龙", "محمد رضا"]) == []
+
+
 def test_producer_renders_the_roll_through_the_queue_and_downloads_it(app, campaign, client, login_as, producer):
     from filmfund import jobs
 
