@@ -74,11 +74,11 @@ def render_command(output: str | None) -> None:
 
     from filmfund.errors import DomainError
     from filmfund.extensions import db
-    from filmfund.fulfil import credits
+    from filmfund.fulfil import roll as roll_video
     from filmfund.rewards.campaign import current_campaign
 
     try:
-        path = credits.render_roll(current_campaign(), out=Path(output) if output else None)
+        path = roll_video.render_roll(current_campaign(), out=Path(output) if output else None)
         db.session.commit()  # its audit entry
     except DomainError as exc:
         raise click.ClickException(exc.message) from None

@@ -1,5 +1,5 @@
 """The end credits: who is listed and how, each donor's proof of their line, the freeze at
-picture lock, the export (csv, txt) and the rendered credits roll.
+picture lock and the export (csv, txt); the rendered roll is fulfil/roll.py's.
 
 Sections, in this order: `executive_producers` (holders of a credit reward above the first one:
 the $500 tier and up), then `supporters` (holders of the first credit reward). A line is the
@@ -11,25 +11,16 @@ list is flagged for the producers.
 """
 from __future__ import annotations
 
-import bisect
-import functools
 import json
-import math
-import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 import sqlalchemy as sa
-from flask import current_app
 from flask_babel import gettext as _
 
 from filmfund import csvsafe
 from filmfund.fulfil.fulfilment import clean_text, due_for_reminder, opted_out_of_reminders, send_reminder_mail
 from filmfund.fulfil.tokens import mailed_link, make_token
-from filmfund.media import ffmpeg as ff
 from filmfund.rewards.texts import campaign_title
 from filmfund.i18n import for_donor, format_day
 from filmfund.auth.models import User
@@ -328,205 +319,3 @@ def export(campaign: Campaign, fmt: str = "txt") -> str:
     if fmt == "txt":
         return render_txt(lines)
     raise ValidationError("format: txt or csv.", code="invalid_format")
-
-
-# ---------------------------------------------------------------- the rendered roll
-
-ROLL_SIZE = (1280, 720)
-ROLL_FPS = 24
-ROLL_SPEED = 60  # pixels per second
-# Noto Sans CJK first: many of this film's donors write their names in Chinese, which DejaVu
-# draws as empty boxes (make install brings fonts-noto-cjk where it can; its first face covers
-# Latin too). The others are the fallbacks of a machine without it. By file, the family libass asks
-# fontconfig for; a glyph the face lacks (Arabic, Hebrew) comes from another installed font.
-FONT_CANDIDATES = {"/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc": "Noto Sans CJK SC",
-                   "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf": "DejaVu Sans",
-                   "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf": "Liberation Sans"}
-
-
-def roll_path() -> Path:
-    return Path(current_app.config["INSTANCE_DIR"]) / "credits" / "credits-roll.mp4"
-
-
-def _rendered_text_path(out: Path) -> Path:
-    return out.with_name(out.name + ".txt")  # the text a rendered roll shows, kept beside it
-
-
-def roll_needs_rendering(campaign: Campaign, out: Path | None = None) -> bool:
-    """A rendered roll no longer shows what the credits print (a donor asked for anonymity or was
-    erased after the freeze, or the list was frozen again): it must be rendered again. False
-    when no roll was rendered."""
-    out = out or roll_path()
-    if not out.exists():
-        return False
-    try:
-        shown = _rendered_text_path(out).read_text(encoding="utf-8")
-    except OSError:
-        return True  # rendered before the roll kept its text: nobody can tell what it shows
-    return shown != roll_text(campaign)
-
-
-def _font() -> str:
-    for path in FONT_CANDIDATES:
-        if Path(path).exists():
-            return path
-    raise ConflictError("No font for the credits roll: install fonts-dejavu-core.", code="no_font")
-
-
-def roll_text(campaign: Campaign) -> str:
-    lines = export_lines(campaign)
-    out = []
-    for section in SECTIONS:
-        names = [n for s, n in lines if s == section]
-        if names:
-            out += [HEADINGS[section].upper(), "", *names, "", ""]
-    return "\n".join(out).rstrip("\n") or "Thank you"
-
-
-def undrawable(names: list[str]) -> list[tuple[str, list[str]]]:
-    """The names with characters that no installed font has, each with those characters' code
-    points ("U+31350"): the roll
-    (and most screens) would draw them as empty boxes. The rarest CJK ideographs of people's
-    names (Extensions G to I, U+30000 and up) are in no font this machine installs by default.
-    Only what the roll's own font lacks is asked of fontconfig, once per character per process.
-    Without fontconfig nothing can be told: nothing is listed."""
-    try:
-        own = _font_charset(_font())
-    except ConflictError:
-        return []
-    if not own:
-        return []
-    found = []
-    for name in names:
-        missing = dict.fromkeys(c for c in name if not c.isspace() and not _in(own, ord(c)) and not _has_font(c))
-        if missing:
-            found.append((name, [f"U+{ord(c):04X}" for c in missing]))
-    return found
-
-
-@functools.lru_cache(maxsize=8)
-def _font_charset(font_file: str) -> tuple[tuple[int, int], ...]:
-    """The code point ranges a font file covers, as fontconfig reads them (empty without it)."""
-    try:
-        out = subprocess.run(["fc-query", "--index", "0", "--format", "%{charset}", font_file], capture_output=True,
-                             text=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
-        return ()
-    ranges = []
-    for part in out.split():
-        low, _dash, high = part.partition("-")
-        try:
-            ranges.append((int(low, 16), int(high or low, 16)))
-        except ValueError:
-            return ()
-    return tuple(ranges)
-
-
-def _in(ranges: tuple[tuple[int, int], ...], code: int) -> bool:
-    index = bisect.bisect_right(ranges, (code, float("inf"))) - 1
-    return index >= 0 and ranges[index][0] <= code <= ranges[index][1]
-
-
-@functools.lru_cache(maxsize=4096)
-def _has_font(char: str) -> bool:
-    try:
-        out = subprocess.run(["fc-list", f":charset={ord(char):x}", "family"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return True  # nothing can be told
-    return out.returncode != 0 or bool(out.stdout.strip())
-
-
-def roll_script(text: str, size: tuple[int, int], speed: int, font: str, font_file: str) -> tuple[str, float]:
-    """The roll as an ASS script (written by pysubs2, drawn by libass: media/ffmpeg.credits_roll_argv)
-    and its length in seconds: `text`'s lines, each centred, rising at `speed` pixels a second from
-    just below the frame until the last one has left it. A name wider than the frame wraps at its
-    spaces.
-
-    One event per line, on screen only while the line is: libass lays out every event shown in a
-    frame, and a roll of a thousand names as one event took 14 ms a frame (a quarter of an hour of
-    roll, five minutes of rendering; 2.7 s for 20 s of it this way, as drawtext took). So each line
-    is given its room beforehand: as many rows as its width, measured in the roll's font (Pillow),
-    needs on the frame.
-
-    The names are text, never markup: a brace or a backslash in a name (`{\\b1}`, `\\N`) is
-    drawn as written, not read as an ASS override or a line break."""
-    import pysubs2  # here: only a render needs them (the CLI's start imports this module)
-    from PIL import ImageFont
-
-    w, h = size
-    em = max(12, h // 20)  # a twentieth of the frame's height (36 px at 720p)
-    row = em * 1.5  # a line of Noto Sans CJK is 1.448 em tall, of DejaVu Sans 1.165
-    margin = w // 20
-    measure = ImageFont.truetype(font_file, em)
-    ascent, descent = ImageFont.truetype(font_file, 1000).getmetrics()
-    roll = pysubs2.SSAFile()
-    roll.info.update({"PlayResX": str(w), "PlayResY": str(h), "WrapStyle": "0"})
-    roll.styles = {"Roll": pysubs2.SSAStyle(
-        # An ASS font size is the face's line height (VSFilter's rule), not its em.
-        fontname=font, fontsize=round(em * (ascent + descent) / 1000, 1), primarycolor=pysubs2.Color(255, 255, 255),
-        outline=0, shadow=0, alignment=pysubs2.Alignment.TOP_CENTER, marginl=margin, marginr=margin, marginv=0)}
-    top = 0.0  # the line's distance below the first line's top, in pixels
-    for line in text.split("\n"):
-        # Pillow lays a line out without kerning, libass with it: Pillow's width is never the shorter.
-        height = row * max(1, math.ceil(1.02 * measure.getlength(line) / (w - 2 * margin)))
-        if line.strip():
-            start = top / speed  # its top at the frame's bottom edge
-            shown = (h + height) / speed  # until its bottom has passed the top edge
-            roll.append(pysubs2.SSAEvent(
-                start=math.floor(start * 1000), end=math.ceil((start + shown) * 1000), style="Roll",
-                text=f"{{\\move({w // 2},{h},{w // 2},{-math.ceil(height)},0,{round(shown * 1000)})}}{_ass_text(line)}"))
-        top += height
-    return roll.to_string("ass"), (h + top) / speed + 1
-
-
-def _ass_text(line: str) -> str:
-    """A line as ASS text that libass draws as written. A backslash is followed by a word joiner
-    (invisible, joining nothing) so that no `\\N`, `\\h` or override is read in it; braces are
-    escaped (libass draws `\\{` as a brace)."""
-    return line.replace("\\", "\\\u2060").replace("{", "\\{").replace("}", "\\}")
-
-
-def render_roll(campaign: Campaign, *, size: tuple[int, int] | None = None, fps: int | None = None,
-                speed: int | None = None, out: Path | None = None, on_progress=None) -> Path:
-    """A scrolling credits roll (H.264 MP4, white on black) rendered by ffmpeg from the exported
-    list, for an editor to drop into the film. Written beside, then renamed into place. Size,
-    frame rate and speed default to the app's CREDITS_ROLL (a dict), then 1280x720, 24 fps, 60 px/s.
-    `on_progress(fraction)`: called as ffmpeg reports the time it has rendered. The render is
-    audited; the caller commits the entry."""
-    cfg = current_app.config.get("CREDITS_ROLL") or {}
-    size = size or tuple(cfg.get("size", ROLL_SIZE))
-    fps = fps or cfg.get("fps", ROLL_FPS)
-    speed = speed or cfg.get("speed", ROLL_SPEED)
-    if shutil.which(ff.FFMPEG) is None:  # the app's FILMFUND_FFMPEG (media/ffmpeg.configure)
-        raise ConflictError("ffmpeg is not installed.", code="no_ffmpeg")
-    text = roll_text(campaign)
-    script, duration = roll_script(text, size, speed, FONT_CANDIDATES[_font()], _font())
-    out = out or roll_path()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        script_file = Path(tmp) / "credits.ass"
-        script_file.write_text(script, encoding="utf-8")
-        part = Path(tmp) / "roll.mp4"
-        argv = ff.credits_roll_argv(str(script_file), str(part), size=size, fps=fps, duration=duration)
-
-        def rendered(block: dict[str, str]) -> None:
-            try:
-                seconds = int(block.get("out_time_us") or 0) / 1e6
-            except ValueError:
-                return
-            if on_progress is not None and seconds > 0:
-                on_progress(min(0.99, seconds / duration))
-
-        try:
-            ff.run(argv, timeout=600, on_progress=rendered)
-        except ff.FfmpegError as exc:
-            if "No such filter: 'ass'" in exc.stderr_tail:
-                raise ConflictError("This ffmpeg was built without libass, which draws the roll (its `ass` filter): "
-                                    "install an ffmpeg built with it (Debian's and Ubuntu's are).",
-                                    code="no_libass") from None
-            raise ConflictError(f"ffmpeg could not render the roll: {exc.stderr_tail[-500:]}",
-                                code="render_failed") from None
-        part.replace(out)
-    _rendered_text_path(out).write_text(text, encoding="utf-8")
-    record_audit("credits.render", f"campaign:{campaign.slug}", {"seconds": round(duration, 1)})
-    return out

@@ -13,6 +13,7 @@ from filmfund import jobs, progress
 from filmfund.db import utcnow
 from filmfund.extensions import db
 from filmfund.fulfil import credits, fulfilment
+from filmfund.fulfil import roll as roll_video
 from filmfund.jobs import app_task
 from filmfund.rewards.campaign import current_campaign
 
@@ -26,7 +27,7 @@ ROLL_TASK = "credits_roll"  # its progress in filmfund.progress, which the credi
 def render_roll() -> str:
     progress.start(ROLL_TASK, "rendering")
     try:
-        out = credits.render_roll(current_campaign(), on_progress=progress.Reporter(ROLL_TASK))
+        out = roll_video.render_roll(current_campaign(), on_progress=progress.Reporter(ROLL_TASK))
         db.session.commit()  # its audit entry
     except Exception as exc:
         progress.fail(ROLL_TASK, getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}")

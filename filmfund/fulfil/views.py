@@ -20,6 +20,7 @@ from filmfund.auth.models import User
 from filmfund.errors import DomainError, ValidationError, for_people
 from filmfund.extensions import db, limiter
 from filmfund.fulfil import credits, fulfilment, statement, tasks
+from filmfund.fulfil import roll as roll_video
 from filmfund.fulfil.countries import country_choices
 from filmfund.fulfil.models import FulfilmentItem
 from filmfund.fulfil.tokens import read_token
@@ -306,9 +307,9 @@ def credits_page():
                            counts={s: sum(1 for l in lines if l.proof == s) for s in
                                    ("approved", "pending", "changes_requested", "stale", "none")},
                            state=credits.credits_state(campaign), changes=credits.changes_since_freeze(campaign),
-                           roll=credits.roll_path() if credits.roll_path().exists() else None,
-                           roll_stale=credits.roll_needs_rendering(campaign), roll_status=_roll_status(),
-                           undrawable=credits.undrawable([line.name for line in lines]))
+                           roll=roll_video.roll_path() if roll_video.roll_path().exists() else None,
+                           roll_stale=roll_video.roll_needs_rendering(campaign), roll_status=_roll_status(),
+                           undrawable=roll_video.undrawable([line.name for line in lines]))
 
 
 @admin_bp.post("/credits/freeze")
@@ -370,7 +371,7 @@ def _roll_status() -> dict:
     """The roll's render as the credits page shows it: filmfund.progress's record of the task,
     and whether a rendered roll is there to download."""
     status = progress.read(tasks.ROLL_TASK)
-    status["download_url"] = url_for("fulfil_admin.credits_roll_file") if credits.roll_path().exists() else None
+    status["download_url"] = url_for("fulfil_admin.credits_roll_file") if roll_video.roll_path().exists() else None
     return status
 
 
@@ -386,7 +387,7 @@ def credits_roll_status():
 @admin_bp.get("/credits/roll.mp4")
 @role_required("producer")
 def credits_roll_file():
-    path = credits.roll_path()
+    path = roll_video.roll_path()
     if not path.exists():
         abort(404)
     record_audit("export.credits_roll", f"campaign:{current_campaign().slug}")

@@ -13,6 +13,7 @@ from filmfund.audit import AuditEntry
 from filmfund.db import utcnow
 from filmfund.extensions import db
 from filmfund.fulfil import credits, tasks
+from filmfund.fulfil import roll as roll_video
 from filmfund.rewards.models import Pledge
 from tests.helpers import make_pledge, spreadsheet_csv
 from tests.rewards.conftest import charge_obj, session_obj
@@ -150,15 +151,15 @@ def test_rendered_credits_roll_is_a_real_video(campaign, tmp_path):
     _donors()
     credits.freeze(campaign, "cli")
     db.session.commit()
-    out = credits.render_roll(campaign, size=(320, 180), fps=5, speed=400, out=tmp_path / "roll.mp4")
+    out = roll_video.render_roll(campaign, size=(320, 180), fps=5, speed=400, out=tmp_path / "roll.mp4")
     probe = json.loads(subprocess.run(
         ["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(out)],
         capture_output=True, text=True, check=True).stdout)
     video = probe["streams"][0]
     assert video["codec_name"] == "h264" and (video["width"], video["height"]) == (320, 180)
     assert video["pix_fmt"] == "yuv420p" and float(probe["format"]["duration"]) > 0.5
-    assert "ADA EXEC" not in credits.roll_text(campaign) and "EXECUTIVE PRODUCERS" in credits.roll_text(campaign)
-    assert "ada exec" in credits.roll_text(campaign)
+    assert "ADA EXEC" not in roll_video.roll_text(campaign) and "EXECUTIVE PRODUCERS" in roll_video.roll_text(campaign)
+    assert "ada exec" in roll_video.roll_text(campaign)
 
 
 def test_the_roll_reports_its_progress_as_ffmpeg_renders_it(app, campaign, tmp_path, monkeypatch):
@@ -172,7 +173,7 @@ def test_the_roll_reports_its_progress_as_ffmpeg_renders_it(app, campaign, tmp_p
     monkeypatch.setattr(ff, "FFMPEG", str(paced))
     _donors()
     seen = []
-    credits.render_roll(campaign, size=(320, 180), fps=25, speed=10, out=tmp_path / "roll.mp4", on_progress=seen.append)
+    roll_video.render_roll(campaign, size=(320, 180), fps=25, speed=10, out=tmp_path / "roll.mp4", on_progress=seen.append)
     assert len(seen) >= 2 and seen == sorted(seen) and 0 < seen[0] < seen[-1] < 1, seen
 
 
@@ -190,7 +191,7 @@ def test_an_ffmpeg_without_libass_is_named_as_the_reason(campaign, tmp_path, mon
     without.chmod(0o755)
     monkeypatch.setattr(ff, "FFMPEG", str(without))
     with pytest.raises(ConflictError) as refused:
-        credits.render_roll(campaign, size=(320, 180), fps=5, speed=400, out=tmp_path / "roll.mp4")
+        roll_video.render_roll(campaign, size=(320, 180), fps=5, speed=400, out=tmp_path / "roll.mp4")
     assert refused.value.code == "no_libass" and "libass" in refused.value.message
     assert not (tmp_path / "roll.mp4").exists()
 
@@ -201,10 +202,10 @@ def test_the_roll_draws_chinese_names_with_a_font_that_has_them(campaign, tmp_pa
     installed fonts cover Chinese."""
     zh_fonts = subprocess.run(["fc-list", ":lang=zh", "file"], capture_output=True, text=True,
                               check=True).stdout
-    assert credits._font() + ":" in zh_fonts
+    assert roll_video._font() + ":" in zh_fonts
     pay(5000, "wang@example.org", credit_name="王小明")
-    assert "王小明" in credits.roll_text(campaign)
-    out = credits.render_roll(campaign, size=(320, 180), fps=5, speed=400, out=tmp_path / "roll.mp4")
+    assert "王小明" in roll_video.roll_text(campaign)
+    out = roll_video.render_roll(campaign, size=(320, 180), fps=5, speed=400, out=tmp_path / "roll.mp4")
     assert out.stat().st_size > 0
 
 
@@ -214,7 +215,7 @@ def test_the_roll_draws_a_pasted_name_as_typed_and_a_compatibility_ideograph_as_
     composed; a CJK compatibility ideograph (U+FA30) is kept, not swapped for its unified form."""
     pay(5000, "jose@example.org", credit_name="Jose\u0301 Nguye\u0302\u0303n")
     pay(5000, "kim@example.org", credit_name="\ufa30\u5b50")
-    text = credits.roll_text(campaign)
+    text = roll_video.roll_text(campaign)
     assert "Jos\u00e9 Nguy\u1ec5n" in text and "\u0301" not in text
     assert "\ufa30\u5b50" in text and "\u4fae" not in text
 
@@ -251,7 +252,7 @@ def test_each_name_of_the_roll_is_centred_and_drawn_as_written(app, tmp_path):
     size, speed = (480, 270), 60
     long = "In memory of my grandmother, who taught me to read the names of the missing aloud"
     names = ["Amy", "Bartholomew Montgomery-Smythe", "{\\fs200}Cy", "Eve\\NLi", long, "王小明"]
-    script, duration = credits.roll_script("\n".join(names), size, speed, "Noto Sans CJK SC", credits._font())
+    script, duration = roll_video.roll_script("\n".join(names), size, speed, "Noto Sans CJK SC", roll_video._font())
     roll = tmp_path / "roll.mp4"
     with app.app_context():
         from filmfund.media import ffmpeg as ff
@@ -293,7 +294,7 @@ def test_the_credits_page_names_the_characters_no_installed_font_draws(campaign,
     warning = warning[:warning.index("</div>")]
     assert f"<bdi>王{rare}明</bdi>: U+31350" in warning
     assert all(name not in warning for name in ("محمد رضا", "José Nguyễn", "李小龙"))
-    assert credits.undrawable(["Amy", "李小龙", "محمد رضا"]) == []
+    assert roll_video.undrawable(["Amy", "李小龙", "محمد رضا"]) == []
 
 
 def test_producer_renders_the_roll_through_the_queue_and_downloads_it(app, campaign, client, login_as, producer):

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from filmfund.auth.services import find_user
 from filmfund.extensions import db
 from filmfund.fulfil import credits, fulfilment
+from filmfund.fulfil import roll as roll_video
 from filmfund.fulfil.models import FulfilmentItem
 from filmfund.rewards import donor_data, donors, holdings, ledger_check, privacy
 from filmfund.rewards.campaign import campaign_summary, current_campaign
@@ -171,9 +172,9 @@ def test_privacy_beats_the_picture_lock(campaign, runner, tmp_path):
     credits.freeze(current_campaign(), "cli")
     db.session.commit()
     roll = tmp_path / "roll.mp4"
-    credits.render_roll(current_campaign(), size=(160, 90), fps=5, speed=600, out=roll)
+    roll_video.render_roll(current_campaign(), size=(160, 90), fps=5, speed=600, out=roll)
     db.session.commit()
-    assert not credits.roll_needs_rendering(current_campaign(), roll)
+    assert not roll_video.roll_needs_rendering(current_campaign(), roll)
 
     gift(100, "ben@example.org", anonymous=True)  # a later gift asks for anonymity after the lock
     donor_data.erase_donor(find_user("amy@example.org"))
@@ -182,13 +183,13 @@ def test_privacy_beats_the_picture_lock(campaign, runner, tmp_path):
     out = runner.invoke(args=["credits", "export", "--format", "csv"])
     assert out.stdout.splitlines() == ["section,name", "supporters,Cy Supporter"]
     assert "render the roll again" in out.stderr
-    assert "Ben" not in credits.roll_text(snap) and "Amy" not in credits.roll_text(snap)
-    assert credits.roll_needs_rendering(snap, roll)
+    assert "Ben" not in roll_video.roll_text(snap) and "Amy" not in roll_video.roll_text(snap)
+    assert roll_video.roll_needs_rendering(snap, roll)
     assert sorted(credits.changes_since_freeze(snap)["withdrawn"]) == [("supporters", "Amy Supporter"),
                                                                         ("supporters", "Ben Supporter")]
-    credits.render_roll(snap, size=(160, 90), fps=5, speed=600, out=roll)
+    roll_video.render_roll(snap, size=(160, 90), fps=5, speed=600, out=roll)
     db.session.commit()
-    assert not credits.roll_needs_rendering(snap, roll)
+    assert not roll_video.roll_needs_rendering(snap, roll)
 
 
 # ---------------------------------------------------------------- access that outlives its reason
