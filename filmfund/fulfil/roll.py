@@ -9,7 +9,9 @@ import math
 import shutil
 import subprocess
 import tempfile
+import unicodedata
 from pathlib import Path
+from typing import Callable
 
 from flask import current_app
 
@@ -126,14 +128,12 @@ def _has_font(char: str) -> bool:
 def roll_script(text: str, size: tuple[int, int], speed: int, font: str, font_file: str) -> tuple[str, float]:
     """The roll as an ASS script (written by pysubs2, drawn by libass: media/ffmpeg.credits_roll_argv)
     and its length in seconds: `text`'s lines, each centred, rising at `speed` pixels a second from
-    just below the frame until the last one has left it. A name wider than the frame wraps at its
-    spaces.
+    just below the frame until the last one has left it. A name wider than the frame is wrapped
+    here (`_rows`), so that its rows are known and given their room.
 
     One event per line, on screen only while the line is: libass lays out every event shown in a
     frame, and a roll of a thousand names as one event took 14 ms a frame (a quarter of an hour of
-    roll, five minutes of rendering; 2.7 s for 20 s of it this way, as drawtext took). So each line
-    is given its room beforehand: as many rows as its width, measured in the roll's font (Pillow),
-    needs on the frame.
+    roll, five minutes of rendering; 2.7 s for 20 s of it this way, as drawtext took).
 
     The names are text, never markup: a brace or a backslash in a name (`{\\b1}`, `\\N`) is
     drawn as written, not read as an ASS override or a line break."""
@@ -147,23 +147,63 @@ def roll_script(text: str, size: tuple[int, int], speed: int, font: str, font_fi
     measure = ImageFont.truetype(font_file, em)
     ascent, descent = ImageFont.truetype(font_file, 1000).getmetrics()
     roll = pysubs2.SSAFile()
-    roll.info.update({"PlayResX": str(w), "PlayResY": str(h), "WrapStyle": "0"})
+    roll.info.update({"PlayResX": str(w), "PlayResY": str(h), "WrapStyle": "2"})  # libass wraps nothing: _rows did
     roll.styles = {"Roll": pysubs2.SSAStyle(
         # An ASS font size is the face's line height (VSFilter's rule), not its em.
         fontname=font, fontsize=round(em * (ascent + descent) / 1000, 1), primarycolor=pysubs2.Color(255, 255, 255),
         outline=0, shadow=0, alignment=pysubs2.Alignment.TOP_CENTER, marginl=margin, marginr=margin, marginv=0)}
     top = 0.0  # the line's distance below the first line's top, in pixels
     for line in text.split("\n"):
-        # Pillow lays a line out without kerning, libass with it: Pillow's width is never the shorter.
-        height = row * max(1, math.ceil(1.02 * measure.getlength(line) / (w - 2 * margin)))
+        rows = _rows(line, measure.getlength, w - 2 * margin)
+        height = row * len(rows)
         if line.strip():
             start = top / speed  # its top at the frame's bottom edge
             shown = (h + height) / speed  # until its bottom has passed the top edge
             roll.append(pysubs2.SSAEvent(
                 start=math.floor(start * 1000), end=math.ceil((start + shown) * 1000), style="Roll",
-                text=f"{{\\move({w // 2},{h},{w // 2},{-math.ceil(height)},0,{round(shown * 1000)})}}{_ass_text(line)}"))
+                text=f"{{\\move({w // 2},{h},{w // 2},{-math.ceil(height)},0,{round(shown * 1000)})}}"
+                     + r"\N".join(_ass_text(r) for r in rows)))
         top += height
     return roll.to_string("ass"), (h + top) / speed + 1
+
+
+# Chinese line breaking (GB/T 15834, and what every CJK typesetter does): no row starts with a
+# closing mark nor ends with an opening one. These stay with their neighbour.
+_CLOSING = set("，。、；：！？）》」』】〕〉…—,.;:!?)]}'\"”’")
+_OPENING = set("（《「『【〔〈([{“‘")
+
+
+def _rows(line: str, width: Callable[[str], float], across: float) -> list[str]:
+    """`line` in rows no wider than `across` as `width` measures them: broken at a space, or
+    between two ideographs (Chinese has no spaces, and libass breaks only at them), or, for a word
+    wider than the frame by itself, between any two characters. Greedy, as a typesetter's first
+    pass is; the rows are trimmed."""
+    units: list[str] = []  # what may not be broken inside
+    for char in line:
+        if units and (char in _CLOSING or units[-1][-1] in _OPENING
+                      or not (_is_wide(char) or char == " " or units[-1][-1] == " " or _is_wide(units[-1][-1]))):
+            units[-1] += char
+        else:
+            units.append(char)
+    rows: list[str] = []
+    current = ""
+    for unit in units:
+        if current and width((current + unit).rstrip()) > across:
+            rows.append(current.strip())
+            current = unit.lstrip()
+        else:
+            current += unit
+        while width(current.strip()) > across and len(current.strip()) > 1:  # a word wider than the frame
+            cut = max(1, max(n for n in range(1, len(current) + 1) if width(current[:n]) <= across or n == 1))
+            rows.append(current[:cut].strip())
+            current = current[cut:]
+    if current.strip() or not rows:
+        rows.append(current.strip())
+    return rows
+
+
+def _is_wide(char: str) -> bool:
+    return unicodedata.east_asian_width(char) in "WF"
 
 
 def _ass_text(line: str) -> str:

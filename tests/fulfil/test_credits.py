@@ -251,7 +251,10 @@ def test_each_name_of_the_roll_is_centred_and_drawn_as_written(app, tmp_path):
     written, so it neither enlarges its line nor splits it."""
     size, speed = (480, 270), 60
     long = "In memory of my grandmother, who taught me to read the names of the missing aloud"
-    names = ["Amy", "Bartholomew Montgomery-Smythe", "{\\fs200}Cy", "Eve\\NLi", long, "王小明"]
+    # Chinese has no spaces, and libass breaks lines only at them: the roll breaks it between two
+    # ideographs itself, never before a closing mark (no row may start with "，").
+    dedication = "献给我的女儿小雨，她于二零零八年在广州走失。我们从未停止寻找，也永远不会停止寻找。"
+    names = ["Amy", "Bartholomew Montgomery-Smythe", "{\\fs200}Cy", "Eve\\NLi", long, dedication, "王小明"]
     script, duration = roll_video.roll_script("\n".join(names), size, speed, "Noto Sans CJK SC", roll_video._font())
     roll = tmp_path / "roll.mp4"
     with app.app_context():
@@ -263,15 +266,33 @@ def test_each_name_of_the_roll_is_centred_and_drawn_as_written(app, tmp_path):
                timeout=120)
     bands = _bands(_frame(roll, 3.0, size))  # the block's top at 270 - 180 = 90 px: every line in the frame
     font_size = size[1] // 20
-    # One line per name (no \N read as a break), but the long one, wrapped at a space into two:
-    # given the room of two, it overlaps neither neighbour.
-    assert len(bands) == len(names) + 1, bands
+    # One line per name (no \N read as a break), but the two long ones, wrapped into two rows
+    # each: given the room of two, they overlap no neighbour.
+    assert len(bands) == len(names) + 2, bands
     for top, bottom, left, right in bands:
         assert bottom - top < 2 * font_size, bands  # no {\fs200} read as a font size
-        assert abs((left + right) / 2 - size[0] / 2) <= 3, bands  # each line centred on its own
+        # Each line centred on its own (within half an em: a Chinese full stop's ink is at the left
+        # of its square, so a row ending with one looks a few pixels off by its ink).
+        assert abs((left + right) / 2 - size[0] / 2) <= font_size / 2, bands
     widths = [right - left for _t, _b, left, right in bands]
     assert max(widths) <= size[0] * 0.9  # within the margins
     assert widths[1] > 3 * widths[0]  # the names differ in width: centring each is not a left edge shared
+
+
+def test_a_long_line_is_broken_as_its_script_breaks():
+    """Rows no wider than the frame: Latin at its spaces, Chinese between two ideographs but never
+    before a closing mark nor after an opening one, a word wider than the frame inside it."""
+    from filmfund.fulfil.roll import _rows
+
+    def width(text: str) -> float:  # a monospaced measure: an ideograph 2, anything else 1
+        return sum(2 if "\u4e00" <= c <= "\u9fff" or c in "，。（）" else 1 for c in text)
+
+    assert _rows("Amy Lee", width, 10) == ["Amy Lee"]
+    assert _rows("In memory of Li Xiuying", width, 12) == ["In memory of", "Li Xiuying"]
+    assert _rows("王小明李小龙，谢谢", width, 12) == ["王小明李小", "龙，谢谢"]  # no row starts with the comma
+    assert _rows("谢谢（王小明）", width, 6) == ["谢谢", "（王小", "明）"]  # "（" with what it opens
+    assert _rows("x" * 25, width, 10) == ["x" * 10, "x" * 10, "x" * 5]
+    assert _rows("", width, 10) == [""]
 
 
 def test_the_credits_page_names_the_characters_no_installed_font_draws(campaign, client, login_as, producer):
