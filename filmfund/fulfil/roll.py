@@ -37,14 +37,20 @@ def roll_path() -> Path:
     return Path(current_app.config["INSTANCE_DIR"]) / "credits" / "credits-roll.mp4"
 
 
+# The way names are drawn, kept with each rendered roll's text: 2 is libass (each line centred,
+# shaped, wrapped by the roll); a roll drawn by drawtext (left edges, unjoined Arabic, long lines
+# off the frame) kept its text alone.
+LAYOUT = "layout 2"
+
+
 def _rendered_text_path(out: Path) -> Path:
-    return out.with_name(out.name + ".txt")  # the text a rendered roll shows, kept beside it
+    return out.with_name(out.name + ".txt")  # what a rendered roll shows, kept beside it
 
 
 def roll_needs_rendering(campaign: Campaign, out: Path | None = None) -> bool:
     """A rendered roll no longer shows what the credits print (a donor asked for anonymity or was
-    erased after the freeze, or the list was frozen again): it must be rendered again. False
-    when no roll was rendered."""
+    erased after the freeze, or the list was frozen again), or it was drawn the old way: it must
+    be rendered again. False when no roll was rendered."""
     out = out or roll_path()
     if not out.exists():
         return False
@@ -52,7 +58,7 @@ def roll_needs_rendering(campaign: Campaign, out: Path | None = None) -> bool:
         shown = _rendered_text_path(out).read_text(encoding="utf-8")
     except OSError:
         return True  # rendered before the roll kept its text: nobody can tell what it shows
-    return shown != roll_text(campaign)
+    return shown != f"{LAYOUT}\n{roll_text(campaign)}"
 
 
 def _font() -> str:
@@ -254,6 +260,6 @@ def render_roll(campaign: Campaign, *, size: tuple[int, int] | None = None, fps:
             raise ConflictError(f"ffmpeg could not render the roll: {exc.stderr_tail[-500:]}",
                                 code="render_failed") from None
         part.replace(out)
-    _rendered_text_path(out).write_text(text, encoding="utf-8")
+    _rendered_text_path(out).write_text(f"{LAYOUT}\n{text}", encoding="utf-8")
     record_audit("credits.render", f"campaign:{campaign.slug}", {"seconds": round(duration, 1)})
     return out

@@ -162,6 +162,17 @@ def test_rendered_credits_roll_is_a_real_video(campaign, tmp_path):
     assert "ada exec" in roll_video.roll_text(campaign)
 
 
+def test_a_roll_drawn_the_old_way_is_to_be_rendered_again(campaign, tmp_path):
+    """A roll rendered before libass drew it (names on one left edge, long ones off the frame) kept
+    its text alone: it is flagged, though its names are the credits' own."""
+    _donors()
+    out = roll_video.render_roll(campaign, size=(160, 90), fps=5, speed=600, out=tmp_path / "roll.mp4")
+    assert not roll_video.roll_needs_rendering(campaign, out)
+    kept = out.with_name(out.name + ".txt")
+    kept.write_text(roll_video.roll_text(campaign), encoding="utf-8")  # as the drawtext roll kept it
+    assert roll_video.roll_needs_rendering(campaign, out)
+
+
 def test_the_roll_reports_its_progress_as_ffmpeg_renders_it(app, campaign, tmp_path, monkeypatch):
     """ffmpeg reads the roll's frames at 20x real time here: a quiet machine renders this small
     roll within one progress period otherwise, and there would be nothing to see between."""
