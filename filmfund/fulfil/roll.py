@@ -233,7 +233,8 @@ def render_roll(campaign: Campaign, *, size: tuple[int, int] | None = None, fps:
     if shutil.which(ff.FFMPEG) is None:  # the app's FILMFUND_FFMPEG (media/ffmpeg.configure)
         raise ConflictError("ffmpeg is not installed.", code="no_ffmpeg")
     text = roll_text(campaign)
-    script, duration = roll_script(text, size, speed, FONT_CANDIDATES[_font()], _font())
+    font_file = _font()
+    script, duration = roll_script(text, size, speed, FONT_CANDIDATES[font_file], font_file)
     out = out or roll_path()
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:

@@ -823,7 +823,7 @@ def mark_argv(segment: str, out: str, code: str, rung: dict[str, Any], profile: 
 # --- the credits roll --------------------------------------------------------------------------
 
 def credits_roll_argv(script: str, out: str, *, size: tuple[int, int], fps: int, duration: float) -> list[str]:
-    """The end credits for an editor: an ASS script (fulfil/credits.py lays the roll out) drawn
+    """The end credits for an editor: an ASS script (fulfil/roll.py lays the roll out) drawn
     by libass on black, as H.264. libass shapes each line (HarfBuzz: an accent on its letter,
     Arabic joined and read right to left), centres each one, and takes a glyph its face lacks
     from another installed font (fontconfig); drawtext did none of these."""

@@ -32,7 +32,6 @@ from filmfund.rewards.models import (
     RefundRequest,
     RefundState,
 )
-from filmfund.typed import half_width
 
 STATES = ("paid", "partially_refunded", "refunded", "disputed")
 SOURCES = tuple(s.value for s in DonationSource)
@@ -121,8 +120,9 @@ def matching_donors(q: str):
     text = q.strip().lower()
     dialect = db.session.get_bind().dialect.name
     # The address as it is stored (full-width forms, a domain in its own letters); a name as typed.
-    by_email = sa.select(User.id).where(_prefix(User.email, email_search_form(q), dialect))
-    if "@" in half_width(text):
+    address = email_search_form(q)
+    by_email = sa.select(User.id).where(_prefix(User.email, address, dialect))
+    if "@" in address:
         return by_email
     by_name = sa.select(DonorProfile.user_id).where(_prefix(DonorProfile.credit_name, text, dialect),
                                                      DonorProfile.erased_at.is_(None))
