@@ -21,6 +21,7 @@ import logging
 import os
 import select
 import stat
+import sys
 import threading
 from functools import wraps
 from pathlib import Path
@@ -28,8 +29,21 @@ from typing import Any, Callable, Sequence
 from urllib.parse import urlparse
 
 from flask import Flask, has_app_context
-from huey import Huey
-from huey.storage import PriorityRedisStorage, RedisStorage, SqliteStorage
+
+# huey.storage imports psycopg for huey's own PostgreSQL storage, which filmfund never uses (the
+# queue is SQLite or Redis; a PostgreSQL database reaches psycopg through SQLAlchemy, which imports
+# it when it connects): 85 ms of CPU at the start of every command and worker, taken from the
+# encode on a lone clip's ingest (issue 17). So huey is imported with psycopg hidden, unless it is
+# loaded already; huey then refuses only its PostgreSQL storage, with its own message.
+_psycopg_hidden = "psycopg" not in sys.modules
+if _psycopg_hidden:
+    sys.modules["psycopg"] = None  # type: ignore[assignment]  # `import psycopg` raises ImportError
+try:
+    from huey import Huey
+    from huey.storage import PriorityRedisStorage, RedisStorage, SqliteStorage
+finally:
+    if _psycopg_hidden:
+        del sys.modules["psycopg"]
 
 from filmfund.extensions import db
 

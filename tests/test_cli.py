@@ -35,7 +35,7 @@ except SystemExit as exc:
 else:
     code = 0
 print(json.dumps({"code": code, "builds": len(builds), "flask": "flask" in sys.modules,
-                  "sqlalchemy": "sqlalchemy" in sys.modules,
+                  "sqlalchemy": "sqlalchemy" in sys.modules, "psycopg": "psycopg" in sys.modules,
                   "components": sorted(m for m in sys.modules if m.endswith((".models", ".services")))}),
       file=sys.stderr)
 """
@@ -51,7 +51,8 @@ def _run(tmp_path: Path, *args: str) -> tuple[dict, str]:
 
 def test_help_builds_no_app_and_imports_no_component(tmp_path):
     seen, output = _run(tmp_path, "--help")
-    assert seen == {"code": 0, "builds": 0, "flask": False, "sqlalchemy": False, "components": []}, output
+    assert seen == {"code": 0, "builds": 0, "flask": False, "sqlalchemy": False, "psycopg": False,
+                    "components": []}, output
     for name in ("media", "worker", "users", "db", "credits"):
         assert f"  {name} " in output
 
@@ -78,6 +79,17 @@ def test_a_command_that_needs_the_app_builds_it_once(tmp_path):
     assert "0 asset(s) checked" in output
     seen, output = _run(tmp_path, "users", "list")  # flask.cli's with_appcontext: the same app
     assert (seen["code"], seen["builds"]) == (0, 1), output
+
+
+def test_a_sqlite_instance_does_not_load_psycopg_and_can_still_import_it(tmp_path):
+    """huey is imported with psycopg hidden (filmfund/jobs.py: 85 ms of each start); the driver
+    stays importable for whoever needs it next (SQLAlchemy, on a PostgreSQL database)."""
+    _run(tmp_path, "db", "upgrade")
+    seen, output = _run(tmp_path, "media", "verify", "--all")
+    assert (seen["code"], seen["builds"], seen["psycopg"]) == (0, 1, False), output
+    out = subprocess.run([sys.executable, "-c", "import filmfund.jobs, psycopg, sys; print(sys.modules['psycopg'].__name__)"],
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "psycopg", out.stderr
 
 
 def test_the_table_says_what_the_commands_say(monkeypatch, tmp_path):
