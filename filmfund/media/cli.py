@@ -65,6 +65,9 @@ def ingest_command(paths: tuple[str, ...], title: str | None, wait: bool) -> Non
         # The first take's check and encode start now, while the app is built and the take is
         # copied (filmfund/media/early.py); its verify job claims them.
         early.start(found[0].files[0], probing[found[0].files[0]], settings)
+        # The probe and ffmpeg's start are on the encode's critical path, building the app is not
+        # (it is done long before the encode): it waits for them, for half a second at most.
+        early.wait_until_begun(0.5)
     try:
         with app_context():
             _ingest(paths, found, skipped, title, wait, probing)

@@ -63,6 +63,7 @@ class EarlyDecode:
 
 _lock = threading.Lock()
 _started: list[EarlyDecode] = []
+_begun = threading.Event()  # the decode's ffmpeg runs, or it was not started
 
 
 def work_folder(settings: dict[str, Any]) -> Path:
@@ -75,7 +76,9 @@ def start(path: Path, probed: Future, settings: dict[str, Any]) -> None:
     """Start the take's decode as soon as its probe (already running) is done, without waiting
     for it here: the command goes on to build the app meanwhile. ffmpeg is configured by then
     (by the command line from `settings`, before its probes, or by the app)."""
+    _begun.clear()
     if path.suffix.lower() not in STREAMABLE or not settings["MEDIA_SINGLE_PASS"]:
+        _begun.set()
         return
 
     def begin() -> None:
@@ -83,16 +86,23 @@ def start(path: Path, probed: Future, settings: dict[str, Any]) -> None:
             camera_data(path)  # read (and kept) while ffprobe runs: the argv needs the date and timecode
             _data, info, _error = probed.result()
             if info is None or info.kind != "video":
+                _begun.set()
                 return
             decode = _prepare(path, info, settings)
         except Exception:  # noqa: BLE001 (the ingest and the job report what is wrong with the file)
             log.debug("no early decode of %s", path, exc_info=True)
+            _begun.set()
             return
         with _lock:
             _started.append(decode)
         threading.Thread(target=_run, args=(decode, settings), name="early-decode", daemon=True).start()
 
     threading.Thread(target=begin, name="early-decode-start", daemon=True).start()
+
+
+def wait_until_begun(timeout: float) -> bool:
+    """Wait until the decode `start` asked for runs, or was not started (at most `timeout` s)."""
+    return _begun.wait(timeout)
 
 
 def _prepare(path: Path, info: ffmpeg.MediaInfo, settings: dict[str, Any]) -> EarlyDecode:
@@ -113,6 +123,7 @@ def _run(decode: EarlyDecode, settings: dict[str, Any]) -> None:
 
     def feed(proc) -> None:
         decode.pid = proc.pid
+        _begun.set()
         with contextlib.suppress(OSError, AttributeError):  # Linux: a pipe of 1 MiB, not 64 KiB
             # ffmpeg then has a tenth of a second of input in hand while this thread waits for the
             # interpreter (the command builds its app meanwhile, on another thread).
@@ -135,6 +146,7 @@ def _run(decode: EarlyDecode, settings: dict[str, Any]) -> None:
                                     timeout=ffmpeg.timeout_for(decode.duration, settings["MEDIA_FFMPEG_TIMEOUT"]),
                                     timeout_is_permanent=not decode.duration)
     except BaseException as exc:  # noqa: BLE001 (a timeout, ffmpeg missing: the job decodes itself)
+        _begun.set()
         decode.future.set_exception(exc)
     else:
         decode.future.set_result(report)
