@@ -24,7 +24,7 @@ from pydantic_core import PydanticCustomError
 from filmfund.auth.models import User
 from filmfund.auth.tokens import user_for_token
 from filmfund.errors import DomainError, ForbiddenError, ValidationError
-from filmfund.extensions import PerClientLimit, csrf, db
+from filmfund.extensions import PerClientLimit, csrf, db, go_on as _go_on
 from filmfund.shared_cache import anonymous
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -119,16 +119,23 @@ def route(bp: Blueprint, rule: str, method: str, summary: str, *, roles: tuple[s
 
         @wraps(view)
         def endpoint(**kwargs):
-            if limited is not None:  # first: a refused caller costs no lookup or validation
-                limited.check()
+            # The limit is counted first. A refused caller costs no lookup and no write, and is
+            # told 429 before anything else; its answer is awaited only when needed: before the
+            # token's lookup, else once the input is validated (pure CPU, done meanwhile).
+            settle = limited.send() if limited is not None else _go_on
             if roles is not None:
+                settle()
+                settle = _go_on
                 g.api_user = _bearer_user(roles)
-            if headers is not None:
-                kwargs["headers"] = _validated(headers, _header_values(headers))
-            if query is not None:
-                kwargs["query"] = _validated(query, request.args.to_dict())
-            if body is not None:
-                kwargs["body"] = _validated(body, json_body(max_bytes))
+            try:
+                if headers is not None:
+                    kwargs["headers"] = _validated(headers, _header_values(headers))
+                if query is not None:
+                    kwargs["query"] = _validated(query, request.args.to_dict())
+                if body is not None:
+                    kwargs["body"] = _validated(body, json_body(max_bytes))
+            finally:
+                settle()
             if public:
                 return _public_answer(view(**kwargs))
             return view(**kwargs)
