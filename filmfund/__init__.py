@@ -25,6 +25,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config.update(load_settings())
     if overrides:
         app.config.update(overrides)
+    # Flask-Limiter takes the switch of the last app it was bound to as its default: an app built
+    # after one with limits off (a test, an embedding app) would have none. Each app decides.
+    app.config.setdefault("RATELIMIT_ENABLED", True)
     app.instance_path = app.config["INSTANCE_DIR"]
     make_private(app.config)
     # In front of Flask (behind ProxyFix, which sets the scheme and host it keys on): the public

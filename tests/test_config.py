@@ -73,6 +73,22 @@ def test_the_app_builds_and_answers_with_rate_limiting_off(database_url, instanc
     assert app.test_client().get("/healthz").status_code == 200
 
 
+def test_an_app_built_after_one_with_limits_off_has_its_limits(database_url, instance_dir, monkeypatch):
+    """Flask-Limiter keeps the last app's switch as its default; the next app must not inherit it."""
+    from filmfund import create_app
+    from filmfund.extensions import limiter
+
+    monkeypatch.setenv("FILMFUND_INSTANCE_DIR", str(instance_dir))
+    create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "RATELIMIT_ENABLED": False})
+    assert limiter.enabled is False
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url})
+    assert limiter.enabled is True
+    limiter.reset()
+    client = app.test_client()  # the pledge's limit is counted before its body is read: 30 a minute
+    codes = [client.post("/api/v1/pledges", json={"amount": "lots"}).status_code for _ in range(31)]
+    assert codes == [400] * 30 + [429], codes
+
+
 def test_secure_cookies_use_the_host_prefix(tmp_path):
     plain = load_settings({"FILMFUND_INSTANCE_DIR": str(tmp_path)})
     secure = load_settings({"FILMFUND_INSTANCE_DIR": str(tmp_path), "FILMFUND_SECURE_COOKIES": "1"})
