@@ -22,3 +22,18 @@ def assert_fits(page, shots: Path | None = None, name: str | None = None) -> Non
         page.screenshot(path=shots / f"{name}.png", full_page=True)
     wide, screen = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert wide <= screen, f"{name or page.url} is {wide} px wide on a {screen} px screen: {page.evaluate(_WIDEST)}"
+
+
+def one_line_each(page, selector: str) -> int:
+    """How many elements `selector` finds; each must lay its text out on one line."""
+    lines = page.eval_on_selector_all(selector, """els => els.map(e => {
+        const r = document.createRange(); r.selectNodeContents(e); return [e.textContent, r.getClientRects().length]; })""")
+    assert all(n == 1 for _text, n in lines), lines
+    return len(lines)
+
+
+def assert_not_scrolled_sideways(page, selector: str) -> None:
+    """Each element `selector` finds holds its content without a scrollbar of its own (a table
+    in its `.table-wrap`: on a phone, a column scrolled out of sight is a column not read)."""
+    boxes = page.eval_on_selector_all(selector, "els => els.map(e => [e.scrollWidth, e.clientWidth])")
+    assert boxes and all(wide <= room for wide, room in boxes), (selector, boxes)

@@ -210,6 +210,6 @@ def test_donors_by_tier_counts_lifetime_totals(client, campaign, login_as, produ
     pay(100000, "c@example.org")  # Premiere
     html = login_as(client, producer).get("/admin/").get_data(as_text=True)
     table = html.split('id="donors-by-tier"')[1].split("</table>")[0]
-    rows = dict(re.findall(r"<tr><td>([^<]+)</td><td>[^<]+</td><td>(\d+)</td></tr>", table))
+    rows = dict(re.findall(r"<tr><td>([^<]+)</td><td[^>]*>[^<]+</td><td>(\d+)</td></tr>", table))
     assert rows["Supporter"] == "0" and rows["Follower"] == "2" and rows["Premiere"] == "1"
     assert sum(map(int, rows.values())) == 3

@@ -58,7 +58,7 @@ def test_visits_pledges_and_money_are_counted_per_source(client, campaign, produ
     db.session.expire_all()
 
     html = login_as(client, producer).get("/admin/sharing").get_data(as_text=True)
-    rows = {m.group(1): re.findall(r"<td>([^<]*)</td>", m.group(0))
+    rows = {m.group(1): re.findall(r"<td[^>]*>([^<]*)</td>", m.group(0))
             for m in re.finditer(r'<tr data-source="([^"]*)">.*?</tr>', html, re.S)}
     assert rows["weibo"][1:] == ["5", "2", "1", "$40.00"]  # 3 visits + 2 pledge pages, 2 pledges, 1 paid
     assert rows["wechat"][1:] == ["1", "0", "0", "$0.00"]

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.screens import assert_fits
+from tests.screens import assert_fits, assert_not_scrolled_sideways, one_line_each
 from tests.site.test_browser import browser, running_site, sign_in_donor, sign_in_link  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
@@ -288,6 +288,9 @@ def test_the_donors_account_and_the_export_a_person_reads(site, browser, shots):
         for width in WIDTHS:
             page.set_viewport_size({"width": width, "height": 900})
             assert_fits(page, shots, f"account-{lang}-{width}")
+            # The gift's date and sum, each on one line ("2026年12月5日", not "2026 | 年12 | 月5 | 日").
+            assert one_line_each(page, "td.date, td .money") == 3, "the date, the sum, the refunded sum"
+            assert_not_scrolled_sideways(page, "#donations .table-wrap")
         page.click("#data-readable")
         page.wait_for_url("**/account/data/readable**")
         assert page.locator("section.data-section").count() > 10

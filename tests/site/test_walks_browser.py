@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from tests.screens import assert_fits
+from tests.screens import assert_fits, assert_not_scrolled_sideways, one_line_each
 from tests.site.test_browser import _cli, browser, running_site, sign_in_producer_first_time  # noqa: F401
 
 pytestmark = pytest.mark.browser
@@ -150,11 +150,22 @@ def test_the_partners_month(site, browser, shots, lang):  # noqa: F811
     body = page.inner_text("body")
     assert "@demo.filmfund.invalid" not in body  # no donor data to the partner, ever
     look(page, shots, f"10-partner-statement-{lang}")
+    page.set_viewport_size({"width": 390, "height": 900})
+    # On a phone the payouts are a list, each cell under its heading's name, nothing scrolled out
+    # of sight; a payout's date and its sum stay on one line (Chinese breaks between any two
+    # characters, and "2026 | 年12 | 月5 | 日" down a narrow column reads as nothing).
+    assert one_line_each(page, "#payouts td.date, #payouts .money") == 2
+    assert_not_scrolled_sideways(page, "#payouts .table-wrap")
+    page.set_viewport_size({"width": 1280, "height": 900})
     received = "We received it" if lang == "en" else "我们已收到"
     if page.locator("text=" + received).count():
         page.click("text=" + received)
         page.wait_for_load_state()
     expect(page.locator("#payouts .badge.state-paid")).to_have_count(1)
+    # Booked today: listed at once, in the held-back figures from tomorrow, and the row says so
+    # (its "Paid out" above is still the end of yesterday's).
+    said = "In the figures above from tomorrow" if lang == "en" else "明天起计入上方数字"
+    expect(page.locator("#payouts .not-yet-counted")).to_have_text(said)
     look(page, shots, f"11-partner-acknowledged-{lang}")
     page.locator("#months a").first.click()
     page.wait_for_url("**/admin/partner/statements/*")
