@@ -235,10 +235,11 @@ def reader_zone():
 ZONE_NAMES = {("zh-Hans", "Asia/Shanghai"): "北京时间"}
 
 
-def zone_name() -> str:
-    """The reader's time zone, named in their language ("UTC", "北京时间")."""
+def zone_name(zone: str | None = None) -> str:
+    """A time zone (the reader's, unless named) in the reader's language: "UTC", "北京时间",
+    "Pacific Time", "北美太平洋时间"; never a database id such as "Asia/Shanghai"."""
     lang = current_language()
-    zone = ZONES.get(lang, "UTC")
+    zone = zone or ZONES.get(lang, "UTC")
     if zone == "UTC":
         return "UTC"
     return ZONE_NAMES.get((lang, zone)) or get_timezone_name(get_timezone(zone), width="long", locale=_babel_locale())
@@ -387,6 +388,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(format_when, "when")
     app.add_template_filter(format_day, "day")
     app.add_template_filter(format_in_zone, "in_zone")
+    app.add_template_filter(zone_name, "zone_name")
     app.add_template_filter(format_recorded, "recorded")
     app.add_template_global(current_language, "language_tag")  # a mail's <html lang>, outside a request too
     app.add_template_filter(format_bps, "bps")

@@ -150,6 +150,19 @@ def test_money_and_times_are_formatted_per_language(app):
             assert format_when(moment) == "2026年12月4日 04:30（北京时间）"  # Beijing time, named
 
 
+def test_a_zone_is_named_in_the_readers_language_never_by_its_id(app, client, campaign, partner, login_as):
+    from flask_babel import force_locale
+
+    from filmfund.i18n import zone_name
+
+    with app.test_request_context("/"):
+        assert (zone_name("Asia/Shanghai"), zone_name("America/Los_Angeles")) == ("China Time", "Pacific Time")
+        with force_locale("zh_Hans"):
+            assert (zone_name("Asia/Shanghai"), zone_name("America/Los_Angeles")) == ("北京时间", "北美太平洋时间")
+    page = login_as(client, partner).get("/admin/partner?lang=zh-Hans").get_data(as_text=True)
+    assert "每月一份对账单（按北京时间计）" in page and "Asia/Shanghai" not in page
+
+
 def test_a_text_missing_in_one_language_reads_the_other(app, tmp_path):
     from filmfund.rewards.campaign_file import parse_campaign, read_campaign_file
     from filmfund.rewards.texts import localized
