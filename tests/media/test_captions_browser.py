@@ -13,7 +13,14 @@ import pytest
 
 from tests.media.test_captions import EN_SRT, ZH
 from tests.screens import assert_fits
-from tests.site.test_browser import _cli, browser, running_site, sign_in_donor, sign_in_producer_first_time  # noqa: F401
+from tests.site.test_browser import (  # noqa: F401  (browser: a fixture)
+    _cli,
+    browser,
+    give_in_browser,
+    running_site,
+    sign_in_donor,
+    sign_in_producer_first_time,
+)
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.browser
@@ -97,13 +104,7 @@ def test_producer_adds_captions_and_a_donor_player_offers_both_languages(site, b
         donor = browser.new_context(viewport={"width": 390, "height": 900}, locale="en-US")
         page = donor.new_page()
         address = f"donor-{uuid.uuid4().hex[:8]}@example.org"
-        page.goto(base + "/")
-        page.fill("#amount", "55")
-        page.fill("#email", address)
-        page.click("#pledge-form button[type=submit]")
-        page.wait_for_url("**/checkout/test/**")
-        page.click("button[value=paid]")
-        page.wait_for_url("**/thank-you**")
+        give_in_browser(page, base, "55", address)
         expect(page.locator("#payment-status")).to_have_attribute("data-state", "paid", timeout=20000)
         sign_in_donor(page, base, instance, address)
         player = f'.library-item[data-asset-id="{asset_id}"] video.library-player'

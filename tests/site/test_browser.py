@@ -148,6 +148,17 @@ def sign_in_link(instance: Path, address: str) -> str:
     raise AssertionError(f"no sign-in link for {address} within 60 s")
 
 
+def give_in_browser(page, base: str, amount: str, address: str) -> None:
+    """A gift from the campaign page, paid on the test checkout; ends on the thank-you page."""
+    page.goto(base + "/")
+    page.fill("#amount", amount)
+    page.fill("#email", address)
+    page.click("#pledge-form button[type=submit]")
+    page.wait_for_url("**/checkout/test/**")
+    page.click("button[value=paid]")
+    page.wait_for_url("**/thank-you**")
+
+
 def sign_in_donor(page, base: str, instance: Path, address: str) -> None:
     """A donor's sign-in in the browser: the address on /login, then the mailed link (the site's
     worker writes it to the instance's outbox) and its button; ends on /account."""

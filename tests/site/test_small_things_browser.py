@@ -10,7 +10,13 @@ import time
 import pytest
 
 from tests.screens import assert_fits, assert_not_scrolled_sideways, one_line_each
-from tests.site.test_browser import browser, running_site, sign_in_donor, sign_in_link  # noqa: F401  (fixtures)
+from tests.site.test_browser import (  # noqa: F401  (browser: a fixture)
+    browser,
+    give_in_browser,
+    running_site,
+    sign_in_donor,
+    sign_in_link,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -138,12 +144,7 @@ def test_the_country_list_names_countries_in_the_pages_language(site, browser, s
 
     base, env, log = site
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(base + "/")
-    page.fill("#amount", "100")
-    page.fill("#email", "countries@example.org")
-    page.click("button[type=submit].primary")
-    page.click("text=Pay (test)")  # no address given: the survey asks for it
-    page.wait_for_url("**/thank-you?pledge=*")
+    give_in_browser(page, base, "100", "countries@example.org")  # no address given: the survey asks for it
     assert "address surveys sent: 1" in _cli(env, "rewards", "remind")
     survey = _mail_path(Path(env["FILMFUND_INSTANCE_DIR"]), "countries@example.org", "send your rewards",
                         r"(/rewards/survey/\S+)")
@@ -274,12 +275,7 @@ def test_the_donors_account_and_the_export_a_person_reads(site, browser, shots):
     address = "account.reader@example.org"  # their own: this test runs alone too (pytest -k)
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    page.goto(base + "/")
-    page.fill("#amount", "100")
-    page.fill("#email", address)
-    page.click("button[type=submit].primary")
-    page.click("text=Pay (test)")
-    page.wait_for_url("**/thank-you?pledge=*")
+    give_in_browser(page, base, "100", address)
     sign_in_donor(page, base, Path(env["FILMFUND_INSTANCE_DIR"]), address)
     for lang, says, donations in (("en", "Not published yet", "Your donations"), ("zh-Hans", "尚未发布", "您的捐款")):
         page.goto(f"{base}/account?lang={lang}")
