@@ -31,8 +31,9 @@ csrf = CSRFProtect()
 # configured (FILMFUND_TRUSTED_PROXIES), so a spoofed header cannot dodge a limit.
 # No X-RateLimit-* headers on every answer: each costs a second storage call (a Redis round trip
 # on the pledge path); a refused request still says when to come back (Retry-After, errors.py).
-RedisConnectionErrors = (RedisConnectionError, RedisTimeoutError)
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=False)
+# A connection to Redis that failed or was closed under us: `limits` then counts the request itself.
+REDIS_CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError)
 
 
 def seconds_until(reset_at: float) -> int:
@@ -99,11 +100,11 @@ def _sent_fixed_window(strategy, item: RateLimitItem, key: str, scope: str) -> C
     pool = storage.get_connection().connection_pool
     try:
         conn = pool.get_connection()
-    except RedisConnectionErrors:
+    except REDIS_CONNECTION_ERRORS:
         return partial(_counted_by_limits, strategy, item, key, scope)
     try:
         conn.send_command("EVALSHA", storage.lua_incr_expire.sha, 1, storage.prefixed_key(limit_key), expiry, 1)
-    except RedisConnectionErrors:
+    except REDIS_CONNECTION_ERRORS:
         conn.disconnect()
         pool.release(conn)
         return partial(_counted_by_limits, strategy, item, key, scope)
@@ -111,7 +112,7 @@ def _sent_fixed_window(strategy, item: RateLimitItem, key: str, scope: str) -> C
     def settle() -> None:
         try:
             count = int(conn.read_response())
-        except (NoScriptError, *RedisConnectionErrors):  # a restarted Redis: no script, a closed socket
+        except (NoScriptError, *REDIS_CONNECTION_ERRORS):  # a restarted Redis: no script, a closed socket
             conn.disconnect()  # nothing half read may reach the next command on this connection
             count = storage.incr(limit_key, expiry)
         except BaseException:
