@@ -10,7 +10,7 @@ from datetime import date
 
 from flask_babel import gettext as _
 
-from filmfund.i18n import format_money
+from filmfund.i18n import format_day, format_money
 
 
 @dataclass
@@ -121,7 +121,8 @@ def share_chart(points: list[tuple[date, int, int]], currency: str = "usd", *, w
     paid.append(f"{end},{paid[-1].split(',')[1]}")
     chart.due, chart.paid = " ".join(due), " ".join(paid)
     chart.x_labels = [(left, first.isoformat())] + ([(end, last.isoformat())] if last != first else [])
-    chart.summary = _("From %(first)s to %(last)s: share due %(due)s, paid %(paid)s.", first=first.isoformat(),
-                      last=last.isoformat(), due=format_money(points[-1][1], currency),
+    # In words, as the reader writes a date (2026年12月3日): the axis keeps the short ISO labels.
+    chart.summary = _("From %(first)s to %(last)s: share due %(due)s, paid %(paid)s.", first=format_day(first),
+                      last=format_day(last), due=format_money(points[-1][1], currency),
                       paid=format_money(points[-1][2], currency))
     return chart

@@ -36,3 +36,17 @@ def test_small_amounts_get_plain_ticks():
 def test_empty_chart_says_so():
     chart = line_chart([])
     assert chart.empty and chart.points == "" and "nothing yet" in chart.summary
+
+
+def test_the_share_charts_words_write_dates_as_its_reader_does(app):
+    """Its text alternative (and caption) in words, not ISO dates: "2026-12- | 03" broke at its
+    hyphen on a phone, and no Chinese sentence writes a date so."""
+    from flask_babel import force_locale
+
+    from filmfund.admin.charts import share_chart
+
+    points = [(date(2026, 10, 30), 2000, 0), (date(2026, 12, 3), 205100, 1000)]
+    with app.test_request_context("/"):
+        assert share_chart(points).summary == "From October 30, 2026 to December 3, 2026: share due $2,051.00, paid $10.00."
+        with force_locale("zh_Hans"):
+            assert share_chart(points).summary == "2026年10月30日至2026年12月3日：应付份额 US$2,051.00，已支付 US$10.00。"
