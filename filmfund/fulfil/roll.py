@@ -47,6 +47,11 @@ def _rendered_text_path(out: Path) -> Path:
     return out.with_name(out.name + ".txt")  # what a rendered roll shows, kept beside it
 
 
+def _kept_text(text: str) -> str:
+    """What is kept beside a roll rendered from `text`: the way it was drawn, then the text."""
+    return f"{LAYOUT}\n{text}"
+
+
 def roll_needs_rendering(campaign: Campaign, out: Path | None = None) -> bool:
     """A rendered roll no longer shows what the credits print (a donor asked for anonymity or was
     erased after the freeze, or the list was frozen again), or it was drawn the old way: it must
@@ -58,7 +63,7 @@ def roll_needs_rendering(campaign: Campaign, out: Path | None = None) -> bool:
         shown = _rendered_text_path(out).read_text(encoding="utf-8")
     except OSError:
         return True  # rendered before the roll kept its text: nobody can tell what it shows
-    return shown != f"{LAYOUT}\n{roll_text(campaign)}"
+    return shown != _kept_text(roll_text(campaign))
 
 
 def _font() -> str:
@@ -261,6 +266,6 @@ def render_roll(campaign: Campaign, *, size: tuple[int, int] | None = None, fps:
             raise ConflictError(f"ffmpeg could not render the roll: {exc.stderr_tail[-500:]}",
                                 code="render_failed") from None
         part.replace(out)
-    _rendered_text_path(out).write_text(f"{LAYOUT}\n{text}", encoding="utf-8")
+    _rendered_text_path(out).write_text(_kept_text(text), encoding="utf-8")
     record_audit("credits.render", f"campaign:{campaign.slug}", {"seconds": round(duration, 1)})
     return out
