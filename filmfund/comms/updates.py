@@ -448,16 +448,26 @@ def deliver_update(update_id: int) -> dict:
 
 def sweep_deliveries(now: datetime | None = None) -> dict[str, int]:
     """Deliveries left `sending` by a worker that died are marked failed, never re-sent (the
-    mail may have gone out: a donor must not get it twice); updates with queued deliveries get
-    a new job (a lost queue) once the caller commits."""
+    mail may have gone out: a donor must not get it twice); updates with queued deliveries and
+    no sign of a live job get a new job (a lost queue) once the caller commits.
+
+    A live job is one that claimed a delivery, or whose update was published, within
+    STALE_SENDING: its mailing is running or waiting in the queue. A second job beside it would
+    send nothing twice (claims are atomic), but a worker killed while both run leaves two mails
+    in flight, each marked failed and never re-sent, where one job leaves one."""
     now = now or utcnow()
+    recent = now - STALE_SENDING
     stale = db.session.execute(
         sa.update(UpdateDelivery).where(UpdateDelivery.status == DeliveryStatus.SENDING,
-                                        UpdateDelivery.claimed_at < now - STALE_SENDING)
+                                        UpdateDelivery.claimed_at < recent)
         .values(status=DeliveryStatus.FAILED, error="interrupted while sending; not re-sent, to never send twice")
     ).rowcount
+    claimed_lately = sa.select(UpdateDelivery.update_id).where(UpdateDelivery.claimed_at >= recent)
+    published_lately = sa.select(Update.id).where(Update.published_at >= recent)
     pending = list(db.session.scalars(sa.select(UpdateDelivery.update_id).where(
-        UpdateDelivery.status == DeliveryStatus.QUEUED).distinct()))
+        UpdateDelivery.status == DeliveryStatus.QUEUED,
+        UpdateDelivery.update_id.not_in(claimed_lately),
+        UpdateDelivery.update_id.not_in(published_lately)).distinct()))
 
     def requeue() -> None:
         for update_id in pending:

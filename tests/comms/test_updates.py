@@ -164,6 +164,40 @@ def test_a_delivery_is_claimed_once_and_a_dead_workers_claim_is_not_resent(app, 
     assert statuses == {first: DeliveryStatus.FAILED, second: DeliveryStatus.SENT}
 
 
+def test_the_sweep_gives_a_live_mailing_no_second_job(app, donor, monkeypatch):
+    """The hourly sweep re-queues a lost mailing, not a running one: two jobs of one update side by
+    side, in a worker then killed, would leave two donors' mails in flight (failed, never re-sent)."""
+    from datetime import timedelta
+
+    donor(1500, "a@example.org")
+    donor(1500, "b@example.org")
+    queued: list[int] = []
+    monkeypatch.setattr("filmfund.comms.updates.deliver_update", queued.append)
+    update = updates.create_update(title="T", body="B", audience="updates-monthly")
+    updates.publish_update(update.id)
+    db.session.commit()
+    assert queued == [update.id]  # the publication's own job
+    queued.clear()
+
+    # Just published: its job may still wait in the queue.
+    assert updates.sweep_deliveries()["requeued_updates"] == 0
+    db.session.commit()
+    # Published long ago, its job now mailing: one delivery claimed a moment ago.
+    update.published_at -= timedelta(hours=2)
+    first = db.session.scalars(sa.select(UpdateDelivery.id).order_by(UpdateDelivery.id)).first()
+    assert updates.claim_delivery(first)
+    db.session.commit()
+    assert updates.sweep_deliveries() == {"stale": 0, "requeued_updates": 0}
+    db.session.commit()
+    assert queued == []
+    # The job's worker died: once its claim is stale, the claim is closed and the rest re-queued.
+    later = db.session.get(UpdateDelivery, first).claimed_at + updates.STALE_SENDING + timedelta(minutes=1)
+    assert updates.sweep_deliveries(now=later) == {"stale": 1, "requeued_updates": 1}
+    assert queued == []  # queued with the sweep's commit
+    db.session.commit()
+    assert queued == [update.id]
+
+
 def test_gives_up_after_the_last_attempt_and_the_producer_sees_it(app, client, donor, producer, login_as,
                                                                  monkeypatch):
     from tests.comms.conftest import free_port
