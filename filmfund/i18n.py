@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 
 from babel import Locale
 from babel.dates import format_date as _babel_date
+from babel.dates import format_skeleton as _babel_skeleton
 from babel.dates import format_time as _babel_time
 from babel.dates import get_timezone, get_timezone_name
 from babel.messages.mofile import write_mo
@@ -301,6 +302,15 @@ def format_day(value: date | datetime | None) -> str:
     return _babel_date(value, "long", locale=_babel_locale())
 
 
+def format_month(value: str | date) -> str:
+    """A calendar month in the reader's language ("December 2026" / "2026年12月"), from a date or
+    its "2026-12" form (a statement's month, as in its address)."""
+    if isinstance(value, str):
+        year, _, month = value.partition("-")
+        value = date(int(year), int(month), 1)
+    return _babel_skeleton("yMMMM", value, locale=_babel_locale())
+
+
 # ---------------------------------------------------------------- the switch and the cookie
 
 def switch_url(tag: str) -> str:
@@ -387,6 +397,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(format_money, "money")
     app.add_template_filter(format_when, "when")
     app.add_template_filter(format_day, "day")
+    app.add_template_filter(format_month, "month")
     app.add_template_filter(format_in_zone, "in_zone")
     app.add_template_filter(zone_name, "zone_name")
     app.add_template_filter(format_recorded, "recorded")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import email
 import re
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -161,6 +161,43 @@ def test_a_zone_is_named_in_the_readers_language_never_by_its_id(app, client, ca
             assert (zone_name("Asia/Shanghai"), zone_name("America/Los_Angeles")) == ("北京时间", "北美太平洋时间")
     page = login_as(client, partner).get("/admin/partner?lang=zh-Hans").get_data(as_text=True)
     assert "每月一份对账单（按北京时间计）" in page and "Asia/Shanghai" not in page
+
+
+def test_a_statements_month_is_named_as_its_reader_writes_it(app, client, campaign, partner, login_as):
+    """"December 2026" / "2026年12月", never the address's "2026-12", in the statement's heading, its
+    list of months, and the partner's page that links them."""
+    from zoneinfo import ZoneInfo
+
+    from flask_babel import force_locale
+
+    from filmfund.i18n import format_month
+    from tests.site.helpers import pay
+
+    with app.test_request_context("/"):
+        assert format_month("2026-12") == "December 2026" and format_month(date(2027, 1, 31)) == "January 2027"
+        with force_locale("zh_Hans"):
+            assert format_month("2026-12") == "2026年12月"
+    pay(1500, "a@example.org")
+    month = datetime.now(ZoneInfo(campaign.time_zone or "UTC")).strftime("%Y-%m")  # the campaign's month
+    login_as(client, partner)
+    for lang, named, heading in (("en", format_month_en(month), f"statement for {format_month_en(month)}"),
+                                 ("zh-Hans", format_month_zh(month), f"{format_month_zh(month)}对账单")):
+        page = client.get(f"/admin/partner/statements/{month}?lang={lang}").get_data(as_text=True)
+        h1 = page.split("<h1>")[1].split("</h1>")[0]
+        assert heading in h1 and month not in h1, h1
+        assert f">{named}</a>" in page, lang  # the list of months
+        partner_page = client.get(f"/admin/partner?lang={lang}").get_data(as_text=True)
+        assert f">{named}</a>" in partner_page and f">{month}</a>" not in partner_page
+
+
+def format_month_en(month: str) -> str:  # written out here, not asked of the code under test
+    year, number = month.split("-")
+    return f"{('January February March April May June July August September October November December').split()[int(number) - 1]} {year}"
+
+
+def format_month_zh(month: str) -> str:
+    year, number = month.split("-")
+    return f"{year}年{int(number)}月"
 
 
 def test_a_text_missing_in_one_language_reads_the_other(app, tmp_path):
