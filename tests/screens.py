@@ -37,3 +37,15 @@ def assert_not_scrolled_sideways(page, selector: str) -> None:
     in its `.table-wrap`: on a phone, a column scrolled out of sight is a column not read)."""
     boxes = page.eval_on_selector_all(selector, "els => els.map(e => [e.scrollWidth, e.clientWidth])")
     assert boxes and all(wide <= room for wide, room in boxes), (selector, boxes)
+
+
+# The tables whose box scrolls sideways: the heading above each (or its table's id), to name them.
+_SCROLLED_TABLES = """() => [...document.querySelectorAll('.table-wrap')]
+    .filter(w => w.scrollWidth > w.clientWidth + 1)
+    .map(w => w.querySelector('table').id || (w.closest('section, details')?.querySelector('h2, h3, summary')?.textContent || '').trim().slice(0, 60))"""
+
+
+def tables_scrolled_sideways(page) -> list[str]:
+    """The tables of this page that scroll sideways in their box (none, on a phone: a column
+    scrolled out of sight is a column not read; `table.stack` lays each row out instead)."""
+    return page.evaluate(_SCROLLED_TABLES)

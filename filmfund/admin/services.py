@@ -134,8 +134,9 @@ def outbox(limit: int = 20) -> list[dict]:
     for path in outbox_messages()[:limit]:
         with path.open("rb") as fh:
             headers = parser.parse(fh)
+        date = headers["Date"]  # a DateHeader (policy.default): its moment, said in the reader's zone
         items.append({"name": path.name, "to": str(headers["To"] or ""), "subject": str(headers["Subject"] or ""),
-                      "date": str(headers["Date"] or "")})
+                      "date": getattr(date, "datetime", None)})
     return items
 
 

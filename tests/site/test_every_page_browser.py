@@ -2,21 +2,24 @@
 for: the visitor's public pages, a donor's account pages, the producers' pages. The list is the
 app's own (every GET route without a parameter that answers with a page), so a page added later is
 checked without being named here. Each page must answer, be the page asked for (not a sign-in
-redirect), and fit the screen. The site is `filmfund run` with demo donations. In Chinese, the
-pages of the visitor, the donor and the partner hold no English sentence (a run of two English
-words or more), people's and brands' names aside: a text left unmarked, or a label falling back
-to a field's name, shows there. The producers' own pages are written in English for the crew
-(README, "How producers translate the site's texts"): their body is marked `lang="en"`, so that a
-screen reader does not read English with a Chinese voice, and no English sentence is left outside
-that mark (their top bar and messages are in Chinese)."""
+redirect), and fit the screen, its tables included: none scrolls sideways in its box. The site is
+`filmfund run` with demo donations. In Chinese, the pages of the visitor, the donor and the partner
+hold no English sentence (a run of two English words or more), people's and brands' names aside: a
+text left unmarked, or a label falling back to a field's name, shows there. The producers' own
+pages are written in English for the crew (README, "How producers translate the site's texts"):
+their body is marked `lang="en"`, so that a screen reader does not read English with a Chinese
+voice, and no English sentence is left outside that mark (their top bar and messages are in
+Chinese)."""
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+from werkzeug.exceptions import HTTPException
 
-from tests.screens import assert_fits
+from tests.screens import assert_fits, tables_scrolled_sideways
 from tests.site.test_access_matrix import MATRIX
 from tests.site.test_browser import (  # noqa: F401  (browser: the module's chromium fixture)
     _cli,
@@ -60,10 +63,10 @@ def _user_per_request():
     """The server is a subprocess: no in-process app nor database parameter."""
 
 
-def _in_chinese_throughout(path: str, reader: str, endpoints: dict[str, str]) -> bool:
+def _in_chinese_throughout(endpoint: str, reader: str) -> bool:
     """Whether this page is one the visitor, a donor or the partner reads (the access matrix's
     say), and so written in both languages."""
-    return reader != "producer" or MATRIX[(endpoints[path], "GET")][2]["partner"] == 200
+    return reader != "producer" or MATRIX[(endpoint, "GET")][2]["partner"] == 200
 
 
 def _read_as_chinese(page) -> str:
@@ -102,7 +105,8 @@ def pages(site) -> dict:
         mp.setenv("FILMFUND_INSTANCE_DIR", env["FILMFUND_INSTANCE_DIR"])
         from filmfund import create_app
 
-        rules = list(create_app().url_map.iter_rules())
+        url_map = create_app().url_map
+    rules = list(url_map.iter_rules())
     by_reader: dict[str, list[str]] = {"visitor": [], "donor": [], "producer": []}
     endpoints = {}
     for rule in sorted(rules, key=lambda r: r.rule):
@@ -111,7 +115,36 @@ def pages(site) -> dict:
             by_reader[_reader(rule.endpoint)].append(rule.rule)
             endpoints[rule.rule] = rule.endpoint
     assert all(by_reader.values()), by_reader  # the split found each reader's pages
-    return {**by_reader, "endpoints": endpoints}
+    return {**by_reader, "endpoints": endpoints, "routes": url_map.bind("localhost")}
+
+
+def _linked_pages(page, base: str, routes, found: dict[str, str]) -> None:
+    """Adds to `found` (endpoint: path) the pages with a parameter in their address (a reward's,
+    a donor's, a month's statement) that this page links to, the first link of each endpoint:
+    those pages are checked as the reader reaches them, with the site's own data."""
+    for href in page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)"):
+        if not href.startswith(base + "/"):
+            continue
+        path = urlsplit(href).path
+        if path.startswith(NOT_PAGES) or path.endswith(FILES):
+            continue
+        try:
+            endpoint, arguments = routes.match(path, method="GET")
+        except HTTPException:  # not one of the app's pages (a redirect's target, a 404)
+            continue
+        if arguments:
+            found.setdefault(endpoint, path)
+
+
+def _check_page(page, path: str, endpoint: str, reader: str, lang: str, shots: Path, names: list[str]) -> None:
+    """The page just opened: in the language asked, no wider than the screen, no table scrolled
+    sideways; in Chinese, no English sentence left where the reader reads Chinese."""
+    assert page.evaluate("document.documentElement.lang") == lang, (path, lang)
+    assert_fits(page, shots, f"{reader}-{lang}{path.replace('/', '_')}")
+    assert tables_scrolled_sideways(page) == [], (lang, path)
+    if lang == "zh-Hans":
+        assert _marked_english(page) == (not _in_chinese_throughout(endpoint, reader)), path
+        assert _english_left(_read_as_chinese(page), names) == [], path
 
 
 def _signed_in(browser, base: str, env, reader: str):  # noqa: F811
@@ -129,6 +162,7 @@ def test_every_page_fits_a_phone_in_both_languages(site, pages, browser, reader,
     base, env, log = site
     page = _signed_in(browser, base, env, reader)
     page.set_viewport_size({"width": 390, "height": 900})
+    linked: dict[str, str] = {}  # the pages with a parameter, reached by a link: endpoint -> path
     try:
         for lang in ("en", "zh-Hans"):
             page.goto(f"{base}/?lang={lang}")  # the language is kept (cookie, and a donor's profile)
@@ -137,11 +171,17 @@ def test_every_page_fits_a_phone_in_both_languages(site, pages, browser, reader,
                 expected = 404 if path in NOT_FOUND_WITHOUT else 200
                 assert answer is not None and answer.status == expected, (lang, path, answer and answer.status)
                 assert page.url.split("?")[0] == base + path, f"{path} as {reader} went to {page.url}"
-                assert page.evaluate("document.documentElement.lang") == lang, (path, lang)
-                assert_fits(page, tmp_path, f"{reader}-{lang}{path.replace('/', '_')}")
-                if lang == "zh-Hans":
-                    assert _marked_english(page) == (not _in_chinese_throughout(path, reader, pages["endpoints"])), path
-                    assert _english_left(_read_as_chinese(page), names_as_written) == [], path
+                _check_page(page, path, pages["endpoints"][path], reader, lang, tmp_path, names_as_written)
+                _linked_pages(page, base, pages["routes"], linked)
+            for endpoint, path in sorted(linked.items()):
+                head = page.request.get(base + path)
+                if not head.headers.get("content-type", "").startswith("text/html"):
+                    continue  # a file behind a link (a receipt's PDF, a rendition), not a page
+                answer = page.goto(base + path)
+                assert answer is not None and answer.status == 200, (lang, path, answer and answer.status)
+                _check_page(page, path, endpoint, reader, lang, tmp_path, names_as_written)
     finally:
         page.close()
+    if reader == "producer":  # the demo's data gives the producer these pages, at least, to reach
+        assert {"fulfil_admin.queue", "donations_admin.donor_page", "books.partner_month"} <= set(linked), linked
     assert [line for line in log.read_text().splitlines() if "Traceback" in line] == []
