@@ -17,6 +17,7 @@ import logging
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -24,12 +25,13 @@ from babel import Locale
 from babel.dates import format_date as _babel_date
 from babel.dates import format_skeleton as _babel_skeleton
 from babel.dates import format_time as _babel_time
-from babel.dates import get_timezone, get_timezone_name
+from babel.dates import get_timezone, get_timezone_location, get_timezone_name
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal
 from flask import Flask, current_app, g, has_request_context, request
 from flask_babel import Babel, force_locale, get_locale, refresh
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from filmfund.extensions import db
@@ -246,6 +248,45 @@ def zone_name(zone: str | None = None) -> str:
     return ZONE_NAMES.get((lang, zone)) or get_timezone_name(get_timezone(zone), width="long", locale=_babel_locale())
 
 
+# Where this film's donors mostly live: offered first, before every zone of the world.
+COMMON_ZONES = ("Asia/Shanghai", "Asia/Hong_Kong", "Asia/Taipei", "Asia/Singapore", "Asia/Kuala_Lumpur",
+                "Asia/Tokyo", "America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles",
+                "America/Toronto", "America/Vancouver", "Europe/London", "Europe/Paris", "Europe/Berlin",
+                "Australia/Sydney", "Pacific/Auckland", "UTC")
+
+
+def zone_choices(zones: list[str], current: str | None = None) -> list[tuple[str, list[tuple[str, str]]]]:
+    """A select's groups of `zones` (ids, the values a form sends back), each zone by its place in
+    the reader's language ("美国（纽约）时间", "United States (New York) Time"; Beijing time as its
+    readers say it): the common zones first, then every other one by name. Ids that name the same
+    place (old aliases) are offered once; `current` is always among them."""
+    lang = current_language()
+    common, rest = _zone_labels(lang, tuple(zones))
+    if current and current not in dict(common) and current not in dict(rest) and current in zones:
+        rest = sorted([*rest, (current, _zone_label(lang, current))], key=lambda pair: pair[1])
+    return [(_("Common time zones"), common), (_("All time zones"), rest)]
+
+
+@lru_cache(maxsize=8)
+def _zone_labels(lang: str, zones: tuple[str, ...]) -> tuple[list, list]:
+    """Built once a language, in that language (the reader's: 518 zones named by Babel take 0.16 s)."""
+    common = [(z, _zone_label(lang, z)) for z in COMMON_ZONES if z in zones]
+    seen = {label for _z, label in common}
+    rest = []
+    for z in zones:
+        label = _zone_label(lang, z)
+        if label not in seen:
+            seen.add(label)
+            rest.append((z, label))
+    return common, sorted(rest, key=lambda pair: pair[1])
+
+
+def _zone_label(lang: str, zone: str) -> str:
+    if zone == "UTC":
+        return "UTC"
+    return ZONE_NAMES.get((lang, zone)) or get_timezone_location(get_timezone(zone), locale=_babel_locale())
+
+
 def format_when(value: datetime | None) -> str:
     """A moment in the reader's language and zone, to the minute, with the zone named:
     "December 3, 2026, 8:30 PM UTC" / "2026年12月4日 04:30（北京时间）"."""
@@ -266,7 +307,7 @@ def format_recorded(value: datetime | None, camera_zone: str | None = None) -> s
     if not camera_zone:
         return format_when(value)
     sign = -1 if camera_zone.startswith("-") else 1
-    hours, _, minutes = camera_zone[1:].partition(":")
+    hours, _sep, minutes = camera_zone[1:].partition(":")
     zone = timezone(sign * timedelta(hours=int(hours), minutes=int(minutes or 0)))
     text = _date_and_time(value, zone, "long")
     label = f"UTC{camera_zone}"
@@ -306,7 +347,7 @@ def format_month(value: str | date) -> str:
     """A calendar month in the reader's language ("December 2026" / "2026年12月"), from a date or
     its "2026-12" form (a statement's month, as in its address)."""
     if isinstance(value, str):
-        year, _, month = value.partition("-")
+        year, _sep, month = value.partition("-")
         value = date(int(year), int(month), 1)
     return _babel_skeleton("yMMMM", value, locale=_babel_locale())
 

@@ -11,6 +11,7 @@ from filmfund.comms import arrangements, invitations, questions, updates
 from filmfund.comms.views import bp
 from filmfund.errors import DomainError, NotFoundError, for_people
 from filmfund.extensions import db, limiter
+from filmfund.i18n import zone_choices
 from filmfund.media.common import storage
 from filmfund.security import role_required
 
@@ -168,7 +169,7 @@ def _my_invitation_page(invitation_id: int, error: str | None = None, status: in
     inv = invitations.my_invitation(_me(), invitation_id)
     counts = invitations.rsvp_counts(inv.experience_id)["slots"]
     return render_template("comms/my_invitation.html", inv=inv, local=invitations.local, counts=counts,
-                           zones=invitations.time_zones(), error=error), status
+                           zones=zone_choices(invitations.time_zones(), inv.time_zone), error=error), status
 
 
 @bp.get("/account/invitations/<int:invitation_id>")

@@ -64,6 +64,13 @@ def test_dinner_from_payment_to_rsvp_calendar_and_reminder(app, donor, producer,
     zh = me.get(inv_page + "?lang=zh-Hans").get_data(as_text=True)
     assert f"{year}年3月14日" in zh and " 07:30" in zh
     assert "建议时间（北美东部时间）" in zh  # the zone named as a reader names it, not by its database id
+    # The zones to choose from are places in the reader's words, the donor's own selected.
+    select = zh.split('<select id="tz"')[1].split("</select>")[0]
+    options = re.findall(r'<option value="([^"]+)"( selected)?>([^<]+)</option>', select)
+    assert ("America/New_York", " selected", "美国（纽约）时间") in options
+    assert ("Asia/Shanghai", "", "北京时间") == options[0]  # the common zones first
+    assert not [label for _z, _s, label in options if "/" in label or "_" in label]  # never an id
+    assert len({label for _z, _s, label in options}) == len(options) > 300  # each place once
     me.get(inv_page + "?lang=en")
     assert _post(me, f"{inv_page}/time-zone", inv_page, time_zone="Mars/Olympus").status_code == 400
 
