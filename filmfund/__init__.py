@@ -28,6 +28,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     # Flask-Limiter takes the switch of the last app it was bound to as its default: an app built
     # after one with limits off (a test, an embedding app) would have none. Each app decides.
     app.config.setdefault("RATELIMIT_ENABLED", True)
+    # Redis down: each process counts the pages' limits in its own memory meanwhile (the API's
+    # too: extensions.StorageOutage), so gifts and sign-ins go on, still limited. A Redis that
+    # does not answer is given up on within 2 s, not the system's minutes.
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    if app.config.get("RATELIMIT_STORAGE_URI", "").startswith(("redis://", "rediss://")):
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 2, "socket_timeout": 2})
     app.instance_path = app.config["INSTANCE_DIR"]
     make_private(app.config)
     # In front of Flask (behind ProxyFix, which sets the scheme and host it keys on): the public

@@ -1,4 +1,5 @@
 """Extensions, created unbound and bound to the app in create_app (Flask's app-factory pattern)."""
+import logging
 import math
 import os
 import threading
@@ -15,7 +16,7 @@ from flask_login import LoginManager
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from limits import RateLimitItem, parse_many
-from limits.storage import RedisStorage
+from limits.storage import MemoryStorage, RedisStorage
 from limits.strategies import FixedWindowRateLimiter
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
@@ -34,6 +35,54 @@ csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=False)
 # A connection to Redis that failed or was closed under us: `limits` then counts the request itself.
 REDIS_CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError)
+log = logging.getLogger(__name__)
+
+
+class StorageOutage:
+    """The limits' storage (Redis) unreachable. Meanwhile each process counts the API's limits in
+    its own memory, as Flask-Limiter's in-memory fallback counts the pages' (create_app turns it
+    on): a donor can still give and a sign-in is still limited, per process, where every request
+    would otherwise fail. Redis is tried again after 1, 2, 4 ... 60 s; the first success ends it."""
+
+    MAX_BACKOFF = 60.0
+
+    def __init__(self) -> None:
+        self.retry_at = 0.0  # monotonic seconds; 0 while Redis answers
+        self.backoff = 0.0
+        self.memory = FixedWindowRateLimiter(MemoryStorage())
+        self._lock = threading.Lock()
+
+    def ongoing(self) -> bool:
+        return bool(self.retry_at) and time.monotonic() < self.retry_at
+
+    def began(self, error: BaseException) -> None:
+        with self._lock:
+            self.backoff = min(self.MAX_BACKOFF, self.backoff * 2 or 1.0)
+            self.retry_at = time.monotonic() + self.backoff
+        log.warning("rate-limit storage unreachable (%s): limits counted in this process's memory; "
+                    "Redis tried again in %.0f s", error, self.backoff)
+
+    def ended(self) -> None:
+        if self.backoff:
+            with self._lock:
+                self.backoff = self.retry_at = 0.0
+            log.warning("rate-limit storage reachable again: limits counted in Redis")
+
+    def reset(self) -> None:
+        """Redis trusted again and the memory's counts forgotten (beside `limiter.reset()`)."""
+        with self._lock:
+            self.backoff = self.retry_at = 0.0
+            self.memory.storage.reset()
+
+    def count(self, items: list[RateLimitItem], key: str, scope: str) -> Callable[[], None]:
+        """Counted in this process's memory: the answer, as PerClientLimit.send gives it."""
+        for item in items:
+            if not self.memory.hit(item, key, scope):
+                return partial(_refuse, self.memory, item, key, scope)
+        return go_on
+
+
+storage_outage = StorageOutage()
 
 
 def seconds_until(reset_at: float) -> int:
@@ -68,13 +117,20 @@ class PerClientLimit:
         if not limiter.enabled:
             return go_on
         strategy, key = limiter.limiter, get_remote_address()
+        if storage_outage.ongoing():
+            return storage_outage.count(self.items, key, self.scope)
         if len(self.items) == 1:
             sent = _sent_fixed_window(strategy, self.items[0], key, self.scope)
             if sent is not None:
                 return sent
-        for item in self.items:
-            if not strategy.hit(item, key, self.scope):
-                return partial(_refuse, strategy, item, key, self.scope)
+        try:
+            for n, item in enumerate(self.items):
+                if not strategy.hit(item, key, self.scope):
+                    return partial(_refuse, strategy, item, key, self.scope)
+        except REDIS_CONNECTION_ERRORS as error:
+            storage_outage.began(error)
+            return storage_outage.count(self.items[n:], key, self.scope)
+        storage_outage.ended()
         return go_on
 
 
@@ -83,8 +139,11 @@ def go_on() -> None:
 
 
 def _refuse(strategy, item: RateLimitItem, key: str, scope: str) -> None:
-    reset_at = strategy.get_window_stats(item, key, scope).reset_time
-    raise TooManyRequests(retry_after=seconds_until(reset_at))
+    try:
+        retry_after = seconds_until(strategy.get_window_stats(item, key, scope).reset_time)
+    except REDIS_CONNECTION_ERRORS:  # gone since it counted: at most the whole window
+        retry_after = item.get_expiry()
+    raise TooManyRequests(retry_after=retry_after)
 
 
 def _sent_fixed_window(strategy, item: RateLimitItem, key: str, scope: str) -> Callable[[], None] | None:
@@ -100,8 +159,9 @@ def _sent_fixed_window(strategy, item: RateLimitItem, key: str, scope: str) -> C
     pool = storage.get_connection().connection_pool
     try:
         conn = pool.get_connection()
-    except REDIS_CONNECTION_ERRORS:
-        return partial(_counted_by_limits, strategy, item, key, scope)
+    except REDIS_CONNECTION_ERRORS as error:  # Redis down (a connection is made, or checked, here)
+        storage_outage.began(error)
+        return storage_outage.count([item], key, scope)
     try:
         conn.send_command("EVALSHA", storage.lua_incr_expire.sha, 1, storage.prefixed_key(limit_key), expiry, 1)
     except REDIS_CONNECTION_ERRORS:
@@ -114,12 +174,15 @@ def _sent_fixed_window(strategy, item: RateLimitItem, key: str, scope: str) -> C
             count = int(conn.read_response())
         except (NoScriptError, *REDIS_CONNECTION_ERRORS):  # a restarted Redis: no script, a closed socket
             conn.disconnect()  # nothing half read may reach the next command on this connection
-            count = storage.incr(limit_key, expiry)
+            pool.release(conn)
+            return _counted_by_limits(strategy, item, key, scope)
         except BaseException:
             conn.disconnect()
-            raise
-        finally:
             pool.release(conn)
+            raise
+        pool.release(conn)
+        if storage_outage.backoff:
+            storage_outage.ended()
         if count > item.amount:
             _refuse(strategy, item, key, scope)
 
@@ -127,7 +190,15 @@ def _sent_fixed_window(strategy, item: RateLimitItem, key: str, scope: str) -> C
 
 
 def _counted_by_limits(strategy, item: RateLimitItem, key: str, scope: str) -> None:
-    if not strategy.hit(item, key, scope):
+    """`limits`' own count (it loads the script again, on a new connection); Redis still
+    unreachable, this process's memory counts it."""
+    try:
+        allowed = strategy.hit(item, key, scope)
+    except REDIS_CONNECTION_ERRORS as error:
+        storage_outage.began(error)
+        return storage_outage.count([item], key, scope)()
+    storage_outage.ended()
+    if not allowed:
         _refuse(strategy, item, key, scope)
 
 

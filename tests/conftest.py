@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from filmfund import create_app
 from filmfund.extensions import db as _db
-from filmfund.extensions import limiter
+from filmfund.extensions import limiter, storage_outage
 
 PG_ADMIN_URL = os.environ.get("FILMFUND_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 DATABASES = [d.strip() for d in os.environ.get("FILMFUND_TEST_DATABASES", "sqlite,postgresql").split(",") if d.strip()]
@@ -121,6 +121,7 @@ def app(database_url, instance_dir, app_overrides, monkeypatch):
             _schema_ready.add(database_url)
         _empty_tables()
         limiter.reset()
+        storage_outage.reset()
         yield app
         _db.session.remove()
         _db.engine.dispose()
