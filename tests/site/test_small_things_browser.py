@@ -351,3 +351,53 @@ def test_a_chinese_donor_types_as_her_input_method_does_and_her_long_address_fit
                 assert len(lines) >= 3 and all(n == 1 for _text, n in lines), lines
             assert_fits(page, shots, f"long-address{path.replace('/', '-')}-{lang}")
     page.close()
+
+
+def test_an_invited_donor_chooses_her_time_zone_by_its_place_in_her_language(site, browser, shots):  # noqa: F811
+    """A $750 donor's video chat: the producer proposes a time and invites; she reads the times
+    in her zone, chosen in a list of places in the page's language (never "America/New_York"),
+    the common ones first, and the page fits her phone."""
+    from pathlib import Path
+
+    from playwright.sync_api import expect
+
+    base, env, _log = site
+    donor = "chat-guest@example.org"
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    give_in_browser(page, base, "750", donor)
+    page.close()
+    staff = _producer_page(browser, base)
+    staff.goto(base + "/admin/experiences")
+    staff.select_option("#exp-reward", value="video-chat")
+    staff.fill("#exp-title", "A video chat with the director")
+    staff.click("form[action$='/admin/experiences'] button[type=submit]")
+    staff.wait_for_url(re.compile(r".*/admin/experiences/\d+$"))
+    staff.fill("#slot-start", f"{time.gmtime().tm_year + 1}-03-14T19:30")
+    staff.select_option("#slot-tz", value="Asia/Shanghai")
+    staff.click("form[action$='/slots'] button[type=submit]")
+    staff.click("form[action$='/invite'] button[type=submit]")
+    expect(staff.locator("#rsvp-counts")).to_contain_text(re.compile(r"[1-9]\d* not answered"))  # hers among them
+    staff.close()
+
+    page = browser.new_page(viewport={"width": 390, "height": 900}, locale="zh-CN")
+    sign_in_donor(page, base, Path(env["FILMFUND_INSTANCE_DIR"]), donor)
+    page.goto(base + "/account/invitations?lang=zh-Hans")
+    page.click("main a[href*='/account/invitations/']")
+    zone = page.locator("#tz")
+    groups = zone.locator("optgroup")
+    expect(groups.nth(0)).to_have_attribute("label", "常用时区")
+    expect(zone.locator("option[value='Asia/Shanghai']")).to_have_text("北京时间")
+    expect(zone.locator("option[value='America/New_York']")).to_have_text("美国（纽约）时间")
+    names = zone.locator("option").all_inner_texts()
+    assert len(names) > 300 and not [n for n in names if "/" in n or "_" in n], names[:5]
+    page.select_option("#tz", label="美国（纽约）时间")
+    page.click("form[action$='/time-zone'] button[type=submit]")
+    expect(page.locator("#times-heading")).to_have_text("建议时间（北美东部时间）")
+    assert zone.input_value() == "America/New_York"
+    for lang in ("zh-Hans", "en"):
+        page.goto(page.url.split("?")[0] + f"?lang={lang}")
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 900})
+            assert_fits(page, shots, f"invitation-{lang}-{width}")
+    expect(page.locator("#tz option[value='America/New_York']")).to_have_text("United States (New York) Time")
+    page.close()
