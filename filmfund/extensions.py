@@ -49,8 +49,16 @@ class StorageOutage:
     def __init__(self) -> None:
         self.retry_at = 0.0  # monotonic seconds; 0 while Redis answers
         self.backoff = 0.0
-        self.memory = FixedWindowRateLimiter(MemoryStorage())
+        self._memory: FixedWindowRateLimiter | None = None  # made at the first outage (its storage starts a thread)
         self._lock = threading.Lock()
+
+    @property
+    def memory(self) -> FixedWindowRateLimiter:
+        if self._memory is None:
+            with self._lock:
+                if self._memory is None:
+                    self._memory = FixedWindowRateLimiter(MemoryStorage())
+        return self._memory
 
     def ongoing(self) -> bool:
         return bool(self.retry_at) and time.monotonic() < self.retry_at
@@ -72,7 +80,8 @@ class StorageOutage:
         """Redis trusted again and the memory's counts forgotten (beside `limiter.reset()`)."""
         with self._lock:
             self.backoff = self.retry_at = 0.0
-            self.memory.storage.reset()
+            if self._memory is not None:
+                self._memory.storage.reset()
 
     def count(self, items: list[RateLimitItem], key: str, scope: str) -> Callable[[], None]:
         """Counted in this process's memory: the answer, as PerClientLimit.send gives it."""
