@@ -22,6 +22,8 @@ _ITEM = {"type": "object", "required": ["id", "title", "audience", "published_at
 _UPDATE = {"type": "object", "required": ["id", "title", "audience", "state", "body", "published_at"],
            "properties": {**_ITEM["properties"], "state": {"type": "string", "enum": ["draft", "published"]},
                           "body": {"type": "string"},
+                          "translations": {"type": "object", "additionalProperties": {
+                              "type": "object", "properties": {"title": {"type": "string"}, "body": {"type": "string"}}}},
                           "deliveries": {"type": "object", "additionalProperties": {"type": "integer"}}}}
 
 
@@ -31,12 +33,28 @@ def _campaign_audiences(schema: dict) -> None:
     schema["pattern"] = f"^\\s*({choices})\\s*$"
 
 
-class NewUpdate(Schema):
+def _versions_by_language(schema: dict) -> None:
+    """The document names the languages a version may be in (the site's others), and no other."""
+    for variant in schema.get("anyOf", [schema]):
+        if variant.get("type") == "object":
+            text = variant.pop("additionalProperties")
+            variant["properties"] = {lang: text for lang in updates.other_languages()}
+            variant["additionalProperties"] = False
+
+
+class UpdateText(Schema):
     title: str = Field(min_length=1, max_length=updates.TITLE_MAX, pattern=r"\S", description="spaces are collapsed")
     body: str = Field(min_length=1, max_length=updates.BODY_MAX, description="Markdown, not only spaces")
+
+
+class NewUpdate(UpdateText):
     audience: str = Field(description="everyone, donors, or a reward key", json_schema_extra=_campaign_audiences)
+    translations: dict[str, UpdateText] | None = Field(
+        default=None, description="the same update in the site's other languages, by tag: "
+                                  '{"zh-Hans": {"title", "body"}}; each reader gets their own, the main text otherwise',
+        json_schema_extra=_versions_by_language)
     codes: ClassVar[dict[str, str]] = {"title": "invalid_title", "body": "invalid_body",
-                                       "audience": "invalid_audience"}
+                                       "audience": "invalid_audience", "translations": "invalid_translations"}
 
 
 # A body of BODY_MAX characters, each up to 6 bytes once JSON-escaped, fits in one request.
@@ -48,13 +66,15 @@ def _iso(value):
 
 
 def _item(u: Update) -> dict:
-    return {"id": u.id, "title": u.title, "audience": u.audience, "published_at": _iso(u.published_at),
-            "url": absolute_url("comms.update_page", update_id=u.id)}
+    """An archive's item, its title in the caller's language (updates.version)."""
+    return {"id": u.id, "title": updates.version(u).title, "audience": u.audience,
+            "published_at": _iso(u.published_at), "url": absolute_url("comms.update_page", update_id=u.id)}
 
 
 def _full(u: Update) -> dict:
-    return {**_item(u), "state": u.state.value, "body": u.body,
-            "deliveries": updates.delivery_counts([u.id]).get(u.id, {})}
+    """A producer's view: the main text and each version as written."""
+    return {**_item(u), "title": u.title, "state": u.state.value, "body": u.body,
+            "translations": u.translations or {}, "deliveries": updates.delivery_counts([u.id]).get(u.id, {})}
 
 
 @route(bp, "/updates", "GET", "The published updates the caller may read (anonymous: the public ones)",
@@ -67,7 +87,9 @@ def list_updates():
 @route(bp, "/updates", "POST", "Write a draft update (Markdown) for an audience", roles=("producer",),
        body=NewUpdate, response=_UPDATE, status=201, max_bytes=MAX_REQUEST_BYTES)
 def create_update(body: NewUpdate):
-    update = updates.create_update(title=body.title, body=body.body, audience=body.audience, author=g.api_user)
+    translations = {lang: text.model_dump() for lang, text in (body.translations or {}).items()}
+    update = updates.create_update(title=body.title, body=body.body, audience=body.audience,
+                                   translations=translations, author=g.api_user)
     db.session.commit()
     return jsonify(_full(update)), 201
 

@@ -35,6 +35,9 @@ class Update(db.Model):
     campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
     title: Mapped[str] = mapped_column(sa.String(200))
     body: Mapped[str] = mapped_column(sa.Text)
+    # The same update in the site's other languages, as its producers wrote it (never machine-made):
+    # {"zh-Hans": {"title": ..., "body": ...}}. Each reader gets their own (updates.version).
+    translations: Mapped[dict] = mapped_column(sa.JSON, default=dict, server_default="{}")
     audience: Mapped[str] = mapped_column(sa.String(64))
     state: Mapped[UpdateState] = mapped_column(str_enum(UpdateState, 16), default=UpdateState.DRAFT, index=True)
     created_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from flask import current_app, render_template
@@ -17,7 +18,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from flask_babel import gettext as _
 
 from filmfund.audit import record_audit
-from filmfund.i18n import for_donor
+from filmfund.i18n import current_language, default_language, for_donor, languages
 from filmfund.auth.models import User
 from filmfund.comms import markdown
 from filmfund.comms.models import DeliveryStatus, Update, UpdateDelivery, UpdateState
@@ -116,23 +117,71 @@ def _clean(title, body) -> tuple[str, str]:
     return title, body
 
 
-def create_update(*, title, body, audience, author: User | None = None) -> Update:
-    """A draft for an audience. The caller commits."""
+def _clean_translations(translations) -> dict[str, dict[str, str]]:
+    """The other languages' versions, as given: {"zh-Hans": {"title", "body"}}, each checked as the
+    main one is. A language left blank (no title, no body) has no version; one half-written is
+    refused, so that no reader gets a title without its text."""
+    if translations is None:
+        return {}
+    if not isinstance(translations, dict):
+        raise ValidationError("translations: give an object by language, such as {\"zh-Hans\": {\"title\", \"body\"}}.",
+                              code="invalid_translations")
+    others = other_languages()
+    cleaned = {}
+    for lang, text in translations.items():
+        if lang not in others or not isinstance(text, dict):
+            raise ValidationError(f"translations: one of {', '.join(others)}, each with a title and a body.",
+                                  code="invalid_translations")
+        title, body = text.get("title"), text.get("body")
+        if not (isinstance(title, str) and title.strip()) and not (isinstance(body, str) and body.strip()):
+            continue
+        try:
+            cleaned[lang] = dict(zip(("title", "body"), _clean(title, body)))
+        except ValidationError as err:
+            raise ValidationError(f"{lang} {err.message}", code=err.code) from None
+    return cleaned
+
+
+def other_languages() -> list[str]:
+    """The languages an update may also be written in, beside its main text (the site's first)."""
+    return languages()[1:]
+
+
+class Version(NamedTuple):
+    title: str
+    body: str
+    lang: str
+
+
+def version(update: Update, lang: str | None = None) -> Version:
+    """The update as a reader in `lang` (the current language, by default) reads it: its version
+    in that language if its producers wrote one, otherwise its main text. The one home of that
+    choice: the archive, the update's page, the API and each donor's mail ask it."""
+    lang = lang or current_language()
+    text = (update.translations or {}).get(lang)
+    if text:
+        return Version(text["title"], text["body"], lang)
+    return Version(update.title, update.body, default_language())
+
+
+def create_update(*, title, body, audience, translations=None, author: User | None = None) -> Update:
+    """A draft for an audience, with its versions in other languages. The caller commits."""
     campaign = _campaign()
     title, body = _clean(title, body)
     update = Update(campaign_id=campaign.id, title=title, body=body, audience=_check_audience(campaign, audience),
-                    created_by=getattr(author, "id", None))
+                    translations=_clean_translations(translations), created_by=getattr(author, "id", None))
     db.session.add(update)
     db.session.flush()  # its id, for the page the caller goes to
     return update
 
 
-def edit_update(update_id: int, *, title, body, audience) -> Update:
+def edit_update(update_id: int, *, title, body, audience, translations=None) -> Update:
     """A draft's new texts and audience. The caller commits."""
     update = get_update(update_id)
     if update.state != UpdateState.DRAFT:
         raise ConflictError(_("A published update cannot be changed: it has been mailed."), code="published")
     update.title, update.body = _clean(title, body)
+    update.translations = _clean_translations(translations)
     update.audience = _check_audience(_campaign(), audience)
     return update
 
@@ -222,7 +271,8 @@ def image_reader(update_id: int, token: str | None, session_user) -> User | None
 def update_image(update: Update, asset_public_id: str):
     """The stored image an update shows: (storage key, content type). Only an asset named in
     the update's body, and only its still (an image's resized copy, a video's poster)."""
-    if asset_public_id not in markdown.asset_ids(update.body):
+    bodies = [update.body, *(text["body"] for text in (update.translations or {}).values())]
+    if not any(asset_public_id in markdown.asset_ids(body) for body in bodies):
         raise NotFoundError(_("No such image."))
     asset = db.session.scalar(sa.select(Asset).where(Asset.public_id == asset_public_id))
     if asset is None or asset.state != AssetState.READY or asset.fixity_ok is False:
@@ -241,8 +291,8 @@ def library_images(limit: int = 60) -> list[dict]:
              "markdown": f"![{a.title.replace(']', '')}](asset:{a.public_id})"} for a in assets]
 
 
-def render_html(update: Update, image_url) -> str:
-    return markdown.to_html(update.body, image_url)
+def render_html(update: Update, image_url, lang: str | None = None) -> str:
+    return markdown.to_html(version(update, lang).body, image_url)
 
 
 # --- publishing and mailing ---------------------------------------------------------------
@@ -338,13 +388,15 @@ def compose_mail(update: Update, user: User, topic: str) -> dict:
 
 def _compose_mail(update: Update, user: User, topic: str, campaign) -> dict:
     token = image_token(update, user)
+    text = version(update)  # the donor's language (compose_mail writes in it)
     html_body = render_html(update, lambda asset_id: mail_prefs.absolute_url(
         "comms.update_image", update_id=update.id, asset_id=asset_id, t=token))
-    ctx = {"update": update, "campaign": campaign, "body_html": html_body, "body_text": markdown.to_text(update.body),
+    ctx = {"update": update, "text": text, "campaign": campaign, "body_html": html_body,
+           "body_text": markdown.to_text(text.body),
            "web_url": mail_prefs.absolute_url("comms.update_page", update_id=update.id),
            "unsubscribe_url": mail_prefs.unsubscribe_url(user, topic),
            "topic_title": mail_prefs.topic_title(topic)}
-    return {"to": user.email, "subject": update.title,
+    return {"to": user.email, "subject": text.title,
             "text": render_template("comms/mail/update.txt", **ctx),
             "html": render_template("comms/mail/update.html", **ctx),
             "headers": mail_prefs.list_unsubscribe_headers(user, topic)}

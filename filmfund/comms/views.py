@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 from filmfund.comms import updates
 from filmfund.errors import DomainError, NotFoundError, for_people
 from filmfund.extensions import db, limiter
+from filmfund.i18n import default_language
 from filmfund.media.common import storage
 from filmfund.rewards import mail_prefs
 from filmfund.security import role_required
@@ -53,7 +54,7 @@ def _viewer():
 @bp.get("/updates")
 def update_list():
     return render_template("comms/updates.html", items=updates.readable_updates(_viewer()),
-                           label=updates.audience_label)
+                           label=updates.audience_label, version=updates.version)
 
 
 @bp.get("/updates/<int:update_id>")
@@ -68,7 +69,8 @@ def update_page(update_id: int):
         return render_template("comms/update_sign_in.html"), 401
     body = updates.render_html(update, lambda asset_id: url_for(
         "comms.update_image", update_id=update.id, asset_id=asset_id))
-    return render_template("comms/update.html", update=update, body=body, label=updates.audience_label(update))
+    return render_template("comms/update.html", update=update, text=updates.version(update), body=body,
+                           label=updates.audience_label(update))
 
 
 @bp.get("/updates/<int:update_id>/images/<asset_id>")
@@ -92,12 +94,19 @@ def update_image(update_id: int, asset_id: str):
 
 # --- producers ----------------------------------------------------------------------------
 
+def _translations_from(form) -> dict:
+    """The form's versions in the other languages (`title:zh-Hans`, `body:zh-Hans`)."""
+    return {lang: {"title": form.get(f"title:{lang}", ""), "body": form.get(f"body:{lang}", "")}
+            for lang in updates.other_languages()}
+
+
 def _admin_list(values: dict | None = None, error: str | None = None, status: int = 200):
     items = updates.list_updates()
     return render_template("comms/admin_updates.html", items=items,
                            counts=updates.delivery_counts([u.id for u in items]),
                            audiences=updates.audiences(), images=updates.library_images(),
-                           values=values or {}, error=error, label=updates.audience_label), status
+                           values=values or {}, error=error, label=updates.audience_label,
+                           other_languages=updates.other_languages), status
 
 
 @bp.get("/admin/updates")
@@ -112,7 +121,8 @@ def create_update():
     f = request.form
     try:
         update = updates.create_update(title=f.get("title", ""), body=f.get("body", ""),
-                                       audience=f.get("audience", ""), author=current_user)
+                                       audience=f.get("audience", ""), translations=_translations_from(f),
+                                       author=current_user)
         db.session.commit()
     except DomainError as err:
         return _admin_list(values=f.to_dict(), error=for_people(err.message), status=400)
@@ -121,16 +131,22 @@ def create_update():
 
 
 def _admin_page(update, values: dict | None = None, error: str | None = None, status: int = 200):
-    body = updates.render_html(update, lambda asset_id: url_for(
-        "comms.update_image", update_id=update.id, asset_id=asset_id))
-    return render_template("comms/admin_update.html", update=update, body=body,
+    def image_url(asset_id):
+        return url_for("comms.update_image", update_id=update.id, asset_id=asset_id)
+
+    body = updates.render_html(update, image_url, lang=default_language())  # the main text
+    versions = [(lang, text["title"], updates.render_html(update, image_url, lang=lang))
+                for lang, text in (update.translations or {}).items()]
+    if values is None:
+        values = {"title": update.title, "body": update.body, "audience": update.audience}
+        for lang, text in (update.translations or {}).items():
+            values[f"title:{lang}"], values[f"body:{lang}"] = text["title"], text["body"]
+    return render_template("comms/admin_update.html", update=update, body=body, versions=versions,
                            counts=updates.delivery_counts([update.id]).get(update.id, {}),
                            rows=updates.delivery_rows(update.id), audiences=updates.audiences(),
                            images=updates.library_images(), label=updates.audience_label(update),
                            reach=updates.reach(update) if update.state == "draft" else None,
-                           values=values or {"title": update.title, "body": update.body,
-                                             "audience": update.audience},
-                           error=error), status
+                           values=values, error=error, other_languages=updates.other_languages), status
 
 
 @bp.get("/admin/updates/<int:update_id>")
@@ -146,7 +162,7 @@ def edit_update(update_id: int):
     update = updates.get_update(update_id)
     try:
         updates.edit_update(update_id, title=f.get("title", ""), body=f.get("body", ""),
-                            audience=f.get("audience", ""))
+                            audience=f.get("audience", ""), translations=_translations_from(f))
         db.session.commit()
     except DomainError as err:
         return _admin_page(update, values=f.to_dict(), error=for_people(err.message), status=400)

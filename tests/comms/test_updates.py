@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from filmfund import jobs
 from filmfund.comms import updates
-from filmfund.comms.models import DeliveryStatus, UpdateDelivery
+from filmfund.comms.models import DeliveryStatus, Update, UpdateDelivery
 from filmfund.extensions import db
 from filmfund.rewards import mail_prefs
 from filmfund.rewards.models import Entitlement, EntitlementStatus, Reward
@@ -401,3 +401,86 @@ def test_a_signed_out_visitor_of_a_supporters_update_is_asked_to_sign_in(app, cl
         assert f"/login?next=/updates/{number}" in html or f"/login?next=%2Fupdates%2F{number}" in html
     zh = anon.get(f"/updates/{update.id}", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
     assert "登录后阅读这条动态" in zh
+
+
+def test_an_update_written_in_chinese_too_reaches_each_donor_in_their_language(app, client, smtp, donor, producer,
+                                                                             token_for, login_as, image_asset):
+    """The producers may write an update's Chinese version beside its main text: a donor who reads
+    Chinese gets it (mail, archive, page, API), the others the main text; without a version, the
+    main text for everyone, marked as the language it is in."""
+    from filmfund.rewards.donors import profile_for
+
+    mei = donor(1500, "mei@example.org")
+    donor(1500, "sam@example.org")
+    profile_for(mei.id).language = "zh-Hans"  # as her pledge page, or her language switch, left it
+    db.session.commit()
+    smtp.envelopes.clear()  # the receipts
+    headers = token_for(producer)
+    image = f"![A still](asset:{image_asset().public_id})"
+    update_id, doc = _publish_via_api(
+        client, headers, title="Shoot day 12", body="We filmed in **Shenzhen**.", audience="updates-monthly",
+        translations={"zh-Hans": {"title": "拍摄第十二天", "body": f"我们在**深圳**拍摄。\n\n{image}"}})
+    assert doc["translations"] == {"zh-Hans": {"title": "拍摄第十二天", "body": f"我们在**深圳**拍摄。\n\n{image}"}}
+    jobs.run_burst()
+    wait_for(smtp, 2)
+    mails = {m["To"]: m for m in smtp.messages()}
+    assert mails["mei@example.org"]["Subject"] == "拍摄第十二天"
+    zh_text = mails["mei@example.org"].get_body(("plain",)).get_content()
+    zh_html = mails["mei@example.org"].get_body(("html",)).get_content()
+    assert "我们在**深圳**拍摄。" in zh_text and "Shenzhen" not in zh_text
+    assert "<strong>深圳</strong>" in zh_html and 'lang="zh-Hans"' in zh_html
+    assert mails["sam@example.org"]["Subject"] == "Shoot day 12"
+    assert "We filmed in **Shenzhen**." in mails["sam@example.org"].get_body(("plain",)).get_content()
+
+    # The archive, the page and the API, each in the reader's language.
+    login_as(client, mei)
+    listing = client.get("/updates?lang=zh-Hans").get_data(as_text=True)
+    assert "拍摄第十二天" in listing and "Shoot day 12" not in listing
+    page = client.get(f"/updates/{update_id}?lang=zh-Hans").get_data(as_text=True)
+    assert "<strong>深圳</strong>" in page and "Shenzhen" not in page
+    # The image named in the Chinese version only is hers to see.
+    src = re.search(r'<img[^>]+src="([^"]+)"', page.split('class="update-body"')[1]).group(1)
+    assert client.get(src.replace("&amp;", "&")).status_code == 200
+    english = client.get(f"/updates/{update_id}?lang=en").get_data(as_text=True)
+    assert "<strong>Shenzhen</strong>" in english and "深圳" not in english
+    zh_api = {"Accept-Language": "zh-CN", **token_for(mei)}  # a client of its own: no language cookie
+    assert [i["title"] for i in app.test_client().get("/api/v1/updates", headers=zh_api).get_json()["items"]] \
+        == ["拍摄第十二天"]
+
+    # An update without a Chinese version: its main text for her too, marked as English.
+    plain_id, _doc = _publish_via_api(client, headers, title="Edit begins", body="Soon.", audience="updates-monthly")
+    page = login_as(client, mei).get(f"/updates/{plain_id}?lang=zh-Hans").get_data(as_text=True)
+    assert '<div lang="en"><h1>Edit begins</h1>' in page
+
+
+def test_a_half_written_or_unknown_version_is_refused_and_nothing_is_kept(client, producer, token_for):
+    headers = token_for(producer)
+    base = {"title": "T", "body": "B", "audience": "everyone"}
+    half = client.post("/api/v1/updates", headers=headers,
+                       json={**base, "translations": {"zh-Hans": {"title": "标题", "body": " "}}})
+    assert half.status_code == 400 and half.get_json()["error"]["code"] == "invalid_body"
+    assert "zh-Hans" in half.get_json()["error"]["message"]
+    unknown = client.post("/api/v1/updates", headers=headers,
+                          json={**base, "translations": {"fr": {"title": "Titre", "body": "Texte"}}})
+    assert unknown.status_code == 400 and unknown.get_json()["error"]["code"] == "invalid_translations"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Update)) == 0
+
+
+def test_the_producers_form_writes_and_keeps_the_chinese_version(client, producer, login_as):
+    from tests.site.helpers import csrf_token
+
+    login_as(client, producer)
+    form = {"csrf_token": csrf_token(client, "/admin/updates"), "title": "Shoot day 12", "body": "Shenzhen.",
+            "audience": "everyone", "title:zh-Hans": "拍摄第十二天", "body:zh-Hans": "深圳。"}
+    created = client.post("/admin/updates", data=form)
+    assert created.status_code == 303
+    update = db.session.scalar(sa.select(Update))
+    assert update.translations == {"zh-Hans": {"title": "拍摄第十二天", "body": "深圳。"}}
+    page = client.get(created.headers["Location"]).get_data(as_text=True)
+    assert 'id="preview-zh-Hans"' in page and "拍摄第十二天" in page
+    assert 'name="title:zh-Hans" lang="zh-Hans" maxlength="200" value="拍摄第十二天"' in page
+    # Emptied, the version goes: her readers get the main text.
+    form.update({"csrf_token": csrf_token(client, created.headers["Location"]), "title:zh-Hans": "", "body:zh-Hans": ""})
+    assert client.post(created.headers["Location"], data=form).status_code == 303
+    db.session.expire_all()
+    assert db.session.get(Update, update.id).translations == {}
