@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from functools import lru_cache
+from typing import Callable
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -34,6 +35,7 @@ from flask_babel import Babel, force_locale, get_locale, refresh
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from filmfund.errors import ValidationError
 from filmfund.extensions import db
 from filmfund.shared_cache import anonymous
 
@@ -343,6 +345,52 @@ def format_day(value: date | datetime | None) -> str:
     return _babel_date(value, "long", locale=_babel_locale())
 
 
+def other_languages() -> list[str]:
+    """The languages a producers' text (an update, an experience) may also be written in, beside
+    its main text: the site's languages after its first."""
+    return languages()[1:]
+
+
+def producers_versions(translations, clean: Callable[[dict], dict[str, str]]) -> dict[str, dict[str, str]]:
+    """A producers' text in the other languages, as a form or the API gave it ({"zh-Hans": {...}}),
+    each version checked by `clean` (the main text's own rule, raising ValidationError). A
+    language left blank has no version; one half-written is refused with its language named, so
+    that no reader gets a title without its text. Unknown languages are refused."""
+    if translations is None:
+        return {}
+    others = other_languages()
+    if not isinstance(translations, dict) or any(lang not in others or not isinstance(text, dict)
+                                                 for lang, text in translations.items()):
+        raise ValidationError(f"translations: one of {', '.join(others) or 'no other language'}, by its tag.",
+                              code="invalid_translations")
+    cleaned = {}
+    for lang, text in translations.items():
+        if not any(isinstance(v, str) and v.strip() for v in text.values()):
+            continue
+        try:
+            cleaned[lang] = clean(text)
+        except ValidationError as err:
+            raise ValidationError(f"{lang} {err.message}", code=err.code) from None
+    return cleaned
+
+
+def versions_from_form(form, fields: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """A producers' page's versions in the other languages: its fields named `title:zh-Hans`."""
+    return {lang: {field: form.get(f"{field}:{lang}", "") for field in fields} for lang in other_languages()}
+
+
+def producers_version(main: dict[str, str], translations: dict | None,
+                      lang: str | None = None) -> tuple[dict[str, str], str]:
+    """A text the producers wrote (an update, an experience), as a reader in `lang` (the current
+    language, by default) reads it: the version they wrote in that language, otherwise the main
+    one; with the language it is in (its page or mail marks it so). Never machine-translated."""
+    lang = lang or current_language()
+    version = (translations or {}).get(lang)
+    if version:
+        return {**main, **version}, lang
+    return main, default_language()
+
+
 def format_month(value: str | date) -> str:
     """A calendar month in the reader's language ("December 2026" / "2026年12月"), from a date or
     its "2026-12" form (a statement's month, as in its address)."""
@@ -439,6 +487,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(format_when, "when")
     app.add_template_filter(format_day, "day")
     app.add_template_filter(format_month, "month")
+    app.add_template_global(other_languages, "other_languages")
     app.add_template_filter(format_in_zone, "in_zone")
     app.add_template_filter(zone_name, "zone_name")
     app.add_template_filter(format_recorded, "recorded")

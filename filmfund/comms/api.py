@@ -11,6 +11,7 @@ from filmfund.api import Schema, bearer_user, route
 from filmfund.comms import updates
 from filmfund.comms.models import Update
 from filmfund.extensions import db
+from filmfund.i18n import other_languages
 from filmfund.rewards.mail_prefs import absolute_url
 
 bp = Blueprint("comms_api", __name__, url_prefix="/api/v1")
@@ -38,7 +39,7 @@ def _versions_by_language(schema: dict) -> None:
     for variant in schema.get("anyOf", [schema]):
         if variant.get("type") == "object":
             text = variant.pop("additionalProperties")
-            variant["properties"] = {lang: text for lang in updates.other_languages()}
+            variant["properties"] = {lang: text for lang in other_languages()}
             variant["additionalProperties"] = False
 
 

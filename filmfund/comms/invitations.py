@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta, timezone
+from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import sqlalchemy as sa
@@ -23,7 +24,7 @@ from flask import render_template
 from flask_babel import lazy_gettext as _l
 from flask_babel import gettext as _
 
-from filmfund.i18n import for_donor
+from filmfund.i18n import for_donor, producers_version, producers_versions
 from filmfund.auth.models import User
 from filmfund.comms.models import Experience, ExperienceSlot, Invitation, RsvpStatus
 from filmfund.comms.queueing import mail_task
@@ -76,27 +77,57 @@ def get_experience(experience_id: int) -> Experience:
     return exp
 
 
-def create_experience(*, reward_key, title, details="", location="", duration_minutes=60) -> Experience:
-    """A new experience of a reward, without times yet. The caller commits."""
+def _clean_texts(title, details, location) -> dict[str, str]:
+    title = " ".join(title.split()) if isinstance(title, str) else ""
+    if not title or len(title) > 200:
+        raise ValidationError(_("title: give a title (up to 200 characters)."), code="invalid_title")
+    details = (details or "").strip() if isinstance(details, str) else ""
+    location = " ".join(location.split()) if isinstance(location, str) else ""
+    if len(details) > TEXT_MAX or len(location) > 300:
+        raise ValidationError(_("details: too long."), code="invalid_details")
+    return {"title": title, "details": details, "location": location}
+
+
+def _clean_translations(translations) -> dict[str, dict[str, str]]:
+    """The experience's texts in the other languages ({"zh-Hans": {"title", "details", "location"}}),
+    each as the main ones: a place or details without a title is refused."""
+    return producers_versions(translations, lambda text: _clean_texts(text.get("title"), text.get("details"),
+                                                                      text.get("location")))
+
+
+class ExperienceText(NamedTuple):
+    title: str
+    details: str
+    location: str
+    lang: str
+
+
+def text(exp: Experience, lang: str | None = None) -> ExperienceText:
+    """The experience as a reader in `lang` (the current language) reads it: the producers'
+    version in that language, else its main texts (i18n.producers_version). Its page, the
+    invitations list, its mails and its calendar file ask it."""
+    main = {"title": exp.title, "details": exp.details or "", "location": exp.location or ""}
+    texts, lang = producers_version(main, exp.translations, lang)
+    return ExperienceText(texts["title"], texts["details"], texts["location"], lang)
+
+
+def create_experience(*, reward_key, title, details="", location="", duration_minutes=60,
+                      translations=None) -> Experience:
+    """A new experience of a reward, without times yet, with its texts in the site's other
+    languages if the producers wrote them. The caller commits."""
     campaign = _campaign()
     keys = set(db.session.scalars(sa.select(Reward.key).where(Reward.campaign_id == campaign.id)))
     if reward_key not in keys:
         raise ValidationError(_("reward: choose the reward this experience belongs to."), code="invalid_reward")
-    title = " ".join(title.split()) if isinstance(title, str) else ""
-    if not title or len(title) > 200:
-        raise ValidationError(_("title: give a title (up to 200 characters)."), code="invalid_title")
+    texts = _clean_texts(title, details, location)
     try:
         minutes = int(duration_minutes)
     except (TypeError, ValueError):
         minutes = 0
     if not 5 <= minutes <= 24 * 60:
         raise ValidationError(_("duration: between 5 minutes and 24 hours."), code="invalid_duration")
-    details = (details or "").strip() if isinstance(details, str) else ""
-    location = " ".join(location.split()) if isinstance(location, str) else ""
-    if len(details) > TEXT_MAX or len(location) > 300:
-        raise ValidationError(_("details: too long."), code="invalid_details")
-    exp = Experience(campaign_id=campaign.id, reward_key=reward_key, title=title, details=details,
-                     location=location, duration_minutes=minutes)
+    exp = Experience(campaign_id=campaign.id, reward_key=reward_key, **texts, duration_minutes=minutes,
+                     translations=_clean_translations(translations))
     db.session.add(exp)
     db.session.flush()  # its id, for the page the caller goes to
     return exp
@@ -301,6 +332,7 @@ def ics(inv: Invitation) -> str:
         raise ConflictError(_("Accept a time first: the calendar file is for the time you chose."),
                             code="no_time_chosen")
     exp, start = inv.experience, inv.slot.starts_at
+    words = text(exp)  # the donor's language: she downloads it from her page
 
     lines = [
         "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//filmfund//experiences//EN", "CALSCALE:GREGORIAN",
@@ -309,12 +341,12 @@ def ics(inv: Invitation) -> str:
         f"DTSTAMP:{_stamp(utcnow())}",
         f"DTSTART:{_stamp(start)}",
         f"DTEND:{_stamp(start + timedelta(minutes=exp.duration_minutes))}",
-        f"SUMMARY:{_ics_text(exp.title)}",
+        f"SUMMARY:{_ics_text(words.title)}",
     ]
-    if exp.location:
-        lines.append(f"LOCATION:{_ics_text(exp.location)}")
-    description = (exp.details + "\n\n" if exp.details else "") + absolute_url("comms.my_invitation",
-                                                                               invitation_id=inv.id)
+    if words.location:
+        lines.append(f"LOCATION:{_ics_text(words.location)}")
+    description = (words.details + "\n\n" if words.details else "") + absolute_url("comms.my_invitation",
+                                                                                 invitation_id=inv.id)
     lines += [f"DESCRIPTION:{_ics_text(description)}", "STATUS:CONFIRMED", "END:VEVENT", "END:VCALENDAR"]
     return "".join(_fold(line) + "\r\n" for line in lines)
 
@@ -353,8 +385,9 @@ def _mail(inv: Invitation, template: str, subject: str, *, optional: bool) -> No
            "unsubscribe_url": mail_prefs.unsubscribe_url(user, mail_prefs.REMINDERS) if optional else None}
     headers = mail_prefs.list_unsubscribe_headers(user, mail_prefs.REMINDERS) if optional else None
     with for_donor(user.id):
-        send_mail(user.email, str(subject).format(title=inv.experience.title), render_template(template, **ctx),
-                  headers=headers)
+        words = text(inv.experience)
+        send_mail(user.email, str(subject).format(title=words.title),
+                  render_template(template, **ctx, words=words), headers=headers)
 
 
 def unmailed_invitations(experience_id: int) -> list[int]:

@@ -151,6 +151,9 @@ class Experience(db.Model):
     title: Mapped[str] = mapped_column(sa.String(200))
     details: Mapped[str] = mapped_column(sa.Text, default="")
     location: Mapped[str] = mapped_column(sa.String(300), default="")
+    # Its texts in the site's other languages, as the producers wrote them:
+    # {"zh-Hans": {"title", "details", "location"}} (invitations.text reads them).
+    translations: Mapped[dict] = mapped_column(sa.JSON, default=dict, server_default="{}")
     duration_minutes: Mapped[int] = mapped_column(default=60)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

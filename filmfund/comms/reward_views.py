@@ -11,7 +11,7 @@ from filmfund.comms import arrangements, invitations, questions, updates
 from filmfund.comms.views import bp
 from filmfund.errors import DomainError, NotFoundError, for_people
 from filmfund.extensions import db, limiter
-from filmfund.i18n import zone_choices
+from filmfund.i18n import versions_from_form, zone_choices
 from filmfund.media.common import storage
 from filmfund.security import role_required
 
@@ -162,13 +162,14 @@ def answer_question(question_id: int):
 def my_invitations():
     items = invitations.my_invitations(_me())
     db.session.commit()  # the invitations made on first sight
-    return render_template("comms/my_invitations.html", items=items, local=invitations.local)
+    return render_template("comms/my_invitations.html", items=items, local=invitations.local, text=invitations.text)
 
 
 def _my_invitation_page(invitation_id: int, error: str | None = None, status: int = 200):
     inv = invitations.my_invitation(_me(), invitation_id)
     counts = invitations.rsvp_counts(inv.experience_id)["slots"]
-    return render_template("comms/my_invitation.html", inv=inv, local=invitations.local, counts=counts,
+    return render_template("comms/my_invitation.html", inv=inv, words=invitations.text(inv.experience),
+                           local=invitations.local, counts=counts,
                            zones=zone_choices(invitations.time_zones(), inv.time_zone), error=error), status
 
 
@@ -234,9 +235,11 @@ def admin_experiences():
 def create_experience():
     f = request.form
     try:
+        translations = versions_from_form(f, ("title", "details", "location"))
         exp = invitations.create_experience(reward_key=f.get("reward", ""), title=f.get("title", ""),
                                             details=f.get("details", ""), location=f.get("location", ""),
-                                            duration_minutes=f.get("duration_minutes", ""))
+                                            duration_minutes=f.get("duration_minutes", ""),
+                                            translations=translations)
         db.session.commit()
     except DomainError as err:
         return _admin_experiences_page(error=for_people(err.message), values=f.to_dict(), status=400)

@@ -18,7 +18,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from flask_babel import gettext as _
 
 from filmfund.audit import record_audit
-from filmfund.i18n import current_language, default_language, for_donor, languages
+from filmfund.i18n import for_donor, producers_version, producers_versions
 from filmfund.auth.models import User
 from filmfund.comms import markdown
 from filmfund.comms.models import DeliveryStatus, Update, UpdateDelivery, UpdateState
@@ -118,33 +118,9 @@ def _clean(title, body) -> tuple[str, str]:
 
 
 def _clean_translations(translations) -> dict[str, dict[str, str]]:
-    """The other languages' versions, as given: {"zh-Hans": {"title", "body"}}, each checked as the
-    main one is. A language left blank (no title, no body) has no version; one half-written is
-    refused, so that no reader gets a title without its text."""
-    if translations is None:
-        return {}
-    if not isinstance(translations, dict):
-        raise ValidationError("translations: give an object by language, such as {\"zh-Hans\": {\"title\", \"body\"}}.",
-                              code="invalid_translations")
-    others = other_languages()
-    cleaned = {}
-    for lang, text in translations.items():
-        if lang not in others or not isinstance(text, dict):
-            raise ValidationError(f"translations: one of {', '.join(others)}, each with a title and a body.",
-                                  code="invalid_translations")
-        title, body = text.get("title"), text.get("body")
-        if not (isinstance(title, str) and title.strip()) and not (isinstance(body, str) and body.strip()):
-            continue
-        try:
-            cleaned[lang] = dict(zip(("title", "body"), _clean(title, body)))
-        except ValidationError as err:
-            raise ValidationError(f"{lang} {err.message}", code=err.code) from None
-    return cleaned
-
-
-def other_languages() -> list[str]:
-    """The languages an update may also be written in, beside its main text (the site's first)."""
-    return languages()[1:]
+    """The update in the other languages ({"zh-Hans": {"title", "body"}}), each as the main text."""
+    return producers_versions(translations, lambda text: dict(zip(("title", "body"),
+                                                                  _clean(text.get("title"), text.get("body")))))
 
 
 class Version(NamedTuple):
@@ -157,11 +133,8 @@ def version(update: Update, lang: str | None = None) -> Version:
     """The update as a reader in `lang` (the current language, by default) reads it: its version
     in that language if its producers wrote one, otherwise its main text. The one home of that
     choice: the archive, the update's page, the API and each donor's mail ask it."""
-    lang = lang or current_language()
-    text = (update.translations or {}).get(lang)
-    if text:
-        return Version(text["title"], text["body"], lang)
-    return Version(update.title, update.body, default_language())
+    text, lang = producers_version({"title": update.title, "body": update.body}, update.translations, lang)
+    return Version(text["title"], text["body"], lang)
 
 
 def create_update(*, title, body, audience, translations=None, author: User | None = None) -> Update:

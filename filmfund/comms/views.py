@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from filmfund.comms import updates
 from filmfund.errors import DomainError, NotFoundError, for_people
 from filmfund.extensions import db, limiter
-from filmfund.i18n import default_language
+from filmfund.i18n import default_language, versions_from_form
 from filmfund.media.common import storage
 from filmfund.rewards import mail_prefs
 from filmfund.security import role_required
@@ -94,19 +94,13 @@ def update_image(update_id: int, asset_id: str):
 
 # --- producers ----------------------------------------------------------------------------
 
-def _translations_from(form) -> dict:
-    """The form's versions in the other languages (`title:zh-Hans`, `body:zh-Hans`)."""
-    return {lang: {"title": form.get(f"title:{lang}", ""), "body": form.get(f"body:{lang}", "")}
-            for lang in updates.other_languages()}
-
 
 def _admin_list(values: dict | None = None, error: str | None = None, status: int = 200):
     items = updates.list_updates()
     return render_template("comms/admin_updates.html", items=items,
                            counts=updates.delivery_counts([u.id for u in items]),
                            audiences=updates.audiences(), images=updates.library_images(),
-                           values=values or {}, error=error, label=updates.audience_label,
-                           other_languages=updates.other_languages), status
+                           values=values or {}, error=error, label=updates.audience_label), status
 
 
 @bp.get("/admin/updates")
@@ -121,7 +115,8 @@ def create_update():
     f = request.form
     try:
         update = updates.create_update(title=f.get("title", ""), body=f.get("body", ""),
-                                       audience=f.get("audience", ""), translations=_translations_from(f),
+                                       audience=f.get("audience", ""),
+                                       translations=versions_from_form(f, ("title", "body")),
                                        author=current_user)
         db.session.commit()
     except DomainError as err:
@@ -146,7 +141,7 @@ def _admin_page(update, values: dict | None = None, error: str | None = None, st
                            rows=updates.delivery_rows(update.id), audiences=updates.audiences(),
                            images=updates.library_images(), label=updates.audience_label(update),
                            reach=updates.reach(update) if update.state == "draft" else None,
-                           values=values, error=error, other_languages=updates.other_languages), status
+                           values=values, error=error), status
 
 
 @bp.get("/admin/updates/<int:update_id>")
@@ -162,7 +157,7 @@ def edit_update(update_id: int):
     update = updates.get_update(update_id)
     try:
         updates.edit_update(update_id, title=f.get("title", ""), body=f.get("body", ""),
-                            audience=f.get("audience", ""), translations=_translations_from(f))
+                            audience=f.get("audience", ""), translations=versions_from_form(f, ("title", "body")))
         db.session.commit()
     except DomainError as err:
         return _admin_page(update, values=f.to_dict(), error=for_people(err.message), status=400)

@@ -159,3 +159,56 @@ def test_a_donor_who_reaches_the_tier_later_is_invited_by_the_hourly_sweep(app, 
     wait_for(smtp, 1)
     assert [e.rcpt_tos[0] for e in smtp.envelopes if b"You are invited" in e.content] == ["late@example.org"]
     assert tasks.run_reminders()["invited"] == 0        # once
+
+
+def test_an_experience_written_in_chinese_too_invites_each_donor_in_her_language(app, donor, producer, login_as, smtp):
+    """The producers may give an experience's title, details and place in Chinese: a donor who
+    reads Chinese gets them in her invitation mail, her page, her list and her calendar file, the
+    others the main texts."""
+    from filmfund.rewards.donors import profile_for
+
+    mei = donor(50000, "mei@example.org")
+    donor(50000, "sam@example.org")
+    profile_for(mei.id).language = "zh-Hans"
+    db.session.commit()
+    smtp.envelopes.clear()  # the receipts
+    staff = login_as(app.test_client(), producer)
+    resp = _post(staff, "/admin/experiences", "/admin/experiences", reward="dinner-invitation",
+                 title="Dinner with the crew", details="Bring your questions.", location="Beijing, Dongcheng",
+                 duration_minutes="120", **{"title:zh-Hans": "与摄制组共进晚餐", "details:zh-Hans": "带上您的问题。",
+                                            "location:zh-Hans": "北京东城区"})
+    assert resp.status_code == 303
+    page = resp.headers["Location"]
+    assert "与摄制组共进晚餐" in staff.get(page).get_data(as_text=True)
+    year = utcnow().year + 1
+    assert _post(staff, f"{page}/slots", page, starts=f"{year}-03-14T19:30", time_zone="Asia/Shanghai").status_code == 303
+    assert _post(staff, f"{page}/invite", page).status_code == 303
+    jobs.run_burst()
+    wait_for(smtp, 2)
+    mails = {m["To"]: m for m in smtp.messages()}
+    zh = mails["mei@example.org"].get_body(("plain",)).get_content()
+    assert "与摄制组共进晚餐" in mails["mei@example.org"]["Subject"] and "Dinner" not in mails["mei@example.org"]["Subject"]
+    assert "与摄制组共进晚餐" in zh and "带上您的问题。" in zh and "北京东城区" in zh and "Dinner" not in zh
+    assert "Dinner with the crew" in mails["sam@example.org"]["Subject"]
+    assert "Bring your questions." in mails["sam@example.org"].get_body(("plain",)).get_content()
+
+    me = login_as(app.test_client(), mei)
+    [inv] = invitations.my_invitations(mei)
+    listing = me.get("/account/invitations?lang=zh-Hans").get_data(as_text=True)
+    assert '<h2 lang="zh-Hans">' in listing and "与摄制组共进晚餐" in listing
+    mine = me.get(f"/account/invitations/{inv.id}").get_data(as_text=True)
+    assert '<div lang="zh-Hans"><h1>与摄制组共进晚餐</h1>' in mine and "Dinner" not in mine
+    slot = invitations.get_experience(inv.experience_id).slots[0]
+    _post(me, f"/account/invitations/{inv.id}/rsvp", f"/account/invitations/{inv.id}", answer="accept", slot=slot.id)
+    ics = me.get(f"/account/invitations/{inv.id}/calendar.ics").get_data(as_text=True)
+    assert "SUMMARY:与摄制组共进晚餐" in ics and "LOCATION:北京东城区" in ics
+    english = me.get(f"/account/invitations/{inv.id}?lang=en").get_data(as_text=True)
+    assert "<h1>Dinner with the crew</h1>" in english
+
+
+def test_an_experience_given_a_place_in_chinese_but_no_title_is_refused(app, producer, login_as):
+    staff = login_as(app.test_client(), producer)
+    resp = _post(staff, "/admin/experiences", "/admin/experiences", reward="dinner-invitation",
+                 title="Dinner with the crew", duration_minutes="120", **{"location:zh-Hans": "北京东城区"})
+    assert resp.status_code == 400 and "zh-Hans title" in resp.get_data(as_text=True)
+    assert invitations.experiences() == []
