@@ -243,7 +243,8 @@ def image_reader(update_id: int, token: str | None, session_user) -> User | None
 
 def update_image(update: Update, asset_public_id: str):
     """The stored image an update shows: (storage key, content type). Only an asset named in
-    the update's body, and only its still (an image's resized copy, a video's poster)."""
+    the update's body (its main text or a version), and only its still (an image's resized copy,
+    a video's poster)."""
     bodies = [update.body, *(text["body"] for text in (update.translations or {}).values())]
     if not any(asset_public_id in markdown.asset_ids(body) for body in bodies):
         raise NotFoundError(_("No such image."))
