@@ -401,3 +401,17 @@ def test_an_invited_donor_chooses_her_time_zone_by_its_place_in_her_language(sit
             assert_fits(page, shots, f"invitation-{lang}-{width}")
     expect(page.locator("#tz option[value='America/New_York']")).to_have_text("United States (New York) Time")
     page.close()
+
+
+def test_the_producers_text_fields_span_their_form_on_a_phone(site, browser, shots):  # noqa: F811
+    """A field written without a type (`<input name="title">`, a text field all the same) is as wide
+    as its form, like the typed ones: the update's title was a 180 px box above a full-width text."""
+    page = _producer_page(browser, site[0], width=390)
+    for path in ("/admin/updates", "/admin/experiences"):
+        page.goto(site[0] + path)
+        page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+        widths = page.eval_on_selector_all("main form:not(.inline) input:not([type])", """els => els.map(e =>
+            [e.id, Math.round(e.getBoundingClientRect().width), Math.round(e.form.getBoundingClientRect().width)])""")
+        assert len(widths) >= 2 and all(w >= form - 2 for _id, w, form in widths), (path, widths)
+        assert_fits(page, shots, f"producer-form{path.replace('/', '-')}")
+    page.close()
