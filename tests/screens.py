@@ -41,8 +41,8 @@ def assert_not_scrolled_sideways(page, selector: str) -> None:
 
 # The tables whose box scrolls sideways: the heading above each (or its table's id), to name them.
 _SCROLLED_TABLES = """() => [...document.querySelectorAll('.table-wrap')]
-    .filter(w => w.scrollWidth > w.clientWidth + 1)
-    .map(w => w.querySelector('table').id || (w.closest('section, details')?.querySelector('h2, h3, summary')?.textContent || '').trim().slice(0, 60))"""
+    .filter(w => w.querySelector('table') && w.scrollWidth > w.clientWidth + 1)
+    .map(w => w.querySelector('table')?.id || (w.closest('section, details')?.querySelector('h2, h3, summary')?.textContent || '').trim().slice(0, 60))"""
 
 
 def tables_scrolled_sideways(page) -> list[str]:
