@@ -83,6 +83,13 @@ class StorageOutage:
             if self._memory is not None:
                 self._memory.storage.reset()
 
+    def fall_back(self, error: BaseException, items: list[RateLimitItem], key: str,
+                  scope: str) -> Callable[[], None]:
+        """Redis failed with `error`: the outage begins (or goes on), and `items` are counted in
+        memory instead."""
+        self.began(error)
+        return self.count(items, key, scope)
+
     def count(self, items: list[RateLimitItem], key: str, scope: str) -> Callable[[], None]:
         """Counted in this process's memory: the answer, as PerClientLimit.send gives it."""
         for item in items:
@@ -137,8 +144,7 @@ class PerClientLimit:
                 if not strategy.hit(item, key, self.scope):
                     return partial(_refuse, strategy, item, key, self.scope)
         except REDIS_CONNECTION_ERRORS as error:
-            storage_outage.began(error)
-            return storage_outage.count(self.items[n:], key, self.scope)
+            return storage_outage.fall_back(error, self.items[n:], key, self.scope)
         storage_outage.ended()
         return go_on
 
@@ -169,8 +175,7 @@ def _sent_fixed_window(strategy, item: RateLimitItem, key: str, scope: str) -> C
     try:
         conn = pool.get_connection()
     except REDIS_CONNECTION_ERRORS as error:  # Redis down (a connection is made, or checked, here)
-        storage_outage.began(error)
-        return storage_outage.count([item], key, scope)
+        return storage_outage.fall_back(error, [item], key, scope)
     try:
         conn.send_command("EVALSHA", storage.lua_incr_expire.sha, 1, storage.prefixed_key(limit_key), expiry, 1)
     except REDIS_CONNECTION_ERRORS:
@@ -190,8 +195,7 @@ def _sent_fixed_window(strategy, item: RateLimitItem, key: str, scope: str) -> C
             pool.release(conn)
             raise
         pool.release(conn)
-        if storage_outage.backoff:
-            storage_outage.ended()
+        storage_outage.ended()
         if count > item.amount:
             _refuse(strategy, item, key, scope)
 
@@ -204,8 +208,7 @@ def _counted_by_limits(strategy, item: RateLimitItem, key: str, scope: str) -> N
     try:
         allowed = strategy.hit(item, key, scope)
     except REDIS_CONNECTION_ERRORS as error:
-        storage_outage.began(error)
-        return storage_outage.count([item], key, scope)()
+        return storage_outage.fall_back(error, [item], key, scope)()
     storage_outage.ended()
     if not allowed:
         _refuse(strategy, item, key, scope)

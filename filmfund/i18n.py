@@ -379,6 +379,11 @@ def versions_from_form(form, fields: tuple[str, ...]) -> dict[str, dict[str, str
     return {lang: {field: form.get(f"{field}:{lang}", "") for field in fields} for lang in other_languages()}
 
 
+def versions_to_form(translations: dict | None) -> dict[str, str]:
+    """The stored versions as that page's fields hold them (`title:zh-Hans`: ...), to edit them."""
+    return {f"{field}:{lang}": value for lang, text in (translations or {}).items() for field, value in text.items()}
+
+
 def producers_version(main: dict[str, str], translations: dict | None,
                       lang: str | None = None) -> tuple[dict[str, str], str]:
     """A text the producers wrote (an update, an experience), as a reader in `lang` (the current

@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from filmfund.comms import updates
 from filmfund.errors import DomainError, NotFoundError, for_people
 from filmfund.extensions import db, limiter
-from filmfund.i18n import default_language, versions_from_form
+from filmfund.i18n import default_language, versions_from_form, versions_to_form
 from filmfund.media.common import storage
 from filmfund.rewards import mail_prefs
 from filmfund.security import role_required
@@ -94,7 +94,6 @@ def update_image(update_id: int, asset_id: str):
 
 # --- producers ----------------------------------------------------------------------------
 
-
 def _admin_list(values: dict | None = None, error: str | None = None, status: int = 200):
     items = updates.list_updates()
     return render_template("comms/admin_updates.html", items=items,
@@ -133,9 +132,8 @@ def _admin_page(update, values: dict | None = None, error: str | None = None, st
     versions = [(lang, text["title"], updates.render_html(update, image_url, lang=lang))
                 for lang, text in (update.translations or {}).items()]
     if values is None:
-        values = {"title": update.title, "body": update.body, "audience": update.audience}
-        for lang, text in (update.translations or {}).items():
-            values[f"title:{lang}"], values[f"body:{lang}"] = text["title"], text["body"]
+        values = {"title": update.title, "body": update.body, "audience": update.audience,
+                  **versions_to_form(update.translations)}
     return render_template("comms/admin_update.html", update=update, body=body, versions=versions,
                            counts=updates.delivery_counts([update.id]).get(update.id, {}),
                            rows=updates.delivery_rows(update.id), audiences=updates.audiences(),
