@@ -244,10 +244,15 @@ def zone_name(zone: str | None = None) -> str:
     """A time zone (the reader's, unless named) in the reader's language: "UTC", "北京时间",
     "Pacific Time", "北美太平洋时间"; never a database id such as "Asia/Shanghai"."""
     lang = current_language()
-    zone = zone or ZONES.get(lang, "UTC")
+    return _zone_word(lang, zone or ZONES.get(lang, "UTC"), get_timezone_name)
+
+
+def _zone_word(lang: str, zone: str, babel_word) -> str:
+    """A zone in the reader's words: "UTC" as is, Beijing time as its readers say it, any other by
+    Babel (its long name, or its place)."""
     if zone == "UTC":
         return "UTC"
-    return ZONE_NAMES.get((lang, zone)) or get_timezone_name(get_timezone(zone), width="long", locale=_babel_locale())
+    return ZONE_NAMES.get((lang, zone)) or babel_word(get_timezone(zone), locale=_babel_locale())
 
 
 # Where this film's donors mostly live: offered first, before every zone of the world.
@@ -284,9 +289,7 @@ def _zone_labels(lang: str, zones: tuple[str, ...]) -> tuple[list, list]:
 
 
 def _zone_label(lang: str, zone: str) -> str:
-    if zone == "UTC":
-        return "UTC"
-    return ZONE_NAMES.get((lang, zone)) or get_timezone_location(get_timezone(zone), locale=_babel_locale())
+    return _zone_word(lang, zone, get_timezone_location)
 
 
 def format_when(value: datetime | None) -> str:
