@@ -88,6 +88,18 @@ def insert_on_conflict(name: str, dialect: sa.Dialect,
     return text
 
 
+def as_written(cls: type, values: dict) -> object:
+    """An instance of the mapped `cls` holding exactly `values`, the columns of a row that one
+    statement has just written, filled as SQLAlchemy fills a row it loads (straight into the
+    instance's dict, no attribute events). It is transient, so `commit_keeping` leaves it alone;
+    added to a session it would insert these same values. The constructor's attribute events cost
+    25 µs for a pledge's 16 columns, this 1 µs (the test-mode pledge's hot path)."""
+    sa.orm.configure_mappers()  # a no-op once done: the first query has configured them
+    obj = sa.inspect(cls).class_manager.new_instance()
+    obj.__dict__.update(values)
+    return obj
+
+
 def commit_keeping(session, *objs) -> None:
     """Commit the caller's use case, keeping the values it just wrote on `objs` (no SELECT to
     reload what we know: each row is exactly what was inserted or updated). Nothing to commit (the

@@ -219,3 +219,25 @@ def test_a_test_mode_pledge_makes_no_session_on_postgresql(app, client, campaign
     assert made == [False]
     pledge = db.session.get(Pledge, answer.get_json()["pledge_id"])
     assert (pledge.amount, pledge.email) == (2500, "ada@example.org")
+
+
+def test_the_test_mode_pledge_given_back_is_the_row_stored(app, campaign):
+    """The at-once pledge (one INSERT, its object filled as a loaded row's, db.as_written) holds
+    every column exactly as stored; transient, it is never written a second time by a commit."""
+    from filmfund.db import commit_keeping
+    from filmfund.extensions import db
+    from filmfund.rewards import pledges
+    from filmfund.rewards.models import Pledge
+
+    with app.test_request_context("/api/v1/pledges", method="POST"):
+        given = pledges.create_pledge(2500, None, "Ada@Example.org", "Ada L.", True, False, ref="Weibo")
+        assert sa.inspect(given).transient
+        commit_keeping(db.session, given)
+    db.session.expire_all()
+    stored = db.session.get(Pledge, given.id)
+    for column in Pledge.__table__.columns:
+        assert getattr(given, column.key) == getattr(stored, column.key), column.key
+    assert (stored.amount, stored.email, stored.credit_name, stored.anonymous, stored.ref) == (
+        2500, "Ada@example.org", "Ada L.", True, "weibo")
+    assert stored.checkout_session_id == f"cs_test_local_{stored.id}"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Pledge)) == 1

@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from filmfund.auth.services import find_user, normalize_email, public_base_url
-from filmfund.db import new_id, utcnow
+from filmfund.db import as_written, new_id, utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db, one_statement_value
 from filmfund.i18n import current_language, format_money
@@ -116,7 +116,7 @@ def create_pledge(amount, currency=None, email=None, credit_name=None, anonymous
                         rewards_opt_out=rewards_opt_out, idempotency_key=idempotency_key,
                         ref=clean_ref(ref), language=current_language(), interval=interval)
         if current_app.config["STRIPE_TEST_MODE"]:  # no call to make: the caller commits it whole, once
-            _set_checkout(pledge, *_test_checkout(pledge))
+            _set_checkout(pledge, *_test_checkout(pledge.id))
         made = pledge
         if idempotency_key is None:
             db.session.add(pledge)
@@ -199,15 +199,15 @@ def _pledge_at_once(amount, currency, email, credit_name, anonymous, rewards_opt
         if err.code == "invalid_currency":
             return None  # judged against the campaign as it stands, on the full path
         raise
-    now = utcnow()
-    pledge = Pledge(id=new_id(), campaign_id=campaign.id, amount=amount, currency=campaign.currency, email=email,
-                    credit_name=credit_name, anonymous=anonymous, rewards_opt_out=rewards_opt_out,
-                    state=PledgeState.PENDING, ref=clean_ref(ref), language=current_language(), interval=interval,
-                    created_at=now, updated_at=now)
-    _set_checkout(pledge, *_test_checkout(pledge))
-    if one_statement_value(_PLEDGE_AT_ONCE, {name: getattr(pledge, name) for name in _PLEDGE_AT_ONCE_COLUMNS}) is None:
+    now, pledge_id = utcnow(), new_id()
+    session_id, url = _test_checkout(pledge_id)
+    row = dict(id=pledge_id, campaign_id=campaign.id, amount=amount, currency=campaign.currency, email=email,
+               credit_name=credit_name, anonymous=anonymous, rewards_opt_out=rewards_opt_out,
+               state=PledgeState.PENDING, checkout_session_id=session_id, checkout_url=url, ref=clean_ref(ref),
+               language=current_language(), interval=interval, created_at=now, updated_at=now)
+    if one_statement_value(_PLEDGE_AT_ONCE, row) is None:
         return None
-    return pledge
+    return as_written(Pledge, row)
 
 
 REF_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -226,8 +226,8 @@ def _pledge_by_key(key: str) -> Pledge | None:
     return db.session.scalar(sa.select(Pledge).where(Pledge.idempotency_key == key))
 
 
-def _test_checkout(pledge: Pledge) -> tuple[str, str]:
-    return f"cs_test_local_{pledge.id}", _site_url(TEST_CHECKOUT_PATH.format(pledge_id=pledge.id))
+def _test_checkout(pledge_id: str) -> tuple[str, str]:
+    return f"cs_test_local_{pledge_id}", _site_url(TEST_CHECKOUT_PATH.format(pledge_id=pledge_id))
 
 
 def _set_checkout(pledge: Pledge, session_id: str, url: str) -> None:
@@ -241,7 +241,7 @@ def open_checkout(pledge: Pledge) -> bool:
     if pledge.checkout_session_id is not None:
         return False
     if current_app.config["STRIPE_TEST_MODE"]:
-        _set_checkout(pledge, *_test_checkout(pledge))
+        _set_checkout(pledge, *_test_checkout(pledge.id))
     else:
         _set_checkout(pledge, *stripe_gateway.create_checkout_session(
             pledge, campaign_of(pledge),
