@@ -10,14 +10,13 @@ if TYPE_CHECKING:  # Flask is imported by create_app: `filmfund --help` and its 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build the app: embedded defaults, then the environment (config.py), then `overrides`."""
     # here, not at the top: importing filmfund (every module does, and the CLI) must not load Flask or the components
-    from flask import Flask
-
     from filmfund import api, audit, errors, i18n, jobs, mail, progress, security  # noqa: F401 (audit, progress: their models)
     from filmfund.config import load_settings, make_private
     from filmfund.extensions import csrf, db, limiter, login_manager, route_limits_only
+    from filmfund.flask_app import FilmfundFlask
     from filmfund.migrating import LazyDbGroup
 
-    app = Flask(__name__)
+    app = FilmfundFlask(__name__)
     # <int:...> in a URL stops at the database's integer range: a larger id is a 404, not an overflow.
     from filmfund.security import BoundedIntConverter
 
