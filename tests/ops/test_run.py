@@ -23,6 +23,12 @@ def _post(base: str, path: str, body: dict, headers: dict | None = None) -> tupl
         return err.code, json.loads(err.read())
 
 
+def _niceness(pid: int) -> int:
+    """A process's nice value, as the kernel reports it (/proc/PID/stat, field 19)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        return int(fh.read().rsplit(")", 1)[1].split()[16])
+
+
 def _get(base: str, path: str) -> int:
     with urllib.request.urlopen(base + path, timeout=30) as resp:
         return resp.status
@@ -35,6 +41,9 @@ def test_a_stop_signal_stops_the_web_processes_and_the_worker(start_server, inst
     assert _get(server.base, "/healthz") == 200
     started = [server.worker_pid, *server.web_pids]
     assert all(process_alive(pid) for pid in started)
+    # The worker (and so its encodes) yields the cores to the web processes: nice +10 beside them.
+    assert {_niceness(pid) for pid in server.web_pids} == {_niceness(server.proc.pid)}
+    assert _niceness(server.worker_pid) == min(19, _niceness(server.proc.pid) + serving.WORKER_NICENESS)
     assert len(processes_with_env(str(instance_dir))) >= 1 + int(processes)
 
     assert server.stop(sig) == 0
