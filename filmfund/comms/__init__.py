@@ -11,6 +11,8 @@ def init_app(app: Flask) -> None:
     from filmfund.extensions import csrf
 
     csrf.exempt(api.bp)
+    # Any page that shows an update asks this for its text in the reader's language (updates.version)
+    app.add_template_global(updates.version, "update_version")
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     # RFC 8058: a mail client POSTs the one-click unsubscribe with no cookie and no CSRF token;

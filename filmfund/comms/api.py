@@ -58,6 +58,14 @@ class NewUpdate(UpdateText):
                                        "audience": "invalid_audience", "translations": "invalid_translations"}
 
 
+class UpdateVersions(Schema):
+    translations: dict[str, UpdateText] = Field(
+        description="every version in the site's other languages, by tag, replacing those stored: "
+                    '{"zh-Hans": {"title", "body"}}; {} removes them',
+        json_schema_extra=_versions_by_language)
+    codes: ClassVar[dict[str, str]] = {"translations": "invalid_translations"}
+
+
 # A body of BODY_MAX characters, each up to 6 bytes once JSON-escaped, fits in one request.
 MAX_REQUEST_BYTES = 6 * updates.BODY_MAX + 4096
 
@@ -93,6 +101,16 @@ def create_update(body: NewUpdate):
                                    translations=translations, author=g.api_user)
     db.session.commit()
     return jsonify(_full(update)), 201
+
+
+@route(bp, "/updates/<int:id>/translations", "PUT",
+       "Replace an update's versions in the site's other languages, a published update's too (its main text "
+       "and audience stay as mailed; no mail is sent again)", roles=("producer",), body=UpdateVersions,
+       response=_UPDATE, max_bytes=MAX_REQUEST_BYTES)
+def set_update_versions(id: int, body: UpdateVersions):  # noqa: A002 (the document's name for it)
+    update = updates.set_versions(id, {lang: text.model_dump() for lang, text in body.translations.items()})
+    db.session.commit()
+    return jsonify(_full(update))
 
 
 @route(bp, "/updates/<int:id>/publish", "POST",

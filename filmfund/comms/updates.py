@@ -159,6 +159,16 @@ def edit_update(update_id: int, *, title, body, audience, translations=None) -> 
     return update
 
 
+def set_versions(update_id: int, translations) -> Update:
+    """An update's versions in the other languages, replaced as a whole, a published update's
+    too: its main text and audience stay what was mailed, but a version written after it went out
+    (a translator's work often comes later) shows at once in the archive, on its page and in the
+    API, and goes out in any of its mails still waiting. No mail is sent again. The caller commits."""
+    update = get_update(update_id)
+    update.translations = _clean_translations(translations)
+    return update
+
+
 def get_update(update_id) -> Update:
     """For producers: any update, draft or published."""
     update = db.session.get(Update, update_id) if isinstance(update_id, int) else None

@@ -54,7 +54,7 @@ def _viewer():
 @bp.get("/updates")
 def update_list():
     return render_template("comms/updates.html", items=updates.readable_updates(_viewer()),
-                           label=updates.audience_label, version=updates.version)
+                           label=updates.audience_label)
 
 
 @bp.get("/updates/<int:update_id>")
@@ -160,6 +160,22 @@ def edit_update(update_id: int):
     except DomainError as err:
         return _admin_page(update, values=f.to_dict(), error=for_people(err.message), status=400)
     flash(_("Draft saved."), "success")
+    return redirect(url_for("comms.admin_update", update_id=update_id), code=303)
+
+
+@bp.post("/admin/updates/<int:update_id>/versions")
+@role_required("producer")
+def set_update_versions(update_id: int):
+    f = request.form
+    update = updates.get_update(update_id)
+    try:
+        updates.set_versions(update_id, versions_from_form(f, ("title", "body")))
+        db.session.commit()
+    except DomainError as err:
+        return _admin_page(update, values={**f.to_dict(), "title": update.title, "body": update.body,
+                                           "audience": update.audience},
+                           error=for_people(err.message), status=400)
+    flash("Versions saved: the archive and the update's page show them now. No mail was sent again.", "success")
     return redirect(url_for("comms.admin_update", update_id=update_id), code=303)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import sqlalchemy as sa
+from flask import g
 
 from filmfund import jobs
 from filmfund.comms import updates
@@ -484,3 +485,82 @@ def test_the_producers_form_writes_and_keeps_the_chinese_version(client, produce
     assert client.post(created.headers["Location"], data=form).status_code == 303
     db.session.expire_all()
     assert db.session.get(Update, update.id).translations == {}
+
+
+def test_a_chinese_version_written_after_publishing_shows_at_once_and_mails_nobody_again(
+        app, client, smtp, donor, producer, token_for, login_as):
+    """A translator's work often comes after the mail went out: the version can still be added
+    to a published update (the page and the API), shows in the archive, on its page and in the API
+    at once, and sends nothing again; the main text and the audience stay what was mailed."""
+    mei = donor(1500, "mei@example.org")
+    smtp.envelopes.clear()  # the receipt
+    headers = token_for(producer)
+    update_id, _doc = _publish_via_api(client, headers, title="Shoot day 12", body="We filmed in **Shenzhen**.",
+                                       audience="updates-monthly")
+    jobs.run_burst()
+    wait_for(smtp, 1)
+    sent = db.session.scalar(sa.select(sa.func.count()).select_from(UpdateDelivery))
+
+    # On the producer's page: the published update offers its versions, and keeps them.
+    login_as(client, producer)
+    page_url = f"/admin/updates/{update_id}"
+    page = client.get(page_url).get_data(as_text=True)
+    assert 'id="versions-heading"' in page and "Save draft" not in page
+    half = {"csrf_token": csrf_token(client, page_url), "title:zh-Hans": "拍摄第十二天", "body:zh-Hans": " "}
+    refused = client.post(f"{page_url}/versions", data=half)
+    assert refused.status_code == 400 and "zh-Hans" in refused.get_data(as_text=True)
+    assert 'value="拍摄第十二天"' in refused.get_data(as_text=True)  # what she typed is still there
+    db.session.expire_all()
+    assert db.session.get(Update, update_id).translations == {}
+    saved = client.post(f"{page_url}/versions", data={**half, "body:zh-Hans": "我们在**深圳**拍摄。"})
+    assert saved.status_code == 303
+    db.session.expire_all()
+    update = db.session.get(Update, update_id)
+    assert update.translations == {"zh-Hans": {"title": "拍摄第十二天", "body": "我们在**深圳**拍摄。"}}
+    assert (update.title, update.body, update.audience) == ("Shoot day 12", "We filmed in **Shenzhen**.",
+                                                            "updates-monthly")
+    assert 'id="preview-zh-Hans"' in client.get(page_url).get_data(as_text=True)
+
+    # Her archive and the update's page in Chinese; nothing mailed again.
+    login_as(client, mei)
+    assert "拍摄第十二天" in client.get("/updates?lang=zh-Hans").get_data(as_text=True)
+    assert "<strong>深圳</strong>" in client.get(f"/updates/{update_id}?lang=zh-Hans").get_data(as_text=True)
+    jobs.run_burst()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(UpdateDelivery)) == sent
+    assert len(smtp.messages()) == 1
+
+    # The API: replaced as a whole, {} removes them; a donor may not; an unknown language is refused.
+    changed = client.put(f"/api/v1/updates/{update_id}/translations", headers=headers,
+                         json={"translations": {"zh-Hans": {"title": "拍摄第十二天（修订）", "body": "深圳。"}}})
+    assert changed.status_code == 200, changed.get_json()
+    assert changed.get_json()["translations"] == {"zh-Hans": {"title": "拍摄第十二天（修订）", "body": "深圳。"}}
+    assert changed.get_json()["title"] == "Shoot day 12" and changed.get_json()["state"] == "published"
+    mei_token = token_for(mei)
+    g.pop("api_user", None)  # this test's app context outlives its requests; in production each has its own g
+    assert client.put(f"/api/v1/updates/{update_id}/translations", headers=mei_token,
+                      json={"translations": {}}).status_code == 403
+    unknown = client.put(f"/api/v1/updates/{update_id}/translations", headers=headers,
+                         json={"translations": {"fr": {"title": "Titre", "body": "Texte"}}})
+    assert unknown.status_code == 400 and unknown.get_json()["error"]["code"] == "invalid_translations"
+    assert client.put(f"/api/v1/updates/{update_id}/translations", headers=headers,
+                      json={"translations": {}}).get_json()["translations"] == {}
+    assert client.put("/api/v1/updates/999999/translations", headers=headers,
+                      json={"translations": {}}).status_code == 404
+    assert len(smtp.messages()) == 1
+    from filmfund.audit import AuditEntry  # each producer's write is in the audit log, no refused one
+    actions = db.session.scalars(sa.select(AuditEntry.action)).all()
+    assert actions.count("write.comms.set_update_versions") == 1  # the refused one wrote nothing
+    assert actions.count("write.comms_api.set_update_versions") == 2
+
+
+def test_the_campaign_pages_latest_updates_are_in_the_readers_language(client, producer, token_for):
+    """The campaign page lists the newest public updates as the archive does: each in the reader's
+    language when its producers wrote that version (found by the every-page check in Chinese)."""
+    _publish_via_api(client, token_for(producer), title="Shoot day 12", body="Shenzhen.", audience="everyone",
+                     translations={"zh-Hans": {"title": "拍摄第十二天", "body": "深圳。"}})
+    _publish_via_api(client, token_for(producer), title="Edit begins", body="Soon.", audience="everyone")
+    zh = client.get("/?lang=zh-Hans").get_data(as_text=True).split('id="public-updates"')[1].split("</ul>")[0]
+    assert "拍摄第十二天" in zh and "Shoot day 12" not in zh
+    assert 'lang="en">Edit begins</a>' in zh  # no Chinese version: the main text, marked as English
+    en = client.get("/?lang=en").get_data(as_text=True).split('id="public-updates"')[1].split("</ul>")[0]
+    assert "Shoot day 12" in en and "拍摄第十二天" not in en

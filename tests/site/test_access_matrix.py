@@ -104,6 +104,7 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("comms.admin_update", "GET"): ("/admin/updates/{draft_update}", None, PRODUCER_PAGE),
     ("comms.edit_update", "POST"): ("/admin/updates/{draft_update}", {}, PRODUCER_WRITE),
     ("comms.publish_update", "POST"): ("/admin/updates/999999/publish", {}, _only({"producer": 404})),
+    ("comms.set_update_versions", "POST"): ("/admin/updates/999999/versions", {}, _only({"producer": 404})),
     # personal rewards: questions ($250), invitations, the $2000 thread; not yours -> 404
     ("comms.questions", "GET"): ("/account/questions", None, DONOR_PAGE),
     ("comms.ask_question", "POST"): ("/account/questions", {}, _only({"donor_a": 400, "donor_b": 400})),
@@ -230,6 +231,8 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("comms_api.list_updates", "GET"): ("/api/v1/updates", None, _all(200)),
     ("comms_api.create_update", "POST"): ("/api/v1/updates", {}, _only({"producer": 400}, anon=401)),
     ("comms_api.publish_update", "POST"): ("/api/v1/updates/999999/publish", {}, _only({"producer": 404}, anon=401)),
+    ("comms_api.set_update_versions", "PUT"): ("/api/v1/updates/999999/translations", {},
+                                               _only({"producer": 400}, anon=401)),
     ("media_api.library", "GET"): ("/api/v1/library", None, _only({"donor_a": 200, "donor_b": 200}, anon=401)),
     ("media_api.list_assets", "GET"): ("/api/v1/media/assets", None, _only({"producer": 200}, anon=401)),
     ("media_api.publish_asset", "POST"): (f"/api/v1/media/assets/{UNKNOWN}/publish", {"reward": "stills"},
