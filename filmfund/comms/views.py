@@ -175,7 +175,7 @@ def set_update_versions(update_id: int):
         return _admin_page(update, values={**f.to_dict(), "title": update.title, "body": update.body,
                                            "audience": update.audience},
                            error=for_people(err.message), status=400)
-    flash("Versions saved: the archive and the update's page show them now. No mail was sent again.", "success")
+    flash(_("Versions saved: the archive and the update's page show them now. No mail was sent again."), "success")
     return redirect(url_for("comms.admin_update", update_id=update_id), code=303)
 
 
