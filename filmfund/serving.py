@@ -126,13 +126,14 @@ def serve_forever(app: Flask, sock: socket.socket, threads: int) -> None:
           _quiet=True)
 
 
-# The embedded worker runs below the web processes' CPU priority (nice +10, and so do its ffmpeg
-# encodes): when both want the cores, a donor's request goes first. Nothing the worker does is
-# waited for by a request (a webhook is answered once its event is stored; the booking, the
-# receipt, an encode follow), and everything it has to do is queued and durable: under a burst of
-# requests it falls behind and catches up when the burst passes. Even then it keeps a tenth of a
-# contended core (Linux's weights for +10 against 0), so its heartbeats and its periodic sweeps
-# go on. Measured (README, the hot path): the webhook's ratio went from 0.25x to 0.29x.
+# The embedded worker runs below the web processes' CPU priority (nice +10), and so do its ffmpeg
+# encodes, which can hold both cores for minutes: when both want the cores, a donor's page or
+# gift goes first. Nothing the worker does is waited for by a request (a webhook is answered once
+# its event is stored; the booking, the receipt, an encode follow), and everything it has to do
+# is queued and durable: under a burst it falls behind and catches up when the burst passes. Even
+# then it keeps a tenth of a contended core (Linux's weights for +10 against 0), so its heartbeats
+# and periodic sweeps go on. It does not move the hot-path bench's webhook ratio (README: two A/B
+# pairs, 0.28x and 0.29x at nice 0, 0.28x and 0.28x at +10): there the accept waits on the WAL.
 WORKER_NICENESS = 10
 
 
