@@ -158,6 +158,10 @@ def test_unpublish_from_the_page_and_the_api(app, client, make_user, login_as, t
     link = urlparse(item["download_url"]).path
     login_as(client, donor)
     assert client.get(link).status_code == 200
+    # In Chinese, the crew's title (written in the site's first language, with no other version)
+    # is marked as English, so that a screen reader does not read it with a Chinese voice.
+    library = client.get("/account?lang=zh-Hans").get_data(as_text=True)
+    assert '<strong class="library-title" lang="en">Behind the scenes</strong>' in library
 
     login_as(client, producer)
     page = f"/footage/{asset.public_id}"
