@@ -151,7 +151,7 @@ def test_the_latest_public_updates_are_on_the_page(app, client, campaign, produc
     updates.create_update(title="A draft", body="Not yet.", audience="everyone", author=producer)
     db.session.commit()
     html = client.get("/").get_data(as_text=True)
-    listed = re.findall(r'<li><a href="/updates/\d+">([^<]+)</a>', html[html.index('id="public-updates"'):])
+    listed = re.findall(r'<li><a href="/updates/\d+"[^>]*>([^<]+)</a>', html[html.index('id="public-updates"'):])
     assert listed == ["Update 4 for everyone", "Update 3 for everyone", "Update 2 for everyone"]  # newest 3
     assert "for donors" not in html and "A draft" not in html
 
