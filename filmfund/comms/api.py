@@ -66,6 +66,11 @@ class UpdateVersions(Schema):
     codes: ClassVar[dict[str, str]] = {"translations": "invalid_translations"}
 
 
+def _versions(translations: dict[str, UpdateText] | None) -> dict[str, dict[str, str]]:
+    """A request's versions as the service takes them ({"zh-Hans": {"title", "body"}})."""
+    return {lang: text.model_dump() for lang, text in (translations or {}).items()}
+
+
 # A body of BODY_MAX characters, each up to 6 bytes once JSON-escaped, fits in one request.
 MAX_REQUEST_BYTES = 6 * updates.BODY_MAX + 4096
 
@@ -96,9 +101,8 @@ def list_updates():
 @route(bp, "/updates", "POST", "Write a draft update (Markdown) for an audience", roles=("producer",),
        body=NewUpdate, response=_UPDATE, status=201, max_bytes=MAX_REQUEST_BYTES)
 def create_update(body: NewUpdate):
-    translations = {lang: text.model_dump() for lang, text in (body.translations or {}).items()}
     update = updates.create_update(title=body.title, body=body.body, audience=body.audience,
-                                   translations=translations, author=g.api_user)
+                                   translations=_versions(body.translations), author=g.api_user)
     db.session.commit()
     return jsonify(_full(update)), 201
 
@@ -108,7 +112,7 @@ def create_update(body: NewUpdate):
        "and audience stay as mailed; no mail is sent again)", roles=("producer",), body=UpdateVersions,
        response=_UPDATE, max_bytes=MAX_REQUEST_BYTES)
 def set_update_versions(id: int, body: UpdateVersions):  # noqa: A002 (the document's name for it)
-    update = updates.set_versions(id, {lang: text.model_dump() for lang, text in body.translations.items()})
+    update = updates.set_versions(id, _versions(body.translations))
     db.session.commit()
     return jsonify(_full(update))
 

@@ -124,6 +124,12 @@ def create_update():
     return redirect(url_for("comms.admin_update", update_id=update.id), code=303)
 
 
+def _stored_values(update) -> dict[str, str]:
+    """The update's form fields as stored: its main text, audience and versions."""
+    return {"title": update.title, "body": update.body, "audience": update.audience,
+            **versions_to_form(update.translations)}
+
+
 def _admin_page(update, values: dict | None = None, error: str | None = None, status: int = 200):
     def image_url(asset_id):
         return url_for("comms.update_image", update_id=update.id, asset_id=asset_id)
@@ -132,8 +138,7 @@ def _admin_page(update, values: dict | None = None, error: str | None = None, st
     versions = [(lang, text["title"], updates.render_html(update, image_url, lang=lang))
                 for lang, text in (update.translations or {}).items()]
     if values is None:
-        values = {"title": update.title, "body": update.body, "audience": update.audience,
-                  **versions_to_form(update.translations)}
+        values = _stored_values(update)
     return render_template("comms/admin_update.html", update=update, body=body, versions=versions,
                            counts=updates.delivery_counts([update.id]).get(update.id, {}),
                            rows=updates.delivery_rows(update.id), audiences=updates.audiences(),
@@ -172,8 +177,7 @@ def set_update_versions(update_id: int):
         updates.set_versions(update_id, versions_from_form(f, ("title", "body")))
         db.session.commit()
     except DomainError as err:
-        return _admin_page(update, values={**f.to_dict(), "title": update.title, "body": update.body,
-                                           "audience": update.audience},
+        return _admin_page(update, values={**_stored_values(update), **f.to_dict()},
                            error=for_people(err.message), status=400)
     flash(_("Versions saved: the archive and the update's page show them now. No mail was sent again."), "success")
     return redirect(url_for("comms.admin_update", update_id=update_id), code=303)
