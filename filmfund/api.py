@@ -25,9 +25,20 @@ from filmfund.auth.models import User
 from filmfund.auth.tokens import user_for_token
 from filmfund.errors import DomainError, ForbiddenError, ValidationError
 from filmfund.extensions import PerClientLimit, csrf, db, go_on as _go_on
+from filmfund.i18n import other_languages
 from filmfund.shared_cache import anonymous
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def versions_by_language(schema: dict) -> None:
+    """A body's versions in other languages (`{"zh-Hans": {...}}`): the document names the languages
+    a version may be in (the site's others), and no other."""
+    for variant in schema.get("anyOf", [schema]):
+        if variant.get("type") == "object":
+            text = variant.pop("additionalProperties")
+            variant["properties"] = {lang: text for lang in other_languages()}
+            variant["additionalProperties"] = False
 
 
 class Schema(BaseModel):

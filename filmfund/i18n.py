@@ -500,9 +500,6 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(zone_name, "zone_name")
     app.add_template_filter(format_recorded, "recorded")
     app.add_template_global(current_language, "language_tag")  # a mail's <html lang>, outside a request too
-    # The language of the crew's own words that have no version in another (a footage title): a
-    # page marks them so (lang=...), and a screen reader reads them with the right voice.
-    app.add_template_global(default_language, "main_language")
     app.add_template_filter(format_bps, "bps")
 
     @app.context_processor

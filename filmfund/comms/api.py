@@ -7,11 +7,10 @@ from typing import ClassVar
 from flask import Blueprint, g, jsonify
 from pydantic import Field
 
-from filmfund.api import Schema, bearer_user, route
+from filmfund.api import Schema, bearer_user, route, versions_by_language
 from filmfund.comms import updates
 from filmfund.comms.models import Update
 from filmfund.extensions import db
-from filmfund.i18n import other_languages
 from filmfund.rewards.mail_prefs import absolute_url
 
 bp = Blueprint("comms_api", __name__, url_prefix="/api/v1")
@@ -34,15 +33,6 @@ def _campaign_audiences(schema: dict) -> None:
     schema["pattern"] = f"^\\s*({choices})\\s*$"
 
 
-def _versions_by_language(schema: dict) -> None:
-    """The document names the languages a version may be in (the site's others), and no other."""
-    for variant in schema.get("anyOf", [schema]):
-        if variant.get("type") == "object":
-            text = variant.pop("additionalProperties")
-            variant["properties"] = {lang: text for lang in other_languages()}
-            variant["additionalProperties"] = False
-
-
 class UpdateText(Schema):
     title: str = Field(min_length=1, max_length=updates.TITLE_MAX, pattern=r"\S", description="spaces are collapsed")
     body: str = Field(min_length=1, max_length=updates.BODY_MAX, description="Markdown, not only spaces")
@@ -53,7 +43,7 @@ class NewUpdate(UpdateText):
     translations: dict[str, UpdateText] | None = Field(
         default=None, description="the same update in the site's other languages, by tag: "
                                   '{"zh-Hans": {"title", "body"}}; each reader gets their own, the main text otherwise',
-        json_schema_extra=_versions_by_language)
+        json_schema_extra=versions_by_language)
     codes: ClassVar[dict[str, str]] = {"title": "invalid_title", "body": "invalid_body",
                                        "audience": "invalid_audience", "translations": "invalid_translations"}
 
@@ -62,7 +52,7 @@ class UpdateVersions(Schema):
     translations: dict[str, UpdateText] = Field(
         description="every version in the site's other languages, by tag, replacing those stored: "
                     '{"zh-Hans": {"title", "body"}}; {} removes them',
-        json_schema_extra=_versions_by_language)
+        json_schema_extra=versions_by_language)
     codes: ClassVar[dict[str, str]] = {"translations": "invalid_translations"}
 
 

@@ -9,7 +9,7 @@ from typing import ClassVar
 from flask import Blueprint, Flask, g, jsonify, request
 from pydantic import Field
 
-from filmfund.api import Parameters, Schema, route
+from filmfund.api import Parameters, Schema, route, versions_by_language
 from filmfund.extensions import csrf, db
 from filmfund.media import captions, services
 from filmfund.media.models import AssetState
@@ -25,6 +25,8 @@ ASSET_SCHEMA = {
                  "problems"],
     "properties": {
         "id": {"type": "string"}, "title": {"type": "string"},
+        "translations": {"type": "object", "description": "the title in the site's other languages, by tag",
+                         "additionalProperties": {"type": "object", "properties": {"title": {"type": "string"}}}},
         "kind": {"type": "string", "enum": ["video", "image", "audio"]},
         "state": {"type": "string", "enum": ["uploaded", "verifying", "verified", "damaged", "transcoding",
                                              "ready", "failed"]},
@@ -46,8 +48,11 @@ ASSET_SCHEMA = {
 }
 LIBRARY_ITEM = {
     "type": "object", "required": ["asset_id", "title", "kind", "reward", "download_url", "expires_at"],
-    "properties": {"asset_id": {"type": "string"}, "title": {"type": "string"}, "kind": {"type": "string"},
-                   "reward": {"type": "string"},
+    "properties": {"asset_id": {"type": "string"},
+                   "title": {"type": "string", "description": "the producers' version in the caller's language "
+                                                              "(?lang=, Accept-Language), the main title otherwise"},
+                   "title_lang": {"type": "string", "description": "the language the title is written in"},
+                   "kind": {"type": "string"}, "reward": {"type": "string"},
                    "download_url": {"type": "string", "nullable": True,
                                     "description": "null for an early-access screening (it only streams)"},
                    "stream_url": {"type": "string", "nullable": True,
@@ -144,6 +149,29 @@ def unpublish_asset(id: str, body: Unpublication):  # noqa: A002
     db.session.commit()
     return jsonify({"asset_id": asset.public_id, "reward": body.reward,
                     "published_to": [p.reward_key for p in asset.publications]})
+
+
+class TitleText(Schema):
+    title: str = Field(min_length=1, max_length=services.TITLE_MAX, pattern=r"\S")
+
+
+class TitleVersions(Schema):
+    translations: dict[str, TitleText] = Field(
+        description="the title in each of the site's other languages, by tag, replacing those stored: "
+                    '{"zh-Hans": {"title"}}; {} removes them. Donors and visitors reading that language see it '
+                    "(their library, its downloads' names, the campaign page); the main title otherwise",
+        json_schema_extra=versions_by_language)
+    codes: ClassVar[dict[str, str]] = {"translations": "invalid_translations"}
+
+
+@route(bp, "/media/assets/<id>/translations", "PUT",
+       "Replace an asset's title in the site's other languages", roles=("producer",), body=TitleVersions,
+       response=ASSET_SCHEMA)
+def set_asset_title_versions(id: str, body: TitleVersions):  # noqa: A002 (the document's name for it)
+    asset = services.get_asset(id)
+    services.update_notes(asset, None, None, {lang: text.model_dump() for lang, text in body.translations.items()})
+    db.session.commit()
+    return jsonify(services.asset_dict(asset))
 
 
 @route(bp, "/library", "GET", "The donor-only media this donor is entitled to, with expiring links",

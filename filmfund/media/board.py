@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from filmfund import progress
 from filmfund.errors import NotFoundError, ValidationError
 from filmfund.extensions import db
+from filmfund.i18n import producers_versions
 from filmfund.media.common import _iso
 from filmfund.media.fixity import asset_fixity
 from filmfund.media.streaming import stream_dict
@@ -97,6 +98,7 @@ def asset_dict(asset: Asset, job: Job | None = None) -> dict[str, Any]:
     return {
         "id": asset.public_id,
         "title": asset.title,
+        "translations": asset.translations or {},
         "kind": asset.kind.value,
         "state": asset.state.value,
         "sha256": asset.sha256,
@@ -128,12 +130,30 @@ def history(asset: Asset) -> list[AssetEvent]:
                                    .order_by(AssetEvent.at, AssetEvent.id)))
 
 
-def update_notes(asset: Asset, title: str | None, notes: str | None) -> None:
-    """The producers' title and notes of an asset. The caller commits."""
+TITLE_MAX = 300
+
+
+def _clean_title(title: str) -> str:
+    title = title.strip()
+    if not title:
+        raise ValidationError("A title cannot be empty.", code="invalid_title")
+    return title[:TITLE_MAX]
+
+
+def _clean_title_version(text: dict) -> dict[str, str]:
+    title = text.get("title")
+    return {"title": _clean_title(title if isinstance(title, str) else "")}
+
+
+def update_notes(asset: Asset, title: str | None, notes: str | None, translations: dict | None = None) -> None:
+    """The producers' title and notes of an asset, and, when given, its title in the other
+    languages (replacing them all; a language left blank has none, and its readers get the main
+    title). Checked first, so a refused version changes nothing. The caller commits."""
+    versions = (producers_versions(translations, _clean_title_version) if translations is not None
+                else None)
     if title is not None:
-        title = title.strip()
-        if not title:
-            raise ValidationError("A title cannot be empty.", code="invalid_title")
-        asset.title = title[:300]
+        asset.title = _clean_title(title)
     if notes is not None:
         asset.notes = notes[:10000]
+    if versions is not None:
+        asset.translations = versions

@@ -19,7 +19,7 @@ from filmfund.extensions import db
 from filmfund.media import captions, screening, streaming
 from filmfund.media.common import EXTENSIONS, _iso, storage
 from filmfund.media.models import Asset, AssetState, Publication, Rendition, RenditionKind
-from filmfund.media.publishing import donor_rendition_kind, reward_titles
+from filmfund.media.publishing import donor_rendition_kind, reward_titles, shown_title
 from filmfund.rewards import holdings
 from filmfund.rewards.campaign import current_campaign
 
@@ -52,7 +52,8 @@ def _download_for(pub: Publication) -> Download | None:
     if r is None:
         return None
     ext = EXTENSIONS.get(r.content_type, "")
-    return Download(asset, pub, r.storage_key, f"{asset.title}{ext}", r.content_type, r.size)
+    # Named as the donor reads its title: a Chinese reader saves 《…》.mp4, not the crew's working title.
+    return Download(asset, pub, r.storage_key, f"{shown_title(asset).title}{ext}", r.content_type, r.size)
 
 
 def _screening_reward() -> str | None:
@@ -154,7 +155,9 @@ def library_for(user) -> list[dict[str, Any]]:
         rendition = asset.rendition(donor_rendition_kind(asset, pub))
         poster = asset.rendition(RenditionKind.POSTER)
         playable = dl.content_type.startswith("video/")
-        items.append({"asset_id": asset.public_id, "title": asset.title, "kind": asset.kind.value,
+        title = shown_title(asset)
+        items.append({"asset_id": asset.public_id, "title": title.title, "title_lang": title.lang,
+                      "kind": asset.kind.value,
                       "reward": pub.reward_key, "reward_title": titles.get(pub.reward_key, pub.reward_key),
                       "download_url": None if screening_only else url, "expires_at": _iso(expires),
                       "stream_url": stream, "screening": screening_only,

@@ -83,6 +83,9 @@ class Asset(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(sa.String(32), unique=True, default=new_id)
     title: Mapped[str] = mapped_column(sa.String(300))
+    # The title in the site's other languages, as the producers wrote it ({"zh-Hans": {"title": ...}}):
+    # what donors and visitors reading that language see (publishing.shown_title).
+    translations: Mapped[dict] = mapped_column(sa.JSON, default=dict, server_default="{}")
     notes: Mapped[str] = mapped_column(sa.Text, default="")
     kind: Mapped[AssetKind] = mapped_column(str_enum(AssetKind, 16), default=AssetKind.VIDEO)
     state: Mapped[AssetState] = mapped_column(str_enum(AssetState, 16), default=AssetState.UPLOADED, index=True)

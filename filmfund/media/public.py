@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from filmfund.errors import NotFoundError
 from filmfund.extensions import db
 from filmfund.media.models import Asset, AssetKind, AssetState, Publication, Rendition, RenditionKind
-from filmfund.media.publishing import PUBLIC
+from filmfund.media.publishing import PUBLIC, shown_title
 
 # What each public file of an asset is: its rendition kind (the public URL names the file, not the kind).
 PUBLIC_FILES = {"video": RenditionKind.WEB, "poster": RenditionKind.POSTER, "still": RenditionKind.IMAGE}
@@ -22,7 +22,8 @@ GALLERY_MAX = 24
 @dataclass(frozen=True)
 class PublicItem:
     asset_id: str
-    title: str
+    title: str       # in the reader's language where the producers wrote it (publishing.shown_title)
+    title_lang: str  # the language it is in
     kind: str
     width: int | None
     height: int | None
@@ -34,7 +35,7 @@ def _public_rows(asset_public_id: str | None = None):
     """One Core read (the campaign page is the busiest page: no ORM load of assets with their five
     relationships): each public, ready asset not in fixity alert, with its clean renditions."""
     a, p, r = Asset.__table__, Publication.__table__, Rendition.__table__
-    q = (sa.select(a.c.public_id, a.c.title, a.c.kind, a.c.duration, r.c.kind.label("rendition"), r.c.storage_key,
+    q = (sa.select(a.c.public_id, a.c.title, a.c.translations, a.c.kind, a.c.duration, r.c.kind.label("rendition"), r.c.storage_key,
                    r.c.content_type, r.c.width, r.c.height, r.c.duration.label("r_duration"), p.c.published_at, p.c.id)
          .select_from(p.join(a, a.c.id == p.c.asset_id)
                       .outerjoin(r, sa.and_(r.c.asset_id == a.c.id, r.c.kind.in_([k.value for k in CLEAN]))))
@@ -64,11 +65,13 @@ def public_media() -> tuple[PublicItem | None, list[PublicItem]]:
         has_poster = RenditionKind.POSTER in renditions
         if row.kind == AssetKind.VIDEO.value and trailer is None and RenditionKind.WEB in renditions:
             web = renditions[RenditionKind.WEB]
-            trailer = PublicItem(asset_id, row.title, "video", web.width, web.height,
+            title = shown_title(row)
+            trailer = PublicItem(asset_id, title.title, title.lang, "video", web.width, web.height,
                                  web.r_duration or row.duration, has_poster)
         elif row.kind == AssetKind.IMAGE.value and len(gallery) < GALLERY_MAX and RenditionKind.IMAGE in renditions:
             still = renditions[RenditionKind.IMAGE]
-            gallery.append(PublicItem(asset_id, row.title, "image", still.width, still.height, None, has_poster))
+            title = shown_title(row)
+            gallery.append(PublicItem(asset_id, title.title, title.lang, "image", still.width, still.height, None, has_poster))
     return trailer, gallery
 
 

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from filmfund.audit import record_audit
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
+from filmfund.i18n import producers_version
 from filmfund.media.models import Asset, AssetKind, AssetState, Publication, RenditionKind
 from filmfund.media.renditions import make_donor_renditions
 from filmfund.rewards.models import Reward, RewardKind
@@ -28,6 +29,22 @@ PUBLIC_TITLE = "Everyone: the campaign page (a video as the trailer, a still in 
 DONOR_KINDS = frozenset({RenditionKind.WEB, RenditionKind.IMAGE, RenditionKind.POSTER})
 # What a donor downloads of each kind of asset unless a publication names another donor kind.
 DONOR_DEFAULT = {AssetKind.VIDEO: RenditionKind.WEB, AssetKind.IMAGE: RenditionKind.IMAGE}
+
+
+@dataclass(frozen=True)
+class ShownTitle:
+    title: str
+    lang: str  # the language it is written in: its page marks it so
+
+
+def shown_title(asset, lang: str | None = None) -> ShownTitle:
+    """An asset's title as a donor or visitor reading `lang` (the current language, by default)
+    sees it: the producers' version in that language if they wrote one, otherwise the main title;
+    never machine-translated. The one home of that choice: the donor's library and its downloads'
+    names, the API's library, and the campaign page's trailer and gallery ask it. `asset` is an
+    Asset or any row with its `title` and `translations`."""
+    text, lang = producers_version({"title": asset.title}, asset.translations, lang)
+    return ShownTitle(text["title"], lang)
 
 
 def donor_rendition_kind(asset: Asset, pub: Publication | None = None) -> RenditionKind | None:

@@ -15,7 +15,7 @@ and the queue tasks. Each lives in its own module:
 ffmpeg stays behind filmfund.media.ffmpeg, bytes behind filmfund.media.storage.
 """
 from filmfund.media.board import (active_jobs, asset_dict, assets_by_ids, cameras, find_assets,  # noqa: F401
-                                  get_asset, history, job_progress, update_notes)
+                                  get_asset, history, job_progress, update_notes, TITLE_MAX)
 from filmfund.media.common import (CONTENT_TYPES, EXTENSIONS, OPTIONAL, REQUIRED, PermanentJobError,  # noqa: F401
                                    _iso, profiles, storage, work_dir, worker_name)
 from filmfund.media.fixity import FixityResult, check_fixity, sweep_incoming  # noqa: F401

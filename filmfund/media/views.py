@@ -14,12 +14,13 @@ from filmfund.audit import record_audit
 from filmfund.db import utcnow
 from filmfund.errors import DomainError, NotFoundError, ValidationError
 from filmfund.extensions import db, login_manager
-from filmfund.i18n import format_money
+from filmfund.i18n import format_money, other_languages, versions_from_form
 from filmfund.media import burnin, public, resumable, screening, services, streaming
 from filmfund.media import captions as media_captions
 from filmfund.media.board import job_progress
 from filmfund.media.library import resolve_caption_token
 from filmfund.media.models import Asset
+from filmfund.media.publishing import shown_title
 from filmfund.media.storage import S3Storage, content_disposition
 from filmfund.media.tasks import burn_captions_task
 from filmfund.rewards import holdings, texts
@@ -345,7 +346,10 @@ def caption_file(asset_id: str, lang: str):
 @role_required("producer")
 def asset_update(asset_id: str):
     asset = services.get_asset(asset_id)
-    services.update_notes(asset, request.form.get("title"), request.form.get("notes"))
+    # A post without the versions' fields (a script sending the title alone) leaves them as they are.
+    carried = any(f"title:{lang}" in request.form for lang in other_languages())
+    services.update_notes(asset, request.form.get("title"), request.form.get("notes"),
+                          versions_from_form(request.form, ("title",)) if carried else None)
     db.session.commit()
     flash("Saved.", "info")
     return redirect(url_for("media.asset_page", asset_id=asset_id), code=303)
@@ -497,7 +501,7 @@ def captions_burned(asset_id: str, lang: str):
     caption = media_captions.find(dl.asset, lang)
     if caption is None or caption.status != media_captions.CaptionStatus.FINAL or not caption.burned_key:
         raise NotFoundError("No such copy.")
-    return _serve(caption.burned_key, "video/mp4", f"{dl.asset.title} ({caption.lang}).mp4",
+    return _serve(caption.burned_key, "video/mp4", f"{shown_title(dl.asset).title} ({caption.lang}).mp4",
                   attachment=True)
 
 
@@ -505,7 +509,7 @@ def captions_burned(asset_id: str, lang: str):
 def captions_signed(token: str):
     """The API's captions link: signed, expiring, bound to the donor it was made for."""
     caption = resolve_caption_token(token, current_user if current_user.is_authenticated else None)
-    return media_captions.vtt_response(caption, filename=f"{caption.asset.title}.{caption.lang}.vtt")
+    return media_captions.vtt_response(caption, filename=f"{shown_title(caption.asset).title}.{caption.lang}.vtt")
 
 
 @library_bp.get("/library/download/<token>")

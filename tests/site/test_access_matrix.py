@@ -239,6 +239,8 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
                                           _only({"producer": 404}, anon=401)),
     ("media_api.unpublish_asset", "POST"): (f"/api/v1/media/assets/{UNKNOWN}/unpublish", {"reward": "stills"},
                                             _only({"producer": 404}, anon=401)),
+    ("media_api.set_asset_title_versions", "PUT"): (f"/api/v1/media/assets/{UNKNOWN}/translations",
+                                                    {"translations": {}}, _only({"producer": 404}, anon=401)),
     ("media_api.put_captions", "PUT"): (f"/api/v1/media/assets/{UNKNOWN}/captions/en", {},
                                         _only({"producer": 404}, anon=401)),
     ("media_api.get_captions", "GET"): (f"/api/v1/media/assets/{UNKNOWN}/captions/en", None,
