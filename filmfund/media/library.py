@@ -19,9 +19,17 @@ from filmfund.extensions import db
 from filmfund.media import captions, screening, streaming
 from filmfund.media.common import EXTENSIONS, _iso, storage
 from filmfund.media.models import Asset, AssetState, Publication, Rendition, RenditionKind
-from filmfund.media.publishing import donor_rendition_kind, reward_titles, shown_title
+from filmfund.media.publishing import donor_rendition_kind, shown_title
 from filmfund.rewards import holdings
 from filmfund.rewards.campaign import current_campaign
+from filmfund.rewards.texts import reward_title
+
+def _reward_titles_read() -> dict[str, str]:
+    """Reward key -> its title as the reader reads it (rewards.texts: the campaign's Chinese
+    version for a Chinese reader), for the library's "from which reward" line."""
+    campaign = current_campaign()
+    return {r.key: reward_title(campaign.translations, r) for t in campaign.tiers for r in t.rewards}
+
 
 def _active_reward_keys(user) -> set[str]:
     """The rewards of the current campaign this user holds now (filmfund.rewards.holdings)."""
@@ -137,7 +145,7 @@ def library_for(user) -> list[dict[str, Any]]:
         keys.discard(window.reward)  # the screening: never before its window, never after
     if not keys:
         return []
-    titles = reward_titles()
+    titles = _reward_titles_read()
     items, seen = [], set()
     pubs = db.session.scalars(sa.select(Publication).join(Asset).where(Publication.reward_key.in_(keys))
                               .order_by(Asset.title, Publication.id))

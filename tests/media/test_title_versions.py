@@ -160,3 +160,4 @@ def test_the_campaign_page_shows_a_still_by_its_readers_title(app, campaign, cli
         html = client.get(f"/?lang={lang}").get_data(as_text=True)
         gallery = html[html.index('id="gallery"'):html.index("</ul>", html.index('id="gallery"'))]
         assert f'alt="{alt}" lang="{lang}"' in gallery, gallery
+

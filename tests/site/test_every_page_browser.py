@@ -94,10 +94,17 @@ def _reader(endpoint: str) -> str:
 
 # The demo has no production update: one published with its Chinese version (its page offers
 # the versions' form) and an older draft (its page, the draft's form), written as producers do.
-UPDATES = """
+# Nor footage: two ready stills (made directly, no ffmpeg), one with a Chinese title, both in the
+# $1 tier's wallpapers and the first also on the campaign page, so that the footage page, the
+# donor's library and the gallery are seen with what they show.
+SEED = """
+import io
+from PIL import Image
 from filmfund import create_app
 from filmfund.comms import updates
 from filmfund.extensions import db
+from filmfund.media import services
+from filmfund.media.models import Asset, AssetKind, AssetState, Publication, Rendition, RenditionKind, Source
 
 with create_app().app_context():
     updates.create_update(title="Edit begins", body="A draft, not sent.", audience="donors")
@@ -107,6 +114,22 @@ with create_app().app_context():
     db.session.commit()
     updates.publish_update(sent.id)
     db.session.commit()
+    for n, (title, versions, rewards) in enumerate((
+            ("The village at dawn", {"zh-Hans": {"title": "黎明时的村庄"}}, ("public", "wallpapers")),
+            ("Grandmother's courtyard", {}, ("wallpapers",)))):
+        jpeg = io.BytesIO()
+        Image.new("RGB", (1280, 720), (40 + 60 * n, 60, 90)).save(jpeg, "JPEG")
+        stored = services.storage().put_stream(io.BytesIO(jpeg.getvalue()), ".jpg")
+        still = Asset(title=title, translations=versions, sha256=stored.sha256, size=stored.size,
+                      kind=AssetKind.IMAGE, state=AssetState.READY)
+        still.sources.append(Source(position=0, original_name=f"DSC0000{n}.JPG", sha256=stored.sha256,
+                                    size=stored.size, storage_key=stored.key))
+        for kind in (RenditionKind.IMAGE, RenditionKind.POSTER):
+            still.renditions.append(Rendition(kind=kind, storage_key=stored.key, sha256=stored.sha256,
+                                              size=stored.size, content_type="image/jpeg", width=1280, height=720))
+        still.publications.extend(Publication(reward_key=key) for key in rewards)
+        db.session.add(still)
+    db.session.commit()
 """
 
 
@@ -114,7 +137,7 @@ with create_app().app_context():
 def site(tmp_path_factory):
     with running_site(tmp_path_factory.mktemp("every-page"), PRODUCER, PASSWORD) as (base, env, log):
         _cli(env, "demo", "seed", "--donations", "40", "--donors", "20")
-        made = subprocess.run([sys.executable, "-c", UPDATES], env=env, capture_output=True, text=True, timeout=120)
+        made = subprocess.run([sys.executable, "-c", SEED], env=env, capture_output=True, text=True, timeout=120)
         assert made.returncode == 0, made.stderr
         yield base, env, log
 
@@ -202,9 +225,18 @@ def test_every_page_fits_a_phone_in_both_languages(site, pages, browser, reader,
                 answer = page.goto(base + path)
                 assert answer is not None and answer.status == 200, (lang, path, answer and answer.status)
                 _check_page(page, path, endpoint, reader, lang, tmp_path, names_as_written)
+        # The footage each reader sees, in Chinese: the title the producers wrote in Chinese, and
+        # the one they did not in English, each marked with its language.
+        page.goto(f"{base}/account?lang=zh-Hans" if reader == "donor" else f"{base}/?lang=zh-Hans")
+        titles = page.eval_on_selector_all(".library-title, #gallery img", """els => els.map(e =>
+            [e.getAttribute('lang'), e.tagName == 'IMG' ? e.getAttribute('alt') : e.textContent.trim()])""")
+        expected = {"donor": [["zh-Hans", "黎明时的村庄"], ["en", "Grandmother's courtyard"]],
+                    "visitor": [["zh-Hans", "黎明时的村庄"]]}.get(reader)
+        if expected is not None:
+            assert sorted(titles) == sorted(expected), titles
     finally:
         page.close()
     if reader == "producer":  # the demo's data gives the producer these pages, at least, to reach
         assert {"fulfil_admin.queue", "donations_admin.donor_page", "books.partner_month",
-                "comms.admin_update"} <= set(linked), linked
+                "comms.admin_update", "media.asset_page"} <= set(linked), linked
     assert [line for line in log.read_text().splitlines() if "Traceback" in line] == []
