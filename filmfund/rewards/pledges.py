@@ -14,7 +14,7 @@ from filmfund.auth.services import find_user, normalize_email, public_base_url
 from filmfund.db import as_written, new_id, utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db, one_statement_value
-from filmfund.i18n import current_language, format_money
+from filmfund.i18n import choose_language, format_money
 from filmfund.rewards import holdings, privacy, snapshot, stock, stripe_gateway, texts
 from filmfund.rewards.campaign import campaign_of, configured_slug, current_campaign
 from filmfund.rewards.campaign_file import MAX_AMOUNT
@@ -114,7 +114,7 @@ def create_pledge(amount, currency=None, email=None, credit_name=None, anonymous
         pledge = Pledge(id=new_id(), campaign_id=campaign.id, amount=amount, currency=campaign.currency,
                         email=email, credit_name=credit_name, anonymous=anonymous,
                         rewards_opt_out=rewards_opt_out, idempotency_key=idempotency_key,
-                        ref=clean_ref(ref), language=current_language(), interval=interval)
+                        ref=clean_ref(ref), language=choose_language(), interval=interval)
         if current_app.config["STRIPE_TEST_MODE"]:  # no call to make: the caller commits it whole, once
             _set_checkout(pledge, *_test_checkout(pledge.id))
         made = pledge
@@ -204,7 +204,9 @@ def _pledge_at_once(amount, currency, email, credit_name, anonymous, rewards_opt
     row = dict(id=pledge_id, campaign_id=campaign.id, amount=amount, currency=campaign.currency, email=email,
                credit_name=credit_name, anonymous=anonymous, rewards_opt_out=rewards_opt_out,
                state=PledgeState.PENDING, checkout_session_id=session_id, checkout_url=url, ref=clean_ref(ref),
-               language=current_language(), interval=interval, created_at=now, updated_at=now)
+               # the request's language as a tag (its mails are written in it): Babel's locale, which
+               # current_language would build and read back, is not needed by a pledge's answer
+               language=choose_language(), interval=interval, created_at=now, updated_at=now)
     if one_statement_value(_PLEDGE_AT_ONCE, row) is None:
         return None
     return as_written(Pledge, row)
