@@ -35,8 +35,9 @@ def _public_rows(asset_public_id: str | None = None):
     """One Core read (the campaign page is the busiest page: no ORM load of assets with their five
     relationships): each public, ready asset not in fixity alert, with its clean renditions."""
     a, p, r = Asset.__table__, Publication.__table__, Rendition.__table__
-    q = (sa.select(a.c.public_id, a.c.title, a.c.translations, a.c.kind, a.c.duration, r.c.kind.label("rendition"), r.c.storage_key,
-                   r.c.content_type, r.c.width, r.c.height, r.c.duration.label("r_duration"), p.c.published_at, p.c.id)
+    q = (sa.select(a.c.public_id, a.c.title, a.c.translations, a.c.kind, a.c.duration, r.c.kind.label("rendition"),
+                   r.c.storage_key, r.c.content_type, r.c.width, r.c.height, r.c.duration.label("r_duration"),
+                   p.c.published_at, p.c.id)
          .select_from(p.join(a, a.c.id == p.c.asset_id)
                       .outerjoin(r, sa.and_(r.c.asset_id == a.c.id, r.c.kind.in_([k.value for k in CLEAN]))))
          .where(p.c.reward_key == PUBLIC, a.c.state == AssetState.READY.value,
@@ -71,7 +72,8 @@ def public_media() -> tuple[PublicItem | None, list[PublicItem]]:
         elif row.kind == AssetKind.IMAGE.value and len(gallery) < GALLERY_MAX and RenditionKind.IMAGE in renditions:
             still = renditions[RenditionKind.IMAGE]
             title = shown_title(row)
-            gallery.append(PublicItem(asset_id, title.title, title.lang, "image", still.width, still.height, None, has_poster))
+            gallery.append(PublicItem(asset_id, title.title, title.lang, "image", still.width, still.height, None,
+                                      has_poster))
     return trailer, gallery
 
 
