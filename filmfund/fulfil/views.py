@@ -136,7 +136,11 @@ def proof():
             return redirect(url_for("site.account", _anchor="rewards-heading"), code=303)
     ctx = _donor_context(user)
     if ctx["st"]["line"] is None and error is None:
-        abort(404)
+        # Nothing to proofread (anonymous, or no credit name): a donor who followed a proof's link
+        # after choosing so is told why, where the choice can be changed, not "page not found".
+        flash(_("Your name is not in the credits: you chose to stay anonymous or gave no credit name. "
+                "You can change that in your settings below."), "info")
+        return redirect(url_for("site.account", _anchor="settings"), code=303)
     return _page("fulfil/proof.html", error=error, action=url_for("fulfil.proof"), **ctx), \
         400 if error else 200
 

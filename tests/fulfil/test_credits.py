@@ -77,9 +77,12 @@ def test_the_donor_approves_the_proof_and_the_executive_producer_its_wording(cam
     assert ("supporters", "Zed Supporter") in credits.export_lines(campaign)
     assert credits.line_for(zed, campaign).proof == "approved"
 
-    # No line, no proof page (an anonymous donor).
+    # No line, no proof page (an anonymous donor): told why, on the page where that is changed.
     anon = login_as(client.application.test_client(), _user("anon@example.org"))
-    assert anon.get("/account/credits").status_code == 404
+    resp = anon.get("/account/credits?lang=zh-Hans")
+    assert resp.status_code == 303 and resp.headers["Location"].endswith("/account#settings")
+    page = anon.get("/account").get_data(as_text=True)
+    assert "片尾字幕里没有您的名字" in page and 'id="settings"' in page
 
 
 def test_proofs_mailed_until_the_deadline_then_closed(campaign, client, login_as, producer, outbox):
