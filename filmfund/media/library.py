@@ -24,6 +24,7 @@ from filmfund.rewards import holdings
 from filmfund.rewards.campaign import current_campaign
 from filmfund.rewards.texts import reward_title
 
+
 def _reward_titles_read() -> dict[str, str]:
     """Reward key -> its title as the reader reads it (rewards.texts: the campaign's Chinese
     version for a Chinese reader), for the library's "from which reward" line."""
@@ -60,7 +61,7 @@ def _download_for(pub: Publication) -> Download | None:
     if r is None:
         return None
     ext = EXTENSIONS.get(r.content_type, "")
-    # Named as the donor reads its title: a Chinese reader saves 《…》.mp4, not the crew's working title.
+    # Named by the title its donor reads: a Chinese reader's file is named in Chinese where the crew wrote it.
     return Download(asset, pub, r.storage_key, f"{shown_title(asset).title}{ext}", r.content_type, r.size)
 
 

@@ -509,7 +509,8 @@ def captions_burned(asset_id: str, lang: str):
 def captions_signed(token: str):
     """The API's captions link: signed, expiring, bound to the donor it was made for."""
     caption = resolve_caption_token(token, current_user if current_user.is_authenticated else None)
-    return media_captions.vtt_response(caption, filename=f"{shown_title(caption.asset).title}.{caption.lang}.vtt")
+    title = shown_title(caption.asset).title
+    return media_captions.vtt_response(caption, filename=f"{title}.{caption.lang}.vtt")
 
 
 @library_bp.get("/library/download/<token>")
