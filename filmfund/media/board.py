@@ -15,6 +15,7 @@ from filmfund.media.common import _iso
 from filmfund.media.fixity import asset_fixity
 from filmfund.media.streaming import stream_dict
 from filmfund.media.models import Asset, AssetEvent, AssetState, Job, JobStatus
+from filmfund.typed import one_line
 
 def _like(term: str) -> str:
     return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -134,7 +135,9 @@ TITLE_MAX = 300
 
 
 def _clean_title(title: str) -> str:
-    title = title.strip()
+    """A title as donors read it (their library, their files' names, the gallery): one line of what
+    prints (typed.one_line: no control, bidi override or invisible format)."""
+    title = one_line(title)
     if not title:
         raise ValidationError("A title cannot be empty.", code="invalid_title")
     return title[:TITLE_MAX]

@@ -86,6 +86,21 @@ def test_the_asset_page_writes_a_chinese_title_that_chinese_readers_get(app, cli
     assert _library_title(client.get("/account?lang=zh-Hans").get_data(as_text=True)) == ("en", "Behind the scenes")
 
 
+def test_a_title_keeps_what_prints_on_one_line(app, client, token_for, clip_for_donor):
+    """What the donors read of a title (their library, their file's name) is what prints: a bidi
+    override (which turns "gpj.exe" around), a zero-width space and a line break are not kept."""
+    from filmfund.media import services
+
+    asset, producer, _donor = clip_for_donor
+    url = f"/api/v1/media/assets/{asset.public_id}/translations"
+    resp = client.put(url, json={"translations": {"zh-Hans": {"title": "幕后\u200b花絮\n\u202egpj.4pm"}}},
+                      headers=token_for(producer))
+    assert resp.status_code == 200, resp.get_json()
+    assert services.get_asset(asset.public_id).translations == {"zh-Hans": {"title": "幕后花絮 gpj.4pm"}}
+    resp = client.put(url, json={"translations": {"zh-Hans": {"title": "\u200b\u202e"}}}, headers=token_for(producer))
+    assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "invalid_title"
+
+
 def test_a_post_without_the_versions_leaves_them(app, client, login_as, clip_for_donor):
     from filmfund.extensions import db
     from filmfund.media import services
