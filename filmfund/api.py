@@ -41,6 +41,12 @@ def versions_by_language(schema: dict) -> None:
             variant["additionalProperties"] = False
 
 
+def versions_dump(translations: dict[str, BaseModel] | None) -> dict[str, dict[str, str]]:
+    """A request's versions (validated by a schema using `versions_by_language`) as the services
+    take them: {"zh-Hans": {"title", ...}}."""
+    return {lang: text.model_dump() for lang, text in (translations or {}).items()}
+
+
 class Schema(BaseModel):
     """What a route accepts (its JSON body, its query or its headers), validated by pydantic and
     written into the OpenAPI document from the same class.

@@ -133,7 +133,7 @@ def serve_forever(app: Flask, sock: socket.socket, threads: int) -> None:
 # is queued and durable: under a burst it falls behind and catches up when the burst passes. Even
 # then it keeps a tenth of a contended core (Linux's weights for +10 against 0), so its heartbeats
 # and periodic sweeps go on. It does not move the hot-path bench's webhook ratio (README: two A/B
-# pairs, 0.28x and 0.29x at nice 0, 0.28x and 0.28x at +10): there the accept waits on the WAL.
+# pairs, 0.28x and 0.29x at nice 0, 0.28x and 0.28x at +10).
 WORKER_NICENESS = 10
 
 

@@ -7,7 +7,7 @@ from typing import ClassVar
 from flask import Blueprint, g, jsonify
 from pydantic import Field
 
-from filmfund.api import Schema, bearer_user, route, versions_by_language
+from filmfund.api import Schema, bearer_user, route, versions_by_language, versions_dump
 from filmfund.comms import updates
 from filmfund.comms.models import Update
 from filmfund.extensions import db
@@ -56,11 +56,6 @@ class UpdateVersions(Schema):
     codes: ClassVar[dict[str, str]] = {"translations": "invalid_translations"}
 
 
-def _versions(translations: dict[str, UpdateText] | None) -> dict[str, dict[str, str]]:
-    """A request's versions as the service takes them ({"zh-Hans": {"title", "body"}})."""
-    return {lang: text.model_dump() for lang, text in (translations or {}).items()}
-
-
 # A body of BODY_MAX characters, each up to 6 bytes once JSON-escaped, fits in one request.
 MAX_REQUEST_BYTES = 6 * updates.BODY_MAX + 4096
 
@@ -92,7 +87,7 @@ def list_updates():
        body=NewUpdate, response=_UPDATE, status=201, max_bytes=MAX_REQUEST_BYTES)
 def create_update(body: NewUpdate):
     update = updates.create_update(title=body.title, body=body.body, audience=body.audience,
-                                   translations=_versions(body.translations), author=g.api_user)
+                                   translations=versions_dump(body.translations), author=g.api_user)
     db.session.commit()
     return jsonify(_full(update)), 201
 
@@ -102,7 +97,7 @@ def create_update(body: NewUpdate):
        "and audience stay as mailed; no mail is sent again)", roles=("producer",), body=UpdateVersions,
        response=_UPDATE, max_bytes=MAX_REQUEST_BYTES)
 def set_update_versions(id: int, body: UpdateVersions):  # noqa: A002 (the document's name for it)
-    update = updates.set_versions(id, _versions(body.translations))
+    update = updates.set_versions(id, versions_dump(body.translations))
     db.session.commit()
     return jsonify(_full(update))
 

@@ -9,7 +9,7 @@ from typing import ClassVar
 from flask import Blueprint, Flask, g, jsonify, request
 from pydantic import Field
 
-from filmfund.api import Parameters, Schema, route, versions_by_language
+from filmfund.api import Parameters, Schema, route, versions_by_language, versions_dump
 from filmfund.extensions import csrf, db
 from filmfund.media import captions, services
 from filmfund.media.models import AssetState
@@ -169,7 +169,7 @@ class TitleVersions(Schema):
        response=ASSET_SCHEMA)
 def set_asset_title_versions(id: str, body: TitleVersions):  # noqa: A002 (the document's name for it)
     asset = services.get_asset(id)
-    services.update_notes(asset, None, None, {lang: text.model_dump() for lang, text in body.translations.items()})
+    services.update_notes(asset, None, None, versions_dump(body.translations))
     db.session.commit()
     return jsonify(services.asset_dict(asset))
 
