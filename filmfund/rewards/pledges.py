@@ -10,12 +10,12 @@ from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from filmfund.auth.services import find_user, normalize_email, public_base_url
+from filmfund.auth.services import normalize_email, public_base_url
 from filmfund.db import as_written, new_id, utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db, one_statement_value
 from filmfund.i18n import choose_language, format_money
-from filmfund.rewards import holdings, privacy, snapshot, stock, stripe_gateway, texts
+from filmfund.rewards import holdings, snapshot, stock, stripe_gateway, texts
 from filmfund.rewards.campaign import campaign_of, configured_slug, current_campaign
 from filmfund.rewards.campaign_file import MAX_AMOUNT
 from filmfund.rewards.models import Campaign, Pledge, PledgeState
@@ -134,24 +134,21 @@ def create_pledge(amount, currency=None, email=None, credit_name=None, anonymous
 
 
 def _claim_limited_rewards(pledge: Pledge, campaign) -> None:
-    """Hold an item of each limited reward this gift would bring the donor (rewards/stock.py), or
-    refuse the pledge when one is sold out. A donor who already holds it, or who gives without
-    rewards, claims nothing."""
+    """Hold an item of each limited reward this gift's own amount reaches, or refuse the pledge when
+    one is sold out. Judged on the pledge alone, never on what the owner of its email address gave
+    or holds: an unpaid pledge costs nothing, and a stranger who typed a donor's address would read
+    from the answer (accepted or sold out) and from the public "N left" whether the address has
+    given, its total to the cent, what it holds and whether it opted out. So a returning donor's
+    gift that crosses a tier with their earlier gifts claims nothing here and takes an item when it
+    is booked, if one is left (stock.py's rule for every gift that reaches a reward without a
+    claim); an item claimed for a reward the donor holds already goes back once the gift is booked
+    (payments), or when its checkout ends unpaid."""
     limited = stock.limited_ids(campaign)
     if not limited or pledge.rewards_opt_out:
         return
-    user = find_user(pledge.email)
-    net, held = 0, set()
-    if user is not None:
-        profile = privacy.profile_of(user.id)
-        if profile is not None and profile.rewards_opt_out:
-            return
-        net = holdings.net_total(user.id, campaign.id)
-        ids = {r.key: r.id for t in campaign.tiers for r in t.rewards}
-        held = {ids[k] for k in holdings.held_keys(user.id, campaign.id) if k in ids}
-    due = holdings.rewards_due(campaign.tiers, net + pledge.amount, opted_out=False)
+    due = holdings.rewards_due(campaign.tiers, pledge.amount, opted_out=False)
     db.session.flush()  # the pledge's row first: its claims refer to it
-    stock.claim_for_pledge(pledge, campaign, (due & limited) - held)
+    stock.claim_for_pledge(pledge, campaign, due & limited)
 
 
 def _valid_pledge(campaign, amount, currency, email, credit_name, anonymous, rewards_opt_out) -> tuple:
@@ -173,13 +170,17 @@ def _valid_pledge(campaign, amount, currency, email, credit_name, anonymous, rew
 _PLEDGE_AT_ONCE_COLUMNS = ("id", "campaign_id", "amount", "currency", "email", "credit_name", "anonymous",
                            "rewards_opt_out", "state", "checkout_session_id", "checkout_url", "ref", "language",
                            "interval", "created_at", "updated_at")
-# Built once: the pledge row, inserted only while its campaign still takes that currency (the
-# process's snapshot may be older than a `campaign load` in another process).
+# Built once: the pledge row, inserted only while its campaign is the one the process's snapshot
+# shows (the snapshot may be older than a `campaign load`, or a limit set on a reward, in another
+# process or request: every change to a campaign, its tiers or its limits moves its updated_at).
 _PLEDGE_AT_ONCE = sa.insert(Pledge.__table__).from_select(
     _PLEDGE_AT_ONCE_COLUMNS,
     sa.select(*[sa.bindparam(name, type_=Pledge.__table__.c[name].type) for name in _PLEDGE_AT_ONCE_COLUMNS])
     .where(Campaign.__table__.c.id == sa.bindparam("campaign_id"),
-           Campaign.__table__.c.currency == sa.bindparam("currency"))).returning(Pledge.__table__.c.id)
+           Campaign.__table__.c.currency == sa.bindparam("currency"),
+           Campaign.__table__.c.updated_at == sa.bindparam("campaign_updated_at",
+                                                           type_=Campaign.__table__.c.updated_at.type))
+).returning(Pledge.__table__.c.id)
 
 
 def _pledge_at_once(amount, currency, email, credit_name, anonymous, rewards_opt_out, ref,
@@ -187,8 +188,8 @@ def _pledge_at_once(amount, currency, email, credit_name, anonymous, rewards_opt
     """A test-mode pledge without an idempotency key is ONE statement (its checkout is the local
     page: nothing to call, nothing to update): the INSERT, in autocommit on PostgreSQL, checked
     against the campaign row in the same statement. None when the process has no snapshot yet, or
-    the campaign moved since (a `campaign load`): the caller then takes the full path. (With a
-    live Stripe key the call to Stripe dwarfs the database's round trips: full path.)"""
+    the campaign changed since (a `campaign load`, a limit set): the caller then takes the full
+    path. (With a live Stripe key the call to Stripe dwarfs the database's round trips: full path.)"""
     campaign = snapshot.peek(configured_slug())
     if campaign is None or stock.limited_ids(campaign):  # a limited reward is claimed on the full path
         return None
@@ -207,7 +208,7 @@ def _pledge_at_once(amount, currency, email, credit_name, anonymous, rewards_opt
                # the request's language as a tag (its mails are written in it): Babel's locale, which
                # current_language would build and read back, is not needed by a pledge's answer
                language=choose_language(), interval=interval, created_at=now, updated_at=now)
-    if one_statement_value(_PLEDGE_AT_ONCE, row) is None:
+    if one_statement_value(_PLEDGE_AT_ONCE, {**row, "campaign_updated_at": campaign.updated_at}) is None:
         return None
     return as_written(Pledge, row)
 
