@@ -325,22 +325,18 @@ def mail_gift_notice(donation: Donation) -> None:
 
 
 def gift_outcome(pledge_id: str) -> dict:
-    """What a booked gift did to its donor's settings, for its thank-you page, which anyone with the
-    pledge's link can open: it says only what became of what that gift asked, never a name or any
-    other setting of the donor's. Empty before the payment is booked."""
-    donation = db.session.scalar(sa.select(Donation).where(Donation.pledge_id == pledge_id))
-    if donation is None:
+    """What a booked gift's thank-you page says of the donor's settings. Anyone who paid with an
+    email address can open it, the owner of that address or not, so it says the same whatever the
+    address's past: only what this gift asked, never what became of it against the account's
+    settings (whether they changed at once, waited for a confirmation, or were already so would
+    tell a stranger that the address has given, and confirm a guessed credit name or choice).
+    What the gift did is in the receipt, mailed to the address (gift_notice_lines).
+    Anonymity asked is said as done: more privacy applies at once, from any gift. Empty before the
+    payment is booked."""
+    asked = db.session.execute(sa.select(Donation.anonymous).where(Donation.pledge_id == pledge_id)).first()
+    if asked is None:
         return {}
-    profile = profile_for(donation.user_id)
-    waiting = set(request_changes(r)) if (r := pending_request_for(donation.id)) is not None else set()
-    first = first_gift(donation)
-    return {
-        "anonymous": bool(donation.anonymous and privacy.is_anonymous(profile)),
-        "anonymous_at_once": bool(donation.anonymous and privacy.is_anonymous(profile) and not first),
-        "name_shown": bool(first and donation.credit_name and privacy.credited(profile)
-                           and privacy.public_name(profile) == donation.credit_name),
-        "waiting": sorted(waiting),
-    }
+    return {"booked": True, "anonymous": bool(asked.anonymous)}
 
 
 def me_document(user: User) -> dict:
