@@ -171,6 +171,14 @@ def _holders(reward_key: str):
     return holdings.holders_sql(reward_key, _campaign().id)
 
 
+def _still_held(exp: Experience):
+    """SQL: the invitation's donor holds the experience's reward now (holdings' rule, its SQL
+    form). Whoever no longer holds it (a refund or lost dispute below its tier, the rewards
+    opt-out) takes no place, is not counted and is not mailed; their invitation and answer stay,
+    for the producers' guest list and for the day they hold it again."""
+    return Invitation.user_id.in_(holdings.holders_sql(exp.reward_key, exp.campaign_id))
+
+
 def send_invitations(experience_id: int) -> int:
     """Make an invitation for every holder who has none (one INSERT ... SELECT) and queue the
     invitation mails once the caller commits. Returns how many invitations are waiting to be mailed."""
@@ -198,7 +206,7 @@ def _invite_holders(exp: Experience) -> int:
     db.session.execute(sa.insert(Invitation).from_select(
         ["experience_id", "user_id", "status", "time_zone", "created_at"], missing))
     waiting = db.session.scalar(sa.select(sa.func.count(Invitation.id)).where(
-        Invitation.experience_id == exp.id, Invitation.invited_at.is_(None)))
+        Invitation.experience_id == exp.id, Invitation.invited_at.is_(None), _still_held(exp)))
     if waiting:
         experience_id = exp.id
         on_commit(db.session, lambda: mail_invitations(experience_id))  # the worker must find them
@@ -206,23 +214,39 @@ def _invite_holders(exp: Experience) -> int:
 
 
 def rsvp_counts(experience_id: int) -> dict:
-    """Per slot id, how many accepted; plus totals by status."""
+    """Among the donors who hold the reward now: per slot id, how many accepted, and totals by
+    status; plus `lapsed`, how many invited donors no longer hold it (counted nowhere else)."""
+    exp = db.session.get(Experience, experience_id)
+    held = _still_held(exp)
     per_slot = dict(db.session.execute(
         sa.select(Invitation.slot_id, sa.func.count()).where(
-            Invitation.experience_id == experience_id, Invitation.status == RsvpStatus.ACCEPTED)
+            Invitation.experience_id == experience_id, Invitation.status == RsvpStatus.ACCEPTED, held)
         .group_by(Invitation.slot_id)).all())
     by_status = {RsvpStatus(s).value: n for s, n in db.session.execute(
-        sa.select(Invitation.status, sa.func.count()).where(Invitation.experience_id == experience_id)
+        sa.select(Invitation.status, sa.func.count()).where(Invitation.experience_id == experience_id, held)
         .group_by(Invitation.status)).all()}
-    return {"slots": per_slot, "status": by_status}
+    lapsed = db.session.scalar(sa.select(sa.func.count(Invitation.id)).where(
+        Invitation.experience_id == experience_id, ~held))
+    return {"slots": per_slot, "status": by_status, "lapsed": lapsed}
+
+
+#: The guest list's status of an invited donor who no longer holds the reward (not an answer).
+LAPSED = "lapsed"
 
 
 def guest_list(experience_id: int) -> list[dict]:
+    """The invited donors, those who hold the reward now first. One who no longer does has the
+    status "lapsed" (`holds` False): no place, not counted; the page lists them apart, with the
+    answer they had given (`answer`, as every guest's) and whether their invitation was mailed."""
+    exp = db.session.get(Experience, experience_id)
+    holds = _still_held(exp)
     rows = db.session.execute(
-        sa.select(Invitation, User.email).join(User, User.id == Invitation.user_id)
-        .where(Invitation.experience_id == experience_id).order_by(Invitation.status, User.email)).all()
-    return [{"email": email, "status": inv.status.value, "slot": inv.slot.starts_at if inv.slot else None,
-             "time_zone": inv.time_zone, "responded_at": inv.responded_at} for inv, email in rows]
+        sa.select(Invitation, User.email, holds.label("holds")).join(User, User.id == Invitation.user_id)
+        .where(Invitation.experience_id == experience_id)
+        .order_by(sa.case((holds, 0), else_=1), Invitation.status, User.email)).all()
+    return [{"email": email, "status": inv.status.value if held else LAPSED, "answer": inv.status.value,
+             "holds": bool(held), "slot": inv.slot.starts_at if inv.slot else None, "time_zone": inv.time_zone,
+             "responded_at": inv.responded_at, "invited_at": inv.invited_at} for inv, email, held in rows]
 
 
 # --- donors -------------------------------------------------------------------------------
@@ -289,8 +313,8 @@ def rsvp(user: User, invitation_id: int, answer, slot_id=None) -> Invitation:
         if slot.starts_at <= utcnow():
             raise ValidationError(_("time: this time has passed; choose another."), code="invalid_slot")
         if slot.capacity is not None and inv.slot_id != slot.id:
-            taken = db.session.scalar(sa.select(sa.func.count(Invitation.id)).where(
-                Invitation.slot_id == slot.id, Invitation.status == RsvpStatus.ACCEPTED))
+            taken = db.session.scalar(sa.select(sa.func.count(Invitation.id)).where(  # holders' places only
+                Invitation.slot_id == slot.id, Invitation.status == RsvpStatus.ACCEPTED, _still_held(inv.experience)))
             if taken >= slot.capacity:
                 raise ConflictError(_("That time is full; choose another."), code="slot_full")
         if inv.slot_id != slot.id:
@@ -396,10 +420,18 @@ def unmailed_invitations(experience_id: int) -> list[int]:
         Invitation.experience_id == experience_id, Invitation.invited_at.is_(None)).order_by(Invitation.id)))
 
 
-def mail_invitation(inv_id: int) -> None:
-    """Mail a claimed invitation (the invitation is the reward itself: it has no opt-out)."""
-    _mail(db.session.get(Invitation, inv_id), "comms/mail/invitation.txt", _l("You are invited: {title}"),
-          optional=False)
+def mail_invitation(inv_id: int) -> bool:
+    """Mail a claimed invitation (the invitation is the reward itself: it has no opt-out); False
+    if it is skipped because the donor no longer holds the reward (refunded or opted out since
+    the invitations were sent: the mail names the place), logged with why. The caller gives the
+    claim back, so the mail goes out if they hold it again."""
+    inv = db.session.get(Invitation, inv_id)
+    exp = inv.experience
+    if not holdings.holds(inv.user_id, exp.reward_key, exp.campaign_id):
+        log.info("invitation %s to user %s not mailed: no longer holds %s", inv_id, inv.user_id, exp.reward_key)
+        return False
+    _mail(inv, "comms/mail/invitation.txt", _l("You are invited: {title}"), optional=False)
+    return True
 
 
 def due_reminders(now: datetime) -> list[tuple[str, int]]:
@@ -433,8 +465,9 @@ def remind(inv_id: int, kind: str) -> bool:
 @mail_task(registered_as="filmfund.comms.tasks.mail_invitations")
 def mail_invitations(experience_id: int) -> int:
     """Mail each not-yet-mailed invitation of an experience once (the queue's task, queued once
-    the invitations are committed). A failure gives its claim back and is raised, once the others
-    are sent, for a retry. How many this run sent."""
+    the invitations are committed). A donor who no longer holds the reward is skipped (logged),
+    their claim given back: not mailed, unless they hold it again. A failure gives its claim back
+    and is raised, once the others are sent, for a retry. How many this run sent."""
     sent, error = 0, None
     for inv_id in unmailed_invitations(experience_id):
         claimed = claim(inv_id, "invited_at")
@@ -442,8 +475,11 @@ def mail_invitations(experience_id: int) -> int:
         if not claimed:
             continue
         try:
-            mail_invitation(inv_id)
-            sent += 1
+            if mail_invitation(inv_id):
+                sent += 1
+            else:
+                release(inv_id, "invited_at")
+                db.session.commit()  # not mailed: invited_at says so, on the producers' guest list too
         except Exception as exc:
             release(inv_id, "invited_at")
             db.session.commit()  # given back, for the retry

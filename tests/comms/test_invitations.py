@@ -212,3 +212,96 @@ def test_an_experience_given_a_place_in_chinese_but_no_title_is_refused(app, pro
                  title="Dinner with the crew", duration_minutes="120", **{"location:zh-Hans": "北京东城区"})
     assert resp.status_code == 400 and "zh-Hans title" in resp.get_data(as_text=True)
     assert invitations.experiences() == []
+
+
+def _refund(producer, pledge, amount=None):
+    """The producers' refund of a test-mode gift (booked at once), committed as the dashboard does."""
+    from filmfund.rewards import refunds
+    from filmfund.rewards.models import Donation
+
+    donation = db.session.scalar(sa.select(Donation).where(Donation.pledge_id == pledge.id))
+    refunds.request_refund(donation.id, amount, "asked for it back", requested_by=producer)
+    db.session.commit()
+
+
+def test_a_refunded_guest_gives_up_her_place_and_is_listed_apart(app, donor, producer, login_as):
+    """A $750 donor accepts the video chat's only place, then $500 is refunded (below the tier):
+    she no longer holds it, so she takes no place, is counted nowhere, and the producers see her
+    apart with the answer she had given."""
+    from filmfund.auth.services import find_user
+    from filmfund.rewards import holdings
+    from tests.site.helpers import pay
+
+    chat = pay(75000, "chat@example.org")
+    other = donor(75000, "other@example.org")
+    exp = invitations.create_experience(reward_key="video-chat", title="Chat with the director")
+    slot = invitations.add_slot(exp.id, utcnow() + timedelta(days=10), capacity=1)
+    db.session.commit()
+    guest = find_user("chat@example.org")
+    [inv] = invitations.my_invitations(guest)
+    invitations.rsvp(guest, inv.id, "accept", slot.id)
+    [other_inv] = invitations.my_invitations(other)
+    db.session.commit()
+    before = invitations.rsvp_counts(exp.id)
+    assert (before["slots"], before["status"]) == ({slot.id: 1}, {"accepted": 1, "invited": 1})
+
+    _refund(producer, chat, 50000)   # $250 left
+    assert not holdings.holds(guest.id, "video-chat", exp.campaign_id)
+    assert invitations.rsvp_counts(exp.id) == {"slots": {}, "status": {"invited": 1}, "lapsed": 1}
+    guests = {g["email"]: g for g in invitations.guest_list(exp.id)}
+    assert (guests["chat@example.org"]["status"], guests["chat@example.org"]["answer"],
+            guests["chat@example.org"]["holds"]) == ("lapsed", "accepted", False)
+    assert (guests["other@example.org"]["status"], guests["other@example.org"]["holds"]) == ("invited", True)
+    assert [g["email"] for g in invitations.guest_list(exp.id)] == ["other@example.org", "chat@example.org"]
+
+    page = f"/admin/experiences/{exp.id}"
+    html = login_as(app.test_client(), producer).get(page).get_data(as_text=True)
+    counts = html.split('id="rsvp-counts"')[1].split("</ul>")[0]
+    assert "<strong>0</strong> coming" in counts and "<strong>1</strong> no longer hold this reward" in counts
+    assert "of 1" in html and "0 coming of 1" in html
+    current = html.split('id="guests"')[1].split("</table>")[0]
+    lapsed = html.split('id="lapsed-guests"')[1].split("</table>")[0]
+    assert "other@" in current and "chat@" not in current
+    assert "chat@" in lapsed and "accepted" in lapsed and "other@" not in lapsed
+
+    # The place is free for a current holder (it was refused as full before).
+    me = login_as(app.test_client(), other)
+    inv_page = f"/account/invitations/{other_inv.id}"
+    assert _post(me, f"{inv_page}/rsvp", inv_page, answer="accept", slot=slot.id).status_code == 303
+    assert invitations.rsvp_counts(exp.id)["slots"] == {slot.id: 1}
+
+
+def test_an_invitation_is_not_mailed_to_a_donor_refunded_before_it_goes_out(app, donor, producer, smtp, caplog):
+    """Refunded between "Send the invitations" and the worker's run: the mail (which names the
+    place) is checked against holdings when it goes out and skipped, the reason logged; not marked
+    mailed, so it goes out if she holds the reward again."""
+    from tests.site.helpers import pay
+
+    gone = pay(50000, "gone@example.org")
+    donor(50000, "stays@example.org")
+    exp = invitations.create_experience(reward_key="dinner-invitation", title="Dinner with the crew",
+                                        location="Secret Restaurant, 12 Hidden Road")
+    invitations.add_slot(exp.id, utcnow() + timedelta(days=10))
+    assert invitations.send_invitations(exp.id) == 2
+    db.session.commit()  # the mailing job is queued by the commit
+    _refund(producer, gone)  # all of it, before the worker runs
+    smtp.envelopes.clear()  # the receipts
+    caplog.set_level("INFO", logger="filmfund.comms.invitations")
+    jobs.run_burst()
+    wait_for(smtp, 1)
+    invited = [e.rcpt_tos[0] for e in smtp.envelopes if b"You are invited" in e.content]
+    assert invited == ["stays@example.org"]
+    assert [e.rcpt_tos for e in smtp.envelopes if b"Hidden Road" in e.content] == [["stays@example.org"]]
+    assert not [e for e in smtp.envelopes if b"Hidden Road" in e.content and "gone@example.org" in e.rcpt_tos]
+    assert "not mailed: no longer holds dinner-invitation" in caplog.text
+    db.session.expire_all()
+    [lapsed] = [g for g in invitations.guest_list(exp.id) if not g["holds"]]
+    assert lapsed["email"] == "gone@example.org" and lapsed["invited_at"] is None
+    assert tasks.run_reminders()["invited"] == 0   # no mailing queued again for her
+
+    pay(50000, "gone@example.org")   # she gives again: the dinner is hers again, and so its invitation
+    smtp.envelopes.clear()
+    assert tasks.run_reminders()["invited"] == 1
+    jobs.run_burst()
+    wait_for(smtp, 1)
+    assert [e.rcpt_tos[0] for e in smtp.envelopes if b"You are invited" in e.content] == ["gone@example.org"]
