@@ -175,8 +175,12 @@ def get_address(user_id: int) -> ShippingAddress | None:
 
 
 def save_address(user: User, data: dict, *, source: str) -> ShippingAddress:
-    """The donor's address, from the account page, the survey or Stripe Checkout. The caller commits."""
+    """The donor's address, from the account page, the survey or Stripe Checkout. The caller commits.
+    An erased donor gets none, whatever asks (a Checkout opened before the erasure, a mailed link):
+    their parcels have nowhere to go."""
     fields = clean_address(data)
+    if privacy.is_erased(privacy.profile_of(user.id)):
+        raise ConflictError(_("This donor's data was already erased."), code="erased")
     if not address_editable(user.id):
         raise ConflictError(_("Your rewards have shipped; write to the producers if something is wrong."),
                             code="address_locked")

@@ -23,7 +23,7 @@ from filmfund.fulfil import credits, fulfilment, statement, tasks
 from filmfund.fulfil import roll as roll_video
 from filmfund.fulfil.countries import country_choices
 from filmfund.fulfil.models import FulfilmentItem
-from filmfund.fulfil.tokens import read_token
+from filmfund.fulfil.tokens import link_user
 from filmfund.i18n import current_language
 from filmfund.rewards import entitlements
 from filmfund.rewards.campaign import current_campaign
@@ -150,9 +150,7 @@ def proof():
 @bp.route("/rewards/survey/<token>", methods=["GET", "POST"])
 @limiter.limit("30 per hour", methods=["POST"])
 def survey(token: str):
-    user = db.session.get(User, read_token(token, "survey"))
-    if user is None:
-        abort(404)
+    user = link_user(token, "survey")  # an erased donor's link is a stale one: 404, nothing written
     errors: dict[str, str] = {}
     done: list[str] = []
     if request.method == "POST":

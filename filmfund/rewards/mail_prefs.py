@@ -22,7 +22,7 @@ from filmfund.auth.models import User
 from filmfund.auth.services import public_base_url
 from filmfund.errors import NotFoundError, ValidationError
 from filmfund.extensions import db
-from filmfund.rewards import holdings
+from filmfund.rewards import holdings, privacy
 from filmfund.rewards.campaign import current_campaign
 from filmfund.rewards.models import MailOptOut, Reward, RewardKind
 from filmfund.rewards.texts import localized
@@ -80,8 +80,11 @@ def opt_out(user_id: int, topic: str, *, via: str = "account") -> bool:
 
 def opt_in(user_id: int, topic: str) -> bool:
     """Send mail of `topic` to this user again. Idempotent; True if it was stopped before. The
-    caller commits."""
+    caller commits. An erased donor is never mailed again (the erasure stopped every topic): for
+    them this changes nothing and answers False, whoever asks (a link, the account page, the API)."""
     topic = _check_topic(topic)
+    if privacy.is_erased(privacy.profile_of(user_id)):
+        return False
     deleted = db.session.execute(sa.delete(MailOptOut).where(
         MailOptOut.user_id == user_id, MailOptOut.topic == topic)).rowcount
     return bool(deleted)
@@ -130,13 +133,15 @@ def unsubscribe_url(user: User, topic: str) -> str:
 
 
 def read_unsubscribe_token(token: str) -> tuple[User, str]:
-    """The (user, topic) of a token; 404 for a forged, altered or stale one."""
+    """The (user, topic) of a token; 404 for a forged, altered or stale one, and for an erased
+    donor's (the same 404: the page neither shows what is left of them nor says they were erased;
+    they are unsubscribed from everything already)."""
     try:
         public_id, topic = _serializer().loads(token or "")
     except (BadSignature, ValueError, TypeError):
         raise NotFoundError(_("This unsubscribe link is not valid."), code="invalid_link") from None
     user = db.session.scalar(sa.select(User).where(User.public_id == public_id))
-    if user is None or not isinstance(topic, str):
+    if user is None or not isinstance(topic, str) or privacy.is_erased(privacy.profile_of(user.id)):
         raise NotFoundError(_("This unsubscribe link is not valid."), code="invalid_link")
     try:
         _check_topic(topic)

@@ -94,3 +94,48 @@ def test_tokens_are_per_user_and_topic(app):
     assert mail_prefs.unsubscribe_token(a, "news") != mail_prefs.unsubscribe_token(a, "reminders")
     mail_prefs.unsubscribe(mail_prefs.unsubscribe_token(a, "news"))
     assert mail_prefs.opted_out(a.id) == {"news"} and mail_prefs.opted_out(b.id) == set()
+
+
+def test_an_erased_donors_unsubscribe_link_is_an_unknown_one_and_changes_nothing(app, client):
+    """Erasure stops every topic; a link mailed before it neither shows what is left of the donor
+    nor turns any mail back on (issue 16)."""
+    from filmfund.rewards import donor_data
+
+    pay(1500, "fifteen@example.org")
+    user = _user("fifteen@example.org")
+    tokens = [mail_prefs.unsubscribe_token(user, topic) for topic in ("news", "updates-monthly", "reminders")]
+    donor_data.erase_donor(user)
+    db.session.commit()
+    stopped = mail_prefs.opted_out(user.id)
+    assert {"news", "updates-monthly", "reminders"} <= stopped
+
+    for token in tokens:
+        page = client.get(f"/unsubscribe/{token}")
+        forged = client.get(f"/unsubscribe/{token[:-2]}xx")
+        assert page.status_code == forged.status_code == 404
+        # The same page as a forged link's (but for its own address): nothing says "erased".
+        assert page.get_data(as_text=True).replace(token, "T") == \
+            forged.get_data(as_text=True).replace(token[:-2] + "xx", "T")
+        assert "erased" not in page.get_data(as_text=True)
+        assert client.post(f"/unsubscribe/{token}", data={"resubscribe": "1"}).status_code == 404
+        assert client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"}).status_code == 404
+        with pytest.raises(NotFoundError):
+            mail_prefs.read_unsubscribe_token(token)
+    db.session.expire_all()
+    assert mail_prefs.opted_out(user.id) == stopped
+
+
+def test_no_path_opts_an_erased_donor_in_again(app):
+    from filmfund.rewards import donor_data
+
+    pay(1500, "fifteen@example.org")
+    user = _user("fifteen@example.org")
+    donor_data.erase_donor(user)
+    db.session.commit()
+    stopped = mail_prefs.opted_out(user.id)
+    assert {"news", "updates-monthly", "reminders"} <= stopped
+    for topic in stopped:
+        assert mail_prefs.opt_in(user.id, topic) is False  # what the account page and the API call
+    db.session.commit()
+    db.session.expire_all()
+    assert mail_prefs.opted_out(user.id) == stopped
