@@ -13,12 +13,16 @@ from filmfund.rewards import signals
 def init_app(app: Flask) -> None:
     # in init_app, not at the top: each module of the package imports the package first, and so does the CLI
     from filmfund.fulfil import credits, fulfilment, models, statement, tasks, views  # noqa: F401  (models: tables; tasks: queue)
+    from filmfund.fulfil import roll
 
     # What rewards (a lower layer, which never imports this one) asks of fulfil and tells it.
     # Connecting again (each app built) changes nothing: blinker keeps one entry per receiver.
     signals.checkout_shipping.connect(fulfilment.checkout_shipping)  # which pledges ship, and where to
     signals.checkout_paid.connect(fulfilment.capture_checkout_address)  # the address Checkout collected
     signals.donor_erasing.connect(credits.erase_proof)
+    signals.donor_erasing.connect(credits.erase_frozen_lines)  # privacy beats the picture lock
+    signals.donor_erasing.connect(roll.erase_from_roll)
+    signals.donor_settings_applied.connect(roll.withdraw_after_settings)  # anonymity after the freeze
     signals.donor_erasing.connect(fulfilment.erase_items)
 
     app.register_blueprint(views.bp)

@@ -31,7 +31,7 @@ def export_command(fmt: str) -> None:
                    f"{len(changes['removed'])} removed (see /admin/credits); exporting the frozen list", err=True)
     if changes and changes["withdrawn"]:
         click.echo(f"NOTE {len(changes['withdrawn'])} frozen line(s) left out: their donors asked for anonymity "
-                   "or erasure after the freeze; render the roll again", err=True)
+                   "or erasure, or declined rewards, after the freeze; render the roll again", err=True)
     text = end_credits.export(campaign, fmt)
     record_audit("export.credits", f"campaign:{campaign.slug}", {"format": fmt})
     db.session.commit()

@@ -180,6 +180,26 @@ def erase_proof(user: User) -> None:
     db.session.execute(sa.delete(CreditProof).where(CreditProof.user_id == user.id))
 
 
+def erase_frozen_lines(user: User) -> None:
+    """Receiver of rewards' `donor_erasing`: the donor's frozen lines lose their name (privacy
+    beats the picture lock; the stored list keeps no erased name). Each keeps its place and its
+    donor's id, so that the producers still see a line was taken out (withdrawn_since_freeze) and
+    the roll is rendered again (filmfund.fulfil.roll.erase_from_roll)."""
+    for state in db.session.scalars(sa.select(CreditsState).where(CreditsState.frozen_lines.is_not(None))):
+        rows = json.loads(state.frozen_lines)
+        if any(len(r) > 2 and r[2] == user.id and r[1] for r in rows):
+            state.frozen_lines = json.dumps([[r[0], "", r[2]] if len(r) > 2 and r[2] == user.id else r for r in rows],
+                                            ensure_ascii=False)
+    db.session.flush()
+
+
+def in_credits(user: User, campaign: Campaign) -> bool:
+    """Whether this donor has a line in the live list or one in the frozen list (withdrawn or not):
+    a roll rendered from either may show them."""
+    rows = _frozen_rows(campaign) or []
+    return any(len(r) > 2 and r[2] == user.id for r in rows) or line_for(user, campaign) is not None
+
+
 def request_changes(user: User, campaign: Campaign, note: str) -> CreditProof:
     """The donor says the line is wrong (the producers read the note). The caller commits."""
     line = line_for(user, campaign)
@@ -264,18 +284,19 @@ def _frozen_rows(campaign: Campaign) -> list[list] | None:
 
 def frozen_lines(campaign: Campaign) -> list[tuple[str, str]] | None:
     """The frozen list as the film prints it now: the lines frozen at picture lock, less the donors
-    whose privacy has since taken them out (anonymity, erasure, their name withdrawn). A list frozen
+    no longer credited (privacy.withdrawn_from_credits: anonymity, erasure, their name withdrawn,
+    rewards declined). The one reading of the stored list for what it prints. A list frozen
     before lines carried their donor (two fields) is printed as it was."""
     rows = _frozen_rows(campaign)
     if rows is None:
         return None
     withdrawn = privacy.withdrawn_from_credits(r[2] for r in rows if len(r) > 2)
-    return [(r[0], r[1]) for r in rows if len(r) < 3 or r[2] not in withdrawn]
+    return [(r[0], r[1]) for r in rows if r[1] and (len(r) < 3 or r[2] not in withdrawn)]
 
 
 def withdrawn_since_freeze(campaign: Campaign) -> list[tuple[str, str]]:
     """Frozen lines taken out by their donor's privacy since the freeze (for the producers: the
-    rendered roll must be made again)."""
+    rendered roll must be made again); an erased donor's line has no name left."""
     rows = _frozen_rows(campaign) or []
     withdrawn = privacy.withdrawn_from_credits(r[2] for r in rows if len(r) > 2)
     return [(r[0], r[1]) for r in rows if len(r) > 2 and r[2] in withdrawn]

@@ -1,25 +1,34 @@
 """The rendered credits roll: the exported list as a video an editor drops into the film (H.264,
 white on black), each name centred and drawn by libass as its owner wrote it; whether a rendered
-roll still shows what the credits print; and which characters of a name no installed font has."""
+roll still shows what the credits print (a roll showing a name they no longer print is taken
+down: privacy beats the picture lock); and which characters of a name no installed font has."""
 from __future__ import annotations
 
 import bisect
 import functools
+import logging
 import math
 import shutil
 import subprocess
 import tempfile
 import unicodedata
+from collections import Counter
 from pathlib import Path
 from typing import Callable
 
 from flask import current_app
 
 from filmfund.audit import record_audit
-from filmfund.errors import ConflictError
-from filmfund.fulfil.credits import HEADINGS, SECTIONS, export_lines
+from filmfund.auth.models import User
+from filmfund.db import on_commit
+from filmfund.errors import ConflictError, NotFoundError
+from filmfund.extensions import db
+from filmfund.fulfil.credits import HEADINGS, SECTIONS, export_lines, in_credits
 from filmfund.media import ffmpeg as ff
+from filmfund.rewards.campaign import current_campaign
 from filmfund.rewards.models import Campaign
+
+log = logging.getLogger(__name__)
 
 ROLL_SIZE = (1280, 720)
 ROLL_FPS = 24
@@ -52,18 +61,96 @@ def _kept_text(text: str) -> str:
     return f"{LAYOUT}\n{text}"
 
 
+# What is kept beside a roll taken down (no name): a roll was rendered and must be rendered again.
+TAKEN_DOWN = "taken down: it showed a name the credits no longer print"
+
+
 def roll_needs_rendering(campaign: Campaign, out: Path | None = None) -> bool:
-    """A rendered roll no longer shows what the credits print (a donor asked for anonymity or was
-    erased after the freeze, or the list was frozen again), or it was drawn the old way: it must
-    be rendered again. False when no roll was rendered."""
+    """A rendered roll no longer shows what the credits print (a donor asked for anonymity, declined
+    rewards or was erased after the freeze, or the list was frozen again), or it was drawn the old
+    way, or it was taken down for showing a withdrawn name: it must be rendered again. False when
+    no roll was rendered."""
     out = out or roll_path()
     if not out.exists():
-        return False
+        return _rendered_text_path(out).exists()  # taken down (take_down)
     try:
         shown = _rendered_text_path(out).read_text(encoding="utf-8")
     except OSError:
         return True  # rendered before the roll kept its text: nobody can tell what it shows
     return shown != _kept_text(roll_text(campaign))
+
+
+def _shown_names(kept: str) -> Counter:
+    """The names a rendered roll shows, from the text kept beside it (headings left aside)."""
+    lines = kept.split("\n")
+    if lines and lines[0] == LAYOUT:
+        lines = lines[1:]
+    other = {HEADINGS[s].upper() for s in SECTIONS} | {"Thank you"}
+    return Counter(line for line in lines if line.strip() and line not in other)
+
+
+def take_down(out: Path | None = None) -> None:
+    """Remove a rendered roll: the video goes, and the text kept beside it becomes a note without
+    any name, by which roll_needs_rendering tells the producers to render it again."""
+    out = out or roll_path()
+    if not out.exists() and not _rendered_text_path(out).exists():
+        return
+    out.unlink(missing_ok=True)
+    _rendered_text_path(out).write_text(TAKEN_DOWN, encoding="utf-8")
+    log.info("credits roll %s taken down: it showed a name withdrawn from the credits", out)
+
+
+def withdraw_stale_roll(campaign: Campaign, out: Path | None = None) -> bool:
+    """Take down a rendered roll that shows a name the credits no longer print (after the freeze:
+    a donor who asked for anonymity, declined rewards or was erased). True if it was. The one check
+    of a rendered roll against the withdrawals, run before the roll is shown or served and after
+    a render (a withdrawal may have come while it rendered)."""
+    out = out or roll_path()
+    if not _shows_withdrawn(campaign, out):
+        return False
+    take_down(out)
+    return True
+
+
+def _shows_withdrawn(campaign: Campaign, out: Path) -> bool:
+    """Whether the rendered roll at `out` shows a name the credits no longer print."""
+    if not out.exists():
+        return False
+    try:
+        kept = _rendered_text_path(out).read_text(encoding="utf-8")
+    except OSError:
+        return False  # nobody can tell what it shows: it needs rendering, and is not served
+    return bool(_shown_names(kept) - Counter(name for _section, name in export_lines(campaign)))
+
+
+def withdraw_after_settings(user: User) -> None:
+    """Receiver of rewards' `donor_settings_applied`: a rendered roll that shows a name the credits
+    no longer print (the donor just asked for anonymity, cleared their name or declined rewards)
+    is taken down once the change commits (a rollback keeps it)."""
+    out = roll_path()
+    if _shows_withdrawn(current_campaign(), out):
+        on_commit(db.session, lambda: take_down(out))
+
+
+def erase_from_roll(user: User) -> None:
+    """Receiver of rewards' `donor_erasing`: a rendered roll that may show the donor (they have a
+    line, live or frozen) is taken down once the erasure commits (a rollback keeps it)."""
+    out = roll_path()
+    if (out.exists() or _rendered_text_path(out).exists()) and in_credits(user, current_campaign()):
+        on_commit(db.session, lambda: take_down(out))
+
+
+def roll_for_download(campaign: Campaign) -> Path:
+    """The rendered roll, while it shows what the credits print. A roll showing a withdrawn name is
+    taken down first; one that needs rendering again is not served (ConflictError)."""
+    out = roll_path()
+    withdraw_stale_roll(campaign, out)
+    if roll_needs_rendering(campaign, out):
+        raise ConflictError("The rendered roll no longer shows what the credits print: render it again.",
+                            code="roll_needs_rendering")
+    if not out.exists():
+        raise NotFoundError("No credits roll has been rendered.")
+    return out
 
 
 def _font() -> str:
@@ -267,5 +354,6 @@ def render_roll(campaign: Campaign, *, size: tuple[int, int] | None = None, fps:
                                 code="render_failed") from None
         part.replace(out)
     _rendered_text_path(out).write_text(_kept_text(text), encoding="utf-8")
+    withdraw_stale_roll(campaign, out)  # a donor withdrawn while it rendered
     record_audit("credits.render", f"campaign:{campaign.slug}", {"seconds": round(duration, 1)})
     return out

@@ -300,6 +300,7 @@ def surveys():
 @role_required("producer")
 def credits_page():
     campaign = current_campaign()
+    roll_video.withdraw_stale_roll(campaign)  # a roll showing a withdrawn name is taken down, not offered
     lines = credits.live_lines(campaign)
     page = request.args.get("page", "1")
     page = int(page) if page.isdigit() and len(page) < 6 else 1
@@ -389,9 +390,7 @@ def credits_roll_status():
 @admin_bp.get("/credits/roll.mp4")
 @role_required("producer")
 def credits_roll_file():
-    path = roll_video.roll_path()
-    if not path.exists():
-        abort(404)
+    path = roll_video.roll_for_download(current_campaign())  # 409 when it must be rendered again
     record_audit("export.credits_roll", f"campaign:{current_campaign().slug}")
     db.session.commit()
     return send_file(path, mimetype="video/mp4", as_attachment=True, download_name="credits-roll.mp4", max_age=0)

@@ -31,7 +31,7 @@ from filmfund.db import insert_on_conflict, utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.mail import send_mail
-from filmfund.rewards import ledger, privacy
+from filmfund.rewards import ledger, privacy, signals
 from filmfund.rewards.campaign import current_campaign
 from filmfund.rewards.entitlements import refresh_entitlements
 from filmfund.rewards.mail_prefs import absolute_url  # also from a queue worker, no request
@@ -107,6 +107,7 @@ def record_gift_choices(user: User, donation: Donation) -> DonorSettingsRequest 
             setattr(profile, key, value)
         profile.updated_at = utcnow()
         db.session.flush()
+        signals.donor_settings_applied.send(user)
         log.info("donor %s: gift %s applied more privacy %s at once", user.id, donation.id, sorted(now))
     return ask_confirmation(user, donation, later) if later else None
 
@@ -173,6 +174,7 @@ def update_donor_settings(user: User, *, via: str, **changes) -> dict:
         campaign = current_campaign()
         ledger.lock_money(campaign.id)  # entitlements are written under the money lock, as the booking does
         refresh_entitlements(user, campaign)
+    signals.donor_settings_applied.send(user)
     log.info("donor %s changed settings %s via %s", user.id, sorted(changes), via)
     return settings_doc(profile)
 

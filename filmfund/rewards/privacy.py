@@ -169,11 +169,11 @@ def address_from_gift_waits(has_address: bool, first_gift: bool) -> bool:
 # ---------------------------------------------------------------- the credits after the freeze
 
 def withdrawn_from_credits(user_ids: Iterable[int]) -> set[int]:
-    """Of these donors, those whose privacy now keeps them out of the credits (anonymous, erased,
-    or no name any more): a frozen list drops them, whatever the picture lock says."""
+    """Of these donors, those who are no longer credited (credited_sql: anonymous, erased, no name
+    any more, or opted out of rewards): a frozen list drops them, whatever the picture lock says."""
     ids = sorted(set(user_ids))
     if not ids:
         return set()
-    named = set(db.session.scalars(sa.select(DonorProfile.user_id).where(
-        DonorProfile.user_id.in_(ids), public_name_sql().is_not(None))))
-    return set(ids) - named
+    credited_ids = set(db.session.scalars(sa.select(DonorProfile.user_id).where(
+        DonorProfile.user_id.in_(ids), credited_sql())))
+    return set(ids) - credited_ids

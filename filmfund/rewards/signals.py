@@ -28,6 +28,11 @@ checkout_shipping = _signals.signal("checkout-shipping")
 #: confirmation: the link goes out in that gift's receipt, which is composed again.
 checkout_paid = _signals.signal("checkout-paid")
 
+#: A donor's settings changed what the world may see of them (sender: the User), in the use case's
+#: transaction, flushed: their name, anonymity or rewards. A receiver takes down what shows them
+#: where they no longer appear (a credits roll rendered before), once the caller commits.
+donor_settings_applied = _signals.signal("donor-settings-applied")
+
 #: A donor's personal data is being erased (sender: the User, their email not yet replaced), in
 #: erase_donor's transaction: each receiver deletes or blanks its own rows about them.
 donor_erasing = _signals.signal("donor-erasing")
