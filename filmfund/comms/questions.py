@@ -11,6 +11,8 @@ The use cases here do not commit: the view, or the queue task, commits once (iss
 """
 from __future__ import annotations
 
+import logging
+
 import sqlalchemy as sa
 from flask import current_app, render_template
 from flask_babel import gettext as _
@@ -28,6 +30,8 @@ from filmfund.rewards import holdings
 from filmfund.rewards.campaign import current_campaign
 from filmfund.rewards.mail_prefs import absolute_url
 from filmfund.rewards.models import Entitlement
+
+log = logging.getLogger(__name__)
 
 QUESTION_MAX = 1000
 NOTE_MAX = 500
@@ -77,7 +81,7 @@ def submit_question(user: User, body) -> Question:
     (the limit), the question is flushed already: the caller rolls back."""
     body = body.strip() if isinstance(body, str) else ""
     if not body or len(body) > QUESTION_MAX:
-        raise ValidationError(f"body: write your question (up to {QUESTION_MAX} characters).",
+        raise ValidationError(_("body: write your question (up to %(n)s characters).", n=QUESTION_MAX),
                               code="invalid_question")
     if _entitlement(user.id, lock=True) is None:
         raise ForbiddenError(_("Questions to the interview subjects come with the $250 tier."), code="not_entitled")
@@ -87,7 +91,7 @@ def submit_question(user: User, body) -> Question:
     # Counted after the insert, in the same transaction: on PostgreSQL the locked entitlement row
     # makes a second submit wait for this one; on SQLite the insert holds the write lock.
     if _counted(user.id) > limit_per_donor():
-        raise ConflictError(f"You have asked your {limit_per_donor()} questions.", code="question_limit")
+        raise ConflictError(_("You have asked your %(n)s questions.", n=limit_per_donor()), code="question_limit")
     return question
 
 
@@ -269,14 +273,20 @@ def release_answer_notice(question_id: int) -> None:
     db.session.execute(sa.update(Question).where(Question.id == question_id).values(notified_at=None))
 
 
-def mail_answer_notice(question_id: int) -> None:
-    """Mail the donor that their answer is ready (a link, never the answer itself)."""
+def mail_answer_notice(question_id: int) -> bool:
+    """Mail the donor that their answer is ready (a link, never the answer itself); False, and no
+    mail, if they no longer hold the questions' reward (refunded or opted out since they asked):
+    the mail names the interview subject, and its link would answer "no such question"."""
     question = db.session.get(Question, question_id)
+    if not may_ask(question.user):
+        log.info("answer notice of question %s not mailed: its donor no longer holds %s", question_id, reward_key())
+        return False
     ctx = {"question": question, "campaign": _campaign(),
            "url": absolute_url("comms.my_question", question_id=question.id)}
     with for_donor(question.user_id):
         send_mail(question.user.email, _("Your question has been answered"),
                   render_template("comms/mail/answer.txt", **ctx))
+    return True
 
 
 # Queued under its key from before it moved here, so jobs an older version queued still find it.
@@ -289,12 +299,15 @@ def notify_answer(question_id: int) -> bool:
     if not claimed:
         return False
     try:
-        mail_answer_notice(question_id)
+        sent = mail_answer_notice(question_id)
     except Exception:
         release_answer_notice(question_id)
         db.session.commit()  # given back, for the retry huey schedules
         raise
-    return True
+    if not sent:
+        release_answer_notice(question_id)
+        db.session.commit()  # not told: the producers' page must not say the donor was
+    return sent
 
 
 def clip_of(question: Question):

@@ -222,3 +222,38 @@ def test_the_answer_form_picks_a_clip_by_title_poster_and_date(app, producer, lo
                  clip=first.public_id).status_code == 303
     page = staff.get(f"/admin/questions/{q.id}").get_data(as_text=True)
     assert re.search(rf'value="{first.public_id}" checked', page)
+
+
+def test_no_answer_notice_for_a_donor_who_no_longer_holds_the_reward(app, donor, producer, login_as, smtp,
+                                                                   image_asset):
+    """Probe: the notice of an answer went to a donor whose questions reward was revoked since they
+    asked; it names the interview subject, and its link answers "no such question"."""
+    asker = donor(25000, "asker@example.org")
+    smtp.envelopes.clear()  # the receipt
+    me = login_as(app.test_client(), asker)
+    assert _ask(me, "Where did you look first?").status_code == 303
+    q = db.session.scalar(sa.select(Question))
+    staff = login_as(app.test_client(), producer)
+    _post(staff, "/admin/questions/subjects", name="Mrs. Li", language="zh")
+    _post(staff, f"/admin/questions/{q.id}/moderate", decision="approve")
+    _post(staff, f"/admin/questions/{q.id}/assign", subject=questions.subjects()[0].id)
+    db.session.execute(sa.update(Entitlement).where(Entitlement.user_id == asker.id).values(
+        status=EntitlementStatus.REVOKED))  # refunded below the tier since
+    db.session.commit()
+    _post(staff, f"/admin/questions/{q.id}/answer", original="我先去了火车站。", original_status="final",
+          english="I went to the train station first.", english_status="final",
+          clip=image_asset("Mrs. Li answers").public_id)
+    assert jobs.run_burst() >= 1
+    assert smtp.messages() == []
+    db.session.expire_all()
+    assert db.session.get(Question, q.id).notified_at is None  # the producers' page does not say "told"
+
+
+def test_the_question_limit_is_said_in_the_donors_language(app, donor, login_as):
+    asker = donor(25000, "asker@example.org")
+    me = login_as(app.test_client(), asker)
+    for n in range(3):
+        assert _ask(me, f"Question {n}?").status_code == 303
+    resp = me.post("/account/questions?lang=zh-Hans", data={
+        "csrf_token": csrf_token(me, "/account/questions?lang=zh-Hans"), "body": "还有一个问题？"})
+    assert resp.status_code == 409 and "您的 3 个提问名额已经用完了" in resp.get_data(as_text=True)
