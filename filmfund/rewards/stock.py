@@ -10,9 +10,10 @@ Exact under concurrency: an item is taken by ONE statement, `UPDATE rewards SET 
 (SQLite) serialises two takers, and the second sees the first's count. Nothing reads then writes.
 
 The rules (see the README's decision):
-- A pledge whose amount would bring a limited reward the donor does not hold yet claims one item
-  at pledge time; if none is left the pledge is refused (409 `reward_sold_out`), naming the reward,
-  so the donor can give less, or give without rewards; nothing is charged.
+- A pledge whose own amount reaches a limited reward claims one item at pledge time; if none is
+  left the pledge is refused (409 `reward_sold_out`), naming the reward, so the donor can give
+  less, or give without rewards; nothing is charged. Judged on the pledge alone, never on what its
+  email's owner gave or holds (pledges._claim_limited_rewards says why).
 - The claim is held while the Checkout is open: its session expires after CLAIM_MINUTES (Stripe's
   `expires_at`), and `checkout.session.expired` (or the sweep, for a lost event or a local test
   checkout) gives the item back. An abandoned checkout never keeps stock.
