@@ -39,11 +39,10 @@ class FilmfundFlask(Flask):
     flag alone, which is what that check finds for one; anything else (a method, a partial, a
     function marked by inspect.markcoroutinefunction) still goes through Flask's own."""
 
+    url_rule_class = LazyBuilderRule
+
     def ensure_sync(self, func: Callable) -> Callable:
         if (type(func) is FunctionType and not func.__code__.co_flags & CO_COROUTINE
                 and "_is_coroutine_marker" not in func.__dict__):
             return func
         return super().ensure_sync(func)
-
-    url_rule_class = LazyBuilderRule
-
