@@ -28,6 +28,7 @@ from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.i18n import format_money
 from filmfund.mail import send_mail, smtp_session
+from filmfund.media import screening
 from filmfund.media.models import Asset, AssetKind, AssetState, RenditionKind
 from filmfund.rewards import holdings, mail_prefs
 from filmfund.rewards.campaign import current_campaign
@@ -38,6 +39,7 @@ from filmfund.rewards.models import (
     RewardKind,
     Tier,
 )
+from filmfund.typed import composed, one_line, printable
 
 log = logging.getLogger(__name__)
 
@@ -107,14 +109,23 @@ def _in_audience(update: Update, user_id: int) -> bool:
 # --- writing ------------------------------------------------------------------------------
 
 def _clean(title, body) -> tuple[str, str]:
-    title = " ".join(title.split()) if isinstance(title, str) else ""
-    body = body.strip() if isinstance(body, str) else ""
+    """The title and body as the producer wrote them, minus what prints nothing a reader could
+    check (filmfund/typed.py): a subject mailed to every donor that is invisible, or reads
+    backwards after a bidi override, is refused as empty or kept without the override. The body's
+    lines, indents and tabs stay (Markdown reads them)."""
+    title = one_line(title) if isinstance(title, str) else ""
+    body = _body_text(body) if isinstance(body, str) else ""
     if not title or len(title) > TITLE_MAX:
-        raise ValidationError(f"title: give a title of 1 to {TITLE_MAX} characters.", code="invalid_title")
+        raise ValidationError(_("title: give a title of 1 to %(n)s characters.", n=TITLE_MAX), code="invalid_title")
     if not body or len(body) > BODY_MAX:
-        raise ValidationError(f"body: write the update (Markdown, up to {BODY_MAX} characters).",
+        raise ValidationError(_("body: write the update (Markdown, up to %(n)s characters).", n=BODY_MAX),
                               code="invalid_body")
     return title, body
+
+
+def _body_text(body: str) -> str:
+    lines = ("\t".join(printable(part) for part in line.split("\t")) for line in composed(body).splitlines())
+    return "\n".join(lines).strip()
 
 
 def _clean_translations(translations) -> dict[str, dict[str, str]]:
@@ -247,7 +258,10 @@ def image_reader(update_id: int, token: str | None, session_user) -> User | None
             raise NotFoundError(_("No such image.")) from None
         if uid != update_id:
             raise NotFoundError(_("No such image."))
-        return db.session.scalar(sa.select(User).where(User.public_id == public_id))
+        user = db.session.scalar(sa.select(User).where(User.public_id == public_id))
+        if screening.erased(user):  # the mailed link of an erased donor: as one that is not valid
+            raise NotFoundError(_("No such image."))
+        return user
     return session_user
 
 

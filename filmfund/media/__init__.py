@@ -9,9 +9,13 @@ if TYPE_CHECKING:  # importing filmfund.media.cli (for its --help) does not load
 
 def init_app(app: Flask) -> None:
     # in init_app, not at the top: each module of the package imports the package first, and so does the CLI
-    from filmfund.media import api, cli, ffmpeg, models, services, tasks, views  # noqa: F401  (models: tables; tasks: queue)
+    from filmfund.media import api, cli, ffmpeg, models, screening, services, tasks, views  # noqa: F401  (models: tables; tasks: queue)
+    from filmfund.rewards import signals
 
     ffmpeg.configure(app.config)
+    # An erasure (rewards, a lower layer, sends it): the donor's viewings, flags and marked copies go.
+    # Connecting again (each app built) changes nothing: blinker keeps one entry per receiver.
+    signals.donor_erasing.connect(screening.erase_viewings)
     app.register_blueprint(views.bp)
     app.register_blueprint(views.library_bp)
     api.init_app(app)

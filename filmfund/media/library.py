@@ -111,18 +111,18 @@ def resolve_download_token(token: str, session_user=None) -> tuple[Any, Download
     try:
         data = _serializer().loads(token, max_age=link_ttl())
     except SignatureExpired:
-        raise ForbiddenError("This download link has expired; open your library for a new one.",
+        raise ForbiddenError(_("This download link has expired; open your library for a new one."),
                              code="link_expired") from None
     except BadSignature:
-        raise ForbiddenError("This download link is not valid.", code="link_invalid") from None
+        raise ForbiddenError(_("This download link is not valid."), code="link_invalid") from None
     user = db.session.scalar(sa.select(User).where(User.public_id == data.get("u")))
-    if user is None:
-        raise ForbiddenError("This download link is not valid.", code="link_invalid")
+    if user is None or screening.erased(user):  # an erased donor's link: not valid
+        raise ForbiddenError(_("This download link is not valid."), code="link_invalid")
     if session_user is not None and getattr(session_user, "is_authenticated", False) and session_user.id != user.id:
-        raise ForbiddenError("This download link was made for another account.", code="link_other_user")
+        raise ForbiddenError(_("This download link was made for another account."), code="link_other_user")
     dl = entitled_download(user, data.get("a", ""))
     if dl is None or dl.storage_key != data.get("k"):
-        raise ForbiddenError("This download is no longer available to this account.", code="not_entitled")
+        raise ForbiddenError(_("This download is no longer available to this account."), code="not_entitled")
     return user, dl
 
 
@@ -148,8 +148,13 @@ def library_for(user) -> list[dict[str, Any]]:
         return []
     titles = _reward_titles_read()
     items, seen = [], set()
+    # An asset published to a reward that downloads and to the screening is a download for a donor
+    # who holds both, as /library/<id> serves it (entitled_download): the screening's publication last.
+    order = [Asset.title, Asset.id, Publication.id]
+    if window is not None:
+        order.insert(2, sa.case((Publication.reward_key == window.reward, 1), else_=0))
     pubs = db.session.scalars(sa.select(Publication).join(Asset).where(Publication.reward_key.in_(keys))
-                              .order_by(Asset.title, Publication.id))
+                              .order_by(*order))
     for pub in pubs:
         if pub.asset_id in seen:
             continue
@@ -178,7 +183,7 @@ def library_for(user) -> list[dict[str, Any]]:
                       if poster and not screening_only else None,
                       "play_url": external_url("library.play", asset_id=asset.public_id)
                       if playable and not screening_only else None,
-                      "captions": caption_tracks(user, asset) if playable else []})
+                      "captions": caption_tracks(user, asset, downloads=not screening_only) if playable else []})
         if screening_only and stream is None:
             items.pop()  # a screening is a stream or nothing
     return items
@@ -204,9 +209,10 @@ def _captions_serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="filmfund.media.captions")
 
 
-def caption_tracks(user, asset: Asset) -> list[dict]:
+def caption_tracks(user, asset: Asset, *, downloads: bool = True) -> list[dict]:
     """The final captions of an asset the donor is entitled to (the caller checked): for the
-    API a signed link that expires as download links do, for the page's <track> the session's."""
+    API a signed link that expires as download links do, for the page's <track> the session's.
+    Without `downloads` (an early-access screening: it only streams) no copy with them burned in."""
     ttl = link_ttl()
     out = []
     for c in captions.final(asset):
@@ -215,7 +221,7 @@ def caption_tracks(user, asset: Asset) -> list[dict]:
                     "url": external_url("library.captions_signed", token=token),
                     "track_url": external_url("library.captions", asset_id=asset.public_id, lang=c.lang),
                     "burned_url": external_url("library.captions_burned", asset_id=asset.public_id, lang=c.lang)
-                    if c.burned_key else None,
+                    if c.burned_key and downloads else None,
                     "expires_in": ttl})
     return out
 
@@ -240,7 +246,7 @@ def resolve_caption_token(token: str, session_user=None) -> captions.Caption:
     except BadSignature:
         raise ForbiddenError(_("This captions link is not valid."), code="link_invalid") from None
     user = db.session.scalar(sa.select(User).where(User.public_id == data.get("u")))
-    if user is None:
+    if user is None or screening.erased(user):  # an erased donor's link: not valid
         raise ForbiddenError(_("This captions link is not valid."), code="link_invalid")
     if session_user is not None and getattr(session_user, "is_authenticated", False) and session_user.id != user.id:
         raise ForbiddenError(_("This captions link was made for another account."), code="link_other_user")

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from filmfund.errors import NotFoundError
 from filmfund.extensions import db
 from filmfund.media.models import Asset, AssetKind, AssetState, Publication, Rendition, RenditionKind
+from filmfund.media.published import published_kinds_sql
 from filmfund.media.publishing import PUBLIC, shown_title
 
 # What each public file of an asset is: its rendition kind (the public URL names the file, not the kind).
@@ -33,13 +34,16 @@ class PublicItem:
 
 def _public_rows(asset_public_id: str | None = None):
     """One Core read (the campaign page is the busiest page: no ORM load of assets with their five
-    relationships): each public, ready asset not in fixity alert, with its clean renditions."""
+    relationships): each public, ready asset not in fixity alert, with the clean renditions its
+    publication gives everyone (published.published_kinds: a video published as its poster has
+    the poster only, never its clip)."""
     a, p, r = Asset.__table__, Publication.__table__, Rendition.__table__
     q = (sa.select(a.c.public_id, a.c.title, a.c.translations, a.c.kind, a.c.duration, r.c.kind.label("rendition"),
                    r.c.storage_key, r.c.content_type, r.c.width, r.c.height, r.c.duration.label("r_duration"),
                    p.c.published_at, p.c.id)
          .select_from(p.join(a, a.c.id == p.c.asset_id)
-                      .outerjoin(r, sa.and_(r.c.asset_id == a.c.id, r.c.kind.in_([k.value for k in CLEAN]))))
+                      .outerjoin(r, sa.and_(r.c.asset_id == a.c.id, r.c.kind.in_([k.value for k in CLEAN]),
+                                           published_kinds_sql(a.c.kind, p.c.rendition, r.c.kind))))
          .where(p.c.reward_key == PUBLIC, a.c.state == AssetState.READY.value,
                 sa.or_(a.c.fixity_ok.is_(None), a.c.fixity_ok.is_(True)))
          .order_by(p.c.published_at.desc(), p.c.id.desc()).limit(600))
@@ -53,7 +57,7 @@ def _public_rows(asset_public_id: str | None = None):
     return assets
 
 
-# The renditions made for everyone (publishing.DONOR_KINDS): nothing else is ever served publicly.
+# The renditions made for everyone (published.DONOR_KINDS): nothing else is ever served publicly.
 CLEAN = (RenditionKind.WEB, RenditionKind.POSTER, RenditionKind.IMAGE)
 
 

@@ -17,6 +17,7 @@ from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.i18n import producers_version
 from filmfund.media.models import Asset, AssetKind, AssetState, Publication, RenditionKind
+from filmfund.media.published import DONOR_KINDS, donor_rendition_kind
 from filmfund.media.renditions import make_donor_renditions
 from filmfund.rewards.models import Reward, RewardKind
 
@@ -24,12 +25,6 @@ from filmfund.rewards.models import Reward, RewardKind
 # a video as the trailer, a still in the gallery. Only its clean copies are shown (DONOR_KINDS).
 PUBLIC = "public"
 PUBLIC_TITLE = "Everyone: the campaign page (a video as the trailer, a still in the gallery)"
-
-# Renditions made for donors: re-encoded without the source's metadata.
-DONOR_KINDS = frozenset({RenditionKind.WEB, RenditionKind.IMAGE, RenditionKind.POSTER})
-# What a donor downloads of each kind of asset unless a publication names another donor kind.
-DONOR_DEFAULT = {AssetKind.VIDEO: RenditionKind.WEB, AssetKind.IMAGE: RenditionKind.IMAGE}
-
 
 @dataclass(frozen=True)
 class ShownTitle:
@@ -45,14 +40,6 @@ def shown_title(asset, lang: str | None = None) -> ShownTitle:
     Asset or any row with its `title` and `translations`."""
     text, lang = producers_version({"title": asset.title}, asset.translations, lang)
     return ShownTitle(text["title"], lang)
-
-
-def donor_rendition_kind(asset: Asset, pub: Publication | None = None) -> RenditionKind | None:
-    """The rendition a donor gets of this asset: the publication's if it is a donor kind, else
-    the asset kind's default; None when the asset has no donor copy at all (audio)."""
-    if pub is not None and pub.rendition in DONOR_KINDS:
-        return pub.rendition
-    return DONOR_DEFAULT.get(asset.kind)
 
 
 def reward_titles() -> dict[str, str]:

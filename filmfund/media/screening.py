@@ -17,6 +17,11 @@ the flags of a stream fetched from too many places, and the per-donor mark.
   when the segment is first asked for, then kept in a cache folder per donor. `whois(code)` (the
   producer's page and `filmfund media whois CODE`) names the donor behind a code read off a
   leaked copy.
+- Erasure (rewards.donor_data.erase_donor, through the `donor_erasing` signal): the donor's
+  viewings and flags are deleted and their marked segments removed, and whois answers for an
+  erased donor's code as for a code nobody has. Every link that fetches media without a session
+  (a download, captions, a stream, an update's image) asks `erased` and is then refused as a link
+  that is not valid, writing nothing.
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ import base64
 import hashlib
 import hmac
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -33,11 +39,12 @@ import sqlalchemy as sa
 from flask import current_app
 
 from filmfund.auth.models import User
-from filmfund.db import utcnow
+from filmfund.db import on_commit, utcnow
 from filmfund.extensions import db
 from filmfund.media import ffmpeg
 from filmfund.media.common import profiles, storage, work_dir
 from filmfund.media.models import Asset, Publication, Stream, Viewing, ViewingFlag
+from filmfund.rewards import privacy
 from filmfund.rewards.campaign import current_campaign
 from filmfund.rewards.campaign_file import parse_window
 from filmfund.rewards.models import CampaignPagePart
@@ -87,6 +94,24 @@ def set_window(opens: datetime, closes: datetime, reward: str) -> None:
 def screening_assets(reward: str) -> list[Asset]:
     return list(db.session.scalars(sa.select(Asset).join(Publication).where(Publication.reward_key == reward)
                                    .order_by(Asset.title)))
+
+
+# --- erasure --------------------------------------------------------------------------------------
+
+def erased(user) -> bool:
+    """Whether this account's donor was erased (rewards.privacy decides). A link made for them
+    before (a download, captions, a stream or a viewing's token, an update's image) is refused as
+    one that is not valid: nothing says why, and nothing is logged."""
+    return user is not None and privacy.is_erased(privacy.profile_of(user.id))
+
+
+def erase_viewings(user, **_kwargs) -> None:
+    """donor_erasing: delete this donor's viewings (each with an address hash) and flags, and,
+    once the caller commits, their marked segments (the folder named by their code)."""
+    db.session.execute(sa.delete(Viewing).where(Viewing.user_id == user.id))
+    db.session.execute(sa.delete(ViewingFlag).where(ViewingFlag.user_id == user.id))
+    folder = _cache_dir() / mark_code(user.public_id)
+    on_commit(db.session, lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
 # --- viewings and flags ---------------------------------------------------------------------------
@@ -161,14 +186,14 @@ def mark_code_for(user_id: int) -> str:
 
 
 def whois(code: str):
-    """The account whose mark is this code (None: nobody's). Read off a leaked frame; O and 0,
-    I and 1 are forgiven (base32 has no 0, 1, 8 or 9)."""
+    """The account whose mark is this code (None: nobody's, or an erased donor's). Read off a
+    leaked frame; O and 0, I and 1 are forgiven (base32 has no 0, 1, 8 or 9)."""
     code = (code or "").strip().upper().replace("0", "O").replace("1", "I").replace("8", "B")
     if len(code) != 8:
         return None
     for user in db.session.scalars(sa.select(User).order_by(User.id)):
         if hmac.compare_digest(mark_code(user.public_id), code):
-            return user
+            return None if erased(user) else user
     return None
 
 

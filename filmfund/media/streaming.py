@@ -38,7 +38,8 @@ from filmfund.errors import ForbiddenError, NotFoundError
 from filmfund.extensions import db
 from filmfund.media import ffmpeg, screening
 from filmfund.media.common import _problem, _timeout, profiles, storage, work_dir
-from filmfund.media.models import Asset, AssetKind, AssetState, Publication, Rendition, Source, Stream
+from filmfund.media.models import Asset, AssetKind, AssetState, Rendition, Source, Stream
+from filmfund.media.published import plays_clip
 from filmfund.rewards import holdings
 from filmfund.rewards.campaign import current_campaign
 
@@ -51,8 +52,10 @@ SEGMENT_TYPE = "video/mp2t"
 # --- packaging (a step of the transcode job) ----------------------------------------------------
 
 def wants_stream(asset: Asset) -> bool:
-    """A video that is published (to a reward or to everyone) streams."""
-    return asset.kind == AssetKind.VIDEO and bool(asset.publications)
+    """A video published as the clip (to a reward or to everyone) streams; one published only as
+    its poster does not (published.plays_clip)."""
+
+    return asset.kind == AssetKind.VIDEO and any(plays_clip(asset, p) for p in asset.publications)
 
 
 def stream_of(asset_id: int) -> Stream | None:
@@ -230,7 +233,7 @@ def resolve(token: str, *, play: bool, session_user=None) -> Access:
         _refuse_token(exc)
     user = db.session.scalar(sa.select(User).where(User.public_id == data.get("u")))
     asset = db.session.scalar(sa.select(Asset).where(Asset.public_id == data.get("a")))
-    if user is None or asset is None:
+    if user is None or asset is None or screening.erased(user):  # an erased donor's link: not valid
         raise ForbiddenError(_("This stream link is not valid."), code="link_invalid")
     max_age = play_ttl(asset) if play else _link_ttl()
     try:
@@ -249,17 +252,32 @@ def check(user, asset: Asset) -> Access:
         raise ForbiddenError(_("This stream is not available now."), code="not_available")
     if user.has_role("producer"):
         return Access(user, asset, row, False, True)
+    watch = watching(user, asset)
+    if watch is None:
+        raise ForbiddenError(_("This stream is no longer available to this account."), code="not_entitled")
+    return Access(user, asset, row, watch, False)
+
+
+def watching(user, asset: Asset) -> bool | None:
+    """May this donor watch this clip now, and how: False as a clip of a reward they hold, True as
+    the early-access screening (its window open), None not at all. Only a publication that gives
+    the clip counts (published.plays_clip: one of its poster only does not). What the stream and
+    the player's captions ask; whether it is packaged is the caller's question."""
+
+    if asset.state != AssetState.READY or asset.fixity_ok is False:
+        return None
     keys = _held_keys(user)
     window = screening.window()
+    screening_open = None
     for pub in asset.publications:
-        if pub.reward_key not in keys:
+        if pub.reward_key not in keys or not plays_clip(asset, pub):
             continue
         if window is not None and pub.reward_key == window.reward:
             if window.is_open():
-                return Access(user, asset, row, True, False)
+                screening_open = True
             continue
-        return Access(user, asset, row, False, False)
-    raise ForbiddenError(_("This stream is no longer available to this account."), code="not_entitled")
+        return False
+    return screening_open
 
 
 def _held_keys(user) -> set[str]:

@@ -7,19 +7,22 @@ from pathlib import PurePath
 
 from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request,
                    send_file, url_for)
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from filmfund.api import json_body
 from filmfund.audit import record_audit
+from filmfund.auth.models import User
 from filmfund.db import utcnow
-from filmfund.errors import DomainError, NotFoundError, ValidationError
+from filmfund.errors import DomainError, ForbiddenError, NotFoundError, ValidationError
 from filmfund.extensions import db, login_manager
 from filmfund.i18n import format_money, other_languages, versions_from_form
 from filmfund.media import burnin, public, resumable, screening, services, streaming
 from filmfund.media import captions as media_captions
 from filmfund.media.board import job_progress
-from filmfund.media.library import resolve_caption_token
+from filmfund.media.library import _captions_serializer, link_ttl, resolve_caption_token
 from filmfund.media.models import Asset
+from filmfund.media.published import plays_clip
 from filmfund.media.publishing import shown_title
 from filmfund.media.storage import S3Storage, content_disposition
 from filmfund.media.tasks import burn_captions_task
@@ -441,7 +444,7 @@ def _library_download(asset_id: str):
     else:
         dl = services.entitled_download(current_user, asset_id)
     if dl is None:
-        raise NotFoundError("No such item in your library.")
+        raise NotFoundError(_("No such item in your library."))
     return dl, None
 
 
@@ -462,7 +465,7 @@ def play(asset_id: str):
     if refusal is not None:
         return refusal
     if not dl.content_type.startswith("video/"):
-        raise NotFoundError("This item has no player.")
+        raise NotFoundError(_("This item has no player."))
     return _serve(dl.storage_key, dl.content_type, dl.filename)
 
 
@@ -474,21 +477,42 @@ def poster(asset_id: str):
         return refusal
     r = dl.asset.rendition("poster")
     if r is None:
-        raise NotFoundError("This item has no poster.")
+        raise NotFoundError(_("This item has no poster."))
     return _serve(r.storage_key, r.content_type)
+
+
+def _watched_clip(user, asset_id: str) -> Asset:
+    """The clip a donor may watch now, whose captions go with the player: a reward's clip, or the
+    early-access screening while its window is open (streaming.watching, which the stream asks
+    too); never what is published as a still only (published.plays_clip). 404 otherwise."""
+    asset = _watchable(user, asset_id)
+    if asset is None:
+        raise NotFoundError(_("No such item in your library."))
+    return asset
+
+
+def _watchable(user, asset_id: str) -> Asset | None:
+    asset = db.session.scalar(db.select(Asset).where(Asset.public_id == asset_id))
+    return asset if asset is not None and streaming.watching(user, asset) is not None else None
 
 
 @library_bp.get("/library/<asset_id>/captions/<lang>.vtt")
 def captions(asset_id: str, lang: str):
-    """The <track> of the library's player: a final WebVTT of an item this donor holds
-    (entitlement checked on every request, as the player's video is)."""
+    """The <track> of the library's player: a final WebVTT of a clip this donor may watch now
+    (checked on every request, as the player's stream is)."""
 
-    dl, refusal = _library_download(asset_id)
-    if refusal is not None:
-        return refusal
-    caption = media_captions.find(dl.asset, lang)
+    if current_user.is_authenticated and not current_user.has_role("producer"):
+        if current_user.has_role("partner") and not current_user.has_role("donor"):
+            abort(403)  # the charity never sees donors' media
+        asset = _watched_clip(current_user, asset_id)
+    else:
+        dl, refusal = _library_download(asset_id)  # signs in the anonymous; a producer sees what donors get
+        if refusal is not None:
+            return refusal
+        asset = dl.asset
+    caption = media_captions.find(asset, lang)
     if caption is None or (caption.status != media_captions.CaptionStatus.FINAL and not current_user.has_role("producer")):
-        raise NotFoundError("No such captions.")
+        raise NotFoundError(_("No such captions."))
     return media_captions.vtt_response(caption)
 
 
@@ -498,9 +522,11 @@ def captions_burned(asset_id: str, lang: str):
     dl, refusal = _library_download(asset_id)
     if refusal is not None:
         return refusal
+    if not current_user.has_role("producer") and not plays_clip(dl.asset, dl.publication):
+        raise NotFoundError(_("No such copy."))  # published as a still: the clip is never theirs
     caption = media_captions.find(dl.asset, lang)
     if caption is None or caption.status != media_captions.CaptionStatus.FINAL or not caption.burned_key:
-        raise NotFoundError("No such copy.")
+        raise NotFoundError(_("No such copy."))
     return _serve(caption.burned_key, "video/mp4", f"{shown_title(dl.asset).title} ({caption.lang}).mp4",
                   attachment=True)
 
@@ -508,9 +534,26 @@ def captions_burned(asset_id: str, lang: str):
 @library_bp.get("/library/captions/<token>")
 def captions_signed(token: str):
     """The API's captions link: signed, expiring, bound to the donor it was made for."""
-    caption = resolve_caption_token(token, current_user if current_user.is_authenticated else None)
+    try:
+        caption = resolve_caption_token(token, current_user if current_user.is_authenticated else None)
+    except ForbiddenError as exc:
+        caption = _screening_caption(token) if exc.code == "not_entitled" else None
+        if caption is None:
+            raise
     title = shown_title(caption.asset).title
     return media_captions.vtt_response(caption, filename=f"{title}.{caption.lang}.vtt")
+
+
+def _screening_caption(token: str):
+    """The captions a genuine link names when its donor may not download the clip but may watch
+    it now: an early-access screening while its window is open (streaming.watching, the rule its
+    stream and the library's listing ask). resolve_caption_token has checked the link (signature,
+    age, account) and refused it as not a download; None: not watchable either."""
+    data = _captions_serializer().loads(token, max_age=link_ttl())
+    user = db.session.scalar(db.select(User).where(User.public_id == data.get("u")))
+    asset = _watchable(user, str(data.get("a", ""))) if user is not None else None
+    caption = media_captions.find(asset, data.get("l", "")) if asset is not None else None
+    return caption if caption is not None and caption.status == media_captions.CaptionStatus.FINAL else None
 
 
 @library_bp.get("/library/download/<token>")
@@ -605,7 +648,7 @@ def stream_here(asset_id: str):
         abort(403)  # the charity never sees donors' media
     asset = db.session.scalar(db.select(Asset).where(Asset.public_id == asset_id))
     if asset is None:
-        raise NotFoundError("No such item in your library.")
+        raise NotFoundError(_("No such item in your library."))
     return _master(streaming.check(current_user, asset))
 
 
