@@ -180,17 +180,17 @@ def bearer_user() -> User | None:
     header = request.headers.get("Authorization")
     if not header:
         return None
-    scheme, _, token = header.partition(" ")
+    scheme, _sep, token = header.partition(" ")  # not `_`: the gettext below
     user = user_for_token(token.strip()) if scheme.lower() == "bearer" and token else None
     if user is None:
-        raise Unauthorized("A valid API token is required (Authorization: Bearer <token>).")
+        raise Unauthorized(_("A valid API token is required (Authorization: Bearer <token>)."))
     return user
 
 
 def _bearer_user(roles: tuple[str, ...]) -> User:
     user = bearer_user()
     if user is None:
-        raise Unauthorized("A valid API token is required (Authorization: Bearer <token>).")
+        raise Unauthorized(_("A valid API token is required (Authorization: Bearer <token>)."))
     if roles and not user.has_role(*roles):
         raise ForbiddenError(_("This token's user may not do that."))
     return user
@@ -282,7 +282,12 @@ def json_body(limit: int | None = None) -> dict[str, Any]:
     except RecursionError:
         raise ValidationError(_("The JSON body is nested too deep (at most %(n)s levels).", n=MAX_JSON_DEPTH),
                               code="invalid_json") from None
-    except (ValueError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError:
+        raise ValidationError(_("The JSON body is not UTF-8 text."), code="invalid_json") from None
+    except json.JSONDecodeError as exc:  # where, in the reader's language (not the parser's English)
+        raise ValidationError(_("Malformed JSON at line %(line)s, column %(column)s.", line=exc.lineno,
+                                column=exc.colno), code="invalid_json") from None
+    except ValueError as exc:  # a number JSON has no room for: the message is ours, translated
         raise ValidationError(_("Malformed JSON: %(error)s", error=exc), code="invalid_json") from None
     if not isinstance(body, dict):
         raise ValidationError(_("The JSON body must be an object."), code="invalid_json")
@@ -294,13 +299,13 @@ MAX_JSON_DEPTH = 16
 
 
 def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not a number JSON allows")
+    raise ValueError(_("%(name)s is not a number JSON allows.", name=name))
 
 
 def _finite_float(text: str) -> float:
     value = float(text)
     if value != value or value in (float("inf"), float("-inf")):
-        raise ValueError(f"{text[:20]} is out of range")
+        raise ValueError(_("%(number)s is out of range.", number=text[:20]))
     return value
 
 

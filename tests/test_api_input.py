@@ -204,3 +204,23 @@ def test_page_forms_with_a_nul_character_are_refused_not_500(app, make_user):
     for bad in ("a\x00@example.org", "a\x1f@example.org", "a\x7f@example.org"):
         with pytest.raises(ValidationError):
             normalize_email(bad)
+
+
+def test_the_api_refuses_in_the_callers_language_without_the_parsers_english(app, client, campaign):
+    """A zh-Hans caller reads why in Chinese: no token, and a body that is no JSON (where it breaks,
+    not Python's parser's English sentence)."""
+    zh = {"Accept-Language": "zh-Hans"}
+    for headers in ({}, {"Authorization": "Bearer nope"}):
+        resp = client.get("/api/v1/me", headers=zh | headers)
+        assert resp.status_code == 401
+        assert resp.get_json()["error"] == {"code": "unauthorized",
+                                            "message": "需要有效的 API 令牌（Authorization: Bearer <token>）。"}
+    for raw, said in ((b'{"amount": 1000 "email": "a@example.org"}', "JSON 格式有误：第 1 行第 17 列。"),
+                      (b'{"amount": NaN, "email": "a@example.org"}', "JSON 格式有误：JSON 不接受 NaN 这样的数值。"),
+                      (b'{"amount": 1e999, "email": "a@example.org"}', "JSON 格式有误：1e999 超出了允许的范围。"),
+                      (b'{"email": "\xff"}', "JSON 内容须为 UTF-8 编码的文本。")):
+        resp = client.post("/api/v1/pledges", data=raw, content_type="application/json", headers=zh)
+        assert resp.status_code == 400 and resp.get_json()["error"] == {"code": "invalid_json", "message": said}, raw
+    resp = client.post("/api/v1/pledges", data=b'{"amount": 1000 "email": "a@example.org"}',
+                       content_type="application/json")
+    assert resp.get_json()["error"]["message"] == "Malformed JSON at line 1, column 17."

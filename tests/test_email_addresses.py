@@ -156,3 +156,52 @@ def test_a_producer_finds_a_donor_however_the_address_is_typed(app, client, camp
     body = client.get("/admin/donations/", query_string={"q": typed}).get_data(as_text=True)
     # The rows link to their donors' pages (the search box shows what was typed, found or not).
     assert f"/admin/donations/donors/{mei}" in body and f"/admin/donations/donors/{lan}" not in body, typed
+
+
+# Characters that print nothing, or reorder what is around them (filmfund/typed.py's rule, and
+# the rest of Unicode's default-ignorable code points): each makes an address that reads as
+# another donor's, so it is refused, never taken out.
+LOOK_ALIKES = ["mei\u200b@qq.com", "\u200bmei@qq.com", "me\u200ci@qq.com", "me\u200di@qq.com", "mei\u00ad@qq.com",
+               "mei\u2060@qq.com", "mei\ufeff@qq.com", "\u202emoc.liamg@x.cn", "\u2067mei\u2069@qq.com",
+               "mei\u061c@qq.com", "mei\u200e@qq.com", "mei\ufe0f@qq.com", "mei\u034f@qq.com", "mei\u3164@qq.com",
+               "mei\U000e0041@qq.com", "mei\ue000@qq.com", "mei\U000f0000@qq.com", "mei\u0378@qq.com",
+               "mei\x85@qq.com", "mei\ud800@qq.com", "mei@q\u200bq.com", "mei@qq.co\u00adm", "mei@例\u200b子.中国"]
+
+
+@pytest.mark.parametrize("typed", LOOK_ALIKES)
+def test_an_address_with_an_invisible_character_is_refused_never_stripped(typed):
+    with pytest.raises(ValidationError) as refused:
+        normalize_email(typed)
+    assert refused.value.code == "invalid_email"
+    if "\u0378" not in typed:  # unassigned in this Python's Unicode: normalize_email's to refuse (typed.printable)
+        assert not EMAIL_RE.match(typed)
+        # The schema says so too (a lone surrogate never reaches it: no JSON string carries one).
+        assert "\ud800" in typed or not re.match(EMAIL_PATTERN, typed)
+
+
+@pytest.mark.parametrize("typed", ["王小梅@example.org", "mei\U00030000@qq.com",  # a rare ideograph of a name
+                                   "mei\U0001f600@qq.com", "josé@qq.com"])
+def test_a_visible_address_outside_ascii_is_kept(typed):
+    assert normalize_email(typed) == typed and re.match(EMAIL_PATTERN, typed)
+
+
+def test_a_look_alike_is_no_second_donor_and_gets_no_receipt(app, client, campaign):
+    """The pledge form and the API refuse it with the address's error; the one donor stays one."""
+    from pathlib import Path
+
+    from filmfund import jobs
+    from tests.site.helpers import pay
+
+    pay(2500, "mei@qq.com")
+    for typed in ("mei\u200b@qq.com", "\u202emoc.liamg@x.cn"):
+        api = client.post("/api/v1/pledges", json={"amount": 1500, "email": typed})
+        assert api.status_code == 400 and api.get_json()["error"]["code"] == "invalid_email", typed
+        form = client.post("/pledge?lang=zh-Hans", data={"csrf_token": csrf_token(client), "amount": "15",
+                                                         "email": typed, "credit_name": "", "form_key": ""})
+        assert form.status_code == 400 and "请填写有效的邮箱地址" in form.get_data(as_text=True), typed
+        with pytest.raises(ValidationError):
+            pay(2500, typed)
+    db.session.rollback()
+    assert db.session.scalars(sa.select(User.email)).all() == ["mei@qq.com"]
+    jobs.run_burst()
+    assert all("To: mei@qq.com" in m.read_text() for m in Path(app.config["OUTBOX_DIR"]).glob("*.eml"))

@@ -23,6 +23,7 @@ from filmfund.media.common import storage
 from filmfund.media.storage import TooLarge
 from filmfund.rewards.campaign_file import MAX_AMOUNT
 from filmfund.rewards.models import BudgetLine, Campaign
+from filmfund.typed import one_line
 
 DESCRIPTION_MAX = 500
 RECEIPT_MAX_BYTES = 20 * 1024 * 1024
@@ -56,7 +57,9 @@ def _amount(value) -> int:
 
 
 def _description(value) -> str:
-    text = (value or "").strip() if isinstance(value, str) else ""
+    """As the producer typed it, on one line, minus what prints nothing a reader could check
+    (filmfund/typed.py): a zero-width space alone is no description."""
+    text = one_line(value) if isinstance(value, str) else ""
     if not text or len(text) > DESCRIPTION_MAX:
         raise ValidationError(_("description: 1 to %(n)s characters.", n=DESCRIPTION_MAX),
                               code="invalid_description")

@@ -35,7 +35,10 @@ def test_api_records_an_expense(client, campaign, producer, partner, token_for):
     assert client.post("/api/v1/expenses", json=body).status_code == 401
     for bad, code in [({"budget_line": "yachts"}, "invalid_budget_line"), ({"amount": 0}, "invalid_amount"),
                       ({"amount": "12"}, "invalid_amount"), ({"spent_on": "yesterday"}, "invalid_date"),
-                      ({"description": ""}, "invalid_description")]:
+                      ({"description": ""}, "invalid_description"),
+                      # nothing a reader could check (filmfund/typed.py): no description
+                      ({"description": "\u200b"}, "invalid_description"),
+                      ({"description": "\u202e\u2060 \ufeff"}, "invalid_description")]:
         r = client.post("/api/v1/expenses", json={**body, **bad}, headers=token_for(producer))
         assert r.status_code == 400 and r.get_json()["error"]["code"] == code, (bad, r.get_json())
     assert db.session.scalar(sa.select(sa.func.count(Expense.id))) == 1
@@ -45,6 +48,14 @@ def test_api_records_an_expense(client, campaign, producer, partner, token_for):
     assert lines["hotels"]["spent"] == 12345 and lines["hotels"]["planned"] == 80000
     assert lines["travel"]["spent"] == 0 and set(lines) == {"editing-computer", "travel", "hotels"}
     assert PRIVATE not in str(t)
+
+
+def test_a_description_is_kept_as_typed_minus_what_prints_nothing(client, campaign, producer, token_for):
+    body = {"budget_line": "hotels", "amount": 100, "spent_on": "2026-11-20",
+            "description": "\u202eHotel\u200b  Secretplace\u3000王府井"}
+    response = client.post("/api/v1/expenses", json=body, headers=token_for(producer))
+    assert response.status_code == 201 and response.get_json()["description"] == "Hotel Secretplace 王府井"
+    assert db.session.scalar(sa.select(Expense.description)) == "Hotel Secretplace 王府井"
 
 
 def test_page_form_with_a_private_receipt(app, client, campaign, login_as, producer, partner):
