@@ -226,12 +226,21 @@ def caption_tracks(user, asset: Asset, *, downloads: bool = True) -> list[dict]:
     return out
 
 
+def watchable(user, asset_public_id: str) -> Asset | None:
+    """The clip this donor may watch now (streaming.watching: a reward's clip, or the early-access
+    screening while its window is open; never one published as a still only), else None."""
+    asset = db.session.scalar(sa.select(Asset).where(Asset.public_id == asset_public_id))
+    return asset if asset is not None and streaming.watching(user, asset) is not None else None
+
+
 def donor_caption(user, asset_public_id: str, lang: str) -> captions.Caption:
-    """The final captions of an asset this user may download now (entitlement re-checked)."""
+    """The final captions of an asset this user may download now, or watch now (an early-access
+    screening: its captions go with the player), entitlement re-checked."""
     dl = entitled_download(user, asset_public_id)
-    if dl is None:
+    asset = dl.asset if dl is not None else watchable(user, asset_public_id)
+    if asset is None:
         raise NotFoundError(_("No such item in your library."))
-    caption = captions.find(dl.asset, lang)
+    caption = captions.find(asset, lang)
     if caption is None or caption.status != captions.CaptionStatus.FINAL:
         raise NotFoundError(_("This clip has no captions in %(lang)s.", lang=captions.normalize_lang(lang)))
     return caption

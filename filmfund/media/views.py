@@ -12,15 +12,14 @@ from flask_login import current_user
 
 from filmfund.api import json_body
 from filmfund.audit import record_audit
-from filmfund.auth.models import User
 from filmfund.db import utcnow
-from filmfund.errors import DomainError, ForbiddenError, NotFoundError, ValidationError
+from filmfund.errors import DomainError, NotFoundError, ValidationError
 from filmfund.extensions import db, login_manager
 from filmfund.i18n import format_money, other_languages, versions_from_form
 from filmfund.media import burnin, public, resumable, screening, services, streaming
 from filmfund.media import captions as media_captions
 from filmfund.media.board import job_progress
-from filmfund.media.library import _captions_serializer, link_ttl, resolve_caption_token
+from filmfund.media.library import resolve_caption_token, watchable
 from filmfund.media.models import Asset
 from filmfund.media.published import plays_clip
 from filmfund.media.publishing import shown_title
@@ -482,18 +481,12 @@ def poster(asset_id: str):
 
 
 def _watched_clip(user, asset_id: str) -> Asset:
-    """The clip a donor may watch now, whose captions go with the player: a reward's clip, or the
-    early-access screening while its window is open (streaming.watching, which the stream asks
-    too); never what is published as a still only (published.plays_clip). 404 otherwise."""
-    asset = _watchable(user, asset_id)
+    """The clip a donor may watch now, whose captions go with the player (library.watchable, the
+    rule the stream asks too); 404 otherwise."""
+    asset = watchable(user, asset_id)
     if asset is None:
         raise NotFoundError(_("No such item in your library."))
     return asset
-
-
-def _watchable(user, asset_id: str) -> Asset | None:
-    asset = db.session.scalar(db.select(Asset).where(Asset.public_id == asset_id))
-    return asset if asset is not None and streaming.watching(user, asset) is not None else None
 
 
 @library_bp.get("/library/<asset_id>/captions/<lang>.vtt")
@@ -534,26 +527,9 @@ def captions_burned(asset_id: str, lang: str):
 @library_bp.get("/library/captions/<token>")
 def captions_signed(token: str):
     """The API's captions link: signed, expiring, bound to the donor it was made for."""
-    try:
-        caption = resolve_caption_token(token, current_user if current_user.is_authenticated else None)
-    except ForbiddenError as exc:
-        caption = _screening_caption(token) if exc.code == "not_entitled" else None
-        if caption is None:
-            raise
+    caption = resolve_caption_token(token, current_user if current_user.is_authenticated else None)
     title = shown_title(caption.asset).title
     return media_captions.vtt_response(caption, filename=f"{title}.{caption.lang}.vtt")
-
-
-def _screening_caption(token: str):
-    """The captions a genuine link names when its donor may not download the clip but may watch
-    it now: an early-access screening while its window is open (streaming.watching, the rule its
-    stream and the library's listing ask). resolve_caption_token has checked the link (signature,
-    age, account) and refused it as not a download; None: not watchable either."""
-    data = _captions_serializer().loads(token, max_age=link_ttl())
-    user = db.session.scalar(db.select(User).where(User.public_id == data.get("u")))
-    asset = _watchable(user, str(data.get("a", ""))) if user is not None else None
-    caption = media_captions.find(asset, data.get("l", "")) if asset is not None else None
-    return caption if caption is not None and caption.status == media_captions.CaptionStatus.FINAL else None
 
 
 @library_bp.get("/library/download/<token>")
