@@ -13,6 +13,7 @@ from itertools import accumulate
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext as _
 
 from filmfund import csvsafe
 from filmfund.auth.models import User
@@ -146,14 +147,15 @@ def smtp_configured() -> bool:
 
 def statement_csv(statement: dict, paid: list[Payout], shares: list[tuple[date, int]]) -> str:
     """The partner's statement as CSV: totals, payouts and the share per day (the share due added on
-    each day, the money placed on the day it came in). No donor data. `as_of`: where the
-    partner's held-back figures stop."""
+    each day: for the partner, the day the ledger booked the money, statements.timeline). No donor
+    data. `as_of`: where the partner's held-back figures stop. Its one sentence is in the reader's
+    language, as the month's CSV's (books/printing.py)."""
     cur = statement["currency"]
     rows = []
     if statement.get("as_of"):
         rows.append(["as_of", statement["as_of"], "", cur, ""])
     if statement.get("test_money"):  # the figures below count test payments only
-        rows.append(["test_money", "", "", cur, "TEST MONEY: test payments only, no real money"])
+        rows.append(["test_money", "", "", cur, _("Test money: no real payment is counted here")])
     rows += [[key, "", statement[key], cur, ""] for key in ("gross", "refunded", "net", "share_due", "paid_out",
                                                               "balance")]
     rows += [["share_booked", day.isoformat(), amount, cur, ""] for day, amount in shares]

@@ -30,12 +30,14 @@ def load_campaign(path: str | Path | None = None) -> Campaign:
     if campaign is None:
         campaign = Campaign(slug=spec.slug)
         db.session.add(campaign)
-    elif campaign.currency != spec.currency and db.session.scalar(
-            sa.select(sa.func.count(Donation.id)).where(Donation.campaign_id == campaign.id)):
-        raise ValidationError(_("currency: cannot change once donations are recorded"), code="invalid_campaign")
     # A part a producer saved in the browser (/admin/campaign, /admin/page) is the browser's: the
     # file fills in only the others (browser_parts).
     owned = browser_parts(campaign.id) if campaign.id is not None else set()
+    if campaign.id is not None and gifts_recorded(campaign.id):
+        if campaign.currency != spec.currency:
+            raise ValidationError(_("currency: cannot change once donations are recorded"), code="invalid_campaign")
+        if "settings" not in owned and campaign.share_bps != spec.share_bps:
+            raise ValidationError(SHARE_FIXED(), code="share_fixed")
     attrs = [a for a in ("title", "tagline", "description", "currency", "goal", "partner_name", "share_bps",
                           "time_zone")
              if not ("settings" in owned and a in BROWSER_SETTINGS)]
@@ -65,6 +67,19 @@ def load_campaign(path: str | Path | None = None) -> Campaign:
     db.session.expire_all()  # tiers and their rewards are read again as the file left them
     db.session.refresh(campaign)
     return campaign
+
+
+def gifts_recorded(campaign_id: int) -> bool:
+    """Whether a gift (test or live money) is recorded for the campaign. From the first one on,
+    its currency and the partner's share are fixed: every ledger entry, each gift's allocation to
+    the partner and every statement rest on them (contract: the allocations add up to exactly
+    share_due at every moment, which a new rate over the same net would break)."""
+    return bool(db.session.scalar(sa.select(sa.exists().where(Donation.campaign_id == campaign_id))))
+
+
+def SHARE_FIXED() -> str:  # noqa: N802 (a message, read in the request's language)
+    return _("Partner's share: it cannot change once gifts are recorded. Each gift's part for the "
+             "partner is booked at the share agreed; the books and the partner's statements rest on it.")
 
 
 # What the browser's `settings` part holds (the title and partner's name in every language too).

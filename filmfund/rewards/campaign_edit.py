@@ -32,7 +32,7 @@ from filmfund.errors import DomainError, ValidationError
 from filmfund.extensions import db
 from filmfund.money import cents_to_input, parse_dollars
 from filmfund.rewards import holdings, ledger, snapshot, stock
-from filmfund.rewards.campaign import load_campaign
+from filmfund.rewards.campaign import SHARE_FIXED, gifts_recorded, load_campaign
 from filmfund.rewards.campaign_file import KEY_RE, MAX_AMOUNT, TEXT_LANGUAGES
 from filmfund.rewards.entitlements import refresh_entitlements
 from filmfund.rewards.models import BudgetLine, Campaign, CampaignPagePart, Donation, Entitlement, Reward, RewardKind, Tier
@@ -71,6 +71,7 @@ def editor_view(campaign_id: int) -> dict:
                      "partner_name": _texts(campaign, "partner_name", campaign.partner_name),
                      "goal": cents_to_input(campaign.goal),
                      "share": _bps_to_percent(campaign.share_bps)},
+        "share_fixed": gifts_recorded(campaign_id),
         "tiers": [{"id": t.id, "min": cents_to_input(t.min_amount),
                    "name": _texts(campaign, f"tier:{t.min_amount}", t.name),
                    "rewards": [r.title for r in t.rewards]} for t in tiers],
@@ -209,6 +210,8 @@ def save_settings(campaign_id: int, form, user: User | None) -> bool:
     if before == after:
         return False
     ledger.lock_money(campaign.id)  # the goal and share change between two bookings, never during one
+    if share_bps != campaign.share_bps and gifts_recorded(campaign.id):  # read under the lock
+        raise ValidationError(SHARE_FIXED(), code="share_fixed")
     campaign.title = next(iter(title.values()))
     campaign.partner_name = next(iter(partner.values()))
     _set_texts(campaign, "title", title)

@@ -3,7 +3,7 @@ payouts to the partner, each booked in the ledger (ledger.py) with the donor's e
 in step."""
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -15,7 +15,7 @@ from filmfund.db import utcnow
 from filmfund.errors import ConflictError, ValidationError
 from filmfund.extensions import db
 from filmfund.i18n import format_money
-from filmfund.rewards import donors, entitlements, ledger, receipts, rules, stock
+from filmfund.rewards import donors, entitlements, ledger, receipts, rules, statements, stock
 from filmfund.rewards.campaign import current_campaign
 from filmfund.rewards.models import (
     Campaign,
@@ -157,14 +157,22 @@ def _after_money_change(donation: Donation, event: EventKind, stripe_event_id: s
         entitlements.refresh_entitlements(donation.user, campaign)
 
 
-def _as_datetime(value: datetime | date | None) -> datetime:
+def _as_datetime(value: datetime | date | None, campaign) -> datetime:
+    """When money recorded by hand came in: a day (noon UTC) or a time with its zone, never one
+    still ahead (today counts in the campaign's zone): a gift dated in the future would sit on a
+    future day of the totals and charts until that day came."""
     if value is None:
         return utcnow()
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValidationError(_("received_at: give a time with its zone."), code="invalid_date")
-        return value
-    return datetime.combine(value, time(12, 0), tzinfo=timezone.utc)
+        ahead = value > utcnow() + timedelta(minutes=5)  # a clock a little fast is no future
+    else:
+        ahead = value > utcnow().astimezone(statements.zone(campaign)).date()
+        value = datetime.combine(value, time(12, 0), tzinfo=timezone.utc)
+    if ahead:
+        raise ValidationError(_("received_on: today or a day before, not a day still to come."), code="invalid_date")
+    return value
 
 
 def record_offline_donation(email: str, amount, received_on: datetime | date | None = None, note: str = "",
@@ -178,7 +186,7 @@ def record_offline_donation(email: str, amount, received_on: datetime | date | N
         raise ValidationError(_("note: at most %(n)s characters.", n=NOTE_MAX), code="invalid_note")
     credit_name = clean_credit_name(credit_name)
     anonymous, rewards_opt_out = validate_flag(anonymous, "anonymous"), validate_flag(rewards_opt_out, "rewards_opt_out")
-    received_at = _as_datetime(received_on)
+    received_at = _as_datetime(received_on, campaign)
     ledger.lock_money(campaign.id)
     user = _donor(email)
     donation = Donation(campaign_id=campaign.id, user_id=user.id, source=DonationSource.OFFLINE, amount=amount,

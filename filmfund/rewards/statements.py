@@ -11,7 +11,8 @@ that is over never changes (an offline gift recorded late is in the month it was
 stood at the end of yesterday, so a pledge booked now changes nothing the partner can see until
 the day is over, and a before-and-after shows at most a whole day's money, never one gift.
 Producers see everything live and exact. No donor's data is read here beyond a gift's received
-time (to place its money on the day it came in).
+time (to place its money on the day it came in, on the producers' live chart; the partner's
+days are the ledger's, see `timeline`).
 """
 from __future__ import annotations
 
@@ -151,12 +152,16 @@ def months(campaign: Campaign, now: datetime | None = None) -> list[str]:
 
 
 def timeline(campaign: Campaign, as_of: datetime | None = None) -> list[tuple[date, int, int]]:
-    """(day, share due so far, paid so far) per day in the campaign's zone: the money placed on the
-    day it came in (a gift on the day it was received, a refund on the day it was booked), the
-    share due on each day `share_due(net so far)`, and payouts on their transfer dates. Only what
-    the ledger had booked before `as_of` (None: everything)."""
+    """(day, share due so far, paid so far) per day in the campaign's zone, the share due on each
+    day `share_due(net so far)` and payouts on their transfer dates. Live (`as_of` None: the
+    producers'), money is placed on the day it came in: a gift on the day it was received, a
+    refund on the day it was booked. Held back (the partner's: only what the ledger had booked
+    before `as_of`), every entry is placed on the day it was booked, so a day once shown never
+    changes: a gift recorded today but received days ago would otherwise move that old day by
+    its share alone, a before-and-after of one gift."""
     mode, tz = ledger.money_mode(), zone(campaign)
-    came_in = sa.case((LedgerEntry.entry_kind == EntryKind.GIFT, Donation.received_at), else_=LedgerEntry.created_at)
+    came_in = (LedgerEntry.created_at if as_of is not None else
+               sa.case((LedgerEntry.entry_kind == EntryKind.GIFT, Donation.received_at), else_=LedgerEntry.created_at))
     # Summed in the database, per day in the zone (PostgreSQL) or per UTC hour (SQLite, no zone
     # data: each hour then falls on its day in Python), so the rows read are days, not gifts.
     if db.session.get_bind().dialect.name == "postgresql":

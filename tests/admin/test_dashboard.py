@@ -62,6 +62,26 @@ def test_bad_offline_donation_keeps_values_and_writes_nothing(client, campaign, 
     assert db.session.scalar(sa.select(sa.func.count(Donation.id))) == 0
 
 
+def test_offline_donation_dated_ahead_is_refused_today_in_the_campaign_zone_is_not(client, campaign, login_as,
+                                                                                    producer):
+    """A gift dated ahead would sit on a future day of the totals and the charts (the partner's too)."""
+    from datetime import timedelta
+
+    from filmfund.db import utcnow
+    from filmfund.rewards import statements
+
+    login_as(client, producer)
+    today = utcnow().astimezone(statements.zone(campaign)).date()
+    ahead = _post(client, "/admin/donations/offline", email="cash@example.org", amount="50.00",
+                  received_on=(today + timedelta(days=1)).isoformat(), note="kept note")
+    assert ahead.status_code == 400 and "not a day still to come" in ahead.get_data(as_text=True)
+    assert 'value="kept note"' in ahead.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(Donation.id))) == 0
+    ok = _post(client, "/admin/donations/offline", email="cash@example.org", amount="50.00",
+               received_on=today.isoformat())
+    assert ok.status_code == 303 and db.session.scalar(sa.select(sa.func.count(Donation.id))) == 1
+
+
 def test_payout_is_recorded_and_refused_beyond_the_balance(client, campaign, login_as, producer):
     pay(10000, "ann@example.org")  # share due: $20
     login_as(client, producer)

@@ -58,3 +58,15 @@ def test_test_money_is_labelled(app, client, campaign, login_as, partner, produc
     app.config.update(STRIPE_SECRET_KEY="sk_live_not_a_real_key", STRIPE_TEST_MODE=False)
     page = login_as(client, partner).get("/admin/partner").get_data(as_text=True)
     assert 'id="test-money"' not in page and 'id="st-gross">$0.00' in page  # live: the test money is not counted
+
+
+def test_the_partner_csv_says_test_money_in_the_readers_language(client, campaign, login_as, partner):
+    from tests.helpers import spreadsheet_csv
+
+    _donations()
+    login_as(client, partner)
+    en = spreadsheet_csv(client.get("/admin/partner/statement.csv?lang=en"))
+    zh = spreadsheet_csv(client.get("/admin/partner/statement.csv?lang=zh-Hans"))
+    assert "test_money" in en and "Test money: no real payment is counted here" in en
+    row = next(r for r in zh.splitlines() if r.startswith("test_money,"))
+    assert row.isascii() is False and "Test money" not in row and "TEST MONEY" not in row

@@ -132,6 +132,8 @@ def test_month_statement_in_three_formats_and_the_partners_language(app, client,
             doc["closing_balance"]) == (0, 15000, 0, 15000, 3000, 1000, 2000)
     page = client.get(f"/admin/partner/statements/{month}?lang={lang}").get_data(as_text=True)
     assert f'<html lang="{lang}"' in page
+    # A month's share due is the growth of the whole's (the months add up), not its own net x 20%.
+    assert ("what that figure grew by in the month" if lang == "en" else "当月的增加额") in page
     text = re.sub(r"\s+", " ", pdf_text(client.get(f"/admin/partner/statements/{month}?format=pdf&lang={lang}").data))
     for word in words:
         assert word in page and word in text, word
@@ -191,22 +193,45 @@ def test_partner_acknowledges_a_payout(app, client, campaign, login_as, partner,
     assert client.post(f"/partner/payouts/{payout.id}/received", data={"csrf_token": token}).status_code == 403
 
 
-def test_partner_chart_spreads_the_share_over_the_days_money_came_in(app, client, campaign, login_as, partner,
-                                                                      producer, monkeypatch):
+def test_partner_chart_places_the_money_on_the_day_the_ledger_booked_it(app, client, campaign, login_as, partner,
+                                                                        producer, monkeypatch):
+    """The hold-back's promise (no single gift read off a before-and-after) holds for the days too:
+    a day the partner has seen never changes. An offline gift recorded today but received ten days
+    ago is placed on today, not on its old day, which would move by that one gift's share alone."""
     from tests.helpers import record_offline
 
-    monkeypatch.setattr(ledger, "utcnow", lambda: NOW - timedelta(days=1, hours=1))
-    day1, day2 = (NOW - timedelta(days=9)).date(), (NOW - timedelta(days=4)).date()
-    record_offline("a@donor-secret.example", 10000, day1)
-    record_offline("b@donor-secret.example", 5000, day2)
+    tz = statements.zone(campaign)
+    day1, day2 = NOW - timedelta(days=9), NOW - timedelta(days=4)
+    monkeypatch.setattr(ledger, "utcnow", lambda: day1)
+    record_offline("a@donor-secret.example", 10000, day1.date())
+    monkeypatch.setattr(ledger, "utcnow", lambda: day2)
+    record_offline("b@donor-secret.example", 5000, day2.date())
+    monkeypatch.setattr(ledger, "utcnow", lambda: NOW - timedelta(days=2))
     record_payout(1000, (NOW - timedelta(days=2)).date(), "WIRE-T", producer.email)
     db.session.commit()
     line = statements.timeline(campaign, statements.partner_cutoff(campaign))
-    tz = statements.zone(campaign)
-    days = [d for d, _, _ in line]
-    assert days == sorted(days) and len(line) == 3
-    assert [(due, paid) for _, due, paid in line] == [(2000, 0), (3000, 0), (3000, 1000)]
-    assert days[0] == datetime.combine(day1, datetime.min.time(), tzinfo=timezone.utc).replace(hour=12).astimezone(tz).date()
+    assert [(d, due, paid) for d, due, paid in line] == [
+        (day1.astimezone(tz).date(), 2000, 0), (day2.astimezone(tz).date(), 3000, 0),
+        ((NOW - timedelta(days=2)).astimezone(tz).date(), 3000, 1000)]
+
     login_as(client, partner)
     html = client.get("/admin/partner").get_data(as_text=True)
     assert '<svg id="share-chart"' in html and 'class="due"' in html and 'class="paid"' in html
+    before = spreadsheet_csv(client.get("/admin/partner/statement.csv"))
+
+    monkeypatch.setattr(ledger, "utcnow", lambda: NOW)
+    for n, amount in enumerate((7000, 9000, 11000)):  # today's other gifts
+        record_offline(f"today{n}@donor-secret.example", amount, NOW.date())
+    record_offline("cash.at.screening@donor-secret.example", 12345, (NOW - timedelta(days=10)).date())
+    monkeypatch.setattr(statements, "utcnow", lambda: NOW + timedelta(days=1))
+    after = spreadsheet_csv(client.get("/admin/partner/statement.csv"))
+    old_rows = lambda text: [r for r in text.splitlines() if r.startswith("share_booked,")  # noqa: E731
+                             and r.split(",")[1] < NOW.astimezone(tz).date().isoformat()]
+    assert old_rows(after) == old_rows(before) and len(old_rows(before)) == 2
+    today = [r for r in after.splitlines() if r.startswith(f"share_booked,{NOW.astimezone(tz).date().isoformat()},")]
+    # 20% of 150.00 + 393.45 is 108.69 (half up), of which 30.00 was due before: 78.69, all on today.
+    assert [r.split(",")[2] for r in today] == ["7869"]
+
+    # Producers' chart, live: each gift on the day it came in.
+    live = statements.timeline(campaign)
+    assert (NOW - timedelta(days=10)).astimezone(tz).date() in [d for d, _, _ in live]

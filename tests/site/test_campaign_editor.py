@@ -253,3 +253,47 @@ def test_budget_lines_are_edited_hidden_never_deleted_and_kept_from_the_file(app
     db.session.commit()
     assert db.session.get(BudgetLine, hidden.id).active is False
     assert db.session.scalar(sa.select(BudgetLine.planned).where(BudgetLine.key == "music-rights")) == 120050
+
+
+def test_the_partner_share_is_fixed_once_a_gift_is_recorded(app, client, campaign, producer, login_as, runner,
+                                                            tmp_path):
+    """Contract, money rules: the allocations add up to exactly net x share at every moment. A new
+    rate over money already allocated at the old one would break that for every gift before it,
+    so the share is fixed from the first gift: in the browser, by the file, by handing back."""
+    from filmfund.rewards.campaign import load_campaign
+    from tests.helpers import record_offline
+
+    login_as(client, producer)
+    form = {"title-en": "Living with Dead Hearts", "goal": "4000", "partner_name-en": "Xinxing Aid center",
+            "share": "20"}
+    assert 'readonly' not in client.get("/admin/campaign").get_data(as_text=True).split('name="share"')[1][:80]
+    record_offline("a@example.org", 10000)
+    record_offline("b@example.org", 5003)
+
+    page = client.get("/admin/campaign").get_data(as_text=True)
+    assert 'readonly' in page.split('name="share"')[1][:80] and 'id="share-fixed"' in page
+    resp = client.post("/admin/campaign/settings",
+                       data={**form, "share": "12.5", "csrf_token": csrf_token(client, "/admin/campaign")})
+    assert resp.status_code == 400 and "cannot change once gifts are recorded" in resp.get_data(as_text=True)
+    assert db.session.scalar(sa.select(Campaign.share_bps)) == 2000
+    # The rest of the settings still change (the share as it is).
+    resp = client.post("/admin/campaign/settings",
+                       data={**form, "goal": "5000", "csrf_token": csrf_token(client, "/admin/campaign")})
+    assert resp.status_code == 303
+    assert db.session.scalars(sa.select(Campaign)).one().goal == 500000
+
+    # The file after the settings were handed back: refused too, nothing changed.
+    changed = tmp_path / "campaign.toml"
+    changed.write_text(Path(app.config["CAMPAIGN_FILE"]).read_text().replace("share_bps = 2000", "share_bps = 1250"))
+    token = csrf_token(client, "/admin/campaign")
+    assert client.post("/admin/campaign/settings/reset", data={"csrf_token": token, "confirm": "1"}).status_code == 303
+    result = runner.invoke(args=["campaign", "load", str(changed)])
+    assert result.exit_code != 0 and "cannot change once gifts are recorded" in result.output, result.output
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(Campaign.share_bps)) == 2000
+    record_offline("c@example.org", 3333)
+    assert runner.invoke(args=["ledger", "check"]).exit_code == 0
+
+    zh = client.post("/admin/campaign/settings?lang=zh-Hans",
+                     data={**form, "share": "12.5", "csrf_token": csrf_token(client, "/admin/campaign")})
+    assert zh.status_code == 400 and "cannot change" not in zh.get_data(as_text=True)
