@@ -12,10 +12,13 @@ import json
 import re
 from dataclasses import dataclass
 from functools import wraps
-from typing import Any, Callable, ClassVar
+from enum import Enum
+from typing import Any, Callable, ClassVar, Literal, get_args, get_origin
 
 import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from babel.lists import format_list
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticError
@@ -216,18 +219,35 @@ def _refusal(model: type[Schema], errors: list[dict]) -> ValidationError:
         return ValidationError(_("Unknown field(s): %(fields)s.", fields=", ".join(unknown)), code="unknown_field")
     missing = [str(e["loc"][0]) for e in errors if e["type"] == "missing"]
     if missing:
-        return ValidationError(_("%(fields)s: required.", fields=" and ".join(missing)), code="missing_field")
+        return ValidationError(_("%(fields)s: required.", fields=_listed(missing)), code="missing_field")
     first = errors[0]
     if not first["loc"]:  # the model's own check (e.g. "at least one field"): its error type is the code
         return ValidationError(_(first["msg"]), code=first["type"])  # its message is marked where it is written
     field = str(first["loc"][0])
     name = next((n for n, f in model.model_fields.items() if field in (n, f.alias)), field)
-    return ValidationError(f"{field}: {_said(first)}", code=model.codes.get(name, "invalid_field"))
+    choices = _choices(model.model_fields[name].annotation) if name in model.model_fields else []
+    return ValidationError(f"{field}: {_said(first, choices)}", code=model.codes.get(name, "invalid_field"))
 
 
-def _said(error: dict) -> str:
+def _listed(items: list[str], style: str = "standard") -> str:
+    """Names joined as the reader's language joins them ("a and b", "a和b"; style "or": "a, b, or c",
+    "a、b或c"): pydantic's own joining is English."""
+    return format_list(items, style=style, locale=get_locale() or "en")
+
+
+def _choices(annotation: Any) -> list[str]:
+    """The values a Literal or Enum field takes (also inside Optional), as the client writes them."""
+    args = get_args(annotation)
+    if get_origin(annotation) is Literal:
+        return [json.dumps(a, ensure_ascii=False) if not isinstance(a, str) else f"'{a}'" for a in args]
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return [f"'{m.value}'" for m in annotation]
+    return next((c for c in map(_choices, args) if c), [])
+
+
+def _said(error: dict, choices: list[str] | None = None) -> str:
     """Pydantic's English for a refused value, in the reader's language (the usual kinds; any
-    other keeps pydantic's words)."""
+    other keeps pydantic's words). `choices`: the field's values, for a value not among them."""
     ctx, kind = error.get("ctx") or {}, error["type"]
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
         limit = next(iter(ctx.values()), "")
@@ -248,7 +268,7 @@ def _said(error: dict) -> str:
     if kind == "string_pattern_mismatch":
         return _("is not in the expected form.")
     if kind in ("literal_error", "enum"):
-        return _("must be one of %(choices)s.", choices=ctx.get("expected", ""))
+        return _("must be one of %(choices)s.", choices=_listed(choices, "or") if choices else ctx.get("expected", ""))
     if kind in ("date_type", "date_parsing", "date_from_datetime_parsing", "date_from_datetime_inexact"):
         return _("give a date like 2026-12-03.")
     if kind in ("datetime_type", "datetime_parsing", "datetime_from_date_parsing", "timezone_aware"):
@@ -349,6 +369,11 @@ def openapi_document() -> dict[str, Any]:
                 str(op.status): {"description": "OK", "content": {op.response_type: {
                     "schema": _schema(op.response, components) if op.response else {"type": "object"}}}},
                 "4XX": {"description": "Error", "content": {"application/json": {"schema": ERROR_SCHEMA}}},
+                # Any route may meet a failure that is not the client's: a service it needs (Stripe,
+                # the storage, the database) down or busy, e.g. 502 payment_provider_unavailable,
+                # 503 payment_provider_busy or storage_unavailable; the same error object says which.
+                "5XX": {"description": "A service the server needs failed or is busy; retry later",
+                        "content": {"application/json": {"schema": ERROR_SCHEMA}}},
             },
         }
         for code, (description, schema) in op.responses.items():

@@ -224,3 +224,33 @@ def test_the_api_refuses_in_the_callers_language_without_the_parsers_english(app
     resp = client.post("/api/v1/pledges", data=b'{"amount": 1000 "email": "a@example.org"}',
                        content_type="application/json")
     assert resp.get_json()["error"]["message"] == "Malformed JSON at line 1, column 17."
+
+
+def test_refusals_join_and_list_in_the_callers_language(app, client, campaign, producer, partner, token_for):
+    """Pydantic writes its lists in English ("'json', 'csv' or 'pdf'", "a and b"), and a field's own
+    check in its own words ("Value error, ..."): the caller reads each in their language."""
+    zh, en = {"Accept-Language": "zh-Hans"}, {"Accept-Language": "en"}
+
+    def said(path, headers, token=None, **kw):
+        resp = client.post(path, headers=headers, **kw) if kw else client.get(path, headers=headers | (token or {}))
+        assert resp.status_code == 400, resp.get_json()
+        return resp.get_json()["error"]
+
+    assert said("/api/v1/pledges", zh, json={}) == {"code": "missing_field", "message": "amount和email: 必填。"}
+    assert said("/api/v1/pledges", en, json={})["message"] == "amount and email: required."
+    month = "/api/v1/partner/statements/2026-11?format=xml"
+    assert said(month, zh, token_for(partner)) == {"code": "invalid_format",
+                                                   "message": "format: 只能是 'json'、'csv'或'pdf' 之一。"}
+    assert said(month, en, token_for(partner))["message"] == "format: must be one of 'json', 'csv', or 'pdf'."
+    day = said("/api/v1/donations?from=0", zh, token_for(producer))
+    assert day["code"] == "invalid_date" and "Value error" not in day["message"] and day["message"].startswith("from: ")
+    assert not re.search(r"[A-Za-z]{4,}", day["message"].removeprefix("from: "))
+
+
+def test_the_document_says_any_route_may_answer_a_service_failure(client):
+    """README: a pledge may answer 503 payment_provider_busy, a refund or a cancel 502: the OpenAPI
+    document declares a 5XX error object on every operation."""
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    for path, ops in paths.items():
+        for method, op in ops.items():
+            assert op["responses"]["5XX"]["content"]["application/json"]["schema"]["required"] == ["error"], (path, method)

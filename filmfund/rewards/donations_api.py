@@ -9,6 +9,7 @@ from typing import ClassVar, Literal
 
 from flask import Blueprint, g, jsonify
 from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from filmfund.api import Parameters, Schema, route
 from filmfund.extensions import db
@@ -60,7 +61,8 @@ class DonationsQuery(Parameters):
     def _a_day(cls, value):
         """A day written 2026-12-03 only (pydantic alone would read "0" as 1970-01-01)."""
         if value is not None and not (isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value)):
-            raise ValueError("give a date like 2026-12-03")
+            # date_parsing: the API's refusal says it as it says any bad day, in the reader's language
+            raise PydanticCustomError("date_parsing", "give a date like 2026-12-03")
         return value
 
     codes: ClassVar[dict[str, str]] = {"from_": "invalid_date", "to": "invalid_date", "cursor": "invalid_cursor",
