@@ -454,3 +454,155 @@ def test_token_lifetime_is_a_setting(app, runner, make_user, app_overrides):
     runner.invoke(args=["tokens", "create", "p@xinxing.test"])
     row = db.session.scalar(sa.select(ApiToken))
     assert row.expires_at - row.created_at == timedelta(days=3)
+
+
+# ---------------------------------------------------------------- what a change ends
+
+
+def _reset_form(client, link: str, password: str, code: str | None = None):
+    """The reset form posted as a browser would (its CSRF token from the sign-in page: the link's
+    own page may no longer open)."""
+    data = {"csrf_token": _csrf(client), "password": password, "password2": password}
+    if code is not None:
+        data["code"] = code
+    return client.post(link, data=data, environ_base={"REMOTE_ADDR": "10.0.0.9"})
+
+
+def _new_reset_link(email_address: str) -> str:
+    from filmfund.auth import links
+
+    user, token, _ttl = links.new_link(email_address, links.RESET)
+    db.session.commit()
+    return f"/login/reset/{token}"
+
+
+def test_a_staff_role_given_ends_the_accounts_sessions(app, client, runner, make_user, login_as):
+    """A partner signed in with the password alone (partners need no second factor) is made a
+    producer: that session must not carry the producers' pages, which ask for the code. Every
+    session of the account ends, one that kept no record of its factors too."""
+    partner = make_user("p@xinxing.test", "partner", password=PASSWORD)
+    assert _password_step(client, partner.email).headers["Location"] == "/admin/partner"
+    assert client.get("/admin/").status_code == 403
+    unmarked = login_as(_signed_out(app), partner)
+    assert unmarked.get("/admin/partner").status_code == 200
+    result = runner.invoke(args=["users", "create", partner.email, "--role", "producer"])
+    assert result.exit_code == 0, result.output
+    resp = client.get("/admin/")
+    assert resp.status_code == 302 and resp.headers["Location"].startswith("/login")
+    assert client.get("/admin/partner").status_code == 302  # ended, not just narrowed
+    assert unmarked.get("/admin/").status_code == 302 and unmarked.get("/admin/partner").status_code == 302
+    # signing in again asks what a producer's sign-in asks: a second factor, set up first
+    assert _password_step(client, partner.email).headers["Location"] == "/login/2fa/setup"
+    assert client.get("/admin/").status_code == 302
+
+
+@pytest.mark.parametrize("app_overrides", [{"STAFF_TOTP": False}])
+def test_a_session_signed_in_with_one_factor_ends_when_the_account_asks_two(app, client, boss, app_overrides):
+    """The session keeps how its sign-in went: once the account asks a second factor (the setting
+    turned on; a factor added in another browser), a password-only session is no session."""
+    assert _password_step(client, boss.email).headers["Location"] == "/admin/"
+    assert client.get("/admin/").status_code == 200
+    app.config["STAFF_TOTP"] = True
+    resp = client.get("/admin/")
+    assert resp.status_code == 302 and resp.headers["Location"].startswith("/login")
+
+    partner = services.find_user(boss.email)  # a partner now, with no factor: the password is enough
+    services.remove_role(partner, "producer")
+    services.set_password(partner, PASSWORD)
+    services.grant_role(partner, "partner")
+    db.session.commit()
+    first, second = _signed_out(app), _signed_out(app)
+    for browser in (first, second):
+        assert _password_step(browser, partner.email).headers["Location"] == "/admin/partner"
+    secret = _setup_secret(second)  # the partner adds a second factor in the second browser
+    assert _post(second, "/login/2fa/setup", code=rfc6238(secret, time.time())).status_code == 302
+    assert second.get("/admin/partner").status_code == 200  # it gave the code: still signed in
+    assert first.get("/admin/partner").status_code == 302  # the password alone: signs in again
+
+
+def test_full_width_digits_are_a_code_and_other_digits_a_wrong_one(app, client, boss):
+    """A Chinese input method in full-width mode types ０-９: read as the digits. Arabic-Indic
+    digits (str.isdigit takes them) are a wrong code, counted and audited, never a server error."""
+    full_width = str.maketrans("0123456789", "０１２３４５６７８９")
+    _password_step(client, boss.email)
+    secret = _setup_secret(client)
+    resp = _post(client, "/login/2fa/setup", code=rfc6238(secret, time.time()).translate(full_width))
+    assert resp.status_code == 302 and resp.headers["Location"] == "/admin/"
+    other = _signed_out(app)
+    _password_step(other, boss.email)
+    assert _post(other, "/login/2fa", code="\u0661\u0662\u0663\u0664\u0665\u0666").status_code == 401
+    assert _post(other, "/login/2fa", code="\u00b9\u00b2\u00b3\u2074\u2075\u2076").status_code == 401
+    failed = list_audit(action="auth.sign_in_failed")
+    assert [(e.target, e.details_dict["reason"]) for e in failed] == [(f"user:{boss.id}", "second_factor")] * 2
+    code = rfc6238(secret, time.time() + 30).translate(full_width)
+    resp = _post(other, "/login/2fa", code=f"{code[:3]}\u3000{code[3:]}")  # the ideographic space too
+    assert resp.status_code == 302 and resp.headers["Location"] == "/admin/"
+
+
+def test_sign_in_answers_are_never_kept_by_a_cache(app, client, boss):
+    """The half-signed-in steps load no user, yet the set-up page shows the key: every sign-in
+    answer says no-store, whoever asks."""
+    for path in ("/login", "/login/reset", "/login/magic/unknown", "/login/2fa"):
+        assert "no-store" in _signed_out(app).get(path).headers.get("Cache-Control", ""), path
+    _password_step(client, boss.email)
+    setup = client.get("/login/2fa/setup")
+    assert 'id="totp-secret"' in setup.get_data(as_text=True)
+    assert "no-store" in setup.headers.get("Cache-Control", "")
+    partner = services.find_user(boss.email)
+    services.remove_role(partner, "producer")
+    services.grant_role(partner, "partner")
+    db.session.commit()
+    form = _signed_out(app).get(_new_reset_link(partner.email))
+    assert 'name="password2"' in form.get_data(as_text=True)
+    assert "no-store" in form.headers.get("Cache-Control", "")
+
+
+def test_a_reset_link_dies_when_the_account_would_no_longer_be_mailed_one(app, make_user):
+    """A partner without a second factor may reset by mail. Made a producer, who must have one,
+    the account gets no reset link by mail: one mailed before must not choose the password either."""
+    partner = make_user("p@xinxing.test", "partner", password=PASSWORD)
+    link = _new_reset_link(partner.email)
+    services.grant_role(partner, "producer")
+    db.session.commit()
+    thief = _signed_out(app)
+    assert thief.get(link).status_code == 302
+    assert _reset_form(thief, link, "the-takers-password").status_code == 302
+    db.session.expire_all()
+    assert services.authenticate(partner.email, "the-takers-password") is None
+    assert services.authenticate(partner.email, PASSWORD) is not None
+
+
+def test_reset_totp_retires_the_accounts_reset_links(app, client, runner, boss):
+    """A reset link mailed while the old phone stood dies with `users reset-totp`: once a new
+    factor is set up, it would otherwise take that factor's code as if mailed for it."""
+    _enrol(client, boss.email)
+    link = _new_reset_link(boss.email)
+    assert runner.invoke(args=["users", "reset-totp", boss.email]).exit_code == 0
+    secret = _enrol(_signed_out(app), boss.email)  # the owner's new phone
+    thief = _signed_out(app)
+    assert thief.get(link).status_code == 302
+    assert _reset_form(thief, link, "the-takers-password", rfc6238(secret, time.time() + 30)).status_code == 302
+    db.session.expire_all()
+    assert services.authenticate(boss.email, PASSWORD) is not None
+
+
+def test_a_password_change_retires_the_other_reset_links(app, runner, make_user):
+    """Two live links (one kept by whoever read the mailbox once): the owner resets with one, and
+    the other dies; a password set by the CLI retires them as well."""
+    partner = make_user("p@xinxing.test", "partner", password=PASSWORD)
+    kept, used = _new_reset_link(partner.email), _new_reset_link(partner.email)
+    owner = _signed_out(app)
+    assert "password2" in owner.get(used).get_data(as_text=True)
+    assert _reset_form(owner, used, "the-owners-password").headers["Location"] == "/login"
+    thief = _signed_out(app)
+    assert thief.get(kept).status_code == 302
+    assert _reset_form(thief, kept, "the-takers-password").status_code == 302
+    db.session.expire_all()
+    assert services.authenticate(partner.email, "the-owners-password") is not None
+    assert db.session.scalar(sa.select(sa.func.count(LoginLink.id)).where(LoginLink.used_at.is_not(None))) == 1
+
+    later = _new_reset_link(partner.email)
+    result = runner.invoke(args=["users", "set-password", partner.email, "--password-stdin"],
+                           input="another-long-password\n")
+    assert result.exit_code == 0, result.output
+    assert thief.get(later).status_code == 302

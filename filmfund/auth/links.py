@@ -163,21 +163,29 @@ def consume_login_link(token: str) -> User | None:
     if link is None or not _claim(link):
         return None
     user = link.user
-    if user.is_staff or user.password_hash:
+    if not _wanted(user, SIGN_IN):
         return None
     return user
 
 
+def _live_reset_link(token: str) -> LoginLink | None:
+    """A live reset link whose account would still be mailed one (`_wanted`, asked again at use): a
+    producer whose second factor was reset, or a partner made producer since without one, would
+    otherwise choose a password with the mailbox alone, then enrol a second factor of their own."""
+    link = _live_link(token, RESET)
+    return link if link is not None and _wanted(link.user, RESET) else None
+
+
 def reset_link_user(token: str) -> User | None:
     """The user a live reset link belongs to (the link is not used up by looking)."""
-    link = _live_link(token, RESET)
+    link = _live_reset_link(token)
     return link.user if link else None
 
 
 def reset_password(token: str, password: str, code: str | None) -> User:
     """Set a new password through a mailed link; the second factor is asked if the account has one."""
     validate_password(password)
-    link = _live_link(token, RESET)
+    link = _live_reset_link(token)
     if link is None:
         raise ValidationError(_("That reset link has expired or was already used. Ask for a new one."),
                               code="invalid_link")
@@ -194,9 +202,11 @@ def reset_password(token: str, password: str, code: str | None) -> User:
             db.session.commit()
         raise ValidationError(_("That code is not right, and this link is now used up: ask for a new one."),
                               code="invalid_code")
-    set_password(user, password)  # validates before the link is used up
+    # Used up first (the password is valid: checked above), so that set_password retires every
+    # other unused link of the account and this one is recorded as used, not as retired.
     if not _claim(link):
         raise ValidationError(_("That reset link was already used."), code="invalid_link")
+    set_password(user, password)
     record_audit("auth.password_reset", user_ref(user), actor=user)
     db.session.commit()
     return user

@@ -28,7 +28,8 @@ class User(db.Model):
     public_id: Mapped[str] = mapped_column(sa.String(32), unique=True, default=new_id)
     email: Mapped[str] = mapped_column(sa.String(254), unique=True)
     password_hash: Mapped[str | None] = mapped_column(sa.String(255))
-    # Bumped on logout and password change: a copied session cookie stops working.
+    # Bumped on logout, a password change, a staff role given or any role taken, a second factor
+    # reset: a copied session cookie stops working.
     session_version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]

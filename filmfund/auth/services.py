@@ -20,7 +20,7 @@ from flask_babel import gettext as _
 
 from filmfund.audit import record_audit, user_ref
 from filmfund.auth import totp
-from filmfund.auth.models import STAFF_ROLES, Role, User, UserRole
+from filmfund.auth.models import STAFF_ROLES, LoginLink, Role, User, UserRole
 from filmfund.db import utcnow
 from filmfund.errors import NotFoundError, ValidationError
 from filmfund.extensions import db
@@ -188,6 +188,10 @@ def grant_role(user: User, role: Role | str) -> None:
                               f"first (filmfund users set-password {user.email}, or --password-stdin).",
                               code="password_required")
     user.roles.append(UserRole(role=role))
+    if role.value in STAFF_ROLES and user.session_version is not None:  # None: not yet written, no session
+        # A session passed the sign-in the account asked before the role: a partner's password alone
+        # would otherwise carry a producer's pages without the second factor. It signs in again.
+        end_sessions(user)
     if role != Role.DONOR:  # donors are made by their gifts; staff roles are staff actions
         record_audit("role.grant", user_ref(user), {"role": role.value})
     db.session.flush()
@@ -227,11 +231,14 @@ def validate_password(password) -> None:
 
 
 def set_password(user: User, password: str) -> None:
+    """Every password change passes here (the CLI, a mailed reset): the account's sessions end and
+    its unused mailed links retire."""
     validate_password(password)
     had = bool(user.password_hash)
     user.password_hash = _hasher.hash(password)
     user.session_version += 1
     db.session.flush()
+    expire_links(user)
     record_audit("password.change" if had else "password.set", user_ref(user))
 
 
@@ -330,6 +337,9 @@ def reset_totp(user: User) -> None:
     user.totp_confirmed_at = None
     user.totp_last_step = None
     user.session_version += 1
+    # A reset link mailed while the factor stood would let its mailbox alone choose the password
+    # now (and then enrol a factor of the taker's own); links.reset_password refuses it as well.
+    expire_links(user)
     record_audit("auth.totp_reset", user_ref(user))
 
 
@@ -355,6 +365,15 @@ def end_sessions(user: User) -> None:
     """Invalidate every session cookie of this user (logout is server-side, not just a cookie
     delete). The caller commits."""
     user.session_version += 1
+
+
+def expire_links(user: User) -> None:
+    """Retire every mailed link of the account not used yet (sign-in and reset alike): a link
+    mailed before a password or a second factor changed must not outlive the change (one kept by
+    whoever read the mailbox once would choose the password again). The caller commits."""
+    now = utcnow()
+    db.session.execute(sa.update(LoginLink).where(LoginLink.user_id == user.id, LoginLink.used_at.is_(None),
+                                                  LoginLink.expires_at > now).values(expires_at=now))
 
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}

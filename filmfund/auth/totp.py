@@ -13,6 +13,8 @@ import struct
 import time
 from urllib.parse import quote, urlencode
 
+from filmfund.typed import half_width
+
 DIGITS, STEP, WINDOW = 6, 30, 1
 
 
@@ -43,9 +45,13 @@ def code_at(secret: str, when: float | None = None) -> str:
 
 
 def verify(secret: str, code: str, *, last_step: int | None = None, when: float | None = None) -> int | None:
-    """The time step the code belongs to, or None. Steps at or before `last_step` are refused."""
-    code = (code or "").strip().replace(" ", "")
-    if len(code) != DIGITS or not code.isdigit() or not secret:
+    """The time step the code belongs to, or None. Steps at or before `last_step` are refused.
+
+    A Chinese input method in full-width mode types "１２３４５６": the digits it stands for
+    (`typed.half_width`). Other digits str.isdigit takes (Arabic-Indic "١٢٣٤٥٦", superscripts) are
+    a wrong code like any other: hmac.compare_digest takes ASCII only, and would raise."""
+    code = half_width(code or "").strip().replace(" ", "")
+    if len(code) != DIGITS or not code.isascii() or not code.isdigit() or not secret:
         return None
     now = step_at(when)
     for step in range(now - WINDOW, now + WINDOW + 1):

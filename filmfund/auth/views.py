@@ -21,6 +21,29 @@ PENDING_KEY = "_2fa_pending"
 PENDING_TTL = 5 * 60     # seconds between the password and the code
 PENDING_TRIES = 5        # wrong codes before the password is asked again
 ENROLMENT_KEY = "_totp_enrolment"  # the mark of the secret this browser was shown (services.enrolment_mark)
+TWO_FACTORS = "password+totp"  # the sign-in method (audited) that passed the second factor
+# True when this session's sign-in passed one factor (a password, a donor's link): see signed_in_user.
+ONE_FACTOR_KEY = "_one_factor"
+
+
+@bp.after_request
+def _not_kept(resp):
+    """Every sign-in answer is one person's (a key to scan, a reset form, a form's CSRF token): no
+    cache keeps it, the browser's included. security._headers says so only once a user is loaded,
+    which the half-signed-in steps and the reset form never do."""
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
+
+
+def signed_in_user(session_id: str):
+    """Flask-Login's loader: the session's user, unless its sign-in passed one factor and the
+    account asks two now (a producer since, STAFF_TOTP turned on, a second factor added in another
+    browser): no session then, and the sign-in page asks for both. A session without the mark (made
+    before it was kept) is the account's as before."""
+    user = services.load_user_from_session(session_id)
+    if user is not None and session.get(ONE_FACTOR_KEY) and services.totp_required(user):
+        return None
+    return user
 
 
 def _account_key() -> str:
@@ -65,6 +88,7 @@ def _sign_in(user, method: str, next_url: str | None = None):
     db.session.commit()  # the one commit of a sign-in: the factor's step used up, the record, a rehash
     session.clear()  # no session fixation: a fresh session on sign-in
     login_user(user)
+    session[ONE_FACTOR_KEY] = method != TWO_FACTORS
     return redirect(_safe_next(_home_for(user), next_url))
 
 
@@ -129,7 +153,7 @@ def second_factor():
         return redirect(url_for("auth.login"))
     if request.method == "POST":
         if services.check_totp(user, request.form.get("code", "")):
-            return _sign_in(user, "password+totp", pending.get("n"))
+            return _sign_in(user, TWO_FACTORS, pending.get("n"))
         record_failed_sign_in("", "second_factor", user=user)
         db.session.commit()
         pending["tries"] = pending.get("tries", 0) + 1
@@ -185,8 +209,9 @@ def totp_setup():
         return _totp_setup_page("" if restarted else secret, "" if restarted else services.totp_uri(user)), 400
     session.pop(ENROLMENT_KEY, None)
     if pending is not None:
-        return _sign_in(user, "password+totp", pending.get("n"))  # commits the enrolment with the sign-in
+        return _sign_in(user, TWO_FACTORS, pending.get("n"))  # commits the enrolment with the sign-in
     db.session.commit()
+    session[ONE_FACTOR_KEY] = False  # a right code just now: this session has passed both factors
     flash(_("Your second factor is set up: it is asked at every sign-in."), "success")
     return redirect(_home_for(user))
 
