@@ -9,6 +9,10 @@ def init_app(app: Flask) -> None:
     from filmfund.comms import (  # noqa: F401
         api, arrangements, invitations, models, questions, reward_views, tasks, updates, views)
     from filmfund.extensions import csrf
+    from filmfund.rewards import donor_data
+
+    # The donor's readable export says a question's state as the donor's questions page does.
+    donor_data.describe_codes("questions", "state", questions.STATE_WORDS)
 
     csrf.exempt(api.bp)
     # Any page that shows an update asks this for its text in the reader's language (updates.version)

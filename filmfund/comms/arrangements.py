@@ -38,7 +38,8 @@ def may_write(user) -> bool:
 def _body(body) -> str:
     body = body.strip() if isinstance(body, str) else ""
     if not body or len(body) > MESSAGE_MAX:
-        raise ValidationError(f"body: write a message (up to {MESSAGE_MAX} characters).", code="invalid_message")
+        raise ValidationError(_("body: write a message (up to %(n)s characters).", n=MESSAGE_MAX),
+                              code="invalid_message")
     return body
 
 

@@ -136,7 +136,7 @@ def create_experience(*, reward_key, title, details="", location="", duration_mi
 def parse_local_time(value, tz_name) -> datetime:
     """`2026-12-12T19:30` in the given zone (the producers' own), as UTC."""
     if tz_name not in available_timezones() and tz_name != "UTC":
-        raise ValidationError(_("time zone: choose one from the list."), code="invalid_time_zone")
+        raise ValidationError(_("time_zone: choose one from the list."), code="invalid_time_zone")
     try:
         naive = datetime.fromisoformat(str(value).strip())
     except ValueError:
@@ -289,7 +289,7 @@ def set_time_zone(user: User, invitation_id: int, tz_name) -> Invitation:
     """The donor's time zone, for all their invitations. The caller commits."""
     inv = my_invitation(user, invitation_id)
     if tz_name not in available_timezones() and tz_name != "UTC":
-        raise ValidationError(_("time zone: choose one from the list."), code="invalid_time_zone")
+        raise ValidationError(_("time_zone: choose one from the list."), code="invalid_time_zone")
     # One zone for all of this donor's invitations: they live in one place.
     db.session.execute(sa.update(Invitation).where(Invitation.user_id == user.id).values(time_zone=tz_name))
     return inv

@@ -16,6 +16,7 @@ import logging
 import sqlalchemy as sa
 from flask import current_app, render_template
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from filmfund.i18n import for_donor
 from filmfund.auth.models import User
@@ -93,6 +94,38 @@ def submit_question(user: User, body) -> Question:
     if _counted(user.id) > limit_per_donor():
         raise ConflictError(_("You have asked your %(n)s questions.", n=limit_per_donor()), code="question_limit")
     return question
+
+
+# A question's state as its donor reads it: the badge of the list (/account/questions), also the
+# state the readable export shows (rewards.donor_data, given at init_app); and the sentence of the
+# question's own page.
+STATE_WORDS = {
+    QuestionState.SUBMITTED: _l("waiting for the producers"),
+    QuestionState.APPROVED: _l("accepted"),
+    QuestionState.REJECTED: _l("not asked"),
+    QuestionState.ASSIGNED: _l("being answered"),
+    QuestionState.ANSWERED: _l("answered"),
+}
+
+
+def state_badge(question: Question) -> str:
+    return str(STATE_WORDS[QuestionState(question.state)])
+
+
+def state_sentence(question: Question) -> str:
+    """Where the question is, in a sentence (its page; an answered one shows the answer instead)."""
+    state = QuestionState(question.state)
+    if state == QuestionState.SUBMITTED:
+        return _("The producers will read it soon.")
+    if state == QuestionState.APPROVED:
+        return _("Accepted: it will be put to one of the people in the film.")
+    if state == QuestionState.REJECTED:
+        return _("The producers could not ask it: %(why)s", why=question.moderation_note)
+    if state == QuestionState.ASSIGNED and question.subject is not None:
+        return _("It is being answered by %(name)s; the translation follows.", name=question.subject.name)
+    if state == QuestionState.ASSIGNED:
+        return _("It is being answered; the translation follows.")
+    return str(STATE_WORDS[state])
 
 
 def my_question(user, question_id: int) -> Question:

@@ -38,7 +38,8 @@ def _my_questions_page(error: str | None = None, body: str = "", status: int = 2
     me = _me()
     return render_template("comms/my_questions.html", allowed=questions.may_ask(me),
                            items=questions.my_questions(me), remaining=questions.remaining(me),
-                           limit=questions.limit_per_donor(), error=error, body=body), status
+                           limit=questions.limit_per_donor(), error=error, body=body,
+                           state_badge=questions.state_badge), status
 
 
 @bp.get("/account/questions", endpoint="questions")
@@ -65,7 +66,8 @@ def ask_question():
 @bp.get("/account/questions/<int:question_id>")
 @role_required("donor")
 def my_question(question_id: int):
-    return render_template("comms/my_question.html", q=questions.my_question(_me(), question_id))
+    return render_template("comms/my_question.html", q=questions.my_question(_me(), question_id),
+                           state_sentence=questions.state_sentence)
 
 
 @bp.get("/account/questions/<int:question_id>/clip")
@@ -190,8 +192,8 @@ def rsvp(invitation_id: int):
             raise
         db.session.rollback()  # a full time's slot lock goes before the page is made
         return _my_invitation_page(invitation_id, error=for_people(err.message), status=err.status)
-    flash("Thank you: we look forward to seeing you." if inv.status == "accepted" else
-          "Thank you for letting us know.", "success")
+    flash(_("Thank you: we look forward to seeing you.") if inv.status == "accepted" else
+          _("Thank you for letting us know."), "success")
     return redirect(url_for("comms.my_invitation", invitation_id=invitation_id), code=303)
 
 

@@ -19,11 +19,13 @@ from __future__ import annotations
 import enum
 import json
 import logging
+from collections.abc import Mapping
 from datetime import date, datetime
 from email import policy
 from email.parser import BytesParser
 
 import sqlalchemy as sa
+from babel.core import UnknownLocaleError
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -32,7 +34,7 @@ from filmfund.auth.models import ApiToken, LoginLink, User
 from filmfund.db import on_commit, utcnow
 from filmfund.errors import ConflictError, NotFoundError
 from filmfund.extensions import db
-from filmfund.i18n import format_day, format_money, format_when
+from filmfund.i18n import babel_locale, current_language, format_day, format_money, format_when, zone_name
 from filmfund.mail import outbox_messages
 from filmfund.rewards import mail_prefs, receipts, signals, subscriptions
 from filmfund.rewards.models import (
@@ -343,18 +345,119 @@ _ACTIONS = {
     "export.donor_data": _l("Your data downloaded"), "subscription.cancel": _l("Monthly gift cancelled"),
     "donation.refund_request": _l("Refund asked for"), "donor.erase": _l("Account erased"), "role.grant": _l("Role given"),
 }
+# What a code in the export means, in the reader's words: (table, column) -> {code: words}. Every
+# column the schema declares an enum of has its words here (a test holds this to the schema, so a
+# code added later fails until it has them), and so has each string column that holds a code. A
+# component built on rewards gives the words of its own codes at its init_app (`describe_codes`:
+# the questions' states are comms'). The JSON export keeps the codes: a program reads them.
+_ROLE_WORDS = {"donor": _l("Donor"), "producer": _l("Producer"), "partner": _l("Partner")}
+_TEXT_STATUS_WORDS = {"missing": _l("Not written yet"), "draft": _l("Draft"), "final": _l("Final")}
+_VIA_WORDS = {
+    "account": _l("On your account page"), "link": _l("By the link in a mail"),
+    "one-click": _l("By your mail program's unsubscribe button"), "erase": _l("When your data was erased"),
+    "api": _l("Through the API"),
+}
+_CODE_WORDS: dict[tuple[str, str], Mapping] = {
+    ("user_roles", "role"): _ROLE_WORDS,
+    ("pledges", "state"): {
+        "pending": _l("Not paid yet"), "processing": _l("Payment being confirmed"), "paid": _l("Paid"),
+        "failed": _l("Payment failed"), "expired": _l("Expired")},
+    ("pledges", "interval"): {"month": _l("Every month")},
+    ("subscriptions", "interval"): {"month": _l("Every month")},
+    # as the account page says them
+    ("subscriptions", "state"): {"active": _l("Active"), "past_due": _l("Payment failed"),
+                                 "canceled": _l("Cancelled")},
+    ("donations", "source"): {"stripe": _l("Paid online"),
+                              "offline": _l("Given offline, recorded by the producers")},
+    ("donations", "dispute_status"): {
+        "open": _l("Disputed with the bank"), "won": _l("Dispute closed: the gift stands"),
+        "lost": _l("Dispute closed: the money went back")},
+    ("entitlements", "status"): {"granted": _l("Granted"), "fulfilled": _l("Delivered"),
+                                 "revoked": _l("Withdrawn")},
+    ("refund_requests", "state"): {"pending": _l("Being refunded"), "succeeded": _l("Refunded"),
+                                   "failed": _l("Not refunded")},
+    ("donor_settings_requests", "state"): {
+        "pending": _l("Waiting for your confirmation"), "confirmed": _l("Confirmed"),
+        "superseded": _l("Replaced by a later change")},
+    ("update_deliveries", "status"): {
+        "queued": _l("Waiting to be sent"), "sending": _l("Being sent"), "sent": _l("Mailed"),
+        "failed": _l("Could not be sent"), "unsubscribed": _l("Not sent: you unsubscribed"),
+        "cancelled": _l("Not sent: no longer among its readers")},
+    # as the rewards page says them (fulfil.statement)
+    ("fulfilment_items", "state"): {
+        "owed": _l("Owed"), "in_production": _l("Being prepared"), "shipped": _l("Shipped"),
+        "received": _l("Received"), "returned": _l("Returned to us")},
+    ("credit_proofs", "state"): {"pending": _l("Proof to approve"), "approved": _l("Approved"),
+                                 "changes_requested": _l("Changes asked")},
+    ("fulfil_reminders", "kind"): {"address_survey": _l("Asked for your shipping address"),
+                                   "credit_proof": _l("Asked you to check your credit line")},
+    ("questions", "original_status"): _TEXT_STATUS_WORDS,
+    ("questions", "english_status"): _TEXT_STATUS_WORDS,
+    ("invitations", "status"): {"invited": _l("Invited"), "accepted": _l("Coming"), "declined": _l("Declined")},
+    ("login_links", "purpose"): {"sign_in": _l("Sign in"), "reset": _l("Choose a new password")},
+    ("mail_opt_outs", "topic"): mail_prefs.TOPIC_TITLES,  # a reward's key: its title (_readable_value)
+    ("mail_opt_outs", "via"): _VIA_WORDS,
+    ("shipping_addresses", "source"): {"checkout": _l("At checkout"), "survey": _l("In the address survey"),
+                                       "account": _l("On your account page")},
+    ("expenses", "state"): {"recorded": _l("Recorded"), "void": _l("Void")},
+    ("media_captions", "status"): _TEXT_STATUS_WORDS,
+    ("media_captions", "burn_state"): {"none": _l("Not made"), "queued": _l("Waiting"), "running": _l("Being made"),
+                                       "ready": _l("Made"), "failed": _l("Failed")},
+}
+# Columns holding a language's tag (zh-Hans, yue): shown by the language's name.
+_LANGUAGE_COLUMNS = {"language", "lang", "answer_language", "translated_from"}
+
+
+def describe_codes(table: str, column: str, words: Mapping) -> None:
+    """The words of a code column of a component's own table (code -> lazy text), given by the
+    component at its init_app."""
+    _CODE_WORDS[(table, column)] = words
+
+
+def _code_words(table: str, column: str, value: str, reward_keys: dict[str, str]) -> str | None:
+    words = _CODE_WORDS.get((table, column))
+    if words is not None and value in words:
+        return str(words[value])
+    if (table, column) == ("mail_opt_outs", "topic") and value in reward_keys:
+        return reward_keys[value]
+    if column in _LANGUAGE_COLUMNS:
+        try:
+            return babel_locale(value).get_display_name(babel_locale(current_language())) or value
+        except (ValueError, UnknownLocaleError):
+            return value
+    if column == "country":
+        return babel_locale(current_language()).territories.get(value.upper(), value)
+    if column == "time_zone":
+        try:
+            return zone_name(value)
+        except LookupError:
+            return value
+    if column == "currency":
+        return value.upper()
+    return None
+
+
 _MONEY = {"amount", "amount_refunded", "refunded", "net", "gross", "share", "fee", "min_amount"}
 # Ids a person has no use for; kept in the JSON, which stays complete and machine-readable.
 _PLUMBING = {"id", "user_id", "campaign_id", "public_id"}
 
 
-def _label(column: str) -> str:
+# A column whose name means another thing in one table: the address's `state` is where it is.
+_TABLE_LABELS = {("shipping_addresses", "state"): _l("State, province or region")}
+
+
+def _label(column: str, table: str = "") -> str:
+    if (table, column) in _TABLE_LABELS:
+        return str(_TABLE_LABELS[(table, column)])
     return str(_LABELS[column]) if column in _LABELS else column.replace("_", " ").capitalize()
 
 
-def _readable_value(column: str, value, row: dict, rewards: dict[int, str]) -> str:
+def _readable_value(table: str, column: str, value, row: dict, rewards: dict[int, str],
+                    reward_keys: dict[str, str]) -> str:
     if value is None or value == "":
         return "—"
+    if isinstance(value, str) and (words := _code_words(table, column, value, reward_keys)) is not None:
+        return words
     if isinstance(value, bool):
         return _("yes") if value else _("no")
     if column in _MONEY and isinstance(value, int):
@@ -381,21 +484,24 @@ def _readable_value(column: str, value, row: dict, rewards: dict[int, str]) -> s
 def readable_export(doc: dict) -> list[dict]:
     """The same document as the JSON export (donor_data), for a person to read: one section per
     part, titled in words, each row as label/value pairs with money as money, times with their
-    zone, rewards by title, booleans as yes/no. Nothing is left out but the database's own ids."""
-    rewards = {r.id: reward_title(translations, r) for r, translations in
-               db.session.execute(sa.select(Reward, Campaign.translations).join(Campaign,
-                                                                                Campaign.id == Reward.campaign_id))}
+    zone, rewards by title, booleans as yes/no, codes in words (states, roles, languages, countries).
+    Nothing is left out but the database's own ids."""
+    titled = [(r, reward_title(translations, r)) for r, translations in
+              db.session.execute(sa.select(Reward, Campaign.translations).join(Campaign,
+                                                                               Campaign.id == Reward.campaign_id))]
+    rewards = {r.id: title for r, title in titled}
+    reward_keys = {r.key: title for r, title in titled}
 
-    def rows_of(rows: list[dict]) -> list[list[tuple[str, str]]]:
-        return [[(_label(col), _readable_value(col, val, row, rewards)) for col, val in row.items()
-                 if col not in _PLUMBING] for row in rows]
+    def rows_of(table: str, rows: list[dict]) -> list[list[tuple[str, str]]]:
+        return [[(_label(col, table), _readable_value(table, col, val, row, rewards, reward_keys))
+                 for col, val in row.items() if col not in _PLUMBING] for row in rows]
 
     account = dict(doc["account"])
-    account["roles"] = ", ".join(account.get("roles") or [])
-    sections = [{"key": "account", "title": str(_SECTION_TITLES["account"]), "rows": rows_of([account])}]
+    account["roles"] = _(", ").join(str(_ROLE_WORDS.get(r, r)) for r in account.get("roles") or [])
+    sections = [{"key": "account", "title": str(_SECTION_TITLES["account"]), "rows": rows_of("users", [account])}]
     for name, rows in doc["tables"].items():
         table = name.split(".")[0]
         title = _SECTION_TITLES.get(table)
         sections.append({"key": name, "title": str(title) if title else table.replace("_", " ").capitalize(),
-                         "rows": rows_of(rows)})
+                         "rows": rows_of(table, rows)})
     return sections

@@ -305,3 +305,49 @@ def test_an_invitation_is_not_mailed_to_a_donor_refunded_before_it_goes_out(app,
     jobs.run_burst()
     wait_for(smtp, 1)
     assert [e.rcpt_tos[0] for e in smtp.envelopes if b"You are invited" in e.content] == ["gone@example.org"]
+
+
+def _flashes(html: str) -> list[str]:
+    return re.findall(r'<p class="flash [^"]*" role="alert">(.*?)</p>', html, re.S)
+
+
+def _guest_and_invitation(app, donor, login_as):
+    guest = donor(50000, "guest@example.org")        # $500: the dinner
+    exp = invitations.create_experience(reward_key="dinner-invitation", title="Dinner with the crew")
+    slot = invitations.add_slot(exp.id, utcnow() + timedelta(days=10))
+    db.session.commit()
+    [inv] = invitations.my_invitations(guest)
+    db.session.commit()
+    return login_as(app.test_client(), guest), inv, slot
+
+
+def test_the_answer_to_an_invitation_is_thanked_in_the_donors_language(app, donor, login_as):
+    me, inv, slot = _guest_and_invitation(app, donor, login_as)
+    page = f"/account/invitations/{inv.id}?lang=zh-Hans"
+    for data, thanks in (({"answer": "accept", "slot": slot.id}, "谢谢，我们期待与您见面！"),
+                         ({"answer": "decline"}, "谢谢您告知我们。")):
+        resp = me.post(f"/account/invitations/{inv.id}/rsvp", data={"csrf_token": csrf_token(me, page), **data},
+                       follow_redirects=True)
+        assert resp.status_code == 200 and _flashes(resp.get_data(as_text=True)) == [thanks]
+    page = f"/account/invitations/{inv.id}?lang=en"
+    resp = me.post(f"/account/invitations/{inv.id}/rsvp", data={"csrf_token": csrf_token(me, page),
+                                                                "answer": "accept", "slot": slot.id},
+                   follow_redirects=True)
+    assert _flashes(resp.get_data(as_text=True)) == ["Thank you: we look forward to seeing you."]
+
+
+def test_an_unknown_time_zone_is_refused_without_the_fields_name(app, donor, login_as):
+    """The message's head is the form field's name (`time_zone:`, for an API client): the page drops
+    it in either language (errors.for_people), and the code stays."""
+    from filmfund.errors import ValidationError
+
+    me, inv, _slot = _guest_and_invitation(app, donor, login_as)
+    with pytest.raises(ValidationError) as refused:
+        invitations.set_time_zone(inv.user, inv.id, "Mars/Olympus")
+    assert refused.value.code == "invalid_time_zone" and refused.value.message.startswith("time_zone: ")
+    for lang, said in (("en", "Choose one from the list."), ("zh-Hans", "请从列表中选择一个时区。")):
+        page = f"/account/invitations/{inv.id}?lang={lang}"
+        resp = me.post(f"/account/invitations/{inv.id}/time-zone",
+                       data={"csrf_token": csrf_token(me, page), "time_zone": "Mars/Olympus"})
+        assert resp.status_code == 400
+        assert re.findall(r'<p class="field-error" role="alert"[^>]*>([^<]*)</p>', resp.get_data(as_text=True)) == [said]

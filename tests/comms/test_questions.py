@@ -257,3 +257,50 @@ def test_the_question_limit_is_said_in_the_donors_language(app, donor, login_as)
     resp = me.post("/account/questions?lang=zh-Hans", data={
         "csrf_token": csrf_token(me, "/account/questions?lang=zh-Hans"), "body": "还有一个问题？"})
     assert resp.status_code == 409 and "您的 3 个提问名额已经用完了" in resp.get_data(as_text=True)
+
+
+def _badges(html: str) -> list[str]:
+    asked = html.split('id="asked-heading"', 1)[1].split("</section>", 1)[0]
+    return re.findall(r'<span class="badge [^"]*">([^<]*)</span>', asked)
+
+
+def _status(html: str) -> str:
+    return re.search(r'<p id="question-status">([^<]*)</p>', html).group(1)
+
+
+def test_every_question_state_has_its_words_in_one_place(app):
+    """The list's badge, the question's page and the readable export ask comms.questions for a
+    state's words (the templates wrote English literals, in the Chinese page too)."""
+    from filmfund.comms.models import QuestionState
+    from filmfund.rewards import donor_data
+
+    assert set(questions.STATE_WORDS) == set(QuestionState)
+    assert donor_data._CODE_WORDS[("questions", "state")] is questions.STATE_WORDS
+
+
+def test_a_questions_state_reads_in_the_donors_language(app, donor, login_as):
+    asker = donor(25000, "asker@example.org")
+    me = login_as(app.test_client(), asker)
+    for body in ("您好，请问你们找到孩子了吗？", "您现在还在找吗？"):
+        assert _ask(me, body).status_code == 303
+    first, second = db.session.scalars(sa.select(Question).order_by(Question.id)).all()
+    listing, page = "/account/questions?lang=zh-Hans", f"/account/questions/{first.id}"
+    assert _badges(me.get(listing).get_data(as_text=True)) == ["等待制片方阅读", "等待制片方阅读"]
+    assert _status(me.get(page).get_data(as_text=True)) == "制片方很快就会阅读您的问题。"
+
+    questions.moderate(first.id, "approve")
+    questions.moderate(second.id, "reject", "这个问题涉及他人隐私。")
+    db.session.commit()
+    assert _badges(me.get(listing).get_data(as_text=True)) == ["未能转达", "已采纳"]
+    assert _status(me.get(page).get_data(as_text=True)) == "问题已采纳，会转给片中的一位受访者。"
+    assert _status(me.get(f"/account/questions/{second.id}").get_data(as_text=True)) == \
+        "制片方无法转达这个问题：这个问题涉及他人隐私。"
+
+    subject = questions.add_subject("李女士", "zh")
+    questions.assign(first.id, subject.id)
+    db.session.commit()
+    assert _badges(me.get(listing).get_data(as_text=True))[1] == "正在回答"
+    assert _status(me.get(page).get_data(as_text=True)) == "李女士 正在回答，译文随后附上。"
+    # the same words in English
+    assert _badges(me.get("/account/questions?lang=en").get_data(as_text=True)) == ["not asked", "being answered"]
+    assert _status(me.get(page).get_data(as_text=True)) == "It is being answered by 李女士; the translation follows."

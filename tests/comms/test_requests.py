@@ -1,6 +1,8 @@
 """The $2000 tier's private request thread between one donor and the producers."""
 from __future__ import annotations
 
+import re
+
 from filmfund import jobs
 from tests.comms.conftest import wait_for
 from tests.site.helpers import csrf_token
@@ -35,3 +37,12 @@ def test_private_thread_between_donor_and_producers(app, donor, producer, login_
     assert msg["To"] == "big@example.org" and "in Beijing" not in msg.get_body(("plain",)).get_content()
     assert "Yes: in March, in Beijing." in me.get("/account/requests").get_data(as_text=True)
     assert "waiting for you" not in staff.get("/admin/requests").get_data(as_text=True)
+
+
+def test_an_empty_message_is_refused_in_the_donors_language(app, donor, login_as):
+    me = login_as(app.test_client(), donor(200000, "big@example.org"))
+    for lang, said in (("en", "Write a message (up to 5000 characters)."), ("zh-Hans", "请写下您的留言（最多 5000 个字）。")):
+        page = f"/account/requests?lang={lang}"
+        resp = me.post("/account/requests", data={"csrf_token": csrf_token(me, page), "body": "  "})
+        assert resp.status_code == 400
+        assert re.findall(r'<p class="field-error" role="alert">([^<]*)</p>', resp.get_data(as_text=True)) == [said]
