@@ -364,8 +364,8 @@ def producers_versions(translations, clean: Callable[[dict], dict[str, str]]) ->
     others = other_languages()
     if not isinstance(translations, dict) or any(lang not in others or not isinstance(text, dict)
                                                  for lang, text in translations.items()):
-        raise ValidationError(f"translations: one of {', '.join(others) or 'no other language'}, by its tag.",
-                              code="invalid_translations")
+        raise ValidationError(_("translations: one of %(tags)s, by its tag.",
+                                tags=", ".join(others) or _("no other language")), code="invalid_translations")
     cleaned = {}
     for lang, text in translations.items():
         if not any(isinstance(v, str) and v.strip() for v in text.values()):

@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 
 from filmfund import progress
 from filmfund.errors import NotFoundError, ValidationError
@@ -35,14 +36,14 @@ def find_assets(*, state: str | None = None, day: str | None = None, camera: str
         try:
             query = query.where(Asset.state == AssetState(state))
         except ValueError:
-            raise ValidationError(f"Unknown state {state!r}.", code="invalid_state") from None
+            raise ValidationError(_("Unknown state %(state)s.", state=repr(state)), code="invalid_state") from None
     if day:
         try:
             if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", day):
                 raise ValueError(day)  # date.fromisoformat also takes 20260101 and 2026-W01-1
             start = datetime.combine(date.fromisoformat(day), datetime.min.time(), tzinfo=timezone.utc)
         except ValueError:
-            raise ValidationError("A day is written YYYY-MM-DD.", code="invalid_day") from None
+            raise ValidationError(_("A day is written YYYY-MM-DD."), code="invalid_day") from None
         when = sa.func.coalesce(Asset.recorded_at, Asset.created_at)
         query = query.where(when >= start)
         if start.date() < date.max:  # 9999-12-31 has no next day: nothing comes after it
@@ -70,7 +71,7 @@ def cameras() -> list[str]:
 def get_asset(public_id: str) -> Asset:
     asset = db.session.scalar(sa.select(Asset).where(Asset.public_id == public_id))
     if asset is None:
-        raise NotFoundError("No such asset.")
+        raise NotFoundError(_("No such asset."))
     return asset
 
 
@@ -139,7 +140,7 @@ def _clean_title(title: str) -> str:
     prints (typed.one_line: no control, bidi override or invisible format)."""
     title = one_line(title)
     if not title:
-        raise ValidationError("A title cannot be empty.", code="invalid_title")
+        raise ValidationError(_("A title cannot be empty."), code="invalid_title")
     return title[:TITLE_MAX]
 
 

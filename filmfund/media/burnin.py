@@ -13,6 +13,8 @@ import shutil
 import uuid
 from typing import Callable
 
+from flask_babel import gettext as _
+
 from filmfund.db import utcnow
 from filmfund.errors import ConflictError
 from filmfund.extensions import db
@@ -26,10 +28,10 @@ Progress = Callable[[float], None]  # 0..1
 def _check(asset: Asset, lang: str) -> Caption:
     caption = captions.get(asset, lang)
     if caption.status != CaptionStatus.FINAL:
-        raise ConflictError("Only final captions are burned into a donor copy: mark them final first.",
+        raise ConflictError(_("Only final captions are burned into a donor copy: mark them final first."),
                             code="captions_draft")
     if asset.state != AssetState.READY or asset.rendition(RenditionKind.WEB) is None:
-        raise ConflictError("This clip has no donor copy yet: publish it first (its web rendition is made then).",
+        raise ConflictError(_("This clip has no donor copy yet: publish it first (its web rendition is made then)."),
                             code="no_donor_copy")
     return caption
 

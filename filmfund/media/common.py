@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext as _
 
 from filmfund.db import utcnow
 from filmfund.errors import DomainError, NotFoundError, ValidationError
@@ -87,12 +88,12 @@ def checked_upload(filename: Any, size: Any) -> str:
     safe to keep (upload_name). Resumable and direct-to-S3 uploads ask the same."""
     safe_name = upload_name(filename)
     if Path(safe_name).suffix.lower() not in avchd.MEDIA_EXTENSIONS:
-        raise ValidationError("Not a video, image or audio file this pipeline takes.", code="unsupported_file")
+        raise ValidationError(_("Not a video, image or audio file this pipeline takes."), code="unsupported_file")
     if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
-        raise ValidationError("Give the file's size in bytes.", code="invalid_size")
+        raise ValidationError(_("Give the file's size in bytes."), code="invalid_size")
     limit = current_app.config["MAX_CONTENT_LENGTH"]
     if size > limit:
-        raise DomainError(f"The file is larger than {limit} bytes.", code="too_large", status=413)
+        raise DomainError(_("The file is larger than %(n)s bytes.", n=limit), code="too_large", status=413)
     return safe_name
 
 

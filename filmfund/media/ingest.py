@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterable
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 
 from filmfund.errors import DomainError, ValidationError
 from filmfund.extensions import db
@@ -93,7 +94,7 @@ def _default_title(group: avchd.SourceGroup) -> str:
 
 def _card_name(bdmv: Path) -> str:
     root = bdmv
-    for _ in range(3):
+    for _level in range(3):
         if root.parent.name.upper() in ("AVCHD", "PRIVATE"):
             root = root.parent
     return avchd.path_text(root.parent.name) or "card"
@@ -240,18 +241,19 @@ def ingest_upload(stream: BinaryIO, filename: str, title: str | None = None, lim
     safe_name = upload_name(filename) or "upload"
     suffix = Path(safe_name).suffix
     if suffix.lower() not in avchd.MEDIA_EXTENSIONS:
-        raise ValidationError(f"{safe_name}: not a video, image or audio file this pipeline takes.",
+        raise ValidationError(_("%(name)s: not a video, image or audio file this pipeline takes.", name=safe_name),
                               code="unsupported_file")
 
     store = storage()
     try:
         stored = store.put_stream(stream, suffix, limit=limit, replace=fixity.replace_damaged)
-    except TooLarge as exc:
-        raise DomainError(f"{safe_name}: {exc}.", code="too_large", status=413) from None
+    except TooLarge:
+        raise DomainError(_("%(name)s: upload is larger than %(n)s bytes.", name=safe_name, n=limit),
+                          code="too_large", status=413) from None
     if stored.size == 0:
         if stored.created:
             store.delete(stored.key)
-        raise ValidationError(f"{safe_name} is empty (0 bytes): nothing to ingest.", code="empty_file")
+        raise ValidationError(_("%(name)s is empty (0 bytes): nothing to ingest.", name=safe_name), code="empty_file")
     return _register_stored(stored, safe_name, title, "uploaded from the footage page")
 
 

@@ -194,10 +194,10 @@ def rendition_link(asset: Asset, kind: str) -> tuple[Rendition, str | None]:
     try:
         rk = RenditionKind(kind)
     except ValueError:
-        raise NotFoundError("No such rendition.") from None
+        raise NotFoundError(_("No such rendition.")) from None
     r = asset.rendition(rk)
     if r is None:
-        raise NotFoundError("This asset has no such rendition yet.")
+        raise NotFoundError(_("This asset has no such rendition yet."))
     url = storage().presigned_get(r.storage_key, link_ttl(), f"{asset.title}{EXTENSIONS.get(r.content_type, '')}",
                                   r.content_type)
     return r, url

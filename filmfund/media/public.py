@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 
 from filmfund.errors import NotFoundError
 from filmfund.extensions import db
@@ -87,5 +88,5 @@ def public_file(asset_public_id: str, what: str):
     kind = PUBLIC_FILES.get(what)
     item = _public_rows(asset_public_id).get(asset_public_id) if kind is not None else None
     if item is None or kind not in item["renditions"]:
-        raise NotFoundError("No such file.")
+        raise NotFoundError(_("No such file."))
     return item["renditions"][kind]

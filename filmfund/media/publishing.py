@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from filmfund.audit import record_audit
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
@@ -19,12 +21,18 @@ from filmfund.i18n import producers_version
 from filmfund.media.models import Asset, AssetKind, AssetState, Publication, RenditionKind
 from filmfund.media.published import DONOR_KINDS, donor_rendition_kind
 from filmfund.media.renditions import make_donor_renditions
-from filmfund.rewards.models import Reward, RewardKind
+from filmfund.rewards.models import Campaign, Reward, RewardKind
+from filmfund.rewards.texts import reward_title
 
 # Publishing to this key shows the asset to everyone on the campaign page (contract: {"reward": "public"}):
 # a video as the trailer, a still in the gallery. Only its clean copies are shown (DONOR_KINDS).
 PUBLIC = "public"
 PUBLIC_TITLE = "Everyone: the campaign page (a video as the trailer, a still in the gallery)"
+
+# A reward that cannot carry footage, named by its kind in the refusal (lazy: read per request).
+_KIND_NAMES = {RewardKind.CREDIT: _l("a credit reward"), RewardKind.UPDATES: _l("an updates reward"),
+               RewardKind.PHYSICAL: _l("a physical reward"), RewardKind.SERVICE: _l("a service reward"),
+               RewardKind.CUSTOM: _l("a custom reward")}
 
 @dataclass(frozen=True)
 class ShownTitle:
@@ -73,17 +81,22 @@ def publish_targets(asset: Asset) -> list[Target]:
 
 def _digital_reward(reward_key: Any):
     if not isinstance(reward_key, str) or not reward_key.strip() or len(reward_key) > 64:
-        raise ValidationError("Choose a reward, e.g. {\"reward\": \"video-clips\"}.", code="invalid_reward")
+        raise ValidationError(_("Choose a reward, e.g. %(example)s.", example='{"reward": "video-clips"}'),
+                              code="invalid_reward")
     reward_key = reward_key.strip()
     if reward_key == PUBLIC:
         return reward_key, None
     reward = db.session.scalar(sa.select(Reward).where(Reward.key == reward_key).order_by(Reward.id).limit(1))
     if reward is None:
-        raise ValidationError(f"The campaign has no reward with key {reward_key!r}.", code="unknown_reward")
+        raise ValidationError(_("The campaign has no reward with key %(key)s.", key=repr(reward_key)),
+                              code="unknown_reward")
     if reward.kind != RewardKind.DIGITAL:
+        campaign = db.session.get(Campaign, reward.campaign_id)
         raise ValidationError(
-            f"“{reward.title}” is a {reward.kind.value} reward: footage can only be published to a digital "
-            "reward, which donors download from their library.", code="not_digital_reward")
+            _("“%(title)s” is %(kind)s: footage can only be published to a digital reward, which donors "
+              "download from their library.", title=reward_title(campaign.translations if campaign else None, reward),
+              kind=str(_KIND_NAMES.get(reward.kind, reward.kind.value))),
+            code="not_digital_reward")
     return reward_key, reward
 
 
@@ -92,25 +105,28 @@ def publish(asset: Asset, reward_key: Any, *, rendition: str | None = None, user
     the first publish the donors' renditions are queued, once the caller commits."""
     reward_key, _reward = _digital_reward(reward_key)
     if asset.state != AssetState.READY:
-        raise ConflictError(f"Only a ready asset can be published (this one is {asset.state.value}).",
+        raise ConflictError(_("Only a ready asset can be published (this one is %(state)s).", state=asset.state.value),
                             code="not_ready")
     if asset.fixity_ok is False:
-        raise ConflictError("This asset is in fixity alert (a stored copy no longer matches its checksum): "
-                            "repair it before publishing.", code="fixity_alert")
+        raise ConflictError(_("This asset is in fixity alert (a stored copy no longer matches its checksum): "
+                              "repair it before publishing."), code="fixity_alert")
     kind = None
     if rendition:
         try:
             kind = RenditionKind(rendition)
         except ValueError:
-            raise ValidationError(f"Unknown rendition {rendition!r}.", code="invalid_rendition") from None
+            raise ValidationError(_("Unknown rendition %(rendition)s.", rendition=repr(rendition)),
+                                  code="invalid_rendition") from None
         if kind not in DONOR_KINDS:
-            raise ValidationError(f"The {kind.value} rendition is not made for donors (it keeps the camera's "
-                                  "metadata); publish the web rendition or a still.", code="invalid_rendition")
+            raise ValidationError(_("The %(kind)s rendition is not made for donors (it keeps the camera's metadata); "
+                                    "publish the web rendition or a still.", kind=kind.value),
+                                  code="invalid_rendition")
         if asset.rendition(kind) is None and not (kind == RenditionKind.WEB and asset.kind == AssetKind.VIDEO):
-            raise ValidationError(f"This asset has no {kind.value} rendition.", code="invalid_rendition")
+            raise ValidationError(_("This asset has no %(kind)s rendition.", kind=kind.value),
+                                  code="invalid_rendition")
     elif donor_rendition_kind(asset) is None:
-        raise ValidationError(f"A {asset.kind.value} asset has no copy made for donors yet, so it cannot be "
-                              "published.", code="no_donor_rendition")
+        raise ValidationError(_("A %(kind)s asset has no copy made for donors yet, so it cannot be published.",
+                                kind=asset.kind.value), code="no_donor_rendition")
     existing = next((p for p in asset.publications if p.reward_key == reward_key), None)
     if existing is not None:
         if kind is not None and existing.rendition != kind:
@@ -131,9 +147,9 @@ def unpublish(asset: Asset, reward_key: Any) -> None:
     given stops working (it re-checks the publication); an S3 link lasts at most its TTL.
     The caller commits."""
     if not isinstance(reward_key, str) or not reward_key.strip():
-        raise ValidationError("Choose the reward to unpublish from.", code="invalid_reward")
+        raise ValidationError(_("Choose the reward to unpublish from."), code="invalid_reward")
     pub = next((p for p in asset.publications if p.reward_key == reward_key.strip()), None)
     if pub is None:
-        raise NotFoundError("This asset is not published to that reward.")
+        raise NotFoundError(_("This asset is not published to that reward."))
     asset.publications.remove(pub)
     record_audit("media.unpublish", f"asset {asset.public_id}", {"reward": pub.reward_key, "title": asset.title})

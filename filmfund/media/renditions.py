@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 
 from filmfund.db import utcnow
 from filmfund.errors import ConflictError, ValidationError
@@ -129,26 +130,29 @@ def retry(asset: Asset, kind: str | None = None) -> Job:
     `filmfund media retry ID`. A ready asset stays ready meanwhile. The caller commits; the job
     goes on the queue then."""
     if asset.state not in (AssetState.READY, AssetState.FAILED) or asset.verified_at is None:
-        raise ConflictError(f"Renditions are retried on a verified asset that is ready or failed (this one is "
-                            f"{asset.state.value}); verify it again instead.", code="not_retryable")
+        raise ConflictError(_("Renditions are retried on a verified asset that is ready or failed (this one is "
+                              "%(state)s); verify it again instead.", state=asset.state.value), code="not_retryable")
     if db.session.scalar(sa.select(sa.func.count()).select_from(Job).where(
             Job.asset_id == asset.id, Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))):
-        raise ConflictError("This asset is being processed already.", code="busy")
+        raise ConflictError(_("This asset is being processed already."), code="busy")
     wanted = wanted_kinds(asset)
     if kind is not None:
         try:
             rk = RenditionKind(kind)
         except ValueError:
-            raise ValidationError(f"Unknown rendition {kind!r}.", code="invalid_rendition") from None
+            raise ValidationError(_("Unknown rendition %(rendition)s.", rendition=repr(kind)),
+                                  code="invalid_rendition") from None
         if rk not in wanted:
-            raise ValidationError(f"This asset does not take a {rk.value} rendition now.", code="invalid_rendition")
+            raise ValidationError(_("This asset does not take a %(kind)s rendition now.", kind=rk.value),
+                                  code="invalid_rendition")
         targets = [rk]
     else:
         targets = [k for k in wanted if asset.rendition(k) is None]
     if not targets and kind is None and streaming.needs_package(asset):
         streaming.mark_pending(asset)  # only the streaming package is missing (or failed)
     elif not targets:
-        raise ConflictError("Every rendition of this asset is made; name one to make it again.", code="nothing_to_retry")
+        raise ConflictError(_("Every rendition of this asset is made; name one to make it again."),
+                            code="nothing_to_retry")
     for rk in targets:
         current = asset.rendition(rk)
         if current is not None:

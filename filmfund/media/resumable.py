@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from flask import current_app
+from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.exceptions import ClientDisconnected
 
@@ -60,12 +61,12 @@ def _load(user, token: str) -> tuple[dict[str, Any], Path]:
     try:
         data = _serializer().loads(token, max_age=current_app.config["MEDIA_INCOMING_MAX_AGE"])
     except BadSignature:
-        raise NotFoundError("Unknown or expired upload: start it again.") from None
+        raise NotFoundError(_("Unknown or expired upload: start it again.")) from None
     if data.get("u") != user.public_id:
-        raise ForbiddenError("This upload belongs to another account.")
+        raise ForbiddenError(_("This upload belongs to another account."))
     path = partials_dir() / f"{data['i']}.part"
     if not path.exists():
-        raise NotFoundError("This upload is gone (finished, or left unfinished too long): start it again.")
+        raise NotFoundError(_("This upload is gone (finished, or left unfinished too long): start it again."))
     return data, path
 
 
@@ -79,7 +80,8 @@ class OffsetMismatch(ConflictError):
     """The client's offset is not the server's: nothing written; the server's offset is told."""
 
     def __init__(self, have: int):
-        super().__init__(f"The server has {have} bytes of this upload: send from there.", code="offset_mismatch")
+        super().__init__(_("The server has %(n)s bytes of this upload: send from there.", n=have),
+                         code="offset_mismatch")
         self.have = have
 
 
@@ -91,7 +93,7 @@ def append(user, token: str, at: Any, body: BinaryIO, length: int | None) -> int
     try:
         at = int(at)
     except (TypeError, ValueError):
-        raise ValidationError("Upload-Offset: the byte offset of this chunk.", code="invalid_offset") from None
+        raise ValidationError(_("Upload-Offset: the byte offset of this chunk."), code="invalid_offset") from None
     with open(path, "ab") as out:
         try:
             fcntl.flock(out.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -101,7 +103,7 @@ def append(user, token: str, at: Any, body: BinaryIO, length: int | None) -> int
         if at != have:
             raise OffsetMismatch(have)
         if length is not None and have + length > data["s"]:
-            raise DomainError(f"The chunk goes past the announced size ({data['s']} bytes).", code="too_large",
+            raise DomainError(_("The chunk goes past the announced size (%(n)s bytes).", n=data["s"]), code="too_large",
                               status=413)
         room = data["s"] - have
 
@@ -115,7 +117,7 @@ def append(user, token: str, at: Any, body: BinaryIO, length: int | None) -> int
             out.write(piece)
             room -= len(piece)
         if room == 0 and read(1):
-            raise DomainError(f"The chunk goes past the announced size ({data['s']} bytes).", code="too_large",
+            raise DomainError(_("The chunk goes past the announced size (%(n)s bytes).", n=data["s"]), code="too_large",
                               status=413)
         out.flush()
         os.fsync(out.fileno())
@@ -133,7 +135,8 @@ def complete(user, token: str, title: str | None = None):
             raise ConflictError("Another request is writing this upload.", code="upload_busy") from None
         have = os.fstat(fh.fileno()).st_size
         if have != data["s"]:
-            raise ConflictError(f"The server has {have} of {data['s']} bytes: send the rest first.",
+            raise ConflictError(_("The server has %(have)s of %(n)s bytes: send the rest first.",
+                                  have=have, n=data["s"]),
                                 code="upload_incomplete")
         result = ingest_upload(fh, data["n"], title or data.get("t"), limit=current_app.config["MAX_CONTENT_LENGTH"])
     on_commit(db.session, lambda: path.unlink(missing_ok=True))

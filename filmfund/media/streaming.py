@@ -302,7 +302,7 @@ def master_for(access: Access, prefix: str) -> str:
 
 def variant_for(stream: Stream, name: str, segment_prefix: str = "s/") -> str:
     if not PLAYLIST_RE.match(name) or name not in stream.index["playlists"]:
-        raise NotFoundError("No such playlist.")
+        raise NotFoundError(_("No such playlist."))
     return _rewrite(stream.index["playlists"][name], lambda uri: segment_prefix + uri)
 
 
@@ -317,7 +317,7 @@ def _rewrite(text: str, fn) -> str:
 def segment(stream: Stream, name: str) -> dict[str, Any]:
     seg = stream.index["segments"].get(name) if SEGMENT_RE.match(name) else None
     if seg is None or not seg.get("key"):
-        raise NotFoundError("No such segment.")
+        raise NotFoundError(_("No such segment."))
     return seg
 
 
@@ -329,7 +329,7 @@ def public_stream(asset_public_id: str) -> Stream:
     asset = db.session.scalar(sa.select(Asset).where(Asset.public_id == asset_public_id))
     row = stream_of(asset.id) if asset is not None else None
     if row is None or row.state != "ready":
-        raise NotFoundError("No such file.")
+        raise NotFoundError(_("No such file."))
     return row
 
 

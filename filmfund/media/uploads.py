@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from filmfund.errors import ConflictError, DomainError, ForbiddenError, ValidationError
@@ -20,7 +21,8 @@ DIRECT_UPLOAD_TTL = 3600  # a part URL is good for an hour; the upload token for
 def _direct():
     store = storage()
     if not isinstance(store, S3Storage):
-        raise ConflictError("Direct uploads need S3 storage; use the upload form.", code="direct_upload_unavailable")
+        raise ConflictError(_("Direct uploads need S3 storage; use the upload form."),
+                            code="direct_upload_unavailable")
     return DirectUploads(store)
 
 
@@ -43,9 +45,9 @@ def _load_upload(user, token: Any) -> dict[str, Any]:
     try:
         data = _upload_serializer().loads(token if isinstance(token, str) else "", max_age=24 * 3600)
     except BadSignature:
-        raise ValidationError("Unknown or expired upload.", code="invalid_upload") from None
+        raise ValidationError(_("Unknown or expired upload."), code="invalid_upload") from None
     if data.get("u") != user.public_id:
-        raise ForbiddenError("This upload belongs to another account.")
+        raise ForbiddenError(_("This upload belongs to another account."))
     return data
 
 
@@ -53,7 +55,7 @@ def direct_upload_part_urls(user, token: Any, numbers: Any) -> dict[str, str]:
     data = _load_upload(user, token)
     if not isinstance(numbers, list) or not numbers or len(numbers) > 100 or not all(
             isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 10000 for n in numbers):
-        raise ValidationError("Ask for 1 to 100 part numbers between 1 and 10000.", code="invalid_parts")
+        raise ValidationError(_("Ask for 1 to 100 part numbers between 1 and 10000."), code="invalid_parts")
     direct = _direct()
     return {str(n): direct.part_url(data["k"], data["i"], n, DIRECT_UPLOAD_TTL) for n in numbers}
 
@@ -66,15 +68,17 @@ def complete_direct_upload(user, token: Any, parts: Any, title: str | None = Non
     try:
         pairs = [(int(p["part"]), str(p["etag"])) for p in parts]
     except (TypeError, KeyError, ValueError):
-        raise ValidationError("List the parts as [{part, etag}].", code="invalid_parts") from None
+        raise ValidationError(_("List the parts as [{part, etag}]."), code="invalid_parts") from None
     try:
         size = direct.complete(data["k"], data["i"], pairs)
     except Exception as exc:  # noqa: BLE001 - S3 refused the parts: tell the uploader, keep nothing
         direct.abort(data["k"], data["i"])
-        raise ValidationError(f"S3 could not assemble the upload: {type(exc).__name__}.", code="upload_failed") from None
+        raise ValidationError(_("S3 could not assemble the upload: %(error)s.", error=type(exc).__name__),
+                              code="upload_failed") from None
     if size != data["s"] or size > current_app.config["MAX_CONTENT_LENGTH"]:
         direct.abort(data["k"], data["i"])
-        raise DomainError(f"The uploaded file has {size} bytes, {data['s']} were announced; it was discarded.",
+        raise DomainError(_("The uploaded file has %(size)s bytes, %(announced)s were announced; it was discarded.",
+                            size=size, announced=data["s"]),
                           code="size_mismatch", status=413 if size > data["s"] else 400)
 
     stored = direct.promote(data["k"], Path(data["n"]).suffix, replace=fixity.replace_damaged)

@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext as _
 
 from filmfund.errors import ConflictError
 from filmfund.extensions import db
@@ -262,7 +263,7 @@ def reverify(asset: Asset) -> Job:
     """Queue a fresh verify (and, if it passes, a fresh transcode) of an asset. The caller
     commits; the job goes on the queue then."""
     if asset.state in (AssetState.VERIFYING, AssetState.TRANSCODING):
-        raise ConflictError("This asset is being processed already.")
+        raise ConflictError(_("This asset is being processed already."))
     asset.move(AssetState.VERIFYING, "re-verify requested")
     job = _new_job(asset, JobKind.VERIFY)
     enqueue_on_commit(job)

@@ -8,6 +8,7 @@ from pathlib import PurePath
 from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request,
                    send_file, url_for)
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 
 from filmfund.api import json_body
@@ -117,7 +118,7 @@ def status():
         try:
             since = datetime.fromisoformat(request.args["since"])
         except ValueError:
-            raise ValidationError("since: an ISO 8601 time from the board page.", code="invalid_since") from None
+            raise ValidationError(_("since: an ISO 8601 time from the board page."), code="invalid_since") from None
         since = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
     now = utcnow()
     shown = services.assets_by_ids(ids)
@@ -146,15 +147,15 @@ def status():
 def upload():
     files = [f for f in request.files.getlist("file") if f and f.filename]
     if not files:
-        flash("Choose one or more files to upload.", "error")
+        flash(_("Choose one or more files to upload."), "error")
         return redirect(url_for("media.board"))
     title = (request.form.get("title") or "").strip() or None
     for f in files:
         result = services.ingest_upload(f.stream, f.filename, title if len(files) == 1 else None,
                                         limit=current_app.config["MAX_CONTENT_LENGTH"])
         db.session.commit()  # each file as it is stored (its verify job queued then): a later one refused keeps it
-        flash(f"{result.asset.title}: {'queued for verification' if result.created else 'already here (same bytes)'}",
-              "info")
+        flash(_("%(title)s: queued for verification", title=result.asset.title) if result.created else
+              _("%(title)s: already here (same bytes)", title=result.asset.title), "info")
     return redirect(url_for("media.board"), code=303)
 
 
@@ -231,7 +232,7 @@ def resumable_upload(token: str):
 def resumable_append(token: str):
     """The bytes from Upload-Offset on (application/offset+octet-stream)."""
     if request.mimetype != "application/offset+octet-stream":
-        raise ValidationError("Send the bytes as application/offset+octet-stream.", code="invalid_content_type")
+        raise ValidationError(_("Send the bytes as application/offset+octet-stream."), code="invalid_content_type")
     try:
         have = resumable.append(current_user, token, request.headers.get("Upload-Offset"), request.stream,
                                 request.content_length)
@@ -295,8 +296,11 @@ def caption_save(asset_id: str):
         flash(exc.message, "error")
         return _asset_page(services.get_asset(asset_id), caption_form=form), exc.status
     db.session.commit()
-    flash(f"Captions {caption.lang} {'added' if created else 'saved'}: {caption.cues} cue"
-          f"{'' if caption.cues == 1 else 's'}, {caption.status.value}.", "info")
+    said = {"lang": caption.lang, "status": caption.status.value}
+    flash(ngettext("Captions %(lang)s added: %(num)s cue, %(status)s.",
+                   "Captions %(lang)s added: %(num)s cues, %(status)s.", caption.cues, **said) if created else
+          ngettext("Captions %(lang)s saved: %(num)s cue, %(status)s.",
+                   "Captions %(lang)s saved: %(num)s cues, %(status)s.", caption.cues, **said), "info")
     return redirect(url_for("media.asset_page", asset_id=asset_id) + "#captions", code=303)
 
 
@@ -305,7 +309,7 @@ def caption_save(asset_id: str):
 def caption_delete(asset_id: str, lang: str):
     media_captions.delete(services.get_asset(asset_id), lang, user=current_user)
     db.session.commit()
-    flash(f"Captions {lang} removed.", "info")
+    flash(_("Captions %(lang)s removed.", lang=lang), "info")
     return redirect(url_for("media.asset_page", asset_id=asset_id) + "#captions", code=303)
 
 
@@ -322,7 +326,8 @@ def caption_burn(asset_id: str, lang: str):
         record_audit("media.captions_burn_queued", f"asset:{asset.public_id}", {"lang": caption.lang})
         db.session.commit()
         burn_captions_task(asset.id, caption.lang)
-        flash(f"Burning the {caption.lang} captions into a donor copy: this page shows when it is ready.", "info")
+        flash(_("Burning the %(lang)s captions into a donor copy: this page shows when it is ready.",
+                lang=caption.lang), "info")
     return redirect(url_for("media.asset_page", asset_id=asset_id) + "#captions", code=303)
 
 
@@ -332,7 +337,7 @@ def caption_burned_file(asset_id: str, lang: str):
     asset = services.get_asset(asset_id)
     caption = media_captions.get(asset, lang)
     if not caption.burned_key:
-        raise NotFoundError("No donor copy with these captions yet.")
+        raise NotFoundError(_("No donor copy with these captions yet."))
     return _serve(caption.burned_key, "video/mp4", f"{asset.title} ({caption.lang}).mp4")
 
 
@@ -353,7 +358,7 @@ def asset_update(asset_id: str):
     services.update_notes(asset, request.form.get("title"), request.form.get("notes"),
                           versions_from_form(request.form, ("title",)) if carried else None)
     db.session.commit()
-    flash("Saved.", "info")
+    flash(_("Saved."), "info")
     return redirect(url_for("media.asset_page", asset_id=asset_id), code=303)
 
 
@@ -362,7 +367,7 @@ def asset_update(asset_id: str):
 def asset_verify(asset_id: str):
     services.reverify(services.get_asset(asset_id))
     db.session.commit()  # the verify job is queued once committed
-    flash("Verification queued.", "info")
+    flash(_("Verification queued."), "info")
     return redirect(url_for("media.asset_page", asset_id=asset_id), code=303)
 
 
@@ -382,7 +387,8 @@ def asset_publish(asset_id: str):
         flash(exc.message, "error")
     else:
         title = titles.get(reward, reward)
-        flash(f"Published to “{title}”." if created else f"Already published to “{title}”.", "info")
+        flash(_("Published to “%(title)s”.", title=title) if created else
+              _("Already published to “%(title)s”.", title=title), "info")
     return redirect(url_for("media.asset_page", asset_id=asset_id) + "#publishing", code=303)
 
 
@@ -399,7 +405,8 @@ def asset_unpublish(asset_id: str):
     except DomainError as exc:
         flash(exc.message, "error")
     else:
-        flash(f"Unpublished from “{services.reward_titles().get(reward, reward)}”: donors no longer see it.", "info")
+        flash(_("Unpublished from “%(title)s”: donors no longer see it.",
+                title=services.reward_titles().get(reward, reward)), "info")
     return redirect(url_for("media.asset_page", asset_id=asset_id) + "#publishing", code=303)
 
 
@@ -414,7 +421,7 @@ def asset_retry(asset_id: str):
     except DomainError as exc:
         flash(exc.message, "error")
     else:
-        flash("Renditions queued again.", "info")
+        flash(_("Renditions queued again."), "info")
     return redirect(url_for("media.asset_page", asset_id=asset_id), code=303)
 
 
@@ -555,7 +562,7 @@ def public_file(asset_id: str, what: str, ext: str):
     its poster, or a still of the gallery. Nobody signs in for these."""
 
     if _PUBLIC_EXT.get(what) != ext:
-        raise NotFoundError("No such file.")
+        raise NotFoundError(_("No such file."))
     r = public.public_file(asset_id, what)
     resp = _serve(r.storage_key, r.content_type)
     resp.headers["Cache-Control"] = PUBLIC_CACHE
