@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from filmfund import csvsafe
 from filmfund.fulfil.tokens import mailed_link, make_token
@@ -35,7 +36,7 @@ from filmfund.fulfil.models import (
     ReminderMail,
     RewardSchedule,
 )
-from filmfund.rewards import donors, holdings, mail_prefs, privacy
+from filmfund.rewards import donors, holdings, mail_prefs, privacy, stock, texts
 from filmfund.rewards.models import (
     Campaign,
     Donation,
@@ -157,17 +158,46 @@ def donor_items(user: User, campaign: Campaign) -> list[dict]:
             for item, reward, status, available in rows]
 
 
-def _active_unshipped(user_id: int):
-    return (sa.select(sa.func.count(FulfilmentItem.id))
-            .join(Entitlement, Entitlement.id == FulfilmentItem.entitlement_id)
-            .where(FulfilmentItem.user_id == user_id, Entitlement.status != EntitlementStatus.REVOKED,
-                   FulfilmentItem.state.in_([ItemState.OWED, ItemState.IN_PRODUCTION, ItemState.RETURNED])))
+UNSENT_STATES = (ItemState.OWED, ItemState.IN_PRODUCTION, ItemState.RETURNED)
+SENT_STATES = (ItemState.SHIPPED, ItemState.RECEIVED)  # out with the donor (a returned one came back)
+
+#: Why an address is refused, by code (the pages show the message; save_address raises it).
+ADDRESS_REFUSALS = {
+    "address_locked": _l("Your rewards have shipped; write to the producers if something is wrong."),
+    "nothing_to_ship": _l("You have no rewards for us to post, so we need no shipping address."),
+}
+
+
+def address_refusal(user_id: int) -> str | None:
+    """Why the donor's address cannot be given or changed now (a code of ADDRESS_REFUSALS), or None
+    while a physical reward they hold (rewards/holdings.py) is still to be posted: its item not made
+    yet (a gift that crossed a tier after the first parcel left: items are made when a page asks),
+    owed, in production or returned. "address_locked": everything they hold has gone out;
+    "nothing_to_ship": they hold no physical reward (below its tier, refunded, opted out), and a
+    stale link must not collect where they live."""
+    states = db.session.scalars(
+        sa.select(FulfilmentItem.state).select_from(Entitlement)
+        .join(Reward, Reward.id == Entitlement.reward_id)
+        .outerjoin(FulfilmentItem, FulfilmentItem.entitlement_id == Entitlement.id)
+        .where(Entitlement.user_id == user_id, Reward.kind == RewardKind.PHYSICAL, holdings.HELD)).all()
+    if not states:
+        return "nothing_to_ship"
+    if any(state is None or state in UNSENT_STATES for state in states):
+        return None
+    return "address_locked"
 
 
 def address_editable(user_id: int) -> bool:
-    """Editable while something is still to ship (or nothing was ever owed to ship)."""
-    any_item = db.session.scalar(sa.select(sa.func.count(FulfilmentItem.id)).where(FulfilmentItem.user_id == user_id))
-    return not any_item or db.session.scalar(_active_unshipped(user_id)) > 0
+    return address_refusal(user_id) is None
+
+
+def _sent_sql(entitlement_id) -> sa.ColumnElement[bool]:
+    """rewards/stock.py's question, answered from the items: the entitlement's item is out with its
+    donor, so a refund after shipping keeps it out of stock."""
+    return sa.exists().where(FulfilmentItem.entitlement_id == entitlement_id, FulfilmentItem.state.in_(SENT_STATES))
+
+
+stock.SENT_ELSEWHERE["fulfil"] = _sent_sql
 
 
 def get_address(user_id: int) -> ShippingAddress | None:
@@ -181,9 +211,9 @@ def save_address(user: User, data: dict, *, source: str) -> ShippingAddress:
     fields = clean_address(data)
     if privacy.is_erased(privacy.profile_of(user.id)):
         raise ConflictError(_("This donor's data was already erased."), code="erased")
-    if not address_editable(user.id):
-        raise ConflictError(_("Your rewards have shipped; write to the producers if something is wrong."),
-                            code="address_locked")
+    refusal = address_refusal(user.id)
+    if refusal is not None:
+        raise ConflictError(str(ADDRESS_REFUSALS[refusal]), code=refusal)
     address = db.session.get(ShippingAddress, user.id)
     if address is None:
         address = ShippingAddress(user_id=user.id, **fields, source=source)
@@ -248,10 +278,11 @@ donors.CONFIRMED_ELSEWHERE["shipping_address"] = _confirm_address
 
 
 def erase_items(user: User) -> None:
-    """Receiver of rewards' `donor_erasing`: the donor's items are kept, without the address
-    they were posted to, the dedication or the letter."""
+    """Receiver of rewards' `donor_erasing`: the donor's items are kept (state and dates), without
+    the address they were posted to, the dedication, the letter or the tracking note: free text,
+    and a carrier's key to the delivery record (the recipient's name, town, signature)."""
     db.session.execute(sa.update(FulfilmentItem).where(FulfilmentItem.user_id == user.id)
-                       .values(ship_to="", dedication="", letter=""))
+                       .values(ship_to="", dedication="", letter="", tracking=""))
 
 
 def _item(item_id: int) -> FulfilmentItem:
@@ -302,6 +333,8 @@ def move_item(item_id: int, to: str, *, tracking: str | None = None) -> Fulfilme
         item.received_at = now
     elif to == ItemState.RETURNED:
         item.returned_at = now
+        if _revoked(item):  # posted after all, then refunded: the parcel back in hand is stock again
+            stock.sent_item_returned(item.reward_id)
     before = item.state
     item.state = to
     record_audit(f"reward.item_{to.value}", f"item:{item.id}",
@@ -352,30 +385,32 @@ def set_signing(item_id: int, *, signer: str | None = None, dedication: str | No
     return item
 
 
-LETTER_TEMPLATE = """Dear {name},
-
-Thank you for standing with us on "{title}". Your support as a {tier} helped us follow the
-families who never stop searching for their children, and {partner} receives part of every gift.
-
-{personal}
-
-With gratitude,
-{signer}
-"""
+def _letter_text(**values) -> str:
+    """The letter's draft in the language being written now (draft_letter writes in the donor's)."""
+    return _("Dear %(name)s,\n\n"
+             "Thank you for standing with us on “%(title)s”. Your support as a %(tier)s helped us follow the\n"
+             "families who never stop searching for their children, and %(partner)s receives part of every gift."
+             "\n\n%(personal)s\n\nWith gratitude,\n%(signer)s\n", **values)
 
 
-def draft_letter(item_id: int, *, tier_name: str, campaign: Campaign, overwrite: bool = False) -> FulfilmentItem:
+def draft_letter(item_id: int, *, campaign: Campaign, tier_name: str | None = None,
+                 overwrite: bool = False) -> FulfilmentItem:
     """A letter drafted for this donor, for the producers to finish and sign (kept if already
-    written). The caller commits."""
+    written). It is posted to the donor, so it is drafted in their language (i18n.for_donor, as
+    their mails are), with the campaign's title, partner and their tier (unless `tier_name` is
+    given) in that language too. The caller commits."""
     item = _item(item_id)
     if item.letter and not overwrite:
         return item
     address = db.session.get(ShippingAddress, item.user_id)
-    name = privacy.public_name_of(item.user_id) or (address.name if address else "") or "friend"
-    item.letter = LETTER_TEMPLATE.format(name=name, title=campaign.title, tier=tier_name,
-                                         partner=campaign.partner_name,
-                                         personal="[a few personal words from the crew]",
-                                         signer=item.signer or "The crew")
+    with for_donor(item.user_id):
+        if tier_name is None:
+            tier = holdings.tier_of(campaign.tiers, holdings.net_total(item.user_id, campaign.id))
+            tier_name = texts.tier_name(campaign.translations, tier) if tier else _("supporter")
+        item.letter = _letter_text(
+            name=privacy.public_name_of(item.user_id) or (address.name if address else "") or _("friend"),
+            title=campaign_title(campaign), tier=tier_name, partner=texts.partner_name(campaign),
+            personal=_("[a few personal words from the crew]"), signer=item.signer or _("The crew"))
     return item
 
 

@@ -91,8 +91,9 @@ def rewards_statement(user: User) -> dict:
             row.update(_service_row(user, r["key"], campaign))
         rows.append(row)
     steps = list({row["step"]["url"]: row["step"] for row in rows if row["step"]}.values())
+    refusal = fulfilment.address_refusal(user.id)
     return {"rows": rows, "steps": steps, "address": address, "line": line,
-            "address_editable": fulfilment.address_editable(user.id),
+            "address_editable": refusal is None, "address_refusal": refusal,
             "has_physical": any(row["kind"] == RewardKind.PHYSICAL for row in rows),
             "opted_out": standing["rewards_opt_out"]}
 
@@ -147,8 +148,8 @@ def _service_row(user: User, key: str, campaign: Campaign) -> dict:
         url = _url("comms.questions")
         if not asked:
             return {"state": _("Open"), "css": "pending", "step": _step(_("Ask your questions"), url, "question")}
-        return {"state": f"{answered} of {asked} answered", "css": "paid" if answered == asked else "processing",
-                "link": url}
+        return {"state": _("%(answered)s of %(asked)s answered", answered=answered, asked=asked),
+                "css": "paid" if answered == asked else "processing", "link": url}
     if key == "by-arrangement":
         return {"state": _("By arrangement"), "css": "pending",
                 "step": _step(_("Write to the producers"), _url("comms.thread"), "thread")}

@@ -22,10 +22,8 @@ from filmfund.extensions import db, limiter
 from filmfund.fulfil import credits, fulfilment, statement, tasks
 from filmfund.fulfil import roll as roll_video
 from filmfund.fulfil.countries import country_choices
-from filmfund.fulfil.models import FulfilmentItem
 from filmfund.fulfil.tokens import link_user
 from filmfund.i18n import current_language
-from filmfund.rewards import entitlements
 from filmfund.rewards.campaign import current_campaign
 from filmfund.rewards.models import Reward
 from filmfund.security import role_required
@@ -162,7 +160,7 @@ def survey(token: str):
             error = _save_proof(user)
             (errors.__setitem__("proof", error) if error else done.append("proof"))
         else:
-            abort(400, description="Send one of the forms on the page.")
+            abort(400, description=_("Send one of the forms on the page."))
     ctx = _donor_context(user)
     html = _page("fulfil/survey.html", errors=errors, done=done, user=user,
                  form=_address_values(user, bool(errors.get("address"))),
@@ -251,8 +249,7 @@ def item(item_id: int):
         elif action == "letter":
             done = fulfilment.save_letter(item_id, f.get("letter", ""))
         elif action == "draft_letter":
-            campaign = current_campaign()
-            done = fulfilment.draft_letter(item_id, campaign=campaign, tier_name=_tier_of(item_id, campaign))
+            done = fulfilment.draft_letter(item_id, campaign=current_campaign())
         else:
             raise ValidationError(_("action: move, signing, letter or draft_letter."), code="invalid_action")
         db.session.commit()
@@ -264,14 +261,6 @@ def item(item_id: int):
         return redirect(url_for("fulfil_admin.queues"), code=303)
     flash(_("Item updated."), "success")
     return _back_to(_reward_key(done.reward_id))
-
-
-def _tier_of(item_id: int, campaign) -> str:
-    item = db.session.get(FulfilmentItem, item_id)
-    if item is None:
-        abort(404)
-    standing = entitlements.donor_entitlements(db.session.get(User, item.user_id), campaign)
-    return standing["tier"]["name"] if standing["tier"] else "supporter"
 
 
 @admin_bp.get("/rewards/packing-list.csv")

@@ -47,7 +47,8 @@ def refresh_entitlements(user: User, campaign: Campaign, pledge_id: str | None =
     standing, as donor_entitlements does, without querying it again.
 
     A limited reward (rewards/stock.py) is granted with an item: the paying pledge's held claim
-    (`pledge_id`), or one taken now; none left, it is not granted. Revoking it gives the item back."""
+    (`pledge_id`), or one taken now; none left, it is not granted. Revoking it gives the item back,
+    unless it was posted (stock.sent): that one is the donor's, and granted again it needs no other."""
     total, tier, opted_out, wanted = _wanted_rewards(campaign, user.id)
     now = utcnow()
     ents = _user_entitlements(campaign, user.id)
@@ -55,7 +56,9 @@ def refresh_entitlements(user: User, campaign: Campaign, pledge_id: str | None =
     limited = stock.limited_ids(campaign)
     for reward_id in sorted(wanted):
         ent = have.get(reward_id)
-        if reward_id in limited and (ent is None or ent.status == EntitlementStatus.REVOKED):
+        # A reward granted again whose parcel is still with the donor takes no second item.
+        if reward_id in limited and (ent is None or (ent.status == EntitlementStatus.REVOKED
+                                                     and not stock.sent(ent.id))):
             if not (stock.use_claim(pledge_id, reward_id) or stock.take(reward_id)):
                 continue  # sold out: this donor does not get it
         if ent is None:
@@ -69,7 +72,9 @@ def refresh_entitlements(user: User, campaign: Campaign, pledge_id: str | None =
     for reward_id, ent in have.items():
         if reward_id not in wanted and holdings.is_held(ent):
             ent.status, ent.revoked_at = EntitlementStatus.REVOKED, now
-            if reward_id in limited:
+            # A posted item is gone (the parcel is the donor's): giving it back would promise the
+            # next donor an item that does not exist. It comes back only as a returned parcel.
+            if reward_id in limited and not stock.sent(ent.id):
                 stock.give_back(reward_id)
     db.session.flush()
     return _standing_doc(total, tier, opted_out, ents, campaign)

@@ -19,11 +19,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from filmfund.audit import verify_chain
 from filmfund.db import utcnow
 from filmfund.extensions import db
-from filmfund.rewards import holdings, rules, totals
+from filmfund.rewards import holdings, rules, stock, totals
 from filmfund.rewards.ledger import money_mode
 from filmfund.rewards.models import (
     Campaign,
-    ClaimState,
     DisputeStatus,
     Donation,
     DonorProfile,
@@ -33,7 +32,6 @@ from filmfund.rewards.models import (
     LedgerEntry,
     Payout,
     Reward,
-    RewardClaim,
 )
 
 MAX_REPORTED = 200  # breaches kept per run (the count is exact)
@@ -289,17 +287,16 @@ def _entitlements(report: _Report, campaign: Campaign, nets: dict[int, int], liv
 
 
 def _stock(report: _Report, campaign: Campaign) -> None:
-    """A limited reward's `claimed` is its holders plus the unpaid pledges' held claims."""
-    holders = (sa.select(sa.func.count()).select_from(Entitlement)
-               .where(Entitlement.reward_id == Reward.id, Entitlement.status != EntitlementStatus.REVOKED)
-               .scalar_subquery())
-    claims = (sa.select(sa.func.count()).select_from(RewardClaim)
-              .where(RewardClaim.reward_id == Reward.id, RewardClaim.state == ClaimState.HELD).scalar_subquery())
-    for key, claimed, n_holders, n_claims in db.session.execute(
-            sa.select(Reward.key, Reward.claimed, holders, claims).where(
+    """A limited reward's `claimed` is what rewards/stock.py says is spoken for: its holders, its
+    held claims, and its items posted to donors whose reward ended afterwards."""
+    holders, claims, sent = (stock.holders_sql(Reward.id), stock.held_claims_sql(Reward.id),
+                             stock.sent_after_end_sql(Reward.id))
+    for key, claimed, n_holders, n_claims, n_sent in db.session.execute(
+            sa.select(Reward.key, Reward.claimed, holders, claims, sent).where(
                 Reward.campaign_id == campaign.id, Reward.quantity_limit.is_not(None))):
-        if claimed != n_holders + n_claims:
-            report.add(f"reward {key}: {claimed} claimed, but {n_holders} holders and {n_claims} held claims")
+        if claimed != n_holders + n_claims + n_sent:
+            report.add(f"reward {key}: {claimed} claimed, but {n_holders} holders, {n_claims} held claims and "
+                       f"{n_sent} posted to donors whose reward ended")
 
 
 def campaign_breaches(campaign: Campaign, entitlement_mode: bool) -> tuple[list[str], int, int]:

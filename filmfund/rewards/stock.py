@@ -2,8 +2,10 @@
 
 A reward's `quantity_limit` (None: unlimited) is set by the campaign file (`limit = 20` on a reward)
 or by `set_reward_limit` (the console's one way to change it). Its `claimed` counter is the number
-of items spoken for: the donors who hold the reward (an active entitlement) plus the unpaid pledges
-that hold a claim on one. `left = limit - claimed`.
+of items spoken for: the donors who hold the reward (an active entitlement), the unpaid pledges
+that hold a claim on one, and the items posted to donors whose reward ended afterwards (refunded
+after shipping: the parcel is theirs, and the item no longer exists to promise). `left = limit -
+claimed`.
 
 Exact under concurrency: an item is taken by ONE statement, `UPDATE rewards SET claimed = claimed
 + 1 WHERE id = ? AND claimed < quantity_limit`; a row lock (PostgreSQL) or the single writer
@@ -20,11 +22,15 @@ The rules (see the README's decision):
 - The paid pledge's claim becomes the donor's entitlement (no second take). A gift that reaches a
   limited reward with no claim (an offline gift, a second gift crossing a tier, a payment after
   its claim expired) takes one if any is left, and otherwise the reward is not granted.
-- A refund, lost dispute or opt-out that ends the reward gives the item back.
+- A refund, lost dispute or opt-out that ends the reward gives the item back if it was never
+  posted (or came back as returned); a posted one is gone, and comes back to stock only if the
+  parcel is returned. A donor who reaches the reward again gets that same item back, without
+  taking another.
 """
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Callable
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -36,12 +42,11 @@ from filmfund.audit import record_audit
 from filmfund.db import utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
-from filmfund.rewards import texts
+from filmfund.rewards import holdings, texts
 from filmfund.rewards.models import (
     Campaign,
     ClaimState,
     Entitlement,
-    EntitlementStatus,
     Pledge,
     PledgeState,
     Reward,
@@ -71,6 +76,33 @@ def give_back(reward_id: int) -> None:
                        .values(claimed=Reward.claimed - 1).execution_options(synchronize_session=False))
 
 
+# ---------------------------------------------------------------- items that left the producers' hands
+
+#: Whether an entitlement's item is out with its donor (posted, and not come back as returned): the
+#: items are fulfil's, so fulfil installs the answer (an SQL condition on an entitlement id, a
+#: value or a column) when it loads, keyed by its name; rewards never imports fulfil, and
+#: `donors.CONFIRMED_ELSEWHERE` is the same idea. With no answer (rewards alone) nothing was posted.
+SENT_ELSEWHERE: dict[str, Callable[[object], sa.ColumnElement[bool]]] = {}
+
+
+def sent_sql(entitlement_id) -> sa.ColumnElement[bool]:
+    """SQL: this entitlement's item is out with its donor; `entitlement_id` a value or a column."""
+    return sa.or_(sa.false(), *(answer(entitlement_id) for answer in SENT_ELSEWHERE.values()))
+
+
+def sent(entitlement_id: int) -> bool:
+    """Python form of sent_sql: one donor's item, as refresh_entitlements asks."""
+    return bool(db.session.scalar(sa.select(sent_sql(entitlement_id))))
+
+
+def sent_item_returned(reward_id: int) -> None:
+    """A parcel posted to a donor whose reward had ended came back: the item is stock again (a
+    limited reward's only; fulfil calls this when it marks the item returned)."""
+    db.session.execute(sa.update(Reward).where(Reward.id == reward_id, Reward.quantity_limit.is_not(None),
+                                               Reward.claimed > 0)
+                       .values(claimed=Reward.claimed - 1).execution_options(synchronize_session=False))
+
+
 def limited_ids(campaign) -> set[int]:
     """The ids of the campaign's rewards with a limit (its snapshot says so)."""
     return {r.id for t in campaign.tiers for r in t.rewards if getattr(r, "quantity_limit", None) is not None}
@@ -97,22 +129,35 @@ def set_reward_limit(reward_id: int, limit: int | None, *, actor=None) -> Reward
                      actor=actor)
         # One statement: the limit, and the count of what is spoken for (only limited rewards keep it).
         db.session.execute(sa.update(Reward).where(Reward.id == reward.id).values(
-            quantity_limit=limit, claimed=_holders(reward.id) + _held(reward.id))
+            quantity_limit=limit, claimed=spoken_for_sql(reward.id))
             .execution_options(synchronize_session=False))
         db.session.execute(sa.update(Campaign).where(Campaign.id == reward.campaign_id).values(updated_at=utcnow()))
         db.session.refresh(reward)
     return reward
 
 
-def _holders(reward_id: int):
+def holders_sql(reward_id):
+    """SQL: how many donors hold the reward; `reward_id` a value or a column (the ledger check's)."""
     return (sa.select(sa.func.count()).select_from(Entitlement)
-            .where(Entitlement.reward_id == reward_id, Entitlement.status != EntitlementStatus.REVOKED)
+            .where(Entitlement.reward_id == reward_id, holdings.HELD).scalar_subquery())
+
+
+def held_claims_sql(reward_id):
+    """SQL: how many of the reward's items unpaid pledges hold."""
+    return (sa.select(sa.func.count()).select_from(RewardClaim)
+            .where(RewardClaim.reward_id == reward_id, RewardClaim.state == ClaimState.HELD).scalar_subquery())
+
+
+def sent_after_end_sql(reward_id):
+    """SQL: how many of the reward's items are out with donors whose reward ended after it was posted."""
+    return (sa.select(sa.func.count()).select_from(Entitlement)
+            .where(Entitlement.reward_id == reward_id, sa.not_(holdings.HELD), sent_sql(Entitlement.id))
             .scalar_subquery())
 
 
-def _held(reward_id: int):
-    return (sa.select(sa.func.count()).select_from(RewardClaim)
-            .where(RewardClaim.reward_id == reward_id, RewardClaim.state == ClaimState.HELD).scalar_subquery())
+def spoken_for_sql(reward_id):
+    """SQL: what a limited reward's `claimed` must be (the module's rule; the ledger check proves it)."""
+    return holders_sql(reward_id) + held_claims_sql(reward_id) + sent_after_end_sql(reward_id)
 
 
 def claim_for_pledge(pledge: Pledge, campaign, reward_ids: set[int], now: datetime | None = None) -> None:

@@ -14,7 +14,7 @@ from filmfund.db import utcnow
 from filmfund.extensions import db
 from filmfund.fulfil import fulfilment, statement, tasks
 from filmfund.fulfil.models import FulfilmentItem, ItemState
-from filmfund.rewards import entitlements, pledges
+from filmfund.rewards import donors, entitlements, pledges
 from filmfund.rewards.campaign import current_campaign
 from filmfund.rewards.models import DonorSettingsRequest, Reward, ShippingAddress
 from tests.helpers import make_pledge, spreadsheet_csv
@@ -271,6 +271,45 @@ def test_refund_before_shipping_revokes_and_after_shipping_is_flagged(campaign, 
     assert 'id="flagged"' in html and "after@example.org" in html and "DHL 42" in html
 
 
+def _collected(session: dict, line1: str, city: str) -> dict:
+    session["collected_information"] = {"shipping_details": {"name": "Ana", "address": {
+        "line1": line1, "city": city, "postal_code": "69001", "country": "FR"}}}
+    return session
+
+
+def test_a_donor_who_crosses_a_tier_after_their_dvd_shipped_confirms_the_new_address(campaign, stripe_events,
+                                                                                    client):
+    """The DVD went out and arrived; a second gift reaches the signed DVD and the letter, and its
+    Checkout collected a new address, which waits for the email owner's confirmation. Confirmed, it
+    is kept: the new rewards are still to be posted, though no page has made their items yet (the
+    lock used to count only the items already made). The parcel that left keeps its address."""
+    first = make_pledge(amount=5000, email="ana@example.org")
+    stripe_events.send("checkout.session.completed",
+                       _collected(session_obj(first.id, 5000, email="ana@example.org"), "1 Old Street", "Lyon"))
+    fulfilment.mark_available(db.session.scalar(sa.select(Reward.id).where(Reward.key == "dvd")))
+    db.session.commit()
+    dvd = _dvd("ana@example.org")
+    fulfilment.move_item(dvd.id, "in_production")
+    fulfilment.move_item(dvd.id, "shipped", tracking="La Poste 1")
+    fulfilment.confirm_received(_user("ana@example.org"), dvd.id)
+    db.session.commit()
+    assert not fulfilment.address_editable(_user("ana@example.org").id)  # everything held has gone out
+
+    again = make_pledge(amount=5000, email="ana@example.org")
+    stripe_events.send("checkout.session.completed",
+                       _collected(session_obj(again.id, 5000, email="ana@example.org"), "9 New Road", "Paris"))
+    db.session.expire_all()
+    request = db.session.scalar(sa.select(DonorSettingsRequest).where(
+        DonorSettingsRequest.user_id == _user("ana@example.org").id))
+    path = "/settings/confirm/" + donors.confirmation_token(request)
+    token = CSRF_RE.search(client.get(path).get_data(as_text=True)).group(1)
+    resp = client.post(path, data={"csrf_token": token})
+    assert resp.status_code == 200, resp.get_data(as_text=True)[-400:]
+    db.session.expire_all()
+    assert db.session.get(ShippingAddress, _user("ana@example.org").id).line1 == "9 New Road"
+    assert "1 Old Street" in db.session.get(FulfilmentItem, dvd.id).ship_to
+
+
 def test_reminders_carry_one_click_unsubscribe_and_respect_it(campaign, client, outbox):
     from filmfund.rewards import mail_prefs
 
@@ -314,6 +353,7 @@ def test_erasing_a_donor_blanks_their_parcels_and_drops_their_credit_proof(campa
     for email in ("erase@example.org", "keep@example.org"):
         for item in _items(email):  # as a shipped, signed DVD with its letter would hold them
             item.ship_to, item.dedication, item.letter = f"1 Rue {email}", "For you", f"Dear {email}"
+            item.tracking = f"La Poste 6A1 to {email}"  # a carrier's key to where the parcel went
         credits.approve_proof(_user(email), campaign)
     db.session.commit()
     erased, kept = _user("erase@example.org"), _user("keep@example.org")
@@ -323,10 +363,11 @@ def test_erasing_a_donor_blanks_their_parcels_and_drops_their_credit_proof(campa
     db.session.expire_all()
 
     def rows(user):
-        return [(i.ship_to, i.dedication, i.letter) for i in db.session.scalars(
+        return [(i.ship_to, i.dedication, i.letter, i.tracking) for i in db.session.scalars(
             sa.select(FulfilmentItem).where(FulfilmentItem.user_id == user.id))]
 
-    assert rows(erased) and all(r == ("", "", "") for r in rows(erased))  # the items stay, owed or sent
+    assert rows(erased) and all(r == ("", "", "", "") for r in rows(erased))  # the items stay, owed or sent
     assert db.session.get(CreditProof, erased.id) is None
-    assert all(r == ("1 Rue keep@example.org", "For you", "Dear keep@example.org") for r in rows(kept))
+    assert all(r == ("1 Rue keep@example.org", "For you", "Dear keep@example.org", "La Poste 6A1 to keep@example.org")
+               for r in rows(kept))
     assert db.session.get(CreditProof, kept.id) is not None

@@ -1,6 +1,7 @@
 """One donor in a real browser (Debian's chromium through Playwright, the real server): pays for
 the Patron tier without giving an address, receives the address survey by mail, fills it in,
-then approves their line in the end credits on the same page; the credits export lists them."""
+then approves their line in the end credits on the same page; the credits export lists them. And
+"Your rewards" on a phone: a list, whatever the credit name."""
 from __future__ import annotations
 
 import os
@@ -11,7 +12,9 @@ from email.parser import BytesParser
 
 import pytest
 
+from tests.screens import assert_fits, tables_scrolled_sideways
 from tests.site.test_browser import BIN, ROOT, _user_per_request, _wait_for_thank_you, browser, server  # noqa: F401
+from tests.site.test_browser import sign_in_donor
 
 pytestmark = pytest.mark.browser
 
@@ -70,3 +73,31 @@ def test_address_survey_and_credits_proof_in_a_real_browser(server, browser, tmp
 
     assert "address surveys sent: 0" in _cli(server, "rewards", "remind")
     assert "supporters,Lin Qiao" in _cli(server, "credits", "export", "--format", "csv").splitlines()
+
+
+# A credit name written without a space (pinyin typed in one go), quoted in the credit row's detail.
+LONG_NAME = "OuyangNanaAbudurexitiMaimaitijiang"
+
+
+def test_the_rewards_table_is_a_list_on_a_phone_whatever_the_credit_name(server, browser, tmp_path):
+    """At 390 px, "Your rewards" lays each reward out under its headings' names (table.stack): a
+    long unbroken credit name breaks inside its own cell instead of widening the first column and
+    pushing every reward's state and next step out of sight."""
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(server.url + "/")
+    page.fill("#amount", "100")  # the credit, both DVDs, the letter: a row of each
+    page.fill("#email", "ouyang@example.org")
+    page.fill("#credit_name", LONG_NAME)
+    page.click("button[type=submit].primary")
+    page.click("text=Pay (test)")
+    _wait_for_thank_you(page, server)
+    sign_in_donor(page, server.url, server.log.parent, "ouyang@example.org")
+    for lang in ("en", "zh-Hans"):
+        page.goto(f"{server.url}/account?lang={lang}")
+        assert_fits(page, tmp_path, f"rewards-{lang}")
+        assert LONG_NAME in page.inner_text("#rewards-table")
+        assert tables_scrolled_sideways(page) == [], lang
+        rights = page.eval_on_selector_all("#rewards-table td .badge",
+                                           "els => els.map(e => e.getBoundingClientRect().right)")
+        assert len(rights) >= 4 and max(rights) <= 390, (lang, rights)
+    page.close()

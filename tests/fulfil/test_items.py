@@ -79,3 +79,30 @@ def test_signing_letter_and_a_returned_parcel(campaign, client, login_as, produc
     assert actions.count("reward.item_shipped") == 2 and "reward.item_returned" in actions
     assert 'state-processing">Shipped' in login_as(client.application.test_client(),
                                                    find_user("pat@example.org")).get("/account").get_data(as_text=True)
+
+
+def test_a_letter_is_drafted_in_the_donors_language(campaign, client, login_as, producer):
+    """The letter is posted to the donor: "Draft it for me" writes it in their language (their
+    profile's, as their mails), with the campaign's title and their tier in it, whatever language
+    the producer's page is in. Only the partner's name stays as the campaign file gives it (the
+    partner gives its Chinese name, never a guessed one)."""
+    import re
+
+    from filmfund.auth.services import find_user
+    from filmfund.rewards import texts
+    from filmfund.rewards.models import DonorProfile
+
+    pay(10000, "mei@example.org", credit_name="陈美")
+    db.session.get(DonorProfile, find_user("mei@example.org").id).language = "zh-Hans"
+    db.session.commit()
+    letter = _item("mei@example.org", "thank-you-letter")
+    db.session.commit()
+    staff = login_as(client, producer)
+    tok = csrf_token(staff, "/admin/rewards/thank-you-letter")
+    staff.post(f"/admin/rewards/items/{letter.id}", data={"csrf_token": tok, "action": "draft_letter"})
+    db.session.expire_all()
+    text = db.session.get(FulfilmentItem, letter.id).letter
+    assert text.startswith("亲爱的陈美") and "《心碎而活：寻找中国被拐的孩子》" in text and "赞助人" in text
+    with client.application.test_request_context("/?lang=zh-Hans"):
+        partner = texts.partner_name(current_campaign())
+    assert re.findall(r"[A-Za-z]{2,}", text.replace(partner, "")) == [], text

@@ -2,8 +2,10 @@
 queues per reward: counts from one aggregate query, whatever the number of donors, paginated."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from filmfund.db import utcnow
@@ -134,3 +136,16 @@ def test_every_reward_queue_page_renders(campaign, client, login_as, producer):
             if not state:
                 assert "all@example.org" in resp.get_data(as_text=True), reward.key
     assert staff.get("/admin/credits").status_code == 200
+
+
+@pytest.mark.parametrize("lang, said", [("en", "0 of 1 answered"), ("zh-Hans", "已回答 0 个（共 1 个）")],
+                         ids=["en", "zh-Hans"])
+def test_the_questions_row_counts_the_answers_in_the_readers_language(campaign, client, login_as, lang, said):
+    from filmfund.comms import questions
+
+    pay(25000, "wang@example.org")
+    questions.submit_question(_user("wang@example.org"), "您好，请问孩子们现在怎么样？")
+    db.session.commit()
+    page = login_as(client, _user("wang@example.org")).get(f"/account?lang={lang}").get_data(as_text=True)
+    row = re.search(r'data-reward="interview-questions".*?</tr>', page, flags=re.S).group(0)
+    assert said in row

@@ -102,3 +102,53 @@ def test_the_survey_link_still_works_for_a_donor_not_erased(opened_survey, clien
 def test_a_stale_survey_link_says_so_in_the_readers_language(client, campaign, lang, said):
     page = client.get("/rewards/survey/not-a-real-token", headers={"Accept-Language": lang})
     assert page.status_code == 404 and said in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("lang, said", [("en", "Send one of the forms on the page."),
+                                        ("zh-Hans", "请通过本页上的表单提交。")], ids=["en", "zh-Hans"])
+def test_a_post_naming_no_form_is_refused_in_the_readers_language(opened_survey, client, lang, said):
+    _user, link, token = opened_survey
+    resp = client.post(link, data={"csrf_token": token}, headers={"Accept-Language": lang})
+    assert resp.status_code == 400 and said in resp.get_data(as_text=True)
+
+
+def test_a_refunded_donors_old_survey_link_keeps_no_address(campaign, client, login_as):
+    """Refunded in full, the donor holds nothing to post: the page shows no address form, and an
+    address posted through the old link (a form kept open, a replay) is refused with the reason,
+    not "your rewards have shipped" (nothing was), and nothing of where they live is kept. The
+    same holds on the account page, and for whoever else asks (save_address)."""
+    from filmfund.rewards import refunds
+    from tests.site.helpers import csrf_token
+
+    pay(5000, "gone@example.org")
+    user = find_user("gone@example.org")
+    link = _path(fulfilment.survey_link(user))
+    token = CSRF_RE.search(client.get(link).get_data(as_text=True)).group(1)
+    refunds.request_refund(_donation_of(user), 5000, "changed their mind")
+    db.session.commit()
+
+    page = client.get(link).get_data(as_text=True)
+    assert 'id="address-form"' not in page
+    resp = client.post(link, data={"csrf_token": token, "form": "address", **ADDRESS})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and 'id="address-error"' in html
+    assert "no rewards for us to post" in html and "shipped" not in html
+    db.session.expire_all()
+    assert db.session.get(ShippingAddress, user.id) is None
+
+    donor = login_as(client.application.test_client(), user)
+    page = donor.get("/account/address").get_data(as_text=True)
+    assert 'id="address-form"' not in page and "no rewards for us to post" in page and "shipped" not in page
+    tok = csrf_token(donor, "/account/address")
+    assert donor.post("/account/address", data={"csrf_token": tok, **ADDRESS}).status_code == 400
+    with pytest.raises(ConflictError) as refused:
+        fulfilment.save_address(user, ADDRESS, source="account")
+    assert refused.value.code == "nothing_to_ship"
+    db.session.rollback()
+    assert db.session.get(ShippingAddress, user.id) is None
+
+
+def _donation_of(user) -> int:
+    from filmfund.rewards.models import Donation
+
+    return db.session.scalar(sa.select(Donation.id).where(Donation.user_id == user.id))

@@ -1,6 +1,7 @@
 """Rewards of limited quantity: the campaign file's `limit`, "12 of 20 left" and "sold out" on the
 form in both languages, a sold-out pledge refused, exactly one winner among concurrent pledges for
-the last item, claims given back when a checkout expires (event or sweep), and by a refund."""
+the last item, claims given back when a checkout expires (event or sweep), and by a refund before
+the item was posted (after, only its returned parcel gives it back)."""
 from __future__ import annotations
 
 import threading
@@ -223,6 +224,53 @@ def test_a_refund_gives_the_item_back(client, campaign):
     assert db.session.scalar(sa.select(Entitlement.status).join(Reward).where(Reward.key == "dvd-signed")).value \
         == "revoked"
     assert client.post("/api/v1/pledges", json={"amount": SIGNED, "email": "next@example.org"}).status_code == 201
+    assert ledger_check.check_ledger() == []
+
+
+def test_a_posted_item_stays_gone_after_a_refund_until_its_parcel_comes_back(client, campaign):
+    """Only one signed DVD exists; it was posted to Ana, and her gift refunded afterwards. The
+    parcel is hers: no second DVD is promised (a pledge is refused, a gift reaching the tier brings
+    none), and `claimed` still counts it, as the ledger check proves. Ana giving again gets the same
+    DVD back without taking another; refunded again, the DVD is stock once the parcel is returned."""
+    from filmfund.fulfil import fulfilment
+
+    reward = _limit("dvd-signed", 1)
+    gift = record_offline("ana@example.org", SIGNED)
+    ana = db.session.scalar(sa.select(User).where(User.email == "ana@example.org"))
+    fulfilment.save_address(ana, {"name": "Ana", "line1": "1 Rue", "city": "Lyon", "country": "FR"},
+                            source="account")
+    fulfilment.mark_available(reward.id)
+    item = next(r["item"] for r in fulfilment.donor_items(ana, campaign) if r["reward"].key == "dvd-signed")
+    fulfilment.move_item(item.id, "in_production")
+    fulfilment.move_item(item.id, "shipped", tracking="La Poste 1")
+    db.session.commit()
+
+    refunds.request_refund(gift.id, None, "refunded after the parcel left")
+    db.session.commit()
+    db.session.expire_all()
+    assert _signed_dvds("ana@example.org") == ["revoked"] and _left("dvd-signed") == 0
+    assert ledger_check.check_ledger() == []
+    assert _answer(client, "bo@example.org", SIGNED) == (409, "reward_sold_out")
+    record_offline("bo@example.org", SIGNED)
+    db.session.expire_all()
+    assert _signed_dvds("bo@example.org") == [] and _left("dvd-signed") == 0
+    assert ledger_check.check_ledger() == []
+
+    again = record_offline("ana@example.org", SIGNED)
+    db.session.expire_all()
+    assert _signed_dvds("ana@example.org") == ["granted"] and _left("dvd-signed") == 0
+    assert ledger_check.check_ledger() == []
+    _limit("dvd-signed", 2)  # a new limit counts what is spoken for again: Ana's one DVD
+    assert _left("dvd-signed") == 1
+    _limit("dvd-signed", 1)
+
+    refunds.request_refund(again.id, None, "refunded again")
+    db.session.commit()
+    db.session.expire_all()
+    assert _signed_dvds("ana@example.org") == ["revoked"] and _left("dvd-signed") == 0
+    fulfilment.move_item(item.id, "returned")
+    db.session.commit()
+    assert _left("dvd-signed") == 1
     assert ledger_check.check_ledger() == []
 
 
