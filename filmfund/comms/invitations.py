@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta, timezone
-from typing import NamedTuple
+from typing import Iterable, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import sqlalchemy as sa
@@ -35,7 +35,7 @@ from filmfund.mail import send_mail
 from filmfund.rewards import holdings, mail_prefs
 from filmfund.rewards.campaign import current_campaign
 from filmfund.rewards.mail_prefs import absolute_url
-from filmfund.rewards.models import Reward
+from filmfund.rewards.models import Entitlement, Reward
 
 log = logging.getLogger(__name__)
 
@@ -213,18 +213,96 @@ def _invite_holders(exp: Experience) -> int:
     return waiting
 
 
+# --- places: who holds one -----------------------------------------------------------------
+# The rule's one home. A slot with a capacity seats its first `capacity` accepted answers of
+# holders, in the order the answers began to count (then the invitation's id); one beyond holds
+# no place ("displaced": still accepted, shown apart, told on her page, never reminded of it).
+# An answer counts from when it was given, or from when its donor holds the reward again if that
+# is later: a donor who lapsed (refund, lost dispute, opt-out) and gives again comes back behind
+# whoever took the freed place meanwhile, so the slot never seats more than its capacity.
+# `seats` is the Python form, `seated_sql` the SQL form (a window function); the tests check
+# they agree. Every count and list of places asks them: rsvp_counts, guest_list, the donor's
+# page (place_state), the calendar file, the reminders and rsvp's capacity check.
+
+#: The status of a holder whose accepted time filled up while her reward was paused.
+DISPLACED = "displaced"
+
+
+def _held():
+    """SQL, over Invitation joined to its Experience: the donor holds the experience's reward now
+    (holdings' rule, correlated: one form for a list across experiences too)."""
+    return holdings.holds_sql(Invitation.user_id, Experience.reward_key, Experience.campaign_id)
+
+
+def _counts_from():
+    """SQL, over Invitation joined to its Experience: when the answer began to count, the later
+    of the answer (responded_at; else the invitation's making, never NULL: NULLs sort first on
+    SQLite and last on PostgreSQL) and the moment its donor last began to hold the reward
+    (the entitlement's granted_at, set again when a revoked reward is granted again)."""
+    since = (sa.select(sa.func.max(Entitlement.granted_at)).join(Reward, Reward.id == Entitlement.reward_id)
+             .where(Entitlement.user_id == Invitation.user_id, Reward.key == Experience.reward_key,
+                    Reward.campaign_id == Experience.campaign_id, holdings.HELD)
+             .correlate(Invitation, Experience).scalar_subquery())
+    answered = sa.func.coalesce(Invitation.responded_at, Invitation.created_at)
+    return sa.case((since > answered, since), else_=answered)
+
+
+def seats(answers: Iterable[tuple[datetime, int]], capacity: int | None) -> set[int]:
+    """The rule's Python form: of one slot's accepted answers of holders, each (when it began to
+    count, invitation id), the ids that hold a place: all of them without a capacity, else the
+    first `capacity` in that order."""
+    ordered = sorted(answers)
+    return {inv_id for _when, inv_id in (ordered if capacity is None else ordered[:capacity])}
+
+
+def seated_sql(experience_id: int | None = None):
+    """The rule's SQL form: the ids of the invitations that hold a place (of one experience, or
+    of all). row_number() over each slot's accepted answers of holders, in `seats`' order."""
+    place = sa.func.row_number().over(partition_by=Invitation.slot_id, order_by=(_counts_from(), Invitation.id))
+    places = (sa.select(Invitation.id.label("invitation_id"), Invitation.slot_id, place.label("place"))
+              .join(Experience, Experience.id == Invitation.experience_id)
+              .where(Invitation.status == RsvpStatus.ACCEPTED, Invitation.slot_id.is_not(None), _held()))
+    if experience_id is not None:
+        places = places.where(Invitation.experience_id == experience_id)
+    places = places.subquery("places")
+    return (sa.select(places.c.invitation_id).join(ExperienceSlot, ExperienceSlot.id == places.c.slot_id)
+            .where(sa.or_(ExperienceSlot.capacity.is_(None), places.c.place <= ExperienceSlot.capacity)))
+
+
+def holds_place(inv: Invitation) -> bool:
+    """Does this invitation hold a place at its chosen time now (the Python form, over its
+    slot's answers)?"""
+    if inv.status != RsvpStatus.ACCEPTED or inv.slot_id is None:
+        return False
+    answers = db.session.execute(
+        sa.select(_counts_from(), Invitation.id).join(Experience, Experience.id == Invitation.experience_id)
+        .where(Invitation.slot_id == inv.slot_id, Invitation.status == RsvpStatus.ACCEPTED, _held())).all()
+    return inv.id in seats([tuple(a) for a in answers], inv.slot.capacity)
+
+
+def place_state(inv: Invitation) -> str:
+    """The donor's answer as her pages show it: "accepted" only with a place, DISPLACED for an
+    accepted time that filled up while her reward was paused, else "invited" or "declined"."""
+    if inv.status == RsvpStatus.ACCEPTED and inv.slot_id is not None and not holds_place(inv):
+        return DISPLACED
+    return inv.status.value
+
+
 def rsvp_counts(experience_id: int) -> dict:
-    """Among the donors who hold the reward now: per slot id, how many accepted, and totals by
-    status; plus `lapsed`, how many invited donors no longer hold it (counted nowhere else)."""
+    """Among the donors who hold the reward now: per slot id, how many hold a place there, and
+    totals by status ("accepted": with a place; DISPLACED: accepted, no place); plus `lapsed`,
+    how many invited donors no longer hold it (counted nowhere else)."""
     exp = db.session.get(Experience, experience_id)
     held = _still_held(exp)
+    seated = Invitation.id.in_(seated_sql(experience_id))
     per_slot = dict(db.session.execute(
-        sa.select(Invitation.slot_id, sa.func.count()).where(
-            Invitation.experience_id == experience_id, Invitation.status == RsvpStatus.ACCEPTED, held)
+        sa.select(Invitation.slot_id, sa.func.count()).where(Invitation.experience_id == experience_id, seated)
         .group_by(Invitation.slot_id)).all())
-    by_status = {RsvpStatus(s).value: n for s, n in db.session.execute(
-        sa.select(Invitation.status, sa.func.count()).where(Invitation.experience_id == experience_id, held)
-        .group_by(Invitation.status)).all()}
+    state = sa.case((sa.and_(Invitation.status == RsvpStatus.ACCEPTED, Invitation.slot_id.is_not(None), ~seated),
+                     sa.literal(DISPLACED)), else_=sa.type_coerce(Invitation.status, sa.String))
+    by_status = {str(s): n for s, n in db.session.execute(
+        sa.select(state, sa.func.count()).where(Invitation.experience_id == experience_id, held)
+        .group_by(state)).all()}
     lapsed = db.session.scalar(sa.select(sa.func.count(Invitation.id)).where(
         Invitation.experience_id == experience_id, ~held))
     return {"slots": per_slot, "status": by_status, "lapsed": lapsed}
@@ -237,16 +315,25 @@ LAPSED = "lapsed"
 def guest_list(experience_id: int) -> list[dict]:
     """The invited donors, those who hold the reward now first. One who no longer does has the
     status "lapsed" (`holds` False): no place, not counted; the page lists them apart, with the
-    answer they had given (`answer`, as every guest's) and whether their invitation was mailed."""
+    answer they had given (`answer`, as every guest's) and whether their invitation was mailed.
+    A holder whose accepted time filled up while her reward was paused has the status
+    DISPLACED (`displaced` True): no place there; the page lists her apart too."""
     exp = db.session.get(Experience, experience_id)
     holds = _still_held(exp)
+    seated = Invitation.id.in_(seated_sql(experience_id))
     rows = db.session.execute(
-        sa.select(Invitation, User.email, holds.label("holds")).join(User, User.id == Invitation.user_id)
+        sa.select(Invitation, User.email, holds.label("holds"), seated.label("seated"))
+        .join(User, User.id == Invitation.user_id)
         .where(Invitation.experience_id == experience_id)
         .order_by(sa.case((holds, 0), else_=1), Invitation.status, User.email)).all()
-    return [{"email": email, "status": inv.status.value if held else LAPSED, "answer": inv.status.value,
-             "holds": bool(held), "slot": inv.slot.starts_at if inv.slot else None, "time_zone": inv.time_zone,
-             "responded_at": inv.responded_at, "invited_at": inv.invited_at} for inv, email, held in rows]
+    guests = []
+    for inv, email, held, has_place in rows:
+        displaced = bool(held) and inv.status == RsvpStatus.ACCEPTED and inv.slot_id is not None and not has_place
+        guests.append({"email": email, "status": LAPSED if not held else DISPLACED if displaced else inv.status.value,
+                       "answer": inv.status.value, "holds": bool(held), "displaced": displaced,
+                       "slot": inv.slot.starts_at if inv.slot else None, "time_zone": inv.time_zone,
+                       "responded_at": inv.responded_at, "invited_at": inv.invited_at})
+    return guests
 
 
 # --- donors -------------------------------------------------------------------------------
@@ -312,9 +399,16 @@ def rsvp(user: User, invitation_id: int, answer, slot_id=None) -> Invitation:
             raise ValidationError(_("time: choose one of the proposed times."), code="invalid_slot")
         if slot.starts_at <= utcnow():
             raise ValidationError(_("time: this time has passed; choose another."), code="invalid_slot")
-        if slot.capacity is not None and inv.slot_id != slot.id:
-            taken = db.session.scalar(sa.select(sa.func.count(Invitation.id)).where(  # holders' places only
-                Invitation.slot_id == slot.id, Invitation.status == RsvpStatus.ACCEPTED, _still_held(inv.experience)))
+        kept = inv.status == RsvpStatus.ACCEPTED and inv.slot_id == slot.id and holds_place(inv)
+        if kept:
+            # The same answer again: her place is kept, and so is when her answer began to count
+            # (a new responded_at would put her behind a displaced donor on this time).
+            return inv
+        if slot.capacity is not None:
+            # The places held (seated_sql), hers among them if she was displaced from this very
+            # time: it is full for her too, whoever holds the places now.
+            taken = db.session.scalar(sa.select(sa.func.count(Invitation.id)).where(
+                Invitation.slot_id == slot.id, Invitation.id.in_(seated_sql(inv.experience_id))))
             if taken >= slot.capacity:
                 raise ConflictError(_("That time is full; choose another."), code="slot_full")
         if inv.slot_id != slot.id:
@@ -355,6 +449,9 @@ def ics(inv: Invitation) -> str:
     if inv.status != RsvpStatus.ACCEPTED or inv.slot is None:
         raise ConflictError(_("Accept a time first: the calendar file is for the time you chose."),
                             code="no_time_chosen")
+    if not holds_place(inv):
+        raise ConflictError(_("Your time filled up while your reward was paused: choose another time first."),
+                            code="no_place")
     exp, start = inv.experience, inv.slot.starts_at
     words = text(exp)  # the donor's language: she downloads it from her page
 
@@ -436,7 +533,8 @@ def mail_invitation(inv_id: int) -> bool:
 
 def due_reminders(now: datetime) -> list[tuple[str, int]]:
     """(kind, invitation id) of the reminders due: "rsvp" to invitations left unanswered for
-    RSVP_REMINDER_AFTER, "soon" to accepted ones starting within REMINDER_BEFORE."""
+    RSVP_REMINDER_AFTER, "soon" to accepted ones holding a place at a time starting within
+    REMINDER_BEFORE."""
     future = sa.exists().where(ExperienceSlot.experience_id == Invitation.experience_id,
                                ExperienceSlot.starts_at > now)
     rsvp_ids = list(db.session.scalars(sa.select(Invitation.id).where(
@@ -445,16 +543,19 @@ def due_reminders(now: datetime) -> list[tuple[str, int]]:
     soon_ids = list(db.session.scalars(
         sa.select(Invitation.id).join(ExperienceSlot, ExperienceSlot.id == Invitation.slot_id).where(
             Invitation.status == RsvpStatus.ACCEPTED, Invitation.reminded_at.is_(None),
+            Invitation.id.in_(seated_sql()),  # a displaced donor holds no place at that time
             ExperienceSlot.starts_at > now, ExperienceSlot.starts_at <= now + REMINDER_BEFORE)))
     return [("rsvp", i) for i in rsvp_ids] + [("soon", i) for i in soon_ids]
 
 
 def remind(inv_id: int, kind: str) -> bool:
-    """Mail a claimed reminder; False if it is skipped: the donor opted out of reminders, or no
-    longer holds the reward (the claim stays, so they are not reminded later)."""
+    """Mail a claimed reminder; False if it is skipped: the donor opted out of reminders, no
+    longer holds the reward, or (the day before) holds no place at her time since it was found
+    due (the claim stays, so they are not reminded later)."""
     inv = db.session.get(Invitation, inv_id)
     if (mail_prefs.REMINDERS in mail_prefs.opted_out(inv.user_id)
-            or inv.experience.reward_key not in set(db.session.scalars(_holders_keys(inv.user_id)))):
+            or inv.experience.reward_key not in set(db.session.scalars(_holders_keys(inv.user_id)))
+            or (kind == "soon" and not holds_place(inv))):
         return False
     _, template, subject = REMINDERS[kind]
     _mail(inv, template, subject, optional=True)

@@ -164,14 +164,15 @@ def answer_question(question_id: int):
 def my_invitations():
     items = invitations.my_invitations(_me())
     db.session.commit()  # the invitations made on first sight
-    return render_template("comms/my_invitations.html", items=items, local=invitations.local, text=invitations.text)
+    return render_template("comms/my_invitations.html", items=items, local=invitations.local, text=invitations.text,
+                           state=invitations.place_state)
 
 
 def _my_invitation_page(invitation_id: int, error: str | None = None, status: int = 200):
     inv = invitations.my_invitation(_me(), invitation_id)
-    counts = invitations.rsvp_counts(inv.experience_id)["slots"]
+    counts = invitations.rsvp_counts(inv.experience_id)["slots"]  # the places held, per time
     return render_template("comms/my_invitation.html", inv=inv, words=invitations.text(inv.experience),
-                           local=invitations.local, counts=counts,
+                           local=invitations.local, counts=counts, state=invitations.place_state(inv),
                            zones=zone_choices(invitations.time_zones(), inv.time_zone), error=error), status
 
 
