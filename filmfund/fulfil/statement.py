@@ -20,6 +20,7 @@ from flask import url_for
 from werkzeug.routing import BuildError
 
 from filmfund.auth.models import User
+from filmfund.comms import invitations
 from filmfund.comms.models import Experience, Invitation, Question, QuestionState, RsvpStatus
 from filmfund.db import utcnow
 from filmfund.errors import NotFoundError, ValidationError
@@ -153,10 +154,14 @@ def _service_row(user: User, key: str, campaign: Campaign) -> dict:
     if key == "by-arrangement":
         return {"state": _("By arrangement"), "css": "pending",
                 "step": _step(_("Write to the producers"), _url("comms.thread"), "thread")}
-    status = db.session.scalar(
-        sa.select(Invitation.status).join(Experience, Experience.id == Invitation.experience_id)
+    inv = db.session.scalar(
+        sa.select(Invitation).join(Experience, Experience.id == Invitation.experience_id)
         .where(Invitation.user_id == user.id, Experience.reward_key == key, Experience.campaign_id == campaign.id)
         .order_by(Invitation.id.desc()).limit(1))
+    status = inv.status if inv is not None else None
+    if inv is not None and invitations.place_state(inv) == invitations.DISPLACED:  # comms' rule of places
+        return {"state": _("Your time filled up"), "css": "pending",
+                "step": _step(_("Choose another time"), _url("comms.invitations"), "rsvp")}
     if status is None:
         has_experience = db.session.scalar(sa.select(sa.func.count(Experience.id)).where(
             Experience.reward_key == key, Experience.campaign_id == campaign.id))

@@ -424,6 +424,8 @@ def test_a_returning_donor_whose_place_was_taken_is_displaced_never_seated_beyon
     listing = me.get("/account/invitations").get_data(as_text=True)
     assert "Your time filled up" in listing and "You are coming" not in listing
     assert me.get(f"{page}/calendar.ics").status_code == 409
+    rewards = me.get("/account?lang=en").get_data(as_text=True).split('id="rewards-table"')[1].split("</table>")[0]
+    assert "Your time filled up" in rewards and "Choose another time" in rewards and "Coming" not in rewards
 
     resp = _post(me, f"{page}/rsvp", page, answer="accept", slot=slot.id)   # the full time, again
     assert resp.status_code == 409 and "That time is full" in resp.get_data(as_text=True)
