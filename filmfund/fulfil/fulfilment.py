@@ -17,14 +17,16 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from filmfund import csvsafe
+from filmfund import csvsafe, jobs
 from filmfund.fulfil.tokens import mailed_link, make_token
 from filmfund.mail import send_mail
 from filmfund.rewards.texts import campaign_title
 from filmfund.i18n import for_donor
 from filmfund.audit import record_audit
 from filmfund.auth.models import User
-from filmfund.db import utcnow
+from filmfund.db import on_commit, utcnow
+from filmfund.jobs import app_task
+from filmfund.auth.services import public_base_url
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.fulfil.countries import ISO_COUNTRIES, STRIPE_SHIPPING_COUNTRIES
@@ -219,10 +221,33 @@ def save_address(user: User, data: dict, *, source: str) -> ShippingAddress:
         address = ShippingAddress(user_id=user.id, **fields, source=source)
         db.session.add(address)
     else:
+        moved = any(getattr(address, key) != value for key, value in fields.items())
         for key, value in fields.items():
             setattr(address, key, value)
         address.source = source
+        if moved and source in ("account", "survey"):
+            # Whoever holds a forwarded survey mail (its link lives 60 days) or a signed-in browser
+            # could send the parcels elsewhere: the donor hears of every change, once it is kept.
+            # (Checkout's address for a known donor waits for the mailed confirmation already.)
+            user_id, base_url = user.id, public_base_url()
+            on_commit(db.session, lambda: notice_address_changed(user_id, base_url))
     return address
+
+
+@app_task(lane=jobs.mail, retries=3, retry_delay=60)
+def notice_address_changed(user_id: int, base_url: str) -> None:
+    """Worker side: tell the donor their shipping address was changed, in their language. Not the
+    address itself (a mail is read by more eyes than a page): where to see it, and how to put it
+    back if it was not them."""
+    user = db.session.get(User, user_id)
+    if user is None or privacy.is_erased(privacy.profile_of(user_id)):
+        return
+    with for_donor(user_id):
+        send_mail(user.email, _("Your shipping address was changed"),
+                  _("The address we will post your rewards to was changed just now. You can see it on your "
+                    "account page: %(url)s", url=f"{base_url}/account/address") + "\n\n"
+                  + _("If it was not you, sign in there and put your own address back: we post to the "
+                      "address as it stands when your rewards ship.") + "\n")
 
 
 def set_dedication(user: User, campaign: Campaign, dedication: str) -> None:

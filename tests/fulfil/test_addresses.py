@@ -371,3 +371,37 @@ def test_erasing_a_donor_blanks_their_parcels_and_drops_their_credit_proof(campa
     assert all(r == ("1 Rue keep@example.org", "For you", "Dear keep@example.org", "La Poste 6A1 to keep@example.org")
                for r in rows(kept))
     assert db.session.get(CreditProof, kept.id) is not None
+
+
+def test_a_changed_address_is_told_to_the_donor_in_their_language(campaign, client, login_as, outbox, app):
+    """A forwarded survey mail (its link lives 60 days) or a signed-in browser could send the
+    parcels elsewhere: the donor hears of each change, once it is kept, without the address in
+    the mail. A first address, or the same one again, is no change to tell."""
+    from tests.worker import run_worker
+
+    pay(5000, "mei@example.org")
+    user = _user("mei@example.org")
+    donor = login_as(client, user)
+    donor.get("/account?lang=zh-Hans")  # kept on her profile: her mails are in Chinese
+
+    def post(**changes):
+        resp = donor.post("/account/address", data={"csrf_token": csrf_token(donor, "/account/address"),
+                                                     **ADDRESS, **changes})
+        assert resp.status_code in (200, 303), resp.get_data(as_text=True)[:500]
+        run_worker(app)
+        return [m for m in outbox() if m["To"] == "mei@example.org" and "receipt" not in m["Subject"].lower()
+                and "收据" not in m["Subject"]]
+
+    assert post() == []  # the first address
+    assert post() == []  # the same again
+    mails = post(line1="1 Stranger Street", city="Elsewhere")
+    assert len(mails) == 1
+    text = mails[0].get_body(("plain",)).get_content()
+    assert mails[0]["Subject"] == "您的收货地址已更改" and "/account/address" in text
+    assert "Stranger" not in text and "Elsewhere" not in text  # where to, only on the page
+    # A refused change (nothing kept) tells nothing.
+    resp = donor.post("/account/address", data={"csrf_token": csrf_token(donor, "/account/address"),
+                                                **ADDRESS, "country": "ZZ"})
+    assert resp.status_code == 400
+    run_worker(app)
+    assert len([m for m in outbox() if m["Subject"] == "您的收货地址已更改"]) == 1
