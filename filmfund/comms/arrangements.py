@@ -1,7 +1,11 @@
 """The $2000 tier's "anything else feasible, by arrangement": a private thread between one
 donor and the producers. Only that donor (while they hold the reward) and producers read it;
-the donor is mailed a link (never the text) when the producers answer."""
+the donor is mailed a link (never the text) when the producers answer. Once the reward is
+revoked (a refund, a lost dispute, the rewards opt-out) the donor no longer reads the thread,
+the producers keep it but can no longer add to it, and no reply notice is mailed."""
 from __future__ import annotations
+
+import logging
 
 import sqlalchemy as sa
 from flask import current_app, render_template
@@ -12,12 +16,14 @@ from filmfund.auth.models import User
 from filmfund.comms.models import RequestMessage
 from filmfund.comms.queueing import mail_task
 from filmfund.db import on_commit
-from filmfund.errors import ForbiddenError, NotFoundError, ValidationError
+from filmfund.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.mail import send_mail
 from filmfund.rewards import holdings
 from filmfund.rewards.campaign import current_campaign
 from filmfund.rewards.mail_prefs import absolute_url
+
+log = logging.getLogger(__name__)
 
 MESSAGE_MAX = 5000
 DEFAULT_REWARD = "by-arrangement"
@@ -44,9 +50,16 @@ def _body(body) -> str:
 
 
 def thread(donor_id: int) -> list[RequestMessage]:
+    """Every message of a donor's thread, for the producers' page. The donor's own page asks
+    my_thread: what the producers wrote there (addresses, times, door codes) is for a holder."""
     return list(db.session.scalars(sa.select(RequestMessage).where(
         RequestMessage.donor_id == donor_id, RequestMessage.campaign_id == _campaign().id)
         .order_by(RequestMessage.created_at, RequestMessage.id)))
+
+
+def my_thread(user) -> list[RequestMessage]:
+    """The thread as its donor reads it: all of it while they hold the reward, nothing after."""
+    return thread(user.id) if may_write(user) else []
 
 
 def post_as_donor(user: User, body) -> RequestMessage:
@@ -60,6 +73,8 @@ def post_as_donor(user: User, body) -> RequestMessage:
 
 
 def donor_by_public_id(public_id: str) -> User:
+    """The donor of a thread, for the producers: one who holds the reward, or who wrote in it
+    before losing it (the producers keep the record of what was arranged)."""
     user = db.session.scalar(sa.select(User).where(User.public_id == public_id))
     if user is None or not (may_write(user) or thread(user.id)):
         raise NotFoundError(_("No such thread."))
@@ -67,8 +82,13 @@ def donor_by_public_id(public_id: str) -> User:
 
 
 def post_as_producer(producer: User, donor_public_id: str, body) -> RequestMessage:
-    """A producer's reply; the donor is mailed once it is committed. The caller commits."""
+    """A producer's reply; the donor is mailed once it is committed. The caller commits.
+    Refused (409) once the donor no longer holds the reward: they could not read it, and a
+    reply may hold what only a holder is to know (a place, a time, a door code)."""
     donor = donor_by_public_id(donor_public_id)
+    if not may_write(donor):
+        raise ConflictError(_("This donor no longer holds the $2000 tier: the thread is closed, "
+                              "and they could not read a reply."), code="not_entitled")
     body = _body(body)
     msg = RequestMessage(campaign_id=_campaign().id, donor_id=donor.id, author_id=producer.id,
                          from_producers=True, body=body)
@@ -101,11 +121,15 @@ def threads() -> list[dict]:
 @mail_task(registered_as="filmfund.comms.tasks.notify_reply")
 def notify_reply(message_id: int) -> None:
     """Mail the donor a link to the producers' reply (the queue's task, queued by
-    post_as_producer once the reply is committed)."""
+    post_as_producer once the reply is committed); nothing if they no longer hold the reward
+    (refunded since it was written): the link would show them nothing."""
     msg = db.session.get(RequestMessage, message_id)
     if msg is None or not msg.from_producers:
         return
     donor = db.session.get(User, msg.donor_id)
+    if not may_write(donor):
+        log.info("reply notice of message %s not mailed: its donor no longer holds %s", message_id, reward_key())
+        return
     with for_donor(donor.id):
         send_mail(donor.email, _("The producers answered your request"),
                   render_template("comms/mail/reply.txt", campaign=_campaign(), url=absolute_url("comms.thread")))

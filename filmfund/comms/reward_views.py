@@ -294,8 +294,9 @@ def send_invitations(experience_id: int):
 
 def _my_requests_page(error: str | None = None, body: str = "", status: int = 200):
     me = _me()
+    # a donor who no longer holds the reward sees the tier's "comes with" line, no messages
     return render_template("comms/my_requests.html", allowed=arrangements.may_write(me),
-                           messages=arrangements.thread(me.id), error=error, body=body), status
+                           messages=arrangements.my_thread(me), error=error, body=body), status
 
 
 @bp.get("/account/requests", endpoint="thread")
@@ -327,7 +328,7 @@ def admin_requests():
 def _admin_thread_page(public_id: str, error: str | None = None, status: int = 200):
     donor = arrangements.donor_by_public_id(public_id)
     return render_template("comms/admin_thread.html", donor=donor, messages=arrangements.thread(donor.id),
-                           error=error), status
+                           thread_open=arrangements.may_write(donor), error=error), status
 
 
 @bp.get("/admin/requests/<public_id>")

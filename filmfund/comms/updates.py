@@ -9,6 +9,7 @@ and written as `UpdateDelivery` rows in the same statement; the queue's workers 
 from __future__ import annotations
 
 import logging
+import smtplib
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -160,13 +161,22 @@ def create_update(*, title, body, audience, translations=None, author: User | No
 
 
 def edit_update(update_id: int, *, title, body, audience, translations=None) -> Update:
-    """A draft's new texts and audience. The caller commits."""
+    """A draft's new texts and audience. The caller commits.
+
+    Written only while the row is still a draft, in the UPDATE itself: another producer may
+    publish it between this read and this write, and the mails then go out with what was
+    published; the text and audience read and mailed must stay what they were (409)."""
     update = get_update(update_id)
     if update.state != UpdateState.DRAFT:
         raise ConflictError(_("A published update cannot be changed: it has been mailed."), code="published")
-    update.title, update.body = _clean(title, body)
-    update.translations = _clean_translations(translations)
-    update.audience = _check_audience(_campaign(), audience)
+    title, body = _clean(title, body)
+    values = {"title": title, "body": body, "translations": _clean_translations(translations),
+              "audience": _check_audience(_campaign(), audience), "updated_at": utcnow()}
+    moved = db.session.execute(sa.update(Update).where(Update.id == update.id, Update.state == UpdateState.DRAFT)
+                               .values(**values)).rowcount
+    db.session.refresh(update)  # what the row holds now: the edit, or the update as it was published
+    if not moved:
+        raise ConflictError(_("A published update cannot be changed: it has been mailed."), code="published")
     return update
 
 
@@ -424,7 +434,9 @@ def queued_deliveries(update_id: int):
 def send_delivery(update: Update, delivery_id: int, topic: str) -> str:
     """Send one claimed delivery and set what became of it; the caller commits. Which count it
     goes to: `sent`; `skipped` (the donor unsubscribed or was refunded since it was published);
-    `retry` (the send failed: back to the queue) or `failed` (the last of MAX_ATTEMPTS)."""
+    `retry` (this message or address was refused: back to the queue) or `failed` (the last of
+    MAX_ATTEMPTS); `deferred` (the mail server could not be reached or is out of service: the
+    claim is given back, the try not counted, and the caller stops the mailing)."""
     delivery = db.session.get(UpdateDelivery, delivery_id)
     user = delivery.user
     # Between publishing and now, the donor may have unsubscribed or been refunded.
@@ -436,15 +448,38 @@ def send_delivery(update: Update, delivery_id: int, topic: str) -> str:
         return "skipped"
     try:
         send_mail(**compose_mail(update, user, topic))
-    except Exception as exc:  # the mail server refused or is down: try again later
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        if servers_fault(exc):
+            log.warning("update %s: the mail server is unavailable (%s); the mailing waits", update.id, exc)
+            _give_back(delivery, error)
+            return "deferred"
         log.warning("update %s to user %s: attempt %s failed: %s", update.id, user.id, delivery.attempts, exc)
         final = delivery.attempts >= MAX_ATTEMPTS
-        _finish(delivery, DeliveryStatus.FAILED if final else DeliveryStatus.QUEUED,
-                f"{type(exc).__name__}: {exc}"[:500])
+        _finish(delivery, DeliveryStatus.FAILED if final else DeliveryStatus.QUEUED, error)
         return "failed" if final else "retry"
     delivery.sent_at = utcnow()
     _finish(delivery, DeliveryStatus.SENT)
     return "sent"
+
+
+def servers_fault(exc: BaseException) -> bool:
+    """Did a send fail because of the mail server (down, refusing or dropping connections, timing
+    out, "421 closing", a 4xx "try later", our login refused) rather than this message or this
+    donor's address (a 5xx to this message, a refused recipient)? Only the second kind says
+    anything about the donor, so only it may use up their MAX_ATTEMPTS: a quarter of an hour of
+    outage would otherwise fail the update for every donor at once, for good."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        # smtplib raises it for a 421 to RCPT too (the server closing): that one is the server's
+        return bool(exc.recipients) and all(code == 421 for code, _msg in exc.recipients.values())
+    if isinstance(exc, (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, smtplib.SMTPHeloError,
+                        smtplib.SMTPAuthenticationError, smtplib.SMTPNotSupportedError)):
+        return True
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code < 500  # 4xx (421 included): the server asks us to come back later
+    # refused, reset, timed out, TLS failed, no login method in common; not a message we could not
+    # even write (a bug, an address Python refuses): that one is this donor's
+    return isinstance(exc, OSError)
 
 
 def _finish(delivery: UpdateDelivery, status: DeliveryStatus, error: str | None = None) -> None:
@@ -452,13 +487,21 @@ def _finish(delivery: UpdateDelivery, status: DeliveryStatus, error: str | None 
     delivery.error = error
 
 
+def _give_back(delivery: UpdateDelivery, error: str) -> None:
+    """Back to the queue, the claim's try not counted (the donor's tries are for what is theirs).
+    claimed_at stays: to the sweep it is the sign of a mailing whose task will try again soon."""
+    delivery.status = DeliveryStatus.QUEUED
+    delivery.attempts = max(0, delivery.attempts - 1)
+    delivery.error = error
+
+
 # --- the mailing (the queue's task) ------------------------------------------------------
-# `deliver_update` sends an update's queued deliveries; if some sends failed (mail server down)
-# it raises, and huey runs it again after 1, 2, 4 ... minutes (retry_delay, retry_backoff),
-# kept in the queue's storage so a restart loses nothing. Each delivery row is claimed before
-# its mail goes out, so retries and parallel workers never send one donor the same update twice.
-# The hourly sweep (comms/tasks.py) re-queues updates whose job was lost and closes claims of
-# dead workers.
+# `deliver_update` sends an update's queued deliveries; if some could not go (a refused address,
+# or the mail server down) it raises, and huey runs it again after 1, 2, 4 ... minutes
+# (retry_delay, retry_backoff), kept in the queue's storage so a restart loses nothing. Each
+# delivery row is claimed before its mail goes out, so retries and parallel workers never send one
+# donor the same update twice. The hourly sweep (comms/tasks.py) re-queues updates whose job was
+# lost or gave up (a long outage outlasts its tries) and closes claims of dead workers.
 
 class DeliveryIncomplete(Exception):
     """Raised so that huey schedules the next try."""
@@ -469,9 +512,11 @@ def deliver_queued(update_id: int) -> dict[str, int]:
     row is claimed and the claim committed before its mail goes out, then what became of it is
     committed before the next, so a retry or a second worker never sends it again, and a worker
     killed mid-batch leaves at most the one in flight (closed by the sweep, not re-sent). A
-    failed send goes back to the queue until MAX_ATTEMPTS, then is marked failed.
-    Returns counts; `retry` > 0 tells the job to run again later."""
-    done = {"sent": 0, "retry": 0, "failed": 0, "skipped": 0}
+    refused message or address goes back to the queue until MAX_ATTEMPTS, then is marked failed.
+    When the mail server itself cannot be reached the mailing stops at once, its claim given back
+    uncounted: trying the next donors would only fail them too. Returns counts; `retry` or
+    `deferred` > 0 tells the job to run again later."""
+    done = {"sent": 0, "retry": 0, "failed": 0, "skipped": 0, "deferred": 0}
     update = deliverable(update_id)
     if update is None:
         return done
@@ -482,8 +527,11 @@ def deliver_queued(update_id: int) -> dict[str, int]:
             db.session.commit()  # claimed before the mail goes out
             if not claimed:
                 continue  # another worker has it
-            done[send_delivery(update, delivery_id, topic)] += 1
+            outcome = send_delivery(update, delivery_id, topic)
+            done[outcome] += 1
             db.session.commit()  # sent (or not) is kept before the next donor's mail
+            if outcome == "deferred":
+                break  # the server is down: the task's next try (or the sweep) goes on from here
     return done
 
 
@@ -491,15 +539,18 @@ def deliver_queued(update_id: int) -> dict[str, int]:
 @mail_task(registered_as="filmfund.comms.tasks.deliver_update")
 def deliver_update(update_id: int) -> dict:
     done = deliver_queued(update_id)
-    if done["retry"]:
-        raise DeliveryIncomplete(f"update {update_id}: {done['retry']} mail(s) to try again")
+    if done["retry"] or done["deferred"]:
+        raise DeliveryIncomplete(f"update {update_id}: {done['retry']} mail(s) to try again"
+                                 + (", the mail server unavailable" if done["deferred"] else ""))
     return done
 
 
 def sweep_deliveries(now: datetime | None = None) -> dict[str, int]:
     """Deliveries left `sending` by a worker that died are marked failed, never re-sent (the
     mail may have gone out: a donor must not get it twice); updates with queued deliveries and
-    no sign of a live job get a new job (a lost queue) once the caller commits.
+    no sign of a live job get a new job once the caller commits: its queue was lost, or its task
+    used up its tries during a mail server outage (those deliveries stayed queued, their tries
+    uncounted, so the new job sends them once the server is back).
 
     A live job is one that claimed a delivery, or whose update was published, within
     STALE_SENDING: its mailing is running or waiting in the queue. A second job beside it would

@@ -162,8 +162,8 @@ def edit_update(update_id: int):
         updates.edit_update(update_id, title=f.get("title", ""), body=f.get("body", ""),
                             audience=f.get("audience", ""), translations=versions_from_form(f, ("title", "body")))
         db.session.commit()
-    except DomainError as err:
-        return _admin_page(update, values=f.to_dict(), error=for_people(err.message), status=400)
+    except DomainError as err:  # 409 if another producer published it meanwhile: the page shows it published
+        return _admin_page(update, values=f.to_dict(), error=for_people(err.message), status=err.status)
     flash(_("Draft saved."), "success")
     return redirect(url_for("comms.admin_update", update_id=update_id), code=303)
 

@@ -46,3 +46,46 @@ def test_an_empty_message_is_refused_in_the_donors_language(app, donor, login_as
         resp = me.post("/account/requests", data={"csrf_token": csrf_token(me, page), "body": "  "})
         assert resp.status_code == 400
         assert re.findall(r'<p class="field-error" role="alert">([^<]*)</p>', resp.get_data(as_text=True)) == [said]
+
+
+def test_a_refunded_donor_loses_the_thread_and_is_mailed_no_reply(app, client, producer, login_as, smtp):
+    """Once the $2000 gift is refunded the reward is revoked: the donor no longer reads what the
+    producers wrote (a place, a door code), gets no notice of a reply written before the refund,
+    and the producers keep the thread but can no longer add to it."""
+    from filmfund.auth.services import find_user
+    from filmfund.comms.models import RequestMessage
+    from filmfund.extensions import db
+    from tests.rewards.conftest import Stripe, charge_obj
+    from tests.site.helpers import pay
+
+    pledge = pay(200000, "big@example.org")
+    big = find_user("big@example.org")
+    me = login_as(app.test_client(), big)
+    assert me.post("/account/requests", data={"csrf_token": csrf_token(me, "/account/requests"),
+                                              "body": "Could I visit the edit room?"}).status_code == 303
+    staff = login_as(app.test_client(), producer)
+    thread = f"/admin/requests/{big.public_id}"
+    assert staff.post(thread, data={"csrf_token": csrf_token(staff, thread),
+                                    "body": "Yes: 3F, 12 Gulou St, door code 4471."}).status_code == 303
+    smtp.envelopes.clear()  # the receipt; the reply's notice is queued, not yet mailed
+
+    # Refunded in full before the worker mails the notice: the booking revokes the reward, then
+    # the notice finds a donor who no longer holds it.
+    Stripe(app, client).send("charge.refunded", charge_obj(f"pi_test_local_{pledge.id}", 200000, 200000))
+    jobs.run_burst()
+    assert [e.rcpt_tos for e in smtp.envelopes if "big@example.org" in e.rcpt_tos] == []
+
+    page = me.get("/account/requests")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "door code 4471" not in html and "Could I visit" not in html
+    assert "comes with the $2000 tier" in html and 'name="body"' not in html
+
+    html = staff.get(thread).get_data(as_text=True)  # the producers keep the record
+    assert "door code 4471" in html and 'id="thread-closed"' in html and 'name="body"' not in html
+    resp = staff.post(thread, data={"csrf_token": csrf_token(staff, thread), "body": "See you Tuesday at 7."})
+    assert resp.status_code == 409
+    assert "no longer holds the $2000 tier" in resp.get_data(as_text=True)
+    jobs.run_burst()
+    assert db.session.query(RequestMessage).filter_by(body="See you Tuesday at 7.").count() == 0
+    assert [e.rcpt_tos for e in smtp.envelopes if "big@example.org" in e.rcpt_tos] == []

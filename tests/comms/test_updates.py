@@ -119,7 +119,8 @@ def test_news_goes_to_every_donor_and_the_archive_to_everyone(app, client, smtp,
     assert client.get(f"/updates/{update_id}").status_code == 200  # public
 
 
-def test_failed_sends_are_retried_and_never_sent_twice(app, client, donor, producer, token_for, smtp):
+def test_a_refused_connection_waits_for_the_server_and_never_sends_twice(app, client, donor, producer, token_for,
+                                                                         smtp):
     donor(1500, "a@example.org")
     donor(1500, "b@example.org")
     smtp.envelopes.clear()  # the receipts
@@ -131,8 +132,9 @@ def test_failed_sends_are_retried_and_never_sent_twice(app, client, donor, produ
                                     audience="updates-monthly")
     jobs.run_burst(max_tasks=1)  # the first try fails; huey schedules the next
     rows = db.session.scalars(sa.select(UpdateDelivery).order_by(UpdateDelivery.id)).all()
-    assert [(r.status, r.attempts) for r in rows] == [(DeliveryStatus.QUEUED, 1)] * 2
-    assert all("Error" in r.error or "refused" in r.error.lower() for r in rows)
+    # The server's fault, not the donors': no try counted, and the mailing stopped at the first
+    assert [(r.status, r.attempts) for r in rows] == [(DeliveryStatus.QUEUED, 0)] * 2
+    assert "refused" in rows[0].error.lower() and rows[1].error is None
     assert smtp.envelopes == []
 
     app.config["SMTP_URL"] = working  # the server is back: the retry sends each once
@@ -199,19 +201,68 @@ def test_the_sweep_gives_a_live_mailing_no_second_job(app, donor, monkeypatch):
     assert queued == [update.id]
 
 
-def test_gives_up_after_the_last_attempt_and_the_producer_sees_it(app, client, donor, producer, login_as,
-                                                                 monkeypatch):
-    from tests.comms.conftest import free_port
+def test_gives_up_after_the_last_attempt_and_the_producer_sees_it(app, client, donor, producer, login_as):
+    from tests.comms.test_update_outage import refusing_server
 
     donor(1500, "a@example.org")
-    app.config["SMTP_URL"] = f"smtp://127.0.0.1:{free_port()}"
-    monkeypatch.setattr(updates, "MAX_ATTEMPTS", 1)
     update = updates.create_update(title="Lost", body="B", audience="updates-monthly")
     updates.publish_update(update.id)
     db.session.commit()
-    assert updates.deliver_queued(update.id)["failed"] == 1
+    with refusing_server(app, refuse={"a@example.org"}):  # "550 no such user": this address's fault
+        for _ in range(updates.MAX_ATTEMPTS - 1):
+            assert updates.deliver_queued(update.id)["retry"] == 1
+        assert updates.deliver_queued(update.id)["failed"] == 1
     html = login_as(client, producer).get(f"/admin/updates/{update.id}").get_data(as_text=True)
     assert "a@example.org" in html and "failed" in html and "<strong>1</strong> failed" in html
+    assert "550" in html
+
+
+def test_a_draft_saved_while_another_producer_publishes_it_leaves_the_published_update(app, client, donor,
+                                                                                        producer, login_as,
+                                                                                        monkeypatch):
+    """Producer A opens the draft, producer B publishes it (mailed to everyone), then A saves: A's
+    text and audience must not replace what was published and mailed (409, nothing written)."""
+    import threading
+
+    donor(1500, "a@example.org")
+    monkeypatch.setattr("filmfund.comms.updates.deliver_update", lambda update_id: None)  # no mailing here
+    update = updates.create_update(title="Rough cut", body="For every donor.", audience="everyone")
+    db.session.commit()
+    update_id = update.id
+    assert updates.get_update(update_id).state == "draft"  # A's request has read the draft (as the view does)
+
+    def producer_b():
+        with app.app_context():  # another request: its own session
+            updates.publish_update(update_id)
+            db.session.commit()
+
+    b = threading.Thread(target=producer_b)
+    b.start()
+    b.join(30)
+    from filmfund.errors import ConflictError
+
+    try:
+        updates.edit_update(update_id, title="Director's private note", body="Only for the $750 donors.",
+                            audience="director-updates")
+        db.session.commit()
+    except ConflictError as err:
+        assert err.status == 409 and err.code == "published"
+        db.session.rollback()
+    else:
+        raise AssertionError("the published update was rewritten by a draft's save")
+    db.session.expire_all()
+    stored = updates.get_update(update_id)
+    assert (stored.state, stored.audience, stored.title) == ("published", "everyone", "Rough cut")
+
+    # The same on the page: a save of a draft published meanwhile is refused, and says why.
+    page = f"/admin/updates/{update_id}"
+    staff = login_as(client, producer)
+    resp = staff.post(page, data={"csrf_token": csrf_token(staff, page), "title": "Late",
+                                  "body": "Late.", "audience": "everyone"})
+    assert resp.status_code == 409
+    assert "cannot be changed" in resp.get_data(as_text=True)
+    db.session.expire_all()
+    assert updates.get_update(update_id).title == "Rough cut"
 
 
 def test_unsubscribed_or_refunded_before_the_send_gets_nothing(app, smtp, donor):
