@@ -125,6 +125,18 @@ class SourceGroup:
     card: Path | None = None
     sidecars: list[Path] = field(default_factory=list)
     expected_sizes: dict[Path, int] = field(default_factory=dict)  # from the clip info
+    missing: list[MissingPart] = field(default_factory=list)  # parts of the take not in this copy
+
+
+@dataclass
+class MissingPart:
+    """A file the card's playlist joins to this take that is not in the copy: the take breaks
+    at the group's `side` ("start" or "end"). `size`: its length from the clip info, if kept."""
+
+    name: str          # the file's name as the card would have it, e.g. 00001.MTS
+    side: str          # "start": the part before the group's first file; "end": after its last
+    playlist: str
+    size: int | None = None
 
 
 @dataclass
@@ -139,15 +151,18 @@ def card_groups(bdmv: Path, skipped: list[Skipped] | None = None) -> list[Source
     skipped = skipped if skipped is not None else []
     stream = _ci(bdmv, "STREAM")
     files: dict[str, Path] = {}
-    for p in sorted(stream.iterdir()):
-        if p.suffix.lower() not in STREAM_SUFFIXES:
+    # The camera's names first: a file under another name (taken by its bytes) answers to the
+    # playlist's name only if no file has the camera's name, else it comes in on its own.
+    named = sorted(stream.iterdir(), key=lambda p: (p.suffix.lower() not in STREAM_SUFFIXES, p.name))
+    for p in named:
+        if p.suffix.lower() not in STREAM_SUFFIXES and not _stream_by_bytes(p, skipped):
             continue
         if p.is_symlink():
             skipped.append(Skipped(p, _link_reason(p, bdmv)))
         elif p.stat().st_size == 0:
             skipped.append(Skipped(p, "empty file (0 bytes)"))
         else:
-            files[p.stem.upper()] = p
+            files[p.stem.upper() if p.stem.upper() not in files else p.name.upper()] = p
     playlist_dir = _ci(bdmv, "PLAYLIST")
     clipinf = _ci(bdmv, "CLIPINF")
     card_files = [f for f in (_ci(bdmv, n) for n in CARD_FILES) if f is not None and f.is_file()]
@@ -172,9 +187,18 @@ def card_groups(bdmv: Path, skipped: list[Skipped] | None = None) -> list[Source
         except (ValueError, struct.error, IndexError):
             continue
         current: SourceGroup | None = None
+        lost: MissingPart | None = None  # the part just before, named by the playlist, not in the copy
         for name, condition in items:
             path = files.get(name.upper())
-            if path is None or name.upper() in used:
+            if name.upper() in used:
+                current, lost = None, None
+                continue
+            if path is None:
+                # Named by the playlist, not in this copy (lost, or skipped above as a link or an
+                # empty file): the take breaks here, and both sides of the break are told so.
+                lost = _missing(stream, name, clipinf, mpls, skipped, continues=condition in SEAMLESS)
+                if current is not None and condition in SEAMLESS:
+                    current.missing.append(MissingPart(lost.name, "end", lost.playlist, lost.size))
                 current = None
                 continue
             used.add(name.upper())
@@ -184,6 +208,9 @@ def card_groups(bdmv: Path, skipped: list[Skipped] | None = None) -> list[Source
             else:
                 current = SourceGroup([path], f"card clip (playlist {mpls.name})", bdmv, [mpls, *card_files])
                 groups.append(current)
+                if lost is not None and condition in SEAMLESS:
+                    current.missing.append(MissingPart(lost.name, "start", lost.playlist, lost.size))
+            lost = None
             clip_facts(name, path, current)
     rest = [p for k, p in sorted(files.items()) if k not in used]
     for group in group_by_continuity(rest):
@@ -192,6 +219,49 @@ def card_groups(bdmv: Path, skipped: list[Skipped] | None = None) -> list[Source
         clip_facts(group.files[0].stem, group.files[0], group)
         groups.append(group)
     return groups
+
+
+def _missing(stream: Path, name: str, clipinf: Path | None, mpls: Path, skipped: list[Skipped], *,
+             continues: bool) -> MissingPart:
+    """A play item whose file is not in the copy, listed in `skipped` (unless it is there already,
+    as a link or an empty file) with what the card says of it."""
+    info = _clipinf(clipinf, name)
+    size = None
+    if info is not None:
+        try:
+            size = parse_clpi(info.read_bytes())
+        except (ValueError, struct.error, OSError):
+            pass
+    ext = next((p.suffix for p in stream.iterdir() if p.suffix.lower() in STREAM_SUFFIXES), ".MTS")
+    file_name = f"{name}{ext}"
+    if not any(s.path.parent == stream and s.path.stem.upper() == name.upper() for s in skipped):
+        length = f" ({size} bytes by its clip info)" if size else ""
+        role = "a part of a spanned take" if continues else "a take"
+        skipped.append(Skipped(stream / file_name, f"named by the card's playlist {mpls.name} as {role}{length}, "
+                                                   "but not in this copy: the take is incomplete"))
+    return MissingPart(file_name, "", mpls.name, size)
+
+
+def _stream_by_bytes(path: Path, skipped: list[Skipped]) -> bool:
+    """A file of a card's STREAM folder under another name (00001.MTS renamed .mp4, .MTS.part on a
+    laptop): taken if its bytes are a transport stream (judged from the bytes, not the name),
+    else listed in `skipped`. Hidden files (a Mac's ._ and .DS_Store) are not the camera's."""
+    from filmfund.media.sniff import sniff  # light module, as in read_camera_data
+
+    if path.is_symlink():
+        return True  # listed by the caller as a link, never followed (nor read here)
+    if path.name.startswith(".") or not path.is_file():
+        return False
+    try:
+        found = sniff(path)
+    except OSError as exc:
+        skipped.append(Skipped(path, f"in the card's STREAM folder, cannot be read: {exc.strerror or exc}"))
+        return False
+    if found.container in ("mpegts", "empty"):  # an empty one is listed by the caller as empty
+        return True
+    skipped.append(Skipped(path, f"in the card's STREAM folder, but it holds {found.description}, "
+                                 "not a camera clip: not ingested"))
+    return False
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -265,6 +335,9 @@ def discover(paths: list[Path], skipped: list[Skipped] | None = None) -> list[So
                     skipped.append(Skipped(file, _link_reason(file, path)))
                 continue
             if file.suffix.lower() not in MEDIA_EXTENSIONS:
+                reason = _passed_over(file)
+                if reason:
+                    skipped.append(Skipped(file, reason))
                 continue
             if file.stat().st_size == 0:
                 skipped.append(Skipped(file, "empty file (0 bytes)"))
@@ -274,6 +347,34 @@ def discover(paths: list[Path], skipped: list[Skipped] | None = None) -> list[So
         for folder in sorted(loose):
             groups.extend(group_by_continuity(loose[folder]))
     return groups
+
+
+# Names a copy gets when it is not the file it was: pieces a disk repair recovered (chkdsk's
+# FILE0001.CHK, fsck's lost+found) and copies or downloads that never finished.
+RECOVERED_SUFFIXES = {".chk", ".part", ".partial", ".crdownload", ".download"}
+FOOTAGE_CONTAINERS = {"mpegts": ".MTS", "mp4": ".mp4", "matroska": ".mkv", "riff": ".avi", "mpeg-ps": ".mpg"}
+
+
+def _passed_over(file: Path) -> str | None:
+    """Why a file of a folder whose name is not a video, image or audio name is not ingested, if
+    the crew must hear of it: its bytes are footage, or its name is that of a recovered or
+    unfinished copy. Other files (a camera's .XML and .THM, notes) are not footage: not listed."""
+    from filmfund.media.sniff import sniff  # light module, as in read_camera_data
+
+    kind = file.suffix or "no extension"
+    recovered = file.suffix.lower() in RECOVERED_SUFFIXES
+    try:
+        found = sniff(file)
+    except OSError as exc:
+        return f"named {kind}, as a recovered or unfinished copy is, and cannot be read: {exc.strerror or exc}" \
+            if recovered else None
+    said = f"named {kind}, as a disk repair or an unfinished copy names a file; " if recovered else ""
+    if found.container in FOOTAGE_CONTAINERS:
+        return (f"{said}holds {found.description} under a name that is not a video name: not ingested "
+                f"(rename it to {FOOTAGE_CONTAINERS[found.container]} and ingest it to keep it)")
+    if recovered:
+        return f"{said}holds {found.description}: not ingested"
+    return None
 
 
 _NUMBER = re.compile(r"^(.*?)(\d+)$")

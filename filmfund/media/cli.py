@@ -96,18 +96,33 @@ def _ingest(paths: tuple[str, ...], found: list, skipped: list, title: str | Non
     from filmfund.media import services
 
     total = sum(f.stat().st_size for g in found for f in g.files)
+    unread: list = []  # takes with a file that could not be read: named as each one fails
+
+    def failed(s) -> None:
+        unread.append(s)
+        click.echo(f"skipped {s.path}: {s.reason}", err=True)
+
+    committed: list = []  # printed as each is committed, so a run that stops still shows them
     if wait:
         from filmfund.extensions import db
 
-        results = _ingest_and_run(paths, found, title, total, probing)
+        try:
+            results = _ingest_and_run(paths, found, title, total, probing, failed,
+                                      lambda group, r: committed.append(r))
+        except BaseException:
+            for r in committed:  # the final states are not known: each as it was committed
+                _echo_result(r)
+            raise
         db.session.expire_all()
+        for r in results:  # --wait: the states each take settled in
+            _echo_result(r)
     else:
         with click.progressbar(length=total or 1, label="Copying and hashing", file=sys.stderr,
                                show_pos=False, show_percent=True, show_eta=True) as bar:
             results = services.ingest_paths(paths, title=title, progress=bar.update, discovered=found,
-                                            probing=probing)
-    for r in results:
-        click.echo(f"{r.asset.public_id} {r.asset.state.value}")
+                                            probing=probing, on_skip=failed,
+                                            on_result=lambda group, r: _echo_result(r))
+    skipped = [*skipped, *unread]
     rows = [[r.asset.public_id, r.asset.state.value, r.asset.kind.value, r.asset.title[:40],
              str(len(r.asset.sources)), f"{r.asset.duration:.1f} s" if r.asset.duration else "-",
              _human(r.asset.size), "new" if r.created else "known", r.how[:50]] for r in results]
@@ -117,6 +132,18 @@ def _ingest(paths: tuple[str, ...], found: list, skipped: list, title: str | Non
     new = sum(r.created for r in results)
     click.echo(f"{len(results)} asset(s): {new} new, {len(results) - new} already known"
                + (f", {len(skipped)} path(s) skipped." if skipped else "."), err=True)
+    if unread:
+        click.echo(f"{len(unread)} take(s) not ingested: a file could not be read (listed above).", err=True)
+        sys.exit(1)
+
+
+def _echo_result(r) -> None:
+    """An asset's id and state on stdout; what is wrong with it on stderr (a part of the take
+    missing from the copy is known at ingest, damage once the take is checked)."""
+    click.echo(f"{r.asset.public_id} {r.asset.state.value}")
+    for p in r.asset.problems or []:
+        if p.get("severity") != "info":
+            click.echo(f"  {p.get('code')}: {p.get('message', '')[:300]}", err=True)
 
 
 def _card_label(group) -> str:
@@ -127,7 +154,8 @@ def _card_label(group) -> str:
     return group.files[0].parent.name or "files"
 
 
-def _ingest_and_run(paths: tuple[str, ...], found: list, title: str | None, total: int, probing: dict) -> list:
+def _ingest_and_run(paths: tuple[str, ...], found: list, title: str | None, total: int, probing: dict,
+                    on_skip, on_result) -> list:
     """`--wait`: the footage queue runs on a thread here, as a worker runs it, from the first clip
     on: a clip is checked and encoded while the next one is copied. One bar per card follows its
     takes through their jobs (each job's own percentage, live), one bar the copying, and one bar
@@ -195,6 +223,7 @@ def _ingest_and_run(paths: tuple[str, ...], found: list, title: str | None, tota
     titles: dict[int, str] = {}
 
     def registered(group, result) -> None:
+        on_result(group, result)
         if not result.created:  # known already: its early decode, if any, is not needed
             early.discard(group.files[0])
         with lock:
@@ -263,7 +292,8 @@ def _ingest_and_run(paths: tuple[str, ...], found: list, title: str | None, tota
             # The footage lane only (jobs.FOOTAGE_ONLY): mail and payments wait for the site's worker.
             with jobs.QueueDriver(app, after_task=settle, lanes=jobs.FOOTAGE_ONLY) as driver:
                 results = services.ingest_paths(paths, title=title, progress=lambda n: bars.advance(copying, n),
-                                                discovered=found, on_result=registered, probing=probing)
+                                                discovered=found, on_result=registered, probing=probing,
+                                                on_skip=on_skip)
             settle()
             # The queue is shared: a running site's worker may have taken some of these takes'
             # jobs. --wait means every take settled, so wait for those too, and run the footage

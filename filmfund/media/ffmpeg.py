@@ -103,6 +103,14 @@ def _input(spec: str, **kwargs):
     return ffmpeg_lib.input(spec, **guard_args(spec), **kwargs)
 
 
+# Input options of the check passes (decode_pass, check_and_proxy_argv): decoders whose frames
+# carry a CRC (AC-3 above all, a camcorder's sound) only compare it when asked, and without the
+# comparison a frame with flipped bytes decodes as noise, silently. CRC checks only: `explode`
+# would stop at the first error (the damage could no longer be placed or counted), and
+# `bitstream`/`buffer` make decoders reject what they now conceal, untested on camera files.
+CHECK_INPUT = {"err_detect": "crccheck"}
+
+
 def limited(command: list[str]) -> list[str]:
     """The command under an address-space limit (prlimit, util-linux), when there is one."""
     if PRLIMIT and MEMORY_MB > 0:
@@ -449,7 +457,7 @@ def decode_pass(spec: str, *, timeout: float, has_video: bool = True,
     error-level lines (`-loglevel level+info` prefixes each line with its level) and place each
     one in time after the last frame `showinfo` saw.
     """
-    inp = _input(spec)
+    inp = _input(spec, **CHECK_INPUT)
     # Picture and sound only: subtitle, data and timecode streams (a camcorder's PGS date overlay,
     # a phone's GPS track, a tmcd track) have no encoder for the null muxer and are not footage.
     streams = [inp["V"].filter("showinfo", checksum=0), inp["a?"]] if has_video else [inp["a"]]
@@ -634,7 +642,7 @@ def check_and_proxy_argv(spec: str, proxy_out: str, poster_out: str, info: Media
     by number among decoded frames: it exists whatever the GOP) and, with `strip_out`, the
     thumbnail strip (every few seconds' frame, tiled); every sound stream is decoded (to
     nowhere, beyond the one the proxy encodes)."""
-    inp = _input(spec)
+    inp = _input(spec, **CHECK_INPUT)
     picture = inp["V:0"].filter("showinfo", checksum=0)
     if info.interlaced:
         picture = picture.filter("bwdif", mode="send_frame", parity="auto", deint="all")

@@ -2,7 +2,9 @@
 stored by content and registered as assets with a verify job queued."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,11 +16,14 @@ from flask_babel import gettext as _
 from filmfund.errors import DomainError, ValidationError
 from filmfund.extensions import db
 from filmfund.media import avchd, ffmpeg, fixity
-from filmfund.media.common import storage, upload_name
+from filmfund.media.common import _problem, storage, upload_name
 from filmfund.media.jobs import _new_job, enqueue_on_commit
 from filmfund.media.models import Asset, AssetEvent, AssetKind, AssetState, JobKind, Sidecar, Source
 from filmfund.media.probing import _probe_file, camera_data, probe_files, recorded_at
 from filmfund.media.storage import TooLarge, sha256_file
+
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class IngestResult:
@@ -27,16 +32,46 @@ class IngestResult:
     how: str
 
 
-class _Tee:
-    """Feeds the bytes a storage put reads into a second hash (the asset's joined stream)."""
+class SourceUnreadable(OSError):
+    """A file of the take could not be read (a failing card, disk or laptop): the take is not
+    ingested, and the file is named. Raised for the source's reads only, so that a failure to
+    write the storage is never told as the card's."""
 
-    def __init__(self, src: BinaryIO, digest):
-        self.src, self.digest = src, digest
+    def __init__(self, path: Path, exc: OSError):
+        super().__init__(exc.errno, exc.strerror or str(exc))
+        self.path = path
+
+
+@contextlib.contextmanager
+def _reading(path: Path):
+    try:
+        yield
+    except SourceUnreadable:
+        raise
+    except OSError as exc:
+        raise SourceUnreadable(path, exc) from exc
+
+
+class _Source:
+    """The bytes of one source file as a storage put reads them; a spanned take's joined hash is
+    fed from the same reads (`digest`)."""
+
+    def __init__(self, src: BinaryIO, path: Path, digest=None):
+        self.src, self.path, self.digest = src, path, digest
 
     def read(self, n: int = -1) -> bytes:
-        data = self.src.read(n)
-        self.digest.update(data)
+        with _reading(self.path):
+            data = self.src.read(n)
+        if self.digest is not None:
+            self.digest.update(data)
         return data
+
+
+def _put_source(store, path: Path, progress: Callable[[int], None] | None, digest=None, *, replace=None):
+    with _reading(path):
+        fh = open(path, "rb")
+    with fh:
+        return store.put_stream(_Source(fh, path, digest), path.suffix, progress, replace=replace)
 
 
 def _probe_spec(spec: str) -> tuple[dict | None, ffmpeg.MediaInfo | None, str | None]:
@@ -49,10 +84,13 @@ def ingest_paths(paths: Iterable[str | Path], title: str | None = None,
                  skipped: list[avchd.Skipped] | None = None,
                  discovered: list[avchd.SourceGroup] | None = None,
                  on_result: Callable[[avchd.SourceGroup, IngestResult], None] | None = None,
-                 probing: dict[Path, Future] | None = None) -> list[IngestResult]:
+                 probing: dict[Path, Future] | None = None,
+                 on_skip: Callable[[avchd.Skipped], None] | None = None) -> list[IngestResult]:
     """Ingest files, folders and AVCHD card roots; queue a verify job per new asset. What was
-    not taken (symlinks, empty files) is appended to `skipped`, with the reason. `discovered`:
-    what avchd.discover already found in `paths` (the CLI looks before it builds the app).
+    not taken (symlinks, empty files, takes with a file that could not be read) is appended to
+    `skipped`, with the reason; a take that cannot be read is also told to `on_skip` as it
+    fails. `discovered`: what avchd.discover already found in `paths` (the CLI looks before it
+    builds the app).
 
     This is the batch driver of `filmfund media ingest`, as a task's loop is: each take is a use
     case of its own, committed as soon as it is registered (its verify job queued then), before
@@ -71,12 +109,29 @@ def ingest_paths(paths: Iterable[str | Path], title: str | None = None,
         if on_group:
             on_group(group)
         group_title = title if title and len(groups) == 1 else (f"{title} · {n}" if title else None)
-        result = _ingest_group(group, probes, group_title, progress)
+        try:
+            result = _ingest_group(group, probes, group_title, progress)
+        except SourceUnreadable as exc:
+            # A bad sector or a pulled card fails this take only: it is named and the next
+            # take is copied (what this one stored is removed by _ingest_group).
+            db.session.rollback()
+            failed = avchd.Skipped(exc.path, _read_error(exc, group))
+            if skipped is not None:
+                skipped.append(failed)
+            if on_skip:
+                on_skip(failed)
+            continue
         db.session.commit()  # this take's, before the next one is copied (see above)
         results.append(result)
         if on_result:
             on_result(group, result)
     return results
+
+
+def _read_error(exc: SourceUnreadable, group: avchd.SourceGroup) -> str:
+    take = " + ".join(avchd.path_text(f.name) for f in group.files)
+    return (f"read error: {exc.strerror}; the take {take} was not ingested and nothing of it was kept: "
+            "copy it again from the card or another backup")
 
 
 def total_bytes(paths: Iterable[str | Path]) -> int:
@@ -102,7 +157,24 @@ def _card_name(bdmv: Path) -> str:
 
 def _ingest_group(group: avchd.SourceGroup, probes: dict, title: str | None,
                   progress: Callable[[int], None] | None) -> IngestResult:
+    """One take. If it fails (a read error in part 2 of a spanned take), the objects it put in
+    storage and nothing else has (`created`) are removed: no asset owns them, nothing would
+    ever find them again. Objects that were there before (another asset's) stay."""
     store = storage()
+    created: list[str] = []
+    try:
+        return _ingest_take(group, probes, title, progress, store, created)
+    except BaseException:
+        for key in created:
+            try:
+                store.delete(key)
+            except Exception:  # noqa: BLE001 - the take's own failure is what the caller reports
+                log.warning("could not remove %s after a failed ingest", key, exc_info=True)
+        raise
+
+
+def _ingest_take(group: avchd.SourceGroup, probes: dict, title: str | None,
+                 progress: Callable[[int], None] | None, store, created: list[str]) -> IngestResult:
     known = _known_without_upload(group.files, progress)
     if known is not None and not fixity.in_alert(known):  # in alert: this copy may repair it
         return IngestResult(known, False, "already ingested (same bytes)")
@@ -111,9 +183,9 @@ def _ingest_group(group: avchd.SourceGroup, probes: dict, title: str | None,
     joined = hashlib.sha256() if len(group.files) > 1 else None
     stored = []
     for f in group.files:
-        with open(f, "rb") as fh:
-            stored.append(store.put_stream(_Tee(fh, joined) if joined else fh, f.suffix, progress,
-                                           replace=fixity.replace_damaged))
+        stored.append(_put_source(store, f, progress, joined, replace=fixity.replace_damaged))
+        if stored[-1].created:
+            created.append(stored[-1].key)
     sha = joined.hexdigest() if joined else stored[0].sha256
     existing = _existing_asset(sha, [s.sha256 for s in stored])
     if existing is not None:
@@ -132,7 +204,9 @@ def _ingest_group(group: avchd.SourceGroup, probes: dict, title: str | None,
                                     expected_size=group.expected_sizes.get(f)))
     card_root = group.card.parent if group.card is not None else None
     for side in dict.fromkeys(group.sidecars):
-        kept = store.put_file(side, side.suffix)
+        kept = _put_source(store, side, None)
+        if kept.created:
+            created.append(kept.key)
         name = avchd.path_text(side.relative_to(card_root) if card_root else side.name)
         asset.sidecars.append(Sidecar(name=name[:500], sha256=kept.sha256, size=kept.size, storage_key=kept.key))
     _apply_info(asset, first_info, first_probe)
@@ -151,7 +225,29 @@ def _ingest_group(group: avchd.SourceGroup, probes: dict, title: str | None,
     if probe_error:
         notes.append(f"ffprobe: {probe_error}")
     asset.notes = "\n".join(notes)
+    # Facts of the card, not of the bytes (no decode can find them): the verify keeps them.
+    asset.problems = [_missing_part(group, m, asset.duration) for m in group.missing]
     return _register(asset, group.how)
+
+
+def _missing_part(group: avchd.SourceGroup, missing: avchd.MissingPart, duration: float | None) -> dict:
+    """The problem of a take whose card playlist joins a file this copy does not have."""
+    size = f" (the card's clip information gives it {missing.size} bytes)" if missing.size else ""
+    if missing.side == "start":
+        first = avchd.path_text(group.files[0].name)
+        message = (f"This clip continues a take from {missing.name}{size}, which the card's playlist "
+                   f"{missing.playlist} puts before {first}, but that file is not in this copy: the "
+                   "start of the take, and the first pictures of this clip, are lost.")
+        at, source = 0.0, first
+    else:
+        last = avchd.path_text(group.files[-1].name)
+        message = (f"The take goes on in {missing.name}{size}, which the card's playlist {missing.playlist} "
+                   f"puts after {last}, but that file is not in this copy: the take breaks off at the end "
+                   "of this clip.")
+        at, source = duration, last
+    return _problem("missing_part", message, at=at, source=source,
+                    hint=f"Copy {missing.name} from the card or another backup, then ingest the card again: "
+                         "the take then comes in whole.") | {"side": missing.side, "missing": missing.name}
 
 
 def _known_without_upload(files: list[Path], progress: Callable[[int], None] | None) -> Asset | None:
@@ -159,8 +255,10 @@ def _known_without_upload(files: list[Path], progress: Callable[[int], None] | N
     same size are hashed locally (one read, no upload) and recognised if the bytes match."""
     assets = set()
     for f in files:
+        with _reading(f):
+            size = f.stat().st_size
         src = db.session.scalar(sa.select(Source).where(Source.original_path == avchd.path_text(f)[:2000],
-                                                         Source.size == f.stat().st_size).limit(1))
+                                                         Source.size == size).limit(1))
         if src is None:
             return None
         assets.add(src.asset_id)
@@ -170,7 +268,9 @@ def _known_without_upload(files: list[Path], progress: Callable[[int], None] | N
     if [s.original_path for s in asset.sources] != [avchd.path_text(f)[:2000] for f in files]:
         return None
     for f, src in zip(files, asset.sources):
-        if sha256_file(f, progress)[0] != src.sha256:
+        with _reading(f):
+            same = sha256_file(f, progress)[0] == src.sha256
+        if not same:
             return None  # same name and size, other bytes: a new copy, ingested as such
     return asset
 

@@ -21,6 +21,10 @@ from filmfund.media.sniff import sniff
 from filmfund.media.renditions import _promote, wanted_kinds
 
 
+# Problems ingest found on the card, not in the bytes: a verify keeps them (see _verify).
+CARD_PROBLEMS = ("missing_part",)
+
+
 def problems_of_bytes(name: str, path: Path, source: Source | None = None) -> list[dict[str, Any]]:
     """What the bytes of one stored file say before any ffmpeg runs: empty, not media at all
     (text, a playlist), or a transport stream cut inside a packet or shorter than its clip info."""
@@ -39,16 +43,35 @@ def problems_of_bytes(name: str, path: Path, source: Source | None = None) -> li
         out.append(_problem(
             "truncated", f"{name} ends in the middle of a {packet}-byte packet: the file was cut short "
             f"({missing} bytes missing from its last packet, probably more after it).",
-            source=name, at=source.duration if source else None,
+            source=name, at=_end_in_take(source),
             hint="Copy this file again from the card or another backup; the end of the take is lost in this copy."))
     expected = getattr(source, "expected_size", None)
     if expected and size < expected and not out:
         out.append(_problem(
             "truncated", f"{name} has {size} bytes, but the card's clip information says the take has {expected}: "
             f"{expected - size} bytes ({(expected - size) / expected:.0%}) are missing from its end.",
-            source=name, at=source.duration if source else None,
+            source=name, at=_end_in_take(source),
             hint="Copy this file again from the card or another backup; the end of the take is lost in this copy."))
     return out
+
+
+def _end_in_take(source: Source | None) -> float | None:
+    """Where a file's copy ends in the take's time (a problem's `at`): its own length, after the
+    parts before it. A camera's part n+1 starts where part n ended (its start_time continues),
+    so its offset is the difference of the start times; without them, the sum of the earlier
+    parts' lengths."""
+    if source is None or source.duration is None:
+        return None
+    parts = list(source.asset.sources) if source.asset is not None else [source]
+    before = [s for s in parts if s.position < source.position]
+    if not before:
+        return source.duration
+    first = min(parts, key=lambda s: s.position)
+    if source.start_time is not None and first.start_time is not None and source.start_time >= first.start_time:
+        return source.start_time - first.start_time + source.duration
+    if all(s.duration is not None for s in before):
+        return sum(s.duration for s in before) + source.duration
+    return None
 
 
 def _verify(job: Job, beat: _Heartbeat) -> None:
@@ -56,7 +79,10 @@ def _verify(job: Job, beat: _Heartbeat) -> None:
     if asset.state != AssetState.VERIFYING:
         asset.move(AssetState.VERIFYING, f"verify job {job.id}, attempt {job.attempts}")
     db.session.commit()
-    problems: list[dict[str, Any]] = []
+    # What ingest learnt from the card (a part its playlist joins is not in the copy) is no
+    # decode's to find again: kept through every verify.
+    problems: list[dict[str, Any]] = [p for p in (asset.problems or []) if p.get("code") in CARD_PROBLEMS]
+    lost_before = next((p["missing"] for p in problems if p.get("side") == "start" and p.get("missing")), None)
     notices: list[dict[str, Any]] = []  # worth knowing, not damage
     with _local_sources(asset) as paths:
         spec = ffmpeg.input_spec(paths)
@@ -138,13 +164,22 @@ def _verify(job: Job, beat: _Heartbeat) -> None:
         job.stderr_tail = report.stderr_tail[-ffmpeg.TAIL_BYTES:]
         db.session.commit()
         mid_take = _starts_mid_take(report, info, duration)
-        if mid_take:
+        if mid_take and lost_before:
+            # The file before it is not in the copy (missing_part, above): those frames are lost.
             notices.append(_problem(
                 "starts_mid_take", f"This file starts in the middle of a take: its first {mid_take} frames "
-                "refer to pictures in the previous file, so they cannot be decoded alone. Nothing is damaged.",
+                f"refer to pictures in {lost_before}, which is not in this copy, so they are lost.",
+                at=0.0, detail="; ".join(dict.fromkeys(i.message for i in report.issues))[:500],
+                hint=f"Copy {lost_before} from the card or another backup, then ingest the card again "
+                     "to get the take as one clip.") | {"severity": "info"})
+        elif mid_take:
+            notices.append(_problem(
+                "starts_mid_take", f"This file starts in the middle of a take: its first {mid_take} frames "
+                "refer to pictures in the previous file, so they cannot be decoded alone. This file itself "
+                "is not damaged.",
                 at=0.0, detail="; ".join(dict.fromkeys(i.message for i in report.issues))[:500],
                 hint="Ingest it together with the file before it (the card root or the whole folder) "
-                     "to get the take as one clip.") | {"severity": "info"})
+                     "to get the take as one clip; if that file is lost, so are these frames.") | {"severity": "info"})
         if report.errors and not mid_take:
             where = [i.at for i in report.issues if i.at is not None]
             span = ""
