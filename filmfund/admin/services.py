@@ -25,12 +25,9 @@ from filmfund.rewards.models import (
     Campaign,
     Donation,
     DonorProfile,
-    Entitlement,
-    EntitlementStatus,
     Payout,
     Reward,
     RewardKind,
-    Tier,
 )
 
 # Rewards a producer delivers by hand (the rest are delivered by the site: downloads, mailings, credits).
