@@ -7,7 +7,7 @@ Reads the rewards component's entitlements (never recomputes tiers) and the dono
 """
 from flask import Flask
 
-from filmfund.rewards import signals
+from filmfund.rewards import donor_data, signals
 
 
 def init_app(app: Flask) -> None:
@@ -24,6 +24,9 @@ def init_app(app: Flask) -> None:
     signals.donor_erasing.connect(roll.erase_from_roll)
     signals.donor_settings_applied.connect(roll.withdraw_after_settings)  # anonymity after the freeze
     signals.donor_erasing.connect(fulfilment.erase_items)
+    # The donor's readable export says an item's and a proof's state as the rewards table does.
+    donor_data.describe_codes("fulfilment_items", "state", {s.value: w for s, w in statement.ITEM_LABELS.items()})
+    donor_data.describe_codes("credit_proofs", "state", {s.value: w for s, w in statement.PROOF_LABELS.items()})
 
     app.register_blueprint(views.bp)
     app.register_blueprint(views.admin_bp)

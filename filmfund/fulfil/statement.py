@@ -42,6 +42,13 @@ ITEM_LABELS = {
     ItemState.RECEIVED: _l("Received"),
     ItemState.RETURNED: _l("Returned to us"),
 }
+# A credits proof's state as its donor reads it (the rewards table; the readable data export, given
+# at init_app through donor_data.describe_codes, as ITEM_LABELS is).
+PROOF_LABELS = {
+    ProofState.PENDING: _l("Proof to approve"),
+    ProofState.APPROVED: _l("Approved"),
+    ProofState.CHANGES: _l("Changes asked"),
+}
 
 
 def _url(*endpoints: str, **values) -> str | None:
@@ -126,13 +133,13 @@ def _credit_row(key: str, line, proof_open: bool) -> dict:
                 "detail": _("You are anonymous or gave no credit name."),
                 "step": None}
     detail = f"“{line.name}”"
-    if line.proof == "approved":
-        return {"state": _("Approved"), "css": "paid", "detail": detail}
+    if line.proof == ProofState.APPROVED:
+        return {"state": str(PROOF_LABELS[ProofState.APPROVED]), "css": "paid", "detail": detail}
     if not proof_open:
         return {"state": _("Listed"), "css": "paid", "detail": detail}
     label = _("Confirm your Executive Producer credit") if line.section == "executive_producers" else \
         _("Approve your line in the credits")
-    state = _("Changes asked") if line.proof == "changes_requested" else _("Proof to approve")
+    state = str(PROOF_LABELS[ProofState.CHANGES if line.proof == ProofState.CHANGES else ProofState.PENDING])
     return {"state": state, "css": "pending", "detail": detail,
             "step": _step(label, url_for("fulfil.proof"), "proof")}
 

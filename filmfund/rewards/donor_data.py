@@ -349,7 +349,8 @@ _ACTIONS = {
 # column the schema declares an enum of has its words here (a test holds this to the schema, so a
 # code added later fails until it has them), and so has each string column that holds a code. A
 # component built on rewards gives the words of its own codes at its init_app (`describe_codes`:
-# the questions' states are comms'). The JSON export keeps the codes: a program reads them.
+# the questions' states are comms', the items' and credits proofs' fulfil's). The JSON export
+# keeps the codes: a program reads them.
 _ROLE_WORDS = {"donor": _l("Donor"), "producer": _l("Producer"), "partner": _l("Partner")}
 _TEXT_STATUS_WORDS = {"missing": _l("Not written yet"), "draft": _l("Draft"), "final": _l("Final")}
 _VIA_WORDS = {
@@ -383,12 +384,6 @@ _CODE_WORDS: dict[tuple[str, str], Mapping] = {
         "queued": _l("Waiting to be sent"), "sending": _l("Being sent"), "sent": _l("Mailed"),
         "failed": _l("Could not be sent"), "unsubscribed": _l("Not sent: you unsubscribed"),
         "cancelled": _l("Not sent: no longer among its readers")},
-    # as the rewards page says them (fulfil.statement)
-    ("fulfilment_items", "state"): {
-        "owed": _l("Owed"), "in_production": _l("Being prepared"), "shipped": _l("Shipped"),
-        "received": _l("Received"), "returned": _l("Returned to us")},
-    ("credit_proofs", "state"): {"pending": _l("Proof to approve"), "approved": _l("Approved"),
-                                 "changes_requested": _l("Changes asked")},
     ("fulfil_reminders", "kind"): {"address_survey": _l("Asked for your shipping address"),
                                    "credit_proof": _l("Asked you to check your credit line")},
     ("questions", "original_status"): _TEXT_STATUS_WORDS,
