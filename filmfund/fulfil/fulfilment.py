@@ -189,10 +189,6 @@ def address_refusal(user_id: int) -> str | None:
     return "address_locked"
 
 
-def address_editable(user_id: int) -> bool:
-    return address_refusal(user_id) is None
-
-
 def _sent_sql(entitlement_id) -> sa.ColumnElement[bool]:
     """rewards/stock.py's question, answered from the items: the entitlement's item is out with its
     donor, so a refund after shipping keeps it out of stock."""
@@ -418,20 +414,18 @@ def _letter_text(**values) -> str:
              "\n\n%(personal)s\n\nWith gratitude,\n%(signer)s\n", **values)
 
 
-def draft_letter(item_id: int, *, campaign: Campaign, tier_name: str | None = None,
-                 overwrite: bool = False) -> FulfilmentItem:
+def draft_letter(item_id: int, *, campaign: Campaign, overwrite: bool = False) -> FulfilmentItem:
     """A letter drafted for this donor, for the producers to finish and sign (kept if already
     written). It is posted to the donor, so it is drafted in their language (i18n.for_donor, as
-    their mails are), with the campaign's title, partner and their tier (unless `tier_name` is
-    given) in that language too. The caller commits."""
+    their mails are), with the campaign's title, partner and their tier in that language too. The
+    caller commits."""
     item = _item(item_id)
     if item.letter and not overwrite:
         return item
     address = db.session.get(ShippingAddress, item.user_id)
     with for_donor(item.user_id):
-        if tier_name is None:
-            tier = holdings.tier_of(campaign.tiers, holdings.net_total(item.user_id, campaign.id))
-            tier_name = texts.tier_name(campaign.translations, tier) if tier else _("supporter")
+        tier = holdings.tier_of(campaign.tiers, holdings.net_total(item.user_id, campaign.id))
+        tier_name = texts.tier_name(campaign.translations, tier) if tier else _("supporter")
         item.letter = _letter_text(
             name=privacy.public_name_of(item.user_id) or (address.name if address else "") or _("friend"),
             title=campaign_title(campaign), tier=tier_name, partner=texts.partner_name(campaign),

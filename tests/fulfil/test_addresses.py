@@ -293,7 +293,7 @@ def test_a_donor_who_crosses_a_tier_after_their_dvd_shipped_confirms_the_new_add
     fulfilment.move_item(dvd.id, "shipped", tracking="La Poste 1")
     fulfilment.confirm_received(_user("ana@example.org"), dvd.id)
     db.session.commit()
-    assert not fulfilment.address_editable(_user("ana@example.org").id)  # everything held has gone out
+    assert fulfilment.address_refusal(_user("ana@example.org").id) == "address_locked"  # all held has gone out
 
     again = make_pledge(amount=5000, email="ana@example.org")
     stripe_events.send("checkout.session.completed",
