@@ -269,6 +269,13 @@ def seated_sql(experience_id: int | None = None):
             .where(sa.or_(ExperienceSlot.capacity.is_(None), places.c.place <= ExperienceSlot.capacity)))
 
 
+def _displaced_sql(experience_id: int):
+    """SQL form of place_state's DISPLACED, over the experience's invitations: an accepted time
+    without a place there (for a lapsed donor too: guest_list names those lapsed first)."""
+    return sa.and_(Invitation.status == RsvpStatus.ACCEPTED, Invitation.slot_id.is_not(None),
+                   Invitation.id.not_in(seated_sql(experience_id)))
+
+
 def holds_place(inv: Invitation) -> bool:
     """Does this invitation hold a place at its chosen time now (the Python form, over its
     slot's answers)?"""
@@ -294,12 +301,12 @@ def rsvp_counts(experience_id: int) -> dict:
     how many invited donors no longer hold it (counted nowhere else)."""
     exp = db.session.get(Experience, experience_id)
     held = _still_held(exp)
-    seated = Invitation.id.in_(seated_sql(experience_id))
     per_slot = dict(db.session.execute(
-        sa.select(Invitation.slot_id, sa.func.count()).where(Invitation.experience_id == experience_id, seated)
+        sa.select(Invitation.slot_id, sa.func.count())
+        .where(Invitation.experience_id == experience_id, Invitation.id.in_(seated_sql(experience_id)))
         .group_by(Invitation.slot_id)).all())
-    state = sa.case((sa.and_(Invitation.status == RsvpStatus.ACCEPTED, Invitation.slot_id.is_not(None), ~seated),
-                     sa.literal(DISPLACED)), else_=sa.type_coerce(Invitation.status, sa.String))
+    state = sa.case((_displaced_sql(experience_id), sa.literal(DISPLACED)),
+                    else_=sa.type_coerce(Invitation.status, sa.String))
     by_status = {str(s): n for s, n in db.session.execute(
         sa.select(state, sa.func.count()).where(Invitation.experience_id == experience_id, held)
         .group_by(state)).all()}
@@ -320,15 +327,14 @@ def guest_list(experience_id: int) -> list[dict]:
     DISPLACED (`displaced` True): no place there; the page lists her apart too."""
     exp = db.session.get(Experience, experience_id)
     holds = _still_held(exp)
-    seated = Invitation.id.in_(seated_sql(experience_id))
     rows = db.session.execute(
-        sa.select(Invitation, User.email, holds.label("holds"), seated.label("seated"))
+        sa.select(Invitation, User.email, holds.label("holds"), _displaced_sql(experience_id).label("displaced"))
         .join(User, User.id == Invitation.user_id)
         .where(Invitation.experience_id == experience_id)
         .order_by(sa.case((holds, 0), else_=1), Invitation.status, User.email)).all()
     guests = []
-    for inv, email, held, has_place in rows:
-        displaced = bool(held) and inv.status == RsvpStatus.ACCEPTED and inv.slot_id is not None and not has_place
+    for inv, email, held, no_place in rows:
+        displaced = bool(held) and bool(no_place)
         guests.append({"email": email, "status": LAPSED if not held else DISPLACED if displaced else inv.status.value,
                        "answer": inv.status.value, "holds": bool(held), "displaced": displaced,
                        "slot": inv.slot.starts_at if inv.slot else None, "time_zone": inv.time_zone,

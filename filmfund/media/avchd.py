@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+# light (the standard library only): `media ingest --wait` loads this module before the app
+from filmfund.media.sniff import sniff, ts_packet_size
+
 VIDEO_EXTENSIONS = {".mts", ".m2ts", ".mp4", ".mov", ".mkv", ".avi", ".mxf", ".m4v", ".mpg", ".mpeg", ".ts",
                     ".webm", ".dv", ".3gp"}
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
@@ -246,8 +249,6 @@ def _stream_by_bytes(path: Path, skipped: list[Skipped]) -> bool:
     """A file of a card's STREAM folder under another name (00001.MTS renamed .mp4, .MTS.part on a
     laptop): taken if its bytes are a transport stream (judged from the bytes, not the name),
     else listed in `skipped`. Hidden files (a Mac's ._ and .DS_Store) are not the camera's."""
-    from filmfund.media.sniff import sniff  # light module, as in read_camera_data
-
     if path.is_symlink():
         return True  # listed by the caller as a link, never followed (nor read here)
     if path.name.startswith(".") or not path.is_file():
@@ -359,8 +360,6 @@ def _passed_over(file: Path) -> str | None:
     """Why a file of a folder whose name is not a video, image or audio name is not ingested, if
     the crew must hear of it: its bytes are footage, or its name is that of a recovered or
     unfinished copy. Other files (a camera's .XML and .THM, notes) are not footage: not listed."""
-    from filmfund.media.sniff import sniff  # light module, as in read_camera_data
-
     kind = file.suffix or "no extension"
     recovered = file.suffix.lower() in RECOVERED_SUFFIXES
     try:
@@ -582,8 +581,6 @@ def parse_mdpm(data: bytes) -> CameraData | None:
 def read_camera_data(path: Path, scan_bytes: int = 4 * 1024 * 1024) -> CameraData | None:
     """The camera's MDPM data from the first SEI that carries it, in a camcorder's transport
     stream: the TS packets are unwrapped and the emulation-prevention bytes removed first."""
-    from filmfund.media.sniff import ts_packet_size  # light module: `media ingest --wait` loads it before the app
-
     try:
         with open(path, "rb") as fh:
             data = fh.read(scan_bytes)

@@ -164,22 +164,21 @@ def _verify(job: Job, beat: _Heartbeat) -> None:
         job.stderr_tail = report.stderr_tail[-ffmpeg.TAIL_BYTES:]
         db.session.commit()
         mid_take = _starts_mid_take(report, info, duration)
-        if mid_take and lost_before:
-            # The file before it is not in the copy (missing_part, above): those frames are lost.
-            notices.append(_problem(
-                "starts_mid_take", f"This file starts in the middle of a take: its first {mid_take} frames "
-                f"refer to pictures in {lost_before}, which is not in this copy, so they are lost.",
-                at=0.0, detail="; ".join(dict.fromkeys(i.message for i in report.issues))[:500],
-                hint=f"Copy {lost_before} from the card or another backup, then ingest the card again "
-                     "to get the take as one clip.") | {"severity": "info"})
-        elif mid_take:
-            notices.append(_problem(
-                "starts_mid_take", f"This file starts in the middle of a take: its first {mid_take} frames "
-                "refer to pictures in the previous file, so they cannot be decoded alone. This file itself "
-                "is not damaged.",
-                at=0.0, detail="; ".join(dict.fromkeys(i.message for i in report.issues))[:500],
-                hint="Ingest it together with the file before it (the card root or the whole folder) "
-                     "to get the take as one clip; if that file is lost, so are these frames.") | {"severity": "info"})
+        if mid_take:
+            if lost_before:  # the file before it is not in the copy (missing_part, above): those frames are lost
+                message = (f"This file starts in the middle of a take: its first {mid_take} frames refer to "
+                           f"pictures in {lost_before}, which is not in this copy, so they are lost.")
+                hint = (f"Copy {lost_before} from the card or another backup, then ingest the card again "
+                        "to get the take as one clip.")
+            else:
+                message = (f"This file starts in the middle of a take: its first {mid_take} frames refer to "
+                           "pictures in the previous file, so they cannot be decoded alone. This file itself "
+                           "is not damaged.")
+                hint = ("Ingest it together with the file before it (the card root or the whole folder) "
+                        "to get the take as one clip; if that file is lost, so are these frames.")
+            notices.append(_problem("starts_mid_take", message, at=0.0, hint=hint,
+                                    detail="; ".join(dict.fromkeys(i.message for i in report.issues))[:500])
+                           | {"severity": "info"})
         if report.errors and not mid_take:
             where = [i.at for i in report.issues if i.at is not None]
             span = ""

@@ -71,8 +71,9 @@ def take(reward_id: int) -> bool:
     return done.rowcount == 1
 
 
-def give_back(reward_id: int) -> None:
-    db.session.execute(sa.update(Reward).where(Reward.id == reward_id, Reward.claimed > 0)
+def give_back(reward_id: int, *only_if: sa.ColumnElement[bool]) -> None:
+    """One item back to stock (never below none claimed); `only_if`: further conditions on the reward."""
+    db.session.execute(sa.update(Reward).where(Reward.id == reward_id, Reward.claimed > 0, *only_if)
                        .values(claimed=Reward.claimed - 1).execution_options(synchronize_session=False))
 
 
@@ -98,9 +99,7 @@ def sent(entitlement_id: int) -> bool:
 def sent_item_returned(reward_id: int) -> None:
     """A parcel posted to a donor whose reward had ended came back: the item is stock again (a
     limited reward's only; fulfil calls this when it marks the item returned)."""
-    db.session.execute(sa.update(Reward).where(Reward.id == reward_id, Reward.quantity_limit.is_not(None),
-                                               Reward.claimed > 0)
-                       .values(claimed=Reward.claimed - 1).execution_options(synchronize_session=False))
+    give_back(reward_id, Reward.quantity_limit.is_not(None))
 
 
 def limited_ids(campaign) -> set[int]:
