@@ -35,7 +35,7 @@ from filmfund.mail import send_mail
 from filmfund.rewards import holdings, mail_prefs
 from filmfund.rewards.campaign import current_campaign
 from filmfund.rewards.mail_prefs import absolute_url
-from filmfund.rewards.models import Entitlement, Reward
+from filmfund.rewards.models import Reward
 
 log = logging.getLogger(__name__)
 
@@ -167,16 +167,15 @@ def add_slot(experience_id: int, starts_at: datetime, capacity=None) -> Experien
     return slot
 
 
-def _holders(reward_key: str):
-    return holdings.holders_sql(reward_key, _campaign().id)
-
-
-def _still_held(exp: Experience):
+def _held(exp: Experience | None = None):
     """SQL: the invitation's donor holds the experience's reward now (holdings' rule, its SQL
-    form). Whoever no longer holds it (a refund or lost dispute below its tier, the rewards
-    opt-out) takes no place, is not counted and is not mailed; their invitation and answer stay,
-    for the producers' guest list and for the day they hold it again."""
-    return Invitation.user_id.in_(holdings.holders_sql(exp.reward_key, exp.campaign_id))
+    form): of `exp`, or without it over Invitation joined to its Experience (correlated: one form
+    for a list across experiences too). Whoever no longer holds it (a refund or lost dispute below
+    its tier, the rewards opt-out) takes no place, is not counted and is not mailed; their
+    invitation and answer stay, for the producers' guest list and for the day they hold it again."""
+    if exp is None:
+        return holdings.holds_sql(Invitation.user_id, Experience.reward_key, Experience.campaign_id)
+    return holdings.holds_sql(Invitation.user_id, exp.reward_key, exp.campaign_id)
 
 
 def send_invitations(experience_id: int) -> int:
@@ -199,14 +198,14 @@ def invite_new_holders(now: datetime | None = None) -> int:
 
 
 def _invite_holders(exp: Experience) -> int:
-    holders = _holders(exp.reward_key).subquery()
+    holders = holdings.holders_sql(exp.reward_key, exp.campaign_id).subquery()
     missing = sa.select(sa.literal(exp.id), holders.c.user_id, sa.literal(RsvpStatus.INVITED.value),
                         sa.literal("UTC"), sa.literal(utcnow(), Invitation.created_at.type)).where(
         ~sa.exists().where(Invitation.experience_id == exp.id, Invitation.user_id == holders.c.user_id))
     db.session.execute(sa.insert(Invitation).from_select(
         ["experience_id", "user_id", "status", "time_zone", "created_at"], missing))
     waiting = db.session.scalar(sa.select(sa.func.count(Invitation.id)).where(
-        Invitation.experience_id == exp.id, Invitation.invited_at.is_(None), _still_held(exp)))
+        Invitation.experience_id == exp.id, Invitation.invited_at.is_(None), _held(exp)))
     if waiting:
         experience_id = exp.id
         on_commit(db.session, lambda: mail_invitations(experience_id))  # the worker must find them
@@ -228,21 +227,13 @@ def _invite_holders(exp: Experience) -> int:
 DISPLACED = "displaced"
 
 
-def _held():
-    """SQL, over Invitation joined to its Experience: the donor holds the experience's reward now
-    (holdings' rule, correlated: one form for a list across experiences too)."""
-    return holdings.holds_sql(Invitation.user_id, Experience.reward_key, Experience.campaign_id)
-
-
 def _counts_from():
     """SQL, over Invitation joined to its Experience: when the answer began to count, the later
     of the answer (responded_at; else the invitation's making, never NULL: NULLs sort first on
     SQLite and last on PostgreSQL) and the moment its donor last began to hold the reward
     (the entitlement's granted_at, set again when a revoked reward is granted again)."""
-    since = (sa.select(sa.func.max(Entitlement.granted_at)).join(Reward, Reward.id == Entitlement.reward_id)
-             .where(Entitlement.user_id == Invitation.user_id, Reward.key == Experience.reward_key,
-                    Reward.campaign_id == Experience.campaign_id, holdings.HELD)
-             .correlate(Invitation, Experience).scalar_subquery())
+    since = holdings.held_since_sql(Invitation.user_id, Experience.reward_key,
+                                    Experience.campaign_id).correlate(Invitation, Experience)
     answered = sa.func.coalesce(Invitation.responded_at, Invitation.created_at)
     return sa.case((since > answered, since), else_=answered)
 
@@ -300,7 +291,7 @@ def rsvp_counts(experience_id: int) -> dict:
     totals by status ("accepted": with a place; DISPLACED: accepted, no place); plus `lapsed`,
     how many invited donors no longer hold it (counted nowhere else)."""
     exp = db.session.get(Experience, experience_id)
-    held = _still_held(exp)
+    held = _held(exp)
     per_slot = dict(db.session.execute(
         sa.select(Invitation.slot_id, sa.func.count())
         .where(Invitation.experience_id == experience_id, Invitation.id.in_(seated_sql(experience_id)))
@@ -326,7 +317,7 @@ def guest_list(experience_id: int) -> list[dict]:
     A holder whose accepted time filled up while her reward was paused has the status
     DISPLACED (`displaced` True): no place there; the page lists her apart too."""
     exp = db.session.get(Experience, experience_id)
-    holds = _still_held(exp)
+    holds = _held(exp)
     rows = db.session.execute(
         sa.select(Invitation, User.email, holds.label("holds"), _displaced_sql(experience_id).label("displaced"))
         .join(User, User.id == Invitation.user_id)

@@ -125,6 +125,15 @@ def holds(user_id: int | None, reward_key: str, campaign_id: int) -> bool:
     return bool(db.session.scalar(sa.select(holds_sql(user_id, reward_key, campaign_id))))
 
 
+def held_since_sql(user_id, reward_key: str, campaign_id: int):
+    """SQL: since when the donor holds this reward now (the latest grant among its held
+    entitlements: granted_at is set again when a revoked reward is granted again), NULL when not
+    held; each argument a value or a column (correlate it at the caller)."""
+    return (sa.select(sa.func.max(Entitlement.granted_at)).join(Reward, Reward.id == Entitlement.reward_id)
+            .where(Entitlement.user_id == user_id, Reward.key == reward_key, Reward.campaign_id == campaign_id,
+                   HELD).scalar_subquery())
+
+
 def held_entitlement(user_id: int, reward_key: str, campaign_id: int, *, lock: bool = False) -> Entitlement | None:
     """The entitlement through which the donor holds the reward (locked for update if asked: a
     service that counts its uses, such as the questions, serialises them on it)."""
