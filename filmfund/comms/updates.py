@@ -368,6 +368,26 @@ def delivery_counts(update_ids: list[int]) -> dict[int, dict[str, int]]:
     return out
 
 
+def retry_failed(update_id: int, actor: User | None = None) -> int:
+    """The producers' "send again" for a published update's failed deliveries (a mailbox that was
+    full, an address mended since, a worker killed mid-send): back to the queue with fresh tries,
+    mailed once the caller commits, to donors still in the audience and still subscribed (the
+    send checks again). A delivery the sweep failed because its worker died may have gone out:
+    sending it again is the producers' choice, and the page says so. Returns how many."""
+    update = get_update(update_id)
+    if update.state != UpdateState.PUBLISHED:
+        raise ConflictError(_("Only a published update has deliveries to send again."), code="not_published")
+    # claimed_at now: the sweep sees a live mailing and queues no second job beside this one
+    again = db.session.execute(
+        sa.update(UpdateDelivery).where(UpdateDelivery.update_id == update_id,
+                                        UpdateDelivery.status == DeliveryStatus.FAILED)
+        .values(status=DeliveryStatus.QUEUED, attempts=0, error=None, claimed_at=utcnow())).rowcount
+    if again:
+        record_audit("update.retry_failed", target=f"update:{update.id}", details={"deliveries": again}, actor=actor)
+        on_commit(db.session, lambda: deliver_update(update_id))
+    return again
+
+
 def delivery_rows(update_id: int, limit: int = 500) -> list[dict]:
     """For the producer: the recipients with a problem first (failed, then the rest)."""
     order = sa.case((UpdateDelivery.status == DeliveryStatus.FAILED, 0),

@@ -195,3 +195,15 @@ def publish_update(update_id: int):
     else:
         flash(_("This update was already published; nothing was sent again."), "info")
     return redirect(url_for("comms.admin_update", update_id=update_id), code=303)
+
+
+@bp.post("/admin/updates/<int:update_id>/retry")
+@role_required("producer")
+def retry_failed_deliveries(update_id: int):
+    try:
+        n = updates.retry_failed(update_id, current_user._get_current_object())
+        db.session.commit()
+    except DomainError as err:
+        return _admin_page(updates.get_update(update_id), error=for_people(err.message), status=err.status)
+    flash(f"{n} failed mail(s) queued again." if n else "No failed mail to send again.", "success" if n else "info")
+    return redirect(url_for("comms.admin_update", update_id=update_id), code=303)

@@ -217,6 +217,53 @@ def test_gives_up_after_the_last_attempt_and_the_producer_sees_it(app, client, d
     assert "550" in html
 
 
+def test_the_producer_sends_the_failed_mails_again_once_the_problem_is_mended(app, client, donor, producer, login_as):
+    """A full mailbox failed the update for good after MAX_ATTEMPTS; once it is emptied, the producer
+    sends the failed mails again from the update's page: each goes out once, with fresh tries, and
+    only to those who failed (the delivered donor gets nothing twice)."""
+    from tests.comms.test_update_outage import refusing_server
+
+    donor(1500, "full@example.org")
+    donor(1500, "fine@example.org")
+    update = updates.create_update(title="Lost", body="B", audience="updates-monthly")
+    updates.publish_update(update.id)
+    db.session.commit()
+    with refusing_server(app, refuse={"full@example.org"}) as sink:
+        for _ in range(updates.MAX_ATTEMPTS):
+            updates.deliver_queued(update.id)
+        assert updates.delivery_counts([update.id])[update.id] == {"sent": 1, "failed": 1}
+        page = f"/admin/updates/{update.id}"
+        staff = login_as(client, producer)
+        assert 'id="retry-failed"' in staff.get(page).get_data(as_text=True)
+        sink.refuse.clear()  # the donor emptied their mailbox
+        sink.envelopes.clear()
+        resp = staff.post(f"{page}/retry", data={"csrf_token": csrf_token(staff, page)})
+        assert resp.status_code == 303
+        db.session.expire_all()
+        assert updates.delivery_counts([update.id])[update.id] == {"sent": 1, "queued": 1}
+        jobs.run_burst()
+        assert [e.rcpt_tos for e in sink.envelopes] == [["full@example.org"]]
+    db.session.expire_all()
+    assert updates.delivery_counts([update.id])[update.id] == {"sent": 2}
+    html = staff.get(page).get_data(as_text=True)
+    assert 'id="retry-failed"' not in html  # nothing failed is left to send
+    # Pressed again (a second tab): nothing to send, nothing sent.
+    resp = staff.post(f"{page}/retry", data={"csrf_token": csrf_token(staff, page)}, follow_redirects=True)
+    assert "No failed mail to send again." in resp.get_data(as_text=True)
+    assert updates.delivery_counts([update.id])[update.id] == {"sent": 2}
+
+
+def test_a_draft_has_no_failed_mail_to_send_again(client, producer, login_as):
+    update = updates.create_update(title="Draft", body="B", audience="everyone")
+    db.session.commit()
+    page = f"/admin/updates/{update.id}"
+    staff = login_as(client, producer)
+    resp = staff.post(f"{page}/retry", data={"csrf_token": csrf_token(staff, page)})
+    assert resp.status_code == 409
+    assert "Only a published update" in resp.get_data(as_text=True)
+    assert staff.post(f"{page}/retry", data={}).status_code == 400  # no CSRF token: refused
+
+
 def test_a_draft_saved_while_another_producer_publishes_it_leaves_the_published_update(app, client, donor,
                                                                                         producer, login_as,
                                                                                         monkeypatch):

@@ -104,6 +104,7 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("comms.admin_update", "GET"): ("/admin/updates/{draft_update}", None, PRODUCER_PAGE),
     ("comms.edit_update", "POST"): ("/admin/updates/{draft_update}", {}, PRODUCER_WRITE),
     ("comms.publish_update", "POST"): ("/admin/updates/999999/publish", {}, _only({"producer": 404})),
+    ("comms.retry_failed_deliveries", "POST"): ("/admin/updates/999999/retry", {}, _only({"producer": 404})),
     ("comms.set_update_versions", "POST"): ("/admin/updates/999999/versions", {}, _only({"producer": 404})),
     # personal rewards: questions ($250), invitations, the $2000 thread; not yours -> 404
     ("comms.questions", "GET"): ("/account/questions", None, DONOR_PAGE),
