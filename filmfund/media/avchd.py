@@ -156,7 +156,10 @@ def card_groups(bdmv: Path, skipped: list[Skipped] | None = None) -> list[Source
     files: dict[str, Path] = {}
     # The camera's names first: a file under another name (taken by its bytes) answers to the
     # playlist's name only if no file has the camera's name, else it comes in on its own.
-    named = sorted(stream.iterdir(), key=lambda p: (p.suffix.lower() not in STREAM_SUFFIXES, p.name))
+    # Hidden files are never the camera's: a Mac's Finder leaves an AppleDouble `._00000.MTS` (its
+    # metadata, 4 KiB) beside each file it copies onto exFAT, and a `.DS_Store`.
+    named = sorted((p for p in stream.iterdir() if not p.name.startswith(".")),
+                   key=lambda p: (p.suffix.lower() not in STREAM_SUFFIXES, p.name))
     for p in named:
         if p.suffix.lower() not in STREAM_SUFFIXES and not _stream_by_bytes(p, skipped):
             continue
@@ -172,7 +175,7 @@ def card_groups(bdmv: Path, skipped: list[Skipped] | None = None) -> list[Source
     groups: list[SourceGroup] = []
     used: set[str] = set()
     playlists = sorted(p for p in playlist_dir.iterdir() if p.suffix.upper() in PLAYLIST_SUFFIXES
-                       and not p.is_symlink() and p.is_file()) if playlist_dir else []
+                       and not p.name.startswith(".") and not p.is_symlink() and p.is_file()) if playlist_dir else []
 
     def clip_facts(name: str, path: Path, group: SourceGroup) -> None:
         info = _clipinf(clipinf, name)

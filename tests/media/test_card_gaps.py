@@ -263,3 +263,22 @@ def test_a_renamed_copy_beside_the_cameras_file_comes_in_on_its_own(tmp_path, cl
     groups = avchd.discover([tmp_path / "CARD"], skipped)
     assert [[f.name for f in g.files] for g in groups] == [["00001.MTS"], ["00001.mp4"]]
     assert groups[0].how == "card clip (playlist 00000.MPL)" and skipped == []
+
+
+def test_a_macs_resource_files_beside_the_clips_are_not_footage(tmp_path, clips):
+    """Discovery only (no app): a card copied by a Mac's Finder onto an exFAT disk has an
+    AppleDouble `._00000.MTS` (4 KiB of the Mac's metadata) beside each file, and `._` twins of the
+    playlist and clip info too. They are the Mac's, never a take (nor a part of one)."""
+    from filmfund.media import avchd
+
+    good = (clips / "good_1080i.MTS").read_bytes()
+    bdmv = camfiles.card(tmp_path / "CARD", {"00000": good, "00001": good}, [("00000", 1), ("00001", 1)])
+    apple_double = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + bytes(4096 - 24)
+    for folder, name in (("STREAM", "00000.MTS"), ("STREAM", "00001.MTS"), ("PLAYLIST", "00000.MPL"),
+                         ("CLIPINF", "00000.CPI")):
+        (bdmv / folder / f"._{name}").write_bytes(apple_double)
+    skipped: list = []
+    groups = avchd.discover([tmp_path / "CARD"], skipped)
+    assert [[f.name for f in g.files] for g in groups] == [["00000.MTS"], ["00001.MTS"]]
+    assert all(not s.name.startswith("._") for g in groups for s in g.sidecars)
+    assert skipped == []
