@@ -1,8 +1,9 @@
 """Two languages, English and Simplified Chinese: which one a person reads, and what is formatted in it.
 
 The language is `?lang=` when given (then remembered in a cookie and, for a signed-in donor, on the
-donor's profile), else that cookie, else the signed-in donor's profile, else the best match of the
-browser's Accept-Language. Mails go in the donor's language (`in_language`).
+donor's profile), else that cookie, else the signed-in donor's profile, else (a page opened from a
+link mailed to a donor: `mailed_link`) the language of the donor the link names, else the best
+match of the browser's Accept-Language. Mails go in the donor's language (`in_language`).
 
 Tags are BCP 47 (`en`, `zh-Hans`) everywhere a person or a client sees them (pages, the cookie, the
 API, the database); Babel's locale ids (`zh_Hans`, the catalogue folder's name) stay inside this module.
@@ -17,7 +18,7 @@ import logging
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from functools import lru_cache
+from functools import lru_cache, wraps
 from typing import Callable
 from pathlib import Path
 from urllib.parse import urlencode
@@ -35,7 +36,7 @@ from flask_babel import Babel, force_locale, get_locale, refresh
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from filmfund.errors import ValidationError
+from filmfund.errors import DomainError, ValidationError
 from filmfund.extensions import db
 from filmfund.shared_cache import anonymous
 
@@ -168,9 +169,43 @@ def choose_language() -> str:
     if chosen:
         return chosen
     lang = (g.get("_filmfund_asked_language") or normalize(request.cookies.get(COOKIE))
-            or _profile_language() or best_accepted() or default_language())
+            or _profile_language() or _link_owner_language() or best_accepted() or default_language())
     g._filmfund_language = lang
     return lang
+
+
+def mailed_link(owner: Callable[..., int | None]):
+    """A page opened from a link mailed to one donor (unsubscribe, the address survey, a settings
+    confirmation, a sign-in link): its token names the donor, and a phone's mail program opens it
+    in a fresh browser, with no cookie and often an English Accept-Language. The page is then in
+    the donor's language, the one the mail was in, unless this browser chose one (?lang=, the
+    cookie, a signed-in profile). `owner(**view_args)` is the donor's user id, or None (a stale or
+    forged link; a DomainError it raises counts as None: the view says why, in the browser's
+    language). Asked only when nothing before it chooses."""
+    def decorate(view):
+        @wraps(view)
+        def with_owner(*args, **kwargs):
+            g._filmfund_link_owner = lambda: owner(**kwargs)
+            g.pop("_filmfund_language", None)  # a choice made before the view knew whose link this is
+            babel_state = g.get("_flask_babel")
+            if babel_state is not None:
+                babel_state.babel_locale = None
+            return view(*args, **kwargs)
+        return with_owner
+    return decorate
+
+
+def _link_owner_language() -> str | None:
+    # Taken before it is asked: reading a stale token writes its refusal with gettext, which
+    # chooses the language again, and that inner choice must not ask the token once more.
+    owner = g.pop("_filmfund_link_owner", None)
+    if owner is None:
+        return None
+    try:
+        user_id = owner()
+    except DomainError:
+        return None
+    return normalize(_saved.saved(user_id)) if user_id is not None else None
 
 
 def current_language() -> str:
@@ -192,6 +227,12 @@ def donor_language(user_id: int | None) -> str:
         if saved:
             return saved
     return default_language()
+
+
+def donor_zone(user_id: int | None) -> str:
+    """The zone (its id) a donor is given times in where nothing else names one: the zone of their
+    language (ZONES), as their pages give times; an invitation starts from it."""
+    return ZONES.get(donor_language(user_id), "UTC")
 
 
 @contextmanager

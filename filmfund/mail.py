@@ -1,4 +1,9 @@
-"""Outgoing mail: an outbox folder by default (producers can read it), SMTP when configured."""
+"""Outgoing mail: an outbox folder by default (producers can read it), SMTP when configured.
+
+The one home of "nothing more is mailed, ever" after a donor's erasure: the erasure puts an
+address under ERASED_DOMAIN in the place of theirs (rewards/donor_data.erased_email), and
+send_mail hands no such address to the outbox or to a relay, whichever use case asks (a receipt,
+an update, an invitation, a notice, a link)."""
 from __future__ import annotations
 
 import logging
@@ -6,27 +11,68 @@ import os
 import smtplib
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import datetime, timezone
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+import idna
 from flask import Flask, current_app
 
+from filmfund.typed import one_line
+
 log = logging.getLogger(__name__)
+
+# Under the reserved .invalid (RFC 6761: no mail server ever takes it), so that even a copy of an
+# erased donor's row read by another program mails nobody.
+ERASED_DOMAIN = "erased.invalid"
+# Message-IDs' domain when the sender's address gives none.
+_FALLBACK_DOMAIN = "filmfund.localhost"
+
+
+def mails_nobody(address: str) -> bool:
+    """True for the address an erased donor's was replaced with: nothing is mailed there, ever."""
+    domain = parseaddr(address or "")[1].rpartition("@")[2].strip().rstrip(".").lower()
+    return domain == ERASED_DOMAIN or domain.endswith("." + ERASED_DOMAIN)
+
+
+def sender_domain() -> str:
+    """The domain of FILMFUND_MAIL_FROM, as DNS has it: the right side of every Message-ID. A mail
+    whose Message-ID names another domain than its sender's scores as spam with some receivers."""
+    _local, at, domain = parseaddr(current_app.config["MAIL_FROM"] or "")[1].rpartition("@")
+    domain = domain.strip().rstrip(".")
+    if not at or not domain:
+        return _FALLBACK_DOMAIN
+    if not domain.isascii():
+        try:
+            domain = idna.encode(domain, uts46=True).decode("ascii")
+        except idna.IDNAError:
+            return _FALLBACK_DOMAIN
+    return domain.lower()
+
+
+def our_message_id(local_part: str) -> str:
+    """A Message-ID of our own making (`<receipt.…@the sender's domain>`), for a mail that must
+    keep one id however often it is sent."""
+    return f"<{local_part}@{sender_domain()}>"
 
 
 def build_message(to: str, subject: str, text: str, html: str | None = None,
                   headers: dict[str, str] | None = None, message_id: str | None = None) -> EmailMessage:
     """`message_id`: the same one for every sending of the same mail (a receipt sent again after
     a crash): the outbox keeps one copy, and mail programs show one message."""
-    # EmailMessage refuses CR/LF in header values, so a crafted name or subject cannot add headers.
+    # EmailMessage refuses CR/LF in header values, so a crafted name or address cannot add headers.
     msg = EmailMessage()
     msg["From"] = current_app.config["MAIL_FROM"]
     msg["To"] = to
-    msg["Subject"] = subject
-    msg["Date"] = formatdate(localtime=False)
-    msg["Message-ID"] = message_id or make_msgid(domain="filmfund.localhost")
+    # A subject is one line of text (typed.one_line): a line break pasted into a campaign's title
+    # (U+2028, Word's U+000B) would make EmailMessage refuse the subject, and with it every receipt
+    # that names the title, at every retry; a crafted subject adds no header either.
+    msg["Subject"] = one_line(subject)
+    # +0000: the time is UTC and known to be (RFC 5322's -0000 says the sender's zone is unknown).
+    msg["Date"] = format_datetime(datetime.now(timezone.utc))
+    msg["Message-ID"] = message_id or make_msgid(domain=sender_domain())
     for name, value in (headers or {}).items():  # e.g. List-Unsubscribe (RFC 8058)
         msg[name] = value
     msg.set_content(text)
@@ -36,7 +82,12 @@ def build_message(to: str, subject: str, text: str, html: str | None = None,
 
 
 def send_mail(to: str, subject: str, text: str, html: str | None = None,
-              headers: dict[str, str] | None = None, message_id: str | None = None) -> EmailMessage:
+              headers: dict[str, str] | None = None, message_id: str | None = None) -> EmailMessage | None:
+    """Send one mail (a relay, or the outbox folder); None, and nothing written anywhere, when `to`
+    is an erased donor's placeholder (mails_nobody): the use case goes on as if it was sent."""
+    if mails_nobody(to):
+        log.info("a mail to an erased donor's placeholder was not sent")
+        return None
     msg = build_message(to, subject, text, html, headers, message_id)
     url = current_app.config.get("SMTP_URL")
     if url:

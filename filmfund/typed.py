@@ -3,7 +3,7 @@ what prints nothing a reader could check. The one home of that rule: the credit 
 (rewards/pledges.py) and the fulfilment's texts and addresses (fulfil/fulfilment.py) ask it, a
 one-line field through `one_line`. A field that a program reads rather than a person (an amount, an
 email address) is read through `half_width` first: a Chinese input method's full-width forms are
-the ASCII they stand for.
+the ASCII they stand for; a word typed to confirm, through `folded` (width, case and spaces).
 
 Taken out: controls, the bidi embeddings, overrides, isolates and marks (they reorder what is
 around them: a name that reads differently in the roll than in the form), the zero-width space
@@ -78,6 +78,15 @@ def printable(text: str) -> str:
         elif _kept(c):
             out.append(c)
     return "".join(out)
+
+
+def folded(text: str) -> str:
+    """A word typed to be compared with the one a page asks for (the word that confirms an
+    erasure): what a phone or an input method makes of the same word reads as that word. The
+    full-width forms as ASCII (`half_width`: "ｅｒａｓｅ"), case ignored (a phone's keyboard
+    capitalises the first letter: "Erase"), spaces around and between words as one (`one_line`: a
+    keyboard's suggestion adds one after the word)."""
+    return one_line(half_width(text)).casefold()
 
 
 def half_width(text: str) -> str:

@@ -274,3 +274,77 @@ def test_a_kept_locale_names_the_same_language_as_its_text(app):
     assert tag_of(babel_locale("en")) == "en"
     app.config["LANGUAGES"] = ["en"]  # an installation offering English alone
     assert tag_of(babel_locale("zh-Hans")) == tag_of(Locale.parse("zh_Hans")) == "en"
+
+
+
+def _donor_reading(app, lang: str, amount: int, address: str, **kw):
+    """A gift made on a page in `lang`, paid; a donor's first gift gives her profile (and her mail)
+    that language. The donor."""
+    from filmfund.auth.services import find_user
+    from filmfund.rewards.webhooks import complete_test_checkout
+
+    with app.test_request_context("/", headers={"Cookie": f"lang={lang}"}):
+        pledge = make_pledge(amount=amount, email=address, **kw)
+    complete_test_checkout(pledge.id, "paid")
+    db.session.expire_all()
+    return find_user(address)
+
+
+def _mailed_link(app, which: str, user) -> str:
+    """The path of a link mailed to `user` that opens a page without a session."""
+    import sqlalchemy as sa
+
+    from filmfund.auth import links
+    from filmfund.fulfil import fulfilment
+    from filmfund.rewards import donors, mail_prefs
+    from filmfund.rewards.models import Donation
+
+    if which == "unsubscribe":
+        url = mail_prefs.unsubscribe_url(user, "news")
+    elif which == "survey":
+        url = fulfilment.survey_link(user)
+    elif which == "confirm":  # a later gift, on an English page, asked for another name: its receipt's link
+        _donor_reading(app, "en", 1500, user.email, credit_name="Mei C.")
+        later = db.session.scalars(sa.select(Donation).order_by(Donation.id.desc())).first()
+        url = donors.confirmation_url(donors.pending_request_for(later.id))
+    else:  # the sign-in link
+        _user, token, _ttl = links.new_link(user.email, links.SIGN_IN)
+        db.session.commit()
+        url = "/login/magic/" + token
+    return re.sub(r"^https?://[^/]+", "", url)
+
+
+MAILED_LINKS = ["unsubscribe", "survey", "confirm", "magic"]
+EN_BROWSER = {"Accept-Language": "en-US,en;q=0.9"}
+
+
+@pytest.mark.parametrize("which", MAILED_LINKS)
+def test_a_link_from_a_chinese_mail_opens_in_chinese_in_a_fresh_browser(app, campaign, which):
+    """A phone's mail program opens a link in a browser with no cookie, often in English: the page
+    a donor's link opens is in her language, the mail's (i18n.mailed_link, asked by the choice of
+    the request's language), not the browser's."""
+    mei = _donor_reading(app, "zh-Hans", 10000, "mei@example.org")
+    page = app.test_client().get(_mailed_link(app, which, mei), headers=EN_BROWSER)
+    assert page.status_code == 200
+    assert _lang(page.get_data(as_text=True)) == "zh-Hans"
+    assert "lang=" not in page.headers.get("Set-Cookie", "")  # the browser's own choice is not made for it
+
+
+@pytest.mark.parametrize("which", MAILED_LINKS)
+def test_a_browser_that_chose_its_language_keeps_it_on_a_mailed_link(app, campaign, which):
+    """The link's donor comes after what this browser chose (?lang=, the cookie), and an English
+    donor's link opens in English in a Chinese browser (the mail was English)."""
+    mei = _donor_reading(app, "zh-Hans", 10000, "mei@example.org")
+    path = _mailed_link(app, which, mei)
+    chose = app.test_client()
+    chose.get("/?lang=en")
+    assert _lang(chose.get(path, headers=ZH).get_data(as_text=True)) == "en"
+    sam = _donor_reading(app, "en", 10000, "sam@example.org")
+    assert _lang(app.test_client().get(_mailed_link(app, which, sam), headers=ZH).get_data(as_text=True)) == "en"
+
+
+@pytest.mark.parametrize("path", ["/unsubscribe/not-a-token", "/rewards/survey/not-a-token",
+                                  "/settings/confirm/not-a-token", "/login/magic/not-a-token"])
+def test_a_stale_mailed_link_names_nobody_and_answers_in_the_browsers_language(app, campaign, path):
+    html = app.test_client().get(path, headers=ZH).get_data(as_text=True)
+    assert _lang(html) == "zh-Hans"

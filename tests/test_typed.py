@@ -4,7 +4,7 @@ import unicodedata
 
 import pytest
 
-from filmfund.typed import one_line, printable
+from filmfund.typed import folded, one_line, printable
 
 RARE = "\U00031350"  # CJK Extension H (Unicode 15.0): unassigned to Python 3.11's Unicode 14
 
@@ -53,3 +53,10 @@ def test_a_letter_keeps_its_lines_each_read_as_a_one_line_field():
 
     letter = "Dear\tMei,\r\n\r\n\r\n\r\nThank you\u200b \u202efor\u3000all.\n"
     assert clean_text(letter, "letter", 1000, multiline=True) == "Dear Mei,\n\nThank you for all."
+
+
+def test_a_word_typed_to_confirm_is_folded_as_a_phone_or_an_input_method_types_it():
+    for typed in ("erase", "Erase", "ERASE", "ｅｒａｓｅ", "Ｅｒａｓｅ", " erase ", "erase\u3000", "\u200berase"):
+        assert folded(typed) == "erase", repr(typed)
+    assert folded("删除 ") == "删除" and folded("Straße") == "strasse"
+    assert folded("e rase") == "e rase" and folded("erased") == "erased"  # another word stays another

@@ -155,6 +155,13 @@ def _claim(link: LoginLink) -> bool:
     return True
 
 
+def link_owner(token: str) -> int | None:
+    """Whose live link (sign-in or reset) this is, without using it up: the page it opens is in
+    their language (i18n.mailed_link). None for a used, expired or unknown link."""
+    link = _live_link(token, SIGN_IN) or _live_link(token, RESET)
+    return link.user_id if link is not None else None
+
+
 def consume_login_link(token: str) -> User | None:
     """The link's user, once: a used, expired or unknown link gives None, and so does a staff
     account's (its link is used up all the same: staff sign in with a password and second factor).

@@ -14,6 +14,7 @@ from filmfund.audit import record_failed_sign_in
 from filmfund.auth import links, services, totp
 from filmfund.errors import DomainError, ValidationError
 from filmfund.extensions import db, limiter
+from filmfund.i18n import mailed_link
 
 bp = Blueprint("auth", __name__, template_folder="templates")
 
@@ -218,6 +219,7 @@ def totp_setup():
 
 @bp.route("/login/magic/<token>", methods=["GET", "POST"])
 @limiter.limit("30 per 5 minutes")
+@mailed_link(links.link_owner)
 def magic(token: str):
     # GET only shows a button: mail scanners that pre-fetch links must not use up the link.
     if request.method == "GET":
@@ -249,6 +251,7 @@ def reset_request():
 
 @bp.route("/login/reset/<token>", methods=["GET", "POST"])
 @limiter.limit("10 per 5 minutes", methods=["POST"])
+@mailed_link(links.link_owner)
 def reset_password(token: str):
     user = links.reset_link_user(token)
     if user is None:

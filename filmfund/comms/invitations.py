@@ -24,7 +24,7 @@ from flask import render_template
 from flask_babel import lazy_gettext as _l
 from flask_babel import gettext as _
 
-from filmfund.i18n import for_donor, producers_version, producers_versions
+from filmfund.i18n import donor_zone, for_donor, producers_version, producers_versions
 from filmfund.auth.models import User
 from filmfund.comms.models import Experience, ExperienceSlot, Invitation, RsvpStatus
 from filmfund.comms.queueing import mail_task
@@ -179,7 +179,7 @@ def _held(exp: Experience | None = None):
 
 
 def send_invitations(experience_id: int) -> int:
-    """Make an invitation for every holder who has none (one INSERT ... SELECT) and queue the
+    """Make an invitation for every holder who has none (each in her zone) and queue the
     invitation mails once the caller commits. Returns how many invitations are waiting to be mailed."""
     exp = get_experience(experience_id)
     if not exp.slots:
@@ -199,17 +199,39 @@ def invite_new_holders(now: datetime | None = None) -> int:
 
 def _invite_holders(exp: Experience) -> int:
     holders = holdings.holders_sql(exp.reward_key, exp.campaign_id).subquery()
-    missing = sa.select(sa.literal(exp.id), holders.c.user_id, sa.literal(RsvpStatus.INVITED.value),
-                        sa.literal("UTC"), sa.literal(utcnow(), Invitation.created_at.type)).where(
-        ~sa.exists().where(Invitation.experience_id == exp.id, Invitation.user_id == holders.c.user_id))
-    db.session.execute(sa.insert(Invitation).from_select(
-        ["experience_id", "user_id", "status", "time_zone", "created_at"], missing))
+    missing = db.session.scalars(sa.select(holders.c.user_id).where(
+        ~sa.exists().where(Invitation.experience_id == exp.id, Invitation.user_id == holders.c.user_id))).all()
+    now = utcnow()
+    for user_id in missing:  # a few donors (an experience is a high tier's): each with her own zone
+        _new_invitation(exp.id, user_id, status=RsvpStatus.INVITED, created_at=now)
     waiting = db.session.scalar(sa.select(sa.func.count(Invitation.id)).where(
         Invitation.experience_id == exp.id, Invitation.invited_at.is_(None), _held(exp)))
     if waiting:
         experience_id = exp.id
         on_commit(db.session, lambda: mail_invitations(experience_id))  # the worker must find them
     return waiting
+
+
+def _zone_for(user_id: int) -> str:
+    """The zone a new invitation of this donor gives its times in: the one of her other invitations
+    (one zone for all of them: set_time_zone), else the one her pages use for her language
+    (i18n.donor_zone: Beijing time for a Chinese reader), never UTC for everyone."""
+    chosen = db.session.scalar(sa.select(Invitation.time_zone).where(Invitation.user_id == user_id)
+                               .order_by(Invitation.id.desc()).limit(1))
+    return chosen or donor_zone(user_id)
+
+
+def _new_invitation(experience_id: int, user_id: int, **values) -> Invitation:
+    """This donor's invitation to the experience, made now unless another request or worker made it
+    at the same moment (then that one). The caller commits."""
+    try:
+        with db.session.begin_nested():
+            inv = Invitation(experience_id=experience_id, user_id=user_id, time_zone=_zone_for(user_id), **values)
+            db.session.add(inv)
+        return inv
+    except sa.exc.IntegrityError:
+        return db.session.scalar(sa.select(Invitation).where(
+            Invitation.experience_id == experience_id, Invitation.user_id == user_id))
 
 
 # --- places: who holds one -----------------------------------------------------------------
@@ -344,14 +366,7 @@ def my_invitations(user: User) -> list[Invitation]:
         sa.select(Invitation).where(Invitation.user_id == user.id))}
     for exp in exps:
         if exp.id not in have:
-            try:
-                with db.session.begin_nested():
-                    inv = Invitation(experience_id=exp.id, user_id=user.id)
-                    db.session.add(inv)
-                have[exp.id] = inv
-            except sa.exc.IntegrityError:  # made at the same moment by another request
-                have[exp.id] = db.session.scalar(sa.select(Invitation).where(
-                    Invitation.experience_id == exp.id, Invitation.user_id == user.id))
+            have[exp.id] = _new_invitation(exp.id, user.id)
     return [have[e.id] for e in exps]
 
 

@@ -299,8 +299,9 @@ def library_images(limit: int = 60) -> list[dict]:
              "markdown": f"![{a.title.replace(']', '')}](asset:{a.public_id})"} for a in assets]
 
 
-def render_html(update: Update, image_url, lang: str | None = None) -> str:
-    return markdown.to_html(version(update, lang).body, image_url)
+def render_html(update: Update, image_url, lang: str | None = None, base_url: str | None = None) -> str:
+    """`base_url`: a mail's (markdown.to_html): where its site links are made absolute."""
+    return markdown.to_html(version(update, lang).body, image_url, base_url)
 
 
 # --- publishing and mailing ---------------------------------------------------------------
@@ -417,11 +418,14 @@ def compose_mail(update: Update, user: User, topic: str) -> dict:
 def _compose_mail(update: Update, user: User, topic: str, campaign) -> dict:
     token = image_token(update, user)
     text = version(update)  # the donor's language (compose_mail writes in it)
+    # A mail is read from no page: the producers' links to the site (/account) are made absolute on
+    # the update's own page, on the public URL (a bare /account is dead in a mail program).
+    web_url = mail_prefs.absolute_url("comms.update_page", update_id=update.id)
     html_body = render_html(update, lambda asset_id: mail_prefs.absolute_url(
-        "comms.update_image", update_id=update.id, asset_id=asset_id, t=token))
+        "comms.update_image", update_id=update.id, asset_id=asset_id, t=token), base_url=web_url)
     ctx = {"update": update, "text": text, "campaign": campaign, "body_html": html_body,
-           "body_text": markdown.to_text(text.body),
-           "web_url": mail_prefs.absolute_url("comms.update_page", update_id=update.id),
+           "body_text": markdown.to_text(text.body, base_url=web_url),
+           "web_url": web_url,
            "unsubscribe_url": mail_prefs.unsubscribe_url(user, topic),
            "topic_title": mail_prefs.topic_title(topic)}
     return {"to": user.email, "subject": text.title,

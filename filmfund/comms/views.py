@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from filmfund.comms import updates
 from filmfund.errors import DomainError, NotFoundError, for_people
 from filmfund.extensions import db, limiter
-from filmfund.i18n import default_language, versions_from_form, versions_to_form
+from filmfund.i18n import default_language, mailed_link, versions_from_form, versions_to_form
 from filmfund.media.common import storage
 from filmfund.rewards import mail_prefs
 from filmfund.security import role_required
@@ -26,6 +26,7 @@ bp = Blueprint("comms", __name__, template_folder="templates")
 
 @bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
 @limiter.limit("30 per minute")
+@mailed_link(lambda token: mail_prefs.read_unsubscribe_token(token)[0].id)
 def unsubscribe(token: str):
     """GET asks (a link scanner's visit changes nothing); POST stops that mail at once, whether
     from the page's button or from a mail client's one-click `List-Unsubscribe=One-Click`."""

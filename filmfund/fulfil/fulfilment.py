@@ -213,35 +213,45 @@ def save_address(user: User, data: dict, *, source: str) -> ShippingAddress:
     if refusal is not None:
         raise ConflictError(str(ADDRESS_REFUSALS[refusal]), code=refusal)
     address = db.session.get(ShippingAddress, user.id)
-    if address is None:
+    first = address is None
+    if first:
         address = ShippingAddress(user_id=user.id, **fields, source=source)
         db.session.add(address)
+        told = True
     else:
-        moved = any(getattr(address, key) != value for key, value in fields.items())
+        told = any(getattr(address, key) != value for key, value in fields.items())
         for key, value in fields.items():
             setattr(address, key, value)
         address.source = source
-        if moved and source in ("account", "survey"):
-            # Whoever holds a forwarded survey mail (its link lives 60 days) or a signed-in browser
-            # could send the parcels elsewhere: the donor hears of every change, once it is kept.
-            # (Checkout's address for a known donor waits for the mailed confirmation already.)
-            user_id, base_url = user.id, public_base_url()
-            on_commit(db.session, lambda: notice_address_changed(user_id, base_url))
+    if told and source in ("account", "survey"):
+        # Whoever holds a forwarded survey mail (its link lives 60 days) or a signed-in browser
+        # could choose where the parcels go, the first time as well as later (the reminders then
+        # stop: the donor "has an address"): the donor hears of the first address and of every
+        # change, once it is kept. (Checkout's address is typed by whoever pays, for that gift; one
+        # for a known donor waits for the mailed confirmation.)
+        user_id, base_url = user.id, public_base_url()
+        on_commit(db.session, lambda: notice_address_changed(user_id, base_url, first=first))
     return address
 
 
 @app_task(lane=jobs.mail, retries=3, retry_delay=60)
-def notice_address_changed(user_id: int, base_url: str) -> None:
-    """Worker side: tell the donor their shipping address was changed, in their language. Not the
-    address itself (a mail is read by more eyes than a page): where to see it, and how to put it
-    back if it was not them."""
+def notice_address_changed(user_id: int, base_url: str, first: bool = False) -> None:
+    """Worker side: tell the donor their shipping address was given (`first`) or changed, in their
+    language. Not the address itself (a mail is read by more eyes than a page): where to see it,
+    and how to put it back if it was not them. (An erased donor is mailed nothing: mail.send_mail.)"""
     user = db.session.get(User, user_id)
-    if user is None or privacy.is_erased(privacy.profile_of(user_id)):
+    if user is None:
         return
     with for_donor(user_id):
-        send_mail(user.email, _("Your shipping address was changed"),
-                  _("The address we will post your rewards to was changed just now. You can see it on your "
-                    "account page: %(url)s", url=f"{base_url}/account/address") + "\n\n"
+        if first:
+            subject = _("Your shipping address was saved")
+            said = _("The address we will post your rewards to was given just now. You can see it on your "
+                     "account page: %(url)s", url=f"{base_url}/account/address")
+        else:
+            subject = _("Your shipping address was changed")
+            said = _("The address we will post your rewards to was changed just now. You can see it on your "
+                     "account page: %(url)s", url=f"{base_url}/account/address")
+        send_mail(user.email, subject, said + "\n\n"
                   + _("If it was not you, sign in there and put your own address back: we post to the "
                       "address as it stands when your rewards ship.") + "\n")
 

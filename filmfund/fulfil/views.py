@@ -23,7 +23,7 @@ from filmfund.fulfil import credits, fulfilment, statement, tasks
 from filmfund.fulfil import roll as roll_video
 from filmfund.fulfil.countries import country_choices
 from filmfund.fulfil.tokens import link_user
-from filmfund.i18n import current_language
+from filmfund.i18n import current_language, mailed_link
 from filmfund.rewards.campaign import current_campaign
 from filmfund.rewards.models import Reward
 from filmfund.security import role_required
@@ -147,6 +147,7 @@ def proof():
 
 @bp.route("/rewards/survey/<token>", methods=["GET", "POST"])
 @limiter.limit("30 per hour", methods=["POST"])
+@mailed_link(lambda token: link_user(token, "survey").id)
 def survey(token: str):
     user = link_user(token, "survey")  # an erased donor's link is a stale one: 404, nothing written
     errors: dict[str, str] = {}

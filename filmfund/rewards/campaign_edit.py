@@ -36,6 +36,7 @@ from filmfund.rewards.campaign import SHARE_FIXED, gifts_recorded, load_campaign
 from filmfund.rewards.campaign_file import KEY_RE, MAX_AMOUNT, TEXT_LANGUAGES
 from filmfund.rewards.entitlements import refresh_entitlements
 from filmfund.rewards.models import BudgetLine, Campaign, CampaignPagePart, Donation, Entitlement, Reward, RewardKind, Tier
+from filmfund.typed import one_line
 
 SETTINGS_PARTS = ("settings", "tiers", "budget")
 MAX_TIERS = 30
@@ -152,9 +153,16 @@ def _percent_to_bps(text: str) -> int:
     return bps
 
 
+def _one_line_texts(form, field: str) -> dict[str, str]:
+    """{language: text} of a one-line field of the editor (`{field}-{lang}`), each read by the one
+    rule of one-line texts (typed.one_line): a line break pasted from a word processor (U+2028,
+    Word's U+000B: a browser's one-line input keeps them) is a space, an invisible or bidi
+    character nothing. These texts go into pages, receipts' subjects and the credits."""
+    return {lang: one_line(form.get(f"{field}-{lang}", "")) for lang in TEXT_LANGUAGES}
+
+
 def _lang_texts(form, name: str, label: str, max_len: int) -> dict[str, str]:
-    texts = {lang: form.get(f"{name}-{lang}", "").strip() for lang in TEXT_LANGUAGES}
-    texts = {lang: t for lang, t in texts.items() if t}
+    texts = {lang: t for lang, t in _one_line_texts(form, name).items() if t}
     if not texts:
         raise ValidationError(f"{label}: write it in English or Chinese (or both).", code="invalid_text")
     for t in texts.values():
@@ -232,7 +240,7 @@ def parse_tiers(form) -> list[dict]:
         prefix = f"tier-{i}"
         i += 1
         raw_id = form.get(f"{prefix}-id", "").strip()
-        name = {lang: form.get(f"{prefix}-name-{lang}", "").strip() for lang in TEXT_LANGUAGES}
+        name = _one_line_texts(form, f"{prefix}-name")
         amount = form.get(f"{prefix}-min", "").strip()
         if form.get(f"{prefix}-remove") == "1" or (not raw_id and not amount and not any(name.values())):
             continue
@@ -341,7 +349,7 @@ def _keyed_rows(form, name: str, noun: str, most: int, title_max: int, key_examp
         i += 1
         raw_id = form.get(f"{prefix}-id", "").strip()
         key = form.get(f"{prefix}-key", "").strip()
-        title = {lang: form.get(f"{prefix}-title-{lang}", "").strip() for lang in TEXT_LANGUAGES}
+        title = _one_line_texts(form, f"{prefix}-title")
         if not raw_id and not key and not any(title.values()) \
                 and not any(form.get(f"{prefix}-{f}", "").strip() for f in filled_by):
             continue  # the blank row

@@ -31,11 +31,12 @@ from flask_babel import lazy_gettext as _l
 
 from filmfund.audit import record_audit, user_ref
 from filmfund.auth.models import ApiToken, LoginLink, User
+from filmfund.auth.services import email_for_people, normalize_email
 from filmfund.db import on_commit, utcnow
-from filmfund.errors import ConflictError, NotFoundError
+from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.i18n import babel_locale, current_language, format_day, format_money, format_when, zone_name
-from filmfund.mail import outbox_messages
+from filmfund.mail import ERASED_DOMAIN, outbox_messages
 from filmfund.rewards import mail_prefs, receipts, signals, subscriptions
 from filmfund.rewards.models import (
     Campaign,
@@ -75,7 +76,6 @@ def _shown_to_donor(table: str, row: dict) -> dict:
     if table == "fulfilment_items" and row.get("state") not in ("shipped", "received", "returned"):
         row.pop("letter", None)
     return row
-ERASED_DOMAIN = "erased.invalid"
 
 
 def _plain(value):
@@ -171,6 +171,8 @@ def _strip(value):
 
 
 def erased_email(user: User) -> str:
+    """What takes the place of an erased donor's address: under mail.ERASED_DOMAIN, where the mail
+    module sends nothing (its rule: nothing more is mailed to them, ever)."""
     return f"erased-{user.public_id}@{ERASED_DOMAIN}"
 
 
@@ -238,15 +240,29 @@ def erase_donor(user: User) -> None:
 
 def _forget_outbox_mail(address: str) -> None:
     """Mail written to the outbox folder for this donor (receipts, sign-in and confirmation
-    links: without SMTP it is kept there) goes with the rest of their data."""
+    links: without SMTP it is kept there) goes with the rest of their data; only theirs: each
+    recipient is compared whole, as accounts are (an@example.org is not joan@example.org)."""
+    mailbox = address.lower()
     for path in outbox_messages():
         try:
             with path.open("rb") as fh:
-                to = str(BytesParser(policy=policy.default).parse(fh, headersonly=True).get("To", ""))
+                to = BytesParser(policy=policy.default).parse(fh, headersonly=True)["To"]
         except OSError:  # taken by a concurrent reader or sender: nothing to forget there
             continue
-        if address.lower() in to.lower():
+        if mailbox in _mailboxes(to):
             path.unlink(missing_ok=True)
+
+
+def _mailboxes(to) -> set[str]:
+    """The addresses of a parsed To header as accounts are compared (auth.services.find_user): the
+    stored form (normalize_email's; as written where it has none), case ignored."""
+    found = set()
+    for recipient in getattr(to, "addresses", ()):
+        try:
+            found.add(normalize_email(recipient.addr_spec).lower())
+        except ValidationError:
+            found.add(recipient.addr_spec.lower())
+    return found
 
 
 # ---------------------------------------------------------------- the export a person reads
@@ -301,7 +317,8 @@ _LABELS = {
     "checkout_session_id": _l("Stripe Checkout session"), "checkout_url": _l("Checkout page"), "city": _l("City"),
     "claimed_at": _l("Taken for sending"), "client_key": _l("Request key"), "country": _l("Country"),
     "decided_at": _l("Decided"), "dedication": _l("Dedication"), "details": _l("Details"),
-    "dispute_status": _l("Dispute"), "donation_id": _l("Donation"), "donor_id": _l("Donor"),
+    "dispute_status": _l("Dispute"), "dispute_amount": _l("Amount disputed"), "donation_id": _l("Donation"),
+    "donor_id": _l("Donor"),
     "english_status": _l("English version"), "entitlement_id": _l("Reward held"), "entry_hash": _l("Chain hash"),
     "erased_at": _l("Erased"), "error": _l("Error"), "experience_id": _l("Experience"), "expires_at": _l("Expires"),
     "flags": _l("Flags"), "from_producers": _l("From the producers"), "idempotency_key": _l("Form key"),
@@ -432,7 +449,7 @@ def _code_words(table: str, column: str, value: str, reward_keys: dict[str, str]
     return None
 
 
-_MONEY = {"amount", "amount_refunded", "refunded", "net", "gross", "share", "fee", "min_amount"}
+_MONEY = {"amount", "amount_refunded", "refunded", "net", "gross", "share", "fee", "min_amount", "dispute_amount"}
 # Ids a person has no use for; kept in the JSON, which stays complete and machine-readable.
 _PLUMBING = {"id", "user_id", "campaign_id", "public_id"}
 
@@ -455,6 +472,8 @@ def _readable_value(table: str, column: str, value, row: dict, rewards: dict[int
         return words
     if isinstance(value, bool):
         return _("yes") if value else _("no")
+    if column == "email" and isinstance(value, str):
+        return email_for_people(value)  # an internationalized domain in its own letters, as every page shows it
     if column in _MONEY and isinstance(value, int):
         return format_money(value, row.get("currency") or "usd")
     if column == "reward_id" and isinstance(value, int):

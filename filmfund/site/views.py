@@ -18,7 +18,7 @@ from filmfund.db import commit_keeping, utcnow
 from filmfund.errors import ConflictError, DomainError, NotFoundError, for_people
 from filmfund.extensions import db, limiter
 from filmfund.fulfil import fulfilment
-from filmfund.i18n import format_money, zone_name
+from filmfund.i18n import format_money, in_language, languages, mailed_link, zone_name
 from filmfund.media import services as media_services
 from filmfund.media.public import public_media
 from filmfund.media.streaming import public_stream_ready
@@ -29,7 +29,8 @@ from filmfund.rewards.webhooks import complete_test_checkout
 from filmfund.security import role_required
 from filmfund.site import page, sharing
 from filmfund.money import cents_to_input, parse_dollars
-from filmfund.site.texts import _
+from filmfund.site.texts import _, lazy_gettext
+from filmfund.typed import folded
 
 bp = Blueprint("site", __name__, template_folder="templates")
 
@@ -254,7 +255,7 @@ def account(settings_errors: dict | None = None, form: dict | None = None, statu
     page = render_template("site/account.html", ents=ents, donations=donations, campaign=campaign,
                            next_tier=next_tier, library=media_services.library_for(user), settings=settings, topics=topics,
                            waiting=waiting, monthly=subscriptions.donor_subscriptions(user),
-                           settings_errors=settings_errors or {}, form=form or {})
+                           settings_errors=settings_errors or {}, form=form or {}, erase_word=str(ERASE_WORD))
     db.session.commit()  # the reward items its statement made as it rendered (fulfil.statement)
     return page, status
 
@@ -365,13 +366,30 @@ def account_data_readable():
     return response
 
 
+# The word the erase box asks for, in the page's language: a Chinese reader types 删除, not an
+# English word. TRANSLATORS: one word, typed by the donor to confirm that her data is erased.
+ERASE_WORD = lazy_gettext("erase")
+
+
+def _typed_the_erase_word(typed: str) -> bool:
+    """The word as the page asked for it, in any of the site's languages (the donor may have read
+    the page in the other one, or switched keyboards), however a phone or an input method typed
+    it: "Erase", "ｅｒａｓｅ", "erase " (typed.folded)."""
+    words = set()
+    for lang in languages():
+        with in_language(lang):
+            words.add(folded(str(ERASE_WORD)))
+    return folded(typed) in words
+
+
 @bp.post("/account/erase")
 @role_required("donor")
 @limiter.limit("5 per minute")
 def account_erase():
     user = _current_donor()
-    if request.form.get("confirm") != "erase":
-        return account(settings_errors={"erase": _("Type erase in the box to confirm.")}, status=400)
+    if not _typed_the_erase_word(request.form.get("confirm", "")):
+        return account(settings_errors={"erase": _("Type %(word)s in the box to confirm.", word=str(ERASE_WORD))},
+                       status=400)
     donor_data.erase_donor(user)
     db.session.commit()
     logout_user()
@@ -381,6 +399,7 @@ def account_erase():
 
 @bp.route("/settings/confirm/<token>", methods=["GET", "POST"])
 @limiter.limit("30 per minute")
+@mailed_link(lambda token: donors.request_for_token(token).user_id)
 def confirm_settings(token: str):
     """The link mailed to a donor whose later gift asked for other settings. The token is the
     credential (only the donor's mailbox has it). GET shows what would change (a mail scanner's

@@ -509,3 +509,46 @@ def test_places_python_and_sql_forms_agree_and_a_freed_place_goes_to_the_displac
     _refund(producer, pledges["bo"])           # bo lapses: the displaced ann is seated again
     assert agree() == {"ann", "di"}
     assert invitations.rsvp_counts(exp.id)["slots"] == {slot.id: 2}
+
+
+def _paid_on_a_page_in(app, lang: str, amount: int, address: str):
+    """A donor whose first gift was made on a page in `lang` (her profile, and her mail, take it)."""
+    from filmfund.auth.services import find_user
+    from filmfund.rewards.webhooks import complete_test_checkout
+    from tests.helpers import make_pledge
+
+    with app.test_request_context("/", headers={"Cookie": f"lang={lang}"}):
+        pledge = make_pledge(amount=amount, email=address)
+    complete_test_checkout(pledge.id, "paid")
+    return find_user(address)
+
+
+def test_an_invitation_gives_its_times_in_the_zone_the_donors_pages_use(app, campaign, donor, smtp):
+    """A Chinese reader is given times in Beijing time everywhere else (i18n.donor_zone): her
+    invitation too, from the first mail, not in UTC until she picks a zone. An English reader
+    keeps UTC; a donor who chose a zone for one invitation has it for the next (one zone for all)."""
+    mei, sam = _paid_on_a_page_in(app, "zh-Hans", 50000, "mei@example.org"), donor(50000, "sam@example.org")
+    year = utcnow().year + 1
+    exp = invitations.create_experience(reward_key="dinner-invitation", title="Dinner with the crew",
+                                        translations={"zh-Hans": {"title": "与摄制组共进晚餐"}})
+    invitations.add_slot(exp.id, datetime(year, 3, 14, 11, 30, tzinfo=timezone.utc))  # 19:30 in Beijing
+    invitations.send_invitations(exp.id)
+    db.session.commit()
+    smtp.envelopes.clear()
+    jobs.run_burst()
+    wait_for(smtp, 2)
+    bodies = {m["To"]: m.get_body(("plain",)).get_content() for m in smtp.messages()}
+    assert "北京时间" in bodies["mei@example.org"] and "19:30" in bodies["mei@example.org"]
+    assert "UTC" not in bodies["mei@example.org"]
+    assert "(UTC)" in bodies["sam@example.org"] and "11:30" in bodies["sam@example.org"]
+    zones = dict(db.session.execute(sa.select(Invitation.user_id, Invitation.time_zone)).all())
+    assert zones == {mei.id: "Asia/Shanghai", sam.id: "UTC"}
+
+    [inv] = invitations.my_invitations(sam)
+    invitations.set_time_zone(sam, inv.id, "America/New_York")
+    chat = invitations.create_experience(reward_key="dinner-invitation", title="A second dinner")
+    invitations.add_slot(chat.id, datetime(year, 4, 1, 1, 0, tzinfo=timezone.utc))
+    invitations.send_invitations(chat.id)
+    db.session.commit()
+    assert {i.user_id: i.time_zone for i in db.session.scalars(sa.select(Invitation).where(
+        Invitation.experience_id == chat.id))} == {mei.id: "Asia/Shanghai", sam.id: "America/New_York"}

@@ -13,7 +13,9 @@ from filmfund.comms.models import DeliveryStatus, Update, UpdateDelivery
 from filmfund.extensions import db
 from filmfund.rewards import mail_prefs
 from filmfund.rewards.models import Entitlement, EntitlementStatus, Reward
+from filmfund.rewards.webhooks import complete_test_checkout
 from tests.comms.conftest import wait_for
+from tests.helpers import make_pledge
 from tests.site.helpers import csrf_token, pay
 
 
@@ -683,3 +685,47 @@ def test_an_invisible_or_reversed_text_is_no_update(app, client, producer, token
     assert resp.status_code == 201
     update = db.session.get(Update, resp.get_json()["id"])
     assert (update.title, update.body) == ("evil news", "# Shot list\n\n    code\n\tcell  \nend")
+
+
+def _mailed_update(app, smtp, **kw):
+    """Publish an update and return the one mail it sent (its plain text and HTML parts)."""
+    smtp.envelopes.clear()  # the receipts
+    update = updates.create_update(**kw)
+    db.session.commit()
+    updates.publish_update(update.id)
+    db.session.commit()
+    jobs.run_burst()
+    wait_for(smtp, 1)
+    [msg] = smtp.messages()
+    return update, msg.get_body(("plain",)).get_content(), msg.get_body(("html",)).get_content()
+
+
+def test_a_site_link_in_an_update_works_from_the_mail(app, client, smtp, donor):
+    """A mail is read from no page: `/account` and `#dinner` are made absolute on the update's own
+    page, on the public URL, in both parts; the web archive keeps them as written."""
+    donor(2000, "sam@example.org")
+    app.config["PUBLIC_URL"] = "https://deadhearts.example"
+    body = ("See [your account page](/account) for your rewards, [below](#dinner), "
+            "[the press](https://press.example/a) and [us](mailto:crew@deadhearts.example).")
+    update, text, html = _mailed_update(app, smtp, title="Your rewards", body=body, audience="everyone")
+    page = f"https://deadhearts.example/updates/{update.id}"
+    hrefs = re.findall(r'href="([^"]+)"', html)
+    assert "https://deadhearts.example/account" in hrefs and f"{page}#dinner" in hrefs
+    assert "https://press.example/a" in hrefs and "mailto:crew@deadhearts.example" in hrefs
+    assert all(h.startswith(("https://", "mailto:")) for h in hrefs), hrefs
+    assert "[your account page](https://deadhearts.example/account)" in text and f"[below]({page}#dinner)" in text
+    archive = client.get(f"/updates/{update.id}").get_data(as_text=True)
+    assert 'href="/account"' in archive and 'href="#dinner"' in archive
+
+
+def test_a_library_image_in_a_chinese_update_is_not_called_image_in_english(app, smtp, image_asset):
+    """The plain text names a library image by its caption, said to be an image in the donor's
+    language (needs the merged zh-Hans catalogue: "[image: %(caption)s]")."""
+    with app.test_request_context("/", headers={"Cookie": "lang=zh-Hans"}):  # her first gift, on a Chinese page
+        pledge = make_pledge(amount=2000, email="mei@example.org")
+    complete_test_checkout(pledge.id, "paid")
+    still = image_asset("Shenzhen")
+    _update, text, _html = _mailed_update(
+        app, smtp, title="Day 12", body=f"We filmed.\n\n![Shenzhen street](asset:{still.public_id})", audience="donors",
+        translations={"zh-Hans": {"title": "拍摄第十二天", "body": f"我们在深圳拍摄。\n\n![深圳街头](asset:{still.public_id})"}})
+    assert "【图片：深圳街头】" in text and "image" not in text.lower()

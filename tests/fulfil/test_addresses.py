@@ -373,10 +373,11 @@ def test_erasing_a_donor_blanks_their_parcels_and_drops_their_credit_proof(campa
     assert db.session.get(CreditProof, kept.id) is not None
 
 
-def test_a_changed_address_is_told_to_the_donor_in_their_language(campaign, client, login_as, outbox, app):
+def test_a_given_or_changed_address_is_told_to_the_donor_in_their_language(campaign, client, login_as, outbox,
+                                                                          app):
     """A forwarded survey mail (its link lives 60 days) or a signed-in browser could send the
-    parcels elsewhere: the donor hears of each change, once it is kept, without the address in
-    the mail. A first address, or the same one again, is no change to tell."""
+    parcels elsewhere: the donor hears of the first address and of each change, once it is kept,
+    without the address in the mail. The same one again is no change to tell."""
     from tests.worker import run_worker
 
     pay(5000, "mei@example.org")
@@ -392,12 +393,16 @@ def test_a_changed_address_is_told_to_the_donor_in_their_language(campaign, clie
         return [m for m in outbox() if m["To"] == "mei@example.org" and "receipt" not in m["Subject"].lower()
                 and "收据" not in m["Subject"]]
 
-    assert post() == []  # the first address
-    assert post() == []  # the same again
+    [given] = post()  # the first address
+    text = given.get_body(("plain",)).get_content()
+    assert given["Subject"] == "您的收货地址已保存" and "/account/address" in text
+    assert "Rue des Lilas" not in text and "Lyon" not in text
+    assert len(post()) == 1  # the same again: nothing more
     mails = post(line1="1 Stranger Street", city="Elsewhere")
-    assert len(mails) == 1
-    text = mails[0].get_body(("plain",)).get_content()
-    assert mails[0]["Subject"] == "您的收货地址已更改" and "/account/address" in text
+    assert len(mails) == 2
+    changed = next(m for m in mails if m["Subject"] != given["Subject"])
+    text = changed.get_body(("plain",)).get_content()
+    assert changed["Subject"] == "您的收货地址已更改" and "/account/address" in text
     assert "Stranger" not in text and "Elsewhere" not in text  # where to, only on the page
     # A refused change (nothing kept) tells nothing.
     resp = donor.post("/account/address", data={"csrf_token": csrf_token(donor, "/account/address"),
@@ -405,3 +410,25 @@ def test_a_changed_address_is_told_to_the_donor_in_their_language(campaign, clie
     assert resp.status_code == 400
     run_worker(app)
     assert len([m for m in outbox() if m["Subject"] == "您的收货地址已更改"]) == 1
+
+
+def test_a_first_address_given_through_the_survey_link_is_told_to_the_donor(campaign, client, outbox, app):
+    """Whoever holds a forwarded survey mail could give the first address of a donor who has none
+    yet: the parcels would go there and the reminders stop (the donor "has an address"). The
+    donor hears of it, as of a change, without the address."""
+    from tests.worker import run_worker
+
+    pay(5000, "dvd@example.org")  # $50: a DVD, no address yet
+    user = _user("dvd@example.org")
+    link = re.sub(r"^https?://[^/]+", "", fulfilment.survey_link(user))
+    token = CSRF_RE.search(client.get(link).get_data(as_text=True)).group(1)
+    run_worker(app)
+    before = {m["Message-ID"] for m in outbox()}
+    resp = client.post(link, data={"csrf_token": token, "form": "address", **ADDRESS, "name": "Someone Else"})
+    assert resp.status_code == 200 and 'id="survey-done"' in resp.get_data(as_text=True)
+    run_worker(app)
+    [notice] = [m for m in outbox() if m["Message-ID"] not in before]
+    text = notice.get_body(("plain",)).get_content()
+    assert notice["To"] == "dvd@example.org" and notice["Subject"] == "Your shipping address was saved"
+    assert "/account/address" in text and "put your own address back" in text
+    assert "Someone Else" not in text and "Lilas" not in text

@@ -107,8 +107,15 @@ def test_a_stale_survey_link_says_so_in_the_readers_language(client, campaign, l
 @pytest.mark.parametrize("lang, said", [("en", "Send one of the forms on the page."),
                                         ("zh-Hans", "请通过本页上的表单提交。")], ids=["en", "zh-Hans"])
 def test_a_post_naming_no_form_is_refused_in_the_readers_language(opened_survey, client, lang, said):
-    _user, link, token = opened_survey
-    resp = client.post(link, data={"csrf_token": token}, headers={"Accept-Language": lang})
+    """The reader of a survey link is the donor it names: her language (her mail's), whatever the
+    browser's Accept-Language says (i18n.mailed_link)."""
+    from filmfund.rewards import donors
+
+    user, link, token = opened_survey
+    donors.profile_for(user.id).language = lang
+    db.session.commit()
+    browser = "zh-CN,zh;q=0.9" if lang == "en" else "en-US,en;q=0.9"
+    resp = client.post(link, data={"csrf_token": token}, headers={"Accept-Language": browser})
     assert resp.status_code == 400 and said in resp.get_data(as_text=True)
 
 

@@ -2,6 +2,7 @@
 rewards on/off (an explicit, confirmed choice), mail, receipts, all data held, and erasure."""
 import json
 
+import pytest
 import sqlalchemy as sa
 
 from filmfund.auth.models import ApiToken
@@ -252,3 +253,48 @@ def test_every_column_of_the_export_a_person_reads_has_its_label_in_words(app):
     assert sorted(unlabelled) == []
     untitled = {table.name for table in tables} - set(donor_data._SECTION_TITLES) - {"users"}
     assert sorted(untitled) == []
+
+
+def _erase_typing(app, login_as, typed: str, page_lang: str = "en"):
+    pay(2000, EMAIL)
+    client = signed_in(app, login_as)
+    token = CSRF_RE.search(client.get(f"/account?lang={page_lang}").get_data(as_text=True)).group(1)
+    return client.post("/account/erase", data={"csrf_token": token, "confirm": typed})
+
+
+@pytest.mark.parametrize("typed", ["Erase", "ERASE", "ｅｒａｓｅ", "Ｅｒａｓｅ", "erase ", " erase", "erase\u3000"])
+def test_the_erase_word_counts_as_a_phone_or_an_input_method_types_it(app, campaign, login_as, typed):
+    """A phone capitalises the first letter, a Chinese input method in full-width mode types
+    ｅｒａｓｅ, a keyboard's suggestion adds a space: each is the word asked for (typed.folded)."""
+    resp = _erase_typing(app, login_as, typed)
+    assert resp.status_code == 200 and "Your data is erased" in resp.get_data(as_text=True)
+    assert find_user(EMAIL) is None
+
+
+@pytest.mark.parametrize("typed", ["erased", "e rase", "", "delete", "删"])
+def test_another_word_erases_nothing(app, campaign, login_as, typed):
+    resp = _erase_typing(app, login_as, typed)
+    assert resp.status_code == 400 and 'id="erase-error"' in resp.get_data(as_text=True)
+    assert find_user(EMAIL) is not None
+
+
+@pytest.mark.parametrize("page_lang, typed", [("zh-Hans", "删除"), ("zh-Hans", "erase"), ("en", "删除")])
+def test_the_erase_word_of_either_language_erases(app, campaign, login_as, page_lang, typed):
+    """The Chinese page asks for a Chinese word (needs the merged zh-Hans catalogue: "erase"); the
+    word of the other language counts as well (a donor who read the page in it before)."""
+    resp = _erase_typing(app, login_as, typed, page_lang)
+    assert resp.status_code == 200
+    assert find_user(EMAIL) is None
+
+
+def test_the_erase_box_asks_for_the_word_in_the_pages_language_and_never_capitalises(app, campaign, login_as):
+    pay(2000, EMAIL)
+    client = signed_in(app, login_as)
+    for lang, word in (("en", "erase"), ("zh-Hans", "删除")):
+        html = client.get(f"/account?lang={lang}").get_data(as_text=True)
+        label = html[html.index('<label for="erase-confirm">'):html.index("</label>", html.index('<label for="erase-confirm">'))]
+        assert f"<strong>{word}</strong>" in label, label
+        box = html[html.index('id="erase-confirm"'):].split(">", 1)[0]
+        assert 'autocapitalize="none"' in box and 'autocorrect="off"' in box and 'spellcheck="false"' in box
+    refused = client.post("/account/erase", data={"csrf_token": page_csrf(client), "confirm": "no"})
+    assert "删除" in refused.get_data(as_text=True)  # the page's (and the refusal's) language is kept

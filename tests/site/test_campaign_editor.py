@@ -4,6 +4,8 @@ reward is never taken back silently), and a later `campaign load` leaves what th
 until they hand it back to the file."""
 from __future__ import annotations
 
+import email
+from email import policy
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -11,6 +13,7 @@ import sqlalchemy as sa
 from filmfund.audit import AuditEntry
 from filmfund.db import utcnow
 from filmfund.extensions import db
+from filmfund.mail import outbox_messages
 from filmfund.rewards.models import Campaign, Entitlement, EntitlementStatus, Reward, Tier
 from tests.site.helpers import csrf_token, pay
 
@@ -297,3 +300,52 @@ def test_the_partner_share_is_fixed_once_a_gift_is_recorded(app, client, campaig
     zh = client.post("/admin/campaign/settings?lang=zh-Hans",
                      data={**form, "share": "12.5", "csrf_token": csrf_token(client, "/admin/campaign")})
     assert zh.status_code == 400 and "cannot change" not in zh.get_data(as_text=True)
+
+
+PASTED_BREAKS = ["\u2028", "\u2029", "\x0b", "\r\n", "\u200b\n"]
+
+
+def test_a_line_break_pasted_into_the_editors_one_line_texts_is_a_space(app, campaign):
+    """A browser's one-line input keeps a line separator pasted from a word processor (U+2028,
+    Word's manual line break U+000B): the editor reads its titles and names by the one rule of
+    one-line texts (typed.one_line), as every other form does."""
+    from filmfund.rewards import campaign_edit
+
+    for sep in PASTED_BREAKS:
+        form = {"title-en": f"  Living with Dead Hearts:{sep}The Search  ", "title-zh-Hans": f"心碎而活：{sep}寻找",
+                "partner_name-en": f"Xinxing{sep}Aid center", "goal": "4,000", "share": "20"}
+        campaign_edit.save_settings(campaign.id, form, None)
+        db.session.commit()
+        saved = db.session.get(Campaign, campaign.id)
+        assert saved.title == "Living with Dead Hearts: The Search", repr(sep)
+        assert saved.translations["zh-Hans"]["title"] == "心碎而活： 寻找"
+        assert saved.partner_name == "Xinxing Aid center"
+        [tier] = campaign_edit.parse_tiers({"tier-0-present": "1", "tier-0-min": "15", "tier-0-name-en": f"Early{sep}bird"})
+        assert tier["name"] == {"en": "Early bird"}
+        [reward] = campaign_edit.parse_rewards({"reward-0-present": "1", "reward-0-key": "poster", "reward-0-kind": "physical",
+                                                "reward-0-title-en": f"A signed{sep}poster"}, set())
+        assert reward["title"] == {"en": "A signed poster"}
+
+
+def test_receipts_go_out_after_a_title_with_a_pasted_line_break_was_saved(app, campaign):
+    """Saved before the editor read it as one line (or written so in a campaign file), the title is
+    in every receipt's subject: the mail module makes the subject one line, so that no receipt
+    is refused (and retried forever)."""
+    from filmfund.rewards import campaign_edit
+    from tests.site.helpers import mails_to
+
+    for sep in ("\u2028", "\x0b"):
+        campaign_edit.save_settings(campaign.id, {"title-en": f"Living with Dead Hearts:{sep}The Search",
+                                                  "partner_name-en": "Xinxing Aid center", "goal": "4,000",
+                                                  "share": "20"}, None)
+        db.session.commit()
+    campaign_row = db.session.get(Campaign, campaign.id)
+    campaign_row.title = "Living with Dead Hearts:\u2028The Search"  # as an older editor kept it
+    campaign_row.translations = {**campaign_row.translations, "en": {**campaign_row.translations.get("en", {}),
+                                                                    "title": campaign_row.title}}
+    campaign_row.updated_at = utcnow()  # every process reads the campaign again
+    db.session.commit()
+    pay(2000, "sam@example.org")
+    assert mails_to("sam@example.org"), "no receipt: its subject holds the title's line break"
+    subjects = [email.message_from_bytes(p.read_bytes(), policy=policy.default)["Subject"] for p in outbox_messages()]
+    assert any("Living with Dead Hearts: The Search" in s for s in subjects), subjects

@@ -1,0 +1,46 @@
+"""A donor's address where their data is erased or shown to them: the erasure deletes their mail
+from the outbox folder and no one else's; the export they read shows the address as they wrote it."""
+from __future__ import annotations
+
+import email
+from email import policy
+
+from filmfund.auth.services import find_user, normalize_email
+from filmfund.extensions import db
+from filmfund.mail import outbox_messages, send_mail
+from filmfund.rewards import donor_data
+from tests.site.helpers import pay
+
+
+def _recipients() -> list[str]:
+    return sorted(str(email.message_from_bytes(p.read_bytes(), policy=policy.default)["To"])
+                  for p in outbox_messages())
+
+
+def test_erasing_a_donor_deletes_their_mail_and_no_one_elses(app, campaign):
+    """an@example.org is inside joan@example.org and an@example.org.uk: neither is the erased
+    donor's, and their receipts stay. The erased donor's go, however their address was cased in
+    the header of a mail written by hand, and a mail to them among others' goes too."""
+    for address in ("joan@example.org", "an@example.org.uk", "an@example.org"):
+        pay(2000, address)
+    send_mail("Mei <AN@Example.org>", "Written by hand", "x")
+    send_mail("keep@example.org, an@example.org", "To two", "x")
+    assert len(_recipients()) == 5
+
+    donor_data.erase_donor(find_user("an@example.org"))
+    db.session.commit()
+    assert _recipients() == ["an@example.org.uk", "joan@example.org"]
+
+
+def test_the_readable_export_shows_an_internationalized_address_in_its_own_letters(app, campaign, client,
+                                                                                    login_as):
+    """Every page shows an IDNA domain in its own letters (auth.services.email_for_people); the
+    export's own fields did not (the account's and the pledges' "Email": xn--fsqu00a.xn--fiqs8s).
+    The JSON export, for programs, keeps the stored form."""
+    pay(1500, "mei@例子.中国")
+    mei = find_user(normalize_email("mei@例子.中国"))
+    assert mei.email == "mei@xn--fsqu00a.xn--fiqs8s"
+    login_as(client, mei)
+    page = client.get("/account/data/readable?lang=zh-Hans").get_data(as_text=True)
+    assert "mei@例子.中国" in page and "xn--" not in page
+    assert client.get("/account/data").get_json()["account"]["email"] == "mei@xn--fsqu00a.xn--fiqs8s"
