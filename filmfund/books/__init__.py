@@ -11,7 +11,10 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     # in init_app, not at the top: each module of the package imports the package first, and so does the CLI
-    from filmfund.books import api, models, views  # noqa: F401  (models: tables; api: its routes)
+    from filmfund.books import api, expenses, models, views  # noqa: F401  (models: tables; api: its routes)
+    from filmfund.media.common import stored_key_in_use
+
+    stored_key_in_use.connect(expenses.receipt_refers_to)  # a receipt's object is not footage's to delete
 
     app.register_blueprint(views.bp)
     app.register_blueprint(views.public_bp)

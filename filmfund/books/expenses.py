@@ -32,6 +32,13 @@ RECEIPT_TYPES = ((b"%PDF-", "application/pdf", ".pdf"), (b"\xff\xd8\xff", "image
                  (b"\x89PNG\r\n\x1a\n", "image/png", ".png"))
 
 
+def receipt_refers_to(key: str) -> bool:
+    """Receiver of media's `stored_key_in_use`: a receipt kept in the media storage is an object that
+    footage may share (storage is content-addressed: a still uploaded both as footage and as a
+    receipt is one object), so media deletes none that an expense still refers to."""
+    return db.session.scalar(sa.select(sa.exists().where(Expense.receipt_key == key))) or False
+
+
 def budget_lines(campaign: Campaign, *, active_only: bool = True) -> list[BudgetLine]:
     stmt = sa.select(BudgetLine).where(BudgetLine.campaign_id == campaign.id).order_by(BudgetLine.position,
                                                                                        BudgetLine.id)

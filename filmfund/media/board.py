@@ -144,6 +144,19 @@ def _clean_title(title: str) -> str:
     return title[:TITLE_MAX]
 
 
+def typed_title(title: Any) -> str | None:
+    """A title typed where footage comes in (the upload form's, a resumable or direct-to-S3
+    upload's, `media ingest --title`) by the same rule as the asset page's (`_clean_title`): what
+    donors read and their files are named by. None when nothing printable was typed (the
+    caller then names the asset by its file)."""
+    if not isinstance(title, str):
+        return None
+    try:
+        return _clean_title(title)
+    except ValidationError:
+        return None
+
+
 def _clean_title_version(text: dict) -> dict[str, str]:
     title = text.get("title")
     return {"title": _clean_title(title if isinstance(title, str) else "")}

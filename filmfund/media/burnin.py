@@ -5,7 +5,8 @@ title; it is kept on the caption's row (`burned_*`) and offered beside the clean
 
 A producer asks for it on the asset's page (queued: `burn_captions_task`) or with
 `filmfund media burn ID --lang LANG` (here, with a progress bar). New captions make the old copy
-stale: `captions.put` drops it.
+stale: `captions.put` drops it, and deletes its object once nothing refers to it (so do deleting
+the captions, a burn whose words were edited or deleted meanwhile, and a burn that replaces one).
 """
 from __future__ import annotations
 
@@ -16,10 +17,10 @@ from typing import Callable
 from flask_babel import gettext as _
 
 from filmfund.db import utcnow
-from filmfund.errors import ConflictError
+from filmfund.errors import ConflictError, NotFoundError
 from filmfund.extensions import db
 from filmfund.media import captions, ffmpeg
-from filmfund.media.common import _timeout, profiles, storage, work_dir
+from filmfund.media.common import _timeout, drop_unreferenced, profiles, storage, work_dir
 from filmfund.media.models import Asset, AssetState, Caption, CaptionStatus, RenditionKind
 
 Progress = Callable[[float], None]  # 0..1
@@ -47,6 +48,7 @@ def burn(asset: Asset, lang: str, *, progress: Progress | None = None) -> Captio
     """Make the burned copy now and keep it on the caption. Commits its state changes itself
     (running, then ready or failed), as a job does: a failure is recorded, not lost."""
     caption = _check(asset, lang)
+    caption_id = caption.id  # read again by id below: the row may be gone by then
     caption.burn_state, caption.burn_error = "running", None
     db.session.commit()
     web = asset.rendition(RenditionKind.WEB)
@@ -72,19 +74,34 @@ def burn(asset: Asset, lang: str, *, progress: Progress | None = None) -> Captio
         stored = storage().put_file(out, ".mp4")
     except Exception as exc:
         db.session.rollback()
-        caption = db.session.get(Caption, caption.id)
-        caption.burn_state, caption.burn_error = "failed", str(exc)[:2000]
-        db.session.commit()
+        caption = db.session.get(Caption, caption_id)
+        if caption is not None:  # deleted meanwhile: nothing to mark, the failure is still raised
+            caption.burn_state, caption.burn_error = "failed", str(exc)[:2000]
+            db.session.commit()
         raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    caption = db.session.get(Caption, caption.id)
-    if caption.vtt != vtt_text:  # edited meanwhile: this copy is already stale
-        caption.burn_state = "none"
+    # Read the caption again as it stands now, not as this session last saw it (its identity map
+    # would answer without a query): the producer may have edited or deleted it while ffmpeg ran.
+    db.session.commit()
+    caption = db.session.get(Caption, caption_id)
+    replaced = None
+    if caption is None or caption.vtt != vtt_text:
+        # Deleted, or edited meanwhile: this copy is stale already and nothing will refer to it.
+        if caption is not None:
+            caption.burn_state = "none"
+        db.session.commit()
+        if stored.created:
+            drop_unreferenced([stored.key])
+        if caption is None:
+            raise NotFoundError(_("These captions were deleted while their copy was being made: nothing was kept."))
     else:
+        replaced = caption.burned_key  # an earlier burn of the same words, if its bytes differ
         caption.burned_key, caption.burned_sha256, caption.burned_size = stored.key, stored.sha256, stored.size
         caption.burned_at, caption.burn_state = utcnow(), "ready"
-    db.session.commit()
+        db.session.commit()
+        if replaced != stored.key:
+            drop_unreferenced([replaced])
     if progress is not None:
         progress(1.0)
     return caption

@@ -23,6 +23,7 @@ from flask_babel import gettext as _
 from filmfund.audit import record_audit
 from filmfund.errors import NotFoundError, ValidationError
 from filmfund.extensions import db
+from filmfund.media.common import drop_unreferenced_on_commit
 from filmfund.media.models import Asset, AssetKind, Caption, CaptionStatus
 from filmfund.media.storage import content_disposition
 
@@ -244,8 +245,10 @@ def put(asset: Asset, lang: str, body: bytes, content_type: str | None, *, statu
     caption.vtt, caption.cues, caption.source_format = parsed.vtt, parsed.cues, parsed.source_format
     caption.status, caption.translated_from = state, source
     if not created:  # a donor copy burned with the old words is stale (filmfund.media.burnin)
+        stale = caption.burned_key
         caption.burned_key = caption.burned_sha256 = caption.burned_size = caption.burned_at = None
         caption.burn_state, caption.burn_error = "none", None
+        drop_unreferenced_on_commit([stale])  # a whole re-encoded clip: it goes with its words
     caption.updated_by = getattr(user, "id", None)
     record_audit("media.captions", f"asset:{asset.public_id}", {"lang": lang, "status": state.value,
                                                                "cues": parsed.cues, "format": parsed.source_format,
@@ -254,9 +257,13 @@ def put(asset: Asset, lang: str, body: bytes, content_type: str | None, *, statu
 
 
 def delete(asset: Asset, lang: str, *, user=None) -> None:
+    """Remove one language's captions, and the donor copy burned with them once the caller
+    commits. The caller commits."""
     caption = get(asset, lang)
+    burned = caption.burned_key
     asset.captions.remove(caption)
     db.session.delete(caption)
+    drop_unreferenced_on_commit([burned])
     record_audit("media.captions_deleted", f"asset:{asset.public_id}", {"lang": caption.lang}, actor=user)
 
 

@@ -1,26 +1,27 @@
-"""What every use case of the footage pipeline shares: the storage,
-encoding profiles, the work directory, ffmpeg timeouts, the rendition kinds an asset needs, and the
-shape of a problem found in a clip."""
+"""What every use case of the footage pipeline shares: the storage and whether anything still
+refers to a stored object, encoding profiles, the work directory, ffmpeg timeouts, the rendition
+kinds an asset needs, and the shape of a problem found in a clip."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from blinker import Namespace
 from flask import current_app
 from flask_babel import gettext as _
 
-from filmfund.db import utcnow
+from filmfund.db import on_commit, utcnow
 from filmfund.errors import DomainError, NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.media import avchd, ffmpeg
-from filmfund.media.models import Asset, AssetKind, RenditionKind
-from filmfund.media.storage import Storage, open_storage
+from filmfund.media.models import Asset, AssetKind, Caption, Rendition, RenditionKind, Sidecar, Source, Stream
+from filmfund.media.storage import Storage, given_up, open_storage
 from filmfund.typed import one_line
 
 # Renditions an asset needs to be ready; the optional ones are best effort: their failure is a
@@ -37,6 +38,9 @@ CONTENT_TYPES = {RenditionKind.PROXY: "video/mp4", RenditionKind.WEB: "video/mp4
 EXTENSIONS = {"video/mp4": ".mp4", "image/jpeg": ".jpg"}
 
 
+log = logging.getLogger(__name__)
+
+
 class PermanentJobError(Exception):
     """Running the job again cannot help (bad input); the asset fails with this message."""
 
@@ -51,6 +55,82 @@ def storage() -> Storage:
         cache[key] = open_storage(app.config["STORAGE_URL"], app.config.get("S3_ENDPOINT_URL"),
                                   app.config["MEDIA_S3_PART_SIZE"])
     return cache[key]
+
+
+# --- stored objects: does anything still refer to one? ----------------------------------------
+
+#: Asked whether a stored object is still referred to by a component above media, which keeps
+#: its own files in the same content-addressed storage (sender: the storage key). A receiver
+#: answers True when one of its rows refers to that key; connected at the component's init_app
+#: (a receiver must be a module-level function: blinker keeps a weak reference).
+stored_key_in_use = Namespace().signal("stored-key-in-use")
+
+
+def keys_in_use(keys) -> set[str]:
+    """Those of these storage keys that something still refers to. Storage is content-addressed:
+    one object stands for every copy of the same bytes under the same extension, whoever stored
+    them (a poster's bytes uploaded again as a still are a rendition's object and an original's at
+    once; a clip's stream segment may be another's). So an object is deleted only when no
+    original (a source, a card file), rendition, copy with captions burned in or stream segment
+    refers to it, nor any component above (`stored_key_in_use`). The one home of that question:
+    whatever deletes a stored object asks it, on a flushed session."""
+    keys = {k for k in keys if k}
+    if not keys:
+        return set()
+    used: set[str] = set()
+    for column in (Source.storage_key, Sidecar.storage_key, Rendition.storage_key, Caption.burned_key):
+        for chunk in _chunks(sorted(keys), 500):
+            used |= set(db.session.scalars(sa.select(column).where(column.in_(chunk)).distinct()))
+    for index in db.session.scalars(sa.select(Stream.index).where(Stream.index.is_not(None))):
+        used |= keys & {s.get("key") for s in (index or {}).get("segments", {}).values()}
+    for key in keys - used:
+        if any(answer for _receiver, answer in stored_key_in_use.send(key)):
+            used.add(key)
+    return used
+
+
+def _chunks(items: list, n: int):
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
+
+
+def drop_unreferenced(keys) -> list[str]:
+    """Delete now those of these stored objects that nothing refers to any more (keys_in_use); the
+    keys deleted. For work that committed what stopped referring to them (a job's step), or for
+    an object stored a moment ago that nothing will refer to. A use case whose caller commits asks
+    `drop_unreferenced_on_commit`. A delete that fails is logged, not raised: what it leaves
+    behind is only space, never a broken link."""
+    keys = [k for k in dict.fromkeys(keys) if k]
+    if not keys:
+        return []
+    db.session.flush()
+    unused = [k for k in keys if k not in keys_in_use(keys)]
+    return _delete(storage(), unused)
+
+
+def drop_unreferenced_on_commit(keys) -> None:
+    """Once the caller commits, delete those of these stored objects that nothing refers to any
+    more (asked now, on the flushed session that no longer refers to them). A rollback keeps them,
+    as its rows still refer to them: a burned copy is never deleted under captions that stay."""
+    keys = [k for k in dict.fromkeys(keys) if k]
+    if not keys:
+        return
+    db.session.flush()
+    unused = [k for k in keys if k not in keys_in_use(keys)]
+    if unused:
+        store = storage()
+        on_commit(db.session, lambda: _delete(store, unused))
+
+
+def _delete(store: Storage, keys: list[str]) -> list[str]:
+    deleted = []
+    for key in keys:
+        try:
+            store.delete(key)
+            deleted.append(key)
+        except Exception:  # noqa: BLE001 - the storage may be what failed; the work it followed is done
+            log.warning("could not delete %s, which nothing refers to any more", key, exc_info=True)
+    return deleted
 
 
 def profiles() -> dict[str, dict[str, Any]]:
@@ -108,12 +188,12 @@ def named_assets(ids: list[str]) -> list[Asset]:
 
 
 def sweep_partials(older_than: float) -> int:
-    """Remove partial files of resumable uploads untouched for `older_than` seconds (given up)."""
-    cutoff = time.time() - older_than
+    """Remove partial files of resumable uploads given up: no byte for `older_than` seconds
+    (storage.given_up, the rule resumable.py accepts a chunk by)."""
     removed = 0
     for path in partials_dir().iterdir():
         with contextlib.suppress(FileNotFoundError):
-            if path.is_file() and path.stat().st_mtime < cutoff:
+            if path.is_file() and given_up(path.stat().st_mtime, older_than):
                 path.unlink()
                 removed += 1
     return removed

@@ -24,7 +24,7 @@ from filmfund.db import utcnow
 from filmfund.errors import NotFoundError
 from filmfund.extensions import db
 from filmfund.media import early
-from filmfund.media.common import _iso, _problem, storage, sweep_partials
+from filmfund.media.common import _iso, _problem, drop_unreferenced, storage, sweep_partials
 from filmfund.media.models import Asset, AssetEvent, Rendition, Sidecar, Source
 from filmfund.media.renditions import make_donor_renditions
 from filmfund.media.storage import Storage, open_storage
@@ -282,13 +282,11 @@ def _note(asset: Asset, note: str) -> None:
 
 
 def _drop_rendition(asset: Asset, rendition: Rendition) -> None:
+    """Drop a damaged rendition; its object goes only if nothing else refers to it (the same bytes
+    may be another asset's original: common.keys_in_use)."""
     key = rendition.storage_key
     asset.renditions.remove(rendition)
-    db.session.flush()
-    in_use = db.session.scalar(sa.select(sa.func.count()).select_from(Rendition).where(Rendition.storage_key == key))
-    if not in_use:
-        with contextlib.suppress(Exception):
-            storage().delete(key)
+    drop_unreferenced([key])
 
 
 def _queue_remake(asset: Asset) -> None:

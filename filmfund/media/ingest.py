@@ -16,7 +16,8 @@ from flask_babel import gettext as _
 from filmfund.errors import DomainError, ValidationError
 from filmfund.extensions import db
 from filmfund.media import avchd, ffmpeg, fixity
-from filmfund.media.common import _problem, storage, upload_name
+from filmfund.media.board import typed_title
+from filmfund.media.common import _problem, drop_unreferenced, storage, upload_name
 from filmfund.media.jobs import _new_job, enqueue_on_commit
 from filmfund.media.models import Asset, AssetEvent, AssetKind, AssetState, JobKind, Sidecar, Source
 from filmfund.media.probing import _probe_file, camera_data, probe_files, recorded_at
@@ -189,10 +190,16 @@ def _ingest_take(group: avchd.SourceGroup, probes: dict, title: str | None,
     sha = joined.hexdigest() if joined else stored[0].sha256
     existing = _existing_asset(sha, [s.sha256 for s in stored])
     if existing is not None:
+        # Known bytes under another extension (a card's `00001.MTS` copied as `00001.m2ts`): what
+        # this take created under that extension's key is a second full copy nothing refers to.
+        # Only what it created, and only if nothing refers to it (common.drop_unreferenced).
+        drop_unreferenced(created)
+        created.clear()
         fixity.reingest_sidecars(existing, dict.fromkeys(group.sidecars))
         return IngestResult(existing, False, fixity.after_reingest(existing, any(s.replaced for s in stored)))
     first_probe, first_info, probe_error = probes[group.files[0]]
-    asset = Asset(title=(title or _default_title(group))[:300], sha256=sha, size=sum(s.size for s in stored),
+    asset = Asset(title=typed_title(title) or typed_title(_default_title(group)) or "untitled",
+                  sha256=sha, size=sum(s.size for s in stored),
                   kind=AssetKind(first_info.kind) if first_info else _kind_from_name(group.files[0]))
     for pos, (f, s) in enumerate(zip(group.files, stored)):
         data, info, _err = probes[f]
@@ -362,8 +369,14 @@ def _register_stored(stored, safe_name: str, title: str | None, how: str) -> Ing
     verify job probes it (kind, duration, picture, recording date), off the web request."""
     existing = _existing_asset(stored.sha256, [stored.sha256])
     if existing is not None:
+        if stored.created:
+            # The same footage under another extension (a.mp4, then a.mov or take.MTS): its
+            # content key differs, so this upload stored a second full copy nothing refers to
+            # (an object that was there before is someone's: only what it created goes).
+            drop_unreferenced([stored.key])
         return IngestResult(existing, False, fixity.after_reingest(existing, stored.replaced))
-    asset = Asset(title=(title or Path(safe_name).stem)[:300], sha256=stored.sha256, size=stored.size,
+    asset = Asset(title=typed_title(title) or typed_title(Path(safe_name).stem) or "upload",
+                  sha256=stored.sha256, size=stored.size,
                   kind=_kind_from_name(Path(safe_name)), notes=how[0].upper() + how[1:] + ".")
     asset.sources.append(Source(position=0, original_name=safe_name[:500], original_path=None,
                                 sha256=stored.sha256, size=stored.size, storage_key=stored.key))

@@ -19,7 +19,7 @@ from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.i18n import producers_version
 from filmfund.media.models import Asset, AssetKind, AssetState, Publication, RenditionKind
-from filmfund.media.published import DONOR_KINDS, donor_rendition_kind
+from filmfund.media.published import DONOR_KINDS, donor_rendition_kind, published_kinds
 from filmfund.media.renditions import make_donor_renditions
 from filmfund.rewards.models import Campaign, Reward, RewardKind
 from filmfund.rewards.texts import reward_title
@@ -130,7 +130,16 @@ def publish(asset: Asset, reward_key: Any, *, rendition: str | None = None, user
     existing = next((p for p in asset.publications if p.reward_key == reward_key), None)
     if existing is not None:
         if kind is not None and existing.rendition != kind:
+            # Another copy for the same audience (a still becomes the whole clip, or back): what
+            # donors get changes, so it is recorded as a publish is, and what the new copy needs
+            # (the clip's stream) is queued as at a first publish.
+            was = existing.rendition
             existing.rendition = kind
+            if published_kinds(asset.kind, was) != published_kinds(asset.kind, kind):
+                record_audit("media.publish", f"asset {asset.public_id}",
+                             {"reward": reward_key, "rendition": kind.value, "was": was.value if was else None,
+                              "title": asset.title}, actor=user)
+            make_donor_renditions(asset)
         return existing, False
     pub = Publication(asset=asset, reward_key=reward_key, rendition=kind, published_by=getattr(user, "id", None))
     db.session.add(pub)

@@ -13,7 +13,7 @@ from filmfund.errors import ConflictError, ValidationError
 from filmfund.extensions import db
 from filmfund.media import ffmpeg, streaming
 from filmfund.media.common import (CONTENT_TYPES, EXTENSIONS, OPTIONAL, REQUIRED, _local_sources, _problem,
-                                   _timeout, profiles, storage, work_dir)
+                                   _timeout, drop_unreferenced, profiles, storage, work_dir)
 from filmfund.media.jobs import _Heartbeat, _new_job, enqueue_on_commit
 from filmfund.media.models import (
     Asset,
@@ -26,7 +26,6 @@ from filmfund.media.models import (
     RenditionKind,
     RenditionState,
     RenditionStatus,
-    Source,
 )
 
 def wanted_kinds(asset: Asset) -> list[RenditionKind]:
@@ -90,6 +89,13 @@ def _transcode(job: Job, beat: _Heartbeat) -> None:
                     f"{kind.value}_failed", f"The {kind.value} could not be made (the clip itself is fine): {exc}",
                     detail=exc.stderr_tail[-1000:] or None,
                     hint="Retry it from this page or with `filmfund media retry`.") | {"severity": "info"})
+            except Exception as exc:
+                # The storage (or the database) failed: the job is tried again later, and until
+                # then the rendition is failed, never left "running" by a job that is not.
+                db.session.rollback()
+                _set_state(asset, kind, RenditionState.FAILED, f"{type(exc).__name__}: {exc}")
+                db.session.commit()
+                raise
         if streaming.needs_package(asset):
             # The HLS package of a published video: best effort like the web rendition (a failed
             # package is marked failed on its row and noted on the asset; the clip stays ready).
@@ -231,10 +237,5 @@ def _promote(asset: Asset, kind: RenditionKind, out: Path, profile: dict[str, An
     db.session.commit()
     db.session.refresh(asset)
     out.unlink(missing_ok=True)
-    if old_key and old_key != stored.key and not _key_in_use(old_key):
-        storage().delete(old_key)
-
-
-def _key_in_use(key: str) -> bool:
-    return bool(db.session.scalar(sa.select(sa.func.count()).select_from(Rendition).where(Rendition.storage_key == key))
-                or db.session.scalar(sa.select(sa.func.count()).select_from(Source).where(Source.storage_key == key)))
+    if old_key and old_key != stored.key:
+        drop_unreferenced([old_key])

@@ -19,7 +19,8 @@ The requests are those of tus 1.0's core protocol (HEAD, PATCH, Upload-Offset), 
 extensions: no server-side library for Flask is kept up (flask-tus was last released in 2016),
 and this is the little of it the footage page needs. Partial files live in `media-work/uploads`
 and are swept with the other temporary uploads (FILMFUND_MEDIA_INCOMING_MAX_AGE after their last
-byte); an upload token lasts as long.
+byte, storage.given_up); an upload's token works as long as its partial file lives, so an upload
+still receiving bytes is never cut off, however long ago it began.
 """
 from __future__ import annotations
 
@@ -37,8 +38,10 @@ from werkzeug.exceptions import ClientDisconnected
 from filmfund.db import on_commit
 from filmfund.errors import ConflictError, DomainError, ForbiddenError, NotFoundError, ValidationError
 from filmfund.extensions import db
+from filmfund.media.board import typed_title
 from filmfund.media.common import checked_upload, partials_dir
 from filmfund.media.ingest import ingest_upload
+from filmfund.media.storage import given_up
 
 PIECE = 1024 * 1024  # bytes written per read from the request
 
@@ -53,19 +56,26 @@ def start(user, filename: Any, size: Any, title: Any = None) -> dict[str, Any]:
     upload_id = uuid.uuid4().hex
     (partials_dir() / f"{upload_id}.part").touch(mode=0o600)
     token = _serializer().dumps({"i": upload_id, "n": safe_name, "s": size, "u": user.public_id,
-                                 "t": title.strip()[:300] if isinstance(title, str) and title.strip() else None})
+                                 "t": typed_title(title)})
     return {"upload": token, "offset": 0, "size": size, "chunk_size": current_app.config["MEDIA_UPLOAD_CHUNK"]}
 
 
 def _load(user, token: str) -> tuple[dict[str, Any], Path]:
+    # The token is checked for its signature only: an upload lives while bytes keep coming
+    # (storage.given_up, the sweep's rule), so its age is its partial file's, counted from the
+    # last byte written, not from the token's signing (a card over a slow line takes days).
     try:
-        data = _serializer().loads(token, max_age=current_app.config["MEDIA_INCOMING_MAX_AGE"])
+        data = _serializer().loads(token)
     except BadSignature:
         raise NotFoundError(_("Unknown or expired upload: start it again.")) from None
     if data.get("u") != user.public_id:
         raise ForbiddenError(_("This upload belongs to another account."))
     path = partials_dir() / f"{data['i']}.part"
-    if not path.exists():
+    try:
+        last_byte_at = path.stat().st_mtime
+    except FileNotFoundError:
+        last_byte_at = None
+    if last_byte_at is None or given_up(last_byte_at, current_app.config["MEDIA_INCOMING_MAX_AGE"]):
         raise NotFoundError(_("This upload is gone (finished, or left unfinished too long): start it again."))
     return data, path
 

@@ -8,7 +8,8 @@ memory. Uploads land under a temporary key first and are promoted once their has
 An existing object wins, except where the caller says it is damaged (`replace`): then the new
 bytes, whose hash is the key, take its place atomically. That is how a fixity failure is
 repaired, from a re-ingested intact copy or from the second storage (FILMFUND_REPLICA_URL).
-Temporary keys a killed process left behind are removed by `sweep_incoming`.
+Temporary keys a killed process left behind are removed by `sweep_incoming`, by the one rule
+of a temporary upload's life (`given_up`): idle since its last byte, not old since its first.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 from urllib.parse import quote, unquote, urlparse
@@ -46,6 +47,19 @@ class Stored:
 
 Replace = Callable[[str], bool]  # given the SHA-256 of content already stored: replace it?
 INCOMING = ".incoming"
+
+
+def given_up(last_byte_at: datetime | float, older_than: float) -> bool:
+    """The one rule of a temporary upload's life, whatever carries it (a resumable upload's partial
+    file, a browser's multipart upload straight to S3, a copy being stored under `.incoming`): it
+    lives while bytes keep coming, and is given up once `older_than` seconds
+    (FILMFUND_MEDIA_INCOMING_MAX_AGE) have passed since its LAST byte (or its start, before any),
+    however long ago it began: a card sent over a slow line may take more than a day, and every
+    byte it sent would be lost if its age counted from the start. Asked by the sweeps and by the
+    requests that go on with an upload, so an upload the next request accepts is one the sweep
+    keeps."""
+    last = last_byte_at.timestamp() if isinstance(last_byte_at, datetime) else float(last_byte_at)
+    return time.time() - last > older_than
 
 
 class ChecksumMismatch(Exception):
@@ -248,11 +262,10 @@ class LocalStorage(Storage):
             self._path(key).unlink()
 
     def sweep_incoming(self, older_than):
-        cutoff = time.time() - older_than
         removed = 0
         for path in (self.root / INCOMING).iterdir():
             with contextlib.suppress(FileNotFoundError):
-                if path.is_file() and path.stat().st_mtime < cutoff:
+                if path.is_file() and given_up(path.stat().st_mtime, older_than):
                     path.unlink()
                     removed += 1
         return removed
@@ -359,24 +372,45 @@ class S3Storage(Storage):
         self.client.delete_object(Bucket=self.bucket, Key=self._k(key))
 
     def sweep_incoming(self, older_than):
-        cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than)
         prefix = self._k(f"{INCOMING}/")
         removed = 0
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
-                if obj["LastModified"] < cutoff:
+                if given_up(obj["LastModified"], older_than):
                     self.client.delete_object(Bucket=self.bucket, Key=obj["Key"])
                     removed += 1
         # Multipart uploads a killed worker or an abandoned browser upload never completed: their
-        # parts are stored (and billed) without ever appearing as an object.
+        # parts are stored (and billed) without ever appearing as an object. One still receiving
+        # parts is kept, however long ago it was initiated (given_up: its last part counts).
         for page in self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=prefix):
             for upload in page.get("Uploads", []):
-                if upload["Initiated"] < cutoff:
+                if given_up(upload["Initiated"], older_than):
+                    last = self.multipart_last_byte_at(upload["Key"], upload["UploadId"], upload["Initiated"])
+                    if last is not None and not given_up(last, older_than):
+                        continue
                     with contextlib.suppress(Exception):
                         self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"],
                                                            UploadId=upload["UploadId"])
                         removed += 1
         return removed
+
+    def multipart_last_byte_at(self, key: str, upload_id: str, began: datetime) -> datetime | None:
+        """When a multipart upload (`key`: the bucket's own key) last received bytes: its latest
+        part's time, or `began` (when it was initiated) before any; None once it is gone
+        (completed or aborted)."""
+        from botocore.exceptions import ClientError  # deferred: as boto3 above
+
+        latest = began
+        try:
+            for page in self.client.get_paginator("list_parts").paginate(Bucket=self.bucket, Key=key,
+                                                                         UploadId=upload_id):
+                for part in page.get("Parts", []):
+                    latest = max(latest, part["LastModified"])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchUpload", "404", "NotFound"):
+                return None
+            raise
+        return latest
 
     def keys(self, prefix=""):
         out = []
@@ -435,6 +469,10 @@ class DirectUploads:
             MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag in sorted(parts)]})
         return int(self.store.client.head_object(Bucket=self.store.bucket, Key=key)["ContentLength"])
 
+    def last_byte_at(self, key: str, upload_id: str, began: datetime) -> datetime | None:
+        """When this browser upload last sent a part (`began` before any); None once it is gone."""
+        return self.store.multipart_last_byte_at(key, upload_id, began)
+
     def abort(self, key: str, upload_id: str) -> None:
         with contextlib.suppress(Exception):
             self.store.client.abort_multipart_upload(Bucket=self.store.bucket, Key=key, UploadId=upload_id)
@@ -471,16 +509,37 @@ def _read_full(reader: _HashingReader, n: int) -> bytes:
     return b"".join(parts)
 
 
+NAME_MAX = 150  # characters of a download's name
+
+
+def _within_name_max(filename: str) -> str:
+    """The name cut to NAME_MAX characters with its extension kept: a long title downloads as
+    `采访记录：王明…….mp4`, not as a file the phone cannot open. The extension is the last suffix
+    (up to 10 ASCII letters or digits) and, before it, a language tag or a second suffix like it
+    (`.zh-Hans.vtt`), so that two captions' files of one long title keep their languages apart."""
+    if len(filename) <= NAME_MAX:
+        return filename
+    stem, tail = filename, ""
+    for longest in (11, 17):
+        head, dot, ext = stem.rpartition(".")
+        if not dot or not head or len(ext) + 1 > longest or not (ext.isascii() and ext.replace("-", "").isalnum()):
+            break
+        stem, tail = head, f".{ext}{tail}"
+    return stem[:NAME_MAX - len(tail)].rstrip() + tail
+
+
 def content_disposition(filename: str, *, inline: bool = False) -> str:
     """RFC 6266 attachment (or inline) header: the UTF-8 name (`filename*`, what browsers read)
     and an ASCII one for the rest. ASCII, not merely letters: a header is sent as Latin-1 at most
     (waitress answers a 500 to anything else), so a Chinese title's own characters there broke
-    the download; the fallback names such a file `download` with its extension."""
-    fallback = "".join(c if c.isascii() and (c.isalnum() or c in "._- ") else "_" for c in filename[:150])
+    the download; the fallback names such a file `download` with its extension. Both are at most
+    NAME_MAX characters, their extension kept (`_within_name_max`)."""
+    filename = _within_name_max(filename)
+    fallback = "".join(c if c.isascii() and (c.isalnum() or c in "._- ") else "_" for c in filename)
     if not any(c.isalnum() for c in Path(fallback).stem):
         fallback = "download" + Path(fallback).suffix
     kind = "inline" if inline else "attachment"
-    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename[:150], safe='')}"
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def open_storage(url: str, endpoint_url: str | None = None, part_size: int = CHUNK,

@@ -37,8 +37,8 @@ from filmfund.db import utcnow
 from filmfund.errors import ForbiddenError, NotFoundError
 from filmfund.extensions import db
 from filmfund.media import ffmpeg, screening
-from filmfund.media.common import _problem, _timeout, profiles, storage, work_dir
-from filmfund.media.models import Asset, AssetKind, AssetState, Rendition, Source, Stream
+from filmfund.media.common import _problem, _timeout, drop_unreferenced, profiles, storage, work_dir
+from filmfund.media.models import Asset, AssetKind, AssetState, Stream
 from filmfund.media.published import plays_clip
 from filmfund.rewards import holdings
 from filmfund.rewards.campaign import current_campaign
@@ -79,8 +79,12 @@ def mark_pending(asset: Asset) -> None:
 
 
 def package(job, asset: Asset, spec: str, info: ffmpeg.MediaInfo, beat=None) -> Stream:
-    """Make the HLS package of a published video (the caller, the transcode job, commits). On an
-    ffmpeg failure the Stream is left `failed` with its reason and FfmpegError is raised."""
+    """Make the HLS package of a published video (the caller, the transcode job, commits). Any
+    failure leaves the Stream `failed` with its reason, never `running`, and removes the segments
+    this attempt stored that nothing refers to. What ffmpeg or the package's read-back refused is
+    raised as an FfmpegError (best effort: the clip stays ready, a retry makes it again); the
+    storage failing while segments are stored (StorageUnavailable, botocore's errors) is raised as
+    it is, so that the job is tried again later, as for any step that stores."""
     profile = profiles()["hls"]
     row = stream_of(asset.id)
     if row is None:
@@ -92,6 +96,7 @@ def package(job, asset: Asset, spec: str, info: ffmpeg.MediaInfo, beat=None) -> 
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     started = time.monotonic()
+    stored_now: list[str] = []  # segments this attempt created in storage
     try:
         argv, ladder = ffmpeg.hls_argv(spec, str(out), info, profile, title=asset.title)
         duration = asset.duration or info.duration
@@ -112,14 +117,19 @@ def package(job, asset: Asset, spec: str, info: ffmpeg.MediaInfo, beat=None) -> 
         total = 0
         for name, seg in index["segments"].items():
             stored = storage().put_file(out / name, ".ts")
+            if stored.created:
+                stored_now.append(stored.key)
             seg.update(key=stored.key, size=stored.size)
             total += stored.size
-    except (ffmpeg.FfmpegError, StopIteration, OSError, ValueError) as exc:
+    except Exception as exc:  # ffmpeg, the package read back, or the storage (S3's own errors too)
         db.session.rollback()
         row = stream_of(asset.id)
-        row.state, row.error = "failed", str(exc)[:4000] or type(exc).__name__
+        row.state, row.error = "failed", (str(exc) or type(exc).__name__)[:4000]
         db.session.commit()
-        raise ffmpeg.FfmpegError(f"streaming package: {exc}", stderr_tail=getattr(exc, "stderr_tail", "")) from None
+        drop_unreferenced(stored_now)  # the failed attempt's segments: no stream names them
+        if isinstance(exc, (ffmpeg.FfmpegError, StopIteration, OSError, ValueError)):
+            raise ffmpeg.FfmpegError(f"streaming package: {exc}", stderr_tail=getattr(exc, "stderr_tail", "")) from None
+        raise  # the storage failed (S3 away a moment): the job is tried again later, as any step is
     finally:
         shutil.rmtree(out, ignore_errors=True)
     row = stream_of(asset.id)
@@ -127,7 +137,9 @@ def package(job, asset: Asset, spec: str, info: ffmpeg.MediaInfo, beat=None) -> 
     row.index, row.profile, row.size, row.state = index, profile, total, "ready"
     row.seconds = round(time.monotonic() - started, 2)
     db.session.commit()
-    _drop_unused(old, index)
+    # The previous package's segments that this one does not reuse (nor another stream, nor any
+    # other row: common.keys_in_use).
+    drop_unreferenced(seg.get("key") for seg in old.values())
     return row
 
 
@@ -151,21 +163,6 @@ def _read_package(out, ladder: list[dict[str, Any]]) -> dict[str, Any]:
     if not segments:
         raise ValueError("the package has no segments")
     return {"master": master, "playlists": playlists, "segments": segments, "variants": variants}
-
-
-def _drop_unused(old: dict, new: dict) -> None:
-    def _key_in_use(key: str) -> bool:
-        return bool(db.session.scalar(sa.select(sa.func.count()).select_from(Rendition).where(Rendition.storage_key == key))
-                    or db.session.scalar(sa.select(sa.func.count()).select_from(Source).where(Source.storage_key == key)))
-
-    keep = {s.get("key") for s in new.get("segments", {}).values()}
-    in_streams = set()
-    for other in db.session.scalars(sa.select(Stream.index).where(Stream.index.is_not(None))):
-        in_streams |= {s.get("key") for s in (other or {}).get("segments", {}).values()}
-    for seg in old.values():
-        key = seg.get("key")
-        if key and key not in keep and key not in in_streams and not _key_in_use(key):
-            storage().delete(key)
 
 
 def stream_dict(asset: Asset) -> dict[str, Any] | None:

@@ -13,9 +13,9 @@ from filmfund.errors import ConflictError, DomainError, ForbiddenError, Validati
 from filmfund.media import fixity
 from filmfund.media.common import checked_upload, storage
 from filmfund.media.ingest import IngestResult, _register_stored
-from filmfund.media.storage import DirectUploads, S3Storage
+from filmfund.media.storage import DirectUploads, S3Storage, given_up
 
-DIRECT_UPLOAD_TTL = 3600  # a part URL is good for an hour; the upload token for a day
+DIRECT_UPLOAD_TTL = 3600  # a part URL is good for an hour; the upload while it receives parts
 
 
 def _direct():
@@ -42,12 +42,19 @@ def start_direct_upload(user, filename: Any, size: Any) -> dict[str, Any]:
 
 
 def _load_upload(user, token: Any) -> dict[str, Any]:
+    """The upload a token names while it lives: checked for its signature only, then asked of S3
+    how long it has been idle (storage.given_up, the rule the sweep aborts it by): an upload still
+    receiving parts goes on however long ago it began; one idle for MEDIA_INCOMING_MAX_AGE, or
+    already completed or aborted, is refused."""
     try:
-        data = _upload_serializer().loads(token if isinstance(token, str) else "", max_age=24 * 3600)
+        data, began = _upload_serializer().loads(token if isinstance(token, str) else "", return_timestamp=True)
     except BadSignature:
         raise ValidationError(_("Unknown or expired upload."), code="invalid_upload") from None
     if data.get("u") != user.public_id:
         raise ForbiddenError(_("This upload belongs to another account."))
+    last_byte_at = _direct().last_byte_at(data["k"], data["i"], began)
+    if last_byte_at is None or given_up(last_byte_at, current_app.config["MEDIA_INCOMING_MAX_AGE"]):
+        raise ValidationError(_("Unknown or expired upload."), code="invalid_upload")
     return data
 
 

@@ -600,7 +600,10 @@ def _stream_access(token: str, *, play: bool):
 
 
 def _log(access) -> None:
-    if not access.producer:
+    """A donor's GET of a playlist is a viewing. A HEAD is not: a chat app unfurling a shared
+    link, or a download manager probing it, watches nothing (and would count an address toward
+    the donor's flag)."""
+    if not access.producer and request.method == "GET":
         screening.log_viewing(access.user, access.asset, request.remote_addr, screening=access.screening)
         db.session.commit()
 
@@ -629,7 +632,13 @@ def stream_here(asset_id: str):
         return login_manager.unauthorized()
     if current_user.has_role("partner") and not current_user.has_role("donor", "producer"):
         abort(403)  # the charity never sees donors' media
-    asset = db.session.scalar(db.select(Asset).where(Asset.public_id == asset_id))
+    if current_user.has_role("producer"):
+        asset = db.session.scalar(db.select(Asset).where(Asset.public_id == asset_id))
+    else:
+        # Whether this donor may watch it is asked first: an asset they may not watch answers as
+        # one that does not exist (404, as /library/<id> does), never "not available" or "not
+        # entitled", which would tell that a raw, unpublished clip exists (reliability.md #21).
+        asset = watchable(current_user, asset_id)
     if asset is None:
         raise NotFoundError(_("No such item in your library."))
     return _master(streaming.check(current_user, asset))

@@ -146,3 +146,21 @@ def test_transparency_page_shows_planned_spent_and_the_partners_share(app, clien
     assert doc["partner"]["payouts"] == [{"paid_on": "2026-11-20", "amount": 1500}]
     campaign_page = client.get(f"/?lang={lang}").get_data(as_text=True)
     assert 'href="/transparency"' in campaign_page
+
+
+def test_footage_never_deletes_a_receipts_object(app, client, campaign, login_as, producer):
+    """Storage is content-addressed and receipts live in the media storage: a photo kept both as an
+    expense's receipt and as footage is one object. Whatever deletes an object unused by footage
+    (media.common.keys_in_use) must still find the receipt's."""
+    from filmfund.media.common import drop_unreferenced, keys_in_use, storage
+
+    login_as(client, producer)
+    token = csrf_token(client, "/admin/expenses")
+    response = client.post("/admin/expenses", content_type="multipart/form-data", data={
+        "csrf_token": token, "budget_line": "travel", "amount": "10", "spent_on": "2026-11-02",
+        "description": "train", "receipt": (io.BytesIO(PDF), "bill.pdf")})
+    assert response.status_code == 303
+    key = db.session.scalar(sa.select(Expense.receipt_key))
+    assert keys_in_use({key, "sha256/00/unused.pdf"}) == {key}
+    assert drop_unreferenced([key]) == []
+    assert storage().exists(key)

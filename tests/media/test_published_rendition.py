@@ -103,7 +103,8 @@ def test_a_donor_of_a_poster_only_publication_gets_no_clip_stream_or_captions(ap
 
     c = login_as(app.test_client(), donor)
     assert c.get(f"/library/{asset.public_id}").data[:2] == b"\xff\xd8"  # the poster is theirs
-    assert c.get(f"/library/{asset.public_id}/stream.m3u8").status_code == 403
+    # Not theirs to watch: answered as for a clip that does not exist, as its captions are
+    assert c.get(f"/library/{asset.public_id}/stream.m3u8").status_code == 404
     assert c.get(f"/library/{asset.public_id}/captions/en.vtt").status_code == 404
     assert c.get(f"/library/{asset.public_id}/captions/en/burned.mp4").status_code == 404
     # a stream link made for them some other way is refused too
