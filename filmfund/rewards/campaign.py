@@ -3,6 +3,7 @@ document (`GET /api/v1/campaign`)."""
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -18,7 +19,16 @@ from filmfund.i18n import current_language
 from filmfund.rewards import ledger, snapshot, stock, texts, totals
 from filmfund.rewards.campaign_file import read_campaign_file
 from filmfund.rewards.entitlements import refresh_entitlements, reward_dict
-from filmfund.rewards.models import BudgetLine, Campaign, CampaignPagePart, Donation, Pledge, Reward, Tier
+from filmfund.rewards.models import (
+    BudgetLine,
+    Campaign,
+    CampaignPagePart,
+    Donation,
+    Pledge,
+    PledgeState,
+    Reward,
+    Tier,
+)
 
 
 def load_campaign(path: str | Path | None = None) -> Campaign:
@@ -38,6 +48,13 @@ def load_campaign(path: str | Path | None = None) -> Campaign:
             raise ValidationError(_("currency: cannot change once donations are recorded"), code="invalid_campaign")
         if "settings" not in owned and campaign.share_bps != spec.share_bps:
             raise ValidationError(SHARE_FIXED(), code="share_fixed")
+    if campaign.id is not None and campaign.currency != spec.currency:
+        waiting = checkouts_open(campaign.id, other_than=spec.currency)
+        if waiting:
+            raise ValidationError(_("currency: cannot change while checkouts opened in %(currency)s may still be "
+                                    "paid (%(n)s now): their money would come in %(currency)s. Try again once they "
+                                    "are paid or have expired (a checkout lasts a day at most).",
+                                    currency=campaign.currency.upper(), n=waiting), code="checkouts_open")
     attrs = [a for a in ("title", "tagline", "description", "currency", "goal", "partner_name", "share_bps",
                           "time_zone")
              if not ("settings" in owned and a in BROWSER_SETTINGS)]
@@ -75,6 +92,23 @@ def gifts_recorded(campaign_id: int) -> bool:
     the partner and every statement rest on them (contract: the allocations add up to exactly
     share_due at every moment, which a new rate over the same net would break)."""
     return bool(db.session.scalar(sa.select(sa.exists().where(Donation.campaign_id == campaign_id))))
+
+
+# A Checkout Session lives 24 hours at most (Stripe's `expires_at`); an hour to spare for its last events.
+CHECKOUT_LIFETIME = timedelta(hours=25)
+
+
+def checkouts_open(campaign_id: int, other_than: str | None = None) -> int:
+    """How many of the campaign's pledges may still be paid (in a currency other than `other_than`):
+    one whose Checkout may still be open (pending, touched within a Checkout's lifetime; a pledge
+    kept without a session gets one when its donor tries again), or whose payment is under way (a
+    bank debit: processing). Each would be paid in its own currency, whatever the campaign's is then."""
+    may_pay = sa.or_(Pledge.state == PledgeState.PROCESSING,
+                     sa.and_(Pledge.state == PledgeState.PENDING, Pledge.updated_at > utcnow() - CHECKOUT_LIFETIME))
+    stmt = sa.select(sa.func.count(Pledge.id)).where(Pledge.campaign_id == campaign_id, may_pay)
+    if other_than is not None:
+        stmt = stmt.where(Pledge.currency != other_than)
+    return int(db.session.scalar(stmt) or 0)
 
 
 def SHARE_FIXED() -> str:  # noqa: N802 (a message, read in the request's language)

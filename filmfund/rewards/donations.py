@@ -64,19 +64,18 @@ def state_of(donation: Donation) -> str:
 
 
 def _state_where(state: str):
-    lost = Donation.dispute_status == DisputeStatus.LOST
+    """SQL form of state_of."""
     open_ = Donation.dispute_status == DisputeStatus.OPEN
     not_open = sa.or_(Donation.dispute_status.is_(None), Donation.dispute_status != DisputeStatus.OPEN)
+    counted = Donation.counted_refunded_sql()
     if state == "paid":
         return sa.and_(Donation.amount_refunded == 0,
                        sa.or_(Donation.dispute_status.is_(None), Donation.dispute_status == DisputeStatus.WON))
     if state == "disputed":
         return sa.and_(_TOUCHED, open_)
     if state == "refunded":
-        return sa.and_(_TOUCHED, not_open, sa.or_(lost, Donation.amount_refunded >= Donation.amount))
-    not_lost = sa.or_(Donation.dispute_status.is_(None), Donation.dispute_status != DisputeStatus.LOST)
-    return sa.and_(_TOUCHED, not_open, not_lost, Donation.amount_refunded > 0,
-                   Donation.amount_refunded < Donation.amount)
+        return sa.and_(_TOUCHED, not_open, counted >= Donation.amount)
+    return sa.and_(_TOUCHED, not_open, counted > 0, counted < Donation.amount)
 
 
 # ---------------------------------------------------------------- the cursor

@@ -1,10 +1,11 @@
 """The ledger: append-only entries grouped per business event, and running totals kept with them.
 
-Each money event (donation, refund, lost or won dispute) books its money entry and the partner's
-share as a running difference: share_due(net_after) - share_due(net_before). The running net is
-the campaign's totals row (filmfund.rewards.totals), whose UPDATE is the money lock: events of one
-campaign and money mode are serialised from that UPDATE to their commit, and nothing sums the
-ledger while holding it. The same transaction adds to the donor's and the day's totals.
+Each money event (donation, refund, lost or won dispute, a refund that failed) books its money
+entry and the partner's share as a running difference: share_due(net_after) - share_due(net_before).
+The running net is the campaign's totals row (filmfund.rewards.totals), whose UPDATE is the money
+lock: events of one campaign and money mode are serialised from that UPDATE to their commit, and
+nothing sums the ledger while holding it. The same transaction adds to the donor's and the day's
+totals.
 
 Test money and live money never mix: every entry, donation and total carries `livemode`, and
 everything shown reads the installation's money mode only (`money_mode()`).
@@ -149,9 +150,9 @@ def sync_refund(campaign: Campaign, donation: Donation, event: EventKind,
     target, booked = donation.counted_refunded, booked_refund(donation.id)
     if target > booked:
         return _book_money(campaign, donation, event, EntryKind.REFUND, booked - target, stripe_event_id)
-    if target < booked:  # a lost dispute overturned
-        return _book_money(campaign, donation, EventKind.DISPUTE_WON, EntryKind.RESTORE, booked - target,
-                           stripe_event_id)
+    if target < booked:  # a lost dispute overturned, or a refund that failed: the money is back
+        restored = event if event in (EventKind.DISPUTE_WON, EventKind.REFUND_FAILED) else EventKind.DISPUTE_WON
+        return _book_money(campaign, donation, restored, EntryKind.RESTORE, booked - target, stripe_event_id)
     return None
 
 

@@ -1,8 +1,8 @@
 """`filmfund ledger check`: every invariant of the money rules, proven from the ledger's entries.
 
 It replays the entries (aggregated per booking group in SQL, streamed in booking order) and
-checks the groups, the partner's share at every step, each donation against its entries, the
-payouts, the running totals (campaign, donor, day) against the entries, and the donors'
+checks the groups, the partner's share at every step, each donation against its entries and its
+refunds against Stripe's reports of them, the payouts, the running totals (campaign, donor, day) against the entries, and the donors'
 entitlements against their net. Set-based queries and a stream: it scales to millions of
 entries without loading them. A scheduled job runs it (filmfund.rewards.tasks) and keeps each
 result as a `LedgerCheck` row, which the producers' dashboard shows. The same run verifies the audit log's
@@ -10,8 +10,10 @@ hash chain (filmfund.audit.verify_chain): its problems are breaches too.
 """
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from datetime import date, datetime
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -23,7 +25,6 @@ from filmfund.rewards import holdings, rules, stock, totals
 from filmfund.rewards.ledger import money_mode
 from filmfund.rewards.models import (
     Campaign,
-    DisputeStatus,
     Donation,
     DonorProfile,
     Entitlement,
@@ -31,6 +32,7 @@ from filmfund.rewards.models import (
     EntryKind,
     LedgerEntry,
     Payout,
+    RefundReport,
     Reward,
 )
 
@@ -73,8 +75,7 @@ def _as_date(value) -> date:
 
 
 def _counted_refund():
-    return sa.case((Donation.dispute_status == DisputeStatus.LOST.value, Donation.amount),
-                   else_=Donation.amount_refunded)
+    return Donation.counted_refunded_sql()
 
 
 class _Report:
@@ -167,6 +168,28 @@ def _donations(report: _Report, campaign: Campaign) -> None:
                sa.or_(Donation.id.is_(None), Donation.campaign_id != campaign.id)).limit(MAX_REPORTED))
     for donation_id in strays:
         report.add(f"entries refer to donation {donation_id}, which is not this campaign's")
+
+
+def _refund_reports(report: _Report, campaign: Campaign) -> None:
+    """A donation's `amount_refunded` is what its refund reports say (rules.reported_refund, capped
+    at the donation), and a donation with refunds has reports."""
+    r = RefundReport
+    rows = db.session.execute(
+        sa.select(Donation.id, Donation.amount, Donation.amount_refunded, r.id, r.kind, r.amount, r.reported_at,
+                  r.refund_id, r.refund_created)
+        .join(r, r.donation_id == Donation.id).where(Donation.campaign_id == campaign.id)
+        .order_by(Donation.id).execution_options(yield_per=20_000))
+    for (d_id, amount, refunded), group in itertools.groupby(rows, key=lambda row: tuple(row[:3])):
+        reports = [SimpleNamespace(id=g[3], kind=g[4], amount=g[5], reported_at=g[6], refund_id=g[7],
+                                   refund_created=g[8]) for g in group]
+        expected = min(amount, RefundReport.reported_refund(reports))
+        if refunded != expected:
+            report.add(f"donation {d_id}: refunded {refunded}, but its refund reports say {expected}")
+    unreported = db.session.scalars(sa.select(Donation.id).where(
+        Donation.campaign_id == campaign.id, Donation.amount_refunded > 0,
+        ~sa.exists().where(r.donation_id == Donation.id)).order_by(Donation.id).limit(MAX_REPORTED))
+    for d_id in unreported:
+        report.add(f"donation {d_id}: refunded without a refund report")
 
 
 def _payouts(report: _Report, campaign: Campaign) -> None:
@@ -316,6 +339,7 @@ def campaign_breaches(campaign: Campaign, entitlement_mode: bool) -> tuple[list[
         if livemode == entitlement_mode:
             nets = {uid: net for uid, (_, _, net, _) in donors.items()}
     _donations(report, campaign)
+    _refund_reports(report, campaign)
     _payouts(report, campaign)
     _entitlements(report, campaign, nets, entitlement_mode)
     return report.lines, report.count, entries

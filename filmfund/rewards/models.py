@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from filmfund.db import new_id, str_enum, utcnow
 from filmfund.errors import IllegalTransition
 from filmfund.extensions import db
+from filmfund.rewards import rules
 
 
 class RewardKind(enum.StrEnum):
@@ -71,13 +72,14 @@ class EventKind(enum.StrEnum):
     REFUND = "refund"
     DISPUTE_LOST = "dispute_lost"
     DISPUTE_WON = "dispute_won"
+    REFUND_FAILED = "refund_failed"    # a refund Stripe had reported failed (or was canceled): the money is back
     PAYOUT = "payout"
 
 
 class EntryKind(enum.StrEnum):
     GIFT = "gift"                                       # + money given
     REFUND = "refund"                                   # - money given back (refund or lost dispute)
-    RESTORE = "restore"                                 # + a lost dispute overturned
+    RESTORE = "restore"                                 # + a lost dispute overturned, a refund that failed
     PARTNER_SHARE = "partner_share"                     # + owed to the partner
     PARTNER_SHARE_REVERSAL = "partner_share_reversal"   # - no longer owed
     PAYOUT = "payout"                                   # + paid to the partner
@@ -335,9 +337,14 @@ class Donation(db.Model):
     currency: Mapped[str] = mapped_column(sa.String(3))
     # Test-mode money (a test key, the local checkout, `demo seed`) or live money: never mixed.
     livemode: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
-    # Cumulative, as Stripe reports it: only ever grows.
+    # What Stripe's reports say is refunded (its cumulative amount_refunded, less the refunds it has
+    # since said failed: rules.reported_refund over this donation's RefundReport rows). A refund
+    # booked in the ledger alone (offline, test checkout) is a report too.
     amount_refunded: Mapped[int] = mapped_column(default=0)
     dispute_status: Mapped[DisputeStatus | None] = mapped_column(str_enum(DisputeStatus, 16))
+    # The dispute's `amount` (what Stripe withdraws if it is lost), at most the donation's amount.
+    # NULL on disputes booked before it was kept: a loss then counts the whole donation.
+    dispute_amount: Mapped[int | None]
     payment_intent_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     # Learnt from charge events: a dispute may name only the charge (payment_intent null).
     charge_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
@@ -370,8 +377,18 @@ class Donation(db.Model):
 
     @property
     def counted_refunded(self) -> int:
-        """What the money rules treat as refunded: a lost dispute counts as fully refunded."""
-        return self.amount if self.dispute_status == DisputeStatus.LOST else self.amount_refunded
+        """What the money rules treat as refunded (rules.counted_refund): the refunds, plus what a
+        lost dispute took, never beyond the donation. SQL form: `counted_refunded_sql`."""
+        return rules.counted_refund(self.amount, self.amount_refunded, self.dispute_status == DisputeStatus.LOST,
+                                    self.dispute_amount)
+
+    @classmethod
+    def counted_refunded_sql(cls):
+        """SQL form of `counted_refunded` (the ledger check, the donations list's states)."""
+        lost = cls.dispute_status == DisputeStatus.LOST.value
+        with_dispute = cls.amount_refunded + sa.func.coalesce(cls.dispute_amount, cls.amount)
+        return sa.case((sa.and_(lost, with_dispute >= cls.amount), cls.amount), (lost, with_dispute),
+                       else_=cls.amount_refunded)
 
     @property
     def net(self) -> int:
@@ -517,9 +534,18 @@ sa.Index("ix_donor_profiles_credit_name_lower", sa.func.lower(DonorProfile.credi
 
 
 class RefundState(enum.StrEnum):
-    PENDING = "pending"        # asked of Stripe, not yet confirmed by its charge.refunded event
+    PENDING = "pending"        # asked of Stripe (or to be asked again: its answer never came), not yet confirmed
     SUCCEEDED = "succeeded"    # booked in the ledger
-    FAILED = "failed"          # Stripe refused it: nothing was refunded
+    FAILED = "failed"          # Stripe refused it (nothing was refunded), or it failed later (its money came back)
+
+
+# A pending request is confirmed or refused; a refund Stripe made can still fail (a closed card):
+# its money comes back. A failed one is final (asking again is a new request).
+REFUND_MOVES: dict[RefundState, set[RefundState]] = {
+    RefundState.PENDING: {RefundState.SUCCEEDED, RefundState.FAILED},
+    RefundState.SUCCEEDED: {RefundState.FAILED},
+    RefundState.FAILED: set(),
+}
 
 
 class RefundRequest(db.Model):
@@ -542,6 +568,48 @@ class RefundRequest(db.Model):
     requested_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None]
+
+    def can_move(self, to: RefundState) -> bool:
+        return to in REFUND_MOVES[self.state]
+
+    def move(self, to: RefundState) -> None:
+        if not self.can_move(to):
+            raise IllegalTransition(f"A {self.state} refund request cannot become {to}.")
+        self.state, self.decided_at = to, utcnow()
+
+
+class ReportKind(enum.StrEnum):
+    REFUNDED = "refunded"          # the charge's cumulative amount_refunded (or a refund the ledger booked itself)
+    REFUND_FAILED = "refund_failed"  # one refund Stripe says failed or was canceled: its money went back
+
+
+class RefundReport(db.Model):
+    """What Stripe reported of a donation's refunds, one row per report, never changed: the
+    donation's `amount_refunded` is `rules.reported_refund` over them (payments.settle_refunds). A
+    charge's cumulative total is only a total; a refund that failed after it was counted names its
+    own id and amount, and is taken out of the totals that held it, whatever the order they came in."""
+
+    __tablename__ = "refund_reports"
+    __table_args__ = (sa.CheckConstraint("amount >= 0", name="amount_not_negative"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    donation_id: Mapped[int] = mapped_column(sa.ForeignKey("donations.id"), index=True)
+    kind: Mapped[ReportKind] = mapped_column(str_enum(ReportKind, 16))
+    amount: Mapped[int] = mapped_column(sa.BigInteger)
+    # When it was so (unix seconds): the Stripe event's `created`; for a failure, when it was said to fail.
+    reported_at: Mapped[int] = mapped_column(sa.BigInteger)
+    refund_id: Mapped[str | None] = mapped_column(sa.String(255))
+    refund_created: Mapped[int | None] = mapped_column(sa.BigInteger)  # the failed refund's own `created`
+    stripe_event_id: Mapped[str | None] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @staticmethod
+    def reported_refund(reports) -> int:
+        """rules.reported_refund over one donation's reports (rows or objects with these columns)."""
+        totals = [(r.reported_at, r.amount) for r in reports if r.kind == ReportKind.REFUNDED]
+        failures = [rules.RefundFailure(r.refund_id or f"report-{r.id}", r.amount, r.reported_at, r.refund_created)
+                    for r in reports if r.kind == ReportKind.REFUND_FAILED]
+        return rules.reported_refund(totals, failures)
 
 
 class ShippingAddress(db.Model):

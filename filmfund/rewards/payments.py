@@ -4,6 +4,7 @@ in step."""
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Iterable
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -26,8 +27,10 @@ from filmfund.rewards.models import (
     Payout,
     Pledge,
     PledgeState,
+    RefundReport,
     RefundRequest,
     RefundState,
+    ReportKind,
 )
 from filmfund.rewards.pledges import NOTE_MAX, clean_credit_name, validate_amount, validate_flag
 
@@ -112,17 +115,68 @@ def _donor(email: str) -> User:
         return get_or_create_user(email, Role.DONOR)
 
 
-def apply_refund(donation: Donation, amount_refunded: int, stripe_event_id: str | None, actor="stripe") -> None:
-    """Count `amount_refunded` (cumulative, as Stripe reports it) on the donation and book the
-    difference; the producers' refund requests it covers are confirmed, oldest first."""
+def apply_refund(donation: Donation, amount_refunded: int, stripe_event_id: str | None, actor="stripe", *,
+                 reported_at: int | None = None, failures: Iterable[rules.RefundFailure] = ()) -> None:
+    """A report of what is refunded on the donation: Stripe's cumulative `amount_refunded` at
+    `reported_at` (its event's time; a refund the ledger books itself is reported now), with the
+    failed refunds the charge listed, if any. The donation's refunds are worked out again from every
+    report and the difference is booked; the producers' refund requests it covers are confirmed."""
+    _report(donation, ReportKind.REFUNDED, min(donation.amount, amount_refunded), reported_at, stripe_event_id)
+    for failure in failures:
+        _report_failure(donation, failure, stripe_event_id)
+    settle_refunds(donation, EventKind.REFUND, stripe_event_id, actor)
+
+
+def apply_refund_failure(donation: Donation, failure: rules.RefundFailure, stripe_event_id: str | None,
+                         reason: str = "", request: str | None = None) -> None:
+    """Stripe says a refund failed (or was canceled) after it was made: its money went back to the
+    balance. Taken out of the totals that held it; what it had ended comes back as the rules say
+    (the net, and the tier from it), booked as a group of its own; a producer's request for it is
+    marked failed (`request`: the request id its metadata names, refunds.send_to_stripe's)."""
+    _report_failure(donation, failure, stripe_event_id, reason, request)
+    settle_refunds(donation, EventKind.REFUND_FAILED, stripe_event_id)
+
+
+def _report(donation: Donation, kind: ReportKind, amount: int, reported_at: int | None,
+            stripe_event_id: str | None, refund_id: str | None = None, refund_created: int | None = None) -> None:
+    db.session.add(RefundReport(donation_id=donation.id, kind=kind, amount=amount,
+                                reported_at=int(utcnow().timestamp()) if reported_at is None else reported_at,
+                                refund_id=refund_id, refund_created=refund_created, stripe_event_id=stripe_event_id))
+
+
+def _report_failure(donation: Donation, failure: rules.RefundFailure, stripe_event_id: str | None,
+                    reason: str = "", request: str | None = None) -> None:
+    _report(donation, ReportKind.REFUND_FAILED, failure.amount, failure.failed_at, stripe_event_id,
+            failure.refund_id, failure.created)
+    req = db.session.scalar(sa.select(RefundRequest).where(
+        RefundRequest.donation_id == donation.id,
+        sa.or_(RefundRequest.stripe_refund_id == failure.refund_id,
+               RefundRequest.id == _request_id(request))))
+    if req is not None and req.can_move(RefundState.FAILED):
+        req.move(RefundState.FAILED)
+        req.error = (_("The refund failed after Stripe made it (%(reason)s): its money came back.",
+                       reason=reason or _("no reason given")))[:500]
+        record_audit("donation.refund_failed", f"donation {donation.id}",
+                     {"refund_request": req.id, "amount": req.amount, "error": req.error}, actor="stripe")
+
+
+def _request_id(value) -> int:
+    """The refund request a refund's metadata names (refunds.send_to_stripe writes it), or -1."""
+    return int(value) if isinstance(value, str) and value.isdigit() and len(value) <= 12 else -1
+
+
+def settle_refunds(donation: Donation, event: EventKind, stripe_event_id: str | None, actor="stripe") -> None:
+    """The donation's refunds from all of its reports (rules.reported_refund), and the ledger after them."""
+    db.session.flush()
+    reports = db.session.scalars(sa.select(RefundReport).where(RefundReport.donation_id == donation.id)).all()
     before = donation.amount_refunded
-    donation.amount_refunded = min(donation.amount, rules.merged_refund(donation.amount_refunded, amount_refunded))
+    donation.amount_refunded = min(donation.amount, RefundReport.reported_refund(reports))
     if donation.amount_refunded != before:  # a Stripe event's refund: Stripe is the actor we see
         record_audit("donation.refund", f"donation {donation.id}",
                      {"amount_refunded": donation.amount_refunded, "before": before,
                       "currency": donation.currency, "stripe_event": stripe_event_id}, actor=actor)
     _confirm_refund_requests(donation)
-    _after_money_change(donation, EventKind.REFUND, stripe_event_id)
+    _after_money_change(donation, event, stripe_event_id)
 
 
 def _confirm_refund_requests(donation: Donation) -> None:
@@ -137,10 +191,15 @@ def _confirm_refund_requests(donation: Donation) -> None:
             break
         covered += req.amount
         if req.state == RefundState.PENDING:
-            req.state, req.decided_at = RefundState.SUCCEEDED, utcnow()
+            req.move(RefundState.SUCCEEDED)
 
 
-def apply_dispute(donation: Donation, status, stripe_event_id: str | None) -> None:
+def apply_dispute(donation: Donation, status, stripe_event_id: str | None, amount: int | None = None) -> None:
+    """A dispute opened or closed. Its `amount` (what Stripe withdraws if it is lost; a cardholder may
+    dispute part of a gift) is kept from the closing event, or from the opening one until then."""
+    booked_whole = donation.dispute_status == DisputeStatus.LOST and donation.dispute_amount is None
+    if amount is not None and not booked_whole and (status != DisputeStatus.OPEN or donation.dispute_amount is None):
+        donation.dispute_amount = min(donation.amount, amount)  # (a loss booked whole before amounts were kept stays so)
     if status == DisputeStatus.OPEN:
         if donation.dispute_status is None:  # a late "created" never reopens a closed dispute
             donation.dispute_status = DisputeStatus.OPEN

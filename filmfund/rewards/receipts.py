@@ -31,7 +31,7 @@ from filmfund.auth.services import public_base_url
 from filmfund.db import utcnow
 from filmfund.extensions import db
 from filmfund.i18n import for_donor, format_bps, format_money, format_when
-from filmfund.mail import send_mail
+from filmfund.mail import our_message_id, send_mail
 from filmfund.rewards import donors, texts
 from filmfund.rewards.entitlements import donor_entitlements
 from filmfund.rewards.models import Campaign, Donation, DonationSource, EntryKind, LedgerEntry
@@ -87,7 +87,7 @@ def receipt_message_id(donation_id: int) -> str:
     with the secret key, so it names nothing and differs between installations."""
     key = current_app.config["SECRET_KEY"].encode()
     digest = hmac.new(key, f"receipt:{donation_id}".encode(), hashlib.sha256).hexdigest()[:32]
-    return f"<receipt.{digest}@filmfund.localhost>"
+    return our_message_id(f"receipt.{digest}")
 
 
 # ---------------------------------------------------------------- the steps (none commits)
@@ -136,10 +136,13 @@ def unsent_receipts(limit: int = RECEIPT_SWEEP_BATCH) -> list[int]:
 
 
 def compose_receipt(donation: Donation) -> Receipt:
-    """The receipt of a recorded donation, read back from the database (for the retry task)."""
+    """The receipt of a recorded donation, read back from the database (the retry task; a booking
+    whose transaction went on to change the gift, such as an early refund replayed): the partner's
+    part of what the gift still gives, and the donor's standing, as they are now."""
     campaign = db.session.get(Campaign, donation.campaign_id)
     share = int(db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0)).where(
-        LedgerEntry.donation_id == donation.id, LedgerEntry.entry_kind == EntryKind.PARTNER_SHARE)))
+        LedgerEntry.donation_id == donation.id,
+        LedgerEntry.entry_kind.in_((EntryKind.PARTNER_SHARE, EntryKind.PARTNER_SHARE_REVERSAL)))))
     return make_receipt(campaign, donation, donation.user.email, share, donor_entitlements(donation.user, campaign))
 
 
@@ -160,6 +163,8 @@ def _receipt_text(campaign: Campaign, donation: Donation, to: str, share: int, s
     lines = ([str(TEST_RECEIPT_NOTE), ""] if test else []) + [
         _("Thank you for supporting “%(title)s”.", title=title), "",
         _("Amount: %(amount)s", amount=format_money(donation.amount, cur)),
+        *([_("Refunded: %(amount)s", amount=format_money(donation.counted_refunded, cur))]
+          if donation.counted_refunded else []),
         _("Date: %(when)s", when=format_when(donation.received_at)),
         _("Of this, %(share)s goes to %(partner)s (%(percent)s of what is raised).",
           share=format_money(share, cur), partner=texts.partner_name(campaign), percent=format_bps(campaign.share_bps)),

@@ -8,16 +8,24 @@ checkout, where no money moved) is refunded in the ledger at once, with the same
 
 Two transactions, on purpose: the request is written and committed first (`request_refund`; its
 id is the idempotency key of the call to Stripe, `refund:<id>`), then Stripe is called
-(`send_to_stripe`) and its answer committed. A crash between the two leaves a pending request that
-the same call, retried with the same client key, sends again under the same idempotency key:
-Stripe refunds it once. Every request is audited: who, how much, why.
+(`send_to_stripe`) and its answer committed. Only Stripe's refusal (a 4xx: invalid, declined)
+fails a request. A crash between the two, or a call whose outcome Stripe left unknown (a 5xx, a
+timeout, a lost connection: the refund may have been made), leaves the request pending and
+unanswered, and every retry sends that same request again under its same idempotency key (Stripe
+refunds it once): the producer's next refund of the donation (whatever client key it carries),
+and `resend_unanswered`, every ten minutes, within the day Stripe keeps a key. Every request is
+audited: who, how much, why.
 """
 from __future__ import annotations
+
+from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext as _
+from huey import crontab
 
+from filmfund import jobs
 from filmfund.audit import record_audit
 from filmfund.db import utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
@@ -29,6 +37,10 @@ from filmfund.rewards.models import Donation, DonationSource, RefundRequest, Ref
 
 REASON_MAX = 500
 CLIENT_KEY_MAX = 128
+# Stripe keeps an idempotency key at least 24 hours: within them, asking again under it never refunds
+# twice. Past them a request still unanswered is left to Stripe's event (or its Dashboard).
+RESEND_WITHIN = timedelta(hours=23)
+RESEND_AFTER = timedelta(minutes=2)  # a younger one may still be on its way to Stripe
 
 
 def get_donation(donation_id: int) -> Donation:
@@ -50,10 +62,20 @@ def remaining(donation: Donation) -> int:
 
 
 def through_stripe(donation: Donation) -> bool:
-    """A real Stripe payment (a key is set and the payment was not made on the local test page)."""
-    return (donation.source == DonationSource.STRIPE and bool(donation.payment_intent_id)
-            and not donation.payment_intent_id.startswith("pi_test_local_")
+    """A real Stripe payment (a key is set and the payment was not made on the local test page),
+    named by its payment intent or, a month paid on API 2025-03-31 on, its charge alone."""
+    payment = donation.payment_intent_id or donation.charge_id
+    return (donation.source == DonationSource.STRIPE and bool(payment)
+            and not payment.startswith(("pi_test_local_", "ch_test_local_"))
             and not current_app.config["STRIPE_TEST_MODE"])
+
+
+def unanswered(donation_id: int) -> RefundRequest | None:
+    """The donation's oldest request still waiting for Stripe's answer (never sent, or its outcome
+    unknown): whatever asks for a refund of the donation next sends it again, under its own key."""
+    return db.session.scalar(sa.select(RefundRequest).where(
+        RefundRequest.donation_id == donation_id, RefundRequest.state == RefundState.PENDING,
+        RefundRequest.stripe_refund_id.is_(None)).order_by(RefundRequest.id).limit(1))
 
 
 def request_refund(donation_id: int, amount: int | None = None, reason: str = "", *,
@@ -81,6 +103,14 @@ def request_refund(donation_id: int, amount: int | None = None, reason: str = ""
             if earlier.donation_id != donation.id or (amount is not None and amount != earlier.amount):
                 raise ConflictError(_("This Idempotency-Key was used for another refund."), code="idempotency_conflict")
             return earlier
+    waiting = unanswered(donation.id) if through_stripe(donation) else None
+    if waiting is not None:
+        # Stripe may have made it: asking for it again is a retry of that request (same key), never a second refund.
+        if amount is not None and amount != waiting.amount:
+            raise ConflictError(_("A refund of %(amount)s of this donation is still waiting for Stripe's answer; it "
+                                  "is asked again now. Ask for another once it is confirmed.",
+                                  amount=_money(waiting.amount, donation.currency)), code="refund_unanswered")
+        return waiting
     left = remaining(donation)
     if left == 0:
         raise ConflictError(_("Nothing is left to refund on this donation."), code="nothing_to_refund")
@@ -89,9 +119,10 @@ def request_refund(donation_id: int, amount: int | None = None, reason: str = ""
         raise ConflictError(_("Only %(left)s of this donation can still be refunded.",
                               left=_money(left, donation.currency)), code="refund_exceeds_remaining")
     if (donation.source == DonationSource.STRIPE and donation.subscription_id and not donation.payment_intent_id
-            and not current_app.config["STRIPE_TEST_MODE"]):
-        # A month paid on API 2025-03-31 or later names its payment only in `invoice_payment.paid`:
-        # until that event is booked there is nothing to refund through, and the ledger alone must not move.
+            and not donation.charge_id and not current_app.config["STRIPE_TEST_MODE"]):
+        # A month paid on API 2025-03-31 or later names its payment (intent or charge) only in
+        # `invoice_payment.paid`: until that event is booked there is nothing to refund through, and
+        # the ledger alone must not move.
         raise ConflictError(_("This month's payment is not linked to its Stripe payment yet (the "
                               "invoice_payment.paid event); try again in a moment, or refund it in Stripe's Dashboard."),
                             code="payment_not_linked")
@@ -110,20 +141,57 @@ def request_refund(donation_id: int, amount: int | None = None, reason: str = ""
 
 
 def send_to_stripe(req: RefundRequest) -> RefundRequest:
-    """Ask Stripe for a pending request's refund (after the request's commit). Stripe's refusal
-    marks it failed (nothing was refunded; it no longer counts against what remains) and is
-    raised after the caller commits that: `raise_failure(req)`."""
+    """Ask Stripe for a pending request's refund (after the request's commit), under its own key.
+    Stripe's refusal marks it failed (nothing was refunded; it no longer counts against what
+    remains) and is raised after the caller commits that: `raise_failure(req)`. An answer that
+    never came leaves it pending (it may have been refunded: it still counts), to be asked again
+    under the same key."""
     if req.state != RefundState.PENDING or req.stripe_refund_id:
         return req
     donation = db.session.get(Donation, req.donation_id)
     try:
         req.stripe_refund_id = stripe_gateway.create_refund(donation.payment_intent_id, req.amount, req.id,
-                                                            req.reason)
+                                                            req.reason, charge_id=donation.charge_id)
+    except stripe_gateway.OutcomeUnknown as err:
+        if req.error is None:  # said once, not at every retry
+            record_audit("donation.refund_unanswered", f"donation {donation.id}",
+                         {"refund_request": req.id, "amount": req.amount})
+        req.error = err.message[:500]
     except stripe_gateway.PaymentProviderError as err:
-        req.state, req.error, req.decided_at = RefundState.FAILED, err.message[:500], utcnow()
+        req.move(RefundState.FAILED)
+        req.error = err.message[:500]
         record_audit("donation.refund_failed", f"donation {donation.id}",
                      {"refund_request": req.id, "amount": req.amount, "error": req.error})
+    else:
+        req.error = None
     return req
+
+
+def resend_unanswered(now=None) -> int:
+    """Ask Stripe again, each under its own key, for the requests still without an answer (a 5xx,
+    a timeout, a crash before the call), made within RESEND_WITHIN; each answer committed before
+    the next call. Returns how many got an answer (made or refused). The periodic task's body."""
+    now = now or utcnow()
+    ids = db.session.scalars(sa.select(RefundRequest.id).where(
+        RefundRequest.state == RefundState.PENDING, RefundRequest.stripe_refund_id.is_(None),
+        RefundRequest.created_at > now - RESEND_WITHIN, RefundRequest.created_at < now - RESEND_AFTER)
+        .order_by(RefundRequest.id)).all()
+    db.session.commit()  # no transaction held while Stripe is called
+    answered = 0
+    for req_id in ids:
+        req = db.session.get(RefundRequest, req_id)
+        if req is None or not through_stripe(db.session.get(Donation, req.donation_id)):
+            continue
+        send_to_stripe(req)
+        answered += req.state == RefundState.FAILED or bool(req.stripe_refund_id)
+        db.session.commit()
+    return answered
+
+
+@jobs.mail.periodic_task(crontab(minute="*/10"), name="filmfund.rewards.resend_unanswered_refunds")
+def resend_unanswered_refunds() -> int:
+    """Every ten minutes: the refunds Stripe left unanswered, asked again under their own keys."""
+    return jobs.in_worker_app(resend_unanswered)
 
 
 def raise_failure(req: RefundRequest) -> None:

@@ -1,6 +1,6 @@
 """The money rules of the contract, as pure functions (no database): easy to property-test.
 
-- net = gross - refunded (a lost dispute counts as refunded);
+- net = gross - refunded (what a lost dispute took counts as refunded);
 - share_due = net * share_bps / 10000, rounded half up to the cent, at every moment;
 - every money event allocates share_due(net_after) - share_due(net_before) to the partner, so
   the allocations telescope: whatever the order of events, they sum to exactly share_due(net);
@@ -8,7 +8,7 @@
 """
 from __future__ import annotations
 
-from typing import Protocol, Sequence, TypeVar
+from typing import Iterable, NamedTuple, Protocol, Sequence, TypeVar
 
 
 class HasMinAmount(Protocol):
@@ -46,14 +46,45 @@ def tiers_reached(tiers: Sequence[T], total: int) -> list[T]:
     return sorted((t for t in tiers if t.min_amount <= total), key=lambda t: t.min_amount)
 
 
-def counted_refund(amount: int, amount_refunded: int, dispute_lost: bool) -> int:
-    """What counts as refunded on one donation: everything after a lost dispute."""
-    return amount if dispute_lost else min(amount, amount_refunded)
+def counted_refund(amount: int, amount_refunded: int, dispute_lost: bool, disputed: int | None = None) -> int:
+    """What counts as refunded on one donation: its refunds, plus what a lost dispute took (the
+    dispute's `amount`: the cardholder may dispute part of a gift; unknown, the whole donation),
+    never beyond the donation."""
+    taken = (amount if disputed is None else disputed) if dispute_lost else 0
+    return min(amount, amount_refunded + taken)
 
 
-def merged_refund(known: int, reported: int) -> int:
-    """Stripe reports a cumulative amount_refunded; a late, smaller value never undoes a larger one."""
-    return max(known, reported)
+class RefundFailure(NamedTuple):
+    """One refund Stripe said failed (or was canceled) after it was made: its money went back."""
+
+    refund_id: str
+    amount: int
+    failed_at: int              # when Stripe said so (the event's `created`, unix seconds)
+    created: int | None = None  # when the refund was made, if Stripe said
+
+
+def reported_refund(totals: Iterable[tuple[int, int]], failures: Iterable[RefundFailure]) -> int:
+    """What Stripe's reports say is refunded on one charge, whatever the order they came in.
+
+    `totals` are (when, amount_refunded) as the charge reported them, cumulative: a late, smaller
+    one never undoes a larger one. Only a refund that Stripe says failed comes out: out of every
+    total that held it, i.e. one reported after the refund was made (when its `created` is known)
+    and not after it failed, and that is large enough to hold it (within the same second Stripe's
+    times cannot tell before from after). The answer is the largest total so corrected."""
+    first: dict[str, RefundFailure] = {}
+    for failure in failures:  # one refund may be reported failed by several events: the earliest counts
+        known = first.get(failure.refund_id)
+        if known is None or failure.failed_at < known.failed_at:
+            first[failure.refund_id] = failure
+    failed = sorted(first.values(), key=lambda f: (f.failed_at, f.refund_id))
+    best = 0
+    for at, total in totals:
+        left = total
+        for f in failed:
+            if at <= f.failed_at and (f.created is None or f.created <= at) and f.amount <= left:
+                left -= f.amount
+        best = max(best, left)
+    return best
 
 
 def percent_of_goal(raised: int, goal: int) -> int:

@@ -46,6 +46,13 @@ class PaymentProviderBusy(PaymentProviderError):
     status, code = 503, "payment_provider_busy"
 
 
+class OutcomeUnknown(PaymentProviderError):
+    """Stripe did not say whether it did it (a 5xx, a timeout, a lost connection, a conflict on the
+    key): the request may have been carried out. Stripe's rule: ask again under the same idempotency
+    key, which gives back what was done, or does it once."""
+    status, code = 502, "payment_provider_unanswered"
+
+
 BUSY_MESSAGE = _l("So many people are giving right now that our payment provider asked us to slow down. "
                   "Nothing was charged: please try again in a minute.")
 
@@ -165,14 +172,31 @@ def create_checkout_session(pledge, campaign, *, success_url: str, cancel_url: s
     return session.id, session.url
 
 
-def create_refund(payment_intent_id: str, amount: int, request_id: int, reason: str = "") -> str:
-    """Ask Stripe to refund `amount` of a payment: the id of Stripe's Refund. The idempotency key
-    is the refund request's (`refund:<id>`), so a retry of the same request never refunds twice.
-    Nothing is booked here: Stripe's `charge.refunded` event books it when the money has moved."""
+def refused(exc: stripe.StripeError) -> bool:
+    """Whether Stripe refused the request outright (a 4xx that is no conflict on the key: invalid,
+    declined, not allowed, rate-limited), so that nothing was done. Anything else (a 5xx, a timeout
+    or a lost connection, a 409 the library's retries did not clear, a key used otherwise) leaves
+    the outcome unknown."""
     import stripe  # deferred: see the imports
 
-    params = {"payment_intent": payment_intent_id, "amount": amount,
-              "metadata": {"refund_request": str(request_id), "reason": reason[:500]}}
+    if isinstance(exc, stripe.IdempotencyError):
+        return False
+    return isinstance(exc, (stripe.InvalidRequestError, stripe.CardError, stripe.AuthenticationError,
+                            stripe.PermissionError, stripe.RateLimitError))
+
+
+def create_refund(payment_intent_id: str | None, amount: int, request_id: int, reason: str = "", *,
+                  charge_id: str | None = None) -> str:
+    """Ask Stripe to refund `amount` of a payment (its payment intent, else its charge: a month paid
+    on API 2025-03-31 on may name only its charge): the id of Stripe's Refund. The idempotency key
+    is the refund request's (`refund:<id>`), so a retry of the same request never refunds twice.
+    Nothing is booked here: Stripe's `charge.refunded` event books it when the money has moved.
+    Raises PaymentProviderError when Stripe refused (nothing was refunded), OutcomeUnknown when
+    Stripe did not say (ask again under the same key)."""
+    import stripe  # deferred: see the imports
+
+    payment = {"payment_intent": payment_intent_id} if payment_intent_id else {"charge": charge_id}
+    params = {**payment, "amount": amount, "metadata": {"refund_request": str(request_id), "reason": reason[:500]}}
     try:
         refund = _with_rate_limit_retries(
             lambda: client().v1.refunds.create(params=params, options={"idempotency_key": f"refund:{request_id}"}),
@@ -180,6 +204,11 @@ def create_refund(payment_intent_id: str, amount: int, request_id: int, reason: 
     except stripe.RateLimitError:
         raise PaymentProviderBusy(_("Stripe asked us to slow down; nothing was refunded. Try again in a minute.")) from None
     except stripe.StripeError as exc:
+        if not refused(exc):
+            log.warning("Stripe did not answer refund request %s (%s): it is asked again under the same key",
+                        request_id, type(exc).__name__)
+            raise OutcomeUnknown(_("Stripe did not answer. The refund may have been made: it is asked again "
+                                   "under the same key, which never refunds twice.")) from None
         log.warning("Stripe refused refund request %s: %s", request_id, type(exc).__name__)
         message = getattr(exc, "user_message", None) or _("The payment provider is unavailable; please try again in a moment.")
         raise PaymentProviderError(message) from None

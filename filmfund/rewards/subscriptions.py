@@ -280,15 +280,13 @@ def producer_summary(campaign, months: int = 12) -> dict:
         .order_by(Subscription.started_at.desc())))
     active = [s for s in subs if s.state == SubscriptionState.ACTIVE]
     past_due = [s for s in subs if s.state == SubscriptionState.PAST_DUE]
-    rows = db.session.execute(sa.select(Donation.received_at, Donation.amount, Donation.amount_refunded,
-                                        Donation.dispute_status).where(
-        Donation.campaign_id == campaign.id, Donation.livemode == mode,
-        Donation.subscription_id.is_not(None))).all()
+    rows = db.session.execute(sa.select(Donation.received_at, Donation.amount, Donation.counted_refunded_sql())
+                              .where(Donation.campaign_id == campaign.id, Donation.livemode == mode,
+                                     Donation.subscription_id.is_not(None))).all()
     by_month: dict[str, int] = {}
-    for received_at, amount, refunded, dispute in rows:
+    for received_at, amount, refunded in rows:
         key = received_at.strftime("%Y-%m")
-        lost = amount if dispute is not None and dispute.value == "lost" else refunded
-        by_month[key] = by_month.get(key, 0) + amount - lost
+        by_month[key] = by_month.get(key, 0) + amount - int(refunded)
     return {"currency": campaign.currency, "active": len(active), "past_due": len(past_due),
             "canceled": len(subs) - len(active) - len(past_due),
             "monthly": sum(s.amount for s in active), "at_risk": sum(s.amount for s in past_due),

@@ -27,7 +27,7 @@ from filmfund.config import test_payment_refusal
 from filmfund.db import insert_on_conflict, new_id, utcnow
 from filmfund.errors import DomainError, ForbiddenError, ValidationError
 from filmfund.extensions import db, one_statement_value
-from filmfund.rewards import ledger, payments, signals, stock, subscriptions
+from filmfund.rewards import ledger, payments, rules, signals, stock, subscriptions
 from filmfund.rewards.campaign import campaign_of
 from filmfund.rewards.pledges import get_pledge
 from filmfund.rewards.receipts import (
@@ -66,6 +66,11 @@ class SignatureError(DomainError):
 
 class Unprocessable(Exception):
     """The event is genuine but cannot be booked (kept as failed for a producer to look at)."""
+
+
+class CampaignCurrencyChanged(Exception):
+    """A payment in its pledge's currency, which the campaign no longer takes: the event stays
+    waiting (booked by the sweep once the campaign takes that currency again), never failed."""
 
 
 # ---------------------------------------------------------------- verification
@@ -447,8 +452,7 @@ def _session_paid(obj: dict, event_id: str) -> WebhookStatus:
         return WebhookStatus.UNMATCHED
     currency = (_string(obj, "currency", max_len=3) or "").lower()
     campaign = campaign_of(pledge)
-    if currency != campaign.currency:
-        raise Unprocessable(f"paid in {currency or 'no currency'}, the campaign takes {campaign.currency}")
+    _check_currency(currency, pledge, campaign)
     amount = obj.get("amount_total")
     if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= MAX_AMOUNT:
         raise Unprocessable(f"amount_total is not a whole number of cents from 1 to {MAX_AMOUNT}")
@@ -465,19 +469,32 @@ def _session_paid(obj: dict, event_id: str) -> WebhookStatus:
         # receipt must carry.
         if signals.checkout_paid_pending(donation, obj):
             recompose_queued_receipt(donation)
-    if donation is not None and pi:
-        _replay_unmatched(WebhookEvent.payment_intent_id == pi)
+    if donation is not None and pi and _replay_unmatched(WebhookEvent.payment_intent_id == pi):
+        recompose_queued_receipt(donation)  # an early refund or dispute: the receipt says what the gift now does
     return WebhookStatus.PROCESSED
 
 
-def _replay_unmatched(match, types: tuple[str, ...] | None = None) -> None:
+def _check_currency(currency: str, pledge: Pledge, campaign) -> None:
+    """A payment is booked in the currency its pledge asked Checkout for. The campaign's currency
+    cannot change while a pledge's checkout may still be paid (campaign.load_campaign), so the two
+    agree for every payment Stripe can still make; if they do not, the paid money waits (the event
+    stays to be booked, in the producers' inbox) rather than be booked in another currency or lost."""
+    if currency != pledge.currency:
+        raise Unprocessable(f"paid in {currency or 'no currency'}, the pledge asked for {pledge.currency}")
+    if pledge.currency != campaign.currency:
+        raise CampaignCurrencyChanged(f"paid in {currency} as pledge {pledge.id} asked, but the campaign now "
+                                      f"takes {campaign.currency}: load it in {currency} again to book it")
+
+
+def _replay_unmatched(match, types: tuple[str, ...] | None = None) -> int:
     """Apply the charge, refund and dispute events that arrived before their payment (or before
-    its charge id was known), in arrival order."""
+    its charge id was known), in arrival order. Returns how many there were."""
     early = db.session.scalars(sa.select(WebhookEvent).where(
         match, WebhookEvent.status == WebhookStatus.UNMATCHED,
         WebhookEvent.type.in_(types or PAYMENT_EVENTS)).order_by(WebhookEvent.received_at, WebhookEvent.id)).all()
     for row in early:
         _process(row, json.loads(row.payload))
+    return len(early)
 
 
 def on_session_completed(obj: dict, event_id: str) -> WebhookStatus:
@@ -549,8 +566,7 @@ def on_invoice_paid(obj: dict, event_id: str) -> WebhookStatus:
     if not 0 < facts.amount_paid <= MAX_AMOUNT:
         raise Unprocessable(f"amount_paid is not a whole number of cents from 1 to {MAX_AMOUNT}")
     campaign = campaign_of(pledge)
-    if facts.currency != campaign.currency:
-        raise Unprocessable(f"paid in {facts.currency or 'no currency'}, the campaign takes {campaign.currency}")
+    _check_currency(facts.currency, pledge, campaign)
     created = _event_created.get()
     user = payments.donor_for(facts.email, pledge)
     sub = subscriptions.ensure_subscription(pledge, facts.subscription_id, customer_id=facts.customer_id,
@@ -562,16 +578,20 @@ def on_invoice_paid(obj: dict, event_id: str) -> WebhookStatus:
         payment_intent_id=facts.payment_intent_id, session_id=None, email=facts.email, stripe_event_id=event_id,
         flags=[], invoice_id=facts.id, subscription=sub, charge_id=facts.charge_id, first_month=facts.first)
     if donation is not None:
-        _replay_unmatched(WebhookEvent.payload.contains(json.dumps(facts.id), autoescape=True), ("invoice_payment.paid",))
-        _replay_payment_events(donation)
+        linked = _replay_unmatched(WebhookEvent.payload.contains(json.dumps(facts.id), autoescape=True),
+                                   ("invoice_payment.paid",))  # which replays the month's early refunds itself
+        if _replay_payment_events(donation) + linked:
+            recompose_queued_receipt(donation)  # an early refund or dispute: the receipt says what the month now does
     return WebhookStatus.PROCESSED
 
 
-def _replay_payment_events(donation: Donation) -> None:
+def _replay_payment_events(donation: Donation) -> int:
+    replayed = 0
     if donation.payment_intent_id:
-        _replay_unmatched(WebhookEvent.payment_intent_id == donation.payment_intent_id)
+        replayed += _replay_unmatched(WebhookEvent.payment_intent_id == donation.payment_intent_id)
     if donation.charge_id:
-        _replay_unmatched(WebhookEvent.charge_id == donation.charge_id)
+        replayed += _replay_unmatched(WebhookEvent.charge_id == donation.charge_id)
+    return replayed
 
 
 def on_invoice_payment_paid(obj: dict, event_id: str) -> WebhookStatus:
@@ -597,7 +617,9 @@ def on_invoice_payment_paid(obj: dict, event_id: str) -> WebhookStatus:
 def on_invoice_payment_failed(obj: dict, event_id: str) -> WebhookStatus:
     """A month could not be charged: nothing is booked; the gift is past due while Stripe retries
     on its own schedule (we never charge again ourselves), and the donor is told what to do once,
-    at the first failed attempt of that invoice."""
+    at the first failed attempt of that invoice. A failure that Stripe's own retry has already
+    overtaken (the invoice is paid and booked, or the gift heard of something later) changes
+    nothing and mails nobody: events come in any order."""
     facts = subscriptions.invoice_facts(obj)
     if facts.subscription_id is None and facts.pledge_id is None:
         return WebhookStatus.IGNORED
@@ -609,8 +631,13 @@ def on_invoice_payment_failed(obj: dict, event_id: str) -> WebhookStatus:
     if sub is None:
         # The first payment failed inside Checkout: the donor saw it there; no gift began.
         return WebhookStatus.PROCESSED
+    if db.session.scalar(sa.select(sa.exists().where(Donation.invoice_id == facts.id))):
+        return WebhookStatus.PROCESSED  # that month was paid after all (a retry), and is booked
+    created = _event_created.get()
+    if created < sub.state_at:
+        return WebhookStatus.PROCESSED  # older than what the gift knows: a later event said otherwise
     before = sub.state
-    subscriptions.note_state(sub, SubscriptionState.PAST_DUE, _event_created.get())
+    subscriptions.note_state(sub, SubscriptionState.PAST_DUE, created)
     if facts.attempt_count <= 1 and before != SubscriptionState.CANCELED:
         subscriptions.queue_notice(subscriptions.payment_failed_notice(sub, facts))
     return WebhookStatus.PROCESSED
@@ -675,22 +702,70 @@ def on_charge_succeeded(obj: dict, event_id: str) -> WebhookStatus:
     return WebhookStatus.UNMATCHED if _donation_for(obj) is None else WebhookStatus.PROCESSED
 
 
+def _event_time() -> int:
+    """The booked event's `created` (unix seconds), or now for an event that has none."""
+    return _event_created.get() or int(time.time())
+
+
+def _cents(obj: dict, key: str, low: int) -> int:
+    value = obj.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_AMOUNT:
+        raise Unprocessable(f"{key} is not a whole number of cents from {low} to {MAX_AMOUNT}")
+    return value
+
+
+FAILED_REFUND = ("failed", "canceled")  # a refund's statuses whose money went back to the balance
+
+
+def _refund_failure(refund: dict) -> rules.RefundFailure | None:
+    """A Refund object's failure (its money went back), or None if it has not failed."""
+    if refund.get("status") not in FAILED_REFUND:
+        return None
+    created = refund.get("created")
+    return rules.RefundFailure(_string(refund, "id", required=True), _cents(refund, "amount", 1), _event_time(),
+                               created if isinstance(created, int) and not isinstance(created, bool) else None)
+
+
 def on_charge_refunded(obj: dict, event_id: str) -> WebhookStatus:
+    """A charge's cumulative `amount_refunded` (charge.refunded, charge.updated). A charge of an API
+    version that lists its refunds (before 2022-11-15) also names those that failed."""
     donation = _donation_for(obj)
     if donation is None:
         return WebhookStatus.UNMATCHED
-    refunded = obj.get("amount_refunded")
-    if isinstance(refunded, bool) or not isinstance(refunded, int) or not 0 <= refunded <= MAX_AMOUNT:
-        raise Unprocessable(f"amount_refunded is not a whole number of cents from 0 to {MAX_AMOUNT}")
-    payments.apply_refund(donation, refunded, event_id)
+    refunded = _cents(obj, "amount_refunded", 0)
+    listed = [r for r in (_object(obj, "refunds").get("data") or []) if isinstance(r, dict)]
+    failures = [f for f in map(_refund_failure, listed) if f is not None]
+    payments.apply_refund(donation, refunded, event_id, reported_at=_event_time(), failures=failures)
     return WebhookStatus.PROCESSED
+
+
+def on_refund_updated(obj: dict, event_id: str) -> WebhookStatus:
+    """A Refund changed (refund.failed, refund.updated, charge.refund.updated): one that failed or
+    was canceled after it was made gives its money back to the books."""
+    failure = _refund_failure(obj)
+    if failure is None:
+        return WebhookStatus.PROCESSED  # made or pending: charge.refunded counts it
+    donation = _donation_for(obj)
+    if donation is None:
+        return WebhookStatus.UNMATCHED
+    reason, request = obj.get("failure_reason"), _object(obj, "metadata").get("refund_request")
+    payments.apply_refund_failure(donation, failure, event_id, reason=reason[:100] if isinstance(reason, str) else "",
+                                  request=request if isinstance(request, str) else None)
+    return WebhookStatus.PROCESSED
+
+
+def _dispute_amount(obj: dict, required: bool) -> int | None:
+    """What the dispute is about (Stripe withdraws it if the dispute is lost): part of a gift, maybe."""
+    if obj.get("amount") is None and not required:
+        return None
+    return _cents(obj, "amount", 1)
 
 
 def on_dispute_created(obj: dict, event_id: str) -> WebhookStatus:
     donation = _donation_for(obj)
     if donation is None:
         return WebhookStatus.UNMATCHED
-    payments.apply_dispute(donation, DisputeStatus.OPEN, event_id)
+    payments.apply_dispute(donation, DisputeStatus.OPEN, event_id, _dispute_amount(obj, required=False))
     return WebhookStatus.PROCESSED
 
 
@@ -702,7 +777,8 @@ def on_dispute_closed(obj: dict, event_id: str) -> WebhookStatus:
     if not isinstance(obj.get("status"), str):
         raise Unprocessable("status is not a string")
     status = DisputeStatus.LOST if obj["status"] == "lost" else DisputeStatus.WON
-    payments.apply_dispute(donation, status, event_id)
+    # A lost dispute takes its amount, which may be part of the gift: without it nothing is booked.
+    payments.apply_dispute(donation, status, event_id, _dispute_amount(obj, required=status == DisputeStatus.LOST))
     return WebhookStatus.PROCESSED
 
 
@@ -713,6 +789,10 @@ HANDLERS = {
     "checkout.session.expired": on_session_expired,
     "charge.succeeded": on_charge_succeeded,
     "charge.refunded": on_charge_refunded,
+    "charge.updated": on_charge_refunded,
+    "refund.failed": on_refund_updated,
+    "refund.updated": on_refund_updated,
+    "charge.refund.updated": on_refund_updated,
     "charge.dispute.created": on_dispute_created,
     "charge.dispute.closed": on_dispute_closed,
     "invoice.paid": on_invoice_paid,
@@ -722,7 +802,8 @@ HANDLERS = {
     "customer.subscription.deleted": on_subscription_deleted,
 }
 SESSION_EVENTS = tuple(t for t in HANDLERS if t.startswith("checkout.session."))
-PAYMENT_EVENTS = ("charge.succeeded", "charge.refunded", "charge.dispute.created", "charge.dispute.closed")
+PAYMENT_EVENTS = ("charge.succeeded", "charge.refunded", "charge.updated", "refund.failed", "refund.updated",
+                  "charge.refund.updated", "charge.dispute.created", "charge.dispute.closed")
 
 
 @bp.post("/webhooks/stripe")

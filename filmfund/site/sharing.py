@@ -98,7 +98,7 @@ def report(campaign_id: int) -> list[dict]:
     pledges = dict(db.session.execute(sa.select(Pledge.ref, sa.func.count()).where(Pledge.campaign_id == campaign_id)
                                       .group_by(Pledge.ref)).all())
     paid = {ref: (int(n), int(money or 0)) for ref, n, money in db.session.execute(
-        sa.select(Pledge.ref, sa.func.count(Donation.id), sa.func.sum(Donation.amount - Donation.amount_refunded))
+        sa.select(Pledge.ref, sa.func.count(Donation.id), sa.func.sum(Donation.amount - Donation.counted_refunded_sql()))
         .join(Donation, Donation.pledge_id == Pledge.id)
         .where(Pledge.campaign_id == campaign_id, Donation.livemode == ledger.money_mode())
         .group_by(Pledge.ref)).all()}

@@ -2,13 +2,18 @@
 rules") and Stripe's event semantics, without calling filmfund: the property tests compare what the
 implementation books with what this model says, at every moment of a history.
 
-- net = gross - refunded, a lost dispute counting as refunded in full;
+- net = gross - refunded, what a lost dispute took counting as refunded (the dispute's amount, which
+  may be part of the gift; the whole gift when unknown), on top of the refunds, never beyond the gift;
 - share_due = net * share_bps / 10000, rounded half up to the cent (decimal arithmetic here,
   not the implementation's integer trick);
 - a donor's tier: the highest tier whose min_amount is at most their lifetime net.
 
 Stripe reports a charge's `amount_refunded` cumulatively, and delivers events in any order: a
-refund or dispute known before its payment counts from the moment the payment is known.
+refund or dispute known before its payment counts from the moment the payment is known. A refund
+may fail after it was made (a closed card): Stripe says so of that refund, and its money is back.
+So a refund counts once a report of the charge holds it, until Stripe says it failed: the books
+hold the largest of the reports, each without the refunds Stripe has said failed. (The model knows
+which refunds each report holds; the implementation only sees totals and times.)
 """
 from __future__ import annotations
 
@@ -35,14 +40,29 @@ def tier(net: int, minimums=TIER_MINIMUMS) -> int | None:
 @dataclass
 class Payment:
     amount: int | None = None  # None until the payment itself is known
-    largest_refund_reported: int = 0
+    # Each report of the charge: its total, or the refunds it holds ({refund id: amount}).
+    reports: list = field(default_factory=list)
+    failed: set = field(default_factory=set)  # the refunds Stripe said failed
     dispute: str | None = None  # None, "open", "won" or "lost"
+    dispute_amount: int | None = None  # what the dispute is about; None: the whole gift
+
+    @property
+    def reported_refund(self) -> int:
+        best = 0
+        for report in self.reports:
+            if isinstance(report, dict):
+                report = sum(amount for refund, amount in report.items() if refund not in self.failed)
+            best = max(best, report)
+        return best
 
     @property
     def refunded(self) -> int:
         if self.amount is None:
             return 0
-        return self.amount if self.dispute == "lost" else min(self.amount, self.largest_refund_reported)
+        taken = 0
+        if self.dispute == "lost":
+            taken = self.amount if self.dispute_amount is None else self.dispute_amount
+        return min(self.amount, self.reported_refund + taken)
 
 
 @dataclass
@@ -56,13 +76,18 @@ class Ledger:
         if kind == "paid":
             if payment.amount is None:  # a redelivered payment counts once
                 payment.amount = value
-        elif kind == "refunded":  # Stripe's cumulative amount_refunded
-            payment.largest_refund_reported = max(payment.largest_refund_reported, value)
-        elif kind == "dispute":
-            if value == "open":
+        elif kind == "refunded":  # Stripe's cumulative amount_refunded, or the refunds it holds {id: amount}
+            payment.reports.append(value)
+        elif kind == "refund_failed":  # the id of a refund Stripe says failed
+            payment.failed.add(value)
+        elif kind == "dispute":  # a status, or (status, the dispute's amount)
+            status, amount = value if isinstance(value, tuple) else (value, None)
+            if status == "open":
                 payment.dispute = payment.dispute or "open"
             else:
-                payment.dispute = value
+                payment.dispute = status
+            if amount is not None and (status != "open" or payment.dispute_amount is None):
+                payment.dispute_amount = amount
         else:
             raise ValueError(kind)
 

@@ -11,7 +11,7 @@ from filmfund.extensions import db
 from filmfund.rewards import entitlements, ledger, ledger_check
 from filmfund.rewards.campaign import campaign_summary, load_campaign
 from filmfund.rewards.payments import partner_statement, record_payout
-from filmfund.rewards.models import Donation, Entitlement, LedgerEntry, Pledge, WebhookEvent
+from filmfund.rewards.models import Donation, Entitlement, LedgerEntry, Pledge, RefundReport, WebhookEvent
 from filmfund.rewards.totals import CampaignTotal, DailyTotal, DonorTotal
 from filmfund.rewards.webhooks import complete_test_checkout
 from tests.helpers import make_pledge, record_offline
@@ -152,7 +152,8 @@ def test_ledger_matches_the_contract_model_at_every_moment(app, campaign, stripe
 
     payments, rnd = case
     # each example starts afresh (the running totals go with the entries they sum)
-    for model in (Entitlement, LedgerEntry, DonorTotal, DailyTotal, CampaignTotal, Donation, WebhookEvent, Pledge):
+    for model in (Entitlement, LedgerEntry, DonorTotal, DailyTotal, CampaignTotal, RefundReport, Donation,
+                  WebhookEvent, Pledge):
         db.session.execute(sa.delete(model))
     db.session.commit()
     events = []

@@ -15,7 +15,8 @@ from filmfund.auth.services import find_user
 from filmfund.extensions import db
 from filmfund.mail import outbox_messages
 from filmfund.rewards import entitlements, ledger, ledger_check
-from filmfund.rewards.models import Donation, Entitlement, LedgerEntry, Pledge, Subscription, WebhookEvent
+from filmfund.rewards.models import (Donation, Entitlement, LedgerEntry, Pledge, RefundReport, Subscription,
+                                     WebhookEvent)
 from filmfund.rewards.payments import partner_statement
 from filmfund.rewards.totals import CampaignTotal, DailyTotal, DonorTotal
 from filmfund.rewards.webhooks import complete_test_checkout
@@ -306,8 +307,8 @@ def test_shuffled_and_repeated_monthly_events_match_the_model(app, campaign, str
     of months, subscription updates and its end) shuffled, some events delivered twice: the ledger,
     the donor's total and tier and the gift's state are what money_model.MonthlyGift says."""
     months, refunds, failed, updated, deleted, version, rnd, twice = case
-    for model in (Entitlement, LedgerEntry, DonorTotal, DailyTotal, CampaignTotal, Donation, Subscription,
-                  WebhookEvent, Pledge):
+    for model in (Entitlement, LedgerEntry, DonorTotal, DailyTotal, CampaignTotal, RefundReport, Donation,
+                  Subscription, WebhookEvent, Pledge):
         db.session.execute(sa.delete(model))
     db.session.commit()
     p = make_pledge(2000, email="model@example.org", interval="month")
