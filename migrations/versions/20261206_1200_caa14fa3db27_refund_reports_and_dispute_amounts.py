@@ -23,7 +23,10 @@ EVENT_KINDS = ['donation', 'offline_donation', 'refund', 'dispute_lost', 'disput
 
 
 def _event_kinds(values):
-    with op.batch_alter_table('ledger_entries', schema=None, recreate='always') as batch_op:
+    # recreate 'auto': SQLite rebuilds the table (it cannot alter a CHECK), PostgreSQL alters it in
+    # place. Rebuilt on PostgreSQL, the copy's id would take a new sequence starting at 1 under the
+    # rows it copied: the next entry booked would collide with the first.
+    with op.batch_alter_table('ledger_entries', schema=None, recreate='auto') as batch_op:
         batch_op.drop_constraint(op.f('ck_ledger_entries_eventkind'), type_='check')
         batch_op.create_check_constraint(
             'eventkind', 'event_kind IN (' + ', '.join(f"'{v}'" for v in values) + ')')
@@ -50,6 +53,7 @@ def upgrade():
     with op.batch_alter_table('donations') as batch:
         batch.add_column(sa.Column('dispute_amount', sa.Integer(), nullable=True))
     _event_kinds(EVENT_KINDS + ['refund_failed'])
+    _sequences_past_their_rows()
     # What is refunded so far becomes each donation's first report, as of now: a refund Stripe
     # later says failed is taken out of it (it was made before now).
     bind = op.get_bind()
@@ -58,6 +62,22 @@ def upgrade():
         "INSERT INTO refund_reports (donation_id, kind, amount, reported_at, created_at) "
         "SELECT id, 'refunded', amount_refunded, :at, :now FROM donations WHERE amount_refunded > 0"),
         {'at': int(now.timestamp()), 'now': now.replace(tzinfo=None) if bind.dialect.name == 'sqlite' else now})
+
+
+def _sequences_past_their_rows():
+    """PostgreSQL: b98f0bbff7fa rebuilt webhook_events (recreate 'always'), and with it its id's
+    sequence, a new one at 1 under the rows it copied: an installation that had events then had
+    its next ones refused until the sequence passed them. Each table's sequence is set past its
+    rows (harmless where it is already)."""
+    bind = op.get_bind()
+    if bind.dialect.name != 'postgresql':
+        return
+    for table in ('webhook_events', 'ledger_entries'):
+        bind.execute(sa.text(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+            f"GREATEST((SELECT COALESCE(MAX(id), 0) FROM {table}), "
+            f"(SELECT last_value FROM pg_sequences WHERE schemaname = current_schema() "
+            f"AND sequencename = split_part(pg_get_serial_sequence('{table}', 'id'), '.', 2))::bigint, 1))"))
 
 
 def downgrade():

@@ -39,6 +39,10 @@ def test_refunds_so_far_become_reports_and_refund_failed_groups_come_and_go(empt
                               "amount_refunded, anonymous, rewards_opt_out, flags, note, received_at, created_at) "
                               "VALUES (:d, 1, 1, 'stripe', 10000, 'usd', false, :r, false, false, '', '', :w, :w)",
                         d=donation_id, r=refunded)
+            for _ in range(2):  # entries booked before the upgrade, ids from the table's sequence
+                _insert(conn, "INSERT INTO ledger_entries (campaign_id, group_id, event_kind, entry_kind, amount, "
+                              "currency, donation_id, livemode, created_at) VALUES (1, 'g0', 'donation', 'gift', "
+                              "10000, 'usd', 2, false, :w)")
         upgrade(revision=AFTER)
         with db.engine.begin() as conn:
             reports = conn.execute(sa.text("SELECT donation_id, kind, amount FROM refund_reports")).all()
@@ -49,8 +53,11 @@ def test_refunds_so_far_become_reports_and_refund_failed_groups_come_and_go(empt
                           "3000, 'usd', 1, false, :w)")
         downgrade(revision=BEFORE)
         with db.engine.connect() as conn:
-            kinds = conn.execute(sa.text("SELECT event_kind, entry_kind, amount FROM ledger_entries")).all()
+            kinds = conn.execute(sa.text("SELECT event_kind, entry_kind, amount FROM ledger_entries "
+                                         "WHERE group_id = 'g1'")).all()
             assert [tuple(k) for k in kinds] == [("dispute_won", "restore", 3000)]
+            # the entries booked before, after and again: each its own id (the sequence went on)
+            assert conn.execute(sa.text("SELECT count(DISTINCT id) FROM ledger_entries")).scalar() == 3
             assert "refund_reports" not in sa.inspect(conn).get_table_names()
         db.session.remove()
         db.engine.dispose()
