@@ -15,6 +15,15 @@ on Windows and on macOS, reads a CSV without it in the system's legacy code page
 Chinese Windows): every Chinese name and address of the credits, the supporters or the packing
 list came out as mojibake. With it, Excel, LibreOffice, Numbers and Google Sheets read UTF-8.
 What a program reads (`filmfund credits export`, the API's `?format=csv`) has none.
+
+A download too big to hold is streamed (`stream`'s pieces given to `download`): Flask ends the
+request's contexts, and with them the view's database session, when the view returns, before a
+real server reads the body. `download` is the one home that runs a streamed body inside the
+request's contexts again (`flask.stream_with_context`), with a session of its own; so the body
+must be lazy, a generator that runs its queries when first read (never a result the view already
+executed, nor ORM objects the view loaded: both belong to the closed session). The signed-in
+user is such an object, so the request's language and time zone (which may ask the user's saved
+language) are settled before the view returns, as its page would have settled them.
 """
 from __future__ import annotations
 
@@ -22,7 +31,8 @@ import csv
 import io
 from typing import Any, Iterable, Iterator
 
-from flask import Response
+from flask import Response, current_app, stream_with_context
+from flask_babel import get_locale, get_timezone
 
 # What makes Excel, LibreOffice and Google Sheets read a cell as a formula, after the characters
 # they skip at the start of a cell. The full-width forms are read as formulas by some locales'
@@ -76,7 +86,8 @@ def download(body: str | Iterable[str], filename: str, headers: dict[str, str] |
              for_spreadsheet: bool = True) -> Response:
     """A CSV document (`render`'s text or `stream`'s pieces) as a download: `filename`, private,
     and the byte order mark first unless a program reads it (`for_spreadsheet=False`: the API;
-    see the module's docstring)."""
+    see the module's docstring). Pieces are read in the request's contexts (a lazy generator: see
+    the module's docstring), from a view only."""
     pieces = [body] if isinstance(body, str) else body
 
     def with_bom() -> Iterator[str]:
@@ -84,6 +95,8 @@ def download(body: str | Iterable[str], filename: str, headers: dict[str, str] |
             yield SPREADSHEET_BOM
         yield from pieces
 
-    return Response(with_bom(), mimetype="text/csv",
+    if not isinstance(body, str) and "babel" in current_app.extensions:
+        get_locale(), get_timezone()  # settled now, while the view's session is open (the module's docstring)
+    return Response(with_bom() if isinstance(body, str) else stream_with_context(with_bom()), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"',
                              "Cache-Control": "private, no-store", **(headers or {})})

@@ -4,7 +4,7 @@ a POST with a CSRF token, every refund and export audited. Thin views: the use c
 rewards/donations.py, rewards/refunds.py and admin/donors.py."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, stream_with_context, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from filmfund import csvsafe
@@ -92,4 +92,4 @@ def supporters_csv():
     record_audit("export.supporters", f"campaign:{campaign.slug}",
                  {"format": "csv", "rows": donor_views.supporters_count(campaign)})
     db.session.commit()
-    return csvsafe.download(stream_with_context(donor_views.supporters_csv(campaign)), "supporters.csv")
+    return csvsafe.download(donor_views.supporters_csv(campaign), "supporters.csv")

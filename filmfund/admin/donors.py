@@ -31,9 +31,10 @@ def donor_page(campaign, user_id: int) -> dict:
         raise NotFoundError("No such donor.")
     profile = privacy.profile_of(user.id)
     gifts = donations.donor_donations(campaign, user.id)
+    requests = refunds.requests_for([g["id"] for g in gifts])
     for g in gifts:
         g["remaining"] = g["amount"] - g["refunded"] - g["refund_pending"]
-        g["refund_requests"] = refunds.requests_of(g["id"])
+        g["refund_requests"] = requests.get(g["id"], [])
     standing = donor_entitlements(user, campaign)
     return {
         "user": user, "profile": profile, "credit_name": privacy.own_name(profile),
@@ -52,11 +53,11 @@ def donor_page(campaign, user_id: int) -> dict:
 def mail_sent(user_id: int, gifts: list[dict]) -> list[dict]:
     """The mail the site sent this donor, newest first: receipts, updates, surveys and proofs."""
     rows = []
-    for g in gifts:
-        d = db.session.get(Donation, g["id"])
-        if d.receipt_sent_at:
-            rows.append({"at": d.receipt_sent_at, "what": f"Receipt for {format_money(d.amount, d.currency)}",
-                         "status": "sent"})
+    ids = [g["id"] for g in gifts]
+    for sent_at, amount, currency in (db.session.execute(
+            sa.select(Donation.receipt_sent_at, Donation.amount, Donation.currency)
+            .where(Donation.id.in_(ids), Donation.receipt_sent_at.is_not(None))).all() if ids else []):
+        rows.append({"at": sent_at, "what": f"Receipt for {format_money(amount, currency)}", "status": "sent"})
     for delivery, title in db.session.execute(
             sa.select(UpdateDelivery, Update.title).join(Update, Update.id == UpdateDelivery.update_id)
             .where(UpdateDelivery.user_id == user_id)).all():
@@ -82,7 +83,10 @@ def supporters_count(campaign) -> int:
 def supporters_csv(campaign, chunk: int = 2000) -> Iterator[str]:
     """Every supporter of the campaign (in the installation's money mode) with their lifetime
     figures, a row each, streamed in chunks: headers in words, money as money ($1,234.50), dates
-    as dates, yes or no; every cell through csvsafe."""
+    as dates, yes or no; every cell through csvsafe.
+
+    A generator: nothing is read until the response's body is (csvsafe.download runs it in the
+    request's context then, with a session of its own; the view's has been closed by then)."""
     tiers, currency = campaign.tiers, campaign.currency
     stmt = (sa.select(DonorTotal, User.email, DonorProfile, ShippingAddress.country)
             .join(User, User.id == DonorTotal.user_id)
@@ -109,4 +113,4 @@ def supporters_csv(campaign, chunk: int = 2000) -> Iterator[str]:
                 day(total.first_gift_at), day(total.last_gift_at), country or ""]
 
     parts = db.session.execute(stmt).partitions()
-    return csvsafe.stream(SUPPORTER_HEADER, ([supporter(*r) for r in part] for part in parts))
+    yield from csvsafe.stream(SUPPORTER_HEADER, ([supporter(*r) for r in part] for part in parts))

@@ -55,7 +55,7 @@ def _dashboard(values: dict | None = None, errors: dict | None = None, status: i
         check=check, breaches=check.breaches.splitlines() if check else [], today=date.today().isoformat(), footage_alerts=fixity.alerts(),
         **_monthly_givers(campaign),
         values=values or {}, errors=errors or {})
-    db.session.commit()  # the reward items the fulfilment counts made (fulfil.statement.queues), once shown
+    db.session.commit()  # ends the read (the page writes nothing: reward items are made at booking)
     return page, status
 
 
@@ -138,10 +138,10 @@ def entitlement_status(entitlement_id: int):
 @role_required("producer")
 def credits_csv():
     campaign = current_campaign()
-    lines = end_credits.export_lines(campaign)
-    record_audit("export.credits", f"campaign:{campaign.slug}", {"format": "csv", "rows": len(lines)})
+    record_audit("export.credits", f"campaign:{campaign.slug}",
+                 {"format": "csv", "rows": end_credits.export_count(campaign)})
     db.session.commit()
-    return csvsafe.download(end_credits.render_csv(lines, newline="\r\n"), "credits.csv")
+    return csvsafe.download(end_credits.stream_csv(campaign), "credits.csv")  # streamed: read a chunk at a time
 
 
 def _partner_context() -> dict:

@@ -24,6 +24,7 @@ def init_app(app: Flask) -> None:
     signals.donor_erasing.connect(roll.erase_from_roll)
     signals.donor_settings_applied.connect(roll.withdraw_after_settings)  # anonymity after the freeze
     signals.donor_erasing.connect(fulfilment.erase_items)
+    signals.entitlements_made.connect(fulfilment.make_items_of)  # a physical reward's item, at booking
     # The donor's readable export says an item's and a proof's state as the rewards table does.
     donor_data.describe_codes("fulfilment_items", "state", {s.value: w for s, w in statement.ITEM_LABELS.items()})
     donor_data.describe_codes("credit_proofs", "state", {s.value: w for s, w in statement.PROOF_LABELS.items()})

@@ -11,6 +11,7 @@ list is flagged for the producers.
 """
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -78,7 +79,9 @@ def donor_credit_name(user_id: int) -> str | None:
     return privacy.public_name_of(user_id)
 
 
-def _lines_stmt(campaign: Campaign):
+def _credited(campaign: Campaign):
+    """SQL, a subquery: (user_id, credit_name, exec) of every donor the credits list, or None when
+    the campaign has no credit reward."""
     base, exec_ids = _credit_rewards(campaign)
     if base is None:
         return None
@@ -89,9 +92,16 @@ def _lines_stmt(campaign: Campaign):
     # Only money of the installation's mode counts: a donor who gave only test money never
     # appears in a live installation's credits (nor live-only donors in a test one).
     counts = holdings.net_total_sql(names.c.user_id, campaign.id) > 0
-    return (sa.select(names.c.user_id, names.c.credit_name, is_exec.label("exec"), CreditProof)
-            .outerjoin(CreditProof, CreditProof.user_id == names.c.user_id)
-            .where(sa.or_(holds, is_exec), counts))
+    return (sa.select(names.c.user_id, names.c.credit_name, is_exec.label("exec"))
+            .where(sa.or_(holds, is_exec), counts).subquery("credited"))
+
+
+def _lines_stmt(campaign: Campaign):
+    credited = _credited(campaign)
+    if credited is None:
+        return None
+    return (sa.select(credited.c.user_id, credited.c.credit_name, credited.c.exec, CreditProof)
+            .outerjoin(CreditProof, CreditProof.user_id == credited.c.user_id))
 
 
 def _line(user_id: int, credit_name: str, exec_: bool, proof: CreditProof | None) -> CreditLine:
@@ -106,13 +116,113 @@ def _line(user_id: int, credit_name: str, exec_: bool, proof: CreditProof | None
     return CreditLine(user_id, section, name, credit_name, state)
 
 
+# The order of the credits: executive producers first, then supporters; within a section by name,
+# its ASCII letters' case aside, then by the name's code points, then by donor. The same order in
+# SQL (_ordered: what the page pages and the CSV streams) and in Python (line_key); both
+# databases fold only ASCII letters (SQLite's lower(), PostgreSQL's under the "C" collation).
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def line_key(line: CreditLine) -> tuple:
+    """Python form of the order _ordered gives in SQL (the tests check they agree)."""
+    return (SECTIONS.index(line.section), line.name.translate(_ASCII_LOWER), line.name, line.user_id)
+
+
+def _code_points(text):
+    """`text` compared by code points on either database (SQLite's default; PostgreSQL's "C")."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return text.collate("C")
+    return text
+
+
+def _ordered(campaign: Campaign):
+    """(statement of every live line's columns for _line, with its printed name in SQL, and the
+    order's columns), or None when the campaign has no credit reward."""
+    credited = _credited(campaign)
+    if credited is None:
+        return None
+    section = sa.case((credited.c.exec, SECTIONS[0]), else_=SECTIONS[1])
+    approved = sa.and_(CreditProof.user_id.is_not(None), CreditProof.credit_name == credited.c.credit_name,
+                       CreditProof.section == section, CreditProof.state == ProofState.APPROVED)
+    name = _code_points(sa.case((approved, CreditProof.line), else_=credited.c.credit_name))
+    order = (sa.case((credited.c.exec, 0), else_=1), sa.func.lower(name), name, credited.c.user_id)
+    stmt = (sa.select(credited.c.user_id, credited.c.credit_name, credited.c.exec, CreditProof)
+            .outerjoin(CreditProof, CreditProof.user_id == credited.c.user_id))
+    return stmt, order
+
+
+def _live_parts(campaign: Campaign, chunk: int = 2000):
+    """The live lines in the credits' order, a list per chunk read from the database."""
+    found = _ordered(campaign)
+    if found is None:
+        return
+    stmt, order = found
+    for part in db.session.execute(stmt.order_by(*order).execution_options(yield_per=chunk)).partitions():
+        yield [_line(uid, name, bool(exec_), proof) for uid, name, exec_, proof in part]
+
+
+def iter_live_lines(campaign: Campaign, chunk: int = 2000):
+    """The live lines in the credits' order, read from the database a chunk at a time."""
+    for part in _live_parts(campaign, chunk):
+        yield from part
+
+
 def live_lines(campaign: Campaign) -> list[CreditLine]:
     """The credits as they stand now: executive producers first, then supporters, by name."""
-    stmt = _lines_stmt(campaign)
-    if stmt is None:
-        return []
-    lines = [_line(uid, name, bool(exec_), proof) for uid, name, exec_, proof in db.session.execute(stmt)]
-    return sorted(lines, key=lambda l: (SECTIONS.index(l.section), l.name.casefold(), l.name))
+    return list(iter_live_lines(campaign))
+
+
+def _encode_after(line: CreditLine) -> str:
+    raw = json.dumps([SECTIONS.index(line.section), line.name, line.user_id], ensure_ascii=False)
+    return base64.urlsafe_b64encode(raw.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def _decode_after(after: str) -> tuple[int, str, int] | None:
+    """A page's starting point as the previous page gave it; None (the first page) for anything else."""
+    try:
+        rank, name, user_id = json.loads(base64.urlsafe_b64decode(after + "=" * (-len(after) % 4)))
+    except (ValueError, TypeError, UnicodeDecodeError):
+        return None
+    if not (isinstance(rank, int) and isinstance(name, str) and isinstance(user_id, int)
+            and 0 <= rank < len(SECTIONS) and 0 <= user_id < 2**31 and len(name) <= 1000):
+        return None
+    return rank, name, user_id
+
+
+def live_page(campaign: Campaign, after: str | None = None, limit: int = 200) -> dict:
+    """One page of the live lines in the credits' order, from after the line `after` names (the
+    previous page's `next`): keyset, so a supporter arriving between two pages never repeats a
+    name. `{"lines": [...], "next": starting point of the next page or None}`."""
+    found = _ordered(campaign)
+    if found is None:
+        return {"lines": [], "next": None}
+    stmt, order = found
+    start = _decode_after(after) if after else None
+    if start is not None:
+        rank, name, user_id = start
+        text = _code_points(sa.literal(name, sa.String()))
+        stmt = stmt.where(sa.tuple_(*order) > sa.tuple_(sa.literal(rank, sa.Integer()), sa.func.lower(text), text,
+                                                       sa.literal(user_id, sa.Integer())))
+    rows = db.session.execute(stmt.order_by(*order).limit(limit + 1)).all()
+    lines = [_line(uid, name, bool(exec_), proof) for uid, name, exec_, proof in rows[:limit]]
+    return {"lines": lines, "next": _encode_after(lines[-1]) if len(rows) > limit else None}
+
+
+def live_summary(campaign: Campaign) -> dict:
+    """How many live lines there are, in all and by proof state (the credits page's counts), in SQL."""
+    counts = dict.fromkeys(("approved", "pending", "changes_requested", "stale", "none"), 0)
+    credited = _credited(campaign)
+    if credited is not None:
+        section = sa.case((credited.c.exec, SECTIONS[0]), else_=SECTIONS[1])
+        state = sa.case((CreditProof.user_id.is_(None), "none"),
+                        (sa.or_(CreditProof.credit_name != credited.c.credit_name, CreditProof.section != section),
+                         "stale"),
+                        else_=sa.cast(CreditProof.state, sa.String()))
+        for proof, n in db.session.execute(
+                sa.select(state, sa.func.count()).select_from(credited)
+                .outerjoin(CreditProof, CreditProof.user_id == credited.c.user_id).group_by(state)):
+            counts[str(proof)] = int(n)
+    return {"total": sum(counts.values()), "proofs": counts}
 
 
 def line_for(user: User, campaign: Campaign) -> CreditLine | None:
@@ -318,6 +428,20 @@ def changes_since_freeze(campaign: Campaign) -> dict | None:
     live = [(l.section, l.name) for l in live_lines(campaign)]
     return {"added": sorted(set(live) - set(frozen)), "removed": sorted(set(frozen) - set(live)),
             "withdrawn": sorted(withdrawn_since_freeze(campaign))}
+
+
+def export_count(campaign: Campaign) -> int:
+    """How many lines export_lines holds, counted in SQL before the live list is frozen."""
+    frozen = frozen_lines(campaign)
+    return len(frozen) if frozen is not None else live_summary(campaign)["total"]
+
+
+def stream_csv(campaign: Campaign, newline: str = "\r\n"):
+    """export_lines as CSV, in pieces: the live list read a chunk at a time (a generator: nothing
+    is read until its first piece is; see csvsafe.download)."""
+    frozen = frozen_lines(campaign)
+    parts = [frozen] if frozen is not None else ([(l.section, l.name) for l in part] for part in _live_parts(campaign))
+    yield from csvsafe.stream(["section", "name"], parts, newline=newline)
 
 
 def render_csv(lines: list[tuple[str, str]], newline: str = "\n") -> str:

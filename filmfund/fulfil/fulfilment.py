@@ -121,28 +121,77 @@ def is_letter(reward: Reward) -> bool:
     return "letter" in reward.key
 
 
-def sync_items(campaign: Campaign, user_id: int | None = None) -> None:
-    """Make one item per physical entitlement that has none yet (one INSERT ... SELECT, no loop).
-    Items are never deleted: a revoked entitlement keeps its item, for the record."""
+ITEM_COLUMNS = ["entitlement_id", "user_id", "reward_id", "state", "tracking", "ship_to", "signer", "dedication",
+                "letter", "created_at", "updated_at"]
+SYNC_BATCH = 5000
+
+
+def _items_from(entitlement_ids) -> sa.Insert:
+    """INSERT ... SELECT of the items of these entitlements (those of a physical reward, still held).
+    It reads no fulfilment_items row: however the planner sees that table (a vacuumed empty one
+    looks empty for good), the statement cannot rescan what it is filling."""
     now = utcnow()
-    missing = (
+    rows = (
         sa.select(Entitlement.id, Entitlement.user_id, Entitlement.reward_id,
                   sa.literal(ItemState.OWED.value), sa.literal(""), sa.literal(""), sa.literal(""),
                   sa.literal(""), sa.literal(""), sa.literal(now, type_=FulfilmentItem.created_at.type),
                   sa.literal(now, type_=FulfilmentItem.updated_at.type))
         .join(Reward, Reward.id == Entitlement.reward_id)
-        .where(Reward.campaign_id == campaign.id, Reward.kind == RewardKind.PHYSICAL,
-               Entitlement.status != EntitlementStatus.REVOKED,
-               ~sa.exists().where(FulfilmentItem.entitlement_id == Entitlement.id)))
+        .where(Entitlement.id.in_(entitlement_ids), Reward.kind == RewardKind.PHYSICAL,
+               Entitlement.status != EntitlementStatus.REVOKED))
+    return sa.insert(FulfilmentItem).from_select(ITEM_COLUMNS, rows)
+
+
+def make_items_of(campaign, made) -> None:
+    """Receiver of rewards' `entitlements_made`: the item of each new entitlement of a physical
+    reward, made where the entitlement is (refresh_entitlements, in the booking's transaction): one
+    INSERT ... SELECT, none when no new entitlement is of a physical reward. Pages only read items."""
+    physical = {r.id for t in campaign.tiers for r in t.rewards if r.kind == RewardKind.PHYSICAL}
+    ids = [entitlement_id for entitlement_id, reward_id in made if reward_id in physical]
+    if ids:
+        db.session.execute(_items_from(ids))
+
+
+def sync_items(campaign: Campaign, user_id: int | None = None, batch: int = SYNC_BATCH) -> int:
+    """The catch-up: make the item of every physical entitlement that has none (entitlements made
+    before items were made at booking, or written by SQL, as `filmfund demo seed` does); how many
+    were made. Items are never deleted: a revoked entitlement keeps its item, for the record.
+
+    A statement per batch, never one INSERT reading the table it fills: each batch's missing ids
+    come from an anti-join on the items' unique index (a read, planned on the table as it is now),
+    then their items are inserted by id (`_items_from`). Run by a job (fulfil/tasks.py), never by a
+    page. The caller commits."""
+    made, after = 0, 0
+    while after is not None:
+        batch_made, after = make_missing_items(campaign, after, user_id=user_id, batch=batch)
+        made += batch_made
+    return made
+
+
+def make_missing_items(campaign: Campaign, after: int = 0, *, user_id: int | None = None,
+                       batch: int = SYNC_BATCH) -> tuple[int, int | None]:
+    """One batch of sync_items: the items of up to `batch` entitlements with an id above `after`
+    (two statements); (items made, the `after` of the next batch, or None when none is left)."""
+    stmt = (sa.select(Entitlement.id)
+            .join(Reward, Reward.id == Entitlement.reward_id)
+            .outerjoin(FulfilmentItem, FulfilmentItem.entitlement_id == Entitlement.id)
+            .where(Reward.campaign_id == campaign.id, Reward.kind == RewardKind.PHYSICAL,
+                   Entitlement.status != EntitlementStatus.REVOKED, FulfilmentItem.id.is_(None),
+                   Entitlement.id > after)
+            .order_by(Entitlement.id).limit(batch))
     if user_id is not None:
-        missing = missing.where(Entitlement.user_id == user_id)
-    cols = ["entitlement_id", "user_id", "reward_id", "state", "tracking", "ship_to", "signer", "dedication",
-            "letter", "created_at", "updated_at"]
+        stmt = stmt.where(Entitlement.user_id == user_id)
+    ids = list(db.session.scalars(stmt))
+    if not ids:
+        return 0, None
+    made = 0
     try:
         with db.session.begin_nested():
-            db.session.execute(sa.insert(FulfilmentItem).from_select(cols, missing))
-    except sa.exc.IntegrityError:  # a concurrent request made them first
+            db.session.execute(_items_from(ids))
+        made = len(ids)  # (the driver may not count an INSERT ... SELECT's rows)
+    except sa.exc.IntegrityError:  # a concurrent catch-up made some of them first: left to the next run
         pass
+    return made, (ids[-1] if len(ids) == batch else None)
 
 
 def donor_items(user: User, campaign: Campaign) -> list[dict]:
@@ -173,7 +222,7 @@ ADDRESS_REFUSALS = {
 def address_refusal(user_id: int) -> str | None:
     """Why the donor's address cannot be given or changed now (a code of ADDRESS_REFUSALS), or None
     while a physical reward they hold (rewards/holdings.py) is still to be posted: its item not made
-    yet (a gift that crossed a tier after the first parcel left: items are made when a page asks),
+    yet (a gift that crossed a tier after the first parcel left, whose entitlement SQL wrote: the catch-up makes it),
     owed, in production or returned. "address_locked": everything they hold has gone out;
     "nothing_to_ship": they hold no physical reward (below its tier, refunded, opted out), and a
     stale link must not collect where they live."""
@@ -531,8 +580,7 @@ def send_reminder_mail(user: User, subject: str, text: str) -> None:
 
 def survey_recipients(campaign: Campaign) -> list[int]:
     """The donors the address survey is for: owed a physical item not yet shipped, and no address
-    given. Their items are made first (sync_items): the caller commits them."""
-    sync_items(campaign)
+    given (items are made at booking; tasks.catch_up_items makes those of older data)."""
     return list(db.session.scalars(
         sa.select(User.id).where(User.id.in_(
             sa.select(FulfilmentItem.user_id)

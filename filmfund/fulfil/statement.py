@@ -30,7 +30,8 @@ from filmfund.fulfil.models import CreditProof, CreditsState, FulfilmentItem, It
 from filmfund.media.library import downloadable_reward_keys
 from filmfund.rewards.campaign import current_campaign
 from filmfund.rewards.entitlements import donor_entitlements
-from filmfund.rewards.models import Campaign, Entitlement, EntitlementStatus, Reward, RewardKind, ShippingAddress, Tier
+from filmfund.rewards.models import (ENTITLEMENT_HELD_SQL, Campaign, Entitlement, EntitlementStatus, Reward, RewardKind,
+                                     ShippingAddress, Tier)
 
 PAGE_SIZE = 50
 QUEUE_STATES = ("owed", "in_progress", "done", "late")
@@ -184,22 +185,27 @@ def _service_row(user: User, key: str, campaign: Campaign) -> dict:
 
 # ---------------------------------------------------------------- producers' queues
 
-def _category_exprs(now: datetime) -> dict:
+def _category_exprs(now: datetime, joined: bool = True) -> dict:
     """0/1 SQL expressions per queue state. CASE, not NOT(...): the outer joins give NULLs, and
-    NOT NULL is NULL in SQL, which would drop rows from every state."""
+    NOT NULL is NULL in SQL, which would drop rows from every state. `joined` False: for the
+    rewards that are neither physical nor a credit, whose state needs no item nor proof (their
+    counts then read the entitlements alone)."""
     kind = Reward.kind
+    item_state = FulfilmentItem.state if joined else sa.null()
+    proof_state = CreditProof.state if joined else sa.null()
+    deadline = CreditsState.proof_deadline if joined else sa.null()
     done = sa.or_(
         kind.in_([RewardKind.DIGITAL, RewardKind.UPDATES]),
-        sa.and_(kind == RewardKind.PHYSICAL, FulfilmentItem.state == ItemState.RECEIVED),
-        sa.and_(kind == RewardKind.CREDIT, CreditProof.state == ProofState.APPROVED),
+        sa.and_(kind == RewardKind.PHYSICAL, item_state == ItemState.RECEIVED),
+        sa.and_(kind == RewardKind.CREDIT, proof_state == ProofState.APPROVED),
         sa.and_(kind.in_([RewardKind.SERVICE, RewardKind.CUSTOM]), Entitlement.status == EntitlementStatus.FULFILLED),
     )
     started = sa.or_(
         sa.and_(kind == RewardKind.PHYSICAL,
-                FulfilmentItem.state.in_([ItemState.IN_PRODUCTION, ItemState.SHIPPED, ItemState.RETURNED])),
-        sa.and_(kind == RewardKind.CREDIT, CreditProof.state.in_([ProofState.PENDING, ProofState.CHANGES])),
+                item_state.in_([ItemState.IN_PRODUCTION, ItemState.SHIPPED, ItemState.RETURNED])),
+        sa.and_(kind == RewardKind.CREDIT, proof_state.in_([ProofState.PENDING, ProofState.CHANGES])),
     )
-    due = sa.case((kind == RewardKind.CREDIT, CreditsState.proof_deadline), else_=RewardSchedule.due_at)
+    due = sa.case((kind == RewardKind.CREDIT, deadline), else_=RewardSchedule.due_at)
     return {
         "owed": sa.case((done, 0), (started, 0), else_=1),
         "in_progress": sa.case((done, 0), (started, 1), else_=0),
@@ -208,14 +214,22 @@ def _category_exprs(now: datetime) -> dict:
     }
 
 
-def _queue_from(campaign: Campaign):
-    return (sa.select(Entitlement.id).select_from(Entitlement)
-            .join(Reward, Reward.id == Entitlement.reward_id)
-            .outerjoin(FulfilmentItem, FulfilmentItem.entitlement_id == Entitlement.id)
-            .outerjoin(CreditProof, CreditProof.user_id == Entitlement.user_id)
-            .outerjoin(RewardSchedule, RewardSchedule.reward_id == Reward.id)
-            .outerjoin(CreditsState, CreditsState.campaign_id == Reward.campaign_id)
-            .where(Reward.campaign_id == campaign.id, Entitlement.status != EntitlementStatus.REVOKED))
+# Held, in the words of the entitlements' partial index (rewards/models.py), so that it serves
+# a reward's page of holders in their order and their counts.
+HELD = sa.text(f"entitlements.{ENTITLEMENT_HELD_SQL}")
+JOINED_KINDS = (RewardKind.PHYSICAL, RewardKind.CREDIT)  # their state is an item's or a proof's
+
+
+def _queue_from(campaign: Campaign, joined: bool = True):
+    stmt = (sa.select(Entitlement.id).select_from(Entitlement)
+            .join(Reward, Reward.id == Entitlement.reward_id))
+    if joined:
+        stmt = (stmt.outerjoin(FulfilmentItem, FulfilmentItem.entitlement_id == Entitlement.id)
+                .outerjoin(CreditProof, CreditProof.user_id == Entitlement.user_id))
+    stmt = stmt.outerjoin(RewardSchedule, RewardSchedule.reward_id == Reward.id)
+    if joined:
+        stmt = stmt.outerjoin(CreditsState, CreditsState.campaign_id == Reward.campaign_id)
+    return stmt.where(Reward.campaign_id == campaign.id, HELD)
 
 
 @dataclass
@@ -232,16 +246,20 @@ class Queue:
 
 
 def queues(campaign: Campaign, now: datetime | None = None) -> list[Queue]:
-    """One row per reward with its counts: one aggregate query, however many donors. The items
-    owed are made first (fulfilment.sync_items): the caller commits them."""
+    """One row per reward with its counts: one aggregate query, however many donors. It writes
+    nothing: the items are made with their entitlements (fulfilment.py)."""
     now = now or utcnow()
-    fulfilment.sync_items(campaign)
     cats = _category_exprs(now)
-    counts = {row.reward_id: row for row in db.session.execute(
-        _queue_from(campaign).with_only_columns(
-            Entitlement.reward_id,
-            *[sa.func.sum(expr).label(name) for name, expr in cats.items()])
-        .group_by(Entitlement.reward_id))}
+    counts = {}
+    # Two aggregates: the physical rewards and credits with their items and proofs; every other
+    # reward from its entitlements alone (most of them: the join was most of the time at scale).
+    for joined, kinds in ((True, Reward.kind.in_(JOINED_KINDS)), (False, Reward.kind.not_in(JOINED_KINDS))):
+        exprs = _category_exprs(now, joined)
+        counts.update({row.reward_id: row for row in db.session.execute(
+            _queue_from(campaign, joined).with_only_columns(
+                Entitlement.reward_id,
+                *[sa.func.sum(expr).label(name) for name, expr in exprs.items()])
+            .where(kinds).group_by(Entitlement.reward_id))})
     rewards = db.session.execute(
         sa.select(Reward, Tier.name, RewardSchedule.due_at, RewardSchedule.available_at)
         .join(Tier, Tier.id == Reward.tier_id)

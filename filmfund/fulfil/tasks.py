@@ -41,8 +41,8 @@ def mail_address_surveys(campaign, now=None) -> int:
     committed as sent before the next goes out: a job that dies mid-way and runs again mails
     nobody twice (at worst the one it was sending)."""
     now = now or utcnow()
+    catch_up_items(campaign)  # the donors of entitlements written by SQL are owed the survey too
     due = fulfilment.survey_recipients(campaign)
-    db.session.commit()  # the items it made, before the mail (minutes for many donors)
     sent = 0
     for user_id in due:
         if fulfilment.send_address_survey(user_id, campaign, now):
@@ -61,6 +61,23 @@ def mail_credit_proofs(campaign, now=None) -> int:
             db.session.commit()
             sent += 1
     return sent
+
+
+def catch_up_items(campaign) -> int:
+    """The items of physical entitlements that have none (made before items were made at booking,
+    or written by SQL such as `filmfund demo seed`), each batch committed; how many were made."""
+    made, after = 0, 0
+    while after is not None:
+        batch_made, after = fulfilment.make_missing_items(campaign, after)
+        db.session.commit()
+        made += batch_made
+    return made
+
+
+@jobs.huey.periodic_task(crontab(minute="*/10"), name="filmfund.fulfil.catch_up_items")
+def periodic_catch_up_items() -> int:
+    """Every 10 minutes: the catch-up of reward items (nothing to do costs one indexed read)."""
+    return jobs.in_worker_app(lambda: catch_up_items(current_campaign()))
 
 
 @app_task(lane=jobs.mail)

@@ -291,18 +291,15 @@ def surveys():
 def credits_page():
     campaign = current_campaign()
     roll_video.withdraw_stale_roll(campaign)  # a roll showing a withdrawn name is taken down, not offered
-    lines = credits.live_lines(campaign)
-    page = request.args.get("page", "1")
-    page = int(page) if page.isdigit() and len(page) < 6 else 1
-    size = 200
-    return render_template("fulfil/credits.html", campaign=campaign, lines=lines[(page - 1) * size:page * size],
-                           total=len(lines), page=page, has_next=len(lines) > page * size,
-                           counts={s: sum(1 for l in lines if l.proof == s) for s in
-                                   ("approved", "pending", "changes_requested", "stale", "none")},
+    after = request.args.get("after") or None
+    page = credits.live_page(campaign, after)  # keyset: a supporter arriving meanwhile repeats no name
+    summary = credits.live_summary(campaign)
+    return render_template("fulfil/credits.html", campaign=campaign, lines=page["lines"], next_after=page["next"],
+                           first=after is None, total=summary["total"], counts=summary["proofs"],
                            state=credits.credits_state(campaign), changes=credits.changes_since_freeze(campaign),
                            roll=roll_video.roll_path() if roll_video.roll_path().exists() else None,
                            roll_stale=roll_video.roll_needs_rendering(campaign), roll_status=_roll_status(),
-                           undrawable=roll_video.undrawable([line.name for line in lines]))
+                           undrawable=roll_video.undrawable(line.name for line in credits.iter_live_lines(campaign)))
 
 
 @admin_bp.post("/credits/freeze")

@@ -153,7 +153,7 @@ def list_donations(campaign, *, q: str | None = None, from_: date | None = None,
         where.append(_state_where(state))
     if from_:
         where.append(Donation.received_at >= _day_start(from_))
-    if to:
+    if to and to < date.max:  # the calendar's last day (a date picker offers it) bounds nothing
         where.append(Donation.received_at < _day_start(to + timedelta(days=1)))
     if q and q.strip():
         where.append(Donation.user_id.in_(matching_donors(q)))

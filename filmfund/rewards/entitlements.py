@@ -10,7 +10,7 @@ from filmfund.auth.models import User
 from filmfund.db import utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
-from filmfund.rewards import holdings, ledger, stock, texts, totals
+from filmfund.rewards import holdings, ledger, signals, stock, texts, totals
 from filmfund.rewards.models import Campaign, DonorProfile, Entitlement, EntitlementStatus, Reward, Tier
 
 
@@ -53,6 +53,7 @@ def refresh_entitlements(user: User, campaign: Campaign, pledge_id: str | None =
     now = utcnow()
     ents = _user_entitlements(campaign, user.id)
     have = {e.reward_id: e for e in ents}
+    made: list[Entitlement] = []
     limited = stock.limited_ids(campaign)
     for reward_id in sorted(wanted):
         ent = have.get(reward_id)
@@ -66,6 +67,7 @@ def refresh_entitlements(user: User, campaign: Campaign, pledge_id: str | None =
                               granted_at=now)
             db.session.add(ent)
             ents.append(ent)
+            made.append(ent)
         elif ent.status == EntitlementStatus.REVOKED:
             ent.status = EntitlementStatus.FULFILLED if ent.fulfilled_at else EntitlementStatus.GRANTED
             ent.granted_at, ent.revoked_at = now, None
@@ -77,6 +79,8 @@ def refresh_entitlements(user: User, campaign: Campaign, pledge_id: str | None =
             if reward_id in limited and not stock.sent(ent.id):
                 stock.give_back(reward_id)
     db.session.flush()
+    if made:  # the components above make what each needs (fulfil: a physical reward's item)
+        signals.entitlements_made.send(campaign, made=[(e.id, e.reward_id) for e in made])
     return _standing_doc(total, tier, opted_out, ents, campaign)
 
 

@@ -91,6 +91,11 @@ class EntitlementStatus(enum.StrEnum):
     REVOKED = "revoked"
 
 
+#: A held entitlement as its partial index says it (ix_entitlements_held_reward_granted): a query
+#: the index should serve writes the same words, a literal (a bound parameter proves nothing).
+ENTITLEMENT_HELD_SQL = "status != 'revoked'"
+
+
 class WebhookStatus(enum.StrEnum):
     RECEIVED = "received"  # verified and stored, waiting for a worker to book it
     PROCESSED = "processed"
@@ -428,6 +433,10 @@ class LedgerEntry(db.Model):
         sa.CheckConstraint("(entry_kind = 'payout') = (payout_id IS NOT NULL)", name="payout_link"),
         sa.CheckConstraint("entry_kind = 'payout' OR entry_kind LIKE 'partner_share%' OR donation_id IS NOT NULL",
                            name="money_has_donation"),
+        # A payout's entry (the partner's pages join each payout to it), and the entries of a time
+        # span (statements' months and hold-back, `months`' first entry).
+        sa.Index("ix_ledger_entries_payout_id", "payout_id"),
+        sa.Index("ix_ledger_entries_campaign_created", "campaign_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -450,6 +459,10 @@ class Entitlement(db.Model):
         sa.UniqueConstraint("user_id", "reward_id", name="uq_entitlements_user_reward"),
         # The dashboard's first page of each reward's holders.
         sa.Index("ix_entitlements_reward_status_granted", "reward_id", "status", "granted_at"),
+        # A reward's holders in the order they came (fulfil/statement.py's queue_page, a page of
+        # 10 without sorting them all), and their count per reward (index only).
+        sa.Index("ix_entitlements_held_reward_granted", "reward_id", "granted_at", "id",
+                 postgresql_where=sa.text(ENTITLEMENT_HELD_SQL), sqlite_where=sa.text(ENTITLEMENT_HELD_SQL)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -28,6 +28,11 @@ checkout_shipping = _signals.signal("checkout-shipping")
 #: confirmation: the link goes out in that gift's receipt, which is composed again.
 checkout_paid = _signals.signal("checkout-paid")
 
+#: New entitlements were made (sender: the Campaign; `made`: their (entitlement id, reward id)), in
+#: refresh_entitlements' transaction (a booking's), flushed: a receiver makes what each needs at
+#: once (fulfil: a physical reward's item), so that no page has to make it when it is first read.
+entitlements_made = _signals.signal("entitlements-made")
+
 #: A donor's settings changed what the world may see of them (sender: the User), in the use case's
 #: transaction, flushed: their name, anonymity or rewards. A receiver takes down what shows them
 #: where they no longer appear (a credits roll rendered before), once the caller commits.

@@ -168,9 +168,10 @@ def timeline(campaign: Campaign, as_of: datetime | None = None) -> list[tuple[da
         bucket = sa.func.to_char(sa.func.timezone(campaign.time_zone or "UTC", came_in), "YYYY-MM-DD")
     else:
         bucket = sa.func.strftime("%Y-%m-%d %H", came_in)
-    stmt = (sa.select(bucket, sa.func.sum(LedgerEntry.amount))
-            .select_from(LedgerEntry).outerjoin(Donation, Donation.id == LedgerEntry.donation_id)
-            .where(LedgerEntry.campaign_id == campaign.id, LedgerEntry.livemode == mode,
+    stmt = sa.select(bucket, sa.func.sum(LedgerEntry.amount)).select_from(LedgerEntry)
+    if as_of is None:  # the received time of a gift: held back, the ledger's own time (no join)
+        stmt = stmt.outerjoin(Donation, Donation.id == LedgerEntry.donation_id)
+    stmt = (stmt.where(LedgerEntry.campaign_id == campaign.id, LedgerEntry.livemode == mode,
                    LedgerEntry.entry_kind.in_(ledger.MONEY_KINDS))
             .group_by(bucket))
     paid_stmt = (sa.select(Payout.paid_on, Payout.amount).join(LedgerEntry, LedgerEntry.payout_id == Payout.id)
