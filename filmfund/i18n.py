@@ -187,9 +187,7 @@ def mailed_link(owner: Callable[..., int | None]):
         def with_owner(*args, **kwargs):
             g._filmfund_link_owner = lambda: owner(**kwargs)
             g.pop("_filmfund_language", None)  # a choice made before the view knew whose link this is
-            babel_state = g.get("_flask_babel")
-            if babel_state is not None:
-                babel_state.babel_locale = None
+            refresh()  # and what Flask-Babel kept of it (the locale, its zone and translations)
             return view(*args, **kwargs)
         return with_owner
     return decorate
