@@ -14,7 +14,9 @@ import sqlalchemy as sa
 from filmfund.extensions import db
 from filmfund.rewards import entitlements
 from filmfund.rewards.campaign import load_campaign
-from filmfund.rewards.models import WebhookEvent
+from filmfund.rewards.models import (Donation, Entitlement, LedgerEntry, Payout, Pledge, RefundReport, Subscription,
+                                     WebhookEvent)
+from filmfund.rewards.totals import CampaignTotal, DailyTotal, DonorTotal
 from filmfund.rewards.webhooks import sign_payload
 from tests.helpers import make_pledge
 from tests.worker import run_worker
@@ -50,6 +52,40 @@ def dispute_obj(pi: str, amount: int, status: str) -> dict:
             "livemode": False, "payment_intent": pi, "status": status, "reason": "general"}
 
 
+def start_books_afresh() -> None:
+    """Every example of a property test starts from empty books: the money rows and the running
+    totals that sum them go together (children first), committed."""
+    for model in (Entitlement, LedgerEntry, Payout, DonorTotal, DailyTotal, CampaignTotal, RefundReport, Donation,
+                  Subscription, WebhookEvent, Pledge):
+        db.session.execute(sa.delete(model))
+    db.session.commit()
+
+
+def replay_against_model(stripe_events, campaign, events, email: str, model, *, also=None) -> None:
+    """Send each (key, kind, value, (event type, object)) in order, booked by the worker, and after
+    each check that the partner's statement and the donor's tier are what `model` (money_model's
+    Ledger, fed the same steps) says; `also(books)` adds a check of the caller's. The ledger check
+    is clean at the end."""
+    from filmfund.auth.services import find_user
+    from filmfund.rewards import ledger_check
+    from filmfund.rewards.payments import partner_statement
+
+    books = model.Ledger()
+    for key, kind, value, event in events:
+        stripe_events.send(*event)
+        books.apply(key, kind, value)
+        statement = partner_statement(campaign)
+        moment = (statement["gross"], statement["refunded"], statement["net"], statement["share_due"])
+        assert moment == (books.gross, books.refunded, books.net, model.share_due(books.net)), (kind, value)
+        if also is not None:
+            also(books)
+        donor = find_user(email)
+        if donor is not None:
+            held = entitlements.donor_entitlements(donor)["tier"]
+            assert (held["min_amount"] if held else None) == model.tier(books.net)
+    assert ledger_check.check_ledger() == []
+
+
 class Stripe:
     """Posts signed events to the app the way Stripe does; then, unless `book=False`, a burst
     worker runs the queue (production's path: the request stores and answers, a worker books)."""
@@ -73,6 +109,14 @@ class Stripe:
         response = self.post(event)
         assert response.status_code == 200, response.get_data(as_text=True)
         return db.session.scalar(sa.select(WebhookEvent.status).where(WebhookEvent.event_id == event["id"])).value
+
+    def pay(self, amount: int, email: str):
+        """A new pledge paid through its Checkout (booked): (the pledge, its payment intent's id)."""
+        p = make_pledge(amount, email=email)
+        pi = f"pi_{p.id}"
+        assert self.send("checkout.session.completed", session_obj(
+            p.id, amount, session_id=p.checkout_session_id, pi=pi, email=email)) == "processed"
+        return p, pi
 
 
 @pytest.fixture

@@ -15,15 +15,13 @@ from filmfund.auth.services import find_user
 from filmfund.extensions import db
 from filmfund.mail import outbox_messages
 from filmfund.rewards import entitlements, ledger, ledger_check
-from filmfund.rewards.models import (Donation, Entitlement, LedgerEntry, Pledge, RefundReport, Subscription,
-                                     WebhookEvent)
+from filmfund.rewards.models import (Donation, Pledge, Subscription, WebhookEvent)
 from filmfund.rewards.payments import partner_statement
-from filmfund.rewards.totals import CampaignTotal, DailyTotal, DonorTotal
 from filmfund.rewards.webhooks import complete_test_checkout
 from tests.helpers import make_pledge
 
 from . import money_model
-from .conftest import charge_obj, make_event
+from .conftest import charge_obj, make_event, start_books_afresh
 
 OLD, PINNED = "2024-06-20", "2026-10-28.endive"  # PINNED: the version stripe 16.1.0 pins
 T0 = int(time.time()) - 3600
@@ -307,10 +305,7 @@ def test_shuffled_and_repeated_monthly_events_match_the_model(app, campaign, str
     of months, subscription updates and its end) shuffled, some events delivered twice: the ledger,
     the donor's total and tier and the gift's state are what money_model.MonthlyGift says."""
     months, refunds, failed, updated, deleted, version, rnd, twice = case
-    for model in (Entitlement, LedgerEntry, DonorTotal, DailyTotal, CampaignTotal, RefundReport, Donation,
-                  Subscription, WebhookEvent, Pledge):
-        db.session.execute(sa.delete(model))
-    db.session.commit()
+    start_books_afresh()  # each example starts from empty books
     p = make_pledge(2000, email="model@example.org", interval="month")
     created = iter(range(T0 + 1, T0 + 1000))
     history = [(session_event(p), ("session_completed", None, None))]

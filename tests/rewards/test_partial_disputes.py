@@ -15,27 +15,17 @@ from hypothesis import strategies as st
 from filmfund.auth.services import find_user
 from filmfund.extensions import db
 from filmfund.rewards import donations, entitlements, ledger, ledger_check
-from filmfund.rewards.models import (Donation, Entitlement, LedgerEntry, Pledge, RefundReport, WebhookEvent,
-                                     WebhookStatus)
+from filmfund.rewards.models import (Donation, LedgerEntry, WebhookEvent, WebhookStatus)
 from filmfund.rewards.payments import partner_statement
-from filmfund.rewards.totals import CampaignTotal, DailyTotal, DonorTotal
 from tests.helpers import make_pledge
 
 from . import money_model
-from .conftest import charge_obj, dispute_obj, make_event, session_obj
-
-
-def _paid(stripe_events, amount: int, email: str):
-    p = make_pledge(amount, email=email)
-    pi = f"pi_{p.id}"
-    assert stripe_events.send("checkout.session.completed", session_obj(
-        p.id, amount, session_id=p.checkout_session_id, pi=pi, email=email)) == "processed"
-    return p, pi
+from .conftest import charge_obj, dispute_obj, make_event, replay_against_model, session_obj, start_books_afresh
 
 
 def test_a_lost_dispute_of_part_of_a_gift_counts_only_the_disputed_part(client, stripe_events, campaign,
                                                                         make_user, token_for):
-    p, pi = _paid(stripe_events, 10000, "part-dispute@example.org")
+    p, pi = stripe_events.pay(10000, "part-dispute@example.org")
     assert stripe_events.send("charge.dispute.created", dispute_obj(pi, 3000, "needs_response")) == "processed"
     assert partner_statement(campaign)["net"] == 10000  # an open dispute changes nothing
     assert stripe_events.send("charge.dispute.closed", dispute_obj(pi, 3000, "lost")) == "processed"
@@ -57,7 +47,7 @@ def test_a_lost_dispute_of_part_of_a_gift_counts_only_the_disputed_part(client, 
 
 
 def test_a_lost_dispute_is_counted_on_top_of_refunds_and_never_beyond_the_gift(stripe_events, campaign):
-    p, pi = _paid(stripe_events, 10000, "both@example.org")
+    p, pi = stripe_events.pay(10000, "both@example.org")
     stripe_events.send("charge.refunded", charge_obj(pi, 10000, 2000))
     stripe_events.send("charge.dispute.closed", dispute_obj(pi, 5000, "lost"))
     assert partner_statement(campaign)["net"] == 3000
@@ -69,7 +59,7 @@ def test_a_lost_dispute_is_counted_on_top_of_refunds_and_never_beyond_the_gift(s
 
 
 def test_a_lost_dispute_overturned_gives_back_what_it_took(stripe_events, campaign):
-    p, pi = _paid(stripe_events, 10000, "overturned@example.org")
+    p, pi = stripe_events.pay(10000, "overturned@example.org")
     stripe_events.send("charge.dispute.closed", dispute_obj(pi, 3000, "lost"))
     stripe_events.send("charge.dispute.closed", dispute_obj(pi, 3000, "won"))
     assert partner_statement(campaign)["net"] == 10000
@@ -79,7 +69,7 @@ def test_a_lost_dispute_overturned_gives_back_what_it_took(stripe_events, campai
 
 
 def test_a_lost_dispute_without_its_amount_is_kept_failed_with_the_reason(stripe_events, campaign):
-    p, pi = _paid(stripe_events, 10000, "no-amount@example.org")
+    p, pi = stripe_events.pay(10000, "no-amount@example.org")
     lost = {k: v for k, v in dispute_obj(pi, 3000, "lost").items() if k != "amount"}
     assert stripe_events.send("charge.dispute.closed", lost) == "failed"
     error = db.session.scalar(sa.select(WebhookEvent.error).where(WebhookEvent.type == "charge.dispute.closed"))
@@ -90,7 +80,7 @@ def test_a_lost_dispute_without_its_amount_is_kept_failed_with_the_reason(stripe
 
 def test_a_loss_booked_whole_before_amounts_were_kept_stays_whole(stripe_events, campaign):
     """A donation whose lost dispute was booked before this change (no amount kept): still the whole gift."""
-    p, pi = _paid(stripe_events, 6000, "legacy@example.org")
+    p, pi = stripe_events.pay(6000, "legacy@example.org")
     stripe_events.send("charge.dispute.closed", dispute_obj(pi, 2000, "lost"))
     db.session.execute(sa.update(Donation).values(dispute_amount=None))
     db.session.commit()
@@ -154,10 +144,7 @@ def test_partial_disputes_and_refunds_match_the_model_at_every_moment(app, campa
     """Payments, cumulative refunds and disputes of part of a gift, shuffled, each booked by the
     worker: after every event the books say what the contract's rules say (money_model)."""
     payments, rnd = case
-    for model in (Entitlement, LedgerEntry, DonorTotal, DailyTotal, CampaignTotal, RefundReport, Donation,
-                  WebhookEvent, Pledge):
-        db.session.execute(sa.delete(model))
-    db.session.commit()
+    start_books_afresh()  # each example starts from empty books
     events = []
     for amount, refunds, disputed, statuses in payments:
         p = make_pledge(amount, email="partial@example.org")
@@ -169,15 +156,4 @@ def test_partial_disputes_and_refunds_match_the_model_at_every_moment(app, campa
             stripe_status = "needs_response" if status == "open" else status
             events.append((pi, "dispute", (status, disputed), (kind, dispute_obj(pi, disputed, stripe_status))))
     rnd.shuffle(events)
-    books = money_model.Ledger()
-    for key, kind, value, event in events:
-        stripe_events.send(*event)
-        books.apply(key, kind, value)
-        statement = partner_statement(campaign)
-        moment = (statement["gross"], statement["refunded"], statement["net"], statement["share_due"])
-        assert moment == (books.gross, books.refunded, books.net, money_model.share_due(books.net)), (kind, value)
-        donor = find_user("partial@example.org")
-        if donor is not None:
-            held = entitlements.donor_entitlements(donor)["tier"]
-            assert (held["min_amount"] if held else None) == money_model.tier(books.net)
-    assert ledger_check.check_ledger() == []
+    replay_against_model(stripe_events, campaign, events, "partial@example.org", money_model)

@@ -41,14 +41,6 @@ def at(event: dict, created: int) -> dict:
     return dict(event, created=created)
 
 
-def _paid(stripe_events, amount: int, email: str):
-    p = make_pledge(amount, email=email)
-    pi = f"pi_{p.id}"
-    assert stripe_events.send("checkout.session.completed", session_obj(
-        p.id, amount, session_id=p.checkout_session_id, pi=pi, email=email)) == "processed"
-    return p, pi
-
-
 def _post(stripe_events, event: dict) -> str:
     assert stripe_events.post(event).status_code == 200
     return db.session.scalar(sa.select(WebhookEvent.status).where(WebhookEvent.event_id == event["id"])).value
@@ -56,7 +48,7 @@ def _post(stripe_events, event: dict) -> str:
 
 def test_a_refund_that_failed_at_stripe_gives_the_money_back_to_the_books(stripe_events, campaign):
     """The tester's probe: every event of one second, the failed refund's own time unknown."""
-    p, pi = _paid(stripe_events, 10000, "refund-fails@example.org")
+    p, pi = stripe_events.pay(10000, "refund-fails@example.org")
     donor = find_user(p.email)
     _post(stripe_events, make_event("charge.refunded", charge_obj(pi, 10000, 4000)))
     assert entitlements.donor_entitlements(donor, campaign)["tier"]["min_amount"] == 5000
@@ -80,7 +72,7 @@ def test_a_refund_that_failed_at_stripe_gives_the_money_back_to_the_books(stripe
 def test_a_producers_refund_that_failed_is_marked_failed_and_frees_the_amount(
         client, stripe_events, fake_stripe, campaign, make_user, token_for):
     headers = token_for(make_user("boss@example.org", "producer"))
-    p, pi = _paid(stripe_events, 10000, "closed-card@example.org")
+    p, pi = stripe_events.pay(10000, "closed-card@example.org")
     donation = db.session.scalar(sa.select(Donation))
     r = client.post(f"/api/v1/donations/{donation.id}/refund", json={"amount": 4000}, headers=headers)
     assert r.status_code == 202
@@ -105,7 +97,7 @@ def test_a_pending_request_whose_refund_failed_is_found_by_its_metadata(
     """Stripe did not answer the call (so no refund id is known), made the refund, and it failed."""
     app.config["STRIPE_MAX_RETRIES"] = 0
     headers = token_for(make_user("boss@example.org", "producer"))
-    p, pi = _paid(stripe_events, 6000, "no-answer@example.org")
+    p, pi = stripe_events.pay(6000, "no-answer@example.org")
     donation = db.session.scalar(sa.select(Donation))
     fake_stripe.fail_next = [500]
     assert client.post(f"/api/v1/donations/{donation.id}/refund", json={"amount": 6000},
@@ -121,7 +113,7 @@ def test_a_pending_request_whose_refund_failed_is_found_by_its_metadata(
 
 
 def test_a_refund_still_going_through_changes_nothing(stripe_events, campaign):
-    p, pi = _paid(stripe_events, 5000, "pending-refund@example.org")
+    p, pi = stripe_events.pay(5000, "pending-refund@example.org")
     _post(stripe_events, at(make_event("charge.refunded", charge_obj(pi, 5000, 2000)), T))
     for status in ("pending", "succeeded"):
         assert _post(stripe_events, at(make_event("refund.updated", refund_obj(pi, "re_ok", 2000, status,
@@ -161,7 +153,7 @@ def test_every_order_of_a_failed_refund_and_a_later_one_gives_the_same_books(str
 def test_a_refund_made_and_failed_within_one_second_counts_nothing(stripe_events, campaign):
     """A refund refused at once (its creation and failure in the same second): the charge reported
     it with it and without it, in that second."""
-    p, pi = _paid(stripe_events, 8000, "instant@example.org")
+    p, pi = stripe_events.pay(8000, "instant@example.org")
     _post(stripe_events, at(make_event("charge.refunded", charge_obj(pi, 8000, 1000)), T - 100))  # an earlier $10
     events = [at(make_event("charge.refunded", charge_obj(pi, 8000, 4000)), T),
               at(make_event("charge.updated", charge_obj(pi, 8000, 1000)), T),
@@ -181,9 +173,9 @@ def test_a_failed_refund_gives_a_limited_reward_back_only_if_an_item_is_left(str
     reward = db.session.scalar(sa.select(Reward).where(Reward.key == "dvd-signed"))
     stock.set_reward_limit(reward.id, 1)
     db.session.commit()
-    p, pi = _paid(stripe_events, 10000, "first@example.org")
+    p, pi = stripe_events.pay(10000, "first@example.org")
     _post(stripe_events, at(make_event("charge.refunded", charge_obj(pi, 10000, 10000)), T))
-    _paid(stripe_events, 10000, "second@example.org")  # takes the signed DVD given back
+    stripe_events.pay(10000, "second@example.org")  # takes the signed DVD given back
     _post(stripe_events, at(make_event("refund.failed", refund_obj(pi, "re_all", 10000, "failed", created=T)),
                             T + 3600))
     first = find_user("first@example.org")
@@ -198,7 +190,7 @@ def test_a_failed_refund_gives_a_limited_reward_back_only_if_an_item_is_left(str
 
 def test_a_charge_that_lists_its_refunds_names_the_failed_one(stripe_events, campaign):
     """API versions before 2022-11-15 write a charge's refunds in it: charge.updated alone says which failed."""
-    p, pi = _paid(stripe_events, 5000, "old-api@example.org")
+    p, pi = stripe_events.pay(5000, "old-api@example.org")
     _post(stripe_events, at(make_event("charge.refunded", charge_obj(pi, 5000, 2500)), T))
     listed = dict(charge_obj(pi, 5000, 0), refunds={"object": "list", "data": [
         refund_obj(pi, "re_old", 2500, "failed", created=T)]})
@@ -208,7 +200,7 @@ def test_a_charge_that_lists_its_refunds_names_the_failed_one(stripe_events, cam
 
 
 def test_the_ledger_check_proves_the_refunds_from_their_reports(stripe_events, campaign, runner):
-    p, pi = _paid(stripe_events, 5000, "tamper@example.org")
+    p, pi = stripe_events.pay(5000, "tamper@example.org")
     _post(stripe_events, at(make_event("charge.refunded", charge_obj(pi, 5000, 2500)), T))
     _post(stripe_events, at(make_event("refund.failed", refund_obj(pi, "re_t", 2500, "failed", created=T)), T + 9))
     assert runner.invoke(args=["ledger", "check"]).exit_code == 0

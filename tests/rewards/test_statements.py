@@ -8,20 +8,17 @@ from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from filmfund.errors import NotFoundError
 from filmfund.extensions import db
 from filmfund.rewards import ledger, statements
-from filmfund.rewards.models import Donation, Entitlement, LedgerEntry, Payout, Pledge, RefundReport, WebhookEvent
 from filmfund.rewards.payments import partner_statement, record_payout
-from filmfund.rewards.totals import CampaignTotal, DailyTotal, DonorTotal
 from tests.helpers import make_pledge
 
 from . import money_model
-from .conftest import charge_obj, dispute_obj, session_obj
+from .conftest import charge_obj, dispute_obj, session_obj, start_books_afresh
 
 ZONE = ZoneInfo("Asia/Shanghai")  # the bundled campaign's zone, written here from the campaign file
 START = datetime(2026, 9, 29, 20, 0, tzinfo=timezone.utc)
@@ -96,10 +93,7 @@ FIGURES = ("opening_balance", "gross", "refunded", "net", "share_due", "paid_out
                                                                HealthCheck.too_slow])
 @given(steps=ledgers())
 def test_monthly_statements_add_up_and_match_the_model(app, campaign, stripe_events, clock, steps):
-    for model in (Entitlement, LedgerEntry, Payout, DonorTotal, DailyTotal, CampaignTotal, RefundReport, Donation,
-                  WebhookEvent, Pledge):
-        db.session.execute(sa.delete(model))
-    db.session.commit()
+    start_books_afresh()  # each example starts from empty books
     clock.now = START
     books, payments = Books(), []
     for hours, kind, amount, pick in steps:
