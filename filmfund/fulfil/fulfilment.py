@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
@@ -161,37 +162,38 @@ def sync_items(campaign: Campaign, user_id: int | None = None, batch: int = SYNC
     come from an anti-join on the items' unique index (a read, planned on the table as it is now),
     then their items are inserted by id (`_items_from`). Run by a job (fulfil/tasks.py), never by a
     page. The caller commits."""
-    made, after = 0, 0
-    while after is not None:
-        batch_made, after = make_missing_items(campaign, after, user_id=user_id, batch=batch)
-        made += batch_made
-    return made
+    return sum(missing_item_batches(campaign, user_id=user_id, batch=batch))
 
 
-def make_missing_items(campaign: Campaign, after: int = 0, *, user_id: int | None = None,
-                       batch: int = SYNC_BATCH) -> tuple[int, int | None]:
-    """One batch of sync_items: the items of up to `batch` entitlements with an id above `after`
-    (two statements); (items made, the `after` of the next batch, or None when none is left)."""
-    stmt = (sa.select(Entitlement.id)
-            .join(Reward, Reward.id == Entitlement.reward_id)
-            .outerjoin(FulfilmentItem, FulfilmentItem.entitlement_id == Entitlement.id)
-            .where(Reward.campaign_id == campaign.id, Reward.kind == RewardKind.PHYSICAL,
-                   Entitlement.status != EntitlementStatus.REVOKED, FulfilmentItem.id.is_(None),
-                   Entitlement.id > after)
-            .order_by(Entitlement.id).limit(batch))
-    if user_id is not None:
-        stmt = stmt.where(Entitlement.user_id == user_id)
-    ids = list(db.session.scalars(stmt))
-    if not ids:
-        return 0, None
-    made = 0
-    try:
-        with db.session.begin_nested():
-            db.session.execute(_items_from(ids))
-        made = len(ids)  # (the driver may not count an INSERT ... SELECT's rows)
-    except sa.exc.IntegrityError:  # a concurrent catch-up made some of them first: left to the next run
-        pass
-    return made, (ids[-1] if len(ids) == batch else None)
+def missing_item_batches(campaign: Campaign, *, user_id: int | None = None, batch: int = SYNC_BATCH) -> Iterator[int]:
+    """sync_items a batch at a time: makes the items of up to `batch` entitlements (two statements)
+    and yields how many, until none is missing; a caller that keeps each batch (a job) commits
+    between them."""
+    after = 0
+    while True:
+        stmt = (sa.select(Entitlement.id)
+                .join(Reward, Reward.id == Entitlement.reward_id)
+                .outerjoin(FulfilmentItem, FulfilmentItem.entitlement_id == Entitlement.id)
+                .where(Reward.campaign_id == campaign.id, Reward.kind == RewardKind.PHYSICAL,
+                       Entitlement.status != EntitlementStatus.REVOKED, FulfilmentItem.id.is_(None),
+                       Entitlement.id > after)
+                .order_by(Entitlement.id).limit(batch))
+        if user_id is not None:
+            stmt = stmt.where(Entitlement.user_id == user_id)
+        ids = list(db.session.scalars(stmt))
+        if not ids:
+            return
+        made = 0
+        try:
+            with db.session.begin_nested():
+                db.session.execute(_items_from(ids))
+            made = len(ids)  # (the driver may not count an INSERT ... SELECT's rows)
+        except sa.exc.IntegrityError:  # a concurrent catch-up made some of them first: left to the next run
+            pass
+        yield made
+        if len(ids) < batch:
+            return
+        after = ids[-1]
 
 
 def donor_items(user: User, campaign: Campaign) -> list[dict]:

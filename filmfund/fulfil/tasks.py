@@ -66,9 +66,8 @@ def mail_credit_proofs(campaign, now=None) -> int:
 def catch_up_items(campaign) -> int:
     """The items of physical entitlements that have none (made before items were made at booking,
     or written by SQL such as `filmfund demo seed`), each batch committed; how many were made."""
-    made, after = 0, 0
-    while after is not None:
-        batch_made, after = fulfilment.make_missing_items(campaign, after)
+    made = 0
+    for batch_made in fulfilment.missing_item_batches(campaign):
         db.session.commit()
         made += batch_made
     return made
