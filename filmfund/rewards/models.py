@@ -434,13 +434,15 @@ class LedgerEntry(db.Model):
         sa.CheckConstraint("entry_kind = 'payout' OR entry_kind LIKE 'partner_share%' OR donation_id IS NOT NULL",
                            name="money_has_donation"),
         # A payout's entry (the partner's pages join each payout to it), and the entries of a time
-        # span (statements' months and hold-back, `months`' first entry).
+        # span (statements' months and hold-back, `months`' first entry); the latter also serves
+        # every lookup by campaign alone, so the campaign has no index of its own to keep up at
+        # each booking.
         sa.Index("ix_ledger_entries_payout_id", "payout_id"),
         sa.Index("ix_ledger_entries_campaign_created", "campaign_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaigns.id"), index=True)
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaigns.id"))
     group_id: Mapped[str] = mapped_column(sa.String(32), index=True)
     event_kind: Mapped[EventKind] = mapped_column(str_enum(EventKind, 20))
     entry_kind: Mapped[EntryKind] = mapped_column(str_enum(EntryKind, 24))
