@@ -357,6 +357,9 @@ def verify_chain(*, keep_anchor: bool = False, limit: int = 200) -> tuple[list[s
 # ---------------------------------------------------------------- the producers' page
 
 
+ID_MAX = 2**31 - 1  # the id column is an integer: PostgreSQL refuses a larger number in a comparison
+
+
 def list_audit(*, action: str | None = None, before_id: int | None = None, limit: int = 100,
                refs: list[str] | None = None) -> list[AuditEntry]:
     """The newest entries first; `action` filters by a dotted prefix (`token` or `token.revoke`),
@@ -367,7 +370,7 @@ def list_audit(*, action: str | None = None, before_id: int | None = None, limit
         query = query.where(sa.or_(AuditEntry.actor.in_(refs), AuditEntry.target.in_(refs)))
     if action:
         query = query.where(sa.or_(AuditEntry.action == action, AuditEntry.action.startswith(action + ".")))
-    if before_id is not None:
+    if before_id is not None and before_id <= ID_MAX:  # a larger number is before every entry: no filter
         query = query.where(AuditEntry.id < before_id)
     return list(db.session.scalars(query))
 

@@ -36,6 +36,7 @@ from flask_babel import Babel, force_locale, get_locale, refresh
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from filmfund import typed
 from filmfund.errors import DomainError, ValidationError
 from filmfund.extensions import db
 from filmfund.shared_cache import anonymous
@@ -540,6 +541,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(format_recorded, "recorded")
     app.add_template_global(current_language, "language_tag")  # a mail's <html lang>, outside a request too
     app.add_template_filter(format_bps, "bps")
+    app.add_template_filter(typed.columns, "columns")  # a plain-text mail's underline
 
     @app.context_processor
     def _language_context():

@@ -96,3 +96,11 @@ def half_width(text: str) -> str:
     "5²" as 52), and other digit systems stay what they are. Never for a name: those are kept as
     written."""
     return text.translate(_HALF_WIDTH)
+
+
+def columns(text: str) -> int:
+    """How many columns `text` takes in a fixed-width font, as a mail program shows a plain-text
+    mail: a Chinese character (East Asian wide or full-width) takes two, a combining mark none.
+    A title's underline of "=" is that long, not len(): half a Chinese title's width."""
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+               for c in text)

@@ -4,7 +4,7 @@ import unicodedata
 
 import pytest
 
-from filmfund.typed import folded, one_line, printable
+from filmfund.typed import columns, folded, one_line, printable
 
 RARE = "\U00031350"  # CJK Extension H (Unicode 15.0): unassigned to Python 3.11's Unicode 14
 
@@ -60,3 +60,9 @@ def test_a_word_typed_to_confirm_is_folded_as_a_phone_or_an_input_method_types_i
         assert folded(typed) == "erase", repr(typed)
     assert folded("删除 ") == "删除" and folded("Straße") == "strasse"
     assert folded("e rase") == "e rase" and folded("erased") == "erased"  # another word stays another
+
+
+@pytest.mark.parametrize("text, width", [("Shoot day 12", 12), ("拍摄第十二天", 12), ("拍摄 day 1", 10),
+                                         ("Zoë", 3), ("Zoe\u0308", 3), ("（修订）", 8), ("", 0)])
+def test_a_title_takes_its_columns_in_a_fixed_width_font(text, width):
+    assert columns(text) == width

@@ -11,7 +11,6 @@ from filmfund.security import role_required
 bp = Blueprint("audit", __name__, url_prefix="/admin/audit", template_folder="templates")
 
 PAGE = 100
-ID_MAX = 2**31 - 1  # the audit log's id column (an integer): a larger number is no entry's
 
 
 @bp.get("")
@@ -20,8 +19,6 @@ def log():
     action = (request.args.get("action") or "").strip()[:audit.ACTION_MAX] or None
     before = request.args.get("before", "")
     before_id = int(before) if before.isdigit() and len(before) <= 18 else None
-    if before_id is not None and before_id > ID_MAX:  # before every entry there is: the first page
-        before_id = None
     who = (request.args.get("who") or "").strip()[:254]
     entries = audit.list_audit(action=action, before_id=before_id, limit=PAGE,
                                refs=audit_people.refs_for(who) if who else None)

@@ -43,6 +43,7 @@ from filmfund.rewards import donors, holdings, mail_prefs, privacy, stock, texts
 from filmfund.rewards.models import (
     Campaign,
     Donation,
+    DonorProfile,
     Entitlement,
     EntitlementStatus,
     Reward,
@@ -507,27 +508,42 @@ PACKING_COLUMNS = ["item_id", "reward", "state", "name", "line1", "line2", "city
                    "country", "signer", "dedication", "letter"]
 
 
-def packing_list_rows(campaign: Campaign, reward_key: str | None = None):
-    """Items to pack: in production (available, not yet shipped), entitlement still active."""
+def _packing_list_select(campaign: Campaign, reward_key: str | None):
+    """Items to pack: in production (available, not yet shipped), entitlement still active, for a
+    donor who is still known. An erased donor's parcel cannot be posted (no address, no name, no
+    mail to ask for one: the erase page says so), so it is not packed."""
     stmt = (sa.select(FulfilmentItem, Reward.key, ShippingAddress)
             .join(Reward, Reward.id == FulfilmentItem.reward_id)
             .join(Entitlement, Entitlement.id == FulfilmentItem.entitlement_id)
             .outerjoin(ShippingAddress, ShippingAddress.user_id == FulfilmentItem.user_id)
+            .outerjoin(DonorProfile, DonorProfile.user_id == FulfilmentItem.user_id)
             .where(Reward.campaign_id == campaign.id, FulfilmentItem.state == ItemState.IN_PRODUCTION,
-                   Entitlement.status != EntitlementStatus.REVOKED)
-            .order_by(FulfilmentItem.user_id, FulfilmentItem.id))
+                   Entitlement.status != EntitlementStatus.REVOKED, sa.not_(privacy.is_erased_sql())))
     if reward_key:
         stmt = stmt.where(Reward.key == reward_key)
-    return db.session.execute(stmt.execution_options(yield_per=500))
+    return stmt
 
 
-def packing_list_csv(campaign: Campaign, reward_key: str | None = None) -> str:
-    return csvsafe.render(PACKING_COLUMNS, (
-        (item.id, key, item.state.value,
-         a.name if a else "", a.line1 if a else "", a.line2 if a else "", a.city if a else "",
-         a.state if a else "", a.postal_code if a else "", a.country if a else "NO ADDRESS YET",
-         item.signer, item.dedication, "yes" if item.letter else "")
-        for item, key, a in packing_list_rows(campaign, reward_key)))
+def packing_list_count(campaign: Campaign, reward_key: str | None = None) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(
+        _packing_list_select(campaign, reward_key).subquery())) or 0
+
+
+def packing_list_csv(campaign: Campaign, reward_key: str | None = None, chunk: int = 1000) -> Iterator[str]:
+    """The packing list as CSV pieces, a chunk of items at a time (at a million donations it is
+    some 200,000 parcels: never held whole). A generator: read in the request's contexts by
+    csvsafe.download."""
+    stmt = (_packing_list_select(campaign, reward_key).order_by(FulfilmentItem.user_id, FulfilmentItem.id)
+            .execution_options(yield_per=chunk))
+
+    def line(item: FulfilmentItem, key: str, a: ShippingAddress | None) -> tuple:
+        return (item.id, key, item.state.value,
+                a.name if a else "", a.line1 if a else "", a.line2 if a else "", a.city if a else "",
+                a.state if a else "", a.postal_code if a else "", a.country if a else "NO ADDRESS YET",
+                item.signer, item.dedication, "yes" if item.letter else "")
+
+    parts = db.session.execute(stmt).partitions()
+    yield from csvsafe.stream(PACKING_COLUMNS, ([line(*r) for r in part] for part in parts))
 
 
 def refunded_after_shipping(campaign: Campaign) -> list[dict]:

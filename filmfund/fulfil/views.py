@@ -268,11 +268,11 @@ def item(item_id: int):
 @role_required("producer")
 def packing_list():
     campaign = current_campaign()
-    body = fulfilment.packing_list_csv(campaign, request.args.get("reward") or None)
-    record_audit("export.packing_list", f"campaign:{campaign.slug}", {"reward": request.args.get("reward") or None,
-                                                                      "rows": body.count("\r\n") - 1})
+    reward = request.args.get("reward") or None
+    record_audit("export.packing_list", f"campaign:{campaign.slug}",
+                 {"reward": reward, "rows": fulfilment.packing_list_count(campaign, reward)})
     db.session.commit()
-    return csvsafe.download(body, "packing-list.csv")
+    return csvsafe.download(fulfilment.packing_list_csv(campaign, reward), "packing-list.csv")
 
 
 @admin_bp.post("/rewards/surveys")

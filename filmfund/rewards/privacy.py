@@ -76,7 +76,11 @@ def is_anonymous(profile: DonorProfile | None) -> bool:
 
 
 def is_anonymous_sql(profile=DonorProfile):
-    return sa.or_(profile.anonymous.is_(True), profile.erased_at.is_not(None))
+    return sa.or_(profile.anonymous.is_(True), is_erased_sql(profile))
+
+
+def is_erased_sql(profile=DonorProfile):
+    return profile.erased_at.is_not(None)
 
 
 def is_erased(profile: DonorProfile | None) -> bool:

@@ -529,9 +529,12 @@ def test_an_update_written_in_chinese_too_reaches_each_donor_in_their_language(a
     zh_text = mails["mei@example.org"].get_body(("plain",)).get_content()
     zh_html = mails["mei@example.org"].get_body(("html",)).get_content()
     assert "我们在**深圳**拍摄。" in zh_text and "Shenzhen" not in zh_text
+    # the title's underline is as wide as the title in a fixed-width font: two columns a character
+    assert zh_text.splitlines()[:2] == ["拍摄第十二天", "=" * 12]
     assert "<strong>深圳</strong>" in zh_html and 'lang="zh-Hans"' in zh_html
     assert mails["sam@example.org"]["Subject"] == "Shoot day 12"
     assert "We filmed in **Shenzhen**." in mails["sam@example.org"].get_body(("plain",)).get_content()
+    assert mails["sam@example.org"].get_body(("plain",)).get_content().splitlines()[:2] == ["Shoot day 12", "=" * 12]
 
     # The archive, the page and the API, each in the reader's language.
     login_as(client, mei)

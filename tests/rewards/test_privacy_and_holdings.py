@@ -62,7 +62,7 @@ def test_a_later_checkout_address_waits_for_the_owner(client, campaign, token_fo
                              .where(Reward.key == "dvd-signed"))
     fulfilment.move_item(item.id, "in_production")
     db.session.commit()
-    packing = fulfilment.packing_list_csv(current_campaign())
+    packing = "".join(fulfilment.packing_list_csv(current_campaign()))
     assert "Lyon" in packing and "Leeds" not in packing
 
     me = client.get("/api/v1/me", headers=token_for(find_user(DONOR))).get_json()
