@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from typing import Any, Iterable, Iterator
 
 from flask import Response, current_app, stream_with_context
@@ -37,8 +38,14 @@ from flask_babel import get_locale, get_timezone
 # What makes Excel, LibreOffice and Google Sheets read a cell as a formula, after the characters
 # they skip at the start of a cell. The full-width forms are read as formulas by some locales'
 # spreadsheets too.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+FORMULA_SIGNS = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+FORMULA_STARTS = FORMULA_SIGNS + ("\t", "\r", "\n")
 _SKIPPED = " \u00a0\u3000"
+# A cell a spreadsheet starts inside the field: Excel opens a .csv with the system's list separator,
+# `;` in most European locales (so "Ann;=cmd|..." is two cells there, the second a formula), and a
+# field's line break, not at the field's start, ends the row. The formula start after one of them
+# gets the apostrophe too (OWASP: the separators must be handled, not only the field's start).
+_INNER_FORMULA = re.compile(f"([;\t\r\n][{_SKIPPED}]*)(?=[{re.escape(''.join(FORMULA_SIGNS))}])")
 
 
 def cell(value: Any) -> str | int:
@@ -50,7 +57,9 @@ def cell(value: Any) -> str | int:
         return value
     text = str(value)
     if text.lstrip(_SKIPPED).startswith(FORMULA_STARTS):
-        return "'" + text
+        text = "'" + text
+    if ";" in text or "\t" in text or "\n" in text or "\r" in text:
+        text = _INNER_FORMULA.sub(r"\1'", text)
     return text
 
 

@@ -1,4 +1,5 @@
 """Extensions, created unbound and bound to the app in create_app (Flask's app-factory pattern)."""
+import ipaddress
 import logging
 import math
 import os
@@ -33,7 +34,28 @@ csrf = CSRFProtect()
 # configured (FILMFUND_TRUSTED_PROXIES), so a spoofed header cannot dodge a limit.
 # No X-RateLimit-* headers on every answer: each costs a second storage call (a Redis round trip
 # on the pledge path); a refused request still says when to come back (Retry-After, errors.py).
-limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=False)
+
+
+def client_key() -> str:
+    """Whom a per-client limit counts: the client's address, an IPv6 one by its /64. A home line
+    or a server is given a whole /64 (2^64 addresses), so counting each address alone let one
+    client take a fresh address for every request and never meet a limit. An IPv4 address mapped
+    into IPv6 (::ffff:a.b.c.d, a dual-stack socket) is that IPv4 address."""
+    address = get_remote_address()
+    if ":" not in address:  # IPv4 (or a test client's name): itself, without parsing on the hot path
+        return address
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6:
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return address
+
+
+limiter = Limiter(key_func=client_key, default_limits=[], headers_enabled=False)
 # A connection to Redis that failed or was closed under us: `limits` then counts the request itself.
 REDIS_CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError)
 log = logging.getLogger(__name__)
@@ -133,7 +155,7 @@ class PerClientLimit:
         (the README's hot path). Elsewhere the count is made here, as `limits` makes it."""
         if not limiter.enabled:
             return go_on
-        strategy, key = limiter.limiter, get_remote_address()
+        strategy, key = limiter.limiter, client_key()
         if storage_outage.ongoing():
             return storage_outage.count(self.items, key, self.scope)
         if len(self.items) == 1:

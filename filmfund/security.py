@@ -82,13 +82,20 @@ def init_app(app: Flask) -> None:
         strict = request.is_secure or app.config.get("SESSION_COOKIE_SECURE")
         h.extend([(name, value) for name, value in (DEFAULT_HEADERS + (HSTS if strict else ()))
                   if name.lower() not in present])
-        # Pages that depend on who is signed in are never cached by shared caches. Only a request
-        # that looked at its user (Flask-Login keeps it in g) can depend on it: an API call, a
-        # webhook or a public page is not made to decode the session and load a user here.
-        user = g.get("_login_user")
-        if user is not None and getattr(user, "is_authenticated", False) and "cache-control" not in present:
+        # Answers that depend on who asks are never kept by shared caches (a CDN told to cache
+        # everything, a company proxy): a page that looked at its signed-in user (Flask-Login keeps
+        # it in g; a public page is not made to decode the session and load a user here), an
+        # answer to a credential (an API token: a cache need not know RFC 9111's rule for it), and a
+        # page opened by a mailed link's token (the unsubscribe page shows the donor's address).
+        if "cache-control" not in present and _for_one_person(g.get("_login_user")):
             h["Cache-Control"] = "private, no-store"
         return resp
+
+
+def _for_one_person(user) -> bool:
+    return ((user is not None and getattr(user, "is_authenticated", False))
+            or "HTTP_AUTHORIZATION" in request.environ
+            or bool(request.view_args and "token" in request.view_args))
 
 
 def role_required(*roles: str):

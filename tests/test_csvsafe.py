@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import date
 from pathlib import Path
 
@@ -16,7 +17,26 @@ FORMULAS = ["=HYPERLINK(\"http://evil\")", "+1+1", "-2+3", "@SUM(A1)", "\t=1", "
 
 @pytest.mark.parametrize("text", FORMULAS)
 def test_a_cell_a_spreadsheet_would_run_is_text(text):
-    assert csvsafe.cell(text) == "'" + text
+    assert csvsafe.cell(text).startswith("'") and csvsafe.cell(text).replace("'", "") == text
+
+
+def _cells_a_spreadsheet_may_start(text: str) -> list[str]:
+    """Where a spreadsheet may start a cell inside one field: at a `;` (Excel's list separator in
+    most European locales), a tab, a line break."""
+    return [part.lstrip(" \u00a0\u3000") for part in re.split(r"[;\t\r\n]", text)]
+
+
+@pytest.mark.parametrize("text", ["Ann;=cmd|' /C calc'!A0", "Bo; +1", "x;\u3000@SUM(A1)", "name\t-2+3",
+                                  "first line\n=HYPERLINK(\"http://evil\")", "a;\uff1d1", *FORMULAS])
+def test_a_formula_after_a_separator_inside_the_field_is_text_too(text):
+    kept = csvsafe.cell(text)
+    assert not [c for c in _cells_a_spreadsheet_may_start(kept) if c.startswith(csvsafe.FORMULA_SIGNS)]
+    assert kept.replace("'", "") == text.replace("'", "")  # nothing but the apostrophes added
+
+
+@pytest.mark.parametrize("text", ["plain; text", "Smith; Jones", "李小龙；王", "12 Rue des Lilas"])
+def test_a_separator_before_plain_text_changes_nothing(text):
+    assert csvsafe.cell(text) == text
 
 
 @pytest.mark.parametrize("value, expected", [("Zoë Normal", "Zoë Normal"), ("李小龙", "李小龙"), ("", ""),
