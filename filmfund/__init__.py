@@ -10,7 +10,7 @@ if TYPE_CHECKING:  # Flask is imported by create_app: `filmfund --help` and its 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build the app: embedded defaults, then the environment (config.py), then `overrides`."""
     # here, not at the top: importing filmfund (every module does, and the CLI) must not load Flask or the components
-    from filmfund import api, audit, errors, i18n, jobs, mail, progress, security  # noqa: F401 (audit, progress: their models)
+    from filmfund import api, audit, errors, i18n, jobs, mail, once, progress, security  # noqa: F401 (audit, once, progress: their models)
     from filmfund.config import load_settings, make_private
     from filmfund.extensions import csrf, db, limiter, login_manager, route_limits_only
     from filmfund.flask_app import FilmfundFlask

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from filmfund import csvsafe
@@ -15,6 +16,7 @@ from filmfund.admin import charts
 from filmfund.admin.forms import parse_day
 from filmfund.audit import record_audit
 from filmfund.admin import services as admin_services
+from filmfund import once
 from filmfund.errors import DomainError, ValidationError
 from filmfund.extensions import db
 from filmfund.fulfil import credits as end_credits
@@ -54,7 +56,7 @@ def _dashboard(values: dict | None = None, errors: dict | None = None, status: i
         outbox=None if admin_services.smtp_configured() else admin_services.outbox(),
         check=check, breaches=check.breaches.splitlines() if check else [], today=date.today().isoformat(), footage_alerts=fixity.alerts(),
         **_monthly_givers(campaign),
-        values=values or {}, errors=errors or {})
+        values=values or {}, errors=errors or {}, once=once.new_token())
     db.session.commit()  # ends the read (the page writes nothing: reward items are made at booking)
     return page, status
 
@@ -84,22 +86,32 @@ def _refused(form_name: str, err: DomainError):
     return _dashboard(values={form_name: request.form.to_dict()}, errors={form_name: message}, status=400)
 
 
+def _done_before(anchor: str):
+    """The same form sent again (a double click, a resend): what the first one did stands."""
+    db.session.rollback()
+    flash(_("This form was already sent: it is recorded once."), "success")
+    return redirect(url_for("admin.dashboard", _anchor=anchor), code=303)
+
+
 @bp.post("/donations/offline")
 @role_required("producer")
 def offline_donation():
     f = request.form
     try:
-        donation = payments.record_offline_donation(
-            email=f.get("email", ""), amount=parse_dollars(f.get("amount")),
-            received_on=parse_day(f.get("received_on"), "received_on"), note=f.get("note", ""),
-            credit_name=f.get("credit_name") or None, anonymous=f.get("anonymous") == "1",
-            rewards_opt_out=f.get("rewards_opt_out") == "1", recorded_by=current_user.email)
+        fields = dict(email=f.get("email", ""), amount=parse_dollars(f.get("amount")),
+                      received_on=parse_day(f.get("received_on"), "received_on"), note=f.get("note", ""),
+                      credit_name=f.get("credit_name") or None, anonymous=f.get("anonymous") == "1",
+                      rewards_opt_out=f.get("rewards_opt_out") == "1")
+        donation = once.run("offline_gift", current_user.id, f.get("once"), fields,
+                            lambda: payments.record_offline_donation(**fields, recorded_by=current_user.email))
+    except once.AlreadyDone:
+        return _done_before("offline")
     except DomainError as err:
         return _refused("offline", err)
     db.session.commit()
     donors.mail_gift_notice(donation)  # after the commit: what the gift did, and the link of what waits
-    flash(f"Recorded an offline donation of {format_money(donation.amount, donation.currency)}; the totals, "
-          "the donor's tier and the partner's share are updated.", "success")
+    flash(_("Recorded an offline donation of %(amount)s; the totals, the donor's tier and the partner's "
+            "share are updated.", amount=format_money(donation.amount, donation.currency)), "success")
     return redirect(url_for("admin.dashboard", _anchor="offline"), code=303)
 
 
@@ -110,13 +122,16 @@ def record_payout():
     try:
         paid_on = parse_day(f.get("paid_on"), "paid_on")
         if paid_on is None:
-            raise ValidationError("paid_on: give the date of the transfer.", code="invalid_date")
-        payments.record_payout(amount=parse_dollars(f.get("amount")), paid_on=paid_on,
-                               reference=f.get("reference", ""), recorded_by=current_user.email)
+            raise ValidationError(_("paid_on: give the date of the transfer."), code="invalid_date")
+        fields = dict(amount=parse_dollars(f.get("amount")), paid_on=paid_on, reference=f.get("reference", ""))
+        once.run("payout", current_user.id, f.get("once"), fields,
+                 lambda: payments.record_payout(**fields, recorded_by=current_user.email))
+    except once.AlreadyDone:
+        return _done_before("payouts")
     except DomainError as err:
         return _refused("payout", err)
     db.session.commit()
-    flash("Payout to the partner recorded.", "success")
+    flash(_("Payout to the partner recorded."), "success")
     return redirect(url_for("admin.dashboard", _anchor="payouts"), code=303)
 
 
@@ -130,7 +145,7 @@ def entitlement_status(entitlement_id: int):
             raise
         return _refused("fulfilment", err)
     db.session.commit()
-    flash("Fulfilment updated.", "success")
+    flash(_("Fulfilment updated."), "success")
     return redirect(url_for("admin.dashboard", _anchor="fulfilment"), code=303)
 
 

@@ -10,6 +10,8 @@ from flask import Blueprint, current_app, g, jsonify
 from pydantic import Field
 
 from filmfund.api import Parameters, Schema, route
+from filmfund import once
+from filmfund.once import IDEMPOTENCY_KEY_PATTERN
 from filmfund.books import expenses, transparency
 from filmfund.books.views import statement_response
 from filmfund.extensions import db
@@ -73,6 +75,13 @@ class ExpenseRequest(Schema):
                                        "spent_on": "invalid_date", "description": "invalid_description"}
 
 
+class ExpenseHeaders(Parameters):
+    idempotency_key: str | None = Field(
+        None, alias="Idempotency-Key", min_length=1, max_length=128, pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="Repeat a request with the same key to get the same expense back (recorded once)")
+    codes: ClassVar[dict[str, str]] = {"idempotency_key": "invalid_idempotency_key"}
+
+
 class StatementQuery(Parameters):
     format: Literal["json", "csv", "pdf"] | None = Field(None, description="json (default), csv or pdf")
     codes: ClassVar[dict[str, str]] = {"format": "invalid_format"}
@@ -85,14 +94,21 @@ def transparency_doc():
 
 
 @route(bp, "/expenses", "POST", "Record an expense against a budget line (its receipt by the page)",
-       roles=("producer",), body=ExpenseRequest, response=EXPENSE_SCHEMA, status=201, limit="60 per minute")
-def create_expense(body: ExpenseRequest):
+       roles=("producer",), body=ExpenseRequest, headers=ExpenseHeaders, response=EXPENSE_SCHEMA, status=201,
+       limit="60 per minute")
+def create_expense(body: ExpenseRequest, headers: ExpenseHeaders):
     try:
         spent_on = date.fromisoformat(body.spent_on) if len(body.spent_on) == 10 else None
     except ValueError:
         spent_on = None
-    expense = expenses.record_expense(current_campaign(), budget_line=body.budget_line, amount=body.amount,
-                                      spent_on=spent_on, description=body.description, user=g.api_user)
+    campaign = current_campaign()
+    fields = dict(budget_line=body.budget_line, amount=body.amount, spent_on=spent_on, description=body.description)
+    try:
+        expense = once.run("expense", g.api_user.id, headers.idempotency_key, fields,
+                           lambda: expenses.record_expense(campaign, user=g.api_user, **fields), header=True)
+    except once.AlreadyDone as done:  # a retry: the expense its first request recorded, counted once
+        db.session.rollback()
+        expense = expenses.get_expense(campaign, done.result_id)
     db.session.commit()
     return jsonify(expenses.expense_document(expense)), 201
 

@@ -21,6 +21,7 @@ from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.media.common import storage
 from filmfund.media.storage import TooLarge
+from filmfund.rewards.campaign import AMOUNTS_ELSEWHERE
 from filmfund.rewards.campaign_file import MAX_AMOUNT
 from filmfund.rewards.models import BudgetLine, Campaign
 from filmfund.typed import one_line
@@ -37,6 +38,15 @@ def receipt_refers_to(key: str) -> bool:
     footage may share (storage is content-addressed: a still uploaded both as footage and as a
     receipt is one object), so media deletes none that an expense still refers to."""
     return db.session.scalar(sa.select(sa.exists().where(Expense.receipt_key == key))) or False
+
+
+def expenses_recorded(campaign_id: int) -> bool:
+    """Whether the campaign has an expense (void ones too: each keeps the currency it was spent in,
+    shown beside its amount on the producers' page). The campaign's currency is fixed from then on."""
+    return bool(db.session.scalar(sa.select(sa.exists().where(Expense.campaign_id == campaign_id))))
+
+
+AMOUNTS_ELSEWHERE["expenses"] = expenses_recorded
 
 
 def budget_lines(campaign: Campaign, *, active_only: bool = True) -> list[BudgetLine]:

@@ -48,3 +48,4 @@ class Expense(db.Model):
     void_reason: Mapped[str | None] = mapped_column(sa.String(500))
 
     budget_line = relationship("BudgetLine", lazy="joined")
+

@@ -14,6 +14,7 @@ from flask_login import current_user
 
 from filmfund import csvsafe
 from filmfund.audit import record_audit
+from filmfund import once
 from filmfund.books import expenses, printing, transparency
 from filmfund.errors import DomainError, ValidationError
 from filmfund.extensions import db
@@ -42,7 +43,8 @@ def _expenses_page(errors: dict | None = None, values: dict | None = None, statu
     campaign = current_campaign()
     return render_template("books/expenses.html", campaign=campaign, lines=expenses.budget_lines(campaign),
                            items=expenses.list_expenses(campaign), spent=expenses.spent_by_line(campaign),
-                           errors=errors or {}, values=values or {}, today=date.today().isoformat()), status
+                           errors=errors or {}, values=values or {}, today=date.today().isoformat(),
+                           once=once.new_token()), status
 
 
 def _form_fields(form) -> dict:
@@ -72,8 +74,13 @@ def expenses_page():
 @role_required("producer")
 def expense_record():
     try:
-        expenses.record_expense(current_campaign(), user=current_user, receipt=_receipt(),
-                                **_form_fields(request.form))
+        fields = _form_fields(request.form)
+        once.run("expense", current_user.id, request.form.get("once"), fields,
+                 lambda: expenses.record_expense(current_campaign(), user=current_user, receipt=_receipt(), **fields))
+    except once.AlreadyDone:  # sent again (a double click, a resend): the first one stands, counted once
+        db.session.rollback()
+        flash(_("This form was already sent: it is recorded once."), "success")
+        return redirect(url_for("books.expenses_page"), code=303)
     except DomainError as err:
         db.session.rollback()
         return _expenses_page(errors={"new": err.message}, values=request.form.to_dict(), status=400)

@@ -11,6 +11,7 @@ from filmfund.api import Parameters, Schema, route
 from filmfund.auth.services import EMAIL_MAX, EMAIL_PATTERN
 from filmfund.db import commit_keeping
 from filmfund.extensions import db
+from filmfund.once import IDEMPOTENCY_KEY_PATTERN  # an HTTP server trims spaces: none around
 from filmfund.rewards import pledges, statements
 from filmfund.rewards.campaign import campaign_document, current_campaign
 from filmfund.rewards.entitlements import donor_entitlements
@@ -39,8 +40,6 @@ CAMPAIGN_SCHEMA = {
                                                             "rewards": {"type": "array", "items": _REWARD}}}},
     },
 }
-# Printable ASCII, no surrounding spaces (an HTTP server trims those), 1 to 128 characters.
-IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]([\x20-\x7e]{0,126}[\x21-\x7e])?$"
 
 
 def _campaign_currency(schema: dict) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Callable
 
 import sqlalchemy as sa
 from flask import current_app
@@ -48,6 +49,13 @@ def load_campaign(path: str | Path | None = None) -> Campaign:
             raise ValidationError(_("currency: cannot change once donations are recorded"), code="invalid_campaign")
         if "settings" not in owned and campaign.share_bps != spec.share_bps:
             raise ValidationError(SHARE_FIXED(), code="share_fixed")
+        # The days and months of the statements filed with the partner are counted in the zone: in
+        # another, a gift of 1:30 on 1 November in Beijing would move back into October.
+        if campaign.time_zone != spec.time_zone:
+            raise ValidationError(_("time_zone: cannot change once donations are recorded"), code="invalid_campaign")
+    if campaign.id is not None and campaign.currency != spec.currency and amounts_elsewhere(campaign.id):
+        # Each expense keeps the currency it was spent in; the public page adds them up in the campaign's.
+        raise ValidationError(_("currency: cannot change once expenses are recorded"), code="invalid_campaign")
     if campaign.id is not None and campaign.currency != spec.currency:
         waiting = checkouts_open(campaign.id, other_than=spec.currency)
         if waiting:
@@ -92,6 +100,18 @@ def gifts_recorded(campaign_id: int) -> bool:
     the partner and every statement rest on them (contract: the allocations add up to exactly
     share_due at every moment, which a new rate over the same net would break)."""
     return bool(db.session.scalar(sa.select(sa.exists().where(Donation.campaign_id == campaign_id))))
+
+
+#: Whether another component keeps amounts of the campaign in its currency (books: its expenses),
+#: asked with the campaign's id; installed by that component when it loads, keyed by its name:
+#: rewards never imports the components above it (`stock.SENT_ELSEWHERE` is the same idea).
+AMOUNTS_ELSEWHERE: dict[str, Callable[[int], bool]] = {}
+
+
+def amounts_elsewhere(campaign_id: int) -> bool:
+    """Whether an amount in the campaign's currency is recorded outside its gifts: then the
+    currency is fixed, as it is by the first gift."""
+    return any(answer(campaign_id) for answer in AMOUNTS_ELSEWHERE.values())
 
 
 # A Checkout Session lives 24 hours at most (Stripe's `expires_at`); an hour to spare for its last events.

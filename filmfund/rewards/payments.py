@@ -24,6 +24,7 @@ from filmfund.rewards.models import (
     Donation,
     DonationSource,
     EventKind,
+    LedgerEntry,
     Payout,
     Pledge,
     PledgeState,
@@ -216,6 +217,13 @@ def _after_money_change(donation: Donation, event: EventKind, stripe_event_id: s
         entitlements.refresh_entitlements(donation.user, campaign)
 
 
+def day_ahead(day: date, campaign) -> bool:
+    """Whether a day is still to come where the campaign counts its days (today is not): money
+    recorded by hand (an offline gift, a payout) is never dated ahead, or it would sit on a future
+    day of the totals, the charts and the partner's statements until that day came."""
+    return day > utcnow().astimezone(statements.zone(campaign)).date()
+
+
 def _as_datetime(value: datetime | date | None, campaign) -> datetime:
     """When money recorded by hand came in: a day (noon UTC) or a time with its zone, never one
     still ahead (today counts in the campaign's zone): a gift dated in the future would sit on a
@@ -227,7 +235,7 @@ def _as_datetime(value: datetime | date | None, campaign) -> datetime:
             raise ValidationError(_("received_at: give a time with its zone."), code="invalid_date")
         ahead = value > utcnow() + timedelta(minutes=5)  # a clock a little fast is no future
     else:
-        ahead = value > utcnow().astimezone(statements.zone(campaign)).date()
+        ahead = day_ahead(value, campaign)
         value = datetime.combine(value, time(12, 0), tzinfo=timezone.utc)
     if ahead:
         raise ValidationError(_("received_on: today or a day before, not a day still to come."), code="invalid_date")
@@ -272,11 +280,18 @@ def record_payout(amount, paid_on: date, reference: str, recorded_by: str) -> Pa
         raise ValidationError(_("amount: a positive whole number of cents."), code="invalid_amount")
     if not isinstance(paid_on, date):
         raise ValidationError(_("paid_on: a date."), code="invalid_date")
+    if day_ahead(paid_on, campaign):
+        raise ValidationError(_("paid_on: today or a day before, not a day still to come."), code="invalid_date")
     reference = (reference or "").strip()
     if not reference or len(reference) > 200:
         raise ValidationError(_("reference: 1 to 200 characters (the bank transfer's reference)."),
                               code="invalid_reference")
     ledger.lock_money(campaign.id)
+    # Under the money lock, so two submissions of one transfer cannot both pass: a bank reference
+    # names one transfer, and a payout booked twice could never be taken back (append-only ledger).
+    if _payout_with_reference(campaign, reference):
+        raise ConflictError(_("A payout with the bank reference %(reference)s is already recorded.",
+                              reference=reference), code="payout_recorded")
     balance = ledger.statement(campaign)["balance"]
     if amount > balance:
         raise ConflictError(_("A payout of %(amount)s exceeds the balance due to the partner (%(balance)s).",
@@ -291,6 +306,14 @@ def record_payout(amount, paid_on: date, reference: str, recorded_by: str) -> Pa
     record_audit("payout.record", reference, {"payout_id": payout.id, "amount": amount,
                                               "currency": payout.currency, "paid_on": paid_on.isoformat()})
     return payout
+
+
+def _payout_with_reference(campaign: Campaign, reference: str) -> bool:
+    """Whether a payout of this campaign, in the installation's money mode (its ledger entry's),
+    already carries this bank reference."""
+    return bool(db.session.scalar(sa.select(sa.exists().where(
+        Payout.campaign_id == campaign.id, Payout.reference == reference,
+        sa.exists().where(LedgerEntry.payout_id == Payout.id, LedgerEntry.livemode == ledger.money_mode())))))
 
 
 def partner_statement(campaign: Campaign) -> dict:

@@ -96,6 +96,107 @@ def test_payout_is_recorded_and_refused_beyond_the_balance(client, campaign, log
     assert '<strong id="stat-balance">$5.00</strong>' in html
 
 
+def _once(client, path: str = "/admin/") -> str:
+    """The one-time token the page puts in its forms (filmfund/once.py)."""
+    return re.search(r'name="once" value="([^"]+)"', client.get(path).get_data(as_text=True)).group(1)
+
+
+def test_a_payout_form_sent_twice_is_booked_once(client, campaign, login_as, producer):
+    """A double click, or a browser sending the form again after a timeout: the ledger is append-only,
+    so a second booking of one transfer could never be taken back. The page's one-time token makes
+    the second submission a no-op; the bank reference names one transfer, so even a form without
+    the token (a script) cannot book it twice."""
+    pay(100000, "ann@example.org")  # share due: $200
+    login_as(client, producer)
+    form = dict(amount="50", paid_on="2026-11-22", reference="XINXING-2026-11", once=_once(client))
+    assert _post(client, "/admin/payouts", **form).status_code == 303
+    again = _post(client, "/admin/payouts", **form)
+    assert again.status_code == 303  # what the first one did stands
+    assert "already sent" in client.get(again.headers["Location"]).get_data(as_text=True)
+    no_token = _post(client, "/admin/payouts", **{**form, "once": ""})
+    assert no_token.status_code == 400 and "already recorded" in no_token.get_data(as_text=True)
+    assert [(p.amount, p.reference) for p in db.session.scalars(sa.select(Payout))] == [(5000, "XINXING-2026-11")]
+    assert '<strong id="stat-balance">$150.00</strong>' in client.get("/admin/").get_data(as_text=True)
+    # the same page token with other values is not a double click: refused, never guessed at
+    other = _post(client, "/admin/payouts", **{**form, "reference": "XINXING-2026-12"})
+    assert other.status_code == 400 and "other values" in other.get_data(as_text=True)
+    assert _post(client, "/admin/payouts", **{**form, "reference": "XINXING-2026-12", "once": _once(client)}
+                 ).status_code == 303
+
+
+def test_a_payout_dated_ahead_is_refused_as_an_offline_gift_is(client, campaign, login_as, producer):
+    """A payout sits on its transfer date in the partner's chart and monthly statements: one dated
+    ahead (a typo of the year) would show money paid on a day still to come. The offline gifts'
+    rule (payments.day_ahead: today in the campaign's zone counts) judges it."""
+    from datetime import timedelta
+
+    from filmfund.db import utcnow
+    from filmfund.rewards import statements
+
+    pay(100000, "ann@example.org")
+    login_as(client, producer)
+    today = utcnow().astimezone(statements.zone(campaign)).date()
+    for day in ("2099-12-31", (today + timedelta(days=1)).isoformat()):
+        ahead = _post(client, "/admin/payouts", amount="10", paid_on=day, reference=f"TYPO-{day}")
+        assert ahead.status_code == 400 and "not a day still to come" in ahead.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(Payout.id))) == 0
+    assert _post(client, "/admin/payouts", amount="10", paid_on=today.isoformat(), reference="TODAY").status_code == 303
+
+
+def test_an_offline_gift_form_sent_twice_counts_once(client, campaign, login_as, producer):
+    login_as(client, producer)
+    form = dict(email="cash@example.org", amount="150.00", received_on="2026-11-20", once=_once(client))
+    assert _post(client, "/admin/donations/offline", **form).status_code == 303
+    assert _post(client, "/admin/donations/offline", **form).status_code == 303
+    assert db.session.scalar(sa.select(sa.func.count(Donation.id))) == 1
+    assert '<span class="stat-value" id="stat-raised">$150.00</span>' in client.get("/admin/").get_data(as_text=True)
+
+
+def test_a_refused_offline_gift_keeps_its_anonymous_and_no_rewards_ticks(client, campaign, login_as, producer):
+    """A donor who asked to stay anonymous, the amount mistyped: the form comes back with the ticks
+    as they were, or the producer fixes the amount, sends again, and the donor is named."""
+    login_as(client, producer)
+    resp = _post(client, "/admin/donations/offline", email="quiet@example.org", amount="12,5",
+                 credit_name="Zoë", anonymous="1", rewards_opt_out="1")
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 400
+    assert re.search(r'<input type="checkbox" name="anonymous" value="1" checked>', html)
+    assert re.search(r'<input type="checkbox" name="rewards_opt_out" value="1" checked>', html)
+    plain = client.get("/admin/").get_data(as_text=True)  # a fresh form is not ticked
+    assert 'name="anonymous" value="1">' in plain and 'name="rewards_opt_out" value="1">' in plain
+
+
+
+def test_a_refusal_in_chinese_on_a_crew_page_is_marked_chinese(client, campaign, login_as, producer):
+    """The page's body is marked English for the crew; its message follows the chosen language, and
+    says so, or a screen reader reads the Chinese with an English voice."""
+    login_as(client, producer)
+    client.get("/?lang=zh-Hans")
+    html = _post(client, "/admin/donations/offline", email="quiet@example.org", amount="12,5").get_data(as_text=True)
+    error = re.search(r'<p class="flash error" role="alert" lang="([^"]+)">([^<]+)</p>', html)
+    assert error and error.group(1) == "zh-Hans" and not error.group(2).isascii(), error
+
+
+def test_recent_donations_name_the_zone_of_their_times(client, campaign, login_as, producer):
+    """Times are shown with their zone named (README, Two languages): the campaign's zone is not
+    UTC, so a bare 17:30 would be read as Beijing time. The donations list says "Received (UTC)"."""
+    pay(5000, "ann@example.org")
+    html = login_as(client, producer).get("/admin/").get_data(as_text=True)
+    section = re.search(r'<section class="card" id="donations".*?</section>', html, re.S).group(0)
+    assert '<th scope="col">Date (UTC)</th>' in section and 'data-label="Date (UTC)"' in section
+
+
+def test_the_dashboards_messages_follow_the_chosen_language(client, campaign, login_as, producer):
+    """The producers' pages are in English but their messages follow the language chosen (README,
+    How producers translate the site's texts)."""
+    login_as(client, producer)
+    client.get("/?lang=zh-Hans")
+    resp = _post(client, "/admin/donations/offline", email="cash@example.org", amount="20")
+    flashes = re.findall(r'<p class="flash success"[^>]*>(.*?)</p>', client.get(resp.headers["Location"]).get_data(
+        as_text=True))
+    assert flashes and re.search(r"[\u4e00-\u9fff]", flashes[0]), flashes
+
+
 def _group(html: str, key: str) -> str:
     return re.search(rf'<details class="fulfil-group" id="fulfil-{key}".*?</details>', html, re.S).group(0)
 

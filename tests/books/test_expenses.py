@@ -164,3 +164,50 @@ def test_footage_never_deletes_a_receipts_object(app, client, campaign, login_as
     assert keys_in_use({key, "sha256/00/unused.pdf"}) == {key}
     assert drop_unreferenced([key]) == []
     assert storage().exists(key)
+
+
+def _spent(client) -> dict[str, int]:
+    return {b["key"]: b["spent"] for b in client.get("/api/v1/transparency").get_json()["budget"]}
+
+
+def test_an_expense_form_sent_twice_is_counted_once(client, campaign, login_as, producer):
+    """A double click, or a browser sending the form again: the public page's "spent" must not show
+    one hotel bill twice. The page's one-time token (filmfund/once.py) makes the second a no-op."""
+    import re
+
+    login_as(client, producer)
+    page = client.get("/admin/expenses").get_data(as_text=True)
+    form = {"csrf_token": csrf_token(client, "/admin/expenses"), "budget_line": "hotels", "amount": "1,234.50",
+            "spent_on": "2026-11-20", "description": "Hotel, 3 nights",
+            "once": re.search(r'name="once" value="([^"]+)"', page).group(1)}
+    assert client.post("/admin/expenses", data=form).status_code == 303
+    again = client.post("/admin/expenses", data=form)
+    assert again.status_code == 303 and "already sent" in client.get(again.headers["Location"]).get_data(as_text=True)
+    assert _spent(client)["hotels"] == 123450 and len(_audit("expense.record")) == 1
+    # the token sent back with other values (the browser's back button, the form edited): refused
+    other = client.post("/admin/expenses", data={**form, "amount": "99"})
+    assert other.status_code == 400 and "other values" in other.get_data(as_text=True)
+    assert _spent(client)["hotels"] == 123450
+
+
+def test_an_api_expense_repeated_with_its_idempotency_key_is_recorded_once(client, campaign, producer, make_user,
+                                                                          token_for):
+    """A client that retries after a timeout sends the same Idempotency-Key (as a pledge's): it gets the
+    same expense back, and the public page counts it once. The key is the producer's own: another
+    producer's same key is another expense; the same key with another body is refused."""
+    body = {"budget_line": "hotels", "amount": 50000, "spent_on": "2026-11-20", "description": "Hotel"}
+    keyed = {**token_for(producer), "Idempotency-Key": "retry-7"}
+    first = client.post("/api/v1/expenses", json=body, headers=keyed)
+    second = client.post("/api/v1/expenses", json=body, headers=keyed)
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert second.get_json()["id"] == first.get_json()["id"]
+    assert _spent(client)["hotels"] == 50000
+    other_body = client.post("/api/v1/expenses", json={**body, "amount": 100}, headers=keyed)
+    assert other_body.status_code == 409 and other_body.get_json()["error"]["code"] == "idempotency_conflict"
+    colleague = make_user("second-producer@filmfund.test", "producer")
+    theirs = client.post("/api/v1/expenses", json=body, headers={**token_for(colleague), "Idempotency-Key": "retry-7"})
+    assert theirs.status_code == 201 and theirs.get_json()["id"] != first.get_json()["id"]
+    assert client.post("/api/v1/expenses", json=body, headers=token_for(producer)).status_code == 201  # no key: each
+    assert _spent(client)["hotels"] == 150000
+    bad = client.post("/api/v1/expenses", json=body, headers={**token_for(producer), "Idempotency-Key": " x"})
+    assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "invalid_idempotency_key"

@@ -3,7 +3,7 @@ asked for, so the change is refused while a pledge's checkout may still be paid 
 and a payment is booked against what its pledge promised. A paid Checkout is never lost."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -107,3 +107,18 @@ def test_a_payment_in_another_currency_than_its_pledge_asked_is_kept_failed(stri
         p.id, 5000, session_id=p.checkout_session_id, email=p.email, currency="eur")) == "failed"
     assert "the pledge asked for usd" in db.session.scalar(sa.select(WebhookEvent.error))
     assert _donations() == 0
+
+
+def test_the_currency_is_fixed_once_an_expense_is_recorded(campaign, in_eur, producer):
+    """Each expense keeps the currency it was spent in, and the public page adds them up in the
+    campaign's: $500 spent would show as 500 euros. Refused, as it is once a gift is recorded (no gift
+    here), with a message that says why."""
+    from filmfund.books import expenses
+
+    expenses.record_expense(campaign, budget_line="hotels", amount=50000, spent_on=date(2026, 11, 20),
+                            description="Hotel", user=producer)
+    db.session.commit()
+    with pytest.raises(ValidationError, match="currency: cannot change once expenses are recorded"):
+        load_campaign(in_eur)
+    db.session.rollback()
+    assert db.session.scalar(sa.select(Campaign.currency)) == "usd"

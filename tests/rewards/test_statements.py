@@ -21,7 +21,8 @@ from . import money_model
 from .conftest import charge_obj, dispute_obj, session_obj, start_books_afresh
 
 ZONE = ZoneInfo("Asia/Shanghai")  # the bundled campaign's zone, written here from the campaign file
-START = datetime(2026, 9, 29, 20, 0, tzinfo=timezone.utc)
+# A year back: the random ledgers span up to a year from here, and a payout is never dated ahead of today.
+START = datetime(2025, 9, 29, 20, 0, tzinfo=timezone.utc)
 
 
 class Clock:
@@ -166,3 +167,25 @@ def test_the_months_are_counted_in_the_campaign_zone(campaign, clock):
     assert statements.month_statement(campaign, "2026-11", now=later)["gross"] == 0
     december = statements.month_statement(campaign, "2026-12", now=later)
     assert (december["gross"], december["share_due"], december["closing_balance"]) == (10000, 2000, 2000)
+
+
+def test_a_filed_month_stays_true_the_zone_is_fixed_once_gifts_are_recorded(campaign, clock, tmp_path):
+    """The months filed with the partner are counted in the campaign's zone: reloading the campaign
+    file with another would move a gift of 01:30 on 1 November in Beijing back into October, and
+    change two statements already filed. Refused, as the currency and the share are."""
+    from filmfund.config import BUNDLED_CAMPAIGN
+    from filmfund.errors import ValidationError
+    from filmfund.rewards.campaign import load_campaign
+    from tests.helpers import record_offline
+
+    clock.now = datetime(2026, 10, 31, 17, 30, tzinfo=timezone.utc)
+    record_offline("late-october@example.org", 25000, date(2026, 10, 31))
+    later = datetime(2026, 12, 5, tzinfo=timezone.utc)
+    filed = statements.month_statement(campaign, "2026-11", now=later)
+    assert (filed["gross"], filed["time_zone"]) == (25000, "Asia/Shanghai")
+    in_utc = tmp_path / "utc.toml"
+    in_utc.write_text(BUNDLED_CAMPAIGN.read_text().replace('time_zone = "Asia/Shanghai"', 'time_zone = "UTC"'))
+    with pytest.raises(ValidationError, match="time_zone: cannot change once donations are recorded"):
+        load_campaign(in_utc)
+    db.session.rollback()
+    assert statements.month_statement(campaign, "2026-11", now=later) == filed
