@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import importlib
 import logging
+import re
 import sys
 
 import click
@@ -124,33 +125,84 @@ def _missing_instance() -> str | None:
 
 
 def _no_schema(err: Exception) -> str | None:
-    """The one line to say instead of a database's "no such table" / "relation does not exist"."""
-    text = str(getattr(err, "orig", err))
-    if "no such table" not in text and "does not exist" not in text:
+    """The one line to say instead of a database's "no such table" (SQLite) or "relation ... does
+    not exist" (PostgreSQL's 42P01). Only a missing table: a database or a role that does not
+    exist is a connection's failure (_cannot_connect), and `db upgrade` would not make it."""
+    orig = getattr(err, "orig", err)
+    text = str(orig)
+    if (getattr(orig, "sqlstate", None) != "42P01" and "no such table" not in text
+            and not re.search(r'relation "[^"]*" does not exist', text)):
         return None
     from filmfund.config import load_settings
 
     settings = load_settings()
-    url = settings["SQLALCHEMY_DATABASE_URI"]
-    where = url.split("@")[-1] if "@" in url else url
-    return (f"the database ({where}, instance folder {settings['INSTANCE_DIR']}) has no tables yet: "
-            "run `filmfund db upgrade` first, or set FILMFUND_INSTANCE_DIR to your site's instance folder")
+    return (f"the database ({_where(settings['SQLALCHEMY_DATABASE_URI'])}, instance folder {settings['INSTANCE_DIR']}) "
+            "has no tables yet: run `filmfund db upgrade` first, or set FILMFUND_INSTANCE_DIR to your site's "
+            "instance folder")
+
+
+def _cannot_connect(err: Exception) -> str | None:
+    """The one line to say when the database refused or never answered the connection (down, a
+    wrong host or port, no such database or role, a wrong password, a SQLite file that cannot be
+    opened): SQLAlchemy wraps these with no statement, a statement's own error has one."""
+    if getattr(err, "statement", "") is not None:
+        return None
+    from filmfund.config import load_settings
+
+    settings = load_settings()
+    name, url = "FILMFUND_DATABASE_URL", settings["SQLALCHEMY_DATABASE_URI"]
+    ctx = click.get_current_context(silent=True)
+    if settings.get("MIGRATION_DATABASE_URI") and ctx is not None and ctx.find_root().meta.get(STARTS_KEY):
+        name, url = "FILMFUND_MIGRATION_DATABASE_URL", settings["MIGRATION_DATABASE_URI"]  # `db` connects as it
+    reason = " ".join(line.strip() for line in str(getattr(err, "orig", err)).splitlines() if line.strip())
+    return f"cannot connect to {_where(url)} ({name}): {without_password(reason)}"
+
+
+def _where(url: str) -> str:
+    """A database URL as it may be shown: host, port and database, without the user and password."""
+    return url.split("@")[-1] if "@" in url else url
+
+
+def without_password(text: str) -> str:
+    """`text` with the password of any URL in it replaced by ***."""
+    return re.sub(r"(://[^/\s:@]*):[^@\s]*@", r"\1:***@", text)
+
+
+def _told_in_one_line(err: Exception) -> str | None:
+    """What to say instead of a traceback when `err` is the operator's to fix, not a bug: a
+    setting (named; never a URL's password), a database that cannot be reached or has no tables,
+    a use case's refusal (DomainError: its message is for people). None: the traceback helps.
+    Each kind is asked only if its module was imported (SQLAlchemy alone is a fifth of a second)."""
+    from filmfund.config import SETTINGS, SettingError
+
+    if isinstance(err, SettingError) or (
+            isinstance(err, ValueError) and str(err).partition(":")[0] in {s.env for s in SETTINGS}):
+        return without_password(str(err))  # a setting checked where it is used (FILMFUND_QUEUE_URL: jobs.py)
+    errors = sys.modules.get("filmfund.errors")
+    if errors is not None and isinstance(err, errors.DomainError):
+        return err.message
+    limits_errors = sys.modules.get("limits.errors")
+    if limits_errors is not None and isinstance(err, limits_errors.ConfigurationError):
+        return f"FILMFUND_RATELIMIT_STORAGE_URL: {without_password(str(err))}"
+    if "sqlalchemy" not in sys.modules:
+        return None
+    import sqlalchemy.exc
+
+    if isinstance(err, sqlalchemy.exc.NoSuchModuleError) or (
+            isinstance(err, sqlalchemy.exc.ArgumentError) and "SQLAlchemy URL" in str(err)):
+        return f"FILMFUND_DATABASE_URL: SQLAlchemy cannot use it: {without_password(str(err))}"
+    if isinstance(err, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.ProgrammingError)):
+        return _no_schema(err) or _cannot_connect(err)
+    return None
 
 
 class _Main(LazyGroup):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except Exception as err:
-            # A command that never touched the database raised something else: SQLAlchemy (a
-            # fifth of a second to import) is imported here only if the command imported it.
-            if "sqlalchemy" not in sys.modules:
-                raise
-            import sqlalchemy.exc
-
-            if not isinstance(err, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.ProgrammingError)):
-                raise
-            said = _no_schema(err)
+        except Exception as err:  # click's own (usage, Exit, Abort) are told by click: None here
+            said = None if isinstance(err, (click.ClickException, click.exceptions.Exit, click.Abort)) \
+                else _told_in_one_line(err)
             if said is None:
                 raise
             raise click.ClickException(said) from None

@@ -176,3 +176,31 @@ def outbox_messages() -> list[Path]:
 
 def init_app(app: Flask) -> None:
     Path(app.config["OUTBOX_DIR"]).mkdir(parents=True, exist_ok=True)
+
+
+# ---------------------------------------------------------------- whose fault a failed send is
+
+def servers_fault(exc: BaseException) -> bool:
+    """Did a send fail because of the mail server (down, refusing or dropping connections, timing
+    out, "421 closing", a 4xx "try later", our login refused) rather than this message or this
+    donor's address (a 5xx to this message, a refused recipient)? Only the second kind says
+    anything about the donor, so only it may use up their tries (an update's MAX_ATTEMPTS, a survey's mails): a quarter of an hour of
+    outage would otherwise fail the update for every donor at once, for good."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        # smtplib raises it for a 421 to RCPT too (the server closing): that one is the server's
+        return bool(exc.recipients) and all(code == 421 for code, _msg in exc.recipients.values())
+    if isinstance(exc, (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, smtplib.SMTPHeloError,
+                        smtplib.SMTPAuthenticationError, smtplib.SMTPNotSupportedError)):
+        return True
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code < 500  # 4xx (421 included): the server asks us to come back later
+    # refused, reset, timed out, TLS failed, no login method in common; not a message we could not
+    # even write (a bug, an address Python refuses): that one is this donor's
+    return isinstance(exc, OSError)
+
+
+def refused_for_good(exc: BaseException) -> bool:
+    """The server answered this address or this message with a 5xx: sending it again later would
+    be refused again. The donor's part of `servers_fault`'s rule, without a failure of ours (a
+    message we could not even write), which no number of tries would mend either."""
+    return isinstance(exc, (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException)) and not servers_fault(exc)

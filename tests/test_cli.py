@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 import filmfund
 from filmfund import cli
+from tests.media.conftest import moto_server  # noqa: F401  (a session fixture: S3 on loopback)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -176,3 +177,95 @@ def test_what_the_app_build_makes_is_frozen_and_collection_goes_on():
         assert gc.isenabled()
     finally:
         gc.unfreeze()
+
+
+SECRET = "s3cr3t"  # a password in a URL setting: never in what the command says
+
+
+@pytest.mark.parametrize("env,value,said", [
+    ("FILMFUND_MEDIA_MAX_ATTEMPTS", "three", "FILMFUND_MEDIA_MAX_ATTEMPTS must be a whole number"),
+    ("FILMFUND_TOKEN_TTL_DAYS", "-1", "FILMFUND_TOKEN_TTL_DAYS must be a whole number"),
+    ("FILMFUND_LANGUAGES", "fr", "FILMFUND_LANGUAGES: 'fr'"),
+    ("FILMFUND_QUEUE_URL", "localhost:6379", "FILMFUND_QUEUE_URL: unsupported scheme"),  # checked in jobs.py
+    ("FILMFUND_DATABASE_URL", f"postgres://filmfund:{SECRET}@127.0.0.1/filmfund", "FILMFUND_DATABASE_URL: 'postgres'"),
+    ("FILMFUND_RATELIMIT_STORAGE_URL", "redis//127.0.0.1", "FILMFUND_RATELIMIT_STORAGE_URL is not a URL"),
+    ("FILMFUND_RATELIMIT_STORAGE_URL", f"nosuch://limits:{SECRET}@127.0.0.1",  # the limits library's refusal
+     "FILMFUND_RATELIMIT_STORAGE_URL: unknown storage scheme"),
+    # Nothing listens on port 1: the database is unreachable.
+    ("FILMFUND_DATABASE_URL", f"postgresql+psycopg://filmfund:{SECRET}@127.0.0.1:1/filmfund",
+     "cannot connect to 127.0.0.1:1/filmfund (FILMFUND_DATABASE_URL): connection failed"),
+])
+def test_a_wrong_setting_is_told_in_one_line_naming_it(tmp_path, env, value, said):
+    """An operator's typo in a setting used to end in a Python traceback (a bare int() naming no
+    setting, SQLAlchemy's or the limits library's own errors, a password in the URL printed)."""
+    out = subprocess.run([sys.executable, "-m", "filmfund.cli", "users", "list"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120, env={**_bare_env(tmp_path / "instance"), env: value})
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr[-2000:]
+    [line] = out.stderr.strip().splitlines()
+    assert line.startswith(f"Error: {said}"), line
+    assert SECRET not in out.stderr
+
+
+def _bare_env(instance: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FILMFUND_", "STRIPE_"))}
+    return {**env, "PYTHONPATH": str(ROOT), "FILMFUND_INSTANCE_DIR": str(instance)}
+
+
+def _postgresql(**parts: str) -> str:
+    """The tests' PostgreSQL server (127.0.0.1:5432) with another database or user."""
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import PG_ADMIN_URL
+
+    return make_url(PG_ADMIN_URL).set(**parts).render_as_string(hide_password=False)
+
+
+@pytest.mark.parametrize("parts,name", [({"database": "filmfund_no_such_database"}, "filmfund_no_such_database"),
+                                        ({"username": "filmfund_no_such_role"}, "filmfund_no_such_role")])
+@pytest.mark.parametrize("args", [("users", "list"), ("db", "upgrade")])
+def test_a_missing_postgresql_database_or_role_is_a_connection_failure_not_missing_tables(tmp_path, parts, name,
+                                                                                          args):
+    """PostgreSQL's 'database "x" does not exist' (or role) used to be told as "has no tables yet:
+    run `filmfund db upgrade`", which cannot make a database or a role."""
+    url = _postgresql(**parts)
+    out = subprocess.run([sys.executable, "-m", "filmfund.cli", *args], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120, env={**_bare_env(tmp_path / "instance"), "FILMFUND_DATABASE_URL": url})
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr[-2000:]
+    line = out.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"Error: cannot connect to {cli._where(url)} (FILMFUND_DATABASE_URL): "), line
+    assert f'"{name}" does not exist' in line and "has no tables yet" not in line
+
+
+def test_only_a_missing_table_is_told_as_missing_tables(tmp_path, monkeypatch):
+    """_no_schema answers PostgreSQL's missing relation, not its missing database."""
+    import sqlalchemy as sa
+
+    monkeypatch.setenv("FILMFUND_INSTANCE_DIR", str(tmp_path))
+    engine = sa.create_engine(_postgresql())
+    try:
+        with engine.connect() as conn, pytest.raises(sa.exc.ProgrammingError) as no_table:
+            conn.execute(sa.text("SELECT * FROM filmfund_no_such_table"))
+        with pytest.raises(sa.exc.OperationalError) as no_database:
+            sa.create_engine(_postgresql(database="filmfund_no_such_database")).connect()
+    finally:
+        engine.dispose()
+    assert "has no tables yet" in cli._no_schema(no_table.value) and cli._cannot_connect(no_table.value) is None
+    assert cli._no_schema(no_database.value) is None
+    assert "filmfund_no_such_database" in cli._cannot_connect(no_database.value)
+
+
+def test_media_ingest_to_a_storage_that_fails_says_so_in_one_line(tmp_path, moto_server):  # noqa: F811
+    """A use case's refusal (StorageUnavailable: here a bucket that does not exist) is said as its
+    message, exit 1, not as a traceback."""
+    instance = tmp_path / "instance"
+    assert _bare(tmp_path, "db", "upgrade", instance=instance).returncode == 0
+    clip = tmp_path / "clip.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc=duration=1:size=160x120:rate=10", "-pix_fmt", "yuv420p", str(clip)], check=True)
+    out = subprocess.run([sys.executable, "-m", "filmfund.cli", "media", "ingest", str(clip)], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120,
+                         env={**_bare_env(instance), "FILMFUND_STORAGE_URL": "s3://filmfund-no-such-bucket/media",
+                              "FILMFUND_S3_ENDPOINT_URL": moto_server, "AWS_ACCESS_KEY_ID": "testing",
+                              "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"})
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr[-2000:]
+    assert out.stderr.strip().splitlines()[-1].startswith("Error: The footage storage")

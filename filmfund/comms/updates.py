@@ -9,7 +9,6 @@ and written as `UpdateDelivery` rows in the same statement; the queue's workers 
 from __future__ import annotations
 
 import logging
-import smtplib
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -28,10 +27,10 @@ from filmfund.db import on_commit, utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.i18n import format_money
-from filmfund.mail import send_mail, smtp_session
+from filmfund.mail import send_mail, servers_fault, smtp_session
 from filmfund.media import screening
 from filmfund.media.models import Asset, AssetKind, AssetState, RenditionKind
-from filmfund.rewards import holdings, mail_prefs
+from filmfund.rewards import holdings, mail_prefs, texts
 from filmfund.rewards.campaign import current_campaign
 from filmfund.rewards.models import (
     Campaign,
@@ -244,7 +243,27 @@ def readable_update(user, update_id: int) -> Update:
 
 
 def audience_label(update: Update) -> str:
+    """Who an update is for, as the producers' pages name it: the label of their audience menu."""
     return dict(audiences()).get(update.audience, update.audience)
+
+
+def readers_label(update: Update) -> str:
+    """Who an update is for, as its readers' pages say it ("for ..."): in the page's language, a
+    reward and its tier by their names in that language (rewards/texts.py), as the account page and
+    the receipt call them. The producers' English menu labels (`audience_label`) are for them only.
+    (The pages say nothing of the public updates' audience.)"""
+    if update.audience == DONORS:
+        return _("all donors")
+    campaign = _campaign()
+    row = db.session.execute(sa.select(Reward, Tier).join(Tier, Tier.id == Reward.tier_id).where(
+        Reward.campaign_id == campaign.id, Reward.key == update.audience)).first()
+    if row is None:  # a reward since removed from the campaign: its key is all that is left of it
+        return update.audience
+    reward, tier = row
+    return _("donors with “%(reward)s” (the %(tier)s tier, %(amount)s+)",
+             reward=texts.reward_title(campaign.translations, reward),
+             tier=texts.tier_name(campaign.translations, tier),
+             amount=format_money(tier.min_amount, campaign.currency, whole=True))
 
 
 # --- images from the media library --------------------------------------------------------
@@ -485,25 +504,6 @@ def send_delivery(update: Update, delivery_id: int, topic: str) -> str:
     delivery.sent_at = utcnow()
     _finish(delivery, DeliveryStatus.SENT)
     return "sent"
-
-
-def servers_fault(exc: BaseException) -> bool:
-    """Did a send fail because of the mail server (down, refusing or dropping connections, timing
-    out, "421 closing", a 4xx "try later", our login refused) rather than this message or this
-    donor's address (a 5xx to this message, a refused recipient)? Only the second kind says
-    anything about the donor, so only it may use up their MAX_ATTEMPTS: a quarter of an hour of
-    outage would otherwise fail the update for every donor at once, for good."""
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        # smtplib raises it for a 421 to RCPT too (the server closing): that one is the server's
-        return bool(exc.recipients) and all(code == 421 for code, _msg in exc.recipients.values())
-    if isinstance(exc, (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, smtplib.SMTPHeloError,
-                        smtplib.SMTPAuthenticationError, smtplib.SMTPNotSupportedError)):
-        return True
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return exc.smtp_code < 500  # 4xx (421 included): the server asks us to come back later
-    # refused, reset, timed out, TLS failed, no login method in common; not a message we could not
-    # even write (a bug, an address Python refuses): that one is this donor's
-    return isinstance(exc, OSError)
 
 
 def _finish(delivery: UpdateDelivery, status: DeliveryStatus, error: str | None = None) -> None:

@@ -55,7 +55,7 @@ def _viewer():
 @bp.get("/updates")
 def update_list():
     return render_template("comms/updates.html", items=updates.readable_updates(_viewer()),
-                           label=updates.audience_label)
+                           label=updates.readers_label)
 
 
 @bp.get("/updates/<int:update_id>")
@@ -71,7 +71,7 @@ def update_page(update_id: int):
     body = updates.render_html(update, lambda asset_id: url_for(
         "comms.update_image", update_id=update.id, asset_id=asset_id))
     return render_template("comms/update.html", update=update, text=updates.version(update), body=body,
-                           label=updates.audience_label(update))
+                           label=updates.readers_label(update))
 
 
 @bp.get("/updates/<int:update_id>/images/<asset_id>")
@@ -191,8 +191,8 @@ def publish_update(update_id: int):
     db.session.commit()
     if new:
         counts = updates.delivery_counts([update.id]).get(update.id, {})
-        flash(f"Published. {counts.get('queued', 0)} mail(s) queued, one per donor; "
-              f"{counts.get('unsubscribed', 0)} donor(s) had unsubscribed.", "success")
+        flash(_("Published. %(queued)s mail(s) queued, one per donor; %(unsubscribed)s donor(s) had unsubscribed.",
+                queued=counts.get("queued", 0), unsubscribed=counts.get("unsubscribed", 0)), "success")
     else:
         flash(_("This update was already published; nothing was sent again."), "info")
     return redirect(url_for("comms.admin_update", update_id=update_id), code=303)
@@ -206,5 +206,6 @@ def retry_failed_deliveries(update_id: int):
         db.session.commit()
     except DomainError as err:
         return _admin_page(updates.get_update(update_id), error=for_people(err.message), status=err.status)
-    flash(f"{n} failed mail(s) queued again." if n else "No failed mail to send again.", "success" if n else "info")
+    flash(_("%(n)s failed mail(s) queued again.", n=n) if n else _("No failed mail to send again."),
+          "success" if n else "info")
     return redirect(url_for("comms.admin_update", update_id=update_id), code=303)

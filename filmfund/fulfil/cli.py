@@ -47,8 +47,9 @@ def remind_command() -> None:
 
     campaign = current_campaign()
     # Each loop commits every mail as it goes (a second run after a crash mails nobody twice).
-    click.echo(f"address surveys sent: {tasks.mail_address_surveys(campaign)}")
-    click.echo(f"credits proofs sent: {tasks.mail_credit_proofs(campaign)}")
+    for what, done in (("address surveys", tasks.survey_mailing(campaign)), ("credits proofs", tasks.proof_mailing(campaign))):
+        refused = f" ({done.refused} refused by the mail server: their addresses are on the log)" if done.refused else ""
+        click.echo(f"{what} sent: {done.sent}{refused}")
 
 
 @credits.command("freeze")

@@ -389,8 +389,10 @@ def move_item(item_id: int, to: str, *, tracking: str | None = None) -> Fulfilme
         raise ValidationError(_("state: owed, in_production, shipped, received or returned."),
                               code="invalid_state") from None
     if to not in ITEM_MOVES[item.state]:
-        raise ConflictError(f"An item {item.state.value.replace('_', ' ')} cannot become "
-                            f"{to.value.replace('_', ' ')}.", code="illegal_transition")
+        # The states by their codes' words: their labels (statement.ITEM_LABELS) are the donor's
+        # and live in a module that imports this one.
+        raise ConflictError(_("An item %(state)s cannot become %(to)s.", state=item.state.value.replace("_", " "),
+                              to=to.value.replace("_", " ")), code="illegal_transition")
     now = utcnow()
     if to == ItemState.IN_PRODUCTION:
         if _revoked(item):
@@ -628,3 +630,10 @@ def send_address_survey(user_id: int, campaign: Campaign, now: datetime) -> bool
         send_reminder_mail(user, subject, text)
     db.session.add(ReminderMail(user_id=user.id, kind="address_survey", sent_at=now))
     return True
+
+
+def record_refused_reminder(user_id: int, kind: str, now: datetime) -> None:
+    """The mail server refused this donor's address survey or credits proof (`kind`) for good (a
+    550 to their address): the try counts as one of their SURVEY_MAX_MAILS, so the next comes
+    after SURVEY_REMINDER_AFTER like a reminder, and none after the last. The caller commits."""
+    db.session.add(ReminderMail(user_id=user_id, kind=kind, sent_at=now))

@@ -6,10 +6,13 @@ The mailing loops are here, the jobs that commit as they go (the producers' butt
 from __future__ import annotations
 
 import logging
+from typing import NamedTuple
 
+import sqlalchemy as sa
 from huey import crontab
 
 from filmfund import jobs, progress
+from filmfund.mail import servers_fault
 from filmfund.db import utcnow
 from filmfund.extensions import db
 from filmfund.fulfil import credits, fulfilment
@@ -36,31 +39,67 @@ def render_roll() -> str:
     return str(out)
 
 
+class Mailed(NamedTuple):
+    sent: int
+    refused: int  # donors whose address the mail server refused for good (a try of theirs each)
+
+
 def mail_address_surveys(campaign, now=None) -> int:
-    """Mail the address surveys and their reminders that are due; how many went out. Each mail is
-    committed as sent before the next goes out: a job that dies mid-way and runs again mails
-    nobody twice (at worst the one it was sending)."""
+    """How many address surveys went out (survey_mailing, for the callers that count only those)."""
+    return survey_mailing(campaign, now).sent
+
+
+def survey_mailing(campaign, now=None) -> Mailed:
+    """Mail the address surveys and their reminders that are due. Each mail is committed as sent
+    before the next goes out: a job that dies mid-way and runs again mails nobody twice (at worst
+    the one it was sending). A donor whose address is refused is counted and passed over
+    (_mail_one); a mail server that is down stops the run."""
     now = now or utcnow()
     catch_up_items(campaign)  # the donors of entitlements written by SQL are owed the survey too
-    due = fulfilment.survey_recipients(campaign)
-    sent = 0
-    for user_id in due:
-        if fulfilment.send_address_survey(user_id, campaign, now):
-            db.session.commit()
-            sent += 1
-    return sent
+    done = {"sent": 0, "refused": 0, "skipped": 0}
+    for user_id in fulfilment.survey_recipients(campaign):
+        done[_mail_one(lambda: fulfilment.send_address_survey(user_id, campaign, now),
+                       user_id, "address_survey", now)] += 1
+    return Mailed(done["sent"], done["refused"])
 
 
 def mail_credit_proofs(campaign, now=None) -> int:
-    """Mail the credits proofs and their reminders that are due; how many went out. Each mail is
-    committed as sent before the next goes out, as the surveys are."""
+    """How many credits proofs went out (proof_mailing, for the callers that count only those)."""
+    return proof_mailing(campaign, now).sent
+
+
+def proof_mailing(campaign, now=None) -> Mailed:
+    """Mail the credits proofs and their reminders that are due, each committed as sent before
+    the next goes out, a refused address passed over, as the surveys are."""
     now = now or utcnow()
-    sent = 0
+    done = {"sent": 0, "refused": 0, "skipped": 0}
     for line in credits.proofs_due(campaign, now):
-        if credits.send_proof(campaign, line, now):
-            db.session.commit()
-            sent += 1
-    return sent
+        done[_mail_one(lambda: credits.send_proof(campaign, line, now), line.user_id, "credit_proof", now)] += 1
+    return Mailed(done["sent"], done["refused"])
+
+
+def _mail_one(send, user_id: int, kind: str, now) -> str:
+    """Run one donor's `send` and commit what became of it: `sent`, `skipped` (not due), or
+    `refused`: the mail server refused this donor's address or this message for good (a 550), which
+    says nothing about the next donor's, so the try is recorded against this donor's mails
+    (fulfilment.record_refused_reminder) and the run goes on. A mail server that cannot be reached
+    or asks us to come back later (mail.servers_fault: a 421, a dropped connection) would fail
+    every donor after this one too: that, and a database error, stops the run (the daily task
+    runs again tomorrow, and nobody's try is used up)."""
+    try:
+        mailed = send()
+    except Exception as exc:
+        if servers_fault(exc) or isinstance(exc, sa.exc.SQLAlchemyError):
+            raise
+        db.session.rollback()  # whatever the failed send left in the session
+        log.warning("%s to user %s refused: %s: %s", kind, user_id, type(exc).__name__, exc)
+        fulfilment.record_refused_reminder(user_id, kind, now)
+        db.session.commit()
+        return "refused"
+    if not mailed:
+        return "skipped"
+    db.session.commit()
+    return "sent"
 
 
 def catch_up_items(campaign) -> int:
@@ -83,7 +122,8 @@ def periodic_catch_up_items() -> int:
 def send_reminders() -> dict:
     """Address surveys and credits proofs: the first mail and the reminders that are due."""
     campaign = current_campaign()
-    return {"surveys": mail_address_surveys(campaign), "proofs": mail_credit_proofs(campaign)}
+    surveys, proofs = survey_mailing(campaign), proof_mailing(campaign)
+    return {"surveys": surveys.sent, "proofs": proofs.sent, "refused": surveys.refused + proofs.refused}
 
 
 @jobs.huey.periodic_task(crontab(hour="9", minute="17"), name="filmfund.fulfil.daily_reminders")

@@ -71,6 +71,12 @@ def ingest_command(paths: tuple[str, ...], title: str | None, wait: bool) -> Non
     try:
         with app_context():
             _ingest(paths, found, skipped, title, wait, probing)
+    except Exception as exc:
+        from filmfund.errors import DomainError  # the app is built (or failed): Flask is imported already
+
+        if isinstance(exc, DomainError):  # the storage unreachable, a bucket that does not exist ...
+            raise click.ClickException(exc.message) from None
+        raise
     finally:
         early.discard_all()
 

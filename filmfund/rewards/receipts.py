@@ -11,6 +11,12 @@ The steps (claim, mail, mark sent, give the claim back) commit nothing. Mailing 
 (the booking's send once its money is committed, retry_receipt, sweep_receipts, at the end of this
 module): each claim is committed before its mail goes out and each outcome before the next, which
 is what keeps a crash or a retry from mailing a receipt twice.
+
+A receipt whose address (or message) the mail server refuses for good (a 5xx) is not an outage
+that passes: the retries leave it, and each hourly sweep tries it again after the receipts never
+tried, so that a heap of dead addresses at the front of the queue cannot starve the others. Each
+refusal is in the audit log (`receipt.refused`); after RECEIPT_MAX_REFUSALS the donation is flagged
+`receipt_refused`, which the producers see beside the gift, and the receipt is tried no more.
 """
 from __future__ import annotations
 
@@ -27,11 +33,12 @@ from flask_babel import lazy_gettext as _l
 from huey import crontab
 
 from filmfund import jobs
+from filmfund.audit import AuditEntry, record_audit
 from filmfund.auth.services import public_base_url
 from filmfund.db import utcnow
 from filmfund.extensions import db
 from filmfund.i18n import for_donor, format_bps, format_money, format_when
-from filmfund.mail import our_message_id, send_mail
+from filmfund.mail import our_message_id, refused_for_good, send_mail
 from filmfund.rewards import donors, texts
 from filmfund.rewards.entitlements import donor_entitlements
 from filmfund.rewards.models import Campaign, Donation, DonationSource, EntryKind, LedgerEntry
@@ -42,6 +49,8 @@ RECEIPT_SWEEP_BATCH = 50  # unsent receipts the hourly sweep tries per run
 RECEIPT_CLAIM_STALE = timedelta(minutes=15)  # a claim this old was left by a process that died
 RETRY_DELAY = 60  # seconds before the first retry; doubled after each failure
 RETRIES = 8
+RECEIPT_MAX_REFUSALS = 5  # refusals for good (a 5xx) before a receipt is flagged failed and left
+RECEIPT_REFUSED_FLAG = "receipt_refused"  # in Donation.flags: shown to the producers beside the gift
 
 
 @dataclass(frozen=True)
@@ -96,7 +105,8 @@ def _unsent_receipt(now: datetime):
     """Not sent, and not claimed by anyone still alive."""
     return sa.and_(Donation.receipt_sent_at.is_(None), Donation.source == DonationSource.STRIPE,
                    sa.or_(Donation.receipt_claimed_at.is_(None),
-                          Donation.receipt_claimed_at < now - RECEIPT_CLAIM_STALE))
+                          Donation.receipt_claimed_at < now - RECEIPT_CLAIM_STALE),
+                   sa.not_(Donation.flags.contains(RECEIPT_REFUSED_FLAG, autoescape=True)))
 
 
 def claim_receipt(donation_id: int) -> bool:
@@ -108,15 +118,20 @@ def claim_receipt(donation_id: int) -> bool:
                               .values(receipt_claimed_at=now)).rowcount == 1
 
 
-def mail_receipt(receipt: Receipt) -> bool:
-    """Send a claimed receipt, under its one Message-ID; False (logged) if the mail could not go.
-    Writes nothing: the caller marks it sent or gives the claim back."""
+def mail_receipt(receipt: Receipt) -> tuple[str, str]:
+    """Send a claimed receipt, under its one Message-ID. What became of it, and why: `sent`;
+    `refused` (its address or the message refused for good); `failed` (logged: the mail server
+    down, or anything else). Writes nothing: the caller marks it sent, refused, or gives it back."""
     try:
         send_mail(receipt.to, receipt.subject, receipt.text, message_id=receipt_message_id(receipt.donation_id))
-    except Exception:  # the money is booked; a mail outage must not fail the webhook
+    except Exception as exc:  # the money is booked; a mail outage must not fail the webhook
+        error = f"{type(exc).__name__}: {exc}"[:300]
+        if refused_for_good(exc):  # a 5xx to its address or message: mail.py's rule
+            log.warning("receipt for donation %s refused: %s", receipt.donation_id, error)
+            return "refused", error
         log.exception("receipt for donation %s could not be sent; it will be retried", receipt.donation_id)
-        return False
-    return True
+        return "failed", error
+    return "sent", ""
 
 
 def mark_receipt_sent(donation_id: int) -> None:
@@ -128,11 +143,33 @@ def give_back_receipt(donation_id: int) -> None:
     db.session.execute(sa.update(Donation).where(Donation.id == donation_id).values(receipt_claimed_at=None))
 
 
+def note_refused_receipt(donation_id: int, error: str) -> bool:
+    """The mail server refused this claimed receipt for good: one refusal more, in the audit log
+    (its count is the receipt's tries). The claim is kept, not given back: its time says when it
+    was last tried, so the retries (minutes apart) leave it and the next sweeps take it after
+    every receipt tried less recently (unsent_receipts' order). After RECEIPT_MAX_REFUSALS the
+    donation is flagged RECEIPT_REFUSED_FLAG and nothing tries it again. True if it was the last."""
+    target = f"donation {donation_id}"
+    refusals = 1 + db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(
+        AuditEntry.action == "receipt.refused", AuditEntry.target == target))
+    record_audit("receipt.refused", target, {"refusal": refusals, "of": RECEIPT_MAX_REFUSALS, "error": error},
+                 actor="system")
+    if refusals < RECEIPT_MAX_REFUSALS:
+        return False
+    log.warning("receipt for donation %s refused %s times: flagged %s", donation_id, refusals, RECEIPT_REFUSED_FLAG)
+    db.session.execute(sa.update(Donation).where(Donation.id == donation_id).values(flags=sa.case(
+        (Donation.flags == "", RECEIPT_REFUSED_FLAG), else_=Donation.flags + "," + RECEIPT_REFUSED_FLAG)))
+    return True
+
+
 def unsent_receipts(limit: int = RECEIPT_SWEEP_BATCH) -> list[int]:
     """The donations whose receipt is still unsent and unclaimed (or claimed by a process that
-    died), oldest first: what the sweep sends."""
+    died, or last tried and refused over RECEIPT_CLAIM_STALE ago): what the sweep sends. Those
+    never tried, oldest first, then the least recently tried: receipts refused again and again
+    take their turn behind the others, never the whole batch every hour."""
     return list(db.session.scalars(sa.select(Donation.id).where(_unsent_receipt(utcnow()))
-                                   .order_by(Donation.id).limit(limit)))
+                                   .order_by(Donation.receipt_claimed_at.asc().nulls_first(), Donation.id)
+                                   .limit(limit)))
 
 
 def compose_receipt(donation: Donation) -> Receipt:
@@ -201,49 +238,57 @@ def send_queued_receipts(receipts: list[Receipt]) -> None:
     recorded (and claimed). A failed send is given back and handed to the queue, which retries it
     with backoff."""
     for receipt in receipts:
-        if _deliver(receipt):
-            continue
+        if _deliver(receipt) != "failed":
+            continue  # sent, or refused for good: the sweep takes a refused one again later
         try:
             retry_receipt_later(receipt.donation_id)
         except Exception:  # the queue is down too: the hourly sweep still finds the receipt
             log.exception("could not queue the retry of receipt %s", receipt.donation_id)
 
 
-def _deliver(receipt: Receipt) -> bool:
-    """Send a claimed receipt and commit it sent; if the mail cannot go, commit the claim given
-    back (for a retry) and say so."""
-    if mail_receipt(receipt):
+def _deliver(receipt: Receipt) -> str:
+    """Send a claimed receipt and commit what became of it (mail_receipt's outcome): sent; refused
+    for good (noted, the claim kept: see note_refused_receipt); or failed, the claim given back
+    for a retry."""
+    outcome, error = mail_receipt(receipt)
+    if outcome == "sent":
         mark_receipt_sent(receipt.donation_id)
         db.session.commit()  # sent is kept before the next receipt goes out
-        return True
+        return outcome
     db.session.rollback()  # whatever the failure left open
-    give_back_receipt(receipt.donation_id)
+    if outcome == "refused":
+        note_refused_receipt(receipt.donation_id, error)
+    else:
+        give_back_receipt(receipt.donation_id)
     db.session.commit()
-    return False
+    return outcome
 
 
-def send_receipt_once(donation_id: int) -> bool:
+def send_receipt_once(donation_id: int) -> str:
     """Send a donation's receipt unless it was sent already or another worker is sending it
     (retry_receipt's body): the claim is committed before the mail goes out, so concurrent
-    retries mail it once. False if the mail failed."""
+    retries mail it once. `sent`, `refused`, `failed` (_deliver), or `skipped`: sent already or
+    being sent, refused moments ago or for good, or not a Stripe donation."""
     claimed = claim_receipt(donation_id)
     db.session.commit()  # claimed before the mail goes out
     if not claimed:
-        return True  # sent already (or being sent), or not a Stripe donation: nothing to do
+        return "skipped"
     return _deliver(compose_receipt(db.session.get(Donation, donation_id)))
 
 
 def send_unsent_receipts(limit: int = RECEIPT_SWEEP_BATCH) -> int:
     """The sweep behind the per-receipt retries (sweep_receipts' body): every receipt still
     unsent (its retries ran out, their queue was lost, or the process died between commit and
-    send), each claimed and committed as in send_receipt_once. Returns how many were sent."""
+    send), each claimed and committed as in send_receipt_once. Returns how many were sent; the
+    refusals are logged (and in the audit log, one entry each)."""
     unsent = unsent_receipts(limit)
     db.session.commit()  # no transaction held while mailing
-    sent = 0
+    done = {"sent": 0, "refused": 0, "failed": 0, "skipped": 0}
     for donation_id in unsent:
-        if send_receipt_once(donation_id):
-            sent += 1
-    return sent
+        done[send_receipt_once(donation_id)] += 1
+    if done["refused"] or done["failed"]:
+        log.warning("receipt sweep: %(sent)s sent, %(refused)s refused, %(failed)s failed", done)
+    return done["sent"]
 
 
 class ReceiptNotSent(Exception):
@@ -252,7 +297,7 @@ class ReceiptNotSent(Exception):
 
 @jobs.app_task(lane=jobs.mail, retries=RETRIES, retry_delay=2 * RETRY_DELAY, retry_backoff=2)
 def retry_receipt(donation_id: int) -> None:
-    if not send_receipt_once(donation_id):
+    if send_receipt_once(donation_id) == "failed":
         raise ReceiptNotSent(f"receipt of donation {donation_id}: the mail server refused or is down")
 
 

@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 
+from filmfund import mail
 from filmfund.comms import updates
 from filmfund.comms.models import DeliveryStatus, UpdateDelivery
 from filmfund.db import utcnow
@@ -141,4 +142,4 @@ def test_a_refused_address_uses_up_its_own_tries_and_the_others_still_go(app, do
     (ValueError("a header Python refuses to write"), False),
 ])
 def test_which_failures_are_the_servers(exc, servers):
-    assert updates.servers_fault(exc) is servers
+    assert mail.servers_fault(exc) is servers

@@ -732,3 +732,34 @@ def test_a_library_image_in_a_chinese_update_is_not_called_image_in_english(app,
         app, smtp, title="Day 12", body=f"We filmed.\n\n![Shenzhen street](asset:{still.public_id})", audience="donors",
         translations={"zh-Hans": {"title": "拍摄第十二天", "body": f"我们在深圳拍摄。\n\n![深圳街头](asset:{still.public_id})"}})
     assert "【图片：深圳街头】" in text and "image" not in text.lower()
+
+
+def test_who_an_update_is_for_is_said_in_the_readers_language(app, client, donor, producer, token_for, login_as):
+    """The archive and an update's page named its audience by the producers' English menu label
+    ("仅限Monthly production updates by email (Follower, US$15+)", "仅限All donors") on a Chinese
+    page, where the account page and the receipt name the same reward in Chinese. A donor reads the
+    reward and its tier by their names in her language; the producers' pages keep their labels."""
+    reader = donor(1500, "mei@example.org")  # $15: the monthly updates
+    headers = token_for(producer)
+    monthly, _doc = _publish_via_api(client, headers, title="Shoot day 12", body="Night market.",
+                                     audience="updates-monthly")
+    everyone_who_gave, _doc = _publish_via_api(client, headers, title="Thank you", body="All of you.",
+                                               audience="donors")
+    login_as(client, reader)
+    for lang, reward, tier, english in (
+            ("zh-Hans", "每月一封邮件，分享拍摄进展", "关注者", None),
+            ("en", "Monthly production updates by email", "Follower", "for donors with")):
+        listing = client.get(f"/updates?lang={lang}").get_data(as_text=True)
+        page = client.get(f"/updates/{monthly}").get_data(as_text=True)
+        [label] = re.findall(r"· ([^<]*)</p>", page)
+        assert reward in label and tier in label and label in listing, (lang, label)
+        assert "Monthly production updates by email (Follower" not in listing + page  # the producers' label
+        assert "All donors" not in client.get(f"/updates/{everyone_who_gave}").get_data(as_text=True)
+        if english:
+            assert label.startswith(english), label
+        else:
+            assert "Follower" not in label and "Monthly" not in label, label
+    login_as(client, producer)
+    admin = client.get(f"/admin/updates/{monthly}?lang=en").get_data(as_text=True)
+    assert "for Monthly production updates by email (Follower, $15+)" in admin
+    assert "All donors" in client.get("/admin/updates?lang=en").get_data(as_text=True)
