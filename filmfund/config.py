@@ -5,12 +5,15 @@ and the test-mode webhook secret are generated once and kept in the instance fol
 """
 from __future__ import annotations
 
+import importlib.util
+import math
 import os
 import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 BUNDLED_CAMPAIGN = Path(__file__).parent / "campaigns" / "living-with-dead-hearts.toml"
 
@@ -109,16 +112,82 @@ def is_loopback(host: str) -> bool:
         return False  # a name could resolve to anything
 
 
+class SettingError(ValueError):
+    """A setting the operator got wrong. The message names the setting (FILMFUND_...: ...) and
+    never holds a URL's password: the command line says it in one line (filmfund/cli.py)."""
+
+
 def _positive_int(name: str, raw: str) -> int:
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{name} must be a whole number of at least 1, not {raw!r}")
+    if not raw.strip().isdecimal() or int(raw) < 1:
+        raise SettingError(f"{name} must be a whole number of at least 1, not {raw!r}")
     return int(raw)
 
 
 def _non_negative_int(name: str, raw: str) -> int:
-    if not raw.isdigit():
-        raise ValueError(f"{name} must be a whole number (0 or more), not {raw!r}")
+    if not raw.strip().isdecimal():
+        raise SettingError(f"{name} must be a whole number (0 or more), not {raw!r}")
     return int(raw)
+
+
+def _whole(name: str, least: int = 0, most: int | None = None) -> Callable[[str], int]:
+    """The parser of a whole-number setting: its error names the setting (a bare int() said
+    "invalid literal for int() with base 10" and no more)."""
+    def parse(raw: str) -> int:
+        value = _positive_int(name, raw) if least == 1 else _non_negative_int(name, raw)
+        if value < least or (most is not None and value > most):
+            raise SettingError(f"{name} must be a whole number from {least}"
+                               + (f" to {most}" if most is not None else " up") + f", not {raw!r}")
+        return value
+    return parse
+
+
+def _seconds(name: str, positive: bool = False) -> Callable[[str], float]:
+    """The parser of a number-of-seconds setting (decimals allowed), its error naming the setting."""
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            value = float("nan")
+        if not math.isfinite(value) or value < 0 or (positive and value == 0):
+            raise SettingError(f"{name} must be a number of seconds {'above' if positive else 'of at least'} 0 "
+                               f"(such as 30 or 0.5), not {raw!r}")
+        return value
+    return parse
+
+
+def _url_scheme(name: str, raw: str, example: str) -> str:
+    """The scheme of a URL setting, lower-cased. What is said of a wrong one shows its scheme at
+    most, never the rest (a password may be in it)."""
+    scheme, sep, _rest = raw.strip().partition("://")
+    if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme):
+        raise SettingError(f"{name} is not a URL (such as {example})")
+    try:
+        urlsplit(raw.strip()).port  # a port that is not a number fails here, not at the first connection
+    except ValueError:
+        raise SettingError(f"{name}: its port is not a number") from None
+    return scheme.lower()
+
+
+def _database_url(name: str) -> Callable[[str], str]:
+    """A database URL: SQLite or PostgreSQL, the two filmfund runs on and migrates."""
+    example = "sqlite:////path/filmfund.db or postgresql+psycopg://user@host/name"
+
+    def parse(raw: str) -> str:
+        dialect, _plus, driver = _url_scheme(name, raw, example).partition("+")
+        if dialect not in ("sqlite", "postgresql"):
+            raise SettingError(f"{name}: {dialect!r} is not a database filmfund runs on (use {example})")
+        if dialect == "postgresql" and not driver and importlib.util.find_spec("psycopg2") is None:
+            raise SettingError(f"{name}: write postgresql+psycopg:// (a bare postgresql:// asks for psycopg2, "
+                               "which is not installed)")
+        return raw.strip()
+    return parse
+
+
+def _ratelimit_url(raw: str) -> str:
+    """FILMFUND_RATELIMIT_STORAGE_URL: the scheme is checked by the limits library when the app
+    is built (memory://, redis://, ...); here only that it is a URL."""
+    _url_scheme("FILMFUND_RATELIMIT_STORAGE_URL", raw, "memory:// or redis://host:6379/1")
+    return raw.strip()
 
 
 KNOWN_LANGUAGES = ("en", "zh-Hans")
@@ -133,7 +202,7 @@ def _languages(raw: str | None) -> list[str]:
     for part in raw.split(","):
         tag = by_lower.get(part.strip().replace("_", "-").lower())
         if tag is None:
-            raise ValueError(f"FILMFUND_LANGUAGES: {part.strip()!r} is not one of {', '.join(KNOWN_LANGUAGES)}")
+            raise SettingError(f"FILMFUND_LANGUAGES: {part.strip()!r} is not one of {', '.join(KNOWN_LANGUAGES)}")
         if tag not in tags:
             tags.append(tag)
     return tags
@@ -147,7 +216,7 @@ def _payment_methods(raw: str | None) -> list[str]:
     methods = [m.strip().lower() for m in raw.split(",") if m.strip()]
     for method in methods:
         if not re.fullmatch(r"[a-z_]{2,40}", method):
-            raise ValueError(f"FILMFUND_PAYMENT_METHODS: {method!r} is not a Stripe payment method type")
+            raise SettingError(f"FILMFUND_PAYMENT_METHODS: {method!r} is not a Stripe payment method type")
     return list(dict.fromkeys(methods))
 
 
@@ -179,10 +248,12 @@ class Setting:
 # the code reads app.config. An empty variable counts as unset.
 SETTINGS: tuple[Setting, ...] = (
     Setting("FILMFUND_DATABASE_URL", "SQLALCHEMY_DATABASE_URI", lambda i: f"sqlite:///{i / 'filmfund.db'}",
-            "the database: SQLite in the instance folder, or postgresql+psycopg://..."),
+            "the database: SQLite in the instance folder, or postgresql+psycopg://...",
+            _database_url("FILMFUND_DATABASE_URL")),
     Setting("FILMFUND_MIGRATION_DATABASE_URL", "MIGRATION_DATABASE_URI", None,
             "`filmfund db upgrade` only: the role that owns the tables, when the runtime role is another "
-            "(PostgreSQL); it grants the runtime role its share (filmfund/db_roles.py)"),
+            "(PostgreSQL); it grants the runtime role its share (filmfund/db_roles.py)",
+            _database_url("FILMFUND_MIGRATION_DATABASE_URL")),
     Setting("FILMFUND_STORAGE_URL", "STORAGE_URL", lambda i: (i / "media").as_uri(),
             "where footage is kept: a file:// folder or s3://bucket/prefix"),
     Setting("FILMFUND_S3_ENDPOINT_URL", "S3_ENDPOINT_URL", None, "an S3-compatible server instead of AWS"),
@@ -204,14 +275,17 @@ SETTINGS: tuple[Setting, ...] = (
             "set by `filmfund run` for its web processes and embedded worker: the address it serves on, the "
             "base of links in mail while FILMFUND_PUBLIC_URL is unset", lambda raw: raw.rstrip("/") or None),
     Setting("FILMFUND_TRUSTED_PROXIES", "TRUSTED_PROXIES", 0,
-            "how many reverse proxies stand in front (their X-Forwarded-For/-Proto are then trusted)", int),
+            "how many reverse proxies stand in front (their X-Forwarded-For/-Proto are then trusted)",
+            _whole("FILMFUND_TRUSTED_PROXIES")),
     Setting("FILMFUND_RATELIMIT_STORAGE_URL", "RATELIMIT_STORAGE_URI", "memory://",
-            "where rate limits are counted: in-process, or redis:// shared by every web process"),
-    Setting("FILMFUND_MAX_UPLOAD_BYTES", "MAX_CONTENT_LENGTH", 64 * 1024**3, "the largest footage upload", int),
+            "where rate limits are counted: in-process, or redis:// shared by every web process", _ratelimit_url),
+    Setting("FILMFUND_MAX_UPLOAD_BYTES", "MAX_UPLOAD_BYTES", 64 * 1024**3, "the largest footage upload",
+            _whole("FILMFUND_MAX_UPLOAD_BYTES", 1)),
     Setting("FILMFUND_PUBLIC_CACHE_SECONDS", "PUBLIC_CACHE_SECONDS", 1,
             "seconds each web process may answer the public campaign document (its figures) from its shared cache "
             "(filmfund/shared_cache.py); 0: never", lambda raw: _non_negative_int("FILMFUND_PUBLIC_CACHE_SECONDS", raw)),
-    Setting("FILMFUND_MEDIA_LINK_TTL", "MEDIA_LINK_TTL", 300, "seconds a signed media link works", int),
+    Setting("FILMFUND_MEDIA_LINK_TTL", "MEDIA_LINK_TTL", 300, "seconds a signed media link works",
+            _whole("FILMFUND_MEDIA_LINK_TTL", 1)),
     Setting("FILMFUND_STAFF_TOTP", "STAFF_TOTP", True, "producers sign in with a TOTP code too (0: password only)",
             lambda raw: raw != "0"),
     Setting("FILMFUND_TOKEN_TTL_DAYS", "TOKEN_TTL_DAYS", 90, "days an API token lives",
@@ -220,7 +294,8 @@ SETTINGS: tuple[Setting, ...] = (
             "1: test payments served beyond this machine (a staging server)", _on),
     Setting("FILMFUND_SECURE_COOKIES", "SECURE_COOKIES", False, "1 behind HTTPS: Secure __Host- cookies, HSTS", _on),
     Setting("HOST", "RUN_HOST", "127.0.0.1", "the address `filmfund run` serves on without --host"),
-    Setting("PORT", "RUN_PORT", 5000, "the port `filmfund run` serves on without --port", int),
+    Setting("PORT", "RUN_PORT", 5000, "the port `filmfund run` serves on without --port",
+            _whole("PORT", 0, 65535)),
     Setting("FILMFUND_LANGUAGES", "LANGUAGES", lambda i: list(KNOWN_LANGUAGES),
             "the languages offered (BCP 47 tags), the first the default; see filmfund/i18n.py", _languages),
     Setting("FILMFUND_PAYMENT_METHODS", "PAYMENT_METHODS", lambda i: _payment_methods(None),
@@ -230,14 +305,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("FILMFUND_MEDIA_PROFILES", "MEDIA_PROFILES_FILE", str(Path(__file__).parent / "media" / "profiles.toml"),
             "the encoding profiles (proxy, web, poster, strip)"),
     Setting("FILMFUND_MEDIA_FFMPEG_TIMEOUT", "MEDIA_FFMPEG_TIMEOUT", 0.0,
-            "seconds per ffmpeg run; 0: derived from the clip's duration", float),
-    Setting("FILMFUND_MEDIA_MAX_ATTEMPTS", "MEDIA_MAX_ATTEMPTS", 3, "attempts per media job", int),
+            "seconds per ffmpeg run; 0: derived from the clip's duration", _seconds("FILMFUND_MEDIA_FFMPEG_TIMEOUT")),
+    Setting("FILMFUND_MEDIA_MAX_ATTEMPTS", "MEDIA_MAX_ATTEMPTS", 3, "attempts per media job",
+            _whole("FILMFUND_MEDIA_MAX_ATTEMPTS", 1)),
     Setting("FILMFUND_MEDIA_RETRY_BASE_SECONDS", "MEDIA_RETRY_BASE_SECONDS", 60.0,
-            "the first retry's delay, doubled per attempt", float),
-    Setting("FILMFUND_MEDIA_HEARTBEAT_SECONDS", "MEDIA_HEARTBEAT_SECONDS", 5.0, "a running job's heartbeat", float),
+            "the first retry's delay, doubled per attempt", _seconds("FILMFUND_MEDIA_RETRY_BASE_SECONDS")),
+    Setting("FILMFUND_MEDIA_HEARTBEAT_SECONDS", "MEDIA_HEARTBEAT_SECONDS", 5.0, "a running job's heartbeat",
+            _seconds("FILMFUND_MEDIA_HEARTBEAT_SECONDS", positive=True)),
     Setting("FILMFUND_MEDIA_STALE_SECONDS", "MEDIA_STALE_SECONDS", 120.0,
-            "a running job without a heartbeat this long is re-queued", float),
-    Setting("FILMFUND_MEDIA_S3_PART_SIZE", "MEDIA_S3_PART_SIZE", 8 * 1024 * 1024, "bytes per S3 multipart part", int),
+            "a running job without a heartbeat this long is re-queued",
+            _seconds("FILMFUND_MEDIA_STALE_SECONDS", positive=True)),
+    Setting("FILMFUND_MEDIA_S3_PART_SIZE", "MEDIA_S3_PART_SIZE", 8 * 1024 * 1024, "bytes per S3 multipart part",
+            _whole("FILMFUND_MEDIA_S3_PART_SIZE", 1)),
     Setting("FILMFUND_MEDIA_RESCUE", "MEDIA_RESCUE", True, "a damaged clip gets a partial rescue proxy (0: none)", _on),
     Setting("FILMFUND_MEDIA_SINGLE_PASS", "MEDIA_SINGLE_PASS", True,
             "one decode at ingest checks every frame and writes the proxy, poster and strip "
@@ -246,17 +325,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("FILMFUND_REPLICA_S3_ENDPOINT_URL", "REPLICA_S3_ENDPOINT_URL", None,
             "another S3-compatible server for the second copy"),
     Setting("FILMFUND_MEDIA_UPLOAD_CHUNK", "MEDIA_UPLOAD_CHUNK", 8 * 1024 * 1024,
-            "bytes per request of a resumable upload from the footage page", int),
+            "bytes per request of a resumable upload from the footage page", _whole("FILMFUND_MEDIA_UPLOAD_CHUNK", 1)),
     Setting("FILMFUND_MEDIA_INCOMING_MAX_AGE", "MEDIA_INCOMING_MAX_AGE", 24 * 3600.0,
-            "seconds before an untouched temporary upload is swept", float),
+            "seconds before an untouched temporary upload is swept",
+            _seconds("FILMFUND_MEDIA_INCOMING_MAX_AGE", positive=True)),
     Setting("FILMFUND_MEDIA_MAX_PIXELS", "MEDIA_MAX_PIXELS", 100_000_000,
-            "pixels per picture ffmpeg decodes (max_pixels); a larger one is refused", int),
+            "pixels per picture ffmpeg decodes (max_pixels); a larger one is refused",
+            _whole("FILMFUND_MEDIA_MAX_PIXELS", 1)),
     Setting("FILMFUND_MEDIA_MEMORY_MB", "MEDIA_MEMORY_MB", 3072,
-            "MiB of address space per ffmpeg/ffprobe run (prlimit --as); 0: no limit", int),
+            "MiB of address space per ffmpeg/ffprobe run (prlimit --as); 0: no limit", _whole("FILMFUND_MEDIA_MEMORY_MB")),
     Setting("FILMFUND_MEDIA_VIEWING_DAYS", "MEDIA_VIEWING_DAYS", 30,
-            "days a donor's viewing (hashed address) is kept before it is purged", int),
+            "days a donor's viewing (hashed address) is kept before it is purged", _whole("FILMFUND_MEDIA_VIEWING_DAYS")),
     Setting("FILMFUND_MEDIA_FLAG_ADDRESSES", "MEDIA_FLAG_ADDRESSES", 3,
-            "distinct addresses one donor's stream may come from in 10 minutes before it is flagged", int),
+            "distinct addresses one donor's stream may come from in 10 minutes before it is flagged",
+            _whole("FILMFUND_MEDIA_FLAG_ADDRESSES", 1)),
     Setting("FILMFUND_ENCODE_SLOTS", "ENCODE_SLOTS", 1,
             "ffmpeg encodes a worker process runs at once, whatever its threads",
             lambda raw: _positive_int("FILMFUND_ENCODE_SLOTS", raw)),
@@ -273,6 +355,9 @@ def instance_dir_is_chosen() -> bool:
     return bool(os.environ.get("FILMFUND_INSTANCE_DIR"))
 
 
+REQUEST_BODY_FLOOR = 64 * 1024**2
+
+
 def load_settings(env: dict[str, str] | None = None) -> dict[str, Any]:
     env = dict(os.environ if env is None else env)
     instance = Path(env.get("FILMFUND_INSTANCE_DIR") or Path.cwd() / "instance").resolve()
@@ -285,11 +370,22 @@ def load_settings(env: dict[str, str] | None = None) -> dict[str, Any]:
     for s in SETTINGS:
         raw = env.get(s.env)
         if raw is not None and (raw or s.read_blank):
-            settings[s.key] = s.parse(raw)
+            try:
+                settings[s.key] = s.parse(raw)
+            except SettingError:
+                raise
+            except ValueError as err:  # a parser without a name of its own: the setting's, at least
+                raise SettingError(f"{s.env}: {err}") from None
         else:
             settings[s.key] = s.default(instance) if callable(s.default) else s.default
     secure_cookies = settings["SECURE_COOKIES"]
     settings.update({
+        # The largest body of any one request (Flask's MAX_CONTENT_LENGTH, and waitress's in
+        # `filmfund run`, which reads a whole body to a temporary file before the app is asked):
+        # footage comes in chunks (resumable uploads, direct to S3; the command line reads files),
+        # so a stranger's 64 GiB POST to /login fills no disk. The one-request upload form of a page
+        # without its script takes files up to this size.
+        "MAX_CONTENT_LENGTH": max(2 * settings["MEDIA_UPLOAD_CHUNK"], REQUEST_BODY_FLOOR),
         "STRIPE_TEST_MODE": settings["STRIPE_SECRET_KEY"] is None,
         # A pledge body or a login form is small; uploads go through their own streamed route.
         "MAX_JSON_BYTES": 16 * 1024,

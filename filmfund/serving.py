@@ -119,8 +119,9 @@ def serve_forever(app: Flask, sock: socket.socket, threads: int) -> None:
     for sig in STOP_SIGNALS:
         signal.signal(sig, _exit)
     serve(app, sockets=[sock], threads=threads, ident="filmfund",
-          # waitress refuses bodies over 1 GiB by default: footage uploads go up to MAX_CONTENT_LENGTH.
-          max_request_body_size=app.config.get("MAX_CONTENT_LENGTH") or 1024**3,
+          # waitress spools a body to disk before the app is asked: no larger than any route takes
+          # (footage comes in chunks), so no stranger's POST fills the disk (config.py).
+          max_request_body_size=app.config["MAX_CONTENT_LENGTH"],
           # Behind trusted proxies ProxyFix (in the app) reads X-Forwarded-*: waitress must pass them.
           clear_untrusted_proxy_headers=not app.config.get("TRUSTED_PROXIES"),
           _quiet=True)

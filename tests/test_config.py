@@ -1,6 +1,8 @@
 from pathlib import Path
 
-from filmfund.config import load_settings
+import pytest
+
+from filmfund.config import SettingError, load_settings
 
 
 def test_secrets_generated_once_and_kept(tmp_path):
@@ -120,3 +122,39 @@ def test_every_setting_is_in_the_readme_table():
     section = readme[readme.index("## Settings\n"):]
     section = section[:section.index("\n## ")]
     assert [s.env for s in SETTINGS if f"`{s.env}`" not in section] == []
+
+
+@pytest.mark.parametrize("env,raw", [
+    ("FILMFUND_MEDIA_MAX_ATTEMPTS", "three"),  # a bare int() said "invalid literal for int()", not which setting
+    ("FILMFUND_MEDIA_MAX_ATTEMPTS", "0"),
+    ("FILMFUND_MEDIA_STALE_SECONDS", "two minutes"),
+    ("FILMFUND_MEDIA_HEARTBEAT_SECONDS", "0"),
+    ("FILMFUND_MEDIA_RETRY_BASE_SECONDS", "nan"),
+    ("PORT", "70000"),
+    ("FILMFUND_TRUSTED_PROXIES", "-1"),
+])
+def test_a_wrong_number_is_refused_naming_its_setting(tmp_path, env, raw):
+    with pytest.raises(SettingError) as refused:
+        load_settings({"FILMFUND_INSTANCE_DIR": str(tmp_path), env: raw})
+    assert str(refused.value).startswith(env) and repr(raw) in str(refused.value)
+
+
+@pytest.mark.parametrize("env,raw", [
+    ("FILMFUND_DATABASE_URL", "postgres://filmfund:s3cr3t@127.0.0.1/filmfund"),  # Heroku's spelling
+    ("FILMFUND_DATABASE_URL", "filmfund:s3cr3t@127.0.0.1/filmfund"),
+    ("FILMFUND_MIGRATION_DATABASE_URL", "postgresql+psycopg://owner:s3cr3t@127.0.0.1:port/filmfund"),
+    ("FILMFUND_RATELIMIT_STORAGE_URL", "redis//:s3cr3t@127.0.0.1"),
+])
+def test_a_wrong_url_is_refused_naming_its_setting_and_never_its_password(tmp_path, env, raw):
+    with pytest.raises(SettingError) as refused:
+        load_settings({"FILMFUND_INSTANCE_DIR": str(tmp_path), env: raw})
+    assert str(refused.value).startswith(env) and "s3cr3t" not in str(refused.value)
+
+
+def test_numbers_and_urls_that_are_right_are_read(tmp_path):
+    s = load_settings({"FILMFUND_MEDIA_MAX_ATTEMPTS": "5", "FILMFUND_MEDIA_HEARTBEAT_SECONDS": "0.3", "PORT": "0",
+                       "FILMFUND_DATABASE_URL": "postgresql+psycopg://x:y@127.0.0.1:5432/db",
+                       "FILMFUND_RATELIMIT_STORAGE_URL": "redis://127.0.0.1:6379/2",
+                       "FILMFUND_INSTANCE_DIR": str(tmp_path)})
+    assert (s["MEDIA_MAX_ATTEMPTS"], s["MEDIA_HEARTBEAT_SECONDS"], s["RUN_PORT"]) == (5, 0.3, 0)
+    assert s["SQLALCHEMY_DATABASE_URI"].endswith("/db") and s["RATELIMIT_STORAGE_URI"].startswith("redis://")

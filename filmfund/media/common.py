@@ -171,7 +171,7 @@ def checked_upload(filename: Any, size: Any) -> str:
         raise ValidationError(_("Not a video, image or audio file this pipeline takes."), code="unsupported_file")
     if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
         raise ValidationError(_("Give the file's size in bytes."), code="invalid_size")
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    limit = current_app.config["MAX_UPLOAD_BYTES"]
     if size > limit:
         raise DomainError(_("The file is larger than %(n)s bytes.", n=limit), code="too_large", status=413)
     return safe_name

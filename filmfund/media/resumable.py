@@ -148,6 +148,6 @@ def complete(user, token: str, title: str | None = None):
             raise ConflictError(_("The server has %(have)s of %(n)s bytes: send the rest first.",
                                   have=have, n=data["s"]),
                                 code="upload_incomplete")
-        result = ingest_upload(fh, data["n"], title or data.get("t"), limit=current_app.config["MAX_CONTENT_LENGTH"])
+        result = ingest_upload(fh, data["n"], title or data.get("t"), limit=current_app.config["MAX_UPLOAD_BYTES"])
     on_commit(db.session, lambda: path.unlink(missing_ok=True))
     return result

@@ -82,7 +82,7 @@ def complete_direct_upload(user, token: Any, parts: Any, title: str | None = Non
         direct.abort(data["k"], data["i"])
         raise ValidationError(_("S3 could not assemble the upload: %(error)s.", error=type(exc).__name__),
                               code="upload_failed") from None
-    if size != data["s"] or size > current_app.config["MAX_CONTENT_LENGTH"]:
+    if size != data["s"] or size > current_app.config["MAX_UPLOAD_BYTES"]:
         direct.abort(data["k"], data["i"])
         raise DomainError(_("The uploaded file has %(size)s bytes, %(announced)s were announced; it was discarded.",
                             size=size, announced=data["s"]),

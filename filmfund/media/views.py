@@ -152,7 +152,7 @@ def upload():
     title = (request.form.get("title") or "").strip() or None
     for f in files:
         result = services.ingest_upload(f.stream, f.filename, title if len(files) == 1 else None,
-                                        limit=current_app.config["MAX_CONTENT_LENGTH"])
+                                        limit=current_app.config["MAX_UPLOAD_BYTES"])
         db.session.commit()  # each file as it is stored (its verify job queued then): a later one refused keeps it
         flash(_("%(title)s: queued for verification", title=result.asset.title) if result.created else
               _("%(title)s: already here (same bytes)", title=result.asset.title), "info")

@@ -81,7 +81,7 @@ def test_resumable_uploads_are_checked_and_private(app, client, make_user, login
     assert client.post("/footage/uploads/resumable", json={"filename": "a.MTS", "size": 10}).status_code == 400  # CSRF
     assert _start(client, h, "run.exe", 10).status_code == 400
     assert _start(client, h, "a.MTS", 0).status_code == 400
-    app.config["MAX_CONTENT_LENGTH"] = 1000
+    app.config["MAX_UPLOAD_BYTES"] = 1000
     assert _start(client, h, "a.MTS", 1001).status_code == 413
     up = _start(client, h, "a.MTS", 10).get_json()
     # No more than the announced size, and bytes only as offset+octet-stream.

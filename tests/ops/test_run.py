@@ -105,3 +105,28 @@ def test_each_web_process_gets_a_pool_sized_for_its_threads():
     opts = serving.engine_options({"pool_pre_ping": True}, "postgresql+psycopg://db/x", 12)
     assert opts == {"pool_pre_ping": True, "pool_size": 12, "max_overflow": 4, "pool_timeout": 10}
     assert serving.engine_options({}, "sqlite:///x.db", 12) == {}
+
+
+def _declare(base: str, path: str, length: int, wait: float = 10.0) -> bytes:
+    """A POST that declares a body of `length` bytes and sends none: what the server answers
+    before reading it (a server that waits for the body answers nothing)."""
+    import socket
+
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=wait) as s:
+        s.sendall((f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                   f"Content-Length: {length}\r\n\r\n").encode())
+        try:
+            return s.recv(200)
+        except socket.timeout:
+            return b"(no answer: the server waits for the body)"
+
+
+@pytest.mark.parametrize("path", ["/login", "/api/v1/pledges", "/media/upload"])
+def test_a_strangers_huge_body_is_refused_before_it_is_read(start_server, campaign, path):
+    """waitress writes a body to a temporary file before the app is asked: it took up to the footage
+    limit (64 GiB) on every path, so one anonymous POST could fill the disk. Footage comes in chunks:
+    no request's body may be larger than twice a chunk (64 MiB at least)."""
+    server = start_server()
+    assert _declare(server.base, path, 65 * 1024**2).startswith(b"HTTP/1.1 413")
+    assert not _declare(server.base, "/api/v1/pledges", 1024, wait=1.0).startswith(b"HTTP/1.1 413")
