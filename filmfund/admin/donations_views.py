@@ -5,6 +5,7 @@ rewards/donations.py, rewards/refunds.py and admin/donors.py."""
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from filmfund import csvsafe
@@ -77,11 +78,11 @@ def refund(donation_id: int):
                            status=err.status if err.status in (400, 409) else 400)
     money = format_money(req.amount, donation.currency)
     if req.state.value == "succeeded":
-        flash(f"Refunded {money}: booked in the ledger; the totals, the donor's tier and the partner's share "
-              "are updated.", "success")
+        flash(_("Refunded %(money)s: booked in the ledger; the totals, the donor's tier and the partner's share "
+                "are updated.", money=money), "success")
     else:
-        flash(f"Refund of {money} asked of Stripe. It is booked when Stripe confirms it (usually within "
-              "seconds); until then it counts as pending.", "success")
+        flash(_("Refund of %(money)s asked of Stripe. It is booked when Stripe confirms it (usually within "
+                "seconds); until then it counts as pending.", money=money), "success")
     return redirect(url_for("donations_admin.donor_page", user_id=user_id, _anchor=f"gift-{donation_id}"), code=303)
 
 

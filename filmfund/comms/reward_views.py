@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Response, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from filmfund.comms import arrangements, invitations, questions, updates
 from filmfund.comms.views import bp
@@ -286,7 +287,8 @@ def send_invitations(experience_id: int):
         db.session.commit()  # the invitations, then their mailing job (queued by the commit)
     except DomainError as err:
         return _admin_experience_page(experience_id, error=for_people(err.message), status=err.status)
-    flash(f"{n} invitation(s) queued for mailing, one per donor.", "success")
+    flash(ngettext("%(num)s invitation queued for mailing, one per donor.",
+                   "%(num)s invitations queued for mailing, one per donor.", n), "success")
     return redirect(url_for("comms.admin_experience", experience_id=experience_id), code=303)
 
 

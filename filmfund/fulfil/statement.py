@@ -281,9 +281,9 @@ def queue_page(campaign: Campaign, reward_key: str, state: str | None, page: int
 
     reward = db.session.scalar(sa.select(Reward).where(Reward.campaign_id == campaign.id, Reward.key == reward_key))
     if reward is None:
-        raise NotFoundError("No such reward.")
+        raise NotFoundError(_("No such reward."))
     if state and state not in QUEUE_STATES:
-        raise ValidationError(f"state: one of {', '.join(QUEUE_STATES)}.", code="invalid_state")
+        raise ValidationError(_("state: one of %(choices)s.", choices=", ".join(QUEUE_STATES)), code="invalid_state")
     page = max(1, min(page, 10_000))
     now = now or utcnow()
     cats = _category_exprs(now)

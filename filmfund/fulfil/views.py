@@ -13,15 +13,18 @@ from flask import (Blueprint, Response, abort, flash, jsonify, redirect, render_
                    url_for)
 from flask_login import current_user
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from filmfund import csvsafe, progress
 from filmfund.audit import record_audit
 from filmfund.auth.models import User
+from filmfund.auth.services import email_for_people
 from filmfund.errors import DomainError, ValidationError, for_people
 from filmfund.extensions import db, limiter
 from filmfund.fulfil import credits, fulfilment, statement, tasks
 from filmfund.fulfil import roll as roll_video
 from filmfund.fulfil.countries import country_choices
+from filmfund.fulfil.models import FulfilmentItem
 from filmfund.fulfil.tokens import link_user
 from filmfund.i18n import current_language, mailed_link
 from filmfund.rewards.campaign import current_campaign
@@ -179,7 +182,8 @@ def _date(value: str | None, field: str) -> datetime | None:
     try:
         day = datetime.strptime(value, "%Y-%m-%d").date()
     except ValueError:
-        raise ValidationError(f"{field}: give a date like 2027-03-01.", code="invalid_date") from None
+        raise ValidationError(_("%(field)s: give a date like 2027-03-01.", field=field),
+                              code="invalid_date") from None
     return datetime.combine(day, time(23, 59, 59), tzinfo=timezone.utc)
 
 
@@ -195,20 +199,34 @@ def queues():
                  flagged=fulfilment.refunded_after_shipping(campaign))
 
 
+def _page_number(text: str | None) -> int:
+    return int(text) if text and text.isdigit() and len(text) < 6 else 1
+
+
+def _queue_page(key: str, state: str | None, page: int, *, refused: dict | None = None, status: int = 200):
+    """One reward's page of holders; `refused`: a move, signing or letter just refused (the item,
+    the message naming it, the values typed, put back in its row)."""
+    campaign = current_campaign()
+    q = statement.queue_page(campaign, key[:64], state or None, page)
+    if refused:
+        refused["on_page"] = any(row["item"] is not None and row["item"].id == refused["item_id"] for row in q["rows"])
+    return render_template("fulfil/queue.html", campaign=campaign, q=q,
+                           signed=fulfilment.is_signed(q["reward"]), letter=fulfilment.is_letter(q["reward"]),
+                           states=statement.QUEUE_STATES, refused=refused), status
+
+
 @admin_bp.get("/rewards/<key>")
 @role_required("producer")
 def queue(key: str):
-    campaign = current_campaign()
-    page = request.args.get("page", "1")
-    q = statement.queue_page(campaign, key[:64], request.args.get("state") or None,
-                             int(page) if page.isdigit() and len(page) < 6 else 1)
-    return render_template("fulfil/queue.html", campaign=campaign, q=q,
-                           signed=fulfilment.is_signed(q["reward"]), letter=fulfilment.is_letter(q["reward"]),
-                           states=statement.QUEUE_STATES)
+    return _queue_page(key, request.args.get("state") or None, _page_number(request.args.get("page")))
 
 
-def _back_to(key: str | None):
-    return redirect(url_for("fulfil_admin.queue", key=key) if key else url_for("fulfil_admin.queues"), code=303)
+def _back_to(key: str | None, state: str | None = None, page: int = 1):
+    """The reward's page the producer came from (its filter and page kept), else the list of rewards."""
+    if not key:
+        return redirect(url_for("fulfil_admin.queues"), code=303)
+    return redirect(url_for("fulfil_admin.queue", key=key, state=state or None, page=page if page > 1 else None),
+                    code=303)
 
 
 def _reward_key(reward_id: int) -> str | None:
@@ -258,10 +276,24 @@ def item(item_id: int):
         if err.status == 404:
             raise
         db.session.rollback()
-        flash(for_people(err.message), "error")
-        return redirect(url_for("fulfil_admin.queues"), code=303)
+        return _item_refused(item_id, err, f)
     flash(_("Item updated."), "success")
-    return _back_to(_reward_key(done.reward_id))
+    return _back_to(_reward_key(done.reward_id), f.get("state"), _page_number(f.get("page")))
+
+
+def _item_refused(item_id: int, err: DomainError, form):
+    """A refused step stays on the reward's page it was typed on (its filter and page), the message
+    naming the item and its donor beside the row, and what was typed (a tracking number, a letter)
+    put back in the row's fields, so nothing has to be typed again."""
+    it = db.session.get(FulfilmentItem, item_id)
+    donor = db.session.get(User, it.user_id)
+    message = _("Item #%(item)s (%(donor)s) was not changed: %(reason)s", item=it.id,
+                donor=email_for_people(donor.email), reason=for_people(err.message))
+    typed = {k: form.get(k, "") for k in ("action", "to", "tracking", "signer", "dedication", "letter")}
+    state = form.get("state") if form.get("state") in statement.QUEUE_STATES else None
+    return _queue_page(_reward_key(it.reward_id), state, _page_number(form.get("page")),
+                       refused={"item_id": it.id, "message": message, "typed": typed},
+                       status=err.status if err.status in (400, 409) else 400)
 
 
 @admin_bp.get("/rewards/packing-list.csv")
@@ -275,12 +307,21 @@ def packing_list():
     return csvsafe.download(fulfilment.packing_list_csv(campaign, reward), "packing-list.csv")
 
 
+def _flash_refused(refused: int) -> None:
+    """Donors whose address the mail server refused for good: passed over, each a try of theirs."""
+    if refused:
+        flash(ngettext("The mail server refused %(num)s donor's address; the others were mailed.",
+                       "The mail server refused %(num)s donors' addresses; the others were mailed.", refused),
+              "error")
+
+
 @admin_bp.post("/rewards/surveys")
 @role_required("producer")
 def surveys():
-    count = tasks.mail_address_surveys(current_campaign())  # commits each mail as it goes
-    flash(f"Address survey sent to {count} donor{'' if count == 1 else 's'} (first mails and reminders).",
-          "success")
+    done = tasks.survey_mailing(current_campaign())  # commits each mail as it goes
+    flash(ngettext("Address survey sent to %(num)s donor (first mails and reminders).",
+                   "Address survey sent to %(num)s donors (first mails and reminders).", done.sent), "success")
+    _flash_refused(done.refused)
     return redirect(url_for("fulfil_admin.queues"), code=303)
 
 
@@ -310,7 +351,7 @@ def credits_freeze():
         return redirect(url_for("fulfil_admin.credits_page"), code=303)
     state = credits.freeze(current_campaign(), _actor())
     db.session.commit()
-    flash(f"Credits frozen at {state.frozen_at:%Y-%m-%d %H:%M} UTC.", "success")
+    flash(_("Credits frozen at %(time)s UTC.", time=f"{state.frozen_at:%Y-%m-%d %H:%M}"), "success")
     return redirect(url_for("fulfil_admin.credits_page"), code=303)
 
 
@@ -331,8 +372,10 @@ def credits_deadline():
 @admin_bp.post("/credits/proofs")
 @role_required("producer")
 def credits_proofs():
-    count = tasks.mail_credit_proofs(current_campaign())  # commits each mail as it goes
-    flash(f"Credits proof sent to {count} donor{'' if count == 1 else 's'}.", "success")
+    done = tasks.proof_mailing(current_campaign())  # commits each mail as it goes
+    flash(ngettext("Credits proof sent to %(num)s donor.", "Credits proof sent to %(num)s donors.", done.sent),
+          "success")
+    _flash_refused(done.refused)
     return redirect(url_for("fulfil_admin.credits_page"), code=303)
 
 

@@ -32,6 +32,7 @@ from filmfund.rewards.models import (
     RefundRequest,
     RefundState,
 )
+from filmfund.typed import composed
 
 STATES = ("paid", "partially_refunded", "refunded", "disputed")
 SOURCES = tuple(s.value for s in DonationSource)
@@ -102,21 +103,50 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
 
 # ---------------------------------------------------------------- search
 
+_VARIANTS_MAX = 16  # index ranges one SQLite search may OR together
+
+
+def _cases(ch: str) -> list[str]:
+    """The stored letters that Python's lower() makes `ch` (itself lowercase): é for É and é."""
+    return list(dict.fromkeys(v for v in (ch, ch.upper(), ch.title()) if len(v) == 1 and v.lower() == ch))
+
+
+def _sqlite_case_forms(text: str) -> tuple[list[str], str | None]:
+    """SQLite's lower() folds ASCII only: a stored "Élodie" is "Élodie" to it, so a typed
+    "élodie" (lowercased by Python) is sought as each way its letters outside ASCII may be stored
+    ("élodie", "Élodie"): each a range of the lower(column) index. A long name with many such
+    letters varies its first ones only (at most _VARIANTS_MAX ranges, cut where the next such
+    letter starts) and is then checked whole by a GLOB whose classes hold each letter's cases."""
+    forms, cut, glob = [""], None, []
+    for i, ch in enumerate(text):
+        cases = _cases(ch) if not ch.isascii() else [ch]
+        glob.append("[" + "".join(cases) + "]" if len(cases) > 1 or ch in "*?[" else ch)
+        if cut is None:
+            if len(forms) * len(cases) > _VARIANTS_MAX:
+                cut = i
+            else:
+                forms = [f + c for f in forms for c in cases]
+    return forms, ("".join(glob) + "*" if cut is not None else None)
+
+
 def _prefix(column, text: str, dialect: str):
-    """`column` starts with `text` (both lowercased), as a range an index on lower(column) serves;
-    LIKE repeats it exactly (a collation other than C or C.UTF-8 may order a range differently)."""
+    """`column` starts with `text` (both lowercased), as ranges an index on lower(column) serves;
+    LIKE repeats it exactly on PostgreSQL (a collation other than C or C.UTF-8 may order a range
+    differently), whose lower() folds every letter, so one range is enough there."""
     lowered = sa.func.lower(column)
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    where = [lowered >= text, lowered < text + _TOP]
     if dialect == "postgresql":
-        where.append(lowered.like(escaped + "%", escape="\\"))
-    return sa.and_(*where)
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return sa.and_(lowered >= text, lowered < text + _TOP, lowered.like(escaped + "%", escape="\\"))
+    forms, glob = _sqlite_case_forms(text)
+    ranges = [sa.and_(lowered >= f, lowered < f + _TOP) for f in forms]
+    where = ranges[0] if len(ranges) == 1 else sa.or_(*ranges)
+    return sa.and_(where, lowered.op("GLOB")(glob)) if glob else where
 
 
 def matching_donors(q: str):
     """SQL: the ids of the donors whose email, or credit name, starts with `q` (case aside). An
     address (with an @, or a full-width ＠) is looked up by email only."""
-    text = q.strip().lower()
+    text = composed(q.strip()).lower()  # a name is stored composed (NFC): é typed as e + ◌́ finds it
     dialect = db.session.get_bind().dialect.name
     # The address as it is stored (full-width forms, a domain in its own letters); a name as typed.
     address = email_search_form(q)

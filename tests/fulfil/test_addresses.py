@@ -176,10 +176,10 @@ def test_address_survey_with_reminders_then_the_dvd_ships_and_arrives(campaign, 
     tok = csrf_token(producer_client, "/admin/rewards/dvd")
     resp = producer_client.post(f"/admin/rewards/items/{item.id}", data={"csrf_token": tok, "action": "move",
                                                                         "to": "in_production"})
-    assert resp.status_code == 303
+    assert resp.status_code == 409  # refused (not available), on the reward's page again
+    assert "Mark the reward available first" in resp.get_data(as_text=True)
     db.session.expire_all()
-    assert db.session.get(FulfilmentItem, item.id).state == ItemState.OWED  # refused: not available
-    assert "Mark the reward available first" in producer_client.get("/admin/rewards").get_data(as_text=True)
+    assert db.session.get(FulfilmentItem, item.id).state == ItemState.OWED
     producer_client.post("/admin/rewards/dvd/schedule", data={"csrf_token": tok, "available": "1",
                                                              "due_at": "2027-06-30"})
     producer_client.post(f"/admin/rewards/items/{item.id}", data={"csrf_token": tok, "action": "move",

@@ -106,3 +106,91 @@ def test_a_letter_is_drafted_in_the_donors_language(campaign, client, login_as, 
     with client.application.test_request_context("/?lang=zh-Hans"):
         partner = texts.partner_name(current_campaign())
     assert re.findall(r"[A-Za-z]{2,}", text.replace(partner, "")) == [], text
+
+
+def test_a_refused_move_stays_on_its_rewards_page_with_what_was_typed(campaign, client, login_as, producer):
+    """A parcel the donor has given no address for cannot ship: the producer stays on the signed
+    DVD's page (not the list of every reward), the message names the item and its donor beside the
+    row, and the tracking number typed is in its field again, ready to send once the address comes.
+    A letter over the limit comes back whole in its (open) box."""
+    import html as html_lib
+
+    pay(12000, "parcel@example.org", credit_name="Parcel Person")
+    for key in ("dvd-signed", "thank-you-letter"):
+        fulfilment.mark_available(db.session.scalar(sa.select(Reward.id).where(Reward.key == key)))
+    signed, letter = _item("parcel@example.org", "dvd-signed"), _item("parcel@example.org", "thank-you-letter")
+    fulfilment.move_item(signed.id, "in_production")
+    db.session.commit()
+    staff = login_as(client, producer)
+    tok = csrf_token(staff, "/admin/rewards/dvd-signed")
+
+    resp = staff.post(f"/admin/rewards/items/{signed.id}", data={
+        "csrf_token": tok, "action": "move", "to": "shipped", "tracking": "China Post EMS EE123456789CN",
+        "state": "in_progress", "page": "1"})
+    page = html_lib.unescape(resp.get_data(as_text=True))
+    assert resp.status_code == 409  # not a redirect to /admin/rewards
+    assert "<h1>Signed DVD" in page or "dvd-signed" in page
+    assert 'aria-current="page">in progress' in page  # the filter it was typed under
+    assert f"Item #{signed.id} (parcel@example.org) was not changed: The donor has given no address yet." in page
+    assert 'value="China Post EMS EE123456789CN"' in page
+    assert '<option value="shipped" selected>' in page
+    db.session.expire_all()
+    assert db.session.get(FulfilmentItem, signed.id).state == ItemState.IN_PRODUCTION
+
+    too_long = "Dear Parcel,\n" + "x" * fulfilment.LETTER_MAX
+    resp = staff.post(f"/admin/rewards/items/{letter.id}", data={"csrf_token": tok, "action": "letter",
+                                                                  "letter": too_long})
+    page = html_lib.unescape(resp.get_data(as_text=True))
+    assert resp.status_code == 400 and f"Item #{letter.id} (parcel@example.org) was not changed" in page
+    assert too_long in page and "<details open>" in page
+
+
+def test_a_refusal_on_a_producers_page_is_in_the_chosen_language_and_marked_so(campaign, client, login_as,
+                                                                               producer):
+    """README: the producers' pages are English (their body marked lang="en"), their messages follow
+    the chosen language. The refusal beside the row is Chinese for a producer reading in Chinese, so
+    the element carries lang="zh-Hans": a screen reader must not read it with an English voice."""
+    import re
+
+    pay(12000, "parcel@example.org")
+    fulfilment.mark_available(db.session.scalar(sa.select(Reward.id).where(Reward.key == "dvd-signed")))
+    signed = _item("parcel@example.org", "dvd-signed")
+    fulfilment.move_item(signed.id, "in_production")
+    db.session.commit()
+    staff = login_as(client, producer)
+    staff.get("/admin/rewards/dvd-signed?lang=zh-Hans")
+    tok = csrf_token(staff, "/admin/rewards/dvd-signed")
+    page = staff.post(f"/admin/rewards/items/{signed.id}", data={
+        "csrf_token": tok, "action": "move", "to": "shipped", "tracking": "EMS 1"}).get_data(as_text=True)
+    refusal = re.search(r'<p class="flash error" role="alert" id="item-refused" lang="([^"]+)">([^<]+)</p>', page)
+    assert refusal and refusal.group(1) == "zh-Hans", page
+    assert re.search(r"[\u4e00-\u9fff]", refusal.group(2)) and "parcel@example.org" in refusal.group(2)
+    assert '<div lang="en">' in page  # the page around it is still the crew's English
+
+
+def test_an_illegal_move_is_refused_in_the_chosen_language(campaign, client, login_as, producer):
+    """The refusal of a move the states do not allow (owed to received) was an English f-string
+    on a Chinese page."""
+    import re
+
+    pay(12000, "parcel@example.org")
+    signed = _item("parcel@example.org", "dvd-signed")
+    staff = login_as(client, producer)
+    staff.get("/admin/rewards/dvd-signed?lang=zh-Hans")
+    tok = csrf_token(staff, "/admin/rewards/dvd-signed")
+    page = staff.post(f"/admin/rewards/items/{signed.id}", data={
+        "csrf_token": tok, "action": "move", "to": "received"}).get_data(as_text=True)
+    refusal = re.search(r'<p class="flash error" role="alert" id="item-refused" lang="([^"]+)">([^<]+)</p>', page)
+    assert refusal and refusal.group(1) == "zh-Hans", page
+    assert re.search(r"[\u4e00-\u9fff]", refusal.group(2)) and "cannot become" not in refusal.group(2)
+    assert db.session.get(FulfilmentItem, signed.id).state == ItemState.OWED
+
+
+def test_the_address_survey_message_follows_the_chosen_language(campaign, client, login_as, producer):
+    """The producers' success messages are in the language of their top bar (here Chinese), the
+    count put into the sentence rather than an English plural made by hand."""
+    staff = login_as(client, producer)
+    staff.get("/admin/rewards?lang=zh-Hans")
+    tok = csrf_token(staff, "/admin/rewards")
+    page = staff.post("/admin/rewards/surveys", data={"csrf_token": tok}, follow_redirects=True).get_data(as_text=True)
+    assert "地址调查" in page and "Address survey sent" not in page

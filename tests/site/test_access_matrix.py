@@ -262,7 +262,7 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("fulfil_admin.queues", "GET"): ("/admin/rewards", None, PRODUCER_PAGE),
     ("fulfil_admin.queue", "GET"): ("/admin/rewards/dvd", None, PRODUCER_PAGE),
     ("fulfil_admin.schedule", "POST"): ("/admin/rewards/dvd/schedule", {}, _only({"producer": 303})),
-    ("fulfil_admin.item", "POST"): ("/admin/rewards/items/{item_a}", {}, _only({"producer": 303})),
+    ("fulfil_admin.item", "POST"): ("/admin/rewards/items/{item_a}", {}, _only({"producer": 400})),
     ("fulfil_admin.packing_list", "GET"): ("/admin/rewards/packing-list.csv", None, PRODUCER_PAGE),
     ("fulfil_admin.surveys", "POST"): ("/admin/rewards/surveys", {}, _only({"producer": 303})),
     ("fulfil_admin.credits_page", "GET"): ("/admin/credits", None, PRODUCER_PAGE),
