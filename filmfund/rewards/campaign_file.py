@@ -24,7 +24,10 @@ from filmfund.rewards.models import RewardKind
 log = logging.getLogger(__name__)
 KEY_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
-MAX_AMOUNT = 10**8  # $1,000,000: the largest single amount the system accepts
+# The largest single amount the system accepts: Stripe's largest charge, eight digits in the
+# currency's smallest unit (99,999,999: $999,999.99 in USD; one cent more is Stripe's
+# `amount_too_large`). A gift above it would pass the form and be refused at Checkout.
+MAX_AMOUNT = 99_999_999
 
 
 class CampaignFileError(ValidationError):

@@ -30,7 +30,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from filmfund.audit import record_audit, user_ref
-from filmfund.auth.models import ApiToken, LoginLink, User
+from filmfund.auth.models import ApiToken, LoginLink, Role, User, UserRole
 from filmfund.auth.services import email_for_people, normalize_email
 from filmfund.db import on_commit, utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
@@ -308,7 +308,7 @@ _LABELS = {
     "totp_confirmed_at": _l("Second factor set up"), "roles": _l("Roles"),
     "role": _l("Role"), "donations": _l("Donations"), "first_gift_at": _l("First gift"), "last_gift_at": _l("Last gift"),
     # The other columns a donor's tables hold, so that no label shows a column's own name.
-    "action": _l("Action"), "actor": _l("Done by"), "actor_id": _l("Done by (account)"), "address": _l("Address"),
+    "action": _l("Action"), "actor": _l("Done by"), "address": _l("Address"),
     "answer_asset_id": _l("Answer's video"), "answer_english": _l("Answer in English"),
     "answer_language": _l("Answer's language"), "answer_original": _l("Answer as given"),
     "answered_at": _l("Answered"), "approved_at": _l("Approved on"), "asset_id": _l("Film or clip"),
@@ -319,7 +319,7 @@ _LABELS = {
     "decided_at": _l("Decided"), "dedication": _l("Dedication"), "details": _l("Details"),
     "dispute_status": _l("Dispute"), "dispute_amount": _l("Amount disputed"), "donation_id": _l("Donation"),
     "donor_id": _l("Donor"),
-    "english_status": _l("English version"), "entitlement_id": _l("Reward held"), "entry_hash": _l("Chain hash"),
+    "english_status": _l("English version"), "entitlement_id": _l("Reward held"),
     "erased_at": _l("Erased"), "error": _l("Error"), "experience_id": _l("Experience"), "expires_at": _l("Expires"),
     "flags": _l("Flags"), "from_producers": _l("From the producers"), "idempotency_key": _l("Form key"),
     "interval": _l("Every"), "invited_at": _l("Invited on"), "invoice_id": _l("Stripe invoice"),
@@ -328,12 +328,12 @@ _LABELS = {
     "moderated_at": _l("Reviewed"), "moderation_note": _l("Review note"), "name": _l("Name"),
     "next_payment_at": _l("Next payment"), "note": _l("Note"), "notified_at": _l("Told"),
     "original_status": _l("Original version"), "payment_intent_id": _l("Stripe payment"),
-    "pledge_id": _l("Donation form"), "postal_code": _l("Postal code"), "prev_hash": _l("Previous hash"),
+    "pledge_id": _l("Donation form"), "postal_code": _l("Postal code"),
     "purpose": _l("Purpose"), "reason": _l("Reason"), "receipt_claimed_at": _l("Receipt being sent"),
     "receipt_sent_at": _l("Receipt sent"), "recorded_by": _l("Recorded by"), "ref": _l("Found us through"),
     "reminded_at": _l("Reminded"), "requested_by": _l("Asked by"), "responded_at": _l("Replied"),
     "returned_at": _l("Returned"), "rsvp_reminded_at": _l("Reminded to reply"),
-    "screening": _l("Early-access screening"), "section": _l("Section"), "sent_at": _l("Sent"), "seq": _l("Number"),
+    "screening": _l("Early-access screening"), "section": _l("Section"), "sent_at": _l("Sent"),
     "ship_to": _l("Ship to"), "shipped_at": _l("Shipped on"), "signer": _l("Signed by"), "slot_id": _l("Time slot"),
     "started_at": _l("Started"), "state_at": _l("State since"), "stripe_customer_id": _l("Stripe customer"),
     "stripe_refund_id": _l("Stripe refund"), "stripe_subscription_id": _l("Stripe subscription"),
@@ -352,6 +352,8 @@ _LABELS = {
     "vtt": _l("Captions (WebVTT)"), "acknowledged_at": _l("Acknowledged on"),
     "acknowledged_by": _l("Acknowledged by"), "paid_on": _l("Paid on"), "reference": _l("Reference"),
     "addresses": _l("Network addresses"), "first_at": _l("First seen"), "last_at": _l("Last seen"),
+    # The details of an audit entry (_audit_details): what a donor's own entries hold.
+    "form": _l("Format"), "method": _l("Signed in with"),
 }
 # What a donor does that the audit log records (its `action`), in words; another action (a staff
 # account's) is shown by its code.
@@ -409,6 +411,12 @@ _CODE_WORDS: dict[tuple[str, str], Mapping] = {
     ("login_links", "purpose"): {"sign_in": _l("Sign in"), "reset": _l("Choose a new password")},
     ("mail_opt_outs", "topic"): mail_prefs.TOPIC_TITLES,  # a reward's key: its title (_readable_value)
     ("mail_opt_outs", "via"): _VIA_WORDS,
+    # an audit entry's details (_audit_details): how the donor downloaded her data, and so on
+    ("audit_log", "via"): _VIA_WORDS,
+    ("audit_log", "role"): _ROLE_WORDS,
+    ("audit_log", "form"): {"readable": _l("A page to read")},
+    ("audit_log", "method"): {"password": _l("Your password"),
+                              "password+totp": _l("Your password and a code from your app")},
     ("shipping_addresses", "source"): {"checkout": _l("At checkout"), "survey": _l("In the address survey"),
                                        "account": _l("On your account page")},
     ("expenses", "state"): {"recorded": _l("Recorded"), "void": _l("Void")},
@@ -450,8 +458,10 @@ def _code_words(table: str, column: str, value: str, reward_keys: dict[str, str]
 
 
 _MONEY = {"amount", "amount_refunded", "refunded", "net", "gross", "share", "fee", "min_amount", "dispute_amount"}
-# Ids a person has no use for; kept in the JSON, which stays complete and machine-readable.
-_PLUMBING = {"id", "user_id", "campaign_id", "public_id"}
+# Ids a person has no use for; kept in the JSON, which stays complete and machine-readable. An
+# audit entry's account id is its `actor` (said in words), and its place in the chain (number,
+# hashes) is for a program checking the log: the JSON keeps them.
+_PLUMBING = {"id", "user_id", "campaign_id", "public_id", "actor_id", "seq", "prev_hash", "entry_hash"}
 
 
 # A column whose name means another thing in one table: the address's `state` is where it is.
@@ -495,6 +505,42 @@ def _readable_value(table: str, column: str, value, row: dict, rewards: dict[int
     return str(value)
 
 
+def _person(ref: str, reader_id: int | None, reader_words) -> str:
+    """Who an audit entry's `user:<id>` is, as its reader says it: herself, the producers, the
+    partner charity, or another account (never its number)."""
+    kind, _colon, number = ref.partition(":")
+    if kind != "user" or not number.isdigit():
+        return ref
+    if int(number) == reader_id:
+        return str(reader_words)
+    roles = set(db.session.scalars(sa.select(UserRole.role).where(UserRole.user_id == int(number))))
+    if Role.PRODUCER in roles:
+        return _("The producers")
+    if Role.PARTNER in roles:
+        return _("The partner charity")
+    return _("Another account")
+
+
+def _audit_details(details, rewards: dict[int, str], reward_keys: dict[str, str]) -> str:
+    """An audit entry's details ({"via": "account"}) in words: "Through: On your account page"."""
+    try:
+        value = json.loads(details) if isinstance(details, str) else details
+    except ValueError:
+        return details
+    if not isinstance(value, dict):
+        return details
+    return _("; ").join(
+        _("%(label)s: %(value)s", label=_label(key, "audit_log"),
+          value=_readable_value("audit_log", key, item, value, rewards, reward_keys))
+        for key, item in sorted(value.items()) if key not in _PLUMBING and not key.endswith("_id"))
+
+
+def _audit_row(row: dict, reader_id: int | None, rewards: dict[int, str], reward_keys: dict[str, str]) -> dict:
+    return {**row, "actor": _person(row.get("actor") or "", reader_id, _l("You")),
+            "target": _person(row.get("target") or "", reader_id, _l("Your account")),
+            "details": _audit_details(row.get("details"), rewards, reward_keys)}
+
+
 def readable_export(doc: dict) -> list[dict]:
     """The same document as the JSON export (donor_data), for a person to read: one section per
     part, titled in words, each row as label/value pairs with money as money, times with their
@@ -507,6 +553,8 @@ def readable_export(doc: dict) -> list[dict]:
     reward_keys = {r.key: title for r, title in titled}
 
     def rows_of(table: str, rows: list[dict]) -> list[list[tuple[str, str]]]:
+        if table == "audit_log":
+            rows = [_audit_row(row, doc["account"].get("id"), rewards, reward_keys) for row in rows]
         return [[(_label(col, table), _readable_value(table, col, val, row, rewards, reward_keys))
                  for col, val in row.items() if col not in _PLUMBING] for row in rows]
 

@@ -371,15 +371,21 @@ def account_data_readable():
 ERASE_WORD = lazy_gettext("erase")
 
 
+# The site's Chinese is Simplified, and it is the page a reader from Hong Kong or Taiwan is served;
+# her keyboard types the word in Traditional characters (刪除 for 删除). The Traditional forms of
+# the characters the erase word is written with, read as the Simplified ones the page shows.
+_SIMPLIFIED = str.maketrans({"刪": "删"})
+
+
 def _typed_the_erase_word(typed: str) -> bool:
     """The word as the page asked for it, in any of the site's languages (the donor may have read
     the page in the other one, or switched keyboards), however a phone or an input method typed
-    it: "Erase", "ｅｒａｓｅ", "erase " (typed.folded)."""
+    it: "Erase", "ｅｒａｓｅ", "erase " (typed.folded), "刪除" from a Traditional Chinese keyboard."""
     words = set()
     for lang in languages():
         with in_language(lang):
             words.add(folded(str(ERASE_WORD)))
-    return folded(typed) in words
+    return folded(typed).translate(_SIMPLIFIED) in words
 
 
 @bp.post("/account/erase")

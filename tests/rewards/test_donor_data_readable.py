@@ -65,7 +65,7 @@ def test_the_export_to_read_says_its_codes_in_the_readers_words(app, campaign, l
         "user_roles": "Donor", "mail_opt_outs": "On your account page", "shipping_addresses": "China",
     }), ("zh-Hans", {
         "entitlements": "已获得", "donations": "在线支付", "pledges": "尚未付款",
-        "user_roles": "捐赠人", "mail_opt_outs": "在账户页面", "shipping_addresses": "中国",
+        "user_roles": "捐助者", "mail_opt_outs": "在账户页面", "shipping_addresses": "中国",
     })):
         sections = _sections(client.get(f"/account/data/readable?lang={lang}").get_data(as_text=True))
         shown = [value for rows in sections.values() for _label, value in rows]
@@ -86,3 +86,44 @@ def test_the_json_export_keeps_the_codes(app, campaign, login_as):
     assert {row["status"] for row in doc["tables"]["entitlements"]} == {"granted"}
     assert {row["source"] for row in doc["tables"]["donations"]} == {"stripe"}
     assert sorted(row["state"] for row in doc["tables"]["pledges"]) == ["paid", "pending"]
+
+
+def _audit_section(html: str) -> list[tuple[str, str]]:
+    return _sections(html)["audit_log"]
+
+
+def test_the_actions_recorded_about_her_say_who_and_how_in_words(app, campaign, login_as):
+    """The audit section showed "user:2", {"via": "account"} and the chain's hashes: the log's own
+    notation. A person reads who acted (herself), on what (her account) and how, in her language;
+    the chain's number and hashes are for a program checking the log, in the JSON download."""
+    client = _reader(app, login_as)
+    reader = find_user(EMAIL)
+    client.get("/account/data")  # the JSON download: an entry of the log, by her, on her account
+    doc = client.get("/account/data").get_json()
+    [entry] = doc["tables"]["audit_log"]
+    assert entry["actor"] == f"user:{reader.id}" and entry["details"] == '{"via": "account"}'
+    assert len(entry["entry_hash"]) == 64 and entry["seq"]  # the JSON keeps the chain
+    for lang, you, account, via in (("en", "You", "Your account", "On your account page"),
+                                    ("zh-Hans", "您", "您的账户", "在账户页面")):
+        html = client.get(f"/account/data/readable?lang={lang}").get_data(as_text=True)
+        rows = _audit_section(html)
+        values = [value for _label, value in rows]
+        assert you in values and account in values, (lang, rows)
+        assert any(via in value for value in values), (lang, rows)
+        text = re.sub(r"<[^>]+>", " ", html)
+        assert f"user:{reader.id}" not in text and '{"via"' not in text, lang
+        assert entry["entry_hash"] not in text and not re.search(r"\b[0-9a-f]{64}\b", text), lang
+
+
+def test_another_account_in_a_staff_members_export_is_named_by_its_role(app, campaign, producer, partner):
+    """The export of a staff account (built as the page builds it) names the partner's account that
+    it gave a role to as the partner, never by its number, and the role in words."""
+    from filmfund.audit import record_audit, user_ref
+
+    record_audit("role.grant", user_ref(partner), {"role": "partner"}, actor=producer)
+    db.session.commit()
+    with app.test_request_context("/?lang=en"):
+        sections = donor_data.readable_export(donor_data.donor_data(producer))
+    [audit] = [s for s in sections if s["key"] == "audit_log"]
+    [row] = [dict(r) for r in audit["rows"] if ("Action", "Role given") in r]
+    assert (row["Done by"], row["About"], row["Details"]) == ("You", "The partner charity", "Role: Partner")

@@ -10,6 +10,7 @@ from filmfund.errors import ConflictError, ValidationError
 from filmfund.extensions import db
 from filmfund.rewards import ledger, ledger_check
 from filmfund.rewards.campaign import campaign_summary, load_campaign
+from filmfund.rewards.campaign_file import MAX_AMOUNT
 from filmfund.rewards.payments import partner_statement, record_payout
 from filmfund.rewards.models import Donation, LedgerEntry
 from filmfund.rewards.webhooks import complete_test_checkout
@@ -127,7 +128,7 @@ def test_database_refuses_wrong_signs(campaign, stripe_events, pledge):
 def histories(draw):
     payments = []
     for _ in range(draw(st.integers(1, 4))):
-        amount = draw(st.integers(100, 10**8))
+        amount = draw(st.integers(100, MAX_AMOUNT))  # up to the largest gift a pledge takes
         refunds = draw(st.lists(st.integers(0, amount), max_size=4))
         disputes = draw(st.sampled_from([[], ["open"], ["won"], ["lost"], ["open", "won"], ["open", "lost"]]))
         payments.append((amount, refunds, disputes))

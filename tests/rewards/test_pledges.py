@@ -108,6 +108,20 @@ def test_api_refuses_bad_pledges_and_writes_nothing(client, campaign, body, stat
     assert pledges_count() == 0
 
 
+def test_the_largest_gift_is_the_largest_charge_stripe_makes(client, campaign):
+    """Stripe charges at most eight digits of the smallest unit (99,999,999 cents: $999,999.99;
+    one more is its `amount_too_large`). A million dollars passed the form and the API and was then
+    refused at Checkout; now it is refused here, naming the limit, and the largest is taken."""
+    largest = client.post("/api/v1/pledges", json={"amount": 99_999_999, "email": "big@example.org"})
+    assert largest.status_code == 201, largest.get_json()
+    assert get_pledge(largest.get_json()["pledge_id"]).amount == 99_999_999
+    one_more = client.post("/api/v1/pledges", json={"amount": 100_000_000, "email": "big@example.org"},
+                           headers={"Accept-Language": "zh-CN"})
+    assert one_more.status_code == 400 and one_more.get_json()["error"]["code"] == "invalid_amount"
+    assert "99999999" in one_more.get_json()["error"]["message"]  # the limit, in the API's cents
+    assert pledges_count() == 1
+
+
 def test_api_needs_json_content_type(client, campaign):
     r = client.post("/api/v1/pledges", data="amount=1000&email=a@example.org",
                     content_type="application/x-www-form-urlencoded")

@@ -63,3 +63,17 @@ def test_account_lists_the_donors_own_library(client, campaign, login_as, monkey
     html = login_as(client, find_user("lib@example.org")).get("/account").get_data(as_text=True)
     assert asked_for == ["lib@example.org"]  # the library of the signed-in donor, nobody else's
     assert 'href="http://localhost/library/a1"' in html and "Production still: the search" in html
+
+
+def test_two_sentences_in_a_row_are_spaced_as_each_language_writes_them(client, campaign, login_as):
+    """The tier's two sentences (and the anonymity box's) were two texts with a template's line
+    break between them: English wants that space, Chinese writes none after 。, and showed
+    "（US$50 起）。 再捐". The language's own joiner puts them together (needs the merged zh-Hans
+    catalogue: "%(sentence)s %(next_sentence)s")."""
+    pay(5000, "mei@example.org")
+    client = login_as(client, find_user("mei@example.org"))
+    english = client.get("/account?lang=en").get_data(as_text=True)
+    assert "($50+). Give $50.00 more to reach Patron." in english
+    assert "<strong>Keep me anonymous.</strong> Your name is taken out" in english
+    chinese = client.get("/account?lang=zh-Hans").get_data(as_text=True)
+    assert "（US$50 起）。再捐 US$50.00" in chinese and "。 " not in chinese

@@ -287,6 +287,16 @@ def test_the_erase_word_of_either_language_erases(app, campaign, login_as, page_
     assert find_user(EMAIL) is None
 
 
+@pytest.mark.parametrize("typed", ["刪除", "刪除 "])
+def test_the_chinese_erase_word_typed_in_traditional_characters_erases(app, campaign, login_as, typed):
+    """The site's Chinese is Simplified, and so is the page a reader from Hong Kong or Taiwan gets
+    (zh-HK, zh-TW); her keyboard types 刪除 for the 删除 it asks for. It is the same word, and was
+    refused."""
+    resp = _erase_typing(app, login_as, typed, "zh-Hans")
+    assert resp.status_code == 200
+    assert find_user(EMAIL) is None
+
+
 def test_the_erase_box_asks_for_the_word_in_the_pages_language_and_never_capitalises(app, campaign, login_as):
     pay(2000, EMAIL)
     client = signed_in(app, login_as)

@@ -90,7 +90,7 @@ def test_tiers_move_and_donors_rewards_follow_a_delivered_reward_is_not_taken_si
     from filmfund.rewards.campaign import load_campaign
 
     TIERS = file_tiers()
-    assert TIERS[:3] == [(100, "Supporter", "支持者"), (1500, "Follower", "追随者"), (3000, "Insider", "知情人")]
+    assert TIERS[:3] == [(100, "Supporter", "支持者"), (1500, "Follower", "关注者"), (3000, "Insider", "幕后伙伴")]
     pay(1500, "fifteen@example.org")
     pay(2000, "twenty@example.org")
     db.session.commit()
@@ -98,13 +98,13 @@ def test_tiers_move_and_donors_rewards_follow_a_delivered_reward_is_not_taken_si
     login_as(client, producer)
     token = csrf_token(client, "/admin/campaign")
 
-    not_up = [TIERS[0], (3000, "Follower", "追随者", db.session.scalar(sa.select(Tier.id).where(Tier.min_amount == 1500))),
-              (3000, "Insider", "知情人")] + TIERS[3:]
+    not_up = [TIERS[0], (3000, "Follower", "关注者", db.session.scalar(sa.select(Tier.id).where(Tier.min_amount == 1500))),
+              (3000, "Insider", "幕后伙伴")] + TIERS[3:]
     resp = client.post("/admin/campaign/tiers", data=tiers_form(token, not_up))
     assert resp.status_code == 400 and "tiers go strictly up" in resp.get_data(as_text=True)
 
     # Follower from $15 to $20: the $15 donor no longer reaches it, the $20 donor keeps it.
-    moved = [TIERS[0], (2000, "Follower", "追随者", db.session.scalar(sa.select(Tier.id).where(Tier.min_amount == 1500)))]
+    moved = [TIERS[0], (2000, "Follower", "关注者", db.session.scalar(sa.select(Tier.id).where(Tier.min_amount == 1500)))]
     moved += TIERS[2:]
     assert client.post("/admin/campaign/tiers", data=tiers_form(token, moved)).status_code == 303
     db.session.expire_all()
@@ -121,14 +121,14 @@ def test_tiers_move_and_donors_rewards_follow_a_delivered_reward_is_not_taken_si
     ent.status, ent.fulfilled_at = EntitlementStatus.FULFILLED, utcnow()
     db.session.commit()
     tier_id = db.session.scalar(sa.select(Tier.id).where(Tier.min_amount == 2000))
-    higher = [TIERS[0], (2500, "Follower", "追随者", tier_id)] + TIERS[2:]
+    higher = [TIERS[0], (2500, "Follower", "关注者", tier_id)] + TIERS[2:]
     resp = client.post("/admin/campaign/tiers", data=tiers_form(token, higher))
     assert resp.status_code == 400 and "1 reward(s) already delivered" in resp.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.scalar(sa.select(Tier.min_amount).where(Tier.id == tier_id)) == 2000  # nothing changed
     assert "updates-monthly" in held("twenty@example.org")
     # ... and so is removing the tier; with the explicit choice, it is done and recorded.
-    removing = tiers_form(token, [TIERS[0], (2000, "Follower", "追随者", tier_id)] + TIERS[2:], **{"tier-1-remove": "1"})
+    removing = tiers_form(token, [TIERS[0], (2000, "Follower", "关注者", tier_id)] + TIERS[2:], **{"tier-1-remove": "1"})
     assert client.post("/admin/campaign/tiers", data=removing).status_code == 400
     assert client.post("/admin/campaign/tiers", data={**removing, "take_back": "1"}).status_code == 303
     db.session.expire_all()

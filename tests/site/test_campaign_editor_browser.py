@@ -66,7 +66,7 @@ def test_a_producer_edits_a_tier_at_phone_and_desktop_width_and_the_page_follows
         expect(tier.locator(".tier-name")).to_have_text(name)
         expect(tier).to_contain_text("Monthly production updates")  # its reward moved with it
         page.goto(site + "/?lang=zh-Hans")
-        expect(page.locator(f"#tier-{cents} .tier-name")).to_have_text("追随者")
+        expect(page.locator(f"#tier-{cents} .tier-name")).to_have_text("关注者")
         assert_fits(page, tmp_path, f"campaign-page-after-edit-{width}")
     phone.close()
     desktop.close()

@@ -76,6 +76,16 @@ def test_bad_amount_rerenders_with_message_and_values_and_writes_nothing(client,
     assert pledge_count() == 0
 
 
+def test_the_form_refuses_a_gift_larger_than_stripe_charges(client, campaign):
+    """$1,000,000.00 is one cent more than Stripe charges at once: it went on to a Checkout that
+    refused it. The form says the limit; $999,999.99 goes on to Checkout."""
+    resp = client.post("/pledge", data=_form(client, amount="1000000"))
+    assert resp.status_code == 400 and "At most $999,999.99 in one gift." in resp.get_data(as_text=True)
+    assert pledge_count() == 0
+    assert client.post("/pledge", data=_form(client, amount="999999.99")).status_code == 303
+    assert db.session.scalar(sa.select(Pledge.amount)) == 99_999_999
+
+
 def test_bad_email_rerenders_with_message(client, campaign):
     resp = client.post("/pledge", data=_form(client, email="not-an-email", amount="30"))
     html = resp.get_data(as_text=True)
@@ -138,6 +148,16 @@ def test_paid_checkout_lands_on_a_confirmed_thank_you_and_moves_the_total(client
     assert "ada@example.org" not in html and "Ada L." not in html  # the URL may be shared: no personal data
     assert "your name will not appear" not in html
     assert "$50</strong>" in client.get("/").get_data(as_text=True)
+
+
+def test_the_thank_you_page_says_once_that_the_receipt_is_coming(client, campaign):
+    """The status line says the receipt is on its way; the paragraph under it said it again, in
+    both languages ("收据正在发往您的邮箱" then "收据很快就会到您的邮箱")."""
+    thank_you = _checkout(client, "50", "paid")
+    html = client.get(thank_you).get_data(as_text=True)
+    assert html.lower().count("receipt is on its way") == 1 and "sign in with your email" in html
+    zh = client.get(thank_you + "&lang=zh-Hans").get_data(as_text=True)
+    assert zh.count("收据") == 1, re.findall(r"[^>]*收据[^<]*", zh)
 
 
 def test_processing_payment_is_not_thanked_yet_and_refreshes(client, campaign):
