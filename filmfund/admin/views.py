@@ -135,6 +135,28 @@ def record_payout():
     return redirect(url_for("admin.dashboard", _anchor="payouts"), code=303)
 
 
+@bp.post("/payouts/<int:payout_id>/reverse")
+@role_required("producer")
+def reverse_payout(payout_id: int):
+    """A payout recorded by mistake is taken back (a new ledger group, never an edit); the right
+    amount is then recorded as a new payout. The form's token keeps a double click to one reversal."""
+    f = request.form
+    try:
+        fields = dict(payout_id=payout_id, reason=f.get("reason", ""))
+        payout = once.run("payout_reversal", current_user.id, f.get("once"), fields,
+                          lambda: payments.reverse_payout(**fields, reversed_by=current_user.email))
+    except once.AlreadyDone:
+        return _done_before("payouts")
+    except DomainError as err:
+        if err.status == 404:
+            raise
+        return _refused("reverse", err)
+    db.session.commit()
+    flash(_("Payout %(reference)s of %(amount)s reversed: it no longer counts as paid to the partner.",
+            reference=payout.reference, amount=format_money(payout.amount, payout.currency)), "success")
+    return redirect(url_for("admin.dashboard", _anchor="payouts"), code=303)
+
+
 @bp.post("/entitlements/<int:entitlement_id>")
 @role_required("producer")
 def entitlement_status(entitlement_id: int):
@@ -167,7 +189,9 @@ def _partner_context() -> dict:
     timeline = statements.timeline(campaign, as_of)
     shares = [(day, due - (timeline[i - 1][1] if i else 0)) for i, (day, due, _paid) in enumerate(timeline)]
     return {"campaign": campaign, "st": statements.statement(campaign, as_of), "as_of": as_of,
-            "payouts": statements.payouts_seen(campaign), "counted_payouts": statements.payouts_seen(campaign, as_of),
+            # The partner's list shows a reversed payout, marked; the CSV's payouts are those counted.
+            "payouts": statements.payouts_seen(campaign, reversed_too=True),
+            "counted_payouts": statements.payouts_seen(campaign, as_of),
             "timeline": timeline, "shares": [(d, s) for d, s in shares if s], "months": statements.months(campaign)}
 
 

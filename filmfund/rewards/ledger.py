@@ -168,6 +168,33 @@ def book_payout(campaign: Campaign, payout: Payout) -> str:
     return group
 
 
+def book_payout_reversal(campaign: Campaign, payout: Payout, livemode: bool) -> str:
+    """Take back a payout recorded by mistake: a new group, its one `payout_reversal` entry the
+    payout's amount negated (linked to it), in the payout's money mode; `paid_out` goes down by it.
+    The payout's own entry is never touched. The caller holds that mode's money lock (it made sure,
+    under it, that the payout was not taken back already)."""
+    group = new_id()
+    db.session.add(LedgerEntry(campaign_id=campaign.id, group_id=group, event_kind=EventKind.PAYOUT_REVERSAL,
+                               entry_kind=EntryKind.PAYOUT_REVERSAL, amount=-payout.amount, currency=payout.currency,
+                               payout_id=payout.id, livemode=livemode, created_at=utcnow()))
+    _lock_for_booking(campaign.id, livemode)
+    totals.add_to_campaign(campaign.id, livemode, paid_out=-payout.amount)
+    db.session.flush()
+    return group
+
+
+def payout_mode(payout_id: int) -> bool | None:
+    """The money mode of a payout (its ledger entry's), None if it has no entry."""
+    return db.session.scalar(sa.select(LedgerEntry.livemode).where(
+        LedgerEntry.payout_id == payout_id, LedgerEntry.entry_kind == EntryKind.PAYOUT))
+
+
+def payout_reversed(payout_id: int) -> bool:
+    """Whether the ledger holds a reversal of this payout (the partial unique index answers)."""
+    return bool(db.session.scalar(sa.select(sa.exists().where(
+        LedgerEntry.payout_id == payout_id, LedgerEntry.entry_kind == EntryKind.PAYOUT_REVERSAL))))
+
+
 def statement(campaign: Campaign, livemode: bool | None = None) -> dict:
     """The partner's statement in the installation's money mode, from the totals row."""
     row = _row(campaign.id, livemode)

@@ -2,7 +2,7 @@
 
 It replays the entries (aggregated per booking group in SQL, streamed in booking order) and
 checks the groups, the partner's share at every step, each donation against its entries and its
-refunds against Stripe's reports of them, the payouts, the running totals (campaign, donor, day) against the entries, and the donors'
+refunds against Stripe's reports of them, the payouts and their reversals (paid out = payouts - reversals), the running totals (campaign, donor, day) against the entries, and the donors'
 entitlements against their net. Set-based queries and a stream: it scales to millions of
 entries without loading them. A scheduled job runs it (filmfund.rewards.tasks) and keeps each
 result as a `LedgerCheck` row, which the producers' dashboard shows. The same run verifies the audit log's
@@ -40,6 +40,8 @@ MAX_REPORTED = 200  # breaches kept per run (the count is exact)
 MONEY = tuple(k.value for k in (EntryKind.GIFT, EntryKind.REFUND, EntryKind.RESTORE))
 SHARE = tuple(k.value for k in (EntryKind.PARTNER_SHARE, EntryKind.PARTNER_SHARE_REVERSAL))
 BACK = tuple(k.value for k in (EntryKind.REFUND, EntryKind.RESTORE))
+PAYOUT = (EntryKind.PAYOUT.value,)
+PAYOUT_REVERSAL = (EntryKind.PAYOUT_REVERSAL.value,)
 
 
 class LedgerCheck(db.Model):
@@ -95,19 +97,20 @@ def _groups(report: _Report, campaign: Campaign, livemode: bool) -> dict:
     stmt = (sa.select(e.group_id, sa.func.min(e.id).label("first"),
                       sa.func.sum(_when(e.entry_kind, MONEY, e.amount)),
                       sa.func.sum(_when(e.entry_kind, SHARE, e.amount)),
-                      sa.func.sum(_when(e.entry_kind, MONEY + (EntryKind.PAYOUT.value,), 1)),
+                      sa.func.sum(_when(e.entry_kind, MONEY + PAYOUT + PAYOUT_REVERSAL, 1)),
                       sa.func.count(sa.distinct(e.event_kind)),
                       sa.func.count(sa.distinct(sa.func.coalesce(e.donation_id, -1))),
                       sa.func.sum(_when(e.entry_kind, (EntryKind.GIFT.value,), e.amount)),
                       sa.func.sum(_when(e.entry_kind, BACK, e.amount)),
-                      sa.func.sum(_when(e.entry_kind, (EntryKind.PAYOUT.value,), e.amount)),
+                      sa.func.sum(_when(e.entry_kind, PAYOUT, e.amount)),
+                      -sa.func.sum(_when(e.entry_kind, PAYOUT_REVERSAL, e.amount)),
                       sa.func.sum(_when(e.entry_kind, (EntryKind.GIFT.value,), 1)),
                       sa.func.count())
             .where(e.campaign_id == campaign.id, e.livemode == livemode)
             .group_by(e.group_id).order_by("first"))
     bps = campaign.share_bps
-    net = share_total = gross = back = paid = gifts = entries = 0
-    for group_id, _, money, share, n_money, n_events, n_donations, gift, refund, payout, n_gifts, n in \
+    net = share_total = gross = back = paid = reversed_ = gifts = entries = 0
+    for group_id, _, money, share, n_money, n_events, n_donations, gift, refund, payout, reversal, n_gifts, n in \
             db.session.execute(stmt.execution_options(yield_per=20_000)):
         money, share = int(money or 0), int(share or 0)
         if n_events != 1 or n_donations != 1:
@@ -124,12 +127,14 @@ def _groups(report: _Report, campaign: Campaign, livemode: bool) -> dict:
         gross += int(gift or 0)
         back += int(refund or 0)
         paid += int(payout or 0)
+        reversed_ += int(reversal or 0)
         gifts += int(n_gifts or 0)
         entries += n
     if share_total != rules.share_due(max(net, 0), bps):
         report.add(f"partner allocations sum to {share_total}, share_due(net={net}) is "
                    f"{rules.share_due(max(net, 0), bps)}")
-    return {"net": net, "share_allocated": share_total, "gross": gross, "refunded": -back, "paid_out": paid,
+    # What was paid to the partner: the payouts less the payouts taken back (each once, _payouts).
+    return {"net": net, "share_allocated": share_total, "gross": gross, "refunded": -back, "paid_out": paid - reversed_,
             "donations": gifts, "entries": entries}
 
 
@@ -193,11 +198,31 @@ def _refund_reports(report: _Report, campaign: Campaign) -> None:
 
 
 def _payouts(report: _Report, campaign: Campaign) -> None:
-    payouts = dict(db.session.execute(sa.select(Payout.id, Payout.amount).where(Payout.campaign_id == campaign.id)).all())
-    booked = dict(db.session.execute(sa.select(LedgerEntry.payout_id, LedgerEntry.amount).where(
-        LedgerEntry.campaign_id == campaign.id, LedgerEntry.entry_kind == EntryKind.PAYOUT)).all())
+    """Each payout has its one entry of its amount; each payout marked reversed has one reversal
+    entry of minus its amount, in the payout's money mode, and no other payout has one."""
+    e = LedgerEntry
+    rows = db.session.execute(sa.select(Payout.id, Payout.amount, Payout.reversed_at.is_not(None))
+                              .where(Payout.campaign_id == campaign.id)).all()
+    payouts = {pid: amount for pid, amount, _ in rows}
+    booked = dict(db.session.execute(sa.select(e.payout_id, e.amount).where(
+        e.campaign_id == campaign.id, e.entry_kind == EntryKind.PAYOUT)).all())
     if payouts != booked:
         report.add(f"payouts {payouts} do not match their ledger entries {booked}")
+    marked = {pid: -amount for pid, amount, is_reversed in rows if is_reversed}
+    reversals = db.session.execute(
+        sa.select(e.payout_id, sa.func.sum(e.amount), sa.func.count(), sa.func.min(sa.case((e.livemode, 1), else_=0)),
+                  sa.func.max(sa.case((e.livemode, 1), else_=0)))
+        .where(e.campaign_id == campaign.id, e.entry_kind == EntryKind.PAYOUT_REVERSAL).group_by(e.payout_id)).all()
+    taken_back = {pid: int(amount) for pid, amount, _, _, _ in reversals}
+    if marked != taken_back:
+        report.add(f"payouts marked reversed {marked} do not match their reversal entries {taken_back}")
+    modes = dict(db.session.execute(sa.select(e.payout_id, sa.case((e.livemode, 1), else_=0)).where(
+        e.campaign_id == campaign.id, e.entry_kind == EntryKind.PAYOUT)).all())
+    for pid, _, n, lo, hi in reversals:
+        if n != 1:
+            report.add(f"payout {pid}: reversed {n} times")
+        if lo != hi or modes.get(pid) != lo:
+            report.add(f"payout {pid}: its reversal is not in the payout's money mode")
 
 
 def _donor_nets(campaign: Campaign, livemode: bool) -> dict[int, tuple[int, int, int, int]]:

@@ -74,6 +74,7 @@ class EventKind(enum.StrEnum):
     DISPUTE_WON = "dispute_won"
     REFUND_FAILED = "refund_failed"    # a refund Stripe had reported failed (or was canceled): the money is back
     PAYOUT = "payout"
+    PAYOUT_REVERSAL = "payout_reversal"  # a payout recorded by mistake, taken back by a new group
 
 
 class EntryKind(enum.StrEnum):
@@ -83,6 +84,7 @@ class EntryKind(enum.StrEnum):
     PARTNER_SHARE = "partner_share"                     # + owed to the partner
     PARTNER_SHARE_REVERSAL = "partner_share_reversal"   # - no longer owed
     PAYOUT = "payout"                                   # + paid to the partner
+    PAYOUT_REVERSAL = "payout_reversal"                 # - a payout recorded by mistake, taken back
 
 
 class EntitlementStatus(enum.StrEnum):
@@ -415,12 +417,19 @@ class Payout(db.Model):
     # The partner's "received": when, and by whom (a partner account); the producers see it.
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    # A payout recorded by mistake is taken back by a `payout_reversal` group in the ledger (the
+    # money), never by editing its entry; these say when, by whom (an email, as `recorded_by`) and
+    # why, for the pages that show it as reversed. The ledger check holds them to the entry.
+    reversed_at: Mapped[datetime | None]
+    reversed_by: Mapped[str | None] = mapped_column(sa.String(254))
+    reversal_reason: Mapped[str | None] = mapped_column(sa.String(500))
 
 
 _SIGN_RULE = (
     "(entry_kind IN ('gift', 'restore', 'partner_share', 'payout') AND amount > 0) OR "
-    "(entry_kind IN ('refund', 'partner_share_reversal') AND amount < 0)"
+    "(entry_kind IN ('refund', 'partner_share_reversal', 'payout_reversal') AND amount < 0)"
 )
+PAYOUT_KINDS_SQL = "entry_kind IN ('payout', 'payout_reversal')"
 
 
 class LedgerEntry(db.Model):
@@ -430,9 +439,13 @@ class LedgerEntry(db.Model):
     __tablename__ = "ledger_entries"
     __table_args__ = (
         sa.CheckConstraint(_SIGN_RULE, name="sign_by_kind"),
-        sa.CheckConstraint("(entry_kind = 'payout') = (payout_id IS NOT NULL)", name="payout_link"),
-        sa.CheckConstraint("entry_kind = 'payout' OR entry_kind LIKE 'partner_share%' OR donation_id IS NOT NULL",
+        sa.CheckConstraint(f"({PAYOUT_KINDS_SQL}) = (payout_id IS NOT NULL)", name="payout_link"),
+        sa.CheckConstraint(f"{PAYOUT_KINDS_SQL} OR entry_kind LIKE 'partner_share%' OR donation_id IS NOT NULL",
                            name="money_has_donation"),
+        # A payout is taken back at most once: the database says so too, whatever a caller forgets.
+        sa.Index("uq_ledger_entries_payout_reversal", "payout_id", unique=True,
+                 postgresql_where=sa.text("entry_kind = 'payout_reversal'"),
+                 sqlite_where=sa.text("entry_kind = 'payout_reversal'")),
         # A payout's entry (the partner's pages join each payout to it), and the entries of a time
         # span (statements' months and hold-back, `months`' first entry); the latter also serves
         # every lookup by campaign alone, so the campaign has no index of its own to keep up at

@@ -13,7 +13,7 @@ from filmfund.audit import record_audit
 from filmfund.auth.models import Role, User
 from filmfund.auth.services import find_user, get_or_create_user, grant_role, new_user, normalize_email
 from filmfund.db import utcnow
-from filmfund.errors import ConflictError, ValidationError
+from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.i18n import format_money
 from filmfund.rewards import donors, entitlements, ledger, receipts, rules, statements, stock
@@ -23,6 +23,7 @@ from filmfund.rewards.models import (
     DisputeStatus,
     Donation,
     DonationSource,
+    EntryKind,
     EventKind,
     LedgerEntry,
     Payout,
@@ -308,12 +309,44 @@ def record_payout(amount, paid_on: date, reference: str, recorded_by: str) -> Pa
     return payout
 
 
+REVERSAL_REASON_MAX = 500
+
+
+def reverse_payout(payout_id: int, reason: str, reversed_by: str) -> Payout:
+    """Take back a payout recorded by mistake ($5,000 typed for $50.00): the ledger books a new
+    `payout_reversal` group (ledger.book_payout_reversal), so `paid_out` comes back down and the
+    balance due back up, and the payout shows as reversed; its own entry stays as it was booked.
+    At most once: a second reversal is refused under the money lock (two producers, or a form sent
+    twice without its token, cannot both pass). The right amount is then recorded as a new payout."""
+    campaign = current_campaign()
+    reason = (reason or "").strip()
+    if not reason or len(reason) > REVERSAL_REASON_MAX:
+        raise ValidationError(_("reason: say why the payout is taken back (1 to %(n)s characters).",
+                                n=REVERSAL_REASON_MAX), code="invalid_reason")
+    payout = db.session.get(Payout, payout_id)
+    mode = ledger.payout_mode(payout_id) if payout is not None and payout.campaign_id == campaign.id else None
+    if mode is None:
+        raise NotFoundError(_("No such payout."), code="not_found")
+    ledger.lock_money(campaign.id, mode)
+    if ledger.payout_reversed(payout.id):
+        raise ConflictError(_("This payout was already reversed."), code="payout_reversed")
+    ledger.book_payout_reversal(campaign, payout, mode)
+    payout.reversed_at, payout.reversed_by, payout.reversal_reason = utcnow(), reversed_by, reason
+    record_audit("payout.reverse", payout.reference, {"payout_id": payout.id, "amount": payout.amount,
+                                                      "currency": payout.currency, "reason": reason})
+    db.session.flush()
+    return payout
+
+
 def _payout_with_reference(campaign: Campaign, reference: str) -> bool:
     """Whether a payout of this campaign, in the installation's money mode (its ledger entry's),
-    already carries this bank reference."""
+    already carries this bank reference. A reversed one does not count: the transfer it named is
+    then recorded again, with the right amount, under the same reference."""
     return bool(db.session.scalar(sa.select(sa.exists().where(
         Payout.campaign_id == campaign.id, Payout.reference == reference,
-        sa.exists().where(LedgerEntry.payout_id == Payout.id, LedgerEntry.livemode == ledger.money_mode())))))
+        sa.exists().where(LedgerEntry.payout_id == Payout.id, LedgerEntry.livemode == ledger.money_mode()),
+        ~sa.exists().where(LedgerEntry.payout_id == Payout.id,
+                           LedgerEntry.entry_kind == EntryKind.PAYOUT_REVERSAL)))))
 
 
 def partner_statement(campaign: Campaign) -> dict:

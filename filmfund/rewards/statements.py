@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
+from sqlalchemy.orm import aliased
 
 from filmfund.audit import record_audit, user_ref
 from filmfund.db import utcnow
@@ -67,7 +68,8 @@ def _sums(campaign: Campaign, livemode: bool, since: datetime | None, until: dat
     refunded = -(by_kind.get(EntryKind.REFUND, 0) + by_kind.get(EntryKind.RESTORE, 0))
     return {"gross": gross, "refunded": refunded, "net": gross - refunded,
             "share_due": by_kind.get(EntryKind.PARTNER_SHARE, 0) + by_kind.get(EntryKind.PARTNER_SHARE_REVERSAL, 0),
-            "paid_out": by_kind.get(EntryKind.PAYOUT, 0)}
+            # Paid to the partner: payouts less the payouts taken back (their reversals are negative).
+            "paid_out": by_kind.get(EntryKind.PAYOUT, 0) + by_kind.get(EntryKind.PAYOUT_REVERSAL, 0)}
 
 
 def statement(campaign: Campaign, as_of: datetime | None = None) -> dict:
@@ -119,12 +121,15 @@ def month_statement(campaign: Campaign, month: str, as_of: datetime | None = Non
     before = _sums(campaign, mode, None, min(start, stop))
     within = _sums(campaign, mode, start, stop) if stop > start else _sums(campaign, mode, start, start)
     opening = before["share_due"] - before["paid_out"]
-    payouts = list(db.session.execute(
-        sa.select(Payout.id, Payout.paid_on, Payout.amount, Payout.reference, Payout.acknowledged_at)
+    # The payouts and the reversals booked in the month, in booking order: a reversal is a line of
+    # its own (its amount negative, dated the day it was booked), so the lines add up to `paid_out`.
+    lines = list(db.session.execute(
+        sa.select(Payout.id, Payout.paid_on, LedgerEntry.amount, Payout.reference, Payout.acknowledged_at,
+                  LedgerEntry.entry_kind, LedgerEntry.created_at, Payout.reversal_reason)
         .join(LedgerEntry, LedgerEntry.payout_id == Payout.id)
         .where(Payout.campaign_id == campaign.id, LedgerEntry.livemode == mode,
                LedgerEntry.created_at >= start, LedgerEntry.created_at < stop)
-        .order_by(LedgerEntry.created_at, Payout.id)).all()) if stop > start else []
+        .order_by(LedgerEntry.created_at, LedgerEntry.id)).all()) if stop > start else []
     over = (now or utcnow()) >= end
     return {"month": f"{year:04d}-{mon:02d}", "currency": campaign.currency, "share_bps": campaign.share_bps,
             "opening_balance": opening, "gross": within["gross"], "refunded": within["refunded"],
@@ -133,8 +138,16 @@ def month_statement(campaign: Campaign, month: str, as_of: datetime | None = Non
             "test_money": not mode, "final": over and (as_of is None or as_of >= end),
             "as_of": (stop if as_of is not None else None) and stop.isoformat(),
             "period_start": start.isoformat(), "period_end": end.isoformat(), "time_zone": campaign.time_zone,
-            "payouts": [{"id": p.id, "paid_on": p.paid_on.isoformat(), "amount": p.amount, "reference": p.reference,
-                         "acknowledged": p.acknowledged_at is not None} for p in payouts]}
+            "payouts": [_payout_line(p, campaign) for p in lines]}
+
+
+def _payout_line(p, campaign: Campaign) -> dict:
+    line = {"id": p.id, "paid_on": p.paid_on.isoformat(), "amount": int(p.amount), "reference": p.reference,
+            "acknowledged": p.acknowledged_at is not None}
+    if p.entry_kind == EntryKind.PAYOUT_REVERSAL:
+        line.update(paid_on=p.created_at.astimezone(zone(campaign)).date().isoformat(), reversal=True,
+                    reason=p.reversal_reason or "")
+    return line
 
 
 def months(campaign: Campaign, now: datetime | None = None) -> list[str]:
@@ -174,7 +187,10 @@ def timeline(campaign: Campaign, as_of: datetime | None = None) -> list[tuple[da
     stmt = (stmt.where(LedgerEntry.campaign_id == campaign.id, LedgerEntry.livemode == mode,
                    LedgerEntry.entry_kind.in_(ledger.MONEY_KINDS))
             .group_by(bucket))
-    paid_stmt = (sa.select(Payout.paid_on, Payout.amount).join(LedgerEntry, LedgerEntry.payout_id == Payout.id)
+    # A payout on its transfer date; a reversal on the day it was booked (it moved no money that day,
+    # but from then on the books say so: a day once shown to the partner never changes).
+    paid_stmt = (sa.select(Payout.paid_on, LedgerEntry.amount, LedgerEntry.entry_kind, LedgerEntry.created_at)
+                 .join(LedgerEntry, LedgerEntry.payout_id == Payout.id)
                  .where(Payout.campaign_id == campaign.id, LedgerEntry.livemode == mode))
     if as_of is not None:
         stmt = stmt.where(LedgerEntry.created_at < as_of)
@@ -187,8 +203,9 @@ def timeline(campaign: Campaign, as_of: datetime | None = None) -> list[tuple[da
             day = datetime.strptime(key, "%Y-%m-%d %H").replace(tzinfo=timezone.utc).astimezone(tz).date()
         net_by_day[day] = net_by_day.get(day, 0) + int(amount)
     paid_by_day: dict[date, int] = {}
-    for paid_on, amount in db.session.execute(paid_stmt):
-        paid_by_day[paid_on] = paid_by_day.get(paid_on, 0) + int(amount)
+    for paid_on, amount, kind, booked_at in db.session.execute(paid_stmt):
+        day = booked_at.astimezone(tz).date() if kind == EntryKind.PAYOUT_REVERSAL else paid_on
+        paid_by_day[day] = paid_by_day.get(day, 0) + int(amount)
     out, net, paid = [], 0, 0
     for day in sorted(set(net_by_day) | set(paid_by_day)):
         net += net_by_day.get(day, 0)
@@ -197,15 +214,27 @@ def timeline(campaign: Campaign, as_of: datetime | None = None) -> list[tuple[da
     return out
 
 
-def payouts_seen(campaign: Campaign, as_of: datetime | None = None) -> list[Payout]:
+def payouts_seen(campaign: Campaign, as_of: datetime | None = None, *, reversed_too: bool = False) -> list[Payout]:
     """Payouts of the installation's money mode booked before `as_of` (None: all), newest first.
     The partner's page lists every payout at once (a payout is no gift: it says nothing of a donor,
-    and the partner acknowledges it), while its figures stay held back."""
+    and the partner acknowledges it), while its figures stay held back.
+
+    A payout reversed before `as_of` is left out (the figures no longer count it, so a list of
+    what was paid adds up to `paid_out`), unless `reversed_too`: the partner's own list shows it,
+    marked reversed."""
     stmt = (sa.select(Payout).join(LedgerEntry, LedgerEntry.payout_id == Payout.id)
-            .where(Payout.campaign_id == campaign.id, LedgerEntry.livemode == ledger.money_mode())
+            .where(Payout.campaign_id == campaign.id, LedgerEntry.livemode == ledger.money_mode(),
+                   LedgerEntry.entry_kind == EntryKind.PAYOUT)
             .order_by(Payout.paid_on.desc(), Payout.id.desc()))
     if as_of is not None:
         stmt = stmt.where(LedgerEntry.created_at < as_of)
+    if not reversed_too:
+        taken_back = aliased(LedgerEntry)  # not the payout's own entry, which the query joins
+        reversal = sa.exists().where(taken_back.payout_id == Payout.id,
+                                     taken_back.entry_kind == EntryKind.PAYOUT_REVERSAL)
+        if as_of is not None:
+            reversal = reversal.where(taken_back.created_at < as_of)
+        stmt = stmt.where(~reversal)
     return list(db.session.scalars(stmt))
 
 

@@ -353,3 +353,48 @@ def test_the_outbox_list_says_when_each_mail_was_written_as_a_reader_does(client
     assert raw not in row and "-0000" not in row
     assert re.search(r"(January|February|March|April|May|June|July|August|September|October|November|December)"
                      r" \d{1,2}, \d{4}, \d{1,2}:\d{2}\s[AP]M", row), row
+
+
+def test_a_payout_is_reversed_by_a_producer_once_and_the_partner_sees_it(client, campaign, login_as, producer,
+                                                                         partner):
+    """$500.00 typed for $5.00 is taken back beside the payouts list, with a reason: a new ledger
+    group (the payout's own entry stays), the balance due back, the partner's page marking it
+    reversed. Only producers reverse; a form sent twice (its one-time token) reverses once, and a
+    second reversal is refused."""
+    from filmfund.rewards.models import LedgerEntry
+
+    pay(500000, "ann@example.org")  # share due: $1,000
+    login_as(client, producer)
+    assert _post(client, "/admin/payouts", amount="500", paid_on="2026-11-22", reference="WIRE-TYPO").status_code == 303
+    payout = db.session.scalar(sa.select(Payout))
+    assert f'action="/admin/payouts/{payout.id}/reverse"' in client.get("/admin/").get_data(as_text=True)
+    path = f"/admin/payouts/{payout.id}/reverse"
+
+    no_reason = _post(client, path, reason=" ", once=_once(client))
+    assert no_reason.status_code == 400 and "Say why the payout is taken back" in no_reason.get_data(as_text=True)
+
+    login_as(client, partner)
+    assert _post(client, path, reason="mine now").status_code == 403
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/admin/partner")})
+    assert client.post(path, data={"reason": "anonymous"}).status_code != 303  # signed out: nothing booked
+
+    login_as(client, producer)
+    form = dict(reason="typed $500 for $5", once=_once(client))
+    done = _post(client, path, **form)
+    assert done.status_code == 303 and "reversed" in client.get(done.headers["Location"]).get_data(as_text=True)
+    again = _post(client, path, **form)  # the double click
+    assert again.status_code == 303 and "already sent" in client.get(again.headers["Location"]).get_data(as_text=True)
+    second = _post(client, path, reason="once more", once=_once(client))
+    assert second.status_code == 400 and "already reversed" in second.get_data(as_text=True)
+    kinds = db.session.scalars(sa.select(LedgerEntry.entry_kind).where(LedgerEntry.payout_id == payout.id)
+                               .order_by(LedgerEntry.id)).all()
+    assert kinds == ["payout", "payout_reversal"]
+    html = client.get("/admin/").get_data(as_text=True)
+    assert '<strong id="stat-balance">$1,000.00</strong>' in html
+    row = re.search(rf'<tr id="payout-{payout.id}".*?</tr>', html, re.S).group(0)
+    assert "Reversed" in row and "typed $500 for $5" in row and "<form" not in row
+
+    login_as(client, partner)
+    page = client.get("/admin/partner").get_data(as_text=True)
+    row = re.search(rf'<tr id="payout-{payout.id}">.*?</tr>', page, re.S).group(0)
+    assert "Reversed on" in row and "typed $500 for $5" in row

@@ -145,3 +145,28 @@ class MonthlyGift:
             return
         if self.state is None or created >= self.state_at:
             self.state, self.state_at = state, created
+
+
+@dataclass
+class PartnerPayouts:
+    """What the partner has been paid, in the way Open Collective corrects money: a payout recorded
+    by mistake is taken back by a reversal of its whole amount, once, and never edited; so
+    paid_out = the payouts - the payouts reversed, and the balance due = share_due - paid_out.
+    A second reversal of the same payout changes nothing (the books refuse it)."""
+
+    payouts: dict = field(default_factory=dict)  # key -> amount
+    reversed: set = field(default_factory=set)
+
+    def pay(self, key, amount: int) -> None:
+        self.payouts[key] = amount
+
+    def reverse(self, key) -> bool:
+        """True if the reversal counts, False if the books must refuse it."""
+        if key not in self.payouts or key in self.reversed:
+            return False
+        self.reversed.add(key)
+        return True
+
+    @property
+    def paid_out(self) -> int:
+        return sum(self.payouts.values()) - sum(self.payouts[k] for k in self.reversed)

@@ -11,7 +11,7 @@ from filmfund.extensions import db
 from filmfund.rewards import ledger, ledger_check
 from filmfund.rewards.campaign import campaign_summary, load_campaign
 from filmfund.rewards.campaign_file import MAX_AMOUNT
-from filmfund.rewards.payments import partner_statement, record_payout
+from filmfund.rewards.payments import partner_statement, record_payout, reverse_payout
 from filmfund.rewards.models import Donation, LedgerEntry
 from filmfund.rewards.webhooks import complete_test_checkout
 from tests.helpers import make_pledge, record_offline
@@ -223,3 +223,99 @@ def test_ledger_check_keeps_its_result(campaign, runner):
     assert runner.invoke(args=["ledger", "check"]).exit_code == 1
     check = last_check()
     assert (check.ok, check.breach_count) == (False, 1) and "campaign total gross" in check.breaches
+
+
+def _entries_of_payout(payout_id: int) -> list[tuple]:
+    return [tuple(r) for r in db.session.execute(
+        sa.select(LedgerEntry.event_kind, LedgerEntry.entry_kind, LedgerEntry.amount, LedgerEntry.group_id)
+        .where(LedgerEntry.payout_id == payout_id).order_by(LedgerEntry.id))]
+
+
+def test_a_payout_recorded_by_mistake_is_reversed_by_a_new_group_once(campaign):
+    """$5,000.00 typed for $50.00 (within the balance, so it was accepted) is taken back as Open
+    Collective corrects money: the payout's entry stays as it was booked, a new group holds one
+    negative `payout_reversal` entry linked to it, paid_out comes back down (the figures are the
+    contract model's: paid_out = payouts - reversals, balance = share_due - paid_out), the reversal
+    is audited with its reason, and a second one is refused. The right amount is then recorded under
+    the same bank reference."""
+    from filmfund.audit import AuditEntry
+
+    model = money_model.PartnerPayouts()
+    record_offline("big@example.org", 2_500_000)  # share due: $5,000.00
+    share = money_model.share_due(2_500_000)
+    wrong = record_payout(500_000, date(2026, 11, 20), "XINXING-2026-11", "producer@example.org")
+    db.session.commit()
+    model.pay(wrong.id, 500_000)
+    [(_, _, _, payout_group)] = _entries_of_payout(wrong.id)
+    assert partner_statement(campaign)["balance"] == share - model.paid_out == 0
+
+    reverse_payout(wrong.id, "typed $5,000 for $50.00", "producer@example.org")
+    db.session.commit()
+    assert model.reverse(wrong.id)
+    entries = _entries_of_payout(wrong.id)
+    assert [e[:3] for e in entries] == [("payout", "payout", 500_000), ("payout_reversal", "payout_reversal", -500_000)]
+    assert entries[0][3] == payout_group and entries[1][3] != payout_group  # a group of its own
+    statement = partner_statement(campaign)
+    assert (statement["paid_out"], statement["balance"]) == (model.paid_out, share - model.paid_out) == (0, share)
+    assert ledger_check.check_ledger() == []
+    audit = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "payout.reverse"))
+    assert audit.target == "XINXING-2026-11" and "typed $5,000 for $50.00" in audit.details
+
+    assert not model.reverse(wrong.id)
+    with pytest.raises(ConflictError, match="already reversed"):
+        reverse_payout(wrong.id, "again", "producer@example.org")
+    db.session.rollback()
+    assert len(_entries_of_payout(wrong.id)) == 2
+
+    right = record_payout(5_000, date(2026, 11, 20), "XINXING-2026-11", "producer@example.org")
+    db.session.commit()
+    model.pay(right.id, 5_000)
+    assert partner_statement(campaign)["paid_out"] == model.paid_out == 5_000
+    assert ledger_check.check_ledger() == []
+
+
+@pytest.mark.parametrize("reason", ["", "   ", "x" * 501])
+def test_a_reversal_needs_a_reason(campaign, reason):
+    record_offline("cash@example.org", 100_000)
+    payout = record_payout(1_000, date(2026, 11, 20), "SEPA-R", "p@example.org")
+    db.session.commit()
+    with pytest.raises(ValidationError):
+        reverse_payout(payout.id, reason, "p@example.org")
+    assert len(_entries_of_payout(payout.id)) == 1
+
+
+@pytest.mark.parametrize("tampering, breach", [
+    ("DELETE FROM ledger_entries WHERE entry_kind = 'payout_reversal'", "marked reversed"),
+    ("UPDATE ledger_entries SET amount = -1 WHERE entry_kind = 'payout_reversal'", "marked reversed"),
+    ("UPDATE payouts SET reversed_at = NULL", "marked reversed"),
+    ("UPDATE campaign_totals SET paid_out = paid_out + 1000 WHERE livemode = false", "campaign total paid_out"),
+])
+def test_ledger_check_proves_paid_out_is_payouts_less_reversals(campaign, runner, tampering, breach):
+    record_offline("cash@example.org", 100_000)
+    payout = record_payout(1_000, date(2026, 11, 20), "SEPA-T", "p@example.org")
+    record_payout(500, date(2026, 11, 21), "SEPA-U", "p@example.org")
+    reverse_payout(payout.id, "wrong amount", "p@example.org")
+    db.session.commit()
+    assert runner.invoke(args=["ledger", "check"]).exit_code == 0
+    _tamper(tampering)
+    result = runner.invoke(args=["ledger", "check"])
+    assert result.exit_code == 1 and breach in result.output
+
+
+def test_database_refuses_a_wrong_reversal(campaign):
+    """The ledger's CHECKs and its partial unique index: a reversal is negative, names its payout,
+    and a payout has one at most, whatever a caller forgets."""
+    record_offline("cash@example.org", 100_000)
+    payout = record_payout(1_000, date(2026, 11, 20), "SEPA-D", "p@example.org")
+    reverse_payout(payout.id, "wrong amount", "p@example.org")
+    db.session.commit()
+    row = "(campaign_id, group_id, event_kind, entry_kind, amount, currency, payout_id, livemode, created_at)"
+    for values in (f"({campaign.id}, 'g1', 'payout_reversal', 'payout_reversal', 1000, 'usd', {payout.id}, false, "
+                   "CURRENT_TIMESTAMP)",
+                   f"({campaign.id}, 'g2', 'payout_reversal', 'payout_reversal', -1000, 'usd', NULL, false, "
+                   "CURRENT_TIMESTAMP)",
+                   f"({campaign.id}, 'g3', 'payout_reversal', 'payout_reversal', -1000, 'usd', {payout.id}, false, "
+                   "CURRENT_TIMESTAMP)"):
+        with pytest.raises(sa.exc.IntegrityError):
+            _tamper(f"INSERT INTO ledger_entries {row} VALUES {values}")
+        db.session.rollback()

@@ -1,5 +1,5 @@
 """The partner's monthly statements against the contract's money rules (tests/rewards/money_model.py),
-over random ledgers spread across months: each month adds up, the months chain (a month's closing
+over random ledgers spread across months, payouts and their reversals among them: each month adds up, the months chain (a month's closing
 balance is the next one's opening), the last one matches the live statement, and what the partner
 sees is the ledger as it stood at the end of the previous day in the campaign's zone."""
 from __future__ import annotations
@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from filmfund.errors import NotFoundError
+from filmfund.errors import ConflictError, NotFoundError
 from filmfund.extensions import db
-from filmfund.rewards import ledger, statements
-from filmfund.rewards.payments import partner_statement, record_payout
+from filmfund.rewards import ledger, ledger_check, statements
+from filmfund.rewards.payments import partner_statement, record_payout, reverse_payout
 from tests.helpers import make_pledge
 
 from . import money_model
@@ -55,11 +55,12 @@ class Books:
 
     def __init__(self):
         self.model = money_model.Ledger()
-        self.paid = 0
+        self.partner = money_model.PartnerPayouts()
         self.history: list[tuple[datetime, int, int, int, int]] = []  # (when, gross, refunded, share, paid)
 
     def record(self, when: datetime) -> None:
-        self.history.append((when, self.model.gross, self.model.refunded, self.model.share_due(), self.paid))
+        self.history.append((when, self.model.gross, self.model.refunded, self.model.share_due(),
+                             self.partner.paid_out))
 
     def at(self, moment: datetime) -> tuple[int, int, int, int]:
         """(gross, refunded, share due, paid) of everything booked before `moment`."""
@@ -82,7 +83,7 @@ def ledgers(draw):
     steps = []
     for _ in range(draw(st.integers(2, 9))):
         hours = draw(st.integers(0, 24 * 40))
-        kind = draw(st.sampled_from(["gift", "gift", "refund", "dispute", "payout"]))
+        kind = draw(st.sampled_from(["gift", "gift", "refund", "dispute", "payout", "payout", "reverse"]))
         steps.append((hours, kind, draw(st.integers(100, 10**7)), draw(st.integers(0, 100))))
     return steps
 
@@ -114,13 +115,23 @@ def test_monthly_statements_add_up_and_match_the_model(app, campaign, stripe_eve
             stripe_events.send("charge.dispute.closed", dispute_obj(pi, paid, "lost"))
             books.model.apply(pi, "dispute", "lost")
         elif kind == "payout":
-            balance = books.model.share_due() - books.paid
+            balance = books.model.share_due() - books.partner.paid_out
             if balance <= 0:
                 continue
             payout = 1 + amount % balance
-            record_payout(payout, clock.now.date(), f"WIRE-{len(books.history)}", "producer@example.org")
+            made = record_payout(payout, clock.now.date(), f"WIRE-{len(books.history)}", "producer@example.org")
             db.session.commit()
-            books.paid += payout
+            books.partner.pay(made.id, payout)
+        elif kind == "reverse" and books.partner.payouts:
+            # Any payout, reversed or not: the model says whether the books must take it back or refuse.
+            key = sorted(books.partner.payouts)[pick % len(books.partner.payouts)]
+            if books.partner.reverse(key):
+                reverse_payout(key, "typed $5,000 for $50.00", "producer@example.org")
+                db.session.commit()
+            else:
+                with pytest.raises(ConflictError):
+                    reverse_payout(key, "sent again", "producer@example.org")
+                db.session.rollback()
         books.record(clock.now)
     now = clock.now + timedelta(minutes=1)
     first, last = _month_of(START), _month_of(now)
@@ -134,6 +145,7 @@ def test_monthly_statements_add_up_and_match_the_model(app, campaign, stripe_eve
         doc = statements.month_statement(campaign, month, now=now)
         assert {k: doc[k] for k in FIGURES} == books.month(month), month
         assert doc["opening_balance"] == previous_closing
+        assert sum(line["amount"] for line in doc["payouts"]) == doc["paid_out"]  # reversals are lines too
         assert doc["closing_balance"] == doc["opening_balance"] + doc["share_due"] - doc["paid_out"]
         previous_closing = doc["closing_balance"]
     live = partner_statement(campaign)
@@ -147,6 +159,7 @@ def test_monthly_statements_add_up_and_match_the_model(app, campaign, stripe_eve
     assert held["balance"] == books.at(cutoff)[2] - books.at(cutoff)[3]
     this_month = statements.month_statement(campaign, last, cutoff, now=now)
     assert this_month["closing_balance"] == held["balance"]
+    assert ledger_check.check_ledger() == []
 
 
 def test_month_names_are_checked(campaign):
@@ -189,3 +202,35 @@ def test_a_filed_month_stays_true_the_zone_is_fixed_once_gifts_are_recorded(camp
         load_campaign(in_utc)
     db.session.rollback()
     assert statements.month_statement(campaign, "2026-11", now=later) == filed
+
+
+def test_a_reversal_is_in_the_month_it_is_booked_and_on_its_day_in_the_chart(campaign, clock):
+    """A $50.00 payout recorded as $500.00 in November and taken back in December: November, filed
+    with the partner, still says what was booked then; December holds the reversal as a line of its
+    own (negative, dated the day it was booked, with its reason), so its paid out is negative and
+    its closing balance is the balance due again. The partner's chart steps back down that day."""
+    from tests.helpers import record_offline
+
+    clock.now = datetime(2026, 11, 2, 4, 0, tzinfo=timezone.utc)
+    record_offline("big@example.org", 1_000_000, date(2026, 11, 2))  # share due: $2,000.00
+    clock.now = datetime(2026, 11, 20, 4, 0, tzinfo=timezone.utc)
+    payout = record_payout(50_000, date(2026, 11, 20), "WIRE-NOV", "producer@example.org")
+    db.session.commit()
+    clock.now = datetime(2026, 12, 3, 4, 0, tzinfo=timezone.utc)
+    reverse_payout(payout.id, "typed $500.00 for $50.00", "producer@example.org")
+    db.session.commit()
+    later = datetime(2026, 12, 5, tzinfo=timezone.utc)
+    november = statements.month_statement(campaign, "2026-11", now=later)
+    assert (november["paid_out"], november["closing_balance"]) == (50_000, 150_000)
+    assert [(p["amount"], p.get("reversal", False)) for p in november["payouts"]] == [(50_000, False)]
+    december = statements.month_statement(campaign, "2026-12", now=later)
+    assert (december["opening_balance"], december["paid_out"], december["closing_balance"]) == \
+        (150_000, -50_000, 200_000)
+    assert december["payouts"] == [{"id": payout.id, "paid_on": "2026-12-03", "amount": -50_000,
+                                    "reference": "WIRE-NOV", "acknowledged": False, "reversal": True,
+                                    "reason": "typed $500.00 for $50.00"}]
+    assert [(day.isoformat(), paid) for day, _, paid in statements.timeline(campaign)] == [
+        ("2026-11-02", 0), ("2026-11-20", 50_000), ("2026-12-03", 0)]
+    # The partner's view before the reversal's day is over still counts the payout.
+    held = statements.timeline(campaign, datetime(2026, 12, 2, 16, 0, tzinfo=timezone.utc))
+    assert held[-1][2] == 50_000
