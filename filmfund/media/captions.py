@@ -36,7 +36,9 @@ VTT_TYPES = {"text/vtt"}
 SNIFF_TYPES = {"", "text/plain", "application/octet-stream"}
 
 _LANG = re.compile(r"^([A-Za-z]{2,3})(?:-([A-Za-z]{4}))?(?:-([A-Za-z]{2}|[0-9]{3}))?((?:-[A-Za-z0-9]{5,8})*)$")
-_TAG = re.compile(r"<(/?[A-Za-z0-9][^<>]*)>")  # a "<" then a space is text, not a tag
+# A tag starts with a letter (`<b>`, `</i>`, `<v Li Wei>`) or is a timestamp; any other "<" is text
+# and is escaped ("温度<30度，湿度>80%", "aged <10"), never taken as a tag and dropped with its words.
+_TAG = re.compile(r"<(/?[A-Za-z][^<>]*|(?:\d{2,}:)?\d{2}:\d{2}\.\d{3})>")
 _OPEN = re.compile(r"([a-z]+)((?:\.[A-Za-z0-9_-]+)*)(?:[ \t]+(.*))?", re.S)
 _TIMESTAMP = re.compile(r"(?:\d{2,}:)?\d{2}:\d{2}\.\d{3}")
 _ENTITY = re.compile(r"&(?:amp|lt|gt|lrm|rlm|nbsp);|&#[0-9]{1,7};|&#x[0-9A-Fa-f]{1,6};")
@@ -76,13 +78,48 @@ def normalize_lang(tag: str) -> str:
     return out
 
 
+def _locale(lang: str):
+    """The language babel knows for this tag (its likely script filled in: zh-TW is Hant), or None."""
+    import babel
+
+    try:
+        return babel.Locale.parse(lang, sep="-")
+    except (ValueError, TypeError, babel.UnknownLocaleError):
+        return None
+
+
 def label(lang: str) -> str:
-    """The language's own name, for a player's menu (the same in every page language)."""
-    return AUTONYMS.get(lang, lang)
+    """The language's own name, for a player's menu (the same in every page language): the
+    campaign's own words for its languages, babel's autonym for the others (`fr` français,
+    `en-GB` English (United Kingdom)), the tag itself for a language babel does not know."""
+    if lang in AUTONYMS:
+        return AUTONYMS[lang]
+    locale = _locale(lang)
+    name = locale.get_display_name() if locale is not None else None
+    return (name[:1].upper() + name[1:]) if name else lang  # a menu entry starts with a capital
 
 
-def _order(lang: str) -> tuple[int, str]:
-    return (FIRST.index(lang) if lang in FIRST else len(FIRST), lang)
+def _order(lang: str) -> tuple[int, int, str]:
+    """The campaign's languages first, each with every tag of the same language: a Chinese file
+    is often tagged zh or zh-CN (what Chinese tools write), and is a Chinese reader's track as
+    zh-Hans is (zh-Hans itself first, simplified before traditional); then the others by tag."""
+    base = lang.split("-")[0]
+    bases = [tag.split("-")[0] for tag in FIRST]
+    if base not in bases:
+        return (len(FIRST), 0, lang)
+    locale = _locale(lang) if base == "zh" else None
+    later = 2 if locale is not None and locale.script == "Hant" else 1
+    return (bases.index(base), 0 if lang in FIRST else later, lang)
+
+
+def default_lang(langs: list[str], page_lang: str) -> str | None:
+    """Which of these tracks (in `final` order) a player shows first on a page in `page_lang`: the
+    page's own language, else the first track of the same language (a Chinese page's first zh*
+    track), else none (the reader chooses; a track never turns itself on in a language not read)."""
+    if page_lang in langs:
+        return page_lang
+    base = page_lang.split("-")[0]
+    return next((lang for lang in langs if lang.split("-")[0] == base), None)
 
 
 # --- reading and sanitising -------------------------------------------------------------------

@@ -7,7 +7,9 @@ a second copy of every original (FILMFUND_REPLICA_URL), and repair what fails.
 - Repair: a damaged original is rewritten from the second copy when that copy still has the
   recorded SHA-256 (during the check itself), or from an intact copy ingested again (the
   re-ingest replaces the damaged object: `replace_damaged`). A damaged second copy is rewritten
-  from an intact first one. A damaged rendition is dropped, and remade from the intact originals.
+  from an intact first one. A damaged rendition is dropped, and remade from the intact originals;
+  so is a streaming package with a damaged segment (failed, queued again). A damaged copy with
+  captions burned in is dropped and its burn marked failed: the producer burns it again.
 - `sweep_incoming`: the temporary uploads a killed process left behind (periodic task).
 """
 from __future__ import annotations
@@ -23,7 +25,7 @@ from flask import current_app
 from filmfund.db import utcnow
 from filmfund.errors import NotFoundError
 from filmfund.extensions import db
-from filmfund.media import early
+from filmfund.media import early, streaming
 from filmfund.media.common import _iso, _problem, drop_unreferenced, storage, sweep_partials
 from filmfund.media.models import Asset, AssetEvent, Rendition, Sidecar, Source
 from filmfund.media.renditions import make_donor_renditions
@@ -247,6 +249,8 @@ def _check_asset(asset: Asset, store: Storage, second: Storage | None, repair: b
     for side in asset.sidecars:  # the card's playlist and clip info, kept with the asset
         if _digest(store, side.storage_key) != side.sha256:
             failures.append(f"card file {side.name}: the stored object ({side.storage_key}) does not match its SHA-256")
+    _check_burned(asset, store, repair, failures, repaired)
+    remake = _check_stream(asset, store, repair and sources_ok, failures, repaired) or remake
     was_alert = in_alert(asset)
     asset.fixity_ok, asset.last_fixity_at = not failures, now
     kept = [p for p in (asset.problems or []) if p.get("code") not in (FIXITY, REPAIRED, REPLICA)]
@@ -287,6 +291,52 @@ def _drop_rendition(asset: Asset, rendition: Rendition) -> None:
     key = rendition.storage_key
     asset.renditions.remove(rendition)
     drop_unreferenced([key])
+
+
+def _check_burned(asset: Asset, store: Storage, repair: bool, failures: list[str], repaired: list[str]) -> None:
+    """The donor copies with captions burned in (burnin.py). A damaged one is dropped (never served
+    again) and its burn marked failed, so the producer's page offers to burn it again; it is made
+    from the web rendition, not from the originals, so it is dropped even while they are damaged."""
+    for caption in asset.captions:
+        if not caption.burned_key or _digest(store, caption.burned_key) == caption.burned_sha256:
+            continue
+        name = f"copy with {caption.lang} captions burned in"
+        if not repair:
+            failures.append(f"{name}: the stored object ({caption.burned_key}) does not match its SHA-256")
+            continue
+        key = caption.burned_key
+        caption.burned_key = caption.burned_sha256 = caption.burned_size = caption.burned_at = None
+        if caption.burn_state not in ("queued", "running"):  # a burn under way makes a new one anyway
+            caption.burn_state = "failed"
+            caption.burn_error = "The stored copy was damaged (fixity check) and was dropped: burn it again."
+        drop_unreferenced([key])
+        repaired.append(f"{name}: damaged, dropped; burn it again from the captions")
+
+
+def _check_stream(asset: Asset, store: Storage, remake: bool, failures: list[str], repaired: list[str]) -> bool:
+    """The segments of the streaming package donors are served (streaming.py). A damaged one
+    fails the package (no longer served), leaves its index and storage (so that the package made
+    again stores intact bytes under the same content key, not finding the damaged ones there), and
+    the package is queued to be made again when the originals are intact (`remake`): True then."""
+    row = streaming.stream_of(asset.id)
+    if row is None or row.state != "ready" or not row.index:
+        return False  # only a ready package is served
+    segments = row.index.get("segments") or {}
+    damaged = [name for name, seg in sorted(segments.items())
+               if seg.get("key") and _digest(store, seg["key"]) != streaming.segment_sha256(seg)]
+    if not damaged:
+        return False
+    shown = ", ".join(damaged[:5]) + (f" and {len(damaged) - 5} more" if len(damaged) > 5 else "")
+    if not remake:
+        failures.append(f"streaming package: segment(s) {shown} do not match their SHA-256")
+        return False
+    keys = [segments[name]["key"] for name in damaged]
+    row.index = {**row.index, "segments": {name: ({k: v for k, v in seg.items() if k != "key"}
+                                                  if name in damaged else seg) for name, seg in segments.items()}}
+    row.state, row.error = "failed", f"damaged segment(s) {shown} (fixity check): made again"
+    drop_unreferenced(keys)
+    repaired.append(f"streaming package: segment(s) {shown} damaged, dropped and queued to be made again")
+    return True
 
 
 def _queue_remake(asset: Asset) -> None:

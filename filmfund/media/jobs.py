@@ -8,8 +8,8 @@ import os
 import random
 import socket
 import threading
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Callable
 
 import sqlalchemy as sa
 from flask import current_app
@@ -19,7 +19,7 @@ from filmfund.extensions import db
 from filmfund.jobs import app_task
 from filmfund.media import ffmpeg
 from filmfund.media.common import PermanentJobError, _problem, worker_name
-from filmfund.media.models import Asset, AssetState, Job, JobKind, JobStatus
+from filmfund.media.models import Asset, AssetState, Caption, Job, JobKind, JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -76,29 +76,55 @@ def _claim(job_id: int) -> bool:
 RUNNING: dict[int, "_Heartbeat"] = {}
 
 
-class _Heartbeat:
-    """Touches the job row every few seconds from its own connection, with the latest progress,
-    so a reaper can tell a live job from one whose worker died."""
+class Beat:
+    """Touches a row every few seconds from its own thread and connection while work runs (a
+    job, a caption burn: `touch` says which row), so that a reaper can tell live work from work
+    whose worker died (`worker_stopped`)."""
 
-    def __init__(self, job_id: int, interval: float, asset_id: int | None = None, kind: str | None = None):
-        self.job_id, self.interval, self.asset_id, self.kind = job_id, interval, asset_id, kind
-        self.progress: float | None = None
-        self.step: str | None = None
-        self._step_before: str | None = None
+    def __init__(self, interval: float, touch: Callable[[sa.Connection], None], name: str = "heartbeat"):
+        self.interval, self._touch = interval, touch
         self._stop = threading.Event()
         self._engine = db.engine
-        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{job_id}", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
     def __enter__(self):
         self._thread.start()
-        RUNNING[self.job_id] = self
         return self
 
     def __exit__(self, *exc):
-        RUNNING.pop(self.job_id, None)
         self._stop.set()
         self._thread.join(timeout=10)
         self.beat()
+
+    def _loop(self):
+        while not self._stop.wait(self.interval):
+            self.beat()
+
+    def beat(self):
+        try:
+            with self._engine.begin() as conn:
+                self._touch(conn)
+        except sa.exc.SQLAlchemyError:  # a missed beat is not fatal; the next one may pass
+            log.warning("heartbeat (%s) failed", self._thread.name, exc_info=True)
+
+
+class _Heartbeat(Beat):
+    """A job's beat: its row's heartbeat, with the latest progress and step."""
+
+    def __init__(self, job_id: int, interval: float, asset_id: int | None = None, kind: str | None = None):
+        super().__init__(interval, self._touch_job, name=f"heartbeat-{job_id}")
+        self.job_id, self.asset_id, self.kind = job_id, asset_id, kind
+        self.progress: float | None = None
+        self.step: str | None = None
+        self._step_before: str | None = None
+
+    def __enter__(self):
+        RUNNING[self.job_id] = self
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        RUNNING.pop(self.job_id, None)
+        super().__exit__(*exc)
 
     WAITING = "waiting for the encoder"
 
@@ -110,21 +136,13 @@ class _Heartbeat:
         elif self.step == self.WAITING:
             self.step = self._step_before
 
-    def _loop(self):
-        while not self._stop.wait(self.interval):
-            self.beat()
-
-    def beat(self):
+    def _touch_job(self, conn: sa.Connection) -> None:
         values: dict[str, Any] = {"heartbeat_at": utcnow()}
         if self.progress is not None:
             values["progress"] = round(min(1.0, max(0.0, self.progress)), 4)
         if self.step is not None:
             values["step"] = self.step[:100]
-        try:
-            with self._engine.begin() as conn:
-                conn.execute(sa.update(Job).where(Job.id == self.job_id, Job.status == JobStatus.RUNNING).values(**values))
-        except sa.exc.SQLAlchemyError:  # a missed beat is not fatal; the next one may pass
-            log.warning("heartbeat of job %s failed", self.job_id, exc_info=True)
+        conn.execute(sa.update(Job).where(Job.id == self.job_id, Job.status == JobStatus.RUNNING).values(**values))
 
 
 def _record_failure(job_id: int, exc: Exception) -> str:
@@ -152,19 +170,26 @@ def _record_failure(job_id: int, exc: Exception) -> str:
     return "failed"
 
 
+def worker_stopped(worker: str | None, heartbeat_at: datetime | None, now: datetime | None = None) -> bool:
+    """The one rule of work whose worker died, asked for a media job and for a caption burn: its
+    heartbeat is older than MEDIA_STALE_SECONDS, or its worker (`host:pid`) is a process of this
+    host, other than this one, that is gone."""
+    stale_before = (now or utcnow()) - timedelta(seconds=current_app.config["MEDIA_STALE_SECONDS"])
+    if heartbeat_at is None or heartbeat_at < stale_before:
+        return True
+    w_host, _, w_pid = (worker or "").rpartition(":")
+    return (w_host == socket.gethostname() and w_pid.isdigit() and int(w_pid) != os.getpid()
+            and not _pid_alive(int(w_pid)))
+
+
 def recover_jobs(*, at_start: bool = True) -> int:
     """Re-queue jobs whose worker died: a stale heartbeat, or a worker process on this host that
-    is gone. At worker start also re-send queued jobs whose queue message may have been lost."""
+    is gone. At worker start also re-send queued jobs whose queue message may have been lost.
+    Caption burns too (`recover_burns`). How many were recovered."""
     now = utcnow()
-    stale_before = now - timedelta(seconds=current_app.config["MEDIA_STALE_SECONDS"])
-    host = socket.gethostname()
     count = 0
     for job in db.session.scalars(sa.select(Job).where(Job.status == JobStatus.RUNNING)):
-        dead = job.heartbeat_at is None or job.heartbeat_at < stale_before
-        w_host, _, w_pid = (job.worker or "").rpartition(":")
-        if not dead and w_host == host and w_pid.isdigit() and int(w_pid) != os.getpid():
-            dead = not _pid_alive(int(w_pid))
-        if not dead:
+        if not worker_stopped(job.worker, job.heartbeat_at, now):
             continue
         note = f"worker {job.worker} stopped answering (last heartbeat {job.heartbeat_at}); re-queued"
         if job.attempts >= job.max_attempts:
@@ -176,6 +201,49 @@ def recover_jobs(*, at_start: bool = True) -> int:
     for job in jobs:
         if at_start or (job.error or "").startswith("worker "):
             enqueue(job)
+    return count + recover_burns(at_start=at_start)
+
+
+# --- caption burns (burnin.py): not Job rows, but run by the same workers and reaped alike ---------
+# While a burn runs, its caption row names its worker (`burn_worker`, `host:pid`) and beats
+# (`burn_beat_at`, `burn_beat`); the two are cleared when it ends.
+
+
+def burn_beat(caption_id: int) -> Beat:
+    """The heartbeat of a running caption burn."""
+    def touch(conn: sa.Connection) -> None:
+        conn.execute(sa.update(Caption).where(Caption.id == caption_id, Caption.burn_state == "running")
+                     .values(burn_beat_at=utcnow()))
+
+    return Beat(current_app.config["MEDIA_HEARTBEAT_SECONDS"], touch, name=f"burn-{caption_id}")
+
+
+def burn_stopped(caption: Caption, now: datetime | None = None) -> bool:
+    """A running burn whose worker died (`worker_stopped`): never finished, its button offered again."""
+    return caption.burn_state == "running" and worker_stopped(caption.burn_worker, caption.burn_beat_at, now)
+
+
+def recover_burns(*, at_start: bool = True) -> int:
+    """Mark failed the caption burns whose worker died (the producer burns them again from the
+    page). At worker start also re-send the queued burns, whose queue message may have been lost:
+    a burn is claimed (queued to running) before it runs, so a second message does nothing."""
+    now = utcnow()
+    count = 0
+    for caption in db.session.scalars(sa.select(Caption).where(Caption.burn_state == "running")):
+        if burn_stopped(caption, now):
+            who, beat = caption.burn_worker, caption.burn_beat_at
+            caption.burn_state, caption.burn_worker, caption.burn_beat_at = "failed", None, None
+            caption.burn_error = (f"worker {who + ' ' if who else ''}stopped (last heartbeat "
+                                  f"{beat:%Y-%m-%d %H:%M:%S} UTC): burn it again" if beat else
+                                  f"worker {who + ' ' if who else ''}stopped: burn it again")
+            count += 1
+    db.session.commit()
+    if at_start:
+        queued = db.session.execute(sa.select(Caption.asset_id, Caption.lang).where(Caption.burn_state == "queued")).all()
+        if queued:
+            from filmfund.media.tasks import burn_captions_task  # the queue's tasks are above this module
+            for asset_id, lang in queued:
+                burn_captions_task(asset_id, lang)
     return count
 
 

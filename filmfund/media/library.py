@@ -16,6 +16,7 @@ from filmfund.auth.services import external_url
 from filmfund.db import utcnow
 from filmfund.errors import DomainError, ForbiddenError, NotFoundError
 from filmfund.extensions import db
+from filmfund.i18n import current_language
 from filmfund.media import captions, screening, streaming
 from filmfund.media.common import EXTENSIONS, _iso, storage
 from filmfund.media.models import Asset, AssetState, Publication, Rendition, RenditionKind
@@ -215,15 +216,24 @@ def caption_tracks(user, asset: Asset, *, downloads: bool = True) -> list[dict]:
     Without `downloads` (an early-access screening: it only streams) no copy with them burned in."""
     ttl = link_ttl()
     out = []
-    for c in captions.final(asset):
+    finals = captions.final(asset)
+    shown_first = captions.default_lang([c.lang for c in finals], current_language())
+    for c in finals:
         token = _captions_serializer().dumps({"u": user.public_id, "a": asset.public_id, "l": c.lang})
         out.append({"lang": c.lang, "label": captions.label(c.lang),
                     "url": external_url("library.captions_signed", token=token),
                     "track_url": external_url("library.captions", asset_id=asset.public_id, lang=c.lang),
                     "burned_url": external_url("library.captions_burned", asset_id=asset.public_id, lang=c.lang)
                     if c.burned_key and downloads else None,
+                    "default": c.lang == shown_first,  # the player's track on at first, for this page's reader
                     "expires_in": ttl})
     return out
+
+
+def caption_filename(caption: captions.Caption) -> str:
+    """A captions file's download name: the clip's title as its reader sees it (as the clip's own
+    download is named), then the language: `Village interview.zh-Hans.vtt`."""
+    return f"{shown_title(caption.asset).title}.{caption.lang}.vtt"
 
 
 def watchable(user, asset_public_id: str) -> Asset | None:

@@ -325,6 +325,10 @@ class Caption(db.Model):
     # queued, running, ready or failed; a new text makes the old copy stale (dropped).
     burn_state: Mapped[str] = mapped_column(sa.String(16), default="none", server_default="none")
     burn_error: Mapped[str | None] = mapped_column(sa.Text)
+    # While a burn runs: its worker (`host:pid`) and heartbeat (media/jobs.burn_beat), so that a
+    # burn whose worker died is told from a live one by the footage jobs' rule (jobs.worker_stopped).
+    burn_worker: Mapped[str | None] = mapped_column(sa.String(200))
+    burn_beat_at: Mapped[datetime | None]
     burned_key: Mapped[str | None] = mapped_column(sa.String(300))
     burned_sha256: Mapped[str | None] = mapped_column(sa.String(64))
     burned_size: Mapped[int | None] = mapped_column(sa.BigInteger)

@@ -119,7 +119,7 @@ def package(job, asset: Asset, spec: str, info: ffmpeg.MediaInfo, beat=None) -> 
             stored = storage().put_file(out / name, ".ts")
             if stored.created:
                 stored_now.append(stored.key)
-            seg.update(key=stored.key, size=stored.size)
+            seg.update(key=stored.key, size=stored.size, sha256=stored.sha256)  # fixity re-hashes it
             total += stored.size
     except Exception as exc:  # ffmpeg, the package read back, or the storage (S3's own errors too)
         db.session.rollback()
@@ -163,6 +163,19 @@ def _read_package(out, ladder: list[dict[str, Any]]) -> dict[str, Any]:
     if not segments:
         raise ValueError("the package has no segments")
     return {"master": master, "playlists": playlists, "segments": segments, "variants": variants}
+
+
+_CONTENT_KEY = re.compile(r"(?:^|/)([0-9a-f]{64})(?:\.[a-z0-9]+)?$")
+
+
+def segment_sha256(seg: dict[str, Any]) -> str | None:
+    """The SHA-256 a stored segment had when packaged (fixity re-hashes it): recorded in the
+    index, or for a package made before it was, the one its content key names (storage keys are
+    content-addressed: storage.content_key)."""
+    if seg.get("sha256"):
+        return seg["sha256"]
+    m = _CONTENT_KEY.search(seg.get("key") or "")
+    return m.group(1) if m else None
 
 
 def stream_dict(asset: Asset) -> dict[str, Any] | None:

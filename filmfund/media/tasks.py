@@ -27,6 +27,8 @@ def burn_captions_task(asset_id: int, lang: str) -> str:
     asset = db.session.get(Asset, asset_id)
     if asset is None:
         return "gone"
+    if not burnin.claim(asset, lang):  # done already, or another message of the same request has it
+        return "skipped"
     try:
         burnin.burn(asset, lang)
     except Exception as exc:  # noqa: BLE001 (recorded on the caption by burn; the page shows it)
@@ -59,7 +61,8 @@ def _periodic(schedule):
 
 @_periodic(crontab(minute="*"))
 def reap_stale_jobs() -> int:
-    """Nothing stays "running" forever: re-queue jobs whose heartbeat stopped."""
+    """Nothing stays "running" forever: re-queue jobs whose heartbeat stopped, mark failed the
+    caption burns whose heartbeat stopped (jobs.recover_burns)."""
     return services.recover_jobs(at_start=False)
 
 

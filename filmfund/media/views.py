@@ -20,7 +20,8 @@ from filmfund.i18n import format_money, other_languages, versions_from_form
 from filmfund.media import burnin, public, resumable, screening, services, streaming
 from filmfund.media import captions as media_captions
 from filmfund.media.board import job_progress
-from filmfund.media.library import resolve_caption_token, watchable
+from filmfund.media.jobs import burn_stopped
+from filmfund.media.library import caption_filename, resolve_caption_token, watchable
 from filmfund.media.models import Asset
 from filmfund.media.published import plays_clip
 from filmfund.media.publishing import shown_title
@@ -268,7 +269,16 @@ def _asset_page(asset, **extra):
     return render_template("media/asset.html", asset=asset, job=jobs.get(asset.id),
                            history=services.history(asset), data=services.asset_dict(asset, jobs.get(asset.id)),
                            targets=services.publish_targets(asset), reward_titles=services.reward_titles(),
-                           caption_rows=media_captions.statuses(asset), **extra)
+                           caption_rows=_caption_rows(asset), **extra)
+
+
+def _caption_rows(asset):
+    """Each language's captions, and whether a burn shown running lost its worker (the reaper
+    marks it failed within a minute; the page offers to burn it again at once, as it will)."""
+    rows = media_captions.statuses(asset)
+    for row in rows:
+        row["burn_stopped"] = row["caption"] is not None and burn_stopped(row["caption"])
+    return rows
 
 
 _CAPTION_TYPES = {".srt": "application/x-subrip", ".vtt": "text/vtt"}
@@ -513,7 +523,8 @@ def captions(asset_id: str, lang: str):
     caption = media_captions.find(asset, lang)
     if caption is None or (caption.status != media_captions.CaptionStatus.FINAL and not current_user.has_role("producer")):
         raise NotFoundError(_("No such captions."))
-    return media_captions.vtt_response(caption)
+    # Also the page's download link (`download`): named after the clip, not `zh-Hans.vtt`.
+    return media_captions.vtt_response(caption, filename=caption_filename(caption))
 
 
 @library_bp.get("/library/<asset_id>/captions/<lang>/burned.mp4")
@@ -535,8 +546,7 @@ def captions_burned(asset_id: str, lang: str):
 def captions_signed(token: str):
     """The API's captions link: signed, expiring, bound to the donor it was made for."""
     caption = resolve_caption_token(token, current_user if current_user.is_authenticated else None)
-    title = shown_title(caption.asset).title
-    return media_captions.vtt_response(caption, filename=f"{title}.{caption.lang}.vtt")
+    return media_captions.vtt_response(caption, filename=caption_filename(caption))
 
 
 @library_bp.get("/library/download/<token>")

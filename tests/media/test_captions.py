@@ -314,3 +314,149 @@ def test_the_page_queues_a_burn_and_refuses_a_draft(app, client, make_user, logi
     drain()  # ready_asset's "web" rendition is not a real video: the failure is shown, not lost
     page = client.get(f"/footage/{asset.public_id}").get_data(as_text=True)
     assert 'data-burn="failed"' in page and "burning failed" in page
+
+
+@pytest.mark.parametrize("ctype,body", [
+    ("application/x-subrip", "1\n00:00:00,000 --> 00:00:01,000\n温度<30度，湿度>80%\n\n"
+                             "2\n00:00:01,000 --> 00:00:02,000\nKids aged <10, and those >5 came.\n"),
+    ("text/vtt", "WEBVTT\n\n00:00:00.000 --> 00:00:01.000\n温度<30度，湿度>80%\n\n"
+                 "00:00:01.000 --> 00:00:02.000\nKids aged <10, and those >5 came.\n"),
+])
+def test_a_stray_less_than_sign_is_text_and_keeps_its_words(app, client, producer, ready_asset, ctype, body):
+    """Only `<letter…>`, `</letter…>` or a timestamp is a tag: "温度<30度，湿度>80%" (humidity over
+    80%) is words, escaped, not a tag dropped with everything between its signs."""
+    asset = ready_asset("Weather")
+    assert _put(client, producer, asset, "zh-Hans", body, ctype).status_code == 204
+    text = client.get(f"/api/v1/media/assets/{asset.public_id}/captions/zh-Hans", headers=producer).get_data(as_text=True)
+    assert "温度&lt;30度，湿度&gt;80%" in text
+    assert "Kids aged &lt;10, and those &gt;5 came." in text
+
+
+@pytest.mark.parametrize("zh_tag", ["zh-Hans", "zh", "zh-CN"])
+def test_a_chinese_reader_s_player_shows_chinese_captions_first_named_in_their_language(
+        app, client, producer, ready_asset, campaign_reward, entitle, make_user, login_as, zh_tag):
+    """Chinese tools tag their files zh or zh-CN: such a track is a Chinese reader's as zh-Hans
+    is (offered first, on by default on a Chinese page, never English instead), and every track is
+    named in its own language in the player's menu, not by a tag a reader does not know."""
+    import re
+
+    asset = ready_asset("Village interview")
+    _publish(client, producer, asset)
+    for lang in ("en", "fr", "en-GB", zh_tag):
+        assert _put(client, producer, asset, lang, "WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nhi\n").status_code == 204
+    donor = make_user(role="donor")
+    entitle(donor, campaign_reward["digital-download"])
+    login_as(client, donor)
+
+    def tracks(page_lang):
+        page = client.get(f"/account?lang={page_lang}").get_data(as_text=True)
+        return re.findall(r'<track kind="subtitles" srclang="([^"]+)" label="([^"]*)"[^>]*?( default)?>', page)
+
+    zh_page = tracks("zh-Hans")
+    assert [lang for lang, _label, _d in zh_page][:2] == [zh_tag, "en"]          # the Chinese track first
+    assert [lang for lang, _label, default in zh_page if default] == [zh_tag]   # and on by default
+    assert {lang: label for lang, label, _d in zh_page} == {
+        zh_tag: "中文" if zh_tag != "zh-CN" else "中文 (简体, 中国)", "en": "English",
+        "en-GB": "English (United Kingdom)", "fr": "Français"}
+    assert [lang for lang, _label, default in tracks("en") if default] == ["en"]
+
+
+def test_label_falls_back_to_the_tag_for_a_language_babel_does_not_know(app):
+    from filmfund.media.captions import label
+
+    assert label("yue") == "粵語" and label("zh-Hant") == "中文（繁體）"
+    assert label("tlh") == "tlh"  # Klingon: a valid ISO 639 code, no name to give it
+
+
+def test_a_donor_s_caption_download_from_the_library_page_is_named_after_the_clip(
+        app, client, producer, ready_asset, campaign_reward, entitle, make_user, login_as):
+    """The library page's captions links are downloads (`download`): without a Content-Disposition
+    the browser names them `zh-Hans.vtt`, `zh-Hans (1).vtt`; they are named after the clip as its
+    reader sees it, as the clip's own download is, with the language (RFC 5987 for Chinese)."""
+    import re
+    from urllib.parse import unquote
+
+    asset = ready_asset("村里的采访")
+    _publish(client, producer, asset)
+    assert _put(client, producer, asset, "zh-Hans", ZH).status_code == 204
+    donor = make_user(role="donor")
+    entitle(donor, campaign_reward["digital-download"], "fulfilled")
+    login_as(client, donor)
+    page = client.get("/account?lang=zh-Hans").get_data(as_text=True)
+    [link] = re.findall(r'<a href="([^"]+)" download hreflang="zh-Hans"', page)
+    got = client.get(urlparse(link).path)
+    assert got.status_code == 200
+    disposition = got.headers["Content-Disposition"]
+    assert unquote(disposition.split("filename*=UTF-8''", 1)[1]) == "村里的采访.zh-Hans.vtt"
+
+
+def test_a_burn_whose_worker_died_is_marked_failed_and_offered_again(
+        app, client, make_user, login_as, token_for, ready_asset, monkeypatch):
+    """A burn runs in a worker that can die (a restart, the OOM killer: no except clause runs). Its
+    heartbeat then stops, and the rule that reaps a footage job whose worker died marks the burn
+    failed ("worker stopped"), at worker start and by the periodic reaper, so the page offers its
+    button again instead of "running" forever. A live burn is left alone."""
+    import re
+    from datetime import timedelta
+
+    from filmfund.db import utcnow
+    from filmfund.extensions import db
+    from filmfund.media import burnin, ffmpeg, services
+    from filmfund.media.models import Caption
+    from filmfund.media.tasks import reap_stale_jobs
+
+    asset = ready_asset("Village interview")
+    producer = make_user(role="producer")
+    assert _put(client, token_for(producer), asset, "zh-Hans", ZH).status_code == 204
+
+    class WorkerKilled(BaseException):
+        pass
+
+    def killed(*_args, **_kwargs):
+        raise WorkerKilled()
+
+    monkeypatch.setattr(ffmpeg, "probe", killed)
+    with pytest.raises(WorkerKilled):
+        burnin.burn(asset, "zh-Hans")
+    db.session.rollback()
+    monkeypatch.undo()
+    [caption] = services.get_asset(asset.public_id).captions
+    assert caption.burn_state == "running"
+    assert services.recover_jobs(at_start=True) == 0  # its heartbeat is fresh: it may be alive
+
+    login_as(client, producer)
+    page = client.get(f"/footage/{asset.public_id}").get_data(as_text=True)
+    assert f"/footage/{asset.public_id}/captions/zh-Hans/burn" not in page  # running: no second burn
+
+    # Its heartbeat stopped longer ago than MEDIA_STALE_SECONDS: the page already offers the button,
+    stale = utcnow() - timedelta(seconds=app.config["MEDIA_STALE_SECONDS"] + 5)
+    db.session.execute(db.update(Caption).where(Caption.id == caption.id).values(burn_beat_at=stale))
+    db.session.commit()
+    page = client.get(f"/footage/{asset.public_id}").get_data(as_text=True)
+    assert f"/footage/{asset.public_id}/captions/zh-Hans/burn" in page and "its worker stopped" in page
+    # and the reaper marks it failed.
+    assert reap_stale_jobs.call_local() == 1
+    db.session.expire_all()
+    caption = db.session.get(Caption, caption.id)
+    assert caption.burn_state == "failed" and "stopped" in caption.burn_error
+    page = client.get(f"/footage/{asset.public_id}").get_data(as_text=True)
+    assert re.search(r'data-burn="failed"', page) and f"/footage/{asset.public_id}/captions/zh-Hans/burn" in page
+
+
+def test_a_queued_burn_is_claimed_once_so_a_resent_message_does_nothing(app, client, token_for, make_user,
+                                                                         ready_asset):
+    """Worker start re-sends queued burns (their queue message may have been lost with a dead
+    worker): the task claims the burn first, so the second message of the same request is skipped."""
+    from filmfund.extensions import db
+    from filmfund.media import burnin, services
+
+    asset = ready_asset()
+    assert _put(client, token_for(make_user(role="producer")), asset, "en", EN_SRT,
+                "application/x-subrip").status_code == 204
+    [caption] = services.get_asset(asset.public_id).captions
+    caption.burn_state = "queued"
+    db.session.commit()
+    assert burnin.claim(asset, "en") is True
+    assert burnin.claim(asset, "en") is False
+    [caption] = services.get_asset(asset.public_id).captions
+    assert caption.burn_state == "running"

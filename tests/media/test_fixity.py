@@ -303,3 +303,82 @@ def test_card_structure_files_are_checked_kept_twice_and_repaired(app, clips, tm
     [again] = services.ingest_paths([tmp_path / "CARD"])
     assert not again.created and again.asset.id == asset.id and "repaired" in again.how
     assert services.get_asset(asset.public_id).fixity_ok is True
+
+
+def test_a_damaged_copy_with_burned_captions_is_dropped_and_offered_to_burn_again(
+        app, client, published, token_for, login_as):
+    """The donors' copy with captions burned in is a stored object with a recorded SHA-256 like a
+    rendition: a damaged one must not go on being served. It is dropped, and its burn marked
+    failed, so the producer's page offers the button that makes it again."""
+    import io
+    import os
+
+    from filmfund.extensions import db
+    from filmfund.media import services
+
+    asset, producer, donor = published
+    resp = client.put(f"/api/v1/media/assets/{asset.public_id}/captions/zh-Hans",
+                      data="WEBVTT\n\n00:00:00.000 --> 00:00:01.000\n你好\n".encode(),
+                      headers={**token_for(producer), "Content-Type": "text/vtt"})
+    assert resp.status_code == 204
+    store = services.storage()
+    burned = store.put_stream(io.BytesIO(b"\x00\x00\x00\x18ftypmp42" + os.urandom(50_000)), ".mp4")
+    [caption] = services.get_asset(asset.public_id).captions
+    caption.burned_key, caption.burned_sha256, caption.burned_size = burned.key, burned.sha256, burned.size
+    caption.burn_state = "ready"
+    db.session.commit()
+    url = f"/library/{asset.public_id}/captions/zh-Hans/burned.mp4"
+    login_as(client, donor)
+    assert client.get(url).status_code == 200
+
+    _rot(store, burned.key)
+    [check] = services.check_fixity([asset.public_id])
+    assert check.ok and any("copy with zh-Hans captions burned in" in r for r in check.repaired)
+    assert client.get(url).status_code == 404  # the damaged bytes are never served again
+    assert not store.exists(burned.key)        # and gone, so a new burn stores intact bytes
+    [caption] = services.get_asset(asset.public_id).captions
+    assert caption.burn_state == "failed" and caption.burned_key is None
+    assert any(p["code"] == "fixity_repaired" and "burned in" in p["message"]
+               for p in services.get_asset(asset.public_id).problems)
+    login_as(client, producer)
+    page = client.get(f"/footage/{asset.public_id}").get_data(as_text=True)
+    assert f"/footage/{asset.public_id}/captions/zh-Hans/burn" in page and "burn it again" in page
+
+
+def test_a_damaged_stream_segment_fails_the_package_and_queues_it_again(app, client, published):
+    """A donor's stream is served segment by segment from storage: a damaged segment stops the
+    package being served (failed), is dropped from storage (the new package stores intact bytes
+    under its content key) and a transcode job is queued to make the package again."""
+    import io
+    import os
+
+    from filmfund.extensions import db
+    from filmfund.media import services, streaming
+    from filmfund.media.common import profiles
+    from filmfund.media.models import Job, JobKind, JobStatus, Stream
+
+    asset, _producer, donor = published
+    store = services.storage()
+    segs = {name: store.put_stream(io.BytesIO(b"G" + os.urandom(20_000)), ".ts") for name in ("v0_0000.ts", "v0_0001.ts")}
+    row = streaming.stream_of(asset.id) or Stream(asset_id=asset.id, attempts=1)
+    row.state, row.profile, row.size = "ready", profiles()["hls"], sum(s.size for s in segs.values())
+    row.index = {"master": "#EXTM3U\nv0.m3u8\n", "playlists": {"v0.m3u8": "#EXTM3U\nv0_0000.ts\nv0_0001.ts\n"},
+                 "segments": {n: {"variant": 0, "key": s.key, "size": s.size} for n, s in segs.items()},
+                 "variants": [{"name": "v0.m3u8", "height": 240, "bitrate": "300k"}]}
+    db.session.add(row)
+    db.session.execute(db.update(Job).where(Job.asset_id == asset.id).values(status=JobStatus.SUCCEEDED))
+    db.session.commit()
+    with app.test_request_context("/"):
+        url = f"/stream/{streaming.play_token(donor, asset)}/s/v0_0001.ts"
+    assert client.get(url).status_code == 200
+
+    damaged = segs["v0_0001.ts"].key
+    _rot(store, damaged)
+    [check] = services.check_fixity([asset.public_id])
+    assert check.ok and any("v0_0001.ts" in r and "queued to be made again" in r for r in check.repaired)
+    assert client.get(url).status_code != 200  # no longer served
+    assert not store.exists(damaged) and store.exists(segs["v0_0000.ts"].key)
+    row = streaming.stream_of(asset.id)
+    assert row.state in ("failed", "pending") and "key" not in row.index["segments"]["v0_0001.ts"]
+    job = db.session.scalar(db.select(Job).where(Job.asset_id == asset.id).order_by(Job.id.desc()))
+    assert job.kind == JobKind.TRANSCODE and job.status == JobStatus.QUEUED
