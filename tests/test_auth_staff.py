@@ -200,6 +200,23 @@ def test_partner_without_totp_uses_the_password_and_may_enrol(app, client, make_
     assert _password_step(other, partner.email).headers["Location"] == "/login/2fa"
 
 
+def test_the_partners_set_up_page_gives_the_partners_reason(app, client, make_user, boss):
+    """The partner is promised that no donor's data reaches it (its statement page says so), yet
+    its set-up page said "staff accounts reach every donor's data". The partner reads a reason of
+    its own; a producer, enrolling at its first sign-in, still reads that its account reaches
+    every donor. In Chinese the page says 两步验证 and 身份验证器应用 (never 第二重验证, nor "App")."""
+    partner = make_user("p@xinxing.test", "partner", password=PASSWORD)
+    _password_step(client, partner.email)
+    page = client.get("/login/2fa/setup?lang=en").get_data(as_text=True)
+    assert "every donor" not in page and "confirmations of payouts" in page
+    zh = client.get("/login/2fa/setup?lang=zh-Hans").get_data(as_text=True)
+    assert "所有捐助者的数据" not in zh and "对账单" in zh
+    assert "两步验证" in zh and "第二重" not in zh and "App" not in zh
+    producer = _signed_out(app)
+    _password_step(producer, boss.email)  # first sign-in: not signed in until the code is given
+    assert "Staff accounts reach every donor's data" in producer.get("/login/2fa/setup?lang=en").get_data(as_text=True)
+
+
 def _setup_secret(client) -> str:
     page = client.get("/login/2fa/setup").get_data(as_text=True)
     return re.search(r'id="totp-secret">([A-Z2-7]+)<', page).group(1)

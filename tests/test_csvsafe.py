@@ -69,7 +69,7 @@ def test_partner_statement_csv_escapes_a_payout_reference(client, campaign, logi
     body = login_as(client, partner).get("/admin/partner/statement.csv").get_data(as_text=True)
     rows = list(csv.reader(io.StringIO(body)))
     payout = [r for r in rows if r[0] == "payout"]
-    assert payout == [["payout", "2026-11-20", "1000", "usd", "'@SUM(A1:A9)"]]
+    assert payout == [["payout", "Payout", "2026-11-20", "1000", "usd", "'@SUM(A1:A9)"]]
 
 
 def test_a_page_download_is_marked_utf8_for_spreadsheets_and_the_command_line_is_not(

@@ -6,7 +6,7 @@ dashboards show (production updates are filmfund.comms's). The partner's views n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from email import policy
 from email.parser import BytesHeaderParser
 from itertools import accumulate
@@ -17,10 +17,13 @@ from flask_babel import gettext as _
 
 from filmfund import csvsafe
 from filmfund.auth.models import User
+from filmfund.books import printing
 from filmfund.extensions import db
 from filmfund.fulfil import statement as fulfil_statement
+from filmfund.i18n import zone_name
 from filmfund.mail import outbox_messages
-from filmfund.rewards import holdings, ledger, privacy
+from filmfund.rewards import holdings, ledger, privacy, statements
+from filmfund.rewards.campaign import current_campaign
 from filmfund.rewards.models import (
     Campaign,
     Donation,
@@ -145,16 +148,22 @@ def smtp_configured() -> bool:
 def statement_csv(statement: dict, paid: list[Payout], shares: list[tuple[date, int]]) -> str:
     """The partner's statement as CSV: totals, payouts and the share per day (the share due added on
     each day: for the partner, the day the ledger booked the money, statements.timeline). No donor
-    data. `as_of`: where the partner's held-back figures stop. Its one sentence is in the reader's
-    language, as the month's CSV's (books/printing.py)."""
+    data. Laid out as the month's CSV (books/printing.py): `item` the field's name, `label` the
+    reader's words, from the same home. `as_of`: where the partner's held-back figures stop, in
+    the campaign's zone (the day its statements count in), named in the reader's words. `paid`
+    are the payouts the figures count, so a reversed one is not among them."""
     cur = statement["currency"]
+    names = printing.labels()
     rows = []
     if statement.get("as_of"):
-        rows.append(["as_of", statement["as_of"], "", cur, ""])
+        campaign = current_campaign()
+        local = datetime.fromisoformat(statement["as_of"]).astimezone(statements.zone(campaign))
+        rows.append(["as_of", _("Figures as at this time (%(zone)s)", zone=zone_name(campaign.time_zone)),
+                     local.strftime("%Y-%m-%d %H:%M"), "", cur, ""])
     if statement.get("test_money"):  # the figures below count test payments only
-        rows.append(["test_money", "", "", cur, _("Test money: no real payment is counted here")])
-    rows += [[key, "", statement[key], cur, ""] for key in ("gross", "refunded", "net", "share_due", "paid_out",
-                                                              "balance")]
-    rows += [["share_booked", day.isoformat(), amount, cur, ""] for day, amount in shares]
-    rows += [["payout", p.paid_on.isoformat(), p.amount, p.currency, p.reference] for p in paid]
-    return csvsafe.render(["item", "date", "amount_cents", "currency", "reference"], rows)
+        rows.append(["test_money", _("Test money: no real payment is counted here"), "", "", cur, ""])
+    rows += [[key, names[key], "", statement[key], cur, ""]
+             for key in ("gross", "refunded", "net", "share_due", "paid_out", "balance")]
+    rows += [["share_booked", names["share_booked"], day.isoformat(), amount, cur, ""] for day, amount in shares]
+    rows += [["payout", names["payout"], p.paid_on.isoformat(), p.amount, p.currency, p.reference] for p in paid]
+    return csvsafe.render(["item", "label", "date", "amount_cents", "currency", "reference"], rows)

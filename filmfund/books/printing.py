@@ -12,21 +12,35 @@ CSV_FIELDS = ("opening_balance", "gross", "refunded", "net", "share_due", "paid_
 
 
 def labels() -> dict[str, str]:
+    """Each figure's and line's name in the reader's words: the month's CSV and page and the live
+    statement's CSV (admin/services.py) ask here, so both files name a figure alike."""
     return {"opening_balance": _("Opening balance"), "gross": _("Gifts (gross)"), "refunded": _("Refunds"),
             "net": _("Net"), "share_due": _("Share due"), "paid_out": _("Paid out"),
-            "closing_balance": _("Closing balance")}
+            "closing_balance": _("Closing balance"), "balance": _("Balance still due"),
+            "share_booked": _("Share due booked that day"), "payout": _("Payout"),
+            "payout_reversal": _("Payout reversed")}
+
+
+def payout_row(p: dict, names: dict[str, str]) -> tuple[str, str]:
+    """A payout line's item and label: a reversal (its amount negative) is a line of its own,
+    named as such, with the producers' reason, so the lines add up to the month's paid out."""
+    if not p.get("reversal"):
+        return "payout", names["payout"]
+    if p.get("reason"):
+        return "payout_reversal", _("%(label)s: %(value)s", label=names["payout_reversal"], value=p["reason"])
+    return "payout_reversal", names["payout_reversal"]
 
 
 def statement_csv(doc: dict) -> str:
     """One row per figure (`item` is the contract's field name, `label` the reader's words), then
-    one row per payout of the month."""
+    one row per payout line of the month (a reversal: `payout_reversal`, negative)."""
     names = labels()
     rows = []
     if doc.get("test_money"):
         rows.append(["test_money", _("Test money: no real payment is counted here"), doc["month"], "",
                      doc["currency"], ""])
     rows += [[key, names[key], doc["month"], doc[key], doc["currency"], ""] for key in CSV_FIELDS]
-    rows += [["payout", _("Payout"), p["paid_on"], p["amount"], doc["currency"], p["reference"]]
+    rows += [[*payout_row(p, names), p["paid_on"], p["amount"], doc["currency"], p["reference"]]
              for p in doc["payouts"]]
     return csvsafe.render(["item", "label", "period", "amount_cents", "currency", "reference"], rows)
 

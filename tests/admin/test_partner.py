@@ -70,3 +70,76 @@ def test_the_partner_csv_says_test_money_in_the_readers_language(client, campaig
     assert "test_money" in en and "Test money: no real payment is counted here" in en
     row = next(r for r in zh.splitlines() if r.startswith("test_money,"))
     assert row.isascii() is False and "Test money" not in row and "TEST MONEY" not in row
+
+
+def _live_csv_rows(client, lang):
+    import csv
+    import io
+
+    from tests.helpers import spreadsheet_csv
+
+    return list(csv.reader(io.StringIO(spreadsheet_csv(client.get(f"/admin/partner/statement.csv?lang={lang}")))))
+
+
+def test_the_live_csv_names_its_rows_as_the_month_csv_does(client, campaign, login_as, partner, producer,
+                                                         booked_yesterday):
+    """The month's CSV has a `label` column in the reader's words; the live statement's CSV,
+    linked from the same page, named its rows `gross`, `refunded`... only, English a Chinese
+    accountant had to guess. It is laid out as the month's (item, then label), and its labels
+    come from the same home (books/printing.labels), so both files name a figure alike."""
+    from datetime import date
+
+    from filmfund.extensions import db
+    from filmfund.rewards import payments
+
+    _donations()
+    payments.record_payout(amount=1000, paid_on=date.today(), reference="WIRE-88", recorded_by=producer.email)
+    db.session.commit()
+    rows = _live_csv_rows(login_as(client, partner), "zh-Hans")
+    assert rows[0] == ["item", "label", "date", "amount_cents", "currency", "reference"]
+    label = {r[0]: r[1] for r in rows[1:]}
+    assert [label[k] for k in ("gross", "refunded", "net", "share_due", "paid_out", "balance", "payout")] == [
+        "捐款总额", "退款", "净额", "应付份额", "已付款", "尚欠余额", "付款"]
+    assert label["share_booked"] == "当日入账的应付份额"
+    payout = next(r for r in rows if r[0] == "payout")
+    assert payout[2:] == [date.today().isoformat(), "1000", "usd", "WIRE-88"]
+
+
+def test_the_live_csv_gives_its_cutoff_in_the_campaigns_zone(client, campaign, login_as, partner,
+                                                            booked_yesterday):
+    """The partner's figures stop at midnight in the campaign's zone (Beijing); the CSV wrote
+    that moment in UTC (…T16:00:00+00:00), the day before to a Beijing reader and text to Excel.
+    It writes the campaign's wall time, as a spreadsheet reads a date and time, and names the
+    zone in the reader's words."""
+    from filmfund.rewards import statements
+
+    _donations()
+    midnight = statements.partner_cutoff(campaign).astimezone(statements.zone(campaign))
+    assert campaign.time_zone == "Asia/Shanghai" and (midnight.hour, midnight.minute) == (0, 0)
+    login_as(client, partner)
+    as_of = next(r for r in _live_csv_rows(client, "en") if r[0] == "as_of")
+    assert as_of[1:3] == ["Figures as at this time (China Time)", f"{midnight:%Y-%m-%d} 00:00"]
+    as_of = next(r for r in _live_csv_rows(client, "zh-Hans") if r[0] == "as_of")
+    assert as_of[1:3] == ["数字截至此时间（北京时间）", f"{midnight:%Y-%m-%d} 00:00"]
+
+
+def test_the_charts_text_alternative_is_punctuated_and_worded_as_the_page(client, campaign, login_as, partner,
+                                                                        producer, booked_yesterday):
+    """A screen reader reads the chart's title and summary as one text: they were joined by an
+    ASCII ". " (…随时间的变化. 2026年…), and the chart called what was paid 已支付 where the
+    figures above it say 已付款. The separator is the language's own, and the term is one."""
+    from datetime import date
+
+    from filmfund.extensions import db
+    from filmfund.rewards import payments
+
+    _donations()
+    payments.record_payout(amount=1000, paid_on=date.today(), reference="WIRE-88", recorded_by=producer.email)
+    db.session.commit()
+    page = login_as(client, partner).get("/admin/partner?lang=zh-Hans").get_data(as_text=True)
+    title = re.search(r'<title id="share-chart-title">(.*?)</title>', page, re.S).group(1)
+    assert title.startswith("合作机构的应付份额与已付款随时间的变化。") and ". " not in title, title
+    chart = re.search(r'<figure class="chart".*?</figure>', page, re.S).group(0)
+    assert "已付款" in chart and "已支付" not in chart
+    en = login_as(client, partner).get("/admin/partner?lang=en").get_data(as_text=True)
+    assert "<title id=\"share-chart-title\">Share due to the partner and paid to it over time. From " in en

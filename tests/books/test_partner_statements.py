@@ -139,7 +139,10 @@ def test_month_statement_in_three_formats_and_the_partners_language(app, client,
         assert word in page and word in text, word
     for figure in money:
         assert figure in page and figure in text, figure
-    assert month in text and "WIRE-77" in text
+    # The payout's date as the reader's language writes it, on the page and the PDF alike.
+    today = date.today()
+    day = f"{today:%B} {today.day}, {today.year}" if lang == "en" else f"{today.year}年{today.month}月{today.day}日"
+    assert day in page and day in text and "WIRE-77" in text
     csv_text = spreadsheet_csv(client.get(f"/admin/partner/statements/{month}?format=csv&lang={lang}"))
     rows = {line.split(",")[0]: line.split(",") for line in csv_text.splitlines()[1:]}
     assert rows["closing_balance"][3] == "2000" and rows["share_due"][3] == "3000" and rows["gross"][3] == "15000"
@@ -225,13 +228,93 @@ def test_partner_chart_places_the_money_on_the_day_the_ledger_booked_it(app, cli
     record_offline("cash.at.screening@donor-secret.example", 12345, (NOW - timedelta(days=10)).date())
     monkeypatch.setattr(statements, "utcnow", lambda: NOW + timedelta(days=1))
     after = spreadsheet_csv(client.get("/admin/partner/statement.csv"))
-    old_rows = lambda text: [r for r in text.splitlines() if r.startswith("share_booked,")  # noqa: E731
-                             and r.split(",")[1] < NOW.astimezone(tz).date().isoformat()]
+    booked = lambda text: [r.split(",") for r in text.splitlines() if r.startswith("share_booked,")]  # noqa: E731
+    old_rows = lambda text: [r for r in booked(text) if r[2] < NOW.astimezone(tz).date().isoformat()]  # noqa: E731
     assert old_rows(after) == old_rows(before) and len(old_rows(before)) == 2
-    today = [r for r in after.splitlines() if r.startswith(f"share_booked,{NOW.astimezone(tz).date().isoformat()},")]
+    today = [r for r in booked(after) if r[2] == NOW.astimezone(tz).date().isoformat()]
     # 20% of 150.00 + 393.45 is 108.69 (half up), of which 30.00 was due before: 78.69, all on today.
-    assert [r.split(",")[2] for r in today] == ["7869"]
+    assert [r[3] for r in today] == ["7869"]
 
     # Producers' chart, live: each gift on the day it came in.
     live = statements.timeline(campaign)
     assert (NOW - timedelta(days=10)).astimezone(tz).date() in [d for d, _, _ in live]
+
+
+def test_a_reversed_payout_in_the_month_page_csv_and_the_public_account(app, client, campaign, login_as, partner,
+                                                                        producer, token_for, yesterday):
+    """A payout taken back shows where the partner reads the month it was booked in: the page and
+    its CSV list the reversal as a line of its own, negative, with its reason, and the month's paid
+    out is what is left. The public account no longer lists it (its paid out does not count it)."""
+    from filmfund.rewards.payments import reverse_payout
+
+    _gifts()  # share due: $30.00
+    wrong = record_payout(2000, date.today(), "WIRE-TYPO", producer.email)
+    record_payout(1000, date.today(), "WIRE-OK", producer.email)
+    reverse_payout(wrong.id, "typed $20 for $2.00", producer.email)
+    db.session.commit()
+    month = _booked_month(campaign)
+    login_as(client, partner)
+    doc = client.get(f"/api/v1/partner/statements/{month}", headers=token_for(partner)).get_json()
+    assert (doc["share_due"], doc["paid_out"], doc["closing_balance"]) == (3000, 1000, 2000)
+    assert [(p["reference"], p["amount"], p.get("reversal", False)) for p in doc["payouts"]] == [
+        ("WIRE-TYPO", 2000, False), ("WIRE-OK", 1000, False), ("WIRE-TYPO", -2000, True)]
+    page = client.get(f"/admin/partner/statements/{month}").get_data(as_text=True)
+    assert "Reversal of this payout" in page and "typed $20 for $2.00" in page
+    csv_rows = [line.split(",") for line in
+                spreadsheet_csv(client.get(f"/admin/partner/statements/{month}?format=csv")).splitlines()]
+    # A reversal is a line of its own kind, named as such with its reason: not a payout of -$20.00.
+    assert [(r[0], r[3]) for r in csv_rows if r[0].startswith("payout")] == [
+        ("payout", "2000"), ("payout", "1000"), ("payout_reversal", "-2000")]
+    assert next(r[1] for r in csv_rows if r[0] == "payout_reversal") == "Payout reversed: typed $20 for $2.00"
+    public = client.get("/api/v1/transparency").get_json()["partner"]
+    assert public["paid_out"] == 1000 and [p["amount"] for p in public["payouts"]] == [1000]
+
+
+@pytest.mark.parametrize("lang, final, still", [
+    ("en", "The month is over: its figures are final.", "previous day"),
+    ("zh-Hans", "本月已结束，以下为最终数字。", "前一天"),
+])
+def test_a_closed_month_says_its_figures_are_final(app, client, campaign, login_as, partner, monkeypatch,
+                                                   lang, final, still):
+    """A month long over is final; its page and the PDF the partner files said its figures were
+    "counted up to the end of the previous day" (the 1st of the next month), as if they could
+    still grow. They say the month is over."""
+    monkeypatch.setattr(ledger, "utcnow", lambda: NOW - timedelta(days=70))
+    _gifts()
+    monkeypatch.setattr(ledger, "utcnow", lambda: datetime.now(timezone.utc))
+    month = statements.months(campaign)[-1]
+    assert statements.month_statement(campaign, month, statements.as_of_for(campaign, partner))["final"]
+    login_as(client, partner)
+    page = client.get(f"/admin/partner/statements/{month}?lang={lang}").get_data(as_text=True)
+    period = re.search(r'<p class="help" id="period">(.*?)</p>', page, re.S).group(1)
+    text = re.sub(r"\s+", " ", pdf_text(client.get(f"/admin/partner/statements/{month}?format=pdf&lang={lang}").data))
+    assert final in period and still not in period, period
+    assert final.replace(" ", "") in text.replace(" ", "") and still not in text
+
+
+def test_the_month_page_joins_its_sentences_as_the_language_does(client, campaign, login_as, partner, yesterday):
+    """The month page's period was two sentences on two lines of the template: a Chinese reader
+    saw a space after 。 (月份按北京时间计算。 统计截至…). They are joined by the language's own
+    "%(sentence)s %(next_sentence)s": a space in English, none in Chinese."""
+    _gifts()
+    login_as(client, partner)
+    month = _booked_month(campaign)
+    zh = client.get(f"/admin/partner/statements/{month}?lang=zh-Hans").get_data(as_text=True)
+    period = re.search(r'<p class="help" id="period">(.*?)</p>', zh, re.S).group(1)
+    assert period.startswith("月份按北京时间计算。统计截至") and not re.search(r"。\s", period) and "\n" not in period, period
+    en = client.get(f"/admin/partner/statements/{month}?lang=en").get_data(as_text=True)
+    assert re.search(r'id="period">The month in China Time\. Counted up to ', en)
+
+
+def test_the_transparency_page_dates_a_payout_with_the_languages_colon(client, campaign, producer, yesterday):
+    """The public page listed a payout as "2026年12月6日: US$10.00", an ASCII colon after Chinese;
+    the pair is the catalogue's "%(label)s: %(value)s", whose Chinese colon is full-width."""
+    _gifts()
+    record_payout(1000, date.today(), "WIRE-PUBLIC", producer.email)
+    db.session.commit()
+    paid_on = date.today()
+    page = client.get("/transparency?lang=zh-Hans").get_data(as_text=True)
+    item = re.search(r'<ul class="payout-dates"><li>(.*?)</li>', page).group(1)
+    assert item == f"{paid_on.year}年{paid_on.month}月{paid_on.day}日：US$10.00", item
+    en = client.get("/transparency?lang=en").get_data(as_text=True)
+    assert f"{paid_on:%B} {paid_on.day}, {paid_on.year}: $10.00" in en

@@ -51,7 +51,7 @@ def test_test_money_is_marked_then_gone_under_a_live_key(app, client, campaign, 
     assert (statement["test_money"], statement["gross"], statement["net"]) == (False, 5000, 5000)
     assert _names(campaign) == ["Liv Realmoney"]
     partner_csv = login_as(client, partner).get("/admin/partner/statement.csv").get_data(as_text=True)
-    assert "test_money" not in partner_csv and "gross,,5000,usd," in partner_csv
+    assert "test_money" not in partner_csv and "gross,Gifts (gross),,5000,usd," in partner_csv
     out = runner.invoke(args=["credits", "export", "--format", "csv"])
     assert out.exit_code == 0, out.output
     assert out.output.splitlines() == ["section,name", "supporters,Liv Realmoney"]
