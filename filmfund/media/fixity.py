@@ -322,8 +322,11 @@ def _check_stream(asset: Asset, store: Storage, remake: bool, failures: list[str
     if row is None or row.state != "ready" or not row.index:
         return False  # only a ready package is served
     segments = row.index.get("segments") or {}
+    # A segment whose SHA-256 is not known (neither recorded nor named by its key) cannot be
+    # checked: it is not taken for damaged (which would drop and remake the package at every check).
     damaged = [name for name, seg in sorted(segments.items())
-               if seg.get("key") and _digest(store, seg["key"]) != streaming.segment_sha256(seg)]
+               if seg.get("key") and streaming.segment_sha256(seg)
+               and _digest(store, seg["key"]) != streaming.segment_sha256(seg)]
     if not damaged:
         return False
     shown = ", ".join(damaged[:5]) + (f" and {len(damaged) - 5} more" if len(damaged) > 5 else "")

@@ -382,3 +382,28 @@ def test_a_damaged_stream_segment_fails_the_package_and_queues_it_again(app, cli
     assert row.state in ("failed", "pending") and "key" not in row.index["segments"]["v0_0001.ts"]
     job = db.session.scalar(db.select(Job).where(Job.asset_id == asset.id).order_by(Job.id.desc()))
     assert job.kind == JobKind.TRANSCODE and job.status == JobStatus.QUEUED
+
+
+def test_a_segment_whose_checksum_is_not_known_is_not_taken_for_damaged(app, client, published):
+    """A package whose segment names no SHA-256 (not recorded, not in its key) cannot be checked:
+    taken for damaged, it would be dropped and made again at every hourly check."""
+    from filmfund.extensions import db
+    from filmfund.media import services, streaming
+    from filmfund.media.common import profiles
+    from filmfund.media.models import Stream
+
+    asset, _producer, _donor = published
+    store = services.storage()
+    legacy = store.root / "legacy" / "v0_0000.ts"  # stored under a name, not its content's SHA-256
+    legacy.parent.mkdir(parents=True)
+    legacy.write_bytes(b"G" * 4000)
+    row = streaming.stream_of(asset.id) or Stream(asset_id=asset.id, attempts=1)
+    row.state, row.profile, row.size = "ready", profiles()["hls"], 4000
+    row.index = {"master": "#EXTM3U\nv0.m3u8\n", "playlists": {"v0.m3u8": "#EXTM3U\nv0_0000.ts\n"},
+                 "segments": {"v0_0000.ts": {"variant": 0, "key": "legacy/v0_0000.ts", "size": 4000}},
+                 "variants": [{"name": "v0.m3u8", "height": 240, "bitrate": "300k"}]}
+    db.session.add(row)
+    db.session.commit()
+    [check] = services.check_fixity([asset.public_id])
+    assert check.ok and not [r for r in check.repaired if "streaming" in r]
+    assert streaming.stream_of(asset.id).state == "ready" and legacy.exists()
