@@ -21,6 +21,6 @@ def init_app(app: Flask) -> None:
     api.init_app(app)
     app.cli.add_command(cli.media)
     # filmfund worker calls this at start: jobs a dead worker left "running" are re-queued.
-    app.extensions["filmfund.recover_jobs"] = services.recover_jobs
+    app.extensions["filmfund.recover_jobs"] = tasks.recover_work
     # The queued task (jobs.run_media_job) runs each job through this: runner.py imports jobs.py.
     app.extensions["filmfund.media.run_job"] = services.run_job

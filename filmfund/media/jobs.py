@@ -185,7 +185,7 @@ def worker_stopped(worker: str | None, heartbeat_at: datetime | None, now: datet
 def recover_jobs(*, at_start: bool = True) -> int:
     """Re-queue jobs whose worker died: a stale heartbeat, or a worker process on this host that
     is gone. At worker start also re-send queued jobs whose queue message may have been lost.
-    Caption burns too (`recover_burns`). How many were recovered."""
+    How many were recovered. (Caption burns: `recover_burns`; both through tasks.recover_work.)"""
     now = utcnow()
     count = 0
     for job in db.session.scalars(sa.select(Job).where(Job.status == JobStatus.RUNNING)):
@@ -201,7 +201,7 @@ def recover_jobs(*, at_start: bool = True) -> int:
     for job in jobs:
         if at_start or (job.error or "").startswith("worker "):
             enqueue(job)
-    return count + recover_burns(at_start=at_start)
+    return count
 
 
 # --- caption burns (burnin.py): not Job rows, but run by the same workers and reaped alike ---------
@@ -223,10 +223,10 @@ def burn_stopped(caption: Caption, now: datetime | None = None) -> bool:
     return caption.burn_state == "running" and worker_stopped(caption.burn_worker, caption.burn_beat_at, now)
 
 
-def recover_burns(*, at_start: bool = True) -> int:
+def recover_burns() -> int:
     """Mark failed the caption burns whose worker died (the producer burns them again from the
-    page). At worker start also re-send the queued burns, whose queue message may have been lost:
-    a burn is claimed (queued to running) before it runs, so a second message does nothing."""
+    page); how many. Queued burns are sent again at worker start (`queued_burns`, by
+    tasks.recover_work: the queue's tasks are above this module)."""
     now = utcnow()
     count = 0
     for caption in db.session.scalars(sa.select(Caption).where(Caption.burn_state == "running")):
@@ -238,13 +238,15 @@ def recover_burns(*, at_start: bool = True) -> int:
                                   f"worker {who + ' ' if who else ''}stopped: burn it again")
             count += 1
     db.session.commit()
-    if at_start:
-        queued = db.session.execute(sa.select(Caption.asset_id, Caption.lang).where(Caption.burn_state == "queued")).all()
-        if queued:
-            from filmfund.media.tasks import burn_captions_task  # the queue's tasks are above this module
-            for asset_id, lang in queued:
-                burn_captions_task(asset_id, lang)
     return count
+
+
+def queued_burns() -> list[tuple[int, str]]:
+    """The caption burns waiting for a worker, (asset id, language): at worker start their queue
+    message may have been lost with a dead worker. A burn is claimed (queued to running) before it
+    runs, so a second message does nothing."""
+    return [tuple(r) for r in db.session.execute(
+        sa.select(Caption.asset_id, Caption.lang).where(Caption.burn_state == "queued"))]
 
 
 def _pid_alive(pid: int) -> bool:

@@ -15,7 +15,8 @@ from huey import crontab
 from filmfund import jobs
 from filmfund.extensions import db
 from filmfund.jobs import app_task
-from filmfund.media import burnin, fixity, screening, services
+from filmfund.media import burnin, fixity, screening
+from filmfund.media import jobs as media_jobs
 from filmfund.media.models import Asset
 
 log = logging.getLogger(__name__)
@@ -59,11 +60,22 @@ def _periodic(schedule):
     return deco
 
 
+def recover_work(*, at_start: bool = True) -> int:
+    """Work a dead worker left: jobs re-queued (jobs.recover_jobs), caption burns marked failed
+    (jobs.recover_burns); at worker start the queued burns are sent again too. How many were
+    recovered. `filmfund worker` calls it at start (app.extensions["filmfund.recover_jobs"])."""
+    count = media_jobs.recover_jobs(at_start=at_start) + media_jobs.recover_burns()
+    if at_start:
+        for asset_id, lang in media_jobs.queued_burns():
+            burn_captions_task(asset_id, lang)
+    return count
+
+
 @_periodic(crontab(minute="*"))
 def reap_stale_jobs() -> int:
     """Nothing stays "running" forever: re-queue jobs whose heartbeat stopped, mark failed the
-    caption burns whose heartbeat stopped (jobs.recover_burns)."""
-    return services.recover_jobs(at_start=False)
+    caption burns whose heartbeat stopped."""
+    return recover_work(at_start=False)
 
 
 @_periodic(crontab(minute="17", hour="3"))

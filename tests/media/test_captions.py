@@ -403,7 +403,7 @@ def test_a_burn_whose_worker_died_is_marked_failed_and_offered_again(
     from filmfund.extensions import db
     from filmfund.media import burnin, ffmpeg, services
     from filmfund.media.models import Caption
-    from filmfund.media.tasks import reap_stale_jobs
+    from filmfund.media.tasks import reap_stale_jobs, recover_work
 
     asset = ready_asset("Village interview")
     producer = make_user(role="producer")
@@ -422,7 +422,7 @@ def test_a_burn_whose_worker_died_is_marked_failed_and_offered_again(
     monkeypatch.undo()
     [caption] = services.get_asset(asset.public_id).captions
     assert caption.burn_state == "running"
-    assert services.recover_jobs(at_start=True) == 0  # its heartbeat is fresh: it may be alive
+    assert recover_work(at_start=True) == 0  # its heartbeat is fresh: it may be alive
 
     login_as(client, producer)
     page = client.get(f"/footage/{asset.public_id}").get_data(as_text=True)

@@ -194,7 +194,10 @@ def test_timeout_retries_with_backoff_then_fails_clearly(app, clips, drain):
 
 
 def test_worker_start_calls_recovery(app):
-    assert app.extensions["filmfund.recover_jobs"].__name__ == "recover_jobs"
+    """`filmfund worker` recovers at start what a dead worker left: footage jobs and caption burns."""
+    from filmfund.media.tasks import recover_work
+
+    assert app.extensions["filmfund.recover_jobs"] is recover_work
 
 
 def test_the_media_job_task_keeps_its_queue_key(app):
