@@ -346,6 +346,8 @@ _LABELS = {
     "receipt_name": _l("Receipt's name"), "receipt_size": _l("Receipt's size"), "receipt_type": _l("Receipt's type"),
     "replaces_id": _l("Replaces"), "spent_on": _l("Spent on"), "void_reason": _l("Why voided"),
     "voided_at": _l("Voided on"), "voided_by": _l("Voided by"), "burn_error": _l("Burn-in error"),
+    "burn_worker": _l("Burn-in running on"), "burn_beat_at": _l("Burn-in last seen running"),
+    "reversed_at": _l("Reversed on"), "reversed_by": _l("Reversed by"), "reversal_reason": _l("Reason for the reversal"),
     "burn_state": _l("Burn-in"), "burned_at": _l("Burned in on"), "burned_key": _l("Copy with captions"),
     "burned_sha256": _l("Its SHA-256"), "burned_size": _l("Its size"), "cues": _l("Cues"), "lang": _l("Language"),
     "source_format": _l("Format given"), "translated_from": _l("Translated from"), "updated_by": _l("Changed by"),
