@@ -28,6 +28,8 @@ from urllib.parse import urlparse
 from flask import Flask
 from waitress import serve
 
+from filmfund.config import REQUEST_BODY_FLOOR
+
 log = logging.getLogger("filmfund.run")
 access_log = logging.getLogger("filmfund.access")
 
@@ -121,7 +123,8 @@ def serve_forever(app: Flask, sock: socket.socket, threads: int) -> None:
     serve(app, sockets=[sock], threads=threads, ident="filmfund",
           # waitress spools a body to disk before the app is asked: no larger than any route takes
           # (footage comes in chunks), so no stranger's POST fills the disk (config.py).
-          max_request_body_size=app.config["MAX_CONTENT_LENGTH"],
+          # (an app without the setting, such as the benchmark's bare Flask app: the same floor).
+          max_request_body_size=app.config.get("MAX_CONTENT_LENGTH") or REQUEST_BODY_FLOOR,
           # Behind trusted proxies ProxyFix (in the app) reads X-Forwarded-*: waitress must pass them.
           clear_untrusted_proxy_headers=not app.config.get("TRUSTED_PROXIES"),
           _quiet=True)

@@ -130,3 +130,15 @@ def test_a_strangers_huge_body_is_refused_before_it_is_read(start_server, campai
     server = start_server()
     assert _declare(server.base, path, 65 * 1024**2).startswith(b"HTTP/1.1 413")
     assert not _declare(server.base, "/api/v1/pledges", 1024, wait=1.0).startswith(b"HTTP/1.1 413")
+
+
+def test_an_app_without_the_setting_is_served_with_the_same_floor(monkeypatch):
+    """serve_forever serves any Flask app (the hot-path bench's bare one has no filmfund settings):
+    its body limit is then the same floor, not None (waitress refused to start)."""
+    from flask import Flask
+
+    seen = {}
+    monkeypatch.setattr(serving, "serve", lambda app, **kw: seen.update(kw))
+    monkeypatch.setattr(serving.signal, "signal", lambda *_args: None)  # this test process keeps its own
+    serving.serve_forever(Flask("bare"), sock=None, threads=1)
+    assert seen["max_request_body_size"] == 64 * 1024**2
