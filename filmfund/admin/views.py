@@ -86,10 +86,10 @@ def _refused(form_name: str, err: DomainError):
     return _dashboard(values={form_name: request.form.to_dict()}, errors={form_name: message}, status=400)
 
 
-def _done_before(anchor: str):
+def _done_before(done: once.AlreadyDone, anchor: str):
     """The same form sent again (a double click, a resend): what the first one did stands."""
     db.session.rollback()
-    flash(_("This form was already sent: it is recorded once."), "success")
+    flash(done.message, "success")
     return redirect(url_for("admin.dashboard", _anchor=anchor), code=303)
 
 
@@ -104,8 +104,8 @@ def offline_donation():
                       rewards_opt_out=f.get("rewards_opt_out") == "1")
         donation = once.run("offline_gift", current_user.id, f.get("once"), fields,
                             lambda: payments.record_offline_donation(**fields, recorded_by=current_user.email))
-    except once.AlreadyDone:
-        return _done_before("offline")
+    except once.AlreadyDone as done:
+        return _done_before(done, "offline")
     except DomainError as err:
         return _refused("offline", err)
     db.session.commit()
@@ -126,8 +126,8 @@ def record_payout():
         fields = dict(amount=parse_dollars(f.get("amount")), paid_on=paid_on, reference=f.get("reference", ""))
         once.run("payout", current_user.id, f.get("once"), fields,
                  lambda: payments.record_payout(**fields, recorded_by=current_user.email))
-    except once.AlreadyDone:
-        return _done_before("payouts")
+    except once.AlreadyDone as done:
+        return _done_before(done, "payouts")
     except DomainError as err:
         return _refused("payout", err)
     db.session.commit()
@@ -145,8 +145,8 @@ def reverse_payout(payout_id: int):
         fields = dict(payout_id=payout_id, reason=f.get("reason", ""))
         payout = once.run("payout_reversal", current_user.id, f.get("once"), fields,
                           lambda: payments.reverse_payout(**fields, reversed_by=current_user.email))
-    except once.AlreadyDone:
-        return _done_before("payouts")
+    except once.AlreadyDone as done:
+        return _done_before(done, "payouts")
     except DomainError as err:
         if err.status == 404:
             raise

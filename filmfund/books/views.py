@@ -77,9 +77,9 @@ def expense_record():
         fields = _form_fields(request.form)
         once.run("expense", current_user.id, request.form.get("once"), fields,
                  lambda: expenses.record_expense(current_campaign(), user=current_user, receipt=_receipt(), **fields))
-    except once.AlreadyDone:  # sent again (a double click, a resend): the first one stands, counted once
+    except once.AlreadyDone as done:  # sent again (a double click, a resend): the first one stands, counted once
         db.session.rollback()
-        flash(_("This form was already sent: it is recorded once."), "success")
+        flash(done.message, "success")
         return redirect(url_for("books.expenses_page"), code=303)
     except DomainError as err:
         db.session.rollback()

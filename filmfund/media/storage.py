@@ -18,6 +18,7 @@ import errno
 import hashlib
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -69,6 +70,15 @@ class ChecksumMismatch(Exception):
 def content_key(sha256: str, suffix: str = "") -> str:
     suffix = suffix.lower() if suffix and len(suffix) <= 10 and suffix[1:].isalnum() else ""
     return f"sha256/{sha256[:2]}/{sha256}{suffix}"
+
+
+_CONTENT_KEY = re.compile(r"sha256/([0-9a-f]{2})/(\1[0-9a-f]{62})(?:\.\w{1,9})?")
+
+
+def key_sha256(key: str | None) -> str | None:
+    """The SHA-256 a content key names (content_key's inverse), None for a key of another form."""
+    m = _CONTENT_KEY.fullmatch(key or "")
+    return m.group(2) if m else None
 
 
 def sha256_file(path: str | Path, progress: Progress | None = None) -> tuple[str, int]:

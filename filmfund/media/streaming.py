@@ -38,6 +38,7 @@ from filmfund.errors import ForbiddenError, NotFoundError
 from filmfund.extensions import db
 from filmfund.media import ffmpeg, screening
 from filmfund.media.common import _problem, _timeout, drop_unreferenced, profiles, storage, work_dir
+from filmfund.media.storage import key_sha256
 from filmfund.media.models import Asset, AssetKind, AssetState, Stream
 from filmfund.media.published import plays_clip
 from filmfund.rewards import holdings
@@ -165,17 +166,11 @@ def _read_package(out, ladder: list[dict[str, Any]]) -> dict[str, Any]:
     return {"master": master, "playlists": playlists, "segments": segments, "variants": variants}
 
 
-_CONTENT_KEY = re.compile(r"(?:^|/)([0-9a-f]{64})(?:\.[a-z0-9]+)?$")
-
-
 def segment_sha256(seg: dict[str, Any]) -> str | None:
     """The SHA-256 a stored segment had when packaged (fixity re-hashes it): recorded in the
     index, or for a package made before it was, the one its content key names (storage keys are
     content-addressed: storage.content_key)."""
-    if seg.get("sha256"):
-        return seg["sha256"]
-    m = _CONTENT_KEY.search(seg.get("key") or "")
-    return m.group(1) if m else None
+    return seg.get("sha256") or key_sha256(seg.get("key"))
 
 
 def stream_dict(asset: Asset) -> dict[str, Any] | None:
