@@ -47,7 +47,8 @@ def remind_command() -> None:
 
     campaign = current_campaign()
     # Each loop commits every mail as it goes (a second run after a crash mails nobody twice).
-    for what, done in (("address surveys", tasks.survey_mailing(campaign)), ("credits proofs", tasks.proof_mailing(campaign))):
+    for what, mailing in (("address surveys", tasks.survey_mailing), ("credits proofs", tasks.proof_mailing)):
+        done = mailing(campaign)
         refused = f" ({done.refused} refused by the mail server: their addresses are on the log)" if done.refused else ""
         click.echo(f"{what} sent: {done.sent}{refused}")
 

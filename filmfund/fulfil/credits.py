@@ -352,7 +352,7 @@ def proofs_due(campaign: Campaign, now: datetime | None = None) -> list[CreditLi
 def send_proof(campaign: Campaign, line: CreditLine, now: datetime) -> bool:
     """Mail the donor a link to their proof, or a reminder of it, if one is due and they did not
     opt out of reminders (the `reminders` mail topic); the mail is recorded. True if mailed. The
-    caller commits each mail before the next (filmfund.fulfil.tasks.mail_credit_proofs)."""
+    caller commits each mail before the next (filmfund.fulfil.tasks.proof_mailing)."""
     if opted_out_of_reminders(line.user_id) or not due_for_reminder(line.user_id, "credit_proof", now):
         return False
     deadline = proof_deadline(campaign)

@@ -615,7 +615,7 @@ def survey_recipients(campaign: Campaign) -> list[int]:
 def send_address_survey(user_id: int, campaign: Campaign, now: datetime) -> bool:
     """Mail this donor the address survey, or a reminder of it every SURVEY_REMINDER_AFTER, at
     most SURVEY_MAX_MAILS times, unless they opted out of reminders; the mail is recorded. True if
-    mailed. The caller commits each mail before the next (filmfund.fulfil.tasks.mail_address_surveys)."""
+    mailed. The caller commits each mail before the next (filmfund.fulfil.tasks.survey_mailing)."""
     user = db.session.get(User, user_id)
     if opted_out_of_reminders(user.id) or not due_for_reminder(user.id, "address_survey", now):
         return False

@@ -6,6 +6,7 @@ The mailing loops are here, the jobs that commit as they go (the producers' butt
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from typing import NamedTuple
 
 import sqlalchemy as sa
@@ -44,11 +45,6 @@ class Mailed(NamedTuple):
     refused: int  # donors whose address the mail server refused for good (a try of theirs each)
 
 
-def mail_address_surveys(campaign, now=None) -> int:
-    """How many address surveys went out (survey_mailing, for the callers that count only those)."""
-    return survey_mailing(campaign, now).sent
-
-
 def survey_mailing(campaign, now=None) -> Mailed:
     """Mail the address surveys and their reminders that are due. Each mail is committed as sent
     before the next goes out: a job that dies mid-way and runs again mails nobody twice (at worst
@@ -56,26 +52,23 @@ def survey_mailing(campaign, now=None) -> Mailed:
     (_mail_one); a mail server that is down stops the run."""
     now = now or utcnow()
     catch_up_items(campaign)  # the donors of entitlements written by SQL are owed the survey too
-    done = {"sent": 0, "refused": 0, "skipped": 0}
-    for user_id in fulfilment.survey_recipients(campaign):
-        done[_mail_one(lambda: fulfilment.send_address_survey(user_id, campaign, now),
-                       user_id, "address_survey", now)] += 1
-    return Mailed(done["sent"], done["refused"])
-
-
-def mail_credit_proofs(campaign, now=None) -> int:
-    """How many credits proofs went out (proof_mailing, for the callers that count only those)."""
-    return proof_mailing(campaign, now).sent
+    return _tally(_mail_one(lambda: fulfilment.send_address_survey(user_id, campaign, now),
+                            user_id, "address_survey", now)
+                  for user_id in fulfilment.survey_recipients(campaign))
 
 
 def proof_mailing(campaign, now=None) -> Mailed:
     """Mail the credits proofs and their reminders that are due, each committed as sent before
     the next goes out, a refused address passed over, as the surveys are."""
     now = now or utcnow()
-    done = {"sent": 0, "refused": 0, "skipped": 0}
-    for line in credits.proofs_due(campaign, now):
-        done[_mail_one(lambda: credits.send_proof(campaign, line, now), line.user_id, "credit_proof", now)] += 1
-    return Mailed(done["sent"], done["refused"])
+    return _tally(_mail_one(lambda: credits.send_proof(campaign, line, now), line.user_id, "credit_proof", now)
+                  for line in credits.proofs_due(campaign, now))
+
+
+def _tally(outcomes) -> Mailed:
+    """Run one mailing (each donor's `_mail_one` outcome, in turn) and count what went out."""
+    counted = Counter(outcomes)
+    return Mailed(counted["sent"], counted["refused"])
 
 
 def _mail_one(send, user_id: int, kind: str, now) -> str:

@@ -141,9 +141,9 @@ def test_address_survey_with_reminders_then_the_dvd_ships_and_arrives(campaign, 
     db.session.commit()
     pay(1500, "small@example.org")
     now = utcnow()
-    assert tasks.mail_address_surveys(campaign, now) == 1  # not the one with an address, nor $15
-    assert tasks.mail_address_surveys(campaign, now + timedelta(days=1)) == 0  # no reminder yet
-    assert tasks.mail_address_surveys(campaign, now + timedelta(days=8)) == 1  # the reminder
+    assert tasks.survey_mailing(campaign, now).sent == 1  # not the one with an address, nor $15
+    assert tasks.survey_mailing(campaign, now + timedelta(days=1)).sent == 0  # no reminder yet
+    assert tasks.survey_mailing(campaign, now + timedelta(days=8)).sent == 1  # the reminder
     mails = [m for m in outbox() if m["To"] == "ana@example.org" and "receipt" not in m["Subject"]]
     assert [m["Subject"] for m in mails] == ["Where should we send your rewards?",
                                              "Reminder: where should we send your rewards?"]
@@ -166,7 +166,7 @@ def test_address_survey_with_reminders_then_the_dvd_ships_and_arrives(campaign, 
     ok = anon.post(link, data={"csrf_token": token, "form": "address", **ADDRESS, "name": "Ana Lima"})
     assert ok.status_code == 200 and 'id="survey-done"' in ok.get_data(as_text=True)
     assert db.session.get(ShippingAddress, ana.id).name == "Ana Lima"
-    assert tasks.mail_address_surveys(campaign, now + timedelta(days=30)) == 0  # answered: no more mail
+    assert tasks.survey_mailing(campaign, now + timedelta(days=30)).sent == 0  # answered: no more mail
     assert anon.get("/rewards/survey/" + link.rsplit("/", 1)[1][:-3] + "xyz").status_code == 404
 
     # Owed until the DVD exists; then in production, shipped with a tracking note, received.
@@ -317,7 +317,7 @@ def test_reminders_carry_one_click_unsubscribe_and_respect_it(campaign, client, 
     pay(5000, "loud@example.org")
     mail_prefs.opt_out(_user("quiet@example.org").id, "reminders")
     db.session.commit()
-    assert tasks.mail_address_surveys(campaign) == 1
+    assert tasks.survey_mailing(campaign).sent == 1
     survey = [m for m in outbox() if "send your rewards" in m["Subject"]]
     assert [m["To"] for m in survey] == ["loud@example.org"]
     assert survey[0]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
@@ -325,7 +325,7 @@ def test_reminders_carry_one_click_unsubscribe_and_respect_it(campaign, client, 
     path = link.split("://", 1)[1].split("/", 1)[1]
     assert client.post("/" + path, data={"List-Unsubscribe": "One-Click"}).status_code in (200, 303)
     assert "reminders" in mail_prefs.opted_out(_user("loud@example.org").id)
-    assert tasks.mail_address_surveys(campaign, utcnow() + timedelta(days=8)) == 0
+    assert tasks.survey_mailing(campaign, utcnow() + timedelta(days=8)).sent == 0
 
 
 def test_country_names_in_the_readers_language():

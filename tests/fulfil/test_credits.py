@@ -90,11 +90,11 @@ def test_proofs_mailed_until_the_deadline_then_closed(campaign, client, login_as
     credits.approve_proof(_user("amy@example.org"), campaign)
     db.session.commit()
     now = utcnow()
-    assert tasks.mail_credit_proofs(campaign, now) == 3  # everyone listed who has not approved
+    assert tasks.proof_mailing(campaign, now).sent == 3  # everyone listed who has not approved
     proof_mails = [m for m in outbox() if "credits" in m["Subject"]]
     assert sorted(m["To"] for m in proof_mails) == ["exec1@example.org", "exec2@example.org", "zed@example.org"]
     assert "/rewards/survey/" in proof_mails[0].get_body(("plain",)).get_content()
-    assert tasks.mail_credit_proofs(campaign, now + timedelta(days=1)) == 0
+    assert tasks.proof_mailing(campaign, now + timedelta(days=1)).sent == 0
 
     staff = login_as(client, producer)
     tok = csrf_token(staff, "/admin/credits")
@@ -104,7 +104,7 @@ def test_proofs_mailed_until_the_deadline_then_closed(campaign, client, login_as
     tok = csrf_token(donor, "/account/credits")
     resp = donor.post("/account/credits", data={"csrf_token": tok, "decision": "approve"})
     assert resp.status_code == 400 and "closed" in resp.get_data(as_text=True)
-    assert tasks.mail_credit_proofs(campaign, now + timedelta(days=30)) == 0
+    assert tasks.proof_mailing(campaign, now + timedelta(days=30)).sent == 0
 
 
 def test_frozen_credits_in_both_formats_and_later_changes_flagged(campaign, client, login_as, producer, runner,
