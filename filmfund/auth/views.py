@@ -128,9 +128,8 @@ def login():
         # staff): the link is looked up and mailed by the worker.
         try:
             links.request_login_link(email)
-        except ValidationError as err:
-            flash(err.message, "error")
-            return render_template("auth/login.html", email=email), 400
+        except ValidationError as err:  # said at the field, tied to it, with the focus on it
+            return render_template("auth/login.html", email=email, email_error=err.message), 400
         flash(_("If that email belongs to a donor, a sign-in link is on its way. "
               "It works once, within 15 minutes. Producers and partners sign in with their password."), "info")
         return redirect(url_for("auth.login"))
