@@ -59,7 +59,8 @@ def record_stripe_payment(pledge: Pledge, campaign, *, amount: int, currency: st
     existing = db.session.scalar(sa.select(Donation).where(sa.or_(key, by_payment)))
     if existing is not None:
         return None
-    if amount != pledge.amount:
+    # A month is compared with its gift's amount as it stands (changed in Stripe since the pledge, maybe).
+    if amount != (subscription.amount if subscription is not None else pledge.amount):
         flags.append("amount_mismatch")  # the money that arrived is what counts
     if pledge.can_move(PledgeState.PAID):
         pledge.move(PledgeState.PAID)

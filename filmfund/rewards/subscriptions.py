@@ -27,6 +27,7 @@ from filmfund.i18n import for_donor, format_money
 from filmfund.mail import send_mail
 from filmfund.rewards import ledger, stripe_gateway, texts
 from filmfund.rewards.campaign import campaign_of
+from filmfund.rewards.campaign_file import MAX_AMOUNT
 from filmfund.rewards.models import Donation, Pledge, Subscription, SubscriptionState
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,18 @@ def _dict(value) -> dict:
     return value if isinstance(value, dict) else {}
 
 
+def _cents(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _monthly_amount(amounts: list[int | None]) -> int | None:
+    """The sum of a month's parts, or None when one is unknown or the sum is not a gift's amount."""
+    if not amounts or any(a is None for a in amounts):
+        return None
+    total = sum(amounts)
+    return total if 0 < total <= MAX_AMOUNT else None
+
+
 @dataclass(frozen=True)
 class InvoiceFacts:
     id: str
@@ -64,6 +77,8 @@ class InvoiceFacts:
     payment_intent_id: str | None
     charge_id: str | None
     amount_paid: int
+    amount_due: int | None  # what this invoice asked for (the failed month's mail names it)
+    monthly_amount: int | None  # the gift's price this month, read from the invoice's own lines
     currency: str
     email: str | None
     customer_id: str | None
@@ -95,6 +110,7 @@ def invoice_facts(obj: dict) -> InvoiceFacts:
             period_end = max(period_end or 0, end)
     pledge_id = metadata.get("pledge_id")
     amount = obj.get("amount_paid")
+    due = _cents(obj.get("amount_due"))
     attempts = obj.get("attempt_count")
     url = obj.get("hosted_invoice_url")
     email = obj.get("customer_email")
@@ -103,11 +119,55 @@ def invoice_facts(obj: dict) -> InvoiceFacts:
         pledge_id=pledge_id if isinstance(pledge_id, str) and len(pledge_id) <= 32 else None,
         payment_intent_id=pi, charge_id=charge,
         amount_paid=amount if isinstance(amount, int) and not isinstance(amount, bool) else -1,
+        amount_due=due if due is not None and 0 < due <= MAX_AMOUNT else None,
+        monthly_amount=_invoice_monthly_amount(obj, lines),
         currency=(obj.get("currency") or "").lower() if isinstance(obj.get("currency"), str) else "",
         email=email if isinstance(email, str) and len(email) <= 254 else None,
         customer_id=_id_of(obj.get("customer")), first=obj.get("billing_reason") == "subscription_create",
         period_end=period_end, attempt_count=attempts if isinstance(attempts, int) else 1,
         hosted_invoice_url=url if isinstance(url, str) and url.startswith("https://") and len(url) < 2000 else None)
+
+
+def _invoice_monthly_amount(obj: dict, lines: list[dict]) -> int | None:
+    """What the gift costs a month as a month's own invoice bills it: its subscription lines that
+    are not prorations (a change's credit or charge for part of a month), before any discount. Only
+    the first month's and a renewal's invoice (not an invoice of a change's prorations), and only
+    lines that say what they are (API versions up to 2025-02: `type` and `proration`; from
+    2025-03-31 on: `parent.subscription_item_details.proration`)."""
+    if obj.get("billing_reason") not in ("subscription_create", "subscription_cycle"):
+        return None
+    amounts = []
+    for line in lines:
+        parent = _dict(line.get("parent"))
+        if parent.get("type") == "subscription_item_details":
+            proration = _dict(parent.get("subscription_item_details")).get("proration")
+        elif line.get("type") == "subscription":
+            proration = line.get("proration")
+        else:
+            continue  # an invoice item of its own, or a line that does not say
+        if proration is True:
+            continue
+        if proration is not False:
+            return None  # a line that does not say whether it is a month's price
+        amounts.append(_cents(line.get("amount")))
+    return _monthly_amount(amounts)
+
+
+def subscription_amount(obj: dict) -> int | None:
+    """What the subscription charges a month now: each item's price times its quantity (the
+    price's `unit_amount`, or the older `plan.amount`); None when an item's price is not a fixed
+    amount (metered, tiered) or the object does not say."""
+    items = [item for item in _dict(obj.get("items")).get("data") or [] if isinstance(item, dict)]
+    amounts = []
+    for item in items:
+        price, plan = _dict(item.get("price")), _dict(item.get("plan"))
+        unit = _cents(price.get("unit_amount")) if price else _cents(plan.get("amount"))
+        quantity = item.get("quantity", 1)
+        quantity = _cents(quantity) if quantity is not None else 1
+        usage = _dict(price.get("recurring")).get("usage_type") or plan.get("usage_type")
+        amounts.append(None if unit is None or quantity is None or quantity < 0 or usage == "metered"
+                       else unit * quantity)
+    return _monthly_amount(amounts)
 
 
 def subscription_period_end(obj: dict) -> int | None:
@@ -171,6 +231,16 @@ def note_state(sub: Subscription, state: SubscriptionState, event_time: int) -> 
         sub.state, sub.state_at = state, event_time
 
 
+def note_amount(sub: Subscription, amount: int | None, event_time: int) -> None:
+    """Take the monthly amount an event reports (a producer may change a gift's price in Stripe's
+    Dashboard), unless a later event has spoken since: call it before `note_state`, whose time
+    (`state_at`) is that of the latest event that told the gift's state, each of which can carry
+    the amount. An ended gift keeps the amount it ended with."""
+    if amount is None or sub.state == SubscriptionState.CANCELED or event_time < sub.state_at:
+        return
+    sub.amount = amount
+
+
 def note_period_end(sub: Subscription, unix: int | None) -> None:
     """The next payment is due at the end of the latest paid period (it only moves forward)."""
     when = _when(unix)
@@ -219,7 +289,8 @@ def payment_failed_notice(sub: Subscription, facts: InvoiceFacts) -> Notice:
     with for_donor(sub.user_id):
         title = texts.campaign_title(campaign)
         lines = [_("Your monthly gift of %(amount)s to “%(title)s” could not be charged this month. "
-                   "Nothing was taken.", amount=format_money(sub.amount, sub.currency), title=title), "",
+                   "Nothing was taken.", amount=format_money(facts.amount_due or sub.amount, sub.currency),
+                   title=title), "",
                  _("Our payment provider will try your card again over the next few days. "
                    "If the card has expired or changed, please update it:")]
         lines.append(facts.hosted_invoice_url or account)

@@ -571,6 +571,7 @@ def on_invoice_paid(obj: dict, event_id: str) -> WebhookStatus:
     user = payments.donor_for(facts.email, pledge)
     sub = subscriptions.ensure_subscription(pledge, facts.subscription_id, customer_id=facts.customer_id,
                                             user_id=user.id, event_time=created)
+    subscriptions.note_amount(sub, facts.monthly_amount, created)
     subscriptions.note_state(sub, SubscriptionState.ACTIVE, created)
     subscriptions.note_period_end(sub, facts.period_end)
     donation = payments.record_stripe_payment(
@@ -637,6 +638,7 @@ def on_invoice_payment_failed(obj: dict, event_id: str) -> WebhookStatus:
     if created < sub.state_at:
         return WebhookStatus.PROCESSED  # older than what the gift knows: a later event said otherwise
     before = sub.state
+    subscriptions.note_amount(sub, facts.monthly_amount, created)
     subscriptions.note_state(sub, SubscriptionState.PAST_DUE, created)
     if facts.attempt_count <= 1 and before != SubscriptionState.CANCELED:
         subscriptions.queue_notice(subscriptions.payment_failed_notice(sub, facts))
@@ -660,6 +662,8 @@ def _subscription_event(obj: dict, deleted: bool) -> WebhookStatus:
                                                 user_id=payments.donor_for(None, pledge).id,
                                                 event_time=_event_created.get())
     if state is not None:
+        # A price changed in Stripe's Dashboard: the gift's amount from now on (older news never undoes newer).
+        subscriptions.note_amount(sub, subscriptions.subscription_amount(obj), _event_created.get())
         subscriptions.note_state(sub, state, _event_created.get())
     if not deleted:
         subscriptions.note_period_end(sub, subscriptions.subscription_period_end(obj))

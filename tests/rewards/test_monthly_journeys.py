@@ -1,0 +1,110 @@
+"""A monthly donor's journeys as Stripe drives them, end to end (each passed before this file was
+written; kept as the record of what was probed): the gift ended before its last month's
+`invoice.paid` arrives; a refunded month lowers the tier and takes back what the kept total no
+longer reaches; one receipt per paid month, in the donor's language, none for a failed attempt
+nor for a duplicate; cancelling from the account page with its CSRF token, where another donor's
+gift is a 404."""
+from __future__ import annotations
+
+import email
+import re
+from email.header import decode_header, make_header
+
+import sqlalchemy as sa
+
+from filmfund.auth.services import find_user
+from filmfund.extensions import db
+from filmfund.mail import outbox_messages
+from filmfund.rewards import entitlements, ledger_check
+from filmfund.rewards.models import Pledge
+from filmfund.rewards.payments import partner_statement
+from tests.helpers import make_pledge
+
+from . import money_model
+from .conftest import make_event
+from .test_monthly import (OLD, T0, invoice_events, invoice_obj, months_booked, post, refund_event, session_event,
+                           subscription_event, subscription_of)
+
+
+def _mails(addr: str) -> list[tuple[str, str]]:
+    out = []
+    for path in sorted(outbox_messages()):
+        m = email.message_from_bytes(path.read_bytes())
+        if m["To"] and addr in m["To"]:
+            out.append((str(make_header(decode_header(m["Subject"]))), m.get_payload(decode=True).decode()))
+    return out
+
+
+def _start(stripe_events, email_: str, amount: int = 2500):
+    p = make_pledge(amount, email=email_, interval="month")
+    for event in [session_event(p)] + invoice_events(p, 1, OLD, T0 + 1):
+        post(stripe_events, event)
+    return p
+
+
+def test_the_last_month_paid_after_the_gift_ended_is_counted(stripe_events, campaign):
+    p = _start(stripe_events, "ended-first@example.org")
+    post(stripe_events, subscription_event(p, "customer.subscription.deleted", "canceled", T0 + 50))
+    for event in invoice_events(p, 2, OLD, T0 + 40):
+        post(stripe_events, event)
+    assert subscription_of(p).state.value == "canceled"
+    assert [amount for _, amount in months_booked(p)] == [2500, 2500]
+    assert partner_statement(campaign)["share_due"] == money_model.share_due(5000)
+    assert len([s for s, _ in _mails(p.email) if "receipt" in s.lower()]) == 2
+    assert ledger_check.check_ledger() == []
+
+
+def test_a_refunded_month_lowers_the_tier_to_what_is_kept(stripe_events, campaign):
+    p = _start(stripe_events, "kept@example.org", 1500)
+    for event in invoice_events(p, 2, OLD, T0 + 2):
+        post(stripe_events, event)
+    donor = find_user(p.email)
+    assert entitlements.donor_entitlements(donor, campaign)["tier"]["min_amount"] == 3000
+    post(stripe_events, refund_event(p, 2, 1500, T0 + 3))
+    held = entitlements.donor_entitlements(donor, campaign)
+    assert held["total"] == 1500 and held["tier"]["min_amount"] == money_model.tier(1500) == 1500
+    status = {r["key"]: r["status"] for r in held["rewards"]}
+    assert status.get("stills") in (None, "revoked") and status["updates-monthly"] != "revoked"
+    statement = partner_statement(campaign)
+    assert (statement["gross"], statement["refunded"], statement["net"], statement["share_due"]) == \
+        (3000, 1500, 1500, money_model.share_due(1500))
+    assert ledger_check.check_ledger() == []
+
+
+def test_one_chinese_receipt_per_paid_month_none_for_a_failure_or_a_duplicate(stripe_events, campaign):
+    p = make_pledge(2000, email="zh-monthly@example.org", interval="month")
+    db.session.execute(sa.update(Pledge).where(Pledge.id == p.id).values(language="zh-Hans"))
+    db.session.commit()
+    for event in [session_event(p)] + invoice_events(p, 1, OLD, T0 + 1):
+        post(stripe_events, event)
+    post(stripe_events, dict(make_event("invoice.payment_failed", invoice_obj(p, 2, OLD, paid=False)), created=T0 + 2))
+    for month in (2, 3):
+        for event in invoice_events(p, month, OLD, T0 + 2 + month):
+            post(stripe_events, event)
+    for event in invoice_events(p, 3, OLD, T0 + 20):  # month 3 again, under new event ids
+        post(stripe_events, event)
+    mails = _mails(p.email)
+    receipts = [body for subject, body in mails if "收据" in subject]
+    assert len(receipts) == 3, [subject for subject, _ in mails]
+    assert all("每月定期捐款中的一期" in body and "Thank you" not in body for body in receipts)
+    others = [subject for subject, _ in mails if "收据" not in subject]
+    assert len(others) == 1 and not re.search("[A-Za-z]{4,}", others[0]), others  # the failure's, in Chinese
+    assert partner_statement(campaign)["share_due"] == money_model.share_due(6000)
+    assert ledger_check.check_ledger() == []
+
+
+def test_the_account_page_cancels_with_its_token_and_never_anothers_gift(app, client, stripe_events, campaign,
+                                                                        login_as, fake_stripe):
+    p, q = _start(stripe_events, "mine@example.org"), _start(stripe_events, "theirs@example.org")
+    mine, theirs = subscription_of(p), subscription_of(q)
+    login_as(client, find_user(p.email))
+    app.config["WTF_CSRF_ENABLED"] = True
+    page = client.get("/account").get_data(as_text=True)
+    assert f"subscription-{theirs.id}" not in page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert client.post(f"/account/subscriptions/{theirs.id}/cancel", data={"csrf_token": token}).status_code == 404
+    assert client.post(f"/account/subscriptions/{mine.id}/cancel", data={"csrf_token": token}).status_code == 303
+    assert (subscription_of(p).state.value, subscription_of(q).state.value) == ("canceled", "active")
+    assert [r["path"] for r in fake_stripe.requests if r.get("method") == "DELETE"] == [
+        f"/v1/subscriptions/{mine.stripe_subscription_id}"]
+    assert partner_statement(campaign)["net"] == 5000  # cancelling refunds nothing
