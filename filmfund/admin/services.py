@@ -108,9 +108,7 @@ def fulfilment_list(campaign: Campaign, open_key: str | None = None, page: int =
     fulfil.statement) and one page of `size` holders, oldest first; the reward `open_key` at `page`,
     the others at their first page. Collapsed on the page except the one being paged."""
     groups = []
-    for q in fulfil_statement.queues(campaign):
-        if q.reward.kind not in HAND_DELIVERED:
-            continue
+    for q in fulfil_statement.queues(campaign, kinds=HAND_DELIVERED):  # the site's own deliveries not counted
         at = max(1, page) if q.reward.key == open_key else 1
         listed = fulfil_statement.queue_page(campaign, q.reward.key, None, at, size=size)
         names = privacy.public_names_of(row["entitlement"].user_id for row in listed["rows"])

@@ -244,7 +244,13 @@ def readable_update(user, update_id: int) -> Update:
 
 def audience_label(update: Update) -> str:
     """Who an update is for, as the producers' pages name it: the label of their audience menu."""
-    return dict(audiences()).get(update.audience, update.audience)
+    return audience_labeller()(update)
+
+
+def audience_labeller(campaign: Campaign | None = None):
+    """audience_label for a list of updates: the audience menu read once, not once per update."""
+    labels = dict(audiences(campaign))
+    return lambda update: labels.get(update.audience, update.audience)
 
 
 def readers_label(update: Update) -> str:
@@ -252,18 +258,29 @@ def readers_label(update: Update) -> str:
     reward and its tier by their names in that language (rewards/texts.py), as the account page and
     the receipt call them. The producers' English menu labels (`audience_label`) are for them only.
     (The pages say nothing of the public updates' audience.)"""
-    if update.audience == DONORS:
-        return _("all donors")
+    return readers_labeller()(update)
+
+
+def readers_labeller():
+    """readers_label for a list of updates: the campaign's rewards and tiers read once, not once
+    per update."""
     campaign = _campaign()
-    row = db.session.execute(sa.select(Reward, Tier).join(Tier, Tier.id == Reward.tier_id).where(
-        Reward.campaign_id == campaign.id, Reward.key == update.audience)).first()
-    if row is None:  # a reward since removed from the campaign: its key is all that is left of it
-        return update.audience
-    reward, tier = row
-    return _("donors with “%(reward)s” (the %(tier)s tier, %(amount)s+)",
-             reward=texts.reward_title(campaign.translations, reward),
-             tier=texts.tier_name(campaign.translations, tier),
-             amount=format_money(tier.min_amount, campaign.currency, whole=True))
+    rewards = {reward.key: (reward, tier) for reward, tier in db.session.execute(
+        sa.select(Reward, Tier).join(Tier, Tier.id == Reward.tier_id).where(Reward.campaign_id == campaign.id))}
+
+    def label(update: Update) -> str:
+        if update.audience == DONORS:
+            return _("all donors")
+        row = rewards.get(update.audience)
+        if row is None:  # a reward since removed from the campaign: its key is all that is left of it
+            return update.audience
+        reward, tier = row
+        return _("donors with “%(reward)s” (the %(tier)s tier, %(amount)s+)",
+                 reward=texts.reward_title(campaign.translations, reward),
+                 tier=texts.tier_name(campaign.translations, tier),
+                 amount=format_money(tier.min_amount, campaign.currency, whole=True))
+
+    return label
 
 
 # --- images from the media library --------------------------------------------------------

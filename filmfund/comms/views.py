@@ -55,7 +55,7 @@ def _viewer():
 @bp.get("/updates")
 def update_list():
     return render_template("comms/updates.html", items=updates.readable_updates(_viewer()),
-                           label=updates.readers_label)
+                           label=updates.readers_labeller())
 
 
 @bp.get("/updates/<int:update_id>")
@@ -100,7 +100,7 @@ def _admin_list(values: dict | None = None, error: str | None = None, status: in
     return render_template("comms/admin_updates.html", items=items,
                            counts=updates.delivery_counts([u.id for u in items]),
                            audiences=updates.audiences(), images=updates.library_images(),
-                           values=values or {}, error=error, label=updates.audience_label), status
+                           values=values or {}, error=error, label=updates.audience_labeller()), status
 
 
 @bp.get("/admin/updates")

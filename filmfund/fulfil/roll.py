@@ -23,7 +23,7 @@ from filmfund.auth.models import User
 from filmfund.db import on_commit
 from filmfund.errors import ConflictError, NotFoundError
 from filmfund.extensions import db
-from filmfund.fulfil.credits import HEADINGS, SECTIONS, export_lines, in_credits
+from filmfund.fulfil.credits import HEADINGS, SECTIONS, export_lines, in_credits, iter_live_names
 from filmfund.media import ffmpeg as ff
 from filmfund.rewards.campaign import current_campaign
 from filmfund.rewards.models import Campaign
@@ -189,6 +189,18 @@ def undrawable(names: list[str]) -> list[tuple[str, list[str]]]:
         if missing:
             found.append((name, [f"U+{ord(c):04X}" for c in missing]))
     return found
+
+
+def undrawable_in_credits(campaign: Campaign) -> list[tuple[str, list[str]]]:
+    """undrawable over the live credits' names, in their order. When the roll's own font draws
+    every printable ASCII character, a name of those alone is drawable and is not read: at a
+    million donations the check reads the few names beyond ASCII, not every line."""
+    try:
+        own = _font_charset(_font())
+    except ConflictError:
+        return []
+    plain = bool(own) and all(_in(own, code) for code in range(0x21, 0x7F))
+    return undrawable(iter_live_names(campaign, beyond_ascii=plain))
 
 
 @functools.lru_cache(maxsize=8)

@@ -340,7 +340,7 @@ def credits_page():
                            state=credits.credits_state(campaign), changes=credits.changes_since_freeze(campaign),
                            roll=roll_video.roll_path() if roll_video.roll_path().exists() else None,
                            roll_stale=roll_video.roll_needs_rendering(campaign), roll_status=_roll_status(),
-                           undrawable=roll_video.undrawable(line.name for line in credits.iter_live_lines(campaign)))
+                           undrawable=roll_video.undrawable_in_credits(campaign))
 
 
 @admin_bp.post("/credits/freeze")

@@ -1,0 +1,99 @@
+"""The producers' credits and rewards pages at a million donations read a page, not every row:
+the roll's font check reads only the names beyond ASCII, the credits list and a reward's page of
+holders ask no subquery per donor (PostgreSQL's plan of the statement as sent), and the dashboard
+counts the hand-delivered rewards alone. Measured at 1M: README, "The producers' pages at a million
+donations"."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import pytest
+import sqlalchemy as sa
+
+from filmfund.extensions import db
+from filmfund.fulfil import credits, statement
+from filmfund.fulfil import roll as roll_video
+from tests.helpers import record_offline
+from tests.site.helpers import pay
+
+
+@contextmanager
+def sent():
+    seen: list[tuple[str, object]] = []
+
+    def note(_conn, _cursor, stmt, params, *_a) -> None:
+        seen.append((stmt, params))
+
+    sa.event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", note)
+
+
+def _plan(stmt: str, params) -> str:
+    conn = db.session.connection()
+    return "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + stmt, params))
+
+
+@pytest.fixture
+def pg_only():
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's plans")
+
+
+def test_the_credits_pages_font_check_reads_only_the_names_beyond_ascii(campaign, client, login_as, producer,
+                                                                        monkeypatch):
+    for i in range(12):
+        record_offline(f"plain{i}@example.org", 2500, credit_name=f"Plain Name {i:02d}")
+    for i, name in enumerate(["Zoë Ångström", "李小龙", "Émile"]):
+        record_offline(f"wide{i}@example.org", 2500, credit_name=name)
+    db.session.commit()
+    read: list[str] = []
+    real = roll_video.undrawable
+
+    def spy(names):
+        names = list(names)
+        read.extend(names)
+        return real(names)
+
+    monkeypatch.setattr(roll_video, "undrawable", spy)
+    login_as(client, producer)
+    assert client.get("/admin/credits").status_code == 200
+    assert read == [line.name for line in credits.live_lines(campaign) if not line.name.isascii()], read
+
+
+def test_the_credits_list_asks_no_subquery_per_donor(campaign, pg_only):
+    for i in range(3):
+        record_offline(f"d{i}@example.org", 2500 + i * 50000, credit_name=f"Donor {i}")
+    db.session.commit()
+    with sent() as seen:
+        page = credits.live_page(campaign, limit=2)
+    assert len(page["lines"]) == 2
+    stmt, params = next(s for s in seen if "ORDER BY" in s[0] and "credit_proofs" in s[0])
+    plan = _plan(stmt, params)
+    assert "SubPlan" not in plan, plan
+
+
+def test_a_queue_page_reads_each_rows_address_by_its_key(campaign, pg_only):
+    for n in range(3):
+        pay(5000, f"q{n}@example.org")
+    with sent() as seen:
+        statement.queue_page(campaign, "dvd", None, size=2)
+    stmt, params = next(s for s in seen if "ORDER BY entitlements.granted_at" in s[0])
+    plan = _plan(stmt, params)
+    assert "SubPlan" not in plan, plan
+
+
+def test_the_dashboard_counts_the_hand_delivered_rewards_alone(campaign):
+    from filmfund.admin.services import HAND_DELIVERED
+
+    pay(10000, "a@example.org")
+    pay(50000, "b@example.org")
+    every = {q.reward.key: q.counts for q in statement.queues(campaign)}
+    some = statement.queues(campaign, kinds=HAND_DELIVERED)
+    assert {q.reward.kind for q in some} <= set(HAND_DELIVERED) and some
+    assert {q.reward.key: q.counts for q in some} == {k: c for k, c in every.items()
+                                                       if any(q.reward.key == k for q in some)}
+    assert {q.reward.key for q in some} == {q.reward.key for q in statement.queues(campaign)
+                                            if q.reward.kind in HAND_DELIVERED}
