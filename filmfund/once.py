@@ -8,8 +8,12 @@ token is claimed first (a row whose primary key is the token hashed with what it
 it), so a second submission, even one racing the first, finds it and gets `AlreadyDone` with what
 the first one made, having written nothing. The same token with other values is refused.
 
-A form without a token (a script, a page cached before tokens) is done as it comes: nothing to
-tell its repetitions apart. Any component's use case runs through it (the dashboard's payout and
+A form always carries its token, so a form sent without one (a page saved before tokens, a resend of
+such a page, a hand-made POST) is refused with `MissingToken`, having written nothing: nothing
+would tell its repetitions apart, and a payout or a gift booked twice cannot be taken back. The
+page comes back with what was typed and a fresh token, so sending it again is one click. An API
+client's Idempotency-Key stays optional (the contract): a call without one is done as it comes.
+Any component's use case runs through it (the dashboard's payout, payout-reversal and
 offline-gift forms, the books' expense form and API): it only keys their answer by a token.
 """
 from __future__ import annotations
@@ -67,6 +71,15 @@ class AlreadyDone(ConflictError):
         self.result_id = result_id
 
 
+class MissingToken(ValidationError):
+    """A form sent without its one-time token: refused, nothing written (the caller shows the form
+    again, with what was typed and a fresh token)."""
+
+    def __init__(self):
+        super().__init__(_("This form came without its one-time key: nothing was recorded, so that it cannot "
+                           "count twice. Check the values and send it again."), code="missing_form_token")
+
+
 def new_token() -> str:
     """A token for one rendering of a form (in a hidden field named `once`)."""
     return secrets.token_urlsafe(18)
@@ -85,9 +98,12 @@ def run(purpose: str, user_id: int, token: str | None, values: dict, action: Cal
         header: bool = False) -> T:
     """Do `action` (a use case returning what it made, with an `id`) once for this token. `values`
     are what was sent (parsed): the same token with other values is a ConflictError. `header`: the
-    token is an API client's Idempotency-Key (the messages name it)."""
+    token is an API client's Idempotency-Key (the messages name it), which may be left out; a form's
+    token may not (MissingToken)."""
     token = token.strip() if isinstance(token, str) else None
     if not token:
+        if not header:
+            raise MissingToken()
         return action()
     if not TOKEN_RE.match(token):
         raise ValidationError(_("Idempotency-Key: 1 to 128 characters.") if header

@@ -13,7 +13,7 @@ from filmfund.audit import AuditEntry, list_audit, record_audit, verify_chain
 from filmfund.auth.models import User
 from filmfund.extensions import db
 from tests.helpers import make_pledge
-from tests.site.helpers import csrf_token, pay
+from tests.site.helpers import csrf_token, form_tokens, pay
 
 PASSWORD = "a-long-producer-password"
 
@@ -115,14 +115,14 @@ def test_producer_money_and_fulfilment_actions_are_recorded(app, client, make_us
     login_as(client, boss)
     token = csrf_token(client, "/admin/")
     resp = client.post("/admin/donations/offline", data={
-        "csrf_token": token, "email": "cash@example.org", "amount": "120.00",
+        **form_tokens(client, "/admin/"), "email": "cash@example.org", "amount": "120.00",
         "received_on": date.today().isoformat(), "note": "screening"})
     assert resp.status_code == 303, resp.get_data(as_text=True)
     (offline,) = _entries("donation.offline")
     donation_id = offline.details_dict["donation_id"]
     assert (offline.actor, offline.target, offline.details_dict["amount"]) == (f"user:{boss.id}", f"donation {donation_id}", 12000)
     assert "cash@example.org" not in offline.target + offline.details  # erasure cannot reach this log
-    resp = client.post("/admin/payouts", data={"csrf_token": token, "amount": "10.00",
+    resp = client.post("/admin/payouts", data={**form_tokens(client, "/admin/"), "amount": "10.00",
                                                "paid_on": date.today().isoformat(), "reference": "BANK-7"})
     assert resp.status_code == 303
     (payout,) = _entries("payout.record")
@@ -135,7 +135,7 @@ def test_producer_money_and_fulfilment_actions_are_recorded(app, client, make_us
     (status,) = _entries("entitlement.status")
     assert status.actor == f"user:{boss.id}" and status.details_dict["to"] == "fulfilled"
     # a refused action leaves no entry
-    client.post("/admin/payouts", data={"csrf_token": token, "amount": "999999.00",
+    client.post("/admin/payouts", data={**form_tokens(client, "/admin/"), "amount": "999999.00",
                                         "paid_on": date.today().isoformat(), "reference": "TOO-MUCH"})
     assert len(_entries("payout")) == 1
 

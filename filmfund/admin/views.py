@@ -79,11 +79,13 @@ def dashboard():
     return _dashboard()
 
 
-def _refused(form_name: str, err: DomainError):
+def _refused(form_name: str, err: DomainError, **about):
+    """The form again, with what was typed (and `about`: which payout a reversal was for)."""
     db.session.rollback()  # nothing half-written: the refused use case may have taken the money lock
     head, sep, tail = err.message.partition(": ")
     message = (tail[:1].upper() + tail[1:]) if sep and head.isidentifier() else err.message
-    return _dashboard(values={form_name: request.form.to_dict()}, errors={form_name: message}, status=400)
+    return _dashboard(values={form_name: {**request.form.to_dict(), **about}}, errors={form_name: message},
+                      status=400)
 
 
 def _done_before(done: once.AlreadyDone, anchor: str):
@@ -150,7 +152,7 @@ def reverse_payout(payout_id: int):
     except DomainError as err:
         if err.status == 404:
             raise
-        return _refused("reverse", err)
+        return _refused("reverse", err, payout_id=payout_id)
     db.session.commit()
     flash(_("Payout %(reference)s of %(amount)s reversed: it no longer counts as paid to the partner.",
             reference=payout.reference, amount=format_money(payout.amount, payout.currency)), "success")

@@ -10,12 +10,13 @@ from filmfund.auth.services import find_user
 from filmfund.extensions import db
 from filmfund.rewards.models import Donation, Entitlement, Payout, Reward
 from tests.helpers import spreadsheet_csv
-from tests.site.helpers import csrf_token, pay
+from tests.site.helpers import csrf_token, form_tokens, pay
 from tests.worker import run_worker
 
 
 def _post(client, path, **data):
-    return client.post(path, data={"csrf_token": csrf_token(client, "/admin/"), **data})
+    """A dashboard form as the page sends it (its CSRF and one-time tokens, unless `data` names them)."""
+    return client.post(path, data={**form_tokens(client, "/admin/"), **data})
 
 
 def test_dashboard_shows_totals_chart_and_recent_donations(client, campaign, login_as, producer):
@@ -104,8 +105,9 @@ def _once(client, path: str = "/admin/") -> str:
 def test_a_payout_form_sent_twice_is_booked_once(client, campaign, login_as, producer):
     """A double click, or a browser sending the form again after a timeout: the ledger is append-only,
     so a second booking of one transfer could never be taken back. The page's one-time token makes
-    the second submission a no-op; the bank reference names one transfer, so even a form without
-    the token (a script) cannot book it twice."""
+    the second submission a no-op. A form without the token (a page saved before tokens, a script)
+    is refused, what was typed kept; and the bank reference names one transfer, so even a fresh
+    page cannot book it twice."""
     pay(100000, "ann@example.org")  # share due: $200
     login_as(client, producer)
     form = dict(amount="50", paid_on="2026-11-22", reference="XINXING-2026-11", once=_once(client))
@@ -114,7 +116,10 @@ def test_a_payout_form_sent_twice_is_booked_once(client, campaign, login_as, pro
     assert again.status_code == 303  # what the first one did stands
     assert "already sent" in client.get(again.headers["Location"]).get_data(as_text=True)
     no_token = _post(client, "/admin/payouts", **{**form, "once": ""})
-    assert no_token.status_code == 400 and "already recorded" in no_token.get_data(as_text=True)
+    assert no_token.status_code == 400 and "without its one-time key" in no_token.get_data(as_text=True)
+    assert 'value="XINXING-2026-11"' in no_token.get_data(as_text=True)
+    fresh = _post(client, "/admin/payouts", **{**form, "once": _once(client)})
+    assert fresh.status_code == 400 and "already recorded" in fresh.get_data(as_text=True)
     assert [(p.amount, p.reference) for p in db.session.scalars(sa.select(Payout))] == [(5000, "XINXING-2026-11")]
     assert '<strong id="stat-balance">$150.00</strong>' in client.get("/admin/").get_data(as_text=True)
     # the same page token with other values is not a double click: refused, never guessed at
@@ -122,6 +127,37 @@ def test_a_payout_form_sent_twice_is_booked_once(client, campaign, login_as, pro
     assert other.status_code == 400 and "other values" in other.get_data(as_text=True)
     assert _post(client, "/admin/payouts", **{**form, "reference": "XINXING-2026-12", "once": _once(client)}
                  ).status_code == 303
+
+
+def test_a_form_without_its_one_time_token_books_nothing_and_keeps_what_was_typed(client, campaign, login_as,
+                                                                                 producer):
+    """A page always carries its token: a POST without it (a page saved before tokens, the resend of
+    one, a hand-made POST) could not be told from its repetition, and used to be booked each time.
+    It is refused, nothing booked, the form back with what was typed and a fresh token."""
+    pay(100000, "ann@example.org")  # share due: $200
+    login_as(client, producer)
+    gift = dict(email="cash@example.org", amount="150.00", received_on="2026-11-20", note="kept note")
+    for _ in range(2):  # the resend too
+        refused = _post(client, "/admin/donations/offline", **gift, once="")
+        html = refused.get_data(as_text=True)
+        assert refused.status_code == 400 and "without its one-time key" in html
+        assert 'value="kept note"' in html and 'value="cash@example.org"' in html
+    payout = dict(amount="50", paid_on="2026-11-22", reference="HAND-MADE")
+    refused = client.post("/admin/payouts", data={"csrf_token": csrf_token(client, "/admin/"), **payout})
+    assert refused.status_code == 400 and 'value="HAND-MADE"' in refused.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(Donation.id))) == 1  # Ann's only
+    assert db.session.scalar(sa.select(sa.func.count(Payout.id))) == 0
+    # the form it came back in carries a fresh token: sent from there, it is booked once
+    again = re.search(r'name="once" value="([^"]+)"', refused.get_data(as_text=True)).group(1)
+    assert _post(client, "/admin/payouts", **payout, once=again).status_code == 303
+    (booked,) = db.session.scalars(sa.select(Payout)).all()
+    reverse = f"/admin/payouts/{booked.id}/reverse"
+    refused = _post(client, reverse, reason="typed the wrong amount", once="")
+    assert refused.status_code == 400 and "without its one-time key" in refused.get_data(as_text=True)
+    row = re.search(rf'<tr id="payout-{booked.id}".*?</tr>', refused.get_data(as_text=True), re.S).group(0)
+    assert 'value="typed the wrong amount"' in row
+    db.session.expire_all()
+    assert db.session.get(Payout, booked.id).reversed_at is None
 
 
 def test_a_payout_dated_ahead_is_refused_as_an_offline_gift_is(client, campaign, login_as, producer):

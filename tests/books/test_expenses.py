@@ -14,7 +14,7 @@ from filmfund.books.models import Expense
 from filmfund.extensions import db
 from filmfund.rewards import ledger
 from filmfund.rewards.payments import record_payout
-from tests.site.helpers import csrf_token, pay
+from tests.site.helpers import csrf_token, form_tokens, pay
 
 PDF = b"%PDF-1.4\n% a hotel bill of Hotel Secretplace, guest Mr Vendorname\n%%EOF\n"
 PRIVATE = "Hotel Secretplace, room for Mr Vendorname"
@@ -60,8 +60,8 @@ def test_a_description_is_kept_as_typed_minus_what_prints_nothing(client, campai
 
 def test_page_form_with_a_private_receipt(app, client, campaign, login_as, producer, partner):
     login_as(client, producer)
-    token = csrf_token(client, "/admin/expenses")
-    form = {"csrf_token": token, "budget_line": "editing-computer", "amount": "1,299.00", "spent_on": "2026-11-02",
+    form = {**form_tokens(client, "/admin/expenses"), "budget_line": "editing-computer", "amount": "1,299.00",
+            "spent_on": "2026-11-02",
             "description": PRIVATE, "receipt": (io.BytesIO(PDF), "bill.pdf")}
     assert client.post("/admin/expenses", data={**form, "csrf_token": "x", "receipt": (io.BytesIO(PDF), "bill.pdf")},
                        content_type="multipart/form-data").status_code == 400  # CSRF
@@ -89,14 +89,14 @@ def test_a_refused_receipt_leaves_nothing(app, client, campaign, login_as, produ
 
     login_as(client, producer)
     before = set(storage().keys())
-    token = csrf_token(client, "/admin/expenses")
+    tokens = form_tokens(client, "/admin/expenses")
     response = client.post("/admin/expenses", content_type="multipart/form-data", data={
-        "csrf_token": token, "budget_line": "travel", "amount": "10", "spent_on": "2026-11-02",
+        **tokens, "budget_line": "travel", "amount": "10", "spent_on": "2026-11-02",
         "description": "train", "receipt": (io.BytesIO(b"MZ\x90\x00 not a receipt"), "bill.exe")})
-    assert response.status_code == 400 and "PDF, JPEG or PNG" in response.get_data(as_text=True)
+    assert response.status_code == 400 and "a PDF, JPEG or PNG file" in response.get_data(as_text=True)
     # a good receipt but a refused row (a bad line): the stored bytes go again
     response = client.post("/admin/expenses", content_type="multipart/form-data", data={
-        "csrf_token": token, "budget_line": "yachts", "amount": "10", "spent_on": "2026-11-02",
+        **form_tokens(client, "/admin/expenses"), "budget_line": "yachts", "amount": "10", "spent_on": "2026-11-02",
         "description": "boat", "receipt": (io.BytesIO(PDF), "bill.pdf")})
     assert response.status_code == 400
     assert db.session.scalar(sa.select(sa.func.count(Expense.id))) == 0
@@ -155,9 +155,8 @@ def test_footage_never_deletes_a_receipts_object(app, client, campaign, login_as
     from filmfund.media.common import drop_unreferenced, keys_in_use, storage
 
     login_as(client, producer)
-    token = csrf_token(client, "/admin/expenses")
     response = client.post("/admin/expenses", content_type="multipart/form-data", data={
-        "csrf_token": token, "budget_line": "travel", "amount": "10", "spent_on": "2026-11-02",
+        **form_tokens(client, "/admin/expenses"), "budget_line": "travel", "amount": "10", "spent_on": "2026-11-02",
         "description": "train", "receipt": (io.BytesIO(PDF), "bill.pdf")})
     assert response.status_code == 303
     key = db.session.scalar(sa.select(Expense.receipt_key))
@@ -188,6 +187,23 @@ def test_an_expense_form_sent_twice_is_counted_once(client, campaign, login_as, 
     other = client.post("/admin/expenses", data={**form, "amount": "99"})
     assert other.status_code == 400 and "other values" in other.get_data(as_text=True)
     assert _spent(client)["hotels"] == 123450
+
+
+def test_an_expense_form_without_its_token_is_refused_keeping_what_was_typed(client, campaign, login_as, producer,
+                                                                             token_for):
+    """The page always carries its one-time token: a POST without it (a page saved before tokens, a
+    hand-made one) is refused, not counted once per sending; the API's Idempotency-Key stays optional."""
+    login_as(client, producer)
+    form = {"csrf_token": csrf_token(client, "/admin/expenses"), "budget_line": "hotels", "amount": "1,234.50",
+            "spent_on": "2026-11-20", "description": "Hotel, 3 nights"}
+    for _ in range(2):
+        refused = client.post("/admin/expenses", data=form)
+        html = refused.get_data(as_text=True)
+        assert refused.status_code == 400 and "without its one-time key" in html
+        assert 'value="1,234.50"' in html and "Hotel, 3 nights" in html
+    assert _spent(client)["hotels"] == 0 and _audit("expense.record") == []
+    body = {"budget_line": "hotels", "amount": 5000, "spent_on": "2026-11-20", "description": "API, no key"}
+    assert client.post("/api/v1/expenses", json=body, headers=token_for(producer)).status_code == 201
 
 
 def test_an_api_expense_repeated_with_its_idempotency_key_is_recorded_once(client, campaign, producer, make_user,

@@ -17,6 +17,19 @@ def csrf_token(client, path: str = "/") -> str:
     return match.group(1)
 
 
+ONCE_RE = re.compile(r'name="once" value="([^"]+)"')
+
+
+def form_tokens(client, path: str) -> dict[str, str]:
+    """What a form on `path` carries besides what is typed, as a browser sends it: its CSRF token,
+    and its one-time token where it has one (filmfund/once.py: a form sent without it is refused)."""
+    html = client.get(path).get_data(as_text=True)
+    match = CSRF_RE.search(html)
+    assert match, f"no CSRF token on {path}"
+    once = ONCE_RE.search(html)
+    return {"csrf_token": match.group(1), **({"once": once.group(1)} if once else {})}
+
+
 def pay(amount: int, email: str, *, credit_name: str | None = None, anonymous: bool = False,
         rewards_opt_out: bool = False, outcome: str = "paid"):
     """A pledge paid through the test-mode checkout (the same webhook path as real payments)."""

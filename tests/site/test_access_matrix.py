@@ -98,7 +98,7 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("donations_admin.supporters_csv", "GET"): ("/admin/donations/supporters.csv", None, PRODUCER_PAGE),
     ("admin.offline_donation", "POST"): ("/admin/donations/offline", {}, PRODUCER_WRITE),
     ("admin.record_payout", "POST"): ("/admin/payouts", {}, PRODUCER_WRITE),
-    ("admin.reverse_payout", "POST"): ("/admin/payouts/999999/reverse", {"reason": "typo"},
+    ("admin.reverse_payout", "POST"): ("/admin/payouts/999999/reverse", {"reason": "typo", "once": "matrix"},
                                        _only({"producer": 404})),  # no such payout: nothing reversed
     # production updates (producers write; the archive shows each update to its audience only)
     ("comms.admin_updates", "GET"): ("/admin/updates", None, PRODUCER_PAGE),
