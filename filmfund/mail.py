@@ -199,6 +199,22 @@ def servers_fault(exc: BaseException) -> bool:
     return isinstance(exc, OSError)
 
 
+REFUSAL_KINDS = ("address", "message", "unsendable")
+
+
+def refusal_kind(exc: BaseException) -> str:
+    """What a failed send that was not the server's fault (not servers_fault) was refused on, as a
+    code the pages say in words (one of REFUSAL_KINDS): `address`, the server refused the recipient
+    (no such mailbox, a full one, a blocked one: a 5xx to RCPT); `message`, it refused the message
+    or its sender (a 5xx to MAIL or DATA: too large, taken for spam); `unsendable`, nothing reached
+    a server (a message we could not write for this address)."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return "address"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return "message"
+    return "unsendable"
+
+
 def refused_for_good(exc: BaseException) -> bool:
     """The server answered this address or this message with a 5xx: sending it again later would
     be refused again. The donor's part of `servers_fault`'s rule, without a failure of ours (a

@@ -64,7 +64,8 @@ def mail_sent(user_id: int, gifts: list[dict]) -> list[dict]:
         rows.append({"at": delivery.sent_at or delivery.created_at, "what": f"Update: {title}",
                      "status": delivery.status.value if delivery.status != DeliveryStatus.SENT else "sent"})
     for reminder in db.session.scalars(sa.select(ReminderMail).where(ReminderMail.user_id == user_id)):
-        rows.append({"at": reminder.sent_at, "what": reminder.kind.replace("_", " ").capitalize(), "status": "sent"})
+        rows.append({"at": reminder.sent_at, "what": reminder.kind.replace("_", " ").capitalize(),
+                     "status": f"refused: {reminder.refused}" if reminder.refused else "sent"})
     return sorted(rows, key=lambda r: r["at"], reverse=True)
 
 

@@ -632,8 +632,10 @@ def send_address_survey(user_id: int, campaign: Campaign, now: datetime) -> bool
     return True
 
 
-def record_refused_reminder(user_id: int, kind: str, now: datetime) -> None:
+def record_refused_reminder(user_id: int, kind: str, now: datetime, refused: str) -> None:
     """The mail server refused this donor's address survey or credits proof (`kind`) for good (a
     550 to their address): the try counts as one of their SURVEY_MAX_MAILS, so the next comes
-    after SURVEY_REMINDER_AFTER like a reminder, and none after the last. The caller commits."""
-    db.session.add(ReminderMail(user_id=user_id, kind=kind, sent_at=now))
+    after SURVEY_REMINDER_AFTER like a reminder, and none after the last. It is kept as refused,
+    with what was refused (`refused`, mail.refusal_kind's code), never shown as sent. The caller
+    commits."""
+    db.session.add(ReminderMail(user_id=user_id, kind=kind, sent_at=now, refused=refused))

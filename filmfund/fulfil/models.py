@@ -104,7 +104,8 @@ class CreditsState(db.Model):
 
 
 class ReminderMail(db.Model):
-    """Each address survey and credit-proof mail sent (the first and the reminders)."""
+    """Each address survey and credit-proof mail sent (the first and the reminders), or tried and
+    refused for good (`refused`: mail.refusal_kind's code; None when it went out). Either is a try."""
 
     __tablename__ = "fulfil_reminders"
     __table_args__ = (sa.Index("ix_fulfil_reminders_user_kind", "user_id", "kind"),)
@@ -113,3 +114,4 @@ class ReminderMail(db.Model):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(sa.String(32))  # address_survey, credit_proof
     sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+    refused: Mapped[str | None] = mapped_column(sa.String(16))  # mail.REFUSAL_KINDS; None: sent

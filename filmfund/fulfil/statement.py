@@ -43,6 +43,13 @@ ITEM_LABELS = {
     ItemState.RECEIVED: _l("Received"),
     ItemState.RETURNED: _l("Returned to us"),
 }
+# A survey's or proof's mail that the donor's mail server refused (ReminderMail.refused, a
+# mail.REFUSAL_KINDS code), as its donor reads it in the readable data export (given at init_app).
+REFUSAL_LABELS = {
+    "address": _l("Refused by your mail server: the address"),
+    "message": _l("Refused by your mail server: the message"),
+    "unsendable": _l("Not sent: it could not be written to this address"),
+}
 # A credits proof's state as its donor reads it (the rewards table; the readable data export, given
 # at init_app through donor_data.describe_codes, as ITEM_LABELS is).
 PROOF_LABELS = {

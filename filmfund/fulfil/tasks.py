@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from huey import crontab
 
 from filmfund import jobs, progress
-from filmfund.mail import servers_fault
+from filmfund.mail import refusal_kind, servers_fault
 from filmfund.db import utcnow
 from filmfund.extensions import db
 from filmfund.fulfil import credits, fulfilment
@@ -74,11 +74,11 @@ def _tally(outcomes) -> Mailed:
 def _mail_one(send, user_id: int, kind: str, now) -> str:
     """Run one donor's `send` and commit what became of it: `sent`, `skipped` (not due), or
     `refused`: the mail server refused this donor's address or this message for good (a 550), which
-    says nothing about the next donor's, so the try is recorded against this donor's mails
-    (fulfilment.record_refused_reminder) and the run goes on. A mail server that cannot be reached
-    or asks us to come back later (mail.servers_fault: a 421, a dropped connection) would fail
-    every donor after this one too: that, and a database error, stops the run (the daily task
-    runs again tomorrow, and nobody's try is used up)."""
+    says nothing about the next donor's, so the try is recorded against this donor's mails, as
+    refused and on what (fulfilment.record_refused_reminder, mail.refusal_kind), and the run goes
+    on. A mail server that cannot be reached or asks us to come back later (mail.servers_fault: a
+    421, a dropped connection) would fail every donor after this one too: that, and a database
+    error, stops the run (the daily task runs again tomorrow, and nobody's try is used up)."""
     try:
         mailed = send()
     except Exception as exc:
@@ -86,7 +86,7 @@ def _mail_one(send, user_id: int, kind: str, now) -> str:
             raise
         db.session.rollback()  # whatever the failed send left in the session
         log.warning("%s to user %s refused: %s: %s", kind, user_id, type(exc).__name__, exc)
-        fulfilment.record_refused_reminder(user_id, kind, now)
+        fulfilment.record_refused_reminder(user_id, kind, now, refusal_kind(exc))
         db.session.commit()
         return "refused"
     if not mailed:

@@ -207,6 +207,8 @@ def erase_donor(user: User) -> None:
                        execution_options={"synchronize_session": False})
     # Only names and notes: every amount, state and reference the ledger needs stays.
     db.session.execute(sa.update(Donation).where(Donation.user_id == user.id).values(credit_name=None, note=""))
+    # A receipt the old address refused is no one's to chase now: the sweep "sends" it to nobody.
+    receipts.lift_refused_receipts(user.id, "the donor's data was erased")
     events = db.session.scalars(sa.select(WebhookEvent).where(sa.or_(
         WebhookEvent.payment_intent_id.in_(intents),
         WebhookEvent.payload.contains(old_email, autoescape=True),
@@ -331,7 +333,7 @@ _LABELS = {
     "pledge_id": _l("Donation form"), "postal_code": _l("Postal code"),
     "purpose": _l("Purpose"), "reason": _l("Reason"), "receipt_claimed_at": _l("Receipt being sent"),
     "receipt_sent_at": _l("Receipt sent"), "recorded_by": _l("Recorded by"), "ref": _l("Found us through"),
-    "reminded_at": _l("Reminded"), "requested_by": _l("Asked by"), "responded_at": _l("Replied"),
+    "refused": _l("Not delivered"), "reminded_at": _l("Reminded"), "requested_by": _l("Asked by"), "responded_at": _l("Replied"),
     "returned_at": _l("Returned"), "rsvp_reminded_at": _l("Reminded to reply"),
     "screening": _l("Early-access screening"), "section": _l("Section"), "sent_at": _l("Sent"),
     "ship_to": _l("Ship to"), "shipped_at": _l("Shipped on"), "signer": _l("Signed by"), "slot_id": _l("Time slot"),

@@ -17,6 +17,10 @@ that passes: the retries leave it, and each hourly sweep tries it again after th
 tried, so that a heap of dead addresses at the front of the queue cannot starve the others. Each
 refusal is in the audit log (`receipt.refused`); after RECEIPT_MAX_REFUSALS the donation is flagged
 `receipt_refused`, which the producers see beside the gift, and the receipt is tried no more.
+The flag goes (`lift_refused_receipts`, audited `receipt.unflagged`) once the address takes mail
+again (a later receipt to it is accepted) or is no longer the donor's (an erasure): the receipt goes
+back to the sweep, first in line, with RECEIPT_MAX_REFUSALS tries again (the refusals are counted
+from the last lifting on).
 """
 from __future__ import annotations
 
@@ -106,7 +110,7 @@ def _unsent_receipt(now: datetime):
     return sa.and_(Donation.receipt_sent_at.is_(None), Donation.source == DonationSource.STRIPE,
                    sa.or_(Donation.receipt_claimed_at.is_(None),
                           Donation.receipt_claimed_at < now - RECEIPT_CLAIM_STALE),
-                   sa.not_(Donation.flags.contains(RECEIPT_REFUSED_FLAG, autoescape=True)))
+                   sa.not_(_flagged()))
 
 
 def claim_receipt(donation_id: int) -> bool:
@@ -135,7 +139,32 @@ def mail_receipt(receipt: Receipt) -> tuple[str, str]:
 
 
 def mark_receipt_sent(donation_id: int) -> None:
+    """The receipt reached its address: that address takes mail, so the donor's receipts it refused
+    before, flagged and left, are lifted and tried again (lift_refused_receipts)."""
     db.session.execute(sa.update(Donation).where(Donation.id == donation_id).values(receipt_sent_at=utcnow()))
+    donor = sa.select(Donation.user_id).where(Donation.id == donation_id).scalar_subquery()
+    lift_refused_receipts(donor, "a later receipt to the address was accepted")
+
+
+def _flagged():
+    return Donation.flags.contains(RECEIPT_REFUSED_FLAG, autoescape=True)
+
+
+def lift_refused_receipts(user_id, why: str) -> int:
+    """The donor's address takes mail again, or is no longer theirs (erased: then nothing is mailed
+    and the sweep marks the receipt done): every receipt of theirs flagged RECEIPT_REFUSED_FLAG loses
+    the flag and goes back to the sweep, first in line (its claim released: never tried), with its
+    RECEIPT_MAX_REFUSALS tries again (note_refused_receipt counts from this lifting on). Each one
+    audited `receipt.unflagged` with `why`. `user_id` an id or a scalar subquery. Nothing to lift
+    costs one indexed read. The caller commits; how many were lifted."""
+    flagged = list(db.session.scalars(sa.select(Donation).where(Donation.user_id == user_id, _flagged())))
+    for donation in flagged:
+        donation.flags = ",".join(f for f in donation.flags.split(",") if f and f != RECEIPT_REFUSED_FLAG)
+        donation.receipt_claimed_at = None
+        record_audit("receipt.unflagged", f"donation {donation.id}", {"why": why}, actor="system")
+        log.info("receipt for donation %s no longer flagged %s: %s", donation.id, RECEIPT_REFUSED_FLAG, why)
+    db.session.flush()
+    return len(flagged)
 
 
 def give_back_receipt(donation_id: int) -> None:
@@ -148,10 +177,14 @@ def note_refused_receipt(donation_id: int, error: str) -> bool:
     (its count is the receipt's tries). The claim is kept, not given back: its time says when it
     was last tried, so the retries (minutes apart) leave it and the next sweeps take it after
     every receipt tried less recently (unsent_receipts' order). After RECEIPT_MAX_REFUSALS the
-    donation is flagged RECEIPT_REFUSED_FLAG and nothing tries it again. True if it was the last."""
+    donation is flagged RECEIPT_REFUSED_FLAG and nothing tries it again. True if it was the last.
+    The count is the log's entries since the flag was last lifted (lift_refused_receipts): the log
+    is append-only and names the gift, never the address, so an erasure leaves it whole."""
     target = f"donation {donation_id}"
+    lifted = sa.select(sa.func.coalesce(sa.func.max(AuditEntry.id), 0)).where(
+        AuditEntry.action == "receipt.unflagged", AuditEntry.target == target).scalar_subquery()
     refusals = 1 + db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(
-        AuditEntry.action == "receipt.refused", AuditEntry.target == target))
+        AuditEntry.action == "receipt.refused", AuditEntry.target == target, AuditEntry.id > lifted))
     record_audit("receipt.refused", target, {"refusal": refusals, "of": RECEIPT_MAX_REFUSALS, "error": error},
                  actor="system")
     if refusals < RECEIPT_MAX_REFUSALS:

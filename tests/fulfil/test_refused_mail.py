@@ -78,3 +78,36 @@ def test_the_producers_button_says_how_many_addresses_were_refused(app, two_dono
     assert _recipients(sink) == ["alive@example.org"]
     assert "Address survey sent to 1 donor" in page
     assert "The mail server refused 1 donor&#39;s address; the others were mailed." in page
+
+
+def test_a_refused_survey_or_proof_shows_as_refused_not_sent(app, campaign, two_donors, client, login_as, producer):
+    """The producers' page of a donor listed a survey and a proof that the donor's mail server had
+    refused as "sent", and so did the donor's own data export: the producers waited for an answer
+    to a mail nobody got. Each is kept as refused, with what was refused (the address, here)."""
+    import html as html_lib
+    import re
+
+    from filmfund.auth.services import find_user
+
+    with refusing_server(app, refuse={"gone@example.org"}):
+        assert tasks.survey_mailing(campaign) == (1, 1) and tasks.proof_mailing(campaign) == (1, 1)
+    assert sorted(db.session.scalars(sa.select(ReminderMail.refused)), key=str) == [None, None, "address", "address"]
+    login_as(client, producer)
+    for email, status in (("gone@example.org", "refused: address"), ("alive@example.org", None)):
+        page = client.get(f"/admin/donations/donors/{find_user(email).id}").get_data(as_text=True)
+        mail = re.search(r'<section class="card" id="mail".*?</section>', page, re.S).group(0)
+        lines = [line for line in re.findall(r"<li>(.*?)</li>", mail, re.S) if "survey" in line or "proof" in line]
+        assert len(lines) == 2, lines
+        for line in lines:
+            assert (status in line and "state-failed" in line) if status else "badge" not in line, line
+
+    def reminders(lang: str) -> list[dict]:
+        html = login_as(app.test_client(), find_user("gone@example.org")).get(
+            f"/account/data/readable?lang={lang}").get_data(as_text=True)
+        section = re.search(r'id="data-fulfil_reminders".*?</section>', html, re.S).group(0)
+        return [dict((html_lib.unescape(dt), html_lib.unescape(dd)) for dt, dd in
+                     re.findall(r"<dt>([^<]*)</dt><dd>([^<]*)</dd>", row))
+                for row in re.findall(r"<dl.*?</dl>", section, re.S)]
+
+    assert [row["Not delivered"] for row in reminders("en")] == ["Refused by your mail server: the address"] * 2
+    assert [row["未送达"] for row in reminders("zh-Hans")] == ["被您的邮件服务器拒收：邮箱地址"] * 2

@@ -69,3 +69,68 @@ def test_a_receipt_refused_every_time_is_flagged_for_the_producers_and_left(app,
 
     page = login_as(client, producer).get(f"/admin/donations/donors/{gift.user_id}").get_data(as_text=True)
     assert receipts.RECEIPT_REFUSED_FLAG in page  # the badge beside the gift
+
+
+def _flag_after_every_refusal(app, email: str) -> Donation:
+    _pay_while_the_mail_server_is_down(app, email)
+    with refusing_server(app, refuse={email}):
+        for _hour in range(receipts.RECEIPT_MAX_REFUSALS):
+            receipts.send_unsent_receipts()
+            _an_hour_later()
+    gift = _donation(email)
+    assert receipts.RECEIPT_REFUSED_FLAG in gift.flags.split(",")
+    return gift
+
+
+def test_the_flag_goes_once_a_later_receipt_reaches_the_address(app, campaign, client, login_as, producer):
+    """A mailbox full for a week refuses five times; the donor empties it and gives again. That
+    receipt goes through: the address takes mail, so the first gift is no longer shown as refused
+    and its receipt goes out with the next sweep (it used to stay flagged and unsent for good)."""
+    gift = _flag_after_every_refusal(app, "full@example.org")
+    with refusing_server(app) as sink:
+        pay(2000, "full@example.org")  # its receipt is accepted
+        db.session.expire_all()
+        assert db.session.get(Donation, gift.id).flags == ""
+        assert receipts.unsent_receipts() == [gift.id]  # first in line
+        assert receipts.send_unsent_receipts() == 1
+    assert [rcpt for e in sink.envelopes for rcpt in e.rcpt_tos] == ["full@example.org"] * 2
+    db.session.expire_all()
+    assert db.session.get(Donation, gift.id).receipt_sent_at is not None
+    (lifted,) = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "receipt.unflagged")).all()
+    assert lifted.target == f"donation {gift.id}" and "full@example.org" not in lifted.details
+    login_as(client, producer)
+    for path in (f"/admin/donations/donors/{gift.user_id}", "/admin/"):
+        assert receipts.RECEIPT_REFUSED_FLAG not in client.get(path).get_data(as_text=True), path
+
+
+def test_a_lifted_receipt_refused_again_has_its_tries_again(app, campaign):
+    """The refusals are counted from the last lifting on: one more refusal after it is one try of
+    five, not the sixth refusal flagging the gift at once."""
+    gift = _flag_after_every_refusal(app, "flaky@example.org")
+    receipts.lift_refused_receipts(gift.user_id, "test")
+    db.session.commit()
+    with refusing_server(app, refuse={"flaky@example.org"}):
+        receipts.send_unsent_receipts()
+    db.session.expire_all()
+    assert db.session.get(Donation, gift.id).flags == ""
+    last = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "receipt.refused")
+                              .order_by(AuditEntry.id.desc())).first()
+    assert last.details_dict["refusal"] == 1
+
+
+def test_an_erased_donors_refused_receipt_is_no_longer_flagged(app, campaign, client, login_as, producer):
+    """The address is no longer the donor's: nothing is chased, nothing is mailed (the sweep marks
+    the receipt done to nobody), and the producers' lists stop showing the flag."""
+    from filmfund.rewards import donor_data
+
+    gift = _flag_after_every_refusal(app, "leaving@example.org")
+    donor_data.erase_donor(find_user("leaving@example.org"))
+    db.session.commit()
+    with refusing_server(app) as sink:
+        assert receipts.send_unsent_receipts() == 1
+    assert sink.envelopes == []
+    db.session.expire_all()
+    gone = db.session.get(Donation, gift.id)
+    assert gone.flags == "" and gone.receipt_sent_at is not None
+    page = login_as(client, producer).get(f"/admin/donations/donors/{gift.user_id}").get_data(as_text=True)
+    assert receipts.RECEIPT_REFUSED_FLAG not in page
