@@ -198,11 +198,16 @@ def pledge_of(pledge_id: str | None, stripe_subscription_id: str | None) -> Pled
     return db.session.get(Pledge, pledge_id, with_for_update={"key_share": True}, populate_existing=True)
 
 
+def subscription_of(pledge: Pledge) -> Subscription | None:
+    """The monthly pledge's subscription, if any of its events has named it yet."""
+    return db.session.scalar(sa.select(Subscription).where(Subscription.pledge_id == pledge.id))
+
+
 def ensure_subscription(pledge: Pledge, stripe_subscription_id: str, *, customer_id: str | None,
                         user_id: int, event_time: int) -> Subscription:
     """The pledge's subscription, made the first time any of its events names it (the session, the
     first invoice or a subscription event, in whatever order they come)."""
-    sub = db.session.scalar(sa.select(Subscription).where(Subscription.pledge_id == pledge.id))
+    sub = subscription_of(pledge)
     if sub is None:
         campaign = campaign_of(pledge)
         sub = Subscription(campaign_id=campaign.id, pledge_id=pledge.id, user_id=user_id,

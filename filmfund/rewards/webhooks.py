@@ -562,7 +562,13 @@ def on_invoice_paid(obj: dict, event_id: str) -> WebhookStatus:
     if facts.subscription_id is None:
         raise Unprocessable("the invoice names no subscription")
     if facts.amount_paid == 0:
-        return WebhookStatus.PROCESSED  # nothing was paid (a free month): nothing to count
+        # Nothing was paid (a free month, or one settled from the customer's credit balance):
+        # nothing to count, but the month is settled, so a gift that was past due is active again.
+        sub = subscriptions.subscription_of(pledge)
+        if sub is not None and sub.stripe_subscription_id == facts.subscription_id:
+            subscriptions.note_state(sub, SubscriptionState.ACTIVE, _event_created.get())
+            subscriptions.note_period_end(sub, facts.period_end)
+        return WebhookStatus.PROCESSED
     if not 0 < facts.amount_paid <= MAX_AMOUNT:
         raise Unprocessable(f"amount_paid is not a whole number of cents from 1 to {MAX_AMOUNT}")
     campaign = campaign_of(pledge)

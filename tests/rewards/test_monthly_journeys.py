@@ -108,3 +108,20 @@ def test_the_account_page_cancels_with_its_token_and_never_anothers_gift(app, cl
     assert [r["path"] for r in fake_stripe.requests if r.get("method") == "DELETE"] == [
         f"/v1/subscriptions/{mine.stripe_subscription_id}"]
     assert partner_statement(campaign)["net"] == 5000  # cancelling refunds nothing
+
+
+def test_a_month_settled_without_money_makes_a_past_due_gift_active_again(stripe_events, campaign):
+    # A coupon, or the customer's credit balance, settles the failed month: Stripe sends the
+    # invoice paid with amount_paid 0. Nothing is counted, but the gift is no longer past due.
+    p = make_pledge(2500, email="settled@example.org", interval="month")
+    for event in [session_event(p)] + invoice_events(p, 1, OLD, T0 + 1):
+        post(stripe_events, event)
+    failed = dict(make_event("invoice.payment_failed", invoice_obj(p, 2, OLD, paid=False)), created=T0 + 2)
+    post(stripe_events, failed)
+    assert subscription_of(p).state.value == "past_due"
+    settled = invoice_obj(p, 2, OLD, paid=False)
+    settled.update(status="paid")
+    assert post(stripe_events, dict(make_event("invoice.paid", settled), created=T0 + 3)) == "processed"
+    assert subscription_of(p).state.value == "active"
+    assert months_booked(p) == [(f"in_{p.id}_1", 2500)]  # nothing counted for the settled month
+    assert ledger_check.check_ledger() == []
