@@ -57,7 +57,8 @@ def _dict(value) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def _cents(value) -> int | None:
+def _whole(value) -> int | None:
+    """A whole number as Stripe's JSON gives it (an amount, a quantity, a unix time), or None."""
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
@@ -105,12 +106,12 @@ def invoice_facts(obj: dict) -> InvoiceFacts:
         pi, charge = pi or _id_of(payment.get("payment_intent")), charge or _id_of(payment.get("charge"))
     period_end = None
     for line in lines:
-        end = _dict(line.get("period")).get("end")
-        if isinstance(end, int) and not isinstance(end, bool):
+        end = _whole(_dict(line.get("period")).get("end"))
+        if end is not None:
             period_end = max(period_end or 0, end)
     pledge_id = metadata.get("pledge_id")
-    amount = obj.get("amount_paid")
-    due = _cents(obj.get("amount_due"))
+    paid = _whole(obj.get("amount_paid"))
+    due = _whole(obj.get("amount_due"))
     attempts = obj.get("attempt_count")
     url = obj.get("hosted_invoice_url")
     email = obj.get("customer_email")
@@ -118,7 +119,7 @@ def invoice_facts(obj: dict) -> InvoiceFacts:
         id=str(obj["id"])[:255], subscription_id=_id_of(obj.get("subscription")) or _id_of(parent.get("subscription")),
         pledge_id=pledge_id if isinstance(pledge_id, str) and len(pledge_id) <= 32 else None,
         payment_intent_id=pi, charge_id=charge,
-        amount_paid=amount if isinstance(amount, int) and not isinstance(amount, bool) else -1,
+        amount_paid=paid if paid is not None else -1,
         amount_due=due if due is not None and 0 < due <= MAX_AMOUNT else None,
         monthly_amount=_invoice_monthly_amount(obj, lines),
         currency=(obj.get("currency") or "").lower() if isinstance(obj.get("currency"), str) else "",
@@ -149,7 +150,7 @@ def _invoice_monthly_amount(obj: dict, lines: list[dict]) -> int | None:
             continue
         if proration is not False:
             return None  # a line that does not say whether it is a month's price
-        amounts.append(_cents(line.get("amount")))
+        amounts.append(_whole(line.get("amount")))
     return _monthly_amount(amounts)
 
 
@@ -161,9 +162,9 @@ def subscription_amount(obj: dict) -> int | None:
     amounts = []
     for item in items:
         price, plan = _dict(item.get("price")), _dict(item.get("plan"))
-        unit = _cents(price.get("unit_amount")) if price else _cents(plan.get("amount"))
+        unit = _whole(price.get("unit_amount")) if price else _whole(plan.get("amount"))
         quantity = item.get("quantity", 1)
-        quantity = _cents(quantity) if quantity is not None else 1
+        quantity = _whole(quantity) if quantity is not None else 1
         usage = _dict(price.get("recurring")).get("usage_type") or plan.get("usage_type")
         amounts.append(None if unit is None or quantity is None or quantity < 0 or usage == "metered"
                        else unit * quantity)
@@ -172,12 +173,12 @@ def subscription_amount(obj: dict) -> int | None:
 
 def subscription_period_end(obj: dict) -> int | None:
     """The end of the paid period: top-level up to 2025-03, on the items from 2025-03-31 on."""
-    end = obj.get("current_period_end")
-    if isinstance(end, int) and not isinstance(end, bool):
+    end = _whole(obj.get("current_period_end"))
+    if end is not None:
         return end
-    ends = [item.get("current_period_end") for item in _dict(obj.get("items")).get("data") or []
+    ends = [_whole(item.get("current_period_end")) for item in _dict(obj.get("items")).get("data") or []
             if isinstance(item, dict)]
-    ends = [e for e in ends if isinstance(e, int) and not isinstance(e, bool)]
+    ends = [e for e in ends if e is not None]
     return max(ends) if ends else None
 
 
