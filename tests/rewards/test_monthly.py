@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import time
+from email.header import decode_header, make_header
 
 import pytest
 import sqlalchemy as sa
@@ -99,6 +100,24 @@ def post(stripe_events, event: dict) -> str:
     response = stripe_events.post(event)
     assert response.status_code == 200, response.get_data(as_text=True)
     return db.session.scalar(sa.select(WebhookEvent.status).where(WebhookEvent.event_id == event["id"])).value
+
+
+def first_month_paid(stripe_events, email_: str, amount: int = 2500, version: str = OLD):
+    """A monthly pledge whose Checkout completed and whose first month was paid, as Stripe sends them."""
+    p = make_pledge(amount, email=email_, interval="month")
+    for event in [session_event(p)] + invoice_events(p, 1, version, T0 + 1):
+        post(stripe_events, event)
+    return p
+
+
+def mails_to(addr: str) -> list[tuple[str, str]]:
+    """(subject, body) of each mail in the outbox to `addr`, oldest first."""
+    out = []
+    for path in sorted(outbox_messages()):
+        m = email.message_from_bytes(path.read_bytes())
+        if m["To"] and addr in m["To"]:
+            out.append((str(make_header(decode_header(m["Subject"]))), m.get_payload(decode=True).decode()))
+    return out
 
 
 def subscription_of(p) -> Subscription | None:
@@ -268,9 +287,7 @@ def test_failed_renewal_books_nothing_marks_past_due_and_mails_once(app, stripe_
 
 
 def test_subscription_updated_and_deleted_keep_the_state(stripe_events, campaign):
-    p = make_pledge(2500, email="state@example.org", interval="month")
-    for event in [session_event(p)] + invoice_events(p, 1, OLD, T0 + 1):
-        post(stripe_events, event)
+    p = first_month_paid(stripe_events, "state@example.org")
     post(stripe_events, subscription_event(p, "customer.subscription.updated", "past_due", T0 + 5))
     assert subscription_of(p).state.value == "past_due"
     post(stripe_events, subscription_event(p, "customer.subscription.updated", "active", T0 + 3))  # stale
@@ -352,10 +369,7 @@ def test_shuffled_and_repeated_monthly_events_match_the_model(app, campaign, str
 # ------------------------------------------------------------------ the donor's own: list and cancel
 
 def _monthly_donor(stripe_events, email_: str, amount: int = 2500):
-    p = make_pledge(amount, email=email_, interval="month")
-    for event in [session_event(p)] + invoice_events(p, 1, OLD, T0 + 1):
-        post(stripe_events, event)
-    return p, find_user(email_)
+    return first_month_paid(stripe_events, email_, amount), find_user(email_)
 
 
 def test_donor_lists_and_cancels_through_the_api_with_stripe_called(app, client, campaign, stripe_events,

@@ -5,23 +5,19 @@ the events come. Before, the gift kept the pledge's first amount for ever: the d
 every month" while $40.00 was taken, and every later month was flagged `amount_mismatch`."""
 from __future__ import annotations
 
-import email
-from email.header import decode_header, make_header
-
 import pytest
 import sqlalchemy as sa
 
 from filmfund.auth.services import find_user
 from filmfund.extensions import db
-from filmfund.mail import outbox_messages
 from filmfund.rewards import ledger_check, subscriptions
 from filmfund.rewards.models import Donation
 from filmfund.rewards.payments import partner_statement
-from tests.helpers import make_pledge
 
 from . import money_model
 from .conftest import make_event
-from .test_monthly import OLD, PINNED, T0, invoice_events, invoice_obj, post, session_event, subscription_event, subscription_of
+from .test_monthly import (OLD, PINNED, T0, first_month_paid, invoice_events, invoice_obj, mails_to, post,
+                           subscription_event, subscription_of)
 
 
 def _line_says_what_it_is(invoice: dict, version: str, amount: int, *, proration: bool = False) -> dict:
@@ -54,19 +50,11 @@ def _priced(event: dict, amount: int) -> dict:
 
 
 def _start(stripe_events, email_: str, version: str = OLD):
-    p = make_pledge(2500, email=email_, interval="month")
-    for event in [session_event(p)] + invoice_events(p, 1, version, T0 + 1):
-        post(stripe_events, event)
-    return p
+    return first_month_paid(stripe_events, email_, version=version)
 
 
 def _failure_mails(addr: str) -> list[str]:
-    out = []
-    for path in outbox_messages():
-        m = email.message_from_bytes(path.read_bytes())
-        if m["To"] and addr in m["To"] and "could not be charged" in str(make_header(decode_header(m["Subject"]))):
-            out.append(m.get_payload(decode=True).decode())
-    return out
+    return [body for subject, body in mails_to(addr) if "could not be charged" in subject]
 
 
 @pytest.mark.parametrize("version", [OLD, PINNED])

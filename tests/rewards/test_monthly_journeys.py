@@ -6,15 +6,12 @@ nor for a duplicate; cancelling from the account page with its CSRF token, where
 gift is a 404."""
 from __future__ import annotations
 
-import email
 import re
-from email.header import decode_header, make_header
 
 import sqlalchemy as sa
 
 from filmfund.auth.services import find_user
 from filmfund.extensions import db
-from filmfund.mail import outbox_messages
 from filmfund.rewards import entitlements, ledger_check
 from filmfund.rewards.models import Pledge
 from filmfund.rewards.payments import partner_statement
@@ -22,40 +19,24 @@ from tests.helpers import make_pledge
 
 from . import money_model
 from .conftest import make_event
-from .test_monthly import (OLD, T0, invoice_events, invoice_obj, months_booked, post, refund_event, session_event,
-                           subscription_event, subscription_of)
-
-
-def _mails(addr: str) -> list[tuple[str, str]]:
-    out = []
-    for path in sorted(outbox_messages()):
-        m = email.message_from_bytes(path.read_bytes())
-        if m["To"] and addr in m["To"]:
-            out.append((str(make_header(decode_header(m["Subject"]))), m.get_payload(decode=True).decode()))
-    return out
-
-
-def _start(stripe_events, email_: str, amount: int = 2500):
-    p = make_pledge(amount, email=email_, interval="month")
-    for event in [session_event(p)] + invoice_events(p, 1, OLD, T0 + 1):
-        post(stripe_events, event)
-    return p
+from .test_monthly import (OLD, T0, first_month_paid, invoice_events, invoice_obj, mails_to, months_booked, post,
+                           refund_event, session_event, subscription_event, subscription_of)
 
 
 def test_the_last_month_paid_after_the_gift_ended_is_counted(stripe_events, campaign):
-    p = _start(stripe_events, "ended-first@example.org")
+    p = first_month_paid(stripe_events, "ended-first@example.org")
     post(stripe_events, subscription_event(p, "customer.subscription.deleted", "canceled", T0 + 50))
     for event in invoice_events(p, 2, OLD, T0 + 40):
         post(stripe_events, event)
     assert subscription_of(p).state.value == "canceled"
     assert [amount for _, amount in months_booked(p)] == [2500, 2500]
     assert partner_statement(campaign)["share_due"] == money_model.share_due(5000)
-    assert len([s for s, _ in _mails(p.email) if "receipt" in s.lower()]) == 2
+    assert len([s for s, _ in mails_to(p.email) if "receipt" in s.lower()]) == 2
     assert ledger_check.check_ledger() == []
 
 
 def test_a_refunded_month_lowers_the_tier_to_what_is_kept(stripe_events, campaign):
-    p = _start(stripe_events, "kept@example.org", 1500)
+    p = first_month_paid(stripe_events, "kept@example.org", 1500)
     for event in invoice_events(p, 2, OLD, T0 + 2):
         post(stripe_events, event)
     donor = find_user(p.email)
@@ -83,7 +64,7 @@ def test_one_chinese_receipt_per_paid_month_none_for_a_failure_or_a_duplicate(st
             post(stripe_events, event)
     for event in invoice_events(p, 3, OLD, T0 + 20):  # month 3 again, under new event ids
         post(stripe_events, event)
-    mails = _mails(p.email)
+    mails = mails_to(p.email)
     receipts = [body for subject, body in mails if "收据" in subject]
     assert len(receipts) == 3, [subject for subject, _ in mails]
     assert all("每月定期捐款中的一期" in body and "Thank you" not in body for body in receipts)
@@ -95,7 +76,7 @@ def test_one_chinese_receipt_per_paid_month_none_for_a_failure_or_a_duplicate(st
 
 def test_the_account_page_cancels_with_its_token_and_never_anothers_gift(app, client, stripe_events, campaign,
                                                                         login_as, fake_stripe):
-    p, q = _start(stripe_events, "mine@example.org"), _start(stripe_events, "theirs@example.org")
+    p, q = first_month_paid(stripe_events, "mine@example.org"), first_month_paid(stripe_events, "theirs@example.org")
     mine, theirs = subscription_of(p), subscription_of(q)
     login_as(client, find_user(p.email))
     app.config["WTF_CSRF_ENABLED"] = True
@@ -113,9 +94,7 @@ def test_the_account_page_cancels_with_its_token_and_never_anothers_gift(app, cl
 def test_a_month_settled_without_money_makes_a_past_due_gift_active_again(stripe_events, campaign):
     # A coupon, or the customer's credit balance, settles the failed month: Stripe sends the
     # invoice paid with amount_paid 0. Nothing is counted, but the gift is no longer past due.
-    p = make_pledge(2500, email="settled@example.org", interval="month")
-    for event in [session_event(p)] + invoice_events(p, 1, OLD, T0 + 1):
-        post(stripe_events, event)
+    p = first_month_paid(stripe_events, "settled@example.org")
     failed = dict(make_event("invoice.payment_failed", invoice_obj(p, 2, OLD, paid=False)), created=T0 + 2)
     post(stripe_events, failed)
     assert subscription_of(p).state.value == "past_due"

@@ -3,32 +3,19 @@ the donor paid and must not be told "could not be charged ... Nothing was taken"
 older than what the gift already knows. A failure that is the latest word still mails once."""
 from __future__ import annotations
 
-import email
-from email.header import decode_header, make_header
-
-from filmfund.mail import outbox_messages
 from filmfund.rewards import ledger_check
-from tests.helpers import make_pledge
 
 from .conftest import make_event
-from .test_monthly import (OLD, PINNED, T0, invoice_events, invoice_obj, months_booked, post, session_event,
-                           subscription_event, subscription_of)
+from .test_monthly import (OLD, PINNED, T0, first_month_paid, invoice_events, invoice_obj, mails_to, months_booked,
+                           post, subscription_event, subscription_of)
 
 
 def _subjects(addr: str) -> list[str]:
-    out = []
-    for path in outbox_messages():
-        m = email.message_from_bytes(path.read_bytes())
-        if m["To"] and addr in m["To"]:
-            out.append(str(make_header(decode_header(m["Subject"]))))
-    return out
+    return [subject for subject, _body in mails_to(addr)]
 
 
 def _start(stripe_events, email_: str, version: str = OLD):
-    p = make_pledge(2500, email=email_, interval="month")
-    for event in [session_event(p)] + invoice_events(p, 1, version, T0 + 1):
-        post(stripe_events, event)
-    return p
+    return first_month_paid(stripe_events, email_, version=version)
 
 
 def _failed(p, month: int, created: int, version: str = OLD, attempt: int = 1) -> dict:
