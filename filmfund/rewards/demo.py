@@ -59,7 +59,7 @@ def seed(donations: int, donors: int | None = None, *, seed_value: int = 2026, c
     if isinstance(donors, bool) or not isinstance(donors, int) or not 1 <= donors <= donations:
         raise ValidationError("donors: 1 to the number of donations.", code="invalid_donors")
     campaign = current_campaign()
-    campaign_id, currency, bps = campaign.id, campaign.currency, campaign.share_bps
+    campaign_id, currency, bps, tz = campaign.id, campaign.currency, campaign.share_bps, totals.zone(campaign)
     tiers = [(t.min_amount, [r.id for r in t.rewards]) for t in sorted(campaign.tiers, key=lambda t: t.min_amount)]
     db.session.commit()
     user_ids = _donor_accounts(donors)
@@ -71,7 +71,7 @@ def seed(donations: int, donors: int | None = None, *, seed_value: int = 2026, c
         picks = [rnd.randrange(donors) for _ in range(n)]
         amounts = rnd.choices(values, weights, k=n)
         offsets = sorted((rnd.random() for _ in range(n)), reverse=True)  # oldest first
-        gross += _book_chunk(campaign_id, currency, bps, tiers, [user_ids[i] for i in picks], amounts, offsets)
+        gross += _book_chunk(campaign_id, currency, bps, tiers, [user_ids[i] for i in picks], amounts, offsets, tz)
         booked += n
         if progress:
             progress(booked, donations)
@@ -81,7 +81,8 @@ def seed(donations: int, donors: int | None = None, *, seed_value: int = 2026, c
         # VACUUM sets the visibility map, so counts over the indexes read the indexes only.
         db.session.commit()
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            for table in ("donations", "ledger_entries", "donor_totals", "daily_totals", "entitlements", "users"):
+            for table in ("donations", "ledger_entries", "donor_totals", "daily_totals", "campaign_days", "entitlements",
+                          "users"):
                 conn.execute(sa.text(f"VACUUM (ANALYZE) {table}"))
     return {"donations": booked, "donors": donors, "gross": gross}
 
@@ -111,7 +112,7 @@ def _donor_accounts(count: int) -> list[int]:
 # ---------------------------------------------------------------- one chunk, one transaction
 
 def _book_chunk(campaign_id: int, currency: str, bps: int, tiers: list[tuple[int, list[int]]], users: list[int],
-                amounts: list[int], offsets: list[float]) -> int:
+                amounts: list[int], offsets: list[float], tz) -> int:
     n = len(users)
     now = utcnow()
     today = now.date()
@@ -125,6 +126,8 @@ def _book_chunk(campaign_id: int, currency: str, bps: int, tiers: list[tuple[int
     donation_rows, entry_rows = [], []
     per_donor: dict[int, list] = {}
     per_day: dict[date, list[int]] = defaultdict(lambda: [0, 0])
+    per_zone_day: dict[date, list[int]] = defaultdict(lambda: [0, 0])  # the campaign's days: came in
+    gross = sum(amounts)
     for donation_id, user_id, amount, offset in zip(ids, users, amounts, offsets):
         received = now - timedelta(seconds=offset * span)
         donation_rows.append((donation_id, campaign_id, user_id, DonationSource.OFFLINE.value, amount, currency, 0,
@@ -149,12 +152,14 @@ def _book_chunk(campaign_id: int, currency: str, bps: int, tiers: list[tuple[int
         day = per_day[received.date()]
         day[0] += amount
         day[1] += 1
+        day = per_zone_day[received.astimezone(tz).date()]
+        day[0] += amount
+        day[1] += 1
     _copy(Donation.__table__, ["id", "campaign_id", "user_id", "source", "amount", "currency", "amount_refunded",
                                "anonymous", "rewards_opt_out", "flags", "note", "recorded_by", "received_at",
                                "created_at", "livemode"], donation_rows)
     _copy(LedgerEntry.__table__, ["campaign_id", "group_id", "event_kind", "entry_kind", "amount", "currency",
                                   "donation_id", "livemode", "created_at"], entry_rows)
-    gross = sum(amounts)
     new_donors, nets = _add_donor_totals(campaign_id, per_donor)
     totals.add_to_campaign(campaign_id, False, gross=gross, net=gross, share_allocated=share_total, donations=n,
                            donors=new_donors)
@@ -162,6 +167,12 @@ def _book_chunk(campaign_id: int, currency: str, bps: int, tiers: list[tuple[int
         totals.add_to_day(campaign_id, False, day, net=day_net, gifts=gifts, share=share_total if day == today else 0)
     if today not in per_day:
         totals.add_to_day(campaign_id, False, today, share=share_total)
+    # The campaign's own days (ledger._book_money's placement): each gift came in on the day it was
+    # received, and the whole chunk was booked today.
+    for day, (day_net, gifts) in per_zone_day.items():
+        totals.add_to_campaign_day(campaign_id, False, day, came_in=day_net, came_in_entries=gifts)
+    totals.add_to_campaign_day(campaign_id, False, now.astimezone(tz).date(), gross=gross, money_entries=n,
+                               share=share_total)
     _grant(tiers, nets, now)
     db.session.commit()
     return gross

@@ -5,7 +5,7 @@ entry and the partner's share as a running difference: share_due(net_after) - sh
 The running net is the campaign's totals row (filmfund.rewards.totals), whose UPDATE is the money
 lock: events of one campaign and money mode are serialised from that UPDATE to their commit, and
 nothing sums the ledger while holding it. The same transaction adds to the donor's and the day's
-totals.
+totals (the UTC day's, and the campaign's own day's that the partner's statements read).
 
 Test money and live money never mix: every entry, donation and total carries `livemode`, and
 everything shown reads the installation's money mode only (`money_mode()`).
@@ -127,13 +127,28 @@ def _book_money(campaign: Campaign, donation: Donation, event: EventKind, kind: 
     totals.add_to_campaign(campaign.id, mode, gross=delta if gift else 0, refunded=0 if gift else -delta,
                            net=delta, share_allocated=share, donations=1 if gift else 0,
                            donors=(after > 0) - (before > 0))
-    money_day = (donation.received_at if gift else now).date()
+    came_in = came_in_at(kind, donation.received_at, now)
+    money_day = came_in.date()
     if money_day == now.date():
         totals.add_to_day(campaign.id, mode, money_day, net=delta, gifts=int(gift), share=share)
     else:
         totals.add_to_day(campaign.id, mode, money_day, net=delta, gifts=int(gift))
         totals.add_to_day(campaign.id, mode, now.date(), share=share)
+    # The same in the campaign's own days (the partner's statements and chart read these).
+    booked = dict(gross=delta if gift else 0, refunded=0 if gift else -delta, money_entries=1, share=share)
+    came_in_day, booked_day = totals.day_of(campaign, came_in), totals.day_of(campaign, now)
+    if came_in_day == booked_day:
+        totals.add_to_campaign_day(campaign.id, mode, booked_day, came_in=delta, came_in_entries=1, **booked)
+    else:
+        totals.add_to_campaign_day(campaign.id, mode, came_in_day, came_in=delta, came_in_entries=1)
+        totals.add_to_campaign_day(campaign.id, mode, booked_day, **booked)
     return Booking(group, share)
+
+
+def came_in_at(kind: EntryKind, received_at, booked_at):
+    """When a money entry's money came in, the day the producers' charts place it on: a gift when it
+    was received (an offline gift may be recorded days later), a refund or restore when it was booked."""
+    return received_at if kind == EntryKind.GIFT else booked_at
 
 
 def book_gift(campaign: Campaign, donation: Donation, stripe_event_id: str | None = None) -> Booking:
@@ -158,12 +173,13 @@ def sync_refund(campaign: Campaign, donation: Donation, event: EventKind,
 
 def book_payout(campaign: Campaign, payout: Payout) -> str:
     """The caller holds the money lock (it checked the balance under it)."""
-    group, mode = new_id(), money_mode()
+    group, mode, now = new_id(), money_mode(), utcnow()
     db.session.add(LedgerEntry(campaign_id=campaign.id, group_id=group, event_kind=EventKind.PAYOUT,
                                entry_kind=EntryKind.PAYOUT, amount=payout.amount, currency=payout.currency,
-                               payout_id=payout.id, livemode=mode, created_at=utcnow()))
+                               payout_id=payout.id, livemode=mode, created_at=now))
     _lock_for_booking(campaign.id, mode)
     totals.add_to_campaign(campaign.id, mode, paid_out=payout.amount)
+    totals.add_to_campaign_day(campaign.id, mode, totals.day_of(campaign, now), paid_out=payout.amount)
     db.session.flush()
     return group
 
@@ -173,12 +189,13 @@ def book_payout_reversal(campaign: Campaign, payout: Payout, livemode: bool) -> 
     payout's amount negated (linked to it), in the payout's money mode; `paid_out` goes down by it.
     The payout's own entry is never touched. The caller holds that mode's money lock (it made sure,
     under it, that the payout was not taken back already)."""
-    group = new_id()
+    group, now = new_id(), utcnow()
     db.session.add(LedgerEntry(campaign_id=campaign.id, group_id=group, event_kind=EventKind.PAYOUT_REVERSAL,
                                entry_kind=EntryKind.PAYOUT_REVERSAL, amount=-payout.amount, currency=payout.currency,
-                               payout_id=payout.id, livemode=livemode, created_at=utcnow()))
+                               payout_id=payout.id, livemode=livemode, created_at=now))
     _lock_for_booking(campaign.id, livemode)
     totals.add_to_campaign(campaign.id, livemode, paid_out=-payout.amount)
+    totals.add_to_campaign_day(campaign.id, livemode, totals.day_of(campaign, now), paid_out=-payout.amount)
     db.session.flush()
     return group
 

@@ -2,7 +2,7 @@
 
 It replays the entries (aggregated per booking group in SQL, streamed in booking order) and
 checks the groups, the partner's share at every step, each donation against its entries and its
-refunds against Stripe's reports of them, the payouts and their reversals (paid out = payouts - reversals), the running totals (campaign, donor, day) against the entries, and the donors'
+refunds against Stripe's reports of them, the payouts and their reversals (paid out = payouts - reversals), the running totals (campaign, donor, UTC day, the campaign's own day) against the entries, and the donors'
 entitlements against their net. Set-based queries and a stream: it scales to millions of
 entries without loading them. A scheduled job runs it (filmfund.rewards.tasks) and keeps each
 result as a `LedgerCheck` row, which the producers' dashboard shows. The same run verifies the audit log's
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from types import SimpleNamespace
 
 import sqlalchemy as sa
@@ -261,6 +261,7 @@ def _totals(report: _Report, campaign: Campaign, livemode: bool, sums: dict, don
     for uid in donors.keys() - seen:
         report.add(f"{mode} donor total of user {uid} is missing, the entries say {donors[uid]}")
     _days(report, campaign, livemode)
+    _campaign_days(report, campaign, livemode)
 
 
 def _days(report: _Report, campaign: Campaign, livemode: bool) -> None:
@@ -288,6 +289,57 @@ def _days(report: _Report, campaign: Campaign, livemode: bool) -> None:
         if w != h:
             report.add(f"{'live' if livemode else 'test'} day {day}: totals (net, gifts, share) {tuple(h)}, "
                        f"the entries say {tuple(w)}")
+
+
+def _zone_day(campaign: Campaign, col):
+    """(expression, to_date): the campaign's day of a time column, summed per day in the zone by
+    PostgreSQL, per UTC minute by SQLite (no zone data there; each minute falls on its day here)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return sa.cast(sa.func.timezone(campaign.time_zone or "UTC", col), sa.Date), _as_date
+    tz = totals.zone(campaign)
+    return sa.func.strftime("%Y-%m-%d %H:%M", col), lambda minute: (
+        datetime.strptime(minute, "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc).astimezone(tz).date())
+
+
+def _campaign_days(report: _Report, campaign: Campaign, livemode: bool) -> None:
+    """The kept days of the campaign's zone (totals.CampaignDay) are the entries summed per day:
+    money where it came in (a gift by its donation's received time, a refund or restore by its
+    booking), and what was booked each day (gifts, refunds less restores, money entries, the
+    partner's share, payouts less reversals)."""
+    e = LedgerEntry
+    figures = totals.DAY_FIGURES
+    want: dict[date, dict[str, int]] = defaultdict(lambda: dict.fromkeys(figures, 0))
+    came_in = sa.case((e.entry_kind == EntryKind.GIFT, Donation.received_at), else_=e.created_at)
+    day, to_date = _zone_day(campaign, came_in)
+    for key, amount, n in db.session.execute(
+            sa.select(day, sa.func.sum(e.amount), sa.func.count())
+            .join(Donation, Donation.id == e.donation_id)
+            .where(e.campaign_id == campaign.id, e.livemode == livemode, e.entry_kind.in_(MONEY))
+            .group_by(day)):
+        row = want[to_date(key)]
+        row["came_in"] += int(amount)
+        row["came_in_entries"] += int(n)
+    day, to_date = _zone_day(campaign, e.created_at)
+    for key, gross, back, n, share, paid in db.session.execute(
+            sa.select(day, sa.func.sum(_when(e.entry_kind, (EntryKind.GIFT.value,), e.amount)),
+                      sa.func.sum(_when(e.entry_kind, BACK, e.amount)),
+                      sa.func.sum(_when(e.entry_kind, MONEY, 1)),
+                      sa.func.sum(_when(e.entry_kind, SHARE, e.amount)),
+                      sa.func.sum(_when(e.entry_kind, PAYOUT + PAYOUT_REVERSAL, e.amount)))
+            .where(e.campaign_id == campaign.id, e.livemode == livemode).group_by(day)):
+        row = want[to_date(key)]
+        row["gross"] += int(gross or 0)
+        row["refunded"] -= int(back or 0)
+        row["money_entries"] += int(n or 0)
+        row["share"] += int(share or 0)
+        row["paid_out"] += int(paid or 0)
+    have = {d: dict(zip(figures, rest)) for d, *rest in totals.campaign_days(campaign.id, livemode)}
+    zero = dict.fromkeys(figures, 0)
+    for d in sorted(want.keys() | have.keys()):
+        w, h = want.get(d, zero), have.get(d, zero)
+        if w != h:
+            wrong = ", ".join(f"{k} {h[k]} (entries: {w[k]})" for k in figures if h[k] != w[k])
+            report.add(f"{'live' if livemode else 'test'} campaign day {d}: {wrong}")
 
 
 def opted_out_donors(campaign: Campaign, livemode: bool) -> set[int]:

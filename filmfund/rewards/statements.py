@@ -1,6 +1,6 @@
 """The partner's statements: the live one, one per month, and the share-against-paid timeline.
 
-Everything here is read from the ledger's entries (the allocations are the share's home: a
+Everything here is the ledger's (the allocations are the share's home: a
 month's share due is the sum of the partner-share entries booked in it, so the months add up to
 the live figure exactly, whatever the rounding). Months and days are the campaign's own
 (`Campaign.time_zone`); an entry belongs to the month in which the ledger booked it, so a month
@@ -10,15 +10,16 @@ that is over never changes (an offline gift recorded late is in the month it was
 (`partner_cutoff`): the live statement, the current month and the chart are the figures as they
 stood at the end of yesterday, so a pledge booked now changes nothing the partner can see until
 the day is over, and a before-and-after shows at most a whole day's money, never one gift.
-Producers see everything live and exact. No donor's data is read here beyond a gift's received
-time (to place its money on the day it came in, on the producers' live chart; the partner's
-days are the ledger's, see `timeline`).
+Producers see everything live and exact. No donor's data is read here: the ledger keeps the
+money per day of the campaign's zone as it books it (totals.CampaignDay: a gift on the day it
+was received for the producers' live chart, every entry on the day it was booked for the rest),
+so these pages read days, not a million entries, and `filmfund ledger check` proves the days
+against the entries.
 """
 from __future__ import annotations
 
 import re
 from datetime import date, datetime, time, timezone
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -28,15 +29,14 @@ from filmfund.audit import record_audit, user_ref
 from filmfund.db import utcnow
 from filmfund.errors import NotFoundError
 from filmfund.extensions import db
-from filmfund.rewards import ledger, rules
-from filmfund.rewards.models import Campaign, Donation, EntryKind, LedgerEntry, Payout
+from filmfund.rewards import ledger, rules, totals
+from filmfund.rewards.models import Campaign, EntryKind, LedgerEntry, Payout
 
 MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 FIRST_YEAR = 2000
 
 
-def zone(campaign: Campaign) -> ZoneInfo:
-    return ZoneInfo(campaign.time_zone or "UTC")
+zone = totals.zone  # the campaign's zone: where its days and months are counted
 
 
 def partner_cutoff(campaign: Campaign, now: datetime | None = None) -> datetime:
@@ -55,21 +55,24 @@ def as_of_for(campaign: Campaign, user, now: datetime | None = None) -> datetime
     return None if sees_live(user) else partner_cutoff(campaign, now)
 
 
-def _sums(campaign: Campaign, livemode: bool, since: datetime | None, until: datetime | None) -> dict:
-    stmt = (sa.select(LedgerEntry.entry_kind, sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0))
-            .where(LedgerEntry.campaign_id == campaign.id, LedgerEntry.livemode == livemode)
-            .group_by(LedgerEntry.entry_kind))
-    if since is not None:
-        stmt = stmt.where(LedgerEntry.created_at >= since)
-    if until is not None:
-        stmt = stmt.where(LedgerEntry.created_at < until)
-    by_kind = {EntryKind(k): int(v) for k, v in db.session.execute(stmt).all()}
-    gross = by_kind.get(EntryKind.GIFT, 0)
-    refunded = -(by_kind.get(EntryKind.REFUND, 0) + by_kind.get(EntryKind.RESTORE, 0))
-    return {"gross": gross, "refunded": refunded, "net": gross - refunded,
-            "share_due": by_kind.get(EntryKind.PARTNER_SHARE, 0) + by_kind.get(EntryKind.PARTNER_SHARE_REVERSAL, 0),
+def day_starting(campaign: Campaign, moment: datetime) -> date:
+    """The campaign's day that begins at `moment`. The figures are kept per day of the campaign's
+    zone (totals.CampaignDay), so a statement stops at the start of a day: the partner's cut-off
+    (`partner_cutoff`) and the months' bounds are."""
+    local = moment.astimezone(zone(campaign))
+    if local.timetz().replace(tzinfo=None) != time(0):
+        raise ValueError(f"{moment.isoformat()} is not the start of a day in {campaign.time_zone}")
+    return local.date()
+
+
+def _sums(campaign: Campaign, livemode: bool, since: date | None, until: date | None) -> dict:
+    """What the ledger booked on the campaign's days in [since, until) (None: unbounded), from the
+    kept day totals: the same figures whatever the number of gifts."""
+    s = totals.booked_between(campaign.id, livemode, since, until)
+    gross, refunded = s["gross"], s["refunded"]
+    return {"gross": gross, "refunded": refunded, "net": gross - refunded, "share_due": s["share"],
             # Paid to the partner: payouts less the payouts taken back (their reversals are negative).
-            "paid_out": by_kind.get(EntryKind.PAYOUT, 0) + by_kind.get(EntryKind.PAYOUT_REVERSAL, 0)}
+            "paid_out": s["paid_out"]}
 
 
 def statement(campaign: Campaign, as_of: datetime | None = None) -> dict:
@@ -78,7 +81,7 @@ def statement(campaign: Campaign, as_of: datetime | None = None) -> dict:
     if as_of is None:
         doc = ledger.statement(campaign, mode)
         return {**doc, "test_money": not mode, "as_of": None}
-    s = _sums(campaign, mode, None, as_of)
+    s = _sums(campaign, mode, None, day_starting(campaign, as_of))
     return {"currency": campaign.currency, "share_bps": campaign.share_bps, "gross": s["gross"],
             "refunded": s["refunded"], "net": s["net"], "share_due": s["share_due"], "paid_out": s["paid_out"],
             "balance": s["share_due"] - s["paid_out"], "test_money": not mode,
@@ -118,8 +121,9 @@ def month_statement(campaign: Campaign, month: str, as_of: datetime | None = Non
     start, end = month_bounds(campaign, year, mon)
     stop = end if as_of is None else min(end, as_of)
     mode = ledger.money_mode()
-    before = _sums(campaign, mode, None, min(start, stop))
-    within = _sums(campaign, mode, start, stop) if stop > start else _sums(campaign, mode, start, start)
+    first_day, stop_day = day_starting(campaign, start), day_starting(campaign, stop)
+    before = _sums(campaign, mode, None, min(first_day, stop_day))
+    within = _sums(campaign, mode, first_day, max(first_day, stop_day))
     opening = before["share_due"] - before["paid_out"]
     # The payouts and the reversals booked in the month, in booking order: a reversal is a line of
     # its own (its amount negative, dated the day it was booked), so the lines add up to `paid_out`.
@@ -167,44 +171,31 @@ def months(campaign: Campaign, now: datetime | None = None) -> list[str]:
 def timeline(campaign: Campaign, as_of: datetime | None = None) -> list[tuple[date, int, int]]:
     """(day, share due so far, paid so far) per day in the campaign's zone, the share due on each
     day `share_due(net so far)` and payouts on their transfer dates. Live (`as_of` None: the
-    producers'), money is placed on the day it came in: a gift on the day it was received, a
-    refund on the day it was booked. Held back (the partner's: only what the ledger had booked
-    before `as_of`), every entry is placed on the day it was booked, so a day once shown never
-    changes: a gift recorded today but received days ago would otherwise move that old day by
-    its share alone, a before-and-after of one gift."""
-    mode, tz = ledger.money_mode(), zone(campaign)
-    came_in = (LedgerEntry.created_at if as_of is not None else
-               sa.case((LedgerEntry.entry_kind == EntryKind.GIFT, Donation.received_at), else_=LedgerEntry.created_at))
-    # Summed in the database, per day in the zone (PostgreSQL) or per UTC hour (SQLite, no zone
-    # data: each hour then falls on its day in Python), so the rows read are days, not gifts.
-    if db.session.get_bind().dialect.name == "postgresql":
-        bucket = sa.func.to_char(sa.func.timezone(campaign.time_zone or "UTC", came_in), "YYYY-MM-DD")
+    producers'), money is placed on the day it came in (ledger.came_in_at: a gift on the day it was
+    received, a refund on the day it was booked). Held back (the partner's: only what the ledger
+    had booked before `as_of`, the start of a day), every entry is placed on the day it was booked,
+    so a day once shown never changes: a gift recorded today but received days ago would otherwise
+    move that old day by its share alone, a before-and-after of one gift.
+
+    Read from the kept day totals (totals.CampaignDay) and the payouts: its cost is the number of
+    days and payouts, not of gifts. A day is on the chart when money moved on it (an entry), even if
+    it nets to nothing, as when the entries were summed."""
+    mode = ledger.money_mode()
+    if as_of is None:
+        net_by_day = {row[0]: row[1] for row in totals.campaign_days(campaign.id, mode) if row[2]}
     else:
-        bucket = sa.func.strftime("%Y-%m-%d %H", came_in)
-    stmt = sa.select(bucket, sa.func.sum(LedgerEntry.amount)).select_from(LedgerEntry)
-    if as_of is None:  # the received time of a gift: held back, the ledger's own time (no join)
-        stmt = stmt.outerjoin(Donation, Donation.id == LedgerEntry.donation_id)
-    stmt = (stmt.where(LedgerEntry.campaign_id == campaign.id, LedgerEntry.livemode == mode,
-                   LedgerEntry.entry_kind.in_(ledger.MONEY_KINDS))
-            .group_by(bucket))
+        until = day_starting(campaign, as_of)
+        net_by_day = {row[0]: row[3] - row[4] for row in totals.campaign_days(campaign.id, mode, until) if row[5]}
     # A payout on its transfer date; a reversal on the day it was booked (it moved no money that day,
     # but from then on the books say so: a day once shown to the partner never changes).
     paid_stmt = (sa.select(Payout.paid_on, LedgerEntry.amount, LedgerEntry.entry_kind, LedgerEntry.created_at)
                  .join(LedgerEntry, LedgerEntry.payout_id == Payout.id)
                  .where(Payout.campaign_id == campaign.id, LedgerEntry.livemode == mode))
     if as_of is not None:
-        stmt = stmt.where(LedgerEntry.created_at < as_of)
         paid_stmt = paid_stmt.where(LedgerEntry.created_at < as_of)
-    net_by_day: dict[date, int] = {}
-    for key, amount in db.session.execute(stmt):
-        if len(key) == 10:
-            day = date.fromisoformat(key)
-        else:
-            day = datetime.strptime(key, "%Y-%m-%d %H").replace(tzinfo=timezone.utc).astimezone(tz).date()
-        net_by_day[day] = net_by_day.get(day, 0) + int(amount)
     paid_by_day: dict[date, int] = {}
     for paid_on, amount, kind, booked_at in db.session.execute(paid_stmt):
-        day = booked_at.astimezone(tz).date() if kind == EntryKind.PAYOUT_REVERSAL else paid_on
+        day = totals.day_of(campaign, booked_at) if kind == EntryKind.PAYOUT_REVERSAL else paid_on
         paid_by_day[day] = paid_by_day.get(day, 0) + int(amount)
     out, net, paid = [], 0, 0
     for day in sorted(set(net_by_day) | set(paid_by_day)):

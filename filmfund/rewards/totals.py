@@ -11,6 +11,7 @@ All amounts are BigInteger cents. `livemode` keeps test money and live money apa
 from __future__ import annotations
 
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -64,6 +65,46 @@ class DailyTotal(db.Model):
     net: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
     gifts: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
     share: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+
+
+class CampaignDay(db.Model):
+    """Per day of the campaign's own zone (its statements' days; the zone is fixed once gifts are
+    recorded, rewards/campaign.py), what the partner's statements and chart read instead of the
+    entries (rewards/statements.py):
+
+    - `came_in`, `came_in_entries`: the money entries (gift, refund, restore) placed on the day the
+      money came in: a gift on the day it was received, a refund or restore on the day it was
+      booked (the producers' live chart), and how many;
+    - `gross`, `refunded`, `money_entries`, `share`, `paid_out`: what the ledger booked that day:
+      gifts, refunds less restores, how many money entries, the partner's share (allocations and
+      reversals), payouts less their reversals (the partner's held-back figures and the months).
+    """
+
+    __tablename__ = "campaign_days"
+
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    livemode: Mapped[bool] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    came_in: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    came_in_entries: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    gross: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    refunded: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    money_entries: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    share: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    paid_out: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+
+
+DAY_FIGURES = ("came_in", "came_in_entries", "gross", "refunded", "money_entries", "share", "paid_out")
+
+
+def zone(campaign) -> ZoneInfo:
+    """The campaign's zone: its days and months are counted there."""
+    return ZoneInfo(campaign.time_zone or "UTC")
+
+
+def day_of(campaign, moment: datetime) -> date:
+    """The campaign's day of a moment."""
+    return moment.astimezone(zone(campaign)).date()
 
 
 def ensure_campaign_rows(campaign_id: int) -> None:
@@ -138,6 +179,24 @@ def _add_to_day(insert):
                                             "share": c.share + excluded.share})
 
 
+def add_to_campaign_day(campaign_id: int, livemode: bool, day: date, **deltas: int) -> None:
+    """Add to the campaign's day (made if need be); `deltas` are DAY_FIGURES."""
+    if not any(deltas.values()):
+        return
+    stmt = insert_on_conflict("campaign_day_add", db.session.get_bind().dialect, _add_to_campaign_day)
+    db.session.execute(stmt, {"campaign_id": campaign_id, "livemode": livemode, "day": day,
+                              **{k: deltas.get(k, 0) for k in DAY_FIGURES}})
+
+
+def _add_to_campaign_day(insert):
+    table = CampaignDay.__table__
+    stmt = insert(table).values({c: sa.bindparam(c, type_=table.c[c].type)
+                                 for c in ("campaign_id", "livemode", "day", *DAY_FIGURES)})
+    excluded, c = stmt.excluded, table.c
+    return stmt.on_conflict_do_update(index_elements=["campaign_id", "livemode", "day"],
+                                      set_={k: c[k] + excluded[k] for k in DAY_FIGURES})
+
+
 # ---------------------------------------------------------------- reads (one row or one aggregate)
 
 def campaign_row(campaign_id: int, livemode: bool) -> CampaignTotal | None:
@@ -170,3 +229,27 @@ def days(campaign_id: int, livemode: bool) -> list[tuple[date, int, int, int]]:
         .where(DailyTotal.campaign_id == campaign_id, DailyTotal.livemode == livemode)
         .order_by(DailyTotal.day)).all()
     return [(d, int(n), int(g), int(s)) for d, n, g, s in rows]
+
+
+def campaign_days(campaign_id: int, livemode: bool, until: date | None = None) -> list[tuple]:
+    """(day, *DAY_FIGURES) per day of the campaign's zone before `until` (None: all), oldest first."""
+    c = CampaignDay.__table__.c
+    stmt = (sa.select(c.day, *(c[k] for k in DAY_FIGURES))
+            .where(c.campaign_id == campaign_id, c.livemode == livemode).order_by(c.day))
+    if until is not None:
+        stmt = stmt.where(c.day < until)
+    return [(row[0], *(int(v) for v in row[1:])) for row in db.session.execute(stmt)]
+
+
+def booked_between(campaign_id: int, livemode: bool, since: date | None, until: date | None) -> dict[str, int]:
+    """What the ledger booked on the campaign's days in [since, until) (None: unbounded): gross,
+    refunded, share, paid_out. One aggregate over days, not entries."""
+    c = CampaignDay.__table__.c
+    keys = ("gross", "refunded", "share", "paid_out")
+    stmt = sa.select(*(sa.func.coalesce(sa.func.sum(c[k]), 0) for k in keys)).where(
+        c.campaign_id == campaign_id, c.livemode == livemode)
+    if since is not None:
+        stmt = stmt.where(c.day >= since)
+    if until is not None:
+        stmt = stmt.where(c.day < until)
+    return dict(zip(keys, (int(v) for v in db.session.execute(stmt).one())))

@@ -16,7 +16,7 @@ from filmfund.rewards import entitlements
 from filmfund.rewards.campaign import load_campaign
 from filmfund.rewards.models import (Donation, Entitlement, LedgerEntry, Payout, Pledge, RefundReport, Subscription,
                                      WebhookEvent)
-from filmfund.rewards.totals import CampaignTotal, DailyTotal, DonorTotal
+from filmfund.rewards.totals import CampaignDay, CampaignTotal, DailyTotal, DonorTotal
 from filmfund.rewards.webhooks import sign_payload
 from tests.helpers import make_pledge
 from tests.worker import run_worker
@@ -55,8 +55,8 @@ def dispute_obj(pi: str, amount: int, status: str) -> dict:
 def start_books_afresh() -> None:
     """Every example of a property test starts from empty books: the money rows and the running
     totals that sum them go together (children first), committed."""
-    for model in (Entitlement, LedgerEntry, Payout, DonorTotal, DailyTotal, CampaignTotal, RefundReport, Donation,
-                  Subscription, WebhookEvent, Pledge):
+    for model in (Entitlement, LedgerEntry, Payout, DonorTotal, DailyTotal, CampaignDay, CampaignTotal, RefundReport,
+                  Donation, Subscription, WebhookEvent, Pledge):
         db.session.execute(sa.delete(model))
     db.session.commit()
 
