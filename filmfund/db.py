@@ -57,6 +57,31 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(timezone.utc)
 
 
+def code_point_string(length: int) -> sa.types.TypeEngine:
+    """A string column ordered by code point on both databases: SQLite's BINARY order, and
+    PostgreSQL's "C" collation whatever the database's own. A range `key >= p AND key < p || U+10FFFF`
+    on its index is then exactly "starts with p" on both (a language's collation may sort a string
+    outside the range of its own prefix)."""
+    return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
+
+
+def derived_default(source: str, derive: Callable[[object], object]) -> Callable:
+    """A column default: derive(the `source` column's value in the same INSERT), for an ORM flush
+    and a Core insert alike (one row or many). Pair it with keep_derived for the ORM's updates."""
+    def default(context):
+        return derive(context.get_current_parameters().get(source))
+    return default
+
+
+def keep_derived(attribute, target: str, derive: Callable[[object], object]) -> None:
+    """Whenever the mapped `attribute` is set on an object (constructor, assignment), its `target`
+    attribute is set to derive(the new value), flushed with it. A Core UPDATE of the source column
+    (sa.update) is not seen here: it must set the target too."""
+    @sa.event.listens_for(attribute, "set")
+    def _set(obj, value, _old, _initiator):
+        setattr(obj, target, derive(value))
+
+
 _COMPILED_ONCE: dict[tuple[str, str], sa.TextClause] = {}
 
 

@@ -89,6 +89,61 @@ def folded(text: str) -> str:
     return one_line(half_width(text)).casefold()
 
 
+# A search key's length: a prefix longer than this is compared on its first SEARCH_KEY_MAX
+# characters (each side cut alike, so a prefix stays a prefix), and an index row stays small.
+SEARCH_KEY_MAX = 255
+_FOLDED_SCRIPTS = ("LATIN ", "GREEK ", "CYRILLIC ")
+
+
+def _folds(c: str) -> bool:
+    """Whether `c` (a base character after NFKD) is of the scripts whose accents a search ignores:
+    ASCII, Latin, Greek, Cyrillic. Any other script is kept as written (its marks are letters'
+    parts: a Devanagari vowel sign, a Japanese voiced mark, a Hangul syllable's jamo)."""
+    return c.isascii() or unicodedata.name(c, "").startswith(_FOLDED_SCRIPTS)
+
+
+def _bare(text: str) -> str:
+    """`text` decomposed (NFKD) without its combining marks."""
+    return "".join(p for p in unicodedata.normalize("NFKD", text) if not _mark(p))
+
+
+def _mark(c: str) -> bool:
+    return unicodedata.category(c).startswith("M")
+
+
+def search_key(text: str | None) -> str | None:
+    """The form a name or an address is searched by, the one rule for what is stored (a donor's
+    search keys) and what is typed (the producers' search), so that both databases compare the
+    same code points and a plain index serves a prefix: "Élodie", "ELODIE" and "ｅｌｏｄｉｅ" are all
+    "elodie", "Zoë Ångström" is "zoe angstrom", "Straße" is "strasse", "İstanbul" is "istanbul".
+
+    For a letter of ASCII, Latin, Greek or Cyrillic: its compatibility decomposition (NFKD: a
+    full-width Ａ is A, the ligature ﬁ is fi, ² is 2), its accents dropped, case folded
+    (str.casefold: ß is ss, ς is σ). Any other character (Chinese, Japanese, Korean, Arabic,
+    Devanagari...) is kept exactly as written, as are letters Unicode does not write as a base and
+    an accent (ø, ł, đ stay themselves). Cut to SEARCH_KEY_MAX. None stays None (no name)."""
+    if text is None:
+        return None
+    if text.isascii():  # what NFKD and casefold make of ASCII: its lower case
+        return text.lower()[:SEARCH_KEY_MAX]
+    out: list[str] = []
+    folding = False  # the last base character was folded: a loose accent after it goes too
+    for c in composed(text):
+        if c.isascii():
+            out.append(c.lower())
+            folding = True
+            continue
+        if _mark(c):
+            if not folding:
+                out.append(c)
+            continue
+        parts = unicodedata.normalize("NFKD", c)
+        folding = _folds(parts[0])
+        out.append(_bare(_bare(parts).casefold()) if folding else c)
+    key = "".join(out)
+    return key[:SEARCH_KEY_MAX]
+
+
 def half_width(text: str) -> str:
     """What a machine-read field (an amount, an email address) stands for when a Chinese input
     method in full-width mode typed it: "５０．００" is 50.00, "ｍｅｉ＠ｑｑ．ｃｏｍ" is mei@qq.com.

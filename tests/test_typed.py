@@ -66,3 +66,30 @@ def test_a_word_typed_to_confirm_is_folded_as_a_phone_or_an_input_method_types_i
                                          ("Zoë", 3), ("Zoe\u0308", 3), ("（修订）", 8), ("", 0)])
 def test_a_title_takes_its_columns_in_a_fixed_width_font(text, width):
     assert columns(text) == width
+
+
+@pytest.mark.parametrize("typed, key", [
+    ("Élodie Dupré", "elodie dupre"), ("ELODIE", "elodie"), ("E\u0301lodie", "elodie"),  # é typed as e + accent
+    ("ｅｌｏｄｉｅ　Ｄ", "elodie d"),             # full-width letters and the ideographic space: ASCII
+    ("Zoë Ångström", "zoe angstrom"), ("Straße", "strasse"), ("İstanbul", "istanbul"), ("Nguyễn", "nguyen"),
+    ("ΟΔΥΣΣΕΥΣ", "οδυσσευσ"), ("Ὀδυσσεύς", "οδυσσευσ"),  # Greek: tonos and breathing out, final sigma as σ
+    ("Ørsted", "ørsted"), ("ﬁlm", "film"),          # ø is its own letter; the ligature is two
+    ("王小明", "王小明"), ("豈", "豈"),               # Chinese kept as written, compatibility ideograph too
+    ("ガイド", "ガイド"), ("한국", "한국"), ("हिन्दी", "हिन्दी"), ("محمّد", "محمّد"),  # marks that are letters' parts
+    ("Zoë 王芳", "zoe 王芳"), (None, None),
+])
+def test_a_search_key_folds_case_and_accents_of_latin_greek_cyrillic_only(typed, key):
+    from filmfund.typed import search_key
+
+    assert search_key(typed) == key
+
+
+def test_a_search_key_keeps_a_prefix_a_prefix():
+    """The search compares the typed key with the start of the stored one: whatever a producer types
+    of a name's start folds to the start of the name's key, also beyond the key's length."""
+    from filmfund.typed import SEARCH_KEY_MAX, search_key
+
+    for name in ("Zoë Ångström", "Élodie Dupré 王小明", "ΟΔΥΣΣΕΥΣ", "Ǆemal Straße", "é" * 300):
+        for end in range(1, len(name) + 1):
+            assert search_key(name).startswith(search_key(name[:end])), (name, end)
+    assert len(search_key("é" * 300)) == SEARCH_KEY_MAX

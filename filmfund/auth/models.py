@@ -6,8 +6,9 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from filmfund.db import new_id, str_enum, utcnow
+from filmfund.db import code_point_string, derived_default, keep_derived, new_id, str_enum, utcnow
 from filmfund.extensions import db
+from filmfund.typed import SEARCH_KEY_MAX, search_key
 
 
 class Role(enum.StrEnum):
@@ -27,6 +28,10 @@ class User(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(sa.String(32), unique=True, default=new_id)
     email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    # The address as the producers' donor search finds it (typed.search_key), kept with every write
+    # of the email: at an insert (ORM or Core) by its default, at an assignment by keep_derived.
+    email_key: Mapped[str | None] = mapped_column(code_point_string(SEARCH_KEY_MAX),
+                                                  default=derived_default("email", search_key))
     password_hash: Mapped[str | None] = mapped_column(sa.String(255))
     # Bumped on logout, a password change, a staff role given or any role taken, a second factor
     # reset: a copied session cookie stops working.
@@ -71,6 +76,9 @@ class User(db.Model):
 
 # find_user() matches emails case-insensitively: this index serves lower(email) = ...
 sa.Index("ix_users_email_lower", sa.func.lower(User.email))
+# The producers' donor search (rewards/donations.py): a prefix range on the folded address.
+sa.Index("ix_users_email_key", User.email_key)
+keep_derived(User.email, "email_key", search_key)
 
 
 class UserRole(db.Model):

@@ -464,8 +464,10 @@ def _code_words(table: str, column: str, value: str, reward_keys: dict[str, str]
 _MONEY = {"amount", "amount_refunded", "refunded", "net", "gross", "share", "fee", "min_amount", "dispute_amount"}
 # Ids a person has no use for; kept in the JSON, which stays complete and machine-readable. An
 # audit entry's account id is its `actor` (said in words), and its place in the chain (number,
-# hashes) is for a program checking the log: the JSON keeps them.
-_PLUMBING = {"id", "user_id", "campaign_id", "public_id", "actor_id", "seq", "prev_hash", "entry_hash"}
+# hashes) is for a program checking the log: the JSON keeps them. So are the producers' search's
+# folded copies of the address and the name (typed.search_key): the page shows them as written.
+_PLUMBING = {"id", "user_id", "campaign_id", "public_id", "actor_id", "seq", "prev_hash", "entry_hash",
+             "email_key", "credit_name_key"}
 
 
 # A column whose name means another thing in one table: the address's `state` is where it is.

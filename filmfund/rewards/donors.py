@@ -42,6 +42,7 @@ from filmfund.rewards.models import (
     SettingsRequestState,
 )
 from filmfund.rewards.pledges import clean_credit_name
+from filmfund.typed import search_key
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,11 @@ def record_gift_choices(user: User, donation: Donation) -> DonorSettingsRequest 
     profile from its choices. A later one applies at once the more privacy it asked for (the
     receipt tells the donor, who can undo it signed in), and records what else it asked as a
     pending request for the donor to confirm (its link goes out with the receipt)."""
-    values = dict(user_id=user.id, credit_name=donation.credit_name, anonymous=donation.anonymous,
-                  rewards_opt_out=donation.rewards_opt_out, created_at=utcnow(), updated_at=utcnow(),
+    # The statement is SQL text compiled once (insert_on_conflict): no column default runs, so the
+    # name's search key is written here.
+    values = dict(user_id=user.id, credit_name=donation.credit_name, credit_name_key=search_key(donation.credit_name),
+                  anonymous=donation.anonymous, rewards_opt_out=donation.rewards_opt_out, created_at=utcnow(),
+                  updated_at=utcnow(),
                   language=donation.pledge.language if donation.pledge is not None else None)
     table = DonorProfile.__table__
     made = db.session.execute(insert_on_conflict("donor_profile_once", db.engine.dialect, lambda insert: (

@@ -13,10 +13,11 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from filmfund.db import new_id, str_enum, utcnow
+from filmfund.db import code_point_string, derived_default, keep_derived, new_id, str_enum, utcnow
 from filmfund.errors import IllegalTransition
 from filmfund.extensions import db
 from filmfund.rewards import rules
+from filmfund.typed import SEARCH_KEY_MAX, search_key
 
 
 class RewardKind(enum.StrEnum):
@@ -545,6 +546,11 @@ class DonorProfile(db.Model):
 
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     credit_name: Mapped[str | None] = mapped_column(sa.String(120))
+    # The name as the producers' donor search finds it (typed.search_key: accents and case folded;
+    # the name itself is shown as written), kept with every write of the name: at an insert (ORM or
+    # Core) by its default, at an assignment by keep_derived. None when there is no name (erased).
+    credit_name_key: Mapped[str | None] = mapped_column(code_point_string(SEARCH_KEY_MAX),
+                                                        default=derived_default("credit_name", search_key))
     anonymous: Mapped[bool] = mapped_column(default=False)
     rewards_opt_out: Mapped[bool] = mapped_column(default=False)
     # The language the donor reads (BCP 47, `en`, `zh-Hans`): their mails go in it. From their first
@@ -557,8 +563,9 @@ class DonorProfile(db.Model):
     user = relationship("User")
 
 
-# The producers' search by name (rewards/donations.py): a prefix range on the lowercased name.
-sa.Index("ix_donor_profiles_credit_name_lower", sa.func.lower(DonorProfile.credit_name))
+# The producers' search by name (rewards/donations.py): a prefix range on the folded name.
+sa.Index("ix_donor_profiles_credit_name_key", DonorProfile.credit_name_key)
+keep_derived(DonorProfile.credit_name, "credit_name_key", search_key)
 
 
 class RefundState(enum.StrEnum):

@@ -1,0 +1,71 @@
+"""The migration that stores the donor search's keys (f0a1d5e3c2b9): every donor already written
+gets the folded form of their address and credit name (typed.search_key), so the search finds
+"Élodie" typed "elodie" from the moment it runs, on SQLite and PostgreSQL; an erased donor's
+missing name stays without a key; the way back takes the columns away."""
+from __future__ import annotations
+
+import importlib.util
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask_migrate import downgrade, upgrade
+
+from filmfund import create_app, migrating
+from filmfund.db import UTCDateTime
+from filmfund.extensions import db
+from tests.test_migrations import empty_database  # noqa: F401  (the fixture: both databases)
+
+BEFORE, AFTER = "c4d9e2a7b613", "f0a1d5e3c2b9"
+WHEN = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+DONORS = [(1, "Zoë.Martin@example.org", "Zoë Ångström"), (2, "wang@example.org", "王小明"),
+          (3, "erased-x@erased.invalid", None), (4, "ELODIE@example.org", "ÉLODIE Dupré"),
+          (5, "d5@example.org", "Ｊｅａｎ　Ｄｕ")]
+KEYS = {1: ("zoe.martin@example.org", "zoe angstrom"), 2: ("wang@example.org", "王小明"),
+        3: ("erased-x@erased.invalid", None), 4: ("elodie@example.org", "elodie dupre"),
+        5: ("d5@example.org", "jean du")}
+
+
+def _keys(conn) -> dict:
+    return {i: (e, n) for i, e, n in conn.execute(sa.text(
+        "SELECT u.id, u.email_key, p.credit_name_key FROM users u JOIN donor_profiles p ON p.user_id = u.id"))}
+
+
+def test_the_keys_of_every_donor_written_before_are_filled_in(empty_database, tmp_path, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("FILMFUND_INSTANCE_DIR", str(tmp_path / "instance"))
+    app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database, "TESTING": True})
+    migrating.init_app(app)
+    with app.app_context():
+        upgrade(revision=BEFORE)
+        with db.engine.begin() as conn:
+            for user_id, email, name in DONORS:
+                params = {"i": user_id, "e": email, "n": name, "w": WHEN}
+                stamp = sa.bindparam("w", type_=UTCDateTime())
+                conn.execute(sa.text("INSERT INTO users (id, public_id, email, session_version, created_at) "
+                                     "VALUES (:i, :e, :e, 1, :w)").bindparams(stamp), params)
+                conn.execute(sa.text("INSERT INTO donor_profiles (user_id, credit_name, anonymous, rewards_opt_out, "
+                                     "created_at, updated_at) VALUES (:i, :n, false, false, :w, :w)")
+                             .bindparams(stamp), params)
+        upgrade(revision=AFTER)
+        with db.engine.begin() as conn:
+            assert _keys(conn) == KEYS
+            indexes = {ix["name"] for t in ("users", "donor_profiles") for ix in sa.inspect(conn).get_indexes(t)}
+            assert {"ix_users_email_key", "ix_donor_profiles_credit_name_key"} <= indexes
+            # In batches: one row a batch fills them all the same.
+            conn.execute(sa.text("UPDATE users SET email_key = NULL"))
+            conn.execute(sa.text("UPDATE donor_profiles SET credit_name_key = NULL"))
+            versions = Path(__file__).resolve().parents[2] / "migrations" / "versions"
+            path = next(versions.glob(f"*_{AFTER}_*.py"))
+            spec = importlib.util.spec_from_file_location("search_keys_migration", path)
+            migration = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(migration)
+            migration.BATCH = 1
+            for table, key, source, pk in migration.KEYS:
+                migration._backfill(conn, table, key, source, pk)
+            assert _keys(conn) == KEYS
+        downgrade(revision=BEFORE)
+        with db.engine.connect() as conn:
+            assert "email_key" not in {c["name"] for c in sa.inspect(conn).get_columns("users")}
+            assert "credit_name_key" not in {c["name"] for c in sa.inspect(conn).get_columns("donor_profiles")}
+        db.session.remove()
+        db.engine.dispose()
