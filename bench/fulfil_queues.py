@@ -128,9 +128,10 @@ def main() -> int:
                 from filmfund.fulfil import fulfilment
 
                 sync = _median(lambda: (fulfilment.sync_items(campaign), db.session.commit()))
-                p1 = _median(lambda: statement.queue_page(campaign, "dvd", "owed", 1))
-                p_last = _median(lambda: statement.queue_page(campaign, "credit-name", None, 50))
-                late = _median(lambda: statement.queue_page(campaign, "dvd", "late", 1))
+                p1 = _median(lambda: statement.queue_page(campaign, "dvd", "owed"))
+                deep = _deep_cursor(campaign, "credit-name", 49 * statement.PAGE_SIZE)
+                p_last = _median(lambda: statement.queue_page(campaign, "credit-name", None, after=deep))
+                late = _median(lambda: statement.queue_page(campaign, "dvd", "late"))
                 db.session.remove()
                 db.engine.dispose()
         finally:
@@ -145,6 +146,22 @@ def main() -> int:
     print(f"| DVD queue, late, page 1 | {late:.1f} |")
     print(f"| credit queue, everyone, page 50 | {p_last:.1f} |")
     return 0
+
+
+def _deep_cursor(campaign, key: str, rows_before: int) -> str | None:
+    """The cursor past the first `rows_before` holders of a reward (a keyset page that deep)."""
+    import sqlalchemy as sa
+
+    from filmfund import keyset
+    from filmfund.extensions import db
+    from filmfund.fulfil import statement
+    from filmfund.rewards.models import Entitlement, Reward
+
+    row = db.session.execute(
+        sa.select(Entitlement.granted_at, Entitlement.id).join(Reward, Reward.id == Entitlement.reward_id)
+        .where(Reward.campaign_id == campaign.id, Reward.key == key, statement.HELD)
+        .order_by(Entitlement.granted_at, Entitlement.id).offset(rows_before - 1).limit(1)).first()
+    return keyset.encode(*row) if row else None
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from flask_babel import gettext as _
 from filmfund import csvsafe
 from filmfund.auth.models import User
 from filmfund.books import printing
+from filmfund.errors import ValidationError
 from filmfund.extensions import db
 from filmfund.fulfil import statement as fulfil_statement
 from filmfund.i18n import zone_name
@@ -89,8 +90,10 @@ class FulfilmentGroup:
     tier_name: str
     counts: dict[str, int]
     rows: list[dict]
-    page: int
-    has_next: bool
+    page: int  # the page's number: a label the links carry (the pages are keyset: fulfil.statement.queue_page)
+    next: str | None  # the cursors of the pages after and before (None at an end)
+    previous: str | None
+    first: bool
     open: bool
 
     @property
@@ -102,22 +105,27 @@ class FulfilmentGroup:
         return self.reward.kind in SELF_MARKED
 
 
-def fulfilment_list(campaign: Campaign, open_key: str | None = None, page: int = 1,
-                    size: int = FULFILMENT_ROWS) -> list[FulfilmentGroup]:
+def fulfilment_list(campaign: Campaign, open_key: str | None = None, *, after: str | None = None,
+                    before: str | None = None, page: int = 1, size: int = FULFILMENT_ROWS) -> list[FulfilmentGroup]:
     """Per hand-delivered reward, what is owed (the same count the rewards page shows: one home,
-    fulfil.statement) and one page of `size` holders, oldest first; the reward `open_key` at `page`,
+    fulfil.statement) and one page of `size` holders, oldest first: the reward `open_key` at the
+    page its cursor names (`after`, or `before` for a page back; `page` its number, as a label),
     the others at their first page. Collapsed on the page except the one being paged."""
     groups = []
     for q in fulfil_statement.queues(campaign, kinds=HAND_DELIVERED):  # the site's own deliveries not counted
-        at = max(1, page) if q.reward.key == open_key else 1
-        listed = fulfil_statement.queue_page(campaign, q.reward.key, None, at, size=size)
+        place = {"after": after, "before": before} if q.reward.key == open_key else {}
+        try:
+            listed = fulfil_statement.queue_page(campaign, q.reward.key, None, size=size, **place)
+        except ValidationError:  # a cursor this list never gave: its first page
+            listed = fulfil_statement.queue_page(campaign, q.reward.key, None, size=size)
         names = privacy.public_names_of(row["entitlement"].user_id for row in listed["rows"])
         rows = [{"id": row["entitlement"].id, "email": row["email"], "state": row["state"], "late": row["late"],
                  "status": row["entitlement"].status.value, "granted_at": row["entitlement"].granted_at,
                  "fulfilled_at": row["entitlement"].fulfilled_at,
                  "credit_name": names.get(row["entitlement"].user_id)} for row in listed["rows"]]
-        groups.append(FulfilmentGroup(q.reward, q.tier_name, q.counts, rows, at, listed["has_next"],
-                                      q.reward.key == open_key))
+        number = 1 if listed["first"] else max(2, page)
+        groups.append(FulfilmentGroup(q.reward, q.tier_name, q.counts, rows, number, listed["next"],
+                                      listed["previous"], listed["first"], q.reward.key == open_key))
     return groups
 
 

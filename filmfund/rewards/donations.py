@@ -4,23 +4,22 @@ Newest first by (received_at, id), one page at a time: the next page starts stri
 last row shown (an opaque cursor), so page 20,000 costs what page 1 does. Every filter has an
 index (models.Donation): the campaign's money mode and time, its source, the few refunded or
 disputed donations (a partial index), a donor's own gifts. A search finds the donors first, by
-a prefix of their email (`lower(email)`, the users' index) or of their credit name
-(`lower(credit_name)`, the profiles' index), then their gifts.
+a prefix of their email or of their credit name, case and accents aside (typed.search_key, kept
+in `users.email_key` and `donor_profiles.credit_name_key`, each indexed), then their gifts.
 
 A donation's state: `paid`, `partially_refunded`, `refunded` (a lost dispute counts as refunded,
 as the money rules say) or `disputed` (a dispute still open).
 """
 from __future__ import annotations
 
-import re
 from datetime import date, datetime, time, timedelta, timezone
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
 
+from filmfund import keyset
 from filmfund.auth.models import User
 from filmfund.auth.services import email_search_form
-from filmfund.db import UTCDateTime
 from filmfund.errors import ValidationError
 from filmfund.extensions import db
 from filmfund.rewards import ledger, privacy
@@ -32,7 +31,7 @@ from filmfund.rewards.models import (
     RefundRequest,
     RefundState,
 )
-from filmfund.typed import composed
+from filmfund.typed import search_key
 
 STATES = ("paid", "partially_refunded", "refunded", "disputed")
 SOURCES = tuple(s.value for s in DonationSource)
@@ -81,80 +80,36 @@ def _state_where(state: str):
 
 # ---------------------------------------------------------------- the cursor
 
-CURSOR_PATTERN = r"^[0-9]{1,17}-[0-9]{1,10}$"
-_CURSOR = re.compile(CURSOR_PATTERN)
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-def encode_cursor(received_at: datetime, donation_id: int) -> str:
-    """The last row shown, as the next page's starting point (opaque to clients: they pass it back)."""
-    delta = received_at.astimezone(timezone.utc) - _EPOCH
-    micros = (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
-    return f"{micros}-{donation_id}"
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    """Any string of the cursor's form names a place in the list (a forged one, just some page)."""
-    if not isinstance(cursor, str) or not _CURSOR.match(cursor):
-        raise ValidationError(_("cursor: not a cursor this list gave."), code="invalid_cursor")
-    micros, donation_id = cursor.split("-")
-    return _EPOCH + timedelta(microseconds=int(micros)), min(int(donation_id), 2**31 - 1)
+# The cursor's rule is filmfund/keyset.py's (a reward's page of holders pages by it too).
+CURSOR_PATTERN = keyset.CURSOR_PATTERN
+encode_cursor = keyset.encode
+decode_cursor = keyset.decode
 
 
 # ---------------------------------------------------------------- search
 
-_VARIANTS_MAX = 16  # index ranges one SQLite search may OR together
-
-
-def _cases(ch: str) -> list[str]:
-    """The stored letters that Python's lower() makes `ch` (itself lowercase): é for É and é."""
-    return list(dict.fromkeys(v for v in (ch, ch.upper(), ch.title()) if len(v) == 1 and v.lower() == ch))
-
-
-def _sqlite_case_forms(text: str) -> tuple[list[str], str | None]:
-    """SQLite's lower() folds ASCII only: a stored "Élodie" is "Élodie" to it, so a typed
-    "élodie" (lowercased by Python) is sought as each way its letters outside ASCII may be stored
-    ("élodie", "Élodie"): each a range of the lower(column) index. A long name with many such
-    letters varies its first ones only (at most _VARIANTS_MAX ranges, cut where the next such
-    letter starts) and is then checked whole by a GLOB whose classes hold each letter's cases."""
-    forms, cut, glob = [""], None, []
-    for i, ch in enumerate(text):
-        cases = _cases(ch) if not ch.isascii() else [ch]
-        glob.append("[" + "".join(cases) + "]" if len(cases) > 1 or ch in "*?[" else ch)
-        if cut is None:
-            if len(forms) * len(cases) > _VARIANTS_MAX:
-                cut = i
-            else:
-                forms = [f + c for f in forms for c in cases]
-    return forms, ("".join(glob) + "*" if cut is not None else None)
-
-
-def _prefix(column, text: str, dialect: str):
-    """`column` starts with `text` (both lowercased), as ranges an index on lower(column) serves;
-    LIKE repeats it exactly on PostgreSQL (a collation other than C or C.UTF-8 may order a range
-    differently), whose lower() folds every letter, so one range is enough there."""
-    lowered = sa.func.lower(column)
-    if dialect == "postgresql":
-        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        return sa.and_(lowered >= text, lowered < text + _TOP, lowered.like(escaped + "%", escape="\\"))
-    forms, glob = _sqlite_case_forms(text)
-    ranges = [sa.and_(lowered >= f, lowered < f + _TOP) for f in forms]
-    where = ranges[0] if len(ranges) == 1 else sa.or_(*ranges)
-    return sa.and_(where, lowered.op("GLOB")(glob)) if glob else where
+def _prefix(key_column, key: str):
+    """`key_column` (a column of search keys, ordered by code point on both databases:
+    db.code_point_string) starts with `key`: one range of its index, exact on SQLite and
+    PostgreSQL alike."""
+    return sa.and_(key_column >= key, key_column < key + _TOP)
 
 
 def matching_donors(q: str):
-    """SQL: the ids of the donors whose email, or credit name, starts with `q` (case aside). An
-    address (with an @, or a full-width ＠) is looked up by email only."""
-    text = composed(q.strip()).lower()  # a name is stored composed (NFC): é typed as e + ◌́ finds it
-    dialect = db.session.get_bind().dialect.name
+    """SQL: the ids of the donors whose email, or credit name, starts with `q`, case and accents
+    aside: both sides in typed.search_key's form ("ELODIE", "elodie" and "ｅｌｏｄｉｅ" find "Élodie",
+    "zoe" finds "Zoë", "王小" finds "王小明"), the stored side kept in users.email_key and
+    donor_profiles.credit_name_key. An address (with an @, or a full-width ＠) is looked up by email
+    only. A name is found as the producers see it (privacy.own_name: an anonymous donor's too, never
+    an erased donor's, whose name and address are gone)."""
     # The address as it is stored (full-width forms, a domain in its own letters); a name as typed.
-    address = email_search_form(q)
-    by_email = sa.select(User.id).where(_prefix(User.email, address, dialect))
+    address = search_key(email_search_form(q))
+    by_email = sa.select(User.id).where(_prefix(User.email_key, address))
     if "@" in address:
         return by_email
-    by_name = sa.select(DonorProfile.user_id).where(_prefix(DonorProfile.credit_name, text, dialect),
-                                                     DonorProfile.erased_at.is_(None))
+    name = search_key(q.strip())
+    by_name = sa.select(DonorProfile.user_id).where(_prefix(DonorProfile.credit_name_key, name),
+                                                     ~privacy.is_erased_sql())
     return sa.union(by_email, by_name)
 
 
@@ -188,13 +143,12 @@ def list_donations(campaign, *, q: str | None = None, from_: date | None = None,
     if q and q.strip():
         where.append(Donation.user_id.in_(matching_donors(q)))
     if cursor:
-        at, last_id = decode_cursor(cursor)
-        where.append(sa.tuple_(Donation.received_at, Donation.id)
-                     < sa.tuple_(sa.literal(at, UTCDateTime()), sa.literal(last_id, sa.Integer())))
+        where.append(keyset.past(Donation.received_at, Donation.id, cursor, descending=True))
     rows = db.session.execute(
         sa.select(Donation, User.email, DonorProfile).join(User, User.id == Donation.user_id)
         .outerjoin(DonorProfile, DonorProfile.user_id == Donation.user_id)
-        .where(*where).order_by(Donation.received_at.desc(), Donation.id.desc()).limit(limit + 1)).all()
+        .where(*where).order_by(*keyset.order(Donation.received_at, Donation.id, descending=True))
+        .limit(limit + 1)).all()
     more = len(rows) > limit
     rows = rows[:limit]
     pending = pending_refunds([d.id for d, _e, _p in rows])
