@@ -15,6 +15,14 @@ page comes back with what was typed and a fresh token, so sending it again is on
 client's Idempotency-Key stays optional (the contract): a call without one is done as it comes.
 Any component's use case runs through it (the dashboard's payout, payout-reversal and
 offline-gift forms, the books' expense form and API): it only keys their answer by a token.
+
+A token is bound to the object its form acts on, as the form's URL names it (`/payouts/7/reverse`:
+the view's arguments, `request.view_args`), whichever view runs the use case: a page lists one
+reversal form per payout, all with the page's one token, and reversing payout 7 then payout 8 from
+it (the Back button, a form sent to a new tab) are two submissions, each done once, where the
+second used to be refused as "already sent with other values". The page's forms that do different
+things are told apart by their purpose (another row each). A form whose URL names nothing (the
+payout, the offline gift, the expense) is keyed as before.
 """
 from __future__ import annotations
 
@@ -26,6 +34,7 @@ from datetime import datetime
 from typing import Callable, TypeVar
 
 import sqlalchemy as sa
+from flask import has_request_context, request
 from flask_babel import gettext as _
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -85,9 +94,19 @@ def new_token() -> str:
     return secrets.token_urlsafe(18)
 
 
-def _key(purpose: str, user_id: int, token: str) -> str:
-    # Scoped to the sender and the form: another producer's key, or another form's, is another row.
-    return hashlib.sha256(f"{purpose}\n{user_id}\n{token}".encode()).hexdigest()
+def _key(purpose: str, user_id: int, token: str, about: str = "") -> str:
+    # Scoped to the sender, the form and the object it acts on: another producer's key, another
+    # form's, or the same page's form for another payout, is another row.
+    scope = f"{purpose}\n{user_id}\n{token}" + (f"\n{about}" if about else "")
+    return hashlib.sha256(scope.encode()).hexdigest()
+
+
+def _object_of_request() -> str:
+    """What the request's URL names (`{"payout_id": 7}`), as text; "" when nothing (or no request):
+    the object a token is bound to, whichever view runs the use case."""
+    if not has_request_context() or not request.view_args:
+        return ""
+    return json.dumps(request.view_args, sort_keys=True, default=str)
 
 
 def _fingerprint(values: dict) -> str:
@@ -109,7 +128,7 @@ def run(purpose: str, user_id: int, token: str | None, values: dict, action: Cal
         raise ValidationError(_("Idempotency-Key: 1 to 128 characters.") if header
                               else _("This form is out of date: reload the page and send it again."),
                               code="invalid_idempotency_key")
-    key, fingerprint = _key(purpose, user_id, token), _fingerprint(values)
+    key, fingerprint = _key(purpose, user_id, token, _object_of_request()), _fingerprint(values)
     _refuse_if_done(db.session.get(FormSubmission, key), fingerprint, header)
     claim = FormSubmission(key=key, purpose=purpose, fingerprint=fingerprint)
     try:

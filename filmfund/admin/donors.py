@@ -19,7 +19,7 @@ from filmfund.extensions import db
 from filmfund.fulfil import fulfilment
 from filmfund.fulfil.models import ReminderMail
 from filmfund.i18n import format_money
-from filmfund.rewards import donations, holdings, ledger, privacy, refunds, texts
+from filmfund.rewards import donations, holdings, ledger, privacy, receipts, refunds, texts
 from filmfund.rewards.entitlements import donor_entitlements
 from filmfund.rewards.models import Donation, DonorProfile, ShippingAddress
 from filmfund.rewards.totals import DonorTotal
@@ -36,6 +36,7 @@ def donor_page(campaign, user_id: int) -> dict:
         g["remaining"] = g["amount"] - g["refunded"] - g["refund_pending"]
         g["refund_requests"] = requests.get(g["id"], [])
     standing = donor_entitlements(user, campaign)
+    refused = receipts.refused_receipts(campaign.id, ledger.money_mode(), user.id)
     return {
         "user": user, "profile": profile, "credit_name": privacy.own_name(profile),
         "public_name": privacy.public_name(profile), "anonymous": privacy.is_anonymous(profile),
@@ -46,13 +47,21 @@ def donor_page(campaign, user_id: int) -> dict:
         "items": fulfilment.donor_items(user, campaign),
         "questions": list(db.session.scalars(sa.select(Question).where(
             Question.user_id == user.id, Question.campaign_id == campaign.id).order_by(Question.id.desc()))),
-        "mail": mail_sent(user.id, gifts),
+        "mail": mail_sent(user.id, gifts, refused),
+        "receipts_given_up": sum(r["given_up"] for r in refused),
     }
 
 
-def mail_sent(user_id: int, gifts: list[dict]) -> list[dict]:
-    """The mail the site sent this donor, newest first: receipts, updates, surveys and proofs."""
+def mail_sent(user_id: int, gifts: list[dict], refused_receipts: list[dict] = ()) -> list[dict]:
+    """The mail the site sent this donor, newest first: receipts, updates, surveys and proofs, and
+    the receipts their mail server refused (receipts.refused_receipts: not sent since; `given_up`
+    when tried no more, which the page offers to send again)."""
     rows = []
+    for r in refused_receipts:
+        rows.append({"at": r["at"], "what": f"Receipt for {format_money(r['amount'], r['currency'])}",
+                     "status": f"refused: {r['refused']}" if r["refused"] else "refused", "receipt": r,
+                     "note": (f"{r['tries']} of {r['of']} tries: not tried again" if r["given_up"]
+                              else f"{r['tries']} of {r['of']} tries: tried again each hour")})
     ids = [g["id"] for g in gifts]
     for sent_at, amount, currency in (db.session.execute(
             sa.select(Donation.receipt_sent_at, Donation.amount, Donation.currency)

@@ -15,6 +15,7 @@ import secrets
 from datetime import timedelta
 
 import sqlalchemy as sa
+from blinker import Namespace
 from flask import current_app, url_for
 from flask_babel import gettext as _
 
@@ -39,6 +40,12 @@ from filmfund.jobs import app_task
 from filmfund.mail import send_mail
 
 SIGN_IN, RESET = "sign_in", "reset"
+
+#: A donor signed in with a link mailed to their address (sender: the User), in the sign-in's
+#: transaction: their mailbox takes our mail. auth sits below rewards (pyproject.toml's layers), so
+#: it tells rather than asks: rewards connects at init_app (its receipts the address refused go
+#: out again: receipts.on_mailbox_proven). Receivers are module-level functions (weak references).
+mailbox_proven = Namespace().signal("mailbox-proven")
 
 
 def _path(endpoint: str, token: str) -> str:
@@ -165,13 +172,15 @@ def link_owner(token: str) -> int | None:
 def consume_login_link(token: str) -> User | None:
     """The link's user, once: a used, expired or unknown link gives None, and so does a staff
     account's (its link is used up all the same: staff sign in with a password and second factor).
-    The caller commits, the refusal as the sign-in."""
+    A donor's is told to `mailbox_proven`'s receivers, in this transaction. The caller commits, the
+    refusal as the sign-in."""
     link = _live_link(token, SIGN_IN)
     if link is None or not _claim(link):
         return None
     user = link.user
     if not _wanted(user, SIGN_IN):
         return None
+    mailbox_proven.send(user)
     return user
 
 

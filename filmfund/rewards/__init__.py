@@ -5,11 +5,14 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     # in init_app, not at the top: each module of the package imports the package first, and so does the CLI
     from filmfund import i18n
+    from filmfund.auth import links
     from filmfund.extensions import csrf
     from filmfund.rewards import (  # noqa: F401  (tables; tasks: queue)
-        api, booking_listener, cli, donations_api, donor_api, donors, ledger_check, models, tasks, totals, webhooks)
+        api, booking_listener, cli, donations_api, donor_api, donors, ledger_check, models, receipts, tasks, totals,
+        webhooks)
 
     i18n.keep_languages_in(donors.ProfileLanguages())  # the core asks the profile without importing rewards
+    links.mailbox_proven.connect(receipts.on_mailbox_proven)  # a sign-in by a mailed link: refused receipts again
     app.extensions["filmfund.book_waiting_events"] = booking_listener.catch_up  # jobs.work_burst
 
     csrf.exempt(api.bp)

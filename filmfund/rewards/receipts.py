@@ -18,9 +18,13 @@ tried, so that a heap of dead addresses at the front of the queue cannot starve 
 refusal is in the audit log (`receipt.refused`); after RECEIPT_MAX_REFUSALS the donation is flagged
 `receipt_refused`, which the producers see beside the gift, and the receipt is tried no more.
 The flag goes (`lift_refused_receipts`, audited `receipt.unflagged`) once the address takes mail
-again (a later receipt to it is accepted) or is no longer the donor's (an erasure): the receipt goes
-back to the sweep, first in line, with RECEIPT_MAX_REFUSALS tries again (the refusals are counted
-from the last lifting on).
+again (a later receipt to it is accepted; the donor signed in with a link mailed to it, which
+auth's `mailbox_proven` tells), a producer asks for it again (the donor's page), or the address is
+no longer the donor's (an erasure): the receipt is sent again once that is committed (and the
+sweep takes it first in line if the queue is down), with RECEIPT_MAX_REFUSALS tries again (the
+refusals are counted from the last lifting on). The producers see every refused receipt not sent
+since (`refused_receipts`: what was refused, how many tries) in the donor's mail and the
+dashboard's Mail card.
 """
 from __future__ import annotations
 
@@ -39,10 +43,11 @@ from huey import crontab
 from filmfund import jobs
 from filmfund.audit import AuditEntry, record_audit
 from filmfund.auth.services import public_base_url
-from filmfund.db import utcnow
+from filmfund.auth.models import User
+from filmfund.db import on_commit, utcnow
 from filmfund.extensions import db
 from filmfund.i18n import for_donor, format_bps, format_money, format_when
-from filmfund.mail import our_message_id, refused_for_good, send_mail
+from filmfund.mail import our_message_id, refusal_kind, refused_for_good, send_mail
 from filmfund.rewards import donors, texts
 from filmfund.rewards.entitlements import donor_entitlements
 from filmfund.rewards.models import Campaign, Donation, DonationSource, EntryKind, LedgerEntry
@@ -122,20 +127,21 @@ def claim_receipt(donation_id: int) -> bool:
                               .values(receipt_claimed_at=now)).rowcount == 1
 
 
-def mail_receipt(receipt: Receipt) -> tuple[str, str]:
-    """Send a claimed receipt, under its one Message-ID. What became of it, and why: `sent`;
-    `refused` (its address or the message refused for good); `failed` (logged: the mail server
-    down, or anything else). Writes nothing: the caller marks it sent, refused, or gives it back."""
+def mail_receipt(receipt: Receipt) -> tuple[str, str, str]:
+    """Send a claimed receipt, under its one Message-ID. What became of it, why, and what a refusal
+    was on: `sent`; `refused` (its address or the message refused for good: mail.refusal_kind's
+    code third); `failed` (logged: the mail server down, or anything else). Writes nothing: the
+    caller marks it sent, refused, or gives it back."""
     try:
         send_mail(receipt.to, receipt.subject, receipt.text, message_id=receipt_message_id(receipt.donation_id))
     except Exception as exc:  # the money is booked; a mail outage must not fail the webhook
         error = f"{type(exc).__name__}: {exc}"[:300]
         if refused_for_good(exc):  # a 5xx to its address or message: mail.py's rule
             log.warning("receipt for donation %s refused: %s", receipt.donation_id, error)
-            return "refused", error
+            return "refused", error, refusal_kind(exc)
         log.exception("receipt for donation %s could not be sent; it will be retried", receipt.donation_id)
-        return "failed", error
-    return "sent", ""
+        return "failed", error, ""
+    return "sent", "", ""
 
 
 def mark_receipt_sent(donation_id: int) -> None:
@@ -150,21 +156,44 @@ def _flagged():
     return Donation.flags.contains(RECEIPT_REFUSED_FLAG, autoescape=True)
 
 
-def lift_refused_receipts(user_id, why: str) -> int:
-    """The donor's address takes mail again, or is no longer theirs (erased: then nothing is mailed
-    and the sweep marks the receipt done): every receipt of theirs flagged RECEIPT_REFUSED_FLAG loses
-    the flag and goes back to the sweep, first in line (its claim released: never tried), with its
-    RECEIPT_MAX_REFUSALS tries again (note_refused_receipt counts from this lifting on). Each one
-    audited `receipt.unflagged` with `why`. `user_id` an id or a scalar subquery. Nothing to lift
-    costs one indexed read. The caller commits; how many were lifted."""
+def lift_refused_receipts(user_id, why: str, actor="system") -> int:
+    """The donor's address takes mail again (a later receipt accepted, a sign-in by a mailed link),
+    a producer asks for the receipts again, or the address is no longer theirs (erased: then nothing
+    is mailed and the receipt is marked done): every receipt of theirs flagged RECEIPT_REFUSED_FLAG
+    loses the flag, its claim released (never tried: first in the sweep's line), with its
+    RECEIPT_MAX_REFUSALS tries again (note_refused_receipt counts from this lifting on), and is sent
+    again once the caller commits (retry_receipt queued; the sweep's if the queue is down). Each one
+    audited `receipt.unflagged` with `why`, by `actor` (a producer; else the system). `user_id` an
+    id or a scalar subquery. Nothing to lift costs one indexed read. The caller commits; how many
+    were lifted."""
     flagged = list(db.session.scalars(sa.select(Donation).where(Donation.user_id == user_id, _flagged())))
     for donation in flagged:
         donation.flags = ",".join(f for f in donation.flags.split(",") if f and f != RECEIPT_REFUSED_FLAG)
         donation.receipt_claimed_at = None
-        record_audit("receipt.unflagged", f"donation {donation.id}", {"why": why}, actor="system")
+        record_audit("receipt.unflagged", f"donation {donation.id}", {"why": why}, actor=actor)
         log.info("receipt for donation %s no longer flagged %s: %s", donation.id, RECEIPT_REFUSED_FLAG, why)
     db.session.flush()
+    if flagged:
+        ids = [d.id for d in flagged]
+        on_commit(db.session, lambda: _queue_sends(ids))
     return len(flagged)
+
+
+def _queue_sends(donation_ids: list[int]) -> None:
+    """After the lifting's commit: each receipt's send, on the mail lane (retry_receipt claims it
+    first, so the sweep taking it meanwhile mails it once)."""
+    for donation_id in donation_ids:
+        try:
+            retry_receipt(donation_id)
+        except Exception:  # the queue is down: the hourly sweep takes it, first in line
+            log.exception("could not queue the receipt of donation %s again", donation_id)
+
+
+def on_mailbox_proven(user, **_kw) -> None:
+    """auth.links.mailbox_proven's receiver (connected at rewards' init_app): the donor opened a
+    link mailed to their address, in the sign-in's transaction. Their mailbox takes our mail, so
+    the receipts it refused are lifted and sent again, once (the next sign-in finds none flagged)."""
+    lift_refused_receipts(user.id, "the donor signed in with a link mailed to the address")
 
 
 def give_back_receipt(donation_id: int) -> None:
@@ -172,11 +201,12 @@ def give_back_receipt(donation_id: int) -> None:
     db.session.execute(sa.update(Donation).where(Donation.id == donation_id).values(receipt_claimed_at=None))
 
 
-def note_refused_receipt(donation_id: int, error: str) -> bool:
+def note_refused_receipt(donation_id: int, error: str, refused: str = "") -> bool:
     """The mail server refused this claimed receipt for good: one refusal more, in the audit log
-    (its count is the receipt's tries). The claim is kept, not given back: its time says when it
-    was last tried, so the retries (minutes apart) leave it and the next sweeps take it after
-    every receipt tried less recently (unsent_receipts' order). After RECEIPT_MAX_REFUSALS the
+    (its count is the receipt's tries; `refused`: what it was refused on, mail.refusal_kind's code,
+    which the producers read in refused_receipts). The claim is kept, not given back: its time
+    says when it was last tried, so the retries (minutes apart) leave it and the next sweeps take it
+    after every receipt tried less recently (unsent_receipts' order). After RECEIPT_MAX_REFUSALS the
     donation is flagged RECEIPT_REFUSED_FLAG and nothing tries it again. True if it was the last.
     The count is the log's entries since the flag was last lifted (lift_refused_receipts): the log
     is append-only and names the gift, never the address, so an erasure leaves it whole."""
@@ -185,14 +215,57 @@ def note_refused_receipt(donation_id: int, error: str) -> bool:
         AuditEntry.action == "receipt.unflagged", AuditEntry.target == target).scalar_subquery()
     refusals = 1 + db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(
         AuditEntry.action == "receipt.refused", AuditEntry.target == target, AuditEntry.id > lifted))
-    record_audit("receipt.refused", target, {"refusal": refusals, "of": RECEIPT_MAX_REFUSALS, "error": error},
-                 actor="system")
+    record_audit("receipt.refused", target, {"refusal": refusals, "of": RECEIPT_MAX_REFUSALS, "error": error,
+                                             "refused": refused}, actor="system")
     if refusals < RECEIPT_MAX_REFUSALS:
         return False
     log.warning("receipt for donation %s refused %s times: flagged %s", donation_id, refusals, RECEIPT_REFUSED_FLAG)
     db.session.execute(sa.update(Donation).where(Donation.id == donation_id).values(flags=sa.case(
         (Donation.flags == "", RECEIPT_REFUSED_FLAG), else_=Donation.flags + "," + RECEIPT_REFUSED_FLAG)))
     return True
+
+
+def refused_receipts(campaign_id: int, livemode: bool, user_id: int | None = None,
+                     limit: int = 100) -> list[dict]:
+    """For the producers (never the partner: each names the donor's address): the receipts a
+    donor's mail server refused and that have not gone out since, the last refused first. Each
+    {"donation_id", "user_id", "email", "amount", "currency", "received_at", "at" (the last
+    refusal), "refused" (mail.REFUSAL_KINDS code; "" when noted before it was kept), "tries" (since
+    the flag was last lifted), "of" (RECEIPT_MAX_REFUSALS), "given_up" (flagged: tried no more until
+    lifted)}. The campaign's gifts in one money mode, one donor's (`user_id`) or everyone's. Read
+    from the audit log, the one record of the refusals (its index on the action: refusals are few
+    beside the gifts), then those of their gifts whose receipt is still unsent."""
+    refused = {int(n) for t in db.session.scalars(
+        sa.select(AuditEntry.target).where(AuditEntry.action == "receipt.refused").distinct())
+        if (n := t.rpartition(" ")[2]).isdigit()}
+    if not refused:
+        return []
+    stmt = (sa.select(Donation, User.email).join(User, User.id == Donation.user_id)
+            .where(Donation.id.in_(refused), Donation.campaign_id == campaign_id, Donation.livemode == livemode,
+                   Donation.receipt_sent_at.is_(None)))
+    if user_id is not None:
+        stmt = stmt.where(Donation.user_id == user_id)
+    unsent = {f"donation {d.id}": (d, email) for d, email in db.session.execute(stmt).all()}
+    if not unsent:
+        return []
+    seen: dict[str, list[AuditEntry]] = {}
+    for entry in db.session.scalars(sa.select(AuditEntry).where(
+            AuditEntry.action.in_(("receipt.refused", "receipt.unflagged")),
+            AuditEntry.target.in_(list(unsent))).order_by(AuditEntry.id)):
+        if entry.action == "receipt.unflagged":
+            seen.pop(entry.target, None)  # the count restarts there
+        else:
+            seen.setdefault(entry.target, []).append(entry)
+    rows = []
+    for target, refusals in seen.items():
+        donation, email = unsent[target]
+        last = refusals[-1].details_dict
+        rows.append({"donation_id": donation.id, "user_id": donation.user_id, "email": email,
+                     "amount": donation.amount, "currency": donation.currency,
+                     "received_at": donation.received_at, "at": refusals[-1].created_at,
+                     "refused": last.get("refused", ""), "tries": len(refusals), "of": RECEIPT_MAX_REFUSALS,
+                     "given_up": RECEIPT_REFUSED_FLAG in (donation.flags or "").split(",")})
+    return sorted(rows, key=lambda r: (r["at"], r["donation_id"]), reverse=True)[:limit]
 
 
 def unsent_receipts(limit: int = RECEIPT_SWEEP_BATCH) -> list[int]:
@@ -283,14 +356,14 @@ def _deliver(receipt: Receipt) -> str:
     """Send a claimed receipt and commit what became of it (mail_receipt's outcome): sent; refused
     for good (noted, the claim kept: see note_refused_receipt); or failed, the claim given back
     for a retry."""
-    outcome, error = mail_receipt(receipt)
+    outcome, error, refused = mail_receipt(receipt)
     if outcome == "sent":
         mark_receipt_sent(receipt.donation_id)
         db.session.commit()  # sent is kept before the next receipt goes out
         return outcome
     db.session.rollback()  # whatever the failure left open
     if outcome == "refused":
-        note_refused_receipt(receipt.donation_id, error)
+        note_refused_receipt(receipt.donation_id, error, refused)
     else:
         give_back_receipt(receipt.donation_id)
     db.session.commit()

@@ -6,6 +6,7 @@ after RECEIPT_MAX_REFUSALS the gift is flagged for the producers and left. Real 
 on loopback (aiosmtpd)."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -17,7 +18,8 @@ from filmfund.rewards import receipts
 from filmfund.rewards.models import Donation
 from tests.comms.conftest import free_port
 from tests.comms.test_update_outage import refusing_server
-from tests.site.helpers import pay
+from tests.site.helpers import CSRF_RE, csrf_token, pay
+from tests.worker import run_worker
 
 
 def _donation(email: str) -> Donation:
@@ -134,3 +136,102 @@ def test_an_erased_donors_refused_receipt_is_no_longer_flagged(app, campaign, cl
     assert gone.flags == "" and gone.receipt_sent_at is not None
     page = login_as(client, producer).get(f"/admin/donations/donors/{gift.user_id}").get_data(as_text=True)
     assert receipts.RECEIPT_REFUSED_FLAG not in page
+
+
+# ---------------------------------------------------------------- what the producers see, and do
+
+def _mail_card(html: str) -> str:
+    return re.search(r'<section class="card" id="mail".*?</section>', html, re.S).group(0)
+
+
+def test_a_refused_receipt_is_listed_where_producers_look_for_undelivered_mail(app, campaign, client, login_as,
+                                                                             producer, partner):
+    """The donor's "Mail sent" listed receipts that went out only: one the donor's mail server
+    refused five times was nowhere in it (a badge beside the gift said `receipt_refused`, no more),
+    and the dashboard's Mail card said "Mail is sent through the configured SMTP server". Both now
+    list it, with what was refused and its tries; one refused once says it is tried again."""
+    gift = _flag_after_every_refusal(app, "full@example.org")
+    _pay_while_the_mail_server_is_down(app, "once@example.org")
+    with refusing_server(app, refuse={"once@example.org"}):
+        receipts.send_unsent_receipts()
+    once = _donation("once@example.org")
+
+    login_as(client, producer)
+    card = _mail_card(client.get(f"/admin/donations/donors/{gift.user_id}").get_data(as_text=True))
+    item = re.search(rf'<li id="refused-receipt-{gift.id}">.*?</li>', card, re.S).group(0)
+    assert "Receipt for $10.00" in item and "refused: address" in item and "5 of 5 tries: not tried again" in item
+    assert 'id="resend-receipts"' in card and "Send the refused receipt again" in card
+    card = _mail_card(client.get(f"/admin/donations/donors/{once.user_id}").get_data(as_text=True))
+    assert "1 of 5 tries: tried again each hour" in card and "<form" not in card  # the sweep still tries it
+
+    dashboard = client.get("/admin/").get_data(as_text=True)
+    table = re.search(r'<table[^>]*id="refused-receipts".*?</table>', dashboard, re.S).group(0)
+    assert "full@example.org" in table and "once@example.org" in table and "refused: address" in table
+    assert f'href="/admin/donations/donors/{gift.user_id}#mail"' in table
+
+    login_as(client, partner)  # the partner reads aggregates only: no page of these, no address
+    assert client.get(f"/admin/donations/donors/{gift.user_id}").status_code == 403
+    assert "full@example.org" not in client.get("/admin/partner").get_data(as_text=True)
+
+
+def test_a_producer_sends_a_refused_receipt_again_once(app, campaign, client, login_as, producer, partner):
+    """The donor emptied their mailbox and wrote to the crew: the producer sends the receipt again
+    from the donor's page (lifted as a later receipt lifts it, audited as theirs) and it goes out
+    at once through the queue, once; a double click finds nothing left to send."""
+    gift = _flag_after_every_refusal(app, "full@example.org")
+    path = f"/admin/donations/donors/{gift.user_id}/receipts"
+    login_as(client, partner)
+    assert client.post(path, data={"csrf_token": csrf_token(client, "/admin/partner")}).status_code == 403
+    login_as(client, producer)
+    assert client.post(path, data={}).status_code == 400  # no CSRF token: nothing lifted
+    token = csrf_token(client, f"/admin/donations/donors/{gift.user_id}")
+    done = client.post(path, data={"csrf_token": token})
+    assert done.status_code == 303
+    assert "1 refused receipt is being sent again" in client.get(done.headers["Location"]).get_data(as_text=True)
+    again = client.post(path, data={"csrf_token": token})
+    assert "No refused receipt is left" in client.get(again.headers["Location"]).get_data(as_text=True)
+    assert client.post("/admin/donations/donors/999999/receipts", data={"csrf_token": token}).status_code == 404
+    with refusing_server(app) as sink:
+        run_worker(app)  # the queued send, not the hourly sweep
+    assert [rcpt for e in sink.envelopes for rcpt in e.rcpt_tos] == ["full@example.org"]
+    db.session.expire_all()
+    assert db.session.get(Donation, gift.id).receipt_sent_at is not None
+    (lifted,) = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "receipt.unflagged")).all()
+    assert lifted.actor_id == producer.id and lifted.details_dict["why"] == "a producer asked to send it again"
+    card = _mail_card(client.get(f"/admin/donations/donors/{gift.user_id}").get_data(as_text=True))
+    assert "Receipt for $10.00" in card and "refused" not in card
+    assert 'id="refused-receipts"' not in client.get("/admin/").get_data(as_text=True)
+
+
+def test_a_sign_in_by_a_mailed_link_sends_the_refused_receipt_again_once(app, campaign, client):
+    """The donor's mailbox refused their receipt five times (full); emptied, it takes the sign-in
+    link the donor asks for, and the donor opens it. That proves the address takes our mail, but
+    the receipt stayed flagged and unsent. Now the sign-in lifts the flag (audited
+    `receipt.unflagged`, as a later accepted receipt does) and the receipt goes out, once: the next
+    sign-in finds nothing to lift."""
+    gift = _flag_after_every_refusal(app, "back@example.org")
+
+    def sign_in_by_link(sink) -> None:
+        page = client.get("/login").get_data(as_text=True)
+        client.post("/login", data={"csrf_token": CSRF_RE.search(page).group(1), "email": "back@example.org"})
+        run_worker(app)  # the link's mail
+        link = re.search(r"(/login/magic/[A-Za-z0-9_-]+)", sink.envelopes[-1].content.decode()).group(1)
+        token = CSRF_RE.search(client.get(link).get_data(as_text=True)).group(1)
+        assert client.post(link, data={"csrf_token": token}).headers["Location"] == "/account"
+
+    with refusing_server(app) as sink:
+        sign_in_by_link(sink)
+        db.session.expire_all()
+        assert db.session.get(Donation, gift.id).flags == ""
+        run_worker(app)  # the receipt's send, queued by the sign-in's commit
+        client.post("/logout", data={"csrf_token": csrf_token(client, "/account")})
+        sign_in_by_link(sink)
+        run_worker(app)
+        assert receipts.send_unsent_receipts() == 0
+    receipts_mailed = [e for e in sink.envelopes if b"Your receipt" in e.content]
+    assert [e.rcpt_tos for e in receipts_mailed] == [["back@example.org"]]
+    db.session.expire_all()
+    assert db.session.get(Donation, gift.id).receipt_sent_at is not None
+    (lifted,) = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "receipt.unflagged")).all()
+    assert lifted.target == f"donation {gift.id}" and "mailed to the address" in lifted.details_dict["why"]
+    assert "back@example.org" not in lifted.details

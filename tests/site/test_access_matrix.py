@@ -95,6 +95,8 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("donations_admin.list_page", "GET"): ("/admin/donations/", None, PRODUCER_PAGE),
     ("donations_admin.donor_page", "GET"): ("/admin/donations/donors/999999", None, _only({"producer": 404})),
     ("donations_admin.refund", "POST"): ("/admin/donations/999999/refund", {}, _only({"producer": 404})),
+    ("donations_admin.resend_receipts", "POST"): ("/admin/donations/donors/999999/receipts", {},
+                                                  _only({"producer": 404})),
     ("donations_admin.supporters_csv", "GET"): ("/admin/donations/supporters.csv", None, PRODUCER_PAGE),
     ("admin.offline_donation", "POST"): ("/admin/donations/offline", {}, PRODUCER_WRITE),
     ("admin.record_payout", "POST"): ("/admin/payouts", {}, PRODUCER_WRITE),
