@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import Flask, jsonify, render_template, request
 from flask_babel import gettext as _
@@ -48,11 +49,29 @@ class IllegalTransition(ConflictError):
     code = "illegal_transition"
 
 
+# "amount: ..." as the API's clients read a refusal: the field's name, then what is wrong with it
+# (a Chinese message writes the full-width colon: "reference：...").
+_FIELD_HEAD = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:: |：)(.*)", re.DOTALL)
+
+
 def for_people(message: str) -> str:
     """A service message as a page shows it: messages start with the field name for API clients
     ("amount: ..."); people don't need it."""
-    head, sep, tail = message.partition(": ")
-    return tail[:1].upper() + tail[1:] if sep and head.isidentifier() else message
+    head = _FIELD_HEAD.fullmatch(message)
+    return head.group(2)[:1].upper() + head.group(2)[1:] if head else message
+
+
+# The refusals whose message names no field, by the field their code is always about.
+_FIELD_OF_CODE = {"invalid_amount": "amount", "invalid_email": "email", "weak_password": "password",
+                  "invalid_code": "code"}
+
+
+def field_of(err: DomainError) -> str | None:
+    """The form field a refusal is about, for the page to tie its message to that field (marked
+    invalid, described by the message, focused): the field its message starts with ("city: ..."),
+    else the one its code names; None when it is about the form as a whole."""
+    head = _FIELD_HEAD.fullmatch(err.message)
+    return head.group(1) if head else _FIELD_OF_CODE.get(err.code)
 
 
 def wants_json() -> bool:

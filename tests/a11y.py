@@ -7,6 +7,9 @@ page (chromium's own computed styles and layout), not in the template's text.
 - every form field with a name a screen reader reads (its <label>, aria-label or aria-labelledby),
   every link and button with a name (an icon's alt counts), every picture with an alt (empty for
   a decorative one), every aria-describedby / aria-labelledby naming an element that exists;
+- boxes or radio buttons that answer one question (more than one sharing a name) grouped in a
+  <fieldset> with a <legend> (or a named role=group), so that the question is read with each;
+- a field marked aria-invalid described by an error that says something (aria-describedby);
 - text against its background at 4.5:1 at least (3:1 for large text: 24 px, or 18.66 px bold),
   computed from the colours chromium resolved (a translucent background composed over those
   beneath it);
@@ -60,6 +63,20 @@ PROBLEMS = """() => {
     for (const attr of ['aria-describedby', 'aria-labelledby'])
       for (const id of (e.getAttribute(attr) || '').split(/\\s+/).filter(Boolean))
         if (!document.getElementById(id)) problems.push(`${attr} names no element: #${id} on ${desc(e)}`);
+  const groups = {};
+  for (const c of document.querySelectorAll('input[type=checkbox][name], input[type=radio][name]'))
+    (groups[(c.form ? c.form.id || [...document.forms].indexOf(c.form) : '') + ' ' + c.name] ||= []).push(c);
+  for (const boxes of Object.values(groups)) {
+    if (boxes.length < 2) continue;
+    const group = boxes[0].closest('fieldset, [role=group], [role=radiogroup]');
+    const named = group && (group.tagName === 'FIELDSET'
+      ? (group.querySelector(':scope > legend')?.textContent || '').trim() : nameOf(group));
+    if (!named || !boxes.every(b => group.contains(b)))
+      problems.push(`choices not grouped under a question: ${boxes.length} × name=${boxes[0].name}`);
+  }
+  for (const f of document.querySelectorAll('[aria-invalid=true]'))
+    if (!textOf(f.getAttribute('aria-describedby') || ''))
+      problems.push(`an invalid field with no error tied to it: ${desc(f)}`);
   const ids = new Set();
   for (const e of document.querySelectorAll('[id]')) { if (ids.has(e.id)) problems.push(`id used twice: ${e.id}`); ids.add(e.id); }
 

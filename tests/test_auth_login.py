@@ -48,7 +48,7 @@ def test_wrong_password_and_unknown_email_get_the_same_answer(client, producer):
     assert wrong.status_code == unknown.status_code == 401
 
     def message(resp):
-        return re.search(r'class="flash error"[^>]*>([^<]*)<', resp.get_data(as_text=True)).group(1)
+        return re.search(r'class="field-error"[^>]*>([^<]*)<', resp.get_data(as_text=True)).group(1)
 
     assert message(wrong) == message(unknown) == "That email and password do not match."
     assert client.get("/admin/").status_code == 302  # still signed out

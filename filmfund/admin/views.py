@@ -17,11 +17,12 @@ from filmfund.admin.forms import parse_day
 from filmfund.audit import record_audit
 from filmfund.admin import services as admin_services
 from filmfund import once
-from filmfund.errors import DomainError, ValidationError
+from filmfund.errors import DomainError, ValidationError, field_of, for_people
 from filmfund.extensions import db
 from filmfund.fulfil import credits as end_credits
 from filmfund.media import fixity
-from filmfund.rewards import donors, ledger, ledger_check, payments, rules, statements, subscriptions, webhooks
+from filmfund.rewards import (donors, ledger, ledger_check, payments, receipts, rules, statements, subscriptions,
+                              webhooks)
 from filmfund.rewards.campaign import campaign_summary, current_campaign
 from filmfund.rewards.entitlements import set_entitlement_status
 from filmfund.security import role_required
@@ -33,7 +34,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="template
 INBOX_STATUSES = ("unmatched", "failed", "ignored")
 
 
-def _dashboard(values: dict | None = None, errors: dict | None = None, status: int = 200):
+def _dashboard(values: dict | None = None, errors: dict | None = None, status: int = 200, bad: dict | None = None):
     campaign = current_campaign()
     summary = campaign_summary(campaign)
     statement = payments.partner_statement(campaign)
@@ -51,12 +52,15 @@ def _dashboard(values: dict | None = None, errors: dict | None = None, status: i
         donations=admin_services.recent_donations(campaign), events=events,
         by_tier=admin_services.donors_by_tier(campaign),
         fulfilment=admin_services.fulfilment_list(campaign, request.args.get("reward", "")[:64] or None,
-                                                  _page_arg(request.args.get("fpage"))),
+                                                  after=request.args.get("fafter", "")[:40] or None,
+                                                  before=request.args.get("fbefore", "")[:40] or None,
+                                                  page=_page_arg(request.args.get("fpage"))),
         payouts=admin_services.payouts(campaign),
         outbox=None if admin_services.smtp_configured() else admin_services.outbox(),
+        refused_receipts=receipts.refused_receipts(campaign.id, ledger.money_mode(), limit=50),
         check=check, breaches=check.breaches.splitlines() if check else [], today=date.today().isoformat(), footage_alerts=fixity.alerts(),
         **_monthly_givers(campaign),
-        values=values or {}, errors=errors or {}, once=once.new_token())
+        values=values or {}, errors=errors or {}, bad=bad or {}, once=once.new_token())
     db.session.commit()  # ends the read (the page writes nothing: reward items are made at booking)
     return page, status
 
@@ -82,10 +86,8 @@ def dashboard():
 def _refused(form_name: str, err: DomainError, **about):
     """The form again, with what was typed (and `about`: which payout a reversal was for)."""
     db.session.rollback()  # nothing half-written: the refused use case may have taken the money lock
-    head, sep, tail = err.message.partition(": ")
-    message = (tail[:1].upper() + tail[1:]) if sep and head.isidentifier() else err.message
-    return _dashboard(values={form_name: {**request.form.to_dict(), **about}}, errors={form_name: message},
-                      status=400)
+    return _dashboard(values={form_name: {**request.form.to_dict(), **about}},
+                      errors={form_name: for_people(err.message)}, bad={form_name: field_of(err)}, status=400)
 
 
 def _done_before(done: once.AlreadyDone, anchor: str):

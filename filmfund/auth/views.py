@@ -12,7 +12,7 @@ from markupsafe import Markup
 
 from filmfund.audit import record_failed_sign_in
 from filmfund.auth import links, services, totp
-from filmfund.errors import DomainError, ValidationError
+from filmfund.errors import DomainError, ValidationError, field_of
 from filmfund.extensions import db, limiter
 from filmfund.i18n import mailed_link
 
@@ -115,8 +115,8 @@ def login():
             if user is None:
                 record_failed_sign_in(email, "password")
                 db.session.commit()
-                flash(_("That email and password do not match."), "error")
-                return render_template("auth/login.html", email=email), 401
+                return render_template("auth/login.html", email=email,  # said at the password, focused
+                                       password_error=_("That email and password do not match.")), 401
             if not services.totp_required(user):
                 return _sign_in(user, "password", request.args.get("next"))
             db.session.commit()  # a password hash made again with today's parameters
@@ -162,15 +162,16 @@ def second_factor():
             flash(_("Too many wrong codes: sign in with your password again."), "error")
             return redirect(url_for("auth.login"))
         session[PENDING_KEY] = pending
-        flash(_("That code is not right: give the 6 digits your app shows now."), "error")
-        return render_template("auth/totp.html"), 401
+        return render_template("auth/totp.html",  # said at the code, focused
+                               code_error=_("That code is not right: give the 6 digits your app shows now.")), 401
     return render_template("auth/totp.html")
 
 
-def _totp_setup_page(secret: str, uri: str):
-    """The enrolment page: the otpauth:// link as a QR code to scan, as text to paste, and its key."""
+def _totp_setup_page(secret: str, uri: str, code_error: str | None = None):
+    """The enrolment page: the otpauth:// link as a QR code to scan, as text to paste, and its key
+    (and a refused code's message, said at the code's field)."""
     qr = Markup(totp.qr_svg(uri, _("QR code for your authenticator app"))) if uri else ""
-    return render_template("auth/totp_setup.html", secret=secret, uri=uri, qr_svg=qr)
+    return render_template("auth/totp_setup.html", secret=secret, uri=uri, qr_svg=qr, code_error=code_error)
 
 
 @bp.route("/login/2fa/setup", methods=["GET", "POST"])
@@ -204,9 +205,10 @@ def totp_setup():
         services.confirm_totp(user, request.form.get("code", ""))
     except DomainError as err:
         db.session.rollback()
-        flash(err.message, "error")
-        restarted = err.code == "enrolment_restarted"
-        return _totp_setup_page("" if restarted else secret, "" if restarted else services.totp_uri(user)), 400
+        if err.code == "enrolment_restarted":  # no form to mend: the page offers a new key
+            flash(err.message, "error")
+            return _totp_setup_page("", ""), 400
+        return _totp_setup_page(secret, services.totp_uri(user), code_error=err.message), 400
     session.pop(ENROLMENT_KEY, None)
     if pending is not None:
         return _sign_in(user, TWO_FACTORS, pending.get("n"))  # commits the enrolment with the sign-in
@@ -239,9 +241,8 @@ def reset_request():
         email = request.form.get("email", "")
         try:
             links.request_password_reset(email)
-        except ValidationError as err:
-            flash(err.message, "error")
-            return render_template("auth/reset_request.html", email=email), 400
+        except ValidationError as err:  # said at the field, tied to it, with the focus on it
+            return render_template("auth/reset_request.html", email=email, email_error=err.message), 400
         flash(_("If that email belongs to a producer or partner, a link to choose a new password is on its way."),
               "info")
         return redirect(url_for("auth.login"))
@@ -257,15 +258,19 @@ def reset_password(token: str):
         flash(_("That reset link has expired or was already used. Ask for a new one."), "error")
         return redirect(url_for("auth.reset_request"))
     if request.method == "POST":
+        # A refusal is said at the field to mend (focused, marked invalid, described by it); two
+        # passwords that differ, at the first: both are typed again, from there.
         if request.form.get("password", "") != request.form.get("password2", ""):
-            flash(_("The two passwords differ."), "error")
-            return render_template("auth/reset.html", needs_code=user.has_totp), 400
+            return render_template("auth/reset.html", needs_code=user.has_totp, bad="password",
+                                   error=_("The two passwords differ.")), 400
         try:
             links.reset_password(token, request.form.get("password", ""), request.form.get("code"))
         except DomainError as err:
             db.session.rollback()
-            flash(err.message, "error")
-            return render_template("auth/reset.html", needs_code=user.has_totp), 400
+            # A wrong code spent the link: no field left to mend, the message is focused itself.
+            spent = links.reset_link_user(token) is None
+            return render_template("auth/reset.html", needs_code=user.has_totp, bad=None if spent else field_of(err),
+                                   error=err.message), 400
         flash(_("Your password is changed. Sign in with it."), "success")
         return redirect(url_for("auth.login"))
     return render_template("auth/reset.html", needs_code=user.has_totp)

@@ -16,7 +16,7 @@ from filmfund import csvsafe
 from filmfund.audit import record_audit
 from filmfund import once
 from filmfund.books import expenses, printing, transparency
-from filmfund.errors import DomainError, ValidationError
+from filmfund.errors import DomainError, ValidationError, field_of, for_people
 from filmfund.extensions import db
 from filmfund.i18n import current_language
 from filmfund.money import parse_dollars
@@ -40,10 +40,15 @@ def transparency_page():
 # ---------------------------------------------------------------- producers: expenses
 
 def _expenses_page(errors: dict | None = None, values: dict | None = None, status: int = 200):
+    """The page; `errors`: a refusal (DomainError) by the form it refused ("new", or an expense's
+    id), said there and tied to the field it names."""
     campaign = current_campaign()
+    errors = errors or {}
     return render_template("books/expenses.html", campaign=campaign, lines=expenses.budget_lines(campaign),
                            items=expenses.list_expenses(campaign), spent=expenses.spent_by_line(campaign),
-                           errors=errors or {}, values=values or {}, today=date.today().isoformat(),
+                           errors={key: for_people(err.message) for key, err in errors.items()},
+                           bad={key: field_of(err) for key, err in errors.items()},
+                           values=values or {}, today=date.today().isoformat(),
                            once=once.new_token()), status
 
 
@@ -83,7 +88,7 @@ def expense_record():
         return redirect(url_for("books.expenses_page"), code=303)
     except DomainError as err:
         db.session.rollback()
-        return _expenses_page(errors={"new": err.message}, values=request.form.to_dict(), status=400)
+        return _expenses_page(errors={"new": err}, values=request.form.to_dict(), status=400)
     db.session.commit()
     flash(_("Expense recorded."), "success")
     return redirect(url_for("books.expenses_page"), code=303)
@@ -100,7 +105,7 @@ def expense_correct(expense_id: int):
         db.session.rollback()
         if err.status == 404:
             raise
-        return _expenses_page(errors={expense_id: err.message}, status=400)
+        return _expenses_page(errors={expense_id: err}, status=400)
     db.session.commit()
     flash(_("Expense corrected: the old entry is void and the new one replaces it."), "success")
     return redirect(url_for("books.expenses_page"), code=303)
@@ -115,7 +120,7 @@ def expense_void(expense_id: int):
         db.session.rollback()
         if err.status == 404:
             raise
-        return _expenses_page(errors={expense_id: err.message}, status=400)
+        return _expenses_page(errors={expense_id: err}, status=400)
     db.session.commit()
     flash(_("Expense voided."), "success")
     return redirect(url_for("books.expenses_page"), code=303)
@@ -135,7 +140,7 @@ def expense_attach(expense_id: int):
         db.session.rollback()
         if err.status == 404:
             raise
-        return _expenses_page(errors={expense_id: err.message}, status=400)
+        return _expenses_page(errors={expense_id: err}, status=400)
     db.session.commit()
     flash(_("Receipt attached."), "success")
     return redirect(url_for("books.expenses_page"), code=303)

@@ -12,7 +12,7 @@ from flask_login import current_user
 from flask_babel import gettext as _
 
 from filmfund.comms import updates
-from filmfund.errors import DomainError, NotFoundError, for_people
+from filmfund.errors import DomainError, NotFoundError, field_of, for_people
 from filmfund.extensions import db, limiter
 from filmfund.i18n import default_language, mailed_link, versions_from_form, versions_to_form
 from filmfund.media.common import storage
@@ -95,12 +95,12 @@ def update_image(update_id: int, asset_id: str):
 
 # --- producers ----------------------------------------------------------------------------
 
-def _admin_list(values: dict | None = None, error: str | None = None, status: int = 200):
+def _admin_list(values: dict | None = None, error: str | None = None, status: int = 200, bad: str | None = None):
     items = updates.list_updates()
     return render_template("comms/admin_updates.html", items=items,
                            counts=updates.delivery_counts([u.id for u in items]),
                            audiences=updates.audiences(), images=updates.library_images(),
-                           values=values or {}, error=error, label=updates.audience_labeller()), status
+                           values=values or {}, error=error, bad=bad, label=updates.audience_labeller()), status
 
 
 @bp.get("/admin/updates")
@@ -120,7 +120,7 @@ def create_update():
                                        author=current_user)
         db.session.commit()
     except DomainError as err:
-        return _admin_list(values=f.to_dict(), error=for_people(err.message), status=400)
+        return _admin_list(values=f.to_dict(), error=for_people(err.message), bad=field_of(err), status=400)
     flash(_("Draft saved. Check the preview, then publish."), "success")
     return redirect(url_for("comms.admin_update", update_id=update.id), code=303)
 
@@ -131,7 +131,8 @@ def _stored_values(update) -> dict[str, str]:
             **versions_to_form(update.translations)}
 
 
-def _admin_page(update, values: dict | None = None, error: str | None = None, status: int = 200):
+def _admin_page(update, values: dict | None = None, error: str | None = None, status: int = 200,
+                bad: str | None = None):
     def image_url(asset_id):
         return url_for("comms.update_image", update_id=update.id, asset_id=asset_id)
 
@@ -145,7 +146,7 @@ def _admin_page(update, values: dict | None = None, error: str | None = None, st
                            rows=updates.delivery_rows(update.id), audiences=updates.audiences(),
                            images=updates.library_images(), label=updates.audience_label(update),
                            reach=updates.reach(update) if update.state == "draft" else None,
-                           values=values, error=error), status
+                           values=values, error=error, bad=bad), status
 
 
 @bp.get("/admin/updates/<int:update_id>")
@@ -164,7 +165,8 @@ def edit_update(update_id: int):
                             audience=f.get("audience", ""), translations=versions_from_form(f, ("title", "body")))
         db.session.commit()
     except DomainError as err:  # 409 if another producer published it meanwhile: the page shows it published
-        return _admin_page(update, values=f.to_dict(), error=for_people(err.message), status=err.status)
+        return _admin_page(update, values=f.to_dict(), error=for_people(err.message), bad=field_of(err),
+                           status=err.status)
     flash(_("Draft saved."), "success")
     return redirect(url_for("comms.admin_update", update_id=update_id), code=303)
 

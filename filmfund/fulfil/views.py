@@ -19,7 +19,7 @@ from filmfund import csvsafe, progress
 from filmfund.audit import record_audit
 from filmfund.auth.models import User
 from filmfund.auth.services import email_for_people
-from filmfund.errors import DomainError, ValidationError, for_people
+from filmfund.errors import DomainError, ValidationError, field_of, for_people
 from filmfund.extensions import db, limiter
 from filmfund.fulfil import credits, fulfilment, statement, tasks
 from filmfund.fulfil import roll as roll_video
@@ -65,8 +65,8 @@ def _page(template: str, **context) -> str:
     return html
 
 
-def _save_address(user: User, source: str) -> str | None:
-    """Save the posted address (and dedication); the error message for the page, or None."""
+def _save_address(user: User, source: str) -> DomainError | None:
+    """Save the posted address (and dedication); the refusal (for the page to say at its field), or None."""
     campaign = current_campaign()
     try:
         fulfilment.save_address(user, _address_form(), source=source)
@@ -75,7 +75,7 @@ def _save_address(user: User, source: str) -> str | None:
         db.session.commit()  # the address and the dedication together, or neither
     except DomainError as err:
         db.session.rollback()
-        return for_people(err.message)
+        return err
     return None
 
 
@@ -111,7 +111,8 @@ def address():
             flash(_("Address saved: your rewards will go there."), "success")
             return redirect(url_for("site.account", _anchor="rewards-heading"), code=303)
     ctx = _donor_context(user)
-    return _page("fulfil/address.html", form=_address_values(user, bool(error)), error=error,
+    return _page("fulfil/address.html", form=_address_values(user, bool(error)),
+                 error=error and for_people(error.message), bad=error and field_of(error),
                  action=url_for("fulfil.address"), **ctx), 400 if error else 200
 
 
@@ -155,18 +156,22 @@ def survey(token: str):
     user = link_user(token, "survey")  # an erased donor's link is a stale one: 404, nothing written
     errors: dict[str, str] = {}
     done: list[str] = []
+    bad = None  # the address field a refusal names
     if request.method == "POST":
         which = request.form.get("form")
         if which == "address":
-            error = _save_address(user, "survey")
-            (errors.__setitem__("address", error) if error else done.append("address"))
+            refused = _save_address(user, "survey")
+            if refused:
+                errors["address"], bad = for_people(refused.message), field_of(refused)
+            else:
+                done.append("address")
         elif which == "proof":
             error = _save_proof(user)
             (errors.__setitem__("proof", error) if error else done.append("proof"))
         else:
             abort(400, description=_("Send one of the forms on the page."))
     ctx = _donor_context(user)
-    html = _page("fulfil/survey.html", errors=errors, done=done, user=user,
+    html = _page("fulfil/survey.html", errors=errors, done=done, user=user, bad=bad,
                  form=_address_values(user, bool(errors.get("address"))),
                  action=url_for("fulfil.survey", token=token), **ctx)
     # The donor's address, without a session: never kept by a shared cache.
@@ -203,11 +208,20 @@ def _page_number(text: str | None) -> int:
     return int(text) if text and text.isdigit() and len(text) < 6 else 1
 
 
-def _queue_page(key: str, state: str | None, page: int, *, refused: dict | None = None, status: int = 200):
+def _place(values) -> dict:
+    """Where in a reward's list of holders a page is (request.args, or a step's form that comes
+    back to it): the cursor it was read from (`after`, or `before` for a page back) and its number,
+    a label carried along the links (keyset pages have no offset)."""
+    after, before = (values.get("after") or "")[:40] or None, (values.get("before") or "")[:40] or None
+    return {"after": after if not before else None, "before": before, "page": _page_number(values.get("page"))}
+
+
+def _queue_page(key: str, state: str | None, place: dict, *, refused: dict | None = None, status: int = 200):
     """One reward's page of holders; `refused`: a move, signing or letter just refused (the item,
     the message naming it, the values typed, put back in its row)."""
     campaign = current_campaign()
-    q = statement.queue_page(campaign, key[:64], state or None, page)
+    q = statement.queue_page(campaign, key[:64], state or None, after=place["after"], before=place["before"])
+    q["page"] = 1 if q["first"] else max(2, place["page"])
     if refused:
         refused["on_page"] = any(row["item"] is not None and row["item"].id == refused["item_id"] for row in q["rows"])
     return render_template("fulfil/queue.html", campaign=campaign, q=q,
@@ -218,15 +232,19 @@ def _queue_page(key: str, state: str | None, page: int, *, refused: dict | None 
 @admin_bp.get("/rewards/<key>")
 @role_required("producer")
 def queue(key: str):
-    return _queue_page(key, request.args.get("state") or None, _page_number(request.args.get("page")))
+    state, place = request.args.get("state") or None, _place(request.args)
+    if place["page"] > 1 and not (place["after"] or place["before"]):
+        # A link from before the pages were keyset (`?page=N` alone): the list's first page.
+        return redirect(url_for("fulfil_admin.queue", key=key, state=state), code=302)
+    return _queue_page(key, state, place)
 
 
-def _back_to(key: str | None, state: str | None = None, page: int = 1):
+def _back_to(key: str | None, state: str | None = None, place: dict | None = None):
     """The reward's page the producer came from (its filter and page kept), else the list of rewards."""
     if not key:
         return redirect(url_for("fulfil_admin.queues"), code=303)
-    return redirect(url_for("fulfil_admin.queue", key=key, state=state or None, page=page if page > 1 else None),
-                    code=303)
+    place = {k: v for k, v in (place or {}).items() if v and (k != "page" or v > 1)}
+    return redirect(url_for("fulfil_admin.queue", key=key, state=state or None, **place), code=303)
 
 
 def _reward_key(reward_id: int) -> str | None:
@@ -278,7 +296,7 @@ def item(item_id: int):
         db.session.rollback()
         return _item_refused(item_id, err, f)
     flash(_("Item updated."), "success")
-    return _back_to(_reward_key(done.reward_id), f.get("state"), _page_number(f.get("page")))
+    return _back_to(_reward_key(done.reward_id), f.get("state"), _place(f))
 
 
 def _item_refused(item_id: int, err: DomainError, form):
@@ -291,7 +309,7 @@ def _item_refused(item_id: int, err: DomainError, form):
                 donor=email_for_people(donor.email), reason=for_people(err.message))
     typed = {k: form.get(k, "") for k in ("action", "to", "tracking", "signer", "dedication", "letter")}
     state = form.get("state") if form.get("state") in statement.QUEUE_STATES else None
-    return _queue_page(_reward_key(it.reward_id), state, _page_number(form.get("page")),
+    return _queue_page(_reward_key(it.reward_id), state, _place(form),
                        refused={"item_id": it.id, "message": message, "typed": typed},
                        status=err.status if err.status in (400, 409) else 400)
 

@@ -93,7 +93,7 @@ def test_a_refused_receipt_leaves_nothing(app, client, campaign, login_as, produ
     response = client.post("/admin/expenses", content_type="multipart/form-data", data={
         **tokens, "budget_line": "travel", "amount": "10", "spent_on": "2026-11-02",
         "description": "train", "receipt": (io.BytesIO(b"MZ\x90\x00 not a receipt"), "bill.exe")})
-    assert response.status_code == 400 and "a PDF, JPEG or PNG file" in response.get_data(as_text=True)
+    assert response.status_code == 400 and "a pdf, jpeg or png file" in response.get_data(as_text=True).lower()
     # a good receipt but a refused row (a bad line): the stored bytes go again
     response = client.post("/admin/expenses", content_type="multipart/form-data", data={
         **form_tokens(client, "/admin/expenses"), "budget_line": "yachts", "amount": "10", "spent_on": "2026-11-02",

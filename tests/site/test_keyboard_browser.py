@@ -3,8 +3,9 @@ meet them, in Debian's chromium over `filmfund run`, at a phone's 390 px and a d
 in English and in Chinese: the campaign page and its pledge form, the test checkout, the thank-you
 page, sign-in by mailed link, the account's pages (rewards, downloads, settings, data, erase), the
 address and credits pages, the updates and the open books. Each page passes `tests.a11y.problems`
-(labels, names, headings, skip link, contrast, tap targets); a refused form comes back with the
-focus on what to mend, the error tied to its field; every stop of the keyboard shows its focus."""
+(labels, names, headings, skip link, contrast, tap targets, boxes grouped under their question); a
+refused form (the pledge, the sign-in address, the settings, the shipping address) comes back with
+the focus on what to mend, the error tied to its field; every stop of the keyboard shows its focus."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -224,6 +225,56 @@ def test_the_account_page_refusals_focus_and_name_their_field(site, browser, don
         assert page.get_attribute("#rewards-confirm", "aria-invalid") == "true"
         assert page.get_attribute("#rewards-confirm", "aria-describedby") == "rewards-error"
         assert page.is_visible("#erase-form")  # nothing was erased, nothing withdrawn
+        assert problems(page) == []
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_a_refused_address_puts_the_focus_on_the_field_to_mend(site, browser, donor_state, lang):  # noqa: F811
+    """The shipping address typed with the keyboard and sent by Enter without a city, then
+    without a country: each time the page comes back with the focus in the field the refusal
+    names, marked invalid and described by the message said under it (before, the message stood
+    above the form, "Required for the parcel to arrive." naming no field, and the focus was at the
+    top of the page)."""
+    base, _env, _pages = site
+    page = _donor_page(browser, donor_state, 390)
+    try:
+        page.goto(f"{base}/account/address?lang={lang}")
+        page.focus("#addr-name")
+        page.keyboard.type("Mei Keyboard")
+        page.keyboard.press("Tab")
+        page.keyboard.type("1 Harbour Road")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        for field, then in (("addr-city", "Shenzhen"), ("addr-country", None)):
+            assert page.evaluate("document.activeElement.id") == field
+            assert page.get_attribute("#" + field, "aria-invalid") == "true"
+            described = page.get_attribute("#" + field, "aria-describedby")
+            assert page.inner_text("#" + described).strip()
+            assert page.evaluate(f"document.getElementById('{described}').previousElementSibling.id") == field
+            assert page.locator("[aria-invalid]").count() == 1
+            assert problems(page) == []
+            if then:
+                page.keyboard.type(then)
+                with page.expect_navigation():
+                    page.keyboard.press("Enter")
+        assert page.input_value("#addr-line1") == "1 Harbour Road" and page.input_value("#addr-city") == "Shenzhen"
+    finally:
+        page.close()
+
+
+def test_the_mail_choices_are_read_with_their_question(site, browser, donor_state):  # noqa: F811
+    """The account's mail boxes answer one question: a screen reader reads it (the legend of
+    their fieldset) with each box, not "Production updates, check box" alone."""
+    base, _env, _pages = site
+    page = _donor_page(browser, donor_state, 390)
+    try:
+        page.goto(base + "/account")
+        legend = page.locator("#mail-form fieldset > legend")
+        assert legend.count() == 1 and legend.inner_text().strip()
+        assert page.locator("#mail-form fieldset input[type=checkbox][name=topic]").count() \
+            == page.locator("#mail-form input[name=topic]").count() >= 2
         assert problems(page) == []
     finally:
         page.close()

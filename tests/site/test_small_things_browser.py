@@ -323,10 +323,10 @@ def test_a_chinese_donor_types_as_her_input_method_does_and_her_long_address_fit
     # She signs in as she typed it, still in full-width mode: the form leaves the address to the
     # server (Chrome would refuse it, in the browser's language, with the page's own form unsent).
     # A typing mistake is said on the page, in the page's language, with what she typed kept.
-    # (On the donor's sign-in page the mistake is said at the field, tied to it: test_keyboard_browser.)
+    # (Both pages say the mistake at the field, tied to it: test_keyboard_browser, test_staff_keyboard_browser.)
     for lang, said in (("zh-Hans", "请填写有效的邮箱地址。"), ("en", "Give a valid email address.")):
         for path, field, error in (("/login", "#login-email", "#login-email-error"),
-                                   ("/login/reset", "#reset-email", ".flash.error")):
+                                   ("/login/reset", "#reset-email", "#reset-email-error")):
             page.goto(f"{base}{path}?lang={lang}")
             page.fill(field, "mei@qq..com")
             page.click("form button[type=submit].primary")
