@@ -7,19 +7,16 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 from flask_migrate import upgrade
 
-from filmfund import create_app, migrating
 from filmfund.audit import email_ref, verify_chain
 from filmfund.db import UTCDateTime
 from filmfund.extensions import db
-from tests.test_migrations import empty_database  # noqa: F401  (the fixture: both databases)
+from tests.test_migrations import empty_database, migration_app  # noqa: F401  (the fixture: both databases)
 
 BEFORE = "7c1e5a9b2f40"
 
 
 def test_old_entries_are_scrubbed_and_chained(empty_database, tmp_path, monkeypatch):  # noqa: F811
-    monkeypatch.setenv("FILMFUND_INSTANCE_DIR", str(tmp_path / "instance"))
-    app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database, "TESTING": True})
-    migrating.init_app(app)
+    app = migration_app(empty_database, tmp_path, monkeypatch)
     with app.app_context():
         upgrade(revision=BEFORE)
         when = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)

@@ -27,10 +27,17 @@ def empty_database(request, tmp_path):
     admin.dispose()
 
 
-def test_upgrade_from_empty_matches_models(empty_database, tmp_path, monkeypatch):
+def migration_app(url: str, tmp_path, monkeypatch):
+    """An app on `url` (an empty_database) whose migrations a test runs itself: `upgrade(revision=...)`
+    to the schema before a migration, rows written as the older code wrote them, then the migration."""
     monkeypatch.setenv("FILMFUND_INSTANCE_DIR", str(tmp_path / "instance"))
-    app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database, "TESTING": True})
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
     migrating.init_app(app)  # create_app binds Flask-Migrate only for `filmfund db …`
+    return app
+
+
+def test_upgrade_from_empty_matches_models(empty_database, tmp_path, monkeypatch):
+    app = migration_app(empty_database, tmp_path, monkeypatch)
     with app.app_context():
         upgrade()
         with db.engine.connect() as conn:
@@ -51,9 +58,7 @@ def test_payout_reversals_upgrade_keeps_the_payouts_booked_before(empty_database
 
     from filmfund.db import UTCDateTime
 
-    monkeypatch.setenv("FILMFUND_INSTANCE_DIR", str(tmp_path / "instance"))
-    app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database, "TESTING": True})
-    migrating.init_app(app)
+    app = migration_app(empty_database, tmp_path, monkeypatch)
     when = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
 
     def run(conn, sql: str, **values):

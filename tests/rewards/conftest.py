@@ -22,6 +22,26 @@ from tests.helpers import make_pledge
 from tests.worker import run_worker
 
 
+class LedgerClock:
+    """The ledger's clock (when an entry is booked), moved by the test: days and months pass in a moment."""
+
+    def __init__(self, now):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clock(request, monkeypatch):
+    """The ledger's clock, set by the test, starting at the test module's START."""
+    from filmfund.rewards import ledger
+
+    c = LedgerClock(request.module.START)
+    monkeypatch.setattr(ledger, "utcnow", c)
+    return c
+
+
 @pytest.fixture
 def campaign(app):
     return load_campaign()

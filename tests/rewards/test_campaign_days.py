@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 
 from filmfund.errors import ConflictError
 from filmfund.extensions import db
-from filmfund.rewards import ledger, ledger_check, statements, totals
+from filmfund.rewards import ledger_check, statements, totals
 from filmfund.rewards.models import Donation
 from filmfund.rewards.payments import record_payout, reverse_payout
 from tests.helpers import make_pledge, record_offline
@@ -42,21 +42,6 @@ START = datetime(2025, 3, 7, 13, 20, tzinfo=timezone.utc)  # a DST change ahead 
 ZONES = ("Asia/Shanghai", "America/Los_Angeles", "Asia/Kathmandu", "Pacific/Chatham", "UTC")
 FIGURES = ("came_in", "came_in_entries", "gross", "refunded", "money_entries", "share", "paid_out")
 
-
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    """The ledger's clock (when an entry is booked), set by the test: days pass in a moment."""
-    c = Clock(START)
-    monkeypatch.setattr(ledger, "utcnow", c)
-    return c
 
 
 class Days:

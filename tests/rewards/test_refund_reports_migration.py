@@ -8,10 +8,9 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
 
-from filmfund import create_app, migrating
 from filmfund.db import UTCDateTime
 from filmfund.extensions import db
-from tests.test_migrations import empty_database  # noqa: F401  (the fixture: both databases)
+from tests.test_migrations import empty_database, migration_app  # noqa: F401  (the fixture: both databases)
 
 BEFORE, AFTER = "c3e8a1f07d52", "caa14fa3db27"
 WHEN = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
@@ -23,9 +22,7 @@ def _insert(conn, sql: str, **values) -> None:
 
 def test_refunds_so_far_become_reports_and_refund_failed_groups_come_and_go(empty_database, tmp_path,  # noqa: F811
                                                                              monkeypatch):
-    monkeypatch.setenv("FILMFUND_INSTANCE_DIR", str(tmp_path / "instance"))
-    app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database, "TESTING": True})
-    migrating.init_app(app)
+    app = migration_app(empty_database, tmp_path, monkeypatch)
     with app.app_context():
         upgrade(revision=BEFORE)
         with db.engine.begin() as conn:

@@ -11,10 +11,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
 
-from filmfund import create_app, migrating
 from filmfund.db import UTCDateTime
 from filmfund.extensions import db
-from tests.test_migrations import empty_database  # noqa: F401  (the fixture: both databases)
+from tests.test_migrations import empty_database, migration_app  # noqa: F401  (the fixture: both databases)
 
 BEFORE, AFTER = "c4d9e2a7b613", "f0a1d5e3c2b9"
 WHEN = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
@@ -32,9 +31,7 @@ def _keys(conn) -> dict:
 
 
 def test_the_keys_of_every_donor_written_before_are_filled_in(empty_database, tmp_path, monkeypatch):  # noqa: F811
-    monkeypatch.setenv("FILMFUND_INSTANCE_DIR", str(tmp_path / "instance"))
-    app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database, "TESTING": True})
-    migrating.init_app(app)
+    app = migration_app(empty_database, tmp_path, monkeypatch)
     with app.app_context():
         upgrade(revision=BEFORE)
         with db.engine.begin() as conn:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from filmfund.errors import ConflictError, NotFoundError
 from filmfund.extensions import db
-from filmfund.rewards import ledger, ledger_check, statements
+from filmfund.rewards import ledger_check, statements
 from filmfund.rewards.payments import partner_statement, record_payout, reverse_payout
 from tests.helpers import make_pledge
 
@@ -24,21 +24,6 @@ ZONE = ZoneInfo("Asia/Shanghai")  # the bundled campaign's zone, written here fr
 # A year back: the random ledgers span up to a year from here, and a payout is never dated ahead of today.
 START = datetime(2025, 9, 29, 20, 0, tzinfo=timezone.utc)
 
-
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    """The ledger's clock (when an entry is booked), set by the test: months pass in a moment."""
-    c = Clock(START)
-    monkeypatch.setattr(ledger, "utcnow", c)
-    return c
 
 
 def _month_of(moment: datetime) -> str:
