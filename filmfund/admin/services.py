@@ -74,7 +74,7 @@ def recent_donations(campaign: Campaign, limit: int = 25) -> list[dict]:
              "credit_name": privacy.public_name(p), "anonymous": privacy.is_anonymous(p),
              "rewards_opt_out": bool(p and p.rewards_opt_out),
              "disputed": d.dispute_status.value if d.dispute_status else None,
-             "flags": [f for f in (d.flags or "").split(",") if f], "note": d.note}
+             "flags": d.flag_list, "note": d.note}
             for d, email, p in rows]
 
 

@@ -186,6 +186,6 @@ def donor_donations(campaign, user_id: int) -> list[dict]:
                Donation.livemode == ledger.money_mode())
         .order_by(Donation.received_at.desc(), Donation.id.desc())).all()
     pending = pending_refunds([d.id for d, _e, _p in rows])
-    return [{**item(d, email, profile, pending.get(d.id, 0)), "note": d.note, "flags":
-             [f for f in (d.flags or "").split(",") if f], "received_at": d.received_at}
+    return [{**item(d, email, profile, pending.get(d.id, 0)), "note": d.note, "flags": d.flag_list,
+             "received_at": d.received_at}
             for d, email, profile in rows]

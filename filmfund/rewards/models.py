@@ -402,6 +402,12 @@ class Donation(db.Model):
     def net(self) -> int:
         return self.amount - self.counted_refunded
 
+    @property
+    def flag_list(self) -> list[str]:
+        """The gift's flags, as raised (`flags` keeps them comma-separated): what the producers'
+        pages list and what receipts.py adds and lifts."""
+        return [f for f in (self.flags or "").split(",") if f]
+
 
 class Payout(db.Model):
     __tablename__ = "payouts"

@@ -168,7 +168,7 @@ def lift_refused_receipts(user_id, why: str, actor="system") -> int:
     were lifted."""
     flagged = list(db.session.scalars(sa.select(Donation).where(Donation.user_id == user_id, _flagged())))
     for donation in flagged:
-        donation.flags = ",".join(f for f in donation.flags.split(",") if f and f != RECEIPT_REFUSED_FLAG)
+        donation.flags = ",".join(f for f in donation.flag_list if f != RECEIPT_REFUSED_FLAG)
         donation.receipt_claimed_at = None
         record_audit("receipt.unflagged", f"donation {donation.id}", {"why": why}, actor=actor)
         log.info("receipt for donation %s no longer flagged %s: %s", donation.id, RECEIPT_REFUSED_FLAG, why)
@@ -264,7 +264,7 @@ def refused_receipts(campaign_id: int, livemode: bool, user_id: int | None = Non
                      "amount": donation.amount, "currency": donation.currency,
                      "received_at": donation.received_at, "at": refusals[-1].created_at,
                      "refused": last.get("refused", ""), "tries": len(refusals), "of": RECEIPT_MAX_REFUSALS,
-                     "given_up": RECEIPT_REFUSED_FLAG in (donation.flags or "").split(",")})
+                     "given_up": RECEIPT_REFUSED_FLAG in donation.flag_list})
     return sorted(rows, key=lambda r: (r["at"], r["donation_id"]), reverse=True)[:limit]
 
 
