@@ -69,8 +69,11 @@ def site(tmp_path_factory):
             if time.monotonic() > deadline:
                 pytest.fail("the footage was never ready:\n" + log.read_text()[-3000:])
             time.sleep(0.5)
+        # The trailer's web rendition is made at its first publish, by the embedded worker, after the
+        # footage's own jobs: its own wait (a full suite's other process can slow its encode a lot).
+        deadline = time.monotonic() + 180
         while '<video id="trailer"' not in urllib.request.urlopen(base + "/", timeout=10).read().decode():
-            if time.monotonic() > deadline:  # the trailer's web rendition is made at its first publish
+            if time.monotonic() > deadline:
                 pytest.fail("no trailer on the page:\n" + log.read_text()[-3000:])
             time.sleep(0.5)
         _cli(env, "demo", "seed", "--donations", "1000")
