@@ -60,46 +60,54 @@ def _transcode(job: Job, beat: _Heartbeat) -> None:
     db.session.commit()
     profs = profiles()
     kinds = wanted_kinds(asset)
+    attempted: list[RenditionKind] = []
     optional_problems = []
     with _local_sources(asset) as paths:
         spec = ffmpeg.input_spec(paths)
         # The probe made at ingest (or by the verify job, for an upload) describes these bytes.
         info = ffmpeg.summarize(asset.probe if asset.probe and asset.probe.get("streams") else ffmpeg.probe(spec))
-        for n, kind in enumerate(kinds):
-            profile = profs[kind.value]
-            current = asset.rendition(kind)
-            if current is not None and current.profile == profile and storage().exists(current.storage_key):
-                if asset.rendition_state(kind) is None or asset.rendition_state(kind).state != RenditionState.READY:
-                    _set_state(asset, kind, RenditionState.READY)
+        while kinds:
+            for n, kind in enumerate(kinds):
+                profile = profs[kind.value]
+                current = asset.rendition(kind)
+                if current is not None and current.profile == profile and storage().exists(current.storage_key):
+                    if asset.rendition_state(kind) is None or asset.rendition_state(kind).state != RenditionState.READY:
+                        _set_state(asset, kind, RenditionState.READY)
+                        db.session.commit()
+                    continue  # done by an earlier attempt (a killed worker resumes where it stopped)
+                beat.step = f"{kind.value} ({n + 1}/{len(kinds)})"
+                beat.progress = n / len(kinds)
+                _set_state(asset, kind, RenditionState.RUNNING)
+                db.session.commit()
+                try:
+                    _render(job, asset, kind, spec, info, profile, beat, n, len(kinds))
+                except ffmpeg.FfmpegError as exc:
+                    db.session.rollback()
+                    _set_state(asset, kind, RenditionState.FAILED, str(exc))
                     db.session.commit()
-                continue  # done by an earlier attempt (a killed worker resumes where it stopped)
-            beat.step = f"{kind.value} ({n + 1}/{len(kinds)})"
-            beat.progress = n / len(kinds)
-            _set_state(asset, kind, RenditionState.RUNNING)
-            db.session.commit()
-            try:
-                _render(job, asset, kind, spec, info, profile, beat, n, len(kinds))
-            except ffmpeg.FfmpegError as exc:
-                db.session.rollback()
-                _set_state(asset, kind, RenditionState.FAILED, str(exc))
-                db.session.commit()
-                if kind in REQUIRED[asset.kind]:
+                    if kind in REQUIRED[asset.kind]:
+                        raise
+                    optional_problems.append(_problem(
+                        f"{kind.value}_failed", f"The {kind.value} could not be made (the clip itself is fine): {exc}",
+                        detail=exc.stderr_tail[-1000:] or None,
+                        hint="Retry it from this page or with `filmfund media retry`.") | {"severity": "info"})
+                except Exception as exc:
+                    # The storage (or the database) failed: the job is tried again later, and until
+                    # then the rendition is failed, never left "running" by a job that is not.
+                    db.session.rollback()
+                    _set_state(asset, kind, RenditionState.FAILED, f"{type(exc).__name__}: {exc}")
+                    db.session.commit()
                     raise
-                optional_problems.append(_problem(
-                    f"{kind.value}_failed", f"The {kind.value} could not be made (the clip itself is fine): {exc}",
-                    detail=exc.stderr_tail[-1000:] or None,
-                    hint="Retry it from this page or with `filmfund media retry`.") | {"severity": "info"})
-            except Exception as exc:
-                # The storage (or the database) failed: the job is tried again later, and until
-                # then the rendition is failed, never left "running" by a job that is not.
-                db.session.rollback()
-                _set_state(asset, kind, RenditionState.FAILED, f"{type(exc).__name__}: {exc}")
-                db.session.commit()
-                raise
+            attempted += kinds
+            # A publish while this job ran found it running and left the donors' copy to it
+            # (make_donor_renditions), but `kinds` was read when the job started: what the asset
+            # wants now and this job has not tried yet is made too, before the job ends.
+            db.session.expire(asset)
+            kinds = [k for k in wanted_kinds(asset) if k not in attempted]
         if streaming.needs_package(asset):
             # The HLS package of a published video: best effort like the web rendition (a failed
             # package is marked failed on its row and noted on the asset; the clip stays ready).
-            beat.step = f"hls ({len(kinds) + 1}/{len(kinds) + 1})"
+            beat.step = f"hls ({len(attempted) + 1}/{len(attempted) + 1})"
             try:
                 streaming.package(job, asset, spec, info, beat)
             except ffmpeg.FfmpegError as exc:

@@ -201,3 +201,36 @@ def test_stills_are_read_back_by_their_jpeg_structure(clips, tmp_path):
 
     with pytest.raises(ffmpeg.FfmpegError):
         readback.read_jpeg(cut)
+
+
+def test_a_clip_published_while_its_transcode_runs_gets_its_web_rendition(app, clips, tmp_path, drain, make_user,
+                                                                          campaign_reward, monkeypatch):
+    """The crew publishes a clip the moment it is ready, while a transcode of it still runs (its
+    strip, a retry): the publish finds that job running and leaves the donors' copy to it, so the job
+    must make it, though it chose its renditions when it started. Before, it did not: the trailer
+    never reached the campaign page and donors never got the clip (a full CI run met it)."""
+    from filmfund.extensions import db
+    from filmfund.media import renditions, services
+
+    clip = tmp_path / "small.mp4"
+    shutil.copy(clips / "small.mp4", clip)
+    [result] = services.ingest_paths([clip])
+    drain()
+    asset = services.get_asset(result.asset.public_id)
+    producer = make_user(role="producer")
+    renditions.retry(asset, "strip")  # a transcode of the ready clip, queued
+    db.session.commit()
+    real_render, published = renditions._render, []
+
+    def publish_meanwhile(job, asset, *args, **kwargs):
+        if not published:  # a producer's request, in the middle of the job's first rendition
+            services.publish(services.get_asset(asset.public_id), "digital-download", user=producer)
+            db.session.commit()
+            published.append(True)
+        return real_render(job, asset, *args, **kwargs)
+
+    monkeypatch.setattr(renditions, "_render", publish_meanwhile)
+    drain()
+    asset = services.get_asset(result.asset.public_id)
+    assert published and asset.rendition("web") is not None, [r.kind.value for r in asset.renditions]
+    assert asset.rendition("strip") is not None
