@@ -148,3 +148,18 @@ def focus_ring(page) -> dict:
         return {tag: e.tagName, id: e.id, text: (e.textContent || e.value || '').trim().slice(0, 40),
                 outline: s.outlineStyle, width: parseFloat(s.outlineWidth), shadow: s.boxShadow,
                 box: [r.left, r.top, r.width, r.height], inMain: !!e.closest('main'), isMain: e.tagName === 'MAIN'}; }""")
+
+
+def focused_after_load(page, expected: str, timeout_ms: int = 5000) -> str:
+    """The id of the focused element once the focus has landed on `expected`, or whatever holds it
+    when `timeout_ms` runs out (for the caller's assertion to name). Chromium runs a page's autofocus
+    at its next rendering step, which a loaded machine can give well after the load event: read at
+    once, the focus is still on <body>."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function("id => document.activeElement && document.activeElement.id === id",
+                               arg=expected, timeout=timeout_ms)
+    except PlaywrightTimeout:
+        pass
+    return page.evaluate("document.activeElement ? document.activeElement.id : ''")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.a11y import focus_ring, problems
+from tests.a11y import focus_ring, focused_after_load, problems
 from tests.site.test_browser import (  # noqa: F401  (browser: a fixture)
     browser,
     running_site,
@@ -166,7 +166,7 @@ def test_a_refused_pledge_puts_the_focus_on_the_field_to_mend(site, browser, lan
         page.keyboard.type("abc")
         with page.expect_navigation():
             page.keyboard.press("Enter")  # no email either
-        assert page.evaluate("document.activeElement.id") == "amount"
+        assert focused_after_load(page, "amount") == "amount"
         for field, error in (("#amount", "amount-error"), ("#email", "email-error")):
             assert page.get_attribute(field, "aria-invalid") == "true", field
             assert error in page.get_attribute(field, "aria-describedby").split(), field
@@ -177,7 +177,7 @@ def test_a_refused_pledge_puts_the_focus_on_the_field_to_mend(site, browser, lan
         page.focus("#email")
         with page.expect_navigation():
             page.keyboard.press("Enter")
-        assert page.evaluate("document.activeElement.id") == "email"
+        assert focused_after_load(page, "email") == "email"
         assert page.get_attribute("#amount", "aria-invalid") is None
         assert page.evaluate("document.activeElement.getBoundingClientRect().top") < 800
     finally:
@@ -193,7 +193,7 @@ def test_a_mistyped_sign_in_address_is_said_at_its_field(site, browser):  # noqa
         page.keyboard.type("not an address")
         with page.expect_navigation():
             page.keyboard.press("Enter")
-        assert page.evaluate("document.activeElement.id") == "login-email"
+        assert focused_after_load(page, "login-email") == "login-email"
         assert page.get_attribute("#login-email", "aria-invalid") == "true"
         described = page.get_attribute("#login-email", "aria-describedby")
         assert page.inner_text("#" + described).strip()
@@ -213,7 +213,7 @@ def test_the_account_page_refusals_focus_and_name_their_field(site, browser, don
         page.keyboard.type("no")
         with page.expect_navigation():
             page.keyboard.press("Enter")
-        assert page.evaluate("document.activeElement.id") == "erase-confirm"
+        assert focused_after_load(page, "erase-confirm") == "erase-confirm"
         assert page.get_attribute("#erase-confirm", "aria-invalid") == "true"
         assert page.get_attribute("#erase-confirm", "aria-describedby") == "erase-error"
         assert page.inner_text("#erase-error").strip()
@@ -221,7 +221,7 @@ def test_the_account_page_refusals_focus_and_name_their_field(site, browser, don
         page.goto(base + "/account")
         with page.expect_navigation():
             page.click("#rewards-form button[type=submit]")  # without ticking the box
-        assert page.evaluate("document.activeElement.id") == "rewards-confirm"
+        assert focused_after_load(page, "rewards-confirm") == "rewards-confirm"
         assert page.get_attribute("#rewards-confirm", "aria-invalid") == "true"
         assert page.get_attribute("#rewards-confirm", "aria-describedby") == "rewards-error"
         assert page.is_visible("#erase-form")  # nothing was erased, nothing withdrawn
@@ -248,7 +248,7 @@ def test_a_refused_address_puts_the_focus_on_the_field_to_mend(site, browser, do
         with page.expect_navigation():
             page.keyboard.press("Enter")
         for field, then in (("addr-city", "Shenzhen"), ("addr-country", None)):
-            assert page.evaluate("document.activeElement.id") == field
+            assert focused_after_load(page, field) == field
             assert page.get_attribute("#" + field, "aria-invalid") == "true"
             described = page.get_attribute("#" + field, "aria-describedby")
             assert page.inner_text("#" + described).strip()

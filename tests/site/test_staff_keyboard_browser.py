@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 from werkzeug.exceptions import HTTPException
 
-from tests.a11y import problems
+from tests.a11y import focused_after_load, problems
 from tests.screens import assert_fits
 from tests.site.test_browser import browser, running_site  # noqa: F401  (browser: a fixture)
 from tests.site.test_every_page_browser import FILES, SEED
@@ -86,15 +86,8 @@ def _password_step(page, base: str, email: str, password: str) -> None:
 
 def _assert_refused_at(page, field: str) -> None:
     """The page came back with the focus in `field`, marked invalid and described by an error
-    that says something. (Chromium runs autofocus at its next rendering step, which a loaded machine
-    can give after the load event: waited for, a little.)"""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    try:
-        page.wait_for_function(f"document.activeElement.id === {field!r}", timeout=3000)
-    except PlaywrightTimeout:
-        pass  # said by the assertion below
-    assert page.evaluate("document.activeElement.id") == field, page.evaluate("document.activeElement.outerHTML")
+    that says something."""
+    assert focused_after_load(page, field) == field, page.evaluate("document.activeElement.outerHTML")
     assert page.get_attribute("#" + field, "aria-invalid") == "true", field
     described = (page.get_attribute("#" + field, "aria-describedby") or "").split()
     assert described and any(page.inner_text("#" + d).strip() for d in described), (field, described)
@@ -228,7 +221,7 @@ def test_a_refused_staff_sign_in_puts_the_focus_on_the_field_to_mend(site, brows
         page.keyboard.type(PASSWORD)
         _send(page)
         assert urlsplit(page.url).path == "/login/2fa"
-        assert page.evaluate("document.activeElement.id") == "totp-code"
+        assert focused_after_load(page, "totp-code") == "totp-code"
         page.keyboard.type("000000")
         _send(page)
         _assert_refused_at(page, "totp-code")
