@@ -46,6 +46,22 @@ def _reuse_url_builders() -> None:
 _reuse_url_builders()
 
 
+def _cheapest_password_hashes() -> None:
+    """argon2 at its cheapest cost in the test process: the same library, algorithm and code paths
+    (hash, verify, the unknown address's equal work, a rehash when the cost differs), where
+    production's cost (64 MiB, 3 passes: 0.11 s a hash here) was paid hundreds of times: the
+    sign-in and staff tests took 21 s on one database, 8 s with this. The served apps of the browser
+    and operations tests (subprocesses) keep production's cost."""
+    from argon2 import PasswordHasher, profiles
+
+    from filmfund.auth import services
+
+    services._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
+
+
+_cheapest_password_hashes()
+
+
 @pytest.fixture(scope="session")
 def pg_url():
     """A fresh PostgreSQL database for this test session, dropped at the end."""
@@ -54,6 +70,10 @@ def pg_url():
     try:
         with admin.connect() as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+            # A throwaway database need not wait for the disk at each commit (every test commits
+            # dozens of times): nothing a test sees changes, only what a crash of the machine
+            # itself would keep. Every connection to it, the served apps' and workers' included.
+            conn.execute(sa.text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     except sa.exc.OperationalError as exc:  # fail loudly: CI must not silently skip PostgreSQL
         pytest.fail(f"PostgreSQL is required for the test suite and is unreachable at {PG_ADMIN_URL}: {exc}")
     yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
@@ -82,6 +102,22 @@ def sqlite_url(tmp_path_factory):
 
 
 _schema_ready: set[str] = set()
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test marked `one_database` runs on PostgreSQL alone (on the first database of
+    FILMFUND_TEST_DATABASES when PostgreSQL is not among them): its subject is not the database but
+    what ffmpeg makes of a clip, or the HTTP contract, and the same encodes on a second database
+    cost the suite minutes and test nothing more. What those tests store (jobs, assets, their
+    states) is tested on both databases by the tests of those rules (tests/media/test_jobs.py ...)."""
+    one = "postgresql" if "postgresql" in DATABASES else DATABASES[0]
+    kept, dropped = [], []
+    for item in items:
+        param = getattr(getattr(item, "callspec", None), "params", {}).get("database_url")
+        (dropped if param not in (None, one) and item.get_closest_marker("one_database") else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.fixture(params=DATABASES)
@@ -230,11 +266,55 @@ def login_as():
     return _login
 
 
+# What a campaign load writes into empty tables, per database and campaign file: [(table, rows)],
+# parents first. Taken from the first test of the process that loads it, given back to the others.
+_loaded_campaigns: dict[tuple, list[tuple[sa.Table, list[dict]]]] = {}
+
+
+def load_campaign_into_empty_tables() -> None:
+    """Load the configured campaign into this test's (emptied) tables, committed, as
+    `rewards.campaign.load_campaign` does: the first time in this process by that function itself;
+    afterwards by writing back the rows it wrote then (39 rows in 6 tables), their times stamped
+    with the moment of this load, the ids' sequences moved past them, the process's cached
+    snapshots dropped. Most tests need a campaign, not a load: this takes 0.005 s where the load
+    takes 0.07 to 0.1. The load itself is tested by the tests that call it."""
+    from datetime import datetime
+
+    from flask import current_app
+
+    from filmfund.rewards import campaign as campaigns
+    from filmfund.rewards import snapshot
+
+    path = Path(current_app.config["CAMPAIGN_FILE"])
+    key = (_db.engine.url.render_as_string(hide_password=False), str(path), path.stat().st_mtime_ns)
+    written = _loaded_campaigns.get(key)
+    if written is None:
+        campaigns.load_campaign()
+        _db.session.commit()
+        with _db.engine.connect() as conn:
+            written = [(table, [dict(row) for row in conn.execute(sa.select(table)).mappings()])
+                       for table in _db.metadata.sorted_tables]
+        _loaded_campaigns[key] = [(table, rows) for table, rows in written if rows]
+        return
+    now = campaigns.utcnow()
+    with _db.engine.begin() as conn:
+        for table, rows in written:
+            conn.execute(table.insert(), [{k: now if isinstance(v, datetime) else v for k, v in row.items()}
+                                          for row in rows])
+            column = table.autoincrement_column
+            if conn.dialect.name == "postgresql" and column is not None:
+                conn.execute(sa.text(f"SELECT setval(pg_get_serial_sequence('{table.name}', '{column.name}'), "
+                                     f'(SELECT max("{column.name}") FROM "{table.name}"))'))
+    snapshot.forget()
+    _db.session.expire_all()
+
+
 @pytest.fixture
 def campaign(app):
-    """The bundled campaign, loaded into this test's database."""
+    """The bundled campaign, loaded into this test's database (its snapshot, as requests read it)."""
     from filmfund.rewards.campaign import current_campaign
 
+    load_campaign_into_empty_tables()
     return current_campaign()
 
 

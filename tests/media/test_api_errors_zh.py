@@ -12,14 +12,6 @@ HAN = re.compile(r"[\u4e00-\u9fff]")
 MISSING = "0" * 32
 
 
-@pytest.fixture
-def campaign(app):
-    """The film's own campaign: "video-clips" (digital) and "dvd" (physical), with Chinese titles."""
-    from filmfund.rewards.campaign import current_campaign
-
-    return current_campaign()
-
-
 def _error(resp) -> dict:
     body = resp.get_json()
     assert isinstance(body, dict) and "error" in body, resp.get_data(as_text=True)[:300]

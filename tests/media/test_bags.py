@@ -12,6 +12,8 @@ import pytest
 from filmfund.media import avchd
 from tests.media import camfiles
 
+pytestmark = pytest.mark.one_database  # ffmpeg's work, not the database's (tests/conftest.py)
+
 
 @pytest.fixture(scope="module")
 def card(tmp_path_factory) -> Path:

@@ -12,6 +12,8 @@ import pytest
 
 from filmfund.media import early, ffmpeg
 
+pytestmark = pytest.mark.one_database  # ffmpeg's work, not the database's (tests/conftest.py)
+
 
 @pytest.fixture
 def ffmpeg_log(tmp_path, monkeypatch) -> Path:

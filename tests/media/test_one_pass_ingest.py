@@ -8,7 +8,11 @@ import shutil
 import struct
 from pathlib import Path
 
+import pytest
+
 from filmfund.media import ffmpeg, readback
+
+pytestmark = pytest.mark.one_database  # ffmpeg's work, not the database's (tests/conftest.py)
 
 
 def top_level_boxes(path: Path) -> list[str]:
@@ -197,7 +201,6 @@ def test_stills_are_read_back_by_their_jpeg_structure(clips, tmp_path):
     assert (info.width, info.height) == (320, 180)
     cut = tmp_path / "cut.jpg"
     cut.write_bytes(still.read_bytes()[:-100])  # a write that stopped early is not an output
-    import pytest
 
     with pytest.raises(ffmpeg.FfmpegError):
         readback.read_jpeg(cut)

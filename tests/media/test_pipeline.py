@@ -9,6 +9,8 @@ import pytest
 
 from filmfund.media import ffmpeg
 
+pytestmark = pytest.mark.one_database  # ffmpeg's work, not the database's (tests/conftest.py)
+
 
 @pytest.fixture
 def storage_backend(request):

@@ -23,14 +23,6 @@ def storage_backend(request):
     return "s3" if postgres and request.node.name.startswith("test_a_donor_gets") else "file"
 
 
-@pytest.fixture
-def campaign(app):
-    """The film's own campaign: digital and physical rewards with their real titles."""
-    from filmfund.rewards.campaign import current_campaign
-
-    return current_campaign()
-
-
 def _csrf(client, url):
     return re.search(r'name="csrf_token" value="([^"]+)"', client.get(url).get_data(as_text=True)).group(1)
 

@@ -14,6 +14,8 @@ from filmfund.media.sniff import sniff, sniff_bytes
 from tests.media import camfiles
 from tests.media.located import located_clip
 
+pytestmark = pytest.mark.one_database  # ffmpeg's work, not the database's (tests/conftest.py)
+
 
 @pytest.fixture
 def app_overrides(app_overrides):

@@ -10,7 +10,7 @@ import pytest
 
 from tests.media.stored_keys import orphans
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.one_database]
 
 
 @pytest.fixture

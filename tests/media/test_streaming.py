@@ -18,7 +18,7 @@ from werkzeug.serving import make_server
 
 from filmfund.media import ffmpeg
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.one_database]
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 from tests.screens import assert_fits
 from tests.media.test_streaming import clip, live  # noqa: F401  (fixtures)
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser]
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.one_database]
 CHROMIUM = "/usr/bin/chromium"
 
 

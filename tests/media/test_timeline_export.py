@@ -14,6 +14,8 @@ import pytest
 from filmfund.media import avchd, ffmpeg
 from tests.media import camfiles
 
+pytestmark = pytest.mark.one_database  # ffmpeg's work, not the database's (tests/conftest.py)
+
 # (card, file stem, camera timecode as MDPM BCD frames/s/min/h, recorded HH MM SS)
 TAKES = [("CARD_A", "00000", b"\x00\x00\x00\x10", "090010"),
          ("CARD_A", "00001", b"\x12\x05\x00\x10", "090030"),

@@ -26,14 +26,6 @@ def _reward(key):
 
 
 @pytest.fixture
-def campaign(app):
-    """The film's own campaign, with its rewards."""
-    from filmfund.rewards.campaign import current_campaign
-
-    return current_campaign()
-
-
-@pytest.fixture
 def clip_for_donor(app, campaign, client, make_user, token_for, ready_asset, entitle):
     """A ready clip published to the video-clips reward, and a donor who holds it."""
     asset = ready_asset("Behind the scenes")

@@ -17,6 +17,8 @@ import pytest
 
 from filmfund.extensions import limiter
 
+pytestmark = pytest.mark.one_database  # the HTTP contract's fuzzing, not the database's (tests/conftest.py)
+
 EXAMPLES = os.environ.get("FILMFUND_FUZZ_EXAMPLES", "8")
 SEED = os.environ.get("FILMFUND_FUZZ_SEED", "20261201")
 

@@ -13,7 +13,6 @@ import sqlalchemy as sa
 
 from filmfund.extensions import db
 from filmfund.rewards import entitlements
-from filmfund.rewards.campaign import load_campaign
 from filmfund.rewards.models import (Donation, Entitlement, LedgerEntry, Payout, Pledge, RefundReport, Subscription,
                                      WebhookEvent)
 from filmfund.rewards.totals import CampaignDay, CampaignTotal, DailyTotal, DonorTotal
@@ -44,7 +43,13 @@ def clock(request, monkeypatch):
 
 @pytest.fixture
 def campaign(app):
-    return load_campaign()
+    """The bundled campaign as a Campaign row (the rewards' tests read and change it)."""
+    from filmfund.rewards.campaign import configured_slug
+    from filmfund.rewards.models import Campaign
+    from tests.conftest import load_campaign_into_empty_tables
+
+    load_campaign_into_empty_tables()
+    return db.session.scalar(sa.select(Campaign).where(Campaign.slug == configured_slug()))
 
 
 def make_event(type_: str, obj: dict, *, event_id: str | None = None, livemode: bool = False) -> dict:
