@@ -111,6 +111,13 @@ def _mark(c: str) -> bool:
     return unicodedata.category(c).startswith("M")
 
 
+# Latin letters Unicode does not write as a base and an accent, as a keyboard without them types
+# them (what a producer answering "I gave as Søren" types): "soren" finds Søren, "lodz" Łódź,
+# "aero" Ærø, "thor" Þór. Applied after case folding, so only the small letters are named.
+_LETTERS_APART = str.maketrans({"ø": "o", "ł": "l", "đ": "d", "ð": "d", "ħ": "h", "ı": "i", "ŧ": "t",
+                                "æ": "ae", "œ": "oe", "þ": "th"})
+
+
 def search_key(text: str | None) -> str | None:
     """The form a name or an address is searched by, the one rule for what is stored (a donor's
     search keys) and what is typed (the producers' search), so that both databases compare the
@@ -120,8 +127,9 @@ def search_key(text: str | None) -> str | None:
     For a letter of ASCII, Latin, Greek or Cyrillic: its compatibility decomposition (NFKD: a
     full-width Ａ is A, the ligature ﬁ is fi, ² is 2), its accents dropped, case folded
     (str.casefold: ß is ss, ς is σ). Any other character (Chinese, Japanese, Korean, Arabic,
-    Devanagari...) is kept exactly as written, as are letters Unicode does not write as a base and
-    an accent (ø, ł, đ stay themselves). Cut to SEARCH_KEY_MAX. None stays None (no name)."""
+    Devanagari...) is kept exactly as written. The Latin letters that are not a base and an accent
+    are written as a plain keyboard types them (_LETTERS_APART: ø is o, æ is ae, þ is th). Cut to
+    SEARCH_KEY_MAX. None stays None (no name)."""
     if text is None:
         return None
     if text.isascii():  # what NFKD and casefold make of ASCII: its lower case
@@ -139,7 +147,7 @@ def search_key(text: str | None) -> str | None:
             continue
         parts = unicodedata.normalize("NFKD", c)
         folding = _folds(parts[0])
-        out.append(_bare(_bare(parts).casefold()) if folding else c)
+        out.append(_bare(_bare(parts).casefold()).translate(_LETTERS_APART) if folding else c)
     key = "".join(out)
     return key[:SEARCH_KEY_MAX]
 

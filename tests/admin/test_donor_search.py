@@ -19,7 +19,7 @@ from tests.helpers import record_offline
 
 NAMES = {"d1@example.org": "Élodie Dupré", "d2@example.org": "Zoë Ångström", "d3@example.org": "Ångström Lab",
          "d4@example.org": "İstanbul Film Club", "d5@example.org": "王小明", "d6@example.org": "Straße der Kommune",
-         "d7@example.org": "Zoë 王芳"}
+         "d7@example.org": "Zoë 王芳", "d8@example.org": "Søren Łukasz"}
 
 
 def _found(client, q: str) -> list[str]:
@@ -43,6 +43,7 @@ def donors(campaign):
     ("angstrom", ["d3@example.org"]), ("istanbul", ["d4@example.org"]), ("strasse", ["d6@example.org"]),
     ("王小", ["d5@example.org"]), ("zoe 王", ["d7@example.org"]), ("王芳", []),
     ("Ｄ５", ["d5@example.org"]), ("D7@EXAMPLE.ORG", ["d7@example.org"]),
+    ("soren", ["d8@example.org"]), ("SØREN LUK", ["d8@example.org"]),  # ø and ł as a plain keyboard types them
 ])
 def test_a_producer_finds_a_donor_however_typed(client, login_as, producer, donors, typed, emails):
     login_as(client, producer)

@@ -66,3 +66,32 @@ def test_the_keys_of_every_donor_written_before_are_filled_in(empty_database, tm
             assert "credit_name_key" not in {c["name"] for c in sa.inspect(conn).get_columns("donor_profiles")}
         db.session.remove()
         db.engine.dispose()
+
+
+def test_the_keys_with_letters_apart_are_made_again(empty_database, tmp_path, monkeypatch):  # noqa: F811
+    """b7e2f4c8d1a6: a key the earlier rule stored with ø, ł, æ... as they were ("søren") is made
+    as a plain keyboard types it ("soren"), and a key left empty beside its value (a row written
+    by older code after the keys came) is filled; a key without those letters is not touched."""
+    app = migration_app(empty_database, tmp_path, monkeypatch)
+    stored = [(1, "soren@example.org", "soren@example.org", "Søren Ærø", "søren ærø"),
+              (2, "lodz@example.org", None, "ŁÓDŹ Film Club", "łodz film club"),
+              (3, "zoe@example.org", "zoe@example.org", "Zoë", "zoe"),
+              (4, "wang@example.org", "wang@example.org", "王小明", None)]
+    with app.app_context():
+        upgrade(revision=AFTER)
+        with db.engine.begin() as conn:
+            for user_id, email, email_key, name, name_key in stored:
+                params = {"i": user_id, "e": email, "ek": email_key, "n": name, "nk": name_key, "w": WHEN}
+                stamp = sa.bindparam("w", type_=UTCDateTime())
+                conn.execute(sa.text("INSERT INTO users (id, public_id, email, email_key, session_version, "
+                                     "created_at) VALUES (:i, :e, :e, :ek, 1, :w)").bindparams(stamp), params)
+                conn.execute(sa.text("INSERT INTO donor_profiles (user_id, credit_name, credit_name_key, anonymous, "
+                                     "rewards_opt_out, created_at, updated_at) VALUES (:i, :n, :nk, false, false, "
+                                     ":w, :w)").bindparams(stamp), params)
+        upgrade()
+        with db.engine.begin() as conn:
+            assert _keys(conn) == {1: ("soren@example.org", "soren aero"), 2: ("lodz@example.org", "lodz film club"),
+                                   3: ("zoe@example.org", "zoe"), 4: ("wang@example.org", "王小明")}
+        downgrade(revision=AFTER)
+        db.session.remove()
+        db.engine.dispose()
