@@ -41,10 +41,13 @@ from filmfund.mail import send_mail
 
 SIGN_IN, RESET = "sign_in", "reset"
 
-#: A donor signed in with a link mailed to their address (sender: the User), in the sign-in's
-#: transaction: their mailbox takes our mail. auth sits below rewards (pyproject.toml's layers), so
-#: it tells rather than asks: rewards connects at init_app (its receipts the address refused go
-#: out again: receipts.on_mailbox_proven). Receivers are module-level functions (weak references).
+#: A donor acted on a link mailed to their address (sender: the User; `why`: which link, for the
+#: audit log), in that act's transaction: their mailbox takes our mail. Sent by the sign-in link
+#: here and by the address survey's (fulfil). A settings confirmation's link comes in a receipt,
+#: whose acceptance says as much already; an unsubscribe proves nothing of the kind (a mail
+#: client may post it for the donor). auth sits below rewards (pyproject.toml's layers), so it tells rather than asks:
+#: rewards connects at init_app (its receipts the address refused go out again:
+#: receipts.on_mailbox_proven). Receivers are module-level functions (weak references).
 mailbox_proven = Namespace().signal("mailbox-proven")
 
 
@@ -180,7 +183,7 @@ def consume_login_link(token: str) -> User | None:
     user = link.user
     if not _wanted(user, SIGN_IN):
         return None
-    mailbox_proven.send(user)
+    mailbox_proven.send(user, why="the donor signed in with a link mailed to the address")
     return user
 
 

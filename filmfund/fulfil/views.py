@@ -17,6 +17,7 @@ from flask_babel import ngettext
 
 from filmfund import csvsafe, progress
 from filmfund.audit import record_audit
+from filmfund.auth import links
 from filmfund.auth.models import User
 from filmfund.auth.services import email_for_people
 from filmfund.errors import DomainError, ValidationError, field_of, for_people
@@ -158,6 +159,8 @@ def survey(token: str):
     done: list[str] = []
     bad = None  # the address field a refusal names
     if request.method == "POST":
+        # The survey's link was mailed to the donor: kept with what the form saves (its commit).
+        links.mailbox_proven.send(user, why="the donor answered the address survey mailed to the address")
         which = request.form.get("form")
         if which == "address":
             refused = _save_address(user, "survey")

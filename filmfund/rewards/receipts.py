@@ -189,11 +189,11 @@ def _queue_sends(donation_ids: list[int]) -> None:
             log.exception("could not queue the receipt of donation %s again", donation_id)
 
 
-def on_mailbox_proven(user, **_kw) -> None:
-    """auth.links.mailbox_proven's receiver (connected at rewards' init_app): the donor opened a
-    link mailed to their address, in the sign-in's transaction. Their mailbox takes our mail, so
-    the receipts it refused are lifted and sent again, once (the next sign-in finds none flagged)."""
-    lift_refused_receipts(user.id, "the donor signed in with a link mailed to the address")
+def on_mailbox_proven(user, *, why: str, **_kw) -> None:
+    """auth.links.mailbox_proven's receiver (connected at rewards' init_app): the donor acted on a
+    link mailed to their address, in that act's transaction. Their mailbox takes our mail, so the
+    receipts it refused are lifted and sent again, once (the next such act finds none flagged)."""
+    lift_refused_receipts(user.id, why)
 
 
 def give_back_receipt(donation_id: int) -> None:

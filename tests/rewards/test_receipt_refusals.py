@@ -33,10 +33,10 @@ def _an_hour_later() -> None:
     db.session.commit()
 
 
-def _pay_while_the_mail_server_is_down(app, *emails: str) -> None:
+def _pay_while_the_mail_server_is_down(app, *emails: str, amount: int = 1000) -> None:
     app.config["SMTP_URL"] = f"smtp://127.0.0.1:{free_port()}"  # nobody listens: every receipt waits
     for email in emails:
-        pay(1000, email)
+        pay(amount, email)
 
 
 def test_dead_addresses_at_the_front_of_the_sweep_do_not_starve_the_receipts_behind(app, campaign):
@@ -73,8 +73,8 @@ def test_a_receipt_refused_every_time_is_flagged_for_the_producers_and_left(app,
     assert receipts.RECEIPT_REFUSED_FLAG in page  # the badge beside the gift
 
 
-def _flag_after_every_refusal(app, email: str) -> Donation:
-    _pay_while_the_mail_server_is_down(app, email)
+def _flag_after_every_refusal(app, email: str, amount: int = 1000) -> Donation:
+    _pay_while_the_mail_server_is_down(app, email, amount=amount)
     with refusing_server(app, refuse={email}):
         for _hour in range(receipts.RECEIPT_MAX_REFUSALS):
             receipts.send_unsent_receipts()
@@ -235,3 +235,29 @@ def test_a_sign_in_by_a_mailed_link_sends_the_refused_receipt_again_once(app, ca
     (lifted,) = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "receipt.unflagged")).all()
     assert lifted.target == f"donation {gift.id}" and "mailed to the address" in lifted.details_dict["why"]
     assert "back@example.org" not in lifted.details
+
+
+def test_an_address_given_by_the_mailed_survey_sends_the_refused_receipt_again(app, campaign, client):
+    """A $100 donor's mailbox refused the receipt five times; later it takes the address survey,
+    and the donor answers it through the link in it. The answer proves the address takes our mail,
+    as a sign-in by link does: the flag goes, in the answer's own commit, and the receipt goes out.
+    A refused answer (no city) keeps nothing, the lift neither."""
+    from filmfund.fulfil import fulfilment
+    from tests.fulfil.test_survey import ADDRESS
+
+    gift = _flag_after_every_refusal(app, "survey@example.org", amount=10000)
+    link = re.sub(r"^https?://[^/]+", "", fulfilment.survey_link(find_user("survey@example.org")))
+    with refusing_server(app) as sink:
+        token = CSRF_RE.search(client.get(link).get_data(as_text=True)).group(1)
+        refused = client.post(link, data={"csrf_token": token, "form": "address", **ADDRESS, "city": ""})
+        assert refused.status_code == 400
+        db.session.expire_all()
+        assert receipts.RECEIPT_REFUSED_FLAG in db.session.get(Donation, gift.id).flags.split(",")
+        answered = client.post(link, data={"csrf_token": token, "form": "address", **ADDRESS})
+        assert answered.status_code == 200 and 'id="survey-done"' in answered.get_data(as_text=True)
+        db.session.expire_all()
+        assert db.session.get(Donation, gift.id).flags == ""
+        run_worker(app)  # the receipt's send, queued by the answer's commit
+    assert [e.rcpt_tos for e in sink.envelopes if b"Your receipt" in e.content] == [["survey@example.org"]]
+    (lifted,) = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "receipt.unflagged")).all()
+    assert "survey" in lifted.details_dict["why"] and "survey@example.org" not in lifted.details
