@@ -34,8 +34,11 @@ class Server:
     """`filmfund run ...` started as a subprocess; `stop(sig)` sends a signal and waits for it."""
 
     def __init__(self, args: list[str], env: dict[str, str], cwd: Path):
+        # Its own process group (the web processes, the worker and its encodes with it): what a
+        # test leaves running is ended whole at teardown (kill_all).
         self.proc = subprocess.Popen([sys.executable, "-m", "filmfund.cli", "run", "--port", "0", *args],
-                                     env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                     env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     start_new_session=True)
         self.stderr_lines: list[str] = []
         self._out = b""  # everything read from stdout so far: a later line may have come in the same read
         line = self._read_line(self.proc.stdout, "filmfund on http://", 60)
@@ -67,8 +70,8 @@ class Server:
             for line in self._out.decode(errors="replace").splitlines():
                 if line.startswith(prefix):
                     return line
-        self.proc.kill()
-        err = self.proc.stderr.read().decode(errors="replace")
+        self.kill_all()
+        err = self.stderr_text
         raise AssertionError(f"filmfund run: no line {prefix!r}: {self._out!r}\n{err[-3000:]}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 40) -> int:
@@ -81,6 +84,18 @@ class Server:
             raise
         self.stderr_text = self.proc.stderr.read().decode(errors="replace")
         return code
+
+    def kill_all(self) -> None:
+        """SIGKILL to the server and every process it started. Killing the supervisor alone left its
+        children to their parent-death SIGTERM: a worker finishing its jobs on a test's database
+        kept the stderr pipe open (the read below waited out the test's 5 minutes) and held locks
+        that the next tests of that database waited on."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(40)
+        self.stderr_text = self.proc.stderr.read().decode(errors="replace")
 
 
 def process_alive(pid: int) -> bool:
@@ -126,5 +141,4 @@ def start_server(run_env, tmp_path):
 
     yield _start
     for server in started:
-        if server.proc.poll() is None:
-            server.stop(signal.SIGKILL)
+        server.kill_all()
