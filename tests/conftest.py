@@ -276,8 +276,8 @@ def load_campaign_into_empty_tables() -> None:
     `rewards.campaign.load_campaign` does: the first time in this process by that function itself;
     afterwards by writing back the rows it wrote then (39 rows in 6 tables), their times stamped
     with the moment of this load, the ids' sequences moved past them, the process's cached
-    snapshots dropped. Most tests need a campaign, not a load: this takes 0.005 s where the load
-    takes 0.07 to 0.1. The load itself is tested by the tests that call it."""
+    snapshots dropped. Most tests need a campaign, not a load: this takes 7 ms on SQLite and 14 on
+    PostgreSQL where a load takes 31 and 53. The load itself is tested by the tests that call it."""
     from datetime import datetime
 
     from flask import current_app

@@ -45,9 +45,9 @@ SIGN_IN, RESET = "sign_in", "reset"
 #: audit log), in that act's transaction: their mailbox takes our mail. Sent by the sign-in link
 #: here and by the address survey's (fulfil). A settings confirmation's link comes in a receipt,
 #: whose acceptance says as much already; an unsubscribe proves nothing of the kind (a mail
-#: client may post it for the donor). auth sits below rewards (pyproject.toml's layers), so it tells rather than asks:
-#: rewards connects at init_app (its receipts the address refused go out again:
-#: receipts.on_mailbox_proven). Receivers are module-level functions (weak references).
+#: client may post it for the donor). auth sits below rewards (pyproject.toml's layers), so it
+#: tells rather than asks: rewards connects at init_app (its receipts the address refused go out
+#: again: receipts.on_mailbox_proven). Receivers are module-level functions (weak references).
 mailbox_proven = Namespace().signal("mailbox-proven")
 
 
