@@ -82,6 +82,34 @@ def keep_derived(attribute, target: str, derive: Callable[[object], object]) -> 
         setattr(obj, target, derive(value))
 
 
+def write_derived(conn, table: str, target: str, source: str, pk: str, derive: Callable[[object], object], *,
+                  only: str = "", params: dict | None = None, batch: int = 10_000) -> None:
+    """For a migration: set `target` to derive(`source`) in the rows of `table` whose `source` is
+    not NULL (and that match the SQL condition `only`, with `params`), `batch` rows at a time in
+    the caller's transaction, keyed by the integer primary key `pk`: memory stays flat, and a
+    migration that fails leaves nothing half done. On PostgreSQL one UPDATE a batch (the values
+    joined in as arrays)."""
+    postgres = conn.dialect.name == "postgresql"
+    select = sa.text(f"SELECT {pk}, {source} FROM {table} WHERE {pk} > :last AND {source} IS NOT NULL "
+                     f"{'AND (' + only + ')' if only else ''} ORDER BY {pk} LIMIT {batch}")
+    if postgres:
+        update = sa.text(f"UPDATE {table} AS t SET {target} = v.k FROM unnest(CAST(:ids AS integer[]), "
+                         f"CAST(:keys AS text[])) AS v(id, k) WHERE t.{pk} = v.id")
+    else:
+        update = sa.text(f"UPDATE {table} SET {target} = :k WHERE {pk} = :id")
+    last = 0
+    while True:
+        rows = conn.execute(select, {"last": last, **(params or {})}).all()
+        if not rows:
+            return
+        values = [(row[0], derive(row[1])) for row in rows]
+        if postgres:
+            conn.execute(update, {"ids": [i for i, _ in values], "keys": [k for _, k in values]})
+        else:
+            conn.execute(update, [{"id": i, "k": k} for i, k in values])
+        last = rows[-1][0]
+
+
 _COMPILED_ONCE: dict[tuple[str, str], sa.TextClause] = {}
 
 

@@ -17,6 +17,7 @@ Create Date: 2026-12-06 22:10:00
 from alembic import op
 import sqlalchemy as sa
 
+from filmfund.db import write_derived
 from filmfund.typed import SEARCH_KEY_MAX, search_key
 
 revision = 'f0a1d5e3c2b9'
@@ -31,25 +32,7 @@ KEYS = (('users', 'email_key', 'email', 'id'), ('donor_profiles', 'credit_name_k
 
 
 def _backfill(conn, table: str, key: str, source: str, pk: str) -> None:
-    postgres = conn.dialect.name == 'postgresql'
-    select = sa.text(f'SELECT {pk}, {source} FROM {table} WHERE {pk} > :last AND {source} IS NOT NULL '
-                     f'ORDER BY {pk} LIMIT {BATCH}')
-    if postgres:  # one statement a batch: the keys joined in as arrays
-        update = sa.text(f'UPDATE {table} AS t SET {key} = v.k FROM unnest(CAST(:ids AS integer[]), '
-                         f'CAST(:keys AS text[])) AS v(id, k) WHERE t.{pk} = v.id')
-    else:
-        update = sa.text(f'UPDATE {table} SET {key} = :k WHERE {pk} = :id')
-    last = 0
-    while True:
-        rows = conn.execute(select, {'last': last}).all()
-        if not rows:
-            return
-        keys = [(row[0], search_key(row[1])) for row in rows]
-        if postgres:
-            conn.execute(update, {'ids': [i for i, _ in keys], 'keys': [k for _, k in keys]})
-        else:
-            conn.execute(update, [{'id': i, 'k': k} for i, k in keys])
-        last = rows[-1][0]
+    write_derived(conn, table, key, source, pk, search_key, batch=BATCH)
 
 
 def upgrade():

@@ -12,8 +12,8 @@ Create Date: 2026-12-07 00:30:00
 
 """
 from alembic import op
-import sqlalchemy as sa
 
+from filmfund.db import write_derived
 from filmfund.typed import search_key
 
 revision = 'b7e2f4c8d1a6'
@@ -28,34 +28,13 @@ KEYS = (('users', 'email_key', 'email', 'id'), ('donor_profiles', 'credit_name_k
 LETTERS = ('ø', 'ł', 'đ', 'ð', 'ħ', 'ı', 'ŧ', 'æ', 'œ', 'þ')
 
 
-def _rekey(conn, table: str, key: str, source: str, pk: str) -> None:
-    postgres = conn.dialect.name == 'postgresql'
-    holds = ' OR '.join(f'{key} LIKE :l{i}' for i in range(len(LETTERS)))
-    select = sa.text(f'SELECT {pk}, {source} FROM {table} WHERE {pk} > :last AND {source} IS NOT NULL '
-                     f'AND ({key} IS NULL OR {holds}) ORDER BY {pk} LIMIT {BATCH}')
-    letters = {f'l{i}': f'%{letter}%' for i, letter in enumerate(LETTERS)}
-    if postgres:  # one statement a batch: the keys joined in as arrays
-        update = sa.text(f'UPDATE {table} AS t SET {key} = v.k FROM unnest(CAST(:ids AS integer[]), '
-                         f'CAST(:keys AS text[])) AS v(id, k) WHERE t.{pk} = v.id')
-    else:
-        update = sa.text(f'UPDATE {table} SET {key} = :k WHERE {pk} = :id')
-    last = 0
-    while True:
-        rows = conn.execute(select, {'last': last, **letters}).all()
-        if not rows:
-            return
-        keys = [(row[0], search_key(row[1])) for row in rows]
-        if postgres:
-            conn.execute(update, {'ids': [i for i, _ in keys], 'keys': [k for _, k in keys]})
-        else:
-            conn.execute(update, [{'id': i, 'k': k} for i, k in keys])
-        last = rows[-1][0]
-
-
 def upgrade():
     conn = op.get_bind()
+    letters = {f'l{i}': f'%{letter}%' for i, letter in enumerate(LETTERS)}
     for table, key, source, pk in KEYS:
-        _rekey(conn, table, key, source, pk)
+        holds = ' OR '.join(f'{key} LIKE :{name}' for name in letters)
+        write_derived(conn, table, key, source, pk, search_key, only=f'{key} IS NULL OR {holds}', params=letters,
+                      batch=BATCH)
 
 
 def downgrade():
