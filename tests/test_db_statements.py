@@ -24,7 +24,7 @@ def test_the_statement_is_cacheable_and_made_once(app):
     assert first._generate_cache_key() is not None
     from filmfund.db import insert_on_conflict
 
-    made = insert_on_conflict("daily_total_add", dialect, totals._add_to_day)
+    made = insert_on_conflict("daily_total_add", dialect, totals._ADD_TO_DAY)
     assert made._generate_cache_key() is not None and "ON CONFLICT" in made.text
 
 

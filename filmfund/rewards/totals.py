@@ -161,40 +161,42 @@ def _add_to_donor(insert):
             .returning(c.net))
 
 
+def _day_adder(table: sa.Table, figures: tuple[str, ...]):
+    """For db.insert_on_conflict: one INSERT of a day's row whose `figures`, on a row already
+    there, are added to it."""
+    def build(insert):
+        stmt = insert(table).values({c: sa.bindparam(c, type_=table.c[c].type)
+                                     for c in ("campaign_id", "livemode", "day", *figures)})
+        excluded, c = stmt.excluded, table.c
+        return stmt.on_conflict_do_update(index_elements=["campaign_id", "livemode", "day"],
+                                          set_={k: c[k] + excluded[k] for k in figures})
+    return build
+
+
+_UTC_DAY_FIGURES = ("net", "gifts", "share")
+_ADD_TO_DAY = _day_adder(DailyTotal.__table__, _UTC_DAY_FIGURES)
+_ADD_TO_CAMPAIGN_DAY = _day_adder(CampaignDay.__table__, DAY_FIGURES)
+
+
 def add_to_day(campaign_id: int, livemode: bool, day: date, *, net: int = 0, gifts: int = 0, share: int = 0) -> None:
-    if not (net or gifts or share):
-        return
-    stmt = insert_on_conflict("daily_total_add", db.session.get_bind().dialect, _add_to_day)
-    db.session.execute(stmt, dict(campaign_id=campaign_id, livemode=livemode, day=day, net=net, gifts=gifts,
-                                  share=share))
-
-
-def _add_to_day(insert):
-    table = DailyTotal.__table__
-    stmt = insert(table).values({c: sa.bindparam(c, type_=table.c[c].type) for c in (
-        "campaign_id", "livemode", "day", "net", "gifts", "share")})
-    excluded, c = stmt.excluded, table.c
-    return stmt.on_conflict_do_update(index_elements=["campaign_id", "livemode", "day"],
-                                      set_={"net": c.net + excluded.net, "gifts": c.gifts + excluded.gifts,
-                                            "share": c.share + excluded.share})
+    """Add to the UTC day (made if need be)."""
+    _add_to_a_day("daily_total_add", _ADD_TO_DAY, _UTC_DAY_FIGURES, campaign_id, livemode, day,
+                  {"net": net, "gifts": gifts, "share": share})
 
 
 def add_to_campaign_day(campaign_id: int, livemode: bool, day: date, **deltas: int) -> None:
     """Add to the campaign's day (made if need be); `deltas` are DAY_FIGURES."""
+    _add_to_a_day("campaign_day_add", _ADD_TO_CAMPAIGN_DAY, DAY_FIGURES, campaign_id, livemode, day, deltas)
+
+
+def _add_to_a_day(name: str, build, figures: tuple[str, ...], campaign_id: int, livemode: bool, day: date,
+                  deltas: dict[str, int]) -> None:
+    """The day's row plus `deltas` (the statement compiled once); nothing when every one is zero."""
     if not any(deltas.values()):
         return
-    stmt = insert_on_conflict("campaign_day_add", db.session.get_bind().dialect, _add_to_campaign_day)
+    stmt = insert_on_conflict(name, db.session.get_bind().dialect, build)
     db.session.execute(stmt, {"campaign_id": campaign_id, "livemode": livemode, "day": day,
-                              **{k: deltas.get(k, 0) for k in DAY_FIGURES}})
-
-
-def _add_to_campaign_day(insert):
-    table = CampaignDay.__table__
-    stmt = insert(table).values({c: sa.bindparam(c, type_=table.c[c].type)
-                                 for c in ("campaign_id", "livemode", "day", *DAY_FIGURES)})
-    excluded, c = stmt.excluded, table.c
-    return stmt.on_conflict_do_update(index_elements=["campaign_id", "livemode", "day"],
-                                      set_={k: c[k] + excluded[k] for k in DAY_FIGURES})
+                              **{k: deltas.get(k, 0) for k in figures}})
 
 
 # ---------------------------------------------------------------- reads (one row or one aggregate)
