@@ -432,11 +432,16 @@ def _make_autocommit_engine(engine: sa.Engine, key: tuple[int, int]) -> sa.Engin
                if k in ("pool_size", "max_overflow", "pool_timeout", "pool_recycle")}
     twin = sa.create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None, **options)
     _autocommit[key] = (engine.url, twin)
+    return twin
 
-    @sa.event.listens_for(engine, "engine_disposed")
-    def _dispose_too(_engine, key=key):
+
+@sa.event.listens_for(sa.engine.Engine, "engine_disposed")
+def _dispose_autocommit_twin(engine: sa.Engine) -> None:
+    """An engine disposed takes its twin with it. One listener for every engine, not one added to
+    an engine each time it gets a twin: an engine disposed and used again (a forked process's,
+    a test's) would gather them. In a forked child, the parent's twin is let go without closing
+    its connections (they are the parent's)."""
+    for key in [key for key in list(_autocommit) if key[1] == id(engine)]:
         gone = _autocommit.pop(key, None)
         if gone is not None:
             gone[1].dispose(close=key[0] == os.getpid())
-
-    return twin

@@ -120,6 +120,7 @@ def pytest_collection_modifyitems(config, items):
         items[:] = kept
 
 
+
 @pytest.fixture(params=DATABASES)
 def database_url(request):
     return request.getfixturevalue("pg_url" if request.param == "postgresql" else "sqlite_url")
@@ -150,6 +151,7 @@ def app(database_url, instance_dir, app_overrides, monkeypatch):
     overrides.update(app_overrides)
     app = create_app(overrides)
     app.before_request(_forget_request_caches)
+    listening = _keep_engine(app)
     with app.app_context():
         if database_url not in _schema_ready:
             _db.drop_all()
@@ -161,6 +163,37 @@ def app(database_url, instance_dir, app_overrides, monkeypatch):
         yield app
         _db.session.remove()
         _db.engine.dispose()
+        if _listeners(_db.engine) != listening:  # the test left a listener on it: not for the next test
+            _engines.pop(_engine_key(app), None)
+
+
+# (URL, engine settings) -> the engine the tests of this process share
+_engines: dict[tuple[str, str, bool], sa.Engine] = {}
+
+
+def _engine_key(app) -> tuple[str, str, bool]:
+    return (str(app.config["SQLALCHEMY_DATABASE_URI"]), repr(app.config["SQLALCHEMY_ENGINE_OPTIONS"]),
+            bool(app.config["SQLALCHEMY_ECHO"]))
+
+
+def _keep_engine(app) -> dict[str, int]:
+    """The app's engine is the one the earlier tests of this process used with the same database
+    and engine settings (disposed after each: no connection is kept between tests). An engine
+    keeps the SQL it compiled; a new one per test compiled every statement again, about a sixth
+    of a database test's time. The app a user runs makes one engine per process, as before.
+    Returns the engine's listeners as they stand, so that a test that leaves one is found."""
+    engines = _db._app_engines[app]
+    if set(engines) == {None}:
+        kept = _engines.setdefault(_engine_key(app), engines[None])
+        if kept is not engines[None]:
+            engines[None].dispose()
+            engines[None] = kept
+    return _listeners(engines[None])
+
+
+def _listeners(engine: sa.Engine) -> dict[str, int]:
+    return ({name: len(getattr(engine.dispatch, name)) for name in engine.dispatch._event_names}
+            | {f"pool.{name}": len(getattr(engine.pool.dispatch, name)) for name in engine.pool.dispatch._event_names})
 
 
 def _forget_request_caches() -> None:
