@@ -10,8 +10,10 @@ TEST_LOCK := requirements-test.lock
 HOST ?= 127.0.0.1
 PORT ?= 5000
 # The suite in two processes (pytest-xdist; the machines have 2 cores), each test file kept in one
-# process (its module fixtures made once). `make test PYTEST_ARGS=` runs it in one process.
-PYTEST_ARGS ?= -n 2 --dist loadfile
+# process (its module fixtures made once), in the order tests/conftest.py gives them: the files
+# that start servers and browsers first, so that no long one is left to run alone at the end
+# (xdist's own order, by number of tests, put them last). `make test PYTEST_ARGS=` runs it in one process.
+PYTEST_ARGS ?= -n 2 --dist loadfile --no-loadscope-reorder
 
 .PHONY: bytecode install install-test system-deps run test bench clean lock translations translations-compile
 
