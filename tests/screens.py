@@ -6,7 +6,13 @@ lays them out: measured then, a table that scrolls inside its box reads as one t
 page (a loaded CI machine did exactly that)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# Every screenshot the browser tests can take, for a person to look through (a full-page shot is
+# a tenth to a third of a page check's time in chromium: a third of the browser tests' time in all,
+# so by default only a page that does not fit, and the walks' kept pictures, are shot).
+EVERY_SHOT = os.environ.get("FILMFUND_TEST_SCREENSHOTS", "") not in ("", "0")
 
 # The first elements that reach past the screen's right edge, to name the culprit in a failure.
 _WIDEST = """() => [...document.querySelectorAll('body *')]
@@ -14,14 +20,22 @@ _WIDEST = """() => [...document.querySelectorAll('body *')]
     .map(e => e.tagName + (e.id ? '#' + e.id : '') + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))"""
 
 
-def assert_fits(page, shots: Path | None = None, name: str | None = None) -> None:
-    """No sideways scrolling on this page at its viewport's width; its full-page screenshot is
-    kept as `shots/name.png` when asked."""
+def assert_fits(page, shots: Path | None = None, name: str | None = None, *, keep: bool = False) -> None:
+    """No sideways scrolling on this page at its viewport's width. With `shots`, its full-page
+    screenshot is written to `shots/name.png` when it does not fit (the failure's picture), when
+    `keep` (pictures kept for people: the walks'), or with FILMFUND_TEST_SCREENSHOTS=1."""
     page.wait_for_load_state("load")
-    if shots is not None:
-        page.screenshot(path=shots / f"{name}.png", full_page=True)
     wide, screen = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    if shots is not None and (keep or EVERY_SHOT or wide > screen):
+        page.screenshot(path=shots / f"{name}.png", full_page=True)
     assert wide <= screen, f"{name or page.url} is {wide} px wide on a {screen} px screen: {page.evaluate(_WIDEST)}"
+
+
+def shot(page, path: Path, *, full_page: bool = True) -> None:
+    """A screenshot of what a step shows, for a person to look through: taken with
+    FILMFUND_TEST_SCREENSHOTS=1 only (what the step checks, it checks in the page itself)."""
+    if EVERY_SHOT:
+        page.screenshot(path=path, full_page=full_page)
 
 
 def one_line_each(page, selector: str) -> int:

@@ -12,7 +12,7 @@ from email.parser import BytesParser
 
 import pytest
 
-from tests.screens import assert_fits, tables_scrolled_sideways
+from tests.screens import assert_fits, shot, tables_scrolled_sideways
 from tests.site.test_browser import BIN, ROOT, _user_per_request, _wait_for_thank_you, browser, server  # noqa: F401
 from tests.site.test_browser import sign_in_donor
 
@@ -67,7 +67,7 @@ def test_address_survey_and_credits_proof_in_a_real_browser(server, browser, tmp
     page.click("#proof-approve")
     expect(page.locator("#survey-done")).to_contain_text("your line in the credits is confirmed")
     expect(page.locator("#proof-state")).to_have_text("Approved")
-    page.screenshot(path=tmp_path / "survey.png", full_page=True)
+    shot(page, tmp_path / "survey.png")
     assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors
     page.close()
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.screens import assert_fits
+from tests.screens import assert_fits, shot
 
 pytestmark = pytest.mark.browser
 
@@ -219,7 +219,7 @@ def test_donation_in_a_real_browser(server, browser, tmp_path):
     expect(preview).to_contain_text("Supporter")
     page.fill("#amount", "50")
     expect(preview).to_contain_text("Collector")
-    page.screenshot(path=tmp_path / "campaign.png", full_page=True)
+    shot(page, tmp_path / "campaign.png")
 
     page.fill("#email", "browser-donor@example.org")
     page.fill("#credit_name", "Browser Donor")
@@ -251,7 +251,7 @@ def test_mobile_width_and_producer_dashboard(server, browser, tmp_path):
     sign_in_producer_first_time(page, server.url, "producer@filmfund.test", PRODUCER_PASSWORD)
     expect(page.locator("h1")).to_have_text("Campaign dashboard")
     expect(page.locator("#raised-chart")).to_be_visible()
-    page.screenshot(path=tmp_path / "dashboard.png", full_page=True)
+    shot(page, tmp_path / "dashboard.png")
     page.close()
 
 

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.screens import assert_fits
+from tests.screens import assert_fits, shot
 from tests.site.test_browser import CHROMIUM, _cli, running_site, sign_in_producer_first_time
 
 pytestmark = pytest.mark.browser
@@ -135,7 +135,7 @@ def test_the_page_at_phone_and_desktop_width(site, browser, tmp_path, width, hei
     assert page.get_attribute('link[rel="icon"]', "href").startswith("/artwork/")
     expect(page.locator(".site-header .brand")).to_contain_text("Living with Dead Hearts")
 
-    page.screenshot(path=tmp_path / f"campaign-{width}.png", full_page=True)
+    shot(page, tmp_path / f"campaign-{width}.png")
 
     # the gallery's still is shown
     still = page.locator("#gallery img").first
@@ -154,7 +154,7 @@ def test_the_page_at_phone_and_desktop_width(site, browser, tmp_path, width, hei
                            timeout=60000)
     # streamed: HLS segments through hls.js from the site (the MP4 is only the fallback)
     assert [u for u in requests if "/hls/s/" in u] and [u for u in requests if "hls.light" in u]
-    page.screenshot(path=tmp_path / f"trailer-{width}.png")
+    shot(page, tmp_path / f"trailer-{width}.png", full_page=False)
 
     # the same page in Chinese: the story's texts in Chinese, still no sideways scroll
     page.goto(site + "/?lang=zh-Hans")
@@ -181,7 +181,7 @@ def test_a_producer_builds_the_page_and_reads_its_sharing_on_a_phone(site, brows
     story.locator('input[name="story-0-heading-en"]').fill("Children taken from their families")
     story.locator('button[type=submit]').click()
     expect(page.locator(".flash.info")).to_contain_text("Saved")
-    page.screenshot(path=tmp_path / "page-editor-390.png", full_page=True)
+    shot(page, tmp_path / "page-editor-390.png")
 
     page.goto(site + "/")
     expect(page.locator(".story h3").first).to_have_text("Children taken from their families")
@@ -190,5 +190,5 @@ def test_a_producer_builds_the_page_and_reads_its_sharing_on_a_phone(site, brows
     assert_fits(page)
     weibo = page.locator('#sharing-table tr[data-source="weibo"] td')
     expect(weibo.nth(1)).not_to_have_text("0")
-    page.screenshot(path=tmp_path / "sharing-390.png", full_page=True)
+    shot(page, tmp_path / "sharing-390.png")
     context.close()

@@ -1,14 +1,14 @@
 """Both languages in a real browser (issue 12.1 and 12.5): the campaign page, the pledge, the test
 checkout, the thank-you page and the account page, at phone (390 px) and desktop (1280 px) width,
-in English and in Chinese chosen by the browser's language; none wider than the screen. The
-screenshots are kept under pytest's tmp_path as the run's artifacts."""
+in English and in Chinese chosen by the browser's language; none wider than the screen. With
+FILMFUND_TEST_SCREENSHOTS=1 the screenshots are kept under pytest's tmp_path as the run's artifacts."""
 from __future__ import annotations
 
 import uuid
 
 import pytest
 
-from tests.screens import assert_fits
+from tests.screens import assert_fits, shot
 from tests.site.test_browser import PRODUCER_PASSWORD, browser, running_site, sign_in_donor  # noqa: F401 (browser: a fixture)
 
 pytestmark = pytest.mark.browser
@@ -35,7 +35,7 @@ def site(tmp_path_factory):
 
 
 def _check(page, lang: str, what: str, shots, name: str) -> None:
-    """The page is in `lang`, says what it should, fits the screen; its screenshot is kept."""
+    """The page is in `lang`, says what it should, fits the screen (tests.screens: its screenshot)."""
     assert page.evaluate("document.documentElement.lang") == lang
     assert SAYS[lang][what] in page.inner_text("body"), f"{name}: {SAYS[lang][what]!r} missing"
     assert_fits(page, shots, name)
@@ -88,6 +88,6 @@ def test_the_switch_turns_a_chinese_page_english_and_it_stays(site, browser, tmp
         assert "Support the film" in page.inner_text("body")
         page.goto(base + "/login")  # remembered (a cookie), though the browser still asks for Chinese
         assert page.evaluate("document.documentElement.lang") == "en"
-        page.screenshot(path=tmp_path / "switched-to-english.png", full_page=True)
+        shot(page, tmp_path / "switched-to-english.png")
     finally:
         context.close()

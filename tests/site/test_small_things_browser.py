@@ -1,7 +1,8 @@
 """Issue 14 item 5, "the small things that cost trust", each seen in a real browser (Debian's
 chromium through Playwright) at a phone's 390 px and a desktop's 1280 px, over `filmfund run`.
 
-The screenshots are kept under the test's tmp folder (printed at the end of the module)."""
+With FILMFUND_TEST_SCREENSHOTS=1 the screenshots of each step are kept under the test's tmp folder
+(printed at the end of the module); a page that does not fit is shot whatever the setting."""
 from __future__ import annotations
 
 import re
@@ -9,7 +10,7 @@ import time
 
 import pytest
 
-from tests.screens import assert_fits, assert_not_scrolled_sideways, one_line_each
+from tests.screens import assert_fits, assert_not_scrolled_sideways, one_line_each, shot
 from tests.site.test_browser import (  # noqa: F401  (browser: a fixture)
     browser,
     give_in_browser,
@@ -215,11 +216,11 @@ def test_the_dashboard_at_1000_donations_is_folded_paged_and_agrees_with_the_rew
             group.locator(".count-owed").inner_text().split(" ")[0].replace(",", ""))
     assert page.locator("details.fulfil-group[open]").count() == 0
     height = page.evaluate("document.documentElement.scrollHeight")
-    page.screenshot(path=shots / "dashboard-1000-1280.png", full_page=True)
+    shot(page, shots / "dashboard-1000-1280.png")
     page.set_viewport_size({"width": 390, "height": 800})
     assert_fits(page)
     phone_height = page.evaluate("document.documentElement.scrollHeight")
-    page.screenshot(path=shots / "dashboard-1000-390.png", full_page=True)
+    shot(page, shots / "dashboard-1000-390.png")
     print(f"\ndashboard at 1,000 donations: {height} px tall at 1280 px, {phone_height} px at 390 px")
     assert height < 8000, height
 

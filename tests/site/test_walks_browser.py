@@ -58,7 +58,7 @@ def look(page, shots, name: str) -> None:
     """This page at the desk and on a phone: a screenshot of each, and nothing wider than the phone."""
     for width in (1280, 390):
         page.set_viewport_size({"width": width, "height": 900})
-        assert_fits(page, shots, f"{name}-{width}")
+        assert_fits(page, shots, f"{name}-{width}", keep=True)
     page.set_viewport_size({"width": 1280, "height": 900})
 
 
