@@ -8,7 +8,9 @@ targets, grouped choices, refusals tied to their field) and fit the screen (a da
 in its own box, the page never). A refused staff sign-in, second factor, reset or money form comes
 back with the focus on the field to mend, marked invalid and described by its error (before, each
 came back with a message at the top of the page and the focus nowhere: at 390 px the dashboard's
-payout form is screens below it)."""
+payout form is screens below it). At 390 px the walk also makes the every-page checks of each page
+(test_every_page_browser.check_page: no table scrolled sideways, and in Chinese the producers' own
+English marked so, with no English sentence outside the mark)."""
 from __future__ import annotations
 
 import re
@@ -24,7 +26,13 @@ from werkzeug.exceptions import HTTPException
 from tests.a11y import focused_after_load, problems
 from tests.screens import assert_fits
 from tests.site.test_browser import browser, running_site  # noqa: F401  (browser: a fixture)
-from tests.site.test_every_page_browser import FILES, SEED
+from tests.site.test_every_page_browser import (  # noqa: F401 (names_as_written: a fixture)
+    FILES,
+    NOT_PAGES,
+    SEED,
+    check_page,
+    names_as_written,
+)
 from tests.test_auth_staff import rfc6238
 
 pytestmark = pytest.mark.browser
@@ -142,10 +150,12 @@ def staff_pages(site) -> tuple[list[str], object]:
     return paths, url_map.bind("localhost")
 
 
-def _walk(page, base: str, start: list[str], routes, where: str, found: dict[str, list[str]]) -> set[str]:
+def _walk(page, base: str, start: list[str], routes, where: str, found: dict[str, list[str]],
+          every_page: tuple[str, list[str]] | None = None) -> set[str]:
     """Open each page of `start`, then the first page linked of each endpoint with a parameter (a
     donor's, a reward's queue, an update, a clip, a month's statement) in the staff areas; adds
-    each page's problems to `found`. The endpoints seen."""
+    each page's problems to `found`. `every_page` (the language, the names written as they are):
+    each page also passes the every-page walk's checks. The endpoints seen."""
     queue, seen_endpoints, opened = list(start), set(), set()
     while queue:
         path = queue.pop(0)
@@ -165,6 +175,12 @@ def _walk(page, base: str, start: list[str], routes, where: str, found: dict[str
             assert_fits(page)
         except AssertionError as err:
             found.setdefault(str(err).split(":")[0], []).append(where)
+        if every_page is not None and not path.startswith(NOT_PAGES):  # the sign-in steps are not pages to check
+            lang, names = every_page
+            try:
+                check_page(page, path, routes.match(path, method="GET")[0], "producer", lang, None, names)
+            except AssertionError as err:
+                found.setdefault(f"every-page check: {err}", []).append(f"{where} {path}")
         for href in page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)"):
             link = urlsplit(href).path
             if not href.startswith(base + "/") or not link.startswith(STAFF_AREAS) or link.endswith(FILES):
@@ -181,7 +197,7 @@ def _walk(page, base: str, start: list[str], routes, where: str, found: dict[str
 
 @pytest.mark.parametrize("width", [390, 1280])
 def test_every_staff_page_reads_to_a_screen_reader(site, browser, producer, partner_state,  # noqa: F811
-                                                   staff_pages, width):
+                                                   staff_pages, width, names_as_written):  # noqa: F811
     base, _env, _log = site
     paths, routes = staff_pages
     found: dict[str, list[str]] = {}
@@ -193,7 +209,8 @@ def test_every_staff_page_reads_to_a_screen_reader(site, browser, producer, part
         try:
             for lang in LANGUAGES:
                 page.goto(f"{base}/?lang={lang}")
-                reached |= _walk(page, base, start, routes, f"{who} {lang}", found)
+                reached |= _walk(page, base, start, routes, f"{who} {lang}", found,
+                                 (lang, names_as_written) if width == 390 else None)
                 assert page.evaluate("document.documentElement.lang") == lang
         finally:
             context.close()
