@@ -397,14 +397,25 @@ def served_app(app):
     from waitress.server import create_server
 
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
+    stop = threading.Event()
+
+    def serve() -> None:
+        """waitress's loop (server.run), a poll at a time until told to stop; then every channel
+        is closed here, on the loop's own thread, so that the loop never polls a descriptor
+        closed under it."""
+        while not stop.is_set() and server._map:
+            wasyncore.loop(timeout=0.05, map=server._map, use_poll=True, count=1)
+        wasyncore.close_all(server._map)
+
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.effective_port}"
-    # Stop in waitress's order: the handler threads first, since a handler that finishes
-    # pulls the server's trigger; then close every channel from the loop's own thread, so
-    # that the loop never polls a descriptor closed under it. Closing from this thread
-    # raced both ways (EBADF in a handler, or in the loop) and failed a CI run.
+    # Stop in waitress's order: the handler threads first (a handler that finishes pulls the
+    # server's trigger), then the loop. Closing from this thread raced both ways (EBADF in a
+    # handler, or in the loop) and failed a CI run; asking the loop to close through the
+    # trigger failed another, its pipe closed already (EBADF in the pull): the loop is now told
+    # by a flag it reads between polls.
     server.task_dispatcher.shutdown()
-    server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+    stop.set()
     thread.join(10)
     assert not thread.is_alive(), "waitress's loop did not end"
