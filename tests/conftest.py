@@ -166,7 +166,7 @@ def app(database_url, instance_dir, app_overrides, monkeypatch):
     overrides.update(app_overrides)
     app = create_app(overrides)
     app.before_request(_forget_request_caches)
-    listening = _keep_engine(app)
+    shared, listening = _keep_engine(app)
     with app.app_context():
         if database_url not in _schema_ready:
             _db.drop_all()
@@ -178,32 +178,32 @@ def app(database_url, instance_dir, app_overrides, monkeypatch):
         yield app
         _db.session.remove()
         _db.engine.dispose()
-        if _listeners(_db.engine) != listening:  # the test left a listener on it: not for the next test
-            _engines.pop(_engine_key(app), None)
+        if shared is not None and _listeners(_db.engine) != listening:  # a listener left on it: not for the next test
+            _engines.pop(shared, None)
 
 
 # (URL, engine settings) -> the engine the tests of this process share
 _engines: dict[tuple[str, str, bool], sa.Engine] = {}
 
 
-def _engine_key(app) -> tuple[str, str, bool]:
-    return (str(app.config["SQLALCHEMY_DATABASE_URI"]), repr(app.config["SQLALCHEMY_ENGINE_OPTIONS"]),
-            bool(app.config["SQLALCHEMY_ECHO"]))
-
-
-def _keep_engine(app) -> dict[str, int]:
+def _keep_engine(app) -> tuple[tuple[str, str, bool] | None, dict[str, int]]:
     """The app's engine is the one the earlier tests of this process used with the same database
     and engine settings (disposed after each: no connection is kept between tests). An engine
     keeps the SQL it compiled; a new one per test compiled every statement again, about a sixth
     of a database test's time. The app a user runs makes one engine per process, as before.
-    Returns the engine's listeners as they stand, so that a test that leaves one is found."""
+    Returns the key it is shared under (None: not shared, the app has other binds) and its
+    listeners as they stand, so that a test that leaves one is found (and a test that changes the
+    app's settings meanwhile still lets go of the right one)."""
     engines = _db._app_engines[app]
-    if set(engines) == {None}:
-        kept = _engines.setdefault(_engine_key(app), engines[None])
-        if kept is not engines[None]:
-            engines[None].dispose()
-            engines[None] = kept
-    return _listeners(engines[None])
+    if set(engines) != {None}:
+        return None, {}
+    key = (str(app.config["SQLALCHEMY_DATABASE_URI"]), repr(app.config["SQLALCHEMY_ENGINE_OPTIONS"]),
+           bool(app.config["SQLALCHEMY_ECHO"]))
+    kept = _engines.setdefault(key, engines[None])
+    if kept is not engines[None]:
+        engines[None].dispose()
+        engines[None] = kept
+    return key, _listeners(kept)
 
 
 def _listeners(engine: sa.Engine) -> dict[str, int]:
@@ -404,7 +404,7 @@ def served_app(app):
         is closed here, on the loop's own thread, so that the loop never polls a descriptor
         closed under it."""
         while not stop.is_set() and server._map:
-            wasyncore.loop(timeout=0.05, map=server._map, use_poll=True, count=1)
+            wasyncore.loop(timeout=0.05, map=server._map, use_poll=server.adj.asyncore_use_poll, count=1)
         wasyncore.close_all(server._map)
 
     thread = threading.Thread(target=serve, daemon=True)
