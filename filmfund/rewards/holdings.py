@@ -65,6 +65,15 @@ def donors_sql(campaign_id: int, livemode: bool | None = None):
                                                DonorTotal.livemode == mode, DonorTotal.net > 0)
 
 
+def refunded_donors_sql(campaign_id: int, livemode: bool | None = None):
+    """SQL: (user_id, net) of the campaign's donors some of whose money went back (refunded or
+    disputed: their net is below what they gave), in the money mode. Few of all the donors: what a
+    check of "still holds what was sent" starts from (fulfilment.refunded_after_shipping)."""
+    mode = ledger.money_mode() if livemode is None else livemode
+    return sa.select(DonorTotal.user_id, DonorTotal.net).where(
+        DonorTotal.campaign_id == campaign_id, DonorTotal.livemode == mode, DonorTotal.net < DonorTotal.gross)
+
+
 def is_donor(user_id: int, campaign_id: int, livemode: bool | None = None) -> bool:
     return net_total(user_id, campaign_id, livemode) > 0
 
