@@ -92,11 +92,11 @@ SPREADSHEET_BOM = "\ufeff"
 
 
 def download(body: str | Iterable[str], filename: str, headers: dict[str, str] | None = None, *,
-             for_spreadsheet: bool = True) -> Response:
+             for_spreadsheet: bool = True, mimetype: str = "text/csv") -> Response:
     """A CSV document (`render`'s text or `stream`'s pieces) as a download: `filename`, private,
-    and the byte order mark first unless a program reads it (`for_spreadsheet=False`: the API;
-    see the module's docstring). Pieces are read in the request's contexts (a lazy generator: see
-    the module's docstring), from a view only."""
+    and the byte order mark first unless a program reads it (`for_spreadsheet=False`: the API, and
+    a document that is not CSV, `mimetype`; see the module's docstring). Pieces are read in the
+    request's contexts (a lazy generator: see the module's docstring), from a view only."""
     pieces = [body] if isinstance(body, str) else body
 
     def with_bom() -> Iterator[str]:
@@ -106,6 +106,6 @@ def download(body: str | Iterable[str], filename: str, headers: dict[str, str] |
 
     if not isinstance(body, str) and "babel" in current_app.extensions:
         get_locale(), get_timezone()  # settled now, while the view's session is open (the module's docstring)
-    return Response(with_bom() if isinstance(body, str) else stream_with_context(with_bom()), mimetype="text/csv",
+    return Response(with_bom() if isinstance(body, str) else stream_with_context(with_bom()), mimetype=mimetype,
                     headers={"Content-Disposition": f'attachment; filename="{filename}"',
                              "Cache-Control": "private, no-store", **(headers or {})})

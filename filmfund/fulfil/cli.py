@@ -32,10 +32,12 @@ def export_command(fmt: str) -> None:
     if changes and changes["withdrawn"]:
         click.echo(f"NOTE {len(changes['withdrawn'])} frozen line(s) left out: their donors asked for anonymity "
                    "or erasure, or declined rewards, after the freeze; render the roll again", err=True)
-    text = end_credits.export(campaign, fmt)
     record_audit("export.credits", f"campaign:{campaign.slug}", {"format": fmt})
     db.session.commit()
-    click.echo(text, nl=False)
+    # Written as it is read, a chunk of the live list at a time (a program reads it: no BOM).
+    pieces = end_credits.stream_txt(campaign) if fmt == "txt" else end_credits.stream_csv(campaign, newline="\n")
+    for piece in pieces:
+        click.echo(piece, nl=False)
 
 
 @rewards.command("remind")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, time, timezone
 
 import sqlalchemy as sa
-from flask import (Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, send_file,
+from flask import (Blueprint, abort, flash, jsonify, redirect, render_template, request, send_file,
                    url_for)
 from flask_login import current_user
 from flask_babel import gettext as _
@@ -404,12 +404,11 @@ def credits_proofs():
 @role_required("producer")
 def credits_txt():
     campaign = current_campaign()
-    text = credits.export(campaign, "txt")
     record_audit("export.credits", f"campaign:{campaign.slug}", {"format": "txt"})
     db.session.commit()
-    return Response(text, mimetype="text/plain",
-                    headers={"Content-Disposition": 'attachment; filename="credits.txt"',
-                             "Cache-Control": "private, no-store"})
+    # Streamed, a chunk of the live list at a time, as the credits' CSV.
+    return csvsafe.download(credits.stream_txt(campaign), "credits.txt", for_spreadsheet=False,
+                            mimetype="text/plain")
 
 
 @admin_bp.post("/credits/roll")

@@ -8,6 +8,8 @@ import subprocess
 from datetime import timedelta
 
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
 
 from filmfund.audit import AuditEntry
 from filmfund.db import utcnow
@@ -383,3 +385,28 @@ def test_credits_follow_the_donor_profile_and_a_name_change_needs_a_new_proof(ca
     out = runner.invoke(args=["credits", "export"])
     assert "Olu Exec and family" in out.stdout and "Amy Supporter" not in out.stdout  # the frozen list, less Amy
     assert "anonymity" in out.stderr
+
+
+def test_the_live_credits_text_is_streamed_and_reads_as_the_commands(campaign, runner, client, login_as, producer):
+    """credits.txt is written a chunk of the live list at a time (at a million it was built whole:
+    61 MiB): the page's download, streamed, is the command's text."""
+    _donors()
+    response = login_as(client, producer).get("/admin/credits.txt")
+    assert response.is_streamed and response.mimetype == "text/plain"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="credits.txt"'
+    assert response.get_data(as_text=True) == runner.invoke(args=["credits", "export"]).output == (
+        "Executive Producers\nada exec\nOlu Exec\n\nSupporters\nAmy Supporter\nZed Supporter\n")
+
+
+@given(st.lists(st.tuples(st.sampled_from(credits.SECTIONS), st.text("Aé王 ", min_size=1, max_size=5)), max_size=12),
+       st.lists(st.integers(min_value=0, max_value=12), max_size=4))
+def test_the_text_in_pieces_is_the_text_whole(lines, cuts):
+    """However the live list's chunks fall (between sections or inside one), the pieces make the
+    text that the whole list makes: each heading once, before its names, a blank line between."""
+    lines = sorted(lines, key=lambda line: credits.SECTIONS.index(line[0]))
+    bounds = [0, *sorted(min(c, len(lines)) for c in cuts), len(lines)]
+    parts = [lines[a:b] for a, b in zip(bounds, bounds[1:])]
+    blocks = ["\n".join([credits.HEADINGS[s], *(n for t, n in lines if t == s)])
+              for s in credits.SECTIONS if any(t == s for t, _ in lines)]
+    expected = "\n\n".join(blocks) + ("\n" if blocks else "")
+    assert "".join(credits._txt_pieces(parts)) == expected == credits.render_txt(lines)
