@@ -8,6 +8,7 @@ items fulfil's, the questions comms'.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 
 import sqlalchemy as sa
 
@@ -98,29 +99,40 @@ def supporters_csv(campaign, chunk: int = 2000) -> Iterator[str]:
     A generator: nothing is read until the response's body is (csvsafe.download runs it in the
     request's context then, with a session of its own; the view's has been closed by then)."""
     tiers, currency = campaign.tiers, campaign.currency
-    stmt = (sa.select(DonorTotal, User.email, DonorProfile, ShippingAddress.country)
-            .join(User, User.id == DonorTotal.user_id)
-            .outerjoin(DonorProfile, DonorProfile.user_id == DonorTotal.user_id)
-            .outerjoin(ShippingAddress, ShippingAddress.user_id == DonorTotal.user_id)
-            .where(DonorTotal.campaign_id == campaign.id, DonorTotal.livemode == ledger.money_mode(),
-                   DonorTotal.gross > 0)
-            .order_by(DonorTotal.user_id).execution_options(yield_per=chunk))
+    t = DonorTotal
+    # The name and the flag in privacy's SQL forms (no ORM profile per row: a third of the time left).
+    stmt = (sa.select(t.gross, t.refunded, t.net, t.donations, t.first_gift_at, t.last_gift_at, User.email,
+                      privacy.own_name_sql(), privacy.is_anonymous_sql(),
+                      sa.func.coalesce(DonorProfile.rewards_opt_out, False), ShippingAddress.country)
+            .join(User, User.id == t.user_id)
+            .outerjoin(DonorProfile, DonorProfile.user_id == t.user_id)
+            .outerjoin(ShippingAddress, ShippingAddress.user_id == t.user_id)
+            .where(t.campaign_id == campaign.id, t.livemode == ledger.money_mode(), t.gross > 0)
+            .order_by(t.user_id).execution_options(yield_per=chunk))
+
+    # Each amount and tier formatted once per export (the amounts most recently met, so that the
+    # memory stays flat): Babel's formatting was half the export's time (22 s for 245,000
+    # supporters), and most cells repeat one (no refund, the net equal to the gift, round gifts).
+    money = lru_cache(maxsize=4096)(lambda cents: format_money(cents, currency))
+
+    @lru_cache(maxsize=None)
+    def tier_named(tier) -> str:  # the campaign's ten tiers at most
+        return texts.tier_name(campaign.translations, tier)
+
+    def tier_cell(net: int) -> str:
+        tier = holdings.tier_of(tiers, net)
+        return tier_named(tier) if tier is not None else ""
 
     def yes(flag: bool) -> str:
         return "yes" if flag else "no"
 
     def day(at) -> str:
-        return at.strftime("%Y-%m-%d") if at else ""
+        return at.date().isoformat() if at else ""
 
-    def supporter(total, email, profile, country) -> list:
-        tier = holdings.tier_of(tiers, int(total.net))
-        opted_out = bool(profile and profile.rewards_opt_out)
-        return [email, privacy.own_name(profile) or "", yes(privacy.is_anonymous(profile)),
-                "declined" if opted_out else "yes",
-                texts.tier_name(campaign.translations, tier) if tier else "",
-                format_money(int(total.gross), currency), format_money(int(total.refunded), currency),
-                format_money(int(total.net), currency), int(total.donations),
-                day(total.first_gift_at), day(total.last_gift_at), country or ""]
+    def supporter(gross, refunded, net, gifts, first, last, email, name, anonymous, opted_out, country) -> list:
+        return [email, name or "", yes(anonymous), "declined" if opted_out else "yes", tier_cell(int(net)),
+                money(int(gross)), money(int(refunded)), money(int(net)), int(gifts),
+                day(first), day(last), country or ""]
 
     parts = db.session.execute(stmt).partitions()
     yield from csvsafe.stream(SUPPORTER_HEADER, ([supporter(*r) for r in part] for part in parts))

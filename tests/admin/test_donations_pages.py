@@ -84,6 +84,33 @@ def test_supporters_csv_is_readable_safe_and_audited(client, campaign, login_as,
     assert audit is not None and audit.details_dict["rows"] == 2
 
 
+def test_the_supporters_csv_says_each_donors_choices_as_their_pages_do(client, campaign, login_as, producer):
+    """Each row's name, anonymity, rewards and tier are privacy's and holdings' answers, whatever the
+    row (read in SQL for the export, in Python for the donor's page): an erased donor has no name
+    and is anonymous, one who declined rewards says so, and every amount is the reader's money."""
+    from filmfund.auth.services import find_user
+    from filmfund.rewards import donor_data
+
+    record_offline("cai@example.org", 10000, credit_name="蔡明")
+    record_offline("dee@example.org", 5000, credit_name="Dee Declines", rewards_opt_out=True)
+    record_offline("gone@example.org", 3000, credit_name="Gone Name")
+    record_offline("nop@example.org", 1500)  # no profile given: no name, not anonymous
+    donor_data.erase_donor(find_user("gone@example.org"))
+    db.session.commit()
+    login_as(client, producer)
+    rows = list(csv.reader(io.StringIO(spreadsheet_csv(client.get("/admin/donations/supporters.csv")))))
+    by_email = {row[0]: row for row in rows[1:]}
+    assert by_email["cai@example.org"][1:6] == ["蔡明", "no", "yes", "Patron", "$100.00"]
+    assert by_email["dee@example.org"][1:4] == ["Dee Declines", "no", "declined"]
+    (gone,) = [row for email, row in by_email.items() if email.startswith("erased-")]
+    assert gone[1:3] == ["", "yes"] and gone[5] == "$30.00"
+    assert "Gone Name" not in str(rows) and "gone@example.org" not in str(rows)
+    assert by_email["nop@example.org"][1:3] == ["", "no"]
+    zh = client.get("/admin/donations/supporters.csv", headers={"Accept-Language": "zh-Hans"})
+    cai = next(row for row in csv.reader(io.StringIO(spreadsheet_csv(zh))) if row[0] == "cai@example.org")
+    assert cai[4:6] == ["赞助人", "US$100.00"]
+
+
 @pytest.mark.parametrize("typed", ["Élodie", "élodie", "ÉLODIE", "ELODIE", "elodie", "E\u0301lodie ørs"])
 def test_search_finds_an_accented_credit_name_however_typed(campaign, typed):
     """README: `q` is the start of the credit name, case and accents aside (typed.search_key on
