@@ -3,6 +3,8 @@ collection (and the test-mode checkout's), the mailed survey with reminders, the
 and the item states the producers move; refunds before and after shipping."""
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from datetime import timedelta
@@ -432,3 +434,24 @@ def test_a_first_address_given_through_the_survey_link_is_told_to_the_donor(camp
     assert notice["To"] == "dvd@example.org" and notice["Subject"] == "Your shipping address was saved"
     assert "/account/address" in text and "put your own address back" in text
     assert "Someone Else" not in text and "Lilas" not in text
+
+
+def test_the_packing_list_names_the_parcels_still_without_an_address(campaign, stripe_events, client, login_as,
+                                                                      producer):
+    """A parcel in production for a donor who gave no address yet is listed, its address cells
+    empty and its country saying so; the one with an address reads it whole."""
+    for email in ("has@example.org", "none@example.org"):
+        p = make_pledge(amount=5000, email=email)
+        stripe_events.send("checkout.session.completed", session_obj(p.id, 5000, email=email))
+    fulfilment.save_address(_user("has@example.org"), ADDRESS, source="account")
+    fulfilment.mark_available(db.session.scalar(sa.select(Reward.id).where(Reward.key == "dvd")))
+    db.session.commit()
+    has, none = _dvd("has@example.org"), _dvd("none@example.org")
+    for item in (has, none):
+        fulfilment.move_item(item.id, "in_production")
+    db.session.commit()
+    packing = login_as(client, producer).get("/admin/rewards/packing-list.csv")
+    rows = {int(r[0]): r for r in list(csv.reader(io.StringIO(spreadsheet_csv(packing))))[1:]}
+    assert rows[none.id][1:] == ["dvd", "in_production", "", "", "", "", "", "", "NO ADDRESS YET", "", "", ""]
+    assert rows[has.id][1:10] == ["dvd", "in_production", ADDRESS["name"], ADDRESS["line1"], ADDRESS.get("line2", ""),
+                                  ADDRESS["city"], ADDRESS.get("state", ""), ADDRESS["postal_code"], ADDRESS["country"]]
