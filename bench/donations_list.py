@@ -15,17 +15,15 @@ Prints a Markdown table for the README.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
+from scratch import name_every_donor, seeded_run  # bench/scratch.py (bench/ is this script's folder)
 
 ROOT = Path(__file__).resolve().parent.parent
 FILMFUND = str(Path(sys.executable).parent / "filmfund")
@@ -42,19 +40,8 @@ def _median_ms(fn, repeat: int) -> float:
 
 
 def _names_and_refunds(engine) -> None:
-    from filmfund.typed import search_key
-
     with engine.begin() as conn:
-        conn.execute(sa.text(
-            "INSERT INTO donor_profiles (user_id, credit_name, anonymous, rewards_opt_out, created_at, updated_at) "
-            "SELECT id, 'Donor ' || lpad(id::text, 7, '0'), id % 10 = 0, false, now(), now() FROM users "
-            "ON CONFLICT (user_id) DO NOTHING"))
-        # Written in SQL, so their search keys are too, by the search's one rule (typed.search_key).
-        named = conn.execute(sa.text("SELECT user_id, credit_name FROM donor_profiles "
-                                     "WHERE credit_name IS NOT NULL AND credit_name_key IS NULL")).all()
-        if named:
-            conn.execute(sa.text("UPDATE donor_profiles SET credit_name_key = :k WHERE user_id = :i"),
-                         [{"i": user_id, "k": search_key(name)} for user_id, name in named])
+        name_every_donor(conn)
         # One donation in 200 partly refunded (columns only: the list reads them, not the entries).
         conn.execute(sa.text("UPDATE donations SET amount_refunded = amount / 2 WHERE id % 200 = 0"))
 
@@ -121,27 +108,7 @@ def run(url: str, instance: Path, donations: int, repeat: int, seed: bool = True
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--donations", type=int, default=1_000_000)
-    ap.add_argument("--repeat", type=int, default=7)
-    ap.add_argument("--database-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-    ap.add_argument("--keep", metavar="NAME", help="keep the seeded database under this name, and reuse it "
-                    "if it exists (migrated again, not seeded again): seeding 1M takes a while")
-    args = ap.parse_args()
-    name = args.keep or f"filmfund_bench_list_{uuid.uuid4().hex[:6]}"
-    admin = sa.create_engine(args.database_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        exists = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
-        if not exists:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = args.database_url.rsplit("/", 1)[0] + "/" + name
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            rows = run(url, Path(tmp), args.donations, args.repeat, seed=not exists)
-    finally:
-        if not args.keep:
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    args, rows = seeded_run(run, "filmfund_bench_list", 1_000_000, 7)
     print(f"\n`GET /api/v1/donations` at {args.donations:,} donations, PostgreSQL, median of {args.repeat}:\n")
     print("| request | ms | items |")
     print("| --- | ---: | ---: |")

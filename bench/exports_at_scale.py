@@ -2,7 +2,7 @@
 
 A scratch PostgreSQL database is made, migrated, filled with `filmfund demo seed --donations N`
 (test money, bulk; N/4 donors), then given what a campaign of that size also holds, written in
-SQL (the seed makes none of it): a credit name for every donor (1 in 10 anonymous), every physical
+SQL (the seed makes none of it): a credit name for every donor (1 in 10 anonymous: `scratch.name_every_donor`), every physical
 reward's item (`fulfilment.sync_items`), a third of them in production and a third shipped, an
 address for 7 donors in 10, and a few donors refunded in full since their parcels left (1 in 4,100:
 their totals and entitlements, not the ledger's entries, so `ledger check` is not run on it). Each request goes through the app in this process (Flask's test
@@ -25,19 +25,17 @@ Prints a Markdown table for the README.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import tracemalloc
-import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
+from scratch import name_every_donor, seeded_run  # bench/scratch.py (bench/ is this script's folder)
 
 ROOT = Path(__file__).resolve().parent.parent
 FILMFUND = str(Path(sys.executable).parent / "filmfund")
@@ -47,18 +45,8 @@ PAGES = ("/admin/rewards",)
 
 def _fill(engine) -> None:
     """What the seed leaves out and the exports read (see the module's docstring)."""
-    from filmfund.typed import search_key
-
     with engine.begin() as conn:
-        conn.execute(sa.text(
-            "INSERT INTO donor_profiles (user_id, credit_name, anonymous, rewards_opt_out, created_at, updated_at) "
-            "SELECT id, 'Supporter ' || lpad(id::text, 7, '0'), id % 10 = 0, false, now(), now() FROM users "
-            "WHERE email LIKE 'donor-%' ON CONFLICT (user_id) DO NOTHING"))
-        named = conn.execute(sa.text("SELECT user_id, credit_name FROM donor_profiles "
-                                     "WHERE credit_name IS NOT NULL AND credit_name_key IS NULL")).all()
-        if named:
-            conn.execute(sa.text("UPDATE donor_profiles SET credit_name_key = :k WHERE user_id = :i"),
-                         [{"i": user_id, "k": search_key(name)} for user_id, name in named])
+        name_every_donor(conn, "Supporter")
         conn.execute(sa.text(
             "UPDATE fulfilment_items SET state = CASE id % 3 WHEN 0 THEN 'shipped' WHEN 1 THEN 'in_production' "
             "ELSE 'owed' END, shipped_at = CASE WHEN id % 3 = 0 THEN now() - (id % 1000) * interval '1 minute' END, "
@@ -153,27 +141,7 @@ def run(url: str, instance: Path, donations: int, repeat: int, seed: bool = True
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--donations", type=int, default=200_000)
-    ap.add_argument("--repeat", type=int, default=2)
-    ap.add_argument("--database-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-    ap.add_argument("--keep", metavar="NAME", help="keep the seeded database under this name, and reuse it "
-                    "if it exists (migrated again, not seeded again)")
-    args = ap.parse_args()
-    name = args.keep or f"filmfund_bench_exports_{uuid.uuid4().hex[:6]}"
-    admin = sa.create_engine(args.database_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        exists = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
-        if not exists:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = args.database_url.rsplit("/", 1)[0] + "/" + name
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            rows = run(url, Path(tmp), args.donations, args.repeat, seed=not exists)
-    finally:
-        if not args.keep:
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    args, rows = seeded_run(run, "filmfund_bench_exports", 200_000, 2)
     print(f"\nThe producers' exports and rewards page at {args.donations:,} donations, PostgreSQL, "
           f"median of {args.repeat}:\n")
     print("| request | whole, ms | first piece, ms | size | SHA-256 (first 12) | peak Python memory |")
