@@ -1,7 +1,7 @@
 """The producers' credits and rewards pages at a million donations read a page, not every row:
 the roll's font check reads only the names beyond ASCII, the credits list and a reward's page of
-holders ask no subquery per donor (PostgreSQL's plan of the statement as sent), and the dashboard
-counts the hand-delivered rewards alone. Measured at 1M: README, "The producers' pages at a million
+holders ask no subquery per donor (PostgreSQL's plan of the statement as sent), nor does the list of
+parcels sent to a donor refunded since, and the dashboard counts the hand-delivered rewards alone. Measured at 1M: README, "The producers' pages at a million
 donations"."""
 from __future__ import annotations
 
@@ -10,10 +10,15 @@ from contextlib import contextmanager
 import pytest
 import sqlalchemy as sa
 
+from filmfund.auth.services import find_user
 from filmfund.extensions import db
-from filmfund.fulfil import credits, statement
+from filmfund.fulfil import credits, fulfilment, statement
 from filmfund.fulfil import roll as roll_video
-from tests.helpers import record_offline
+from filmfund.fulfil.models import FulfilmentItem
+from filmfund.rewards.models import Reward
+from tests.fulfil.test_addresses import ADDRESS
+from tests.helpers import make_pledge, record_offline
+from tests.rewards.conftest import charge_obj, session_obj
 from tests.site.helpers import pay
 
 
@@ -99,18 +104,9 @@ def test_the_dashboard_counts_the_hand_delivered_rewards_alone(campaign):
                                             if q.reward.kind in HAND_DELIVERED}
 
 
-
 def test_the_parcels_of_refunded_donors_are_found_without_a_net_per_parcel(campaign, stripe_events, pg_only):
     """`/admin/rewards` lists the parcels sent to donors refunded since: asked of every shipped item,
     the donor's net was a subquery per parcel (2.5 to 4.4 s at a million, with none to show)."""
-    from filmfund.auth.services import find_user
-    from filmfund.fulfil import fulfilment
-    from filmfund.fulfil.models import FulfilmentItem
-    from filmfund.rewards.models import Reward
-    from tests.fulfil.test_addresses import ADDRESS
-    from tests.helpers import make_pledge
-    from tests.rewards.conftest import charge_obj, session_obj
-
     paid = []
     for n in range(3):
         email = f"p{n}@example.org"
