@@ -434,8 +434,16 @@ def withdrawn_since_freeze(campaign: Campaign) -> list[tuple[str, str]]:
 
 def export_lines(campaign: Campaign) -> list[tuple[str, str]]:
     """What the credits print: the frozen list once frozen (less the withdrawn), the live list before."""
+    return [line for part in _export_parts(campaign) for line in part]
+
+
+def _export_parts(campaign: Campaign):
+    """export_lines in parts of (section, name): the frozen list as one part once frozen, else the
+    live list a chunk at a time (read as the parts are: the streamed downloads hold a chunk)."""
     frozen = frozen_lines(campaign)
-    return frozen if frozen is not None else [(l.section, l.name) for l in live_lines(campaign)]
+    if frozen is not None:
+        return [frozen]
+    return ([(l.section, l.name) for l in part] for part in _live_parts(campaign))
 
 
 def changes_since_freeze(campaign: Campaign) -> dict | None:
@@ -459,32 +467,27 @@ def export_count(campaign: Campaign) -> int:
 def stream_csv(campaign: Campaign, newline: str = "\r\n"):
     """export_lines as CSV, in pieces: the live list read a chunk at a time (a generator: nothing
     is read until its first piece is; see csvsafe.download)."""
-    frozen = frozen_lines(campaign)
-    parts = [frozen] if frozen is not None else ([(l.section, l.name) for l in part] for part in _live_parts(campaign))
-    yield from csvsafe.stream(["section", "name"], parts, newline=newline)
+    yield from csvsafe.stream(["section", "name"], _export_parts(campaign), newline=newline)
 
 
 def render_txt(lines: list[tuple[str, str]]) -> str:
     """The credits as plain text: each section's heading, then its names, a blank line between."""
-    return "".join(_txt_pieces([sorted(lines, key=lambda line: SECTIONS.index(line[0]))]))
+    return "".join(_txt_pieces([lines]))
 
 
 def stream_txt(campaign: Campaign):
     """render_txt of export_lines, in pieces: the live list read a chunk at a time, as stream_csv
     (at a million donations the text was built whole, 61 MiB for 216,000 lines)."""
-    frozen = frozen_lines(campaign)
-    if frozen is not None:
-        yield render_txt(frozen)
-        return
-    yield from _txt_pieces([(l.section, l.name) for l in part] for part in _live_parts(campaign))
+    yield from _txt_pieces(_export_parts(campaign))
 
 
 def _txt_pieces(parts):
-    """The text of lines already in the sections' order, one piece per part."""
+    """The text of lines in the sections' order across the parts (the live list's order; each part
+    is put in it too, for a list frozen in another), one piece per part."""
     section = None
     for part in parts:
         out = []
-        for line_section, name in part:
+        for line_section, name in sorted(part, key=lambda line: SECTIONS.index(line[0])):
             if line_section != section:
                 out.append(("\n" if section is not None else "") + HEADINGS[line_section] + "\n")
                 section = line_section

@@ -41,14 +41,6 @@ def is_held(entitlement: Entitlement) -> bool:
 
 # ---------------------------------------------------------------- the lifetime total
 
-def net_total_sql(user_id, campaign_id: int, livemode: bool | None = None):
-    """SQL: the donor's lifetime net (0 without a gift); `user_id` a value or a column."""
-    mode = ledger.money_mode() if livemode is None else livemode
-    return sa.func.coalesce(
-        sa.select(DonorTotal.net).where(DonorTotal.campaign_id == campaign_id, DonorTotal.user_id == user_id,
-                                        DonorTotal.livemode == mode).scalar_subquery(), 0)
-
-
 def net_total(user_id: int, campaign_id: int, livemode: bool | None = None) -> int:
     """The donor's lifetime net in the installation's money mode (one primary-key read)."""
     mode = ledger.money_mode() if livemode is None else livemode
