@@ -25,7 +25,7 @@ import time
 from typing import Callable
 from urllib.parse import urlparse
 
-from flask import Flask
+from flask import Flask, request
 from waitress import serve
 
 from filmfund.config import REQUEST_BODY_FLOOR
@@ -79,9 +79,22 @@ def _die_with_parent() -> None:
             pass
 
 
+# The URL arguments that are secrets: every link that signs in, confirms, unsubscribes, downloads
+# or streams carries its bearer token as <token> (a route's own name for it). Whoever reads the
+# log must not be able to replay one: a mailed sign-in link read there is the donor's account.
+SECRET_URL_ARGS = frozenset({"token"})
+LOGGED_PATH = "filmfund.logged_path"
+
+
 def install_access_log(app: Flask) -> None:
     """One line per request, keyed on the client address as the app sees it (after ProxyFix),
-    answers from the shared cache included: so it wraps the whole WSGI app, not Flask's hooks."""
+    answers from the shared cache included: so it wraps the whole WSGI app, not Flask's hooks.
+    A path that carries a secret is logged as its route's pattern (`/login/magic/<token>`)."""
+    @app.url_value_preprocessor
+    def _path_for_the_log(_endpoint, values) -> None:
+        if values and not SECRET_URL_ARGS.isdisjoint(values) and request.url_rule is not None:
+            request.environ[LOGGED_PATH] = request.url_rule.rule
+
     app.wsgi_app = AccessLog(app.wsgi_app)
 
 
@@ -104,7 +117,7 @@ class AccessLog:
             return self.app(environ, logged_start)
         finally:
             access_log.info('%s "%s %s" %s %.1fms', environ.get("REMOTE_ADDR"), environ.get("REQUEST_METHOD"),
-                            environ.get("PATH_INFO"), status[0][:3] if status else "-",
+                            environ.get(LOGGED_PATH) or environ.get("PATH_INFO"), status[0][:3] if status else "-",
                             (time.perf_counter() - t0) * 1000)
 
 
