@@ -21,7 +21,7 @@ from decimal import Decimal
 from functools import lru_cache, wraps
 from typing import Callable
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from babel import Locale
 from babel.dates import format_date as _babel_date
@@ -469,8 +469,21 @@ def _remember_asked_language() -> None:
 
 
 def _save_on_profile(tag: str) -> None:
-    if current_user.is_authenticated and _saved.save(current_user.id, tag):
+    if current_user.is_authenticated and _asked_on_this_site() and _saved.save(current_user.id, tag):
         db.session.commit()
+
+
+def _asked_on_this_site() -> bool:
+    """Was `?lang=` followed from this site (its switch) or typed, rather than from a link on
+    another site? The session cookie goes with a top-level link from anywhere (SameSite=Lax), and
+    the profile's language is the one the donor's mail is written in: a stranger's page must not
+    change it. Fetch Metadata says where the request came from (every current browser sends it);
+    without it, the Referer's host, when there is one."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site in ("same-origin", "none")
+    referrer = request.referrer
+    return not referrer or urlsplit(referrer).netloc == request.host
 
 
 def _remember_after(response):

@@ -74,7 +74,7 @@ def test_a_receipt_goes_in_the_language_of_the_pledge_page(client, campaign):
                                                      "outcome": "paid"})
     [path] = outbox_messages()
     subject, text = _mail_text(path)
-    assert subject == "您的收据：心碎而活：寻找中国被拐的孩子（测试付款：未产生真实扣款）"
+    assert subject == "《心碎而活：寻找中国被拐的孩子》捐款收据（测试付款，未实际扣款）"
     assert "感谢您支持《心碎而活：寻找中国被拐的孩子》。" in text
     assert "金额：US$55.00" in text and "（北京时间）" in text
     assert "“收藏家”" in text and "成片 DVD 一张" in text
@@ -92,6 +92,19 @@ def test_a_receipt_goes_in_the_language_of_the_pledge_page(client, campaign):
     db.session.expire_all()
     from filmfund.rewards.donors import profile_for
 
+    assert profile_for(user.id).language == "en"
+    # A link on another site (the session cookie goes with it) shows its language here, and leaves
+    # the language her mail is written in alone; her own switch, or a typed address, changes it.
+    page = client.get("/account?lang=zh-Hans", headers={"Sec-Fetch-Site": "cross-site"})
+    assert 'lang="zh-Hans"' in page.get_data(as_text=True)
+    client.get("/account?lang=zh-Hans", headers={"Referer": "https://elsewhere.example/page"})
+    db.session.expire_all()
+    assert profile_for(user.id).language == "en"
+    client.get("/account?lang=zh-Hans", headers={"Sec-Fetch-Site": "same-origin"})
+    db.session.expire_all()
+    assert profile_for(user.id).language == "zh-Hans"
+    client.get("/account?lang=en", headers={"Sec-Fetch-Site": "none"})
+    db.session.expire_all()
     assert profile_for(user.id).language == "en"
     pay(1000, "mei@example.org")
     newest = max(outbox_messages(), key=lambda p: p.stat().st_mtime_ns)
