@@ -273,7 +273,12 @@ def format_bps(bps: int) -> str:
 
 
 def reader_zone():
-    return get_timezone(ZONES.get(current_language(), "UTC"))
+    return get_timezone(reader_zone_id())
+
+
+def reader_zone_id() -> str:
+    """The zone a page writes times in for its reader's language ("Asia/Shanghai" for Chinese)."""
+    return ZONES.get(current_language(), "UTC")
 
 
 # How Chinese readers name Beijing time (Babel's generic name is "中国时间").
@@ -551,6 +556,7 @@ def init_app(app: Flask) -> None:
     app.add_template_global(other_languages, "other_languages")
     app.add_template_filter(format_in_zone, "in_zone")
     app.add_template_filter(zone_name, "zone_name")
+    app.add_template_global(reader_zone_id, "reader_zone_id")
     app.add_template_filter(format_recorded, "recorded")
     app.add_template_global(current_language, "language_tag")  # a mail's <html lang>, outside a request too
     app.add_template_filter(format_bps, "bps")

@@ -103,6 +103,8 @@ def test_the_screening_streams_only_inside_its_window_and_only_to_its_donors(app
     assert "Premiere" in page and "Early access to the finished film" in page
     page = client.get("/screening?lang=zh-Hans").get_data(as_text=True)
     assert "首映" in page and "抢先观看成片" in page and "<time datetime=" in page
+    # Without script (WeChat's browser), the Chinese page already says when in Beijing time.
+    assert "（北京时间）</time>" in page and "UTC" not in page
 
     _window(-1, +1)  # during
     [item] = _library(app, patron)
