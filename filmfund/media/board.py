@@ -14,6 +14,7 @@ from filmfund.extensions import db
 from filmfund.i18n import producers_versions
 from filmfund.media.common import _iso
 from filmfund.media.fixity import asset_fixity
+from filmfund.media.jobs import LATE, RECOVERED_NOTE, STOPPED, lease
 from filmfund.media.streaming import stream_dict
 from filmfund.media.models import Asset, AssetEvent, AssetState, Job, JobStatus
 from filmfund.typed import one_line
@@ -90,8 +91,19 @@ def job_progress(job: Job | None) -> dict[str, Any] | None:
     the job row its heartbeat writes, described by filmfund.progress (percent, step, time left)."""
     if job is None:
         return None
-    return progress.describe(job.status.value, job.progress, job.step, job.started_at,
-                             kind=job.kind.value, attempts=job.attempts)
+    described = progress.describe(job.status.value, job.progress, job.step, job.started_at,
+                                  kind=job.kind.value, attempts=job.attempts)
+    # A row no live worker writes any more must not show a frozen percent and time left: its
+    # lease (jobs.lease, the reaper's own rule) says whether its worker stopped or is late.
+    state = lease(job)
+    if state == STOPPED:
+        described.update(status="restarting", eta_seconds=None,
+                         step="its worker stopped: restarting as soon as a worker is free")
+    elif state == LATE:
+        described.update(eta_seconds=None, step="no word from its worker: waiting")
+    elif job.status == JobStatus.QUEUED and (job.error or "").startswith(RECOVERED_NOTE):
+        described.update(status="restarting", step="its worker stopped: waiting for a worker to run it again")
+    return described
 
 
 def asset_dict(asset: Asset, job: Job | None = None) -> dict[str, Any]:

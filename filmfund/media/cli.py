@@ -152,6 +152,19 @@ def _echo_result(r) -> None:
             click.echo(f"  {p.get('code')}: {p.get('message', '')[:300]}", err=True)
 
 
+def _recover_dead_work() -> list:
+    """Recover what a dead worker left (tasks.recover_work: the one home of recovery, the
+    reaper's and `filmfund worker`'s) before a command looks at a job, and say each job it
+    re-queued on stderr. The jobs re-queued."""
+    from filmfund.media import tasks
+
+    found: list = []
+    tasks.recover_work(at_start=False, found=found)
+    for job in found:
+        click.echo(f"job {job.id} ({job.kind.value} of {job.asset.public_id}): {job.error}", err=True)
+    return found
+
+
 def _card_label(group) -> str:
     from filmfund.media.ingest import _card_name
 
@@ -235,7 +248,9 @@ def _ingest_and_run(paths: tuple[str, ...], found: list, title: str | None, tota
         with lock:
             card_of[result.asset.id] = _card_label(group)
             titles[result.asset.id] = result.asset.title
-            progress[result.asset.id] = 0.0 if result.created else 1.0
+            # A take known already but not settled (its job re-queued from a dead worker, or
+            # running in another one) is waited for too: --wait means every take settled.
+            progress[result.asset.id] = 0.0 if result.created or result.asset.state not in settled_states else 1.0
 
     # Two refreshes a second: the bars share the two cores with the encode they report on.
     console = Console(stderr=True)
@@ -292,6 +307,10 @@ def _ingest_and_run(paths: tuple[str, ...], found: list, title: str | None, tota
             show()
 
     shower = threading.Thread(target=keep_showing, name="ingest-progress", daemon=True)
+    # What a killed `ingest --wait` (or worker) left running is re-queued here and run by this
+    # command's queue below; its temporary files go. Asked again while waiting: a job whose
+    # worker was killed seconds ago is taken over once it has missed two heartbeats.
+    _recover_dead_work()
     with bars:
         shower.start()
         try:
@@ -307,8 +326,15 @@ def _ingest_and_run(paths: tuple[str, ...], found: list, title: str | None, tota
             # limit is another worker's to recover, and the summary names the take's state.
             quiet_limit = app.config.get("MEDIA_STALE_SECONDS", 120)
             last_move, seen = time.monotonic(), None
+            recover_every, last_recovery = app.config["MEDIA_HEARTBEAT_SECONDS"], time.monotonic()
             while others_running() and time.monotonic() - last_move < quiet_limit:
                 time.sleep(0.5)
+                if time.monotonic() - last_recovery >= recover_every:
+                    last_recovery = time.monotonic()
+                    with app.app_context():
+                        if _recover_dead_work():
+                            last_move = time.monotonic()
+                        db.session.remove()
                 driver.ran += jobs.run_burst(lanes=jobs.FOOTAGE_ONLY)
                 settle()
                 with lock:
@@ -334,12 +360,28 @@ def retry_command(asset_id: str, kind: str | None) -> None:
     from filmfund.media import services
 
     try:
-        job = services.retry_renditions(services.get_asset(asset_id), kind)
+        asset = services.get_asset(asset_id)
+    except DomainError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(2)
+    recovered = [j for j in _recover_dead_work() if j.asset_id == asset.id]
+    if recovered:  # its work was stuck with a dead worker: queued again, which is what a retry does
+        job = recovered[0]
+        click.echo(f"{asset_id} queued again (job {job.id}, {job.kind.value}): its worker had stopped; "
+                   f"{_RUN_QUEUED}")
+        return
+    try:
+        job = services.retry_renditions(asset, kind)
         db.session.commit()  # the job is queued once committed
     except DomainError as exc:
         click.echo(f"error: {exc.message}", err=True)
         sys.exit(2)
-    click.echo(f"{asset_id} queued (job {job.id}); run `filmfund worker` or `filmfund media ingest --wait` to make it")
+    click.echo(f"{asset_id} queued (job {job.id}); {_RUN_QUEUED}")
+
+
+# Commands that work with a queued job's queue message, whatever the instance runs.
+_RUN_QUEUED = ("`filmfund worker --burst` runs it now (a running `filmfund run` or `filmfund worker` "
+               "takes it by itself)")
 
 
 @media.command("verify")
@@ -351,9 +393,13 @@ def retry_command(asset_id: str, kind: str | None) -> None:
 def verify_command(ids: tuple[str, ...], all_: bool, no_repair: bool, bags: tuple[str, ...]) -> None:
     """Re-check fixity (both copies) and report it and the asset's state, separately.
 
-    One line per asset: `ID fixity=ok|repaired|FAILED state=STATE [second_copy=FAILED]`. Exit 1
-    if any asset's fixity fails, its state is damaged or failed (a clip that was damaged when it
-    arrived is intact in storage, and still not usable), or its second copy cannot be made whole."""
+    One line per asset: `ID fixity=ok|repaired|FAILED state=STATE [missing=KINDS] [job=REQUEUED]
+    [second_copy=FAILED]`. A ready asset whose rendition is being made again (a damaged proxy
+    dropped) reads `state=remaking missing=proxy`, not ready. First, work a dead worker left
+    running is recovered (re-queued, its temporary files removed), as the worker's reaper does:
+    such an asset has `job=REQUEUED`. Exit 1 if any asset's fixity fails, its state is damaged
+    or failed (a clip that was damaged when it arrived is intact in storage, and still not
+    usable), its second copy cannot be made whole, or its job was stuck with a stopped worker."""
     if bags:
         if ids or all_:
             raise click.UsageError("--bag checks bags; check assets in another run.")
@@ -415,20 +461,39 @@ def _bag_bars():
 def _verify(ids: tuple[str, ...], all_: bool, no_repair: bool) -> None:
     from filmfund.errors import NotFoundError
     from filmfund.media import services
+    from filmfund.media.common import REQUIRED
     from filmfund.media.models import AssetState
 
+    stuck = {job.asset_id: job for job in _recover_dead_work()}  # asset id -> its job re-queued
     try:
         results = services.check_fixity(None if all_ else list(ids), repair=not no_repair)
     except NotFoundError as exc:
         click.echo(f"error: {exc.message}", err=True)
         sys.exit(2)
+    active = services.active_jobs([r.asset for r in results])
     bad_states = (AssetState.DAMAGED, AssetState.FAILED)
-    fixity_bad = state_bad = second_bad = 0
+    fixity_bad = state_bad = second_bad = stuck_bad = 0
     for r in results:
         fixity = "FAILED" if not r.ok else ("repaired" if r.repaired else "ok")
         state = r.asset.state.value
+        remade = _being_remade(r.asset)
+        if r.asset.state == AssetState.READY and set(remade) & {k.value for k in REQUIRED[r.asset.kind]}:
+            state = "remaking"  # not "ready": the clip has no proxy (an image no image) until it is made
+        job, was_stuck = active.get(r.asset.id), r.asset.id in stuck
         click.echo(f"{r.asset.public_id} fixity={fixity} state={state.upper() if r.asset.state in bad_states else state}"
+                   + (f" missing={','.join(remade)}" if remade else "")
+                   + (" job=REQUEUED" if was_stuck else "")
                    + (" second_copy=FAILED" if r.second_copy else ""))
+        if was_stuck:
+            click.echo(f"  job {stuck[r.asset.id].id} ({stuck[r.asset.id].kind.value}) was stuck \"running\" with a "
+                       f"stopped worker; re-queued: {_RUN_QUEUED}", err=True)
+        if remade:
+            how = (f"job {job.id} ({job.status.value})" if job is not None else
+                   "no job: `filmfund media retry ID` queues one")
+            click.echo(f"  {', '.join(remade)}: missing, being made again "
+                       f"from the intact originals by {how}"
+                       + (f"; {_RUN_QUEUED}" if job is not None and job.status.value == "queued" else ""), err=True)
+        stuck_bad += was_stuck
         for failure in r.failures:
             click.echo(f"  fixity: {failure}", err=True)
         for failure in r.second_copy:
@@ -444,9 +509,25 @@ def _verify(ids: tuple[str, ...], all_: bool, no_repair: bool) -> None:
         second_bad += bool(r.second_copy)
     click.echo(f"{len(results)} asset(s) checked: fixity failed for {fixity_bad}, "
                f"{state_bad} damaged or failed"
-               + (f", the second copy failed for {second_bad}" if second_bad else "") + ".", err=True)
-    if fixity_bad or state_bad or second_bad:
+               + (f", the second copy failed for {second_bad}" if second_bad else "")
+               + (f", {stuck_bad} stuck with a stopped worker (re-queued)" if stuck_bad else "") + ".", err=True)
+    if fixity_bad or state_bad or second_bad or stuck_bad:
         sys.exit(1)
+
+
+def _being_remade(asset) -> list[str]:
+    """The renditions a ready asset should have, lacks, and is making again (marked pending or
+    running: a damaged one the fixity check dropped and queued), by kind."""
+    from filmfund.media.models import RenditionState
+    from filmfund.media.renditions import wanted_kinds
+
+    out = []
+    for kind in wanted_kinds(asset):
+        row = asset.rendition_state(kind)
+        if asset.rendition(kind) is None and row is not None and row.state in (RenditionState.PENDING,
+                                                                                RenditionState.RUNNING):
+            out.append(kind.value)
+    return out
 
 
 @media.command("export")

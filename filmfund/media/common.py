@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import socket
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ from flask_babel import gettext as _
 from filmfund.db import on_commit, utcnow
 from filmfund.errors import DomainError, NotFoundError, ValidationError
 from filmfund.extensions import db
-from filmfund.media import avchd, ffmpeg
+from filmfund.media import avchd, ffmpeg, owners
 from filmfund.media.models import Asset, AssetKind, Caption, Rendition, RenditionKind, Sidecar, Source, Stream
 from filmfund.media.storage import Storage, given_up, open_storage
 from filmfund.typed import one_line
@@ -204,7 +202,8 @@ def _timeout(duration: float | None, factor: float = 20) -> float:
 
 
 def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This process as the owner of the work it claims (`host:pid`: owners.me)."""
+    return owners.me()
 
 
 

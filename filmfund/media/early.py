@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from filmfund.media import avchd, ffmpeg
+from filmfund.media import avchd, ffmpeg, owners
 from filmfund.media.probing import camera_data, recorded_at
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def wait_until_begun(timeout: float) -> bool:
 def _prepare(path: Path, info: ffmpeg.MediaInfo, settings: dict[str, Any]) -> EarlyDecode:
     """The argv the verify job will build (verify._verify), reading the pipe."""
     profs = ffmpeg.read_profiles(settings["MEDIA_PROFILES_FILE"], settings.get("MEDIA_PROFILE_OVERRIDES"))
-    folder = Path(tempfile.mkdtemp(dir=work_folder(settings)))
+    folder = Path(tempfile.mkdtemp(prefix=owners.file_prefix(), dir=work_folder(settings)))  # owners.py
     outputs = {kind: folder / f"{kind}{ext}" for kind, ext in OUTPUTS.items()}
     cam = camera_data(path)
     argv = ffmpeg.check_and_proxy_argv(

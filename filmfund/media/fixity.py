@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,11 +26,11 @@ from flask import current_app
 from filmfund.db import utcnow
 from filmfund.errors import NotFoundError
 from filmfund.extensions import db
-from filmfund.media import early, streaming
-from filmfund.media.common import _iso, _problem, drop_unreferenced, storage, sweep_partials
+from filmfund.media import early, owners, streaming
+from filmfund.media.common import _iso, _problem, drop_unreferenced, storage, sweep_partials, work_dir
 from filmfund.media.models import Asset, AssetEvent, Rendition, Sidecar, Source
 from filmfund.media.renditions import make_donor_renditions
-from filmfund.media.storage import Storage, open_storage
+from filmfund.media.storage import INCOMING, Storage, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -366,6 +367,28 @@ def sweep_incoming(older_than: float | None = None) -> dict[str, int]:
         except OSError as exc:
             log.warning("sweep of the second storage failed: %s", exc)
     return removed
+
+
+def remove_dead_leftovers() -> int:
+    """Remove at once the temporary files whose owner process is gone (owners.remove_dead): an
+    early decode's folder, a copy being stored under `.incoming` (in either local storage), a
+    streamed copy of an S3 object, left by a `media ingest` or a worker killed mid-way. Asked by
+    every recovery (tasks.recover_work); the daily `sweep_incoming` still takes the rest."""
+    idle = 2 * float(current_app.config["MEDIA_HEARTBEAT_SECONDS"])  # the lease's two missed beats
+    folders = [work_dir(), early.work_folder(current_app.config)]
+    for store in (storage(), _second()):
+        root = getattr(store, "root", None)  # a local folder; S3 keeps no file here
+        if isinstance(root, Path):
+            folders.append(root / INCOMING)
+    removed = []
+    for folder in folders:
+        try:
+            removed += owners.remove_dead(folder, idle)
+        except OSError as exc:  # never fails a recovery: the daily sweep takes what stays
+            log.warning("removing dead processes' temporary files in %s failed: %s", folder, exc)
+    if removed:
+        log.info("removed temporary files of stopped processes: %s", ", ".join(str(p) for p in removed))
+    return len(removed)
 
 
 def alerts(limit: int = 50) -> list[Asset]:

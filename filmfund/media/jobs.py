@@ -3,10 +3,9 @@ jobs whose worker died. What a job does is in verify.py and renditions.py; runne
 three, claims a job and runs it."""
 from __future__ import annotations
 
+import contextlib
 import logging
-import os
 import random
-import socket
 import threading
 from datetime import datetime, timedelta
 from typing import Any, Callable
@@ -17,8 +16,8 @@ from flask import current_app
 from filmfund.db import on_commit, utcnow
 from filmfund.extensions import db
 from filmfund.jobs import app_task
-from filmfund.media import ffmpeg
-from filmfund.media.common import PermanentJobError, _problem, worker_name
+from filmfund.media import ffmpeg, owners
+from filmfund.media.common import PermanentJobError, _problem, work_dir, worker_name
 from filmfund.media.models import Asset, AssetState, Caption, Job, JobKind, JobStatus
 
 log = logging.getLogger(__name__)
@@ -114,6 +113,7 @@ class _Heartbeat(Beat):
     def __init__(self, job_id: int, interval: float, asset_id: int | None = None, kind: str | None = None):
         super().__init__(interval, self._touch_job, name=f"heartbeat-{job_id}")
         self.job_id, self.asset_id, self.kind = job_id, asset_id, kind
+        self.worker = worker_name()  # as _claim wrote it
         self.progress: float | None = None
         self.step: str | None = None
         self._step_before: str | None = None
@@ -142,7 +142,10 @@ class _Heartbeat(Beat):
             values["progress"] = round(min(1.0, max(0.0, self.progress)), 4)
         if self.step is not None:
             values["step"] = self.step[:100]
-        conn.execute(sa.update(Job).where(Job.id == self.job_id, Job.status == JobStatus.RUNNING).values(**values))
+        # Only while the job is still this worker's: once a recovery gave it to another worker
+        # (this one took for dead), this one's late beats must not move the other's progress.
+        conn.execute(sa.update(Job).where(Job.id == self.job_id, Job.status == JobStatus.RUNNING,
+                                          Job.worker == self.worker).values(**values))
 
 
 def _record_failure(job_id: int, exc: Exception) -> str:
@@ -171,35 +174,78 @@ def _record_failure(job_id: int, exc: Exception) -> str:
 
 
 def worker_stopped(worker: str | None, heartbeat_at: datetime | None, now: datetime | None = None) -> bool:
-    """The one rule of work whose worker died, asked for a media job and for a caption burn: its
-    heartbeat is older than MEDIA_STALE_SECONDS, or its worker (`host:pid`) is a process of this
-    host, other than this one, that is gone."""
-    stale_before = (now or utcnow()) - timedelta(seconds=current_app.config["MEDIA_STALE_SECONDS"])
-    if heartbeat_at is None or heartbeat_at < stale_before:
+    """The one rule of work whose worker died (its lease expired), asked for a media job and a
+    caption burn by the reaper, `filmfund worker` at start, `media ingest --wait`, `media
+    verify`, `media retry` and the pages (`lease`). Either:
+
+    - its heartbeat is older than MEDIA_STALE_SECONDS (the lease): whatever host it runs on, a
+      worker that has not written its row for that long is taken for dead; or
+    - its worker (`host:pid`) is a process of this host, other than this one, that is gone
+      (owners.process_gone), AND it has missed two heartbeats (MEDIA_HEARTBEAT_SECONDS each).
+
+    Why the second half cannot take a live job from another running worker: a live worker beats
+    every MEDIA_HEARTBEAT_SECONDS from its own thread and connection (`Beat`), so its heartbeat
+    is never two beats old. The pid test alone could be wrong only when another PID namespace (a
+    container) has the same hostname and the same database, or when the pid was reused (then it
+    looks alive: only slower); the missed beats cover the first. It is what lets a crew's
+    `media ingest --wait`, run again seconds after a `kill -9`, take the job over at once instead
+    of waiting two minutes for the lease."""
+    now = now or utcnow()
+    if heartbeat_at is None or heartbeat_at < now - timedelta(seconds=current_app.config["MEDIA_STALE_SECONDS"]):
         return True
-    w_host, _, w_pid = (worker or "").rpartition(":")
-    return (w_host == socket.gethostname() and w_pid.isdigit() and int(w_pid) != os.getpid()
-            and not _pid_alive(int(w_pid)))
+    missed_two_beats = heartbeat_at < now - timedelta(seconds=2 * current_app.config["MEDIA_HEARTBEAT_SECONDS"])
+    return missed_two_beats and owners.process_gone(worker)
 
 
-def recover_jobs(*, at_start: bool = True) -> int:
-    """Re-queue jobs whose worker died: a stale heartbeat, or a worker process on this host that
-    is gone. At worker start also re-send queued jobs whose queue message may have been lost.
-    How many were recovered. (Caption burns: `recover_burns`; both through tasks.recover_work.)"""
+LIVE, LATE, STOPPED = "live", "late", "stopped"
+
+
+def lease(job: Job, now: datetime | None = None) -> str:
+    """How a running job's worker is doing, for the pages and the command line: `stopped` (its
+    lease expired: worker_stopped; it is re-queued by the next recovery), `late` (two heartbeats
+    missed, its worker on another host or not known to be gone: its progress and time left are
+    not to be trusted), else `live`. Only a running job has a lease: others are `live`."""
+    if job.status != JobStatus.RUNNING:
+        return LIVE
+    now = now or utcnow()
+    if worker_stopped(job.worker, job.heartbeat_at, now):
+        return STOPPED
+    if job.heartbeat_at < now - timedelta(seconds=2 * current_app.config["MEDIA_HEARTBEAT_SECONDS"]):
+        return LATE
+    return LIVE
+
+
+RECOVERED_NOTE = "worker "  # how the note of a job recover_jobs re-queued begins
+
+
+def recover_jobs(*, at_start: bool = True, found: list[Job] | None = None) -> int:
+    """Re-queue jobs whose worker died (worker_stopped), removing the files their killed attempt
+    left (`job-ID-*` in media-work). At worker start also re-send queued jobs whose queue message
+    may have been lost. How many were recovered; `found` (if given) gets each recovered job.
+    (Caption burns: `recover_burns`; both, and the dead owners' temporary files, through
+    tasks.recover_work, which every entry point calls.)"""
     now = utcnow()
     count = 0
+    recovered: list[Job] = []
     for job in db.session.scalars(sa.select(Job).where(Job.status == JobStatus.RUNNING)):
         if not worker_stopped(job.worker, job.heartbeat_at, now):
             continue
-        note = f"worker {job.worker} stopped answering (last heartbeat {job.heartbeat_at}); re-queued"
+        note = f"{RECOVERED_NOTE}{job.worker} stopped answering (last heartbeat {job.heartbeat_at}); re-queued"
         if job.attempts >= job.max_attempts:
             job.max_attempts = job.attempts + 1  # a dead worker is not the clip's fault: one more go
         job.status, job.next_run_at, job.worker, job.error = JobStatus.QUEUED, now, None, note
+        recovered.append(job)
         count += 1
     db.session.commit()
+    for job in recovered:
+        with contextlib.suppress(FileNotFoundError):
+            for leftover in work_dir().glob(f"job-{job.id}-*"):
+                leftover.unlink()  # its owner is gone: what the killed attempt wrote goes now
+    if found is not None:
+        found.extend(recovered)
     jobs = list(db.session.scalars(sa.select(Job).where(Job.status == JobStatus.QUEUED, Job.next_run_at <= now)))
     for job in jobs:
-        if at_start or (job.error or "").startswith("worker "):
+        if at_start or (job.error or "").startswith(RECOVERED_NOTE):
             enqueue(job)
     return count
 
@@ -249,11 +295,3 @@ def queued_burns() -> list[tuple[int, str]]:
         sa.select(Caption.asset_id, Caption.lang).where(Caption.burn_state == "queued"))]
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -143,9 +143,15 @@ def retry(asset: Asset, kind: str | None = None) -> Job:
     """Queue the renditions that failed (or one named kind) again, from the asset page or with
     `filmfund media retry ID`. A ready asset stays ready meanwhile. The caller commits; the job
     goes on the queue then."""
-    if asset.state not in (AssetState.READY, AssetState.FAILED) or asset.verified_at is None:
+    if asset.state == AssetState.DAMAGED:
         raise ConflictError(_("Renditions are retried on a verified asset that is ready or failed (this one is "
-                              "%(state)s); verify it again instead.", state=asset.state.value), code="not_retryable")
+                              "damaged): ingest an intact copy of its files instead."), code="not_retryable")
+    if asset.state not in (AssetState.READY, AssetState.FAILED) or asset.verified_at is None:
+        # Not checked yet (uploaded, verifying, transcoding): its own job makes the renditions.
+        # "Verify it again" sent the crew to `media verify`, which checks fixity only (a dead end).
+        raise ConflictError(_("This asset is still being checked (%(state)s): its job makes the renditions "
+                              "when a worker runs it (`filmfund worker`, or the site's `filmfund run`).",
+                              state=asset.state.value), code="not_retryable")
     if db.session.scalar(sa.select(sa.func.count()).select_from(Job).where(
             Job.asset_id == asset.id, Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))):
         raise ConflictError(_("This asset is being processed already."), code="busy")

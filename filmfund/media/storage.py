@@ -30,6 +30,7 @@ from typing import BinaryIO, Callable, Iterator
 from urllib.parse import quote, unquote, urlparse
 
 from filmfund.errors import DomainError
+from filmfund.media import owners
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +226,7 @@ class LocalStorage(Storage):
     def put_stream(self, src, suffix="", progress=None, limit=None, *, expect=None, replace=None) -> Stored:
         reader = _HashingReader(src, progress, limit)
         try:
-            fd, tmp = tempfile.mkstemp(dir=self.root / INCOMING)
+            fd, tmp = tempfile.mkstemp(prefix=owners.file_prefix(), dir=self.root / INCOMING)
         except OSError as exc:
             _raise_if_full(exc, self.root)
             raise
@@ -436,7 +437,7 @@ class S3Storage(Storage):
     @contextlib.contextmanager
     def local_path(self, key, workdir):
         Path(workdir).mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=workdir, suffix=Path(key).suffix)
+        fd, tmp = tempfile.mkstemp(prefix=owners.file_prefix(), dir=workdir, suffix=Path(key).suffix)
         try:
             with os.fdopen(fd, "wb") as out, contextlib.closing(self.open(key)) as body:
                 shutil.copyfileobj(body, out, CHUNK)

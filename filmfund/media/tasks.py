@@ -60,11 +60,16 @@ def _periodic(schedule):
     return deco
 
 
-def recover_work(*, at_start: bool = True) -> int:
-    """Work a dead worker left: jobs re-queued (jobs.recover_jobs), caption burns marked failed
-    (jobs.recover_burns); at worker start the queued burns are sent again too. How many were
-    recovered. `filmfund worker` calls it at start (app.extensions["filmfund.recover_jobs"])."""
-    count = media_jobs.recover_jobs(at_start=at_start) + media_jobs.recover_burns()
+def recover_work(*, at_start: bool = True, found: list | None = None) -> int:
+    """The one home of recovery, called by every entry point: `filmfund worker` at start
+    (app.extensions["filmfund.recover_jobs"]), the reaper every minute, and `media ingest
+    --wait`, `media verify`, `media retry` before they look at a job. Work a dead worker left
+    (its lease expired: jobs.worker_stopped) is recovered: jobs re-queued (jobs.recover_jobs;
+    `found` gets each one), caption burns marked failed (jobs.recover_burns), and the temporary
+    files of owners that are gone removed (fixity.remove_dead_leftovers); at worker start the
+    queued burns are sent again too. How many jobs and burns were recovered."""
+    count = media_jobs.recover_jobs(at_start=at_start, found=found) + media_jobs.recover_burns()
+    fixity.remove_dead_leftovers()
     if at_start:
         for asset_id, lang in media_jobs.queued_burns():
             burn_captions_task(asset_id, lang)
