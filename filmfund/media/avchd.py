@@ -47,6 +47,20 @@ def bdmv_dir(root: Path) -> Path | None:
     return None
 
 
+def card_of(path: Path) -> Path | None:
+    """The BDMV folder of the card a path named on its own belongs to: the card's STREAM folder,
+    or a file in it (what `media ingest /card/PRIVATE/AVCHD/BDMV/STREAM/*` names). The one answer
+    to "which card is this file on": discovery then reads that card's playlists and clip info for
+    the named clips, as for the card root (a part cut short, a part of the take not in the copy)."""
+    stream = path if path.is_dir() else path.parent
+    if stream.name.upper() != "STREAM" or stream.is_symlink():
+        return None
+    bdmv = stream.parent
+    if bdmv_dir(bdmv) != bdmv or _ci(bdmv, "STREAM") != stream:
+        return None
+    return bdmv
+
+
 def _ci(parent: Path, name: str) -> Path | None:
     """A child by name, ignoring case (cards are FAT: copies come in either case); never a symlink."""
     if not parent.is_dir() or parent.is_symlink():
@@ -294,6 +308,7 @@ def discover(paths: list[Path], skipped: list[Skipped] | None = None) -> list[So
     skipped = skipped if skipped is not None else []
     groups: list[SourceGroup] = []
     seen: set[Path] = set()
+    read: dict[Path, tuple[list[SourceGroup], list[Skipped]]] = {}  # each card named into, read once
     for raw in paths:
         named = Path(raw)
         if named.is_symlink():
@@ -304,6 +319,13 @@ def discover(paths: list[Path], skipped: list[Skipped] | None = None) -> list[So
         path = named.resolve()
         if not path.exists():
             raise FileNotFoundError(f"no such file or folder: {raw}")
+        bdmv = card_of(path)
+        if bdmv is not None:
+            # A card's STREAM folder, or files of it (a shell glob over it): the card's playlists
+            # and clip info hold for them as for the card root (spanned takes whole, a part not in
+            # the copy named, a copy cut short found), never a loose file that says nothing.
+            _named_in_card(path, bdmv, read, groups, seen, skipped)
+            continue
         if path.is_file():
             if path.stat().st_size == 0:
                 skipped.append(Skipped(path, "empty file (0 bytes)"))
@@ -351,6 +373,39 @@ def discover(paths: list[Path], skipped: list[Skipped] | None = None) -> list[So
         for folder in sorted(loose):
             groups.extend(group_by_continuity(loose[folder]))
     return groups
+
+
+def _named_in_card(path: Path, bdmv: Path, read: dict, groups: list[SourceGroup], seen: set[Path],
+                   skipped: list[Skipped]) -> None:
+    """The takes of a card that a named STREAM folder or STREAM file is in, as `card_groups` finds
+    them for the card root: a named part of a spanned take brings its take (its other parts on the
+    card are joined to it, or named as missing). What the card skipped is told only for what was
+    named: the named file itself, or a part missing from a named file's take."""
+    if bdmv not in read:
+        found: list[Skipped] = []
+        read[bdmv] = (card_groups(bdmv, found), found)
+    card, card_skipped = read[bdmv]
+    stream = _ci(bdmv, "STREAM")
+    whole_folder = path.is_dir()
+    if not whole_folder and path.stat().st_size == 0:
+        skipped.append(Skipped(path, "empty file (0 bytes)"))
+        return
+    mine = [g for g in card if whole_folder or path in g.files]
+    told: list[Skipped] = list(card_skipped) if whole_folder else [s for s in card_skipped if s.path == path]
+    for group in mine:
+        lost = {Path(m.name).stem.upper() for m in group.missing}
+        told += [s for s in card_skipped if s.path.parent == stream and s.path.stem.upper() in lost]
+        if not (set(group.files) & seen):
+            seen.update(group.files)
+            groups.append(group)
+    for s in told:
+        if s not in skipped:
+            skipped.append(s)
+    if not whole_folder and not mine and not told and path not in seen:
+        # Not a take of the card's (a file the card does not take by its bytes is told above):
+        # as any file named on its own.
+        seen.add(path)
+        groups.append(SourceGroup([path]))
 
 
 # Names a copy gets when it is not the file it was: pieces a disk repair recovered (chkdsk's

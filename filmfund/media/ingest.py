@@ -3,6 +3,7 @@ stored by content and registered as assets with a verify job queued."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 from concurrent.futures import Future
@@ -178,7 +179,8 @@ def _ingest_take(group: avchd.SourceGroup, probes: dict, title: str | None,
                  progress: Callable[[int], None] | None, store, created: list[str]) -> IngestResult:
     known = _known_without_upload(group.files, progress)
     if known is not None and not fixity.in_alert(known):  # in alert: this copy may repair it
-        return IngestResult(known, False, "already ingested (same bytes)")
+        said = _card_facts(known, group, [s.sha256 for s in known.sources], store, created)
+        return IngestResult(known, False, _known_how("already ingested (same bytes)", said))
     # One read of each file: storage hashes what it copies (the file's SHA-256, its fixity);
     # a spanned take's joined SHA-256 is fed from the same reads.
     joined = hashlib.sha256() if len(group.files) > 1 else None
@@ -196,7 +198,9 @@ def _ingest_take(group: avchd.SourceGroup, probes: dict, title: str | None,
         drop_unreferenced(created)
         created.clear()
         fixity.reingest_sidecars(existing, dict.fromkeys(group.sidecars))
-        return IngestResult(existing, False, fixity.after_reingest(existing, any(s.replaced for s in stored)))
+        how = fixity.after_reingest(existing, any(s.replaced for s in stored))
+        said = _card_facts(existing, group, [s.sha256 for s in stored], store, created)
+        return IngestResult(existing, False, _known_how(how, said))
     first_probe, first_info, probe_error = probes[group.files[0]]
     asset = Asset(title=typed_title(title) or typed_title(_default_title(group)) or "untitled",
                   sha256=sha, size=sum(s.size for s in stored),
@@ -234,7 +238,139 @@ def _ingest_take(group: avchd.SourceGroup, probes: dict, title: str | None,
     asset.notes = "\n".join(notes)
     # Facts of the card, not of the bytes (no decode can find them): the verify keeps them.
     asset.problems = [_missing_part(group, m, asset.duration) for m in group.missing]
-    return _register(asset, group.how)
+    result = _register(asset, group.how)
+    if result.created:
+        _supersede_parts(result.asset)
+    return result
+
+
+def _known_how(how: str, said: list[str]) -> str:
+    return how if not said else f"{how}; the card adds: {', '.join(dict.fromkeys(said))}"
+
+
+def _card_facts(asset: Asset, group: avchd.SourceGroup, shas: list[str], store, created: list[str]) -> list[str]:
+    """A take already here, ingested again from its card: what the card says that the asset does
+    not have yet is recorded on it, never passed over because the bytes are the same (a clip
+    first ingested from a copy of its STREAM files alone, or before ingest read the card there).
+    The length each file's clip info gives (a copy shorter than that is "truncated"), a part of
+    the take the playlist joins that this copy lacks ("missing_part"), the card's structure files,
+    its name in the title and notes. A clip now known damaged leaves "ready": the crew is not
+    told "intact" about it. The codes of what was added are returned (the CLI says them).
+
+    `shas`: each file's SHA-256, in the group's order. The playlist's take facts (a missing
+    part, the card's files) only for the asset of exactly these files; a file's own length for
+    any asset holding that file."""
+    said: list[str] = []
+    problems = list(asset.problems or [])
+    by_sha = {s.sha256: s for s in asset.sources}
+    for f, sha in zip(group.files, shas):
+        expected, source = group.expected_sizes.get(f), by_sha.get(sha)
+        if expected is None or source is None or source.expected_size == expected:
+            continue
+        source.expected_size = expected
+        if source.size < expected and not any(p.get("code") == "truncated" and p.get("source") == source.original_name
+                                              for p in problems):
+            problems.append(shorter_than_clip_info(source.original_name, source.size, expected, end_in_take(source)))
+            said.append("truncated")
+    if [s.sha256 for s in asset.sources] == list(shas) and group.card is not None:
+        # A part of a take since ingested whole ("superseded") lacks nothing any more.
+        whole = any(p.get("code") == "superseded" for p in problems)
+        for missing in [] if whole else group.missing:
+            if not any(p.get("code") == "missing_part" and p.get("missing") == missing.name
+                       and p.get("side") == missing.side for p in problems):
+                problems.append(_missing_part(group, missing, asset.duration))
+                said.append("missing_part")
+        card_root = group.card.parent
+        have = {s.name for s in asset.sidecars}
+        for side in dict.fromkeys(group.sidecars):
+            name = avchd.path_text(side.relative_to(card_root))[:500]
+            if name in have:
+                continue
+            kept = _put_source(store, side, None)
+            if kept.created:
+                created.append(kept.key)
+            asset.sidecars.append(Sidecar(name=name, sha256=kept.sha256, size=kept.size, storage_key=kept.key))
+        card_line = f"Card: {avchd.path_text(group.card)}"
+        if card_line not in (asset.notes or ""):
+            asset.notes = "\n".join(filter(None, [asset.notes, f"Found again as: {group.how}.", card_line]))
+        if asset.title == typed_title(_default_title(dataclasses.replace(group, card=None))):
+            asset.title = typed_title(_default_title(group)) or asset.title  # the card's name, as from the card root
+    if said:
+        asset.problems = problems
+        what = ", ".join(dict.fromkeys(said))
+        if asset.state in (AssetState.READY, AssetState.FAILED):
+            # Found without a decode (the card's facts): no decode can make the clip whole again.
+            asset.move(AssetState.VERIFYING, "ingested again from its card, which says more")
+            asset.move(AssetState.DAMAGED, f"the card says: {what}")
+        else:
+            # Damaged already, or its check is still to come (that check keeps the card's facts).
+            db.session.add(AssetEvent(asset=asset, from_state=asset.state, to_state=asset.state,
+                                      note=f"ingested again from its card, which says: {what}"))
+    return said
+
+
+def shorter_than_clip_info(name: str, size: int, expected: int, at: float | None) -> dict:
+    """The problem of a file shorter than its card's clip information says the take is (a copy
+    cut short, even on a packet boundary): at ingest from a card, and at each verify."""
+    return _problem(
+        "truncated", f"{name} has {size} bytes, but the card's clip information says the take has {expected}: "
+        f"{expected - size} bytes ({(expected - size) / expected:.0%}) are missing from its end.",
+        source=name, at=at,
+        hint="Copy this file again from the card or another backup; the end of the take is lost in this copy.")
+
+
+def end_in_take(source: Source | None) -> float | None:
+    """Where a file's copy ends in the take's time (a problem's `at`): its own length, after the
+    parts before it. A camera's part n+1 starts where part n ended (its start_time continues),
+    so its offset is the difference of the start times; without them, the sum of the earlier
+    parts' lengths."""
+    if source is None or source.duration is None:
+        return None
+    parts = list(source.asset.sources) if source.asset is not None else [source]
+    before = [s for s in parts if s.position < source.position]
+    if not before:
+        return source.duration
+    first = min(parts, key=lambda s: s.position)
+    if source.start_time is not None and first.start_time is not None and source.start_time >= first.start_time:
+        return source.start_time - first.start_time + source.duration
+    if all(s.duration is not None for s in before):
+        return sum(s.duration for s in before) + source.duration
+    return None
+
+
+def _supersede_parts(whole: Asset) -> None:
+    """A take now ingested whole (its missing part copied since): the assets made earlier of a
+    part of it (a run of its files, same bytes) are linked to it ("superseded", kept by every
+    verify), and lose their "missing_part", which this take answers. One that was damaged for
+    that alone is checked again, so it does not stay damaged for good (`media verify --all`)."""
+    shas = [s.sha256 for s in whole.sources]
+    if len(shas) < 2:
+        return
+    ids = db.session.scalars(sa.select(Source.asset_id).where(Source.sha256.in_(shas), Source.asset_id != whole.id)
+                             .distinct()).all()
+    for part in (db.session.get(Asset, i) for i in sorted(ids)):
+        own = [s.sha256 for s in part.sources]
+        if len(own) >= len(shas) or not any(shas[i:i + len(own)] == own for i in range(len(shas) - len(own) + 1)):
+            continue
+        if any(p.get("code") == "superseded" and p.get("by") == whole.public_id for p in part.problems or []):
+            continue
+        names = " + ".join(s.original_name for s in whole.sources)
+        kept = [p for p in part.problems or [] if p.get("code") != "missing_part"]
+        part.problems = kept + [_problem(
+            "superseded", f"This clip is part of a take ingested whole later ({names}) as \"{whole.title}\" "
+            f"({whole.public_id}): use that asset for the take.",
+            hint=f"Edit with {whole.public_id}; this asset holds only part of the same bytes.")
+            | {"severity": "info", "by": whole.public_id}]
+        part.notes = "\n".join(filter(None, [part.notes, f"Superseded by {whole.public_id}: the whole take ({names})."]))
+        # What the check found besides the missing part (a rescue rendition is its answer, not damage).
+        damage = [p for p in kept if p.get("severity") not in ("info", "warning", "alert") and p.get("code") != "rescue"]
+        if part.state == AssetState.DAMAGED and not damage:
+            # Damaged only as a take with a part missing: checked again as the part it is.
+            part.move(AssetState.VERIFYING, f"superseded by {whole.public_id}, the whole take")
+            enqueue_on_commit(_new_job(part, JobKind.VERIFY))
+        else:
+            db.session.add(AssetEvent(asset=part, from_state=part.state, to_state=part.state,
+                                      note=f"superseded by {whole.public_id}, the whole take"))
 
 
 def _missing_part(group: avchd.SourceGroup, missing: avchd.MissingPart, duration: float | None) -> dict:

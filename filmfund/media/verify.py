@@ -13,7 +13,7 @@ from filmfund.errors import ConflictError
 from filmfund.extensions import db
 from filmfund.media import early, ffmpeg, readback
 from filmfund.media.common import _local_sources, _problem, _timecode, _timeout, profiles, work_dir
-from filmfund.media.ingest import _apply_camera_data, _apply_info
+from filmfund.media.ingest import _apply_camera_data, _apply_info, end_in_take as _end_in_take, shorter_than_clip_info
 from filmfund.media.jobs import _Heartbeat, _new_job, enqueue, enqueue_on_commit
 from filmfund.media.models import Asset, AssetKind, AssetState, Job, JobKind, RenditionKind, Source
 from filmfund.media.probing import recorded_at
@@ -23,6 +23,8 @@ from filmfund.media.renditions import _promote, wanted_kinds
 
 # Problems ingest found on the card, not in the bytes: a verify keeps them (see _verify).
 CARD_PROBLEMS = ("missing_part",)
+# Notices ingest gave from the card, kept likewise: this clip is part of a take ingested whole later.
+CARD_NOTICES = ("superseded",)
 
 
 def problems_of_bytes(name: str, path: Path, source: Source | None = None) -> list[dict[str, Any]]:
@@ -47,31 +49,8 @@ def problems_of_bytes(name: str, path: Path, source: Source | None = None) -> li
             hint="Copy this file again from the card or another backup; the end of the take is lost in this copy."))
     expected = getattr(source, "expected_size", None)
     if expected and size < expected and not out:
-        out.append(_problem(
-            "truncated", f"{name} has {size} bytes, but the card's clip information says the take has {expected}: "
-            f"{expected - size} bytes ({(expected - size) / expected:.0%}) are missing from its end.",
-            source=name, at=_end_in_take(source),
-            hint="Copy this file again from the card or another backup; the end of the take is lost in this copy."))
+        out.append(shorter_than_clip_info(name, size, expected, _end_in_take(source)))
     return out
-
-
-def _end_in_take(source: Source | None) -> float | None:
-    """Where a file's copy ends in the take's time (a problem's `at`): its own length, after the
-    parts before it. A camera's part n+1 starts where part n ended (its start_time continues),
-    so its offset is the difference of the start times; without them, the sum of the earlier
-    parts' lengths."""
-    if source is None or source.duration is None:
-        return None
-    parts = list(source.asset.sources) if source.asset is not None else [source]
-    before = [s for s in parts if s.position < source.position]
-    if not before:
-        return source.duration
-    first = min(parts, key=lambda s: s.position)
-    if source.start_time is not None and first.start_time is not None and source.start_time >= first.start_time:
-        return source.start_time - first.start_time + source.duration
-    if all(s.duration is not None for s in before):
-        return sum(s.duration for s in before) + source.duration
-    return None
 
 
 def _verify(job: Job, beat: _Heartbeat) -> None:
@@ -83,7 +62,7 @@ def _verify(job: Job, beat: _Heartbeat) -> None:
     # decode's to find again: kept through every verify.
     problems: list[dict[str, Any]] = [p for p in (asset.problems or []) if p.get("code") in CARD_PROBLEMS]
     lost_before = next((p["missing"] for p in problems if p.get("side") == "start" and p.get("missing")), None)
-    notices: list[dict[str, Any]] = []  # worth knowing, not damage
+    notices: list[dict[str, Any]] = [p for p in (asset.problems or []) if p.get("code") in CARD_NOTICES]  # not damage
     with _local_sources(asset) as paths:
         spec = ffmpeg.input_spec(paths)
         refused = False
@@ -92,7 +71,7 @@ def _verify(job: Job, beat: _Heartbeat) -> None:
             problems += found
             refused = refused or any(p["code"] in ("empty", "not_media") for p in found)
         if refused:  # no ffmpeg on a file that is not media (a playlist would make it read others)
-            _settle_verify(asset, problems, rescue=None)
+            _settle_verify(asset, problems, None, notices)
             return
         try:
             # The probe made at ingest (of the joined take for a spanned one) describes these very
@@ -103,7 +82,7 @@ def _verify(job: Job, beat: _Heartbeat) -> None:
             problems.append(_problem("unreadable", f"ffprobe cannot read this clip: {exc}",
                                      detail=exc.stderr_tail[-1000:] or None,
                                      hint="The file is not a playable media file; copy it again from the source."))
-            _settle_verify(asset, problems, rescue=None)
+            _settle_verify(asset, problems, None, notices)
             return
         if asset.probe is None:
             # An upload is probed here, by the worker, never inside the web request that stored it.
