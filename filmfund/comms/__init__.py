@@ -11,6 +11,11 @@ def init_app(app: Flask) -> None:
     from filmfund.extensions import csrf
     from filmfund.rewards import donor_data
 
+    from filmfund.rewards import signals
+
+    # Erasure (rewards.donor_data.erase_donor) takes the donor's own words: their questions and thread.
+    signals.donor_erasing.connect(questions.erase_questions)
+    signals.donor_erasing.connect(arrangements.erase_thread)
     # The donor's readable export says a question's state as the donor's questions page does.
     donor_data.describe_codes("questions", "state", questions.STATE_WORDS)
 

@@ -72,6 +72,13 @@ def post_as_donor(user: User, body) -> RequestMessage:
     return msg
 
 
+def erase_thread(user: User) -> None:
+    """Receiver of rewards' `donor_erasing`: the private thread between the donor and the
+    producers is about them alone (what they asked for, where, when): all of it goes, both sides."""
+    db.session.execute(sa.delete(RequestMessage).where(RequestMessage.donor_id == user.id),
+                       execution_options={"synchronize_session": False})
+
+
 def donor_by_public_id(public_id: str) -> User:
     """The donor of a thread, for the producers: one who holds the reward, or who wrote in it
     before losing it (the producers keep the record of what was arranged)."""

@@ -128,6 +128,22 @@ def state_sentence(question: Question) -> str:
     return str(STATE_WORDS[state])
 
 
+SUBJECTS_HAVE_IT = (QuestionState.ASSIGNED, QuestionState.ANSWERED)
+
+
+def erase_questions(user: User) -> None:
+    """Receiver of rewards' `donor_erasing`: the donor's own words go with the rest of their data.
+    A question no subject was given yet is deleted (nothing of it is anyone else's); one given to a
+    subject (assigned, answered) keeps its place and the subject's answer, which is the film's
+    material, but loses the donor's question and the producers' note on it (the producers' pages
+    say it was erased)."""
+    mine = Question.user_id == user.id
+    db.session.execute(sa.delete(Question).where(mine, Question.state.not_in(SUBJECTS_HAVE_IT)),
+                       execution_options={"synchronize_session": False})
+    db.session.execute(sa.update(Question).where(mine).values(body="", moderation_note=""),
+                       execution_options={"synchronize_session": False})
+
+
 def my_question(user, question_id: int) -> Question:
     """The donor's own question (404 for anyone else's, and once the reward is revoked)."""
     question = db.session.get(Question, question_id)

@@ -304,3 +304,39 @@ def test_a_questions_state_reads_in_the_donors_language(app, donor, login_as):
     # the same words in English
     assert _badges(me.get("/account/questions?lang=en").get_data(as_text=True)) == ["not asked", "being answered"]
     assert _status(me.get(page).get_data(as_text=True)) == "It is being answered by 李女士; the translation follows."
+
+
+def test_erasure_takes_the_donors_questions_and_thread_and_keeps_the_subjects_answer(app, donor, producer, login_as):
+    """The erase page promises the donor's data is gone: their questions (which can name a lost
+    child, a town, a telephone number) and their private thread with the producers go too; an
+    answered (or assigned) question keeps the subject's answer (the film's material) without the
+    donor's words."""
+    from filmfund.comms import arrangements
+    from filmfund.comms.models import QuestionState, RequestMessage
+    from filmfund.rewards import donor_data
+
+    asker = donor(200000, "asker@example.org")  # $2000: questions and the request thread
+    other = donor(25000, "other@example.org")
+    me = login_as(app.test_client(), asker)
+    _ask(me, "My son Xiao Ming, Chengdu, phone 138-0000-0000: have you seen him?")
+    _ask(me, "Where did you look first?")
+    _ask(login_as(app.test_client(), other), "A question of someone else")
+    first, second, kept = db.session.scalars(sa.select(Question).order_by(Question.id)).all()
+    first.state, first.answer_english, first.moderation_note = QuestionState.ANSWERED, "At the station.", "ok"
+    arrangements.post_as_donor(asker, "Dinner in Chengdu, my address is 5 Road")
+    arrangements.post_as_producer(producer, asker.public_id, "Yes, on the 5th")
+    db.session.commit()
+
+    donor_data.erase_donor(asker)
+    db.session.commit()
+    db.session.expire_all()
+    left = db.session.scalars(sa.select(Question).order_by(Question.id)).all()
+    assert [q.id for q in left] == [first.id, kept.id]  # the one no subject was given is gone
+    assert (left[0].body, left[0].moderation_note, left[0].answer_english) == ("", "", "At the station.")
+    assert left[1].body == "A question of someone else"
+    assert db.session.scalar(sa.select(sa.func.count(RequestMessage.id))) == 0
+
+    staff = login_as(app.test_client(), producer)
+    for page in ("/admin/questions", f"/admin/questions/{first.id}"):
+        html = staff.get(page).get_data(as_text=True)
+        assert "Xiao Ming" not in html and "erased at the donor" in html, page
