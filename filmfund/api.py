@@ -226,7 +226,9 @@ def _refusal(model: type[Schema], errors: list[dict]) -> ValidationError:
     field = str(first["loc"][0])
     name = next((n for n, f in model.model_fields.items() if field in (n, f.alias)), field)
     choices = _choices(model.model_fields[name].annotation) if name in model.model_fields else []
-    return ValidationError(f"{field}: {_said(first, choices)}", code=model.codes.get(name, "invalid_field"))
+    # "field: message", with the reader's language's colon (full-width in Chinese): pages show the message alone
+    return ValidationError(_("%(field)s: %(message)s", field=field, message=_said(first, choices)),
+                           code=model.codes.get(name, "invalid_field"))
 
 
 def _listed(items: list[str], style: str = "standard") -> str:

@@ -7,6 +7,7 @@ import re
 from flask import Flask, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from werkzeug.exceptions import HTTPException
 
 from filmfund.extensions import db, limiter, seconds_until
@@ -107,11 +108,24 @@ def _http_message(status: int, default: str) -> str:
     return str(messages.get(status, default))
 
 
-def _retry_after(resp) -> None:
-    """A request refused by a rate limit says when its window ends (RFC 9110 Retry-After)."""
+def _retry_seconds(err: HTTPException) -> int | None:
+    """When a request refused by a rate limit may come back: the spent page limit's window
+    (Flask-Limiter), or the API limit's own `retry_after` (extensions.PerClientLimit)."""
     current = limiter.current_limit
     if current is not None:
-        resp.headers["Retry-After"] = str(seconds_until(current.reset_at))
+        return seconds_until(current.reset_at)
+    retry_after = getattr(err, "retry_after", None)
+    return retry_after if isinstance(retry_after, int) and not isinstance(retry_after, bool) else None
+
+
+def too_many_message(seconds: int | None) -> str:
+    """A 429 in the reader's language, with how long to wait. Flask-Limiter describes the refusal
+    by its limit ("10 per 5 minute"), in English, which no donor should have to read."""
+    if seconds is None or seconds <= 60:
+        return str(_http_message(429, ""))
+    minutes = -(-seconds // 60)
+    return ngettext("Too many tries in a short time. Try again in %(num)d minute.",
+                    "Too many tries in a short time. Try again in %(num)d minutes.", minutes)
 
 
 def init_app(app: Flask) -> None:
@@ -126,7 +140,10 @@ def init_app(app: Flask) -> None:
         if err.code == 400 and "CSRF" in (err.description or ""):
             code = "csrf_failed"
         message = err.description or err.name
-        if message == type(err).description or code == "csrf_failed":  # werkzeug's own English: ours instead
+        retry = _retry_seconds(err) if err.code == 429 else None
+        if err.code == 429:
+            message = too_many_message(retry)
+        elif message == type(err).description or code == "csrf_failed":  # werkzeug's own English: ours instead
             message = _http_message(err.code or 500, message)
         resp = error_response(err.code or 500, code, message)
         # The exception's own headers go with it: `Allow` on a 405 (RFC 9110), `Retry-After`, ...
@@ -134,8 +151,8 @@ def init_app(app: Flask) -> None:
         for name, value in err.get_headers():
             if name.lower() != "content-type":
                 resp.headers[name] = value
-        if err.code == 429:
-            _retry_after(resp)
+        if retry is not None:  # RFC 9110 Retry-After: when the limit's window ends
+            resp.headers["Retry-After"] = str(retry)
         return resp
 
     @app.errorhandler(Exception)

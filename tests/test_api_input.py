@@ -236,15 +236,15 @@ def test_refusals_join_and_list_in_the_callers_language(app, client, campaign, p
         assert resp.status_code == 400, resp.get_json()
         return resp.get_json()["error"]
 
-    assert said("/api/v1/pledges", zh, json={}) == {"code": "missing_field", "message": "amount和email: 必填。"}
+    assert said("/api/v1/pledges", zh, json={}) == {"code": "missing_field", "message": "amount和email：必填。"}
     assert said("/api/v1/pledges", en, json={})["message"] == "amount and email: required."
     month = "/api/v1/partner/statements/2026-11?format=xml"
     assert said(month, zh, token_for(partner)) == {"code": "invalid_format",
-                                                   "message": "format: 只能是 'json'、'csv'或'pdf' 之一。"}
+                                                   "message": "format：只能是 'json'、'csv'或'pdf' 之一。"}
     assert said(month, en, token_for(partner))["message"] == "format: must be one of 'json', 'csv', or 'pdf'."
     day = said("/api/v1/donations?from=0", zh, token_for(producer))
-    assert day["code"] == "invalid_date" and "Value error" not in day["message"] and day["message"].startswith("from: ")
-    assert not re.search(r"[A-Za-z]{4,}", day["message"].removeprefix("from: "))
+    assert day["code"] == "invalid_date" and "Value error" not in day["message"] and day["message"].startswith("from：")
+    assert not re.search(r"[A-Za-z]{4,}", day["message"].removeprefix("from："))
 
 
 def test_the_document_says_any_route_may_answer_a_service_failure(client):

@@ -101,6 +101,23 @@ def test_link_requests_are_rate_limited(client, make_user):
     assert codes[:10] == [302] * 10 and codes[10] == 429
 
 
+def test_a_refused_sign_in_says_in_the_readers_language_how_long_to_wait(client):
+    """Flask-Limiter describes a refusal by its limit ("10 per 5 minute"): a donor behind a shared
+    address (an office, a screening's Wi-Fi) must read what happened, and when to come back."""
+    for i in range(10):
+        _ask(client, f"d{i}@example.org", ip="10.3.3.4")
+    client.get("/?lang=zh-Hans")
+    token = CSRF_RE.search(client.get("/login").get_data(as_text=True)).group(1)
+    resp = client.post("/login", data={"csrf_token": token, "email": "x@example.org"},
+                       environ_base={"REMOTE_ADDR": "10.3.3.4"})
+    html = resp.get_data(as_text=True)
+    wait = int(resp.headers["Retry-After"])
+    assert resp.status_code == 429 and 60 < wait <= 301  # the window is 5 minutes, just spent (rounded up)
+    assert "per 5 minute" not in html
+    assert f"请 {-(-wait // 60)} 分钟后再试" in html
+    assert re.search(r"<title>请求太频繁 · ", html)
+
+
 @pytest.mark.parametrize("app_overrides", [{"PUBLIC_URL": "https://film.example"}])
 def test_link_uses_the_public_url_not_a_forged_host_header(app, client, make_user, app_overrides):
     make_user("donor@example.org", "donor")

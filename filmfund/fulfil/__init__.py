@@ -34,6 +34,10 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(views.admin_bp)
     # The account page's "Your rewards" section is an include that asks for its own data.
     app.add_template_global(statement.rewards_statement, "rewards_statement")
+    # An address read back to its donor, on every page that shows one (fulfil/addresses.py).
+    from filmfund.fulfil import addresses
+
+    app.add_template_filter(addresses.read_back, "read_back")
     from filmfund.fulfil import cli
 
     app.cli.add_command(cli.rewards)

@@ -51,15 +51,88 @@ def country_name(code: str, language: str = "en") -> str:
         except (ValueError, LookupError):
             return code
     english = getattr(found, "common_name", None) or found.name
+    if (language or "").lower().startswith("zh") and code in CHINESE_PLACES:
+        return CHINESE_PLACES[code]
     catalogue = _catalogue(language)
     return catalogue.gettext(english) if catalogue else english
 
 
-def country_choices(language: str = "en") -> list[tuple[str, str]]:
-    """(code, name) of every country an address may name, sorted by name as the reader reads it
-    (accents ignored; Chinese names in code-point order, Babel has no pinyin collation)."""
-    def key(pair):
-        return unicodedata.normalize("NFKD", pair[1]).encode("ascii", "ignore").decode().casefold() or pair[1]
+# How a simplified-Chinese address form names the Chinese-speaking places (the mainland's usage, as
+# its shops and couriers list them): a parcel's label and the donor's list read the same way.
+CHINESE_PLACES = {"HK": "中国香港", "MO": "中国澳门", "TW": "中国台湾"}
 
+
+# The countries a Chinese reader most often posts to, first in her list (the rest follow by pinyin):
+# the Chinese-speaking places, then where most of the diaspora lives.
+LIKELY_FOR_CHINESE = ("CN", "HK", "MO", "TW", "US", "CA", "GB", "AU", "NZ", "SG", "MY", "JP", "KR", "DE", "FR")
+
+# Pinyin (toneless) of every character of the Chinese country names pycountry gives (its zh_CN
+# catalogue): no collation library is installed (no ICU, pyuca or pypinyin; Babel has no collation
+# data), and a list sorted by code point (不丹, 东帝汶, 中国…) means nothing to a reader. A name
+# whose character is missing here (a new name in pycountry) still sorts, after that syllable's
+# place would be: `_pinyin_key` falls back to the character itself. tests/fulfil/test_addresses.py
+# checks that every current name is covered.
+_PINYIN_SYLLABLES = """
+a:阿 ai:埃爱 an:安 ang:昂 ao:奥澳 ba:巴 bai:白百拜 ban:半班 bao:保堡 bei:北贝 ben:本 bi:比秘 bie:别
+bin:宾 bing:冰 bo:伯博泊波玻 bu:不布 chao:朝 chi:赤 ci:茨 da:大达 dai:代 dan:丹旦诞 dao:岛道 de:得德
+deng:登 di:地帝蒂迪 dian:典甸 ding:丁 dong:东 du:度都 dun:敦顿 duo:多 e:俄厄 en:恩 er:尔耳 fa:伐法
+fan:梵 fei:斐菲非 fen:芬 fo:佛 fu:夫富福 gan:干 gang:冈刚港 ge:各哥格 gen:根 gong:共 gu:古 gua:瓜 guan:关
+gui:圭 guo:国果 ha:哈 hai:海 han:汗韩 he:和荷赫 hei:黑 hong:洪 ji:几及吉基极济 jia:加 jian:柬 jiang:疆
+jiao:角 jie:捷 jin:津 jing:京 ka:卡喀 kai:凯开 ke:克科 ken:肯 ku:库 la:拉腊 lai:来莱 lan:兰 lang:朗
+lao:劳老 le:勒 li:利力立里黎 lian:联 lie:列 lin:林 ling:陵领 liu:留 long:隆 lu:卢路鲁 lun:伦 luo:洛罗
+lv:律 ma:马 mai:买麦 man:曼 mao:毛 mei:美 men:门 meng:孟蒙 mi:密米 mian:缅 min:民 mo:墨摩莫 mu:慕
+na:拿纳那 nai:奈 nan:南 nao:瑙 nei:内 nen:嫩 ni:尼 ning:宁 niu:纽 nu:努 nuo:挪诺 pa:帕 peng:蓬 pi:皮
+po:坡 pu:埔普浦葡 qi:其奇 qiao:乔 qiu:求球酋 qun:群 ri:日 rui:瑞 sa:撒萨 sai:塞 san:三 sang:桑 se:色
+sen:森 sha:沙 shan:山 shao:绍 she:舌 sheng:圣 shi:士时 shu:属 si:斯 song:松 su:苏 suo:所索 ta:他塔
+tai:台泰 tan:坦 tang:唐汤 tao:萄陶 te:特 ti:提 ting:廷 tu:突图土 tuo:托脱陀 wa:瓦 wai:外 wan:宛湾
+wang:旺汪 wei:威委维韦 wen:文汶 wo:挝沃 wu:乌 xi:希西 xian:鲜 xiang:香 xiao:小 xie:歇 xin:新
+xiong:匈 xu:叙 ya:亚牙 yan:延 yang:扬洋 ye:也 yi:以伊意 yin:印 ying:英 you:尤 yu:与屿 yue:约越
+zan:赞 ze:泽 zha:乍 zhi:支智治直 zhong:中 zhou:洲 zhu:主 zi:兹
+"""
+PINYIN = {ch: syllable for entry in _PINYIN_SYLLABLES.split() for syllable, chars in [entry.split(":")]
+          for ch in chars}
+
+
+def _pinyin_key(name: str) -> tuple:
+    """A Chinese name's place in a list ordered as Chinese readers look things up: by the pinyin of
+    each character in turn (tones aside), a syllable's characters by code point; punctuation and
+    spaces ignored, a letter or digit as itself."""
+    return tuple((PINYIN.get(ch, ch.casefold()), ch) for ch in name if ch.isalnum())
+
+
+def _latin_key(name: str) -> str:
+    return unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().casefold() or name
+
+
+def _chinese(language: str) -> bool:
+    return (language or "en").lower().startswith("zh")
+
+
+def _ordered(language: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(the likely places, the rest), each (code, name), in the reader's order."""
     pairs = [(code, country_name(code, language)) for code in ISO_COUNTRIES]
-    return sorted(pairs, key=key) if (language or "en").lower().startswith("en") else sorted(pairs, key=lambda p: p[1])
+    if not _chinese(language):
+        return [], sorted(pairs, key=lambda p: _latin_key(p[1]))
+    names = dict(pairs)
+    return ([(code, names[code]) for code in LIKELY_FOR_CHINESE],
+            sorted((p for p in pairs if p[0] not in LIKELY_FOR_CHINESE), key=lambda p: _pinyin_key(p[1])))
+
+
+def country_choices(language: str = "en") -> list[tuple[str, str]]:
+    """(code, name) of every country an address may name, in the order the reader looks for them:
+    an English reader alphabetically (accents ignored); a Chinese reader the likely places first
+    (LIKELY_FOR_CHINESE), then the rest by pinyin."""
+    likely, rest = _ordered(language)
+    return likely + rest
+
+
+def country_groups(language: str = "en") -> list[tuple[str | None, list[tuple[str, str]]]]:
+    """country_choices as the address forms' <select> shows it (fulfil/_forms.html, country_options):
+    (a group's label or None, its (code, name) pairs). One group in English; in Chinese the likely
+    places, then all the others."""
+    from flask_babel import gettext as _  # a page's or a mail's language: asked at the call
+
+    likely, rest = _ordered(language)
+    if not likely:
+        return [(None, rest)]
+    return [(_("Most often chosen"), likely), (_("All other countries and regions"), rest)]

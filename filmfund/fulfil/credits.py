@@ -255,6 +255,31 @@ def line_for(user: User, campaign: Campaign) -> CreditLine | None:
     return _line(row[0], row[1], bool(row[2]), row[3]) if row else None
 
 
+def printed_line_for(user: User, campaign: Campaign) -> tuple[CreditLine | None, str | None]:
+    """What the film prints for this donor, and a name of theirs it does not print yet: before the
+    freeze, their live line (nothing waiting); once frozen, their frozen line (None if they were not
+    in it, or have withdrawn since), and their live name when it differs from it, which goes to the
+    producers (changes_since_freeze) and is printed only if they freeze again. A donor must never
+    be shown a name as theirs in the film that the film's list does not hold."""
+    live = line_for(user, campaign)
+    rows = _frozen_rows(campaign)
+    if rows is None:
+        return live, None
+    row = next((r for r in rows if len(r) > 2 and r[2] == user.id and r[1]), None)
+    if row is not None and privacy.withdrawn_from_credits([user.id]):
+        row = None
+    printed = None if row is None else CreditLine(user.id, row[0], row[1], live.credit_name if live else row[1],
+                                                  live.proof if live and live.name == row[1] else "none")
+    waiting = live.name if live is not None and (printed is None or live.name != printed.name) else None
+    return printed, waiting
+
+
+def credits_frozen(campaign: Campaign) -> bool:
+    """Picture lock: the credits' list is frozen (a later change to a name waits for the producers)."""
+    state = credits_state(campaign)
+    return state is not None and state.frozen_at is not None
+
+
 # ---------------------------------------------------------------- proofs
 
 def _state(campaign: Campaign) -> CreditsState:
@@ -288,9 +313,9 @@ def approve_proof(user: User, campaign: Campaign, *, wording: str | None = None)
     (their credit name stays what it is: the wording is this credit's). The caller commits."""
     line = line_for(user, campaign)
     if line is None:
-        raise NotFoundError("You have no line in the credits (anonymous, no credit name, or no credit reward).")
+        raise NotFoundError(_("You have no line in the credits (anonymous, no credit name, or no credit reward)."))
     if not proof_open(campaign):
-        raise ConflictError("The credits are closed for changes: write to the producers.", code="proof_closed")
+        raise ConflictError(_("The credits are closed for changes: write to the producers."), code="proof_closed")
     text = line.credit_name
     if wording is not None and line.section == "executive_producers":
         text = clean_text(wording, "wording", LINE_MAX) or line.credit_name
@@ -334,12 +359,12 @@ def request_changes(user: User, campaign: Campaign, note: str) -> CreditProof:
     """The donor says the line is wrong (the producers read the note). The caller commits."""
     line = line_for(user, campaign)
     if line is None:
-        raise NotFoundError("You have no line in the credits.")
+        raise NotFoundError(_("You have no line in the credits (anonymous, no credit name, or no credit reward)."))
     if not proof_open(campaign):
-        raise ConflictError("The credits are closed for changes: write to the producers.", code="proof_closed")
+        raise ConflictError(_("The credits are closed for changes: write to the producers."), code="proof_closed")
     note = clean_text(note, "note", 500)
     if not note:
-        raise ValidationError("note: say what should change.", code="invalid_field")
+        raise ValidationError(_("%(field)s: say what should change.", field="note"), code="invalid_field")
     proof = db.session.get(CreditProof, user.id) or CreditProof(user_id=user.id)
     db.session.add(proof)
     proof.state, proof.section, proof.line, proof.credit_name = (ProofState.CHANGES, line.section, line.name,

@@ -30,6 +30,7 @@ from filmfund.jobs import app_task
 from filmfund.auth.services import public_base_url
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
+from filmfund.fulfil.addresses import read_back
 from filmfund.fulfil.countries import ISO_COUNTRIES, STRIPE_SHIPPING_COUNTRIES
 from filmfund.fulfil.models import (
     ITEM_MOVES,
@@ -80,20 +81,38 @@ def clean_text(value, field: str, limit: int, *, multiline: bool = False) -> str
     return text
 
 
+class AddressRefused(ValidationError):
+    """An address refused for one or more of its fields, all said at once: `fields` maps each
+    field to its message ("city: required..."), in the form's order; the message is the first's
+    (an API client reads it as any refusal, "name: ...")."""
+
+    def __init__(self, fields: dict[str, str]):
+        super().__init__(next(iter(fields.values())), code="invalid_address")
+        self.fields = fields
+
+
 def clean_address(data: dict) -> dict:
-    """A postal address fit to print on a label, or a ValidationError naming the field."""
+    """A postal address fit to print on a label, or an AddressRefused naming every field to mend."""
     if not isinstance(data, dict):
         raise ValidationError(_("address: give the address fields."), code="invalid_address")
-    out = {f: clean_text(data.get(f), f, limit) for f, limit in ADDRESS_FIELDS.items() if f != "country"}
-    country = data.get("country")
-    country = country.strip().upper() if isinstance(country, str) else ""
-    out["country"] = country
+    out: dict[str, str] = {}
+    refused: dict[str, str] = {}
+    for field, limit in ADDRESS_FIELDS.items():
+        if field == "country":
+            country = data.get("country")
+            out[field] = country.strip().upper() if isinstance(country, str) else ""
+            continue
+        try:
+            out[field] = clean_text(data.get(field), field, limit)
+        except ValidationError as err:
+            out[field], refused[field] = "", err.message
     for field in REQUIRED:
-        if not out[field]:
-            raise ValidationError(_("%(field)s: required for the parcel to arrive.", field=field), code="invalid_address")
-    if country not in ISO_COUNTRIES:
-        raise ValidationError(_("country: choose a country (two-letter code, e.g. US, DE, CN)."),
-                              code="invalid_address")
+        if not out[field] and field not in refused:
+            refused[field] = _("%(field)s: required for the parcel to arrive.", field=field)
+    if out["country"] and out["country"] not in ISO_COUNTRIES:
+        refused["country"] = _("country: choose a country (two-letter code, e.g. US, DE, CN).")
+    if refused:
+        raise AddressRefused({f: refused[f] for f in ADDRESS_FIELDS if f in refused})
     return out
 
 
@@ -358,6 +377,14 @@ def _confirm_address(user: User, fields: dict) -> None:
 
 
 donors.CONFIRMED_ELSEWHERE["shipping_address"] = _confirm_address
+
+
+def _describe_address(fields: dict) -> str:
+    """A later Checkout's address, as the donor is asked to confirm it (mail and pages)."""
+    return _("send your rewards to: %(address)s", address=read_back(fields))
+
+
+donors.DESCRIBED_ELSEWHERE["shipping_address"] = _describe_address
 
 
 def erase_items(user: User) -> None:

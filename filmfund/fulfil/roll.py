@@ -191,6 +191,18 @@ def undrawable(names: list[str]) -> list[tuple[str, list[str]]]:
     return found
 
 
+# Pictographs and emoji (and their joiners and variation selectors): libass draws a font's
+# outlines, so a colour emoji font (bitmaps) does not draw them; a monochrome one does.
+_EMOJI = ((0x1F000, 0x1FAFF), (0x2600, 0x27BF), (0x2B00, 0x2BFF), (0xFE00, 0xFE0F), (0x200D, 0x200D),
+          (0xE0020, 0xE007F))
+
+
+def is_emoji(code_point: str) -> bool:
+    """Whether an undrawable character ("U+1F3AC", as undrawable lists it) is an emoji."""
+    code = int(code_point.removeprefix("U+"), 16)
+    return any(low <= code <= high for low, high in _EMOJI)
+
+
 def undrawable_in_credits(campaign: Campaign) -> list[tuple[str, list[str]]]:
     """undrawable over the live credits' names, in their order. When the roll's own font draws
     every printable ASCII character, a name of those alone is drawable and is not read: at a

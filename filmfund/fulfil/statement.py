@@ -81,7 +81,7 @@ def rewards_statement(user: User) -> dict:
     standing = donor_entitlements(user, campaign)
     items = {row["reward"].key: row for row in fulfilment.donor_items(user, campaign)}
     address = fulfilment.get_address(user.id)
-    line = credits.line_for(user, campaign)
+    line, waiting_name = credits.printed_line_for(user, campaign)
     proof_open = credits.proof_open(campaign)
     downloadable = downloadable_reward_keys(r["key"] for r in standing["rewards"]
                                             if r["kind"] == RewardKind.DIGITAL and r["status"] != "revoked")
@@ -94,7 +94,7 @@ def rewards_statement(user: User) -> dict:
         if r["kind"] == RewardKind.PHYSICAL:
             row.update(_physical_row(items.get(r["key"]), address))
         elif r["kind"] == RewardKind.CREDIT:
-            row.update(_credit_row(r["key"], line, proof_open))
+            row.update(_credit_row(r["key"], line, proof_open, waiting_name))
         elif r["kind"] == RewardKind.DIGITAL and r["key"] in downloadable:
             row.update(state=_("In your downloads"), link=_url("site.account", _anchor="downloads"))
         elif r["kind"] == RewardKind.DIGITAL:
@@ -109,7 +109,7 @@ def rewards_statement(user: User) -> dict:
         rows.append(row)
     steps = list({row["step"]["url"]: row["step"] for row in rows if row["step"]}.values())
     refusal = fulfilment.address_refusal(user.id)
-    return {"rows": rows, "steps": steps, "address": address, "line": line,
+    return {"rows": rows, "steps": steps, "address": address, "line": line, "waiting_name": waiting_name,
             "address_editable": refusal is None, "address_refusal": refusal,
             "has_physical": any(row["kind"] == RewardKind.PHYSICAL for row in rows),
             "opted_out": standing["rewards_opt_out"]}
@@ -136,11 +136,18 @@ def _physical_row(row: dict | None, address) -> dict:
     return out
 
 
-def _credit_row(key: str, line, proof_open: bool) -> dict:
+def _credit_row(key: str, line, proof_open: bool, waiting_name: str | None = None) -> dict:
+    """`line`: what the film prints (credits.printed_line_for); `waiting_name`: the donor's name
+    the locked credits do not print (yet), which the producers decide on."""
+    waits = _("The credits are locked for the film: your name “%(name)s” is with the producers, "
+              "who decide whether it can still go in.", name=waiting_name) if waiting_name else ""
     if line is None:
         return {"state": _("Not listed"), "css": "pending",
-                "detail": _("You are anonymous or gave no credit name."),
+                "detail": waits or _("You are anonymous or gave no credit name."),
                 "step": None}
+    if waits:
+        return {"state": _("Listed"), "css": "paid", "step": None,
+                "detail": _("The film prints “%(name)s”.", name=line.name) + " " + waits}
     detail = f"“{line.name}”"
     if line.proof == ProofState.APPROVED:
         return {"state": str(PROOF_LABELS[ProofState.APPROVED]), "css": "paid", "detail": detail}

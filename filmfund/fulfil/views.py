@@ -24,7 +24,7 @@ from filmfund.errors import DomainError, ValidationError, field_of, for_people
 from filmfund.extensions import db, limiter
 from filmfund.fulfil import credits, fulfilment, statement, tasks
 from filmfund.fulfil import roll as roll_video
-from filmfund.fulfil.countries import country_choices
+from filmfund.fulfil.countries import country_groups
 from filmfund.fulfil.models import FulfilmentItem
 from filmfund.fulfil.tokens import link_user
 from filmfund.i18n import current_language, mailed_link
@@ -44,16 +44,34 @@ def _address_form() -> dict:
 def _address_values(user: User, posted: bool) -> dict:
     """What the address form shows: what was just posted (refused), or the address we have."""
     if posted:
-        return _address_form()
+        return {**_address_form(), **({"dedication": request.form["dedication"][:400]}
+                                      if "dedication" in request.form else {})}
     address = fulfilment.get_address(user.id)
     return {f: getattr(address, f) for f in fulfilment.ADDRESS_FIELDS} if address else {}
+
+
+def _address_refusal(err: DomainError | None) -> dict:
+    """What the address form says of a refusal: each field to mend with its message (every one an
+    address names at once, fulfilment.AddressRefused), or a message for the whole form."""
+    if err is None:
+        return {"errors": {}, "error": None}
+    if isinstance(err, fulfilment.AddressRefused):
+        return {"errors": {f: for_people(m) for f, m in err.fields.items()}, "error": None}
+    bad = field_of(err)
+    if bad in ADDRESS_FORM_FIELDS:
+        return {"errors": {bad: for_people(err.message)}, "error": None}
+    return {"errors": {}, "error": for_people(err.message)}
+
+
+# The address form's fields, in its order (fulfil/_forms.html): the first refused one takes the focus.
+ADDRESS_FORM_FIELDS = ("name", "line1", "line2", "postal_code", "city", "state", "country", "dedication")
 
 
 def _donor_context(user: User) -> dict:
     campaign = current_campaign()
     st = statement.rewards_statement(user)
     signed = [row for row in fulfilment.donor_items(user, campaign) if row["signed"] and not row["revoked"]]
-    return {"campaign": campaign, "st": st, "signed": signed, "countries": country_choices(current_language()),
+    return {"campaign": campaign, "st": st, "signed": signed, "countries": country_groups(current_language()),
             "deadline": credits.proof_deadline(campaign), "proof_open": credits.proof_open(campaign)}
 
 
@@ -112,8 +130,7 @@ def address():
             flash(_("Address saved: your rewards will go there."), "success")
             return redirect(url_for("site.account", _anchor="rewards-heading"), code=303)
     ctx = _donor_context(user)
-    return _page("fulfil/address.html", form=_address_values(user, bool(error)),
-                 error=error and for_people(error.message), bad=error and field_of(error),
+    return _page("fulfil/address.html", form=_address_values(user, bool(error)), refusal=_address_refusal(error),
                  action=url_for("fulfil.address"), **ctx), 400 if error else 200
 
 
@@ -138,7 +155,7 @@ def proof():
             flash(_("Thank you: your line in the credits is confirmed."), "success")
             return redirect(url_for("site.account", _anchor="rewards-heading"), code=303)
     ctx = _donor_context(user)
-    if ctx["st"]["line"] is None and error is None:
+    if ctx["st"]["line"] is None and ctx["st"]["waiting_name"] is None and error is None:
         # Nothing to proofread (anonymous, or no credit name): a donor who followed a proof's link
         # after choosing so is told why, where the choice can be changed, not "page not found".
         flash(_("Your name is not in the credits: you chose to stay anonymous or gave no credit name. "
@@ -157,7 +174,7 @@ def survey(token: str):
     user = link_user(token, "survey")  # an erased donor's link is a stale one: 404, nothing written
     errors: dict[str, str] = {}
     done: list[str] = []
-    bad = None  # the address field a refusal names
+    refusal = _address_refusal(None)  # the address form's: each field to mend, or the whole form's
     if request.method == "POST":
         # The survey's link was mailed to the donor: kept with what the form saves (its commit).
         links.mailbox_proven.send(user, why="the donor answered the address survey mailed to the address")
@@ -165,7 +182,7 @@ def survey(token: str):
         if which == "address":
             refused = _save_address(user, "survey")
             if refused:
-                errors["address"], bad = for_people(refused.message), field_of(refused)
+                errors["address"], refusal = for_people(refused.message), _address_refusal(refused)
             else:
                 done.append("address")
         elif which == "proof":
@@ -174,7 +191,7 @@ def survey(token: str):
         else:
             abort(400, description=_("Send one of the forms on the page."))
     ctx = _donor_context(user)
-    html = _page("fulfil/survey.html", errors=errors, done=done, user=user, bad=bad,
+    html = _page("fulfil/survey.html", errors=errors, done=done, user=user, refusal=refusal,
                  form=_address_values(user, bool(errors.get("address"))),
                  action=url_for("fulfil.survey", token=token), **ctx)
     # The donor's address, without a session: never kept by a shared cache.
@@ -356,12 +373,14 @@ def credits_page():
     after = request.args.get("after") or None
     page = credits.live_page(campaign, after)  # keyset: a supporter arriving meanwhile repeats no name
     summary = credits.live_summary(campaign)
+    undrawable = roll_video.undrawable_in_credits(campaign)
     return render_template("fulfil/credits.html", campaign=campaign, lines=page["lines"], next_after=page["next"],
                            first=after is None, total=summary["total"], counts=summary["proofs"],
                            state=credits.credits_state(campaign), changes=credits.changes_since_freeze(campaign),
                            roll=roll_video.roll_path() if roll_video.roll_path().exists() else None,
                            roll_stale=roll_video.roll_needs_rendering(campaign), roll_status=_roll_status(),
-                           undrawable=roll_video.undrawable_in_credits(campaign))
+                           undrawable=undrawable,
+                           undrawable_emoji=any(roll_video.is_emoji(c) for _name, codes in undrawable for c in codes))
 
 
 @admin_bp.post("/credits/freeze")

@@ -26,6 +26,7 @@ from email.parser import BytesParser
 
 import sqlalchemy as sa
 from babel.core import UnknownLocaleError
+from babel.numbers import get_currency_name
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -456,8 +457,11 @@ def _code_words(table: str, column: str, value: str, reward_keys: dict[str, str]
             return zone_name(value)
         except LookupError:
             return value
-    if column == "currency":
-        return value.upper()
+    if column == "currency":  # "美元", "US Dollar": the code is for machines (the JSON keeps it)
+        try:
+            return get_currency_name(value.upper(), locale=babel_locale(current_language()))
+        except (ValueError, UnknownLocaleError):
+            return value.upper()
     return None
 
 

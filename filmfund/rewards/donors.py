@@ -189,11 +189,15 @@ _LABELS = {"credit_name": "your name in the credits", "anonymous": "anonymity",
            "rewards_opt_out": "rewards"}
 
 
+#: How a change that another component carries out is said to the donor, by the component that
+#: knows it (the shipping address: fulfil reads an address back, `fulfil/addresses.read_back`):
+#: rewards never imports the components above it (`CONFIRMED_ELSEWHERE` is the same idea).
+DESCRIBED_ELSEWHERE: dict[str, Callable[[object], str]] = {}
+
+
 def describe_change(key: str, value) -> str:
-    if key == "shipping_address":
-        parts = [value.get(f) for f in ("name", "line1", "line2", "postal_code", "city", "country")]
-        parts.insert(-1, value.get("state") or value.get("region"))
-        return _("send your rewards to: %(address)s", address=", ".join(p for p in parts if p))
+    if key in DESCRIBED_ELSEWHERE:
+        return DESCRIBED_ELSEWHERE[key](value)
     if key == "credit_name":
         return _("show “%(name)s” in the credits", name=value) if value else _("show no name in the credits")
     if key == "anonymous":

@@ -265,7 +265,7 @@ def get_pledge(pledge_id: str) -> Pledge:
 _STATUS_MESSAGES = {
     PledgeState.PENDING: _l("We are waiting for the payment to be confirmed."),
     PledgeState.PROCESSING: _l("Your payment is still processing; we will email your receipt once it clears."),
-    PledgeState.PAID: _l("Thank you! Your donation is confirmed and your receipt is on its way."),
+    PledgeState.PAID: _l("Your donation is in, and your receipt is on its way to your inbox."),
     PledgeState.FAILED: _l("The payment did not go through; nothing was charged. You can try again."),
     PledgeState.EXPIRED: _l("This checkout expired before payment; nothing was charged."),
 }

@@ -17,8 +17,9 @@ from filmfund.config import test_payment_refusal
 from filmfund.db import commit_keeping, utcnow
 from filmfund.errors import ConflictError, DomainError, NotFoundError, for_people
 from filmfund.extensions import db, limiter
-from filmfund.fulfil import fulfilment
-from filmfund.i18n import format_money, in_language, languages, mailed_link, zone_name
+from filmfund.fulfil import credits, fulfilment
+from filmfund.fulfil.countries import country_groups
+from filmfund.i18n import current_language, format_money, in_language, languages, mailed_link, zone_name
 from filmfund.media import services as media_services
 from filmfund.media.public import public_media
 from filmfund.media.streaming import public_stream_ready
@@ -208,22 +209,24 @@ def test_checkout(pledge_id: str):
             return redirect(url_for("site.campaign", amount=pledge.amount, cancelled=1, ref=pledge.ref), code=303)
         if outcome not in TEST_OUTCOMES:
             abort(400, description=_("Choose one of the buttons."))
-        shipping, error = _test_shipping(pledge, outcome)
-        if error:
+        shipping, refused = _test_shipping(pledge, outcome)
+        if refused:
             return render_template("site/checkout_test.html", s=pledges.pledge_status(pledge),
-                                   campaign=campaign_of(pledge), ships=True, shipping_error=error,
-                                   shipping=request.form), 400
+                                   campaign=campaign_of(pledge), ships=True, shipping_errors=refused,
+                                   shipping=request.form, countries=country_groups(current_language())), 400
         _complete_test_checkout(pledge.id, TEST_OUTCOMES[outcome], shipping)
         return redirect(url_for("site.thank_you", pledge=pledge.id), code=303)
     status = pledges.pledge_status(pledge)
     if status["state"] in ("paid", "failed", "expired"):
         return redirect(url_for("site.thank_you", pledge=pledge.id), code=303)
-    return render_template("site/checkout_test.html", s=status, campaign=campaign_of(pledge),
-                           ships=fulfilment.pledge_ships(pledge), shipping={})
+    ships = fulfilment.pledge_ships(pledge)
+    return render_template("site/checkout_test.html", s=status, campaign=campaign_of(pledge), ships=ships,
+                           shipping={}, countries=country_groups(current_language()) if ships else [])
 
 
-def _test_shipping(pledge, outcome: str) -> tuple[dict | None, str | None]:
-    """Like Stripe Checkout's shipping-address collection: asked of a pledge at a DVD tier."""
+def _test_shipping(pledge, outcome: str) -> tuple[dict | None, dict[str, str] | None]:
+    """Like Stripe Checkout's shipping-address collection: asked of a pledge at a DVD tier. The
+    address, or every field to mend (field -> message)."""
     if outcome not in ("paid", "processing") or not fulfilment.pledge_ships(pledge):
         return None, None
     fields = {f: request.form.get(f"ship_{f}", "")[:400] for f in fulfilment.ADDRESS_FIELDS}
@@ -231,8 +234,8 @@ def _test_shipping(pledge, outcome: str) -> tuple[dict | None, str | None]:
         return None, None  # left empty: the address survey asks for it later
     try:
         return fulfilment.clean_address(fields), None
-    except DomainError as err:
-        return None, for_people(err.message)
+    except fulfilment.AddressRefused as err:
+        return None, {field: for_people(message) for field, message in err.fields.items()}
 
 
 def _complete_test_checkout(pledge_id: str, outcome: str, shipping: dict | None = None) -> dict:
@@ -264,6 +267,11 @@ def _current_donor():
     return current_user._get_current_object()
 
 
+def _credit_name(user_id: int) -> str | None:
+    profile = donors.profile_for(user_id)
+    return profile.credit_name if profile is not None else None
+
+
 @bp.post("/account/settings")
 @role_required("donor")
 @limiter.limit("30 per minute")
@@ -280,6 +288,7 @@ def account_settings():
         changes = {"rewards_opt_out": f["rewards"] == "off"}
     else:
         changes = {"credit_name": f.get("credit_name", "")[:400] or None, "anonymous": f.get("anonymous") == "1"}
+    named_before = _credit_name(user.id)
     try:
         donors.update_donor_settings(user, via="account", **changes)
         db.session.commit()
@@ -287,6 +296,10 @@ def account_settings():
         field = "credit_name" if err.code == "invalid_credit_name" else "form"
         return account(settings_errors={field: for_people(err.message)}, form=dict(f), status=400)
     flash(_("Your settings are saved."), "info")
+    renamed = "credit_name" in changes and _credit_name(user.id) not in (named_before, None)
+    if renamed and credits.credits_frozen(current_campaign()):  # saved, but not what the film prints yet
+        flash(_("The credits are already locked for the film: your new name goes to the producers, "
+                "who decide whether it can still go in. Your account page shows what the film prints."), "info")
     return redirect(url_for("site.account") + "#settings", code=303)
 
 

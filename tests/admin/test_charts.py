@@ -49,4 +49,4 @@ def test_the_share_charts_words_write_dates_as_its_reader_does(app):
     with app.test_request_context("/"):
         assert share_chart(points).summary == "From October 30, 2026 to December 3, 2026: share due $2,051.00, paid $10.00."
         with force_locale("zh_Hans"):
-            assert share_chart(points).summary == "2026年10月30日至2026年12月3日：应付份额 US$2,051.00，已付款 US$10.00。"
+            assert share_chart(points).summary == "2026年10月30日至2026年12月3日：应付份额 US$2,051.00，已拨款 US$10.00。"

@@ -99,7 +99,7 @@ def test_the_live_csv_names_its_rows_as_the_month_csv_does(client, campaign, log
     assert rows[0] == ["item", "label", "date", "amount_cents", "currency", "reference"]
     label = {r[0]: r[1] for r in rows[1:]}
     assert [label[k] for k in ("gross", "refunded", "net", "share_due", "paid_out", "balance", "payout")] == [
-        "捐款总额", "退款", "净额", "应付份额", "已付款", "尚欠余额", "付款"]
+        "捐款总额", "退款", "净额", "应付份额", "已拨款", "待拨余额", "拨款"]
     assert label["share_booked"] == "当日入账的应付份额"
     payout = next(r for r in rows if r[0] == "payout")
     assert payout[2:] == [date.today().isoformat(), "1000", "usd", "WIRE-88"]
@@ -127,7 +127,8 @@ def test_the_charts_text_alternative_is_punctuated_and_worded_as_the_page(client
                                                                         producer, booked_yesterday):
     """A screen reader reads the chart's title and summary as one text: they were joined by an
     ASCII ". " (…随时间的变化. 2026年…), and the chart called what was paid 已支付 where the
-    figures above it say 已付款. The separator is the language's own, and the term is one."""
+    figures above it say 已付款 (now 已拨款, the payout's one word). The separator is the language's
+    own, and the term is one."""
     from datetime import date
 
     from filmfund.extensions import db
@@ -138,8 +139,8 @@ def test_the_charts_text_alternative_is_punctuated_and_worded_as_the_page(client
     db.session.commit()
     page = login_as(client, partner).get("/admin/partner?lang=zh-Hans").get_data(as_text=True)
     title = re.search(r'<title id="share-chart-title">(.*?)</title>', page, re.S).group(1)
-    assert title.startswith("合作机构的应付份额与已付款随时间的变化。") and ". " not in title, title
+    assert title.startswith("合作机构的应付份额与已拨款随时间的变化。") and ". " not in title, title
     chart = re.search(r'<figure class="chart".*?</figure>', page, re.S).group(0)
-    assert "已付款" in chart and "已支付" not in chart
+    assert "已拨款" in chart and "已支付" not in chart and "已付款" not in chart
     en = login_as(client, partner).get("/admin/partner?lang=en").get_data(as_text=True)
     assert "<title id=\"share-chart-title\">Share due to the partner and paid to it over time. From " in en

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.browser
 PARTNER_EMAIL, PARTNER_PASSWORD = "partner@xinxing.test", "a-long-partner-password"
 SAYS = {"en": {"transparency": "Where the money went", "partner": "Share due against paid, over time",
                "month": "Closing balance"},
-        "zh-Hans": {"transparency": "善款去向", "partner": "应付份额与已付款的走势", "month": "期末余额"}}
+        "zh-Hans": {"transparency": "善款去向", "partner": "应付份额与已拨款的走势", "month": "期末余额"}}
 
 SETUP = """
 from datetime import date, timedelta

@@ -116,7 +116,7 @@ def test_no_donor_string_in_any_statement(app, client, campaign, login_as, partn
 @pytest.mark.parametrize("lang, words, money", [
     ("en", ["Opening balance", "Gifts (gross)", "Refunds", "Share due", "Paid out", "Closing balance"],
      ["$150.00", "$30.00", "$10.00", "$20.00"]),
-    ("zh-Hans", ["期初余额", "捐款总额", "退款", "应付份额", "已付款", "期末余额"],
+    ("zh-Hans", ["期初余额", "捐款总额", "退款", "应付份额", "已拨款", "期末余额"],
      ["US$150.00", "US$30.00", "US$10.00", "US$20.00"]),
 ])
 def test_month_statement_in_three_formats_and_the_partners_language(app, client, campaign, login_as, partner,

@@ -747,7 +747,7 @@ def test_who_an_update_is_for_is_said_in_the_readers_language(app, client, donor
                                                audience="donors")
     login_as(client, reader)
     for lang, reward, tier, english in (
-            ("zh-Hans", "每月一封邮件，分享拍摄进展", "关注者", None),
+            ("zh-Hans", "每月一封邮件，分享拍摄动态", "关注者", None),
             ("en", "Monthly production updates by email", "Follower", "for donors with")):
         listing = client.get(f"/updates?lang={lang}").get_data(as_text=True)
         page = client.get(f"/updates/{monthly}").get_data(as_text=True)

@@ -14,7 +14,7 @@ import pytest
 
 from tests.screens import assert_fits, shot, tables_scrolled_sideways
 from tests.site.test_browser import BIN, ROOT, _user_per_request, _wait_for_thank_you, browser, server  # noqa: F401
-from tests.site.test_browser import sign_in_donor
+from tests.site.test_browser import PRODUCER_PASSWORD, sign_in_donor, sign_in_producer_first_time
 
 pytestmark = pytest.mark.browser
 
@@ -101,3 +101,12 @@ def test_the_rewards_table_is_a_list_on_a_phone_whatever_the_credit_name(server,
                                            "els => els.map(e => e.getBoundingClientRect().right)")
         assert len(rights) >= 4 and max(rights) <= 390, (lang, rights)
     page.close()
+
+    # The producers proofread the same name, whole, on a phone: the live list is a list there too.
+    staff = browser.new_page(viewport={"width": 390, "height": 844})
+    sign_in_producer_first_time(staff, server.url, "producer@filmfund.test", PRODUCER_PASSWORD)
+    staff.goto(server.url + "/admin/credits")
+    assert LONG_NAME in staff.inner_text("#credit-lines")
+    assert tables_scrolled_sideways(staff) == [] and staff.evaluate(
+        "document.querySelector('#credit-lines').getBoundingClientRect().right") <= 390
+    staff.close()

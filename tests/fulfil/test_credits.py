@@ -4,6 +4,7 @@ export in both formats, and the rendered roll (real ffmpeg)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from datetime import timedelta
 
@@ -75,6 +76,11 @@ def test_the_donor_approves_the_proof_and_the_executive_producer_its_wording(cam
     assert 'id="proof-wording"' not in other.get("/account/credits").get_data(as_text=True)
     bad = other.post("/account/credits", data={"csrf_token": tok, "decision": "changes", "note": ""})
     assert bad.status_code == 400 and "say what should change" in bad.get_data(as_text=True).lower()
+    # In Chinese, in Chinese; the note is open again, marked, where the donor types it.
+    bad = other.post("/account/credits?lang=zh-Hans", data={"csrf_token": tok, "decision": "changes", "note": " "})
+    html = bad.get_data(as_text=True)
+    assert bad.status_code == 400 and "请写下需要修改的地方" in html and "say what" not in html
+    assert re.search(r"<details open>.*?id=\"proof-note\"[^>]*aria-invalid=\"true\"", html, re.DOTALL)
     other.post("/account/credits", data={"csrf_token": tok, "decision": "approve", "wording": "Sneaky Wording"})
     assert ("supporters", "Zed Supporter") in credits.export_lines(campaign)
     assert credits.line_for(zed, campaign).proof == "approved"
@@ -150,6 +156,36 @@ def test_frozen_credits_in_both_formats_and_later_changes_flagged(campaign, clie
     staff.post("/admin/credits/freeze", data={"csrf_token": tok, "confirm": "1"})
     assert credits.changes_since_freeze(campaign) == {"added": [], "removed": [], "withdrawn": []}
     assert ("executive_producers", "Late Exec") in credits.export_lines(campaign)
+
+
+def test_after_the_freeze_a_donor_is_shown_what_the_film_prints_not_a_new_name(campaign, client, login_as):
+    """Picture lock: a donor who renames herself is told the film still prints the frozen name,
+    which the producers decide on; a donor who first gave after the freeze is told why she is not
+    listed (not "you are anonymous")."""
+    _donors()
+    credits.freeze(campaign, "cli")
+    db.session.commit()
+    amy = login_as(client, _user("amy@example.org"))
+    resp = amy.post("/account/settings?lang=zh-Hans", data={"csrf_token": csrf_token(amy, "/account"),
+                                                            "form": "credits", "credit_name": "Amy 艾米"},
+                    follow_redirects=True)
+    html = resp.get_data(as_text=True)
+    assert "您的新署名会转给制片方" in html  # saved, and told it is not the film's yet
+    assert "影片印出的是“Amy Supporter”" in html and "“Amy 艾米”已转给制片方" in html
+    page = amy.get("/account/credits?lang=en").get_data(as_text=True)
+    assert re.search(r'id="proof-line"><strong>Amy Supporter<', page)  # the frozen line, not the new name
+    assert 'id="proof-waiting"' in page and "“Amy 艾米” is with the producers" in page
+    assert ("supporters", "Amy Supporter") in credits.export_lines(campaign)  # what the page said
+
+    pay(5000, "late@example.org", credit_name="Late Comer")
+    late = login_as(client.application.test_client(), _user("late@example.org"))
+    page = late.get("/account?lang=en").get_data(as_text=True)
+    assert "“Late Comer” is with the producers" in page and "You are anonymous" not in page
+    assert late.get("/account/credits?lang=en").status_code == 200  # told there, not sent to the settings
+
+    # Nothing renamed: no such note.
+    zed = login_as(client.application.test_client(), _user("zed@example.org"))
+    assert "is with the producers" not in zed.get("/account?lang=en").get_data(as_text=True)
 
 
 def test_rendered_credits_roll_is_a_real_video(campaign, tmp_path):
@@ -331,7 +367,23 @@ def test_the_credits_page_names_the_characters_no_installed_font_draws(campaign,
     warning = warning[:warning.index("</div>")]
     assert f"<bdi>王{rare}明</bdi>: U+31350" in warning
     assert all(name not in warning for name in ("محمد رضا", "José Nguyễn", "李小龙"))
+    assert 'id="roll-emoji"' not in warning  # no emoji among them: no advice about emoji
     assert roll_video.undrawable(["Amy", "李小龙", "محمد رضا"]) == []
+
+
+def test_emoji_in_a_name_get_their_own_advice(campaign, client, login_as, producer):
+    """libass draws outlines: a colour emoji font would not draw 🎬 on the roll, and the advice for
+    rare ideographs (a CJK font) would not either."""
+    emoji = "\U0001F3AC"
+    if subprocess.run(["fc-list", f":charset={ord(emoji):x}", "family"], capture_output=True, text=True).stdout.strip():
+        import pytest
+
+        pytest.skip("this machine has a font that draws U+1F3AC")
+    pay(5000, "lily@example.org", credit_name=f"{emoji} Lily 莉莉")
+    login_as(client, producer)
+    page = client.get("/admin/credits").get_data(as_text=True)
+    assert f"<bdi>{emoji} Lily 莉莉</bdi>: U+1F3AC" in page and 'id="roll-emoji"' in page
+    assert roll_video.is_emoji("U+1F3AC") and roll_video.is_emoji("U+200D") and not roll_video.is_emoji("U+31350")
 
 
 def test_producer_renders_the_roll_through_the_queue_and_downloads_it(app, campaign, client, login_as, producer):

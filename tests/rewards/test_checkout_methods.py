@@ -73,4 +73,4 @@ def test_the_form_says_which_methods_each_kind_of_gift_allows(client, campaign):
     en = client.get("/?lang=en").get_data(as_text=True)
     assert "A one-time gift can be paid by card, Alipay or WeChat Pay; monthly gifts are by card only." in en
     zh = client.get("/?lang=zh-Hans").get_data(as_text=True)
-    assert "单次捐款可使用银行卡、支付宝或微信支付；按月捐款仅支持银行卡。" in zh
+    assert "单次捐款可使用银行卡、支付宝或微信支付；每月捐款仅支持银行卡。" in zh

@@ -67,7 +67,7 @@ def test_one_chinese_receipt_per_paid_month_none_for_a_failure_or_a_duplicate(st
     mails = mails_to(p.email)
     receipts = [body for subject, body in mails if "收据" in subject]
     assert len(receipts) == 3, [subject for subject, _ in mails]
-    assert all("每月定期捐款中的一期" in body and "Thank you" not in body for body in receipts)
+    assert all("这是您每月捐款中的一期" in body and "Thank you" not in body for body in receipts)
     others = [subject for subject, _ in mails if "收据" not in subject]
     assert len(others) == 1 and not re.search("[A-Za-z]{4,}", others[0]), others  # the failure's, in Chinese
     assert partner_statement(campaign)["share_due"] == money_model.share_due(6000)

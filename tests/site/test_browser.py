@@ -277,3 +277,77 @@ def test_thank_you_page_follows_a_processing_payment(server, browser):
     expect(page.locator("h1")).to_contain_text("your donation is confirmed")
     bank.close()
     page.close()
+
+
+KEPT = "sessionStorage.getItem('filmfund.pledge-form')"
+
+
+def test_what_the_donor_typed_comes_back_after_a_cancel_and_a_language_switch(server, browser):
+    """The browser review's section 5: back from a cancelled checkout, and after switching the
+    language on a refused pledge, the email, the credit name, the boxes and the monthly choice are
+    as the donor left them: kept in the tab's sessionStorage (static/js/pledge-keep.js), never in a
+    URL; forgotten once the gift is paid. Without script the amount still comes back."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.goto(server.url + "/?lang=zh-Hans")
+    page.check("#interval-month")
+    page.fill("#amount", "40")
+    page.fill("#email", "keep-me@example.org")
+    page.fill("#credit_name", "王小明 🎬")
+    page.check("input[name=anonymous]")
+    page.click("#pledge-form button[type=submit]")
+    page.wait_for_url("**/checkout/test/**")
+    page.click("button[value=cancel]")
+    page.wait_for_url("**/?amount=4000*cancelled=1*")
+    assert "keep-me" not in page.url and "%E7%8E%8B" not in page.url  # neither the email nor the name
+    expect(page.locator("#email")).to_have_value("keep-me@example.org")
+    expect(page.locator("#credit_name")).to_have_value("王小明 🎬")
+    expect(page.locator("#amount")).to_have_value("40")
+    expect(page.locator("input[name=anonymous]")).to_be_checked()
+    expect(page.locator("#interval-month")).to_be_checked()
+    expect(page.locator("#rewards_opt_out")).not_to_be_checked()
+
+    # A refused pledge (an amount no one can pay), then the top bar's switch to English.
+    page.fill("#amount", "abc")
+    page.uncheck("input[name=anonymous]")
+    page.click("#pledge-form button[type=submit]")
+    expect(page.locator("#amount-error")).to_be_visible()
+    page.click("a.language-switch[hreflang=en]")
+    page.wait_for_url("**/?lang=en")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.locator("#amount")).to_have_value("abc")
+    expect(page.locator("#email")).to_have_value("keep-me@example.org")
+    expect(page.locator("#credit_name")).to_have_value("王小明 🎬")
+    expect(page.locator("input[name=anonymous]")).not_to_be_checked()
+    expect(page.locator("#interval-month")).to_be_checked()
+
+    # Paid: the tab forgets the form.
+    page.fill("#amount", "40")
+    page.click("#pledge-form button[type=submit]")
+    page.wait_for_url("**/checkout/test/**")
+    page.click("button[value=paid]")
+    _wait_for_thank_you(page, server)
+    expect(page.locator("#payment-status")).to_have_attribute("data-state", "paid")
+    assert page.evaluate(KEPT) is None
+    page.goto(server.url + "/?amount=4000&cancelled=1")
+    expect(page.locator("#email")).to_have_value("")
+    assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors
+    context.close()
+
+    # Without script: the form still pledges, and a cancel brings the amount back (the server's).
+    plain = browser.new_context(java_script_enabled=False)
+    page = plain.new_page()
+    page.goto(server.url + "/")
+    page.fill("#amount", "25")
+    page.fill("#email", "no-script@example.org")
+    page.click("#pledge-form button[type=submit]")
+    page.wait_for_url("**/checkout/test/**")
+    page.click("button[value=cancel]")
+    page.wait_for_url("**/?amount=2500*")
+    expect(page.locator("#amount")).to_have_value("25")
+    expect(page.locator("#email")).to_have_value("")
+    plain.close()

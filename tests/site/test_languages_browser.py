@@ -75,6 +75,22 @@ def test_a_donor_gives_and_signs_in_in_their_language(site, browser, tmp_path, l
         context.close()
 
 
+@pytest.mark.parametrize("lang", ["en", "zh-Hans"])
+def test_the_campaign_page_fits_the_narrowest_phone(site, browser, tmp_path, lang):
+    """320 px (an iPhone SE's width, still sold): the budget's lines in Chinese have no space to
+    break at, and once pushed their amounts out of the screen."""
+    base, _instance = site
+    context = browser.new_context(viewport={"width": 320, "height": 700}, locale=BROWSER_LOCALES[lang])
+    try:
+        page = context.new_page()
+        page.goto(base + "/")
+        _check(page, lang, "campaign", tmp_path, f"{lang}-320-campaign")
+        amounts = page.eval_on_selector_all(".budget td.amount", "els => els.map(e => e.getBoundingClientRect().right)")
+        assert amounts and max(amounts) <= 320, amounts  # every amount on the screen
+    finally:
+        context.close()
+
+
 def test_the_switch_turns_a_chinese_page_english_and_it_stays(site, browser, tmp_path):
     base, _instance = site
     context = browser.new_context(viewport={"width": 390, "height": 900}, locale="zh-CN")

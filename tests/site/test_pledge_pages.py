@@ -41,6 +41,12 @@ def test_every_form_field_has_a_label(client, campaign):
         assert f'<label for="{field}"' in html and f'id="{field}"' in html
 
 
+def test_optional_is_said_without_a_gap_before_a_full_width_bracket(client, campaign):
+    """"片尾字幕署名 （选填）": the ASCII space the English needs left a gap before "（"."""
+    assert 'Name for the end credits <span class="muted">(optional)</span>' in client.get("/?lang=en").get_data(as_text=True)
+    assert '片尾字幕署名<span class="muted">（选填）</span>' in client.get("/?lang=zh-Hans").get_data(as_text=True)
+
+
 def test_pledge_converts_dollars_to_cents_and_redirects_to_checkout(client, campaign):
     resp = client.post("/pledge", data=_form(client, anonymous="1"))
     assert resp.status_code == 303
@@ -156,9 +162,24 @@ def test_the_thank_you_page_says_once_that_the_receipt_is_coming(client, campaig
     thank_you = _checkout(client, "50", "paid")
     html = client.get(thank_you).get_data(as_text=True)
     assert html.lower().count("receipt is on its way") == 1 and "sign in with your email" in html
+    assert html.count("donation is confirmed") == 1  # the heading says it; the line under it does not again
     zh = client.get(thank_you + "&lang=zh-Hans").get_data(as_text=True)
     arriving = re.findall(r"收据[^<。]*(?:发往|到)您的邮箱", zh)  # what the receipt says is another sentence
-    assert arriving == ["收据正在发往您的邮箱"], re.findall(r"[^>]*收据[^<]*", zh)
+    assert arriving == ["收据马上就会发到您的邮箱"], re.findall(r"[^>]*收据[^<]*", zh)
+    # The heading thanks; the line under it confirms: "谢谢您！捐款已确认" was said twice.
+    assert "<h1>谢谢您的支持！</h1>" in zh and zh.count("捐款已确认") == 1
+
+
+@pytest.mark.parametrize("lang, says", [("en", ("First month paid", "$12.00 every month")),
+                                        ("zh-Hans", ("首月已支付", "每月 US$12.00"))])
+def test_a_monthly_gift_is_thanked_as_repeating(client, campaign, lang, says):
+    """The status line said "Paid $12.00", nothing telling the donor that it repeats."""
+    checkout = client.post("/pledge", data=_form(client, amount="12", interval="month")).headers["Location"]
+    thank_you = client.post(checkout, data={"csrf_token": csrf_token(client, checkout), "outcome": "paid"}).headers["Location"]
+    html = client.get(thank_you + f"&lang={lang}").get_data(as_text=True)
+    line = re.search(r'<p class="status-line">(.*?)</p>', html, re.S).group(1)
+    badge, amount = says
+    assert f'<span class="badge state-paid">{badge}</span> {amount}' == line.strip(), line
 
 
 def test_processing_payment_is_not_thanked_yet_and_refreshes(client, campaign):

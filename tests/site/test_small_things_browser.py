@@ -77,7 +77,7 @@ def test_a_50_cent_pledge_gets_one_message_in_money(site, browser, shots):  # no
     from playwright.sync_api import expect
 
     base, _env, _log = site
-    for lang, said in (("en", "The smallest gift is $1.00."), ("zh", "最少捐赠 US$1.00。")):
+    for lang, said in (("en", "The smallest gift is $1.00."), ("zh", "捐款至少 US$1.00。")):
         page = browser.new_page(viewport={"width": 390, "height": 800}, locale="zh-CN" if lang == "zh" else "en-US")
         page.goto(base + "/")
         page.fill("#amount", "0.50")
