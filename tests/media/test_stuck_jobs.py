@@ -43,18 +43,24 @@ def _leftovers(instance_dir: Path, storage_root: Path) -> list[Path]:
     return found + [p for p in (storage_root / ".incoming").iterdir()]
 
 
-def test_killed_ingest_is_found_by_verify_and_finished_by_ingest_again(app, clips, instance_dir, tmp_path):
-    from filmfund.extensions import db
-    from filmfund.media import services
-    from filmfund.media.board import job_progress
-    from filmfund.media.models import AssetState, Job, JobStatus
-
+def _take_and_profiles(clips, tmp_path):
+    """A card's take, and encoder profiles that make its encode slow (to be killed in) or fast."""
     take = tmp_path / "card" / "00000.MTS"
     take.parent.mkdir()
     take.write_bytes((clips / "good_1080i.MTS").read_bytes())
     slow, fast = tmp_path / "slow.toml", tmp_path / "fast.toml"
     slow.write_text(SLOW_PROFILES.replace("{slow}", "veryslow"))
     fast.write_text(SLOW_PROFILES.replace("{slow}", "ultrafast"))
+    return take, slow, fast
+
+
+def test_killed_ingest_is_found_by_verify_and_finished_by_ingest_again(app, clips, instance_dir, tmp_path):
+    from filmfund.extensions import db
+    from filmfund.media import services
+    from filmfund.media.board import job_progress
+    from filmfund.media.models import AssetState, Job, JobStatus
+
+    take, slow, fast = _take_and_profiles(clips, tmp_path)
     storage_root = services.storage().root
     cmd = [sys.executable, "-m", "filmfund.cli", "media", "ingest", str(take), "--wait"]
     ingest = subprocess.Popen(cmd, env=_worker_env(app, instance_dir, FILMFUND_MEDIA_PROFILES=str(slow)),
@@ -126,12 +132,7 @@ def test_ingest_again_right_after_a_kill_takes_the_job_over(app, clips, instance
     from filmfund.media import services
     from filmfund.media.models import JobStatus
 
-    take = tmp_path / "card" / "00000.MTS"
-    take.parent.mkdir()
-    take.write_bytes((clips / "good_1080i.MTS").read_bytes())
-    slow, fast = tmp_path / "slow.toml", tmp_path / "fast.toml"
-    slow.write_text(SLOW_PROFILES.replace("{slow}", "veryslow"))
-    fast.write_text(SLOW_PROFILES.replace("{slow}", "ultrafast"))
+    take, slow, fast = _take_and_profiles(clips, tmp_path)
     env: dict[str, str] = {}  # heartbeat 0.3 s (_worker_env): two missed beats, 0.6 s
     ingest = subprocess.Popen([sys.executable, "-m", "filmfund.cli", "media", "ingest", str(take), "--wait"],
                               env=_worker_env(app, instance_dir, FILMFUND_MEDIA_PROFILES=str(slow), **env),
