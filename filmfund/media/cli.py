@@ -500,12 +500,18 @@ def _verify(ids: tuple[str, ...], all_: bool, no_repair: bool) -> None:
             click.echo(f"  second copy: {failure}", err=True)
         for done in r.repaired:
             click.echo(f"  repaired: {done}", err=True)
+        # A part of a take since ingested whole (ingest._supersede_parts): the whole take is the
+        # asset to use, checked on its own line; the part's damage (a take cut mid-picture-group
+        # decodes with errors at its end) is said, not counted, or verify --all fails for good.
+        superseded = next((p.get("by") for p in r.asset.problems or [] if p.get("code") == "superseded"), None)
         if r.asset.state in bad_states:
             for p in r.asset.problems or []:
                 if p.get("severity") not in ("info", "warning", "alert"):
                     click.echo(f"  {state}: {p.get('message', '')[:300]}", err=True)
+            if superseded:
+                click.echo(f"  superseded by {superseded}, the whole take: not counted as damaged", err=True)
         fixity_bad += not r.ok
-        state_bad += r.asset.state in bad_states
+        state_bad += r.asset.state in bad_states and not superseded
         second_bad += bool(r.second_copy)
     click.echo(f"{len(results)} asset(s) checked: fixity failed for {fixity_bad}, "
                f"{state_bad} damaged or failed"

@@ -221,3 +221,34 @@ def test_a_take_made_whole_later_supersedes_its_partial_asset(app, clips, tmp_pa
     assert again.exit_code == 0 and "the card adds" not in again.output, again.output
     partial = services.get_asset(partial.public_id)
     assert partial.state == AssetState.READY and not any(p["code"] == "missing_part" for p in partial.problems)
+
+
+def test_a_first_part_made_whole_later_no_longer_fails_verify(app, clips, tmp_path, runner, drain):
+    """The other way round: the copy lacked the take's second file. Its first part, cut mid
+    picture group, may decode with errors at its end and stay damaged once superseded: `media
+    verify --all` says so and does not count it (the whole take is checked on its own line)."""
+    from filmfund.media import services
+    from filmfund.media.models import AssetState
+
+    long = (clips / "long.MTS").read_bytes()
+    half = len(long) // 2 // 6144 * 6144
+    bdmv = camfiles.card(tmp_path / "CARD", {"00001": long[:half], "00002": long[half:]},
+                         [("00001", 1), ("00002", 5)])
+    (_stream(bdmv) / "00002.MTS").unlink()
+    assert runner.invoke(args=["media", "ingest", str(tmp_path / "CARD")]).exit_code == 0
+    drain()
+    [partial] = services.find_assets()
+    assert partial.state == AssetState.DAMAGED
+    assert runner.invoke(args=["media", "verify", "--all"]).exit_code == 1
+
+    (_stream(bdmv) / "00002.MTS").write_bytes(long[half:])
+    assert runner.invoke(args=["media", "ingest", str(tmp_path / "CARD")]).exit_code == 0
+    drain()
+    whole = next(a for a in services.find_assets() if len(a.sources) == 2)
+    partial = services.get_asset(partial.public_id)
+    assert whole.state == AssetState.READY, whole.problems
+    assert any(p["code"] == "superseded" and p["by"] == whole.public_id for p in partial.problems)
+    verify = runner.invoke(args=["media", "verify", "--all"])
+    assert verify.exit_code == 0, verify.output
+    assert partial.state == AssetState.DAMAGED, partial.problems  # its cut end still decodes with errors
+    assert f"superseded by {whole.public_id}" in verify.output
