@@ -32,7 +32,12 @@ ASSET_SCHEMA = {
                                              "ready", "failed"]},
         "sha256": {"type": "string"}, "duration": {"type": "number", "nullable": True},
         "recorded_at": {"type": "string", "format": "date-time", "nullable": True},
-        "sources": {"type": "array", "items": {"type": "object"}},
+        "sources": {"type": "array", "items": {"type": "object", "properties": {
+            "found_at": {"type": "string", "nullable": True,
+                         "description": "the file's path when ingested (null: uploaded through the site)"},
+            "stored_at": {"type": "string", "description": "the stored original: a path, or an s3:// address"},
+            "second_copy_at": {"type": "string", "nullable": True,
+                               "description": "its second copy (FILMFUND_REPLICA_URL), if one is kept"}}}},
         "renditions": {"type": "array", "items": {"type": "object"}},
         "problems": {"type": "array", "items": _PROBLEM},
         "published_to": {"type": "array", "items": {"type": "string"}},

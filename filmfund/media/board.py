@@ -13,7 +13,7 @@ from filmfund.errors import NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.i18n import producers_versions
 from filmfund.media.common import _iso
-from filmfund.media.fixity import asset_fixity
+from filmfund.media.fixity import asset_fixity, where_kept
 from filmfund.media.jobs import LATE, RECOVERED_NOTE, STOPPED, lease
 from filmfund.media.streaming import stream_dict
 from filmfund.media.models import Asset, AssetEvent, AssetState, Job, JobStatus
@@ -119,7 +119,7 @@ def asset_dict(asset: Asset, job: Job | None = None) -> dict[str, Any]:
         "duration": round(asset.duration, 3) if asset.duration is not None else None,
         "recorded_at": _iso(asset.recorded_at),
         "sources": [{"position": s.position, "name": s.original_name, "sha256": s.sha256, "size": s.size,
-                     "duration": s.duration, "fixity_ok": s.fixity_ok} for s in asset.sources],
+                     "duration": s.duration, "fixity_ok": s.fixity_ok, **where_kept(s)} for s in asset.sources],
         "renditions": [{"kind": r.kind.value, "content_type": r.content_type, "sha256": r.sha256, "size": r.size,
                         "width": r.width, "height": r.height, "duration": r.duration,
                         "created_at": _iso(r.created_at)} for r in sorted(asset.renditions, key=lambda r: r.kind.value)],

@@ -109,6 +109,15 @@ def reingest_sidecars(asset: Asset, paths) -> None:
         store.put_file(path, path.suffix, replace=replace_damaged)
 
 
+def where_kept(source: Source) -> dict[str, str | None]:
+    """Where one of an asset's files came from and where it is kept, as the crew looks for it:
+    its path when ingested (a card's folder, a loose file's; None for an upload through the page),
+    the stored original's path or s3:// address, and its second copy's (None without one)."""
+    second = replica()
+    return {"found_at": source.original_path, "stored_at": storage().location(source.storage_key),
+            "second_copy_at": second.location(source.storage_key) if second is not None else None}
+
+
 def replicate(asset: Asset) -> list[str]:
     """Write the second copy of each original of a newly ingested asset (no-op without a
     replica). A failure is recorded on the asset as a warning (the caller commits), never fails

@@ -190,6 +190,10 @@ class Storage:
         """A path ffmpeg can read: the file itself (local) or a streamed temporary copy (S3)."""
         raise NotImplementedError
 
+    def location(self, key: str) -> str:
+        """Where an object is, as the crew would look for it: a file's path, or its s3:// address."""
+        raise NotImplementedError
+
     def local_file(self, key: str) -> Path | None:
         """The object's own file when the backend is a local folder (for send_file), else None."""
         return None
@@ -216,6 +220,9 @@ class LocalStorage(Storage):
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / INCOMING).mkdir(exist_ok=True)
         self.url = self.root.as_uri()
+
+    def location(self, key):
+        return str(self._path(key))
 
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()
@@ -312,6 +319,9 @@ class S3Storage(Storage):
 
     def _k(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
+
+    def location(self, key):
+        return f"s3://{self.bucket}/{self._k(key)}"
 
     def put_stream(self, src, suffix="", progress=None, limit=None, *, expect=None, replace=None) -> Stored:
         reader = _HashingReader(src, progress, limit)

@@ -20,6 +20,7 @@ from filmfund.i18n import format_money, other_languages, versions_from_form
 from filmfund.media import burnin, public, resumable, screening, services, streaming
 from filmfund.media import captions as media_captions
 from filmfund.media.board import job_progress
+from filmfund.media.fixity import where_kept
 from filmfund.media.jobs import burn_stopped
 from filmfund.media.library import caption_filename, resolve_caption_token, watchable
 from filmfund.media.models import Asset
@@ -269,7 +270,7 @@ def _asset_page(asset, **extra):
     return render_template("media/asset.html", asset=asset, job=jobs.get(asset.id),
                            history=services.history(asset), data=services.asset_dict(asset, jobs.get(asset.id)),
                            targets=services.publish_targets(asset), reward_titles=services.reward_titles(),
-                           caption_rows=_caption_rows(asset), **extra)
+                           caption_rows=_caption_rows(asset), where_kept=where_kept, **extra)
 
 
 def _caption_rows(asset):
