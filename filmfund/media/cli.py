@@ -156,12 +156,18 @@ def _recover_dead_work() -> list:
     """Recover what a dead worker left (tasks.recover_work: the one home of recovery, the
     reaper's and `filmfund worker`'s) before a command looks at a job, and say each job it
     re-queued on stderr. The jobs re-queued."""
+    from filmfund.extensions import db
     from filmfund.media import tasks
 
     found: list = []
-    tasks.recover_work(at_start=False, found=found)
-    for job in found:
-        click.echo(f"job {job.id} ({job.kind.value} of {job.asset.public_id}): {job.error}", err=True)
+    try:
+        tasks.recover_work(at_start=False, found=found)
+        for job in found:
+            click.echo(f"job {job.id} ({job.kind.value} of {job.asset.public_id}): {job.error}", err=True)
+    finally:
+        # Its transaction ends here: left open across the whole `ingest --wait`, it would keep
+        # an old view of the jobs (and keep SQLite from checkpointing its log meanwhile).
+        db.session.commit()
     return found
 
 

@@ -125,6 +125,10 @@ def _verify(job: Job, beat: _Heartbeat) -> None:
             if claimed is not None:
                 report, ran = claimed
                 db.session.execute(sa.update(Job).where(Job.id == job.id).values(argv=" ".join(ran)[:8000]))
+                # Committed before any other decode: on SQLite an open write holds the one write lock,
+                # and a decode pass below waits for an encode slot, then runs, while the other takes'
+                # jobs (their heartbeats, their results) fail on "database is locked".
+                db.session.commit()
             else:
                 report = ffmpeg.checked_run(argv, timeout=_timeout(duration), on_progress=on_progress,
                                             timeout_is_permanent=not duration)
