@@ -26,11 +26,32 @@ def _human(n: int) -> str:
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
-    out = [line, "  ".join("-" * w for w in widths)]
-    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    """Columns padded by what a terminal shows (typed.columns: a Chinese title's characters take
+    two columns each), so that a card named in Chinese keeps the table's columns straight."""
+    from filmfund.typed import columns
+
+    def pad(cell: str, width: int) -> str:
+        return cell + " " * (width - columns(cell))
+
+    widths = [max(columns(h), *(columns(r[i]) for r in rows)) if rows else columns(h) for i, h in enumerate(headers)]
+    out = ["  ".join(pad(h, w) for h, w in zip(headers, widths)).rstrip(), "  ".join("-" * w for w in widths)]
+    out += ["  ".join(pad(c, w) for c, w in zip(r, widths)).rstrip() for r in rows]
     return "\n".join(out)
+
+
+def _cut(text: str, width: int) -> str:
+    """At most `width` columns, cut at a word when one is near, and marked as cut."""
+    from filmfund.typed import columns
+
+    if columns(text) <= width:
+        return text
+    kept = ""
+    for ch in text:
+        if columns(kept + ch) > width - 1:
+            break
+        kept += ch
+    at_word = kept.rsplit(" ", 1)[0] if " " in kept[width // 2:] else kept
+    return at_word.rstrip(" ,;:") + "…"
 
 
 @media.command("ingest")
@@ -100,6 +121,7 @@ def _settings_before_app() -> dict:
 def _ingest(paths: tuple[str, ...], found: list, skipped: list, title: str | None, wait: bool,
             probing: dict) -> None:
     from filmfund.media import services
+    from filmfund.media.models import AssetState
 
     total = sum(f.stat().st_size for g in found for f in g.files)
     unread: list = []  # takes with a file that could not be read: named as each one fails
@@ -129,9 +151,10 @@ def _ingest(paths: tuple[str, ...], found: list, skipped: list, title: str | Non
                                             probing=probing, on_skip=failed,
                                             on_result=lambda group, r: _echo_result(r))
     skipped = [*skipped, *unread]
-    rows = [[r.asset.public_id, r.asset.state.value, r.asset.kind.value, r.asset.title[:40],
+    # The last column ("found as") whole: cut, "this intact copy repaired the da" lost its key word.
+    rows = [[r.asset.public_id, r.asset.state.value, r.asset.kind.value, _cut(r.asset.title, 40),
              str(len(r.asset.sources)), f"{r.asset.duration:.1f} s" if r.asset.duration else "-",
-             _human(r.asset.size), "new" if r.created else "known", r.how[:50]] for r in results]
+             _human(r.asset.size), "new" if r.created else "known", r.how] for r in results]
     click.echo("", err=True)
     click.echo(_table(rows, ["id", "state", "kind", "title", "files", "duration", "size", "ingest", "found as"]),
                err=True)
@@ -140,6 +163,13 @@ def _ingest(paths: tuple[str, ...], found: list, skipped: list, title: str | Non
                + (f", {len(skipped)} path(s) skipped." if skipped else "."), err=True)
     if unread:
         click.echo(f"{len(unread)} take(s) not ingested: a file could not be read (listed above).", err=True)
+    # --wait knows how each take ended: a copy script learns from the exit status that one is not
+    # intact (without --wait the checks have not run yet: `media verify` says it later).
+    bad = [r for r in results if wait and r.asset.state in (AssetState.DAMAGED, AssetState.FAILED)]
+    if bad:
+        click.echo(f"{len(bad)} take(s) damaged or failed (their problems are listed above; "
+                   f"`filmfund media verify ID` says them again).", err=True)
+    if unread or bad:
         sys.exit(1)
 
 
