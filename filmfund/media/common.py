@@ -167,7 +167,9 @@ def checked_upload(filename: Any, size: Any) -> str:
     safe_name = upload_name(filename)
     if Path(safe_name).suffix.lower() not in avchd.MEDIA_EXTENSIONS:
         raise ValidationError(_("Not a video, image or audio file this pipeline takes."), code="unsupported_file")
-    if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+    if size == 0 and not isinstance(size, bool):  # what the CLI says of an empty file too
+        raise ValidationError(_("This file is empty (0 bytes): there is nothing in it to upload."), code="empty_file")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise ValidationError(_("Give the file's size in bytes."), code="invalid_size")
     limit = current_app.config["MAX_UPLOAD_BYTES"]
     if size > limit:

@@ -174,6 +174,15 @@ def _digest(store: Storage, key: str) -> str | None:
         return None
 
 
+def _missing(store: Storage, key: str) -> bool:
+    """Gone from the storage (deleted, never written), rather than there and changed: the crew
+    looks for a deleted file, not for a bad disk. Unreachable storage is not said to be missing."""
+    try:
+        return not store.exists(key)
+    except Exception:  # noqa: BLE001 - cannot tell: the caller says "does not match"
+        return False
+
+
 def _copy(src: Storage, dst: Storage, key: str, sha256: str) -> str | None:
     """Copy one object between the storages: None when done, otherwise why not (for the report)."""
     try:
@@ -202,7 +211,8 @@ def _check_original(name: str, key: str, sha: str, store: Storage, second: Stora
             repaired.append(f"{name}: the second copy was damaged or missing and was rewritten from the first")
             second_ok = True
     if not first_ok:
-        failures.append(f"{name}: the stored original ({key}) does not match its SHA-256 {sha}"
+        failures.append(f"{name}: the stored original ({key}) "
+                        + ("is missing" if _missing(store, key) else f"does not match its SHA-256 {sha}")
                         + ("" if second is None else ", nor does the second copy" if second_ok is False else ""))
     elif second_ok is False:
         second_copy.append(f"{name}: the second copy ({key}) is damaged, missing or unreachable and could not "

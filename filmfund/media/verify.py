@@ -232,6 +232,16 @@ def _starts_mid_take(report: ffmpeg.DecodeReport, info: ffmpeg.MediaInfo, durati
     return missing if 0 < missing <= 2 * info.fps else 0
 
 
+def _lost_from_the_end(asset: Asset) -> float:
+    """About how many seconds the copy lacks of what its card's clip information says the take
+    holds (a file cut short: its bytes short of the clip info's, at its own bitrate), 0 if none."""
+    lost = 0.0
+    for s in asset.sources:
+        if s.expected_size and s.size and s.duration and s.expected_size > s.size:
+            lost += s.duration * (s.expected_size - s.size) / s.size
+    return lost
+
+
 def _try_rescue(job: Job, asset: Asset, spec: str, info: ffmpeg.MediaInfo) -> dict[str, Any]:
     """Transcode what can be read past the damage into an edit proxy, so the producer can see
     what is left. Failure here is information, not an error."""
@@ -247,8 +257,11 @@ def _try_rescue(job: Job, asset: Asset, spec: str, info: ffmpeg.MediaInfo) -> di
         _promote(asset, RenditionKind.RESCUE, out, profile, out_info)
         expected = info.duration or asset.duration or 0
         saved = min(out_info.duration, expected) if expected else out_info.duration
+        lost = _lost_from_the_end(asset)
         return _problem("rescue", f"A partial rescue rendition was made: {saved:.1f} s of the clip's "
-                        f"{expected:.1f} s could be saved (edit proxy quality).",
+                        f"{expected:.1f} s could be saved (edit proxy quality)."
+                        + (f" The card's clip information says the take is longer: about {lost:.1f} s more "
+                           "are missing from the end of this copy." if lost else ""),
                         hint="Use the rescue proxy for the edit if no intact copy of the file exists.")
     except ffmpeg.FfmpegError as exc:
         return _problem("rescue", "No rescue rendition was possible: " + str(exc)[:500],

@@ -277,6 +277,20 @@ def test_verify_reports_a_damaged_asset_apart_from_its_intact_storage(app, runne
     assert runner.invoke(args=["media", "verify", good.public_id]).exit_code == 0
 
 
+def test_a_deleted_original_is_said_missing_and_a_changed_one_damaged(app, runner, ready_asset):
+    """The crew looks for a deleted file, not for a bad disk: the two are told apart."""
+    from filmfund.media import services
+
+    gone, rotten = ready_asset("Deleted"), ready_asset("Rotten")
+    store = services.storage()
+    store.local_file(gone.sources[0].storage_key).unlink()
+    _rot(store, rotten.sources[0].storage_key)
+    out = runner.invoke(args=["media", "verify", gone.public_id, rotten.public_id])
+    assert out.exit_code == 1
+    assert f"the stored original ({gone.sources[0].storage_key}) is missing" in out.output
+    assert f"the stored original ({rotten.sources[0].storage_key}) does not match its SHA-256" in out.output
+
+
 def test_card_structure_files_are_checked_kept_twice_and_repaired(app, clips, tmp_path, runner):
     """The playlist and clip info kept with a take are originals too: in the second copy, in the
     check, repaired from the second copy, and by ingesting the card again."""

@@ -118,3 +118,14 @@ def test_a_partial_file_untouched_past_the_incoming_age_is_swept(app, client, ma
     assert fixity.sweep_incoming()["resumable"] == 1
     assert client.head(given_up["url"]).status_code == 404
     assert client.head(going_on["url"]).headers["Upload-Offset"] == "40"
+
+
+def test_an_empty_file_is_refused_as_empty_in_the_readers_language(app, client, make_user, login_as):
+    """The crew probe's upload of a 0-byte file was told "Give the file's size in bytes."."""
+    login_as(client, make_user(role="producer"))
+    h = {"X-CSRFToken": _csrf(client), "Accept": "application/json"}
+    refused = _start(client, h, "00003.MTS", 0).get_json()["error"]
+    assert refused["code"] == "empty_file" and "empty (0 bytes)" in refused["message"]
+    zh = _start(client, {**h, "Accept-Language": "zh-Hans"}, "00003.MTS", 0).get_json()["error"]
+    assert zh["message"] == "这个文件是空的（0 字节），没有可上传的内容。"
+    assert _start(client, h, "00003.MTS", -1).get_json()["error"]["code"] == "invalid_size"
