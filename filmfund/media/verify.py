@@ -169,10 +169,13 @@ def _verify(job: Job, beat: _Heartbeat) -> None:
                 span = (f" around {_timecode(min(where))}" if max(where) - min(where) < 1
                         else f" between {_timecode(min(where))} and {_timecode(max(where))}")
             said = "; ".join(dict.fromkeys(i.message for i in report.issues))[:1500]
+            files = _files_at(asset, where)
             problems.append(_problem(
-                "decode_errors", f"The decoder reported {report.errors} error(s){span}: the picture or sound "
-                f"is damaged there.", at=min(where) if where else None, detail=said,
-                hint="Check that part of the clip on a workstation; copy the file again if a good copy exists."))
+                "decode_errors", f"The decoder reported {report.errors} error(s){span}"
+                + (f" (in {', '.join(files)})" if files else "") + ": the picture or sound is damaged there.",
+                at=min(where) if where else None, detail=said,
+                hint=(f"Copy {', '.join(files)} again from the card if a good copy exists; " if files else
+                      "Copy the file again if a good copy exists; ") + "check that part of the clip on a workstation."))
         if info.kind == "video" and info.fps and duration:
             expected = round(duration * info.fps)
             if report.frames < expected - max(2, int(expected * 0.01)) - mid_take:
@@ -230,6 +233,23 @@ def _starts_mid_take(report: ffmpeg.DecodeReport, info: ffmpeg.MediaInfo, durati
         return 0
     missing = round(duration * info.fps) - report.frames
     return missing if 0 < missing <= 2 * info.fps else 0
+
+
+def _files_at(asset: Asset, times: list[float]) -> list[str]:
+    """Of a take spanned over several files, the files these moments of the take fall in (each
+    file ends where ingest.end_in_take says): the crew copies that file again, not the card.
+    Empty for a one-file clip, or when the files' lengths are not known."""
+    if len(asset.sources) < 2 or not times:
+        return []
+    ends = [(_end_in_take(s), s.original_name) for s in sorted(asset.sources, key=lambda s: s.position)]
+    if any(end is None for end, _name in ends):
+        return []
+    found = []
+    for t in times:
+        name = next((name for end, name in ends if t <= end), ends[-1][1])
+        if name not in found:
+            found.append(name)
+    return found
 
 
 def _lost_from_the_end(asset: Asset) -> float:

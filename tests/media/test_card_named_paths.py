@@ -255,3 +255,23 @@ def test_a_first_part_made_whole_later_no_longer_fails_verify(app, clips, tmp_pa
     assert verify.exit_code == 0, verify.output
     assert partial.state == AssetState.DAMAGED, partial.problems  # its cut end still decodes with errors
     assert f"superseded by {whole.public_id}" in verify.output
+
+
+def test_damage_in_a_spanned_take_names_its_file(app, clips, tmp_path, runner, drain):
+    """Decode errors in a take spanned over two files say which file they are in: the crew copies
+    that one again, not the whole card."""
+    from filmfund.media import services
+
+    long = (clips / "long.MTS").read_bytes()
+    half = len(long) // 2 // 6144 * 6144
+    second = bytearray(long[half:])
+    middle = len(second) // 2 // 192 * 192
+    for at in range(middle, middle + 40 * 192, 192):
+        second[at + 4 + 20:at + 192] = bytes(192 - 24)  # payloads zeroed, the packets' headers kept
+    camfiles.card(tmp_path / "CARD_D", {"00001": long[:half], "00002": bytes(second)}, [("00001", 1), ("00002", 5)])
+    assert runner.invoke(args=["media", "ingest", str(tmp_path / "CARD_D")]).exit_code == 0
+    drain()
+    [asset] = services.find_assets()
+    errors = [p for p in asset.problems if p["code"] == "decode_errors"]
+    assert errors and "(in 00002.MTS)" in errors[0]["message"] and "00001" not in errors[0]["message"], asset.problems
+    assert errors[0]["hint"].startswith("Copy 00002.MTS again")
