@@ -225,7 +225,10 @@ def select(ids: list[str] | None = None, card: str | None = None) -> list[ClipIn
     if ids:
         assets = named_assets(ids)
         for a in assets:
-            if a.kind != AssetKind.VIDEO or a.rendition(RenditionKind.PROXY) is None:
+            if a.kind != AssetKind.VIDEO:  # "no edit proxy yet" told the crew to wait for one that never comes
+                raise ExportError(f"Asset {a.public_id} ({a.title}) is {a.kind.value}, not video: only video "
+                                  "clips with an edit proxy go into a timeline.")
+            if a.rendition(RenditionKind.PROXY) is None:
                 raise ExportError(f"Asset {a.public_id} ({a.title}) has no edit proxy yet: only clips with a "
                                   "proxy go into a timeline.")
     else:

@@ -186,6 +186,13 @@ def test_refusals_name_the_clip_and_write_nothing(app, runner, ingested, ready_a
     result = runner.invoke(args=["media", "export", "--format", "fcpxml", still.public_id])
     assert result.exit_code == 2 and still.public_id in result.stderr and "no edit proxy" in result.stderr
     assert result.stdout == ""
+    from filmfund.media.models import AssetKind
+
+    sound = ready_asset("Interview sound")  # an audio-only take is never given a proxy: not "yet"
+    db.session.get(Asset, sound.id).kind = AssetKind.AUDIO
+    db.session.commit()
+    result = runner.invoke(args=["media", "export", "--format", "otio", sound.public_id])
+    assert result.exit_code == 2 and "is audio, not video" in result.stderr and "yet" not in result.stderr
     fast = ready_asset("Phone clip")
     db.session.get(Asset, fast.id).fps = 30.0
     db.session.commit()
