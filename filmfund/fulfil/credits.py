@@ -262,16 +262,36 @@ def printed_line_for(user: User, campaign: Campaign) -> tuple[CreditLine | None,
     producers (changes_since_freeze) and is printed only if they freeze again. A donor must never
     be shown a name as theirs in the film that the film's list does not hold."""
     live = line_for(user, campaign)
-    rows = _frozen_rows(campaign)
-    if rows is None:
+    if not credits_frozen(campaign):
         return live, None
-    row = next((r for r in rows if len(r) > 2 and r[2] == user.id and r[1]), None)
+    row = _frozen_row_of(campaign, user.id)
     if row is not None and privacy.withdrawn_from_credits([user.id]):
         row = None
     printed = None if row is None else CreditLine(user.id, row[0], row[1], live.credit_name if live else row[1],
                                                   live.proof if live and live.name == row[1] else "none")
     waiting = live.name if live is not None and (printed is None or live.name != printed.name) else None
     return printed, waiting
+
+
+def _frozen_row_of(campaign: Campaign, user_id: int) -> tuple[str, str] | None:
+    """This donor's line in the frozen list (section, name), found by the database in the stored
+    JSON: a donor's page does not read and parse the whole list (216,000 lines, 8.7 MB, 140 ms of
+    Python at a million donations) to find one line. None if not in it, or erased (no name)."""
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        rows = sa.func.json_array_elements(sa.cast(CreditsState.frozen_lines, sa.JSON)).table_valued("value")
+        item = lambda i: rows.c.value.op("->>")(i)  # noqa: E731 - the i-th field, as text
+        owner = sa.cast(item(2), sa.BigInteger)
+    else:
+        rows = sa.func.json_each(CreditsState.frozen_lines).table_valued("value")
+        item = lambda i: sa.func.json_extract(rows.c.value, f"$[{i}]")  # noqa: E731
+        owner = item(2)
+    found = db.session.execute(
+        sa.select(item(0), item(1)).select_from(CreditsState).join(rows, sa.true())
+        .where(CreditsState.campaign_id == campaign.id, CreditsState.frozen_at.is_not(None),
+               owner == user_id)
+        .limit(1)).first()
+    return (found[0], found[1]) if found is not None and found[1] else None
 
 
 def credits_frozen(campaign: Campaign) -> bool:

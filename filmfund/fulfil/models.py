@@ -99,7 +99,9 @@ class CreditsState(db.Model):
     proof_deadline: Mapped[datetime | None]
     frozen_at: Mapped[datetime | None]
     frozen_by: Mapped[str | None] = mapped_column(sa.String(254))
-    frozen_lines: Mapped[str | None] = mapped_column(sa.Text)  # JSON [[section, name, user_id], ...]
+    # JSON [[section, name, user_id], ...]: 8.7 MB at a million donations, read only where the whole
+    # list is wanted (loaded when first used), not with the deadline every donor's page asks for.
+    frozen_lines: Mapped[str | None] = mapped_column(sa.Text, deferred=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
