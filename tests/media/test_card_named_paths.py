@@ -183,6 +183,19 @@ def test_a_known_clip_gets_what_its_card_says_when_ingested_again(app, clips, tm
     assert rest.state == AssetState.DAMAGED and "missing_part" in [p["code"] for p in rest.problems]
 
 
+def _ingest_a_take_without(clips, tmp_path, runner, drain, missing: str):
+    """A card whose take is spanned over 00001 and 00002, ingested with one of them not copied:
+    (its BDMV folder, the take's bytes, where the second file begins)."""
+    long = (clips / "long.MTS").read_bytes()
+    half = len(long) // 2 // 6144 * 6144
+    bdmv = camfiles.card(tmp_path / "CARD", {"00001": long[:half], "00002": long[half:]},
+                         [("00001", 1), ("00002", 5)])
+    (_stream(bdmv) / f"{missing}.MTS").unlink()
+    assert runner.invoke(args=["media", "ingest", str(tmp_path / "CARD")]).exit_code == 0
+    drain()
+    return bdmv, long, half
+
+
 def test_a_take_made_whole_later_supersedes_its_partial_asset(app, clips, tmp_path, runner, drain):
     """The first copy lacked 00001: 00002 came in damaged (missing_part, its first pictures lost).
     Once 00001 is copied and the card ingested again, the take comes in whole; the partial asset is linked to it
@@ -190,13 +203,7 @@ def test_a_take_made_whole_later_supersedes_its_partial_asset(app, clips, tmp_pa
     from filmfund.media import services
     from filmfund.media.models import AssetState
 
-    long = (clips / "long.MTS").read_bytes()
-    half = len(long) // 2 // 6144 * 6144
-    bdmv = camfiles.card(tmp_path / "CARD", {"00001": long[:half], "00002": long[half:]},
-                         [("00001", 1), ("00002", 5)])
-    (_stream(bdmv) / "00001.MTS").unlink()
-    assert runner.invoke(args=["media", "ingest", str(tmp_path / "CARD")]).exit_code == 0
-    drain()
+    bdmv, long, half = _ingest_a_take_without(clips, tmp_path, runner, drain, "00001")
     [partial] = services.find_assets()
     assert partial.state == AssetState.DAMAGED
     assert runner.invoke(args=["media", "verify", "--all"]).exit_code == 1
@@ -233,13 +240,7 @@ def test_a_first_part_made_whole_later_no_longer_fails_verify(app, clips, tmp_pa
     from filmfund.media import services
     from filmfund.media.models import AssetState
 
-    long = (clips / "long.MTS").read_bytes()
-    half = len(long) // 2 // 6144 * 6144
-    bdmv = camfiles.card(tmp_path / "CARD", {"00001": long[:half], "00002": long[half:]},
-                         [("00001", 1), ("00002", 5)])
-    (_stream(bdmv) / "00002.MTS").unlink()
-    assert runner.invoke(args=["media", "ingest", str(tmp_path / "CARD")]).exit_code == 0
-    drain()
+    bdmv, long, half = _ingest_a_take_without(clips, tmp_path, runner, drain, "00002")
     [partial] = services.find_assets()
     assert partial.state == AssetState.DAMAGED
     assert runner.invoke(args=["media", "verify", "--all"]).exit_code == 1
