@@ -373,19 +373,30 @@ def _supersede_parts(whole: Asset) -> None:
                                       note=f"superseded by {whole.public_id}, the whole take"))
 
 
+def _empty_file(path: Path) -> bool:
+    try:
+        return path.is_file() and not path.is_symlink() and path.stat().st_size == 0
+    except OSError:
+        return False
+
+
 def _missing_part(group: avchd.SourceGroup, missing: avchd.MissingPart, duration: float | None) -> dict:
     """The problem of a take whose card playlist joins a file this copy does not have."""
     size = f" (the card's clip information gives it {missing.size} bytes)" if missing.size else ""
+    # A file there but empty (a copy that failed at its first byte) is not one "not in this copy":
+    # the crew would look for a file they can see.
+    there = group.card is not None and _empty_file(group.card / "STREAM" / missing.name)
+    absent = "that file is empty (0 bytes) in this copy" if there else "that file is not in this copy"
     if missing.side == "start":
         first = avchd.path_text(group.files[0].name)
         message = (f"This clip continues a take from {missing.name}{size}, which the card's playlist "
-                   f"{missing.playlist} puts before {first}, but that file is not in this copy: the "
+                   f"{missing.playlist} puts before {first}, but {absent}: the "
                    "start of the take, and the first pictures of this clip, are lost.")
         at, source = 0.0, first
     else:
         last = avchd.path_text(group.files[-1].name)
         message = (f"The take goes on in {missing.name}{size}, which the card's playlist {missing.playlist} "
-                   f"puts after {last}, but that file is not in this copy: the take breaks off at the end "
+                   f"puts after {last}, but {absent}: the take breaks off at the end "
                    "of this clip.")
         at, source = duration, last
     return _problem("missing_part", message, at=at, source=source,

@@ -276,3 +276,22 @@ def test_damage_in_a_spanned_take_names_its_file(app, clips, tmp_path, runner, d
     errors = [p for p in asset.problems if p["code"] == "decode_errors"]
     assert errors and "(in 00002.MTS)" in errors[0]["message"] and "00001" not in errors[0]["message"], asset.problems
     assert errors[0]["hint"].startswith("Copy 00002.MTS again")
+
+
+def test_an_empty_part_of_a_spanned_take_is_said_empty_not_absent(app, clips, tmp_path, runner, drain):
+    """A copy that failed at its first byte leaves the file there, empty: the crew is told that,
+    not sent looking for a file that "is not in this copy"."""
+    from filmfund.media import services
+
+    long = (clips / "long.MTS").read_bytes()
+    half = len(long) // 2 // 6144 * 6144
+    bdmv = camfiles.card(tmp_path / "CARD_E", {"00001": long[:half], "00002": long[half:]},
+                         [("00001", 1), ("00002", 5)])
+    (_stream(bdmv) / "00002.MTS").write_bytes(b"")
+    result = runner.invoke(args=["media", "ingest", str(tmp_path / "CARD_E")])
+    assert result.exit_code == 0, result.output
+    drain()
+    [asset] = services.find_assets()
+    [gap] = [p for p in asset.problems if p["code"] == "missing_part"]
+    assert "00002.MTS" in gap["message"] and "is empty (0 bytes) in this copy" in gap["message"], gap
+    assert "not in this copy" not in gap["message"]
