@@ -321,9 +321,9 @@ def proof_deadline(campaign: Campaign) -> datetime | None:
 
 
 def proof_open(campaign: Campaign, now: datetime | None = None) -> bool:
-    state = credits_state(campaign)
-    if state is not None and state.frozen_at is not None:
+    if credits_frozen(campaign):
         return False
+    state = credits_state(campaign)
     deadline = state.proof_deadline if state else None
     return deadline is None or (now or utcnow()) <= deadline
 
@@ -451,10 +451,9 @@ def freeze(campaign: Campaign, actor_label: str) -> CreditsState:
 
 
 def _frozen_rows(campaign: Campaign) -> list[list] | None:
-    state = credits_state(campaign)
-    if state is None or state.frozen_at is None:
+    if not credits_frozen(campaign):
         return None
-    return json.loads(state.frozen_lines or "[]")
+    return json.loads(credits_state(campaign).frozen_lines or "[]")
 
 
 def frozen_lines(campaign: Campaign) -> list[tuple[str, str]] | None:

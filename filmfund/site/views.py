@@ -23,7 +23,8 @@ from filmfund.i18n import current_language, format_money, in_language, languages
 from filmfund.media import services as media_services
 from filmfund.media.public import public_media
 from filmfund.media.streaming import public_stream_ready
-from filmfund.rewards import campaign_edit, donor_data, donors, entitlements, mail_prefs, pledges, rules, stock, subscriptions
+from filmfund.rewards import (campaign_edit, donor_data, donors, entitlements, mail_prefs, pledges, privacy, rules, stock,
+                              subscriptions)
 from filmfund.rewards.campaign import campaign_of, campaign_summary, current_campaign
 from filmfund.rewards.stripe_gateway import payment_methods
 from filmfund.rewards.webhooks import complete_test_checkout
@@ -267,11 +268,6 @@ def _current_donor():
     return current_user._get_current_object()
 
 
-def _credit_name(user_id: int) -> str | None:
-    profile = donors.profile_for(user_id)
-    return profile.credit_name if profile is not None else None
-
-
 @bp.post("/account/settings")
 @role_required("donor")
 @limiter.limit("30 per minute")
@@ -288,7 +284,7 @@ def account_settings():
         changes = {"rewards_opt_out": f["rewards"] == "off"}
     else:
         changes = {"credit_name": f.get("credit_name", "")[:400] or None, "anonymous": f.get("anonymous") == "1"}
-    named_before = _credit_name(user.id)
+    named_before = privacy.public_name_of(user.id)  # the name the credits would print
     try:
         donors.update_donor_settings(user, via="account", **changes)
         db.session.commit()
@@ -296,7 +292,7 @@ def account_settings():
         field = "credit_name" if err.code == "invalid_credit_name" else "form"
         return account(settings_errors={field: for_people(err.message)}, form=dict(f), status=400)
     flash(_("Your settings are saved."), "info")
-    renamed = "credit_name" in changes and _credit_name(user.id) not in (named_before, None)
+    renamed = "credit_name" in changes and privacy.public_name_of(user.id) not in (named_before, None)
     if renamed and credits.credits_frozen(current_campaign()):  # saved, but not what the film prints yet
         flash(_("The credits are already locked for the film: your new name goes to the producers, "
                 "who decide whether it can still go in. Your account page shows what the film prints."), "info")
