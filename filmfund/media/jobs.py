@@ -193,8 +193,12 @@ def worker_stopped(worker: str | None, heartbeat_at: datetime | None, now: datet
     now = now or utcnow()
     if heartbeat_at is None or heartbeat_at < now - timedelta(seconds=current_app.config["MEDIA_STALE_SECONDS"]):
         return True
-    missed_two_beats = heartbeat_at < now - timedelta(seconds=2 * current_app.config["MEDIA_HEARTBEAT_SECONDS"])
-    return missed_two_beats and owners.process_gone(worker)
+    return _missed_two_beats(heartbeat_at, now) and owners.process_gone(worker)
+
+
+def _missed_two_beats(heartbeat_at: datetime, now: datetime) -> bool:
+    """A live worker beats every MEDIA_HEARTBEAT_SECONDS: two beats missed and it is late."""
+    return heartbeat_at < now - timedelta(seconds=2 * current_app.config["MEDIA_HEARTBEAT_SECONDS"])
 
 
 LIVE, LATE, STOPPED = "live", "late", "stopped"
@@ -210,7 +214,7 @@ def lease(job: Job, now: datetime | None = None) -> str:
     now = now or utcnow()
     if worker_stopped(job.worker, job.heartbeat_at, now):
         return STOPPED
-    if job.heartbeat_at < now - timedelta(seconds=2 * current_app.config["MEDIA_HEARTBEAT_SECONDS"]):
+    if _missed_two_beats(job.heartbeat_at, now):
         return LATE
     return LIVE
 
