@@ -167,3 +167,9 @@ def columns(text: str) -> int:
     A title's underline of "=" is that long, not len(): half a Chinese title's width."""
     return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
                for c in text)
+
+
+def has_han(text: str) -> bool:
+    """Whether the text holds Chinese characters (the CJK Unified Ideographs, their Extension A,
+    and Extensions B to H, where the rarest characters of people's names are)."""
+    return any("\u3400" <= ch <= "\u9fff" or "\U00020000" <= ch <= "\U000323af" for ch in text)

@@ -94,3 +94,10 @@ def test_a_search_key_keeps_a_prefix_a_prefix():
         for end in range(1, len(name) + 1):
             assert search_key(name).startswith(search_key(name[:end])), (name, end)
     assert len(search_key("é" * 300)) == SEARCH_KEY_MAX
+
+
+def test_has_han_finds_chinese_characters_even_the_rarest_and_nothing_else():
+    from filmfund.typed import has_han
+
+    assert has_han("Mei 李") and has_han("\U00031350") and has_han("㐀")  # common, Extension H, Extension A
+    assert not has_han("Ｌｉ Ｍｅｉ") and not has_han("ひらがな") and not has_han("한국") and not has_han("")

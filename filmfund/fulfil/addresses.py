@@ -14,13 +14,10 @@ from flask_babel import gettext as _
 
 from filmfund.fulfil.countries import country_name
 from filmfund.i18n import current_language
+from filmfund.typed import has_han
 
 #: Places whose addresses a Chinese reader writes from the largest part to the smallest.
 CHINESE_ORDER = frozenset({"CN", "HK", "MO", "TW"})
-
-
-def _has_han(text: str) -> bool:
-    return any("\u3400" <= ch <= "\u9fff" or "\U00020000" <= ch <= "\U0003134f" for ch in text)
 
 
 def read_back(address, language: str | None = None) -> str:
@@ -43,7 +40,7 @@ def read_back(address, language: str | None = None) -> str:
     if not language.lower().startswith("zh"):
         town = " ".join(p for p in (postal, city) if p)
         return ", ".join(p for p in (name, line1, line2, town, state, country) if p)
-    if code in CHINESE_ORDER and _has_han(line1 + city + state):
+    if code in CHINESE_ORDER and has_han(line1 + city + state):
         place = " ".join(p for p in (country, state, city, line1, line2) if p)
         return "，".join(p for p in (place, _("postal code %(code)s", code=postal) if postal else "", name) if p)
     town = " ".join(p for p in (postal, city) if p)

@@ -22,6 +22,7 @@ from filmfund.rewards import rules, snapshot
 from filmfund.rewards.campaign_file import PAGE_FIELDS, PAGE_PARTS, TEXT_LANGUAGES, parse_page_part, read_campaign_file
 from filmfund.rewards.models import Campaign, CampaignPagePart
 from filmfund.money import cents_to_input, parse_dollars
+from filmfund.typed import has_han
 
 
 def page_language() -> str:
@@ -47,7 +48,7 @@ def paragraphs(text: str) -> list[str]:
 
 def _is_cjk(text: str) -> bool:
     # Chinese wraps without spaces: a line break inside a Chinese paragraph joins with nothing.
-    return any("\u4e00" <= ch <= "\u9fff" for ch in text[:200])
+    return has_han(text[:200])
 
 
 def progress(raised: int, goal: int, stretch_goals: list[dict]) -> dict:
