@@ -63,8 +63,8 @@ def _address_refusal(err: DomainError | None) -> dict:
     return {"errors": {}, "error": for_people(err.message)}
 
 
-# The address form's fields, in its order (fulfil/_forms.html): the first refused one takes the focus.
-ADDRESS_FORM_FIELDS = ("name", "line1", "line2", "postal_code", "city", "state", "country", "dedication")
+# The address form's fields: the address's own, and the parcel's dedication beside them.
+ADDRESS_FORM_FIELDS = frozenset({*fulfilment.ADDRESS_FIELDS, "dedication"})
 
 
 def _donor_context(user: User) -> dict:
