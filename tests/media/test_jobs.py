@@ -249,3 +249,87 @@ def test_a_job_waiting_for_the_encoder_says_so_on_its_row(app, clips, tmp_path, 
     assert step() != _Heartbeat.WAITING  # it went on with its own step once the slot was free
     db.session.expire_all()  # the job ran on the worker thread's session
     assert services.get_asset(result.asset.public_id).state == AssetState.READY
+
+
+
+def _run_while_taken_over(app, clips, tmp_path, meanwhile=lambda asset, job_id: None):
+    """Run a take's verify job in this process, and while it waits for the encoder (the moment
+    this worker is "hung") give the job to a worker on another machine, as the recovery and
+    that worker's claim would, then do `meanwhile`. Returns the job's id, the asset and what
+    run_job said."""
+    import shutil
+    import threading
+
+    from filmfund.db import utcnow
+    from filmfund.extensions import db
+    from filmfund.media import ffmpeg, services
+    from filmfund.media.models import Job, JobStatus
+
+    clip = tmp_path / "take.MTS"
+    shutil.copy(clips / "good_1080i.MTS", clip)
+    [result] = services.ingest_paths([clip])
+    job_id = db.session.scalar(sa.select(Job.id).where(Job.asset_id == result.asset.id))
+    while jobs.huey.dequeue() is not None:  # run here, by this test's thread, not by a drain
+        pass
+    held = [ffmpeg._slots.acquire(blocking=False) for _ in range(ffmpeg.ENCODE_SLOTS)]
+    assert all(held)
+    outcome: list[str] = []
+
+    def work() -> None:
+        with app.app_context():
+            outcome.append(run_job(job_id))
+            db.session.remove()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    try:
+        wait_until(lambda: _job_row(app, job_id).status == JobStatus.RUNNING, timeout=30)
+        with db.engine.begin() as conn:
+            conn.execute(sa.update(Job).where(Job.id == job_id).values(
+                worker="render-box-2:77", attempts=Job.attempts + 1, heartbeat_at=utcnow()))
+        meanwhile(result.asset, job_id)
+    finally:
+        for _ in held:
+            ffmpeg._slots.release()
+    worker.join(timeout=120)
+    assert not worker.is_alive()
+    return job_id, result.asset, outcome
+
+
+def test_a_worker_taken_for_dead_does_not_settle_the_job_it_lost(app, clips, tmp_path):
+    """A worker whose beats stopped (a suspended process, a stalled disk) was taken for dead and
+    its job given to another, which is running it. When the first one wakes and finishes, its
+    late "succeeded" must not settle a job that still runs elsewhere, nor remove that worker's
+    files of the same job."""
+    from filmfund.media.common import work_dir
+    from filmfund.media.models import JobStatus
+
+    theirs: list[Path] = []
+
+    def the_other_writes(asset, job_id) -> None:
+        theirs.append(work_dir() / f"job-{job_id}-web.mp4")  # a step this worker never reached
+        theirs[0].write_bytes(b"the other worker's encode, half written")
+
+    job_id, _, outcome = _run_while_taken_over(app, clips, tmp_path, the_other_writes)
+    assert outcome == ["superseded"]
+    row = _job_row(app, job_id)
+    assert row.status == JobStatus.RUNNING and row.worker == "render-box-2:77" and row.attempts == 2
+    assert theirs[0].exists()
+    theirs[0].unlink()
+
+
+def test_a_worker_taken_for_dead_does_not_record_its_failure_either(app, clips, tmp_path):
+    """The same worker's encode fails instead (its ffmpeg outlives the time limit): no retry is
+    queued and no failure is recorded on a job the other worker is running."""
+    from filmfund.extensions import db
+    from filmfund.media.models import Asset, JobStatus
+
+    app.config["MEDIA_FFMPEG_TIMEOUT"] = 0.01
+    job_id, asset, outcome = _run_while_taken_over(app, clips, tmp_path)
+    assert outcome == ["superseded"]
+    row = _job_row(app, job_id)
+    assert row.status == JobStatus.RUNNING and row.worker == "render-box-2:77" and row.attempts == 2
+    assert jobs.huey.pending_count() == 0  # no retry queued by the worker that lost the job
+    db.session.expire_all()
+    problems = db.session.get(Asset, asset.id).problems or []
+    assert not [p for p in problems if p["code"] == "job_failed"], problems
