@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import enum
+import logging
 import sqlite3
 import secrets
 from datetime import datetime, timezone
@@ -15,6 +16,8 @@ from sqlalchemy.dialects.sqlite.base import SQLiteDialect
 from sqlalchemy.orm import DeclarativeBase, Session, registry, scoped_session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -237,11 +240,29 @@ class Base(DeclarativeBase):
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     """The embedded SQLite serves a threaded web server and a worker at once: WAL lets readers
     run beside the one writer, busy_timeout makes a writer wait instead of failing, and
-    foreign keys are enforced as on PostgreSQL."""
+    foreign keys are enforced as on PostgreSQL. secure_delete zeroes what a deleted or rewritten
+    row held, so an erased donor's data is not left in the file's free space (`forget_erased`
+    clears the write-ahead log's old copies)."""
     if isinstance(dbapi_conn, sqlite3.Connection):
         cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA secure_delete=ON")
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=10000")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
+
+
+def forget_erased(engine: sa.Engine) -> None:
+    """After an erasure's commit: on SQLite, copy the log into the file and empty it, so that the
+    pages as they were before the erasure (a donor's email, their address) are not kept in the
+    `-wal` file until it happens to be reused. A reader holding an old snapshot makes this wait
+    for it (busy_timeout) or leave the log for the next checkpoint, logged. PostgreSQL: nothing
+    (its files and WAL are the operator's to secure, README "Production")."""
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as conn:
+        busy, _log_frames, _copied = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+    if busy:
+        log.warning("the database's write-ahead log could not be emptied after an erasure (a reader held it); "
+                    "it is emptied by the next checkpoint")

@@ -33,7 +33,7 @@ from flask_babel import lazy_gettext as _l
 from filmfund.audit import record_audit, user_ref
 from filmfund.auth.models import ApiToken, LoginLink, Role, User, UserRole
 from filmfund.auth.services import email_for_people, normalize_email
-from filmfund.db import on_commit, utcnow
+from filmfund.db import forget_erased, on_commit, utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.i18n import babel_locale, current_language, format_day, format_money, format_when, zone_name
@@ -222,6 +222,8 @@ def erase_donor(user: User) -> None:
     db.session.execute(sa.delete(DonorSettingsRequest).where(DonorSettingsRequest.user_id == user.id))
     db.session.execute(sa.delete(ShippingAddress).where(ShippingAddress.user_id == user.id))
     signals.donor_erasing.send(user)  # filmfund.fulfil: the credit proof, the parcels' address and letter
+    engine = db.engine
+    on_commit(db.session, lambda: forget_erased(engine))  # the embedded database's old copies of the rows
     db.session.execute(sa.delete(LoginLink).where(LoginLink.user_id == user.id))
     db.session.execute(sa.update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
                        .values(revoked_at=now))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import email
 from email import policy
 
+import pytest
+
 from filmfund.auth.services import find_user, normalize_email
 from filmfund.extensions import db
 from filmfund.mail import outbox_messages, send_mail
@@ -44,3 +46,26 @@ def test_the_readable_export_shows_an_internationalized_address_in_its_own_lette
     page = client.get("/account/data/readable?lang=zh-Hans").get_data(as_text=True)
     assert "mei@例子.中国" in page and "xn--" not in page
     assert client.get("/account/data").get_json()["account"]["email"] == "mei@xn--fsqu00a.xn--fiqs8s"
+
+
+def test_an_erased_email_is_not_left_in_the_embedded_database_files(app, campaign):
+    """SQLite keeps what a row held until its page is reused: in the write-ahead log, and in the
+    freed pages of the file. An erased donor's address must not be readable there by whoever
+    gets a copy of the files (a backup, a stolen laptop)."""
+    from pathlib import Path
+
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    if not url.startswith("sqlite:///"):
+        pytest.skip("PostgreSQL's own files are the operator's to secure (README, \"Production\")")
+    pay(2000, "lost-child-search@example.org", credit_name="Zhou Family of Xiamen")
+    pay(1500, "stays@example.org")
+    donor_data.erase_donor(find_user("lost-child-search@example.org"))
+    db.session.commit()
+    db.session.remove()
+
+    main = Path(url[len("sqlite:///"):])
+    files = [p for p in (main, Path(f"{main}-wal")) if p.exists()]
+    assert files
+    for kept in files:
+        assert b"lost-child-search" not in kept.read_bytes() and b"Zhou Family" not in kept.read_bytes(), kept
+    assert b"stays@example.org" in b"".join(p.read_bytes() for p in files)  # a check that can fail
