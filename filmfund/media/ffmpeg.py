@@ -403,12 +403,15 @@ def summarize(data: dict[str, Any]) -> MediaInfo:
     duration = None if is_image else _float(fmt.get("duration")) or _float((video or audio or {}).get("duration"))
     field_order = (video or {}).get("field_order") or ""
     camera = " ".join(v for v in (tags.get("make"), tags.get("model")) if v) or tags.get("com.apple.quicktime.model")
+    width, height = (video or {}).get("width"), (video or {}).get("height")
+    if _quarter_turn(video):
+        width, height = height, width  # as it is seen, and as ffmpeg's outputs (autorotated) are
     return MediaInfo(
         kind=kind,
         duration=duration,
         start_time=_float(fmt.get("start_time")),
-        width=(video or {}).get("width"),
-        height=(video or {}).get("height"),
+        width=width,
+        height=height,
         fps=None if is_image else _rate((video or {}).get("avg_frame_rate")) or _rate((video or {}).get("r_frame_rate")),
         # MediaCMS's rule: ffprobe's field_order names the interlaced orders tt/tb/bt/bb.
         interlaced=field_order in ("tt", "tb", "bt", "bb"),
@@ -420,6 +423,16 @@ def summarize(data: dict[str, Any]) -> MediaInfo:
         camera=camera or None,
         format_name=format_name,
     )
+
+
+def _quarter_turn(video: dict[str, Any] | None) -> bool:
+    """A phone held upright records its frames sideways, with a display matrix (ffprobe's side
+    data `rotation`; older files a `rotate` tag) that says to turn them a quarter."""
+    if not video:
+        return False
+    turns = [d.get("rotation") for d in video.get("side_data_list") or [] if "rotation" in d]
+    turns.append((video.get("tags") or {}).get("rotate"))
+    return any(_float(turn) is not None and round(_float(turn)) % 180 == 90 for turn in turns)
 
 
 # --- the decode pass -------------------------------------------------------------------------
