@@ -539,7 +539,7 @@ def _verify(ids: tuple[str, ...], all_: bool, no_repair: bool) -> None:
         # A part of a take since ingested whole (ingest._supersede_parts): the whole take is the
         # asset to use, checked on its own line; the part's damage (a take cut mid-picture-group
         # decodes with errors at its end) is said, not counted, or verify --all fails for good.
-        superseded = next((p.get("by") for p in r.asset.problems or [] if p.get("code") == "superseded"), None)
+        superseded = r.asset.superseded_by
         if r.asset.state in bad_states:
             for p in r.asset.problems or []:
                 if p.get("severity") not in ("info", "warning", "alert"):

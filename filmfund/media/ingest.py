@@ -274,7 +274,7 @@ def _card_facts(asset: Asset, group: avchd.SourceGroup, shas: list[str], store, 
             said.append("truncated")
     if [s.sha256 for s in asset.sources] == list(shas) and group.card is not None:
         # A part of a take since ingested whole ("superseded") lacks nothing any more.
-        whole = any(p.get("code") == "superseded" for p in problems)
+        whole = asset.superseded_by is not None
         for missing in [] if whole else group.missing:
             if not any(p.get("code") == "missing_part" and p.get("missing") == missing.name
                        and p.get("side") == missing.side for p in problems):
@@ -352,12 +352,12 @@ def _supersede_parts(whole: Asset) -> None:
         own = [s.sha256 for s in part.sources]
         if len(own) >= len(shas) or not any(shas[i:i + len(own)] == own for i in range(len(shas) - len(own) + 1)):
             continue
-        if any(p.get("code") == "superseded" and p.get("by") == whole.public_id for p in part.problems or []):
+        if part.superseded_by == whole.public_id:
             continue
         names = " + ".join(s.original_name for s in whole.sources)
         kept = [p for p in part.problems or [] if p.get("code") != "missing_part"]
         part.problems = kept + [_problem(
-            "superseded", f"This clip is part of a take ingested whole later ({names}) as \"{whole.title}\" "
+            Asset.SUPERSEDED, f"This clip is part of a take ingested whole later ({names}) as \"{whole.title}\" "
             f"({whole.public_id}): use that asset for the take.",
             hint=f"Edit with {whole.public_id}; this asset holds only part of the same bytes.")
             | {"severity": "info", "by": whole.public_id}]

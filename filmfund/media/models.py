@@ -153,6 +153,14 @@ class Asset(db.Model):
     def rendition_state(self, kind: RenditionKind | str) -> RenditionStatus | None:
         return next((s for s in self.rendition_states if s.kind == RenditionKind(kind)), None)
 
+    SUPERSEDED = "superseded"  # the problem's code on a part of a take ingested whole later
+
+    @property
+    def superseded_by(self) -> str | None:
+        """The public id of the whole take this asset is a part of (ingest._supersede_parts), or
+        None: the whole take is the asset to edit with and to count."""
+        return next((p.get("by") for p in self.problems or [] if p.get("code") == self.SUPERSEDED), None)
+
 
 class Source(db.Model):
     """One original file; a spanned take has several, in recording order."""

@@ -220,8 +220,9 @@ def _sort_key(info: ClipInfo):
 
 def select(ids: list[str] | None = None, card: str | None = None) -> list[ClipInfo]:
     """The clips to export, in recording order: the named assets, or else every ready video with
-    an edit proxy (of one card if `card` is given). A named asset that is not a video with a
-    proxy is refused by name (nothing is written)."""
+    an edit proxy (of one card if `card` is given) but a part of a take ingested whole later,
+    which the whole take holds already. A named asset that is not a video with a proxy is
+    refused by name (nothing is written)."""
     if ids:
         assets = named_assets(ids)
         for a in assets:
@@ -234,7 +235,7 @@ def select(ids: list[str] | None = None, card: str | None = None) -> list[ClipIn
     else:
         assets = [a for a in db.session.scalars(sa.select(Asset).where(Asset.kind == AssetKind.VIDEO,
                                                                        Asset.state == AssetState.READY))
-                  if a.rendition(RenditionKind.PROXY) is not None]
+                  if a.rendition(RenditionKind.PROXY) is not None and a.superseded_by is None]
     infos = []
     for a in assets:
         c, f, place = _card_file_place(a)

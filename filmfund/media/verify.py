@@ -24,7 +24,7 @@ from filmfund.media.renditions import _promote, wanted_kinds
 # Problems ingest found on the card, not in the bytes: a verify keeps them (see _verify).
 CARD_PROBLEMS = ("missing_part",)
 # Notices ingest gave from the card, kept likewise: this clip is part of a take ingested whole later.
-CARD_NOTICES = ("superseded",)
+CARD_NOTICES = (Asset.SUPERSEDED,)
 
 
 def problems_of_bytes(name: str, path: Path, source: Source | None = None) -> list[dict[str, Any]]:

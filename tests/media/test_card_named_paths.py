@@ -222,6 +222,14 @@ def test_a_take_made_whole_later_supersedes_its_partial_asset(app, clips, tmp_pa
     assert f"Superseded by {whole.public_id}" in partial.notes
     verify = runner.invoke(args=["media", "verify", "--all"])
     assert verify.exit_code == 0, verify.output
+    # An editor's timeline of everything gets the take once, whole; the part is still exported
+    # when named.
+    export = runner.invoke(args=["media", "export", "--format", "otio"])
+    assert export.exit_code == 0, export.output
+    assert "1 clip(s) exported" in export.stderr
+    assert whole.public_id in export.stdout and partial.public_id not in export.stdout
+    named = runner.invoke(args=["media", "export", "--format", "otio", partial.public_id])
+    assert named.exit_code == 0 and partial.public_id in named.stdout, named.output
 
     # The old, incomplete copy (elsewhere) ingested once more: the partial does not get its
     # missing part back, nor leave "ready".
