@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 from flask import current_app, render_template
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -26,6 +27,7 @@ from filmfund.db import on_commit, utcnow
 from filmfund.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.mail import send_mail
+from filmfund.media import library
 from filmfund.media.models import Asset, AssetKind, AssetState, RenditionKind
 from filmfund.rewards import holdings
 from filmfund.rewards.campaign import current_campaign
@@ -242,26 +244,42 @@ def _status(value) -> TextStatus:
         raise ValidationError(_("status: missing, draft or final."), code="invalid_status") from None
 
 
-def clip_choices(limit: int = 500) -> list[dict]:
-    """What a producer may attach to an answer (ready clips and stills), newest recording first,
-    with what the picker shows: title, poster, when recorded (at the camera's offset when it has
-    one). One without a donor copy yet is listed too: saving says so (_clip_asset)."""
+def clip_choices(question: Question, limit: int = 500) -> list[dict]:
+    """What a producer may attach to this question's answer (ready clips and stills), newest
+    recording first, with what the picker shows: title, poster, when recorded (at the camera's
+    offset when it has one), and why one may not go to this donor (`withheld`: the early-access
+    film, a higher tier's clip; listed, not offered). One without a donor copy yet is listed too:
+    saving says so (_clip_asset)."""
+    withheld = library.withheld_from_each(db.session.get(User, question.user_id))
     assets = db.session.scalars(sa.select(Asset).where(Asset.state == AssetState.READY,
                                                        Asset.kind.in_([AssetKind.VIDEO, AssetKind.IMAGE]))
+                                .options(selectinload(Asset.publications), selectinload(Asset.renditions))
                                 .order_by(sa.func.coalesce(Asset.recorded_at, Asset.created_at).desc(), Asset.id.desc())
                                 .limit(limit))
     return [{"id": a.public_id, "title": a.title, "recorded_at": a.recorded_at, "camera_zone": a.camera_zone,
              "created_at": a.created_at, "duration": a.duration,
+             "withheld": WITHHELD.get(withheld(a)),
              "poster": (RenditionKind.POSTER if a.rendition(RenditionKind.POSTER) else
                         RenditionKind.IMAGE if a.rendition(RenditionKind.IMAGE) else None)} for a in assets]
 
 
-def _clip_asset(asset_public_id):
+# Why a clip may not be given to the asker (media.library.withheld_from), as the producer reads it.
+WITHHELD = {
+    "screening": _l("the early-access film: it is only streamed, in its window, never sent as a file"),
+    "reward": _l("published to a reward this donor does not hold"),
+}
+
+
+def _clip_asset(asset_public_id, question: Question):
     if not asset_public_id:
         return None
     asset = db.session.scalar(sa.select(Asset).where(Asset.public_id == str(asset_public_id).strip()))
     if asset is None or asset.state != AssetState.READY:
         raise ValidationError(_("clip: give the id of a ready asset of the footage library."), code="invalid_clip")
+    withheld = library.withheld_from(db.session.get(User, question.user_id), asset)
+    if withheld:
+        raise ValidationError(_("clip: “%(title)s” cannot go to this donor: %(why)s.", title=asset.title,
+                                why=WITHHELD[withheld]), code="clip_withheld")
     if asset.rendition(RenditionKind.WEB) is None and asset.rendition(RenditionKind.IMAGE) is None:
         # Donors get only copies made for them (no camera metadata); a clip's web copy is made
         # when it is first published, or at ingest if the web profile says so.
@@ -288,7 +306,7 @@ def record_answer(question_id: int, *, original="", original_status="missing", e
             raise ValidationError(f"{name}: a {status.value} text cannot be empty.", code="invalid_answer")
         texts[name] = (value, TextStatus.MISSING if not value else
                        TextStatus.DRAFT if status == TextStatus.MISSING else status)
-    asset = _clip_asset(clip)
+    asset = _clip_asset(clip, question)
     question.answer_original, question.original_status = texts["original"]
     question.answer_english, question.english_status = texts["english"]
     if language:
@@ -363,6 +381,10 @@ def clip_of(question: Question):
     """(storage key, content type) of the answer's clip: its web rendition, else the image."""
     asset = db.session.get(Asset, question.answer_asset_id) if question.answer_asset_id else None
     if asset is None or asset.state != AssetState.READY or asset.fixity_ok is False:
+        raise NotFoundError(_("No clip."))
+    # Asked again at each fetch: the clip may have been published since to a reward the donor
+    # does not hold (the early-access film), or the donor's holdings may have changed.
+    if library.withheld_from(db.session.get(User, question.user_id), asset):
         raise NotFoundError(_("No clip."))
     rendition = asset.rendition(RenditionKind.WEB) or asset.rendition(RenditionKind.IMAGE)
     if rendition is None:

@@ -111,7 +111,7 @@ def add_subject():
 def _admin_question_page(question_id: int, error: str | None = None, status: int = 200):
     q = questions.get_question(question_id)
     return render_template("comms/admin_question.html", q=q, subjects=questions.subjects(),
-                           clips=questions.clip_choices(), error=error), status
+                           clips=questions.clip_choices(q), error=error), status
 
 
 @bp.get("/admin/questions/<int:question_id>")

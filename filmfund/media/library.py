@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Callable
 
 import sqlalchemy as sa
 from flask import current_app
@@ -20,7 +20,7 @@ from filmfund.i18n import current_language
 from filmfund.media import captions, screening, streaming
 from filmfund.media.common import EXTENSIONS, _iso, storage
 from filmfund.media.models import Asset, AssetState, Publication, Rendition, RenditionKind
-from filmfund.media.publishing import donor_rendition_kind, shown_title
+from filmfund.media.publishing import PUBLIC, donor_rendition_kind, shown_title
 from filmfund.rewards import holdings
 from filmfund.rewards.campaign import current_campaign
 from filmfund.rewards.texts import reward_title
@@ -85,6 +85,34 @@ def entitled_download(user, asset_public_id: str) -> Download | None:
         if dl is not None:
             return dl
     return None
+
+
+def withheld_from(user, asset: Asset) -> str | None:
+    """Why this asset may not be handed to this donor as a copy of their own (a producer's answer
+    to their question attaches a clip), else None. The library's rule, so that no other path
+    hands out what it withholds:
+    - `screening`: published to the early-access reward only: it streams, in its window, and is
+      never a file, whoever asks;
+    - `reward`: published to rewards this donor does not hold (a higher tier's clips).
+    An asset published nowhere (footage shot for this answer), or to the public, may be given."""
+    return withheld_from_each(user)(asset)
+
+
+def withheld_from_each(user) -> Callable[[Asset], str | None]:
+    """withheld_from for many assets and one donor: their holdings read once."""
+    held: list[set[str]] = []
+    screening_key = _screening_reward()
+
+    def why(asset: Asset) -> str | None:
+        keys = {p.reward_key for p in asset.publications}
+        if not keys or PUBLIC in keys:
+            return None
+        if not held:
+            held.append(_active_reward_keys(user))
+        if (keys - {screening_key}) & held[0]:
+            return None
+        return "screening" if screening_key in keys else "reward"
+    return why
 
 
 def _serializer() -> URLSafeTimedSerializer:

@@ -340,3 +340,54 @@ def test_erasure_takes_the_donors_questions_and_thread_and_keeps_the_subjects_an
     for page in ("/admin/questions", f"/admin/questions/{first.id}"):
         html = staff.get(page).get_data(as_text=True)
         assert "Xiao Ming" not in html and "erased at the donor" in html, page
+
+
+def test_an_answer_never_hands_out_the_early_access_film_or_a_higher_tier(app, donor, producer, login_as,
+                                                                         image_asset):
+    """Probe (tiers, finding 1): the answer's clip list offered every asset; the early-access
+    film, picked there, went to a $250 donor as a plain file, and stayed one after the screening
+    closed. The library's rule (media.library.withheld_from) now decides what a donor may be
+    handed: the picker lists such an asset without offering it, saving refuses it, and a clip
+    published since to a reward the donor does not hold is no longer served."""
+    import re
+
+    from filmfund.media import library, publishing
+
+    asker = donor(25000, "asker@example.org")      # $250: stills and clips, not early access
+    small = donor(100, "small@example.org")       # $1: wallpapers only
+    film = image_asset("The finished film")
+    clips = image_asset("Mrs. Li answers", payload=b"\x89PNG\r\n\x1a\n" + b"y" * 64)
+    publishing.publish(film, "early-access")
+    publishing.publish(clips, "video-clips")
+    db.session.commit()
+    assert library.withheld_from(asker, film) == "screening"
+    assert library.withheld_from(asker, clips) is None
+    assert library.withheld_from(small, clips) == "reward"
+
+    me = login_as(app.test_client(), asker)
+    assert _ask(me, "Where did you look first?").status_code == 303
+    q = db.session.scalar(sa.select(Question))
+    staff = login_as(app.test_client(), producer)
+    _post(staff, "/admin/questions/subjects", name="Mrs. Li", language="zh")
+    _post(staff, f"/admin/questions/{q.id}/moderate", decision="approve")
+    _post(staff, f"/admin/questions/{q.id}/assign", subject=questions.subjects()[0].id)
+    picker = re.search(r'<fieldset class="clip-picker".*?</fieldset>',
+                       staff.get(f"/admin/questions/{q.id}").get_data(as_text=True), re.S).group(0)
+    assert re.search(rf'value="{film.public_id}" *disabled', picker)
+    assert "Not for this donor: the early-access film" in picker
+    assert not re.search(rf'value="{clips.public_id}" *disabled', picker)
+
+    resp = _post(staff, f"/admin/questions/{q.id}/answer", english="At the station.", english_status="final",
+                 clip=film.public_id)
+    assert resp.status_code == 400 and "cannot go to this donor" in resp.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Question, q.id).answer_asset_id is None  # nothing half-written
+    assert _post(staff, f"/admin/questions/{q.id}/answer", english="At the station.", english_status="final",
+                 clip=clips.public_id).status_code == 303
+    assert me.get(f"/account/questions/{q.id}/clip").status_code == 200
+
+    # The same clip is moved to the early-access reward later: it is no longer served.
+    publishing.unpublish(clips, "video-clips")
+    publishing.publish(clips, "early-access")
+    db.session.commit()
+    assert me.get(f"/account/questions/{q.id}/clip").status_code == 404
