@@ -383,6 +383,7 @@ _VIA_WORDS = {
     "account": _l("On your account page"), "link": _l("By the link in a mail"),
     "one-click": _l("By your mail program's unsubscribe button"), "erase": _l("When your data was erased"),
     "api": _l("Through the API"),
+    "no_rewards": _l("When you declined rewards"),
 }
 _CODE_WORDS: dict[tuple[str, str], Mapping] = {
     ("user_roles", "role"): _ROLE_WORDS,

@@ -31,7 +31,7 @@ from filmfund.db import insert_on_conflict, utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.mail import send_mail
-from filmfund.rewards import ledger, privacy, signals
+from filmfund.rewards import ledger, mail_prefs, privacy, signals
 from filmfund.rewards.campaign import current_campaign
 from filmfund.rewards.entitlements import refresh_entitlements
 from filmfund.rewards.mail_prefs import absolute_url  # also from a queue worker, no request
@@ -103,6 +103,8 @@ def record_gift_choices(user: User, donation: Donation) -> DonorSettingsRequest 
         insert(table).values({name: sa.bindparam(name, type_=table.c[name].type) for name in values})
         .on_conflict_do_nothing(index_elements=["user_id"]))), values).rowcount
     if made == 1:
+        if donation.rewards_opt_out:
+            mail_prefs.rewards_declined(user.id)
         return None
     profile = db.session.get(DonorProfile, user.id, populate_existing=True)
     now, later = privacy.split_gift_request(profile, _asked(donation))
@@ -175,6 +177,8 @@ def update_donor_settings(user: User, *, via: str, **changes) -> dict:
     profile.updated_at = utcnow()
     db.session.flush()
     if opt_out_changed:
+        if profile.rewards_opt_out:
+            mail_prefs.rewards_declined(user.id)
         campaign = current_campaign()
         ledger.lock_money(campaign.id)  # entitlements are written under the money lock, as the booking does
         refresh_entitlements(user, campaign)

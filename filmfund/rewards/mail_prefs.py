@@ -78,6 +78,14 @@ def opt_out(user_id: int, topic: str, *, via: str = "account") -> bool:
     return True
 
 
+def rewards_declined(user_id: int) -> None:
+    """A donor who declines rewards was promised "nothing is sent to you except your receipt"
+    (the pledge form, the account page): the production's news stops too, as if she had
+    unsubscribed; she can ask for it again on her account page. Called when her profile's
+    rewards_opt_out turns on, whichever way (her first gift, a confirmed request, her settings)."""
+    opt_out(user_id, NEWS, via="no_rewards")
+
+
 def opt_in(user_id: int, topic: str) -> bool:
     """Send mail of `topic` to this user again. Idempotent; True if it was stopped before. The
     caller commits. An erased donor is never mailed again (the erasure stopped every topic): for

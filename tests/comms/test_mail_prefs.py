@@ -139,3 +139,36 @@ def test_no_path_opts_an_erased_donor_in_again(app):
     db.session.commit()
     db.session.expire_all()
     assert mail_prefs.opted_out(user.id) == stopped
+
+
+def test_declining_rewards_stops_the_news_whichever_way_it_is_declined(app):
+    """The pledge form promises a donor who ticks "No rewards": nothing is sent to you except
+    your receipt. The news stops when her rewards opt-out turns on: by her first gift, on her
+    account page, or by confirming what a later gift asked. Opting in again does not send it
+    back by itself (she asks for it on her account page)."""
+    from filmfund.rewards import donors
+
+    pay(1500, "first@example.org", rewards_opt_out=True)
+    pay(1500, "settings@example.org")
+    pay(1500, "later@example.org")
+    assert mail_prefs.opted_out(_user("first@example.org").id) == {mail_prefs.NEWS}
+    assert mail_prefs.opted_out(_user("settings@example.org").id) == set()
+
+    donors.update_donor_settings(_user("settings@example.org"), via="account", rewards_opt_out=True)
+    db.session.commit()
+    assert mail_prefs.opted_out(_user("settings@example.org").id) == {mail_prefs.NEWS}
+    via = db.session.scalar(sa.select(MailOptOut.via).where(MailOptOut.user_id == _user("settings@example.org").id))
+    assert via == "no_rewards"
+
+    later = pay(500, "later@example.org", rewards_opt_out=True)  # waits for the owner's confirmation
+    assert mail_prefs.opted_out(_user("later@example.org").id) == set()
+    from filmfund.rewards.models import Donation
+
+    donation_id = db.session.scalar(sa.select(Donation.id).where(Donation.pledge_id == later.id))
+    donors.confirm_settings_request(donors.confirmation_token(donors.pending_request_for(donation_id)))
+    db.session.commit()
+    assert mail_prefs.opted_out(_user("later@example.org").id) == {mail_prefs.NEWS}
+
+    donors.update_donor_settings(_user("settings@example.org"), via="account", rewards_opt_out=False)
+    db.session.commit()
+    assert mail_prefs.opted_out(_user("settings@example.org").id) == {mail_prefs.NEWS}
