@@ -16,7 +16,7 @@ from filmfund import csvsafe
 from filmfund.audit import record_audit
 from filmfund import once
 from filmfund.books import expenses, printing, transparency
-from filmfund.errors import DomainError, ValidationError, field_of, for_people
+from filmfund.errors import ConflictError, DomainError, ValidationError, field_of, for_people
 from filmfund.extensions import db
 from filmfund.i18n import current_language
 from filmfund.money import parse_dollars
@@ -198,7 +198,12 @@ def partner_month(month: str):
 @public_bp.post("/partner/payouts/<int:payout_id>/received")
 @role_required("partner")
 def payout_received(payout_id: int):
-    statements.acknowledge_payout(current_campaign(), payout_id, current_user)
-    db.session.commit()
-    flash(_("Thank you: the payout is marked as received."), "success")
+    try:
+        statements.acknowledge_payout(current_campaign(), payout_id, current_user)
+    except ConflictError as err:  # a reversed payout: said on the page it came from
+        db.session.rollback()
+        flash(err.message, "error")
+    else:
+        db.session.commit()
+        flash(_("Thank you: the payout is marked as received."), "success")
     return redirect(url_for("admin.partner", _anchor="payouts"), code=303)

@@ -27,7 +27,7 @@ from sqlalchemy.orm import aliased
 
 from filmfund.audit import record_audit, user_ref
 from filmfund.db import utcnow
-from filmfund.errors import NotFoundError
+from filmfund.errors import ConflictError, NotFoundError
 from filmfund.extensions import db
 from filmfund.rewards import ledger, rules, totals
 from filmfund.rewards.models import Campaign, EntryKind, LedgerEntry, Payout
@@ -170,7 +170,7 @@ def months(campaign: Campaign, now: datetime | None = None) -> list[str]:
 
 def timeline(campaign: Campaign, as_of: datetime | None = None) -> list[tuple[date, int, int]]:
     """(day, share due so far, paid so far) per day in the campaign's zone, the share due on each
-    day `share_due(net so far)` and payouts on their transfer dates. Live (`as_of` None: the
+    day `share_due(net so far)` and what was paid out. Live (`as_of` None: the
     producers'), money is placed on the day it came in (ledger.came_in_at: a gift on the day it was
     received, a refund on the day it was booked). Held back (the partner's: only what the ledger
     had booked before `as_of`, the start of a day), every entry is placed on the day it was booked,
@@ -186,16 +186,19 @@ def timeline(campaign: Campaign, as_of: datetime | None = None) -> list[tuple[da
     else:
         until = day_starting(campaign, as_of)
         net_by_day = {row[0]: row[3] - row[4] for row in totals.campaign_days(campaign.id, mode, until) if row[5]}
-    # A payout on its transfer date; a reversal on the day it was booked (it moved no money that day,
-    # but from then on the books say so: a day once shown to the partner never changes).
-    paid_stmt = (sa.select(Payout.paid_on, LedgerEntry.amount, LedgerEntry.entry_kind, LedgerEntry.created_at)
+    # Live, a payout on its transfer date, and a reversal (a payout recorded by mistake: no money
+    # moved) on that same date, so the producers' chart never shows it paid. Held back, both on
+    # the day they were booked, as the share is: a payout recorded today with last month's date,
+    # or taken back today, changes no day the partner has seen (and a payout recorded and taken
+    # back on one day never shows at all).
+    paid_stmt = (sa.select(Payout.paid_on, LedgerEntry.amount, LedgerEntry.created_at)
                  .join(LedgerEntry, LedgerEntry.payout_id == Payout.id)
                  .where(Payout.campaign_id == campaign.id, LedgerEntry.livemode == mode))
     if as_of is not None:
         paid_stmt = paid_stmt.where(LedgerEntry.created_at < as_of)
     paid_by_day: dict[date, int] = {}
-    for paid_on, amount, kind, booked_at in db.session.execute(paid_stmt):
-        day = totals.day_of(campaign, booked_at) if kind == EntryKind.PAYOUT_REVERSAL else paid_on
+    for paid_on, amount, booked_at in db.session.execute(paid_stmt):
+        day = paid_on if as_of is None else totals.day_of(campaign, booked_at)
         paid_by_day[day] = paid_by_day.get(day, 0) + int(amount)
     out, net, paid = [], 0, 0
     for day in sorted(set(net_by_day) | set(paid_by_day)):
@@ -234,6 +237,9 @@ def acknowledge_payout(campaign: Campaign, payout_id: int, user) -> Payout:
     payout = db.session.get(Payout, payout_id)
     if payout is None or payout.campaign_id != campaign.id:
         raise NotFoundError(_("No such payout."), code="not_found")
+    if payout.reversed_at is not None:
+        raise ConflictError(_("This payout was reversed: it was recorded by mistake and never made, so there is "
+                              "nothing to confirm."), code="payout_reversed")
     if payout.acknowledged_at is None:
         payout.acknowledged_at, payout.acknowledged_by = utcnow(), user.id
         record_audit("payout.acknowledge", f"payout {payout.id}",

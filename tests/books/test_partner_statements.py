@@ -272,6 +272,34 @@ def test_a_reversed_payout_in_the_month_page_csv_and_the_public_account(app, cli
     assert public["paid_out"] == 1000 and [p["amount"] for p in public["payouts"]] == [1000]
 
 
+def test_the_partner_cannot_confirm_receiving_a_reversed_payout(app, client, campaign, login_as, partner, producer):
+    """Probe (partner, F3): a payout reversed as recorded by mistake kept its "We received it"
+    button, and a click set it acknowledged (audited, shown to the producers, `acknowledged: true`
+    in the API). It is refused with a reason, and the page offers nothing to confirm."""
+    from filmfund.rewards.models import Payout
+    from filmfund.rewards.payments import reverse_payout
+    from tests.site.helpers import csrf_token
+
+    _gifts()
+    wrong = record_payout(2000, date.today(), "WIRE-TYPO", producer.email)
+    right = record_payout(1000, date.today(), "WIRE-OK", producer.email)
+    reverse_payout(wrong.id, "typed $20 for $2.00", producer.email)
+    db.session.commit()
+    login_as(client, partner)
+    page = client.get("/admin/partner").get_data(as_text=True)
+    rows = {pid: page.split(f'id="payout-{pid}"', 1)[1].split("</tr>", 1)[0] for pid in (wrong.id, right.id)}
+    assert "We received it" not in rows[wrong.id] and "Nothing to confirm" in rows[wrong.id]
+    assert "We received it" in rows[right.id]
+    token = csrf_token(client, "/admin/partner")
+    resp = client.post(f"/partner/payouts/{wrong.id}/received", data={"csrf_token": token}, follow_redirects=True)
+    assert "never made, so there is nothing to confirm" in resp.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Payout, wrong.id).acknowledged_at is None
+    client.post(f"/partner/payouts/{right.id}/received", data={"csrf_token": token})
+    db.session.expire_all()
+    assert db.session.get(Payout, right.id).acknowledged_at is not None
+
+
 @pytest.mark.parametrize("lang, final, still", [
     ("en", "The month is over: its figures are final.", "previous day"),
     ("zh-Hans", "本月已结束，以下为最终数字。", "前一天"),

@@ -214,8 +214,40 @@ def test_a_reversal_is_in_the_month_it_is_booked_and_on_its_day_in_the_chart(cam
     assert december["payouts"] == [{"id": payout.id, "paid_on": "2026-12-03", "amount": -50_000,
                                     "reference": "WIRE-NOV", "acknowledged": False, "reversal": True,
                                     "reason": "typed $500.00 for $50.00"}]
+    # The producers' chart, live: a payout recorded by mistake was never paid, on no day.
     assert [(day.isoformat(), paid) for day, _, paid in statements.timeline(campaign)] == [
-        ("2026-11-02", 0), ("2026-11-20", 50_000), ("2026-12-03", 0)]
-    # The partner's view before the reversal's day is over still counts the payout.
+        ("2026-11-02", 0), ("2026-11-20", 0)]
+    # The partner's view before the reversal's day is over still counts the payout; after it, the
+    # days it was shown keep it, and the chart steps back down on the reversal's day.
     held = statements.timeline(campaign, datetime(2026, 12, 2, 16, 0, tzinfo=timezone.utc))
     assert held[-1][2] == 50_000
+    held = statements.timeline(campaign, datetime(2026, 12, 4, 16, 0, tzinfo=timezone.utc))
+    assert [(day.isoformat(), paid) for day, _, paid in held] == [
+        ("2026-11-02", 0), ("2026-11-20", 50_000), ("2026-12-03", 0)]
+
+
+def test_the_partners_chart_never_shows_a_mistaken_or_back_dated_payout_on_a_day_it_showed(campaign, clock):
+    """Probe (partner, F1): a $300.00 payout dated the day before, reversed the same day and
+    recorded again, drew $600 paid on that day (share due $82.09), and a payout recorded later
+    with an old date changed a day the partner had seen. Held back, payouts and reversals count
+    on the day they were booked, as the share does."""
+    from tests.helpers import record_offline
+
+    clock.now = datetime(2026, 11, 20, 4, 0, tzinfo=timezone.utc)
+    record_offline("big@example.org", 500_000, date(2026, 11, 20))  # share due: $1,000.00
+    clock.now = datetime(2026, 12, 3, 4, 0, tzinfo=timezone.utc)
+    wrong = record_payout(30_000, date(2026, 12, 2), "XINXING-2026-12-A", "producer@example.org")
+    db.session.commit()
+    reverse_payout(wrong.id, "typed the wrong amount", "producer@example.org")
+    record_payout(30_000, date(2026, 12, 2), "XINXING-2026-12-B", "producer@example.org")
+    db.session.commit()
+    seen = statements.timeline(campaign, datetime(2026, 12, 4, 16, 0, tzinfo=timezone.utc))
+    assert max(paid for _, _, paid in seen) == 30_000
+    assert [(day.isoformat(), paid) for day, _, paid in seen] == [("2026-11-20", 0), ("2026-12-03", 30_000)]
+
+    clock.now = datetime(2026, 12, 8, 4, 0, tzinfo=timezone.utc)
+    record_payout(500, date(2026, 11, 20), "XINXING-LATE", "producer@example.org")  # back-dated
+    db.session.commit()
+    again = statements.timeline(campaign, datetime(2026, 12, 8, 16, 0, tzinfo=timezone.utc))
+    assert again[:2] == seen  # the days shown before are as they were
+    assert again[-1][0].isoformat() == "2026-12-08" and again[-1][2] == 30_500
