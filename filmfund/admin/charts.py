@@ -101,10 +101,12 @@ def share_chart(points: list[tuple[date, int, int]], currency: str = "usd", *, w
         return chart
     chart.empty = False
     first, last = points[0][0], points[-1][0]
-    span = max((last - first).days, 1)
+    # Each day is as wide as the others, the last one too: drawn only as a stroke at the right
+    # edge, today's figures (the state the reader came for) went unseen behind yesterday's.
+    span = (last - first).days + 1
 
     def x(day: date) -> float:
-        return round(left + (inner_w * (day - first).days / span if last != first else 0), 1)
+        return round(left + inner_w * (day - first).days / span, 1)
 
     def y(value: int) -> float:
         return round(top + inner_h - inner_h * max(value, 0) / y_max, 1)

@@ -50,3 +50,20 @@ def test_the_share_charts_words_write_dates_as_its_reader_does(app):
         assert share_chart(points).summary == "From October 30, 2026 to December 3, 2026: share due $2,051.00, paid $10.00."
         with force_locale("zh_Hans"):
             assert share_chart(points).summary == "2026年10月30日至2026年12月3日：应付份额 US$2,051.00，已拨款 US$10.00。"
+
+
+def test_the_share_charts_last_day_is_as_wide_as_the_others(app):
+    """Probe (partner, F2): the last day was drawn only as a stroke on the right edge, so the
+    chart showed yesterday's "still owed" while the figures said the partner was paid in full."""
+    from filmfund.admin.charts import share_chart
+
+    points = [(date(2026, 12, 1), 8209, 0), (date(2026, 12, 2), 8209, 30000), (date(2026, 12, 3), 43753, 45000)]
+    with app.test_request_context("/"):
+        chart = share_chart(points)
+    due = [tuple(map(float, p.split(","))) for p in chart.due.split()]
+    paid = [tuple(map(float, p.split(","))) for p in chart.paid.split()]
+    day_width = (640 - 64 - 16) / 3
+    # Today's figures hold over a whole day's width before the plot's edge.
+    assert due[-1][0] - due[-2][0] == pytest.approx(day_width, abs=0.1)
+    assert paid[-1][0] - paid[-2][0] == pytest.approx(day_width, abs=0.1)
+    assert paid[-1][1] < due[-1][1]  # the green line over the red one: paid more than due, today
