@@ -249,7 +249,11 @@ def chain_head(conn) -> tuple[int, str]:
 
 @sa.event.listens_for(Session, "before_commit")
 def _append_pending(session: Session) -> None:
-    if has_request_context() and session is db.session() and _is_staff_write():
+    if session.get_nested_transaction() is not None:
+        # A savepoint's release (a form's once-only claim, a race guard) is no commit: a generic
+        # entry written there came before the use case's own (a duplicate) or outlived its refusal.
+        return
+    if has_request_context() and session is db.session() and _is_staff_write() and _writes_something(session):
         _generic_entry()
     pending = session.info.pop(_PENDING, None)
     if not pending:
@@ -270,6 +274,33 @@ def _append_pending(session: Session) -> None:
 @sa.event.listens_for(Session, "after_rollback")
 def _drop_pending(session: Session) -> None:
     session.info.pop(_PENDING, None)
+    session.info.pop(_WROTE, None)
+
+
+# Whether this transaction wrote: a commit that only ends a read (a refused form's page, drawn
+# after its rollback) is no staff write, and gets no generic entry.
+_WROTE = "filmfund.audit_wrote"
+
+
+@sa.event.listens_for(Session, "after_flush")
+def _flushed(session: Session, _context) -> None:
+    session.info[_WROTE] = True
+
+
+@sa.event.listens_for(Session, "do_orm_execute")
+def _executed(state) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info[_WROTE] = True
+
+
+@sa.event.listens_for(Session, "after_commit")
+def _wrote_nothing_yet(session: Session) -> None:
+    if session.get_nested_transaction() is None:
+        session.info.pop(_WROTE, None)
+
+
+def _writes_something(session: Session) -> bool:
+    return bool(session.info.get(_WROTE) or session.new or session.dirty or session.deleted)
 
 
 @sa.event.listens_for(Session, "after_soft_rollback")

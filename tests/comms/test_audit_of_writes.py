@@ -67,3 +67,31 @@ def test_a_donor_write_is_not_a_staff_action(app, donor, login_as):
     resp = me.post("/account/questions", data={"csrf_token": csrf_token(me, "/account/questions"), "body": "Why?"})
     assert resp.status_code == 303
     assert _writes() == []
+
+
+def test_a_refused_payout_leaves_no_write_and_a_recorded_one_one_entry(app, producer, login_as):
+    """Probe (partner, F7): a payout over the balance, refused, left `write.admin.record_payout`
+    (the page drawn after the rollback ends its read with a commit), and a recorded one had that
+    entry beside its own `payout.record` (the form's once-only claim is a savepoint, whose release
+    is no commit)."""
+    from datetime import date
+
+    from tests.site.helpers import pay
+
+    pay(10000, "a@example.org")  # share due: $20.00
+    staff = login_as(app.test_client(), producer)
+    token = csrf_token(staff, "/admin/")
+    before = {e.id for e in list_audit(limit=500)}
+
+    def new_actions():
+        db.session.expire_all()
+        return [e.action for e in reversed(list_audit(limit=500)) if e.id not in before]
+
+    refused = staff.post("/admin/payouts", data={"csrf_token": token, "amount": "300.00", "reference": "X-1",
+                                                 "paid_on": date.today().isoformat(), "once": "form-1"})
+    assert refused.status_code == 400
+    assert new_actions() == []
+    done = staff.post("/admin/payouts", data={"csrf_token": token, "amount": "10.00", "reference": "X-2",
+                                              "paid_on": date.today().isoformat(), "once": "form-2"})
+    assert done.status_code == 303
+    assert new_actions() == ["payout.record"]
