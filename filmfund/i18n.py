@@ -337,15 +337,16 @@ def _zone_label(lang: str, zone: str) -> str:
     return _zone_word(lang, zone, get_timezone_location)
 
 
-def format_when(value: datetime | None) -> str:
-    """A moment in the reader's language and zone, to the minute, with the zone named:
-    "December 3, 2026, 8:30 PM UTC" / "2026年12月4日 04:30（北京时间）"."""
+def format_when(value: datetime | None, zone: str | None = None) -> str:
+    """A moment in the reader's language and zone (or `zone`: the campaign's, where the books
+    count their days), to the minute, with the zone named: "December 3, 2026, 8:30 PM UTC" /
+    "2026年12月4日 04:30（北京时间）" / "December 4, 2026, 12:00 AM China Standard Time"."""
     if value is None:
         return ""
-    text = _date_and_time(value, reader_zone(), "long")
+    text = _date_and_time(value, get_timezone(zone) if zone else reader_zone(), "long")
     if _babel_locale().language == "zh":
-        return f"{text}（{zone_name()}）"
-    return f"{text} {zone_name()}"
+        return f"{text}（{zone_name(zone)}）"
+    return f"{text} {zone_name(zone)}"
 
 
 def format_recorded(value: datetime | None, camera_zone: str | None = None) -> str:
@@ -393,17 +394,32 @@ def format_day(value: date | datetime | None) -> str:
     return _babel_date(value, "long", locale=_babel_locale())
 
 
+def language_name(tag: str | None) -> str:
+    """A language, by its BCP 47 tag (`zh-Hans`, `zh`, `yue`, `en`), named in the reader's
+    language: "Chinese" / "中文", "Cantonese" / "粤语"; never the code, except for one Babel does
+    not know. The language itself, not its script or region (an interview is in Chinese, whether
+    it is then written in simplified or traditional characters). Unlike NAMES (each language's
+    own name, for the switch)."""
+    if not tag:
+        return ""
+    primary = str(tag).replace("_", "-").split("-", 1)[0].lower()
+    return _babel_locale().languages.get(primary) or str(tag)
+
+
 def other_languages() -> list[str]:
     """The languages a producers' text (an update, an experience) may also be written in, beside
     its main text: the site's languages after its first."""
     return languages()[1:]
 
 
-def producers_versions(translations, clean: Callable[[dict], dict[str, str]]) -> dict[str, dict[str, str]]:
+def producers_versions(translations, clean: Callable[[dict], dict[str, str]],
+                       main: dict[str, str] | None = None) -> dict[str, dict[str, str]]:
     """A producers' text in the other languages, as a form or the API gave it ({"zh-Hans": {...}}),
     each version checked by `clean` (the main text's own rule, raising ValidationError). A
     language left blank has no version; one half-written is refused with its language named, so
-    that no reader gets a title without its text. Unknown languages are refused."""
+    that no reader gets a title without its text: given the `main` text (cleaned), a version must
+    also give every part the main text gives (an experience's place: a guest is always told
+    where, in her language). Unknown languages are refused."""
     if translations is None:
         return {}
     others = other_languages()
@@ -419,6 +435,11 @@ def producers_versions(translations, clean: Callable[[dict], dict[str, str]]) ->
             cleaned[lang] = clean(text)
         except ValidationError as err:
             raise ValidationError(f"{lang} {err.message}", code=err.code) from None
+        missing = [part for part, words in (main or {}).items() if words and not cleaned[lang].get(part)]
+        if missing:
+            raise ValidationError(_("%(lang)s %(part)s: the main text gives one, so this version needs it too "
+                                    "(the same words if they read the same), or leave the whole version blank.",
+                                    lang=lang, part=missing[0]), code="half_written_version")
     return cleaned
 
 
@@ -436,11 +457,13 @@ def producers_version(main: dict[str, str], translations: dict | None,
                       lang: str | None = None) -> tuple[dict[str, str], str]:
     """A text the producers wrote (an update, an experience), as a reader in `lang` (the current
     language, by default) reads it: the version they wrote in that language, otherwise the main
-    one; with the language it is in (its page or mail marks it so). Never machine-translated."""
+    one; with the language it is in (its page or mail marks it so). A part the version leaves
+    blank (a version stored before `producers_versions` asked for every part: an experience's
+    place) is read from the main text, never shown empty. Never machine-translated."""
     lang = lang or current_language()
     version = (translations or {}).get(lang)
     if version:
-        return {**main, **version}, lang
+        return {**main, **{part: words for part, words in version.items() if words}}, lang
     return main, default_language()
 
 
@@ -554,6 +577,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(format_day, "day")
     app.add_template_filter(format_month, "month")
     app.add_template_global(other_languages, "other_languages")
+    app.add_template_filter(language_name, "language_name")
     app.add_template_filter(format_in_zone, "in_zone")
     app.add_template_filter(zone_name, "zone_name")
     app.add_template_global(reader_zone_id, "reader_zone_id")

@@ -40,11 +40,22 @@ def _visible(c: str) -> bool:
     return not c.isspace() and c not in JOINERS and _kept(c)
 
 
-def one_line(text: str) -> str:
+def one_line(text: str, *, keep_spaces: bool = False) -> str:
     """A one-line field as typed (a name, an address line): `composed`, every kind of space a
-    plain one, `printable`, runs of spaces made one, trimmed."""
-    text = "".join(" " if c.isspace() else c for c in composed(text))
-    return " ".join(printable(text).split())
+    plain one, `printable`, runs of spaces made one, trimmed.
+
+    `keep_spaces` (a name the credits print exactly as written): a space is kept of the kind typed
+    (the ideographic space U+3000 a Chinese input method types is as wide as a character: made a
+    plain one, the printed name would not be the one written); a run of spaces is still one, the
+    first typed, and a tab or a line break, which no one types inside a name, a plain space."""
+    if not keep_spaces:
+        text = "".join(" " if c.isspace() else c for c in composed(text))
+        return " ".join(printable(text).split())
+    text = "".join(" " if c.isspace() and unicodedata.category(c) != "Zs" else c for c in composed(text))
+    return _SPACES.sub(lambda run: run.group(0)[0], printable(text)).strip()
+
+
+_SPACES = re.compile(r"\s+")
 
 
 # CJK compatibility ideographs: each decomposes to a unified ideograph that fonts may draw otherwise.

@@ -79,6 +79,8 @@ def test_a_receipt_goes_in_the_language_of_the_pledge_page(client, campaign):
     assert "金额：US$55.00" in text and "（北京时间）" in text
     assert "“收藏家”" in text and "成片 DVD 一张" in text
     assert "Thank you" not in text and "Amount:" not in text
+    # A test gift grants its rewards, listed below the note: the note says they are test ones.
+    assert "下面列出的回报仅供测试" in text and "没有发放" not in text
 
     # The donor switches to English, signed in: the profile keeps it and the next mail is English.
     from filmfund.auth.models import User
@@ -111,6 +113,7 @@ def test_a_receipt_goes_in_the_language_of_the_pledge_page(client, campaign):
     subject, text = _mail_text(newest)
     assert subject.startswith("Your receipt: Living with Dead Hearts") and "Amount: $10.00" in text
     assert "UTC" in text
+    assert "any rewards listed below are test rewards" in text and "nothing was given" not in text
 
 
 def test_a_pledge_takes_the_profile_language_of_a_signed_in_donor_only(app, client, campaign):

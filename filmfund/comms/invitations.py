@@ -88,11 +88,12 @@ def _clean_texts(title, details, location) -> dict[str, str]:
     return {"title": title, "details": details, "location": location}
 
 
-def _clean_translations(translations) -> dict[str, dict[str, str]]:
+def _clean_translations(translations, main: dict[str, str]) -> dict[str, dict[str, str]]:
     """The experience's texts in the other languages ({"zh-Hans": {"title", "details", "location"}}),
-    each as the main ones: a place or details without a title is refused."""
+    each as the main ones: a place or details without a title is refused, and so is a version
+    without a part the main texts give (`main`: its details, its place; i18n.producers_versions)."""
     return producers_versions(translations, lambda text: _clean_texts(text.get("title"), text.get("details"),
-                                                                      text.get("location")))
+                                                                      text.get("location")), main)
 
 
 class ExperienceText(NamedTuple):
@@ -104,8 +105,9 @@ class ExperienceText(NamedTuple):
 
 def text(exp: Experience, lang: str | None = None) -> ExperienceText:
     """The experience as a reader in `lang` (the current language) reads it: the producers'
-    version in that language, else its main texts (i18n.producers_version). Its page, the
-    invitations list, its mails and its calendar file ask it."""
+    version in that language, else its main texts (i18n.producers_version: a part its version
+    lacks, such as the place, is the main text's). Its page, the invitations list, its mails and
+    its calendar file ask it; none reads the experience's columns or translations itself."""
     main = {"title": exp.title, "details": exp.details or "", "location": exp.location or ""}
     texts, lang = producers_version(main, exp.translations, lang)
     return ExperienceText(texts["title"], texts["details"], texts["location"], lang)
@@ -127,7 +129,7 @@ def create_experience(*, reward_key, title, details="", location="", duration_mi
     if not 5 <= minutes <= 24 * 60:
         raise ValidationError(_("duration: between 5 minutes and 24 hours."), code="invalid_duration")
     exp = Experience(campaign_id=campaign.id, reward_key=reward_key, **texts, duration_minutes=minutes,
-                     translations=_clean_translations(translations))
+                     translations=_clean_translations(translations, texts))
     db.session.add(exp)
     db.session.flush()  # its id, for the page the caller goes to
     return exp

@@ -63,6 +63,21 @@ def may_ask(user) -> bool:
     return user is not None and holdings.holds(user.id, reward_key(), _campaign().id)
 
 
+def why_not_asking(user) -> str | None:
+    """Why this donor may not ask (None: she may), as holdings.why_not_held says: DECLINED (she
+    chose no rewards; her settings give them back) or NOT_REACHED (the tier)."""
+    return holdings.why_not_held(user.id if user is not None else None, reward_key(), _campaign().id)
+
+
+def refusal(why: str) -> str:
+    """The sentence that tells a donor why she may not ask (why_not_asking's answer): her page
+    and a refused submit say the same."""
+    if why == holdings.DECLINED:
+        return _("You chose no rewards, so you cannot ask the interview subjects questions for now. "
+                 "Take your rewards back in your settings, and you can ask again.")
+    return _("Questions to the interview subjects come with the $250 tier.")
+
+
 def _counted(user_id: int) -> int:
     return db.session.scalar(sa.select(sa.func.count(Question.id)).where(
         Question.user_id == user_id, Question.campaign_id == _campaign().id,
@@ -87,7 +102,7 @@ def submit_question(user: User, body) -> Question:
         raise ValidationError(_("body: write your question (up to %(n)s characters).", n=QUESTION_MAX),
                               code="invalid_question")
     if _entitlement(user.id, lock=True) is None:
-        raise ForbiddenError(_("Questions to the interview subjects come with the $250 tier."), code="not_entitled")
+        raise ForbiddenError(refusal(why_not_asking(user) or holdings.NOT_REACHED), code="not_entitled")
     question = Question(campaign_id=_campaign().id, user_id=user.id, body=body)
     db.session.add(question)
     db.session.flush()

@@ -37,7 +37,9 @@ def _serve(key: str, content_type: str):
 
 def _my_questions_page(error: str | None = None, body: str = "", status: int = 200):
     me = _me()
-    return render_template("comms/my_questions.html", allowed=questions.may_ask(me),
+    why_not = questions.why_not_asking(me)  # None: she may ask; else the page says why not, truly
+    return render_template("comms/my_questions.html", allowed=why_not is None, why_not=why_not,
+                           refusal=questions.refusal(why_not) if why_not else None,
                            items=questions.my_questions(me), remaining=questions.remaining(me),
                            limit=questions.limit_per_donor(), error=error, body=body,
                            state_badge=questions.state_badge), status

@@ -28,6 +28,7 @@ def init_app(app: Flask) -> None:
     # The donor's readable export says an item's and a proof's state as the rewards table does.
     donor_data.describe_codes("fulfilment_items", "state", {s.value: w for s, w in statement.ITEM_LABELS.items()})
     donor_data.describe_codes("credit_proofs", "state", {s.value: w for s, w in statement.PROOF_LABELS.items()})
+    donor_data.describe_codes("credit_proofs", "section", statement.SECTION_LABELS)
     donor_data.describe_codes("fulfil_reminders", "refused", statement.REFUSAL_LABELS)
 
     app.register_blueprint(views.bp)

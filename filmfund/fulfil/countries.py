@@ -53,6 +53,8 @@ def country_name(code: str, language: str = "en") -> str:
     english = getattr(found, "common_name", None) or found.name
     if (language or "").lower().startswith("zh") and code in CHINESE_PLACES:
         return CHINESE_PLACES[code]
+    if (language or "").lower().replace("_", "-") in _SIMPLIFIED and code in CHINESE_NAMES:
+        return CHINESE_NAMES[code]
     catalogue = _catalogue(language)
     return catalogue.gettext(english) if catalogue else english
 
@@ -60,6 +62,19 @@ def country_name(code: str, language: str = "en") -> str:
 # How a simplified-Chinese address form names the Chinese-speaking places (the mainland's usage, as
 # its shops and couriers list them): a parcel's label and the donor's list read the same way.
 CHINESE_PLACES = {"HK": "中国香港", "MO": "中国澳门", "TW": "中国台湾"}
+
+# pycountry's zh_CN catalogue gets these wrong for a mainland reader: a wrong character (柬埔塞),
+# Taiwan's forms (瓜地马拉, 马尔他, 波利维亚, 孟加拉), short or odd ones (吉尔吉斯坦, 曼岛, 布维群岛)
+# and half-width brackets. Here as the mainland writes them (CLDR's zh names, the foreign
+# ministry's list), for the address forms, the survey, the test checkout and every address read
+# back: one table over pycountry, so that an update of its catalogue cannot bring them back.
+CHINESE_NAMES = {
+    "BD": "孟加拉国", "BO": "玻利维亚", "BV": "布韦岛", "CC": "科科斯（基林）群岛", "FK": "福克兰群岛（马尔维纳斯）",
+    "GS": "南乔治亚和南桑威奇群岛", "GT": "危地马拉", "HM": "赫德岛和麦克唐纳群岛", "IM": "马恩岛", "KG": "吉尔吉斯斯坦",
+    "KH": "柬埔寨", "MT": "马耳他", "PF": "法属波利尼西亚", "PN": "皮特凯恩群岛", "SH": "圣赫勒拿、阿森松和特里斯坦-达库尼亚",
+    "TF": "法属南部领地",
+}
+_SIMPLIFIED = ("zh", "zh-hans", "zh-cn", "zh-hans-cn", "zh-sg")
 
 
 # The countries a Chinese reader most often posts to, first in her list (the rest follow by pinyin):
@@ -74,7 +89,7 @@ LIKELY_FOR_CHINESE = ("CN", "HK", "MO", "TW", "US", "CA", "GB", "AU", "NZ", "SG"
 # checks that every current name is covered.
 _PINYIN_SYLLABLES = """
 a:阿 ai:埃爱 an:安 ang:昂 ao:奥澳 ba:巴 bai:白百拜 ban:半班 bao:保堡 bei:北贝 ben:本 bi:比秘 bie:别
-bin:宾 bing:冰 bo:伯博泊波玻 bu:不布 chao:朝 chi:赤 ci:茨 da:大达 dai:代 dan:丹旦诞 dao:岛道 de:得德
+bin:宾 bing:冰 bo:伯博泊波玻 bu:不布部 chao:朝 chi:赤 ci:茨 da:大达 dai:代 dan:丹旦诞 dao:岛道 de:得德
 deng:登 di:地帝蒂迪 dian:典甸 ding:丁 dong:东 du:度都 dun:敦顿 duo:多 e:俄厄 en:恩 er:尔耳 fa:伐法
 fan:梵 fei:斐菲非 fen:芬 fo:佛 fu:夫富福 gan:干 gang:冈刚港 ge:各哥格 gen:根 gong:共 gu:古 gua:瓜 guan:关
 gui:圭 guo:国果 ha:哈 hai:海 han:汗韩 he:和荷赫 hei:黑 hong:洪 ji:几及吉基极济 jia:加 jian:柬 jiang:疆
@@ -85,9 +100,9 @@ na:拿纳那 nai:奈 nan:南 nao:瑙 nei:内 nen:嫩 ni:尼 ning:宁 niu:纽 nu:
 po:坡 pu:埔普浦葡 qi:其奇 qiao:乔 qiu:求球酋 qun:群 ri:日 rui:瑞 sa:撒萨 sai:塞 san:三 sang:桑 se:色
 sen:森 sha:沙 shan:山 shao:绍 she:舌 sheng:圣 shi:士时 shu:属 si:斯 song:松 su:苏 suo:所索 ta:他塔
 tai:台泰 tan:坦 tang:唐汤 tao:萄陶 te:特 ti:提 ting:廷 tu:突图土 tuo:托脱陀 wa:瓦 wai:外 wan:宛湾
-wang:旺汪 wei:威委维韦 wen:文汶 wo:挝沃 wu:乌 xi:希西 xian:鲜 xiang:香 xiao:小 xie:歇 xin:新
+wang:旺汪 wei:危威委维韦 wen:文汶 wo:挝沃 wu:乌 xi:希西 xian:鲜 xiang:香 xiao:小 xie:歇 xin:新
 xiong:匈 xu:叙 ya:亚牙 yan:延 yang:扬洋 ye:也 yi:以伊意 yin:印 ying:英 you:尤 yu:与屿 yue:约越
-zan:赞 ze:泽 zha:乍 zhi:支智治直 zhong:中 zhou:洲 zhu:主 zi:兹
+zan:赞 ze:泽 zha:乍 zhai:寨 zhi:支智治直 zhong:中 zhou:洲 zhu:主 zi:兹
 """
 PINYIN = {ch: syllable for entry in _PINYIN_SYLLABLES.split() for syllable, chars in [entry.split(":")]
           for ch in chars}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timezone
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -273,6 +273,23 @@ def printed_line_for(user: User, campaign: Campaign) -> tuple[CreditLine | None,
     return printed, waiting
 
 
+def why_no_line(user: User, campaign: Campaign) -> str:
+    """Why the credits print nothing for this donor, as the homes of the rules say it: declined
+    rewards ("opted_out", privacy); holds no credit reward, since some of their money went back
+    ("refunded", holdings); anonymous or erased ("anonymous"), no credit name ("no_name")
+    (privacy); else "none" (no credit reward, no money in this money mode)."""
+    why = privacy.not_credited_because(privacy.profile_of(user.id))
+    if why == "opted_out":
+        return why
+    credit_keys = set(db.session.scalars(sa.select(Reward.key).where(Reward.campaign_id == campaign.id,
+                                                                     Reward.kind == RewardKind.CREDIT)))
+    if not credit_keys & holdings.held_keys(user.id, campaign.id):
+        return "refunded" if holdings.is_refunded_donor(user.id, campaign.id) else "none"
+    if why == "erased":
+        return "anonymous"
+    return why or "none"
+
+
 def _frozen_row_of(campaign: Campaign, user_id: int) -> tuple[str, str] | None:
     """This donor's line in the frozen list (section, name), found by the database in the stored
     JSON: a donor's page does not read and parse the whole list (216,000 lines, 8.7 MB, 140 ms of
@@ -320,6 +337,16 @@ def proof_deadline(campaign: Campaign) -> datetime | None:
     return state.proof_deadline if state else None
 
 
+def proof_deadline_day(campaign: Campaign) -> date | None:
+    """The day the producers gave as the deadline (the proofs close at its end, UTC), as every
+    donor is asked it: the same day in any language and zone. Moved to Beijing time, its end is
+    the next morning, and a Chinese proof asked for a day later than the English one."""
+    deadline = proof_deadline(campaign)
+    if deadline is None:
+        return None
+    return (deadline.astimezone(timezone.utc) if deadline.tzinfo else deadline).date()
+
+
 def proof_open(campaign: Campaign, now: datetime | None = None) -> bool:
     if credits_frozen(campaign):
         return False
@@ -338,7 +365,7 @@ def approve_proof(user: User, campaign: Campaign, *, wording: str | None = None)
         raise ConflictError(_("The credits are closed for changes: write to the producers."), code="proof_closed")
     text = line.credit_name
     if wording is not None and line.section == "executive_producers":
-        text = clean_text(wording, "wording", LINE_MAX) or line.credit_name
+        text = clean_text(wording, "wording", LINE_MAX, keep_spaces=True) or line.credit_name
     proof = db.session.get(CreditProof, user.id)
     if proof is None:
         proof = CreditProof(user_id=user.id)
@@ -420,7 +447,7 @@ def send_proof(campaign: Campaign, line: CreditLine, now: datetime) -> bool:
     caller commits each mail before the next (filmfund.fulfil.tasks.proof_mailing)."""
     if opted_out_of_reminders(line.user_id) or not due_for_reminder(line.user_id, "credit_proof", now):
         return False
-    deadline = proof_deadline(campaign)
+    deadline = proof_deadline_day(campaign)
     user = db.session.get(User, line.user_id)
     with for_donor(user.id):
         ask = (_("Please confirm it by %(day)s, or tell us what to change:", day=format_day(deadline)) if deadline

@@ -64,18 +64,19 @@ SURVEY_REMINDER_AFTER = timedelta(days=7)
 SURVEY_MAX_MAILS = 3  # the survey and two reminders
 
 
-def clean_text(value, field: str, limit: int, *, multiline: bool = False) -> str:
+def clean_text(value, field: str, limit: int, *, multiline: bool = False, keep_spaces: bool = False) -> str:
     """Text as the person wrote it, minus what prints nothing a reader could check
-    (filmfund/typed.py); single spaces (line breaks kept if multiline)."""
+    (filmfund/typed.py); single spaces (line breaks kept if multiline), each of the kind typed if
+    `keep_spaces` (what the credits print: typed.one_line)."""
     if value is None:
         return ""
     if not isinstance(value, str):
         raise ValidationError(_("%(field)s: must be text.", field=field), code="invalid_field")
     if multiline:
-        lines = [one_line(line) for line in value.replace("\r\n", "\n").split("\n")]
+        lines = [one_line(line, keep_spaces=keep_spaces) for line in value.replace("\r\n", "\n").split("\n")]
         text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
     else:
-        text = one_line(value)
+        text = one_line(value, keep_spaces=keep_spaces)
     if len(text) > limit:
         raise ValidationError(_("%(field)s: at most %(n)s characters.", field=field, n=limit), code="invalid_field")
     return text

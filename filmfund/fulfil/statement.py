@@ -3,7 +3,9 @@ the producers' queue per reward (owed, in progress, done, late), counted in SQL 
 
 The entitlements are the rewards component's (read, never recomputed here). A reward is:
 - physical: done when the donor confirmed receipt; in progress once in production or shipped;
-- credit: done when the donor approved their proof; in progress while a proof waits;
+- credit: done when the donor approved their proof; in progress while a proof waits; owed only to
+  the donors the credits print (LISTED: anonymous donors and those without a credit name are in
+  no state, nor in its list);
 - digital and updates: delivered by the site itself (done);
 - service and custom: done when the producers mark the entitlement fulfilled.
 Late: not done after the reward's due date (the proof deadline for credits).
@@ -28,11 +30,14 @@ from filmfund.errors import NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.fulfil import credits, fulfilment
 from filmfund.fulfil.models import CreditProof, CreditsState, FulfilmentItem, ItemState, ProofState, RewardSchedule
+from filmfund.i18n import format_when
+from filmfund.media import screening
 from filmfund.media.library import downloadable_reward_keys
+from filmfund.rewards import mail_prefs, privacy
 from filmfund.rewards.campaign import current_campaign
 from filmfund.rewards.entitlements import donor_entitlements
-from filmfund.rewards.models import (ENTITLEMENT_HELD_SQL, Campaign, Entitlement, EntitlementStatus, Reward, RewardKind,
-                                     ShippingAddress, Tier)
+from filmfund.rewards.models import (ENTITLEMENT_HELD_SQL, Campaign, DonorProfile, Entitlement, EntitlementStatus,
+                                     Reward, RewardKind, ShippingAddress, Tier)
 
 PAGE_SIZE = 50
 QUEUE_STATES = ("owed", "in_progress", "done", "late")
@@ -58,6 +63,8 @@ PROOF_LABELS = {
     ProofState.APPROVED: _l("Approved"),
     ProofState.CHANGES: _l("Changes asked"),
 }
+# A credits proof's section (credits.SECTIONS) as the donor's proof page names it.
+SECTION_LABELS = {"executive_producers": _l("Executive Producers"), "supporters": _l("Supporters")}
 
 
 def _url(*endpoints: str, **values) -> str | None:
@@ -85,21 +92,32 @@ def rewards_statement(user: User) -> dict:
     proof_open = credits.proof_open(campaign)
     downloadable = downloadable_reward_keys(r["key"] for r in standing["rewards"]
                                             if r["kind"] == RewardKind.DIGITAL and r["status"] != "revoked")
+    window = screening.window()  # the early-access reward streams only inside it (media.screening)
+    unsubscribed = mail_prefs.opted_out(user.id) if any(r["kind"] == RewardKind.UPDATES
+                                                        for r in standing["rewards"]) else set()
     rows = []
     for r in standing["rewards"]:
         if r["status"] == "revoked":
             continue
         row = {"key": r["key"], "title": r["title"], "kind": r["kind"], "state": _("Yours"), "css": "paid",
-               "step": None, "item": None, "detail": "", "link": None}
+               "step": None, "item": None, "detail": "", "link": None, "link_label": None}
         if r["kind"] == RewardKind.PHYSICAL:
             row.update(_physical_row(items.get(r["key"]), address))
         elif r["kind"] == RewardKind.CREDIT:
             row.update(_credit_row(r["key"], line, proof_open, waiting_name))
+        elif window is not None and r["key"] == window.reward and (window.state() != "open"
+                                                                   or r["key"] in downloadable):
+            row.update(_screening_row(window))
         elif r["kind"] == RewardKind.DIGITAL and r["key"] in downloadable:
             row.update(state=_("In your downloads"), link=_url("site.account", _anchor="downloads"))
         elif r["kind"] == RewardKind.DIGITAL:
             row.update(state=_("Not published yet"), css="pending",
                        detail=_("It appears in your downloads as soon as the producers publish it."))
+        elif r["kind"] == RewardKind.UPDATES and r["key"] in unsubscribed:  # mail_prefs: one-click too
+            row.update(state=_("Unsubscribed"), css="pending",
+                       detail=_("You unsubscribed from these emails. To get them again, tick them under "
+                                "“Mail from us” on this page."),
+                       link=_url("site.account", _anchor="mail"), link_label=_("Subscribe again"))
         elif r["kind"] == RewardKind.UPDATES:
             row["state"] = _("By email")
         elif r["status"] == EntitlementStatus.FULFILLED:
@@ -113,6 +131,23 @@ def rewards_statement(user: User) -> dict:
             "address_editable": refusal is None, "address_refusal": refusal,
             "has_physical": any(row["kind"] == RewardKind.PHYSICAL for row in rows),
             "opted_out": standing["rewards_opt_out"]}
+
+
+def _screening_row(window: screening.Window) -> dict:
+    """The early-access reward: the film streams in the donor's downloads only while the screening
+    window is open (media.screening), so before and after it the row says when, not "In your
+    downloads"."""
+    state = window.state()
+    if state == "before":
+        return {"state": _("Not open yet"), "css": "pending",
+                "detail": _("The screening opens %(opens)s and runs until %(closes)s: watch it in your downloads "
+                            "then.", opens=format_when(window.opens), closes=format_when(window.closes))}
+    if state == "after":
+        return {"state": _("Closed"), "css": "paid",
+                "detail": _("The screening closed on %(closes)s.", closes=format_when(window.closes))}
+    return {"state": _("Open now"), "css": "paid",
+            "detail": _("The screening is open until %(closes)s.", closes=format_when(window.closes)),
+            "link": _url("site.account", _anchor="downloads"), "link_label": _("Watch it")}
 
 
 def _physical_row(row: dict | None, address) -> dict:
@@ -234,6 +269,10 @@ def _category_exprs(now: datetime, *, status=Entitlement.status, item_state=Fulf
 # Held, in the words of the entitlements' partial index (rewards/models.py), so that it serves
 # a reward's page of holders in their order and their counts.
 HELD = sa.text(f"entitlements.{ENTITLEMENT_HELD_SQL}")
+# A credit reward is owed only to the donors the credits print (rewards/privacy.py's credited_sql,
+# as the credits ask it: a public name, rewards kept): an anonymous donor, or one without a credit
+# name, holds the reward but has no line to approve, so nothing is ever owed to them, late or done.
+LISTED = privacy.credited_sql(DonorProfile)
 # The counts per reward: one aggregate per kind whose state reads another table, joining only that
 # table (a physical reward's items, a credit's proofs), and one for the other rewards, whose state
 # is their entitlement's. README, "The producers' and the partner's pages at a million donations".
@@ -241,14 +280,17 @@ COUNTED_APART = ((RewardKind.PHYSICAL, True, False), (RewardKind.CREDIT, False, 
 
 
 def _queue_from(campaign: Campaign):
-    """A reward's holders with all their state reads (its page: queue_page)."""
+    """A reward's holders with all their state reads (its page: queue_page); a credit reward's
+    only those the credits print (LISTED)."""
     return (sa.select(Entitlement.id).select_from(Entitlement)
             .join(Reward, Reward.id == Entitlement.reward_id)
             .outerjoin(FulfilmentItem, FulfilmentItem.entitlement_id == Entitlement.id)
             .outerjoin(CreditProof, CreditProof.user_id == Entitlement.user_id)
             .outerjoin(RewardSchedule, RewardSchedule.reward_id == Reward.id)
             .outerjoin(CreditsState, CreditsState.campaign_id == Reward.campaign_id)
-            .where(Reward.campaign_id == campaign.id, HELD))
+            .outerjoin(DonorProfile, DonorProfile.user_id == Entitlement.user_id)
+            .where(Reward.campaign_id == campaign.id, HELD,
+                   sa.or_(Reward.kind != RewardKind.CREDIT, LISTED)))
 
 
 def _counts(campaign: Campaign, now: datetime, reward_ids: list[int], items: bool, proofs: bool) -> dict:
@@ -264,9 +306,10 @@ def _counts(campaign: Campaign, now: datetime, reward_ids: list[int], items: boo
     if items:
         parts.append(FulfilmentItem.state.label("item_state"))
         stmt = stmt.outerjoin(FulfilmentItem, FulfilmentItem.entitlement_id == Entitlement.id)
-    if proofs:
+    if proofs:  # the credit rewards: their holders the credits print (LISTED) alone
         parts.append(CreditProof.state.label("proof_state"))
-        stmt = stmt.outerjoin(CreditProof, CreditProof.user_id == Entitlement.user_id)
+        stmt = (stmt.outerjoin(CreditProof, CreditProof.user_id == Entitlement.user_id)
+                .join(DonorProfile, DonorProfile.user_id == Entitlement.user_id).where(LISTED))
     groups = (stmt.add_columns(*parts, sa.func.count().label("n"))
               .where(Entitlement.reward_id.in_(reward_ids), HELD).group_by(*parts).subquery("holders"))
     exprs = _category_exprs(now, status=groups.c.status,

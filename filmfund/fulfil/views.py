@@ -13,6 +13,7 @@ from flask import (Blueprint, abort, flash, jsonify, redirect, render_template, 
                    url_for)
 from flask_login import current_user
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 
 from filmfund import csvsafe, progress
@@ -72,7 +73,7 @@ def _donor_context(user: User) -> dict:
     st = statement.rewards_statement(user)
     signed = [row for row in fulfilment.donor_items(user, campaign) if row["signed"] and not row["revoked"]]
     return {"campaign": campaign, "st": st, "signed": signed, "countries": country_groups(current_language()),
-            "deadline": credits.proof_deadline(campaign), "proof_open": credits.proof_open(campaign)}
+            "deadline": credits.proof_deadline_day(campaign), "proof_open": credits.proof_open(campaign)}
 
 
 def _page(template: str, **context) -> str:
@@ -143,6 +144,18 @@ def item_received(item_id: int):
     return redirect(url_for("site.account", _anchor="rewards-heading"), code=303)
 
 
+# Why a signed-in donor has no line to proofread (credits.why_no_line), said where the choice is changed.
+_NO_LINE = {
+    "opted_out": _l("Your name is not in the credits: you chose no rewards, and the credit is one of them. "
+                    "You can change that in your settings below."),
+    "anonymous": _l("Your name is not in the credits: you asked to stay anonymous. You can change that in "
+                    "your settings below."),
+    "no_name": _l("Your name is not in the credits: you gave no credit name. You can change that in your "
+                  "settings below."),
+    "none": _l("You have no line in the credits (anonymous, no credit name, or no credit reward)."),
+}
+
+
 @bp.route("/account/credits", methods=["GET", "POST"])
 @role_required("donor")
 @limiter.limit("30 per hour", methods=["POST"])
@@ -156,10 +169,14 @@ def proof():
             return redirect(url_for("site.account", _anchor="rewards-heading"), code=303)
     ctx = _donor_context(user)
     if ctx["st"]["line"] is None and ctx["st"]["waiting_name"] is None and error is None:
-        # Nothing to proofread (anonymous, or no credit name): a donor who followed a proof's link
-        # after choosing so is told why, where the choice can be changed, not "page not found".
-        flash(_("Your name is not in the credits: you chose to stay anonymous or gave no credit name. "
-                "You can change that in your settings below."), "info")
+        # Nothing to proofread: a donor who followed a proof's link is told the true reason
+        # (credits.why_no_line), where a choice of theirs can be changed, not "page not found".
+        why = credits.why_no_line(user, ctx["campaign"])
+        if why == "refunded":  # nothing in the settings brings it back
+            flash(_("Your name is not in the credits: after the refund, your total no longer includes a "
+                    "credit."), "info")
+            return redirect(url_for("site.account", _anchor="rewards-heading"), code=303)
+        flash(str(_NO_LINE[why]), "info")
         return redirect(url_for("site.account", _anchor="settings"), code=303)
     return _page("fulfil/proof.html", error=error, action=url_for("fulfil.proof"), **ctx), \
         400 if error else 200

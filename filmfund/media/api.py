@@ -65,7 +65,9 @@ LIBRARY_ITEM = {
                                                  "download_url; null until the stream is made"},
                    "screening": {"type": "boolean"},
                    "expires_at": {"type": "string", "format": "date-time"},
-                   "reward_title": {"type": "string"}, "page_url": {"type": "string"},
+                   "reward_title": {"type": "string"},
+                   "page_url": {"type": "string", "description": "the signed-in download; for a screening "
+                                "(it only streams) its player on the account page"},
                    "duration": {"type": "number", "nullable": True}, "size": {"type": "integer"},
                    "content_type": {"type": "string"},
                    "width": {"type": "integer", "nullable": True}, "height": {"type": "integer", "nullable": True},

@@ -204,7 +204,10 @@ def library_for(user) -> list[dict[str, Any]]:
                       "reward": pub.reward_key, "reward_title": titles.get(pub.reward_key, pub.reward_key),
                       "download_url": None if screening_only else url, "expires_at": _iso(expires),
                       "stream_url": stream, "screening": screening_only,
-                      "page_url": external_url("library.item", asset_id=asset.public_id),
+                      # the screening never downloads (/library/<id> is the download): it plays in
+                      # the account page's downloads, its item there marked by its id
+                      "page_url": external_url("site.account", _anchor=f"library-{asset.public_id}")
+                      if screening_only else external_url("library.item", asset_id=asset.public_id),
                       "duration": round(rendition.duration or asset.duration or 0, 1) if playable else None,
                       "size": dl.size, "content_type": dl.content_type,
                       "width": rendition.width, "height": rendition.height,

@@ -13,6 +13,9 @@ def init_app(app: Flask) -> None:
 
     i18n.keep_languages_in(donors.ProfileLanguages())  # the core asks the profile without importing rewards
     links.mailbox_proven.connect(receipts.on_mailbox_proven)  # a sign-in by a mailed link: refused receipts again
+    from filmfund.rewards.campaign import current_title
+
+    links.name_sign_in_mail_by(current_title)  # the sign-in mail names the film, not this software
     app.extensions["filmfund.book_waiting_events"] = booking_listener.catch_up  # jobs.work_burst
 
     csrf.exempt(api.bp)

@@ -264,6 +264,12 @@ def current_campaign() -> snapshot.CampaignSnapshot:
     return snap
 
 
+def current_title() -> str:
+    """The current campaign's title in the reader's language: what a donor's sign-in mail names
+    (auth.links.name_sign_in_mail_by, installed at init_app)."""
+    return texts.campaign_title(current_campaign())
+
+
 def loaded_campaign() -> snapshot.CampaignSnapshot | None:
     """The current campaign's snapshot if it is loaded, else None: for what every page shows
     (the top bar), which must never load the campaign as a side effect."""

@@ -300,6 +300,8 @@ _SECTION_TITLES = {
     "audit_log": _l("Actions recorded about your account"),
     "media_viewing_flags": _l("Your streams flagged as fetched from many places"),
     "expenses": _l("Expenses you recorded"),
+    # A table naming the account in two columns is two parts (donor_data: `table.column`).
+    "expenses.voided_by": _l("Expenses you voided"),
     "media_captions": _l("Captions you edited"),
     "payouts": _l("Payouts you acknowledged"),
 }
@@ -576,7 +578,7 @@ def readable_export(doc: dict) -> list[dict]:
     sections = [{"key": "account", "title": str(_SECTION_TITLES["account"]), "rows": rows_of("users", [account])}]
     for name, rows in doc["tables"].items():
         table = name.split(".")[0]
-        title = _SECTION_TITLES.get(table)
+        title = _SECTION_TITLES.get(name) or _SECTION_TITLES.get(table)
         sections.append({"key": name, "title": str(title) if title else table.replace("_", " ").capitalize(),
                          "rows": rows_of(table, rows)})
     return sections

@@ -22,8 +22,8 @@ from typing import Sequence
 import sqlalchemy as sa
 
 from filmfund.extensions import db
-from filmfund.rewards import ledger, rules
-from filmfund.rewards.models import Entitlement, EntitlementStatus, Reward
+from filmfund.rewards import ledger, privacy, rules
+from filmfund.rewards.models import Entitlement, EntitlementStatus, Reward, Tier
 from filmfund.rewards.totals import DonorTotal
 
 T = rules.T
@@ -64,6 +64,14 @@ def refunded_donors_sql(campaign_id: int, livemode: bool | None = None):
     mode = ledger.money_mode() if livemode is None else livemode
     return sa.select(DonorTotal.user_id, DonorTotal.net).where(
         DonorTotal.campaign_id == campaign_id, DonorTotal.livemode == mode, DonorTotal.net < DonorTotal.gross)
+
+
+def is_refunded_donor(user_id: int, campaign_id: int, livemode: bool | None = None) -> bool:
+    """Python form of refunded_donors_sql: some of this donor's money went back (refunded or
+    disputed), in the money mode (one primary-key read)."""
+    mode = ledger.money_mode() if livemode is None else livemode
+    return bool(db.session.scalar(sa.select(DonorTotal.net < DonorTotal.gross).where(
+        DonorTotal.campaign_id == campaign_id, DonorTotal.user_id == user_id, DonorTotal.livemode == mode)))
 
 
 def is_donor(user_id: int, campaign_id: int, livemode: bool | None = None) -> bool:
@@ -162,3 +170,27 @@ def held_keys(user_id: int | None, campaign_id: int) -> set[str]:
     if user_id is None:
         return set()
     return set(db.session.scalars(held_keys_sql(user_id, campaign_id)))
+
+
+# ---------------------------------------------------------------- why a reward is not held
+
+#: Why a donor does not hold a reward (`why_not_held`): she chose no rewards, though her total
+#: reaches it (her settings give them back); or anything else (her total is below its tier, it is
+#: on no tier, none was left).
+DECLINED = "declined"
+NOT_REACHED = "not_reached"
+
+
+def why_not_held(user_id: int | None, reward_key: str, campaign_id: int) -> str | None:
+    """None while the donor holds the reward; else why not, for the page that offers its service
+    to say so truly: DECLINED when she would hold it but for her opt-out of rewards (her settings,
+    privacy.profile_of; her total reaches it by rewards_due's own rule), NOT_REACHED otherwise."""
+    if holds(user_id, reward_key, campaign_id):
+        return None
+    profile = privacy.profile_of(user_id) if user_id is not None else None
+    if profile is None or not profile.rewards_opt_out:
+        return NOT_REACHED
+    tiers = list(db.session.scalars(sa.select(Tier).where(Tier.campaign_id == campaign_id)))
+    due = rewards_due(tiers, net_total(user_id, campaign_id), opted_out=False)
+    reaches = any(r.key == reward_key and r.id in due for t in tiers for r in t.rewards)
+    return DECLINED if reaches else NOT_REACHED

@@ -33,14 +33,15 @@ TEST_CHECKOUT_PATH = "/checkout/test/{pledge_id}"
 
 def clean_credit_name(value) -> str | None:
     """A name fit for the credits, as the donor wrote it: only what prints nothing a reader could
-    check is taken out (filmfund/typed.py), spaces made single, the length capped."""
+    check is taken out (filmfund/typed.py), runs of spaces made one (each space of the kind typed:
+    an ideographic space stays one), the length capped."""
     if value is None:
         return None
     if not isinstance(value, str):
         raise ValidationError(_("credit_name: must be a string."), code="invalid_credit_name")
     if len(value) > 4 * CREDIT_NAME_MAX:
         raise ValidationError(_("credit_name: at most %(n)s characters.", n=CREDIT_NAME_MAX), code="invalid_credit_name")
-    text = one_line(value)
+    text = one_line(value, keep_spaces=True)
     if len(text) > CREDIT_NAME_MAX:
         raise ValidationError(_("credit_name: at most %(n)s characters.", n=CREDIT_NAME_MAX), code="invalid_credit_name")
     return text or None

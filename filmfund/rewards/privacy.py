@@ -57,6 +57,25 @@ def credited(profile: DonorProfile | None) -> bool:
     return public_name(profile) is not None and not profile.rewards_opt_out
 
 
+#: Why a donor is not credited (not_credited_because), the first that holds in this order.
+NOT_CREDITED = ("erased", "opted_out", "anonymous", "no_name")
+
+
+def not_credited_because(profile: DonorProfile | None) -> str | None:
+    """Why credited() is False for this donor, for the donor to be told (a code of NOT_CREDITED:
+    erased; opted out of rewards, the credit among them; anonymous; no credit name, or no profile),
+    or None when they are credited. The same rule as credited_sql, said part by part."""
+    if profile is not None and profile.erased_at is not None:
+        return "erased"
+    if profile is not None and profile.rewards_opt_out:
+        return "opted_out"
+    if profile is not None and profile.anonymous:
+        return "anonymous"
+    if public_name(profile) is None:
+        return "no_name"
+    return None
+
+
 def own_name(profile: DonorProfile | None) -> str | None:
     """What the producers see: the donor's own credit name, even when they asked to be anonymous
     (the crew may know who gave; the flag says the world may not). An erased donor has none."""

@@ -48,9 +48,9 @@ from filmfund.db import on_commit, utcnow
 from filmfund.extensions import db
 from filmfund.i18n import for_donor, format_bps, format_money, format_when
 from filmfund.mail import our_message_id, refusal_kind, refused_for_good, send_mail
-from filmfund.rewards import donors, texts
+from filmfund.rewards import donors, privacy, texts
 from filmfund.rewards.entitlements import donor_entitlements
-from filmfund.rewards.models import Campaign, Donation, DonationSource, EntryKind, LedgerEntry
+from filmfund.rewards.models import Campaign, Donation, DonationSource, EntryKind, LedgerEntry, RewardKind
 
 log = logging.getLogger(__name__)
 
@@ -289,14 +289,24 @@ def compose_receipt(donation: Donation) -> Receipt:
     return make_receipt(campaign, donation, donation.user.email, share, donor_entitlements(donation.user, campaign))
 
 
-TEST_RECEIPT_NOTE = _l("TEST PAYMENT: this was a test-mode payment. No money moved: nothing was charged "
-                       "and nothing was given.")
+TEST_RECEIPT_NOTE = _l("TEST PAYMENT: this was a test-mode payment. No money moved and nothing was charged; "
+                       "any rewards listed below are test rewards.")
 
 
 def make_receipt(campaign: Campaign, donation: Donation, to: str, share: int, standing: dict) -> Receipt:
     """The receipt, written in the donor's language (their profile's: the first gift's page language)."""
     with for_donor(donation.user_id):
         return _receipt_text(campaign, donation, to, share, standing)
+
+
+def _credit_title(title: str, why: str | None) -> str:
+    """A credit reward among what the tier brings, and whether the credits print the donor
+    (`why`: privacy.not_credited_because): a credit they hold but that names no one says so."""
+    if why in ("anonymous", "erased"):
+        return _("%(reward)s (not listed: you asked to stay anonymous)", reward=title)
+    if why == "no_name":
+        return _("%(reward)s (not listed: you gave no credit name)", reward=title)
+    return title
 
 
 def _receipt_text(campaign: Campaign, donation: Donation, to: str, share: int, standing: dict) -> Receipt:
@@ -309,7 +319,8 @@ def _receipt_text(campaign: Campaign, donation: Donation, to: str, share: int, s
         *([_("Refunded: %(amount)s", amount=format_money(donation.counted_refunded, cur))]
           if donation.counted_refunded else []),
         _("Date: %(when)s", when=format_when(donation.received_at)),
-        _("Of this, %(share)s goes to %(partner)s (%(percent)s of what is raised).",
+        _("Of this, %(share)s goes to %(partner)s (%(percent)s of all that is raised, rounded on the running "
+          "total: one gift's part may be a cent more or less than another's).",
           share=format_money(share, cur), partner=texts.partner_name(campaign), percent=format_bps(campaign.share_bps)),
         ""]
     if standing["rewards_opt_out"]:
@@ -318,8 +329,14 @@ def _receipt_text(campaign: Campaign, donation: Donation, to: str, share: int, s
         tier = texts.localized(tr, f"tier:{standing['tier']['min_amount']}", standing["tier"]["name"])
         lines.append(_("Your total of %(total)s brings you the “%(tier)s” tier:",
                        total=format_money(standing["total"], cur), tier=tier))
-        lines += [f"  - {texts.localized(tr, 'reward:' + r['key'], r['title'])}"
-                  for r in standing["rewards"] if r["status"] != "revoked"]
+        unlisted = privacy.not_credited_because(privacy.profile_of(donation.user_id))
+        for r in standing["rewards"]:
+            if r["status"] == "revoked":
+                continue
+            reward = texts.localized(tr, "reward:" + r["key"], r["title"])
+            if r["kind"] == RewardKind.CREDIT.value:
+                reward = _credit_title(reward, unlisted)
+            lines.append(f"  - {reward}")
     lines += donors.receipt_lines(donation)  # a later gift's asked-for settings wait for the donor's click
     if donation.subscription_id:  # one month of a monthly gift: say how to stop it
 

@@ -334,6 +334,11 @@ def test_the_month_page_joins_its_sentences_as_the_language_does(client, campaig
     assert period.startswith("月份按北京时间计算。统计截至") and not re.search(r"。\s", period) and "\n" not in period, period
     en = client.get(f"/admin/partner/statements/{month}?lang=en").get_data(as_text=True)
     assert re.search(r'id="period">The month in China Time\. Counted up to ', en)
+    # Counted up to midnight where the month is counted, named so (probe, partner F5: it said
+    # "4:00 PM UTC (the end of the previous day)", the end of no UTC day).
+    assert re.search(r"Counted up to \w+ \d+, \d{4}, 12:00\s?AM China Time \(the end of the previous day\)", en), en
+    page = client.get("/admin/partner?lang=en").get_data(as_text=True)
+    assert re.search(r"Figures as they stood at \w+ \d+, \d{4}, 12:00\s?AM China Time \(the end", page)
 
 
 def test_the_transparency_page_dates_a_payout_with_the_languages_colon(client, campaign, producer, yesterday):

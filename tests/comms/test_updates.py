@@ -777,3 +777,12 @@ def test_who_an_update_is_for_is_said_in_the_readers_language(app, client, donor
     admin = client.get(f"/admin/updates/{monthly}?lang=en").get_data(as_text=True)
     assert "for Monthly production updates by email (Follower, $15+)" in admin
     assert "All donors" in client.get("/admin/updates?lang=en").get_data(as_text=True)
+
+
+def test_the_footer_names_the_mails_topic_without_doubled_brackets(app, smtp, donor):
+    """The footer read "(News from the production (updates for everyone and for all donors))"."""
+    donor(100, "one@example.org")
+    _update, text, html = _mailed_update(app, smtp, title="We reached 50%", body="Thank you.", audience="everyone")
+    assert ("You receive this as part of your support of “Living with Dead Hearts: The Search for China's Kidnapped "
+            "Children”: News from the production (updates for everyone and for all donors).") in text
+    assert "donors))" not in text and "donors))" not in html and "donors)." in html

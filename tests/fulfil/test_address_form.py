@@ -110,6 +110,20 @@ def test_a_chinese_reader_finds_the_likely_places_first_then_the_rest_by_pinyin(
     assert not {ch for name in names for ch in name if ch.isalnum() and ch not in PINYIN}
 
 
+def test_a_chinese_reader_reads_the_mainlands_country_names():
+    """pycountry's zh_CN names had a wrong character (柬埔塞), Taiwan's forms (瓜地马拉, 马尔他) and
+    half-width brackets: countries.CHINESE_NAMES corrects them, in the list and read back."""
+    names = dict(country_choices("zh-Hans"))
+    assert (names["KH"], names["BO"], names["GT"], names["KG"]) == ("柬埔寨", "玻利维亚", "危地马拉", "吉尔吉斯斯坦")
+    assert (names["PF"], names["MT"], names["BD"]) == ("法属波利尼西亚", "马耳他", "孟加拉国")
+    assert names["FK"] == "福克兰群岛（马尔维纳斯）" and names["CC"] == "科科斯（基林）群岛"
+    assert not [name for name in names.values() if set(name) & set("()[]")]  # no half-width bracket
+    assert country_name("KH", "zh-Hans") == "柬埔寨" and country_name("KH", "en") == "Cambodia"
+    rest = [name for code, name in country_choices("zh-Hans") if code not in LIKELY_FOR_CHINESE]
+    assert rest.index("哈萨克斯坦") < rest.index("柬埔寨") < rest.index("捷克")  # ha < jian < jie: by its pinyin
+    assert rest.index("瓦努阿图") < rest.index("危地马拉") < rest.index("委内瑞拉") < rest.index("文莱")  # wa, wei, wen
+
+
 def test_the_address_forms_show_the_country_list_in_groups_in_chinese(dvd_donor):
     zh = dvd_donor.get("/account/address?lang=zh-Hans").get_data(as_text=True)
     assert '<optgroup label="常用">' in zh and '<optgroup label="其他国家和地区">' in zh

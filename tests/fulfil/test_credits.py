@@ -87,10 +87,10 @@ def test_the_donor_approves_the_proof_and_the_executive_producer_its_wording(cam
 
     # No line, no proof page (an anonymous donor): told why, on the page where that is changed.
     anon = login_as(client.application.test_client(), _user("anon@example.org"))
-    resp = anon.get("/account/credits?lang=zh-Hans")
+    resp = anon.get("/account/credits?lang=en")
     assert resp.status_code == 303 and resp.headers["Location"].endswith("/account#settings")
     page = anon.get("/account").get_data(as_text=True)
-    assert "片尾字幕里没有您的名字" in page and 'id="settings"' in page
+    assert "Your name is not in the credits: you asked to stay anonymous." in page and 'id="settings"' in page
 
 
 def test_proofs_mailed_until_the_deadline_then_closed(campaign, client, login_as, producer, outbox):
@@ -113,6 +113,31 @@ def test_proofs_mailed_until_the_deadline_then_closed(campaign, client, login_as
     resp = donor.post("/account/credits", data={"csrf_token": tok, "decision": "approve"})
     assert resp.status_code == 400 and "closed" in resp.get_data(as_text=True)
     assert tasks.proof_mailing(campaign, now + timedelta(days=30)).sent == 0
+
+
+def test_the_deadline_is_the_same_day_in_english_and_in_chinese(campaign, client, login_as, producer, outbox):
+    """Saved as a day (its end, UTC), the deadline was moved to Beijing time for a Chinese donor:
+    "by December 31, 2026" in English, 2027年1月1日 in Chinese. Both are asked the day given."""
+    from filmfund.rewards.donors import profile_for
+
+    _donors()
+    profile_for(_user("exec2@example.org").id).language = "zh-Hans"
+    db.session.commit()
+    now = utcnow()
+    day = (now + timedelta(days=40)).date()
+    staff = login_as(client, producer)
+    tok = csrf_token(staff, "/admin/credits")
+    assert staff.post("/admin/credits/deadline", data={"csrf_token": tok, "deadline": day.isoformat()}).status_code == 303
+    assert tasks.proof_mailing(campaign, now).sent == 4
+    mails = {m["To"]: m.get_body(("plain",)).get_content() for m in outbox() if m["To"].startswith("exec")}
+    english = f"{day:%B} {day.day}, {day.year}"
+    chinese = f"{day.year}年{day.month}月{day.day}日"
+    assert f"Please confirm it by {english}," in mails["exec1@example.org"]
+    assert f"请在{chinese}前确认" in mails["exec2@example.org"]
+    # The proof page says the same day, in either language.
+    donor = login_as(client.application.test_client(), _user("exec2@example.org"))
+    assert f"请在{chinese}前回复" in donor.get("/account/credits?lang=zh-Hans").get_data(as_text=True)
+    assert f"Please answer by {english}:" in donor.get("/account/credits?lang=en").get_data(as_text=True)
 
 
 def test_frozen_credits_in_both_formats_and_later_changes_flagged(campaign, client, login_as, producer, runner,

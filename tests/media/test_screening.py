@@ -252,3 +252,40 @@ def test_the_campaign_file_screening_is_checked(app, tmp_path):
     with pytest.raises(CampaignFileError, match="screening.reward"):
         read_campaign_file(tmp_path / "c.toml")
     assert read_campaign_file(BUNDLED_CAMPAIGN).screening["reward"] == "early-access"
+
+
+@pytest.mark.slow
+def test_the_account_says_when_the_screening_opens_and_the_library_links_its_player(app, film, donors, login_as,
+                                                                                   token_for):
+    """Outside its window the rewards table said "In your downloads — See it" (在您的下载中 查看)
+    for a film that is not there; inside it, the library API's page_url was /library/<id>, the
+    download, a 404 for a film that only streams."""
+    import re
+
+    patron, _other, _clips = donors
+    donor = login_as(app.test_client(), patron)
+
+    def row(lang: str) -> str:
+        html = donor.get(f"/account?lang={lang}").get_data(as_text=True)
+        return re.search(r'<tr id="reward-early-access".*?</tr>', html, re.S).group(0)
+
+    _window(+1, +2)  # before
+    en, zh = row("en"), row("zh-Hans")
+    assert "Not open yet" in en and "The screening opens" in en and "UTC" in en
+    assert "尚未开放" in zh and "放映将于" in zh and "（北京时间）" in zh
+    for text in (en, zh):
+        assert "In your downloads" not in text and "在您的下载中" not in text and "#downloads" not in text
+
+    _window(-2, -1)  # after
+    en, zh = row("en"), row("zh-Hans")
+    assert "Closed" in en and "The screening closed on" in en and "See it" not in en
+    assert "已结束" in zh and "放映已于" in zh and "在您的下载中" not in zh
+
+    _window(-1, +1)  # open: the film plays in the downloads
+    assert 'href="/account#downloads">Watch it</a>' in row("en")
+    [item] = donor.get("/api/v1/library", headers=token_for(patron)).get_json()["items"]
+    assert item["screening"] is True and item["download_url"] is None
+    page, _hash, anchor = item["page_url"].partition("#")
+    assert page.endswith("/account") and anchor == f"library-{film.public_id}"
+    account = donor.get("/account").get_data(as_text=True)
+    assert f'id="{anchor}"' in account and 'class="library-player"' in account

@@ -128,3 +128,23 @@ def test_another_account_in_a_staff_members_export_is_named_by_its_role(app, cam
     [audit] = [s for s in sections if s["key"] == "audit_log"]
     [row] = [dict(r) for r in audit["rows"] if ("Action", "Role given") in r]
     assert (row["Done by"], row["About"], row["Details"]) == ("You", "The partner charity", "Role: Partner")
+
+
+def test_her_credit_lines_section_is_named_and_no_two_parts_share_a_title(app, campaign, login_as):
+    """The proof's section showed as "executive_producers" (栏目 executive_producers), and a table
+    naming the account in two columns (expenses: recorded by, voided by) gave two parts both
+    titled "Expenses you recorded"."""
+    from filmfund.fulfil import credits
+
+    pay(50000, "exec@example.org", credit_name="Olu Exec")  # $500: the Executive Producer credit
+    reader = find_user("exec@example.org")
+    credits.approve_proof(reader, campaign)
+    db.session.commit()
+    client = login_as(app.test_client(), reader)
+    for lang, section, voided in (("en", "Executive Producers", "Expenses you voided"),
+                                  ("zh-Hans", "执行制片人", "您作废的支出")):
+        html = client.get(f"/account/data/readable?lang={lang}").get_data(as_text=True)
+        assert section in [value for _label, value in _sections(html)["credit_proofs"]], lang
+        assert "executive_producers" not in re.sub(r"<[^>]+>", " ", html), lang
+        titles = re.findall(r'<h2 id="data-h-\d+">([^<]*?) <span', html)
+        assert voided in titles and len(titles) == len(set(titles)), (lang, titles)

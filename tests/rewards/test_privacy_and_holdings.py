@@ -305,6 +305,7 @@ def test_public_name_and_credited_agree_in_sql_and_python(app, make_user, rows):
         profile = db.session.get(DonorProfile, uid)
         assert by_sql[uid] == privacy.public_name(profile)
         assert (uid in credited_sql) == privacy.credited(profile)
+        assert (privacy.not_credited_because(profile) is None) == privacy.credited(profile)  # why, part by part
         # written from the rule, not the code: a name shows only if given, not anonymous, not erased
         row = rows[ids.index(uid)]
         expected = row["credit_name"] if row["credit_name"] and not row["anonymous"] and not row["erased"] else None

@@ -59,7 +59,7 @@ def test_receipt_over_smtp_exactly_once(campaign, stripe_events, pledge, smtp):
     assert [m.rcpt_tos for m in smtp.messages] == [["other@example.org"], ["fan@example.org"]]
     text = _body(smtp.messages[1].content)
     assert "Amount: $50.00" in text
-    assert "$10.00 goes to Xinxing Aid center (20% of what is raised)" in text
+    assert "$10.00 goes to Xinxing Aid center (20% of all that is raised, rounded on the running total" in text
     assert "“Collector” tier" in text and "A DVD of the finished film" in text
     assert "Other Person" not in text and "other@example.org" not in text and "99.00" not in text
     assert outbox_messages() == []

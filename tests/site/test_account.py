@@ -77,3 +77,32 @@ def test_two_sentences_in_a_row_are_spaced_as_each_language_writes_them(client, 
     assert "<strong>Keep me anonymous.</strong> Your name is taken out" in english
     chinese = client.get("/account?lang=zh-Hans").get_data(as_text=True)
     assert "（US$50 起）。再捐 US$50.00" in chinese and "。 " not in chinese
+
+
+def test_the_rewards_table_says_a_mailing_was_unsubscribed_and_how_to_get_it_again(client, campaign, login_as):
+    """After the mail program's one-click unsubscribe, the table still said "Monthly production
+    updates by email — By email"."""
+    import re
+
+    from filmfund.rewards import mail_prefs
+
+    pay(1500, "fifteen@example.org")
+    user = find_user("fifteen@example.org")
+    page = login_as(client, user)
+
+    def row(lang: str) -> str:
+        html = page.get(f"/account?lang={lang}").get_data(as_text=True)
+        return re.search(r'<tr id="reward-updates-monthly".*?</tr>', html, re.S).group(0)
+
+    assert "By email" in row("en")
+    path = mail_prefs.unsubscribe_url(user, "updates-monthly").split("://", 1)[1].split("/", 1)[1]
+    assert client.application.test_client().post("/" + path, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    en, zh = row("en"), row("zh-Hans")
+    assert "By email" not in en and "Unsubscribed" in en and "tick them under “Mail from us”" in en
+    assert 'href="/account#mail">Subscribe again</a>' in en
+    assert "通过邮件发送" not in zh and "已退订" in zh and "重新订阅" in zh
+    mail_prefs.opt_in(user.id, "updates-monthly")  # ticked again on the account page
+    from filmfund.extensions import db
+
+    db.session.commit()
+    assert "By email" in row("en")

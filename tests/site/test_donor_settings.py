@@ -28,6 +28,10 @@ def rewards(address: str) -> dict[str, str]:
 def test_the_form_warns_a_returning_donor_without_revealing_anyone(client, campaign):
     html = client.get("/").get_data(as_text=True)
     assert "Given before?" in html and "we will email you to confirm the change" in html
+    # Anonymity asked by a later gift applies at once (donors.record_gift_choices): the note says so.
+    assert "never changes your credit name or rewards" in html and "Only staying anonymous applies at once" in html
+    zh = client.get("/?lang=zh-Hans").get_data(as_text=True)
+    assert "捐款本身不会更改您的署名或回报选择" in zh and "选择匿名会立即生效" in zh
     pay(5500, "known@example.org", credit_name="Known")
     # the same page for everybody: nothing tells a stranger that this email is a donor's
     form = {"csrf_token": csrf_token(client), "amount": "1", "email": "known@example.org",
