@@ -121,7 +121,8 @@ def _missing_instance() -> str | None:
     if here.is_dir():
         return None
     return (f"no instance folder here ({here}): set FILMFUND_INSTANCE_DIR to your site's instance folder, "
-            "or run `filmfund db upgrade` to start a new one here")
+            "or run `filmfund db upgrade` to start a new one here (a worker on another machine: give it the "
+            "site's FILMFUND_SECRET_KEY first, or the links in the mail it builds will not open)")
 
 
 def _no_schema(err: Exception) -> str | None:
@@ -319,6 +320,8 @@ def worker_command(burst: bool, workers: int | None) -> None:
 
     app = current_app._get_current_object()
     _warn_without_public_url(app)
+    _warn_shared_queue_own_key(app)
+    _warn_default_sender(app)
     if burst:
         click.echo(f"ran {jobs.work_burst(app)} job(s)")
         return
@@ -331,10 +334,14 @@ def worker_command(burst: bool, workers: int | None) -> None:
     # once, an ingested clip starts encoding while the next one is copied. max_delay only bounds
     # the back-off after an error reading the queue. Each lane has its own consumer and threads:
     # mail and payments (jobs.mail) never wait behind footage (jobs.huey).
+    # A queue that cannot be read (its Redis down) is tried again after a back-off of up to 10 s
+    # (huey's own default; an idle worker is woken by the queue, never by this delay), and its
+    # errors are logged once a minute, each first one with its traceback.
     options = dict(worker_type="thread", periodic=True, check_worker_health=True, scheduler_interval=1,
-                   max_delay=0.5)
+                   max_delay=10.0)
     mail_consumer = jobs.mail.create_consumer(workers=jobs.MAIL_LANE_THREADS, **options)
     consumer = jobs.huey.create_consumer(workers=workers or jobs.footage_threads(app.config), **options)
+    jobs.quiet_repeated_errors()
     mail_consumer.start()
     stop_listening = booking_listener.start(app)  # PostgreSQL: a stored Stripe event wakes this worker
     try:
@@ -357,6 +364,30 @@ def _warn_without_public_url(app) -> None:
     click.echo("WARNING: FILMFUND_PUBLIC_URL is not set: links in the mail this worker builds (receipts, "
                "updates) point at http://127.0.0.1:5000, which works only on this machine. Set "
                "FILMFUND_PUBLIC_URL to the site's address, or start the worker through `filmfund run`.", err=True)
+
+
+def _warn_shared_queue_own_key(app) -> None:
+    """Workers on other machines (a Redis queue) sign the links in the mail they build (unsubscribe,
+    settings confirmation, surveys) with their secret key: one generated on this machine
+    (instance/secret_key) makes links the site refuses. Said once, loudly, unless the key is the
+    one the environment gives (FILMFUND_SECRET_KEY, shared by every machine)."""
+    if not (app.config.get("QUEUE_URL") or "").startswith(("redis://", "rediss://")):
+        return
+    if "FILMFUND_SECRET_KEY" not in app.config.get("DEFAULTED", ()):
+        return
+    click.echo("WARNING: this worker takes work from a shared Redis queue but signs mail links with the key "
+               "generated in this machine's instance folder. Unless every machine has the same key, the "
+               "unsubscribe and confirmation links in the mail it builds will not open on the site: set "
+               "FILMFUND_SECRET_KEY to the site's key on every machine.", err=True)
+
+
+def _warn_default_sender(app) -> None:
+    """A mail relay refuses a sender of a domain the crew does not own: with FILMFUND_SMTP_URL set
+    and FILMFUND_MAIL_FROM left at its default, every receipt and sign-in link would be refused."""
+    if app.config.get("SMTP_URL") and "FILMFUND_MAIL_FROM" in app.config.get("DEFAULTED", ()):
+        click.echo(f"WARNING: mail goes through FILMFUND_SMTP_URL with the default sender "
+                   f"{app.config['MAIL_FROM']!r}, which relays refuse: set FILMFUND_MAIL_FROM to the film's "
+                   "name and an address of a domain the crew owns.", err=True)
 
 
 def entry() -> None:

@@ -378,6 +378,7 @@ def load_settings(env: dict[str, str] | None = None) -> dict[str, Any]:
                 raise SettingError(f"{s.env}: {err}") from None
         else:
             settings[s.key] = s.default(instance) if callable(s.default) else s.default
+            settings.setdefault("DEFAULTED", set()).add(s.env)  # which settings were left unset
     secure_cookies = settings["SECURE_COOKIES"]
     settings.update({
         # The largest body of any one request (Flask's MAX_CONTENT_LENGTH, and waitress's in

@@ -29,6 +29,7 @@ from typing import Any, Callable, Sequence
 from urllib.parse import urlparse
 
 from flask import Flask, has_app_context
+from flask_babel import lazy_gettext as _l
 
 # huey.storage imports psycopg for huey's own PostgreSQL storage, which filmfund never uses (the
 # queue is SQLite or Redis; a PostgreSQL database reaches psycopg through SQLAlchemy, which imports
@@ -45,6 +46,10 @@ finally:
     if _psycopg_hidden:
         del sys.modules["psycopg"]
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from filmfund.errors import DomainError
 from filmfund.extensions import db
 
 log = logging.getLogger(__name__)
@@ -170,19 +175,98 @@ MAIL_LANE_THREADS = 2  # a long mailing (an update to every donor) leaves a thre
 _worker_app: Flask | None = None
 
 
+class QueueUnavailable(DomainError):
+    """The queue's Redis cannot be reached: nothing was queued. Said in one line, naming the
+    setting, never as a traceback; a use case whose work is kept in its own rows (a footage job,
+    an update's deliveries) leaves it to the recovery that re-queues it (`enqueue_or_leave`)."""
+
+    status, code = 503, "queue_unavailable"
+
+
+def _reached(method):
+    """A Redis storage's write, turned into QueueUnavailable when Redis cannot be reached."""
+    @wraps(method)
+    def write(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            log.error("the work queue cannot be reached (FILMFUND_QUEUE_URL): %s", exc)
+            raise QueueUnavailable(str(_l("The work queue cannot be reached right now: nothing was queued. "
+                                         "Try again in a few minutes."))) from exc
+    return write
+
+
+class _ReachedRedisStorage(RedisStorage):
+    enqueue = _reached(RedisStorage.enqueue)
+    add_to_schedule = _reached(RedisStorage.add_to_schedule)
+
+
+class _ReachedPriorityRedisStorage(PriorityRedisStorage):
+    enqueue = _reached(PriorityRedisStorage.enqueue)
+    add_to_schedule = _reached(PriorityRedisStorage.add_to_schedule)
+
+
+def enqueue_or_leave(enqueue: Callable[[], Any], what: str) -> bool:
+    """Queue work whose state is kept in our own tables (so a recovery finds it and queues it
+    again): with the queue down, it is logged and left, not an error for the person who asked
+    (their change is saved). False if it was left."""
+    try:
+        enqueue()
+    except QueueUnavailable as exc:
+        log.warning("%s not queued now (%s): the recovery sweep queues it once the queue is back", what, exc)
+        return False
+    return True
+
+
 def configure_queue(url: str) -> None:
     parsed = urlparse(url)
     for lane in LANES:
         if parsed.scheme in ("redis", "rediss"):
             # Blocking dequeue (BRPOP/BZPOPMIN, 1 s): an idle worker takes a new task the moment it
             # is pushed. The mail lane is a sorted set (PriorityRedisStorage) so priorities count.
-            storage_class = PriorityRedisStorage if lane is mail else RedisStorage
+            storage_class = _ReachedPriorityRedisStorage if lane is mail else _ReachedRedisStorage
             lane.storage = storage_class(name=lane.name, url=url, blocking=True, read_timeout=1)
         elif parsed.scheme == "sqlite":
             lane.storage = WakingSqliteStorage(name=lane.name, filename=parsed.path or ":memory:")
         else:
             raise ValueError(f"FILMFUND_QUEUE_URL: unsupported scheme {parsed.scheme!r} (use sqlite:/// or redis://)")
         lane.immediate = False
+
+
+class OncePerMinute(logging.Filter):
+    """The queue's consumer logs every failed read with its traceback, several a second while the
+    queue's Redis is down (2 MB a minute: a long outage fills a disk, and the one useful line is
+    lost). The first of each message is kept whole; its repeats within a minute are dropped and
+    counted, and the next one says how many were."""
+
+    def __init__(self, every: float = 60.0):
+        super().__init__()
+        self.every = every
+        self._last: dict[str, tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        key, now = str(record.msg), record.created
+        with self._lock:
+            since, dropped = self._last.get(key, (0.0, 0))
+            if now - since < self.every:
+                self._last[key] = (since, dropped + 1)
+                return False
+            self._last[key] = (now, 0)
+        if dropped:
+            record.msg = f"{record.msg} (and {dropped} more like it in the last minute, not logged)"
+        return True
+
+
+def quiet_repeated_errors() -> None:
+    """OncePerMinute on huey's consumer loggers (one per worker thread and the scheduler, made
+    with the consumers: a filter on their parent would not see their records)."""
+    repeats = OncePerMinute()
+    for name in list(logging.root.manager.loggerDict):
+        if name == "huey.consumer" or name.startswith("huey.consumer."):
+            logging.getLogger(name).addFilter(repeats)
 
 
 def set_worker_app(app: Flask) -> None:

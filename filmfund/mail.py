@@ -192,6 +192,11 @@ def servers_fault(exc: BaseException) -> bool:
     if isinstance(exc, (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, smtplib.SMTPHeloError,
                         smtplib.SMTPAuthenticationError, smtplib.SMTPNotSupportedError)):
         return True
+    if isinstance(exc, smtplib.SMTPSenderRefused) and exc.smtp_code != 552:
+        # A refusal of our sender (FILMFUND_MAIL_FROM: "553 not owned by user") refuses every mail
+        # alike: the installation's to mend, never a donor's try used up nor her address blamed.
+        # (552 to MAIL FROM is this message's declared size.)
+        return True
     if isinstance(exc, smtplib.SMTPResponseException):
         return exc.smtp_code < 500  # 4xx (421 included): the server asks us to come back later
     # refused, reset, timed out, TLS failed, no login method in common; not a message we could not

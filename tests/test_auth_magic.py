@@ -96,6 +96,19 @@ def test_forged_link_is_refused(client, make_user):
     assert client.get("/account").status_code == 302
 
 
+def test_the_sign_in_mail_names_the_film_in_either_language(app, client, make_user, campaign):
+    """The English subject named this software ("Your filmfund sign-in link"), the Chinese one the
+    film: both name the campaign's title, in the language the link was asked in."""
+    make_user("donor@example.org", "donor")
+    for lang in ("en", "zh-Hans"):
+        client.get(f"/?lang={lang}")
+        _ask(client, "donor@example.org")
+    subjects = {str(email.message_from_bytes(path.read_bytes(), policy=email.policy.default)["Subject"])
+                for path in _outbox(app)}
+    assert subjects == {"Your sign-in link: Living with Dead Hearts: The Search for China's Kidnapped Children",
+                        "《心碎而活：寻找中国被拐的孩子》登录链接"}
+
+
 def test_link_requests_are_rate_limited(client, make_user):
     codes = [_ask(client, f"d{i}@example.org", ip="10.3.3.3").status_code for i in range(11)]
     assert codes[:10] == [302] * 10 and codes[10] == 429
@@ -138,3 +151,27 @@ def test_without_a_public_url_a_forged_host_still_gets_a_loopback_link(app, clie
     jobs.run_burst()
     body = email.message_from_bytes(_outbox(app)[-1].read_bytes()).get_payload()
     assert "http://127.0.0.1:5000/login/magic/" in body and "attacker.example" not in body
+
+
+def test_a_link_whose_mail_failed_is_removed_and_tried_again_for_its_life(app, make_user):
+    """Probe (ops, F4): with the mail server down a little over three minutes, a sign-in link was
+    lost (3 retries a minute apart) after the person was told one is on its way; and each failed
+    try left a link that counted against the hourly cap of five, so the retries, or the person's
+    next request, would mail nothing. A link never mailed is removed, and the task is tried each
+    minute for the link's quarter of an hour."""
+    from filmfund.auth import links
+    from tests.redis_server import free_port
+
+    user = make_user("waiting@example.org", "donor")
+    saved = app.config.get("SMTP_URL")
+    app.config["SMTP_URL"] = f"smtp://127.0.0.1:{free_port()}"  # nobody listens: refused
+    try:
+        for _ in range(6):  # more tries than the hourly cap
+            with pytest.raises(OSError):
+                links.mail_link.call_local("waiting@example.org", links.SIGN_IN, "http://127.0.0.1:5000")
+    finally:
+        app.config["SMTP_URL"] = saved
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count(LoginLink.id)).where(LoginLink.user_id == user.id)) == 0
+    assert links.mail_link.call_local("waiting@example.org", links.SIGN_IN, "http://127.0.0.1:5000") is True
+    assert links.mail_link.retries * links.mail_link.retry_delay >= app.config["MAGIC_LINK_TTL"] - 60

@@ -158,3 +158,34 @@ def test_numbers_and_urls_that_are_right_are_read(tmp_path):
                        "FILMFUND_INSTANCE_DIR": str(tmp_path)})
     assert (s["MEDIA_MAX_ATTEMPTS"], s["MEDIA_HEARTBEAT_SECONDS"], s["RUN_PORT"]) == (5, 0.3, 0)
     assert s["SQLALCHEMY_DATABASE_URI"].endswith("/db") and s["RATELIMIT_STORAGE_URI"].startswith("redis://")
+
+
+def test_a_worker_warns_of_a_generated_key_on_a_shared_queue_and_of_the_default_sender(app, capsys):
+    """Probe (ops, F1 and F3): a worker on a second machine, given an instance folder by `db
+    upgrade`, signed mail links with its own new key, and the site refused them (unsubscribe,
+    settings confirmation); a relay refused the default sender, so every receipt failed. Neither
+    said a word at start (`filmfund worker` says both now)."""
+    from filmfund import cli
+
+    settings = load_settings({"FILMFUND_INSTANCE_DIR": str(app.instance_path) + "-probe",
+                              "FILMFUND_SMTP_URL": "smtp://127.0.0.1:25"})
+    assert {"FILMFUND_SECRET_KEY", "FILMFUND_MAIL_FROM"} <= settings["DEFAULTED"]
+    given = load_settings({"FILMFUND_INSTANCE_DIR": str(app.instance_path) + "-probe",
+                           "FILMFUND_SECRET_KEY": "shared", "FILMFUND_MAIL_FROM": "Film <crew@example.org>"})
+    assert not {"FILMFUND_SECRET_KEY", "FILMFUND_MAIL_FROM"} & given["DEFAULTED"]
+
+    saved = {k: app.config.get(k) for k in ("QUEUE_URL", "SMTP_URL", "DEFAULTED")}
+    try:
+        app.config.update(QUEUE_URL="redis://render-box:6379/0", SMTP_URL="smtp://127.0.0.1:25",
+                          DEFAULTED={"FILMFUND_SECRET_KEY", "FILMFUND_MAIL_FROM"})
+        cli._warn_shared_queue_own_key(app)
+        cli._warn_default_sender(app)
+        warned = capsys.readouterr().err
+        assert "set FILMFUND_SECRET_KEY to the site's key on every machine" in warned
+        assert "set FILMFUND_MAIL_FROM" in warned
+        app.config.update(DEFAULTED=set())
+        cli._warn_shared_queue_own_key(app)
+        cli._warn_default_sender(app)
+        assert capsys.readouterr().err == ""
+    finally:
+        app.config.update(saved)

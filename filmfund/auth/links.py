@@ -11,7 +11,9 @@ nothing, so the newest link already in the owner's inbox keeps working.
 """
 from __future__ import annotations
 
+import logging
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -39,6 +41,8 @@ from filmfund.i18n import current_language, donor_language, in_language
 from filmfund.jobs import app_task
 from filmfund.mail import send_mail
 
+log = logging.getLogger(__name__)
+
 SIGN_IN, RESET = "sign_in", "reset"
 
 #: A donor acted on a link mailed to their address (sender: the User; `why`: which link, for the
@@ -49,6 +53,21 @@ SIGN_IN, RESET = "sign_in", "reset"
 #: tells rather than asks: rewards connects at init_app (its receipts the address refused go out
 #: again: receipts.on_mailbox_proven). Receivers are module-level functions (weak references).
 mailbox_proven = Namespace().signal("mailbox-proven")
+
+
+def _no_title() -> str | None:
+    return None
+
+
+#: What a donor's sign-in mail names (the film's title in the mail's language, as the donor knows
+#: it, never this software's name): asked, not imported, since the campaign is rewards' (a higher
+#: layer), which installs it at init_app (`name_sign_in_mail_by`); until then no title.
+_film_title: Callable[[], str | None] = _no_title
+
+
+def name_sign_in_mail_by(title: Callable[[], str | None]) -> None:
+    global _film_title
+    _film_title = title
 
 
 def _path(endpoint: str, token: str) -> str:
@@ -72,10 +91,20 @@ def _queue(email: str, purpose: str) -> None:
     email = normalize_email(email)
     # The base URL and the language are decided here, where the request is known (see public_base_url):
     # the link goes in the language of the page it was asked on.
-    mail_link(email, purpose, public_base_url(), current_language())
+    try:
+        mail_link(email, purpose, public_base_url(), current_language())
+    except jobs.QueueUnavailable:
+        # Not sent inline instead: the same reply in the same time for every address is what keeps
+        # donors' emails from being told apart (the worker makes the link). Said, so the person
+        # asks again, rather than waiting for a link that never comes.
+        log.error("a %s link was not queued: the work queue cannot be reached (FILMFUND_QUEUE_URL)", purpose)
+        raise jobs.QueueUnavailable(_("We cannot send sign-in links right now. Please try again in a few minutes."),
+                                    code="queue_unavailable") from None
 
 
-@app_task(lane=jobs.mail, priority=jobs.URGENT, retries=3, retry_delay=60)
+# Tried again each minute for a quarter of an hour, a sign-in link's life: a mail server down for
+# a few minutes must not lose the link the person was told is on its way.
+@app_task(lane=jobs.mail, priority=jobs.URGENT, retries=14, retry_delay=60)
 def mail_link(email: str, purpose: str, base_url: str, language: str | None = None) -> bool:
     """Worker side: make and mail the link if the email's account may have one. True if mailed.
     The link is committed before its mail goes out: a mail never names a link that is not there."""
@@ -84,7 +113,16 @@ def mail_link(email: str, purpose: str, base_url: str, language: str | None = No
         return False
     db.session.commit()
     user, token, ttl = made
-    mail_new_link(user, purpose, token, ttl, base_url, language)
+    try:
+        mail_new_link(user, purpose, token, ttl, base_url, language)
+    except Exception:
+        # Never mailed: the link goes, so that it does not count against the hourly cap (a mail
+        # server down for minutes would spend it, and the person's next request would mail
+        # nothing). The task is tried again.
+        db.session.rollback()
+        db.session.execute(sa.delete(LoginLink).where(LoginLink.token_hash == digest(token)))
+        db.session.commit()
+        raise
     return True
 
 
@@ -130,7 +168,8 @@ def mail_new_link(user: User, purpose: str, token: str, ttl: int, base_url: str,
     with in_language(language or donor_language(user.id)):
         if purpose == SIGN_IN:
             link = base_url + _path("auth.magic", token)
-            subject = _("Your filmfund sign-in link")
+            title = _film_title()
+            subject = _("Your sign-in link: %(title)s", title=title) if title else _("Your sign-in link")
             text = (_("Sign in to see your donations and rewards:") + f"\n\n{link}\n\n"
                     + _("The link works once, within %(minutes)s minutes. If you did not ask for it, ignore this "
                         "email.", minutes=ttl // 60) + "\n")

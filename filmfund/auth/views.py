@@ -10,6 +10,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from flask_babel import gettext as _
 from markupsafe import Markup
 
+from filmfund import jobs
 from filmfund.audit import record_failed_sign_in
 from filmfund.auth import links, services, totp
 from filmfund.errors import DomainError, ValidationError, field_of
@@ -130,6 +131,9 @@ def login():
             links.request_login_link(email)
         except ValidationError as err:  # said at the field, tied to it, with the focus on it
             return render_template("auth/login.html", email=email, email_error=err.message), 400
+        except jobs.QueueUnavailable as err:  # nothing queued: ask again later (the address kept)
+            flash(err.message, "error")
+            return render_template("auth/login.html", email=email), 503
         flash(_("If that email belongs to a donor, a sign-in link is on its way. "
               "It works once, within 15 minutes. Producers and partners sign in with their password."), "info")
         return redirect(url_for("auth.login"))

@@ -15,7 +15,7 @@ from flask import current_app
 
 from filmfund.db import on_commit, utcnow
 from filmfund.extensions import db
-from filmfund.jobs import app_task
+from filmfund.jobs import app_task, enqueue_or_leave
 from filmfund.media import ffmpeg, owners
 from filmfund.media.common import PermanentJobError, _problem, work_dir, worker_name
 from filmfund.media.models import Asset, AssetState, Caption, Job, JobKind, JobStatus
@@ -35,10 +35,17 @@ def enqueue(job: Job, delay: float = 0) -> None:
 
 
 def _enqueue_id(job_id: int, delay: float = 0) -> None:
+    """Queue a job whose row is committed. With the queue's Redis unreachable the row stays
+    queued, and the recovery (tasks.recover_work, every minute and at each worker's start) queues
+    it again: the producer's publish or the crew's ingest is saved, not an error."""
     if delay > 0:
-        run_media_job.schedule(args=(job_id,), delay=delay)
+        queued = enqueue_or_leave(lambda: run_media_job.schedule(args=(job_id,), delay=delay), f"media job {job_id}")
     else:
-        run_media_job(job_id)
+        queued = enqueue_or_leave(lambda: run_media_job(job_id), f"media job {job_id}")
+    if not queued:  # said on its row, which the next recovery looks for (recover_jobs)
+        with db.engine.begin() as conn:
+            conn.execute(sa.update(Job).where(Job.id == job_id, Job.status == JobStatus.QUEUED)
+                         .values(error=LEFT_NOTE))
 
 
 def enqueue_on_commit(job: Job) -> None:
@@ -220,6 +227,7 @@ def lease(job: Job, now: datetime | None = None) -> str:
 
 
 RECOVERED_NOTE = "worker "  # how the note of a job recover_jobs re-queued begins
+LEFT_NOTE = "not queued: the work queue could not be reached; the recovery queues it"
 
 
 def recover_jobs(*, at_start: bool = True, found: list[Job] | None = None) -> int:
@@ -248,9 +256,11 @@ def recover_jobs(*, at_start: bool = True, found: list[Job] | None = None) -> in
     if found is not None:
         found.extend(recovered)
     jobs = list(db.session.scalars(sa.select(Job).where(Job.status == JobStatus.QUEUED, Job.next_run_at <= now)))
-    for job in jobs:
-        if at_start or (job.error or "").startswith(RECOVERED_NOTE):
-            enqueue(job)
+    resend = [job.id for job in jobs if at_start or (job.error or "").startswith((RECOVERED_NOTE, LEFT_NOTE))]
+    db.session.execute(sa.update(Job).where(Job.id.in_(resend), Job.error == LEFT_NOTE).values(error=None))
+    db.session.commit()
+    for job_id in resend:
+        _enqueue_id(job_id)  # the queue still down: its note is written again, for the next recovery
     return count
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import logging
 import os
@@ -135,6 +136,24 @@ class StorageUnavailable(DomainError):
 
 class TooLarge(Exception):
     pass
+
+
+def _reachable(method):
+    """An S3 read that cannot reach the storage (its endpoint down, a connection timing out):
+    a 503 that says so (StorageUnavailable), not a bare 500, for the donor's poster or stream."""
+    @functools.wraps(method)
+    def read(self, *args, **kwargs):
+        from botocore.exceptions import ConnectionError as BotoConnectionError  # deferred: as boto3
+
+        try:
+            return method(self, *args, **kwargs)
+        except BotoConnectionError as exc:
+            from flask_babel import gettext as _  # deferred: the command line's light start
+
+            log.error("the footage storage cannot be reached: %s", exc)
+            raise StorageUnavailable(str(_("The footage storage cannot be reached right now. "
+                                            "Try again in a few minutes."))) from exc
+    return read
 
 
 def _check_expected(sha: str, expect: str | None) -> None:
@@ -372,6 +391,7 @@ class S3Storage(Storage):
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=tmp_key, UploadId=upload_id)
             raise
 
+    @_reachable
     def exists(self, key):
         from botocore.exceptions import ClientError  # deferred: as boto3 above
 
@@ -383,9 +403,11 @@ class S3Storage(Storage):
                 return False
             raise
 
+    @_reachable
     def size(self, key):
         return int(self.client.head_object(Bucket=self.bucket, Key=self._k(key))["ContentLength"])
 
+    @_reachable
     def open(self, key):
         return self.client.get_object(Bucket=self.bucket, Key=self._k(key))["Body"]
 

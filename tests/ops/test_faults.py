@@ -293,6 +293,52 @@ def test_queued_jobs_survive_a_redis_restart(app, private_redis, make_user):
         jobs.configure_queue(app.config["QUEUE_URL"])
 
 
+def test_the_queue_out_of_reach_is_said_in_one_line_and_loses_no_footage(app, client, private_redis, producer,
+                                                                        login_as, make_user, tmp_path):
+    """Probe (ops, F2): with the queue's Redis down, asking for a sign-in link was a bare 500 and
+    no link ever came; a producer's publish said "nothing was saved" when it was; `media ingest`
+    printed a traceback. Now: the person asking for a link is told to try again (503, the form
+    kept); footage is stored with its job queued, marked for the recovery, which queues it once
+    Redis is back."""
+    import subprocess
+
+    import sqlalchemy as sa
+
+    from filmfund import jobs
+    from filmfund.extensions import db
+    from filmfund.media import services
+    from filmfund.media.jobs import LEFT_NOTE, recover_jobs
+    from filmfund.media.models import AssetState, Job, JobStatus
+    from tests.site.helpers import csrf_token
+
+    make_user("waiting@example.org", "donor")
+    still = tmp_path / "still.jpg"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48", "-frames:v", "1",
+                    str(still)], check=True)
+    jobs.configure_queue(private_redis.url)
+    try:
+        private_redis.stop()
+        token = csrf_token(client, "/login")
+        page = client.post("/login", data={"csrf_token": token, "email": "waiting@example.org"})
+        assert page.status_code == 503
+        assert "cannot send sign-in links right now" in page.get_data(as_text=True)
+
+        [result] = services.ingest_paths([still])  # the crew's command: no traceback, nothing lost
+        db.session.commit()
+        job = db.session.scalar(sa.select(Job).where(Job.asset_id == result.asset.id))
+        db.session.refresh(job)
+        assert job.status == JobStatus.QUEUED and job.error == LEFT_NOTE
+
+        private_redis.start()
+        recover_jobs(at_start=False)  # the minute's recovery, once the queue is back
+        assert jobs.pending_count() == 1
+        jobs.run_burst()  # its check, then what the check queues
+        db.session.expire_all()
+        assert services.get_asset(result.asset.public_id).state == AssetState.READY
+    finally:
+        jobs.configure_queue(app.config["QUEUE_URL"])
+
+
 # ------------------------------------------------------------------ a full disk on the local backend
 
 @pytest.fixture
