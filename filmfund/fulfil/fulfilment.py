@@ -441,6 +441,10 @@ def move_item(item_id: int, to: str, *, tracking: str | None = None) -> Fulfilme
         address = db.session.get(ShippingAddress, item.user_id)
         if address is None:
             raise ConflictError(_("The donor has given no address yet."), code="no_address")
+        reward = db.session.get(Reward, item.reward_id)
+        if is_signed(reward) and not item.signer:  # a signed item says who signed it (its row, the packing list)
+            raise ConflictError(_("Record who signed it before it ships."), code="no_signer")
+
         item.tracking, item.ship_to, item.shipped_at = tracking, "\n".join(address.lines()), now
     elif to == ItemState.RECEIVED:
         item.received_at = now

@@ -23,6 +23,19 @@ def _post(client, path, **data):
     return client.post(path, data={"csrf_token": csrf_token(client, "/admin/questions"), **data})
 
 
+def _asked_and_assigned(app, asker, producer, login_as):
+    """The asker's question, approved and assigned to Mrs. Li by a producer: (the asker's client,
+    the producer's, the question)."""
+    me = login_as(app.test_client(), asker)
+    assert _ask(me, "Where did you look first?").status_code == 303
+    q = db.session.scalar(sa.select(Question).where(Question.user_id == asker.id))
+    staff = login_as(app.test_client(), producer)
+    _post(staff, "/admin/questions/subjects", name="Mrs. Li", language="zh")
+    _post(staff, f"/admin/questions/{q.id}/moderate", decision="approve")
+    _post(staff, f"/admin/questions/{q.id}/assign", subject=questions.subjects()[0].id)
+    return me, staff, q
+
+
 def test_question_asked_moderated_answered_translated_and_read_privately(app, donor, producer, login_as, smtp,
                                                                          image_asset):
     asker = donor(25000, "asker@example.org")      # $250: questions
@@ -230,13 +243,7 @@ def test_no_answer_notice_for_a_donor_who_no_longer_holds_the_reward(app, donor,
     asked; it names the interview subject, and its link answers "no such question"."""
     asker = donor(25000, "asker@example.org")
     smtp.envelopes.clear()  # the receipt
-    me = login_as(app.test_client(), asker)
-    assert _ask(me, "Where did you look first?").status_code == 303
-    q = db.session.scalar(sa.select(Question))
-    staff = login_as(app.test_client(), producer)
-    _post(staff, "/admin/questions/subjects", name="Mrs. Li", language="zh")
-    _post(staff, f"/admin/questions/{q.id}/moderate", decision="approve")
-    _post(staff, f"/admin/questions/{q.id}/assign", subject=questions.subjects()[0].id)
+    me, staff, q = _asked_and_assigned(app, asker, producer, login_as)
     db.session.execute(sa.update(Entitlement).where(Entitlement.user_id == asker.id).values(
         status=EntitlementStatus.REVOKED))  # refunded below the tier since
     db.session.commit()
@@ -364,13 +371,7 @@ def test_an_answer_never_hands_out_the_early_access_film_or_a_higher_tier(app, d
     assert library.withheld_from(asker, clips) is None
     assert library.withheld_from(small, clips) == "reward"
 
-    me = login_as(app.test_client(), asker)
-    assert _ask(me, "Where did you look first?").status_code == 303
-    q = db.session.scalar(sa.select(Question))
-    staff = login_as(app.test_client(), producer)
-    _post(staff, "/admin/questions/subjects", name="Mrs. Li", language="zh")
-    _post(staff, f"/admin/questions/{q.id}/moderate", decision="approve")
-    _post(staff, f"/admin/questions/{q.id}/assign", subject=questions.subjects()[0].id)
+    me, staff, q = _asked_and_assigned(app, asker, producer, login_as)
     picker = re.search(r'<fieldset class="clip-picker".*?</fieldset>',
                        staff.get(f"/admin/questions/{q.id}").get_data(as_text=True), re.S).group(0)
     assert re.search(rf'value="{film.public_id}" *disabled', picker)

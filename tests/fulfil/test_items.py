@@ -55,6 +55,12 @@ def test_signing_letter_and_a_returned_parcel(campaign, client, login_as, produc
 
     fulfilment.save_address(find_user("pat@example.org"), {"name": "Pat", "line1": "Old St 1", "city": "Rome",
                                                            "country": "IT"}, source="account")
+    # Probe (tiers, finding 5): a signed item shipped with no signer recorded, and the signer
+    # could not be set after. Who signed is needed before it ships.
+    fulfilment.set_signing(signed.id, signer="")
+    with pytest.raises(ConflictError, match="who signed it"):
+        fulfilment.move_item(signed.id, "shipped", tracking="UPS 1")
+    fulfilment.set_signing(signed.id, signer="The director")
     fulfilment.move_item(signed.id, "shipped", tracking="UPS 1")
     db.session.commit()
     with pytest.raises(ConflictError):

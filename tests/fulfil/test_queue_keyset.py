@@ -52,6 +52,7 @@ def _varied(campaign) -> None:
                                     source="account")
     items = db.session.scalars(sa.select(FulfilmentItem).order_by(FulfilmentItem.id)).all()
     for n, item in enumerate(items):
+        fulfilment.set_signing(item.id, signer="The director")  # a signed one ships with its signer
         for step in ITEM_PATHS[n % len(ITEM_PATHS)] if item.user_id not in unaddressed else ["in_production"]:
             fulfilment.move_item(item.id, step, tracking="DPD 1" if step == "shipped" else None)
     for n in range(14):

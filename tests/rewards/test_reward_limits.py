@@ -242,6 +242,7 @@ def test_a_posted_item_stays_gone_after_a_refund_until_its_parcel_comes_back(cli
     fulfilment.mark_available(reward.id)
     item = next(r["item"] for r in fulfilment.donor_items(ana, campaign) if r["reward"].key == "dvd-signed")
     fulfilment.move_item(item.id, "in_production")
+    fulfilment.set_signing(item.id, signer="The director")
     fulfilment.move_item(item.id, "shipped", tracking="La Poste 1")
     db.session.commit()
 
