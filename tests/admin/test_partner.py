@@ -28,6 +28,22 @@ def test_statement_and_payouts(client, campaign, login_as, partner, producer, mo
     assert 'id="st-due">$30.00' in html and 'id="st-paid">$10.00' in html and 'id="st-balance">$20.00' in html
     assert "WIRE-77" in html and "November 20, 2026" in html  # the date as the reader's language writes it
     assert re.search(r'<svg id="share-chart"', html)
+    # Paid in full, then a gift refunded: paid more than the share (probe, partner F9: "Balance
+    # still due -$6.47" said nothing of it).
+    import sqlalchemy as sa
+
+    from filmfund import jobs
+    from filmfund.rewards.models import Pledge
+    from tests.rewards.conftest import Stripe, charge_obj
+
+    payments.record_payout(amount=2000, paid_on=date(2026, 11, 21), reference="WIRE-78", recorded_by=producer.email)
+    db.session.commit()
+    ben = db.session.scalar(sa.select(Pledge).where(Pledge.email == "ben@example.org"))
+    Stripe(client.application, client).send("charge.refunded", charge_obj(f"pi_test_local_{ben.id}", 5000, 5000))
+    jobs.run_burst()
+    html = client.get("/admin/partner").get_data(as_text=True)
+    assert "Paid beyond the share so far" in html and 'id="st-balance">$10.00' in html
+    assert "Balance still due" not in html
 
 
 def test_partner_sees_no_donor_data_in_page_or_csv(client, campaign, login_as, partner, producer):
