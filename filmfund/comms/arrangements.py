@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from flask import current_app, render_template
 from flask_babel import gettext as _
 
-from filmfund.i18n import for_donor
+from filmfund.i18n import for_donor, format_money
 from filmfund.auth.models import User
 from filmfund.comms.models import RequestMessage
 from filmfund.comms.queueing import mail_task
@@ -41,6 +41,21 @@ def may_write(user) -> bool:
     return user is not None and holdings.holds(user.id, reward_key(), _campaign().id)
 
 
+def tier_words() -> str:
+    """The tier that brings the thread, as a page names it ("$2000"), from the campaign file."""
+    campaign = _campaign()
+    return format_money(holdings.tier_amount_of(campaign, reward_key()) or 0, campaign.currency, whole=True)
+
+
+def refusal(user) -> str:
+    """Why this donor may not write (asked of holdings.why_not_held): she chose no rewards (her
+    settings give them back), or her total does not reach the tier."""
+    if holdings.why_not_held(user.id if user is not None else None, reward_key(), _campaign().id) == holdings.DECLINED:
+        return _("You chose no rewards, so this thread is closed for now. Take your rewards back in your "
+                 "settings, and you can write again.")
+    return _("This private thread with the producers comes with the %(tier)s tier.", tier=tier_words())
+
+
 def _body(body) -> str:
     body = body.strip() if isinstance(body, str) else ""
     if not body or len(body) > MESSAGE_MAX:
@@ -66,7 +81,7 @@ def post_as_donor(user: User, body) -> RequestMessage:
     """The donor's message in their thread ($2000 tier). The caller commits."""
     body = _body(body)
     if not may_write(user):
-        raise ForbiddenError(_("This thread comes with the $2000 tier."), code="not_entitled")
+        raise ForbiddenError(refusal(user), code="not_entitled")
     msg = RequestMessage(campaign_id=_campaign().id, donor_id=user.id, author_id=user.id, body=body)
     db.session.add(msg)
     return msg
@@ -94,8 +109,8 @@ def post_as_producer(producer: User, donor_public_id: str, body) -> RequestMessa
     reply may hold what only a holder is to know (a place, a time, a door code)."""
     donor = donor_by_public_id(donor_public_id)
     if not may_write(donor):
-        raise ConflictError(_("This donor no longer holds the $2000 tier: the thread is closed, "
-                              "and they could not read a reply."), code="not_entitled")
+        raise ConflictError(_("This donor no longer holds the %(tier)s tier: the thread is closed, "
+                              "and they could not read a reply.", tier=tier_words()), code="not_entitled")
     body = _body(body)
     msg = RequestMessage(campaign_id=_campaign().id, donor_id=donor.id, author_id=producer.id,
                          from_producers=True, body=body)

@@ -19,7 +19,7 @@ from flask import current_app, render_template
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from filmfund.i18n import for_donor
+from filmfund.i18n import for_donor, format_money
 from filmfund.auth.models import User
 from filmfund.comms.models import InterviewSubject, Question, QuestionState, TextStatus
 from filmfund.comms.queueing import mail_task
@@ -75,7 +75,13 @@ def refusal(why: str) -> str:
     if why == holdings.DECLINED:
         return _("You chose no rewards, so you cannot ask the interview subjects questions for now. "
                  "Take your rewards back in your settings, and you can ask again.")
-    return _("Questions to the interview subjects come with the $250 tier.")
+    return _("Questions to the interview subjects come with the %(tier)s tier.", tier=tier_words(reward_key()))
+
+
+def tier_words(key: str) -> str:
+    """The tier that brings a reward, as a page names it ("$250"), from the campaign file."""
+    campaign = _campaign()
+    return format_money(holdings.tier_amount_of(campaign, key) or 0, campaign.currency, whole=True)
 
 
 def _counted(user_id: int) -> int:

@@ -298,8 +298,9 @@ def send_invitations(experience_id: int):
 
 def _my_requests_page(error: str | None = None, body: str = "", status: int = 200):
     me = _me()
-    # a donor who no longer holds the reward sees the tier's "comes with" line, no messages
-    return render_template("comms/my_requests.html", allowed=arrangements.may_write(me),
+    # a donor who does not hold the reward sees why (the tier, or her opt-out), no messages
+    allowed = arrangements.may_write(me)
+    return render_template("comms/my_requests.html", allowed=allowed, refusal=None if allowed else arrangements.refusal(me),
                            messages=arrangements.my_thread(me), error=error, body=body), status
 
 

@@ -79,13 +79,33 @@ def test_a_refunded_donor_loses_the_thread_and_is_mailed_no_reply(app, client, p
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "door code 4471" not in html and "Could I visit" not in html
-    assert "comes with the $2000 tier" in html and 'name="body"' not in html
+    assert "comes with the $2,000 tier" in html and 'name="body"' not in html
 
     html = staff.get(thread).get_data(as_text=True)  # the producers keep the record
     assert "door code 4471" in html and 'id="thread-closed"' in html and 'name="body"' not in html
     resp = staff.post(thread, data={"csrf_token": csrf_token(staff, thread), "body": "See you Tuesday at 7."})
     assert resp.status_code == 409
-    assert "no longer holds the $2000 tier" in resp.get_data(as_text=True)
+    assert "no longer holds the $2,000 tier" in resp.get_data(as_text=True)
     jobs.run_burst()
     assert db.session.query(RequestMessage).filter_by(body="See you Tuesday at 7.").count() == 0
     assert [e.rcpt_tos for e in smtp.envelopes if "big@example.org" in e.rcpt_tos] == []
+
+
+def test_a_donor_who_declined_rewards_is_told_so_not_told_of_the_tier(app, login_as):
+    """Probe (tiers, finding 8, on the thread too): a $2,000 donor who chose no rewards was told
+    the thread "comes with the $2000 tier". She is told why, and how to have it back; the tier's
+    amount comes from the campaign file (holdings.tier_amount_of), not from a copy in the text."""
+    from filmfund.auth.services import find_user
+    from filmfund.extensions import db
+    from filmfund.rewards import donors
+    from tests.site.helpers import pay
+
+    pay(200000, "big@example.org")
+    big = find_user("big@example.org")
+    donors.update_donor_settings(big, via="account", rewards_opt_out=True)
+    db.session.commit()
+    me = login_as(app.test_client(), big)
+    html = me.get("/account/requests").get_data(as_text=True)
+    assert "You chose no rewards, so this thread is closed for now" in html and "tier" not in html.split("</h1>", 1)[1]
+    refused = me.post("/account/requests", data={"csrf_token": csrf_token(me, "/account/requests"), "body": "Hello?"})
+    assert refused.status_code == 403 and "You chose no rewards" in refused.get_data(as_text=True)
