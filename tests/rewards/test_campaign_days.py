@@ -90,8 +90,10 @@ class Days:
                 net[d] = v["gross"] - v["refunded"]
         paid: dict[date, int] = defaultdict(int)
         for booked, lands_on, amount in self.paid_on:
-            if cutoff is None or booked < cutoff:
+            if cutoff is None:  # live: on the transfer's date (a reversal on its payout's: never paid)
                 paid[lands_on] += amount
+            elif booked < cutoff:  # held back: on the day it was booked, as every entry
+                paid[self.day(booked)] += amount
         out, n, p = [], 0, 0
         for d in sorted(net.keys() | paid.keys()):
             n, p = n + net.get(d, 0), p + paid.get(d, 0)
@@ -130,6 +132,7 @@ def test_the_kept_days_say_what_the_contract_says(app, campaign, stripe_events, 
     stripe_paid: list[tuple[str, int]] = []
     refunds: dict[str, list[tuple[str, int, int]]] = defaultdict(list)  # pi -> its refunds (id, amount, created)
     created = 1_700_000_000  # Stripe's event times: one after another
+    transfer_days: dict[int, date] = {}  # payout id -> the date of its transfer
     for minutes, kind, amount, pick, earlier in steps:
         clock.now += timedelta(minutes=minutes)
         created += 60
@@ -184,13 +187,14 @@ def test_the_kept_days_say_what_the_contract_says(app, campaign, stripe_events, 
             made = record_payout(1 + amount % balance, paid_on, f"WIRE-{created}", "producer@example.org")
             db.session.commit()
             payouts.pay(made.id, made.amount)
+            transfer_days[made.id] = paid_on
             days.paid(clock.now, paid_on, made.amount)
         elif kind == "reverse" and payouts.payouts:
             key = sorted(payouts.payouts)[pick % len(payouts.payouts)]
             if payouts.reverse(key):
                 reverse_payout(key, "typed twice", "producer@example.org")
                 db.session.commit()
-                days.paid(clock.now, days.day(clock.now), -payouts.payouts[key])
+                days.paid(clock.now, transfer_days[key], -payouts.payouts[key])
             else:
                 with pytest.raises(ConflictError):
                     reverse_payout(key, "again", "producer@example.org")
