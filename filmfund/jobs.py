@@ -176,9 +176,10 @@ _worker_app: Flask | None = None
 
 
 class QueueUnavailable(DomainError):
-    """The queue's Redis cannot be reached: nothing was queued. Said in one line, naming the
-    setting, never as a traceback; a use case whose work is kept in its own rows (a footage job,
-    an update's deliveries) leaves it to the recovery that re-queues it (`enqueue_or_leave`)."""
+    """The queue's Redis cannot be reached: nothing was queued. Said to the person in one line
+    (the log names FILMFUND_QUEUE_URL and the error), never as a traceback; a use case whose work
+    is kept in its own rows (a footage job) leaves it to the recovery that re-queues it
+    (`enqueue_or_leave`)."""
 
     status, code = 503, "queue_unavailable"
 
