@@ -263,7 +263,8 @@ def _run_while_taken_over(app, clips, tmp_path, meanwhile=lambda asset, job_id: 
     from filmfund.db import utcnow
     from filmfund.extensions import db
     from filmfund.media import ffmpeg, services
-    from filmfund.media.models import Job, JobStatus
+    from filmfund.media.jobs import _Heartbeat
+    from filmfund.media.models import Job
 
     clip = tmp_path / "take.MTS"
     shutil.copy(clips / "good_1080i.MTS", clip)
@@ -283,7 +284,9 @@ def _run_while_taken_over(app, clips, tmp_path, meanwhile=lambda asset, job_id: 
     worker = threading.Thread(target=work)
     worker.start()
     try:
-        wait_until(lambda: _job_row(app, job_id).status == JobStatus.RUNNING, timeout=30)
+        # Waiting for the encoder: past its start (whose clean-up of the job's files would race
+        # with the other worker's file written below), before its encode.
+        wait_until(lambda: _job_row(app, job_id).step == _Heartbeat.WAITING, timeout=30)
         with db.engine.begin() as conn:
             conn.execute(sa.update(Job).where(Job.id == job_id).values(
                 worker="render-box-2:77", attempts=Job.attempts + 1, heartbeat_at=utcnow()))
