@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from flask import current_app, render_template
 from flask_babel import gettext as _
 
-from filmfund.i18n import for_donor, format_money
+from filmfund.i18n import for_donor
 from filmfund.auth.models import User
 from filmfund.comms.models import RequestMessage
 from filmfund.comms.queueing import mail_task
@@ -22,6 +22,7 @@ from filmfund.mail import send_mail
 from filmfund.rewards import holdings
 from filmfund.rewards.campaign import current_campaign
 from filmfund.rewards.mail_prefs import absolute_url
+from filmfund.rewards.texts import tier_amount
 
 log = logging.getLogger(__name__)
 
@@ -41,19 +42,14 @@ def may_write(user) -> bool:
     return user is not None and holdings.holds(user.id, reward_key(), _campaign().id)
 
 
-def tier_words() -> str:
-    """The tier that brings the thread, as a page names it ("$2000"), from the campaign file."""
-    campaign = _campaign()
-    return format_money(holdings.tier_amount_of(campaign, reward_key()) or 0, campaign.currency, whole=True)
-
-
 def refusal(user) -> str:
     """Why this donor may not write (asked of holdings.why_not_held): she chose no rewards (her
     settings give them back), or her total does not reach the tier."""
     if holdings.why_not_held(user.id if user is not None else None, reward_key(), _campaign().id) == holdings.DECLINED:
         return _("You chose no rewards, so this thread is closed for now. Take your rewards back in your "
                  "settings, and you can write again.")
-    return _("This private thread with the producers comes with the %(tier)s tier.", tier=tier_words())
+    return _("This private thread with the producers comes with the %(tier)s tier.",
+             tier=tier_amount(_campaign(), reward_key()))
 
 
 def _body(body) -> str:
@@ -110,7 +106,8 @@ def post_as_producer(producer: User, donor_public_id: str, body) -> RequestMessa
     donor = donor_by_public_id(donor_public_id)
     if not may_write(donor):
         raise ConflictError(_("This donor no longer holds the %(tier)s tier: the thread is closed, "
-                              "and they could not read a reply.", tier=tier_words()), code="not_entitled")
+                              "and they could not read a reply.", tier=tier_amount(_campaign(), reward_key())),
+                            code="not_entitled")
     body = _body(body)
     msg = RequestMessage(campaign_id=_campaign().id, donor_id=donor.id, author_id=producer.id,
                          from_producers=True, body=body)

@@ -19,7 +19,7 @@ from flask import current_app, render_template
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from filmfund.i18n import for_donor, format_money
+from filmfund.i18n import for_donor
 from filmfund.auth.models import User
 from filmfund.comms.models import InterviewSubject, Question, QuestionState, TextStatus
 from filmfund.comms.queueing import mail_task
@@ -32,6 +32,7 @@ from filmfund.media.models import Asset, AssetKind, AssetState, RenditionKind
 from filmfund.rewards import holdings
 from filmfund.rewards.campaign import current_campaign
 from filmfund.rewards.mail_prefs import absolute_url
+from filmfund.rewards.texts import tier_amount
 from filmfund.rewards.models import Entitlement
 
 log = logging.getLogger(__name__)
@@ -75,13 +76,8 @@ def refusal(why: str) -> str:
     if why == holdings.DECLINED:
         return _("You chose no rewards, so you cannot ask the interview subjects questions for now. "
                  "Take your rewards back in your settings, and you can ask again.")
-    return _("Questions to the interview subjects come with the %(tier)s tier.", tier=tier_words(reward_key()))
-
-
-def tier_words(key: str) -> str:
-    """The tier that brings a reward, as a page names it ("$250"), from the campaign file."""
-    campaign = _campaign()
-    return format_money(holdings.tier_amount_of(campaign, key) or 0, campaign.currency, whole=True)
+    return _("Questions to the interview subjects come with the %(tier)s tier.",
+             tier=tier_amount(_campaign(), reward_key()))
 
 
 def _counted(user_id: int) -> int:

@@ -38,11 +38,13 @@ def _enqueue_id(job_id: int, delay: float = 0) -> None:
     """Queue a job whose row is committed. With the queue's Redis unreachable the row stays
     queued, and the recovery (tasks.recover_work, every minute and at each worker's start) queues
     it again: the producer's publish or the crew's ingest is saved, not an error."""
-    if delay > 0:
-        queued = enqueue_or_leave(lambda: run_media_job.schedule(args=(job_id,), delay=delay), f"media job {job_id}")
-    else:
-        queued = enqueue_or_leave(lambda: run_media_job(job_id), f"media job {job_id}")
-    if not queued:  # said on its row, which the next recovery looks for (recover_jobs)
+    def send() -> None:
+        if delay > 0:
+            run_media_job.schedule(args=(job_id,), delay=delay)
+        else:
+            run_media_job(job_id)
+
+    if not enqueue_or_leave(send, f"media job {job_id}"):  # said on its row, for the next recovery
         with db.engine.begin() as conn:
             conn.execute(sa.update(Job).where(Job.id == job_id, Job.status == JobStatus.QUEUED)
                          .values(error=LEFT_NOTE))

@@ -2,6 +2,7 @@
 rewards, links that expire, and the producer's rendition links (publishing itself: publishing.py)."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable
@@ -99,17 +100,18 @@ def withheld_from(user, asset: Asset) -> str | None:
 
 
 def withheld_from_each(user) -> Callable[[Asset], str | None]:
-    """withheld_from for many assets and one donor: their holdings read once."""
-    held: list[set[str]] = []
+    """withheld_from for many assets and one donor: their holdings read once, when first needed."""
     screening_key = _screening_reward()
+
+    @functools.cache
+    def held() -> frozenset[str]:
+        return frozenset(_active_reward_keys(user))
 
     def why(asset: Asset) -> str | None:
         keys = {p.reward_key for p in asset.publications}
         if not keys or PUBLIC in keys:
             return None
-        if not held:
-            held.append(_active_reward_keys(user))
-        if (keys - {screening_key}) & held[0]:
+        if (keys - {screening_key}) & held():
             return None
         return "screening" if screening_key in keys else "reward"
     return why

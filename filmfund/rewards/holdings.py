@@ -194,10 +194,3 @@ def why_not_held(user_id: int | None, reward_key: str, campaign_id: int) -> str 
     due = rewards_due(tiers, net_total(user_id, campaign_id), opted_out=False)
     reaches = any(r.key == reward_key and r.id in due for t in tiers for r in t.rewards)
     return DECLINED if reaches else NOT_REACHED
-
-
-def tier_amount_of(campaign, reward_key: str) -> int | None:
-    """The least a donor's total must be to hold a reward: the min_amount of the tier that adds
-    it (the campaign file's; a page says "comes with the $250 tier" from this, never from a
-    copy of the number)."""
-    return next((t.min_amount for t in campaign.tiers if any(r.key == reward_key for r in t.rewards)), None)

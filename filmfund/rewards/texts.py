@@ -8,7 +8,7 @@ kept one: it falls back to the other language, never to a blank.
 """
 from __future__ import annotations
 
-from filmfund.i18n import current_language
+from filmfund.i18n import current_language, format_money
 
 
 def localized(translations: dict | None, key: str, fallback: str, lang: str | None = None) -> str:
@@ -31,3 +31,10 @@ def campaign_title(campaign) -> str:
 
 def partner_name(campaign) -> str:
     return localized(campaign.translations, "partner_name", campaign.partner_name)
+
+
+def tier_amount(campaign, reward_key: str) -> str:
+    """The tier that brings a reward, as a page names it ("$250", "US$2,000"): the min_amount of
+    the campaign file's tier that adds it, never a copy of the number in a text."""
+    amount = next((t.min_amount for t in campaign.tiers if any(r.key == reward_key for r in t.rewards)), 0)
+    return format_money(amount, campaign.currency, whole=True)
