@@ -127,9 +127,35 @@ def make_donor_renditions(asset: Asset) -> Job | None:
     missing = [k for k in wanted_kinds(asset) if asset.rendition(k) is None]
     if not (missing or streaming.needs_package(asset)) or asset.state != AssetState.READY:
         return None
-    if db.session.scalar(sa.select(sa.func.count()).select_from(Job).where(
-            Job.asset_id == asset.id, Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))):
+    # The publication is written before the running job is looked for, and that job's row is
+    # locked while it is: a job settling at this moment then either waits for this commit and
+    # sees the publication (queue_what_a_publish_left), or has settled and is not found here.
+    db.session.flush()
+    if db.session.scalars(sa.select(Job.id).where(
+            Job.asset_id == asset.id, Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING])).with_for_update()).first():
         return None
+    return _queue(asset, missing)
+
+
+def queue_what_a_publish_left(asset_id: int) -> Job | None:
+    """At a transcode's or a check's end, in the transaction that records it succeeded (the row
+    already says so, runner.run_job): a publish made after the job last read what its asset
+    wants (the job's final commits) found it running and left the donors' copy to it, which it
+    will not make. Queued now: the kinds no job has tried (no rendition, no state but pending),
+    never one this job tried and failed (that is retried by hand, not in a loop)."""
+    asset = db.session.get(Asset, asset_id)
+    if asset is None or asset.state != AssetState.READY:
+        return None
+    untried = [k for k in wanted_kinds(asset) if asset.rendition(k) is None and (
+        asset.rendition_state(k) is None or asset.rendition_state(k).state == RenditionState.PENDING)]
+    package_untried = streaming.wants_stream(asset) and (
+        (stream := streaming.stream_of(asset.id)) is None or stream.state == "pending")
+    if not (untried or package_untried):
+        return None
+    return _queue(asset, untried)
+
+
+def _queue(asset: Asset, missing: list[RenditionKind]) -> Job:
     for kind in missing:
         _set_state(asset, kind, RenditionState.PENDING)
     if streaming.needs_package(asset):

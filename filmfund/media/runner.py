@@ -16,7 +16,7 @@ from filmfund.media import ffmpeg
 from filmfund.media.common import PermanentJobError, work_dir
 from filmfund.media.jobs import _claim, _Heartbeat, _record_failure, worker_name
 from filmfund.media.models import Job, JobKind, JobStatus
-from filmfund.media.renditions import _transcode
+from filmfund.media.renditions import _transcode, queue_what_a_publish_left
 from filmfund.media.verify import _verify
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ def run_job(job_id: int) -> str:
     if not _claim(job_id):
         return "skipped"
     job = db.session.get(Job, job_id)
+    asset_id = job.asset_id
     _remove_work_files(job_id)  # what a killed attempt of this job left behind
     outcome = ""
     try:
@@ -53,6 +54,9 @@ def run_job(job_id: int) -> str:
             sa.update(Job).where(*_still_mine(job_id, beat.worker))
             .values(status=JobStatus.SUCCEEDED, finished_at=utcnow(), progress=1.0, error=None)
             .execution_options(synchronize_session=False))
+        if ended.rowcount == 1:
+            db.session.expire_all()  # read again, after the row's lock: a publish may have just committed
+            queue_what_a_publish_left(asset_id)
         db.session.commit()
         db.session.expire_all()
         outcome = "succeeded" if ended.rowcount == 1 else _superseded(job_id)

@@ -9,6 +9,7 @@ import struct
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from filmfund.media import ffmpeg, readback
 
@@ -237,3 +238,63 @@ def test_a_clip_published_while_its_transcode_runs_gets_its_web_rendition(app, c
     asset = services.get_asset(result.asset.public_id)
     assert published and asset.rendition("web") is not None, [r.kind.value for r in asset.renditions]
     assert asset.rendition("strip") is not None
+
+
+@pytest.mark.parametrize("first", ["ingest", "retry"])
+def test_a_clip_published_as_its_job_settles_gets_its_web_rendition(app, clips, tmp_path, drain, make_user,
+                                                                    campaign_reward, monkeypatch, first):
+    """The narrower window of the same race: the publish comes after the job's last look at what
+    the asset wants (the clip is ready, the job's row still says running), the moment the
+    campaign-page test publishes a clip once it is ready. The job's check, a loop on what is
+    wanted, cannot see it; the job's settle must (a full CI run met it again: no trailer for three
+    minutes). A web rendition that the job tried and failed is not queued again in a loop."""
+    from filmfund.extensions import db
+    from filmfund.media import renditions, runner, services
+    from filmfund.media.models import Job, JobStatus
+
+    clip = tmp_path / "small.mp4"
+    shutil.copy(clips / "small.mp4", clip)
+    producer = make_user(role="producer")
+    published = []
+    real_body = runner._transcode if first == "retry" else runner._verify
+
+    def publish_after_the_body(job, beat):
+        real_body(job, beat)
+        if not published:
+            services.publish(services.get_asset(job.asset.public_id), "digital-download", user=producer)
+            db.session.commit()
+            published.append(job.id)
+
+    monkeypatch.setattr(runner, "_transcode" if first == "retry" else "_verify", publish_after_the_body)
+    [result] = services.ingest_paths([clip])
+    if first == "retry":
+        drain()
+        renditions.retry(services.get_asset(result.asset.public_id), "strip")
+        db.session.commit()
+    drain()
+    asset = services.get_asset(result.asset.public_id)
+    assert published and asset.rendition("web") is not None, [r.kind.value for r in asset.renditions]
+    jobs = db.session.scalars(sa.select(Job).where(Job.asset_id == asset.id).order_by(Job.id)).all()
+    assert [j.status for j in jobs if j.id >= published[0]] == [JobStatus.SUCCEEDED, JobStatus.SUCCEEDED]
+
+
+def test_a_web_rendition_that_failed_is_not_queued_again_by_the_settle(app, clips, tmp_path, drain, make_user,
+                                                                        campaign_reward):
+    """The settle queues only what no job has tried: a web rendition that its job tried and
+    failed stays failed, with its retry button, and no job follows (no loop of failing jobs)."""
+    from filmfund.extensions import db
+    from filmfund.media import services
+    from filmfund.media.models import Job, JobStatus, RenditionState
+
+    app.config["MEDIA_PROFILE_OVERRIDES"]["web"] = {"preset": "no-such-preset"}  # ffmpeg refuses it
+    clip = tmp_path / "small.mp4"
+    shutil.copy(clips / "small.mp4", clip)
+    [result] = services.ingest_paths([clip])
+    drain()
+    services.publish(services.get_asset(result.asset.public_id), "digital-download", user=make_user(role="producer"))
+    db.session.commit()
+    drain()
+    asset = services.get_asset(result.asset.public_id)
+    assert asset.rendition("web") is None and asset.rendition_state("web").state == RenditionState.FAILED
+    jobs = db.session.scalars(sa.select(Job).where(Job.asset_id == asset.id)).all()
+    assert len(jobs) == 2 and all(j.status == JobStatus.SUCCEEDED for j in jobs)  # the check, one transcode
