@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.site.test_browser import CHROMIUM, _cli, running_site, sign_in_producer_first_time
+from tests.site.test_browser import CHROMIUM, _cli, running_site, server_log_tail, sign_in_producer_first_time
 
 pytestmark = pytest.mark.browser
 
@@ -53,7 +53,7 @@ def test_board_shows_a_new_clip_and_its_progress_without_a_reload(site, clips, t
             assert page.evaluate("window.__sameDocument") == "yes", "the board reloaded"
             assert page.locator("#footage-board li.empty").count() == 0
         except AssertionError:
-            print(log.read_text()[-3000:])
+            print(server_log_tail(log))
             raise
         finally:
             browser.close()

@@ -18,6 +18,7 @@ from tests.site.test_browser import (  # noqa: F401  (browser: a fixture)
     browser,
     give_in_browser,
     running_site,
+    server_log_tail,
     sign_in_donor,
     sign_in_producer_first_time,
 )
@@ -136,5 +137,5 @@ def test_producer_adds_captions_and_a_donor_player_offers_both_languages(site, b
             page.set_viewport_size({"width": 390, "height": 900})
         donor.close()
     except AssertionError:
-        print(log.read_text()[-3000:])
+        print(server_log_tail(log))
         raise

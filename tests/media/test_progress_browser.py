@@ -14,7 +14,7 @@ import shutil
 import pytest
 
 from tests.screens import assert_fits
-from tests.site.test_browser import CHROMIUM, running_site, sign_in_producer_first_time
+from tests.site.test_browser import CHROMIUM, running_site, server_log_tail, sign_in_producer_first_time
 
 pytestmark = pytest.mark.browser
 
@@ -125,7 +125,7 @@ def test_an_upload_shows_its_bytes_and_resumes_after_a_cut(site, page, clips, tm
         expect(page.locator("h1")).to_contain_text(f"Upload at {width}")
         assert hashlib.sha256(data).hexdigest() in page.inner_text("table")
     except AssertionError:
-        print(log.read_text()[-3000:])
+        print(server_log_tail(log))
         raise
     finally:
         page.unroute("**/footage/uploads/resumable/*")
@@ -164,7 +164,7 @@ def test_the_asset_page_follows_its_jobs_without_a_reload(site, page, clips, tmp
                 expect(page.locator("video.proxy")).to_be_visible()  # filled in when the job ended
                 assert page.evaluate("window.__sameDocument") == "yes", "the page reloaded"
         except AssertionError:
-            print(log.read_text()[-3000:])
+            print(server_log_tail(log))
             raise
         if width == 1280:
             page.reload()  # the retry button's form posts and redirects: watch the new page
@@ -191,5 +191,5 @@ def test_the_credits_page_follows_the_roll_until_it_can_be_downloaded(site, page
             assert "reload" not in page.inner_text("main")
             expect(page.locator("#roll-finished")).to_contain_text("rendered")
         except AssertionError:
-            print(log.read_text()[-3000:])
+            print(server_log_tail(log))
             raise

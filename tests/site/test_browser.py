@@ -118,6 +118,13 @@ def running_site(instance: Path, email: str, password: str, settings: dict[str, 
         log.close()
 
 
+def server_log_tail(log: Path, chars: int = 3000) -> str:
+    """The end of a site's log for a failure's message, without its access lines: a test that polls
+    a page for minutes would otherwise fill the tail with them and hide the worker's lines."""
+    lines = [line for line in log.read_text().splitlines() if " filmfund.access " not in line]
+    return "\n".join(lines)[-chars:]
+
+
 def sign_in_producer_first_time(page, base: str, email: str, password: str) -> None:
     """A producer's first sign-in in the browser: password, then the second factor's enrolment,
     with the code computed from the shown secret as an authenticator app would; ends on /admin/."""

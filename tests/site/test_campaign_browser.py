@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.screens import assert_fits, shot
-from tests.site.test_browser import CHROMIUM, _cli, running_site, sign_in_producer_first_time
+from tests.site.test_browser import CHROMIUM, _cli, running_site, server_log_tail, sign_in_producer_first_time
 
 pytestmark = pytest.mark.browser
 
@@ -67,14 +67,14 @@ def site(tmp_path_factory):
                 except urllib.error.HTTPError as err:
                     assert err.code == 409, err.read()  # not ready yet
             if time.monotonic() > deadline:
-                pytest.fail("the footage was never ready:\n" + log.read_text()[-3000:])
+                pytest.fail("the footage was never ready:\n" + server_log_tail(log))
             time.sleep(0.5)
         # The trailer's web rendition is made at its first publish, by the embedded worker, after the
         # footage's own jobs: its own wait (a full suite's other process can slow its encode a lot).
         deadline = time.monotonic() + 180
         while '<video id="trailer"' not in urllib.request.urlopen(base + "/", timeout=10).read().decode():
             if time.monotonic() > deadline:
-                pytest.fail("no trailer on the page:\n" + log.read_text()[-3000:])
+                pytest.fail("no trailer on the page:\n" + server_log_tail(log))
             time.sleep(0.5)
         _cli(env, "demo", "seed", "--donations", "1000")
         yield base
