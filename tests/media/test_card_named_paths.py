@@ -12,6 +12,9 @@ import pytest
 from filmfund.media import avchd
 from tests.media import camfiles
 
+# Its subject is how a card is read, not the database (tests/conftest.py: one_database).
+pytestmark = pytest.mark.one_database
+
 TS = b"\x47" + b"\x00" * 191  # one 188+4 packet's worth: discovery reads names and clip info, not bytes
 
 

@@ -24,6 +24,9 @@ from tests.ops.conftest import ROOT, process_alive
 from tests.redis_server import RedisServer
 from tests.waiting import wait_until
 
+# Its subject is the queue's lanes, not the database (tests/conftest.py: one_database).
+pytestmark = pytest.mark.one_database
+
 LANES_DIR = Path(__file__).parent / "lanes"
 MAIL_WITHIN = 5.0  # seconds from the sign-in request to the mail in the outbox
 

@@ -4,6 +4,9 @@ import pytest
 
 from filmfund.config import load_settings
 
+# Its subject is what Checkout is asked for, not the database (tests/conftest.py).
+pytestmark = pytest.mark.one_database
+
 
 def _session_form(fake_stripe):
     [req] = [r for r in fake_stripe.requests if r["path"] == "/v1/checkout/sessions"]

@@ -1,8 +1,12 @@
 """Stripe mode: the stripe library really talks HTTP to a fake Stripe on 127.0.0.1."""
+import pytest
 import sqlalchemy as sa
 
 from filmfund.extensions import db
 from filmfund.rewards.models import Pledge
+
+# Its subject is what the stripe library sends and reads, not the database (tests/conftest.py).
+pytestmark = pytest.mark.one_database
 
 
 def test_checkout_session_request(client, campaign, fake_stripe):
@@ -28,7 +32,6 @@ def test_checkout_session_request(client, campaign, fake_stripe):
     assert body["checkout_url"] == f"https://checkout.example/{body['checkout_session_id']}"
 
 
-import pytest
 from tests.helpers import make_pledge
 
 

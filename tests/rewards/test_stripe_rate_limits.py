@@ -12,6 +12,9 @@ from filmfund.rewards import stripe_gateway
 from filmfund.rewards.models import Pledge
 from tests.helpers import make_pledge
 
+# Its subject is Stripe's 429s and the backoff, not the database (tests/conftest.py).
+pytestmark = pytest.mark.one_database
+
 
 @pytest.fixture
 def quick_backoff(app):
