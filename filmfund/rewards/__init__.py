@@ -8,8 +8,8 @@ def init_app(app: Flask) -> None:
     from filmfund.auth import links
     from filmfund.extensions import csrf
     from filmfund.rewards import (  # noqa: F401  (tables; tasks: queue)
-        api, booking_listener, cli, donations_api, donor_api, donors, ledger_check, models, receipts, tasks, totals,
-        webhooks)
+        api, booking_listener, cli, donations_api, donor_api, donors, ledger_check, models, receipts, refund_notices,
+        tasks, totals, webhooks)
 
     i18n.keep_languages_in(donors.ProfileLanguages())  # the core asks the profile without importing rewards
     links.mailbox_proven.connect(receipts.on_mailbox_proven)  # a sign-in by a mailed link: refused receipts again

@@ -349,6 +349,9 @@ class Donation(db.Model):
     # since said failed: rules.reported_refund over this donation's RefundReport rows). A refund
     # booked in the ledger alone (offline, test checkout) is a report too.
     amount_refunded: Mapped[int] = mapped_column(default=0)
+    # The refunded amount the donor was last told of (refund_notices.py): below amount_refunded,
+    # a notice is owed.
+    refund_noticed: Mapped[int] = mapped_column(default=0, server_default="0")
     dispute_status: Mapped[DisputeStatus | None] = mapped_column(str_enum(DisputeStatus, 16))
     # The dispute's `amount` (what Stripe withdraws if it is lost), at most the donation's amount.
     # NULL on disputes booked before it was kept: a loss then counts the whole donation.

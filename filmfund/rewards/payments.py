@@ -16,7 +16,7 @@ from filmfund.db import utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
 from filmfund.i18n import format_money
-from filmfund.rewards import donors, entitlements, ledger, receipts, rules, statements, stock
+from filmfund.rewards import donors, entitlements, ledger, receipts, refund_notices, rules, statements, stock
 from filmfund.rewards.campaign import current_campaign
 from filmfund.rewards.models import (
     Campaign,
@@ -179,6 +179,7 @@ def settle_refunds(donation: Donation, event: EventKind, stripe_event_id: str | 
                      {"amount_refunded": donation.amount_refunded, "before": before,
                       "currency": donation.currency, "stripe_event": stripe_event_id}, actor=actor)
     _confirm_refund_requests(donation)
+    refund_notices.after_refund_change(donation)  # the donor is told, once this commits
     _after_money_change(donation, event, stripe_event_id)
 
 

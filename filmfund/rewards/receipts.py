@@ -94,6 +94,12 @@ def recompose_queued_receipt(donation: Donation) -> None:
             queued[i] = compose_receipt(donation)
 
 
+def receipt_queued(donation_id: int) -> bool:
+    """Whether this transaction queued the donation's receipt (its booking): what it goes on to
+    do to the gift, an early refund replayed, is told by that receipt (recompose_queued_receipt)."""
+    return any(r.donation_id == donation_id for r in db.session.info.get("receipts", []))
+
+
 def take_queued_receipts() -> list[Receipt]:
     return db.session.info.pop("receipts", [])
 

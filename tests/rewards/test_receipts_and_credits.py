@@ -56,7 +56,9 @@ def test_receipt_over_smtp_exactly_once(campaign, stripe_events, pledge, smtp):
     stripe_events.send("checkout.session.async_payment_succeeded", event)
     stripe_events.send("charge.refunded", charge_obj(f"pi_{p.id}", 5000, 100))
     # The worker's SMTP send returns once the server has accepted the message: nothing to wait for.
-    assert [m.rcpt_tos for m in smtp.messages] == [["other@example.org"], ["fan@example.org"]]
+    # The receipts, then the refund's notice (refund_notices.py): each mailed once.
+    assert [m.rcpt_tos for m in smtp.messages] == [["other@example.org"], ["fan@example.org"], ["fan@example.org"]]
+    assert "$1.00 of your gift of $50.00" in _body(smtp.messages[2].content)
     text = _body(smtp.messages[1].content)
     assert "Amount: $50.00" in text
     assert "$10.00 goes to Xinxing Aid center (20% of all that is raised, rounded on the running total" in text
