@@ -196,7 +196,7 @@ def test_after_the_freeze_a_donor_is_shown_what_the_film_prints_not_a_new_name(c
                     follow_redirects=True)
     html = resp.get_data(as_text=True)
     assert "您的新署名会转给制片方" in html  # saved, and told it is not the film's yet
-    assert "影片印出的是“Amy Supporter”" in html and "“Amy 艾米”已转给制片方" in html
+    assert "片尾字幕中显示的是“Amy Supporter”" in html and "“Amy 艾米”已转给制片方" in html
     page = amy.get("/account/credits?lang=en").get_data(as_text=True)
     assert re.search(r'id="proof-line"><strong>Amy Supporter<', page)  # the frozen line, not the new name
     assert 'id="proof-waiting"' in page and "“Amy 艾米” is with the producers" in page

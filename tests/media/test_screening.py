@@ -257,7 +257,7 @@ def test_the_campaign_file_screening_is_checked(app, tmp_path):
 @pytest.mark.slow
 def test_the_account_says_when_the_screening_opens_and_the_library_links_its_player(app, film, donors, login_as,
                                                                                    token_for):
-    """Outside its window the rewards table said "In your downloads — See it" (在您的下载中 查看)
+    """Outside its window the rewards table said "In your downloads — See it" (已放入“您的下载” 查看)
     for a film that is not there; inside it, the library API's page_url was /library/<id>, the
     download, a 404 for a film that only streams."""
     import re
@@ -274,12 +274,12 @@ def test_the_account_says_when_the_screening_opens_and_the_library_links_its_pla
     assert "Not open yet" in en and "The screening opens" in en and "UTC" in en
     assert "尚未开放" in zh and "放映将于" in zh and "（北京时间）" in zh
     for text in (en, zh):
-        assert "In your downloads" not in text and "在您的下载中" not in text and "#downloads" not in text
+        assert "In your downloads" not in text and "已放入“您的下载”" not in text and "#downloads" not in text
 
     _window(-2, -1)  # after
     en, zh = row("en"), row("zh-Hans")
     assert "Closed" in en and "The screening closed on" in en and "See it" not in en
-    assert "已结束" in zh and "放映已于" in zh and "在您的下载中" not in zh
+    assert "已结束" in zh and "放映已于" in zh and "已放入“您的下载”" not in zh
 
     _window(-1, +1)  # open: the film plays in the downloads
     assert 'href="/account#downloads">Watch it</a>' in row("en")

@@ -60,7 +60,7 @@ def test_the_form_shows_what_is_left_and_sold_out_in_both_languages(client, camp
     html = client.get("/?lang=en").get_data(as_text=True)
     assert "19 of 20 left" in html and "sold out" in html
     html = client.get("/?lang=zh-Hans").get_data(as_text=True)
-    assert "还剩 19 份（共 20 份）" in html and "已售罄" in html
+    assert "还剩 19 份（共 20 份）" in html and "已领完" in html
 
 
 def test_a_pledge_that_would_claim_a_sold_out_reward_is_refused(client, campaign):
