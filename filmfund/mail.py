@@ -11,6 +11,7 @@ import os
 import smtplib
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
@@ -29,6 +30,16 @@ log = logging.getLogger(__name__)
 ERASED_DOMAIN = "erased.invalid"
 # Message-IDs' domain when the sender's address gives none.
 _FALLBACK_DOMAIN = "filmfund.localhost"
+
+
+@dataclass(frozen=True)
+class Letter:
+    """A mail written and not yet sent (a notice composed in its use case's transaction, mailed
+    after the commit): to whom, its subject, its text."""
+
+    to: str
+    subject: str
+    text: str
 
 
 def mails_nobody(address: str) -> bool:

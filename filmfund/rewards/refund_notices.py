@@ -18,7 +18,6 @@ gift's receipt ("Refunded: …"), not by a second mail.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -29,7 +28,7 @@ from filmfund.auth.services import public_base_url
 from filmfund.db import on_commit
 from filmfund.extensions import db
 from filmfund.i18n import for_donor, format_money, format_when
-from filmfund.mail import our_message_id, send_mail
+from filmfund.mail import Letter, our_message_id, send_mail
 from filmfund.rewards import receipts, texts
 from filmfund.rewards.entitlements import donor_entitlements
 from filmfund.rewards.models import Campaign, Donation, DonationSource, RefundReport
@@ -72,21 +71,14 @@ def _give_back(donation_id: int, told: int) -> None:
     db.session.execute(sa.update(Donation).where(Donation.id == donation_id).values(refund_noticed=told))
 
 
-@dataclass(frozen=True)
-class RefundNotice:
-    to: str
-    subject: str
-    text: str
-
-
-def compose_notice(donation: Donation) -> RefundNotice:
+def compose_notice(donation: Donation) -> Letter:
     """The notice of what is refunded of `donation` now, in the donor's language."""
     campaign = db.session.get(Campaign, donation.campaign_id)
     with for_donor(donation.user_id):
         return _notice_text(campaign, donation, donor_entitlements(donation.user, campaign))
 
 
-def _notice_text(campaign: Campaign, donation: Donation, standing: dict) -> RefundNotice:
+def _notice_text(campaign: Campaign, donation: Donation, standing: dict) -> Letter:
     test, cur, title = not donation.livemode, donation.currency, texts.campaign_title(campaign)
     whole = donation.amount_refunded >= donation.amount
     lines = [str(receipts.TEST_RECEIPT_NOTE), ""] if test else []
@@ -119,7 +111,7 @@ def _notice_text(campaign: Campaign, donation: Donation, standing: dict) -> Refu
         subject = _("Part of your gift has been refunded: %(title)s", title=title)
     if test:
         subject = _("%(subject)s (TEST PAYMENT: no money moved)", subject=subject)
-    return RefundNotice(donation.user.email, subject, "\n".join(lines) + "\n")
+    return Letter(donation.user.email, subject, "\n".join(lines) + "\n")
 
 
 def send_notice_once(donation_id: int) -> str:

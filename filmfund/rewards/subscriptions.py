@@ -24,7 +24,7 @@ from filmfund.db import utcnow
 from filmfund.errors import NotFoundError
 from filmfund.extensions import db
 from filmfund.i18n import for_donor, format_money
-from filmfund.mail import send_mail
+from filmfund.mail import Letter, send_mail
 from filmfund.rewards import ledger, stripe_gateway, texts
 from filmfund.rewards.campaign import campaign_of
 from filmfund.rewards.campaign_file import MAX_AMOUNT
@@ -256,14 +256,7 @@ def note_period_end(sub: Subscription, unix: int | None) -> None:
 
 # ---------------------------------------------------------------- a failed renewal's mail (after commit)
 
-@dataclass(frozen=True)
-class Notice:
-    to: str
-    subject: str
-    text: str
-
-
-def queue_notice(notice: Notice) -> None:
+def queue_notice(notice: Letter) -> None:
     db.session.info.setdefault("subscription_notices", []).append(notice)
 
 
@@ -275,11 +268,11 @@ def drop_notices(mark: int = 0) -> None:
     del db.session.info.setdefault("subscription_notices", [])[mark:]
 
 
-def take_notices() -> list[Notice]:
+def take_notices() -> list[Letter]:
     return db.session.info.pop("subscription_notices", [])
 
 
-def send_notices(notices: list[Notice]) -> None:
+def send_notices(notices: list[Letter]) -> None:
     for notice in notices:
         try:
             send_mail(notice.to, notice.subject, notice.text)
@@ -287,7 +280,7 @@ def send_notices(notices: list[Notice]) -> None:
             log.exception("the failed-renewal mail could not be sent")
 
 
-def payment_failed_notice(sub: Subscription, facts: InvoiceFacts) -> Notice:
+def payment_failed_notice(sub: Subscription, facts: InvoiceFacts) -> Letter:
     """What the donor is told when a month could not be charged: nothing was taken, Stripe tries
     again by itself, and how to update the card or stop the gift."""
     campaign = campaign_of(sub.pledge)
@@ -302,7 +295,7 @@ def payment_failed_notice(sub: Subscription, facts: InvoiceFacts) -> Notice:
         lines.append(facts.hosted_invoice_url or account)
         lines += ["", _("To stop the monthly gift instead, cancel it on your account page: %(url)s", url=account), ""]
         subject = _("Your monthly gift could not be charged")
-    return Notice(sub.user.email, subject, "\n".join(lines) + "\n")
+    return Letter(sub.user.email, subject, "\n".join(lines) + "\n")
 
 
 # ---------------------------------------------------------------- the donor's own

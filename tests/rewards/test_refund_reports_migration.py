@@ -20,22 +20,28 @@ def _insert(conn, sql: str, **values) -> None:
     conn.execute(sa.text(sql).bindparams(sa.bindparam("w", type_=UTCDateTime())), {"w": WHEN, **values})
 
 
+def insert_refunded_donations(conn, refunds: tuple[int, ...]) -> None:
+    """A campaign, a donor, and one $100 Stripe gift of theirs per amount refunded (ids from 1), as
+    the code before these migrations wrote them."""
+    _insert(conn, "INSERT INTO campaigns (id, slug, title, tagline, description, currency, goal, partner_name, "
+                  "share_bps, translations, time_zone, created_at, updated_at) VALUES (1, 'film', 'Film', '', "
+                  "'', 'usd', 400000, 'Partner', 2000, '{}', 'UTC', :w, :w)")
+    _insert(conn, "INSERT INTO users (id, public_id, email, session_version, created_at) "
+                  "VALUES (1, 'p1', 'donor@example.org', 0, :w)")
+    for donation_id, refunded in enumerate(refunds, start=1):
+        _insert(conn, "INSERT INTO donations (id, campaign_id, user_id, source, amount, currency, livemode, "
+                      "amount_refunded, anonymous, rewards_opt_out, flags, note, received_at, created_at) "
+                      "VALUES (:d, 1, 1, 'stripe', 10000, 'usd', false, :r, false, false, '', '', :w, :w)",
+                d=donation_id, r=refunded)
+
+
 def test_refunds_so_far_become_reports_and_refund_failed_groups_come_and_go(empty_database, tmp_path,  # noqa: F811
                                                                              monkeypatch):
     app = migration_app(empty_database, tmp_path, monkeypatch)
     with app.app_context():
         upgrade(revision=BEFORE)
         with db.engine.begin() as conn:
-            _insert(conn, "INSERT INTO campaigns (id, slug, title, tagline, description, currency, goal, partner_name, "
-                          "share_bps, translations, time_zone, created_at, updated_at) VALUES (1, 'film', 'Film', '', "
-                          "'', 'usd', 400000, 'Partner', 2000, '{}', 'UTC', :w, :w)")
-            _insert(conn, "INSERT INTO users (id, public_id, email, session_version, created_at) "
-                          "VALUES (1, 'p1', 'donor@example.org', 0, :w)")
-            for donation_id, refunded in ((1, 3000), (2, 0)):
-                _insert(conn, "INSERT INTO donations (id, campaign_id, user_id, source, amount, currency, livemode, "
-                              "amount_refunded, anonymous, rewards_opt_out, flags, note, received_at, created_at) "
-                              "VALUES (:d, 1, 1, 'stripe', 10000, 'usd', false, :r, false, false, '', '', :w, :w)",
-                        d=donation_id, r=refunded)
+            insert_refunded_donations(conn, (3000, 0))
             for _ in range(2):  # entries booked before the upgrade, ids from the table's sequence
                 _insert(conn, "INSERT INTO ledger_entries (campaign_id, group_id, event_kind, entry_kind, amount, "
                               "currency, donation_id, livemode, created_at) VALUES (1, 'g0', 'donation', 'gift', "
