@@ -306,7 +306,7 @@ _SECTION_TITLES = {
     "payouts": _l("Payouts you acknowledged"),
 }
 _LABELS = {
-    "amount": _l("Amount"), "amount_refunded": _l("Refunded"), "refunded": _l("Refunded"), "net": _l("Net"),
+    "amount": _l("Amount"), "amount_refunded": _l("Refunded"), "refund_noticed": _l("Refund we mailed you about"), "refunded": _l("Refunded"), "net": _l("Net"),
     "gross": _l("Given"), "currency": _l("Currency"), "received_at": _l("Received"), "created_at": _l("Created"),
     "updated_at": _l("Last changed"), "credit_name": _l("Name in the credits"), "anonymous": _l("Anonymous"),
     "rewards_opt_out": _l("No rewards"), "email": _l("Email"), "status": _l("State"), "state": _l("State"),
@@ -470,7 +470,7 @@ def _code_words(table: str, column: str, value: str, reward_keys: dict[str, str]
     return None
 
 
-_MONEY = {"amount", "amount_refunded", "refunded", "net", "gross", "share", "fee", "min_amount", "dispute_amount"}
+_MONEY = {"amount", "amount_refunded", "refund_noticed", "refunded", "net", "gross", "share", "fee", "min_amount", "dispute_amount"}
 # Ids a person has no use for; kept in the JSON, which stays complete and machine-readable. An
 # audit entry's account id is its `actor` (said in words), and its place in the chain (number,
 # hashes) is for a program checking the log: the JSON keeps them. So are the producers' search's
