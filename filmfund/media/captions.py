@@ -99,7 +99,7 @@ def label(lang: str) -> str:
     return (name[:1].upper() + name[1:]) if name else lang  # a menu entry starts with a capital
 
 
-def _order(lang: str) -> tuple[int, int, str]:
+def language_order(lang: str) -> tuple[int, int, str]:
     """The campaign's languages first, each with every tag of the same language: a Chinese file
     is often tagged zh or zh-CN (what Chinese tools write), and is a Chinese reader's track as
     zh-Hans is (zh-Hans itself first, simplified before traditional); then the others by tag."""
@@ -308,7 +308,7 @@ def statuses(asset: Asset) -> list[dict]:
     """Each language's state for the producers' page: the campaign's two first (missing when
     there is none), then the others."""
     have = {c.lang: c for c in asset.captions}
-    langs = sorted(set(FIRST) | set(have), key=_order)
+    langs = sorted(set(FIRST) | set(have), key=language_order)
     return [{"lang": lang, "label": label(lang), "caption": have.get(lang),
              "status": have[lang].status.value if lang in have else "missing"} for lang in langs]
 
@@ -316,7 +316,8 @@ def statuses(asset: Asset) -> list[dict]:
 # --- donors -------------------------------------------------------------------------------------
 
 def final(asset: Asset) -> list[Caption]:
-    return sorted((c for c in asset.captions if c.status == CaptionStatus.FINAL), key=lambda c: _order(c.lang))
+    return sorted((c for c in asset.captions if c.status == CaptionStatus.FINAL),
+                  key=lambda c: language_order(c.lang))
 
 
 def vtt_response(caption: Caption, *, filename: str | None = None):

@@ -12,13 +12,24 @@ from flask_babel import gettext as _
 
 from filmfund.errors import NotFoundError
 from filmfund.extensions import db
-from filmfund.media.models import Asset, AssetKind, AssetState, Publication, Rendition, RenditionKind
+from filmfund.media import captions
+from filmfund.media.models import (Asset, AssetKind, AssetState, Caption, CaptionStatus, Publication, Rendition,
+                                   RenditionKind)
 from filmfund.media.published import published_kinds_sql
 from filmfund.media.publishing import PUBLIC, shown_title
 
 # What each public file of an asset is: its rendition kind (the public URL names the file, not the kind).
+# A public video's final captions are public files too, one per language (public_caption).
 PUBLIC_FILES = {"video": RenditionKind.WEB, "poster": RenditionKind.POSTER, "still": RenditionKind.IMAGE}
 GALLERY_MAX = 24
+
+
+@dataclass(frozen=True)
+class PublicCaption:
+    """One language's final captions of the trailer: a <track> on the campaign page."""
+    lang: str     # its BCP 47 tag, as stored
+    label: str    # the language's own name (captions.label), the player's menu entry
+    version: str  # changes with its text: the track's URL carries it, so no cache serves old words
 
 
 @dataclass(frozen=True)
@@ -31,6 +42,11 @@ class PublicItem:
     height: int | None
     duration: float | None
     has_poster: bool
+    captions: tuple[PublicCaption, ...] = ()  # the trailer's final captions, the campaign's languages first
+
+    def default_caption(self, page_lang: str) -> str | None:
+        """The track on at first on a page in `page_lang` (as on the donors' player): its language's."""
+        return captions.default_lang([c.lang for c in self.captions], page_lang)
 
 
 def _public_rows(asset_public_id: str | None = None):
@@ -73,7 +89,7 @@ def public_media() -> tuple[PublicItem | None, list[PublicItem]]:
             web = renditions[RenditionKind.WEB]
             title = shown_title(row)
             trailer = PublicItem(asset_id, title.title, title.lang, "video", web.width, web.height,
-                                 web.r_duration or row.duration, has_poster)
+                                 web.r_duration or row.duration, has_poster, _final_captions(asset_id))
         elif row.kind == AssetKind.IMAGE.value and len(gallery) < GALLERY_MAX and RenditionKind.IMAGE in renditions:
             still = renditions[RenditionKind.IMAGE]
             title = shown_title(row)
@@ -90,3 +106,26 @@ def public_file(asset_public_id: str, what: str):
     if item is None or kind not in item["renditions"]:
         raise NotFoundError(_("No such file."))
     return item["renditions"][kind]
+
+
+def _final_captions(asset_public_id: str) -> tuple[PublicCaption, ...]:
+    """The final captions of a public video (never a draft), read on each render of the page, so
+    captions added, edited or taken back to draft later show at once."""
+    a, c = Asset.__table__, Caption.__table__
+    rows = db.session.execute(sa.select(c.c.lang, c.c.updated_at).select_from(c.join(a, a.c.id == c.c.asset_id))
+                              .where(a.c.public_id == asset_public_id, c.c.status == CaptionStatus.FINAL.value))
+    return tuple(PublicCaption(row.lang, captions.label(row.lang), f"{row.updated_at:%Y%m%d%H%M%S%f}")
+                 for row in sorted(rows, key=lambda row: captions.language_order(row.lang)))
+
+
+def public_caption(asset_public_id: str, lang: str) -> Caption:
+    """A public video's final captions in one language (its stored tag), while its clip is public
+    (public_file's rule: published to everyone, ready, not in fixity alert); 404 otherwise, for a
+    draft, or a language it has none in (never "it exists")."""
+    public_file(asset_public_id, "video")
+    caption = db.session.scalar(sa.select(Caption).join(Asset, Asset.id == Caption.asset_id)
+                                .where(Asset.public_id == asset_public_id, Caption.lang == lang,
+                                       Caption.status == CaptionStatus.FINAL))
+    if caption is None:
+        raise NotFoundError(_("No such file."))
+    return caption

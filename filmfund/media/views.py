@@ -581,6 +581,16 @@ def public_file(asset_id: str, what: str, ext: str):
     return resp
 
 
+@library_bp.get("/public/<asset_id>/captions/<lang>.vtt")
+def public_captions(asset_id: str, lang: str):
+    """A public video's final captions in one language (the trailer's <track>s): re-checked on
+    every request as the other public files are; 404 for a draft or an asset not public now."""
+
+    resp = media_captions.vtt_response(public.public_caption(asset_id, lang))
+    resp.headers["Cache-Control"] = PUBLIC_CACHE  # its URL carries the text's version (public.PublicCaption)
+    return resp
+
+
 # --- streaming (HLS): filmfund/media/streaming.py -------------------------------------------------
 
 def _playlist(text: str, cache: str = PRIVATE):

@@ -90,6 +90,7 @@ MATRIX: dict[tuple[str, str], tuple[str, object, dict[str, int]]] = {
     ("site.sharing_report", "GET"): ("/admin/sharing", None, PRODUCER_PAGE),
     ("site.artwork", "GET"): ("/artwork/icon.svg", None, _all(200)),
     ("library.public_file", "GET"): (f"/public/{UNKNOWN}/poster.jpg", None, _all(404)),
+    ("library.public_captions", "GET"): (f"/public/{UNKNOWN}/captions/en.vtt", None, _all(404)),
     ("admin.credits_csv", "GET"): ("/admin/credits.csv", None, PRODUCER_PAGE),
     # donations: the list, a donor's page, refunds and the supporters' CSV (producers, never the partner)
     ("donations_admin.list_page", "GET"): ("/admin/donations/", None, PRODUCER_PAGE),

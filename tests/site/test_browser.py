@@ -226,6 +226,24 @@ def test_donation_in_a_real_browser(server, browser, tmp_path):
     expect(preview).to_contain_text("Supporter")
     page.fill("#amount", "50")
     expect(preview).to_contain_text("Collector")
+    # A screen reader hears the outcome's line once the typing pauses, and only when it changes
+    # (a11y F8): keying in "55.50" within Collector says nothing again; reaching Patron says it once.
+    status = page.locator("#tier-status")
+    expect(status).to_have_text("This reaches the Collector tier ($50+).")
+    assert preview.get_attribute("aria-live") is None and status.get_attribute("aria-live") == "polite"
+    page.evaluate("""() => { window.statusChanges = 0; new MutationObserver((records) => {
+        window.statusChanges += records.length; }).observe(document.getElementById("tier-status"),
+        {childList: true, characterData: true, subtree: true}); }""")
+    page.fill("#amount", "")
+    page.locator("#amount").press_sequentially("55.50", delay=60)
+    expect(preview).to_contain_text("$11.10 of $55.50")
+    page.wait_for_timeout(800)
+    assert page.evaluate("window.statusChanges") == 0
+    page.fill("#amount", "120")
+    expect(status).to_have_text("This reaches the Patron tier ($100+).")
+    assert page.evaluate("window.statusChanges") == 1
+    page.fill("#amount", "50")
+    expect(preview).to_contain_text("Collector")
     shot(page, tmp_path / "campaign.png")
 
     page.fill("#email", "browser-donor@example.org")

@@ -16,6 +16,12 @@
   var amountInput = document.getElementById("amount");
   var optOut = document.getElementById("rewards_opt_out");
   var preview = document.getElementById("tier-preview");
+  // What a screen reader hears: #tier-status (polite, visually hidden) says the outcome's one line
+  // (the tier reached, an error, no rewards) once the typing pauses, and only when that outcome
+  // changed; the preview's details are shown as typed, never announced on each keystroke.
+  var status = document.getElementById("tier-status");
+  var ANNOUNCE_AFTER_MS = 500;
+  var announced = null, announceTimer = null;
   // The server's refusal of the amount just sent (if any) already says what is wrong: the preview
   // does not say it a second time; once the amount is edited, that refusal is stale and goes.
   var serverError = document.getElementById("amount-error");
@@ -73,17 +79,20 @@
     }
   }
 
+  // Shows the preview; returns its outcome ({key, line}): what #tier-status says when it changes.
   function render() {
     var text = amountInput.value;
     var cents = parseCents(text);
     preview.replaceChildren();
     if (!text.trim()) {
       preview.appendChild(el("p", say("empty"), "muted"));
-      highlight(null); return;
+      highlight(null); return {key: "empty", line: ""};
     }
     if (cents === null || cents < 100) {
-      if (!serverError) { preview.appendChild(el("p", say(cents === null ? "invalid" : "too_small"), "field-error")); }
-      highlight(null); return;
+      var problem = cents === null ? "invalid" : "too_small";
+      if (serverError) { highlight(null); return {key: "server", line: ""}; }  // the server's refusal says it
+      preview.appendChild(el("p", say(problem), "field-error"));
+      highlight(null); return {key: problem, line: say(problem)};
     }
     var reached = null, next = null;
     for (var i = 0; i < tiers.length; i++) {
@@ -93,8 +102,9 @@
     if (optOut && optOut.checked) {
       preview.appendChild(el("p", say("opt_out"), "tier-reached"));
       preview.appendChild(share);
-      highlight(null); return;
+      highlight(null); return {key: "opt_out", line: say("opt_out")};
     }
+    var outcome = {key: "no_tier", line: ""};
     if (reached) {
       var head = el("p", "", "tier-reached");
       var parts = say("reaches", {amount: money(reached.min_amount)}).split("{tier}");
@@ -102,6 +112,7 @@
       head.appendChild(el("strong", reached.name));
       head.appendChild(document.createTextNode(parts.slice(1).join("")));
       preview.appendChild(head);
+      outcome = {key: "tier:" + reached.min_amount, line: head.textContent};
       var earlier = tiers.filter(function (t) { return t.min_amount < reached.min_amount; }).length;
       preview.appendChild(el("p", earlier ? say(earlier > 1 ? "below_other" : "below_one", {count: earlier})
         : say("brings")));
@@ -110,10 +121,23 @@
       preview.appendChild(list);
     }
     if (next) {
-      preview.appendChild(el("p", say("next", {amount: money(next.min_amount - cents), tier: next.name}), "muted"));
+      var nextLine = el("p", say("next", {amount: money(next.min_amount - cents), tier: next.name}), "muted");
+      preview.appendChild(nextLine);
+      if (!reached) { outcome.line = nextLine.textContent; }  // below every tier: how far the first is
     }
     preview.appendChild(share);
     highlight(reached ? reached.min_amount : null);
+    return outcome;
+  }
+
+  function announceLater(outcome) {
+    clearTimeout(announceTimer);
+    if (!status) { return; }
+    announceTimer = setTimeout(function () {
+      if (outcome.key === announced) { return; }
+      announced = outcome.key;
+      status.textContent = outcome.line;
+    }, ANNOUNCE_AFTER_MS);
   }
 
   amountInput.addEventListener("input", function () {
@@ -122,8 +146,8 @@
       amountInput.removeAttribute("aria-invalid");
       amountInput.setAttribute("aria-describedby", "amount-help");
     }
-    render();
+    announceLater(render());
   });
-  if (optOut) { optOut.addEventListener("change", render); }
-  render();
+  if (optOut) { optOut.addEventListener("change", function () { announceLater(render()); }); }
+  announced = render().key;  // what the page opens with is not announced, only a change
 }());
