@@ -48,11 +48,14 @@ def list_page():
                            sources=donations.SOURCES, campaign=campaign), 400 if error else 200
 
 
-def _donor_page(user_id: int, *, errors: dict | None = None, values: dict | None = None, status: int = 200):
+def _donor_page(user_id: int, *, errors: dict | None = None, bad: dict | None = None, values: dict | None = None,
+                status: int = 200):
+    """`errors`/`bad`/`values` by donation id: a refused refund's message, the field it is about
+    (the page ties the message to it and focuses it; None: the whole form), what was typed."""
     campaign = current_campaign()
     ctx = donor_views.donor_page(campaign, user_id)
-    return render_template("admin/donor.html", d=ctx, campaign=campaign, errors=errors or {}, values=values or {},
-                           form_key=new_id()), status
+    return render_template("admin/donor.html", d=ctx, campaign=campaign, errors=errors or {}, bad=bad or {},
+                           values=values or {}, form_key=new_id()), status
 
 
 @bp.get("/donors/<int:user_id>")
@@ -77,8 +80,10 @@ def refund(donation_id: int):
         refunds.raise_failure(req)
     except DomainError as err:
         db.session.rollback()
-        return _donor_page(user_id, errors={donation_id: err.message}, values={donation_id: f.to_dict()},
-                           status=err.status if err.status in (400, 409) else 400)
+        # More than remains is about the amount typed, though its message names no field.
+        field = field_of(err) or ("amount" if err.code == "refund_exceeds_remaining" else None)
+        return _donor_page(user_id, errors={donation_id: for_people(err.message)}, bad={donation_id: field},
+                           values={donation_id: f.to_dict()}, status=err.status if err.status in (400, 409) else 400)
     money = format_money(req.amount, donation.currency)
     if req.state.value == "succeeded":
         flash(_("Refunded %(money)s: booked in the ledger; the totals, the donor's tier and the partner's share "

@@ -10,7 +10,7 @@ from flask_babel import ngettext
 
 from filmfund.comms import arrangements, invitations, questions, updates
 from filmfund.comms.views import bp
-from filmfund.errors import DomainError, NotFoundError, for_people
+from filmfund.errors import DomainError, NotFoundError, field_of, for_people
 from filmfund.extensions import db, limiter
 from filmfund.i18n import versions_from_form, zone_choices
 from filmfund.media.common import storage
@@ -35,13 +35,13 @@ def _serve(key: str, content_type: str):
 
 # --- questions: donors --------------------------------------------------------------------
 
-def _my_questions_page(error: str | None = None, body: str = "", status: int = 200):
+def _my_questions_page(error: str | None = None, body: str = "", status: int = 200, bad: str | None = None):
     me = _me()
     why_not = questions.why_not_asking(me)  # None: she may ask; else the page says why not, truly
     return render_template("comms/my_questions.html", allowed=why_not is None, why_not=why_not,
                            refusal=questions.refusal(why_not) if why_not else None,
                            items=questions.my_questions(me), remaining=questions.remaining(me),
-                           limit=questions.limit_per_donor(), error=error, body=body,
+                           limit=questions.limit_per_donor(), error=error, bad=bad, body=body,
                            state_badge=questions.state_badge), status
 
 
@@ -61,7 +61,7 @@ def ask_question():
     except DomainError as err:
         db.session.rollback()  # a question over the limit is flushed already; the entitlement lock goes
         return _my_questions_page(error=for_people(err.message), body=request.form.get("body", "")[:2000],
-                                  status=err.status)
+                                  status=err.status, bad=field_of(err))
     flash(_("Your question was sent to the producers."), "success")
     return redirect(url_for("comms.questions"), code=303)
 
@@ -110,10 +110,10 @@ def add_subject():
     return redirect(url_for("comms.admin_questions"), code=303)
 
 
-def _admin_question_page(question_id: int, error: str | None = None, status: int = 200):
+def _admin_question_page(question_id: int, error: str | None = None, status: int = 200, bad: str | None = None):
     q = questions.get_question(question_id)
     return render_template("comms/admin_question.html", q=q, subjects=questions.subjects(),
-                           clips=questions.clip_choices(q), error=error), status
+                           clips=questions.clip_choices(q), error=error, bad=bad), status
 
 
 @bp.get("/admin/questions/<int:question_id>")
@@ -130,7 +130,8 @@ def _question_action(question_id: int, fn, done: str):
         if err.status == 404:
             raise
         db.session.rollback()  # nothing half-written shows on the page
-        return _admin_question_page(question_id, error=for_people(err.message), status=err.status)
+        return _admin_question_page(question_id, error=for_people(err.message), status=err.status,
+                                    bad=field_of(err))
     flash(done, "success")
     return redirect(url_for("comms.admin_question", question_id=question_id), code=303)
 
@@ -171,12 +172,13 @@ def my_invitations():
                            state=invitations.place_state)
 
 
-def _my_invitation_page(invitation_id: int, error: str | None = None, status: int = 200):
+def _my_invitation_page(invitation_id: int, error: str | None = None, status: int = 200, bad: str | None = None):
     inv = invitations.my_invitation(_me(), invitation_id)
     counts = invitations.rsvp_counts(inv.experience_id)["slots"]  # the places held, per time
     return render_template("comms/my_invitation.html", inv=inv, words=invitations.text(inv.experience),
                            local=invitations.local, counts=counts, state=invitations.place_state(inv),
-                           zones=zone_choices(invitations.time_zones(), inv.time_zone), error=error), status
+                           zones=zone_choices(invitations.time_zones(), inv.time_zone), error=error,
+                           bad=bad), status
 
 
 @bp.get("/account/invitations/<int:invitation_id>")
@@ -195,7 +197,9 @@ def rsvp(invitation_id: int):
         if err.status == 404:
             raise
         db.session.rollback()  # a full time's slot lock goes before the page is made
-        return _my_invitation_page(invitation_id, error=for_people(err.message), status=err.status)
+        # A full time is about the time chosen, though its message names no field.
+        bad = field_of(err) or ("time" if err.code == "slot_full" else None)
+        return _my_invitation_page(invitation_id, error=for_people(err.message), status=err.status, bad=bad)
     flash(_("Thank you: we look forward to seeing you.") if inv.status == "accepted" else
           _("Thank you for letting us know."), "success")
     return redirect(url_for("comms.my_invitation", invitation_id=invitation_id), code=303)
@@ -210,7 +214,8 @@ def invitation_time_zone(invitation_id: int):
     except DomainError as err:
         if err.status == 404:
             raise
-        return _my_invitation_page(invitation_id, error=for_people(err.message), status=err.status)
+        return _my_invitation_page(invitation_id, error=for_people(err.message), status=err.status,
+                                   bad=field_of(err))
     return redirect(url_for("comms.my_invitation", invitation_id=invitation_id), code=303)
 
 
@@ -296,12 +301,12 @@ def send_invitations(experience_id: int):
 
 # --- the $2000 request thread -------------------------------------------------------------
 
-def _my_requests_page(error: str | None = None, body: str = "", status: int = 200):
+def _my_requests_page(error: str | None = None, body: str = "", status: int = 200, bad: str | None = None):
     me = _me()
     # a donor who does not hold the reward sees why (the tier, or her opt-out), no messages
     allowed = arrangements.may_write(me)
     return render_template("comms/my_requests.html", allowed=allowed, refusal=None if allowed else arrangements.refusal(me),
-                           messages=arrangements.my_thread(me), error=error, body=body), status
+                           messages=arrangements.my_thread(me), error=error, bad=bad, body=body), status
 
 
 @bp.get("/account/requests", endpoint="thread")
@@ -319,7 +324,7 @@ def post_request():
         db.session.commit()
     except DomainError as err:
         return _my_requests_page(error=for_people(err.message), body=request.form.get("body", "")[:6000],
-                                 status=err.status)
+                                 status=err.status, bad=field_of(err))
     flash(_("Sent to the producers."), "success")
     return redirect(url_for("comms.thread"), code=303)
 
@@ -330,10 +335,10 @@ def admin_requests():
     return render_template("comms/admin_requests.html", rows=arrangements.threads())
 
 
-def _admin_thread_page(public_id: str, error: str | None = None, status: int = 200):
+def _admin_thread_page(public_id: str, error: str | None = None, status: int = 200, bad: str | None = None):
     donor = arrangements.donor_by_public_id(public_id)
     return render_template("comms/admin_thread.html", donor=donor, messages=arrangements.thread(donor.id),
-                           thread_open=arrangements.may_write(donor), error=error), status
+                           thread_open=arrangements.may_write(donor), error=error, bad=bad), status
 
 
 @bp.get("/admin/requests/<public_id>")
@@ -351,6 +356,6 @@ def reply_request(public_id: str):
     except DomainError as err:
         if err.status == 404:
             raise
-        return _admin_thread_page(public_id, error=for_people(err.message), status=err.status)
+        return _admin_thread_page(public_id, error=for_people(err.message), status=err.status, bad=field_of(err))
     flash(_("Reply sent; the donor is told by mail."), "success")
     return redirect(url_for("comms.admin_thread", public_id=public_id), code=303)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 
 from filmfund.audit import record_audit
 from filmfund.auth.models import User
@@ -47,6 +48,16 @@ _PERCENT_RE = re.compile(r"^\d{1,3}(\.\d{1,2})?$")
 
 class DeliveredRewardsError(ValidationError):
     code = "delivered_rewards"
+
+
+class FieldRefused(ValidationError):
+    """A refusal about one field of the editor's forms, `field` its name in the form (`tier-0-min`).
+    The page marks that field invalid, described by its form's message, and focuses it (the view
+    hands `field` to editor_view_from_form)."""
+
+    def __init__(self, message: str, field: str, *, code: str):
+        super().__init__(message, code=code)
+        self.field = field
 
 
 def _texts(campaign: Campaign, key: str, kept: str) -> dict[str, str]:
@@ -75,7 +86,7 @@ def editor_view(campaign_id: int) -> dict:
         "share_fixed": gifts_recorded(campaign_id),
         "tiers": [{"id": t.id, "min": cents_to_input(t.min_amount),
                    "name": _texts(campaign, f"tier:{t.min_amount}", t.name),
-                   "rewards": [r.title for r in t.rewards]} for t in tiers],
+                   "rewards": [_texts(campaign, f"reward:{r.key}", r.title) for r in t.rewards]} for t in tiers],
         "rewards": [{"id": r.id, "key": r.key, "kind": r.kind.value, "tier_id": r.tier_id,
                      "limit": "" if r.quantity_limit is None else str(r.quantity_limit), "claimed": r.claimed,
                      "title": _texts(campaign, f"reward:{r.key}", r.title)}
@@ -87,12 +98,16 @@ def editor_view(campaign_id: int) -> dict:
                    for b in db.session.scalars(sa.select(BudgetLine).where(BudgetLine.campaign_id == campaign_id)
                                                .order_by(BudgetLine.active.desc(), BudgetLine.position, BudgetLine.id))],
         "edited_at": {part: rows[part].edited_at if part in rows else None for part in SETTINGS_PARTS},
+        "refused": None,  # the field a refusal names, as the page shows it (editor_view_from_form)
     }
 
 
-def editor_view_from_form(view: dict, part: str, form) -> dict:
-    """The editor as the producer left it after a refusal: their typing, nothing lost."""
+def editor_view_from_form(view: dict, part: str, form, refused: str | None = None) -> dict:
+    """The editor as the producer left it after a refusal: their typing, nothing lost; `refused`:
+    the field the refusal names (FieldRefused), renumbered as the rows are shown again (blank
+    rows dropped), or None."""
     view = dict(view)
+    view["refused"] = refused if part == "settings" else None
     if part == "settings":
         view["settings"] = {"title": {lang: form.get(f"title-{lang}", "") for lang in TEXT_LANGUAGES},
                             "partner_name": {lang: form.get(f"partner_name-{lang}", "") for lang in TEXT_LANGUAGES},
@@ -108,6 +123,7 @@ def editor_view_from_form(view: dict, part: str, form) -> dict:
                    "remove": form.get(f"tier-{i}-remove") == "1"}
             i += 1
             if tier_id is not None or row["min"] or any(row["name"].values()):
+                view["refused"] = _renumbered(refused, "tier", i - 1, len(rows)) or view["refused"]
                 rows.append(row)
         view["tiers"] = rows
     elif part == "rewards":
@@ -120,6 +136,7 @@ def editor_view_from_form(view: dict, part: str, form) -> dict:
                    "title": {lang: form.get(f"reward-{i}-title-{lang}", "") for lang in TEXT_LANGUAGES}}
             i += 1
             if row["id"] is not None or row["key"] or any(row["title"].values()):
+                view["refused"] = _renumbered(refused, "reward", i - 1, len(rows)) or view["refused"]
                 rows.append(row)
         view["rewards"] = rows
     elif part == "budget":
@@ -131,9 +148,16 @@ def editor_view_from_form(view: dict, part: str, form) -> dict:
                    "title": {lang: form.get(f"budget-{i}-title-{lang}", "") for lang in TEXT_LANGUAGES}}
             i += 1
             if row["id"] is not None or row["key"] or row["planned"] or any(row["title"].values()):
+                view["refused"] = _renumbered(refused, "budget", i - 1, len(rows)) or view["refused"]
                 rows.append(row)
         view["budget"] = rows
     return view
+
+
+def _renumbered(field: str | None, name: str, i: int, n: int) -> str | None:
+    """`field` of the form's row i (`{name}-{i}-...`) as the page shows that row again, as row n."""
+    head = f"{name}-{i}-"
+    return f"{name}-{n}-{field[len(head):]}" if field and field.startswith(head) else None
 
 
 def _bps_to_percent(bps: int) -> str:
@@ -144,12 +168,12 @@ def _bps_to_percent(bps: int) -> str:
 def _percent_to_bps(text: str) -> int:
     value = (text or "").strip().rstrip("%").strip()
     if not _PERCENT_RE.match(value):
-        raise ValidationError("Partner share: enter a percentage from 0 to 100, like 15 or 12.5.",
-                              code="invalid_share")
+        raise FieldRefused(_("Partner share: enter a percentage from 0 to 100, like 15 or 12.5."), "share",
+                           code="invalid_share")
     whole, _dot, frac = value.partition(".")
     bps = int(whole) * 100 + int((frac + "00")[:2])
     if bps > 10000:
-        raise ValidationError("Partner share: at most 100%.", code="invalid_share")
+        raise FieldRefused(_("Partner share: at most 100%."), "share", code="invalid_share")
     return bps
 
 
@@ -164,21 +188,24 @@ def _one_line_texts(form, field: str) -> dict[str, str]:
 def _lang_texts(form, name: str, label: str, max_len: int) -> dict[str, str]:
     texts = {lang: t for lang, t in _one_line_texts(form, name).items() if t}
     if not texts:
-        raise ValidationError(f"{label}: write it in English or Chinese (or both).", code="invalid_text")
-    for t in texts.values():
+        raise FieldRefused(_("%(field)s: write it in English or Chinese (or both).", field=label),
+                           f"{name}-{TEXT_LANGUAGES[0]}", code="invalid_text")
+    for lang, t in texts.items():
         if len(t) > max_len:
-            raise ValidationError(f"{label}: at most {max_len} characters.", code="invalid_text")
+            raise FieldRefused(_("%(field)s: at most %(n)s characters.", field=label, n=max_len), f"{name}-{lang}",
+                               code="invalid_text")
     return texts
 
 
-def _money(text: str, label: str, low: int, high: int) -> int:
+def _money(text: str, label: str, low: int, high: int, field: str) -> int:
     try:
         cents = parse_dollars(text)
     except DomainError as err:
-        raise ValidationError(f"{label}: {err.message}", code="invalid_amount") from None
+        raise FieldRefused(_("%(field)s: %(message)s", field=label, message=err.message), field,
+                           code="invalid_amount") from None
     if not low <= cents <= high:
-        raise ValidationError(f"{label}: between {cents_to_input(low)} and {cents_to_input(high)} dollars.",
-                              code="invalid_amount")
+        raise FieldRefused(_("%(field)s: between %(low)s and %(high)s dollars.", field=label,
+                             low=cents_to_input(low), high=cents_to_input(high)), field, code="invalid_amount")
     return cents
 
 
@@ -209,9 +236,9 @@ def save_settings(campaign_id: int, form, user: User | None) -> bool:
     """Title, partner's name, goal and share from the editor's form, validated, audited. False when
     nothing changed. The caller commits."""
     campaign = db.session.get(Campaign, campaign_id)
-    title = _lang_texts(form, "title", "Title", 200)
-    partner = _lang_texts(form, "partner_name", "Partner's name", 200)
-    goal = _money(form.get("goal", ""), "Goal", 1, 10**12)
+    title = _lang_texts(form, "title", _("Title"), 200)
+    partner = _lang_texts(form, "partner_name", _("Partner's name"), 200)
+    goal = _money(form.get("goal", ""), _("Goal"), 1, 10**12, "goal")
     share_bps = _percent_to_bps(form.get("share", ""))
     before = editor_view(campaign_id)["settings"]
     after = {"title": title, "partner_name": partner, "goal": cents_to_input(goal), "share": _bps_to_percent(share_bps)}
@@ -244,22 +271,26 @@ def parse_tiers(form) -> list[dict]:
         amount = form.get(f"{prefix}-min", "").strip()
         if form.get(f"{prefix}-remove") == "1" or (not raw_id and not amount and not any(name.values())):
             continue
-        label = f"Tier {len(rows) + 1}"
-        min_amount = _money(amount, f"{label}, minimum", 1, MAX_AMOUNT)
+        label = _("Tier %(n)s", n=len(rows) + 1)
+        min_amount = _money(amount, _("Tier %(n)s, minimum", n=len(rows) + 1), 1, MAX_AMOUNT, f"{prefix}-min")
         name = {lang: t for lang, t in name.items() if t}
         if not name:
-            raise ValidationError(f"{label}: give it a name in English or Chinese.", code="invalid_text")
-        if any(len(t) > 200 for t in name.values()):
-            raise ValidationError(f"{label}: a name of at most 200 characters.", code="invalid_text")
+            raise FieldRefused(_("%(field)s: give it a name in English or Chinese.", field=label),
+                               f"{prefix}-name-{TEXT_LANGUAGES[0]}", code="invalid_text")
+        for lang, t in name.items():
+            if len(t) > 200:
+                raise FieldRefused(_("%(field)s: a name of at most %(n)s characters.", field=label, n=200),
+                                   f"{prefix}-name-{lang}", code="invalid_text")
         if rows and min_amount <= rows[-1]["min_amount"]:
-            raise ValidationError(
-                f"{label}: its minimum ({cents_to_input(min_amount)}) must be above the tier before it "
-                f"({cents_to_input(rows[-1]['min_amount'])}): tiers go strictly up.", code="tiers_not_ascending")
+            raise FieldRefused(
+                _("%(field)s: its minimum (%(amount)s) must be above the tier before it (%(before)s): tiers go "
+                  "strictly up.", field=label, amount=cents_to_input(min_amount),
+                  before=cents_to_input(rows[-1]["min_amount"])), f"{prefix}-min", code="tiers_not_ascending")
         rows.append({"id": int(raw_id) if raw_id.isdigit() else None, "min_amount": min_amount, "name": name})
     if not rows:
-        raise ValidationError("Keep at least one tier.", code="no_tiers")
+        raise ValidationError(_("Keep at least one tier."), code="no_tiers")
     if len(rows) > MAX_TIERS:
-        raise ValidationError(f"At most {MAX_TIERS} tiers.", code="too_many_tiers")
+        raise ValidationError(_("At most %(n)s tiers.", n=MAX_TIERS), code="too_many_tiers")
     return rows
 
 
@@ -275,7 +306,7 @@ def save_tiers(campaign_id: int, rows: list[dict], user: User | None, take_back_
               for t in sorted(tiers.values(), key=lambda t: t.min_amount)]
     for row in rows:
         if row["id"] is not None and row["id"] not in tiers:
-            raise ValidationError("A tier of this form is gone: reload the page and try again.", code="stale_form")
+            raise ValidationError(_("A tier of this form is gone: reload the page and try again."), code="stale_form")
     if [{**r} for r in rows] == before:
         return None
     ledger.lock_money(campaign.id)  # no booking reads the tiers halfway through the change
@@ -332,17 +363,18 @@ def _donors_follow(campaign: Campaign, held_before: set[int], take_back_delivere
     granted = [e for e in ents if e.id not in held_before and holdings.is_held(e)]
     if delivered and not take_back_delivered:
         raise DeliveredRewardsError(
-            f"This change would take back {len(delivered)} reward(s) already delivered to donors who no longer "
-            "reach their tier. Nothing was changed. Tick “Take back delivered rewards” to do it anyway.")
+            _("This change would take back %(n)s reward(s) already delivered to donors who no longer reach their "
+              "tier. Nothing was changed. Tick “Take back delivered rewards” to do it anyway.", n=len(delivered)))
     return {"granted": len(granted), "revoked": len(revoked), "revoked_delivered": len(delivered)}
 
 
-def _keyed_rows(form, name: str, noun: str, most: int, title_max: int, key_example: str,
+def _keyed_rows(form, name: str, label_of, most: int, title_max: int, key_example: str,
                 filled_by: tuple[str, ...] = ()):
     """The rows of a list form (`{name}-{i}-present`, `-id` of a saved row, `-key` of a new one,
     `-title-{lang}`) with what every such list checks: a new row's key (its form, used once), a
     title in one language at least, of at most `title_max` characters. Yields (prefix, label,
-    raw_id, key, titles); a blank row (none of these, nor any field of `filled_by`) is skipped."""
+    raw_id, key, titles), the label `label_of(n)` ("Reward 2"); a blank row (none of these, nor any
+    field of `filled_by`) is skipped."""
     i, keys, n = 0, set(), 0
     while f"{name}-{i}-present" in form and i <= most:
         prefix = f"{name}-{i}"
@@ -354,19 +386,23 @@ def _keyed_rows(form, name: str, noun: str, most: int, title_max: int, key_examp
                 and not any(form.get(f"{prefix}-{f}", "").strip() for f in filled_by):
             continue  # the blank row
         n += 1
-        label = f"{noun} {n}"
+        label = label_of(n)
         if not raw_id:
             if not KEY_RE.match(key):
-                raise ValidationError(f"{label}: a key of lowercase letters, digits and dashes, like {key_example}.",
-                                      code="invalid_key")
+                raise FieldRefused(_("%(field)s: a key of lowercase letters, digits and dashes, like %(example)s.",
+                                     field=label, example=key_example), f"{prefix}-key", code="invalid_key")
             if key in keys:
-                raise ValidationError(f"{label}: the key {key} is used twice.", code="invalid_key")
+                raise FieldRefused(_("%(field)s: the key %(key)s is used twice.", field=label, key=key),
+                                   f"{prefix}-key", code="invalid_key")
             keys.add(key)
         title = {lang: t for lang, t in title.items() if t}
         if not title:
-            raise ValidationError(f"{label}: give it a title in English or Chinese.", code="invalid_text")
-        if any(len(t) > title_max for t in title.values()):
-            raise ValidationError(f"{label}: a title of at most {title_max} characters.", code="invalid_text")
+            raise FieldRefused(_("%(field)s: give it a title in English or Chinese.", field=label),
+                               f"{prefix}-title-{TEXT_LANGUAGES[0]}", code="invalid_text")
+        for lang, t in title.items():
+            if len(t) > title_max:
+                raise FieldRefused(_("%(field)s: a title of at most %(n)s characters.", field=label, n=title_max),
+                                   f"{prefix}-title-{lang}", code="invalid_text")
         yield prefix, label, raw_id, key, title
 
 
@@ -376,18 +412,20 @@ def parse_rewards(form, tier_ids: set[int]) -> list[dict]:
     point at it): "no tier" takes it off the tiers."""
     kinds = {k.value for k in RewardKind}
     rows = []
-    for prefix, label, raw_id, key, title in _keyed_rows(form, "reward", "Reward", MAX_REWARDS, 300,
-                                                         "signed-poster"):
+    for prefix, label, raw_id, key, title in _keyed_rows(form, "reward", lambda n: _("Reward %(n)s", n=n),
+                                                         MAX_REWARDS, 300, "signed-poster"):
         kind = form.get(f"{prefix}-kind", "")
         if kind not in kinds:
-            raise ValidationError(f"{label}: choose its kind ({', '.join(sorted(kinds))}).", code="invalid_kind")
+            raise FieldRefused(_("%(field)s: choose its kind (%(kinds)s).", field=label, kinds=", ".join(sorted(kinds))),
+                               f"{prefix}-kind", code="invalid_kind")
         tier = form.get(f"{prefix}-tier", "").strip()
         if tier and (not tier.isdigit() or int(tier) not in tier_ids):
-            raise ValidationError(f"{label}: that tier is gone: reload the page and try again.", code="stale_form")
+            raise FieldRefused(_("%(field)s: that tier is gone: reload the page and try again.", field=label),
+                               f"{prefix}-tier", code="stale_form")
         limit = form.get(f"{prefix}-limit", "").strip()
         if limit and not (limit.isdigit() and int(limit) <= stock.LIMIT_MAX):
-            raise ValidationError(f"{label}: a limit is a whole number from 0 to {stock.LIMIT_MAX}, or blank for "
-                                  "no limit.", code="invalid_limit")
+            raise FieldRefused(_("%(field)s: a limit is a whole number from 0 to %(max)s, or blank for no limit.",
+                                 field=label, max=stock.LIMIT_MAX), f"{prefix}-limit", code="invalid_limit")
         rows.append({"id": int(raw_id) if raw_id.isdigit() else None, "key": key, "title": title,
                      "kind": kind, "tier_id": int(tier) if tier else None, "limit": int(limit) if limit else None})
     return rows
@@ -403,9 +441,9 @@ def save_rewards(campaign_id: int, rows: list[dict], user: User | None, take_bac
     taken = {r.key for r in rewards.values()}
     for row in rows:
         if row["id"] is not None and row["id"] not in rewards:
-            raise ValidationError("A reward of this form is gone: reload the page and try again.", code="stale_form")
+            raise ValidationError(_("A reward of this form is gone: reload the page and try again."), code="stale_form")
         if row["id"] is None and row["key"] in taken:
-            raise ValidationError(f"The key {row['key']} is already a reward's.", code="invalid_key")
+            raise ValidationError(_("The key %(key)s is already a reward's.", key=row["key"]), code="invalid_key")
 
     def state(r: Reward) -> dict:
         return {"key": r.key, "title": _texts(campaign, f"reward:{r.key}", r.title), "kind": r.kind.value,
@@ -446,11 +484,11 @@ def parse_budget(form) -> list[dict]:
     as [{id, key, title, planned, active}], validated. A line is never deleted (expenses point at
     it): hiding it takes it off the page."""
     rows = []
-    for prefix, label, raw_id, key, title in _keyed_rows(form, "budget", "Budget line", MAX_BUDGET_LINES, 200,
-                                                         "travel", filled_by=("planned",)):
+    for prefix, label, raw_id, key, title in _keyed_rows(form, "budget", lambda n: _("Budget line %(n)s", n=n),
+                                                         MAX_BUDGET_LINES, 200, "travel", filled_by=("planned",)):
         planned = form.get(f"{prefix}-planned", "").strip()
         rows.append({"id": int(raw_id) if raw_id.isdigit() else None, "key": key, "title": title,
-                     "planned": _money(planned, f"{label}, planned", 0, 10**12),
+                     "planned": _money(planned, _("%(line)s, planned", line=label), 0, 10**12, f"{prefix}-planned"),
                      "active": form.get(f"{prefix}-hide") != "1"})
     return rows
 
@@ -464,10 +502,10 @@ def save_budget(campaign_id: int, rows: list[dict], user: User | None) -> bool:
     taken = {b.key for b in lines.values()}
     for row in rows:
         if row["id"] is not None and row["id"] not in lines:
-            raise ValidationError("A budget line of this form is gone: reload the page and try again.",
+            raise ValidationError(_("A budget line of this form is gone: reload the page and try again."),
                                   code="stale_form")
         if row["id"] is None and row["key"] in taken:
-            raise ValidationError(f"The key {row['key']} is already a budget line's.", code="invalid_key")
+            raise ValidationError(_("The key %(key)s is already a budget line's.", key=row["key"]), code="invalid_key")
     changed = {}
     for position, row in enumerate(rows):
         line = lines.get(row["id"])
@@ -495,7 +533,7 @@ def hand_back(campaign_id: int, part: str, user: User | None, take_back_delivere
     """Hand a part back to the campaign file: the file's values apply again now, and on later loads.
     False when the part already follows the file. The caller commits."""
     if part not in SETTINGS_PARTS:
-        raise ValidationError("Unknown part of the campaign.", code="invalid_part")
+        raise ValidationError(_("Unknown part of the campaign."), code="invalid_part")
     row = db.session.get(CampaignPagePart, (campaign_id, part))
     if row is None or row.edited_at is None:
         return False
@@ -508,8 +546,8 @@ def hand_back(campaign_id: int, part: str, user: User | None, take_back_delivere
     taken = delivered_before - _delivered_held(campaign_id)
     if taken and not take_back_delivered:
         raise DeliveredRewardsError(
-            f"The campaign file's tiers would take back {len(taken)} reward(s) already delivered. Nothing was "
-            "changed. Tick “Take back delivered rewards” to do it anyway.")
+            _("The campaign file's tiers would take back %(n)s reward(s) already delivered. Nothing was changed. "
+              "Tick “Take back delivered rewards” to do it anyway.", n=len(taken)))
     return True
 
 

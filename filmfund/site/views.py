@@ -484,11 +484,11 @@ def _page_part_done(part: str, message: str):
 
 @bp.get("/admin/campaign")
 @role_required("producer")
-def campaign_editor(errors: dict | None = None, status: int = 200):
+def campaign_editor(errors: dict | None = None, status: int = 200, refused: str | None = None):
     campaign = current_campaign()
     view = campaign_edit.editor_view(campaign.id)
     if errors and request.method == "POST":  # a refusal shows the producer's typing again
-        view = campaign_edit.editor_view_from_form(view, next(iter(errors)), request.form)
+        view = campaign_edit.editor_view_from_form(view, next(iter(errors)), request.form, refused)
     return render_template("site/campaign_editor.html", campaign=campaign, view=view,
                            languages=page.TEXT_LANGUAGES, errors=errors or {}), status
 
@@ -527,7 +527,8 @@ def campaign_save(part: str):
             abort(404)
     except DomainError as err:
         db.session.rollback()
-        return campaign_editor(errors={part: for_people(err.message)}, status=400)
+        return campaign_editor(errors={part: for_people(err.message)}, status=400,
+                               refused=err.field if isinstance(err, campaign_edit.FieldRefused) else None)
     return _campaign_part_done(part, message)
 
 
