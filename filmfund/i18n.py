@@ -35,6 +35,8 @@ from flask import Flask, current_app, g, has_request_context, request
 from flask_babel import Babel, force_locale, get_locale, refresh
 from flask_babel import gettext as _
 from flask_login import current_user
+from jinja2 import pass_context
+from markupsafe import Markup
 
 from filmfund import typed
 from filmfund.errors import DomainError, ValidationError
@@ -476,6 +478,58 @@ def format_month(value: str | date) -> str:
     return _babel_skeleton("yMMMM", value, locale=_babel_locale())
 
 
+# ---------------------------------------------------------------- the language a text is marked in
+
+def body_in_english(translated_page=False) -> bool:
+    """Whether the body of the page being written is English inside a page in another language: a
+    producers' page (`g.written_for_crew`, security.role_required) whose template does not declare
+    itself translated (`{% set translated_page = true %}` at its top level: every text of it goes
+    through the catalogue). base.html marks such a body `lang="en"` and keeps this answer as
+    `in_english`, which the pieces written in the page's language inside it read (mark_language)."""
+    return bool(has_request_context() and g.get("written_for_crew")) and current_language() != "en" \
+        and not translated_page
+
+
+def text_language(text: str) -> str:
+    """The language of a text given once, with no version per language (a crew member's or the
+    partner charity's name as written, a producer's note), as far as the site's languages go:
+    Chinese when it holds Chinese characters, English otherwise. A text with versions knows its
+    language (producers_version, media's shown_title): its caller passes that instead."""
+    return "zh-Hans" if typed.has_han(text) else "en"
+
+
+def mark_language(context, text, lang: str):
+    """`text` in a `<span lang>` when `lang` is not the language around it in the page being
+    written: the page's, or English inside a producers' page's English body (base.html's
+    `in_english`, in the Jinja `context`). A screen reader then reads it with the right voice.
+    Otherwise, and outside an HTML template (a plain-text mail), the text as it is."""
+    if not text or not context.eval_ctx.autoescape:
+        return text
+    around = "en" if context.get("in_english") else current_language()
+    if lang == around:
+        return text
+    return Markup('<span lang="%s">%s</span>') % (lang, text)
+
+
+@pass_context
+def as_written(context, text, lang: str | None = None):
+    """Template filter: a text marked with its language where it differs from the page's.
+    `{{ m.name|as_written }}` (a text given once: text_language), `{{ name|as_written(lang) }}`."""
+    if text is None:
+        return ""
+    return mark_language(context, text, lang or text_language(str(text)))
+
+
+def _in_page_language(format: Callable) -> Callable:
+    """A formatting filter (a date, a zone) whose words are in the page's language: marked so
+    where it lands inside a producers' page's English body."""
+    @pass_context
+    @wraps(format)
+    def marked(context, value, *args, **kwargs):
+        return mark_language(context, format(value, *args, **kwargs), current_language())
+    return marked
+
+
 # ---------------------------------------------------------------- the switch and the cookie
 
 def switch_url(tag: str) -> str:
@@ -490,9 +544,11 @@ def switch_url(tag: str) -> str:
 def _remember_asked_language() -> None:
     """Before every request: a `?lang=` is noted (the cookie and the profile take it after the
     view). Flask-Babel's cached choice is dropped (an app context can
-    outlive one request: the tests', a CLI's)."""
+    outlive one request: the tests', a CLI's), and so is a producers' page's word that its
+    body is the crew's English (body_in_english: this request's guard says it again)."""
     g.pop("_flask_babel", None)
     g.pop("_filmfund_language", None)
+    g.pop("written_for_crew", None)
     g._filmfund_asked_language = normalize(request.args.get("lang"))
 
 
@@ -573,15 +629,17 @@ def init_app(app: Flask) -> None:
     app.before_request(_remember_asked_language)
     app.after_request(_remember_after)
     app.add_template_filter(format_money, "money")
-    app.add_template_filter(format_when, "when")
-    app.add_template_filter(format_day, "day")
-    app.add_template_filter(format_month, "month")
+    app.add_template_filter(_in_page_language(format_when), "when")
+    app.add_template_filter(_in_page_language(format_day), "day")
+    app.add_template_filter(_in_page_language(format_month), "month")
     app.add_template_global(other_languages, "other_languages")
     app.add_template_filter(language_name, "language_name")
-    app.add_template_filter(format_in_zone, "in_zone")
-    app.add_template_filter(zone_name, "zone_name")
+    app.add_template_filter(_in_page_language(format_in_zone), "in_zone")
+    app.add_template_filter(_in_page_language(zone_name), "zone_name")
     app.add_template_global(reader_zone_id, "reader_zone_id")
-    app.add_template_filter(format_recorded, "recorded")
+    app.add_template_filter(_in_page_language(format_recorded), "recorded")
+    app.add_template_filter(as_written, "as_written")
+    app.add_template_global(body_in_english, "body_in_english")
     app.add_template_global(current_language, "language_tag")  # a mail's <html lang>, outside a request too
     app.add_template_filter(format_bps, "bps")
     app.add_template_filter(typed.columns, "columns")  # a plain-text mail's underline

@@ -10,7 +10,8 @@ text left unmarked, or a label falling back to a field's name, shows there. The 
 pages are written in English for the crew (README, "How producers translate the site's texts"):
 their body is marked `lang="en"`, so that a screen reader does not read English with a Chinese
 voice, and no English sentence is left outside that mark (their top bar and messages are in
-Chinese)."""
+Chinese). Four of them are translated (TRANSLATED_PRODUCER_PAGES: their templates set
+`translated_page`): in Chinese they are Chinese pages, their body not marked English."""
 from __future__ import annotations
 
 import re
@@ -45,6 +46,9 @@ ELSEWHERE_WITHOUT = {"/account/credits": "/account"}  # a line in the credits to
 READERS = {"anon": "visitor", "donor_a": "donor", "producer": "producer"}  # the matrix's role: this test's reader
 ENGLISH_RUN = re.compile(r"[A-Za-z][A-Za-z'’]+(?:[ ,.:;-]+[A-Za-z][A-Za-z'’]+)+")
 NAMES_AS_WRITTEN = re.compile(r"Stripe|Xinxing|filmfund|example|demo|@")  # brands, the partner, demo accounts
+# The producers' pages whose every text goes through the catalogue (`{% set translated_page = true %}`
+# in their templates): Chinese throughout in Chinese, like the visitor's and the donor's.
+TRANSLATED_PRODUCER_PAGES = {"site.campaign_editor", "site.page_editor", "books.expenses_page", "site.sharing_report"}
 
 
 def _english_left(text: str, names: list[str]) -> list[str]:
@@ -70,8 +74,9 @@ def _user_per_request():
 
 def _in_chinese_throughout(endpoint: str, reader: str) -> bool:
     """Whether this page is one the visitor, a donor or the partner reads (the access matrix's
-    say), and so written in both languages."""
-    return reader != "producer" or MATRIX[(endpoint, "GET")][2]["partner"] == 200
+    say), or a translated producers' page, and so written in both languages."""
+    return (reader != "producer" or MATRIX[(endpoint, "GET")][2]["partner"] == 200
+            or endpoint in TRANSLATED_PRODUCER_PAGES)
 
 
 def _read_as_chinese(page) -> str:
