@@ -6,13 +6,9 @@ from __future__ import annotations
 import re
 
 from tests.helpers import record_offline
-from tests.site.helpers import csrf_token
+from tests.site.helpers import assert_tied, csrf_token, tag_by_id
 
 
-def _tag(html: str, element_id: str) -> str:
-    match = re.search(rf'<(?:input|p)\b[^>]*\bid="{re.escape(element_id)}"[^>]*>', html)
-    assert match, f"no #{element_id}"
-    return match.group(0)
 
 
 def _refund(client, gift, **data):
@@ -30,11 +26,8 @@ def test_a_refused_amount_is_marked_described_and_focused(client, campaign, logi
         resp = _refund(client, gift, amount=amount)
         html = resp.get_data(as_text=True)
         assert resp.status_code == status, amount
-        field = _tag(html, f"refund-amount-{gift.id}")
-        assert 'aria-invalid="true"' in field and f'aria-describedby="{error_id}"' in field and " autofocus" in field
-        error = _tag(html, error_id)
-        assert 'role="alert"' in error and "autofocus" not in error and "tabindex" not in error
-        assert "aria-invalid" not in _tag(html, f"refund-reason-{gift.id}")
+        assert_tied(html, f"refund-amount-{gift.id}", error_id)
+        assert "aria-invalid" not in tag_by_id(html, f"refund-reason-{gift.id}")
         assert html.count("autofocus") == 1
 
 
@@ -42,9 +35,9 @@ def test_a_refused_reason_is_marked_and_said_without_its_fields_name(client, cam
     gift = record_offline("cash@example.org", 5000)
     login_as(client, producer)
     html = _refund(client, gift, amount="10", reason="x" * 501).get_data(as_text=True)
-    field = _tag(html, f"refund-reason-{gift.id}")
+    field = tag_by_id(html, f"refund-reason-{gift.id}")
     assert 'aria-invalid="true"' in field and f'aria-describedby="refund-{gift.id}-error"' in field
-    assert " autofocus" in field and "aria-invalid" not in _tag(html, f"refund-amount-{gift.id}")
+    assert " autofocus" in field and "aria-invalid" not in tag_by_id(html, f"refund-amount-{gift.id}")
     assert re.search(rf'id="refund-{gift.id}-error"[^>]*>At most 500 characters\.</p>', html)  # not "reason: ..."
 
 
@@ -57,5 +50,5 @@ def test_a_refusal_of_the_whole_form_focuses_its_message(client, campaign, login
     resp = client.post(f"/admin/donations/{gift.id}/refund", data={"csrf_token": token, "amount": "1"})
     html = resp.get_data(as_text=True)
     assert resp.status_code == 409 and f'id="refund-amount-{gift.id}"' not in html  # nothing left: no form
-    error = _tag(html, f"refund-{gift.id}-error")
+    error = tag_by_id(html, f"refund-{gift.id}-error")
     assert 'tabindex="-1"' in error and " autofocus" in error

@@ -11,26 +11,17 @@ import sqlalchemy as sa
 from filmfund.comms.models import Question
 from filmfund.extensions import db
 from tests.comms.test_invitations import _guest_and_invitation
-from tests.site.helpers import csrf_token
-
-
-def _tag(html: str, element_id: str) -> str:
-    match = re.search(rf'<(?:input|textarea|select|p)\b[^>]*\bid="{re.escape(element_id)}"[^>]*>', html)
-    assert match, f"no #{element_id}"
-    return match.group(0)
+from tests.site.helpers import assert_tied, csrf_token, tag_by_id
 
 
 def _tied(html: str, field_id: str, error_id: str) -> None:
-    """The field marked invalid, described by the message and focused; the message not focused."""
-    field = _tag(html, field_id)
-    assert 'aria-invalid="true"' in field and f'aria-describedby="{error_id}"' in field and " autofocus" in field, field
-    error = _tag(html, error_id)
-    assert 'role="alert"' in error and "autofocus" not in error and "tabindex" not in error, error
+    """The field tied to its message (assert_tied), and nothing else focused."""
+    assert_tied(html, field_id, error_id)
     assert html.count(" autofocus") == 1
 
 
 def _focused_itself(html: str, element_id: str) -> None:
-    tag = _tag(html, element_id)
+    tag = tag_by_id(html, element_id)
     assert 'tabindex="-1"' in tag and " autofocus" in tag, tag
     assert html.count(" autofocus") == 1 and 'aria-invalid="true"' not in html
 
@@ -81,7 +72,7 @@ def test_a_refused_rsvp_marks_the_field_at_fault(app, donor, login_as):
     html = resp.get_data(as_text=True)
     radio = re.search(rf'<input type="radio" name="slot" value="{slot.id}"[^>]*>', html).group(0)
     assert 'aria-invalid="true"' in radio and 'aria-describedby="rsvp-error"' in radio and " autofocus" in radio
-    assert "autofocus" not in _tag(html, "rsvp-error") and html.count(" autofocus") == 1
+    assert "autofocus" not in tag_by_id(html, "rsvp-error") and html.count(" autofocus") == 1
 
     resp = me.post(f"{page}/time-zone", data={"csrf_token": csrf_token(me, page), "time_zone": "Mars/Olympus"})
     assert resp.status_code == 400

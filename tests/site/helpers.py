@@ -64,3 +64,19 @@ def mails_to(address: str) -> list[str]:
             part = next(p for p in msg.walk() if p.get_content_type() == "text/plain")
             out.append(part.get_content() if hasattr(part, "get_content") else part.get_payload(decode=True).decode())
     return out
+
+
+def tag_by_id(html: str, element_id: str) -> str:
+    """The opening tag of the field or message with this id."""
+    match = re.search(rf'<(?:input|textarea|select|p)\b[^>]*\bid="{re.escape(element_id)}"[^>]*>', html)
+    assert match, f"no #{element_id}"
+    return match.group(0)
+
+
+def assert_tied(html: str, field_id: str, error_id: str) -> None:
+    """A refusal as a screen reader meets it: the field marked invalid, described by the message
+    and focused; the message an alert, not focused itself."""
+    field = tag_by_id(html, field_id)
+    assert 'aria-invalid="true"' in field and f'aria-describedby="{error_id}"' in field and " autofocus" in field, field
+    error = tag_by_id(html, error_id)
+    assert 'role="alert"' in error and "autofocus" not in error and "tabindex" not in error, error

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from filmfund.extensions import db
 from filmfund.rewards.models import Reward
-from tests.site.helpers import csrf_token
+from tests.site.helpers import assert_tied, csrf_token
 from tests.site.test_campaign_editor import file_tiers, rewards_form, tiers_form
 
 
@@ -21,11 +21,9 @@ def _field(html: str, name: str) -> str:
 
 
 def _tied(html: str, name: str, part: str) -> None:
-    field = _field(html, name)
-    assert f'id="cf-{name}"' in field, field
-    assert 'aria-invalid="true"' in field and f'aria-describedby="{part}-error"' in field and " autofocus" in field, field
-    error = re.search(rf'<p [^>]*id="{part}-error"[^>]*>', html).group(0)
-    assert 'role="alert"' in error and "autofocus" not in error and "tabindex" not in error, error
+    """The field of that name (its id cf-<name>) tied to its form's message, and nothing else marked."""
+    assert f'id="cf-{name}"' in _field(html, name)
+    assert_tied(html, f"cf-{name}", f"{part}-error")
     assert html.count(" autofocus") == 1 and html.count('aria-invalid="true"') == 1
 
 
