@@ -332,7 +332,7 @@ def _receipt_text(campaign: Campaign, donation: Donation, to: str, share: int, s
     if standing["rewards_opt_out"]:
         lines.append(_("You chose no rewards: all of it goes to the film and its partner."))
     elif standing["tier"]:
-        tier = texts.localized(tr, f"tier:{standing['tier']['min_amount']}", standing["tier"]["name"])
+        tier = texts.standing_tier_name(tr, standing["tier"])
         lines.append(_("Your total of %(total)s brings you the “%(tier)s” tier:",
                        total=format_money(standing["total"], cur), tier=tier))
         unlisted = privacy.not_credited_because(privacy.profile_of(donation.user_id))

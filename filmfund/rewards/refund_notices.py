@@ -98,7 +98,7 @@ def _notice_text(campaign: Campaign, donation: Donation, standing: dict) -> Lett
     if standing["rewards_opt_out"]:
         pass  # no rewards were asked for: nothing changes for them
     elif standing["tier"]:
-        tier = texts.localized(campaign.translations, f"tier:{standing['tier']['min_amount']}", standing["tier"]["name"])
+        tier = texts.standing_tier_name(campaign.translations, standing["tier"])
         lines.append(_("Your gifts now total %(total)s, which brings you the “%(tier)s” tier.",
                        total=format_money(standing["total"], cur), tier=tier))
     else:

@@ -21,6 +21,11 @@ def tier_name(translations: dict | None, tier, lang: str | None = None) -> str:
     return localized(translations, f"tier:{tier.min_amount}", tier.name, lang)
 
 
+def standing_tier_name(translations: dict | None, tier: dict, lang: str | None = None) -> str:
+    """tier_name for the tier of a donor's standing (entitlements.donor_entitlements' dict)."""
+    return localized(translations, f"tier:{tier['min_amount']}", tier["name"], lang)
+
+
 def reward_title(translations: dict | None, reward, lang: str | None = None) -> str:
     return localized(translations, f"reward:{reward.key}", reward.title, lang)
 
