@@ -175,6 +175,11 @@ MAIL_LANE_THREADS = 2  # a long mailing (an update to every donor) leaves a thre
 _worker_app: Flask | None = None
 
 
+# What a Redis queue raises when it cannot be reached (a read, or a write before `_reached` turns it
+# into QueueUnavailable).
+QUEUE_FAULTS = (RedisConnectionError, RedisTimeoutError)
+
+
 class QueueUnavailable(DomainError):
     """The queue's Redis cannot be reached: nothing was queued. Said to the person in one line
     (the log names FILMFUND_QUEUE_URL and the error), never as a traceback; a use case whose work
@@ -190,7 +195,7 @@ def _reached(method):
     def write(self, *args, **kwargs):
         try:
             return method(self, *args, **kwargs)
-        except (RedisConnectionError, RedisTimeoutError) as exc:
+        except QUEUE_FAULTS as exc:
             log.error("the work queue cannot be reached (FILMFUND_QUEUE_URL): %s", exc)
             raise QueueUnavailable(str(_l("The work queue cannot be reached right now: nothing was queued. "
                                          "Try again in a few minutes."))) from exc
@@ -412,6 +417,7 @@ class QueueDriver:
                  lanes: Sequence[Huey] = LANES):
         self.app, self.after_task, self.lanes = app, after_task, tuple(lanes)
         self.ran = 0
+        self.lost: Exception | None = None  # the queue's last fault while it could not be reached
         self._count = threading.Lock()
         self._closing = threading.Event()
         count = threads or footage_threads(app.config)
@@ -441,8 +447,17 @@ class QueueDriver:
         # A thread leaves once the caller is done enqueueing and it finds nothing queued or due;
         # a task still running on another thread runs what it enqueues on that thread.
         while True:
-            enqueue_due()
-            found = _dequeue_within(0 if self._closing.is_set() else 0.5, self.lanes)
+            try:
+                enqueue_due()
+                found = _dequeue_within(0 if self._closing.is_set() else 0.5, self.lanes)
+            except QUEUE_FAULTS as exc:
+                # The queue's Redis went away: asked again each second until the caller is done
+                # (what it left queued is kept in the jobs' own rows, for the recovery); the caller
+                # says so once, without a thread's traceback.
+                self.lost = exc
+                if self._closing.wait(1.0):
+                    return
+                continue
             if found is None:
                 if self._closing.is_set():
                     return

@@ -131,12 +131,13 @@ def _ingest(paths: tuple[str, ...], found: list, skipped: list, title: str | Non
         click.echo(f"skipped {s.path}: {s.reason}", err=True)
 
     committed: list = []  # printed as each is committed, so a run that stops still shows them
+    unchecked = 0  # --wait: takes left unchecked because the queue could not be reached
     if wait:
         from filmfund.extensions import db
 
         try:
-            results = _ingest_and_run(paths, found, title, total, probing, failed,
-                                      lambda group, r: committed.append(r))
+            results, unchecked = _ingest_and_run(paths, found, title, total, probing, failed,
+                                                 lambda group, r: committed.append(r))
         except BaseException:
             for r in committed:  # the final states are not known: each as it was committed
                 _echo_result(r)
@@ -169,7 +170,7 @@ def _ingest(paths: tuple[str, ...], found: list, skipped: list, title: str | Non
     if bad:
         click.echo(f"{len(bad)} take(s) damaged or failed (their problems are listed above; "
                    f"`filmfund media verify ID` says them again).", err=True)
-    if unread or bad:
+    if unread or bad or unchecked:
         sys.exit(1)
 
 
@@ -210,11 +211,12 @@ def _card_label(group) -> str:
 
 
 def _ingest_and_run(paths: tuple[str, ...], found: list, title: str | None, total: int, probing: dict,
-                    on_skip, on_result) -> list:
+                    on_skip, on_result) -> tuple[list, int]:
     """`--wait`: the footage queue runs on a thread here, as a worker runs it, from the first clip
     on: a clip is checked and encoded while the next one is copied. One bar per card follows its
     takes through their jobs (each job's own percentage, live), one bar the copying, and one bar
-    per running job (its take, kind, step and percentage, as its heartbeat reports it).
+    per running job (its take, kind, step and percentage, as its heartbeat reports it). Returns
+    the results, and how many takes were left unchecked because the queue could not be reached.
 
     On a terminal the bars redraw in place (rich); elsewhere (a log, CI, a pipe) each bar prints
     a line at every tenth of the way, so the progress shows there too."""
@@ -363,7 +365,8 @@ def _ingest_and_run(paths: tuple[str, ...], found: list, title: str | None, tota
             quiet_limit = app.config.get("MEDIA_STALE_SECONDS", 120)
             last_move, seen = time.monotonic(), None
             recover_every, last_recovery = app.config["MEDIA_HEARTBEAT_SECONDS"], time.monotonic()
-            while others_running() and time.monotonic() - last_move < quiet_limit:
+            lost = None  # the queue's fault, once a run of the queue here finds it unreachable
+            while lost is None and others_running() and time.monotonic() - last_move < quiet_limit:
                 time.sleep(0.5)
                 if time.monotonic() - last_recovery >= recover_every:
                     last_recovery = time.monotonic()
@@ -371,7 +374,10 @@ def _ingest_and_run(paths: tuple[str, ...], found: list, title: str | None, tota
                         if _recover_dead_work():
                             last_move = time.monotonic()
                         db.session.remove()
-                driver.ran += jobs.run_burst(lanes=jobs.FOOTAGE_ONLY)
+                try:
+                    driver.ran += jobs.run_burst(lanes=jobs.FOOTAGE_ONLY)
+                except jobs.QUEUE_FAULTS as exc:  # said below, once
+                    lost = exc
                 settle()
                 with lock:
                     now_seen = sorted(progress.items())
@@ -382,7 +388,18 @@ def _ingest_and_run(paths: tuple[str, ...], found: list, title: str | None, tota
             shower.join()
             show()
     click.echo(f"ran {driver.ran} job(s)", err=True)
-    return results
+    with lock:
+        unsettled = sum(p < 1 for p in progress.values())
+    lost = lost or driver.lost
+    if lost is None:
+        return results, 0
+    if unsettled:
+        # The copies are kept and hashed (the card can be put away); what is left is the checks and
+        # the proxies, whose jobs wait in their rows for a worker once the queue is back.
+        click.echo(f"the work queue cannot be reached (FILMFUND_QUEUE_URL: {lost}): {unsettled} take(s) copied "
+                   f"and hashed, not checked yet; their jobs run once it is back (`filmfund worker`, or "
+                   f"`filmfund media ingest --wait` again).", err=True)
+    return results, unsettled
 
 
 @media.command("retry")
