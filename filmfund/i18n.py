@@ -469,6 +469,12 @@ def producers_version(main: dict[str, str], translations: dict | None,
     return main, default_language()
 
 
+def list_separator() -> str:
+    """What goes between the items of a short list (reward titles, roles, payment methods) in the
+    reader's language: ", " in English, "、" in Chinese. Not for CSV files or codes: those keep ", "."""
+    return _(", ")
+
+
 def format_month(value: str | date) -> str:
     """A calendar month in the reader's language ("December 2026" / "2026年12月"), from a date or
     its "2026-12" form (a statement's month, as in its address)."""
@@ -642,6 +648,7 @@ def init_app(app: Flask) -> None:
     app.add_template_global(body_in_english, "body_in_english")
     app.add_template_global(current_language, "language_tag")  # a mail's <html lang>, outside a request too
     app.add_template_filter(format_bps, "bps")
+    app.add_template_global(list_separator, "list_separator")
     app.add_template_filter(typed.columns, "columns")  # a plain-text mail's underline
 
     @app.context_processor

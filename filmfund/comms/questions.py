@@ -304,6 +304,15 @@ def _clip_asset(asset_public_id, question: Question):
     return asset
 
 
+# The answer's two texts, as a refusal names them (the producers' form: "Answer in the original
+# language", "English translation"); the message still starts with the field ("original: ..."),
+# which ties it to its box on the page and names it to API clients.
+ANSWER_TEXTS = {
+    "original": _l("the answer in the original language"),
+    "english": _l("the English translation"),
+}
+
+
 def record_answer(question_id: int, *, original="", original_status="missing", english="",
                   english_status="missing", language=None, clip=None) -> Question:
     """Record (or correct) the answer: text in the subject's language and in English, each
@@ -318,9 +327,11 @@ def record_answer(question_id: int, *, original="", original_status="missing", e
         value = value.strip() if isinstance(value, str) else ""
         status = _status(status)
         if len(value) > ANSWER_MAX:
-            raise ValidationError(f"{name}: up to {ANSWER_MAX} characters.", code="invalid_answer")
+            raise ValidationError(_("%(field)s: %(text)s can be up to %(n)s characters.", field=name,
+                                    text=ANSWER_TEXTS[name], n=ANSWER_MAX), code="invalid_answer")
         if status != TextStatus.MISSING and not value:
-            raise ValidationError(f"{name}: a {status.value} text cannot be empty.", code="invalid_answer")
+            raise ValidationError(_("%(field)s: %(text)s is marked %(status)s, so it cannot be empty.", field=name,
+                                    text=ANSWER_TEXTS[name], status=status.value), code="invalid_answer")
         texts[name] = (value, TextStatus.MISSING if not value else
                        TextStatus.DRAFT if status == TextStatus.MISSING else status)
     asset = _clip_asset(clip, question)

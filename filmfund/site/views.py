@@ -19,7 +19,7 @@ from filmfund.errors import ConflictError, DomainError, NotFoundError, for_peopl
 from filmfund.extensions import db, limiter
 from filmfund.fulfil import credits, fulfilment
 from filmfund.fulfil.countries import country_groups
-from filmfund.i18n import current_language, format_money, in_language, languages, mailed_link, zone_name
+from filmfund.i18n import current_language, format_money, in_language, languages, list_separator, mailed_link, zone_name
 from filmfund.media import services as media_services
 from filmfund.media.public import public_media
 from filmfund.media.streaming import public_stream_ready
@@ -84,7 +84,7 @@ def _method_names(methods: list[str]) -> str:
     listed = [str(names.get(m, m.replace("_", " "))) for m in methods]
     if len(listed) == 1:
         return listed[0]
-    return _("%(some)s or %(last)s", some=_(", ").join(listed[:-1]), last=listed[-1])
+    return _("%(some)s or %(last)s", some=list_separator().join(listed[:-1]), last=listed[-1])
 
 
 def payment_methods_note() -> str:

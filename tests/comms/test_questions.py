@@ -115,8 +115,14 @@ def test_answer_input_is_checked(app, donor):
     questions.moderate(q.id, "approve")
     subject = questions.add_subject("Mr. Wang", "zh")
     questions.assign(q.id, subject.id)
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as refused:
         questions.record_answer(q.id, english="", english_status="final")
+    # the field first (the page ties the message to its box), then the text named in words
+    assert refused.value.message == "english: the English translation is marked final, so it cannot be empty."
+    with pytest.raises(ValidationError) as refused:
+        questions.record_answer(q.id, original="字" * (questions.ANSWER_MAX + 1))
+    assert refused.value.message == ("original: the answer in the original language can be up to "
+                                     f"{questions.ANSWER_MAX} characters.")
     with pytest.raises(ValidationError):
         questions.record_answer(q.id, english="x", english_status="nonsense")
     with pytest.raises(ValidationError):

@@ -17,7 +17,7 @@ def test_the_library_says_no_in_chinese(app, client, campaign, make_user, token_
     donor = login_as(app.test_client(), make_user("d@example.org", "donor"))  # holds no reward
     for url in (f"/library/{clip.public_id}", f"/library/{'0' * 32}", f"/library/{clip.public_id}/poster"):
         resp = donor.get(url, headers=ZH)
-        assert resp.status_code == 404 and "您的片库里没有这一项。" in _message(resp), url
+        assert resp.status_code == 404 and "“您的下载”里没有这一项。" in _message(resp), url
 
     crew = login_as(app.test_client(), producer)  # sees what donors get: the item, but not these
     for url, said in ((f"/library/{clip.public_id}/poster", "这一项没有封面图。"),
