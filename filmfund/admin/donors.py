@@ -8,6 +8,7 @@ items fulfil's, the questions comms'.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from functools import lru_cache
 
 import sqlalchemy as sa
@@ -22,7 +23,7 @@ from filmfund.fulfil.models import ReminderMail
 from filmfund.i18n import format_money
 from filmfund.rewards import donations, holdings, ledger, privacy, receipts, refunds, texts
 from filmfund.rewards.entitlements import donor_entitlements
-from filmfund.rewards.models import Donation, DonorProfile, ShippingAddress
+from filmfund.rewards.models import Donation, DonationSource, DonorProfile, RefundReport, ReportKind, ShippingAddress
 from filmfund.rewards.totals import DonorTotal
 
 
@@ -54,9 +55,11 @@ def donor_page(campaign, user_id: int) -> dict:
 
 
 def mail_sent(user_id: int, gifts: list[dict], refused_receipts: list[dict] = ()) -> list[dict]:
-    """The mail the site sent this donor, newest first: receipts, updates, surveys and proofs, and
-    the receipts their mail server refused (receipts.refused_receipts: not sent since; `given_up`
-    when tried no more, which the page offers to send again)."""
+    """The mail the site sent this donor, newest first: receipts, refund notices, updates, surveys
+    and proofs, and the receipts their mail server refused (receipts.refused_receipts: not sent
+    since; `given_up` when tried no more, which the page offers to send again). A row without a
+    time (`at` None) is a refund notice not mailed yet, listed first, or one told before its time
+    was kept, listed last."""
     rows = []
     for r in refused_receipts:
         rows.append({"at": r["at"], "what": f"Receipt for {format_money(r['amount'], r['currency'])}",
@@ -68,6 +71,7 @@ def mail_sent(user_id: int, gifts: list[dict], refused_receipts: list[dict] = ()
             sa.select(Donation.receipt_sent_at, Donation.amount, Donation.currency)
             .where(Donation.id.in_(ids), Donation.receipt_sent_at.is_not(None))).all() if ids else []):
         rows.append({"at": sent_at, "what": f"Receipt for {format_money(amount, currency)}", "status": "sent"})
+    rows += refund_notices_sent(ids)
     for delivery, title in db.session.execute(
             sa.select(UpdateDelivery, Update.title).join(Update, Update.id == UpdateDelivery.update_id)
             .where(UpdateDelivery.user_id == user_id)).all():
@@ -76,7 +80,55 @@ def mail_sent(user_id: int, gifts: list[dict], refused_receipts: list[dict] = ()
     for reminder in db.session.scalars(sa.select(ReminderMail).where(ReminderMail.user_id == user_id)):
         rows.append({"at": reminder.sent_at, "what": reminder.kind.replace("_", " ").capitalize(),
                      "status": f"refused: {reminder.refused}" if reminder.refused else "sent"})
-    return sorted(rows, key=lambda r: r["at"], reverse=True)
+    return sorted(rows, key=lambda r: (r.get("rank", 1), r["at"] or _NEVER), reverse=True)
+
+
+_NEVER = datetime.min.replace(tzinfo=timezone.utc)
+_OWED, _UNDATED = 2, 0  # the rows without a time: above the dated ones (owed now), below (told long ago)
+
+
+def refund_notices_sent(ids: list[int]) -> list[dict]:
+    """What each refunded gift's donor was told of its refund (rewards/refund_notices.py), as rows of
+    mail_sent: the notice mailed (its time and the amount it told); the gift's receipt, when a refund
+    Stripe reported before the payment was told by it (no notice of its own: a REFUNDED report
+    of at least what was told, booked before the receipt went out); a notice told before its time
+    was kept (refund_noticed with no time); and what is refunded but not told yet."""
+    if not ids:
+        return []
+    d = Donation
+    on_receipt = sa.exists().where(
+        RefundReport.donation_id == d.id, RefundReport.kind == ReportKind.REFUNDED,
+        RefundReport.amount >= d.refund_noticed, RefundReport.created_at <= d.receipt_sent_at)
+    rows = []
+    for (amount, currency, refunded, told, told_at, source, receipt_sent_at, by_receipt) in db.session.execute(
+            sa.select(d.amount, d.currency, d.amount_refunded, d.refund_noticed, d.refund_noticed_at, d.source,
+                      d.receipt_sent_at, on_receipt)
+            .where(d.id.in_(ids), d.amount_refunded > 0)).all():
+        told_of = _refunded_of(told, amount, currency)
+        if told and told_at is not None:
+            rows.append({"at": told_at, "what": f"Refund notice: {told_of}", "status": "sent"})
+        elif told and by_receipt:
+            rows.append({"at": receipt_sent_at, "what": f"Refund told on the gift's receipt: {told_of}",
+                         "status": "sent", "note": "no notice of its own"})
+        elif told and source == DonationSource.STRIPE and receipt_sent_at is None:
+            rows.append({"at": None, "rank": _OWED, "what": f"Refund to be told on the gift's receipt: {told_of}",
+                         "status": "receipt not sent yet"})
+        elif told:
+            rows.append({"at": None, "rank": _UNDATED, "what": f"Refund notice: {told_of}",
+                         "status": "time not recorded",
+                         "note": "told before the site kept the time (a refund booked before refund notices "
+                                 "began was marked told without a mail)"})
+        if refunded > told:
+            owed = _refunded_of(refunded, amount, currency)
+            rows.append({"at": None, "rank": _OWED, "what": f"Refund notice: {owed}", "status": "not mailed yet",
+                         "note": "tried until the mail server takes it"})
+    return rows
+
+
+def _refunded_of(part: int, amount: int, currency: str) -> str:
+    gift = format_money(amount, currency)
+    return (f"the gift of {gift} refunded in full" if part >= amount
+            else f"{format_money(part, currency)} of the gift of {gift} refunded")
 
 
 # ---------------------------------------------------------------- the supporters' CSV

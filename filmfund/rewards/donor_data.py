@@ -307,6 +307,7 @@ _SECTION_TITLES = {
 }
 _LABELS = {
     "amount": _l("Amount"), "amount_refunded": _l("Refunded"), "refund_noticed": _l("Refund we mailed you about"), "refunded": _l("Refunded"), "net": _l("Net"),
+    "refund_noticed_at": _l("When we mailed you about the refund"),
     "gross": _l("Given"), "currency": _l("Currency"), "received_at": _l("Received"), "created_at": _l("Created"),
     "updated_at": _l("Last changed"), "credit_name": _l("Name in the credits"), "anonymous": _l("Anonymous"),
     "rewards_opt_out": _l("No rewards"), "email": _l("Email"), "status": _l("State"), "state": _l("State"),

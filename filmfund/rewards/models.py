@@ -352,6 +352,10 @@ class Donation(db.Model):
     # The refunded amount the donor was last told of (refund_notices.py): below amount_refunded,
     # a notice is owed.
     refund_noticed: Mapped[int] = mapped_column(default=0, server_default="0")
+    # When the notice that told it was mailed (its claim, refund_notices.py), given back with it if
+    # the mail failed. NULL while nothing is told, when the gift's receipt told it (a refund replayed
+    # in its payment's booking: no mail of its own), and for the notices told before it was kept.
+    refund_noticed_at: Mapped[datetime | None]
     dispute_status: Mapped[DisputeStatus | None] = mapped_column(str_enum(DisputeStatus, 16))
     # The dispute's `amount` (what Stripe withdraws if it is lost), at most the donation's amount.
     # NULL on disputes booked before it was kept: a loss then counts the whole donation.

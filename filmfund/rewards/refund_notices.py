@@ -6,18 +6,22 @@ or Stripe's dashboard did), or when the producers record one by hand (an offline
 gift). Before, the donor heard nothing: a partial refund asked for by mail could not be told from
 one never made, and a donor whose tier fell with it learnt so only when an update stopped coming.
 
-`Donation.refund_noticed` is the refunded amount the donor was last told of. The notice is queued
-once the booking commits (payments.settle_refunds); the task claims it (one UPDATE from the amount
-it read: of two workers, or a retry and the sweep, one mails), commits the claim, then mails, and
-gives the claim back if the mail failed, for huey's retry. An hourly sweep mails what a lost queue
-left. A lost dispute is not a refund (the donor's own bank took the money back) and is not told;
-a refund that failed after it was made lowers what was told, so the next one is told again. A
-refund Stripe reported before the payment, replayed in the payment's booking, is told by the
-gift's receipt ("Refunded: …"), not by a second mail.
+`Donation.refund_noticed` is the refunded amount the donor was last told of, and
+`refund_noticed_at` when the notice that told it was mailed (the producers' page about the donor
+lists it with their other mail). The notice is queued once the booking commits
+(payments.settle_refunds); the task claims it (one UPDATE from the amount it read, stamping the
+time: of two workers, or a retry and the sweep, one mails), commits the claim, then mails, and
+gives the claim back if the mail failed (the amount and the time told before), for huey's retry.
+An hourly sweep mails what a lost queue left. A lost dispute is not a refund (the donor's own
+bank took the money back) and is not told; a refund that failed after it was made lowers what was
+told, so the next one is told again. A refund Stripe reported before the payment, replayed in the
+payment's booking, is told by the gift's receipt ("Refunded: …"), not by a second mail: told, with
+no mail time of its own.
 """
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -25,7 +29,7 @@ from huey import crontab
 
 from filmfund import jobs
 from filmfund.auth.services import public_base_url
-from filmfund.db import on_commit
+from filmfund.db import on_commit, utcnow
 from filmfund.extensions import db
 from filmfund.i18n import for_donor, format_money, format_when
 from filmfund.mail import Letter, our_message_id, send_mail
@@ -46,29 +50,38 @@ def after_refund_change(donation: Donation) -> None:
     told, so that a later refund up to the same amount is told again."""
     if donation.amount_refunded > donation.refund_noticed and receipts.receipt_queued(donation.id):
         # A refund Stripe sent before the payment, replayed in the payment's booking: the gift's
-        # receipt, written after it, says "Refunded" (one mail, not a receipt and a notice).
-        donation.refund_noticed = donation.amount_refunded
+        # receipt, written after it, says "Refunded" (one mail, not a receipt and a notice). No
+        # notice was mailed: no time (the page says the receipt told it).
+        donation.refund_noticed, donation.refund_noticed_at = donation.amount_refunded, None
     elif donation.amount_refunded > donation.refund_noticed:
         donation_id = donation.id
         on_commit(db.session, lambda: notify_refund(donation_id))
     elif donation.amount_refunded < donation.refund_noticed:
+        # What is still refunded was told by the same mail (its time stays); nothing refunded, nothing told.
         donation.refund_noticed = donation.amount_refunded
+        if not donation.amount_refunded:
+            donation.refund_noticed_at = None
 
 
-def _claim(donation_id: int) -> int | None:
-    """Take the notice of what is refunded now but not yet told; the amount told before (to give
-    it back), or None if there is nothing to tell or another worker took it. The caller commits."""
-    told = db.session.scalar(sa.select(Donation.refund_noticed).where(
-        Donation.id == donation_id, Donation.amount_refunded > Donation.refund_noticed))
-    if told is None:
+def _claim(donation_id: int) -> tuple[int, datetime | None] | None:
+    """Take the notice of what is refunded now but not yet told, stamped with the time of its
+    mail; what was told before and when (to give it back), or None if there is nothing to tell or
+    another worker took it. The caller commits."""
+    before = db.session.execute(sa.select(Donation.refund_noticed, Donation.refund_noticed_at).where(
+        Donation.id == donation_id, Donation.amount_refunded > Donation.refund_noticed)).first()
+    if before is None:
         return None
+    told, told_at = before
     taken = db.session.execute(sa.update(Donation).where(Donation.id == donation_id, Donation.refund_noticed == told)
-                               .values(refund_noticed=Donation.amount_refunded)).rowcount == 1
-    return told if taken else None
+                               .values(refund_noticed=Donation.amount_refunded, refund_noticed_at=utcnow())
+                               ).rowcount == 1
+    return (told, told_at) if taken else None
 
 
-def _give_back(donation_id: int, told: int) -> None:
-    db.session.execute(sa.update(Donation).where(Donation.id == donation_id).values(refund_noticed=told))
+def _give_back(donation_id: int, told: int, told_at: datetime | None) -> None:
+    """The mail failed: what was told before, and when, as it was (none: not mailed yet)."""
+    db.session.execute(sa.update(Donation).where(Donation.id == donation_id)
+                       .values(refund_noticed=told, refund_noticed_at=told_at))
 
 
 def compose_notice(donation: Donation) -> Letter:
@@ -117,9 +130,9 @@ def _notice_text(campaign: Campaign, donation: Donation, standing: dict) -> Lett
 def send_notice_once(donation_id: int) -> str:
     """Claim, commit, mail, and give the claim back if the mail failed (this loop commits):
     `sent`, `failed` or `skipped` (nothing to tell, or another worker tells it)."""
-    told = _claim(donation_id)
+    before = _claim(donation_id)
     db.session.commit()  # claimed before the mail goes out: a retry or a second worker never sends it again
-    if told is None:
+    if before is None:
         return "skipped"
     donation = db.session.get(Donation, donation_id)
     notice = compose_notice(donation)
@@ -133,7 +146,7 @@ def send_notice_once(donation_id: int) -> str:
                   message_id=our_message_id(f"refund.{donation_id}.{reports}.{donation.refund_noticed}"))
     except Exception:
         log.exception("the refund notice of donation %s could not be sent; it will be tried again", donation_id)
-        _give_back(donation_id, told)
+        _give_back(donation_id, *before)
         db.session.commit()
         return "failed"
     return "sent"
