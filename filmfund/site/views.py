@@ -434,10 +434,11 @@ def confirm_settings(token: str):
 
 @bp.get("/admin/page")
 @role_required("producer")
-def page_editor(errors: dict | None = None, status: int = 200):
+def page_editor(errors: dict | None = None, status: int = 200, refused: str | None = None):
+    """The page's editor; `refused`: the field a refusal names (focused, its message tied to it)."""
     campaign = current_campaign()
     return render_template("site/page_editor.html", campaign=campaign, parts=page.editor_parts(campaign.id),
-                           languages=page.TEXT_LANGUAGES, errors=errors or {}), status
+                           languages=page.TEXT_LANGUAGES, errors=errors or {}, refused=refused), status
 
 
 @bp.post("/admin/page/<part>")
@@ -463,7 +464,7 @@ def page_reset(part: str):
     """Hand a part back to the campaign file (its text is the file's again, and follows it)."""
     if request.form.get("confirm") != "1":
         return page_editor(errors={part: _("Tick the box to confirm: your text for this part is replaced by "
-                                           "the campaign file's.")}, status=400)
+                                           "the campaign file's.")}, status=400, refused=f"{part}-reset-confirm")
     try:
         changed = page.reset_part(current_campaign().id, part, current_user._get_current_object())
     except DomainError:
@@ -484,11 +485,16 @@ def _page_part_done(part: str, message: str):
 
 @bp.get("/admin/campaign")
 @role_required("producer")
-def campaign_editor(errors: dict | None = None, status: int = 200, refused: str | None = None):
+def campaign_editor(errors: dict | None = None, status: int = 200, refused: str | None = None,
+                    typed: bool = True):
+    """The editor; after a refusal, with the producer's typing (`typed`: the refused form was one of
+    the part's values; a hand-back's form has none, so the part is shown as it stands)."""
     campaign = current_campaign()
     view = campaign_edit.editor_view(campaign.id)
-    if errors and request.method == "POST":  # a refusal shows the producer's typing again
+    if errors and request.method == "POST" and typed:  # a refusal shows the producer's typing again
         view = campaign_edit.editor_view_from_form(view, next(iter(errors)), request.form, refused)
+    elif errors:
+        view = {**view, "refused": refused}
     return render_template("site/campaign_editor.html", campaign=campaign, view=view,
                            languages=page.TEXT_LANGUAGES, errors=errors or {}), status
 
@@ -540,14 +546,17 @@ def campaign_reset(part: str):
     if part not in campaign_edit.SETTINGS_PARTS:
         abort(404)
     if request.form.get("confirm") != "1":
+        # The part as it stands (a hand-back's form holds no values: rebuilt from it, the tiers
+        # showed none), and the focus in the box to tick.
         return campaign_editor(errors={part: _("Tick the box to confirm: your values for this part are replaced "
-                                               "by the campaign file's.")}, status=400)
+                                               "by the campaign file's.")}, status=400,
+                               refused=f"{part}-reset-confirm", typed=False)
     try:
         changed = campaign_edit.hand_back(current_campaign().id, part, current_user._get_current_object(),
                                           take_back_delivered=request.form.get("take_back") == "1")
     except DomainError as err:
         db.session.rollback()
-        return campaign_editor(errors={part: for_people(err.message)}, status=400)
+        return campaign_editor(errors={part: for_people(err.message)}, status=400, typed=False)
     return _campaign_part_done(part, _("This part follows the campaign file again.") if changed
                                else _("Nothing changed."))
 
