@@ -180,6 +180,7 @@ def _load_tiers(campaign: Campaign, spec) -> None:
         for position, rspec in enumerate(tspec.rewards):
             reward = rewards.pop(rspec.key, None) or Reward(campaign_id=campaign.id, key=rspec.key)
             reward.kind, reward.title, reward.tier_id, reward.position = rspec.kind, rspec.title, tier.id, position
+            reward.replaces = rspec.replaces
             db.session.add(reward)
             if rspec.limit is not None:
                 limited.append((reward, rspec.limit))

@@ -40,6 +40,9 @@ class RewardSpec:
     kind: RewardKind
     title: str
     limit: int | None = None  # `limit = 20`: only so many (rewards/stock.py); absent: left as it is
+    # `replaces = "dvd"`: the key of a physical reward of a lower tier that this one takes the place
+    # of ("the DVD signed" is the DVD, signed: a donor who reaches both is sent one parcel).
+    replaces: str | None = None
 
 
 @dataclass
@@ -206,6 +209,23 @@ def _key(item: dict, where: str, seen: set[str]) -> str:
     return key
 
 
+def _replaces(item: dict, where: str, kind: RewardKind, lower: list[TierSpec], beside: list[RewardSpec]) -> str | None:
+    """A reward's `replaces`: the key of a physical reward of a lower tier, which no other reward
+    (of the lower tiers, or `beside` it in its own) replaces, for a physical reward (one parcel instead of two; a digital reward keeps what was
+    published to its holders, so it is never taken in place of another)."""
+    if "replaces" not in item:
+        return None
+    key = _str(item, "replaces", where, max_len=64)
+    below = {r.key: r for t in lower for r in t.rewards}
+    if key not in below:
+        raise CampaignFileError(f"{where}replaces: {key!r} is not a reward of a lower tier")
+    if kind != RewardKind.PHYSICAL or below[key].kind != RewardKind.PHYSICAL:
+        raise CampaignFileError(f"{where}replaces: only a physical reward takes the place of another physical one")
+    if any(r.replaces == key for r in [*beside, *(r for t in lower for r in t.rewards)]):
+        raise CampaignFileError(f"{where}replaces: {key!r} is replaced by another reward already")
+    return key
+
+
 def _budget(data: dict) -> list[BudgetLineSpec]:
     raw = data.get("budget", [])
     if not isinstance(raw, list):
@@ -279,7 +299,7 @@ def parse_campaign(data: dict) -> CampaignSpec:
             limit = _int(item, "limit", rwhere, low=0, high=1_000_000) if "limit" in item else None
             tier.rewards.append(RewardSpec(key, RewardKind(kind), parse_text(item, "title", rwhere, max_len=300,
                                                                              into=texts, as_key=f"reward:{key}"),
-                                           limit))
+                                           limit, _replaces(item, rwhere, RewardKind(kind), tiers, tier.rewards)))
         tiers.append(tier)
     return CampaignSpec(
         slug=slug,

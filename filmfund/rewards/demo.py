@@ -22,7 +22,7 @@ from filmfund.auth.models import Role, User, UserRole
 from filmfund.db import utcnow
 from filmfund.errors import ConflictError, ValidationError
 from filmfund.extensions import db
-from filmfund.rewards import ledger, rules, totals
+from filmfund.rewards import holdings, ledger, rules, totals
 from filmfund.rewards.campaign import current_campaign
 from filmfund.rewards.models import (
     Donation,
@@ -60,7 +60,7 @@ def seed(donations: int, donors: int | None = None, *, seed_value: int = 2026, c
         raise ValidationError("donors: 1 to the number of donations.", code="invalid_donors")
     campaign = current_campaign()
     campaign_id, currency, bps, tz = campaign.id, campaign.currency, campaign.share_bps, totals.zone(campaign)
-    tiers = [(t.min_amount, [r.id for r in t.rewards]) for t in sorted(campaign.tiers, key=lambda t: t.min_amount)]
+    tiers = campaign.tiers
     db.session.commit()
     user_ids = _donor_accounts(donors)
     rnd = random.Random(seed_value)
@@ -111,7 +111,7 @@ def _donor_accounts(count: int) -> list[int]:
 
 # ---------------------------------------------------------------- one chunk, one transaction
 
-def _book_chunk(campaign_id: int, currency: str, bps: int, tiers: list[tuple[int, list[int]]], users: list[int],
+def _book_chunk(campaign_id: int, currency: str, bps: int, tiers, users: list[int],
                 amounts: list[int], offsets: list[float], tz) -> int:
     n = len(users)
     now = utcnow()
@@ -244,22 +244,32 @@ def _add_donor_totals(campaign_id: int, per_donor: dict[int, list]) -> tuple[int
     return new, nets
 
 
-def _grant(tiers: list[tuple[int, list[int]]], nets: dict[int, int], now: datetime) -> None:
-    """Every reward of every tier each donor's net now reaches (nets only grew: nothing to revoke)."""
+def _grant(tiers, nets: dict[int, int], now: datetime) -> None:
+    """The rewards each donor's net now reaches (holdings.rewards_due, the one rule): nets only
+    grew, so what ends is only a reward another now takes the place of (the DVD, once the signed
+    DVD's tier is reached)."""
     held: set[tuple[int, int]] = set()
     user_ids = list(nets)
     for start in range(0, len(user_ids), 5_000):
         part = user_ids[start:start + 5_000]
         held.update(db.session.execute(sa.select(Entitlement.user_id, Entitlement.reward_id).where(
             Entitlement.user_id.in_(part), Entitlement.status != EntitlementStatus.REVOKED)).all())
-    rows, regrant = [], []
+    due_at: dict[int, tuple[set[int], set[int]]] = {}  # tier -> (due, reached but taken the place of)
+    rows, ended = [], []
     for uid, net in nets.items():
-        for min_amount, reward_ids in tiers:
-            if min_amount > net:
-                break
-            for reward_id in reward_ids:
-                if (uid, reward_id) not in held:
-                    rows.append((uid, reward_id))
+        tier = holdings.tier_of(tiers, net)
+        key = tier.min_amount if tier else 0
+        if key not in due_at:
+            due = holdings.rewards_due(tiers, net, opted_out=False)
+            due_at[key] = (due, {r.id for t in holdings.tiers_reached(tiers, net) for r in t.rewards} - due)
+        due, replaced = due_at[key]
+        rows += [(uid, reward_id) for reward_id in sorted(due) if (uid, reward_id) not in held]
+        ended += [{"u": uid, "r": reward_id} for reward_id in sorted(replaced) if (uid, reward_id) in held]
+    if ended:
+        t = Entitlement.__table__
+        db.session.execute(sa.update(t).where(t.c.user_id == sa.bindparam("u"), t.c.reward_id == sa.bindparam("r"))
+                           .values(status=EntitlementStatus.REVOKED.value, revoked_at=now, updated_at=now)
+                           .execution_options(synchronize_session=False), ended)
     if not rows:
         return
     # A reward once revoked (the donor's net fell) is granted again, as refresh_entitlements does

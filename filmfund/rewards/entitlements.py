@@ -47,7 +47,8 @@ def refresh_entitlements(user: User, campaign: Campaign, pledge_id: str | None =
     standing, as donor_entitlements does, without querying it again.
 
     A limited reward (rewards/stock.py) is granted with an item: the paying pledge's held claim
-    (`pledge_id`), or one taken now; none left, it is not granted. Revoking it gives the item back,
+    (`pledge_id`), or one taken now; none left, it is not granted (and the reward it replaces, if
+    any, is: holdings.rewards_due). Revoking it gives the item back,
     unless it was posted (stock.sent): that one is the donor's, and granted again it needs no other."""
     total, tier, opted_out, wanted = _wanted_rewards(campaign, user.id)
     now = utcnow()
@@ -55,13 +56,22 @@ def refresh_entitlements(user: User, campaign: Campaign, pledge_id: str | None =
     have = {e.reward_id: e for e in ents}
     made: list[Entitlement] = []
     limited = stock.limited_ids(campaign)
-    for reward_id in sorted(wanted):
+    sold_out: set[int] = set()
+    pending = sorted(wanted)
+    while pending:
+        reward_id = pending.pop(0)
         ent = have.get(reward_id)
         # A reward granted again whose parcel is still with the donor takes no second item.
         if reward_id in limited and (ent is None or (ent.status == EntitlementStatus.REVOKED
                                                      and not stock.sent(ent.id))):
             if not (stock.use_claim(pledge_id, reward_id) or stock.take(reward_id)):
-                continue  # sold out: this donor does not get it
+                # Sold out: this donor does not get it, and what it would have taken the place of
+                # is due again (no signed DVD left: the plain DVD), granted in this loop.
+                sold_out.add(reward_id)
+                more = holdings.rewards_due(campaign.tiers, total, opted_out, unavailable=sold_out) - wanted
+                wanted |= more
+                pending += sorted(more)
+                continue
         if ent is None:
             ent = Entitlement(user_id=user.id, reward_id=reward_id, status=EntitlementStatus.GRANTED,
                               granted_at=now)

@@ -17,7 +17,7 @@ both forms agree.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Collection, Sequence
 
 import sqlalchemy as sa
 
@@ -90,11 +90,17 @@ def tiers_reached(tiers: Sequence[T], total: int) -> list[T]:
     return rules.tiers_reached(tiers, total)
 
 
-def rewards_due(tiers, total: int, opted_out: bool) -> set[int]:
-    """The reward ids a total entitles to (none for a donor who opted out of rewards)."""
+def rewards_due(tiers, total: int, opted_out: bool, unavailable: Collection[int] = ()) -> set[int]:
+    """The reward ids a total entitles to (none for a donor who opted out of rewards): every reward
+    of the tiers it reaches, less those another of them takes the place of (`replaces`: a donor who
+    reaches the signed DVD is sent it, not a second, unsigned one), unless that one is `unavailable`
+    (a limited reward sold out for this donor: the plain DVD is due again then)."""
     if opted_out:
         return set()
-    return {r.id for t in tiers_reached(tiers, total) for r in t.rewards}
+    reached = [r for t in tiers_reached(tiers, total) for r in t.rewards]
+    replaced = {r.replaces for r in reached if getattr(r, "replaces", None) and r.id not in unavailable}
+    return {r.id for r in reached if r.key not in replaced}
+
 
 
 def tier_min_sql(total, tier_minimums: Sequence[int]):

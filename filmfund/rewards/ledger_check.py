@@ -354,16 +354,16 @@ def _entitlements(report: _Report, campaign: Campaign, nets: dict[int, int], liv
     """Entitlements follow the donors' net in the installation's money mode."""
     opted_out = opted_out_donors(campaign, livemode)
     tiers = campaign.tiers
-    wanted_for: dict[int, frozenset[int]] = {}
+    wanted_for: dict[tuple[int, frozenset[int]], frozenset[int]] = {}
 
-    def wanted(uid: int) -> frozenset[int]:
+    def wanted(uid: int, sold_out: frozenset[int]) -> frozenset[int]:
         net = nets.get(uid, 0)
         if uid in opted_out:
             return frozenset()
         tier = holdings.tier_of(tiers, net)
-        key = tier.min_amount if tier else 0
+        key = (tier.min_amount if tier else 0, sold_out)
         if key not in wanted_for:
-            wanted_for[key] = frozenset(holdings.rewards_due(tiers, net, opted_out=False))
+            wanted_for[key] = frozenset(holdings.rewards_due(tiers, net, opted_out=False, unavailable=sold_out))
         return wanted_for[key]
 
     held: dict[int, tuple[set[int], set[int]]] = defaultdict(lambda: (set(), set()))
@@ -377,8 +377,9 @@ def _entitlements(report: _Report, campaign: Campaign, nets: dict[int, int], liv
     limited = set(db.session.scalars(sa.select(Reward.id).where(Reward.campaign_id == campaign.id,
                                                                  Reward.quantity_limit.is_not(None))))
     for uid in sorted(donors | held.keys()):
-        want = wanted(uid)
         active, fulfilled = held[uid] if uid in held else (set(), set())
+        # A limited reward not held is taken as sold out for this donor: what it replaces is due then.
+        want = wanted(uid, frozenset(limited - active - fulfilled))
         if want - active - fulfilled - limited:
             report.add(f"user {uid}: rewards {sorted(want - active - fulfilled)} due but not granted")
         if (active | fulfilled) - want:  # an ended reward is revoked, even one delivered

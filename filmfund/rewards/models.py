@@ -217,6 +217,10 @@ class Reward(db.Model):
     # unpaid pledges' claims), kept by rewards/stock.py in the statement that takes or gives one.
     quantity_limit: Mapped[int | None]
     claimed: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The key of the reward of a lower tier this one takes the place of (campaign file's `replaces`:
+    # "the DVD signed" is the DVD, signed); a donor who reaches both holds this one alone
+    # (rewards/holdings.py, rewards_due).
+    replaces: Mapped[str | None] = mapped_column(sa.String(64))
 
     tier: Mapped[Tier | None] = relationship(back_populates="rewards")
 

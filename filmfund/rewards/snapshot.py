@@ -30,6 +30,7 @@ class RewardSnapshot:
     title: str
     position: int
     quantity_limit: int | None = None  # the stock left is read live (rewards/stock.py), never cached
+    replaces: str | None = None  # the key of the reward of a lower tier it takes the place of
 
 
 @dataclass(frozen=True)
@@ -135,13 +136,13 @@ def build(campaign_id: int) -> CampaignSnapshot:
                                .order_by(Tier.min_amount)).all()
     rewards = db.session.execute(
         sa.select(Reward.id, Reward.campaign_id, Reward.tier_id, Reward.key, Reward.kind, Reward.title,
-                  Reward.position, Reward.quantity_limit).where(Reward.campaign_id == campaign_id, Reward.tier_id.is_not(None))
+                  Reward.position, Reward.quantity_limit, Reward.replaces).where(Reward.campaign_id == campaign_id, Reward.tier_id.is_not(None))
         .order_by(Reward.position, Reward.id)).all()
     by_tier: dict[int, list[RewardSnapshot]] = {}
     for r in rewards:
         by_tier.setdefault(r.tier_id, []).append(RewardSnapshot(r.id, r.campaign_id, r.tier_id, r.key,
                                                                 RewardKind(r.kind), r.title, r.position,
-                                                                r.quantity_limit))
+                                                                r.quantity_limit, r.replaces))
     page = dict(db.session.execute(sa.select(CampaignPagePart.part, CampaignPagePart.content)
                                    .where(CampaignPagePart.campaign_id == campaign_id)).all())
     budget = db.session.execute(sa.select(BudgetLine.id, BudgetLine.key, BudgetLine.title, BudgetLine.planned)

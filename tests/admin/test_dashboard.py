@@ -244,7 +244,9 @@ def test_fulfilment_lists_who_is_owed_what_and_marks_delivery(client, campaign, 
     login_as(client, producer)
     html = client.get("/admin/").get_data(as_text=True)
     dvd = _group(html, "dvd")
-    assert "dvd@example.org" in dvd and "small@example.org" not in dvd and "2 owed" in dvd  # $750 holds one too
+    # the $750 donor is owed the signed DVD in its place (one DVD, signed)
+    assert "dvd@example.org" in dvd and "small@example.org" not in dvd and "1 owed" in dvd
+    assert "dinner@example.org" in _group(html, "dvd-signed") and "dinner@example.org" not in dvd
     assert " open>" not in dvd.split(">")[0] + ">"  # folded until asked
     assert "Mark delivered" not in dvd and "on its page" in dvd  # a parcel is delivered when received
     dinner = _group(html, "dinner-invitation")

@@ -39,10 +39,10 @@ def _physical_held() -> int:
 
 
 def test_a_booking_makes_its_items_in_its_own_transaction(campaign):
-    pay(100000, "big@example.org", credit_name="Big Giver")  # the DVD, the signed DVD, the letter
-    assert _count(FulfilmentItem) == _physical_held() == 3
+    pay(100000, "big@example.org", credit_name="Big Giver")  # the signed DVD (the DVD, signed) and the letter
+    assert _count(FulfilmentItem) == _physical_held() == 2
     pay(100, "small@example.org")  # below the physical tiers: no item
-    assert _count(FulfilmentItem) == 3
+    assert _count(FulfilmentItem) == 2
 
 
 def test_the_dashboard_writes_no_items(campaign, client, login_as, producer):

@@ -4,7 +4,7 @@ import sqlalchemy as sa
 from filmfund.extensions import db
 from filmfund.rewards import ledger_check, payments
 from filmfund.rewards.campaign import campaign_summary
-from filmfund.rewards.models import Donation, Entitlement, LedgerEntry
+from filmfund.rewards.models import Donation, Entitlement, EntitlementStatus, LedgerEntry, Reward
 from filmfund.rewards.totals import DonorTotal
 from tests.helpers import record_offline
 
@@ -28,11 +28,13 @@ def test_seed_books_through_the_ledger_rules(campaign, runner, stripe_events, pl
     assert shares == statement["share_due"] == money_model.share_due(net, campaign.share_bps)
     donors = db.session.scalar(sa.select(sa.func.count(sa.distinct(Donation.user_id))))
     assert campaign_summary(campaign)["donors"] == donors
-    # The donors' tiers: every reward their net reaches.
+    # The donors' tiers: every reward their net reaches (tiers add up), the DVD once: signed from $100.
     top = db.session.scalars(sa.select(DonorTotal).order_by(DonorTotal.net.desc()).limit(1)).one()
-    expected = {r.id for t in campaign.tiers if t.min_amount <= top.net for r in t.rewards}  # tiers add up
-    held = set(db.session.scalars(sa.select(Entitlement.reward_id).where(Entitlement.user_id == top.user_id)))
-    assert held == expected and expected
+    assert top.net >= 10000
+    expected = {r.key for t in campaign.tiers if t.min_amount <= top.net for r in t.rewards} - {"dvd"}
+    held = set(db.session.scalars(sa.select(Reward.key).join(Entitlement, Entitlement.reward_id == Reward.id).where(
+        Entitlement.user_id == top.user_id, Entitlement.status != EntitlementStatus.REVOKED)))
+    assert held == expected and "dvd-signed" in expected
     assert ledger_check.check_ledger() == []
     # A real payment books on top of the seeded totals, and everything still checks.
     p = pledge(5000)

@@ -61,7 +61,7 @@ def test_a_refund_that_failed_at_stripe_gives_the_money_back_to_the_books(stripe
     assert ledger.donor_net(campaign.id, donor.id) == 10000
     held = entitlements.donor_entitlements(donor, campaign)
     assert held["tier"]["min_amount"] == 10000  # the $100 tier's rewards are the donor's again
-    assert "dvd" in {r["key"] for r in held["rewards"] if r["status"] != "revoked"}
+    assert "dvd-signed" in {r["key"] for r in held["rewards"] if r["status"] != "revoked"}
     groups = db.session.execute(sa.select(LedgerEntry.event_kind, LedgerEntry.entry_kind, LedgerEntry.amount)
                                 .order_by(LedgerEntry.id)).all()
     assert [(e.value, k.value, a) for e, k, a in groups][-2:] == [

@@ -198,7 +198,10 @@ def test_every_permutation_gives_the_same_result(stripe_events, pledge, campaign
         for i in order:
             stripe_events.send(*events[i])
         snap = _snapshot(p.id)
-        results.add((snap[1:4], snap[4], repr(snap[5]), tuple(snap[6])))
+        # What the donor holds is the same whatever the order. The revoked rows are the way there:
+        # an order that takes the donor below the signed DVD's tier before the dispute grants the
+        # plain DVD on the way (holdings.rewards_due: one DVD, signed above that tier), then ends it.
+        results.add((snap[1:4], snap[4], repr(snap[5]), tuple(r for r in snap[6] if r[1] != "revoked")))
         pledges.append(p)
     assert len(results) == 1, results
     assert ledger_check.check_ledger() == []
