@@ -7,7 +7,7 @@ DVD's item, not shipped yet, leaves the queue).
 
 Revision ID: a91c4e7b2d10
 Revises: fe25c773f1b0
-Create Date: 2026-12-07 19:35:00
+Create Date: 2026-12-07 20:00:00
 
 """
 from alembic import op
