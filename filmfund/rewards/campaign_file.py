@@ -209,10 +209,12 @@ def _key(item: dict, where: str, seen: set[str]) -> str:
     return key
 
 
-def _replaces(item: dict, where: str, kind: RewardKind, lower: list[TierSpec], beside: list[RewardSpec]) -> str | None:
+def _replaces(item: dict, where: str, kind: RewardKind, lower: list[TierSpec],
+              beside: list[RewardSpec]) -> str | None:
     """A reward's `replaces`: the key of a physical reward of a lower tier, which no other reward
-    (of the lower tiers, or `beside` it in its own) replaces, for a physical reward (one parcel instead of two; a digital reward keeps what was
-    published to its holders, so it is never taken in place of another)."""
+    (of the lower tiers, or `beside` it in its own) replaces, for a physical reward: one parcel
+    instead of two (a digital reward keeps what was published to its holders, so it is never
+    taken in place of another)."""
     if "replaces" not in item:
         return None
     key = _str(item, "replaces", where, max_len=64)

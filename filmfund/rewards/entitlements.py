@@ -48,8 +48,8 @@ def refresh_entitlements(user: User, campaign: Campaign, pledge_id: str | None =
 
     A limited reward (rewards/stock.py) is granted with an item: the paying pledge's held claim
     (`pledge_id`), or one taken now; none left, it is not granted (and the reward it replaces, if
-    any, is: holdings.rewards_due). Revoking it gives the item back,
-    unless it was posted (stock.sent): that one is the donor's, and granted again it needs no other."""
+    any, is: holdings.rewards_due). Revoking it gives the item back, unless it was posted
+    (stock.sent): that one is the donor's, and granted again it needs no other."""
     total, tier, opted_out, wanted = _wanted_rewards(campaign, user.id)
     now = utcnow()
     ents = _user_entitlements(campaign, user.id)

@@ -102,7 +102,6 @@ def rewards_due(tiers, total: int, opted_out: bool, unavailable: Collection[int]
     return {r.id for r in reached if r.key not in replaced}
 
 
-
 def tier_min_sql(total, tier_minimums: Sequence[int]):
     """SQL form of tier_of: the min_amount of the tier `total` (an expression) reaches, 0 below
     the first."""
