@@ -36,7 +36,8 @@ from filmfund.auth.services import email_for_people, normalize_email
 from filmfund.db import forget_erased, on_commit, utcnow
 from filmfund.errors import ConflictError, NotFoundError, ValidationError
 from filmfund.extensions import db
-from filmfund.i18n import babel_locale, current_language, format_day, format_money, format_when, zone_name
+from filmfund.i18n import (babel_locale, current_language, format_day, format_money, format_when, list_separator,
+                           zone_name)
 from filmfund.mail import ERASED_DOMAIN, outbox_messages
 from filmfund.rewards import mail_prefs, receipts, signals, subscriptions
 from filmfund.rewards.models import (
@@ -575,7 +576,7 @@ def readable_export(doc: dict) -> list[dict]:
                  for col, val in row.items() if col not in _PLUMBING] for row in rows]
 
     account = dict(doc["account"])
-    account["roles"] = _(", ").join(str(_ROLE_WORDS.get(r, r)) for r in account.get("roles") or [])
+    account["roles"] = list_separator().join(str(_ROLE_WORDS.get(r, r)) for r in account.get("roles") or [])
     sections = [{"key": "account", "title": str(_SECTION_TITLES["account"]), "rows": rows_of("users", [account])}]
     for name, rows in doc["tables"].items():
         table = name.split(".")[0]

@@ -98,7 +98,7 @@ def rewards_due(tiers, total: int, opted_out: bool, unavailable: Collection[int]
     if opted_out:
         return set()
     reached = [r for t in tiers_reached(tiers, total) for r in t.rewards]
-    replaced = {r.replaces for r in reached if getattr(r, "replaces", None) and r.id not in unavailable}
+    replaced = {r.replaces for r in reached if r.replaces and r.id not in unavailable}
     return {r.id for r in reached if r.key not in replaced}
 
 
