@@ -102,6 +102,12 @@ def rewards_due(tiers, total: int, opted_out: bool, unavailable: Collection[int]
     return {r.id for r in reached if r.key not in replaced}
 
 
+def replacements(tiers) -> dict[str, str]:
+    """{key of a reward: key of the reward of a lower tier it takes the place of} (`replaces`), for
+    the pages that list the tiers: the rule rewards_due applies, said where a donor chooses."""
+    return {r.key: r.replaces for t in tiers for r in t.rewards if r.replaces}
+
+
 def tier_min_sql(total, tier_minimums: Sequence[int]):
     """SQL form of tier_of: the min_amount of the tier `total` (an expression) reaches, 0 below
     the first."""

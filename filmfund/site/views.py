@@ -23,8 +23,8 @@ from filmfund.i18n import current_language, format_money, in_language, languages
 from filmfund.media import services as media_services
 from filmfund.media.public import public_media
 from filmfund.media.streaming import public_stream_ready
-from filmfund.rewards import (campaign_edit, donor_data, donors, entitlements, mail_prefs, pledges, privacy, rules, stock,
-                              subscriptions)
+from filmfund.rewards import (campaign_edit, donor_data, donors, entitlements, holdings, mail_prefs, pledges, privacy,
+                              rules, stock, subscriptions)
 from filmfund.rewards.campaign import campaign_of, campaign_summary, current_campaign
 from filmfund.rewards.stripe_gateway import payment_methods
 from filmfund.rewards.webhooks import complete_test_checkout
@@ -58,11 +58,21 @@ def _campaign_context() -> dict:
     artwork = page.artwork_url(campaign, "share")
     share_image = poster or (public_base_url() + artwork if artwork else None)
     page_url = external_url("site.campaign")
-    return {"c": summary, "partner_share_raised": share, "percent": view["progress"]["percent"], "page": view,
+    return {"c": summary, "in_place_of": _in_place_of(campaign, summary),
+            "partner_share_raised": share, "percent": view["progress"]["percent"], "page": view,
             "trailer": trailer, "trailer_url": trailer_url, "trailer_poster": poster, "gallery": gallery,
             "trailer_stream": trailer_stream,
             "updates": _public_updates(), "page_url": page_url, "share_image": share_image,
             "share_links": sharing.share_links(page_url, summary["title"])}
+
+
+def _in_place_of(campaign, summary: dict) -> dict[str, str]:
+    """What the tier list and the live preview say beside a reward that takes the place of another
+    (holdings.replacements): "The DVD signed (in place of “A DVD of the finished film”)", so that a
+    donor of $100 does not expect two DVDs. Keyed by the reward's key, in the reader's language."""
+    titles = {r["key"]: r["title"] for t in summary["tiers"] for r in t["rewards"]}
+    return {key: _("(in place of “%(reward)s”)", reward=titles[old])
+            for key, old in holdings.replacements(campaign.tiers).items() if old in titles}
 
 
 def _trailer_stream(asset_id: str) -> str | None:

@@ -7,6 +7,9 @@ The rule's home is holdings.rewards_due: the booking, a refund, the campaign's l
 seed and the ledger check all ask it."""
 from __future__ import annotations
 
+import json
+import re
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -80,6 +83,37 @@ def test_a_campaign_load_that_adds_the_rule_sends_holders_of_both_one(campaign, 
     assert "dvd-signed" in held and "dvd" not in held
     assert (_owed("dvd"), _owed("dvd-signed")) == (0, 1)
     assert ledger_check.check_ledger() == []
+
+
+def _tier_text(html: str, min_amount: int) -> str:
+    """A tier's entry on the campaign page, as read (tags out, spaces folded)."""
+    entry = html.split(f'id="tier-{min_amount}"', 1)[1].split('<li class="tier"', 1)[0].split("</ol>", 1)[0]
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", entry)).strip()
+
+
+@pytest.mark.parametrize("lang, signed, dvd, note", [
+    ("en", "The DVD signed", "A DVD of the finished film", " (in place of “A DVD of the finished film”)"),
+    ("zh-Hans", "签名版 DVD", "成片 DVD 一张", "（代替“成片 DVD 一张”）"),
+])
+def test_the_tier_list_and_the_preview_say_the_signed_dvd_comes_in_place_of_the_dvd(client, campaign, lang, signed,
+                                                                                   dvd, note, tmp_path):
+    """A donor choosing $100 reads that the signed DVD takes the place of the DVD of the tier below
+    (not a second one): beside the reward in the tier list, and in what the live preview reads
+    (static/js/pledge.js; tests/site/test_browser.py sees it typed). A file without the rule says
+    nothing of the kind."""
+    html = client.get(f"/?lang={lang}").get_data(as_text=True)
+    assert signed + note in _tier_text(html, 10000)
+    assert dvd in _tier_text(html, 5000) and note.strip() not in _tier_text(html, 5000)
+    form = html.split('id="pledge-form"', 1)[1].split(">", 1)[0]
+    in_place = json.loads(unescape(re.search(r"data-in-place-of='([^']*)'", form).group(1)))
+    assert in_place == {"dvd-signed": note.strip()}
+
+    without = tmp_path / "campaign.toml"
+    without.write_text(BUNDLED.read_text().replace(' replaces = "dvd",', ""))
+    load_campaign(without)
+    db.session.commit()
+    html = client.get(f"/?lang={lang}").get_data(as_text=True)
+    assert note.strip() not in html and "data-in-place-of='{}'" in html
 
 
 def _reward(data: dict, key: str) -> dict:

@@ -241,6 +241,8 @@ def test_donation_in_a_real_browser(server, browser, tmp_path):
     assert page.evaluate("window.statusChanges") == 0
     page.fill("#amount", "120")
     expect(status).to_have_text("This reaches the Patron tier ($100+).")
+    # one DVD at $100: the signed one, in place of the tier below's (holdings.replacements)
+    expect(preview.locator("li").first).to_have_text("The DVD signed (in place of “A DVD of the finished film”)")
     assert page.evaluate("window.statusChanges") == 1
     page.fill("#amount", "50")
     expect(preview).to_contain_text("Collector")

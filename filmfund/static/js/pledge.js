@@ -11,6 +11,9 @@
   var partner = form.getAttribute("data-partner") || "";
   var locale = form.getAttribute("data-locale") || "en";
   var currency = (form.getAttribute("data-currency") || "usd").toUpperCase();
+  // "(in place of …)" beside a reward that takes another's place (the server's holdings.replacements).
+  var inPlaceOf = {};
+  try { inPlaceOf = JSON.parse(form.getAttribute("data-in-place-of") || "{}"); } catch (e) { inPlaceOf = {}; }
   var said = {};
   try { said = JSON.parse(form.getAttribute("data-messages") || "{}"); } catch (e) { said = {}; }
   var amountInput = document.getElementById("amount");
@@ -117,7 +120,14 @@
       preview.appendChild(el("p", earlier ? say(earlier > 1 ? "below_other" : "below_one", {count: earlier})
         : say("brings")));
       var list = el("ul", "", "tier-rewards");
-      reached.rewards.forEach(function (r) { list.appendChild(el("li", r.title)); });
+      reached.rewards.forEach(function (r) {
+        var item = el("li", r.title);
+        if (inPlaceOf[r.key]) {
+          if (locale !== "zh-Hans") { item.appendChild(document.createTextNode(" ")); }
+          item.appendChild(el("span", inPlaceOf[r.key], "muted"));
+        }
+        list.appendChild(item);
+      });
       preview.appendChild(list);
     }
     if (next) {
