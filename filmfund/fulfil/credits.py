@@ -365,7 +365,10 @@ def approve_proof(user: User, campaign: Campaign, *, wording: str | None = None)
         raise ConflictError(_("The credits are closed for changes: write to the producers."), code="proof_closed")
     text = line.credit_name
     if wording is not None and line.section == "executive_producers":
-        text = clean_text(wording, "wording", LINE_MAX, keep_spaces=True) or line.credit_name
+        text = clean_text(wording, "wording", LINE_MAX, keep_spaces=True)
+        if not text:  # the box came filled with her name: an empty one is a slip, not a wish to print it
+            raise ValidationError(_("wording: type your credit as it should be printed (your credit name is %(name)s).",
+                                    name=line.credit_name), code="invalid_field")
     proof = db.session.get(CreditProof, user.id)
     if proof is None:
         proof = CreditProof(user_id=user.id)

@@ -90,6 +90,42 @@ def test_clean_address_names_every_field_and_an_api_client_still_reads_the_first
     assert fulfilment.clean_address({**LYON, "country": " fr "})["country"] == "FR"
 
 
+@pytest.mark.parametrize("code, kept", [
+    ("100022", "100022"), ("１０００２２", "100022"), ("100 022", "100022"),  # an input method's full width
+])
+def test_a_chinese_postal_code_is_kept_in_the_digits_the_label_prints(app, code, kept):
+    assert fulfilment.clean_address({**BEIJING, "postal_code": code})["postal_code"] == kept
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({**BEIJING, "postal_code": "10002"}, "postal_code: a postal code in China has 6 digits, like 100080."),
+    ({**BEIJING, "postal_code": "1000220"}, "postal_code: a postal code in China has 6 digits, like 100080."),
+    ({**BEIJING, "postal_code": "北京"}, "postal_code: a postal code in China has 6 digits, like 100080."),
+    ({**LYON, "country": "US", "postal_code": "9411"}, "postal_code: a US ZIP code has 5 digits"),
+])
+def test_a_postal_code_that_cannot_be_right_is_refused(app, fields, message):
+    """One digit missing sends a Chinese parcel to another city: the codes of China and the US are
+    checked as their posts read them; other countries' (GB's "LS1 1AA", a code left out where a
+    country has none) as typed."""
+    with pytest.raises(fulfilment.AddressRefused) as refused:
+        fulfilment.clean_address(fields)
+    assert list(refused.value.fields) == ["postal_code"] and refused.value.fields["postal_code"].startswith(message)
+    assert fulfilment.clean_address({**LYON, "country": "US", "postal_code": "94110-1234"})["postal_code"] == "94110-1234"
+    assert fulfilment.clean_address({**LYON, "country": "GB", "postal_code": "LS1 1AA"})["postal_code"] == "LS1 1AA"
+    assert fulfilment.clean_address({**BEIJING, "postal_code": ""})["postal_code"] == ""
+
+
+def test_a_wrong_chinese_postal_code_is_said_beside_its_field_in_chinese(dvd_donor):
+    token = csrf_token(dvd_donor, "/account/address?lang=zh-Hans")
+    resp = dvd_donor.post("/account/address?lang=zh-Hans",
+                          data={"csrf_token": token, **{**BEIJING, "postal_code": "10002"}})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and _invalid_fields(html) == ["postal"]  # the box's id: addr-postal
+    assert _error_of(html, "addr", "postal_code") == "中国的邮政编码是 6 位数字，例如 100080。"
+    assert _autofocused(html) == ["addr-postal"] and 'value="10002"' in html
+    assert db.session.get(ShippingAddress, find_user("mei@example.org").id) is None
+
+
 # ---------------------------------------------------------------- the country list
 
 def test_a_chinese_reader_finds_the_likely_places_first_then_the_rest_by_pinyin():

@@ -63,6 +63,18 @@ def test_the_donor_approves_the_proof_and_the_executive_producer_its_wording(cam
     html = client.get("/account/credits").get_data(as_text=True)
     assert 'id="proof-wording"' in html and "Olu Exec" in html
     tok = csrf_token(client, "/account/credits")
+    # An emptied box is refused, not taken as "print my credit name": the box comes back as sent,
+    # marked, tied to the message and focused; nothing is approved.
+    for lang, said in (("en", "Type your credit as it should be printed (your credit name is Olu Exec)."),
+                       ("zh-Hans", "请填写署名要印出的文字（您的署名是 Olu Exec）。")):
+        bad = client.post(f"/account/credits?lang={lang}", data={"csrf_token": tok, "decision": "approve",
+                                                                 "wording": " \u200b "})
+        html = bad.get_data(as_text=True)
+        assert bad.status_code == 400 and said in html, html
+        box = re.search(r'<input[^>]*id="proof-wording"[^>]*>', html).group(0)
+        assert 'value=" \u200b "' in box and 'aria-invalid="true"' in box and "autofocus" in box
+        assert "proof-error" in box
+        assert credits.line_for(exec1, campaign).proof != "approved"
     resp = client.post("/account/credits", data={"csrf_token": tok, "decision": "approve",
                                                  "wording": "Olu Exec, for the Xinxing families"})
     assert resp.status_code == 303
