@@ -475,6 +475,13 @@ def list_separator() -> str:
     return _(", ")
 
 
+def word_space() -> str:
+    """The space between two parts a page joins (a label and its "(optional)", "Rewards:" and its
+    list, a reward and its note): one in English, none in Chinese, whose full-width punctuation
+    (（）：) carries its own."""
+    return "" if current_language() == "zh-Hans" else " "
+
+
 def format_month(value: str | date) -> str:
     """A calendar month in the reader's language ("December 2026" / "2026年12月"), from a date or
     its "2026-12" form (a statement's month, as in its address)."""
@@ -649,6 +656,7 @@ def init_app(app: Flask) -> None:
     app.add_template_global(current_language, "language_tag")  # a mail's <html lang>, outside a request too
     app.add_template_filter(format_bps, "bps")
     app.add_template_global(list_separator, "list_separator")
+    app.add_template_global(word_space, "word_space")
     app.add_template_filter(typed.columns, "columns")  # a plain-text mail's underline
 
     @app.context_processor

@@ -19,7 +19,8 @@ from filmfund.errors import ConflictError, DomainError, NotFoundError, for_peopl
 from filmfund.extensions import db, limiter
 from filmfund.fulfil import credits, fulfilment
 from filmfund.fulfil.countries import country_groups
-from filmfund.i18n import current_language, format_money, in_language, languages, list_separator, mailed_link, zone_name
+from filmfund.i18n import (current_language, format_money, in_language, languages, list_separator, mailed_link,
+                           word_space, zone_name)
 from filmfund.media import services as media_services
 from filmfund.media.public import public_media
 from filmfund.media.streaming import public_stream_ready
@@ -71,7 +72,7 @@ def _in_place_of(campaign, summary: dict) -> dict[str, str]:
     (holdings.replacements): "The DVD signed (in place of “A DVD of the finished film”)", so that a
     donor of $100 does not expect two DVDs. Keyed by the reward's key, in the reader's language."""
     titles = {r["key"]: r["title"] for t in summary["tiers"] for r in t["rewards"]}
-    return {key: _("(in place of “%(reward)s”)", reward=titles[old])
+    return {key: word_space() + _("(in place of “%(reward)s”)", reward=titles[old])
             for key, old in holdings.replacements(campaign.tiers).items() if old in titles}
 
 

@@ -122,10 +122,7 @@
       var list = el("ul", "", "tier-rewards");
       reached.rewards.forEach(function (r) {
         var item = el("li", r.title);
-        if (inPlaceOf[r.key]) {
-          if (locale !== "zh-Hans") { item.appendChild(document.createTextNode(" ")); }
-          item.appendChild(el("span", inPlaceOf[r.key], "muted"));
-        }
+        if (inPlaceOf[r.key]) { item.appendChild(el("span", inPlaceOf[r.key], "muted")); }  // its space included
         list.appendChild(item);
       });
       preview.appendChild(list);
