@@ -32,7 +32,7 @@ from filmfund.db import utcnow
 from filmfund.errors import DomainError, ValidationError
 from filmfund.extensions import db
 from filmfund.money import cents_to_input, parse_dollars
-from filmfund.rewards import holdings, ledger, snapshot, stock
+from filmfund.rewards import holdings, ledger, rules, snapshot, stock
 from filmfund.rewards.campaign import SHARE_FIXED, gifts_recorded, load_campaign
 from filmfund.rewards.campaign_file import KEY_RE, MAX_AMOUNT, TEXT_LANGUAGES
 from filmfund.rewards.entitlements import refresh_entitlements
@@ -89,10 +89,15 @@ def editor_view(campaign_id: int) -> dict:
                    "rewards": [_texts(campaign, f"reward:{r.key}", r.title) for r in t.rewards]} for t in tiers],
         "rewards": [{"id": r.id, "key": r.key, "kind": r.kind.value, "tier_id": r.tier_id,
                      "limit": "" if r.quantity_limit is None else str(r.quantity_limit), "claimed": r.claimed,
-                     "title": _texts(campaign, f"reward:{r.key}", r.title)}
+                     "replaces": r.replaces or "", "title": _texts(campaign, f"reward:{r.key}", r.title)}
                     for r in db.session.scalars(sa.select(Reward).where(Reward.campaign_id == campaign_id)
                                                 .order_by(Reward.tier_id.is_(None), Reward.tier_id, Reward.position))],
         "kinds": [k.value for k in RewardKind],
+        # what a reward may take the place of ("Takes the place of"): any physical one, checked on save
+        "replaceable": [{"key": r.key, "title": _texts(campaign, f"reward:{r.key}", r.title)}
+                        for r in db.session.scalars(sa.select(Reward).where(Reward.campaign_id == campaign_id,
+                                                                            Reward.kind == RewardKind.PHYSICAL)
+                                                    .order_by(Reward.id))],
         "budget": [{"id": b.id, "key": b.key, "title": dict(b.title or {}), "planned": cents_to_input(b.planned),
                     "active": b.active}
                    for b in db.session.scalars(sa.select(BudgetLine).where(BudgetLine.campaign_id == campaign_id)
@@ -127,11 +132,13 @@ def editor_view_from_form(view: dict, part: str, form, refused: str | None = Non
                 rows.append(row)
         view["tiers"] = rows
     elif part == "rewards":
+        keys = {r["id"]: r["key"] for r in view["rewards"]}  # an existing row's key is not in its form
         rows, i = [], 0
         while f"reward-{i}-present" in form and i <= MAX_REWARDS:
             raw_id, tier = form.get(f"reward-{i}-id", ""), form.get(f"reward-{i}-tier", "")
-            row = {"id": int(raw_id) if raw_id.isdigit() else None, "key": form.get(f"reward-{i}-key", ""),
-                   "limit": form.get(f"reward-{i}-limit", ""),
+            reward_id = int(raw_id) if raw_id.isdigit() else None
+            row = {"id": reward_id, "key": keys.get(reward_id) or form.get(f"reward-{i}-key", ""),
+                   "limit": form.get(f"reward-{i}-limit", ""), "replaces": form.get(f"reward-{i}-replaces", ""),
                    "kind": form.get(f"reward-{i}-kind", ""), "tier_id": int(tier) if tier.isdigit() else None,
                    "title": {lang: form.get(f"reward-{i}-title-{lang}", "") for lang in TEXT_LANGUAGES}}
             i += 1
@@ -426,9 +433,49 @@ def parse_rewards(form, tier_ids: set[int]) -> list[dict]:
         if limit and not (limit.isdigit() and int(limit) <= stock.LIMIT_MAX):
             raise FieldRefused(_("%(field)s: a limit is a whole number from 0 to %(max)s, or blank for no limit.",
                                  field=label, max=stock.LIMIT_MAX), f"{prefix}-limit", code="invalid_limit")
+        # `replaces`: the key of the reward this one takes the place of ("" none); a form without the
+        # field (an older page) leaves it as it is. Checked once every row is in place (save_rewards).
+        replaces = form.get(f"{prefix}-replaces")
         rows.append({"id": int(raw_id) if raw_id.isdigit() else None, "key": key, "title": title,
-                     "kind": kind, "tier_id": int(tier) if tier else None, "limit": int(limit) if limit else None})
+                     "kind": kind, "tier_id": int(tier) if tier else None, "limit": int(limit) if limit else None,
+                     "replaces": KEEP if replaces is None else (replaces.strip() or None)})
     return rows
+
+
+KEEP = object()  # a reward row's `replaces` the form did not send
+
+
+def _replacement_refused(campaign_id: int, rows: list[dict], changed: set[str]) -> None:
+    """Refuse the rewards as saved (flushed) where one takes the place of another against
+    rules.replacement_refusal, naming the row's "Takes the place of" field: first those whose
+    choice this save `changed` (two rewards taking the place of one: the new choice is refused)."""
+    rewards = sorted(db.session.scalars(sa.select(Reward).where(Reward.campaign_id == campaign_id)),
+                     key=lambda r: (r.key not in changed, r.id))
+    by_key = {r.key: r for r in rewards}
+    tier_min = dict(db.session.execute(sa.select(Tier.id, Tier.min_amount).where(Tier.campaign_id == campaign_id)).all())
+    row_of = {row["key"] if row["id"] is None else next((r.key for r in rewards if r.id == row["id"]), None): i
+              for i, row in enumerate(rows)}
+    for reward in rewards:
+        if not reward.replaces or reward.key not in row_of:
+            continue
+        i, replaced = row_of[reward.key], by_key.get(reward.replaces)
+        label = _("Reward %(n)s", n=i + 1)
+        if replaced is None or replaced.id == reward.id:
+            raise FieldRefused(_("%(field)s: choose the reward it takes the place of from the list.", field=label),
+                               f"reward-{i}-replaces", code="invalid_replaces")
+        refusal = rules.replacement_refusal(
+            tier_min.get(reward.tier_id), tier_min.get(replaced.tier_id),
+            reward.kind == RewardKind.PHYSICAL and replaced.kind == RewardKind.PHYSICAL,
+            any(r.replaces == replaced.key and r.id != reward.id for r in rewards))
+        if refusal is not None:
+            raise FieldRefused({
+                "not_lower": _("%(field)s: it can only take the place of a reward of a lower tier (%(other)s is not).",
+                               field=label, other=replaced.key),
+                "not_physical": _("%(field)s: only a physical reward takes the place of another physical one.",
+                                  field=label),
+                "replaced_already": _("%(field)s: another reward already takes the place of %(other)s.",
+                                      field=label, other=replaced.key),
+            }[refusal], f"reward-{i}-replaces", code="invalid_replaces")
 
 
 def save_rewards(campaign_id: int, rows: list[dict], user: User | None, take_back_delivered: bool = False) -> dict | None:
@@ -447,12 +494,17 @@ def save_rewards(campaign_id: int, rows: list[dict], user: User | None, take_bac
 
     def state(r: Reward) -> dict:
         return {"key": r.key, "title": _texts(campaign, f"reward:{r.key}", r.title), "kind": r.kind.value,
-                "tier_id": r.tier_id, "limit": r.quantity_limit}
+                "tier_id": r.tier_id, "limit": r.quantity_limit, "replaces": r.replaces}
+
+    def replaces(row: dict) -> str | None:
+        return (rewards[row["id"]].replaces if row["id"] is not None else None) if row["replaces"] is KEEP \
+            else row["replaces"]
 
     before = {r.key: state(r) for r in rewards.values()}
+    rewards_by_key = {r.key: r for r in rewards.values()}
     changes = [row for row in rows if row["id"] is None or {**state(rewards[row["id"]]), "key": None}
                != {"key": None, "title": row["title"], "kind": row["kind"], "tier_id": row["tier_id"],
-                   "limit": row["limit"]}]
+                   "limit": row["limit"], "replaces": replaces(row)}]
     if not changes:
         return None
     ledger.lock_money(campaign.id)
@@ -461,9 +513,12 @@ def save_rewards(campaign_id: int, rows: list[dict], user: User | None, take_bac
         reward = rewards.get(row["id"]) or Reward(campaign_id=campaign.id, key=row["key"])
         db.session.add(reward)
         reward.title, reward.kind, reward.tier_id = next(iter(row["title"].values())), RewardKind(row["kind"]), row["tier_id"]
-        reward.position = position
+        reward.position, reward.replaces = position, replaces(row)
         _set_texts(campaign, f"reward:{reward.key}", row["title"])
     db.session.flush()
+    _replacement_refused(campaign_id, rows, {key for key, was in before.items()
+                                             if rewards_by_key[key].replaces != was["replaces"]}
+                         | {row["key"] for row in rows if row["id"] is None})
     for row in rows:  # the limit through its one home (audited there as reward.limit)
         reward_id = row["id"] or db.session.scalar(sa.select(Reward.id).where(
             Reward.campaign_id == campaign_id, Reward.key == row["key"]))

@@ -19,6 +19,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from filmfund.errors import ValidationError
+from filmfund.rewards import rules
 from filmfund.rewards.models import RewardKind
 
 log = logging.getLogger(__name__)
@@ -209,22 +210,23 @@ def _key(item: dict, where: str, seen: set[str]) -> str:
     return key
 
 
-def _replaces(item: dict, where: str, kind: RewardKind, lower: list[TierSpec],
-              beside: list[RewardSpec]) -> str | None:
-    """A reward's `replaces`: the key of a physical reward of a lower tier, which no other reward
-    (of the lower tiers, or `beside` it in its own) replaces, for a physical reward: one parcel
-    instead of two (a digital reward keeps what was published to its holders, so it is never
-    taken in place of another)."""
+def _replaces(item: dict, where: str, kind: RewardKind, tier: TierSpec, lower: list[TierSpec]) -> str | None:
+    """A reward's `replaces`, by rules.replacement_refusal: the key of a physical reward of a lower
+    tier, which no other reward (of the lower tiers, or of `tier`, its own) replaces."""
     if "replaces" not in item:
         return None
     key = _str(item, "replaces", where, max_len=64)
-    below = {r.key: r for t in lower for r in t.rewards}
-    if key not in below:
-        raise CampaignFileError(f"{where}replaces: {key!r} is not a reward of a lower tier")
-    if kind != RewardKind.PHYSICAL or below[key].kind != RewardKind.PHYSICAL:
-        raise CampaignFileError(f"{where}replaces: only a physical reward takes the place of another physical one")
-    if any(r.replaces == key for r in [*beside, *(r for t in lower for r in t.rewards)]):
-        raise CampaignFileError(f"{where}replaces: {key!r} is replaced by another reward already")
+    below = {r.key: (t.min_amount, r) for t in lower for r in t.rewards}  # not yet read: higher tiers
+    replaced_tier_min, replaced = below.get(key, (None, None))
+    refusal = rules.replacement_refusal(
+        tier.min_amount, replaced_tier_min,
+        kind == RewardKind.PHYSICAL and replaced is not None and replaced.kind == RewardKind.PHYSICAL,
+        any(r.replaces == key for r in [*tier.rewards, *(r for t in lower for r in t.rewards)]))
+    if refusal is not None:
+        raise CampaignFileError(where + {
+            "not_lower": f"replaces: {key!r} is not a reward of a lower tier",
+            "not_physical": "replaces: only a physical reward takes the place of another physical one",
+            "replaced_already": f"replaces: {key!r} is replaced by another reward already"}[refusal])
     return key
 
 
@@ -301,7 +303,7 @@ def parse_campaign(data: dict) -> CampaignSpec:
             limit = _int(item, "limit", rwhere, low=0, high=1_000_000) if "limit" in item else None
             tier.rewards.append(RewardSpec(key, RewardKind(kind), parse_text(item, "title", rwhere, max_len=300,
                                                                              into=texts, as_key=f"reward:{key}"),
-                                           limit, _replaces(item, rwhere, RewardKind(kind), tiers, tier.rewards)))
+                                           limit, _replaces(item, rwhere, RewardKind(kind), tier, tiers)))
         tiers.append(tier)
     return CampaignSpec(
         slug=slug,

@@ -46,6 +46,23 @@ def tiers_reached(tiers: Sequence[T], total: int) -> list[T]:
     return sorted((t for t in tiers if t.min_amount <= total), key=lambda t: t.min_amount)
 
 
+def replacement_refusal(tier_min: int | None, replaced_tier_min: int | None, both_physical: bool,
+                        replaced_by_another: bool) -> str | None:
+    """Why a reward cannot take the place of another (`replaces`: "the DVD signed" for "the DVD"),
+    or None. The other is of a lower tier (a donor who reaches this one reaches it too: that is when
+    one of the two is sent, not both), both are physical (one parcel instead of two; a digital
+    reward keeps what was published to its holders), and no other reward takes its place. The
+    campaign file and the campaign editor both ask this; each says the refusal in its own words.
+    Codes: "not_lower", "not_physical", "replaced_already"."""
+    if tier_min is None or replaced_tier_min is None or replaced_tier_min >= tier_min:
+        return "not_lower"
+    if not both_physical:
+        return "not_physical"
+    if replaced_by_another:
+        return "replaced_already"
+    return None
+
+
 def counted_refund(amount: int, amount_refunded: int, dispute_lost: bool, disputed: int | None = None) -> int:
     """What counts as refunded on one donation: its refunds, plus what a lost dispute took (the
     dispute's `amount`: the cardholder may dispute part of a gift; unknown, the whole donation),

@@ -5,6 +5,7 @@ until they hand it back to the file."""
 from __future__ import annotations
 
 import email
+import re
 from email import policy
 from pathlib import Path
 
@@ -349,3 +350,55 @@ def test_receipts_go_out_after_a_title_with_a_pasted_line_break_was_saved(app, c
     assert mails_to("sam@example.org"), "no receipt: its subject holds the title's line break"
     subjects = [email.message_from_bytes(p.read_bytes(), policy=policy.default)["Subject"] for p in outbox_messages()]
     assert any("Living with Dead Hearts: The Search" in s for s in subjects), subjects
+
+
+def test_a_producer_says_which_reward_takes_the_place_of_another_and_donors_follow(app, client, campaign, producer,
+                                                                                   login_as):
+    """The editor's "Takes the place of": the campaign file's `replaces` (the signed DVD for the DVD),
+    asked of the same rule (rules.replacement_refusal) and refused where the file would refuse it,
+    naming the field; a change is audited and donors' rewards follow at once."""
+    pay(10000, "patron@example.org")
+    db.session.commit()
+    assert {"dvd-signed"} <= held("patron@example.org") and "dvd" not in held("patron@example.org")
+    login_as(client, producer)
+    html = client.get("/admin/campaign?lang=en").get_data(as_text=True)
+    signed_row = [r.key for r in db.session.scalars(sa.select(Reward).order_by(Reward.id))].index("dvd-signed")
+    select = re.search(rf'<select name="reward-{signed_row}-replaces".*?</select>', html, re.S).group(0)
+    assert re.search(r'<option value="dvd" selected>A DVD of the finished film · dvd</option>', select), select
+    token = csrf_token(client, "/admin/campaign")
+
+    for changes, said in (
+            ({"interview-questions": {"replaces": "dvd"}}, "only a physical reward takes the place of another physical one"),
+            ({"stills": {"replaces": "dvd"}}, "only take the place of a reward of a lower tier (dvd is not)"),
+            ({"thank-you-letter": {"replaces": "dvd"}}, "another reward already takes the place of dvd"),
+            ({"dvd": {"replaces": "dvd-signed"}}, "only take the place of a reward of a lower tier (dvd-signed is not)"),
+            ({"dvd-signed": {"replaces": "no-such-reward"}}, "choose the reward it takes the place of from the list")):
+        bad = client.post("/admin/campaign/rewards?lang=en", data=rewards_form(token, **changes))
+        html = bad.get_data(as_text=True)
+        assert bad.status_code == 400 and said in html, (changes, html[:2000])
+        key = next(iter(changes))
+        row = [r.key for r in db.session.scalars(sa.select(Reward).order_by(Reward.id))].index(key)
+        field = re.search(rf'<select name="reward-{row}-replaces"[^>]*>', html).group(0)
+        assert 'aria-invalid="true"' in field and "autofocus" in field, field
+        assert f"<legend>{key}</legend>" in html  # the rows keep their names after a refusal
+        db.session.expire_all()
+        assert db.session.scalar(sa.select(Reward.replaces).where(Reward.key == "dvd-signed")) == "dvd"
+
+    # Taken off: the $100 donor is owed the DVD and the signed one (two parcels), as the producer chose.
+    assert client.post("/admin/campaign/rewards", data=rewards_form(token, **{"dvd-signed": {"replaces": ""}})
+                       ).status_code == 303
+    db.session.expire_all()
+    assert {"dvd", "dvd-signed"} <= held("patron@example.org")
+    entry = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "rewards.change")).one()
+    assert entry.details_dict["before"]["dvd-signed"]["replaces"] == "dvd"
+    assert entry.details_dict["after"]["dvd-signed"]["replaces"] is None
+    # And back: one parcel again.
+    assert client.post("/admin/campaign/rewards", data=rewards_form(token, **{"dvd-signed": {"replaces": "dvd"}})
+                       ).status_code == 303
+    db.session.expire_all()
+    assert "dvd-signed" in held("patron@example.org") and "dvd" not in held("patron@example.org")
+    # A form without the field (an older page) leaves the rule as it is.
+    assert client.post("/admin/campaign/rewards", data=rewards_form(token, dvd={"title-en": "The DVD"})
+                       ).status_code == 303
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(Reward.replaces).where(Reward.key == "dvd-signed")) == "dvd"
