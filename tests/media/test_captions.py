@@ -350,7 +350,7 @@ def test_a_chinese_reader_s_player_shows_chinese_captions_first_named_in_their_l
 
     def tracks(page_lang):
         page = client.get(f"/account?lang={page_lang}").get_data(as_text=True)
-        return re.findall(r'<track kind="subtitles" srclang="([^"]+)" label="([^"]*)"[^>]*?( default)?>', page)
+        return re.findall(r'<track kind="captions" srclang="([^"]+)" label="([^"]*)"[^>]*?( default)?>', page)
 
     zh_page = tracks("zh-Hans")
     assert [lang for lang, _label, _d in zh_page][:2] == [zh_tag, "en"]          # the Chinese track first
