@@ -167,3 +167,13 @@ def test_a_public_page_after_a_producers_page_is_not_the_crews_english(client, c
     assert ENGLISH_BODY in _main(_zh(client, "/admin/credits"))
     page = _main(_zh(client, "/"))
     assert ENGLISH_BODY not in page and '<span lang="en">Xinxing Aid center</span>' in page
+
+
+def test_an_error_page_on_a_producers_route_is_in_the_readers_language(client, campaign, login_as, producer):
+    """A 404 under the producers' guard was the crew's English, its Chinese heading and message
+    marked English: a screen reader read them with an English voice (stop 48's a11y leftover)."""
+    login_as(client, producer)
+    resp = client.get("/admin/donations/donors/999999?lang=zh-Hans")  # no such donor
+    main = _main(resp.get_data(as_text=True))
+    assert resp.status_code == 404 and ENGLISH_BODY not in main
+    assert re.search(r"<h1>[\u4e00-\u9fff]+</h1>", main), main
