@@ -59,7 +59,8 @@ def _campaign_context() -> dict:
     artwork = page.artwork_url(campaign, "share")
     share_image = poster or (public_base_url() + artwork if artwork else None)
     page_url = external_url("site.campaign")
-    return {"c": summary, "in_place_of": _in_place_of(campaign, summary),
+    left = stock.stock(campaign.id)
+    return {"c": summary, "stock": left, "in_place_of": _in_place_of(campaign, summary, left),
             "partner_share_raised": share, "percent": view["progress"]["percent"], "page": view,
             "trailer": trailer, "trailer_url": trailer_url, "trailer_poster": poster, "gallery": gallery,
             "trailer_stream": trailer_stream,
@@ -67,13 +68,15 @@ def _campaign_context() -> dict:
             "share_links": sharing.share_links(page_url, summary["title"])}
 
 
-def _in_place_of(campaign, summary: dict) -> dict[str, str]:
+def _in_place_of(campaign, summary: dict, left: dict[str, dict]) -> dict[str, str]:
     """What the tier list and the live preview say beside a reward that takes the place of another
     (holdings.replacements): "The DVD signed (in place of “A DVD of the finished film”)", so that a
-    donor of $100 does not expect two DVDs. Keyed by the reward's key, in the reader's language."""
+    donor of $100 does not expect two DVDs. Keyed by the reward's key, in the reader's language.
+    Nothing beside one sold out (`left`, stock.stock): a donor reaching it now is sent the other."""
     titles = {r["key"]: r["title"] for t in summary["tiers"] for r in t["rewards"]}
     return {key: word_space() + _("(in place of “%(reward)s”)", reward=titles[old])
-            for key, old in holdings.replacements(campaign.tiers).items() if old in titles}
+            for key, old in holdings.replacements(campaign.tiers).items()
+            if old in titles and left.get(key, {"left": 1})["left"] > 0}
 
 
 def _trailer_stream(asset_id: str) -> str | None:
@@ -128,8 +131,7 @@ def pledge_messages() -> dict:
 def _render_campaign(form: dict, errors: dict[str, str], status: int = 200, cancelled: bool = False):
     return render_template("site/campaign.html", form=form, errors=errors, cancelled=cancelled,
                            form_key=secrets.token_urlsafe(16), payment_methods_note=payment_methods_note(),
-                           pledge_messages=pledge_messages(), stock=stock.stock(current_campaign().id),
-                           **_campaign_context()), status
+                           pledge_messages=pledge_messages(), **_campaign_context()), status
 
 
 @bp.get("/")

@@ -99,14 +99,24 @@ def test_the_tier_list_and_the_preview_say_the_signed_dvd_comes_in_place_of_the_
                                                                                    dvd, note, tmp_path):
     """A donor choosing $100 reads that the signed DVD takes the place of the DVD of the tier below
     (not a second one): beside the reward in the tier list, and in what the live preview reads
-    (static/js/pledge.js; tests/site/test_browser.py sees it typed). A file without the rule says
-    nothing of the kind."""
+    (static/js/pledge.js; tests/site/test_browser.py sees it typed). Neither says it while the
+    signed DVDs are sold out, nor for a file without the rule."""
     html = client.get(f"/?lang={lang}").get_data(as_text=True)
     assert signed + note in _tier_text(html, 10000)
     assert dvd in _tier_text(html, 5000) and note.strip() not in _tier_text(html, 5000)
     form = html.split('id="pledge-form"', 1)[1].split(">", 1)[0]
     in_place = json.loads(unescape(re.search(r"data-in-place-of='([^']*)'", form).group(1)))
     assert in_place == {"dvd-signed": note}  # the space before it included (i18n.word_space): none in Chinese
+
+    # The signed DVDs sold out: a donor reaching the tier now is sent the DVD, and the page says nothing else.
+    signed_dvd = db.session.scalar(sa.select(Reward).where(Reward.key == "dvd-signed"))
+    stock.set_reward_limit(signed_dvd.id, 0)
+    db.session.commit()
+    html = client.get(f"/?lang={lang}").get_data(as_text=True)
+    assert note.strip() not in html and "data-in-place-of='{}'" in html and signed in _tier_text(html, 10000)
+    stock.set_reward_limit(signed_dvd.id, None)
+    db.session.commit()
+    assert note.strip() in client.get(f"/?lang={lang}").get_data(as_text=True)
 
     without = tmp_path / "campaign.toml"
     without.write_text(BUNDLED.read_text().replace(' replaces = "dvd",', ""))
