@@ -463,6 +463,8 @@ def _replacement_refused(campaign_id: int, rows: list[dict], changed: set[str]) 
         if replaced is None or replaced.id == reward.id:
             raise FieldRefused(_("%(field)s: choose the reward it takes the place of from the list.", field=label),
                                f"reward-{i}-replaces", code="invalid_replaces")
+        if reward.tier_id is None or replaced.tier_id is None:
+            continue  # either taken off the tiers: it brings nothing, nor takes anything's place (rewards_due)
         refusal = rules.replacement_refusal(
             tier_min.get(reward.tier_id), tier_min.get(replaced.tier_id),
             reward.kind == RewardKind.PHYSICAL and replaced.kind == RewardKind.PHYSICAL,

@@ -397,6 +397,10 @@ def test_a_producer_says_which_reward_takes_the_place_of_another_and_donors_foll
                        ).status_code == 303
     db.session.expire_all()
     assert "dvd-signed" in held("patron@example.org") and "dvd" not in held("patron@example.org")
+    # Taking either off the tiers is not refused for the rule it leaves behind (it brings nothing then).
+    assert client.post("/admin/campaign/rewards", data=rewards_form(token, dvd={"tier": ""})).status_code == 303
+    db.session.expire_all()
+    assert "dvd-signed" in held("patron@example.org") and "dvd" not in held("patron@example.org")
     # A form without the field (an older page) leaves the rule as it is.
     assert client.post("/admin/campaign/rewards", data=rewards_form(token, dvd={"title-en": "The DVD"})
                        ).status_code == 303
