@@ -25,6 +25,10 @@ def _tied(html: str, name: str, part: str) -> None:
     assert f'id="cf-{name}"' in _field(html, name)
     assert_tied(html, f"cf-{name}", f"{part}-error")
     assert html.count(" autofocus") == 1 and html.count('aria-invalid="true"') == 1
+    assert html.count(f'id="{part}-error"') == 1
+    if re.match(r"(tier|reward|budget)-\d+-", name):  # a row's field: said in its row, just above it
+        start = html.rindex("<fieldset", 0, html.index(f'name="{name}"'))
+        assert f'id="{part}-error"' in html[start:html.index("</fieldset>", start)], name
 
 
 def _settings(token: str, **changes) -> dict:
