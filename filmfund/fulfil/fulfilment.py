@@ -94,10 +94,11 @@ class AddressRefused(ValidationError):
 
 # The postal codes of the countries most parcels go to, as their posts read them: one digit wrong
 # or missing sends a Chinese parcel to another city. Typed in full width (an input method's
-# "１０００８０"), a code is kept in the ASCII digits the label prints.
+# "１０００８０") or with spaces, a code is kept as the label prints it: its ASCII digits, a ZIP+4
+# with its dash. Each pattern's groups are the code's parts, joined by "-".
 POSTAL_CODE_FORMS = {
-    "CN": (re.compile(r"\d{6}", re.ASCII), _l("postal_code: a postal code in China has 6 digits, like 100080.")),
-    "US": (re.compile(r"\d{5}(?:-\d{4})?", re.ASCII),
+    "CN": (re.compile(r"(\d{6})", re.ASCII), _l("postal_code: a postal code in China has 6 digits, like 100080.")),
+    "US": (re.compile(r"(\d{5})(?:-?(\d{4}))?", re.ASCII),
            _l("postal_code: a US ZIP code has 5 digits (or 5+4, like 94110-1234).")),
 }
 
@@ -107,8 +108,8 @@ def _postal_code(code: str, country: str) -> tuple[str, str | None]:
     form = POSTAL_CODE_FORMS.get(country)
     if form is None or not code:
         return code, None
-    ascii_code = half_width(code).replace(" ", "")
-    return (ascii_code, None) if form[0].fullmatch(ascii_code) else (code, str(form[1]))
+    read = form[0].fullmatch(half_width(code).replace(" ", ""))
+    return ("-".join(part for part in read.groups() if part), None) if read else (code, str(form[1]))
 
 
 def clean_address(data: dict) -> dict:

@@ -110,7 +110,8 @@ def test_a_postal_code_that_cannot_be_right_is_refused(app, fields, message):
     with pytest.raises(fulfilment.AddressRefused) as refused:
         fulfilment.clean_address(fields)
     assert list(refused.value.fields) == ["postal_code"] and refused.value.fields["postal_code"].startswith(message)
-    assert fulfilment.clean_address({**LYON, "country": "US", "postal_code": "94110-1234"})["postal_code"] == "94110-1234"
+    for typed in ("94110-1234", "94110 1234", "941101234", "９４１１０－１２３４"):
+        assert fulfilment.clean_address({**LYON, "country": "US", "postal_code": typed})["postal_code"] == "94110-1234"
     assert fulfilment.clean_address({**LYON, "country": "GB", "postal_code": "LS1 1AA"})["postal_code"] == "LS1 1AA"
     assert fulfilment.clean_address({**BEIJING, "postal_code": ""})["postal_code"] == ""
 
