@@ -245,7 +245,7 @@ def test_budget_lines_are_edited_hidden_never_deleted_and_kept_from_the_file(app
     assert bad.status_code == 400 and "Budget line" in bad.get_data(as_text=True)
     assert 'value="音乐版权"' in bad.get_data(as_text=True)
     hidden = lines[0]
-    form[f"budget-0-hide"] = "1"
+    form["budget-0-hide"] = "1"
     assert client.post("/admin/campaign/budget", data=form).status_code == 303
     db.session.expire_all()
     html = client.get("/?lang=en").get_data(as_text=True)
