@@ -17,7 +17,9 @@ from tests.screens import assert_fits, one_line_each, tables_scrolled_sideways
 from tests.site.helpers import pay
 from tests.site.test_browser import browser  # noqa: F401  (the module's chromium)
 
-pytestmark = pytest.mark.browser
+# Its subject is the page's layout in a browser, not the database (tests/conftest.py): the month's
+# figures are tested on both databases by tests/books/test_partner_statements.py.
+pytestmark = [pytest.mark.browser, pytest.mark.one_database]
 
 # A SWIFT wire's reference as a bank prints it (fields 20/70, no spaces), and a longer one.
 REFERENCES = ("FT26338W8K2Q/XINXINGAIDCENTER/DEC26", "XINXING-AID-CENTER-WIRE-2026120400001234567890ABCDEF")
