@@ -52,8 +52,8 @@ def _cli(env, *args, stdin: str | None = None) -> str:
 
 
 # What `filmfund campaign load` and `filmfund users create EMAIL --role producer --password-stdin`
-# do, run by the same command line in one process: three processes importing the app cost every
-# browser module 3 s more.
+# do, run by the same command line in one process: a process for each, importing the app, cost
+# every browser module seconds more.
 _PREPARE = """import sys
 from filmfund.cli import main
 for args in (["campaign", "load"], ["users", "create", sys.argv[1], "--role", "producer", "--password-stdin"]):
@@ -80,7 +80,8 @@ def _migrated_database(instance: Path, env: dict) -> None:
     try:
         source.backup(copy)
     finally:
-        source.close(), copy.close()
+        source.close()
+        copy.close()
 
 
 def _prepare(env, email: str, password: str) -> None:
