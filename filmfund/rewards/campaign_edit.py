@@ -78,6 +78,8 @@ def editor_view(campaign_id: int) -> dict:
     rows = {p.part: p for p in db.session.scalars(sa.select(CampaignPagePart).where(
         CampaignPagePart.campaign_id == campaign_id, CampaignPagePart.part.in_(SETTINGS_PARTS)))}
     tiers = db.session.scalars(sa.select(Tier).where(Tier.campaign_id == campaign_id).order_by(Tier.min_amount)).all()
+    rewards = db.session.scalars(sa.select(Reward).where(Reward.campaign_id == campaign_id)
+                                 .order_by(Reward.tier_id.is_(None), Reward.tier_id, Reward.position)).all()
     return {
         "settings": {"title": _texts(campaign, "title", campaign.title),
                      "partner_name": _texts(campaign, "partner_name", campaign.partner_name),
@@ -90,14 +92,11 @@ def editor_view(campaign_id: int) -> dict:
         "rewards": [{"id": r.id, "key": r.key, "kind": r.kind.value, "tier_id": r.tier_id,
                      "limit": "" if r.quantity_limit is None else str(r.quantity_limit), "claimed": r.claimed,
                      "replaces": r.replaces or "", "title": _texts(campaign, f"reward:{r.key}", r.title)}
-                    for r in db.session.scalars(sa.select(Reward).where(Reward.campaign_id == campaign_id)
-                                                .order_by(Reward.tier_id.is_(None), Reward.tier_id, Reward.position))],
+                    for r in rewards],
         "kinds": [k.value for k in RewardKind],
         # what a reward may take the place of ("Takes the place of"): any physical one, checked on save
         "replaceable": [{"key": r.key, "title": _texts(campaign, f"reward:{r.key}", r.title)}
-                        for r in db.session.scalars(sa.select(Reward).where(Reward.campaign_id == campaign_id,
-                                                                            Reward.kind == RewardKind.PHYSICAL)
-                                                    .order_by(Reward.id))],
+                        for r in sorted(rewards, key=lambda r: r.id) if r.kind == RewardKind.PHYSICAL],
         "budget": [{"id": b.id, "key": b.key, "title": dict(b.title or {}), "planned": cents_to_input(b.planned),
                     "active": b.active}
                    for b in db.session.scalars(sa.select(BudgetLine).where(BudgetLine.campaign_id == campaign_id)
@@ -453,8 +452,8 @@ def _replacement_refused(campaign_id: int, rows: list[dict], changed: set[str]) 
                      key=lambda r: (r.key not in changed, r.id))
     by_key = {r.key: r for r in rewards}
     tier_min = dict(db.session.execute(sa.select(Tier.id, Tier.min_amount).where(Tier.campaign_id == campaign_id)).all())
-    row_of = {row["key"] if row["id"] is None else next((r.key for r in rewards if r.id == row["id"]), None): i
-              for i, row in enumerate(rows)}
+    key_of = {r.id: r.key for r in rewards}
+    row_of = {row["key"] if row["id"] is None else key_of.get(row["id"]): i for i, row in enumerate(rows)}
     for reward in rewards:
         if not reward.replaces or reward.key not in row_of:
             continue

@@ -76,7 +76,7 @@ def _in_place_of(campaign, summary: dict, left: dict[str, dict]) -> dict[str, st
     titles = {r["key"]: r["title"] for t in summary["tiers"] for r in t["rewards"]}
     return {key: word_space() + _("(in place of “%(reward)s”)", reward=titles[old])
             for key, old in holdings.replacements(campaign.tiers).items()
-            if old in titles and left.get(key, {"left": 1})["left"] > 0}
+            if old in titles and (key not in left or left[key]["left"] > 0)}
 
 
 def _trailer_stream(asset_id: str) -> str | None:
