@@ -14,7 +14,10 @@ Targets: one 30 s 1080i clip <= 1.1x its bare encode; a card of 20 takes of 10 s
 bare encodes of its 20 takes one after the other. CPU time (user + system of every process,
 ffmpeg included) is printed beside wall time: on a shared machine it is the steadier figure.
 Where filmfund's time goes is read from its own job rows: before the first job starts (start,
-app, copying, probing), inside the jobs, and after the last one ends.
+app, copying, probing), inside the jobs, and after the last one ends; and, read from /proc while
+the command runs, when its first encode starts (a child ffmpeg with libx264 on its command line:
+the early decode of a lone take starts before the app is built) and the CPU of the command's own
+process (app, copying and hashing, the jobs' Python) apart from its ffmpeg's and ffprobe's.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -96,12 +100,64 @@ def fresh_instance(work: Path, name: str) -> dict[str, str]:
     return env
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+POLL = 0.02  # seconds between two looks at the command's /proc entries
+
+
+def own_cpu(pid: int) -> float | None:
+    """User + system seconds of process `pid` itself, not of its children (/proc/PID/stat)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime: the 14th and 15th fields
+
+
+def encoding_child(pid: int) -> bool:
+    """Is one of `pid`'s children an ffmpeg encoding with libx264 (the proxy's encode)? Each thread
+    has its own list: the early decode's ffmpeg is started by a thread of its own."""
+    children: list[str] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children += (task / "children").read_text().split()
+        except OSError:
+            continue
+    for child in children:
+        try:
+            if b"libx264" in Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0"):
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def ingest(path: Path, env: dict[str, str], expect: int) -> dict[str, float]:
-    """`filmfund media ingest --wait PATH`, as a user types it; checks every take ended ready."""
+    """`filmfund media ingest --wait PATH`, as a user types it; checks every take ended ready.
+    Meanwhile /proc is read every POLL seconds: when the first encode starts, and the command's
+    own CPU (its last reading, at most POLL seconds before it exits)."""
     started = datetime.utcnow()
-    out = subprocess.run([sys.executable, "-m", "filmfund.cli", "media", "ingest", "--wait", str(path)], env=env,
-                         stdin=subprocess.DEVNULL, capture_output=True, text=True)
-    ended = datetime.utcnow()
+    t0 = time.perf_counter()
+    seen: dict[str, float] = {"own_cpu": 0.0}
+    done = threading.Event()
+
+    def look(pid: int) -> None:  # on a thread: the command's exit is waited for, not polled
+        while not done.wait(POLL):
+            seen["own_cpu"] = own_cpu(pid) or seen["own_cpu"]
+            if "encode_at" not in seen and encoding_child(pid):
+                seen["encode_at"] = time.perf_counter() - t0
+
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "filmfund.cli", "media", "ingest", "--wait", str(path)],
+                                env=env, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, text=True)
+        looking = threading.Thread(target=look, args=(proc.pid,))
+        looking.start()
+        proc.wait()
+        ended = datetime.utcnow()
+        done.set()
+        looking.join()
+        stdout.seek(0)
+        stderr.seek(0)
+        out = subprocess.CompletedProcess(proc.args, proc.returncode, stdout.read(), stderr.read())
     ready = [ln for ln in out.stdout.splitlines() if ln.endswith(" ready")]
     if out.returncode != 0 or len(ready) != expect:
         raise SystemExit(f"filmfund media ingest failed ({len(ready)} of {expect} ready):\n"
@@ -111,7 +167,8 @@ def ingest(path: Path, env: dict[str, str], expect: int) -> dict[str, float]:
     spans = [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in rows]
     first, last = min(a for a, _ in spans), max(b for _, b in spans)
     return {"before_jobs": (first - started).total_seconds(), "in_jobs": sum((b - a).total_seconds() for a, b in spans),
-            "after_jobs": (ended - last).total_seconds(), "jobs": len(spans)}
+            "after_jobs": (ended - last).total_seconds(), "jobs": len(spans),
+            "encode_at": seen.get("encode_at", float("nan")), "own_cpu": seen["own_cpu"]}
 
 
 def compare(name: str, path: Path, clips: list[Path], work: Path, runs: int, target: float) -> dict:
@@ -129,6 +186,7 @@ def compare(name: str, path: Path, clips: list[Path], work: Path, runs: int, tar
         w, c = timed(lambda: got.append(ingest(path, env, len(clips))))
         ff_w.append(w)
         ff_c.append(c)
+        got[0]["children_cpu"] = c - got[0]["own_cpu"]
         parts.append(got[0])
     return {"name": name, "bare": statistics.median(bare_w), "bare_cpu": statistics.median(bare_c),
             "filmfund": statistics.median(ff_w), "filmfund_cpu": statistics.median(ff_c), "target": target,
@@ -170,11 +228,14 @@ def main() -> int:
               f"<= {r['target']}x: {'met' if met else 'not met'} | {r['bare_cpu']:.1f} | {r['filmfund_cpu']:.1f} | "
               f"{r['filmfund_cpu'] / r['bare_cpu']:.2f}x |")
     print("\nWhere filmfund's time goes (median over runs, seconds):\n")
-    print("| work | before the first job (start, app, copy + SHA-256, probe) | inside the jobs | after the last job | jobs |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+    print("| work | before the first job (start, app, copy + SHA-256, probe) | inside the jobs | after the last job | jobs "
+          "| first encode starts | CPU of the command's own process | CPU of its ffmpeg and ffprobe | CPU bare |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    keys = ("before_jobs", "in_jobs", "after_jobs", "jobs", "encode_at", "own_cpu", "children_cpu")
     for r in results:
-        med = {k: statistics.median(p[k] for p in r["parts"]) for k in ("before_jobs", "in_jobs", "after_jobs", "jobs")}
-        print(f"| {r['name']} | {med['before_jobs']:.2f} | {med['in_jobs']:.2f} | {med['after_jobs']:.2f} | {med['jobs']:.0f} |")
+        med = {k: statistics.median(p[k] for p in r["parts"]) for k in keys}
+        print(f"| {r['name']} | {med['before_jobs']:.2f} | {med['in_jobs']:.2f} | {med['after_jobs']:.2f} | {med['jobs']:.0f} "
+              f"| {med['encode_at']:.2f} | {med['own_cpu']:.2f} | {med['children_cpu']:.2f} | {r['bare_cpu']:.2f} |")
     return 1 if failed else 0
 
 
