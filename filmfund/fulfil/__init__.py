@@ -39,6 +39,7 @@ def init_app(app: Flask) -> None:
     from filmfund.fulfil import addresses
 
     app.add_template_filter(addresses.read_back, "read_back")
+    app.add_template_global(addresses.form_rows, "address_form_rows")  # and the order its form asks in
     from filmfund.fulfil import cli
 
     app.cli.add_command(cli.rewards)

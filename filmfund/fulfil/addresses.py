@@ -19,6 +19,20 @@ from filmfund.typed import has_han
 #: Places whose addresses a Chinese reader writes from the largest part to the smallest.
 CHINESE_ORDER = frozenset({"CN", "HK", "MO", "TW"})
 
+#: The address form's fields in the order it asks for them, a row per tuple (two side by side on a
+#: wide screen). In Chinese from the largest part to the smallest, as a Chinese envelope and every
+#: Chinese shop's form ask: the country, the province, the city, then the street. Otherwise as an
+#: envelope abroad is written: the street, then the postal code and the city, the region, the
+#: country. Whatever the order, the fields and what each keeps are the same.
+FORM_ROWS = (("name",), ("line1",), ("line2",), ("postal_code", "city"), ("state", "country"))
+FORM_ROWS_CHINESE = (("name",), ("country", "state"), ("city", "postal_code"), ("line1",), ("line2",))
+
+
+def form_rows(language: str | None = None) -> tuple[tuple[str, ...], ...]:
+    """The address form's rows in the reader's language (the page's when not given)."""
+    language = language or current_language()
+    return FORM_ROWS_CHINESE if language.lower().startswith("zh") else FORM_ROWS
+
 
 def read_back(address, language: str | None = None) -> str:
     """The address in one line, as its donor reads it (a ShippingAddress, or the dict of its

@@ -33,7 +33,7 @@ def _invalid_fields(html: str) -> list[str]:
 
 
 def _autofocused(html: str) -> list[str]:
-    return re.findall(r'<(?:input|select|p)\s[^>]*?\sid="([\w-]+)"[^>]*\sautofocus', html)
+    return re.findall(r'<(?:input|select|p)\s(?:[^>]*?\s)?id="([\w-]+)"[^>]*\sautofocus', html)  # a select's id comes first
 
 
 def _error_of(html: str, prefix: str, field: str) -> str:
@@ -47,8 +47,11 @@ def dvd_donor(campaign, client, login_as):
     return login_as(client, find_user("mei@example.org"))
 
 
-@pytest.mark.parametrize("lang, required", [("en", "Required for the parcel to arrive."), ("zh-Hans", ZH_REQUIRED)])
-def test_every_missing_field_of_the_address_is_said_at_once_beside_it(dvd_donor, lang, required):
+@pytest.mark.parametrize("lang, required, flagged", [
+    ("en", "Required for the parcel to arrive.", ["name", "line1", "city", "country"]),
+    ("zh-Hans", ZH_REQUIRED, ["name", "country", "city", "line1"]),  # asked from the country down
+])
+def test_every_missing_field_of_the_address_is_said_at_once_beside_it(dvd_donor, lang, required, flagged):
     """Sent empty, the address comes back with the name, the address, the city and the country
     flagged together (before: the name alone, then the next field at the next try), each
     described by its own message under it, the first focused, what was typed kept."""
@@ -57,7 +60,7 @@ def test_every_missing_field_of_the_address_is_said_at_once_beside_it(dvd_donor,
     resp = donor.post(f"/account/address?lang={lang}", data={"csrf_token": token, **EMPTY})
     html = resp.get_data(as_text=True)
     assert resp.status_code == 400
-    assert _invalid_fields(html) == ["name", "line1", "city", "country"]
+    assert _invalid_fields(html) == flagged
     for field in ("name", "line1", "city", "country"):
         assert _error_of(html, "addr", field) == required
         assert re.search(rf'id="addr-{field}"[^>]*aria-describedby="addr-{field}-error"', html)
@@ -75,10 +78,11 @@ def test_a_mailed_survey_says_every_field_to_mend_too(campaign, client):
     resp = client.post(link + "?lang=zh-Hans", data={"csrf_token": token, "form": "address",
                                                      **{**EMPTY, "name": "林", "country": "ZZ"}})
     html = resp.get_data(as_text=True)
-    assert resp.status_code == 400 and _invalid_fields(html) == ["line1", "city", "country"]
+    # In Chinese the form asks from the country down: the first field to mend is the country.
+    assert resp.status_code == 400 and _invalid_fields(html) == ["country", "city", "line1"]
     assert _error_of(html, "addr", "city") == ZH_REQUIRED
     assert _error_of(html, "addr", "country").startswith("请选择国家或地区")
-    assert _autofocused(html) == ["addr-line1"] and 'value="林"' in html
+    assert _autofocused(html) == ["addr-country"] and 'value="林"' in html
 
 
 def test_clean_address_names_every_field_and_an_api_client_still_reads_the_first():
@@ -125,6 +129,30 @@ def test_a_wrong_chinese_postal_code_is_said_beside_its_field_in_chinese(dvd_don
     assert _error_of(html, "addr", "postal_code") == "中国的邮政编码是 6 位数字，例如 100080。"
     assert _autofocused(html) == ["addr-postal"] and 'value="10002"' in html
     assert db.session.get(ShippingAddress, find_user("mei@example.org").id) is None
+
+
+@pytest.mark.parametrize("lang, order, pairs", [
+    ("en", ["name", "line1", "line2", "postal", "city", "state", "country"], [["postal", "city"], ["state", "country"]]),
+    # as a Chinese envelope and a Chinese shop's form ask: the country, the province, the city, the street
+    ("zh-Hans", ["name", "country", "state", "city", "postal", "line1", "line2"],
+     [["country", "state"], ["city", "postal"]]),
+])
+def test_the_address_form_asks_in_the_order_its_reader_writes_an_address(dvd_donor, lang, order, pairs):
+    """The fields in the page's order (which is also the keyboard's), each with its label before
+    it, the pairs side by side in a row; sent from either page, the same address is kept."""
+    html = dvd_donor.get(f"/account/address?lang={lang}").get_data(as_text=True)
+    form = html[html.index('id="address-form"'):html.index('id="address-submit"')]
+    assert re.findall(r'<(?:input|select) [^>]*\bid="addr-(\w+)"', form) == order
+    for field in order:
+        assert form.index(f'<label for="addr-{field}"') < form.index(f'id="addr-{field}"')
+    rows = form.split('<div class="row">')[1:]
+    assert [re.findall(r'<(?:input|select) [^>]*\bid="addr-(\w+)"', row.split('<div class="row">')[0])[:2]
+            for row in rows] == pairs
+    token = csrf_token(dvd_donor, f"/account/address?lang={lang}")
+    resp = dvd_donor.post(f"/account/address?lang={lang}", data={"csrf_token": token, **BEIJING})
+    assert resp.status_code == 303, resp.get_data(as_text=True)[:500]
+    kept = db.session.get(ShippingAddress, find_user("mei@example.org").id)
+    assert (kept.line1, kept.city, kept.postal_code, kept.country) == (BEIJING["line1"], "北京", "100022", "CN")
 
 
 # ---------------------------------------------------------------- the country list
