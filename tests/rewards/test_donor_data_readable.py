@@ -76,7 +76,7 @@ def test_the_export_to_read_says_its_codes_in_the_readers_words(app, campaign, l
         assert dollars in [value for _label, value in sections["donations"]], lang
         # The region she typed is shown as typed, though it reads like a code (a parcel's "owed"
         # would be a second one), under the address form's own label (not "State" as in a state).
-        region = {"en": "State, province or region", "zh-Hans": "州、省或地区"}[lang]
+        region = {"en": "State, province or region", "zh-Hans": "省、州或地区"}[lang]
         assert shown.count("owed") == 1 and (region, "owed") in sections["shipping_addresses"]
 
 
