@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 
-from filmfund.fulfil.countries import country_name
+from filmfund.fulfil.countries import chinese_reader, country_name
 from filmfund.i18n import current_language
 from filmfund.typed import has_han
 
@@ -30,8 +30,7 @@ FORM_ROWS_CHINESE = (("name",), ("country", "state"), ("city", "postal_code"), (
 
 def form_rows(language: str | None = None) -> tuple[tuple[str, ...], ...]:
     """The address form's rows in the reader's language (the page's when not given)."""
-    language = language or current_language()
-    return FORM_ROWS_CHINESE if language.lower().startswith("zh") else FORM_ROWS
+    return FORM_ROWS_CHINESE if chinese_reader(language or current_language()) else FORM_ROWS
 
 
 def read_back(address, language: str | None = None) -> str:
@@ -51,7 +50,7 @@ def read_back(address, language: str | None = None) -> str:
         state = ""  # 北京, 北京: said once
     language = language or current_language()
     country = country_name(code, language) if code else ""
-    if not language.lower().startswith("zh"):
+    if not chinese_reader(language):
         town = " ".join(p for p in (postal, city) if p)
         return ", ".join(p for p in (name, line1, line2, town, state, country) if p)
     if code in CHINESE_ORDER and has_han(line1 + city + state):

@@ -51,7 +51,7 @@ def country_name(code: str, language: str = "en") -> str:
         except (ValueError, LookupError):
             return code
     english = getattr(found, "common_name", None) or found.name
-    if (language or "").lower().startswith("zh") and code in CHINESE_PLACES:
+    if chinese_reader(language) and code in CHINESE_PLACES:
         return CHINESE_PLACES[code]
     if (language or "").lower().replace("_", "-") in _SIMPLIFIED and code in CHINESE_NAMES:
         return CHINESE_NAMES[code]
@@ -119,14 +119,16 @@ def _latin_key(name: str) -> str:
     return unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().casefold() or name
 
 
-def _chinese(language: str) -> bool:
+def chinese_reader(language: str | None) -> bool:
+    """Does `language` (a tag: "zh-Hans", "zh_CN", "en") read Chinese? The country list, the country's
+    name, the address read back and the address form's order all ask this."""
     return (language or "en").lower().startswith("zh")
 
 
 def _ordered(language: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """(the likely places, the rest), each (code, name), in the reader's order."""
     pairs = [(code, country_name(code, language)) for code in ISO_COUNTRIES]
-    if not _chinese(language):
+    if not chinese_reader(language):
         return [], sorted(pairs, key=lambda p: _latin_key(p[1]))
     names = dict(pairs)
     return ([(code, names[code]) for code in LIKELY_FOR_CHINESE],
